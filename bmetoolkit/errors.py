@@ -1,0 +1,129 @@
+"""Typed errors raised by bmetoolkit.
+
+Every error says which file or folder it is about, what was wrong and what to do about it,
+so that a batch can log it for one subject and go on, and a user can fix the input.
+
+Examples
+--------
+>>> err = NotDicomOrNiftiError("is neither DICOM nor NIfTI", path="scan.txt",
+...                            hint="pass a .nii/.nii.gz file or a DICOM folder")
+>>> str(err)
+'scan.txt: is neither DICOM nor NIfTI. pass a .nii/.nii.gz file or a DICOM folder'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+__all__ = [
+    "AmbiguousSeriesError",
+    "BmetoolkitError",
+    "CorruptFileError",
+    "DicomSeriesError",
+    "EmptyInputError",
+    "FourDimensionalError",
+    "GridMismatchError",
+    "InputNotFoundError",
+    "InvalidVoxelsError",
+    "MissingContrastError",
+    "NoOverlapError",
+    "NotDicomOrNiftiError",
+    "PixelDataError",
+]
+
+
+class BmetoolkitError(Exception):
+    """Base class of every error bmetoolkit raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        What was wrong, as found (e.g. ``"has 1 slice; a 3D series needs at least 2"``).
+    path : str or os.PathLike or sequence of them, optional
+        The file(s) or folder(s) the error is about; shown first in the message.
+    hint : str, optional
+        What the user can do about it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        if path is None:
+            self.paths: tuple[str, ...] = ()
+        elif isinstance(path, str | os.PathLike):
+            self.paths = (os.fspath(path),)
+        else:
+            self.paths = tuple(os.fspath(p) for p in path)
+        self.message = message
+        self.hint = hint
+        super().__init__(self._format())
+
+    @property
+    def path(self) -> str | None:
+        """The first path the error is about, or None."""
+        return self.paths[0] if self.paths else None
+
+    def _format(self) -> str:
+        text = self.message
+        if self.paths:
+            text = f"{' and '.join(self.paths)}: {text}"
+        if self.hint:
+            text = f"{text.rstrip('.')}. {self.hint}"
+        return text
+
+
+class InputNotFoundError(BmetoolkitError, FileNotFoundError):
+    """A path given as input does not exist."""
+
+
+class NotDicomOrNiftiError(BmetoolkitError, ValueError):
+    """A file is neither DICOM nor NIfTI (nor another format bmetoolkit reads)."""
+
+
+class EmptyInputError(BmetoolkitError, ValueError):
+    """A folder holds no readable image series."""
+
+
+class CorruptFileError(BmetoolkitError, ValueError):
+    """A file has the right format but cannot be read completely (truncated, damaged)."""
+
+
+class PixelDataError(CorruptFileError):
+    """DICOM pixel data are missing, truncated or cannot be decoded."""
+
+
+class DicomSeriesError(BmetoolkitError, ValueError):
+    """A DICOM series cannot be assembled into one 3D volume.
+
+    Raised for a single slice, missing or unevenly spaced slices, mixed image sizes or
+    orientations, and similar geometry problems.
+    """
+
+
+class FourDimensionalError(DicomSeriesError):
+    """The input is a time series or otherwise 4D; bmetoolkit reads 3D anatomical images."""
+
+
+class InvalidVoxelsError(BmetoolkitError, ValueError):
+    """An image holds NaN or infinite voxel values."""
+
+
+class AmbiguousSeriesError(BmetoolkitError, ValueError):
+    """Several series could play the same role (e.g. two sagittal T1); the user must choose."""
+
+
+class MissingContrastError(BmetoolkitError, ValueError):
+    """A required contrast (e.g. T1) was not found among the inputs."""
+
+
+class GridMismatchError(BmetoolkitError, ValueError):
+    """Two volumes that must share a voxel grid do not."""
+
+
+class NoOverlapError(BmetoolkitError, ValueError):
+    """Two images do not overlap in physical space, so they cannot be compared voxel-wise."""

@@ -1,0 +1,318 @@
+"""Reading and writing volumes: NIfTI, DICOM (via :mod:`bmetoolkit.dicom`) and ITK formats.
+
+:func:`load` takes any supported path and returns a :class:`~bmetoolkit.volume.Volume` with a
+RAS+ affine; :func:`save_nifti` writes one back with the exact affine of its grid. Every
+writer goes through :func:`atomic_write`, so an interrupted run never leaves a half-written
+file under its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bmetoolkit.errors import (
+    CorruptFileError,
+    FourDimensionalError,
+    InputNotFoundError,
+    InvalidVoxelsError,
+    NotDicomOrNiftiError,
+)
+from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
+
+__all__ = [
+    "ITK_SUFFIXES",
+    "NIFTI_SUFFIXES",
+    "atomic_write",
+    "is_dicom_file",
+    "label_dtype",
+    "load",
+    "load_itk",
+    "load_nifti",
+    "save_nifti",
+]
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+#: Formats read through SimpleITK (SPIDER ships .mha).
+ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
+
+PathLike = str | os.PathLike
+
+
+def _full_suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (*NIFTI_SUFFIXES, *ITK_SUFFIXES):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def is_dicom_file(path: PathLike) -> bool:
+    """True when ``path`` starts with the DICOM preamble and ``DICM`` magic.
+
+    Files without the 128-byte preamble (rare, very old) are not recognised here; pass
+    their folder to :func:`load`, which tries every file with pydicom.
+    """
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike) -> Iterator[Path]:
+    """Give a temporary path next to ``path``; move it onto ``path`` only on success.
+
+    The temporary name keeps the full file name as its suffix (so ``.nii.gz`` writers still
+    compress) and starts with a dot, so it is never mistaken for a finished output. On any
+    exception the temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "result.txt"
+    >>> with atomic_write(out) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> out.read_text()
+    'done'
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f".{uuid.uuid4().hex[:12]}.partial.{final.name}")
+    try:
+        yield temporary
+        os.replace(temporary, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def load(
+    path: PathLike,
+    *,
+    kind: Kind = "intensity",
+    series: str | int | None = None,
+) -> Volume:
+    """Load a volume from a NIfTI file, an ITK image file, a DICOM file or a DICOM folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.nii``/``.nii.gz``, ``.mha``/``.mhd``/``.nrrd``, a DICOM file (its whole series is
+        read) or a folder holding DICOM files (searched recursively).
+    kind : {'intensity', 'label'}
+        What the image holds; labels keep an integer dtype.
+    series : str or int, optional
+        For DICOM folders holding several series: the SeriesNumber, SeriesInstanceUID or
+        SeriesDescription of the one to read.
+
+    Returns
+    -------
+    Volume
+        Data with a RAS+ affine; ``meta`` holds the acquisition parameters that were found.
+
+    Raises
+    ------
+    InputNotFoundError
+        ``path`` does not exist.
+    NotDicomOrNiftiError
+        ``path`` is a file of a format bmetoolkit does not read.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise InputNotFoundError(
+            "does not exist", path=target, hint="check the path and its spelling"
+        )
+    suffix = _full_suffix(target)
+    if target.is_file() and suffix in NIFTI_SUFFIXES:
+        return load_nifti(target, kind=kind)
+    if target.is_file() and suffix in ITK_SUFFIXES:
+        return load_itk(target, kind=kind)
+    if target.is_dir() or is_dicom_file(target):
+        from bmetoolkit.dicom import load_dicom
+
+        return load_dicom(target, kind=kind, series=series)
+    raise NotDicomOrNiftiError(
+        f"is neither NIfTI ({', '.join(NIFTI_SUFFIXES)}) nor DICOM (no 'DICM' marker at byte 128)",
+        path=target,
+        hint="pass a NIfTI file, a DICOM file or a folder of DICOM files",
+    )
+
+
+def load_nifti(path: PathLike, *, kind: Kind = "intensity") -> Volume:
+    """Load a NIfTI-1/2 file, honouring its sform (or qform when the sform is unset).
+
+    A 4D file whose fourth axis has length 1 is read as 3D; a true 4D file is refused.
+    Intensities keep the stored dtype unless the header scales them (then float32); labels
+    must hold whole numbers and are returned with an integer dtype.
+
+    Raises
+    ------
+    CorruptFileError
+        The file is truncated or not a valid NIfTI.
+    FourDimensionalError
+        The file holds more than one volume.
+    InvalidVoxelsError
+        The image holds NaN or infinite values.
+    """
+    import nibabel as nib
+
+    source = Path(path)
+    try:
+        image = nib.load(source)
+        data = np.asanyarray(image.dataobj)
+    except (EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError, OSError) as exc:
+        raise CorruptFileError(
+            f"cannot be read as NIfTI ({type(exc).__name__}: {exc})",
+            path=source,
+            hint="the file may be truncated or damaged; copy or export it again",
+        ) from exc
+    data = _squeeze_to_3d(data, source)
+    header = image.header
+    sform_code = int(header["sform_code"]) if "sform_code" in header else 0
+    qform_code = int(header["qform_code"]) if "qform_code" in header else 0
+    affine_source = "sform" if sform_code > 0 else ("qform" if qform_code > 0 else "fallback")
+    meta: dict[str, Any] = {"AffineSource": affine_source}
+    description = header.get("descrip")
+    if description is not None and description.size and bytes(description).strip(b"\x00 "):
+        meta["Description"] = bytes(description).rstrip(b"\x00").decode("latin-1").strip()
+    data = _checked_voxels(data, kind, source)
+    return Volume(data, image.affine, kind=kind, source=str(source), meta=meta)
+
+
+def load_itk(path: PathLike, *, kind: Kind = "intensity") -> Volume:
+    """Load an ITK-format image (``.mha``, ``.mhd``, ``.nrrd``) through SimpleITK.
+
+    ITK works in LPS+; the returned affine is RAS+ like every other volume.
+    """
+    import SimpleITK as sitk
+
+    source = Path(path)
+    try:
+        image = sitk.ReadImage(str(source))
+    except RuntimeError as exc:
+        raise CorruptFileError(
+            f"cannot be read by SimpleITK ({exc})".splitlines()[0],
+            path=source,
+            hint="the file may be truncated or damaged; export it again",
+        ) from exc
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise NotDicomOrNiftiError(
+            f"holds {image.GetNumberOfComponentsPerPixel()} components per voxel",
+            path=source,
+            hint="bmetoolkit reads scalar (single-channel) images",
+        )
+    # SimpleITK arrays are [k, j, i]; volumes are [i, j, k].
+    data = _squeeze_to_3d(sitk.GetArrayFromImage(image).T, source)
+    direction = np.array(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    affine_lps = np.eye(4)
+    affine_lps[:3, :3] = direction * np.array(image.GetSpacing())
+    affine_lps[:3, 3] = image.GetOrigin()
+    data = _checked_voxels(data, kind, source)
+    return Volume(data, LPS_TO_RAS @ affine_lps, kind=kind, source=str(source), meta={})
+
+
+def _squeeze_to_3d(data: np.ndarray, source: Path) -> np.ndarray:
+    if data.ndim == 3:
+        return data
+    if data.ndim == 2:
+        return data[:, :, np.newaxis]
+    if data.ndim > 3 and all(n == 1 for n in data.shape[3:]):
+        return data.reshape(data.shape[:3])
+    if data.ndim > 3:
+        raise FourDimensionalError(
+            f"holds {int(np.prod(data.shape[3:]))} volumes (shape {data.shape}); "
+            "bmetoolkit reads one 3D image per file",
+            path=source,
+            hint="extract the volume you want first, e.g. with nibabel: img.slicer[..., 0]",
+        )
+    raise NotDicomOrNiftiError(f"holds a {data.ndim}D array", path=source)
+
+
+def _checked_voxels(data: np.ndarray, kind: Kind, source: Path) -> np.ndarray:
+    if np.issubdtype(data.dtype, np.floating):
+        finite = np.isfinite(data)
+        if not finite.all():
+            bad = int(data.size - np.count_nonzero(finite))
+            raise InvalidVoxelsError(
+                f"holds {bad} NaN or infinite voxel value(s) out of {data.size}",
+                path=source,
+                hint="replace them before analysis, e.g. "
+                "nibabel: np.nan_to_num(img.get_fdata(), nan=0, posinf=0, neginf=0)",
+            )
+    if kind == "label":
+        return _as_label_array(data, source)
+    return data
+
+
+def _as_label_array(data: np.ndarray, source: Path) -> np.ndarray:
+    if np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_:
+        return data
+    if not np.array_equal(data, np.round(data)):
+        raise NotDicomOrNiftiError(
+            "was given as a label map but holds non-integer values",
+            path=source,
+            hint="pass a label map (integer ids per voxel), or load it as an intensity image",
+        )
+    return data.astype(label_dtype(data))
+
+
+def label_dtype(data: np.ndarray) -> np.dtype:
+    """Smallest integer dtype that holds every value of a label array.
+
+    Examples
+    --------
+    >>> label_dtype(np.array([0, 1, 2])).name
+    'uint8'
+    >>> label_dtype(np.array([0, 224])).name
+    'uint8'
+    >>> label_dtype(np.array([-1, 300])).name
+    'int16'
+    """
+    if data.size == 0:
+        return np.dtype(np.uint8)
+    low, high = int(np.min(data)), int(np.max(data))
+    for dtype in (np.uint8, np.uint16, np.int16, np.int32, np.int64):
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return np.dtype(dtype)
+    raise ValueError(f"label values {low}..{high} do not fit a 64-bit integer")
+
+
+def save_nifti(volume: Volume, path: PathLike) -> Path:
+    """Write a volume as NIfTI-1 with the exact affine of its grid (sform and qform, code 1).
+
+    Label volumes are written with the smallest integer dtype holding their values; intensity
+    volumes keep their dtype. The file appears under ``path`` only once complete.
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    import nibabel as nib
+
+    target = Path(path)
+    data = volume.data
+    if volume.is_label:
+        data = data.astype(label_dtype(data), copy=False)
+    elif data.dtype == np.float64:
+        data = data.astype(np.float32)
+    image = nib.Nifti1Image(data, volume.affine)
+    image.set_sform(volume.affine, code=1)
+    image.set_qform(volume.affine, code=1)
+    image.header.set_xyzt_units("mm", "sec")
+    if volume.is_label:
+        image.header["intent_code"] = 1002  # NIFTI_INTENT_LABEL
+    with atomic_write(target) as temporary:
+        nib.save(image, temporary)
+    return target

@@ -1,0 +1,244 @@
+"""The core types: a voxel grid in physical space, and a volume of data on that grid.
+
+Conventions
+-----------
+- Arrays are 3D and indexed ``data[i, j, k]`` as in NIfTI.
+- ``affine`` is a float64 4x4 matrix mapping voxel indices ``(i, j, k, 1)`` to world
+  coordinates in millimetres, **RAS+** as in NIfTI and nibabel
+  (+x = Right, +y = Anterior, +z = Superior).
+- DICOM patient coordinates are LPS+ and are converted when read (:func:`lps_to_ras`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from bmetoolkit.errors import GridMismatchError
+
+__all__ = ["LPS_TO_RAS", "Grid", "Kind", "Volume", "lps_to_ras"]
+
+Kind = Literal["intensity", "label"]
+
+#: Flips x and y: turns a DICOM (LPS+) affine into a NIfTI (RAS+) one and back.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def lps_to_ras(affine_lps: ArrayLike) -> NDArray[np.float64]:
+    """Convert a voxel-to-LPS affine (DICOM) to a voxel-to-RAS affine (NIfTI).
+
+    Examples
+    --------
+    >>> lps_to_ras(np.eye(4))[:3, :3].diagonal().tolist()
+    [-1.0, -1.0, 1.0]
+    """
+    return LPS_TO_RAS @ np.asarray(affine_lps, dtype=np.float64)
+
+
+def _checked_affine(affine: ArrayLike) -> NDArray[np.float64]:
+    matrix = np.array(affine, dtype=np.float64)
+    if matrix.shape != (4, 4):
+        raise ValueError(f"affine must be a 4x4 matrix, got shape {matrix.shape}")
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError("affine holds NaN or infinite values")
+    if not np.allclose(matrix[3], [0, 0, 0, 1]):
+        raise ValueError(f"affine's last row must be [0, 0, 0, 1], got {matrix[3].tolist()}")
+    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
+        raise ValueError("affine is singular: its voxel axes do not span 3D space")
+    matrix.setflags(write=False)
+    return matrix
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A 3D voxel grid placed in physical (RAS+, mm) space.
+
+    Parameters
+    ----------
+    shape : tuple of 3 ints
+        Number of voxels along i, j, k.
+    affine : array_like, shape (4, 4)
+        Voxel index to RAS+ millimetre transform.
+
+    Examples
+    --------
+    >>> grid = Grid((10, 20, 5), np.diag([0.5, 0.5, 4.0, 1.0]))
+    >>> grid.spacing.tolist()
+    [0.5, 0.5, 4.0]
+    >>> grid.voxel_to_world([[2, 0, 1]]).tolist()
+    [[1.0, 0.0, 4.0]]
+    """
+
+    shape: tuple[int, int, int]
+    affine: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(n) for n in self.shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"grid shape must be 3 positive sizes, got {self.shape}")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "affine", _checked_affine(self.affine))
+
+    @property
+    def spacing(self) -> NDArray[np.float64]:
+        """Voxel size along i, j, k in mm (lengths of the affine's columns)."""
+        return np.linalg.norm(self.affine[:3, :3], axis=0)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        """Volume of one voxel in cubic millimetres."""
+        return float(abs(np.linalg.det(self.affine[:3, :3])))
+
+    @property
+    def direction(self) -> NDArray[np.float64]:
+        """Unit vectors of the i, j, k axes in RAS+ space, as the columns of a 3x3 matrix."""
+        return self.affine[:3, :3] / self.spacing
+
+    @property
+    def axcodes(self) -> tuple[str, str, str]:
+        """Closest anatomical direction of each voxel axis, e.g. ``('P', 'S', 'R')``."""
+        import nibabel as nib
+
+        return tuple(nib.aff2axcodes(self.affine))
+
+    def voxel_to_world(self, ijk: ArrayLike) -> NDArray[np.float64]:
+        """Map voxel indices, shape (N, 3), to RAS+ mm coordinates, shape (N, 3)."""
+        points = np.atleast_2d(np.asarray(ijk, dtype=np.float64))
+        return points @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def world_to_voxel(self, xyz: ArrayLike) -> NDArray[np.float64]:
+        """Map RAS+ mm coordinates, shape (N, 3), to (fractional) voxel indices."""
+        points = np.atleast_2d(np.asarray(xyz, dtype=np.float64))
+        inverse = np.linalg.inv(self.affine)
+        return points @ inverse[:3, :3].T + inverse[:3, 3]
+
+    def corners_world(self) -> NDArray[np.float64]:
+        """World coordinates of the 8 outer corners of the field of view (voxel edges)."""
+        lo = np.full(3, -0.5)
+        hi = np.asarray(self.shape, dtype=np.float64) - 0.5
+        corners = np.array(
+            [[(hi if b else lo)[a] for a, b in enumerate(bits)] for bits in np.ndindex(2, 2, 2)]
+        )
+        return self.voxel_to_world(corners)
+
+    def same_as(self, other: Grid, *, atol_mm: float = 1e-4) -> bool:
+        """True when both grids have the same shape and affines equal within ``atol_mm``."""
+        return self.shape == other.shape and bool(
+            np.allclose(self.affine, other.affine, rtol=0.0, atol=atol_mm)
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Grid):
+            return NotImplemented
+        return self.same_as(other)
+
+    def __hash__(self) -> int:
+        return hash((self.shape, tuple(np.round(self.affine, 4).ravel().tolist())))
+
+    def __repr__(self) -> str:
+        spacing = ", ".join(f"{s:.4g}" for s in self.spacing)
+        return f"Grid(shape={self.shape}, spacing=({spacing}) mm, axcodes={''.join(self.axcodes)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """A 3D image: data on a :class:`Grid`, what kind of data it is, and where it came from.
+
+    Parameters
+    ----------
+    data : ndarray, 3D
+        Voxel values, indexed ``[i, j, k]``.
+    affine : array_like, shape (4, 4)
+        Voxel index to RAS+ millimetre transform.
+    kind : {'intensity', 'label'}
+        Intensities are resampled with linear interpolation; labels with nearest neighbour,
+        must have an integer (or bool) dtype, and keep it.
+    source : str, optional
+        Where the data came from (a file, a DICOM folder, ``"phantom"``...), for messages and
+        provenance.
+    meta : dict, optional
+        Acquisition parameters in BIDS sidecar style (``SeriesDescription``,
+        ``RepetitionTime`` in seconds, ...) and anything else worth carrying along.
+
+    Examples
+    --------
+    >>> vol = Volume(np.zeros((4, 5, 6), np.float32), np.eye(4), kind="intensity")
+    >>> vol.shape, vol.grid.spacing.tolist()
+    ((4, 5, 6), [1.0, 1.0, 1.0])
+    >>> Volume(np.zeros((2, 2, 2), np.float32), np.eye(4), kind="label")
+    Traceback (most recent call last):
+    ...
+    TypeError: a label volume needs an integer or bool dtype, got float32 ...
+    """
+
+    data: NDArray[Any]
+    affine: NDArray[np.float64]
+    kind: Kind = "intensity"
+    source: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.ndim != 3:
+            raise ValueError(f"volume data must be 3D, got {data.ndim}D of shape {data.shape}")
+        if self.kind not in ("intensity", "label"):
+            raise ValueError(f"kind must be 'intensity' or 'label', got {self.kind!r}")
+        if self.kind == "label" and not (
+            np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_
+        ):
+            raise TypeError(
+                f"a label volume needs an integer or bool dtype, got {data.dtype} "
+                f"(source: {self.source}); round and cast it, e.g. data.astype(np.int16)"
+            )
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "affine", _checked_affine(self.affine))
+        object.__setattr__(self, "meta", dict(self.meta))
+
+    @property
+    def grid(self) -> Grid:
+        """The voxel grid of this volume."""
+        return Grid(self.data.shape, self.affine)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Number of voxels along i, j, k."""
+        return self.data.shape
+
+    @property
+    def spacing(self) -> NDArray[np.float64]:
+        """Voxel size along i, j, k in mm."""
+        return self.grid.spacing
+
+    @property
+    def is_label(self) -> bool:
+        """True for label maps (nearest-neighbour resampling, integer dtype)."""
+        return self.kind == "label"
+
+    def with_data(self, data: ArrayLike, *, kind: Kind | None = None, **changes: Any) -> Volume:
+        """A new volume on the same grid holding ``data`` (same source and meta unless given).
+
+        Examples
+        --------
+        >>> vol = Volume(np.ones((2, 2, 2), np.float32), np.eye(4))
+        >>> mask = vol.with_data(vol.data > 0, kind="label")
+        >>> mask.kind, mask.data.dtype.name
+        ('label', 'bool')
+        """
+        data = np.asarray(data)
+        if data.shape != self.shape:
+            raise GridMismatchError(
+                f"new data has shape {data.shape}, the grid has {self.shape}",
+                path=self.source,
+                hint="resample the data onto this grid first (bmetoolkit.resample_to)",
+            )
+        fields = {"source": self.source, "meta": self.meta} | changes
+        return Volume(data, self.affine, kind=kind or self.kind, **fields)
+
+    def __repr__(self) -> str:
+        return (
+            f"Volume(kind={self.kind!r}, dtype={self.data.dtype}, {self.grid!r}, "
+            f"source={self.source!r})"
+        )
