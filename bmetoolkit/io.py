@@ -30,6 +30,7 @@ from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
 __all__ = [
     "ITK_SUFFIXES",
     "NIFTI_SUFFIXES",
+    "as_volume",
     "atomic_write",
     "is_dicom_file",
     "label_dtype",
@@ -146,6 +147,35 @@ def load(
         path=target,
         hint="pass a NIfTI file, a DICOM file or a folder of DICOM files",
     )
+
+
+def as_volume(image: PathLike | Volume, *, kind: Kind = "intensity") -> Volume:
+    """Return ``image`` as a :class:`Volume`, loading it first when it is a path.
+
+    Idempotent: a volume passes through unchanged, so every public function can accept a
+    path or a loaded volume alike.
+
+    Raises
+    ------
+    TypeError
+        ``image`` is a volume of the other kind (e.g. an intensity image given as labels).
+
+    Examples
+    --------
+    >>> vol = Volume(np.zeros((2, 2, 2), np.uint8), np.eye(4), kind="label")
+    >>> as_volume(vol, kind="label") is vol
+    True
+    """
+    if isinstance(image, Volume):
+        if image.kind != kind:
+            raise TypeError(
+                f"expected a {kind} volume, got a {image.kind} volume (source: {image.source}); "
+                f"build it with Volume(..., kind={kind!r})"
+            )
+        return image
+    if isinstance(image, str | os.PathLike):
+        return load(image, kind=kind)
+    raise TypeError(f"expected a path or a Volume, got {type(image).__name__}")
 
 
 def load_nifti(path: PathLike, *, kind: Kind = "intensity") -> Volume:
