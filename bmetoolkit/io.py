@@ -25,6 +25,7 @@ from bmetoolkit.errors import (
     InvalidVoxelsError,
     NotDicomOrNiftiError,
 )
+from bmetoolkit.series import SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "load",
     "load_itk",
     "load_nifti",
+    "nifti_series_info",
     "save_nifti",
 ]
 
@@ -217,6 +219,44 @@ def load_nifti(path: PathLike, *, kind: Kind = "intensity") -> Volume:
         meta["Description"] = bytes(description).rstrip(b"\x00").decode("latin-1").strip()
     data = _checked_voxels(data, kind, source)
     return Volume(data, image.affine, kind=kind, source=str(source), meta=meta)
+
+
+def nifti_series_info(path: PathLike) -> SeriesInfo:
+    """Describe a NIfTI file from its header alone (no voxel data read).
+
+    The result is shaped like a DICOM series' :class:`~bmetoolkit.series.SeriesInfo`, so the
+    ``info`` command and contrast detection treat both alike. The slice axis is taken to be
+    the voxel axis with the largest spacing (the third on ties).
+    """
+    import nibabel as nib
+
+    source = Path(path)
+    try:
+        image = nib.load(source)
+    except (EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError, OSError) as exc:
+        raise CorruptFileError(
+            f"cannot be read as NIfTI ({type(exc).__name__}: {exc})", path=source
+        ) from exc
+    shape = tuple(int(n) for n in image.shape[:3]) + (1,) * max(0, 3 - len(image.shape))
+    columns = np.asarray(image.affine[:3, :3], dtype=np.float64)
+    spacing = np.linalg.norm(columns, axis=0)
+    slice_axis = 2 - int(np.argmax(spacing[::-1]))
+    normal = columns[:, slice_axis] / spacing[slice_axis]
+    name = source.name
+    for suffix in NIFTI_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return SeriesInfo(
+        uid=str(source.resolve()),
+        number=None,
+        description=name,
+        source=str(source),
+        files=(),
+        shape=shape,
+        spacing=tuple(float(s) for s in spacing),
+        slice_normal=tuple(float(v) for v in normal),
+        meta={"Volumes": int(np.prod(image.shape[3:])) if len(image.shape) > 3 else 1},
+    )
 
 
 def load_itk(path: PathLike, *, kind: Kind = "intensity") -> Volume:

@@ -1,0 +1,223 @@
+"""The ``bmetoolkit`` command line.
+
+Each command is thin: parse, call the Python API, print. ``main(argv)`` returns the exit
+code instead of exiting, so tests run commands in-process.
+
+Exit codes: 0 success, 1 some input could not be processed (the reasons are printed),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bmetoolkit import __version__
+from bmetoolkit.errors import BmetoolkitError
+
+__all__ = ["get_parser", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``bmetoolkit`` command."""
+    parser = argparse.ArgumentParser(
+        prog="bmetoolkit",
+        description="Find and measure bone marrow edema and Modic changes on T1 + T2/STIR MRI.",
+    )
+    parser.add_argument("--version", action="version", version=f"bmetoolkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    info = commands.add_parser(
+        "info",
+        help="list the image series in a folder or file, their contrast and the pairing",
+        description="List every image series found in PATH (a DICOM folder, a DICOM file or "
+        "NIfTI files): number, description, plane, matrix, spacing, slices, detected contrast "
+        "and why, and which series would be paired for analysis.",
+    )
+    info.add_argument("path", type=Path, metavar="PATH")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(handler=_run_info)
+
+    convert = commands.add_parser(
+        "convert",
+        help="write one NIfTI + JSON sidecar per DICOM series (like dcm2niix)",
+        description="Convert every DICOM series under PATH to OUT_DIR/<number>_<description>"
+        ".nii.gz with a BIDS-style JSON sidecar of acquisition parameters (no patient "
+        "identity). Series that cannot be converted are reported and skipped.",
+    )
+    convert.add_argument("path", type=Path, metavar="PATH")
+    convert.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    convert.set_defaults(handler=_run_convert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``bmetoolkit`` command line with ``argv`` and return its exit code."""
+    parser = get_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
+    try:
+        return args.handler(args)
+    except BmetoolkitError as exc:
+        print(f"bmetoolkit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+# --- info ------------------------------------------------------------------------------------
+
+
+def _describe_inputs(path: Path) -> list[Any]:
+    """SeriesInfo of every image series under ``path`` (DICOM series and NIfTI files)."""
+    from bmetoolkit.dicom import scan_dicom
+    from bmetoolkit.errors import EmptyInputError, InputNotFoundError
+    from bmetoolkit.io import NIFTI_SUFFIXES, nifti_series_info
+
+    if not path.exists():
+        raise InputNotFoundError("does not exist", path=path, hint="check the path")
+    if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
+        return [nifti_series_info(path)]
+    niftis = (
+        sorted(p for p in path.rglob("*") if p.name.lower().endswith(NIFTI_SUFFIXES))
+        if path.is_dir()
+        else []
+    )
+    try:
+        series = scan_dicom(path)
+    except EmptyInputError:
+        if not niftis:
+            raise
+        series = []
+    return series + [nifti_series_info(p) for p in niftis]
+
+
+def _contrast_of(info: Any) -> Any:
+    from bmetoolkit.contrast import ContrastCall, classify_series, contrast_from_name
+
+    if info.files:
+        return classify_series(info)
+    named = contrast_from_name(info.source)
+    if named is None:
+        return ContrastCall("other", ("file name does not name a contrast",), False)
+    return ContrastCall(named, (f"file name {Path(info.source).name!r}",), False)
+
+
+def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
+    """Role of each paired series uid, and the pairing's reasons (or why it failed)."""
+    from bmetoolkit.contrast import pair_series
+
+    dicom_series = [s for s in series if s.files]
+    if not dicom_series:
+        return {}, ["NIfTI inputs are paired by name: pass --t1/--t2/--stir to analyze"]
+    try:
+        pairing = pair_series(dicom_series)
+    except BmetoolkitError as exc:
+        return {}, [f"no automatic pairing: {exc}"]
+    roles = {}
+    for role in ("t1", "t2", "stir"):
+        chosen = getattr(pairing, role)
+        if chosen is not None:
+            roles[chosen.uid] = role.upper()
+    return roles, list(pairing.reasons)
+
+
+def _series_row(info: Any, call: Any, role: str) -> dict[str, Any]:
+    plane = info.plane + (f" ({info.tilt_deg:.0f}° oblique)" if info.is_oblique else "")
+    return {
+        "number": info.number,
+        "description": info.description,
+        "plane": plane,
+        "matrix": f"{info.shape[0]}x{info.shape[1]}",
+        "spacing_mm": "x".join(f"{s:.3g}" for s in info.spacing),
+        "slices": info.shape[2],
+        "contrast": call.contrast + (" (fat-sat)" if call.fat_suppressed else ""),
+        "why": "; ".join(call.reasons),
+        "paired_as": role,
+        "source": info.source,
+    }
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    series = _describe_inputs(args.path)
+    roles, reasons = _pairing_of(series)
+    rows = [_series_row(s, _contrast_of(s), roles.get(s.uid, "")) for s in series]
+    if args.json:
+        print(json.dumps({"series": rows, "pairing": reasons}, indent=2))
+        return EXIT_OK
+    columns = ["number", "description", "plane", "matrix", "spacing_mm", "slices", "contrast"]
+    columns += ["paired_as", "why"]
+    print(_table(rows, columns))
+    print()
+    for reason in reasons:
+        print(f"pairing: {reason}")
+    return EXIT_OK
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+# --- convert ---------------------------------------------------------------------------------
+
+
+def series_file_stem(number: int | None, description: str) -> str:
+    """File name stem for a series: zero-padded number and a safe version of its description.
+
+    Examples
+    --------
+    >>> series_file_stem(3, "t2_tirm_sag / FS*")
+    '003_t2_tirm_sag_FS'
+    >>> series_file_stem(None, "")
+    'series'
+    """
+    safe = re.sub(r"[^A-Za-z0-9.+-]+", "_", description).strip("._") or "series"
+    return safe if number is None else f"{number:03d}_{safe}"
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from bmetoolkit.dicom import read_series, scan_dicom
+    from bmetoolkit.io import atomic_write, save_nifti
+
+    series = scan_dicom(args.path)
+    failures = 0
+    used: set[str] = set()
+    for info in series:
+        stem = series_file_stem(info.number, info.description)
+        while stem in used:  # two series with one number and description
+            stem += "_b"
+        used.add(stem)
+        try:
+            volume = read_series(info)
+        except BmetoolkitError as exc:
+            failures += 1
+            print(f"skipped {info.label}: {exc}", file=sys.stderr)
+            continue
+        call = _contrast_of(info)
+        sidecar = dict(volume.meta) | {
+            "BmetoolkitContrast": call.contrast,
+            "BmetoolkitContrastReasons": list(call.reasons),
+            "ConversionSoftware": "bmetoolkit",
+            "ConversionSoftwareVersion": __version__,
+        }
+        nifti = save_nifti(volume, args.out_dir / f"{stem}.nii.gz")
+        with atomic_write(args.out_dir / f"{stem}.json") as temporary:
+            temporary.write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
+        print(f"{info.label} -> {nifti}")
+    print(f"converted {len(series) - failures} of {len(series)} series into {args.out_dir}")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
