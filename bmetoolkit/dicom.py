@@ -100,7 +100,7 @@ _META_TEXT: dict[str, tuple[str, ...]] = {
     "Manufacturer": ("Manufacturer",),
     "ManufacturersModelName": ("ManufacturerModelName",),
     "SoftwareVersions": ("SoftwareVersions",),
-    "BodyPartExamined": ("BodyPartExamined",),
+    "BodyPart": ("BodyPartExamined",),
     "PatientPosition": ("PatientPosition",),
     "SequenceName": ("SequenceName", "PulseSequenceName"),
     "MRAcquisitionType": ("MRAcquisitionType",),
@@ -444,7 +444,7 @@ def _bids_meta(ds: Any, first: _Frame) -> dict[str, Any]:
         if value is not None:
             parts = [str(v).strip() for v in (value if _is_multi(value) else [value])]
             if any(parts):
-                meta[key] = "_".join(p for p in parts if p)
+                meta[key] = "\\".join(p for p in parts if p)  # as dcm2niix: "SP\\OSP"
     for key, names in _META_FLOAT.items():
         number = _as_float(_lookup(ds, names))
         if number is not None:

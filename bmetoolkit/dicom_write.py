@@ -43,7 +43,7 @@ _TEXTS = {
     "Manufacturer": "Manufacturer",
     "ManufacturersModelName": "ManufacturerModelName",
     "SoftwareVersions": "SoftwareVersions",
-    "BodyPartExamined": "BodyPartExamined",
+    "BodyPart": "BodyPartExamined",
     "PatientPosition": "PatientPosition",
     "SequenceName": "SequenceName",
     "MRAcquisitionType": "MRAcquisitionType",
@@ -100,7 +100,7 @@ def write_dicom_series(
         Acquisition parameters under BIDS names and units (``RepetitionTime``, ``EchoTime``,
         ``InversionTime`` in seconds, written in ms; ``FlipAngle``, ``MagneticFieldStrength``,
         ``Manufacturer``, ``ProtocolName``, ``ScanningSequence``/``SequenceVariant``/
-        ``ScanOptions`` as ``"SE_IR"``-style strings or lists, ``ImageType``, ``EchoTrainLength``,
+        ``ScanOptions`` as lists or backslash-separated strings (``"SP\\OSP"``, as dcm2niix), ``ImageType``, ``EchoTrainLength``,
         ``SliceThickness`` which may be smaller than the slice spacing: a gap...). Geometry
         keys (``ImageOrientationPatientDICOM``, ``SpacingBetweenSlices``) are ignored: the
         affine decides. Defaults to ``volume.meta``.
@@ -320,7 +320,7 @@ def _write_acquisition(ds: Any, meta: Mapping[str, Any]) -> None:
         value = meta.get(key)
         if value is None:
             continue
-        parts = value.replace("\\", "_").split("_") if isinstance(value, str) else list(value)
+        parts = value.split("\\") if isinstance(value, str) else list(value)
         setattr(ds, keyword, [str(p) for p in parts if str(p)])
     # MR Image module: ScanningSequence and SequenceVariant are required (type 1).
     if "ScanningSequence" not in ds:
@@ -354,7 +354,7 @@ def _slice_dataset(
     from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
 
     ds = copy.copy(template)
-    sop_uid = generate_uid(entropy_srcs=[series_uid, str(k)])
+    sop_uid = generate_uid()
     position = geometry["origin"] + k * geometry["step"]
     ds.SOPInstanceUID = sop_uid
     ds.InstanceNumber = k + 1

@@ -1,0 +1,103 @@
+"""Helpers for the DICOM tests: synthetic grids, world-space comparison, an independent reader."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from bmetoolkit.volume import LPS_TO_RAS
+
+#: The public DICOM reference suite, beside the project (``../shared/sample_data/dicom``).
+SHARED_DICOM = Path(__file__).resolve().parents[1].parent / "shared" / "sample_data" / "dicom"
+
+
+def rotation(axis: str, degrees: float) -> np.ndarray:
+    """3x3 rotation about the x, y or z axis."""
+    angle = np.radians(degrees)
+    c, s = np.cos(angle), np.sin(angle)
+    i, j = {"x": (1, 2), "y": (0, 2), "z": (0, 1)}[axis]
+    matrix = np.eye(3)
+    matrix[i, i], matrix[i, j], matrix[j, i], matrix[j, j] = c, -s, s, c
+    return matrix
+
+
+def ras_affine(
+    axes: Sequence[Sequence[float]],
+    spacing: Sequence[float],
+    *,
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+    rotations: Sequence[tuple[str, float]] = (),
+) -> np.ndarray:
+    """Affine whose voxel axes are the columns of ``axes`` (RAS unit vectors), rotated, scaled."""
+    direction = np.asarray(axes, dtype=float)
+    for axis, degrees in rotations:
+        direction = rotation(axis, degrees) @ direction
+    affine = np.eye(4)
+    affine[:3, :3] = direction * np.asarray(spacing, dtype=float)
+    affine[:3, 3] = origin
+    return affine
+
+
+def canonical(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Data and affine flipped/transposed to the closest RAS+ orientation (nibabel)."""
+    image = nib.as_closest_canonical(nib.Nifti1Image(np.asarray(data), np.asarray(affine)))
+    return np.asanyarray(image.dataobj), image.affine
+
+
+def assert_same_in_world(
+    data: np.ndarray,
+    affine: np.ndarray,
+    ref_data: np.ndarray,
+    ref_affine: np.ndarray,
+    *,
+    atol_mm: float = 1e-4,
+    rtol_values: float = 0.0,
+) -> None:
+    """Both images hold the same voxels at the same places once made canonical."""
+    ours, our_affine = canonical(data, affine)
+    theirs, their_affine = canonical(ref_data, ref_affine)
+    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+    difference = np.abs(our_affine - their_affine).max()
+    assert difference <= atol_mm, f"affines differ by {difference:.3g} mm\n{our_affine}\n{their_affine}"
+    if rtol_values == 0.0:
+        assert np.array_equal(ours, theirs)
+    else:
+        np.testing.assert_allclose(ours, theirs, rtol=rtol_values, atol=1e-6)
+
+
+def read_with_simpleitk(files: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Read DICOM files with SimpleITK's ImageSeriesReader: (data[i, j, k], RAS+ affine).
+
+    SimpleITK sorts the files itself (GDCM, by position), so the order given does not matter.
+    """
+    import SimpleITK as sitk
+
+    folder = str(Path(files[0]).parent)
+    reader = sitk.ImageSeriesReader()
+    wanted = {str(Path(f)) for f in files}
+    for uid in reader.GetGDCMSeriesIDs(folder):
+        names = reader.GetGDCMSeriesFileNames(folder, uid)
+        if {str(Path(n)) for n in names} == wanted:
+            reader.SetFileNames(names)
+            break
+    else:
+        raise AssertionError("SimpleITK found no series made of exactly these files")
+    image = reader.Execute()
+    data = sitk.GetArrayFromImage(image).T  # [k, j, i] -> [i, j, k]
+    affine_lps = np.eye(4)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    affine_lps[:3, :3] = direction * np.array(image.GetSpacing())
+    affine_lps[:3, 3] = image.GetOrigin()
+    return data, LPS_TO_RAS @ affine_lps
+
+
+def position_of(path: str | Path) -> np.ndarray:
+    """ImagePositionPatient of a file, converted to RAS+."""
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    lps = np.array([float(v) for v in ds.ImagePositionPatient])
+    return lps * np.array([-1.0, -1.0, 1.0])
