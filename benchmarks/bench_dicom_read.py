@@ -37,8 +37,9 @@ def write_study(folder: Path, *, size: int = 400, slices: int = 20) -> None:
         affine[:3, :3] = np.asarray(direction, float) * [0.6, 0.6, 4.0]
         affine[:3, 3] = [-100.0, -120.0, -90.0]
         data = rng.integers(0, 4096, (size, size, slices), dtype=np.uint16)
-        write_dicom_series(Volume(data, affine), folder, series_number=number,
-                           series_description=name, seed=number)  # fmt: skip
+        write_dicom_series(
+            Volume(data, affine), folder, series_number=number, series_description=name, seed=number
+        )
 
 
 def read_bmetoolkit(folder: Path) -> list[np.ndarray]:
@@ -80,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         ours = median_seconds(read_bmetoolkit, folder, args.repeats)
         theirs = median_seconds(read_simpleitk, folder, args.repeats)
         print(f"{n_files} files in {folder}")
-        print(f"bmetoolkit scan_dicom + read_series: {ours * 1000:8.1f} ms (median of {args.repeats})")
+        print(
+            f"bmetoolkit scan_dicom + read_series: {ours * 1000:8.1f} ms (median of {args.repeats})"
+        )
         print(f"SimpleITK ImageSeriesReader:         {theirs * 1000:8.1f} ms")
         print(f"ratio bmetoolkit / SimpleITK:        {ours / theirs:8.2f}")
     return 0

@@ -89,6 +89,14 @@ SPACING_RELATIVE_TOLERANCE = 0.01
 _DEFER_BYTES = 512
 _NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+#: SOP classes of images that a series may hold (MR, CT, PET, secondary capture).
+_IMAGE_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.128"}
+_IMAGE_SOP_PREFIXES = (
+    "1.2.840.10008.5.1.4.1.1.4",
+    "1.2.840.10008.5.1.4.1.1.2.",
+    "1.2.840.10008.5.1.4.1.1.7",
+    "1.2.840.10008.5.1.4.1.1.130",
+)
 _SPLIT_SUFFIX = re.compile(r"\.s\d+$")
 _HEADER_CACHE_SIZE = 100_000
 
@@ -212,6 +220,7 @@ class _FileHeader:
     pixel_length: int | None
     frames: tuple[_Frame, ...]
     meta: dict[str, Any]
+    problem: str | None = None  # why this image cannot be read, found while scanning
 
 
 class _Skip(Exception):
@@ -275,9 +284,42 @@ def _read_header(path: str) -> _FileHeader:
     file_meta = getattr(ds, "file_meta", None)
     if file_meta is not None and file_meta.get("MediaStorageSOPClassUID") == _DICOMDIR_SOP_CLASS:
         raise _Skip("no-image")
-    if "Rows" not in ds or "Columns" not in ds or "SeriesInstanceUID" not in ds:
+    if "Rows" in ds and "Columns" in ds and "SeriesInstanceUID" in ds:
+        return _header_from_dataset(ds, path)
+    if not _is_image_class(ds):
         raise _Skip("no-image")
-    return _header_from_dataset(ds, path)
+    if "SeriesInstanceUID" not in ds:
+        warnings.warn(
+            f"{path}: skipped, an image file whose header ends before its series UID "
+            "(truncated or damaged)",
+            stacklevel=3,
+        )
+        raise _Skip("unreadable")
+    # An image of a known series whose header stops early: keep it, so that reading the
+    # series names this file instead of reporting a missing slice.
+    return _FileHeader(
+        path=path,
+        uid=str(ds.SeriesInstanceUID),
+        sop_uid=None,
+        number=None,
+        transfer_syntax="",
+        bits_allocated=0,
+        bits_stored=0,
+        signed=False,
+        samples=1,
+        n_frames=0,
+        pixel_offset=None,
+        pixel_length=None,
+        frames=(),
+        meta={},
+        problem="the header ends before the image attributes (Rows, Columns): "
+        "the file is truncated or damaged",
+    )
+
+
+def _is_image_class(ds: Any) -> bool:
+    sop_class = str(ds.get("SOPClassUID", ""))
+    return sop_class in _IMAGE_SOP_CLASSES or sop_class.startswith(_IMAGE_SOP_PREFIXES)
 
 
 def _header_from_dataset(ds: Any, path: str) -> _FileHeader:
@@ -320,8 +362,9 @@ def _frames_of(ds: Any, path: str, n_frames: int) -> list[_Frame]:
         return []
     slope, intercept = _rescale(ds)
     return [
-        _Frame(path, index, orientation, position, spacing, rows, columns, slope, intercept,
-               instance)  # fmt: skip
+        _Frame(
+            path, index, orientation, position, spacing, rows, columns, slope, intercept, instance
+        )
         for index in range(n_frames)
     ]
 
@@ -347,11 +390,17 @@ def _enhanced_frames(
         intercept = _functional(groups, "PixelValueTransformationSequence", "RescaleIntercept")
         frames.append(
             _Frame(
-                path, index, orientation, position, spacing, rows, columns,
+                path,
+                index,
+                orientation,
+                position,
+                spacing,
+                rows,
+                columns,
                 top_slope if slope is None else float(slope),
                 top_intercept if intercept is None else float(intercept),
                 instance * 100_000 + index,
-            )  # fmt: skip
+            )
         )
     return frames
 
@@ -459,7 +508,9 @@ def _bids_meta(ds: Any, first: _Frame) -> dict[str, Any]:
             meta[key] = number
     image_type = _lookup(ds, ("ImageType", "FrameType"))
     if image_type is not None:
-        meta["ImageType"] = [str(v) for v in (image_type if _is_multi(image_type) else [image_type])]
+        meta["ImageType"] = [
+            str(v) for v in (image_type if _is_multi(image_type) else [image_type])
+        ]
     meta["ImageOrientationPatientDICOM"] = list(first.orientation)
     matrix = _lookup(ds, ("AcquisitionMatrix",))
     if _is_multi(matrix) and len(matrix) == 4 and max(int(matrix[2]), int(matrix[3])) > 0:
@@ -526,14 +577,17 @@ def scan_dicom(path: PathLike) -> list[SeriesInfo]:
     """
     target = Path(path)
     if not target.exists():
-        raise InputNotFoundError("does not exist", path=target, hint="check the path and its spelling")
+        raise InputNotFoundError(
+            "does not exist", path=target, hint="check the path and its spelling"
+        )
     if target.is_file():
         return _scan_one_file(target)
     files = sorted(_walk_files(target))
     headers, skipped = _scan_files(files)
     if not headers:
-        raise EmptyInputError(_nothing_found_message(len(files), skipped), path=target,
-                              hint=_EMPTY_HINT)  # fmt: skip
+        raise EmptyInputError(
+            _nothing_found_message(len(files), skipped), path=target, hint=_EMPTY_HINT
+        )
     return _series_from_headers(headers)
 
 
@@ -615,16 +669,21 @@ def _nothing_found_message(n_files: int, skipped: Counter[str]) -> str:
 
 def _series_from_headers(headers: Sequence[_FileHeader]) -> list[SeriesInfo]:
     by_uid: dict[str, list[_Frame]] = {}
+    broken: dict[str, list[str]] = {}
     header_of: dict[str, _FileHeader] = {}
     for header in headers:
         header_of[header.path] = header
         by_uid.setdefault(header.uid, []).extend(header.frames)
+        if header.problem is not None:
+            broken.setdefault(header.uid, []).append(header.path)
     infos = []
     for uid, frames in by_uid.items():
+        if not frames:
+            continue  # only damaged files: nothing to describe
         stacks = _split_by_orientation(frames)
         for n, stack in enumerate(stacks, start=1):
             sub_uid = uid if len(stacks) == 1 else f"{uid}.s{n}"
-            infos.append(_series_info(sub_uid, stack, header_of))
+            infos.append(_series_info(sub_uid, stack, header_of, broken.get(uid, [])))
     infos.sort(key=lambda s: (s.number is None, s.number or 0, s.uid))
     return infos
 
@@ -655,8 +714,10 @@ def _sorted_frames(frames: Sequence[_Frame]) -> tuple[list[_Frame], NDArray[np.f
     """Frames ordered along the slice normal, and their distances along it."""
     normal = _normal_lps(frames[0].orientation)
     distance = np.array([np.dot(normal, f.position) for f in frames])
-    order = sorted(range(len(frames)), key=lambda n: (distance[n], frames[n].instance,
-                                                      frames[n].path, frames[n].index))  # fmt: skip
+    order = sorted(
+        range(len(frames)),
+        key=lambda n: (distance[n], frames[n].instance, frames[n].path, frames[n].index),
+    )
     return [frames[n] for n in order], distance[order]
 
 
@@ -669,7 +730,9 @@ def _unique_positions(distance: NDArray[np.float64]) -> list[int]:
     return starts
 
 
-def _series_info(uid: str, frames: list[_Frame], header_of: dict[str, _FileHeader]) -> SeriesInfo:
+def _series_info(
+    uid: str, frames: list[_Frame], header_of: dict[str, _FileHeader], broken: Sequence[str]
+) -> SeriesInfo:
     ordered, distance = _sorted_frames(frames)
     first = ordered[0]
     header = header_of[first.path]
@@ -680,7 +743,7 @@ def _series_info(uid: str, frames: list[_Frame], header_of: dict[str, _FileHeade
     else:
         meta = header.meta
         slice_spacing = float(meta.get("SpacingBetweenSlices") or meta.get("SliceThickness") or 0.0)
-    files = tuple(dict.fromkeys(f.path for f in ordered))
+    files = tuple(dict.fromkeys([*(f.path for f in ordered), *broken]))
     folders = {os.path.dirname(f) for f in files}
     source = folders.pop() if len(folders) == 1 else os.path.commonpath(list(folders))
     normal_ras = LPS_TO_RAS[:3, :3] @ _normal_lps(first.orientation)
@@ -755,11 +818,17 @@ def read_series(info: SeriesInfo, *, kind: Kind = "intensity") -> Volume:
     (True, True)
     """
     headers = {path: _header_for_read(path) for path in info.files}
+    for header in headers.values():
+        if header.problem is not None:
+            raise PixelDataError(
+                header.problem, path=header.path, hint="copy the file again from the source"
+            )
     frames = [f for h in headers.values() if _base_uid(info.uid) == h.uid for f in h.frames]
     if _SPLIT_SUFFIX.search(info.uid):
         wanted = np.asarray(info.meta.get("ImageOrientationPatientDICOM", frames[0].orientation))
-        frames = [f for f in frames
-                  if np.max(np.abs(wanted - f.orientation)) <= ORIENTATION_TOLERANCE]  # fmt: skip
+        frames = [
+            f for f in frames if np.max(np.abs(wanted - f.orientation)) <= ORIENTATION_TOLERANCE
+        ]
     multi_frame = len(headers) == 1 and next(iter(headers.values())).n_frames > 1
     source = info.files[0] if multi_frame else info.source
     label = info.label
@@ -797,11 +866,15 @@ def _examples(frames: Sequence[_Frame], count: int = 2) -> str:
     return ", ".join(names)
 
 
+def _of_size(frames: Sequence[_Frame], columns: int, rows: int) -> list[_Frame]:
+    return [f for f in frames if (f.columns, f.rows) == (columns, rows)]
+
+
 def _check_uniform(frames: Sequence[_Frame], label: str, source: str) -> None:
     sizes = Counter((f.columns, f.rows) for f in frames)
     if len(sizes) > 1:
         described = "; ".join(
-            f"{c}x{r} ({n} image(s), e.g. {_examples([f for f in frames if (f.columns, f.rows) == (c, r)], 1)})"
+            f"{c}x{r} ({n} image(s), e.g. {_examples(_of_size(frames, c, r), 1)})"
             for (c, r), n in sizes.most_common()
         )
         raise DicomSeriesError(
@@ -842,8 +915,9 @@ def _affine_lps(
     return affine
 
 
-def _refuse_single_position(ordered: Sequence[_Frame], n_images: int, label: str,
-                            source: str) -> None:  # fmt: skip
+def _refuse_single_position(
+    ordered: Sequence[_Frame], n_images: int, label: str, source: str
+) -> None:
     if n_images == 1:
         raise DicomSeriesError(
             f"series {label} has 1 slice; a 3D series needs at least 2",
@@ -919,8 +993,9 @@ def _check_spacing(
     )
 
 
-def _check_collinear(ordered: Sequence[_Frame], step: NDArray[np.float64], label: str,
-                     source: str) -> None:  # fmt: skip
+def _check_collinear(
+    ordered: Sequence[_Frame], step: NDArray[np.float64], label: str, source: str
+) -> None:
     origin = np.asarray(ordered[0].position)
     expected = origin + np.outer(np.arange(len(ordered)), step)
     actual = np.array([f.position for f in ordered])
@@ -1138,8 +1213,9 @@ def _choose(infos: list[SeriesInfo], series: str | int | None, path: Path) -> Se
     if series is None:
         raise AmbiguousSeriesError(
             f"holds {len(infos)} series; which one should be read?\n{listing}\n",
-            path=path, hint=hint,
-        )  # fmt: skip
+            path=path,
+            hint=hint,
+        )
     found = [info for info in infos if _matches(info, series)]
     if len(found) == 1:
         return found[0]

@@ -28,8 +28,11 @@ _UINT16_MAX = 65535
 _ORTHOGONALITY_TOLERANCE = 1e-4
 
 # BIDS key -> (DICOM keyword, converter from the BIDS value to the DICOM value).
-_SECONDS_TO_MS = {"RepetitionTime": "RepetitionTime", "EchoTime": "EchoTime",
-                  "InversionTime": "InversionTime"}  # fmt: skip
+_SECONDS_TO_MS = {
+    "RepetitionTime": "RepetitionTime",
+    "EchoTime": "EchoTime",
+    "InversionTime": "InversionTime",
+}
 _NUMBERS = {
     "FlipAngle": "FlipAngle",
     "MagneticFieldStrength": "MagneticFieldStrength",
@@ -50,8 +53,11 @@ _TEXTS = {
     "ReceiveCoilName": "ReceiveCoilName",
     "InPlanePhaseEncodingDirectionDICOM": "InPlanePhaseEncodingDirection",
 }
-_CODE_LISTS = {"ScanningSequence": "ScanningSequence", "SequenceVariant": "SequenceVariant",
-               "ScanOptions": "ScanOptions"}  # fmt: skip
+_CODE_LISTS = {
+    "ScanningSequence": "ScanningSequence",
+    "SequenceVariant": "SequenceVariant",
+    "ScanOptions": "ScanOptions",
+}
 
 
 def write_dicom_series(
@@ -100,7 +106,8 @@ def write_dicom_series(
         Acquisition parameters under BIDS names and units (``RepetitionTime``, ``EchoTime``,
         ``InversionTime`` in seconds, written in ms; ``FlipAngle``, ``MagneticFieldStrength``,
         ``Manufacturer``, ``ProtocolName``, ``ScanningSequence``/``SequenceVariant``/
-        ``ScanOptions`` as lists or backslash-separated strings (``"SP\\OSP"``, as dcm2niix), ``ImageType``, ``EchoTrainLength``,
+        ``ScanOptions`` as lists or backslash-separated strings (``"SP\\OSP"``, as dcm2niix),
+        ``ImageType``, ``EchoTrainLength``,
         ``SliceThickness`` which may be smaller than the slice spacing: a gap...). Geometry
         keys (``ImageOrientationPatientDICOM``, ``SpacingBetweenSlices``) are ignored: the
         affine decides. Defaults to ``volume.meta``.
@@ -136,8 +143,10 @@ def write_dicom_series(
     >>> paths = write_dicom_series(volume, tempfile.mkdtemp(), series_number=2,
     ...                            series_description="STIR", meta={"SliceThickness": 3.0})
     >>> ds = pydicom.dcmread(paths[0])
-    >>> [float(v) for v in ds.PixelSpacing], float(ds.SliceThickness), float(ds.SpacingBetweenSlices)
-    ([1.1, 0.7], 3.0, 4.0)
+    >>> [float(v) for v in ds.PixelSpacing]  # row spacing (along j) first
+    [1.1, 0.7]
+    >>> float(ds.SliceThickness), float(ds.SpacingBetweenSlices)
+    (3.0, 4.0)
     >>> ds.Rows, ds.Columns, [float(v) for v in ds.ImageOrientationPatient]
     (5, 6, [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
     """
@@ -150,9 +159,17 @@ def write_dicom_series(
     frame_uid = frame_of_reference_uid or generate_uid()
     series_uid = series_instance_uid or generate_uid()
     template = _series_dataset(
-        meta, geometry, stored.shape, series_number, series_description, patient_id,
-        (study_uid, frame_uid, series_uid), pixel_representation, slope, intercept,
-    )  # fmt: skip
+        meta,
+        geometry,
+        stored.shape,
+        series_number,
+        series_description,
+        patient_id,
+        (study_uid, frame_uid, series_uid),
+        pixel_representation,
+        slope,
+        intercept,
+    )
     names = _file_names(stored.shape[2], series_number, series_description, shuffle_names, seed)
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
@@ -351,7 +368,7 @@ def _slice_dataset(
     import copy
 
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
     ds = copy.copy(template)
     sop_uid = generate_uid()

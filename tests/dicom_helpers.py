@@ -61,7 +61,9 @@ def assert_same_in_world(
     theirs, their_affine = canonical(ref_data, ref_affine)
     assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
     difference = np.abs(our_affine - their_affine).max()
-    assert difference <= atol_mm, f"affines differ by {difference:.3g} mm\n{our_affine}\n{their_affine}"
+    assert difference <= atol_mm, (
+        f"affines differ by {difference:.3g} mm\n{our_affine}\n{their_affine}"
+    )
     if rtol_values == 0.0:
         assert np.array_equal(ours, theirs)
     else:

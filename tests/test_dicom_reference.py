@@ -45,8 +45,11 @@ CASES = [
     (f"{D2N}/hitachi/anatomical/001", f"{D2N}/hitachi/anatomical/001", False),
     (f"{D2N}/generic/anatomical/001", f"{D2N}/generic/anatomical/001", False),
     # non-square 4 x 6.4 mm pixels, RescaleSlope/Intercept different in every file
-    (f"{D2N}/generic/anatomical/002_non_isotropic",
-     f"{D2N}/generic/anatomical/002_non_isotropic", True),
+    (
+        f"{D2N}/generic/anatomical/002_non_isotropic",
+        f"{D2N}/generic/anatomical/002_non_isotropic",
+        True,
+    ),
     (f"{D2N}/generic/compressed_j2k/001", f"{D2N}/generic/compressed_j2k/001", False),
     (f"{D2N}/generic/compressed_jpeg/001", f"{D2N}/generic/compressed_jpeg/001", False),
     (f"{D2N}/generic/compressed_jpegls/001", f"{D2N}/generic/compressed_jpegls/001", False),
@@ -57,7 +60,7 @@ CASES = [
     (f"{D2N}/siemens_multiframe/anatomical/001", f"{D2N}/siemens_multiframe/anatomical/001", False),
     # 2 slices: the smallest valid 3D series (dicom2nifti used to refuse it)
     (f"{D2N}/failing/slicecount/001", f"{D2N}/failing/slicecount/001", False),
-]  # fmt: skip
+]
 
 
 def _reference(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +101,9 @@ def test_per_frame_rescale_is_applied():
     ds = pydicom.dcmread(next(folder.iterdir()))
     raw = ds.pixel_array.astype(np.float64)
     volume = load_dicom(folder)
-    slope = float(ds.PerFrameFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
-                  .RescaleSlope)  # fmt: skip
+    slope = float(
+        ds.PerFrameFunctionalGroupsSequence[0].PixelValueTransformationSequence[0].RescaleSlope
+    )
     assert slope == pytest.approx(4.2589, abs=1e-4)
     assert volume.data.max() == pytest.approx(raw.max() * slope, rel=1e-6)
     assert volume.source == str(next(folder.iterdir())), "a multi-frame series' source is its file"
@@ -140,7 +144,9 @@ def test_two_orientations_under_one_uid_are_split():
 def test_dcm_qa_sag_matches_dcm2niix():
     folder = SHARED_DICOM / "dcm_qa_sag/In/2_gre_field_mapping"
     volume = load_dicom(folder)
-    ref_data, ref_affine = _reference(SHARED_DICOM / "dcm_qa_sag/Ref/2_gre_field_mapping_PMUlog.nii")
+    ref_data, ref_affine = _reference(
+        SHARED_DICOM / "dcm_qa_sag/Ref/2_gre_field_mapping_PMUlog.nii"
+    )
     # 12 bits stored in 16: the unused high bits (set in a few pixels) are not part of the value.
     assert volume.data.max() <= 4095
     assert_same_in_world(volume.data, volume.affine, ref_data, ref_affine)
@@ -152,8 +158,10 @@ def test_decubitus_positions_give_the_same_affine():
     hfdl = load_dicom(base / "In/HFDL")
     assert hfs.meta["PatientPosition"] == "HFS" and hfdl.meta["PatientPosition"] == "HFDL"
     np.testing.assert_allclose(hfs.affine, hfdl.affine, atol=1e-6)
-    for volume, name in ((hfs, "HFS_t1_fl2d_sag_20220407150138"),
-                         (hfdl, "HFDL_t1_fl2d_sag_20220407152351")):  # fmt: skip
+    for volume, name in (
+        (hfs, "HFS_t1_fl2d_sag_20220407150138"),
+        (hfdl, "HFDL_t1_fl2d_sag_20220407152351"),
+    ):
         ref_data, ref_affine = _reference(base / f"Ref_generated/{name}.nii.gz")
         # dcm2niix extrapolates its origin from the first slice step (4.7999954 mm) over 34
         # steps, so its x origin is off the first slice's IPP by 1.5e-4 mm; we keep the IPP.
@@ -172,10 +180,24 @@ def test_sidecar_meta_agrees_with_dcm2niix():
     base = SHARED_DICOM / "dcm_qa_decubitus"
     meta = scan_dicom(base / "In/HFS")[0].meta
     sidecar = json.loads((base / "Ref_generated/HFS_t1_fl2d_sag_20220407150138.json").read_text())
-    for key in ("RepetitionTime", "EchoTime", "FlipAngle", "MagneticFieldStrength", "SliceThickness",
-                "SpacingBetweenSlices", "SeriesNumber", "PixelBandwidth", "AcquisitionMatrixPE",
-                "ReconMatrixPE", "ScanningSequence", "SequenceVariant", "ProtocolName",
-                "SeriesDescription", "ManufacturersModelName", "PercentPhaseFOV"):  # fmt: skip
+    for key in (
+        "RepetitionTime",
+        "EchoTime",
+        "FlipAngle",
+        "MagneticFieldStrength",
+        "SliceThickness",
+        "SpacingBetweenSlices",
+        "SeriesNumber",
+        "PixelBandwidth",
+        "AcquisitionMatrixPE",
+        "ReconMatrixPE",
+        "ScanningSequence",
+        "SequenceVariant",
+        "ProtocolName",
+        "SeriesDescription",
+        "ManufacturersModelName",
+        "PercentPhaseFOV",
+    ):
         assert meta[key] == pytest.approx(sidecar[key]), key
     assert meta["ImageOrientationPatientDICOM"] == [0, 1, 0, 0, 0, -1]
     forbidden = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "InstitutionName")
@@ -194,7 +216,9 @@ def test_time_series_is_refused_with_its_layout():
     infos = scan_dicom(folder)
     assert len(infos) == 1
     assert len(infos[0].files) == 150 and infos[0].shape == (64, 64, 15)
-    with pytest.raises(FourDimensionalError, match="10 volumes at each of 15 slice positions") as err:
+    with pytest.raises(
+        FourDimensionalError, match="10 volumes at each of 15 slice positions"
+    ) as err:
         load_dicom(folder)
     assert "dcm2niix" in err.value.hint
     assert err.value.path == str(folder / "20180918GE/mr_0004")

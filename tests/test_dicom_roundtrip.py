@@ -24,12 +24,17 @@ GEOMETRIES = {
     "sagittal": ras_affine(SAGITTAL_PIR, (0.8, 0.8, 4.0), origin=(-30.0, 110.0, 95.0)),
     "axial": ras_affine(AXIAL_LPS, (0.9, 0.9, 5.0), origin=(100.0, 90.0, -60.0)),
     "coronal": ras_affine(CORONAL_LIP, (1.0, 1.0, 3.5), origin=(110.0, 40.0, 100.0)),
-    "double_oblique": ras_affine(SAGITTAL_PIR, (0.75, 0.75, 4.4), origin=(-12.5, 80.0, 70.0),
-                                 rotations=(("z", 12.0), ("x", 7.0))),
-    "non_square_pixels": ras_affine(SAGITTAL_PIR, (0.7, 1.1, 4.0), origin=(-20.0, 60.0, 80.0),
-                                    rotations=(("y", 9.0),)),
+    "double_oblique": ras_affine(
+        SAGITTAL_PIR,
+        (0.75, 0.75, 4.4),
+        origin=(-12.5, 80.0, 70.0),
+        rotations=(("z", 12.0), ("x", 7.0)),
+    ),
+    "non_square_pixels": ras_affine(
+        SAGITTAL_PIR, (0.7, 1.1, 4.0), origin=(-20.0, 60.0, 80.0), rotations=(("y", 9.0),)
+    ),
     "gap": ras_affine(SAGITTAL_PIR, (0.6, 0.6, 4.0), origin=(-24.0, 70.0, 90.0)),
-}  # fmt: skip
+}
 
 
 def _random_volume(affine, dtype, shape=(23, 17, 6), seed=0):
@@ -44,8 +49,9 @@ def _random_volume(affine, dtype, shape=(23, 17, 6), seed=0):
 def test_integer_volume_round_trips_exactly(tmp_path, name, dtype):
     volume = _random_volume(GEOMETRIES[name], dtype)
     meta = {"SliceThickness": 3.0} if name == "gap" else None
-    paths = write_dicom_series(volume, tmp_path, series_number=5, series_description=name,
-                               meta=meta)  # fmt: skip
+    paths = write_dicom_series(
+        volume, tmp_path, series_number=5, series_description=name, meta=meta
+    )
     assert len(paths) == volume.shape[2]
     infos = scan_dicom(tmp_path)
     assert len(infos) == 1
@@ -66,8 +72,9 @@ def test_integer_volume_round_trips_exactly(tmp_path, name, dtype):
 
 def test_slice_gap_is_written_as_thickness_smaller_than_spacing(tmp_path):
     volume = _random_volume(GEOMETRIES["gap"], np.uint16)
-    paths = write_dicom_series(volume, tmp_path, series_number=3, series_description="T1",
-                               meta={"SliceThickness": 3.0})  # fmt: skip
+    paths = write_dicom_series(
+        volume, tmp_path, series_number=3, series_description="T1", meta={"SliceThickness": 3.0}
+    )
     ds = pydicom.dcmread(paths[0])
     assert float(ds.SliceThickness) == 3.0
     assert float(ds.SpacingBetweenSlices) == pytest.approx(4.0)
@@ -105,16 +112,24 @@ def test_several_series_in_one_folder_with_shuffled_names(tmp_path):
         start=1,
     ):
         volume = _random_volume(GEOMETRIES[name], np.uint16, shape=shape, seed=number)
-        paths = write_dicom_series(volume, tmp_path, series_number=number,
-                                   series_description=name, study_instance_uid=study,
-                                   seed=7)  # fmt: skip
+        paths = write_dicom_series(
+            volume,
+            tmp_path,
+            series_number=number,
+            series_description=name,
+            study_instance_uid=study,
+            seed=7,
+        )
         originals[name] = volume
         # Names are random: sorting them does not give the slice order.
         assert [p.name for p in paths] != sorted(p.name for p in paths) or len(paths) < 3
     assert len(list(tmp_path.iterdir())) == 16
     infos = scan_dicom(tmp_path)
     assert [(i.number, i.description) for i in infos] == [
-        (1, "sagittal"), (2, "axial"), (3, "double_oblique")]  # fmt: skip
+        (1, "sagittal"),
+        (2, "axial"),
+        (3, "double_oblique"),
+    ]
     for info in infos:
         back = read_series(info)
         original = originals[info.description]
@@ -129,10 +144,17 @@ def test_one_uid_with_two_orientations_is_split(tmp_path):
     uid = pydicom.uid.generate_uid()
     sagittal = _random_volume(GEOMETRIES["sagittal"], np.uint16, seed=1)
     axial = _random_volume(GEOMETRIES["axial"], np.uint16, shape=(10, 12, 3), seed=2)
-    write_dicom_series(sagittal, tmp_path, series_number=4, series_description="loc",
-                       series_instance_uid=uid, seed=1)  # fmt: skip
-    write_dicom_series(axial, tmp_path, series_number=4, series_description="loc",
-                       series_instance_uid=uid, seed=2)  # fmt: skip
+    write_dicom_series(
+        sagittal,
+        tmp_path,
+        series_number=4,
+        series_description="loc",
+        series_instance_uid=uid,
+        seed=1,
+    )
+    write_dicom_series(
+        axial, tmp_path, series_number=4, series_description="loc", series_instance_uid=uid, seed=2
+    )
     infos = scan_dicom(tmp_path)
     assert [i.uid for i in infos] == [f"{uid}.s1", f"{uid}.s2"]
     planes = {i.plane: read_series(i) for i in infos}
@@ -164,14 +186,29 @@ def test_integers_beyond_16_bits_are_quantised(tmp_path):
 
 def test_meta_round_trips_in_bids_units(tmp_path):
     meta = {
-        "RepetitionTime": 0.6, "EchoTime": 0.012, "InversionTime": 0.16, "FlipAngle": 150.0,
-        "ScanningSequence": "SE\\IR", "SequenceVariant": ["SK", "SP"], "ScanOptions": "FS",
-        "MagneticFieldStrength": 1.5, "Manufacturer": "Phantom Inc", "ProtocolName": "stir_sag",
-        "SliceThickness": 3.5, "EchoTrainLength": 12, "ImageType": ["ORIGINAL", "PRIMARY", "M"],
-    }  # fmt: skip
+        "RepetitionTime": 0.6,
+        "EchoTime": 0.012,
+        "InversionTime": 0.16,
+        "FlipAngle": 150.0,
+        "ScanningSequence": "SE\\IR",
+        "SequenceVariant": ["SK", "SP"],
+        "ScanOptions": "FS",
+        "MagneticFieldStrength": 1.5,
+        "Manufacturer": "Phantom Inc",
+        "ProtocolName": "stir_sag",
+        "SliceThickness": 3.5,
+        "EchoTrainLength": 12,
+        "ImageType": ["ORIGINAL", "PRIMARY", "M"],
+    }
     volume = _random_volume(GEOMETRIES["sagittal"], np.uint16)
-    paths = write_dicom_series(volume, tmp_path, series_number=2, series_description="STIR_SAG",
-                               meta=meta, patient_id="SUBJ01")  # fmt: skip
+    paths = write_dicom_series(
+        volume,
+        tmp_path,
+        series_number=2,
+        series_description="STIR_SAG",
+        meta=meta,
+        patient_id="SUBJ01",
+    )
     ds = pydicom.dcmread(paths[0])
     assert float(ds.RepetitionTime) == 600.0 and float(ds.InversionTime) == 160.0
     assert ds.PatientID == "SUBJ01" and ds.Modality == "MR"
@@ -194,8 +231,9 @@ def test_volume_meta_is_the_default_meta(tmp_path):
 def test_label_volume_round_trips_as_label(tmp_path):
     labels = np.zeros((8, 8, 3), np.uint8)
     labels[2:5, 2:6, 1] = 20
-    write_dicom_series(Volume(labels, np.eye(4), kind="label"), tmp_path, series_number=1,
-                       series_description="seg")  # fmt: skip
+    write_dicom_series(
+        Volume(labels, np.eye(4), kind="label"), tmp_path, series_number=1, series_description="seg"
+    )
     back = load_dicom(tmp_path, kind="label")
     assert back.is_label and np.array_equal(back.data, labels)
 
@@ -204,10 +242,12 @@ def test_file_names_are_shuffled_deterministically(tmp_path):
     volume = _random_volume(GEOMETRIES["axial"], np.uint16, shape=(4, 4, 8))
     first = write_dicom_series(volume, tmp_path / "a", series_number=1, series_description="x")
     again = write_dicom_series(volume, tmp_path / "b", series_number=1, series_description="x")
-    other = write_dicom_series(volume, tmp_path / "c", series_number=1, series_description="x",
-                               seed=1)  # fmt: skip
-    plain = write_dicom_series(volume, tmp_path / "d", series_number=1, series_description="x",
-                               shuffle_names=False)  # fmt: skip
+    other = write_dicom_series(
+        volume, tmp_path / "c", series_number=1, series_description="x", seed=1
+    )
+    plain = write_dicom_series(
+        volume, tmp_path / "d", series_number=1, series_description="x", shuffle_names=False
+    )
     assert [p.name for p in first] == [p.name for p in again]
     assert [p.name for p in first] != [p.name for p in other]
     assert [p.name for p in first] != sorted(p.name for p in first)
@@ -218,9 +258,13 @@ def test_file_names_are_shuffled_deterministically(tmp_path):
 def test_sheared_grid_is_refused(tmp_path):
     affine = np.diag([1.0, 1.0, 3.0, 1.0])
     affine[0, 2] = 0.5  # k leans along x: gantry-tilt-like shear
-    with pytest.raises(ValueError, match="k axis is .* off the normal"):
-        write_dicom_series(Volume(np.zeros((4, 4, 3), np.int16), affine), tmp_path,
-                           series_number=1, series_description="x")  # fmt: skip
+    with pytest.raises(ValueError, match=r"k axis is .* off the normal"):
+        write_dicom_series(
+            Volume(np.zeros((4, 4, 3), np.int16), affine),
+            tmp_path,
+            series_number=1,
+            series_description="x",
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -228,5 +272,6 @@ def test_non_finite_values_are_refused(tmp_path):
     data = np.ones((4, 4, 2), np.float32)
     data[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        write_dicom_series(Volume(data, np.eye(4)), tmp_path, series_number=1,
-                           series_description="x")  # fmt: skip
+        write_dicom_series(
+            Volume(data, np.eye(4)), tmp_path, series_number=1, series_description="x"
+        )
