@@ -99,17 +99,6 @@ def _describe_inputs(path: Path) -> list[Any]:
     return series + [nifti_series_info(p) for p in niftis]
 
 
-def _contrast_of(info: Any) -> Any:
-    from bmetoolkit.contrast import ContrastCall, classify_series, contrast_from_name
-
-    if info.files:
-        return classify_series(info)
-    named = contrast_from_name(info.source)
-    if named is None:
-        return ContrastCall("other", ("file name does not name a contrast",), False)
-    return ContrastCall(named, (f"file name {Path(info.source).name!r}",), False)
-
-
 def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
     """Role of each paired series uid, and the pairing's reasons (or why it failed)."""
     from bmetoolkit.contrast import pair_series
@@ -146,9 +135,11 @@ def _series_row(info: Any, call: Any, role: str) -> dict[str, Any]:
 
 
 def _run_info(args: argparse.Namespace) -> int:
+    from bmetoolkit.contrast import classify_series
+
     series = _describe_inputs(args.path)
     roles, reasons = _pairing_of(series)
-    rows = [_series_row(s, _contrast_of(s), roles.get(s.uid, "")) for s in series]
+    rows = [_series_row(s, classify_series(s), roles.get(s.uid, "")) for s in series]
     if args.json:
         print(json.dumps({"series": rows, "pairing": reasons}, indent=2))
         return EXIT_OK
@@ -187,6 +178,7 @@ def series_file_stem(number: int | None, description: str) -> str:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
+    from bmetoolkit.contrast import classify_series
     from bmetoolkit.dicom import read_series, scan_dicom
     from bmetoolkit.io import atomic_write, save_nifti
 
@@ -204,7 +196,7 @@ def _run_convert(args: argparse.Namespace) -> int:
             failures += 1
             print(f"skipped {info.label}: {exc}", file=sys.stderr)
             continue
-        call = _contrast_of(info)
+        call = classify_series(info)
         sidecar = dict(volume.meta) | {
             "BmetoolkitContrast": call.contrast,
             "BmetoolkitContrastReasons": list(call.reasons),

@@ -48,6 +48,9 @@ ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
 
 PathLike = str | os.PathLike
 
+#: Voxel spacings within this ratio of each other count as isotropic.
+ISOTROPIC_TOLERANCE = 1.1
+
 
 def _full_suffix(path: Path) -> str:
     name = path.name.lower()
@@ -226,7 +229,8 @@ def nifti_series_info(path: PathLike) -> SeriesInfo:
 
     The result is shaped like a DICOM series' :class:`~bmetoolkit.series.SeriesInfo`, so the
     ``info`` command and contrast detection treat both alike. The slice axis is taken to be
-    the voxel axis with the largest spacing (the third on ties).
+    the voxel axis with the clearly largest spacing (thick slices) or, when the spacing is
+    (nearly) isotropic, the axis with the fewest voxels (a sagittal 3D crop is narrow in x).
     """
     import nibabel as nib
 
@@ -240,7 +244,7 @@ def nifti_series_info(path: PathLike) -> SeriesInfo:
     shape = tuple(int(n) for n in image.shape[:3]) + (1,) * max(0, 3 - len(image.shape))
     columns = np.asarray(image.affine[:3, :3], dtype=np.float64)
     spacing = np.linalg.norm(columns, axis=0)
-    slice_axis = 2 - int(np.argmax(spacing[::-1]))
+    slice_axis = _slice_axis(spacing, shape)
     normal = columns[:, slice_axis] / spacing[slice_axis]
     name = source.name
     for suffix in NIFTI_SUFFIXES:
@@ -257,6 +261,13 @@ def nifti_series_info(path: PathLike) -> SeriesInfo:
         slice_normal=tuple(float(v) for v in normal),
         meta={"Volumes": int(np.prod(image.shape[3:])) if len(image.shape) > 3 else 1},
     )
+
+
+def _slice_axis(spacing: np.ndarray, shape: tuple[int, ...]) -> int:
+    thickest = int(np.argmax(spacing))
+    if spacing[thickest] > ISOTROPIC_TOLERANCE * np.delete(spacing, thickest).max():
+        return thickest
+    return 2 - int(np.argmin(np.asarray(shape[:3])[::-1]))  # the last axis on ties
 
 
 def load_itk(path: PathLike, *, kind: Kind = "intensity") -> Volume:

@@ -191,3 +191,22 @@ def test_as_volume_loads_paths_and_checks_kind(tmp_path):
     assert as_volume(path).shape == (2, 2, 2)
     with pytest.raises(TypeError, match="expected a label volume"):
         as_volume(volume, kind="label")
+
+
+@pytest.mark.parametrize(
+    "shape, zooms, plane",
+    [
+        ((42, 76, 77), (1.0, 1.0, 1.0), "sagittal"),  # isotropic 3D crop, narrow in x
+        ((256, 256, 20), (1.0, 1.0, 1.0), "axial"),
+        ((300, 20, 300), (0.8, 4.0, 0.8), "coronal"),  # thick slices decide
+        ((20, 400, 400), (1.0, 1.05, 1.0), "sagittal"),  # nearly isotropic: fewest voxels
+    ],
+)
+def test_nifti_series_info_finds_the_slice_axis(tmp_path, shape, zooms, plane):
+    from bmetoolkit.io import nifti_series_info
+
+    image = nib.Nifti1Image(np.zeros(shape, np.uint8), np.diag([*zooms, 1.0]))
+    nib.save(image, tmp_path / "x.nii.gz")
+    info = nifti_series_info(tmp_path / "x.nii.gz")
+    assert info.plane == plane
+    assert info.shape == shape and info.files == ()
