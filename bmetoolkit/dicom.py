@@ -98,7 +98,8 @@ _IMAGE_SOP_PREFIXES = (
     "1.2.840.10008.5.1.4.1.1.130",
 )
 _SPLIT_SUFFIX = re.compile(r"\.s\d+$")
-_HEADER_CACHE_SIZE = 100_000
+#: Headers kept in memory between scanning and reading (a few kB each).
+_HEADER_CACHE_SIZE = 20_000
 
 # BIDS sidecar key -> DICOM keyword(s) to look for, in order.
 _META_TEXT: dict[str, tuple[str, ...]] = {
@@ -231,13 +232,13 @@ class _Skip(Exception):
         self.reason = reason
 
 
-_header_cache: OrderedDict[str, tuple[tuple[int, int], _FileHeader]] = OrderedDict()
+_header_cache: OrderedDict[str, tuple[tuple[int, int, int], _FileHeader]] = OrderedDict()
 
 
 def _cached_header(path: str) -> _FileHeader:
     """Header of ``path`` from the cache when the file is unchanged, else read it."""
     stat = os.stat(path)
-    stamp = (stat.st_mtime_ns, stat.st_size)
+    stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
     hit = _header_cache.get(path)
     if hit is not None and hit[0] == stamp:
         return hit[1]
