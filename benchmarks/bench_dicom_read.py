@@ -43,7 +43,7 @@ def write_study(folder: Path, *, size: int = 400, slices: int = 20) -> None:
 
 
 def read_bmetoolkit(folder: Path) -> list[np.ndarray]:
-    dicom._header_cache.clear()  # cold start: scan every header again
+    dicom.clear_header_cache()  # cold start: scan every header again
     return [dicom.read_series(info).data for info in dicom.scan_dicom(folder)]
 
 

@@ -73,7 +73,7 @@ from bmetoolkit.errors import (
 from bmetoolkit.series import SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
 
-__all__ = ["load_dicom", "read_series", "scan_dicom"]
+__all__ = ["clear_header_cache", "load_dicom", "read_series", "scan_dicom"]
 
 PathLike = str | os.PathLike
 
@@ -247,6 +247,11 @@ def _cached_header(path: str) -> _FileHeader:
     while len(_header_cache) > _HEADER_CACHE_SIZE:
         _header_cache.popitem(last=False)
     return header
+
+
+def clear_header_cache() -> None:
+    """Forget every DICOM header read so far (benchmarks use it to time a cold start)."""
+    _header_cache.clear()
 
 
 def _looks_like_dicom(path: str) -> tuple[bool, bool]:
