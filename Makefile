@@ -14,8 +14,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+DEMO := demo_output
+
+# The main job on the bundled data: a synthetic study with known truth, read back from DICOM,
+# and the real sample scans described; results in $(DEMO)/.
 demo: $(STAMP)
-	$(BIN)/python -m bmetoolkit.demo
+	$(BIN)/bmetoolkit phantom $(DEMO)/phantom --seed 7
+	$(BIN)/bmetoolkit info $(DEMO)/phantom/dicom
+	$(BIN)/bmetoolkit convert $(DEMO)/phantom/dicom $(DEMO)/converted
+	$(BIN)/bmetoolkit info sample_data/spine
+	@echo "demo outputs are in $(DEMO)/"
 
 test: $(STAMP)
 	$(BIN)/ruff check bmetoolkit tests benchmarks examples
@@ -29,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache demo_output
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO)

@@ -119,3 +119,23 @@ def test_convert_reports_a_bad_series_and_converts_the_rest(tmp_path, capsys):
     assert "skipped #4" in captured.err
     assert "converted 2 of 3 series" in captured.out
     assert len(list((tmp_path / "out").glob("*.nii.gz"))) == 2
+
+
+def test_phantom_command_writes_dicom_and_nifti_that_agree(tmp_path, capsys):
+    assert (
+        main(["phantom", str(tmp_path), "--seed", "3", "--lesions", "modic1", "--size", "small"])
+        == 0
+    )
+    assert "L4 inferior: Modic I" in capsys.readouterr().out
+    from bmetoolkit.study import Study
+
+    study = Study.from_dicom(tmp_path / "dicom")
+    assert study.t1.meta["SeriesDescription"] == "T1_TSE_SAG"
+    assert study.stir is not None and study.t2 is not None
+    t1_nifti = load(tmp_path / "nifti" / "t1.nii.gz")
+    assert_same_in_world(study.t1.data, study.t1.affine, t1_nifti.data, t1_nifti.affine)
+
+
+def test_phantom_command_refuses_unknown_preset(tmp_path, capsys):
+    assert main(["phantom", str(tmp_path), "--lesions", "modic9"]) == 2
+    assert "unknown --lesions 'modic9'" in capsys.readouterr().err
