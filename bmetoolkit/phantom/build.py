@@ -150,7 +150,7 @@ def make_phantom(
 
     volumes: dict[str, Volume] = {}
     parameters: dict[str, dict[str, float]] = {}
-    masks: dict[str, Volume] = {}
+    masks: dict[str, dict[str, Volume]] = {}
     for name in CONTRAST_NAMES:
         spec = config.grids[name]
         grid = make_grid(spec, centre)
@@ -165,15 +165,16 @@ def make_phantom(
         volumes[name] = Volume(
             image, grid.affine, kind="intensity", source=f"phantom:{name}", meta=meta
         )
-        if name == "t1":
-            masks = truth_masks(samples, spine)
+        masks[name] = truth_masks(samples, spine)
         del samples
     endplates, lesion_rows = endplate_table(spine, chosen, step_mm=config.truth_step_mm)
     return PhantomStudy(
         t1=volumes["t1"],
         t2=volumes["t2"],
         stir=volumes["stir"],
-        truth=PhantomTruth(masks=masks, endplates=endplates, lesions=lesion_rows),
+        truth=PhantomTruth(
+            masks=masks["t1"], endplates=endplates, lesions=lesion_rows, grid_masks=masks
+        ),
         lesions=chosen,
         spine=spine,
         seed=seed,

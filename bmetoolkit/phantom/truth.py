@@ -8,6 +8,8 @@ least half of its samples (through the slice thickness and within the pixel) car
 - ``modic_map``: 0 none, 1 type I, 2 type II, 3 type III (endplate lesions only).
 - ``vertebrae``: VerSe id of each vertebral **body** (cortex, marrow and lesions); posterior
   elements are not labelled.
+- ``tissue``: the most frequent :class:`~bmetoolkit.phantom.anatomy.Tissue` class of each
+  voxel (e.g. to pick pure normal-marrow or haemangioma voxels).
 
 The tables are measured on a fine lattice (``step_mm``) in each vertebra's own frame, so they
 do not depend on any acquisition grid. Heights are relative to the body height between the
@@ -144,7 +146,23 @@ def truth_masks(samples: Samples, spine: Spine) -> dict[str, Volume]:
         "bme_mask": Volume(bme.astype(np.uint8), affine, kind="label", source="phantom truth"),
         "modic_map": Volume(modic, affine, kind="label", source="phantom truth"),
         "vertebrae": Volume(ids, affine, kind="label", source="phantom truth"),
+        "tissue": Volume(_dominant(tissue), affine, kind="label", source="phantom truth"),
     }
+
+
+def _dominant(tissue: NDArray[np.integer]) -> NDArray[np.uint8]:
+    """Most frequent tissue class among each voxel's samples.
+
+    Ties go to the higher class, so lesions win half-and-half voxels, as in the masks.
+    """
+    best = np.zeros(tissue.shape[:-1], np.uint8)
+    best_count = np.zeros(tissue.shape[:-1], np.uint8)
+    for t in Tissue:
+        count = reduce_samples(np.add, (tissue == t).view(np.uint8))
+        better = (count >= best_count) & (count > 0)
+        best[better] = t
+        best_count[better] = count[better]
+    return best
 
 
 @dataclass
@@ -322,16 +340,20 @@ class PhantomTruth:
     Attributes
     ----------
     masks : dict of str to Volume
-        ``bme_mask``, ``modic_map`` and ``vertebrae`` label volumes on the T1 grid.
+        ``bme_mask``, ``modic_map``, ``vertebrae`` and ``tissue`` label volumes on the T1
+        grid.
     endplates : list of dict
         Per-endplate truth table (see :func:`endplate_table`).
     lesions : list of dict
         Per-lesion truth.
+    grid_masks : dict of str to dict of str to Volume
+        The same masks on the grid of each contrast (``"t1"``, ``"t2"``, ``"stir"``).
     """
 
     masks: dict[str, Volume]
     endplates: list[dict[str, Any]] = field(default_factory=list)
     lesions: list[dict[str, Any]] = field(default_factory=list)
+    grid_masks: dict[str, dict[str, Volume]] = field(default_factory=dict)
 
     @property
     def bme_mask(self) -> Volume:
@@ -347,6 +369,11 @@ class PhantomTruth:
     def vertebrae(self) -> Volume:
         """Vertebral-body label volume (uint8 VerSe ids) on the T1 grid."""
         return self.masks["vertebrae"]
+
+    @property
+    def tissue(self) -> Volume:
+        """Dominant tissue class per voxel (uint8, :class:`Tissue` values) on the T1 grid."""
+        return self.masks["tissue"]
 
     def endplates_csv(self) -> str:
         """The per-endplate table as CSV text (empty cells for missing values)."""

@@ -3,7 +3,8 @@
 NIfTI layout (one folder)::
 
     t1.nii.gz  t2.nii.gz  stir.nii.gz      images (uint16), with t1.json ... BIDS sidecars
-    bme_mask.nii.gz  modic_map.nii.gz  vertebrae.nii.gz   truth labels on the T1 grid
+    bme_mask.nii.gz  modic_map.nii.gz  vertebrae.nii.gz  tissue.nii.gz   truth on the T1 grid
+    t2_bme_mask.nii.gz ... stir_tissue.nii.gz                            same on the T2/STIR grids
     endplates.csv  endplates.json  lesions.json  phantom.json (provenance)
 
 DICOM layout: the three series (numbers 2, 3, 4) as single-frame files with shuffled names,
@@ -56,6 +57,12 @@ def write_nifti(study: PhantomStudy, folder: str | os.PathLike) -> dict[str, Pat
         written[f"{name}_json"] = _write_text(target / f"{name}.json", _json(volume.meta))
     for name, mask in study.truth.masks.items():
         written[name] = save_nifti(mask, target / f"{name}.nii.gz")
+    for contrast, masks in study.truth.grid_masks.items():
+        if contrast == "t1":
+            continue
+        for name, mask in masks.items():
+            key = f"{contrast}_{name}"
+            written[key] = save_nifti(mask, target / f"{key}.nii.gz")
     written["endplates_csv"] = _write_text(target / "endplates.csv", study.truth.endplates_csv())
     written["endplates_json"] = _write_text(target / "endplates.json", _json(study.truth.endplates))
     written["lesions_json"] = _write_text(target / "lesions.json", _json(study.truth.lesions))
