@@ -11,8 +11,7 @@ import pytest
 from bmetoolkit.cli import main
 from bmetoolkit.io import load
 from bmetoolkit.volume import Volume
-from tests.conftest import SAGITTAL_PSR, make_affine
-from tests.dicom_helpers import assert_same_in_world
+from tests.helpers import SAGITTAL_PSR, assert_same_in_world, ras_affine
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "spine"
 
@@ -47,8 +46,8 @@ def _dicom_study(folder: Path) -> dict[str, Volume]:
     from bmetoolkit.dicom_write import write_dicom_series
 
     rng = np.random.default_rng(0)
-    sagittal = make_affine((0.8, 0.9, 4.0), rotations=(("z", 6.0),), axes=SAGITTAL_PSR)
-    axial = make_affine((0.9, 0.9, 5.0), origin=(-20.0, -20.0, -10.0))
+    sagittal = ras_affine(SAGITTAL_PSR, (0.8, 0.9, 4.0), rotations=(("z", 6.0),))
+    axial = ras_affine(np.eye(3), (0.9, 0.9, 5.0), origin=(-20.0, -20.0, -10.0))
     specs = {
         "t1": (sagittal, 2, "t1_tse_sag", {"RepetitionTime": 0.6, "EchoTime": 0.012}),
         "t2": (sagittal, 3, "t2_tse_sag", {"RepetitionTime": 3.5, "EchoTime": 0.1}),

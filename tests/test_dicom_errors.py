@@ -25,7 +25,7 @@ from bmetoolkit.errors import (
     PixelDataError,
 )
 from bmetoolkit.volume import Volume
-from tests.dicom_helpers import ras_affine
+from tests.helpers import ras_affine
 
 SAGITTAL = ras_affine([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], (0.9, 0.9, 4.0), origin=(-20, 90, 80))
 

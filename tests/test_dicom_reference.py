@@ -25,7 +25,7 @@ from bmetoolkit.errors import (
     NotDicomOrNiftiError,
 )
 from bmetoolkit.io import load
-from tests.dicom_helpers import SHARED_DICOM, assert_same_in_world, position_of
+from tests.helpers import SHARED_DICOM, assert_same_in_world, position_of
 
 pytestmark = [
     pytest.mark.reference,

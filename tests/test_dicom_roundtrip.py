@@ -9,7 +9,7 @@ import pytest
 from bmetoolkit.dicom import load_dicom, read_series, scan_dicom
 from bmetoolkit.dicom_write import write_dicom_series
 from bmetoolkit.volume import Volume
-from tests.dicom_helpers import (
+from tests.helpers import (
     assert_same_in_world,
     ras_affine,
     read_with_simpleitk,

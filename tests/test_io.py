@@ -19,13 +19,13 @@ from bmetoolkit.errors import (
 )
 from bmetoolkit.io import as_volume, atomic_write, load, save_nifti
 from bmetoolkit.volume import Volume
-from tests.conftest import SAGITTAL_PSR, make_affine
+from tests.helpers import SAGITTAL_PSR, ras_affine
 
 
 @pytest.fixture
 def oblique_affine() -> np.ndarray:
-    return make_affine(
-        (0.7, 1.1, 4.0), rotations=(("x", 12.0), ("y", -6.0)), origin=(5, -3, 40), axes=SAGITTAL_PSR
+    return ras_affine(
+        SAGITTAL_PSR, (0.7, 1.1, 4.0), rotations=(("x", 12.0), ("y", -6.0)), origin=(5, -3, 40)
     )
 
 

@@ -11,17 +11,17 @@ from bmetoolkit.io import load, save_nifti
 from bmetoolkit.resample import coverage_mask, resample_to
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume
-from tests.conftest import SAGITTAL_PSR, linear_field, make_affine, volume_on
+from tests.helpers import SAGITTAL_PSR, linear_field, ras_affine, volume_on
 
 
 @pytest.fixture
 def t2_grid() -> Grid:
     """A T2 grid unlike the T1: other pixel size, other tilt, offset, more slices."""
-    affine = make_affine(
+    affine = ras_affine(
+        SAGITTAL_PSR,
         (0.55, 0.55, 3.3),
         rotations=(("z", -4.0), ("x", 2.0), ("y", 3.0)),
         origin=(-26.0, 66.0, -88.0),
-        axes=SAGITTAL_PSR,
     )
     return Grid((130, 300, 16), affine)
 
@@ -76,7 +76,7 @@ def test_voxels_outside_the_field_of_view_get_the_fill_value():
 
 def test_coverage_of_half_overlapping_grid():
     t1 = Grid((10, 10, 10), np.eye(4))
-    shifted = make_affine((1.0, 1.0, 1.0), origin=(5.0, 0.0, 0.0))
+    shifted = ras_affine(np.eye(3), (1.0, 1.0, 1.0), origin=(5.0, 0.0, 0.0))
     mask = coverage_mask(Grid((10, 10, 10), shifted), t1)
     assert mask.mean() == pytest.approx(0.5)
     assert not mask[4].any() and mask[5].all()
@@ -98,7 +98,7 @@ def test_study_resamples_everything_onto_t1_grid(oblique_t1_grid, t2_grid):
 
 def test_partial_coverage_is_noted():
     t1 = Volume(np.ones((10, 10, 10), np.int16), np.eye(4), source="t1.nii.gz")
-    t2 = Volume(np.ones((10, 10, 10), np.int16), make_affine((1, 1, 1), origin=(5, 0, 0)))
+    t2 = Volume(np.ones((10, 10, 10), np.int16), ras_affine(np.eye(3), (1, 1, 1), origin=(5, 0, 0)))
     study = Study.from_images(t1, t2=t2)
     assert study.coverage["t2"] == pytest.approx(0.5)
     assert any("covers only 50 %" in note for note in study.notes)
@@ -106,7 +106,7 @@ def test_partial_coverage_is_noted():
 
 def test_images_that_do_not_overlap_are_refused_naming_both_files(tmp_path):
     t1 = save_nifti(Volume(np.ones((10, 10, 10), np.int16), np.eye(4)), tmp_path / "t1.nii.gz")
-    far = make_affine((1.0, 1.0, 1.0), origin=(0.0, 0.0, 300.0))
+    far = ras_affine(np.eye(3), (1.0, 1.0, 1.0), origin=(0.0, 0.0, 300.0))
     t2 = save_nifti(Volume(np.ones((10, 10, 10), np.int16), far), tmp_path / "t2.nii.gz")
     with pytest.raises(NoOverlapError) as info:
         Study.from_images(t1, t2=t2)

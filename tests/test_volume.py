@@ -7,11 +7,11 @@ import pytest
 
 from bmetoolkit.errors import GridMismatchError
 from bmetoolkit.volume import Grid, Volume, lps_to_ras
-from tests.conftest import make_affine
+from tests.helpers import ras_affine
 
 
 def test_grid_spacing_and_voxel_volume_with_rotation_and_non_square_pixels():
-    affine = make_affine((0.7, 1.1, 4.0), rotations=(("x", 20.0), ("z", -7.0)))
+    affine = ras_affine(np.eye(3), (0.7, 1.1, 4.0), rotations=(("x", 20.0), ("z", -7.0)))
     grid = Grid((10, 10, 5), affine)
     np.testing.assert_allclose(grid.spacing, [0.7, 1.1, 4.0])
     assert grid.voxel_volume_mm3 == pytest.approx(0.7 * 1.1 * 4.0)
@@ -82,7 +82,7 @@ def test_affine_is_read_only():
 
 
 def test_lps_to_ras_flips_first_two_axes():
-    affine = make_affine((1.0, 2.0, 3.0), origin=(10.0, 20.0, 30.0))
+    affine = ras_affine(np.eye(3), (1.0, 2.0, 3.0), origin=(10.0, 20.0, 30.0))
     converted = lps_to_ras(affine)
     np.testing.assert_allclose(converted[:3, 3], [-10.0, -20.0, 30.0])
     np.testing.assert_allclose(lps_to_ras(converted), affine)

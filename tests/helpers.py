@@ -1,4 +1,4 @@
-"""Helpers for the DICOM tests: synthetic grids, world-space comparison, an independent reader."""
+"""Test helpers: synthetic grids and fields, world-space comparison, an independent DICOM reader."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from bmetoolkit.volume import LPS_TO_RAS
+from bmetoolkit.volume import LPS_TO_RAS, Grid, Volume
 
 #: The public DICOM reference suite, beside the project (``../shared/sample_data/dicom``).
 SHARED_DICOM = Path(__file__).resolve().parents[1].parent / "shared" / "sample_data" / "dicom"
@@ -103,3 +103,20 @@ def position_of(path: str | Path) -> np.ndarray:
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     lps = np.array([float(v) for v in ds.ImagePositionPatient])
     return lps * np.array([-1.0, -1.0, 1.0])
+
+
+#: Sagittal voxel axes as a scanner stores them: i -> posterior, j -> superior, k -> right.
+SAGITTAL_PSR = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def linear_field(grid: Grid, coefficients=(0.5, -1.25, 2.0), constant=100.0) -> np.ndarray:
+    """Values a.x + b.y + c.z + d of a linear function of world position at each voxel centre."""
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in grid.shape], indexing="ij"), axis=-1)
+    world = grid.voxel_to_world(ijk.reshape(-1, 3))
+    values = world @ np.asarray(coefficients) + constant
+    return values.reshape(grid.shape).astype(np.float32)
+
+
+def volume_on(grid: Grid, data=None, **kwargs) -> Volume:
+    data = np.zeros(grid.shape, np.float32) if data is None else data
+    return Volume(data, grid.affine, **kwargs)
