@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 
 import numpy as np
 import pytest
@@ -164,7 +165,7 @@ def test_vertebra_labels_run_cranial_to_caudal(kinds_study):
     for verse_id in sorted(LUMBAR_IDS):
         ijk = np.argwhere(labels.data == verse_id).mean(axis=0)
         heights.append(labels.grid.voxel_to_world([ijk])[0, 2])
-    assert all(a > b for a, b in zip(heights, heights[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(heights))
 
 
 def test_healthy_preset_has_empty_truth(healthy_study):
