@@ -241,6 +241,17 @@ def test_table_volume_matches_mask_volume():
     assert mask_ml == pytest.approx(study.truth.lesions[0]["volume_ml"], rel=0.25)
 
 
+def test_fine_truth_matches_the_tables():
+    study = make_phantom(seed=0, lesions="mixed", config=SMALL)
+    fine = study.fine_truth(0.5)
+    voxel_ml = 0.5**3 / 1000
+    bme_ml = sum(r["bme_volume_ml"] for r in study.truth.lesions)
+    assert fine["bme_mask"].data.sum() * voxel_ml == pytest.approx(bme_ml, rel=0.03)
+    modic_ml = sum(r["volume_ml"] for r in study.truth.endplates)
+    assert (fine["modic_map"].data > 0).sum() * voxel_ml == pytest.approx(modic_ml, rel=0.03)
+    assert fine["vertebrae"].grid.axcodes == ("R", "A", "S")
+
+
 def test_every_preset_builds():
     for name in PRESETS:
         study = make_phantom(seed=0, lesions=name, config=SMALL)

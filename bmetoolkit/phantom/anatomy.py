@@ -98,8 +98,9 @@ BODY_TISSUES = (
 class AnatomyConfig:
     """Dimensions of the phantom spine (all lengths in mm, angles in degrees).
 
-    Per-level tuples follow ``levels`` (cranial to caudal); ``disc_height_mm`` has one more
-    entry than ``levels`` minus one: the disc above the first level comes first.
+    Per-level tuples follow ``levels`` (cranial to caudal). ``disc_height_mm`` also has one
+    entry per level: the disc above that level (the first one lies above the first level,
+    under a virtual, unrendered vertebra).
     """
 
     levels: tuple[str, ...] = DEFAULT_LEVELS

@@ -15,19 +15,21 @@ from typing import Any
 
 import numpy as np
 
-from bmetoolkit.phantom.anatomy import Spine, build_spine
+from bmetoolkit.phantom.anatomy import Spine, Vertebra, build_spine
 from bmetoolkit.phantom.config import CONTRAST_NAMES, PhantomConfig
-from bmetoolkit.phantom.grids import make_grid, subsample_offsets
+from bmetoolkit.phantom.grids import fine_grid, make_grid, subsample_offsets, voxel_offsets
 from bmetoolkit.phantom.lesions import Lesion, preset_lesions, random_lesions
 from bmetoolkit.phantom.render import render
 from bmetoolkit.phantom.scene import label_samples
 from bmetoolkit.phantom.truth import PhantomTruth, endplate_table, truth_masks
-from bmetoolkit.volume import Volume
+from bmetoolkit.volume import Grid, Volume
 
 __all__ = ["LesionChoice", "PhantomStudy", "make_phantom"]
 
 LesionChoice = None | str | Sequence[Lesion]
 
+#: Default voxel size of :meth:`PhantomStudy.fine_truth` (mm).
+FINE_SPACING_MM = 0.5
 #: Order of the independent random streams spawned from the seed.
 _STREAMS = ("anatomy", "lesions", *CONTRAST_NAMES)
 
@@ -79,6 +81,34 @@ class PhantomStudy:
             "truth_step_mm": self.config.truth_step_mm,
         }
 
+    def truth_on(
+        self, grid: Grid, *, supersample: tuple[int, int, int] = (1, 1, 1)
+    ) -> dict[str, Volume]:
+        """Truth masks (``bme_mask``, ``modic_map``, ``vertebrae``, ``tissue``) on any grid.
+
+        Parameters
+        ----------
+        grid : Grid
+            Any grid in the phantom's world space (e.g. a resampled or fine grid).
+        supersample : tuple of 3 ints
+            Samples per voxel; a voxel gets a label when at least half of them carry it.
+        """
+        samples = label_samples(self.spine, self.lesions, grid, voxel_offsets(supersample))
+        return truth_masks(samples, self.spine)
+
+    def fine_truth(self, spacing_mm: float = FINE_SPACING_MM) -> dict[str, Volume]:
+        """Truth masks on an isotropic RAS+ grid of ``spacing_mm`` around the vertebral bodies.
+
+        Examples
+        --------
+        >>> study = make_phantom(lesions="modic2", config=PhantomConfig.small())
+        >>> fine = study.fine_truth(2.0)
+        >>> fine["modic_map"].spacing.tolist(), int(fine["modic_map"].data.max())
+        ([2.0, 2.0, 2.0], 2)
+        """
+        corners = np.vstack([_body_box(v) for v in self.spine.vertebrae])
+        return self.truth_on(fine_grid(corners, spacing_mm))
+
     def write_nifti(self, folder: str | os.PathLike) -> dict[str, Path]:
         """Write images, truth masks and tables to ``folder``; see :func:`.write.write_nifti`."""
         from bmetoolkit.phantom.write import write_nifti
@@ -90,6 +120,13 @@ class PhantomStudy:
         from bmetoolkit.phantom.write import write_dicom
 
         return write_dicom(self, folder)
+
+
+def _body_box(vertebra: Vertebra) -> np.ndarray:
+    """World corners of a box around a vertebral body (mm)."""
+    a, b, h = vertebra.ap_radius_mm, vertebra.lr_radius_mm, vertebra.height_mm / 2
+    mesh = np.meshgrid((-a, a), (-b, b), (-h, h), indexing="ij")
+    return vertebra.to_world(*(m.ravel() for m in mesh))
 
 
 def _resolve_lesions(lesions: LesionChoice, rng: np.random.Generator, spine: Spine) -> list[Lesion]:

@@ -25,7 +25,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from bmetoolkit.volume import Grid
 
-__all__ = ["GridSpec", "make_grid", "rotation", "subsample_offsets"]
+__all__ = [
+    "GridSpec",
+    "fine_grid",
+    "make_grid",
+    "rotation",
+    "subsample_offsets",
+    "voxel_offsets",
+]
 
 #: Voxel axis directions (columns) of an untilted sagittal grid in RAS+: i = posterior,
 #: j = inferior, k = right.
@@ -123,9 +130,36 @@ def subsample_offsets(spec: GridSpec, counts: tuple[int, int, int]) -> NDArray[n
     >>> subsample_offsets(spec, (1, 1, 2))[:, 2].tolist()
     [-0.125, 0.125]
     """
-    if min(counts) < 1:
-        raise ValueError(f"sub-sample counts must be positive, got {counts}")
+    return voxel_offsets(counts, slice_fraction=spec.slice_thickness_mm / spec.slice_spacing_mm)
+
+
+def voxel_offsets(
+    counts: tuple[int, int, int], *, slice_fraction: float = 1.0
+) -> NDArray[np.float64]:
+    """Evenly spread sub-sample positions in a voxel (index units), shape (n, 3).
+
+    ``slice_fraction`` shrinks the spread along k (slice thickness over spacing).
+
+    >>> voxel_offsets((2, 1, 1)).tolist()
+    [[-0.25, 0.0, 0.0], [0.25, 0.0, 0.0]]
+    """
+    if len(counts) != 3 or min(counts) < 1:
+        raise ValueError(f"sub-sample counts must be 3 positive numbers, got {counts}")
     axes = [((np.arange(n) + 0.5) / n - 0.5) for n in counts]
-    axes[2] = axes[2] * spec.slice_thickness_mm / spec.slice_spacing_mm
+    axes[2] = axes[2] * slice_fraction
     mesh = np.meshgrid(*axes, indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def fine_grid(corners: ArrayLike, spacing_mm: float) -> Grid:
+    """An axis-aligned isotropic RAS+ grid covering the world points ``corners`` (N, 3).
+
+    >>> fine_grid([[0, 0, 0], [10, 4, 2]], 1.0).shape
+    (11, 5, 3)
+    """
+    points = np.asarray(corners, dtype=np.float64)
+    low, high = points.min(axis=0), points.max(axis=0)
+    shape = tuple(int(n) for n in np.floor((high - low) / spacing_mm + 1e-9).astype(int) + 1)
+    affine = np.diag([spacing_mm, spacing_mm, spacing_mm, 1.0])
+    affine[:3, 3] = low
+    return Grid(shape, affine)
