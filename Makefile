@@ -26,12 +26,12 @@ demo: $(STAMP)
 	@echo "demo outputs are in $(DEMO)/"
 
 test: $(STAMP)
-	$(BIN)/ruff check bmetoolkit tests benchmarks examples
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bmetoolkit tests benchmarks examples
-	$(BIN)/ruff format --check bmetoolkit tests benchmarks examples
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
