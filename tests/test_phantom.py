@@ -267,6 +267,8 @@ def test_invalid_lesions_are_refused():
         Lesion("L4", "modic4", endplate="inferior")
     with pytest.raises(ValueError, match="levels"):
         make_phantom(lesions=[Lesion("C5", "haemangioma")], config=SMALL)
+    with pytest.raises(ValueError, match="no inferior endplate"):
+        make_phantom(lesions=[Lesion("S1", "modic1", endplate="inferior")], config=SMALL)
     with pytest.raises(ValueError, match="unknown preset"):
         make_phantom(lesions="nonsense", config=SMALL)
 

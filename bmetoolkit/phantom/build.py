@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from bmetoolkit.phantom.grids import fine_grid, make_grid, subsample_offsets, vo
 from bmetoolkit.phantom.lesions import Lesion, preset_lesions, random_lesions
 from bmetoolkit.phantom.render import render
 from bmetoolkit.phantom.scene import label_samples
-from bmetoolkit.phantom.truth import PhantomTruth, endplate_table, truth_masks
+from bmetoolkit.phantom.truth import PhantomTruth, endplate_table, endplates_of, truth_masks
 from bmetoolkit.volume import Grid, Volume
 
 __all__ = ["LesionChoice", "PhantomStudy", "make_phantom"]
@@ -77,6 +77,8 @@ class PhantomStudy:
             "levels": list(self.spine.levels),
             "lesions": [lesion.to_dict() for lesion in self.lesions],
             "render_parameters": self.render_parameters,
+            "anatomy": asdict(self.config.anatomy),
+            "grids": {name: asdict(spec) for name, spec in self.config.grids.items()},
             "supersample": list(self.config.supersample),
             "truth_step_mm": self.config.truth_step_mm,
         }
@@ -143,6 +145,13 @@ def _resolve_lesions(lesions: LesionChoice, rng: np.random.Generator, spine: Spi
         if lesion.level not in spine.levels:
             raise ValueError(
                 f"lesion at {lesion.level!r}, but the phantom has levels {spine.levels}"
+            )
+        if lesion.endplate is not None and lesion.endplate not in endplates_of(
+            spine, spine.vertebra(lesion.level)
+        ):
+            raise ValueError(
+                f"{lesion.level} has no {lesion.endplate} endplate in the phantom "
+                "(the caudal end of S1 is fused to S2)"
             )
     return chosen
 

@@ -53,6 +53,7 @@ __all__ = [
     "PhantomTruth",
     "area_grade",
     "endplate_table",
+    "endplates_of",
     "height_grade",
     "truth_masks",
 ]
@@ -264,7 +265,7 @@ def _endplate_row(
     return row
 
 
-def _endplates(spine: Spine, vertebra: Vertebra) -> tuple[str, ...]:
+def endplates_of(spine: Spine, vertebra: Vertebra) -> tuple[str, ...]:
     """Endplates facing a disc: the fused S1 inferior end is not an endplate."""
     if vertebra.level == "S1" and vertebra is spine.vertebrae[-1]:
         return ("superior",)
@@ -291,7 +292,7 @@ def endplate_table(
     for vertebra in spine.vertebrae:
         own = [n for n, lesion in enumerate(lesions) if lesion.level == vertebra.level]
         measured = _measure(vertebra, lesions, spine, step_mm) if own else None
-        for endplate in _endplates(spine, vertebra):
+        for endplate in endplates_of(spine, vertebra):
             members = [n for n in own if lesions[n].endplate == endplate]
             if measured is None or not members:
                 endplates.append(_none_row(vertebra, endplate))
