@@ -30,6 +30,7 @@ from bmetoolkit.phantom.anatomy import Tissue, Vertebra, body_height_reference_m
 __all__ = [
     "LESION_KINDS",
     "PRESETS",
+    "TRUTH_MEMBERSHIP",
     "Lesion",
     "lesion_membership",
     "preset_lesions",
@@ -52,6 +53,9 @@ LESION_KINDS: dict[str, tuple[Tissue, ...]] = {
     "edema": (Tissue.EDEMA,),
     "haemangioma": (Tissue.HAEMANGIOMA,),
 }
+
+#: Membership on a lesion's true boundary: the truth is ``membership >= TRUTH_MEMBERSHIP``.
+TRUTH_MEMBERSHIP = 0.5
 
 #: Width of the soft margin (mm) per kind: where membership goes from 1 to 0.
 MARGIN_MM: dict[str, float] = {
@@ -197,7 +201,7 @@ def lesion_membership(
         es = (si - np.float32(lesion.si_center * height / 2)) / np.float32(sh)
     rho = np.sqrt(ea * ea + el * el + es * es)
     scale = np.float32(min(sa, sl, sh) / lesion.margin)
-    membership = np.clip(0.5 + (1 - rho) * scale, 0, 1).astype(np.float32)
+    membership = np.clip(TRUTH_MEMBERSHIP + (1 - rho) * scale, 0, 1).astype(np.float32)
     tissues = lesion.tissues
     tissue = np.full(ap.shape, int(tissues[0]), dtype=np.int16)
     if len(tissues) > 1:

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.phantom.anatomy import N_TISSUES, Spine, Tissue, Vertebra
-from bmetoolkit.phantom.lesions import Lesion, lesion_membership
+from bmetoolkit.phantom.lesions import TRUTH_MEMBERSHIP, Lesion, lesion_membership
 from bmetoolkit.volume import Grid
 
 __all__ = [
@@ -107,7 +107,7 @@ class Samples:
 
     def truth_code(self) -> NDArray[np.int16]:
         """Binary truth per sample: the lesion code where the lesion holds, else ``code``."""
-        return np.where(self.weight >= 0.5, self.lesion, self.code)
+        return np.where(self.weight >= TRUTH_MEMBERSHIP, self.lesion, self.code)
 
 
 def _world(
@@ -129,8 +129,8 @@ def _world(
 
 def voxel_centres(grid: Grid) -> tuple[Array, Array, Array]:
     """World coordinates (x, y, z) of every voxel centre of ``grid``, each of its shape."""
-    full = tuple(slice(0, n) for n in grid.shape)
-    x, y, z = _world(grid, np.zeros((1, 3)), full)  # type: ignore[arg-type]
+    ni, nj, nk = grid.shape
+    x, y, z = _world(grid, np.zeros((1, 3)), (slice(0, ni), slice(0, nj), slice(0, nk)))
     return x[..., 0], y[..., 0], z[..., 0]
 
 

@@ -44,7 +44,7 @@ from bmetoolkit.phantom.anatomy import (
     body_height_reference_mm,
     endplate_depth,
 )
-from bmetoolkit.phantom.lesions import Lesion
+from bmetoolkit.phantom.lesions import TRUTH_MEMBERSHIP, Lesion
 from bmetoolkit.phantom.scene import Samples, paint_body, reduce_samples
 from bmetoolkit.volume import Volume
 
@@ -193,7 +193,7 @@ def _measure(
         cortex_mm=spine.config.cortex_thickness_mm,
         endplate_mm=spine.config.endplate_thickness_mm,
     )
-    keep = weight >= MAJORITY
+    keep = weight >= TRUTH_MEMBERSHIP
     return _Measured(
         ap=ap[keep],
         lr=lr[keep],
