@@ -24,7 +24,14 @@ from numpy.typing import NDArray
 from bmetoolkit.phantom.anatomy import BODY_TISSUES, N_TISSUES, Spine, Tissue
 from bmetoolkit.phantom.scene import Samples, reduce_samples, voxel_centres
 
-__all__ = ["CONTRASTS", "SIGNALS", "ContrastSpec", "render", "signal_table"]
+__all__ = [
+    "CONTRASTS",
+    "SIGNALS",
+    "ContrastSpec",
+    "acquisition_meta",
+    "render",
+    "signal_table",
+]
 
 T = Tissue
 
@@ -79,58 +86,62 @@ class ContrastSpec:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-_COMMON_META = {"MagneticFieldStrength": 1.5, "Manufacturer": "bmetoolkit phantom"}
+#: Field strength (tesla), flip angle of the refocusing pulses (degrees), manufacturer.
+FIELD_STRENGTH_T = 1.5
+REFOCUSING_FLIP_DEG = 150.0
+MANUFACTURER = "bmetoolkit phantom"
 
-#: Default contrasts: T1 TSE, T2 TSE (no fat saturation) and STIR, as in a lumbar protocol.
+
+def acquisition_meta(
+    description: str,
+    *,
+    repetition_s: float,
+    echo_s: float,
+    inversion_s: float | None = None,
+) -> dict[str, Any]:
+    """BIDS sidecar fields of a turbo spin echo series (an inversion-recovery one with TI).
+
+    >>> meta = acquisition_meta("STIR_SAG", repetition_s=4.0, echo_s=0.06, inversion_s=0.16)
+    >>> print(meta["ScanningSequence"], meta["InversionTime"])
+    SE\\IR 0.16
+    """
+    meta: dict[str, Any] = {
+        "SeriesDescription": description,
+        "ProtocolName": description,
+        "ScanningSequence": "SE" if inversion_s is None else "SE\\IR",
+        "SequenceVariant": "SK",
+        "ScanOptions": "" if inversion_s is None else "IR",
+        "RepetitionTime": repetition_s,
+        "EchoTime": echo_s,
+        "FlipAngle": REFOCUSING_FLIP_DEG,
+        "MagneticFieldStrength": FIELD_STRENGTH_T,
+        "Manufacturer": MANUFACTURER,
+    }
+    if inversion_s is not None:
+        meta["InversionTime"] = inversion_s
+    return meta
+
+
+#: Default contrasts: T1 TSE, T2 TSE (no fat saturation) and STIR, as in a lumbar protocol;
+#: times in seconds (BIDS units), STIR with the inversion time that nulls fat at 1.5 T.
 CONTRASTS: dict[str, ContrastSpec] = {
     "t1": ContrastSpec(
         "t1",
         snr=25.0,
         scale_range=(300.0, 2500.0),
-        meta=_COMMON_META
-        | {
-            "SeriesDescription": "T1_TSE_SAG",
-            "ProtocolName": "T1_TSE_SAG",
-            "ScanningSequence": "SE",
-            "SequenceVariant": "SK",
-            "ScanOptions": "",
-            "RepetitionTime": 0.55,
-            "EchoTime": 0.011,
-            "FlipAngle": 150.0,
-        },
+        meta=acquisition_meta("T1_TSE_SAG", repetition_s=0.55, echo_s=0.011),
     ),
     "t2": ContrastSpec(
         "t2",
         snr=20.0,
         scale_range=(400.0, 3000.0),
-        meta=_COMMON_META
-        | {
-            "SeriesDescription": "T2_TSE_SAG",
-            "ProtocolName": "T2_TSE_SAG",
-            "ScanningSequence": "SE",
-            "SequenceVariant": "SK",
-            "ScanOptions": "",
-            "RepetitionTime": 3.5,
-            "EchoTime": 0.1,
-            "FlipAngle": 150.0,
-        },
+        meta=acquisition_meta("T2_TSE_SAG", repetition_s=3.5, echo_s=0.1),
     ),
     "stir": ContrastSpec(
         "stir",
         snr=12.0,
         scale_range=(600.0, 4000.0),
-        meta=_COMMON_META
-        | {
-            "SeriesDescription": "STIR_SAG",
-            "ProtocolName": "STIR_SAG",
-            "ScanningSequence": "SE\\IR",
-            "SequenceVariant": "SK",
-            "ScanOptions": "IR",
-            "RepetitionTime": 4.0,
-            "EchoTime": 0.06,
-            "InversionTime": 0.16,
-            "FlipAngle": 150.0,
-        },
+        meta=acquisition_meta("STIR_SAG", repetition_s=4.0, echo_s=0.06, inversion_s=0.16),
     ),
 }
 
