@@ -124,7 +124,7 @@ def _describe_inputs(path: Path) -> list[Any]:
 
 def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
     """Role of each paired series uid, and the pairing's reasons (or why it failed)."""
-    from bmetoolkit.contrast import pair_series
+    from bmetoolkit.pairing import pair_series
 
     dicom_series = [s for s in series if s.files]
     if not dicom_series:

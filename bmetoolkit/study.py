@@ -186,8 +186,8 @@ class Study:
         (:func:`bmetoolkit.contrast.pair_series`); pass ``t1``, ``t2`` or ``stir`` (a
         SeriesNumber, SeriesInstanceUID or SeriesDescription) to choose explicitly.
         """
-        from bmetoolkit.contrast import pair_series
         from bmetoolkit.dicom import read_series, scan_dicom
+        from bmetoolkit.pairing import pair_series
 
         pairing = pair_series(scan_dicom(folder), t1=t1, t2=t2, stir=stir)
         return cls.from_images(

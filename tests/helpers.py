@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from bmetoolkit.series import SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Grid, Volume
 
 #: The public DICOM reference suite, beside the project (``../shared/sample_data/dicom``).
@@ -120,3 +122,56 @@ def linear_field(grid: Grid, coefficients=(0.5, -1.25, 2.0), constant=100.0) -> 
 def volume_on(grid: Grid, data=None, **kwargs) -> Volume:
     data = np.zeros(grid.shape, np.float32) if data is None else data
     return Volume(data, grid.affine, **kwargs)
+
+
+#: Slice normals (RAS+) of the three standard planes, for :func:`series`.
+PLANE_NORMALS = {
+    "sagittal": (1.0, 0.0, 0.0),
+    "coronal": (0.0, 1.0, 0.0),
+    "axial": (0.0, 0.0, 1.0),
+}
+
+
+def series(
+    description: str,
+    number: int | None = 1,
+    *,
+    plane: str = "sagittal",
+    tilt_deg: float = 0.0,
+    shape: tuple[int, int, int] = (448, 448, 15),
+    uid: str | None = None,
+    nifti: str | None = None,
+    **meta: object,
+) -> SeriesInfo:
+    """A DICOM-like series (or a NIfTI file when ``nifti`` names it) built from header values."""
+    normal = PLANE_NORMALS[plane]
+    if tilt_deg:
+        angle = math.radians(tilt_deg)
+        axis = normal.index(1.0)
+        other = (axis + 2) % 3
+        tilted = [0.0, 0.0, 0.0]
+        tilted[axis], tilted[other] = math.cos(angle), math.sin(angle)
+        normal = (tilted[0], tilted[1], tilted[2])
+    if nifti is not None:
+        return SeriesInfo(
+            uid=f"/data/{nifti}",
+            number=None,
+            description=description,
+            source=f"/data/{nifti}",
+            files=(),
+            shape=shape,
+            spacing=(1.0, 1.0, 4.0),
+            slice_normal=normal,
+            meta=dict(meta),
+        )
+    return SeriesInfo(
+        uid=uid or f"1.2.840.99.{number}.{abs(hash(description)) % 10_000}",
+        number=number,
+        description=description,
+        source="/data/study",
+        files=(f"/data/study/{number}/0001.dcm",),
+        shape=shape,
+        spacing=(0.7, 0.7, 4.0),
+        slice_normal=normal,
+        meta={"SeriesDescription": description, **meta},
+    )
