@@ -128,7 +128,10 @@ def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
 
     dicom_series = [s for s in series if s.files]
     if not dicom_series:
-        return {}, ["NIfTI inputs are paired by name: pass --t1/--t2/--stir to analyze"]
+        return {}, [
+            "NIfTI files are not paired automatically: name them in the Python API, "
+            "Study.from_images(t1, t2=..., stir=...)"
+        ]
     try:
         pairing = pair_series(dicom_series)
     except BmetoolkitError as exc:
