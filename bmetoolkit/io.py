@@ -373,7 +373,9 @@ def save_nifti(volume: Volume, path: PathLike) -> Path:
     """Write a volume as NIfTI-1 with the exact affine of its grid (sform and qform, code 1).
 
     Label volumes are written with the smallest integer dtype holding their values; intensity
-    volumes keep their dtype. The file appears under ``path`` only once complete.
+    volumes keep their dtype, except float64, which is stored as float32 (MRI intensities do
+    not need the precision, and many viewers expect float32). The file appears under ``path``
+    only once complete.
 
     Returns
     -------

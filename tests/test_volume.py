@@ -86,3 +86,11 @@ def test_lps_to_ras_flips_first_two_axes():
     converted = lps_to_ras(affine)
     np.testing.assert_allclose(converted[:3, 3], [-10.0, -20.0, 30.0])
     np.testing.assert_allclose(lps_to_ras(converted), affine)
+
+
+def test_grids_equal_within_tolerance_hash_alike():
+    base = np.eye(4)
+    nudged = base.copy()
+    nudged[:3, 3] = [4e-5, -6e-5, 5e-5]  # equal within 1e-4 mm, but rounds differently
+    assert Grid((3, 3, 3), base) == Grid((3, 3, 3), nudged)
+    assert len({Grid((3, 3, 3), base), Grid((3, 3, 3), nudged)}) == 1
