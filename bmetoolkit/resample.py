@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from bmetoolkit.volume import Grid, Volume
 
-__all__ = ["coverage_mask", "resample_to", "voxel_mapping"]
+__all__ = ["coverage_mask", "resample_to", "resample_with_coverage", "voxel_mapping"]
 
 
 def voxel_mapping(source: Grid, target: Grid) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -57,8 +57,24 @@ def resample_to(volume: Volume, grid: Grid, *, fill_value: float = 0.0) -> Volum
     >>> out.data.dtype.name, out.shape
     ('uint8', (4, 4, 4))
     """
+    return resample_with_coverage(volume, grid, fill_value=fill_value)[0]
+
+
+def resample_with_coverage(
+    volume: Volume, grid: Grid, *, fill_value: float = 0.0
+) -> tuple[Volume, NDArray[np.bool_]]:
+    """Like :func:`resample_to`, also returning the :func:`coverage_mask` it used.
+
+    Returns
+    -------
+    resampled : Volume
+        ``volume`` on ``grid`` (``volume`` itself when it already lies there).
+    covered : ndarray of bool, shape ``grid.shape``
+        Voxels of ``grid`` inside the field of view of ``volume``.
+    """
     if volume.grid.same_as(grid):
-        return volume
+        return volume, np.ones(grid.shape, dtype=bool)
+    covered = coverage_mask(volume.grid, grid)
     matrix, offset = voxel_mapping(volume.grid, grid)
     if volume.is_label:
         source, output, order = volume.data, volume.data.dtype, 0
@@ -75,8 +91,9 @@ def resample_to(volume: Volume, grid: Grid, *, fill_value: float = 0.0) -> Volum
         order=order,
         mode="nearest",
     )
-    data[~coverage_mask(volume.grid, grid)] = fill_value
-    return Volume(data, grid.affine, kind=volume.kind, source=volume.source, meta=volume.meta)
+    data[~covered] = fill_value
+    resampled = Volume(data, grid.affine, kind=volume.kind, source=volume.source, meta=volume.meta)
+    return resampled, covered
 
 
 def coverage_mask(source: Grid, target: Grid) -> NDArray[np.bool_]:

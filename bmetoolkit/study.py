@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from bmetoolkit.errors import GridMismatchError, MissingContrastError, NoOverlapError
 from bmetoolkit.io import as_volume
-from bmetoolkit.resample import coverage_mask, resample_to
+from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.volume import Grid, Volume
 
 __all__ = ["DEFAULT_MIN_COVERAGE", "PARTIAL_COVERAGE_WARNING", "Role", "Study"]
@@ -138,7 +138,7 @@ class Study:
             if image is None:
                 continue
             volume = as_volume(image, kind=kind)
-            mask = coverage_mask(volume.grid, grid)
+            aligned[role], mask = resample_with_coverage(volume, grid)
             fraction = float(mask.mean())
             if fraction < min_coverage:
                 raise NoOverlapError(
@@ -154,7 +154,6 @@ class Study:
                     f"{role} covers only {100 * fraction:.0f} % of the T1 field of view; "
                     "voxels outside it are not analysed"
                 )
-            aligned[role] = resample_to(volume, grid)
             coverage[role] = fraction
             covered[role] = mask
         inputs = {"t1": t1_volume.source or ""} | {
