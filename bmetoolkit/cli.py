@@ -206,7 +206,7 @@ def series_file_stem(number: int | None, description: str) -> str:
 def _run_convert(args: argparse.Namespace) -> int:
     from bmetoolkit.contrast import classify_series
     from bmetoolkit.dicom import read_series, scan_dicom
-    from bmetoolkit.io import atomic_write, save_nifti
+    from bmetoolkit.io import save_nifti, write_json
 
     series = scan_dicom(args.path)
     failures = 0
@@ -230,8 +230,7 @@ def _run_convert(args: argparse.Namespace) -> int:
             "ConversionSoftwareVersion": __version__,
         }
         nifti = save_nifti(volume, args.out_dir / f"{stem}.nii.gz")
-        with atomic_write(args.out_dir / f"{stem}.json") as temporary:
-            temporary.write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
+        write_json(args.out_dir / f"{stem}.json", sidecar)
         print(f"{info.label} -> {nifti}")
     print(f"converted {len(series) - failures} of {len(series)} series into {args.out_dir}")
     return EXIT_FAILED if failures else EXIT_OK

@@ -9,6 +9,7 @@ file under its final name.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 import zlib
@@ -40,6 +41,8 @@ __all__ = [
     "load_nifti",
     "nifti_series_info",
     "save_nifti",
+    "write_json",
+    "write_text",
 ]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -100,6 +103,29 @@ def atomic_write(path: PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def write_text(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
+    target = Path(path)
+    with atomic_write(target) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return target
+
+
+def write_json(path: PathLike, value: Any) -> Path:
+    """Write ``value`` as indented JSON to ``path`` atomically; return the path.
+
+    Values JSON cannot represent (e.g. DICOM value types) are written as their ``str``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = write_json(Path(tempfile.mkdtemp()) / "a.json", {"TR": 0.5})
+    >>> json.loads(out.read_text())
+    {'TR': 0.5}
+    """
+    return write_text(path, json.dumps(value, indent=2, default=str) + "\n")
 
 
 def load(

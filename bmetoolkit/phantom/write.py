@@ -14,12 +14,11 @@ are the NIfTI ones, unchanged.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bmetoolkit.io import atomic_write, save_nifti
+from bmetoolkit.io import save_nifti, write_json, write_text
 
 if TYPE_CHECKING:
     from bmetoolkit.phantom.build import PhantomStudy
@@ -30,16 +29,6 @@ __all__ = ["SERIES_NUMBERS", "study_uids", "write_dicom", "write_nifti"]
 SERIES_NUMBERS = {"t1": 2, "t2": 3, "stir": 4}
 #: Root under which the phantom's deterministic UIDs are made (pydicom's root).
 _UID_TAG = "bmetoolkit-phantom"
-
-
-def _write_text(path: Path, text: str) -> Path:
-    with atomic_write(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
-    return path
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=False) + "\n"
 
 
 def write_nifti(study: PhantomStudy, folder: str | os.PathLike) -> dict[str, Path]:
@@ -54,7 +43,7 @@ def write_nifti(study: PhantomStudy, folder: str | os.PathLike) -> dict[str, Pat
     written: dict[str, Path] = {}
     for name, volume in study.contrasts.items():
         written[name] = save_nifti(volume, target / f"{name}.nii.gz")
-        written[f"{name}_json"] = _write_text(target / f"{name}.json", _json(volume.meta))
+        written[f"{name}_json"] = write_json(target / f"{name}.json", volume.meta)
     for name, mask in study.truth.masks.items():
         written[name] = save_nifti(mask, target / f"{name}.nii.gz")
     for contrast, masks in study.truth.grid_masks.items():
@@ -63,10 +52,10 @@ def write_nifti(study: PhantomStudy, folder: str | os.PathLike) -> dict[str, Pat
         for name, mask in masks.items():
             key = f"{contrast}_{name}"
             written[key] = save_nifti(mask, target / f"{key}.nii.gz")
-    written["endplates_csv"] = _write_text(target / "endplates.csv", study.truth.endplates_csv())
-    written["endplates_json"] = _write_text(target / "endplates.json", _json(study.truth.endplates))
-    written["lesions_json"] = _write_text(target / "lesions.json", _json(study.truth.lesions))
-    written["phantom_json"] = _write_text(target / "phantom.json", _json(study.provenance()))
+    written["endplates_csv"] = write_text(target / "endplates.csv", study.truth.endplates_csv())
+    written["endplates_json"] = write_json(target / "endplates.json", study.truth.endplates)
+    written["lesions_json"] = write_json(target / "lesions.json", study.truth.lesions)
+    written["phantom_json"] = write_json(target / "phantom.json", study.provenance())
     return written
 
 
