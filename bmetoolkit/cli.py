@@ -78,7 +78,23 @@ def get_parser() -> argparse.ArgumentParser:
         help="realistic: ~400x400x16 per series; small: coarse grids for quick tests",
     )
     phantom.set_defaults(handler=_run_phantom)
+    for module in _command_modules():
+        module.register(commands)
     return parser
+
+
+def _command_modules() -> list[Any]:
+    """The modules of :mod:`bmetoolkit.commands`, each adding one command with ``register``.
+
+    A command module must import quickly: heavy imports belong inside its handler.
+    """
+    import importlib
+    import pkgutil
+
+    from bmetoolkit import commands
+
+    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.ispkg)
+    return [importlib.import_module(f"bmetoolkit.commands.{name}") for name in names]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
