@@ -13,8 +13,9 @@ Display conventions
   permuted or flipped axes (and the matching affine) gives the same figure.
 - Pixels are drawn with their physical size (mm), so anisotropic grids keep their true
   aspect ratio.
-- Colours are from the Okabe-Ito colour-blind-safe palette; lines carry a dark halo so they
-  read on bright and dark tissue, in print and on screen.
+- Colours are those of :data:`bmetoolkit.colortables.LABEL_TABLES` (Okabe-Ito,
+  colour-blind safe); BME is also told apart by its dashed line, so the figure reads in
+  grey-scale print too. Lines and labels carry a halo so they read on bright and dark tissue.
 
 Examples
 --------
@@ -47,6 +48,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from numpy.typing import NDArray
 
+from bmetoolkit.colortables import LABEL_TABLES
 from bmetoolkit.errors import GridMismatchError
 from bmetoolkit.io import atomic_write
 from bmetoolkit.volume import Volume
@@ -54,7 +56,6 @@ from bmetoolkit.volume import Volume
 __all__ = [
     "BME_COLOR",
     "MODIC_COLORS",
-    "OKABE_ITO",
     "figure_png_bytes",
     "level_volume_chart",
     "level_volumes",
@@ -63,25 +64,13 @@ __all__ = [
     "select_slices",
 ]
 
-#: The Okabe-Ito colour-blind-safe palette (Okabe & Ito 2008), by name.
-OKABE_ITO: dict[str, str] = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-}
-#: Colour of each Modic type (``modic_map`` value 1, 2, 3).
+#: Colour of each Modic type (``modic_map`` value 1, 2, 3): the colour tables' colours, so
+#: the figures match what 3D Slicer and ITK-SNAP show for the same label maps.
 MODIC_COLORS: dict[int, str] = {
-    1: OKABE_ITO["vermillion"],
-    2: OKABE_ITO["yellow"],
-    3: OKABE_ITO["sky_blue"],
+    entry.index: entry.hex for entry in LABEL_TABLES["modic_map"].entries
 }
-#: Colour of the bone marrow edema contour.
-BME_COLOR = OKABE_ITO["bluish_green"]
+#: Colour of the bone marrow edema contour (drawn dashed).
+BME_COLOR = LABEL_TABLES["bme_mask"].entries[0].hex
 MODIC_NAMES = {1: "Modic I", 2: "Modic II", 3: "Modic III"}
 
 #: Margin (mm) kept around the vertebral bodies when cropping the montage panels.
