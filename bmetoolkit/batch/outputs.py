@@ -1,0 +1,203 @@
+"""Names and tables of a batch output folder (a BIDS-derivatives dataset).
+
+Layout::
+
+    OUTPUT/dataset_description.json
+    OUTPUT/subjects.csv, subjects.tsv       one row per subject (and session)
+    OUTPUT/endplates.csv, endplates.tsv     one row per subject x endplate
+    OUTPUT/failures.csv                     subject, session, stage, error
+    OUTPUT/sub-<label>/[ses-<label>/]
+        sub-<label>[_ses-<label>]_manifest.json
+        anat/sub-<label>[_ses-<label>]_desc-bme_dseg.nii.gz (+ _dseg.tsv), desc-modic_dseg,
+             desc-vertebrae_dseg, desc-lesions_bme.csv, desc-endplates_modic.csv, report.json
+
+Examples
+--------
+>>> output_names("sub-01")["modic_map"]
+'sub-01_desc-modic_dseg.nii.gz'
+>>> unit_parts("01", "2")
+('sub-01', 'ses-2')
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bmetoolkit.io import write_json, write_text
+
+__all__ = [
+    "LABEL_MAPS",
+    "SUBJECT_COLUMNS",
+    "dataset_description",
+    "output_names",
+    "table_text",
+    "unit_parts",
+    "write_group_tables",
+]
+
+#: Outputs that are label maps (each gets a ``*_dseg.tsv``).
+LABEL_MAPS = ("bme_mask", "modic_map", "vertebrae")
+#: Modic types counted in ``subjects.csv`` (other types found are appended as columns).
+MODIC_TYPES = ("I", "II", "III", "I/II", "II/III")
+#: Leading columns of ``subjects.csv``.
+SUBJECT_COLUMNS = (
+    "subject",
+    "session",
+    "status",
+    "bme_volume_ml",
+    "n_lesions",
+    "n_endplates",
+    "n_modic",
+    *(f"modic_{t.replace('/', '_')}" for t in MODIC_TYPES),
+    "duration_s",
+    "output",
+    "error",
+)
+FAILURE_COLUMNS = ("subject", "session", "stage", "error")
+
+
+def unit_parts(subject: str, session: str | None) -> tuple[str, ...]:
+    """Folder parts of one subject (and session) below OUTPUT."""
+    return (f"sub-{subject}", f"ses-{session}") if session else (f"sub-{subject}",)
+
+
+def output_names(key: str) -> dict[str, str]:
+    """BIDS file name of each analysis output of unit ``key`` (``sub-01_ses-1``)."""
+    return {
+        "bme_mask": f"{key}_desc-bme_dseg.nii.gz",
+        "modic_map": f"{key}_desc-modic_dseg.nii.gz",
+        "vertebrae": f"{key}_desc-vertebrae_dseg.nii.gz",
+        "lesions": f"{key}_desc-lesions_bme.csv",
+        "endplates": f"{key}_desc-endplates_modic.csv",
+        "report": f"{key}_report.json",
+    }
+
+
+def dseg_name(nifti_name: str) -> str:
+    """``*_dseg.tsv`` name beside a ``*_dseg.nii.gz``."""
+    stem = nifti_name[: -len(".nii.gz")] if nifti_name.endswith(".nii.gz") else nifti_name
+    return f"{stem.removesuffix('.nii')}.tsv"
+
+
+def dataset_description(
+    output: str | os.PathLike, input_root: str | os.PathLike, version: str, parameters: Mapping
+) -> Path:
+    """Write ``OUTPUT/dataset_description.json`` (BIDS derivatives).
+
+    ``SourceDatasets`` names the input by its path relative to OUTPUT (no absolute path),
+    plus its DOI and name when the input is a BIDS dataset that declares them.
+    """
+    source: dict[str, Any] = {
+        "URL": Path(os.path.relpath(Path(input_root).resolve(), Path(output).resolve())).as_posix()
+    }
+    described = Path(input_root) / "dataset_description.json"
+    if described.is_file():
+        import json
+
+        try:
+            raw = json.loads(described.read_text(encoding="utf-8"))
+        except ValueError:
+            raw = {}
+        if raw.get("DatasetDOI"):
+            source["DOI"] = raw["DatasetDOI"]
+        if raw.get("Name"):
+            source["Name"] = raw["Name"]
+    description = {
+        "Name": "bmetoolkit: bone marrow edema and Modic changes",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [
+            {
+                "Name": "bmetoolkit",
+                "Version": version,
+                "Description": "bmetoolkit batch: BME masks, Modic type maps and "
+                "per-endplate tables",
+                "Parameters": dict(parameters),
+            }
+        ],
+        "SourceDatasets": [source],
+    }
+    return write_json(Path(output) / "dataset_description.json", description)
+
+
+def table_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], sep: str = ",") -> str:
+    """CSV (or TSV with ``sep="\\t"``) text of ``rows``; missing values are empty.
+
+    Examples
+    --------
+    >>> print(table_text([{"a": 1, "b": None}], ["a", "b"]), end="")
+    a,b
+    1,
+    """
+    buffer = io.StringIO()
+    writer = csv.DictWriter(
+        buffer,
+        fieldnames=list(columns),
+        delimiter=sep,
+        extrasaction="ignore",
+        lineterminator="\n",
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+    return buffer.getvalue()
+
+
+def summary_of(result: Any) -> dict[str, Any]:
+    """Per-subject figures of an analysis result: BME volume, lesion and Modic counts."""
+    endplates = result.endplates
+    types = [str(t) for t in endplates["modic_type"]] if len(endplates) else []
+    counts = {f"modic_{t.replace('/', '_')}": types.count(t) for t in MODIC_TYPES}
+    for t in sorted(set(types) - {"none", *MODIC_TYPES}):
+        counts[f"modic_{t.replace('/', '_')}"] = types.count(t)
+    return {
+        "bme_volume_ml": round(float(result.bme_volume_ml), 4),
+        "n_lesions": len(result.lesions),
+        "n_endplates": len(endplates),
+        "n_modic": sum(t != "none" for t in types),
+        **counts,
+    }
+
+
+def write_group_tables(output: str | os.PathLike, outcomes: Sequence[Any]) -> dict[str, Path]:
+    """Write ``subjects.csv/.tsv``, ``endplates.csv/.tsv`` and ``failures.csv`` into OUTPUT.
+
+    Parameters
+    ----------
+    output : path
+        The batch output folder.
+    outcomes : sequence of SubjectOutcome
+        One per subject of the batch (done now, unchanged, or failed).
+    """
+    base = Path(output)
+    subject_rows = [o.row() for o in outcomes]
+    extra = sorted({k for r in subject_rows for k in r} - set(SUBJECT_COLUMNS))
+    subject_columns = [*SUBJECT_COLUMNS[:-3], *extra, *SUBJECT_COLUMNS[-3:]]
+    endplate_rows = [
+        {"subject": o.subject, "session": o.session} | dict(row)
+        for o in outcomes
+        for row in o.endplates
+    ]
+    endplate_columns = list(dict.fromkeys(k for r in endplate_rows for k in r)) or [
+        "subject",
+        "session",
+    ]
+    failure_rows = [o.row() | {"stage": o.stage} for o in outcomes if o.status == "failed"]
+    written = {}
+    for name, rows, columns in (
+        ("subjects", subject_rows, subject_columns),
+        ("endplates", endplate_rows, endplate_columns),
+    ):
+        written[f"{name}_csv"] = write_text(base / f"{name}.csv", table_text(rows, columns))
+        written[f"{name}_tsv"] = write_text(
+            base / f"{name}.tsv", table_text(rows, columns, sep="\t")
+        )
+    written["failures_csv"] = write_text(
+        base / "failures.csv", table_text(failure_rows, FAILURE_COLUMNS)
+    )
+    return written

@@ -1,0 +1,250 @@
+"""The batch as a whole: check the folders, discover, plan, run, write the group tables.
+
+:func:`run_batch` is what ``bmetoolkit batch`` calls; :func:`plan` is its ``--dry-run``.
+
+Examples
+--------
+>>> import tempfile
+>>> root = Path(tempfile.mkdtemp())
+>>> run_batch(root / "missing", root / "out")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+bmetoolkit.batch.pipeline.BatchUsageError: input folder ... does not exist or is not a folder
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bmetoolkit.batch.discover import Layout, SubjectInputs, discover
+from bmetoolkit.batch.manifest import check_complete
+from bmetoolkit.batch.naming import inside
+from bmetoolkit.batch.outputs import dataset_description, unit_parts, write_group_tables
+from bmetoolkit.batch.runner import Worker, run_local
+from bmetoolkit.batch.subject import SubjectOutcome, SubjectTask, remove_stale, run_subject
+
+__all__ = ["BatchReport", "BatchUsageError", "plan", "prepare", "run_batch"]
+
+_LOCK_NAME = ".bmetoolkit-batch.lock"
+
+
+class BatchUsageError(ValueError):
+    """The batch cannot start: bad folders or options (exit code 2)."""
+
+
+@dataclass
+class BatchReport:
+    """Outcome of a batch: one :class:`SubjectOutcome` per subject and the tables written."""
+
+    outcomes: list[SubjectOutcome]
+    tables: dict[str, Path] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        """Number of subjects with ``status`` (``ok``, ``unchanged``, ``failed``)."""
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every subject is done or unchanged, 1 when some failed."""
+        return 1 if self.count("failed") else 0
+
+
+def _check_folders(input_root: Path, output: Path) -> None:
+    if not input_root.is_dir():
+        raise BatchUsageError(f"input folder {input_root} does not exist or is not a folder")
+    source, target = input_root.resolve(), output.resolve()
+    if target == source:
+        raise BatchUsageError("OUTPUT must differ from INPUT (e.g. INPUT/derivatives/bmetoolkit)")
+    if target in source.parents:
+        raise BatchUsageError(f"INPUT {input_root} lies inside OUTPUT {output}")
+    if output.exists() and not output.is_dir():
+        raise BatchUsageError(f"OUTPUT {output} exists and is not a folder")
+
+
+def default_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Complete, checked parameter values (defaults for those not given)."""
+    from bmetoolkit.params import Parameters
+
+    try:
+        return Parameters.from_dict(dict(parameters or {})).to_dict()
+    except (ValueError, TypeError) as exc:
+        raise BatchUsageError(f"invalid parameters: {exc}") from exc
+
+
+def prepare(
+    input_root: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    layout: Layout | str = "auto",
+    pattern: str | None = None,
+    labels_root: str | os.PathLike | None = None,
+) -> list[SubjectInputs]:
+    """Check the folders and discover the subjects (OUTPUT is never searched)."""
+    source, target = Path(input_root), Path(output)
+    _check_folders(source, target)
+    if layout not in ("auto", "bids", "dicom", "nifti"):
+        raise BatchUsageError(f"unknown layout {layout!r}; choose auto, bids, dicom or nifti")
+    try:
+        return discover(
+            source, layout=layout, pattern=pattern, labels_root=labels_root, exclude=[target]
+        )
+    except ValueError as exc:  # a bad pattern
+        raise BatchUsageError(str(exc)) from exc
+
+
+def _tasks(
+    subjects: Sequence[SubjectInputs],
+    input_root: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    force: bool,
+    keep_phi: bool,
+) -> list[SubjectTask]:
+    from bmetoolkit import __version__
+
+    return [
+        SubjectTask(
+            subject=s,
+            output=str(output),
+            input_root=str(input_root),
+            parameters=parameters,
+            version=__version__,
+            force=force,
+            keep_phi=keep_phi,
+        )
+        for s in subjects
+    ]
+
+
+def plan(
+    subjects: Sequence[SubjectInputs],
+    input_root: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    force: bool = False,
+    keep_phi: bool = False,
+) -> str:
+    """What a batch would do, subject by subject: inputs paired and why, run or skip."""
+    from bmetoolkit import __version__
+
+    values = default_parameters(parameters)
+    lines = [f"{len(subjects)} subject(s) in {input_root}"]
+    for s in subjects:
+        if s.problem:
+            action = f"cannot run: {s.problem}"
+        elif force:
+            action = "run (--force)"
+        else:
+            folder = inside(output, *unit_parts(s.subject, s.session))
+            manifest, reason = check_complete(
+                folder, s, input_root, parameters=values, version=__version__, keep_phi=keep_phi
+            )
+            action = "skip: outputs complete and up to date" if manifest else f"run: {reason}"
+        lines.append(f"{s.key} ({s.layout}, {s.source}): {action}")
+        for role, image in s.images().items():
+            lines.append(f"  {role}: {image.description or image.path}")
+        lines.extend(f"  why: {reason}" for reason in s.reasons)
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _exclusive(output: Path) -> Iterator[None]:
+    """Hold an exclusive lock on OUTPUT for the batch (refuse a second concurrent batch)."""
+    output.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks
+        yield
+        return
+    with open(output / _LOCK_NAME, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise BatchUsageError(
+                f"another bmetoolkit batch is writing into {output}; wait for it to finish"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_batch(
+    input_root: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    layout: Layout | str = "auto",
+    pattern: str | None = None,
+    labels_root: str | os.PathLike | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    jobs: int = 1,
+    scheduler: Any = None,
+    force: bool = False,
+    keep_phi: bool = False,
+    progress: bool | None = None,
+    worker: Worker = run_subject,
+    subjects: Sequence[SubjectInputs] | None = None,
+) -> BatchReport:
+    """Analyse every subject of a cohort into a BIDS-derivatives folder.
+
+    Parameters
+    ----------
+    input_root, output : path
+        The cohort folder and the output folder (created; may lie inside the input).
+    layout, pattern, labels_root
+        How to find the subjects (:func:`bmetoolkit.batch.discover.discover`).
+    parameters : mapping, optional
+        Analysis parameters (defaults for those not given).
+    jobs : int
+        Local worker processes (ignored with ``scheduler``).
+    scheduler : str or cluster, optional
+        Run on this Dask cluster instead of local processes.
+    force : bool
+        Redo subjects whose outputs are complete and up to date.
+    keep_phi : bool
+        Keep patient identity and absolute input paths in the reports.
+    progress : bool or None
+        Progress bar; None shows it only on a terminal.
+    worker : callable
+        Per-subject function (default :func:`~bmetoolkit.batch.subject.run_subject`).
+    subjects : sequence of SubjectInputs, optional
+        Already discovered subjects (skips discovery).
+
+    Returns
+    -------
+    BatchReport
+
+    Raises
+    ------
+    BatchUsageError
+        Bad folders, options or parameters, or another batch writing into ``output``.
+    """
+    from bmetoolkit import __version__
+
+    if jobs < 1:
+        raise BatchUsageError(f"--jobs must be at least 1, got {jobs}")
+    source, target = Path(input_root), Path(output)
+    if subjects is None:
+        subjects = prepare(source, target, layout=layout, pattern=pattern, labels_root=labels_root)
+    else:
+        _check_folders(source, target)
+    values = default_parameters(parameters)
+    with _exclusive(target):
+        remove_stale(target)
+        dataset_description(target, source, __version__, values)
+        tasks = _tasks(subjects, source, target, values, force=force, keep_phi=keep_phi)
+        if scheduler is not None:
+            from bmetoolkit.batch.dask_cluster import run_on_dask
+
+            outcomes = run_on_dask(tasks, scheduler, worker=worker, progress=progress)
+        else:
+            outcomes = run_local(tasks, jobs=jobs, worker=worker, progress=progress)
+        tables = write_group_tables(target, outcomes)
+    return BatchReport(outcomes=outcomes, tables=tables)

@@ -1,0 +1,144 @@
+"""Run subject tasks in local worker processes, with a progress bar.
+
+:func:`run_local` runs ``worker(task)`` for every task in ``jobs`` processes started with the
+``spawn`` method (safe with threads and on every platform), at most ``jobs`` tasks in flight.
+Results come back in task order. When a worker process dies (killed, out of memory, a crash
+in native code) the tasks that were in flight are retried one at a time in a fresh process,
+so only the subject that kills its worker is reported as failed (stage ``worker``); the rest
+of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from bmetoolkit.batch.subject import SubjectOutcome, SubjectTask, run_subject
+
+__all__ = ["call_worker", "failed_outcome", "progress_bar", "run_local"]
+
+Worker = Callable[[SubjectTask], SubjectOutcome]
+
+
+def call_worker(worker: Worker, task: SubjectTask) -> SubjectOutcome:
+    """Run ``worker(task)`` and note the process id and its peak memory in the outcome."""
+    outcome = worker(task)
+    outcome.worker_pid = os.getpid()
+    outcome.peak_rss_mb = peak_rss_mb()
+    return outcome
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process in MiB (None where unknown)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
+def failed_outcome(task: SubjectTask, stage: str, error: str) -> SubjectOutcome:
+    """A failed outcome for ``task`` produced outside the worker."""
+    subject = task.subject
+    return SubjectOutcome(subject.subject, subject.session, "failed", stage=stage, error=error)
+
+
+def progress_bar(total: int, enabled: bool | None) -> Any:
+    """A tqdm bar (count, rate, ETA) on stderr; ``enabled=None``: only on a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="subject", disable=None if enabled is None else not enabled)
+
+
+def run_local(
+    tasks: Sequence[SubjectTask],
+    *,
+    jobs: int = 1,
+    worker: Worker = run_subject,
+    progress: bool | None = None,
+) -> list[SubjectOutcome]:
+    """Run every task in ``jobs`` spawned worker processes; outcomes in task order.
+
+    Parameters
+    ----------
+    tasks : sequence of SubjectTask
+    jobs : int
+        Worker processes (at least 1).
+    worker : callable
+        Module-level function ``worker(task) -> SubjectOutcome`` (picklable).
+    progress : bool or None
+        Show a progress bar; None shows it only on a terminal.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    results: dict[int, SubjectOutcome] = {}
+    pending = list(range(len(tasks)))
+    with progress_bar(len(tasks), progress) as bar:
+        while pending:
+            suspects = _run_pool(tasks, pending, jobs, worker, results, bar)
+            for index in suspects:  # each alone: only the one that kills its worker fails
+                _run_pool(tasks, [index], 1, worker, results, bar, last_try=True)
+            pending = [i for i in pending if i not in results]
+    return [results[i] for i in range(len(tasks))]
+
+
+def _run_pool(
+    tasks: Sequence[SubjectTask],
+    indices: list[int],
+    jobs: int,
+    worker: Worker,
+    results: dict[int, SubjectOutcome],
+    bar: Any,
+    *,
+    last_try: bool = False,
+) -> list[int]:
+    """Run ``indices`` in one pool; return the tasks in flight when a worker died."""
+    context = multiprocessing.get_context("spawn")
+    queue = list(indices)
+    running: dict[Future, int] = {}
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(queue)), mp_context=context)
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                index = queue.pop(0)
+                running[executor.submit(call_worker, worker, tasks[index])] = index
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = [running.pop(f) for f in done if _is_broken(f)]
+            for future in [f for f in done if f in running]:
+                index = running.pop(future)
+                results[index] = _outcome(future, tasks[index])
+                _advance(bar, results[index])
+            if broken and not last_try:
+                return [*broken, *running.values()]
+            for index in broken:
+                results[index] = failed_outcome(
+                    tasks[index],
+                    "worker",
+                    "the worker process died (killed, out of memory or crashed)",
+                )
+                _advance(bar, results[index])
+        return []
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _is_broken(future: Future) -> bool:
+    return isinstance(future.exception(), BrokenProcessPool)
+
+
+def _outcome(future: Future, task: SubjectTask) -> SubjectOutcome:
+    error = future.exception()
+    if error is None:
+        return future.result()
+    return failed_outcome(task, "worker", f"{type(error).__name__}: {error}")
+
+
+def _advance(bar: Any, outcome: SubjectOutcome) -> None:
+    bar.update(1)
+    bar.set_postfix_str(f"{outcome.key} {outcome.status}", refresh=False)

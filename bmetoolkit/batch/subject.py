@@ -1,0 +1,338 @@
+"""One subject's work: analyse into a hidden folder, then move it into place.
+
+:func:`run_subject` never leaves a half-done output under a final name:
+
+1. when the subject's outputs are complete and its inputs, parameters and version are
+   unchanged (:func:`bmetoolkit.batch.manifest.check_complete`), it is skipped;
+2. otherwise the analysis writes into ``.<unit>.partial-<random>/`` beside the final folder;
+   the manifest is written last;
+3. the hidden folder is renamed onto the final one (an older output is first renamed away
+   and deleted afterwards).
+
+A crash or a kill between these steps leaves only hidden ``.partial-`` / ``.old-`` folders,
+which :func:`remove_stale` deletes at the start of the next batch; the subject is then redone.
+Errors of one subject are caught and returned as a failed :class:`SubjectOutcome` with the
+stage they happened in; only ``KeyboardInterrupt`` propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bmetoolkit.batch.discover import SubjectInputs
+from bmetoolkit.batch.manifest import (
+    MANIFEST_VERSION,
+    check_complete,
+    input_fingerprints,
+    manifest_name,
+)
+from bmetoolkit.batch.naming import inside
+from bmetoolkit.batch.outputs import LABEL_MAPS, dseg_name, output_names, summary_of, unit_parts
+from bmetoolkit.batch.privacy import scrub
+from bmetoolkit.io import write_json
+
+__all__ = ["SubjectOutcome", "SubjectTask", "publish", "remove_stale", "run_subject"]
+
+#: Hidden folder names the batch creates (and may delete): ``.<unit>.partial-*``, ``.old-*``.
+_TEMP_MARKERS = (".partial-", ".old-")
+
+AnalyzeFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class SubjectTask:
+    """Everything a worker needs for one subject (picklable, no open resources).
+
+    Parameters
+    ----------
+    subject : SubjectInputs
+        The subject's inputs as discovered.
+    output : str
+        The batch output folder.
+    input_root : str
+        The cohort folder (paths in the manifest are relative to it).
+    parameters : dict
+        Analysis parameters (:meth:`bmetoolkit.params.Parameters.to_dict`).
+    version : str
+        bmetoolkit version recorded in the manifest.
+    force : bool
+        Redo even when the outputs are complete and up to date.
+    keep_phi : bool
+        Keep patient identity and absolute input paths in the report.
+    """
+
+    subject: SubjectInputs
+    output: str
+    input_root: str
+    parameters: dict[str, Any]
+    version: str
+    force: bool = False
+    keep_phi: bool = False
+
+
+@dataclass
+class SubjectOutcome:
+    """What happened to one subject.
+
+    ``status`` is ``"ok"`` (analysed now), ``"unchanged"`` (complete outputs kept) or
+    ``"failed"`` (``stage`` and ``error`` say where and why).
+    """
+
+    subject: str
+    session: str | None
+    status: str
+    stage: str = ""
+    error: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    endplates: list[dict[str, Any]] = field(default_factory=list)
+    duration_s: float = 0.0
+    output: str = ""
+    worker_pid: int | None = None
+    peak_rss_mb: float | None = None
+
+    @property
+    def key(self) -> str:
+        """``sub-<subject>[_ses-<session>]``."""
+        return f"sub-{self.subject}" + (f"_ses-{self.session}" if self.session else "")
+
+    def row(self) -> dict[str, Any]:
+        """The subject's row of ``subjects.csv``."""
+        return {
+            "subject": self.subject,
+            "session": self.session,
+            "status": self.status,
+            **self.summary,
+            "duration_s": round(self.duration_s, 3),
+            "output": self.output,
+            "error": self.error,
+        }
+
+
+def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) -> SubjectOutcome:
+    """Analyse one subject into its output folder, or skip it when it is up to date.
+
+    Parameters
+    ----------
+    task : SubjectTask
+    analyze : callable, optional
+        ``analyze(t1, t2=, stir=, vertebrae=, params=)`` returning an
+        :class:`~bmetoolkit.analysis.AnalysisResult`; default
+        :func:`bmetoolkit.analysis.analyze` (tests inject a stand-in).
+
+    Returns
+    -------
+    SubjectOutcome
+        Never raises for a bad subject; the error is in the outcome.
+    """
+    start = time.perf_counter()
+    subject = task.subject
+    outcome = SubjectOutcome(subject.subject, subject.session, status="failed")
+    stage = "discover"
+    try:
+        if subject.problem:
+            raise ValueError(subject.problem)
+        stage = "output"
+        final = inside(task.output, *unit_parts(subject.subject, subject.session))
+        outcome.output = final.relative_to(task.output).as_posix()
+        if not task.force:
+            stage = "check"
+            manifest, _reason = check_complete(
+                final,
+                subject,
+                task.input_root,
+                parameters=task.parameters,
+                version=task.version,
+                keep_phi=task.keep_phi,
+            )
+            if manifest is not None:
+                return _from_manifest(outcome, manifest, start)
+        stage = "fingerprint"
+        inputs = input_fingerprints(subject, task.input_root)
+        stage = "analyze"
+        result = _analyze(task, analyze)
+        stage = "save"
+        with _temporary_folder(final) as temporary:
+            _save(result, temporary, task, inputs)
+            stage = "publish"
+            publish(temporary, final)
+        outcome.status = "ok"
+        outcome.summary = summary_of(result)
+        outcome.endplates = _records(result.endplates)
+        outcome.stage = ""
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # one bad subject never stops the batch
+        outcome.stage = stage
+        outcome.error = _message(exc)
+    outcome.duration_s = time.perf_counter() - start
+    return outcome
+
+
+def _message(exc: BaseException) -> str:
+    from bmetoolkit.errors import BmetoolkitError
+
+    if isinstance(exc, BmetoolkitError | ValueError | OSError):
+        return f"{type(exc).__name__}: {exc}"
+    where = traceback.extract_tb(exc.__traceback__)[-1:]
+    place = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{place}"
+
+
+def _from_manifest(outcome: SubjectOutcome, manifest: Mapping, start: float) -> SubjectOutcome:
+    outcome.status = "unchanged"
+    outcome.summary = dict(manifest.get("summary") or {})
+    outcome.endplates = list(manifest.get("endplates") or [])
+    outcome.duration_s = time.perf_counter() - start
+    return outcome
+
+
+def _load_images(task: SubjectTask) -> dict[str, Any]:
+    """Inputs for ``analyze``: NIfTI paths as they are, DICOM series read from their files."""
+    from bmetoolkit.dicom import read_series
+    from bmetoolkit.io import load
+
+    images: dict[str, Any] = {}
+    for role, image in task.subject.images().items():
+        kind = "label" if role == "vertebrae" else "intensity"
+        if image.info is not None:
+            images[role] = read_series(image.info, kind=kind)
+        elif image.series is not None:
+            images[role] = load(image.path, kind=kind, series=image.series)
+        else:
+            images[role] = image.path
+    return images
+
+
+def _analyze(task: SubjectTask, analyze: AnalyzeFunction | None) -> Any:
+    from bmetoolkit.params import Parameters
+
+    if analyze is None:
+        from bmetoolkit.analysis import analyze
+    images = _load_images(task)
+    return analyze(
+        images["t1"],
+        t2=images.get("t2"),
+        stir=images.get("stir"),
+        vertebrae=images.get("vertebrae"),
+        params=Parameters.from_dict(task.parameters),
+    )
+
+
+def _records(table: Any) -> list[dict[str, Any]]:
+    """Rows of a DataFrame as JSON-ready dicts (NaN -> None)."""
+    if table is None or len(table) == 0:
+        return []
+    import pandas as pd
+
+    clean = table.astype(object).where(pd.notna(table), None)
+    return [
+        {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in clean.to_dict(orient="records")
+    ]
+
+
+def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[str, Path]:
+    """Write the outputs, their ``*_dseg.tsv`` and, last, the manifest into ``folder``."""
+    from bmetoolkit.colortables import LABEL_TABLES, dseg_tsv_text
+    from bmetoolkit.io import write_text
+
+    key = task.subject.key
+    anat = folder / "anat"
+    written = dict(result.save(anat, names=output_names(key)))
+    for name in LABEL_MAPS:
+        if name in written:
+            table = write_text(
+                anat / dseg_name(written[name].name), dseg_tsv_text(LABEL_TABLES[name])
+            )
+            written[f"{name}_dseg_tsv"] = table
+    if not task.keep_phi and "report" in written:
+        report = written["report"]
+        import json
+
+        write_json(report, scrub(json.loads(report.read_text()), input_root=task.input_root))
+    outputs = {
+        name: {"path": path.relative_to(folder).as_posix(), "size": path.stat().st_size}
+        for name, path in sorted(written.items())
+    }
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "subject": task.subject.subject,
+        "session": task.subject.session,
+        "layout": task.subject.layout,
+        "version": task.version,
+        "parameters": task.parameters,
+        "keep_phi": task.keep_phi,
+        "inputs": inputs,
+        "pairing": list(task.subject.reasons),
+        "outputs": outputs,
+        "summary": summary_of(result),
+        "endplates": _records(result.endplates),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    written["manifest"] = write_json(folder / manifest_name(key), manifest)
+    return written
+
+
+@contextlib.contextmanager
+def _temporary_folder(final: Path) -> Iterator[Path]:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:12]}"
+    temporary.mkdir()
+    try:
+        yield temporary
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def publish(temporary: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Move a complete ``temporary`` folder onto ``final``, replacing an older one.
+
+    The older folder is first renamed to a hidden ``.old-`` name, so at every instant
+    ``final`` is either the old complete output, absent, or the new complete output.
+    """
+    source, target = Path(temporary), Path(final)
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
+        os.rename(target, old)
+        os.rename(source, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(source, target)
+
+
+def remove_stale(output: str | os.PathLike) -> list[Path]:
+    """Delete hidden folders left by an interrupted batch in OUTPUT and its subject folders.
+
+    Only names this module creates (``.sub-*`` / ``.ses-*`` with ``.partial-`` or ``.old-``)
+    are touched. Call it only while no other batch writes into OUTPUT.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    base = Path(output)
+    if not base.is_dir():
+        return []
+    parents = [base, *(p for p in base.glob("sub-*") if p.is_dir())]
+    removed = []
+    for parent in parents:
+        for path in parent.iterdir():
+            name = path.name
+            if (
+                name.startswith((".sub-", ".ses-"))
+                and any(m in name for m in _TEMP_MARKERS)
+                and path.is_dir()
+            ):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed

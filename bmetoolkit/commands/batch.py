@@ -1,0 +1,163 @@
+"""``bmetoolkit batch INPUT OUTPUT``: analyse a cohort into a BIDS-derivatives folder.
+
+Thin: parse, call :func:`bmetoolkit.batch.pipeline.run_batch`, print. Heavy imports happen
+in the handler. Exit codes: 0 every subject done or unchanged, 1 some failed, 2 usage error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def register(commands: Any) -> None:
+    """Add the ``batch`` command to the CLI's sub-parsers ``commands``."""
+    parser = commands.add_parser(
+        "batch",
+        help="analyse every subject of a cohort (BIDS, DICOM tree or NIfTI files)",
+        description="Find the subjects under INPUT (a BIDS dataset, one DICOM folder per "
+        "subject, or NIfTI files matched by --pattern), analyse each and write a "
+        "BIDS-derivatives dataset into OUTPUT with group tables (subjects.csv, endplates.csv, "
+        "failures.csv). Reruns skip subjects whose outputs are complete and whose inputs and "
+        "parameters are unchanged. One failing subject never stops the batch.",
+    )
+    parser.add_argument("input", type=Path, metavar="INPUT")
+    parser.add_argument("output", type=Path, metavar="OUTPUT")
+    parser.add_argument(
+        "--layout",
+        choices=("auto", "bids", "dicom", "nifti"),
+        default="auto",
+        help="how INPUT is organised (default: detected)",
+    )
+    parser.add_argument(
+        "--pattern",
+        help="NIfTI layout: file pattern relative to INPUT with {subject}, {role} and "
+        "optionally {session} and *, e.g. '{subject}_{role}.nii.gz' "
+        "(default '{subject}/{role}.nii.gz'); roles: t1/t1w, t2/t2w, stir/tirm, vertebrae/seg",
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        metavar="DIR",
+        help="BIDS layout: folder of vertebra label maps (*_seg-vert_msk, *_dseg; "
+        "default INPUT/derivatives)",
+    )
+    parser.add_argument(
+        "--params", type=Path, metavar="JSON", help="analysis parameters (any subset)"
+    )
+    parser.add_argument(
+        "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask distributed cluster (tcp://host:8786); needs bmetoolkit[distributed]",
+    )
+    parser.add_argument("--force", action="store_true", help="redo subjects already complete")
+    parser.add_argument(
+        "--keep-phi",
+        action="store_true",
+        help="keep patient identity and absolute input paths in the reports",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the subjects, what would be paired and why, and what would run",
+    )
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
+    progress.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="progress bar on or off (default: on a terminal)",
+    )
+    parser.set_defaults(handler=_run_batch)
+
+
+def _parameters(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from bmetoolkit.params import Parameters
+
+    return Parameters.from_file(path).to_dict()
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    import signal
+
+    from bmetoolkit.batch.dask_cluster import MissingExtraError, import_distributed
+    from bmetoolkit.batch.pipeline import BatchUsageError, plan, prepare, run_batch
+    from bmetoolkit.errors import BmetoolkitError
+
+    def usage(message: str) -> int:
+        print(f"bmetoolkit batch: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        parameters = _parameters(args.params)
+        if args.scheduler and not args.dry_run:
+            import_distributed()
+        subjects = prepare(
+            args.input,
+            args.output,
+            layout=args.layout,
+            pattern=args.pattern,
+            labels_root=args.labels,
+        )
+        if args.dry_run:
+            print(
+                plan(
+                    subjects,
+                    args.input,
+                    args.output,
+                    parameters=parameters,
+                    force=args.force,
+                    keep_phi=args.keep_phi,
+                )
+            )
+            return EXIT_FAILED if any(s.problem for s in subjects) else EXIT_OK
+        if not subjects:
+            print(f"bmetoolkit batch: no subjects found in {args.input}", file=sys.stderr)
+            return EXIT_FAILED
+        signal.signal(signal.SIGTERM, _interrupt)
+        report = run_batch(
+            args.input,
+            args.output,
+            parameters=parameters,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            force=args.force,
+            keep_phi=args.keep_phi,
+            progress=args.progress,
+            subjects=subjects,
+        )
+    except (BatchUsageError, MissingExtraError, BmetoolkitError, ValueError) as exc:
+        return usage(str(exc))
+    except KeyboardInterrupt:
+        print(
+            "bmetoolkit batch: interrupted; subjects already finished are kept, unfinished "
+            "ones left no output. Run the same command again to finish.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    for outcome in report.outcomes:
+        if outcome.status == "failed":
+            print(f"failed {outcome.key} [{outcome.stage}]: {outcome.error}", file=sys.stderr)
+    print(
+        f"{len(report.outcomes)} subject(s): {report.count('ok')} analysed, "
+        f"{report.count('unchanged')} unchanged, {report.count('failed')} failed; "
+        f"tables in {args.output}"
+    )
+    return report.exit_code
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
