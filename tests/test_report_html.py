@@ -1,0 +1,200 @@
+"""HTML QC pages: content, escaping, embedded images, index table, atomic writes."""
+
+from __future__ import annotations
+
+import base64
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bmetoolkit import qc, report_html
+from bmetoolkit.labels import level_name
+from bmetoolkit.phantom import Lesion, PhantomConfig, PhantomStudy, make_phantom
+from bmetoolkit.study import Study
+
+LESIONS = [
+    Lesion("L4", "modic1/2", endplate="inferior", height_frac=0.4),
+    Lesion("L5", "modic1", endplate="superior", height_frac=0.25),
+    Lesion("L2", "modic3", endplate="superior", height_frac=0.2),
+    Lesion("L1", "edema", height_frac=0.45, ap_width=0.5, lr_width=0.5),
+]
+HOSTILE = '<script>alert("x")</script> & "quotes"'
+
+
+def shown(volume_ml: float) -> str:
+    """How the pages show a volume: 3 decimals (1 mm³), trailing zeros dropped."""
+    return f"{volume_ml:.3f}".rstrip("0").rstrip(".")
+
+
+def phantom_report(study: PhantomStudy, *, notes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A report dict shaped like the analysis report.json, filled from the phantom's truth."""
+    lesions = [
+        {
+            "volume_ml": row["bme_volume_ml"],
+            "centroid_ras_mm": row["centroid_ras_mm"],
+            "level": row["level"],
+            "zone": row["zone"],
+        }
+        for row in study.truth.lesions
+        if row["bme_volume_ml"] > 0
+    ]
+    keys = ("level", "endplate", "modic_type", "volume_ml", "height_pct", "height_grade")
+    keys += ("area_pct", "area_grade", "location")
+    return {
+        "bme": {"volume_ml": round(sum(r["volume_ml"] for r in lesions), 4), "lesions": lesions},
+        "endplates": [{k: row[k] for k in keys} for row in study.truth.endplates],
+        "parameters": {"fluid_contrast": "stir", "t1_dark_z": -2.0, "min_lesion_ml": 0.05},
+        "inputs": {
+            "t1": "sub-01/t1.nii.gz",
+            "stir": "sub-01/stir.nii.gz",
+            "pairing": ["T1 series 2 paired with STIR series 4 (same frame of reference)"],
+        },
+        "versions": {"bmetoolkit": "0.1.0.dev0", "numpy": np.__version__},
+        "labels": {"convention": "verse", "levels": list(study.spine.levels)},
+        "notes": list(notes),
+    }
+
+
+def phantom_figures(study: PhantomStudy) -> dict[str, Any]:
+    """The two QC figures of a phantom study, truth masks standing in for results."""
+    fluid = Study.from_images(study.t1, stir=study.stir).stir
+    masks = study.truth.masks
+    names = {int(i): level_name(int(i)) for i in np.unique(masks["vertebrae"].data) if i}
+    label_maps = (masks["bme_mask"], masks["modic_map"], masks["vertebrae"], names)
+    return {
+        "Sagittal T1 and STIR with findings": qc.sagittal_montage(study.t1, fluid, *label_maps),
+        "Edema and Modic volume per level": qc.level_volume_chart(*label_maps),
+    }
+
+
+class _Collector(HTMLParser):
+    """Start tags with their attributes, and whether every non-void tag was closed."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.open: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open and self.open[-1] == tag, (tag, self.open[-5:])
+        self.open.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(page: str) -> _Collector:
+    collector = _Collector()
+    collector.feed(page)
+    collector.close()
+    assert collector.open == [], collector.open
+    return collector
+
+
+@pytest.fixture(scope="module")
+def study() -> PhantomStudy:
+    return make_phantom(seed=11, lesions=LESIONS, config=PhantomConfig.small())
+
+
+def test_subject_page_tells_what_was_found_and_where(study):
+    report = phantom_report(study, notes=("L6 present: levels counted from the sacrum",))
+    page = report_html.render_subject_page(report, subject="sub-01")
+    doc = parse(page)
+    summary = "".join(doc.text)
+    assert "L4 inferior: Modic I/II" in summary
+    assert "L5 superior: Modic I" in summary
+    assert "L2 superior: Modic III" in summary
+    assert "L6 present: levels counted from the sacrum" in summary
+    assert f"BME {shown(report['bme']['volume_ml'])} ml in 3 lesions" in summary  # L1, L4, L5
+    tables = [attrs.get("class") for tag, attrs in doc.tags if tag == "table"]
+    assert {"findings", "endplates", "lesions"} <= set(tables)
+    rows_in_findings = page.split('class="findings"')[1].split("</table>")[0].count("<tr")
+    assert rows_in_findings == 1 + 3  # header + the three Modic endplates
+    for section in ("Inputs and pairing decisions", "Parameters", "Versions", "Vertebra labels"):
+        assert section in summary
+    assert "same frame of reference" in summary and "t1_dark_z" in summary
+
+
+def test_subject_page_embeds_the_figures_as_png(study):
+    figures = phantom_figures(study)
+    page = report_html.render_subject_page(phantom_report(study), subject="s", figures=figures)
+    images = [attrs for tag, attrs in parse(page).tags if tag == "img"]
+    assert [img["alt"] for img in images] == list(figures)
+    for img in images:
+        prefix = "data:image/png;base64,"
+        assert img["src"].startswith(prefix)
+        assert base64.b64decode(img["src"][len(prefix) :]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "http://" not in page and "https://" not in page  # self-contained
+
+
+def test_all_report_text_is_escaped(study):
+    report = phantom_report(study, notes=(HOSTILE,))
+    report["inputs"]["t1"] = HOSTILE
+    report["endplates"][0]["location"] = HOSTILE
+    page = report_html.render_subject_page(report, subject=HOSTILE, figures={HOSTILE: b"\x89PNG"})
+    assert "<script>" not in page
+    assert (
+        page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;")
+        >= 5
+    )
+    parse(page)
+
+
+def test_a_report_without_findings_or_sections_still_renders():
+    page = report_html.render_subject_page({}, subject="sub-empty", status="failed")
+    text = "".join(parse(page).text)
+    assert "BME: not measured. no Modic change." in text
+    assert "failed" in text
+
+
+def test_png_data_uri_refuses_other_bytes():
+    with pytest.raises(ValueError, match="PNG"):
+        report_html.png_data_uri(b"GIF89a")
+
+
+def test_index_lists_subjects_with_links_and_failures(study):
+    report = phantom_report(study)
+    subjects = [
+        {"subject": "sub-01", "page": "sub-01/qc.html", "report": report},
+        {"subject": "sub-02", "page": "sub-02/qc.html", "report": {"bme": {"volume_ml": 0.0}}},
+    ]
+    failures = [{"subject": "sub-03", "stage": "pairing", "error": HOSTILE}]
+    page = report_html.render_index_page(subjects, failures)
+    doc = parse(page)
+    links = [attrs["href"] for tag, attrs in doc.tags if tag == "a"]
+    assert links == ["sub-01/qc.html", "sub-02/qc.html"]
+    assert "<script>alert" not in page and "pairing" in "".join(doc.text)
+    body = page.split('id="subjects"')[1].split("</table>")[0]
+    first_row = body.split("<tbody>")[1].split("</tr>")[0]
+    cells = [c.split(">", 1)[1] for c in first_row.split("</td>")[:-1]]
+    # subject, status, BME ml, lesions, I, II, III, I/II, II/III, notes
+    assert cells[2:] == [shown(report["bme"]["volume_ml"]), "3", "1", "0", "1", "1", "0", "0"]
+    assert f'data-sort="{report["bme"]["volume_ml"]!r}"' in first_row
+    assert sum(1 for tag, _ in doc.tags if tag == "script") == 1
+
+
+def test_pages_are_written_atomically(study, tmp_path: Path):
+    out = report_html.write_subject_page(
+        tmp_path / "sub-01" / "qc.html",
+        phantom_report(study),
+        subject="sub-01",
+        index_href="../index.html",
+    )
+    index = report_html.write_index_page(
+        tmp_path / "index.html", [{"subject": "sub-01", "page": "sub-01/qc.html", "report": {}}]
+    )
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["index.html", "qc.html"]
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert 'href="../index.html"' in out.read_text(encoding="utf-8")
+    assert "sub-01/qc.html" in index.read_text(encoding="utf-8")
