@@ -80,6 +80,12 @@ WINDOW_PERCENTILES = (1.0, 99.5)
 MM3_PER_ML = 1000.0
 #: Volumes are rounded to this many decimals of a ml (1e-6 ml = 0.001 mm³).
 ML_DECIMALS = 6
+#: Width of one montage panel (inches) and the base font size (points): the montage is
+#: about 17 inches wide for 3 slices, so text is sized to stay readable when a page or a
+#: printout scales it down to its width.
+PANEL_WIDTH_IN = 2.8
+FONT_SIZE = 12
+_TOP_IN, _BOTTOM_IN = 0.6, 0.45
 #: Resolution of the PNG files (dots per inch): sharp on screen and in print.
 PNG_DPI = 150
 _HALO = [patheffects.withStroke(linewidth=3.0, foreground="black")]
@@ -280,10 +286,27 @@ def _label_levels(ax, bodies: NDArray, names: Mapping[int, str], spacing_yz: NDA
             row_mm,
             name,
             color="white",
-            fontsize=9,
+            fontsize=FONT_SIZE,
             fontweight="bold",
             ha="right" if left_mm > 20 else "left",
             va="center",
+            path_effects=_HALO,
+        )
+
+
+def _orientation_marks(ax) -> None:
+    """Mark the anterior (left) and posterior (right) sides at the bottom of a panel."""
+    for x, text, align in ((0.02, "A", "left"), (0.98, "P", "right")):
+        ax.text(
+            x,
+            0.01,
+            text,
+            transform=ax.transAxes,
+            color="white",
+            fontsize=FONT_SIZE - 1,
+            fontweight="bold",
+            va="bottom",
+            ha=align,
             path_effects=_HALO,
         )
 
@@ -362,8 +385,8 @@ def sagittal_montage(
     sample = _display(arrays["t1"][slices[0], crop_y, crop_z])
     extent = _extent(sample.shape, spacing_yz)
     panel_aspect = (extent[2] - extent[3]) / (extent[1] - extent[0])  # height / width
-    panel_width = 2.8
-    fig = Figure(figsize=(panel_width * columns + 0.2, panel_width * panel_aspect + 1.3), dpi=110)
+    height = PANEL_WIDTH_IN * panel_aspect + _TOP_IN + _BOTTOM_IN + (0.35 if title else 0.0)
+    fig = Figure(figsize=(PANEL_WIDTH_IN * columns + 0.2, height), dpi=110)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, columns, squeeze=False)[0]
     for n, k in enumerate(slices):
@@ -378,42 +401,26 @@ def sagittal_montage(
             ax = axes[2 * n + m]
             _draw_panel(ax, _display(arrays[name][k, crop_y, crop_z]), windows[name], masks, extent)
             _label_levels(ax, bodies, level_names, spacing_yz)
-            ax.set_title(f"{label}\n{where}", fontsize=9)
-            ax.text(
-                0.02,
-                0.01,
-                "A",
-                transform=ax.transAxes,
-                color="white",
-                fontsize=8,
-                va="bottom",
-                ha="left",
-                path_effects=_HALO,
-            )
-            ax.text(
-                0.98,
-                0.01,
-                "P",
-                transform=ax.transAxes,
-                color="white",
-                fontsize=8,
-                va="bottom",
-                ha="right",
-                path_effects=_HALO,
-            )
+            ax.set_title(f"{label}\n{where}", fontsize=FONT_SIZE)
+            _orientation_marks(ax)
     present = sorted(int(v) for v in np.unique(arrays["modic"]) if v in MODIC_COLORS)
     fig.legend(
         handles=_legend_handles(present, bool(np.any(arrays["bme"] > 0))),
         loc="lower center",
         ncol=4,
-        fontsize=9,
+        fontsize=FONT_SIZE + 1,
         frameon=False,
         bbox_to_anchor=(0.5, 0.0),
     )
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=FONT_SIZE + 3, fontweight="bold")
+    height = fig.get_figheight()
     fig.subplots_adjust(
-        left=0.01, right=0.99, top=0.88 if title else 0.92, bottom=0.08, wspace=0.03
+        left=0.01,
+        right=0.99,
+        top=1 - (_TOP_IN + (0.35 if title else 0.0)) / height,
+        bottom=_BOTTOM_IN / height,
+        wspace=0.03,
     )
     return fig
 

@@ -150,8 +150,8 @@ def _text(value: Any) -> str:
         if not math.isfinite(value):
             return str(value)
         return f"{value:.3f}".rstrip("0").rstrip(".") if value != 0 else "0"
-    if isinstance(value, list | tuple) and all(isinstance(v, int | float) for v in value):
-        return ", ".join(_text(float(v)) for v in value)
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
     return str(value)
 
 
@@ -194,7 +194,8 @@ def summarise(report: Mapping[str, Any]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``bme_volume_ml`` (float or None), ``n_lesions``, ``modic_counts`` (endplates per
+        ``bme_volume_ml`` (float or None), ``n_lesions``, ``bme_locations`` (``"L4
+        inferior"`` per lesion), ``modic_counts`` (endplates per
         type in :data:`MODIC_TYPES`), ``modic_endplates`` (``"L4 inferior: Modic I"`` ...),
         ``n_notes``.
     """
@@ -207,9 +208,12 @@ def summarise(report: Mapping[str, Any]) -> dict[str, Any]:
         if _is_finding(kind):
             counts[str(kind)] = counts.get(str(kind), 0) + 1
             found.append(f"{row.get('level', '?')} {row.get('endplate', '?')}: Modic {kind}")
+    lesions = list(bme.get("lesions") or [])
+    where = [" ".join(str(p) for p in (r.get("level"), r.get("zone")) if p) for r in lesions]
     return {
         "bme_volume_ml": bme.get("volume_ml"),
-        "n_lesions": len(bme.get("lesions") or []),
+        "n_lesions": len(lesions),
+        "bme_locations": [w or "unknown level" for w in where],
         "modic_counts": counts,
         "modic_endplates": found,
         "n_notes": len(report.get("notes") or []),
@@ -223,6 +227,8 @@ def _summary_sentence(summary: Mapping[str, Any]) -> str:
     else:
         lesions = summary["n_lesions"]
         bme = f"BME {_text(float(volume))} ml in {lesions} lesion{'s' * (lesions != 1)}"
+        if summary["bme_locations"]:
+            bme += f" ({', '.join(summary['bme_locations'])})"
     found = summary["modic_endplates"]
     modic = "no Modic change" if not found else "Modic changes at " + "; ".join(found)
     return f"{bme}. {modic}."
@@ -284,13 +290,18 @@ def _mapping_html(value: Any, depth: int = 0) -> str:
             for k, v in value.items()
         )
         return f"<table>{cells}</table>"
-    if (
-        isinstance(value, list | tuple)
-        and value
-        and not all(isinstance(v, int | float | str | None) for v in value)
-    ):
-        return "<ol>" + "".join(f"<li>{_mapping_html(v, depth + 1)}</li>" for v in value) + "</ol>"
+    if isinstance(value, list | tuple) and value:
+        short = all(isinstance(v, int | float | str | None) and len(_text(v)) <= 24 for v in value)
+        if not short:  # sentences (e.g. pairing decisions) and nested items: one per line
+            items = "".join(f"<li>{_mapping_html(v, depth + 1)}</li>" for v in value)
+            return f"<ul>{items}</ul>"
     return _e(value)
+
+
+def _count_cell(count: int) -> str:
+    """A count cell of the index; nonzero counts in bold so findings stand out."""
+    style = ' style="font-weight:bold"' if count else ""
+    return f'<td class="num"{style}>{count}</td>'
 
 
 def _page(title: str, body: str, *, script: str = "") -> str:
@@ -440,7 +451,7 @@ def render_index_page(
             f"<td>{_e(entry.get('status', 'ok'))}</td>",
             f'<td class="num"{sort_volume}>{_e(volume)}</td>',
             f'<td class="num">{summary["n_lesions"]}</td>',
-            *(f'<td class="num">{summary["modic_counts"][t]}</td>' for t in MODIC_TYPES),
+            *(_count_cell(summary["modic_counts"][t]) for t in MODIC_TYPES),
             f'<td class="num">{summary["n_notes"]}</td>',
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")

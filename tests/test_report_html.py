@@ -123,7 +123,11 @@ def test_subject_page_tells_what_was_found_and_where(study):
     assert rows_in_findings == 1 + 3  # header + the three Modic endplates
     for section in ("Inputs and pairing decisions", "Parameters", "Versions", "Vertebra labels"):
         assert section in summary
-    assert "same frame of reference" in summary and "t1_dark_z" in summary
+    assert "t1_dark_z" in summary
+    assert "<li>T1 series 2 paired with STIR series 4 (same frame of reference)</li>" in page
+    assert "T11, T12, L1, L2, L3, L4, L5, S1" in summary  # short lists inline, no Python repr
+    sentence = doc.text[[t.strip().startswith("BME") for t in doc.text].index(True)]
+    assert sentence.count("(") == 1 and "L1 body" in sentence and "L4 inferior" in sentence
 
 
 def test_subject_page_embeds_the_figures_as_png(study):
