@@ -59,6 +59,7 @@ __all__ = [
     "figure_png_bytes",
     "level_volume_chart",
     "level_volumes",
+    "qc_figures",
     "sagittal_montage",
     "save_figure",
     "select_slices",
@@ -573,6 +574,38 @@ def level_volume_chart(
     ax.set_title(title or "Findings per vertebral level", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def qc_figures(
+    t1: Volume,
+    fluid: Volume,
+    bme_mask: Volume,
+    modic_map: Volume,
+    vertebrae: Volume,
+    level_names: Mapping[int, str],
+    *,
+    fluid_name: str = "STIR",
+    subject: str | None = None,
+    n_slices: int = 3,
+) -> dict[str, Figure]:
+    """The QC figures of one subject, by caption, ready for the HTML page.
+
+    Parameters are those of :func:`sagittal_montage` and :func:`level_volume_chart`;
+    ``subject`` titles the montage.
+
+    Returns
+    -------
+    dict of str to Figure
+        The montage, then the per-level chart; pass it to
+        :func:`bmetoolkit.report_html.write_subject_page` as ``figures``.
+    """
+    labels = (bme_mask, modic_map, vertebrae, level_names)
+    return {
+        f"Sagittal T1 and {fluid_name}: Modic types (filled) and BME (dashed)": sagittal_montage(
+            t1, fluid, *labels, n_slices=n_slices, fluid_name=fluid_name, title=subject
+        ),
+        "Edema and Modic volume per vertebral level": level_volume_chart(*labels),
+    }
 
 
 def figure_png_bytes(fig: Figure, *, dpi: int | None = None) -> bytes:

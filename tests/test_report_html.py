@@ -59,15 +59,13 @@ def phantom_report(study: PhantomStudy, *, notes: tuple[str, ...] = ()) -> dict[
 
 
 def phantom_figures(study: PhantomStudy) -> dict[str, Any]:
-    """The two QC figures of a phantom study, truth masks standing in for results."""
+    """The QC figures of a phantom study, truth masks standing in for results."""
     fluid = Study.from_images(study.t1, stir=study.stir).stir
     masks = study.truth.masks
     names = {int(i): level_name(int(i)) for i in np.unique(masks["vertebrae"].data) if i}
-    label_maps = (masks["bme_mask"], masks["modic_map"], masks["vertebrae"], names)
-    return {
-        "Sagittal T1 and STIR with findings": qc.sagittal_montage(study.t1, fluid, *label_maps),
-        "Edema and Modic volume per level": qc.level_volume_chart(*label_maps),
-    }
+    return qc.qc_figures(
+        study.t1, fluid, masks["bme_mask"], masks["modic_map"], masks["vertebrae"], names
+    )
 
 
 class _Collector(HTMLParser):
