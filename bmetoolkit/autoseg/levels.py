@@ -1,0 +1,223 @@
+"""Naming the bodies: order them cranial to caudal and anchor on the sacrum.
+
+The sacrum (S1) is the caudal-most body when its superior endplate is tilted markedly more
+(anterior-down) than the endplate of the body above it (the lumbosacral angle) and no
+further bone follows below it across a disc. Levels are then counted upwards: L5, L4, ...
+assuming five lumbar and twelve thoracic vertebrae (a transitional L6 or T13 cannot be told
+from a lumbar-only field of view, and a note says so).
+
+All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.autoseg.params import AutosegParameters
+from bmetoolkit.labels import verse_id
+
+__all__ = ["BodyShape", "LevelAssignment", "assign_levels", "body_shapes"]
+
+#: Cranial-to-caudal VerSe ids above the sacrum under the usual anatomy (L5 first).
+_ABOVE_SACRUM = [verse_id(name) for name in ("L5", "L4", "L3", "L2", "L1")] + list(
+    range(verse_id("T12"), 0, -1)
+)
+#: Mid-sagittal half-width (mm) where endplate angles are measured.
+MIDSAGITTAL_HALF_WIDTH_MM = 6.0
+#: Part of the body's AP extent (centred) used to fit its superior endplate.
+ENDPLATE_FIT_FRACTION = 0.7
+#: Rounds of the endplate line fit, and its bin width along the endplate (mm).
+ENDPLATE_FIT_ITERATIONS = 3
+ENDPLATE_BIN_MM = 1.0
+
+
+@dataclass(frozen=True)
+class BodyShape:
+    """What the level naming needs to know about one body (canonical mm)."""
+
+    label: int
+    centroid_mm: NDArray[np.float64]
+    superior_angle_deg: float
+    touches_bottom: bool
+    inferior_row: int
+    ap_range: tuple[int, int]
+
+
+@dataclass
+class LevelAssignment:
+    """Level of each body label, with the anchor, a confidence and notes."""
+
+    levels: dict[int, str | None]
+    anchor: str | None
+    confidence: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _superior_angle(section: NDArray[np.bool_], spacing: NDArray) -> float:
+    """Inclination (deg, positive anterior-down) of the superior surface of a 2D section.
+
+    The top of the section is fitted with a line in a frame turned to the current estimate,
+    a few times: in the image frame the top of a tilted body also runs over part of its
+    posterior wall, which would flatten the fit.
+    """
+    ap, si = np.nonzero(section)
+    if ap.size < 10:
+        return float("nan")
+    points = np.column_stack([ap * spacing[0], si * spacing[1]])
+    angle = 0.0  # of the endplate from the AP axis, counter-clockwise (superior) positive
+    for _ in range(ENDPLATE_FIT_ITERATIONS):
+        along = points @ np.array([np.cos(angle), np.sin(angle)])
+        normal = points @ np.array([-np.sin(angle), np.cos(angle)])
+        bins = np.floor((along - along.min()) / ENDPLATE_BIN_MM).astype(int)
+        top = np.full(bins.max() + 1, -np.inf)
+        np.maximum.at(top, bins, normal)
+        lo, hi = np.percentile(
+            np.arange(top.size),
+            [50 * (1 - ENDPLATE_FIT_FRACTION), 50 * (1 + ENDPLATE_FIT_FRACTION)],
+        )
+        keep = (np.arange(top.size) >= lo) & (np.arange(top.size) <= hi) & np.isfinite(top)
+        if keep.sum() < 3:
+            return float("nan")
+        slope = np.polyfit(np.flatnonzero(keep) * ENDPLATE_BIN_MM, top[keep], 1)[0]
+        angle += float(np.arctan(slope))
+    return float(-np.degrees(angle))
+
+
+def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> list[BodyShape]:
+    """Centroid, superior endplate angle and extent of every body, cranial to caudal."""
+    n = int(bodies.max())
+    index = np.arange(1, n + 1)
+    centroids = np.array(ndimage.center_of_mass(bodies > 0, bodies, index)).reshape(-1, 3)
+    half = MIDSAGITTAL_HALF_WIDTH_MM / spacing[2]
+    k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
+    mid = bodies[:, :, k0:k1]
+    shapes = []
+    for label, box, centroid in zip(index, ndimage.find_objects(bodies), centroids, strict=True):
+        if box is None:
+            continue
+        section = (mid == label).any(axis=2)
+        if not section.any():
+            section = (bodies == label).any(axis=2)
+        shapes.append(
+            BodyShape(
+                label=int(label),
+                centroid_mm=centroid * spacing,
+                superior_angle_deg=_superior_angle(section, spacing),
+                touches_bottom=box[1].start == 0,
+                inferior_row=int(box[1].start),
+                ap_range=(int(box[0].start), int(box[0].stop)),
+            )
+        )
+    return sorted(shapes, key=lambda s: -s.centroid_mm[1])
+
+
+def _bone_below(
+    shape: BodyShape, marrow_like: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
+) -> bool | None:
+    """Whether marrow-like bone follows below the body (None: outside the field of view)."""
+    reach = round(params.disc_search_mm / spacing[1])
+    start = shape.inferior_row - round(2.0 / spacing[1])
+    stop = start - reach
+    if stop < 0 and start - max(stop, 0) < reach / 2:
+        return None
+    rows = slice(max(stop, 0), max(start, 0))
+    a0, a1 = shape.ap_range
+    margin = (a1 - a0) // 5
+    region = marrow_like[a0 + margin : a1 - margin, rows]
+    if region.size == 0:
+        return None
+    per_row = region.mean(axis=(0, 2))
+    return bool((per_row > 0.5 * per_row.max(initial=0) + 0.1).sum() * spacing[1] >= 3.0)
+
+
+def assign_levels(
+    shapes: list[BodyShape],
+    marrow_like: NDArray[np.bool_],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> LevelAssignment:
+    """Name the bodies by anchoring on the sacrum; ``None`` levels when it is not seen."""
+    notes: list[str] = []
+    gap = _largest_gap(shapes)
+    evidence: dict[str, Any] = {"n_bodies": len(shapes), "largest_gap_ratio": gap}
+    if gap is not None and gap > params.gap_factor:
+        notes.append(
+            f"two consecutive bodies are {gap:.1f} times the median spacing apart: a body may "
+            "be missing, so levels above the gap may be off"
+        )
+    sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params)
+    evidence |= sacrum
+    unknown = {s.label: None for s in shapes}
+    if not sacrum["is_sacrum"]:
+        notes.append(
+            "no level anchor (sacrum) recognised in the field of view: bodies are numbered "
+            "1..n from cranial to caudal and their levels are unknown"
+        )
+        return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    if len(shapes) - 1 > len(_ABOVE_SACRUM):
+        notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
+        return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    names = ["S1", *(_name(i) for i in _ABOVE_SACRUM)]
+    levels = {s.label: names[i] for i, s in enumerate(reversed(shapes))}
+    if len(shapes) > 6:
+        notes.append(
+            "levels above L5 assume five lumbar vertebrae; a transitional L6 or T13 would "
+            "shift them (count from C2 on a whole-spine scan to confirm)"
+        )
+    confidence = _confidence(sacrum, gap, params)
+    return LevelAssignment(levels, "sacrum (S1)", confidence, evidence, notes)
+
+
+def _name(verse: int) -> str:
+    from bmetoolkit.labels import level_name
+
+    return level_name(verse)
+
+
+def _largest_gap(shapes: list[BodyShape]) -> float | None:
+    if len(shapes) < 3:
+        return None
+    centres = np.array([s.centroid_mm for s in shapes])
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    return float(steps.max() / np.median(steps))
+
+
+def _sacrum_evidence(
+    shapes: list[BodyShape],
+    marrow_like: NDArray[np.bool_],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> dict[str, Any]:
+    if len(shapes) < 2:
+        return {"is_sacrum": False, "reason": "fewer than two bodies"}
+    last, above = shapes[-1], shapes[-2]
+    jump = last.superior_angle_deg - above.superior_angle_deg
+    below = _bone_below(last, marrow_like, spacing, params)
+    is_sacrum = bool(
+        np.isfinite(jump) and jump >= params.sacrum_min_angle_deg and below is not True
+    )
+    return {
+        "is_sacrum": is_sacrum,
+        "lumbosacral_angle_deg": round(float(jump), 1) if np.isfinite(jump) else None,
+        "bone_below": below,
+        "caudal_body_truncated": last.touches_bottom,
+    }
+
+
+def _confidence(sacrum: dict[str, Any], gap: float | None, params: AutosegParameters) -> float:
+    """0-1: angle margin over the threshold, nothing below seen, no missing body."""
+    margin = (sacrum["lumbosacral_angle_deg"] - params.sacrum_min_angle_deg) / max(
+        params.sacrum_min_angle_deg, 1e-6
+    )
+    score = 0.5 + 0.25 * float(np.clip(margin, 0, 1))
+    if sacrum["bone_below"] is False:
+        score += 0.25
+    if gap is not None and gap > params.gap_factor:
+        score *= 0.5
+    return round(score, 2)
