@@ -129,3 +129,9 @@ def test_missing_highdicom_names_the_extra(
     truth = load(phantom_files["nifti"]["bme_mask"], kind="label")
     with pytest.raises(ImportError, match=r"pip install bmetoolkit\[dicomseg\]"):
         write_dicom_seg(truth, phantom_files["t1_files"], tmp_path / "x.dcm", ["edema"])
+
+
+def test_a_folder_of_several_series_is_refused(phantom_files: dict, tmp_path: Path) -> None:
+    truth = load(phantom_files["nifti"]["bme_mask"], kind="label")
+    with pytest.raises(GridMismatchError, match="belong to 3 series"):
+        write_dicom_seg(truth, phantom_files["folder"] / "dicom", tmp_path / "x.dcm", ["edema"])

@@ -304,3 +304,12 @@ def test_validation_with_the_real_analysis(phantom_spider: dict) -> None:
     )
     assert metrics["n"] == 7 and metrics["n_failed"] == 0
     assert set(per_disc["predicted"]) <= set(spider.MODIC_TYPES)
+
+
+def test_cli_validate(phantom_spider: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("bmetoolkit.analysis", reason="analysis not importable yet")
+    out, metrics = tmp_path / "discs.csv", tmp_path / "metrics.json"
+    args = ["spider", "validate", str(phantom_spider["root"]), "--limit", "1"]
+    assert main([*args, "--out", str(out), "--json", str(metrics)]) == 0
+    assert "Cohen's kappa" in capsys.readouterr().out
+    assert len(pd.read_csv(out)) == 7 and json.loads(metrics.read_text())["n"] == 7
