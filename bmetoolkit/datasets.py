@@ -47,6 +47,7 @@ __all__ = [
     "cervical_pair",
     "data_root",
     "lumbar_t2",
+    "make_phantom_sample",
     "phantom_sample",
     "phantom_sample_config",
     "tptbox_t2",
