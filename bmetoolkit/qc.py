@@ -86,7 +86,7 @@ ML_DECIMALS = 6
 #: printout scales it down to its width.
 PANEL_WIDTH_IN = 2.8
 FONT_SIZE = 12
-_TOP_IN, _BOTTOM_IN = 0.6, 0.45
+_TOP_IN, _BOTTOM_IN, _ROW_TITLE_IN = 0.6, 0.45, 0.55
 #: Resolution of the PNG files (dots per inch): sharp on screen and in print.
 PNG_DPI = 150
 _HALO = [patheffects.withStroke(linewidth=3.0, foreground="black")]
@@ -336,6 +336,7 @@ def sagittal_montage(
     n_slices: int = 3,
     fluid_name: str = "STIR",
     title: str | None = None,
+    pairs_per_row: int = 3,
 ) -> Figure:
     """Sagittal slices through the spine, T1 and T2/STIR side by side, with the findings.
 
@@ -361,6 +362,9 @@ def sagittal_montage(
         Name of the fluid-sensitive contrast in the panel titles (``"STIR"`` or ``"T2"``).
     title : str, optional
         Figure title (e.g. the subject id).
+    pairs_per_row : int
+        T1/fluid pairs per row of panels: 3 puts three slices in one wide row (screens);
+        1 stacks them (a portrait page in print).
 
     Returns
     -------
@@ -382,14 +386,20 @@ def sagittal_montage(
     spacing_yz = canon.spacing[1:]
     windows = {name: _window(arrays[name][:, crop_y, crop_z]) for name in ("t1", "fluid")}
 
-    columns = 2 * len(slices)
+    pairs_per_row = max(1, min(int(pairs_per_row), len(slices)))
+    n_rows = -(-len(slices) // pairs_per_row)
     sample = _display(arrays["t1"][slices[0], crop_y, crop_z])
     extent = _extent(sample.shape, spacing_yz)
     panel_aspect = (extent[2] - extent[3]) / (extent[1] - extent[0])  # height / width
-    height = PANEL_WIDTH_IN * panel_aspect + _TOP_IN + _BOTTOM_IN + (0.35 if title else 0.0)
-    fig = Figure(figsize=(PANEL_WIDTH_IN * columns + 0.2, height), dpi=110)
+    row_height = PANEL_WIDTH_IN * panel_aspect + _ROW_TITLE_IN
+    height = n_rows * row_height + _TOP_IN - _ROW_TITLE_IN + _BOTTOM_IN
+    height += 0.35 if title else 0.0
+    fig = Figure(figsize=(PANEL_WIDTH_IN * 2 * pairs_per_row + 0.2, height), dpi=110)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, columns, squeeze=False)[0]
+    grid_axes = fig.subplots(n_rows, 2 * pairs_per_row, squeeze=False)
+    axes = list(grid_axes.ravel())
+    for unused in axes[2 * len(slices) :]:
+        unused.set_axis_off()
     for n, k in enumerate(slices):
         masks = {
             "bme": _display(arrays["bme"][k, crop_y, crop_z] > 0),
@@ -422,6 +432,7 @@ def sagittal_montage(
         top=1 - (_TOP_IN + (0.35 if title else 0.0)) / height,
         bottom=_BOTTOM_IN / height,
         wspace=0.03,
+        hspace=_ROW_TITLE_IN / (row_height - _ROW_TITLE_IN),
     )
     return fig
 

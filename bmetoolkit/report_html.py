@@ -39,6 +39,7 @@ from bmetoolkit.io import write_text
 __all__ = [
     "MODIC_TYPES",
     "png_data_uri",
+    "png_display_width",
     "render_index_page",
     "render_subject_page",
     "summarise",
@@ -166,6 +167,37 @@ def png_data_uri(png: bytes) -> str:
     if not png.startswith(b"\x89PNG"):
         raise ValueError("expected PNG bytes (starting with the PNG signature)")
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def png_display_width(png: bytes) -> int | None:
+    r"""Width (CSS px, 96 per inch) at which a PNG shows at its physical size, when known.
+
+    Matplotlib records its dpi in the PNG's ``pHYs`` chunk; showing the image at that
+    physical size keeps the figure's text at the point size it was drawn with (a wide
+    montage still shrinks to the page width). None when the PNG holds no resolution.
+
+    Examples
+    --------
+    >>> import struct, zlib
+    >>> ihdr = struct.pack(">IIBBBBB", 300, 10, 8, 2, 0, 0, 0)
+    >>> phys = struct.pack(">IIB", 5906, 5906, 1)  # 150 dpi in pixels per metre
+    >>> chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+    ...                             + struct.pack(">I", zlib.crc32(kind + data)))
+    >>> png_display_width(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"pHYs", phys))
+    192
+    """
+    import struct
+
+    if len(png) < 24 or png[12:16] != b"IHDR":
+        return None
+    width = struct.unpack(">I", png[16:20])[0]
+    at = png.find(b"pHYs", 0, 4096)
+    if at < 0 or len(png) < at + 13:
+        return None
+    per_metre, _, unit = struct.unpack(">IIB", png[at + 4 : at + 13])
+    if unit != 1 or per_metre == 0:
+        return None
+    return round(width * 96 / (per_metre * 0.0254))
 
 
 def _png_of(figure: Any) -> bytes:
@@ -363,9 +395,11 @@ def render_subject_page(
         items = "".join(f"<li>{_e(n)}</li>" for n in notes)
         parts.append(f'<h2>Warnings and notes</h2><div class="notes"><ul>{items}</ul></div>')
     for caption, figure in (figures or {}).items():
-        uri = png_data_uri(_png_of(figure))
+        png = _png_of(figure)
+        width = png_display_width(png)
+        size = f' style="width:{width}px"' if width else ""
         parts.append(
-            f'<figure><img src="{uri}" alt="{_e(caption)}">'
+            f'<figure><img src="{png_data_uri(png)}" alt="{_e(caption)}"{size}>'
             f"<figcaption>{_e(caption)}</figcaption></figure>"
         )
     parts.append(f"<h2>Modic changes ({len(findings)} endplate{'s' * (len(findings) != 1)})</h2>")

@@ -227,3 +227,14 @@ def test_save_figure_writes_a_png_atomically_and_reproducibly(phantom_inputs, tm
     assert list(first.parent.iterdir()) == [first]  # no temporary file left behind
     second = qc.save_figure(qc.level_volume_chart(*args), tmp_path / "again.png")
     assert second.read_bytes() == data
+
+
+def test_pairs_wrap_into_rows(phantom_inputs):
+    stacked = _montage(phantom_inputs, n_slices=3, pairs_per_row=1)
+    assert len(stacked.axes) == 6
+    positions = sorted({round(ax.get_position().y0, 3) for ax in stacked.axes})
+    assert len(positions) == 3  # three rows of T1 | STIR
+    assert stacked.get_figheight() > 2 * stacked.get_figwidth()
+    wrapped = _montage(phantom_inputs, n_slices=3, pairs_per_row=2)
+    shown = [ax for ax in wrapped.axes if ax.axison]
+    assert len(wrapped.axes) == 8 and len(shown) == 6

@@ -200,3 +200,12 @@ def test_pages_are_written_atomically(study, tmp_path: Path):
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert 'href="../index.html"' in out.read_text(encoding="utf-8")
     assert "sub-01/qc.html" in index.read_text(encoding="utf-8")
+
+
+def test_figures_are_shown_at_their_physical_size(study):
+    figures = phantom_figures(study)
+    page = report_html.render_subject_page({}, subject="s", figures=figures)
+    images = [attrs for tag, attrs in parse(page).tags if tag == "img"]
+    for img, figure in zip(images, figures.values(), strict=True):
+        expected = round(figure.get_figwidth() * 96)  # inches at 96 CSS px per inch
+        assert img["style"] == f"width:{expected}px"
