@@ -26,7 +26,13 @@ from bmetoolkit.batch.manifest import check_complete
 from bmetoolkit.batch.naming import inside
 from bmetoolkit.batch.outputs import dataset_description, unit_parts, write_group_tables
 from bmetoolkit.batch.runner import Worker, run_local
-from bmetoolkit.batch.subject import SubjectOutcome, SubjectTask, remove_stale, run_subject
+from bmetoolkit.batch.subject import (
+    SubjectOutcome,
+    SubjectTask,
+    quick_outcome,
+    remove_stale,
+    run_subject,
+)
 
 __all__ = ["BatchReport", "BatchUsageError", "plan", "prepare", "run_batch"]
 
@@ -240,11 +246,17 @@ def run_batch(
         remove_stale(target)
         dataset_description(target, source, __version__, values)
         tasks = _tasks(subjects, source, target, values, force=force, keep_phi=keep_phi)
-        if scheduler is not None:
+        outcomes = [quick_outcome(task) for task in tasks]
+        todo = [task for task, outcome in zip(tasks, outcomes, strict=True) if outcome is None]
+        if not todo:
+            done = []
+        elif scheduler is not None:
             from bmetoolkit.batch.dask_cluster import run_on_dask
 
-            outcomes = run_on_dask(tasks, scheduler, worker=worker, progress=progress)
+            done = run_on_dask(todo, scheduler, worker=worker, progress=progress)
         else:
-            outcomes = run_local(tasks, jobs=jobs, worker=worker, progress=progress)
+            done = run_local(todo, jobs=jobs, worker=worker, progress=progress)
+        finished = iter(done)
+        outcomes = [o if o is not None else next(finished) for o in outcomes]
         tables = write_group_tables(target, outcomes)
     return BatchReport(outcomes=outcomes, tables=tables)

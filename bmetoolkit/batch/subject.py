@@ -35,12 +35,19 @@ from bmetoolkit.batch.manifest import (
     input_fingerprints,
     manifest_name,
 )
-from bmetoolkit.batch.naming import inside
+from bmetoolkit.batch.naming import UnsafePathError, inside, sanitize_label
 from bmetoolkit.batch.outputs import LABEL_MAPS, dseg_name, output_names, summary_of, unit_parts
 from bmetoolkit.batch.privacy import scrub
 from bmetoolkit.io import write_json
 
-__all__ = ["SubjectOutcome", "SubjectTask", "publish", "remove_stale", "run_subject"]
+__all__ = [
+    "SubjectOutcome",
+    "SubjectTask",
+    "publish",
+    "quick_outcome",
+    "remove_stale",
+    "run_subject",
+]
 
 #: Hidden folder names the batch creates (and may delete): ``.<unit>.partial-*``, ``.old-*``.
 _TEMP_MARKERS = (".partial-", ".old-")
@@ -141,18 +148,11 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
         if subject.problem:
             raise ValueError(subject.problem)
         stage = "output"
-        final = inside(task.output, *unit_parts(subject.subject, subject.session))
+        final = _final_folder(task)
         outcome.output = final.relative_to(task.output).as_posix()
         if not task.force:
             stage = "check"
-            manifest, _reason = check_complete(
-                final,
-                subject,
-                task.input_root,
-                parameters=task.parameters,
-                version=task.version,
-                keep_phi=task.keep_phi,
-            )
+            manifest = _complete_manifest(task, final)
             if manifest is not None:
                 return _from_manifest(outcome, manifest, start)
         stage = "fingerprint"
@@ -175,6 +175,56 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
         outcome.error = _message(exc)
     outcome.duration_s = time.perf_counter() - start
     return outcome
+
+
+def quick_outcome(task: SubjectTask) -> SubjectOutcome | None:
+    """The outcome of ``task`` when it needs no analysis, else None.
+
+    A subject that discovery could not pair fails at once; one whose outputs are complete
+    and up to date is ``"unchanged"``. The batch calls this in the main process, so a rerun
+    with nothing to do starts no worker.
+    """
+    if task.subject.problem:
+        return run_subject(task)
+    if task.force:
+        return None
+    try:
+        final = _final_folder(task)
+    except UnsafePathError:
+        return run_subject(task)
+    manifest = _complete_manifest(task, final)
+    if manifest is None:
+        return None
+    outcome = SubjectOutcome(task.subject.subject, task.subject.session, status="unchanged")
+    outcome.output = final.relative_to(task.output).as_posix()
+    return _from_manifest(outcome, manifest, time.perf_counter())
+
+
+def _final_folder(task: SubjectTask) -> Path:
+    _check_labels(task.subject)
+    return inside(task.output, *unit_parts(task.subject.subject, task.subject.session))
+
+
+def _complete_manifest(task: SubjectTask, final: Path) -> dict[str, Any] | None:
+    manifest, _reason = check_complete(
+        final,
+        task.subject,
+        task.input_root,
+        parameters=task.parameters,
+        version=task.version,
+        keep_phi=task.keep_phi,
+    )
+    return manifest
+
+
+def _check_labels(subject: SubjectInputs) -> None:
+    """Refuse labels that were not sanitised (e.g. built by hand, bypassing discovery)."""
+    for label in (subject.subject, subject.session):
+        if label is not None and (not label or sanitize_label(label, prefix=None) != label):
+            raise UnsafePathError(
+                f"label {label!r} is not a BIDS label (letters and digits only); "
+                "discovery sanitises labels, pass them through bmetoolkit.batch.naming"
+            )
 
 
 def _message(exc: BaseException) -> str:

@@ -1,0 +1,259 @@
+"""Batch runs end to end with the stand-in analysis: outputs, failures, resume, kills, PHI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bmetoolkit.batch.discover import discover
+from bmetoolkit.batch.pipeline import BatchUsageError, run_batch
+from bmetoolkit.batch.subject import SubjectTask, publish, run_subject
+from tests.test_batch_support import (
+    DELAY_VARIABLE,
+    fake_analyze,
+    fake_worker,
+    hidden_leftovers,
+    tiny_cohort,
+    visible_files,
+    write_tiny_subject,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def cohort(tmp_path: Path) -> Path:
+    tiny_cohort(tmp_path / "in", 4)
+    return tmp_path / "in"
+
+
+def test_outputs_tables_and_bids_names(cohort: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = run_batch(cohort, out, jobs=2, worker=fake_worker, progress=False)
+    assert report.exit_code == 0 and report.count("ok") == 4
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "bmetoolkit"
+    assert description["SourceDatasets"] == [{"URL": "../in"}]
+    anat = out / "sub-s00" / "anat"
+    for name in ("desc-bme", "desc-modic", "desc-vertebrae"):
+        assert (anat / f"sub-s00_{name}_dseg.nii.gz").is_file()
+        rows = (anat / f"sub-s00_{name}_dseg.tsv").read_text().splitlines()
+        assert rows[0].split("\t")[:2] == ["index", "name"] and len(rows) > 1
+    assert (anat / "sub-s00_report.json").is_file()
+    manifest = json.loads((out / "sub-s00" / "sub-s00_manifest.json").read_text())
+    assert set(manifest["inputs"]) == {"t1", "t2"}
+    assert manifest["inputs"]["t1"]["path"] == "s00/t1.nii.gz"  # relative, never absolute
+    subjects = read_csv(out / "subjects.csv")
+    assert [r["subject"] for r in subjects] == ["s00", "s01", "s02", "s03"]
+    assert {r["status"] for r in subjects} == {"ok"}
+    assert float(subjects[0]["bme_volume_ml"]) > 0
+    assert (
+        read_csv(out / "subjects.tsv") == [] or (out / "subjects.tsv").read_text().count("\t") > 0
+    )
+    endplates = read_csv(out / "endplates.csv")
+    assert len(endplates) == 8 and endplates[0]["subject"] == "s00"
+    assert read_csv(out / "failures.csv") == []
+    assert hidden_leftovers(out) == []
+
+
+def test_corrupt_subject_fails_alone(cohort: Path, tmp_path: Path) -> None:
+    (cohort / "s01" / "t1.nii.gz").write_bytes(b"\x1f\x8b\x08not really gzip")
+    (cohort / "s03" / "t2.nii.gz").unlink()  # no fluid-sensitive image: fails at discovery
+    out = tmp_path / "out"
+    report = run_batch(cohort, out, jobs=2, worker=fake_worker, progress=False)
+    assert report.exit_code == 1
+    failures = {r["subject"]: r for r in read_csv(out / "failures.csv")}
+    assert set(failures) == {"s01", "s03"}
+    assert failures["s01"]["stage"] == "analyze" and "CorruptFileError" in failures["s01"]["error"]
+    assert failures["s03"]["stage"] == "discover" and "T2 or STIR" in failures["s03"]["error"]
+    assert (out / "sub-s00" / "sub-s00_manifest.json").is_file()
+    assert (out / "sub-s02" / "sub-s02_manifest.json").is_file()
+    assert not (out / "sub-s01").exists() and hidden_leftovers(out) == []
+    statuses = {r["subject"]: r["status"] for r in read_csv(out / "subjects.csv")}
+    assert statuses == {"s00": "ok", "s01": "failed", "s02": "ok", "s03": "failed"}
+
+
+def test_rerun_skips_then_redoes_what_changed(cohort: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = run_batch(cohort, out, worker=fake_worker, progress=False)
+    before = {p: p.stat().st_mtime_ns for p in visible_files(out / "sub-s00")}
+    again = run_batch(cohort, out, worker=fake_worker, progress=False)
+    assert again.count("unchanged") == 4 and again.exit_code == 0
+    assert {p: p.stat().st_mtime_ns for p in visible_files(out / "sub-s00")} == before
+    assert [o.summary for o in again.outcomes] == [o.summary for o in first.outcomes]
+    # only touched: same content, so still unchanged (hash compared when mtime differs)
+    os.utime(cohort / "s00" / "t1.nii.gz", ns=(1, 1))
+    assert run_batch(cohort, out, worker=fake_worker, progress=False).count("unchanged") == 4
+    # new content for one subject: that subject only is redone
+    write_tiny_subject(cohort / "s02", seed=99, names=("t1",))
+    third = run_batch(cohort, out, worker=fake_worker, progress=False)
+    assert [o.status for o in third.outcomes] == ["unchanged", "unchanged", "ok", "unchanged"]
+    assert third.outcomes[2].summary != first.outcomes[2].summary
+    # parameters changed: everything is redone
+    changed = run_batch(
+        cohort, out, worker=fake_worker, progress=False, parameters={"min_lesion_mm3": 80.0}
+    )
+    assert changed.count("ok") == 4
+    # an output deleted: that subject is redone
+    next((out / "sub-s01" / "anat").glob("*_desc-modic_dseg.nii.gz")).unlink()
+    params = {"min_lesion_mm3": 80.0}
+    redo = run_batch(cohort, out, worker=fake_worker, progress=False, parameters=params)
+    assert [o.status for o in redo.outcomes] == ["unchanged", "ok", "unchanged", "unchanged"]
+    forced = run_batch(
+        cohort, out, worker=fake_worker, progress=False, parameters=params, force=True
+    )
+    assert forced.count("ok") == 4 and hidden_leftovers(out) == []
+    assert len(read_csv(out / "subjects.csv")) == 4
+
+
+def test_killed_worker_fails_only_its_subject(cohort: Path, tmp_path: Path) -> None:
+    write_tiny_subject(cohort / "boom", seed=5)
+    report = run_batch(cohort, tmp_path / "out", jobs=2, worker=fake_worker, progress=False)
+    by_subject = {o.subject: o for o in report.outcomes}
+    assert by_subject["boom"].status == "failed" and by_subject["boom"].stage == "worker"
+    assert all(o.status == "ok" for s, o in by_subject.items() if s != "boom")
+    assert report.exit_code == 1 and hidden_leftovers(tmp_path / "out") == []
+
+
+def test_path_traversal_labels_never_leave_output(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    for name in ("..", "a-1", "a_1", "Müller 03"):
+        write_tiny_subject(root / "x" / name, seed=1)
+    subjects = discover(root, pattern="x/{subject}/{role}.nii.gz")
+    labels = sorted(s.subject for s in subjects)
+    assert "Muller03" in labels and len(set(labels)) == 3  # ".." matches no folder name
+    a_labels = [label for label in labels if label.startswith("a1")]
+    assert len(a_labels) == 2  # a-1 and a_1 kept apart
+    out = tmp_path / "out"
+    evil = replace(subjects[0], subject="../../evil")
+    report = run_batch(root, out, worker=fake_worker, progress=False, subjects=[*subjects, evil])
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    assert (
+        len(failed) == 1 and failed[0].stage == "output" and "not a BIDS label" in failed[0].error
+    )
+    assert not (tmp_path / "evil").exists()
+    for path in tmp_path.rglob("*"):
+        assert path.is_relative_to(root) or path.is_relative_to(out)
+
+
+def test_phi_is_scrubbed_unless_kept(cohort: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_batch(cohort, out, worker=fake_worker, progress=False)
+    report = (out / "sub-s00" / "anat" / "sub-s00_report.json").read_text()
+    assert "Doe^Jane" not in report and str(cohort.resolve()) not in report
+    assert json.loads(report)["inputs"]["t1"] == "s00/t1.nii.gz"
+    run_batch(cohort, out, worker=fake_worker, progress=False, keep_phi=True)
+    kept = (out / "sub-s00" / "anat" / "sub-s00_report.json").read_text()
+    assert "Doe^Jane" in kept
+
+
+def test_publish_replaces_complete_folder(tmp_path: Path) -> None:
+    final, new = tmp_path / "sub-1", tmp_path / ".sub-1.partial-x"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    publish(new, final)
+    assert [p.name for p in tmp_path.iterdir()] == ["sub-1"]
+    assert [p.name for p in final.iterdir()] == ["new.txt"]
+
+
+def test_run_subject_failure_leaves_nothing(cohort: Path, tmp_path: Path) -> None:
+    subject = discover(cohort)[0]
+    task = SubjectTask(subject, str(tmp_path / "out"), str(cohort), {}, "0")
+
+    def broken(*args: object, **kwargs: object) -> object:
+        result = fake_analyze(*args, **kwargs)
+        result.save = lambda folder, names=None: (Path(folder).mkdir(parents=True), 1 / 0)
+        return result
+
+    outcome = run_subject(task, analyze=broken)
+    assert outcome.status == "failed" and outcome.stage == "save"
+    assert "ZeroDivisionError" in outcome.error
+    assert list((tmp_path / "out").rglob("*")) == [tmp_path / "out" / "sub-s00"] or not list(
+        (tmp_path / "out").rglob("*.*")
+    )
+
+
+def test_usage_errors(cohort: Path, tmp_path: Path) -> None:
+    with pytest.raises(BatchUsageError, match="differ"):
+        run_batch(cohort, cohort, worker=fake_worker)
+    with pytest.raises(BatchUsageError, match="inside OUTPUT"):
+        run_batch(cohort, cohort.parent, worker=fake_worker)
+    with pytest.raises(BatchUsageError, match="jobs"):
+        run_batch(cohort, tmp_path / "o", jobs=0, worker=fake_worker)
+    with pytest.raises(BatchUsageError, match="unknown parameter"):
+        run_batch(cohort, tmp_path / "o", parameters={"nope": 1}, worker=fake_worker)
+    with pytest.raises(BatchUsageError, match="role"):
+        run_batch(cohort, tmp_path / "o", pattern="{subject}.nii", worker=fake_worker)
+
+
+def test_output_inside_input_is_not_discovered(cohort: Path) -> None:
+    out = cohort / "derivatives" / "bmetoolkit"
+    report = run_batch(cohort, out, worker=fake_worker, progress=False)
+    assert len(report.outcomes) == 4
+    assert len(run_batch(cohort, out, worker=fake_worker, progress=False).outcomes) == 4
+
+
+_SCRIPT = """
+import sys
+from bmetoolkit.batch.pipeline import run_batch
+from tests.test_batch_support import fake_worker
+report = run_batch(sys.argv[1], sys.argv[2], jobs=2, worker=fake_worker, progress=False)
+sys.exit(report.exit_code)
+"""
+
+
+def _wait_for_first_subject(out: Path, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if list(out.glob("sub-*/sub-*_manifest.json")):
+            return
+        assert process.poll() is None, "the batch ended before it could be interrupted"
+        time.sleep(0.05)
+    raise AssertionError("no subject finished in time")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_batch_resumes_cleanly(tmp_path: Path, how: signal.Signals) -> None:
+    root, out = tmp_path / "in", tmp_path / "out"
+    labels = tiny_cohort(root, 10)
+    env = os.environ | {DELAY_VARIABLE: "0.4", "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SCRIPT, str(root), str(out)],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,  # its own process group: the kill reaches the workers too
+    )
+    try:
+        _wait_for_first_subject(out, process)
+        os.killpg(process.pid, how)
+        process.wait(timeout=90)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    finished = sorted(p.parent.name for p in out.glob("sub-*/sub-*_manifest.json"))
+    assert 1 <= len(finished) < len(labels), finished
+    for folder in out.glob("sub-*"):  # every visible subject folder is complete
+        assert (folder / f"{folder.name}_manifest.json").is_file()
+    report = run_batch(root, out, jobs=2, worker=fake_worker, progress=False)
+    assert report.exit_code == 0
+    assert [o.status == "unchanged" for o in report.outcomes].count(True) == len(finished)
+    assert sorted(p.name for p in out.glob("sub-*")) == [f"sub-{s}" for s in labels]
+    assert hidden_leftovers(out) == []
+    assert len(read_csv(out / "subjects.csv")) == len(labels)
