@@ -533,7 +533,7 @@ def level_volume_chart(
         ("modic_III_ml", "Modic III", MODIC_COLORS[3], None),
     ]
     n = max(len(rows), 1)
-    fig = Figure(figsize=(6.4, 0.45 * n + 1.6), dpi=110)
+    fig = Figure(figsize=(8.0, 0.5 * n + 1.8), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     bar_height = 0.2
@@ -560,12 +560,13 @@ def level_volume_chart(
                     f"{value:.2f}",
                     va="center",
                     ha="left",
-                    fontsize=7,
+                    fontsize=FONT_SIZE - 3,
                 )
-    ax.set_yticks(positions, [str(r["level"]) for r in rows], fontsize=9)
+    ax.set_yticks(positions, [str(r["level"]) for r in rows], fontsize=FONT_SIZE)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, largest * 1.2 if largest > 0 else 1.0)
-    ax.set_xlabel("volume (ml)")
+    ax.set_xlabel("volume (ml)", fontsize=FONT_SIZE - 1)
+    ax.tick_params(axis="x", labelsize=FONT_SIZE - 2)
     ax.grid(axis="x", color="0.85", linewidth=0.6)
     ax.set_axisbelow(True)
     for y in positions[:-1]:
@@ -578,11 +579,13 @@ def level_volume_chart(
             transform=ax.transAxes,
             ha="center",
             va="center",
-            fontsize=10,
+            fontsize=FONT_SIZE,
             color="0.3",
         )
-    ax.legend(loc="lower right", fontsize=8, frameon=True)
-    ax.set_title(title or "Findings per vertebral level", fontsize=10)
+    ax.legend(  # outside the axes: never hides a bar
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONT_SIZE - 2, frameon=False
+    )
+    ax.set_title(title or "Findings per vertebral level", fontsize=FONT_SIZE)
     fig.tight_layout()
     return fig
 
