@@ -34,6 +34,7 @@ __all__ = [
     "LABEL_MAPS",
     "SUBJECT_COLUMNS",
     "dataset_description",
+    "label_tables",
     "output_names",
     "table_text",
     "unit_parts",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 #: Outputs that are label maps (each gets a ``*_dseg.tsv``).
-LABEL_MAPS = ("bme_mask", "modic_map", "vertebrae")
+LABEL_MAPS = ("bme_mask", "modic_map", "vertebrae", "lesion_labels")
 #: Modic types counted in ``subjects.csv`` (other types found are appended as columns).
 MODIC_TYPES = ("I", "II", "III", "I/II", "II/III")
 #: Leading columns of ``subjects.csv``.
@@ -72,6 +73,7 @@ def output_names(key: str) -> dict[str, str]:
         "bme_mask": f"{key}_desc-bme_dseg.nii.gz",
         "modic_map": f"{key}_desc-modic_dseg.nii.gz",
         "vertebrae": f"{key}_desc-vertebrae_dseg.nii.gz",
+        "lesion_labels": f"{key}_desc-lesions_dseg.nii.gz",
         "lesions": f"{key}_desc-lesions_bme.csv",
         "endplates": f"{key}_desc-endplates_modic.csv",
         "report": f"{key}_report.json",
@@ -82,6 +84,47 @@ def dseg_name(nifti_name: str) -> str:
     """``*_dseg.tsv`` name beside a ``*_dseg.nii.gz``."""
     stem = nifti_name[: -len(".nii.gz")] if nifti_name.endswith(".nii.gz") else nifti_name
     return f"{stem.removesuffix('.nii')}.tsv"
+
+
+def label_tables(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`~bmetoolkit.colortables.LabelTable` of each label map of one subject.
+
+    BME and Modic maps use the fixed tables of :mod:`bmetoolkit.colortables`. The vertebrae
+    table lists the bodies of this subject (``report["labels"]["bodies"]``): VerSe names when
+    the levels are known, ``vertebral body N`` (cranial to caudal) when they are not. The
+    lesion table lists this subject's lesion numbers with their finding and level.
+    """
+    from bmetoolkit.colortables import LABEL_TABLES, OKABE_ITO, LabelEntry, LabelTable
+
+    colours = list(OKABE_ITO.values())
+    verse = {e.index: e for e in LABEL_TABLES["vertebrae"].entries}
+    bodies = (report.get("labels") or {}).get("bodies")
+    if bodies is None:
+        vertebrae = LABEL_TABLES["vertebrae"]
+    else:
+        entries = []
+        for position, (index, level) in enumerate(bodies.items(), start=1):
+            number = int(index)
+            if level is not None and number in verse and verse[number].abbreviation == level:
+                entries.append(verse[number])
+            else:
+                colour = colours[position % len(colours)]
+                entries.append(
+                    LabelEntry(number, f"vertebral body {position}", f"B{position}", colour)
+                )
+        vertebrae = LabelTable("vertebrae", tuple(sorted(entries, key=lambda e: e.index)))
+    lesions = []
+    for row in report.get("lesions") or []:
+        number = int(row["lesion"])
+        where = " ".join(str(row.get(k)) for k in ("finding", "level") if row.get(k))
+        name = f"lesion {number}" + (f": {where}" if where else "")
+        lesions.append(LabelEntry(number, name, f"lesion{number}", colours[number % len(colours)]))
+    return {
+        "bme_mask": LABEL_TABLES["bme_mask"],
+        "modic_map": LABEL_TABLES["modic_map"],
+        "vertebrae": vertebrae,
+        "lesion_labels": LabelTable("lesion_labels", tuple(sorted(lesions, key=lambda e: e.index))),
+    }
 
 
 def dataset_description(
@@ -177,6 +220,9 @@ def write_group_tables(output: str | os.PathLike, outcomes: Sequence[Any]) -> di
     base = Path(output)
     subject_rows = [o.row() for o in outcomes]
     extra = sorted({k for r in subject_rows for k in r} - set(SUBJECT_COLUMNS))
+    for row in subject_rows:  # a Modic type found in one subject counts 0 in the others
+        if row["status"] != "failed":
+            row.update({k: row.get(k, 0) for k in extra if k.startswith("modic_")})
     subject_columns = [*SUBJECT_COLUMNS[:-3], *extra, *SUBJECT_COLUMNS[-3:]]
     endplate_rows = [
         {"subject": o.subject, "session": o.session} | dict(row)

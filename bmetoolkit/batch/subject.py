@@ -36,7 +36,14 @@ from bmetoolkit.batch.manifest import (
     manifest_name,
 )
 from bmetoolkit.batch.naming import UnsafePathError, inside, sanitize_label
-from bmetoolkit.batch.outputs import LABEL_MAPS, dseg_name, output_names, summary_of, unit_parts
+from bmetoolkit.batch.outputs import (
+    LABEL_MAPS,
+    dseg_name,
+    label_tables,
+    output_names,
+    summary_of,
+    unit_parts,
+)
 from bmetoolkit.batch.privacy import scrub
 from bmetoolkit.io import write_json
 
@@ -292,23 +299,23 @@ def _records(table: Any) -> list[dict[str, Any]]:
 
 def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[str, Path]:
     """Write the outputs, their ``*_dseg.tsv`` and, last, the manifest into ``folder``."""
-    from bmetoolkit.colortables import LABEL_TABLES, dseg_tsv_text
+    import json
+
+    from bmetoolkit.colortables import dseg_tsv_text
     from bmetoolkit.io import write_text
 
     key = task.subject.key
     anat = folder / "anat"
     written = dict(result.save(anat, names=output_names(key)))
+    report_path = written.get("report")
+    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path else {}
+    tables = label_tables(report)
     for name in LABEL_MAPS:
         if name in written:
-            table = write_text(
-                anat / dseg_name(written[name].name), dseg_tsv_text(LABEL_TABLES[name])
-            )
-            written[f"{name}_dseg_tsv"] = table
-    if not task.keep_phi and "report" in written:
-        report = written["report"]
-        import json
-
-        write_json(report, scrub(json.loads(report.read_text()), input_root=task.input_root))
+            text = dseg_tsv_text(tables[name])
+            written[f"{name}_dseg_tsv"] = write_text(anat / dseg_name(written[name].name), text)
+    if not task.keep_phi and report_path is not None:
+        write_json(report_path, scrub(report, input_root=task.input_root))
     outputs = {
         name: {"path": path.relative_to(folder).as_posix(), "size": path.stat().st_size}
         for name, path in sorted(written.items())

@@ -1,0 +1,145 @@
+"""Batch runs with the real analysis on small phantoms: every layout, the CLI, Dask."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from bmetoolkit.batch.pipeline import run_batch
+from bmetoolkit.cli import main
+from bmetoolkit.phantom import PhantomConfig, make_phantom
+
+analysis = pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysis not present")
+
+SEEDS = (1, 2, 3)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k not in ("duration_s", "status")} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def phantoms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``nifti/p<seed>/`` (images + truth) and ``dicom/p<seed>/`` for each seed."""
+    root = tmp_path_factory.mktemp("phantoms")
+    for seed in SEEDS:
+        study = make_phantom(seed, config=PhantomConfig.small())
+        study.write_nifti(root / "nifti" / f"p{seed}")
+        study.write_dicom(root / "dicom" / f"p{seed}")
+    return root
+
+
+def test_nifti_layout_equals_direct_analysis(phantoms: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = run_batch(phantoms / "nifti", out, jobs=2, progress=False)
+    assert report.exit_code == 0, [o.error for o in report.outcomes]
+    folder = phantoms / "nifti" / "p2"
+    direct = analysis.analyze(
+        folder / "t1.nii.gz",
+        t2=folder / "t2.nii.gz",
+        stir=folder / "stir.nii.gz",
+        vertebrae=folder / "vertebrae.nii.gz",
+    )
+    row = next(r for r in read_csv(out / "subjects.csv") if r["subject"] == "p2")
+    assert float(row["bme_volume_ml"]) == pytest.approx(direct.bme_volume_ml, abs=1e-4)
+    assert int(row["n_endplates"]) == len(direct.endplates)
+    modic = nib.load(out / "sub-p2" / "anat" / "sub-p2_desc-modic_dseg.nii.gz")
+    assert np.array_equal(np.asarray(modic.dataobj), direct.modic_map.data)
+    assert np.allclose(modic.affine, direct.modic_map.affine)
+    endplates = [r for r in read_csv(out / "endplates.csv") if r["subject"] == "p2"]
+    assert [r["modic_type"] for r in endplates] == list(direct.endplates["modic_type"])
+    tsv = (out / "sub-p2" / "anat" / "sub-p2_desc-vertebrae_dseg.tsv").read_text()
+    assert "\tL4\t" in tsv
+
+
+def test_dicom_layout_cli_with_a_corrupt_subject(phantoms: Path, tmp_path: Path) -> None:
+    cohort = tmp_path / "dicom"
+    shutil.copytree(phantoms / "dicom", cohort)
+    (cohort / "broken").mkdir()
+    (cohort / "broken" / "scan.dcm").write_bytes(b"not dicom at all")
+    out = tmp_path / "out"
+    assert main(["batch", str(cohort), str(out), "--dry-run"]) == 1  # one cannot be paired
+    assert not out.exists()
+    assert main(["batch", str(cohort), str(out), "--jobs", "2", "--no-progress"]) == 1
+    failures = read_csv(out / "failures.csv")
+    assert [(f["subject"], f["stage"]) for f in failures] == [("broken", "discover")]
+    subjects = {r["subject"]: r for r in read_csv(out / "subjects.csv")}
+    assert {s: r["status"] for s, r in subjects.items()} == {
+        "broken": "failed",
+        "p1": "ok",
+        "p2": "ok",
+        "p3": "ok",
+    }
+    manifest = json.loads((out / "sub-p1" / "sub-p1_manifest.json").read_text())
+    assert len(manifest["inputs"]["t1"]["files"]) == 6  # the T1 series' slices
+    assert any("STIR" in reason for reason in manifest["pairing"])
+    # the rerun finds everything up to date: nothing analysed, still exit 1 for 'broken'
+    assert main(["batch", str(cohort), str(out), "--no-progress"]) == 1
+    assert {r["status"] for r in read_csv(out / "subjects.csv") if r["subject"] != "broken"} == {
+        "unchanged"
+    }
+
+
+def _bids_cohort(phantoms: Path, root: Path) -> None:
+    names = {"t1": "T1w", "t2": "T2w", "stir": "acq-stir_T2w"}
+    units = {"sub-01": phantoms / "nifti" / "p1", "sub-02/ses-base": phantoms / "nifti" / "p2"}
+    for unit, source in units.items():
+        prefix = unit.replace("/", "_")
+        anat = root / unit / "anat"
+        anat.mkdir(parents=True)
+        for role, suffix in names.items():
+            shutil.copy(source / f"{role}.nii.gz", anat / f"{prefix}_{suffix}.nii.gz")
+        labels = root / "derivatives" / "spineps" / unit / "anat"
+        labels.mkdir(parents=True)
+        shutil.copy(source / "vertebrae.nii.gz", labels / f"{prefix}_seg-vert_msk.nii.gz")
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "phantoms", "BIDSVersion": "1.9.0", "DatasetDOI": "10.0/x"})
+    )
+
+
+def test_bids_layout_with_derivative_labels(phantoms: Path, tmp_path: Path) -> None:
+    root = tmp_path / "bids"
+    _bids_cohort(phantoms, root)
+    out = root / "derivatives" / "bmetoolkit"
+    assert main(["batch", str(root), str(out), "--no-progress"]) == 0
+    anat = out / "sub-02" / "ses-base" / "anat"
+    assert (anat / "sub-02_ses-base_desc-modic_dseg.nii.gz").is_file()
+    report = json.loads((anat / "sub-02_ses-base_report.json").read_text())
+    assert report["labels"]["levels_known"] is True
+    assert str(root.resolve()) not in json.dumps(report)  # input paths made relative
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["SourceDatasets"][0]["DOI"] == "10.0/x"
+    rows = read_csv(out / "subjects.csv")
+    assert [(r["subject"], r["session"]) for r in rows] == [("01", ""), ("02", "base")]
+
+
+def test_dask_local_cluster_equals_local_run(phantoms: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    local = run_batch(phantoms / "nifti", tmp_path / "local", jobs=2, progress=False)
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        remote = run_batch(phantoms / "nifti", tmp_path / "dask", scheduler=cluster, progress=False)
+        pids = {o.worker_pid for o in remote.outcomes}
+    assert local.exit_code == remote.exit_code == 0
+    assert len(pids) >= 1 and all(pid is not None for pid in pids)
+    for table in ("subjects.csv", "endplates.csv", "failures.csv"):
+        assert without_timing(read_csv(tmp_path / "local" / table)) == without_timing(
+            read_csv(tmp_path / "dask" / table)
+        )
+    for path in sorted((tmp_path / "local").rglob("*.nii.gz")):
+        twin = tmp_path / "dask" / path.relative_to(tmp_path / "local")
+        assert np.array_equal(
+            np.asarray(nib.load(path).dataobj), np.asarray(nib.load(twin).dataobj)
+        )
