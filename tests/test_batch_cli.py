@@ -1,0 +1,51 @@
+"""The ``bmetoolkit batch`` command: usage errors, dry run, missing Dask extra."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bmetoolkit.cli import main
+from tests.test_batch_support import tiny_cohort
+
+
+@pytest.fixture
+def cohort(tmp_path: Path) -> Path:
+    tiny_cohort(tmp_path / "in", 2)
+    return tmp_path / "in"
+
+
+def test_usage_errors_exit_2(cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = str(tmp_path / "out")
+    assert main(["batch", str(tmp_path / "nope"), out]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["batch", str(cohort), str(cohort)]) == 2
+    assert main(["batch", str(cohort), out, "--jobs", "0"]) == 2
+    assert main(["batch", str(cohort), out, "--pattern", "{subject}.nii"]) == 2
+    assert main(["batch", str(cohort), out, "--layout", "xml"]) == 2
+    params = tmp_path / "p.json"
+    params.write_text('{"no_such_threshold": 1}')
+    assert main(["batch", str(cohort), out, "--params", str(params)]) == 2
+    assert "no_such_threshold" in capsys.readouterr().err
+    assert not Path(out).exists()
+
+
+def test_dry_run_lists_subjects_pairing_and_actions(
+    cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["batch", str(cohort), str(tmp_path / "out"), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "2 subject(s)" in text and "sub-s00 (nifti" in text and "run: no complete output" in text
+    assert "t1: t1.nii.gz" in text and "why: stir: none found" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_dask_names_the_extra(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    code = main(["batch", str(cohort), str(tmp_path / "out"), "--scheduler", "tcp://x:8786"])
+    assert code == 2
+    assert "bmetoolkit[distributed]" in capsys.readouterr().err
