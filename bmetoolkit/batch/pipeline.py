@@ -90,8 +90,11 @@ def prepare(
     pattern: str | None = None,
     labels_root: str | os.PathLike | None = None,
 ) -> list[SubjectInputs]:
-    """Check the folders and discover the subjects (OUTPUT is never searched)."""
-    source, target = Path(input_root), Path(output)
+    """Check the folders and discover the subjects (OUTPUT is never searched).
+
+    Paths are made absolute, so workers with another working folder (Dask) find them.
+    """
+    source, target = Path(input_root).absolute(), Path(output).absolute()
     _check_folders(source, target)
     if layout not in ("auto", "bids", "dicom", "nifti"):
         raise BatchUsageError(f"unknown layout {layout!r}; choose auto, bids, dicom or nifti")
@@ -236,7 +239,7 @@ def run_batch(
 
     if jobs < 1:
         raise BatchUsageError(f"--jobs must be at least 1, got {jobs}")
-    source, target = Path(input_root), Path(output)
+    source, target = Path(input_root).absolute(), Path(output).absolute()
     if subjects is None:
         subjects = prepare(source, target, layout=layout, pattern=pattern, labels_root=labels_root)
     else:
