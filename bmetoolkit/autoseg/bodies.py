@@ -19,8 +19,9 @@ Array = NDArray[np.float32]
 Mask = NDArray[np.bool_]
 
 
-#: The per-row marrow reference never drops below this fraction of its median over rows.
-REFERENCE_FLOOR = 0.85
+#: A row's marrow reference counts when it is at least this fraction of the column's overall
+#: reference; the other rows (discs, beyond the spine) are interpolated.
+REFERENCE_VALID_FRACTION = 0.85
 
 
 def _odd(n: float) -> int:
@@ -63,9 +64,13 @@ def _row_reference(
     if rows.size == 0:
         return np.full(image.shape[1], float(np.percentile(image, percentile)))
     per_row = np.nanpercentile(values[rows], percentile, axis=1)
+    # Rows through a disc or beyond the spine must not lower the reference to soft tissue:
+    # only rows close to the typical value count, the others are interpolated.
+    overall = float(np.percentile(image[where], percentile))
+    valid = per_row >= REFERENCE_VALID_FRACTION * overall
+    if valid.any():
+        rows, per_row = rows[valid], per_row[valid]
     smoothed = ndimage.median_filter(per_row, size=_odd(smooth_mm / spacing[1]), mode="nearest")
-    # Rows without bone (beyond the spine) must not lower the reference to soft tissue.
-    smoothed = np.maximum(smoothed, REFERENCE_FLOOR * float(np.median(smoothed)))
     return np.interp(np.arange(image.shape[1]), rows, smoothed)
 
 

@@ -1,10 +1,11 @@
 """Naming the bodies: order them cranial to caudal and anchor on the sacrum.
 
-The sacrum (S1) is the caudal-most body when its superior endplate is tilted markedly more
-(anterior-down) than the endplate of the body above it (the lumbosacral angle) and no
-further bone follows below it across a disc. Levels are then counted upwards: L5, L4, ...
-assuming five lumbar and twelve thoracic vertebrae (a transitional L6 or T13 cannot be told
-from a lumbar-only field of view, and a note says so).
+The sacrum (S1) is the caudal-most body when it is tilted markedly more (anterior-down)
+than the body above it (the lumbosacral angle) and the field of view goes on below it
+without showing another body (when the image ends right below it, a lumbar body cut off
+from its neighbours cannot be ruled out, and the levels stay unknown). Levels are then
+counted upwards: L5, L4, ... assuming five lumbar and twelve thoracic vertebrae (a
+transitional L6 or T13 cannot be told from a lumbar-only field of view; a note says so).
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -17,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+from scipy.stats import theilslopes
+from skimage.morphology import convex_hull_image
 
 from bmetoolkit.autoseg.params import AutosegParameters
 from bmetoolkit.labels import verse_id
@@ -42,7 +45,7 @@ class BodyShape:
 
     label: int
     centroid_mm: NDArray[np.float64]
-    superior_angle_deg: float
+    angle_deg: float
     touches_bottom: bool
     inferior_row: int
     ap_range: tuple[int, int]
@@ -62,13 +65,16 @@ class LevelAssignment:
 def _superior_angle(section: NDArray[np.bool_], spacing: NDArray) -> float:
     """Inclination (deg, positive anterior-down) of the superior surface of a 2D section.
 
-    The top of the section is fitted with a line in a frame turned to the current estimate,
+    The section's convex hull is measured, so the line runs from corner to corner as a
+    reader measures it, whatever a lesion bit out of the endplate between the corners.
+    The top of the section is fitted with a robust (Theil-Sen) line, so a lesion biting
+    into part of the endplate does not tilt it, in a frame turned to the current estimate,
     a few times: in the image frame the top of a tilted body also runs over part of its
     posterior wall, which would flatten the fit.
     """
-    ap, si = np.nonzero(section)
-    if ap.size < 10:
+    if section.sum() < 10:
         return float("nan")
+    ap, si = np.nonzero(convex_hull_image(section))
     points = np.column_stack([ap * spacing[0], si * spacing[1]])
     angle = 0.0  # of the endplate from the AP axis, counter-clockwise (superior) positive
     for _ in range(ENDPLATE_FIT_ITERATIONS):
@@ -84,9 +90,23 @@ def _superior_angle(section: NDArray[np.bool_], spacing: NDArray) -> float:
         keep = (np.arange(top.size) >= lo) & (np.arange(top.size) <= hi) & np.isfinite(top)
         if keep.sum() < 3:
             return float("nan")
-        slope = np.polyfit(np.flatnonzero(keep) * ENDPLATE_BIN_MM, top[keep], 1)[0]
+        slope = theilslopes(top[keep], np.flatnonzero(keep) * ENDPLATE_BIN_MM)[0]
         angle += float(np.arctan(slope))
     return float(-np.degrees(angle))
+
+
+def _body_angle(section: NDArray[np.bool_], spacing: NDArray) -> float:
+    """Mean inclination (deg, anterior-down) of a section's superior and inferior surfaces.
+
+    Averaging both endplates halves the effect of a lesion that deforms one of them.
+    """
+    superior = _superior_angle(section, spacing)
+    inferior = -_superior_angle(section[:, ::-1], spacing)
+    return (
+        float(np.nanmean([superior, inferior]))
+        if np.isfinite([superior, inferior]).any()
+        else float("nan")
+    )
 
 
 def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> list[BodyShape]:
@@ -108,7 +128,7 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
             BodyShape(
                 label=int(label),
                 centroid_mm=centroid * spacing,
-                superior_angle_deg=_superior_angle(section, spacing),
+                angle_deg=_body_angle(section, spacing),
                 touches_bottom=box[1].start == 0,
                 inferior_row=int(box[1].start),
                 ap_range=(int(box[0].start), int(box[0].stop)),
@@ -197,7 +217,7 @@ def _sacrum_evidence(
     if len(shapes) < 2:
         return {"is_sacrum": False, "reason": "fewer than two bodies"}
     last, above = shapes[-1], shapes[-2]
-    jump = last.superior_angle_deg - above.superior_angle_deg
+    jump = last.angle_deg - above.angle_deg
     below = _bone_below(last, marrow_like, spacing, params)
     is_sacrum = bool(
         np.isfinite(jump) and jump >= params.sacrum_min_angle_deg and below is not True
@@ -211,13 +231,11 @@ def _sacrum_evidence(
 
 
 def _confidence(sacrum: dict[str, Any], gap: float | None, params: AutosegParameters) -> float:
-    """0-1: angle margin over the threshold, nothing below seen, no missing body."""
+    """0-1: 0.6 at the angle threshold, 1 at twice it; halved when a body may be missing."""
     margin = (sacrum["lumbosacral_angle_deg"] - params.sacrum_min_angle_deg) / max(
         params.sacrum_min_angle_deg, 1e-6
     )
-    score = 0.5 + 0.25 * float(np.clip(margin, 0, 1))
-    if sacrum["bone_below"] is False:
-        score += 0.25
+    score = 0.6 + 0.4 * float(np.clip(margin, 0, 1))
     if gap is not None and gap > params.gap_factor:
         score *= 0.5
     return round(score, 2)

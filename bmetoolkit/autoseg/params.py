@@ -75,11 +75,9 @@ class AutosegParameters:
     sacrum_min_angle_deg : float
         The caudal-most body is the sacrum when its endplate is tilted at least this much
         more (anterior-down) than the body above it (the lumbosacral angle).
-    sacrum_disc_ratio : float
-        A disc below the caudal-most body (fluid/T1 ratio above this multiple of the
-        body's own) rules out the sacrum.
     disc_search_mm : float
-        How far (mm) below the caudal-most body the disc search reaches.
+        How far (mm) below the caudal-most body the image must go on, showing no further
+        marrow-bright bone, for it to be the sacrum.
     gap_factor : float
         Consecutive body centres further apart than this multiple of the median spacing
         mean a body may be missing: a note is added and the level confidence drops.
@@ -93,7 +91,7 @@ class AutosegParameters:
     band_posterior_mm: float = 1.0
     band_anterior_mm: float = 70.0
     band_half_width_mm: float = 35.0
-    marrow_t1_min: float = 0.72
+    marrow_t1_min: float = 0.65
     marrow_t2_max: float = 1.6
     marrow_reference_percentile: float = 70.0
     reference_smooth_mm: float = 60.0
@@ -104,11 +102,10 @@ class AutosegParameters:
     min_body_volume_mm3: float = 2500.0
     max_posterior_gap_mm: float = 10.0
     max_body_depth_mm: float = 65.0
-    cortex_mm: float = 1.0
+    cortex_mm: float = 1.5
     min_body_height_mm: float = 8.0
     fill_rim_mm: float = 2.0
-    sacrum_min_angle_deg: float = 9.0
-    sacrum_disc_ratio: float = 2.0
+    sacrum_min_angle_deg: float = 8.0
     disc_search_mm: float = 15.0
     gap_factor: float = 1.6
 
@@ -118,6 +115,6 @@ class AutosegParameters:
         Examples
         --------
         >>> AutosegParameters().to_dict()["marrow_t1_min"]
-        0.72
+        0.65
         """
         return asdict(self)

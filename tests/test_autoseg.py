@@ -1,0 +1,277 @@
+"""Automatic vertebral bodies and levels (bmetoolkit.autoseg) against phantom truth.
+
+Every figure is compared with the phantom's VerSe body labels on the T1 grid; the realistic
+phantoms (clinical-like ~400x400x16 grids) are marked slow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bmetoolkit.autoseg import AutosegParameters, find_vertebral_bodies, segment_bodies
+from bmetoolkit.autoseg.frame import CanonicalFrame
+from bmetoolkit.errors import BmetoolkitError
+from bmetoolkit.labels import VertebraLabels, level_name
+from bmetoolkit.phantom import Lesion, PhantomConfig, Tissue, make_phantom
+from bmetoolkit.study import Study
+from bmetoolkit.volume import Grid, Volume
+
+#: Every lesion kind that changes the marrow's T1 signal, one per level (Modic I/III are dark
+#: on T1 and must be filled in; Modic II and haemangioma are bright).
+LESION_MIX = [
+    Lesion("T12", "modic3", endplate="inferior", height_frac=0.25),
+    Lesion("L2", "haemangioma"),
+    Lesion("L3", "modic2", endplate="inferior", height_frac=0.35, ap_center=0.5),
+    Lesion("L4", "modic1", endplate="inferior", height_frac=0.3, ap_center=0.3),
+    Lesion("L5", "modic1", endplate="superior", height_frac=0.2, ap_center=0.3),
+]
+
+
+def study_of(phantom) -> Study:
+    """The phantom's T1, T2 and STIR on the T1 grid."""
+    return Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir)
+
+
+def body_dice(result: VertebraLabels, truth: np.ndarray) -> dict[int, float]:
+    """Dice of each true body (VerSe id) with the automatic body overlapping it most."""
+    found = result.bodies.data
+    dice = {}
+    for verse in np.unique(truth[truth > 0]):
+        true = truth == verse
+        ids, counts = np.unique(found[true], return_counts=True)
+        counts, ids = counts[ids > 0], ids[ids > 0]
+        if ids.size == 0:
+            dice[int(verse)] = 0.0
+            continue
+        best = found == ids[np.argmax(counts)]
+        dice[int(verse)] = 2 * float((best & true).sum()) / float(best.sum() + true.sum())
+    return dice
+
+
+def levels_right(result: VertebraLabels, truth: np.ndarray) -> bool:
+    """Every true body carries its own VerSe id and level name."""
+    found = result.bodies.data
+    for verse in np.unique(truth[truth > 0]):
+        ids, counts = np.unique(found[truth == verse], return_counts=True)
+        counts, ids = counts[ids > 0], ids[ids > 0]
+        if ids.size == 0:
+            return False
+        best = int(ids[np.argmax(counts)])
+        if best != verse or result.levels.get(best) != level_name(int(verse)):
+            return False
+    return True
+
+
+def crop_si(volume: Volume, keep_superior_mm: float) -> Volume:
+    """Keep the cranial ``keep_superior_mm`` of a volume (along the voxel axis closest to SI)."""
+    grid = volume.grid
+    axis = int(np.argmax(np.abs(grid.direction[2])))
+    superior_first = grid.direction[2, axis] < 0
+    n = round(keep_superior_mm / grid.spacing[axis])
+    index = [slice(None)] * 3
+    index[axis] = slice(0, n) if superior_first else slice(volume.shape[axis] - n, None)
+    affine = grid.affine.copy()
+    start = np.zeros(3)
+    start[axis] = index[axis].start or 0
+    affine[:3, 3] += affine[:3, :3] @ start
+    return Volume(volume.data[tuple(index)], affine, kind=volume.kind, source=volume.source)
+
+
+# --- small phantoms: fast checks of the segmentation on coarse (3 mm) grids -----------------
+
+
+@pytest.fixture(scope="module")
+def small_results():
+    config = PhantomConfig.small()
+    out = {}
+    for name, lesions in [("healthy", None), ("mix", LESION_MIX), ("random", "random")]:
+        phantom = make_phantom(seed=21, lesions=lesions, config=config)
+        out[name] = (phantom, find_vertebral_bodies(study_of(phantom)))
+    return out
+
+
+@pytest.mark.parametrize("name", ["healthy", "mix", "random"])
+def test_small_phantom_finds_every_body(small_results, name):
+    phantom, result = small_results[name]
+    dice = body_dice(result, phantom.truth.vertebrae.data)
+    assert len(result.levels) == len(phantom.spine.vertebrae)
+    # 3 mm pixels: a body is ~10 pixels across, so the partial-volume rim weighs a lot.
+    assert min(dice.values()) > 0.6, dice
+    assert np.median(list(dice.values())) > 0.8, dice
+
+
+def test_small_phantom_levels_are_right_or_unknown(small_results):
+    for phantom, result in small_results.values():
+        truth = phantom.truth.vertebrae.data
+        if result.levels_known:
+            assert levels_right(result, truth)
+        else:
+            assert all(level is None for level in result.levels.values())
+            assert sorted(result.levels) == list(range(1, len(result.levels) + 1))
+
+
+def test_result_is_a_label_volume_on_the_t1_grid(small_results):
+    phantom, result = small_results["healthy"]
+    assert result.convention == "automatic"
+    assert result.bodies.is_label and result.bodies.data.dtype == np.uint8
+    assert result.bodies.grid.same_as(phantom.t1.grid)
+    assert set(np.unique(result.bodies.data)) - {0} == set(result.levels)
+    provenance = result.provenance
+    assert provenance["parameters"] == AutosegParameters().to_dict()
+    assert {"method", "anchor", "level_confidence", "level_evidence"} <= set(provenance)
+
+
+def test_same_input_same_output():
+    phantom = make_phantom(seed=5, lesions="random", config=PhantomConfig.small())
+    first = find_vertebral_bodies(study_of(phantom))
+    second = find_vertebral_bodies(study_of(phantom))
+    assert np.array_equal(first.bodies.data, second.bodies.data)
+    assert first.levels == second.levels
+
+
+def test_no_canal_raises_a_typed_error():
+    grid = Grid((40, 50, 6), np.diag([1.0, 1.0, 4.0, 1.0]))
+    rng = np.random.default_rng(0)
+    noise = Volume(rng.uniform(100, 200, grid.shape).astype(np.float32), grid.affine)
+    with pytest.raises(BmetoolkitError, match="no spinal canal"):
+        find_vertebral_bodies(Study(t1=noise, t2=noise.with_data(noise.data[::-1].copy())))
+
+
+def test_canonical_frame_round_trip(oblique_t1_grid):
+    frame = CanonicalFrame.of(oblique_t1_grid)
+    data = np.arange(np.prod(oblique_t1_grid.shape)).reshape(oblique_t1_grid.shape)
+    assert np.array_equal(frame.to_grid(frame.view(data)), data)
+    # Canonical axis 1 runs superior: its world z grows along it.
+    ijk = np.zeros((2, 3))
+    ijk[1, frame.order[1]] = -1 if frame.flip[1] else 1
+    z = oblique_t1_grid.voxel_to_world(ijk)[:, 2]
+    assert z[1] > z[0]
+
+
+# --- realistic phantoms ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def healthy():
+    phantom = make_phantom(seed=101, lesions=None)
+    return phantom, find_vertebral_bodies(study_of(phantom))
+
+
+@pytest.fixture(scope="module")
+def lesions():
+    phantom = make_phantom(seed=102, lesions=LESION_MIX)
+    return phantom, find_vertebral_bodies(study_of(phantom))
+
+
+@pytest.mark.slow
+def test_healthy_bodies_and_levels(healthy):
+    phantom, result = healthy
+    dice = body_dice(result, phantom.truth.vertebrae.data)
+    assert min(dice.values()) > 0.88, dice
+    assert np.median(list(dice.values())) > 0.92, dice
+    assert levels_right(result, phantom.truth.vertebrae.data)
+    assert result.provenance["anchor"] == "sacrum (S1)"
+    assert result.provenance["level_confidence"] >= 0.75
+    assert result.provenance["seconds"] < 10
+
+
+@pytest.mark.slow
+def test_posterior_elements_are_not_bodies(healthy):
+    phantom, result = healthy
+    tissue = phantom.truth.masks["tissue"].data
+    posterior = tissue == Tissue.POSTERIOR_BONE
+    inside = (result.bodies.data > 0) & posterior
+    assert inside.sum() <= 0.01 * posterior.sum()
+
+
+@pytest.mark.slow
+def test_lesion_bodies_are_segmented_whole(lesions):
+    phantom, result = lesions
+    dice = body_dice(result, phantom.truth.vertebrae.data)
+    for lesion in LESION_MIX:
+        assert dice[int(phantom.spine.vertebra(lesion.level).verse_id)] > 0.85, (lesion, dice)
+    assert levels_right(result, phantom.truth.vertebrae.data)
+
+
+@pytest.mark.slow
+def test_random_lesions_levels_right():
+    phantom = make_phantom(seed=103, lesions="random")
+    result = find_vertebral_bodies(study_of(phantom))
+    dice = body_dice(result, phantom.truth.vertebrae.data)
+    assert np.median(list(dice.values())) > 0.9, dice
+    assert levels_right(result, phantom.truth.vertebrae.data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keep_mm", [150.0, 220.0])
+def test_without_the_sacrum_levels_are_unknown(healthy, keep_mm):
+    phantom, _ = healthy
+    study = study_of(phantom)
+    cropped = Study(
+        t1=crop_si(study.t1, keep_mm),
+        t2=crop_si(study.t2, keep_mm),
+        stir=crop_si(study.stir, keep_mm),
+    )
+    result = find_vertebral_bodies(cropped)
+    truth = crop_si(phantom.truth.vertebrae, keep_mm).data
+    assert verse_absent(truth, "S1")
+    assert not result.levels_known
+    assert all(level is None for level in result.levels.values())
+    assert result.provenance["anchor"] is None
+    assert any("no level anchor" in note for note in result.notes)
+    whole = [v for v in np.unique(truth[truth > 0]) if _complete(truth, v, phantom)]
+    dice = body_dice(result, truth)
+    assert all(dice[v] > 0.85 for v in whole), dice
+
+
+def verse_absent(truth: np.ndarray, level: str) -> bool:
+    from bmetoolkit.labels import verse_id
+
+    return not (truth == verse_id(level)).any()
+
+
+def _complete(truth: np.ndarray, verse: int, phantom) -> bool:
+    """A body not cut by the crop: as many voxels as in the uncropped truth."""
+    return (truth == verse).sum() == (phantom.truth.vertebrae.data == verse).sum()
+
+
+@pytest.mark.slow
+def test_shading_and_noise_do_not_change_the_result(healthy):
+    phantom, _ = healthy
+    study = study_of(phantom)
+    rng = np.random.default_rng(7)
+    i, j, k = np.meshgrid(*(np.linspace(-1, 1, n) for n in study.grid.shape), indexing="ij")
+    shading = (1 + 0.3 * j) * (1 + 0.2 * i) * (1 + 0.1 * k)  # +-30 % along SI, +-20 % AP
+
+    def degrade(volume: Volume) -> Volume:
+        data = volume.data.astype(np.float32) * shading.astype(np.float32)
+        data += rng.normal(0, 0.04 * float(np.median(data)), data.shape).astype(np.float32)
+        return volume.with_data(np.clip(data, 0, None))
+
+    degraded = Study(t1=degrade(study.t1), t2=degrade(study.t2), stir=degrade(study.stir))
+    result = find_vertebral_bodies(degraded)
+    dice = body_dice(result, phantom.truth.vertebrae.data)
+    assert np.median(list(dice.values())) > 0.9, dice
+    assert levels_right(result, phantom.truth.vertebrae.data)
+
+
+@pytest.mark.slow
+def test_t2_only_without_stir_still_works(healthy):
+    phantom, _ = healthy
+    result = find_vertebral_bodies(Study.from_images(phantom.t1, t2=phantom.t2))
+    dice = body_dice(result, phantom.truth.vertebrae.data)
+    assert np.median(list(dice.values())) > 0.9, dice
+    assert levels_right(result, phantom.truth.vertebrae.data)
+
+
+def test_segment_bodies_on_arrays_returns_labels():
+    phantom = make_phantom(seed=8, config=PhantomConfig.small())
+    study = study_of(phantom)
+    frame = CanonicalFrame.of(study.grid)
+    bodies, marrow, midline, _ = segment_bodies(
+        frame.view(study.t1.data), frame.view(study.stir.data), frame.spacing
+    )
+    assert bodies.dtype == np.int32 and bodies.max() == len(phantom.spine.vertebrae)
+    assert marrow.dtype == bool
+    assert 0 <= midline < study.grid.shape[frame.order[2]]
