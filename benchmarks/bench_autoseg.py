@@ -1,0 +1,86 @@
+"""Benchmark automatic vertebral bodies and levels on held-out phantoms.
+
+Usage: ``python benchmarks/bench_autoseg.py [--small] [--seeds 9001 9002 ...]``
+
+The default seeds 9001-9012 are held out: no threshold of :mod:`bmetoolkit.autoseg` was
+tuned on them (tuning used seeds below 1000). Seed 9001 is the healthy preset, the others
+carry random lesions. Prints, per study and overall, the per-body Dice against the
+phantom's VerSe body labels (median, worst), whether every level was named right, and the
+segmentation time (Study building and phantom rendering are not timed).
+
+Targets (issue 4): median body Dice >= 0.90; levels right on every phantom with the sacrum
+in view; <= 5 s per ~400x400x16 study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from bmetoolkit.autoseg import find_vertebral_bodies
+from bmetoolkit.labels import VertebraLabels, level_name
+from bmetoolkit.phantom import PhantomConfig, make_phantom
+from bmetoolkit.study import Study
+
+HELD_OUT_SEEDS = tuple(range(9001, 9013))
+HEALTHY_SEED = 9001
+
+
+def body_scores(result: VertebraLabels, truth: np.ndarray) -> tuple[dict[str, float], bool]:
+    """Dice per true level, and whether every true body got its own VerSe id and name."""
+    found = result.bodies.data
+    dice, right = {}, True
+    for verse in (int(v) for v in np.unique(truth[truth > 0])):
+        true = truth == verse
+        ids, counts = np.unique(found[true], return_counts=True)
+        counts, ids = counts[ids > 0], ids[ids > 0]
+        if ids.size == 0:
+            dice[level_name(verse)], right = 0.0, False
+            continue
+        best = int(ids[np.argmax(counts)])
+        mask = found == best
+        dice[level_name(verse)] = 2 * float((mask & true).sum()) / float(mask.sum() + true.sum())
+        right &= best == verse and result.levels.get(best) == level_name(verse)
+    return dice, right
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(HELD_OUT_SEEDS))
+    parser.add_argument("--small", action="store_true", help="coarse phantoms (3 mm pixels)")
+    args = parser.parse_args(argv)
+    config = PhantomConfig.small() if args.small else PhantomConfig.realistic()
+
+    all_dice, times, n_right = [], [], 0
+    for seed in args.seeds:
+        lesions = "healthy" if seed == HEALTHY_SEED else "random"
+        phantom = make_phantom(seed, lesions=lesions, config=config)
+        study = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir)
+        start = time.perf_counter()
+        result = find_vertebral_bodies(study)
+        times.append(time.perf_counter() - start)
+        dice, right = body_scores(result, phantom.truth.vertebrae.data)
+        all_dice += dice.values()
+        n_right += right
+        worst = min(dice, key=dice.get)
+        print(
+            f"seed {seed} ({lesions:7s}) {'x'.join(map(str, study.grid.shape))}: "
+            f"{len(result.levels)} bodies, Dice median {statistics.median(dice.values()):.3f} "
+            f"worst {dice[worst]:.3f} ({worst}), levels {'right' if right else 'WRONG'} "
+            f"(anchor {result.provenance['anchor']}, "
+            f"confidence {result.provenance['level_confidence']}), {times[-1]:.2f} s"
+        )
+    print(
+        f"\n{len(args.seeds)} studies, {len(all_dice)} bodies: Dice median "
+        f"{statistics.median(all_dice):.3f}, worst {min(all_dice):.3f}; levels right on "
+        f"{n_right}/{len(args.seeds)}; time median {statistics.median(times):.2f} s, "
+        f"max {max(times):.2f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
