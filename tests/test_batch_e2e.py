@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nibabel as nib
@@ -143,3 +148,29 @@ def test_dask_local_cluster_equals_local_run(phantoms: Path, tmp_path: Path) -> 
         assert np.array_equal(
             np.asarray(nib.load(path).dataobj), np.asarray(nib.load(twin).dataobj)
         )
+
+
+def test_ctrl_c_on_the_cli_then_rerun(phantoms: Path, tmp_path: Path) -> None:
+    cohort, out = tmp_path / "cohort", tmp_path / "out"
+    for copy in range(4):
+        for seed in SEEDS:
+            shutil.copytree(phantoms / "nifti" / f"p{seed}", cohort / f"c{copy}p{seed}")
+    command = [sys.executable, "-m", "bmetoolkit", "batch", str(cohort), str(out), "-j", "2"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    deadline = time.monotonic() + 90
+    while not list(out.glob("sub-*/sub-*_manifest.json")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    _, err = process.communicate(timeout=90)
+    assert process.returncode == 130, err.decode()
+    assert b"Run the same command again" in err
+    finished = list(out.glob("sub-*/sub-*_manifest.json"))
+    assert 1 <= len(finished) < 12
+    assert sorted(p.name for p in out.glob("sub-*")) == sorted(p.parent.name for p in finished)
+    assert main(["batch", str(cohort), str(out), "-j", "2", "--no-progress"]) == 0
+    rows = read_csv(out / "subjects.csv")
+    assert len(rows) == 12 and [r["status"] for r in rows].count("unchanged") == len(finished)
+    assert not [p for p in out.rglob(".*") if ".partial" in p.name or ".old-" in p.name]

@@ -20,6 +20,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -51,8 +52,10 @@ Worker = Callable[[SubjectTask], SubjectOutcome]
 
 
 def call_worker(worker: Worker, task: SubjectTask) -> SubjectOutcome:
-    """Run ``worker(task)`` and note the process id and its peak memory in the outcome."""
+    """Run ``worker(task)``; note the process id, CPU time and peak memory in the outcome."""
+    start = time.process_time()
     outcome = worker(task)
+    outcome.cpu_s = time.process_time() - start
     outcome.worker_pid = os.getpid()
     outcome.peak_rss_mb = peak_rss_mb()
     return outcome

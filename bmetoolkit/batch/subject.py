@@ -112,6 +112,7 @@ class SubjectOutcome:
     output: str = ""
     worker_pid: int | None = None
     peak_rss_mb: float | None = None
+    cpu_s: float | None = None
 
     @property
     def key(self) -> str:
