@@ -46,6 +46,10 @@ def test_bids_roles_sessions_runs_and_labels(tmp_path: Path) -> None:
         "sub-04/anat/sub-04_acq-a_T1w.nii.gz",
         "sub-04/anat/sub-04_acq-b_T1w.nii.gz",
         "sub-04/anat/sub-04_T2w.nii.gz",
+        "sub-05/anat/sub-05_T1w.nii.gz",
+        "sub-05/anat/sub-05_T2w.nii.gz",
+        "sub-05/ses-x/anat/sub-05_ses-x_T1w.nii.gz",
+        "sub-05/ses-x/anat/sub-05_ses-x_T2w.nii.gz",
         "derivatives/spineps/sub-01/anat/sub-01_mod-T2w_seg-vert_msk.nii.gz",
         "derivatives/spineps/sub-01/anat/sub-01_mod-T2w_seg-spine_msk.nii.gz",
         "derivatives/other/sub-02/ses-b/anat/sub-02_ses-b_desc-vertebrae_dseg.nii.gz",
@@ -53,7 +57,17 @@ def test_bids_roles_sessions_runs_and_labels(tmp_path: Path) -> None:
     )
     assert detect_layout(tmp_path) == "bids"
     found = by_key(discover(tmp_path))
-    assert sorted(found) == ["sub-01", "sub-02_ses-a", "sub-02_ses-b", "sub-03", "sub-04"]
+    assert sorted(found) == [
+        "sub-01",
+        "sub-02_ses-a",
+        "sub-02_ses-b",
+        "sub-03",
+        "sub-04",
+        "sub-05",
+        "sub-05_ses-x",
+    ]
+    assert "with and without a session" in found["sub-05"].problem  # would hold ses-x
+    assert found["sub-05_ses-x"].problem is None
     one = found["sub-01"]
     assert one.problem is None
     assert Path(one.t1.path).name == "sub-01_T1w.nii.gz"

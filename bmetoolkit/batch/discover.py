@@ -203,8 +203,16 @@ def _unique(found: list[SubjectInputs]) -> list[SubjectInputs]:
     final = []
     for units in by_subject.values():
         sessions = unique_labels([u.session or "" for u in units], prefix="ses")
+        mixed = len(units) > 1 and any(u.session is None for u in units)
         for u in units:
-            final.append(replace(u, session=sessions[u.session] if u.session else None))
+            u = replace(u, session=sessions[u.session] if u.session else None)
+            if mixed and u.session is None:  # its folder would hold the sessions' folders
+                u = replace(
+                    u,
+                    problem="images both with and without a session; put these in a "
+                    "ses-<label> folder too",
+                )
+            final.append(u)
     return final
 
 

@@ -238,11 +238,12 @@ def _check_labels(subject: SubjectInputs) -> None:
 def _message(exc: BaseException) -> str:
     from bmetoolkit.errors import BmetoolkitError
 
-    if isinstance(exc, BmetoolkitError | ValueError | OSError):
-        return f"{type(exc).__name__}: {exc}"
-    where = traceback.extract_tb(exc.__traceback__)[-1:]
-    place = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
-    return f"{type(exc).__name__}: {exc}{place}"
+    place = ""
+    if not isinstance(exc, BmetoolkitError | ValueError | OSError):  # a bug: say where
+        where = traceback.extract_tb(exc.__traceback__)[-1:]
+        place = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}{place}"
 
 
 def _from_manifest(outcome: SubjectOutcome, manifest: Mapping, start: float) -> SubjectOutcome:
