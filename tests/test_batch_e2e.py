@@ -136,18 +136,24 @@ def test_dask_local_cluster_equals_local_run(phantoms: Path, tmp_path: Path) -> 
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
     ) as cluster:
         remote = run_batch(phantoms / "nifti", tmp_path / "dask", scheduler=cluster, progress=False)
-        pids = {o.worker_pid for o in remote.outcomes}
+        address = cluster.scheduler_address
+        cli = ["batch", str(phantoms / "nifti"), str(tmp_path / "cli"), "--scheduler", address]
+        assert main([*cli, "--no-progress"]) == 0
+    worker_pids = {o.worker_pid for o in remote.outcomes}
     assert local.exit_code == remote.exit_code == 0
-    assert len(pids) >= 1 and all(pid is not None for pid in pids)
-    for table in ("subjects.csv", "endplates.csv", "failures.csv"):
-        assert without_timing(read_csv(tmp_path / "local" / table)) == without_timing(
-            read_csv(tmp_path / "dask" / table)
-        )
-    for path in sorted((tmp_path / "local").rglob("*.nii.gz")):
-        twin = tmp_path / "dask" / path.relative_to(tmp_path / "local")
-        assert np.array_equal(
-            np.asarray(nib.load(path).dataobj), np.asarray(nib.load(twin).dataobj)
-        )
+    assert None not in worker_pids and os.getpid() not in worker_pids  # ran on the workers
+    for other in ("dask", "cli"):
+        for table in ("subjects.csv", "endplates.csv", "failures.csv"):
+            assert without_timing(read_csv(tmp_path / "local" / table)) == without_timing(
+                read_csv(tmp_path / other / table)
+            )
+        outputs = sorted((tmp_path / "local").rglob("*.nii.gz"))
+        assert len(outputs) == 4 * len(SEEDS)
+        for path in outputs:
+            twin = tmp_path / other / path.relative_to(tmp_path / "local")
+            assert np.array_equal(
+                np.asarray(nib.load(path).dataobj), np.asarray(nib.load(twin).dataobj)
+            )
 
 
 def test_ctrl_c_on_the_cli_then_rerun(phantoms: Path, tmp_path: Path) -> None:
