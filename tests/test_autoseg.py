@@ -6,6 +6,8 @@ phantoms (clinical-like ~400x400x16 grids) are marked slow.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -275,3 +277,22 @@ def test_segment_bodies_on_arrays_returns_labels():
     assert bodies.dtype == np.int32 and bodies.max() == len(phantom.spine.vertebrae)
     assert marrow.dtype == bool
     assert 0 <= midline < study.grid.shape[frame.order[2]]
+
+
+# --- real scans ------------------------------------------------------------------------------
+
+SCT = Path(__file__).resolve().parents[1] / "sample_data" / "spine" / "sct_testing_data"
+
+
+@pytest.mark.skipif(not SCT.is_dir(), reason="sample_data/spine/sct_testing_data not present")
+def test_real_cervical_t1_without_fatty_marrow_gives_no_bodies_and_says_so():
+    """SCT's cervical T1w/T2 pair (1 mm, C2-C5): on this T1w the vertebral bodies are not
+    brighter than the tissue around them, so the method's premise (fatty, T1-bright marrow)
+    does not hold. It must find nothing and say why, rather than invent bodies or levels.
+    (The only other real sample with vertebra masks, tptbox_sample_mri, has no T1.)"""
+    study = Study.from_images(SCT / "t1" / "t1w.nii.gz", t2=SCT / "t2" / "t2.nii.gz")
+    result = find_vertebral_bodies(study)
+    assert result.levels == {}
+    assert not result.bodies.data.any()
+    assert result.bodies.grid.same_as(study.grid)
+    assert any("no vertebral body found" in note for note in result.notes)

@@ -36,8 +36,13 @@ from bmetoolkit.autoseg.levels import LevelAssignment, assign_levels, body_shape
 from bmetoolkit.autoseg.params import AutosegParameters
 from bmetoolkit.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
+from bmetoolkit.volume import Volume
 
-__all__ = ["AutosegParameters", "find_vertebral_bodies", "segment_bodies"]
+__all__ = [
+    "AutosegParameters",
+    "find_vertebral_bodies",
+    "segment_bodies",
+]
 
 #: Method name written into the provenance.
 METHOD = "bmetoolkit.autoseg classical (canal-anchored T1 marrow, sacrum level anchor)"
@@ -79,7 +84,7 @@ def segment_bodies(
     fluid = np.asarray(fluid, dtype=np.float32)
     t2 = None if t2 is None else np.asarray(t2, dtype=np.float32)
     canal = find_canal(t1, fluid, spacing, params)
-    column, distance = body_column(canal, t1.shape, spacing, params)
+    column, distance = body_column(canal, fluid.shape, spacing, params)
     marrow = marrow_mask(t1, t2, column, distance, canal.midline, canal.rows, spacing, params)
     bodies = split_bodies(marrow, distance, canal.front, spacing, params)
     bodies = fill_lesions(bodies, spacing, params)
@@ -126,6 +131,21 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     bodies, marrow, midline, _ = segment_bodies(
         view(study.t1.data), view(study.fluid.data), frame.spacing, t2=t2, params=params
     )
+    contrasts = "T1 + " + ("STIR" if study.stir is not None else "T2")
+    return _labelled(study.t1, frame, bodies, marrow, midline, params, started, contrasts)
+
+
+def _labelled(
+    reference: Volume,
+    frame: CanonicalFrame,
+    bodies: NDArray[np.int32],
+    marrow: NDArray[np.bool_],
+    midline: float,
+    params: AutosegParameters,
+    started: float,
+    contrasts: str,
+) -> VertebraLabels:
+    """Name the levels and map the canonical bodies back onto the reference grid."""
     shapes = body_shapes(bodies, midline, frame.spacing)
     assignment = assign_levels(shapes, marrow, frame.spacing, params)
     ids = _output_ids(assignment, [s.label for s in shapes])
@@ -133,13 +153,14 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     for label, new in ids.items():
         lookup[label] = new
     data = frame.to_grid(lookup[bodies])
-    volume = study.t1.with_data(data, kind="label", source="bmetoolkit.autoseg")
-    elapsed = time.perf_counter() - started
+    volume = reference.with_data(data, kind="label", source="bmetoolkit.autoseg")
+    provenance = _provenance(assignment, params, frame, time.perf_counter() - started)
+    provenance["contrasts"] = contrasts
     return VertebraLabels(
         bodies=volume,
         levels={ids[s.label]: assignment.levels[s.label] for s in shapes},
         convention="automatic",
-        provenance=_provenance(assignment, params, frame, elapsed),
+        provenance=provenance,
         notes=tuple(assignment.notes),
     )
 

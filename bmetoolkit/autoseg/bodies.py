@@ -13,12 +13,23 @@ from skimage.morphology import convex_hull_image
 from bmetoolkit.autoseg.canal import Canal, band_distance
 from bmetoolkit.autoseg.params import AutosegParameters
 
-__all__ = ["add_cortex", "body_column", "drop_small", "fill_lesions", "marrow_mask", "split_bodies"]
+__all__ = [
+    "add_cortex",
+    "body_column",
+    "drop_small",
+    "fill_lesions",
+    "marrow_mask",
+    "split_bodies",
+]
 
 Array = NDArray[np.float32]
 Mask = NDArray[np.bool_]
 
 
+#: Where the marrow reference is measured: this far (mm) in front of the canal, and this
+#: close (mm) to its midline.
+NEAR_CANAL_MM = 30.0
+NEAR_MIDLINE_MM = 12.0
 #: A row's marrow reference counts when it is at least this fraction of the column's overall
 #: reference; the other rows (discs, beyond the spine) are interpolated.
 REFERENCE_VALID_FRACTION = 0.85
@@ -90,10 +101,7 @@ def marrow_mask(
     row and smoothed over ``reference_smooth_mm``, so slow coil shading cancels. When a T2
     is given, voxels much brighter on T2 than marrow (fat) are left out.
     """
-    lr = np.abs(np.arange(t1.shape[2]) - midline) * spacing[2]
-    near = column & (distance <= 30.0)[:, :, None] & (lr <= 12.0)[None, None, :]
-    near[:, : canal_rows[0]] = False
-    near[:, canal_rows[1] + 1 :] = False
+    near = _near_canal(column, distance, midline, canal_rows, spacing)
     percentile, smooth = params.marrow_reference_percentile, params.reference_smooth_mm
     reference = _row_reference(t1, near, spacing, percentile, smooth)
     marrow = column & (t1 > params.marrow_t1_min * reference[None, :, None].astype(np.float32))
@@ -101,6 +109,21 @@ def marrow_mask(
         t2_reference = _row_reference(t2, marrow & near, spacing, 50.0, smooth)
         marrow &= t2 < params.marrow_t2_max * t2_reference[None, :, None].astype(np.float32)
     return ndimage.binary_opening(marrow, structure=_disk(params.opening_mm, spacing))
+
+
+def _near_canal(
+    column: Mask,
+    distance: Array,
+    midline: float,
+    canal_rows: tuple[int, int],
+    spacing: NDArray,
+) -> Mask:
+    """The part of the column where bodies must be: just in front of the canal, mid-sagittal."""
+    lr = np.abs(np.arange(column.shape[2]) - midline) * spacing[2]
+    near = column & (distance <= NEAR_CANAL_MM)[:, :, None] & (lr <= NEAR_MIDLINE_MM)[None, None, :]
+    near[:, : canal_rows[0]] = False
+    near[:, canal_rows[1] + 1 :] = False
+    return near
 
 
 def split_bodies(

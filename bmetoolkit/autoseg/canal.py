@@ -53,7 +53,11 @@ def normalise(image: Array, tissue: NDArray[np.bool_]) -> Array:
     return image / np.float32(max(scale, 1e-6))
 
 
-def _csf_candidates(t1: Array, fluid: Array, params: AutosegParameters) -> NDArray[np.bool_]:
+def _csf_candidates(t1: Array | None, fluid: Array, params: AutosegParameters) -> NDArray[np.bool_]:
+    """Bright on the fluid image and (with a T1) dark on T1."""
+    if t1 is None:
+        tissue = tissue_mask(fluid, params.tissue_fraction)
+        return tissue & (normalise(fluid, tissue) > params.csf_fluid_min)
     tissue = tissue_mask(fluid, params.tissue_fraction) | tissue_mask(t1, params.tissue_fraction)
     t1n, fluidn = normalise(t1, tissue), normalise(fluid, tissue)
     ratio = fluidn / (t1n + np.float32(0.05))
@@ -61,15 +65,25 @@ def _csf_candidates(t1: Array, fluid: Array, params: AutosegParameters) -> NDArr
     return tissue & (ratio > params.csf_ratio_min * ratio_ref) & (fluidn > params.csf_fluid_min)
 
 
-def _longest_column(candidates: NDArray[np.bool_], spacing: NDArray) -> NDArray[np.bool_]:
-    """The connected component with the greatest superior-inferior extent."""
+def _canal_column(
+    candidates: NDArray[np.bool_], fluid: Array, spacing: NDArray, min_length_mm: float
+) -> NDArray[np.bool_]:
+    """The brightest (median fluid signal) candidate component long enough to be the canal.
+
+    Subcutaneous fat is long and bright on T2 too, but CSF is brighter; when no component
+    is long enough, the longest one is returned (and refused by the caller).
+    """
     labels, n = ndimage.label(candidates)
     if n == 0:
         return candidates
+    index = np.arange(1, n + 1)
     boxes = ndimage.find_objects(labels)
     lengths = np.array([(b[1].stop - b[1].start) * spacing[1] for b in boxes])
-    sizes = ndimage.sum_labels(candidates, labels, np.arange(1, n + 1))
-    best = int(np.argmax(lengths * 1e6 + sizes)) + 1
+    long_enough = lengths >= min_length_mm
+    if not long_enough.any():
+        return labels == int(np.argmax(lengths)) + 1
+    brightness = np.asarray(ndimage.median(fluid, labels, index))
+    best = int(np.argmax(np.where(long_enough, brightness, -np.inf))) + 1
     return labels == best
 
 
@@ -82,7 +96,7 @@ def find_canal(t1: Array, fluid: Array, spacing: NDArray, params: AutosegParamet
         No CSF column of at least ``canal_min_length_mm`` was found.
     """
     candidates = _csf_candidates(t1, fluid, params)
-    column = _longest_column(candidates, spacing)
+    column = _canal_column(candidates, fluid, spacing, params.canal_min_length_mm)
     si_rows = np.flatnonzero(column.any(axis=(0, 2)))
     length = (si_rows[-1] - si_rows[0] + 1) * spacing[1] if si_rows.size else 0.0
     if length < params.canal_min_length_mm:

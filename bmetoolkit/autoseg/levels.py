@@ -164,6 +164,12 @@ def assign_levels(
 ) -> LevelAssignment:
     """Name the bodies by anchoring on the sacrum; ``None`` levels when it is not seen."""
     notes: list[str] = []
+    if not shapes:
+        notes.append(
+            "no vertebral body found: no T1-bright marrow in front of the spinal canal "
+            "(a T1 with fatty marrow is needed; check the series or pass a label map)"
+        )
+        return LevelAssignment({}, None, 0.0, {"n_bodies": 0}, notes)
     gap = _largest_gap(shapes)
     evidence: dict[str, Any] = {"n_bodies": len(shapes), "largest_gap_ratio": gap}
     if gap is not None and gap > params.gap_factor:
