@@ -7,8 +7,10 @@ what changed. See ``docs/batch.md``.
 Modules, one job each:
 
 - :mod:`.naming`: sanitised subject/session labels, BIDS names, paths kept inside OUTPUT;
-- :mod:`.discover`: subjects of a BIDS dataset, a tree of DICOM studies or NIfTI files
-  matched by a pattern, with what will be paired and why;
+- :mod:`.inputs`: a subject's images by role (:class:`SubjectInputs`);
+- :mod:`.discover`: subjects of a BIDS dataset (:mod:`.layout_bids`), a tree of DICOM
+  studies (:mod:`.layout_dicom`) or NIfTI files matched by a pattern (:mod:`.layout_nifti`),
+  with what will be paired and why;
 - :mod:`.manifest`: input fingerprints, parameters and version per subject; what a rerun
   may skip;
 - :mod:`.privacy`: patient identity kept out of the outputs;

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bmetoolkit.batch.discover import SubjectInputs
+    from bmetoolkit.batch.inputs import SubjectInputs
 
 __all__ = [
     "MANIFEST_VERSION",

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bmetoolkit.batch.discover import Layout, SubjectInputs, discover
+from bmetoolkit.batch.discover import discover
+from bmetoolkit.batch.inputs import Layout, SubjectInputs
 from bmetoolkit.batch.manifest import check_complete
 from bmetoolkit.batch.naming import inside
 from bmetoolkit.batch.outputs import dataset_description, unit_parts, write_group_tables

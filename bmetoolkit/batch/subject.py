@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bmetoolkit.batch.discover import SubjectInputs
+from bmetoolkit.batch.inputs import SubjectInputs
 from bmetoolkit.batch.manifest import (
     MANIFEST_VERSION,
     check_complete,

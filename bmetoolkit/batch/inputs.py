@@ -1,0 +1,118 @@
+"""What a batch knows about one subject before analysing it: its images by role.
+
+:class:`SubjectInputs` is what discovery (:mod:`bmetoolkit.batch.discover`) returns for each
+subject (and session) and what a worker receives; it is picklable and holds no open files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bmetoolkit.batch.naming import bids_prefix
+
+__all__ = [
+    "ROLES",
+    "InputImage",
+    "Layout",
+    "Role",
+    "SubjectInputs",
+    "excluded",
+    "missing_problem",
+    "nifti_image",
+]
+
+Layout = Literal["bids", "dicom", "nifti"]
+Role = Literal["t1", "t2", "stir", "vertebrae"]
+ROLES: tuple[Role, ...] = ("t1", "t2", "stir", "vertebrae")
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """One image of a subject: a NIfTI file, or a DICOM series inside a folder.
+
+    Parameters
+    ----------
+    path : str
+        The NIfTI file, or the folder holding the DICOM series.
+    files : tuple of str
+        Every file read for this image (fingerprinted in the manifest).
+    series : str, optional
+        SeriesInstanceUID of the DICOM series.
+    description : str
+        What it is, for listings (file name or series label).
+    info : SeriesInfo, optional
+        Header summary of the DICOM series, so a worker reads it without rescanning.
+    """
+
+    path: str
+    files: tuple[str, ...]
+    series: str | None = None
+    description: str = ""
+    info: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SubjectInputs:
+    """The inputs of one subject (and session), or why it cannot be analysed.
+
+    Parameters
+    ----------
+    subject : str
+        Sanitised subject label (no ``sub-``).
+    session : str or None
+        Sanitised session label, None without sessions.
+    layout : {'bids', 'dicom', 'nifti'}
+    source : str
+        The subject's folder or file as found (for messages only).
+    t1, t2, stir, vertebrae : InputImage or None
+        The images chosen for each role.
+    reasons : tuple of str
+        Why each image was chosen or passed over.
+    problem : str or None
+        Why the subject cannot be analysed (it is then reported as failed at the
+        ``discover`` stage).
+    """
+
+    subject: str
+    session: str | None
+    layout: Layout
+    source: str
+    t1: InputImage | None = None
+    t2: InputImage | None = None
+    stir: InputImage | None = None
+    vertebrae: InputImage | None = None
+    reasons: tuple[str, ...] = ()
+    problem: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``sub-<subject>[_ses-<session>]``: unique within a batch."""
+        return bids_prefix(self.subject, self.session)
+
+    def images(self) -> dict[str, InputImage]:
+        """The images present, by role."""
+        found = {role: getattr(self, role) for role in ROLES}
+        return {role: image for role, image in found.items() if image is not None}
+
+
+def nifti_image(path: Path) -> InputImage:
+    """The :class:`InputImage` of one NIfTI file."""
+    return InputImage(path=str(path), files=(str(path),), description=path.name)
+
+
+def missing_problem(chosen: dict[str, Any]) -> str | None:
+    """Why the roles found cannot be analysed (no T1, or neither T2 nor STIR), else None."""
+    if "t1" not in chosen:
+        return "no T1 image"
+    if "t2" not in chosen and "stir" not in chosen:
+        return "no T2 or STIR image"
+    return None
+
+
+def excluded(path: Path, skip: Sequence[Path]) -> bool:
+    """True when ``path`` lies in (or is) one of the resolved folders ``skip``."""
+    resolved = path.resolve()
+    return any(resolved == s or s in resolved.parents for s in skip)
