@@ -259,6 +259,18 @@ def test_shading_and_noise_do_not_change_the_result(healthy):
 
 
 @pytest.mark.slow
+def test_oblique_t1_grid():
+    """T1 slices tilted 10, 3 and 5 degrees about x, y, z: handled without resampling."""
+    config = PhantomConfig().with_grid("t1", tilt_deg=(-10.0, 3.0, 5.0))
+    phantom = make_phantom(seed=104, lesions="random", config=config)
+    result = find_vertebral_bodies(study_of(phantom))
+    dice = body_dice(result, phantom.truth.vertebrae.data)
+    assert result.provenance["grid_obliquity_deg"] > 10
+    assert np.median(list(dice.values())) > 0.9, dice
+    assert levels_right(result, phantom.truth.vertebrae.data)
+
+
+@pytest.mark.slow
 def test_t2_only_without_stir_still_works(healthy):
     phantom, _ = healthy
     result = find_vertebral_bodies(Study.from_images(phantom.t1, t2=phantom.t2))
