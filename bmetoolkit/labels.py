@@ -20,13 +20,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bmetoolkit.volume import Volume
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.errors import BmetoolkitError, EmptyInputError
+from bmetoolkit.volume import Grid, Volume
 
 __all__ = [
+    "CONVENTIONS",
     "VERSE_LEVELS",
     "VertebraLabels",
+    "detect_convention",
     "level_name",
+    "totalseg_to_verse",
     "verse_id",
+    "vertebral_bodies",
 ]
 
 #: VerSe id of every vertebra, cranial to caudal (SPINEPS instance masks use the same ids).
@@ -110,3 +119,255 @@ class VertebraLabels:
         if level is not None:
             return level
         return f"body {self.ids.index(body_id) + 1}"
+
+
+# --- conventions -----------------------------------------------------------------------------
+
+#: Label conventions :func:`vertebral_bodies` understands (``"auto"`` picks one).
+CONVENTIONS = ("verse", "spineps", "totalsegmentator", "total_mr", "binary")
+
+#: SPINEPS instance masks: disc below vertebra ``id`` is ``DISC_OFFSET + id``, its endplates
+#: ``ENDPLATE_OFFSET + id``.
+DISC_OFFSET, ENDPLATE_OFFSET = 100, 200
+#: TotalSegmentator ``total_mr``: sacrum and all vertebrae merged into one class.
+TOTAL_MR_SACRUM, TOTAL_MR_VERTEBRAE = 18, 19
+#: TotalSegmentator ``vertebrae_mr``: class 1 is the sacrum, 2 L5, 3 L4, ... 25 C1.
+TOTALSEG_SACRUM = 1
+_TOTALSEG_MAX = 25
+
+
+def totalseg_to_verse(class_id: int) -> int:
+    """VerSe id of a TotalSegmentator ``vertebrae_mr`` class (1 sacrum, 2 L5 ... 25 C1).
+
+    >>> totalseg_to_verse(1), totalseg_to_verse(2), totalseg_to_verse(25)
+    (26, 24, 1)
+    """
+    if class_id == TOTALSEG_SACRUM:
+        return verse_id("S1")
+    if 2 <= class_id <= _TOTALSEG_MAX:
+        return 26 - class_id
+    raise ValueError(f"{class_id} is not a TotalSegmentator vertebrae_mr class (1-25)")
+
+
+def _cranial_position(data: NDArray[np.integer], grid: Grid, ids: list[int]) -> dict[int, float]:
+    """Mean world S coordinate (mm) of each id: larger is more cranial."""
+    flat = data.ravel()
+    keep = np.isin(flat, ids)
+    ijk = np.stack(np.unravel_index(np.flatnonzero(keep), data.shape), axis=1)
+    z = grid.voxel_to_world(ijk)[:, 2]
+    values = flat[keep]
+    sums = np.bincount(values, weights=z, minlength=max(ids) + 1)
+    counts = np.bincount(values, minlength=max(ids) + 1)
+    return {i: float(sums[i] / counts[i]) for i in ids}
+
+
+def detect_convention(labels: Volume) -> str:
+    """Guess the label convention of a vertebra label map.
+
+    - only the value 1 (or a boolean map): ``"binary"``;
+    - any value from 100 up (discs, endplates): ``"spineps"``;
+    - otherwise the ids' order along the body axis decides: VerSe ids grow towards the feet,
+      TotalSegmentator ``vertebrae_mr`` classes towards the head.
+
+    Raises
+    ------
+    BmetoolkitError
+        When the order cannot decide (a single vertebra, or no consistent order).
+    """
+    values = [int(v) for v in np.unique(labels.data) if v > 0]
+    if not values:
+        raise EmptyInputError(
+            "the vertebra label map is empty", path=labels.source, hint="check the labels file"
+        )
+    if values == [1]:
+        return "binary"
+    if max(values) >= DISC_OFFSET:
+        return "spineps"
+    if len(values) < 2:
+        raise BmetoolkitError(
+            f"cannot tell the label convention from a single label ({values[0]})",
+            path=labels.source,
+            hint="name it: convention='verse' or 'totalsegmentator' (CLI --label-convention)",
+        )
+    height = _cranial_position(labels.data, labels.grid, values)
+    ordered = sorted(values, key=lambda v: -height[v])  # cranial first
+    if ordered == sorted(values):
+        return "verse"
+    if ordered == sorted(values, reverse=True) and max(values) <= _TOTALSEG_MAX:
+        return "totalsegmentator"
+    raise BmetoolkitError(
+        f"labels {values} are neither in VerSe order (ids growing towards the feet) nor in "
+        "TotalSegmentator vertebrae_mr order",
+        path=labels.source,
+        hint="name the convention (CLI --label-convention) or check the label map",
+    )
+
+
+def vertebral_bodies(
+    labels: Volume, *, convention: str = "auto", body_opening_mm: float = 5.0
+) -> VertebraLabels:
+    """Vertebral bodies with VerSe ids from a label map in any supported convention.
+
+    Parameters
+    ----------
+    labels : Volume
+        Label map on the study grid: VerSe or SPINEPS instance ids, TotalSegmentator
+        ``vertebrae_mr`` or ``total_mr`` classes, or a binary mask.
+    convention : str
+        One of :data:`CONVENTIONS`, or ``"auto"`` (see :func:`detect_convention`;
+        ``total_mr`` is never guessed, its ids collide with VerSe's).
+    body_opening_mm : float
+        Radius (mm) of the opening that cuts posterior elements (pedicles, laminae,
+        processes) off the bodies when the labels cover whole vertebrae.
+
+    Returns
+    -------
+    VertebraLabels
+        Bodies only, one VerSe id each (ids ``1..n`` cranial to caudal with unknown levels
+        for binary and ``total_mr`` maps).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = np.zeros((40, 40, 30), np.uint8)
+    >>> data[10:30, 10:30, 2:10], data[10:30, 10:30, 14:22] = 2, 3  # TotalSegmentator L5, L4
+    >>> found = vertebral_bodies(Volume(data, np.eye(4), kind="label"))
+    >>> found.convention, found.levels
+    ('totalsegmentator', {23: 'L4', 24: 'L5'})
+    """
+    if convention == "auto":
+        convention = detect_convention(labels)
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown label convention {convention!r}; use one of {CONVENTIONS}")
+    data = np.asarray(labels.data)
+    notes: list[str] = []
+    if convention in ("binary", "total_mr"):
+        bodies, levels, provenance = _instances(data, labels.grid, convention, body_opening_mm)
+        if not levels:
+            raise EmptyInputError(
+                "no vertebral body in the label map", path=labels.source, hint="check the labels"
+            )
+        if any(v is None for v in levels.values()):
+            notes.append(
+                f"{convention} label map: vertebral levels are unknown; bodies are numbered "
+                "from the top of the field of view"
+            )
+    else:
+        verse = _to_verse(data, convention)
+        bodies = np.zeros(data.shape, np.uint8)
+        for body_id in (int(v) for v in np.unique(verse) if v > 0):
+            region = _crop_around(verse == body_id, labels.grid.spacing, body_opening_mm)
+            body = _body_only(verse[region] == body_id, labels.grid.spacing, body_opening_mm)
+            bodies[region][body] = body_id
+        order = _cranial_position(bodies, labels.grid, [int(v) for v in np.unique(bodies)[1:]])
+        levels = {i: level_name(i) for i in sorted(order, key=lambda i: -order[i])}
+        provenance = {"levels": f"from the {convention} label ids"}
+        if not levels:
+            raise EmptyInputError(
+                f"no vertebral body in the label map ({convention} ids)",
+                path=labels.source,
+                hint="check the labels or name another --label-convention",
+            )
+    provenance = {"convention": convention, "source": str(labels.source), **provenance}
+    volume = labels.with_data(bodies, kind="label")
+    return VertebraLabels(volume, levels, convention, provenance, tuple(notes))
+
+
+def _to_verse(data: NDArray[np.integer], convention: str) -> NDArray[np.uint8]:
+    """VerSe ids of each voxel (0 for discs, other structures and background)."""
+    lookup = np.zeros(max(int(data.max()), ENDPLATE_OFFSET + 30) + 1, np.uint8)
+    if convention in ("verse", "spineps"):
+        for number in VERSE_LEVELS:
+            lookup[number] = number
+            if convention == "spineps":
+                lookup[ENDPLATE_OFFSET + number] = number  # endplates belong to the body
+    elif convention == "totalsegmentator":
+        for class_id in range(1, _TOTALSEG_MAX + 1):
+            lookup[class_id] = totalseg_to_verse(class_id)
+    return lookup[data]
+
+
+def _crop_around(
+    mask: NDArray[np.bool_], spacing: NDArray[np.float64], margin_mm: float
+) -> tuple[slice, ...]:
+    """Bounding box of ``mask`` grown by ``margin_mm`` (at least one voxel) per axis."""
+    pad = np.maximum(np.ceil(margin_mm / spacing).astype(int), 1) + 1
+    lows, highs = [], []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=other))
+        lows.append(max(int(hits[0]) - pad[axis], 0))
+        highs.append(min(int(hits[-1]) + pad[axis] + 1, mask.shape[axis]))
+    return tuple(slice(lo, hi) for lo, hi in zip(lows, highs, strict=True))
+
+
+def _body_only(
+    mask: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+    radius_mm: float,
+    *,
+    keep_all: bool = False,
+) -> NDArray[np.bool_]:
+    """The bulky part of a vertebra mask: posterior elements and pedicles cut off.
+
+    An opening by a ball of ``radius_mm`` keeps what is thick (the body); what it removed
+    is put back when it stays within ``radius_mm`` of the kept part (the body's rounded
+    rim), and dropped when it reaches further (posterior elements, reached via the
+    pedicles). ``keep_all`` keeps every opened component (several bodies), not only the
+    largest.
+    """
+    eroded = ndimage.distance_transform_edt(mask, sampling=spacing) > radius_mm
+    if not eroded.any():
+        return mask.copy()
+    opened = ndimage.distance_transform_edt(~eroded, sampling=spacing) <= radius_mm
+    opened &= mask
+    components, n = ndimage.label(opened)
+    if n == 0:
+        return mask.copy()
+    sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
+    if keep_all:
+        main = np.isin(components, np.flatnonzero(sizes >= 0.2 * sizes.max()) + 1)
+    else:
+        main = components == int(np.argmax(sizes)) + 1
+    removed, n_removed = ndimage.label(mask & ~main)
+    if n_removed == 0:
+        return main
+    reach = ndimage.distance_transform_edt(~main, sampling=spacing)
+    furthest = ndimage.maximum(reach, removed, index=np.arange(1, n_removed + 1))
+    rim = np.flatnonzero(np.asarray(furthest) <= radius_mm * 1.01) + 1
+    return main | np.isin(removed, rim)
+
+
+def _instances(
+    data: NDArray[np.integer], grid: Grid, convention: str, radius_mm: float
+) -> tuple[NDArray[np.uint8], dict[int, str | None], dict[str, Any]]:
+    """Split a merged vertebra mask into bodies, numbered cranial to caudal."""
+    if convention == "total_mr":
+        column = data == TOTAL_MR_VERTEBRAE
+        sacrum = data == TOTAL_MR_SACRUM
+    else:
+        column, sacrum = data > 0, np.zeros(data.shape, bool)
+    bodies, n = ndimage.label(_body_only(column, grid.spacing, radius_mm, keep_all=True))
+    ids = list(range(1, n + 1))
+    height = _cranial_position(bodies, grid, ids) if ids else {}
+    ordered = sorted(ids, key=lambda i: -height[i])
+    result = np.zeros(data.shape, np.uint8)
+    for new_id, old_id in enumerate(ordered, start=1):
+        result[bodies == old_id] = new_id
+    levels: dict[int, str | None] = {i: None for i in range(1, n + 1)}
+    provenance: dict[str, Any] = {"levels": "unknown", "bodies": "connected components"}
+    if sacrum.any() and n:
+        # Name upwards from the sacrum, assuming five lumbar vertebrae.
+        first = verse_id("S1") - n
+        if first >= 1:
+            relabel = np.zeros(n + 1, np.uint8)
+            relabel[1:] = np.arange(first, first + n)
+            result = relabel[result]
+            levels = {first + i - 1: level_name(first + i - 1) for i in range(1, n + 1)}
+            sacrum_body = _body_only(sacrum, grid.spacing, radius_mm)
+            result[sacrum_body & (result == 0)] = verse_id("S1")
+            levels[verse_id("S1")] = "S1"
+            provenance["levels"] = (
+                "counted upwards from the sacrum, assuming 5 lumbar and 12 thoracic vertebrae"
+            )
+    return result, levels, provenance

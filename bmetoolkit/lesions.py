@@ -1,0 +1,151 @@
+"""The lesion table: every connected finding with its volume, place and signal.
+
+A lesion is a connected region (face neighbours, within one body) of the union of the BME
+mask and the Modic map. Its **zone** is the endplate its Modic voxels belong to
+(``"superior endplate"`` / ``"inferior endplate"``), or ``"central"`` for edema away from the
+endplates; its **finding** is ``"BME"`` or ``"Modic "`` + type (``"Modic I/II"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.modic import MM3_PER_ML, MODIC_NAMES, SUPERIOR, type_string
+from bmetoolkit.params import Parameters
+from bmetoolkit.volume import Grid
+
+__all__ = ["LESION_COLUMNS", "lesion_table"]
+
+#: Columns of the lesion table, in order. Coordinates are RAS mm; the bounding box holds
+#: the lesion's voxel centres.
+LESION_COLUMNS = (
+    "lesion",
+    "level",
+    "verse_id",
+    "zone",
+    "finding",
+    "volume_ml",
+    "bme_volume_ml",
+    "volume_ml_I",
+    "volume_ml_II",
+    "volume_ml_III",
+    "centroid_x_mm",
+    "centroid_y_mm",
+    "centroid_z_mm",
+    "bbox_min_x_mm",
+    "bbox_min_y_mm",
+    "bbox_min_z_mm",
+    "bbox_max_x_mm",
+    "bbox_max_y_mm",
+    "bbox_max_z_mm",
+    "bbox_voxels",
+    "mean_t1_ratio",
+    "mean_t2_ratio",
+    "mean_stir_ratio",
+)
+
+
+def lesion_table(
+    lesions: NDArray[np.integer],
+    n_lesions: int,
+    *,
+    bme: NDArray[np.bool_],
+    types: NDArray[np.uint8],
+    assignment: NDArray[np.uint8],
+    body_labels: NDArray[np.integer],
+    body_names: dict[int, tuple[str, int | None]],
+    ratios: dict[str, NDArray[np.floating]],
+    grid: Grid,
+    params: Parameters,
+) -> list[dict[str, Any]]:
+    """One row per lesion (see :data:`LESION_COLUMNS`), in lesion-number order.
+
+    Parameters
+    ----------
+    lesions : ndarray of int
+        Lesion numbers 1..n_lesions (0 elsewhere).
+    n_lesions : int
+        Number of lesions.
+    bme, types, assignment : ndarray
+        BME mask, Modic map and endplate assignment (see :func:`bmetoolkit.modic.modic_map`).
+    body_labels : ndarray
+        Body label map.
+    body_names : dict
+        Body id -> (display name, VerSe id or None).
+    ratios : dict of str to ndarray
+        Ratio images by contrast (``"t1"``, ``"t2"``, ``"stir"``); missing contrasts give
+        empty cells.
+    grid : Grid
+        The study grid.
+    params : Parameters
+        For the mixed-type rule.
+    """
+    mm3 = grid.voxel_volume_mm3
+    rows = []
+    for number, box in enumerate(ndimage.find_objects(lesions, max_label=n_lesions), start=1):
+        if box is None:
+            continue
+        inside = lesions[box] == number
+        ijk = np.argwhere(inside) + np.array([s.start for s in box])
+        world = grid.voxel_to_world(ijk)
+        body_id = int(np.bincount(body_labels[box][inside]).argmax())
+        name, verse = body_names.get(body_id, (f"body id {body_id}", None))
+        lesion_types = types[box][inside]
+        volumes = {
+            roman: float(np.count_nonzero(lesion_types == value) * mm3 / MM3_PER_ML)
+            for value, roman in MODIC_NAMES.items()
+        }
+        modic = type_string(volumes, params.mixed_min_fraction)
+        rows.append(
+            {
+                "lesion": number,
+                "level": name,
+                "verse_id": verse,
+                "zone": _zone(assignment[box][inside]),
+                "finding": "BME" if modic == "none" else f"Modic {modic}",
+                "volume_ml": round(float(inside.sum() * mm3 / MM3_PER_ML), 4),
+                "bme_volume_ml": round(
+                    float(np.count_nonzero(bme[box][inside]) * mm3 / MM3_PER_ML), 4
+                ),
+                **{f"volume_ml_{roman}": round(v, 4) for roman, v in volumes.items()},
+                **_coordinates(world),
+                "bbox_voxels": ",".join(f"{s.start}:{s.stop}" for s in box),
+                **{
+                    f"mean_{name}_ratio": _mean(ratios.get(name), box, inside)
+                    for name in ("t1", "t2", "stir")
+                },
+            }
+        )
+    return rows
+
+
+def _zone(assignment: NDArray[np.uint8]) -> str:
+    endplate = assignment[assignment > 0]
+    if endplate.size == 0:
+        return "central"
+    superior = np.count_nonzero(endplate == SUPERIOR)
+    return "superior endplate" if superior * 2 >= endplate.size else "inferior endplate"
+
+
+def _coordinates(world: NDArray[np.float64]) -> dict[str, float]:
+    values = {}
+    for axis, stat in (("centroid", world.mean(0)), ("bbox_min", world.min(0))):
+        values |= {f"{axis}_{c}_mm": round(float(v), 2) for c, v in zip("xyz", stat, strict=True)}
+    values |= {
+        f"bbox_max_{c}_mm": round(float(v), 2) for c, v in zip("xyz", world.max(0), strict=True)
+    }
+    return values
+
+
+def _mean(
+    ratio: NDArray[np.floating] | None, box: tuple[slice, ...], inside: NDArray[np.bool_]
+) -> float | None:
+    if ratio is None:
+        return None
+    values = ratio[box][inside]
+    values = values[np.isfinite(values)]
+    return round(float(values.mean()), 3) if values.size else None

@@ -1,0 +1,300 @@
+"""Modic endplate changes: per-voxel pattern, endplate contact, per-endplate type and extent.
+
+Per voxel, inside the marrow (ratios to normal marrow, DOMAIN.md "Signal patterns"):
+
+- **type I** (edema): the bone marrow edema mask (T1 hypo, STIR/T2 hyper);
+- **type II** (fat): T1 hyper (``>= t1_hyper_ratio``) and, with a STIR, fat-nulled
+  (``<= stir_fat_max_ratio``), without one, T2 not hypointense (``> fluid_hypo_ratio``);
+- **type III** (sclerosis): T1 hypo (``<= t1_hypo_ratio``) and T2/STIR hypo
+  (``<= fluid_hypo_ratio``).
+
+Like edema, type II and III regions are cleaned by hysteresis: a region must hold a voxel
+past the ``*_seed_ratio`` thresholds that also lies deeper than ``modic_core_mm`` inside the
+body (a thin rim along the cortex is partial volume of dark cortex and marrow, not
+sclerosis). Regions smaller than ``min_modic_mm3`` are dropped. The changed regions of
+a body (connected, all types together) that come within ``endplate_contact_mm`` of the
+endplate's first marrow voxels are Modic changes of that endplate (the nearer one when
+they reach both, voxel by voxel); the others are not Modic: edema there stays BME
+("central" zone), and a T1-bright region away from the endplates (a haemangioma, focal
+fat) is not reported.
+
+Per endplate, :func:`endplate_table` reports the type (the types making up at least
+``mixed_min_fraction`` of the changed volume, largest first: ``"I"``, ``"II/I"``...), the
+volume per type, the maximum height as % of the body height and its grade (A < 25 %,
+B 25-50 %, C > 50 %), the endplate area % (small < 25 %, medium 25-<50 %, large >= 50 %)
+and the location along AP (anterior or posterior when more than half of the change lies in
+that third, else middle).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
+from bmetoolkit.segment import hysteresis, label_lesions, remove_small
+from bmetoolkit.vertebra import BodyGeometry
+
+__all__ = [
+    "ENDPLATE_COLUMNS",
+    "MODIC_NAMES",
+    "area_grade",
+    "endplate_table",
+    "height_grade",
+    "modic_map",
+    "type_string",
+]
+
+#: Modic map values and their names.
+MODIC_NAMES = {1: "I", 2: "II", 3: "III"}
+#: Endplate assignment values in :func:`modic_map`'s second output.
+SUPERIOR, INFERIOR = 1, 2
+#: Columns of the per-endplate table, in order.
+ENDPLATE_COLUMNS = (
+    "level",
+    "verse_id",
+    "endplate",
+    "modic_type",
+    "volume_ml",
+    "volume_ml_I",
+    "volume_ml_II",
+    "volume_ml_III",
+    "height_pct",
+    "height_grade",
+    "area_pct",
+    "area_grade",
+    "location",
+    "body_height_mm",
+    "body_partly_outside",
+)
+MM3_PER_ML = 1000.0
+
+
+def height_grade(height_pct: float) -> str | None:
+    """Height grade: A < 25 %, B 25-50 %, C > 50 % of the body height; None without change.
+
+    >>> height_grade(10.0), height_grade(25.0), height_grade(50.0), height_grade(50.1)
+    ('A', 'B', 'B', 'C')
+    """
+    if height_pct <= 0:
+        return None
+    low, high = HEIGHT_GRADE_LIMITS_PCT
+    return "A" if height_pct < low else ("B" if height_pct <= high else "C")
+
+
+def area_grade(area_pct: float) -> str | None:
+    """Endplate area grade: small < 25 %, medium 25-<50 %, large >= 50 %; None if 0.
+
+    >>> area_grade(24.9), area_grade(25.0), area_grade(50.0), area_grade(0.0)
+    ('small', 'medium', 'large', None)
+    """
+    if area_pct <= 0:
+        return None
+    low, high = AREA_GRADE_LIMITS_PCT
+    return "small" if area_pct < low else ("medium" if area_pct < high else "large")
+
+
+def type_string(volumes: dict[str, float], min_fraction: float) -> str:
+    """Modic type of a change from its volume per type: dominant first, ``"none"`` if empty.
+
+    >>> type_string({"I": 0.6, "II": 2.0, "III": 0.0}, 0.2)
+    'II/I'
+    >>> type_string({"I": 0.1, "II": 2.0, "III": 0.0}, 0.2)
+    'II'
+    >>> type_string({"I": 0.0, "II": 0.0, "III": 0.0}, 0.2)
+    'none'
+    """
+    total = sum(volumes.values())
+    if total <= 0:
+        return "none"
+    present = [(v, name) for name, v in volumes.items() if v >= min_fraction * total]
+    return "/".join(name for _, name in sorted(present, key=lambda p: -p[0]))
+
+
+def _voxel_types(
+    bme: NDArray[np.bool_],
+    t1_ratio: NDArray[np.floating],
+    fluid_ratio: NDArray[np.floating],
+    fluid: Literal["stir", "t2"],
+    deep: NDArray[np.bool_],
+    voxel_mm3: float,
+    params: Parameters,
+) -> NDArray[np.uint8]:
+    """Per-voxel pattern: 1 type I (the BME mask), 2 type II, 3 type III, 0 none.
+
+    Type II and III regions must hold a ``deep`` voxel (see ``modic_core_mm``).
+    """
+    with np.errstate(invalid="ignore"):
+        if fluid == "stir":
+            fatty = fluid_ratio <= params.stir_fat_max_ratio
+        else:
+            fatty = fluid_ratio > params.fluid_hypo_ratio
+        type2 = (t1_ratio >= params.t1_hyper_ratio) & fatty
+        seed2 = type2 & (t1_ratio >= params.t1_hyper_seed_ratio)
+        type3 = (t1_ratio <= params.t1_hypo_ratio) & (fluid_ratio <= params.fluid_hypo_ratio)
+        seed3 = (t1_ratio <= params.t1_hypo_seed_ratio) & (
+            fluid_ratio <= params.fluid_hypo_seed_ratio
+        )
+    keep = {"voxel_mm3": voxel_mm3, "min_mm3": params.min_modic_mm3}
+    types = np.zeros(bme.shape, np.uint8)
+    types[remove_small(hysteresis(type2 & ~bme, seed2 & deep), **keep)] = 2
+    types[remove_small(hysteresis(type3 & ~bme, seed3 & deep), **keep)] = 3
+    types[bme] = 1
+    return types
+
+
+def _depth_volumes(
+    shape: tuple[int, ...], bodies: list[BodyGeometry]
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Depth of each voxel's near edge below the endplates' rim voxels (inf outside bodies).
+
+    That is the depth below the endplate surface minus two voxels along SI (the voxel's own
+    extent and the rim layer, which is never marrow), so the first marrow voxel is at 0
+    whatever the voxel size. A body without an inferior endplate (S1) has infinite
+    inferior depth.
+    """
+    superior = np.full(int(np.prod(shape)), np.inf, np.float32)
+    inferior = np.full(int(np.prod(shape)), np.inf, np.float32)
+    for body in bodies:
+        rim = np.float32(2 * body.si_extent_mm)
+        superior[body.index] = body.depth_superior - rim
+        if "inferior" in body.endplates:
+            inferior[body.index] = body.depth_inferior - rim
+    return superior.reshape(shape), inferior.reshape(shape)
+
+
+def modic_map(
+    bme: NDArray[np.bool_],
+    t1_ratio: NDArray[np.floating],
+    fluid_ratio: NDArray[np.floating],
+    *,
+    fluid: Literal["stir", "t2"],
+    bodies: list[BodyGeometry],
+    body_labels: NDArray[np.integer],
+    voxel_mm3: float,
+    params: Parameters,
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Modic type of every voxel and the endplate each Modic voxel belongs to.
+
+    Parameters
+    ----------
+    bme : ndarray of bool
+        Bone marrow edema mask (type I where it touches an endplate).
+    t1_ratio, fluid_ratio : ndarray
+        Ratios to normal marrow, NaN outside the marrow.
+    fluid : {'stir', 't2'}
+        Which image ``fluid_ratio`` is.
+    bodies : list of BodyGeometry
+        Geometry of the vertebral bodies.
+    body_labels : ndarray
+        The body label map on the same grid.
+    voxel_mm3 : float
+        Volume of one voxel (mm³).
+    params : Parameters
+        Thresholds.
+
+    Returns
+    -------
+    types : ndarray of uint8
+        0 none, 1 type I, 2 type II, 3 type III.
+    endplate : ndarray of uint8
+        For Modic voxels, :data:`SUPERIOR` or :data:`INFERIOR`; 0 elsewhere.
+    """
+    deep = np.zeros(bme.size, bool)
+    for body in bodies:
+        deep[body.index[body.inside_mm > params.modic_core_mm]] = True
+    deep = deep.reshape(bme.shape)
+    voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, fluid, deep, voxel_mm3, params)
+    regions, n = label_lesions(voxel_types > 0, body_labels)
+    types = np.zeros(bme.shape, np.uint8)
+    endplate = np.zeros(bme.shape, np.uint8)
+    if n == 0:
+        return types, endplate
+    superior, inferior = _depth_volumes(bme.shape, bodies)
+    index = np.arange(1, n + 1)
+    reach = params.endplate_contact_mm
+    touches_superior = np.asarray(ndimage.minimum(superior, regions, index)) <= reach
+    touches_inferior = np.asarray(ndimage.minimum(inferior, regions, index)) <= reach
+    modic_region = np.concatenate([[False], touches_superior | touches_inferior])[regions]
+    types[modic_region] = voxel_types[modic_region]
+    only_superior = np.concatenate([[False], touches_superior & ~touches_inferior])[regions]
+    only_inferior = np.concatenate([[False], touches_inferior & ~touches_superior])[regions]
+    nearer_superior = superior <= inferior
+    endplate[modic_region] = np.where(nearer_superior[modic_region], SUPERIOR, INFERIOR)
+    endplate[only_superior] = SUPERIOR
+    endplate[only_inferior] = INFERIOR
+    return types, endplate
+
+
+def _location(ap: NDArray[np.float32], body: BodyGeometry) -> str:
+    third = body.ap_half_mm / 3
+    offset = ap - body.ap_center_mm
+    if np.mean(offset > third) > 0.5:
+        return "anterior"
+    if np.mean(offset < -third) > 0.5:
+        return "posterior"
+    return "middle"
+
+
+def endplate_row(
+    body: BodyGeometry,
+    endplate: str,
+    types: NDArray[np.uint8],
+    assignment: NDArray[np.uint8],
+    *,
+    voxel_mm3: float,
+    params: Parameters,
+) -> dict[str, Any]:
+    """The table row of one endplate of one body (see :data:`ENDPLATE_COLUMNS`)."""
+    code = SUPERIOR if endplate == "superior" else INFERIOR
+    flat_types = types.ravel()[body.index]
+    mine = (flat_types > 0) & (assignment.ravel()[body.index] == code)
+    volumes = {
+        name: float(np.count_nonzero(flat_types[mine] == value) * voxel_mm3 / MM3_PER_ML)
+        for value, name in MODIC_NAMES.items()
+    }
+    row: dict[str, Any] = {
+        "level": body.name,
+        "verse_id": body.body_id if body.level is not None else None,
+        "endplate": endplate,
+        "modic_type": type_string(volumes, params.mixed_min_fraction),
+        "volume_ml": round(sum(volumes.values()), 4),
+        **{f"volume_ml_{name}": round(v, 4) for name, v in volumes.items()},
+        "height_pct": 0.0,
+        "height_grade": None,
+        "area_pct": 0.0,
+        "area_grade": None,
+        "location": None,
+        "body_height_mm": round(body.height_mm, 2),
+        "body_partly_outside": body.touches_border,
+    }
+    if mine.any():
+        height = 100 * float(body.depth(endplate)[mine].max()) / body.height_mm
+        area = 100 * len(np.unique(body.column[mine])) / body.n_columns
+        row.update(
+            height_pct=round(height, 2),
+            height_grade=height_grade(height),
+            area_pct=round(area, 2),
+            area_grade=area_grade(area),
+            location=_location(body.ap[mine], body),
+        )
+    return row
+
+
+def endplate_table(
+    bodies: list[BodyGeometry],
+    types: NDArray[np.uint8],
+    assignment: NDArray[np.uint8],
+    *,
+    voxel_mm3: float,
+    params: Parameters,
+) -> list[dict[str, Any]]:
+    """One row per endplate of every body, cranial to caudal (``"none"`` rows included)."""
+    return [
+        endplate_row(body, endplate, types, assignment, voxel_mm3=voxel_mm3, params=params)
+        for body in bodies
+        for endplate in body.endplates
+    ]

@@ -1,0 +1,211 @@
+"""Every threshold of the analysis, with its unit and default, in one object.
+
+:class:`Parameters` is frozen: change a value with :meth:`Parameters.replace`. It is saved in
+every report (``report.json`` → ``"parameters"``), so a result can always be reproduced, and
+read back with :meth:`Parameters.from_dict` or :meth:`Parameters.from_file` (a JSON file
+holding any subset of the fields; the CLI's ``--params``).
+
+Intensity thresholds are **ratios to the subject's normal marrow** of the same sequence
+(see :mod:`bmetoolkit.reference`): 1.0 is normal marrow, 0.8 is 20 % darker.
+
+Examples
+--------
+>>> params = Parameters()
+>>> params.t1_hypo_ratio, params.min_lesion_mm3
+(0.8, 50.0)
+>>> Parameters.from_dict({"min_lesion_mm3": 100}).min_lesion_mm3
+100.0
+>>> Parameters.from_dict({"min_lesion": 1})
+Traceback (most recent call last):
+...
+ValueError: unknown parameter 'min_lesion'; known parameters: ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from bmetoolkit.errors import BmetoolkitError
+
+__all__ = ["AREA_GRADE_LIMITS_PCT", "HEIGHT_GRADE_LIMITS_PCT", "Parameters"]
+
+#: Height grade limits, % of the vertebral body height: A below 25, B 25-50, C above 50
+#: (Udby et al., J Orthop Res 2022).
+HEIGHT_GRADE_LIMITS_PCT = (25.0, 50.0)
+#: Endplate area limits, % of the endplate: small below 25, medium 25-<50, large from 50.
+AREA_GRADE_LIMITS_PCT = (25.0, 50.0)
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Thresholds and settings of marrow masks, reference, BME and Modic classification.
+
+    Marrow
+    ------
+    cortex_mm : float
+        Marrow starts this far (mm) beyond the outermost voxel layer of a vertebral body
+        (that layer is never marrow: it straddles the surface); cortex and endplates are
+        excluded. Default 0.5.
+    body_opening_mm : float
+        Radius (mm) of the morphological opening that separates a vertebral body from its
+        posterior elements when a label map covers whole vertebrae (SPINEPS,
+        TotalSegmentator). Default 5.0.
+
+    Intensity reference
+    -------------------
+    reference_degree : int
+        Degree of the polynomial (in RAS mm) fitted robustly to log marrow intensity; it
+        absorbs coil shading across and within the vertebrae. 0 gives one value per
+        subject. Default 2.
+    reference_per_body : bool
+        Give each body its own factor on top of the field (robust location of its central
+        marrow), for the marrow differences between vertebrae. Default True.
+    max_body_offset : float
+        Largest per-body factor departure from the field (0.2: between 0.8 and 1.2).
+        Default 0.2.
+    central_fraction : float
+        Central marrow, for the per-body factor, is deeper than this fraction of the body
+        height below both endplates. Default 0.25.
+    reference_bias_correction : bool
+        Run SimpleITK's N4 bias field correction on each image before the reference fit.
+        Default False (the polynomial already models smooth shading).
+
+    Bone marrow edema (ratios to normal marrow)
+    -------------------------------------------
+    t1_hypo_ratio, t1_hypo_seed_ratio : float
+        T1 at or below this ratio is hypointense (grow / seed threshold of the hysteresis).
+        Defaults 0.80 / 0.70.
+    stir_hyper_ratio, stir_hyper_seed_ratio : float
+        STIR (or fat-suppressed T2) at or above this ratio is hyperintense. Normal fatty
+        marrow is dark on STIR, so edema reaches large ratios. Defaults 2.0 / 2.5.
+    t2_hyper_ratio, t2_hyper_seed_ratio : float
+        The same for plain T2, used only when there is no STIR. Defaults 1.30 / 1.50.
+    min_lesion_mm3 : float
+        Connected lesions smaller than this (mm³) are dropped. mm³, not voxels: grids are
+        anisotropic. Default 50.
+
+    Modic classification
+    --------------------
+    t1_hyper_ratio, t1_hyper_seed_ratio : float
+        T1 at or above this ratio is hyperintense (type II, fatty): grow / seed threshold.
+        Defaults 1.12 / 1.20.
+    fluid_hypo_ratio, fluid_hypo_seed_ratio : float
+        T2/STIR at or below this ratio is hypointense (type III, sclerosis): grow / seed
+        threshold (with T1 at or below ``t1_hypo_ratio`` / ``t1_hypo_seed_ratio``).
+        Defaults 0.80 / 0.70.
+    stir_fat_max_ratio : float
+        With a STIR, type II needs STIR at or below this ratio (fat nulled). Default 1.0.
+    endplate_contact_mm : float
+        A finding is an endplate (Modic) change when it comes within this distance (mm) of
+        the endplate's first marrow voxels (below the endplate's rim voxel layer);
+        otherwise it is BME away from the endplates. Default 2.5.
+    mixed_min_fraction : float
+        A second type is reported (mixed, e.g. ``"I/II"``) when it makes up at least this
+        fraction of the endplate's changed volume. Default 0.2.
+    min_modic_mm3 : float
+        Type II and III regions smaller than this (mm³) are dropped. Default 50.
+    modic_core_mm : float
+        Type II and III regions must reach deeper than this (mm) beyond the outermost voxel
+        layer of the body; thinner ones along the cortex look the same (dark cortex mixed
+        with marrow in one voxel) and are dropped. Default 1.5.
+    """
+
+    cortex_mm: float = 0.5
+    body_opening_mm: float = 5.0
+    reference_degree: int = 2
+    reference_per_body: bool = True
+    max_body_offset: float = 0.2
+    central_fraction: float = 0.25
+    reference_bias_correction: bool = False
+    t1_hypo_ratio: float = 0.80
+    t1_hypo_seed_ratio: float = 0.70
+    stir_hyper_ratio: float = 2.0
+    stir_hyper_seed_ratio: float = 2.5
+    t2_hyper_ratio: float = 1.30
+    t2_hyper_seed_ratio: float = 1.50
+    min_lesion_mm3: float = 50.0
+    t1_hyper_ratio: float = 1.12
+    t1_hyper_seed_ratio: float = 1.20
+    fluid_hypo_ratio: float = 0.80
+    fluid_hypo_seed_ratio: float = 0.70
+    stir_fat_max_ratio: float = 1.0
+    endplate_contact_mm: float = 2.5
+    mixed_min_fraction: float = 0.2
+    min_modic_mm3: float = 50.0
+    modic_core_mm: float = 1.5
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = bool if f.type == "bool" else int if f.type == "int" else float
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+            elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ValueError(f"parameter {f.name} must be {expected.__name__}, got {value!r}")
+        self._check_order("t1_hypo_seed_ratio", "t1_hypo_ratio")
+        self._check_order("stir_hyper_ratio", "stir_hyper_seed_ratio")
+        self._check_order("t2_hyper_ratio", "t2_hyper_seed_ratio")
+        self._check_order("t1_hyper_ratio", "t1_hyper_seed_ratio")
+        self._check_order("fluid_hypo_seed_ratio", "fluid_hypo_ratio")
+        if self.reference_degree not in (0, 1, 2, 3):
+            raise ValueError("parameter reference_degree must be 0, 1, 2 or 3")
+        if not 0 < self.mixed_min_fraction <= 0.5:
+            raise ValueError("parameter mixed_min_fraction must lie in (0, 0.5]")
+
+    def _check_order(self, low: str, high: str) -> None:
+        if getattr(self, low) > getattr(self, high):
+            raise ValueError(f"parameter {low} must not exceed {high}")
+
+    def replace(self, **changes: Any) -> Parameters:
+        """A copy with some values changed (checked like the constructor)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All values by name (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Short hash of the values: equal digests, equal parameters."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Parameters:
+        """Parameters from a (partial) dict; unknown names are an error, not ignored."""
+        known = {f.name for f in fields(cls)}
+        for name in values:
+            if name not in known:
+                raise ValueError(
+                    f"unknown parameter {name!r}; known parameters: {', '.join(sorted(known))}"
+                )
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> Parameters:
+        """Parameters from a JSON file holding an object of (some) parameter values.
+
+        A ``report.json`` written by bmetoolkit works too: its ``"parameters"`` are used.
+        """
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BmetoolkitError("parameter file does not exist", path=path) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BmetoolkitError(
+                f"cannot read parameters ({exc})", path=path, hint="give a JSON object"
+            ) from None
+        if isinstance(values, dict) and isinstance(values.get("parameters"), dict):
+            values = values["parameters"]
+        if not isinstance(values, dict):
+            raise BmetoolkitError("parameters must be a JSON object", path=path)
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as exc:
+            raise BmetoolkitError(str(exc), path=path, hint="fix the parameter file") from None

@@ -1,0 +1,250 @@
+"""What an analysis returns, and the files it writes.
+
+Output contract of :meth:`AnalysisResult.save` (all on the T1 grid with the T1 affine):
+
+==================== ==========================================================================
+``bme_mask.nii.gz``   uint8, 1 = bone marrow edema
+``modic_map.nii.gz``  uint8, 0 none, 1 Modic type I, 2 type II, 3 type III
+``vertebrae.nii.gz``  the vertebral bodies used (VerSe ids; ``1..n`` when levels are unknown)
+``lesions.nii.gz``    lesion numbers of ``lesions.csv``
+``lesions.csv``       one row per lesion (:data:`bmetoolkit.lesions.LESION_COLUMNS`)
+``endplates.csv``     one row per endplate (:data:`bmetoolkit.modic.ENDPLATE_COLUMNS`)
+``report.json``       everything above in one document, with parameters, inputs, versions
+==================== ==========================================================================
+
+Each file is written under a temporary name and renamed into place; ``report.json`` is
+removed first and written last, so a folder with a ``report.json`` is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bmetoolkit.labels import VertebraLabels
+from bmetoolkit.lesions import LESION_COLUMNS
+from bmetoolkit.modic import ENDPLATE_COLUMNS
+from bmetoolkit.params import Parameters
+from bmetoolkit.study import Study
+from bmetoolkit.vertebra import BodyGeometry
+from bmetoolkit.volume import Volume
+
+__all__ = ["OUTPUT_FILES", "AnalysisResult", "versions"]
+
+#: Default file name of each output.
+OUTPUT_FILES: dict[str, str] = {
+    "bme_mask": "bme_mask.nii.gz",
+    "modic_map": "modic_map.nii.gz",
+    "vertebrae": "vertebrae.nii.gz",
+    "lesion_labels": "lesions.nii.gz",
+    "lesions": "lesions.csv",
+    "endplates": "endplates.csv",
+    "report": "report.json",
+}
+#: Report format version: bumped when a field changes meaning or disappears.
+REPORT_VERSION = "1.0"
+
+
+def versions() -> dict[str, str]:
+    """Versions of bmetoolkit, Python and the libraries that shape the results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from bmetoolkit import __version__
+
+    found = {"bmetoolkit": __version__, "python": platform.python_version()}
+    for package in ("numpy", "scipy", "nibabel", "pydicom", "SimpleITK", "scikit-image"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+@dataclass(eq=False)
+class AnalysisResult:
+    """Masks, tables and provenance of one analysis (see :func:`bmetoolkit.analyze`).
+
+    Attributes
+    ----------
+    study : Study
+        The images on the T1 grid.
+    vertebrae : VertebraLabels
+        The vertebral bodies used.
+    bodies : list of BodyGeometry
+        Geometry of each body.
+    marrow : Volume
+        uint8 marrow mask (analysed voxels).
+    ratios : dict of str to Volume
+        Float32 ratio to normal marrow per contrast (NaN outside the marrow).
+    bme_mask, modic_map, lesion_labels : Volume
+        The label maps of the output contract.
+    endplate_rows, lesion_rows : list of dict
+        The tables as plain rows (see :attr:`endplates` and :attr:`lesions`).
+    references : dict
+        Summary of the normal-marrow reference fit per contrast.
+    marrow_by_body : dict
+        Median ratio of each body's marrow per contrast.
+    fluid : str
+        ``"stir"`` or ``"t2"``: the image that decided "fluid-bright".
+    parameters : Parameters
+        The thresholds used.
+    notes : tuple of str
+        Decisions and warnings a reader should see.
+    timings : dict
+        Seconds spent on labels and on the analysis.
+    """
+
+    study: Study
+    vertebrae: VertebraLabels
+    bodies: list[BodyGeometry]
+    marrow: Volume
+    ratios: dict[str, Volume]
+    bme_mask: Volume
+    modic_map: Volume
+    lesion_labels: Volume
+    endplate_rows: list[dict[str, Any]]
+    lesion_rows: list[dict[str, Any]]
+    references: dict[str, Any]
+    marrow_by_body: dict[str, Any]
+    fluid: str
+    parameters: Parameters
+    notes: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def endplates(self) -> Any:
+        """Per-endplate table (pandas DataFrame, columns ``ENDPLATE_COLUMNS``)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.endplate_rows, columns=list(ENDPLATE_COLUMNS))
+
+    @property
+    def lesions(self) -> Any:
+        """Per-lesion table (pandas DataFrame, columns ``LESION_COLUMNS``)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.lesion_rows, columns=list(LESION_COLUMNS))
+
+    @property
+    def bme_volume_ml(self) -> float:
+        """Total bone marrow edema volume (mL)."""
+        voxels = int(np.count_nonzero(self.bme_mask.data))
+        return round(voxels * self.study.grid.voxel_volume_mm3 / 1000.0, 4)
+
+    def modic_counts(self) -> dict[str, int]:
+        """Number of endplates per reported Modic type (``"none"`` excluded)."""
+        counts: dict[str, int] = {}
+        for row in self.endplate_rows:
+            if row["modic_type"] != "none":
+                counts[row["modic_type"]] = counts.get(row["modic_type"], 0) + 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report: findings, tables, parameters, inputs, labels, versions, notes."""
+        lesions = []
+        for row in self.lesion_rows:
+            lesions.append(
+                {
+                    **{k: v for k, v in row.items() if not k.startswith(("centroid_", "bbox_"))},
+                    "centroid_ras_mm": [row[f"centroid_{c}_mm"] for c in "xyz"],
+                    "bbox_ras_mm": [
+                        [row[f"bbox_min_{c}_mm"] for c in "xyz"],
+                        [row[f"bbox_max_{c}_mm"] for c in "xyz"],
+                    ],
+                    "bbox_voxels": row["bbox_voxels"],
+                }
+            )
+        grid = self.study.grid
+        return {
+            "report_version": REPORT_VERSION,
+            "bme": {
+                "volume_ml": self.bme_volume_ml,
+                "lesions": [lesion for lesion in lesions if lesion["bme_volume_ml"] > 0],
+            },
+            "endplates": [dict(row) for row in self.endplate_rows],
+            "lesions": lesions,
+            "modic_counts": self.modic_counts(),
+            "parameters": self.parameters.to_dict(),
+            "inputs": {
+                "images": dict(self.study.inputs),
+                "coverage": {k: round(v, 4) for k, v in self.study.coverage.items()},
+                "fluid_image": self.fluid,
+                "grid": {
+                    "shape": list(grid.shape),
+                    "spacing_mm": [round(float(s), 4) for s in grid.spacing],
+                    "orientation": "".join(grid.axcodes),
+                    "affine": np.round(grid.affine, 6).tolist(),
+                },
+            },
+            "labels": {
+                "convention": self.vertebrae.convention,
+                "levels_known": self.vertebrae.levels_known,
+                "bodies": {str(k): v for k, v in self.vertebrae.levels.items()},
+                "provenance": self.vertebrae.provenance,
+            },
+            "reference": {"fields": self.references, "marrow_by_body": self.marrow_by_body},
+            "notes": list(self.notes),
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "versions": versions(),
+        }
+
+    def save(
+        self, out_dir: str | os.PathLike, names: Mapping[str, str] | None = None
+    ) -> dict[str, Path]:
+        """Write the output contract into ``out_dir`` (created if needed).
+
+        Parameters
+        ----------
+        out_dir : path
+            Output folder.
+        names : dict, optional
+            File name per output key (:data:`OUTPUT_FILES` keys) to override the defaults,
+            e.g. BIDS names.
+
+        Returns
+        -------
+        dict of str to Path
+            Where each output was written.
+        """
+        from bmetoolkit.io import atomic_write, save_nifti, write_json
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {key: out / name for key, name in (OUTPUT_FILES | dict(names or {})).items()}
+        files["report"].unlink(missing_ok=True)
+        save_nifti(self.bme_mask, files["bme_mask"])
+        save_nifti(self.modic_map, files["modic_map"])
+        save_nifti(self.vertebrae.bodies, files["vertebrae"])
+        save_nifti(self.lesion_labels, files["lesion_labels"])
+        for key, table in (("lesions", self.lesions), ("endplates", self.endplates)):
+            with atomic_write(files[key]) as temporary:
+                table.to_csv(temporary, index=False)
+        write_json(files["report"], self.to_dict())
+        return files
+
+    def summary(self) -> str:
+        """A few lines for a terminal: BME volume, Modic endplates, notes."""
+        edema = [row for row in self.lesion_rows if row["bme_volume_ml"] > 0]
+        lines = [
+            f"bone marrow edema: {self.bme_volume_ml:.2f} mL in {len(edema)} lesion(s)"
+            if edema
+            else "bone marrow edema: none found"
+        ]
+        changed = [r for r in self.endplate_rows if r["modic_type"] != "none"]
+        for row in changed:
+            lines.append(
+                f"{row['level']} {row['endplate']} endplate: Modic {row['modic_type']}, "
+                f"{row['volume_ml']:.2f} mL, height {row['height_pct']:.0f} % "
+                f"(grade {row['height_grade']}), area {row['area_pct']:.0f} % "
+                f"({row['area_grade']}), {row['location']}"
+            )
+        if not changed:
+            lines.append("Modic changes: none")
+        lines += [f"note: {note}" for note in self.notes]
+        return "\n".join(lines)
