@@ -1,0 +1,148 @@
+"""Parameters: defaults, checks, files, digest."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from bmetoolkit.errors import BmetoolkitError
+from bmetoolkit.params import Parameters
+
+
+def test_defaults_are_documented_values():
+    params = Parameters()
+    assert params.t1_hypo_ratio == 0.8
+    assert params.t1_hypo_seed_ratio == 0.7
+    assert (params.stir_hyper_ratio, params.stir_hyper_seed_ratio) == (2.0, 2.5)
+    assert (params.t2_hyper_ratio, params.t2_hyper_seed_ratio) == (1.3, 1.5)
+    assert params.min_lesion_mm3 == 50.0
+    assert params.reference_degree == 2
+    assert params.reference_per_body is True
+    assert params.mixed_min_fraction == 0.2
+    # every default passes its own checks: the constructor did not raise
+
+
+def test_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Parameters().cortex_mm = 1.0  # type: ignore[misc]
+
+
+def test_from_dict_partial_and_int_to_float():
+    params = Parameters.from_dict({"min_lesion_mm3": 100, "cortex_mm": 1})
+    assert params.min_lesion_mm3 == 100.0 and isinstance(params.min_lesion_mm3, float)
+    assert isinstance(params.cortex_mm, float)
+    assert params.t1_hypo_ratio == Parameters().t1_hypo_ratio
+
+
+def test_from_dict_unknown_key_names_it():
+    with pytest.raises(ValueError, match=r"unknown parameter 'min_lesion'.*min_lesion_mm3"):
+        Parameters.from_dict({"min_lesion": 1})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("cortex_mm", "0.5"),
+        ("cortex_mm", None),
+        ("cortex_mm", True),  # bool is an int subclass but not a number here
+        ("reference_degree", 1.0),
+        ("reference_degree", True),
+        ("reference_per_body", 1),
+    ],
+)
+def test_type_checks(name, value):
+    with pytest.raises(ValueError, match=f"parameter {name} must be"):
+        Parameters(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"t1_hypo_seed_ratio": 0.85}, "t1_hypo_seed_ratio must not exceed t1_hypo_ratio"),
+        ({"stir_hyper_seed_ratio": 1.9}, "stir_hyper_ratio must not exceed"),
+        ({"t2_hyper_ratio": 1.6}, "t2_hyper_ratio must not exceed"),
+        ({"t1_hyper_seed_ratio": 1.1}, "t1_hyper_ratio must not exceed"),
+        ({"fluid_hypo_seed_ratio": 0.9}, "fluid_hypo_seed_ratio must not exceed"),
+        ({"reference_degree": 4}, "reference_degree"),
+        ({"mixed_min_fraction": 0.0}, "mixed_min_fraction"),
+        ({"mixed_min_fraction": 0.6}, "mixed_min_fraction"),
+    ],
+)
+def test_order_and_range_checks(changes, message):
+    with pytest.raises(ValueError, match=message):
+        Parameters(**changes)
+
+
+def test_equal_seed_and_grow_thresholds_are_allowed():
+    params = Parameters(t1_hypo_seed_ratio=0.8, stir_hyper_seed_ratio=2.0)
+    assert params.t1_hypo_seed_ratio == params.t1_hypo_ratio
+
+
+def test_replace_checks_and_keeps_original():
+    base = Parameters()
+    changed = base.replace(min_lesion_mm3=10)
+    assert changed.min_lesion_mm3 == 10.0 and base.min_lesion_mm3 == 50.0
+    with pytest.raises(ValueError):
+        base.replace(t1_hypo_ratio=0.6)  # below its seed threshold 0.7
+    with pytest.raises(TypeError):
+        base.replace(no_such=1)
+
+
+def test_digest_stable_and_sensitive():
+    assert Parameters().digest() == Parameters().digest()
+    assert Parameters().digest() == Parameters.from_dict(Parameters().to_dict()).digest()
+    assert Parameters(cortex_mm=0.5).digest() == Parameters(cortex_mm=0.5).digest()
+    assert Parameters().digest() != Parameters().replace(cortex_mm=0.6).digest()
+    assert Parameters().digest() != Parameters().replace(reference_per_body=False).digest()
+    assert len(Parameters().digest()) == 16
+
+
+def test_to_dict_round_trip_through_json(tmp_path: Path):
+    params = Parameters(min_lesion_mm3=75.0, reference_degree=1)
+    path = tmp_path / "params.json"
+    path.write_text(json.dumps(params.to_dict()))
+    assert Parameters.from_file(path) == params
+
+
+def test_from_file_partial_json(tmp_path: Path):
+    path = tmp_path / "p.json"
+    path.write_text('{"min_lesion_mm3": 20, "reference_degree": 0}')
+    params = Parameters.from_file(str(path))
+    assert params.min_lesion_mm3 == 20.0 and params.reference_degree == 0
+
+
+def test_from_file_report_json_uses_parameters(tmp_path: Path):
+    path = tmp_path / "report.json"
+    report = {"subject": "sub-01", "parameters": {"cortex_mm": 1.25}, "endplates": []}
+    path.write_text(json.dumps(report))
+    assert Parameters.from_file(path).cortex_mm == 1.25
+
+
+def test_from_file_missing(tmp_path: Path):
+    path = tmp_path / "nope.json"
+    with pytest.raises(BmetoolkitError, match="does not exist") as info:
+        Parameters.from_file(path)
+    assert info.value.path == str(path)
+    assert "nope.json" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", "[1, 2]", '"text"', '{"min_lesion": 3}', '{"cortex_mm": "x"}']
+)
+def test_from_file_invalid_names_file(tmp_path: Path, text: str):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(BmetoolkitError) as info:
+        Parameters.from_file(path)
+    assert info.value.path == str(path)
+    assert "bad.json" in str(info.value)
+
+
+def test_from_file_not_utf8(tmp_path: Path):
+    path = tmp_path / "binary.json"
+    path.write_bytes(b"\xff\xfe\x00{")
+    with pytest.raises(BmetoolkitError, match=r"binary\.json"):
+        Parameters.from_file(path)
