@@ -12,6 +12,11 @@ Output contract of :meth:`AnalysisResult.save` (all on the T1 grid with the T1 a
 ``report.json``       everything above in one document, with parameters, inputs, versions
 ==================== ==========================================================================
 
+With ``viewer_tables`` (default) each label map also gets a 3D Slicer colour table
+(``<map>.ctbl``), an ITK-SNAP label description (``<map>_itksnap.txt``) and a BIDS
+``<map>_dseg.tsv`` (:mod:`bmetoolkit.colortables`); with ``qc`` a self-contained HTML page
+``qc.html`` with the QC figures (:mod:`bmetoolkit.qc`, :mod:`bmetoolkit.report_html`).
+
 Each file is written under a temporary name and renamed into place; ``report.json`` is
 removed first and written last, so a folder with a ``report.json`` is complete.
 """
@@ -195,7 +200,13 @@ class AnalysisResult:
         }
 
     def save(
-        self, out_dir: str | os.PathLike, names: Mapping[str, str] | None = None
+        self,
+        out_dir: str | os.PathLike,
+        names: Mapping[str, str] | None = None,
+        *,
+        viewer_tables: bool = True,
+        qc: bool = False,
+        subject: str | None = None,
     ) -> dict[str, Path]:
         """Write the output contract into ``out_dir`` (created if needed).
 
@@ -206,6 +217,12 @@ class AnalysisResult:
         names : dict, optional
             File name per output key (:data:`OUTPUT_FILES` keys) to override the defaults,
             e.g. BIDS names.
+        viewer_tables : bool
+            Also write colour tables for 3D Slicer, ITK-SNAP and BIDS beside each map.
+        qc : bool
+            Also write ``qc.html``, the QC page with figures (takes a second or two).
+        subject : str, optional
+            Subject name for the QC page (the folder name by default).
 
         Returns
         -------
@@ -225,8 +242,51 @@ class AnalysisResult:
         for key, table in (("lesions", self.lesions), ("endplates", self.endplates)):
             with atomic_write(files[key]) as temporary:
                 table.to_csv(temporary, index=False)
-        write_json(files["report"], self.to_dict())
+        if viewer_tables:
+            files |= self._write_viewer_tables(files)
+        report = self.to_dict()
+        if qc:
+            files["qc"] = self.write_qc_page(out / "qc.html", subject=subject or out.name)
+        write_json(files["report"], report)
         return files
+
+    def _write_viewer_tables(self, files: dict[str, Path]) -> dict[str, Path]:
+        from bmetoolkit.colortables import write_color_tables
+
+        written = {}
+        maps = ["bme_mask", "modic_map"] + (["vertebrae"] if self.vertebrae.levels_known else [])
+        for key in maps:
+            stem = files[key].name.removesuffix(".gz").removesuffix(".nii")
+            for kind, path in write_color_tables(key, files[key].parent, stem=stem).items():
+                written[f"{key}_{kind}"] = path
+        return written
+
+    def qc_figures(self, subject: str | None = None) -> dict[str, Any]:
+        """The QC figures (sagittal montage, per-level volumes) by caption."""
+        from bmetoolkit.qc import qc_figures
+
+        names = {body.body_id: body.name for body in self.bodies}
+        return qc_figures(
+            self.study.t1,
+            self.study.fluid,
+            self.bme_mask,
+            self.modic_map,
+            self.vertebrae.bodies,
+            names,
+            fluid_name=self.fluid.upper(),
+            subject=subject,
+        )
+
+    def write_qc_page(self, path: str | os.PathLike, *, subject: str = "subject") -> Path:
+        """Write the self-contained QC page (figures, tables, parameters, notes)."""
+        from bmetoolkit.report_html import write_subject_page
+
+        figures = self.qc_figures(subject)
+        try:
+            return write_subject_page(path, self.to_dict(), subject=subject, figures=figures)
+        finally:
+            for figure in figures.values():
+                figure.clear()
 
     def summary(self) -> str:
         """A few lines for a terminal: BME volume, Modic endplates, notes."""

@@ -1,0 +1,109 @@
+"""``bmetoolkit analyze``: one subject, from images (or a DICOM study folder) to the outputs.
+
+Either name the images::
+
+    bmetoolkit analyze --t1 T1 --t2 T2 [--stir STIR] [--vertebrae LABELS] --out DIR
+
+(each a NIfTI file or a DICOM series folder), or give one DICOM study folder and let the
+series be paired automatically (``--t1-series`` etc. choose when the pairing is ambiguous)::
+
+    bmetoolkit analyze STUDY_DIR [--vertebrae LABELS] --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def register(commands: Any) -> None:
+    """Add the ``analyze`` command to the CLI's sub-parsers."""
+    parser = commands.add_parser(
+        "analyze",
+        help="find bone marrow edema and Modic changes in one subject",
+        description="Analyse one subject: T1 plus T2 and/or STIR (NIfTI files or DICOM series "
+        "folders), or a DICOM study folder paired automatically. Writes bme_mask.nii.gz, "
+        "modic_map.nii.gz, vertebrae.nii.gz, lesions.nii.gz, lesions.csv, endplates.csv, "
+        "report.json (written last) and qc.html into --out.",
+    )
+    parser.add_argument(
+        "study", nargs="?", type=Path, metavar="STUDY_DIR", help="DICOM folder of one study"
+    )
+    parser.add_argument("--t1", type=Path, metavar="PATH", help="T1-weighted image")
+    parser.add_argument("--t2", type=Path, metavar="PATH", help="T2-weighted image")
+    parser.add_argument("--stir", type=Path, metavar="PATH", help="STIR / fat-sat T2 image")
+    parser.add_argument(
+        "--vertebrae",
+        type=Path,
+        metavar="PATH",
+        help="vertebra label map: VerSe/SPINEPS ids, TotalSegmentator classes or a binary "
+        "body mask (found automatically when omitted)",
+    )
+    parser.add_argument(
+        "--label-convention",
+        default="auto",
+        choices=("auto", "verse", "spineps", "totalsegmentator", "total_mr", "binary"),
+        help="convention of --vertebrae (default: auto-detect)",
+    )
+    parser.add_argument(
+        "--params", type=Path, metavar="JSON", help="parameter values (JSON object or report)"
+    )
+    for role in ("t1", "t2", "stir"):
+        parser.add_argument(
+            f"--{role}-series",
+            metavar="N",
+            help=f"with STUDY_DIR: the {role.upper()} series (number, UID or description)",
+        )
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--no-qc", action="store_true", help="skip the QC page (qc.html)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=run)
+
+
+def _series(value: str | None) -> str | int | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the analysis for the parsed arguments; return the exit code."""
+    from bmetoolkit.analysis import analyze
+
+    if (args.study is None) == (args.t1 is None):
+        print(
+            "bmetoolkit analyze: error: give either STUDY_DIR or --t1 (with --t2 and/or --stir)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.t1 is not None and args.t2 is None and args.stir is None:
+        print("bmetoolkit analyze: error: --t1 needs --t2 and/or --stir", file=sys.stderr)
+        return EXIT_USAGE
+    series = [args.t1_series, args.t2_series, args.stir_series]
+    if args.study is None and any(s is not None for s in series):
+        print(
+            "bmetoolkit analyze: error: --t1-series/--t2-series/--stir-series need STUDY_DIR",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    result = analyze(
+        args.study if args.study is not None else args.t1,
+        t2=args.t2,
+        stir=args.stir,
+        vertebrae=args.vertebrae,
+        params=args.params,
+        label_convention=args.label_convention,
+        t1_series=_series(args.t1_series),
+        t2_series=_series(args.t2_series),
+        stir_series=_series(args.stir_series),
+    )
+    files = result.save(args.out, qc=not args.no_qc)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(result.summary())
+        print(f"outputs in {args.out} (report: {files['report'].name})")
+    return EXIT_OK
