@@ -35,7 +35,7 @@ from bmetoolkit.batch.manifest import (
     input_fingerprints,
     manifest_name,
 )
-from bmetoolkit.batch.naming import UnsafePathError, inside, sanitize_label
+from bmetoolkit.batch.naming import UnsafePathError, bids_prefix, inside, sanitize_label
 from bmetoolkit.batch.outputs import (
     LABEL_MAPS,
     dseg_name,
@@ -117,7 +117,7 @@ class SubjectOutcome:
     @property
     def key(self) -> str:
         """``sub-<subject>[_ses-<session>]``."""
-        return f"sub-{self.subject}" + (f"_ses-{self.session}" if self.session else "")
+        return bids_prefix(self.subject, self.session)
 
     def row(self) -> dict[str, Any]:
         """The subject's row of ``subjects.csv``."""
