@@ -64,8 +64,15 @@ def test_nifti_layout_equals_direct_analysis(phantoms: Path, tmp_path: Path) -> 
     assert np.allclose(modic.affine, direct.modic_map.affine)
     endplates = [r for r in read_csv(out / "endplates.csv") if r["subject"] == "p2"]
     assert [r["modic_type"] for r in endplates] == list(direct.endplates["modic_type"])
-    tsv = (out / "sub-p2" / "anat" / "sub-p2_desc-vertebrae_dseg.tsv").read_text()
-    assert "\tL4\t" in tsv
+    anat = out / "sub-p2" / "anat"
+    vertebrae = (anat / "sub-p2_desc-vertebrae_dseg.tsv").read_text().splitlines()
+    assert vertebrae[0].startswith("index\tname") and "\tL4\t" in "\n".join(vertebrae)
+    assert len(vertebrae) - 1 == len(direct.to_dict()["labels"]["bodies"])  # this subject's
+    lesions = (anat / "sub-p2_desc-lesions_dseg.tsv").read_text().splitlines()
+    assert len(lesions) - 1 == len(direct.lesions)
+    for stem in ("desc-bme", "desc-modic", "desc-vertebrae", "desc-lesions"):
+        assert (anat / f"sub-p2_{stem}.ctbl").is_file()
+        assert (anat / f"sub-p2_{stem}_itksnap.txt").is_file()
 
 
 def test_dicom_layout_cli_with_a_corrupt_subject(phantoms: Path, tmp_path: Path) -> None:

@@ -57,7 +57,9 @@ class FakeResult:
             "PatientName": "Doe^Jane",
         }
 
-    def save(self, out_dir: str | os.PathLike, names: dict[str, str] | None = None) -> dict:
+    def save(
+        self, out_dir: str | os.PathLike, names: dict[str, str] | None = None, **options: Any
+    ) -> dict:
         folder = Path(out_dir)
         names = names or {}
         mask = Volume(

@@ -8,8 +8,9 @@ Layout::
     OUTPUT/failures.csv                     subject, session, stage, error
     OUTPUT/sub-<label>/[ses-<label>/]
         sub-<label>[_ses-<label>]_manifest.json
-        anat/sub-<label>[_ses-<label>]_desc-bme_dseg.nii.gz (+ _dseg.tsv), desc-modic_dseg,
-             desc-vertebrae_dseg, desc-lesions_bme.csv, desc-endplates_modic.csv, report.json
+        anat/sub-<label>[_ses-<label>]_desc-bme_dseg.nii.gz (+ _dseg.tsv, .ctbl, _itksnap.txt),
+             desc-modic_dseg, desc-vertebrae_dseg, desc-lesions_dseg (same tables),
+             desc-lesions_bme.csv, desc-endplates_modic.csv, report.json
 
 Examples
 --------
@@ -80,10 +81,15 @@ def output_names(key: str) -> dict[str, str]:
     }
 
 
-def dseg_name(nifti_name: str) -> str:
-    """``*_dseg.tsv`` name beside a ``*_dseg.nii.gz``."""
-    stem = nifti_name[: -len(".nii.gz")] if nifti_name.endswith(".nii.gz") else nifti_name
-    return f"{stem.removesuffix('.nii')}.tsv"
+def table_stem(nifti_name: str) -> str:
+    """Stem of the colour tables of a ``*_dseg.nii.gz`` (``_dseg.tsv`` is appended to it).
+
+    Examples
+    --------
+    >>> table_stem("sub-01_desc-modic_dseg.nii.gz")
+    'sub-01_desc-modic'
+    """
+    return nifti_name.removesuffix(".gz").removesuffix(".nii").removesuffix("_dseg")
 
 
 def label_tables(report: Mapping[str, Any]) -> dict[str, Any]:

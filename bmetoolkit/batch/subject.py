@@ -38,10 +38,10 @@ from bmetoolkit.batch.manifest import (
 from bmetoolkit.batch.naming import UnsafePathError, bids_prefix, inside, sanitize_label
 from bmetoolkit.batch.outputs import (
     LABEL_MAPS,
-    dseg_name,
     label_tables,
     output_names,
     summary_of,
+    table_stem,
     unit_parts,
 )
 from bmetoolkit.batch.privacy import scrub
@@ -300,22 +300,22 @@ def _records(table: Any) -> list[dict[str, Any]]:
 
 
 def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[str, Path]:
-    """Write the outputs, their ``*_dseg.tsv`` and, last, the manifest into ``folder``."""
+    """Write the outputs, the colour tables of each label map and, last, the manifest."""
     import json
 
-    from bmetoolkit.colortables import dseg_tsv_text
-    from bmetoolkit.io import write_text
+    from bmetoolkit.colortables import write_color_tables
 
     key = task.subject.key
     anat = folder / "anat"
-    written = dict(result.save(anat, names=output_names(key)))
+    written = dict(result.save(anat, names=output_names(key), viewer_tables=False))
     report_path = written.get("report")
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path else {}
     tables = label_tables(report)
-    for name in LABEL_MAPS:
+    for name in LABEL_MAPS:  # BIDS *_dseg.tsv, Slicer .ctbl, ITK-SNAP labels: this subject's
         if name in written:
-            text = dseg_tsv_text(tables[name])
-            written[f"{name}_dseg_tsv"] = write_text(anat / dseg_name(written[name].name), text)
+            stem = table_stem(written[name].name)
+            for kind, path in write_color_tables(tables[name], anat, stem=stem).items():
+                written[f"{name}_{kind}"] = path
     if not task.keep_phi and report_path is not None:
         write_json(report_path, scrub(report, input_root=task.input_root))
     outputs = {
