@@ -9,7 +9,7 @@ voxels under the endplates (z = 23 and z = 6) are the contact reference (``endpl
 2.5 mm: a region reaching z >= 21 or z <= 8 touches an endplate). The endplate has
 10 x 30 = 300 columns (AP bins 1 mm, LR bins 3 mm). The AP centre is y = 19.5 with
 half-extent 15 mm: the posterior third is y <= 14, the anterior third y >= 25. (Coordinates
-here are voxel indices; the affine only shifts them.)
+above are voxel indices.)
 """
 
 from __future__ import annotations
