@@ -124,9 +124,11 @@ def test_bids_layout_with_derivative_labels(phantoms: Path, tmp_path: Path) -> N
     root = tmp_path / "bids"
     _bids_cohort(phantoms, root)
     out = root / "derivatives" / "bmetoolkit"
-    assert main(["batch", str(root), str(out), "--no-progress"]) == 0
+    assert main(["batch", str(root), str(out), "--no-progress", "--qc"]) == 0
     anat = out / "sub-02" / "ses-base" / "anat"
     assert (anat / "sub-02_ses-base_desc-modic_dseg.nii.gz").is_file()
+    page = (anat / "sub-02_ses-base_qc.html").read_text()
+    assert "<img" in page and str(root.resolve()) not in page
     report = json.loads((anat / "sub-02_ses-base_report.json").read_text())
     assert report["labels"]["levels_known"] is True
     assert str(root.resolve()) not in json.dumps(report)  # input paths made relative

@@ -34,7 +34,7 @@ def _done(tmp_path: Path) -> tuple[SubjectTask, Path]:
 
 
 def _check(task: SubjectTask, folder: Path, **changes: object) -> str:
-    options = {"parameters": task.parameters, "version": task.version, "keep_phi": False}
+    options = {"parameters": task.parameters, "version": task.version, "options": task.options}
     return check_complete(folder, task.subject, task.input_root, **(options | changes))[1]
 
 
@@ -43,7 +43,8 @@ def test_check_complete_reasons(tmp_path: Path) -> None:
     assert _check(task, folder) == "complete"
     assert _check(task, folder, parameters={"cortex_mm": 2.0}) == "parameters changed"
     assert "version" in _check(task, folder, version="2.0")
-    assert _check(task, folder, keep_phi=True) == "--keep-phi changed"
+    assert _check(task, folder, options={"keep_phi": True}) == "option keep_phi changed"
+    assert _check(task, folder, options={"qc": True}) == "option qc changed"
     t2 = Path(task.subject.t2.path)
     t2.write_bytes(t2.read_bytes() + b"\0")
     assert _check(task, folder) == "inputs changed"

@@ -149,7 +149,7 @@ def check_complete(
     *,
     parameters: Mapping[str, Any],
     version: str,
-    keep_phi: bool,
+    options: Mapping[str, bool],
 ) -> tuple[dict[str, Any] | None, str]:
     """Whether the outputs in ``unit_dir`` are complete and up to date for ``subject``.
 
@@ -173,8 +173,10 @@ def check_complete(
         return None, f"bmetoolkit version changed ({manifest.get('version')} -> {version})"
     if manifest.get("parameters") != dict(parameters):
         return None, "parameters changed"
-    if bool(manifest.get("keep_phi")) != keep_phi:
-        return None, "--keep-phi changed"
+    recorded = manifest.get("options") or {}
+    for name, value in options.items():
+        if bool(recorded.get(name)) != bool(value):
+            return None, f"option {name} changed"
     try:
         current = input_fingerprints(subject, root, manifest.get("inputs"))
     except OSError as exc:

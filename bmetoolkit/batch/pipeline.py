@@ -115,6 +115,7 @@ def _tasks(
     *,
     force: bool,
     keep_phi: bool,
+    qc: bool,
 ) -> list[SubjectTask]:
     from bmetoolkit import __version__
 
@@ -127,6 +128,7 @@ def _tasks(
             version=__version__,
             force=force,
             keep_phi=keep_phi,
+            qc=qc,
         )
         for s in subjects
     ]
@@ -140,6 +142,7 @@ def plan(
     parameters: Mapping[str, Any] | None = None,
     force: bool = False,
     keep_phi: bool = False,
+    qc: bool = False,
 ) -> str:
     """What a batch would do, subject by subject: inputs paired and why, run or skip."""
     from bmetoolkit import __version__
@@ -154,7 +157,12 @@ def plan(
         else:
             folder = inside(output, *unit_parts(s.subject, s.session))
             manifest, reason = check_complete(
-                folder, s, input_root, parameters=values, version=__version__, keep_phi=keep_phi
+                folder,
+                s,
+                input_root,
+                parameters=values,
+                version=__version__,
+                options={"keep_phi": keep_phi, "qc": qc},
             )
             action = "skip: outputs complete and up to date" if manifest else f"run: {reason}"
         lines.append(f"{s.key} ({s.layout}, {s.source}): {action}")
@@ -198,6 +206,7 @@ def run_batch(
     scheduler: Any = None,
     force: bool = False,
     keep_phi: bool = False,
+    qc: bool = False,
     progress: bool | None = None,
     worker: Worker = run_subject,
     subjects: Sequence[SubjectInputs] | None = None,
@@ -220,6 +229,8 @@ def run_batch(
         Redo subjects whose outputs are complete and up to date.
     keep_phi : bool
         Keep patient identity and absolute input paths in the reports.
+    qc : bool
+        Also write a QC page per subject (a second or two each).
     progress : bool or None
         Progress bar; None shows it only on a terminal.
     worker : callable
@@ -249,7 +260,7 @@ def run_batch(
     with _exclusive(target):
         remove_stale(target)
         dataset_description(target, source, __version__, values)
-        tasks = _tasks(subjects, source, target, values, force=force, keep_phi=keep_phi)
+        tasks = _tasks(subjects, source, target, values, force=force, keep_phi=keep_phi, qc=qc)
         outcomes = [quick_outcome(task) for task in tasks]
         todo = [task for task, outcome in zip(tasks, outcomes, strict=True) if outcome is None]
         if not todo:

@@ -82,6 +82,8 @@ class SubjectTask:
         Redo even when the outputs are complete and up to date.
     keep_phi : bool
         Keep patient identity and absolute input paths in the report.
+    qc : bool
+        Also write the subject's QC page (``sub-<label>_qc.html``).
     """
 
     subject: SubjectInputs
@@ -91,6 +93,12 @@ class SubjectTask:
     version: str
     force: bool = False
     keep_phi: bool = False
+    qc: bool = False
+
+    @property
+    def options(self) -> dict[str, bool]:
+        """Options that change the outputs (recorded in the manifest)."""
+        return {"keep_phi": self.keep_phi, "qc": self.qc}
 
 
 @dataclass
@@ -220,7 +228,7 @@ def _complete_manifest(task: SubjectTask, final: Path) -> dict[str, Any] | None:
         task.input_root,
         parameters=task.parameters,
         version=task.version,
-        keep_phi=task.keep_phi,
+        options=task.options,
     )
     return manifest
 
@@ -317,7 +325,10 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
             for kind, path in write_color_tables(tables[name], anat, stem=stem).items():
                 written[f"{name}_{kind}"] = path
     if not task.keep_phi and report_path is not None:
-        write_json(report_path, scrub(report, input_root=task.input_root))
+        report = scrub(report, input_root=task.input_root)
+        write_json(report_path, report)
+    if task.qc:
+        written["qc"] = _qc_page(result, report, anat / f"{key}_qc.html", key)
     outputs = {
         name: {"path": path.relative_to(folder).as_posix(), "size": path.stat().st_size}
         for name, path in sorted(written.items())
@@ -329,7 +340,7 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
         "layout": task.subject.layout,
         "version": task.version,
         "parameters": task.parameters,
-        "keep_phi": task.keep_phi,
+        "options": task.options,
         "inputs": inputs,
         "pairing": list(task.subject.reasons),
         "outputs": outputs,
@@ -339,6 +350,18 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
     }
     written["manifest"] = write_json(folder / manifest_name(key), manifest)
     return written
+
+
+def _qc_page(result: Any, report: dict[str, Any], path: Path, subject: str) -> Path:
+    """The subject's QC page, built from the (scrubbed) report that was saved."""
+    from bmetoolkit.report_html import write_subject_page
+
+    figures = result.qc_figures(subject)
+    try:
+        return write_subject_page(path, report, subject=subject, figures=figures)
+    finally:
+        for figure in figures.values():
+            figure.clear()
 
 
 @contextlib.contextmanager

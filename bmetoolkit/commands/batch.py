@@ -67,6 +67,9 @@ def register(commands: Any) -> None:
         help="keep patient identity and absolute input paths in the reports",
     )
     parser.add_argument(
+        "--qc", action="store_true", help="also write a QC page per subject (sub-*_qc.html)"
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="list the subjects, what would be paired and why, and what would run",
@@ -121,6 +124,7 @@ def _run_batch(args: argparse.Namespace) -> int:
                     parameters=parameters,
                     force=args.force,
                     keep_phi=args.keep_phi,
+                    qc=args.qc,
                 )
             )
             return EXIT_FAILED if any(s.problem for s in subjects) else EXIT_OK
@@ -136,6 +140,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             force=args.force,
             keep_phi=args.keep_phi,
+            qc=args.qc,
             progress=args.progress,
             subjects=subjects,
         )
