@@ -175,19 +175,24 @@ def test_publish_replaces_complete_folder(tmp_path: Path) -> None:
 
 def test_run_subject_failure_leaves_nothing(cohort: Path, tmp_path: Path) -> None:
     subject = discover(cohort)[0]
-    task = SubjectTask(subject, str(tmp_path / "out"), str(cohort), {}, "0")
+    out = tmp_path / "out"
+    task = SubjectTask(subject, str(out), str(cohort), {}, "0")
 
     def broken(*args: object, **kwargs: object) -> object:
         result = fake_analyze(*args, **kwargs)
-        result.save = lambda folder, names=None: (Path(folder).mkdir(parents=True), 1 / 0)
+        original = result.save
+
+        def save(folder: Path, names: dict | None = None, **options: object) -> dict:
+            original(folder, names)  # every file written, then a failure before the manifest
+            raise ZeroDivisionError("disk full")
+
+        result.save = save
         return result
 
     outcome = run_subject(task, analyze=broken)
     assert outcome.status == "failed" and outcome.stage == "save"
     assert "ZeroDivisionError" in outcome.error
-    assert list((tmp_path / "out").rglob("*")) == [tmp_path / "out" / "sub-s00"] or not list(
-        (tmp_path / "out").rglob("*.*")
-    )
+    assert visible_files(out) == [] and hidden_leftovers(out) == []
 
 
 def test_usage_errors(cohort: Path, tmp_path: Path) -> None:
