@@ -49,3 +49,11 @@ def test_missing_dask_names_the_extra(
     code = main(["batch", str(cohort), str(tmp_path / "out"), "--scheduler", "tcp://x:8786"])
     assert code == 2
     assert "bmetoolkit[distributed]" in capsys.readouterr().err
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from bmetoolkit.batch.dask_cluster import SchedulerError, run_on_dask
+
+    with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
+        run_on_dask([], "tcp://127.0.0.1:9", progress=False, timeout_s=1)

@@ -17,11 +17,18 @@ from typing import Any
 from bmetoolkit.batch.runner import Worker, call_worker, failed_outcome, progress_bar
 from bmetoolkit.batch.subject import SubjectOutcome, SubjectTask, run_subject
 
-__all__ = ["MissingExtraError", "import_distributed", "run_on_dask"]
+__all__ = ["MissingExtraError", "SchedulerError", "import_distributed", "run_on_dask"]
+
+#: Seconds to wait for the scheduler before giving up.
+CONNECT_TIMEOUT_S = 30.0
 
 
 class MissingExtraError(ImportError):
     """An optional dependency of bmetoolkit is not installed."""
+
+
+class SchedulerError(ConnectionError):
+    """The Dask scheduler cannot be reached."""
 
 
 def import_distributed() -> Any:
@@ -48,6 +55,7 @@ def run_on_dask(
     *,
     worker: Worker = run_subject,
     progress: bool | None = None,
+    timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> list[SubjectOutcome]:
     """Run every task on a Dask cluster; outcomes in task order.
 
@@ -61,11 +69,25 @@ def run_on_dask(
         ``worker(task) -> SubjectOutcome``, importable on the workers.
     progress : bool or None
         Show a progress bar; None shows it only on a terminal.
+    timeout_s : float
+        How long to wait for the scheduler.
+
+    Raises
+    ------
+    SchedulerError
+        The scheduler does not answer within ``timeout_s``.
     """
     distributed = import_distributed()
     run = uuid.uuid4().hex[:8]
     results: dict[int, SubjectOutcome] = {}
-    with distributed.Client(scheduler) as client, progress_bar(len(tasks), progress) as bar:
+    try:
+        client = distributed.Client(scheduler, timeout=timeout_s)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(
+            f"cannot reach the Dask scheduler {scheduler} within {timeout_s:.0f} s ({exc}); "
+            "check the address and that the scheduler is running"
+        ) from exc
+    with client, progress_bar(len(tasks), progress) as bar:
         futures = {
             client.submit(
                 call_worker, worker, task, key=f"bmetoolkit-{task.subject.key}-{run}", pure=False

@@ -96,7 +96,11 @@ def _parameters(path: Path | None) -> dict[str, Any] | None:
 def _run_batch(args: argparse.Namespace) -> int:
     import signal
 
-    from bmetoolkit.batch.dask_cluster import MissingExtraError, import_distributed
+    from bmetoolkit.batch.dask_cluster import (
+        MissingExtraError,
+        SchedulerError,
+        import_distributed,
+    )
     from bmetoolkit.batch.pipeline import BatchUsageError, plan, prepare, run_batch
     from bmetoolkit.errors import BmetoolkitError
 
@@ -144,7 +148,13 @@ def _run_batch(args: argparse.Namespace) -> int:
             progress=args.progress,
             subjects=subjects,
         )
-    except (BatchUsageError, MissingExtraError, BmetoolkitError, ValueError) as exc:
+    except (
+        BatchUsageError,
+        MissingExtraError,
+        SchedulerError,
+        BmetoolkitError,
+        ValueError,
+    ) as exc:
         return usage(str(exc))
     except KeyboardInterrupt:
         print(
