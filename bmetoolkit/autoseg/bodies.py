@@ -11,6 +11,7 @@ from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
 from bmetoolkit.autoseg.canal import Canal, band_distance
+from bmetoolkit.autoseg.geometry import box_depth, consistent_angles, endplate_angles
 from bmetoolkit.autoseg.params import AutosegParameters
 
 __all__ = [
@@ -26,6 +27,9 @@ Array = NDArray[np.float32]
 Mask = NDArray[np.bool_]
 
 
+#: Lateral slices whose section is smaller than this fraction of the body's largest one
+#: (partial volume at the body's side) are filled within their convex hull only.
+BOX_FILL_MIN_AREA = 0.5
 #: Where the marrow reference is measured: this far (mm) in front of the canal, and this
 #: close (mm) to its midline.
 NEAR_CANAL_MM = 30.0
@@ -256,27 +260,65 @@ def _plausible(
 def fill_lesions(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParameters):
     """Fill each body's lesion bites and holes, slice by slice, leaving a shallow rim out.
 
-    Dark-on-T1 lesions (Modic I/III, edema) next to an endplate bite into the marrow mask;
-    inside the body's convex hull (per sagittal slice), voxels deeper than ``fill_rim_mm``
-    from the hull's edge are added back. The rim is left out so concave endplates are not
-    filled with disc.
+    Dark-on-T1 lesions (Modic I/III, edema) next to an endplate bite into the marrow mask.
+    In each sagittal slice, holes are filled, and voxels deeper than ``fill_rim_mm`` inside
+    the section's convex hull or inside its box aligned with the endplates (which also
+    holds a bitten corner or endplate) are added back. The rim is left out so concave
+    endplates and the waist are not filled with disc or soft tissue.
     """
     out = bodies.copy()
+    angles = _box_angles(bodies, spacing)
     for label, box in enumerate(ndimage.find_objects(bodies), start=1):
         if box is None:
             continue
-        for k in range(box[2].start, box[2].stop):
-            section = bodies[box[0], box[1], k] == label
-            if section.sum() < 3:
-                continue
-            hull = convex_hull_image(section)
-            depth = ndimage.distance_transform_edt(np.pad(hull, 1), sampling=spacing[:2])[
-                1:-1, 1:-1
-            ]
-            add = (ndimage.binary_fill_holes(section) | (depth > params.fill_rim_mm)) & hull
-            target = out[box[0], box[1], k]
+        box = _padded(box, bodies.shape, spacing, params.fill_rim_mm + 2 * spacing[:2].max())
+        own = bodies[box] == label
+        areas = own.sum(axis=(0, 1))
+        angle = angles[label - 1]
+        for k in np.flatnonzero(areas >= 3):
+            add = _section_fill(own[:, :, k], spacing, params.fill_rim_mm, angle)
+            if areas[k] < BOX_FILL_MIN_AREA * areas.max() or not np.isfinite(angle):
+                add &= convex_hull_image(own[:, :, k])
+            target = out[box[0], box[1], box[2].start + k]
             target[add & (target == 0)] = label
     return out
+
+
+def _box_angles(bodies: NDArray[np.int32], spacing: NDArray) -> NDArray[np.float64]:
+    """Inclination (deg) of each body's box: the endplate that agrees with the neighbours."""
+    boxes = ndimage.find_objects(bodies)
+    endplates = np.full((len(boxes), 2), np.nan)
+    centre_si = np.full(len(boxes), np.nan)
+    for index, box in enumerate(boxes):
+        if box is not None:
+            section = (bodies[box] == index + 1).any(axis=2)
+            endplates[index] = endplate_angles(section, spacing)
+            centre_si[index] = (box[1].start + box[1].stop) / 2
+    order = np.argsort(-np.nan_to_num(centre_si, nan=-np.inf))
+    return consistent_angles(endplates, order)
+
+
+def _section_fill(
+    section: Mask, spacing: NDArray, rim_mm: float, angle_deg: float
+) -> NDArray[np.bool_]:
+    """Holes, plus hull and oriented-box interiors deeper than ``rim_mm``, of one section."""
+    hull = convex_hull_image(section)
+    depth = ndimage.distance_transform_edt(np.pad(hull, 1), sampling=spacing[:2])[1:-1, 1:-1]
+    add = ndimage.binary_fill_holes(section) | (depth > rim_mm)
+    if np.isfinite(angle_deg):
+        add |= box_depth(section, spacing, angle_deg, section.shape) > rim_mm
+    return add
+
+
+def _padded(
+    box: tuple[slice, slice, slice], shape: tuple[int, ...], spacing: NDArray, margin_mm: float
+) -> tuple[slice, slice, slice]:
+    """``box`` grown in the sagittal plane by ``margin_mm``, within ``shape``."""
+    grown = []
+    for axis in (0, 1):
+        pad = int(np.ceil(margin_mm / spacing[axis]))
+        grown.append(slice(max(box[axis].start - pad, 0), min(box[axis].stop + pad, shape[axis])))
+    return grown[0], grown[1], box[2]
 
 
 def add_cortex(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParameters):

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from scipy.stats import theilslopes
-from skimage.morphology import convex_hull_image
 
+from bmetoolkit.autoseg.geometry import body_angle
 from bmetoolkit.autoseg.params import AutosegParameters
 from bmetoolkit.labels import verse_id
 
@@ -32,11 +31,6 @@ _ABOVE_SACRUM = [verse_id(name) for name in ("L5", "L4", "L3", "L2", "L1")] + li
 )
 #: Mid-sagittal half-width (mm) where endplate angles are measured.
 MIDSAGITTAL_HALF_WIDTH_MM = 6.0
-#: Part of the body's AP extent (centred) used to fit its superior endplate.
-ENDPLATE_FIT_FRACTION = 0.7
-#: Rounds of the endplate line fit, and its bin width along the endplate (mm).
-ENDPLATE_FIT_ITERATIONS = 3
-ENDPLATE_BIN_MM = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,53 +56,6 @@ class LevelAssignment:
     notes: list[str] = field(default_factory=list)
 
 
-def _superior_angle(section: NDArray[np.bool_], spacing: NDArray) -> float:
-    """Inclination (deg, positive anterior-down) of the superior surface of a 2D section.
-
-    The section's convex hull is measured, so the line runs from corner to corner as a
-    reader measures it, whatever a lesion bit out of the endplate between the corners.
-    The top of the section is fitted with a robust (Theil-Sen) line, so a lesion biting
-    into part of the endplate does not tilt it, in a frame turned to the current estimate,
-    a few times: in the image frame the top of a tilted body also runs over part of its
-    posterior wall, which would flatten the fit.
-    """
-    if section.sum() < 10:
-        return float("nan")
-    ap, si = np.nonzero(convex_hull_image(section))
-    points = np.column_stack([ap * spacing[0], si * spacing[1]])
-    angle = 0.0  # of the endplate from the AP axis, counter-clockwise (superior) positive
-    for _ in range(ENDPLATE_FIT_ITERATIONS):
-        along = points @ np.array([np.cos(angle), np.sin(angle)])
-        normal = points @ np.array([-np.sin(angle), np.cos(angle)])
-        bins = np.floor((along - along.min()) / ENDPLATE_BIN_MM).astype(int)
-        top = np.full(bins.max() + 1, -np.inf)
-        np.maximum.at(top, bins, normal)
-        lo, hi = np.percentile(
-            np.arange(top.size),
-            [50 * (1 - ENDPLATE_FIT_FRACTION), 50 * (1 + ENDPLATE_FIT_FRACTION)],
-        )
-        keep = (np.arange(top.size) >= lo) & (np.arange(top.size) <= hi) & np.isfinite(top)
-        if keep.sum() < 3:
-            return float("nan")
-        slope = theilslopes(top[keep], np.flatnonzero(keep) * ENDPLATE_BIN_MM)[0]
-        angle += float(np.arctan(slope))
-    return float(-np.degrees(angle))
-
-
-def _body_angle(section: NDArray[np.bool_], spacing: NDArray) -> float:
-    """Mean inclination (deg, anterior-down) of a section's superior and inferior surfaces.
-
-    Averaging both endplates halves the effect of a lesion that deforms one of them.
-    """
-    superior = _superior_angle(section, spacing)
-    inferior = -_superior_angle(section[:, ::-1], spacing)
-    return (
-        float(np.nanmean([superior, inferior]))
-        if np.isfinite([superior, inferior]).any()
-        else float("nan")
-    )
-
-
 def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> list[BodyShape]:
     """Centroid, superior endplate angle and extent of every body, cranial to caudal."""
     n = int(bodies.max())
@@ -128,7 +75,7 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
             BodyShape(
                 label=int(label),
                 centroid_mm=centroid * spacing,
-                angle_deg=_body_angle(section, spacing),
+                angle_deg=body_angle(section, spacing),
                 touches_bottom=box[1].start == 0,
                 inferior_row=int(box[1].start),
                 ap_range=(int(box[0].start), int(box[0].stop)),
