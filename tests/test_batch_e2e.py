@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -165,7 +166,15 @@ def test_dask_local_cluster_equals_local_run(phantoms: Path, tmp_path: Path) -> 
             )
 
 
-def test_ctrl_c_on_the_cli_then_rerun(phantoms: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda pid: os.killpg(pid, signal.SIGINT),  # Ctrl-C reaches the whole process group
+        lambda pid: os.kill(pid, signal.SIGTERM),  # kill PID of the batch alone
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_interrupted_cli_then_rerun(phantoms: Path, tmp_path: Path, send: Any) -> None:
     cohort, out = tmp_path / "cohort", tmp_path / "out"
     for copy in range(4):
         for seed in SEEDS:
@@ -178,7 +187,7 @@ def test_ctrl_c_on_the_cli_then_rerun(phantoms: Path, tmp_path: Path) -> None:
     while not list(out.glob("sub-*/sub-*_manifest.json")):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    send(process.pid)
     _, err = process.communicate(timeout=90)
     assert process.returncode == 130, err.decode()
     assert b"Run the same command again" in err

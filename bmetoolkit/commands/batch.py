@@ -8,7 +8,9 @@ in the handler. Exit codes: 0 every subject done or unchanged, 1 some failed, 2 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +96,6 @@ def _parameters(path: Path | None) -> dict[str, Any] | None:
 
 
 def _run_batch(args: argparse.Namespace) -> int:
-    import signal
-
     from bmetoolkit.batch.dask_cluster import (
         MissingExtraError,
         SchedulerError,
@@ -135,19 +135,19 @@ def _run_batch(args: argparse.Namespace) -> int:
         if not subjects:
             print(f"bmetoolkit batch: no subjects found in {args.input}", file=sys.stderr)
             return EXIT_FAILED
-        signal.signal(signal.SIGTERM, _interrupt)
-        report = run_batch(
-            args.input,
-            args.output,
-            parameters=parameters,
-            jobs=args.jobs,
-            scheduler=args.scheduler,
-            force=args.force,
-            keep_phi=args.keep_phi,
-            qc=args.qc,
-            progress=args.progress,
-            subjects=subjects,
-        )
+        with _sigterm_as_interrupt():
+            report = run_batch(
+                args.input,
+                args.output,
+                parameters=parameters,
+                jobs=args.jobs,
+                scheduler=args.scheduler,
+                force=args.force,
+                keep_phi=args.keep_phi,
+                qc=args.qc,
+                progress=args.progress,
+                subjects=subjects,
+            )
     except (
         BatchUsageError,
         MissingExtraError,
@@ -174,5 +174,21 @@ def _run_batch(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (``kill``, a job scheduler) like Ctrl-C while the batch runs."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
