@@ -48,6 +48,8 @@ VERSE_LEVELS: dict[int, str] = {
 }
 
 _LEVEL_IDS = {name: number for number, name in VERSE_LEVELS.items()}
+#: Position of each VerSe id from the head down (T13, id 28, lies between T12 and L1).
+CRANIAL_RANK = {number: rank for rank, number in enumerate(VERSE_LEVELS)}
 
 
 def level_name(verse: int) -> str:
@@ -179,10 +181,17 @@ def detect_convention(labels: Volume) -> str:
         raise EmptyInputError(
             "the vertebra label map is empty", path=labels.source, hint="check the labels file"
         )
-    if values == [1]:
+    if values in ([1], [255]):
         return "binary"
-    if max(values) >= DISC_OFFSET:
+    if max(values) >= DISC_OFFSET and any(v in VERSE_LEVELS for v in values):
         return "spineps"
+    if max(values) >= DISC_OFFSET:
+        raise EmptyInputError(
+            f"no vertebral body in the label map: values {values} are all 100 or more "
+            "(SPINEPS discs and endplates), no vertebra id (1-28)",
+            path=labels.source,
+            hint="a binary body mask should hold 0 and 1; SPINEPS maps hold vertebra ids too",
+        )
     if len(values) < 2:
         raise BmetoolkitError(
             f"cannot tell the label convention from a single label ({values[0]})",
@@ -191,7 +200,7 @@ def detect_convention(labels: Volume) -> str:
         )
     height = _cranial_position(labels.data, labels.grid, values)
     ordered = sorted(values, key=lambda v: -height[v])  # cranial first
-    if ordered == sorted(values):
+    if ordered == sorted(values, key=lambda v: CRANIAL_RANK.get(v, v)):
         return "verse"
     if ordered == sorted(values, reverse=True) and max(values) <= _TOTALSEG_MAX:
         return "totalsegmentator"
@@ -259,15 +268,16 @@ def vertebral_bodies(
             region = _crop_around(verse == body_id, labels.grid.spacing, body_opening_mm)
             body = _body_only(verse[region] == body_id, labels.grid.spacing, body_opening_mm)
             bodies[region][body] = body_id
-        order = _cranial_position(bodies, labels.grid, [int(v) for v in np.unique(bodies)[1:]])
-        levels = {i: level_name(i) for i in sorted(order, key=lambda i: -order[i])}
-        provenance = {"levels": f"from the {convention} label ids"}
-        if not levels:
+        present = [int(v) for v in np.unique(bodies)[1:]]
+        if not present:
             raise EmptyInputError(
                 f"no vertebral body in the label map ({convention} ids)",
                 path=labels.source,
                 hint="check the labels or name another --label-convention",
             )
+        order = _cranial_position(bodies, labels.grid, present)
+        levels = {i: level_name(i) for i in sorted(order, key=lambda i: -order[i])}
+        provenance = {"levels": f"from the {convention} label ids"}
     provenance = {"convention": convention, "source": str(labels.source), **provenance}
     volume = labels.with_data(bodies, kind="label")
     return VertebraLabels(volume, levels, convention, provenance, tuple(notes))
@@ -358,7 +368,7 @@ def _instances(
     provenance: dict[str, Any] = {"levels": "unknown", "bodies": "connected components"}
     if sacrum.any() and n:
         # Name upwards from the sacrum, assuming five lumbar vertebrae.
-        first = verse_id("S1") - n
+        first = verse_id("L5") - n + 1
         if first >= 1:
             relabel = np.zeros(n + 1, np.uint8)
             relabel[1:] = np.arange(first, first + n)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -148,6 +149,9 @@ class Parameters:
                 object.__setattr__(self, f.name, float(value))
             elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 raise ValueError(f"parameter {f.name} must be {expected.__name__}, got {value!r}")
+            value = getattr(self, f.name)
+            if expected is float and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"parameter {f.name} must be a finite number >= 0, got {value}")
         self._check_order("t1_hypo_seed_ratio", "t1_hypo_ratio")
         self._check_order("stir_hyper_ratio", "stir_hyper_seed_ratio")
         self._check_order("t2_hyper_ratio", "t2_hyper_seed_ratio")

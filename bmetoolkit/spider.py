@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bmetoolkit.errors import BmetoolkitError, InputNotFoundError
+from bmetoolkit.metrics import cohen_kappa
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -578,26 +579,6 @@ def disc_predictions(endplates: pd.DataFrame) -> pd.DataFrame:
              "predicted": predicted}
         )  # fmt: skip
     return pd.DataFrame(out, columns=["disc", "upper_level", "lower_level", "predicted"])
-
-
-def cohen_kappa(expected: Sequence[Any], predicted: Sequence[Any], labels: Sequence[Any]) -> float:
-    """Cohen's (unweighted) kappa between two raters over ``labels``.
-
-    Returns NaN when chance agreement is total (one category only for both raters).
-
-    >>> round(cohen_kappa(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"]), 3)
-    0.5
-    """
-    index = {label: n for n, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)))
-    for e, p in zip(expected, predicted, strict=True):
-        matrix[index[e], index[p]] += 1
-    total = matrix.sum()
-    if total == 0:
-        return float("nan")
-    observed = np.trace(matrix) / total
-    chance = float(matrix.sum(axis=1) @ matrix.sum(axis=0)) / total**2
-    return float("nan") if chance == 1.0 else float((observed - chance) / (1.0 - chance))
 
 
 def _ratio(numerator: int, denominator: int) -> float:

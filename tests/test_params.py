@@ -146,3 +146,9 @@ def test_from_file_not_utf8(tmp_path: Path):
     path.write_bytes(b"\xff\xfe\x00{")
     with pytest.raises(BmetoolkitError, match=r"binary\.json"):
         Parameters.from_file(path)
+
+
+@pytest.mark.parametrize("value", [-5.0, float("nan"), float("inf")])
+def test_negative_or_non_finite_values_are_refused(value):
+    with pytest.raises(ValueError, match="min_lesion_mm3 must be a finite number >= 0"):
+        Parameters(min_lesion_mm3=value)
