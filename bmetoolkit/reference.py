@@ -47,7 +47,7 @@ TUKEY_C = 4.685
 #: Iterations of reweighted least squares.
 IRLS_ITERATIONS = 10
 #: Most voxels used in a fit (an even subsample of the marrow beyond that).
-MAX_FIT_VOXELS = 40_000
+MAX_FIT_VOXELS = 20_000
 #: MAD to standard deviation for Gaussian data.
 MAD_TO_SD = 1.4826
 
