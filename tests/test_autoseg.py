@@ -197,6 +197,17 @@ def test_lesion_bodies_are_segmented_whole(lesions):
 
 
 @pytest.mark.slow
+def test_lesions_lie_inside_the_bodies(lesions):
+    """The BME/Modic analysis looks inside the bodies: the lesions must be there."""
+    phantom, result = lesions
+    inside = result.bodies.data > 0
+    modic = phantom.truth.masks["modic_map"].data
+    for modic_type in (1, 2, 3):
+        assert inside[modic == modic_type].mean() > 0.8, modic_type
+    assert inside[phantom.truth.masks["bme_mask"].data > 0].mean() > 0.8
+
+
+@pytest.mark.slow
 def test_random_lesions_levels_right():
     phantom = make_phantom(seed=103, lesions="random")
     result = find_vertebral_bodies(study_of(phantom))

@@ -104,7 +104,7 @@ class AutosegParameters:
     max_body_depth_mm: float = 65.0
     cortex_mm: float = 1.5
     min_body_height_mm: float = 8.0
-    fill_rim_mm: float = 2.0
+    fill_rim_mm: float = 1.0
     sacrum_min_angle_deg: float = 8.0
     disc_search_mm: float = 15.0
     gap_factor: float = 1.6
