@@ -133,6 +133,8 @@ CONVENTIONS = ("verse", "spineps", "totalsegmentator", "total_mr", "binary")
 DISC_OFFSET, ENDPLATE_OFFSET = 100, 200
 #: TotalSegmentator ``total_mr``: sacrum and all vertebrae merged into one class.
 TOTAL_MR_SACRUM, TOTAL_MR_VERTEBRAE = 18, 19
+#: Connected pieces of a merged vertebra mask smaller than this (mm³) are not bodies.
+MIN_BODY_MM3 = 500.0
 #: TotalSegmentator ``vertebrae_mr``: class 1 is the sacrum, 2 L5, 3 L4, ... 25 C1.
 TOTALSEG_SACRUM = 1
 _TOTALSEG_MAX = 25
@@ -358,6 +360,10 @@ def _instances(
     else:
         column, sacrum = data > 0, np.zeros(data.shape, bool)
     bodies, n = ndimage.label(_body_only(column, grid.spacing, radius_mm, keep_all=True))
+    sizes = np.bincount(bodies.ravel(), minlength=n + 1) * grid.voxel_volume_mm3
+    fragments = np.flatnonzero(sizes < MIN_BODY_MM3)
+    if fragments.size:
+        bodies, n = ndimage.label(np.isin(bodies, fragments, invert=True) & (bodies > 0))
     ids = list(range(1, n + 1))
     height = _cranial_position(bodies, grid, ids) if ids else {}
     ordered = sorted(ids, key=lambda i: -height[i])

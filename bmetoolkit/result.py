@@ -256,7 +256,7 @@ class AnalysisResult:
         written = {}
         maps = ["bme_mask", "modic_map"] + (["vertebrae"] if self.vertebrae.levels_known else [])
         for key in maps:
-            stem = files[key].name.removesuffix(".gz").removesuffix(".nii")
+            stem = files[key].name.removesuffix(".gz").removesuffix(".nii").removesuffix("_dseg")
             for kind, path in write_color_tables(key, files[key].parent, stem=stem).items():
                 written[f"{key}_{kind}"] = path
         return written
