@@ -11,19 +11,20 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,distributed,dicomseg]"
 	touch $(STAMP)
 
 DEMO := demo_output
 
-# The main job on the bundled data: a synthetic study with known truth, read back from DICOM,
-# and the real sample scans described; results in $(DEMO)/.
+# The main job on the bundled data: the series of the sample study identified and paired, one
+# study analysed from its DICOM folder (vertebral bodies found automatically), and a batch over
+# the sample data with a QC page per subject and an index; results in $(DEMO)/.
 demo: $(STAMP)
-	$(BIN)/bmetoolkit phantom $(DEMO)/phantom --seed 7
-	$(BIN)/bmetoolkit info $(DEMO)/phantom/dicom
-	$(BIN)/bmetoolkit convert $(DEMO)/phantom/dicom $(DEMO)/converted
-	$(BIN)/bmetoolkit info sample_data/spine
-	@echo "demo outputs are in $(DEMO)/"
+	$(BIN)/bmetoolkit info sample_data/phantom/dicom
+	$(BIN)/bmetoolkit analyze sample_data/phantom/dicom --out $(DEMO)/analyze
+	$(BIN)/bmetoolkit batch sample_data/phantom $(DEMO)/batch --qc --jobs 2
+	@echo "one study: $(DEMO)/analyze/report.json and $(DEMO)/analyze/qc.html"
+	@echo "batch QC index: $(DEMO)/batch/index.html (group tables: $(DEMO)/batch/subjects.csv)"
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,6 +36,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_analysis.py
+	$(BIN)/python benchmarks/bench_accuracy.py --masks both
+	$(BIN)/python benchmarks/bench_autoseg.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO)

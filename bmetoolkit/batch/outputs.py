@@ -253,3 +253,37 @@ def write_group_tables(output: str | os.PathLike, outcomes: Sequence[Any]) -> di
         base / "failures.csv", table_text(failure_rows, FAILURE_COLUMNS)
     )
     return written
+
+
+def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
+    """Write ``OUTPUT/index.html``: a sortable table of every subject's QC page, and failures.
+
+    Subjects whose QC page exists (``--qc``) link to it; failed subjects are listed with the
+    stage and the error.
+    """
+    import json
+
+    from bmetoolkit.report_html import write_index_page
+
+    base = Path(output)
+    subjects, failures = [], []
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            failures.append(
+                {"subject": outcome.key, "stage": outcome.stage, "error": outcome.error}
+            )
+            continue
+        folder = base.joinpath(*unit_parts(outcome.subject, outcome.session), "anat")
+        report_path = folder / output_names(outcome.key)["report"]
+        page = folder / f"{outcome.key}_qc.html"
+        if not (report_path.is_file() and page.is_file()):
+            continue
+        subjects.append(
+            {
+                "subject": outcome.key,
+                "page": page.relative_to(base).as_posix(),
+                "report": json.loads(report_path.read_text(encoding="utf-8")),
+                "status": outcome.status,
+            }
+        )
+    return write_index_page(base / "index.html", subjects, failures)

@@ -25,7 +25,12 @@ from bmetoolkit.batch.discover import discover
 from bmetoolkit.batch.inputs import Layout, SubjectInputs
 from bmetoolkit.batch.manifest import check_complete
 from bmetoolkit.batch.naming import inside
-from bmetoolkit.batch.outputs import dataset_description, unit_parts, write_group_tables
+from bmetoolkit.batch.outputs import (
+    dataset_description,
+    unit_parts,
+    write_group_tables,
+    write_qc_index,
+)
 from bmetoolkit.batch.runner import Worker, run_local
 from bmetoolkit.batch.subject import (
     SubjectOutcome,
@@ -274,4 +279,6 @@ def run_batch(
         finished = iter(done)
         outcomes = [o if o is not None else next(finished) for o in outcomes]
         tables = write_group_tables(target, outcomes)
+        if qc:
+            tables["qc_index"] = write_qc_index(target, outcomes)
     return BatchReport(outcomes=outcomes, tables=tables)
