@@ -17,12 +17,8 @@ endplates at the body centre; endplate areas to the full elliptic endplate, ``π
 location is the third of the body's AP diameter holding more than half of the lesion volume
 ("middle" when neither the anterior nor the posterior third does).
 
-Examples
---------
->>> height_grade(30.0), height_grade(10.0), height_grade(60.0), height_grade(0.0)
-('B', 'A', 'C', None)
->>> area_grade(24.9), area_grade(25.0), area_grade(50.0)
-('small', 'medium', 'large')
+Grades follow :func:`bmetoolkit.modic.height_grade` and :func:`bmetoolkit.modic.area_grade`
+(the published definitions, shared by the analysis and the truth).
 """
 
 from __future__ import annotations
@@ -36,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.modic import area_grade, height_grade
 from bmetoolkit.phantom.anatomy import (
     N_TISSUES,
     Spine,
@@ -51,19 +48,13 @@ from bmetoolkit.volume import Volume
 __all__ = [
     "ENDPLATE_COLUMNS",
     "PhantomTruth",
-    "area_grade",
     "endplate_table",
     "endplates_of",
-    "height_grade",
     "truth_masks",
 ]
 
 #: A voxel carries a label when at least this fraction of its samples do.
 MAJORITY = 0.5
-#: Height grade limits (percent of body height): A below the first, C above the second.
-HEIGHT_GRADE_LIMITS_PCT = (25.0, 50.0)
-#: Endplate area limits (percent): small below the first, large from the second on.
-AREA_GRADE_LIMITS_PCT = (25.0, 50.0)
 #: Location: a lesion is anterior/posterior when more than this fraction of it lies there.
 LOCATION_MAJORITY = 0.5
 #: Default lattice step of the truth measurements (mm).
@@ -89,22 +80,6 @@ ENDPLATE_COLUMNS = (
     "area_grade",
     "location",
 )
-
-
-def height_grade(height_pct: float) -> str | None:
-    """Height grade: A < 25 %, B 25-50 %, C > 50 % of the body height; None without lesion."""
-    if height_pct <= 0:
-        return None
-    low, high = HEIGHT_GRADE_LIMITS_PCT
-    return "A" if height_pct < low else ("B" if height_pct <= high else "C")
-
-
-def area_grade(area_pct: float) -> str | None:
-    """Endplate area grade: small < 25 %, medium 25-< 50 %, large >= 50 %; None if 0."""
-    if area_pct <= 0:
-        return None
-    low, high = AREA_GRADE_LIMITS_PCT
-    return "small" if area_pct < low else ("medium" if area_pct < high else "large")
 
 
 def _majority(condition: NDArray[np.bool_]) -> NDArray[np.bool_]:
