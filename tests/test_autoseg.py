@@ -13,6 +13,7 @@ import pytest
 
 from bmetoolkit.autoseg import AutosegParameters, find_vertebral_bodies, segment_bodies
 from bmetoolkit.autoseg.frame import CanonicalFrame
+from bmetoolkit.autoseg.levels import BodyShape, assign_levels
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.labels import VertebraLabels, level_name
 from bmetoolkit.phantom import Lesion, PhantomConfig, Tissue, make_phantom
@@ -149,6 +150,69 @@ def test_canonical_frame_round_trip(oblique_t1_grid):
     ijk[1, frame.order[1]] = -1 if frame.flip[1] else 1
     z = oblique_t1_grid.voxel_to_world(ijk)[:, 2]
     assert z[1] > z[0]
+
+
+# --- level naming on synthetic body lists ----------------------------------------------------
+
+
+def _shapes(angles: list[float], *, spacing_mm: float = 35.0, bottom_row: int = 60):
+    """Bodies cranial to caudal with the given endplate angles, 35 mm apart."""
+    n = len(angles)
+    return [
+        BodyShape(
+            label=i + 1,
+            centroid_mm=np.array([50.0, (n - i) * spacing_mm, 30.0]),
+            angle_deg=angle,
+            touches_bottom=False,
+            inferior_row=bottom_row + (n - 1 - i) * 40,
+            ap_range=(20, 60),
+        )
+        for i, angle in enumerate(angles)
+    ]
+
+
+LORDOSIS = [-8.0, -6.0, -4.0, -1.0, 3.0, 8.0, 15.0, 27.0]
+SPACING = np.array([0.7, 0.8, 4.4])
+
+
+def test_sacrum_anchor_names_levels_upwards():
+    empty = np.zeros((80, 400, 10), bool)
+    result = assign_levels(_shapes(LORDOSIS), empty, SPACING, AutosegParameters())
+    assert result.anchor == "sacrum (S1)"
+    assert list(result.levels.values()) == ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert result.confidence > 0.6
+    assert any("five lumbar" in note for note in result.notes)
+
+
+def test_a_small_caudal_angle_gives_no_anchor():
+    empty = np.zeros((80, 400, 10), bool)
+    result = assign_levels(_shapes(LORDOSIS[:-1]), empty, SPACING, AutosegParameters())
+    assert result.anchor is None and set(result.levels.values()) == {None}
+
+
+def test_bone_below_the_caudal_body_rules_the_sacrum_out():
+    below = np.zeros((80, 400, 10), bool)
+    below[:, 45:58] = True  # marrow 2-10 mm below the caudal body (rows 60 and up)
+    result = assign_levels(_shapes(LORDOSIS), below, SPACING, AutosegParameters())
+    assert result.anchor is None
+    assert result.evidence["bone_below"] is True
+
+
+def test_field_of_view_ending_below_the_caudal_body_gives_no_anchor():
+    empty = np.zeros((80, 400, 10), bool)
+    result = assign_levels(_shapes(LORDOSIS, bottom_row=3), empty, SPACING, AutosegParameters())
+    assert result.evidence["bone_below"] is None and result.anchor is None
+
+
+def test_a_gap_between_bodies_is_flagged_and_lowers_the_confidence():
+    empty = np.zeros((80, 400, 10), bool)
+    shapes = _shapes(LORDOSIS)
+    regular = assign_levels(shapes, empty, SPACING, AutosegParameters())
+    for shape in shapes[:3]:  # a missing body between L1 and L2
+        shape.centroid_mm[1] += 35.0
+    gapped = assign_levels(shapes, empty, SPACING, AutosegParameters())
+    assert any("a body may be missing" in note for note in gapped.notes)
+    assert gapped.confidence < regular.confidence
 
 
 # --- realistic phantoms ----------------------------------------------------------------------

@@ -29,6 +29,11 @@ __all__ = ["BodyShape", "LevelAssignment", "assign_levels", "body_shapes"]
 _ABOVE_SACRUM = [verse_id(name) for name in ("L5", "L4", "L3", "L2", "L1")] + list(
     range(verse_id("T12"), 0, -1)
 )
+#: The search for bone below the caudal-most body starts this far below it (mm); a row
+#: is bony when more than this fraction of it is marrow; bone needs this many mm of rows.
+BELOW_START_MM = 2.0
+BONE_ROW_FRACTION = 0.3
+BONE_MIN_MM = 3.0
 #: Mid-sagittal half-width (mm) where endplate angles are measured.
 MIDSAGITTAL_HALF_WIDTH_MM = 6.0
 
@@ -87,20 +92,22 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
 def _bone_below(
     shape: BodyShape, marrow_like: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
 ) -> bool | None:
-    """Whether marrow-like bone follows below the body (None: outside the field of view)."""
+    """Whether marrow-like bone follows below the body (None: outside the field of view).
+
+    Looks from 2 mm to ``disc_search_mm`` below the body's lowest row, over the central
+    60 % of its AP extent: bone is there when rows mostly made of marrow span 3 mm.
+    """
     reach = round(params.disc_search_mm / spacing[1])
-    start = shape.inferior_row - round(2.0 / spacing[1])
-    stop = start - reach
-    if stop < 0 and start - max(stop, 0) < reach / 2:
+    start = shape.inferior_row - round(BELOW_START_MM / spacing[1])
+    if start - max(start - reach, 0) < reach / 2:
         return None
-    rows = slice(max(stop, 0), max(start, 0))
     a0, a1 = shape.ap_range
     margin = (a1 - a0) // 5
-    region = marrow_like[a0 + margin : a1 - margin, rows]
+    region = marrow_like[a0 + margin : a1 - margin, max(start - reach, 0) : start]
     if region.size == 0:
         return None
-    per_row = region.mean(axis=(0, 2))
-    return bool((per_row > 0.5 * per_row.max(initial=0) + 0.1).sum() * spacing[1] >= 3.0)
+    bony_rows = region.mean(axis=(0, 2)) > BONE_ROW_FRACTION
+    return bool(bony_rows.sum() * spacing[1] >= BONE_MIN_MM)
 
 
 def assign_levels(
@@ -137,7 +144,7 @@ def assign_levels(
         notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
     names = ["S1", *(_name(i) for i in _ABOVE_SACRUM)]
-    levels = {s.label: names[i] for i, s in enumerate(reversed(shapes))}
+    levels = {s.label: names[len(shapes) - 1 - i] for i, s in enumerate(shapes)}
     if len(shapes) > 6:
         notes.append(
             "levels above L5 assume five lumbar vertebrae; a transitional L6 or T13 would "
@@ -172,9 +179,7 @@ def _sacrum_evidence(
     last, above = shapes[-1], shapes[-2]
     jump = last.angle_deg - above.angle_deg
     below = _bone_below(last, marrow_like, spacing, params)
-    is_sacrum = bool(
-        np.isfinite(jump) and jump >= params.sacrum_min_angle_deg and below is not True
-    )
+    is_sacrum = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg and below is False)
     return {
         "is_sacrum": is_sacrum,
         "lumbosacral_angle_deg": round(float(jump), 1) if np.isfinite(jump) else None,
