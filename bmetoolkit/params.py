@@ -110,7 +110,8 @@ class Parameters:
         A second type is reported (mixed, e.g. ``"I/II"``) when it makes up at least this
         fraction of the endplate's changed volume. Default 0.2.
     min_modic_mm3 : float
-        Type II and III regions smaller than this (mm³) are dropped. Default 50.
+        Type II and III regions smaller than this (mm³) are dropped: small dark or bright
+        spots along the cortex are partial volume, more so on coarse grids. Default 200.
     modic_core_mm : float
         Type II and III regions must reach deeper than this (mm) beyond the outermost voxel
         layer of the body; thinner ones along the cortex look the same (dark cortex mixed
@@ -138,7 +139,7 @@ class Parameters:
     stir_fat_max_ratio: float = 1.0
     endplate_contact_mm: float = 2.5
     mixed_min_fraction: float = 0.2
-    min_modic_mm3: float = 50.0
+    min_modic_mm3: float = 200.0
     modic_core_mm: float = 1.5
 
     def __post_init__(self) -> None:

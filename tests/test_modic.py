@@ -36,7 +36,7 @@ AFFINE = np.diag([3.0, 1.0, 1.0, 1.0])
 AFFINE[:3, 3] = (-18.0, -20.0, 7.0)
 SHAPE = (12, 40, 30)
 VOXEL_MM3 = 3.0
-PARAMS = Parameters()
+PARAMS = Parameters(min_modic_mm3=50.0)  # the synthetic regions are tens of 3 mm³ voxels
 BODY = np.s_[1:11, 5:35, 5:25]
 MARROW = np.s_[2:10, 6:34, 6:24]
 
