@@ -38,6 +38,8 @@ from bmetoolkit.volume import Volume
 __all__ = ["analyze", "analyze_study"]
 
 ImageInput = str | os.PathLike | Volume
+#: Voxels longer than this (mm) along a body's SI axis are too coarse for endplate zones.
+COARSE_SI_MM = 2.0
 
 
 def analyze(
@@ -298,6 +300,12 @@ def _body_notes(
     bodies: list[BodyGeometry], factors: dict[str, dict[str, float]], params: Parameters
 ) -> list[str]:
     notes = []
+    coarse = max((body.si_extent_mm for body in bodies), default=0.0)
+    if coarse > COARSE_SI_MM:
+        notes.append(
+            f"voxels are {coarse:.1f} mm along the spine: too coarse to tell endplate zones "
+            f"reliably (Modic zones and grades need about {COARSE_SI_MM:.0f} mm or finer)"
+        )
     for body in bodies:
         if body.touches_border:
             notes.append(

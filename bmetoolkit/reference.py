@@ -164,7 +164,8 @@ def n4_corrected(
 ) -> NDArray[np.float32]:
     """``image`` divided by the N4 bias field (SimpleITK) estimated inside ``mask``.
 
-    The field is estimated on a 4x in-plane shrunk copy and applied at full resolution.
+    The field is estimated on a copy shrunk along its fine, long axes (see
+    :func:`_shrink_factor`) and applied at full resolution.
     """
     import SimpleITK as sitk
 
@@ -173,7 +174,7 @@ def n4_corrected(
     itk.SetSpacing([float(s) for s in spacing])
     itk_mask = sitk.GetImageFromArray(np.transpose(mask.astype(np.uint8), (2, 1, 0)))
     itk_mask.CopyInformation(itk)
-    shrink = [4 if s < 2 * min(spacing) else 1 for s in spacing]
+    shrink = [_shrink_factor(n, s) for n, s in zip(data.shape, spacing, strict=True)]
     small = sitk.Shrink(itk, shrink)
     small_mask = sitk.Shrink(itk_mask, shrink)
     corrector = sitk.N4BiasFieldCorrectionImageFilter()
@@ -182,6 +183,17 @@ def n4_corrected(
     log_field = corrector.GetLogBiasFieldAsImage(itk)
     field = np.transpose(sitk.GetArrayFromImage(log_field), (2, 1, 0))
     return (data / np.exp(field)).astype(np.float32)
+
+
+def _shrink_factor(size: int, spacing_mm: float) -> int:
+    """How much N4 may shrink an axis: 4 for long fine ones, 2 for medium, else 1.
+
+    >>> _shrink_factor(400, 0.8), _shrink_factor(96, 2.9), _shrink_factor(16, 4.4)
+    (4, 2, 1)
+    """
+    if size >= 64 and spacing_mm <= 1.5:
+        return 4
+    return 2 if size >= 32 and spacing_mm <= 3.0 else 1
 
 
 def robust_location(values: NDArray[np.floating]) -> float:
