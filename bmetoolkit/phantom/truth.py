@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.modic import ENDPLATE_COLUMNS as ANALYSIS_COLUMNS
 from bmetoolkit.modic import area_grade, height_grade
 from bmetoolkit.phantom.anatomy import (
     N_TISSUES,
@@ -64,22 +65,9 @@ MM3_PER_ML = 1000.0
 _ROMAN = {Tissue.MODIC1: "I", Tissue.MODIC2: "II", Tissue.MODIC3: "III"}
 _EDEMA_TISSUES = (Tissue.MODIC1, Tissue.EDEMA)
 
-#: Columns of the per-endplate truth table, in order.
-ENDPLATE_COLUMNS = (
-    "level",
-    "verse_id",
-    "endplate",
-    "modic_type",
-    "volume_ml",
-    "volume_ml_I",
-    "volume_ml_II",
-    "volume_ml_III",
-    "height_pct",
-    "height_grade",
-    "area_pct",
-    "area_grade",
-    "location",
-)
+#: Columns of the per-endplate truth table, in order: the analysis' endplate columns up to
+#: ``location`` (the truth has no measured-body columns).
+ENDPLATE_COLUMNS = ANALYSIS_COLUMNS[: ANALYSIS_COLUMNS.index("location") + 1]
 
 
 def _majority(condition: NDArray[np.bool_]) -> NDArray[np.bool_]:
