@@ -32,7 +32,7 @@ from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import label_lesions, segment_bme
 from bmetoolkit.study import Study
-from bmetoolkit.vertebra import BodyGeometry, body_geometries
+from bmetoolkit.vertebra import BodyGeometry, body_geometries, on_grid
 from bmetoolkit.volume import Volume
 
 __all__ = ["analyze", "analyze_study"]
@@ -137,7 +137,8 @@ def analyze_study(
     clock = time.perf_counter()
     grid = study.grid
     bodies = body_geometries(labels, cortex_mm=params.cortex_mm)
-    marrow = _marrow_mask(bodies, grid.shape, study.analysable())
+    marrow = on_grid(bodies, grid.shape, lambda b: b.marrow, fill=False, dtype=bool)
+    marrow &= study.analysable()
     ratios, references, per_body = _ratios(study, marrow, bodies, params)
     fluid = "stir" if study.stir is not None else "t2"
     voxel_mm3 = grid.voxel_volume_mm3
@@ -234,15 +235,6 @@ def _automatic_labels(study: Study) -> VertebraLabels:
             "body mask): vertebrae=... or --vertebrae",
         ) from None
     return find_vertebral_bodies(study)
-
-
-def _marrow_mask(
-    bodies: list[BodyGeometry], shape: tuple[int, int, int], analysable: NDArray[np.bool_]
-) -> NDArray[np.bool_]:
-    marrow = np.zeros(int(np.prod(shape)), bool)
-    for body in bodies:
-        marrow[body.marrow_index] = True
-    return marrow.reshape(shape) & analysable
 
 
 def _ratios(

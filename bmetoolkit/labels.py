@@ -32,6 +32,7 @@ __all__ = [
     "VERSE_LEVELS",
     "VertebraLabels",
     "detect_convention",
+    "label_boxes",
     "level_name",
     "totalseg_to_verse",
     "verse_id",
@@ -266,8 +267,8 @@ def vertebral_bodies(
     else:
         verse = _to_verse(data, convention)
         bodies = np.zeros(data.shape, np.uint8)
-        for body_id in (int(v) for v in np.unique(verse) if v > 0):
-            region = _crop_around(verse == body_id, labels.grid.spacing, body_opening_mm)
+        boxes = label_boxes(verse, labels.grid.spacing, body_opening_mm)
+        for body_id, region in boxes.items():
             body = _body_only(verse[region] == body_id, labels.grid.spacing, body_opening_mm)
             bodies[region][body] = body_id
         present = [int(v) for v in np.unique(bodies)[1:]]
@@ -299,18 +300,25 @@ def _to_verse(data: NDArray[np.integer], convention: str) -> NDArray[np.uint8]:
     return lookup[data]
 
 
-def _crop_around(
-    mask: NDArray[np.bool_], spacing: NDArray[np.float64], margin_mm: float
-) -> tuple[slice, ...]:
-    """Bounding box of ``mask`` grown by ``margin_mm`` (at least one voxel) per axis."""
+def label_boxes(
+    labels: NDArray[np.integer], spacing: NDArray[np.float64], margin_mm: float
+) -> dict[int, tuple[slice, ...]]:
+    """Bounding box of every positive label, grown by ``margin_mm`` (at least one voxel).
+
+    One pass over the array (``scipy.ndimage.find_objects``), however many labels.
+
+    >>> label_boxes(np.array([[[0, 3, 3, 0, 0]]]), np.ones(3), 0.5)
+    {3: (slice(0, 1, None), slice(0, 1, None), slice(0, 5, None))}
+    """
     pad = np.maximum(np.ceil(margin_mm / spacing).astype(int), 1) + 1
-    lows, highs = [], []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        lows.append(max(int(hits[0]) - pad[axis], 0))
-        highs.append(min(int(hits[-1]) + pad[axis] + 1, mask.shape[axis]))
-    return tuple(slice(lo, hi) for lo, hi in zip(lows, highs, strict=True))
+    boxes = {}
+    for value, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None:
+            boxes[value] = tuple(
+                slice(max(s.start - int(p), 0), min(s.stop + int(p), n))
+                for s, p, n in zip(box, pad, labels.shape, strict=True)
+            )
+    return boxes
 
 
 def _body_only(

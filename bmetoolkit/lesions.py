@@ -132,12 +132,14 @@ def _zone(assignment: NDArray[np.uint8]) -> str:
 
 
 def _coordinates(world: NDArray[np.float64]) -> dict[str, float]:
+    """Centroid and bounding box (RAS mm) of a lesion's voxel centres."""
     values = {}
-    for axis, stat in (("centroid", world.mean(0)), ("bbox_min", world.min(0))):
-        values |= {f"{axis}_{c}_mm": round(float(v), 2) for c, v in zip("xyz", stat, strict=True)}
-    values |= {
-        f"bbox_max_{c}_mm": round(float(v), 2) for c, v in zip("xyz", world.max(0), strict=True)
-    }
+    for name, point in (
+        ("centroid", world.mean(axis=0)),
+        ("bbox_min", world.min(axis=0)),
+        ("bbox_max", world.max(axis=0)),
+    ):
+        values |= {f"{name}_{c}_mm": round(float(v), 2) for c, v in zip("xyz", point, strict=True)}
     return values
 
 

@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
 from bmetoolkit.segment import hysteresis, label_lesions, remove_small
-from bmetoolkit.vertebra import BodyGeometry
+from bmetoolkit.vertebra import BodyGeometry, on_grid
 
 __all__ = [
     "ENDPLATE_COLUMNS",
@@ -156,14 +156,17 @@ def _depth_volumes(
     whatever the voxel size. A body without an inferior endplate (S1) has infinite
     inferior depth.
     """
-    superior = np.full(int(np.prod(shape)), np.inf, np.float32)
-    inferior = np.full(int(np.prod(shape)), np.inf, np.float32)
-    for body in bodies:
-        rim = np.float32(2 * body.si_extent_mm)
-        superior[body.index] = body.depth_superior - rim
-        if "inferior" in body.endplates:
-            inferior[body.index] = body.depth_inferior - rim
-    return superior.reshape(shape), inferior.reshape(shape)
+
+    def rim(body: BodyGeometry) -> np.float32:
+        return np.float32(2 * body.si_extent_mm)
+
+    def inferior(body: BodyGeometry) -> NDArray[np.float32] | float:
+        return body.depth_inferior - rim(body) if "inferior" in body.endplates else np.inf
+
+    superior = on_grid(
+        bodies, shape, lambda b: b.depth_superior - rim(b), fill=np.inf, dtype=np.float32
+    )
+    return superior, on_grid(bodies, shape, inferior, fill=np.inf, dtype=np.float32)
 
 
 def modic_map(
@@ -203,10 +206,9 @@ def modic_map(
     endplate : ndarray of uint8
         For Modic voxels, :data:`SUPERIOR` or :data:`INFERIOR`; 0 elsewhere.
     """
-    deep = np.zeros(bme.size, bool)
-    for body in bodies:
-        deep[body.index[body.inside_mm > params.modic_core_mm]] = True
-    deep = deep.reshape(bme.shape)
+    deep = on_grid(
+        bodies, bme.shape, lambda b: b.inside_mm > params.modic_core_mm, fill=False, dtype=bool
+    )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, fluid, deep, voxel_mm3, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)
     types = np.zeros(bme.shape, np.uint8)

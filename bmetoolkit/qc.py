@@ -51,6 +51,7 @@ from numpy.typing import NDArray
 from bmetoolkit.colortables import LABEL_TABLES
 from bmetoolkit.errors import GridMismatchError
 from bmetoolkit.io import atomic_write
+from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.volume import Volume
 
 __all__ = [
@@ -78,7 +79,6 @@ MODIC_NAMES = {1: "Modic I", 2: "Modic II", 3: "Modic III"}
 CROP_MARGIN_MM = 25.0
 #: Percentiles of the intensity window of each contrast.
 WINDOW_PERCENTILES = (1.0, 99.5)
-MM3_PER_ML = 1000.0
 #: Volumes are rounded to this many decimals of a ml (1e-6 ml = 0.001 mm³).
 ML_DECIMALS = 6
 #: Width of one montage panel (inches) and the base font size (points): the montage is

@@ -246,7 +246,9 @@ class AnalysisResult:
             files |= self._write_viewer_tables(files)
         report = self.to_dict()
         if qc:
-            files["qc"] = self.write_qc_page(out / "qc.html", subject=subject or out.name)
+            files["qc"] = self.write_qc_page(
+                out / "qc.html", subject=subject or out.name, report=report
+            )
         write_json(files["report"], report)
         return files
 
@@ -277,13 +279,24 @@ class AnalysisResult:
             subject=subject,
         )
 
-    def write_qc_page(self, path: str | os.PathLike, *, subject: str = "subject") -> Path:
-        """Write the self-contained QC page (figures, tables, parameters, notes)."""
+    def write_qc_page(
+        self,
+        path: str | os.PathLike,
+        *,
+        subject: str = "subject",
+        report: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Write the self-contained QC page (figures, tables, parameters, notes).
+
+        ``report`` is the report to show (e.g. one scrubbed of identity); by default
+        :meth:`to_dict`.
+        """
         from bmetoolkit.report_html import write_subject_page
 
         figures = self.qc_figures(subject)
+        report = self.to_dict() if report is None else report
         try:
-            return write_subject_page(path, self.to_dict(), subject=subject, figures=figures)
+            return write_subject_page(path, report, subject=subject, figures=figures)
         finally:
             for figure in figures.values():
                 figure.clear()

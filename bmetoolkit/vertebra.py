@@ -19,16 +19,17 @@ the study grid), so measurements are vectorised per body.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 from scipy import ndimage
 
-from bmetoolkit.labels import VertebraLabels, _crop_around
+from bmetoolkit.labels import VertebraLabels, label_boxes
 from bmetoolkit.volume import Grid
 
-__all__ = ["CENTRAL_FRACTION", "BodyGeometry", "body_geometries"]
+__all__ = ["CENTRAL_FRACTION", "BodyGeometry", "body_geometries", "on_grid"]
 
 #: Columns within this fraction of the half-extents (AP and LR) of the centre give the height.
 CENTRAL_FRACTION = 0.3
@@ -139,32 +140,66 @@ def body_geometries(vertebrae: VertebraLabels, *, cortex_mm: float) -> list[Body
     """
     grid = vertebrae.bodies.grid
     data = np.asarray(vertebrae.bodies.data)
+    boxes = label_boxes(data, grid.spacing, cortex_mm)
     bodies = []
     for body_id, level in vertebrae.levels.items():
-        mask = data == body_id
-        if not mask.any():
+        if body_id not in boxes:
             continue
-        region = _crop_around(mask, grid.spacing, cortex_mm)
+        region = boxes[body_id]
         endplates = ("superior",) if level == "S1" else ("superior", "inferior")
         bodies.append(
             _geometry(
-                body_id, vertebrae.name(body_id), level, mask, region, grid, cortex_mm, endplates
+                body_id,
+                vertebrae.name(body_id),
+                level,
+                data[region] == body_id,
+                region,
+                grid,
+                cortex_mm,
+                endplates,
             )
         )
     return bodies
+
+
+def on_grid(
+    bodies: list[BodyGeometry],
+    shape: tuple[int, ...],
+    values: Callable[[BodyGeometry], ArrayLike],
+    *,
+    fill: float | bool,
+    dtype: DTypeLike,
+) -> NDArray:
+    """A grid array holding ``values(body)`` at each body's voxels and ``fill`` elsewhere.
+
+    >>> import numpy as np
+    >>> from bmetoolkit.labels import VertebraLabels
+    >>> from bmetoolkit.volume import Volume
+    >>> data = np.zeros((8, 8, 8), np.uint8)
+    >>> data[2:6, 2:6, 2:6] = 20
+    >>> bodies = body_geometries(
+    ...     VertebraLabels(Volume(data, np.eye(4), kind="label"), {20: "L1"}, "verse"),
+    ...     cortex_mm=0.5,
+    ... )
+    >>> int(on_grid(bodies, data.shape, lambda b: b.marrow, fill=False, dtype=bool).sum())
+    8
+    """
+    out = np.full(int(np.prod(shape)), fill, dtype)
+    for body in bodies:
+        out[body.index] = values(body)
+    return out.reshape(shape)
 
 
 def _geometry(
     body_id: int,
     name: str,
     level: str | None,
-    mask: NDArray[np.bool_],
+    crop: NDArray[np.bool_],
     region: tuple[slice, ...],
     grid: Grid,
     cortex_mm: float,
     endplates: tuple[str, ...],
 ) -> BodyGeometry:
-    crop = mask[region]
     inside = _clearance(crop, grid.spacing)
     local = np.flatnonzero(crop)
     ijk_local = np.stack(np.unravel_index(local, crop.shape), axis=1)

@@ -234,12 +234,11 @@ def test_same_input_same_numbers():
 
 
 def test_without_labels_and_without_autoseg_the_error_says_what_to_pass(monkeypatch):
+    import sys
+
     p = phantom("healthy")
     study = Study.from_images(p.t1, t2=p.t2)
-
-    def missing(_study):
-        raise analysis.MissingContrastError("no labels", hint="pass vertebrae=...")
-
-    monkeypatch.setattr(analysis, "_automatic_labels", missing)
-    with pytest.raises(analysis.MissingContrastError, match="vertebrae="):
+    monkeypatch.setitem(sys.modules, "bmetoolkit.autoseg", None)  # import fails
+    with pytest.raises(analysis.MissingContrastError, match="vertebrae=") as error:
         analyze_study(study)
+    assert "--vertebrae" in str(error.value)

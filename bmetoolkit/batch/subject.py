@@ -328,7 +328,8 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
         report = scrub(report, input_root=task.input_root)
         write_json(report_path, report)
     if task.qc:
-        written["qc"] = _qc_page(result, report, anat / f"{key}_qc.html", key)
+        # built from the (scrubbed) report that was saved
+        written["qc"] = result.write_qc_page(anat / f"{key}_qc.html", subject=key, report=report)
     outputs = {
         name: {"path": path.relative_to(folder).as_posix(), "size": path.stat().st_size}
         for name, path in sorted(written.items())
@@ -350,18 +351,6 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
     }
     written["manifest"] = write_json(folder / manifest_name(key), manifest)
     return written
-
-
-def _qc_page(result: Any, report: dict[str, Any], path: Path, subject: str) -> Path:
-    """The subject's QC page, built from the (scrubbed) report that was saved."""
-    from bmetoolkit.report_html import write_subject_page
-
-    figures = result.qc_figures(subject)
-    try:
-        return write_subject_page(path, report, subject=subject, figures=figures)
-    finally:
-        for figure in figures.values():
-            figure.clear()
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.modic import ENDPLATE_COLUMNS as ANALYSIS_COLUMNS
-from bmetoolkit.modic import area_grade, height_grade
+from bmetoolkit.modic import MM3_PER_ML, area_grade, height_grade
 from bmetoolkit.phantom.anatomy import (
     N_TISSUES,
     Spine,
@@ -60,7 +60,6 @@ MAJORITY = 0.5
 LOCATION_MAJORITY = 0.5
 #: Default lattice step of the truth measurements (mm).
 TRUTH_STEP_MM = 0.5
-MM3_PER_ML = 1000.0
 
 _ROMAN = {Tissue.MODIC1: "I", Tissue.MODIC2: "II", Tissue.MODIC3: "III"}
 _EDEMA_TISSUES = (Tissue.MODIC1, Tissue.EDEMA)
