@@ -25,13 +25,14 @@ from numpy.typing import NDArray
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
 from bmetoolkit.labels import VertebraLabels, vertebral_bodies
 from bmetoolkit.lesions import lesion_table
-from bmetoolkit.modic import endplate_table, modic_map
+from bmetoolkit.modic import NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
 from bmetoolkit.reference import ReferenceField, fit_reference, n4_corrected, robust_location
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import label_lesions, segment_bme
 from bmetoolkit.study import Study
+from bmetoolkit.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
 from bmetoolkit.vertebra import BodyGeometry, body_geometries, on_grid
 from bmetoolkit.volume import Volume
 
@@ -40,6 +41,9 @@ __all__ = ["analyze", "analyze_study"]
 ImageInput = str | os.PathLike | Volume
 #: Voxels longer than this (mm) along a body's SI axis are too coarse for endplate zones.
 COARSE_SI_MM = 2.0
+#: Normal marrow whose log signal spreads more than this (robust SD) around its reference
+#: is too noisy or heterogeneous for reliable voxel decisions (the phantoms: 0.06-0.10).
+NOISY_LOG_SPREAD = 0.3
 
 
 def analyze(
@@ -154,7 +158,13 @@ def analyze_study(
         voxel_mm3=voxel_mm3,
         params=params,
     )
+    checks = _contrast_checks(study, body_labels, bodies, references)
+    if not checks["modic_assessed"]:
+        types[:] = 0
     endplates = endplate_table(bodies, types, assignment, voxel_mm3=voxel_mm3, params=params)
+    if not checks["modic_assessed"]:
+        for row in endplates:
+            row["modic_type"] = NOT_ASSESSED
     lesion_numbers, n_lesions = label_lesions(bme | (types > 0), body_labels)
     names = {b.body_id: (b.name, b.body_id if b.level else None) for b in bodies}
     lesions = lesion_table(
@@ -171,6 +181,7 @@ def analyze_study(
     )
     timings["analysis_s"] = time.perf_counter() - clock
     notes = list(study.notes) + list(labels.notes) + _body_notes(bodies, per_body, params)
+    notes += checks.pop("notes")
     affine = grid.affine
     return AnalysisResult(
         study=study,
@@ -192,6 +203,7 @@ def analyze_study(
         parameters=params,
         notes=tuple(notes),
         timings=timings,
+        checks=checks,
     )
 
 
@@ -286,6 +298,41 @@ def _body_factor(ratio: NDArray[np.float32], body: BodyGeometry, params: Paramet
     offset = robust_location(np.log(values))
     bound = np.log1p(params.max_body_offset)
     return float(np.exp(np.clip(offset, -bound, bound)))
+
+
+def _contrast_checks(
+    study: Study,
+    body_labels: NDArray,
+    bodies: list[BodyGeometry],
+    references: Mapping[str, ReferenceField],
+) -> dict[str, Any]:
+    """Whether the T1 can carry Modic types, and how noisy the marrow is, with notes."""
+    ratio, evidence = disc_to_marrow_ratio(
+        study.t1.data, body_labels, bodies, study.grid, study.analysable()
+    )
+    dark = marrow_darker_than_discs(ratio)
+    notes = []
+    if dark:
+        notes.append(
+            f"on this T1 the discs are {ratio:.1f} x brighter than the marrow (a spin-echo T1 "
+            "shows fatty marrow brighter than the discs): Modic types are defined on spin-echo "
+            "T1 and were not assessed; edema was, but check it in the QC figure"
+        )
+    spreads = {name: round(ref.spread, 3) for name, ref in references.items()}
+    for name, spread in spreads.items():
+        if spread > NOISY_LOG_SPREAD:
+            notes.append(
+                f"normal marrow on {name.upper()} varies by about {100 * np.expm1(spread):.0f} % "
+                "around its reference (noise or heterogeneous marrow): expect spurious small "
+                "findings"
+            )
+    return {
+        "modic_assessed": not dark,
+        "t1_disc_to_marrow": None if ratio is None else round(ratio, 3),
+        "t1_disc_to_marrow_evidence": evidence,
+        "marrow_log_spread": spreads,
+        "notes": notes,
+    }
 
 
 def _body_notes(

@@ -41,6 +41,7 @@ from bmetoolkit.vertebra import BodyGeometry, on_grid
 __all__ = [
     "ENDPLATE_COLUMNS",
     "MODIC_NAMES",
+    "NOT_ASSESSED",
     "area_grade",
     "endplate_table",
     "height_grade",
@@ -53,6 +54,10 @@ MODIC_NAMES = {1: "I", 2: "II", 3: "III"}
 #: Endplate assignment values in :func:`modic_map`'s second output.
 SUPERIOR, INFERIOR = 1, 2
 #: Columns of the per-endplate table, in order.
+#: ``modic_type`` of every endplate when the T1 cannot carry Modic types (see
+#: :mod:`bmetoolkit.t1_contrast`): not a finding, and not "none" either.
+NOT_ASSESSED = "not assessed"
+
 ENDPLATE_COLUMNS = (
     "level",
     "verse_id",

@@ -35,6 +35,7 @@ from typing import Any
 
 from bmetoolkit.colortables import LABEL_TABLES
 from bmetoolkit.io import write_text
+from bmetoolkit.modic import NOT_ASSESSED
 
 __all__ = [
     "MODIC_TYPES",
@@ -212,7 +213,7 @@ def _png_of(figure: Any) -> bytes:
 
 
 def _is_finding(modic_type: Any) -> bool:
-    return modic_type not in (None, "", "none")
+    return modic_type not in (None, "", "none", NOT_ASSESSED)
 
 
 def summarise(report: Mapping[str, Any]) -> dict[str, Any]:

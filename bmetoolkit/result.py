@@ -34,7 +34,7 @@ import numpy as np
 
 from bmetoolkit.labels import VertebraLabels
 from bmetoolkit.lesions import LESION_COLUMNS
-from bmetoolkit.modic import ENDPLATE_COLUMNS
+from bmetoolkit.modic import ENDPLATE_COLUMNS, NOT_ASSESSED
 from bmetoolkit.params import Parameters
 from bmetoolkit.study import Study
 from bmetoolkit.vertebra import BodyGeometry
@@ -103,6 +103,11 @@ class AnalysisResult:
         Decisions and warnings a reader should see.
     timings : dict
         Seconds spent on labels and on the analysis.
+    checks : dict
+        Whether the T1 could carry Modic types (``modic_assessed``: its marrow is brighter
+        than the discs, see :mod:`bmetoolkit.t1_contrast`) and the marrow's noise
+        (``marrow_log_spread``). When Modic types were not assessed, every endplate's
+        ``modic_type`` is ``"not assessed"``.
     """
 
     study: Study
@@ -121,6 +126,7 @@ class AnalysisResult:
     parameters: Parameters
     notes: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def endplates(self) -> Any:
@@ -146,7 +152,7 @@ class AnalysisResult:
         """Number of endplates per reported Modic type (``"none"`` excluded)."""
         counts: dict[str, int] = {}
         for row in self.endplate_rows:
-            if row["modic_type"] != "none":
+            if row["modic_type"] not in ("none", NOT_ASSESSED):
                 counts[row["modic_type"]] = counts.get(row["modic_type"], 0) + 1
         return counts
 
@@ -194,6 +200,7 @@ class AnalysisResult:
                 "provenance": self.vertebrae.provenance,
             },
             "reference": {"fields": self.references, "marrow_by_body": self.marrow_by_body},
+            "checks": dict(self.checks),
             "notes": list(self.notes),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "versions": versions(),
@@ -309,7 +316,9 @@ class AnalysisResult:
             if edema
             else "bone marrow edema: none found"
         ]
-        changed = [r for r in self.endplate_rows if r["modic_type"] != "none"]
+        changed = [r for r in self.endplate_rows if r["modic_type"] not in ("none", NOT_ASSESSED)]
+        if not self.checks.get("modic_assessed", True):
+            lines.append("Modic types: not assessed on this T1 (see the notes)")
         for row in changed:
             lines.append(
                 f"{row['level']} {row['endplate']} endplate: Modic {row['modic_type']}, "

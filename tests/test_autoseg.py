@@ -6,8 +6,6 @@ phantoms (clinical-like ~400x400x16 grids) are marked slow.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -358,7 +356,7 @@ def test_segment_bodies_on_arrays_returns_labels():
     phantom = make_phantom(seed=8, config=PhantomConfig.small())
     study = study_of(phantom)
     frame = CanonicalFrame.of(study.grid)
-    bodies, marrow, midline, _ = segment_bodies(
+    bodies, marrow, midline, *_ = segment_bodies(
         frame.view(study.t1.data), frame.view(study.stir.data), frame.spacing
     )
     assert bodies.dtype == np.int32 and bodies.max() == len(phantom.spine.vertebrae)
@@ -366,20 +364,117 @@ def test_segment_bodies_on_arrays_returns_labels():
     assert 0 <= midline < study.grid.shape[frame.order[2]]
 
 
+# --- dark marrow, canal wall, partial coverage ------------------------------------------
+
+#: A gradient-echo-like T1: marrow darker than discs, muscle and fat (as on SCT's cervical
+#: t1w, where the discs are about 4 times brighter than the marrow).
+DARK_MARROW_T1 = {
+    Tissue.MARROW: 1.0, Tissue.NUCLEUS: 4.0, Tissue.ANNULUS: 3.0, Tissue.MUSCLE: 2.5,
+    Tissue.FAT: 3.0, Tissue.CORD: 3.0, Tissue.CSF: 1.5, Tissue.EPIDURAL_FAT: 3.0,
+    Tissue.POSTERIOR_BONE: 1.0, Tissue.CORTEX: 0.5, Tissue.VISCERA: 2.5,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dark_marrow_phantom():
+    from bmetoolkit.phantom import render
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(render.SIGNALS, "t1", {**render.SIGNALS["t1"], **DARK_MARROW_T1})
+        return make_phantom(seed=21, config=PhantomConfig.small())
+
+
+def test_dark_marrow_t1_is_recognised_and_bodies_found(dark_marrow_phantom):
+    """Bodies darker than the discs on T1: found on the inverted T1, and the report says so."""
+    result = find_vertebral_bodies(study_of(dark_marrow_phantom))
+    truth = dark_marrow_phantom.truth.vertebrae.data
+    dice = body_dice(result, truth)
+    assert result.provenance["t1_marrow"] == "dark"
+    assert min(dice.values()) > 0.8, dice
+    assert levels_right(result, truth)
+    assert any("darker than the discs" in note for note in result.notes)
+
+
+def test_spin_echo_t1_is_read_as_bright_marrow(small_results):
+    _, result = small_results["healthy"]
+    assert result.provenance["t1_marrow"] == "bright"
+    assert not any("darker than the discs" in note for note in result.notes)
+
+
+def test_canal_wall_ignores_bright_blobs_in_front_of_it():
+    """The canal's anterior wall follows the CSF run, not a bright blob touching it."""
+    from bmetoolkit.autoseg.canal import _front
+
+    column = np.zeros((60, 50, 9), bool)
+    column[20:30, :, :] = True  # CSF, anterior wall at index 29
+    column[30:45, 20:26, 4] = True  # a foramen-like blob attached in front, mid slice
+    front = _front(column, 4.0, np.ones(3), AutosegParameters(canal_smooth_mm=1.0))
+    assert np.allclose(front, 29.0)
+
+
+def test_partial_fluid_coverage_is_cropped_not_mistaken_for_tissue(small_results):
+    """Only the part of the T1 grid the T2/STIR cover is searched, and the bodies there are
+    those found on the whole grid (the real cervical test below needs the crop: its T2
+    covers 56 % of the T1, and the zeros outside would pass for dark tissue)."""
+    phantom, full = small_results["healthy"]
+    study = study_of(phantom)
+    si_axis = int(np.argmax(np.abs(study.grid.direction[2])))
+    covered = np.ones(study.grid.shape, bool)
+    keep = [slice(None)] * 3
+    keep[si_axis] = slice(study.grid.shape[si_axis] * 2 // 3, None)
+    covered[tuple(keep)] = False  # one third of the grid along SI has no T2/STIR
+    images = {
+        role: getattr(study, role).with_data(np.where(covered, getattr(study, role).data, 0))
+        for role in ("t2", "stir")
+    }
+    partial = Study(study.t1, **images, covered={"t2": covered, "stir": covered})
+    result = find_vertebral_bodies(partial)
+    found = result.bodies.data
+    assert not found[~covered].any()
+    inside = [v for v in np.unique(full.bodies.data) if v and covered[full.bodies.data == v].all()]
+    assert len(inside) >= 3
+    for verse in inside:
+        true = full.bodies.data == verse
+        ids, counts = np.unique(found[true], return_counts=True)
+        best = found == ids[np.argmax(counts)]
+        assert 2 * (best & true).sum() / (best.sum() + true.sum()) > 0.9
+
+
 # --- real scans ------------------------------------------------------------------------------
 
-SCT = Path(__file__).resolve().parents[1] / "sample_data" / "spine" / "sct_testing_data"
+
+@pytest.fixture(scope="module")
+def cervical():
+    """SCT's real cervical T1w/T2 pair (1 mm; T2 covers 56 % of the T1) and its cord levels."""
+    from bmetoolkit import datasets
+    from bmetoolkit.io import load
+    from bmetoolkit.resample import resample_to
+
+    paths = datasets.cervical_pair()
+    study = Study.from_images(paths["t1"], t2=paths["t2"])
+    levels = resample_to(load(paths["t2_levels"]), study.grid).data
+    return study, levels
 
 
-@pytest.mark.skipif(not SCT.is_dir(), reason="sample_data/spine/sct_testing_data not present")
-def test_real_cervical_t1_without_fatty_marrow_gives_no_bodies_and_says_so():
-    """SCT's cervical T1w/T2 pair (1 mm, C2-C5): on this T1w the vertebral bodies are not
-    brighter than the tissue around them, so the method's premise (fatty, T1-bright marrow)
-    does not hold. It must find nothing and say why, rather than invent bodies or levels.
-    (The only other real sample with vertebra masks, tptbox_sample_mri, has no T1.)"""
-    study = Study.from_images(SCT / "t1" / "t1w.nii.gz", t2=SCT / "t2" / "t2.nii.gz")
+def test_real_cervical_pair_bodies_match_the_manual_cord_levels(cervical):
+    """On SCT's cervical pair (gradient-echo T1w: bodies darker than the discs) the bodies in
+    the T2's field of view are found, one per vertebral level of the manual cord labelling
+    (C2, C3, C4: the cord segment behind each body carries the body's level), and their
+    levels are left unknown (no sacrum, and C2's dens is outside the T2)."""
+    study, cord_levels = cervical
     result = find_vertebral_bodies(study)
-    assert result.levels == {}
-    assert not result.bodies.data.any()
+    bodies = result.bodies.data
     assert result.bodies.grid.same_as(study.grid)
-    assert any("no vertebral body found" in note for note in result.notes)
+    assert result.provenance["t1_marrow"] == "dark"
+    assert set(result.levels.values()) == {None}
+    si_axis = int(np.argmax(np.abs(study.grid.direction[2])))
+    found_levels = []
+    for label in sorted(result.levels):
+        body = bodies == label
+        volume_ml = body.sum() * study.grid.voxel_volume_mm3 / 1000
+        assert 3.0 < volume_ml < 12.0  # adult cervical bodies with cortex: about 5-8 mL
+        centre = round(np.argwhere(body)[:, si_axis].mean())
+        at_height = np.take(cord_levels, centre, axis=si_axis)
+        values, counts = np.unique(at_height[at_height > 0], return_counts=True)
+        found_levels.append(int(values[np.argmax(counts)]))
+    assert sorted(found_levels) == [2, 3, 4]

@@ -17,10 +17,11 @@ See ``docs/autoseg.md`` for the method, its parameters and its limits.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from bmetoolkit.autoseg.bodies import (
     add_cortex,
@@ -28,24 +29,60 @@ from bmetoolkit.autoseg.bodies import (
     drop_small,
     fill_lesions,
     marrow_mask,
+    near_canal,
     split_bodies,
 )
-from bmetoolkit.autoseg.canal import find_canal
+from bmetoolkit.autoseg.canal import Canal, find_canal
 from bmetoolkit.autoseg.frame import CanonicalFrame
 from bmetoolkit.autoseg.levels import LevelAssignment, assign_levels, body_shapes
 from bmetoolkit.autoseg.params import AutosegParameters
+from bmetoolkit.autoseg.polarity import DARK, invert, marrow_polarity
 from bmetoolkit.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
-from bmetoolkit.volume import Volume
 
 __all__ = [
     "AutosegParameters",
+    "Segmentation",
     "find_vertebral_bodies",
     "segment_bodies",
 ]
 
+#: Note added when the T1 shows the bodies darker than the discs.
+DARK_MARROW_NOTE = (
+    "on this T1 the vertebral bodies are darker than the discs (as on some gradient-echo "
+    "T1s, unlike spin echo): the bodies were found on the inverted, smoothed T1; check them "
+    "in the QC figure"
+)
+
 #: Method name written into the provenance.
 METHOD = "bmetoolkit.autoseg classical (canal-anchored T1 marrow, sacrum level anchor)"
+
+
+class Segmentation(NamedTuple):
+    """What :func:`segment_bodies` found, on canonical arrays (anterior, superior, right).
+
+    Attributes
+    ----------
+    bodies : ndarray of int32
+        Labels 1..n (in no particular order), 0 elsewhere.
+    marrow : ndarray of bool
+        Marrow-like voxels of the column (for the level naming).
+    midline : float
+        Left-right index of the canal midline.
+    canal_rows : tuple of 2 ints
+        First and last superior-inferior rows where CSF was found.
+    polarity : str
+        ``"bright"`` (marrow brighter than the discs on T1, as on spin echo) or ``"dark"``.
+    polarity_evidence : dict
+        What the polarity was read from (see :func:`.polarity.marrow_polarity`).
+    """
+
+    bodies: NDArray[np.int32]
+    marrow: NDArray[np.bool_]
+    midline: float
+    canal_rows: tuple[int, int]
+    polarity: str
+    polarity_evidence: dict[str, Any]
 
 
 def segment_bodies(
@@ -55,7 +92,7 @@ def segment_bodies(
     *,
     t2: NDArray | None = None,
     params: AutosegParameters | None = None,
-) -> tuple[NDArray[np.int32], NDArray[np.bool_], float, tuple[int, int]]:
+) -> Segmentation:
     """Vertebral bodies on canonical arrays (anterior, superior, right).
 
     Parameters
@@ -70,13 +107,7 @@ def segment_bodies(
 
     Returns
     -------
-    bodies : ndarray of int32
-        Labels 1..n (in no particular order), 0 elsewhere.
-    marrow : ndarray of bool
-        Marrow-like voxels of the column (for the level naming).
-    midline : float
-        Left-right index of the canal midline.
-    canal_rows : tuple of 2 ints
+    Segmentation
     """
     params = params or AutosegParameters()
     spacing = np.asarray(spacing, dtype=np.float64)
@@ -85,11 +116,32 @@ def segment_bodies(
     t2 = None if t2 is None else np.asarray(t2, dtype=np.float32)
     canal = find_canal(t1, fluid, spacing, params)
     column, distance = body_column(canal, fluid.shape, spacing, params)
+    polarity, evidence = marrow_polarity(t1, canal, spacing)
+    if polarity == DARK:
+        t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
     marrow = marrow_mask(t1, t2, column, distance, canal.midline, canal.rows, spacing, params)
     bodies = split_bodies(marrow, distance, canal.front, spacing, params)
     bodies = fill_lesions(bodies, spacing, params)
     bodies = drop_small(add_cortex(bodies, spacing, params), spacing, params)
-    return bodies, marrow, canal.midline, canal.rows
+    return Segmentation(bodies, marrow, canal.midline, canal.rows, polarity, evidence)
+
+
+def _dark_marrow_turned_bright(
+    t1: NDArray[np.float32],
+    t2: NDArray[np.float32] | None,
+    column: NDArray[np.bool_],
+    distance: NDArray[np.float32],
+    canal: Canal,
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """Smooth T1 (and T2) and invert the T1 so that dark marrow becomes bright marrow."""
+    sigma = params.dark_marrow_smooth_mm / spacing
+    t1 = ndimage.gaussian_filter(t1, sigma)
+    t2 = None if t2 is None else ndimage.gaussian_filter(t2, sigma)
+    near = near_canal(column, distance, canal.midline, canal.rows, spacing)
+    inverted = invert(t1, near, params.marrow_reference_percentile, params.dark_marrow_floor)
+    return inverted, t2
 
 
 def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None) -> VertebraLabels:
@@ -126,43 +178,46 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     params = params or AutosegParameters()
     started = time.perf_counter()
     frame = CanonicalFrame.of(study.grid)
-    view = frame.view
-    t2 = None if study.t2 is None else view(study.t2.data)
-    bodies, marrow, midline, _ = segment_bodies(
-        view(study.t1.data), view(study.fluid.data), frame.spacing, t2=t2, params=params
+    box = _covered_box(study)
+    view = lambda volume: frame.view(volume.data[box])  # noqa: E731
+    found = segment_bodies(
+        view(study.t1),
+        view(study.fluid),
+        frame.spacing,
+        t2=None if study.t2 is None else view(study.t2),
+        params=params,
     )
-    contrasts = "T1 + " + ("STIR" if study.stir is not None else "T2")
-    return _labelled(study.t1, frame, bodies, marrow, midline, params, started, contrasts)
-
-
-def _labelled(
-    reference: Volume,
-    frame: CanonicalFrame,
-    bodies: NDArray[np.int32],
-    marrow: NDArray[np.bool_],
-    midline: float,
-    params: AutosegParameters,
-    started: float,
-    contrasts: str,
-) -> VertebraLabels:
-    """Name the levels and map the canonical bodies back onto the reference grid."""
-    shapes = body_shapes(bodies, midline, frame.spacing)
-    assignment = assign_levels(shapes, marrow, frame.spacing, params)
+    shapes = body_shapes(found.bodies, found.midline, frame.spacing)
+    assignment = assign_levels(shapes, found.marrow, frame.spacing, params)
     ids = _output_ids(assignment, [s.label for s in shapes])
-    lookup = np.zeros(int(bodies.max()) + 1, np.uint8)
+    lookup = np.zeros(int(found.bodies.max()) + 1, np.uint8)
     for label, new in ids.items():
         lookup[label] = new
-    data = frame.to_grid(lookup[bodies])
-    volume = reference.with_data(data, kind="label", source="bmetoolkit.autoseg")
+    data = np.zeros(study.grid.shape, np.uint8)
+    data[box] = frame.to_grid(lookup[found.bodies])
+    notes = list(assignment.notes)
+    if found.polarity == DARK:
+        notes.insert(0, DARK_MARROW_NOTE)
     provenance = _provenance(assignment, params, frame, time.perf_counter() - started)
-    provenance["contrasts"] = contrasts
+    provenance["contrasts"] = "T1 + " + ("STIR" if study.stir is not None else "T2")
+    provenance["t1_marrow"] = found.polarity
+    provenance["t1_marrow_evidence"] = found.polarity_evidence
     return VertebraLabels(
-        bodies=volume,
+        bodies=study.t1.with_data(data, kind="label", source="bmetoolkit.autoseg"),
         levels={ids[s.label]: assignment.levels[s.label] for s in shapes},
         convention="automatic",
         provenance=provenance,
-        notes=tuple(assignment.notes),
+        notes=tuple(notes),
     )
+
+
+def _covered_box(study: Study) -> tuple[slice, slice, slice]:
+    """Bounding box (grid voxels) of the part of the T1 grid every other image covers.
+
+    Outside it the T2/STIR are zeros from resampling, which would pass for dark tissue.
+    """
+    boxes = ndimage.find_objects(study.analysable().astype(np.uint8))
+    return boxes[0] if boxes and boxes[0] is not None else (slice(None),) * 3
 
 
 def _output_ids(assignment: LevelAssignment, order: list[int]) -> dict[int, int]:

@@ -20,6 +20,7 @@ __all__ = [
     "drop_small",
     "fill_lesions",
     "marrow_mask",
+    "near_canal",
     "split_bodies",
 ]
 
@@ -105,7 +106,7 @@ def marrow_mask(
     row and smoothed over ``reference_smooth_mm``, so slow coil shading cancels. When a T2
     is given, voxels much brighter on T2 than marrow (fat) are left out.
     """
-    near = _near_canal(column, distance, midline, canal_rows, spacing)
+    near = near_canal(column, distance, midline, canal_rows, spacing)
     percentile, smooth = params.marrow_reference_percentile, params.reference_smooth_mm
     reference = _row_reference(t1, near, spacing, percentile, smooth)
     marrow = column & (t1 > params.marrow_t1_min * reference[None, :, None].astype(np.float32))
@@ -115,7 +116,7 @@ def marrow_mask(
     return ndimage.binary_opening(marrow, structure=_disk(params.opening_mm, spacing))
 
 
-def _near_canal(
+def near_canal(
     column: Mask,
     distance: Array,
     midline: float,

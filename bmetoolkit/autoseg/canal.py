@@ -18,6 +18,9 @@ __all__ = ["Canal", "find_canal", "normalise", "tissue_mask"]
 
 Array = NDArray[np.float32]
 
+#: The canal's anterior wall is measured within this distance (mm) of its midline.
+FRONT_HALF_WIDTH_MM = 4.0
+
 
 @dataclass(frozen=True)
 class Canal:
@@ -108,20 +111,49 @@ def find_canal(t1: Array, fluid: Array, spacing: NDArray, params: AutosegParamet
         )
     per_slice = column.sum(axis=(0, 1)).astype(np.float64)
     midline = float(np.average(np.arange(column.shape[2]), weights=per_slice))
-    return Canal(
-        _front(column, spacing, params), midline, (int(si_rows[0]), int(si_rows[-1])), column
-    )
+    front = _front(column, midline, spacing, params)
+    return Canal(front, midline, (int(si_rows[0]), int(si_rows[-1])), column)
 
 
-def _front(column: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters):
-    """Anterior wall of the CSF per SI row, smoothed and interpolated."""
-    ap_index = np.arange(column.shape[0], dtype=np.float64)[:, None, None]
-    anterior = np.where(column, ap_index, -1.0).max(axis=(0, 2))
+def _front(
+    column: NDArray[np.bool_], midline: float, spacing: NDArray, params: AutosegParameters
+) -> NDArray[np.float64]:
+    """Anterior wall of the CSF per SI row near the midline, smoothed and interpolated.
+
+    Only the slices within ``FRONT_HALF_WIDTH_MM`` of the midline count: laterally the CSF
+    runs out into the neural foramina (and, in the neck, next to the vertebral arteries),
+    which lie further anterior than the canal's wall behind the bodies.
+    """
+    half = max(1, round(FRONT_HALF_WIDTH_MM / spacing[2]))
+    centre = round(midline)
+    slab = column[:, :, max(centre - half, 0) : centre + half + 1]
+    anterior = _run_front(slab)
     found = np.flatnonzero(anterior >= 0)
     size = max(1, round(params.canal_smooth_mm / spacing[1]) | 1)
     smoothed = ndimage.median_filter(anterior[found], size=size, mode="nearest")
     rows = np.arange(column.shape[1], dtype=np.float64)
     return np.interp(rows, found, smoothed)
+
+
+def _run_front(slab: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Per SI row, the anterior end of the CSF run through the row's median AP position.
+
+    Following the run from the canal's centre (rather than taking the most anterior CSF
+    voxel) ignores bright blobs touching the canal further anterior. -1 where the row
+    holds no CSF.
+    """
+    n_ap, n_si, _ = slab.shape
+    ap = np.arange(n_ap)[:, None, None]
+    counts = slab.sum(axis=(0, 2))
+    cumulative = np.cumsum(slab.sum(axis=2), axis=0)
+    centre = np.argmax(cumulative >= (counts[None, :] + 1) // 2, axis=0)  # median AP per row
+    inside = slab[centre, np.arange(n_si), :]  # (n_si, n_lr): the run holds the centre
+    beyond = (~slab) & (ap > centre[None, :, None])
+    end = np.where(beyond.any(axis=0), np.argmax(beyond, axis=0), n_ap) - 1.0
+    end = np.where(inside & (counts[:, None] > 0), end, np.nan)
+    with np.errstate(all="ignore"):
+        front = np.nanmedian(np.where(np.isnan(end).all(axis=1, keepdims=True), -1.0, end), axis=1)
+    return np.where(counts > 0, front, -1.0)
 
 
 def band_distance(canal: Canal, shape: tuple[int, int, int], spacing: NDArray) -> Array:

@@ -81,6 +81,13 @@ class AutosegParameters:
     gap_factor : float
         Consecutive body centres further apart than this multiple of the median spacing
         mean a body may be missing: a note is added and the level confidence drops.
+    dark_marrow_smooth_mm : float
+        When the marrow is darker than the discs on the T1 (see
+        :mod:`bmetoolkit.autoseg.polarity`), T1 and T2 are smoothed with a Gaussian of this
+        sigma (mm) before the T1 is inverted (such gradient-echo T1s are noisy).
+    dark_marrow_floor : float
+        On such a T1, voxels darker than this fraction of the marrow level are air or
+        noise, not marrow.
     """
 
     tissue_fraction: float = 0.05
@@ -108,6 +115,8 @@ class AutosegParameters:
     sacrum_min_angle_deg: float = 8.0
     disc_search_mm: float = 15.0
     gap_factor: float = 1.6
+    dark_marrow_smooth_mm: float = 1.0
+    dark_marrow_floor: float = 0.3
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).

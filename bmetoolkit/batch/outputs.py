@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bmetoolkit.io import write_json, write_text
+from bmetoolkit.modic import NOT_ASSESSED
 
 __all__ = [
     "LABEL_MAPS",
@@ -202,13 +203,14 @@ def summary_of(result: Any) -> dict[str, Any]:
     endplates = result.endplates
     types = [str(t) for t in endplates["modic_type"]] if len(endplates) else []
     counts = {f"modic_{t.replace('/', '_')}": types.count(t) for t in MODIC_TYPES}
-    for t in sorted(set(types) - {"none", *MODIC_TYPES}):
+    for t in sorted(set(types) - {"none", NOT_ASSESSED, *MODIC_TYPES}):
         counts[f"modic_{t.replace('/', '_')}"] = types.count(t)
     return {
         "bme_volume_ml": round(float(result.bme_volume_ml), 4),
         "n_lesions": len(result.lesions),
         "n_endplates": len(endplates),
-        "n_modic": sum(t != "none" for t in types),
+        "n_modic": sum(t not in ("none", NOT_ASSESSED) for t in types),
+        "modic_assessed": NOT_ASSESSED not in types,
         **counts,
     }
 
