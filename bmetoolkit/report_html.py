@@ -230,7 +230,7 @@ def summarise(report: Mapping[str, Any]) -> dict[str, Any]:
         ``bme_volume_ml`` (float or None), ``n_lesions``, ``bme_locations`` (``"L4
         inferior"`` per lesion), ``modic_counts`` (endplates per
         type in :data:`MODIC_TYPES`), ``modic_endplates`` (``"L4 inferior: Modic I"`` ...),
-        ``n_notes``.
+        ``modic_assessed`` (False when the T1 failed the contrast check), ``n_notes``.
     """
     bme = report.get("bme") or {}
     endplates = report.get("endplates") or []
@@ -249,6 +249,7 @@ def summarise(report: Mapping[str, Any]) -> dict[str, Any]:
         "bme_locations": [w or "unknown level" for w in where],
         "modic_counts": counts,
         "modic_endplates": found,
+        "modic_assessed": (report.get("checks") or {}).get("modic_assessed", True),
         "n_notes": len(report.get("notes") or []),
     }
 
@@ -263,7 +264,12 @@ def _summary_sentence(summary: Mapping[str, Any]) -> str:
         if summary["bme_locations"]:
             bme += f" ({', '.join(summary['bme_locations'])})"
     found = summary["modic_endplates"]
-    modic = "no Modic change" if not found else "Modic changes at " + "; ".join(found)
+    if not summary.get("modic_assessed", True):
+        modic = "Modic types not assessed on this T1 (see the notes)"
+    elif not found:
+        modic = "no Modic change"
+    else:
+        modic = "Modic changes at " + "; ".join(found)
     return f"{bme}. {modic}."
 
 

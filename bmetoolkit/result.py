@@ -317,8 +317,9 @@ class AnalysisResult:
             else "bone marrow edema: none found"
         ]
         changed = [r for r in self.endplate_rows if r["modic_type"] not in ("none", NOT_ASSESSED)]
-        if not self.checks.get("modic_assessed", True):
-            lines.append("Modic types: not assessed on this T1 (see the notes)")
+        assessed = self.checks.get("modic_assessed", True)
+        if not assessed:
+            lines.append("Modic changes: not assessed on this T1 (see the notes)")
         for row in changed:
             lines.append(
                 f"{row['level']} {row['endplate']} endplate: Modic {row['modic_type']}, "
@@ -326,7 +327,7 @@ class AnalysisResult:
                 f"(grade {row['height_grade']}), area {row['area_pct']:.0f} % "
                 f"({row['area_grade']}), {row['location']}"
             )
-        if not changed:
+        if assessed and not changed:
             lines.append("Modic changes: none")
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)

@@ -401,6 +401,17 @@ def test_spin_echo_t1_is_read_as_bright_marrow(small_results):
     assert not any("darker than the discs" in note for note in result.notes)
 
 
+def test_t1_without_marrow_contrast_gives_no_bodies_and_says_so(small_results):
+    """A T1 on which marrow and discs look alike (noise only): nothing invented."""
+    phantom, _ = small_results["healthy"]
+    study = study_of(phantom)
+    flat = np.random.default_rng(3).normal(1000, 30, study.grid.shape).astype(np.float32)
+    blank = Study(study.t1.with_data(flat), t2=study.t2, stir=study.stir, covered=study.covered)
+    result = find_vertebral_bodies(blank)
+    assert result.levels == {} and not result.bodies.data.any()
+    assert any("no vertebral body found" in note for note in result.notes)
+
+
 def test_canal_wall_ignores_bright_blobs_in_front_of_it():
     """The canal's anterior wall follows the CSF run, not a bright blob touching it."""
     from bmetoolkit.autoseg.canal import _front

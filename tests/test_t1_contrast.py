@@ -53,7 +53,8 @@ def test_dark_marrow_t1_modic_not_assessed(results, tmp_path):
     assert result.modic_counts() == {}
     assert not result.modic_map.data.any()
     assert any("Modic types are defined on spin-echo" in note for note in result.notes)
-    assert "Modic types: not assessed" in result.summary()
+    assert "Modic changes: not assessed" in result.summary()
+    assert "Modic changes: none" not in result.summary()
     result.save(tmp_path)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["checks"]["modic_assessed"] is False

@@ -120,8 +120,8 @@ def assign_levels(
     notes: list[str] = []
     if not shapes:
         notes.append(
-            "no vertebral body found: no T1-bright marrow in front of the spinal canal "
-            "(a T1 with fatty marrow is needed; check the series or pass a label map)"
+            "no vertebral body found: marrow and discs in front of the spinal canal could not "
+            "be told apart on the T1 (check the series, or pass a label map)"
         )
         return LevelAssignment({}, None, 0.0, {"n_bodies": 0}, notes)
     gap = _largest_gap(shapes)

@@ -124,8 +124,8 @@ def invert(
     Examples
     --------
     >>> t1 = np.array([[[100.0], [400.0], [10.0]]])
-    >>> invert(t1, t1 > 50, 50.0, 0.3).round(1).tolist()
-    [[[625.0], [156.2], [0.0]]]
+    >>> invert(t1, t1 > 50, 50.0, 0.3).ravel().astype(int).tolist()
+    [625, 156, 0]
     """
     ref = float(np.percentile(t1[near], 100.0 - percentile)) if near.any() else 1.0
     ref = max(ref, 1e-6)

@@ -56,6 +56,7 @@ SUBJECT_COLUMNS = (
     "n_lesions",
     "n_endplates",
     "n_modic",
+    "modic_assessed",
     *(f"modic_{t.replace('/', '_')}" for t in MODIC_TYPES),
     "duration_s",
     "output",
