@@ -45,7 +45,12 @@ def spine_profile(t1: NDArray, canal: Canal, spacing: NDArray) -> NDArray[np.flo
     strip = ((distance >= STRIP_MM[0]) & (distance <= STRIP_MM[1]))[:, :, None] & (
         lr <= STRIP_HALF_WIDTH_MM
     )[None, None, :]
-    values = np.where(strip, t1, np.nan).transpose(1, 0, 2).reshape(t1.shape[1], -1)
+    box = ndimage.find_objects(strip.astype(np.uint8))
+    if not box or box[0] is None:
+        return np.full(t1.shape[1], np.nan)
+    ap_box, lr_box = box[0][0], box[0][2]  # only the strip's bounding box is read
+    sub = np.where(strip[ap_box, :, lr_box], t1[ap_box, :, lr_box], np.nan)
+    values = sub.transpose(1, 0, 2).reshape(t1.shape[1], -1)
     profile = np.full(t1.shape[1], np.nan)
     first, last = canal.rows
     rows = np.arange(first, last + 1)
