@@ -17,6 +17,7 @@ from bmetoolkit.labels import VertebraLabels, level_name
 from bmetoolkit.phantom import Lesion, PhantomConfig, Tissue, make_phantom
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume
+from tests.helpers import DARK_MARROW_T1
 
 #: Every lesion kind that changes the marrow's T1 signal, one per level (Modic I/III are dark
 #: on T1 and must be filled in; Modic II and haemangioma are bright).
@@ -365,14 +366,6 @@ def test_segment_bodies_on_arrays_returns_labels():
 
 
 # --- dark marrow, canal wall, partial coverage ------------------------------------------
-
-#: A gradient-echo-like T1: marrow darker than discs, muscle and fat (as on SCT's cervical
-#: t1w, where the discs are about 4 times brighter than the marrow).
-DARK_MARROW_T1 = {
-    Tissue.MARROW: 1.0, Tissue.NUCLEUS: 4.0, Tissue.ANNULUS: 3.0, Tissue.MUSCLE: 2.5,
-    Tissue.FAT: 3.0, Tissue.CORD: 3.0, Tissue.CSF: 1.5, Tissue.EPIDURAL_FAT: 3.0,
-    Tissue.POSTERIOR_BONE: 1.0, Tissue.CORTEX: 0.5, Tissue.VISCERA: 2.5,
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

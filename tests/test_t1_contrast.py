@@ -9,16 +9,9 @@ import pytest
 
 import bmetoolkit as bt
 from bmetoolkit.modic import NOT_ASSESSED
-from bmetoolkit.phantom import PhantomConfig, Tissue, make_phantom, render
+from bmetoolkit.phantom import PhantomConfig, make_phantom, render
 from bmetoolkit.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
-
-#: Gradient-echo-like T1 signals: marrow darker than discs and soft tissue.
-DARK_MARROW_T1 = {
-    Tissue.MARROW: 1.0, Tissue.NUCLEUS: 4.0, Tissue.ANNULUS: 3.0, Tissue.MUSCLE: 2.5,
-    Tissue.FAT: 3.0, Tissue.CORD: 3.0, Tissue.CSF: 1.5, Tissue.EPIDURAL_FAT: 3.0,
-    Tissue.POSTERIOR_BONE: 1.0, Tissue.CORTEX: 0.5, Tissue.VISCERA: 2.5,
-    Tissue.MODIC2: 1.25,
-}  # fmt: skip
+from tests.helpers import DARK_MARROW_T1
 
 
 def _phantom(dark: bool):
