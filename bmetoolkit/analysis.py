@@ -158,7 +158,7 @@ def analyze_study(
         voxel_mm3=voxel_mm3,
         params=params,
     )
-    checks = _contrast_checks(study, body_labels, bodies, references)
+    checks, check_notes = _contrast_checks(study, body_labels, bodies, references)
     if not checks["modic_assessed"]:
         types[:] = 0
     endplates = endplate_table(bodies, types, assignment, voxel_mm3=voxel_mm3, params=params)
@@ -181,7 +181,7 @@ def analyze_study(
     )
     timings["analysis_s"] = time.perf_counter() - clock
     notes = list(study.notes) + list(labels.notes) + _body_notes(bodies, per_body, params)
-    notes += checks.pop("notes")
+    notes += check_notes
     affine = grid.affine
     return AnalysisResult(
         study=study,
@@ -305,8 +305,8 @@ def _contrast_checks(
     body_labels: NDArray,
     bodies: list[BodyGeometry],
     references: Mapping[str, ReferenceField],
-) -> dict[str, Any]:
-    """Whether the T1 can carry Modic types, and how noisy the marrow is, with notes."""
+) -> tuple[dict[str, Any], list[str]]:
+    """Whether the T1 can carry Modic types and how noisy the marrow is; notes to report."""
     ratio, evidence = disc_to_marrow_ratio(
         study.t1.data, body_labels, bodies, study.grid, study.analysable()
     )
@@ -326,13 +326,13 @@ def _contrast_checks(
                 "around its reference (noise or heterogeneous marrow): expect spurious small "
                 "findings"
             )
-    return {
+    checks = {
         "modic_assessed": not dark,
         "t1_disc_to_marrow": None if ratio is None else round(ratio, 3),
         "t1_disc_to_marrow_evidence": evidence,
         "marrow_log_spread": spreads,
-        "notes": notes,
     }
+    return checks, notes
 
 
 def _body_notes(

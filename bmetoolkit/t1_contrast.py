@@ -64,7 +64,8 @@ def disc_to_marrow_ratio(
         return None, {"reason": "fewer than two bodies"}
     steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
     allowed = where if where is not None else np.ones(grid.shape, bool)
-    flat_t1 = np.asarray(t1).ravel()
+    free = (np.asarray(body_labels) == 0) & allowed  # disc samples: outside every body
+    flat_t1, flat_allowed = np.asarray(t1).ravel(), allowed.ravel()
     ratios: dict[str, float] = {}
     radius = max(DISC_SAMPLE_RADIUS_MM, float(grid.spacing.max()))  # a few voxels on coarse grids
     for k, step in enumerate(steps):
@@ -72,36 +73,29 @@ def disc_to_marrow_ratio(
             continue
         upper, lower = ordered[k], ordered[k + 1]
         disc = _ball(grid, (centres[k] + centres[k + 1]) / 2, radius)
-        disc &= (body_labels == 0) & allowed
+        disc = disc[:, free[tuple(disc)]]
         marrow = np.concatenate([b.index[b.marrow] for b in (upper, lower)])
-        marrow = marrow[allowed.ravel()[marrow]]
-        if disc.sum() < 5 or marrow.size < 5:
+        marrow = marrow[flat_allowed[marrow]]
+        if disc.shape[1] < 5 or marrow.size < 5:
             continue
         level = float(np.median(flat_t1[marrow]))
-        disc_level = float(np.median(t1[disc]))
+        disc_level = float(np.median(np.asarray(t1)[tuple(disc)]))
         ratios[f"{upper.name}-{lower.name}"] = round(disc_level / max(level, 1e-6), 3)
     if not ratios:
         return None, {"reason": "no disc between neighbouring bodies could be sampled"}
     return float(np.median(list(ratios.values()))), {"disc_to_marrow_t1": ratios}
 
 
-def _ball(grid: Grid, centre_ras: NDArray, radius_mm: float) -> NDArray[np.bool_]:
-    """Voxels of ``grid`` whose centres lie within ``radius_mm`` of ``centre_ras``."""
-    centre = grid.world_to_voxel(centre_ras[None, :])[0]
+def _ball(grid: Grid, centre_ras: NDArray, radius_mm: float) -> NDArray[np.intp]:
+    """Indices, shape (3, n), of the voxels of ``grid`` within ``radius_mm`` of ``centre_ras``."""
+    centre = np.floor(grid.world_to_voxel(centre_ras[None, :])[0]).astype(int)
     reach = np.ceil(radius_mm / grid.spacing).astype(int) + 1
-    low = np.clip(np.floor(centre).astype(int) - reach, 0, np.array(grid.shape))
-    high = np.clip(np.floor(centre).astype(int) + reach + 1, 0, np.array(grid.shape))
-    ball = np.zeros(grid.shape, bool)
-    if np.any(high <= low):
-        return ball
-    ijk = np.stack(
-        np.meshgrid(*(np.arange(a, b) for a, b in zip(low, high, strict=True)), indexing="ij"),
-        axis=-1,
-    ).reshape(-1, 3)
+    low = np.clip(centre - reach, 0, np.array(grid.shape))
+    high = np.clip(centre + reach + 1, 0, np.array(grid.shape))
+    axes = [np.arange(a, b) for a, b in zip(low, high, strict=True)]
+    ijk = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     distance = np.linalg.norm(grid.voxel_to_world(ijk) - centre_ras, axis=1)
-    inside = ijk[distance <= radius_mm]
-    ball[tuple(inside.T)] = True
-    return ball
+    return ijk[distance <= radius_mm].T
 
 
 def marrow_darker_than_discs(ratio: float | None) -> bool:
