@@ -235,26 +235,21 @@ def _plausible(
     """Labels of components big, tall and close enough to the canal to be bodies."""
     if n == 0:
         return []
-    index = np.arange(1, n + 1)
-    voxel = float(np.prod(spacing))
-    ones = np.ones(labels.shape, np.float32)
-    volumes = ndimage.sum_labels(ones, labels, index) * voxel
-    dist3 = np.broadcast_to(distance[:, :, None], labels.shape)
-    posterior = ndimage.minimum(dist3, labels, index)
-    anterior = ndimage.maximum(dist3, labels, index)
+    volumes = np.bincount(labels.ravel(), minlength=n + 1) * float(np.prod(spacing))
     keep = []
-    boxes = ndimage.find_objects(labels)
-    for label, box, volume, gap, front in zip(
-        index, boxes, volumes, posterior, anterior, strict=True
-    ):
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None or volumes[label] < params.min_body_volume_mm3 * 0.5:
+            continue
         height = (box[1].stop - box[1].start) * spacing[1] + 2 * grown
+        inside = (labels[box] == label).any(axis=2)
+        gaps = distance[box[:2]][inside]
+        gap, front = float(gaps.min()), float(gaps.max())
         if (
-            volume >= params.min_body_volume_mm3 * 0.5
-            and height >= params.min_body_height_mm
+            height >= params.min_body_height_mm
             and gap - grown <= params.max_posterior_gap_mm
             and front - gap + 2 * grown <= params.max_body_depth_mm
         ):
-            keep.append(int(label))
+            keep.append(label)
     return keep
 
 

@@ -85,8 +85,11 @@ def _canal_column(
     long_enough = lengths >= min_length_mm
     if not long_enough.any():
         return labels == int(np.argmax(lengths)) + 1
-    brightness = np.asarray(ndimage.median(fluid, labels, index))
-    best = int(np.argmax(np.where(long_enough, brightness, -np.inf))) + 1
+    brightness = np.full(n, -np.inf)
+    for label in index[long_enough]:  # per box: ndimage.median sorts the whole volume
+        box = boxes[label - 1]
+        brightness[label - 1] = np.median(fluid[box][labels[box] == label])
+    best = int(np.argmax(brightness)) + 1
     return labels == best
 
 
