@@ -6,15 +6,18 @@ phantoms (clinical-like ~400x400x16 grids) are marked slow.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from bmetoolkit.autoseg import AutosegParameters, find_vertebral_bodies, segment_bodies
 from bmetoolkit.autoseg.frame import CanonicalFrame
-from bmetoolkit.autoseg.levels import BodyShape, assign_levels
+from bmetoolkit.autoseg.levels import BodyShape, assign_levels, disc_height
 from bmetoolkit.errors import BmetoolkitError
-from bmetoolkit.labels import VertebraLabels, level_name
+from bmetoolkit.labels import VertebraLabels, level_name, verse_id
 from bmetoolkit.phantom import Lesion, PhantomConfig, Tissue, make_phantom
+from bmetoolkit.phantom.anatomy import AnatomyConfig
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume
 from tests.helpers import DARK_MARROW_T1
@@ -154,9 +157,20 @@ def test_canonical_frame_round_trip(oblique_t1_grid):
 # --- level naming on synthetic body lists ----------------------------------------------------
 
 
-def _shapes(angles: list[float], *, spacing_mm: float = 35.0, bottom_row: int = 60):
-    """Bodies cranial to caudal with the given endplate angles, 35 mm apart."""
+def _shapes(
+    angles: list[float],
+    *,
+    spacing_mm: float = 35.0,
+    bottom_row: int = 60,
+    discs_mm: list[float] | None = None,
+):
+    """Bodies cranial to caudal with the given endplate angles, 35 mm apart.
+
+    ``discs_mm`` are the central heights of the discs below every body but the last
+    (10 mm each when omitted).
+    """
     n = len(angles)
+    discs = [10.0] * (n - 1) if discs_mm is None else discs_mm
     return [
         BodyShape(
             label=i + 1,
@@ -165,6 +179,7 @@ def _shapes(angles: list[float], *, spacing_mm: float = 35.0, bottom_row: int = 
             touches_bottom=False,
             inferior_row=bottom_row + (n - 1 - i) * 40,
             ap_range=(20, 60),
+            disc_below_mm=discs[i] if i < n - 1 else float("nan"),
         )
         for i, angle in enumerate(angles)
     ]
@@ -214,6 +229,43 @@ def test_a_gap_between_bodies_is_flagged_and_lowers_the_confidence():
     assert gapped.confidence < regular.confidence
 
 
+def test_a_rudimentary_disc_above_the_sacrum_flags_a_transitional_vertebra():
+    empty = np.zeros((80, 400, 10), bool)
+    regular = assign_levels(_shapes(LORDOSIS), empty, SPACING, AutosegParameters())
+    discs = [9.0, 10.0, 11.0, 12.0, 12.0, 12.0, 4.0]  # L5-S1 a third of the discs above
+    narrow = assign_levels(_shapes(LORDOSIS, discs_mm=discs), empty, SPACING, AutosegParameters())
+    assert regular.evidence["lumbosacral_disc_ratio"] == 1.0
+    assert not any("rudimentary" in note for note in regular.notes)
+    assert narrow.evidence["lumbosacral_disc_ratio"] == pytest.approx(4.0 / 12.0, abs=0.01)
+    assert narrow.evidence["disc_heights_mm"] == discs
+    assert any("rudimentary disc" in note for note in narrow.notes)
+    assert narrow.confidence == pytest.approx(regular.confidence * 0.5, abs=0.01)
+    assert narrow.levels == regular.levels  # flagged, still named under the usual count
+
+
+def test_a_disc_and_bone_below_a_sacrum_tilted_body_suggest_lumbarisation():
+    below = np.zeros((80, 400, 10), bool)
+    below[:, 45:58] = True
+    tilted = assign_levels(_shapes(LORDOSIS), below, SPACING, AutosegParameters())
+    level = assign_levels(_shapes([*LORDOSIS[:-1], 16.0]), below, SPACING, AutosegParameters())
+    assert tilted.anchor is None and level.anchor is None
+    assert any("lumbarised S1" in note for note in tilted.notes)
+    assert not any("lumbarised S1" in note for note in level.notes)
+
+
+def test_disc_height_is_measured_along_the_spine_axis():
+    spacing = np.array([0.5, 0.5])
+    upper = np.zeros((120, 160), bool)
+    lower = np.zeros((120, 160), bool)
+    ap, si = np.meshgrid(np.arange(120) * 0.5, np.arange(160) * 0.5, indexing="ij")
+    # two 20 mm slabs tilted 30 deg, 6 mm apart along their common axis
+    axis_coord = (si - 40) * np.cos(np.radians(30)) + (ap - 30) * np.sin(np.radians(30))
+    across = (ap - 30) * np.cos(np.radians(30)) - (si - 40) * np.sin(np.radians(30))
+    upper[(axis_coord > 3) & (axis_coord <= 23) & (np.abs(across) < 12)] = True
+    lower[(axis_coord < -3) & (axis_coord >= -23) & (np.abs(across) < 12)] = True
+    assert disc_height(upper, lower, spacing) == pytest.approx(6.0, abs=0.7)
+
+
 # --- realistic phantoms ----------------------------------------------------------------------
 
 
@@ -239,6 +291,37 @@ def test_healthy_bodies_and_levels(healthy):
     assert result.provenance["anchor"] == "sacrum (S1)"
     assert result.provenance["level_confidence"] >= 0.75
     assert result.provenance["seconds"] < 10
+
+
+@pytest.mark.slow
+def test_usual_lumbosacral_disc_is_not_flagged(healthy):
+    _, result = healthy
+    assert result.provenance["level_evidence"]["lumbosacral_disc_ratio"] > 0.6
+    assert not any("rudimentary" in note for note in result.notes)
+
+
+@pytest.mark.slow
+def test_six_lumbar_bodies_with_a_rudimentary_disc_are_flagged():
+    """L6 over a rudimentary L6-S1 disc: the usual count names it L5, and says it may be off."""
+    anatomy = AnatomyConfig()
+    six_lumbar = replace(
+        anatomy,
+        levels=("T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1"),
+        disc_height_mm=(*anatomy.disc_height_mm[:-1], 4.0),
+    )
+    phantom = make_phantom(
+        seed=105, lesions=None, config=replace(PhantomConfig(), anatomy=six_lumbar)
+    )
+    result = find_vertebral_bodies(study_of(phantom))
+    dice = body_dice(result, phantom.truth.vertebrae.data)
+    assert np.median(list(dice.values())) > 0.9, dice
+    assert result.provenance["anchor"] == "sacrum (S1)"
+    assert result.provenance["level_evidence"]["lumbosacral_disc_ratio"] < 0.5
+    assert any("rudimentary disc" in note for note in result.notes)
+    assert result.provenance["level_confidence"] < 0.5
+    truth = phantom.truth.vertebrae.data
+    on_l6 = np.bincount(result.bodies.data[truth == verse_id("L6")]).argmax()
+    assert result.levels[int(on_l6)] == "L5"  # named by the usual count: the flag matters
 
 
 @pytest.mark.slow
@@ -302,8 +385,6 @@ def test_without_the_sacrum_levels_are_unknown(healthy, keep_mm):
 
 
 def verse_absent(truth: np.ndarray, level: str) -> bool:
-    from bmetoolkit.labels import verse_id
-
     return not (truth == verse_id(level)).any()
 
 

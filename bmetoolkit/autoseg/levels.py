@@ -4,8 +4,14 @@ The sacrum (S1) is the caudal-most body when it is tilted markedly more (anterio
 than the body above it (the lumbosacral angle) and the field of view goes on below it
 without showing another body (when the image ends right below it, a lumbar body cut off
 from its neighbours cannot be ruled out, and the levels stay unknown). Levels are then
-counted upwards: L5, L4, ... assuming five lumbar and twelve thoracic vertebrae (a
-transitional L6 or T13 cannot be told from a lumbar-only field of view; a note says so).
+counted upwards: L5, L4, ... assuming five lumbar and twelve thoracic vertebrae.
+
+A lumbosacral transitional vertebra breaks that count: a lumbarised S1 makes six
+lumbar-type bodies, a sacralised L5 four. Body shape alone cannot tell them from the usual
+anatomy on a lumbar field of view (readers need a whole-spine localiser), but two of their
+signs on sagittal images are measured here and flagged: a rudimentary (narrow) disc between
+the sacrum and the body above, and a well-formed disc with more bone below a sacrum-tilted
+caudal body (a lumbarised S1 over the rest of the sacrum).
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -34,8 +40,13 @@ _ABOVE_SACRUM = [verse_id(name) for name in ("L5", "L4", "L3", "L2", "L1")] + li
 BELOW_START_MM = 2.0
 BONE_ROW_FRACTION = 0.3
 BONE_MIN_MM = 3.0
-#: Mid-sagittal half-width (mm) where endplate angles are measured.
+#: Mid-sagittal half-width (mm) where endplate angles and disc heights are measured.
 MIDSAGITTAL_HALF_WIDTH_MM = 6.0
+#: Disc heights are measured within this distance (mm) of the line joining the centres of
+#: the two bodies' mid-sagittal sections.
+DISC_CENTRAL_RADIUS_MM = 5.0
+#: The disc above the sacrum is compared with the median of up to this many discs above it.
+DISCS_COMPARED = 3
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ class BodyShape:
     touches_bottom: bool
     inferior_row: int
     ap_range: tuple[int, int]
+    #: Central height (mm) of the gap to the next body caudally (NaN for the caudal-most).
+    disc_below_mm: float = float("nan")
 
 
 @dataclass
@@ -62,20 +75,25 @@ class LevelAssignment:
 
 
 def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> list[BodyShape]:
-    """Centroid, superior endplate angle and extent of every body, cranial to caudal."""
+    """Centroid, endplate angle, extent and disc below of every body, cranial to caudal."""
     n = int(bodies.max())
     index = np.arange(1, n + 1)
     centroids = np.array(ndimage.center_of_mass(bodies > 0, bodies, index)).reshape(-1, 3)
     half = MIDSAGITTAL_HALF_WIDTH_MM / spacing[2]
     k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
     mid = bodies[:, :, k0:k1]
-    shapes = []
+    found = []
     for label, box, centroid in zip(index, ndimage.find_objects(bodies), centroids, strict=True):
         if box is None:
             continue
         section = (mid == label).any(axis=2)
         if not section.any():
             section = (bodies == label).any(axis=2)
+        found.append((label, box, centroid, section))
+    found.sort(key=lambda item: -item[2][1])
+    shapes = []
+    for k, (label, box, centroid, section) in enumerate(found):
+        below = found[k + 1][3] if k + 1 < len(found) else None
         shapes.append(
             BodyShape(
                 label=int(label),
@@ -84,9 +102,39 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
                 touches_bottom=box[1].start == 0,
                 inferior_row=int(box[1].start),
                 ap_range=(int(box[0].start), int(box[0].stop)),
+                disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
             )
         )
-    return sorted(shapes, key=lambda s: -s.centroid_mm[1])
+    return shapes
+
+
+def disc_height(upper: NDArray[np.bool_], lower: NDArray[np.bool_], spacing: NDArray) -> float:
+    """Central height (mm) of the gap between two bodies' sagittal sections.
+
+    Measured along the line joining the sections' centres, over the points within
+    ``DISC_CENTRAL_RADIUS_MM`` of it: the lowest point of the upper body to the highest of
+    the lower one, less one voxel (the gap between voxel edges). NaN when either section
+    has no point near the line.
+
+    Examples
+    --------
+    >>> upper = np.zeros((20, 40), bool); upper[5:15, 25:35] = True
+    >>> lower = np.zeros((20, 40), bool); lower[5:15, 5:17] = True
+    >>> disc_height(upper, lower, np.array([1.0, 0.5]))
+    4.0
+    """
+    points = [np.column_stack(np.nonzero(section)) * spacing[:2] for section in (upper, lower)]
+    centres = [p.mean(axis=0) for p in points]
+    axis = (centres[1] - centres[0]) / np.linalg.norm(centres[1] - centres[0])
+    normal = np.array([-axis[1], axis[0]])
+    along = []
+    for p in points:
+        central = np.abs((p - centres[0]) @ normal) <= DISC_CENTRAL_RADIUS_MM
+        along.append((p[central] - centres[0]) @ axis)
+    if not (along[0].size and along[1].size):
+        return float("nan")
+    step = float(np.abs(axis) @ spacing[:2])  # one voxel's extent along the axis
+    return round(float(along[1].min() - along[0].max() - step), 3)
 
 
 def _bone_below(
@@ -131,6 +179,7 @@ def assign_levels(
             f"two consecutive bodies are {gap:.1f} times the median spacing apart: a body may "
             "be missing, so levels above the gap may be off"
         )
+    evidence["disc_heights_mm"] = [_rounded(s.disc_below_mm) for s in shapes[:-1]]
     sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params)
     evidence |= sacrum
     unknown = {s.label: None for s in shapes}
@@ -139,6 +188,15 @@ def assign_levels(
             "no level anchor (sacrum) recognised in the field of view: bodies are numbered "
             "1..n from cranial to caudal and their levels are unknown"
         )
+        if sacrum.get("bone_below") and sacrum.get("lumbosacral_angle_deg", 0) >= (
+            params.sacrum_min_angle_deg
+        ):
+            notes.append(
+                "the caudal-most body is tilted like the sacrum, but a disc and more bone "
+                "follow below it: it may be a lumbarised S1 (six lumbar-type bodies) above "
+                "the rest of the sacrum, or a lumbar body; confirm the levels on a "
+                "whole-spine localiser"
+            )
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
     if len(shapes) - 1 > len(_ABOVE_SACRUM):
         notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
@@ -151,7 +209,34 @@ def assign_levels(
             "shift them (count from C2 on a whole-spine scan to confirm)"
         )
     confidence = _confidence(sacrum, gap, params)
+    ratio = _lumbosacral_disc_ratio(shapes)
+    evidence["lumbosacral_disc_ratio"] = _rounded(ratio)
+    if ratio is not None and ratio < params.transitional_disc_ratio:
+        notes.append(
+            f"the disc above the sacrum is {ratio:.2f} times the height of the discs above "
+            "it: a rudimentary disc, as at a lumbosacral transitional vertebra (sacralised "
+            "L5, or lumbarised S1 with six lumbar-type bodies), or a collapsed one; with a "
+            "transitional vertebra every level is off by one (confirm on a whole-spine "
+            "localiser)"
+        )
+        confidence = round(confidence * 0.5, 2)
     return LevelAssignment(levels, "sacrum (S1)", confidence, evidence, notes)
+
+
+def _lumbosacral_disc_ratio(shapes: list[BodyShape]) -> float | None:
+    """Central height of the disc above the caudal body over the median of those above it."""
+    heights = np.array([s.disc_below_mm for s in shapes[:-1]], dtype=np.float64)
+    if heights.size < 2 or not np.isfinite(heights[-1]):
+        return None
+    above = heights[-1 - DISCS_COMPARED : -1]
+    above = above[np.isfinite(above) & (above > 0)]
+    if above.size == 0:
+        return None
+    return float(max(heights[-1], 0.0) / np.median(above))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 2)
 
 
 def _name(verse: int) -> str:

@@ -81,6 +81,10 @@ class AutosegParameters:
     gap_factor : float
         Consecutive body centres further apart than this multiple of the median spacing
         mean a body may be missing: a note is added and the level confidence drops.
+    transitional_disc_ratio : float
+        A disc between the sacrum and the body above narrower than this fraction of the
+        discs above it (central heights) is rudimentary or collapsed: a possible
+        lumbosacral transitional vertebra is flagged and the level confidence drops.
     dark_marrow_smooth_mm : float
         When the marrow is darker than the discs on the T1 (see
         :mod:`bmetoolkit.autoseg.polarity`), T1 and T2 are smoothed with a Gaussian of this
@@ -115,6 +119,7 @@ class AutosegParameters:
     sacrum_min_angle_deg: float = 8.0
     disc_search_mm: float = 15.0
     gap_factor: float = 1.6
+    transitional_disc_ratio: float = 0.5
     dark_marrow_smooth_mm: float = 1.0
     dark_marrow_floor: float = 0.3
 
