@@ -12,7 +12,10 @@ used while choosing the defaults (those were chosen on seeds 0-29), and prints:
 Cases: seeds 7001-7012 with random lesions (1-3 endplate lesions, mirrored across the disc
 in 60 % of cases, edema and haemangioma in half of them), seeds 7101-7103 healthy, seed 7201
 a haemangioma alone. Each runs with STIR and with T2 only. ``--masks auto`` uses the
-automatic vertebral bodies instead of the phantom's true labels (``both`` runs both).
+automatic vertebral bodies instead of the phantom's true labels (``both`` runs both);
+``--autoseg-param NAME=VALUE`` changes a field of :class:`AutosegParameters` for them.
+``--tuning`` runs tuning seeds instead (0-11 random, 20-25 healthy), for choosing defaults
+without looking at the held-out cases.
 
 Run: ``python benchmarks/bench_accuracy.py`` (about 2 minutes); ``--quick`` runs 4 cases.
 """
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bmetoolkit.analysis import analyze_study
+from bmetoolkit.autoseg import AutosegParameters, find_vertebral_bodies
 from bmetoolkit.metrics import cohen_kappa, dice
 from bmetoolkit.phantom import make_phantom
 from bmetoolkit.phantom.anatomy import Tissue
@@ -35,6 +39,7 @@ from bmetoolkit.study import Study
 RANDOM_SEEDS = tuple(range(7001, 7013))
 HEALTHY_SEEDS = (7101, 7102, 7103)
 HAEMANGIOMA_SEEDS = (7201,)
+TUNING_CASES = [(s, "random") for s in range(12)] + [(s, "healthy") for s in range(20, 26)]
 TARGETS = {
     "median BME Dice": ">= 0.85",
     "median BME volume error": "<= 10 %",
@@ -59,15 +64,23 @@ class Tally:
     misses: list[str] = field(default_factory=list)
 
 
-def cases(quick: bool) -> list[tuple[int, str]]:
+def cases(quick: bool, tuning: bool = False) -> list[tuple[int, str]]:
     """(seed, lesions) of every case."""
+    if tuning:
+        return TUNING_CASES
     chosen = [(s, "random") for s in RANDOM_SEEDS]
     chosen += [(s, "healthy") for s in HEALTHY_SEEDS]
     chosen += [(s, "haemangioma") for s in HAEMANGIOMA_SEEDS]
     return chosen[:3] + chosen[-1:] if quick else chosen
 
 
-def run_case(seed: int, lesions: str, masks: str, tallies: dict[str, Tally]) -> None:
+def run_case(
+    seed: int,
+    lesions: str,
+    masks: str,
+    tallies: dict[str, Tally],
+    autoseg: AutosegParameters | None = None,
+) -> None:
     phantom = make_phantom(seed, lesions=lesions)
     truth = phantom.truth
     labels = truth.vertebrae if masks == "truth" else None
@@ -75,7 +88,8 @@ def run_case(seed: int, lesions: str, masks: str, tallies: dict[str, Tally]) -> 
     for mode, stir in (("STIR", phantom.stir), ("T2 only", None)):
         study = Study.from_images(phantom.t1, t2=phantom.t2, stir=stir, labels=labels)
         clock = time.perf_counter()
-        result = analyze_study(study)
+        found_bodies = None if masks == "truth" else find_vertebral_bodies(study, autoseg)
+        result = analyze_study(study, found_bodies)
         tally = tallies[mode]
         tally.times.append(time.perf_counter() - clock)
         found = np.asarray(result.bme_mask.data) > 0
@@ -133,13 +147,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--masks", choices=("truth", "auto", "both"), default="truth")
     parser.add_argument("--quick", action="store_true", help="4 cases only")
+    parser.add_argument("--tuning", action="store_true", help="tuning seeds, not held-out")
+    parser.add_argument(
+        "--autoseg-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an AutosegParameters field for --masks auto, e.g. cortex_mm=1.5",
+    )
     args = parser.parse_args()
+    changes = dict(item.split("=", 1) for item in args.autoseg_param)
+    autoseg = AutosegParameters(**{name: float(value) for name, value in changes.items()})
     print("targets: " + "; ".join(f"{k} {v}" for k, v in TARGETS.items()))
     for masks in ("truth", "auto") if args.masks == "both" else (args.masks,):
         print(f"\n#### vertebra masks: {'phantom truth' if masks == 'truth' else 'automatic'}")
         tallies = {"STIR": Tally(), "T2 only": Tally()}
-        for seed, lesions in cases(args.quick):
-            run_case(seed, lesions, masks, tallies)
+        for seed, lesions in cases(args.quick, args.tuning):
+            run_case(seed, lesions, masks, tallies, autoseg)
         for mode, tally in tallies.items():
             report(mode, tally)
 

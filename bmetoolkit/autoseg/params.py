@@ -65,7 +65,9 @@ class AutosegParameters:
         Largest anterior-posterior depth (mm) of a body.
     cortex_mm : float
         Thickness (mm) of the cortical shell, dark on every contrast, added around the
-        marrow of each body in the sagittal plane.
+        marrow of each body in the sagittal plane (about 1 mm of endplate and wall). A
+        thicker shell reaches into the disc, and the analysis then keeps the dark endplate
+        cortex inside the marrow (false type III calls at the steep S1 endplate with 1.5).
     min_body_height_mm : float
         Smallest superior-inferior extent (mm) of a body.
     fill_rim_mm : float
@@ -113,7 +115,7 @@ class AutosegParameters:
     min_body_volume_mm3: float = 2500.0
     max_posterior_gap_mm: float = 10.0
     max_body_depth_mm: float = 65.0
-    cortex_mm: float = 1.5
+    cortex_mm: float = 1.0
     min_body_height_mm: float = 8.0
     fill_rim_mm: float = 1.0
     sacrum_min_angle_deg: float = 8.0
