@@ -156,8 +156,15 @@ def main() -> None:
         help="an AutosegParameters field for --masks auto, e.g. cortex_mm=1.5",
     )
     args = parser.parse_args()
-    changes = dict(item.split("=", 1) for item in args.autoseg_param)
-    autoseg = AutosegParameters(**{name: float(value) for name, value in changes.items()})
+    if args.autoseg_param and args.masks == "truth":
+        parser.error("--autoseg-param needs --masks auto or both")
+    if args.tuning and args.quick:
+        parser.error("--tuning and --quick choose different cases: use one")
+    try:
+        changes = dict(item.split("=", 1) for item in args.autoseg_param)
+        autoseg = AutosegParameters(**{name: float(value) for name, value in changes.items()})
+    except (TypeError, ValueError) as error:
+        parser.error(f"--autoseg-param takes NAME=NUMBER with an AutosegParameters field: {error}")
     print("targets: " + "; ".join(f"{k} {v}" for k, v in TARGETS.items()))
     for masks in ("truth", "auto") if args.masks == "both" else (args.masks,):
         print(f"\n#### vertebra masks: {'phantom truth' if masks == 'truth' else 'automatic'}")

@@ -29,7 +29,7 @@ from bmetoolkit.autoseg.geometry import body_angle
 from bmetoolkit.autoseg.params import AutosegParameters
 from bmetoolkit.labels import verse_id
 
-__all__ = ["BodyShape", "LevelAssignment", "assign_levels", "body_shapes"]
+__all__ = ["BodyShape", "LevelAssignment", "assign_levels", "body_shapes", "disc_height"]
 
 #: Cranial-to-caudal VerSe ids above the sacrum under the usual anatomy (L5 first).
 _ABOVE_SACRUM = [verse_id(name) for name in ("L5", "L4", "L3", "L2", "L1")] + list(
@@ -47,6 +47,14 @@ MIDSAGITTAL_HALF_WIDTH_MM = 6.0
 DISC_CENTRAL_RADIUS_MM = 5.0
 #: The disc above the sacrum is compared with the median of up to this many discs above it.
 DISCS_COMPARED = 3
+#: Below a caudal body tilted like the sacrum, a gap (mm) this tall before more bone is a
+#: well-formed disc (a lumbarised S1 over the rest of the sacrum); the S1-S2 remnant of
+#: the usual sacrum is thinner or absent.
+LUMBARISED_DISC_MIN_MM = 5.0
+#: Lines across the disc (each side of the centre line, within ``DISC_CENTRAL_RADIUS_MM``)
+#: and the sampling step along them (mm) for :func:`disc_height`.
+DISC_LINES = 5
+DISC_STEP_MM = 0.1
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,24 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
 def disc_height(upper: NDArray[np.bool_], lower: NDArray[np.bool_], spacing: NDArray) -> float:
     """Central height (mm) of the gap between two bodies' sagittal sections.
 
-    Measured along the line joining the sections' centres, over the points within
-    ``DISC_CENTRAL_RADIUS_MM`` of it: the lowest point of the upper body to the highest of
-    the lower one, less one voxel (the gap between voxel edges). NaN when either section
-    has no point near the line.
+    The gap is read along lines parallel to the line joining the sections' centres, the
+    centre line and ``DISC_LINES`` each side of it within ``DISC_CENTRAL_RADIUS_MM``,
+    sampled every ``DISC_STEP_MM`` with the nearest voxel: from the last point in the
+    upper body to the first in the lower one, so voxel edges bound it whatever the tilt.
+    The median over the lines is returned (0 where the bodies touch).
+
+    Parameters
+    ----------
+    upper, lower : ndarray of bool, shape (n_ap, n_si)
+        Sagittal sections of the cranial and the caudal body, canonical (anterior,
+        superior) axes.
+    spacing : array_like
+        Pixel size (mm); the first two entries (AP, SI) are used.
+
+    Returns
+    -------
+    float
+        NaN when the sections share a centre or no line crosses both.
 
     Examples
     --------
@@ -123,39 +145,57 @@ def disc_height(upper: NDArray[np.bool_], lower: NDArray[np.bool_], spacing: NDA
     >>> disc_height(upper, lower, np.array([1.0, 0.5]))
     4.0
     """
-    points = [np.column_stack(np.nonzero(section)) * spacing[:2] for section in (upper, lower)]
-    centres = [p.mean(axis=0) for p in points]
-    axis = (centres[1] - centres[0]) / np.linalg.norm(centres[1] - centres[0])
-    normal = np.array([-axis[1], axis[0]])
-    along = []
-    for p in points:
-        central = np.abs((p - centres[0]) @ normal) <= DISC_CENTRAL_RADIUS_MM
-        along.append((p[central] - centres[0]) @ axis)
-    if not (along[0].size and along[1].size):
+    pixel = np.asarray(spacing, dtype=np.float64)[:2]
+    centres = [np.column_stack(np.nonzero(x)).mean(axis=0) * pixel for x in (upper, lower)]
+    length = float(np.linalg.norm(centres[1] - centres[0]))
+    if not length > 0:
         return float("nan")
-    step = float(np.abs(axis) @ spacing[:2])  # one voxel's extent along the axis
-    return round(float(along[1].min() - along[0].max() - step), 3)
+    axis = (centres[1] - centres[0]) / length
+    normal = np.array([-axis[1], axis[0]])
+    offsets = np.linspace(-DISC_CENTRAL_RADIUS_MM, DISC_CENTRAL_RADIUS_MM, 2 * DISC_LINES + 1)
+    steps = np.arange(0.0, length, DISC_STEP_MM)
+    points = centres[0] + offsets[:, None, None] * normal + steps[None, :, None] * axis
+    index = np.floor(points / pixel + 0.5).astype(np.intp)
+    valid = np.all((index >= 0) & (index < np.array(upper.shape)), axis=2)
+    index = np.where(valid[..., None], index, 0)
+    in_upper = valid & upper[index[..., 0], index[..., 1]]
+    in_lower = valid & lower[index[..., 0], index[..., 1]]
+    n = steps.size
+    first_lower = np.where(in_lower.any(axis=1), np.argmax(in_lower, axis=1), n)
+    before = in_upper & (np.arange(n)[None, :] < first_lower[:, None])
+    last_upper = np.where(before.any(axis=1), n - 1 - np.argmax(before[:, ::-1], axis=1), -1)
+    crossed = (first_lower < n) & (last_upper >= 0)
+    if not crossed.any():
+        return float("nan")
+    gaps = (first_lower[crossed] - last_upper[crossed] - 1) * DISC_STEP_MM
+    return round(float(np.median(gaps)), 2)
 
 
 def _bone_below(
     shape: BodyShape, marrow_like: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
-) -> bool | None:
-    """Whether marrow-like bone follows below the body (None: outside the field of view).
+) -> tuple[bool | None, float | None]:
+    """Whether marrow-like bone follows below the body, and how far below it starts (mm).
 
     Looks from 2 mm to ``disc_search_mm`` below the body's lowest row, over the central
-    60 % of its AP extent: bone is there when rows mostly made of marrow span 3 mm.
+    60 % of its AP extent: bone is there when rows mostly made of marrow span 3 mm. The
+    distance is from the body's lowest row to the nearest such row (the disc between
+    them). ``(None, None)`` when the image ends too soon below the body.
     """
     reach = round(params.disc_search_mm / spacing[1])
     start = shape.inferior_row - round(BELOW_START_MM / spacing[1])
     if start - max(start - reach, 0) < reach / 2:
-        return None
+        return None, None
     a0, a1 = shape.ap_range
     margin = (a1 - a0) // 5
     region = marrow_like[a0 + margin : a1 - margin, max(start - reach, 0) : start]
     if region.size == 0:
-        return None
+        return None, None
     bony_rows = region.mean(axis=(0, 2)) > BONE_ROW_FRACTION
-    return bool(bony_rows.sum() * spacing[1] >= BONE_MIN_MM)
+    if bony_rows.sum() * spacing[1] < BONE_MIN_MM:
+        return False, None
+    nearest = int(np.flatnonzero(bony_rows)[-1])  # rows run caudal to cranial
+    gap_rows = bony_rows.size - 1 - nearest
+    return True, round(float(gap_rows * spacing[1] + BELOW_START_MM), 1)
 
 
 def assign_levels(
@@ -180,6 +220,8 @@ def assign_levels(
             "be missing, so levels above the gap may be off"
         )
     evidence["disc_heights_mm"] = [_rounded(s.disc_below_mm) for s in shapes[:-1]]
+    ratio = _lumbosacral_disc_ratio(shapes)
+    evidence["lumbosacral_disc_ratio"] = _rounded(ratio)
     sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params)
     evidence |= sacrum
     unknown = {s.label: None for s in shapes}
@@ -188,14 +230,13 @@ def assign_levels(
             "no level anchor (sacrum) recognised in the field of view: bodies are numbered "
             "1..n from cranial to caudal and their levels are unknown"
         )
-        if sacrum.get("bone_below") and sacrum.get("lumbosacral_angle_deg", 0) >= (
-            params.sacrum_min_angle_deg
-        ):
+        disc_below = sacrum.get("gap_to_bone_below_mm")
+        if sacrum.get("tilted_like_sacrum") and (disc_below or 0.0) >= LUMBARISED_DISC_MIN_MM:
             notes.append(
-                "the caudal-most body is tilted like the sacrum, but a disc and more bone "
-                "follow below it: it may be a lumbarised S1 (six lumbar-type bodies) above "
-                "the rest of the sacrum, or a lumbar body; confirm the levels on a "
-                "whole-spine localiser"
+                f"the caudal-most body is tilted like the sacrum, but a {disc_below:.0f} mm "
+                "disc and more bone follow below it: it may be a lumbarised S1 (six "
+                "lumbar-type bodies) above the rest of the sacrum, or a lumbar body; "
+                "confirm the levels on a whole-spine localiser"
             )
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
     if len(shapes) - 1 > len(_ABOVE_SACRUM):
@@ -209,8 +250,6 @@ def assign_levels(
             "shift them (count from C2 on a whole-spine scan to confirm)"
         )
     confidence = _confidence(sacrum, gap, params)
-    ratio = _lumbosacral_disc_ratio(shapes)
-    evidence["lumbosacral_disc_ratio"] = _rounded(ratio)
     if ratio is not None and ratio < params.transitional_disc_ratio:
         notes.append(
             f"the disc above the sacrum is {ratio:.2f} times the height of the discs above "
@@ -236,6 +275,7 @@ def _lumbosacral_disc_ratio(shapes: list[BodyShape]) -> float | None:
 
 
 def _rounded(value: float | None) -> float | None:
+    """``value`` rounded to 0.01 for the report, None when missing or not finite."""
     return None if value is None or not np.isfinite(value) else round(float(value), 2)
 
 
@@ -263,13 +303,15 @@ def _sacrum_evidence(
         return {"is_sacrum": False, "reason": "fewer than two bodies"}
     last, above = shapes[-1], shapes[-2]
     jump = last.angle_deg - above.angle_deg
-    below = _bone_below(last, marrow_like, spacing, params)
-    is_sacrum = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg and below is False)
+    below, gap_below = _bone_below(last, marrow_like, spacing, params)
+    tilted = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg)
     return {
-        "is_sacrum": is_sacrum,
+        "is_sacrum": tilted and below is False,
         "lumbosacral_angle_deg": round(float(jump), 1) if np.isfinite(jump) else None,
         "bone_below": below,
+        "gap_to_bone_below_mm": gap_below,
         "caudal_body_truncated": last.touches_bottom,
+        "tilted_like_sacrum": tilted,
     }
 
 
