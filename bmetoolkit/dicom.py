@@ -67,6 +67,7 @@ from bmetoolkit.errors import (
     InputNotFoundError,
     NotDicomOrNiftiError,
     PixelDataError,
+    existing_path,
 )
 from bmetoolkit.series import SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
@@ -140,11 +141,7 @@ def scan_dicom(path: PathLike) -> list[SeriesInfo]:
     >>> scan_dicom(folder)[0].spacing
     (0.8, 0.8, 4.0)
     """
-    target = Path(path)
-    if not target.exists():
-        raise InputNotFoundError(
-            "does not exist", path=target, hint="check the path and its spelling"
-        )
+    target = existing_path(path)
     if target.is_file():
         return _scan_one_file(target)
     files = sorted(_walk_files(target))
@@ -253,12 +250,17 @@ def _series_from_headers(headers: Sequence[FileHeader]) -> list[SeriesInfo]:
     return infos
 
 
+def _same_orientation(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two ImageOrientationPatient vectors agree within ``ORIENTATION_TOLERANCE``."""
+    return bool(np.max(np.abs(np.asarray(a) - np.asarray(b))) <= ORIENTATION_TOLERANCE)
+
+
 def _split_by_orientation(frames: Sequence[Frame]) -> list[list[Frame]]:
     groups: list[list[Frame]] = []
     for frame in frames:
         for group in groups:
             reference = np.asarray(group[0].orientation)
-            if np.max(np.abs(reference - frame.orientation)) <= ORIENTATION_TOLERANCE:
+            if _same_orientation(reference, frame.orientation):
                 group.append(frame)
                 break
         else:
@@ -391,9 +393,7 @@ def read_series(info: SeriesInfo, *, kind: Kind = "intensity") -> Volume:
     frames = [f for h in headers.values() if _base_uid(info.uid) == h.uid for f in h.frames]
     if _SPLIT_SUFFIX.search(info.uid):
         wanted = np.asarray(info.meta.get("ImageOrientationPatientDICOM", frames[0].orientation))
-        frames = [
-            f for f in frames if np.max(np.abs(wanted - f.orientation)) <= ORIENTATION_TOLERANCE
-        ]
+        frames = [f for f in frames if _same_orientation(wanted, f.orientation)]
     multi_frame = len(headers) == 1 and next(iter(headers.values())).n_frames > 1
     source = info.files[0] if multi_frame else info.source
     label = info.label

@@ -399,7 +399,7 @@ def _floats(value: Any, count: int) -> tuple[float, ...] | None:
     if value is None:
         return None
     try:
-        numbers = tuple(float(v) for v in (value if _is_multi(value) else [value]))
+        numbers = tuple(float(v) for v in _as_list(value))
     except (TypeError, ValueError):
         return None
     if len(numbers) != count or not all(np.isfinite(numbers)):
@@ -409,6 +409,11 @@ def _floats(value: Any, count: int) -> tuple[float, ...] | None:
 
 def _is_multi(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def _as_list(value: Any) -> Sequence[Any]:
+    """A DICOM value as a sequence: multi-valued as it is, a single value wrapped."""
+    return value if _is_multi(value) else [value]
 
 
 def _as_float(value: Any) -> float | None:
@@ -460,7 +465,7 @@ def _bids_meta(ds: Any, first: Frame) -> dict[str, Any]:
     for key, names in _META_JOINED.items():
         value = _lookup(ds, names)
         if value is not None:
-            parts = [str(v).strip() for v in (value if _is_multi(value) else [value])]
+            parts = [str(v).strip() for v in _as_list(value)]
             if any(parts):
                 meta[key] = "\\".join(p for p in parts if p)  # as dcm2niix: "SP\\OSP"
     for key, names in _META_FLOAT.items():
@@ -477,9 +482,7 @@ def _bids_meta(ds: Any, first: Frame) -> dict[str, Any]:
             meta[key] = number
     image_type = _lookup(ds, ("ImageType", "FrameType"))
     if image_type is not None:
-        meta["ImageType"] = [
-            str(v) for v in (image_type if _is_multi(image_type) else [image_type])
-        ]
+        meta["ImageType"] = [str(v) for v in _as_list(image_type)]
     meta["ImageOrientationPatientDICOM"] = list(first.orientation)
     matrix = _lookup(ds, ("AcquisitionMatrix",))
     if _is_multi(matrix) and len(matrix) == 4 and max(int(matrix[2]), int(matrix[3])) > 0:

@@ -42,14 +42,12 @@ _NUMBERS = {
 }
 _INTEGERS = {"EchoTrainLength": "EchoTrainLength", "EchoNumber": "EchoNumbers"}
 _TEXTS = {
-    "ProtocolName": "ProtocolName",
     "Manufacturer": "Manufacturer",
     "ManufacturersModelName": "ManufacturerModelName",
     "SoftwareVersions": "SoftwareVersions",
     "BodyPart": "BodyPartExamined",
     "PatientPosition": "PatientPosition",
     "SequenceName": "SequenceName",
-    "MRAcquisitionType": "MRAcquisitionType",
     "ReceiveCoilName": "ReceiveCoilName",
     "InPlanePhaseEncodingDirectionDICOM": "InPlanePhaseEncodingDirection",
 }
@@ -175,7 +173,7 @@ def write_dicom_series(
     target.mkdir(parents=True, exist_ok=True)
     paths = []
     for k, name in enumerate(names):
-        dataset = _slice_dataset(template, geometry, stored, k, series_uid)
+        dataset = _slice_dataset(template, geometry, stored, k)
         path = target / name
         with atomic_write(path) as temporary:
             dataset.save_as(temporary, enforce_file_format=True)
@@ -357,13 +355,11 @@ def _write_acquisition(ds: Any, meta: Mapping[str, Any]) -> None:
         if meta.get(key) is not None:
             setattr(ds, keyword, int(meta[key]))
     for key, keyword in _TEXTS.items():
-        if key != "ProtocolName" and meta.get(key) is not None:
+        if meta.get(key) is not None:
             setattr(ds, keyword, str(meta[key]))
 
 
-def _slice_dataset(
-    template: Any, geometry: dict[str, Any], stored: NDArray[Any], k: int, series_uid: str
-) -> Any:
+def _slice_dataset(template: Any, geometry: dict[str, Any], stored: NDArray[Any], k: int) -> Any:
     """The dataset of slice ``k``: the template plus position, instance and pixels."""
     import copy
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = [
     "AmbiguousSeriesError",
@@ -30,6 +31,7 @@ __all__ = [
     "NoOverlapError",
     "NotDicomOrNiftiError",
     "PixelDataError",
+    "existing_path",
 ]
 
 
@@ -79,6 +81,22 @@ class BmetoolkitError(Exception):
 
 class InputNotFoundError(BmetoolkitError, FileNotFoundError):
     """A path given as input does not exist."""
+
+
+def existing_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, after checking it exists.
+
+    Raises
+    ------
+    InputNotFoundError
+        ``path`` does not exist.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise InputNotFoundError(
+            "does not exist", path=target, hint="check the path and its spelling"
+        )
+    return target
 
 
 class NotDicomOrNiftiError(BmetoolkitError, ValueError):

@@ -22,9 +22,9 @@ import numpy as np
 from bmetoolkit.errors import (
     CorruptFileError,
     FourDimensionalError,
-    InputNotFoundError,
     InvalidVoxelsError,
     NotDicomOrNiftiError,
+    existing_path,
 )
 from bmetoolkit.series import SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
@@ -53,6 +53,19 @@ PathLike = str | os.PathLike
 
 #: Voxel spacings within this ratio of each other count as isotropic.
 ISOTROPIC_TOLERANCE = 1.1
+
+
+@contextlib.contextmanager
+def _reading_nifti(source: Path, hint: str | None = None) -> Iterator[None]:
+    """Turn nibabel's read errors inside the block into a :class:`CorruptFileError`."""
+    import nibabel as nib
+
+    try:
+        yield
+    except (EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError, OSError) as exc:
+        raise CorruptFileError(
+            f"cannot be read as NIfTI ({type(exc).__name__}: {exc})", path=source, hint=hint
+        ) from exc
 
 
 def _full_suffix(path: Path) -> str:
@@ -159,11 +172,7 @@ def load(
     NotDicomOrNiftiError
         ``path`` is a file of a format bmetoolkit does not read.
     """
-    target = Path(path)
-    if not target.exists():
-        raise InputNotFoundError(
-            "does not exist", path=target, hint="check the path and its spelling"
-        )
+    target = existing_path(path)
     suffix = _full_suffix(target)
     if target.is_file() and suffix in NIFTI_SUFFIXES:
         return load_nifti(target, kind=kind)
@@ -228,15 +237,9 @@ def load_nifti(path: PathLike, *, kind: Kind = "intensity") -> Volume:
     import nibabel as nib
 
     source = Path(path)
-    try:
+    with _reading_nifti(source, "the file may be truncated or damaged; copy or export it again"):
         image = nib.load(source)
         data = np.asanyarray(image.dataobj)
-    except (EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError, OSError) as exc:
-        raise CorruptFileError(
-            f"cannot be read as NIfTI ({type(exc).__name__}: {exc})",
-            path=source,
-            hint="the file may be truncated or damaged; copy or export it again",
-        ) from exc
     data = _squeeze_to_3d(data, source)
     header = image.header
     sform_code = int(header["sform_code"]) if "sform_code" in header else 0
@@ -261,12 +264,8 @@ def nifti_series_info(path: PathLike) -> SeriesInfo:
     import nibabel as nib
 
     source = Path(path)
-    try:
+    with _reading_nifti(source):
         image = nib.load(source)
-    except (EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError, OSError) as exc:
-        raise CorruptFileError(
-            f"cannot be read as NIfTI ({type(exc).__name__}: {exc})", path=source
-        ) from exc
     shape = tuple(int(n) for n in image.shape[:3]) + (1,) * max(0, 3 - len(image.shape))
     columns = np.asarray(image.affine[:3, :3], dtype=np.float64)
     spacing = np.linalg.norm(columns, axis=0)

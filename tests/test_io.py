@@ -160,7 +160,7 @@ def test_nan_or_inf_voxels(tmp_path, bad_value):
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(EmptyInputError, match="empty"):
+    with pytest.raises(EmptyInputError, match="holds no files at all"):
         load(tmp_path / "empty")
 
 

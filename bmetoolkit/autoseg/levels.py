@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from bmetoolkit.autoseg.geometry import body_angle
 from bmetoolkit.autoseg.params import AutosegParameters
-from bmetoolkit.labels import verse_id
+from bmetoolkit.labels import level_name, verse_id
 
 __all__ = ["BodyShape", "LevelAssignment", "assign_levels", "body_shapes", "disc_height"]
 
@@ -242,7 +242,7 @@ def assign_levels(
     if len(shapes) - 1 > len(_ABOVE_SACRUM):
         notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
-    names = ["S1", *(_name(i) for i in _ABOVE_SACRUM)]
+    names = ["S1", *(level_name(i) for i in _ABOVE_SACRUM)]
     levels = {s.label: names[len(shapes) - 1 - i] for i, s in enumerate(shapes)}
     if len(shapes) > 6:
         notes.append(
@@ -277,12 +277,6 @@ def _lumbosacral_disc_ratio(shapes: list[BodyShape]) -> float | None:
 def _rounded(value: float | None) -> float | None:
     """``value`` rounded to 0.01 for the report, None when missing or not finite."""
     return None if value is None or not np.isfinite(value) else round(float(value), 2)
-
-
-def _name(verse: int) -> str:
-    from bmetoolkit.labels import level_name
-
-    return level_name(verse)
 
 
 def _largest_gap(shapes: list[BodyShape]) -> float | None:
