@@ -46,6 +46,7 @@ __all__ = [
     "read_itksnap_labels",
     "read_slicer_ctbl",
     "slicer_ctbl_text",
+    "table_stem",
     "write_color_tables",
 ]
 
@@ -278,3 +279,14 @@ def read_dseg_tsv(path: str | os.PathLike) -> dict[int, dict[str, str]]:
         values = dict(zip(columns, row.split("\t"), strict=True))
         table[int(values["index"])] = values
     return table
+
+
+def table_stem(nifti_name: str) -> str:
+    """Stem of the colour tables of a ``*_dseg.nii.gz`` (``_dseg.tsv`` is appended to it).
+
+    Examples
+    --------
+    >>> table_stem("sub-01_desc-modic_dseg.nii.gz")
+    'sub-01_desc-modic'
+    """
+    return nifti_name.removesuffix(".gz").removesuffix(".nii").removesuffix("_dseg")

@@ -53,11 +53,21 @@ __all__ = [
 MODIC_NAMES = {1: "I", 2: "II", 3: "III"}
 #: Endplate assignment values in :func:`modic_map`'s second output.
 SUPERIOR, INFERIOR = 1, 2
-#: Columns of the per-endplate table, in order.
 #: ``modic_type`` of every endplate when the T1 cannot carry Modic types (see
 #: :mod:`bmetoolkit.t1_contrast`): not a finding, and not "none" either.
 NOT_ASSESSED = "not assessed"
 
+
+def is_finding(modic_type: object) -> bool:
+    """Whether an endplate's ``modic_type`` is a Modic change (not none, not assessed).
+
+    >>> is_finding("I/II"), is_finding("none"), is_finding(NOT_ASSESSED), is_finding(None)
+    (True, False, False, False)
+    """
+    return modic_type not in (None, "", "none", NOT_ASSESSED)
+
+
+#: Columns of the per-endplate table, in order.
 ENDPLATE_COLUMNS = (
     "level",
     "verse_id",

@@ -35,7 +35,7 @@ from typing import Any
 
 from bmetoolkit.colortables import LABEL_TABLES
 from bmetoolkit.io import write_text
-from bmetoolkit.modic import NOT_ASSESSED
+from bmetoolkit.modic import is_finding as _is_finding
 
 __all__ = [
     "MODIC_TYPES",
@@ -210,10 +210,6 @@ def _png_of(figure: Any) -> bytes:
     from bmetoolkit.qc import figure_png_bytes
 
     return figure_png_bytes(figure)
-
-
-def _is_finding(modic_type: Any) -> bool:
-    return modic_type not in (None, "", "none", NOT_ASSESSED)
 
 
 def summarise(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import numpy as np
 
 from bmetoolkit.labels import VertebraLabels
 from bmetoolkit.lesions import LESION_COLUMNS
-from bmetoolkit.modic import ENDPLATE_COLUMNS, NOT_ASSESSED
+from bmetoolkit.modic import ENDPLATE_COLUMNS, is_finding
 from bmetoolkit.params import Parameters
 from bmetoolkit.study import Study
 from bmetoolkit.vertebra import BodyGeometry
@@ -152,7 +152,7 @@ class AnalysisResult:
         """Number of endplates per reported Modic type (``"none"`` excluded)."""
         counts: dict[str, int] = {}
         for row in self.endplate_rows:
-            if row["modic_type"] not in ("none", NOT_ASSESSED):
+            if is_finding(row["modic_type"]):
                 counts[row["modic_type"]] = counts.get(row["modic_type"], 0) + 1
         return counts
 
@@ -260,12 +260,12 @@ class AnalysisResult:
         return files
 
     def _write_viewer_tables(self, files: dict[str, Path]) -> dict[str, Path]:
-        from bmetoolkit.colortables import write_color_tables
+        from bmetoolkit.colortables import table_stem, write_color_tables
 
         written = {}
         maps = ["bme_mask", "modic_map"] + (["vertebrae"] if self.vertebrae.levels_known else [])
         for key in maps:
-            stem = files[key].name.removesuffix(".gz").removesuffix(".nii").removesuffix("_dseg")
+            stem = table_stem(files[key].name)
             for kind, path in write_color_tables(key, files[key].parent, stem=stem).items():
                 written[f"{key}_{kind}"] = path
         return written
@@ -316,7 +316,7 @@ class AnalysisResult:
             if edema
             else "bone marrow edema: none found"
         ]
-        changed = [r for r in self.endplate_rows if r["modic_type"] not in ("none", NOT_ASSESSED)]
+        changed = [r for r in self.endplate_rows if is_finding(r["modic_type"])]
         assessed = self.checks.get("modic_assessed", True)
         if not assessed:
             lines.append("Modic changes: not assessed on this T1 (see the notes)")

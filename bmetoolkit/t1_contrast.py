@@ -74,7 +74,7 @@ def disc_to_marrow_ratio(
         upper, lower = ordered[k], ordered[k + 1]
         disc = _ball(grid, (centres[k] + centres[k + 1]) / 2, radius)
         disc = disc[:, free[tuple(disc)]]
-        marrow = np.concatenate([b.index[b.marrow] for b in (upper, lower)])
+        marrow = np.concatenate([b.marrow_index for b in (upper, lower)])
         marrow = marrow[flat_allowed[marrow]]
         if disc.shape[1] < 5 or marrow.size < 5:
             continue

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bmetoolkit.io import write_json, write_text
-from bmetoolkit.modic import NOT_ASSESSED
+from bmetoolkit.modic import NOT_ASSESSED, is_finding
 
 __all__ = [
     "LABEL_MAPS",
@@ -81,17 +81,6 @@ def output_names(key: str) -> dict[str, str]:
         "endplates": f"{key}_desc-endplates_modic.csv",
         "report": f"{key}_report.json",
     }
-
-
-def table_stem(nifti_name: str) -> str:
-    """Stem of the colour tables of a ``*_dseg.nii.gz`` (``_dseg.tsv`` is appended to it).
-
-    Examples
-    --------
-    >>> table_stem("sub-01_desc-modic_dseg.nii.gz")
-    'sub-01_desc-modic'
-    """
-    return nifti_name.removesuffix(".gz").removesuffix(".nii").removesuffix("_dseg")
 
 
 def label_tables(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,7 +199,7 @@ def summary_of(result: Any) -> dict[str, Any]:
         "bme_volume_ml": round(float(result.bme_volume_ml), 4),
         "n_lesions": len(result.lesions),
         "n_endplates": len(endplates),
-        "n_modic": sum(t not in ("none", NOT_ASSESSED) for t in types),
+        "n_modic": sum(is_finding(t) for t in types),
         "modic_assessed": NOT_ASSESSED not in types,
         **counts,
     }

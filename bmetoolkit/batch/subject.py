@@ -41,7 +41,6 @@ from bmetoolkit.batch.outputs import (
     label_tables,
     output_names,
     summary_of,
-    table_stem,
     unit_parts,
 )
 from bmetoolkit.batch.privacy import scrub
@@ -311,7 +310,7 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
     """Write the outputs, the colour tables of each label map and, last, the manifest."""
     import json
 
-    from bmetoolkit.colortables import write_color_tables
+    from bmetoolkit.colortables import table_stem, write_color_tables
 
     key = task.subject.key
     anat = folder / "anat"

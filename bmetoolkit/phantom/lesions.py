@@ -39,7 +39,6 @@ __all__ = [
 
 Array = NDArray[np.float32]
 
-_MODIC_TISSUE = {"1": Tissue.MODIC1, "2": Tissue.MODIC2, "3": Tissue.MODIC3}
 
 #: Kinds of lesion, with the tissue(s) they are made of (dominant first).
 LESION_KINDS: dict[str, tuple[Tissue, ...]] = {
