@@ -16,7 +16,7 @@ from typing import Any
 
 __all__ = ["register"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def register(commands: Any) -> None:
