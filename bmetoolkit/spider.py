@@ -54,6 +54,7 @@ import numpy as np
 
 from bmetoolkit.errors import BmetoolkitError, InputNotFoundError
 from bmetoolkit.metrics import cohen_kappa
+from bmetoolkit.modic import NOT_ASSESSED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -535,7 +536,8 @@ def disc_predictions(endplates: pd.DataFrame) -> pd.DataFrame:
     A disc's type comes from the inferior endplate of the vertebra above and the superior
     endplate of the one below. Mixed types count as their dominant (first) type. When both
     endplates are changed with different types, the one with the larger ``volume_ml`` wins
-    (if the table has it), else the first of I, II, III.
+    (if the table has it), else the first of I, II, III. Endplates whose type is
+    ``"not assessed"`` are ignored; a disc with no other endplate gets no prediction.
 
     Parameters
     ----------
@@ -560,7 +562,9 @@ def disc_predictions(endplates: pd.DataFrame) -> pd.DataFrame:
         if not _adjacent(upper, lower):
             continue  # a level in between is missing: no disc to name
         sides = [rows.get((upper, "inferior")), rows.get((lower, "superior"))]
-        sides = [s for s in sides if s is not None]
+        # "not assessed" (a T1 that cannot carry Modic types) is no prediction: such a
+        # disc is left out and counted as unreported, not graded "none" or failed.
+        sides = [s for s in sides if s is not None and s.get("modic_type") != NOT_ASSESSED]
         if not sides:
             continue
         changed = [s for s in sides if _primary(s.get("modic_type")) != "none"]

@@ -19,6 +19,7 @@ import pytest
 from bmetoolkit import spider
 from bmetoolkit.cli import main
 from bmetoolkit.io import load
+from bmetoolkit.modic import NOT_ASSESSED
 from bmetoolkit.phantom import PhantomConfig, make_phantom
 
 RECORD = spider.SPIDER_RECORD
@@ -254,6 +255,17 @@ def test_disc_predictions_rules() -> None:
     )
     discs = spider.disc_predictions(table).set_index("disc")["predicted"].to_dict()
     assert discs == {"L3-L4": "I", "L4-L5": "III", "L5-S1": "none"}
+
+
+def test_not_assessed_endplates_give_no_disc_prediction() -> None:
+    """A T1 failing the contrast check makes every type "not assessed": no disc is graded."""
+    table = pd.DataFrame(
+        [("L4", "inferior", NOT_ASSESSED, 0.0), ("L5", "superior", NOT_ASSESSED, 0.0),
+         ("L5", "inferior", "II", 0.3), ("S1", "superior", NOT_ASSESSED, 0.0)],
+        columns=["level", "endplate", "modic_type", "volume_ml"],
+    )  # fmt: skip
+    discs = spider.disc_predictions(table).set_index("disc")["predicted"].to_dict()
+    assert discs == {"L5-S1": "II"}
 
 
 def _truth_analyzer(studies: dict) -> object:
