@@ -36,9 +36,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_dicom_read.py
+	$(BIN)/python benchmarks/bench_phantom.py
 	$(BIN)/python benchmarks/bench_analysis.py
 	$(BIN)/python benchmarks/bench_accuracy.py --masks both
 	$(BIN)/python benchmarks/bench_autoseg.py
+	$(BIN)/python benchmarks/bench_transitional.py
 	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
