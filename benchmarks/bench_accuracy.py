@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bmetoolkit.analysis import analyze_study
-from bmetoolkit.autoseg import AutosegParameters, find_vertebral_bodies
+from bmetoolkit.data.phantom import make_phantom
+from bmetoolkit.data.phantom.anatomy import Tissue
 from bmetoolkit.metrics import cohen_kappa, dice
-from bmetoolkit.phantom import make_phantom
-from bmetoolkit.phantom.anatomy import Tissue
+from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies
 from bmetoolkit.study import Study
 
 RANDOM_SEEDS = tuple(range(7001, 7013))

@@ -17,7 +17,7 @@ import statistics
 import time
 
 from bmetoolkit.analysis import analyze_study
-from bmetoolkit.phantom import make_phantom
+from bmetoolkit.data.phantom import make_phantom
 from bmetoolkit.study import Study
 
 

@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/bench_autoseg.py [--small] [--seeds 9001 9002 ...]``
 
-The default seeds 9001-9012 are held out: no threshold of :mod:`bmetoolkit.autoseg` was
+The default seeds 9001-9012 are held out: no threshold of :mod:`bmetoolkit.spine.autoseg` was
 tuned on them (tuning used seeds below 1000). Seed 9001 is the healthy preset, the others
 carry random lesions. Prints, per study and overall, the per-body Dice against the
 phantom's VerSe body labels (median, worst), whether every level was named right, and the
@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 
-from bmetoolkit.autoseg import find_vertebral_bodies
-from bmetoolkit.labels import VertebraLabels, level_name
-from bmetoolkit.phantom import PhantomConfig, make_phantom
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.spine.autoseg import find_vertebral_bodies
+from bmetoolkit.spine.labels import VertebraLabels, level_name
 from bmetoolkit.study import Study
 
 HELD_OUT_SEEDS = tuple(range(9001, 9013))

@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bmetoolkit.batch.pipeline import BatchReport, run_batch
-from bmetoolkit.phantom import PhantomConfig, make_phantom
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 
 
 def build_subject(root: Path, seed: int, size: str, layout: str) -> None:

@@ -1,7 +1,7 @@
 """Time reading a DICOM study with bmetoolkit against SimpleITK's ImageSeriesReader.
 
 Writes a synthetic study (3 series of 400 x 400 x 20 uint16 slices, shuffled file names, all
-in one folder) with :func:`bmetoolkit.dicom_write.write_dicom_series`, then reads every series
+in one folder) with :func:`bmetoolkit.dicom.write.write_dicom_series`, then reads every series
 with both readers, several times, and prints the median wall times. Each bmetoolkit run
 starts with an empty header cache, so it includes the header scan of the whole folder.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bmetoolkit import dicom
-from bmetoolkit.dicom_write import write_dicom_series
+from bmetoolkit.dicom import read as dicom
+from bmetoolkit.dicom.write import write_dicom_series
 from bmetoolkit.volume import Volume
 
 

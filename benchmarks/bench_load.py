@@ -27,8 +27,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from bmetoolkit import Study, load
-from bmetoolkit.dicom import clear_header_cache, read_series, scan_dicom
-from bmetoolkit.phantom import make_phantom
+from bmetoolkit.data.phantom import make_phantom
+from bmetoolkit.dicom.read import clear_header_cache, read_series, scan_dicom
 
 
 def median_seconds(task: Callable[[], object], repeats: int) -> float:

@@ -2,7 +2,7 @@
 
 Usage: ``python benchmarks/bench_phantom.py [--repeats N] [--seed S] [--write]``
 
-Prints the best and median wall time of :func:`bmetoolkit.phantom.make_phantom` for each
+Prints the best and median wall time of :func:`bmetoolkit.data.phantom.make_phantom` for each
 config (random lesions), and with ``--write`` the time to write NIfTI and DICOM.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bmetoolkit.phantom import PhantomConfig, make_phantom
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 
 
 def _timed(function: Callable[[], object], repeats: int) -> tuple[float, float, object]:

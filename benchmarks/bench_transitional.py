@@ -2,7 +2,7 @@
 
 Renders realistic phantoms with six lumbar bodies (T12-L6 over S1, so the usual count
 names every level one too low) and the disc between L6 and S1 set to a range of heights,
-runs :func:`bmetoolkit.autoseg.find_vertebral_bodies` and prints, per disc height, the
+runs :func:`bmetoolkit.spine.autoseg.find_vertebral_bodies` and prints, per disc height, the
 measured lumbosacral disc ratio, whether the rudimentary-disc note was added, and the
 level confidence. The disc above (L5-L6) is 11 mm, as in the default anatomy.
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from bmetoolkit.autoseg import find_vertebral_bodies
-from bmetoolkit.phantom import PhantomConfig, make_phantom
-from bmetoolkit.phantom.anatomy import AnatomyConfig
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.data.phantom.anatomy import AnatomyConfig
+from bmetoolkit.spine.autoseg import find_vertebral_bodies
 from bmetoolkit.study import Study
 
 SIX_LUMBAR = ("T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1")

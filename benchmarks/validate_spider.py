@@ -11,7 +11,7 @@ Usage::
 Prints accuracy and Cohen's kappa of the Modic type (none/I/II/III) and of Modic presence
 (yes/no, the task of SpineNet V2: balanced accuracy 0.86, kappa 0.74 on n=1331), and per-type
 sensitivity and precision. SPIDER grades one type per disc; bmetoolkit's two endplates facing
-the disc are collapsed to one type (see :func:`bmetoolkit.spider.disc_predictions`).
+the disc are collapsed to one type (see :func:`bmetoolkit.data.spider.disc_predictions`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import sys
 import time
 from pathlib import Path
 
-from bmetoolkit import spider
 from bmetoolkit.commands.spider import format_metrics
+from bmetoolkit.data import spider
 from bmetoolkit.io import write_json, write_text
 
 
 def build_phantom_folder(root: Path, n: int) -> Path:
     """Write ``n`` small phantom studies (seeds 1..n, random lesions) in SPIDER's layout."""
-    from bmetoolkit.phantom import PhantomConfig, make_phantom
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 
     rows = []
     for seed in range(1, n + 1):

@@ -3,9 +3,9 @@
 :func:`analyze` takes the images (paths or volumes) and vertebra labels, and returns an
 :class:`~bmetoolkit.result.AnalysisResult`. The stages, each a pure function of arrays:
 
-1. bodies from the labels in any convention (:func:`bmetoolkit.labels.vertebral_bodies`),
+1. bodies from the labels in any convention (:func:`bmetoolkit.spine.labels.vertebral_bodies`),
    or found automatically when no labels are given;
-2. geometry and marrow of each body (:mod:`bmetoolkit.vertebra`);
+2. geometry and marrow of each body (:mod:`bmetoolkit.spine.vertebra`);
 3. ratios to the subject's normal marrow (:mod:`bmetoolkit.reference`);
 4. bone marrow edema (:mod:`bmetoolkit.segment`);
 5. Modic type per voxel and per endplate (:mod:`bmetoolkit.modic`);
@@ -23,7 +23,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
-from bmetoolkit.labels import VertebraLabels, vertebral_bodies
 from bmetoolkit.lesions import lesion_table
 from bmetoolkit.modic import NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
@@ -31,9 +30,10 @@ from bmetoolkit.reference import ReferenceField, fit_reference, n4_corrected, ro
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import label_lesions, segment_bme
+from bmetoolkit.spine.labels import VertebraLabels, vertebral_bodies
+from bmetoolkit.spine.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
+from bmetoolkit.spine.vertebra import BodyGeometry, body_geometries, on_grid
 from bmetoolkit.study import Study
-from bmetoolkit.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
-from bmetoolkit.vertebra import BodyGeometry, body_geometries, on_grid
 from bmetoolkit.volume import Volume
 
 __all__ = ["analyze", "analyze_study"]
@@ -87,7 +87,7 @@ def analyze(
 
     Examples
     --------
-    >>> from bmetoolkit.phantom import PhantomConfig, make_phantom
+    >>> from bmetoolkit.data.phantom import PhantomConfig, make_phantom
     >>> phantom = make_phantom(seed=1, lesions="modic2", config=PhantomConfig.small())
     >>> result = analyze(phantom.t1, stir=phantom.stir, vertebrae=phantom.truth.vertebrae)
     >>> result.endplates.query("modic_type != 'none'")[["level", "endplate", "modic_type"]]
@@ -237,7 +237,7 @@ def _vertebra_labels(
 
 def _automatic_labels(study: Study) -> VertebraLabels:
     try:
-        from bmetoolkit.autoseg import find_vertebral_bodies
+        from bmetoolkit.spine.autoseg import find_vertebral_bodies
     except ImportError:
         raise MissingContrastError(
             "no vertebra labels were given and automatic vertebra segmentation is not "

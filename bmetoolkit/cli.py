@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _describe_inputs(path: Path) -> list[Any]:
     """SeriesInfo of every image series under ``path`` (DICOM series and NIfTI files)."""
-    from bmetoolkit.dicom import scan_dicom
+    from bmetoolkit.dicom.read import scan_dicom
     from bmetoolkit.errors import EmptyInputError, InputNotFoundError
     from bmetoolkit.io import NIFTI_SUFFIXES, nifti_series_info
 
@@ -140,7 +140,7 @@ def _describe_inputs(path: Path) -> list[Any]:
 
 def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
     """Role of each paired series uid, and the pairing's reasons (or why it failed)."""
-    from bmetoolkit.pairing import pair_series
+    from bmetoolkit.pairing.pair import pair_series
 
     dicom_series = [s for s in series if s.files]
     if not dicom_series:
@@ -177,7 +177,7 @@ def _series_row(info: Any, call: Any, role: str) -> dict[str, Any]:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    from bmetoolkit.contrast import classify_series
+    from bmetoolkit.pairing.contrast import classify_series
 
     series = _describe_inputs(args.path)
     roles, reasons = _pairing_of(series)
@@ -220,9 +220,9 @@ def series_file_stem(number: int | None, description: str) -> str:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    from bmetoolkit.contrast import classify_series
-    from bmetoolkit.dicom import read_series, scan_dicom
+    from bmetoolkit.dicom.read import read_series, scan_dicom
     from bmetoolkit.io import save_nifti, write_json
+    from bmetoolkit.pairing.contrast import classify_series
 
     series = scan_dicom(args.path)
     failures = 0
@@ -256,7 +256,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _run_phantom(args: argparse.Namespace) -> int:
-    from bmetoolkit.phantom import PRESETS, PhantomConfig, make_phantom
+    from bmetoolkit.data.phantom import PRESETS, PhantomConfig, make_phantom
 
     if args.lesions not in ("random", *PRESETS):
         choices = ", ".join(("random", *PRESETS))

@@ -1,4 +1,4 @@
-"""Reading and writing volumes: NIfTI, DICOM (via :mod:`bmetoolkit.dicom`) and ITK formats.
+"""Reading and writing volumes: NIfTI, DICOM (via :mod:`bmetoolkit.dicom.read`) and ITK formats.
 
 :func:`load` takes any supported path and returns a :class:`~bmetoolkit.volume.Volume` with a
 RAS+ affine; :func:`save_nifti` writes one back with the exact affine of its grid. Every
@@ -26,7 +26,7 @@ from bmetoolkit.errors import (
     NotDicomOrNiftiError,
     existing_path,
 )
-from bmetoolkit.series import SeriesInfo
+from bmetoolkit.pairing.series import SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
 
 __all__ = [
@@ -179,7 +179,7 @@ def load(
     if target.is_file() and suffix in ITK_SUFFIXES:
         return load_itk(target, kind=kind)
     if target.is_dir() or is_dicom_file(target):
-        from bmetoolkit.dicom import load_dicom
+        from bmetoolkit.dicom.read import load_dicom
 
         return load_dicom(target, kind=kind, series=series)
     raise NotDicomOrNiftiError(
@@ -256,7 +256,7 @@ def load_nifti(path: PathLike, *, kind: Kind = "intensity") -> Volume:
 def nifti_series_info(path: PathLike) -> SeriesInfo:
     """Describe a NIfTI file from its header alone (no voxel data read).
 
-    The result is shaped like a DICOM series' :class:`~bmetoolkit.series.SeriesInfo`, so the
+    The result is shaped like a DICOM series' :class:`~bmetoolkit.pairing.series.SeriesInfo`, so the
     ``info`` command and contrast detection treat both alike. The slice axis is taken to be
     the voxel axis with the clearly largest spacing (thick slices) or, when the spacing is
     (nearly) isotropic, the axis with the fewest voxels (a sagittal 3D crop is narrow in x).

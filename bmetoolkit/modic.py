@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
 from bmetoolkit.segment import hysteresis, label_lesions, remove_small
-from bmetoolkit.vertebra import BodyGeometry, on_grid
+from bmetoolkit.spine.vertebra import BodyGeometry, on_grid
 
 __all__ = [
     "ENDPLATE_COLUMNS",
@@ -54,7 +54,7 @@ MODIC_NAMES = {1: "I", 2: "II", 3: "III"}
 #: Endplate assignment values in :func:`modic_map`'s second output.
 SUPERIOR, INFERIOR = 1, 2
 #: ``modic_type`` of every endplate when the T1 cannot carry Modic types (see
-#: :mod:`bmetoolkit.t1_contrast`): not a finding, and not "none" either.
+#: :mod:`bmetoolkit.spine.t1_contrast`): not a finding, and not "none" either.
 NOT_ASSESSED = "not assessed"
 
 

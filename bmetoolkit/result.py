@@ -14,8 +14,8 @@ Output contract of :meth:`AnalysisResult.save` (all on the T1 grid with the T1 a
 
 With ``viewer_tables`` (default) each label map also gets a 3D Slicer colour table
 (``<map>.ctbl``), an ITK-SNAP label description (``<map>_itksnap.txt``) and a BIDS
-``<map>_dseg.tsv`` (:mod:`bmetoolkit.colortables`); with ``qc`` a self-contained HTML page
-``qc.html`` with the QC figures (:mod:`bmetoolkit.qc`, :mod:`bmetoolkit.report_html`).
+``<map>_dseg.tsv`` (:mod:`bmetoolkit.report.colortables`); with ``qc`` a self-contained HTML page
+``qc.html`` with the QC figures (:mod:`bmetoolkit.report.qc`, :mod:`bmetoolkit.report.html`).
 
 Each file is written under a temporary name and renamed into place; ``report.json`` is
 removed first and written last, so a folder with a ``report.json`` is complete.
@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from bmetoolkit.labels import VertebraLabels
 from bmetoolkit.lesions import LESION_COLUMNS
 from bmetoolkit.modic import ENDPLATE_COLUMNS, is_finding
 from bmetoolkit.params import Parameters
+from bmetoolkit.spine.labels import VertebraLabels
+from bmetoolkit.spine.vertebra import BodyGeometry
 from bmetoolkit.study import Study
-from bmetoolkit.vertebra import BodyGeometry
 from bmetoolkit.volume import Volume
 
 __all__ = ["OUTPUT_FILES", "AnalysisResult", "versions"]
@@ -105,7 +105,7 @@ class AnalysisResult:
         Seconds spent on labels and on the analysis.
     checks : dict
         Whether the T1 could carry Modic types (``modic_assessed``: its marrow is brighter
-        than the discs, see :mod:`bmetoolkit.t1_contrast`) and the marrow's noise
+        than the discs, see :mod:`bmetoolkit.spine.t1_contrast`) and the marrow's noise
         (``marrow_log_spread``). When Modic types were not assessed, every endplate's
         ``modic_type`` is ``"not assessed"``.
     """
@@ -260,7 +260,7 @@ class AnalysisResult:
         return files
 
     def _write_viewer_tables(self, files: dict[str, Path]) -> dict[str, Path]:
-        from bmetoolkit.colortables import table_stem, write_color_tables
+        from bmetoolkit.report.colortables import table_stem, write_color_tables
 
         written = {}
         maps = ["bme_mask", "modic_map"] + (["vertebrae"] if self.vertebrae.levels_known else [])
@@ -272,7 +272,7 @@ class AnalysisResult:
 
     def qc_figures(self, subject: str | None = None) -> dict[str, Any]:
         """The QC figures (sagittal montage, per-level volumes) by caption."""
-        from bmetoolkit.qc import qc_figures
+        from bmetoolkit.report.qc import qc_figures
 
         names = {body.body_id: body.name for body in self.bodies}
         return qc_figures(
@@ -298,7 +298,7 @@ class AnalysisResult:
         ``report`` is the report to show (e.g. one scrubbed of identity); by default
         :meth:`to_dict`.
         """
-        from bmetoolkit.report_html import write_subject_page
+        from bmetoolkit.report.html import write_subject_page
 
         figures = self.qc_figures(subject)
         report = self.to_dict() if report is None else report

@@ -5,7 +5,7 @@ that its images share the T1 grid. :meth:`Study.from_images` brings T2, STIR and
 onto that grid in physical space (linear interpolation for intensities, nearest neighbour
 for labels), records how much of the T1 field of view each covers, and refuses images that
 do not overlap the T1. :meth:`Study.from_dicom` does the same for a DICOM study folder,
-choosing the series with :func:`bmetoolkit.pairing.pair_series`.
+choosing the series with :func:`bmetoolkit.pairing.pair.pair_series`.
 """
 
 from __future__ import annotations
@@ -182,11 +182,11 @@ class Study:
         """Build a study from a DICOM folder holding one subject's series.
 
         The sagittal T1 and the T2 and/or STIR are chosen automatically
-        (:func:`bmetoolkit.pairing.pair_series`); pass ``t1``, ``t2`` or ``stir`` (a
+        (:func:`bmetoolkit.pairing.pair.pair_series`); pass ``t1``, ``t2`` or ``stir`` (a
         SeriesNumber, SeriesInstanceUID or SeriesDescription) to choose explicitly.
         """
-        from bmetoolkit.dicom import read_series, scan_dicom
-        from bmetoolkit.pairing import pair_series
+        from bmetoolkit.dicom.read import read_series, scan_dicom
+        from bmetoolkit.pairing.pair import pair_series
 
         pairing = pair_series(scan_dicom(folder), t1=t1, t2=t2, stir=stir)
         return cls.from_images(

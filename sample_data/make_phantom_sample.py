@@ -5,8 +5,8 @@ Usage, from the repository root::
     python sample_data/make_phantom_sample.py            # rewrites sample_data/phantom/
     python sample_data/make_phantom_sample.py OUT_DIR    # writes elsewhere
 
-The recipe (seed, lesions, grids) lives in :mod:`bmetoolkit.datasets`
-(:func:`~bmetoolkit.datasets.write_phantom_sample`); the same recipe gives the same voxels,
+The recipe (seed, lesions, grids) lives in :mod:`bmetoolkit.data.datasets`
+(:func:`~bmetoolkit.data.datasets.write_phantom_sample`); the same recipe gives the same voxels,
 which ``tests/test_datasets.py`` checks against the committed files. DICOM UIDs of the
 individual files (SOPInstanceUID) are new on every run; the study, frame of reference and
 series UIDs and the file names are deterministic.
@@ -19,7 +19,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from bmetoolkit.datasets import PHANTOM_SAMPLE_LESIONS, PHANTOM_SAMPLE_SEED, write_phantom_sample
+from bmetoolkit.data.datasets import (
+    PHANTOM_SAMPLE_LESIONS,
+    PHANTOM_SAMPLE_SEED,
+    write_phantom_sample,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

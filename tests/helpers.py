@@ -9,13 +9,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from bmetoolkit.phantom import Tissue
-from bmetoolkit.series import SeriesInfo
+from bmetoolkit.data.phantom import Tissue
+from bmetoolkit.pairing.series import SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Grid, Volume
 
 #: Phantom T1 signals of a gradient-echo-like T1: marrow darker than discs, muscle and fat
 #: (as on SCT's cervical t1w, where the discs are about 4 times brighter than the marrow).
-#: Patch them into ``bmetoolkit.phantom.render.SIGNALS["t1"]``.
+#: Patch them into ``bmetoolkit.data.phantom.render.SIGNALS["t1"]``.
 DARK_MARROW_T1 = {
     Tissue.MARROW: 1.0, Tissue.NUCLEUS: 4.0, Tissue.ANNULUS: 3.0, Tissue.MUSCLE: 2.5,
     Tissue.FAT: 3.0, Tissue.CORD: 3.0, Tissue.CSF: 1.5, Tissue.EPIDURAL_FAT: 3.0,

@@ -16,10 +16,10 @@ from scipy import ndimage
 
 from bmetoolkit import analysis
 from bmetoolkit.analysis import analyze, analyze_study
+from bmetoolkit.data.phantom import make_phantom
+from bmetoolkit.data.phantom.anatomy import Tissue
 from bmetoolkit.metrics import dice
 from bmetoolkit.params import Parameters
-from bmetoolkit.phantom import make_phantom
-from bmetoolkit.phantom.anatomy import Tissue
 from bmetoolkit.result import OUTPUT_FILES
 from bmetoolkit.study import Study
 
@@ -238,7 +238,7 @@ def test_without_labels_and_without_autoseg_the_error_says_what_to_pass(monkeypa
 
     p = phantom("healthy")
     study = Study.from_images(p.t1, t2=p.t2)
-    monkeypatch.setitem(sys.modules, "bmetoolkit.autoseg", None)  # import fails
+    monkeypatch.setitem(sys.modules, "bmetoolkit.spine.autoseg", None)  # import fails
     with pytest.raises(analysis.MissingContrastError, match="vertebrae=") as error:
         analyze_study(study)
     assert "--vertebrae" in str(error.value)

@@ -1,4 +1,4 @@
-"""Automatic vertebral bodies and levels (bmetoolkit.autoseg) against phantom truth.
+"""Automatic vertebral bodies and levels (bmetoolkit.spine.autoseg) against phantom truth.
 
 Every figure is compared with the phantom's VerSe body labels on the T1 grid; the realistic
 phantoms (clinical-like ~400x400x16 grids) are marked slow.
@@ -11,13 +11,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bmetoolkit.autoseg import AutosegParameters, find_vertebral_bodies, segment_bodies
-from bmetoolkit.autoseg.frame import CanonicalFrame
-from bmetoolkit.autoseg.levels import BodyShape, assign_levels, disc_height
+from bmetoolkit.data.phantom import Lesion, PhantomConfig, Tissue, make_phantom
+from bmetoolkit.data.phantom.anatomy import AnatomyConfig
 from bmetoolkit.errors import BmetoolkitError
-from bmetoolkit.labels import VertebraLabels, level_name, verse_id
-from bmetoolkit.phantom import Lesion, PhantomConfig, Tissue, make_phantom
-from bmetoolkit.phantom.anatomy import AnatomyConfig
+from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies, segment_bodies
+from bmetoolkit.spine.autoseg.frame import CanonicalFrame
+from bmetoolkit.spine.autoseg.levels import BodyShape, assign_levels, disc_height
+from bmetoolkit.spine.labels import VertebraLabels, level_name, verse_id
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume
 from tests.helpers import DARK_MARROW_T1
@@ -469,7 +469,7 @@ def test_segment_bodies_on_arrays_returns_labels():
 
 @pytest.fixture(scope="module")
 def dark_marrow_phantom():
-    from bmetoolkit.phantom import render
+    from bmetoolkit.data.phantom import render
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(render.SIGNALS, "t1", {**render.SIGNALS["t1"], **DARK_MARROW_T1})
@@ -506,7 +506,7 @@ def test_t1_without_marrow_contrast_gives_no_bodies_and_says_so(small_results):
 
 def test_canal_wall_ignores_bright_blobs_in_front_of_it():
     """The canal's anterior wall follows the CSF run, not a bright blob touching it."""
-    from bmetoolkit.autoseg.canal import _front
+    from bmetoolkit.spine.autoseg.canal import _front
 
     column = np.zeros((60, 50, 9), bool)
     column[20:30, :, :] = True  # CSF, anterior wall at index 29
@@ -549,7 +549,7 @@ def test_partial_fluid_coverage_is_cropped_not_mistaken_for_tissue(small_results
 @pytest.fixture(scope="module")
 def cervical():
     """SCT's real cervical T1w/T2 pair (1 mm; T2 covers 56 % of the T1) and its cord levels."""
-    from bmetoolkit import datasets
+    from bmetoolkit.data import datasets
     from bmetoolkit.io import load
     from bmetoolkit.resample import resample_to
 

@@ -117,7 +117,7 @@ def test_default_pattern_and_wildcards(tmp_path: Path) -> None:
 
 
 def test_dicom_tree_subjects_and_sessions(tmp_path: Path) -> None:
-    from bmetoolkit.phantom import PhantomConfig, make_phantom
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 
     for seed, folder in ((4, "patient A"), (5, "p2/2019"), (6, "p2/2021")):  # own UIDs each
         make_phantom(seed, config=PhantomConfig.small()).write_dicom(tmp_path / folder)

@@ -19,7 +19,7 @@ import pytest
 
 from bmetoolkit.batch.pipeline import run_batch
 from bmetoolkit.cli import main
-from bmetoolkit.phantom import PhantomConfig, make_phantom
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 
 analysis = pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysis not present")
 

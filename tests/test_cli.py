@@ -43,7 +43,7 @@ def test_info_lists_nifti_files_of_a_folder_with_contrast_from_name(capsys):
 
 def _dicom_study(folder: Path) -> dict[str, Volume]:
     """Two sagittal series (T1, T2) and an axial one written into one folder."""
-    from bmetoolkit.dicom_write import write_dicom_series
+    from bmetoolkit.dicom.write import write_dicom_series
 
     rng = np.random.default_rng(0)
     sagittal = ras_affine(SAGITTAL_PSR, (0.8, 0.9, 4.0), rotations=(("z", 6.0),))
@@ -107,7 +107,7 @@ def test_convert_writes_one_nifti_and_sidecar_per_series(tmp_path, capsys):
 
 
 def test_convert_reports_a_bad_series_and_converts_the_rest(tmp_path, capsys):
-    from bmetoolkit.dicom import scan_dicom
+    from bmetoolkit.dicom.read import scan_dicom
 
     _dicom_study(tmp_path / "study")
     axial = next(s for s in scan_dicom(tmp_path / "study") if s.number == 4)

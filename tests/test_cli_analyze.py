@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bmetoolkit.cli import main
-from bmetoolkit.phantom import PhantomConfig, make_phantom
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 
 
 @functools.cache

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bmetoolkit.colortables import (
+from bmetoolkit.report.colortables import (
     LABEL_TABLES,
     read_dseg_tsv,
     read_itksnap_labels,
     read_slicer_ctbl,
     write_color_tables,
 )
-from bmetoolkit.labels import VERSE_LEVELS
+from bmetoolkit.spine.labels import VERSE_LEVELS
 
 # Machado et al. 2009 dichromat simulation matrices (severity 1), on linear RGB.
 DICHROMATS = {

@@ -1,10 +1,10 @@
-"""Tests for bmetoolkit.contrast: contrast detection from header tags and file names."""
+"""Tests for bmetoolkit.pairing.contrast: contrast detection from header tags and file names."""
 
 from __future__ import annotations
 
 import pytest
 
-from bmetoolkit.contrast import ContrastCall, classify_series, contrast_from_name
+from bmetoolkit.pairing.contrast import ContrastCall, classify_series, contrast_from_name
 from tests.helpers import series
 
 # --------------------------------------------------------------------------- classification

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bmetoolkit import datasets
+from bmetoolkit.data import datasets
 from bmetoolkit.errors import InputNotFoundError
 from bmetoolkit.io import load
 

@@ -12,8 +12,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from bmetoolkit.dicom import load_dicom, read_series, scan_dicom
-from bmetoolkit.dicom_write import write_dicom_series
+from bmetoolkit.dicom.read import load_dicom, read_series, scan_dicom
+from bmetoolkit.dicom.write import write_dicom_series
 from bmetoolkit.errors import (
     AmbiguousSeriesError,
     BmetoolkitError,

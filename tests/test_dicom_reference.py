@@ -17,7 +17,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bmetoolkit.dicom import load_dicom, read_series, scan_dicom
+from bmetoolkit.dicom.read import load_dicom, read_series, scan_dicom
 from bmetoolkit.errors import (
     AmbiguousSeriesError,
     DicomSeriesError,

@@ -9,14 +9,14 @@ import numpy as np
 import pydicom
 import pytest
 
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.errors import GridMismatchError
 from bmetoolkit.io import load
-from bmetoolkit.phantom import PhantomConfig, make_phantom
 from bmetoolkit.volume import LPS_TO_RAS, Volume
 
 hd = pytest.importorskip("highdicom", reason="needs the dicomseg extra (highdicom)")
 
-from bmetoolkit.dicomseg import write_dicom_seg  # noqa: E402
+from bmetoolkit.report.dicomseg import write_dicom_seg  # noqa: E402
 
 # The phantom's PatientName "PHANTOM" has one component; highdicom warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:The string .PHANTOM.:UserWarning")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bmetoolkit.errors import BmetoolkitError, EmptyInputError
-from bmetoolkit.labels import (
+from bmetoolkit.spine.labels import (
     VERSE_LEVELS,
     detect_convention,
     level_name,

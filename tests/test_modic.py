@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmetoolkit.labels import VertebraLabels
 from bmetoolkit.modic import (
     ENDPLATE_COLUMNS,
     INFERIOR,
@@ -29,7 +28,8 @@ from bmetoolkit.modic import (
     type_string,
 )
 from bmetoolkit.params import Parameters
-from bmetoolkit.vertebra import BodyGeometry, body_geometries
+from bmetoolkit.spine.labels import VertebraLabels
+from bmetoolkit.spine.vertebra import BodyGeometry, body_geometries
 from bmetoolkit.volume import Volume
 
 AFFINE = np.diag([3.0, 1.0, 1.0, 1.0])

@@ -1,12 +1,12 @@
-"""Tests for bmetoolkit.pairing: choosing the T1 and the T2 and/or STIR of a study."""
+"""Tests for bmetoolkit.pairing.pair: choosing the T1 and the T2 and/or STIR of a study."""
 
 from __future__ import annotations
 
 import pytest
 
 from bmetoolkit.errors import AmbiguousSeriesError, MissingContrastError
-from bmetoolkit.pairing import pair_series
-from bmetoolkit.series import SeriesInfo
+from bmetoolkit.pairing.pair import pair_series
+from bmetoolkit.pairing.series import SeriesInfo
 from tests.helpers import series
 
 

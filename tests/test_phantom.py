@@ -1,4 +1,4 @@
-"""Tests of the synthetic spine phantom (bmetoolkit.phantom)."""
+"""Tests of the synthetic spine phantom (bmetoolkit.data.phantom)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import itertools
 import numpy as np
 import pytest
 
-from bmetoolkit.io import load
-from bmetoolkit.phantom import (
+from bmetoolkit.data.phantom import (
     ENDPLATE_COLUMNS,
     Lesion,
     PhantomConfig,
     Tissue,
     make_phantom,
 )
-from bmetoolkit.phantom.lesions import PRESETS
+from bmetoolkit.data.phantom.lesions import PRESETS
+from bmetoolkit.io import load
 
 SMALL = PhantomConfig.small()
 LUMBAR_IDS = {18, 19, 20, 21, 22, 23, 24, 26}
@@ -31,11 +31,11 @@ ALL_KINDS = [
 ]
 
 DICOM_READY = (
-    importlib.util.find_spec("bmetoolkit.dicom_write") is not None
-    and importlib.util.find_spec("bmetoolkit.dicom") is not None
+    importlib.util.find_spec("bmetoolkit.dicom.write") is not None
+    and importlib.util.find_spec("bmetoolkit.dicom.read") is not None
 )
 needs_dicom = pytest.mark.skipif(
-    not DICOM_READY, reason="bmetoolkit.dicom_write / bmetoolkit.dicom not available yet"
+    not DICOM_READY, reason="bmetoolkit.dicom.write / bmetoolkit.dicom.read not available yet"
 )
 
 
@@ -338,7 +338,7 @@ def test_nifti_round_trip(kinds_study, tmp_path):
 def test_dicom_round_trip_equals_nifti(kinds_study, tmp_path):
     import pydicom
 
-    from bmetoolkit.dicom import load_dicom, scan_dicom
+    from bmetoolkit.dicom.read import load_dicom, scan_dicom
 
     nifti = kinds_study.write_nifti(tmp_path / "nifti")
     files = kinds_study.write_dicom(tmp_path / "dicom")
@@ -360,7 +360,7 @@ def test_dicom_round_trip_equals_nifti(kinds_study, tmp_path):
 @needs_dicom
 def test_dicom_sagittal_oblique_non_square_case(tmp_path):
     """The geometry case most prone to bugs: oblique, non-square pixels, a slice gap."""
-    from bmetoolkit.dicom import load_dicom
+    from bmetoolkit.dicom.read import load_dicom
 
     config = SMALL.with_grid("t1", tilt_deg=(4.0, 3.0, 6.0), pixel_ap_mm=2.5, pixel_si_mm=3.3)
     study = make_phantom(seed=11, lesions="modic2", config=config)

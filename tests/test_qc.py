@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from bmetoolkit import qc
+from bmetoolkit.data.phantom import Lesion, PhantomConfig, make_phantom
 from bmetoolkit.errors import GridMismatchError
-from bmetoolkit.labels import level_name
-from bmetoolkit.phantom import Lesion, PhantomConfig, make_phantom
+from bmetoolkit.report import qc
+from bmetoolkit.spine.labels import level_name
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume
 from tests.helpers import SAGITTAL_PSR, linear_field, ras_affine
@@ -177,7 +177,7 @@ def test_slices_go_through_the_bodies_and_the_largest_finding():
 
 
 def test_inputs_off_the_t1_grid_are_refused(phantom_inputs):
-    from bmetoolkit.phantom import make_phantom as build
+    from bmetoolkit.data.phantom import make_phantom as build
 
     other = build(seed=5, lesions=None, config=PhantomConfig.small()).stir
     with pytest.raises(GridMismatchError, match="T1 grid"):

@@ -14,7 +14,7 @@ import json
 import pytest
 
 import bmetoolkit as bt
-from bmetoolkit import datasets
+from bmetoolkit.data import datasets
 from bmetoolkit.modic import NOT_ASSESSED
 
 #: "Near no edema": less than one small lesion's worth (the minimum lesion is 0.05 mL).

@@ -164,8 +164,8 @@ def test_n4_removes_a_smooth_multiplicative_bias():
 
 def test_analysis_with_bias_correction_runs_and_is_recorded():
     from bmetoolkit.analysis import analyze
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
     from bmetoolkit.params import Parameters
-    from bmetoolkit.phantom import PhantomConfig, make_phantom
 
     phantom = make_phantom(seed=2, lesions="edema", config=PhantomConfig.small())
     params = Parameters(reference_bias_correction=True)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bmetoolkit import report_html
-from bmetoolkit.phantom import Lesion, PhantomConfig, make_phantom
+from bmetoolkit.data.phantom import Lesion, PhantomConfig, make_phantom
+from bmetoolkit.report import html as report_html
 from tests.test_report_html import phantom_figures, phantom_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

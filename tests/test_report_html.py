@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bmetoolkit import qc, report_html
-from bmetoolkit.labels import level_name
-from bmetoolkit.phantom import Lesion, PhantomConfig, PhantomStudy, make_phantom
+from bmetoolkit.data.phantom import Lesion, PhantomConfig, PhantomStudy, make_phantom
+from bmetoolkit.report import html as report_html
+from bmetoolkit.report import qc
+from bmetoolkit.spine.labels import level_name
 from bmetoolkit.study import Study
 
 LESIONS = [

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bmetoolkit import spider
 from bmetoolkit.cli import main
+from bmetoolkit.data import spider
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.io import load
 from bmetoolkit.modic import NOT_ASSESSED
-from bmetoolkit.phantom import PhantomConfig, make_phantom
 
 RECORD = spider.SPIDER_RECORD
 #: The local server stops by itself after this many seconds, whatever the tests do.

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import bmetoolkit as bt
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom, render
 from bmetoolkit.modic import NOT_ASSESSED
-from bmetoolkit.phantom import PhantomConfig, make_phantom, render
-from bmetoolkit.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
+from bmetoolkit.spine.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
 from tests.helpers import DARK_MARROW_T1
 
 

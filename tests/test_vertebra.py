@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bmetoolkit.labels import VertebraLabels
-from bmetoolkit.vertebra import body_geometries
+from bmetoolkit.spine.labels import VertebraLabels
+from bmetoolkit.spine.vertebra import body_geometries
 from bmetoolkit.volume import Grid, Volume
 from tests.helpers import SAGITTAL_PSR, ras_affine, rotation
 

@@ -6,13 +6,13 @@ Three layouts (``layout="auto"`` picks one, see :func:`detect_layout`):
     ``sub-<label>/[ses-<label>/]anat/`` with ``_T1w``, ``_T2w`` and the STIR as a ``_T2w``
     whose ``acq`` label names it (``acq-stir``, ``acq-tirm``), or a ``_STIR`` suffix. A T2w
     with a fat-suppression ``acq`` (``fs``, ``fatsat``, ``spair``, ``spir``) fills the STIR
-    role when there is no STIR, as :func:`bmetoolkit.pairing.pair_series` does for DICOM.
+    role when there is no STIR, as :func:`bmetoolkit.pairing.pair.pair_series` does for DICOM.
     Repeated runs: the highest ``run`` is used. Vertebra label maps are looked up under
     ``derivatives/`` (or ``labels_root``): SPINEPS ``*_seg-vert_msk`` first, then a
     ``*_dseg`` whose ``desc`` names vertebrae, then a single ``*_dseg``.
 ``dicom``
     One folder per subject under INPUT, holding the DICOM files of one study (any depth),
-    paired with :func:`bmetoolkit.pairing.pair_series`. When the series in each sub-folder
+    paired with :func:`bmetoolkit.pairing.pair.pair_series`. When the series in each sub-folder
     pair on their own (``subject/<study>/...``), each sub-folder is a session.
 ``nifti``
     Files matched by a pattern such as ``{subject}/{role}.nii.gz`` (the default, which is

@@ -1,4 +1,4 @@
-"""DICOM layout: one folder per subject, paired by :func:`bmetoolkit.pairing.pair_series`."""
+"""DICOM layout: one folder per subject, paired by :func:`bmetoolkit.pairing.pair.pair_series`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def discover_dicom(root: Path, skip: Sequence[Path]) -> list[SubjectInputs]:
 
 
 def _dicom_subject(folder: Path) -> list[SubjectInputs]:
-    from bmetoolkit.dicom import scan_dicom
+    from bmetoolkit.dicom.read import scan_dicom
     from bmetoolkit.errors import BmetoolkitError
 
     try:
@@ -47,7 +47,7 @@ def _dicom_subject(folder: Path) -> list[SubjectInputs]:
 def _dicom_pair(folder: Path, series: list[Any]) -> tuple[Any, str | None]:
     """(Pairing, None) or (None, why not)."""
     from bmetoolkit.errors import BmetoolkitError
-    from bmetoolkit.pairing import pair_series
+    from bmetoolkit.pairing.pair import pair_series
 
     try:
         return pair_series(series), None

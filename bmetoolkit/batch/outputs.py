@@ -84,14 +84,14 @@ def output_names(key: str) -> dict[str, str]:
 
 
 def label_tables(report: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`~bmetoolkit.colortables.LabelTable` of each label map of one subject.
+    """The :class:`~bmetoolkit.report.colortables.LabelTable` of each label map of one subject.
 
-    BME and Modic maps use the fixed tables of :mod:`bmetoolkit.colortables`. The vertebrae
+    BME and Modic maps use the fixed tables of :mod:`bmetoolkit.report.colortables`. The vertebrae
     table lists the bodies of this subject (``report["labels"]["bodies"]``): VerSe names when
     the levels are known, ``vertebral body N`` (cranial to caudal) when they are not. The
     lesion table lists this subject's lesion numbers with their finding and level.
     """
-    from bmetoolkit.colortables import LABEL_TABLES, OKABE_ITO, LabelEntry, LabelTable
+    from bmetoolkit.report.colortables import LABEL_TABLES, OKABE_ITO, LabelEntry, LabelTable
 
     colours = list(OKABE_ITO.values())
     verse = {e.index: e for e in LABEL_TABLES["vertebrae"].entries}
@@ -255,7 +255,7 @@ def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
     """
     import json
 
-    from bmetoolkit.report_html import write_index_page
+    from bmetoolkit.report.html import write_index_page
 
     base = Path(output)
     subjects, failures = [], []

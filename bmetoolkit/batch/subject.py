@@ -263,7 +263,7 @@ def _from_manifest(outcome: SubjectOutcome, manifest: Mapping, start: float) -> 
 
 def _load_images(task: SubjectTask) -> dict[str, Any]:
     """Inputs for ``analyze``: NIfTI paths as they are, DICOM series read from their files."""
-    from bmetoolkit.dicom import read_series
+    from bmetoolkit.dicom.read import read_series
     from bmetoolkit.io import load
 
     images: dict[str, Any] = {}
@@ -310,7 +310,7 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
     """Write the outputs, the colour tables of each label map and, last, the manifest."""
     import json
 
-    from bmetoolkit.colortables import table_stem, write_color_tables
+    from bmetoolkit.report.colortables import table_stem, write_color_tables
 
     key = task.subject.key
     anat = folder / "anat"

@@ -2,7 +2,7 @@
 
 ``fetch`` downloads SPIDER (Zenodo record 10159290, CC BY 4.0) into the user cache, verified
 and resumable; ``validate`` runs the analysis on a SPIDER folder and prints its agreement
-with the radiologists' per-disc Modic grades. Thin: parse, call :mod:`bmetoolkit.spider`,
+with the radiologists' per-disc Modic grades. Thin: parse, call :mod:`bmetoolkit.data.spider`,
 print. Exit codes: 0 done, 1 failed (download, or some patients), 2 usage error.
 """
 
@@ -67,7 +67,7 @@ def register(commands: Any) -> None:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    from bmetoolkit import spider
+    from bmetoolkit.data import spider
 
     options: dict[str, Any] = {"extract": not args.no_extract, "progress": not args.quiet}
     if args.only:
@@ -84,7 +84,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """A short text summary of :func:`bmetoolkit.spider.agreement` results."""
+    """A short text summary of :func:`bmetoolkit.data.spider.agreement` results."""
     kinds, presence = metrics["type"], metrics["presence"]
     lines = [
         f"discs scored: {metrics['n']} ({metrics.get('n_patients', '?')} patients, "
@@ -105,7 +105,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    from bmetoolkit import spider
+    from bmetoolkit.data import spider
     from bmetoolkit.io import write_json, write_text
 
     failures: list[str] = []

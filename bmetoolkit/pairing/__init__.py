@@ -1,0 +1,6 @@
+"""Series identification and pairing: which series of a study is the T1, T2 or STIR.
+
+Modules: :mod:`.series` (:class:`~bmetoolkit.pairing.series.SeriesInfo`, what a series is),
+:mod:`.contrast` (classify a series' contrast from its tags, with reasons) and :mod:`.pair`
+(choose the T1 and its T2/STIR partners in a study folder).
+"""

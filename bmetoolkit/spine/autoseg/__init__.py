@@ -1,0 +1,244 @@
+"""Automatic vertebral bodies and levels from sagittal T1 + T2/STIR, by classical image analysis.
+
+No model weights and no downloads: thresholds relative to the scan's own marrow, morphology
+and geometry, all in millimetres. Steps (modules):
+
+1. :mod:`.frame`: view the study grid as (anterior, superior, right) without interpolation.
+2. :mod:`.canal`: the CSF column (bright on the fluid image, dark on T1, long along SI).
+3. :mod:`.bodies`: the column of tissue in front of the canal; marrow bright on T1 against a
+   per-row reference (coil shading cancels); opening, erosion into one seed per body (discs
+   and endplates are dark on T1 and split them), regrowth, lesion fill inside each body's
+   convex hull, the cortical shell added back.
+4. :mod:`.levels`: order the bodies, anchor on the sacrum, name the levels (VerSe ids).
+
+See ``docs/autoseg.md`` for the method, its parameters and its limits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.spine.autoseg.bodies import (
+    add_cortex,
+    body_column,
+    drop_small,
+    fill_lesions,
+    marrow_mask,
+    near_canal,
+    split_bodies,
+)
+from bmetoolkit.spine.autoseg.canal import Canal, find_canal
+from bmetoolkit.spine.autoseg.frame import CanonicalFrame
+from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+from bmetoolkit.spine.autoseg.polarity import DARK, invert, marrow_polarity
+from bmetoolkit.spine.labels import VertebraLabels, verse_id
+from bmetoolkit.study import Study
+
+__all__ = [
+    "AutosegParameters",
+    "Segmentation",
+    "find_vertebral_bodies",
+    "segment_bodies",
+]
+
+#: Note added when the T1 shows the bodies darker than the discs.
+DARK_MARROW_NOTE = (
+    "on this T1 the vertebral bodies are darker than the discs (as on some gradient-echo "
+    "T1s, unlike spin echo): the bodies were found on the inverted, smoothed T1; check them "
+    "in the QC figure"
+)
+
+#: Method name written into the provenance.
+METHOD = "bmetoolkit.spine.autoseg classical (canal-anchored T1 marrow, sacrum level anchor)"
+
+
+class Segmentation(NamedTuple):
+    """What :func:`segment_bodies` found, on canonical arrays (anterior, superior, right).
+
+    Attributes
+    ----------
+    bodies : ndarray of int32
+        Labels 1..n (in no particular order), 0 elsewhere.
+    marrow : ndarray of bool
+        Marrow-like voxels of the column (for the level naming).
+    midline : float
+        Left-right index of the canal midline.
+    canal_rows : tuple of 2 ints
+        First and last superior-inferior rows where CSF was found.
+    polarity : str
+        ``"bright"`` (marrow brighter than the discs on T1, as on spin echo) or ``"dark"``.
+    polarity_evidence : dict
+        What the polarity was read from (see :func:`.polarity.marrow_polarity`).
+    """
+
+    bodies: NDArray[np.int32]
+    marrow: NDArray[np.bool_]
+    midline: float
+    canal_rows: tuple[int, int]
+    polarity: str
+    polarity_evidence: dict[str, Any]
+
+
+def segment_bodies(
+    t1: NDArray,
+    fluid: NDArray,
+    spacing: NDArray,
+    *,
+    t2: NDArray | None = None,
+    params: AutosegParameters | None = None,
+) -> Segmentation:
+    """Vertebral bodies on canonical arrays (anterior, superior, right).
+
+    Parameters
+    ----------
+    t1, fluid : ndarray
+        T1 and fluid-sensitive (STIR, else T2) intensities, canonical axes.
+    spacing : array_like, shape (3,)
+        Voxel size (mm) along the canonical axes.
+    t2 : ndarray, optional
+        T2 without fat suppression, used to leave fat out of the marrow.
+    params : AutosegParameters, optional
+
+    Returns
+    -------
+    Segmentation
+    """
+    params = params or AutosegParameters()
+    spacing = np.asarray(spacing, dtype=np.float64)
+    t1 = np.asarray(t1, dtype=np.float32)
+    fluid = np.asarray(fluid, dtype=np.float32)
+    t2 = None if t2 is None else np.asarray(t2, dtype=np.float32)
+    canal = find_canal(t1, fluid, spacing, params)
+    column, distance = body_column(canal, fluid.shape, spacing, params)
+    polarity, evidence = marrow_polarity(t1, canal, spacing)
+    if polarity == DARK:
+        t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
+    marrow = marrow_mask(t1, t2, column, distance, canal.midline, canal.rows, spacing, params)
+    bodies = split_bodies(marrow, distance, canal.front, spacing, params)
+    bodies = fill_lesions(bodies, spacing, params)
+    bodies = drop_small(add_cortex(bodies, spacing, params), spacing, params)
+    return Segmentation(bodies, marrow, canal.midline, canal.rows, polarity, evidence)
+
+
+def _dark_marrow_turned_bright(
+    t1: NDArray[np.float32],
+    t2: NDArray[np.float32] | None,
+    column: NDArray[np.bool_],
+    distance: NDArray[np.float32],
+    canal: Canal,
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """Smooth T1 (and T2) and invert the T1 so that dark marrow becomes bright marrow."""
+    sigma = params.dark_marrow_smooth_mm / spacing
+    t1 = ndimage.gaussian_filter(t1, sigma)
+    t2 = None if t2 is None else ndimage.gaussian_filter(t2, sigma)
+    near = near_canal(column, distance, canal.midline, canal.rows, spacing)
+    inverted = invert(t1, near, params.marrow_reference_percentile, params.dark_marrow_floor)
+    return inverted, t2
+
+
+def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None) -> VertebraLabels:
+    """Segment the vertebral bodies of a sagittal study and name their levels.
+
+    Parameters
+    ----------
+    study : Study
+        T1 plus T2 and/or STIR on the T1 grid (sagittal or near-sagittal).
+    params : AutosegParameters, optional
+        Thresholds; the defaults when omitted.
+
+    Returns
+    -------
+    VertebraLabels
+        ``bodies`` on the study grid (uint8): VerSe ids when the sacrum anchors the levels,
+        else ids ``1..n`` cranial to caudal with every level None. ``convention`` is
+        ``"automatic"``; ``provenance`` holds the method, parameters, anchor, confidence and
+        the evidence behind it.
+
+    Raises
+    ------
+    BmetoolkitError
+        No spinal canal was found (no CSF column on the fluid image).
+
+    Examples
+    --------
+    >>> from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+    >>> ph = make_phantom(seed=3, config=PhantomConfig.small())
+    >>> labels = find_vertebral_bodies(Study.from_images(ph.t1, t2=ph.t2, stir=ph.stir))
+    >>> labels.convention, labels.bodies.data.dtype.name
+    ('automatic', 'uint8')
+    """
+    params = params or AutosegParameters()
+    started = time.perf_counter()
+    frame = CanonicalFrame.of(study.grid)
+    box = _covered_box(study)
+    view = lambda volume: frame.view(volume.data[box])  # noqa: E731
+    found = segment_bodies(
+        view(study.t1),
+        view(study.fluid),
+        frame.spacing,
+        t2=None if study.t2 is None else view(study.t2),
+        params=params,
+    )
+    shapes = body_shapes(found.bodies, found.midline, frame.spacing)
+    assignment = assign_levels(shapes, found.marrow, frame.spacing, params)
+    ids = _output_ids(assignment, [s.label for s in shapes])
+    lookup = np.zeros(int(found.bodies.max()) + 1, np.uint8)
+    for label, new in ids.items():
+        lookup[label] = new
+    data = np.zeros(study.grid.shape, np.uint8)
+    data[box] = frame.to_grid(lookup[found.bodies])
+    notes = list(assignment.notes)
+    if found.polarity == DARK:
+        notes.insert(0, DARK_MARROW_NOTE)
+    provenance = _provenance(assignment, params, frame, time.perf_counter() - started)
+    provenance["contrasts"] = "T1 + " + ("STIR" if study.stir is not None else "T2")
+    provenance["t1_marrow"] = found.polarity
+    provenance["t1_marrow_evidence"] = found.polarity_evidence
+    return VertebraLabels(
+        bodies=study.t1.with_data(data, kind="label", source="bmetoolkit.spine.autoseg"),
+        levels={ids[s.label]: assignment.levels[s.label] for s in shapes},
+        convention="automatic",
+        provenance=provenance,
+        notes=tuple(notes),
+    )
+
+
+def _covered_box(study: Study) -> tuple[slice, slice, slice]:
+    """Bounding box (grid voxels) of the part of the T1 grid every other image covers.
+
+    Outside it the T2/STIR are zeros from resampling, which would pass for dark tissue.
+    """
+    boxes = ndimage.find_objects(study.analysable().astype(np.uint8))
+    return boxes[0] if boxes and boxes[0] is not None else (slice(None),) * 3
+
+
+def _output_ids(assignment: LevelAssignment, order: list[int]) -> dict[int, int]:
+    """VerSe id of each label when levels are known, else 1..n cranial to caudal."""
+    if assignment.anchor is None:
+        return {label: k for k, label in enumerate(order, start=1)}
+    return {label: verse_id(assignment.levels[label]) for label in order}
+
+
+def _provenance(
+    assignment: LevelAssignment,
+    params: AutosegParameters,
+    frame: CanonicalFrame,
+    elapsed: float,
+) -> dict[str, Any]:
+    return {
+        "method": METHOD,
+        "parameters": params.to_dict(),
+        "anchor": assignment.anchor,
+        "level_confidence": assignment.confidence,
+        "level_evidence": assignment.evidence,
+        "grid_obliquity_deg": round(frame.obliquity_deg, 1),
+        "seconds": round(elapsed, 2),
+    }

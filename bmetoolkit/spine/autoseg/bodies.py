@@ -1,0 +1,340 @@
+"""Vertebral bodies in the column in front of the canal: marrow, seeds, split, lesion fill.
+
+All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+from skimage.morphology import convex_hull_image
+
+from bmetoolkit.spine.autoseg.canal import Canal, band_distance
+from bmetoolkit.spine.autoseg.geometry import box_depth, consistent_angles, endplate_angles
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+
+__all__ = [
+    "add_cortex",
+    "body_column",
+    "drop_small",
+    "fill_lesions",
+    "marrow_mask",
+    "near_canal",
+    "split_bodies",
+]
+
+Array = NDArray[np.float32]
+Mask = NDArray[np.bool_]
+
+
+#: Lateral slices whose section is smaller than this fraction of the body's largest one
+#: (partial volume at the body's side) are filled within their convex hull only.
+BOX_FILL_MIN_AREA = 0.5
+#: Where the marrow reference is measured: this far (mm) in front of the canal, and this
+#: close (mm) to its midline.
+NEAR_CANAL_MM = 30.0
+NEAR_MIDLINE_MM = 12.0
+#: A row's marrow reference counts when it is at least this fraction of the column's overall
+#: reference; the other rows (discs, beyond the spine) are interpolated.
+REFERENCE_VALID_FRACTION = 0.85
+
+
+def _odd(n: float) -> int:
+    return max(1, round(n) | 1)
+
+
+def _disk(radius_mm: float, spacing: NDArray) -> Mask:
+    """An in-plane (AP x SI) elliptic structuring element of ``radius_mm``, one slice thick."""
+    ra, rs = (max(0, int(np.floor(radius_mm / s + 0.5))) for s in spacing[:2])
+    a = np.arange(-ra, ra + 1)[:, None] * spacing[0]
+    s = np.arange(-rs, rs + 1)[None, :] * spacing[1]
+    return (a * a + s * s <= radius_mm * radius_mm + 1e-9)[:, :, None]
+
+
+def body_column(
+    canal: Canal, shape: tuple[int, int, int], spacing: NDArray, params: AutosegParameters
+) -> tuple[Mask, Array]:
+    """Where bodies may lie (anterior of the canal, near its midline) and the AP distance map.
+
+    Returns
+    -------
+    column : ndarray of bool, canonical shape
+    distance : ndarray, shape (n_ap, n_si)
+        Distance (mm) anterior of the CSF's anterior wall.
+    """
+    distance = band_distance(canal, shape, spacing)
+    in_band = (distance >= params.band_posterior_mm) & (distance <= params.band_anterior_mm)
+    lr = (np.arange(shape[2]) - canal.midline) * spacing[2]
+    near_midline = np.abs(lr) <= params.band_half_width_mm
+    return in_band[:, :, None] & near_midline[None, None, :], distance
+
+
+def _row_reference(
+    image: Array, where: Mask, spacing: NDArray, percentile: float, smooth_mm: float
+) -> NDArray[np.float64]:
+    """A per-SI-row intensity reference: a percentile over ``where``, smoothed along SI."""
+    values = np.where(where, image, np.nan).transpose(1, 0, 2).reshape(image.shape[1], -1)
+    counts = where.sum(axis=(0, 2))
+    rows = np.flatnonzero(counts >= 5)
+    if rows.size == 0:
+        return np.full(image.shape[1], float(np.percentile(image, percentile)))
+    per_row = np.nanpercentile(values[rows], percentile, axis=1)
+    # Rows through a disc or beyond the spine must not lower the reference to soft tissue:
+    # only rows close to the typical value count, the others are interpolated.
+    overall = float(np.percentile(image[where], percentile))
+    valid = per_row >= REFERENCE_VALID_FRACTION * overall
+    if valid.any():
+        rows, per_row = rows[valid], per_row[valid]
+    smoothed = ndimage.median_filter(per_row, size=_odd(smooth_mm / spacing[1]), mode="nearest")
+    return np.interp(np.arange(image.shape[1]), rows, smoothed)
+
+
+def marrow_mask(
+    t1: Array,
+    t2: Array | None,
+    column: Mask,
+    distance: Array,
+    midline: float,
+    canal_rows: tuple[int, int],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> Mask:
+    """Marrow-like voxels of the column: bright on T1 against the local marrow reference.
+
+    The reference is measured near the canal and the midline (where the bodies are) per SI
+    row and smoothed over ``reference_smooth_mm``, so slow coil shading cancels. When a T2
+    is given, voxels much brighter on T2 than marrow (fat) are left out.
+    """
+    near = near_canal(column, distance, midline, canal_rows, spacing)
+    percentile, smooth = params.marrow_reference_percentile, params.reference_smooth_mm
+    reference = _row_reference(t1, near, spacing, percentile, smooth)
+    marrow = column & (t1 > params.marrow_t1_min * reference[None, :, None].astype(np.float32))
+    if t2 is not None:
+        t2_reference = _row_reference(t2, marrow & near, spacing, 50.0, smooth)
+        marrow &= t2 < params.marrow_t2_max * t2_reference[None, :, None].astype(np.float32)
+    return ndimage.binary_opening(marrow, structure=_disk(params.opening_mm, spacing))
+
+
+def near_canal(
+    column: Mask,
+    distance: Array,
+    midline: float,
+    canal_rows: tuple[int, int],
+    spacing: NDArray,
+) -> Mask:
+    """The part of the column where bodies must be: just in front of the canal, mid-sagittal."""
+    lr = np.abs(np.arange(column.shape[2]) - midline) * spacing[2]
+    near = column & (distance <= NEAR_CANAL_MM)[:, :, None] & (lr <= NEAR_MIDLINE_MM)[None, None, :]
+    near[:, : canal_rows[0]] = False
+    near[:, canal_rows[1] + 1 :] = False
+    return near
+
+
+def split_bodies(
+    marrow: Mask,
+    distance: Array,
+    front: NDArray[np.float64],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> NDArray[np.int32]:
+    """Bodies as labels 1..n: eroded seeds, tall ones split, filtered, grown back.
+
+    Parameters
+    ----------
+    marrow : ndarray of bool
+    distance : ndarray, shape (n_ap, n_si)
+        Distance (mm) anterior of the canal (see :func:`body_column`).
+    front : ndarray, shape (n_si,)
+        The canal's anterior wall (AP index) per SI row; its slope gives the spine's axis.
+    spacing : ndarray, shape (3,)
+    params : AutosegParameters
+    """
+    seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
+    labels, n = ndimage.label(seeds)
+    labels, n = _split_tall(labels, n, front, spacing, params)
+    keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
+    if not keep:
+        return np.zeros(marrow.shape, np.int32)
+    lookup = np.zeros(n + 1, np.int32)
+    lookup[keep] = np.arange(1, len(keep) + 1)
+    seeds = lookup[labels]
+    far, nearest = ndimage.distance_transform_edt(seeds == 0, sampling=spacing, return_indices=True)
+    grown = seeds[tuple(nearest)]
+    grown[~marrow | (far > params.seed_erosion_mm + spacing[:2].max())] = 0
+    return grown
+
+
+def _extent_along_spine(
+    component: Mask, offset: tuple[int, int], front: NDArray[np.float64], spacing: NDArray
+) -> float:
+    """Extent (mm, 5th-95th percentile) of a component along the local spine axis."""
+    ap, si, _ = np.nonzero(component)
+    ap, si = ap + offset[0], si + offset[1]
+    row = int(np.clip(np.median(si), 1, front.size - 2))
+    axis = np.array([(front[row + 1] - front[row - 1]) / 2 * spacing[0], spacing[1]])
+    axis /= np.linalg.norm(axis)
+    along = ap * spacing[0] * axis[0] + si * spacing[1] * axis[1]
+    low, high = np.percentile(along, [5, 95])
+    return float(high - low)
+
+
+def _split_tall(
+    labels: NDArray, n: int, front: NDArray[np.float64], spacing: NDArray, params: AutosegParameters
+) -> tuple[NDArray, int]:
+    """Erode components taller than ``max_body_height_mm`` further until they split."""
+    out = labels.copy()
+    next_label = n + 1
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        component = labels[box] == label
+        offset = (box[0].start, box[1].start)
+        if _extent_along_spine(component, offset, front, spacing) <= params.max_body_height_mm:
+            continue
+        parts, count = _erode_until_split(component, spacing, params)
+        if count < 2:
+            continue
+        view = out[box]
+        view[component] = 0
+        for part in range(1, count + 1):
+            view[parts == part] = label if part == 1 else next_label
+            next_label += part > 1
+    return out, next_label - 1
+
+
+def _erode_until_split(
+    component: Mask, spacing: NDArray, params: AutosegParameters
+) -> tuple[NDArray, int]:
+    """Erode by growing in-plane radii until at least two big parts remain."""
+    step = float(spacing[:2].max())
+    voxel = float(np.prod(spacing))
+    radius = step
+    while radius <= params.max_split_erosion_mm:
+        eroded = ndimage.binary_erosion(component, structure=_disk(radius, spacing))
+        parts, count = ndimage.label(eroded)
+        if count >= 2:
+            sizes = np.bincount(parts.ravel())[1:] * voxel
+            big = np.flatnonzero(sizes >= params.min_body_volume_mm3 / 8) + 1
+            if big.size >= 2:
+                lookup = np.zeros(count + 1, np.int32)
+                lookup[big] = np.arange(1, big.size + 1)
+                return lookup[parts], int(big.size)
+        radius += step
+    return np.zeros(component.shape, np.int32), 0
+
+
+def _plausible(
+    labels: NDArray,
+    n: int,
+    distance: Array,
+    spacing: NDArray,
+    params: AutosegParameters,
+    grown: float,
+) -> list[int]:
+    """Labels of components big, tall and close enough to the canal to be bodies."""
+    if n == 0:
+        return []
+    volumes = np.bincount(labels.ravel(), minlength=n + 1) * float(np.prod(spacing))
+    keep = []
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None or volumes[label] < params.min_body_volume_mm3 * 0.5:
+            continue
+        height = (box[1].stop - box[1].start) * spacing[1] + 2 * grown
+        inside = (labels[box] == label).any(axis=2)
+        gaps = distance[box[:2]][inside]
+        gap, front = float(gaps.min()), float(gaps.max())
+        if (
+            height >= params.min_body_height_mm
+            and gap - grown <= params.max_posterior_gap_mm
+            and front - gap + 2 * grown <= params.max_body_depth_mm
+        ):
+            keep.append(label)
+    return keep
+
+
+def fill_lesions(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParameters):
+    """Fill each body's lesion bites and holes, slice by slice, leaving a shallow rim out.
+
+    Dark-on-T1 lesions (Modic I/III, edema) next to an endplate bite into the marrow mask.
+    In each sagittal slice, holes are filled, and voxels deeper than ``fill_rim_mm`` inside
+    the section's convex hull or inside its box aligned with the endplates (which also
+    holds a bitten corner or endplate) are added back. The rim is left out so concave
+    endplates and the waist are not filled with disc or soft tissue.
+    """
+    out = bodies.copy()
+    angles = _box_angles(bodies, spacing)
+    for label, box in enumerate(ndimage.find_objects(bodies), start=1):
+        if box is None:
+            continue
+        box = _padded(box, bodies.shape, spacing, params.fill_rim_mm + 2 * spacing[:2].max())
+        own = bodies[box] == label
+        areas = own.sum(axis=(0, 1))
+        angle = angles[label - 1]
+        for k in np.flatnonzero(areas >= 3):
+            add = _section_fill(own[:, :, k], spacing, params.fill_rim_mm, angle)
+            if areas[k] < BOX_FILL_MIN_AREA * areas.max() or not np.isfinite(angle):
+                add &= convex_hull_image(own[:, :, k])
+            target = out[box[0], box[1], box[2].start + k]
+            target[add & (target == 0)] = label
+    return out
+
+
+def _box_angles(bodies: NDArray[np.int32], spacing: NDArray) -> NDArray[np.float64]:
+    """Inclination (deg) of each body's box: the endplate that agrees with the neighbours."""
+    boxes = ndimage.find_objects(bodies)
+    endplates = np.full((len(boxes), 2), np.nan)
+    centre_si = np.full(len(boxes), np.nan)
+    for index, box in enumerate(boxes):
+        if box is not None:
+            section = (bodies[box] == index + 1).any(axis=2)
+            endplates[index] = endplate_angles(section, spacing)
+            centre_si[index] = (box[1].start + box[1].stop) / 2
+    order = np.argsort(-np.nan_to_num(centre_si, nan=-np.inf))
+    return consistent_angles(endplates, order)
+
+
+def _section_fill(
+    section: Mask, spacing: NDArray, rim_mm: float, angle_deg: float
+) -> NDArray[np.bool_]:
+    """Holes, plus hull and oriented-box interiors deeper than ``rim_mm``, of one section."""
+    hull = convex_hull_image(section)
+    depth = ndimage.distance_transform_edt(np.pad(hull, 1), sampling=spacing[:2])[1:-1, 1:-1]
+    add = ndimage.binary_fill_holes(section) | (depth > rim_mm)
+    if np.isfinite(angle_deg):
+        add |= box_depth(section, spacing, angle_deg, section.shape) > rim_mm
+    return add
+
+
+def _padded(
+    box: tuple[slice, slice, slice], shape: tuple[int, ...], spacing: NDArray, margin_mm: float
+) -> tuple[slice, slice, slice]:
+    """``box`` grown in the sagittal plane by ``margin_mm``, within ``shape``."""
+    grown = []
+    for axis in (0, 1):
+        pad = int(np.ceil(margin_mm / spacing[axis]))
+        grown.append(slice(max(box[axis].start - pad, 0), min(box[axis].stop + pad, shape[axis])))
+    return grown[0], grown[1], box[2]
+
+
+def add_cortex(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParameters):
+    """Grow every body by ``cortex_mm`` in the sagittal plane (the dark cortical shell)."""
+    if params.cortex_mm <= 0:
+        return bodies
+    far, nearest = ndimage.distance_transform_edt(
+        bodies == 0, sampling=(spacing[0], spacing[1], 1e3), return_indices=True
+    )
+    grown = bodies[tuple(nearest)]
+    return np.where((bodies == 0) & (far <= params.cortex_mm), grown, bodies)
+
+
+def drop_small(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParameters):
+    """Remove bodies below ``min_body_volume_mm3`` and relabel 1..n."""
+    n = int(bodies.max())
+    if n == 0:
+        return bodies
+    volumes = np.bincount(bodies.ravel(), minlength=n + 1)[1:] * float(np.prod(spacing))
+    keep = np.flatnonzero(volumes >= params.min_body_volume_mm3) + 1
+    lookup = np.zeros(n + 1, np.int32)
+    lookup[keep] = np.arange(1, keep.size + 1)
+    return lookup[bodies]

@@ -1,0 +1,167 @@
+"""The spinal canal (CSF column) and the band of tissue in front of it where bodies lie.
+
+All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.errors import BmetoolkitError
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+
+__all__ = ["Canal", "find_canal", "normalise", "tissue_mask"]
+
+Array = NDArray[np.float32]
+
+#: The canal's anterior wall is measured within this distance (mm) of its midline.
+FRONT_HALF_WIDTH_MM = 4.0
+
+
+@dataclass(frozen=True)
+class Canal:
+    """The CSF column, as its anterior wall per superior-inferior row.
+
+    Attributes
+    ----------
+    front : ndarray, shape (n_si,)
+        Anterior index (fractional, canonical axis 0) of the CSF's anterior wall at each SI
+        row, interpolated over rows where no CSF was found.
+    midline : float
+        Left-right index (canonical axis 2) of the canal's midline.
+    rows : tuple of 2 ints
+        First and last SI rows where CSF was found.
+    mask : ndarray of bool
+        The CSF column.
+    """
+
+    front: NDArray[np.float64]
+    midline: float
+    rows: tuple[int, int]
+    mask: NDArray[np.bool_]
+
+
+def tissue_mask(image: Array, fraction: float) -> NDArray[np.bool_]:
+    """Voxels brighter than ``fraction`` of the image's 99th percentile (not air)."""
+    return image > fraction * float(np.percentile(image, 99))
+
+
+def normalise(image: Array, tissue: NDArray[np.bool_]) -> Array:
+    """``image`` divided by its median over ``tissue`` (a unit-free scale)."""
+    scale = float(np.median(image[tissue])) if tissue.any() else 1.0
+    return image / np.float32(max(scale, 1e-6))
+
+
+def _csf_candidates(t1: Array | None, fluid: Array, params: AutosegParameters) -> NDArray[np.bool_]:
+    """Bright on the fluid image and (with a T1) dark on T1."""
+    if t1 is None:
+        tissue = tissue_mask(fluid, params.tissue_fraction)
+        return tissue & (normalise(fluid, tissue) > params.csf_fluid_min)
+    tissue = tissue_mask(fluid, params.tissue_fraction) | tissue_mask(t1, params.tissue_fraction)
+    t1n, fluidn = normalise(t1, tissue), normalise(fluid, tissue)
+    ratio = fluidn / (t1n + np.float32(0.05))
+    ratio_ref = float(np.median(ratio[tissue]))
+    return tissue & (ratio > params.csf_ratio_min * ratio_ref) & (fluidn > params.csf_fluid_min)
+
+
+def _canal_column(
+    candidates: NDArray[np.bool_], fluid: Array, spacing: NDArray, min_length_mm: float
+) -> NDArray[np.bool_]:
+    """The brightest (median fluid signal) candidate component long enough to be the canal.
+
+    Subcutaneous fat is long and bright on T2 too, but CSF is brighter; when no component
+    is long enough, the longest one is returned (and refused by the caller).
+    """
+    labels, n = ndimage.label(candidates)
+    if n == 0:
+        return candidates
+    index = np.arange(1, n + 1)
+    boxes = ndimage.find_objects(labels)
+    lengths = np.array([(b[1].stop - b[1].start) * spacing[1] for b in boxes])
+    long_enough = lengths >= min_length_mm
+    if not long_enough.any():
+        return labels == int(np.argmax(lengths)) + 1
+    brightness = np.full(n, -np.inf)
+    for label in index[long_enough]:  # per box: ndimage.median sorts the whole volume
+        box = boxes[label - 1]
+        brightness[label - 1] = np.median(fluid[box][labels[box] == label])
+    best = int(np.argmax(brightness)) + 1
+    return labels == best
+
+
+def find_canal(t1: Array, fluid: Array, spacing: NDArray, params: AutosegParameters) -> Canal:
+    """Locate the CSF column: bright on the fluid image, dark on T1, long along SI.
+
+    Raises
+    ------
+    BmetoolkitError
+        No CSF column of at least ``canal_min_length_mm`` was found.
+    """
+    candidates = _csf_candidates(t1, fluid, params)
+    column = _canal_column(candidates, fluid, spacing, params.canal_min_length_mm)
+    si_rows = np.flatnonzero(column.any(axis=(0, 2)))
+    length = (si_rows[-1] - si_rows[0] + 1) * spacing[1] if si_rows.size else 0.0
+    if length < params.canal_min_length_mm:
+        raise BmetoolkitError(
+            f"no spinal canal found: the longest CSF-like column spans {length:.0f} mm "
+            f"(at least {params.canal_min_length_mm:.0f} mm needed)",
+            hint="automatic segmentation needs a sagittal T2 or STIR showing the thecal sac; "
+            "pass a vertebra label map instead",
+        )
+    per_slice = column.sum(axis=(0, 1)).astype(np.float64)
+    midline = float(np.average(np.arange(column.shape[2]), weights=per_slice))
+    front = _front(column, midline, spacing, params)
+    return Canal(front, midline, (int(si_rows[0]), int(si_rows[-1])), column)
+
+
+def _front(
+    column: NDArray[np.bool_], midline: float, spacing: NDArray, params: AutosegParameters
+) -> NDArray[np.float64]:
+    """Anterior wall of the CSF per SI row near the midline, smoothed and interpolated.
+
+    Only the slices within ``FRONT_HALF_WIDTH_MM`` of the midline count: laterally the CSF
+    runs out into the neural foramina (and, in the neck, next to the vertebral arteries),
+    which lie further anterior than the canal's wall behind the bodies.
+    """
+    half = max(1, round(FRONT_HALF_WIDTH_MM / spacing[2]))
+    centre = round(midline)
+    slab = column[:, :, max(centre - half, 0) : centre + half + 1]
+    anterior = _run_front(slab)
+    found = np.flatnonzero(anterior >= 0)
+    size = max(1, round(params.canal_smooth_mm / spacing[1]) | 1)
+    smoothed = ndimage.median_filter(anterior[found], size=size, mode="nearest")
+    rows = np.arange(column.shape[1], dtype=np.float64)
+    return np.interp(rows, found, smoothed)
+
+
+def _run_front(slab: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Per SI row, the anterior end of the CSF run through the row's median AP position.
+
+    Following the run from the canal's centre (rather than taking the most anterior CSF
+    voxel) ignores bright blobs touching the canal further anterior. -1 where the row
+    holds no CSF.
+    """
+    n_ap, n_si, _ = slab.shape
+    ap = np.arange(n_ap)[:, None, None]
+    counts = slab.sum(axis=(0, 2))
+    cumulative = np.cumsum(slab.sum(axis=2), axis=0)
+    centre = np.argmax(cumulative >= (counts[None, :] + 1) // 2, axis=0)  # median AP per row
+    inside = slab[centre, np.arange(n_si), :]  # (n_si, n_lr): the run holds the centre
+    beyond = (~slab) & (ap > centre[None, :, None])
+    end = np.where(beyond.any(axis=0), np.argmax(beyond, axis=0), n_ap) - 1.0
+    end = np.where(inside & (counts[:, None] > 0), end, np.nan)
+    with np.errstate(all="ignore"):
+        front = np.nanmedian(np.where(np.isnan(end).all(axis=1, keepdims=True), -1.0, end), axis=1)
+    return np.where(counts > 0, front, -1.0)
+
+
+def band_distance(canal: Canal, shape: tuple[int, int, int], spacing: NDArray) -> Array:
+    """Distance (mm) anterior of the CSF's anterior wall, for every (AP, SI) position."""
+    ap = np.arange(shape[0], dtype=np.float32)[:, None]
+    return ((ap - canal.front[None, :].astype(np.float32)) * np.float32(spacing[0])).astype(
+        np.float32
+    )

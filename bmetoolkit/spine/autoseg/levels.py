@@ -1,0 +1,320 @@
+"""Naming the bodies: order them cranial to caudal and anchor on the sacrum.
+
+The sacrum (S1) is the caudal-most body when it is tilted markedly more (anterior-down)
+than the body above it (the lumbosacral angle) and the field of view goes on below it
+without showing another body (when the image ends right below it, a lumbar body cut off
+from its neighbours cannot be ruled out, and the levels stay unknown). Levels are then
+counted upwards: L5, L4, ... assuming five lumbar and twelve thoracic vertebrae.
+
+A lumbosacral transitional vertebra breaks that count: a lumbarised S1 makes six
+lumbar-type bodies, a sacralised L5 four. Body shape alone cannot tell them from the usual
+anatomy on a lumbar field of view (readers need a whole-spine localiser), but two of their
+signs on sagittal images are measured here and flagged: a rudimentary (narrow) disc between
+the sacrum and the body above, and a well-formed disc with more bone below a sacrum-tilted
+caudal body (a lumbarised S1 over the rest of the sacrum).
+
+All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.spine.autoseg.geometry import body_angle
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+from bmetoolkit.spine.labels import level_name, verse_id
+
+__all__ = ["BodyShape", "LevelAssignment", "assign_levels", "body_shapes", "disc_height"]
+
+#: Cranial-to-caudal VerSe ids above the sacrum under the usual anatomy (L5 first).
+_ABOVE_SACRUM = [verse_id(name) for name in ("L5", "L4", "L3", "L2", "L1")] + list(
+    range(verse_id("T12"), 0, -1)
+)
+#: The search for bone below the caudal-most body starts this far below it (mm); a row
+#: is bony when more than this fraction of it is marrow; bone needs this many mm of rows.
+BELOW_START_MM = 2.0
+BONE_ROW_FRACTION = 0.3
+BONE_MIN_MM = 3.0
+#: Mid-sagittal half-width (mm) where endplate angles and disc heights are measured.
+MIDSAGITTAL_HALF_WIDTH_MM = 6.0
+#: Disc heights are measured within this distance (mm) of the line joining the centres of
+#: the two bodies' mid-sagittal sections.
+DISC_CENTRAL_RADIUS_MM = 5.0
+#: The disc above the sacrum is compared with the median of up to this many discs above it.
+DISCS_COMPARED = 3
+#: Below a caudal body tilted like the sacrum, a gap (mm) this tall before more bone is a
+#: well-formed disc (a lumbarised S1 over the rest of the sacrum); the S1-S2 remnant of
+#: the usual sacrum is thinner or absent.
+LUMBARISED_DISC_MIN_MM = 5.0
+#: Lines across the disc (each side of the centre line, within ``DISC_CENTRAL_RADIUS_MM``)
+#: and the sampling step along them (mm) for :func:`disc_height`.
+DISC_LINES = 5
+DISC_STEP_MM = 0.1
+
+
+@dataclass(frozen=True)
+class BodyShape:
+    """What the level naming needs to know about one body (canonical mm)."""
+
+    label: int
+    centroid_mm: NDArray[np.float64]
+    angle_deg: float
+    touches_bottom: bool
+    inferior_row: int
+    ap_range: tuple[int, int]
+    #: Central height (mm) of the gap to the next body caudally (NaN for the caudal-most).
+    disc_below_mm: float = float("nan")
+
+
+@dataclass
+class LevelAssignment:
+    """Level of each body label, with the anchor, a confidence and notes."""
+
+    levels: dict[int, str | None]
+    anchor: str | None
+    confidence: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> list[BodyShape]:
+    """Centroid, endplate angle, extent and disc below of every body, cranial to caudal."""
+    n = int(bodies.max())
+    index = np.arange(1, n + 1)
+    centroids = np.array(ndimage.center_of_mass(bodies > 0, bodies, index)).reshape(-1, 3)
+    half = MIDSAGITTAL_HALF_WIDTH_MM / spacing[2]
+    k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
+    mid = bodies[:, :, k0:k1]
+    found = []
+    for label, box, centroid in zip(index, ndimage.find_objects(bodies), centroids, strict=True):
+        if box is None:
+            continue
+        section = (mid == label).any(axis=2)
+        if not section.any():
+            section = (bodies == label).any(axis=2)
+        found.append((label, box, centroid, section))
+    found.sort(key=lambda item: -item[2][1])
+    shapes = []
+    for k, (label, box, centroid, section) in enumerate(found):
+        below = found[k + 1][3] if k + 1 < len(found) else None
+        shapes.append(
+            BodyShape(
+                label=int(label),
+                centroid_mm=centroid * spacing,
+                angle_deg=body_angle(section, spacing),
+                touches_bottom=box[1].start == 0,
+                inferior_row=int(box[1].start),
+                ap_range=(int(box[0].start), int(box[0].stop)),
+                disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
+            )
+        )
+    return shapes
+
+
+def disc_height(upper: NDArray[np.bool_], lower: NDArray[np.bool_], spacing: NDArray) -> float:
+    """Central height (mm) of the gap between two bodies' sagittal sections.
+
+    The gap is read along lines parallel to the line joining the sections' centres, the
+    centre line and ``DISC_LINES`` each side of it within ``DISC_CENTRAL_RADIUS_MM``,
+    sampled every ``DISC_STEP_MM`` with the nearest voxel: from the last point in the
+    upper body to the first in the lower one, so voxel edges bound it whatever the tilt.
+    The median over the lines is returned (0 where the bodies touch).
+
+    Parameters
+    ----------
+    upper, lower : ndarray of bool, shape (n_ap, n_si)
+        Sagittal sections of the cranial and the caudal body, canonical (anterior,
+        superior) axes.
+    spacing : array_like
+        Pixel size (mm); the first two entries (AP, SI) are used.
+
+    Returns
+    -------
+    float
+        NaN when the sections share a centre or no line crosses both.
+
+    Examples
+    --------
+    >>> upper = np.zeros((20, 40), bool); upper[5:15, 25:35] = True
+    >>> lower = np.zeros((20, 40), bool); lower[5:15, 5:17] = True
+    >>> disc_height(upper, lower, np.array([1.0, 0.5]))
+    4.0
+    """
+    pixel = np.asarray(spacing, dtype=np.float64)[:2]
+    centres = [np.column_stack(np.nonzero(x)).mean(axis=0) * pixel for x in (upper, lower)]
+    length = float(np.linalg.norm(centres[1] - centres[0]))
+    if not length > 0:
+        return float("nan")
+    axis = (centres[1] - centres[0]) / length
+    normal = np.array([-axis[1], axis[0]])
+    offsets = np.linspace(-DISC_CENTRAL_RADIUS_MM, DISC_CENTRAL_RADIUS_MM, 2 * DISC_LINES + 1)
+    steps = np.arange(0.0, length, DISC_STEP_MM)
+    points = centres[0] + offsets[:, None, None] * normal + steps[None, :, None] * axis
+    index = np.floor(points / pixel + 0.5).astype(np.intp)
+    valid = np.all((index >= 0) & (index < np.array(upper.shape)), axis=2)
+    index = np.where(valid[..., None], index, 0)
+    in_upper = valid & upper[index[..., 0], index[..., 1]]
+    in_lower = valid & lower[index[..., 0], index[..., 1]]
+    n = steps.size
+    first_lower = np.where(in_lower.any(axis=1), np.argmax(in_lower, axis=1), n)
+    before = in_upper & (np.arange(n)[None, :] < first_lower[:, None])
+    last_upper = np.where(before.any(axis=1), n - 1 - np.argmax(before[:, ::-1], axis=1), -1)
+    crossed = (first_lower < n) & (last_upper >= 0)
+    if not crossed.any():
+        return float("nan")
+    gaps = (first_lower[crossed] - last_upper[crossed] - 1) * DISC_STEP_MM
+    return round(float(np.median(gaps)), 2)
+
+
+def _bone_below(
+    shape: BodyShape, marrow_like: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
+) -> tuple[bool | None, float | None]:
+    """Whether marrow-like bone follows below the body, and how far below it starts (mm).
+
+    Looks from 2 mm to ``disc_search_mm`` below the body's lowest row, over the central
+    60 % of its AP extent: bone is there when rows mostly made of marrow span 3 mm. The
+    distance is from the body's lowest row to the nearest such row (the disc between
+    them). ``(None, None)`` when the image ends too soon below the body.
+    """
+    reach = round(params.disc_search_mm / spacing[1])
+    start = shape.inferior_row - round(BELOW_START_MM / spacing[1])
+    if start - max(start - reach, 0) < reach / 2:
+        return None, None
+    a0, a1 = shape.ap_range
+    margin = (a1 - a0) // 5
+    region = marrow_like[a0 + margin : a1 - margin, max(start - reach, 0) : start]
+    if region.size == 0:
+        return None, None
+    bony_rows = region.mean(axis=(0, 2)) > BONE_ROW_FRACTION
+    if bony_rows.sum() * spacing[1] < BONE_MIN_MM:
+        return False, None
+    nearest = int(np.flatnonzero(bony_rows)[-1])  # rows run caudal to cranial
+    gap_rows = bony_rows.size - 1 - nearest
+    return True, round(float(gap_rows * spacing[1] + BELOW_START_MM), 1)
+
+
+def assign_levels(
+    shapes: list[BodyShape],
+    marrow_like: NDArray[np.bool_],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> LevelAssignment:
+    """Name the bodies by anchoring on the sacrum; ``None`` levels when it is not seen."""
+    notes: list[str] = []
+    if not shapes:
+        notes.append(
+            "no vertebral body found: marrow and discs in front of the spinal canal could not "
+            "be told apart on the T1 (check the series, or pass a label map)"
+        )
+        return LevelAssignment({}, None, 0.0, {"n_bodies": 0}, notes)
+    gap = _largest_gap(shapes)
+    evidence: dict[str, Any] = {"n_bodies": len(shapes), "largest_gap_ratio": gap}
+    if gap is not None and gap > params.gap_factor:
+        notes.append(
+            f"two consecutive bodies are {gap:.1f} times the median spacing apart: a body may "
+            "be missing, so levels above the gap may be off"
+        )
+    evidence["disc_heights_mm"] = [_rounded(s.disc_below_mm) for s in shapes[:-1]]
+    ratio = _lumbosacral_disc_ratio(shapes)
+    evidence["lumbosacral_disc_ratio"] = _rounded(ratio)
+    sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params)
+    evidence |= sacrum
+    unknown = {s.label: None for s in shapes}
+    if not sacrum["is_sacrum"]:
+        notes.append(
+            "no level anchor (sacrum) recognised in the field of view: bodies are numbered "
+            "1..n from cranial to caudal and their levels are unknown"
+        )
+        disc_below = sacrum.get("gap_to_bone_below_mm")
+        if sacrum.get("tilted_like_sacrum") and (disc_below or 0.0) >= LUMBARISED_DISC_MIN_MM:
+            notes.append(
+                f"the caudal-most body is tilted like the sacrum, but a {disc_below:.0f} mm "
+                "disc and more bone follow below it: it may be a lumbarised S1 (six "
+                "lumbar-type bodies) above the rest of the sacrum, or a lumbar body; "
+                "confirm the levels on a whole-spine localiser"
+            )
+        return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    if len(shapes) - 1 > len(_ABOVE_SACRUM):
+        notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
+        return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    names = ["S1", *(level_name(i) for i in _ABOVE_SACRUM)]
+    levels = {s.label: names[len(shapes) - 1 - i] for i, s in enumerate(shapes)}
+    if len(shapes) > 6:
+        notes.append(
+            "levels above L5 assume five lumbar vertebrae; a transitional L6 or T13 would "
+            "shift them (count from C2 on a whole-spine scan to confirm)"
+        )
+    confidence = _confidence(sacrum, gap, params)
+    if ratio is not None and ratio < params.transitional_disc_ratio:
+        notes.append(
+            f"the disc above the sacrum is {ratio:.2f} times the height of the discs above "
+            "it: a rudimentary disc, as at a lumbosacral transitional vertebra (sacralised "
+            "L5, or lumbarised S1 with six lumbar-type bodies), or a collapsed one; with a "
+            "transitional vertebra every level is off by one (confirm on a whole-spine "
+            "localiser)"
+        )
+        confidence = round(confidence * 0.5, 2)
+    return LevelAssignment(levels, "sacrum (S1)", confidence, evidence, notes)
+
+
+def _lumbosacral_disc_ratio(shapes: list[BodyShape]) -> float | None:
+    """Central height of the disc above the caudal body over the median of those above it."""
+    heights = np.array([s.disc_below_mm for s in shapes[:-1]], dtype=np.float64)
+    if heights.size < 2 or not np.isfinite(heights[-1]):
+        return None
+    above = heights[-1 - DISCS_COMPARED : -1]
+    above = above[np.isfinite(above) & (above > 0)]
+    if above.size == 0:
+        return None
+    return float(max(heights[-1], 0.0) / np.median(above))
+
+
+def _rounded(value: float | None) -> float | None:
+    """``value`` rounded to 0.01 for the report, None when missing or not finite."""
+    return None if value is None or not np.isfinite(value) else round(float(value), 2)
+
+
+def _largest_gap(shapes: list[BodyShape]) -> float | None:
+    if len(shapes) < 3:
+        return None
+    centres = np.array([s.centroid_mm for s in shapes])
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    return float(steps.max() / np.median(steps))
+
+
+def _sacrum_evidence(
+    shapes: list[BodyShape],
+    marrow_like: NDArray[np.bool_],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> dict[str, Any]:
+    if len(shapes) < 2:
+        return {"is_sacrum": False, "reason": "fewer than two bodies"}
+    last, above = shapes[-1], shapes[-2]
+    jump = last.angle_deg - above.angle_deg
+    below, gap_below = _bone_below(last, marrow_like, spacing, params)
+    tilted = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg)
+    return {
+        "is_sacrum": tilted and below is False,
+        "lumbosacral_angle_deg": round(float(jump), 1) if np.isfinite(jump) else None,
+        "bone_below": below,
+        "gap_to_bone_below_mm": gap_below,
+        "caudal_body_truncated": last.touches_bottom,
+        "tilted_like_sacrum": tilted,
+    }
+
+
+def _confidence(sacrum: dict[str, Any], gap: float | None, params: AutosegParameters) -> float:
+    """0-1: 0.6 at the angle threshold, 1 at twice it; halved when a body may be missing."""
+    margin = (sacrum["lumbosacral_angle_deg"] - params.sacrum_min_angle_deg) / max(
+        params.sacrum_min_angle_deg, 1e-6
+    )
+    score = 0.6 + 0.4 * float(np.clip(margin, 0, 1))
+    if gap is not None and gap > params.gap_factor:
+        score *= 0.5
+    return round(score, 2)

@@ -1,0 +1,136 @@
+"""Every threshold of the automatic vertebral-body segmentation, with its unit and default."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["AutosegParameters"]
+
+
+@dataclass(frozen=True)
+class AutosegParameters:
+    """Thresholds and sizes of :func:`bmetoolkit.spine.autoseg.find_vertebral_bodies`.
+
+    Intensities are relative to a reference measured on the same scan (no absolute units);
+    lengths are in millimetres, angles in degrees, volumes in cubic millimetres.
+
+    Parameters
+    ----------
+    tissue_fraction : float
+        A voxel is tissue (not air) above this fraction of the image's 99th percentile.
+    csf_ratio_min : float
+        Fluid/T1 ratio, relative to the median ratio of tissue, above which a voxel may be
+        CSF (CSF is very bright on T2/STIR and dark on T1; marrow and muscle are not).
+    csf_fluid_min : float
+        Fluid signal, relative to the median fluid signal of tissue, above which a voxel may
+        be CSF.
+    canal_min_length_mm : float
+        Shortest superior-inferior extent (mm) of the CSF column taken as the spinal canal.
+    canal_smooth_mm : float
+        Length (mm) of the running median that smooths the canal's anterior wall along SI.
+    band_posterior_mm : float
+        The body column starts this far anterior (mm) of the CSF's anterior wall; negative
+        values reach behind it (the posterior longitudinal ligament and epidural fat sit
+        in between).
+    band_anterior_mm : float
+        The body column ends this far anterior (mm) of the CSF's anterior wall.
+    band_half_width_mm : float
+        Half-width (mm, left-right) of the body column around the canal's midline.
+    marrow_t1_min : float
+        Marrow is brighter on T1 than this fraction of the local marrow reference (discs,
+        endplates, muscle and Modic I/III lesions are darker and are filled in later).
+    marrow_t2_max : float
+        When a T2 is present, marrow is darker on T2 than this multiple of the marrow's
+        own T2 reference (fat, bright on T2, is left out).
+    marrow_reference_percentile : float
+        Percentile of T1 inside the column near the canal taken as the marrow reference.
+    reference_smooth_mm : float
+        Length (mm) over which the marrow reference may vary along SI (coil shading).
+    opening_mm : float
+        Radius (mm, in the sagittal plane) of the opening that cuts thin bridges between a
+        body and its neighbours (epidural fat, partial volume across a disc).
+    seed_erosion_mm : float
+        Depth (mm) of the erosion that separates touching bodies into seeds.
+    max_body_height_mm : float
+        A seed longer than this (mm) along the spine's axis holds several bodies joined
+        across a disc; it is eroded further until it splits.
+    max_split_erosion_mm : float
+        Deepest erosion (mm) tried when splitting a tall seed.
+    min_body_volume_mm3 : float
+        Smallest volume (mm^3) of a body; smaller blobs are dropped.
+    max_posterior_gap_mm : float
+        A body's posterior wall lies within this distance (mm) of the CSF's anterior wall.
+    max_body_depth_mm : float
+        Largest anterior-posterior depth (mm) of a body.
+    cortex_mm : float
+        Thickness (mm) of the cortical shell, dark on every contrast, added around the
+        marrow of each body in the sagittal plane (about 1 mm of endplate and wall). A
+        thicker shell reaches into the disc, and the analysis then keeps the dark endplate
+        cortex inside the marrow (false type III calls at the steep S1 endplate with 1.5).
+    min_body_height_mm : float
+        Smallest superior-inferior extent (mm) of a body.
+    fill_rim_mm : float
+        Lesion fill: voxels of a body's convex hull (per sagittal slice) deeper than this
+        inside the hull are added to the body; the shallower rim is left out, so concave
+        endplates are not filled with disc.
+    sacrum_min_angle_deg : float
+        The caudal-most body is the sacrum when its endplate is tilted at least this much
+        more (anterior-down) than the body above it (the lumbosacral angle).
+    disc_search_mm : float
+        How far (mm) below the caudal-most body the image must go on, showing no further
+        marrow-bright bone, for it to be the sacrum.
+    gap_factor : float
+        Consecutive body centres further apart than this multiple of the median spacing
+        mean a body may be missing: a note is added and the level confidence drops.
+    transitional_disc_ratio : float
+        A disc between the sacrum and the body above narrower than this fraction of the
+        discs above it (central heights) is rudimentary or collapsed: a possible
+        lumbosacral transitional vertebra is flagged and the level confidence drops.
+    dark_marrow_smooth_mm : float
+        When the marrow is darker than the discs on the T1 (see
+        :mod:`bmetoolkit.spine.autoseg.polarity`), T1 and T2 are smoothed with a Gaussian of this
+        sigma (mm) before the T1 is inverted (such gradient-echo T1s are noisy).
+    dark_marrow_floor : float
+        On such a T1, voxels darker than this fraction of the marrow level are air or
+        noise, not marrow.
+    """
+
+    tissue_fraction: float = 0.05
+    csf_ratio_min: float = 2.5
+    csf_fluid_min: float = 1.8
+    canal_min_length_mm: float = 40.0
+    canal_smooth_mm: float = 12.0
+    band_posterior_mm: float = 1.0
+    band_anterior_mm: float = 70.0
+    band_half_width_mm: float = 35.0
+    marrow_t1_min: float = 0.65
+    marrow_t2_max: float = 1.6
+    marrow_reference_percentile: float = 70.0
+    reference_smooth_mm: float = 60.0
+    opening_mm: float = 1.5
+    seed_erosion_mm: float = 2.0
+    max_body_height_mm: float = 40.0
+    max_split_erosion_mm: float = 8.0
+    min_body_volume_mm3: float = 2500.0
+    max_posterior_gap_mm: float = 10.0
+    max_body_depth_mm: float = 65.0
+    cortex_mm: float = 1.0
+    min_body_height_mm: float = 8.0
+    fill_rim_mm: float = 1.0
+    sacrum_min_angle_deg: float = 8.0
+    disc_search_mm: float = 15.0
+    gap_factor: float = 1.6
+    transitional_disc_ratio: float = 0.5
+    dark_marrow_smooth_mm: float = 1.0
+    dark_marrow_floor: float = 0.3
+
+    def to_dict(self) -> dict[str, Any]:
+        """All parameters as a JSON-ready dict (for provenance).
+
+        Examples
+        --------
+        >>> AutosegParameters().to_dict()["marrow_t1_min"]
+        0.65
+        """
+        return asdict(self)
