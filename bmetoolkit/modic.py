@@ -1,19 +1,22 @@
 """Modic endplate changes: per-voxel pattern, endplate contact, per-endplate type and extent.
 
-Per voxel, inside the marrow (ratios to normal marrow, DOMAIN.md "Signal patterns"):
+Per voxel, inside the marrow, on the decision images (smoothed ratios to normal marrow) at
+the scan's own :class:`~bmetoolkit.decision.DecisionLevels` (DOMAIN.md "Signal patterns"):
 
-- **type I** (edema): the bone marrow edema mask (T1 hypo, STIR/T2 hyper);
-- **type II** (fat): T1 hyper (``>= t1_hyper_ratio``) and, with a STIR, fat-nulled
-  (``<= stir_fat_max_ratio``), without one, T2 not hypointense (``> fluid_hypo_ratio``);
-- **type III** (sclerosis): T1 hypo (``<= t1_hypo_ratio``) and T2/STIR hypo
-  (``<= fluid_hypo_ratio``).
+- **type I** (edema): the bone marrow edema mask (fluid-bright, see :mod:`bmetoolkit.segment`);
+- **type II** (fat): T1-bright and, with a STIR, fat-nulled (``<= stir_fat_max_ratio``),
+  without one, T2 not dark;
+- **type III** (sclerosis): T1-dark and T2/STIR-dark.
 
-Like edema, type II and III regions are cleaned by hysteresis: a region must hold a voxel
-past the ``*_seed_ratio`` thresholds that also lies deeper than ``modic_core_mm`` inside the
-body (a thin rim along the cortex is partial volume of dark cortex and marrow, not
-sclerosis). Regions smaller than ``min_modic_mm3`` are dropped. The changed regions of
-a body (connected, all types together) that come within ``endplate_contact_mm`` of the
-endplate's first marrow voxels are Modic changes of that endplate (the nearer one when
+Type II and III regions are cleaned by hysteresis: a region must hold a voxel past the seed
+levels that also lies deeper than ``modic_core_mm`` inside the body (a thin rim along the
+cortex is partial volume of dark cortex and marrow, not sclerosis). A region is then kept
+only when it is large (``min_modic_mm3``), thick (it reaches ``modic_min_depth_mm`` below the
+endplate: thinner bands are normal fatty marrow, cortex or disc partial volume) and clearly
+changed as a whole (its median ratio passes the grow level by ``region_median_margin``: a
+region of noise or mottled marrow that merely touches the level is not). The changed
+regions of a body (connected, all types together) that come within ``endplate_contact_mm``
+of the endplate's first marrow voxels are Modic changes of that endplate (the nearer one when
 they reach both, voxel by voxel); the others are not Modic: edema there stays BME
 ("central" zone), and a T1-bright region away from the endplates (a haemangioma, focal
 fat) is not reported.
@@ -28,14 +31,21 @@ that third, else middle).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
-from bmetoolkit.segment import hysteresis, label_lesions, remove_small
+from bmetoolkit.segment import (
+    hysteresis,
+    keep_regions,
+    label_lesions,
+    occupied_box,
+    remove_small,
+)
 from bmetoolkit.spine.vertebra import BodyGeometry, on_grid
 
 __all__ = [
@@ -133,30 +143,41 @@ def _voxel_types(
     bme: NDArray[np.bool_],
     t1_ratio: NDArray[np.floating],
     fluid_ratio: NDArray[np.floating],
-    fluid: Literal["stir", "t2"],
     deep: NDArray[np.bool_],
+    depth: NDArray[np.floating],
     voxel_mm3: float,
+    levels: DecisionLevels,
     params: Parameters,
+    min_depth_mm: float,
 ) -> NDArray[np.uint8]:
     """Per-voxel pattern: 1 type I (the BME mask), 2 type II, 3 type III, 0 none.
 
-    Type II and III regions must hold a ``deep`` voxel (see ``modic_core_mm``).
+    Type II and III regions must hold a ``deep`` voxel (see ``modic_core_mm``), reach
+    ``min_depth_mm`` below the nearer endplate (``depth``), and have a median ratio past
+    their grow level by ``region_median_margin`` of its distance from normal.
     """
+    margin = 1 + params.region_median_margin
     with np.errstate(invalid="ignore"):
-        if fluid == "stir":
+        if levels.fluid == "stir":
             fatty = fluid_ratio <= params.stir_fat_max_ratio
         else:
-            fatty = fluid_ratio > params.fluid_hypo_ratio
-        type2 = (t1_ratio >= params.t1_hyper_ratio) & fatty
-        seed2 = type2 & (t1_ratio >= params.t1_hyper_seed_ratio)
-        type3 = (t1_ratio <= params.t1_hypo_ratio) & (fluid_ratio <= params.fluid_hypo_ratio)
-        seed3 = (t1_ratio <= params.t1_hypo_seed_ratio) & (
-            fluid_ratio <= params.fluid_hypo_seed_ratio
-        )
+            fatty = fluid_ratio > levels.fluid_dark[0]
+        type2 = (t1_ratio >= levels.t1_bright[0]) & fatty
+        seed2 = type2 & (t1_ratio >= levels.t1_bright[1])
+        type3 = (t1_ratio <= levels.t1_dark[0]) & (fluid_ratio <= levels.fluid_dark[0])
+        seed3 = (t1_ratio <= levels.t1_dark[1]) & (fluid_ratio <= levels.fluid_dark[1])
     keep = {"voxel_mm3": voxel_mm3, "min_mm3": params.min_modic_mm3}
+    fat = remove_small(hysteresis(type2 & ~bme, seed2 & deep), **keep)
+    fat = keep_regions(fat, t1_ratio, lambda m: np.log(m) >= margin * np.log(levels.t1_bright[0]))
+    dark = remove_small(hysteresis(type3 & ~bme, seed3 & deep), **keep)
+    dark = keep_regions(dark, t1_ratio, lambda m: np.log(m) <= margin * np.log(levels.t1_dark[0]))
+    dark = keep_regions(
+        dark, fluid_ratio, lambda m: np.log(m) <= margin * np.log(levels.fluid_dark[0])
+    )
     types = np.zeros(bme.shape, np.uint8)
-    types[remove_small(hysteresis(type2 & ~bme, seed2 & deep), **keep)] = 2
-    types[remove_small(hysteresis(type3 & ~bme, seed3 & deep), **keep)] = 3
+    for value, mask in ((2, fat), (3, dark)):
+        thick = keep_regions(mask, depth, lambda d: d >= min_depth_mm, statistic=np.max)
+        types[thick] = value
     types[bme] = 1
     return types
 
@@ -189,7 +210,7 @@ def modic_map(
     t1_ratio: NDArray[np.floating],
     fluid_ratio: NDArray[np.floating],
     *,
-    fluid: Literal["stir", "t2"],
+    levels: DecisionLevels,
     bodies: list[BodyGeometry],
     body_labels: NDArray[np.integer],
     voxel_mm3: float,
@@ -202,9 +223,9 @@ def modic_map(
     bme : ndarray of bool
         Bone marrow edema mask (type I where it touches an endplate).
     t1_ratio, fluid_ratio : ndarray
-        Ratios to normal marrow, NaN outside the marrow.
-    fluid : {'stir', 't2'}
-        Which image ``fluid_ratio`` is.
+        Decision images (smoothed ratios to normal marrow), NaN outside the marrow.
+    levels : DecisionLevels
+        The scan's decision levels (and which image ``fluid_ratio`` is).
     bodies : list of BodyGeometry
         Geometry of the vertebral bodies.
     body_labels : ndarray
@@ -224,17 +245,30 @@ def modic_map(
     deep = on_grid(
         bodies, bme.shape, lambda b: b.inside_mm > params.modic_core_mm, fill=False, dtype=bool
     )
-    voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, fluid, deep, voxel_mm3, params)
+    superior, inferior = _depth_volumes(bme.shape, bodies)
+    si_mm = max((b.si_extent_mm for b in bodies), default=0.0)
+    min_depth = max(params.modic_min_depth_mm - si_mm, si_mm)  # near edge, >= 2 voxels
+    voxel_types = _voxel_types(
+        bme,
+        t1_ratio,
+        fluid_ratio,
+        deep,
+        np.minimum(superior, inferior),
+        voxel_mm3,
+        levels,
+        params,
+        min_depth,
+    )
     regions, n = label_lesions(voxel_types > 0, body_labels)
     types = np.zeros(bme.shape, np.uint8)
     endplate = np.zeros(bme.shape, np.uint8)
     if n == 0:
         return types, endplate
-    superior, inferior = _depth_volumes(bme.shape, bodies)
     index = np.arange(1, n + 1)
     reach = params.endplate_contact_mm
-    touches_superior = np.asarray(ndimage.minimum(superior, regions, index)) <= reach
-    touches_inferior = np.asarray(ndimage.minimum(inferior, regions, index)) <= reach
+    box = occupied_box(regions > 0)
+    touches_superior = np.asarray(ndimage.minimum(superior[box], regions[box], index)) <= reach
+    touches_inferior = np.asarray(ndimage.minimum(inferior[box], regions[box], index)) <= reach
     modic_region = np.concatenate([[False], touches_superior | touches_inferior])[regions]
     types[modic_region] = voxel_types[modic_region]
     only_superior = np.concatenate([[False], touches_superior & ~touches_inferior])[regions]

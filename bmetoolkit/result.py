@@ -92,9 +92,11 @@ class AnalysisResult:
     endplate_rows, lesion_rows : list of dict
         The tables as plain rows (see :attr:`endplates` and :attr:`lesions`).
     references : dict
-        Summary of the normal-marrow reference fit per contrast.
+        Summary of the normal-marrow reference: where it came from (the marrow itself or a
+        user's region), how many voxels were normal, the fitted field per contrast.
     marrow_by_body : dict
-        Median ratio of each body's marrow per contrast.
+        Per body: its factor on top of the field per contrast, the fraction of its marrow
+        that is normal and the reference confidence (high, moderate, low).
     fluid : str
         ``"stir"`` or ``"t2"``: the image that decided "fluid-bright".
     parameters : Parameters
@@ -108,6 +110,10 @@ class AnalysisResult:
         than the discs, see :mod:`bmetoolkit.spine.t1_contrast`) and the marrow's noise
         (``marrow_log_spread``). When Modic types were not assessed, every endplate's
         ``modic_type`` is ``"not assessed"``.
+    decision : dict
+        The scan's decision levels (see :class:`~bmetoolkit.decision.DecisionLevels`).
+    bme_t1_dark_ml : float, optional
+        The part of the edema that is also T1-dark (mL).
     """
 
     study: Study
@@ -127,6 +133,8 @@ class AnalysisResult:
     notes: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
+    decision: dict[str, Any] = field(default_factory=dict)
+    bme_t1_dark_ml: float | None = None
 
     @property
     def endplates(self) -> Any:
@@ -176,6 +184,8 @@ class AnalysisResult:
             "report_version": REPORT_VERSION,
             "bme": {
                 "volume_ml": self.bme_volume_ml,
+                "t1_dark_volume_ml": self.bme_t1_dark_ml,
+                "t1_criterion": self.decision.get("t1_criterion"),
                 "lesions": [lesion for lesion in lesions if lesion["bme_volume_ml"] > 0],
             },
             "endplates": [dict(row) for row in self.endplate_rows],
@@ -199,7 +209,8 @@ class AnalysisResult:
                 "bodies": {str(k): v for k, v in self.vertebrae.levels.items()},
                 "provenance": self.vertebrae.provenance,
             },
-            "reference": {"fields": self.references, "marrow_by_body": self.marrow_by_body},
+            "reference": {**self.references, "marrow_by_body": self.marrow_by_body},
+            "decision_levels": dict(self.decision),
             "checks": dict(self.checks),
             "notes": list(self.notes),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},

@@ -53,6 +53,13 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--params", type=Path, metavar="JSON", help="parameter values (JSON object or report)"
     )
+    parser.add_argument(
+        "--reference-mask",
+        type=Path,
+        metavar="PATH",
+        help="a region of normal marrow (any grid) to take the normal-marrow reference from, "
+        "as readers do for SPARCC-style scoring (default: estimated from the marrow itself)",
+    )
     for role in ("t1", "t2", "stir"):
         parser.add_argument(
             f"--{role}-series",
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         stir=args.stir,
         vertebrae=args.vertebrae,
         params=args.params,
+        reference_mask=args.reference_mask,
         label_convention=args.label_convention,
         t1_series=_series(args.t1_series),
         t2_series=_series(args.t2_series),
