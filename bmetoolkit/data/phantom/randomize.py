@@ -28,8 +28,10 @@ Examples
 --------
 >>> study = make_randomized_phantom(3, kind="healthy", small=True)
 >>> draws = study.render_parameters["randomization"]
->>> draws["kind"], draws["lesions"], int(study.truth.bme_mask.data.max())
-('healthy', [], 0)
+>>> draws["kind"], [lesion["kind"] for lesion in draws["lesions"]]
+('healthy', ['haemangioma'])
+>>> int(study.truth.bme_mask.data.max()), int(study.truth.modic_map.data.max())
+(0, 0)
 >>> case_kind(HELD_OUT_SEEDS[9]), set(TUNING_SEEDS) & set(HELD_OUT_SEEDS)
 ('central_edema', set())
 """
