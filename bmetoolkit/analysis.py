@@ -33,6 +33,7 @@ from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_re
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import label_lesions, segment_bme
+from bmetoolkit.spine.cortex import shell_depths
 from bmetoolkit.spine.labels import VertebraLabels, vertebral_bodies
 from bmetoolkit.spine.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
 from bmetoolkit.spine.vertebra import BodyGeometry, body_geometries, on_grid
@@ -159,6 +160,14 @@ def analyze_study(
     user_normal = _reference_region(reference_mask, study, marrow)
     ratios, reference, normal = _ratios(study, marrow, bodies, params, user_normal)
     fluid = "stir" if study.stir is not None else "t2"
+    shell = shell_depths(
+        bodies,
+        ratios["t1"],
+        ratios[fluid],
+        shell_ratio=params.shell_ratio,
+        max_shell_mm=params.max_shell_mm,
+    )
+    marrow &= _beyond_shell(bodies, grid.shape, shell)
     decisions, levels = _decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
@@ -179,6 +188,7 @@ def analyze_study(
         params=params,
     )
     checks, check_notes = _contrast_checks(study, body_labels, bodies, reference, levels)
+    checks["dark_shell_mm"] = shell
     if not checks["modic_assessed"]:
         types[:] = 0
     endplates = endplate_table(bodies, types, assignment, voxel_mm3=voxel_mm3, params=params)
@@ -275,6 +285,20 @@ def _automatic_labels(study: Study) -> VertebraLabels:
             "body mask): vertebrae=... or --vertebrae",
         ) from None
     return find_vertebral_bodies(study)
+
+
+def _beyond_shell(
+    bodies: list[BodyGeometry], shape: tuple[int, ...], shell: dict[str, float]
+) -> NDArray[np.bool_]:
+    """Voxels deeper than the scan's dark shell below the endplates and inside the walls."""
+
+    def deep(body: BodyGeometry) -> NDArray[np.bool_]:
+        nearest = body.depth_superior
+        if "inferior" in body.endplates:
+            nearest = np.minimum(nearest, body.depth_inferior)
+        return (nearest >= shell["endplate_mm"]) & (body.inside_mm >= shell["wall_mm"])
+
+    return on_grid(bodies, shape, deep, fill=False, dtype=bool)
 
 
 def _reference_region(

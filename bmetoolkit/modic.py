@@ -12,7 +12,9 @@ Type II and III regions are cleaned by hysteresis: a region must hold a voxel pa
 levels that also lies deeper than ``modic_core_mm`` inside the body (a thin rim along the
 cortex is partial volume of dark cortex and marrow, not sclerosis). A region is then kept
 only when it is large (``min_modic_mm3``), thick (it reaches ``modic_min_depth_mm`` below the
-endplate: thinner bands are normal fatty marrow, cortex or disc partial volume) and clearly
+endplate: thinner bands are normal fatty marrow, cortex or disc partial volume), lies along
+the endplate (most of its voxels nearer an endplate than a wall of the body: a rim of thick
+dark cortex along the walls is not sclerosis) and is clearly
 changed as a whole (its median ratio passes the grow level by ``region_median_margin``: a
 region of noise or mottled marrow that merely touches the level is not). The changed
 regions of a body (connected, all types together) that come within ``endplate_contact_mm``
@@ -149,12 +151,16 @@ def _voxel_types(
     levels: DecisionLevels,
     params: Parameters,
     min_depth_mm: float,
+    along_endplate: NDArray[np.bool_],
+    column_share: NDArray[np.float64],
 ) -> NDArray[np.uint8]:
     """Per-voxel pattern: 1 type I (the BME mask), 2 type II, 3 type III, 0 none.
 
     Type II and III regions must hold a ``deep`` voxel (see ``modic_core_mm``), reach
     ``min_depth_mm`` below the nearer endplate (``depth``), and have a median ratio past
-    their grow level by ``region_median_margin`` of its distance from normal.
+    their grow level by ``region_median_margin`` of its distance from normal, and lie
+    mostly ``along_endplate`` (nearer an endplate than a wall of the body: a rim of dark
+    cortex along the walls, or a partial-volume slice at the side, is not a Modic band).
     """
     margin = 1 + params.region_median_margin
     with np.errstate(invalid="ignore"):
@@ -177,9 +183,30 @@ def _voxel_types(
     types = np.zeros(bme.shape, np.uint8)
     for value, mask in ((2, fat), (3, dark)):
         thick = keep_regions(mask, depth, lambda d: d >= min_depth_mm, statistic=np.max)
-        types[thick] = value
+        band = keep_regions(
+            thick, along_endplate.astype(np.float32), lambda f: f >= 0.5, statistic=np.mean
+        )
+        wide = keep_regions(
+            band,
+            column_share,
+            lambda area: area >= params.modic_min_area_pct / 100,
+            statistic=lambda share: float(np.unique(share).size * share.min()),
+        )
+        types[wide] = value
     types[bme] = 1
     return types
+
+
+def _column_share(bodies: list[BodyGeometry], shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """Per voxel, a key unique to its body and column whose value is ``1 / n_columns`` of
+    the body (slightly raised per column), so that a region's endplate area fraction is
+    its number of distinct keys times the smallest key."""
+
+    def key(body: BodyGeometry) -> NDArray[np.float64]:
+        share = 1.0 / max(body.n_columns, 1)
+        return share * (1 + 1e-9 * body.column)
+
+    return on_grid(bodies, shape, key, fill=np.nan, dtype=np.float64)
 
 
 def _depth_volumes(
@@ -246,6 +273,8 @@ def modic_map(
         bodies, bme.shape, lambda b: b.inside_mm > params.modic_core_mm, fill=False, dtype=bool
     )
     superior, inferior = _depth_volumes(bme.shape, bodies)
+    nearest = np.minimum(superior, inferior)
+    wall = on_grid(bodies, bme.shape, lambda b: b.inside_mm, fill=0.0, dtype=np.float32)
     si_mm = max((b.si_extent_mm for b in bodies), default=0.0)
     min_depth = max(params.modic_min_depth_mm - si_mm, si_mm)  # near edge, >= 2 voxels
     voxel_types = _voxel_types(
@@ -253,11 +282,13 @@ def modic_map(
         t1_ratio,
         fluid_ratio,
         deep,
-        np.minimum(superior, inferior),
+        nearest,
         voxel_mm3,
         levels,
         params,
         min_depth,
+        nearest <= wall + 2 * si_mm,
+        _column_share(bodies, bme.shape),
     )
     regions, n = label_lesions(voxel_types > 0, body_labels)
     types = np.zeros(bme.shape, np.uint8)

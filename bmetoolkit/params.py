@@ -63,6 +63,12 @@ class Parameters:
         Radius (mm) of the morphological opening that separates a vertebral body from its
         posterior elements when a label map covers whole vertebrae (SPINEPS,
         TotalSegmentator). Default 5.0.
+    shell_ratio, max_shell_mm : float
+        The dark bone left inside the marrow mask (thick or domed endplates, cortex smeared
+        by thick slices) is measured on each scan: marrow starts where the median of the
+        brighter of the T1 and fluid ratios, over all bodies, first reaches ``shell_ratio``
+        of normal marrow, at most ``max_shell_mm`` below the endplates and inside the
+        walls (see :mod:`bmetoolkit.spine.cortex`). Defaults 0.85 / 4.0.
 
     Intensity reference (normal marrow)
     -----------------------------------
@@ -164,6 +170,10 @@ class Parameters:
         A type II or III region is a Modic change only when it reaches at least this far
         (mm, and at least two voxels) below the endplate's first marrow voxels: thinner
         bands are normal fatty marrow, cortex or disc partial volume. Default 3.0.
+    modic_min_area_pct : float
+        A type II or III region must cover at least this % of its endplate's columns: a
+        focal fat spot or a small dark island next to an endplate is not a Modic change
+        (which spreads along the endplate). Default 10.
     region_median_margin : float
         A type II or III region's median ratio must pass its grow level by this fraction of
         the distance from normal (e.g. 0.5: half-way between normal and the level beyond
@@ -173,6 +183,8 @@ class Parameters:
 
     cortex_mm: float = 0.5
     body_opening_mm: float = 5.0
+    shell_ratio: float = 0.85
+    max_shell_mm: float = 4.0
     reference_degree: int = 2
     reference_inlier_z: float = 2.5
     reference_per_body: bool = True
@@ -203,6 +215,7 @@ class Parameters:
     min_modic_mm3: float = 200.0
     modic_core_mm: float = 1.5
     modic_min_depth_mm: float = 3.0
+    modic_min_area_pct: float = 10.0
     region_median_margin: float = 0.25
 
     def __post_init__(self) -> None:

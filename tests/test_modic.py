@@ -204,9 +204,9 @@ def test_thin_type_iii_rim_along_the_cortex_is_dropped(body):
     assert not types.any()
     assert rows["superior"]["modic_type"] == "none"
     # control: three voxels thick it reaches 3 mm deep and is type III
-    thick = np.s_[2:10, 31:34, 17:24]
+    thick = np.s_[2:10, 31:34, 17:24]  # 24 of 300 columns: allow small footprints here
     t1[thick], stir[thick] = 0.5, 0.5
-    types, _, rows = run(body, t1, stir)
+    types, _, rows = run(body, t1, stir, params=PARAMS.replace(modic_min_area_pct=0.0))
     expected = np.zeros(SHAPE, bool)
     expected[thick] = True
     np.testing.assert_array_equal(types == 3, expected)
@@ -215,7 +215,8 @@ def test_thin_type_iii_rim_along_the_cortex_is_dropped(body):
     # and with modic_core_mm below 1 mm the thin rim itself counts
     t1, stir = normal_ratios()
     t1[rim], stir[rim] = 0.5, 0.5
-    types, *_ = run(body, t1, stir, params=PARAMS.replace(modic_core_mm=0.5))
+    thin_ok = PARAMS.replace(modic_core_mm=0.5, modic_min_area_pct=0.0)
+    types, *_ = run(body, t1, stir, params=thin_ok)
     assert (types == 3).sum() == 8 * 7
 
 
@@ -284,8 +285,19 @@ def test_small_type_ii_dropped_by_volume(body):
     t1, stir = normal_ratios()
     small = np.s_[4:6, 10:14, 20:24]  # 2 x 4 x 4 voxels = 96 mm³; with min_modic_mm3 100
     t1[small], stir[small] = 1.3, 0.8
-    assert (run(body, t1, stir)[0] == 2).sum() == 32
-    assert not run(body, t1, stir, params=PARAMS.replace(min_modic_mm3=100.0))[0].any()
+    any_area = PARAMS.replace(modic_min_area_pct=0.0)
+    assert (run(body, t1, stir, params=any_area)[0] == 2).sum() == 32
+    assert not run(body, t1, stir, params=any_area.replace(min_modic_mm3=100.0))[0].any()
+
+
+def test_focal_fat_spot_by_an_endplate_is_not_type_ii(body):
+    """A 4 x 6 voxel footprint (24 of 300 columns, 8 %) is a spot, not a Modic band."""
+    t1, stir = normal_ratios()
+    spot = np.s_[4:8, 14:20, 17:24]
+    t1[spot], stir[spot] = 1.35, 0.6
+    assert not run(body, t1, stir)[0].any()
+    t1[2:10, 12:22, 17:24], stir[2:10, 12:22, 17:24] = 1.35, 0.6  # 80 columns, 27 %
+    assert run(body, t1, stir)[2]["superior"]["modic_type"] == "II"
 
 
 def test_s1_has_no_inferior_endplate_row():
