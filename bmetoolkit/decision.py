@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from bmetoolkit.params import Parameters
 from bmetoolkit.reference import MAD_TO_SD
+from bmetoolkit.volume import occupied_box
 
 __all__ = ["DecisionLevels", "decision_levels", "normal_sd", "smooth_within"]
 
@@ -58,7 +59,7 @@ def smooth_within(
     finite = np.isfinite(ratio) & (ratio > 0)
     if max(size) == 1 or not finite.any():
         return np.where(finite, ratio, np.nan).astype(np.float32)
-    box = ndimage.find_objects(finite.astype(np.uint8))[0]
+    box = occupied_box(finite)
     box = tuple(
         slice(max(b.start - n // 2, 0), min(b.stop + n // 2, dim))
         for b, n, dim in zip(box, size, ratio.shape, strict=True)

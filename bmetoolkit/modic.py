@@ -41,14 +41,9 @@ from scipy import ndimage
 
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
-from bmetoolkit.segment import (
-    hysteresis,
-    keep_regions,
-    label_lesions,
-    occupied_box,
-    remove_small,
-)
+from bmetoolkit.segment import hysteresis, keep_regions, label_lesions, remove_small
 from bmetoolkit.spine.vertebra import BodyGeometry, on_grid
+from bmetoolkit.volume import occupied_box
 
 __all__ = [
     "ENDPLATE_COLUMNS",

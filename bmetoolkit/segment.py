@@ -46,6 +46,7 @@ from scipy import ndimage
 
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import Parameters
+from bmetoolkit.volume import occupied_box
 
 __all__ = [
     "FACE_NEIGHBOURS",
@@ -53,7 +54,6 @@ __all__ = [
     "hysteresis",
     "keep_regions",
     "label_lesions",
-    "occupied_box",
     "remove_small",
     "segment_bme",
 ]
@@ -94,19 +94,6 @@ def remove_small(mask: NDArray[np.bool_], *, voxel_mm3: float, min_mm3: float) -
     keep[0] = False
     out[box] = keep[labels]
     return out
-
-
-def occupied_box(mask: NDArray[np.bool_]) -> tuple[slice, ...]:
-    """The smallest box holding every True voxel of ``mask`` (empty slices when none).
-
-    >>> occupied_box(np.array([[0, 0, 0], [0, 1, 1]], bool))
-    (slice(1, 2, None), slice(1, 3, None))
-    """
-    box = []
-    for axis in range(mask.ndim):
-        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(int(hits[0]), int(hits[-1]) + 1) if hits.size else slice(0, 0))
-    return tuple(box)
 
 
 def segment_bme(
