@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_autoseg.py
 	$(BIN)/python benchmarks/bench_transitional.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_randomized.py --jobs 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO)

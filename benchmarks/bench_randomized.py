@@ -45,8 +45,14 @@ from bmetoolkit.data.phantom.randomize import (
     case_kind,
     make_randomized_phantom,
 )
-from bmetoolkit.metrics import MISSING, cohen_kappa, dice, endplate_types, volume_error
-from bmetoolkit.modic import is_finding
+from bmetoolkit.metrics import (
+    MISSING,
+    cohen_kappa,
+    dice,
+    endplate_types,
+    is_modic_call,
+    volume_error,
+)
 from bmetoolkit.params import Parameters
 from bmetoolkit.study import Study
 
@@ -55,11 +61,6 @@ from bmetoolkit.study import Study
 WORST_DECILE_PERCENTILE = 10.0
 #: Names of the fluid images in the output.
 FLUID_NAMES = {"stir": "STIR", "t2fs": "FS-T2"}
-
-
-def _called(found_type: str) -> bool:
-    """Whether the analysis reported a Modic change at an endplate it has."""
-    return found_type != MISSING and is_finding(found_type)
 
 
 def _draw_summary(draws: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def run_case(seed: int, params: Parameters) -> dict[str, Any]:
     kappa = cohen_kappa(truth_types, found_types)
     row["type_kappa"] = None if np.isnan(kappa) else kappa
     row["false_calls"] = sum(
-        t == "none" and _called(f) for t, f in zip(truth_types, found_types, strict=True)
+        t == "none" and is_modic_call(f) for t, f in zip(truth_types, found_types, strict=True)
     )
     row["missing"] = found_types.count(MISSING)
     return row
@@ -242,7 +243,7 @@ def summary(title: str, rows: Sequence[dict[str, Any]]) -> list[str]:
     lines.append(
         f"pooled over {len(truth)} endplates: type accuracy {100 * accuracy:.1f} %, "
         f"kappa {cohen_kappa(truth, found):.3f}; missed lesion endplates "
-        f"{sum(t != 'none' and not _called(f) for t, f in zip(truth, found, strict=True))} "
+        f"{sum(t != 'none' and not is_modic_call(f) for t, f in zip(truth, found, strict=True))} "
         f"of {sum(t != 'none' for t in truth)}"
     )
     return lines

@@ -19,10 +19,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["MISSING", "cohen_kappa", "dice", "endplate_types", "volume_error"]
+__all__ = [
+    "MISSING",
+    "MODIC_TYPES",
+    "cohen_kappa",
+    "dice",
+    "endplate_types",
+    "is_modic_call",
+    "volume_error",
+]
 
 #: Found type of a truth endplate that the analysis did not report.
 MISSING = "missing"
+#: The Modic types an endplate type is made of (``"II/III"`` is a mixed change).
+MODIC_TYPES = ("I", "II", "III")
 
 
 def dice(a: ArrayLike, b: ArrayLike) -> float:
@@ -59,6 +69,18 @@ def endplate_types(
         (row["modic_type"], rows.get((row["level"], row["endplate"]), MISSING)) for row in expected
     ]
     return [t for t, _ in pairs], [f for _, f in pairs]
+
+
+def is_modic_call(modic_type: object) -> bool:
+    """Whether an endplate type, as scored, is a Modic change (pure or mixed).
+
+    Decided from the type's own vocabulary, so that scoring does not depend on how an
+    analysis names what is not a change (``"none"``, ``"not assessed"``, :data:`MISSING`).
+
+    >>> is_modic_call("II/III"), is_modic_call("none"), is_modic_call("not assessed")
+    (True, False, False)
+    """
+    return isinstance(modic_type, str) and set(modic_type.split("/")) <= set(MODIC_TYPES)
 
 
 def cohen_kappa(

@@ -139,6 +139,7 @@ EDEMA_HEIGHT: Range = (0.15, 0.5)
 CENTRAL_EDEMA_HEIGHT: Range = (0.3, 0.6)
 HAEMANGIOMA_HEIGHT: Range = (0.15, 0.35)
 BLOB_WIDTH: Range = (0.3, 0.7)
+BLOB_AP_CENTRE: Range = (-0.25, 0.25)
 #: Least distance (mm) between a central lesion's true boundary and its body's endplates.
 ENDPLATE_CLEARANCE_MM = 2.0
 
@@ -339,7 +340,7 @@ def _blob(rng: np.random.Generator, vertebra: Vertebra, kind: str, heights: Rang
         height_frac=height_frac,
         ap_width=_uniform(rng, BLOB_WIDTH),
         lr_width=_uniform(rng, BLOB_WIDTH),
-        ap_center=_uniform(rng, (AP_CENTRE[0] / 2, AP_CENTRE[1] / 2)),
+        ap_center=_uniform(rng, BLOB_AP_CENTRE),
         lr_center=_uniform(rng, LR_CENTRE),
         si_center=_central_si(rng, vertebra, height_frac),
         margin_mm=_uniform(rng, margins),

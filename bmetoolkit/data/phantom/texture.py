@@ -208,7 +208,7 @@ class MottleField:
         self.values = (smooth / max(float(smooth.std()), 1e-12)).astype(np.float32)
 
     def at(self, points: FloatArray) -> NDArray[np.float32]:
-        """Field values at world points (N, 3), linearly interpolated (0 outside)."""
+        """Field values at world points (N, 3), linearly interpolated (edge values outside)."""
         ijk = self.grid.world_to_voxel(points).T
         return ndimage.map_coordinates(self.values, ijk, order=1, mode="nearest")
 
