@@ -33,6 +33,7 @@ that third, else middle).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,13 @@ from scipy import ndimage
 
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
-from bmetoolkit.segment import hysteresis, keep_regions, label_lesions, remove_small
+from bmetoolkit.segment import (
+    FACE_NEIGHBOURS,
+    hysteresis,
+    keep_regions,
+    label_lesions,
+    remove_small,
+)
 from bmetoolkit.spine.vertebra import BodyGeometry, on_grid
 from bmetoolkit.volume import occupied_box
 
@@ -136,26 +143,86 @@ def type_string(volumes: dict[str, float], min_fraction: float) -> str:
     return "/".join(name for _, name in sorted(present, key=lambda p: -p[0]))
 
 
+@dataclass(frozen=True)
+class EndplateBands:
+    """What makes a changed region a Modic change: a band along an endplate.
+
+    A region is a band when, over the endplate columns it covers, its typical reach below
+    the endplate (the median over its columns of the deepest voxel) is at least
+    ``min_depth_mm``; when most of its voxels lie nearer an endplate than a wall of the body
+    (``along``); and when it covers at least ``min_area`` of its endplate's columns.
+
+    Attributes
+    ----------
+    depth : ndarray
+        Per voxel, depth (mm, far edge) below where the marrow starts under the nearer
+        endplate (see :func:`_below_marrow_start`).
+    along : ndarray of bool
+        Per voxel, nearer an endplate than a wall.
+    column_key : ndarray
+        Per voxel, a key of its body and column (see :func:`_column_share`).
+    min_depth_mm, min_area : float
+        Typical reach (mm) and endplate fraction a band needs.
+    """
+
+    depth: NDArray[np.floating]
+    along: NDArray[np.bool_]
+    column_key: NDArray[np.float64]
+    min_depth_mm: float
+    min_area: float
+
+    def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """``mask`` without its connected regions that are not endplate bands."""
+        out = np.zeros(mask.shape, bool)
+        outer = occupied_box(mask)
+        labels, n = ndimage.label(mask[outer], structure=FACE_NEIGHBOURS)
+        if n == 0:
+            return out
+        keep = np.zeros(n + 1, bool)
+        for number, box in enumerate(ndimage.find_objects(labels), start=1):
+            inside = labels[box] == number
+            grid_box = tuple(
+                slice(o.start + b.start, o.start + b.stop) for o, b in zip(outer, box, strict=True)
+            )
+            keep[number] = self._is_band(
+                self.depth[grid_box][inside],
+                self.column_key[grid_box][inside],
+                self.along[grid_box][inside],
+            )
+        out[outer] = keep[labels]
+        return out
+
+    def _is_band(
+        self, depth: NDArray[np.floating], key: NDArray[np.float64], along: NDArray[np.bool_]
+    ) -> bool:
+        usable = np.isfinite(depth) & np.isfinite(key)
+        if not usable.any() or along.mean() < 0.5:
+            return False
+        order = np.argsort(key[usable], kind="stable")
+        key, depth = key[usable][order], depth[usable][order]
+        starts = np.flatnonzero(np.r_[True, np.diff(key) > 0])
+        reach = np.maximum.reduceat(depth, starts)
+        area = starts.size * float(key.min())
+        return bool(np.median(reach) >= self.min_depth_mm and area >= self.min_area)
+
+
 def _voxel_types(
     bme: NDArray[np.bool_],
     t1_ratio: NDArray[np.floating],
     fluid_ratio: NDArray[np.floating],
     deep: NDArray[np.bool_],
-    depth: NDArray[np.floating],
+    bands: EndplateBands,
     voxel_mm3: float,
     levels: DecisionLevels,
     params: Parameters,
-    min_depth_mm: float,
-    along_endplate: NDArray[np.bool_],
-    column_share: NDArray[np.float64],
 ) -> NDArray[np.uint8]:
-    """Per-voxel pattern: 1 type I (the BME mask), 2 type II, 3 type III, 0 none.
+    """Per-voxel pattern: 1 type I (edema), 2 type II, 3 type III, 0 none.
 
-    Type II and III regions must hold a ``deep`` voxel (see ``modic_core_mm``), reach
-    ``min_depth_mm`` below the nearer endplate (``depth``), and have a median ratio past
-    their grow level by ``region_median_margin`` of its distance from normal, and lie
-    mostly ``along_endplate`` (nearer an endplate than a wall of the body: a rim of dark
-    cortex along the walls, or a partial-volume slice at the side, is not a Modic band).
+    Type II and III regions must hold a ``deep`` voxel (see ``modic_core_mm``) and have a
+    median ratio past their grow level by ``region_median_margin`` of its distance from
+    normal. Every type, edema included, counts only in changed regions (all types
+    together, as a mixed change is one band) that are endplate ``bands``; edema elsewhere
+    stays bone marrow edema, not Modic type I.
     """
     margin = 1 + params.region_median_margin
     with np.errstate(invalid="ignore"):
@@ -176,20 +243,31 @@ def _voxel_types(
         dark, fluid_ratio, lambda m: np.log(m) <= margin * np.log(levels.fluid_dark[0])
     )
     types = np.zeros(bme.shape, np.uint8)
-    for value, mask in ((2, fat), (3, dark)):
-        thick = keep_regions(mask, depth, lambda d: d >= min_depth_mm, statistic=np.max)
-        band = keep_regions(
-            thick, along_endplate.astype(np.float32), lambda f: f >= 0.5, statistic=np.mean
-        )
-        wide = keep_regions(
-            band,
-            column_share,
-            lambda area: area >= params.modic_min_area_pct / 100,
-            statistic=lambda share: float(np.unique(share).size * share.min()),
-        )
-        types[wide] = value
-    types[bme] = 1
+    types[fat], types[dark], types[bme] = 2, 3, 1
+    types[~bands.keep(types > 0)] = 0
     return types
+
+
+def _below_marrow_start(
+    bodies: list[BodyGeometry], marrow: NDArray[np.bool_]
+) -> NDArray[np.float32]:
+    """Per voxel, how far (mm, to its far edge) it lies below where the marrow starts under
+    the nearer endplate, i.e. below the near edge of the body's shallowest marrow voxel.
+
+    That is where a Modic change can begin, whatever the endplate's thickness or the part
+    of it the analysis peeled (:mod:`bmetoolkit.spine.cortex`).
+    """
+    flat = marrow.ravel()
+
+    def below(body: BodyGeometry) -> NDArray[np.float32]:
+        nearest = body.depth_superior
+        if "inferior" in body.endplates:
+            nearest = np.minimum(nearest, body.depth_inferior)
+        inside = flat[body.index]
+        start = float(nearest[inside].min()) - body.si_extent_mm if inside.any() else 0.0
+        return nearest - np.float32(start)
+
+    return on_grid(bodies, marrow.shape, below, fill=np.inf, dtype=np.float32)
 
 
 def _column_share(bodies: list[BodyGeometry], shape: tuple[int, ...]) -> NDArray[np.float64]:
@@ -271,20 +349,14 @@ def modic_map(
     nearest = np.minimum(superior, inferior)
     wall = on_grid(bodies, bme.shape, lambda b: b.inside_mm, fill=0.0, dtype=np.float32)
     si_mm = max((b.si_extent_mm for b in bodies), default=0.0)
-    min_depth = max(params.modic_min_depth_mm - si_mm, si_mm)  # near edge, >= 2 voxels
-    voxel_types = _voxel_types(
-        bme,
-        t1_ratio,
-        fluid_ratio,
-        deep,
-        nearest,
-        voxel_mm3,
-        levels,
-        params,
-        min_depth,
-        nearest <= wall + 2 * si_mm,
-        _column_share(bodies, bme.shape),
+    bands = EndplateBands(
+        depth=_below_marrow_start(bodies, np.isfinite(t1_ratio)),
+        along=nearest <= wall + 2 * si_mm,
+        column_key=_column_share(bodies, bme.shape),
+        min_depth_mm=max(params.modic_min_depth_mm, 2 * si_mm),
+        min_area=params.modic_min_area_pct / 100,
     )
+    voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)
     types = np.zeros(bme.shape, np.uint8)
     endplate = np.zeros(bme.shape, np.uint8)
