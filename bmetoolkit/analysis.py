@@ -8,7 +8,9 @@
 2. geometry and marrow of each body (:mod:`bmetoolkit.spine.vertebra`);
 3. ratios to the subject's normal marrow, estimated from marrow that is itself normal
    (:mod:`bmetoolkit.reference`);
-4. decision images and levels adapted to the scan's noise (:mod:`bmetoolkit.decision`);
+4. the dark shell of endplates and cortex left in the marrow, measured on the scan and
+   peeled (:mod:`bmetoolkit.spine.cortex`); decision images and levels adapted to the
+   scan's noise (:mod:`bmetoolkit.decision`);
 5. bone marrow edema (:mod:`bmetoolkit.segment`);
 6. Modic type per voxel and per endplate (:mod:`bmetoolkit.modic`);
 7. the lesion table (:mod:`bmetoolkit.lesions`).
@@ -165,9 +167,11 @@ def analyze_study(
         ratios["t1"],
         ratios[fluid],
         shell_ratio=params.shell_ratio,
-        max_shell_mm=params.max_shell_mm,
+        max_shell_mm=params.max_shell_mm if _fine_along_si(bodies) else 0.0,
     )
-    marrow &= _beyond_shell(bodies, grid.shape, shell)
+    with np.errstate(invalid="ignore"):
+        shell_like = np.fmax(ratios["t1"], ratios[fluid]) < params.shell_ratio
+    marrow &= ~(_within_shell(bodies, grid.shape, shell) & shell_like)
     decisions, levels = _decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
@@ -186,6 +190,7 @@ def analyze_study(
         body_labels=body_labels,
         voxel_mm3=voxel_mm3,
         params=params,
+        shell_mm=shell["endplate_mm"],
     )
     checks, check_notes = _contrast_checks(study, body_labels, bodies, reference, levels)
     checks["dark_shell_mm"] = shell
@@ -287,18 +292,27 @@ def _automatic_labels(study: Study) -> VertebraLabels:
     return find_vertebral_bodies(study)
 
 
-def _beyond_shell(
+def _fine_along_si(bodies: list[BodyGeometry]) -> bool:
+    """Whether voxels are fine enough along the spine to measure a 0.5-2.5 mm shell."""
+    return max((body.si_extent_mm for body in bodies), default=0.0) <= COARSE_SI_MM
+
+
+def _within_shell(
     bodies: list[BodyGeometry], shape: tuple[int, ...], shell: dict[str, float]
 ) -> NDArray[np.bool_]:
-    """Voxels deeper than the scan's dark shell below the endplates and inside the walls."""
+    """Voxels within the scan's shell depth below the endplates or inside the walls.
 
-    def deep(body: BodyGeometry) -> NDArray[np.bool_]:
+    Only those that also look like the shell (dark on T1 and on the fluid image) leave the
+    marrow: a lesion bright on either, right under the endplate, stays.
+    """
+
+    def within(body: BodyGeometry) -> NDArray[np.bool_]:
         nearest = body.depth_superior
         if "inferior" in body.endplates:
             nearest = np.minimum(nearest, body.depth_inferior)
-        return (nearest >= shell["endplate_mm"]) & (body.inside_mm >= shell["wall_mm"])
+        return (nearest < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
 
-    return on_grid(bodies, shape, deep, fill=False, dtype=bool)
+    return on_grid(bodies, shape, within, fill=False, dtype=bool)
 
 
 def _reference_region(

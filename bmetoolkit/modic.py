@@ -10,18 +10,18 @@ the scan's own :class:`~bmetoolkit.decision.DecisionLevels` (DOMAIN.md "Signal p
 
 Type II and III regions are cleaned by hysteresis: a region must hold a voxel past the seed
 levels that also lies deeper than ``modic_core_mm`` inside the body (a thin rim along the
-cortex is partial volume of dark cortex and marrow, not sclerosis). A region is then kept
-only when it is large (``min_modic_mm3``), thick (it reaches ``modic_min_depth_mm`` below the
-endplate: thinner bands are normal fatty marrow, cortex or disc partial volume), lies along
-the endplate (most of its voxels nearer an endplate than a wall of the body: a rim of thick
-dark cortex along the walls is not sclerosis) and is clearly
-changed as a whole (its median ratio passes the grow level by ``region_median_margin``: a
-region of noise or mottled marrow that merely touches the level is not). The changed
-regions of a body (connected, all types together) that come within ``endplate_contact_mm``
-of the endplate's first marrow voxels are Modic changes of that endplate (the nearer one when
-they reach both, voxel by voxel); the others are not Modic: edema there stays BME
-("central" zone), and a T1-bright region away from the endplates (a haemangioma, focal
-fat) is not reported.
+cortex is partial volume of dark cortex and marrow, not sclerosis), be large
+(``min_modic_mm3``) and clearly changed as a whole (its median ratio passes the grow level by
+``region_median_margin``: a region of noise or mottled marrow that merely touches the level
+is not). A changed region (all types together, edema included: a mixed change is one band)
+is a Modic change only when it is a band along an endplate (:class:`EndplateBands`): it
+reaches ``modic_min_depth_mm`` below where the marrow starts over a quarter of its columns
+(thinner bands are normal fatty marrow), lies nearer an endplate than a wall, covers
+``modic_min_area_pct`` of the endplate (a focal fat spot does not), and comes within
+``endplate_contact_mm`` of the endplate's first marrow voxels; it belongs to that endplate
+(the nearer one when it reaches both, voxel by voxel). Other edema stays BME ("central"
+zone), and a T1-bright region away from the endplates (a haemangioma, focal fat) is not
+reported.
 
 Per endplate, :func:`endplate_table` reports the type (the types making up at least
 ``mixed_min_fraction`` of the changed volume, largest first: ``"I"``, ``"II/I"``...), the
@@ -143,12 +143,17 @@ def type_string(volumes: dict[str, float], min_fraction: float) -> str:
     return "/".join(name for _, name in sorted(present, key=lambda p: -p[0]))
 
 
+#: A band's reach is the 75th percentile of its columns' deepest voxels: a Modic change is
+#: often dome-shaped (thin at its edges), a fatty band is thin everywhere.
+REACH_PERCENTILE = 75.0
+
+
 @dataclass(frozen=True)
 class EndplateBands:
     """What makes a changed region a Modic change: a band along an endplate.
 
     A region is a band when, over the endplate columns it covers, its typical reach below
-    the endplate (the median over its columns of the deepest voxel) is at least
+    the endplate (the 75th percentile over its columns of the deepest voxel) is at least
     ``min_depth_mm``; when most of its voxels lie nearer an endplate than a wall of the body
     (``along``); and when it covers at least ``min_area`` of its endplate's columns.
 
@@ -203,7 +208,8 @@ class EndplateBands:
         starts = np.flatnonzero(np.r_[True, np.diff(key) > 0])
         reach = np.maximum.reduceat(depth, starts)
         area = starts.size * float(key.min())
-        return bool(np.median(reach) >= self.min_depth_mm and area >= self.min_area)
+        typical = np.percentile(reach, REACH_PERCENTILE)
+        return bool(typical >= self.min_depth_mm and area >= self.min_area)
 
 
 def _voxel_types(
@@ -249,13 +255,14 @@ def _voxel_types(
 
 
 def _below_marrow_start(
-    bodies: list[BodyGeometry], marrow: NDArray[np.bool_]
+    bodies: list[BodyGeometry], marrow: NDArray[np.bool_], shell_mm: float
 ) -> NDArray[np.float32]:
     """Per voxel, how far (mm, to its far edge) it lies below where the marrow starts under
-    the nearer endplate, i.e. below the near edge of the body's shallowest marrow voxel.
+    the nearer endplate: below the near edge of the body's shallowest marrow voxel, or the
+    scan's dark shell (``shell_mm`` below the endplate surface) when that is deeper.
 
-    That is where a Modic change can begin, whatever the endplate's thickness or the part
-    of it the analysis peeled (:mod:`bmetoolkit.spine.cortex`).
+    That is where a Modic change can begin, whatever the endplate's thickness
+    (:mod:`bmetoolkit.spine.cortex`).
     """
     flat = marrow.ravel()
 
@@ -265,7 +272,7 @@ def _below_marrow_start(
             nearest = np.minimum(nearest, body.depth_inferior)
         inside = flat[body.index]
         start = float(nearest[inside].min()) - body.si_extent_mm if inside.any() else 0.0
-        return nearest - np.float32(start)
+        return nearest - np.float32(max(start, shell_mm))
 
     return on_grid(bodies, marrow.shape, below, fill=np.inf, dtype=np.float32)
 
@@ -315,6 +322,7 @@ def modic_map(
     body_labels: NDArray[np.integer],
     voxel_mm3: float,
     params: Parameters,
+    shell_mm: float = 0.0,
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """Modic type of every voxel and the endplate each Modic voxel belongs to.
 
@@ -334,6 +342,9 @@ def modic_map(
         Volume of one voxel (mm³).
     params : Parameters
         Thresholds.
+    shell_mm : float
+        Depth (mm) of the scan's dark shell below the endplate surfaces
+        (:func:`bmetoolkit.spine.cortex.shell_depths`): Modic bands are measured from there.
 
     Returns
     -------
@@ -350,10 +361,10 @@ def modic_map(
     wall = on_grid(bodies, bme.shape, lambda b: b.inside_mm, fill=0.0, dtype=np.float32)
     si_mm = max((b.si_extent_mm for b in bodies), default=0.0)
     bands = EndplateBands(
-        depth=_below_marrow_start(bodies, np.isfinite(t1_ratio)),
+        depth=_below_marrow_start(bodies, np.isfinite(t1_ratio), shell_mm),
         along=nearest <= wall + 2 * si_mm,
         column_key=_column_share(bodies, bme.shape),
-        min_depth_mm=max(params.modic_min_depth_mm, 2 * si_mm),
+        min_depth_mm=max(params.modic_min_depth_mm, si_mm),
         min_area=params.modic_min_area_pct / 100,
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)

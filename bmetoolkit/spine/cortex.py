@@ -11,7 +11,9 @@ the median of the brighter of the T1 and fluid ratios (dark bone is dark on both
 lesion but sclerosis is bright on one) in 0.5 mm bins of depth below the nearer endplate,
 and of depth from the walls. The shell ends at the first bin whose median reaches
 ``shell_ratio`` of normal marrow. A Modic III band is a minority of all endplate columns, so
-it does not move the median; the depths are capped at ``max_shell_mm``.
+it does not move the median; the depths are capped at ``max_shell_mm``. Within those depths,
+the analysis leaves out of the marrow the voxels that look like the shell (dark on both);
+a lesion bright on either stays.
 
 Examples
 --------
