@@ -191,7 +191,15 @@ def test_thumbnail_is_the_panel_with_most_findings(phantom_inputs):
     thumbnail = montage.thumbnail(60)
     assert thumbnail.shape[0] == 60 and thumbnail.dtype == np.uint8
     key = montage.panels[montage.key_panel].rgb
-    assert thumbnail.shape[1] == round(key.shape[1] * 60 / key.shape[0])
+    first, last = montage.key_rows
+    assert np.any(key[first] != key[first, :, :1]) and np.any(key[last] != key[last, :, :1])
+    crop = max(last - first + 1, round(key.shape[1] / qc.THUMBNAIL_ASPECT))
+    assert thumbnail.shape[1] == round(key.shape[1] * 60 / crop)  # around the findings
+    nothing = phantom_inputs["bme_mask"].with_data(np.zeros_like(phantom_inputs["bme_mask"].data))
+    healthy = _montage({**phantom_inputs, "bme_mask": nothing, "modic_map": nothing})
+    assert healthy.key_rows is None and healthy.panels[healthy.key_panel].contrast == "STIR"
+    whole = healthy.panels[healthy.key_panel].rgb
+    assert healthy.thumbnail(60).shape[1] == round(whole.shape[1] * 60 / whole.shape[0])
 
 
 def test_slices_go_through_the_bodies_and_the_largest_finding():

@@ -57,10 +57,13 @@ WIDTHS = (1000, 400)
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
 )
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium on this machine: apt-get install -y chromium (Debian package)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no Chromium on this machine: apt-get install -y chromium (Debian package)",
+    ),
+    pytest.mark.slow,  # a real batch and a browser: `make test`, not test-fast
+]
 
 
 @pytest.fixture(scope="module")

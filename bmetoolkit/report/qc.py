@@ -94,8 +94,10 @@ PANEL_WIDTH_PX = 230
 FILL_ALPHA = 0.3
 #: Width (px) of the outlines, of the dark (or light) halo outside them, and of a dash.
 OUTLINE_PX, HALO_PX, DASH_PX = 2, 1, 5
-#: Height (px) of the thumbnail of a subject on the batch index.
+#: Height (px) of the thumbnail of a subject on the batch index, and its width / height
+#: when cropped around the findings.
 THUMBNAIL_HEIGHT_PX = 96
+THUMBNAIL_ASPECT = 0.8
 #: A level name is written inside the panel, not anterior to its body, when the body starts
 #: closer than this to the anterior (left) edge (mm).
 LABEL_ROOM_MM = 20.0
@@ -137,7 +139,8 @@ class Montage:
     """T1 and fluid panels of a few sagittal slices, with what the legend says.
 
     ``key_panel`` is the fluid panel of the slice with most findings (the central slice
-    when there are none): the subject's thumbnail on the batch index.
+    when there are none), ``key_rows`` the rows of that panel holding findings (first, last;
+    None without findings): the subject's thumbnail on the batch index.
     """
 
     panels: tuple[Panel, ...]
@@ -146,6 +149,7 @@ class Montage:
     modic_present: tuple[int, ...]
     has_bme: bool
     key_panel: int
+    key_rows: tuple[int, int] | None = None
 
     def legend(self) -> list[dict[str, object]]:
         """Legend entries: ``label``, ``colour``, ``dashed``, ``present`` (False: "(none)")."""
@@ -164,9 +168,19 @@ class Montage:
         return entries
 
     def thumbnail(self, height_px: int = THUMBNAIL_HEIGHT_PX) -> NDArray[np.uint8]:
-        """The key panel scaled (nearest neighbour) to ``height_px`` rows."""
+        """The key panel around its findings, scaled (nearest neighbour) to ``height_px`` rows.
+
+        The crop is at least as tall as the panel is wide (:data:`THUMBNAIL_ASPECT` of it)
+        and centred on the findings; the whole panel when there are none.
+        """
         rgb = self.panels[self.key_panel].rgb
         rows, cols = rgb.shape[:2]
+        if self.key_rows is not None:
+            first, last = self.key_rows
+            height = min(rows, max(last - first + 1, round(cols / THUMBNAIL_ASPECT)))
+            top = int(np.clip((first + last + 1 - height) // 2, 0, rows - height))
+            rgb = rgb[top : top + height]
+            rows = height
         width = max(1, round(cols * height_px / rows))
         return rgb[_sample(rows, height_px)][:, _sample(cols, width)]
 
@@ -492,12 +506,12 @@ def sagittal_montage(
     shape = _display(arrays["t1"][slices[0], crop_y, crop_z]).shape
     rows, cols = _panel_size(shape, spacing_yz, panel_width_px)
     pick = np.ix_(_sample(shape[0], rows), _sample(shape[1], cols))
-    panels = []
+    panels, finding_rows = [], []
     for k in slices:
-        overlay = _overlay_of(
-            _display(arrays["modic"][k, crop_y, crop_z])[pick],
-            _display(arrays["bme"][k, crop_y, crop_z] > 0)[pick],
-        )
+        modic = _display(arrays["modic"][k, crop_y, crop_z])[pick]
+        bme = _display(arrays["bme"][k, crop_y, crop_z] > 0)[pick]
+        overlay = _overlay_of(modic, bme)
+        finding_rows.append(np.flatnonzero(np.any((modic > 0) | bme, axis=1)))
         marks = _level_marks(_display(arrays["bodies"][k, crop_y, crop_z]), level_names, spacing_yz)
         side = "R" if canon.x_mm[k] >= 0 else "L"
         where = f"x = {side} {abs(canon.x_mm[k]):.1f} mm"
@@ -514,6 +528,11 @@ def sagittal_montage(
         modic_present=present,
         has_bme=bool(np.any(arrays["bme"] > 0)),
         key_panel=2 * key + 1,
+        key_rows=(
+            (int(finding_rows[key][0]), int(finding_rows[key][-1]))
+            if finding_rows[key].size
+            else None
+        ),
     )
 
 
