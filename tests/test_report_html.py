@@ -236,6 +236,16 @@ def test_headers_are_formatted_with_units(study):
     assert report_html.column_header("spread_mm") == "Spread (mm)"
 
 
+def test_notes_beyond_the_first_few_are_folded(study):
+    notes = tuple(f"note {i}" for i in range(report_html.NOTES_SHOWN + 2))
+    page = report_html.render_subject_page(phantom_report(study, notes=notes), subject="s")
+    section = page.split("Warnings and notes")[1].split("<h2>")[0]
+    shown_part, folded = section.split("<details>")
+    assert all(f"<li>{n}</li>" in shown_part for n in notes[: report_html.NOTES_SHOWN])
+    assert all(f"<li>{n}</li>" in folded for n in notes[report_html.NOTES_SHOWN :])
+    assert "2 more notes" in folded
+
+
 def test_provenance_is_folded_away(study):
     report = phantom_report(study)
     report["reference"] = {"fields": {"t1": {"degree": 2}}}

@@ -126,6 +126,8 @@ PROVENANCE = (
 _SHOWN = {"bme", "endplates", "lesions", "modic_counts", "notes", "report_version"}
 #: A list whose items are all short scalars (at most this many characters) stays on one line.
 SHORT_ITEM_CHARS = 24
+#: Notes shown before the others are folded, so the findings stay near the top of the page.
+NOTES_SHOWN = 3
 
 
 def column_header(key: str) -> str:
@@ -318,6 +320,7 @@ def render_subject_page(
         sentence=_summary_sentence(summary),
         summary=summary,
         notes=[str(n) for n in report.get("notes") or []],
+        notes_shown=NOTES_SHOWN,
         figures=figures,
         findings=[row for row in endplates if is_finding(row.get("modic_type"))],
         endplates=endplates,
