@@ -227,7 +227,8 @@ class AnalysisResult:
         viewer_tables : bool
             Also write colour tables for 3D Slicer, ITK-SNAP and BIDS beside each map.
         qc : bool
-            Also write ``qc.html``, the QC page with figures (takes a second or two).
+            Also write ``qc.html``, the QC page with figures, and its thumbnail
+            ``qc_thumb.png`` (a fraction of a second).
         subject : str, optional
             Subject name for the QC page (the folder name by default).
 
