@@ -42,6 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_dicom_read.py
 	$(BIN)/python benchmarks/bench_phantom.py
@@ -50,7 +51,6 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_autoseg.py
 	$(BIN)/python benchmarks/bench_transitional.py
 	$(BIN)/python benchmarks/bench_batch.py
-	$(BIN)/python benchmarks/bench_run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO)
