@@ -44,10 +44,10 @@ CHROMIUM_ARGS = [
 #: Subjects of the batch (folder names; the batch names them ``sub-<folder>``).
 SUBJECTS = {
     "01": [
-        Lesion("L4", "modic1/2", endplate="inferior", height_frac=0.4),
+        Lesion("L4", "modic1", endplate="inferior", height_frac=0.5, ap_width=0.9),
         Lesion("L1", "edema", height_frac=0.45, ap_width=0.5, lr_width=0.5),
     ],
-    "02": [Lesion("L2", "modic2", endplate="superior", height_frac=0.3)],
+    "02": "modic2",
     "03": [Lesion("L5", "modic1", endplate="superior", height_frac=0.25)],
 }
 KEYS = [f"sub-{name}" for name in SUBJECTS]
@@ -222,8 +222,12 @@ def test_index_counts_are_those_of_subjects_csv(watched, site: Path):
     for key, volume in zip(KEYS, volumes, strict=True):
         assert float(volume) == pytest.approx(float(rows[key]["bme_volume_ml"]), abs=1e-3)
     assert sum(int(rows[key]["n_modic"]) for key in KEYS) > 0  # the counts are not all zero
-    places = _column(page, headers.index("Findings at"))
-    assert "L2" in places[1] and "II" in places[1] and "L5" in places[2]
+    with open(site / "endplates.csv", newline="") as handle:
+        changed = [r for r in csv.DictReader(handle) if r["modic_type"] not in ("none", "")]
+    places = dict(zip(KEYS, _column(page, headers.index("Findings at")), strict=True))
+    for row in changed:  # every endplate with a Modic change is named at its level
+        assert f"{row['level']} " in places[f"sub-{row['subject']}"], row
+        assert row["modic_type"] in places[f"sub-{row['subject']}"], row
     assert page.evaluate("document.images.length") == len(KEYS)  # one thumbnail each
     page.wait_for_function(  # loaded lazily, once in view
         "Array.from(document.images).every(i => i.complete && i.naturalHeight > 0)",
