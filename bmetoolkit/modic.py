@@ -55,6 +55,7 @@ from bmetoolkit.volume import occupied_box
 __all__ = [
     "ENDPLATE_COLUMNS",
     "MODIC_NAMES",
+    "MODIC_TYPES",
     "NOT_ASSESSED",
     "area_grade",
     "endplate_table",
@@ -65,6 +66,8 @@ __all__ = [
 
 #: Modic map values and their names.
 MODIC_NAMES = {1: "I", 2: "II", 3: "III"}
+#: The Modic types, in report order; a mixed type joins them dominant first (``"II/I"``).
+MODIC_TYPES = tuple(MODIC_NAMES.values())
 #: Endplate assignment values in :func:`modic_map`'s second output.
 SUPERIOR, INFERIOR = 1, 2
 #: ``modic_type`` of every endplate when the T1 cannot carry Modic types (see

@@ -238,7 +238,8 @@ class AnalysisResult:
         viewer_tables : bool
             Also write colour tables for 3D Slicer, ITK-SNAP and BIDS beside each map.
         qc : bool
-            Also write ``qc.html``, the QC page with figures (takes a second or two).
+            Also write ``qc.html``, the QC page with figures, and its thumbnail
+            ``qc_thumb.png`` (a fraction of a second).
         subject : str, optional
             Subject name for the QC page (the folder name by default).
 
@@ -247,7 +248,8 @@ class AnalysisResult:
         dict of str to Path
             Where each output was written.
         """
-        from bmetoolkit.io import atomic_write, save_nifti, write_json
+        from bmetoolkit.io import save_nifti, write_json, write_text
+        from bmetoolkit.report.tables import table_text
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -257,9 +259,11 @@ class AnalysisResult:
         save_nifti(self.modic_map, files["modic_map"])
         save_nifti(self.vertebrae.bodies, files["vertebrae"])
         save_nifti(self.lesion_labels, files["lesion_labels"])
-        for key, table in (("lesions", self.lesions), ("endplates", self.endplates)):
-            with atomic_write(files[key]) as temporary:
-                table.to_csv(temporary, index=False)
+        for key, rows, columns in (
+            ("lesions", self.lesion_rows, LESION_COLUMNS),
+            ("endplates", self.endplate_rows, ENDPLATE_COLUMNS),
+        ):  # the csv module writes what pandas' to_csv did, without importing pandas
+            write_text(files[key], table_text(rows, columns))
         if viewer_tables:
             files |= self._write_viewer_tables(files)
         report = self.to_dict()
@@ -281,8 +285,8 @@ class AnalysisResult:
                 written[f"{key}_{kind}"] = path
         return written
 
-    def qc_figures(self, subject: str | None = None) -> dict[str, Any]:
-        """The QC figures (sagittal montage, per-level volumes) by caption."""
+    def qc_figures(self, subject: str | None = None) -> Any:
+        """The QC figures: sagittal montage and per-level volumes (``report.qc.QCFigures``)."""
         from bmetoolkit.report.qc import qc_figures
 
         names = {body.body_id: body.name for body in self.bodies}
@@ -311,13 +315,8 @@ class AnalysisResult:
         """
         from bmetoolkit.report.html import write_subject_page
 
-        figures = self.qc_figures(subject)
         report = self.to_dict() if report is None else report
-        try:
-            return write_subject_page(path, report, subject=subject, figures=figures)
-        finally:
-            for figure in figures.values():
-                figure.clear()
+        return write_subject_page(path, report, subject=subject, figures=self.qc_figures(subject))
 
     def summary(self) -> str:
         """A few lines for a terminal: BME volume, Modic endplates, notes."""

@@ -114,4 +114,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(result.summary())
         print(f"outputs in {args.out} (report: {files['report'].name})")
+        if "qc" in files:
+            print(f"QC page: {files['qc']}")
     return EXIT_OK
