@@ -167,9 +167,13 @@ class Parameters:
         layer of the body; thinner ones along the cortex look the same (dark cortex mixed
         with marrow in one voxel) and are dropped. Default 1.5.
     modic_min_depth_mm : float
-        A type II or III region is a Modic change only when it reaches at least this far
-        (mm, and at least two voxels) below the endplate's first marrow voxels: thinner
-        bands are normal fatty marrow, cortex or disc partial volume. Default 3.0.
+        A changed region is a Modic change only when its typical reach (75th percentile
+        over its endplate columns) below where the marrow starts under the endplate (beyond
+        the measured dark shell) is at least this (mm, and one voxel): thinner bands are
+        normal fatty marrow or bone, which no signal tells from a thin Modic II. Chosen on
+        the randomised phantom's tuning seeds (3 mm: 20 false endplates, 4 mm: 12, 5 mm: 11;
+        type accuracy 93.6, 94.0, 93.8 %). Changes thinner than about this plus the shell
+        (grade A changes of 4-6 mm) are missed. Default 4.0.
     modic_min_area_pct : float
         A type II or III region must cover at least this % of its endplate's columns: a
         focal fat spot or a small dark island next to an endplate is not a Modic change
@@ -214,7 +218,7 @@ class Parameters:
     mixed_min_fraction: float = 0.2
     min_modic_mm3: float = 200.0
     modic_core_mm: float = 1.5
-    modic_min_depth_mm: float = 3.0
+    modic_min_depth_mm: float = 4.0
     modic_min_area_pct: float = 10.0
     region_median_margin: float = 0.25
 
