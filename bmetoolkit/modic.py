@@ -171,6 +171,11 @@ class EndplateBands:
         Per voxel, a key of its body and column (see :func:`_column_share`).
     min_depth_mm, min_area : float
         Typical reach (mm) and endplate fraction a band needs.
+    height_fraction : ndarray
+        Per voxel, its depth below the nearer endplate as a fraction of the body height.
+    max_median_fraction : float
+        A band is anchored at its endplate: the median of its voxels' ``height_fraction``
+        is at most this (edema centred in the body, e.g. around a fracture, is not).
     """
 
     depth: NDArray[np.floating]
@@ -178,6 +183,8 @@ class EndplateBands:
     column_key: NDArray[np.float64]
     min_depth_mm: float
     min_area: float
+    height_fraction: NDArray[np.floating]
+    max_median_fraction: float
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
@@ -196,6 +203,8 @@ class EndplateBands:
                 self.depth[grid_box][inside],
                 self.column_key[grid_box][inside],
                 self.along[grid_box][inside],
+            ) and bool(
+                np.median(self.height_fraction[grid_box][inside]) <= self.max_median_fraction
             )
         out[outer] = keep[labels]
         return out
@@ -270,14 +279,19 @@ def _below_marrow_start(
     flat = marrow.ravel()
 
     def below(body: BodyGeometry) -> NDArray[np.float32]:
-        nearest = body.depth_superior
-        if "inferior" in body.endplates:
-            nearest = np.minimum(nearest, body.depth_inferior)
+        nearest = _nearest_depth(body)
         inside = flat[body.index]
         start = float(nearest[inside].min()) - body.si_extent_mm if inside.any() else 0.0
         return nearest - np.float32(max(start, shell_mm))
 
     return on_grid(bodies, marrow.shape, below, fill=np.inf, dtype=np.float32)
+
+
+def _nearest_depth(body: BodyGeometry) -> NDArray[np.float32]:
+    """Per body voxel, its depth (mm, far edge) below the nearer endplate surface."""
+    if "inferior" in body.endplates:
+        return np.minimum(body.depth_superior, body.depth_inferior)
+    return body.depth_superior
 
 
 def _column_share(bodies: list[BodyGeometry], shape: tuple[int, ...]) -> NDArray[np.float64]:
@@ -369,6 +383,14 @@ def modic_map(
         column_key=_column_share(bodies, bme.shape),
         min_depth_mm=max(params.modic_min_depth_mm, si_mm),
         min_area=params.modic_min_area_pct / 100,
+        height_fraction=on_grid(
+            bodies,
+            bme.shape,
+            lambda b: _nearest_depth(b) / np.float32(b.height_mm),
+            fill=np.inf,
+            dtype=np.float32,
+        ),
+        max_median_fraction=params.modic_anchor_fraction,
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)

@@ -178,6 +178,11 @@ class Parameters:
         A type II or III region must cover at least this % of its endplate's columns: a
         focal fat spot or a small dark island next to an endplate is not a Modic change
         (which spreads along the endplate). Default 10.
+    modic_anchor_fraction : float
+        A Modic change is anchored at its endplate: the median depth of its voxels below the
+        nearer endplate is at most this fraction of the body height. Edema centred in the
+        body (around a fracture, bone marrow edema syndrome) that reaches an endplate is
+        BME, not Modic I. Default 0.3.
     region_median_margin : float
         A type II or III region's median ratio must pass its grow level by this fraction of
         the distance from normal (e.g. 0.5: half-way between normal and the level beyond
@@ -220,6 +225,7 @@ class Parameters:
     modic_core_mm: float = 1.5
     modic_min_depth_mm: float = 4.0
     modic_min_area_pct: float = 10.0
+    modic_anchor_fraction: float = 0.3
     region_median_margin: float = 0.25
 
     def __post_init__(self) -> None:

@@ -175,12 +175,13 @@ def test_region_away_from_endplates_is_not_modic(body):
     types, assignment, rows = run(body, t1, stir)
     assert not types.any() and not assignment.any()
     assert rows["superior"]["modic_type"] == rows["inferior"]["modic_type"] == "none"
-    # control: the same region one voxel closer to the superior endplate (z up to 20) is
-    # still away; up to z = 21 it touches (2 mm from the first marrow voxel)
+    # control: a band z 17..20 under the superior endplate is still away (3 mm from the
+    # first marrow voxel); up to z = 21 it touches (2 mm)
+    t1, stir = normal_ratios()
     t1[2:10, 10:20, 17:21], stir[2:10, 10:20, 17:21] = 1.3, 0.8
     assert not run(body, t1, stir)[0].any()
     t1[2:10, 10:20, 21], stir[2:10, 10:20, 21] = 1.3, 0.8
-    assert (run(body, t1, stir)[0] == 2).sum() == 8 * 10 * 10
+    assert (run(body, t1, stir)[0] == 2).sum() == 8 * 10 * 5
 
 
 def test_bme_away_from_endplates_stays_out_of_the_modic_map(body):
@@ -190,9 +191,14 @@ def test_bme_away_from_endplates_stays_out_of_the_modic_map(body):
     t1[bme], stir[bme] = 0.5, 3.0
     types, _, rows = run(body, t1, stir, bme)
     assert not types.any()
-    bme[2:10, 15:25, 18:23] = True  # grown up to z = 22: now a type I change
+    bme[2:10, 15:25, 18:23] = True  # grown up to z = 22: it reaches the endplate, but is
+    t1[bme], stir[bme] = 0.5, 3.0  # centred in the body (median 8 mm = 40 % deep): BME
     types, _, rows = run(body, t1, stir, bme)
-    np.testing.assert_array_equal(types == 1, bme)
+    assert not types.any() and rows["superior"]["modic_type"] == "none"
+    band = np.zeros(SHAPE, bool)
+    band[2:10, 15:25, 17:23] = True  # a band anchored at the endplate is a type I change
+    types, _, rows = run(body, t1, stir, band)
+    np.testing.assert_array_equal(types == 1, band)
     assert rows["superior"]["modic_type"] == "I"
 
 
