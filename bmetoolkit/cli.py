@@ -10,10 +10,12 @@ Exit codes: 0 success, 1 some input could not be processed (the reasons are prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +106,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
-    try:
-        return args.handler(args)
-    except BmetoolkitError as exc:
-        print(f"bmetoolkit {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    with _warnings_as_notes(args.command):
+        try:
+            return args.handler(args)
+        except BmetoolkitError as exc:
+            print(f"bmetoolkit {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except MemoryError:
+            print(
+                f"bmetoolkit {args.command}: error: not enough memory for these images; "
+                "check their sizes with `bmetoolkit info PATH`, or close other programs",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _warnings_as_notes(command: str) -> Iterator[None]:
+    """Print bmetoolkit's own warnings as notes and silence library warnings.
+
+    Library warnings (numpy, nibabel, pydicom) are about values bmetoolkit checks itself, so
+    a user would only see noise. Following the Python documentation's convention, nothing is
+    changed when warnings were configured (``python -W ...`` or ``PYTHONWARNINGS``).
+    """
+    if sys.warnoptions:
+        yield
+        return
+    from bmetoolkit.errors import BmetoolkitWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            notes = [str(w.message) for w in caught if issubclass(w.category, BmetoolkitWarning)]
+            for note in dict.fromkeys(notes):
+                print(f"bmetoolkit {command}: note: {note}", file=sys.stderr)
 
 
 # --- info ------------------------------------------------------------------------------------

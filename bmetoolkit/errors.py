@@ -20,17 +20,24 @@ from pathlib import Path
 __all__ = [
     "AmbiguousSeriesError",
     "BmetoolkitError",
+    "BmetoolkitWarning",
+    "ContrastMismatchError",
     "CorruptFileError",
+    "CrossStudyError",
     "DicomSeriesError",
+    "DuplicateInputError",
     "EmptyInputError",
     "FourDimensionalError",
     "GridMismatchError",
+    "ImageTooLargeError",
     "InputNotFoundError",
+    "InvalidGeometryError",
     "InvalidVoxelsError",
     "MissingContrastError",
     "NoOverlapError",
     "NotDicomOrNiftiError",
     "PixelDataError",
+    "UnsupportedDataError",
     "existing_path",
 ]
 
@@ -145,3 +152,39 @@ class GridMismatchError(BmetoolkitError, ValueError):
 
 class NoOverlapError(BmetoolkitError, ValueError):
     """Two images do not overlap in physical space, so they cannot be compared voxel-wise."""
+
+
+class InvalidGeometryError(BmetoolkitError, ValueError):
+    """An image's placement in space is unusable: a singular, NaN or absurd affine.
+
+    Raised for all-zero or degenerate sform/qform, zero or non-finite voxel sizes
+    (``pixdim``, DICOM ``PixelSpacing``), orientation vectors that are not unit vectors.
+    """
+
+
+class ImageTooLargeError(BmetoolkitError, ValueError):
+    """A header claims more voxels than the file holds or than bmetoolkit will allocate.
+
+    Checked from the header, before any voxel is read, so a damaged or hostile header cannot
+    exhaust memory.
+    """
+
+
+class UnsupportedDataError(BmetoolkitError, ValueError):
+    """Voxel values of a kind bmetoolkit does not analyse (RGB, complex, unknown data type)."""
+
+
+class ContrastMismatchError(BmetoolkitError, ValueError):
+    """An image does not look like the contrast of the role it was given (e.g. a T2 as T1)."""
+
+
+class DuplicateInputError(ContrastMismatchError):
+    """The same file, or identical pixel data, was given for two roles."""
+
+
+class CrossStudyError(BmetoolkitError, ValueError):
+    """Series of different studies (StudyInstanceUID) would be paired without being asked."""
+
+
+class BmetoolkitWarning(UserWarning):
+    """Something about the input worth telling the user that does not stop the analysis."""
