@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return args.handler(args)
         except BmetoolkitError as exc:
-            print(f"bmetoolkit {args.command}: error: {exc}", file=sys.stderr)
+            print(f"bmetoolkit {args.command}: error: {exc.for_cli()}", file=sys.stderr)
             return EXIT_FAILED
         except MemoryError:
             print(
@@ -254,7 +254,7 @@ def series_file_stem(number: int | None, description: str) -> str:
 
 def _run_convert(args: argparse.Namespace) -> int:
     from bmetoolkit.dicom.read import read_series, scan_dicom
-    from bmetoolkit.io import save_nifti, write_json
+    from bmetoolkit.io import PRIVATE_META_KEYS, save_nifti, write_json
     from bmetoolkit.pairing.contrast import classify_series
 
     series = scan_dicom(args.path)
@@ -272,7 +272,8 @@ def _run_convert(args: argparse.Namespace) -> int:
             print(f"skipped {info.label}: {exc}", file=sys.stderr)
             continue
         call = classify_series(info)
-        sidecar = dict(volume.meta) | {
+        public = {k: v for k, v in volume.meta.items() if k not in PRIVATE_META_KEYS}
+        sidecar = public | {
             "BmetoolkitContrast": call.contrast,
             "BmetoolkitContrastReasons": list(call.reasons),
             "ConversionSoftware": "bmetoolkit",

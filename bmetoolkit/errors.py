@@ -52,7 +52,10 @@ class BmetoolkitError(Exception):
     path : str or os.PathLike or sequence of them, optional
         The file(s) or folder(s) the error is about; shown first in the message.
     hint : str, optional
-        What the user can do about it.
+        What the user can do about it, in Python terms (``t2=...``).
+    cli_hint : str, optional
+        The same advice in command-line terms (``--t2 PATH``), when it differs; the command
+        line prints :meth:`for_cli`.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class BmetoolkitError(Exception):
         *,
         path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
         hint: str | None = None,
+        cli_hint: str | None = None,
     ) -> None:
         if path is None:
             self.paths: tuple[str, ...] = ()
@@ -70,6 +74,7 @@ class BmetoolkitError(Exception):
             self.paths = tuple(os.fspath(p) for p in path)
         self.message = message
         self.hint = hint
+        self.cli_hint = cli_hint
         super().__init__(self._format())
 
     @property
@@ -77,12 +82,24 @@ class BmetoolkitError(Exception):
         """The first path the error is about, or None."""
         return self.paths[0] if self.paths else None
 
-    def _format(self) -> str:
+    def for_cli(self) -> str:
+        """The message with the command-line advice (``cli_hint``) when there is one.
+
+        Examples
+        --------
+        >>> err = BmetoolkitError("no T1", hint="pass t1=...", cli_hint="add --t1 PATH")
+        >>> str(err), err.for_cli()
+        ('no T1. pass t1=...', 'no T1. add --t1 PATH')
+        """
+        return self._format(self.cli_hint or self.hint)
+
+    def _format(self, hint: str | None = None) -> str:
         text = self.message
+        hint = hint or self.hint
         if self.paths:
             text = f"{' and '.join(self.paths)}: {text}"
-        if self.hint:
-            text = f"{text.rstrip('.')}. {self.hint}"
+        if hint:
+            text = f"{text.rstrip('.')}. {hint}"
         return text
 
 

@@ -9,6 +9,7 @@ file under its final name.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -33,16 +34,19 @@ from bmetoolkit.errors import (
     UnsupportedDataError,
     existing_path,
 )
-from bmetoolkit.pairing.series import SeriesInfo
+from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY, SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume, _checked_affine
 
 __all__ = [
     "ITK_SUFFIXES",
     "MAX_VOXELS",
     "NIFTI_SUFFIXES",
+    "PRIVATE_META_KEYS",
     "READ_NOTES",
+    "SOURCE_FILES",
     "as_volume",
     "atomic_write",
+    "file_sha256",
     "is_dicom_file",
     "label_dtype",
     "load",
@@ -77,6 +81,29 @@ _DAMAGED_HINT = "the file may be truncated or damaged; copy or export it again"
 #: Header key under which notes made while reading (header fixes, library warnings) are kept
 #: in ``Volume.meta``; :class:`~bmetoolkit.study.Study` turns them into report notes.
 READ_NOTES = "ReadNotes"
+#: Key of ``Volume.meta`` listing the files a DICOM series was read from (for checksums).
+SOURCE_FILES = "SourceFiles"
+#: ``Volume.meta`` keys for bmetoolkit's own use, never written into sidecars or reports.
+PRIVATE_META_KEYS = (READ_NOTES, SOURCE_FILES, IDENTIFIERS_META_KEY)
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, as hex (read in 1 MiB blocks).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = path.write_text("abc")
+    >>> file_sha256(path)[:12]
+    'ba7816bf8f01'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class _NoteHandler(logging.Handler):

@@ -71,7 +71,7 @@ from bmetoolkit.errors import (
     PixelDataError,
     existing_path,
 )
-from bmetoolkit.io import quiet_reading
+from bmetoolkit.io import SOURCE_FILES, quiet_reading
 from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY, SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
 
@@ -445,7 +445,7 @@ def read_series(info: SeriesInfo, *, kind: Kind = "intensity") -> Volume:
     affine_lps = _affine_lps(ordered, distance, label, source)
     with quiet_reading([], loggers=("pydicom",)):  # decoders warn on odd values
         data = stack_pixels(ordered, headers)
-    meta = dict(info.meta)
+    meta = dict(info.meta) | {SOURCE_FILES: list(dict.fromkeys(f.path for f in ordered))}
     if info.identifiers:
         meta[IDENTIFIERS_META_KEY] = dict(info.identifiers)
     return Volume(data, LPS_TO_RAS @ affine_lps, kind=kind, source=source, meta=meta)
