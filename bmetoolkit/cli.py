@@ -147,28 +147,42 @@ def _warnings_as_notes(command: str) -> Iterator[None]:
 # --- info ------------------------------------------------------------------------------------
 
 
-def _describe_inputs(path: Path) -> list[Any]:
-    """SeriesInfo of every image series under ``path`` (DICOM series and NIfTI files)."""
-    from bmetoolkit.dicom.read import scan_dicom
+def _describe_inputs(path: Path) -> tuple[list[Any], list[str]]:
+    """SeriesInfo of every image series under ``path`` (DICOM series and NIfTI files), and
+    why files were skipped (damaged DICOM files, NIfTI files that cannot be read)."""
+    from bmetoolkit.dicom.read import describe_skipped, scan_dicom
     from bmetoolkit.errors import EmptyInputError, InputNotFoundError
     from bmetoolkit.io import NIFTI_SUFFIXES, nifti_series_info
 
     if not path.exists():
         raise InputNotFoundError("does not exist", path=path, hint="check the path")
     if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
-        return [nifti_series_info(path)]
+        return [nifti_series_info(path)], []
     niftis = (
         sorted(p for p in path.rglob("*") if p.name.lower().endswith(NIFTI_SUFFIXES))
         if path.is_dir()
         else []
     )
+    skipped: list[tuple[str, str]] = []
     try:
-        series = scan_dicom(path)
+        series = scan_dicom(path, skipped=skipped)
     except EmptyInputError:
         if not niftis:
             raise
         series = []
-    return series + [nifti_series_info(p) for p in niftis]
+    notes = [describe_skipped(skipped, examples=len(skipped))] if skipped and series else []
+    for nifti in niftis:
+        try:
+            series.append(nifti_series_info(nifti))
+        except BmetoolkitError as exc:
+            notes.append(f"skipped {exc}")
+    if not series:
+        raise EmptyInputError(
+            "holds no readable image: " + "; ".join(notes),
+            path=path,
+            hint="copy or export the damaged files again",
+        )
+    return series, notes
 
 
 def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
@@ -212,12 +226,14 @@ def _series_row(info: Any, call: Any, role: str) -> dict[str, Any]:
 def _run_info(args: argparse.Namespace) -> int:
     from bmetoolkit.pairing.contrast import classify_series
 
-    series = _describe_inputs(args.path)
+    series, skipped = _describe_inputs(args.path)
     roles, reasons = _pairing_of(series)
     rows = [_series_row(s, classify_series(s), roles.get(s.uid, "")) for s in series]
     if args.json:
-        print(json.dumps({"series": rows, "pairing": reasons}, indent=2))
+        print(json.dumps({"series": rows, "pairing": reasons, "skipped": skipped}, indent=2))
         return EXIT_OK
+    for note in skipped:
+        print(f"note: {note}")
     columns = ["number", "description", "plane", "matrix", "spacing_mm", "slices", "contrast"]
     columns += ["paired_as", "why"]
     print(_table(rows, columns))

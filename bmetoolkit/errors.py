@@ -93,13 +93,17 @@ class BmetoolkitError(Exception):
         """
         return self._format(self.cli_hint or self.hint)
 
+    def with_hint(self, hint: str | None) -> str:
+        """The message with another piece of advice (e.g. in a batch's terms)."""
+        return self._format(hint)
+
     def _format(self, hint: str | None = None) -> str:
         text = self.message
         hint = hint or self.hint
         if self.paths:
             text = f"{' and '.join(self.paths)}: {text}"
         if hint:
-            text = f"{text.rstrip('.')}. {hint}"
+            text = f"{text}{hint}" if text.endswith("\n") else f"{text.rstrip('.')}. {hint}"
         return text
 
 

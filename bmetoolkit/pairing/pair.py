@@ -165,9 +165,11 @@ def pair_series(
     t1_entry = chosen["t1"]
     if t1_entry is None:
         raise MissingContrastError(
-            f"no T1 series among {len(entries)} series",
+            f"no T1 series among {len(entries)} series. Series found:\n"
+            f"{_listing(entries, with_call=True)}\n",
             path=_common_path(e.info for e in entries),
-            hint=f"Series found:\n{_listing(entries, with_call=True)}\n{_how_to_name('t1')}",
+            hint=_how_to_name("t1"),
+            cli_hint=_how_to_name("t1", cli=True),
         )
     for role in ("t2", "stir"):
         if explicit[role] is not None and not allow_cross_study:
@@ -185,10 +187,11 @@ def pair_series(
         _refuse_cross_study(t1_entry, fluid, "t2/stir")
     if chosen["t2"] is None and chosen["stir"] is None:
         raise MissingContrastError(
-            f"no T2 or STIR series among {len(entries)} series",
+            f"no T2 or STIR series among {len(entries)} series. Series found:\n"
+            f"{_listing(entries, with_call=True)}\n",
             path=_common_path(e.info for e in entries),
-            hint=f"Series found:\n{_listing(entries, with_call=True)}\n"
-            f"{_how_to_name('t2', 'stir')}",
+            hint=_how_to_name("t2", "stir"),
+            cli_hint=_how_to_name("t2", "stir", cli=True),
         )
     reasons.extend(_warnings(t1_entry, chosen["t2"], chosen["stir"]))
     t2_entry, stir_entry = chosen["t2"], chosen["stir"]
@@ -233,16 +236,17 @@ def _select_explicit(
     found = [e for e in entries if _matches(e.info, ident)]
     if not found:
         raise MissingContrastError(
-            f"no series matches {role}={ident!r}",
+            f"no series matches {role}={ident!r}. Series found:\n"
+            f"{_listing(entries, with_call=True)}\n",
             path=_common_path(e.info for e in entries),
-            hint=f"Series found:\n{_listing(entries, with_call=True)}\nChoose by "
-            "SeriesNumber, SeriesInstanceUID, NIfTI path or exact SeriesDescription",
+            hint="Choose by SeriesNumber, SeriesInstanceUID, NIfTI path or exact SeriesDescription",
         )
     if len(found) > 1:
         raise AmbiguousSeriesError(
-            f"{role}={ident!r} matches {len(found)} series",
+            f"{role}={ident!r} matches {len(found)} series. Candidates:\n{_listing(found)}\n",
             path=_common_path(e.info for e in found),
-            hint=f"Candidates:\n{_listing(found)}\n{_how_to_choose(entries, role, found[0])}",
+            hint=_how_to_choose(entries, role, found[0]),
+            cli_hint=_how_to_choose(entries, role, found[0], cli=True),
         )
     entry = found[0]
     reasons.append(
@@ -271,6 +275,8 @@ def _refuse_cross_study(t1: _Entry, others: Sequence[_Entry | None], role: str) 
         hint="put each study in its own folder; if they really are one patient's same "
         "session, allow it: allow_cross_study=True in Python or --allow-cross-study on the "
         "command line",
+        cli_hint="put each study in its own folder; if they really are one patient's same "
+        "session, allow it with --allow-cross-study",
     )
 
 
@@ -312,9 +318,11 @@ def _choose(
         studies = {_meta(e, "StudyInstanceUID") for e in pool} - {None}
         note = f" (from {len(studies)} different studies)" if len(studies) > 1 else ""
         raise AmbiguousSeriesError(
-            f"{len(pool)} series could be the {_ROLE_TEXT[role]}{note}",
+            f"{len(pool)} series could be the {_ROLE_TEXT[role]}{note}. Candidates:\n"
+            f"{_listing(pool)}\n",
             path=_common_path(e.info for e in pool),
-            hint=f"Candidates:\n{_listing(pool)}\n{_how_to_choose(entries, role, pool[0])}",
+            hint=_how_to_choose(entries, role, pool[0]),
+            cli_hint=_how_to_choose(entries, role, pool[0], cli=True),
         )
     entry = pool[0]
     reasons.append(f"{role}: {entry.info.label} detected as {entry.call}")
@@ -461,21 +469,28 @@ def _identifier(entries: Sequence[_Entry], info: SeriesInfo) -> str | int:
     return info.uid
 
 
-def _how_to_choose(entries: Sequence[_Entry], role: str, example: _Entry) -> str:
+def _how_to_choose(
+    entries: Sequence[_Entry], role: str, example: _Entry, *, cli: bool = False
+) -> str:
     ident = _identifier(entries, example.info)
-    cli = ident if isinstance(ident, int) else f'"{ident}"'
+    command = ident if isinstance(ident, int) else f'"{ident}"'
+    if cli:
+        return f"Choose one explicitly: --{role}-series {command}"
     return (
         f"Choose one explicitly: pair_series(..., {role}={ident!r}) in Python or "
-        f"--{role}-series {cli} on the command line"
+        f"--{role}-series {command} on the command line"
     )
 
 
-def _how_to_name(*roles: str) -> str:
+def _how_to_name(*roles: str, cli: bool = False) -> str:
     python = " or ".join(f"pair_series(..., {r}=<SeriesNumber>)" for r in roles)
-    cli = " or ".join(f"--{r}-series <SeriesNumber>" for r in roles)
+    command = " or ".join(f"--{r}-series <SeriesNumber>" for r in roles)
+    what = " or ".join(_ROLE_TEXT[r] for r in roles)
+    if cli:
+        return f"If one of them is the {what}, choose it explicitly: {command}"
     return (
-        f"If one of them is the {' or '.join(_ROLE_TEXT[r] for r in roles)}, choose it "
-        f"explicitly: {python} in Python or {cli} on the command line"
+        f"If one of them is the {what}, choose it explicitly: {python} in Python or "
+        f"{command} on the command line"
     )
 
 
