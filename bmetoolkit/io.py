@@ -550,8 +550,10 @@ def _squeeze_to_3d(data: np.ndarray, source: Path) -> np.ndarray:
     raise NotDicomOrNiftiError(f"holds a {data.ndim}D array", path=source)
 
 
-#: Intensities beyond this magnitude do not fit float32, in which the analysis computes.
-FLOAT32_LIMIT = float(np.finfo(np.float32).max)
+#: Intensities beyond this magnitude are not MR signal (scanners store 12-16 bit integers;
+#: scaled float exports reach about 1e9) but a damaged scaling; float32 sums over an image
+#: (the analysis computes in float32, max 3.4e38) would overflow.
+MAX_ABS_INTENSITY = 1e20
 
 
 def _checked_voxels(data: np.ndarray, kind: Kind, source: Path) -> np.ndarray:
@@ -565,10 +567,10 @@ def _checked_voxels(data: np.ndarray, kind: Kind, source: Path) -> np.ndarray:
                 hint="replace them before analysis, e.g. "
                 "nibabel: np.nan_to_num(img.get_fdata(), nan=0, posinf=0, neginf=0)",
             )
-        if data.size and float(np.abs(data).max()) > FLOAT32_LIMIT:
+        if data.size and float(np.abs(data).max()) > MAX_ABS_INTENSITY:
             raise InvalidVoxelsError(
                 f"holds voxel values up to {float(np.abs(data).max()):.3g}, beyond the "
-                f"float32 range ({FLOAT32_LIMIT:.3g}) the analysis computes in",
+                f"{MAX_ABS_INTENSITY:.0e} no MR image reaches",
                 path=source,
                 hint="the header's scaling (scl_slope/scl_inter) is probably damaged; "
                 "check it, or rescale the image",

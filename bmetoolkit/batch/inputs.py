@@ -90,7 +90,7 @@ class SubjectInputs:
     vertebrae: InputImage | None = None
     reasons: tuple[str, ...] = ()
     problem: str | None = None
-    problem_type: str = "MissingContrastError"
+    problem_type: str = ""
     allow_cross_study: bool = False
 
     @property

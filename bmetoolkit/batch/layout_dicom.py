@@ -96,8 +96,9 @@ def _choice_hint(subject: str) -> str:
     return (
         "choose the series for this subject in a series choices file: `bmetoolkit batch "
         "INPUT OUTPUT --series-choices choices.tsv`, a tab-separated file with the columns "
-        f"subject, t1, t2, stir and a row such as '{subject}<TAB>3<TAB>4<TAB>5' (series "
-        "numbers; see docs/batch.md)"
+        f"subject, t1, t2, stir and a row '{subject}<TAB>T1<TAB>T2<TAB>STIR' holding series "
+        "numbers from the list above (leave a cell empty to choose automatically; see "
+        "docs/batch.md)"
     )
 
 

@@ -163,7 +163,7 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
     stage = "discover"
     try:
         if subject.problem:
-            raise DiscoveryProblem(subject.problem_type, subject.problem)
+            raise DiscoveryProblem(subject.problem_type or "BmetoolkitError", subject.problem)
         stage = "output"
         final = _final_folder(task)
         outcome.output = final.relative_to(task.output).as_posix()

@@ -475,11 +475,23 @@ def _set_tag(path: Path, keyword: str, value: object) -> None:
     if value is None:
         if keyword in ds:
             del ds[keyword]
-    elif keyword in ds:
-        ds[keyword].value = value
     else:
-        setattr(ds, keyword, value)
+        try:
+            setattr(ds, keyword, value)
+        except (ValueError, TypeError, OverflowError):  # a value pydicom will not convert
+            _set_raw(ds, keyword, value)
     ds.save_as(path, enforce_file_format=False)
+
+
+def _set_raw(ds: object, keyword: str, value: object) -> None:
+    """Store ``value`` as the raw bytes of ``keyword``, bypassing pydicom's conversion."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+    from pydicom.dataelem import RawDataElement
+
+    tag = tag_for_keyword(keyword)
+    raw = str(value).encode("latin-1")
+    raw += b" " * (len(raw) % 2)
+    ds[tag] = RawDataElement(tag, dictionary_VR(tag), len(raw), raw, 0, False, True)
 
 
 _TAG_VALUES: dict[str, tuple] = {
