@@ -37,11 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bmetoolkit-fuzz-"))
     tally = Tally()
     by_kind: dict[str, Counter] = {}
+    corpus_errors: list[str] = []
     clock = time.perf_counter()
     try:
         seeds = make_seeds(work / "seeds")
         for number in range(args.first, args.first + args.cases):
-            case = build_case(seeds, work / "cases", args.seed, number)
+            try:
+                case = build_case(seeds, work / "cases", args.seed, number)
+            except Exception as exc:  # a bug of the corpus, not of bmetoolkit: count it
+                corpus_errors.append(f"case {number}: {type(exc).__name__}: {exc}")
+                continue
             outcome = run_case(case, time_limit_s=args.time_limit)
             tally.add(outcome)
             by_kind.setdefault(case.kind, Counter())[outcome.code] += 1
@@ -55,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     print("exit codes: " + ", ".join(f"{c}: {n}" for c, n in sorted(tally.codes.items(), key=str)))
     for problem in PROBLEMS:
         print(f"{problem}: {tally.problems[problem]}")
+    print(f"cases the corpus could not build: {len(corpus_errors)}")
+    for line in corpus_errors[: args.show]:
+        print(f"  {line}")
     print("per mutator (exit code: cases):")
     for kind in sorted(by_kind):
         codes = ", ".join(f"{c}: {n}" for c, n in sorted(by_kind[kind].items(), key=str))
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failed cases kept in {work / 'cases'}")
     else:
         shutil.rmtree(work, ignore_errors=True)
-    return 1 if tally.failures else 0
+    return 1 if tally.failures or corpus_errors else 0
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
     try:
         pairing = pair_series(dicom_series)
     except BmetoolkitError as exc:
-        return {}, [f"no automatic pairing: {exc}"]
+        return {}, [f"no automatic pairing: {exc.for_cli()}"]
     roles = {}
     for role in ("t1", "t2", "stir"):
         chosen = getattr(pairing, role)

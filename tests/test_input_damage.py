@@ -21,6 +21,7 @@ import pytest
 from bmetoolkit.cli import main
 from bmetoolkit.dicom.read import load_dicom, scan_dicom
 from bmetoolkit.errors import (
+    AmbiguousSeriesError,
     CorruptFileError,
     EmptyInputError,
     ImageTooLargeError,
@@ -199,11 +200,14 @@ def test_folder_of_damaged_files_only(seeds, tmp_path):
         scan_dicom(folder)
 
 
-def test_several_series_message_offers_real_options(seeds, tmp_path):
-    with pytest.raises(Exception) as err:
+def test_several_series_message_offers_real_options(seeds, tmp_path, capsys):
+    with pytest.raises(AmbiguousSeriesError) as err:
         load(seeds.dicom)
-    text = str(err.value)
-    assert "series=" in text and "--t1-series" in text and " --series" not in text
+    assert "series=" in str(err.value) and "--" not in str(err.value)  # Python terms
+    t2 = str(seeds.nifti / "t2.nii.gz")
+    assert main(["analyze", "--t1", str(seeds.dicom), "--t2", t2, "--out", str(tmp_path)]) == 1
+    text = capsys.readouterr().err
+    assert "--t1-series" in text and " --series" not in text and "series=" not in text
 
 
 def test_cli_prints_no_library_warning(seeds, tmp_path, capsys):

@@ -707,21 +707,29 @@ def _matches(info: SeriesInfo, series: str | int) -> bool:
 def _choose(infos: list[SeriesInfo], series: str | int | None, path: Path) -> SeriesInfo:
     listing = "\n".join(f"  {info.label}  uid={info.uid}" for info in infos)
     hint = (
-        "choose one: in Python, bmetoolkit.load(path, series=<number, uid or description>); "
-        "on the command line, give the folder as STUDY_DIR with "
-        "`bmetoolkit analyze STUDY_DIR --t1-series N --t2-series N --out DIR` (or "
-        f"--stir-series N); `bmetoolkit info {path}` lists the series"
+        "choose one: bmetoolkit.load(path, series=<number, uid or description>), or give the "
+        "study folder to bmetoolkit.analyze(folder, t1_series=N, t2_series=N) / "
+        f"Study.from_dicom(folder, t1=N, t2=N); `bmetoolkit info {path}` lists the series"
+    )
+    cli_hint = (
+        "give the folder as STUDY_DIR and choose the series there: `bmetoolkit analyze "
+        "STUDY_DIR --t1-series N --t2-series N --out DIR` (or --stir-series N); "
+        f"`bmetoolkit info {path}` lists the series"
     )
     if series is None:
         raise AmbiguousSeriesError(
             f"holds {len(infos)} series; which one should be read?\n{listing}\n",
             path=path,
             hint=hint,
+            cli_hint=cli_hint,
         )
     found = [info for info in infos if _matches(info, series)]
     if len(found) == 1:
         return found[0]
     what = "no series matches" if not found else f"{len(found)} series match"
     raise AmbiguousSeriesError(
-        f"{what} series={series!r}; the series found are:\n{listing}\n", path=path, hint=hint
+        f"{what} series={series!r}; the series found are:\n{listing}\n",
+        path=path,
+        hint=hint,
+        cli_hint=cli_hint,
     )

@@ -475,12 +475,19 @@ def _set_tag(path: Path, keyword: str, value: object) -> None:
     if value is None:
         if keyword in ds:
             del ds[keyword]
-    else:
-        try:
-            setattr(ds, keyword, value)
-        except (ValueError, TypeError, OverflowError):  # a value pydicom will not convert
-            _set_raw(ds, keyword, value)
-    ds.save_as(path, enforce_file_format=False)
+        ds.save_as(path, enforce_file_format=False)
+        return
+    try:
+        setattr(ds, keyword, value)
+        ds.save_as(path, enforce_file_format=False)
+    except (ValueError, TypeError, OverflowError, OSError, struct.error):
+        ds = pydicom.dcmread(path)  # a value pydicom will not convert or write: raw bytes
+        _set_raw(ds, keyword, value)
+        ds.save_as(path, enforce_file_format=False)
+
+
+#: struct formats of binary integer value representations.
+_BINARY_VR = {"US": "<H", "SS": "<H", "UL": "<I", "SL": "<I"}
 
 
 def _set_raw(ds: object, keyword: str, value: object) -> None:
@@ -489,9 +496,14 @@ def _set_raw(ds: object, keyword: str, value: object) -> None:
     from pydicom.dataelem import RawDataElement
 
     tag = tag_for_keyword(keyword)
-    raw = str(value).encode("latin-1")
-    raw += b" " * (len(raw) % 2)
-    ds[tag] = RawDataElement(tag, dictionary_VR(tag), len(raw), raw, 0, False, True)
+    vr = dictionary_VR(tag)
+    if vr in _BINARY_VR and isinstance(value, int):
+        fmt = _BINARY_VR[vr]
+        raw = struct.pack(fmt, value & (0xFFFF if fmt == "<H" else 0xFFFFFFFF))
+    else:
+        raw = str(value).encode("latin-1")
+        raw += b" " * (len(raw) % 2)
+    ds[tag] = RawDataElement(tag, vr, len(raw), raw, 0, False, True)
 
 
 _TAG_VALUES: dict[str, tuple] = {
