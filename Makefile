@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,19 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# Unit tests and doctests only (under 2 minutes on 2 cores): the end-to-end cases marked
+# `slow` (realistic phantoms, notebooks, the browser) and the DICOM reference suite are left
+# to `make test`.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow and not reference"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_dicom_read.py
 	$(BIN)/python benchmarks/bench_phantom.py
@@ -43,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_autoseg.py
 	$(BIN)/python benchmarks/bench_transitional.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_randomized.py --jobs 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO)

@@ -32,7 +32,7 @@ import numpy as np
 from bmetoolkit.analysis import analyze_study
 from bmetoolkit.data.phantom import make_phantom
 from bmetoolkit.data.phantom.anatomy import Tissue
-from bmetoolkit.metrics import cohen_kappa, dice
+from bmetoolkit.metrics import cohen_kappa, dice, endplate_types, volume_error
 from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies
 from bmetoolkit.study import Study
 
@@ -96,15 +96,14 @@ def run_case(
         expected = np.asarray(truth.bme_mask.data) > 0
         if expected.any():
             tally.dices.append(dice(found, expected))
-            tally.volume_errors.append(abs(int(found.sum()) - int(expected.sum())) / expected.sum())
-        rows = {(r["level"], r["endplate"]): r["modic_type"] for r in result.endplate_rows}
-        for row in truth.endplates:
-            got = rows.get((row["level"], row["endplate"]), "missing")
-            tally.truth_types.append(row["modic_type"])
+            tally.volume_errors.append(volume_error(found, expected))
+        expected_types, found_types = endplate_types(truth.endplates, result.endplate_rows)
+        for row, want, got in zip(truth.endplates, expected_types, found_types, strict=True):
+            tally.truth_types.append(want)
             tally.found_types.append(got)
-            if got != row["modic_type"]:
+            if got != want:
                 tally.misses.append(
-                    f"seed {seed} {row['level']} {row['endplate']}: {row['modic_type']} -> {got}"
+                    f"seed {seed} {row['level']} {row['endplate']}: {want} -> {got}"
                 )
             if lesions == "healthy" and got not in ("none", "missing"):
                 tally.healthy_calls += 1

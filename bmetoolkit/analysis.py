@@ -6,10 +6,14 @@
 1. bodies from the labels in any convention (:func:`bmetoolkit.spine.labels.vertebral_bodies`),
    or found automatically when no labels are given;
 2. geometry and marrow of each body (:mod:`bmetoolkit.spine.vertebra`);
-3. ratios to the subject's normal marrow (:mod:`bmetoolkit.reference`);
-4. bone marrow edema (:mod:`bmetoolkit.segment`);
-5. Modic type per voxel and per endplate (:mod:`bmetoolkit.modic`);
-6. the lesion table (:mod:`bmetoolkit.lesions`).
+3. ratios to the subject's normal marrow, estimated from marrow that is itself normal
+   (:mod:`bmetoolkit.reference`);
+4. the dark shell of endplates and cortex left in the marrow, measured on the scan and
+   peeled (:mod:`bmetoolkit.spine.cortex`); decision images and levels adapted to the
+   scan's noise (:mod:`bmetoolkit.decision`);
+5. bone marrow edema (:mod:`bmetoolkit.segment`);
+6. Modic type per voxel and per endplate (:mod:`bmetoolkit.modic`);
+7. the lesion table (:mod:`bmetoolkit.lesions`).
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.decision import DecisionLevels, decision_levels, normal_sd, smooth_within
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
 from bmetoolkit.lesions import lesion_table
-from bmetoolkit.modic import NOT_ASSESSED, endplate_table, modic_map
+from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
-from bmetoolkit.reference import ReferenceField, fit_reference, n4_corrected, robust_location
+from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import label_lesions, segment_bme
+from bmetoolkit.spine.cortex import shell_depths
 from bmetoolkit.spine.labels import VertebraLabels, vertebral_bodies
 from bmetoolkit.spine.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
 from bmetoolkit.spine.vertebra import BodyGeometry, body_geometries, on_grid
@@ -44,6 +50,8 @@ COARSE_SI_MM = 2.0
 #: Normal marrow whose log signal spreads more than this (robust SD) around its reference
 #: is too noisy or heterogeneous for reliable voxel decisions (the phantoms: 0.06-0.10).
 NOISY_LOG_SPREAD = 0.3
+#: Fewest analysable voxels in a user's normal-marrow region.
+MIN_REFERENCE_VOXELS = 50
 
 
 def analyze(
@@ -53,6 +61,7 @@ def analyze(
     vertebrae: ImageInput | VertebraLabels | None = None,
     params: Parameters | Mapping[str, Any] | str | os.PathLike | None = None,
     *,
+    reference_mask: ImageInput | None = None,
     label_convention: str = "auto",
     t1_series: str | int | None = None,
     t2_series: str | int | None = None,
@@ -75,6 +84,10 @@ def analyze(
         Without them the bodies are found automatically.
     params : Parameters, dict or path, optional
         Thresholds (a JSON file or dict may hold only some values); defaults otherwise.
+    reference_mask : path or Volume, optional
+        A region of normal marrow (any grid; resampled by nearest neighbour), as readers
+        draw one for SPARCC-style scoring: the reference of every sequence is taken there
+        instead of being estimated from the marrow itself.
     label_convention : str
         Convention of ``vertebrae`` (``"auto"``, ``"verse"``, ``"spineps"``,
         ``"totalsegmentator"``, ``"total_mr"``, ``"binary"``).
@@ -113,8 +126,10 @@ def analyze(
             t1, t2=t2, stir=stir, labels=labels_input, allow_cross_study=allow_cross_study
         )
     if isinstance(vertebrae, VertebraLabels):
-        return analyze_study(study, vertebrae, params)
-    return analyze_study(study, None, params, label_convention=label_convention)
+        return analyze_study(study, vertebrae, params, reference_mask=reference_mask)
+    return analyze_study(
+        study, None, params, label_convention=label_convention, reference_mask=reference_mask
+    )
 
 
 def _is_folder(path: Any) -> bool:
@@ -137,6 +152,7 @@ def analyze_study(
     params: Parameters | None = None,
     *,
     label_convention: str = "auto",
+    reference_mask: ImageInput | None = None,
 ) -> AnalysisResult:
     """Run the analysis on a :class:`Study` (images already on the T1 grid).
 
@@ -153,22 +169,41 @@ def analyze_study(
     bodies = body_geometries(labels, cortex_mm=params.cortex_mm)
     marrow = on_grid(bodies, grid.shape, lambda b: b.marrow, fill=False, dtype=bool)
     marrow &= study.analysable()
-    ratios, references, per_body = _ratios(study, marrow, bodies, params)
+    user_normal = _reference_region(reference_mask, study, marrow)
+    ratios, reference, normal = _ratios(study, marrow, bodies, params, user_normal)
     fluid = "stir" if study.stir is not None else "t2"
+    shell = shell_depths(
+        bodies,
+        ratios["t1"],
+        ratios[fluid],
+        shell_ratio=params.shell_ratio,
+        max_shell_mm=params.max_shell_mm if _fine_along_si(bodies) else 0.0,
+    )
+    with np.errstate(invalid="ignore"):
+        shell_like = np.fmax(ratios["t1"], ratios[fluid]) < params.shell_ratio
+    marrow &= ~(_within_shell(bodies, grid.shape, shell) & shell_like)
+    decisions, levels = _decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
+    ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
-    bme = segment_bme(ratios["t1"], ratios[fluid], fluid=fluid, voxel_mm3=voxel_mm3, params=params)
+    bme = segment_bme(
+        decisions["t1"], decisions[fluid], levels=levels, voxel_mm3=voxel_mm3, params=params
+    )
+    with np.errstate(invalid="ignore"):
+        t1_dark = bme & (decisions["t1"] <= levels.t1_dark[0])
     body_labels = np.asarray(labels.bodies.data)
     types, assignment = modic_map(
         bme,
-        ratios["t1"],
-        ratios[fluid],
-        fluid=fluid,
+        decisions["t1"],
+        decisions[fluid],
+        levels=levels,
         bodies=bodies,
         body_labels=body_labels,
         voxel_mm3=voxel_mm3,
         params=params,
+        shell_mm=shell["endplate_mm"],
     )
-    checks, check_notes = _contrast_checks(study, body_labels, bodies, references)
+    checks, check_notes = _contrast_checks(study, body_labels, bodies, reference, levels)
+    checks["dark_shell_mm"] = shell
     if not checks["modic_assessed"]:
         types[:] = 0
     endplates = endplate_table(bodies, types, assignment, voxel_mm3=voxel_mm3, params=params)
@@ -186,11 +221,14 @@ def analyze_study(
         body_labels=body_labels,
         body_names=names,
         ratios=ratios,
+        decisions=decisions,
+        levels=levels,
+        t1_dark=t1_dark,
         grid=grid,
         params=params,
     )
     timings["analysis_s"] = time.perf_counter() - clock
-    notes = list(study.notes) + list(labels.notes) + _body_notes(bodies, per_body, params)
+    notes = list(study.notes) + list(labels.notes) + _body_notes(bodies, reference, params)
     notes += check_notes
     affine = grid.affine
     return AnalysisResult(
@@ -207,9 +245,14 @@ def analyze_study(
         lesion_labels=Volume(lesion_numbers, affine, kind="label", source="lesions"),
         endplate_rows=endplates,
         lesion_rows=lesions,
-        references={name: ref.to_dict() for name, ref in references.items()},
-        marrow_by_body=per_body,
+        references=reference.summary(),
+        marrow_by_body={
+            name: {"factors": reference.body_factors[name], **reference.body_confidence[name]}
+            for name in reference.body_factors
+        },
         fluid=fluid,
+        decision=levels.to_dict(),
+        bme_t1_dark_ml=round(float(t1_dark.sum()) * voxel_mm3 / MM3_PER_ML, 4),
         parameters=params,
         notes=tuple(notes),
         timings=timings,
@@ -259,62 +302,136 @@ def _automatic_labels(study: Study) -> VertebraLabels:
     return find_vertebral_bodies(study)
 
 
+def _fine_along_si(bodies: list[BodyGeometry]) -> bool:
+    """Whether voxels are fine enough along the spine to measure a 0.5-2.5 mm shell."""
+    return max((body.si_extent_mm for body in bodies), default=0.0) <= COARSE_SI_MM
+
+
+def _within_shell(
+    bodies: list[BodyGeometry], shape: tuple[int, ...], shell: dict[str, float]
+) -> NDArray[np.bool_]:
+    """Voxels within the scan's shell depth below the endplates or inside the walls.
+
+    Only those that also look like the shell (dark on T1 and on the fluid image) leave the
+    marrow: a lesion bright on either, right under the endplate, stays.
+    """
+
+    def within(body: BodyGeometry) -> NDArray[np.bool_]:
+        nearest = body.depth_superior
+        if "inferior" in body.endplates:
+            nearest = np.minimum(nearest, body.depth_inferior)
+        return (nearest < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
+
+    return on_grid(bodies, shape, within, fill=False, dtype=bool)
+
+
+def _reference_region(
+    reference_mask: ImageInput | None, study: Study, marrow: NDArray[np.bool_]
+) -> NDArray[np.bool_] | None:
+    """The user's normal-marrow region on the study grid, within the analysable marrow."""
+    if reference_mask is None:
+        return None
+    from bmetoolkit.io import as_volume
+
+    source = as_volume(reference_mask, kind="label")
+    region, _ = resample_with_coverage(source, study.grid)
+    inside = (np.asarray(region.data) > 0) & study.analysable()
+    if np.count_nonzero(inside) < MIN_REFERENCE_VOXELS:
+        raise BmetoolkitError(
+            f"the reference mask covers {np.count_nonzero(inside)} analysable voxels on the "
+            f"T1 grid (at least {MIN_REFERENCE_VOXELS} are needed)",
+            path=source.source,
+            hint="draw the normal-marrow region inside bone covered by every image",
+        )
+    return inside
+
+
 def _ratios(
-    study: Study, marrow: NDArray[np.bool_], bodies: list[BodyGeometry], params: Parameters
-) -> tuple[dict[str, NDArray[np.float32]], dict[str, ReferenceField], dict[str, dict]]:
-    """Ratio images (NaN outside the marrow), their reference fields, per-body factors."""
-    index = np.flatnonzero(marrow)
-    ijk = np.stack(np.unravel_index(index, marrow.shape), axis=1)
+    study: Study,
+    marrow: NDArray[np.bool_],
+    bodies: list[BodyGeometry],
+    params: Parameters,
+    user_normal: NDArray[np.bool_] | None,
+) -> tuple[dict[str, NDArray[np.float32]], MarrowReference, NDArray[np.bool_]]:
+    """Ratio images to normal marrow, the reference behind them and its normal voxels.
+
+    Ratios are NaN outside the marrow and the user's normal-marrow region, which may lie
+    outside the bodies (e.g. in the sacrum's centre).
+    """
+    region = marrow if user_normal is None else marrow | user_normal
+    index = np.flatnonzero(region)
+    ijk = np.stack(np.unravel_index(index, region.shape), axis=1)
     xyz = study.grid.voxel_to_world(ijk)
+    body_index = np.zeros(region.size, np.int32)
+    for number, body in enumerate(bodies, start=1):
+        body_index[body.index] = number
+    body_of = body_index[index]
+    names = {number: body.name for number, body in enumerate(bodies, start=1)}
     images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
-    ratios: dict[str, NDArray[np.float32]] = {}
-    references: dict[str, ReferenceField] = {}
-    factors: dict[str, dict[str, float]] = {body.name: {} for body in bodies}
+    values = {}
     for name, volume in images.items():
         if volume is None:
             continue
         data = np.asarray(volume.data, np.float32)
         if params.reference_bias_correction:
             data = n4_corrected(data, study.grid.spacing, marrow)
-        values = data.ravel()[index]
-        try:
-            reference = fit_reference(values, xyz, degree=params.reference_degree)
-        except ValueError as exc:
-            raise BmetoolkitError(
-                f"cannot estimate normal marrow on the {name} image: {exc}",
-                path=volume.source,
-                hint="check that the vertebra labels lie on the vertebral bodies of this scan",
-            ) from None
-        ratio = np.full(marrow.size, np.nan, np.float32)
-        ratio[index] = values / reference.at(xyz)
-        if params.reference_per_body:
-            for body in bodies:
-                factor = _body_factor(ratio, body, params)
-                ratio[body.index] /= factor
-                factors[body.name][name] = round(factor, 4)
-        ratios[name] = ratio.reshape(marrow.shape)
-        references[name] = reference
-    return ratios, references, factors
+        values[name] = data.ravel()[index]
+    try:
+        reference = normal_marrow_reference(
+            values,
+            xyz,
+            body_of,
+            names,
+            degree=params.reference_degree if user_normal is None else params.reference_mask_degree,
+            inlier_z=params.reference_inlier_z,
+            per_body=params.reference_per_body,
+            max_body_offset=params.max_body_offset,
+            min_normal_fraction=params.min_normal_fraction,
+            normal_mask=None if user_normal is None else user_normal.ravel()[index],
+        )
+    except ValueError as exc:
+        raise BmetoolkitError(
+            f"cannot estimate normal marrow: {exc}",
+            path=study.t1.source,
+            hint="check that the vertebra labels lie on the vertebral bodies of this scan",
+        ) from None
+    normal = np.zeros(region.size, bool)
+    normal[index] = reference.normal
+    ratios = {}
+    for name, residual in reference.log_residual.items():
+        ratio = np.full(region.size, np.nan, np.float32)
+        ratio[index] = np.exp(residual)
+        ratios[name] = ratio.reshape(region.shape)
+    return ratios, reference, normal.reshape(region.shape)
 
 
-def _body_factor(ratio: NDArray[np.float32], body: BodyGeometry, params: Parameters) -> float:
-    """Robust level of a body's central marrow relative to the field, within limits."""
-    limit = params.central_fraction * body.height_mm
-    central = (body.depth_superior > limit) & (body.depth_inferior > limit)
-    values = ratio[body.index[central]]
-    values = values[np.isfinite(values) & (values > 0)]
-    if values.size < 20:
-        return 1.0
-    offset = robust_location(np.log(values))
-    bound = np.log1p(params.max_body_offset)
-    return float(np.exp(np.clip(offset, -bound, bound)))
+def _decision_images(
+    ratios: dict[str, NDArray[np.float32]],
+    normal: NDArray[np.bool_],
+    marrow: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+    fluid: str,
+    params: Parameters,
+) -> tuple[dict[str, NDArray[np.float32]], DecisionLevels]:
+    """Ratios smoothed within the marrow, and the scan's levels from its normal marrow's SD.
+
+    The SD is that of the normal voxels smoothed among themselves (lesion edges do not
+    widen it).
+    """
+    width = params.decision_smoothing_mm
+    decisions, sd = {}, {}
+    for name, ratio in ratios.items():
+        decisions[name] = smooth_within(np.where(marrow, ratio, np.nan), spacing, width)
+        sd[name] = normal_sd(smooth_within(np.where(normal, ratio, np.nan), spacing, width), normal)
+    return decisions, decision_levels(sd, fluid=fluid, params=params)
 
 
 def _contrast_checks(
     study: Study,
     body_labels: NDArray,
     bodies: list[BodyGeometry],
-    references: Mapping[str, ReferenceField],
+    reference: MarrowReference,
+    levels: DecisionLevels,
 ) -> tuple[dict[str, Any], list[str]]:
     """Whether the T1 can carry Modic types and how noisy the marrow is; notes to report."""
     ratio, evidence = disc_to_marrow_ratio(
@@ -328,7 +445,7 @@ def _contrast_checks(
             "shows fatty marrow brighter than the discs): Modic types are defined on spin-echo "
             "T1 and were not assessed; edema was, but check it in the QC figure"
         )
-    spreads = {name: round(ref.spread, 3) for name, ref in references.items()}
+    spreads = {name: round(field.spread, 3) for name, field in reference.fields.items()}
     for name, spread in spreads.items():
         if spread > NOISY_LOG_SPREAD:
             notes.append(
@@ -341,12 +458,13 @@ def _contrast_checks(
         "t1_disc_to_marrow": None if ratio is None else round(ratio, 3),
         "t1_disc_to_marrow_evidence": evidence,
         "marrow_log_spread": spreads,
+        "t1_criterion": levels.t1_criterion,
     }
     return checks, notes
 
 
 def _body_notes(
-    bodies: list[BodyGeometry], factors: dict[str, dict[str, float]], params: Parameters
+    bodies: list[BodyGeometry], reference: MarrowReference, params: Parameters
 ) -> list[str]:
     notes = []
     coarse = max((body.si_extent_mm for body in bodies), default=0.0)
@@ -361,10 +479,17 @@ def _body_notes(
                 f"{body.name} reaches the edge of the field of view: its height and extent "
                 "grades may be underestimated"
             )
-        for name, factor in factors.get(body.name, {}).items():
+        confidence = reference.body_confidence.get(body.name, {})
+        if confidence.get("confidence") == "low":
+            notes.append(
+                f"{body.name}: only {100 * confidence['normal_fraction']:.0f} % of its marrow "
+                "looks normal, so its reference is the other bodies' (low reference "
+                "confidence): a diffuse marrow change, or a poor body mask"
+            )
+        for name, factor in reference.body_factors.get(body.name, {}).items():
             if abs(factor - 1) >= params.max_body_offset * 0.999:
                 notes.append(
-                    f"{body.name}: central marrow on {name.upper()} is {factor:.2f} x the "
+                    f"{body.name}: normal marrow on {name.upper()} is {factor:.2f} x the "
                     "other bodies' (at the per-body limit): diffuse marrow change, or a poor "
                     "reference"
                 )

@@ -3,7 +3,10 @@
 A lesion is a connected region (face neighbours, within one body) of the union of the BME
 mask and the Modic map. Its **zone** is the endplate its Modic voxels belong to
 (``"superior endplate"`` / ``"inferior endplate"``), or ``"central"`` for edema away from the
-endplates; its **finding** is ``"BME"`` or ``"Modic "`` + type (``"Modic I/II"``).
+endplates; its **finding** is ``"BME"`` or ``"Modic "`` + type (``"Modic I/II"``). Each
+lesion carries its contrast on every sequence as a mean ratio to normal marrow and as a
+robust z-score (how many normal-marrow SDs it departs from normal), and the part of its
+edema that is also T1-dark.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.modic import MM3_PER_ML, MODIC_NAMES, SUPERIOR, type_string
 from bmetoolkit.params import Parameters
 from bmetoolkit.volume import Grid
@@ -43,9 +47,13 @@ LESION_COLUMNS = (
     "bbox_max_y_mm",
     "bbox_max_z_mm",
     "bbox_voxels",
+    "t1_dark_volume_ml",
     "mean_t1_ratio",
     "mean_t2_ratio",
     "mean_stir_ratio",
+    "t1_z",
+    "t2_z",
+    "stir_z",
 )
 
 
@@ -59,6 +67,9 @@ def lesion_table(
     body_labels: NDArray[np.integer],
     body_names: dict[int, tuple[str, int | None]],
     ratios: dict[str, NDArray[np.floating]],
+    decisions: dict[str, NDArray[np.floating]],
+    levels: DecisionLevels,
+    t1_dark: NDArray[np.bool_],
     grid: Grid,
     params: Parameters,
 ) -> list[dict[str, Any]]:
@@ -79,6 +90,13 @@ def lesion_table(
     ratios : dict of str to ndarray
         Ratio images by contrast (``"t1"``, ``"t2"``, ``"stir"``); missing contrasts give
         empty cells.
+    decisions : dict of str to ndarray
+        The decision images (smoothed ratios), for each lesion's contrast as a z-score: the
+        median of its log decision ratio over the SD of normal marrow (``levels.sd``).
+    levels : DecisionLevels
+        The scan's levels and normal-marrow SDs.
+    t1_dark : ndarray of bool
+        The edema that is also T1-dark.
     grid : Grid
         The study grid.
     params : Parameters
@@ -114,8 +132,15 @@ def lesion_table(
                 **{f"volume_ml_{roman}": round(v, 4) for roman, v in volumes.items()},
                 **_coordinates(world),
                 "bbox_voxels": ",".join(f"{s.start}:{s.stop}" for s in box),
+                "t1_dark_volume_ml": round(
+                    float(np.count_nonzero(t1_dark[box][inside]) * mm3 / MM3_PER_ML), 4
+                ),
                 **{
                     f"mean_{name}_ratio": _mean(ratios.get(name), box, inside)
+                    for name in ("t1", "t2", "stir")
+                },
+                **{
+                    f"{name}_z": _z(decisions.get(name), levels.sd.get(name), box, inside)
                     for name in ("t1", "t2", "stir")
                 },
             }
@@ -141,6 +166,20 @@ def _coordinates(world: NDArray[np.float64]) -> dict[str, float]:
     ):
         values |= {f"{name}_{c}_mm": round(float(v), 2) for c, v in zip("xyz", point, strict=True)}
     return values
+
+
+def _z(
+    decision: NDArray[np.floating] | None,
+    sd: float | None,
+    box: tuple[slice, ...],
+    inside: NDArray[np.bool_],
+) -> float | None:
+    """Median log decision ratio of a lesion over the SD of normal marrow (None without)."""
+    if decision is None or not sd:
+        return None
+    values = np.log(decision[box][inside])
+    values = values[np.isfinite(values)]
+    return round(float(np.median(values)) / sd, 2) if values.size else None
 
 
 def _mean(

@@ -1,22 +1,27 @@
 """Modic endplate changes: per-voxel pattern, endplate contact, per-endplate type and extent.
 
-Per voxel, inside the marrow (ratios to normal marrow, DOMAIN.md "Signal patterns"):
+Per voxel, inside the marrow, on the decision images (smoothed ratios to normal marrow) at
+the scan's own :class:`~bmetoolkit.decision.DecisionLevels` (DOMAIN.md "Signal patterns"):
 
-- **type I** (edema): the bone marrow edema mask (T1 hypo, STIR/T2 hyper);
-- **type II** (fat): T1 hyper (``>= t1_hyper_ratio``) and, with a STIR, fat-nulled
-  (``<= stir_fat_max_ratio``), without one, T2 not hypointense (``> fluid_hypo_ratio``);
-- **type III** (sclerosis): T1 hypo (``<= t1_hypo_ratio``) and T2/STIR hypo
-  (``<= fluid_hypo_ratio``).
+- **type I** (edema): the bone marrow edema mask (fluid-bright, see :mod:`bmetoolkit.segment`);
+- **type II** (fat): T1-bright and, with a STIR, fat-nulled (``<= stir_fat_max_ratio``),
+  without one, T2 not dark;
+- **type III** (sclerosis): T1-dark and T2/STIR-dark.
 
-Like edema, type II and III regions are cleaned by hysteresis: a region must hold a voxel
-past the ``*_seed_ratio`` thresholds that also lies deeper than ``modic_core_mm`` inside the
-body (a thin rim along the cortex is partial volume of dark cortex and marrow, not
-sclerosis). Regions smaller than ``min_modic_mm3`` are dropped. The changed regions of
-a body (connected, all types together) that come within ``endplate_contact_mm`` of the
-endplate's first marrow voxels are Modic changes of that endplate (the nearer one when
-they reach both, voxel by voxel); the others are not Modic: edema there stays BME
-("central" zone), and a T1-bright region away from the endplates (a haemangioma, focal
-fat) is not reported.
+Type II and III regions are cleaned by hysteresis: a region must hold a voxel past the seed
+levels that also lies deeper than ``modic_core_mm`` inside the body (a thin rim along the
+cortex is partial volume of dark cortex and marrow, not sclerosis), be large
+(``min_modic_mm3``) and clearly changed as a whole (its median ratio passes the grow level by
+``region_median_margin``: a region of noise or mottled marrow that merely touches the level
+is not). A changed region (all types together, edema included: a mixed change is one band)
+is a Modic change only when it is a band along an endplate (:class:`EndplateBands`): it
+reaches ``modic_min_depth_mm`` below where the marrow starts over a quarter of its columns
+(thinner bands are normal fatty marrow), lies nearer an endplate than a wall, covers
+``modic_min_area_pct`` of the endplate (a focal fat spot does not), and comes within
+``endplate_contact_mm`` of the endplate's first marrow voxels; it belongs to that endplate
+(the nearer one when it reaches both, voxel by voxel). Other edema stays BME ("central"
+zone), and a T1-bright region away from the endplates (a haemangioma, focal fat) is not
+reported.
 
 Per endplate, :func:`endplate_table` reports the type (the types making up at least
 ``mixed_min_fraction`` of the changed volume, largest first: ``"I"``, ``"II/I"``...), the
@@ -28,19 +33,29 @@ that third, else middle).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
-from bmetoolkit.segment import hysteresis, label_lesions, remove_small
+from bmetoolkit.segment import (
+    FACE_NEIGHBOURS,
+    hysteresis,
+    keep_regions,
+    label_lesions,
+    remove_small,
+)
 from bmetoolkit.spine.vertebra import BodyGeometry, on_grid
+from bmetoolkit.volume import occupied_box
 
 __all__ = [
     "ENDPLATE_COLUMNS",
     "MODIC_NAMES",
+    "MODIC_TYPES",
     "NOT_ASSESSED",
     "area_grade",
     "endplate_table",
@@ -51,6 +66,8 @@ __all__ = [
 
 #: Modic map values and their names.
 MODIC_NAMES = {1: "I", 2: "II", 3: "III"}
+#: The Modic types, in report order; a mixed type joins them dominant first (``"II/I"``).
+MODIC_TYPES = tuple(MODIC_NAMES.values())
 #: Endplate assignment values in :func:`modic_map`'s second output.
 SUPERIOR, INFERIOR = 1, 2
 #: ``modic_type`` of every endplate when the T1 cannot carry Modic types (see
@@ -129,36 +146,150 @@ def type_string(volumes: dict[str, float], min_fraction: float) -> str:
     return "/".join(name for _, name in sorted(present, key=lambda p: -p[0]))
 
 
+#: A band's reach is the 75th percentile of its columns' deepest voxels: a Modic change is
+#: often dome-shaped (thin at its edges), a fatty band is thin everywhere.
+REACH_PERCENTILE = 75.0
+
+
+@dataclass(frozen=True)
+class EndplateBands:
+    """What makes a changed region a Modic change: a band along an endplate.
+
+    A region is a band when, over the endplate columns it covers, its typical reach below
+    the endplate (the 75th percentile over its columns of the deepest voxel) is at least
+    ``min_depth_mm``; when most of its voxels lie nearer an endplate than a wall of the body
+    (``along``); and when it covers at least ``min_area`` of its endplate's columns.
+
+    Attributes
+    ----------
+    depth : ndarray
+        Per voxel, depth (mm, far edge) below where the marrow starts under the nearer
+        endplate (see :func:`_below_marrow_start`).
+    along : ndarray of bool
+        Per voxel, nearer an endplate than a wall.
+    column_key : ndarray
+        Per voxel, a key of its body and column (see :func:`_column_share`).
+    min_depth_mm, min_area : float
+        Typical reach (mm) and endplate fraction a band needs.
+    """
+
+    depth: NDArray[np.floating]
+    along: NDArray[np.bool_]
+    column_key: NDArray[np.float64]
+    min_depth_mm: float
+    min_area: float
+
+    def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """``mask`` without its connected regions that are not endplate bands."""
+        out = np.zeros(mask.shape, bool)
+        outer = occupied_box(mask)
+        labels, n = ndimage.label(mask[outer], structure=FACE_NEIGHBOURS)
+        if n == 0:
+            return out
+        keep = np.zeros(n + 1, bool)
+        for number, box in enumerate(ndimage.find_objects(labels), start=1):
+            inside = labels[box] == number
+            grid_box = tuple(
+                slice(o.start + b.start, o.start + b.stop) for o, b in zip(outer, box, strict=True)
+            )
+            keep[number] = self._is_band(
+                self.depth[grid_box][inside],
+                self.column_key[grid_box][inside],
+                self.along[grid_box][inside],
+            )
+        out[outer] = keep[labels]
+        return out
+
+    def _is_band(
+        self, depth: NDArray[np.floating], key: NDArray[np.float64], along: NDArray[np.bool_]
+    ) -> bool:
+        usable = np.isfinite(depth) & np.isfinite(key)
+        if not usable.any() or along.mean() < 0.5:
+            return False
+        order = np.argsort(key[usable], kind="stable")
+        key, depth = key[usable][order], depth[usable][order]
+        starts = np.flatnonzero(np.r_[True, np.diff(key) > 0])
+        reach = np.maximum.reduceat(depth, starts)
+        area = starts.size * float(key.min())
+        typical = np.percentile(reach, REACH_PERCENTILE)
+        return bool(typical >= self.min_depth_mm and area >= self.min_area)
+
+
 def _voxel_types(
     bme: NDArray[np.bool_],
     t1_ratio: NDArray[np.floating],
     fluid_ratio: NDArray[np.floating],
-    fluid: Literal["stir", "t2"],
     deep: NDArray[np.bool_],
+    bands: EndplateBands,
     voxel_mm3: float,
+    levels: DecisionLevels,
     params: Parameters,
 ) -> NDArray[np.uint8]:
-    """Per-voxel pattern: 1 type I (the BME mask), 2 type II, 3 type III, 0 none.
+    """Per-voxel pattern: 1 type I (edema), 2 type II, 3 type III, 0 none.
 
-    Type II and III regions must hold a ``deep`` voxel (see ``modic_core_mm``).
+    Type II and III regions must hold a ``deep`` voxel (see ``modic_core_mm``) and have a
+    median ratio past their grow level by ``region_median_margin`` of its distance from
+    normal. Every type, edema included, counts only in changed regions (all types
+    together, as a mixed change is one band) that are endplate ``bands``; edema elsewhere
+    stays bone marrow edema, not Modic type I.
     """
+    margin = 1 + params.region_median_margin
     with np.errstate(invalid="ignore"):
-        if fluid == "stir":
+        if levels.fluid == "stir":
             fatty = fluid_ratio <= params.stir_fat_max_ratio
         else:
-            fatty = fluid_ratio > params.fluid_hypo_ratio
-        type2 = (t1_ratio >= params.t1_hyper_ratio) & fatty
-        seed2 = type2 & (t1_ratio >= params.t1_hyper_seed_ratio)
-        type3 = (t1_ratio <= params.t1_hypo_ratio) & (fluid_ratio <= params.fluid_hypo_ratio)
-        seed3 = (t1_ratio <= params.t1_hypo_seed_ratio) & (
-            fluid_ratio <= params.fluid_hypo_seed_ratio
-        )
+            fatty = fluid_ratio > levels.fluid_dark[0]
+        type2 = (t1_ratio >= levels.t1_bright[0]) & fatty
+        seed2 = type2 & (t1_ratio >= levels.t1_bright[1])
+        type3 = (t1_ratio <= levels.t1_dark[0]) & (fluid_ratio <= levels.fluid_dark[0])
+        seed3 = (t1_ratio <= levels.t1_dark[1]) & (fluid_ratio <= levels.fluid_dark[1])
     keep = {"voxel_mm3": voxel_mm3, "min_mm3": params.min_modic_mm3}
+    fat = remove_small(hysteresis(type2 & ~bme, seed2 & deep), **keep)
+    fat = keep_regions(fat, t1_ratio, lambda m: np.log(m) >= margin * np.log(levels.t1_bright[0]))
+    dark = remove_small(hysteresis(type3 & ~bme, seed3 & deep), **keep)
+    dark = keep_regions(dark, t1_ratio, lambda m: np.log(m) <= margin * np.log(levels.t1_dark[0]))
+    dark = keep_regions(
+        dark, fluid_ratio, lambda m: np.log(m) <= margin * np.log(levels.fluid_dark[0])
+    )
     types = np.zeros(bme.shape, np.uint8)
-    types[remove_small(hysteresis(type2 & ~bme, seed2 & deep), **keep)] = 2
-    types[remove_small(hysteresis(type3 & ~bme, seed3 & deep), **keep)] = 3
-    types[bme] = 1
+    types[fat], types[dark], types[bme] = 2, 3, 1
+    types[~bands.keep(types > 0)] = 0
     return types
+
+
+def _below_marrow_start(
+    bodies: list[BodyGeometry], marrow: NDArray[np.bool_], shell_mm: float
+) -> NDArray[np.float32]:
+    """Per voxel, how far (mm, to its far edge) it lies below where the marrow starts under
+    the nearer endplate: below the near edge of the body's shallowest marrow voxel, or the
+    scan's dark shell (``shell_mm`` below the endplate surface) when that is deeper.
+
+    That is where a Modic change can begin, whatever the endplate's thickness
+    (:mod:`bmetoolkit.spine.cortex`).
+    """
+    flat = marrow.ravel()
+
+    def below(body: BodyGeometry) -> NDArray[np.float32]:
+        nearest = body.depth_superior
+        if "inferior" in body.endplates:
+            nearest = np.minimum(nearest, body.depth_inferior)
+        inside = flat[body.index]
+        start = float(nearest[inside].min()) - body.si_extent_mm if inside.any() else 0.0
+        return nearest - np.float32(max(start, shell_mm))
+
+    return on_grid(bodies, marrow.shape, below, fill=np.inf, dtype=np.float32)
+
+
+def _column_share(bodies: list[BodyGeometry], shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """Per voxel, a key unique to its body and column whose value is ``1 / n_columns`` of
+    the body (slightly raised per column), so that a region's endplate area fraction is
+    its number of distinct keys times the smallest key."""
+
+    def key(body: BodyGeometry) -> NDArray[np.float64]:
+        share = 1.0 / max(body.n_columns, 1)
+        return share * (1 + 1e-9 * body.column)
+
+    return on_grid(bodies, shape, key, fill=np.nan, dtype=np.float64)
 
 
 def _depth_volumes(
@@ -189,11 +320,12 @@ def modic_map(
     t1_ratio: NDArray[np.floating],
     fluid_ratio: NDArray[np.floating],
     *,
-    fluid: Literal["stir", "t2"],
+    levels: DecisionLevels,
     bodies: list[BodyGeometry],
     body_labels: NDArray[np.integer],
     voxel_mm3: float,
     params: Parameters,
+    shell_mm: float = 0.0,
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """Modic type of every voxel and the endplate each Modic voxel belongs to.
 
@@ -202,9 +334,9 @@ def modic_map(
     bme : ndarray of bool
         Bone marrow edema mask (type I where it touches an endplate).
     t1_ratio, fluid_ratio : ndarray
-        Ratios to normal marrow, NaN outside the marrow.
-    fluid : {'stir', 't2'}
-        Which image ``fluid_ratio`` is.
+        Decision images (smoothed ratios to normal marrow), NaN outside the marrow.
+    levels : DecisionLevels
+        The scan's decision levels (and which image ``fluid_ratio`` is).
     bodies : list of BodyGeometry
         Geometry of the vertebral bodies.
     body_labels : ndarray
@@ -213,6 +345,9 @@ def modic_map(
         Volume of one voxel (mm³).
     params : Parameters
         Thresholds.
+    shell_mm : float
+        Depth (mm) of the scan's dark shell below the endplate surfaces
+        (:func:`bmetoolkit.spine.cortex.shell_depths`): Modic bands are measured from there.
 
     Returns
     -------
@@ -224,17 +359,28 @@ def modic_map(
     deep = on_grid(
         bodies, bme.shape, lambda b: b.inside_mm > params.modic_core_mm, fill=False, dtype=bool
     )
-    voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, fluid, deep, voxel_mm3, params)
+    superior, inferior = _depth_volumes(bme.shape, bodies)
+    nearest = np.minimum(superior, inferior)
+    wall = on_grid(bodies, bme.shape, lambda b: b.inside_mm, fill=0.0, dtype=np.float32)
+    si_mm = max((b.si_extent_mm for b in bodies), default=0.0)
+    bands = EndplateBands(
+        depth=_below_marrow_start(bodies, np.isfinite(t1_ratio), shell_mm),
+        along=nearest <= wall + 2 * si_mm,
+        column_key=_column_share(bodies, bme.shape),
+        min_depth_mm=max(params.modic_min_depth_mm, si_mm),
+        min_area=params.modic_min_area_pct / 100,
+    )
+    voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)
     types = np.zeros(bme.shape, np.uint8)
     endplate = np.zeros(bme.shape, np.uint8)
     if n == 0:
         return types, endplate
-    superior, inferior = _depth_volumes(bme.shape, bodies)
     index = np.arange(1, n + 1)
     reach = params.endplate_contact_mm
-    touches_superior = np.asarray(ndimage.minimum(superior, regions, index)) <= reach
-    touches_inferior = np.asarray(ndimage.minimum(inferior, regions, index)) <= reach
+    box = occupied_box(regions > 0)
+    touches_superior = np.asarray(ndimage.minimum(superior[box], regions[box], index)) <= reach
+    touches_inferior = np.asarray(ndimage.minimum(inferior[box], regions[box], index)) <= reach
     modic_region = np.concatenate([[False], touches_superior | touches_inferior])[regions]
     types[modic_region] = voxel_types[modic_region]
     only_superior = np.concatenate([[False], touches_superior & ~touches_inferior])[regions]

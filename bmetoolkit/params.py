@@ -34,7 +34,13 @@ from typing import Any
 
 from bmetoolkit.errors import BmetoolkitError
 
-__all__ = ["AREA_GRADE_LIMITS_PCT", "HEIGHT_GRADE_LIMITS_PCT", "Parameters"]
+__all__ = ["AREA_GRADE_LIMITS_PCT", "HEIGHT_GRADE_LIMITS_PCT", "T1_CRITERIA", "Parameters"]
+
+#: Roles the T1 can play in the edema decision (see ``Parameters.t1_criterion``).
+T1_CRITERIA = ("auto", "required", "supporting", "ignored")
+#: Parameters of earlier versions that no longer exist; a file naming them (an old
+#: ``report.json``) still reads, without them.
+RETIRED_PARAMETERS = frozenset({"central_fraction"})
 
 #: Height grade limits, % of the vertebral body height: A below 25, B 25-50, C above 50
 #: (Udby et al., J Orthop Res 2022).
@@ -57,36 +63,81 @@ class Parameters:
         Radius (mm) of the morphological opening that separates a vertebral body from its
         posterior elements when a label map covers whole vertebrae (SPINEPS,
         TotalSegmentator). Default 5.0.
+    shell_ratio, max_shell_mm : float
+        The dark bone left inside the marrow mask (thick or domed endplates, cortex smeared
+        by thick slices) is measured on each scan: marrow starts where the median of the
+        brighter of the T1 and fluid ratios, over all bodies, first reaches ``shell_ratio``
+        of normal marrow, at most ``max_shell_mm`` below the endplates and inside the
+        walls (see :mod:`bmetoolkit.spine.cortex`). Defaults 0.85 / 4.0.
 
-    Intensity reference
-    -------------------
+    Intensity reference (normal marrow)
+    -----------------------------------
     reference_degree : int
         Degree of the polynomial (in RAS mm) fitted robustly to log marrow intensity; it
         absorbs coil shading across and within the vertebrae. 0 gives one value per
         subject. Default 2.
+    reference_inlier_z : float
+        Normal marrow, on which the reference is fitted, is the marrow whose log signal lies
+        within this many robust SDs of a first robust fit on *every* sequence: edema bright on
+        STIR is left out of the T1 reference too. Default 2.5.
     reference_per_body : bool
-        Give each body its own factor on top of the field (robust location of its central
+        Give each body its own factor on top of the field (robust location of its normal
         marrow), for the marrow differences between vertebrae. Default True.
     max_body_offset : float
         Largest per-body factor departure from the field (0.2: between 0.8 and 1.2).
         Default 0.2.
-    central_fraction : float
-        Central marrow, for the per-body factor, is deeper than this fraction of the body
-        height below both endplates. Default 0.25.
+    min_normal_fraction : float
+        A body gets its own factor only when at least this fraction of its marrow is normal
+        on every sequence; otherwise the field alone is its reference and its reference
+        confidence is low. Default 0.4.
+    reference_mask_degree : int
+        Degree of the reference field fitted inside a user's normal-marrow mask
+        (``reference_mask=``): 0, one value per sequence, as readers take the mean of a
+        reference region; higher degrees only when the region spans the marrow. Default 0.
     reference_bias_correction : bool
         Run SimpleITK's N4 bias field correction on each image before the reference fit.
         Default False (the polynomial already models smooth shading).
 
-    Bone marrow edema (ratios to normal marrow)
-    -------------------------------------------
+    Decisions (adapted to each scan)
+    --------------------------------
+    Every intensity decision is made on the ratio images smoothed within the marrow
+    (``decision_smoothing_mm``), at a level set by the scan's own normal marrow: a decision
+    level is ``exp(z * sd)`` above (or ``exp(-z * sd)`` below) normal, where ``sd`` is the
+    robust SD of the smoothed log ratio of that sequence's normal marrow (noise and
+    texture), and never closer to normal than the minimum contrast ratio given below.
+
+    decision_smoothing_mm : float
+        Width (mm) of the box average within the marrow before decisions; an axis whose
+        voxels are coarser than this is not smoothed. 0 disables. Default 2.0.
+    grow_z, seed_z : float
+        Robust z-scores of the grow and seed levels of every hysteresis (edema, type II,
+        type III). Defaults 2.5 / 4.0.
+    t1_criterion : str
+        Role of the T1 in the edema decision: ``"required"`` (T1-dark as well as
+        fluid-bright), ``"supporting"`` (fluid-bright and not T1-bright, i.e. not fat; the
+        T1-dark part is reported apart), ``"ignored"``, or ``"auto"`` (the default):
+        supporting with a STIR or fat-suppressed image, which separates edema from fat,
+        required with a plain T2, on which fat is bright too.
+
+    Bone marrow edema (minimum contrast ratios to normal marrow)
+    ------------------------------------------------------------
     t1_hypo_ratio, t1_hypo_seed_ratio : float
-        T1 at or below this ratio is hypointense (grow / seed threshold of the hysteresis).
-        Defaults 0.80 / 0.70.
+        T1-dark means at or below the scan's level and at most this ratio (grow / seed of
+        the hysteresis; also the T1-dark part of the edema, and type III). Defaults
+        0.80 / 0.70.
     stir_hyper_ratio, stir_hyper_seed_ratio : float
-        STIR (or fat-suppressed T2) at or above this ratio is hyperintense. Normal fatty
-        marrow is dark on STIR, so edema reaches large ratios. Defaults 2.0 / 2.5.
+        STIR (or fat-suppressed T2) bright means at or above the scan's level and at least
+        this ratio. Defaults 1.20 / 1.40.
     t2_hyper_ratio, t2_hyper_seed_ratio : float
-        The same for plain T2, used only when there is no STIR. Defaults 1.30 / 1.50.
+        The same for plain T2, used only when there is no STIR. Defaults 1.15 / 1.30.
+    edema_t1_max_ratio : float
+        With the T1 criterion ``supporting``, an edema region whose median T1 ratio is above
+        this is fatty or a haemangioma, not edema, and is dropped. Default 1.05.
+    lesion_edge_fraction : float
+        Each edema region ends where its fluid ratio falls to this fraction of its own
+        contrast above normal (0.5: half maximum, where partial volume puts a boundary;
+        the peak is the region's 95th percentile). 0 keeps everything above the grow
+        level. Default 0.5.
     min_lesion_mm3 : float
         Connected lesions smaller than this (mm³) are dropped. mm³, not voxels: grids are
         anisotropic. Default 50.
@@ -94,12 +145,11 @@ class Parameters:
     Modic classification
     --------------------
     t1_hyper_ratio, t1_hyper_seed_ratio : float
-        T1 at or above this ratio is hyperintense (type II, fatty): grow / seed threshold.
-        Defaults 1.12 / 1.20.
+        T1-bright (type II, fatty) means at or above the scan's level and at least this
+        ratio: grow / seed. Defaults 1.12 / 1.20.
     fluid_hypo_ratio, fluid_hypo_seed_ratio : float
-        T2/STIR at or below this ratio is hypointense (type III, sclerosis): grow / seed
-        threshold (with T1 at or below ``t1_hypo_ratio`` / ``t1_hypo_seed_ratio``).
-        Defaults 0.80 / 0.70.
+        T2/STIR-dark (type III, sclerosis, with T1-dark) means at or below the scan's level
+        and at most this ratio: grow / seed. Defaults 0.80 / 0.70.
     stir_fat_max_ratio : float
         With a STIR, type II needs STIR at or below this ratio (fat nulled). Default 1.0.
     endplate_contact_mm : float
@@ -116,21 +166,44 @@ class Parameters:
         Type II and III regions must reach deeper than this (mm) beyond the outermost voxel
         layer of the body; thinner ones along the cortex look the same (dark cortex mixed
         with marrow in one voxel) and are dropped. Default 1.5.
+    modic_min_depth_mm : float
+        A type II or III region is a Modic change only when it reaches at least this far
+        (mm, and at least two voxels) below the endplate's first marrow voxels: thinner
+        bands are normal fatty marrow, cortex or disc partial volume. Default 3.0.
+    modic_min_area_pct : float
+        A type II or III region must cover at least this % of its endplate's columns: a
+        focal fat spot or a small dark island next to an endplate is not a Modic change
+        (which spreads along the endplate). Default 10.
+    region_median_margin : float
+        A type II or III region's median ratio must pass its grow level by this fraction of
+        the distance from normal (e.g. 0.5: half-way between normal and the level beyond
+        the level): a region of noise or texture that merely touches the level is dropped.
+        Default 0.25.
     """
 
     cortex_mm: float = 0.5
     body_opening_mm: float = 5.0
+    shell_ratio: float = 0.85
+    max_shell_mm: float = 4.0
     reference_degree: int = 2
+    reference_inlier_z: float = 2.5
     reference_per_body: bool = True
     max_body_offset: float = 0.2
-    central_fraction: float = 0.25
+    min_normal_fraction: float = 0.4
+    reference_mask_degree: int = 0
     reference_bias_correction: bool = False
+    decision_smoothing_mm: float = 2.0
+    grow_z: float = 2.5
+    seed_z: float = 4.0
+    t1_criterion: str = "auto"
     t1_hypo_ratio: float = 0.80
     t1_hypo_seed_ratio: float = 0.70
-    stir_hyper_ratio: float = 2.0
-    stir_hyper_seed_ratio: float = 2.5
-    t2_hyper_ratio: float = 1.30
-    t2_hyper_seed_ratio: float = 1.50
+    stir_hyper_ratio: float = 1.20
+    stir_hyper_seed_ratio: float = 1.40
+    t2_hyper_ratio: float = 1.15
+    t2_hyper_seed_ratio: float = 1.30
+    edema_t1_max_ratio: float = 1.05
+    lesion_edge_fraction: float = 0.5
     min_lesion_mm3: float = 50.0
     t1_hyper_ratio: float = 1.12
     t1_hyper_seed_ratio: float = 1.20
@@ -141,11 +214,14 @@ class Parameters:
     mixed_min_fraction: float = 0.2
     min_modic_mm3: float = 200.0
     modic_core_mm: float = 1.5
+    modic_min_depth_mm: float = 3.0
+    modic_min_area_pct: float = 10.0
+    region_median_margin: float = 0.25
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            expected = bool if f.type == "bool" else int if f.type == "int" else float
+            expected = {"bool": bool, "int": int, "str": str}.get(f.type, float)
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, f.name, float(value))
             elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -158,8 +234,15 @@ class Parameters:
         self._check_order("t2_hyper_ratio", "t2_hyper_seed_ratio")
         self._check_order("t1_hyper_ratio", "t1_hyper_seed_ratio")
         self._check_order("fluid_hypo_seed_ratio", "fluid_hypo_ratio")
-        if self.reference_degree not in (0, 1, 2, 3):
-            raise ValueError("parameter reference_degree must be 0, 1, 2 or 3")
+        for name in ("reference_degree", "reference_mask_degree"):
+            if getattr(self, name) not in (0, 1, 2, 3):
+                raise ValueError(f"parameter {name} must be 0, 1, 2 or 3")
+        if self.t1_criterion not in T1_CRITERIA:
+            raise ValueError(
+                f"parameter t1_criterion must be one of {', '.join(T1_CRITERIA)}, "
+                f"got {self.t1_criterion!r}"
+            )
+        self._check_order("grow_z", "seed_z")
         if not 0 < self.mixed_min_fraction <= 0.5:
             raise ValueError("parameter mixed_min_fraction must lie in (0, 0.5]")
 
@@ -170,6 +253,16 @@ class Parameters:
     def replace(self, **changes: Any) -> Parameters:
         """A copy with some values changed (checked like the constructor)."""
         return dataclasses.replace(self, **changes)
+
+    def t1_role(self, fluid: str) -> str:
+        """The T1 criterion in force with fluid image ``fluid`` (``"stir"`` or ``"t2"``).
+
+        >>> Parameters().t1_role("stir"), Parameters().t1_role("t2")
+        ('supporting', 'required')
+        """
+        if self.t1_criterion != "auto":
+            return self.t1_criterion
+        return "supporting" if fluid == "stir" else "required"
 
     def to_dict(self) -> dict[str, Any]:
         """All values by name (JSON-serialisable)."""
@@ -184,6 +277,7 @@ class Parameters:
     def from_dict(cls, values: dict[str, Any]) -> Parameters:
         """Parameters from a (partial) dict; unknown names are an error, not ignored."""
         known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in values.items() if k not in RETIRED_PARAMETERS}
         for name in values:
             if name not in known:
                 raise ValueError(

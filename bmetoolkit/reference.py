@@ -36,18 +36,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ReferenceField", "fit_reference", "n4_corrected", "robust_location"]
+__all__ = [
+    "MarrowReference",
+    "ReferenceField",
+    "fit_reference",
+    "n4_corrected",
+    "normal_marrow_reference",
+    "robust_location",
+]
 
 #: Tukey biweight tuning constant (95 % efficiency for Gaussian residuals).
 TUKEY_C = 4.685
 #: Iterations of reweighted least squares.
 IRLS_ITERATIONS = 10
 #: Most voxels used in a fit (an even subsample of the marrow beyond that).
-MAX_FIT_VOXELS = 20_000
+MAX_FIT_VOXELS = 10_000
 #: MAD to standard deviation for Gaussian data.
 MAD_TO_SD = 1.4826
 
@@ -107,7 +115,12 @@ def _design(xyz: NDArray[np.float64], degree: int) -> NDArray[np.float64]:
 
 
 def fit_reference(
-    values: NDArray[np.floating], xyz: NDArray[np.floating], *, degree: int = 2
+    values: NDArray[np.floating],
+    xyz: NDArray[np.floating],
+    *,
+    degree: int = 2,
+    start: ReferenceField | None = None,
+    iterations: int = IRLS_ITERATIONS,
 ) -> ReferenceField:
     """Fit a reference field to marrow intensities robustly.
 
@@ -119,6 +132,10 @@ def fit_reference(
         Their RAS positions (N x 3, mm).
     degree : int
         Polynomial degree (0 = one value for all).
+    start : ReferenceField, optional
+        A previous fit of the same degree to start from (a refit on fewer voxels).
+    iterations : int
+        Rounds of reweighting.
 
     Returns
     -------
@@ -135,8 +152,11 @@ def fit_reference(
     values, xyz = values[positive], xyz[positive]
     step = max(1, len(values) // MAX_FIT_VOXELS)
     values, xyz = values[::step], xyz[::step]
-    centre = xyz.mean(axis=0) if len(xyz) else np.zeros(3)
-    scale = float(np.abs(xyz - centre).max()) if len(xyz) else 1.0
+    if start is not None and start.degree == degree:
+        centre, scale = start.centre, start.scale
+    else:
+        centre = xyz.mean(axis=0) if len(xyz) else np.zeros(3)
+        scale = float(np.abs(xyz - centre).max()) if len(xyz) else 1.0
     design = _design((xyz - centre) / max(scale, 1e-6), degree)
     if len(values) < 10 * design.shape[1]:
         raise ValueError(
@@ -145,7 +165,9 @@ def fit_reference(
     target = np.log(values)
     coefficients = np.zeros(design.shape[1])
     coefficients[0] = np.median(target)
-    for _ in range(IRLS_ITERATIONS):
+    if start is not None and start.degree == degree:
+        coefficients = start.coefficients.copy()
+    for _ in range(iterations):
         residual = target - _times(design, coefficients)
         sigma = MAD_TO_SD * np.median(np.abs(residual - np.median(residual)))
         u = residual / max(TUKEY_C * sigma, 1e-6)
@@ -215,3 +237,187 @@ def robust_location(values: NDArray[np.floating]) -> float:
         weight = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
         location = float(np.sum(weight * values) / np.sum(weight))
     return round(location, 12)
+
+
+@dataclass(frozen=True)
+class MarrowReference:
+    """Normal marrow of one subject on every sequence, and how far to trust it.
+
+    Attributes
+    ----------
+    fields : dict of str to ReferenceField
+        The reference field of each sequence, fitted on normal marrow only.
+    normal : ndarray of bool
+        Per marrow voxel (in the order of the values given): normal on every sequence.
+    log_residual : dict of str to ndarray
+        Per sequence and marrow voxel: log intensity minus the log reference (the field and
+        the body's factor); 0 is normal marrow.
+    body_factors : dict
+        Body name -> sequence -> factor on top of the field (1.0 without one).
+    body_confidence : dict
+        Body name -> ``{"normal_fraction", "confidence"}``: the fraction of the body's
+        marrow that is normal on every sequence, and ``"high"`` (>= 0.7), ``"moderate"``
+        or ``"low"`` (below ``min_normal_fraction``: the field alone is its reference).
+    source : str
+        ``"marrow"`` (estimated from the marrow itself) or ``"mask"`` (a user's region).
+    """
+
+    fields: dict[str, ReferenceField]
+    normal: NDArray[np.bool_]
+    log_residual: dict[str, NDArray[np.float64]]
+    body_factors: dict[str, dict[str, float]]
+    body_confidence: dict[str, dict[str, Any]]
+    source: str
+
+    def summary(self) -> dict[str, Any]:
+        """The report's view: fields, normal voxels, per-body factors and confidence."""
+        return {
+            "source": self.source,
+            "n_normal_voxels": int(self.normal.sum()),
+            "normal_fraction": round(float(self.normal.mean()), 4) if self.normal.size else 0.0,
+            "fields": {name: f.to_dict() for name, f in self.fields.items()},
+        }
+
+
+#: Rounds of the normal-marrow selection (select, locate each body, select again).
+NORMAL_ROUNDS = 3
+#: Reweighting rounds of each refit on normal voxels (it starts from the previous fit).
+REFIT_ITERATIONS = 3
+#: A body's reference confidence is "high" from this normal fraction of its marrow.
+HIGH_CONFIDENCE_FRACTION = 0.7
+
+
+def normal_marrow_reference(
+    values: dict[str, NDArray[np.floating]],
+    xyz: NDArray[np.floating],
+    body_of: NDArray[np.integer],
+    body_names: dict[int, str],
+    *,
+    degree: int,
+    inlier_z: float,
+    per_body: bool,
+    max_body_offset: float,
+    min_normal_fraction: float,
+    normal_mask: NDArray[np.bool_] | None = None,
+) -> MarrowReference:
+    """Estimate normal marrow from marrow voxels that are themselves normal.
+
+    A first robust fit (:func:`fit_reference`) per sequence gives residuals and their robust
+    SD. A voxel is **normal** when its residual lies within ``inlier_z`` SDs on *every*
+    sequence (edema bright on STIR is left out of the T1 reference too). Each body's factor
+    is then the robust location of its normal voxels only, found like a mean shift that
+    starts at the field: the normal window follows the body's own level, so a body whose
+    marrow is a little brighter keeps its marrow, while edema filling half a body lies
+    outside the window from the first round and never pulls the factor. The fields are
+    refitted on normal voxels. A body with less than ``min_normal_fraction`` normal marrow
+    gets no factor (confidence ``"low"``).
+
+    Parameters
+    ----------
+    values : dict of str to ndarray
+        Intensities per sequence at the marrow voxels (N each).
+    xyz : ndarray
+        RAS positions of the marrow voxels (N x 3, mm).
+    body_of : ndarray of int
+        Body id of each marrow voxel (N).
+    body_names : dict
+        Body id -> name, for the per-body tables.
+    degree, inlier_z, per_body, max_body_offset, min_normal_fraction
+        See :class:`~bmetoolkit.params.Parameters`.
+    normal_mask : ndarray of bool, optional
+        A user's normal-marrow region (N, True inside): the reference is fitted there alone
+        with ``degree`` (no per-body factors).
+
+    Returns
+    -------
+    MarrowReference
+
+    Raises
+    ------
+    ValueError
+        When too few voxels are positive for a fit (see :func:`fit_reference`).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> xyz = rng.uniform(-40, 40, size=(6000, 3))
+    >>> body_of = np.where(xyz[:, 2] > 0, 1, 2)
+    >>> t1 = 500 * rng.normal(1, 0.05, 6000)
+    >>> stir = 100 * rng.normal(1, 0.08, 6000)
+    >>> edema = (body_of == 1) & (xyz[:, 2] > 20)  # half of body 1
+    >>> t1[edema] *= 0.9; stir[edema] *= 2.0
+    >>> ref = normal_marrow_reference(
+    ...     {"t1": t1, "stir": stir}, xyz, body_of, {1: "L1", 2: "L2"}, degree=0,
+    ...     inlier_z=2.5, per_body=True, max_body_offset=0.2, min_normal_fraction=0.4)
+    >>> round(ref.body_factors["L1"]["stir"], 2), bool(ref.normal[edema].any())
+    (1.0, False)
+    """
+    names = list(values)
+    arrays = {name: np.asarray(values[name], np.float64) for name in names}
+    positive = np.logical_and.reduce([a > 0 for a in arrays.values()])
+    logs = {name: np.log(np.where(positive, a, 1.0)) for name, a in arrays.items()}
+    body_ids = [int(b) for b in np.unique(body_of)]
+    factors = {body_names.get(b, str(b)): dict.fromkeys(names, 1.0) for b in body_ids}
+    confidence: dict[str, dict[str, Any]] = {}
+    if normal_mask is not None:
+        normal = np.asarray(normal_mask, bool) & positive
+        fields = {n: fit_reference(arrays[n][normal], xyz[normal], degree=degree) for n in names}
+        residual = {n: logs[n] - np.log(fields[n].at(xyz)) for n in names}
+        for b in body_ids:
+            confidence[body_names.get(b, str(b))] = {
+                "normal_fraction": None,
+                "confidence": "user region",
+            }
+        return MarrowReference(fields, normal, residual, factors, confidence, "mask")
+
+    fields = {n: fit_reference(arrays[n][positive], xyz[positive], degree=degree) for n in names}
+    offset = {n: np.zeros(len(positive)) for n in names}
+    bound = np.log1p(max_body_offset)
+    for _ in range(NORMAL_ROUNDS):
+        residual = {n: logs[n] - np.log(fields[n].at(xyz)) for n in names}
+        normal = positive & np.logical_and.reduce(
+            [np.abs(residual[n] - offset[n]) <= inlier_z * fields[n].spread for n in names]
+        )
+        fields = {n: _refit(fields[n], arrays[n], xyz, normal, degree) for n in names}
+        if not per_body:
+            continue
+        for b in body_ids:
+            mine = body_of == b
+            good = mine & normal
+            fraction = good.sum() / max(mine.sum(), 1)
+            enough = fraction >= min_normal_fraction and good.sum() >= 20
+            for n in names:
+                shift = robust_location(residual[n][good]) if enough else 0.0
+                offset[n][mine] = np.clip(shift, -bound, bound)
+    residual = {n: logs[n] - np.log(fields[n].at(xyz)) - offset[n] for n in names}
+    for b in body_ids:
+        mine = body_of == b
+        name = body_names.get(b, str(b))
+        fraction = float((mine & normal).sum() / max(mine.sum(), 1))
+        level = (
+            "high"
+            if fraction >= HIGH_CONFIDENCE_FRACTION
+            else "moderate"
+            if fraction >= min_normal_fraction
+            else "low"
+        )
+        confidence[name] = {"normal_fraction": round(fraction, 3), "confidence": level}
+        if mine.any():
+            factors[name] = {n: round(float(np.exp(offset[n][mine][0])), 4) for n in names}
+    return MarrowReference(fields, normal, residual, factors, confidence, "marrow")
+
+
+def _refit(
+    field: ReferenceField,
+    values: NDArray[np.float64],
+    xyz: NDArray[np.float64],
+    normal: NDArray[np.bool_],
+    degree: int,
+) -> ReferenceField:
+    """The field refitted on normal voxels; the previous one when they are too few."""
+    try:
+        return fit_reference(
+            values[normal], xyz[normal], degree=degree, start=field, iterations=REFIT_ITERATIONS
+        )
+    except ValueError:
+        return field

@@ -92,9 +92,11 @@ class AnalysisResult:
     endplate_rows, lesion_rows : list of dict
         The tables as plain rows (see :attr:`endplates` and :attr:`lesions`).
     references : dict
-        Summary of the normal-marrow reference fit per contrast.
+        Summary of the normal-marrow reference: where it came from (the marrow itself or a
+        user's region), how many voxels were normal, the fitted field per contrast.
     marrow_by_body : dict
-        Median ratio of each body's marrow per contrast.
+        Per body: its factor on top of the field per contrast, the fraction of its marrow
+        that is normal and the reference confidence (high, moderate, low).
     fluid : str
         ``"stir"`` or ``"t2"``: the image that decided "fluid-bright".
     parameters : Parameters
@@ -108,6 +110,10 @@ class AnalysisResult:
         than the discs, see :mod:`bmetoolkit.spine.t1_contrast`) and the marrow's noise
         (``marrow_log_spread``). When Modic types were not assessed, every endplate's
         ``modic_type`` is ``"not assessed"``.
+    decision : dict
+        The scan's decision levels (see :class:`~bmetoolkit.decision.DecisionLevels`).
+    bme_t1_dark_ml : float, optional
+        The part of the edema that is also T1-dark (mL).
     """
 
     study: Study
@@ -127,6 +133,8 @@ class AnalysisResult:
     notes: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
+    decision: dict[str, Any] = field(default_factory=dict)
+    bme_t1_dark_ml: float | None = None
 
     @property
     def endplates(self) -> Any:
@@ -176,6 +184,8 @@ class AnalysisResult:
             "report_version": REPORT_VERSION,
             "bme": {
                 "volume_ml": self.bme_volume_ml,
+                "t1_dark_volume_ml": self.bme_t1_dark_ml,
+                "t1_criterion": self.decision.get("t1_criterion"),
                 "lesions": [lesion for lesion in lesions if lesion["bme_volume_ml"] > 0],
             },
             "endplates": [dict(row) for row in self.endplate_rows],
@@ -200,7 +210,8 @@ class AnalysisResult:
                 "bodies": {str(k): v for k, v in self.vertebrae.levels.items()},
                 "provenance": self.vertebrae.provenance,
             },
-            "reference": {"fields": self.references, "marrow_by_body": self.marrow_by_body},
+            "reference": {**self.references, "marrow_by_body": self.marrow_by_body},
+            "decision_levels": dict(self.decision),
             "checks": dict(self.checks),
             "notes": list(self.notes),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
@@ -228,7 +239,8 @@ class AnalysisResult:
         viewer_tables : bool
             Also write colour tables for 3D Slicer, ITK-SNAP and BIDS beside each map.
         qc : bool
-            Also write ``qc.html``, the QC page with figures (takes a second or two).
+            Also write ``qc.html``, the QC page with figures, and its thumbnail
+            ``qc_thumb.png`` (a fraction of a second).
         subject : str, optional
             Subject name for the QC page (the folder name by default).
 
@@ -237,7 +249,8 @@ class AnalysisResult:
         dict of str to Path
             Where each output was written.
         """
-        from bmetoolkit.io import atomic_write, save_nifti, write_json
+        from bmetoolkit.io import save_nifti, write_json, write_text
+        from bmetoolkit.report.tables import table_text
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -247,9 +260,11 @@ class AnalysisResult:
         save_nifti(self.modic_map, files["modic_map"])
         save_nifti(self.vertebrae.bodies, files["vertebrae"])
         save_nifti(self.lesion_labels, files["lesion_labels"])
-        for key, table in (("lesions", self.lesions), ("endplates", self.endplates)):
-            with atomic_write(files[key]) as temporary:
-                table.to_csv(temporary, index=False)
+        for key, rows, columns in (
+            ("lesions", self.lesion_rows, LESION_COLUMNS),
+            ("endplates", self.endplate_rows, ENDPLATE_COLUMNS),
+        ):  # the csv module writes what pandas' to_csv did, without importing pandas
+            write_text(files[key], table_text(rows, columns))
         if viewer_tables:
             files |= self._write_viewer_tables(files)
         report = self.to_dict()
@@ -271,8 +286,8 @@ class AnalysisResult:
                 written[f"{key}_{kind}"] = path
         return written
 
-    def qc_figures(self, subject: str | None = None) -> dict[str, Any]:
-        """The QC figures (sagittal montage, per-level volumes) by caption."""
+    def qc_figures(self, subject: str | None = None) -> Any:
+        """The QC figures: sagittal montage and per-level volumes (``report.qc.QCFigures``)."""
         from bmetoolkit.report.qc import qc_figures
 
         names = {body.body_id: body.name for body in self.bodies}
@@ -301,13 +316,8 @@ class AnalysisResult:
         """
         from bmetoolkit.report.html import write_subject_page
 
-        figures = self.qc_figures(subject)
         report = self.to_dict() if report is None else report
-        try:
-            return write_subject_page(path, report, subject=subject, figures=figures)
-        finally:
-            for figure in figures.values():
-                figure.clear()
+        return write_subject_page(path, report, subject=subject, figures=self.qc_figures(subject))
 
     def summary(self) -> str:
         """A few lines for a terminal: BME volume, Modic endplates, notes."""

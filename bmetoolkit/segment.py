@@ -1,46 +1,65 @@
-"""Bone marrow edema: marrow that is dark on T1 and bright on STIR (or T2).
+"""Bone marrow edema: marrow that is bright on STIR (or T2) and, by default, not fat on T1.
 
-Inputs are **ratio images** (intensity over the subject's normal-marrow reference, see
-:mod:`bmetoolkit.reference`) that are NaN outside the marrow. A voxel is edema when it is
-T1-hypointense *and* fluid-hyperintense; STIR decides "fluid-bright" when the study has one
-(fat-suppressed images separate edema from fat far better than plain T2), T2 otherwise.
+Inputs are **decision images**: ratios to the subject's normal marrow (see
+:mod:`bmetoolkit.reference`), smoothed within the marrow and NaN outside it (see
+:mod:`bmetoolkit.decision`), with the scan's own :class:`~bmetoolkit.decision.DecisionLevels`.
+STIR decides "fluid-bright" when the study has one (fat-suppressed images separate edema from
+fat far better than plain T2), T2 otherwise. The T1 plays the role its criterion says:
 
-The mask is cleaned by **hysteresis**: the loose thresholds
-(``t1_hypo_ratio``, ``stir_hyper_ratio`` / ``t2_hyper_ratio``) define candidate regions, and
-a region is kept only when it holds a voxel passing the strict ``*_seed_ratio`` thresholds
-too. Regions smaller than ``min_lesion_mm3`` (physical volume, not voxels) are dropped.
-Lesions are the 3D connected components (face neighbours) of the mask, never joined across
-two vertebral bodies.
+- ``"required"``: the voxel is T1-dark as well (the classical definition; the default with
+  a plain T2, on which fat is bright too);
+- ``"supporting"``: the voxel is not T1-bright, and a region whose median T1 ratio is above
+  ``edema_t1_max_ratio`` (fat, a haemangioma) is dropped; the T1-dark part is reported
+  apart (the default with a STIR: readers outline much edema that is not T1-dark);
+- ``"ignored"``: fluid-bright alone.
+
+The mask is cleaned by **hysteresis**: the grow levels define candidate regions, and a region
+is kept only when it holds a voxel past the seed levels too. Each region's edge is then
+placed at its **half maximum** (``lesion_edge_fraction`` of its own contrast above normal,
+where partial volume puts a lesion's boundary), or at the grow level when that is higher, so
+that a strong lesion's faint margin does not inflate its volume. Regions smaller than
+``min_lesion_mm3`` (physical volume, not voxels) are dropped. Lesions are the 3D connected
+components (face neighbours) of the mask, never joined across two vertebral bodies.
 
 Examples
 --------
 >>> import numpy as np
+>>> from bmetoolkit.decision import decision_levels
 >>> from bmetoolkit.params import Parameters
+>>> levels = decision_levels({"t1": 0.05, "stir": 0.1}, fluid="stir", params=Parameters())
 >>> t1 = np.ones((20, 20, 5), np.float32)
 >>> stir = np.ones((20, 20, 5), np.float32)
->>> t1[5:12, 5:12, 1:4], stir[5:12, 5:12, 1:4] = 0.5, 3.0  # a 147 mm³ edema
+>>> t1[5:12, 5:12, 1:4], stir[5:12, 5:12, 1:4] = 0.9, 2.0  # a 147 mm³ edema
 >>> t1[15, 15, 2], stir[15, 15, 2] = 0.5, 3.0  # one noisy voxel
->>> mask = segment_bme(t1, stir, fluid="stir", voxel_mm3=1.0, params=Parameters())
+>>> mask = segment_bme(t1, stir, levels=levels, voxel_mm3=1.0, params=Parameters())
 >>> int(mask.sum())
 147
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import Parameters
+from bmetoolkit.volume import occupied_box
 
-__all__ = ["FACE_NEIGHBOURS", "hysteresis", "label_lesions", "remove_small", "segment_bme"]
+__all__ = [
+    "FACE_NEIGHBOURS",
+    "half_maximum",
+    "hysteresis",
+    "keep_regions",
+    "label_lesions",
+    "remove_small",
+    "segment_bme",
+]
 
 #: Connectivity of lesions: voxels sharing a face.
 FACE_NEIGHBOURS = ndimage.generate_binary_structure(3, 1)
-
-Fluid = Literal["stir", "t2"]
 
 
 def hysteresis(weak: NDArray[np.bool_], strong: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -51,61 +70,142 @@ def hysteresis(weak: NDArray[np.bool_], strong: NDArray[np.bool_]) -> NDArray[np
     >>> hysteresis(weak, strong).astype(int).tolist()
     [[[1, 1, 0, 0, 0]]]
     """
-    labels, n = ndimage.label(weak, structure=FACE_NEIGHBOURS)
+    out = np.zeros(weak.shape, bool)
+    box = occupied_box(weak)
+    labels, n = ndimage.label(weak[box], structure=FACE_NEIGHBOURS)
     if n == 0:
-        return np.zeros(weak.shape, bool)
+        return out
     keep = np.zeros(n + 1, bool)
-    keep[np.unique(labels[strong & weak])] = True
+    keep[np.unique(labels[strong[box] & weak[box]])] = True
     keep[0] = False
-    return keep[labels]
+    out[box] = keep[labels]
+    return out
 
 
 def remove_small(mask: NDArray[np.bool_], *, voxel_mm3: float, min_mm3: float) -> NDArray[np.bool_]:
     """``mask`` without its connected regions smaller than ``min_mm3`` (mm³)."""
-    labels, n = ndimage.label(mask, structure=FACE_NEIGHBOURS)
+    out = np.zeros(mask.shape, bool)
+    box = occupied_box(mask)
+    labels, n = ndimage.label(mask[box], structure=FACE_NEIGHBOURS)
     if n == 0:
-        return np.zeros(mask.shape, bool)
+        return out
     sizes = np.bincount(labels.ravel(), minlength=n + 1) * voxel_mm3
     keep = sizes >= min_mm3
     keep[0] = False
-    return keep[labels]
+    out[box] = keep[labels]
+    return out
 
 
 def segment_bme(
-    t1_ratio: NDArray[np.floating],
+    t1_ratio: NDArray[np.floating] | None,
     fluid_ratio: NDArray[np.floating],
     *,
-    fluid: Fluid,
+    levels: DecisionLevels,
     voxel_mm3: float,
     params: Parameters,
 ) -> NDArray[np.bool_]:
-    """Bone marrow edema mask from T1 and fluid-sensitive ratio images.
+    """Bone marrow edema mask from T1 and fluid-sensitive decision images.
 
     Parameters
     ----------
-    t1_ratio, fluid_ratio : ndarray
-        Ratios to normal marrow, NaN outside the marrow (NaN is never edema).
-    fluid : {'stir', 't2'}
-        Which image ``fluid_ratio`` is: its thresholds differ.
+    t1_ratio : ndarray or None
+        T1 decision image (NaN outside the marrow); None when there is no T1 (the T1
+        criterion is then ignored).
+    fluid_ratio : ndarray
+        STIR or T2 decision image (NaN is never edema).
+    levels : DecisionLevels
+        The scan's grow and seed levels and the T1 criterion.
     voxel_mm3 : float
         Volume of one voxel (mm³).
     params : Parameters
-        Thresholds.
+        ``min_lesion_mm3`` and ``edema_t1_max_ratio``.
 
     Returns
     -------
     ndarray of bool
     """
-    if fluid == "stir":
-        hyper, hyper_seed = params.stir_hyper_ratio, params.stir_hyper_seed_ratio
-    else:
-        hyper, hyper_seed = params.t2_hyper_ratio, params.t2_hyper_seed_ratio
+    role = "ignored" if t1_ratio is None else levels.t1_criterion
     with np.errstate(invalid="ignore"):
-        weak = (t1_ratio <= params.t1_hypo_ratio) & (fluid_ratio >= hyper)
-        strong = (t1_ratio <= params.t1_hypo_seed_ratio) & (fluid_ratio >= hyper_seed)
-    return remove_small(
-        hysteresis(weak, strong), voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3
-    )
+        weak = fluid_ratio >= levels.fluid_bright[0]
+        strong = fluid_ratio >= levels.fluid_bright[1]
+        if role == "required":
+            weak &= t1_ratio <= levels.t1_dark[0]
+            strong &= t1_ratio <= levels.t1_dark[1]
+        elif role == "supporting":
+            weak &= t1_ratio < levels.t1_bright[0]
+    mask = half_maximum(hysteresis(weak, strong), fluid_ratio, params.lesion_edge_fraction)
+    mask = remove_small(mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3)
+    if role == "supporting":
+        mask = keep_regions(mask, t1_ratio, lambda median: median <= params.edema_t1_max_ratio)
+    return mask
+
+
+#: Percentile of a region's ratios taken as its peak (robust to single noisy voxels).
+PEAK_PERCENTILE = 95.0
+
+
+def half_maximum(
+    mask: NDArray[np.bool_], ratio: NDArray[np.floating], fraction: float
+) -> NDArray[np.bool_]:
+    """Each region of ``mask`` cut at ``fraction`` of its own contrast above normal.
+
+    A region's edge is where its ratio falls to ``1 + fraction * (peak - 1)``, ``peak``
+    being its 95th percentile: with 0.5, the full width at half maximum, wherever the
+    scan's noise put the grow level. A faint lesion keeps what passed the grow level; a
+    strong one with an ill-defined margin is not inflated by the faint tail of its margin.
+
+    >>> mask = np.ones((1, 1, 6), bool)
+    >>> ratio = np.array([[[1.3, 2.0, 4.0, 4.0, 2.6, 1.5]]])
+    >>> half_maximum(mask, ratio, 0.5).astype(int).tolist()
+    [[[0, 0, 1, 1, 1, 0]]]
+    """
+    if fraction <= 0:
+        return mask
+    out = np.zeros(mask.shape, bool)
+    outer = occupied_box(mask)
+    labels, n = ndimage.label(mask[outer], structure=FACE_NEIGHBOURS)
+    if n == 0:
+        return out
+    ratio = ratio[outer]
+    edge = np.full(n + 1, np.inf)
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        values = ratio[box][labels[box] == number]
+        values = values[np.isfinite(values)]
+        if values.size:
+            edge[number] = 1 + fraction * (np.percentile(values, PEAK_PERCENTILE) - 1)
+    with np.errstate(invalid="ignore"):
+        out[outer] = (labels > 0) & (ratio >= edge[labels])
+    return out
+
+
+def keep_regions(
+    mask: NDArray[np.bool_],
+    values: NDArray[np.floating],
+    accept: Callable[[float], bool],
+    *,
+    statistic: Callable[[NDArray], float] = np.median,
+) -> NDArray[np.bool_]:
+    """``mask`` without the connected regions whose ``statistic`` of ``values`` (the median
+    by default) is not accepted.
+
+    >>> mask = np.array([[[1, 1, 0, 1, 1]]], bool)
+    >>> values = np.array([[[0.9, 1.0, 1.0, 1.3, 1.4]]])
+    >>> keep_regions(mask, values, lambda m: m <= 1.05).astype(int).tolist()
+    [[[1, 1, 0, 0, 0]]]
+    """
+    out = np.zeros(mask.shape, bool)
+    outer = occupied_box(mask)
+    labels, n = ndimage.label(mask[outer], structure=FACE_NEIGHBOURS)
+    if n == 0:
+        return out
+    values = values[outer]
+    keep = np.zeros(n + 1, bool)
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        region = values[box][labels[box] == number]
+        region = region[np.isfinite(region)]
+        keep[number] = bool(region.size) and bool(accept(float(statistic(region))))
+    out[outer] = keep[labels]
+    return out
 
 
 def label_lesions(
@@ -134,9 +234,11 @@ def label_lesions(
         n += count
     if n == 0:
         return labels, 0
-    first = ndimage.minimum(
-        np.arange(labels.size).reshape(labels.shape), labels, index=np.arange(1, n + 1)
-    )
+    # First voxel of each lesion in C order: the first occurrence among the labelled voxels.
+    flat = labels.ravel()
+    where = np.flatnonzero(flat)
+    _, first_at = np.unique(flat[where], return_index=True)
+    first = where[first_at]
     order = np.zeros(n + 1, np.int32)
     order[1:][np.argsort(first)] = np.arange(1, n + 1)
     return order[labels], n

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from bmetoolkit.errors import GridMismatchError, InvalidGeometryError
 
-__all__ = ["LPS_TO_RAS", "Grid", "Kind", "Volume", "lps_to_ras"]
+__all__ = ["LPS_TO_RAS", "Grid", "Kind", "Volume", "lps_to_ras", "occupied_box"]
 
 Kind = Literal["intensity", "label"]
 
@@ -278,3 +278,16 @@ class Volume:
             f"Volume(kind={self.kind!r}, dtype={self.data.dtype}, {self.grid!r}, "
             f"source={self.source!r})"
         )
+
+
+def occupied_box(mask: NDArray[np.bool_]) -> tuple[slice, ...]:
+    """The smallest box holding every True voxel of ``mask`` (empty slices when none).
+
+    >>> occupied_box(np.array([[0, 0, 0], [0, 1, 1]], bool))
+    (slice(1, 2, None), slice(1, 3, None))
+    """
+    box = []
+    for axis in range(mask.ndim):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1) if hits.size else slice(0, 0))
+    return tuple(box)

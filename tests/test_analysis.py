@@ -242,3 +242,50 @@ def test_without_labels_and_without_autoseg_the_error_says_what_to_pass(monkeypa
     with pytest.raises(analysis.MissingContrastError, match="vertebrae=") as error:
         analyze_study(study)
     assert "--vertebrae" in str(error.value)
+
+
+# --- a reference lesions cannot bend ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seed", "height_frac"), [(11, 0.5), (12, 0.4)])
+def test_large_central_edema_measured_without_modic_call(seed, height_frac):
+    """Edema filling half of one body (fracture-like): the body's reference does not absorb
+    it (its volume is within 15 %) and it is not called Modic at either endplate."""
+    from bmetoolkit.data import datasets
+    from bmetoolkit.data.phantom import Lesion
+
+    p = make_phantom(
+        seed,
+        lesions=[Lesion("L2", "edema", height_frac=height_frac)],
+        config=datasets.phantom_sample_config(),
+    )
+    found = analyze(p.t1, stir=p.stir, vertebrae=p.truth.vertebrae)
+    true_ml = float(p.truth.bme_mask.data.sum()) * p.t1.grid.voxel_volume_mm3 / 1000
+    assert found.bme_volume_ml == pytest.approx(true_ml, rel=0.15)
+    assert not findings(found.endplate_rows)
+    assert found.marrow_by_body["L2"]["factors"]["stir"] == pytest.approx(1.0, abs=0.1)
+    report = found.to_dict()
+    assert report["bme"]["t1_criterion"] == "supporting"
+    assert 0 < report["bme"]["t1_dark_volume_ml"] <= report["bme"]["volume_ml"]
+    assert report["decision_levels"]["fluid_bright"]["grow"] >= found.parameters.stir_hyper_ratio
+    assert {"stir_z", "t1_z", "t1_dark_volume_ml"} <= set(found.lesion_rows[0])
+    assert found.lesion_rows[0]["stir_z"] > found.parameters.seed_z
+
+
+def test_reference_mask_is_used_and_checked(tmp_path):
+    p = phantom("modic1")
+    healthy = np.isin(np.asarray(p.truth.vertebrae.data), [21])  # L2, no lesion
+    region = p.truth.vertebrae.with_data(healthy.astype(np.uint8), kind="label")
+    own = result("modic1")
+    given = analyze(p.t1, stir=p.stir, vertebrae=p.truth.vertebrae, reference_mask=region)
+    assert given.references["source"] == "mask"
+    assert findings(given.endplate_rows) == findings(own.endplate_rows)
+    tiny = np.zeros(healthy.shape, np.uint8)
+    tiny[tuple(np.argwhere(healthy)[0])] = 1
+    with pytest.raises(analysis.BmetoolkitError, match="reference mask covers 1 "):
+        analyze(
+            p.t1,
+            stir=p.stir,
+            vertebrae=p.truth.vertebrae,
+            reference_mask=p.truth.vertebrae.with_data(tiny, kind="label"),
+        )

@@ -308,7 +308,7 @@ def test_healthy_bodies_and_levels(healthy):
     assert levels_right(result, phantom.truth.vertebrae.data)
     assert result.provenance["anchor"] == "sacrum (S1)"
     assert result.provenance["level_confidence"] >= 0.75
-    assert result.provenance["seconds"] < 10
+    assert "seconds" in result.provenance  # timed by benchmarks/bench_autoseg.py, not here
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from bmetoolkit.cli import main
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 
 analysis = pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysis not present")
+pytestmark = pytest.mark.slow  # real analyses in worker processes: `make test`, not test-fast
 
 SEEDS = (1, 2, 3)
 

@@ -41,6 +41,7 @@ def cohort(tmp_path: Path) -> Path:
     return tmp_path / "in"
 
 
+@pytest.mark.slow
 def test_outputs_tables_and_bids_names(cohort: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     report = run_batch(cohort, out, jobs=2, worker=fake_worker, progress=False)
@@ -71,6 +72,7 @@ def test_outputs_tables_and_bids_names(cohort: Path, tmp_path: Path) -> None:
     assert hidden_leftovers(out) == []
 
 
+@pytest.mark.slow
 def test_corrupt_subject_fails_alone(cohort: Path, tmp_path: Path) -> None:
     (cohort / "s01" / "t1.nii.gz").write_bytes(b"\x1f\x8b\x08not really gzip")
     (cohort / "s03" / "t2.nii.gz").unlink()  # no fluid-sensitive image: fails at discovery
@@ -88,6 +90,7 @@ def test_corrupt_subject_fails_alone(cohort: Path, tmp_path: Path) -> None:
     assert statuses == {"s00": "ok", "s01": "failed", "s02": "ok", "s03": "failed"}
 
 
+@pytest.mark.slow
 def test_rerun_skips_then_redoes_what_changed(cohort: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = run_batch(cohort, out, worker=fake_worker, progress=False)
@@ -121,6 +124,7 @@ def test_rerun_skips_then_redoes_what_changed(cohort: Path, tmp_path: Path) -> N
     assert len(read_csv(out / "subjects.csv")) == 4
 
 
+@pytest.mark.slow
 def test_killed_worker_fails_only_its_subject(cohort: Path, tmp_path: Path) -> None:
     write_tiny_subject(cohort / "boom", seed=5)
     report = run_batch(cohort, tmp_path / "out", jobs=2, worker=fake_worker, progress=False)
@@ -234,6 +238,7 @@ def _wait_for_first_subject(out: Path, process: subprocess.Popen, timeout: float
     raise AssertionError("no subject finished in time")
 
 
+@pytest.mark.slow
 def test_killed_batch_resumes_cleanly(tmp_path: Path) -> None:
     """kill -9 of the batch and its workers mid-run (SIGINT through the CLI: test_batch_e2e)."""
     root, out = tmp_path / "in", tmp_path / "out"

@@ -57,6 +57,7 @@ def test_phantom_sample_is_small_and_complete() -> None:
     assert set(np.unique(modic).tolist()) == {0, 1, 2}  # types I and II (and I/II)
 
 
+@pytest.mark.slow
 def test_regenerating_the_phantom_sample_gives_identical_voxels(tmp_path: Path) -> None:
     shipped = datasets.phantom_sample()
     fresh = datasets.write_phantom_sample(tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bmetoolkit.decision import decision_levels
 from bmetoolkit.lesions import LESION_COLUMNS, lesion_table
 from bmetoolkit.modic import INFERIOR, SUPERIOR
 from bmetoolkit.params import Parameters
@@ -17,6 +18,7 @@ AFFINE = ras_affine(
     SAGITTAL_PSR, (0.8, 0.8, 3.5), rotations=(("x", 7.0), ("z", -4.0)), origin=(12.0, -5.0, 30.0)
 )
 GRID = Grid((40, 40, 12), AFFINE)
+LEVELS = decision_levels({"t1": 0.05, "stir": 0.1}, fluid="stir", params=Parameters())
 VOXEL_MM3 = 0.8 * 0.8 * 3.5
 
 BME_BLOB = np.s_[5:9, 4:8, 3:6]  # body 23, central edema: 48 voxels
@@ -61,6 +63,9 @@ def table(**changes):
         body_labels=bodies,
         body_names={23: ("L4", 23), 24: ("L5", 24)},
         ratios=values["ratios"],
+        decisions=values["ratios"],
+        levels=LEVELS,
+        t1_dark=np.zeros(GRID.shape, bool),
         grid=GRID,
         params=Parameters(),
     )
@@ -176,6 +181,9 @@ def test_unknown_body_name_falls_back():
         body_labels=bodies,
         body_names={23: ("body 1", None)},
         ratios=ratios,
+        decisions=ratios,
+        levels=LEVELS,
+        t1_dark=np.zeros(GRID.shape, bool),
         grid=GRID,
         params=Parameters(),
     )
@@ -195,6 +203,9 @@ def test_no_lesions():
         body_labels=bodies,
         body_names={},
         ratios={},
+        decisions={},
+        levels=LEVELS,
+        t1_dark=np.zeros(GRID.shape, bool),
         grid=GRID,
         params=Parameters(),
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bmetoolkit.decision import decision_levels
 from bmetoolkit.modic import (
     ENDPLATE_COLUMNS,
     INFERIOR,
@@ -61,14 +62,14 @@ def normal_ratios() -> tuple[np.ndarray, np.ndarray]:
     return t1, t1.copy()
 
 
-def run(body_and_labels, t1, fluid, bme=None, *, fluid_kind="stir", params=PARAMS):
+def run(body_and_labels, t1, fluid, bme=None, *, fluid_kind="stir", params=PARAMS, sd=None):
     body, labels = body_and_labels
     bme = np.zeros(SHAPE, bool) if bme is None else bme
     types, assignment = modic_map(
         bme,
         t1,
         fluid,
-        fluid=fluid_kind,
+        levels=decision_levels(sd or {}, fluid=fluid_kind, params=params),
         bodies=[body],
         body_labels=labels,
         voxel_mm3=VOXEL_MM3,
@@ -203,9 +204,9 @@ def test_thin_type_iii_rim_along_the_cortex_is_dropped(body):
     assert not types.any()
     assert rows["superior"]["modic_type"] == "none"
     # control: three voxels thick it reaches 3 mm deep and is type III
-    thick = np.s_[2:10, 31:34, 17:24]
+    thick = np.s_[2:10, 31:34, 17:24]  # 24 of 300 columns: allow small footprints here
     t1[thick], stir[thick] = 0.5, 0.5
-    types, _, rows = run(body, t1, stir)
+    types, _, rows = run(body, t1, stir, params=PARAMS.replace(modic_min_area_pct=0.0))
     expected = np.zeros(SHAPE, bool)
     expected[thick] = True
     np.testing.assert_array_equal(types == 3, expected)
@@ -214,7 +215,8 @@ def test_thin_type_iii_rim_along_the_cortex_is_dropped(body):
     # and with modic_core_mm below 1 mm the thin rim itself counts
     t1, stir = normal_ratios()
     t1[rim], stir[rim] = 0.5, 0.5
-    types, *_ = run(body, t1, stir, params=PARAMS.replace(modic_core_mm=0.5))
+    thin_ok = PARAMS.replace(modic_core_mm=0.5, modic_min_area_pct=0.0)
+    types, *_ = run(body, t1, stir, params=thin_ok)
     assert (types == 3).sum() == 8 * 7
 
 
@@ -283,8 +285,19 @@ def test_small_type_ii_dropped_by_volume(body):
     t1, stir = normal_ratios()
     small = np.s_[4:6, 10:14, 20:24]  # 2 x 4 x 4 voxels = 96 mm³; with min_modic_mm3 100
     t1[small], stir[small] = 1.3, 0.8
-    assert (run(body, t1, stir)[0] == 2).sum() == 32
-    assert not run(body, t1, stir, params=PARAMS.replace(min_modic_mm3=100.0))[0].any()
+    any_area = PARAMS.replace(modic_min_area_pct=0.0)
+    assert (run(body, t1, stir, params=any_area)[0] == 2).sum() == 32
+    assert not run(body, t1, stir, params=any_area.replace(min_modic_mm3=100.0))[0].any()
+
+
+def test_focal_fat_spot_by_an_endplate_is_not_type_ii(body):
+    """A 4 x 6 voxel footprint (24 of 300 columns, 8 %) is a spot, not a Modic band."""
+    t1, stir = normal_ratios()
+    spot = np.s_[4:8, 14:20, 17:24]
+    t1[spot], stir[spot] = 1.35, 0.6
+    assert not run(body, t1, stir)[0].any()
+    t1[2:10, 12:22, 17:24], stir[2:10, 12:22, 17:24] = 1.35, 0.6  # 80 columns, 27 %
+    assert run(body, t1, stir)[2]["superior"]["modic_type"] == "II"
 
 
 def test_s1_has_no_inferior_endplate_row():
@@ -295,3 +308,45 @@ def test_s1_has_no_inferior_endplate_row():
     types, _, rows = run(s1, t1, stir)
     assert list(rows) == ["superior"]
     assert not types.any()  # next to the sacrum's lower end: no endplate, not Modic
+
+
+# --- decisions that generalise: bands, texture, noise ----------------------------------------
+
+
+def test_thin_fatty_band_along_the_endplate_is_not_type_ii(body):
+    """Normal fatty marrow just under an endplate, thinner than a Modic change (2 mm)."""
+    t1, stir = normal_ratios()
+    band = np.s_[2:10, 6:34, 22:24]  # z 22-23: the first two marrow voxels, 2 mm
+    t1[band], stir[band] = 1.35, 0.6
+    types, _, rows = run(body, t1, stir, params=PARAMS.replace(modic_core_mm=0.0))
+    assert not types.any() and rows["superior"]["modic_type"] == "none"
+    # control: the same band 5 mm thick is a type II change
+    t1[2:10, 6:34, 19:24], stir[2:10, 6:34, 19:24] = 1.35, 0.6
+    _, _, rows = run(body, t1, stir, params=PARAMS.replace(modic_core_mm=0.0))
+    assert rows["superior"]["modic_type"] == "II"
+
+
+def test_region_barely_past_its_level_as_a_whole_is_not_modic(body):
+    """Mottled marrow: a region whose voxels touch the T1-bright level but whose median does
+    not pass it clearly is texture, not a fatty Modic change."""
+    t1, stir = normal_ratios()
+    region = np.s_[2:10, 6:16, 17:24]
+    t1[region], stir[region] = 1.13, 0.8  # just past the 1.12 grow level
+    t1[5, 10, 20] = 1.25  # one seed voxel
+    types, *_ = run(body, t1, stir)
+    assert not types.any()
+    t1[region] = 1.2  # clearly fatty as a whole
+    types, *_ = run(body, t1, stir)
+    assert (types == 2).sum() == 8 * 10 * 7
+
+
+def test_noisier_scan_needs_a_stronger_change(body):
+    """A 1.25x T1-bright change is type II on a clean scan, not where normal marrow spreads
+    0.1 (log SD) around its reference."""
+    t1, stir = normal_ratios()
+    region = np.s_[2:10, 6:16, 17:24]
+    t1[region], stir[region] = 1.25, 0.8
+    _, _, clean = run(body, t1, stir, sd={"t1": 0.02, "stir": 0.05})
+    _, _, noisy = run(body, t1, stir, sd={"t1": 0.1, "stir": 0.05})
+    assert clean["superior"]["modic_type"] == "II"
+    assert noisy["superior"]["modic_type"] == "none"

@@ -16,8 +16,10 @@ def test_defaults_are_documented_values():
     params = Parameters()
     assert params.t1_hypo_ratio == 0.8
     assert params.t1_hypo_seed_ratio == 0.7
-    assert (params.stir_hyper_ratio, params.stir_hyper_seed_ratio) == (2.0, 2.5)
-    assert (params.t2_hyper_ratio, params.t2_hyper_seed_ratio) == (1.3, 1.5)
+    assert (params.stir_hyper_ratio, params.stir_hyper_seed_ratio) == (1.2, 1.4)
+    assert (params.t2_hyper_ratio, params.t2_hyper_seed_ratio) == (1.15, 1.3)
+    assert (params.grow_z, params.seed_z) == (2.5, 4.0)
+    assert params.t1_criterion == "auto"
     assert params.min_lesion_mm3 == 50.0
     assert params.reference_degree == 2
     assert params.reference_per_body is True
@@ -62,8 +64,10 @@ def test_type_checks(name, value):
     ("changes", "message"),
     [
         ({"t1_hypo_seed_ratio": 0.85}, "t1_hypo_seed_ratio must not exceed t1_hypo_ratio"),
-        ({"stir_hyper_seed_ratio": 1.9}, "stir_hyper_ratio must not exceed"),
+        ({"stir_hyper_seed_ratio": 1.1}, "stir_hyper_ratio must not exceed"),
         ({"t2_hyper_ratio": 1.6}, "t2_hyper_ratio must not exceed"),
+        ({"seed_z": 2.0}, "grow_z must not exceed seed_z"),
+        ({"t1_criterion": "maybe"}, "t1_criterion must be one of"),
         ({"t1_hyper_seed_ratio": 1.1}, "t1_hyper_ratio must not exceed"),
         ({"fluid_hypo_seed_ratio": 0.9}, "fluid_hypo_seed_ratio must not exceed"),
         ({"reference_degree": 4}, "reference_degree"),

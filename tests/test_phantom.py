@@ -241,6 +241,7 @@ def test_table_volume_matches_mask_volume():
     assert mask_ml == pytest.approx(study.truth.lesions[0]["volume_ml"], rel=0.25)
 
 
+@pytest.mark.slow
 def test_fine_truth_matches_the_tables():
     study = make_phantom(seed=0, lesions="mixed", config=SMALL)
     fine = study.fine_truth(0.5)
@@ -252,6 +253,7 @@ def test_fine_truth_matches_the_tables():
     assert fine["vertebrae"].grid.axcodes == ("R", "A", "S")
 
 
+@pytest.mark.slow
 def test_every_preset_builds():
     for name in PRESETS:
         study = make_phantom(seed=0, lesions=name, config=SMALL)

@@ -1,10 +1,9 @@
-"""QC figures: orientation, physical aspect ratio, overlays, labels, per-level volumes."""
+"""QC figures: orientation, physical aspect ratio, overlays, labels, per-level volumes, PNG."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 from bmetoolkit.data.phantom import Lesion, PhantomConfig, make_phantom
 from bmetoolkit.errors import GridMismatchError
@@ -38,7 +37,7 @@ def phantom_inputs() -> dict:
     }
 
 
-def _montage(inputs: dict, **kwargs) -> Figure:
+def _montage(inputs: dict, **kwargs) -> qc.Montage:
     return qc.sagittal_montage(
         inputs["t1"],
         inputs["fluid"],
@@ -50,9 +49,17 @@ def _montage(inputs: dict, **kwargs) -> Figure:
     )
 
 
-def _pixels(fig: Figure) -> np.ndarray:
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba()).copy()
+def _pixels(montage: qc.Montage) -> list[np.ndarray]:
+    return [panel.rgb for panel in montage.panels]
+
+
+def _same(first: qc.Montage, second: qc.Montage) -> bool:
+    return all(np.array_equal(a, b) for a, b in zip(_pixels(first), _pixels(second), strict=True))
+
+
+def _has_colour(rgb: np.ndarray, colour: str) -> bool:
+    target = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], np.uint8)
+    return bool(np.all(rgb == target, axis=2).any())
 
 
 def _restored(volume: Volume, perm: tuple[int, int, int], flips: tuple[int, ...]) -> Volume:
@@ -80,37 +87,41 @@ def _restored(volume: Volume, perm: tuple[int, int, int], flips: tuple[int, ...]
     return moved
 
 
-def test_montage_is_a_pyplot_free_figure_with_two_panels_per_slice(phantom_inputs):
-    import matplotlib.pyplot as plt
-
-    before = plt.get_fignums()
-    fig = _montage(phantom_inputs, n_slices=3, title="sub-01")
-    assert isinstance(fig, Figure)
-    assert len(fig.axes) == 6
-    assert plt.get_fignums() == before  # nothing registered with pyplot
-    titles = [ax.get_title() for ax in fig.axes]
-    assert [t.split("\n")[0] for t in titles] == ["T1", "STIR"] * 3
+def test_montage_panels_are_drawn_at_their_display_size(phantom_inputs):
+    montage = _montage(phantom_inputs, n_slices=3, title="sub-01")
+    assert [p.contrast for p in montage.panels] == ["T1", "STIR"] * 3
+    assert montage.title == "sub-01"
+    for panel in montage.panels:
+        assert panel.rgb.dtype == np.uint8 and panel.rgb.shape[2] == 3
+        assert panel.rgb.shape[1] == qc.PANEL_WIDTH_PX
+        assert panel.position.startswith("x = ")
+    assert montage.panels[0].position == montage.panels[1].position  # T1 | STIR of one slice
+    assert len({p.position for p in montage.panels}) == 3
+    narrow = _montage(phantom_inputs, n_slices=1, panel_width_px=120)
+    assert {p.rgb.shape[1] for p in narrow.panels} == {120}
 
 
 def test_montage_identical_whatever_the_stored_orientation(phantom_inputs):
-    reference = _pixels(_montage(phantom_inputs))
+    reference = _montage(phantom_inputs)
     for perm, flips in (((1, 0, 2), (0,)), ((2, 1, 0), (1, 2)), ((0, 1, 2), (0, 1, 2))):
         moved = {
             key: _restored(value, perm, flips) if isinstance(value, Volume) else value
             for key, value in phantom_inputs.items()
         }
         assert moved["t1"].grid.axcodes != phantom_inputs["t1"].grid.axcodes
-        assert np.array_equal(_pixels(_montage(moved)), reference), (perm, flips)
+        montage = _montage(moved)
+        assert _same(montage, reference), (perm, flips)
+        assert [p.levels for p in montage.panels] == [p.levels for p in reference.panels]
 
 
 def test_montage_changes_when_the_affine_does_not_follow_the_data(phantom_inputs):
     """The orientation test above can fail: flipped data with the old affine looks different."""
-    reference = _pixels(_montage(phantom_inputs))
+    reference = _montage(phantom_inputs)
     wrong = {
         key: value.with_data(np.flip(value.data, axis=1)) if isinstance(value, Volume) else value
         for key, value in phantom_inputs.items()
     }
-    assert not np.array_equal(_pixels(_montage(wrong)), reference)
+    assert not _same(_montage(wrong), reference)
 
 
 @pytest.mark.parametrize("stored", ["PSR", "RAS", "ILA"])
@@ -126,43 +137,69 @@ def test_anterior_left_superior_up_with_physical_aspect(stored):
     anterior = Volume(linear_field(grid, (0.0, 1.0, 0.0), 500.0), grid.affine)
     superior = Volume(linear_field(grid, (0.0, 0.0, 1.0), 500.0), grid.affine)
     empty = Volume(np.zeros(shape, np.uint8), grid.affine, kind="label")
-    fig = qc.sagittal_montage(anterior, superior, empty, empty, empty, {}, n_slices=1)
-    t1_image, fluid_image = (ax.images[0] for ax in fig.axes)
-    a_rows = np.asarray(t1_image.get_array())
-    s_rows = np.asarray(fluid_image.get_array())
-    assert np.all(np.diff(a_rows, axis=1) < 0)  # anterior (larger y) on the left
-    assert np.all(np.diff(s_rows, axis=0) < 0)  # superior (larger z) at the top
-    left, right, bottom, top = t1_image.get_extent()
-    rows, cols = a_rows.shape
-    assert (right - left) / cols == pytest.approx(0.7)  # AP pixel size, mm
-    assert (bottom - top) / rows == pytest.approx(0.8)  # SI pixel size, mm
-    assert fig.axes[0].get_aspect() == 1.0
+    montage = qc.sagittal_montage(anterior, superior, empty, empty, empty, {}, n_slices=1)
+    a_grey = montage.panels[0].rgb[..., 0].astype(int)
+    s_grey = montage.panels[1].rgb[..., 0].astype(int)
+    assert np.all(np.diff(a_grey, axis=1) <= 0) and a_grey[0, 0] > a_grey[0, -1]  # A left
+    assert np.all(np.diff(s_grey, axis=0) <= 0) and s_grey[0, 0] > s_grey[-1, 0]  # S up
+    rows, cols = a_grey.shape
+    # 60 AP pixels of 0.7 mm by 80 SI pixels of 0.8 mm, drawn at their size in mm
+    assert rows / cols == pytest.approx((80 * 0.8) / (60 * 0.7), abs=1.0 / cols)
 
 
 def test_overlays_levels_and_legend(phantom_inputs):
-    fig = _montage(phantom_inputs, n_slices=2)
-    ax = fig.axes[0]
-    texts = {t.get_text() for t in ax.texts}
-    assert {"L1", "L2", "L3", "L4", "L5", "S1"} <= texts
-    legend = fig.legends[0]
-    assert [t.get_text() for t in legend.get_texts()] == ["Modic I", "Modic II", "Modic III", "BME"]
-    # Filled areas in each Modic type's colour, and the dashed BME contour.
-    colours = {
-        tuple(np.round(c.get_facecolor()[0][:3], 3))
-        for c in ax.collections
-        if len(c.get_facecolor())
-    }
-    from matplotlib.colors import to_rgb
-
-    for value in (1, 2, 3):
-        assert tuple(np.round(to_rgb(qc.MODIC_COLORS[value]), 3)) in colours
+    montage = _montage(phantom_inputs, n_slices=2)
+    names = {mark.name for mark in montage.panels[0].levels}
+    assert {"L1", "L2", "L3", "L4", "L5", "S1"} <= names
+    for mark in montage.panels[0].levels:
+        assert 0 <= mark.x_pct <= 100 and 0 <= mark.y_pct <= 100
+    heights = {m.name: m.y_pct for m in montage.panels[0].levels}
+    assert heights["L1"] < heights["L2"] < heights["L5"]  # cranial names higher up
+    assert [e["label"] for e in montage.legend()] == ["Modic I", "Modic II", "Modic III", "BME"]
+    assert all(e["present"] for e in montage.legend())
+    everything = np.concatenate([p.rgb for p in montage.panels], axis=1)
+    for value in (1, 2, 3):  # each type's outline in its own colour
+        assert _has_colour(everything, qc.MODIC_COLORS[value]), value
+    assert _has_colour(everything, qc.BME_COLOR)
+    plain = qc.sagittal_montage(
+        *(phantom_inputs[k] for k in ("t1", "fluid")),
+        *(
+            phantom_inputs["bme_mask"].with_data(np.zeros_like(phantom_inputs["bme_mask"].data))
+            for _ in range(2)
+        ),
+        phantom_inputs["vertebrae"],
+        phantom_inputs["level_names"],
+        n_slices=2,
+    )
+    changed = [
+        not np.array_equal(a, b) for a, b in zip(_pixels(plain), _pixels(montage), strict=True)
+    ]
+    assert all(changed)  # the overlays are drawn on every panel, T1 and STIR alike
 
 
 def test_legend_says_when_a_finding_is_absent(phantom_inputs):
     nothing = phantom_inputs["bme_mask"].with_data(np.zeros_like(phantom_inputs["bme_mask"].data))
-    fig = _montage({**phantom_inputs, "bme_mask": nothing, "modic_map": nothing})
-    labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["Modic I (none)", "Modic II (none)", "Modic III (none)", "BME (none)"]
+    montage = _montage({**phantom_inputs, "bme_mask": nothing, "modic_map": nothing})
+    assert not any(e["present"] for e in montage.legend())
+    everything = np.concatenate([p.rgb for p in montage.panels], axis=1)
+    assert np.all(everything[..., 0] == everything[..., 1])  # grey only: nothing drawn
+
+
+def test_thumbnail_is_the_panel_with_most_findings(phantom_inputs):
+    montage = _montage(phantom_inputs)
+    assert montage.panels[montage.key_panel].contrast == "STIR"
+    thumbnail = montage.thumbnail(60)
+    assert thumbnail.shape[0] == 60 and thumbnail.dtype == np.uint8
+    key = montage.panels[montage.key_panel].rgb
+    first, last = montage.key_rows
+    assert np.any(key[first] != key[first, :, :1]) and np.any(key[last] != key[last, :, :1])
+    crop = max(last - first + 1, round(key.shape[1] / qc.THUMBNAIL_ASPECT))
+    assert thumbnail.shape[1] == round(key.shape[1] * 60 / crop)  # around the findings
+    nothing = phantom_inputs["bme_mask"].with_data(np.zeros_like(phantom_inputs["bme_mask"].data))
+    healthy = _montage({**phantom_inputs, "bme_mask": nothing, "modic_map": nothing})
+    assert healthy.key_rows is None and healthy.panels[healthy.key_panel].contrast == "STIR"
+    whole = healthy.panels[healthy.key_panel].rgb
+    assert healthy.thumbnail(60).shape[1] == round(whole.shape[1] * 60 / whole.shape[0])
 
 
 def test_slices_go_through_the_bodies_and_the_largest_finding():
@@ -206,35 +243,32 @@ def test_level_volumes_count_voxels_per_body(phantom_inputs):
     assert by_level["L3"]["bme_ml"] == by_level["L3"]["modic_I_ml"] == 0
 
 
-def test_bar_chart_shows_the_level_volumes(phantom_inputs):
-    args = [phantom_inputs[k] for k in ("bme_mask", "modic_map", "vertebrae", "level_names")]
-    rows = qc.level_volumes(*args)
-    fig = qc.level_volume_chart(*args)
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == [r["level"] for r in rows]
-    widths = [bar.get_width() for bar in ax.patches]
-    expected = [
-        r[key] for key in ("bme_ml", "modic_I_ml", "modic_II_ml", "modic_III_ml") for r in rows
+def test_level_volumes_list_findings_outside_the_bodies():
+    affine = np.diag([10.0, 10.0, 10.0, 1.0])  # 1 mL voxels
+    bodies = np.zeros((1, 1, 4), np.uint8)
+    bodies[0, 0, 2:] = 23
+    modic = np.zeros_like(bodies)
+    modic[0, 0, 0] = 3
+    modic[0, 0, 3] = 1
+    vol = lambda a: Volume(a, affine, kind="label")  # noqa: E731
+    rows = qc.level_volumes(vol(np.zeros_like(bodies)), vol(modic), vol(bodies), {23: "L4"})
+    assert [(r["level"], r["modic_I_ml"], r["modic_III_ml"]) for r in rows] == [
+        ("L4", 1.0, 0.0),
+        ("outside bodies", 0.0, 1.0),
     ]
-    assert widths == pytest.approx(expected)
 
 
-def test_save_figure_writes_a_png_atomically_and_reproducibly(phantom_inputs, tmp_path):
-    args = [phantom_inputs[k] for k in ("bme_mask", "modic_map", "vertebrae", "level_names")]
-    first = qc.save_figure(qc.level_volume_chart(*args), tmp_path / "qc" / "bars.png")
-    data = first.read_bytes()
-    assert data.startswith(b"\x89PNG")
+def test_png_bytes_decode_to_the_same_pixels_and_are_reproducible(phantom_inputs, tmp_path):
+    from PIL import Image
+
+    panel = _montage(phantom_inputs, n_slices=1).panels[1]
+    first = qc.write_png(panel.rgb, tmp_path / "qc" / "panel.png")
     assert list(first.parent.iterdir()) == [first]  # no temporary file left behind
-    second = qc.save_figure(qc.level_volume_chart(*args), tmp_path / "again.png")
-    assert second.read_bytes() == data
-
-
-def test_pairs_wrap_into_rows(phantom_inputs):
-    stacked = _montage(phantom_inputs, n_slices=3, pairs_per_row=1)
-    assert len(stacked.axes) == 6
-    positions = sorted({round(ax.get_position().y0, 3) for ax in stacked.axes})
-    assert len(positions) == 3  # three rows of T1 | STIR
-    assert stacked.get_figheight() > 2 * stacked.get_figwidth()
-    wrapped = _montage(phantom_inputs, n_slices=3, pairs_per_row=2)
-    shown = [ax for ax in wrapped.axes if ax.axison]
-    assert len(wrapped.axes) == 8 and len(shown) == 6
+    with Image.open(first) as image:
+        assert np.array_equal(np.asarray(image.convert("RGB")), panel.rgb)
+    assert qc.png_bytes(panel.rgb) == first.read_bytes() == panel.png()
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    with Image.open(qc.write_png(grey, tmp_path / "grey.png")) as image:
+        assert np.array_equal(np.asarray(image), grey)
+    with pytest.raises(ValueError, match="uint8"):
+        qc.png_bytes(np.zeros((2, 2, 4), np.uint8))

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmetoolkit.reference import ReferenceField, fit_reference, robust_location
+from bmetoolkit.reference import (
+    ReferenceField,
+    fit_reference,
+    normal_marrow_reference,
+    robust_location,
+)
 
 N = 6000
 
@@ -172,3 +177,81 @@ def test_analysis_with_bias_correction_runs_and_is_recorded():
     found = analyze(phantom.t1, stir=phantom.stir, vertebrae=phantom.truth.vertebrae, params=params)
     assert found.to_dict()["parameters"]["reference_bias_correction"] is True
     assert found.bme_volume_ml > 0
+
+
+# --- normal marrow that lesions cannot bend --------------------------------------------------
+
+
+def spine_like(rng, n_bodies=5, per_body=3000, offsets=None):
+    """Marrow voxels of ``n_bodies`` stacked bodies (30 mm apart along z), T1 and STIR with
+    5 % / 8 % noise; ``offsets`` multiplies each body's normal marrow."""
+    offsets = np.ones(n_bodies) if offsets is None else np.asarray(offsets)
+    body_of = np.repeat(np.arange(1, n_bodies + 1), per_body)
+    xyz = rng.uniform(-12, 12, size=(len(body_of), 3))
+    xyz[:, 2] += 30.0 * (body_of - 3)
+    t1 = 600 * offsets[body_of - 1] * rng.normal(1, 0.05, len(body_of))
+    stir = 150 * offsets[body_of - 1] * rng.normal(1, 0.08, len(body_of))
+    names = {b: f"L{b}" for b in range(1, n_bodies + 1)}
+    return xyz, body_of, t1, stir, names
+
+
+def reference_of(xyz, body_of, t1, stir, names, **changes):
+    options = {
+        "degree": 1,
+        "inlier_z": 2.5,
+        "per_body": True,
+        "max_body_offset": 0.2,
+        "min_normal_fraction": 0.4,
+    } | changes
+    return normal_marrow_reference({"t1": t1, "stir": stir}, xyz, body_of, names, **options)
+
+
+def test_edema_filling_half_a_body_does_not_move_its_factor(rng):
+    xyz, body_of, t1, stir, names = spine_like(rng)
+    edema = (body_of == 3) & (np.abs(xyz[:, 2]) < 6.5)  # the central half of body 3
+    t1[edema] *= 0.85  # only mildly T1-dark, inside the T1 noise window
+    stir[edema] *= 1.8
+    ref = reference_of(xyz, body_of, t1, stir, names)
+    assert ref.body_factors["L3"]["stir"] == pytest.approx(1.0, abs=0.02)
+    assert ref.body_factors["L3"]["t1"] == pytest.approx(1.0, abs=0.02)
+    assert not ref.normal[edema].any()  # left out of the T1 reference too
+    assert ref.body_confidence["L3"]["confidence"] == "moderate"
+    assert ref.body_confidence["L1"]["confidence"] == "high"
+    stir_ratio = np.exp(ref.log_residual["stir"])
+    assert np.median(stir_ratio[edema]) == pytest.approx(1.8, rel=0.03)
+
+
+def test_a_body_whose_normal_marrow_is_brighter_keeps_its_own_factor(rng):
+    xyz, body_of, t1, stir, names = spine_like(rng, offsets=[1, 1, 1.12, 1, 1])
+    ref = reference_of(xyz, body_of, t1, stir, names, degree=0)
+    assert ref.body_factors["L3"]["t1"] == pytest.approx(1.12, rel=0.02)
+    assert ref.body_confidence["L3"]["normal_fraction"] > 0.9
+
+
+def test_a_body_mostly_abnormal_gets_the_field_and_low_confidence(rng):
+    xyz, body_of, t1, stir, names = spine_like(rng)
+    diffuse = (body_of == 2) & (rng.random(len(body_of)) < 0.8)
+    stir[diffuse] *= 2.5
+    ref = reference_of(xyz, body_of, t1, stir, names)
+    assert ref.body_confidence["L2"]["confidence"] == "low"
+    assert ref.body_factors["L2"]["stir"] == 1.0
+    assert np.median(np.exp(ref.log_residual["stir"])[diffuse]) == pytest.approx(2.5, rel=0.05)
+
+
+def test_several_abnormal_bodies_do_not_move_the_field(rng):
+    xyz, body_of, t1, stir, names = spine_like(rng, n_bodies=6)
+    lesion = np.isin(body_of, [2, 3, 5]) & (rng.random(len(body_of)) < 0.45)
+    stir[lesion] *= 2.2
+    ref = reference_of(xyz, body_of, t1, stir, names)
+    normal_stir = np.exp(ref.log_residual["stir"])[~lesion]
+    assert np.median(normal_stir) == pytest.approx(1.0, abs=0.02)
+
+
+def test_user_region_is_the_reference(rng):
+    xyz, body_of, t1, stir, names = spine_like(rng)
+    region = body_of == 5
+    t1[body_of != 5] *= 0.7  # the rest of the marrow is abnormal
+    ref = reference_of(xyz, body_of, t1, stir, names, degree=0, normal_mask=region)
+    assert ref.source == "mask"
+    assert np.median(np.exp(ref.log_residual["t1"])[body_of == 1]) == pytest.approx(0.7, rel=0.03)
+    assert ref.summary()["n_normal_voxels"] == region.sum()

@@ -1,10 +1,13 @@
 """The QC pages in a real browser: headless Chromium (Debian package) driven by Playwright.
 
-Pages are served by ``http.server`` on 127.0.0.1. Checks: every image decodes
-(``naturalWidth > 0``), the console shows no error and no script fails, the page requests
-nothing but itself (self-contained), the index table sorts on a header click, and every link
-resolves. Screenshots go to ``test_artifacts/report_browser/`` (gitignored) for a human to
-look at.
+The pages are those of a real batch (``run_batch(..., qc=True)``) over three small phantoms
+and one subject that cannot be paired, served by ``http.server`` on 127.0.0.1. Checks: every
+image decodes (``naturalWidth > 0``), the console shows no error and no script fails, the
+pages request nothing from elsewhere, every table stays inside the page at 1000 px and at
+400 px wide (a wide table scrolls in its own box, the page never sideways), the index's
+counts are those of ``subjects.csv``, the index table sorts on a header click, and every
+link resolves. Screenshots go to ``test_artifacts/report_browser/`` (gitignored) for a human
+to look at.
 
 Needs the ``chromium`` Debian package (``apt-get install -y chromium``) and ``playwright``
 from PyPI. Playwright's own browser download (``playwright install``) is neither needed nor
@@ -13,6 +16,7 @@ used: the system Chromium is launched through ``executable_path``.
 
 from __future__ import annotations
 
+import csv
 import functools
 import http.server
 import shutil
@@ -22,9 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from bmetoolkit.batch.pipeline import run_batch
 from bmetoolkit.data.phantom import Lesion, PhantomConfig, make_phantom
-from bmetoolkit.report import html as report_html
-from tests.test_report_html import phantom_figures, phantom_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test_artifacts" / "report_browser"
@@ -38,43 +41,43 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: Subjects of the batch (folder names; the batch names them ``sub-<folder>``).
 SUBJECTS = {
-    "sub-01": [
-        Lesion("L4", "modic1/2", endplate="inferior", height_frac=0.4),
+    "01": [
+        Lesion("L4", "modic1", endplate="inferior", height_frac=0.5, ap_width=0.9),
         Lesion("L1", "edema", height_frac=0.45, ap_width=0.5, lr_width=0.5),
     ],
-    "sub-02": None,  # healthy
-    "sub-03": [Lesion("L5", "modic1", endplate="superior", height_frac=0.25)],
+    "02": "modic2",
+    "03": [Lesion("L5", "modic1", endplate="superior", height_frac=0.25)],
 }
+KEYS = [f"sub-{name}" for name in SUBJECTS]
+#: Window widths (CSS px) at which no table may leave the page: a laptop and a phone.
+WIDTHS = (1000, 400)
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
 )
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium on this machine: apt-get install -y chromium (Debian package)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no Chromium on this machine: apt-get install -y chromium (Debian package)",
+    ),
+    pytest.mark.slow,  # a real batch and a browser: `make test`, not test-fast
+]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A batch output: three subject pages and the index, with one failure."""
-    root = tmp_path_factory.mktemp("site")
-    entries = []
+    """A batch output with QC pages: three analysed subjects and one failure."""
+    cohort = tmp_path_factory.mktemp("cohort")
     for seed, (subject, lesions) in enumerate(SUBJECTS.items(), start=21):
         study = make_phantom(seed=seed, lesions=lesions, config=PhantomConfig.small())
-        report = phantom_report(study, notes=(f"phantom seed {seed}",))
-        page = f"{subject}/qc.html"
-        report_html.write_subject_page(
-            root / page,
-            report,
-            subject=subject,
-            figures=phantom_figures(study),
-            index_href="../index.html",
-        )
-        entries.append({"subject": subject, "page": page, "report": report})
-    failures = [{"subject": "sub-04", "stage": "pairing", "error": "no T1 <series> found"}]
-    report_html.write_index_page(root / "index.html", entries, failures)
+        study.write_nifti(cohort / subject)
+    (cohort / "04").mkdir()  # a T1 alone: cannot be paired
+    shutil.copy(cohort / "01" / "t1.nii.gz", cohort / "04" / "t1.nii.gz")
+    root = tmp_path_factory.mktemp("site")
+    report = run_batch(cohort, root, jobs=1, qc=True, progress=False)
+    assert [o.status for o in report.outcomes] == ["ok", "ok", "ok", "failed"]
     return root
 
 
@@ -142,19 +145,50 @@ def watched(browser, base_url) -> Iterator[_Watched]:
     page.page.close()
 
 
+def _page_of(key: str) -> str:
+    return f"{key}/anat/{key}_qc.html"
+
+
 def test_subject_page_images_load_without_errors(watched):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = watched.open("sub-01/qc.html")
+    page = watched.open(_page_of("sub-01"))
     sizes = page.evaluate(
         "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])"
     )
-    assert len(sizes) == 2
+    assert len(sizes) == 6  # T1 and STIR of three slices
     assert all(complete and width > 0 for _, complete, width in sizes), sizes
-    assert "L4 inferior: Modic I/II" in page.inner_text("#summary")
+    assert "Modic" in page.inner_text("#summary")
+    assert "L4" in page.inner_text("#findings-at")
     page.screenshot(path=str(ARTIFACTS / "subject_page.png"), full_page=True)
-    page.click("text=all subjects")
-    page.wait_for_load_state("load")
-    assert page.url.endswith("/index.html")
+    watched.assert_clean()
+
+
+#: Right edge of every table's own box and of the page, and the window width; every
+#: <details> is opened first, so the folded tables are measured too.
+_WIDTHS_SCRIPT = """() => {
+  document.querySelectorAll("details").forEach(d => { d.open = true; });
+  const boxes = Array.from(document.querySelectorAll("table")).map(t => {
+    const box = t.closest(".table-wrap") || t;
+    return [t.className || t.id || "table", box.getBoundingClientRect().right];
+  });
+  return {boxes: boxes, page: document.documentElement.scrollWidth, window: window.innerWidth};
+}"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", ["index.html", _page_of("sub-01")])
+def test_every_table_stays_inside_the_page(watched, path: str, width: int):
+    watched.page.set_viewport_size({"width": width, "height": 900})
+    page = watched.open(path)
+    measured = page.evaluate(_WIDTHS_SCRIPT)
+    assert measured["window"] == width
+    assert measured["page"] <= width, measured  # the page never scrolls sideways
+    assert len(measured["boxes"]) >= 2
+    outside = [(name, right) for name, right in measured["boxes"] if right > width + 0.5]
+    assert outside == [], outside
+    name = "index" if path == "index.html" else "subject_page"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}_{width}px.png"), full_page=True)
     watched.assert_clean()
 
 
@@ -164,22 +198,61 @@ def _column(page, index: int) -> list[str]:
     )
 
 
+def _headers(page) -> list[str]:
+    return page.eval_on_selector_all("#subjects th", "hs => hs.map(h => h.textContent.trim())")
+
+
+def test_index_counts_are_those_of_subjects_csv(watched, site: Path):
+    page = watched.open("index.html")
+    headers = _headers(page)
+    with open(site / "subjects.csv", newline="") as handle:
+        rows = {f"sub-{r['subject']}": r for r in csv.DictReader(handle) if r["status"] == "ok"}
+    assert _column(page, 0) == KEYS == sorted(rows)
+    columns = {
+        "Lesions": "n_lesions",
+        "Modic I": "modic_I",
+        "Modic II": "modic_II",
+        "Modic III": "modic_III",
+        "Mixed Modic": "modic_mixed",
+    }
+    for header, column in columns.items():
+        shown = _column(page, headers.index(header))
+        assert shown == [rows[key][column] for key in KEYS], header
+    volumes = _column(page, headers.index("BME volume (mL)"))
+    for key, volume in zip(KEYS, volumes, strict=True):
+        assert float(volume) == pytest.approx(float(rows[key]["bme_volume_ml"]), abs=1e-3)
+    assert sum(int(rows[key]["n_modic"]) for key in KEYS) > 0  # the counts are not all zero
+    with open(site / "endplates.csv", newline="") as handle:
+        changed = [r for r in csv.DictReader(handle) if r["modic_type"] not in ("none", "")]
+    places = dict(zip(KEYS, _column(page, headers.index("Findings at")), strict=True))
+    for row in changed:  # every endplate with a Modic change is named at its level
+        assert f"{row['level']} " in places[f"sub-{row['subject']}"], row
+        assert row["modic_type"] in places[f"sub-{row['subject']}"], row
+    assert page.evaluate("document.images.length") == len(KEYS)  # one thumbnail each
+    page.wait_for_function(  # loaded lazily, once in view
+        "Array.from(document.images).every(i => i.complete && i.naturalHeight > 0)",
+        timeout=10_000,
+    )
+    watched.assert_clean()
+
+
 def test_index_sorts_and_links_resolve(watched):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = watched.open("index.html")
-    assert _column(page, 0) == list(SUBJECTS)
+    volume = _headers(page).index("BME volume (mL)")
+    assert _column(page, 0) == KEYS
     page.click("#subjects th:has-text('BME volume')")
-    ascending = [float(v) for v in _column(page, 2)]
-    assert ascending == sorted(ascending) and ascending[0] == 0.0
-    assert page.get_attribute("#subjects th:nth-child(3)", "aria-sort") == "ascending"
+    ascending = [float(v) for v in _column(page, volume)]
+    assert ascending == sorted(ascending)
+    assert page.get_attribute(f"#subjects th:nth-child({volume + 1})", "aria-sort") == "ascending"
     page.click("#subjects th:has-text('BME volume')")
-    descending = [float(v) for v in _column(page, 2)]
+    descending = [float(v) for v in _column(page, volume)]
     assert descending == sorted(ascending, reverse=True)
     assert len(set(descending)) == 3  # the three subjects really differ, so the order is tested
     page.click("#subjects th:has-text('Subject')")
-    assert _column(page, 0) == sorted(SUBJECTS)
+    assert _column(page, 0) == sorted(KEYS)
     page.click("#subjects th:has-text('Subject')")
-    assert _column(page, 0) == sorted(SUBJECTS, reverse=True)
+    assert _column(page, 0) == sorted(KEYS, reverse=True)
     assert "sub-04" in page.inner_text("table.failures")
     page.screenshot(path=str(ARTIFACTS / "index_page.png"), full_page=True)
     hrefs = page.eval_on_selector_all("a", "links => links.map(a => a.href)")
@@ -187,7 +260,7 @@ def test_index_sorts_and_links_resolve(watched):
     for href in hrefs:
         response = page.goto(href, wait_until="load")
         assert response is not None and response.status == 200, href
-        subject = href.rsplit("/", 2)[-2]
+        subject = href.rsplit("/", 1)[-1].removesuffix("_qc.html")
         assert page.inner_text("h1").startswith(subject)
         widths = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
         assert widths and min(widths) > 0, (href, widths)

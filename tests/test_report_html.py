@@ -1,8 +1,9 @@
-"""HTML QC pages: content, escaping, embedded images, index table, atomic writes."""
+"""HTML QC pages: content, escaping, embedded images, headers, index table, atomic writes."""
 
 from __future__ import annotations
 
 import base64
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def phantom_report(study: PhantomStudy, *, notes: tuple[str, ...] = ()) -> dict[
     }
 
 
-def phantom_figures(study: PhantomStudy) -> dict[str, Any]:
+def phantom_figures(study: PhantomStudy) -> qc.QCFigures:
     """The QC figures of a phantom study, truth masks standing in for results."""
     fluid = Study.from_images(study.t1, stir=study.stir).stir
     masks = study.truth.masks
@@ -115,11 +116,13 @@ def test_subject_page_tells_what_was_found_and_where(study):
     assert "L5 superior: Modic I" in summary
     assert "L2 superior: Modic III" in summary
     assert "L6 present: levels counted from the sacrum" in summary
-    assert f"BME {shown(report['bme']['volume_ml'])} ml in 3 lesions" in summary  # L1, L4, L5
+    assert f"BME {shown(report['bme']['volume_ml'])} mL in 3 lesions" in summary  # L1, L4, L5
     tables = [attrs.get("class") for tag, attrs in doc.tags if tag == "table"]
     assert {"findings", "endplates", "lesions"} <= set(tables)
     rows_in_findings = page.split('class="findings"')[1].split("</table>")[0].count("<tr")
     assert rows_in_findings == 1 + 3  # header + the three Modic endplates
+    places = page.split('id="findings-at"')[1].split("</ul>")[0]
+    assert [p.split("</b>")[0] for p in places.split("<b>")[1:]] == ["L1", "L2", "L4", "L5"]
     for section in ("Inputs and pairing decisions", "Parameters", "Versions", "Vertebra labels"):
         assert section in summary
     assert "t1_dark_z" in summary
@@ -133,11 +136,14 @@ def test_subject_page_embeds_the_figures_as_png(study):
     figures = phantom_figures(study)
     page = report_html.render_subject_page(phantom_report(study), subject="s", figures=figures)
     images = [attrs for tag, attrs in parse(page).tags if tag == "img"]
-    assert [img["alt"] for img in images] == list(figures)
-    for img in images:
+    assert len(images) == len(figures.montage.panels) == 6
+    for img, panel in zip(images, figures.montage.panels, strict=True):
+        assert img["alt"] == f"{panel.contrast}, sagittal slice at {panel.position}"
         prefix = "data:image/png;base64,"
         assert img["src"].startswith(prefix)
-        assert base64.b64decode(img["src"][len(prefix) :]).startswith(b"\x89PNG\r\n\x1a\n")
+        assert base64.b64decode(img["src"][len(prefix) :]) == panel.png()
+    text = "".join(parse(page).text)
+    assert "Modic III (none)" not in text and "L4" in text  # legend and level names as text
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
@@ -145,13 +151,10 @@ def test_all_report_text_is_escaped(study):
     report = phantom_report(study, notes=(HOSTILE,))
     report["inputs"]["t1"] = HOSTILE
     report["endplates"][0]["location"] = HOSTILE
-    page = report_html.render_subject_page(report, subject=HOSTILE, figures={HOSTILE: b"\x89PNG"})
+    page = report_html.render_subject_page(report, subject=HOSTILE)
     assert "<script>" not in page
-    assert (
-        page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;")
-        >= 5
-    )
-    parse(page)
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;quotes&#34;" in page
+    assert "".join(parse(page).text).count(HOSTILE) >= 5  # title, h1, note, input, endplate
 
 
 def test_a_report_without_findings_or_sections_still_renders():
@@ -169,7 +172,7 @@ def test_png_data_uri_refuses_other_bytes():
 def test_index_lists_subjects_with_links_and_failures(study):
     report = phantom_report(study)
     subjects = [
-        {"subject": "sub-01", "page": "sub-01/qc.html", "report": report},
+        {"subject": "sub-01", "page": "sub-01/qc.html", "report": report, "thumbnail": "t.png"},
         {"subject": "sub-02", "page": "sub-02/qc.html", "report": {"bme": {"volume_ml": 0.0}}},
     ]
     failures = [{"subject": "sub-03", "stage": "pairing", "error": HOSTILE}]
@@ -177,14 +180,82 @@ def test_index_lists_subjects_with_links_and_failures(study):
     doc = parse(page)
     links = [attrs["href"] for tag, attrs in doc.tags if tag == "a"]
     assert links == ["sub-01/qc.html", "sub-02/qc.html"]
+    assert [attrs["src"] for tag, attrs in doc.tags if tag == "img"] == ["t.png"]
     assert "<script>alert" not in page and "pairing" in "".join(doc.text)
-    body = page.split('id="subjects"')[1].split("</table>")[0]
-    first_row = body.split("<tbody>")[1].split("</tr>")[0]
-    cells = [c.split(">", 1)[1] for c in first_row.split("</td>")[:-1]]
-    # subject, status, BME ml, lesions, I, II, III, I/II, II/III, notes
-    assert cells[2:] == [shown(report["bme"]["volume_ml"]), "3", "1", "0", "1", "1", "0", "0"]
-    assert f'data-sort="{report["bme"]["volume_ml"]!r}"' in first_row
+    cells = _index_cells(page)[0]
+    # subject, findings at, BME mL, lesions, Modic I, II, III, mixed, notes, status
+    assert cells[2:] == [shown(report["bme"]["volume_ml"]), "3", "2", "1", "1", "1", "0", "ok"]
+    assert "L2" in cells[1] and "sup III" in cells[1] and "L1" in cells[1] and "BME" in cells[1]
     assert sum(1 for tag, _ in doc.tags if tag == "script") == 1
+
+
+def _index_cells(page: str) -> list[list[str]]:
+    """Text of every cell of the index table, row by row."""
+    body = page.split('id="subjects"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    rows = body.split("</tr>")[:-1]
+    return [[_text_of(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+
+
+def _text_of(fragment: str) -> str:
+    collector = _Collector()
+    collector.feed(f"<div>{fragment}</div>")
+    return re.sub(r"\s+", " ", "".join(collector.text)).strip()
+
+
+def test_a_mixed_type_counts_in_the_modic_columns_of_index_and_tables():
+    """A subject whose only finding is "II/I" is no zero on the index nor in subjects.csv."""
+    from types import SimpleNamespace
+
+    from bmetoolkit.batch.outputs import SUBJECT_COLUMNS, summary_of
+
+    endplate = {"level": "L4", "verse_id": 23, "endplate": "inferior", "modic_type": "II/I"}
+    lesion = {"lesion": 1, "level": "L4", "verse_id": 23, "zone": "inferior endplate"}
+    report = {"bme": {"volume_ml": 0.5, "lesions": [lesion]}, "endplates": [endplate]}
+    report["lesions"] = [lesion, {**lesion, "lesion": 2, "zone": "central", "finding": "BME"}]
+    cells = _index_cells(report_html.render_index_page([{"subject": "s", "report": report}]))[0]
+    assert cells[3:8] == ["2", "1", "1", "0", "1"]  # lesions, I, II, III, mixed
+    assert cells[1] == "L4 inf II/I, BME"
+    result = SimpleNamespace(to_dict=lambda: report, bme_volume_ml=0.5)
+    row = summary_of(result)
+    assert set(row) <= set(SUBJECT_COLUMNS)
+    assert (row["n_lesions"], row["modic_I"], row["modic_II"], row["modic_mixed"]) == (2, 1, 1, 1)
+    assert row["n_modic"] == 1 and row["modic_III"] == 0
+
+
+def test_headers_are_formatted_with_units(study):
+    report = phantom_report(study)
+    report["lesions"] = [
+        {"lesion": 1, "volume_ml": 0.5, "bbox_voxels": "1:2,3:4,5:6", "mean_t1_ratio": 0.7}
+    ]
+    page = report_html.render_subject_page(report, subject="s", figures=phantom_figures(study))
+    headers = [h.split(">", 1)[1] for h in page.split('<th scope="col"')[1:]]
+    headers = [h.split("</th>")[0] for h in headers]
+    assert "Volume (mL)" in headers and "Bounding box (voxel index ranges)" in headers
+    assert "T1 / normal marrow" in headers and "BME (mL)" in headers
+    assert not [h for h in headers if "_" in h or "ml)" in h]
+    assert report_html.column_header("spread_mm") == "Spread (mm)"
+
+
+def test_notes_beyond_the_first_few_are_folded(study):
+    notes = tuple(f"note {i}" for i in range(report_html.NOTES_SHOWN + 2))
+    page = report_html.render_subject_page(phantom_report(study, notes=notes), subject="s")
+    section = page.split("Warnings and notes")[1].split("<h2>")[0]
+    shown_part, folded = section.split("<details>")
+    assert all(f"<li>{n}</li>" in shown_part for n in notes[: report_html.NOTES_SHOWN])
+    assert all(f"<li>{n}</li>" in folded for n in notes[report_html.NOTES_SHOWN :])
+    assert "2 more notes" in folded
+
+
+def test_provenance_is_folded_away(study):
+    report = phantom_report(study)
+    report["reference"] = {"fields": {"t1": {"degree": 2}}}
+    page = report_html.render_subject_page(report, subject="s")
+    details = page.split("<h2>Provenance</h2>")[1]
+    for key in ("inputs", "labels", "parameters", "versions", "reference"):
+        block = details.split(f'id="provenance-{key}"')[1].split("</details>")[0]
+        assert block.startswith(">") and "<summary>" in block
+    assert page.index("<h2>Provenance</h2>") > page.index('id="summary"')
+    assert "t1_dark_z" in details and "t1_dark_z" not in page.split("<h2>Provenance</h2>")[0]
 
 
 def test_pages_are_written_atomically(study, tmp_path: Path):
@@ -201,12 +272,18 @@ def test_pages_are_written_atomically(study, tmp_path: Path):
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert 'href="../index.html"' in out.read_text(encoding="utf-8")
     assert "sub-01/qc.html" in index.read_text(encoding="utf-8")
+    figures = phantom_figures(study)
+    report_html.write_subject_page(tmp_path / "two" / "qc.html", {}, subject="2", figures=figures)
+    thumbnail = report_html.thumbnail_path(tmp_path / "two" / "qc.html")
+    assert sorted(p.name for p in thumbnail.parent.iterdir()) == ["qc.html", "qc_thumb.png"]
+    assert thumbnail.read_bytes() == qc.png_bytes(figures.montage.thumbnail())
 
 
-def test_figures_are_shown_at_their_physical_size(study):
+def test_panels_are_shown_at_the_size_they_were_drawn(study):
     figures = phantom_figures(study)
     page = report_html.render_subject_page({}, subject="s", figures=figures)
     images = [attrs for tag, attrs in parse(page).tags if tag == "img"]
-    for img, figure in zip(images, figures.values(), strict=True):
-        expected = round(figure.get_figwidth() * 96)  # inches at 96 CSS px per inch
-        assert img["style"] == f"width:{expected}px"
+    for img, panel in zip(images, figures.montage.panels, strict=True):
+        png = base64.b64decode(img["src"].split(",", 1)[1])
+        assert int.from_bytes(png[16:20], "big") == int(img["width"]) == qc.PANEL_WIDTH_PX
+        assert int.from_bytes(png[20:24], "big") == int(img["height"]) == panel.rgb.shape[0]

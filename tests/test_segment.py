@@ -1,10 +1,11 @@
-"""BME segmentation: hysteresis, physical size filter, STIR vs T2, NaN, lesion numbering."""
+"""BME segmentation: hysteresis, size filter, scan-adapted levels, T1 criterion, edges, NaN."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from bmetoolkit.decision import decision_levels
 from bmetoolkit.params import Parameters
 from bmetoolkit.segment import hysteresis, label_lesions, remove_small, segment_bme
 
@@ -78,70 +79,106 @@ def test_remove_small_on_anisotropic_voxels():
 # --- segment_bme -----------------------------------------------------------------------------
 
 
-def test_stir_and_t2_thresholds_differ():
-    t1, fluid = normal_marrow()
-    t1[3:9, 3:9, 2:5] = 0.6  # 108 voxels, T1 hypo past the seed threshold
-    fluid[3:9, 3:9, 2:5] = 1.6  # past the T2 seed (1.5), below the STIR grow threshold (2.0)
-    as_t2 = segment_bme(t1, fluid, fluid="t2", voxel_mm3=1.0, params=PARAMS)
-    as_stir = segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=PARAMS)
-    assert as_t2.sum() == 108 and not as_stir.any()
-    fluid[3:9, 3:9, 2:5] = 2.6  # past the STIR seed too
-    assert segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=PARAMS).sum() == 108
+def levels_for(fluid="stir", t1_sd=0.0, fluid_sd=0.0, **changes):
+    """Decision levels of a scan whose normal marrow has these SDs (0: the floors alone)."""
+    return decision_levels(
+        {"t1": t1_sd, fluid: fluid_sd}, fluid=fluid, params=PARAMS.replace(**changes)
+    )
 
 
-def test_needs_both_t1_hypo_and_fluid_hyper():
+def segment(t1, fluid, levels, params=PARAMS):
+    return segment_bme(t1, fluid, levels=levels, voxel_mm3=1.0, params=params)
+
+
+def test_stir_and_t2_floors_differ():
     t1, fluid = normal_marrow()
-    t1[3:9, 3:9, 2:5] = 0.5  # T1 dark only (e.g. sclerosis)
-    fluid[15:21, 15:21, 2:5] = 3.0  # fluid bright only (e.g. haemangioma on STIR)
-    assert not segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=PARAMS).any()
+    t1[3:9, 3:9, 2:5] = 0.6  # 108 voxels, T1 dark
+    fluid[3:9, 3:9, 2:5] = 1.35  # past the T2 seed floor (1.30), below the STIR seed (1.40)
+    assert segment(t1, fluid, levels_for("t2")).sum() == 108
+    assert not segment(t1, fluid, levels_for("stir")).any()
+    fluid[3:9, 3:9, 2:5] = 1.45  # past the STIR seed too
+    assert segment(t1, fluid, levels_for("stir")).sum() == 108
+
+
+def test_levels_follow_the_scan_noise():
+    """The same 1.6x lesion is edema on a clean scan, not on one whose marrow spreads 0.15."""
+    t1, fluid = normal_marrow()
+    t1[3:9, 3:9, 2:5], fluid[3:9, 3:9, 2:5] = 0.9, 1.6
+    assert segment(t1, fluid, levels_for(fluid_sd=0.03)).sum() == 108
+    noisy = levels_for(fluid_sd=0.15)
+    assert noisy.fluid_bright[1] > 1.6
+    assert not segment(t1, fluid, noisy).any()
+
+
+def test_t1_criterion_required_supporting_ignored():
+    t1, fluid = normal_marrow()
+    fluid[3:9, 3:9, 2:5] = 2.0  # fluid bright, T1 normal (1.0): not T1-dark
+    fluid[15:21, 15:21, 2:5] = 2.0
+    t1[15:21, 15:21, 2:5] = 0.6  # fluid bright and T1-dark
+    fluid[3:9, 20:26, 2:5] = 2.0
+    t1[3:9, 20:26, 2:5] = 1.3  # fluid bright and T1-bright (fat, haemangioma)
+    required = segment(t1, fluid, levels_for(t1_criterion="required"))
+    supporting = segment(t1, fluid, levels_for(t1_criterion="supporting"))
+    ignored = segment(t1, fluid, levels_for(t1_criterion="ignored"))
+    assert required.sum() == 108 and required[15:21, 15:21, 2:5].all()
+    assert supporting.sum() == 216 and not supporting[3:9, 20:26, 2:5].any()
+    assert ignored.sum() == 324
+    assert segment(None, fluid, levels_for(t1_criterion="required")).sum() == 324  # no T1
+
+
+def test_auto_t1_criterion_depends_on_fat_suppression():
+    assert levels_for("stir").t1_criterion == "supporting"
+    assert levels_for("t2").t1_criterion == "required"
+
+
+def test_supporting_drops_a_region_whose_median_t1_is_bright():
+    t1, fluid = normal_marrow()
+    fluid[3:9, 3:9, 2:5] = 2.0
+    t1[3:9, 3:9, 2:5] = 1.08  # below the T1-bright level per voxel, bright as a region
+    assert not segment(t1, fluid, levels_for()).any()
+    assert segment(t1, fluid, levels_for(), PARAMS.replace(edema_t1_max_ratio=1.1)).sum() == 108
 
 
 def test_hysteresis_inside_segment_bme():
     t1, fluid = normal_marrow()
-    t1[3:9, 3:9, 2:5] = 0.78  # grow only (<= 0.8, above the 0.7 seed)
-    fluid[3:9, 3:9, 2:5] = 3.0
-    assert not segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=PARAMS).any()
-    t1[5, 5, 3] = 0.65  # one seed voxel: the whole region
-    assert segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=PARAMS).sum() == 108
+    fluid[3:9, 3:9, 2:5] = 1.3  # grow only (>= 1.2, below the 1.4 seed)
+    assert not segment(t1, fluid, levels_for()).any()
+    fluid[5, 5, 3] = 1.45  # one seed voxel: the whole region
+    assert segment(t1, fluid, levels_for()).sum() == 108
 
 
-def test_thresholds_are_inclusive_and_follow_params():
+def test_edge_at_half_maximum():
+    """A strong lesion with a faint margin: the margin below half its contrast is left out."""
     t1, fluid = normal_marrow()
-    t1[3:9, 3:9, 2:5] = 0.8  # exactly the grow threshold
-    fluid[3:9, 3:9, 2:5] = 2.0
-    t1[5, 5, 3], fluid[5, 5, 3] = 0.7, 2.5  # exactly the seed thresholds
-    assert segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=PARAMS).sum() == 108
-    # a grow threshold just below 0.8 leaves only the seed voxel
-    stricter = PARAMS.replace(t1_hypo_ratio=0.79, min_lesion_mm3=0.0)
-    assert segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=stricter).sum() == 1
+    fluid[3:9, 3:9, 2:5] = 1.5  # margin: past the grow level, below half of 4x
+    fluid[4:8, 4:8, 3] = 4.0  # core, 16 voxels
+    fluid[4:8, 4:8, 2] = 4.0  # 32 voxels in all
+    mask = segment(t1, fluid, levels_for(), PARAMS.replace(min_lesion_mm3=0.0))
+    assert mask.sum() == 32
+    whole = segment(t1, fluid, levels_for(), PARAMS.replace(lesion_edge_fraction=0.0))
+    assert whole.sum() == 108
 
 
 def test_small_lesions_dropped_by_volume():
     t1, fluid = normal_marrow()
     t1[3:6, 3:6, 2:5], fluid[3:6, 3:6, 2:5] = 0.5, 3.0  # 27 voxels
-    assert not segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=PARAMS).any()
-    assert segment_bme(t1, fluid, fluid="stir", voxel_mm3=2.0, params=PARAMS).sum() == 27
+    assert not segment(t1, fluid, levels_for()).any()
+    assert segment_bme(t1, fluid, levels=levels_for(), voxel_mm3=2.0, params=PARAMS).sum() == 27
 
 
 def test_nan_is_never_edema_and_does_not_connect():
     t1, fluid = normal_marrow()
-    t1[3:9, 3:20, 2:5], fluid[3:9, 3:20, 2:5] = 0.75, 3.0  # grow only
-    t1[5, 4, 3] = 0.5  # seed at one end
+    fluid[3:9, 3:20, 2:5] = 1.3  # grow only
+    fluid[5, 4, 3] = 1.5  # seed at one end
     t1[:, 11, :] = np.nan  # a NaN wall (outside marrow) cuts the region in two
     fluid[6, 15, 3] = np.nan
     t1[7, 16, 3] = np.nan
-    mask = segment_bme(t1, fluid, fluid="stir", voxel_mm3=1.0, params=PARAMS)
+    mask = segment(t1, fluid, levels_for(), PARAMS.replace(lesion_edge_fraction=0.0))
     assert not mask[np.isnan(t1) | np.isnan(fluid)].any()
     assert mask[3:9, 3:11, 2:5].all()  # the seeded half
     assert not mask[:, 12:, :].any()  # the half beyond the wall has no seed of its own
-    all_nan = segment_bme(
-        np.full((5, 5, 5), np.nan),
-        np.full((5, 5, 5), np.nan),
-        fluid="t2",
-        voxel_mm3=1.0,
-        params=PARAMS.replace(min_lesion_mm3=0.0),
-    )
-    assert not all_nan.any()
+    nan = np.full((5, 5, 5), np.nan)
+    assert not segment(nan, nan, levels_for("t2"), PARAMS.replace(min_lesion_mm3=0.0)).any()
 
 
 # --- label_lesions ---------------------------------------------------------------------------

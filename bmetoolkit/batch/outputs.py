@@ -22,15 +22,14 @@ Examples
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bmetoolkit.io import write_json, write_text
-from bmetoolkit.modic import NOT_ASSESSED, is_finding
+from bmetoolkit.report.summary import COUNT_COLUMNS, summarise
+from bmetoolkit.report.tables import table_text
 
 __all__ = [
     "LABEL_MAPS",
@@ -45,9 +44,9 @@ __all__ = [
 
 #: Outputs that are label maps (each gets a ``*_dseg.tsv``).
 LABEL_MAPS = ("bme_mask", "modic_map", "vertebrae", "lesion_labels")
-#: Modic types counted in ``subjects.csv`` (other types found are appended as columns).
-MODIC_TYPES = ("I", "II", "III", "I/II", "II/III")
-#: Leading columns of ``subjects.csv``.
+#: Leading columns of ``subjects.csv``; ``modic_I`` ... count the endplates showing each
+#: type, alone or mixed, ``modic_mixed`` those of more than one type
+#: (:func:`bmetoolkit.report.summary.modic_counts`).
 SUBJECT_COLUMNS = (
     "subject",
     "session",
@@ -57,7 +56,7 @@ SUBJECT_COLUMNS = (
     "n_endplates",
     "n_modic",
     "modic_assessed",
-    *(f"modic_{t.replace('/', '_')}" for t in MODIC_TYPES),
+    *(f"modic_{name}" for name in COUNT_COLUMNS),
     "duration_s",
     "output",
     "error_type",
@@ -166,43 +165,17 @@ def dataset_description(
     return write_json(Path(output) / "dataset_description.json", description)
 
 
-def table_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], sep: str = ",") -> str:
-    """CSV (or TSV with ``sep="\\t"``) text of ``rows``; missing values are empty.
-
-    Examples
-    --------
-    >>> print(table_text([{"a": 1, "b": None}], ["a", "b"]), end="")
-    a,b
-    1,
-    """
-    buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer,
-        fieldnames=list(columns),
-        delimiter=sep,
-        extrasaction="ignore",
-        lineterminator="\n",
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
-    return buffer.getvalue()
-
-
 def summary_of(result: Any) -> dict[str, Any]:
-    """Per-subject figures of an analysis result: BME volume, lesion and Modic counts."""
-    endplates = result.endplates
-    types = [str(t) for t in endplates["modic_type"]] if len(endplates) else []
-    counts = {f"modic_{t.replace('/', '_')}": types.count(t) for t in MODIC_TYPES}
-    for t in sorted(set(types) - {"none", NOT_ASSESSED, *MODIC_TYPES}):
-        counts[f"modic_{t.replace('/', '_')}"] = types.count(t)
+    """Per-subject figures of an analysis result: BME volume, lesion and Modic counts.
+
+    Counted by :func:`bmetoolkit.report.summary.summarise` from the result's report, as
+    the QC index counts them from the saved ``report.json``.
+    """
+    summary = summarise(result.to_dict())
     return {
         "bme_volume_ml": round(float(result.bme_volume_ml), 4),
-        "n_lesions": len(result.lesions),
-        "n_endplates": len(endplates),
-        "n_modic": sum(is_finding(t) for t in types),
-        "modic_assessed": NOT_ASSESSED not in types,
-        **counts,
+        **{key: summary[key] for key in ("n_lesions", "n_endplates", "n_modic", "modic_assessed")},
+        **{f"modic_{name}": count for name, count in summary["modic_counts"].items()},
     }
 
 
@@ -251,12 +224,12 @@ def write_group_tables(output: str | os.PathLike, outcomes: Sequence[Any]) -> di
 def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
     """Write ``OUTPUT/index.html``: a sortable table of every subject's QC page, and failures.
 
-    Subjects whose QC page exists (``--qc``) link to it; failed subjects are listed with the
-    stage and the error.
+    Subjects whose QC page exists (``--qc``) link to it, with its thumbnail; failed subjects
+    are listed with the stage and the error. The counts are those of ``subjects.csv``.
     """
     import json
 
-    from bmetoolkit.report.html import write_index_page
+    from bmetoolkit.report.html import thumbnail_path, write_index_page
 
     base = Path(output)
     subjects, failures = [], []
@@ -271,10 +244,14 @@ def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
         page = folder / f"{outcome.key}_qc.html"
         if not (report_path.is_file() and page.is_file()):
             continue
+        thumbnail = thumbnail_path(page)
         subjects.append(
             {
                 "subject": outcome.key,
                 "page": page.relative_to(base).as_posix(),
+                "thumbnail": thumbnail.relative_to(base).as_posix()
+                if thumbnail.is_file()
+                else None,
                 "report": json.loads(report_path.read_text(encoding="utf-8")),
                 "status": outcome.status,
             }

@@ -53,6 +53,13 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--params", type=Path, metavar="JSON", help="parameter values (JSON object or report)"
     )
+    parser.add_argument(
+        "--reference-mask",
+        type=Path,
+        metavar="PATH",
+        help="a region of normal marrow (any grid) to take the normal-marrow reference from, "
+        "as readers do for SPARCC-style scoring (default: estimated from the marrow itself)",
+    )
     for role in ("t1", "t2", "stir"):
         parser.add_argument(
             f"--{role}-series",
@@ -106,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         stir=args.stir,
         vertebrae=args.vertebrae,
         params=args.params,
+        reference_mask=args.reference_mask,
         label_convention=args.label_convention,
         t1_series=_series(args.t1_series),
         t2_series=_series(args.t2_series),
@@ -118,4 +126,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(result.summary())
         print(f"outputs in {args.out} (report: {files['report'].name})")
+        if "qc" in files:
+            print(f"QC page: {files['qc']}")
     return EXIT_OK

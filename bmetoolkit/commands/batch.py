@@ -180,6 +180,8 @@ def _run_batch(args: argparse.Namespace) -> int:
         f"{report.count('unchanged')} unchanged, {report.count('failed')} failed; "
         f"tables in {args.output}"
     )
+    if "qc_index" in report.tables:
+        print(f"QC index: {report.tables['qc_index']}")
     return report.exit_code
 
 

@@ -1,21 +1,25 @@
 """Visual quality-control figures: sagittal montages with overlays and per-level volumes.
 
 Every function here is pure: it takes :class:`~bmetoolkit.volume.Volume` objects (all on the
-T1 grid), plain dicts and lists, and returns a :class:`matplotlib.figure.Figure` built on the
-Agg canvas. No pyplot state is created or changed, so the functions are safe in batch runs,
-threads and notebooks alike. :func:`save_figure` writes a PNG atomically.
+T1 grid), plain dicts and lists, and returns arrays, rows and small dataclasses. The montage
+panels are RGB arrays drawn with numpy **once, at the size they are shown** on the QC page
+(:data:`PANEL_WIDTH_PX`); the text around them (titles, level names, legend, the per-level
+volumes) is HTML, so it stays sharp and readable at any page width and costs nothing to draw.
+No plotting library is imported. :func:`png_bytes` encodes an RGB array as PNG (zlib, no
+timestamp: the same image gives the same bytes), :func:`write_png` writes one atomically.
 
 Display conventions
 -------------------
 - Images are shown in the sagittal radiological convention whatever the stored orientation:
   **anterior to the left, superior up**. Volumes are first reoriented to the closest RAS axes
   (a permutation and flips of the voxel axes, no resampling), so a volume stored with
-  permuted or flipped axes (and the matching affine) gives the same figure.
+  permuted or flipped axes (and the matching affine) gives the same panels.
 - Pixels are drawn with their physical size (mm), so anisotropic grids keep their true
-  aspect ratio.
+  aspect ratio (nearest-neighbour, never smoothing a label).
 - Colours are those of :data:`bmetoolkit.report.colortables.LABEL_TABLES` (Okabe-Ito,
-  colour-blind safe); BME is also told apart by its dashed line, so the figure reads in
-  grey-scale print too. Lines and labels carry a halo so they read on bright and dark tissue.
+  colour-blind safe); Modic types are filled and outlined, BME is a dashed outline, so the
+  panels read in grey-scale print too. Outlines carry a halo so they read on bright and dark
+  tissue.
 
 Examples
 --------
@@ -27,43 +31,44 @@ Examples
 >>> bodies[:, 10:30, 10:20] = 23
 >>> labels = Volume(bodies, affine, kind="label")
 >>> empty = labels.with_data(np.zeros_like(bodies))
->>> fig = sagittal_montage(t1, t1, empty, empty, labels, {23: "L4"}, n_slices=1)
->>> len(fig.axes)
-2
+>>> montage = sagittal_montage(t1, t1, empty, empty, labels, {23: "L4"}, n_slices=1)
+>>> [panel.contrast for panel in montage.panels], montage.panels[0].levels[0].name
+(['T1', 'STIR'], 'L4')
+>>> montage.panels[0].rgb.shape[1] == PANEL_WIDTH_PX
+True
 """
 
 from __future__ import annotations
 
-import io
 import os
-from collections.abc import Mapping, Sequence
+import struct
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib import patheffects
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from numpy.typing import NDArray
 
 from bmetoolkit.errors import GridMismatchError
 from bmetoolkit.io import atomic_write
-from bmetoolkit.modic import MM3_PER_ML
+from bmetoolkit.modic import MM3_PER_ML, MODIC_NAMES
 from bmetoolkit.report.colortables import LABEL_TABLES
 from bmetoolkit.volume import Volume
 
 __all__ = [
     "BME_COLOR",
     "MODIC_COLORS",
-    "figure_png_bytes",
-    "level_volume_chart",
+    "LevelMark",
+    "Montage",
+    "Panel",
+    "QCFigures",
     "level_volumes",
+    "png_bytes",
     "qc_figures",
     "sagittal_montage",
-    "save_figure",
     "select_slices",
+    "write_png",
 ]
 
 #: Colour of each Modic type (``modic_map`` value 1, 2, 3): the colour tables' colours, so
@@ -71,25 +76,135 @@ __all__ = [
 MODIC_COLORS: dict[int, str] = {
     entry.index: entry.hex for entry in LABEL_TABLES["modic_map"].entries
 }
-#: Colour of the bone marrow edema contour (drawn dashed).
+#: Colour of the bone marrow edema outline (drawn dashed).
 BME_COLOR = LABEL_TABLES["bme_mask"].entries[0].hex
-MODIC_NAMES = {1: "Modic I", 2: "Modic II", 3: "Modic III"}
+_RGB = {value: entry.rgb for value, entry in enumerate(LABEL_TABLES["modic_map"].entries, 1)}
+_BME_RGB = LABEL_TABLES["bme_mask"].entries[0].rgb
 
 #: Margin (mm) kept around the vertebral bodies when cropping the montage panels.
 CROP_MARGIN_MM = 25.0
 #: Percentiles of the intensity window of each contrast.
 WINDOW_PERCENTILES = (1.0, 99.5)
-#: Volumes are rounded to this many decimals of a ml (1e-6 ml = 0.001 mm³).
+#: Volumes are rounded to this many decimals of a mL (1e-6 mL = 0.001 mm³).
 ML_DECIMALS = 6
-#: Width of one montage panel (inches) and the base font size (points): the montage is
-#: about 17 inches wide for 3 slices, so text is sized to stay readable when a page or a
-#: printout scales it down to its width.
-PANEL_WIDTH_IN = 2.8
-FONT_SIZE = 12
-_TOP_IN, _BOTTOM_IN, _ROW_TITLE_IN = 0.6, 0.45, 0.55
-#: Resolution of the PNG files (dots per inch): sharp on screen and in print.
-PNG_DPI = 150
-_HALO = [patheffects.withStroke(linewidth=3.0, foreground="black")]
+#: Width (CSS px) of one montage panel, and the width it is drawn at: two panels (T1 and
+#: STIR of one slice) side by side fit a phone screen once scaled, two slices a 1000 px page.
+PANEL_WIDTH_PX = 230
+#: Opacity of the Modic fills.
+FILL_ALPHA = 0.3
+#: Width (px) of the outlines, of the dark (or light) halo outside them, and of a dash.
+OUTLINE_PX, HALO_PX, DASH_PX = 2, 1, 5
+#: Height (px) of the thumbnail of a subject on the batch index, and its width / height
+#: when cropped around the findings.
+THUMBNAIL_HEIGHT_PX = 96
+THUMBNAIL_ASPECT = 0.8
+#: A level name is written inside the panel, not anterior to its body, when the body starts
+#: closer than this to the anterior (left) edge (mm).
+LABEL_ROOM_MM = 20.0
+#: zlib level of the PNG files: 1, the fastest; zlib's default 6 saves ~12 % of the bytes of a
+#: montage panel at 3-4 times the time.
+PNG_COMPRESSION = 1
+
+
+@dataclass(frozen=True)
+class LevelMark:
+    """Where a level name goes on a panel (percent of the panel's width and height).
+
+    ``align`` is ``"right"`` when the name ends just anterior (left) of its body at ``x_pct``,
+    ``"left"`` when it starts at ``x_pct`` (a body too close to the panel's left edge).
+    """
+
+    name: str
+    x_pct: float
+    y_pct: float
+    align: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One montage panel: an RGB image (superior up, anterior left) and its captions."""
+
+    contrast: str
+    position: str
+    rgb: NDArray[np.uint8]
+    levels: tuple[LevelMark, ...]
+
+    def png(self) -> bytes:
+        """The panel as PNG bytes."""
+        return png_bytes(self.rgb)
+
+
+@dataclass(frozen=True)
+class Montage:
+    """T1 and fluid panels of a few sagittal slices, with what the legend says.
+
+    ``key_panel`` is the fluid panel of the slice with most findings (the central slice
+    when there are none), ``key_rows`` the rows of that panel holding findings (first, last;
+    None without findings): the subject's thumbnail on the batch index.
+    """
+
+    panels: tuple[Panel, ...]
+    title: str | None
+    fluid_name: str
+    modic_present: tuple[int, ...]
+    has_bme: bool
+    key_panel: int
+    key_rows: tuple[int, int] | None = None
+
+    def legend(self) -> list[dict[str, object]]:
+        """Legend entries: ``label``, ``colour``, ``dashed``, ``present`` (False: "(none)")."""
+        entries: list[dict[str, object]] = [
+            {
+                "label": f"Modic {name}",
+                "colour": MODIC_COLORS[value],
+                "dashed": False,
+                "present": value in self.modic_present,
+            }
+            for value, name in MODIC_NAMES.items()
+        ]
+        entries.append(
+            {"label": "BME", "colour": BME_COLOR, "dashed": True, "present": self.has_bme}
+        )
+        return entries
+
+    def thumbnail(self, height_px: int = THUMBNAIL_HEIGHT_PX) -> NDArray[np.uint8]:
+        """The key panel around its findings, scaled (nearest neighbour) to ``height_px`` rows.
+
+        The crop is at least as tall as the panel is wide (:data:`THUMBNAIL_ASPECT` of it)
+        and centred on the findings; the whole panel when there are none.
+        """
+        rgb = self.panels[self.key_panel].rgb
+        rows, cols = rgb.shape[:2]
+        if self.key_rows is not None:
+            first, last = self.key_rows
+            height = min(rows, max(last - first + 1, round(cols / THUMBNAIL_ASPECT)))
+            top = int(np.clip((first + last + 1 - height) // 2, 0, rows - height))
+            rgb = rgb[top : top + height]
+            rows = height
+        width = max(1, round(cols * height_px / rows))
+        return rgb[_sample(rows, height_px)][:, _sample(cols, width)]
+
+    def png(self) -> bytes:
+        """All panels side by side, as PNG bytes (text is on the page, not in the image)."""
+        height = max(panel.rgb.shape[0] for panel in self.panels)
+        padded = [
+            np.pad(p.rgb, ((0, height - p.rgb.shape[0]), (0, 2), (0, 0))) for p in self.panels
+        ]
+        return png_bytes(np.concatenate(padded, axis=1))
+
+    def _repr_html_(self) -> str:
+        """The montage as on the QC page (notebooks display it with its text)."""
+        from bmetoolkit.report.html import render_montage
+
+        return render_montage(self)
+
+
+@dataclass(frozen=True)
+class QCFigures:
+    """What a QC page shows beside the tables: the montage and the per-level volumes."""
+
+    montage: Montage
+    level_rows: list[dict[str, object]]
 
 
 @dataclass(frozen=True)
@@ -218,111 +333,115 @@ def _display(plane: NDArray) -> NDArray:
     return np.asarray(plane).T[::-1, ::-1]
 
 
-def _extent(shape: tuple[int, int], spacing_yz: NDArray) -> tuple[float, float, float, float]:
-    rows, cols = shape
-    return (0.0, cols * float(spacing_yz[0]), rows * float(spacing_yz[1]), 0.0)
+def _sample(n_in: int, n_out: int) -> NDArray[np.intp]:
+    """Nearest-neighbour source index of each of ``n_out`` output pixels over ``n_in``."""
+    return np.minimum(((np.arange(n_out) + 0.5) * n_in / n_out).astype(np.intp), n_in - 1)
 
 
-def _draw_panel(
-    ax, image: NDArray, window: tuple[float, float], masks: dict[str, NDArray], extent
-) -> None:
-    ax.imshow(
-        image,
-        cmap="gray",
-        vmin=window[0],
-        vmax=window[1],
-        extent=extent,
-        origin="upper",
-        interpolation="nearest",
-    )
-    for value, colour in MODIC_COLORS.items():
-        mask = masks["modic"] == value
-        if mask.any():
-            ax.contourf(
-                mask.astype(float),
-                levels=[0.5, 1.5],
-                colors=[colour],
-                alpha=0.3,
-                extent=extent,
-                origin="upper",
-            )
-            contour = ax.contour(
-                mask.astype(float),
-                levels=[0.5],
-                colors=[colour],
-                linewidths=1.6,
-                extent=extent,
-                origin="upper",
-            )
-            contour.set(path_effects=_HALO)
-    if masks["bme"].any():
-        contour = ax.contour(
-            masks["bme"].astype(float),
-            levels=[0.5],
-            colors=[BME_COLOR],
-            linewidths=1.8,
-            linestyles="--",
-            extent=extent,
-            origin="upper",
-        )
-        contour.set(path_effects=[patheffects.withStroke(linewidth=3.4, foreground="white")])
-    ax.set_xlim(extent[0], extent[1])
-    ax.set_ylim(extent[2], extent[3])
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+def _shifted_all(mask: NDArray[np.bool_], combine: str) -> NDArray[np.bool_]:
+    """Erosion (``"and"``) or dilation (``"or"``) of a 2-D mask by one pixel (4-neighbours)."""
+    padded = np.pad(mask, 1, constant_values=combine == "and")
+    neighbours = (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:])
+    out = mask.copy()
+    for neighbour in neighbours:
+        out = (out & neighbour) if combine == "and" else (out | neighbour)
+    return out
 
 
-def _label_levels(ax, bodies: NDArray, names: Mapping[int, str], spacing_yz: NDArray) -> None:
-    """Write each level name just anterior (left) of its body, at the body's height."""
+def _rings(mask: NDArray[np.bool_], inside: int, outside: int) -> tuple[NDArray, NDArray]:
+    """The ``inside`` px wide outline of a mask, and the ``outside`` px wide band around it."""
+    eroded, dilated = mask, mask
+    for _ in range(inside):
+        eroded = _shifted_all(eroded, "and")
+    for _ in range(outside):
+        dilated = _shifted_all(dilated, "or")
+    return mask & ~eroded, dilated & ~mask
+
+
+def _dashes(shape: tuple[int, int]) -> NDArray[np.bool_]:
+    """A pattern that cuts any outline into dashes of :data:`DASH_PX`."""
+    rows, cols = np.indices(shape)
+    return (rows // DASH_PX + cols // DASH_PX) % 2 == 0
+
+
+def _grey(image: NDArray, window: tuple[float, float]) -> NDArray[np.uint8]:
+    """An intensity image windowed to 0-255 grey, as RGB (NaN shows black)."""
+    low, high = window
+    scaled = np.nan_to_num((np.asarray(image, np.float64) - low) / (high - low), nan=0.0)
+    grey = np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+@dataclass(frozen=True)
+class _Overlay:
+    """The pixels an overlay paints on a slice, shared by its T1 and fluid panels."""
+
+    fills: tuple[tuple[NDArray[np.bool_], tuple[int, int, int]], ...]
+    dark: NDArray[np.bool_]
+    lines: tuple[tuple[NDArray[np.bool_], tuple[int, int, int]], ...]
+    light: NDArray[np.bool_]
+
+
+def _overlay_of(modic: NDArray, bme: NDArray[np.bool_]) -> _Overlay:
+    """Modic fills and outlines with a dark halo; the dashed BME outline with a light halo."""
+    fills, lines = [], []
+    dark = np.zeros(modic.shape, bool)
+    for value, colour in _RGB.items():
+        inside = modic == value
+        if inside.any():
+            outline, halo = _rings(inside, OUTLINE_PX, HALO_PX)
+            fills.append((inside, colour))
+            lines.append((outline, colour))
+            dark |= halo & (modic == 0)
+    light = np.zeros(modic.shape, bool)
+    if bme.any():
+        dashes = _dashes(bme.shape)
+        outline, halo = _rings(bme, OUTLINE_PX, HALO_PX)
+        light = halo & dashes
+        lines.append((outline & dashes, _BME_RGB))
+    return _Overlay(tuple(fills), dark, tuple(lines), light)
+
+
+def _paint(rgb: NDArray[np.uint8], overlay: _Overlay) -> NDArray[np.uint8]:
+    """An RGB image with the overlay drawn on it (a new array)."""
+    out = rgb.copy()
+    for inside, colour in overlay.fills:
+        blended = (1 - FILL_ALPHA) * out[inside] + FILL_ALPHA * np.asarray(colour, np.float32)
+        out[inside] = np.round(blended).astype(np.uint8)
+    out[overlay.dark] = 0
+    out[overlay.light] = 255
+    for pixels, colour in overlay.lines:
+        out[pixels] = colour
+    return out
+
+
+def _level_marks(
+    bodies: NDArray, names: Mapping[int, str], spacing_yz: NDArray
+) -> tuple[LevelMark, ...]:
+    """Each level name anterior (left) of its body, at the body's mean height."""
+    rows_total, cols_total = bodies.shape
+    marks = []
     for body_id in np.unique(bodies[bodies > 0]):
         rows, cols = np.nonzero(bodies == body_id)
         if rows.size < 10:
             continue
-        row_mm = (rows.mean() + 0.5) * spacing_yz[1]
-        left_mm = cols.min() * spacing_yz[0]
-        name = names.get(int(body_id), f"id {int(body_id)}")
-        ax.text(
-            max(left_mm - 3.0, 1.0),
-            row_mm,
-            name,
-            color="white",
-            fontsize=FONT_SIZE,
-            fontweight="bold",
-            ha="right" if left_mm > 20 else "left",
-            va="center",
-            path_effects=_HALO,
+        room = cols.min() * spacing_yz[0] > LABEL_ROOM_MM
+        marks.append(
+            LevelMark(
+                name=names.get(int(body_id), f"id {int(body_id)}"),
+                x_pct=round(100.0 * cols.min() / cols_total, 2) if room else 1.0,
+                y_pct=round(100.0 * (rows.mean() + 0.5) / rows_total, 2),
+                align="right" if room else "left",
+            )
         )
+    return tuple(marks)
 
 
-def _orientation_marks(ax) -> None:
-    """Mark the anterior (left) and posterior (right) sides at the bottom of a panel."""
-    for x, text, align in ((0.02, "A", "left"), (0.98, "P", "right")):
-        ax.text(
-            x,
-            0.01,
-            text,
-            transform=ax.transAxes,
-            color="white",
-            fontsize=FONT_SIZE - 1,
-            fontweight="bold",
-            va="bottom",
-            ha=align,
-            path_effects=_HALO,
-        )
-
-
-def _legend_handles(present_types: Sequence[int], has_bme: bool) -> list:
-    handles: list = [
-        Patch(facecolor=MODIC_COLORS[t], edgecolor="black", alpha=0.8, label=MODIC_NAMES[t])
-        for t in (1, 2, 3)
-    ]
-    handles.append(Line2D([], [], color=BME_COLOR, linestyle="--", linewidth=2.0, label="BME"))
-    labels_found = [f"{MODIC_NAMES[t]}{'' if t in present_types else ' (none)'}" for t in (1, 2, 3)]
-    labels_found.append("BME" if has_bme else "BME (none)")
-    for handle, text in zip(handles, labels_found, strict=True):
-        handle.set_label(text)
-    return handles
+def _panel_size(shape: tuple[int, int], spacing_yz: NDArray, width_px: int) -> tuple[int, int]:
+    """Rows and columns of a panel ``width_px`` wide showing voxels at their size in mm."""
+    rows, cols = shape
+    mm_per_px = cols * float(spacing_yz[0]) / width_px
+    return max(1, round(rows * float(spacing_yz[1]) / mm_per_px)), width_px
 
 
 def sagittal_montage(
@@ -336,8 +455,8 @@ def sagittal_montage(
     n_slices: int = 3,
     fluid_name: str = "STIR",
     title: str | None = None,
-    pairs_per_row: int = 3,
-) -> Figure:
+    panel_width_px: int = PANEL_WIDTH_PX,
+) -> Montage:
     """Sagittal slices through the spine, T1 and T2/STIR side by side, with the findings.
 
     Parameters
@@ -347,11 +466,11 @@ def sagittal_montage(
     fluid : Volume
         The fluid-sensitive image (STIR, or T2) on the T1 grid.
     bme_mask : Volume
-        Label volume, nonzero where bone marrow edema was found (drawn as a dashed contour).
+        Label volume, nonzero where bone marrow edema was found (a dashed outline).
     modic_map : Volume
         Label volume: 0 none, 1/2/3 Modic type I/II/III (filled, one colour per type).
     vertebrae : Volume
-        Label volume of vertebral bodies (e.g. VerSe ids); each body is named on the figure.
+        Label volume of vertebral bodies (e.g. VerSe ids); each body is named on the panels.
     level_names : mapping of int to str
         Display name of each body id (``{23: "L4"}``); ids missing here are shown as
         ``"id N"``.
@@ -359,17 +478,16 @@ def sagittal_montage(
         Number of sagittal slices (pairs of panels); the central slices through the
         vertebral bodies, and the slice with most findings (see :func:`select_slices`).
     fluid_name : str
-        Name of the fluid-sensitive contrast in the panel titles (``"STIR"`` or ``"T2"``).
+        Name of the fluid-sensitive contrast in the panel captions (``"STIR"`` or ``"T2"``).
     title : str, optional
-        Figure title (e.g. the subject id).
-    pairs_per_row : int
-        T1/fluid pairs per row of panels: 3 puts three slices in one wide row (screens);
-        1 stacks them (a portrait page in print).
+        Title shown above the montage (e.g. the subject id).
+    panel_width_px : int
+        Width of each panel in pixels: the panels are drawn at the size they are shown.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        On an Agg canvas; not registered with pyplot.
+    Montage
+        Panels T1, fluid, T1, fluid... from left to right in the body.
 
     Raises
     ------
@@ -385,56 +503,37 @@ def sagittal_montage(
     crop_y, crop_z = _crop_box(arrays["bodies"], canon.spacing)
     spacing_yz = canon.spacing[1:]
     windows = {name: _window(arrays[name][:, crop_y, crop_z]) for name in ("t1", "fluid")}
-
-    pairs_per_row = max(1, min(int(pairs_per_row), len(slices)))
-    n_rows = -(-len(slices) // pairs_per_row)
-    sample = _display(arrays["t1"][slices[0], crop_y, crop_z])
-    extent = _extent(sample.shape, spacing_yz)
-    panel_aspect = (extent[2] - extent[3]) / (extent[1] - extent[0])  # height / width
-    row_height = PANEL_WIDTH_IN * panel_aspect + _ROW_TITLE_IN
-    height = n_rows * row_height + _TOP_IN - _ROW_TITLE_IN + _BOTTOM_IN
-    height += 0.35 if title else 0.0
-    fig = Figure(figsize=(PANEL_WIDTH_IN * 2 * pairs_per_row + 0.2, height), dpi=110)
-    FigureCanvasAgg(fig)
-    grid_axes = fig.subplots(n_rows, 2 * pairs_per_row, squeeze=False)
-    axes = list(grid_axes.ravel())
-    for unused in axes[2 * len(slices) :]:
-        unused.set_axis_off()
-    for n, k in enumerate(slices):
-        masks = {
-            "bme": _display(arrays["bme"][k, crop_y, crop_z] > 0),
-            "modic": _display(arrays["modic"][k, crop_y, crop_z]),
-        }
-        bodies = _display(arrays["bodies"][k, crop_y, crop_z])
+    shape = _display(arrays["t1"][slices[0], crop_y, crop_z]).shape
+    rows, cols = _panel_size(shape, spacing_yz, panel_width_px)
+    pick = np.ix_(_sample(shape[0], rows), _sample(shape[1], cols))
+    panels, finding_rows = [], []
+    for k in slices:
+        modic = _display(arrays["modic"][k, crop_y, crop_z])[pick]
+        bme = _display(arrays["bme"][k, crop_y, crop_z] > 0)[pick]
+        overlay = _overlay_of(modic, bme)
+        finding_rows.append(np.flatnonzero(np.any((modic > 0) | bme, axis=1)))
+        marks = _level_marks(_display(arrays["bodies"][k, crop_y, crop_z]), level_names, spacing_yz)
         side = "R" if canon.x_mm[k] >= 0 else "L"
         where = f"x = {side} {abs(canon.x_mm[k]):.1f} mm"
-        for m, (name, label) in enumerate((("t1", "T1"), ("fluid", fluid_name))):
-            ax = axes[2 * n + m]
-            _draw_panel(ax, _display(arrays[name][k, crop_y, crop_z]), windows[name], masks, extent)
-            _label_levels(ax, bodies, level_names, spacing_yz)
-            ax.set_title(f"{label}\n{where}", fontsize=FONT_SIZE)
-            _orientation_marks(ax)
-    present = sorted(int(v) for v in np.unique(arrays["modic"]) if v in MODIC_COLORS)
-    fig.legend(
-        handles=_legend_handles(present, bool(np.any(arrays["bme"] > 0))),
-        loc="lower center",
-        ncol=4,
-        fontsize=FONT_SIZE + 1,
-        frameon=False,
-        bbox_to_anchor=(0.5, 0.0),
+        for name, label in (("t1", "T1"), ("fluid", fluid_name)):
+            grey = _grey(_display(arrays[name][k, crop_y, crop_z])[pick], windows[name])
+            panels.append(Panel(label, where, _paint(grey, overlay), marks))
+    per_slice = np.count_nonzero(findings[slices].reshape(len(slices), -1), axis=1)
+    key = int(np.argmax(per_slice)) if per_slice.max() > 0 else len(slices) // 2
+    present = tuple(int(v) for v in np.unique(arrays["modic"]) if int(v) in MODIC_COLORS)
+    return Montage(
+        panels=tuple(panels),
+        title=title,
+        fluid_name=fluid_name,
+        modic_present=present,
+        has_bme=bool(np.any(arrays["bme"] > 0)),
+        key_panel=2 * key + 1,
+        key_rows=(
+            (int(finding_rows[key][0]), int(finding_rows[key][-1]))
+            if finding_rows[key].size
+            else None
+        ),
     )
-    if title:
-        fig.suptitle(title, fontsize=FONT_SIZE + 3, fontweight="bold")
-    height = fig.get_figheight()
-    fig.subplots_adjust(
-        left=0.01,
-        right=0.99,
-        top=1 - (_TOP_IN + (0.35 if title else 0.0)) / height,
-        bottom=_BOTTOM_IN / height,
-        wspace=0.03,
-        hspace=_ROW_TITLE_IN / (row_height - _ROW_TITLE_IN),
-    )
-    return fig
 
 
 def level_volumes(
@@ -443,7 +542,7 @@ def level_volumes(
     vertebrae: Volume,
     level_names: Mapping[int, str],
 ) -> list[dict[str, object]]:
-    """Edema and Modic volumes (ml) inside each vertebral body, cranial to caudal.
+    """Edema and Modic volumes (mL) inside each vertebral body, cranial to caudal.
 
     Parameters
     ----------
@@ -470,124 +569,31 @@ def level_volumes(
     [('L4', 1.0), ('id 24', 0.0)]
     """
     canon = _canonical({"bme": bme_mask, "modic": modic_map, "bodies": vertebrae})
-    bodies, bme, modic = canon.arrays["bodies"], canon.arrays["bme"] > 0, canon.arrays["modic"]
+    bodies = canon.arrays["bodies"].astype(np.intp).ravel()
+    modic = canon.arrays["modic"].ravel()
     ml_per_voxel = bme_mask.grid.voxel_volume_mm3 / MM3_PER_ML
-    ids = [int(i) for i in np.unique(bodies[bodies > 0])]
-    height = {i: float(np.nonzero(bodies == i)[2].mean()) for i in ids}
+    n = int(bodies.max(initial=0)) + 1
+    size = np.bincount(bodies, minlength=n)
+    z = np.broadcast_to(np.arange(canon.arrays["bodies"].shape[2]), canon.arrays["bodies"].shape)
+    height = np.bincount(bodies, weights=z.ravel(), minlength=n) / np.maximum(size, 1)
+    # voxels of each finding per body id (id 0: outside every body), one pass each
+    found = {"bme_ml": np.bincount(bodies[canon.arrays["bme"].ravel() > 0], minlength=n)}
+    for value, roman in MODIC_NAMES.items():
+        found[f"modic_{roman}_ml"] = np.bincount(bodies[modic == value], minlength=n)
 
-    def ml(mask: NDArray) -> float:
-        return round(float(np.count_nonzero(mask) * ml_per_voxel), ML_DECIMALS)
-
-    def row(name: str, body_id: int | None, inside: NDArray) -> dict[str, object]:
-        return {
-            "level": name,
-            "id": body_id,
-            "bme_ml": ml(bme & inside),
-            **{
-                f"modic_{roman}_ml": ml((modic == t) & inside)
-                for t, roman in ((1, "I"), (2, "II"), (3, "III"))
-            },
+    def row(name: str, body_id: int | None, index: int) -> dict[str, object]:
+        volumes = {
+            key: round(float(counts[index] * ml_per_voxel), ML_DECIMALS)
+            for key, counts in found.items()
         }
+        return {"level": name, "id": body_id, **volumes}
 
-    rows = [
-        row(level_names.get(i, f"id {i}"), i, bodies == i)
-        for i in sorted(ids, key=lambda i: -height[i])
-    ]
-    outside = row("outside bodies", None, bodies == 0)
-    if any(outside[key] > 0 for key in outside if key.endswith("_ml")):
+    ids = sorted((int(i) for i in np.flatnonzero(size[1:]) + 1), key=lambda i: -height[i])
+    rows = [row(level_names.get(i, f"id {i}"), i, i) for i in ids]
+    outside = row("outside bodies", None, 0)
+    if any(outside[key] > 0 for key in found):
         rows.append(outside)
     return rows
-
-
-def level_volume_chart(
-    bme_mask: Volume,
-    modic_map: Volume,
-    vertebrae: Volume,
-    level_names: Mapping[int, str],
-    *,
-    title: str | None = None,
-) -> Figure:
-    """Horizontal grouped bars of edema and Modic I/II/III volume (ml) per level.
-
-    Levels read top to bottom as in the spine; bars are labelled with their value, and a
-    level without findings shows none. Colours match :func:`sagittal_montage`.
-
-    Parameters
-    ----------
-    bme_mask, modic_map, vertebrae : Volume
-        Label volumes on one grid.
-    level_names : mapping of int to str
-        Display name of each body id.
-    title : str, optional
-        Figure title.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    rows = level_volumes(bme_mask, modic_map, vertebrae, level_names)
-    series = [
-        ("bme_ml", "BME", BME_COLOR, "//"),
-        ("modic_I_ml", "Modic I", MODIC_COLORS[1], None),
-        ("modic_II_ml", "Modic II", MODIC_COLORS[2], None),
-        ("modic_III_ml", "Modic III", MODIC_COLORS[3], None),
-    ]
-    n = max(len(rows), 1)
-    fig = Figure(figsize=(8.0, 0.5 * n + 1.8), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    bar_height = 0.2
-    positions = np.arange(len(rows), dtype=float)
-    largest = max([float(r[key]) for r in rows for key, *_ in series] + [0.0])
-    for s, (key, label, colour, hatch) in enumerate(series):
-        values = np.array([float(r[key]) for r in rows])
-        offsets = positions + (s - 1.5) * bar_height
-        bars = ax.barh(
-            offsets,
-            values,
-            height=bar_height,
-            color=colour,
-            edgecolor="black",
-            linewidth=0.6,
-            hatch=hatch,
-            label=label,
-        )
-        for bar, value in zip(bars, values, strict=True):
-            if value > 0:
-                ax.text(
-                    bar.get_width() + 0.01 * max(largest, 1e-9),
-                    bar.get_y() + bar_height / 2,
-                    f"{value:.2f}",
-                    va="center",
-                    ha="left",
-                    fontsize=FONT_SIZE - 3,
-                )
-    ax.set_yticks(positions, [str(r["level"]) for r in rows], fontsize=FONT_SIZE)
-    ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlim(0, largest * 1.2 if largest > 0 else 1.0)
-    ax.set_xlabel("volume (ml)", fontsize=FONT_SIZE - 1)
-    ax.tick_params(axis="x", labelsize=FONT_SIZE - 2)
-    ax.grid(axis="x", color="0.85", linewidth=0.6)
-    ax.set_axisbelow(True)
-    for y in positions[:-1]:
-        ax.axhline(y + 0.5, color="0.7", linewidth=0.5)
-    if largest == 0:
-        ax.text(
-            0.5,
-            0.5,
-            "no edema or Modic change found",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=FONT_SIZE,
-            color="0.3",
-        )
-    ax.legend(  # outside the axes: never hides a bar
-        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONT_SIZE - 2, frameon=False
-    )
-    ax.set_title(title or "Findings per vertebral level", fontsize=FONT_SIZE)
-    fig.tight_layout()
-    return fig
 
 
 def qc_figures(
@@ -601,50 +607,77 @@ def qc_figures(
     fluid_name: str = "STIR",
     subject: str | None = None,
     n_slices: int = 3,
-) -> dict[str, Figure]:
-    """The QC figures of one subject, by caption, ready for the HTML page.
+) -> QCFigures:
+    """The QC figures of one subject, ready for the HTML page.
 
-    Parameters are those of :func:`sagittal_montage` and :func:`level_volume_chart`;
-    ``subject`` titles the montage.
+    Parameters are those of :func:`sagittal_montage` and :func:`level_volumes`; ``subject``
+    titles the montage.
 
     Returns
     -------
-    dict of str to Figure
-        The montage, then the per-level chart; pass it to
+    QCFigures
+        The montage and the per-level volumes; pass it to
         :func:`bmetoolkit.report.html.write_subject_page` as ``figures``.
     """
     labels = (bme_mask, modic_map, vertebrae, level_names)
-    return {
-        f"Sagittal T1 and {fluid_name}: Modic types (filled) and BME (dashed)": sagittal_montage(
-            t1, fluid, *labels, n_slices=n_slices, fluid_name=fluid_name, title=subject
-        ),
-        "Edema and Modic volume per vertebral level": level_volume_chart(*labels),
-    }
+    montage = sagittal_montage(
+        t1, fluid, *labels, n_slices=n_slices, fluid_name=fluid_name, title=subject
+    )
+    return QCFigures(montage=montage, level_rows=level_volumes(*labels))
 
 
-def figure_png_bytes(fig: Figure, *, dpi: int | None = None) -> bytes:
-    """Render a figure to PNG bytes at ``dpi`` (default :data:`PNG_DPI`), without metadata.
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    No software or time stamp is written, so identical figures give identical bytes.
+
+def png_bytes(rgb: NDArray[np.uint8]) -> bytes:
+    """Encode an 8-bit RGB (rows, columns, 3) or grey (rows, columns) image as PNG.
+
+    Each row is stored as its difference to the row above (PNG filter "Up"), which
+    compresses smooth images well; no time stamp, so the same image gives the same bytes.
+
+    Examples
+    --------
+    >>> data = png_bytes(np.zeros((2, 3, 3), np.uint8))
+    >>> data[:8] == b"\\x89PNG\\r\\n\\x1a\\n", struct.unpack(">II", data[16:24])
+    (True, (3, 2))
     """
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi or PNG_DPI, metadata={"Software": None})
-    return buffer.getvalue()
+    image = np.asarray(rgb)
+    if (
+        image.dtype != np.uint8
+        or image.ndim not in (2, 3)
+        or (image.ndim == 3 and image.shape[2] != 3)
+    ):
+        raise ValueError(
+            f"expected a uint8 (rows, columns[, 3]) image, got {image.dtype} {image.shape}"
+        )
+    rows, cols = image.shape[:2]
+    flat = image.reshape(rows, -1)
+    filtered = np.empty((rows, flat.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 2  # filter type "Up"
+    filtered[:, 1:] = np.diff(flat, axis=0, prepend=np.zeros((1, flat.shape[1]), np.uint8))
+    colour_type = 2 if image.ndim == 3 else 0
+    header = struct.pack(">IIBBBBB", cols, rows, 8, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(filtered.tobytes(), PNG_COMPRESSION))
+        + _chunk(b"IEND", b"")
+    )
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int | None = None) -> Path:
-    """Write ``fig`` as a PNG to ``path`` atomically; return the path.
+def write_png(rgb: NDArray[np.uint8], path: str | os.PathLike) -> Path:
+    """Write an image as PNG to ``path`` atomically (see :func:`png_bytes`); return the path.
 
     Examples
     --------
     >>> import tempfile
-    >>> fig = Figure(); _ = FigureCanvasAgg(fig); _ = fig.subplots()
-    >>> out = save_figure(fig, Path(tempfile.mkdtemp()) / "qc.png")
+    >>> out = write_png(np.zeros((4, 4, 3), np.uint8), Path(tempfile.mkdtemp()) / "qc.png")
     >>> out.read_bytes()[:4]
     b'\\x89PNG'
     """
     target = Path(path)
-    data = figure_png_bytes(fig, dpi=dpi)
+    data = png_bytes(rgb)
     with atomic_write(target) as temporary:
         temporary.write_bytes(data)
     return target

@@ -9,8 +9,10 @@ height and area grades, location) and a per-lesion table. Deterministic by seed.
 Modules: :mod:`.anatomy` (spine geometry), :mod:`.lesions` (lesion specs, presets, random
 sets), :mod:`.grids` (acquisition grids), :mod:`.scene` (tissues at sub-voxel samples),
 :mod:`.render` (signal, partial volume, shading, noise, scaling), :mod:`.truth` (masks and
-tables), :mod:`.config`, :mod:`.build` (:func:`make_phantom`) and :mod:`.write` (NIfTI and
-DICOM output).
+tables), :mod:`.config`, :mod:`.build` (:func:`make_phantom`), :mod:`.write` (NIfTI and
+DICOM output), and :mod:`.randomize` (:func:`make_randomized_phantom`: every property drawn
+per case from broad ranges, for validation; image-only texture, dark discs and bias in
+:mod:`.texture`).
 
 Examples
 --------
@@ -29,6 +31,7 @@ from bmetoolkit.data.phantom.build import PhantomStudy, make_phantom
 from bmetoolkit.data.phantom.config import PhantomConfig
 from bmetoolkit.data.phantom.grids import GridSpec, make_grid
 from bmetoolkit.data.phantom.lesions import LESION_KINDS, PRESETS, Lesion, random_lesions
+from bmetoolkit.data.phantom.randomize import make_randomized_phantom
 from bmetoolkit.data.phantom.render import CONTRASTS, SIGNALS, ContrastSpec
 from bmetoolkit.data.phantom.truth import ENDPLATE_COLUMNS, PhantomTruth
 
@@ -51,5 +54,6 @@ __all__ = [
     "build_spine",
     "make_grid",
     "make_phantom",
+    "make_randomized_phantom",
     "random_lesions",
 ]

@@ -19,12 +19,12 @@ from bmetoolkit.data.phantom.anatomy import Spine, Vertebra, build_spine
 from bmetoolkit.data.phantom.config import CONTRAST_NAMES, PhantomConfig
 from bmetoolkit.data.phantom.grids import fine_grid, make_grid, subsample_offsets, voxel_offsets
 from bmetoolkit.data.phantom.lesions import Lesion, preset_lesions, random_lesions
-from bmetoolkit.data.phantom.render import render
+from bmetoolkit.data.phantom.render import RenderEffects, render
 from bmetoolkit.data.phantom.scene import label_samples
 from bmetoolkit.data.phantom.truth import PhantomTruth, endplate_table, endplates_of, truth_masks
 from bmetoolkit.volume import Grid, Volume
 
-__all__ = ["LesionChoice", "PhantomStudy", "make_phantom"]
+__all__ = ["LesionChoice", "PhantomStudy", "assemble_study", "make_phantom"]
 
 LesionChoice = None | str | Sequence[Lesion]
 
@@ -42,6 +42,8 @@ class PhantomStudy:
     ----------
     t1, t2, stir : Volume
         Intensity volumes (uint16) on their own grids, ``meta`` in BIDS sidecar style.
+        ``stir`` is the fat-suppressed fluid-sensitive series: a STIR, or in a randomized
+        phantom (:mod:`.randomize`) sometimes a fat-suppressed T2 (see its ``meta``).
     truth : PhantomTruth
         Label masks on the T1 grid and the per-endplate / per-lesion tables.
     lesions : list of Lesion
@@ -51,7 +53,8 @@ class PhantomStudy:
     seed : int
     config : PhantomConfig
     render_parameters : dict
-        The random scanner scale, offset and noise of each contrast.
+        The random scanner scale, offset and noise of each contrast (and, for a randomized
+        phantom, every draw under ``"randomization"``).
     """
 
     t1: Volume
@@ -62,7 +65,7 @@ class PhantomStudy:
     spine: Spine
     seed: int
     config: PhantomConfig
-    render_parameters: dict[str, dict[str, float]] = field(default_factory=dict)
+    render_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def contrasts(self) -> dict[str, Volume]:
@@ -192,17 +195,50 @@ def make_phantom(
     rngs = {name: np.random.default_rng(stream) for name, stream in streams.items()}
     spine = build_spine(config.anatomy, rngs["anatomy"])
     chosen = _resolve_lesions(lesions, rngs["lesions"], spine)
-    centre = spine.centre_of_field()
+    return assemble_study(seed, spine, chosen, config, rngs)
 
+
+def assemble_study(
+    seed: int,
+    spine: Spine,
+    lesions: list[Lesion],
+    config: PhantomConfig,
+    rngs: dict[str, np.random.Generator],
+    *,
+    effects: dict[str, RenderEffects] | None = None,
+) -> PhantomStudy:
+    """Render every contrast of a built spine and measure its truth.
+
+    Parameters
+    ----------
+    seed : int
+        Recorded in the study and the images' meta.
+    spine : Spine
+    lesions : list of Lesion
+        Already checked against the spine.
+    config : PhantomConfig
+    rngs : dict of str to numpy.random.Generator
+        One generator per contrast name (noise, scale, offset, per-body variation).
+    effects : dict of str to RenderEffects, optional
+        Image-only effects per contrast name (texture, bias); never in the truth.
+
+    Returns
+    -------
+    PhantomStudy
+    """
+    effects = effects or {}
+    centre = spine.centre_of_field()
     volumes: dict[str, Volume] = {}
-    parameters: dict[str, dict[str, float]] = {}
+    parameters: dict[str, dict[str, Any]] = {}
     masks: dict[str, dict[str, Volume]] = {}
     for name in CONTRAST_NAMES:
         spec = config.grids[name]
         grid = make_grid(spec, centre)
-        samples = label_samples(spine, chosen, grid, subsample_offsets(spec, config.supersample))
+        samples = label_samples(spine, lesions, grid, subsample_offsets(spec, config.supersample))
         contrast = config.contrasts[name]
-        image, parameters[name] = render(samples, spine, contrast, rngs[name])
+        image, parameters[name] = render(
+            samples, spine, contrast, rngs[name], effects=effects.get(name)
+        )
         meta = dict(contrast.meta) | {
             "SliceThickness": spec.slice_thickness_mm,
             "SpacingBetweenSlices": spec.slice_spacing_mm,
@@ -213,7 +249,7 @@ def make_phantom(
         )
         masks[name] = truth_masks(samples, spine)
         del samples
-    endplates, lesion_rows = endplate_table(spine, chosen, step_mm=config.truth_step_mm)
+    endplates, lesion_rows = endplate_table(spine, lesions, step_mm=config.truth_step_mm)
     return PhantomStudy(
         t1=volumes["t1"],
         t2=volumes["t2"],
@@ -221,7 +257,7 @@ def make_phantom(
         truth=PhantomTruth(
             masks=masks["t1"], endplates=endplates, lesions=lesion_rows, grid_masks=masks
         ),
-        lesions=chosen,
+        lesions=lesions,
         spine=spine,
         seed=seed,
         config=config,

@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +24,13 @@ from numpy.typing import NDArray
 
 from bmetoolkit.data.phantom.anatomy import BODY_TISSUES, N_TISSUES, Spine, Tissue
 from bmetoolkit.data.phantom.scene import Samples, reduce_samples, voxel_centres
+from bmetoolkit.volume import Grid
 
 __all__ = [
     "CONTRASTS",
     "SIGNALS",
     "ContrastSpec",
+    "RenderEffects",
     "acquisition_meta",
     "render",
     "signal_table",
@@ -76,6 +79,10 @@ class ContrastSpec:
         Relative standard deviation of each body's marrow signal around the table value.
     meta : dict
         BIDS sidecar fields (seconds for times, degrees for angles, tesla for the field).
+    signals : mapping of Tissue to float, optional
+        Signal of every tissue relative to normal marrow; :data:`SIGNALS` ``[name]`` by
+        default. Lets a contrast have its own table (a fat-suppressed T2, drawn lesion
+        contrasts) without changing the defaults.
     """
 
     name: str
@@ -84,6 +91,38 @@ class ContrastSpec:
     offset_range: tuple[int, int] = (0, 40)
     marrow_variation: float = 0.04
     meta: dict[str, Any] = field(default_factory=dict)
+    signals: Mapping[Tissue, float] | None = None
+
+    @property
+    def table(self) -> Mapping[Tissue, float]:
+        """The signal of each tissue for this contrast (``signals`` or the default table)."""
+        return SIGNALS[self.name] if self.signals is None else self.signals
+
+
+#: A per-sample gain: flat indices into :attr:`Samples.code` and the factor of each, applied
+#: to the tissue signal before lesions are blended in (textures, per-disc signal).
+SampleGain = Callable[[Samples], tuple[NDArray[np.intp], NDArray[np.float32]]]
+#: A per-voxel multiplicative field on a grid (a bias field on top of the coil shading).
+VoxelGain = Callable[[Grid], NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class RenderEffects:
+    """Optional image effects of one contrast that never enter the truth.
+
+    Parameters
+    ----------
+    sample_gain : callable, optional
+        ``sample_gain(samples) -> (flat_indices, factors)``: multiplies the tissue signal
+        of those samples (marrow texture, a degenerated disc) before lesions are blended in,
+        so a lesion's core keeps its own signal.
+    voxel_gain : callable, optional
+        ``voxel_gain(grid) -> field``: a multiplicative field of the grid's shape, applied
+        with the coil sensitivity (a strong bias field).
+    """
+
+    sample_gain: SampleGain | None = None
+    voxel_gain: VoxelGain | None = None
 
 
 #: Field strength (tesla), flip angle of the refocusing pulses (degrees), manufacturer.
@@ -156,7 +195,11 @@ STORED_MAX = np.iinfo(np.uint16).max
 
 
 def signal_table(
-    contrast: str, n_vertebrae: int, variation: NDArray[np.float64] | None = None
+    contrast: str,
+    n_vertebrae: int,
+    variation: NDArray[np.float64] | None = None,
+    *,
+    signals: Mapping[Tissue, float] | None = None,
 ) -> NDArray[np.float32]:
     """Signal of every sample code for one contrast.
 
@@ -167,8 +210,11 @@ def signal_table(
         Number of vertebral bodies (each has its own block of codes).
     variation : ndarray, shape (n_vertebrae,), optional
         Multiplicative factor of each body's signal (marrow and lesions alike).
+    signals : mapping of Tissue to float, optional
+        The tissue signals to use instead of ``SIGNALS[contrast]``.
     """
-    base = np.array([SIGNALS[contrast][tissue] for tissue in Tissue], dtype=np.float32)
+    signals = SIGNALS[contrast] if signals is None else signals
+    base = np.array([signals[tissue] for tissue in Tissue], dtype=np.float32)
     table = np.tile(base, n_vertebrae + 1)
     if variation is not None:
         body = np.array([int(t) for t in BODY_TISSUES])
@@ -203,6 +249,8 @@ def render(
     spine: Spine,
     contrast: ContrastSpec,
     rng: np.random.Generator,
+    *,
+    effects: RenderEffects | None = None,
 ) -> tuple[NDArray[np.uint16], dict[str, float]]:
     """Render one contrast from tissue samples.
 
@@ -214,6 +262,8 @@ def render(
     contrast : ContrastSpec
     rng : numpy.random.Generator
         Source of the per-body variation, noise, scale and offset.
+    effects : RenderEffects, optional
+        Texture and bias applied to the image only (they draw nothing from ``rng``).
 
     Returns
     -------
@@ -223,20 +273,26 @@ def render(
     """
     n = len(spine.vertebrae)
     variation = 1 + contrast.marrow_variation * rng.standard_normal(n)
-    table = signal_table(contrast.name, n, variation)
+    table = signal_table(contrast.name, n, variation, signals=contrast.signals)
     signal = table[samples.code]
+    if effects is not None and effects.sample_gain is not None:
+        where, factor = effects.sample_gain(samples)
+        signal.reshape(-1)[where] *= factor
     soft = samples.weight > 0
     signal[soft] += samples.weight[soft] * (table[samples.lesion[soft]] - signal[soft])
     clean = reduce_samples(np.add, signal) / np.float32(signal.shape[-1])
 
     clean *= coil_sensitivity(spine, voxel_centres(samples.grid))
+    if effects is not None and effects.voxel_gain is not None:
+        clean *= effects.voxel_gain(samples.grid)
 
-    sigma = SIGNALS[contrast.name][Tissue.MARROW] / contrast.snr
+    marrow = contrast.table[Tissue.MARROW]
+    sigma = marrow / contrast.snr
     real = clean + sigma * rng.standard_normal(clean.shape, dtype=np.float32)
     imaginary = sigma * rng.standard_normal(clean.shape, dtype=np.float32)
     magnitude = np.sqrt(real * real + imaginary * imaginary)
 
-    scale = float(rng.uniform(*contrast.scale_range)) / SIGNALS[contrast.name][Tissue.MARROW]
+    scale = float(rng.uniform(*contrast.scale_range)) / marrow
     offset = int(rng.integers(contrast.offset_range[0], contrast.offset_range[1] + 1))
     stored = np.clip(np.rint(magnitude * scale) + offset, 0, STORED_MAX).astype(np.uint16)
     return stored, {"scale": scale, "offset": offset, "noise_sigma": sigma * scale}

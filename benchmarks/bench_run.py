@@ -1,0 +1,113 @@
+"""A whole ``bmetoolkit analyze`` run against the cost of reading its files (a script, not a test).
+
+In one run, on the same files, each as a fresh process of this interpreter (start-up and
+imports included, as a user pays them):
+
+- **bare read**: ``import nibabel`` and read every input (T1, T2, STIR, vertebra labels) into
+  memory, nothing else;
+- ``bmetoolkit analyze ... --no-qc``: the analysis and its outputs, without the QC page;
+- ``bmetoolkit analyze ...``: the same with its QC page (``qc.html``);
+- ``bmetoolkit --help``: start-up of the command line.
+
+The four are run back to back in each round, rounds repeated (``--repeat``), so a load from
+other processes hits them alike; the ratios are the medians of the per-round ratios. Inputs
+default to the bundled phantom sample (``sample_data/phantom/nifti``, T1 200x200x16 with
+T2, STIR and vertebra labels); ``--size realistic`` builds a ~400x400x16 phantom instead.
+
+Run: ``python benchmarks/bench_run.py [--repeat 7] [--size sample|realistic]``. Targets:
+``analyze --no-qc`` within 2.5x and ``analyze`` with its QC page within 4x of the bare read;
+``--help`` under 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+#: Targets of issue 17: ratios to the bare read, and the start-up time (s).
+TARGET_NO_QC, TARGET_QC, TARGET_HELP_S = 2.5, 4.0, 0.5
+_BARE_READ = (
+    "import sys\n"
+    "import numpy as np\n"
+    "import nibabel as nib\n"
+    "for path in sys.argv[1:]:\n"
+    "    np.asanyarray(nib.load(path).dataobj)\n"
+)
+
+
+def _inputs(size: str, scratch: Path) -> dict[str, Path]:
+    """T1, T2, STIR and vertebra labels as NIfTI files."""
+    if size == "sample":
+        from bmetoolkit.data.datasets import phantom_sample
+
+        sample = phantom_sample()
+        return {role: sample[role] for role in ("t1", "t2", "stir", "vertebrae")}
+    from bmetoolkit.data.phantom import make_phantom
+
+    make_phantom(7001).write_nifti(scratch / "nifti")
+    return {
+        role: scratch / "nifti" / f"{role}.nii.gz" for role in ("t1", "t2", "stir", "vertebrae")
+    }
+
+
+def _seconds(command: list[str], env: dict[str, str]) -> float:
+    clock = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - clock
+
+
+def _commands(files: dict[str, Path], out: Path) -> dict[str, list[str]]:
+    analyze = [sys.executable, "-m", "bmetoolkit", "analyze"]
+    for role, path in files.items():
+        analyze += [f"--{role}", str(path)]
+    return {
+        "bare read": [sys.executable, "-c", _BARE_READ, *map(str, files.values())],
+        "analyze --no-qc": [*analyze, "--out", str(out / "no_qc"), "--no-qc"],
+        "analyze (QC page)": [*analyze, "--out", str(out / "qc")],
+        "bmetoolkit --help": [sys.executable, "-m", "bmetoolkit", "--help"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="rounds (default 7)")
+    parser.add_argument("--size", choices=("sample", "realistic"), default="sample")
+    args = parser.parse_args()
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        files = _inputs(args.size, Path(scratch))
+        commands = _commands(files, Path(scratch))
+        for command in commands.values():  # warm-up: file cache, byte-compiled modules
+            _seconds(command, env)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.repeat):
+            for name, command in commands.items():
+                times[name].append(_seconds(command, env))
+    load = os.getloadavg()[0]
+    print(
+        f"inputs: {', '.join(p.name for p in files.values())} ({args.size}); "
+        f"{args.repeat} rounds; load average at the end {load:.1f}"
+    )
+    for name, values in times.items():
+        print(f"{name:20s} median {statistics.median(values):.3f} s, min {min(values):.3f} s")
+    bare = times["bare read"]
+    for name, target in (("analyze --no-qc", TARGET_NO_QC), ("analyze (QC page)", TARGET_QC)):
+        ratio = statistics.median(t / b for t, b in zip(times[name], bare, strict=True))
+        verdict = "ok" if ratio <= target else "OVER"
+        print(f"{name:20s} {ratio:.2f}x the bare read (target <= {target}x: {verdict})")
+    help_s = statistics.median(times["bmetoolkit --help"])
+    verdict = "ok" if help_s < TARGET_HELP_S else "OVER"
+    print(f"{'bmetoolkit --help':20s} {help_s:.3f} s (target < {TARGET_HELP_S} s: {verdict})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""Image-only effects of randomized phantoms: marrow texture, dark discs and a bias field.
+
+Real T1 marrow is mottled (focal fat, red-marrow islands, age-related fatty change), discs
+degenerate and darken, and receive coils leave strong smooth shading (DOMAIN.md, "Real scans
+are subtler than phantoms"). None of these is a lesion, so none of them may enter the truth:
+they act on the rendered signal only, through
+:class:`~bmetoolkit.data.phantom.render.RenderEffects`, and never on the tissue codes the
+truth is measured from.
+
+- **Spots** (:class:`Spot`): focal fat or red-marrow islands, soft spheres in a body's marrow.
+- **Fatty bands** (:class:`Band`): a thin fatty layer of marrow under an endplate, thinner
+  than a Modic change.
+- **Mottling**: a smooth Gaussian random field of the marrow's log signal (relative SD and
+  correlation length drawn per case), fat-like: brighter on T1, darker on a fat-suppressed
+  image.
+- **Dark discs**: the nucleus of some discs at a fraction of a healthy nucleus' signal on T2
+  and on the fluid-sensitive image.
+- **Bias field** (:class:`Bias`): a smooth multiplicative field, log-linear along a random
+  direction, on top of the coil model.
+
+Contrasts are named by role: ``"t1"``, ``"t2"`` and ``"fluid"`` (the STIR or fat-suppressed
+T2 series).
+
+Examples
+--------
+>>> spot = Spot("L2", (0.0, 0.0, 0.0), 6.0, {"t1": 1.3, "t2": 1.1, "fluid": 0.6})
+>>> texture = Texture(spots=(spot,), mottle_sd={"t1": 0.0, "t2": 0.0, "fluid": 0.0})
+>>> texture.spots[0].radius_mm
+3.0
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.data.phantom.anatomy import N_TISSUES, Spine, Tissue, Vertebra, endplate_depth
+from bmetoolkit.data.phantom.grids import fine_grid
+from bmetoolkit.data.phantom.render import RenderEffects
+from bmetoolkit.data.phantom.scene import Samples, disc_frame, voxel_centres
+from bmetoolkit.volume import Grid
+
+__all__ = [
+    "ROLES",
+    "Band",
+    "Bias",
+    "MottleField",
+    "Spot",
+    "Texture",
+    "disc_names",
+    "render_effects",
+]
+
+#: Contrast roles: T1, plain T2 and the fat-suppressed fluid-sensitive image.
+ROLES = ("t1", "t2", "fluid")
+#: Width (mm) over which a spot's membership falls from 1 to 0 at its rim.
+SPOT_EDGE_MM = 1.0
+#: Width (mm) over which a fatty band's membership falls from 1 to 0 at its deep side.
+BAND_EDGE_MM = 0.5
+#: Lattice step (mm) of the mottling field, interpolated linearly at the sample points.
+MOTTLE_STEP_MM = 1.0
+#: Margin (mm) of the mottling lattice around the vertebral bodies.
+MOTTLE_MARGIN_MM = 6.0
+#: Sign of the mottling per role: fat-rich marrow is brighter on T1 and T2, darker when fat
+#: is suppressed.
+MOTTLE_SIGN = {"t1": 1.0, "t2": 1.0, "fluid": -1.0}
+#: Roles whose disc nucleus darkens when the disc degenerates (T1 barely changes).
+DARK_DISC_ROLES = ("t2", "fluid")
+
+FloatArray = NDArray[np.float64]
+Points = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Spot:
+    """A focal fat spot or red-marrow island in one body's marrow.
+
+    Parameters
+    ----------
+    level : str
+        The body it lies in.
+    centre : tuple of 3 floats
+        Centre in the body's local ``(ap, lr, si)`` frame (mm).
+    diameter_mm : float
+    ratios : dict of str to float
+        Signal of the spot's core relative to the marrow around it, per role.
+    """
+
+    level: str
+    centre: tuple[float, float, float]
+    diameter_mm: float
+    ratios: dict[str, float]
+
+    @property
+    def radius_mm(self) -> float:
+        """Half the diameter (mm)."""
+        return self.diameter_mm / 2
+
+
+@dataclass(frozen=True)
+class Band:
+    """A thin fatty band of marrow under one endplate.
+
+    Parameters
+    ----------
+    level, endplate : str
+        Where it lies (``endplate`` is ``"superior"`` or ``"inferior"``).
+    thickness_mm : float
+        Depth of the band below the endplate's bony plate (mm).
+    extent : float
+        Squared normalised radius it reaches along the endplate (1 = the whole endplate).
+    ratios : dict of str to float
+        Signal relative to the marrow, per role.
+    """
+
+    level: str
+    endplate: str
+    thickness_mm: float
+    extent: float
+    ratios: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Bias:
+    """A smooth multiplicative field: log-linear along ``direction`` over the spine.
+
+    Parameters
+    ----------
+    amplitude : float
+        The field's maximum over its minimum across the vertebral bodies is ``1 + amplitude``.
+    direction : tuple of 3 floats
+        Unit vector (RAS+) along which the field grows.
+    """
+
+    amplitude: float
+    direction: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Texture:
+    """Everything image-only drawn for one case (empty by default: a plain phantom).
+
+    Parameters
+    ----------
+    spots : tuple of Spot
+        Fat spots and red-marrow islands.
+    bands : tuple of Band
+    mottle_sd : dict of str to float
+        Relative SD of the marrow mottling per role (0: none).
+    mottle_length_mm : float
+        Correlation length of the mottling (Gaussian kernel SD, mm).
+    mottle_seed : int
+        Seed of the mottling field.
+    dark_discs : dict of str to float
+        Nucleus signal of degenerated discs (by name, e.g. ``"L4-L5"``) relative to a
+        healthy nucleus.
+    bias : Bias, optional
+    """
+
+    spots: tuple[Spot, ...] = ()
+    bands: tuple[Band, ...] = ()
+    mottle_sd: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ROLES, 0.0))
+    mottle_length_mm: float = 4.0
+    mottle_seed: int = 0
+    dark_discs: dict[str, float] = field(default_factory=dict)
+    bias: Bias | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The draws as plain JSON-ready values."""
+        return asdict(self)
+
+
+def disc_names(spine: Spine) -> list[str]:
+    """Names of the discs between rendered bodies, cranial to caudal (``"T11-T12"``...).
+
+    >>> from bmetoolkit.data.phantom.anatomy import AnatomyConfig, build_spine
+    >>> disc_names(build_spine(AnatomyConfig()))[-1]
+    'L5-S1'
+    """
+    levels = spine.levels
+    return [f"{a}-{b}" for a, b in itertools.pairwise(levels)]
+
+
+class MottleField:
+    """A smooth unit-SD Gaussian random field around the vertebral bodies.
+
+    Parameters
+    ----------
+    spine : Spine
+    length_mm : float
+        Correlation length (SD of the Gaussian smoothing kernel, mm).
+    seed : int
+    """
+
+    def __init__(self, spine: Spine, length_mm: float, seed: int) -> None:
+        corners = np.vstack([_body_corners(spine, v.level) for v in spine.vertebrae])
+        low = corners.min(axis=0) - MOTTLE_MARGIN_MM
+        high = corners.max(axis=0) + MOTTLE_MARGIN_MM
+        self.grid = fine_grid(np.vstack([low, high]), MOTTLE_STEP_MM)
+        noise = np.random.default_rng(seed).standard_normal(self.grid.shape)
+        smooth = ndimage.gaussian_filter(noise, length_mm / MOTTLE_STEP_MM, mode="wrap")
+        self.values = (smooth / max(float(smooth.std()), 1e-12)).astype(np.float32)
+
+    def at(self, points: FloatArray) -> NDArray[np.float32]:
+        """Field values at world points (N, 3), linearly interpolated (edge values outside)."""
+        ijk = self.grid.world_to_voxel(points).T
+        return ndimage.map_coordinates(self.values, ijk, order=1, mode="nearest")
+
+
+def _body_corners(spine: Spine, level: str) -> FloatArray:
+    vertebra = spine.vertebra(level)
+    a, b, h = vertebra.ap_radius_mm, vertebra.lr_radius_mm, vertebra.height_mm / 2
+    mesh = np.meshgrid((-a, a), (-b, b), (-h, h), indexing="ij")
+    return vertebra.to_world(*(m.ravel() for m in mesh))
+
+
+def _sample_points(samples: Samples, flat: NDArray[np.intp]) -> FloatArray:
+    """World coordinates (N, 3) of the samples at flat indices of ``samples.code``."""
+    i, j, k, s = np.unravel_index(flat, samples.code.shape)
+    ijk = np.stack([i, j, k], axis=1).astype(np.float64) + samples.offsets[s]
+    return samples.grid.voxel_to_world(ijk)
+
+
+def _membership(inside_mm: NDArray, edge_mm: float) -> NDArray[np.float32]:
+    """Soft membership from a signed distance (mm, positive inside): 0.5 on the boundary."""
+    return np.clip(0.5 + inside_mm / edge_mm, 0.0, 1.0).astype(np.float32)
+
+
+def _marrow_gain(
+    texture: Texture, spine: Spine, role: str, field_: MottleField | None, samples: Samples
+) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """Flat indices of the marrow samples and their texture factor for one role."""
+    code = samples.code.reshape(-1)
+    marrow = np.flatnonzero((code % N_TISSUES == Tissue.MARROW) & (code >= N_TISSUES))
+    if marrow.size == 0:
+        return marrow, np.ones(0, np.float32)
+    points = _sample_points(samples, marrow)
+    factor = np.ones(marrow.size, np.float32)
+    sd = texture.mottle_sd.get(role, 0.0)
+    if sd > 0 and field_ is not None:
+        factor *= np.exp(np.float32(MOTTLE_SIGN[role] * sd) * field_.at(points))
+    body = code[marrow] // N_TISSUES - 1
+    for vertebra in spine.vertebrae:
+        own = np.flatnonzero(body == vertebra.index)
+        spots = [s for s in texture.spots if s.level == vertebra.level]
+        bands = [b for b in texture.bands if b.level == vertebra.level]
+        if own.size == 0 or not (spots or bands):
+            continue
+        ap, lr, si = vertebra.local(*(points[own, n].astype(np.float32) for n in range(3)))
+        part = np.ones(own.size, np.float32)
+        for spot in spots:
+            distance = np.sqrt(
+                (ap - spot.centre[0]) ** 2 + (lr - spot.centre[1]) ** 2 + (si - spot.centre[2]) ** 2
+            )
+            part *= 1 + (spot.ratios[role] - 1) * _membership(
+                spot.radius_mm - distance, SPOT_EDGE_MM
+            )
+        for band in bands:
+            part *= 1 + (band.ratios[role] - 1) * _band_membership(
+                band, vertebra, spine, ap, lr, si
+            )
+        factor[own] *= part
+    return marrow, factor
+
+
+def _band_membership(
+    band: Band, vertebra: Vertebra, spine: Spine, ap: Points, lr: Points, si: Points
+) -> NDArray[np.float32]:
+    """Membership of marrow points in a fatty band under its endplate."""
+    depth = endplate_depth(vertebra, ap, lr, si, band.endplate)
+    reach = spine.config.endplate_thickness_mm + band.thickness_mm
+    across = vertebra.radius2(ap, lr, si) <= band.extent
+    return _membership(reach - depth, BAND_EDGE_MM) * across
+
+
+def _disc_gain(
+    texture: Texture, spine: Spine, samples: Samples
+) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """Flat indices of nucleus samples of dark discs and their factor."""
+    empty = (np.zeros(0, np.intp), np.ones(0, np.float32))
+    if not texture.dark_discs:
+        return empty
+    nucleus = np.flatnonzero(samples.code.reshape(-1) == Tissue.NUCLEUS)
+    if nucleus.size == 0:
+        return empty
+    chain = [spine.above, *spine.vertebrae]
+    frames = [disc_frame(upper, lower) for upper, lower in itertools.pairwise(chain)]
+    centres = np.stack([frame.centre for frame in frames])
+    names = ["above", *disc_names(spine)]
+    points = _sample_points(samples, nucleus)
+    nearest = np.argmin(((points[:, None, :] - centres[None]) ** 2).sum(axis=-1), axis=1)
+    per_disc = np.array([texture.dark_discs.get(name, 1.0) for name in names], np.float32)
+    factor = per_disc[nearest]
+    dark = factor != 1
+    return nucleus[dark], factor[dark]
+
+
+def _bias_gain(bias: Bias, spine: Spine, grid: Grid) -> NDArray[np.float32]:
+    """The bias field on a grid: 1 at the spine's centre, ``1 + amplitude`` across it."""
+    direction = np.asarray(bias.direction, dtype=np.float64)
+    corners = np.vstack([_body_corners(spine, v.level) for v in spine.vertebrae])
+    along = corners @ direction
+    middle, span = (along.max() + along.min()) / 2, max(float(np.ptp(along)), 1e-6)
+    x, y, z = voxel_centres(grid)
+    position = (x * direction[0] + y * direction[1] + z * direction[2] - middle) / span
+    return np.power(np.float32(1 + bias.amplitude), position).astype(np.float32)
+
+
+def render_effects(
+    texture: Texture, spine: Spine, roles: Sequence[tuple[str, str]]
+) -> dict[str, RenderEffects]:
+    """The :class:`RenderEffects` of each contrast.
+
+    Parameters
+    ----------
+    texture : Texture
+    spine : Spine
+    roles : sequence of (contrast name, role)
+        E.g. ``[("t1", "t1"), ("t2", "t2"), ("stir", "fluid")]``.
+    """
+    needs_field = any(sd > 0 for sd in texture.mottle_sd.values())
+    field_ = (
+        MottleField(spine, texture.mottle_length_mm, texture.mottle_seed) if needs_field else None
+    )
+    effects: dict[str, RenderEffects] = {}
+    for name, role in roles:
+
+        def sample_gain(samples: Samples, role: str = role):
+            where, factor = _marrow_gain(texture, spine, role, field_, samples)
+            if role in DARK_DISC_ROLES:
+                discs, dark = _disc_gain(texture, spine, samples)
+                where, factor = np.concatenate([where, discs]), np.concatenate([factor, dark])
+            return where, factor
+
+        bias = texture.bias
+        voxel_gain = (
+            None if bias is None else (lambda grid, bias=bias: _bias_gain(bias, spine, grid))
+        )
+        effects[name] = RenderEffects(sample_gain=sample_gain, voxel_gain=voxel_gain)
+    return effects

@@ -1,0 +1,167 @@
+"""Decision images and decision levels adapted to each scan.
+
+MRI intensities have no unit and every scan has its own noise and marrow texture, so a fixed
+ratio such as "STIR at least 2x normal marrow" means something different on every scan. Here
+every decision is made on the **ratio images smoothed within the marrow** (a box average of
+about ``decision_smoothing_mm``, never mixing in voxels outside the marrow)
+at a **level set by the scan's own normal marrow**: ``exp(z * sd)`` above normal (or
+``exp(-z * sd)`` below), where ``sd`` is the robust SD of the smoothed log ratio of that
+sequence's normal marrow. A noisy or mottled scan gets levels further from normal; a clean
+one gets levels closer, but never closer than the minimum contrast ratios of
+:class:`~bmetoolkit.params.Parameters` (the floors). Every level is in the report.
+
+Examples
+--------
+>>> import numpy as np
+>>> from bmetoolkit.params import Parameters
+>>> levels = decision_levels({"t1": 0.05, "stir": 0.12}, fluid="stir", params=Parameters())
+>>> round(levels.fluid_bright[0], 2), round(levels.fluid_bright[1], 2)  # grow, seed
+(1.35, 1.62)
+>>> round(levels.t1_dark[0], 2), levels.t1_criterion  # the 0.80 ceiling is nearer normal
+(0.8, 'supporting')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.params import Parameters
+from bmetoolkit.reference import MAD_TO_SD
+from bmetoolkit.volume import occupied_box
+
+__all__ = ["DecisionLevels", "decision_levels", "normal_sd", "smooth_within"]
+
+
+def smooth_within(
+    ratio: NDArray[np.floating], spacing: NDArray[np.floating], width_mm: float
+) -> NDArray[np.float32]:
+    """Box average of the ratio over about ``width_mm``, within the finite voxels.
+
+    The average is linear, as partial volume mixes signals: a voxel between a fatty and a
+    sclerotic region is neither. Voxels outside the marrow (NaN) neither contribute nor
+    receive a value (normalised convolution), so the marrow edge is not darkened by the
+    cortex. An axis whose voxels are coarser than half of ``width_mm`` is not smoothed.
+
+    >>> ratio = np.full((5, 5, 1), np.nan, np.float32)
+    >>> ratio[1:4, 1:4, 0] = 1.0
+    >>> ratio[2, 2, 0] = 10.0  # one bright voxel
+    >>> out = smooth_within(ratio, np.array([1.0, 1.0, 4.0]), 3.0)
+    >>> float(out[2, 2, 0]), float(out[1, 1, 0]), bool(np.isnan(out[0, 0, 0]))
+    (2.0, 3.25, True)
+    """
+    ratio = np.asarray(ratio, np.float32)
+    size = [2 * int(width_mm / (2 * float(s))) + 1 if width_mm > 0 else 1 for s in spacing]
+    finite = np.isfinite(ratio) & (ratio > 0)
+    if max(size) == 1 or not finite.any():
+        return np.where(finite, ratio, np.nan).astype(np.float32)
+    box = occupied_box(finite)
+    box = tuple(
+        slice(max(b.start - n // 2, 0), min(b.stop + n // 2, dim))
+        for b, n, dim in zip(box, size, ratio.shape, strict=True)
+    )
+    inside = finite[box]
+    values = np.where(inside, ratio[box], 0.0).astype(np.float32)
+    total = ndimage.uniform_filter(values, size=size, mode="constant")
+    weight = ndimage.uniform_filter(inside.astype(np.float32), size=size, mode="constant")
+    out = np.full(ratio.shape, np.nan, np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[box] = np.where(inside, total / weight, np.nan)
+    return out
+
+
+def normal_sd(smoothed: NDArray[np.floating], normal: NDArray[np.bool_]) -> float:
+    """Robust SD (scaled MAD) of the smoothed log ratio over normal marrow voxels.
+
+    >>> rng = np.random.default_rng(0)
+    >>> ratio = np.exp(rng.normal(0, 0.1, 10000)).astype(np.float32)
+    >>> round(normal_sd(ratio, np.ones(10000, bool)), 2)
+    0.1
+    """
+    values = np.log(np.asarray(smoothed)[normal])
+    values = values[np.isfinite(values)]
+    if values.size < 20:
+        return 0.0
+    return float(MAD_TO_SD * np.median(np.abs(values - np.median(values))))
+
+
+@dataclass(frozen=True)
+class DecisionLevels:
+    """Grow and seed levels (ratios to normal marrow) of every decision of one scan.
+
+    Attributes
+    ----------
+    sd : dict of str to float
+        Robust SD of the smoothed log ratio of normal marrow, per sequence.
+    fluid : str
+        ``"stir"`` or ``"t2"``: the fluid-sensitive image the decisions use.
+    t1_criterion : str
+        ``"required"``, ``"supporting"`` or ``"ignored"`` (``"auto"`` resolved).
+    fluid_bright, fluid_dark, t1_dark, t1_bright : tuple of 2 floats
+        (grow, seed) levels: bright means at or above, dark at or below.
+    """
+
+    sd: dict[str, float]
+    fluid: str
+    t1_criterion: str
+    fluid_bright: tuple[float, float]
+    fluid_dark: tuple[float, float]
+    t1_dark: tuple[float, float]
+    t1_bright: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The levels for the report (rounded)."""
+
+        def pair(levels: tuple[float, float]) -> dict[str, float]:
+            return {"grow": round(levels[0], 4), "seed": round(levels[1], 4)}
+
+        return {
+            "normal_marrow_sd": {k: round(v, 4) for k, v in self.sd.items()},
+            "fluid": self.fluid,
+            "t1_criterion": self.t1_criterion,
+            "fluid_bright": pair(self.fluid_bright),
+            "fluid_dark": pair(self.fluid_dark),
+            "t1_dark": pair(self.t1_dark),
+            "t1_bright": pair(self.t1_bright),
+        }
+
+
+def decision_levels(sd: dict[str, float], *, fluid: str, params: Parameters) -> DecisionLevels:
+    """The decision levels of a scan from its normal-marrow SDs and the parameters.
+
+    Parameters
+    ----------
+    sd : dict of str to float
+        Robust SD of the smoothed log ratio of normal marrow per sequence (``"t1"`` and the
+        fluid image; a missing one counts as 0, the floors alone).
+    fluid : {'stir', 't2'}
+        The fluid-sensitive image.
+    params : Parameters
+        ``grow_z``, ``seed_z``, ``t1_criterion`` and the minimum contrast ratios.
+    """
+    z = (params.grow_z, params.seed_z)
+    t1_sd, fluid_sd = sd.get("t1", 0.0), sd.get(fluid, 0.0)
+    if fluid == "stir":
+        bright_floor = (params.stir_hyper_ratio, params.stir_hyper_seed_ratio)
+    else:
+        bright_floor = (params.t2_hyper_ratio, params.t2_hyper_seed_ratio)
+
+    def above(spread: float, floor: tuple[float, float]) -> tuple[float, float]:
+        return tuple(max(float(np.exp(k * spread)), f) for k, f in zip(z, floor, strict=True))
+
+    def below(spread: float, ceiling: tuple[float, float]) -> tuple[float, float]:
+        return tuple(min(float(np.exp(-k * spread)), c) for k, c in zip(z, ceiling, strict=True))
+
+    return DecisionLevels(
+        sd=dict(sd),
+        fluid=fluid,
+        t1_criterion=params.t1_role(fluid),
+        fluid_bright=above(fluid_sd, bright_floor),
+        fluid_dark=below(fluid_sd, (params.fluid_hypo_ratio, params.fluid_hypo_seed_ratio)),
+        t1_dark=below(t1_sd, (params.t1_hypo_ratio, params.t1_hypo_seed_ratio)),
+        t1_bright=above(t1_sd, (params.t1_hyper_ratio, params.t1_hyper_seed_ratio)),
+    )

@@ -1,0 +1,132 @@
+"""How thick the dark bone at the endplates and walls is on this scan, read from the images.
+
+Vertebra masks (SPINEPS, TotalSegmentator, hand-drawn, the phantom's) hold the cortex and the
+endplates: bone that is dark on every sequence. The marrow starts one voxel layer and
+``cortex_mm`` inside the mask, but real endplates are 0.5-2.5 mm thick, domed, and smeared
+over several voxels by partial volume across thick slices; what is left of them in the
+"marrow" is dark on T1 *and* on STIR/T2, exactly the pattern of Modic type III.
+
+:func:`shell_depths` measures the shell on the scan itself: over all bodies' marrow voxels,
+the median of the brighter of the T1 and fluid ratios (dark bone is dark on both, any
+lesion but sclerosis is bright on one) in 0.5 mm bins of depth below the nearer endplate,
+and of depth from the walls. The shell ends at the first bin whose median reaches
+``shell_ratio`` of normal marrow. A Modic III band is a minority of all endplate columns, so
+it does not move the median; the depths are capped at ``max_shell_mm``. Within those depths,
+the analysis leaves out of the marrow the voxels that look like the shell (dark on both);
+a lesion bright on either stays.
+
+Examples
+--------
+>>> import numpy as np
+>>> depth = np.repeat(np.arange(0.25, 6, 0.5), 100)  # mm below the endplate
+>>> brighter = np.where(depth < 1.5, 0.4, 1.0)  # 1.5 mm of dark bone left in the marrow
+>>> shell_from_profile(depth, brighter, shell_ratio=0.8, max_shell_mm=4.0)
+1.5
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bmetoolkit.spine.vertebra import BodyGeometry
+
+__all__ = ["BIN_MM", "shell_depths", "shell_from_profile"]
+
+#: Width of the depth bins (mm).
+BIN_MM = 0.5
+#: Fewest voxels in a bin for its median to count.
+MIN_BIN_VOXELS = 30
+#: The endplate profile is read in the central columns: within this fraction of the body's
+#: half-extent from its centre along AP and LR.
+CENTRAL = 0.6
+
+
+def shell_from_profile(
+    depth_mm: NDArray[np.floating],
+    brighter: NDArray[np.floating],
+    *,
+    shell_ratio: float,
+    max_shell_mm: float,
+) -> float:
+    """Depth (mm) where the median of ``brighter`` first reaches ``shell_ratio``.
+
+    Parameters
+    ----------
+    depth_mm : ndarray
+        Depth of each voxel (mm) from the surface.
+    brighter : ndarray
+        The brighter of its T1 and fluid ratios (NaN ignored).
+    shell_ratio : float
+        Level of the median at which marrow begins.
+    max_shell_mm : float
+        Largest depth returned.
+    """
+    keep = np.isfinite(depth_mm) & np.isfinite(brighter)
+    bins = np.floor(depth_mm[keep] / BIN_MM).astype(np.int64)
+    values = brighter[keep]
+    for b in range(int(np.ceil(max_shell_mm / BIN_MM))):
+        in_bin = values[bins == b]
+        if in_bin.size < MIN_BIN_VOXELS:
+            continue
+        if np.median(in_bin) >= shell_ratio:
+            return float(b * BIN_MM)
+    return float(max_shell_mm)
+
+
+def shell_depths(
+    bodies: list[BodyGeometry],
+    t1_ratio: NDArray[np.floating],
+    fluid_ratio: NDArray[np.floating],
+    *,
+    shell_ratio: float,
+    max_shell_mm: float,
+) -> dict[str, Any]:
+    """Depth of the dark shell below the endplates and inside the walls, for this scan.
+
+    Parameters
+    ----------
+    bodies : list of BodyGeometry
+    t1_ratio, fluid_ratio : ndarray
+        Ratio images on the study grid (NaN outside the marrow).
+    shell_ratio, max_shell_mm : float
+        See :func:`shell_from_profile`.
+
+    Returns
+    -------
+    dict
+        ``endplate_mm`` and ``wall_mm``: marrow starts that deep (mm) below the nearer
+        endplate (far edge of the voxel) and beyond the body's outer voxel layer.
+    """
+    t1, fluid = np.asarray(t1_ratio).ravel(), np.asarray(fluid_ratio).ravel()
+    endplate, wall, central, values = [], [], [], []
+    for body in bodies:
+        index = body.marrow_index
+        nearest = body.depth_superior[body.marrow]
+        if "inferior" in body.endplates:
+            nearest = np.minimum(nearest, body.depth_inferior[body.marrow])
+        endplate.append(nearest)
+        wall.append(body.inside_mm[body.marrow])
+        ap = np.abs(body.ap[body.marrow] - body.ap_center_mm)
+        lr = np.abs(body.lr[body.marrow])
+        lr_half = float(np.abs(body.lr).max()) if body.lr.size else 0.0
+        central.append((ap < CENTRAL * body.ap_half_mm) & (lr < CENTRAL * lr_half))
+        values.append(np.fmax(t1[index], fluid[index]))
+    if not values:
+        return {"endplate_mm": 0.0, "wall_mm": 0.0}
+    depth, inside, brighter = (np.concatenate(a) for a in (endplate, wall, values))
+    options = {"shell_ratio": shell_ratio, "max_shell_mm": max_shell_mm}
+    # Each profile away from the other surface, so that one shell does not hide the other:
+    # the endplates' in the central columns, the walls' away from the endplates.
+    away_from_walls = np.concatenate(central)
+    away_from_endplates = depth > max_shell_mm + 2 * BIN_MM
+    return {
+        "endplate_mm": shell_from_profile(
+            depth[away_from_walls], brighter[away_from_walls], **options
+        ),
+        "wall_mm": shell_from_profile(
+            inside[away_from_endplates], brighter[away_from_endplates], **options
+        ),
+    }

@@ -1,0 +1,52 @@
+"""Decision images and scan-adapted decision levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bmetoolkit.decision import decision_levels, normal_sd, smooth_within
+from bmetoolkit.params import Parameters
+
+PARAMS = Parameters()
+
+
+def test_levels_rise_with_the_scan_spread_and_stop_at_the_floors():
+    clean = decision_levels({"t1": 0.0, "stir": 0.0}, fluid="stir", params=PARAMS)
+    assert clean.fluid_bright == (PARAMS.stir_hyper_ratio, PARAMS.stir_hyper_seed_ratio)
+    assert clean.t1_dark == (PARAMS.t1_hypo_ratio, PARAMS.t1_hypo_seed_ratio)
+    noisy = decision_levels({"t1": 0.1, "stir": 0.2}, fluid="stir", params=PARAMS)
+    assert noisy.fluid_bright[0] == pytest.approx(np.exp(2.5 * 0.2))
+    assert noisy.fluid_bright[1] == pytest.approx(np.exp(4.0 * 0.2))
+    assert noisy.t1_dark[0] == pytest.approx(np.exp(-2.5 * 0.1))
+    assert noisy.t1_bright[1] == pytest.approx(np.exp(4.0 * 0.1))
+    assert noisy.fluid_dark[0] == pytest.approx(np.exp(-2.5 * 0.2))
+
+
+def test_t2_uses_its_own_floors_and_levels_are_reported():
+    levels = decision_levels({"t1": 0.01, "t2": 0.01}, fluid="t2", params=PARAMS)
+    assert levels.fluid_bright == (PARAMS.t2_hyper_ratio, PARAMS.t2_hyper_seed_ratio)
+    report = levels.to_dict()
+    assert report["t1_criterion"] == "required" and report["fluid"] == "t2"
+    assert report["fluid_bright"] == {"grow": 1.15, "seed": 1.3}
+    assert report["normal_marrow_sd"] == {"t1": 0.01, "t2": 0.01}
+
+
+def test_smoothing_reduces_noise_and_never_mixes_in_the_outside():
+    rng = np.random.default_rng(0)
+    ratio = np.exp(rng.normal(0, 0.2, (60, 60, 4))).astype(np.float32)
+    ratio[:, :5, :] = np.nan  # outside the marrow
+    spacing = np.array([0.7, 0.7, 4.0])
+    smoothed = smooth_within(ratio, spacing, 2.0)  # 3 x 3 in-plane, no smoothing across slices
+    inside = np.isfinite(ratio)
+    assert np.isnan(smoothed[~inside]).all() and np.isfinite(smoothed[inside]).all()
+    assert normal_sd(smoothed, inside) < 0.45 * normal_sd(ratio, inside)
+    # slices 4 mm apart are not averaged together: a one-slice change stays in its slice
+    ratio = np.ones((9, 9, 3), np.float32)
+    ratio[:, :, 1] = 2.0
+    assert np.allclose(smooth_within(ratio, spacing, 2.0)[:, :, 1], 2.0)
+    assert np.allclose(smooth_within(ratio, spacing, 0.0), ratio)
+
+
+def test_normal_sd_of_too_few_voxels_is_zero():
+    assert normal_sd(np.ones(10, np.float32), np.ones(10, bool)) == 0.0

@@ -1,0 +1,51 @@
+"""``import bmetoolkit`` and ``bmetoolkit --help`` load no heavy library (lazy imports).
+
+Each case runs in a fresh interpreter, since this test process has imported everything.
+The start-up time itself is measured by ``benchmarks/bench_run.py``, not asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+#: Libraries only the code that uses them may import.
+HEAVY = ("matplotlib", "pandas", "SimpleITK", "scipy", "nibabel", "skimage", "jinja2")
+_PROBE = """
+import json, sys
+{code}
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def _loaded(code: str) -> list[str]:
+    probe = _PROBE.format(code=code, heavy=HEAVY)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPOSITORY
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import bmetoolkit",
+        "import bmetoolkit.cli as cli; cli.get_parser().format_help()",
+        "from bmetoolkit.cli import main\nimport contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()): main(['analyze', '--help'])",
+    ],
+    ids=["import", "help", "analyze-help"],
+)
+def test_no_heavy_library_before_it_is_used(code: str) -> None:
+    assert _loaded(code) == []
+
+
+def test_the_public_names_still_resolve() -> None:
+    loaded = _loaded("import bmetoolkit\nbmetoolkit.Volume, bmetoolkit.load, bmetoolkit.analyze")
+    assert "scipy" in loaded  # analyze brings the analysis, and it needs scipy
+    assert "matplotlib" not in loaded and "pandas" not in loaded
