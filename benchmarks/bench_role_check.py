@@ -8,7 +8,7 @@ at :data:`~bmetoolkit.pairing.sanity.MIN_FLUID_DARK_FRACTION`.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_role_check.py [--randomized 0-39]
+    python benchmarks/bench_role_check.py [--randomized 0-39]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ codes per mutator. Exit code 1 when any case broke the contract.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/fuzz_inputs.py [--cases 2000] [--seed 15] [--show 5]
+    python benchmarks/fuzz_inputs.py [--cases 2000] [--seed 15] [--show 5]
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the corpus lives in tests/
 
 from tests.fuzz.corpus import build_case, make_seeds
 from tests.fuzz.harness import PROBLEMS, Tally, run_case

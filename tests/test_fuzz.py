@@ -16,6 +16,8 @@ import pytest
 from tests.fuzz.corpus import MUTATORS, build_case, make_seeds
 from tests.fuzz.harness import Tally, run_case
 
+pytestmark = pytest.mark.slow  # about 45 s: in `make test`, not in `make test-fast`
+
 #: Cases per test run (about 40 s on the project's 2-core machine).
 FUZZ_CASES = 300
 #: Corpus seed of the test run (the benchmark uses another by default).
