@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
-    with _warnings_as_notes(args.command):
+    with _silenced_warnings():
         try:
             return args.handler(args)
         except BmetoolkitError as exc:
@@ -122,26 +122,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _warnings_as_notes(command: str) -> Iterator[None]:
-    """Print bmetoolkit's own warnings as notes and silence library warnings.
+def _silenced_warnings() -> Iterator[None]:
+    """Silence library warnings (numpy, nibabel, pydicom) while a command runs.
 
-    Library warnings (numpy, nibabel, pydicom) are about values bmetoolkit checks itself, so
-    a user would only see noise. Following the Python documentation's convention, nothing is
-    changed when warnings were configured (``python -W ...`` or ``PYTHONWARNINGS``).
+    They are about values bmetoolkit checks itself (what matters reaches the user as a typed
+    error or a report note), so on a terminal they would only be noise. Following the
+    Python documentation's convention, nothing is changed when warnings were configured
+    (``python -W ...`` or ``PYTHONWARNINGS``).
     """
     if sys.warnoptions:
         yield
         return
-    from bmetoolkit.errors import BmetoolkitWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            yield
-        finally:
-            notes = [str(w.message) for w in caught if issubclass(w.category, BmetoolkitWarning)]
-            for note in dict.fromkeys(notes):
-                print(f"bmetoolkit {command}: note: {note}", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 # --- info ------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from pathlib import Path
 __all__ = [
     "AmbiguousSeriesError",
     "BmetoolkitError",
-    "BmetoolkitWarning",
     "ContrastMismatchError",
     "CorruptFileError",
     "CrossStudyError",
@@ -205,7 +204,3 @@ class DuplicateInputError(ContrastMismatchError):
 
 class CrossStudyError(BmetoolkitError, ValueError):
     """Series of different studies (StudyInstanceUID) would be paired without being asked."""
-
-
-class BmetoolkitWarning(UserWarning):
-    """Something about the input worth telling the user that does not stop the analysis."""
