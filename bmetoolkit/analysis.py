@@ -66,6 +66,7 @@ def analyze(
     t1_series: str | int | None = None,
     t2_series: str | int | None = None,
     stir_series: str | int | None = None,
+    allow_cross_study: bool = False,
 ) -> AnalysisResult:
     """Find bone marrow edema and Modic changes in one subject's spine MRI.
 
@@ -93,6 +94,8 @@ def analyze(
     t1_series, t2_series, stir_series : str or int, optional
         When ``t1`` is a DICOM study folder: the series to use (number, UID or
         description), for when the automatic pairing is ambiguous.
+    allow_cross_study : bool
+        Pair DICOM series of different studies (StudyInstanceUID); refused otherwise.
 
     Returns
     -------
@@ -111,10 +114,17 @@ def analyze(
     labels_input = None if isinstance(vertebrae, VertebraLabels) else vertebrae
     if t2 is None and stir is None and _is_folder(t1):
         study = Study.from_dicom(
-            t1, t1=t1_series, t2=t2_series, stir=stir_series, labels=labels_input
+            t1,
+            t1=t1_series,
+            t2=t2_series,
+            stir=stir_series,
+            labels=labels_input,
+            allow_cross_study=allow_cross_study,
         )
     else:
-        study = Study.from_images(t1, t2=t2, stir=stir, labels=labels_input)
+        study = Study.from_images(
+            t1, t2=t2, stir=stir, labels=labels_input, allow_cross_study=allow_cross_study
+        )
     if isinstance(vertebrae, VertebraLabels):
         return analyze_study(study, vertebrae, params, reference_mask=reference_mask)
     return analyze_study(

@@ -10,10 +10,12 @@ Exit codes: 0 success, 1 some input could not be processed (the reasons are prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,38 +106,77 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
-    try:
-        return args.handler(args)
-    except BmetoolkitError as exc:
-        print(f"bmetoolkit {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    with _silenced_warnings():
+        try:
+            return args.handler(args)
+        except BmetoolkitError as exc:
+            print(f"bmetoolkit {args.command}: error: {exc.for_cli()}", file=sys.stderr)
+            return EXIT_FAILED
+        except MemoryError:
+            print(
+                f"bmetoolkit {args.command}: error: not enough memory for these images; "
+                "check their sizes with `bmetoolkit info PATH`, or close other programs",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _silenced_warnings() -> Iterator[None]:
+    """Silence library warnings (numpy, nibabel, pydicom) while a command runs.
+
+    They are about values bmetoolkit checks itself (what matters reaches the user as a typed
+    error or a report note), so on a terminal they would only be noise. Following the
+    Python documentation's convention, nothing is changed when warnings were configured
+    (``python -W ...`` or ``PYTHONWARNINGS``).
+    """
+    if sys.warnoptions:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 # --- info ------------------------------------------------------------------------------------
 
 
-def _describe_inputs(path: Path) -> list[Any]:
-    """SeriesInfo of every image series under ``path`` (DICOM series and NIfTI files)."""
-    from bmetoolkit.dicom.read import scan_dicom
+def _describe_inputs(path: Path) -> tuple[list[Any], list[str]]:
+    """SeriesInfo of every image series under ``path`` (DICOM series and NIfTI files), and
+    why files were skipped (damaged DICOM files, NIfTI files that cannot be read)."""
+    from bmetoolkit.dicom.read import describe_skipped, scan_dicom
     from bmetoolkit.errors import EmptyInputError, InputNotFoundError
     from bmetoolkit.io import NIFTI_SUFFIXES, nifti_series_info
 
     if not path.exists():
         raise InputNotFoundError("does not exist", path=path, hint="check the path")
     if path.is_file() and path.name.lower().endswith(NIFTI_SUFFIXES):
-        return [nifti_series_info(path)]
+        return [nifti_series_info(path)], []
     niftis = (
         sorted(p for p in path.rglob("*") if p.name.lower().endswith(NIFTI_SUFFIXES))
         if path.is_dir()
         else []
     )
+    skipped: list[tuple[str, str]] = []
     try:
-        series = scan_dicom(path)
+        series = scan_dicom(path, skipped=skipped)
     except EmptyInputError:
         if not niftis:
             raise
         series = []
-    return series + [nifti_series_info(p) for p in niftis]
+    notes = [describe_skipped(skipped, examples=len(skipped))] if skipped and series else []
+    for nifti in niftis:
+        try:
+            series.append(nifti_series_info(nifti))
+        except BmetoolkitError as exc:
+            notes.append(f"skipped {exc}")
+    if not series:
+        raise EmptyInputError(
+            "holds no readable image: " + "; ".join(notes),
+            path=path,
+            hint="copy or export the damaged files again",
+        )
+    return series, notes
 
 
 def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
@@ -151,7 +192,7 @@ def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
     try:
         pairing = pair_series(dicom_series)
     except BmetoolkitError as exc:
-        return {}, [f"no automatic pairing: {exc}"]
+        return {}, [f"no automatic pairing: {exc.for_cli()}"]
     roles = {}
     for role in ("t1", "t2", "stir"):
         chosen = getattr(pairing, role)
@@ -179,12 +220,14 @@ def _series_row(info: Any, call: Any, role: str) -> dict[str, Any]:
 def _run_info(args: argparse.Namespace) -> int:
     from bmetoolkit.pairing.contrast import classify_series
 
-    series = _describe_inputs(args.path)
+    series, skipped = _describe_inputs(args.path)
     roles, reasons = _pairing_of(series)
     rows = [_series_row(s, classify_series(s), roles.get(s.uid, "")) for s in series]
     if args.json:
-        print(json.dumps({"series": rows, "pairing": reasons}, indent=2))
+        print(json.dumps({"series": rows, "pairing": reasons, "skipped": skipped}, indent=2))
         return EXIT_OK
+    for note in skipped:
+        print(f"note: {note}")
     columns = ["number", "description", "plane", "matrix", "spacing_mm", "slices", "contrast"]
     columns += ["paired_as", "why"]
     print(_table(rows, columns))
@@ -221,7 +264,7 @@ def series_file_stem(number: int | None, description: str) -> str:
 
 def _run_convert(args: argparse.Namespace) -> int:
     from bmetoolkit.dicom.read import read_series, scan_dicom
-    from bmetoolkit.io import save_nifti, write_json
+    from bmetoolkit.io import PRIVATE_META_KEYS, save_nifti, write_json
     from bmetoolkit.pairing.contrast import classify_series
 
     series = scan_dicom(args.path)
@@ -239,7 +282,8 @@ def _run_convert(args: argparse.Namespace) -> int:
             print(f"skipped {info.label}: {exc}", file=sys.stderr)
             continue
         call = classify_series(info)
-        sidecar = dict(volume.meta) | {
+        public = {k: v for k, v in volume.meta.items() if k not in PRIVATE_META_KEYS}
+        sidecar = public | {
             "BmetoolkitContrast": call.contrast,
             "BmetoolkitContrastReasons": list(call.reasons),
             "ConversionSoftware": "bmetoolkit",

@@ -20,17 +20,23 @@ from pathlib import Path
 __all__ = [
     "AmbiguousSeriesError",
     "BmetoolkitError",
+    "ContrastMismatchError",
     "CorruptFileError",
+    "CrossStudyError",
     "DicomSeriesError",
+    "DuplicateInputError",
     "EmptyInputError",
     "FourDimensionalError",
     "GridMismatchError",
+    "ImageTooLargeError",
     "InputNotFoundError",
+    "InvalidGeometryError",
     "InvalidVoxelsError",
     "MissingContrastError",
     "NoOverlapError",
     "NotDicomOrNiftiError",
     "PixelDataError",
+    "UnsupportedDataError",
     "existing_path",
 ]
 
@@ -45,7 +51,10 @@ class BmetoolkitError(Exception):
     path : str or os.PathLike or sequence of them, optional
         The file(s) or folder(s) the error is about; shown first in the message.
     hint : str, optional
-        What the user can do about it.
+        What the user can do about it, in Python terms (``t2=...``).
+    cli_hint : str, optional
+        The same advice in command-line terms (``--t2 PATH``), when it differs; the command
+        line prints :meth:`for_cli`.
     """
 
     def __init__(
@@ -54,6 +63,7 @@ class BmetoolkitError(Exception):
         *,
         path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
         hint: str | None = None,
+        cli_hint: str | None = None,
     ) -> None:
         if path is None:
             self.paths: tuple[str, ...] = ()
@@ -63,6 +73,7 @@ class BmetoolkitError(Exception):
             self.paths = tuple(os.fspath(p) for p in path)
         self.message = message
         self.hint = hint
+        self.cli_hint = cli_hint
         super().__init__(self._format())
 
     @property
@@ -70,12 +81,28 @@ class BmetoolkitError(Exception):
         """The first path the error is about, or None."""
         return self.paths[0] if self.paths else None
 
-    def _format(self) -> str:
+    def for_cli(self) -> str:
+        """The message with the command-line advice (``cli_hint``) when there is one.
+
+        Examples
+        --------
+        >>> err = BmetoolkitError("no T1", hint="pass t1=...", cli_hint="add --t1 PATH")
+        >>> str(err), err.for_cli()
+        ('no T1. pass t1=...', 'no T1. add --t1 PATH')
+        """
+        return self._format(self.cli_hint or self.hint)
+
+    def with_hint(self, hint: str | None) -> str:
+        """The message with another piece of advice (e.g. in a batch's terms)."""
+        return self._format(hint)
+
+    def _format(self, hint: str | None = None) -> str:
         text = self.message
+        hint = hint or self.hint
         if self.paths:
             text = f"{' and '.join(self.paths)}: {text}"
-        if self.hint:
-            text = f"{text.rstrip('.')}. {self.hint}"
+        if hint:
+            text = f"{text}{hint}" if text.endswith("\n") else f"{text.rstrip('.')}. {hint}"
         return text
 
 
@@ -145,3 +172,35 @@ class GridMismatchError(BmetoolkitError, ValueError):
 
 class NoOverlapError(BmetoolkitError, ValueError):
     """Two images do not overlap in physical space, so they cannot be compared voxel-wise."""
+
+
+class InvalidGeometryError(BmetoolkitError, ValueError):
+    """An image's placement in space is unusable: a singular, NaN or absurd affine.
+
+    Raised for all-zero or degenerate sform/qform, zero or non-finite voxel sizes
+    (``pixdim``, DICOM ``PixelSpacing``), orientation vectors that are not unit vectors.
+    """
+
+
+class ImageTooLargeError(BmetoolkitError, ValueError):
+    """A header claims more voxels than the file holds or than bmetoolkit will allocate.
+
+    Checked from the header, before any voxel is read, so a damaged or hostile header cannot
+    exhaust memory.
+    """
+
+
+class UnsupportedDataError(BmetoolkitError, ValueError):
+    """Voxel values of a kind bmetoolkit does not analyse (RGB, complex, unknown data type)."""
+
+
+class ContrastMismatchError(BmetoolkitError, ValueError):
+    """An image does not look like the contrast of the role it was given (e.g. a T2 as T1)."""
+
+
+class DuplicateInputError(ContrastMismatchError):
+    """The same file, or identical pixel data, was given for two roles."""
+
+
+class CrossStudyError(BmetoolkitError, ValueError):
+    """Series of different studies (StudyInstanceUID) would be paired without being asked."""

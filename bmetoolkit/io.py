@@ -9,9 +9,14 @@ file under its final name.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
+import math
 import os
+import struct
 import uuid
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,26 +25,35 @@ from typing import Any
 import numpy as np
 
 from bmetoolkit.errors import (
+    BmetoolkitError,
     CorruptFileError,
     FourDimensionalError,
+    ImageTooLargeError,
     InvalidVoxelsError,
     NotDicomOrNiftiError,
+    UnsupportedDataError,
     existing_path,
 )
-from bmetoolkit.pairing.series import SeriesInfo
-from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
+from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY, SeriesInfo
+from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume, _checked_affine
 
 __all__ = [
     "ITK_SUFFIXES",
+    "MAX_VOXELS",
     "NIFTI_SUFFIXES",
+    "PRIVATE_META_KEYS",
+    "READ_NOTES",
+    "SOURCE_FILES",
     "as_volume",
     "atomic_write",
+    "file_sha256",
     "is_dicom_file",
     "label_dtype",
     "load",
     "load_itk",
     "load_nifti",
     "nifti_series_info",
+    "quiet_reading",
     "save_nifti",
     "write_json",
     "write_text",
@@ -55,17 +69,165 @@ PathLike = str | os.PathLike
 ISOTROPIC_TOLERANCE = 1.1
 
 
+#: Largest image read, in voxels (2**28: 1 GiB as float32, ~30 times a 3D spine scan). A
+#: header claiming more is refused before any voxel is read.
+MAX_VOXELS = 2**28
+#: deflate (gzip) compresses at most about 1032:1, so a ``.nii.gz`` whose header claims more
+#: than this many bytes per compressed byte cannot hold its data.
+MAX_DEFLATE_RATIO = 1032
+#: Voxel value kinds bmetoolkit analyses (numpy ``dtype.kind``): bool, integers, floats.
+_SCALAR_KINDS = "biuf"
+_DAMAGED_HINT = "the file may be truncated or damaged; copy or export it again"
+#: Header key under which notes made while reading (header fixes, library warnings) are kept
+#: in ``Volume.meta``; :class:`~bmetoolkit.study.Study` turns them into report notes.
+READ_NOTES = "ReadNotes"
+#: Key of ``Volume.meta`` listing the files a DICOM series was read from (for checksums).
+SOURCE_FILES = "SourceFiles"
+#: ``Volume.meta`` keys for bmetoolkit's own use, never written into sidecars or reports.
+PRIVATE_META_KEYS = (READ_NOTES, SOURCE_FILES, IDENTIFIERS_META_KEY)
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, as hex (read in 1 MiB blocks).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = path.write_text("abc")
+    >>> file_sha256(path)[:12]
+    'ba7816bf8f01'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _NoteHandler(logging.Handler):
+    """Logging handler that keeps each message as a note instead of printing it."""
+
+    def __init__(self, notes: list[str]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.notes = notes
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.notes.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def quiet_reading(
+    notes: list[str], loggers: tuple[str, ...] = ("nibabel.global",)
+) -> Iterator[None]:
+    """Collect library log messages and warnings raised inside the block into ``notes``.
+
+    Reading libraries (nibabel, pydicom, numpy casts) report header fixes and damaged values
+    as log messages or warnings on stderr; inside this block they are kept as notes (each
+    once) for the caller to report, and numpy floating-point warnings are silenced (the
+    values are checked afterwards).
+    """
+    handler = _NoteHandler(notes)
+    saved = []
+    for name in loggers:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.handlers[:], logger.propagate))
+        logger.handlers = [handler]
+        logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for logger, handlers, propagate in saved:
+            logger.handlers = handlers
+            logger.propagate = propagate
+        notes.extend(str(w.message) for w in caught)
+        unique = list(dict.fromkeys(notes))
+        notes[:] = unique
+
+
+def _nibabel_errors() -> tuple[type[BaseException], ...]:
+    import nibabel as nib
+    from nibabel.spatialimages import HeaderDataError, HeaderTypeError
+
+    return (
+        EOFError,
+        zlib.error,
+        nib.filebasedimages.ImageFileError,
+        HeaderDataError,
+        HeaderTypeError,
+        ValueError,
+        OSError,
+        OverflowError,
+        struct.error,
+        TypeError,
+        IndexError,
+    )
+
+
 @contextlib.contextmanager
 def _reading_nifti(source: Path, hint: str | None = None) -> Iterator[None]:
     """Turn nibabel's read errors inside the block into a :class:`CorruptFileError`."""
-    import nibabel as nib
-
     try:
         yield
-    except (EOFError, zlib.error, nib.filebasedimages.ImageFileError, ValueError, OSError) as exc:
+    except BmetoolkitError:
+        raise
+    except _nibabel_errors() as exc:
         raise CorruptFileError(
             f"cannot be read as NIfTI ({type(exc).__name__}: {exc})", path=source, hint=hint
         ) from exc
+
+
+def _check_claimed_size(image: Any, source: Path) -> None:
+    """Refuse, from the header alone, an image larger than the file or the memory ceiling."""
+    shape = tuple(int(n) for n in image.shape)
+    if not shape or min(shape) < 1:
+        raise CorruptFileError(
+            f"header claims an image of shape {shape}",
+            path=source,
+            hint="the header is damaged (every dimension must be at least 1); export it again",
+        )
+    voxels = math.prod(shape)
+    if voxels > MAX_VOXELS:
+        raise ImageTooLargeError(
+            f"header claims {'x'.join(map(str, shape))} = {voxels:,} voxels, more than the "
+            f"{MAX_VOXELS:,} bmetoolkit reads",
+            path=source,
+            hint="the header is probably damaged; if the image is really that large, crop or "
+            "downsample it first",
+        )
+    needed = voxels * image.get_data_dtype().itemsize
+    size = source.stat().st_size
+    compressed = source.name.lower().endswith(".gz")
+    available = size * MAX_DEFLATE_RATIO if compressed else size - _data_offset(image)
+    if needed > available:
+        what = "could unpack to" if compressed else "holds"
+        raise CorruptFileError(
+            f"header claims {needed:,} bytes of voxel data ({'x'.join(map(str, shape))}, "
+            f"{image.get_data_dtype()}); the file {what} at most {max(available, 0):,}",
+            path=source,
+            hint="the file is truncated or its header damaged; copy or export it again",
+        )
+
+
+def _data_offset(image: Any) -> int:
+    offset = image.header.get("vox_offset")
+    return int(offset) if offset is not None and np.isfinite(offset) else 0
+
+
+def _check_scalar(image: Any, source: Path) -> None:
+    dtype = image.get_data_dtype()
+    if dtype.fields is not None or dtype.kind not in _SCALAR_KINDS:
+        what = "RGB/colour" if dtype.fields is not None else {"c": "complex"}.get(dtype.kind, "")
+        raise UnsupportedDataError(
+            f"holds {what or 'non-numeric'} voxel values (data type {dtype}); bmetoolkit "
+            "analyses grey-level (single-channel) images",
+            path=source,
+            hint="pass the grey-level MR image (for a colour screenshot, export the original "
+            "series; for complex data, its magnitude)",
+        )
 
 
 def _full_suffix(path: Path) -> str:
@@ -225,21 +387,34 @@ def load_nifti(path: PathLike, *, kind: Kind = "intensity") -> Volume:
     Intensities keep the stored dtype unless the header scales them (then float32); labels
     must hold whole numbers and are returned with an integer dtype.
 
+    The header is checked before any voxel is read: a claimed size larger than the file (or
+    than :data:`MAX_VOXELS`) and non-scalar voxels are refused. Header fixes nibabel makes
+    and library warnings are kept in ``meta["ReadNotes"]`` instead of printed.
+
     Raises
     ------
     CorruptFileError
-        The file is truncated or not a valid NIfTI.
+        The file is truncated, its header damaged, or it is not a valid NIfTI.
+    ImageTooLargeError
+        The header claims more than :data:`MAX_VOXELS` voxels.
+    UnsupportedDataError
+        RGB, complex or unknown voxel data types.
+    InvalidGeometryError
+        The affine (sform, qform or pixdim) is singular, not finite or absurd.
     FourDimensionalError
         The file holds more than one volume.
     InvalidVoxelsError
         The image holds NaN or infinite values.
     """
-    import nibabel as nib
-
     source = Path(path)
-    with _reading_nifti(source, "the file may be truncated or damaged; copy or export it again"):
-        image = nib.load(source)
-        data = np.asanyarray(image.dataobj)
+    notes: list[str] = []
+    with quiet_reading(notes):
+        image = _open_nifti(source)
+        with _reading_nifti(
+            source, "the file may be truncated or damaged; copy or export it again"
+        ):
+            data = np.asanyarray(image.dataobj)
+            affine = _checked_affine(image.affine, str(source))
     data = _squeeze_to_3d(data, source)
     header = image.header
     sform_code = int(header["sform_code"]) if "sform_code" in header else 0
@@ -249,8 +424,28 @@ def load_nifti(path: PathLike, *, kind: Kind = "intensity") -> Volume:
     description = header.get("descrip")
     if description is not None and description.size and bytes(description).strip(b"\x00 "):
         meta["Description"] = bytes(description).rstrip(b"\x00").decode("latin-1").strip()
+    if notes:
+        meta[READ_NOTES] = notes
     data = _checked_voxels(data, kind, source)
-    return Volume(data, image.affine, kind=kind, source=str(source), meta=meta)
+    return Volume(data, affine, kind=kind, source=str(source), meta=meta)
+
+
+def _open_nifti(source: Path) -> Any:
+    """The nibabel image of ``source`` (header read, voxels not), after checking the header.
+
+    Raises
+    ------
+    CorruptFileError, ImageTooLargeError, UnsupportedDataError
+        The header cannot be parsed, claims more data than the file or the memory ceiling
+        allows, or the voxels are not grey levels.
+    """
+    import nibabel as nib
+
+    with _reading_nifti(source, "the header is damaged; copy or export the file again"):
+        image = nib.load(source)
+        _check_scalar(image, source)
+        _check_claimed_size(image, source)
+    return image
 
 
 def nifti_series_info(path: PathLike) -> SeriesInfo:
@@ -261,13 +456,13 @@ def nifti_series_info(path: PathLike) -> SeriesInfo:
     the voxel axis with the clearly largest spacing (thick slices) or, when the spacing is
     (nearly) isotropic, the axis with the fewest voxels (a sagittal 3D crop is narrow in x).
     """
-    import nibabel as nib
-
     source = Path(path)
-    with _reading_nifti(source):
-        image = nib.load(source)
+    with quiet_reading([]):
+        image = _open_nifti(source)
+        with _reading_nifti(source, "the header is damaged; copy or export the file again"):
+            affine = _checked_affine(image.affine, str(source))
     shape = tuple(int(n) for n in image.shape[:3]) + (1,) * max(0, 3 - len(image.shape))
-    columns = np.asarray(image.affine[:3, :3], dtype=np.float64)
+    columns = np.asarray(affine[:3, :3], dtype=np.float64)
     spacing = np.linalg.norm(columns, axis=0)
     slice_axis = _slice_axis(spacing, shape)
     normal = columns[:, slice_axis] / spacing[slice_axis]
@@ -304,7 +499,17 @@ def load_itk(path: PathLike, *, kind: Kind = "intensity") -> Volume:
 
     source = Path(path)
     try:
-        image = sitk.ReadImage(str(source))
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(source))
+        reader.ReadImageInformation()
+        voxels = math.prod(reader.GetSize())
+        if voxels > MAX_VOXELS:
+            raise ImageTooLargeError(
+                f"header claims {voxels:,} voxels, more than the {MAX_VOXELS:,} bmetoolkit reads",
+                path=source,
+                hint="the header is probably damaged; if not, crop or downsample the image first",
+            )
+        image = reader.Execute()
     except RuntimeError as exc:
         raise CorruptFileError(
             f"cannot be read by SimpleITK ({exc})".splitlines()[0],
@@ -324,7 +529,8 @@ def load_itk(path: PathLike, *, kind: Kind = "intensity") -> Volume:
     affine_lps[:3, :3] = direction * np.array(image.GetSpacing())
     affine_lps[:3, 3] = image.GetOrigin()
     data = _checked_voxels(data, kind, source)
-    return Volume(data, LPS_TO_RAS @ affine_lps, kind=kind, source=str(source), meta={})
+    affine = _checked_affine(LPS_TO_RAS @ affine_lps, str(source))
+    return Volume(data, affine, kind=kind, source=str(source), meta={})
 
 
 def _squeeze_to_3d(data: np.ndarray, source: Path) -> np.ndarray:
@@ -344,6 +550,12 @@ def _squeeze_to_3d(data: np.ndarray, source: Path) -> np.ndarray:
     raise NotDicomOrNiftiError(f"holds a {data.ndim}D array", path=source)
 
 
+#: Intensities beyond this magnitude are not MR signal (scanners store 12-16 bit integers;
+#: scaled float exports reach about 1e9) but a damaged scaling; float32 sums over an image
+#: (the analysis computes in float32, max 3.4e38) would overflow.
+MAX_ABS_INTENSITY = 1e20
+
+
 def _checked_voxels(data: np.ndarray, kind: Kind, source: Path) -> np.ndarray:
     if np.issubdtype(data.dtype, np.floating):
         finite = np.isfinite(data)
@@ -354,6 +566,14 @@ def _checked_voxels(data: np.ndarray, kind: Kind, source: Path) -> np.ndarray:
                 path=source,
                 hint="replace them before analysis, e.g. "
                 "nibabel: np.nan_to_num(img.get_fdata(), nan=0, posinf=0, neginf=0)",
+            )
+        if data.size and float(np.abs(data).max()) > MAX_ABS_INTENSITY:
+            raise InvalidVoxelsError(
+                f"holds voxel values up to {float(np.abs(data).max()):.3g}, beyond the "
+                f"{MAX_ABS_INTENSITY:.0e} no MR image reaches",
+                path=source,
+                hint="the header's scaling (scl_slope/scl_inter) is probably damaged; "
+                "check it, or rescale the image",
             )
     if kind == "label":
         return _as_label_array(data, source)

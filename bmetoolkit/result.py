@@ -194,6 +194,7 @@ class AnalysisResult:
             "parameters": self.parameters.to_dict(),
             "inputs": {
                 "images": dict(self.study.inputs),
+                "sha256": {role: list(files) for role, files in self.study.checksums.items()},
                 "coverage": {k: round(v, 4) for k, v in self.study.coverage.items()},
                 "fluid_image": self.fluid,
                 "grid": {

@@ -6,6 +6,13 @@ onto that grid in physical space (linear interpolation for intensities, nearest 
 for labels), records how much of the T1 field of view each covers, and refuses images that
 do not overlap the T1. :meth:`Study.from_dicom` does the same for a DICOM study folder,
 choosing the series with :func:`bmetoolkit.pairing.pair.pair_series`.
+
+Before any voxel-wise comparison the inputs are checked: the same file or identical pixel
+data in two roles, and a T1 that does not look like a T1 next to the fluid image, are refused
+(:mod:`bmetoolkit.pairing.sanity`); DICOM series of different studies (StudyInstanceUID) are
+refused unless ``allow_cross_study=True``, and a different FrameOfReferenceUID gets a note.
+Notes made while reading (header fixes, damaged files skipped) become study notes, and the
+SHA-256 of every input file is kept in :attr:`Study.checksums`.
 """
 
 from __future__ import annotations
@@ -18,12 +25,27 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from bmetoolkit.errors import GridMismatchError, MissingContrastError, NoOverlapError
-from bmetoolkit.io import as_volume
+from bmetoolkit.errors import (
+    BmetoolkitError,
+    CrossStudyError,
+    GridMismatchError,
+    MissingContrastError,
+    NoOverlapError,
+)
+from bmetoolkit.io import READ_NOTES, SOURCE_FILES, as_volume, file_sha256
+from bmetoolkit.pairing.sanity import check_roles
+from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.volume import Grid, Volume
 
-__all__ = ["DEFAULT_MIN_COVERAGE", "PARTIAL_COVERAGE_WARNING", "Role", "Study"]
+__all__ = [
+    "DEFAULT_MIN_COVERAGE",
+    "PARTIAL_COVERAGE_WARNING",
+    "Role",
+    "Study",
+    "input_checksums",
+    "t1_missing_error",
+]
 
 Role = Literal["t1", "t2", "stir", "labels"]
 
@@ -59,6 +81,11 @@ class Study:
         Where each role's image came from (file or folder).
     notes : tuple of str
         Pairing decisions and warnings (partial coverage, different planes...).
+    checksums : dict
+        SHA-256 of every input file, by role: a list of ``{"file": ..., "sha256": ...}``
+        (empty for images built in memory).
+    role_checks : dict
+        What the role check measured (:func:`bmetoolkit.pairing.sanity.check_roles`).
     """
 
     t1: Volume
@@ -69,6 +96,8 @@ class Study:
     covered: Mapping[str, NDArray[np.bool_]] = field(default_factory=dict, repr=False)
     inputs: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    checksums: Mapping[str, list[dict[str, str]]] = field(default_factory=dict, repr=False)
+    role_checks: Mapping[str, float | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.t2 is None and self.stir is None:
@@ -76,6 +105,7 @@ class Study:
                 "a study needs a T2 or a STIR image besides the T1",
                 path=self.t1.source,
                 hint="pass t2=... and/or stir=...",
+                cli_hint="add --t2 PATH and/or --stir PATH",
             )
         for role, volume in self.images().items():
             if not volume.grid.same_as(self.t1.grid):
@@ -95,6 +125,8 @@ class Study:
         *,
         min_coverage: float = DEFAULT_MIN_COVERAGE,
         notes: tuple[str, ...] = (),
+        allow_cross_study: bool = False,
+        verify_roles: bool = True,
     ) -> Study:
         """Load (if given paths) and resample T2, STIR and labels onto the T1 grid.
 
@@ -106,12 +138,24 @@ class Study:
             Smallest fraction (0-1) of the T1 field of view another image must cover.
         notes : tuple of str
             Decisions made before this call (e.g. series pairing) to keep with the study.
+        allow_cross_study : bool
+            Accept DICOM series of different studies (StudyInstanceUID); refused otherwise.
+        verify_roles : bool
+            Check that the images look like their roles (:mod:`bmetoolkit.pairing.sanity`).
+            Turn off only for images you know are right but unusual.
 
         Raises
         ------
+        MissingContrastError
+            No T1 (what is possible without one, and how, is in the message), or neither a
+            T2 nor a STIR.
         NoOverlapError
             An image covers less than ``min_coverage`` of the T1 field of view; the message
             names both files and where each lies.
+        DuplicateInputError, ContrastMismatchError
+            One image in two roles, or a T1 that does not look like a T1.
+        CrossStudyError
+            DICOM series of different studies without ``allow_cross_study``.
 
         Examples
         --------
@@ -123,6 +167,8 @@ class Study:
         >>> study.t2.shape, round(study.coverage["t2"], 2)
         ((20, 20, 4), 1.0)
         """
+        if t1 is None:
+            raise t1_missing_error(t2 if t2 is not None else stir)
         t1_volume = as_volume(t1, kind="intensity")
         given = {
             "t2": (t2, "intensity"),
@@ -134,10 +180,11 @@ class Study:
         coverage: dict[str, float] = {}
         covered: dict[str, NDArray[np.bool_]] = {}
         messages = list(notes)
+        volumes: dict[str, Volume] = {}
         for role, (image, kind) in given.items():
             if image is None:
                 continue
-            volume = as_volume(image, kind=kind)
+            volume = volumes[role] = as_volume(image, kind=kind)
             aligned[role], mask = resample_with_coverage(volume, grid)
             fraction = float(mask.mean())
             if fraction < min_coverage:
@@ -159,13 +206,21 @@ class Study:
         inputs = {"t1": t1_volume.source or ""} | {
             role: volume.source or "" for role, volume in aligned.items()
         }
+        messages += _read_notes({"t1": t1_volume, **volumes})
+        messages += _identity_notes(t1_volume, volumes, allow_cross_study)
+        fractions: dict[str, float | None] = {}
+        if verify_roles and ("t2" in aligned or "stir" in aligned):
+            fractions, role_notes = check_roles(t1_volume, volumes, aligned, covered)
+            messages += role_notes
         return cls(
             t1=t1_volume,
             **aligned,
             coverage=coverage,
             covered=covered,
             inputs=inputs,
-            notes=tuple(messages),
+            notes=tuple(dict.fromkeys(messages)),
+            checksums=input_checksums({"t1": t1_volume, **volumes}),
+            role_checks=fractions,
         )
 
     @classmethod
@@ -178,24 +233,45 @@ class Study:
         stir: str | int | None = None,
         labels: ImageInput | None = None,
         min_coverage: float = DEFAULT_MIN_COVERAGE,
+        allow_cross_study: bool = False,
+        verify_roles: bool = True,
     ) -> Study:
         """Build a study from a DICOM folder holding one subject's series.
 
         The sagittal T1 and the T2 and/or STIR are chosen automatically
         (:func:`bmetoolkit.pairing.pair.pair_series`); pass ``t1``, ``t2`` or ``stir`` (a
-        SeriesNumber, SeriesInstanceUID or SeriesDescription) to choose explicitly.
+        SeriesNumber, SeriesInstanceUID or SeriesDescription) to choose explicitly. Series
+        of different studies are paired only with ``allow_cross_study=True``. Damaged files
+        skipped while scanning are named in a note, and in the error when pairing fails.
         """
-        from bmetoolkit.dicom.read import read_series, scan_dicom
+        from bmetoolkit.dicom.read import describe_skipped, read_series, scan_dicom
         from bmetoolkit.pairing.pair import pair_series
 
-        pairing = pair_series(scan_dicom(folder), t1=t1, t2=t2, stir=stir)
+        skipped: list[tuple[str, str]] = []
+        series = scan_dicom(folder, skipped=skipped)
+        try:
+            pairing = pair_series(
+                series, t1=t1, t2=t2, stir=stir, allow_cross_study=allow_cross_study
+            )
+        except BmetoolkitError as exc:
+            if not skipped:
+                raise
+            raise type(exc)(
+                f"{exc.message} ({describe_skipped(skipped)})",
+                path=exc.paths or None,
+                hint=exc.hint,
+                cli_hint=exc.cli_hint,
+            ) from exc
+        notes = (*pairing.reasons, *([describe_skipped(skipped)] if skipped else []))
         return cls.from_images(
             read_series(pairing.t1),
             t2=read_series(pairing.t2) if pairing.t2 else None,
             stir=read_series(pairing.stir) if pairing.stir else None,
             labels=labels,
             min_coverage=min_coverage,
-            notes=tuple(pairing.reasons),
+            notes=notes,
+            allow_cross_study=allow_cross_study,
+            verify_roles=verify_roles,
         )
 
     @property
@@ -220,6 +296,90 @@ class Study:
             if role in self.covered:
                 mask &= self.covered[role]
         return mask
+
+
+def t1_missing_error(fluid: ImageInput | None) -> MissingContrastError:
+    """The error for T2-only or STIR-only input: what is possible without a T1, and how.
+
+    The hint is in Python terms, ``cli_hint`` in command-line terms.
+    """
+    source = fluid.source if isinstance(fluid, Volume) else fluid
+    return MissingContrastError(
+        "no T1 image was given, only a T2/STIR: bone marrow edema and Modic changes are read "
+        "from a T1 together with a fluid-sensitive image (edema is dark on T1 and bright on "
+        "STIR/T2; Modic types are told apart by the T1)",
+        path=None if source is None else os.fspath(source),
+        hint="Without a T1 you can load and inspect the image (bt.load(path)) and see what "
+        "its header says (bmetoolkit info PATH); to analyse, add the T1 of the same session: "
+        'bt.analyze("t1.nii.gz", t2="t2.nii.gz", stir="stir.nii.gz"), or give a DICOM study '
+        'folder holding both: bt.analyze("study/")',
+        cli_hint="Without a T1 you can list and check the image (bmetoolkit info PATH) and "
+        "convert DICOM series to NIfTI (bmetoolkit convert PATH OUT_DIR); to analyse, add the "
+        "T1 of the same session: bmetoolkit analyze --t1 T1 --t2 T2 [--stir STIR] --out DIR, "
+        "or give a DICOM study folder holding both: bmetoolkit analyze STUDY_DIR --out DIR",
+    )
+
+
+def input_checksums(volumes: Mapping[str, Volume]) -> dict[str, list[dict[str, str]]]:
+    """SHA-256 of every file each volume was read from, by role.
+
+    A DICOM series lists its files (``meta["SourceFiles"]``); a NIfTI or ITK volume its
+    file; a volume built in memory none.
+
+    Examples
+    --------
+    >>> input_checksums({"t1": Volume(np.zeros((2, 2, 2)), np.eye(4), source="phantom")})
+    {'t1': []}
+    """
+    result: dict[str, list[dict[str, str]]] = {}
+    for role, volume in volumes.items():
+        files = volume.meta.get(SOURCE_FILES) or (
+            [volume.source] if volume.source and os.path.isfile(volume.source) else []
+        )
+        result[role] = [{"file": str(f), "sha256": file_sha256(f)} for f in files]
+    return result
+
+
+def _read_notes(volumes: Mapping[str, Volume]) -> list[str]:
+    """Notes made while reading each image (header fixes, library warnings), by role."""
+    return [
+        f"reading the {role} image: {note}"
+        for role, volume in volumes.items()
+        for note in volume.meta.get(READ_NOTES, ())
+    ]
+
+
+def _identity_notes(
+    t1: Volume, volumes: Mapping[str, Volume], allow_cross_study: bool
+) -> list[str]:
+    """Refuse DICOM series of another study than the T1's; note another frame of reference."""
+    mine = t1.meta.get(IDENTIFIERS_META_KEY) or {}
+    notes = []
+    for role, volume in volumes.items():
+        theirs = volume.meta.get(IDENTIFIERS_META_KEY) or {}
+        if _differs(mine, theirs, "StudyInstanceUID"):
+            if not allow_cross_study:
+                raise CrossStudyError(
+                    f"the T1 and the {role} image are from different studies "
+                    "(StudyInstanceUID differs): pairing across studies is refused",
+                    path=[p for p in (t1.source, volume.source) if p],
+                    hint="give images of one study; if they really are one patient's same "
+                    "session, allow it: allow_cross_study=True",
+                    cli_hint="give images of one study; if they really are one patient's same "
+                    "session, allow it: --allow-cross-study",
+                )
+            notes.append(f"the {role} image is from another study than the T1 (allowed)")
+        if _differs(mine, theirs, "FrameOfReferenceUID"):
+            notes.append(
+                f"the {role} image has another frame of reference than the T1 "
+                "(FrameOfReferenceUID differs): the patient may have moved or been "
+                "repositioned; check the alignment in the QC page"
+            )
+    return notes
+
+
+def _differs(mine: Mapping[str, str], theirs: Mapping[str, str], key: str) -> bool:
+    return bool(mine.get(key) and theirs.get(key) and mine[key] != theirs[key])
 
 
 def _extent_text(grid: Grid) -> str:

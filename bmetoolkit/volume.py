@@ -12,12 +12,12 @@ Conventions
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bmetoolkit.errors import GridMismatchError
+from bmetoolkit.errors import GridMismatchError, InvalidGeometryError
 
 __all__ = ["LPS_TO_RAS", "Grid", "Kind", "Volume", "lps_to_ras", "occupied_box"]
 
@@ -38,18 +38,53 @@ def lps_to_ras(affine_lps: ArrayLike) -> NDArray[np.float64]:
     return LPS_TO_RAS @ np.asarray(affine_lps, dtype=np.float64)
 
 
-def _checked_affine(affine: ArrayLike) -> NDArray[np.float64]:
+#: Voxel sizes outside this range (mm) are not a scan's: a damaged or unset header field.
+MIN_VOXEL_MM, MAX_VOXEL_MM = 1e-3, 1e4
+#: Affine translations beyond this (mm) place the image kilometres away: a damaged header.
+MAX_OFFSET_MM = 1e7
+#: ``|det|`` of the 3x3 part below this (mm³) means the voxel axes do not span 3D space.
+SINGULAR_DET = 1e-12
+
+_GEOMETRY_HINT = (
+    "the file's geometry (sform/qform, pixdim, or DICOM PixelSpacing and "
+    "ImageOrientationPatient) is damaged; export or convert the image again, or repair the "
+    "header (e.g. nibabel: img.set_sform(affine, code=1))"
+)
+
+
+def _checked_affine(affine: ArrayLike, source: str | None = None) -> NDArray[np.float64]:
+    """``affine`` as a read-only float64 4x4 matrix, after checking it places voxels in space.
+
+    Raises
+    ------
+    InvalidGeometryError
+        Wrong shape, NaN or infinite values, a last row other than [0, 0, 0, 1], a singular
+        3x3 part, voxel sizes outside [MIN_VOXEL_MM, MAX_VOXEL_MM] or an absurd offset.
+    """
     matrix = np.array(affine, dtype=np.float64)
     if matrix.shape != (4, 4):
-        raise ValueError(f"affine must be a 4x4 matrix, got shape {matrix.shape}")
+        _bad_geometry(f"affine must be a 4x4 matrix, got shape {matrix.shape}", source)
     if not np.all(np.isfinite(matrix)):
-        raise ValueError("affine holds NaN or infinite values")
+        _bad_geometry("affine holds NaN or infinite values", source)
     if not np.allclose(matrix[3], [0, 0, 0, 1]):
-        raise ValueError(f"affine's last row must be [0, 0, 0, 1], got {matrix[3].tolist()}")
-    if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
-        raise ValueError("affine is singular: its voxel axes do not span 3D space")
+        _bad_geometry(f"affine's last row must be [0, 0, 0, 1], got {matrix[3].tolist()}", source)
+    if abs(np.linalg.det(matrix[:3, :3])) < SINGULAR_DET:
+        _bad_geometry("affine is singular: its voxel axes do not span 3D space", source)
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    if spacing.min() < MIN_VOXEL_MM or spacing.max() > MAX_VOXEL_MM:
+        sizes = ", ".join(f"{s:.3g}" for s in spacing)
+        _bad_geometry(
+            f"affine gives voxel sizes of {sizes} mm (outside {MIN_VOXEL_MM:g}-{MAX_VOXEL_MM:g})",
+            source,
+        )
+    if np.abs(matrix[:3, 3]).max() > MAX_OFFSET_MM:
+        _bad_geometry(f"affine places the image {np.abs(matrix[:3, 3]).max():.3g} mm away", source)
     matrix.setflags(write=False)
     return matrix
+
+
+def _bad_geometry(message: str, source: str | None) -> NoReturn:
+    raise InvalidGeometryError(message, path=source, hint=_GEOMETRY_HINT)
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,7 +230,7 @@ class Volume:
                 f"(source: {self.source}); round and cast it, e.g. data.astype(np.int16)"
             )
         object.__setattr__(self, "data", data)
-        object.__setattr__(self, "affine", _checked_affine(self.affine))
+        object.__setattr__(self, "affine", _checked_affine(self.affine, self.source))
         object.__setattr__(self, "meta", dict(self.meta))
 
     @property

@@ -265,11 +265,14 @@ def test_file_cut_inside_its_header(tmp_path):
     assert err.value.path == str(paths[0])
 
 
-def test_file_cut_before_its_series_uid_is_skipped_with_a_warning(tmp_path):
+def test_file_cut_before_its_series_uid_is_skipped_and_reported(tmp_path, recwarn):
     paths = _series(tmp_path, slices=4)
     broken = tmp_path / "broken.dcm"
     data = paths[0].read_bytes()
     broken.write_bytes(data[: data.index(b"\x20\x00\x0e\x00")])  # before (0020,000E)
-    with pytest.warns(UserWarning, match="broken.dcm: skipped"):
-        infos = scan_dicom(tmp_path)
+    skipped: list[tuple[str, str]] = []
+    infos = scan_dicom(tmp_path, skipped=skipped)
     assert len(infos) == 1 and len(infos[0].files) == 4
+    assert [path for path, _ in skipped] == [str(broken)]
+    assert "no readable SeriesInstanceUID" in skipped[0][1]
+    assert not recwarn.list  # reported to the caller, not printed as a warning

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bmetoolkit.errors import AmbiguousSeriesError, MissingContrastError
+from bmetoolkit.errors import AmbiguousSeriesError, CrossStudyError, MissingContrastError
 from bmetoolkit.pairing.pair import pair_series
 from bmetoolkit.pairing.series import SeriesInfo
 from tests.helpers import series
@@ -202,11 +202,15 @@ def test_series_from_another_study_are_not_paired_silently() -> None:
         series("t1_tse_sag", 3, StudyInstanceUID="9.1"),
         series("t2_tse_sag", 4, StudyInstanceUID="9.2"),
     ]
-    with pytest.raises(MissingContrastError, match="no T2 or STIR"):
+    with pytest.raises(CrossStudyError, match="pairing across studies is refused") as err:
         pair_series(study)
-    pairing = pair_series(study, t2=4)
+    assert "--allow-cross-study" in str(err.value) and "allow_cross_study=True" in str(err.value)
+    with pytest.raises(CrossStudyError):
+        pair_series(study, t2=4)  # choosing the series is not allowing the study
+    pairing = pair_series(study, t2=4, allow_cross_study=True)
     assert pairing.t2.number == 4
     assert any(r.startswith("warning: #4") and "different study" in r for r in pairing.reasons)
+    assert pair_series(study, allow_cross_study=True).t2.number == 4
 
 
 def test_same_study_fluid_preferred_over_a_follow_up() -> None:

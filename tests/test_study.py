@@ -85,8 +85,9 @@ def test_coverage_of_half_overlapping_grid():
 def test_study_resamples_everything_onto_t1_grid(oblique_t1_grid, t2_grid):
     t1 = volume_on(oblique_t1_grid, np.ones(oblique_t1_grid.shape, np.int16), source="t1")
     t2 = volume_on(t2_grid, linear_field(t2_grid), source="t2")
+    stir = volume_on(t2_grid, linear_field(t2_grid, constant=50.0), source="t2")
     labels = volume_on(t2_grid, np.ones(t2_grid.shape, np.int16), kind="label", source="seg")
-    study = Study.from_images(t1, t2=t2, stir=t2, labels=labels)
+    study = Study.from_images(t1, t2=t2, stir=stir, labels=labels)
     for role in ("t2", "stir", "labels"):
         assert study.images()[role].grid == oblique_t1_grid
     assert study.labels.data.dtype == np.int16

@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
+from bmetoolkit.batch.choices import SeriesChoices
 from bmetoolkit.batch.inputs import InputImage, Layout, SubjectInputs
 from bmetoolkit.batch.layout_bids import discover_bids
 from bmetoolkit.batch.layout_dicom import discover_dicom
@@ -73,6 +74,7 @@ def discover(
     pattern: str | None = None,
     labels_root: str | os.PathLike | None = None,
     exclude: Sequence[str | os.PathLike] = (),
+    choices: SeriesChoices | None = None,
 ) -> list[SubjectInputs]:
     """Every subject (and session) under ``root``, sorted by key.
 
@@ -89,6 +91,8 @@ def discover(
         ``root/derivatives``).
     exclude : sequence of path
         Folders to ignore (the batch output, when it lies inside ``root``).
+    choices : SeriesChoices, optional
+        ``dicom`` layout: series chosen per subject (:mod:`bmetoolkit.batch.choices`).
 
     Returns
     -------
@@ -103,7 +107,7 @@ def discover(
     elif chosen == "nifti":
         found = discover_nifti(base, pattern or DEFAULT_PATTERN, skip)
     else:
-        found = discover_dicom(base, skip)
+        found = discover_dicom(base, skip, choices)
     return sorted(_unique(found), key=lambda s: s.key)
 
 
@@ -127,6 +131,7 @@ def _unique(found: list[SubjectInputs]) -> list[SubjectInputs]:
                     u,
                     problem="images both with and without a session; put these in a "
                     "ses-<label> folder too",
+                    problem_type="AmbiguousSeriesError",
                 )
             final.append(u)
     return final

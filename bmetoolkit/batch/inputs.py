@@ -74,6 +74,10 @@ class SubjectInputs:
     problem : str or None
         Why the subject cannot be analysed (it is then reported as failed at the
         ``discover`` stage).
+    problem_type : str
+        The type of the error behind ``problem`` (e.g. ``AmbiguousSeriesError``).
+    allow_cross_study : bool
+        Its series may come from different studies (asked for in the series choices).
     """
 
     subject: str
@@ -86,6 +90,8 @@ class SubjectInputs:
     vertebrae: InputImage | None = None
     reasons: tuple[str, ...] = ()
     problem: str | None = None
+    problem_type: str = ""
+    allow_cross_study: bool = False
 
     @property
     def key(self) -> str:

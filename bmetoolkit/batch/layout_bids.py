@@ -109,6 +109,7 @@ def _bids_unit(subject: str, session: str | None, anat: Path, images: list[Path]
             continue
         chosen[role] = nifti_image(pick[1])
         reasons.append(f"{role}: {pick[1].name} ({pick[2]}){note}")
+    problem_type = "AmbiguousSeriesError" if problem else "MissingContrastError"
     problem = problem or missing_problem(chosen)
     return SubjectInputs(
         subject=subject,
@@ -117,6 +118,7 @@ def _bids_unit(subject: str, session: str | None, anat: Path, images: list[Path]
         source=str(anat),
         reasons=tuple(reasons),
         problem=problem,
+        problem_type=problem_type,
         **chosen,
     )
 

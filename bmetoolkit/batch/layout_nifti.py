@@ -122,6 +122,7 @@ def discover_nifti(root: Path, pattern: str, skip: Sequence[Path]) -> list[Subje
                 source=str(root / subject),
                 reasons=tuple(reasons),
                 problem=problem or missing_problem(chosen),
+                problem_type="AmbiguousSeriesError" if problem else "MissingContrastError",
                 **chosen,
             )
         )

@@ -23,12 +23,13 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bmetoolkit.io import file_sha256
 
 if TYPE_CHECKING:
     from bmetoolkit.batch.inputs import SubjectInputs
@@ -44,7 +45,6 @@ __all__ = [
 
 #: Format version of the manifest; a manifest of another version is not trusted.
 MANIFEST_VERSION = 1
-_CHUNK = 1 << 20
 
 
 def manifest_name(key: str) -> str:
@@ -72,11 +72,7 @@ def fingerprint(path: str | os.PathLike, previous: Mapping[str, Any] | None = No
         and previous.get("sha256")
     ):
         return record | {"sha256": previous["sha256"]}
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return record | {"sha256": digest.hexdigest()}
+    return record | {"sha256": file_sha256(path)}
 
 
 def _relative(path: str, root: Path) -> str:

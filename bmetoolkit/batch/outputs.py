@@ -5,7 +5,7 @@ Layout::
     OUTPUT/dataset_description.json
     OUTPUT/subjects.csv, subjects.tsv       one row per subject (and session)
     OUTPUT/endplates.csv, endplates.tsv     one row per subject x endplate
-    OUTPUT/failures.csv                     subject, session, stage, error
+    OUTPUT/failures.csv                     subject, session, stage, error_type, error
     OUTPUT/sub-<label>/[ses-<label>/]
         sub-<label>[_ses-<label>]_manifest.json
         anat/sub-<label>[_ses-<label>]_desc-bme_dseg.nii.gz (+ _dseg.tsv, .ctbl, _itksnap.txt),
@@ -59,9 +59,10 @@ SUBJECT_COLUMNS = (
     *(f"modic_{name}" for name in COUNT_COLUMNS),
     "duration_s",
     "output",
+    "error_type",
     "error",
 )
-FAILURE_COLUMNS = ("subject", "session", "stage", "error")
+FAILURE_COLUMNS = ("subject", "session", "stage", "error_type", "error")
 
 
 def unit_parts(subject: str, session: str | None) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bmetoolkit.batch.choices import read_series_choices
 from bmetoolkit.batch.discover import discover
 from bmetoolkit.batch.inputs import Layout, SubjectInputs
 from bmetoolkit.batch.manifest import check_complete
@@ -95,21 +96,38 @@ def prepare(
     layout: Layout | str = "auto",
     pattern: str | None = None,
     labels_root: str | os.PathLike | None = None,
+    series_choices: str | os.PathLike | None = None,
 ) -> list[SubjectInputs]:
     """Check the folders and discover the subjects (OUTPUT is never searched).
 
     Paths are made absolute, so workers with another working folder (Dask) find them.
+    ``series_choices`` is a TSV of series per subject (:mod:`bmetoolkit.batch.choices`);
+    a subject it names that is not found is a usage error (a typo would otherwise go
+    unnoticed).
     """
     source, target = Path(input_root).absolute(), Path(output).absolute()
     _check_folders(source, target)
     if layout not in ("auto", "bids", "dicom", "nifti"):
         raise BatchUsageError(f"unknown layout {layout!r}; choose auto, bids, dicom or nifti")
     try:
-        return discover(
-            source, layout=layout, pattern=pattern, labels_root=labels_root, exclude=[target]
+        choices = read_series_choices(series_choices) if series_choices else None
+        found = discover(
+            source,
+            layout=layout,
+            pattern=pattern,
+            labels_root=labels_root,
+            exclude=[target],
+            choices=choices,
         )
-    except ValueError as exc:  # a bad pattern
+    except ValueError as exc:  # a bad pattern or choices file
         raise BatchUsageError(str(exc)) from exc
+    if choices is not None and choices.unused():
+        raise BatchUsageError(
+            f"series choices {series_choices}: no DICOM subject folder matches "
+            f"{', '.join(choices.unused())} (series choices apply to the DICOM layout; "
+            "subjects are named by their folder)"
+        )
+    return found
 
 
 def _tasks(
@@ -156,7 +174,7 @@ def plan(
     lines = [f"{len(subjects)} subject(s) in {input_root}"]
     for s in subjects:
         if s.problem:
-            action = f"cannot run: {s.problem}"
+            action = f"cannot run: {s.problem_type}: {s.problem}"
         elif force:
             action = "run (--force)"
         else:

@@ -113,6 +113,7 @@ class SubjectOutcome:
     status: str
     stage: str = ""
     error: str = ""
+    error_type: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     endplates: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float = 0.0
@@ -135,6 +136,7 @@ class SubjectOutcome:
             **self.summary,
             "duration_s": round(self.duration_s, 3),
             "output": self.output,
+            "error_type": self.error_type,
             "error": self.error,
         }
 
@@ -161,7 +163,7 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
     stage = "discover"
     try:
         if subject.problem:
-            raise ValueError(subject.problem)
+            raise DiscoveryProblem(subject.problem_type or "BmetoolkitError", subject.problem)
         stage = "output"
         final = _final_folder(task)
         outcome.output = final.relative_to(task.output).as_posix()
@@ -187,7 +189,7 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
         raise
     except Exception as exc:  # one bad subject never stops the batch
         outcome.stage = stage
-        outcome.error = _message(exc)
+        outcome.error_type, outcome.error = _error_type(exc), _message(exc)
     outcome.duration_s = time.perf_counter() - start
     return outcome
 
@@ -242,15 +244,29 @@ def _check_labels(subject: SubjectInputs) -> None:
             )
 
 
+class DiscoveryProblem(Exception):
+    """Why discovery could not prepare a subject, with the type of the error behind it."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _error_type(exc: BaseException) -> str:
+    return exc.kind if isinstance(exc, DiscoveryProblem) else type(exc).__name__
+
+
 def _message(exc: BaseException) -> str:
+    """``Type: message`` on one line; for an unexpected error (a bug), where it happened."""
     from bmetoolkit.errors import BmetoolkitError
 
     place = ""
-    if not isinstance(exc, BmetoolkitError | ValueError | OSError):  # a bug: say where
+    expected = BmetoolkitError | ValueError | OSError | DiscoveryProblem
+    if not isinstance(exc, expected):  # a bug: say where
         where = traceback.extract_tb(exc.__traceback__)[-1:]
         place = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
     text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return f"{type(exc).__name__}: {text}{place}"
+    return f"{_error_type(exc)}: {text}{place}"
 
 
 def _from_manifest(outcome: SubjectOutcome, manifest: Mapping, start: float) -> SubjectOutcome:
@@ -284,12 +300,14 @@ def _analyze(task: SubjectTask, analyze: AnalyzeFunction | None) -> Any:
     if analyze is None:
         from bmetoolkit.analysis import analyze
     images = _load_images(task)
+    extra = {"allow_cross_study": True} if task.subject.allow_cross_study else {}
     return analyze(
         images["t1"],
         t2=images.get("t2"),
         stir=images.get("stir"),
         vertebrae=images.get("vertebrae"),
         params=Parameters.from_dict(task.parameters),
+        **extra,
     )
 
 

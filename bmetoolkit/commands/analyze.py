@@ -66,6 +66,11 @@ def register(commands: Any) -> None:
             metavar="N",
             help=f"with STUDY_DIR: the {role.upper()} series (number, UID or description)",
         )
+    parser.add_argument(
+        "--allow-cross-study",
+        action="store_true",
+        help="pair DICOM series of different studies (StudyInstanceUID); refused by default",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-qc", action="store_true", help="skip the QC page (qc.html)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -80,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the analysis for the parsed arguments; return the exit code."""
     from bmetoolkit.analysis import analyze
 
+    if args.study is None and args.t1 is None and (args.t2 or args.stir):
+        from bmetoolkit.study import t1_missing_error
+
+        error = t1_missing_error(args.t2 or args.stir)
+        print(f"bmetoolkit analyze: error: {error.for_cli()}", file=sys.stderr)
+        return EXIT_USAGE
     if (args.study is None) == (args.t1 is None):
         print(
             "bmetoolkit analyze: error: give either STUDY_DIR or --t1 (with --t2 and/or --stir)",
@@ -107,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         t1_series=_series(args.t1_series),
         t2_series=_series(args.t2_series),
         stir_series=_series(args.stir_series),
+        allow_cross_study=args.allow_cross_study,
     )
     files = result.save(args.out, qc=not args.no_qc)
     if args.json:

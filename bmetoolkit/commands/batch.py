@@ -52,6 +52,14 @@ def register(commands: Any) -> None:
         "default INPUT/derivatives)",
     )
     parser.add_argument(
+        "--series-choices",
+        type=Path,
+        metavar="TSV",
+        help="DICOM layout: series to pair per subject, a tab-separated file with the columns "
+        "subject and any of session, t1, t2, stir (series numbers) and allow_cross_study "
+        "(yes/no); see docs/batch.md",
+    )
+    parser.add_argument(
         "--params", type=Path, metavar="JSON", help="analysis parameters (any subset)"
     )
     parser.add_argument(
@@ -118,6 +126,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             layout=args.layout,
             pattern=args.pattern,
             labels_root=args.labels,
+            series_choices=args.series_choices,
         )
         if args.dry_run:
             print(

@@ -11,8 +11,14 @@ spacing, rescale) and the acquisition parameters under BIDS sidecar names.
   the shared ones.
 - A file that is not a DICOM image with geometry raises :class:`Skip`, whose ``reason``
   (``"not-dicom"``, ``"no-image"``, ``"no-geometry"``, ``"unreadable"``) says which kind it is.
-- An image of a known series whose header stops early is kept with a ``problem`` that says
-  why it cannot be read, so that reading the series names the file.
+- An image of a known series whose header stops early, holds a damaged value (an unknown
+  value representation, a value of the wrong length) or an unusable geometry (PixelSpacing
+  ``0\\0``, orientation vectors that are not unit vectors) is kept with a ``problem`` that
+  says why it cannot be read, so that reading the series names the file. Nothing pydicom
+  raises or warns on a damaged file escapes: the file is skipped with a reason, or kept with
+  its problem.
+- The identifiers pairing rules use (StudyInstanceUID, FrameOfReferenceUID) are kept in
+  ``identifiers``, apart from ``meta``, so they are never written into sidecars or reports.
 - The headers are kept in a small in-memory cache, keyed by path, modification time, size and
   inode, so that reading a series after :func:`bmetoolkit.dicom.read.scan_dicom` does not parse
   its files a second time; :func:`clear_header_cache` empties it.
@@ -22,15 +28,23 @@ spacing, rescale) and the acquisition parameters under BIDS sidecar names.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FileHeader", "Frame", "Skip", "cached_header", "clear_header_cache"]
+from bmetoolkit.io import quiet_reading
+
+__all__ = [
+    "IDENTIFIER_KEYWORDS",
+    "FileHeader",
+    "Frame",
+    "Skip",
+    "cached_header",
+    "clear_header_cache",
+]
 
 #: Header values larger than this many bytes are skipped while scanning (read on demand).
 _DEFER_BYTES = 512
@@ -86,6 +100,12 @@ _META_INT: dict[str, tuple[str, ...]] = {
     "EchoNumber": ("EchoNumbers",),
 }
 
+#: Identifiers the pairing rules use; kept apart from ``meta`` (never written to outputs).
+IDENTIFIER_KEYWORDS = ("StudyInstanceUID", "FrameOfReferenceUID")
+#: ImageOrientationPatient vectors whose length is off 1, or whose dot product is off 0, by
+#: more than this are not a valid orientation (scanners write 6+ decimals).
+ORIENTATION_UNIT_TOLERANCE = 1e-2
+
 _GEOMETRY_KEYWORDS = (
     "SOPClassUID",
     "SOPInstanceUID",
@@ -116,7 +136,7 @@ _GEOMETRY_KEYWORDS = (
 def _specific_tags() -> list[int]:
     from pydicom.datadict import tag_for_keyword
 
-    keywords = {*_GEOMETRY_KEYWORDS}
+    keywords = {*_GEOMETRY_KEYWORDS, *IDENTIFIER_KEYWORDS}
     for table in (_META_TEXT, _META_JOINED, _META_FLOAT, _META_SECONDS, _META_INT):
         for names in table.values():
             keywords.update(names)
@@ -167,14 +187,19 @@ class FileHeader:
     frames: tuple[Frame, ...]
     meta: dict[str, Any]
     problem: str | None = None  # why this image cannot be read, found while scanning
+    identifiers: dict[str, str] = field(default_factory=dict)  # IDENTIFIER_KEYWORDS found
 
 
 class Skip(Exception):
-    """A file that is not a DICOM image with geometry; ``reason`` says which kind."""
+    """A file that is not a DICOM image with geometry; ``reason`` says which kind.
 
-    def __init__(self, reason: str) -> None:
+    ``detail`` says what exactly was wrong, when known (e.g. the error of a damaged header).
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.detail = detail
 
 
 _header_cache: OrderedDict[str, tuple[tuple[int, int, int], FileHeader]] = OrderedDict()
@@ -238,18 +263,31 @@ def _read_header(path: str) -> FileHeader:
         raise Skip("unreadable") from exc
     if not candidate:
         raise Skip("not-dicom")
-    try:
-        ds = pydicom.dcmread(
-            path, defer_size=_DEFER_BYTES, specific_tags=_SPECIFIC_TAGS, force=not preamble
-        )
-    except InvalidDicomError as exc:
-        raise Skip("not-dicom") from exc
-    except Exception as exc:  # pydicom raises many kinds on damaged headers
-        warnings.warn(
-            f"{path}: skipped, its DICOM header cannot be parsed ({type(exc).__name__}: {exc})",
-            stacklevel=3,
-        )
-        raise Skip("unreadable") from exc
+    # pydicom warns and logs on every odd value; damage that matters is checked below.
+    with quiet_reading([], loggers=("pydicom",)):
+        try:
+            ds = pydicom.dcmread(
+                path, defer_size=_DEFER_BYTES, specific_tags=_SPECIFIC_TAGS, force=not preamble
+            )
+        except InvalidDicomError as exc:
+            raise Skip("not-dicom") from exc
+        except Exception as exc:  # pydicom raises many kinds on damaged headers
+            raise Skip("unreadable", f"its DICOM header cannot be parsed ({_why(exc)})") from exc
+        try:
+            return _header_of(ds, path)
+        except Skip:
+            raise
+        except Exception as exc:  # damaged values surface lazily, when they are converted
+            return _damaged(ds, path, f"its header holds a damaged value ({_why(exc)})")
+
+
+def _why(exc: BaseException) -> str:
+    """``Type: message`` of an exception, on one line and at most 200 characters."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _header_of(ds: Any, path: str) -> FileHeader:
     file_meta = getattr(ds, "file_meta", None)
     if file_meta is not None and file_meta.get("MediaStorageSOPClassUID") == _DICOMDIR_SOP_CLASS:
         raise Skip("no-image")
@@ -257,18 +295,27 @@ def _read_header(path: str) -> FileHeader:
         return _header_from_dataset(ds, path)
     if not _is_image_class(ds):
         raise Skip("no-image")
-    if "SeriesInstanceUID" not in ds:
-        warnings.warn(
-            f"{path}: skipped, an image file whose header ends before its series UID "
-            "(truncated or damaged)",
-            stacklevel=3,
-        )
-        raise Skip("unreadable")
     # An image of a known series whose header stops early: keep it, so that reading the
     # series names this file instead of reporting a missing slice.
+    return _damaged(
+        ds,
+        path,
+        "the header ends before the image attributes (Rows, Columns): "
+        "the file is truncated or damaged",
+    )
+
+
+def _damaged(ds: Any, path: str, problem: str) -> FileHeader:
+    """A header kept only to name its file when its series is read; Skip without a series."""
+    try:
+        uid = str(ds.SeriesInstanceUID) if "SeriesInstanceUID" in ds else ""
+    except Exception:  # the UID itself is damaged
+        uid = ""
+    if not uid:
+        raise Skip("unreadable", f"{problem}; no readable SeriesInstanceUID")
     return FileHeader(
         path=path,
-        uid=str(ds.SeriesInstanceUID),
+        uid=uid,
         sop_uid=None,
         number=None,
         transfer_syntax="",
@@ -281,8 +328,7 @@ def _read_header(path: str) -> FileHeader:
         pixel_length=None,
         frames=(),
         meta={},
-        problem="the header ends before the image attributes (Rows, Columns): "
-        "the file is truncated or damaged",
+        problem=problem,
     )
 
 
@@ -294,9 +340,14 @@ def _is_image_class(ds: Any) -> bool:
 def _header_from_dataset(ds: Any, path: str) -> FileHeader:
     transfer_syntax = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))
     n_frames = _as_int(ds.get("NumberOfFrames")) or 1
+    if n_frames < 1:
+        return _damaged(ds, path, f"NumberOfFrames is {n_frames}")
     frames = _frames_of(ds, path, n_frames)
     if not frames:
         raise Skip("no-geometry")
+    problem = _geometry_problem(frames[0])
+    if problem is not None:
+        return _damaged(ds, path, problem)
     raw = ds.get_item(0x7FE00010, keep_deferred=True)
     offset = None if raw is None else int(raw.value_tell)
     length = None if raw is None else int(raw.length)
@@ -316,7 +367,38 @@ def _header_from_dataset(ds: Any, path: str) -> FileHeader:
         pixel_length=length,
         frames=tuple(frames),
         meta=_bids_meta(ds, frames[0]),
+        identifiers=_identifiers(ds),
     )
+
+
+def _identifiers(ds: Any) -> dict[str, str]:
+    found = {}
+    for keyword in IDENTIFIER_KEYWORDS:
+        value = ds.get(keyword)
+        if value is not None and str(value).strip():
+            found[keyword] = str(value).strip()
+    return found
+
+
+def _geometry_problem(frame: Frame) -> str | None:
+    """Why a frame's pixel spacing or orientation cannot place it in space, or None."""
+    if min(frame.pixel_spacing) <= 0:
+        spacing = "\\".join(f"{v:g}" for v in frame.pixel_spacing)
+        return f"PixelSpacing {spacing} is not a positive pixel size: the header is damaged"
+    if frame.rows < 1 or frame.columns < 1:
+        return f"the image has {frame.rows} rows and {frame.columns} columns"
+    row, column = np.asarray(frame.orientation[:3]), np.asarray(frame.orientation[3:])
+    lengths = np.array([np.linalg.norm(row), np.linalg.norm(column)])
+    if (
+        np.abs(lengths - 1).max() > ORIENTATION_UNIT_TOLERANCE
+        or abs(float(row @ column)) > ORIENTATION_UNIT_TOLERANCE
+    ):
+        values = "\\".join(f"{v:g}" for v in frame.orientation)
+        return (
+            f"ImageOrientationPatient {values} is not two perpendicular unit vectors: "
+            "the header is damaged"
+        )
+    return None
 
 
 def _frames_of(ds: Any, path: str, n_frames: int) -> list[Frame]:

@@ -61,18 +61,21 @@ from bmetoolkit.dicom.headers import FileHeader, Frame, Skip, cached_header, cle
 from bmetoolkit.dicom.pixels import stack_pixels
 from bmetoolkit.errors import (
     AmbiguousSeriesError,
+    CorruptFileError,
     DicomSeriesError,
     EmptyInputError,
     FourDimensionalError,
+    ImageTooLargeError,
     InputNotFoundError,
     NotDicomOrNiftiError,
     PixelDataError,
     existing_path,
 )
-from bmetoolkit.pairing.series import SeriesInfo
+from bmetoolkit.io import SOURCE_FILES, quiet_reading
+from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY, SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
 
-__all__ = ["clear_header_cache", "load_dicom", "read_series", "scan_dicom"]
+__all__ = ["clear_header_cache", "describe_skipped", "load_dicom", "read_series", "scan_dicom"]
 
 PathLike = str | os.PathLike
 
@@ -92,7 +95,7 @@ _SPLIT_SUFFIX = re.compile(r"\.s\d+$")
 # --------------------------------------------------------------------------------------------
 
 
-def scan_dicom(path: PathLike) -> list[SeriesInfo]:
+def scan_dicom(path: PathLike, *, skipped: list[tuple[str, str]] | None = None) -> list[SeriesInfo]:
     """Find the DICOM image series in a folder (recursively) or the series of one file.
 
     Only headers are read (pixel data are skipped), so scanning thousands of files is fast.
@@ -106,6 +109,10 @@ def scan_dicom(path: PathLike) -> list[SeriesInfo]:
         A folder, searched recursively (files that are not DICOM images are skipped, but
         counted for the error message), or one DICOM file: then the series holding that file
         is returned, assembled from the files of the same folder.
+    skipped : list, optional
+        When given, filled with ``(file, why)`` for every DICOM file that was passed over
+        because it is damaged (unparseable header, damaged value, unusable geometry) and
+        could not be kept as part of a series, so callers can report them.
 
     Returns
     -------
@@ -145,14 +152,19 @@ def scan_dicom(path: PathLike) -> list[SeriesInfo]:
     if target.is_file():
         return _scan_one_file(target)
     files = sorted(_walk_files(target))
-    headers, skipped = _scan_files(files)
-    if not headers:
+    damaged: list[tuple[str, str]] = []
+    headers, counts = _scan_files(files, damaged)
+    infos = _series_from_headers(headers, damaged) if headers else []
+    if skipped is not None:
+        skipped.extend(damaged)
+    if not infos:
         raise EmptyInputError(
-            _nothing_found_message(len(files), skipped), path=target, hint=_EMPTY_HINT
+            _nothing_found_message(len(files), counts, damaged), path=target, hint=_EMPTY_HINT
         )
-    return _series_from_headers(headers)
+    return infos
 
 
+_COPY_AGAIN = "copy or export the file again from the scanner or archive"
 _EMPTY_HINT = (
     "pass the folder that holds the DICOM files of a series (they may have any name, "
     "with or without .dcm), or a NIfTI file"
@@ -169,11 +181,15 @@ def _scan_one_file(target: Path) -> list[SeriesInfo]:
                 path=target,
                 hint="pass a DICOM file or folder, or a NIfTI file",
             ) from None
+        detail = f": {skip.detail}" if skip.detail else ""
         raise EmptyInputError(
-            f"is a DICOM file but not an image bmetoolkit can place in space ({skip.reason})",
+            f"is a DICOM file but not an image bmetoolkit can place in space "
+            f"({_SKIP_WORDS.get(skip.reason, skip.reason)}{detail})",
             path=target,
             hint="pass a file of an MR image series, or its folder",
         ) from None
+    if header.problem is not None:
+        raise CorruptFileError(header.problem, path=target, hint=_COPY_AGAIN)
     files = sorted(str(p) for p in target.parent.iterdir() if p.is_file())
     headers, _ = _scan_files(files)
     same_uid = [h for h in headers if h.uid == header.uid] or [header]
@@ -191,7 +207,9 @@ def _walk_files(folder: Path) -> Iterable[str]:
                 yield os.path.join(root, name)
 
 
-def _scan_files(files: Sequence[str]) -> tuple[list[FileHeader], Counter[str]]:
+def _scan_files(
+    files: Sequence[str], damaged: list[tuple[str, str]] | None = None
+) -> tuple[list[FileHeader], Counter[str]]:
     headers: list[FileHeader] = []
     skipped: Counter[str] = Counter()
     seen_sop: set[str] = set()
@@ -200,6 +218,8 @@ def _scan_files(files: Sequence[str]) -> tuple[list[FileHeader], Counter[str]]:
             header = cached_header(file)
         except Skip as skip:
             skipped[skip.reason] += 1
+            if skip.detail and damaged is not None:
+                damaged.append((file, skip.detail))
             continue
         except OSError:
             skipped["unreadable"] += 1
@@ -222,14 +242,33 @@ _SKIP_WORDS = {
 }
 
 
-def _nothing_found_message(n_files: int, skipped: Counter[str]) -> str:
+def _nothing_found_message(
+    n_files: int, skipped: Counter[str], damaged: Sequence[tuple[str, str]] = ()
+) -> str:
     if n_files == 0:
         return "holds no files at all (0 files looked at, subfolders included)"
     parts = [f"{skipped[key]} {_SKIP_WORDS[key]}" for key in _SKIP_WORDS if skipped[key]]
-    return f"no DICOM image series found among {n_files} file(s) looked at: " + ", ".join(parts)
+    if damaged and not parts:  # damaged images of known series, kept to be named
+        parts.append(f"{len(damaged)} damaged")
+    text = f"no DICOM image series found among {n_files} file(s) looked at: " + ", ".join(parts)
+    return text + (f" ({describe_skipped(damaged)})" if damaged else "")
 
 
-def _series_from_headers(headers: Sequence[FileHeader]) -> list[SeriesInfo]:
+def describe_skipped(skipped: Sequence[tuple[str, str]], examples: int = 2) -> str:
+    """One line about files passed over while scanning: how many, and why for a few.
+
+    Examples
+    --------
+    >>> describe_skipped([("a.dcm", "its header holds a damaged value")])
+    '1 damaged DICOM file(s) skipped, e.g. a.dcm: its header holds a damaged value'
+    """
+    shown = "; ".join(f"{path}: {why}" for path, why in skipped[:examples])
+    return f"{len(skipped)} damaged DICOM file(s) skipped, e.g. {shown}"
+
+
+def _series_from_headers(
+    headers: Sequence[FileHeader], damaged: list[tuple[str, str]] | None = None
+) -> list[SeriesInfo]:
     by_uid: dict[str, list[Frame]] = {}
     broken: dict[str, list[str]] = {}
     header_of: dict[str, FileHeader] = {}
@@ -240,8 +279,10 @@ def _series_from_headers(headers: Sequence[FileHeader]) -> list[SeriesInfo]:
             broken.setdefault(header.uid, []).append(header.path)
     infos = []
     for uid, frames in by_uid.items():
-        if not frames:
-            continue  # only damaged files: nothing to describe
+        if not frames:  # only damaged files: nothing to describe, but say why
+            if damaged is not None:
+                damaged.extend((p, header_of[p].problem or "") for p in broken.get(uid, []))
+            continue
         stacks = _split_by_orientation(frames)
         for n, stack in enumerate(stacks, start=1):
             sub_uid = uid if len(stacks) == 1 else f"{uid}.s{n}"
@@ -326,6 +367,7 @@ def _series_info(
         spacing=(first.pixel_spacing[1], first.pixel_spacing[0], slice_spacing),
         slice_normal=tuple(float(v) for v in normal_ras),
         meta=meta,
+        identifiers=dict(header.identifiers),
     )
 
 
@@ -398,10 +440,31 @@ def read_series(info: SeriesInfo, *, kind: Kind = "intensity") -> Volume:
     source = info.files[0] if multi_frame else info.source
     label = info.label
     _check_uniform(frames, label, source)
+    _check_size(frames, label, source)
     ordered, distance = _sorted_frames(frames)
     affine_lps = _affine_lps(ordered, distance, label, source)
-    data = stack_pixels(ordered, headers)
-    return Volume(data, LPS_TO_RAS @ affine_lps, kind=kind, source=source, meta=dict(info.meta))
+    with quiet_reading([], loggers=("pydicom",)):  # decoders warn on odd values
+        data = stack_pixels(ordered, headers)
+    meta = dict(info.meta) | {SOURCE_FILES: list(dict.fromkeys(f.path for f in ordered))}
+    if info.identifiers:
+        meta[IDENTIFIERS_META_KEY] = dict(info.identifiers)
+    return Volume(data, LPS_TO_RAS @ affine_lps, kind=kind, source=source, meta=meta)
+
+
+def _check_size(frames: Sequence[Frame], label: str, source: str) -> None:
+    """Refuse a series whose headers claim more voxels than bmetoolkit reads (before reading)."""
+    from bmetoolkit.io import MAX_VOXELS
+
+    first = frames[0]
+    voxels = first.rows * first.columns * len(frames)
+    if voxels > MAX_VOXELS:
+        raise ImageTooLargeError(
+            f"series {label} claims {first.columns}x{first.rows}x{len(frames)} = {voxels:,} "
+            f"voxels, more than the {MAX_VOXELS:,} bmetoolkit reads",
+            path=source,
+            hint="the headers are probably damaged (Rows, Columns, NumberOfFrames); "
+            "export the series again",
+        )
 
 
 def _base_uid(uid: str) -> str:
@@ -644,7 +707,13 @@ def _matches(info: SeriesInfo, series: str | int) -> bool:
 def _choose(infos: list[SeriesInfo], series: str | int | None, path: Path) -> SeriesInfo:
     listing = "\n".join(f"  {info.label}  uid={info.uid}" for info in infos)
     hint = (
-        "pass series=<number, uid or description> (API) or --series (CLI); "
+        "choose one: bmetoolkit.load(path, series=<number, uid or description>), or give the "
+        "study folder to bmetoolkit.analyze(folder, t1_series=N, t2_series=N) / "
+        f"Study.from_dicom(folder, t1=N, t2=N); `bmetoolkit info {path}` lists the series"
+    )
+    cli_hint = (
+        "give the folder as STUDY_DIR and choose the series there: `bmetoolkit analyze "
+        "STUDY_DIR --t1-series N --t2-series N --out DIR` (or --stir-series N); "
         f"`bmetoolkit info {path}` lists the series"
     )
     if series is None:
@@ -652,11 +721,15 @@ def _choose(infos: list[SeriesInfo], series: str | int | None, path: Path) -> Se
             f"holds {len(infos)} series; which one should be read?\n{listing}\n",
             path=path,
             hint=hint,
+            cli_hint=cli_hint,
         )
     found = [info for info in infos if _matches(info, series)]
     if len(found) == 1:
         return found[0]
     what = "no series matches" if not found else f"{len(found)} series match"
     raise AmbiguousSeriesError(
-        f"{what} series={series!r}; the series found are:\n{listing}\n", path=path, hint=hint
+        f"{what} series={series!r}; the series found are:\n{listing}\n",
+        path=path,
+        hint=hint,
+        cli_hint=cli_hint,
     )

@@ -16,11 +16,16 @@ Pairing rules (:func:`pair_series`)
   reasons then carry a warning.
 - Otherwise candidates are narrowed by preferences, each applied only when some candidate
   meets it: sagittal; for ``stir`` a true STIR over a fat-suppressed T2; non-derived
-  (ImageType ``ORIGINAL``); for ``t2``/``stir`` the T1's FrameOfReferenceUID. Candidates
-  from another study than the T1 (StudyInstanceUID) are never picked automatically: a
-  follow-up examination in the same folder must not be paired silently. If several
+  (ImageType ``ORIGINAL``); for ``t2``/``stir`` the T1's FrameOfReferenceUID. If several
   candidates remain, :class:`~bmetoolkit.errors.AmbiguousSeriesError` lists them and says
   how to choose (``pair_series(..., t1=3)`` or ``--t1-series 3``).
+- Series of another study than the T1 (StudyInstanceUID, read from the DICOM headers) are
+  never paired unless asked for with ``allow_cross_study=True`` (``--allow-cross-study``):
+  a follow-up examination, or another patient's study, in the same folder must not be
+  paired silently. Without it they are passed over; when the only T2/STIR candidates, or a
+  series chosen explicitly, are from another study,
+  :class:`~bmetoolkit.errors.CrossStudyError` says so. With it, series of the T1's study
+  are still preferred.
 - The reasons record every pick, every candidate passed over and warnings: planes that
   differ from the T1's, oblique series, a different FrameOfReferenceUID or study.
 """
@@ -32,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bmetoolkit.errors import AmbiguousSeriesError, MissingContrastError
+from bmetoolkit.errors import AmbiguousSeriesError, CrossStudyError, MissingContrastError
 from bmetoolkit.pairing.contrast import ContrastCall, _image_type, classify_series
 from bmetoolkit.pairing.series import SeriesInfo
 
@@ -99,6 +104,7 @@ def pair_series(
     t1: str | int | None = None,
     t2: str | int | None = None,
     stir: str | int | None = None,
+    allow_cross_study: bool = False,
 ) -> Pairing:
     """Choose the T1 and the T2 and/or STIR to pair from the series of a study.
 
@@ -111,6 +117,8 @@ def pair_series(
     t1, t2, stir : int or str, optional
         Explicit choice for a role: SeriesNumber (int or digit string), SeriesInstanceUID,
         file path (NIfTI) or exact SeriesDescription (case-insensitive).
+    allow_cross_study : bool
+        Pair series of different studies (StudyInstanceUID) when needed; refused otherwise.
 
     Returns
     -------
@@ -124,6 +132,9 @@ def pair_series(
     AmbiguousSeriesError
         Several series fit a role equally well (or an explicit choice matches several).
         The message lists them and how to choose one.
+    CrossStudyError
+        The T2/STIR (found or chosen) is from another study than the T1 and
+        ``allow_cross_study`` is False.
 
     Examples
     --------
@@ -154,19 +165,33 @@ def pair_series(
     t1_entry = chosen["t1"]
     if t1_entry is None:
         raise MissingContrastError(
-            f"no T1 series among {len(entries)} series",
+            f"no T1 series among {len(entries)} series. Series found:\n"
+            f"{_listing(entries, with_call=True)}\n",
             path=_common_path(e.info for e in entries),
-            hint=f"Series found:\n{_listing(entries, with_call=True)}\n{_how_to_name('t1')}",
+            hint=_how_to_name("t1"),
+            cli_hint=_how_to_name("t1", cli=True),
         )
+    for role in ("t2", "stir"):
+        if explicit[role] is not None and not allow_cross_study:
+            _refuse_cross_study(t1_entry, [chosen[role]], role)
     for role in ("stir", "t2"):
         if role not in chosen:
-            chosen[role] = _choose(entries, role, t1_entry, chosen, reasons)
+            chosen[role] = _choose(entries, role, t1_entry, chosen, reasons, allow_cross_study)
+    if chosen["t2"] is None and chosen["stir"] is None and not allow_cross_study:
+        taken = {e.info.uid for e in chosen.values() if e is not None}
+        fluid = [
+            e
+            for e in entries
+            if e.info.uid not in taken and (_fits(e.call, "t2") or _fits(e.call, "stir"))
+        ]
+        _refuse_cross_study(t1_entry, fluid, "t2/stir")
     if chosen["t2"] is None and chosen["stir"] is None:
         raise MissingContrastError(
-            f"no T2 or STIR series among {len(entries)} series",
+            f"no T2 or STIR series among {len(entries)} series. Series found:\n"
+            f"{_listing(entries, with_call=True)}\n",
             path=_common_path(e.info for e in entries),
-            hint=f"Series found:\n{_listing(entries, with_call=True)}\n"
-            f"{_how_to_name('t2', 'stir')}",
+            hint=_how_to_name("t2", "stir"),
+            cli_hint=_how_to_name("t2", "stir", cli=True),
         )
     reasons.extend(_warnings(t1_entry, chosen["t2"], chosen["stir"]))
     t2_entry, stir_entry = chosen["t2"], chosen["stir"]
@@ -211,16 +236,17 @@ def _select_explicit(
     found = [e for e in entries if _matches(e.info, ident)]
     if not found:
         raise MissingContrastError(
-            f"no series matches {role}={ident!r}",
+            f"no series matches {role}={ident!r}. Series found:\n"
+            f"{_listing(entries, with_call=True)}\n",
             path=_common_path(e.info for e in entries),
-            hint=f"Series found:\n{_listing(entries, with_call=True)}\nChoose by "
-            "SeriesNumber, SeriesInstanceUID, NIfTI path or exact SeriesDescription",
+            hint="Choose by SeriesNumber, SeriesInstanceUID, NIfTI path or exact SeriesDescription",
         )
     if len(found) > 1:
         raise AmbiguousSeriesError(
-            f"{role}={ident!r} matches {len(found)} series",
+            f"{role}={ident!r} matches {len(found)} series. Candidates:\n{_listing(found)}\n",
             path=_common_path(e.info for e in found),
-            hint=f"Candidates:\n{_listing(found)}\n{_how_to_choose(entries, role, found[0])}",
+            hint=_how_to_choose(entries, role, found[0]),
+            cli_hint=_how_to_choose(entries, role, found[0], cli=True),
         )
     entry = found[0]
     reasons.append(
@@ -234,6 +260,26 @@ def _select_explicit(
     return entry
 
 
+def _refuse_cross_study(t1: _Entry, others: Sequence[_Entry | None], role: str) -> None:
+    """Raise CrossStudyError when the series for ``role`` are all from another study."""
+    study = _meta(t1, "StudyInstanceUID")
+    present = [e for e in others if e is not None]
+    elsewhere = [e for e in present if _meta(e, "StudyInstanceUID") not in (None, study)]
+    if study is None or not elsewhere or len(elsewhere) < len(present):
+        return
+    listing = "\n".join(_line(e.info) for e in elsewhere)
+    raise CrossStudyError(
+        f"the T1 {t1.info.label} and the {role} series below are from different studies "
+        f"(StudyInstanceUID differs): pairing across studies is refused\n{listing}\n",
+        path=_common_path(e.info for e in (t1, *elsewhere)),
+        hint="put each study in its own folder; if they really are one patient's same "
+        "session, allow it: allow_cross_study=True in Python or --allow-cross-study on the "
+        "command line",
+        cli_hint="put each study in its own folder; if they really are one patient's same "
+        "session, allow it with --allow-cross-study",
+    )
+
+
 def _fits(call: ContrastCall, role: str) -> bool:
     if role == "t1":
         return call.contrast == "T1"
@@ -243,7 +289,8 @@ def _fits(call: ContrastCall, role: str) -> bool:
 
 
 def _meta(entry: _Entry, key: str) -> str | None:
-    value = entry.info.meta.get(key)
+    """An identifier (``identifiers``, where the DICOM reader keeps them) or a meta value."""
+    value = entry.info.identifiers.get(key) or entry.info.meta.get(key)
     return str(value) if value else None
 
 
@@ -256,23 +303,26 @@ def _choose(
     t1: _Entry | None,
     chosen: dict[str, _Entry | None],
     reasons: list[str],
+    allow_cross_study: bool = False,
 ) -> _Entry | None:
     """The one best candidate for ``role``, None when there is none; raise when several tie."""
-    pool = _candidates(entries, role, t1, chosen, reasons)
+    pool = _candidates(entries, role, t1, chosen, reasons, allow_cross_study)
     if not pool:
         if role == "stir":
             reasons.append("stir: no STIR or fat-suppressed T2 found")
         elif role == "t2":
             reasons.append("t2: no T2 without fat suppression found")
         return None
-    pool = _narrow(pool, role, _preferences(role, t1), reasons)
+    pool = _narrow(pool, role, _preferences(role, t1, allow_cross_study), reasons)
     if len(pool) > 1:
         studies = {_meta(e, "StudyInstanceUID") for e in pool} - {None}
         note = f" (from {len(studies)} different studies)" if len(studies) > 1 else ""
         raise AmbiguousSeriesError(
-            f"{len(pool)} series could be the {_ROLE_TEXT[role]}{note}",
+            f"{len(pool)} series could be the {_ROLE_TEXT[role]}{note}. Candidates:\n"
+            f"{_listing(pool)}\n",
             path=_common_path(e.info for e in pool),
-            hint=f"Candidates:\n{_listing(pool)}\n{_how_to_choose(entries, role, pool[0])}",
+            hint=_how_to_choose(entries, role, pool[0]),
+            cli_hint=_how_to_choose(entries, role, pool[0], cli=True),
         )
     entry = pool[0]
     reasons.append(f"{role}: {entry.info.label} detected as {entry.call}")
@@ -290,17 +340,19 @@ def _candidates(
     t1: _Entry | None,
     chosen: dict[str, _Entry | None],
     reasons: list[str],
+    allow_cross_study: bool = False,
 ) -> list[_Entry]:
-    """Series that fit ``role``, are not chosen for another role and are in the T1's study."""
+    """Series that fit ``role``, are not chosen for another role and are in the T1's study
+    (any study with ``allow_cross_study``)."""
     taken = {e.info.uid for e in chosen.values() if e is not None}
     pool = [e for e in entries if _fits(e.call, role) and e.info.uid not in taken]
     study = _meta(t1, "StudyInstanceUID") if t1 else None
-    if study is not None:
+    if study is not None and not allow_cross_study:
         elsewhere = [e for e in pool if _meta(e, "StudyInstanceUID") not in (None, study)]
         for e in elsewhere:
             reasons.append(
                 f"{role}: passed over {e.info.label}: from another study than the "
-                f"T1 (choose it explicitly to pair across studies)"
+                "T1 (allow_cross_study=True or --allow-cross-study to pair across studies)"
             )
         pool = [e for e in pool if e not in elsewhere]
     return pool
@@ -311,9 +363,17 @@ def _is_derived(info: SeriesInfo) -> bool:
     return bool(image_type) and image_type[0] == "DERIVED"
 
 
-def _preferences(role: str, t1: _Entry | None) -> list[_Preference]:
+def _preferences(
+    role: str, t1: _Entry | None, allow_cross_study: bool = False
+) -> list[_Preference]:
     """What makes a candidate for ``role`` better, in the order the preferences apply."""
-    preferences: list[_Preference] = [("sagittal", lambda e: e.info.plane == "sagittal")]
+    preferences: list[_Preference] = []
+    study = _meta(t1, "StudyInstanceUID") if t1 else None
+    if allow_cross_study and study is not None:
+        preferences.append(
+            ("in the T1's study", lambda e: _meta(e, "StudyInstanceUID") in (None, study))
+        )
+    preferences.append(("sagittal", lambda e: e.info.plane == "sagittal"))
     if role == "stir":
         preferences.append(("a true STIR", lambda e: e.call.contrast == "STIR"))
     preferences.append(("not derived (ImageType ORIGINAL)", lambda e: not _is_derived(e.info)))
@@ -409,21 +469,28 @@ def _identifier(entries: Sequence[_Entry], info: SeriesInfo) -> str | int:
     return info.uid
 
 
-def _how_to_choose(entries: Sequence[_Entry], role: str, example: _Entry) -> str:
+def _how_to_choose(
+    entries: Sequence[_Entry], role: str, example: _Entry, *, cli: bool = False
+) -> str:
     ident = _identifier(entries, example.info)
-    cli = ident if isinstance(ident, int) else f'"{ident}"'
+    command = ident if isinstance(ident, int) else f'"{ident}"'
+    if cli:
+        return f"Choose one explicitly: --{role}-series {command}"
     return (
         f"Choose one explicitly: pair_series(..., {role}={ident!r}) in Python or "
-        f"--{role}-series {cli} on the command line"
+        f"--{role}-series {command} on the command line"
     )
 
 
-def _how_to_name(*roles: str) -> str:
+def _how_to_name(*roles: str, cli: bool = False) -> str:
     python = " or ".join(f"pair_series(..., {r}=<SeriesNumber>)" for r in roles)
-    cli = " or ".join(f"--{r}-series <SeriesNumber>" for r in roles)
+    command = " or ".join(f"--{r}-series <SeriesNumber>" for r in roles)
+    what = " or ".join(_ROLE_TEXT[r] for r in roles)
+    if cli:
+        return f"If one of them is the {what}, choose it explicitly: {command}"
     return (
-        f"If one of them is the {' or '.join(_ROLE_TEXT[r] for r in roles)}, choose it "
-        f"explicitly: {python} in Python or {cli} on the command line"
+        f"If one of them is the {what}, choose it explicitly: {python} in Python or "
+        f"{command} on the command line"
     )
 
 

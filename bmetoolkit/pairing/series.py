@@ -17,12 +17,22 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["OBLIQUE_TOLERANCE_DEG", "Plane", "SeriesInfo", "plane_of_normal"]
+__all__ = [
+    "IDENTIFIERS_META_KEY",
+    "OBLIQUE_TOLERANCE_DEG",
+    "Plane",
+    "SeriesInfo",
+    "plane_of_normal",
+]
 
 Plane = Literal["sagittal", "coronal", "axial"]
 
 #: A slice normal more than this many degrees off its closest anatomical axis is "oblique".
 OBLIQUE_TOLERANCE_DEG = 10.0
+
+#: Key of ``Volume.meta`` holding a DICOM series' pairing identifiers (StudyInstanceUID,
+#: FrameOfReferenceUID) so that a study can compare them; writers drop it (never an output).
+IDENTIFIERS_META_KEY = "PairingIdentifiers"
 
 _PLANE_OF_AXIS: dict[int, Plane] = {0: "sagittal", 1: "coronal", 2: "axial"}
 
@@ -82,6 +92,9 @@ class SeriesInfo:
         Unit normal of the slices in RAS+ coordinates.
     meta : dict
         Acquisition parameters under BIDS sidecar names.
+    identifiers : dict
+        The identifiers pairing rules compare (``StudyInstanceUID``,
+        ``FrameOfReferenceUID``), kept apart from ``meta`` so they never reach an output.
     """
 
     uid: str
@@ -93,6 +106,7 @@ class SeriesInfo:
     spacing: tuple[float, float, float]
     slice_normal: tuple[float, float, float]
     meta: dict[str, Any] = field(default_factory=dict)
+    identifiers: dict[str, str] = field(default_factory=dict)
 
     @property
     def plane(self) -> Plane:

@@ -1,0 +1,105 @@
+"""Images in the wrong role are refused, judged from the pixels; healthy real pairs pass."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import bmetoolkit as bt
+from bmetoolkit.cli import main
+from bmetoolkit.data import datasets
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.errors import ContrastMismatchError, DuplicateInputError, MissingContrastError
+from bmetoolkit.pairing.sanity import MIN_FLUID_DARK_FRACTION
+from bmetoolkit.study import Study
+from tests.fuzz.corpus import make_seeds
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    return make_seeds(tmp_path_factory.mktemp("sanity_seeds"))
+
+
+@pytest.mark.parametrize("seed", [0, 11])
+@pytest.mark.parametrize("size", ["small", "realistic"])
+def test_phantom_t1_passes_and_a_t2_as_t1_is_refused(seed, size):
+    """A genuine pair passes; a T2 as the T1, with the STIR or with another T2, does not."""
+    config = PhantomConfig.small() if size == "small" else PhantomConfig.realistic()
+    phantom = make_phantom(seed=seed, lesions="healthy", config=config)
+    study = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir)
+    assert min(study.role_checks.values()) > MIN_FLUID_DARK_FRACTION
+    with pytest.raises(ContrastMismatchError, match="does not look like a T1"):
+        Study.from_images(phantom.t2, stir=phantom.stir)  # a T2 as the T1
+    with pytest.raises(ContrastMismatchError):
+        Study.from_images(phantom.t2, t2=phantom.t2.with_data(phantom.t2.data // 2 + 1))
+
+
+@pytest.mark.parametrize("seed", [40, 41, 42])
+def test_randomized_phantoms_pass_and_their_t2_as_t1_is_refused(seed):
+    from bmetoolkit.data import phantom as phantoms
+
+    make = getattr(phantoms, "make_randomized_phantom", None)
+    if make is None:
+        pytest.skip("randomized phantoms are not in this version")
+    study = make(seed, kind="random", small=True)
+    assert Study.from_images(study.t1, t2=study.t2, stir=study.stir).role_checks
+    with pytest.raises(ContrastMismatchError):
+        Study.from_images(study.t2, stir=study.stir)
+
+
+def test_real_cervical_gradient_echo_t1_passes():
+    paths = datasets.cervical_pair()
+    study = Study.from_images(paths["t1"], t2=paths["t2"])
+    assert study.role_checks["t2"] >= 10 * MIN_FLUID_DARK_FRACTION  # measured: 0.25
+
+
+def test_same_file_or_identical_pixels_in_two_roles_are_refused(seeds, tmp_path):
+    t1 = seeds.nifti / "t1.nii.gz"
+    with pytest.raises(DuplicateInputError, match="the same file was given as the T1 and as"):
+        Study.from_images(t1, t2=t1)
+    copy = tmp_path / "t2.nii.gz"
+    shutil.copyfile(t1, copy)
+    with pytest.raises(DuplicateInputError, match="identical pixel data") as err:
+        Study.from_images(t1, t2=copy)
+    assert err.value.paths == tuple(sorted((str(t1), str(copy))))
+
+
+def test_cli_refuses_a_t2_given_as_t1_naming_the_files(seeds, tmp_path, capsys):
+    nifti = seeds.nifti
+    out = tmp_path / "out"
+    code = main(
+        ["analyze", "--t1", str(nifti / "t2.nii.gz"), "--stir", str(nifti / "stir.nii.gz"),
+         "--vertebrae", str(nifti / "vertebrae.nii.gz"), "--out", str(out)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert "does not look like a T1" in err and str(nifti / "t2.nii.gz") in err
+    assert "names and headers say T1: T2, fluid: STIR" in err
+
+
+def test_same_file_twice_on_the_command_line(seeds, tmp_path, capsys):
+    t2 = str(seeds.nifti / "t2.nii.gz")
+    assert main(["analyze", "--t1", t2, "--t2", t2, "--out", str(tmp_path / "o")]) == 1
+    assert "the same file was given as the T1 and as the T2" in capsys.readouterr().err
+
+
+def test_t2_only_messages_in_the_syntax_of_each_interface(seeds, tmp_path, capsys):
+    t2 = str(seeds.nifti / "t2.nii.gz")
+    assert main(["analyze", "--t2", t2, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no T1 image was given" in err and t2 in err
+    assert "bmetoolkit analyze --t1 T1 --t2 T2" in err and "bmetoolkit info PATH" in err
+    assert "t2=" not in err and "bt." not in err  # no Python syntax on the command line
+    with pytest.raises(MissingContrastError) as info:
+        bt.analyze(None, t2=t2)
+    text = str(info.value)
+    assert "no T1 image was given" in text and 'bt.analyze("t1.nii.gz", t2=' in text
+    assert "--t1" not in text  # no command-line syntax in Python
+
+
+def test_t1_only_message_in_command_line_terms(seeds, tmp_path, capsys):
+    t1 = str(seeds.nifti / "t1.nii.gz")
+    assert main(["analyze", t1, "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "needs a T2 or a STIR" in err and "--t2 PATH" in err and "t2=..." not in err
