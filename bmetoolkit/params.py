@@ -183,7 +183,7 @@ class Parameters:
         nearer endplate is at most this fraction of the body height. Edema centred in the
         body (around a fracture, bone marrow edema syndrome) that reaches an endplate is
         BME, not Modic I. Chosen on the randomised tuning seeds (without it: 12 false
-        endplates, 2 on central edema; 0.3: 8 and 0; 0.25: 4 and 0; type accuracy 94.0,
+        endplates, 1 on central edema; 0.3: 8 and 0; 0.25: 4 and 0; type accuracy 94.0,
         94.3, 94.3 %). Default 0.25.
     region_median_margin : float
         A type II or III region's median ratio must pass its grow level by this fraction of
