@@ -317,10 +317,7 @@ def _within_shell(
     """
 
     def within(body: BodyGeometry) -> NDArray[np.bool_]:
-        nearest = body.depth_superior
-        if "inferior" in body.endplates:
-            nearest = np.minimum(nearest, body.depth_inferior)
-        return (nearest < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
+        return (body.nearest_depth < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
 
     return on_grid(bodies, shape, within, fill=False, dtype=bool)
 

@@ -43,7 +43,7 @@ from scipy import ndimage
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
 from bmetoolkit.segment import (
-    FACE_NEIGHBOURS,
+    boxed_regions,
     hysteresis,
     keep_regions,
     label_lesions,
@@ -189,8 +189,7 @@ class EndplateBands:
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
         out = np.zeros(mask.shape, bool)
-        outer = occupied_box(mask)
-        labels, n = ndimage.label(mask[outer], structure=FACE_NEIGHBOURS)
+        outer, labels, n = boxed_regions(mask)
         if n == 0:
             return out
         keep = np.zeros(n + 1, bool)
@@ -279,19 +278,12 @@ def _below_marrow_start(
     flat = marrow.ravel()
 
     def below(body: BodyGeometry) -> NDArray[np.float32]:
-        nearest = _nearest_depth(body)
+        nearest = body.nearest_depth
         inside = flat[body.index]
         start = float(nearest[inside].min()) - body.si_extent_mm if inside.any() else 0.0
         return nearest - np.float32(max(start, shell_mm))
 
     return on_grid(bodies, marrow.shape, below, fill=np.inf, dtype=np.float32)
-
-
-def _nearest_depth(body: BodyGeometry) -> NDArray[np.float32]:
-    """Per body voxel, its depth (mm, far edge) below the nearer endplate surface."""
-    if "inferior" in body.endplates:
-        return np.minimum(body.depth_superior, body.depth_inferior)
-    return body.depth_superior
 
 
 def _column_share(bodies: list[BodyGeometry], shape: tuple[int, ...]) -> NDArray[np.float64]:
@@ -386,7 +378,7 @@ def modic_map(
         height_fraction=on_grid(
             bodies,
             bme.shape,
-            lambda b: _nearest_depth(b) / np.float32(b.height_mm),
+            lambda b: b.nearest_depth / np.float32(b.height_mm),
             fill=np.inf,
             dtype=np.float32,
         ),

@@ -104,10 +104,7 @@ def shell_depths(
     endplate, wall, central, values = [], [], [], []
     for body in bodies:
         index = body.marrow_index
-        nearest = body.depth_superior[body.marrow]
-        if "inferior" in body.endplates:
-            nearest = np.minimum(nearest, body.depth_inferior[body.marrow])
-        endplate.append(nearest)
+        endplate.append(body.nearest_depth[body.marrow])
         wall.append(body.inside_mm[body.marrow])
         ap = np.abs(body.ap[body.marrow] - body.ap_center_mm)
         lr = np.abs(body.lr[body.marrow])

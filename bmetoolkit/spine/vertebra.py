@@ -109,6 +109,13 @@ class BodyGeometry:
         return self.depth_superior if endplate == "superior" else self.depth_inferior
 
     @property
+    def nearest_depth(self) -> NDArray[np.float32]:
+        """Depth (mm) below the nearer endplate facing a disc, per body voxel."""
+        if "inferior" in self.endplates:
+            return np.minimum(self.depth_superior, self.depth_inferior)
+        return self.depth_superior
+
+    @property
     def marrow_index(self) -> NDArray[np.intp]:
         """Flat grid indices of the marrow voxels."""
         return self.index[self.marrow]
