@@ -52,6 +52,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_transitional.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_randomized.py --jobs 2
+	$(BIN)/python benchmarks/bench_role_check.py
+	$(BIN)/python benchmarks/fuzz_inputs.py --cases 2500
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO)
