@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from bmetoolkit.decision import DecisionLevels, decision_levels, normal_sd, smooth_within
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
 from bmetoolkit.lesions import lesion_table
-from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED, endplate_table, modic_map
+from bmetoolkit.modic import COARSE_SI_MM, MM3_PER_ML, NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
 from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
 from bmetoolkit.resample import resample_with_coverage
@@ -45,8 +45,6 @@ from bmetoolkit.volume import Volume
 __all__ = ["analyze", "analyze_study"]
 
 ImageInput = str | os.PathLike | Volume
-#: Voxels longer than this (mm) along a body's SI axis are too coarse for endplate zones.
-COARSE_SI_MM = 2.0
 #: Normal marrow whose log signal spreads more than this (robust SD) around its reference
 #: is too noisy or heterogeneous for reliable voxel decisions (the phantoms: 0.06-0.10).
 NOISY_LOG_SPREAD = 0.3

@@ -103,6 +103,9 @@ ENDPLATE_COLUMNS = (
     "body_partly_outside",
 )
 MM3_PER_ML = 1000.0
+#: Voxels longer than this (mm) along a body's SI axis are too coarse for endplate zones (and
+#: to tell where in the body a change lies).
+COARSE_SI_MM = 2.0
 
 
 def height_grade(height_pct: float) -> str | None:
@@ -382,7 +385,8 @@ def modic_map(
             fill=np.inf,
             dtype=np.float32,
         ),
-        max_median_fraction=params.modic_anchor_fraction,
+        # on voxels coarser than COARSE_SI_MM where in the body a region lies is not known
+        max_median_fraction=params.modic_anchor_fraction if si_mm <= COARSE_SI_MM else np.inf,
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)

@@ -280,7 +280,7 @@ class MarrowReference:
 
 
 #: Rounds of the normal-marrow selection (select, locate each body, select again).
-NORMAL_ROUNDS = 3
+NORMAL_ROUNDS = 2
 #: Reweighting rounds of each refit on normal voxels (it starts from the previous fit).
 REFIT_ITERATIONS = 3
 #: A body's reference confidence is "high" from this normal fraction of its marrow.
@@ -305,7 +305,7 @@ def normal_marrow_reference(
     A first robust fit (:func:`fit_reference`) per sequence gives residuals and their robust
     SD. A voxel is **normal** when its residual lies within ``inlier_z`` SDs on *every*
     sequence (edema bright on STIR is left out of the T1 reference too). Each body's factor
-    is then the robust location of its normal voxels only, found like a mean shift that
+    is then the median of its normal voxels only, found like a mean shift that
     starts at the field: the normal window follows the body's own level, so a body whose
     marrow is a little brighter keeps its marrow, while edema filling half a body lies
     outside the window from the first round and never pulls the factor. The fields are
@@ -387,7 +387,9 @@ def normal_marrow_reference(
             fraction = good.sum() / max(mine.sum(), 1)
             enough = fraction >= min_normal_fraction and good.sum() >= 20
             for n in names:
-                shift = robust_location(residual[n][good]) if enough else 0.0
+                # the median of the voxels inside the normal window: the window itself
+                # already leaves the outliers out
+                shift = float(np.median(residual[n][good])) if enough else 0.0
                 offset[n][mine] = np.clip(shift, -bound, bound)
     residual = {n: logs[n] - np.log(fields[n].at(xyz)) - offset[n] for n in names}
     for b in body_ids:
