@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from bmetoolkit.decision import DecisionLevels, decision_levels, normal_sd, smooth_within
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
 from bmetoolkit.lesions import lesion_table
-from bmetoolkit.modic import COARSE_SI_MM, MM3_PER_ML, NOT_ASSESSED, endplate_table, modic_map
+from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
 from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
 from bmetoolkit.resample import resample_with_coverage
@@ -38,7 +38,13 @@ from bmetoolkit.segment import label_lesions, segment_bme
 from bmetoolkit.spine.cortex import shell_depths
 from bmetoolkit.spine.labels import VertebraLabels, vertebral_bodies
 from bmetoolkit.spine.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
-from bmetoolkit.spine.vertebra import BodyGeometry, body_geometries, on_grid
+from bmetoolkit.spine.vertebra import (
+    COARSE_SI_MM,
+    BodyGeometry,
+    body_geometries,
+    largest_si_extent,
+    on_grid,
+)
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
 
@@ -175,7 +181,7 @@ def analyze_study(
         ratios["t1"],
         ratios[fluid],
         shell_ratio=params.shell_ratio,
-        max_shell_mm=params.max_shell_mm if _fine_along_si(bodies) else 0.0,
+        max_shell_mm=params.max_shell_mm if largest_si_extent(bodies) <= COARSE_SI_MM else 0.0,
     )
     with np.errstate(invalid="ignore"):
         shell_like = np.fmax(ratios["t1"], ratios[fluid]) < params.shell_ratio
@@ -298,11 +304,6 @@ def _automatic_labels(study: Study) -> VertebraLabels:
             "body mask): vertebrae=... or --vertebrae",
         ) from None
     return find_vertebral_bodies(study)
-
-
-def _fine_along_si(bodies: list[BodyGeometry]) -> bool:
-    """Whether voxels are fine enough along the spine to measure a 0.5-2.5 mm shell."""
-    return max((body.si_extent_mm for body in bodies), default=0.0) <= COARSE_SI_MM
 
 
 def _within_shell(
@@ -462,7 +463,7 @@ def _body_notes(
     bodies: list[BodyGeometry], reference: MarrowReference, params: Parameters
 ) -> list[str]:
     notes = []
-    coarse = max((body.si_extent_mm for body in bodies), default=0.0)
+    coarse = largest_si_extent(bodies)
     if coarse > COARSE_SI_MM:
         notes.append(
             f"voxels are {coarse:.1f} mm along the spine: too coarse to tell endplate zones "

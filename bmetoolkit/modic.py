@@ -43,13 +43,13 @@ from scipy import ndimage
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
 from bmetoolkit.segment import (
-    boxed_regions,
     hysteresis,
     keep_regions,
     label_lesions,
+    regions_where,
     remove_small,
 )
-from bmetoolkit.spine.vertebra import BodyGeometry, on_grid
+from bmetoolkit.spine.vertebra import COARSE_SI_MM, BodyGeometry, largest_si_extent, on_grid
 from bmetoolkit.volume import occupied_box
 
 __all__ = [
@@ -103,9 +103,6 @@ ENDPLATE_COLUMNS = (
     "body_partly_outside",
 )
 MM3_PER_ML = 1000.0
-#: Voxels longer than this (mm) along a body's SI axis are too coarse for endplate zones (and
-#: to tell where in the body a change lies).
-COARSE_SI_MM = 2.0
 
 
 def height_grade(height_pct: float) -> str | None:
@@ -161,7 +158,9 @@ class EndplateBands:
     A region is a band when, over the endplate columns it covers, its typical reach below
     the endplate (the 75th percentile over its columns of the deepest voxel) is at least
     ``min_depth_mm``; when most of its voxels lie nearer an endplate than a wall of the body
-    (``along``); and when it covers at least ``min_area`` of its endplate's columns.
+    (``along``); when it covers at least ``min_area`` of its endplate's columns; and when
+    it is anchored at its endplate (the median of its voxels' ``height_fraction`` is at
+    most ``max_median_fraction``: edema centred in the body, e.g. around a fracture, is not).
 
     Attributes
     ----------
@@ -170,20 +169,22 @@ class EndplateBands:
         endplate (see :func:`_below_marrow_start`).
     along : ndarray of bool
         Per voxel, nearer an endplate than a wall.
-    column_key : ndarray
-        Per voxel, a key of its body and column (see :func:`_column_share`).
+    column : ndarray of int
+        Per voxel, its endplate column, numbered across all bodies (-1 outside them).
+    n_columns : ndarray of int
+        Per voxel, the number of columns of its body's endplate.
     min_depth_mm, min_area : float
         Typical reach (mm) and endplate fraction a band needs.
     height_fraction : ndarray
         Per voxel, its depth below the nearer endplate as a fraction of the body height.
     max_median_fraction : float
-        A band is anchored at its endplate: the median of its voxels' ``height_fraction``
-        is at most this (edema centred in the body, e.g. around a fracture, is not).
+        Largest median ``height_fraction`` of an anchored band.
     """
 
     depth: NDArray[np.floating]
     along: NDArray[np.bool_]
-    column_key: NDArray[np.float64]
+    column: NDArray[np.int64]
+    n_columns: NDArray[np.int64]
     min_depth_mm: float
     min_area: float
     height_fraction: NDArray[np.floating]
@@ -191,37 +192,20 @@ class EndplateBands:
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
-        out = np.zeros(mask.shape, bool)
-        outer, labels, n = boxed_regions(mask)
-        if n == 0:
-            return out
-        keep = np.zeros(n + 1, bool)
-        for number, box in enumerate(ndimage.find_objects(labels), start=1):
-            inside = labels[box] == number
-            grid_box = tuple(
-                slice(o.start + b.start, o.start + b.stop) for o, b in zip(outer, box, strict=True)
-            )
-            keep[number] = self._is_band(
-                self.depth[grid_box][inside],
-                self.column_key[grid_box][inside],
-                self.along[grid_box][inside],
-            ) and bool(
-                np.median(self.height_fraction[grid_box][inside]) <= self.max_median_fraction
-            )
-        out[outer] = keep[labels]
-        return out
+        return regions_where(mask, self._is_band)
 
-    def _is_band(
-        self, depth: NDArray[np.floating], key: NDArray[np.float64], along: NDArray[np.bool_]
-    ) -> bool:
-        usable = np.isfinite(depth) & np.isfinite(key)
-        if not usable.any() or along.mean() < 0.5:
+    def _is_band(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
+        depth, column = self.depth[box][inside], self.column[box][inside]
+        usable = np.isfinite(depth) & (column >= 0)
+        if not usable.any() or self.along[box][inside].mean() < 0.5:
             return False
-        order = np.argsort(key[usable], kind="stable")
-        key, depth = key[usable][order], depth[usable][order]
-        starts = np.flatnonzero(np.r_[True, np.diff(key) > 0])
+        if np.median(self.height_fraction[box][inside]) > self.max_median_fraction:
+            return False
+        order = np.argsort(column[usable], kind="stable")
+        column, depth = column[usable][order], depth[usable][order]
+        starts = np.flatnonzero(np.r_[True, np.diff(column) > 0])
         reach = np.maximum.reduceat(depth, starts)
-        area = starts.size * float(key.min())
+        area = starts.size / float(self.n_columns[box][inside].max())
         typical = np.percentile(reach, REACH_PERCENTILE)
         return bool(typical >= self.min_depth_mm and area >= self.min_area)
 
@@ -289,16 +273,16 @@ def _below_marrow_start(
     return on_grid(bodies, marrow.shape, below, fill=np.inf, dtype=np.float32)
 
 
-def _column_share(bodies: list[BodyGeometry], shape: tuple[int, ...]) -> NDArray[np.float64]:
-    """Per voxel, a key unique to its body and column whose value is ``1 / n_columns`` of
-    the body (slightly raised per column), so that a region's endplate area fraction is
-    its number of distinct keys times the smallest key."""
-
-    def key(body: BodyGeometry) -> NDArray[np.float64]:
-        share = 1.0 / max(body.n_columns, 1)
-        return share * (1 + 1e-9 * body.column)
-
-    return on_grid(bodies, shape, key, fill=np.nan, dtype=np.float64)
+def _columns(
+    bodies: list[BodyGeometry], shape: tuple[int, ...]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per voxel, its endplate column numbered across all bodies (-1 outside them), and the
+    number of columns of its body."""
+    first = np.cumsum([0] + [body.n_columns for body in bodies])
+    number = {body.body_id: int(start) for body, start in zip(bodies, first, strict=False)}
+    column = on_grid(bodies, shape, lambda b: b.column + number[b.body_id], fill=-1, dtype=np.int64)
+    n_columns = on_grid(bodies, shape, lambda b: b.n_columns, fill=1, dtype=np.int64)
+    return column, n_columns
 
 
 def _depth_volumes(
@@ -371,11 +355,13 @@ def modic_map(
     superior, inferior = _depth_volumes(bme.shape, bodies)
     nearest = np.minimum(superior, inferior)
     wall = on_grid(bodies, bme.shape, lambda b: b.inside_mm, fill=0.0, dtype=np.float32)
-    si_mm = max((b.si_extent_mm for b in bodies), default=0.0)
+    si_mm = largest_si_extent(bodies)
+    column, n_columns = _columns(bodies, bme.shape)
     bands = EndplateBands(
         depth=_below_marrow_start(bodies, np.isfinite(t1_ratio), shell_mm),
         along=nearest <= wall + 2 * si_mm,
-        column_key=_column_share(bodies, bme.shape),
+        column=column,
+        n_columns=n_columns,
         min_depth_mm=max(params.modic_min_depth_mm, si_mm),
         min_area=params.modic_min_area_pct / 100,
         height_fraction=on_grid(

@@ -13,10 +13,11 @@ Optionally (``reference_bias_correction``), SimpleITK's N4 bias field correction
 first on the image.
 
 Marrow fat, and so its signal, also differs from one vertebra to the next. With
-``reference_per_body`` (the default) each body gets its own factor on top of the field: the
-biweight location of its central marrow's log ratio (the marrow away from both endplates,
-where Modic changes are not), limited to ``±max_body_offset``. The factors are kept in the
-report; one at its limit flags a body whose whole marrow departs from the others.
+``reference_per_body`` (the default) each body gets its own factor on top of the field,
+limited to ``±max_body_offset``; :func:`normal_marrow_reference` estimates fields and factors
+from the voxels that are normal on every sequence, so that lesions cannot bend them, and
+says per body how much of its marrow was normal. The factors are kept in the report; one at
+its limit flags a body whose whole marrow departs from the others.
 
 Examples
 --------
@@ -47,7 +48,6 @@ __all__ = [
     "fit_reference",
     "n4_corrected",
     "normal_marrow_reference",
-    "robust_location",
 ]
 
 #: Tukey biweight tuning constant (95 % efficiency for Gaussian residuals).
@@ -216,27 +216,6 @@ def _shrink_factor(size: int, spacing_mm: float) -> int:
     if size >= 64 and spacing_mm <= 1.5:
         return 4
     return 2 if size >= 32 and spacing_mm <= 3.0 else 1
-
-
-def robust_location(values: NDArray[np.floating]) -> float:
-    """Tukey biweight location of ``values``: a mean that ignores outliers.
-
-    >>> robust_location(np.array([0.0, 0.1, -0.1, 0.05, -0.05, 3.0, 3.1]))
-    0.0
-    """
-    values = np.asarray(values, np.float64)
-    if values.size == 0:
-        return 0.0
-    location = float(np.median(values))
-    for _ in range(IRLS_ITERATIONS):
-        residual = values - location
-        sigma = MAD_TO_SD * float(np.median(np.abs(residual)))
-        if sigma <= 0:
-            break
-        u = residual / (TUKEY_C * sigma)
-        weight = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
-        location = float(np.sum(weight * values) / np.sum(weight))
-    return round(location, 12)
 
 
 @dataclass(frozen=True)

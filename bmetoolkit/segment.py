@@ -55,6 +55,7 @@ __all__ = [
     "hysteresis",
     "keep_regions",
     "label_lesions",
+    "regions_where",
     "remove_small",
     "segment_bme",
 ]
@@ -206,16 +207,37 @@ def keep_regions(
     >>> keep_regions(mask, values, lambda m: m <= 1.05).astype(int).tolist()
     [[[1, 1, 0, 0, 0]]]
     """
+
+    def accepted(box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
+        region = values[box][inside]
+        region = region[np.isfinite(region)]
+        return bool(region.size) and bool(accept(float(statistic(region))))
+
+    return regions_where(mask, accepted)
+
+
+def regions_where(
+    mask: NDArray[np.bool_], accept: Callable[[tuple[slice, ...], NDArray[np.bool_]], bool]
+) -> NDArray[np.bool_]:
+    """``mask`` without the connected regions that ``accept(box, inside)`` refuses.
+
+    ``box`` is the region's bounding box on the whole grid and ``inside`` the region's
+    voxels within it, so ``array[box][inside]`` gives any array's values over the region.
+
+    >>> mask = np.array([[[1, 1, 0, 1]]], bool)
+    >>> regions_where(mask, lambda box, inside: inside.sum() > 1).astype(int).tolist()
+    [[[1, 1, 0, 0]]]
+    """
     out = np.zeros(mask.shape, bool)
     outer, labels, n = boxed_regions(mask)
     if n == 0:
         return out
-    values = values[outer]
     keep = np.zeros(n + 1, bool)
     for number, box in enumerate(ndimage.find_objects(labels), start=1):
-        region = values[box][labels[box] == number]
-        region = region[np.isfinite(region)]
-        keep[number] = bool(region.size) and bool(accept(float(statistic(region))))
+        grid_box = tuple(
+            slice(o.start + b.start, o.start + b.stop) for o, b in zip(outer, box, strict=True)
+        )
+        keep[number] = accept(grid_box, labels[box] == number)
     out[outer] = keep[labels]
     return out
 

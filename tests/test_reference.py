@@ -9,7 +9,6 @@ from bmetoolkit.reference import (
     ReferenceField,
     fit_reference,
     normal_marrow_reference,
-    robust_location,
 )
 
 N = 6000
@@ -134,19 +133,6 @@ def test_to_dict_keys(rng):
     assert set(summary) == {"degree", "n_voxels", "log_spread", "level_at_centre"}
     assert summary["level_at_centre"] == pytest.approx(80.0)
     assert summary["log_spread"] == 0.0
-
-
-def test_robust_location_ignores_outliers(rng):
-    values = np.concatenate([rng.normal(0.1, 0.02, 900), np.full(100, 5.0), np.full(50, -3.0)])
-    location = robust_location(values)
-    assert location == pytest.approx(0.1, abs=0.005)
-    assert abs(values.mean() - 0.1) > 0.2  # the plain mean would be far off
-
-
-def test_robust_location_edge_cases():
-    assert robust_location(np.array([])) == 0.0
-    assert robust_location(np.full(7, 0.25)) == 0.25  # zero spread: the median
-    assert robust_location(np.array([1.0, 2.0, 3.0])) == pytest.approx(2.0)
 
 
 def test_n4_removes_a_smooth_multiplicative_bias():

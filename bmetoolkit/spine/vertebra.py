@@ -29,7 +29,14 @@ from scipy import ndimage
 from bmetoolkit.spine.labels import VertebraLabels, label_boxes
 from bmetoolkit.volume import Grid
 
-__all__ = ["CENTRAL_FRACTION", "BodyGeometry", "body_geometries", "on_grid"]
+__all__ = [
+    "CENTRAL_FRACTION",
+    "COARSE_SI_MM",
+    "BodyGeometry",
+    "body_geometries",
+    "largest_si_extent",
+    "on_grid",
+]
 
 #: Columns within this fraction of the half-extents (AP and LR) of the centre give the height.
 CENTRAL_FRACTION = 0.3
@@ -167,6 +174,16 @@ def body_geometries(vertebrae: VertebraLabels, *, cortex_mm: float) -> list[Body
             )
         )
     return bodies
+
+
+#: Voxels longer than this (mm) along a body's SI axis are too coarse for endplate zones,
+#: to measure the endplate's dark shell, or to tell where in the body a change lies.
+COARSE_SI_MM = 2.0
+
+
+def largest_si_extent(bodies: list[BodyGeometry]) -> float:
+    """The longest extent (mm) of one voxel along any body's SI axis (0 without bodies)."""
+    return max((body.si_extent_mm for body in bodies), default=0.0)
 
 
 def on_grid(
