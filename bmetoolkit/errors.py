@@ -90,7 +90,7 @@ class BmetoolkitError(Exception):
         >>> str(err), err.for_cli()
         ('no T1. pass t1=...', 'no T1. add --t1 PATH')
         """
-        return self._format(self.cli_hint or self.hint)
+        return self._format(self.cli_hint)
 
     def with_hint(self, hint: str | None) -> str:
         """The message with another piece of advice (e.g. in a batch's terms)."""

@@ -410,9 +410,7 @@ def load_nifti(path: PathLike, *, kind: Kind = "intensity") -> Volume:
     notes: list[str] = []
     with quiet_reading(notes):
         image = _open_nifti(source)
-        with _reading_nifti(
-            source, "the file may be truncated or damaged; copy or export it again"
-        ):
+        with _reading_nifti(source, _DAMAGED_HINT):
             data = np.asanyarray(image.dataobj)
             affine = _checked_affine(image.affine, str(source))
     data = _squeeze_to_3d(data, source)

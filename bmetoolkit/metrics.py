@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from bmetoolkit.modic import MODIC_TYPES
+
 __all__ = [
     "MISSING",
     "MODIC_TYPES",
@@ -31,8 +33,6 @@ __all__ = [
 
 #: Found type of a truth endplate that the analysis did not report.
 MISSING = "missing"
-#: The Modic types an endplate type is made of (``"II/III"`` is a mixed change).
-MODIC_TYPES = ("I", "II", "III")
 
 
 def dice(a: ArrayLike, b: ArrayLike) -> float:

@@ -284,7 +284,6 @@ def test_8_bit_and_float_storage():
     eight = render_case(replace(draws, storage="uint8"))
     for name, volume in eight.contrasts.items():
         assert volume.data.dtype == np.uint8, name
-        assert 0 <= volume.data.min() and volume.data.max() <= 255
         assert volume.data.max() == 255  # the window clips the brightest voxels
     floats = render_case(replace(draws, storage="float32", float_scale=0.01))
     plain = render_case(replace(draws, storage="uint16"))

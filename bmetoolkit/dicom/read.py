@@ -71,7 +71,7 @@ from bmetoolkit.errors import (
     PixelDataError,
     existing_path,
 )
-from bmetoolkit.io import SOURCE_FILES, quiet_reading
+from bmetoolkit.io import MAX_VOXELS, SOURCE_FILES, quiet_reading
 from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY, SeriesInfo
 from bmetoolkit.volume import LPS_TO_RAS, Kind, Volume
 
@@ -453,8 +453,6 @@ def read_series(info: SeriesInfo, *, kind: Kind = "intensity") -> Volume:
 
 def _check_size(frames: Sequence[Frame], label: str, source: str) -> None:
     """Refuse a series whose headers claim more voxels than bmetoolkit reads (before reading)."""
-    from bmetoolkit.io import MAX_VOXELS
-
     first = frames[0]
     voxels = first.rows * first.columns * len(frames)
     if voxels > MAX_VOXELS:

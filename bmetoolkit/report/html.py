@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bmetoolkit.io import write_text
-from bmetoolkit.modic import is_finding
+from bmetoolkit.modic import MODIC_TYPES, is_finding
 from bmetoolkit.report.colortables import LABEL_TABLES
 from bmetoolkit.report.summary import COUNT_COLUMNS, summarise, type_parts
 
@@ -57,7 +57,7 @@ __all__ = [
 #: Colours of the Modic types, as in the figures and colour tables; a mixed type shows both.
 _TYPE_COLOURS = {
     roman: entry.hex
-    for roman, entry in zip(("I", "II", "III"), LABEL_TABLES["modic_map"].entries, strict=True)
+    for roman, entry in zip(MODIC_TYPES, LABEL_TABLES["modic_map"].entries, strict=True)
 }
 #: Headers of the report's columns; other keys get :func:`column_header`'s generic form.
 HEADERS = {
