@@ -26,12 +26,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bmetoolkit.decision import DecisionLevels, decision_levels, normal_sd, smooth_within
+from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
 from bmetoolkit.lesions import lesion_table
 from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
-from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
+from bmetoolkit.ratios import (
+    decision_images,
+    marrow_ratios,
+    shell_like,
+    spread_notes,
+    t1_dark_edema,
+)
+from bmetoolkit.reference import MarrowReference
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import label_lesions, segment_bme
@@ -51,20 +58,19 @@ from bmetoolkit.volume import Volume
 __all__ = ["analyze", "analyze_study"]
 
 ImageInput = str | os.PathLike | Volume
-#: Normal marrow whose log signal spreads more than this (robust SD) around its reference
-#: is too noisy or heterogeneous for reliable voxel decisions (the phantoms: 0.06-0.10).
-NOISY_LOG_SPREAD = 0.3
 #: Fewest analysable voxels in a user's normal-marrow region.
 MIN_REFERENCE_VOXELS = 50
 
 
 def analyze(
-    t1: ImageInput,
+    t1: ImageInput | None,
     t2: ImageInput | None = None,
     stir: ImageInput | None = None,
     vertebrae: ImageInput | VertebraLabels | None = None,
     params: Parameters | Mapping[str, Any] | str | os.PathLike | None = None,
     *,
+    marrow: ImageInput | None = None,
+    marrow_labels: str | os.PathLike | Mapping | None = None,
     reference_mask: ImageInput | None = None,
     label_convention: str = "auto",
     t1_series: str | int | None = None,
@@ -72,20 +78,33 @@ def analyze(
     stir_series: str | int | None = None,
     allow_cross_study: bool = False,
 ) -> AnalysisResult:
-    """Find bone marrow edema and Modic changes in one subject's spine MRI.
+    """Find bone marrow edema, and in the spine Modic changes, in one subject's MRI.
 
     Parameters
     ----------
-    t1 : path or Volume
+    t1 : path or Volume, optional
         The T1-weighted image (NIfTI file, DICOM series folder or Volume); its grid is the
         grid of every output. A DICOM folder holding a whole study works too when ``t2``
-        and ``stir`` are not given: the series are then paired automatically.
+        and ``stir`` are not given: the series are then paired automatically. Without a T1
+        (None) the fluid image gives the grid, edema is found from it alone and Modic types
+        are not assessed.
     t2, stir : path or Volume, optional
-        T2-weighted and STIR (or fat-suppressed T2) images; at least one. STIR drives the
-        fluid decision when present.
+        T2-weighted and STIR images; at least one. ``stir`` takes any fat-suppressed
+        fluid-sensitive image (STIR/TIRM, fat-suppressed T2 or proton density, Dixon
+        water), which drives the fluid decision when present.
     vertebrae : path, Volume or VertebraLabels, optional
         Vertebra labels: VerSe/SPINEPS ids, TotalSegmentator classes or a binary mask.
-        Without them the bodies are found automatically.
+        Without them (and without ``marrow``) the bodies are found automatically.
+    marrow : path or Volume, optional
+        Masks of any bones (hip, knee, ankle, sacroiliac joints, shoulder...): a binary or
+        multi-label map on any grid, or a folder of one mask per bone (TotalSegmentator's
+        output folder). Edema is then measured per bone, without spine concepts (no
+        levels, endplates or Modic types); see :mod:`bmetoolkit.bones`.
+    marrow_labels : path, mapping or str, optional
+        Names of the ``marrow`` ids: a BIDS ``dseg.tsv``, a two-column TSV, a JSON file, a
+        mapping, or a TotalSegmentator task name (``"total"``, ``"total_mr"``,
+        ``"appendicular_bones"``...). By default a table beside the mask, else ``bone``/
+        ``bone 1..n``.
     params : Parameters, dict or path, optional
         Thresholds (a JSON file or dict may hold only some values); defaults otherwise.
     reference_mask : path or Volume, optional
@@ -115,6 +134,13 @@ def analyze(
     9    L3  inferior         II
     """
     params = _parameters(params)
+    if marrow is not None and vertebrae is not None:
+        raise BmetoolkitError(
+            "both vertebra labels and bone masks were given",
+            hint="give vertebrae=... for the spine (levels, endplates, Modic types) or "
+            "marrow=... for any bone, not both",
+            cli_hint="give --vertebrae for the spine or --marrow for any bone, not both",
+        )
     labels_input = None if isinstance(vertebrae, VertebraLabels) else vertebrae
     if t2 is None and stir is None and _is_folder(t1):
         study = Study.from_dicom(
@@ -129,6 +155,11 @@ def analyze(
         study = Study.from_images(
             t1, t2=t2, stir=stir, labels=labels_input, allow_cross_study=allow_cross_study
         )
+    if marrow is not None:
+        return analyze_study(
+            study, params=params, marrow=marrow, marrow_labels=marrow_labels,
+            reference_mask=reference_mask,
+        )  # fmt: skip
     if isinstance(vertebrae, VertebraLabels):
         return analyze_study(study, vertebrae, params, reference_mask=reference_mask)
     return analyze_study(
@@ -157,13 +188,25 @@ def analyze_study(
     *,
     label_convention: str = "auto",
     reference_mask: ImageInput | None = None,
+    marrow: ImageInput | None = None,
+    marrow_labels: str | os.PathLike | Mapping | None = None,
 ) -> AnalysisResult:
-    """Run the analysis on a :class:`Study` (images already on the T1 grid).
+    """Run the analysis on a :class:`Study` (images already on one grid).
 
-    ``vertebrae`` overrides the study's own labels; with neither, the bodies are found
+    With ``marrow`` (bone masks) each bone is analysed for edema; otherwise the spine:
+    ``vertebrae`` overrides the study's own labels, and with neither the bodies are found
     automatically. See :func:`analyze` for the parameters.
     """
     params = params or Parameters()
+    if marrow is not None:
+        from bmetoolkit.bones.analysis import analyze_bones
+        from bmetoolkit.bones.labels import bone_labels
+
+        clock = time.perf_counter()
+        bones = bone_labels(marrow, study.grid, table=marrow_labels)
+        loaded = {"labels_s": time.perf_counter() - clock}
+        user_normal = _reference_region(reference_mask, study)
+        return analyze_bones(study, bones, params, user_normal=user_normal, timings=loaded)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     labels = _vertebra_labels(study, vertebrae, label_convention, params)
@@ -173,31 +216,42 @@ def analyze_study(
     bodies = body_geometries(labels, cortex_mm=params.cortex_mm)
     marrow = on_grid(bodies, grid.shape, lambda b: b.marrow, fill=False, dtype=bool)
     marrow &= study.analysable()
-    user_normal = _reference_region(reference_mask, study, marrow)
-    ratios, reference, normal = _ratios(study, marrow, bodies, params, user_normal)
+    user_normal = _reference_region(reference_mask, study)
+    regions = np.zeros(grid.shape, np.int32)
+    for number, body in enumerate(bodies, start=1):
+        regions.flat[body.index] = number
+    names = {number: body.name for number, body in enumerate(bodies, start=1)}
+    ratios, reference, normal = marrow_ratios(
+        study,
+        marrow,
+        regions,
+        names,
+        params,
+        user_normal,
+        hint="check that the vertebra labels lie on the vertebral bodies of this scan",
+    )
     fluid = "stir" if study.stir is not None else "t2"
     shell = shell_depths(
         bodies,
-        ratios["t1"],
+        ratios.get("t1", ratios[fluid]),
         ratios[fluid],
         shell_ratio=params.shell_ratio,
         max_shell_mm=params.max_shell_mm if largest_si_extent(bodies) <= COARSE_SI_MM else 0.0,
     )
-    with np.errstate(invalid="ignore"):
-        shell_like = np.fmax(ratios["t1"], ratios[fluid]) < params.shell_ratio
-    marrow &= ~(_within_shell(bodies, grid.shape, shell) & shell_like)
-    decisions, levels = _decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
+    marrow &= ~(_within_shell(bodies, grid.shape, shell) & shell_like(ratios, fluid, params))
+    decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
     bme = segment_bme(
-        decisions["t1"], decisions[fluid], levels=levels, voxel_mm3=voxel_mm3, params=params
+        decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3, params=params
     )
-    with np.errstate(invalid="ignore"):
-        t1_dark = bme & (decisions["t1"] <= levels.t1_dark[0])
+    t1_dark = t1_dark_edema(bme, decisions, levels)
     body_labels = np.asarray(labels.bodies.data)
+    # Without a T1 no voxel gets a Modic type (NaN is never dark or bright); the endplate
+    # zones are still assigned, and the endplates say "not assessed".
     types, assignment = modic_map(
         bme,
-        decisions["t1"],
+        decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
         decisions[fluid],
         levels=levels,
         bodies=bodies,
@@ -293,6 +347,16 @@ def _vertebra_labels(
 
 
 def _automatic_labels(study: Study) -> VertebraLabels:
+    if study.t1 is None:
+        raise MissingContrastError(
+            "no vertebra labels were given and the automatic vertebral bodies need a T1 in "
+            "this version",
+            path=study.base.source,
+            hint="pass vertebra labels (SPINEPS, TotalSegmentator or a binary body mask): "
+            "vertebrae=..., or add the T1 of the same session",
+            cli_hint="pass vertebra labels (SPINEPS, TotalSegmentator or a binary body "
+            "mask): --vertebrae PATH, or add the T1 of the same session: --t1 PATH",
+        )
     try:
         from bmetoolkit.spine.autoseg import find_vertebral_bodies
     except ImportError:
@@ -321,9 +385,7 @@ def _within_shell(
     return on_grid(bodies, shape, within, fill=False, dtype=bool)
 
 
-def _reference_region(
-    reference_mask: ImageInput | None, study: Study, marrow: NDArray[np.bool_]
-) -> NDArray[np.bool_] | None:
+def _reference_region(reference_mask: ImageInput | None, study: Study) -> NDArray[np.bool_] | None:
     """The user's normal-marrow region on the study grid, within the analysable marrow."""
     if reference_mask is None:
         return None
@@ -342,86 +404,6 @@ def _reference_region(
     return inside
 
 
-def _ratios(
-    study: Study,
-    marrow: NDArray[np.bool_],
-    bodies: list[BodyGeometry],
-    params: Parameters,
-    user_normal: NDArray[np.bool_] | None,
-) -> tuple[dict[str, NDArray[np.float32]], MarrowReference, NDArray[np.bool_]]:
-    """Ratio images to normal marrow, the reference behind them and its normal voxels.
-
-    Ratios are NaN outside the marrow and the user's normal-marrow region, which may lie
-    outside the bodies (e.g. in the sacrum's centre).
-    """
-    region = marrow if user_normal is None else marrow | user_normal
-    index = np.flatnonzero(region)
-    ijk = np.stack(np.unravel_index(index, region.shape), axis=1)
-    xyz = study.grid.voxel_to_world(ijk)
-    body_index = np.zeros(region.size, np.int32)
-    for number, body in enumerate(bodies, start=1):
-        body_index[body.index] = number
-    body_of = body_index[index]
-    names = {number: body.name for number, body in enumerate(bodies, start=1)}
-    images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
-    values = {}
-    for name, volume in images.items():
-        if volume is None:
-            continue
-        data = np.asarray(volume.data, np.float32)
-        if params.reference_bias_correction:
-            data = n4_corrected(data, study.grid.spacing, marrow)
-        values[name] = data.ravel()[index]
-    try:
-        reference = normal_marrow_reference(
-            values,
-            xyz,
-            body_of,
-            names,
-            degree=params.reference_degree if user_normal is None else params.reference_mask_degree,
-            inlier_z=params.reference_inlier_z,
-            per_body=params.reference_per_body,
-            max_body_offset=params.max_body_offset,
-            min_normal_fraction=params.min_normal_fraction,
-            normal_mask=None if user_normal is None else user_normal.ravel()[index],
-        )
-    except ValueError as exc:
-        raise BmetoolkitError(
-            f"cannot estimate normal marrow: {exc}",
-            path=study.t1.source,
-            hint="check that the vertebra labels lie on the vertebral bodies of this scan",
-        ) from None
-    normal = np.zeros(region.size, bool)
-    normal[index] = reference.normal
-    ratios = {}
-    for name, residual in reference.log_residual.items():
-        ratio = np.full(region.size, np.nan, np.float32)
-        ratio[index] = np.exp(residual)
-        ratios[name] = ratio.reshape(region.shape)
-    return ratios, reference, normal.reshape(region.shape)
-
-
-def _decision_images(
-    ratios: dict[str, NDArray[np.float32]],
-    normal: NDArray[np.bool_],
-    marrow: NDArray[np.bool_],
-    spacing: NDArray[np.float64],
-    fluid: str,
-    params: Parameters,
-) -> tuple[dict[str, NDArray[np.float32]], DecisionLevels]:
-    """Ratios smoothed within the marrow, and the scan's levels from its normal marrow's SD.
-
-    The SD is that of the normal voxels smoothed among themselves (lesion edges do not
-    widen it).
-    """
-    width = params.decision_smoothing_mm
-    decisions, sd = {}, {}
-    for name, ratio in ratios.items():
-        decisions[name] = smooth_within(np.where(marrow, ratio, np.nan), spacing, width)
-        sd[name] = normal_sd(smooth_within(np.where(normal, ratio, np.nan), spacing, width), normal)
-    return decisions, decision_levels(sd, fluid=fluid, params=params)
-
-
 def _contrast_checks(
     study: Study,
     body_labels: NDArray,
@@ -430,27 +412,25 @@ def _contrast_checks(
     levels: DecisionLevels,
 ) -> tuple[dict[str, Any], list[str]]:
     """Whether the T1 can carry Modic types and how noisy the marrow is; notes to report."""
-    ratio, evidence = disc_to_marrow_ratio(
-        study.t1.data, body_labels, bodies, study.grid, study.analysable()
-    )
-    dark = marrow_darker_than_discs(ratio)
     notes = []
+    if study.t1 is None:
+        ratio, evidence, dark = None, "no T1", False
+        notes.append("no T1: Modic types need a T1 and were not assessed")
+    else:
+        ratio, evidence = disc_to_marrow_ratio(
+            study.t1.data, body_labels, bodies, study.grid, study.analysable()
+        )
+        dark = marrow_darker_than_discs(ratio)
     if dark:
         notes.append(
             f"on this T1 the discs are {ratio:.1f} x brighter than the marrow (a spin-echo T1 "
             "shows fatty marrow brighter than the discs): Modic types are defined on spin-echo "
             "T1 and were not assessed; edema was, but check it in the QC figure"
         )
-    spreads = {name: round(field.spread, 3) for name, field in reference.fields.items()}
-    for name, spread in spreads.items():
-        if spread > NOISY_LOG_SPREAD:
-            notes.append(
-                f"normal marrow on {name.upper()} varies by about {100 * np.expm1(spread):.0f} % "
-                "around its reference (noise or heterogeneous marrow): expect spurious small "
-                "findings"
-            )
+    spreads, noisy = spread_notes(reference)
+    notes += noisy
     checks = {
-        "modic_assessed": not dark,
+        "modic_assessed": study.t1 is not None and not dark,
         "t1_disc_to_marrow": None if ratio is None else round(ratio, 3),
         "t1_disc_to_marrow_evidence": evidence,
         "marrow_log_spread": spreads,

@@ -32,6 +32,7 @@ __all__ = [
     "InputNotFoundError",
     "InvalidGeometryError",
     "InvalidVoxelsError",
+    "MarrowLabelError",
     "MissingContrastError",
     "NoOverlapError",
     "NotDicomOrNiftiError",
@@ -164,6 +165,11 @@ class AmbiguousSeriesError(BmetoolkitError, ValueError):
 
 class MissingContrastError(BmetoolkitError, ValueError):
     """A required contrast (e.g. T1) was not found among the inputs."""
+
+
+class MarrowLabelError(BmetoolkitError, ValueError):
+    """A bone (marrow) mask or its table of names cannot be used as given: a probability
+    map, too many labels, an id without a name, a name or id given twice."""
 
 
 class GridMismatchError(BmetoolkitError, ValueError):

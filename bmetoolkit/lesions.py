@@ -22,7 +22,7 @@ from bmetoolkit.modic import MM3_PER_ML, MODIC_NAMES, SUPERIOR, type_string
 from bmetoolkit.params import Parameters
 from bmetoolkit.volume import Grid
 
-__all__ = ["LESION_COLUMNS", "lesion_table"]
+__all__ = ["LESION_COLUMNS", "coordinates", "lesion_signal", "lesion_table"]
 
 #: Columns of the lesion table, in order. Coordinates are RAS mm; the bounding box holds
 #: the lesion's voxel centres.
@@ -130,19 +130,17 @@ def lesion_table(
                     float(np.count_nonzero(bme[box][inside]) * mm3 / MM3_PER_ML), 4
                 ),
                 **{f"volume_ml_{roman}": round(v, 4) for roman, v in volumes.items()},
-                **_coordinates(world),
+                **coordinates(world),
                 "bbox_voxels": ",".join(f"{s.start}:{s.stop}" for s in box),
-                "t1_dark_volume_ml": round(
-                    float(np.count_nonzero(t1_dark[box][inside]) * mm3 / MM3_PER_ML), 4
+                **lesion_signal(
+                    box,
+                    inside,
+                    ratios=ratios,
+                    decisions=decisions,
+                    levels=levels,
+                    t1_dark=t1_dark,
+                    voxel_mm3=mm3,
                 ),
-                **{
-                    f"mean_{name}_ratio": _mean(ratios.get(name), box, inside)
-                    for name in ("t1", "t2", "stir")
-                },
-                **{
-                    f"{name}_z": _z(decisions.get(name), levels.sd.get(name), box, inside)
-                    for name in ("t1", "t2", "stir")
-                },
             }
         )
     return rows
@@ -156,7 +154,36 @@ def _zone(assignment: NDArray[np.uint8]) -> str:
     return "superior endplate" if superior * 2 >= endplate.size else "inferior endplate"
 
 
-def _coordinates(world: NDArray[np.float64]) -> dict[str, float]:
+def lesion_signal(
+    box: tuple[slice, ...],
+    inside: NDArray[np.bool_],
+    *,
+    ratios: dict[str, NDArray[np.floating]],
+    decisions: dict[str, NDArray[np.floating]],
+    levels: DecisionLevels,
+    t1_dark: NDArray[np.bool_],
+    voxel_mm3: float,
+) -> dict[str, float | None]:
+    """A lesion's T1-dark volume, mean ratio and z-score on every sequence (None if absent).
+
+    ``box`` is the lesion's bounding box on the grid and ``inside`` its voxels within it.
+    """
+    return {
+        "t1_dark_volume_ml": round(
+            float(np.count_nonzero(t1_dark[box][inside]) * voxel_mm3 / MM3_PER_ML), 4
+        ),
+        **{
+            f"mean_{name}_ratio": _mean(ratios.get(name), box, inside)
+            for name in ("t1", "t2", "stir")
+        },
+        **{
+            f"{name}_z": _z(decisions.get(name), levels.sd.get(name), box, inside)
+            for name in ("t1", "t2", "stir")
+        },
+    }
+
+
+def coordinates(world: NDArray[np.float64]) -> dict[str, float]:
     """Centroid and bounding box (RAS mm) of a lesion's voxel centres."""
     values = {}
     for name, point in (

@@ -192,6 +192,22 @@ class Parameters:
         the distance from normal (e.g. 0.5: half-way between normal and the level beyond
         the level): a region of noise or texture that merely touches the level is dropped.
         Default 0.25.
+
+    Any bone (marrow masks)
+    -----------------------
+    articular_gap_mm : float
+        A bone's surface voxels closer than this (mm) to another bone of the mask form its
+        articular surface, from which lesion depths are measured (cartilage and joint space
+        are 2-8 mm in the knee, hip and sacroiliac joints). Default 10.
+    subchondral_mm : float
+        A lesion reaching within this distance (mm) of the articular surface is
+        subchondral (the subchondral plate and the voxel layer at the bone surface, never
+        analysed, lie in between). Default 5.
+    cyst_fluid_fraction : float
+        A fluid-bright region whose core reaches this fraction of the scan's free-fluid
+        signal (joint fluid, cysts, CSF: measured on the scan, see :mod:`bmetoolkit.bones`)
+        is fluid (a subchondral cyst), not edema: edema is marrow holding water, well below
+        free fluid. Default 0.6.
     """
 
     cortex_mm: float = 0.5
@@ -231,6 +247,9 @@ class Parameters:
     modic_min_area_pct: float = 10.0
     modic_anchor_fraction: float = 0.3
     region_median_margin: float = 0.25
+    articular_gap_mm: float = 10.0
+    subchondral_mm: float = 5.0
+    cyst_fluid_fraction: float = 0.6
 
     def __post_init__(self) -> None:
         for f in fields(self):

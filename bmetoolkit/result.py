@@ -1,16 +1,23 @@
 """What an analysis returns, and the files it writes.
 
-Output contract of :meth:`AnalysisResult.save` (all on the T1 grid with the T1 affine):
+Output contract of :meth:`AnalysisResult.save` (all on the study grid, the T1's when there is
+a T1, with its affine):
 
 ==================== ==========================================================================
 ``bme_mask.nii.gz``   uint8, 1 = bone marrow edema
-``modic_map.nii.gz``  uint8, 0 none, 1 Modic type I, 2 type II, 3 type III
+``modic_map.nii.gz``  uint8, 0 none, 1 Modic type I, 2 type II, 3 type III (spine)
 ``vertebrae.nii.gz``  the vertebral bodies used (VerSe ids; ``1..n`` when levels are unknown)
+``bones.nii.gz``      with bone masks instead of vertebrae: the bones used (the mask's ids)
 ``lesions.nii.gz``    lesion numbers of ``lesions.csv``
-``lesions.csv``       one row per lesion (:data:`bmetoolkit.lesions.LESION_COLUMNS`)
-``endplates.csv``     one row per endplate (:data:`bmetoolkit.modic.ENDPLATE_COLUMNS`)
+``lesions.csv``       one row per lesion (:data:`bmetoolkit.lesions.LESION_COLUMNS`; with bone
+                      masks :data:`bmetoolkit.bones.tables.BONE_LESION_COLUMNS`)
+``endplates.csv``     one row per endplate (:data:`bmetoolkit.modic.ENDPLATE_COLUMNS`; spine)
+``bones.csv``         one row per bone (:data:`bmetoolkit.bones.tables.BONE_COLUMNS`; bones)
 ``report.json``       everything above in one document, with parameters, inputs, versions
 ==================== ==========================================================================
+
+With bone masks (``anatomy == "bones"``) there is no spine concept: no Modic map, endplates
+or vertebrae; ``bones.nii.gz`` and ``bones.csv`` take their place.
 
 With ``viewer_tables`` (default) each label map also gets a 3D Slicer colour table
 (``<map>.ctbl``), an ITK-SNAP label description (``<map>_itksnap.txt``) and a BIDS
@@ -32,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from bmetoolkit.bones.labels import BoneLabels
+from bmetoolkit.bones.tables import BONE_COLUMNS, BONE_LESION_COLUMNS
 from bmetoolkit.lesions import LESION_COLUMNS
 from bmetoolkit.modic import ENDPLATE_COLUMNS, is_finding
 from bmetoolkit.params import Parameters
@@ -50,7 +59,14 @@ OUTPUT_FILES: dict[str, str] = {
     "lesion_labels": "lesions.nii.gz",
     "lesions": "lesions.csv",
     "endplates": "endplates.csv",
+    "bones": "bones.nii.gz",
+    "bone_table": "bones.csv",
     "report": "report.json",
+}
+#: The outputs of each anatomy.
+ANATOMY_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "spine": ("bme_mask", "modic_map", "vertebrae", "lesion_labels", "lesions", "endplates"),
+    "bones": ("bme_mask", "bones", "lesion_labels", "lesions", "bone_table"),
 }
 #: Report format version: bumped when a field changes meaning or disappears.
 REPORT_VERSION = "1.0"
@@ -78,17 +94,17 @@ class AnalysisResult:
     Attributes
     ----------
     study : Study
-        The images on the T1 grid.
-    vertebrae : VertebraLabels
-        The vertebral bodies used.
+        The images on the study grid.
+    vertebrae : VertebraLabels or None
+        The vertebral bodies used (None with bone masks).
     bodies : list of BodyGeometry
-        Geometry of each body.
+        Geometry of each body (empty with bone masks).
     marrow : Volume
         uint8 marrow mask (analysed voxels).
     ratios : dict of str to Volume
         Float32 ratio to normal marrow per contrast (NaN outside the marrow).
     bme_mask, modic_map, lesion_labels : Volume
-        The label maps of the output contract.
+        The label maps of the output contract (``modic_map`` None with bone masks).
     endplate_rows, lesion_rows : list of dict
         The tables as plain rows (see :attr:`endplates` and :attr:`lesions`).
     references : dict
@@ -114,15 +130,22 @@ class AnalysisResult:
         The scan's decision levels (see :class:`~bmetoolkit.decision.DecisionLevels`).
     bme_t1_dark_ml : float, optional
         The part of the edema that is also T1-dark (mL).
+    anatomy : str
+        ``"spine"`` (vertebral bodies, endplates, Modic types) or ``"bones"`` (any bone
+        given as a marrow mask).
+    bones : BoneLabels, optional
+        With bone masks: the bones used and their names.
+    bone_rows : list of dict
+        With bone masks: one row per bone (see :attr:`bone_table`).
     """
 
     study: Study
-    vertebrae: VertebraLabels
+    vertebrae: VertebraLabels | None
     bodies: list[BodyGeometry]
     marrow: Volume
     ratios: dict[str, Volume]
     bme_mask: Volume
-    modic_map: Volume
+    modic_map: Volume | None
     lesion_labels: Volume
     endplate_rows: list[dict[str, Any]]
     lesion_rows: list[dict[str, Any]]
@@ -135,6 +158,21 @@ class AnalysisResult:
     checks: dict[str, Any] = field(default_factory=dict)
     decision: dict[str, Any] = field(default_factory=dict)
     bme_t1_dark_ml: float | None = None
+    anatomy: str = "spine"
+    bones: BoneLabels | None = None
+    bone_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def lesion_columns(self) -> tuple[str, ...]:
+        """The columns of the lesion table of this anatomy."""
+        return BONE_LESION_COLUMNS if self.anatomy == "bones" else LESION_COLUMNS
+
+    @property
+    def bone_table(self) -> Any:
+        """Per-bone table (pandas DataFrame, columns ``BONE_COLUMNS``; bone masks only)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.bone_rows, columns=list(BONE_COLUMNS))
 
     @property
     def endplates(self) -> Any:
@@ -145,10 +183,10 @@ class AnalysisResult:
 
     @property
     def lesions(self) -> Any:
-        """Per-lesion table (pandas DataFrame, columns ``LESION_COLUMNS``)."""
+        """Per-lesion table (pandas DataFrame, columns :attr:`lesion_columns`)."""
         import pandas as pd
 
-        return pd.DataFrame(self.lesion_rows, columns=list(LESION_COLUMNS))
+        return pd.DataFrame(self.lesion_rows, columns=list(self.lesion_columns))
 
     @property
     def bme_volume_ml(self) -> float:
@@ -180,17 +218,24 @@ class AnalysisResult:
                 }
             )
         grid = self.study.grid
+        edema = [lesion for lesion in lesions if lesion.get("bme_volume_ml", lesion["volume_ml"])]
+        anatomy = (
+            {"bones": [dict(row) for row in self.bone_rows]}
+            if self.anatomy == "bones"
+            else {"endplates": [dict(row) for row in self.endplate_rows]}
+        )
         return {
             "report_version": REPORT_VERSION,
+            "anatomy": self.anatomy,
             "bme": {
                 "volume_ml": self.bme_volume_ml,
                 "t1_dark_volume_ml": self.bme_t1_dark_ml,
                 "t1_criterion": self.decision.get("t1_criterion"),
-                "lesions": [lesion for lesion in lesions if lesion["bme_volume_ml"] > 0],
+                "lesions": edema,
             },
-            "endplates": [dict(row) for row in self.endplate_rows],
+            **anatomy,
             "lesions": lesions,
-            "modic_counts": self.modic_counts(),
+            **({"modic_counts": self.modic_counts()} if self.anatomy == "spine" else {}),
             "parameters": self.parameters.to_dict(),
             "inputs": {
                 "images": dict(self.study.inputs),
@@ -204,18 +249,32 @@ class AnalysisResult:
                     "affine": np.round(grid.affine, 6).tolist(),
                 },
             },
-            "labels": {
-                "convention": self.vertebrae.convention,
-                "levels_known": self.vertebrae.levels_known,
-                "bodies": {str(k): v for k, v in self.vertebrae.levels.items()},
-                "provenance": self.vertebrae.provenance,
+            "labels": self._labels_dict(),
+            "reference": {
+                **self.references,
+                ("marrow_by_bone" if self.anatomy == "bones" else "marrow_by_body"): (
+                    self.marrow_by_body
+                ),
             },
-            "reference": {**self.references, "marrow_by_body": self.marrow_by_body},
             "decision_levels": dict(self.decision),
             "checks": dict(self.checks),
             "notes": list(self.notes),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "versions": versions(),
+        }
+
+    def _labels_dict(self) -> dict[str, Any]:
+        if self.bones is not None:
+            return {
+                "source": self.bones.source,
+                "naming": self.bones.naming,
+                "bones": {str(k): v for k, v in self.bones.names.items()},
+            }
+        return {
+            "convention": self.vertebrae.convention,
+            "levels_known": self.vertebrae.levels_known,
+            "bodies": {str(k): v for k, v in self.vertebrae.levels.items()},
+            "provenance": self.vertebrae.provenance,
         }
 
     def save(
@@ -254,17 +313,31 @@ class AnalysisResult:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        files = {key: out / name for key, name in (OUTPUT_FILES | dict(names or {})).items()}
+        wanted = (*ANATOMY_OUTPUTS[self.anatomy], "report")
+        files = {
+            key: out / name
+            for key, name in (OUTPUT_FILES | dict(names or {})).items()
+            if key in wanted
+        }
         files["report"].unlink(missing_ok=True)
-        save_nifti(self.bme_mask, files["bme_mask"])
-        save_nifti(self.modic_map, files["modic_map"])
-        save_nifti(self.vertebrae.bodies, files["vertebrae"])
-        save_nifti(self.lesion_labels, files["lesion_labels"])
-        for key, rows, columns in (
-            ("lesions", self.lesion_rows, LESION_COLUMNS),
-            ("endplates", self.endplate_rows, ENDPLATE_COLUMNS),
-        ):  # the csv module writes what pandas' to_csv did, without importing pandas
-            write_text(files[key], table_text(rows, columns))
+        maps = {
+            "bme_mask": self.bme_mask,
+            "modic_map": self.modic_map,
+            "vertebrae": None if self.vertebrae is None else self.vertebrae.bodies,
+            "bones": None if self.bones is None else self.bones.labels,
+            "lesion_labels": self.lesion_labels,
+        }
+        for key, volume in maps.items():
+            if key in files:
+                save_nifti(volume, files[key])
+        tables = {
+            "lesions": (self.lesion_rows, self.lesion_columns),
+            "endplates": (self.endplate_rows, ENDPLATE_COLUMNS),
+            "bone_table": (self.bone_rows, BONE_COLUMNS),
+        }
+        for key, (rows, columns) in tables.items():
+            if key in files:  # the csv module, without importing pandas
+                write_text(files[key], table_text(rows, columns))
         if viewer_tables:
             files |= self._write_viewer_tables(files)
         report = self.to_dict()
@@ -276,13 +349,19 @@ class AnalysisResult:
         return files
 
     def _write_viewer_tables(self, files: dict[str, Path]) -> dict[str, Path]:
-        from bmetoolkit.report.colortables import table_stem, write_color_tables
+        from bmetoolkit.report.colortables import bone_label_table, table_stem, write_color_tables
 
+        tables: dict[str, Any] = {"bme_mask": "bme_mask"}
+        if self.anatomy == "bones":
+            tables["bones"] = bone_label_table(self.bones.names)
+        else:
+            tables["modic_map"] = "modic_map"
+            if self.vertebrae.levels_known:
+                tables["vertebrae"] = "vertebrae"
         written = {}
-        maps = ["bme_mask", "modic_map"] + (["vertebrae"] if self.vertebrae.levels_known else [])
-        for key in maps:
+        for key, table in tables.items():
             stem = table_stem(files[key].name)
-            for kind, path in write_color_tables(key, files[key].parent, stem=stem).items():
+            for kind, path in write_color_tables(table, files[key].parent, stem=stem).items():
                 written[f"{key}_{kind}"] = path
         return written
 
@@ -320,13 +399,22 @@ class AnalysisResult:
         return write_subject_page(path, report, subject=subject, figures=self.qc_figures(subject))
 
     def summary(self) -> str:
-        """A few lines for a terminal: BME volume, Modic endplates, notes."""
-        edema = [row for row in self.lesion_rows if row["bme_volume_ml"] > 0]
+        """A few lines for a terminal: BME volume, Modic endplates or bones, notes."""
+        edema = [row for row in self.lesion_rows if row.get("bme_volume_ml", row["volume_ml"])]
         lines = [
             f"bone marrow edema: {self.bme_volume_ml:.2f} mL in {len(edema)} lesion(s)"
             if edema
             else "bone marrow edema: none found"
         ]
+        if self.anatomy == "bones":
+            for row in self.bone_rows:
+                share = "" if row["bme_pct"] is None else f" ({row['bme_pct']:.1f} % of its marrow)"
+                lines.append(
+                    f"{row['bone']}: {row['bme_ml']:.2f} mL of edema{share}, "
+                    f"{row['n_lesions']} lesion(s), marrow {row['marrow_ml']:.1f} mL"
+                )
+            lines += [f"note: {note}" for note in self.notes]
+            return "\n".join(lines)
         changed = [r for r in self.endplate_rows if is_finding(r["modic_type"])]
         assessed = self.checks.get("modic_assessed", True)
         if not assessed:

@@ -33,7 +33,7 @@ from bmetoolkit.errors import (
     NoOverlapError,
 )
 from bmetoolkit.io import READ_NOTES, SOURCE_FILES, as_volume, file_sha256
-from bmetoolkit.pairing.sanity import check_roles
+from bmetoolkit.pairing.sanity import check_roles, refuse_duplicates
 from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.volume import Grid, Volume
@@ -59,24 +59,26 @@ ImageInput = str | os.PathLike | Volume
 
 @dataclass(frozen=True)
 class Study:
-    """The images of one subject and session on the T1 grid.
+    """The images of one subject and session on one grid: the T1's, or without a T1 the
+    fluid image's.
 
     Build it with :meth:`from_images` or :meth:`from_dicom`; the constructor itself only
-    checks that the volumes it is given already share the T1 grid.
+    checks that the volumes it is given already share the study grid.
 
     Parameters
     ----------
-    t1 : Volume
-        T1-weighted intensities; its grid is the study grid.
+    t1 : Volume, optional
+        T1-weighted intensities; its grid is the study grid. Without a T1 the STIR (else
+        the T2) gives the grid, and edema is found from the fluid image alone.
     t2, stir : Volume, optional
-        T2-weighted and STIR (or fat-suppressed T2) intensities on the T1 grid; at least
-        one of them is required.
+        T2-weighted and STIR (or a fat-suppressed T2 or proton-density image) intensities on
+        the study grid; at least one of them is required.
     labels : Volume, optional
         Vertebra label map (VerSe ids, TotalSegmentator classes or a binary mask).
     coverage : dict
-        Fraction (0-1) of the T1 field of view covered by each other image, by role.
+        Fraction (0-1) of the study's field of view covered by each other image, by role.
     covered : dict
-        Boolean masks on the T1 grid: where each other image has data, by role.
+        Boolean masks on the study grid: where each other image has data, by role.
     inputs : dict
         Where each role's image came from (file or folder).
     notes : tuple of str
@@ -88,7 +90,7 @@ class Study:
         What the role check measured (:func:`bmetoolkit.pairing.sanity.check_roles`).
     """
 
-    t1: Volume
+    t1: Volume | None = None
     t2: Volume | None = None
     stir: Volume | None = None
     labels: Volume | None = None
@@ -102,16 +104,17 @@ class Study:
     def __post_init__(self) -> None:
         if self.t2 is None and self.stir is None:
             raise MissingContrastError(
-                "a study needs a T2 or a STIR image besides the T1",
-                path=self.t1.source,
+                "a study needs a fluid-sensitive image (STIR, T2 or a fat-suppressed T2/PD)",
+                path=None if self.t1 is None else self.t1.source,
                 hint="pass t2=... and/or stir=...",
                 cli_hint="add --t2 PATH and/or --stir PATH",
             )
+        grid = self.grid
         for role, volume in self.images().items():
-            if not volume.grid.same_as(self.t1.grid):
+            if not volume.grid.same_as(grid):
                 raise GridMismatchError(
-                    f"the {role} image is not on the T1 grid ({volume.grid} vs {self.t1.grid})",
-                    path=[p for p in (self.t1.source, volume.source) if p],
+                    f"the {role} image is not on the study grid ({volume.grid} vs {grid})",
+                    path=[p for p in (self.base.source, volume.source) if p],
                     hint="build the study with Study.from_images(), which resamples",
                 )
 
@@ -167,19 +170,32 @@ class Study:
         >>> study.t2.shape, round(study.coverage["t2"], 2)
         ((20, 20, 4), 1.0)
         """
-        if t1 is None:
-            raise t1_missing_error(t2 if t2 is not None else stir)
-        t1_volume = as_volume(t1, kind="intensity")
+        if t1 is None and t2 is None and stir is None:
+            raise MissingContrastError(
+                "no image was given",
+                hint="pass a T1 and a fluid-sensitive image: t1=..., stir=... and/or t2=...",
+                cli_hint="add --t1 PATH and --stir PATH and/or --t2 PATH",
+            )
         given = {
+            "t1": (t1, "intensity"),
             "t2": (t2, "intensity"),
             "stir": (stir, "intensity"),
             "labels": (labels, "label"),
         }
-        grid = t1_volume.grid
-        aligned: dict[str, Volume] = {}
+        base_role = "t1" if t1 is not None else ("stir" if stir is not None else "t2")
+        base = as_volume(given.pop(base_role)[0], kind="intensity")
+        grid = base.grid
+        aligned: dict[str, Volume] = {base_role: base}
         coverage: dict[str, float] = {}
         covered: dict[str, NDArray[np.bool_]] = {}
         messages = list(notes)
+        if base_role != "t1":
+            messages.append(
+                f"no T1 was given: the {base_role.upper()} image's grid is the study grid, "
+                "edema is found from the fluid-sensitive image alone (the T1 criterion is not "
+                "applied) and Modic types are not assessed"
+            )
+        field_of_view = "T1 field of view" if base_role == "t1" else "study's field of view"
         volumes: dict[str, Volume] = {}
         for role, (image, kind) in given.items():
             if image is None:
@@ -189,37 +205,36 @@ class Study:
             fraction = float(mask.mean())
             if fraction < min_coverage:
                 raise NoOverlapError(
-                    f"the {role} image covers {100 * fraction:.1f} % of the T1 field of view "
-                    f"(at least {100 * min_coverage:.0f} % needed); T1 spans "
+                    f"the {role} image covers {100 * fraction:.1f} % of the {field_of_view} "
+                    f"(at least {100 * min_coverage:.0f} % needed); {base_role.upper()} spans "
                     f"{_extent_text(grid)}, {role} spans {_extent_text(volume.grid)} (RAS mm)",
-                    path=[p for p in (t1_volume.source, volume.source) if p],
+                    path=[p for p in (base.source, volume.source) if p],
                     hint="check that both images are of the same subject and session and were "
                     "exported with their scanner coordinates",
                 )
             if fraction < PARTIAL_COVERAGE_WARNING:
                 messages.append(
-                    f"{role} covers only {100 * fraction:.0f} % of the T1 field of view; "
+                    f"{role} covers only {100 * fraction:.0f} % of the {field_of_view}; "
                     "voxels outside it are not analysed"
                 )
             coverage[role] = fraction
             covered[role] = mask
-        inputs = {"t1": t1_volume.source or ""} | {
-            role: volume.source or "" for role, volume in aligned.items()
-        }
-        messages += _read_notes({"t1": t1_volume, **volumes})
-        messages += _identity_notes(t1_volume, volumes, allow_cross_study)
+        inputs = {role: volume.source or "" for role, volume in aligned.items()}
+        messages += _read_notes({base_role: base, **volumes})
+        messages += _identity_notes(base, base_role, volumes, allow_cross_study)
         fractions: dict[str, float | None] = {}
-        if verify_roles and ("t2" in aligned or "stir" in aligned):
-            fractions, role_notes = check_roles(t1_volume, volumes, aligned, covered)
+        if verify_roles and base_role == "t1" and ("t2" in aligned or "stir" in aligned):
+            fractions, role_notes = check_roles(base, volumes, aligned, covered)
             messages += role_notes
+        elif verify_roles:
+            refuse_duplicates({base_role: base, **volumes})
         return cls(
-            t1=t1_volume,
             **aligned,
             coverage=coverage,
             covered=covered,
             inputs=inputs,
             notes=tuple(dict.fromkeys(messages)),
-            checksums=input_checksums({"t1": t1_volume, **volumes}),
+            checksums=input_checksums({base_role: base, **volumes}),
             role_checks=fractions,
         )
 
@@ -275,9 +290,21 @@ class Study:
         )
 
     @property
+    def base_role(self) -> str:
+        """The role whose grid is the study grid: ``"t1"``, or without a T1 ``"stir"``/``"t2"``."""
+        if self.t1 is not None:
+            return "t1"
+        return "stir" if self.stir is not None else "t2"
+
+    @property
+    def base(self) -> Volume:
+        """The image whose grid is the study grid (the T1, else the STIR, else the T2)."""
+        return self.t1 if self.t1 is not None else self.fluid
+
+    @property
     def grid(self) -> Grid:
-        """The study grid (the T1 grid)."""
-        return self.t1.grid
+        """The study grid (the T1 grid, or the fluid image's without a T1)."""
+        return self.base.grid
 
     @property
     def fluid(self) -> Volume:
@@ -290,7 +317,7 @@ class Study:
         return {role: volume for role, volume in candidates.items() if volume is not None}
 
     def analysable(self) -> NDArray[np.bool_]:
-        """Voxels of the T1 grid covered by every intensity image of the study."""
+        """Voxels of the study grid covered by every intensity image of the study."""
         mask = np.ones(self.grid.shape, dtype=bool)
         for role in ("t2", "stir"):
             if role in self.covered:
@@ -350,28 +377,30 @@ def _read_notes(volumes: Mapping[str, Volume]) -> list[str]:
 
 
 def _identity_notes(
-    t1: Volume, volumes: Mapping[str, Volume], allow_cross_study: bool
+    base: Volume, base_role: str, volumes: Mapping[str, Volume], allow_cross_study: bool
 ) -> list[str]:
-    """Refuse DICOM series of another study than the T1's; note another frame of reference."""
-    mine = t1.meta.get(IDENTIFIERS_META_KEY) or {}
+    """Refuse DICOM series of another study than the base image's (the T1's); note another
+    frame of reference."""
+    mine = base.meta.get(IDENTIFIERS_META_KEY) or {}
+    base_name = base_role.upper()
     notes = []
     for role, volume in volumes.items():
         theirs = volume.meta.get(IDENTIFIERS_META_KEY) or {}
         if _differs(mine, theirs, "StudyInstanceUID"):
             if not allow_cross_study:
                 raise CrossStudyError(
-                    f"the T1 and the {role} image are from different studies "
+                    f"the {base_name} and the {role} image are from different studies "
                     "(StudyInstanceUID differs): pairing across studies is refused",
-                    path=[p for p in (t1.source, volume.source) if p],
+                    path=[p for p in (base.source, volume.source) if p],
                     hint="give images of one study; if they really are one patient's same "
                     "session, allow it: allow_cross_study=True",
                     cli_hint="give images of one study; if they really are one patient's same "
                     "session, allow it: --allow-cross-study",
                 )
-            notes.append(f"the {role} image is from another study than the T1 (allowed)")
+            notes.append(f"the {role} image is from another study than the {base_name} (allowed)")
         if _differs(mine, theirs, "FrameOfReferenceUID"):
             notes.append(
-                f"the {role} image has another frame of reference than the T1 "
+                f"the {role} image has another frame of reference than the {base_name} "
                 "(FrameOfReferenceUID differs): the patient may have moved or been "
                 "repositioned; check the alignment in the QC page"
             )

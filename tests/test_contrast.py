@@ -50,6 +50,14 @@ VENDOR_DESCRIPTIONS = [
     ("sSTIR_SAG", "STIR", True),
     ("Survey", "other", False),
     ("PD_TSE_SAG", "other", False),
+    ("PDW_SPAIR_COR", "T2", True),
+    ("sPDW_SPIR_SAG", "T2", True),
+    # joints: fat-suppressed proton density is the usual fluid-sensitive sequence
+    ("pd_tse_fs_cor", "T2", True),
+    ("Cor PD FatSat", "T2", True),
+    ("COR PD FS", "T2", True),
+    ("pd_tse_dixon_cor_W", "T2", True),
+    ("Sag Proton Density", "other", False),
     # Hitachi / Canon
     ("T1WI_SE_SAG", "T1", False),
     ("T2WI_FSE_SAG", "T2", False),
@@ -67,6 +75,15 @@ def test_vendor_descriptions(description: str, contrast: str, fat_suppressed: bo
     call = classify_series(series(description))
     assert (call.contrast, call.fat_suppressed) == (contrast, fat_suppressed), call.reasons
     assert call.reasons, "every call must carry its reasons"
+
+
+def test_fat_suppressed_proton_density_says_it_is_used_like_a_fat_suppressed_t2() -> None:
+    call = classify_series(series("pd_tse_fs_cor"))
+    assert call.cues[0] == "PD" and "used like a fat-suppressed T2" in call.reasons[0]
+    silent = classify_series(
+        series("SER7", RepetitionTime=3.0, EchoTime=0.025, ScanOptions="FS")
+    )
+    assert (silent.contrast, silent.fat_suppressed) == ("T2", True)
 
 
 def test_reasons_name_the_field_the_word_and_the_vendor_meaning() -> None:

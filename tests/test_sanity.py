@@ -92,14 +92,14 @@ def test_t2_only_messages_in_the_syntax_of_each_interface(seeds, tmp_path, capsy
     assert "bmetoolkit analyze --t1 T1 --t2 T2" in err and "bmetoolkit info PATH" in err
     assert "t2=" not in err and "bt." not in err  # no Python syntax on the command line
     with pytest.raises(MissingContrastError) as info:
-        bt.analyze(None, t2=t2)
+        bt.analyze(None, t2=t2)  # no T1 and no labels: the automatic bodies need a T1
     text = str(info.value)
-    assert "no T1 image was given" in text and 'bt.analyze("t1.nii.gz", t2=' in text
-    assert "--t1" not in text  # no command-line syntax in Python
+    assert "need a T1" in text and "vertebrae=..." in text and t2 in text
+    assert "--t1" not in text and "--vertebrae" not in text  # no command-line syntax
 
 
 def test_t1_only_message_in_command_line_terms(seeds, tmp_path, capsys):
     t1 = str(seeds.nifti / "t1.nii.gz")
     assert main(["analyze", t1, "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert "needs a T2 or a STIR" in err and "--t2 PATH" in err and "t2=..." not in err
+    assert "needs a fluid-sensitive image" in err and "--t2 PATH" in err and "t2=..." not in err

@@ -118,7 +118,7 @@ def test_images_that_do_not_overlap_are_refused_naming_both_files(tmp_path):
 
 def test_study_needs_a_fluid_sensitive_image():
     t1 = Volume(np.ones((4, 4, 4), np.int16), np.eye(4), source="t1.nii.gz")
-    with pytest.raises(MissingContrastError, match="T2 or a STIR"):
+    with pytest.raises(MissingContrastError, match="fluid-sensitive image"):
         Study.from_images(t1)
 
 

@@ -16,9 +16,9 @@ number (``fse`` is not ``fs``; ``t12`` is not ``t1``). The rules apply in this o
 1. **Exclusions** make a series ``"other"`` whatever else it says: localizers and scouts
    (``localizer``, ``scout``, ``survey``, ``3-plane``, ``cal``), diffusion and EPI (``dwi``,
    ``diff``, ``adc``, ``trace``, ``ep2d``, ScanningSequence ``EP``), T2* and susceptibility
-   (``t2*``, ``medic``, ``swi``), parameter maps (``t1map``, ``mapping``, ``t1rho``), proton
-   density (``pd``, TR long with TE short), bSSFP, angiography, myelography, MIP and
-   subtraction images, and ImageType values such as ``LOCALIZER``, ``DIFFUSION``, ``ADC``.
+   (``t2*``, ``medic``, ``swi``), parameter maps (``t1map``, ``mapping``, ``t1rho``), bSSFP,
+   angiography, myelography, MIP and subtraction images, and ImageType values such as
+   ``LOCALIZER``, ``DIFFUSION``, ``ADC``.
 2. **Inversion time decides when it is unambiguous.** If the series is an inversion recovery
    (``IR`` in ScanningSequence or ScanOptions; a bare InversionTime counts only when neither
    tag is present, because Philips also stores a TI for spectral SPIR/SPAIR fat
@@ -29,9 +29,11 @@ number (``fse`` is not ``fs``; ``t12`` is not ``t1``). The rules apply in this o
    ``T2_IR``) and Siemens names FLAIR ``t2_tirm_dark-fluid``.
 3. **Keywords** otherwise decide: ``flair``/``dark-fluid`` is FLAIR (``"other"``) unless a
    ``t1`` keyword makes it a T1-FLAIR (fat stays bright: ``"T1"``); ``stir``/``tirm`` (with
-   or without ``t2``) is STIR; ``t1``/``t1w`` is T1; ``t2``/``t2w`` is T2. ``t1`` together
-   with ``t2`` or ``stir`` is a conflict that timing must resolve. For NIfTI files the BIDS
-   suffix or loose file name (:func:`contrast_from_name`) outranks words in the description.
+   or without ``t2``) is STIR; ``t1``/``t1w`` is T1; ``pd``/``proton density`` is proton
+   density (before ``t2``: ``pd_t2`` dual echoes are read as PD); ``t2``/``t2w`` is T2.
+   ``t1`` together with ``t2``, ``stir`` or ``pd`` is a conflict that timing must resolve.
+   For NIfTI files the BIDS suffix or loose file name (:func:`contrast_from_name`) outranks
+   words in the description.
 4. **TR/TE windows** decide when no keyword does (the description says nothing, e.g.
    ``SER3``): TR < 1000 ms and TE < 30 ms is T1; TR > 1500 ms and TE > 60 ms is T2;
    TR > 1500 ms and TE < 30 ms is proton density (``"other"``); a gradient echo with
@@ -44,7 +46,10 @@ number (``fse`` is not ``fs``; ``t12`` is not ``t1``). The rules apply in this o
 5. **Modifiers.** Fat suppression is recognised from ``fs``, ``fatsat``, ``fat sat``,
    ``spair``, ``spir``, ``chess``, ``proset``, ScanOptions ``FS`` and Dixon water images.
    STIR is always fat-suppressed. A fat-suppressed T2 stays ``"T2"`` with
-   ``fat_suppressed=True``. A **T1 with fat suppression** or a **post-contrast T1**
+   ``fat_suppressed=True``. A **fat-suppressed proton density** (PD FS, PD SPAIR, the
+   joints' usual fluid-sensitive sequence) is fluid-sensitive like a fat-suppressed T2 and
+   is called ``"T2"`` with ``fat_suppressed=True`` (its cues start with ``PD``); a PD
+   without fat suppression is ``"other"``. A **T1 with fat suppression** or a **post-contrast T1**
    (``post``, ``gd``, ``+c``, ``contrast``, ``km``, BIDS ``ce-``, a ContrastBolusAgent tag;
    ``pre``/``no contrast`` cancel it) is ``"other"``: Modic and BME reading needs the native
    fat-bright T1. A T2 keyword on a gradient echo (ScanningSequence ``GR`` without ``SE``
@@ -145,7 +150,6 @@ _EXCLUSIONS: tuple[_Keyword, ...] = (
         re.compile(r"(?<![a-z])(?P<kw>maps?|mapping|t[12]rho|molli|shmolli|relaxometry)(?![a-z])"),
         "a parameter map (relaxation or field map)",
     ),
-    _Keyword(_kw(r"pdw?i?|proton[-_ ]?density"), "proton density"),
     _Keyword(
         _kw(
             r"trufi|truefisp|fiesta|ciss|b[-_]?ffe|tof|angio\w*|mra|cine|perf\w*|dce|dsc|bold",
@@ -175,6 +179,7 @@ _IMAGE_TYPE_EXCLUSIONS = {
 
 _T1 = _Keyword(_kw(r"t1(?:wi|w)?"), "T1")
 _T2 = _Keyword(_kw(r"t2(?:wi|w)?"), "T2")
+_PD = _Keyword(_kw(r"pdw?i?|proton[-_ ]?density"), "proton density")
 _STIR = _Keyword(_kw(r"stir|tirm", glue=r"(?:sag|ax|cor|tra|s|t2|t2w)?"), "STIR")
 _GRADIENT_ECHO = _Keyword(
     _kw(r"gre|ffe|fl[23]d|gradient|fiesta", glue="", strict=True), "gradient echo"
@@ -553,11 +558,12 @@ def _keyword_vote(info: SeriesInfo, fields: Sequence[_Field]) -> _Vote:
         return _Vote("FLAIR", False, (flair.reason(),), flair.cue())
     stir = _search(_STIR, fields)
     t2 = _search(_T2, fields)
-    if t1 is not None and (stir or t2):
-        other = stir or t2
+    pd = _search(_PD, fields)
+    if t1 is not None and (stir or t2 or pd):
+        other = stir or t2 or pd
         assert other is not None
         return _Vote(None, False, (f"conflicting keywords: {t1.reason()}; {other.reason()}",), "")
-    for hit, klass in ((stir, "STIR"), (t1, "T1"), (t2, "T2")):
+    for hit, klass in ((stir, "STIR"), (t1, "T1"), (pd, "PD"), (t2, "T2")):
         if hit is not None:
             return _Vote(klass, False, (hit.reason(),), hit.cue())  # type: ignore[arg-type]
     return _Vote(None, False, (), "")
@@ -612,7 +618,7 @@ def _apply_modifiers(
         if gradient is not None:
             reasons.append(f"{gradient}: a gradient echo has no spin-echo T2 weighting")
             klass = "T2*"
-    if klass in _CLASS_NAME:
+    if klass in _CLASS_NAME and klass != "PD":
         reasons.insert(0, f"{_CLASS_NAME[klass]} is not used for pairing")
         return ContrastCall("other", tuple(reasons), False, (_CLASS_NAME[klass], *cues))
     fat_sat = klass == "STIR"
@@ -637,6 +643,17 @@ def _apply_modifiers(
         fat_sat = True
         reasons.append("ScanOptions contains FS: fat saturation")
         cues.append("ScanOptions FS")
+    if klass == "PD":
+        if not fat_sat:
+            reasons.insert(0, "proton density without fat suppression is not used for pairing")
+            return ContrastCall("other", tuple(reasons), False, ("proton density", *cues))
+        reasons.insert(
+            0,
+            "proton density with fat suppression: fluid-sensitive (edema bright, fat dark), "
+            "used like a fat-suppressed T2",
+        )
+        klass = "T2"
+        cues.insert(0, "PD")
     if klass == "T1":
         post = _post_contrast(fields, meta)
         if post is not None:

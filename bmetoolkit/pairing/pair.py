@@ -419,7 +419,10 @@ def _warnings(t1: _Entry, t2: _Entry | None, stir: _Entry | None) -> list[str]:
                 "comparing it with the T1 needs resampling"
             )
         elif info.plane != "sagittal":
-            notes.append(f"warning: {info.label} is {info.plane}, not sagittal")
+            notes.append(
+                f"{info.label} is {info.plane}, not sagittal: fine for bone masks (--marrow); "
+                "spine endplates are read on sagittal images"
+            )
         if info.is_oblique:
             notes.append(
                 f"warning: {info.label} is oblique ({info.tilt_deg:.1f} deg off {info.plane})"

@@ -44,6 +44,7 @@ __all__ = [
     "MIN_VOXELS",
     "check_roles",
     "fluid_dark_fraction",
+    "refuse_duplicates",
     "same_input",
 ]
 
@@ -174,7 +175,7 @@ def check_roles(
     ContrastMismatchError
         The T1 does not show fluid dark where a fluid image shows it bright.
     """
-    _refuse_duplicates({"t1": t1, **given})
+    refuse_duplicates({"t1": t1, **given})
     fractions: dict[str, float | None] = {}
     notes: list[str] = []
     for role in ("t2", "stir"):
@@ -193,7 +194,8 @@ def check_roles(
     return fractions, notes
 
 
-def _refuse_duplicates(images: Mapping[str, Volume]) -> None:
+def refuse_duplicates(images: Mapping[str, Volume]) -> None:
+    """Refuse one file, or identical pixel data, given in two roles (keys of ``images``)."""
     roles = list(images)
     for n, first in enumerate(roles):
         for second in roles[n + 1 :]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ __all__ = [
     "OKABE_ITO",
     "LabelEntry",
     "LabelTable",
+    "bone_label_table",
     "dseg_tsv_text",
     "itksnap_text",
     "read_dseg_tsv",
@@ -121,6 +123,20 @@ def _vertebra_table() -> LabelTable:
         for position, (index, name) in enumerate(ordered)
     }
     return LabelTable("vertebrae", tuple(by_index[i] for i in sorted(by_index)))
+
+
+def bone_label_table(names: Mapping[int, str]) -> LabelTable:
+    """The colour table of a bone mask (``bones``): the bones' ids and names.
+
+    >>> [e.abbreviation for e in bone_label_table({2: "tibia", 1: "femur left"}).entries]
+    ['femur_left', 'tibia']
+    """
+    colours = list(OKABE_ITO.values())
+    entries = [
+        LabelEntry(index, name, _no_spaces(name), colours[position % len(colours)])
+        for position, (index, name) in enumerate(sorted(names.items()))
+    ]
+    return LabelTable("bones", tuple(entries))
 
 
 #: Colour table of every label map bmetoolkit writes, by map name.

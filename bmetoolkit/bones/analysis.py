@@ -1,0 +1,241 @@
+"""Bone marrow edema in bones given as masks: the stages, each a function of arrays.
+
+1. each bone's marrow: its mask on the study grid without the outermost voxel layer (cortex
+   and partial volume with what lies outside);
+2. ratios to the subject's normal marrow, one factor per bone on top of a smooth field
+   (:mod:`bmetoolkit.ratios`);
+3. cortex left in the mask (dark on the T1 and the fluid image within ``max_shell_mm`` of
+   the surface) and **free fluid** (subchondral cysts: as bright as the scan's own joint
+   fluid, see :func:`fluid_like`) leave the marrow;
+4. edema: fluid-bright (and, with a T1, not T1-bright) at levels set by the scan's noise
+   (:func:`bmetoolkit.segment.segment_bme`);
+5. lesions per bone with their depth from the bone and articular surfaces, and one row per
+   bone (:mod:`bmetoolkit.bones.tables`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.bones.geometry import bone_depths
+from bmetoolkit.bones.labels import BoneLabels
+from bmetoolkit.bones.tables import bone_lesion_table, bone_table
+from bmetoolkit.modic import MM3_PER_ML
+from bmetoolkit.params import Parameters
+from bmetoolkit.ratios import (
+    decision_images,
+    marrow_ratios,
+    shell_like,
+    spread_notes,
+    t1_dark_edema,
+)
+from bmetoolkit.result import AnalysisResult
+from bmetoolkit.segment import boxed_regions, label_lesions, remove_small, segment_bme
+from bmetoolkit.study import Study
+from bmetoolkit.volume import Volume
+
+__all__ = ["FREE_FLUID_PERCENTILE", "MIN_FLUID_CONTRAST", "analyze_bones", "fluid_like"]
+
+#: The scan's free-fluid signal: this percentile of the fluid image over its field of view
+#: (joint fluid, cysts, CSF and vessels are the brightest tissue on STIR and fat-suppressed
+#: T2/PD).
+FREE_FLUID_PERCENTILE = 99.5
+#: Cysts are told from edema only when the free fluid is at least this many times normal
+#: marrow on the fluid image (a fat-suppressed image: typically 5-20 x); otherwise nothing
+#: in view is known to be fluid and a note says so.
+MIN_FLUID_CONTRAST = 3.0
+#: Smallest fluid-like region taken as a cyst, as a fraction of ``min_lesion_mm3``.
+CYST_SIZE_FRACTION = 0.2
+
+
+def analyze_bones(
+    study: Study,
+    bones: BoneLabels,
+    params: Parameters,
+    *,
+    user_normal: NDArray[np.bool_] | None = None,
+    timings: dict[str, float] | None = None,
+) -> AnalysisResult:
+    """Find bone marrow edema in each bone of ``bones`` (see :func:`bmetoolkit.analyze`)."""
+    timings = dict(timings or {})
+    clock = time.perf_counter()
+    grid = study.grid
+    ids = np.asarray(bones.labels.data)
+    depths = bone_depths(ids, grid.spacing, articular_gap_mm=params.articular_gap_mm)
+    bone = (ids > 0) & study.analysable()
+    marrow = bone & ~depths.rim
+    regions = np.zeros(ids.shape, np.int32)
+    lookup = np.zeros(int(ids.max()) + 1, np.int32)
+    lookup[list(bones.names)] = np.arange(1, len(bones.names) + 1)
+    regions[marrow] = lookup[ids[marrow]]
+    names = {n: name for n, name in enumerate(bones.names.values(), start=1)}
+    ratios, reference, normal = marrow_ratios(
+        study, marrow, regions, names, params, user_normal,
+        hint="check that the bone masks lie on the bones of this scan",
+    )  # fmt: skip
+    fluid = "stir" if study.stir is not None else "t2"
+    with np.errstate(invalid="ignore"):
+        cortex = shell_like(ratios, fluid, params) & (depths.surface_mm < params.max_shell_mm)
+    cyst, fluid_notes, fluid_level = fluid_like(
+        study.fluid.data, ratios[fluid], marrow, normal, grid.spacing, grid.voxel_volume_mm3,
+        params,
+    )  # fmt: skip
+    marrow &= ~cortex & ~cyst
+    decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
+    ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
+    voxel_mm3 = grid.voxel_volume_mm3
+    bme = segment_bme(
+        decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3, params=params
+    )
+    t1_dark = t1_dark_edema(bme, decisions, levels)
+    lesion_numbers, n_lesions = label_lesions(bme, ids)
+    lesions = bone_lesion_table(
+        lesion_numbers,
+        n_lesions,
+        bone_ids=ids,
+        names=bones.names,
+        depths=depths,
+        ratios=ratios,
+        decisions=decisions,
+        levels=levels,
+        t1_dark=t1_dark,
+        grid=grid,
+        subchondral_mm=params.subchondral_mm,
+    )
+    confidence = reference.body_confidence
+    bone_rows = bone_table(
+        bones.names,
+        bone_ids=ids,
+        marrow=marrow,
+        bme=bme,
+        t1_dark=t1_dark,
+        fluid_like=cyst,
+        lesion_rows=lesions,
+        confidence=confidence,
+        voxel_mm3=voxel_mm3,
+    )
+    timings["analysis_s"] = time.perf_counter() - clock
+    spreads, noisy = spread_notes(reference)
+    notes = [*study.notes, *bones.notes, *fluid_notes, *noisy, *_bone_notes(bone_rows)]
+    affine = grid.affine
+    return AnalysisResult(
+        study=study,
+        vertebrae=None,
+        bodies=[],
+        marrow=Volume(marrow.astype(np.uint8), affine, kind="label", source="marrow"),
+        ratios={
+            name: Volume(r, affine, source=f"{name} ratio to normal marrow")
+            for name, r in ratios.items()
+        },
+        bme_mask=Volume(bme.astype(np.uint8), affine, kind="label", source="bme_mask"),
+        modic_map=None,
+        lesion_labels=Volume(lesion_numbers, affine, kind="label", source="lesions"),
+        endplate_rows=[],
+        lesion_rows=lesions,
+        references=reference.summary(),
+        marrow_by_body={
+            name: {"factors": reference.body_factors[name], **confidence[name]}
+            for name in reference.body_factors
+        },
+        fluid=fluid,
+        decision=levels.to_dict(),
+        bme_t1_dark_ml=round(float(t1_dark.sum()) * voxel_mm3 / MM3_PER_ML, 4),
+        parameters=params,
+        notes=tuple(dict.fromkeys(notes)),
+        timings=timings,
+        checks={
+            "marrow_log_spread": spreads,
+            "t1_criterion": levels.t1_criterion,
+            "free_fluid_ratio": fluid_level,
+        },
+        anatomy="bones",
+        bones=bones,
+        bone_rows=bone_rows,
+    )
+
+
+def fluid_like(
+    fluid_image: NDArray,
+    fluid_ratio: NDArray[np.floating],
+    marrow: NDArray[np.bool_],
+    normal: NDArray[np.bool_],
+    spacing: NDArray[np.floating],
+    voxel_mm3: float,
+    params: Parameters,
+) -> tuple[NDArray[np.bool_], list[str], float | None]:
+    """Marrow voxels as bright as free fluid (subchondral cysts), with a margin.
+
+    The scan's free fluid is the :data:`FREE_FLUID_PERCENTILE` of the fluid image; as a
+    ratio to normal marrow it is that over the median of the normal marrow's signal. A
+    marrow region whose unsmoothed fluid ratio reaches ``cyst_fluid_fraction`` of it is
+    fluid; it leaves the marrow with a margin of the decision smoothing's half width (so
+    its blurred edge is not taken for edema around it). Edema next to a cyst stays.
+
+    Returns
+    -------
+    mask : ndarray of bool
+    notes : list of str
+    free_fluid_ratio : float or None
+        The free fluid as a ratio to normal marrow (None when it could not be measured).
+    """
+    none = np.zeros(marrow.shape, bool)
+    image = np.asarray(fluid_image, np.float32)
+    signal = image[image > 0]
+    marrow_signal = image[normal & marrow]
+    if signal.size == 0 or marrow_signal.size == 0:
+        return none, [], None
+    free = float(np.percentile(signal, FREE_FLUID_PERCENTILE))
+    contrast = free / max(float(np.median(marrow_signal)), 1e-6)
+    if contrast < MIN_FLUID_CONTRAST:
+        return (
+            none,
+            [
+                f"nothing in view is clearly free fluid on the fluid image (its brightest "
+                f"tissue is {contrast:.1f} x normal marrow): fluid-filled cysts cannot be "
+                "told from edema on this scan"
+            ],
+            round(contrast, 2),
+        )
+    with np.errstate(invalid="ignore"):
+        core = marrow & (fluid_ratio >= params.cyst_fluid_fraction * contrast)
+    core = remove_small(
+        core, voxel_mm3=voxel_mm3, min_mm3=CYST_SIZE_FRACTION * params.min_lesion_mm3
+    )
+    if not core.any():
+        return none, [], round(contrast, 2)
+    reach = np.maximum(1, np.round(0.5 * params.decision_smoothing_mm / spacing)).astype(int)
+    box, _, _ = boxed_regions(core)
+    padded = tuple(
+        slice(max(0, s.start - r), min(n, s.stop + r))
+        for s, r, n in zip(box, reach, core.shape, strict=True)
+    )
+    grown = none.copy()
+    grown[padded] = ndimage.maximum_filter(core[padded], size=tuple(2 * reach + 1))
+    volume = float(np.count_nonzero(core)) * voxel_mm3 / MM3_PER_ML
+    note = (
+        f"{volume:.2f} mL of marrow is as bright as free fluid ({params.cyst_fluid_fraction:.0%}"
+        f" of the scan's fluid signal, {contrast:.1f} x normal marrow): cysts, not edema; left "
+        "out of the edema"
+    )
+    return grown & marrow, [note], round(contrast, 2)
+
+
+def _bone_notes(rows: list[dict]) -> list[str]:
+    notes = []
+    for row in rows:
+        if row["touches_border"]:
+            notes.append(
+                f"{row['bone']} reaches the edge of the field of view: its marrow and edema "
+                "volumes cover only the part in view"
+            )
+        if row["reference_confidence"] == "low":
+            notes.append(
+                f"{row['bone']}: only {100 * (row['normal_fraction'] or 0):.0f} % of its marrow "
+                "looks normal, so its reference is the other bones' (low reference confidence): "
+                "diffuse marrow change, or a poor mask"
+            )
+    return notes

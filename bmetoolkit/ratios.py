@@ -1,0 +1,173 @@
+"""Each image as a ratio to the subject's normal marrow, and the images decisions are made on.
+
+Shared by every anatomy (vertebral bodies, or any bone given as a marrow mask): the marrow is
+split into regions (bodies or bones), the normal-marrow reference is estimated from marrow
+that is itself normal (:func:`bmetoolkit.reference.normal_marrow_reference`, one factor per
+region on top of a smooth field), and the decision images are the ratios smoothed within the
+marrow, with levels set by the scan's own normal-marrow SD (:mod:`bmetoolkit.decision`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bmetoolkit.decision import DecisionLevels, decision_levels, normal_sd, smooth_within
+from bmetoolkit.errors import BmetoolkitError
+from bmetoolkit.params import Parameters
+from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
+from bmetoolkit.study import Study
+
+__all__ = [
+    "NOISY_LOG_SPREAD",
+    "decision_images",
+    "marrow_ratios",
+    "shell_like",
+    "spread_notes",
+    "t1_dark_edema",
+]
+
+#: The T1 criterion reported when there is no T1.
+NO_T1_CRITERION = "not applied (no T1)"
+#: Normal marrow whose log signal spreads more than this (robust SD) around its reference
+#: is too noisy or heterogeneous for reliable voxel decisions (the phantoms: 0.06-0.10).
+NOISY_LOG_SPREAD = 0.3
+
+
+def marrow_ratios(
+    study: Study,
+    marrow: NDArray[np.bool_],
+    regions: NDArray[np.integer],
+    names: Mapping[int, str],
+    params: Parameters,
+    user_normal: NDArray[np.bool_] | None = None,
+    *,
+    hint: str = "check that the marrow masks lie on the bones of this scan",
+) -> tuple[dict[str, NDArray[np.float32]], MarrowReference, NDArray[np.bool_]]:
+    """Ratio images to normal marrow, the reference behind them and its normal voxels.
+
+    Parameters
+    ----------
+    study : Study
+        The images on one grid.
+    marrow : ndarray of bool
+        The marrow analysed.
+    regions : ndarray of int
+        Region number per voxel (a body or a bone: 1..n, 0 outside); each region gets its
+        own factor on top of the field.
+    names : mapping of int to str
+        Region number -> name (the keys of the per-region factors).
+    params : Parameters
+        The reference's settings.
+    user_normal : ndarray of bool, optional
+        A reader's normal-marrow region; it may lie outside ``marrow``.
+    hint : str
+        What to check when no reference can be estimated.
+
+    Returns
+    -------
+    ratios : dict of str to ndarray
+        Per image present (``"t1"``, ``"t2"``, ``"stir"``): the ratio to normal marrow,
+        NaN outside the marrow and the user's region.
+    reference : MarrowReference
+    normal : ndarray of bool
+        The voxels judged normal.
+    """
+    region = marrow if user_normal is None else marrow | user_normal
+    index = np.flatnonzero(region)
+    ijk = np.stack(np.unravel_index(index, region.shape), axis=1)
+    xyz = study.grid.voxel_to_world(ijk)
+    region_of = np.asarray(regions).ravel()[index].astype(np.int32)
+    images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
+    values = {}
+    for name, volume in images.items():
+        if volume is None:
+            continue
+        data = np.asarray(volume.data, np.float32)
+        if params.reference_bias_correction:
+            data = n4_corrected(data, study.grid.spacing, marrow)
+        values[name] = data.ravel()[index]
+    try:
+        reference = normal_marrow_reference(
+            values,
+            xyz,
+            region_of,
+            dict(names),
+            degree=params.reference_degree if user_normal is None else params.reference_mask_degree,
+            inlier_z=params.reference_inlier_z,
+            per_body=params.reference_per_body,
+            max_body_offset=params.max_body_offset,
+            min_normal_fraction=params.min_normal_fraction,
+            normal_mask=None if user_normal is None else user_normal.ravel()[index],
+        )
+    except ValueError as exc:
+        raise BmetoolkitError(
+            f"cannot estimate normal marrow: {exc}", path=study.base.source, hint=hint
+        ) from None
+    normal = np.zeros(region.size, bool)
+    normal[index] = reference.normal
+    ratios = {}
+    for name, residual in reference.log_residual.items():
+        ratio = np.full(region.size, np.nan, np.float32)
+        ratio[index] = np.exp(residual)
+        ratios[name] = ratio.reshape(region.shape)
+    return ratios, reference, normal.reshape(region.shape)
+
+
+def decision_images(
+    ratios: Mapping[str, NDArray[np.float32]],
+    normal: NDArray[np.bool_],
+    marrow: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+    fluid: str,
+    params: Parameters,
+) -> tuple[dict[str, NDArray[np.float32]], DecisionLevels]:
+    """Ratios smoothed within the marrow, and the scan's levels from its normal marrow's SD.
+
+    The SD is that of the normal voxels smoothed among themselves (lesion edges do not
+    widen it).
+    """
+    width = params.decision_smoothing_mm
+    decisions, sd = {}, {}
+    for name, ratio in ratios.items():
+        decisions[name] = smooth_within(np.where(marrow, ratio, np.nan), spacing, width)
+        sd[name] = normal_sd(smooth_within(np.where(normal, ratio, np.nan), spacing, width), normal)
+    levels = decision_levels(sd, fluid=fluid, params=params)
+    if "t1" not in ratios:
+        levels = replace(levels, t1_criterion=NO_T1_CRITERION)
+    return decisions, levels
+
+
+def shell_like(
+    ratios: Mapping[str, NDArray[np.float32]], fluid: str, params: Parameters
+) -> NDArray[np.bool_]:
+    """Voxels that look like cortex: darker than ``shell_ratio`` of normal marrow on the T1
+    and on the fluid image (on the fluid image alone without a T1)."""
+    brighter = ratios[fluid] if "t1" not in ratios else np.fmax(ratios["t1"], ratios[fluid])
+    with np.errstate(invalid="ignore"):
+        return brighter < params.shell_ratio
+
+
+def t1_dark_edema(
+    bme: NDArray[np.bool_], decisions: Mapping[str, NDArray[np.float32]], levels: DecisionLevels
+) -> NDArray[np.bool_]:
+    """The edema that is also dark on T1 (none without a T1)."""
+    if "t1" not in decisions:
+        return np.zeros(bme.shape, bool)
+    with np.errstate(invalid="ignore"):
+        return bme & (decisions["t1"] <= levels.t1_dark[0])
+
+
+def spread_notes(reference: MarrowReference) -> tuple[dict[str, float], list[str]]:
+    """The spread of normal marrow per sequence (log robust SD) and notes on noisy ones."""
+    spreads = {name: round(field.spread, 3) for name, field in reference.fields.items()}
+    notes = [
+        f"normal marrow on {name.upper()} varies by about {100 * np.expm1(spread):.0f} % "
+        "around its reference (noise or heterogeneous marrow): expect spurious small findings"
+        for name, spread in spreads.items()
+        if spread > NOISY_LOG_SPREAD
+    ]
+    return spreads, notes
