@@ -80,9 +80,7 @@ def test_vendor_descriptions(description: str, contrast: str, fat_suppressed: bo
 def test_fat_suppressed_proton_density_says_it_is_used_like_a_fat_suppressed_t2() -> None:
     call = classify_series(series("pd_tse_fs_cor"))
     assert call.cues[0] == "PD" and "used like a fat-suppressed T2" in call.reasons[0]
-    silent = classify_series(
-        series("SER7", RepetitionTime=3.0, EchoTime=0.025, ScanOptions="FS")
-    )
+    silent = classify_series(series("SER7", RepetitionTime=3.0, EchoTime=0.025, ScanOptions="FS"))
     assert (silent.contrast, silent.fat_suppressed) == ("T2", True)
 
 
