@@ -84,6 +84,17 @@ def test_edema_away_from_endplates_is_bme_not_modic(stir):
     assert np.linalg.norm(np.subtract(centroid, true_centroid)) < 3.0
 
 
+def test_without_a_t1_edema_is_found_on_the_stir_grid_and_modic_is_not_assessed():
+    p = phantom("edema")
+    found = analyze(None, stir=p.stir, vertebrae=p.truth.vertebrae)
+    assert found.study.grid.same_as(p.stir.grid) and found.study.t1 is None
+    assert {row["modic_type"] for row in found.endplate_rows} == {"not assessed"}
+    assert found.decision["t1_criterion"] == "not applied (no T1)"
+    assert any("no T1" in note for note in found.notes)
+    with_t1 = result("edema")
+    assert found.bme_volume_ml == pytest.approx(with_t1.bme_volume_ml, rel=0.2)
+
+
 @pytest.mark.parametrize("lesions", ["healthy", "haemangioma"])
 @pytest.mark.parametrize("stir", [True, False], ids=["stir", "t2-only"])
 def test_nothing_is_flagged_on_healthy_marrow_or_a_haemangioma(lesions, stir):
