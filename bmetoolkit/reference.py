@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
 from typing import Any
@@ -87,8 +88,12 @@ class ReferenceField:
 
     def at(self, xyz: NDArray[np.floating]) -> NDArray[np.float64]:
         """Reference intensity at RAS positions ``xyz`` (N x 3, mm)."""
+        return np.exp(self.log_at(xyz))
+
+    def log_at(self, xyz: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Log reference intensity at RAS positions ``xyz`` (N x 3, mm)."""
         design = _design((np.asarray(xyz, float) - self.centre) / self.scale, self.degree)
-        return np.exp(_times(design, self.coefficients))
+        return _times(design, self.coefficients)
 
     def to_dict(self) -> dict[str, object]:
         """Summary for the report."""
@@ -107,11 +112,16 @@ def _times(design: NDArray[np.float64], coefficients: NDArray[np.float64]) -> ND
 
 def _design(xyz: NDArray[np.float64], degree: int) -> NDArray[np.float64]:
     """Monomials of the three coordinates up to ``degree`` (constant first)."""
-    columns = [np.ones(len(xyz))]
-    for d in range(1, degree + 1):
-        for combo in combinations_with_replacement(range(3), d):
-            columns.append(np.prod(xyz[:, list(combo)], axis=1))
-    return np.stack(columns, axis=1)
+    combos = [c for d in range(1, degree + 1) for c in combinations_with_replacement(range(3), d)]
+    design = np.empty((len(xyz), 1 + len(combos)))
+    design[:, 0] = 1.0
+    axes = [np.ascontiguousarray(xyz[:, a]) for a in range(3)]
+    for column, combo in enumerate(combos, start=1):
+        product = design[:, column]
+        product[:] = axes[combo[0]]
+        for a in combo[1:]:
+            product *= axes[a]
+    return design
 
 
 def fit_reference(
@@ -341,7 +351,7 @@ def normal_marrow_reference(
     if normal_mask is not None:
         normal = np.asarray(normal_mask, bool) & positive
         fields = {n: fit_reference(arrays[n][normal], xyz[normal], degree=degree) for n in names}
-        residual = {n: logs[n] - np.log(fields[n].at(xyz)) for n in names}
+        residual = {n: logs[n] - fields[n].log_at(xyz) for n in names}
         for b in body_ids:
             confidence[body_names.get(b, str(b))] = {
                 "normal_fraction": None,
@@ -350,10 +360,11 @@ def normal_marrow_reference(
         return MarrowReference(fields, normal, residual, factors, confidence, "mask")
 
     fields = {n: fit_reference(arrays[n][positive], xyz[positive], degree=degree) for n in names}
+    log_field = _field_evaluator(fields, xyz)
     offset = {n: np.zeros(len(positive)) for n in names}
     bound = np.log1p(max_body_offset)
     for _ in range(NORMAL_ROUNDS):
-        residual = {n: logs[n] - np.log(fields[n].at(xyz)) for n in names}
+        residual = {n: logs[n] - log_field(fields[n]) for n in names}
         normal = positive & np.logical_and.reduce(
             [np.abs(residual[n] - offset[n]) <= inlier_z * fields[n].spread for n in names]
         )
@@ -370,7 +381,7 @@ def normal_marrow_reference(
                 # already leaves the outliers out
                 shift = float(np.median(residual[n][good])) if enough else 0.0
                 offset[n][mine] = np.clip(shift, -bound, bound)
-    residual = {n: logs[n] - np.log(fields[n].at(xyz)) - offset[n] for n in names}
+    residual = {n: logs[n] - log_field(fields[n]) - offset[n] for n in names}
     for b in body_ids:
         mine = body_of == b
         name = body_names.get(b, str(b))
@@ -386,6 +397,25 @@ def normal_marrow_reference(
         if mine.any():
             factors[name] = {n: round(float(np.exp(offset[n][mine][0])), 4) for n in names}
     return MarrowReference(fields, normal, residual, factors, confidence, "marrow")
+
+
+def _field_evaluator(
+    fields: dict[str, ReferenceField], xyz: NDArray[np.floating]
+) -> Callable[[ReferenceField], NDArray[np.float64]]:
+    """``field -> log field at xyz``, with one design matrix for fields sharing their
+    normalisation (fields fitted on the same voxels, and their refits, do)."""
+    first = next(iter(fields.values()))
+    design = _design((np.asarray(xyz, float) - first.centre) / first.scale, first.degree)
+
+    def log_field(field: ReferenceField) -> NDArray[np.float64]:
+        same = (
+            field.degree == first.degree
+            and field.scale == first.scale
+            and np.array_equal(field.centre, first.centre)
+        )
+        return _times(design, field.coefficients) if same else field.log_at(xyz)
+
+    return log_field
 
 
 def _refit(

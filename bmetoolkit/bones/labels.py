@@ -172,10 +172,8 @@ def bone_labels(
 
         volume, _ = resample_with_coverage(volume, grid)
     data = np.asarray(volume.data)
-    keep = np.zeros(max(int(data.max(initial=0)), *names) + 1, bool)
-    keep[list(names)] = True
-    data = np.where(keep[data], data, 0).astype(data.dtype)
-    counts = np.bincount(data.ravel(), minlength=keep.size)
+    size = max(int(data.max(initial=0)), *names) + 1
+    counts = np.bincount(data.ravel(), minlength=size)
     present, notes = {}, list(notes)
     for number, name in names.items():
         if counts[number] >= MIN_BONE_VOXELS:
@@ -193,7 +191,9 @@ def bone_labels(
             hint="check that the mask belongs to this scan (same subject and session, "
             "exported with its scanner coordinates)",
         )
-    data = np.where(np.isin(data, list(present)), data, 0).astype(data.dtype)
+    keep = np.zeros(size, data.dtype)
+    keep[list(present)] = list(present)
+    data = keep[data]
     return BoneLabels(
         labels=Volume(data, volume.affine, kind="label", source=source),
         names=present,
