@@ -77,6 +77,7 @@ def analyze(
     t2_series: str | int | None = None,
     stir_series: str | int | None = None,
     allow_cross_study: bool = False,
+    verify_roles: bool = True,
 ) -> AnalysisResult:
     """Find bone marrow edema, and in the spine Modic changes, in one subject's MRI.
 
@@ -119,6 +120,11 @@ def analyze(
         description), for when the automatic pairing is ambiguous.
     allow_cross_study : bool
         Pair DICOM series of different studies (StudyInstanceUID); refused otherwise.
+    verify_roles : bool
+        Refuse a T1 that does not look like a T1 next to the fluid image
+        (:mod:`bmetoolkit.pairing.sanity`: fluid must be dark on it). Turn off only for a
+        T1 you know is right: the check needs fluid in view (CSF, joint fluid) and can
+        refuse a genuine T1 when the fluid image's brightest tissue is muscle.
 
     Returns
     -------
@@ -150,10 +156,16 @@ def analyze(
             stir=stir_series,
             labels=labels_input,
             allow_cross_study=allow_cross_study,
+            verify_roles=verify_roles,
         )
     else:
         study = Study.from_images(
-            t1, t2=t2, stir=stir, labels=labels_input, allow_cross_study=allow_cross_study
+            t1,
+            t2=t2,
+            stir=stir,
+            labels=labels_input,
+            allow_cross_study=allow_cross_study,
+            verify_roles=verify_roles,
         )
     if marrow is not None:
         return analyze_study(

@@ -118,6 +118,7 @@ def segment_bme(
     levels: DecisionLevels,
     voxel_mm3: float,
     params: Parameters,
+    seedable: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Bone marrow edema mask from T1 and fluid-sensitive decision images.
 
@@ -134,6 +135,9 @@ def segment_bme(
         Volume of one voxel (mm³).
     params : Parameters
         ``min_lesion_mm3`` and ``edema_t1_max_ratio``.
+    seedable : ndarray of bool, optional
+        Where a lesion may start (seed); it may grow beyond. By default everywhere. Voxels
+        whose signal mixes in what lies outside the bone are kept from seeding.
 
     Returns
     -------
@@ -143,6 +147,8 @@ def segment_bme(
     with np.errstate(invalid="ignore"):
         weak = fluid_ratio >= levels.fluid_bright[0]
         strong = fluid_ratio >= levels.fluid_bright[1]
+        if seedable is not None:
+            strong &= seedable
         if role == "required":
             weak &= t1_ratio <= levels.t1_dark[0]
             strong &= t1_ratio <= levels.t1_dark[1]

@@ -88,6 +88,9 @@ class Study:
         (empty for images built in memory).
     role_checks : dict
         What the role check measured (:func:`bmetoolkit.pairing.sanity.check_roles`).
+    source_grids : dict
+        Each image's own grid as acquired, by role (its voxel size and orientation decide
+        how far partial volume reaches on the study grid).
     """
 
     t1: Volume | None = None
@@ -100,6 +103,7 @@ class Study:
     notes: tuple[str, ...] = ()
     checksums: Mapping[str, list[dict[str, str]]] = field(default_factory=dict, repr=False)
     role_checks: Mapping[str, float | None] = field(default_factory=dict)
+    source_grids: Mapping[str, Grid] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.t2 is None and self.stir is None:
@@ -236,6 +240,11 @@ class Study:
             notes=tuple(dict.fromkeys(messages)),
             checksums=input_checksums({base_role: base, **volumes}),
             role_checks=fractions,
+            source_grids={
+                role: volume.grid
+                for role, volume in {base_role: base, **volumes}.items()
+                if role != "labels"
+            },
         )
 
     @classmethod

@@ -8,7 +8,10 @@
    the surface) and **free fluid** (subchondral cysts: as bright as the scan's own joint
    fluid, see :func:`fluid_like`) leave the marrow;
 4. edema: fluid-bright (and, with a T1, not T1-bright) at levels set by the scan's noise
-   (:func:`bmetoolkit.segment.segment_bme`);
+   (:func:`bmetoolkit.segment.segment_bme`). A lesion may not start (seed) in the band
+   where an image's voxels reach outside the bone
+   (:func:`bmetoolkit.bones.geometry.partial_volume_band`: thick slices along a surface
+   mix joint fluid into the marrow), but may grow into it;
 5. lesions per bone with their depth from the bone and articular surfaces, and one row per
    bone (:mod:`bmetoolkit.bones.tables`).
 """
@@ -21,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.bones.geometry import bone_depths
+from bmetoolkit.bones.geometry import bone_depths, partial_volume_band
 from bmetoolkit.bones.labels import BoneLabels
 from bmetoolkit.bones.tables import bone_lesion_table, bone_table
 from bmetoolkit.modic import MM3_PER_ML
@@ -88,9 +91,11 @@ def analyze_bones(
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
+    mixed = partial_volume_band(ids > 0, grid, study.source_grids.values())
     bme = segment_bme(
-        decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3, params=params
-    )
+        decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3,
+        params=params, seedable=~mixed,
+    )  # fmt: skip
     t1_dark = t1_dark_edema(bme, decisions, levels)
     lesion_numbers, n_lesions = label_lesions(bme, ids)
     lesions = bone_lesion_table(
