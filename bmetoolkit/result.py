@@ -12,10 +12,15 @@ Output contract of :meth:`AnalysisResult.save` (all on the T1 grid with the T1 a
 ``report.json``       everything above in one document, with parameters, inputs, versions
 ==================== ==========================================================================
 
-With ``viewer_tables`` (default) each label map also gets a 3D Slicer colour table
-(``<map>.ctbl``), an ITK-SNAP label description (``<map>_itksnap.txt``) and a BIDS
-``<map>_dseg.tsv`` (:mod:`bmetoolkit.report.colortables`); with ``qc`` a self-contained HTML page
+With ``viewer_tables`` (default) each label map (:data:`LABEL_MAPS`) also gets this subject's
+3D Slicer colour table (``<map>.ctbl``), ITK-SNAP label description (``<map>_itksnap.txt``)
+and BIDS ``<map>_dseg.tsv`` (:mod:`bmetoolkit.report.colortables`): the vertebrae and lesion
+tables list this subject's bodies and lesions. With ``qc`` a self-contained HTML page
 ``qc.html`` with the QC figures (:mod:`bmetoolkit.report.qc`, :mod:`bmetoolkit.report.html`).
+
+``bmetoolkit analyze``, ``bmetoolkit batch`` and the Python API write through this one
+:meth:`AnalysisResult.save`; a batch only chooses BIDS file names, scrubs identity from the
+report and adds its manifest and group tables.
 
 Each file is written under a temporary name and renamed into place; ``report.json`` is
 removed first and written last, so a folder with a ``report.json`` is complete.
@@ -40,7 +45,7 @@ from bmetoolkit.spine.vertebra import BodyGeometry
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
 
-__all__ = ["OUTPUT_FILES", "AnalysisResult", "versions"]
+__all__ = ["LABEL_MAPS", "OUTPUT_FILES", "QC_PAGE", "AnalysisResult", "versions"]
 
 #: Default file name of each output.
 OUTPUT_FILES: dict[str, str] = {
@@ -52,6 +57,10 @@ OUTPUT_FILES: dict[str, str] = {
     "endplates": "endplates.csv",
     "report": "report.json",
 }
+#: Outputs that are label maps: each gets its colour tables (``viewer_tables``).
+LABEL_MAPS = ("bme_mask", "modic_map", "vertebrae", "lesion_labels")
+#: Default file name of the QC page (``save(qc=True)``).
+QC_PAGE = "qc.html"
 #: Report format version: bumped when a field changes meaning or disappears.
 REPORT_VERSION = "1.0"
 
@@ -226,23 +235,35 @@ class AnalysisResult:
         viewer_tables: bool = True,
         qc: bool = False,
         subject: str | None = None,
+        report: Mapping[str, Any] | None = None,
+        index_href: str | None = None,
     ) -> dict[str, Path]:
         """Write the output contract into ``out_dir`` (created if needed).
+
+        This is the one writer of an analysis' files: ``bmetoolkit analyze``, ``bmetoolkit
+        batch`` (BIDS ``names``, a ``report`` scrubbed of identity, a link to its index) and
+        the Python API all call it.
 
         Parameters
         ----------
         out_dir : path
             Output folder.
         names : dict, optional
-            File name per output key (:data:`OUTPUT_FILES` keys) to override the defaults,
-            e.g. BIDS names.
+            File name per output key (:data:`OUTPUT_FILES` keys, and ``"qc"`` for the QC
+            page) to override the defaults, e.g. BIDS names.
         viewer_tables : bool
-            Also write colour tables for 3D Slicer, ITK-SNAP and BIDS beside each map.
+            Also write this subject's colour tables for 3D Slicer, ITK-SNAP and BIDS beside
+            each label map (:func:`bmetoolkit.report.colortables.subject_label_tables`).
         qc : bool
-            Also write ``qc.html``, the QC page with figures, and its thumbnail
-            ``qc_thumb.png`` (a fraction of a second).
+            Also write the QC page (``qc.html`` by default) with figures, and its thumbnail
+            ``<page>_thumb.png`` (a fraction of a second).
         subject : str, optional
             Subject name for the QC page (the folder name by default).
+        report : dict, optional
+            The report to write and show (e.g. one scrubbed of identity); :meth:`to_dict`
+            by default.
+        index_href : str, optional
+            Link from the QC page back to an index page (a batch's ``index.html``).
 
         Returns
         -------
@@ -254,37 +275,34 @@ class AnalysisResult:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        files = {key: out / name for key, name in (OUTPUT_FILES | dict(names or {})).items()}
+        chosen = dict(names or {})
+        qc_name = chosen.pop("qc", QC_PAGE)
+        files = {key: out / name for key, name in (OUTPUT_FILES | chosen).items()}
         files["report"].unlink(missing_ok=True)
-        save_nifti(self.bme_mask, files["bme_mask"])
-        save_nifti(self.modic_map, files["modic_map"])
-        save_nifti(self.vertebrae.bodies, files["vertebrae"])
-        save_nifti(self.lesion_labels, files["lesion_labels"])
+        report = self.to_dict() if report is None else dict(report)
+        for key, volume in (
+            ("bme_mask", self.bme_mask),
+            ("modic_map", self.modic_map),
+            ("vertebrae", self.vertebrae.bodies),
+            ("lesion_labels", self.lesion_labels),
+        ):
+            save_nifti(volume, files[key])
         for key, rows, columns in (
             ("lesions", self.lesion_rows, LESION_COLUMNS),
             ("endplates", self.endplate_rows, ENDPLATE_COLUMNS),
         ):  # the csv module writes what pandas' to_csv did, without importing pandas
             write_text(files[key], table_text(rows, columns))
         if viewer_tables:
-            files |= self._write_viewer_tables(files)
-        report = self.to_dict()
+            files |= _write_viewer_tables(files, report)
         if qc:
             files["qc"] = self.write_qc_page(
-                out / "qc.html", subject=subject or out.name, report=report
+                out / qc_name,
+                subject=subject or out.name,
+                report=report,
+                index_href=index_href,
             )
         write_json(files["report"], report)
         return files
-
-    def _write_viewer_tables(self, files: dict[str, Path]) -> dict[str, Path]:
-        from bmetoolkit.report.colortables import table_stem, write_color_tables
-
-        written = {}
-        maps = ["bme_mask", "modic_map"] + (["vertebrae"] if self.vertebrae.levels_known else [])
-        for key in maps:
-            stem = table_stem(files[key].name)
-            for kind, path in write_color_tables(key, files[key].parent, stem=stem).items():
-                written[f"{key}_{kind}"] = path
-        return written
 
     def qc_figures(self, subject: str | None = None) -> Any:
         """The QC figures: sagittal montage and per-level volumes (``report.qc.QCFigures``)."""
@@ -308,16 +326,23 @@ class AnalysisResult:
         *,
         subject: str = "subject",
         report: Mapping[str, Any] | None = None,
+        index_href: str | None = None,
     ) -> Path:
         """Write the self-contained QC page (figures, tables, parameters, notes).
 
         ``report`` is the report to show (e.g. one scrubbed of identity); by default
-        :meth:`to_dict`.
+        :meth:`to_dict`. ``index_href`` links the page back to an index page.
         """
         from bmetoolkit.report.html import write_subject_page
 
         report = self.to_dict() if report is None else report
-        return write_subject_page(path, report, subject=subject, figures=self.qc_figures(subject))
+        return write_subject_page(
+            path,
+            report,
+            subject=subject,
+            figures=self.qc_figures(subject),
+            index_href=index_href,
+        )
 
     def summary(self) -> str:
         """A few lines for a terminal: BME volume, Modic endplates, notes."""
@@ -342,3 +367,16 @@ class AnalysisResult:
             lines.append("Modic changes: none")
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _write_viewer_tables(files: Mapping[str, Path], report: Mapping[str, Any]) -> dict[str, Path]:
+    """This subject's colour tables beside each label map: ``<key>_<kind>`` to path."""
+    from bmetoolkit.report.colortables import subject_label_tables, table_stem, write_color_tables
+
+    tables = subject_label_tables(report)
+    written = {}
+    for key in LABEL_MAPS:
+        stem = table_stem(files[key].name)
+        for kind, path in write_color_tables(tables[key], files[key].parent, stem=stem).items():
+            written[f"{key}_{kind}"] = path
+    return written
