@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from bmetoolkit.commands import EXIT_OK
+from bmetoolkit.errors import UsageError
+
+__all__ = ["PARAMS_HELP", "register", "run"]
+
+#: Help of ``--params`` (every command that analyses takes the same).
+PARAMS_HELP = (
+    "parameter values: a JSON object ('{\"stir_hyper_ratio\": 1.3}', nested "
+    "'{\"autoseg\": {...}}' for the automatic vertebrae), or a JSON file of some values or a "
+    "report.json"
+)
 
 
 def register(commands: Any) -> None:
@@ -50,9 +59,7 @@ def register(commands: Any) -> None:
         choices=("auto", "verse", "spineps", "totalsegmentator", "total_mr", "binary"),
         help="convention of --vertebrae (default: auto-detect)",
     )
-    parser.add_argument(
-        "--params", type=Path, metavar="JSON", help="parameter values (JSON object or report)"
-    )
+    parser.add_argument("--params", metavar="JSON", help=PARAMS_HELP)
     parser.add_argument(
         "--reference-mask",
         type=Path,
@@ -83,36 +90,17 @@ def _series(value: str | None) -> str | int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the analysis for the parsed arguments; return the exit code."""
+    _check_arguments(args)
     from bmetoolkit.analysis import analyze
+    from bmetoolkit.params import Parameters
 
-    if args.study is None and args.t1 is None and (args.t2 or args.stir):
-        from bmetoolkit.study import t1_missing_error
-
-        error = t1_missing_error(args.t2 or args.stir)
-        print(f"bmetoolkit analyze: error: {error.for_cli()}", file=sys.stderr)
-        return EXIT_USAGE
-    if (args.study is None) == (args.t1 is None):
-        print(
-            "bmetoolkit analyze: error: give either STUDY_DIR or --t1 (with --t2 and/or --stir)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if args.t1 is not None and args.t2 is None and args.stir is None:
-        print("bmetoolkit analyze: error: --t1 needs --t2 and/or --stir", file=sys.stderr)
-        return EXIT_USAGE
-    series = [args.t1_series, args.t2_series, args.stir_series]
-    if args.study is None and any(s is not None for s in series):
-        print(
-            "bmetoolkit analyze: error: --t1-series/--t2-series/--stir-series need STUDY_DIR",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    params = Parameters.from_argument(args.params) if args.params is not None else None
     result = analyze(
         args.study if args.study is not None else args.t1,
         t2=args.t2,
         stir=args.stir,
         vertebrae=args.vertebrae,
-        params=args.params,
+        params=params,
         reference_mask=args.reference_mask,
         label_convention=args.label_convention,
         t1_series=_series(args.t1_series),
@@ -129,3 +117,18 @@ def run(args: argparse.Namespace) -> int:
         if "qc" in files:
             print(f"QC page: {files['qc']}")
     return EXIT_OK
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Raise UsageError when the images given do not make one subject."""
+    if args.study is None and args.t1 is None and (args.t2 or args.stir):
+        from bmetoolkit.study import t1_missing_error
+
+        raise UsageError(t1_missing_error(args.t2 or args.stir).for_cli())
+    if (args.study is None) == (args.t1 is None):
+        raise UsageError("give either STUDY_DIR or --t1 (with --t2 and/or --stir)")
+    if args.t1 is not None and args.t2 is None and args.stir is None:
+        raise UsageError("--t1 needs --t2 and/or --stir")
+    series = [args.t1_series, args.t2_series, args.stir_series]
+    if args.study is None and any(s is not None for s in series):
+        raise UsageError("--t1-series/--t2-series/--stir-series need STUDY_DIR")
