@@ -7,9 +7,11 @@ holding any subset of the fields) or :meth:`Parameters.from_argument` (the CLI's
 such a file, or the JSON object itself).
 
 The thresholds of the automatic vertebral-body segmentation sit in the nested section
-``autoseg`` (:class:`bmetoolkit.spine.autoseg.AutosegParameters`, every one of its fields):
+``autoseg`` (:class:`bmetoolkit.spine.autoseg.AutosegParameters`, any of its fields):
 ``{"autoseg": {"<name>": value}}`` in a file or dict, ``Parameters(autoseg={...})`` or
-``replace(autoseg={...})`` in Python (values not given keep their defaults).
+``replace(autoseg={...})`` in Python (values not given keep their defaults). Left at its
+defaults the section is ``None`` and the segmentation (and scipy.stats, which it imports) is
+not imported: a run with vertebra labels does not pay for it.
 
 Intensity thresholds are **ratios to the subject's normal marrow** of the same sequence
 (see :mod:`bmetoolkit.reference`): 1.0 is normal marrow, 0.8 is 20 % darker.
@@ -38,7 +40,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,10 +69,6 @@ def _autoseg_class() -> type:
     from bmetoolkit.spine.autoseg.params import AutosegParameters
 
     return AutosegParameters
-
-
-def _default_autoseg() -> AutosegParameters:
-    return _autoseg_class()()
 
 
 #: Nested sections of :class:`Parameters`: field name -> the dataclass of its values.
@@ -229,10 +227,13 @@ class Parameters:
 
     Automatic vertebral bodies
     --------------------------
-    autoseg : AutosegParameters
+    autoseg : AutosegParameters or None
         Thresholds of the automatic segmentation, used when no vertebra labels are given
         (:class:`bmetoolkit.spine.autoseg.AutosegParameters`; ``docs/autoseg.md``). A dict
-        gives some of its values, the others keep their defaults.
+        gives some of its values, the others keep their defaults. None (the default, and
+        what values equal to the defaults become) means the defaults. :meth:`to_dict` lists
+        the values that differ from the defaults; the segmentation records all the values it
+        used in the report's ``labels.provenance.parameters``.
     """
 
     cortex_mm: float = 0.5
@@ -272,7 +273,7 @@ class Parameters:
     modic_min_area_pct: float = 10.0
     modic_anchor_fraction: float = 0.3
     region_median_margin: float = 0.25
-    autoseg: AutosegParameters = field(default_factory=_default_autoseg)
+    autoseg: AutosegParameters | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -328,8 +329,12 @@ class Parameters:
         return "supporting" if fluid == "stir" else "required"
 
     def to_dict(self) -> dict[str, Any]:
-        """All values by name (JSON-serialisable); a section is a nested dict."""
-        return dataclasses.asdict(self)
+        """All values by name (JSON-serialisable); a section is a nested dict of its values
+        that differ from the section's defaults (``{}`` when none do)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _SECTIONS:
+            values[name] = _changed(values[name])
+        return values
 
     def digest(self) -> str:
         """Short hash of the values: equal digests, equal parameters."""
@@ -412,25 +417,41 @@ def _check_names(values: Mapping[str, Any], known: list[str], what: str) -> None
 
 
 def _section(name: str, value: Any) -> Any:
-    """The section ``name`` as its dataclass: kept as given, or built from a partial dict.
+    """The section ``name`` as its dataclass, or None when it holds the defaults.
 
-    Values given in a dict are checked against the type of the field's default (a number for
-    a number, finite; a bool for a bool; text for text), with the field's dotted name in the
-    message, so a section needs no checks of its own.
+    ``value`` is None, an instance of the section's dataclass, or a dict of some of its
+    values; those are checked against the type of the field's default (a number for a number,
+    finite; a bool for a bool; text for text), with the field's dotted name in the message,
+    so a section needs no checks of its own. The section's module is imported only when
+    values are given.
     """
+    if value is None or (isinstance(value, Mapping) and not value):
+        return None
     kind = _SECTIONS[name]()
-    if isinstance(value, kind):
-        return value
-    if not isinstance(value, Mapping):
+    if not isinstance(value, kind | Mapping):
         raise ValueError(
             f"parameter {name} must be a JSON object of {kind.__name__} values, got {value!r}"
         )
     defaults = kind()
-    _check_names(value, [f.name for f in fields(kind)], f"{name} parameter")
-    checked = {
-        key: _like(getattr(defaults, key), item, f"{name}.{key}") for key, item in value.items()
+    if isinstance(value, Mapping):
+        _check_names(value, [f.name for f in fields(kind)], f"{name} parameter")
+        checked = {
+            key: _like(getattr(defaults, key), item, f"{name}.{key}") for key, item in value.items()
+        }
+        value = kind(**checked)
+    return None if value == defaults else value
+
+
+def _changed(section: Any) -> dict[str, Any]:
+    """The values of a section that differ from its defaults (``{}`` for None)."""
+    if section is None:
+        return {}
+    defaults = type(section)()
+    return {
+        f.name: getattr(section, f.name)
+        for f in fields(section)
+        if getattr(section, f.name) != getattr(defaults, f.name)
     }
-    return kind(**checked)
 
 
 def _like(default: Any, value: Any, name: str) -> Any:

@@ -175,19 +175,40 @@ def _autoseg_change() -> tuple[str, float]:
     return name, round(getattr(defaults, name) * 1.01 + 0.001, 6)
 
 
-def test_autoseg_section_holds_every_autoseg_parameter() -> None:
+def test_autoseg_section_takes_any_autoseg_parameter() -> None:
     from bmetoolkit.spine.autoseg import AutosegParameters
 
-    section = Parameters().to_dict()["autoseg"]
-    assert section == AutosegParameters().to_dict()
+    assert Parameters().autoseg is None and Parameters().to_dict()["autoseg"] == {}
+    for f in dataclasses.fields(AutosegParameters):  # every field can be set
+        default = getattr(AutosegParameters(), f.name)
+        assert Parameters(autoseg={f.name: default}).autoseg is None  # the defaults: None
     name, value = _autoseg_change()
     changed = Parameters(autoseg={name: value})
-    assert getattr(changed.autoseg, name) == value
+    assert changed.autoseg == AutosegParameters(**{name: value})  # the rest: defaults
+    assert changed.to_dict()["autoseg"] == {name: value}  # what differs from the defaults
     assert Parameters.from_dict(changed.to_dict()) == changed  # a report reads back
     assert changed.digest() != Parameters().digest()
     assert Parameters().replace(autoseg={name: value}) == changed
-    others = {k: v for k, v in changed.to_dict()["autoseg"].items() if k != name}
-    assert others == {k: v for k, v in section.items() if k != name}  # the rest: defaults
+    assert Parameters(autoseg=changed.autoseg) == changed
+    assert changed.replace(autoseg=None) == Parameters()
+
+
+def test_parameters_without_autoseg_values_do_not_import_the_segmentation() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from bmetoolkit.params import Parameters\n"
+        "p = Parameters.from_dict({'stir_hyper_ratio': 1.3, 'autoseg': {}})\n"
+        "p.to_dict(), p.digest(), Parameters().replace(grow_z=2.0)\n"
+        "print('bmetoolkit.spine.autoseg' in sys.modules, 'scipy' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]  # this checkout first on the path
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert done.stdout.split() == ["False", "False"]
 
 
 def test_autoseg_unknown_or_bad_values_are_clear_errors() -> None:
