@@ -28,6 +28,7 @@ removed first and written last, so a folder with a ``report.json`` is complete.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Mapping
@@ -67,6 +68,12 @@ REPORT_VERSION = "1.0"
 
 def versions() -> dict[str, str]:
     """Versions of bmetoolkit, Python and the libraries that shape the results."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """:func:`versions`, looked up once per process (package metadata is read from disk)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from bmetoolkit import __version__
