@@ -6,32 +6,12 @@ masks, and radiologists' per-disc gradings including the Modic type. bmetoolkit 
 downloads it by itself: :func:`fetch_spider` (or ``bmetoolkit spider fetch``) does, into a
 user cache.
 
-Layout (as published; names checked against public users of the dataset)::
-
-    overview.csv                 one row per series (new_file_name, subset, scanner...)
-    radiological_gradings.csv    one row per patient x disc: Patient, IVD label, Modic,
-                                 UP endplate, LOW endplate, Spondylolisthesis,
-                                 Disc herniation, Disc narrowing, Disc bulging, Pfirrman grade
-    images.zip -> images/<patient>_<t1|t2|t2_SPACE>.mha
-    masks.zip  -> masks/<patient>_<t1|t2|t2_SPACE>.mha
-
-Mask values: vertebrae ``1..n`` counted from the bottom (1 = L5, assuming five lumbar
-vertebrae; a transitional anatomy shifts every name), ``100`` the spinal canal, discs
-``201..`` counted from the bottom (201 = L5-S1). The sacrum has no vertebra label. The
-gradings' ``IVD label`` uses the same count (1 = L5-S1). ``Modic`` is 0 (none), 1, 2 or 3.
-
 SPIDER grades Modic **per disc**, not per endplate: the expected type of a disc level is
 compared with bmetoolkit's two endplates facing that disc (:func:`disc_predictions`).
 
-Download
---------
-Files are listed with their MD5 checksums by the Zenodo records API; each is streamed to
-``<name>.part`` beside its final name with a progress bar, resumed with an HTTP ``Range``
-request when a ``.part`` exists, checked (size and checksum) and only then renamed. A
-partial or corrupt download therefore never looks complete. Zip archives are extracted into a
-
-Modules: :mod:`.download` (Zenodo, cache, checksums, resume), :mod:`.read` (cases, gradings,
-levels, vertebra labels), :mod:`.score` (per-disc predictions and agreement) and
+Modules: :mod:`.download` (Zenodo, cache, checksums, resume: a partial download never looks
+complete), :mod:`.read` (the folder's layout and mask values; cases, gradings, levels, vertebra
+labels), :mod:`.score` (per-disc predictions and agreement) and
 :mod:`.validate` (the analysis over a SPIDER folder). Every public name is importable from
 ``bmetoolkit.data.spider`` itself.
 """
