@@ -21,9 +21,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the phantom layout is in tests/
+
 from bmetoolkit.commands.spider import format_metrics
 from bmetoolkit.data import spider
 from bmetoolkit.io import write_json, write_text
+from tests.spider_layout import write_gradings, write_phantom_case
 
 
 def build_phantom_folder(root: Path, n: int) -> Path:
@@ -33,8 +36,8 @@ def build_phantom_folder(root: Path, n: int) -> Path:
     rows = []
     for seed in range(1, n + 1):
         study = make_phantom(seed=seed, lesions="random", config=PhantomConfig.small())
-        rows += spider.write_phantom_case(study, root, patient=seed)
-    spider.write_gradings(rows, root)
+        rows += write_phantom_case(study, root, patient=seed)
+    write_gradings(rows, root)
     return root
 
 

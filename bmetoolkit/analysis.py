@@ -352,13 +352,13 @@ def _vertebra_labels(
     elif study.labels is not None:
         label_volume = study.labels
     else:
-        return _automatic_labels(study)
+        return _automatic_labels(study, params)
     return vertebral_bodies(
         label_volume, convention=convention, body_opening_mm=params.body_opening_mm
     )
 
 
-def _automatic_labels(study: Study) -> VertebraLabels:
+def _automatic_labels(study: Study, params: Parameters) -> VertebraLabels:
     if study.t1 is None:
         raise MissingContrastError(
             "no vertebra labels were given and the automatic vertebral bodies need a T1 in "
@@ -379,7 +379,7 @@ def _automatic_labels(study: Study) -> VertebraLabels:
             hint="pass a vertebra label map (SPINEPS, TotalSegmentator, VerSe ids or a binary "
             "body mask): vertebrae=... or --vertebrae",
         ) from None
-    return find_vertebral_bodies(study)
+    return find_vertebral_bodies(study, params=params.autoseg)
 
 
 def _within_shell(

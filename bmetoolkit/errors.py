@@ -38,6 +38,7 @@ __all__ = [
     "NotDicomOrNiftiError",
     "PixelDataError",
     "UnsupportedDataError",
+    "UsageError",
     "existing_path",
 ]
 
@@ -105,6 +106,14 @@ class BmetoolkitError(Exception):
         if hint:
             text = f"{text}{hint}" if text.endswith("\n") else f"{text.rstrip('.')}. {hint}"
         return text
+
+
+class UsageError(BmetoolkitError):
+    """Arguments or options that do not fit together (the command line exits with 2).
+
+    An error about the input itself, which the arguments named correctly, is another
+    :class:`BmetoolkitError` (exit code 1); :func:`bmetoolkit.cli.main` decides the codes.
+    """
 
 
 class InputNotFoundError(BmetoolkitError, FileNotFoundError):

@@ -2,8 +2,16 @@
 
 :class:`Parameters` is frozen: change a value with :meth:`Parameters.replace`. It is saved in
 every report (``report.json`` → ``"parameters"``), so a result can always be reproduced, and
-read back with :meth:`Parameters.from_dict` or :meth:`Parameters.from_file` (a JSON file
-holding any subset of the fields; the CLI's ``--params``).
+read back with :meth:`Parameters.from_dict`, :meth:`Parameters.from_file` (a JSON file
+holding any subset of the fields) or :meth:`Parameters.from_argument` (the CLI's ``--params``:
+such a file, or the JSON object itself).
+
+The thresholds of the automatic vertebral-body segmentation sit in the nested section
+``autoseg`` (:class:`bmetoolkit.spine.autoseg.AutosegParameters`, any of its fields):
+``{"autoseg": {"<name>": value}}`` in a file or dict, ``Parameters(autoseg={...})`` or
+``replace(autoseg={...})`` in Python (values not given keep their defaults). Left at its
+defaults the section is ``None`` and the segmentation (and scipy.stats, which it imports) is
+not imported: a run with vertebra labels does not pay for it.
 
 Intensity thresholds are **ratios to the subject's normal marrow** of the same sequence
 (see :mod:`bmetoolkit.reference`): 1.0 is normal marrow, 0.8 is 20 % darker.
@@ -18,21 +26,28 @@ Examples
 >>> Parameters.from_dict({"min_lesion": 1})
 Traceback (most recent call last):
 ...
-ValueError: unknown parameter 'min_lesion'; known parameters: ...
+ValueError: unknown parameter 'min_lesion' (did you mean 'min_lesion_mm3'?); known parameters: ...
+>>> Parameters.from_argument('{"stir_hyper_ratio": 1.3}').stir_hyper_ratio
+1.3
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bmetoolkit.errors import BmetoolkitError
+
+if TYPE_CHECKING:
+    from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 __all__ = ["AREA_GRADE_LIMITS_PCT", "HEIGHT_GRADE_LIMITS_PCT", "T1_CRITERIA", "Parameters"]
 
@@ -41,6 +56,23 @@ T1_CRITERIA = ("auto", "required", "supporting", "ignored")
 #: Parameters of earlier versions that no longer exist; a file naming them (an old
 #: ``report.json``) still reads, without them.
 RETIRED_PARAMETERS = frozenset({"central_fraction"})
+
+#: What ``--params`` takes, for the messages.
+_PARAMS_HINT = (
+    "give a JSON object such as '{\"stir_hyper_ratio\": 1.3}', or a JSON file of parameters "
+    "or a report.json"
+)
+
+
+def _autoseg_class() -> type:
+    """:class:`AutosegParameters`, imported on first use (its package imports scipy)."""
+    from bmetoolkit.spine.autoseg.params import AutosegParameters
+
+    return AutosegParameters
+
+
+#: Nested sections of :class:`Parameters`: field name -> the dataclass of its values.
+_SECTIONS = {"autoseg": _autoseg_class}
 
 #: Height grade limits, % of the vertebral body height: A below 25, B 25-50, C above 50
 #: (Udby et al., J Orthop Res 2022).
@@ -208,6 +240,16 @@ class Parameters:
         signal (joint fluid, cysts, CSF: measured on the scan, see :mod:`bmetoolkit.bones`)
         is fluid (a subchondral cyst), not edema: edema is marrow holding water, well below
         free fluid. Default 0.6.
+
+    Automatic vertebral bodies
+    --------------------------
+    autoseg : AutosegParameters or None
+        Thresholds of the automatic segmentation, used when no vertebra labels are given
+        (:class:`bmetoolkit.spine.autoseg.AutosegParameters`; ``docs/autoseg.md``). A dict
+        gives some of its values, the others keep their defaults. None (the default, and
+        what values equal to the defaults become) means the defaults. :meth:`to_dict` lists
+        the values that differ from the defaults; the segmentation records all the values it
+        used in the report's ``labels.provenance.parameters``.
     """
 
     cortex_mm: float = 0.5
@@ -250,9 +292,14 @@ class Parameters:
     articular_gap_mm: float = 10.0
     subchondral_mm: float = 5.0
     cyst_fluid_fraction: float = 0.6
+    autoseg: AutosegParameters | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
+            if f.name in _SECTIONS:
+                section = _section(f.name, getattr(self, f.name))
+                object.__setattr__(self, f.name, section)
+                continue
             value = getattr(self, f.name)
             expected = {"bool": bool, "int": int, "str": str}.get(f.type, float)
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -284,7 +331,10 @@ class Parameters:
             raise ValueError(f"parameter {low} must not exceed {high}")
 
     def replace(self, **changes: Any) -> Parameters:
-        """A copy with some values changed (checked like the constructor)."""
+        """A copy with some values changed (checked like the constructor).
+
+        A section given as a dict (``autoseg={...}``) starts from that section's defaults.
+        """
         return dataclasses.replace(self, **changes)
 
     def t1_role(self, fluid: str) -> str:
@@ -298,8 +348,12 @@ class Parameters:
         return "supporting" if fluid == "stir" else "required"
 
     def to_dict(self) -> dict[str, Any]:
-        """All values by name (JSON-serialisable)."""
-        return dataclasses.asdict(self)
+        """All values by name (JSON-serialisable); a section is a nested dict of its values
+        that differ from the section's defaults (``{}`` when none do)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _SECTIONS:
+            values[name] = _changed(values[name])
+        return values
 
     def digest(self) -> str:
         """Short hash of the values: equal digests, equal parameters."""
@@ -307,15 +361,13 @@ class Parameters:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Parameters:
-        """Parameters from a (partial) dict; unknown names are an error, not ignored."""
-        known = {f.name for f in fields(cls)}
+    def from_dict(cls, values: Mapping[str, Any]) -> Parameters:
+        """Parameters from a (partial) dict; unknown names are an error, not ignored.
+
+        A section (``"autoseg"``) is a nested dict of some of its values.
+        """
         values = {k: v for k, v in values.items() if k not in RETIRED_PARAMETERS}
-        for name in values:
-            if name not in known:
-                raise ValueError(
-                    f"unknown parameter {name!r}; known parameters: {', '.join(sorted(known))}"
-                )
+        _check_names(values, [f.name for f in fields(cls)], "parameter")
         return cls(**values)
 
     @classmethod
@@ -331,13 +383,108 @@ class Parameters:
             raise BmetoolkitError("parameter file does not exist", path=path) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BmetoolkitError(
-                f"cannot read parameters ({exc})", path=path, hint="give a JSON object"
+                f"cannot read parameters ({exc})", path=path, hint=_PARAMS_HINT
             ) from None
         if isinstance(values, dict) and isinstance(values.get("parameters"), dict):
             values = values["parameters"]
+        return cls._from_json(values, path=path, hint="fix the parameter file")
+
+    @classmethod
+    def from_argument(cls, value: str | os.PathLike) -> Parameters:
+        """Parameters from the command line's ``--params``: a JSON object or a file's path.
+
+        Text starting with ``{`` is read as the JSON object itself
+        (``--params '{"stir_hyper_ratio": 1.3}'``); anything else is a path for
+        :meth:`from_file`.
+
+        Raises
+        ------
+        BmetoolkitError
+            The JSON cannot be read, is not an object, names an unknown parameter or holds
+            a bad value (the command line exits with 1).
+        """
+        text = os.fspath(value)
+        if not text.lstrip().startswith("{"):
+            return cls.from_file(text)
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BmetoolkitError(
+                f"cannot read the parameters given as JSON ({exc})", hint=_PARAMS_HINT
+            ) from None
+        return cls._from_json(values, path=None, hint="fix the JSON given to --params")
+
+    @classmethod
+    def _from_json(cls, values: Any, *, path: Path | None, hint: str) -> Parameters:
         if not isinstance(values, dict):
-            raise BmetoolkitError("parameters must be a JSON object", path=path)
+            raise BmetoolkitError("parameters must be a JSON object", path=path, hint=hint)
         try:
             return cls.from_dict(values)
         except (TypeError, ValueError) as exc:
-            raise BmetoolkitError(str(exc), path=path, hint="fix the parameter file") from None
+            raise BmetoolkitError(str(exc), path=path, hint=hint) from None
+
+
+def _check_names(values: Mapping[str, Any], known: list[str], what: str) -> None:
+    """Raise ValueError naming the first unknown name of ``values`` (and the closest known)."""
+    for name in values:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown {what} {name!r}{guess}; known {what}s: {', '.join(sorted(known))}"
+            )
+
+
+def _section(name: str, value: Any) -> Any:
+    """The section ``name`` as its dataclass, or None when it holds the defaults.
+
+    ``value`` is None, an instance of the section's dataclass, or a dict of some of its
+    values; those are checked against the type of the field's default (a number for a number,
+    finite; a bool for a bool; text for text), with the field's dotted name in the message,
+    so a section needs no checks of its own. The section's module is imported only when
+    values are given.
+    """
+    if value is None or (isinstance(value, Mapping) and not value):
+        return None
+    kind = _SECTIONS[name]()
+    if not isinstance(value, kind | Mapping):
+        raise ValueError(
+            f"parameter {name} must be a JSON object of {kind.__name__} values, got {value!r}"
+        )
+    defaults = kind()
+    if isinstance(value, Mapping):
+        _check_names(value, [f.name for f in fields(kind)], f"{name} parameter")
+        checked = {
+            key: _like(getattr(defaults, key), item, f"{name}.{key}") for key, item in value.items()
+        }
+        value = kind(**checked)
+    return None if value == defaults else value
+
+
+def _changed(section: Any) -> dict[str, Any]:
+    """The values of a section that differ from its defaults (``{}`` for None)."""
+    if section is None:
+        return {}
+    defaults = type(section)()
+    return {
+        f.name: getattr(section, f.name)
+        for f in fields(section)
+        if getattr(section, f.name) != getattr(defaults, f.name)
+    }
+
+
+def _like(default: Any, value: Any, name: str) -> Any:
+    """``value`` checked against the type of ``default`` (ints given for floats become floats)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        if not isinstance(default, bool) or not isinstance(value, bool):
+            raise ValueError(f"parameter {name} must be {type(default).__name__}, got {value!r}")
+        return value
+    if isinstance(default, int | float):
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"parameter {name} must be a finite number, got {value!r}")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise ValueError(f"parameter {name} must be int, got {value!r}")
+        return float(value) if isinstance(default, float) else value
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ValueError(f"parameter {name} must be str, got {value!r}")
+    return value

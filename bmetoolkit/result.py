@@ -19,10 +19,15 @@ a T1, with its affine):
 With bone masks (``anatomy == "bones"``) there is no spine concept: no Modic map, endplates
 or vertebrae; ``bones.nii.gz`` and ``bones.csv`` take their place.
 
-With ``viewer_tables`` (default) each label map also gets a 3D Slicer colour table
-(``<map>.ctbl``), an ITK-SNAP label description (``<map>_itksnap.txt``) and a BIDS
-``<map>_dseg.tsv`` (:mod:`bmetoolkit.report.colortables`); with ``qc`` a self-contained HTML page
+With ``viewer_tables`` (default) each label map (:data:`LABEL_MAPS`) also gets this subject's
+3D Slicer colour table (``<map>.ctbl``), ITK-SNAP label description (``<map>_itksnap.txt``)
+and BIDS ``<map>_dseg.tsv`` (:mod:`bmetoolkit.report.colortables`): the vertebrae and lesion
+tables list this subject's bodies (or bones) and lesions. With ``qc`` a self-contained HTML page
 ``qc.html`` with the QC figures (:mod:`bmetoolkit.report.qc`, :mod:`bmetoolkit.report.html`).
+
+``bmetoolkit analyze``, ``bmetoolkit batch`` and the Python API write through this one
+:meth:`AnalysisResult.save`; a batch only chooses BIDS file names, scrubs identity from the
+report and adds its manifest and group tables.
 
 Each file is written under a temporary name and renamed into place; ``report.json`` is
 removed first and written last, so a folder with a ``report.json`` is complete.
@@ -30,6 +35,7 @@ removed first and written last, so a folder with a ``report.json`` is complete.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Mapping
@@ -49,7 +55,7 @@ from bmetoolkit.spine.vertebra import BodyGeometry
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
 
-__all__ = ["OUTPUT_FILES", "AnalysisResult", "versions"]
+__all__ = ["LABEL_MAPS", "OUTPUT_FILES", "QC_PAGE", "AnalysisResult", "versions"]
 
 #: Default file name of each output.
 OUTPUT_FILES: dict[str, str] = {
@@ -68,12 +74,22 @@ ANATOMY_OUTPUTS: dict[str, tuple[str, ...]] = {
     "spine": ("bme_mask", "modic_map", "vertebrae", "lesion_labels", "lesions", "endplates"),
     "bones": ("bme_mask", "bones", "lesion_labels", "lesions", "bone_table"),
 }
+#: Outputs that are label maps: each gets its colour tables (``viewer_tables``).
+LABEL_MAPS = ("bme_mask", "modic_map", "vertebrae", "bones", "lesion_labels")
+#: Default file name of the QC page (``save(qc=True)``).
+QC_PAGE = "qc.html"
 #: Report format version: bumped when a field changes meaning or disappears.
 REPORT_VERSION = "1.0"
 
 
 def versions() -> dict[str, str]:
     """Versions of bmetoolkit, Python and the libraries that shape the results."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """:func:`versions`, looked up once per process (package metadata is read from disk)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from bmetoolkit import __version__
@@ -285,23 +301,35 @@ class AnalysisResult:
         viewer_tables: bool = True,
         qc: bool = False,
         subject: str | None = None,
+        report: Mapping[str, Any] | None = None,
+        index_href: str | None = None,
     ) -> dict[str, Path]:
         """Write the output contract into ``out_dir`` (created if needed).
+
+        This is the one writer of an analysis' files: ``bmetoolkit analyze``, ``bmetoolkit
+        batch`` (BIDS ``names``, a ``report`` scrubbed of identity, a link to its index) and
+        the Python API all call it.
 
         Parameters
         ----------
         out_dir : path
             Output folder.
         names : dict, optional
-            File name per output key (:data:`OUTPUT_FILES` keys) to override the defaults,
-            e.g. BIDS names.
+            File name per output key (:data:`OUTPUT_FILES` keys, and ``"qc"`` for the QC
+            page) to override the defaults, e.g. BIDS names.
         viewer_tables : bool
-            Also write colour tables for 3D Slicer, ITK-SNAP and BIDS beside each map.
+            Also write this subject's colour tables for 3D Slicer, ITK-SNAP and BIDS beside
+            each label map (:func:`bmetoolkit.report.colortables.subject_label_tables`).
         qc : bool
-            Also write ``qc.html``, the QC page with figures, and its thumbnail
-            ``qc_thumb.png`` (a fraction of a second).
+            Also write the QC page (``qc.html`` by default) with figures, and its thumbnail
+            ``<page>_thumb.png`` (a fraction of a second).
         subject : str, optional
             Subject name for the QC page (the folder name by default).
+        report : dict, optional
+            The report to write and show (e.g. one scrubbed of identity); :meth:`to_dict`
+            by default.
+        index_href : str, optional
+            Link from the QC page back to an index page (a batch's ``index.html``).
 
         Returns
         -------
@@ -313,13 +341,12 @@ class AnalysisResult:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        chosen = dict(names or {})
+        qc_name = chosen.pop("qc", QC_PAGE)
         wanted = (*ANATOMY_OUTPUTS[self.anatomy], "report")
-        files = {
-            key: out / name
-            for key, name in (OUTPUT_FILES | dict(names or {})).items()
-            if key in wanted
-        }
+        files = {key: out / name for key, name in (OUTPUT_FILES | chosen).items() if key in wanted}
         files["report"].unlink(missing_ok=True)
+        report = self.to_dict() if report is None else dict(report)
         maps = {
             "bme_mask": self.bme_mask,
             "modic_map": self.modic_map,
@@ -339,31 +366,16 @@ class AnalysisResult:
             if key in files:  # the csv module, without importing pandas
                 write_text(files[key], table_text(rows, columns))
         if viewer_tables:
-            files |= self._write_viewer_tables(files)
-        report = self.to_dict()
+            files |= _write_viewer_tables(files, report)
         if qc:
             files["qc"] = self.write_qc_page(
-                out / "qc.html", subject=subject or out.name, report=report
+                out / qc_name,
+                subject=subject or out.name,
+                report=report,
+                index_href=index_href,
             )
         write_json(files["report"], report)
         return files
-
-    def _write_viewer_tables(self, files: dict[str, Path]) -> dict[str, Path]:
-        from bmetoolkit.report.colortables import bone_label_table, table_stem, write_color_tables
-
-        tables: dict[str, Any] = {"bme_mask": "bme_mask"}
-        if self.anatomy == "bones":
-            tables["bones"] = bone_label_table(self.bones.names)
-        else:
-            tables["modic_map"] = "modic_map"
-            if self.vertebrae.levels_known:
-                tables["vertebrae"] = "vertebrae"
-        written = {}
-        for key, table in tables.items():
-            stem = table_stem(files[key].name)
-            for kind, path in write_color_tables(table, files[key].parent, stem=stem).items():
-                written[f"{key}_{kind}"] = path
-        return written
 
     def qc_figures(self, subject: str | None = None) -> Any:
         """The QC figures: sagittal montage and per-level volumes (``report.qc.QCFigures``)."""
@@ -387,16 +399,23 @@ class AnalysisResult:
         *,
         subject: str = "subject",
         report: Mapping[str, Any] | None = None,
+        index_href: str | None = None,
     ) -> Path:
         """Write the self-contained QC page (figures, tables, parameters, notes).
 
         ``report`` is the report to show (e.g. one scrubbed of identity); by default
-        :meth:`to_dict`.
+        :meth:`to_dict`. ``index_href`` links the page back to an index page.
         """
         from bmetoolkit.report.html import write_subject_page
 
         report = self.to_dict() if report is None else report
-        return write_subject_page(path, report, subject=subject, figures=self.qc_figures(subject))
+        return write_subject_page(
+            path,
+            report,
+            subject=subject,
+            figures=self.qc_figures(subject),
+            index_href=index_href,
+        )
 
     def summary(self) -> str:
         """A few lines for a terminal: BME volume, Modic endplates or bones, notes."""
@@ -430,3 +449,18 @@ class AnalysisResult:
             lines.append("Modic changes: none")
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _write_viewer_tables(files: Mapping[str, Path], report: Mapping[str, Any]) -> dict[str, Path]:
+    """This subject's colour tables beside each label map: ``<key>_<kind>`` to path."""
+    from bmetoolkit.report.colortables import subject_label_tables, table_stem, write_color_tables
+
+    tables = subject_label_tables(report)
+    written = {}
+    for key in LABEL_MAPS:
+        if key not in files:
+            continue
+        stem = table_stem(files[key].name)
+        for kind, path in write_color_tables(tables[key], files[key].parent, stem=stem).items():
+            written[f"{key}_{kind}"] = path
+    return written

@@ -341,18 +341,21 @@ def t1_missing_error(fluid: ImageInput | None) -> MissingContrastError:
     """
     source = fluid.source if isinstance(fluid, Volume) else fluid
     return MissingContrastError(
-        "no T1 image was given, only a T2/STIR: bone marrow edema and Modic changes are read "
-        "from a T1 together with a fluid-sensitive image (edema is dark on T1 and bright on "
-        "STIR/T2; Modic types are told apart by the T1)",
+        "no T1 image was given, only a T2/STIR: the automatic vertebral bodies and Modic types "
+        "need a T1 (Modic types are told apart by the T1); edema alone can be measured from "
+        "a fluid-sensitive image inside masks you give (bones or vertebrae)",
         path=None if source is None else os.fspath(source),
-        hint="Without a T1 you can load and inspect the image (bt.load(path)) and see what "
-        "its header says (bmetoolkit info PATH); to analyse, add the T1 of the same session: "
-        'bt.analyze("t1.nii.gz", t2="t2.nii.gz", stir="stir.nii.gz"), or give a DICOM study '
-        'folder holding both: bt.analyze("study/")',
-        cli_hint="Without a T1 you can list and check the image (bmetoolkit info PATH) and "
-        "convert DICOM series to NIfTI (bmetoolkit convert PATH OUT_DIR); to analyse, add the "
-        "T1 of the same session: bmetoolkit analyze --t1 T1 --t2 T2 [--stir STIR] --out DIR, "
-        "or give a DICOM study folder holding both: bmetoolkit analyze STUDY_DIR --out DIR",
+        hint="Without a T1 you can load and inspect the image (bt.load(path)), see what its "
+        "header says (bmetoolkit info PATH) and measure edema inside your own masks: "
+        'bt.analyze(None, stir="stir.nii.gz", marrow="bones.nii.gz"); for the whole analysis '
+        'add the T1 of the same session: bt.analyze("t1.nii.gz", t2="t2.nii.gz", '
+        'stir="stir.nii.gz"), or give a DICOM study folder holding both: bt.analyze("study/")',
+        cli_hint="Without a T1 you can list and check the image (bmetoolkit info PATH), "
+        "convert DICOM series to NIfTI (bmetoolkit convert PATH OUT_DIR) and measure edema "
+        "inside your own masks: bmetoolkit analyze --stir STIR --marrow MASK --out DIR (or "
+        "--vertebrae LABELS); for the whole analysis add the T1 of the same session: "
+        "bmetoolkit analyze --t1 T1 --t2 T2 [--stir STIR] --out DIR, or give a DICOM study "
+        "folder holding both: bmetoolkit analyze STUDY_DIR --out DIR",
     )
 
 

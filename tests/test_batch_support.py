@@ -74,7 +74,8 @@ class FakeResult:
         written["endplates"] = write_text(
             folder / names.get("endplates", "endplates.csv"), self.endplates.to_csv(index=False)
         )
-        written["report"] = write_json(folder / names.get("report", "report.json"), self.to_dict())
+        report = options.get("report") or self.to_dict()  # the batch passes it scrubbed
+        written["report"] = write_json(folder / names.get("report", "report.json"), report)
         return written
 
 

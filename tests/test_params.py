@@ -156,3 +156,149 @@ def test_from_file_not_utf8(tmp_path: Path):
 def test_negative_or_non_finite_values_are_refused(value):
     with pytest.raises(ValueError, match="min_lesion_mm3 must be a finite number >= 0"):
         Parameters(min_lesion_mm3=value)
+
+
+# --- the automatic segmentation's thresholds: the nested ``autoseg`` section --------------
+
+
+def _autoseg_change() -> tuple[str, float]:
+    """A float threshold of AutosegParameters and a value 1 % off its default.
+
+    Taken from the dataclass itself (its fields change as the segmentation evolves).
+    """
+    from bmetoolkit.spine.autoseg import AutosegParameters
+
+    defaults = AutosegParameters()
+    name = next(
+        f.name for f in dataclasses.fields(defaults) if isinstance(getattr(defaults, f.name), float)
+    )
+    return name, round(getattr(defaults, name) * 1.01 + 0.001, 6)
+
+
+def test_autoseg_section_takes_any_autoseg_parameter() -> None:
+    from bmetoolkit.spine.autoseg import AutosegParameters
+
+    assert Parameters().autoseg is None and Parameters().to_dict()["autoseg"] == {}
+    for f in dataclasses.fields(AutosegParameters):  # every field can be set
+        default = getattr(AutosegParameters(), f.name)
+        assert Parameters(autoseg={f.name: default}).autoseg is None  # the defaults: None
+    name, value = _autoseg_change()
+    changed = Parameters(autoseg={name: value})
+    assert changed.autoseg == AutosegParameters(**{name: value})  # the rest: defaults
+    assert changed.to_dict()["autoseg"] == {name: value}  # what differs from the defaults
+    assert Parameters.from_dict(changed.to_dict()) == changed  # a report reads back
+    assert changed.digest() != Parameters().digest()
+    assert Parameters().replace(autoseg={name: value}) == changed
+    assert Parameters(autoseg=changed.autoseg) == changed
+    assert changed.replace(autoseg=None) == Parameters()
+
+
+def test_parameters_without_autoseg_values_do_not_import_the_segmentation() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from bmetoolkit.params import Parameters\n"
+        "p = Parameters.from_dict({'stir_hyper_ratio': 1.3, 'autoseg': {}})\n"
+        "p.to_dict(), p.digest(), Parameters().replace(grow_z=2.0)\n"
+        "print('bmetoolkit.spine.autoseg' in sys.modules, 'scipy' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]  # this checkout first on the path
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_autoseg_unknown_or_bad_values_are_clear_errors() -> None:
+    name, _ = _autoseg_change()
+    with pytest.raises(ValueError, match=r"unknown autoseg parameter 'nope'; known autoseg"):
+        Parameters.from_dict({"autoseg": {"nope": 1}})
+    with pytest.raises(ValueError, match=rf"parameter autoseg\.{name} must be a finite number"):
+        Parameters.from_dict({"autoseg": {name: "high"}})
+    with pytest.raises(ValueError, match=rf"autoseg\.{name} must be a finite number"):
+        Parameters.from_dict({"autoseg": {name: float("nan")}})
+    with pytest.raises(ValueError, match="parameter autoseg must be a JSON object"):
+        Parameters.from_dict({"autoseg": 3})
+
+
+def test_inline_json_and_files_give_the_same_parameters(tmp_path: Path) -> None:
+    name, value = _autoseg_change()
+    text = json.dumps({"stir_hyper_ratio": 1.3, "autoseg": {name: value}})
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    inline = Parameters.from_argument(text)
+    assert inline == Parameters.from_argument(str(path)) == Parameters.from_file(path)
+    assert inline.stir_hyper_ratio == 1.3 and getattr(inline.autoseg, name) == value
+    with pytest.raises(BmetoolkitError, match="did you mean 'stir_hyper_ratio'"):
+        Parameters.from_argument('{"stir_hyper_ration": 1.3}')
+    with pytest.raises(BmetoolkitError, match="parameters must be a JSON object"):
+        Parameters.from_argument(str(_write(tmp_path / "list.json", "[1]")))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+class _Reached(BmetoolkitError):
+    """Raised by the stand-in segmentation once it has seen its parameters."""
+
+
+@pytest.fixture(scope="module")
+def unlabelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small phantom's T1 and STIR as NIfTI, without vertebra labels."""
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+    from bmetoolkit.io import save_nifti
+
+    phantom = make_phantom(seed=1, config=PhantomConfig.small())
+    root = tmp_path_factory.mktemp("unlabelled")
+    save_nifti(phantom.t1, root / "t1.nii.gz")
+    save_nifti(phantom.stir, root / "stir.nii.gz")
+    return root
+
+
+@pytest.mark.parametrize("route", ["Parameters", "dict", "--params file", "--params JSON"])
+def test_an_autoseg_value_reaches_the_segmentation_by_every_route(
+    route: str, unlabelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bmetoolkit.spine.autoseg as autoseg
+    from bmetoolkit.analysis import analyze
+    from bmetoolkit.cli import main
+
+    seen = []
+
+    def segmentation(study: object, params: object = None) -> None:
+        seen.append(params)
+        raise _Reached("stopped after the parameters were seen")
+
+    monkeypatch.setattr(autoseg, "find_vertebral_bodies", segmentation)
+    name, value = _autoseg_change()
+    values = {"autoseg": {name: value}}
+    t1, stir = unlabelled / "t1.nii.gz", unlabelled / "stir.nii.gz"
+    if route in ("Parameters", "dict"):
+        params = Parameters.from_dict(values) if route == "Parameters" else values
+        with pytest.raises(_Reached):
+            analyze(t1, stir=stir, params=params)
+    else:
+        given = json.dumps(values)
+        if route == "--params file":
+            given = str(_write(tmp_path / "autoseg.json", given))
+        argv = ["analyze", "--t1", str(t1), "--stir", str(stir), "--params", given]
+        assert main([*argv, "--out", str(tmp_path / "out")]) == 1
+    assert len(seen) == 1 and getattr(seen[0], name) == value
+
+
+def test_the_segmentation_records_the_value_it_used(unlabelled: Path) -> None:
+    from bmetoolkit.analysis import analyze
+
+    name, value = _autoseg_change()
+    found = analyze(
+        unlabelled / "t1.nii.gz",
+        stir=unlabelled / "stir.nii.gz",
+        params=Parameters(autoseg={name: value}),
+    )
+    report = found.to_dict()
+    assert report["labels"]["provenance"]["parameters"][name] == value
+    assert report["parameters"]["autoseg"][name] == value

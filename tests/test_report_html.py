@@ -287,3 +287,14 @@ def test_panels_are_shown_at_the_size_they_were_drawn(study):
         png = base64.b64decode(img["src"].split(",", 1)[1])
         assert int.from_bytes(png[16:20], "big") == int(img["width"]) == qc.PANEL_WIDTH_PX
         assert int.from_bytes(png[20:24], "big") == int(img["height"]) == panel.rgb.shape[0]
+
+
+def test_a_parameter_section_at_its_defaults_reads_defaults():
+    report = {"parameters": {"grow_z": 2.5, "autoseg": {}}}
+    page = report_html.render_subject_page(report, subject="s")
+    section = page[page.index('id="provenance-parameters"') :]
+    section = section[: section.index("</details>")]
+    assert re.search(r"<code>autoseg</code></th><td>defaults</td>", section)
+    changed = {"parameters": {"autoseg": {"opening_mm": 2.0}}}
+    page = report_html.render_subject_page(changed, subject="s")
+    assert "<code>opening_mm</code></th><td>2</td>" in page

@@ -19,8 +19,10 @@ import pytest
 from bmetoolkit.cli import main
 from bmetoolkit.data import spider
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.io import load
 from bmetoolkit.modic import NOT_ASSESSED
+from tests.spider_layout import write_gradings, write_phantom_case
 
 RECORD = spider.SPIDER_RECORD
 #: The local server stops by itself after this many seconds, whatever the tests do.
@@ -189,8 +191,8 @@ def phantom_spider(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     rows = []
     for patient, study in studies.items():
-        rows += spider.write_phantom_case(study, root, patient)
-    spider.write_gradings(rows, root)
+        rows += write_phantom_case(study, root, patient)
+    write_gradings(rows, root)
     return {"root": root, "studies": studies}
 
 
@@ -218,7 +220,7 @@ def test_missing_folder_and_columns_are_explained(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="spider fetch"):
         spider.find_cases(tmp_path)
     (tmp_path / "g.csv").write_text("Patient,Disc,Modic\n1,1,0\n")
-    with pytest.raises(spider.BmetoolkitError, match="IVD label"):
+    with pytest.raises(BmetoolkitError, match="IVD label"):
         spider.read_gradings(tmp_path / "g.csv")
 
 

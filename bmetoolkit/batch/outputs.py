@@ -32,18 +32,15 @@ from bmetoolkit.report.summary import COUNT_COLUMNS, summarise
 from bmetoolkit.report.tables import table_text
 
 __all__ = [
-    "LABEL_MAPS",
+    "INDEX_PAGE",
     "SUBJECT_COLUMNS",
     "dataset_description",
-    "label_tables",
     "output_names",
     "table_text",
     "unit_parts",
     "write_group_tables",
 ]
 
-#: Outputs that are label maps (each gets a ``*_dseg.tsv``).
-LABEL_MAPS = ("bme_mask", "modic_map", "vertebrae", "lesion_labels")
 #: Leading columns of ``subjects.csv``; ``modic_I`` ... count the endplates showing each
 #: type, alone or mixed, ``modic_mixed`` those of more than one type
 #: (:func:`bmetoolkit.report.summary.modic_counts`).
@@ -63,6 +60,8 @@ SUBJECT_COLUMNS = (
     "error",
 )
 FAILURE_COLUMNS = ("subject", "session", "stage", "error_type", "error")
+#: The batch's QC index page in OUTPUT (``--qc``); each subject page links back to it.
+INDEX_PAGE = "index.html"
 
 
 def unit_parts(subject: str, session: str | None) -> tuple[str, ...]:
@@ -80,47 +79,7 @@ def output_names(key: str) -> dict[str, str]:
         "lesions": f"{key}_desc-lesions_bme.csv",
         "endplates": f"{key}_desc-endplates_modic.csv",
         "report": f"{key}_report.json",
-    }
-
-
-def label_tables(report: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`~bmetoolkit.report.colortables.LabelTable` of each label map of one subject.
-
-    BME and Modic maps use the fixed tables of :mod:`bmetoolkit.report.colortables`. The vertebrae
-    table lists the bodies of this subject (``report["labels"]["bodies"]``): VerSe names when
-    the levels are known, ``vertebral body N`` (cranial to caudal) when they are not. The
-    lesion table lists this subject's lesion numbers with their finding and level.
-    """
-    from bmetoolkit.report.colortables import LABEL_TABLES, OKABE_ITO, LabelEntry, LabelTable
-
-    colours = list(OKABE_ITO.values())
-    verse = {e.index: e for e in LABEL_TABLES["vertebrae"].entries}
-    bodies = (report.get("labels") or {}).get("bodies")
-    if bodies is None:
-        vertebrae = LABEL_TABLES["vertebrae"]
-    else:
-        entries = []
-        for position, (index, level) in enumerate(bodies.items(), start=1):
-            number = int(index)
-            if level is not None and number in verse and verse[number].abbreviation == level:
-                entries.append(verse[number])
-            else:
-                colour = colours[position % len(colours)]
-                entries.append(
-                    LabelEntry(number, f"vertebral body {position}", f"B{position}", colour)
-                )
-        vertebrae = LabelTable("vertebrae", tuple(sorted(entries, key=lambda e: e.index)))
-    lesions = []
-    for row in report.get("lesions") or []:
-        number = int(row["lesion"])
-        where = " ".join(str(row.get(k)) for k in ("finding", "level") if row.get(k))
-        name = f"lesion {number}" + (f": {where}" if where else "")
-        lesions.append(LabelEntry(number, name, f"lesion{number}", colours[number % len(colours)]))
-    return {
-        "bme_mask": LABEL_TABLES["bme_mask"],
-        "modic_map": LABEL_TABLES["modic_map"],
-        "vertebrae": vertebrae,
-        "lesion_labels": LabelTable("lesion_labels", tuple(sorted(lesions, key=lambda e: e.index))),
+        "qc": f"{key}_qc.html",
     }
 
 
@@ -165,13 +124,14 @@ def dataset_description(
     return write_json(Path(output) / "dataset_description.json", description)
 
 
-def summary_of(result: Any) -> dict[str, Any]:
+def summary_of(result: Any, report: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Per-subject figures of an analysis result: BME volume, lesion and Modic counts.
 
-    Counted by :func:`bmetoolkit.report.summary.summarise` from the result's report, as
-    the QC index counts them from the saved ``report.json``.
+    Counted by :func:`bmetoolkit.report.summary.summarise` from the result's report
+    (``report``, else ``result.to_dict()``), as the QC index counts them from the saved
+    ``report.json``.
     """
-    summary = summarise(result.to_dict())
+    summary = summarise(result.to_dict() if report is None else report)
     return {
         "bme_volume_ml": round(float(result.bme_volume_ml), 4),
         **{key: summary[key] for key in ("n_lesions", "n_endplates", "n_modic", "modic_assessed")},
@@ -241,7 +201,7 @@ def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
             continue
         folder = base.joinpath(*unit_parts(outcome.subject, outcome.session), "anat")
         report_path = folder / output_names(outcome.key)["report"]
-        page = folder / f"{outcome.key}_qc.html"
+        page = folder / output_names(outcome.key)["qc"]
         if not (report_path.is_file() and page.is_file()):
             continue
         thumbnail = thumbnail_path(page)
@@ -256,4 +216,4 @@ def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
                 "status": outcome.status,
             }
         )
-    return write_index_page(base / "index.html", subjects, failures)
+    return write_index_page(base / INDEX_PAGE, subjects, failures)

@@ -40,14 +40,15 @@ from bmetoolkit.batch.subject import (
     remove_stale,
     run_subject,
 )
+from bmetoolkit.errors import UsageError
 
 __all__ = ["BatchReport", "BatchUsageError", "plan", "prepare", "run_batch"]
 
 _LOCK_NAME = ".bmetoolkit-batch.lock"
 
 
-class BatchUsageError(ValueError):
-    """The batch cannot start: bad folders or options (exit code 2)."""
+class BatchUsageError(UsageError, ValueError):
+    """The batch cannot start: bad folders or options (the command line exits with 2)."""
 
 
 @dataclass

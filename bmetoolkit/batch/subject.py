@@ -36,13 +36,7 @@ from bmetoolkit.batch.manifest import (
     manifest_name,
 )
 from bmetoolkit.batch.naming import UnsafePathError, bids_prefix, inside, sanitize_label
-from bmetoolkit.batch.outputs import (
-    LABEL_MAPS,
-    label_tables,
-    output_names,
-    summary_of,
-    unit_parts,
-)
+from bmetoolkit.batch.outputs import INDEX_PAGE, output_names, summary_of, unit_parts
 from bmetoolkit.batch.privacy import scrub
 from bmetoolkit.io import write_json
 
@@ -178,12 +172,12 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
         result = _analyze(task, analyze)
         stage = "save"
         with _temporary_folder(final) as temporary:
-            _save(result, temporary, task, inputs)
+            manifest = _save(result, temporary, task, inputs)
             stage = "publish"
             publish(temporary, final)
         outcome.status = "ok"
-        outcome.summary = summary_of(result)
-        outcome.endplates = _records(result.endplates)
+        outcome.summary = manifest["summary"]
+        outcome.endplates = manifest["endplates"]
         outcome.stage = ""
     except KeyboardInterrupt:
         raise
@@ -324,29 +318,29 @@ def _records(table: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[str, Path]:
-    """Write the outputs, the colour tables of each label map and, last, the manifest."""
-    import json
+def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[str, Any]:
+    """Write the outputs through :meth:`AnalysisResult.save` with BIDS names, then the manifest.
 
-    from bmetoolkit.report.colortables import table_stem, write_color_tables
+    Returns the manifest (written last, so a folder with one is complete).
 
+    The analysis' files are exactly those of ``bmetoolkit analyze``; the batch only names them
+    (:func:`~bmetoolkit.batch.outputs.output_names`), scrubs identity from the report (unless
+    ``keep_phi``), links the QC page to the batch index and adds the manifest.
+    """
     key = task.subject.key
     anat = folder / "anat"
-    written = dict(result.save(anat, names=output_names(key), viewer_tables=False))
-    report_path = written.get("report")
-    report = json.loads(report_path.read_text(encoding="utf-8")) if report_path else {}
-    tables = label_tables(report)
-    for name in LABEL_MAPS:  # BIDS *_dseg.tsv, Slicer .ctbl, ITK-SNAP labels: this subject's
-        if name in written:
-            stem = table_stem(written[name].name)
-            for kind, path in write_color_tables(tables[name], anat, stem=stem).items():
-                written[f"{name}_{kind}"] = path
-    if not task.keep_phi and report_path is not None:
+    report = result.to_dict()
+    if not task.keep_phi:
         report = scrub(report, input_root=task.input_root)
-        write_json(report_path, report)
-    if task.qc:
-        # built from the (scrubbed) report that was saved
-        written["qc"] = result.write_qc_page(anat / f"{key}_qc.html", subject=key, report=report)
+    depth = len(unit_parts(task.subject.subject, task.subject.session)) + 1  # + anat/
+    written = result.save(
+        anat,
+        names=output_names(key),
+        qc=task.qc,
+        subject=key,
+        report=report,
+        index_href="../" * depth + INDEX_PAGE,
+    )
     outputs = {
         name: {"path": path.relative_to(folder).as_posix(), "size": path.stat().st_size}
         for name, path in sorted(written.items())
@@ -362,12 +356,12 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
         "inputs": inputs,
         "pairing": list(task.subject.reasons),
         "outputs": outputs,
-        "summary": summary_of(result),
+        "summary": summary_of(result, report),
         "endplates": _records(result.endplates),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    written["manifest"] = write_json(folder / manifest_name(key), manifest)
-    return written
+    write_json(folder / manifest_name(key), manifest)
+    return manifest
 
 
 @contextlib.contextmanager

@@ -1,8 +1,15 @@
-"""Commands of the ``bmetoolkit`` CLI beyond the built-in ones, one module each.
+"""The commands of the ``bmetoolkit`` CLI, one module each, and their exit codes.
 
-Each module defines ``register(commands)``, which adds its sub-parser to the
-``argparse`` sub-parsers action ``commands`` and sets ``handler`` (a function taking the
-parsed arguments and returning the exit code: 0 ok, 1 failed, 2 usage) with
-``set_defaults``. :func:`bmetoolkit.cli.get_parser` finds the modules by itself, so a new
-command needs no edit elsewhere. Keep module imports light; import heavy code in the handler.
+How to declare a command, and how errors become exit codes: :mod:`bmetoolkit.cli`.
 """
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE"]
+
+#: Done.
+EXIT_OK = 0
+#: Some input could not be processed (the reasons were printed, naming the files).
+EXIT_FAILED = 1
+#: The arguments are wrong (argparse's checks, or :class:`bmetoolkit.errors.UsageError`).
+EXIT_USAGE = 2
+#: Interrupted (Ctrl-C, or SIGTERM during a batch).
+EXIT_INTERRUPTED = 130

@@ -8,35 +8,55 @@ Either name the images::
 series be paired automatically (``--t1-series`` etc. choose when the pairing is ambiguous)::
 
     bmetoolkit analyze STUDY_DIR [--vertebrae LABELS] --out DIR
+
+Any bone instead of the spine: give bone masks (``docs/bones.md``); the T1 is optional
+there::
+
+    bmetoolkit analyze --t1 T1 --stir STIR --marrow MASK [--marrow-labels TABLE] --out DIR
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from bmetoolkit.commands import EXIT_OK
+from bmetoolkit.errors import UsageError
+
+__all__ = ["PARAMS_HELP", "register", "run"]
+
+#: Help of ``--params`` (every command that analyses takes the same).
+PARAMS_HELP = (
+    "parameter values: a JSON object ('{\"stir_hyper_ratio\": 1.3}', nested "
+    "'{\"autoseg\": {...}}' for the automatic vertebrae), or a JSON file of some values or a "
+    "report.json"
+)
 
 
 def register(commands: Any) -> None:
     """Add the ``analyze`` command to the CLI's sub-parsers."""
     parser = commands.add_parser(
         "analyze",
-        help="find bone marrow edema and Modic changes in one subject",
+        help="find bone marrow edema (and Modic changes in the spine) in one subject",
         description="Analyse one subject: T1 plus T2 and/or STIR (NIfTI files or DICOM series "
         "folders), or a DICOM study folder paired automatically. Writes bme_mask.nii.gz, "
         "modic_map.nii.gz, vertebrae.nii.gz, lesions.nii.gz, lesions.csv, endplates.csv, "
-        "report.json (written last) and qc.html into --out.",
+        "report.json (written last) and qc.html into --out. With --marrow (bone masks of any "
+        "bone) bones.nii.gz and bones.csv replace the spine outputs.",
     )
     parser.add_argument(
         "study", nargs="?", type=Path, metavar="STUDY_DIR", help="DICOM folder of one study"
     )
     parser.add_argument("--t1", type=Path, metavar="PATH", help="T1-weighted image")
     parser.add_argument("--t2", type=Path, metavar="PATH", help="T2-weighted image")
-    parser.add_argument("--stir", type=Path, metavar="PATH", help="STIR / fat-sat T2 image")
+    parser.add_argument(
+        "--stir",
+        type=Path,
+        metavar="PATH",
+        help="STIR, or a fat-suppressed T2 or proton-density image (fat-sat, SPAIR, Dixon water)",
+    )
     parser.add_argument(
         "--vertebrae",
         type=Path,
@@ -45,14 +65,27 @@ def register(commands: Any) -> None:
         "body mask (found automatically when omitted)",
     )
     parser.add_argument(
+        "--marrow",
+        type=Path,
+        metavar="MASK",
+        help="bone masks of any bone instead of the spine: a binary or multi-label map (any "
+        "grid), or a folder of one mask per bone (TotalSegmentator's output); no levels, "
+        "endplates or Modic types. The T1 is then optional",
+    )
+    parser.add_argument(
+        "--marrow-labels",
+        metavar="TABLE",
+        help="names of the --marrow ids: a dseg.tsv, a two-column TSV or a JSON file, or a "
+        "TotalSegmentator task (total, total_mr, appendicular_bones, appendicular_bones_mr, "
+        "vertebrae_mr); default: a table beside the mask, else 'bone N'",
+    )
+    parser.add_argument(
         "--label-convention",
         default="auto",
         choices=("auto", "verse", "spineps", "totalsegmentator", "total_mr", "binary"),
         help="convention of --vertebrae (default: auto-detect)",
     )
-    parser.add_argument(
-        "--params", type=Path, metavar="JSON", help="parameter values (JSON object or report)"
-    )
+    parser.add_argument("--params", metavar="JSON", help=PARAMS_HELP)
     parser.add_argument(
         "--reference-mask",
         type=Path,
@@ -71,6 +104,12 @@ def register(commands: Any) -> None:
         action="store_true",
         help="pair DICOM series of different studies (StudyInstanceUID); refused by default",
     )
+    parser.add_argument(
+        "--no-role-check",
+        action="store_true",
+        help="do not refuse a T1 on which fluid is not dark (the check needs fluid in view; "
+        "use only for a T1 you know is right)",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-qc", action="store_true", help="skip the QC page (qc.html)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -83,36 +122,20 @@ def _series(value: str | None) -> str | int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the analysis for the parsed arguments; return the exit code."""
+    _check_arguments(args)
     from bmetoolkit.analysis import analyze
+    from bmetoolkit.params import Parameters
 
-    if args.study is None and args.t1 is None and (args.t2 or args.stir):
-        from bmetoolkit.study import t1_missing_error
-
-        error = t1_missing_error(args.t2 or args.stir)
-        print(f"bmetoolkit analyze: error: {error.for_cli()}", file=sys.stderr)
-        return EXIT_USAGE
-    if (args.study is None) == (args.t1 is None):
-        print(
-            "bmetoolkit analyze: error: give either STUDY_DIR or --t1 (with --t2 and/or --stir)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if args.t1 is not None and args.t2 is None and args.stir is None:
-        print("bmetoolkit analyze: error: --t1 needs --t2 and/or --stir", file=sys.stderr)
-        return EXIT_USAGE
-    series = [args.t1_series, args.t2_series, args.stir_series]
-    if args.study is None and any(s is not None for s in series):
-        print(
-            "bmetoolkit analyze: error: --t1-series/--t2-series/--stir-series need STUDY_DIR",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+    params = Parameters.from_argument(args.params) if args.params is not None else None
     result = analyze(
         args.study if args.study is not None else args.t1,
         t2=args.t2,
         stir=args.stir,
         vertebrae=args.vertebrae,
-        params=args.params,
+        marrow=args.marrow,
+        marrow_labels=args.marrow_labels,
+        verify_roles=not args.no_role_check,
+        params=params,
         reference_mask=args.reference_mask,
         label_convention=args.label_convention,
         t1_series=_series(args.t1_series),
@@ -129,3 +152,25 @@ def run(args: argparse.Namespace) -> int:
         if "qc" in files:
             print(f"QC page: {files['qc']}")
     return EXIT_OK
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Raise UsageError when the images given do not make one subject."""
+    fluid = args.t2 or args.stir
+    masks = args.marrow is not None or args.vertebrae is not None
+    if args.marrow is not None and args.vertebrae is not None:
+        raise UsageError("give --vertebrae for the spine or --marrow for any bone, not both")
+    if args.study is None and args.t1 is None and fluid and not masks:
+        from bmetoolkit.study import t1_missing_error
+
+        raise UsageError(t1_missing_error(fluid).for_cli())
+    if args.study is not None and (args.t1 or fluid):
+        raise UsageError("give either STUDY_DIR or the images (--t1, --t2, --stir), not both")
+    if args.study is None and not fluid:
+        raise UsageError(
+            "give STUDY_DIR, or the images: --t1 with --t2 and/or --stir"
+            + (" (--t1 needs --t2 and/or --stir)" if args.t1 is not None else "")
+        )
+    series = [args.t1_series, args.t2_series, args.stir_series]
+    if args.study is None and any(s is not None for s in series):
+        raise UsageError("--t1-series/--t2-series/--stir-series need STUDY_DIR")

@@ -1,8 +1,8 @@
 """``bmetoolkit batch INPUT OUTPUT``: analyse a cohort into a BIDS-derivatives folder.
 
 Thin: parse, call :func:`bmetoolkit.batch.pipeline.run_batch`, print. Heavy imports happen
-in the handler. Exit codes: 0 every subject done or unchanged, 1 some failed, 2 usage error,
-130 interrupted.
+in the handler. Exit codes (:mod:`bmetoolkit.cli`): 0 every subject done or unchanged, 1 some
+failed (or the parameters could not be read), 2 usage error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+from bmetoolkit.commands import EXIT_FAILED, EXIT_OK
+from bmetoolkit.commands.analyze import PARAMS_HELP
+from bmetoolkit.errors import BmetoolkitError, UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+__all__ = ["register", "run"]
 
 
 def register(commands: Any) -> None:
@@ -59,9 +61,7 @@ def register(commands: Any) -> None:
         "subject and any of session, t1, t2, stir (series numbers) and allow_cross_study "
         "(yes/no); see docs/batch.md",
     )
-    parser.add_argument(
-        "--params", type=Path, metavar="JSON", help="analysis parameters (any subset)"
-    )
+    parser.add_argument("--params", metavar="JSON", help=PARAMS_HELP)
     parser.add_argument(
         "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
     )
@@ -92,32 +92,28 @@ def register(commands: Any) -> None:
         action="store_false",
         help="progress bar on or off (default: on a terminal)",
     )
-    parser.set_defaults(handler=_run_batch)
+    parser.set_defaults(
+        handler=run,
+        interrupted="subjects already finished are kept, unfinished ones left no output. "
+        "Run the same command again to finish.",
+    )
 
 
-def _parameters(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
+def _parameters(text: str | None) -> dict[str, Any] | None:
+    if text is None:
         return None
     from bmetoolkit.params import Parameters
 
-    return Parameters.from_file(path).to_dict()
+    return Parameters.from_argument(text).to_dict()
 
 
-def _run_batch(args: argparse.Namespace) -> int:
-    from bmetoolkit.batch.dask_cluster import (
-        MissingExtraError,
-        SchedulerError,
-        import_distributed,
-    )
-    from bmetoolkit.batch.pipeline import BatchUsageError, plan, prepare, run_batch
-    from bmetoolkit.errors import BmetoolkitError
+def run(args: argparse.Namespace) -> int:
+    """Run (or with ``--dry-run`` plan) the batch; return the exit code."""
+    from bmetoolkit.batch.dask_cluster import MissingExtraError, SchedulerError, import_distributed
+    from bmetoolkit.batch.pipeline import plan, prepare, run_batch
 
-    def usage(message: str) -> int:
-        print(f"bmetoolkit batch: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
-
+    parameters = _parameters(args.params)
     try:
-        parameters = _parameters(args.params)
         if args.scheduler and not args.dry_run:
             import_distributed()
         subjects = prepare(
@@ -142,8 +138,11 @@ def _run_batch(args: argparse.Namespace) -> int:
             )
             return EXIT_FAILED if any(s.problem for s in subjects) else EXIT_OK
         if not subjects:
-            print(f"bmetoolkit batch: no subjects found in {args.input}", file=sys.stderr)
-            return EXIT_FAILED
+            raise BmetoolkitError(
+                "no subjects found",
+                path=args.input,
+                hint="check --layout and --pattern with --dry-run (docs/batch.md)",
+            )
         with _sigterm_as_interrupt():
             report = run_batch(
                 args.input,
@@ -157,21 +156,8 @@ def _run_batch(args: argparse.Namespace) -> int:
                 progress=args.progress,
                 subjects=subjects,
             )
-    except (
-        BatchUsageError,
-        MissingExtraError,
-        SchedulerError,
-        BmetoolkitError,
-        ValueError,
-    ) as exc:
-        return usage(str(exc))
-    except KeyboardInterrupt:
-        print(
-            "bmetoolkit batch: interrupted; subjects already finished are kept, unfinished "
-            "ones left no output. Run the same command again to finish.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    except (MissingExtraError, SchedulerError) as exc:  # an option this machine cannot serve
+        raise UsageError(str(exc)) from exc
     for outcome in report.outcomes:
         if outcome.status == "failed":
             print(f"failed {outcome.key} [{outcome.stage}]: {outcome.error}", file=sys.stderr)

@@ -3,7 +3,8 @@
 ``fetch`` downloads SPIDER (Zenodo record 10159290, CC BY 4.0) into the user cache, verified
 and resumable; ``validate`` runs the analysis on a SPIDER folder and prints its agreement
 with the radiologists' per-disc Modic grades. Thin: parse, call :mod:`bmetoolkit.data.spider`,
-print. Exit codes: 0 done, 1 failed (download, or some patients), 2 usage error.
+print. Exit codes (:mod:`bmetoolkit.cli`): 0 done, 1 failed (download, or some patients),
+2 usage error.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+from bmetoolkit.commands import EXIT_FAILED, EXIT_OK
+from bmetoolkit.commands.analyze import PARAMS_HELP
 
-EXIT_OK, EXIT_FAILED = 0, 1
+__all__ = ["format_metrics", "register"]
 
 
 def register(commands: Any) -> None:
@@ -60,7 +62,7 @@ def register(commands: Any) -> None:
     )
     validate.add_argument("root", type=Path, metavar="SPIDER_DIR")
     validate.add_argument("--limit", type=int, metavar="N", help="at most N patients")
-    validate.add_argument("--params", type=Path, metavar="JSON", help="analysis parameters")
+    validate.add_argument("--params", metavar="JSON", help=PARAMS_HELP)
     validate.add_argument("--out", type=Path, metavar="CSV", help="write the per-disc table")
     validate.add_argument("--json", type=Path, metavar="JSON", help="write the metrics")
     validate.set_defaults(handler=_run_validate)
@@ -74,11 +76,7 @@ def _run_fetch(args: argparse.Namespace) -> int:
         options["files"] = args.only
     if args.api_url:
         options["api_url"] = args.api_url
-    try:
-        root = spider.fetch_spider(args.dest, **options)
-    except spider.DownloadError as exc:
-        print(f"bmetoolkit spider fetch: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    root = spider.fetch_spider(args.dest, **options)  # a DownloadError exits with 1
     print(f"SPIDER is in {root} (CC BY 4.0: cite van der Graaf et al., Sci Data 11, 264, 2024)")
     return EXIT_OK
 
@@ -107,7 +105,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 def _run_validate(args: argparse.Namespace) -> int:
     from bmetoolkit.data import spider
     from bmetoolkit.io import write_json, write_text
+    from bmetoolkit.params import Parameters
 
+    params = Parameters.from_argument(args.params) if args.params is not None else None
     failures: list[str] = []
 
     def report(patient: int, exc: Exception) -> None:
@@ -116,7 +116,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 
     per_disc, metrics = spider.validate_spider(
         args.root,
-        params=str(args.params) if args.params else None,
+        params=params,
         limit=args.limit,
         on_error=report,
         progress=True,

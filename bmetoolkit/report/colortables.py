@@ -1,7 +1,8 @@
 """Colour tables for the label maps bmetoolkit writes: 3D Slicer, ITK-SNAP and BIDS.
 
-Each label map (``bme_mask``, ``modic_map``, ``vertebrae``) has one :class:`LabelTable`; it
-is written as
+Each label map (``bme_mask``, ``modic_map``, ``vertebrae``, ``lesion_labels``) has one
+:class:`LabelTable` per subject (:func:`subject_label_tables`: the fixed BME and Modic tables,
+this subject's bodies and lesions); it is written as
 
 - a 3D Slicer colour table (``.ctbl``): ``index name R G B A`` per line, 0-255, names without
   spaces (Slicer splits on white space);
@@ -32,6 +33,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bmetoolkit.io import write_text
 from bmetoolkit.spine.labels import VERSE_LEVELS
@@ -48,6 +50,7 @@ __all__ = [
     "read_itksnap_labels",
     "read_slicer_ctbl",
     "slicer_ctbl_text",
+    "subject_label_tables",
     "table_stem",
     "write_color_tables",
 ]
@@ -154,6 +157,59 @@ LABEL_TABLES: dict[str, LabelTable] = {
     ),
     "vertebrae": _vertebra_table(),
 }
+
+
+def subject_label_tables(report: Mapping[str, Any]) -> dict[str, LabelTable]:
+    """The :class:`LabelTable` of each label map of one subject, from its report.
+
+    BME and Modic maps use the fixed tables of :data:`LABEL_TABLES`. The bones table lists
+    the bones of an analysis with bone masks (``report["labels"]["bones"]``). The vertebrae
+    table lists the bodies of this subject (``report["labels"]["bodies"]``): VerSe names when
+    the levels are known, ``vertebral body N`` (cranial to caudal) when they are not. The
+    lesion table lists this subject's lesion numbers with their finding and level.
+
+    Examples
+    --------
+    >>> report = {"labels": {"bodies": {"20": "L1", "1": None}},
+    ...           "lesions": [{"lesion": 1, "finding": "BME", "level": "L1"}]}
+    >>> tables = subject_label_tables(report)
+    >>> [(e.index, e.abbreviation) for e in tables["vertebrae"].entries]
+    [(1, 'B2'), (20, 'L1')]
+    >>> tables["lesion_labels"].entries[0].name
+    'lesion 1: BME L1'
+    """
+    colours = list(OKABE_ITO.values())
+    verse = {e.index: e for e in LABEL_TABLES["vertebrae"].entries}
+    bodies = (report.get("labels") or {}).get("bodies")
+    if bodies is None:
+        vertebrae = LABEL_TABLES["vertebrae"]
+    else:
+        entries = []
+        for position, (index, level) in enumerate(bodies.items(), start=1):
+            number = int(index)
+            if level is not None and number in verse and verse[number].abbreviation == level:
+                entries.append(verse[number])
+            else:
+                colour = colours[position % len(colours)]
+                entries.append(
+                    LabelEntry(number, f"vertebral body {position}", f"B{position}", colour)
+                )
+        vertebrae = LabelTable("vertebrae", tuple(sorted(entries, key=lambda e: e.index)))
+    lesions = []
+    for row in report.get("lesions") or []:
+        number = int(row["lesion"])
+        place = ("finding", "level", "bone")
+        where = " ".join(str(row.get(k)) for k in place if row.get(k))
+        name = f"lesion {number}" + (f": {where}" if where else "")
+        lesions.append(LabelEntry(number, name, f"lesion{number}", colours[number % len(colours)]))
+    bones = (report.get("labels") or {}).get("bones") or {}
+    return {
+        "bme_mask": LABEL_TABLES["bme_mask"],
+        "modic_map": LABEL_TABLES["modic_map"],
+        "vertebrae": vertebrae,
+        "bones": bone_label_table({int(k): v for k, v in bones.items()}),
+        "lesion_labels": LabelTable("lesion_labels", tuple(sorted(lesions, key=lambda e: e.index))),
+    }
 
 
 def _no_spaces(name: str) -> str:

@@ -331,8 +331,19 @@ def render_subject_page(
         all_lesion_columns=_all_columns(lesions, LESION_COLUMNS),
         level_columns=_columns(LEVEL_COLUMNS),
         provenance=provenance,
-        report=report,
+        report=_for_display(report),
     )
+
+
+def _for_display(report: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The report as its provenance is shown: a parameter section left at its defaults
+    (``{}`` in ``report.json``, see :meth:`bmetoolkit.params.Parameters.to_dict`) reads
+    "defaults", not "none"."""
+    parameters = report.get("parameters")
+    if not isinstance(parameters, Mapping):
+        return report
+    shown = {k: ("defaults" if v == {} else v) for k, v in parameters.items()}
+    return {**report, "parameters": shown}
 
 
 def thumbnail_path(page: str | os.PathLike) -> Path:

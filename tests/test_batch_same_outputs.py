@@ -1,0 +1,108 @@
+"""``analyze`` and ``batch`` write one subject's files through the same ``AnalysisResult.save``.
+
+The same phantom subject is analysed by ``bmetoolkit analyze`` and by ``bmetoolkit batch
+--qc``; every file of the analysis must be the same under its BIDS name. What legitimately
+differs, and is normalised before comparing:
+
+- ``report.json``: the batch scrubs absolute input paths to paths relative to INPUT (no
+  ``--keep-phi``), and ``timings_s`` are measured per run;
+- the QC page: the same scrubbed paths, and the batch's link back to its ``index.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bmetoolkit.batch.outputs import output_names
+from bmetoolkit.batch.privacy import scrub
+from bmetoolkit.cli import main
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.report.colortables import table_stem
+from bmetoolkit.result import OUTPUT_FILES, QC_PAGE
+
+pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysis not present")
+
+SUBJECT = "p2"
+KEY = f"sub-{SUBJECT}"
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(INPUT, the analyze output folder, the batch subject's anat folder)."""
+    root = tmp_path_factory.mktemp("same")
+    source = root / "in"
+    make_phantom(2, config=PhantomConfig.small()).write_nifti(source / SUBJECT)
+    folder = source / SUBJECT
+    # the folder is named like the batch's subject, so the QC pages carry the same title
+    direct = root / "analyze" / KEY
+    images = [f"--{role}={folder / f'{role}.nii.gz'}" for role in ("t1", "t2", "stir")]
+    labels = f"--vertebrae={folder / 'vertebrae.nii.gz'}"
+    assert main(["analyze", *images, labels, "--out", str(direct)]) == 0
+    batch = root / "batch"
+    assert main(["batch", str(source), str(batch), "--qc", "--no-progress"]) == 0
+    return source, direct, batch / KEY / "anat"
+
+
+def pairs(direct: Path, anat: Path) -> dict[str, tuple[Path, Path]]:
+    """Every analysis output (maps, tables, colour tables, QC) by key: (analyze, batch)."""
+    bids = output_names(KEY)
+    found = {}
+    for key, name in OUTPUT_FILES.items():
+        found[key] = (direct / name, anat / bids[key])
+        if name.endswith(".nii.gz"):
+            stems = table_stem(name), table_stem(bids[key])
+            for suffix in (".ctbl", "_itksnap.txt", "_dseg.tsv"):
+                found[f"{key}{suffix}"] = (
+                    direct / f"{stems[0]}{suffix}",
+                    anat / f"{stems[1]}{suffix}",
+                )
+    found["qc"] = (direct / QC_PAGE, anat / bids["qc"])
+    found["qc_thumb"] = (direct / "qc_thumb.png", anat / f"{KEY}_qc_thumb.png")
+    return found
+
+
+def test_every_file_of_analyze_has_its_batch_twin(both: tuple[Path, Path, Path]) -> None:
+    _, direct, anat = both
+    expected = {a.name for a, _ in pairs(direct, anat).values()}
+    assert {p.name for p in direct.iterdir()} == expected
+    assert {b.name for _, b in pairs(direct, anat).values()} <= {p.name for p in anat.iterdir()}
+
+
+def test_maps_tables_and_colour_tables_are_byte_identical(both: tuple[Path, Path, Path]) -> None:
+    _, direct, anat = both
+    compared = 0
+    for key, (a, b) in pairs(direct, anat).items():
+        if key in ("report", "qc"):
+            continue
+        assert a.read_bytes() == b.read_bytes(), key
+        compared += 1
+    assert compared == 4 + 2 + 4 * 3 + 1  # maps, CSV tables, 3 colour tables each, thumbnail
+
+
+def test_reports_differ_only_by_scrubbed_paths_and_timings(both: tuple[Path, Path, Path]) -> None:
+    source, direct, anat = both
+    a, b = pairs(direct, anat)["report"]
+    analysed = scrub(json.loads(a.read_text()), input_root=source)
+    batched = json.loads(b.read_text())
+    assert set(analysed.pop("timings_s")) == set(batched.pop("timings_s"))
+    assert analysed == batched
+    assert str(source.resolve()) not in b.read_text()
+
+
+def test_qc_pages_differ_only_by_paths_and_the_index_link(both: tuple[Path, Path, Path]) -> None:
+    source, direct, anat = both
+    a, b = pairs(direct, anat)["qc"]
+    link = re.compile(r"<p><a href=\"\.\./\.\./index\.html\">[^<]*</a></p>\s*")
+    timings = re.compile(
+        r'(<details class="provenance" id="provenance-timings_s">).*?</details>', re.S
+    )
+    batched = b.read_text()
+    assert link.search(batched), "the batch page links back to OUTPUT/index.html"
+    assert (anat / "../../index.html").resolve().is_file()
+    assert timings.search(batched) and len(batched) > 10_000
+    analysed = a.read_text().replace(str(source.resolve()) + "/", "")
+    assert timings.sub(r"\1", analysed) == timings.sub(r"\1", link.sub("", batched))
