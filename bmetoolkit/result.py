@@ -378,18 +378,32 @@ class AnalysisResult:
         return files
 
     def qc_figures(self, subject: str | None = None) -> Any:
-        """The QC figures: sagittal montage and per-level volumes (``report.qc.QCFigures``)."""
-        from bmetoolkit.report.qc import qc_figures
+        """The QC figures (``report.qc.QCFigures``): the sagittal montage and per-level
+        volumes, or with bone masks the acquisition-plane montage and per-bone rows."""
+        from bmetoolkit.report.qc import bone_figures, qc_figures
 
+        image_name = self.study.base_role.upper()
+        if self.anatomy == "bones":
+            return bone_figures(
+                self.study.base,
+                self.study.fluid,
+                self.bme_mask,
+                self.bones.labels,
+                self.bone_rows,
+                image_name=image_name,
+                fluid_name=self.fluid.upper(),
+                subject=subject,
+            )
         names = {body.body_id: body.name for body in self.bodies}
         return qc_figures(
-            self.study.t1,
+            self.study.base,
             self.study.fluid,
             self.bme_mask,
             self.modic_map,
             self.vertebrae.bodies,
             names,
             fluid_name=self.fluid.upper(),
+            image_name=image_name,
             subject=subject,
         )
 

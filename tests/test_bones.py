@@ -312,3 +312,67 @@ def test_vertebrae_and_marrow_together_are_refused():
     t1, stir, _, bones = _study(rng)
     with pytest.raises(BmetoolkitError, match="not both"):
         bt.analyze(t1, stir=stir, marrow=bones, vertebrae=bones)
+
+
+# --- the command line and the QC page ----------------------------------------------------
+
+
+def _write(volume: Volume, path) -> str:
+    from bmetoolkit.io import save_nifti
+
+    save_nifti(volume, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def knee_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("knee")
+    t1, stir, _, bones = _study(np.random.default_rng(11))
+    (folder / "names.tsv").write_text("index\tname\n1\tfemur\n2\ttibia\n")
+    return {
+        "t1": _write(t1, folder / "t1.nii.gz"),
+        "stir": _write(stir, folder / "stir.nii.gz"),
+        "marrow": _write(bones, folder / "bones.nii.gz"),
+        "names": str(folder / "names.tsv"),
+    }
+
+
+def test_analyze_command_with_bone_masks_writes_the_bone_outputs_and_page(knee_files, tmp_path):
+    from bmetoolkit.cli import main
+
+    out = tmp_path / "out"
+    argv = ["analyze", "--t1", knee_files["t1"], "--stir", knee_files["stir"]]
+    argv += ["--marrow", knee_files["marrow"], "--marrow-labels", knee_files["names"]]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert (out / "bones.csv").read_text().splitlines()[1].startswith("femur,1,")
+    page = (out / "qc.html").read_text()
+    assert "Bones (2)" in page and "tibia" in page and "Modic changes" not in page
+    assert 'id="bone-chart"' in page and "Coronal T1 and STIR" in page
+
+
+def test_analyze_command_without_a_t1_needs_masks(knee_files, tmp_path, capsys):
+    from bmetoolkit.cli import main
+
+    out = tmp_path / "no_t1"
+    argv = ["analyze", "--stir", knee_files["stir"], "--marrow", knee_files["marrow"]]
+    assert main([*argv, "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["decision_levels"]["t1_criterion"] == "not applied (no T1)"
+    assert "STIR, slice" in (out / "qc.html").read_text()  # the fluid image shown alone
+    assert main(["analyze", "--stir", knee_files["stir"], "--out", str(tmp_path / "x")]) == 2
+    assert "--marrow MASK" in capsys.readouterr().err
+    both = ["--marrow", knee_files["marrow"], "--vertebrae", knee_files["marrow"]]
+    assert main(["analyze", "--t1", knee_files["t1"], "--stir", knee_files["stir"], *both,
+                 "--out", str(tmp_path / "y")]) == 2  # fmt: skip
+
+
+def test_a_bad_bone_table_exits_1_naming_it(knee_files, tmp_path, capsys):
+    from bmetoolkit.cli import main
+
+    table = tmp_path / "names.tsv"
+    table.write_text("1\tfemur\n")  # no name for id 2
+    argv = ["analyze", "--t1", knee_files["t1"], "--stir", knee_files["stir"]]
+    argv += ["--marrow", knee_files["marrow"], "--marrow-labels", str(table)]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "names.tsv" in err and "does not list" in err

@@ -87,6 +87,16 @@ HEADERS = {
     "mean_t2_ratio": "T2 / normal marrow",
     "mean_stir_ratio": "STIR / normal marrow",
     "bme_ml": "BME (mL)",
+    "bme_pct": "BME (% of marrow)",
+    "bme_t1_dark_ml": "BME also T1-dark (mL)",
+    "subchondral_bme_ml": "Subchondral BME (mL)",
+    "fluid_like_ml": "Free fluid, cysts (mL)",
+    "n_lesions": "Lesions",
+    "marrow_ml": "Marrow (mL)",
+    "bone": "Bone",
+    "reference_confidence": "Reference confidence",
+    "articular_distance_mm": "From the joint (mm)",
+    "articular_depth_mm": "Reaches into the bone (mm)",
     "modic_I_ml": "Modic I (mL)",
     "modic_II_ml": "Modic II (mL)",
     "modic_III_ml": "Modic III (mL)",
@@ -110,6 +120,16 @@ ENDPLATE_COLUMNS = (
 )
 LESION_COLUMNS = ("lesion", "level", "zone", "finding", "volume_ml", "bme_volume_ml")
 LEVEL_COLUMNS = ("level", "bme_ml", "modic_I_ml", "modic_II_ml", "modic_III_ml")
+#: Columns of the bone table shown (the rest is in ``bones.csv`` and the provenance).
+BONE_SHOWN = (
+    "bone", "marrow_ml", "bme_ml", "bme_pct", "n_lesions", "subchondral_bme_ml",
+    "fluid_like_ml", "reference_confidence",
+)  # fmt: skip
+#: Lesion columns shown with bone masks (all of them under "all columns").
+BONE_LESION_SHOWN = (
+    "lesion", "bone", "volume_ml", "subchondral", "articular_distance_mm",
+    "articular_depth_mm", "mean_stir_ratio", "mean_t2_ratio", "mean_t1_ratio",
+)  # fmt: skip
 FAILURE_COLUMNS = ("subject", "stage", "error")
 #: Report sections shown under "Provenance", folded, in this order; other unknown sections
 #: follow them.
@@ -123,7 +143,9 @@ PROVENANCE = (
     ("versions", "Versions"),
 )
 #: Sections already shown as tables or in the summary (not repeated under Provenance).
-_SHOWN = {"bme", "endplates", "lesions", "modic_counts", "notes", "report_version"}
+_SHOWN = {
+    "anatomy", "bme", "bones", "endplates", "lesions", "modic_counts", "notes", "report_version",
+}  # fmt: skip
 #: A list whose items are all short scalars (at most this many characters) stays on one line.
 SHORT_ITEM_CHARS = 24
 #: Notes shown before the others are folded, so the findings stay near the top of the page.
@@ -255,6 +277,8 @@ def _summary_sentence(summary: Mapping[str, Any]) -> str:
         if summary["bme_locations"]:
             bme += f" ({', '.join(summary['bme_locations'])})"
     found = summary["modic_endplates"]
+    if summary.get("anatomy") == "bones":
+        return f"{bme}."
     if not summary.get("modic_assessed", True):
         modic = "Modic types not assessed on this T1 (see the notes)"
     elif not found:
@@ -305,10 +329,12 @@ def render_subject_page(
         A complete, self-contained HTML document.
     """
     summary = summarise(report)
+    bones = list(report["bones"]) if report.get("anatomy") == "bones" else None
+    titles = dict(PROVENANCE) | ({"labels": "Bone masks"} if bones is not None else {})
     endplates = list(report.get("endplates") or [])
     lesions = list(report.get("lesions") or (report.get("bme") or {}).get("lesions") or [])
     known = [key for key, _ in PROVENANCE]
-    provenance = [(key, title) for key, title in PROVENANCE if report.get(key)]
+    provenance = [(key, titles[key]) for key, _ in PROVENANCE if report.get(key)]
     provenance += [(key, column_header(key)) for key in report if key not in {*_SHOWN, *known}]
     return _render(
         "subject.html.j2",
@@ -327,8 +353,12 @@ def render_subject_page(
         lesions=lesions,
         endplate_columns=_columns(ENDPLATE_COLUMNS),
         all_endplate_columns=_all_columns(endplates, ENDPLATE_COLUMNS),
-        lesion_columns=_columns(LESION_COLUMNS),
-        all_lesion_columns=_all_columns(lesions, LESION_COLUMNS),
+        lesion_columns=_columns(BONE_LESION_SHOWN if bones is not None else LESION_COLUMNS),
+        all_lesion_columns=_all_columns(
+            lesions, BONE_LESION_SHOWN if bones is not None else LESION_COLUMNS
+        ),
+        bones=bones,
+        bone_columns=_columns(BONE_SHOWN),
         level_columns=_columns(LEVEL_COLUMNS),
         provenance=provenance,
         report=_for_display(report),

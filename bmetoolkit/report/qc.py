@@ -43,7 +43,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +150,9 @@ class Montage:
     has_bme: bool
     key_panel: int
     key_rows: tuple[int, int] | None = None
+    plane: str = "sagittal"
+    sides: tuple[str, str] = ("A", "P")
+    show_modic: bool = True
 
     def legend(self) -> list[dict[str, object]]:
         """Legend entries: ``label``, ``colour``, ``dashed``, ``present`` (False: "(none)")."""
@@ -161,6 +164,7 @@ class Montage:
                 "present": value in self.modic_present,
             }
             for value, name in MODIC_NAMES.items()
+            if self.show_modic
         ]
         entries.append(
             {"label": "BME", "colour": BME_COLOR, "dashed": True, "present": self.has_bme}
@@ -454,6 +458,7 @@ def sagittal_montage(
     *,
     n_slices: int = 3,
     fluid_name: str = "STIR",
+    image_name: str = "T1",
     title: str | None = None,
     panel_width_px: int = PANEL_WIDTH_PX,
 ) -> Montage:
@@ -479,6 +484,9 @@ def sagittal_montage(
         vertebral bodies, and the slice with most findings (see :func:`select_slices`).
     fluid_name : str
         Name of the fluid-sensitive contrast in the panel captions (``"STIR"`` or ``"T2"``).
+    image_name : str
+        Caption of ``t1`` (the fluid image's name when there is no T1 and it is shown
+        twice).
     title : str, optional
         Title shown above the montage (e.g. the subject id).
     panel_width_px : int
@@ -515,7 +523,7 @@ def sagittal_montage(
         marks = _level_marks(_display(arrays["bodies"][k, crop_y, crop_z]), level_names, spacing_yz)
         side = "R" if canon.x_mm[k] >= 0 else "L"
         where = f"x = {side} {abs(canon.x_mm[k]):.1f} mm"
-        for name, label in (("t1", "T1"), ("fluid", fluid_name)):
+        for name, label in (("t1", image_name), ("fluid", fluid_name)):
             grey = _grey(_display(arrays[name][k, crop_y, crop_z])[pick], windows[name])
             panels.append(Panel(label, where, _paint(grey, overlay), marks))
     per_slice = np.count_nonzero(findings[slices].reshape(len(slices), -1), axis=1)
@@ -605,6 +613,7 @@ def qc_figures(
     level_names: Mapping[int, str],
     *,
     fluid_name: str = "STIR",
+    image_name: str = "T1",
     subject: str | None = None,
     n_slices: int = 3,
 ) -> QCFigures:
@@ -621,9 +630,192 @@ def qc_figures(
     """
     labels = (bme_mask, modic_map, vertebrae, level_names)
     montage = sagittal_montage(
-        t1, fluid, *labels, n_slices=n_slices, fluid_name=fluid_name, title=subject
+        t1,
+        fluid,
+        *labels,
+        n_slices=n_slices,
+        fluid_name=fluid_name,
+        image_name=image_name,
+        title=subject,
     )
     return QCFigures(montage=montage, level_rows=level_volumes(*labels))
+
+
+#: Letters of the anatomical directions, and their opposites.
+_OPPOSITE = {"R": "L", "L": "R", "A": "P", "P": "A", "S": "I", "I": "S"}
+
+
+def _display_axes(axcodes: Sequence[str]) -> tuple[int, bool, int, bool, str]:
+    """How to show a slice of the first two grid axes: (row axis, flip rows, column axis,
+    flip columns, plane name). Superior (else anterior) up; anterior (sagittal) or the
+    patient's right (coronal, axial: radiological view) on the left."""
+    in_plane = list(axcodes[:2])
+    normal = axcodes[2]
+    plane = {"R": "sagittal", "L": "sagittal", "A": "coronal", "P": "coronal"}.get(normal, "axial")
+    up = "S" if plane != "axial" else "A"
+    row = next((a for a in (0, 1) if in_plane[a] in (up, _OPPOSITE[up])), 0)
+    column = 1 - row
+    left = "A" if plane == "sagittal" else "R"
+    return row, in_plane[row] == up, column, in_plane[column] != left, plane
+
+
+def acquisition_montage(
+    image: Volume,
+    fluid: Volume,
+    bme_mask: Volume,
+    bones: Volume,
+    bone_names: Mapping[int, str],
+    *,
+    image_name: str = "T1",
+    fluid_name: str = "STIR",
+    n_slices: int = 3,
+    title: str | None = None,
+    panel_width_px: int = PANEL_WIDTH_PX,
+) -> Montage:
+    """Slices of the study grid in its own acquisition plane, with the bones named and the
+    edema outlined (an analysis with bone masks: any joint, any plane).
+
+    Parameters
+    ----------
+    image : Volume
+        The T1 (or, without a T1, the fluid image again); its grid is every input's grid.
+    fluid : Volume
+        The fluid-sensitive image on the same grid.
+    bme_mask, bones : Volume
+        Edema mask and bone ids on the same grid.
+    bone_names : mapping of int to str
+        Name of each bone id, written on the panels at the bone's centre.
+    image_name, fluid_name : str
+        Captions of the two contrasts.
+    n_slices : int
+        Slices shown: the central ones through the bones, and the one with most edema.
+    title : str, optional
+        Title above the montage.
+    panel_width_px : int
+        Width of each panel in pixels.
+
+    Returns
+    -------
+    Montage
+        Panels image, fluid, image, fluid... in slice order; ``plane`` names the plane and
+        ``sides`` the directions at the panels' left and right edges.
+    """
+    grid = image.grid
+    for name, volume in (("fluid", fluid), ("bme", bme_mask), ("bones", bones)):
+        if not volume.grid.same_as(grid):
+            raise GridMismatchError(
+                f"{name} is not on the grid of the first image",
+                path=[p for p in (image.source, volume.source) if p],
+                hint="put every input on the study grid (bmetoolkit.Study.from_images)",
+            )
+    row_axis, flip_rows, column_axis, flip_columns, plane = _display_axes(grid.axcodes)
+    ids = np.asarray(bones.data)
+    bme = np.asarray(bme_mask.data) > 0
+    # Slices along the third grid axis, chosen as for the spine (bone area, then edema).
+    slices = select_slices(np.moveaxis(ids, 2, 0), np.moveaxis(bme, 2, 0), n_slices)
+    column_then_row_mm = grid.spacing[[column_axis, row_axis]]
+    plane_bones = np.any(ids > 0, axis=2)
+    box = [slice(None), slice(None)]
+    for axis in (0, 1):
+        hits = np.flatnonzero(np.any(plane_bones, axis=1 - axis))
+        if hits.size:
+            margin = int(np.ceil(CROP_MARGIN_MM / grid.spacing[axis]))
+            box[axis] = slice(max(0, hits[0] - margin), min(ids.shape[axis], hits[-1] + margin + 1))
+
+    def view(array: NDArray, k: int) -> NDArray:
+        plane2d = np.asarray(array)[box[0], box[1], k]
+        if row_axis == 1:
+            plane2d = plane2d.T
+        return plane2d[:: -1 if flip_rows else 1, :: -1 if flip_columns else 1]
+
+    crop = np.asarray(image.data)[box[0], box[1], :]
+    windows = {
+        "image": _window(crop),
+        "fluid": _window(np.asarray(fluid.data)[box[0], box[1], :]),
+    }
+    shape = view(ids, slices[0]).shape
+    rows, cols = _panel_size(shape, column_then_row_mm, panel_width_px)
+    pick = np.ix_(_sample(shape[0], rows), _sample(shape[1], cols))
+    panels, finding_rows = [], []
+    for k in slices:
+        found = view(bme, k)[pick]
+        overlay = _overlay_of(np.zeros(found.shape, np.uint8), found)
+        finding_rows.append(np.flatnonzero(np.any(found, axis=1)))
+        marks = _bone_marks(view(ids, k)[pick], bone_names)
+        where = f"slice {k + 1} of {grid.shape[2]}"
+        for volume, key, label in ((image, "image", image_name), (fluid, "fluid", fluid_name)):
+            grey = _grey(view(volume.data, k)[pick], windows[key])
+            panels.append(Panel(label, where, _paint(grey, overlay), marks))
+    per_slice = np.count_nonzero(bme[:, :, slices].reshape(-1, len(slices)), axis=0)
+    key = int(np.argmax(per_slice)) if per_slice.max() > 0 else len(slices) // 2
+    left = "A" if plane == "sagittal" else "R"
+    return Montage(
+        panels=tuple(panels),
+        title=title,
+        fluid_name=fluid_name,
+        modic_present=(),
+        has_bme=bool(bme.any()),
+        key_panel=2 * key + 1,
+        key_rows=(
+            (int(finding_rows[key][0]), int(finding_rows[key][-1]))
+            if finding_rows[key].size
+            else None
+        ),
+        plane=plane,
+        sides=(left, _OPPOSITE[left]),
+        show_modic=False,
+    )
+
+
+def _bone_marks(ids: NDArray, names: Mapping[int, str]) -> tuple[LevelMark, ...]:
+    """Each bone's name at its centre on a panel."""
+    rows_total, cols_total = ids.shape
+    marks = []
+    for bone_id in np.unique(ids[ids > 0]):
+        rows, cols = np.nonzero(ids == bone_id)
+        if rows.size < 10:
+            continue
+        marks.append(
+            LevelMark(
+                name=names.get(int(bone_id), f"bone {int(bone_id)}"),
+                x_pct=round(100.0 * (cols.mean() + 0.5) / cols_total, 2),
+                y_pct=round(100.0 * (rows.mean() + 0.5) / rows_total, 2),
+                align="left",
+            )
+        )
+    return tuple(marks)
+
+
+def bone_figures(
+    image: Volume,
+    fluid: Volume,
+    bme_mask: Volume,
+    bones: Volume,
+    bone_rows: Sequence[Mapping[str, object]],
+    *,
+    image_name: str = "T1",
+    fluid_name: str = "STIR",
+    subject: str | None = None,
+    n_slices: int = 3,
+) -> QCFigures:
+    """The QC figures of an analysis with bone masks: the acquisition-plane montage and one
+    row per bone (edema mL and % of its marrow, lesions) for the per-bone chart."""
+    names = {int(row["label"]): str(row["bone"]) for row in bone_rows}
+    montage = acquisition_montage(
+        image, fluid, bme_mask, bones, names, image_name=image_name, fluid_name=fluid_name,
+        n_slices=n_slices, title=subject,
+    )  # fmt: skip
+    rows = [
+        {
+            "bone": row["bone"],
+            "bme_ml": row["bme_ml"],
+            "bme_pct": row["bme_pct"],
+            "n_lesions": row["n_lesions"],
+            "marrow_ml": row["marrow_ml"],
+        }
+        for row in bone_rows
+    ]
+    return QCFigures(montage=montage, level_rows=rows)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

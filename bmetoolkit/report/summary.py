@@ -91,7 +91,7 @@ def findings_at(
     ]
     rows += [(row, "BME") for row in lesions if _ENDPLATE_ZONE not in str(row.get("zone"))]
     for order, (row, what) in enumerate(rows):
-        level = str(row.get("level") or "unknown level")
+        level = str(row.get("level") or row.get("bone") or "unknown level")
         keys.setdefault(level, _level_key(level, order))
         if what not in found.setdefault(level, []):
             found[level].append(what)
@@ -129,8 +129,9 @@ def summarise(report: Mapping[str, Any]) -> dict[str, Any]:
     dict
         :func:`finding_figures` of its ``endplates`` and ``lesions``, plus ``bme_volume_ml``
         (None when absent), ``bme_lesions`` (lesions holding edema), ``bme_locations``
-        (``"L4 inferior endplate"`` per edema lesion), ``modic_endplates`` (``"L4 inferior:
-        Modic I"`` ...), ``n_notes``; ``modic_assessed`` also follows ``checks``.
+        (``"L4 inferior endplate"``, or ``"tibia subchondral"`` with bone masks, per edema
+        lesion), ``modic_endplates`` (``"L4 inferior: Modic I"`` ...), ``n_notes``,
+        ``anatomy`` (``"spine"`` or ``"bones"``); ``modic_assessed`` also follows ``checks``.
 
     Examples
     --------
@@ -146,9 +147,18 @@ def summarise(report: Mapping[str, Any]) -> dict[str, Any]:
     bme_lesions = list(bme.get("lesions") or [])
     lesions = list(report.get("lesions") or bme_lesions)
     figures = finding_figures(endplates, lesions)
-    where = [" ".join(str(p) for p in (r.get("level"), r.get("zone")) if p) for r in bme_lesions]
+    where = [
+        " ".join(
+            str(p)
+            for p in (r.get("level") or r.get("bone"), r.get("zone"))
+            + (("subchondral",) if r.get("subchondral") else ())
+            if p
+        )
+        for r in bme_lesions
+    ]
     assessed = (report.get("checks") or {}).get("modic_assessed", True)
     return figures | {
+        "anatomy": report.get("anatomy", "spine"),
         "bme_volume_ml": bme.get("volume_ml"),
         "bme_lesions": len(bme_lesions),
         "bme_locations": [w or "unknown level" for w in where],
