@@ -240,6 +240,10 @@ class Parameters:
         signal (joint fluid, cysts, CSF: measured on the scan, see :mod:`bmetoolkit.bones`)
         is fluid (a subchondral cyst), not edema: edema is marrow holding water, well below
         free fluid. Default 0.6.
+    coarse_seed_mm : float
+        A lesion may also start where the fluid ratio averaged over this width (mm, within
+        the marrow) reaches ``seed_z`` SDs of normal marrow averaged the same way: a faint
+        but large lesion stands out once the noise is averaged away. 0 disables. Default 6.
 
     Automatic vertebral bodies
     --------------------------
@@ -292,6 +296,7 @@ class Parameters:
     articular_gap_mm: float = 10.0
     subchondral_mm: float = 5.0
     cyst_fluid_fraction: float = 0.6
+    coarse_seed_mm: float = 6.0
     autoseg: AutosegParameters | None = None
 
     def __post_init__(self) -> None:

@@ -23,6 +23,7 @@ from bmetoolkit.study import Study
 
 __all__ = [
     "NOISY_LOG_SPREAD",
+    "coarse_seed_mask",
     "decision_images",
     "marrow_ratios",
     "shell_like",
@@ -171,3 +172,29 @@ def spread_notes(reference: MarrowReference) -> tuple[dict[str, float], list[str
         if spread > NOISY_LOG_SPREAD
     ]
     return spreads, notes
+
+
+def coarse_seed_mask(
+    ratio: NDArray[np.float32],
+    normal: NDArray[np.bool_],
+    marrow: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+    *,
+    width_mm: float,
+    z: float,
+    floor: float,
+) -> tuple[NDArray[np.bool_], float]:
+    """Voxels bright at a coarser scale: the ratio averaged over ``width_mm`` within the
+    marrow, at ``z`` SDs of normal marrow averaged the same way (and at least ``floor``).
+
+    Averaging over more voxels shrinks the noise, not a lesion larger than the box, so a
+    faint but large lesion reaches the seed level at this scale though no single voxel of
+    the finer decision image does. Returns the mask and its level (1.0 when disabled).
+    """
+    if width_mm <= 0:
+        return np.zeros(marrow.shape, bool), 1.0
+    coarse = smooth_within(np.where(marrow, ratio, np.nan), spacing, width_mm)
+    sd = normal_sd(smooth_within(np.where(normal, ratio, np.nan), spacing, width_mm), normal)
+    level = max(float(np.exp(z * sd)), floor)
+    with np.errstate(invalid="ignore"):
+        return coarse >= level, level

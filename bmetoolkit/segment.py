@@ -119,6 +119,7 @@ def segment_bme(
     voxel_mm3: float,
     params: Parameters,
     seedable: NDArray[np.bool_] | None = None,
+    coarse_seeds: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Bone marrow edema mask from T1 and fluid-sensitive decision images.
 
@@ -138,6 +139,9 @@ def segment_bme(
     seedable : ndarray of bool, optional
         Where a lesion may start (seed); it may grow beyond. By default everywhere. Voxels
         whose signal mixes in what lies outside the bone are kept from seeding.
+    coarse_seeds : ndarray of bool, optional
+        More seeds, found at a coarser scale (a faint but large lesion stands out of the
+        noise once averaged over more voxels; see :func:`coarse_seed_mask`).
 
     Returns
     -------
@@ -147,6 +151,8 @@ def segment_bme(
     with np.errstate(invalid="ignore"):
         weak = fluid_ratio >= levels.fluid_bright[0]
         strong = fluid_ratio >= levels.fluid_bright[1]
+        if coarse_seeds is not None:
+            strong |= coarse_seeds & weak
         if seedable is not None:
             strong &= seedable
         if role == "required":

@@ -30,6 +30,7 @@ from bmetoolkit.bones.tables import bone_lesion_table, bone_table
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
+    coarse_seed_mask,
     decision_images,
     marrow_ratios,
     shell_like,
@@ -92,9 +93,13 @@ def analyze_bones(
     ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
     mixed = partial_volume_band(ids > 0, grid, study.source_grids.values())
+    coarse, coarse_level = coarse_seed_mask(
+        ratios[fluid], normal, marrow, grid.spacing, width_mm=params.coarse_seed_mm,
+        z=params.seed_z, floor=levels.fluid_bright[0],
+    )  # fmt: skip
     bme = segment_bme(
         decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3,
-        params=params, seedable=~mixed,
+        params=params, seedable=~mixed, coarse_seeds=coarse,
     )  # fmt: skip
     t1_dark = t1_dark_edema(bme, decisions, levels)
     lesion_numbers, n_lesions = label_lesions(bme, ids)
@@ -147,7 +152,7 @@ def analyze_bones(
             for name in reference.body_factors
         },
         fluid=fluid,
-        decision=levels.to_dict(),
+        decision=levels.to_dict() | {"coarse_seed": round(coarse_level, 4)},
         bme_t1_dark_ml=round(float(t1_dark.sum()) * voxel_mm3 / MM3_PER_ML, 4),
         parameters=params,
         notes=tuple(dict.fromkeys(notes)),
