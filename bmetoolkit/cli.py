@@ -23,6 +23,9 @@ elsewhere. The module defines two functions::
 
 Keep the module's top-level imports light: ``bmetoolkit --help`` imports every command module.
 ``run`` calls the Python API and prints; it does not print errors or choose their exit codes.
+A command that takes analysis parameters declares ``--params`` with
+:data:`bmetoolkit.commands.analyze.PARAMS_HELP` and reads it with
+:meth:`bmetoolkit.params.Parameters.from_argument` (a file, a report or inline JSON).
 
 Exit codes (decided here, in :func:`main`)
 ------------------------------------------

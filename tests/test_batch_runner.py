@@ -266,3 +266,29 @@ def test_killed_batch_resumes_cleanly(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.glob("sub-*")) == [f"sub-{s}" for s in labels]
     assert hidden_leftovers(out) == []
     assert len(read_csv(out / "subjects.csv")) == len(labels)
+
+
+def test_parameters_reach_each_subject_analysis(cohort: Path, tmp_path: Path) -> None:
+    """``--params`` (here inline JSON with an autoseg value) reaches every subject's analyze."""
+    import dataclasses
+
+    from bmetoolkit.batch.pipeline import default_parameters
+    from bmetoolkit.params import Parameters
+    from bmetoolkit.spine.autoseg import AutosegParameters
+
+    defaults = AutosegParameters()
+    field = next(
+        f for f in dataclasses.fields(defaults) if isinstance(getattr(defaults, f.name), float)
+    )
+    value = getattr(defaults, field.name) + 0.25
+    given = Parameters.from_argument(f'{{"grow_z": 2.0, "autoseg": {{"{field.name}": {value}}}}}')
+    task = SubjectTask(discover(cohort)[0], str(tmp_path / "out"), str(cohort),
+                       default_parameters(given.to_dict()), "0")  # fmt: skip
+    seen = []
+
+    def analyze(*args: object, params: Parameters, **kwargs: object) -> object:
+        seen.append(params)
+        return fake_analyze(*args, params=params, **kwargs)
+
+    assert run_subject(task, analyze=analyze).status == "ok"
+    assert seen == [given] and getattr(seen[0].autoseg, field.name) == value
