@@ -1,0 +1,201 @@
+"""Sampling a joint case on an acquisition grid: signal and truth fractions, slice by slice.
+
+Each voxel is sampled at a few points (through the slice thickness, and in-plane on coarse
+grids). At every sample the anatomy gives a tissue and a bone; lesions of that bone blend
+into its marrow by their soft membership (islands scale the marrow signal, edema and bruises
+move it to their own signal, a cyst to the joint fluid's); the marrow mottles. The voxel's
+signal is the mean of its samples' (partial volume). Truth counts, per voxel, the samples
+inside each bone, in marrow, and truly (membership >= 0.5) in edema, a cyst or an island
+(a cyst wins over edema, edema over an island), so a mask is "at least half the voxel".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bmetoolkit.data.phantom.joint.fields import NoiseField
+from bmetoolkit.data.phantom.joint.knee import KNEE_BONES, JointTissue, KneeAnatomy
+from bmetoolkit.data.phantom.joint.lesions import (
+    EDEMA_KINDS,
+    TRUTH_MEMBERSHIP,
+    JointLesion,
+    lesion_membership,
+)
+from bmetoolkit.data.phantom.joint.shapes import transform
+from bmetoolkit.volume import Grid
+
+__all__ = ["TRUTH_LAYERS", "Scene", "scan"]
+
+T = JointTissue
+#: Truth layers counted per voxel besides the bones.
+TRUTH_LAYERS = ("marrow", "bme", "cyst", "island")
+#: Lattice step (mm) of the mottle field.
+MOTTLE_STEP_MM = 1.5
+#: Margin (mm) of the mottle field's box around the bones near the joint, and its height.
+MOTTLE_BOX_MM = ((-50.0, -50.0, -130.0), (50.0, 60.0, 150.0))
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything needed to sample one case.
+
+    Parameters
+    ----------
+    knee : KneeAnatomy
+    lesions : tuple of JointLesion
+    borders : tuple of (NoiseField or None)
+        Each lesion's border field.
+    mottle : NoiseField or None
+        The marrow mottle field.
+    mottle_sd : dict of str to float
+        Relative SD of the mottle per sequence (brighter on T1, darker fat-suppressed).
+    """
+
+    knee: KneeAnatomy
+    lesions: tuple[JointLesion, ...]
+    borders: tuple[NoiseField | None, ...]
+    mottle: NoiseField | None
+    mottle_sd: dict[str, float]
+
+    @classmethod
+    def build(
+        cls,
+        knee: KneeAnatomy,
+        lesions: tuple[JointLesion, ...],
+        *,
+        mottle_sd: dict[str, float],
+        mottle_length_mm: float,
+        mottle_seed: int,
+        step_mm: float,
+    ) -> Scene:
+        """Make the random fields of a case at lattice step ``step_mm``."""
+        low, high = (np.asarray(c) * knee.size for c in MOTTLE_BOX_MM)
+        mottle = NoiseField(
+            low, high, step_mm=MOTTLE_STEP_MM, length_mm=mottle_length_mm, seed=mottle_seed
+        )
+        borders = tuple(lesion.field(step_mm) for lesion in lesions)
+        return cls(knee, tuple(lesions), borders, mottle, dict(mottle_sd))
+
+
+def _slice_points(
+    grid: Grid, k: int, offsets: NDArray[np.float64], knee: KneeAnatomy
+) -> NDArray[np.float32]:
+    """Knee-frame points of every sample of slice ``k``, ordered (i, j, sample), (N, 3)."""
+    ni, nj, _ = grid.shape
+    i, j = np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij")
+    base = np.stack([i, j, np.full_like(i, k)], axis=-1).astype(np.float32)
+    ijk = (base[:, :, None, :] + offsets[None, None].astype(np.float32)).reshape(-1, 3)
+    return transform(ijk, *knee.voxel_to_local(grid.affine))
+
+
+def _slice_soft_tissue(grid: Grid, k: int, n_samples: int, knee: KneeAnatomy) -> NDArray:
+    """Soft tissue at the voxel centres of slice ``k``, repeated for each sample."""
+    centres = _slice_points(grid, k, np.zeros((1, 3)), knee)
+    return np.repeat(knee.soft_tissue(centres), n_samples)
+
+
+def _memberships(
+    scene: Scene, local: NDArray, tissue: NDArray, bone: NDArray
+) -> list[tuple[JointLesion, NDArray[np.intp], NDArray[np.float32]]]:
+    """Per lesion: the marrow samples of its bone near it and their membership."""
+    marrow = np.flatnonzero(tissue == T.MARROW)
+    points, owner = local[marrow], bone[marrow]
+    layers = []
+    for lesion, border in zip(scene.lesions, scene.borders, strict=True):
+        reach = np.float32(lesion.reach_mm())
+        low = np.asarray(lesion.centre_mm, np.float32) - reach
+        high = np.asarray(lesion.centre_mm, np.float32) + reach
+        near = owner == lesion.bone
+        for axis in range(3):
+            near &= (points[:, axis] > low[axis]) & (points[:, axis] < high[axis])
+        where = marrow[near]
+        if where.size:
+            layers.append((lesion, where, lesion_membership(lesion, local[where], border)))
+    return layers
+
+
+def _signal(
+    scene: Scene,
+    sequence: str,
+    table: NDArray[np.float32],
+    local: NDArray,
+    tissue: NDArray,
+    layers: list,
+) -> NDArray[np.float32]:
+    signal = table[tissue]
+    marrow_base = table[T.MARROW]
+    sd = scene.mottle_sd.get(sequence, 0.0)
+    if sd > 0 and scene.mottle is not None:
+        marrow = np.flatnonzero(tissue == T.MARROW)
+        sign = 1.0 if sequence == "t1" else -1.0
+        signal[marrow] *= np.exp(np.float32(sign * sd) * scene.mottle.at(local[marrow]))
+    order = {"island": 0, "edema": 1, "bruise": 1, "cyst": 2}
+    for lesion, where, weight in sorted(layers, key=lambda layer: order[layer[0].kind]):
+        if lesion.kind == "island":
+            signal[where] *= 1 + (np.float32(lesion.ratios[sequence]) - 1) * weight
+            continue
+        target = table[T.FLUID] if lesion.kind == "cyst" else marrow_base * lesion.ratios[sequence]
+        signal[where] += weight * (np.float32(target) - signal[where])
+    return signal
+
+
+def _truth(bone: NDArray, tissue: NDArray, layers: list) -> dict[str, NDArray[np.bool_]]:
+    flags = {name: np.zeros(bone.shape, bool) for name in ("bme", "cyst", "island")}
+    for lesion, where, weight in layers:
+        name = "bme" if lesion.kind in EDEMA_KINDS else lesion.kind
+        flags[name][where[weight >= TRUTH_MEMBERSHIP]] = True
+    flags["bme"] &= ~flags["cyst"]
+    flags["island"] &= ~(flags["bme"] | flags["cyst"])
+    flags["marrow"] = tissue == T.MARROW
+    return flags
+
+
+def scan(
+    scene: Scene,
+    grid: Grid,
+    offsets: NDArray[np.float64],
+    *,
+    sequence: str,
+    table: NDArray[np.float32],
+    with_truth: bool,
+) -> tuple[NDArray[np.float32], dict[str, NDArray[np.uint8]] | None]:
+    """Noise-free signal of a grid, and per-voxel truth sample counts when asked.
+
+    Parameters
+    ----------
+    scene : Scene
+    grid : Grid
+    offsets : ndarray, shape (n, 3)
+        Sample positions inside a voxel (index units).
+    sequence : {'t1', 'stir', 't2fs', 'pdfs'}
+    table : ndarray of float32
+        Signal of each :class:`JointTissue` code for this case and sequence.
+    with_truth : bool
+
+    Returns
+    -------
+    signal : ndarray of float32, grid shape
+    counts : dict of str to ndarray of uint8, or None
+        Samples per voxel inside each bone (keys ``"bone1"``...) and in each of
+        :data:`TRUTH_LAYERS`; divide by ``len(offsets)`` for fractions.
+    """
+    ni, nj, nk = grid.shape
+    n = len(offsets)
+    signal = np.zeros(grid.shape, np.float32)
+    names = [f"bone{b}" for b in KNEE_BONES] + list(TRUTH_LAYERS)
+    counts = {name: np.zeros(grid.shape, np.uint8) for name in names} if with_truth else None
+    for k in range(nk):
+        local = _slice_points(grid, k, offsets, scene.knee)
+        soft = _slice_soft_tissue(grid, k, n, scene.knee)
+        tissue, bone, _ = scene.knee.classify_local(local, soft)
+        layers = _memberships(scene, local, tissue, bone)
+        values = _signal(scene, sequence, table, local, tissue, layers)
+        signal[:, :, k] = values.reshape(ni, nj, n).mean(axis=-1)
+        if counts is not None:
+            flags = {f"bone{b}": bone == b for b in KNEE_BONES} | _truth(bone, tissue, layers)
+            for name, flag in flags.items():
+                counts[name][:, :, k] = flag.reshape(ni, nj, n).sum(axis=-1)
+    return signal, counts
