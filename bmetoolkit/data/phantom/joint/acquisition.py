@@ -99,6 +99,15 @@ class Acquisition:
         """Sub-sample positions in a voxel (index units); through-slice over the thickness."""
         return voxel_offsets(counts, slice_fraction=self.slice_thickness_mm / self.slice_spacing_mm)
 
+    def sample_cell(self, counts: tuple[int, int, int]) -> tuple[float, float, float]:
+        """Size of each sub-sample's cell (index units) for :meth:`sample_offsets` ``counts``.
+
+        >>> Acquisition("axial", "axial", (4, 4, 4), (1.0, 1.0), 3.0, 4.0).sample_cell((1, 1, 3))
+        (1.0, 1.0, 0.25)
+        """
+        fraction = self.slice_thickness_mm / self.slice_spacing_mm
+        return (1 / counts[0], 1 / counts[1], fraction / counts[2])
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return asdict(self)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from bmetoolkit.data.phantom.joint.fields import shading
 from bmetoolkit.data.phantom.joint.knee import JointTissue
@@ -30,9 +31,14 @@ __all__ = ["JointPhantom", "make_joint_phantom", "render_joint_case"]
 #: Samples per voxel (i, j, through the slice) of realistic and of ``small`` grids.
 SUPERSAMPLE = (1, 1, 3)
 SMALL_SUPERSAMPLE = (1, 1, 3)
+#: Entropy added to the seed for the sub-sample positions (a stream apart from the draws).
+SAMPLING_STREAM = 7
 #: Lattice step (mm) of the random fields and of the lesion measurements.
 FIELD_STEP_MM = 0.5
 SMALL_FIELD_STEP_MM = 1.0
+#: In-plane point-spread function of the reconstruction (Gaussian SD, pixels): blurs edges
+#: as k-space truncation does, and smooths the stratified sampling's dither.
+PSF_SIGMA_PX = 0.6
 #: Largest value stored (uint16).
 STORED_MAX = np.iinfo(np.uint16).max
 
@@ -99,12 +105,13 @@ def _scanner(
     clean: NDArray[np.float32], grid: Grid, draws: JointDraws, role: str, sequence: str,
     rng: np.random.Generator,
 ) -> tuple[NDArray[np.uint16], float]:  # fmt: skip
-    """Shading, Rician noise, scanner scale and offset, uint16 storage."""
+    """In-plane blur, shading, Rician noise, scanner scale and offset, uint16 storage."""
     knee = draws.anatomy
     ijk = np.stack([n.ravel() for n in np.indices(grid.shape, dtype=np.float32)], axis=1)
     matrix, offset = knee.voxel_to_local(grid.affine)
     local = transform(ijk, matrix, offset - knee.to_local([knee.centre()])[0])
-    clean = clean * shading(local, **draws.shading).reshape(grid.shape)
+    clean = ndimage.gaussian_filter(clean, (PSF_SIGMA_PX, PSF_SIGMA_PX, 0.0))
+    clean *= shading(local, **draws.shading).reshape(grid.shape)
     marrow = draws.signals[sequence][JointTissue.MARROW.name]
     sigma = marrow / draws.snr[role]
     real = clean + sigma * rng.standard_normal(clean.shape, dtype=np.float32)
@@ -128,6 +135,7 @@ def render_joint_case(draws: JointDraws, *, with_t1: bool = True) -> JointPhanto
         step_mm=step,
     )
     noise = np.random.SeedSequence(draws.seed).spawn(2)
+    sampling = np.random.SeedSequence([draws.seed, SAMPLING_STREAM]).spawn(2)
     centre = draws.anatomy.centre()
     analysis = "t1" if with_t1 else "fluid"
     volumes: dict[str, Volume] = {}
@@ -140,9 +148,10 @@ def render_joint_case(draws: JointDraws, *, with_t1: bool = True) -> JointPhanto
         sequence = "t1" if role == "t1" else draws.fluid
         grid = acquisition.grid(centre)
         offsets = acquisition.sample_offsets(supersample)
+        cell = np.array(acquisition.sample_cell(supersample))
         clean, counts = scan(
             scene, grid, offsets, sequence=sequence, table=_table(draws, sequence),
-            with_truth=role == analysis,
+            with_truth=role == analysis, jitter=(np.random.default_rng(sampling[n]), cell),
         )  # fmt: skip
         image, sigma = _scanner(clean, grid, draws, role, sequence, np.random.default_rng(noise[n]))
         parameters[role] = {"noise_sigma": sigma, "sequence": sequence}

@@ -262,24 +262,31 @@ class KneeAnatomy:
         return tissue
 
     def _joint(self, tissue: NDArray[np.uint8], x: Array, y: Array, z: Array, femur: Array) -> None:
-        """Paint joint fluid and menisci (in place)."""
+        """Paint joint fluid and menisci (in place), evaluating only the points near them."""
         s = np.float32(self.size)
-        u, v, w = x / s, y / s, z / s
         zt, e = self.tibia_top, self.effusion_mm / self.size
-        pouch = ellipsoid(u, v, w, (0, 18 + e / 2, 66), (24, e / 2 + 0.5, 24)) < 0
-        capsule = ellipsoid(u, v, w, (0, -4, 10), (45, 38, 24)) < 0
         layer = np.float32(self.cartilage_mm + 0.3 * self.effusion_mm + 0.3)
-        around = capsule & (femur > 0) & (femur < layer)
-        rho = np.sqrt((u / 38) ** 2 + ((v + 6) / 25) ** 2)
         lining = np.float32(self.cartilage_mm + self.joint_space_mm + 0.5)
-        gap = (w > zt) & (rho < 1) & (femur > 0) & (femur < lining)
-        tissue[pouch | around | gap] = T.FLUID
-        wedge = (rho - 0.62) / 0.38 * 7.0
+        near = np.flatnonzero((femur > 0) & (femur < max(layer, lining)))
+        u, v, w = x[near] / s, y[near] / s, z[near] / s
+        capsule = ellipsoid(u, v, w, (0, -4, 10), (45, 38, 24)) < 0
+        rho = np.sqrt((u / 38) ** 2 + ((v + 6) / 25) ** 2)
+        around = capsule & (femur[near] < layer)
+        gap = (w > zt) & (rho < 1) & (femur[near] < lining)
+        tissue[near[around | gap]] = T.FLUID
+        pouch_box = (np.abs(x) < 24 * s) & (y > 17 * s) & (y < (19.5 + e) * s) & (z > 41 * s)
+        box = np.flatnonzero(pouch_box & (z < 91 * s))
+        u, v, w = x[box] / s, y[box] / s, z[box] / s
+        tissue[box[ellipsoid(u, v, w, (0, 18 + e / 2, 66), (24, e / 2 + 0.5, 24)) < 0]] = T.FLUID
+        band = np.flatnonzero((z > zt * s) & (z < (zt + 7) * s) & (np.abs(x) > 7 * s))
+        u, v, w = x[band] / s, y[band] / s, z[band] / s
+        rho = np.sqrt((u / 38) ** 2 + ((v + 6) / 25) ** 2)
+        wedge = np.minimum((rho - 0.62) / 0.38 * 7.0, 7.0)
         meniscus = (
-            (rho > 0.62) & (rho < 1.05) & (w > zt) & (w < zt + np.minimum(wedge, 7.0))
-            & (np.abs(u) > 7) & (femur > np.float32(self.cartilage_mm))
+            (rho > 0.62) & (rho < 1.05) & (w < zt + wedge)
+            & (femur[band] > np.float32(self.cartilage_mm))
         )  # fmt: skip
-        tissue[meniscus] = T.MENISCUS
+        tissue[band[meniscus]] = T.MENISCUS
 
     def classify(
         self, world: ArrayLike
@@ -319,8 +326,9 @@ class KneeAnatomy:
         depth = np.full(x.shape, -FAR, np.float32)
         cartilage = np.float32(self.cartilage_mm)
         for bone, distance in distances.items():
-            covered = (distance >= 0) & (distance < cartilage) & self.articular(bone, x, y, z)
-            tissue[covered] = T.CARTILAGE
+            shell = np.flatnonzero((distance >= 0) & (distance < cartilage))
+            covered = self.articular(bone, x[shell], y[shell], z[shell])
+            tissue[shell[covered]] = T.CARTILAGE
         for bone, distance in distances.items():
             inside = distance < 0
             tissue[inside] = T.CORTEX

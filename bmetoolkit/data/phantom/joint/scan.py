@@ -1,10 +1,11 @@
 """Sampling a joint case on an acquisition grid: signal and truth fractions, slice by slice.
 
-Each voxel is sampled at a few points (through the slice thickness, and in-plane on coarse
-grids). At every sample the anatomy gives a tissue and a bone; lesions of that bone blend
-into its marrow by their soft membership (islands scale the marrow signal, edema and bruises
-move it to their own signal, a cyst to the joint fluid's); the marrow mottles. The voxel's
-signal is the mean of its samples' (partial volume). Truth counts, per voxel, the samples
+Each voxel is sampled at a few points (through the slice thickness), each placed at random
+in its own cell of the voxel (stratified sampling). At every sample the anatomy gives a
+tissue and a bone; lesions of that bone blend into its marrow by their soft membership
+(islands scale the marrow signal, edema and bruises move it to their own signal, a cyst to
+the joint fluid's); the marrow mottles. The voxel's signal is the mean of its samples'
+(partial volume). Truth counts, per voxel, the samples
 inside each bone, in marrow, and truly (membership >= 0.5) in edema, a cyst or an island
 (a cyst wins over edema, edema over an island), so a mask is "at least half the voxel".
 """
@@ -81,14 +82,27 @@ class Scene:
 
 
 def _slice_points(
-    grid: Grid, k: int, offsets: NDArray[np.float64], knee: KneeAnatomy
+    grid: Grid,
+    k: int,
+    offsets: NDArray[np.float64],
+    knee: KneeAnatomy,
+    jitter: tuple[np.random.Generator, NDArray[np.float64]] | None = None,
 ) -> NDArray[np.float32]:
-    """Knee-frame points of every sample of slice ``k``, ordered (i, j, sample), (N, 3)."""
+    """Knee-frame points of every sample of slice ``k``, ordered (i, j, sample), (N, 3).
+
+    ``jitter`` (a generator and the size of each sample's cell along i, j, k, in index
+    units) moves every sample to a random place in its cell: stratified sampling, so a
+    surface cut at a grazing angle blurs instead of repeating as parallel contours.
+    """
     ni, nj, _ = grid.shape
     i, j = np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij")
     base = np.stack([i, j, np.full_like(i, k)], axis=-1).astype(np.float32)
-    ijk = (base[:, :, None, :] + offsets[None, None].astype(np.float32)).reshape(-1, 3)
-    return transform(ijk, *knee.voxel_to_local(grid.affine))
+    ijk = base[:, :, None, :] + offsets[None, None].astype(np.float32)
+    if jitter is not None:
+        rng, cell = jitter
+        shake = rng.random((ni, nj, len(offsets), 3), dtype=np.float32) - np.float32(0.5)
+        ijk += shake * cell.astype(np.float32)
+    return transform(ijk.reshape(-1, 3), *knee.voxel_to_local(grid.affine))
 
 
 def _slice_soft_tissue(grid: Grid, k: int, n_samples: int, knee: KneeAnatomy) -> NDArray:
@@ -161,6 +175,7 @@ def scan(
     sequence: str,
     table: NDArray[np.float32],
     with_truth: bool,
+    jitter: tuple[np.random.Generator, NDArray[np.float64]] | None = None,
 ) -> tuple[NDArray[np.float32], dict[str, NDArray[np.uint8]] | None]:
     """Noise-free signal of a grid, and per-voxel truth sample counts when asked.
 
@@ -174,6 +189,9 @@ def scan(
     table : ndarray of float32
         Signal of each :class:`JointTissue` code for this case and sequence.
     with_truth : bool
+    jitter : (numpy.random.Generator, ndarray of 3 floats), optional
+        Stratified sampling: each sample moves at random within its cell of this size
+        (index units along i, j, k).
 
     Returns
     -------
@@ -188,7 +206,7 @@ def scan(
     names = [f"bone{b}" for b in KNEE_BONES] + list(TRUTH_LAYERS)
     counts = {name: np.zeros(grid.shape, np.uint8) for name in names} if with_truth else None
     for k in range(nk):
-        local = _slice_points(grid, k, offsets, scene.knee)
+        local = _slice_points(grid, k, offsets, scene.knee, jitter)
         soft = _slice_soft_tissue(grid, k, n, scene.knee)
         tissue, bone, _ = scene.knee.classify_local(local, soft)
         layers = _memberships(scene, local, tissue, bone)
