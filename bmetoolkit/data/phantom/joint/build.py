@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.data.phantom.joint.anatomy import JointTissue
 from bmetoolkit.data.phantom.joint.fields import shading
-from bmetoolkit.data.phantom.joint.knee import JointTissue
 from bmetoolkit.data.phantom.joint.randomize import JointDraws, LesionRequest, draw_joint_case
 from bmetoolkit.data.phantom.joint.scan import Scene, scan
 from bmetoolkit.data.phantom.joint.shapes import transform
@@ -106,10 +106,10 @@ def _scanner(
     rng: np.random.Generator,
 ) -> tuple[NDArray[np.uint16], float]:  # fmt: skip
     """In-plane blur, shading, Rician noise, scanner scale and offset, uint16 storage."""
-    knee = draws.anatomy
+    frame = draws.anatomy.frame
     ijk = np.stack([n.ravel() for n in np.indices(grid.shape, dtype=np.float32)], axis=1)
-    matrix, offset = knee.voxel_to_local(grid.affine)
-    local = transform(ijk, matrix, offset - knee.to_local([knee.centre()])[0])
+    matrix, offset = frame.voxel_to_local(grid.affine)
+    local = transform(ijk, matrix, offset - frame.to_local([draws.anatomy.centre()])[0])
     clean = ndimage.gaussian_filter(clean, (PSF_SIGMA_PX, PSF_SIGMA_PX, 0.0))
     clean *= shading(local, **draws.shading).reshape(grid.shape)
     marrow = draws.signals[sequence][JointTissue.MARROW.name]

@@ -25,32 +25,23 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bmetoolkit.data.phantom.grids import rotation
+from bmetoolkit.data.phantom.joint.anatomy import (
+    FAR,
+    JointFrame,
+    JointTissue,
+    paint_bones,
+    smoothstep,
+)
 from bmetoolkit.data.phantom.joint.shapes import capped_cylinder, ellipsoid, segment, smooth_union
 
-__all__ = ["KNEE_BONES", "JointTissue", "KneeAnatomy"]
+__all__ = ["CONDYLES", "KNEE_BONES", "KNEE_SITES", "KneeAnatomy"]
 
 Array = NDArray[np.float32]
-
-
-class JointTissue(IntEnum):
-    """Tissue classes of the joint phantom (sample codes)."""
-
-    AIR = 0
-    FAT = 1
-    MUSCLE = 2
-    TENDON = 3
-    MENISCUS = 4
-    VESSEL = 5
-    FLUID = 6
-    CARTILAGE = 7
-    CORTEX = 8
-    MARROW = 9
 
 
 T = JointTissue
@@ -58,19 +49,31 @@ T = JointTissue
 KNEE_BONES: dict[int, str] = {1: "femur", 2: "tibia", 3: "patella"}
 #: Centre and radii (knee frame at size 1, mm) of the femoral condyles' ellipsoids.
 CONDYLES = {"medial": ((-21, -8, 24), (14, 31, 24)), "lateral": ((21, -6, 25), (13, 29, 25))}
+#: Articular sites (for lesions) and the bone each lies on, and each site's weight per kind.
+KNEE_SITES: dict[str, int] = {
+    "medial femoral condyle": 1, "lateral femoral condyle": 1, "trochlea": 1,
+    "medial tibial plateau": 2, "lateral tibial plateau": 2, "patella": 3,
+}  # fmt: skip
+KNEE_SITE_WEIGHTS: dict[str, dict[str, float]] = {
+    "edema": {"medial femoral condyle": 0.3, "lateral femoral condyle": 0.12, "trochlea": 0.08,
+              "medial tibial plateau": 0.28, "lateral tibial plateau": 0.1, "patella": 0.12},
+    "bruise": {"medial femoral condyle": 0.1, "lateral femoral condyle": 0.4, "trochlea": 0.05,
+               "medial tibial plateau": 0.1, "lateral tibial plateau": 0.35, "patella": 0.0},
+    "cyst": {"medial femoral condyle": 0.25, "lateral femoral condyle": 0.15, "trochlea": 0.05,
+             "medial tibial plateau": 0.3, "lateral tibial plateau": 0.15, "patella": 0.1},
+}  # fmt: skip
+#: Red-marrow islands (metaphyseal): heights of their centres (knee frame at size 1, mm; the
+#: tibia's below its plateau) and the largest distance of the centre from the bone's axis.
+ISLAND_HEIGHTS_MM: dict[int, tuple[float, float]] = {1: (40.0, 85.0), 2: (-60.0, -25.0)}
+ISLAND_OFF_AXIS_MM = 12.0
+#: Box (knee frame at size 1, mm) of the marrow mottle field.
+MOTTLE_BOX_MM = ((-50.0, -50.0, -130.0), (50.0, 60.0, 150.0))
 #: Distance beyond a bone (mm) within which its cartilage and the joint fluid are evaluated.
 NEAR_MM = 12.0
-#: Large positive distance for points outside a bone's bounding box.
-FAR = np.float32(1e4)
 #: Cortex thickening: from the subchondral plate to the shaft cortex over these heights (mm
 #: above the femoral joint surface, below the tibial plateau).
 FEMUR_SHAFT_CORTEX_Z = (45.0, 85.0)
 TIBIA_SHAFT_CORTEX_DEPTH = (30.0, 70.0)
-
-
-def _smoothstep(value: Array, low: float, high: float) -> Array:
-    t = np.clip((value - np.float32(low)) / np.float32(high - low), 0, 1)
-    return t * t * (3 - 2 * t)
 
 
 @dataclass(frozen=True)
@@ -118,25 +121,23 @@ class KneeAnatomy:
         return dict(KNEE_BONES)
 
     @property
-    def _rotation(self) -> NDArray[np.float64]:
-        mirror = np.diag([1.0 if self.side == "right" else -1.0, 1.0, 1.0])
-        return rotation([self.flexion_deg, 0.0, self.rotation_deg]) @ mirror
+    def frame(self) -> JointFrame:
+        """Placement of the knee frame in world space."""
+        return JointFrame(
+            (self.flexion_deg, 0.0, self.rotation_deg), self.origin_mm, self.side == "left"
+        )
 
     def to_world(self, local: ArrayLike) -> NDArray[np.float64]:
         """Knee-frame points (N, 3) in RAS+ world mm."""
-        return np.atleast_2d(np.asarray(local, np.float64)) @ self._rotation.T + np.asarray(
-            self.origin_mm
-        )
+        return self.frame.to_world(local)
 
     def to_local(self, world: ArrayLike) -> NDArray[np.float64]:
         """World points (N, 3) in the knee frame (mm); the inverse of :meth:`to_world`."""
-        points = np.atleast_2d(np.asarray(world, np.float64)) - np.asarray(self.origin_mm)
-        return points @ np.linalg.inv(self._rotation).T
+        return self.frame.to_local(world)
 
     def voxel_to_local(self, affine: NDArray) -> tuple[NDArray, NDArray]:
         """Matrix and offset taking a grid's voxel indices to knee-frame points (mm)."""
-        inverse = np.linalg.inv(self._rotation)
-        return inverse @ affine[:3, :3], inverse @ (affine[:3, 3] - np.asarray(self.origin_mm))
+        return self.frame.voxel_to_local(affine)
 
     def centre(self) -> NDArray[np.float64]:
         """World position of the joint's centre (the nominal field-of-view centre)."""
@@ -164,6 +165,51 @@ class KneeAnatomy:
         }
         low, high = boxes[bone]
         return tuple(v * self.size for v in low), tuple(v * self.size for v in high)  # type: ignore[return-value]
+
+    # --- lesion sites -----------------------------------------------------------------------
+
+    sites: ClassVar[dict[str, int]] = KNEE_SITES
+    island_bones: ClassVar[tuple[int, ...]] = tuple(ISLAND_HEIGHTS_MM)
+
+    @property
+    def mottle_box(self) -> tuple[NDArray, NDArray]:
+        """Knee-frame box (low, high corners, mm) of the marrow mottle field."""
+        low, high = MOTTLE_BOX_MM
+        return np.asarray(low) * self.size, np.asarray(high) * self.size
+
+    def site_weights(self, kind: str) -> dict[str, float]:
+        """Relative frequency of each articular site for a lesion kind."""
+        return dict(KNEE_SITE_WEIGHTS[kind])
+
+    def nominal_site(self, rng: np.random.Generator, site: str) -> NDArray[np.float64]:
+        """A knee-frame point near the articular surface of a site (mm)."""
+        zt, yp = self.tibia_top, self.patella_y
+        if site.endswith("condyle"):
+            centre, radii = CONDYLES["medial" if site.startswith("medial") else "lateral"]
+            theta = np.deg2rad(rng.uniform(-35.0, 75.0))
+            psi = np.deg2rad(rng.uniform(-20.0, 20.0))
+            offset = (
+                radii[0] * np.sin(psi),
+                -radii[1] * np.sin(theta) * np.cos(psi),
+                -radii[2] * np.cos(theta) * np.cos(psi),
+            )
+            point = np.asarray(centre) + np.asarray(offset)
+        elif site == "trochlea":
+            point = np.array([rng.uniform(-18, 18), 24.0, rng.uniform(32, 55)])
+        elif site.endswith("plateau"):
+            x = rng.uniform(8, 30) * (-1 if site.startswith("medial") else 1)
+            point = np.array([x, rng.uniform(-22, 10), zt])
+        else:
+            point = np.array([rng.uniform(-14, 14), yp - 10, rng.uniform(32, 52)])
+        return point * self.size
+
+    def island_centre(self, rng: np.random.Generator, bone: int) -> tuple[NDArray, str]:
+        """A metaphyseal point of the femur or tibia (knee frame, mm) and the site's name."""
+        height = rng.uniform(*ISLAND_HEIGHTS_MM[bone]) + (self.tibia_top if bone == 2 else 0.0)
+        angle = rng.uniform(0, 2 * np.pi)
+        reach = rng.uniform(0.0, ISLAND_OFF_AXIS_MM)
+        point = np.array([reach * np.cos(angle), -4 + reach * np.sin(angle), height]) * self.size
+        return point, "femoral metaphysis" if bone == 1 else "tibial metaphysis"
 
     # --- solids -----------------------------------------------------------------------------
 
@@ -215,15 +261,15 @@ class KneeAnatomy:
             return (z > self.tibia_top - 3) & (np.abs(x) > 4)
         return y < self.patella_y - 3
 
-    def cortex_thickness(self, bone: int, z: Array) -> Array:
-        """Cortical thickness (mm) at knee-frame heights: plate near the joint, shaft beyond."""
+    def cortex_thickness(self, bone: int, x: Array, y: Array, z: Array) -> Array:
+        """Cortical thickness (mm) at knee-frame points: plate near the joint, shaft beyond."""
         plate, shaft = np.float32(self.plate_mm), np.float32(self.cortex_mm)
         zs = z / np.float32(self.size)
         if bone == 1:
-            return plate + (shaft - plate) * _smoothstep(zs, *FEMUR_SHAFT_CORTEX_Z)
+            return plate + (shaft - plate) * smoothstep(zs, *FEMUR_SHAFT_CORTEX_Z)
         if bone == 2:
             depth = np.float32(self.tibia_top) - zs
-            return plate + (shaft - plate) * _smoothstep(depth, *TIBIA_SHAFT_CORTEX_DEPTH)
+            return plate + (shaft - plate) * smoothstep(depth, *TIBIA_SHAFT_CORTEX_DEPTH)
         return np.full(z.shape, plate, np.float32)
 
     # --- classification ---------------------------------------------------------------------
@@ -231,8 +277,8 @@ class KneeAnatomy:
     @staticmethod
     def _limb(u: Array, v: Array, w: Array) -> Array:
         """Approximate signed distance (size 1) to the skin: calf, knee and thigh widths."""
-        thigh = _smoothstep(w, 40.0, 160.0)
-        calf = _smoothstep(-w, 60.0, 160.0)
+        thigh = smoothstep(w, 40.0, 160.0)
+        calf = smoothstep(-w, 60.0, 160.0)
         rx = 58 + 14 * thigh - 4 * calf
         ry = 56 + 10 * thigh + 2 * calf
         k0 = np.sqrt((u / rx) ** 2 + ((v + 6 + 6 * calf) / ry) ** 2)
@@ -322,18 +368,5 @@ class KneeAnatomy:
         tissue = self._soft_tissue(x, y, z) if soft is None else soft.copy()
         distances = {bone: self.bone_distance(bone, x, y, z) for bone in KNEE_BONES}
         self._joint(tissue, x, y, z, distances[1])
-        bone_id = np.zeros(x.shape, np.uint8)
-        depth = np.full(x.shape, -FAR, np.float32)
-        cartilage = np.float32(self.cartilage_mm)
-        for bone, distance in distances.items():
-            shell = np.flatnonzero((distance >= 0) & (distance < cartilage))
-            covered = self.articular(bone, x[shell], y[shell], z[shell])
-            tissue[shell[covered]] = T.CARTILAGE
-        for bone, distance in distances.items():
-            inside = distance < 0
-            tissue[inside] = T.CORTEX
-            bone_id[inside] = bone
-            marrow = inside & (-distance > self.cortex_thickness(bone, z))
-            tissue[marrow] = T.MARROW
-            depth = np.maximum(depth, -distance)
+        bone_id, depth = paint_bones(self, tissue, points, distances, self.cartilage_mm)
         return tissue, bone_id, depth

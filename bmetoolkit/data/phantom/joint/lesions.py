@@ -11,7 +11,7 @@ Kinds (:data:`LESION_KINDS`):
 - ``"island"``: a red-marrow island: patchy, metaphyseal, mildly fluid-bright and T1-darker
   than fatty marrow. Not edema.
 
-A lesion is an ellipsoid in the knee frame whose first axis is the inward normal of the
+A lesion is an ellipsoid in the joint's frame whose first axis is the inward normal of the
 articular surface at its site, with a soft membership (ramp ``margin_mm`` wide) and a border
 pushed in and out by a smooth random field (``irregularity_mm``: out by at most one SD, in
 by up to three, so holes and lobules stay inside an envelope). It lives only in the marrow
@@ -20,8 +20,7 @@ of its bone; it is true where its membership is at least one half.
 Examples
 --------
 >>> from bmetoolkit.data.phantom.joint.knee import KneeAnatomy
->>> knee = KneeAnatomy()
->>> lesion = draw_lesion(np.random.default_rng(0), knee, "cyst", seed=1)
+>>> lesion = draw_lesion(np.random.default_rng(0), KneeAnatomy(), "cyst", seed=1)
 >>> lesion.kind, lesion.margin_mm < 0.5, lesion.irregularity_mm
 ('cyst', True, 0.0)
 """
@@ -35,8 +34,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.data.phantom.joint.anatomy import JointAnatomy
 from bmetoolkit.data.phantom.joint.fields import NoiseField
-from bmetoolkit.data.phantom.joint.knee import KNEE_BONES, KneeAnatomy
 from bmetoolkit.data.phantom.joint.shapes import ellipsoid, transform
 from bmetoolkit.data.phantom.randomize import RED_ISLAND_RATIOS
 
@@ -54,22 +53,6 @@ LESION_KINDS = ("edema", "bruise", "cyst", "island")
 EDEMA_KINDS = ("edema", "bruise")
 #: Membership at or above which a point belongs to a lesion.
 TRUTH_MEMBERSHIP = 0.5
-
-#: Articular sites: bone id, and where on the bone (knee frame at size 1): condyles by the
-#: angle from straight down towards posterior, the trochlea and plateau by a box.
-SITES: dict[str, int] = {
-    "medial femoral condyle": 1, "lateral femoral condyle": 1, "trochlea": 1,
-    "medial tibial plateau": 2, "lateral tibial plateau": 2, "patella": 3,
-}  # fmt: skip
-#: Site weights per kind.
-SITE_WEIGHTS: dict[str, dict[str, float]] = {
-    "edema": {"medial femoral condyle": 0.3, "lateral femoral condyle": 0.12, "trochlea": 0.08,
-              "medial tibial plateau": 0.28, "lateral tibial plateau": 0.1, "patella": 0.12},
-    "bruise": {"medial femoral condyle": 0.1, "lateral femoral condyle": 0.4, "trochlea": 0.05,
-               "medial tibial plateau": 0.1, "lateral tibial plateau": 0.35, "patella": 0.0},
-    "cyst": {"medial femoral condyle": 0.25, "lateral femoral condyle": 0.15, "trochlea": 0.05,
-             "medial tibial plateau": 0.3, "lateral tibial plateau": 0.15, "patella": 0.1},
-}  # fmt: skip
 
 #: Size along the surface normal and along the surface (radii, mm), per kind.
 NORMAL_RADIUS_MM: dict[str, Range] = {
@@ -116,10 +99,6 @@ BRUISE_TOUCH_PROBABILITY = 0.6
 #: it as ``1 + f (stir - 1)`` with ``f`` drawn from :data:`FS_EDEMA_FACTOR`.
 EDEMA_RATIOS: dict[str, Range] = {"t1": (0.6, 1.0), "stir": (1.3, 2.3)}
 FS_EDEMA_FACTOR: Range = (0.7, 1.0)
-#: Red-marrow islands (metaphyseal): heights of their centres (knee frame at size 1, mm) and
-#: the largest distance of the centre from the bone's axis.
-ISLAND_HEIGHTS_MM: dict[int, Range] = {1: (40.0, 85.0), 2: (-60.0, -25.0)}
-ISLAND_OFF_AXIS_MM = 12.0
 #: Newton steps projecting a nominal site point onto the bone surface; gradient step (mm).
 PROJECTION_STEPS = 6
 GRADIENT_STEP_MM = 0.25
@@ -127,7 +106,7 @@ GRADIENT_STEP_MM = 0.25
 
 @dataclass(frozen=True)
 class JointLesion:
-    """One lesion or distractor (knee frame, mm).
+    """One lesion or distractor (joint frame, mm).
 
     Parameters
     ----------
@@ -150,6 +129,8 @@ class JointLesion:
     ratios : dict of str to float
         Signal relative to normal marrow per sequence (``"t1"``, ``"stir"``, ``"t2fs"``,
         ``"pdfs"``); a cyst takes the joint fluid's signal instead.
+    bone_name : str
+        The bone's name.
     """
 
     kind: str
@@ -163,11 +144,7 @@ class JointLesion:
     irregularity_length_mm: float = 2.0
     noise_seed: int = 0
     ratios: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def bone_name(self) -> str:
-        """The bone's name."""
-        return KNEE_BONES[self.bone]
+    bone_name: str = ""
 
     def reach_mm(self) -> float:
         """Largest distance from the centre at which the lesion can hold."""
@@ -188,14 +165,14 @@ class JointLesion:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (with the bone's name)."""
-        return asdict(self) | {"bone_name": self.bone_name, "ratios": dict(self.ratios)}
+        """JSON-ready fields."""
+        return asdict(self) | {"ratios": dict(self.ratios)}
 
 
 def lesion_membership(
     lesion: JointLesion, local: NDArray, noise: NoiseField | None
 ) -> NDArray[np.float32]:
-    """Soft membership (0-1) of knee-frame points (N, 3) in a lesion's ellipsoid.
+    """Soft membership (0-1) of frame points (N, 3) in a lesion's ellipsoid.
 
     Ignores the bone: callers keep it to their marrow.
     """
@@ -217,50 +194,23 @@ def _uniform(rng: np.random.Generator, bounds: Range) -> float:
     return float(rng.uniform(*bounds))
 
 
-def _nominal_site(rng: np.random.Generator, knee: KneeAnatomy, site: str) -> NDArray[np.float64]:
-    """A point near the articular surface of a site (knee frame, mm)."""
-    zt, yp = knee.tibia_top, knee.patella_y
-    if site.endswith("condyle"):
-        centre, radii = (
-            ((-21, -8, 24), (14, 31, 24))
-            if site.startswith("medial")
-            else ((21, -6, 25), (13, 29, 25))
-        )
-        theta = np.deg2rad(_uniform(rng, (-35.0, 75.0)))
-        psi = np.deg2rad(_uniform(rng, (-20.0, 20.0)))
-        offset = (
-            radii[0] * np.sin(psi),
-            -radii[1] * np.sin(theta) * np.cos(psi),
-            -radii[2] * np.cos(theta) * np.cos(psi),
-        )
-        point = np.asarray(centre) + np.asarray(offset)
-    elif site == "trochlea":
-        point = np.array([_uniform(rng, (-18, 18)), 24.0, _uniform(rng, (32, 55))])
-    elif site.endswith("plateau"):
-        x = _uniform(rng, (8, 30)) * (-1 if site.startswith("medial") else 1)
-        point = np.array([x, _uniform(rng, (-22, 10)), zt])
-    else:
-        point = np.array([_uniform(rng, (-14, 14)), yp - 10, _uniform(rng, (32, 52))])
-    return point * knee.size
-
-
-def _gradient(knee: KneeAnatomy, bone: int, point: NDArray) -> NDArray[np.float64]:
+def _gradient(anatomy: JointAnatomy, bone: int, point: NDArray) -> NDArray[np.float64]:
     h = GRADIENT_STEP_MM
     stencil = np.vstack([point + h * e for e in np.eye(3)] + [point - h * e for e in np.eye(3)])
-    d = knee.bone_distance(bone, *(stencil[:, n].astype(np.float32) for n in range(3)))
+    d = anatomy.bone_distance(bone, *(stencil[:, n].astype(np.float32) for n in range(3)))
     grad = (d[:3] - d[3:]).astype(np.float64) / (2 * h)
     return grad / max(float(np.linalg.norm(grad)), 1e-9)
 
 
 def surface_point(
-    knee: KneeAnatomy, bone: int, point: NDArray
+    anatomy: JointAnatomy, bone: int, point: NDArray
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Project a point onto a bone's surface; return it and the inward unit normal there."""
     p = np.asarray(point, np.float64)
     for _ in range(PROJECTION_STEPS):
-        d = float(knee.bone_distance(bone, *(np.float32([v]) for v in p))[0])
-        p = p - d * _gradient(knee, bone, p)
-    return p, -_gradient(knee, bone, p)
+        d = float(anatomy.bone_distance(bone, *(np.float32([v]) for v in p))[0])
+        p = p - d * _gradient(anatomy, bone, p)
+    return p, -_gradient(anatomy, bone, p)
 
 
 def _frame(normal: NDArray, rng: np.random.Generator) -> tuple[tuple[float, float, float], ...]:
@@ -298,18 +248,13 @@ def _shape(rng: np.random.Generator, kind: str) -> tuple[tuple[float, float, flo
     return radii, margin, _uniform(rng, IRREGULARITY[kind]) * normal  # type: ignore[return-value]
 
 
-def _island_centre(rng: np.random.Generator, knee: KneeAnatomy, bone: int) -> NDArray:
-    height = _uniform(rng, ISLAND_HEIGHTS_MM[bone]) + (knee.tibia_top if bone == 2 else 0.0)
-    angle = _uniform(rng, (0, 2 * np.pi))
-    reach = _uniform(rng, (0.0, ISLAND_OFF_AXIS_MM))
-    return np.array([reach * np.cos(angle), -4 + reach * np.sin(angle), height]) * knee.size
-
-
-def _pick_site(rng: np.random.Generator, kind: str, bone: int | None, site: str | None) -> str:
+def _pick_site(
+    rng: np.random.Generator, anatomy: JointAnatomy, kind: str, bone: int | None, site: str | None
+) -> str:
     weights = {
         name: w
-        for name, w in SITE_WEIGHTS[kind].items()
-        if (bone is None or SITES[name] == bone) and (site is None or name == site)
+        for name, w in anatomy.site_weights(kind).items()
+        if (bone is None or anatomy.sites[name] == bone) and (site is None or name == site)
     }
     if not weights:
         raise ValueError(f"no {kind} site in bone {bone} / site {site!r}")
@@ -329,16 +274,16 @@ def _sphere(n: int) -> NDArray[np.float64]:
 
 
 def _clear_inside(
-    knee: KneeAnatomy, bone: int, centre: NDArray, axes: tuple, radii: tuple, clearance: float
+    anatomy: JointAnatomy, bone: int, centre: NDArray, axes: tuple, radii: tuple, clearance: float
 ) -> bool:
     """Whether an ellipsoid lies inside ``bone`` at least ``clearance`` mm under its surface."""
     points = centre + (_sphere(ENVELOPE_POINTS) * np.asarray(radii)) @ np.asarray(axes)
-    depth = -knee.bone_distance(bone, *(points[:, n].astype(np.float32) for n in range(3)))
+    depth = -anatomy.bone_distance(bone, *(points[:, n].astype(np.float32) for n in range(3)))
     return bool(np.all(depth > clearance))
 
 
 def _articular_placement(
-    rng: np.random.Generator, knee: KneeAnatomy, kind: str, bone: int | None, site: str | None,
+    rng: np.random.Generator, anatomy: JointAnatomy, kind: str, bone: int | None, site: str | None,
     shape: tuple[tuple[float, float, float], float, float], deep: bool,
 ) -> tuple[str, NDArray, tuple, tuple[tuple[float, float, float], float, float]]:  # fmt: skip
     """Site, centre, axes and shape (radii, margin, irregularity) under an articular surface.
@@ -349,22 +294,22 @@ def _articular_placement(
     base, margin, base_irregularity = shape
     radii, irregularity = base, base_irregularity
     for attempt in range(DEEP_ATTEMPTS if deep else 1):
-        chosen = _pick_site(rng, kind, bone, site)
-        owner = SITES[chosen]
-        surface, normal = surface_point(knee, owner, _nominal_site(rng, knee, chosen))
+        chosen = _pick_site(rng, anatomy, kind, bone, site)
+        owner = anatomy.sites[chosen]
+        surface, normal = surface_point(anatomy, owner, anatomy.nominal_site(rng, chosen))
         axes = _frame(normal, rng)
         if kind == "cyst":
-            depth = knee.plate_mm + radii[0] + _uniform(rng, CYST_GAP_MM)
+            depth = anatomy.plate_mm + radii[0] + _uniform(rng, CYST_GAP_MM)
         elif deep:
             shrink = DEEP_SHRINK**attempt
             widest = DEEP_TANGENT_FACTOR * base[0]
             radii = tuple(min(r, widest) * shrink for r in base)  # type: ignore[assignment]
             irregularity = base_irregularity * shrink
             outward = margin / 2 + BORDER_OUTWARD_SD * irregularity
-            depth = knee.plate_mm + radii[0] + outward + _uniform(rng, DEEP_GAP_MM)
+            depth = anatomy.plate_mm + radii[0] + outward + _uniform(rng, DEEP_GAP_MM)
             envelope = tuple(r + outward for r in radii)
-            clearance = knee.plate_mm + DEEP_CLEARANCE_MM
-            if _clear_inside(knee, owner, surface + depth * normal, axes, envelope, clearance):
+            clearance = anatomy.plate_mm + DEEP_CLEARANCE_MM
+            if _clear_inside(anatomy, owner, surface + depth * normal, axes, envelope, clearance):
                 break
         else:
             depth = radii[0] * _uniform(rng, TOUCHING_DEPTH)
@@ -373,7 +318,7 @@ def _articular_placement(
 
 def draw_lesion(
     rng: np.random.Generator,
-    knee: KneeAnatomy,
+    anatomy: JointAnatomy,
     kind: str,
     *,
     seed: int,
@@ -386,14 +331,14 @@ def draw_lesion(
     Parameters
     ----------
     rng : numpy.random.Generator
-    knee : KneeAnatomy
+    anatomy : JointAnatomy
     kind : {'edema', 'bruise', 'cyst', 'island'}
     seed : int
         Seed of the border's random field.
     bone : int, optional
         Restrict the site to this bone.
     site : str, optional
-        One of :data:`SITES` (not for islands).
+        One of ``anatomy.sites`` (not for islands).
     touch : bool, optional
         Bruises only: whether it touches the articular surface (drawn when None).
     """
@@ -403,17 +348,18 @@ def draw_lesion(
     length = _uniform(rng, IRREGULARITY_LENGTH_MM[kind])
     ratios = _ratios(rng, kind)
     if kind == "island":
-        bone = bone if bone in ISLAND_HEIGHTS_MM else (1 if rng.random() < 0.5 else 2)
-        centre = _island_centre(rng, knee, bone)
+        choices = anatomy.island_bones
+        if bone not in choices:
+            bone = choices[int(rng.random() * len(choices))]
+        centre, site = anatomy.island_centre(rng, bone)
         axes = _frame(np.array([0.0, 0.0, 1.0]), rng)
-        site = "femoral metaphysis" if bone == 1 else "tibial metaphysis"
     else:
         touching = touch if touch is not None else rng.random() < BRUISE_TOUCH_PROBABILITY
         deep = kind == "bruise" and not touching
         site, centre, axes, (radii, margin, irregularity) = _articular_placement(
-            rng, knee, kind, bone, site, (radii, margin, irregularity), deep
+            rng, anatomy, kind, bone, site, (radii, margin, irregularity), deep
         )
-        bone = SITES[site]
+        bone = anatomy.sites[site]
     return JointLesion(
         kind=kind,
         bone=int(bone),
@@ -426,4 +372,5 @@ def draw_lesion(
         irregularity_length_mm=length,
         noise_seed=seed,
         ratios=ratios,
+        bone_name=anatomy.bones[int(bone)],
     )

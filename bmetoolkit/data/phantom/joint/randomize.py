@@ -19,11 +19,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from bmetoolkit.data.phantom.joint.acquisition import PLANES, Acquisition
-from bmetoolkit.data.phantom.joint.knee import KNEE_BONES, JointTissue, KneeAnatomy
+from bmetoolkit.data.phantom.joint.anatomy import JointAnatomy, JointTissue
+from bmetoolkit.data.phantom.joint.knee import KneeAnatomy
 from bmetoolkit.data.phantom.joint.lesions import JointLesion, draw_lesion
 from bmetoolkit.data.phantom.joint.signals import FLUID_KINDS, SIGNALS, TISSUE_JITTER
+from bmetoolkit.data.phantom.joint.sij import SacroiliacAnatomy, draw_sij_anatomy
 from bmetoolkit.data.phantom.randomize import (
     BIAS_AMPLITUDE,
     GAP_MM,
@@ -44,8 +47,8 @@ __all__ = [
 ]
 
 Range = tuple[float, float]
-#: Joints the phantom renders.
-JOINTS = ("knee",)
+#: Joints the phantom renders: a knee, or the sacroiliac joints.
+JOINTS = ("knee", "sij")
 #: Seeds for tuning an analysis, and seeds kept for its held-out benchmark (disjoint).
 TUNING_SEEDS: tuple[int, ...] = tuple(range(0, 1000))
 HELD_OUT_SEEDS: tuple[int, ...] = tuple(range(5000, 6000))
@@ -79,7 +82,8 @@ ISLANDS_RANDOM = (0, 3)
 ISLANDS_HEALTHY = (1, 4)
 
 # --- acquisition ---------------------------------------------------------------------------
-FOV_MM: Range = (140.0, 180.0)
+#: In-plane field of view (mm) per joint.
+FOV_MM: dict[str, Range] = {"knee": (140.0, 180.0), "sij": (240.0, 320.0)}
 #: In-plane matrix along i, pixel size (mm) and the j pixel's aspect (j over i).
 MATRIX = (256, 512)
 PIXEL_MM: Range = (0.3, 0.8)
@@ -87,13 +91,19 @@ PIXEL_ASPECT: Range = (1.0, 1.3)
 FOV_ASPECT: Range = (0.9, 1.1)
 SLICE_THICKNESS_MM: Range = (2.5, 4.5)
 SLICES = (20, 40)
-#: Extent (mm) the slices should cover, by base plane.
-COVERAGE_MM: dict[str, Range] = {
-    "sagittal": (90.0, 130.0), "coronal": (80.0, 120.0), "axial": (90.0, 150.0),
-}  # fmt: skip
+#: Extent (mm) the slices should cover, per joint and base plane.
+COVERAGE_MM: dict[str, dict[str, Range]] = {
+    "knee": {"sagittal": (90.0, 130.0), "coronal": (80.0, 120.0), "axial": (90.0, 150.0)},
+    "sij": {"sagittal": (150.0, 200.0), "coronal": (60.0, 100.0), "axial": (90.0, 140.0)},
+}
+#: Base plane of an oblique series: the knee's is sagittal (turned about SI, along the ACL),
+#: the sacroiliac joints' coronal (tilted about LR, along the sacrum).
+OBLIQUE_BASE = {"knee": "sagittal", "sij": "coronal"}
+#: How far a coronal-oblique series may miss the sacrum's long axis (degrees).
+SACRAL_AXIS_JITTER_DEG = 3.0
 OFFSET_MM = 5.0
 TILT_DEG = 4.0
-#: Tilt of an oblique series away from its base plane (degrees).
+#: Tilt of an oblique knee series away from sagittal (degrees).
 OBLIQUE_DEG: Range = (10.0, 25.0)
 #: ``small=True``: in-plane matrix along i and number of slices.
 SMALL_MATRIX = 96
@@ -121,7 +131,7 @@ class JointDraws:
     plane : str
     fluid : {'stir', 't2fs', 'pdfs'}
     small : bool
-    anatomy : KneeAnatomy
+    anatomy : KneeAnatomy or SacroiliacAnatomy
     lesions : tuple of JointLesion
     signals : dict of str to dict of str to float
         Tissue signal per sequence (``"t1"`` and the fluid kind), relative to marrow units.
@@ -143,7 +153,7 @@ class JointDraws:
     plane: str
     fluid: str
     small: bool
-    anatomy: KneeAnatomy
+    anatomy: KneeAnatomy | SacroiliacAnatomy
     lesions: tuple[JointLesion, ...]
     signals: dict[str, dict[str, float]]
     mottle_sd: dict[str, float]
@@ -179,7 +189,7 @@ def _integers(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
     return int(rng.integers(bounds[0], bounds[1] + 1))
 
 
-def _anatomy(rng: np.random.Generator) -> KneeAnatomy:
+def _knee_anatomy(rng: np.random.Generator) -> KneeAnatomy:
     return KneeAnatomy(
         size=_uniform(rng, SIZE),
         cortex_mm=_uniform(rng, CORTEX_MM),
@@ -195,16 +205,18 @@ def _anatomy(rng: np.random.Generator) -> KneeAnatomy:
     )
 
 
-def _bone_id(bone: int | str | None) -> int | None:
+def _bone_id(bone: int | str | None, names: dict[int, str]) -> int | None:
     if bone is None or isinstance(bone, int):
         return bone
-    ids = {name: label for label, name in KNEE_BONES.items()}
+    ids = {name: label for label, name in names.items()}
     if bone not in ids:
         raise ValueError(f"unknown bone {bone!r}; use one of {list(ids)}")
     return ids[bone]
 
 
-def _requested(rng: np.random.Generator, knee: KneeAnatomy, request: LesionRequest) -> JointLesion:
+def _requested(
+    rng: np.random.Generator, anatomy: JointAnatomy, request: LesionRequest
+) -> JointLesion:
     if isinstance(request, JointLesion):
         return request
     spec = {"kind": request} if isinstance(request, str) else dict(request)
@@ -215,10 +227,10 @@ def _requested(rng: np.random.Generator, knee: KneeAnatomy, request: LesionReque
         )
     return draw_lesion(
         rng,
-        knee,
+        anatomy,
         spec["kind"],
         seed=int(rng.integers(2**31)),
-        bone=_bone_id(spec.get("bone")),
+        bone=_bone_id(spec.get("bone"), anatomy.bones),
         site=spec.get("site"),
         touch=spec.get("touch"),
     )
@@ -240,7 +252,7 @@ def _lesion_requests(rng: np.random.Generator, lesions: str) -> list[LesionReque
 
 
 def _draw_lesions(
-    rng: np.random.Generator, knee: KneeAnatomy, lesions: str | Sequence[LesionRequest]
+    rng: np.random.Generator, anatomy: JointAnatomy, lesions: str | Sequence[LesionRequest]
 ) -> tuple[JointLesion, ...]:
     if isinstance(lesions, str):
         if lesions not in ("random", "none"):
@@ -248,7 +260,7 @@ def _draw_lesions(
         requests = _lesion_requests(rng, lesions)
     else:
         requests = list(lesions)
-    return tuple(_requested(rng, knee, request) for request in requests)
+    return tuple(_requested(rng, anatomy, request) for request in requests)
 
 
 def _signals(rng: np.random.Generator, sequences: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -265,21 +277,22 @@ def _signals(rng: np.random.Generator, sequences: Sequence[str]) -> dict[str, di
 
 
 def _acquisition(
-    rng: np.random.Generator, plane: str, base: str, oblique_deg: float, small: bool
+    rng: np.random.Generator, joint: str, plane: str, oblique: NDArray, small: bool
 ) -> Acquisition:
-    fov_i = _uniform(rng, FOV_MM)
+    base = OBLIQUE_BASE[joint] if plane == "oblique" else plane
+    fov_i = _uniform(rng, FOV_MM[joint])
     fov_j = fov_i * _uniform(rng, FOV_ASPECT)
     n_i = int(np.clip(_integers(rng, MATRIX), fov_i / PIXEL_MM[1], fov_i / PIXEL_MM[0]))
     pixel_i = fov_i / n_i
     pixel_j = float(np.clip(pixel_i * _uniform(rng, PIXEL_ASPECT), *PIXEL_MM))
     thickness = _uniform(rng, SLICE_THICKNESS_MM)
     gap = _uniform(rng, GAP_MM) if rng.random() < GAP_PROBABILITY else 0.0
-    coverage = _uniform(rng, COVERAGE_MM[base])
+    coverage = _uniform(rng, COVERAGE_MM[joint][base])
     n_k = int(np.clip(round(coverage / (thickness + gap)), *SLICES))
     offset = tuple(_uniform(rng, (-OFFSET_MM, OFFSET_MM)) for _ in range(3))
-    tilt = [_uniform(rng, (-TILT_DEG, TILT_DEG)) for _ in range(3)]
+    tilt = np.array([_uniform(rng, (-TILT_DEG, TILT_DEG)) for _ in range(3)])
     if plane == "oblique":
-        tilt[2] += oblique_deg
+        tilt = oblique + (tilt if joint == "knee" else 0.0)
     if small:
         factor = n_i / SMALL_MATRIX
         pixel_i, pixel_j = pixel_i * factor, pixel_j * factor
@@ -293,8 +306,24 @@ def _acquisition(
         slice_thickness_mm=thickness,
         slice_spacing_mm=thickness + gap,
         offset_mm=offset,  # type: ignore[arg-type]
-        tilt_deg=tuple(tilt),  # type: ignore[arg-type]
+        tilt_deg=tuple(float(v) for v in tilt),  # type: ignore[arg-type]
     )
+
+
+def _oblique_tilt(rng: np.random.Generator, anatomy: JointAnatomy) -> NDArray[np.float64]:
+    """Tilts (degrees about x, y, z) of an oblique series' base plane.
+
+    Knee: sagittal turned 10-25 degrees either way about SI. Sacroiliac joints: coronal tilted
+    about LR to contain the sacrum's long axis, missing it by up to
+    :data:`SACRAL_AXIS_JITTER_DEG`.
+    """
+    turn = _uniform(rng, OBLIQUE_DEG) * (1 if rng.random() < 0.5 else -1)
+    if isinstance(anatomy, SacroiliacAnatomy):
+        long_axis = anatomy.frame.matrix @ anatomy.axis[0]
+        tau = np.degrees(np.arctan2(long_axis[1], long_axis[2]))
+        miss = _uniform(rng, (-SACRAL_AXIS_JITTER_DEG, SACRAL_AXIS_JITTER_DEG))
+        return np.array([-tau + miss, 0.0, 0.0])
+    return np.array([0.0, 0.0, turn])
 
 
 def _shading(rng: np.random.Generator) -> dict[str, Any]:
@@ -322,9 +351,11 @@ def draw_joint_case(
     Parameters
     ----------
     seed : int
-    joint : {'knee'}
+    joint : {'knee', 'sij'}
+        A knee, or the sacroiliac joints.
     plane : {'sagittal', 'coronal', 'axial', 'oblique', 'random'}
-        Plane of both series (``"random"``: drawn from the seed).
+        Plane of both series (``"random"``: drawn from the seed). Oblique: sagittal turned
+        10-25 degrees about SI for the knee; coronal along the sacrum for the SIJ.
     fluid : {'stir', 't2fs', 'pdfs', 'random'}
         The fluid-sensitive sequence (``"random"``: drawn from the seed).
     lesions : 'random', 'none' or sequence
@@ -352,12 +383,12 @@ def draw_joint_case(
         raise ValueError(f"unknown plane {plane!r}; use one of {[*PLANES, 'random']}")
     if fluid not in FLUID_KINDS:
         raise ValueError(f"unknown fluid sequence {fluid!r}; use one of {[*FLUID_KINDS, 'random']}")
-    knee = _anatomy(rngs["anatomy"])
+    draw_anatomy = _knee_anatomy if joint == "knee" else draw_sij_anatomy
+    anatomy = draw_anatomy(rngs["anatomy"])
     acquisition = rngs["acquisition"]
-    base = "sagittal" if plane == "oblique" else plane
-    oblique = _uniform(acquisition, OBLIQUE_DEG) * (1 if acquisition.random() < 0.5 else -1)
+    oblique = _oblique_tilt(acquisition, anatomy)
     acquisitions = {
-        role: _acquisition(acquisition, plane, base, oblique, small) for role in ("t1", "fluid")
+        role: _acquisition(acquisition, joint, plane, oblique, small) for role in ("t1", "fluid")
     }
     texture, storage, snr = rngs["texture"], rngs["storage"], rngs["snr"]
     return JointDraws(
@@ -366,8 +397,8 @@ def draw_joint_case(
         plane=plane,
         fluid=fluid,
         small=small,
-        anatomy=knee,
-        lesions=_draw_lesions(rngs["lesions"], knee, lesions),
+        anatomy=anatomy,
+        lesions=_draw_lesions(rngs["lesions"], anatomy, lesions),
         signals=_signals(rngs["contrast"], ("t1", fluid)),
         mottle_sd={sequence: _uniform(texture, MOTTLE_SD) for sequence in ("t1", fluid)},
         mottle_length_mm=_uniform(texture, MOTTLE_LENGTH_MM),

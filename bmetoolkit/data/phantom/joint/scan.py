@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.data.phantom.joint.anatomy import JointAnatomy, JointTissue
 from bmetoolkit.data.phantom.joint.fields import NoiseField
-from bmetoolkit.data.phantom.joint.knee import KNEE_BONES, JointTissue, KneeAnatomy
 from bmetoolkit.data.phantom.joint.lesions import (
     EDEMA_KINDS,
     TRUTH_MEMBERSHIP,
@@ -35,8 +35,6 @@ T = JointTissue
 TRUTH_LAYERS = ("marrow", "bme", "cyst", "island")
 #: Lattice step (mm) of the mottle field.
 MOTTLE_STEP_MM = 1.5
-#: Margin (mm) of the mottle field's box around the bones near the joint, and its height.
-MOTTLE_BOX_MM = ((-50.0, -50.0, -130.0), (50.0, 60.0, 150.0))
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ class Scene:
 
     Parameters
     ----------
-    knee : KneeAnatomy
+    anatomy : JointAnatomy
     lesions : tuple of JointLesion
     borders : tuple of (NoiseField or None)
         Each lesion's border field.
@@ -55,7 +53,7 @@ class Scene:
         Relative SD of the mottle per sequence (brighter on T1, darker fat-suppressed).
     """
 
-    knee: KneeAnatomy
+    anatomy: JointAnatomy
     lesions: tuple[JointLesion, ...]
     borders: tuple[NoiseField | None, ...]
     mottle: NoiseField | None
@@ -64,7 +62,7 @@ class Scene:
     @classmethod
     def build(
         cls,
-        knee: KneeAnatomy,
+        anatomy: JointAnatomy,
         lesions: tuple[JointLesion, ...],
         *,
         mottle_sd: dict[str, float],
@@ -73,19 +71,19 @@ class Scene:
         step_mm: float,
     ) -> Scene:
         """Make the random fields of a case at lattice step ``step_mm``."""
-        low, high = (np.asarray(c) * knee.size for c in MOTTLE_BOX_MM)
+        low, high = anatomy.mottle_box
         mottle = NoiseField(
             low, high, step_mm=MOTTLE_STEP_MM, length_mm=mottle_length_mm, seed=mottle_seed
         )
         borders = tuple(lesion.field(step_mm) for lesion in lesions)
-        return cls(knee, tuple(lesions), borders, mottle, dict(mottle_sd))
+        return cls(anatomy, tuple(lesions), borders, mottle, dict(mottle_sd))
 
 
 def _slice_points(
     grid: Grid,
     k: int,
     offsets: NDArray[np.float64],
-    knee: KneeAnatomy,
+    anatomy: JointAnatomy,
     jitter: tuple[np.random.Generator, NDArray[np.float64]] | None = None,
 ) -> NDArray[np.float32]:
     """Knee-frame points of every sample of slice ``k``, ordered (i, j, sample), (N, 3).
@@ -102,13 +100,13 @@ def _slice_points(
         rng, cell = jitter
         shake = rng.random((ni, nj, len(offsets), 3), dtype=np.float32) - np.float32(0.5)
         ijk += shake * cell.astype(np.float32)
-    return transform(ijk.reshape(-1, 3), *knee.voxel_to_local(grid.affine))
+    return transform(ijk.reshape(-1, 3), *anatomy.frame.voxel_to_local(grid.affine))
 
 
-def _slice_soft_tissue(grid: Grid, k: int, n_samples: int, knee: KneeAnatomy) -> NDArray:
+def _slice_soft_tissue(grid: Grid, k: int, n_samples: int, anatomy: JointAnatomy) -> NDArray:
     """Soft tissue at the voxel centres of slice ``k``, repeated for each sample."""
-    centres = _slice_points(grid, k, np.zeros((1, 3)), knee)
-    return np.repeat(knee.soft_tissue(centres), n_samples)
+    centres = _slice_points(grid, k, np.zeros((1, 3)), anatomy)
+    return np.repeat(anatomy.soft_tissue(centres), n_samples)
 
 
 def _memberships(
@@ -203,17 +201,18 @@ def scan(
     ni, nj, nk = grid.shape
     n = len(offsets)
     signal = np.zeros(grid.shape, np.float32)
-    names = [f"bone{b}" for b in KNEE_BONES] + list(TRUTH_LAYERS)
+    names = [f"bone{b}" for b in scene.anatomy.bones] + list(TRUTH_LAYERS)
     counts = {name: np.zeros(grid.shape, np.uint8) for name in names} if with_truth else None
     for k in range(nk):
-        local = _slice_points(grid, k, offsets, scene.knee, jitter)
-        soft = _slice_soft_tissue(grid, k, n, scene.knee)
-        tissue, bone, _ = scene.knee.classify_local(local, soft)
+        local = _slice_points(grid, k, offsets, scene.anatomy, jitter)
+        soft = _slice_soft_tissue(grid, k, n, scene.anatomy)
+        tissue, bone, _ = scene.anatomy.classify_local(local, soft)
         layers = _memberships(scene, local, tissue, bone)
         values = _signal(scene, sequence, table, local, tissue, layers)
         signal[:, :, k] = values.reshape(ni, nj, n).mean(axis=-1)
         if counts is not None:
-            flags = {f"bone{b}": bone == b for b in KNEE_BONES} | _truth(bone, tissue, layers)
+            flags = {f"bone{b}": bone == b for b in scene.anatomy.bones}
+            flags |= _truth(bone, tissue, layers)
             for name, flag in flags.items():
                 counts[name][:, :, k] = flag.reshape(ni, nj, n).sum(axis=-1)
     return signal, counts

@@ -2,7 +2,7 @@
 
 Masks come from the geometry, never from the rendered image: a voxel belongs to a bone, to
 edema, a cyst or an island when at least half of its samples do (:mod:`.scan`). Lesion rows
-are measured on a fine isotropic lattice around each lesion in the knee frame, so their
+are measured on a fine isotropic lattice around each lesion in the joint's frame, so their
 volume does not depend on the acquisition; the per-bone table is counted on the analysis
 grid, like the masks an analysis is compared with.
 """
@@ -99,7 +99,7 @@ def masks(
 
 
 def _fine_points(lesion: JointLesion, step_mm: float) -> NDArray[np.float32]:
-    """Knee-frame lattice points (N, 3) of step ``step_mm`` over the lesion's reach."""
+    """Frame lattice points (N, 3) of step ``step_mm`` over the lesion's reach."""
     reach = lesion.reach_mm()
     axes = [
         np.arange(c - reach, c + reach + 1e-6, step_mm, dtype=np.float32) for c in lesion.centre_mm
@@ -112,16 +112,16 @@ def _lesion_truth(
     scene: Scene, index: int, points: NDArray[np.float32]
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]:
     """The true points of lesion ``index`` among ``points``, their depth and articular flag."""
-    knee, lesion = scene.knee, scene.lesions[index]
+    anatomy, lesion = scene.anatomy, scene.lesions[index]
     local = points[lesion_membership(lesion, points, scene.borders[index]) >= TRUTH_MEMBERSHIP]
     x, y, z = local[:, 0], local[:, 1], local[:, 2]
-    depth = -knee.bone_distance(lesion.bone, x, y, z)
-    keep = depth > knee.cortex_thickness(lesion.bone, z)
+    depth = -anatomy.bone_distance(lesion.bone, x, y, z)
+    keep = depth > anatomy.cortex_thickness(lesion.bone, x, y, z)
     beaten = {"edema": ("cyst",), "bruise": ("cyst",), "cyst": (), "island": (*EDEMA_KINDS, "cyst")}
     for other, border in zip(scene.lesions, scene.borders, strict=True):
         if other.kind in beaten[lesion.kind] and other.bone == lesion.bone:
             keep &= lesion_membership(other, local, border) < TRUTH_MEMBERSHIP
-    return local[keep], depth[keep], knee.articular(lesion.bone, x[keep], y[keep], z[keep])
+    return local[keep], depth[keep], anatomy.articular(lesion.bone, x[keep], y[keep], z[keep])
 
 
 def _in_field(grid: Grid, world: list[float] | None) -> bool:
@@ -142,11 +142,11 @@ def lesion_rows(scene: Scene, step_mm: float, grid: Grid) -> list[dict[str, Any]
     rows = []
     for index, lesion in enumerate(scene.lesions):
         points, depth, articular = _lesion_truth(scene, index, _fine_points(lesion, step_mm))
-        reach = depth - scene.knee.cortex_thickness(lesion.bone, points[:, 2])
+        reach = depth - scene.anatomy.cortex_thickness(lesion.bone, *points.T)
         touches = bool(np.any(articular & (reach <= TOUCH_TOLERANCE_MM + step_mm)))
         found = len(points) > 0
         centroid = (
-            scene.knee.to_world(points.mean(axis=0, dtype=np.float64))[0].round(2).tolist()
+            scene.anatomy.frame.to_world(points.mean(axis=0, dtype=np.float64))[0].round(2).tolist()
             if found
             else None
         )
