@@ -261,3 +261,33 @@ def test_tuning_and_held_out_seeds_are_disjoint():
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         draw_joint_case(0, small=True, **options)
+
+
+# --- sacroiliac joints ------------------------------------------------------------------------
+
+
+def test_sij_phantom_has_sacrum_and_both_ilia():
+    ph = phantom(12, joint="sij", plane="oblique", lesions=("edema", "island"))
+    assert ph.truth.bone_names == {1: "sacrum", 2: "ilium_left", 3: "ilium_right"}
+    assert set(np.unique(ph.truth.bones.data)) == {0, 1, 2, 3}
+    assert ph.truth.bme_mask.data.any()
+    assert np.all(ph.truth.bones.data[ph.truth.bme_mask.data > 0] > 0)
+    edema = next(row for row in ph.truth.lesions if row["kind"] == "edema")
+    assert edema["touches_articular_surface"] and edema["bone"] in ph.truth.bone_names.values()
+    right = ph.draws.anatomy.frame.to_world([[60.0, 0.0, 20.0]])[0]
+    label = ph.truth.bones.data[tuple(np.round(ph.analysis_grid.world_to_voxel([right])[0])
+                                      .astype(int))]  # fmt: skip
+    assert ph.truth.bone_names[int(label)] == "ilium_right"
+
+
+def test_sij_coronal_oblique_slices_follow_the_sacrum():
+    for seed in range(8):
+        draws = draw_joint_case(seed, joint="sij", plane="oblique", small=True)
+        anatomy = draws.anatomy
+        long_axis = anatomy.frame.matrix @ anatomy.axis[0]
+        for acquisition in draws.acquisitions.values():
+            grid = acquisition.grid(anatomy.centre())
+            assert acquisition.base == "coronal" and grid.axcodes[0] == "L"
+            # the slices contain the sacrum's long axis, to within the drawn miss
+            assert abs(float(slice_normal(grid) @ long_axis)) < np.sin(np.radians(3.5))
+            assert _angle_deg(slice_normal(grid), np.eye(3)[1]) > 5.0

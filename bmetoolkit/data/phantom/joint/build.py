@@ -204,9 +204,11 @@ def make_joint_phantom(
     seed : int
         Same seed and options: identical arrays and truth. Tune on
         :data:`~.randomize.TUNING_SEEDS`, benchmark on :data:`~.randomize.HELD_OUT_SEEDS`.
-    joint : {'knee'}
+    joint : {'knee', 'sij'}
+        A knee (femur, tibia, patella) or the sacroiliac joints (sacrum, both ilia).
     plane : {'sagittal', 'coronal', 'axial', 'oblique', 'random'}
-        Acquisition plane of both series.
+        Acquisition plane of both series (oblique: sagittal along the ACL for the knee,
+        coronal along the sacrum for the sacroiliac joints).
     fluid : {'stir', 't2fs', 'pdfs', 'random'}
         The fluid-sensitive sequence.
     with_t1 : bool

@@ -5,9 +5,10 @@ superior, origin at the middle of the sacrum. The sacrum is a tapered, rounded s
 long axis, tilted forward by the drawn sacral tilt (12-28 degrees from vertical), with a
 sacral canal and four pairs of foramina (holes in the bone). Each ilium has a thick
 juxta-articular part facing the sacrum's auricular surface across the joint (cartilage on
-both sides and a thin fluid line), a thin wing flaring laterally upwards and a pillar towards
-the acetabulum. Around them: pelvic fat, rectum, iliac vessels, the dural sac above, muscle
-and subcutaneous fat. Coronal-oblique acquisitions follow the sacrum's long axis.
+both sides and a thin fluid line in the synovial part, interosseous ligament beyond it), a
+thin wing flaring laterally upwards and a pillar towards the acetabulum. Around them: pelvic
+fat, rectum, iliac vessels, the dural sac above, muscle and subcutaneous fat.
+Coronal-oblique acquisitions follow the sacrum's long axis.
 
 Bone ids: 1 sacrum, 2 left ilium, 3 right ilium.
 
@@ -343,8 +344,12 @@ class SacroiliacAnatomy:
         sacrum = distances[1]
         ilium = np.minimum(distances[2], distances[3])
         span = np.float32(self.gap * self.size + 0.5)
-        joint = (sacrum > 0) & (ilium > 0) & (sacrum + ilium < span)
-        tissue[np.flatnonzero(joint)] = T.FLUID
+        gap = np.flatnonzero((sacrum > 0) & (ilium > 0) & (sacrum + ilium < span))
+        tissue[gap] = T.TENDON
+        cartilage = np.float32(self.cartilage_mm)
+        line = (sacrum[gap] > cartilage) & (ilium[gap] > cartilage)
+        line &= self.articular(1, x[gap], y[gap], z[gap])
+        tissue[gap[line]] = T.FLUID
         bone_id, depth = paint_bones(self, tissue, points, distances, self.cartilage_mm)
         return tissue, bone_id, depth
 
