@@ -31,6 +31,8 @@ __all__ = ["JointPhantom", "make_joint_phantom", "render_joint_case"]
 #: Samples per voxel (i, j, through the slice) of realistic and of ``small`` grids.
 SUPERSAMPLE = (1, 1, 3)
 SMALL_SUPERSAMPLE = (1, 1, 3)
+#: Extra samples per voxel (i, j, through the slice) where the first ones disagree (edges).
+REFINE = (1, 1, 6)
 #: Entropy added to the seed for the sub-sample positions (a stream apart from the draws).
 SAMPLING_STREAM = 7
 #: Lattice step (mm) of the random fields and of the lesion measurements.
@@ -149,9 +151,11 @@ def render_joint_case(draws: JointDraws, *, with_t1: bool = True) -> JointPhanto
         grid = acquisition.grid(centre)
         offsets = acquisition.sample_offsets(supersample)
         cell = np.array(acquisition.sample_cell(supersample))
-        clean, counts = scan(
+        refine = (acquisition.sample_offsets(REFINE), np.array(acquisition.sample_cell(REFINE)))
+        clean, fractions = scan(
             scene, grid, offsets, sequence=sequence, table=_table(draws, sequence),
             with_truth=role == analysis, jitter=(np.random.default_rng(sampling[n]), cell),
+            refine=refine,
         )  # fmt: skip
         image, sigma = _scanner(clean, grid, draws, role, sequence, np.random.default_rng(noise[n]))
         parameters[role] = {"noise_sigma": sigma, "sequence": sequence}
@@ -163,8 +167,8 @@ def render_joint_case(draws: JointDraws, *, with_t1: bool = True) -> JointPhanto
         volumes[role] = Volume(
             image, grid.affine, kind="intensity", source=f"phantom:{sequence}", meta=meta
         )
-        if counts is not None:
-            truth_volumes = masks(counts, len(offsets), grid, draws.anatomy.bones)
+        if fractions is not None:
+            truth_volumes = masks(fractions, grid, draws.anatomy.bones)
     grid = truth_volumes["bones"].grid
     rows = lesion_rows(scene, step, grid)
     truth = JointTruth(

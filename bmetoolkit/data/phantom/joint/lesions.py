@@ -56,10 +56,10 @@ TRUTH_MEMBERSHIP = 0.5
 
 #: Size along the surface normal and along the surface (radii, mm), per kind.
 NORMAL_RADIUS_MM: dict[str, Range] = {
-    "edema": (4.0, 14.0), "bruise": (6.0, 16.0), "cyst": (1.5, 5.0), "island": (3.0, 8.0),
+    "edema": (4.0, 14.0), "bruise": (6.0, 16.0), "cyst": (2.0, 6.0), "island": (3.0, 8.0),
 }  # fmt: skip
 TANGENT_RADIUS_MM: dict[str, Range] = {
-    "edema": (6.0, 18.0), "bruise": (10.0, 24.0), "cyst": (1.5, 5.0), "island": (3.0, 9.0),
+    "edema": (6.0, 18.0), "bruise": (10.0, 24.0), "cyst": (2.0, 6.0), "island": (3.0, 9.0),
 }  # fmt: skip
 #: Width of the membership ramp (mm): ill-defined lesions, a well-defined cyst.
 MARGIN_MM: dict[str, Range] = {

@@ -1,11 +1,12 @@
 """Sampling a joint case on an acquisition grid: signal and truth fractions, slice by slice.
 
 Each voxel is sampled at a few points (through the slice thickness), each placed at random
-in its own cell of the voxel (stratified sampling). At every sample the anatomy gives a
+in its own cell of the voxel (stratified sampling); voxels whose samples disagree (an edge)
+get more samples (adaptive supersampling). At every sample the anatomy gives a
 tissue and a bone; lesions of that bone blend into its marrow by their soft membership
 (islands scale the marrow signal, edema and bruises move it to their own signal, a cyst to
 the joint fluid's); the marrow mottles. The voxel's signal is the mean of its samples'
-(partial volume). Truth counts, per voxel, the samples
+(partial volume). Truth counts, per voxel, the fraction of samples
 inside each bone, in marrow, and truly (membership >= 0.5) in edema, a cyst or an island
 (a cyst wins over edema, edema over an island), so a mask is "at least half the voxel".
 """
@@ -79,34 +80,32 @@ class Scene:
         return cls(anatomy, tuple(lesions), borders, mottle, dict(mottle_sd))
 
 
-def _slice_points(
+def _voxel_points(
     grid: Grid,
-    k: int,
+    voxels: NDArray[np.float32],
     offsets: NDArray[np.float64],
     anatomy: JointAnatomy,
     jitter: tuple[np.random.Generator, NDArray[np.float64]] | None = None,
 ) -> NDArray[np.float32]:
-    """Knee-frame points of every sample of slice ``k``, ordered (i, j, sample), (N, 3).
+    """Frame points of the samples of ``voxels`` (V, 3 indices), ordered (voxel, sample).
 
     ``jitter`` (a generator and the size of each sample's cell along i, j, k, in index
     units) moves every sample to a random place in its cell: stratified sampling, so a
     surface cut at a grazing angle blurs instead of repeating as parallel contours.
     """
-    ni, nj, _ = grid.shape
-    i, j = np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij")
-    base = np.stack([i, j, np.full_like(i, k)], axis=-1).astype(np.float32)
-    ijk = base[:, :, None, :] + offsets[None, None].astype(np.float32)
+    ijk = voxels[:, None, :] + offsets[None].astype(np.float32)
     if jitter is not None:
         rng, cell = jitter
-        shake = rng.random((ni, nj, len(offsets), 3), dtype=np.float32) - np.float32(0.5)
+        shake = rng.random(ijk.shape, dtype=np.float32) - np.float32(0.5)
         ijk += shake * cell.astype(np.float32)
     return transform(ijk.reshape(-1, 3), *anatomy.frame.voxel_to_local(grid.affine))
 
 
-def _slice_soft_tissue(grid: Grid, k: int, n_samples: int, anatomy: JointAnatomy) -> NDArray:
-    """Soft tissue at the voxel centres of slice ``k``, repeated for each sample."""
-    centres = _slice_points(grid, k, np.zeros((1, 3)), anatomy)
-    return np.repeat(anatomy.soft_tissue(centres), n_samples)
+def _slice_voxels(grid: Grid, k: int) -> NDArray[np.float32]:
+    """Indices (V, 3) of the voxels of slice ``k``, i-major."""
+    ni, nj, _ = grid.shape
+    i, j = np.meshgrid(np.arange(ni), np.arange(nj), indexing="ij")
+    return np.stack([i.ravel(), j.ravel(), np.full(i.size, k)], axis=1).astype(np.float32)
 
 
 def _memberships(
@@ -165,6 +164,28 @@ def _truth(bone: NDArray, tissue: NDArray, layers: list) -> dict[str, NDArray[np
     return flags
 
 
+def _evaluate(
+    scene: Scene,
+    sequence: str,
+    table: NDArray[np.float32],
+    local: NDArray[np.float32],
+    soft: NDArray[np.uint8],
+    with_truth: bool,
+) -> tuple[NDArray[np.float32], NDArray[np.int16], dict[str, NDArray[np.bool_]]]:
+    """Signal, a label per sample (tissue and bone) and truth flags at frame points."""
+    tissue, bone, _ = scene.anatomy.classify_local(local, soft)
+    layers = _memberships(scene, local, tissue, bone)
+    values = _signal(scene, sequence, table, local, tissue, layers)
+    flags: dict[str, NDArray[np.bool_]] = {}
+    if with_truth:
+        flags = {f"bone{b}": bone == b for b in scene.anatomy.bones}
+        flags |= _truth(bone, tissue, layers)
+    label = tissue.astype(np.int16) + np.int16(16) * bone.astype(np.int16)
+    for n, layer in enumerate(layers):
+        label[layer[1][layer[2] >= TRUTH_MEMBERSHIP]] += np.int16(256 * (n + 1))
+    return values, label, flags
+
+
 def scan(
     scene: Scene,
     grid: Grid,
@@ -174,8 +195,9 @@ def scan(
     table: NDArray[np.float32],
     with_truth: bool,
     jitter: tuple[np.random.Generator, NDArray[np.float64]] | None = None,
-) -> tuple[NDArray[np.float32], dict[str, NDArray[np.uint8]] | None]:
-    """Noise-free signal of a grid, and per-voxel truth sample counts when asked.
+    refine: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+) -> tuple[NDArray[np.float32], dict[str, NDArray[np.float32]] | None]:
+    """Noise-free signal of a grid, and per-voxel truth fractions when asked.
 
     Parameters
     ----------
@@ -190,29 +212,53 @@ def scan(
     jitter : (numpy.random.Generator, ndarray of 3 floats), optional
         Stratified sampling: each sample moves at random within its cell of this size
         (index units along i, j, k).
+    refine : (ndarray (m, 3), ndarray of 3 floats), optional
+        Extra sample offsets and their cell size for mixed voxels (whose first samples
+        disagree on tissue, bone or a lesion's truth): adaptive supersampling of the edges.
 
     Returns
     -------
     signal : ndarray of float32, grid shape
-    counts : dict of str to ndarray of uint8, or None
-        Samples per voxel inside each bone (keys ``"bone1"``...) and in each of
-        :data:`TRUTH_LAYERS`; divide by ``len(offsets)`` for fractions.
+    fractions : dict of str to ndarray of float32, or None
+        Fraction of each voxel's samples inside each bone (keys ``"bone1"``...) and in each
+        of :data:`TRUTH_LAYERS`.
     """
     ni, nj, nk = grid.shape
     n = len(offsets)
     signal = np.zeros(grid.shape, np.float32)
     names = [f"bone{b}" for b in scene.anatomy.bones] + list(TRUTH_LAYERS)
-    counts = {name: np.zeros(grid.shape, np.uint8) for name in names} if with_truth else None
+    fractions = {name: np.zeros(grid.shape, np.float32) for name in names} if with_truth else None
     for k in range(nk):
-        local = _slice_points(grid, k, offsets, scene.anatomy, jitter)
-        soft = _slice_soft_tissue(grid, k, n, scene.anatomy)
-        tissue, bone, _ = scene.anatomy.classify_local(local, soft)
-        layers = _memberships(scene, local, tissue, bone)
-        values = _signal(scene, sequence, table, local, tissue, layers)
-        signal[:, :, k] = values.reshape(ni, nj, n).mean(axis=-1)
-        if counts is not None:
-            flags = {f"bone{b}": bone == b for b in scene.anatomy.bones}
-            flags |= _truth(bone, tissue, layers)
+        voxels = _slice_voxels(grid, k)
+        centres = _voxel_points(grid, voxels, np.zeros((1, 3)), scene.anatomy)
+        soft_voxel = scene.anatomy.soft_tissue(centres)
+        local = _voxel_points(grid, voxels, offsets, scene.anatomy, jitter)
+        values, label, flags = _evaluate(
+            scene, sequence, table, local, np.repeat(soft_voxel, n), with_truth
+        )
+        total = values.reshape(-1, n).sum(axis=1)
+        sums = {
+            name: flag.reshape(-1, n).sum(axis=1, dtype=np.float32) for name, flag in flags.items()
+        }
+        count = np.full(len(voxels), n, np.float32)
+        label = label.reshape(-1, n)
+        mixed = np.flatnonzero((label != label[:, :1]).any(axis=1))
+        if refine is not None and mixed.size:
+            extra, cell = refine
+            more = _voxel_points(
+                grid, voxels[mixed], extra, scene.anatomy,
+                None if jitter is None else (jitter[0], cell),
+            )  # fmt: skip
+            values, _, flags = _evaluate(
+                scene, sequence, table, more, np.repeat(soft_voxel[mixed], len(extra)),
+                with_truth,
+            )  # fmt: skip
+            total[mixed] += values.reshape(-1, len(extra)).sum(axis=1)
             for name, flag in flags.items():
-                counts[name][:, :, k] = flag.reshape(ni, nj, n).sum(axis=-1)
-    return signal, counts
+                sums[name][mixed] += flag.reshape(-1, len(extra)).sum(axis=1)
+            count[mixed] += len(extra)
+        signal[:, :, k] = (total / count).reshape(ni, nj)
+        if fractions is not None:
+            for name, value in sums.items():
+                fractions[name][:, :, k] = (value / count).reshape(ni, nj)
+    return signal, fractions

@@ -80,21 +80,20 @@ class JointTruth:
 
 
 def masks(
-    counts: dict[str, NDArray[np.uint8]], n_samples: int, grid: Grid, bone_names: dict[int, str]
+    fractions: dict[str, NDArray[np.float32]], grid: Grid, bone_names: dict[int, str]
 ) -> dict[str, Volume]:
-    """Label volumes from per-voxel sample counts (at least half the samples)."""
-    half = n_samples / 2
+    """Label volumes from per-voxel sample fractions (at least half the voxel)."""
 
     def volume(data: NDArray, name: str) -> Volume:
         return Volume(data.astype(np.uint8), grid.affine, kind="label", source=f"phantom:{name}")
 
-    stacked = np.stack([counts[f"bone{label}"] for label in bone_names])
+    stacked = np.stack([fractions[f"bone{label}"] for label in bone_names])
     best = np.argmax(stacked, axis=0)
-    bones = np.where(stacked.max(axis=0) >= half, np.array(list(bone_names))[best], 0)
-    marrow = np.where(counts["marrow"] >= half, bones, 0)
+    bones = np.where(stacked.max(axis=0) >= 0.5, np.array(list(bone_names))[best], 0)
+    marrow = np.where(fractions["marrow"] >= 0.5, bones, 0)
     out = {"bones": volume(bones, "bones"), "marrow": volume(marrow, "marrow")}
     for name, key in (("bme_mask", "bme"), ("cyst_mask", "cyst"), ("islands_mask", "island")):
-        out[name] = volume((counts[key] >= half) & (bones > 0), name)
+        out[name] = volume((fractions[key] >= 0.5) & (bones > 0), name)
     return out
 
 
