@@ -291,3 +291,20 @@ def test_sij_coronal_oblique_slices_follow_the_sacrum():
             # the slices contain the sacrum's long axis, to within the drawn miss
             assert abs(float(slice_normal(grid) @ long_axis)) < np.sin(np.radians(3.5))
             assert _angle_deg(slice_normal(grid), np.eye(3)[1]) > 5.0
+
+
+@pytest.mark.parametrize("joint", ["knee", "sij"])
+def test_edema_in_the_truth_is_fluid_bright_in_the_image(joint):
+    from scipy import ndimage
+
+    ph = make_joint_phantom(
+        21, joint=joint, lesions=("edema", "edema"), with_t1=False, fluid="stir", small=True
+    )
+    bme = ph.truth.bme_mask.data.astype(bool)
+    marrow = ph.truth.marrow.data > 0
+    shell = ndimage.binary_dilation(bme, iterations=3) & ~bme & marrow
+    fluid = ph.fluid.data.astype(float)
+    assert bme.sum() > 10 and shell.sum() > 10
+    assert fluid[bme].mean() > 1.05 * fluid[shell].mean()
+    # marrow is dark on the fluid image, joint fluid and edema are not
+    assert np.median(fluid[marrow]) < np.percentile(fluid, 99)
