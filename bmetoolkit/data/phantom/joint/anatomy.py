@@ -18,14 +18,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bmetoolkit.data.phantom.grids import rotation
 
-__all__ = ["FAR", "JointAnatomy", "JointFrame", "JointTissue", "paint_bones", "smoothstep"]
+__all__ = [
+    "FAR",
+    "AnatomyBase",
+    "JointAnatomy",
+    "JointFrame",
+    "JointTissue",
+    "paint_bones",
+    "smoothstep",
+]
 
 Array = NDArray[np.float32]
 #: Large positive distance for points outside a bone's bounding box.
@@ -187,3 +195,99 @@ def paint_bones(
         tissue[inside[-distance[inside] > thickness]] = JointTissue.MARROW
         depth = np.maximum(depth, -distance)
     return bone_id, depth
+
+
+class AnatomyBase:
+    """Shared behaviour of the joint anatomies (a mixin of their frozen dataclasses).
+
+    A subclass sets :attr:`BONES`, :attr:`SITE_WEIGHTS`, :attr:`MOTTLE_BOX_MM` and
+    :attr:`NEAR_MM`, has ``size`` and a ``frame``, and implements ``bone_box``,
+    ``_bone_unit`` (signed distance at size 1) and ``_soft_tissue``.
+    """
+
+    #: Bone names by label id; site weights per lesion kind; the mottle field's box (frame
+    #: at size 1, mm); how far beyond a bone's box (mm) its distance is still evaluated.
+    BONES: ClassVar[dict[int, str]] = {}
+    SITE_WEIGHTS: ClassVar[dict[str, dict[str, float]]] = {}
+    MOTTLE_BOX_MM: ClassVar[tuple[tuple[float, float, float], tuple[float, float, float]]]
+    NEAR_MM: ClassVar[float] = 10.0
+    size: float
+    frame: JointFrame
+
+    @property
+    def bones(self) -> dict[int, str]:
+        """Bone names by label id."""
+        return dict(self.BONES)
+
+    @property
+    def mottle_box(self) -> tuple[NDArray, NDArray]:
+        """Frame box (low, high corners, mm) of the marrow mottle field."""
+        low, high = self.MOTTLE_BOX_MM
+        return np.asarray(low) * self.size, np.asarray(high) * self.size
+
+    def site_weights(self, kind: str) -> dict[str, float]:
+        """Relative frequency of each articular site for a lesion kind."""
+        return dict(self.SITE_WEIGHTS[kind])
+
+    def to_world(self, local: ArrayLike) -> NDArray[np.float64]:
+        """Frame points (N, 3) in RAS+ world mm."""
+        return self.frame.to_world(local)
+
+    def to_local(self, world: ArrayLike) -> NDArray[np.float64]:
+        """World points (N, 3) in the frame (mm); the inverse of :meth:`to_world`."""
+        return self.frame.to_local(world)
+
+    def bone_box(self, bone: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Frame bounding box (low, high corners, mm) of a bone, at the drawn size."""
+        raise NotImplementedError
+
+    def _bone_unit(self, bone: int, x: Array, y: Array, z: Array) -> Array:
+        """Signed distance to a bone at size 1 (points already divided by the size)."""
+        raise NotImplementedError
+
+    def _soft_tissue(self, x: Array, y: Array, z: Array) -> NDArray[np.uint8]:
+        """Soft tissue codes at frame points."""
+        raise NotImplementedError
+
+    def bone_distance(self, bone: int, x: Array, y: Array, z: Array) -> Array:
+        """Signed distance (mm, negative inside) to a bone at frame points (mm).
+
+        Points outside the bone's box (plus :attr:`NEAR_MM`) get a large positive value.
+        """
+        s = np.float32(self.size)
+        low, high = self.bone_box(bone)
+        near = np.float32(self.NEAR_MM)
+        inside = np.ones(x.shape, bool)
+        for value, lo, hi in zip((x, y, z), low, high, strict=True):
+            inside &= (value > lo - near) & (value < hi + near)
+        out = np.full(x.shape, FAR, np.float32)
+        if inside.any():
+            out[inside] = s * self._bone_unit(bone, x[inside] / s, y[inside] / s, z[inside] / s)
+        return out
+
+    def soft_tissue(self, local: NDArray) -> NDArray[np.uint8]:
+        """Soft tissue codes at frame points (N, 3), ignoring joint and bones."""
+        points = np.asarray(local, np.float32)
+        return self._soft_tissue(points[:, 0], points[:, 1], points[:, 2])
+
+    def classify_local(
+        self, local: NDArray, soft: NDArray[np.uint8] | None = None
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.float32]]:
+        """Tissue, bone id and depth below the nearest bone surface at frame points."""
+        raise NotImplementedError
+
+    def classify(
+        self, world: ArrayLike
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.float32]]:
+        """Tissue, bone id and depth below the bone surface at world points (N, 3).
+
+        Returns
+        -------
+        tissue : ndarray of uint8
+            :class:`JointTissue` codes.
+        bone : ndarray of uint8
+            Bone id of cortex and marrow points, else 0.
+        depth : ndarray of float32
+            Depth (mm) below the surface of the nearest bone (negative outside every bone).
+        """
+        return self.classify_local(self.to_local(world))

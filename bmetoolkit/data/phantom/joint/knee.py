@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from bmetoolkit.data.phantom.joint.anatomy import (
-    FAR,
+    AnatomyBase,
     JointFrame,
     JointTissue,
     paint_bones,
@@ -77,7 +77,7 @@ TIBIA_SHAFT_CORTEX_DEPTH = (30.0, 70.0)
 
 
 @dataclass(frozen=True)
-class KneeAnatomy:
+class KneeAnatomy(AnatomyBase):
     """One knee's drawn anatomy.
 
     Parameters
@@ -116,28 +116,11 @@ class KneeAnatomy:
     # --- frames ---------------------------------------------------------------------------
 
     @property
-    def bones(self) -> dict[int, str]:
-        """Bone names by label id."""
-        return dict(KNEE_BONES)
-
-    @property
     def frame(self) -> JointFrame:
         """Placement of the knee frame in world space."""
         return JointFrame(
             (self.flexion_deg, 0.0, self.rotation_deg), self.origin_mm, self.side == "left"
         )
-
-    def to_world(self, local: ArrayLike) -> NDArray[np.float64]:
-        """Knee-frame points (N, 3) in RAS+ world mm."""
-        return self.frame.to_world(local)
-
-    def to_local(self, world: ArrayLike) -> NDArray[np.float64]:
-        """World points (N, 3) in the knee frame (mm); the inverse of :meth:`to_world`."""
-        return self.frame.to_local(world)
-
-    def voxel_to_local(self, affine: NDArray) -> tuple[NDArray, NDArray]:
-        """Matrix and offset taking a grid's voxel indices to knee-frame points (mm)."""
-        return self.frame.voxel_to_local(affine)
 
     def centre(self) -> NDArray[np.float64]:
         """World position of the joint's centre (the nominal field-of-view centre)."""
@@ -168,18 +151,12 @@ class KneeAnatomy:
 
     # --- lesion sites -----------------------------------------------------------------------
 
+    BONES: ClassVar[dict[int, str]] = KNEE_BONES
+    SITE_WEIGHTS: ClassVar[dict[str, dict[str, float]]] = KNEE_SITE_WEIGHTS
+    MOTTLE_BOX_MM = MOTTLE_BOX_MM
+    NEAR_MM = NEAR_MM
     sites: ClassVar[dict[str, int]] = KNEE_SITES
     island_bones: ClassVar[tuple[int, ...]] = tuple(ISLAND_HEIGHTS_MM)
-
-    @property
-    def mottle_box(self) -> tuple[NDArray, NDArray]:
-        """Knee-frame box (low, high corners, mm) of the marrow mottle field."""
-        low, high = MOTTLE_BOX_MM
-        return np.asarray(low) * self.size, np.asarray(high) * self.size
-
-    def site_weights(self, kind: str) -> dict[str, float]:
-        """Relative frequency of each articular site for a lesion kind."""
-        return dict(KNEE_SITE_WEIGHTS[kind])
 
     def nominal_site(self, rng: np.random.Generator, site: str) -> NDArray[np.float64]:
         """A knee-frame point near the articular surface of a site (mm)."""
@@ -232,24 +209,6 @@ class KneeAnatomy:
             upper = smooth_union(smooth_union(plateau, metaphysis, 10.0), tuberosity, 6.0)
             return smooth_union(upper, shaft, 16.0)
         return ellipsoid(x, y, z, (0, self.patella_y, 42), (22, 10, 19))
-
-    def bone_distance(self, bone: int, x: Array, y: Array, z: Array) -> Array:
-        """Signed distance (mm, negative inside) to a bone at knee-frame points (mm).
-
-        Points outside the bone's box (plus :data:`NEAR_MM`) get a large positive value.
-        """
-        s = np.float32(self.size)
-        low, high = self.bone_box(bone)
-        near = np.float32(NEAR_MM)
-        inside = (
-            (x > low[0] - near) & (x < high[0] + near)
-            & (y > low[1] - near) & (y < high[1] + near)
-            & (z > low[2] - near) & (z < high[2] + near)
-        )  # fmt: skip
-        out = np.full(x.shape, FAR, np.float32)
-        if inside.any():
-            out[inside] = s * self._bone_unit(bone, x[inside] / s, y[inside] / s, z[inside] / s)
-        return out
 
     def articular(self, bone: int, x: Array, y: Array, z: Array) -> NDArray[np.bool_]:
         """Whether knee-frame points lie on (or under) a bone's cartilage-covered surface."""
@@ -333,27 +292,6 @@ class KneeAnatomy:
             & (femur[band] > np.float32(self.cartilage_mm))
         )  # fmt: skip
         tissue[band[meniscus]] = T.MENISCUS
-
-    def classify(
-        self, world: ArrayLike
-    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.float32]]:
-        """Tissue, bone id and depth below the bone surface at world points (N, 3).
-
-        Returns
-        -------
-        tissue : ndarray of uint8
-            :class:`JointTissue` codes.
-        bone : ndarray of uint8
-            Bone id (1 femur, 2 tibia, 3 patella) of cortex and marrow points, else 0.
-        depth : ndarray of float32
-            Depth (mm) below the surface of the nearest bone (negative outside every bone).
-        """
-        return self.classify_local(self.to_local(world))
-
-    def soft_tissue(self, local: NDArray) -> NDArray[np.uint8]:
-        """Air, fat, muscle, tendon or vessel at knee-frame points (N, 3), ignoring the joint."""
-        points = np.asarray(local, np.float32)
-        return self._soft_tissue(points[:, 0], points[:, 1], points[:, 2])
 
     def classify_local(
         self, local: NDArray, soft: NDArray[np.uint8] | None = None

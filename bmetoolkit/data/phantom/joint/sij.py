@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from bmetoolkit.data.phantom.joint.anatomy import (
-    FAR,
+    AnatomyBase,
     JointFrame,
     JointTissue,
     paint_bones,
@@ -98,7 +98,7 @@ def _tapered(value: Array, low: float, high: float, at: Range) -> Array:
 
 
 @dataclass(frozen=True)
-class SacroiliacAnatomy:
+class SacroiliacAnatomy(AnatomyBase):
     """One pelvis's drawn anatomy around the sacroiliac joints.
 
     Parameters
@@ -130,32 +130,21 @@ class SacroiliacAnatomy:
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
     origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
+    BONES: ClassVar[dict[int, str]] = SIJ_BONES
+    SITE_WEIGHTS: ClassVar[dict[str, dict[str, float]]] = SIJ_SITE_WEIGHTS
+    MOTTLE_BOX_MM = MOTTLE_BOX_MM
+    NEAR_MM = NEAR_MM
     sites: ClassVar[dict[str, int]] = SIJ_SITES
     island_bones: ClassVar[tuple[int, ...]] = (1, 2, 3)
-
-    @property
-    def bones(self) -> dict[int, str]:
-        """Bone names by label id."""
-        return dict(SIJ_BONES)
 
     @property
     def frame(self) -> JointFrame:
         """Placement of the pelvis frame in world space."""
         return JointFrame(self.rotation_deg, self.origin_mm)
 
-    def to_local(self, world: ArrayLike) -> NDArray[np.float64]:
-        """World points (N, 3) in the pelvis frame (mm)."""
-        return self.frame.to_local(world)
-
     def centre(self) -> NDArray[np.float64]:
         """World position of the nominal field-of-view centre (the sacrum's middle)."""
         return self.frame.to_world([[0.0, 0.0, 5.0 * self.size]])[0]
-
-    @property
-    def mottle_box(self) -> tuple[NDArray, NDArray]:
-        """Frame box (low, high, mm) of the marrow mottle field."""
-        low, high = MOTTLE_BOX_MM
-        return np.asarray(low) * self.size, np.asarray(high) * self.size
 
     # --- sacral frame (size 1) ----------------------------------------------------------------
 
@@ -241,20 +230,9 @@ class SacroiliacAnatomy:
         low, high = boxes[bone]
         return tuple(v * self.size for v in low), tuple(v * self.size for v in high)
 
-    def bone_distance(self, bone: int, x: Array, y: Array, z: Array) -> Array:
-        """Signed distance (mm, negative inside) to a bone at frame points (mm)."""
-        s = np.float32(self.size)
-        low, high = self.bone_box(bone)
-        near = np.float32(NEAR_MM)
-        inside = np.ones(x.shape, bool)
-        for value, lo, hi in zip((x, y, z), low, high, strict=True):
-            inside &= (value > lo - near) & (value < hi + near)
-        out = np.full(x.shape, FAR, np.float32)
-        if inside.any():
-            u, v, w = x[inside] / s, y[inside] / s, z[inside] / s
-            shape = self._sacrum(u, v, w) if bone == 1 else self._ilium(2 * bone - 5, u, v, w)
-            out[inside] = s * shape
-        return out
+    def _bone_unit(self, bone: int, x: Array, y: Array, z: Array) -> Array:
+        """Signed distance to a bone at size 1 (points already divided by the size)."""
+        return self._sacrum(x, y, z) if bone == 1 else self._ilium(2 * bone - 5, x, y, z)
 
     def articular(self, bone: int, x: Array, y: Array, z: Array) -> NDArray[np.bool_]:
         """Whether frame points face the joint (the auricular surfaces)."""
@@ -277,10 +255,6 @@ class SacroiliacAnatomy:
         return plate + (np.float32(self.cortex_mm) - plate) * smoothstep(away, 12.0, 30.0)
 
     # --- lesion sites -------------------------------------------------------------------------
-
-    def site_weights(self, kind: str) -> dict[str, float]:
-        """Relative frequency of each site for a lesion kind."""
-        return dict(SIJ_SITE_WEIGHTS[kind])
 
     def nominal_site(self, rng: np.random.Generator, site: str) -> NDArray[np.float64]:
         """A frame point near an auricular surface (mm)."""
@@ -321,17 +295,6 @@ class SacroiliacAnatomy:
         dura = segment(u, v, w, self._point(0, 40, -9), self._point(0, 220, -12), 7.0)
         tissue[dura < 0] = T.FLUID
         return tissue
-
-    def soft_tissue(self, local: NDArray) -> NDArray[np.uint8]:
-        """Soft tissue codes at frame points (N, 3), ignoring joint and bones."""
-        points = np.asarray(local, np.float32)
-        return self._soft_tissue(points[:, 0], points[:, 1], points[:, 2])
-
-    def classify(
-        self, world: ArrayLike
-    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.float32]]:
-        """Tissue, bone id and depth below the nearest bone surface at world points (N, 3)."""
-        return self.classify_local(self.to_local(world))
 
     def classify_local(
         self, local: NDArray, soft: NDArray[np.uint8] | None = None
