@@ -308,3 +308,21 @@ def test_edema_in_the_truth_is_fluid_bright_in_the_image(joint):
     assert fluid[bme].mean() > 1.05 * fluid[shell].mean()
     # marrow is dark on the fluid image, joint fluid and edema are not
     assert np.median(fluid[marrow]) < np.percentile(fluid, 99)
+
+
+@pytest.mark.parametrize("plane", ["sagittal", "coronal", "axial"])
+def test_sij_planes_have_their_acquisition_orientation(plane):
+    axcodes, normal_axis = PLANE_AXCODES[plane]
+    draws = draw_joint_case(3, joint="sij", plane=plane, small=True)
+    for acquisition in draws.acquisitions.values():
+        grid = acquisition.grid(draws.anatomy.centre())
+        assert grid.axcodes == axcodes
+        assert _angle_deg(slice_normal(grid), np.eye(3)[normal_axis]) <= SMALL_TILT_DEG
+
+
+def test_explicit_lesion_objects_are_rendered_as_given():
+    lesion = draw_joint_case(30, lesions=["edema"], small=True).lesions[0]
+    ph = make_joint_phantom(31, lesions=[lesion], small=True)
+    assert ph.draws.lesions == (lesion,)
+    row = ph.truth.lesions[0]
+    assert row["kind"] == "edema" and row["site"] == lesion.site and row["volume_ml"] > 0
