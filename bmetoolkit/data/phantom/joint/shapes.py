@@ -18,7 +18,14 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["capped_cylinder", "ellipsoid", "segment", "smooth_union", "transform"]
+__all__ = [
+    "capped_cylinder",
+    "ellipsoid",
+    "rounded_box",
+    "segment",
+    "smooth_union",
+    "transform",
+]
 
 Array = NDArray[np.float32]
 Vec3 = Sequence[float]
@@ -58,6 +65,21 @@ def capped_cylinder(
     qa, qb = across + r, along + r
     outside = np.sqrt(np.maximum(qa, 0) ** 2 + np.maximum(qb, 0) ** 2)
     return outside + np.minimum(np.maximum(qa, qb), 0) - r
+
+
+def rounded_box(dx: Array, dy: Array, dz: Array, rounding_mm: float) -> Array:
+    """Signed distance to a box with rounded edges from the three per-axis excesses.
+
+    ``dx``, ``dy``, ``dz`` are, per axis, the distance beyond the box's half-extent plus the
+    rounding (so a tapered or curved box only changes how they are computed).
+
+    >>> p = np.float32([3.0])
+    >>> float(rounded_box(p + 1, p * 0 - 5, p * 0 - 5, 1.0)[0])
+    3.0
+    """
+    r = np.float32(rounding_mm)
+    outside = np.sqrt(np.maximum(dx, 0) ** 2 + np.maximum(dy, 0) ** 2 + np.maximum(dz, 0) ** 2)
+    return outside + np.minimum(np.maximum(np.maximum(dx, dy), dz), 0) - r
 
 
 def segment(

@@ -36,7 +36,13 @@ from bmetoolkit.data.phantom.joint.anatomy import (
     paint_bones,
     smoothstep,
 )
-from bmetoolkit.data.phantom.joint.shapes import capped_cylinder, ellipsoid, segment, smooth_union
+from bmetoolkit.data.phantom.joint.shapes import (
+    capped_cylinder,
+    ellipsoid,
+    rounded_box,
+    segment,
+    smooth_union,
+)
 
 __all__ = ["SIJ_BONES", "SIJ_SITES", "SacroiliacAnatomy", "draw_sij_anatomy"]
 
@@ -74,6 +80,8 @@ ILIUM_THICKNESS = 24.0
 FORAMINA_A = (35.0, 18.0, 2.0, -14.0)
 FORAMINA_X_FRACTION = 0.45
 FORAMINA_RADIUS = 3.5
+#: Radius of the sacral canal (mm).
+CANAL_RADIUS = 3.5
 #: Box (pelvis frame at size 1, mm) of the marrow mottle field.
 MOTTLE_BOX_MM = ((-150.0, -70.0, -110.0), (150.0, 70.0, 130.0))
 #: Distance beyond a bone (mm) within which cartilage and joint fluid are evaluated.
@@ -186,19 +194,21 @@ class SacroiliacAnatomy(AnatomyBase):
         dx = (np.abs(x) - self._half_width(a)) / np.float32(np.hypot(1.0, slope)) + r
         dt = np.abs(t) - self._half_thickness(a) + r
         da = np.maximum(np.float32(SACRUM_A[0]) - a, a - np.float32(SACRUM_A[1])) + r
-        outside = np.sqrt(np.maximum(dx, 0) ** 2 + np.maximum(dt, 0) ** 2 + np.maximum(da, 0) ** 2)
-        body = outside + np.minimum(np.maximum(np.maximum(dx, dt), da), 0) - r
-        canal = segment(x, y, z, self._point(0, -30, -5), self._point(0, 70, -11), 3.5)
-        holes = canal
+        body = rounded_box(dx, dt, da, r)
+        # a hole changes the distance only where the body is nearer than the hole's radius
+        near = np.flatnonzero(body < max(FORAMINA_RADIUS, CANAL_RADIUS))
+        u, v, w = x[near], y[near], z[near]
+        holes = segment(u, v, w, self._point(0, -30, -5), self._point(0, 70, -11), CANAL_RADIUS)
         for position in FORAMINA_A:
             lateral = float(self._half_width(np.float32(position))) * FORAMINA_X_FRACTION
             for side in (-1, 1):
                 hole = segment(
-                    x, y, z, self._point(side * lateral, position, -25),
+                    u, v, w, self._point(side * lateral, position, -25),
                     self._point(side * lateral, position, 25), FORAMINA_RADIUS,
                 )  # fmt: skip
                 holes = np.minimum(holes, hole)
-        return np.maximum(body, -holes)
+        body[near] = np.maximum(body[near], -holes)
+        return body
 
     def _ilium(self, side: int, x: Array, y: Array, z: Array) -> Array:
         """The ilium on ``side`` (+1 right, -1 left) at size 1."""
@@ -210,8 +220,7 @@ class SacroiliacAnatomy(AnatomyBase):
         dx = np.abs(u - centre) - half + r
         dt = np.abs(t - 2) - (self._half_thickness(a) + 4) + r
         da = np.maximum(np.float32(AURICULAR_A[0] - 8) - a, a - np.float32(AURICULAR_A[1] + 4)) + r
-        outside = np.sqrt(np.maximum(dx, 0) ** 2 + np.maximum(dt, 0) ** 2 + np.maximum(da, 0) ** 2)
-        block = outside + np.minimum(np.maximum(np.maximum(dx, dt), da), 0) - r
+        block = rounded_box(dx, dt, da, r)
         phi = np.deg2rad(35.0)
         cu, cv = u - 95, y + 5
         ur = cu * np.float32(np.cos(phi)) + cv * np.float32(np.sin(phi))
