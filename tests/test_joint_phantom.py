@@ -326,3 +326,13 @@ def test_explicit_lesion_objects_are_rendered_as_given():
     assert ph.draws.lesions == (lesion,)
     row = ph.truth.lesions[0]
     assert row["kind"] == "edema" and row["site"] == lesion.site and row["volume_ml"] > 0
+
+
+def test_case_options_cover_every_combination_of_plane_fluid_health_and_t1():
+    from bmetoolkit.data.phantom.joint import FLUID_KINDS, PLANES, case_options
+
+    combos = {tuple(case_options(seed).values()) for seed in HELD_OUT_SEEDS[:300]}
+    assert len(combos) == len(PLANES) * len(FLUID_KINDS) * 2 * 2
+    options = [case_options(seed) for seed in TUNING_SEEDS]
+    assert sum(o["lesions"] == "none" for o in options) == 0.2 * len(options)
+    assert case_options(5123) == case_options(5123)

@@ -12,7 +12,8 @@ coronal-oblique along the sacrum). Every property is drawn per case from broad r
 (:mod:`.randomize`).
 
 Seeds: tune on ``TUNING_SEEDS`` (0-999) and benchmark on ``HELD_OUT_SEEDS`` (5000-5999),
-never the other way round.
+never the other way round; :func:`case_options` gives each seed its plane, fluid sequence,
+healthy or not, with or without T1, so a benchmark covers every combination.
 
 Modules: :mod:`.shapes` (signed distances), :mod:`.anatomy` (what a joint provides),
 :mod:`.knee` and :mod:`.sij` (anatomies), :mod:`.lesions`,
@@ -37,6 +38,7 @@ from bmetoolkit.data.phantom.joint.randomize import (
     HELD_OUT_SEEDS,
     TUNING_SEEDS,
     JointDraws,
+    case_options,
     draw_joint_case,
 )
 from bmetoolkit.data.phantom.joint.signals import FLUID_KINDS
@@ -60,6 +62,7 @@ __all__ = [
     "JointTruth",
     "KneeAnatomy",
     "SacroiliacAnatomy",
+    "case_options",
     "draw_joint_case",
     "make_joint_phantom",
     "render_joint_case",

@@ -42,6 +42,7 @@ __all__ = [
     "TUNING_SEEDS",
     "JointDraws",
     "LesionRequest",
+    "case_options",
     "draw_joint_case",
     "with_lesions",
 ]
@@ -49,6 +50,9 @@ __all__ = [
 Range = tuple[float, float]
 #: Joints the phantom renders: a knee, or the sacroiliac joints.
 JOINTS = ("knee", "sij")
+#: :func:`case_options`: the base-5 digits that make a case healthy and leave out its T1.
+HEALTHY_DIGIT = 2
+NO_T1_DIGIT = 4
 #: Seeds for tuning an analysis, and seeds kept for its held-out benchmark (disjoint).
 TUNING_SEEDS: tuple[int, ...] = tuple(range(0, 1000))
 HELD_OUT_SEEDS: tuple[int, ...] = tuple(range(5000, 6000))
@@ -409,6 +413,30 @@ def draw_joint_case(
         scale={role: _uniform(storage, SCALE[role]) for role in ("t1", "fluid")},
         offset={role: _integers(storage, OFFSET_RANGE) for role in ("t1", "fluid")},
     )
+
+
+def case_options(seed: int) -> dict[str, Any]:
+    """The options a benchmark uses for ``seed``: every combination in turn, by seed.
+
+    The seed is read in mixed radix: the plane cycles fastest, then the fluid sequence, then
+    healthy (``lesions="none"``, one in five) or not, then with or without a T1 (one in five
+    without); each block of 300 seeds holds every combination equally often. Pass them on:
+    ``make_joint_phantom(seed, joint=..., **case_options(seed))``.
+
+    >>> case_options(0)
+    {'plane': 'sagittal', 'fluid': 'stir', 'lesions': 'random', 'with_t1': True}
+    >>> sum(case_options(s)["lesions"] == "none" for s in range(300))
+    60
+    """
+    plane, rest = seed % len(PLANES), seed // len(PLANES)
+    fluid, rest = rest % len(FLUID_KINDS), rest // len(FLUID_KINDS)
+    healthy, rest = rest % 5 == HEALTHY_DIGIT, rest // 5
+    return {
+        "plane": PLANES[plane],
+        "fluid": FLUID_KINDS[fluid],
+        "lesions": "none" if healthy else "random",
+        "with_t1": rest % 5 != NO_T1_DIGIT,
+    }
 
 
 def with_lesions(draws: JointDraws, lesions: Sequence[JointLesion]) -> JointDraws:
