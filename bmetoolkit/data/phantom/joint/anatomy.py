@@ -211,6 +211,8 @@ class AnatomyBase:
     SITE_WEIGHTS: ClassVar[dict[str, dict[str, float]]] = {}
     MOTTLE_BOX_MM: ClassVar[tuple[tuple[float, float, float], tuple[float, float, float]]]
     NEAR_MM: ClassVar[float] = 10.0
+    #: Extent (mm) over which the bias field grows by its amplitude.
+    BIAS_SPAN_MM: ClassVar[float] = 100.0
     size: float
     frame: JointFrame
 

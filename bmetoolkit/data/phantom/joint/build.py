@@ -113,7 +113,8 @@ def _scanner(
     matrix, offset = frame.voxel_to_local(grid.affine)
     local = transform(ijk, matrix, offset - frame.to_local([draws.anatomy.centre()])[0])
     clean = ndimage.gaussian_filter(clean, (PSF_SIGMA_PX, PSF_SIGMA_PX, 0.0))
-    clean *= shading(local, **draws.shading).reshape(grid.shape)
+    span = draws.anatomy.BIAS_SPAN_MM
+    clean *= shading(local, **draws.shading, span_mm=span).reshape(grid.shape)
     marrow = draws.signals[sequence][JointTissue.MARROW.name]
     sigma = marrow / draws.snr[role]
     real = clean + sigma * rng.standard_normal(clean.shape, dtype=np.float32)

@@ -69,12 +69,13 @@ def shading(
     direction: Sequence[float],
     coil_length_mm: float,
     coil_floor: float,
+    span_mm: float = 100.0,
 ) -> NDArray[np.float32]:
     """Multiplicative shading at knee-frame points (N, 3): 1 at the joint centre.
 
     The coil's sensitivity falls along the limb (``z``) as
     ``floor + (1 - floor) exp(-(z / length)^2)``; a bias field grows log-linearly along
-    ``direction`` by ``1 + amplitude`` over 100 mm.
+    ``direction`` by ``1 + amplitude`` over ``span_mm`` (the size of the joint's bones).
 
     >>> float(shading(np.zeros((1, 3)), amplitude=0.5, direction=(1, 0, 0),
     ...               coil_length_mm=100.0, coil_floor=0.3)[0])
@@ -83,5 +84,5 @@ def shading(
     z = local[:, 2]
     coil = coil_floor + (1 - coil_floor) * np.exp(-((z / coil_length_mm) ** 2))
     d = np.asarray(direction, np.float64)
-    along = (local[:, 0] * d[0] + local[:, 1] * d[1] + local[:, 2] * d[2]) / 100.0
+    along = (local[:, 0] * d[0] + local[:, 1] * d[1] + local[:, 2] * d[2]) / span_mm
     return (coil * np.power(1 + amplitude, along)).astype(np.float32)

@@ -142,6 +142,7 @@ class SacroiliacAnatomy(AnatomyBase):
     SITE_WEIGHTS: ClassVar[dict[str, dict[str, float]]] = SIJ_SITE_WEIGHTS
     MOTTLE_BOX_MM = MOTTLE_BOX_MM
     NEAR_MM = NEAR_MM
+    BIAS_SPAN_MM = 200.0
     sites: ClassVar[dict[str, int]] = SIJ_SITES
     island_bones: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
