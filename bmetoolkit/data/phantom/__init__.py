@@ -30,6 +30,7 @@ from bmetoolkit.data.phantom.anatomy import VERSE_IDS, AnatomyConfig, Spine, Tis
 from bmetoolkit.data.phantom.build import PhantomStudy, make_phantom
 from bmetoolkit.data.phantom.config import PhantomConfig
 from bmetoolkit.data.phantom.grids import GridSpec, make_grid
+from bmetoolkit.data.phantom.joint import make_joint_phantom
 from bmetoolkit.data.phantom.lesions import LESION_KINDS, PRESETS, Lesion, random_lesions
 from bmetoolkit.data.phantom.randomize import make_randomized_phantom
 from bmetoolkit.data.phantom.render import CONTRASTS, SIGNALS, ContrastSpec
@@ -53,6 +54,7 @@ __all__ = [
     "Tissue",
     "build_spine",
     "make_grid",
+    "make_joint_phantom",
     "make_phantom",
     "make_randomized_phantom",
     "random_lesions",
