@@ -2,11 +2,10 @@
 
 Each case is a joint phantom (:mod:`bmetoolkit.data.phantom.joint`: a knee or the
 sacroiliac joints, every property drawn from broad ranges) analysed as a user would:
-``bmetoolkit.analyze(t1, stir=fluid, marrow=true bone masks, marrow_labels=names)``. Case
-``i`` of the run alternates the joint (knee, sacroiliac), draws the plane (sagittal, coronal,
-axial, oblique) and the fluid image (STIR, fat-suppressed T2 or PD) from the seed, leaves
-the T1 out of every fifth case and makes every fourth case healthy (red-marrow islands
-only).
+``bmetoolkit.analyze(t1, stir=fluid, marrow=true bone masks, marrow_labels=names)``. In
+every 24 cases each joint meets every plane (sagittal, coronal, axial, oblique) and fluid
+image (STIR, fat-suppressed T2 or PD) once (:func:`case_options`); every fifth case is
+healthy (red-marrow islands only) and every seventh has no T1.
 
 Printed per case: joint, plane, fluid image, T1 or not, BME Dice and volume error, edema
 reported on a healthy joint, voxels of cysts and of red-marrow islands reported as edema,
@@ -38,7 +37,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_randomized import WORST_DECILE_PERCENTILE, parameters
-from bmetoolkit.data.phantom.joint import HELD_OUT_SEEDS, TUNING_SEEDS, make_joint_phantom
+from bmetoolkit.data.phantom.joint import (
+    FLUID_KINDS,
+    HELD_OUT_SEEDS,
+    PLANES,
+    TUNING_SEEDS,
+    make_joint_phantom,
+)
 
 import bmetoolkit as bt
 from bmetoolkit.batch.runner import single_threaded_workers
@@ -50,13 +55,15 @@ JOINTS = ("knee", "sij")
 
 
 def case_options(index: int) -> dict[str, Any]:
-    """The joint, T1 and lesions of the ``index``-th case of a run (plane and fluid: drawn)."""
+    """The options of the ``index``-th case of a run: in every 24 cases each joint meets
+    every plane and fluid image once; every fifth case is healthy, every seventh has no T1.
+    """
     return {
-        "joint": JOINTS[index % len(JOINTS)],
-        "plane": "random",
-        "fluid": "random",
-        "with_t1": index % 5 != 4,
-        "lesions": "none" if index % 4 == 3 else "random",
+        "joint": JOINTS[(index // 12) % len(JOINTS)],
+        "plane": PLANES[index % len(PLANES)],
+        "fluid": FLUID_KINDS[(index // len(PLANES)) % len(FLUID_KINDS)],
+        "with_t1": index % 7 != 6,
+        "lesions": "none" if index % 5 == 3 else "random",
     }
 
 
