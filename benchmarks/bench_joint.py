@@ -37,6 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_randomized import WORST_DECILE_PERCENTILE, parameters
+
+import bmetoolkit as bt
+from bmetoolkit.batch.runner import single_threaded_workers
 from bmetoolkit.data.phantom.joint import (
     FLUID_KINDS,
     HELD_OUT_SEEDS,
@@ -44,9 +47,6 @@ from bmetoolkit.data.phantom.joint import (
     TUNING_SEEDS,
     make_joint_phantom,
 )
-
-import bmetoolkit as bt
-from bmetoolkit.batch.runner import single_threaded_workers
 from bmetoolkit.errors import ContrastMismatchError
 from bmetoolkit.metrics import dice, volume_error
 from bmetoolkit.params import Parameters
