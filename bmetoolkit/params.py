@@ -244,6 +244,10 @@ class Parameters:
         A lesion may also start where the fluid ratio averaged over this width (mm, within
         the marrow) reaches ``seed_z`` SDs of normal marrow averaged the same way: a faint
         but large lesion stands out once the noise is averaged away. 0 disables. Default 6.
+    coarse_seed_articular_mm : float
+        Such faint evidence counts only within this distance (mm) of an articular surface,
+        where subchondral edema, bruises and sacroiliitis lie (red-marrow islands, as faint,
+        lie in the metaphyses); not applied to a mask without a joint. Default 15.
 
     Automatic vertebral bodies
     --------------------------
@@ -297,6 +301,7 @@ class Parameters:
     subchondral_mm: float = 5.0
     cyst_fluid_fraction: float = 0.6
     coarse_seed_mm: float = 6.0
+    coarse_seed_articular_mm: float = 15.0
     autoseg: AutosegParameters | None = None
 
     def __post_init__(self) -> None:

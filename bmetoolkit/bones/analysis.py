@@ -97,6 +97,12 @@ def analyze_bones(
         ratios[fluid], normal, marrow, grid.spacing, width_mm=params.coarse_seed_mm,
         z=params.seed_z, floor=levels.fluid_bright[0],
     )  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        # Faint evidence counts where edema occurs: near a joint (islands of red marrow,
+        # as faint, lie in the metaphyses); a single-bone mask has no joint to go by.
+        near_joint = depths.articular_mm <= params.coarse_seed_articular_mm
+    if np.isfinite(depths.articular_mm).any():
+        coarse &= near_joint
     bme = segment_bme(
         decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3,
         params=params, seedable=~mixed, coarse_seeds=coarse,
