@@ -22,7 +22,7 @@ from bmetoolkit.batch.privacy import scrub
 from bmetoolkit.cli import main
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.report.colortables import table_stem
-from bmetoolkit.result import OUTPUT_FILES, QC_PAGE
+from bmetoolkit.result import ANATOMY_OUTPUTS, OUTPUT_FILES, QC_PAGE
 
 pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysis not present")
 
@@ -52,6 +52,8 @@ def pairs(direct: Path, anat: Path) -> dict[str, tuple[Path, Path]]:
     bids = output_names(KEY)
     found = {}
     for key, name in OUTPUT_FILES.items():
+        if key not in (*ANATOMY_OUTPUTS["spine"], "report"):  # a spine phantom
+            continue
         found[key] = (direct / name, anat / bids[key])
         if name.endswith(".nii.gz"):
             stems = table_stem(name), table_stem(bids[key])

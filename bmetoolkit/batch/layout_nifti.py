@@ -13,6 +13,7 @@ from bmetoolkit.batch.inputs import (
     Role,
     SubjectInputs,
     excluded,
+    marrow_image,
     missing_problem,
     nifti_image,
 )
@@ -25,9 +26,13 @@ DEFAULT_PATTERN = "{subject}/{role}.nii.gz"
 ROLE_NAMES: dict[Role, tuple[str, ...]] = {
     "t1": ("t1", "t1w"),
     "t2": ("t2", "t2w"),
-    "stir": ("stir", "tirm", "t2fs", "t2stir"),
+    "stir": ("stir", "tirm", "t2fs", "t2stir", "pdfs"),
     "vertebrae": ("vertebrae", "vert", "labels", "seg", "dseg", "seg-vert_msk"),
+    "marrow": ("bones", "bone_mask", "bones_mask", "marrow", "marrow_mask"),
 }
+#: Bone masks are whole bones (cortex included, see docs/bones.md): when a subject has both a
+#: ``bones`` and a ``marrow`` file (as a joint phantom folder does), the whole-bone one is used.
+_WHOLE_BONE_NAMES = ("bones", "bone_mask", "bones_mask")
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -90,6 +95,19 @@ def _files_at_depth(root: Path, depth: int) -> Iterable[Path]:
         yield from (c for c in sorted(p.iterdir()) if c.is_file())
 
 
+def _whole_bones_first(paths: list[Path]) -> list[Path]:
+    """The whole-bone masks among several bone masks of one subject, when there are some."""
+    if len(paths) < 2:
+        return paths
+    whole = [p for p in paths if _stem(p).lower().endswith(_WHOLE_BONE_NAMES)]
+    return whole or paths
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
+
+
 def discover_nifti(root: Path, pattern: str, skip: Sequence[Path]) -> list[SubjectInputs]:
     """One :class:`SubjectInputs` per (subject, session) that ``pattern`` finds under ``root``."""
     units: dict[tuple[str, str | None], dict[Role, list[Path]]] = defaultdict(
@@ -106,12 +124,16 @@ def discover_nifti(root: Path, pattern: str, skip: Sequence[Path]) -> list[Subje
         chosen: dict[str, InputImage] = {}
         reasons, problem = [], None
         for role in ROLES:
-            paths = roles.get(role, [])
+            paths, note = _whole_bones_first(roles.get(role, [])), ""
+            if role == "marrow" and len(paths) < len(roles.get(role, [])):
+                passed = sorted(set(roles[role]) - set(paths))
+                note = f"; whole-bone mask preferred over {', '.join(p.name for p in passed)}"
             if len(paths) > 1:
                 problem = f"{role}: {len(paths)} files match ({', '.join(p.name for p in paths)})"
             elif paths:
-                chosen[role] = nifti_image(paths[0])
-                reasons.append(f"{role}: {paths[0].name} (pattern {pattern})")
+                make = marrow_image if role == "marrow" else nifti_image
+                chosen[role] = make(paths[0])
+                reasons.append(f"{role}: {paths[0].name} (pattern {pattern}){note}")
             else:
                 reasons.append(f"{role}: none found")
         found.append(
