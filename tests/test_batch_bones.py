@@ -138,19 +138,28 @@ def test_anatomy_option_and_marrow_labels(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def knees(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``k1`` (coronal, T1 + STIR), ``k2`` (axial, fat-suppressed PD, no T1), ``bad`` (k1's
-    images with a probability map as its bone mask)."""
+    """``k1`` (coronal, T1 + STIR), ``k2`` (axial, fat-suppressed PD, no T1), and k1's images
+    with bad bone masks: ``bad`` a probability map, ``unnamed`` an id its table does not
+    name, ``away`` a mask 1 m away from the images."""
     root = tmp_path_factory.mktemp("knees") / "in"
     write_joint_phantom(make_joint_phantom(1, plane="coronal", small=True), root / "k1")
     phantom = make_joint_phantom(2, plane="axial", fluid="pdfs", with_t1=False, small=True)
     write_joint_phantom(phantom, root / "k2")
-    bad = root / "bad"
-    bad.mkdir()
-    for name in ("t1.nii.gz", "stir.nii.gz"):
-        shutil.copy(root / "k1" / name, bad / name)
     mask = nib.load(root / "k1" / "bones.nii.gz")
-    probability = (np.asarray(mask.dataobj) > 0) * np.float32(0.7)
-    nib.save(nib.Nifti1Image(probability.astype(np.float32), mask.affine), bad / "bones.nii.gz")
+    ids = np.asarray(mask.dataobj)
+    away = mask.affine.copy()
+    away[:3, 3] += 1000.0
+    bad_masks = {
+        "bad": nib.Nifti1Image(((ids > 0) * 0.7).astype(np.float32), mask.affine),
+        "unnamed": nib.Nifti1Image(np.where(ids == 3, 9, ids).astype(np.uint8), mask.affine),
+        "away": nib.Nifti1Image(ids.astype(np.uint8), away),
+    }
+    for name, image in bad_masks.items():
+        folder = root / name
+        folder.mkdir()
+        for file in ("t1.nii.gz", "stir.nii.gz", "bones_dseg.tsv"):
+            shutil.copy(root / "k1" / file, folder / file)
+        nib.save(image, folder / "bones.nii.gz")
     return root
 
 
@@ -213,14 +222,18 @@ def test_group_bones_table_has_one_row_per_subject_and_bone(analysed) -> None:
     assert read_csv(out / "endplates.csv") == []
 
 
-def test_a_bad_mask_fails_its_subject_and_the_others_go_on(analysed) -> None:
+BAD_MASKS = {"bad": "MarrowLabelError", "unnamed": "MarrowLabelError", "away": "NoOverlapError"}
+
+
+def test_bad_masks_fail_their_subject_and_the_others_go_on(analysed) -> None:
     out, outcomes = analysed
-    bad = next(o for o in outcomes if o.subject == "bad")
-    assert (bad.status, bad.stage, bad.error_type) == ("failed", "analyze", "MarrowLabelError")
-    assert "bones.nii.gz" in bad.error
-    (failure,) = read_csv(out / "failures.csv")
-    assert (failure["subject"], failure["error_type"]) == ("bad", "MarrowLabelError")
-    assert not (out / "sub-bad").exists()
+    failed = {o.subject: o for o in outcomes if o.status == "failed"}
+    assert {name: o.error_type for name, o in failed.items()} == BAD_MASKS
+    for name, outcome in failed.items():
+        assert outcome.stage == "analyze" and "bones.nii.gz" in outcome.error, outcome.error
+        assert not (out / f"sub-{name}").exists()
+    failures = {r["subject"]: r["error_type"] for r in read_csv(out / "failures.csv")}
+    assert failures == BAD_MASKS
     assert {r["subject"] for r in read_csv(out / "bones.csv")} == {"k1", "k2"}
 
 
@@ -232,7 +245,7 @@ def test_index_shows_the_bones_with_edema(analysed) -> None:
         shown = f"<b>{bone}</b> BME {float(row['bme_ml']):.2f} mL"
         assert (shown in page) == (float(row["bme_ml"]) > 0), bone
     assert "inf " not in page and "Modic not assessed" not in page
-    assert "bad" in page.split("Failures")[1]
+    assert all(name in page.split("Failures")[1] for name in BAD_MASKS)
 
 
 def test_a_changed_table_of_names_redoes_the_subject(knees: Path, analysed) -> None:
@@ -264,15 +277,14 @@ def test_cli_batch_of_knees_in_worker_processes(knees: Path, tmp_path: Path) -> 
     assert code == 1  # the bad mask
     subjects = {r["subject"]: r for r in read_csv(out / "subjects.csv")}
     assert {k: r["status"] for k, r in subjects.items()} == {
-        "bad": "failed",
+        **dict.fromkeys(BAD_MASKS, "failed"),
         "k1": "ok",
         "k2": "ok",
     }
-    assert subjects["bad"]["error_type"] == "MarrowLabelError"
+    assert {k: subjects[k]["error_type"] for k in BAD_MASKS} == BAD_MASKS
     assert len(read_csv(out / "bones.csv")) == 6
     # a rerun keeps the analysed subjects and their bone rows
     assert main(["batch", str(knees), str(out), "--no-progress", "--qc"]) == 1
-    assert {r["status"] for r in read_csv(out / "subjects.csv") if r["subject"] != "bad"} == {
-        "unchanged"
-    }
+    kept = {r["status"] for r in read_csv(out / "subjects.csv") if r["subject"] in ("k1", "k2")}
+    assert kept == {"unchanged"}
     assert len(read_csv(out / "bones.csv")) == 6
