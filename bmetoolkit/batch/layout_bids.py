@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -167,17 +167,22 @@ def _pick_run(pool: list[tuple[Any, Path, str]]) -> tuple[tuple[Any, Path, str] 
     return None, f"{len(pool)} candidates ({names}); keep one or rename the others"
 
 
-def _bids_label_maps(folder: Path, skip: Sequence[Path]) -> dict[tuple[str, str | None], Path]:
-    """The preferred vertebra label map of each (subject, session) under ``folder``."""
+def _derivative_images(folder: Path, skip: Sequence[Path]) -> Iterator[tuple[Any, Path]]:
+    """(parsed BIDS name, path) of every BIDS-named NIfTI file under ``folder``."""
     if not folder.is_dir():
-        return {}
-    ranked: dict[tuple[str, str | None], list[tuple[int, str, Path]]] = defaultdict(list)
+        return
     for path in folder.rglob("sub-*"):
         if not path.name.lower().endswith(NIFTI_SUFFIXES) or excluded(path, skip):
             continue
         name = parse_bids_name(path.name)
-        if name is None:
-            continue
+        if name is not None:
+            yield name, path
+
+
+def _bids_label_maps(folder: Path, skip: Sequence[Path]) -> dict[tuple[str, str | None], Path]:
+    """The preferred vertebra label map of each (subject, session) under ``folder``."""
+    ranked: dict[tuple[str, str | None], list[tuple[int, str, Path]]] = defaultdict(list)
+    for name, path in _derivative_images(folder, skip):
         if name.suffix == "msk" and name.get("seg") == "vert":
             rank = 0
         elif name.suffix == "dseg" and _VERT_DESC.search(name.get("desc") or ""):
@@ -202,16 +207,9 @@ def _bids_bone_masks(folder: Path, skip: Sequence[Path]) -> dict[tuple[str, str 
     a ``dseg`` is preferred over a ``mask`` of the same subject. More than one left is an
     ambiguity the subject reports.
     """
-    if not folder.is_dir():
-        return {}
     ranked: dict[tuple[str, str | None], list[tuple[int, str, Path]]] = defaultdict(list)
-    for path in folder.rglob("sub-*"):
-        if not path.name.lower().endswith(NIFTI_SUFFIXES) or excluded(path, skip):
-            continue
-        name = parse_bids_name(path.name)
-        if name is None or name.suffix not in ("dseg", "mask"):
-            continue
-        if _BONE_DESC.search(name.get("desc") or ""):
+    for name, path in _derivative_images(folder, skip):
+        if name.suffix in ("dseg", "mask") and _BONE_DESC.search(name.get("desc") or ""):
             rank = 0 if name.suffix == "dseg" else 1
             ranked[(name.get("sub"), name.get("ses"))].append((rank, path.name, path))
     return {
