@@ -289,3 +289,30 @@ def test_cli_batch_of_knees_in_worker_processes(knees: Path, tmp_path: Path) -> 
     kept = {r["status"] for r in read_csv(out / "subjects.csv") if r["subject"] in ("k1", "k2")}
     assert kept == {"unchanged"}
     assert (out / "bones.csv").read_text() == bones
+
+
+def test_bids_subject_with_a_bone_dseg_is_named_by_its_table(knees: Path, tmp_path: Path) -> None:
+    """A BIDS fat-suppressed PD without T1 and a ``desc-bones_dseg`` with its ``_dseg.tsv``."""
+    root = tmp_path / "bids"
+    anat = root / "sub-02" / "anat"
+    masks = root / "derivatives" / "masks" / "sub-02" / "anat"
+    anat.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    shutil.copy(knees / "k2" / "pdfs.nii.gz", anat / "sub-02_acq-pdfs_T2w.nii.gz")
+    shutil.copy(knees / "k2" / "bones.nii.gz", masks / "sub-02_desc-bones_dseg.nii.gz")
+    table = (knees / "k2" / "bones_dseg.tsv").read_text().replace("tibia", "tibia_left")
+    (masks / "sub-02_desc-bones_dseg.tsv").write_text(table)
+    (outcome,) = run_each(root, tmp_path / "out")
+    assert outcome.status == "ok", outcome.error
+    assert [row["bone"] for row in outcome.bones] == ["femur", "tibia_left", "patella"]
+
+
+def test_marrow_labels_option_names_every_subject(knees: Path, tmp_path: Path) -> None:
+    table = tmp_path / "names.json"
+    table.write_text(json.dumps({"1": "femur", "2": "tibia", "3": "kneecap"}))
+    subjects = prepare(knees, tmp_path / "out", marrow_labels=table)
+    (k2,) = [s for s in subjects if s.subject == "k2"]
+    parameters = default_parameters(None)
+    outcome = run_subject(SubjectTask(k2, str(tmp_path / "out"), str(knees), parameters, VERSION))
+    assert outcome.status == "ok", outcome.error
+    assert [row["bone"] for row in outcome.bones] == ["femur", "tibia", "kneecap"]
