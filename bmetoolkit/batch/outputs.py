@@ -127,7 +127,7 @@ def dataset_description(
                 "Name": "bmetoolkit",
                 "Version": version,
                 "Description": "bmetoolkit batch: BME masks, Modic type maps and "
-                "per-endplate tables",
+                "per-endplate tables (spine), per-bone tables (bone masks)",
                 "Parameters": dict(parameters),
             }
         ],
