@@ -95,17 +95,14 @@ def _files_at_depth(root: Path, depth: int) -> Iterable[Path]:
         yield from (c for c in sorted(p.iterdir()) if c.is_file())
 
 
-def _whole_bones_first(paths: list[Path]) -> list[Path]:
-    """The whole-bone masks among several bone masks of one subject, when there are some."""
-    if len(paths) < 2:
-        return paths
-    whole = [p for p in paths if _stem(p).lower().endswith(_WHOLE_BONE_NAMES)]
-    return whole or paths
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    return name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
+def _whole_bones_first(paths: list[Path], words: dict[Path, str]) -> tuple[list[Path], str]:
+    """The whole-bone masks among several bone masks of one subject (by the ``{role}`` word
+    each matched), when there are some; and a note naming those passed over."""
+    whole = [p for p in paths if words[p] in _WHOLE_BONE_NAMES]
+    if len(paths) < 2 or not whole or len(whole) == len(paths):
+        return paths, ""
+    passed = ", ".join(p.name for p in paths if p not in whole)
+    return whole, f"; whole-bone mask preferred over {passed}"
 
 
 def discover_nifti(root: Path, pattern: str, skip: Sequence[Path]) -> list[SubjectInputs]:
@@ -113,21 +110,22 @@ def discover_nifti(root: Path, pattern: str, skip: Sequence[Path]) -> list[Subje
     units: dict[tuple[str, str | None], dict[Role, list[Path]]] = defaultdict(
         lambda: defaultdict(list)
     )
+    words: dict[Path, str] = {}
     for groups, path in match_pattern(root, pattern):
         if excluded(path, skip):
             continue
         role = _role_of(groups["role"])
         assert role is not None
         units[(groups["subject"], groups.get("session"))][role].append(path)
+        words[path] = groups["role"].lower()
     found = []
     for (subject, session), roles in units.items():
         chosen: dict[str, InputImage] = {}
         reasons, problem = [], None
         for role in ROLES:
-            paths, note = _whole_bones_first(roles.get(role, [])), ""
-            if role == "marrow" and len(paths) < len(roles.get(role, [])):
-                passed = sorted(set(roles[role]) - set(paths))
-                note = f"; whole-bone mask preferred over {', '.join(p.name for p in passed)}"
+            paths, note = roles.get(role, []), ""
+            if role == "marrow":
+                paths, note = _whole_bones_first(paths, words)
             if len(paths) > 1:
                 problem = f"{role}: {len(paths)} files match ({', '.join(p.name for p in paths)})"
             elif paths:
