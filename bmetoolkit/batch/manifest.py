@@ -108,10 +108,9 @@ def input_fingerprints(
             "series": image.series,
             "files": files,
         }
-    labels = subject.marrow_labels
-    if "marrow" in result and labels is not None:  # a convention, or the table's path
-        in_files = labels in subject.marrow.files  # type: ignore[union-attr]
-        result["marrow"]["labels"] = _relative(labels, base) if in_files else labels
+    labels, mask = subject.marrow_labels, subject.marrow
+    if mask is not None and labels is not None:  # a convention, or the table's path
+        result["marrow"]["labels"] = _relative(labels, base) if labels in mask.files else labels
     return result
 
 
