@@ -1,7 +1,7 @@
 """``analyze`` and ``batch`` write one subject's files through the same ``AnalysisResult.save``.
 
-The same phantom subject is analysed by ``bmetoolkit analyze`` and by ``bmetoolkit batch
---qc``; every file of the analysis must be the same under its BIDS name. What legitimately
+The same phantom subject (a spine with its labels, and a knee without T1 with its bone mask)
+is analysed by ``bmetoolkit analyze`` and by ``bmetoolkit batch --qc``; every file of the analysis must be the same under its BIDS name. What legitimately
 differs, and is normalised before comparing:
 
 - ``report.json``: the batch scrubs absolute input paths to paths relative to INPUT (no
@@ -21,8 +21,10 @@ from bmetoolkit.batch.outputs import output_names
 from bmetoolkit.batch.privacy import scrub
 from bmetoolkit.cli import main
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.data.phantom.joint.build import make_joint_phantom
+from bmetoolkit.data.phantom.joint.write import write_joint_phantom
 from bmetoolkit.report.colortables import table_stem
-from bmetoolkit.result import OUTPUT_FILES, QC_PAGE
+from bmetoolkit.result import ANATOMY_OUTPUTS, OUTPUT_FILES, QC_PAGE
 
 pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysis not present")
 
@@ -30,28 +32,40 @@ SUBJECT = "p2"
 KEY = f"sub-{SUBJECT}"
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """(INPUT, the analyze output folder, the batch subject's anat folder)."""
-    root = tmp_path_factory.mktemp("same")
+@pytest.fixture(scope="module", params=["spine", "bones"])
+def both(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """(INPUT, the analyze output folder, the batch subject's anat folder, the anatomy).
+
+    ``spine``: a spine phantom with its vertebra labels; ``bones``: a knee phantom without
+    T1, with its bone mask (``bones.nii.gz`` and the ``bones_dseg.tsv`` beside it).
+    """
+    anatomy = request.param
+    root = tmp_path_factory.mktemp(f"same-{anatomy}")
     source = root / "in"
-    make_phantom(2, config=PhantomConfig.small()).write_nifti(source / SUBJECT)
     folder = source / SUBJECT
+    if anatomy == "spine":
+        make_phantom(2, config=PhantomConfig.small()).write_nifti(folder)
+        images = [f"--{role}={folder / f'{role}.nii.gz'}" for role in ("t1", "t2", "stir")]
+        images.append(f"--vertebrae={folder / 'vertebrae.nii.gz'}")
+    else:
+        knee = make_joint_phantom(2, plane="coronal", with_t1=False, small=True)
+        write_joint_phantom(knee, folder)
+        images = [f"--stir={folder / 'stir.nii.gz'}", f"--marrow={folder / 'bones.nii.gz'}"]
     # the folder is named like the batch's subject, so the QC pages carry the same title
     direct = root / "analyze" / KEY
-    images = [f"--{role}={folder / f'{role}.nii.gz'}" for role in ("t1", "t2", "stir")]
-    labels = f"--vertebrae={folder / 'vertebrae.nii.gz'}"
-    assert main(["analyze", *images, labels, "--out", str(direct)]) == 0
+    assert main(["analyze", *images, "--out", str(direct)]) == 0
     batch = root / "batch"
     assert main(["batch", str(source), str(batch), "--qc", "--no-progress"]) == 0
-    return source, direct, batch / KEY / "anat"
+    return source, direct, batch / KEY / "anat", anatomy
 
 
-def pairs(direct: Path, anat: Path) -> dict[str, tuple[Path, Path]]:
+def pairs(direct: Path, anat: Path, anatomy: str) -> dict[str, tuple[Path, Path]]:
     """Every analysis output (maps, tables, colour tables, QC) by key: (analyze, batch)."""
     bids = output_names(KEY)
     found = {}
     for key, name in OUTPUT_FILES.items():
+        if key not in (*ANATOMY_OUTPUTS[anatomy], "report"):
+            continue
         found[key] = (direct / name, anat / bids[key])
         if name.endswith(".nii.gz"):
             stems = table_stem(name), table_stem(bids[key])
@@ -65,27 +79,31 @@ def pairs(direct: Path, anat: Path) -> dict[str, tuple[Path, Path]]:
     return found
 
 
-def test_every_file_of_analyze_has_its_batch_twin(both: tuple[Path, Path, Path]) -> None:
-    _, direct, anat = both
-    expected = {a.name for a, _ in pairs(direct, anat).values()}
+def test_every_file_of_analyze_has_its_batch_twin(both: tuple) -> None:
+    _, direct, anat, anatomy = both
+    expected = {a.name for a, _ in pairs(direct, anat, anatomy).values()}
     assert {p.name for p in direct.iterdir()} == expected
-    assert {b.name for _, b in pairs(direct, anat).values()} <= {p.name for p in anat.iterdir()}
+    batched = {b.name for _, b in pairs(direct, anat, anatomy).values()}
+    assert batched <= {p.name for p in anat.iterdir()}
 
 
-def test_maps_tables_and_colour_tables_are_byte_identical(both: tuple[Path, Path, Path]) -> None:
-    _, direct, anat = both
+def test_maps_tables_and_colour_tables_are_byte_identical(both: tuple) -> None:
+    _, direct, anat, anatomy = both
     compared = 0
-    for key, (a, b) in pairs(direct, anat).items():
+    for key, (a, b) in pairs(direct, anat, anatomy).items():
         if key in ("report", "qc"):
             continue
         assert a.read_bytes() == b.read_bytes(), key
         compared += 1
-    assert compared == 4 + 2 + 4 * 3 + 1  # maps, CSV tables, 3 colour tables each, thumbnail
+    maps = sum(OUTPUT_FILES[k].endswith(".nii.gz") for k in ANATOMY_OUTPUTS[anatomy])
+    tables = sum(OUTPUT_FILES[k].endswith(".csv") for k in ANATOMY_OUTPUTS[anatomy])
+    assert (maps, tables) == ((4, 2) if anatomy == "spine" else (3, 2))
+    assert compared == maps + tables + maps * 3 + 1  # 3 colour tables per map, thumbnail
 
 
-def test_reports_differ_only_by_scrubbed_paths_and_timings(both: tuple[Path, Path, Path]) -> None:
-    source, direct, anat = both
-    a, b = pairs(direct, anat)["report"]
+def test_reports_differ_only_by_scrubbed_paths_and_timings(both: tuple) -> None:
+    source, direct, anat, anatomy = both
+    a, b = pairs(direct, anat, anatomy)["report"]
     analysed = scrub(json.loads(a.read_text()), input_root=source)
     batched = json.loads(b.read_text())
     assert set(analysed.pop("timings_s")) == set(batched.pop("timings_s"))
@@ -93,9 +111,9 @@ def test_reports_differ_only_by_scrubbed_paths_and_timings(both: tuple[Path, Pat
     assert str(source.resolve()) not in b.read_text()
 
 
-def test_qc_pages_differ_only_by_paths_and_the_index_link(both: tuple[Path, Path, Path]) -> None:
-    source, direct, anat = both
-    a, b = pairs(direct, anat)["qc"]
+def test_qc_pages_differ_only_by_paths_and_the_index_link(both: tuple) -> None:
+    source, direct, anat, anatomy = both
+    a, b = pairs(direct, anat, anatomy)["qc"]
     link = re.compile(r"<p><a href=\"\.\./\.\./index\.html\">[^<]*</a></p>\s*")
     timings = re.compile(
         r'(<details class="provenance" id="provenance-timings_s">).*?</details>', re.S

@@ -20,13 +20,14 @@ __all__ = [
     "Role",
     "SubjectInputs",
     "excluded",
+    "marrow_image",
     "missing_problem",
     "nifti_image",
 ]
 
 Layout = Literal["bids", "dicom", "nifti"]
-Role = Literal["t1", "t2", "stir", "vertebrae"]
-ROLES: tuple[Role, ...] = ("t1", "t2", "stir", "vertebrae")
+Role = Literal["t1", "t2", "stir", "vertebrae", "marrow"]
+ROLES: tuple[Role, ...] = ("t1", "t2", "stir", "vertebrae", "marrow")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,14 @@ class SubjectInputs:
         The subject's folder or file as found (for messages only).
     t1, t2, stir, vertebrae : InputImage or None
         The images chosen for each role.
+    marrow : InputImage or None
+        Masks of any bones (:mod:`bmetoolkit.bones`); the subject is then analysed per bone,
+        without spine concepts, and needs no T1. Its ``files`` include the table of names
+        when one is used, so a changed table redoes the subject.
+    marrow_labels : str or None
+        Names of the ``marrow`` ids: a table file or a TotalSegmentator convention name
+        (``bmetoolkit batch --marrow-labels``, or the ``..._dseg.tsv`` beside the mask); None
+        lets the analysis look beside the mask.
     reasons : tuple of str
         Why each image was chosen or passed over.
     problem : str or None
@@ -88,10 +97,17 @@ class SubjectInputs:
     t2: InputImage | None = None
     stir: InputImage | None = None
     vertebrae: InputImage | None = None
+    marrow: InputImage | None = None
+    marrow_labels: str | None = None
     reasons: tuple[str, ...] = ()
     problem: str | None = None
     problem_type: str = ""
     allow_cross_study: bool = False
+
+    @property
+    def anatomy(self) -> str:
+        """``"bones"`` when a bone mask is given, else ``"spine"``."""
+        return "bones" if self.marrow is not None else "spine"
 
     @property
     def key(self) -> str:
@@ -109,9 +125,28 @@ def nifti_image(path: Path) -> InputImage:
     return InputImage(path=str(path), files=(str(path),), description=path.name)
 
 
+def marrow_image(path: Path, table: str | Path | None = None) -> InputImage:
+    """The :class:`InputImage` of a bone mask with its table of names.
+
+    ``table`` is the table given for it; by default the ``<mask>.tsv`` or ``<mask>_dseg.tsv``
+    beside it, which the analysis reads by itself. The table is one of the image's files, so
+    the manifest notices when it changes.
+    """
+    from bmetoolkit.bones.labels import _sidecar_table
+
+    names = str(table) if table is not None else _sidecar_table(str(path))
+    files = (str(path), names) if names else (str(path),)
+    description = f"{path.name} (names: {Path(names).name})" if names else path.name
+    return InputImage(path=str(path), files=files, description=description)
+
+
 def missing_problem(chosen: dict[str, Any]) -> str | None:
-    """Why the roles found cannot be analysed (no T1, or neither T2 nor STIR), else None."""
-    if "t1" not in chosen:
+    """Why the roles found cannot be analysed, else None.
+
+    A fluid image (T2 or STIR) is always needed; the T1 too, unless bone masks
+    (``marrow``) are given, which are analysed from the fluid image alone when there is no T1.
+    """
+    if "t1" not in chosen and "marrow" not in chosen:
         return "no T1 image"
     if "t2" not in chosen and "stir" not in chosen:
         return "no T2 or STIR image"

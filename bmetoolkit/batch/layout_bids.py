@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from bmetoolkit.batch.inputs import (
     Role,
     SubjectInputs,
     excluded,
+    marrow_image,
     missing_problem,
     nifti_image,
 )
@@ -29,6 +30,8 @@ __all__ = ["discover_bids"]
 _STIR_ACQ = re.compile(r"stir|tirm", re.IGNORECASE)
 _FATSAT_ACQ = re.compile(r"fs|fatsat|spair|spir", re.IGNORECASE)
 _VERT_DESC = re.compile(r"vert", re.IGNORECASE)
+#: ``desc`` of a bone mask in the derivatives: ``desc-bones_dseg``, ``desc-bonemask_mask``...
+_BONE_DESC = re.compile(r"bone|marrow", re.IGNORECASE)
 
 
 def discover_bids(
@@ -47,6 +50,7 @@ def discover_bids(
     """
     anat_dirs = sorted({*root.glob("sub-*/anat"), *root.glob("sub-*/ses-*/anat")})
     labels = _bids_label_maps(labels_root or root / "derivatives", skip)
+    bones = _bids_bone_masks(labels_root or root / "derivatives", skip)
     found = []
     for anat in anat_dirs:
         if not anat.is_dir() or excluded(anat, skip):
@@ -65,8 +69,32 @@ def discover_bids(
             )
         else:
             unit = replace(unit, reasons=(*unit.reasons, "vertebrae: no label map found"))
-        found.append(unit)
+        found.append(_with_bone_mask(unit, bones.get((subject, session), [])))
     return found
+
+
+def _with_bone_mask(unit: SubjectInputs, masks: list[Path]) -> SubjectInputs:
+    """``unit`` with its bone mask from the derivatives (none, one, or an ambiguity)."""
+    if not masks:
+        return replace(unit, reasons=(*unit.reasons, "marrow: no bone mask found"))
+    if len(masks) > 1:
+        names = ", ".join(p.name for p in masks)
+        return replace(
+            unit,
+            problem=f"marrow: {len(masks)} bone masks ({names}); keep one or rename the others",
+            problem_type="AmbiguousSeriesError",
+        )
+    image = marrow_image(masks[0])
+    chosen = {**unit.images(), "marrow": image}
+    problem, problem_type = unit.problem, unit.problem_type
+    if problem is not None and problem_type == "MissingContrastError":
+        problem = missing_problem(chosen)  # a bone mask makes the T1 optional
+    return replace(
+        unit,
+        marrow=image,
+        problem=problem,
+        reasons=(*unit.reasons, f"marrow: {image.description}"),
+    )
 
 
 def _bids_role(name: Any) -> tuple[Role | None, str]:
@@ -139,17 +167,22 @@ def _pick_run(pool: list[tuple[Any, Path, str]]) -> tuple[tuple[Any, Path, str] 
     return None, f"{len(pool)} candidates ({names}); keep one or rename the others"
 
 
-def _bids_label_maps(folder: Path, skip: Sequence[Path]) -> dict[tuple[str, str | None], Path]:
-    """The preferred vertebra label map of each (subject, session) under ``folder``."""
+def _derivative_images(folder: Path, skip: Sequence[Path]) -> Iterator[tuple[Any, Path]]:
+    """(parsed BIDS name, path) of every BIDS-named NIfTI file under ``folder``."""
     if not folder.is_dir():
-        return {}
-    ranked: dict[tuple[str, str | None], list[tuple[int, str, Path]]] = defaultdict(list)
+        return
     for path in folder.rglob("sub-*"):
         if not path.name.lower().endswith(NIFTI_SUFFIXES) or excluded(path, skip):
             continue
         name = parse_bids_name(path.name)
-        if name is None:
-            continue
+        if name is not None:
+            yield name, path
+
+
+def _bids_label_maps(folder: Path, skip: Sequence[Path]) -> dict[tuple[str, str | None], Path]:
+    """The preferred vertebra label map of each (subject, session) under ``folder``."""
+    ranked: dict[tuple[str, str | None], list[tuple[int, str, Path]]] = defaultdict(list)
+    for name, path in _derivative_images(folder, skip):
         if name.suffix == "msk" and name.get("seg") == "vert":
             rank = 0
         elif name.suffix == "dseg" and _VERT_DESC.search(name.get("desc") or ""):
@@ -165,3 +198,21 @@ def _bids_label_maps(folder: Path, skip: Sequence[Path]) -> dict[tuple[str, str 
         if len(options) == 1 or options[0][0] < options[1][0]:
             best[key] = options[0][2]
     return best
+
+
+def _bids_bone_masks(folder: Path, skip: Sequence[Path]) -> dict[tuple[str, str | None], list]:
+    """The bone masks of each (subject, session) under ``folder``.
+
+    A ``*_dseg`` or ``*_mask`` whose ``desc`` names bones or marrow (``desc-bones_dseg``);
+    a ``dseg`` is preferred over a ``mask`` of the same subject. More than one left is an
+    ambiguity the subject reports.
+    """
+    ranked: dict[tuple[str, str | None], list[tuple[int, str, Path]]] = defaultdict(list)
+    for name, path in _derivative_images(folder, skip):
+        if name.suffix in ("dseg", "mask") and _BONE_DESC.search(name.get("desc") or ""):
+            rank = 0 if name.suffix == "dseg" else 1
+            ranked[(name.get("sub"), name.get("ses"))].append((rank, path.name, path))
+    return {
+        key: [path for rank, _, path in sorted(options) if rank == min(options)[0]]
+        for key, options in ranked.items()
+    }

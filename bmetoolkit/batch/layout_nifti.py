@@ -13,6 +13,7 @@ from bmetoolkit.batch.inputs import (
     Role,
     SubjectInputs,
     excluded,
+    marrow_image,
     missing_problem,
     nifti_image,
 )
@@ -25,9 +26,13 @@ DEFAULT_PATTERN = "{subject}/{role}.nii.gz"
 ROLE_NAMES: dict[Role, tuple[str, ...]] = {
     "t1": ("t1", "t1w"),
     "t2": ("t2", "t2w"),
-    "stir": ("stir", "tirm", "t2fs", "t2stir"),
+    "stir": ("stir", "tirm", "t2fs", "t2stir", "pdfs"),
     "vertebrae": ("vertebrae", "vert", "labels", "seg", "dseg", "seg-vert_msk"),
+    "marrow": ("bones", "bone_mask", "bones_mask", "marrow", "marrow_mask"),
 }
+#: Bone masks are whole bones (cortex included, see docs/bones.md): when a subject has both a
+#: ``bones`` and a ``marrow`` file (as a joint phantom folder does), the whole-bone one is used.
+_WHOLE_BONE_NAMES = ("bones", "bone_mask", "bones_mask")
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -90,28 +95,43 @@ def _files_at_depth(root: Path, depth: int) -> Iterable[Path]:
         yield from (c for c in sorted(p.iterdir()) if c.is_file())
 
 
+def _whole_bones_first(paths: list[Path], words: dict[Path, str]) -> tuple[list[Path], str]:
+    """The whole-bone masks among several bone masks of one subject (by the ``{role}`` word
+    each matched), when there are some; and a note naming those passed over."""
+    whole = [p for p in paths if words[p] in _WHOLE_BONE_NAMES]
+    if len(paths) < 2 or not whole or len(whole) == len(paths):
+        return paths, ""
+    passed = ", ".join(p.name for p in paths if p not in whole)
+    return whole, f"; whole-bone mask preferred over {passed}"
+
+
 def discover_nifti(root: Path, pattern: str, skip: Sequence[Path]) -> list[SubjectInputs]:
     """One :class:`SubjectInputs` per (subject, session) that ``pattern`` finds under ``root``."""
     units: dict[tuple[str, str | None], dict[Role, list[Path]]] = defaultdict(
         lambda: defaultdict(list)
     )
+    words: dict[Path, str] = {}
     for groups, path in match_pattern(root, pattern):
         if excluded(path, skip):
             continue
         role = _role_of(groups["role"])
         assert role is not None
         units[(groups["subject"], groups.get("session"))][role].append(path)
+        words[path] = groups["role"].lower()
     found = []
     for (subject, session), roles in units.items():
         chosen: dict[str, InputImage] = {}
         reasons, problem = [], None
         for role in ROLES:
-            paths = roles.get(role, [])
+            paths, note = roles.get(role, []), ""
+            if role == "marrow":
+                paths, note = _whole_bones_first(paths, words)
             if len(paths) > 1:
                 problem = f"{role}: {len(paths)} files match ({', '.join(p.name for p in paths)})"
             elif paths:
-                chosen[role] = nifti_image(paths[0])
-                reasons.append(f"{role}: {paths[0].name} (pattern {pattern})")
+                make = marrow_image if role == "marrow" else nifti_image
+                chosen[role] = make(paths[0])
+                reasons.append(f"{role}: {paths[0].name} (pattern {pattern}){note}")
             else:
                 reasons.append(f"{role}: none found")
         found.append(

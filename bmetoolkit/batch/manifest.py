@@ -91,7 +91,8 @@ def input_fingerprints(
     Returns
     -------
     dict
-        ``{role: {"path": ..., "series": uid or None, "files": {relative path: fingerprint}}}``
+        ``{role: {"path": ..., "series": uid or None, "files": {relative path: fingerprint}}}``;
+        the ``marrow`` entry also has ``labels`` when ``--marrow-labels`` named its ids.
     """
     base = Path(root)
     before = previous or {}
@@ -107,6 +108,9 @@ def input_fingerprints(
             "series": image.series,
             "files": files,
         }
+    labels, mask = subject.marrow_labels, subject.marrow
+    if mask is not None and labels is not None:  # a convention, or the table's path
+        result["marrow"]["labels"] = _relative(labels, base) if labels in mask.files else labels
     return result
 
 
@@ -127,6 +131,7 @@ def _same_inputs(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> boo
             role: (
                 entry.get("path"),
                 entry.get("series"),
+                entry.get("labels"),
                 {name: (fp["size"], fp["sha256"]) for name, fp in entry["files"].items()},
             )
             for role, entry in inputs.items()

@@ -5,12 +5,15 @@ Layout::
     OUTPUT/dataset_description.json
     OUTPUT/subjects.csv, subjects.tsv       one row per subject (and session)
     OUTPUT/endplates.csv, endplates.tsv     one row per subject x endplate
+    OUTPUT/bones.csv, bones.tsv             one row per subject x bone (bone masks)
     OUTPUT/failures.csv                     subject, session, stage, error_type, error
     OUTPUT/sub-<label>/[ses-<label>/]
         sub-<label>[_ses-<label>]_manifest.json
         anat/sub-<label>[_ses-<label>]_desc-bme_dseg.nii.gz (+ _dseg.tsv, .ctbl, _itksnap.txt),
              desc-modic_dseg, desc-vertebrae_dseg, desc-lesions_dseg (same tables),
              desc-lesions_bme.csv, desc-endplates_modic.csv, report.json
+             with bone masks: desc-bones_dseg (the bones) and desc-bones_bme.csv (per bone)
+             instead of desc-modic_dseg, desc-vertebrae_dseg and desc-endplates_modic.csv
 
 Examples
 --------
@@ -27,11 +30,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bmetoolkit.bones.tables import BONE_COLUMNS
 from bmetoolkit.io import write_json, write_text
 from bmetoolkit.report.summary import COUNT_COLUMNS, summarise
 from bmetoolkit.report.tables import table_text
 
 __all__ = [
+    "BONE_GROUP_COLUMNS",
     "INDEX_PAGE",
     "SUBJECT_COLUMNS",
     "dataset_description",
@@ -48,8 +53,10 @@ SUBJECT_COLUMNS = (
     "subject",
     "session",
     "status",
+    "anatomy",
     "bme_volume_ml",
     "n_lesions",
+    "n_bones",
     "n_endplates",
     "n_modic",
     "modic_assessed",
@@ -60,6 +67,9 @@ SUBJECT_COLUMNS = (
     "error",
 )
 FAILURE_COLUMNS = ("subject", "session", "stage", "error_type", "error")
+#: Columns of ``bones.csv``: one row per subject x bone (:data:`~bmetoolkit.bones.tables.
+#: BONE_COLUMNS` after the subject and session).
+BONE_GROUP_COLUMNS = ("subject", "session", *BONE_COLUMNS)
 #: The batch's QC index page in OUTPUT (``--qc``); each subject page links back to it.
 INDEX_PAGE = "index.html"
 
@@ -78,6 +88,8 @@ def output_names(key: str) -> dict[str, str]:
         "lesion_labels": f"{key}_desc-lesions_dseg.nii.gz",
         "lesions": f"{key}_desc-lesions_bme.csv",
         "endplates": f"{key}_desc-endplates_modic.csv",
+        "bones": f"{key}_desc-bones_dseg.nii.gz",
+        "bone_table": f"{key}_desc-bones_bme.csv",
         "report": f"{key}_report.json",
         "qc": f"{key}_qc.html",
     }
@@ -115,7 +127,7 @@ def dataset_description(
                 "Name": "bmetoolkit",
                 "Version": version,
                 "Description": "bmetoolkit batch: BME masks, Modic type maps and "
-                "per-endplate tables",
+                "per-endplate tables (spine), per-bone tables (bone masks)",
                 "Parameters": dict(parameters),
             }
         ],
@@ -129,18 +141,25 @@ def summary_of(result: Any, report: Mapping[str, Any] | None = None) -> dict[str
 
     Counted by :func:`bmetoolkit.report.summary.summarise` from the result's report
     (``report``, else ``result.to_dict()``), as the QC index counts them from the saved
-    ``report.json``.
+    ``report.json``. With bone masks (``anatomy`` ``"bones"``) ``n_bones`` counts the bones
+    analysed and the endplate and Modic figures are None (empty cells: not a spine).
     """
     summary = summarise(result.to_dict() if report is None else report)
+    bones = summary["anatomy"] == "bones"
+    spine = {key: summary[key] for key in ("n_endplates", "n_modic", "modic_assessed")}
+    spine |= {f"modic_{name}": count for name, count in summary["modic_counts"].items()}
     return {
+        "anatomy": summary["anatomy"],
         "bme_volume_ml": round(float(result.bme_volume_ml), 4),
-        **{key: summary[key] for key in ("n_lesions", "n_endplates", "n_modic", "modic_assessed")},
-        **{f"modic_{name}": count for name, count in summary["modic_counts"].items()},
+        "n_lesions": summary["n_lesions"],
+        "n_bones": summary["n_bones"],
+        **(dict.fromkeys(spine) if bones else spine),
     }
 
 
 def write_group_tables(output: str | os.PathLike, outcomes: Sequence[Any]) -> dict[str, Path]:
-    """Write ``subjects.csv/.tsv``, ``endplates.csv/.tsv`` and ``failures.csv`` into OUTPUT.
+    """Write ``subjects.csv/.tsv``, ``endplates.csv/.tsv``, ``bones.csv/.tsv`` and
+    ``failures.csv`` into OUTPUT.
 
     Parameters
     ----------
@@ -153,7 +172,7 @@ def write_group_tables(output: str | os.PathLike, outcomes: Sequence[Any]) -> di
     subject_rows = [o.row() for o in outcomes]
     extra = sorted({k for r in subject_rows for k in r} - set(SUBJECT_COLUMNS))
     for row in subject_rows:  # a Modic type found in one subject counts 0 in the others
-        if row["status"] != "failed":
+        if row["status"] != "failed" and row.get("anatomy", "spine") == "spine":
             row.update({k: row.get(k, 0) for k in extra if k.startswith("modic_")})
     subject_columns = [*SUBJECT_COLUMNS[:-3], *extra, *SUBJECT_COLUMNS[-3:]]
     endplate_rows = [
@@ -165,11 +184,17 @@ def write_group_tables(output: str | os.PathLike, outcomes: Sequence[Any]) -> di
         "subject",
         "session",
     ]
+    bone_rows = [
+        {"subject": o.subject, "session": o.session} | dict(row)
+        for o in outcomes
+        for row in o.bones
+    ]
     failure_rows = [o.row() | {"stage": o.stage} for o in outcomes if o.status == "failed"]
     written = {}
     for name, rows, columns in (
         ("subjects", subject_rows, subject_columns),
         ("endplates", endplate_rows, endplate_columns),
+        ("bones", bone_rows, BONE_GROUP_COLUMNS),
     ):
         written[f"{name}_csv"] = write_text(base / f"{name}.csv", table_text(rows, columns))
         written[f"{name}_tsv"] = write_text(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bmetoolkit.batch.anatomy import choose_anatomy, marrow_labels_option
 from bmetoolkit.batch.choices import read_series_choices
 from bmetoolkit.batch.discover import discover
 from bmetoolkit.batch.inputs import Layout, SubjectInputs
@@ -98,19 +99,23 @@ def prepare(
     pattern: str | None = None,
     labels_root: str | os.PathLike | None = None,
     series_choices: str | os.PathLike | None = None,
+    anatomy: str = "auto",
+    marrow_labels: str | os.PathLike | None = None,
 ) -> list[SubjectInputs]:
     """Check the folders and discover the subjects (OUTPUT is never searched).
 
     Paths are made absolute, so workers with another working folder (Dask) find them.
     ``series_choices`` is a TSV of series per subject (:mod:`bmetoolkit.batch.choices`);
     a subject it names that is not found is a usage error (a typo would otherwise go
-    unnoticed).
+    unnoticed). ``anatomy`` and ``marrow_labels`` choose between the spine and bone masks
+    (:func:`bmetoolkit.batch.anatomy.choose_anatomy`).
     """
     source, target = Path(input_root).absolute(), Path(output).absolute()
     _check_folders(source, target)
     if layout not in ("auto", "bids", "dicom", "nifti"):
         raise BatchUsageError(f"unknown layout {layout!r}; choose auto, bids, dicom or nifti")
     try:
+        labels = marrow_labels_option(marrow_labels)
         choices = read_series_choices(series_choices) if series_choices else None
         found = discover(
             source,
@@ -120,7 +125,8 @@ def prepare(
             exclude=[target],
             choices=choices,
         )
-    except ValueError as exc:  # a bad pattern or choices file
+        found = choose_anatomy(found, anatomy, labels)
+    except ValueError as exc:  # a bad pattern, choices file, anatomy or names table
         raise BatchUsageError(str(exc)) from exc
     if choices is not None and choices.unused():
         raise BatchUsageError(
@@ -225,6 +231,8 @@ def run_batch(
     layout: Layout | str = "auto",
     pattern: str | None = None,
     labels_root: str | os.PathLike | None = None,
+    anatomy: str = "auto",
+    marrow_labels: str | os.PathLike | None = None,
     parameters: Mapping[str, Any] | None = None,
     jobs: int = 1,
     scheduler: Any = None,
@@ -243,6 +251,11 @@ def run_batch(
         The cohort folder and the output folder (created; may lie inside the input).
     layout, pattern, labels_root
         How to find the subjects (:func:`bmetoolkit.batch.discover.discover`).
+    anatomy : {'auto', 'spine', 'bones'}
+        ``auto``: subjects with a bone mask are analysed per bone, the others as spines
+        (:mod:`bmetoolkit.batch.anatomy`).
+    marrow_labels : str or path, optional
+        Names of every subject's bone mask ids: a table or a TotalSegmentator convention.
     parameters : mapping, optional
         Analysis parameters (defaults for those not given).
     jobs : int
@@ -277,7 +290,15 @@ def run_batch(
         raise BatchUsageError(f"--jobs must be at least 1, got {jobs}")
     source, target = Path(input_root).absolute(), Path(output).absolute()
     if subjects is None:
-        subjects = prepare(source, target, layout=layout, pattern=pattern, labels_root=labels_root)
+        subjects = prepare(
+            source,
+            target,
+            layout=layout,
+            pattern=pattern,
+            labels_root=labels_root,
+            anatomy=anatomy,
+            marrow_labels=marrow_labels,
+        )
     else:
         _check_folders(source, target)
     values = default_parameters(parameters)

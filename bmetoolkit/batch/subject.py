@@ -99,7 +99,8 @@ class SubjectOutcome:
     """What happened to one subject.
 
     ``status`` is ``"ok"`` (analysed now), ``"unchanged"`` (complete outputs kept) or
-    ``"failed"`` (``stage`` and ``error`` say where and why).
+    ``"failed"`` (``stage`` and ``error`` say where and why). ``endplates`` (spine) or
+    ``bones`` (bone masks) are the subject's rows of the group tables.
     """
 
     subject: str
@@ -110,6 +111,7 @@ class SubjectOutcome:
     error_type: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     endplates: list[dict[str, Any]] = field(default_factory=list)
+    bones: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float = 0.0
     output: str = ""
     worker_pid: int | None = None
@@ -142,7 +144,8 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
     ----------
     task : SubjectTask
     analyze : callable, optional
-        ``analyze(t1, t2=, stir=, vertebrae=, params=)`` returning an
+        ``analyze(t1, t2=, stir=, vertebrae=, params=)`` (and ``marrow=``, ``marrow_labels=``
+        for a subject with a bone mask) returning an
         :class:`~bmetoolkit.analysis.AnalysisResult`; default
         :func:`bmetoolkit.analysis.analyze` (tests inject a stand-in).
 
@@ -178,6 +181,7 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
         outcome.status = "ok"
         outcome.summary = manifest["summary"]
         outcome.endplates = manifest["endplates"]
+        outcome.bones = manifest.get("bones") or []
         outcome.stage = ""
     except KeyboardInterrupt:
         raise
@@ -267,6 +271,7 @@ def _from_manifest(outcome: SubjectOutcome, manifest: Mapping, start: float) -> 
     outcome.status = "unchanged"
     outcome.summary = dict(manifest.get("summary") or {})
     outcome.endplates = list(manifest.get("endplates") or [])
+    outcome.bones = list(manifest.get("bones") or [])
     outcome.duration_s = time.perf_counter() - start
     return outcome
 
@@ -278,7 +283,7 @@ def _load_images(task: SubjectTask) -> dict[str, Any]:
 
     images: dict[str, Any] = {}
     for role, image in task.subject.images().items():
-        kind = "label" if role == "vertebrae" else "intensity"
+        kind = "label" if role in ("vertebrae", "marrow") else "intensity"
         if image.info is not None:
             images[role] = read_series(image.info, kind=kind)
         elif image.series is not None:
@@ -294,9 +299,11 @@ def _analyze(task: SubjectTask, analyze: AnalyzeFunction | None) -> Any:
     if analyze is None:
         from bmetoolkit.analysis import analyze
     images = _load_images(task)
-    extra = {"allow_cross_study": True} if task.subject.allow_cross_study else {}
+    extra: dict[str, Any] = {"allow_cross_study": True} if task.subject.allow_cross_study else {}
+    if "marrow" in images:  # bone masks: per-bone edema, the T1 optional
+        extra |= {"marrow": images["marrow"], "marrow_labels": task.subject.marrow_labels}
     return analyze(
-        images["t1"],
+        images.get("t1"),
         t2=images.get("t2"),
         stir=images.get("stir"),
         vertebrae=images.get("vertebrae"),
@@ -358,6 +365,7 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
         "outputs": outputs,
         "summary": summary_of(result, report),
         "endplates": _records(result.endplates),
+        "bones": list(report.get("bones") or []),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_json(folder / manifest_name(key), manifest)

@@ -29,7 +29,8 @@ def register(commands: Any) -> None:
         description="Find the subjects under INPUT (a BIDS dataset, one DICOM folder per "
         "subject, or NIfTI files matched by --pattern), analyse each and write a "
         "BIDS-derivatives dataset into OUTPUT with group tables (subjects.csv, endplates.csv, "
-        "failures.csv). Reruns skip subjects whose outputs are complete and whose inputs and "
+        "bones.csv, failures.csv). A subject with a bone mask is analysed per bone "
+        "(docs/bones.md). Reruns skip subjects whose outputs are complete and whose inputs and "
         "parameters are unchanged. One failing subject never stops the batch.",
     )
     parser.add_argument("input", type=Path, metavar="INPUT")
@@ -44,14 +45,29 @@ def register(commands: Any) -> None:
         "--pattern",
         help="NIfTI layout: file pattern relative to INPUT with {subject}, {role} and "
         "optionally {session} and *, e.g. '{subject}_{role}.nii.gz' "
-        "(default '{subject}/{role}.nii.gz'); roles: t1/t1w, t2/t2w, stir/tirm, vertebrae/seg",
+        "(default '{subject}/{role}.nii.gz'); roles: t1/t1w, t2/t2w, stir/tirm/t2fs/pdfs, "
+        "vertebrae/seg, bones/bone_mask/marrow (bone masks)",
     )
     parser.add_argument(
         "--labels",
         type=Path,
         metavar="DIR",
-        help="BIDS layout: folder of vertebra label maps (*_seg-vert_msk, *_dseg; "
-        "default INPUT/derivatives)",
+        help="BIDS layout: folder of vertebra label maps (*_seg-vert_msk, *_dseg) and bone "
+        "masks (*_desc-bones_dseg, *_desc-bones_mask); default INPUT/derivatives",
+    )
+    parser.add_argument(
+        "--anatomy",
+        choices=("auto", "spine", "bones"),
+        default="auto",
+        help="auto (default): subjects with a bone mask are analysed per bone, the others as "
+        "spines; bones: every subject needs a bone mask; spine: bone masks are ignored",
+    )
+    parser.add_argument(
+        "--marrow-labels",
+        metavar="TABLE|CONVENTION",
+        help="names of the ids of every subject's bone mask: a dseg.tsv, two-column TSV or "
+        "JSON file, or a TotalSegmentator task (total, total_mr, appendicular_bones...); "
+        "default: the mask's own _dseg.tsv beside it, else bone 1..n",
     )
     parser.add_argument(
         "--series-choices",
@@ -123,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             pattern=args.pattern,
             labels_root=args.labels,
             series_choices=args.series_choices,
+            anatomy=args.anatomy,
+            marrow_labels=args.marrow_labels,
         )
         if args.dry_run:
             print(

@@ -131,7 +131,9 @@ def summarise(report: Mapping[str, Any]) -> dict[str, Any]:
         (None when absent), ``bme_lesions`` (lesions holding edema), ``bme_locations``
         (``"L4 inferior endplate"``, or ``"tibia subchondral"`` with bone masks, per edema
         lesion), ``modic_endplates`` (``"L4 inferior: Modic I"`` ...), ``n_notes``,
-        ``anatomy`` (``"spine"`` or ``"bones"``); ``modic_assessed`` also follows ``checks``.
+        ``anatomy`` (``"spine"`` or ``"bones"``), ``n_bones`` (bones analysed; None for the
+        spine) and ``bones_with_edema`` (``bone``, ``bme_ml``, ``bme_pct`` of each bone with
+        edema, in the order of the bone table); ``modic_assessed`` also follows ``checks``.
 
     Examples
     --------
@@ -157,8 +159,16 @@ def summarise(report: Mapping[str, Any]) -> dict[str, Any]:
         for r in bme_lesions
     ]
     assessed = (report.get("checks") or {}).get("modic_assessed", True)
+    anatomy = report.get("anatomy", "spine")
+    bones = list(report.get("bones") or [])
     return figures | {
-        "anatomy": report.get("anatomy", "spine"),
+        "anatomy": anatomy,
+        "n_bones": len(bones) if anatomy == "bones" else None,
+        "bones_with_edema": [
+            {"bone": row.get("bone"), "bme_ml": row.get("bme_ml"), "bme_pct": row.get("bme_pct")}
+            for row in bones
+            if row.get("bme_ml")
+        ],
         "bme_volume_ml": bme.get("volume_ml"),
         "bme_lesions": len(bme_lesions),
         "bme_locations": [w or "unknown level" for w in where],
