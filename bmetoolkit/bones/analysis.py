@@ -188,8 +188,9 @@ def fluid_like(
     The scan's free fluid is the :data:`FREE_FLUID_PERCENTILE` of the fluid image; as a
     ratio to normal marrow it is that over the median of the normal marrow's signal. A
     marrow region whose unsmoothed fluid ratio reaches ``cyst_fluid_fraction`` of it is
-    fluid; it leaves the marrow with a margin of the decision smoothing's half width (so
-    its blurred edge is not taken for edema around it). Edema next to a cyst stays.
+    fluid; it leaves the marrow with a margin of the decision smoothing's half width on the
+    axes the smoothing blurs (so its blurred edge is not taken for edema around it). Edema
+    next to a cyst stays.
 
     Returns
     -------
@@ -223,7 +224,10 @@ def fluid_like(
     )
     if not core.any():
         return none, [], round(contrast, 2)
-    reach = np.maximum(1, np.round(0.5 * params.decision_smoothing_mm / spacing)).astype(int)
+    # The smoothing blurs a cyst's edge over half its width, on the axes it smooths (those
+    # whose voxels are finer than its width): no margin along thick slices.
+    half = 0.5 * params.decision_smoothing_mm
+    reach = np.where(spacing <= 2 * half, np.ceil(half / spacing), 0).astype(int)
     box, _, _ = boxed_regions(core)
     padded = tuple(
         slice(max(0, s.start - r), min(n, s.stop + r))

@@ -7,8 +7,10 @@ part of a bone's surface that faces another bone across a joint), so every bone 
 - ``articular_mm``: distance from its bone's articular surface: the surface voxels within
   ``articular_gap_mm`` of another bone of the mask (NaN when no other bone is that close,
   e.g. a single-bone mask);
-- ``rim``: the bone's outermost voxel layer (cortex and partial volume with what lies
-  outside; never analysed as marrow).
+- ``rim``: the bone's outermost voxel layer along the finer axes (cortex and partial
+  volume with what lies outside; never analysed as marrow). Along thick slices the
+  outermost slice holds marrow too: it stays, and
+  :func:`partial_volume_band` keeps lesions from starting there.
 
 Distances are Euclidean in millimetres on the voxel grid, computed on a grid coarsened to
 about :data:`DEPTH_RESOLUTION_MM` in-plane for speed (each depth is within about half that of
@@ -107,13 +109,15 @@ def bone_depths(
     articular = np.where(inside, articular_c[spread], np.nan).astype(np.float32)
     # Fine voxels of bone whose block's centre lies outside it are at the surface.
     surface[inside & np.isnan(surface)] = 0.0
-    return BoneDepths(surface_mm=surface, articular_mm=articular, rim=_outer_layer(labels))
+    fine_axes = [axis for axis, step in enumerate(spacing) if step <= 2 * spacing.min()]
+    rim = _outer_layer(labels, fine_axes)
+    return BoneDepths(surface_mm=surface, articular_mm=articular, rim=rim)
 
 
-def _outer_layer(labels: NDArray[np.integer]) -> NDArray[np.bool_]:
-    """Bone voxels with a face neighbour of another label (or outside bone)."""
+def _outer_layer(labels: NDArray[np.integer], axes: Iterable[int]) -> NDArray[np.bool_]:
+    """Bone voxels with a neighbour of another label (or outside bone) along ``axes``."""
     rim = np.zeros(labels.shape, bool)
-    for axis in range(labels.ndim):
+    for axis in axes:
         if labels.shape[axis] < 2:
             continue
         low = [slice(None)] * labels.ndim
