@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.bones.geometry import bone_depths, partial_volume_band
+from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
 from bmetoolkit.bones.tables import bone_lesion_table, bone_table
 from bmetoolkit.modic import MM3_PER_ML
@@ -48,9 +48,10 @@ __all__ = ["FREE_FLUID_PERCENTILE", "MIN_FLUID_CONTRAST", "analyze_bones", "flui
 #: (joint fluid, cysts, CSF and vessels are the brightest tissue on STIR and fat-suppressed
 #: T2/PD).
 FREE_FLUID_PERCENTILE = 99.5
-#: Cysts are told from edema only when the free fluid is at least this many times normal
-#: marrow on the fluid image (a fat-suppressed image: typically 5-20 x); otherwise nothing
-#: in view is known to be fluid and a note says so.
+#: Marrow at least this many times normal marrow on the fluid image is fluid whatever the
+#: free fluid in view: on fat-suppressed images free fluid is typically 5-20 x normal
+#: marrow, edema 1.3-2.3 x (real scans, see DOMAIN.md); when little fluid is in view (the
+#: pelvis) the scan's own free-fluid level cannot be measured and this is the level.
 MIN_FLUID_CONTRAST = 3.0
 #: Smallest fluid-like region taken as a cyst, as a fraction of ``min_lesion_mm3``.
 CYST_SIZE_FRACTION = 0.2
@@ -84,9 +85,10 @@ def analyze_bones(
     fluid = "stir" if study.stir is not None else "t2"
     with np.errstate(invalid="ignore"):
         cortex = shell_like(ratios, fluid, params) & (depths.surface_mm < params.max_shell_mm)
+    source = study.source_grids.get(fluid)
     cyst, fluid_notes, fluid_level = fluid_like(
         study.fluid.data, ratios[fluid], marrow, normal, grid.spacing, grid.voxel_volume_mm3,
-        params,
+        params, None if source is None else voxel_extent(source, grid),
     )  # fmt: skip
     marrow &= ~cortex & ~cyst
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
@@ -182,15 +184,18 @@ def fluid_like(
     spacing: NDArray[np.floating],
     voxel_mm3: float,
     params: Parameters,
+    fluid_extent: NDArray[np.floating] | None = None,
 ) -> tuple[NDArray[np.bool_], list[str], float | None]:
     """Marrow voxels as bright as free fluid (subchondral cysts), with a margin.
 
     The scan's free fluid is the :data:`FREE_FLUID_PERCENTILE` of the fluid image; as a
     ratio to normal marrow it is that over the median of the normal marrow's signal. A
-    marrow region whose unsmoothed fluid ratio reaches ``cyst_fluid_fraction`` of it is
-    fluid; it leaves the marrow with a margin of the decision smoothing's half width on the
-    axes the smoothing blurs (so its blurred edge is not taken for edema around it). Edema
-    next to a cyst stays.
+    marrow region whose unsmoothed fluid ratio reaches ``cyst_fluid_fraction`` of it (and
+    at least :data:`MIN_FLUID_CONTRAST`) is fluid; it leaves the marrow with a margin of the
+    decision smoothing's half width on the axes the smoothing blurs (so its blurred edge is
+    not taken for edema around it) and, along each axis, of the fluid image's own voxel
+    (``fluid_extent``, mm: resampled from its grid, a cyst spreads that far). Edema next to
+    a cyst stays.
 
     Returns
     -------
@@ -207,27 +212,27 @@ def fluid_like(
         return none, [], None
     free = float(np.percentile(signal, FREE_FLUID_PERCENTILE))
     contrast = free / max(float(np.median(marrow_signal)), 1e-6)
+    level = max(params.cyst_fluid_fraction * contrast, MIN_FLUID_CONTRAST)
+    notes = []
     if contrast < MIN_FLUID_CONTRAST:
-        return (
-            none,
-            [
-                f"nothing in view is clearly free fluid on the fluid image (its brightest "
-                f"tissue is {contrast:.1f} x normal marrow): fluid-filled cysts cannot be "
-                "told from edema on this scan"
-            ],
-            round(contrast, 2),
+        notes.append(
+            f"little free fluid in view on the fluid image (its brightest tissue is "
+            f"{contrast:.1f} x normal marrow): marrow at least {MIN_FLUID_CONTRAST:.0f} x "
+            "normal marrow is taken as fluid (cysts); edema is rarely that bright"
         )
     with np.errstate(invalid="ignore"):
-        core = marrow & (fluid_ratio >= params.cyst_fluid_fraction * contrast)
+        core = marrow & (fluid_ratio >= level)
     core = remove_small(
         core, voxel_mm3=voxel_mm3, min_mm3=CYST_SIZE_FRACTION * params.min_lesion_mm3
     )
     if not core.any():
-        return none, [], round(contrast, 2)
-    # The smoothing blurs a cyst's edge over half its width, on the axes it smooths (those
-    # whose voxels are finer than its width): no margin along thick slices.
+        return none, notes, round(contrast, 2)
+    # A cyst's edge is blurred by the fluid image's own voxels (resampled: up to one of its
+    # voxels away) and by the smoothing (half its width, on the axes it smooths).
     half = 0.5 * params.decision_smoothing_mm
-    reach = np.where(spacing <= 2 * half, np.ceil(half / spacing), 0).astype(int)
+    extent = np.zeros(3) if fluid_extent is None else np.asarray(fluid_extent, float)
+    blur = np.maximum(np.where(spacing <= 2 * half, half, 0.0), extent)
+    reach = np.ceil(blur / spacing - 1e-6).astype(int)
     box, _, _ = boxed_regions(core)
     padded = tuple(
         slice(max(0, s.start - r), min(n, s.stop + r))
@@ -236,12 +241,11 @@ def fluid_like(
     grown = none.copy()
     grown[padded] = ndimage.maximum_filter(core[padded], size=tuple(2 * reach + 1))
     volume = float(np.count_nonzero(core)) * voxel_mm3 / MM3_PER_ML
-    note = (
-        f"{volume:.2f} mL of marrow is as bright as free fluid ({params.cyst_fluid_fraction:.0%}"
-        f" of the scan's fluid signal, {contrast:.1f} x normal marrow): cysts, not edema; left "
-        "out of the edema"
+    notes.append(
+        f"{volume:.2f} mL of marrow is as bright as free fluid (at least {level:.1f} x normal "
+        "marrow): cysts, not edema; left out of the edema"
     )
-    return grown & marrow, [note], round(contrast, 2)
+    return grown & marrow, notes, round(contrast, 2)
 
 
 def _bone_notes(rows: list[dict]) -> list[str]:

@@ -29,7 +29,13 @@ from scipy import ndimage
 
 from bmetoolkit.volume import Grid, occupied_box
 
-__all__ = ["DEPTH_RESOLUTION_MM", "BoneDepths", "bone_depths", "partial_volume_band"]
+__all__ = [
+    "DEPTH_RESOLUTION_MM",
+    "BoneDepths",
+    "bone_depths",
+    "partial_volume_band",
+    "voxel_extent",
+]
 
 #: Finest grid (mm) the distances are computed on.
 DEPTH_RESOLUTION_MM = 1.5
@@ -129,6 +135,17 @@ def _outer_layer(labels: NDArray[np.integer], axes: Iterable[int]) -> NDArray[np
     return rim & (labels > 0)
 
 
+def voxel_extent(source: Grid, grid: Grid) -> NDArray[np.float64]:
+    """The extent (mm) of one voxel of ``source`` along each axis of ``grid``.
+
+    >>> thick = Grid((4, 4, 4), np.diag([1.0, 1.0, 3.0, 1.0]))
+    >>> voxel_extent(thick, Grid((4, 4, 4), np.eye(4))).tolist()
+    [1.0, 1.0, 3.0]
+    """
+    edges = source.direction * source.spacing  # columns: the voxel's edge vectors (world)
+    return np.abs(grid.direction.T @ edges).sum(axis=1)
+
+
 def partial_volume_band(
     bone: NDArray[np.bool_], grid: Grid, source_grids: Iterable[Grid]
 ) -> NDArray[np.bool_]:
@@ -171,13 +188,11 @@ def partial_volume_band(
         for s, n in zip(occupied_box(bone), bone.shape, strict=True)
     )
     inside = bone[box].astype(np.float32)
-    study_axes = grid.direction  # columns: unit vectors of the study axes (world)
     for source in source_grids:
-        # The source voxel's extent along each study axis (mm); the interpolation reaches
-        # that far on either side, and the surface lies up to a study voxel beyond the last
-        # bone voxel: a box of 2 * ceil(extent / spacing) + 1 study voxels.
-        edges = source.direction * source.spacing  # columns: the voxel's edge vectors
-        extent = np.abs(study_axes.T @ edges).sum(axis=1)
+        # The interpolation reaches a source voxel's extent on either side, and the surface
+        # lies up to a study voxel beyond the last bone voxel: a box of
+        # 2 * ceil(extent / spacing) + 1 study voxels.
+        extent = voxel_extent(source, grid)
         size = 2 * np.ceil(extent / grid.spacing - 1e-6).astype(int) + 1
         if np.all(size == 1):
             continue
