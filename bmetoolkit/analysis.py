@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
 from bmetoolkit.lesions import lesion_table
-from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED, endplate_table, modic_map
+from bmetoolkit.modic import NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
     decision_images,
@@ -37,6 +37,7 @@ from bmetoolkit.ratios import (
     shell_like,
     spread_notes,
     t1_dark_edema,
+    t1_dark_ml,
 )
 from bmetoolkit.reference import MarrowReference
 from bmetoolkit.resample import resample_with_coverage
@@ -322,7 +323,7 @@ def analyze_study(
         },
         fluid=fluid,
         decision=levels.to_dict(),
-        bme_t1_dark_ml=round(float(t1_dark.sum()) * voxel_mm3 / MM3_PER_ML, 4),
+        bme_t1_dark_ml=t1_dark_ml(t1_dark, voxel_mm3, has_t1=study.t1 is not None),
         parameters=params,
         notes=tuple(notes),
         timings=timings,

@@ -171,7 +171,9 @@ def lesion_signal(
     return {
         "t1_dark_volume_ml": round(
             float(np.count_nonzero(t1_dark[box][inside]) * voxel_mm3 / MM3_PER_ML), 4
-        ),
+        )
+        if "t1" in decisions
+        else None,
         **{
             f"mean_{name}_ratio": _mean(ratios.get(name), box, inside)
             for name in ("t1", "t2", "stir")

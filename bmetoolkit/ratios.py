@@ -29,6 +29,7 @@ __all__ = [
     "shell_like",
     "spread_notes",
     "t1_dark_edema",
+    "t1_dark_ml",
 ]
 
 #: The T1 criterion reported when there is no T1.
@@ -198,3 +199,10 @@ def coarse_seed_mask(
     level = max(float(np.exp(z * sd)), floor)
     with np.errstate(invalid="ignore"):
         return coarse >= level, level
+
+
+def t1_dark_ml(t1_dark: NDArray[np.bool_], voxel_mm3: float, *, has_t1: bool) -> float | None:
+    """The volume (mL) of the edema also dark on T1; None without a T1 (not measured)."""
+    if not has_t1:
+        return None
+    return round(float(np.count_nonzero(t1_dark)) * voxel_mm3 / 1000.0, 4)

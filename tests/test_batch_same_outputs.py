@@ -1,8 +1,9 @@
 """``analyze`` and ``batch`` write one subject's files through the same ``AnalysisResult.save``.
 
 The same phantom subject (a spine with its labels, and a knee without T1 with its bone mask)
-is analysed by ``bmetoolkit analyze`` and by ``bmetoolkit batch --qc``; every file of the analysis must be the same under its BIDS name. What legitimately
-differs, and is normalised before comparing:
+is analysed by ``bmetoolkit analyze`` and by ``bmetoolkit batch --qc``; every file of the
+analysis must be the same under its BIDS name. What legitimately differs, and is normalised
+before comparing:
 
 - ``report.json``: the batch scrubs absolute input paths to paths relative to INPUT (no
   ``--keep-phi``), and ``timings_s`` are measured per run;

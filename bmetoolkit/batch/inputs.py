@@ -132,9 +132,9 @@ def marrow_image(path: Path, table: str | Path | None = None) -> InputImage:
     beside it, which the analysis reads by itself. The table is one of the image's files, so
     the manifest notices when it changes.
     """
-    from bmetoolkit.bones.labels import _sidecar_table
+    from bmetoolkit.bones.labels import sidecar_table
 
-    names = str(table) if table is not None else _sidecar_table(str(path))
+    names = str(table) if table is not None else sidecar_table(str(path))
     files = (str(path), names) if names else (str(path),)
     description = f"{path.name} (names: {Path(names).name})" if names else path.name
     return InputImage(path=str(path), files=files, description=description)

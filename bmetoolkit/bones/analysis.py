@@ -36,6 +36,7 @@ from bmetoolkit.ratios import (
     shell_like,
     spread_notes,
     t1_dark_edema,
+    t1_dark_ml,
 )
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import boxed_regions, label_lesions, remove_small, segment_bme
@@ -135,6 +136,7 @@ def analyze_bones(
         lesion_rows=lesions,
         confidence=confidence,
         voxel_mm3=voxel_mm3,
+        has_t1=study.t1 is not None,
     )
     timings["analysis_s"] = time.perf_counter() - clock
     spreads, noisy = spread_notes(reference)
@@ -161,7 +163,7 @@ def analyze_bones(
         },
         fluid=fluid,
         decision=levels.to_dict() | {"coarse_seed": round(coarse_level, 4)},
-        bme_t1_dark_ml=round(float(t1_dark.sum()) * voxel_mm3 / MM3_PER_ML, 4),
+        bme_t1_dark_ml=t1_dark_ml(t1_dark, voxel_mm3, has_t1=study.t1 is not None),
         parameters=params,
         notes=tuple(dict.fromkeys(notes)),
         timings=timings,

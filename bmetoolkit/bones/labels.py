@@ -50,6 +50,7 @@ __all__ = [
     "BoneLabels",
     "bone_labels",
     "read_label_table",
+    "sidecar_table",
 ]
 
 #: Most bones one mask may hold (uint8 ids).
@@ -163,6 +164,9 @@ def bone_labels(
     """
     if isinstance(mask, str | os.PathLike) and Path(mask).is_dir():
         volume, names, naming, notes = _from_folder(Path(mask), grid)
+        if table is not None:
+            notes = [*notes, "a folder of masks is named by its file names: the table of "
+                     "names given was not used"]  # fmt: skip
     else:
         volume = _label_volume(mask)
         names, naming, notes = _names(volume, table)
@@ -253,7 +257,7 @@ def _names(volume: Volume, table: str | os.PathLike | Mapping | None) -> tuple:
     ids = [int(i) for i in np.unique(volume.data) if i > 0]
     notes: list[str] = []
     if table is None:
-        table = _sidecar_table(volume.source)
+        table = sidecar_table(volume.source)
     if isinstance(table, str) and table in CONVENTIONS:
         bones, n_classes = CONVENTIONS[table]
         unknown = [i for i in ids if i > n_classes]
@@ -411,7 +415,7 @@ def _is_integer(value: object) -> bool:
     return isinstance(value, str) and value.strip().isdigit()
 
 
-def _sidecar_table(source: str | None) -> str | None:
+def sidecar_table(source: str | None) -> str | None:
     """A table of names beside the mask file (``mask.tsv`` or ``mask_dseg.tsv``)."""
     if not source or not os.path.isfile(source):
         return None
@@ -449,9 +453,11 @@ def _from_folder(folder: Path, grid: Grid | None) -> tuple:
     known = [p for p in files if _stem(p) in _KNOWN_BONE_NAMES]
     if known:
         if len(known) < len(files):
+            others = len(files) - len(known)
             notes.append(
-                f"{len(files) - len(known)} mask files of {folder} are not TotalSegmentator "
-                "bone classes: left out of the marrow"
+                f"{others} mask file{'s' * (others != 1)} of {folder} "
+                f"{'are' if others != 1 else 'is'} not a TotalSegmentator bone class: left "
+                "out of the marrow"
             )
         files = known
     if len(files) > MAX_BONES:
@@ -464,11 +470,12 @@ def _from_folder(folder: Path, grid: Grid | None) -> tuple:
     data = None
     names: dict[int, str] = {}
     affine = None
-    for number, path in enumerate(files, start=1):
+    for path in files:
         volume = load(path, kind="label")
         if not np.any(np.asarray(volume.data)):  # TotalSegmentator writes empty masks too
             continue
         volume = _label_volume(volume)
+        number = len(names) + 1
         if target is None:
             target = volume.grid
         if not volume.grid.same_as(target):

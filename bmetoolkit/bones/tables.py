@@ -143,10 +143,12 @@ def bone_table(
     lesion_rows: list[dict[str, Any]],
     confidence: Mapping[str, Mapping[str, Any]],
     voxel_mm3: float,
+    has_t1: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per bone (see :data:`BONE_COLUMNS`), in id order.
 
-    ``fluid_like`` is the marrow left out as free fluid (cysts; ``fluid_like_ml``).
+    ``fluid_like`` is the marrow left out as free fluid (cysts; ``fluid_like_ml``); without
+    a T1 (``has_t1`` False) the T1-dark volume is None (not measured).
     """
     size = max(names, default=0) + 1
     ids = np.asarray(bone_ids).ravel()
@@ -171,7 +173,7 @@ def bone_table(
                 "bme_pct": round(100 * float(bme_ml[number] / marrow_ml[number]), 2)
                 if marrow_ml[number]
                 else None,
-                "bme_t1_dark_ml": round(float(dark_ml[number]), 4),
+                "bme_t1_dark_ml": round(float(dark_ml[number]), 4) if has_t1 else None,
                 "subchondral_bme_ml": round(
                     sum(row["volume_ml"] for row in mine if row["subchondral"]), 4
                 ),
