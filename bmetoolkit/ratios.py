@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from bmetoolkit.decision import DecisionLevels, decision_levels, normal_sd, smooth_within
 from bmetoolkit.errors import BmetoolkitError
+from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
 from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
 from bmetoolkit.study import Study
@@ -205,4 +206,4 @@ def t1_dark_ml(t1_dark: NDArray[np.bool_], voxel_mm3: float, *, has_t1: bool) ->
     """The volume (mL) of the edema also dark on T1; None without a T1 (not measured)."""
     if not has_t1:
         return None
-    return round(float(np.count_nonzero(t1_dark)) * voxel_mm3 / 1000.0, 4)
+    return round(float(np.count_nonzero(t1_dark)) * voxel_mm3 / MM3_PER_ML, 4)
