@@ -37,6 +37,7 @@ __all__ = [
     "NotDicomOrNiftiError",
     "PixelDataError",
     "UnsupportedDataError",
+    "VisitMismatchError",
     "existing_path",
 ]
 
@@ -204,3 +205,7 @@ class DuplicateInputError(ContrastMismatchError):
 
 class CrossStudyError(BmetoolkitError, ValueError):
     """Series of different studies (StudyInstanceUID) would be paired without being asked."""
+
+
+class VisitMismatchError(BmetoolkitError, ValueError):
+    """Two visits to compare do not show the same anatomy (another subject, another region)."""

@@ -14,11 +14,11 @@ differ in what a second visit changes:
 A **test-retest** pair (``retest=True``) changes acquisition and position only: the true
 change is zero everywhere.
 
-:meth:`PhantomPair.change_table` gives the true change per region (an endplate, or the
-centre of a body for edema away from the endplates): bone marrow edema volume and Modic
-type at each visit. :data:`TUNING_PAIR_SEEDS` and :data:`HELD_OUT_PAIR_SEEDS` are disjoint
-(each the randomised phantom's own tuning or held-out seeds, so a pair's baseline is never
-a case looked at while choosing the analysis defaults on the other side).
+:meth:`PhantomPair.change_table` gives the true change per region (an endplate, or a whole
+body): bone marrow edema volume and Modic type at each visit. :data:`TUNING_PAIR_SEEDS` and
+:data:`HELD_OUT_PAIR_SEEDS` are disjoint (each the randomised phantom's own tuning or
+held-out seeds, so a pair's baseline is never a case looked at while choosing the analysis
+defaults on the other side).
 
 Examples
 --------
@@ -159,16 +159,16 @@ _EMPTY = {"bme_ml": 0.0, "modic": None}
 def true_regions(truth: PhantomTruth) -> dict[tuple[str, str], dict[str, Any]]:
     """BME volume (mL) and Modic type per region ``(level, zone)`` of a phantom's truth.
 
-    Zones are ``"superior"`` and ``"inferior"`` (endplates, with their Modic type) and
-    ``"central"`` (edema away from the endplates).
+    Zones are ``"superior"`` and ``"inferior"`` (an endplate: its Modic type and the edema
+    of its lesions) and ``"body"`` (all edema of a body, for bodies with edema at a visit).
     """
     regions: dict[tuple[str, str], dict[str, Any]] = {}
     for row in truth.endplates:
         regions[(row["level"], row["endplate"])] = {"bme_ml": 0.0, "modic": row["modic_type"]}
     for lesion in truth.lesions:
-        zone = "central" if lesion["zone"] == "body" else lesion["zone"]
-        entry = regions.setdefault((lesion["level"], zone), {"bme_ml": 0.0, "modic": None})
-        entry["bme_ml"] = round(entry["bme_ml"] + lesion["bme_volume_ml"], 4)
+        for zone in {lesion["zone"], "body"}:
+            entry = regions.setdefault((lesion["level"], zone), {"bme_ml": 0.0, "modic": None})
+            entry["bme_ml"] = round(entry["bme_ml"] + lesion["bme_volume_ml"], 4)
     return regions
 
 
@@ -264,7 +264,7 @@ def _fate_row(before: Lesion | None, after: Lesion | None, fate: str) -> dict[st
     assert either is not None
     return {
         "level": either.level,
-        "zone": "central" if either.endplate is None else either.endplate,
+        "zone": "body" if either.endplate is None else either.endplate,
         "baseline_kind": before.kind if before else None,
         "followup_kind": after.kind if after else None,
         "fate": fate,
