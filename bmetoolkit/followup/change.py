@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bmetoolkit.followup.register import body_centroids
 from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
 from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED
 from bmetoolkit.volume import Volume
 
-__all__ = ["CHANGE_COLUMNS", "RegionKey", "change_table", "region_key", "region_map", "zone_of"]
+__all__ = ["CHANGE_COLUMNS", "RegionKey", "change_table", "region_key", "region_maps", "zone_of"]
 
 RegionKey = tuple[str, str]
 
@@ -80,11 +79,10 @@ ZONES = ("body", "superior", "inferior")
 
 
 def _spine_axes(
-    bodies: Volume, ids: list[int]
-) -> tuple[dict[int, NDArray[np.float64]], dict[int, NDArray[np.float64]]]:
-    """Centroid and superior direction of each body: along the line through its
-    neighbours' centroids (the spine's own axis), world +z for a lone body."""
-    centres = body_centroids(bodies)
+    centres: Mapping[int, NDArray[np.float64]], ids: list[int]
+) -> dict[int, NDArray[np.float64]]:
+    """Superior direction of each body: along the line through its neighbours' centroids
+    (the spine's own axis), world +z for a lone body."""
     order = sorted(ids, key=lambda body: -centres[body][2])
     axes = {}
     for n, body in enumerate(order):
@@ -93,52 +91,79 @@ def _spine_axes(
         axis = upper - lower
         norm = np.linalg.norm(axis)
         axes[body] = axis / norm if norm > 0 else np.array([0.0, 0.0, 1.0])
-    return centres, axes
+    return axes
 
 
-def region_map(
-    visit: Any, rename: Mapping[str, str], *, halves: bool
-) -> tuple[dict[RegionKey, int], NDArray]:
-    """Region of every edema or Modic voxel of a visit, and the region keys.
+def region_maps(
+    visit: Any, rename: Mapping[str, str]
+) -> dict[str, tuple[dict[RegionKey, int], NDArray]]:
+    """Regions of every edema or Modic voxel of a visit: by whole body and by half.
 
-    With ``halves``, a voxel belongs to the endplate on its side of its body's centre
-    along the spine (``"superior"``, ``"inferior"``); otherwise to its whole body
-    (``"body"``). Without endplates (a bone), the zone is ``""`` (whole bones only).
+    A voxel belongs to its body (zone ``"body"``), and to the endplate on its side of the
+    body's centre along the spine (``"superior"``, ``"inferior"``). Without endplates (a
+    bone), the zone is ``""`` and there are no halves.
 
     Returns
     -------
-    index : dict of RegionKey to int
-        Region number of each key.
-    regions : ndarray of int32
-        Region number per voxel (0 elsewhere).
+    dict
+        ``"body"`` and ``"halves"``: each the region number of every key, and the region
+        number per voxel (0 elsewhere).
     """
     bodies = visit.maps["vertebrae"]
     labels = np.asarray(bodies.data)
-    modic = np.asarray(visit.maps["modic_map"].data) > 0
-    found = ((np.asarray(visit.maps["bme_mask"].data) > 0) | modic) & (labels > 0)
-    regions = np.zeros(labels.shape, np.int32)
-    ids = [int(i) for i in np.unique(labels[found])]
-    if not ids:
-        return {}, regions
-    centres, axes = _spine_axes(bodies, [int(i) for i in np.unique(labels) if i])
-    ijk = np.argwhere(found)
+    found = (
+        (np.asarray(visit.maps["bme_mask"].data) > 0)
+        | (np.asarray(visit.maps["modic_map"].data) > 0)
+    ) & (labels > 0)
     body = labels[found].astype(np.int64)
+    with_endplates = bool(visit.endplates)
+    out = {}
+    for partition in ("body", "halves"):
+        if not body.size or (partition == "halves" and not with_endplates):
+            out[partition] = ({}, np.zeros(labels.shape, np.int32))
+            continue
+        if partition == "halves":
+            zone = _halves(bodies, visit.centroids(), found, body)
+        else:
+            zone = np.zeros(len(body), np.int64)
+        out[partition] = _numbered(visit, rename, labels.shape, found, body, zone, with_endplates)
+    return out
+
+
+def _halves(
+    bodies: Volume,
+    centres: Mapping[int, NDArray[np.float64]],
+    found: NDArray[np.bool_],
+    body: NDArray[np.int64],
+) -> NDArray:
+    """1 (superior) or 2 (inferior) per found voxel: its side of its body's centre."""
+    axes = _spine_axes(centres, list(centres))
     lookup_c = np.zeros((int(body.max()) + 1, 3))
     lookup_u = np.zeros_like(lookup_c)
-    for b in ids:
-        lookup_c[b], lookup_u[b] = centres[b], axes[b]
-    side = ((bodies.grid.voxel_to_world(ijk) - lookup_c[body]) * lookup_u[body]).sum(axis=1)
-    with_endplates = bool(visit.endplates)
-    if halves and not with_endplates:
-        return {}, regions
-    zone = np.where(side > 0, 1, 2) if halves else np.zeros(len(body), np.int64)
+    for b in np.unique(body):
+        lookup_c[b], lookup_u[b] = centres[int(b)], axes[int(b)]
+    world = bodies.grid.voxel_to_world(np.argwhere(found))
+    side = ((world - lookup_c[body]) * lookup_u[body]).sum(axis=1)
+    return np.where(side > 0, 1, 2)
+
+
+def _numbered(
+    visit: Any,
+    rename: Mapping[str, str],
+    shape: tuple[int, ...],
+    found: NDArray[np.bool_],
+    body: NDArray[np.int64],
+    zone: NDArray[np.int64],
+    with_endplates: bool,
+) -> tuple[dict[RegionKey, int], NDArray]:
     names = visit.body_names
     index: dict[RegionKey, int] = {}
     codes = np.zeros((int(body.max()) + 1, 3), np.int32)
-    for b, z in {(int(b), int(z)) for b, z in zip(body, zone, strict=True)}:
+    for b, z in sorted({(int(b), int(z)) for b, z in zip(body, zone, strict=True)}):
         name = names.get(b, str(b))
         key = (rename.get(name, name), ZONES[z] if with_endplates else "")
         codes[b, z] = index.setdefault(key, len(index) + 1)
+    regions = np.zeros(shape, np.int32)
     regions[found] = codes[body, zone]
     return index, regions
 
@@ -149,8 +174,7 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
     out: dict[str, dict[RegionKey, float]] = {
         f"{name}_{what}": {} for name in ("bme", "modic") for what in ("ml", "boundary")
     }
-    for halves in (False, True):
-        index, regions = region_map(visit, rename, halves=halves)
+    for index, regions in region_maps(visit, rename).values():
         for name, mask in (("bme", visit.maps["bme_mask"]), ("modic", visit.maps["modic_map"])):
             inside = np.where(np.asarray(mask.data) > 0, regions, 0)
             boundary = boundary_volumes(inside, voxel_mm3)

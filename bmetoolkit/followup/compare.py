@@ -25,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from bmetoolkit.errors import NoOverlapError
 from bmetoolkit.followup.change import CHANGE_COLUMNS, change_table
 from bmetoolkit.followup.match import LESION_STATUS, MATCH_COLUMNS, match_lesions
 from bmetoolkit.followup.quality import AlignmentQuality, alignment_quality, check_alignment
 from bmetoolkit.followup.register import Registration, register_visits
 from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
+from bmetoolkit.followup.signal import recheck_one_visit_lesions
 from bmetoolkit.followup.visit import Visit, VisitInput, load_visit
 from bmetoolkit.followup.warp import common_field, warp_labels
 from bmetoolkit.volume import Volume
@@ -243,6 +245,7 @@ def compare(
     base = load_visit(baseline, label="baseline", save_to=_sub(out_path, "baseline"))
     follow = load_visit(followup, label="follow-up", save_to=_sub(out_path, "followup"))
     timings = {"load_s": time.perf_counter() - clock}
+    _check_levels(base, follow)
     clock = time.perf_counter()
     registration = register_visits(base, follow)
     timings["registration_s"] = time.perf_counter() - clock
@@ -257,7 +260,7 @@ def compare(
         np.asarray(bodies_b.data), np.asarray(warped["vertebrae"].data), common,
         registration.body_pairs, int((ids_f > 0).sum()), registration.metric,
     )  # fmt: skip
-    check_alignment(quality, [base.source, follow.source])
+    alignment_notes = check_alignment(quality, [base.source, follow.source])
     names_b, names_f = base.body_names, follow.body_names
     pairs = registration.body_pairs
     rename = {names_f.get(f, str(f)): names_b.get(b, str(b)) for b, f in pairs.items()}
@@ -269,8 +272,13 @@ def compare(
     lesions = match_lesions(
         base, follow, np.asarray(warped["lesion_labels"].data), to_baseline, rename, compared
     )
+    recheck_one_visit_lesions(
+        lesions, base, follow, np.asarray(warped["lesion_labels"].data),
+        {names_b.get(b, str(b)): registration.body_transforms[b] for b in pairs},
+        {names_b.get(b, str(b)): b for b in pairs},
+    )  # fmt: skip
     timings["comparison_s"] = time.perf_counter() - clock
-    notes = base.notes + follow.notes + _consistency_notes(base, follow)
+    notes = base.notes + follow.notes + _consistency_notes(base, follow) + alignment_notes
     if registration.pairing != "labels":
         notes.append(
             f"the follow-up's level names were {registration.pairing} against the baseline's; "
@@ -282,6 +290,20 @@ def compare(
     if out_path is not None:
         result.save(out_path)
     return result
+
+
+def _check_levels(baseline: Visit, followup: Visit) -> None:
+    """Refuse visits whose bodies carry known levels, none of them shared."""
+    levels = [v.report.get("labels", {}) for v in (baseline, followup)]
+    if all(lv.get("levels_known") for lv in levels):
+        names = [set(lv.get("bodies", {}).values()) for lv in levels]
+        if names[0] and names[1] and not names[0] & names[1]:
+            raise NoOverlapError(
+                f"no level is in both visits (baseline {', '.join(sorted(names[0]))}; "
+                f"follow-up {', '.join(sorted(names[1]))})",
+                path=[baseline.source, followup.source],
+                hint="check that both visits show the same part of the spine",
+            )
 
 
 def _sub(out: Path | None, name: str) -> Path | None:

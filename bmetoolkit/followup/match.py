@@ -44,6 +44,8 @@ MATCH_COLUMNS = (
     "rc_ml",
     "centroid_distance_mm",
     "matched_by",
+    "contrast_baseline",
+    "contrast_followup",
 )
 
 

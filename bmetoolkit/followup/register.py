@@ -43,15 +43,16 @@ Matrix = NDArray[np.float64]
 
 #: Centroid fit (RMS, mm) under which the bodies' own labels are trusted for the start.
 LABEL_PAIRING_RMS_MM = 6.0
-#: Registration grids: isotropic spacing (mm); margin (mm) around the body centroids for
+#: Registration grids: isotropic spacing (mm; the baseline's finest spacing when coarser);
+#: margin (mm) around the body centroids for
 #: the whole spine and for one body.
-WORK_SPACING_MM = 1.5
+WORK_SPACING_MM = 2.0
 #: Voxels of that grid dropped along the edge of the fixed image's field of view.
 FIELD_EDGE_VOXELS = 2
 WHOLE_MARGIN_MM = 35.0
 BODY_MARGIN_MM = 28.0
 #: Fraction of the masked voxels sampled by the metric, and the sampling seed.
-SAMPLING_FRACTION = 0.1
+SAMPLING_FRACTION = 0.05
 SAMPLING_SEED = 14
 #: A body whose centroid lies this far (mm) from where the whole-spine transform puts it
 #: moved on its own (the spine bent, or a field of view cuts it): it gets its own fit.
@@ -129,12 +130,21 @@ def rotation_deg(transform: Matrix) -> float:
 
 def body_centroids(bodies: Volume) -> dict[int, NDArray[np.float64]]:
     """World (RAS mm) centroid of each labelled body."""
-    data = np.asarray(bodies.data)
-    ids = [int(i) for i in np.unique(data) if i != 0]
+    data = np.asarray(bodies.data).ravel()
+    counts = np.bincount(data)
+    ids = [int(i) for i in np.flatnonzero(counts) if i != 0]
     if not ids:
         return {}
-    centres = ndimage.center_of_mass(np.ones(data.shape, np.float32), data, ids)
-    world = bodies.grid.voxel_to_world(np.asarray(centres, dtype=np.float64))
+    shape = bodies.shape
+    sums = []
+    for axis in range(3):
+        index = np.arange(shape[axis], dtype=np.float64).reshape(
+            [-1 if a == axis else 1 for a in range(3)]
+        )
+        weights = np.broadcast_to(index, shape).ravel()
+        sums.append(np.bincount(data, weights=weights, minlength=len(counts)))
+    centres = np.stack(sums, axis=1)[ids] / counts[ids, None]
+    world = bodies.grid.voxel_to_world(centres)
     return {body: world[n] for n, body in enumerate(ids)}
 
 
@@ -276,9 +286,11 @@ def _smooth_mask(bodies: Volume) -> Any:
     return _sitk_image(data, bodies.affine)
 
 
-def _axis_aligned(image: Any, points: NDArray[np.float64], margin_mm: float) -> tuple[Any, Any]:
-    """``image`` resampled (linearly) on an axis-aligned RAS grid of :data:`WORK_SPACING_MM`
-    around ``points`` (N, 3) plus ``margin_mm``, and the mask of its field of view there.
+def _axis_aligned(
+    image: Any, points: NDArray[np.float64], margin_mm: float, spacing_mm: float
+) -> tuple[Any, Any]:
+    """``image`` resampled (linearly) on an axis-aligned RAS grid of ``spacing_mm`` around
+    ``points`` (N, 3) plus ``margin_mm``, and the mask of its field of view there.
 
     The fixed image is registered on such a grid (isotropic, unrotated, cropped to the
     spine), sampled only inside its own field of view: the edges of a field of view are
@@ -288,10 +300,10 @@ def _axis_aligned(image: Any, points: NDArray[np.float64], margin_mm: float) -> 
 
     low = points.min(axis=0) - margin_mm
     high = points.max(axis=0) + margin_mm
-    size = [int(np.ceil((h - lo) / WORK_SPACING_MM)) + 1 for lo, h in zip(low, high, strict=True)]
+    size = [int(np.ceil((h - lo) / spacing_mm)) + 1 for lo, h in zip(low, high, strict=True)]
     reference = sitk.Image(size, sitk.sitkFloat32)
     reference.SetOrigin([float(v) for v in low])
-    reference.SetSpacing([WORK_SPACING_MM] * 3)
+    reference.SetSpacing([spacing_mm] * 3)
     resampled = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, 0.0)
     ones = sitk.Image(image.GetSize(), sitk.sitkUInt8) + 1
     ones.CopyInformation(image)
@@ -300,9 +312,10 @@ def _axis_aligned(image: Any, points: NDArray[np.float64], margin_mm: float) -> 
 
 
 def _register(fixed: tuple[Any, Any], moving: Any, metric: str, start: Matrix,
-              centre: NDArray[np.float64], *, iterations: int = 100,
+              centre: NDArray[np.float64], *, iterations: int = 100, compare: bool = True,
               ) -> tuple[Matrix, float, float]:  # fmt: skip
-    """Rigid registration from ``start``; the transform, the final and the starting metric.
+    """Rigid registration from ``start``; the transform, the final and (with ``compare``)
+    the starting metric (else NaN).
 
     ``fixed`` is an image and the mask of where to sample it (:func:`_axis_aligned`).
     """
@@ -326,7 +339,7 @@ def _register(fixed: tuple[Any, Any], moving: Any, metric: str, start: Matrix,
     method.SetOptimizerScalesFromPhysicalShift()
     transform = _euler(start, centre)
     method.SetInitialTransform(transform, inPlace=True)
-    before = -float(method.MetricEvaluate(fixed[0], moving))
+    before = -float(method.MetricEvaluate(fixed[0], moving)) if compare else float("nan")
     method.Execute(fixed[0], moving)
     after = -float(method.MetricEvaluate(fixed[0], moving))
     return _as_matrix(transform), after, before
@@ -344,16 +357,18 @@ def register_visits(baseline: Any, followup: Any) -> Registration:
     -------
     Registration
     """
-    bodies_b = baseline.maps["vertebrae"]
-    centres_b = body_centroids(bodies_b)
-    centres_f = body_centroids(followup.maps["vertebrae"])
+    centres_b = baseline.centroids()
+    centres_f = followup.centroids()
     pairs, start, how = pair_bodies(centres_b, centres_f)
     images = _images(baseline, followup)
     paired = list(pairs) or list(centres_b)
     points_b = np.array([centres_b[b] for b in paired]) if paired else np.zeros((1, 3))
     moving = images.moving
-    fixed = _axis_aligned(images.fixed, points_b, WHOLE_MARGIN_MM)
-    whole, metric, _ = _register(fixed, moving, images.metric, start, points_b.mean(axis=0))
+    spacing = max(WORK_SPACING_MM, min(images.fixed.GetSpacing()))
+    fixed = _axis_aligned(images.fixed, points_b, WHOLE_MARGIN_MM, spacing)
+    whole, metric, _ = _register(
+        fixed, moving, images.metric, start, points_b.mean(axis=0), compare=False
+    )
     per_body: dict[int, Matrix] = {}
     refined: list[int] = []
     shifts: dict[int, float] = {}
@@ -363,7 +378,8 @@ def register_visits(baseline: Any, followup: Any) -> Registration:
         if np.linalg.norm(whole[:3, :3] @ centre + whole[:3, 3] - centres_f[other]) < MOVED_MM:
             continue  # the body moved with the spine
         own, after, before = _register(
-            _axis_aligned(images.fixed, centre[None], BODY_MARGIN_MM), moving, images.metric,
+            _axis_aligned(images.fixed, centre[None], BODY_MARGIN_MM, spacing), moving,
+            images.metric,
             whole, centre, iterations=50,
         )  # fmt: skip
         relative = np.linalg.inv(whole) @ own

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.modic import MM3_PER_ML
+from bmetoolkit.volume import occupied_box
 
 __all__ = [
     "BOUNDARY_SD_FACTOR",
@@ -54,10 +55,14 @@ def boundary_volumes(labels: NDArray[np.integer], voxel_mm3: float) -> NDArray[n
     >>> cube[1:3, 1:3, 1:3] = 1
     >>> boundary_volumes(cube, 1000.0).tolist()  # 24 faces of 1 mL voxels
     [0.0, 24.0]
+    >>> boundary_volumes(np.zeros((2, 2, 2), np.uint8), 1.0).tolist()  # label 1 always there
+    [0.0, 0.0]
     """
     data = np.asarray(labels)
-    n = int(data.max()) + 1 if data.size else 1
+    n = max(int(data.max()) + 1 if data.size else 1, 2)
     counts = np.zeros(n, dtype=np.int64)
+    box = occupied_box(data > 0)
+    data = data[tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)]
     for axis in range(data.ndim):
         padded = np.pad(data, [(1, 1) if a == axis else (0, 0) for a in range(data.ndim)])
         low = np.take(padded, np.arange(0, padded.shape[axis] - 1), axis=axis)

@@ -21,8 +21,6 @@ from bmetoolkit.volume import Volume
 
 __all__ = ["Visit", "VisitInput", "load_visit"]
 
-VisitInput = str | os.PathLike | AnalysisResult | Mapping[str, Any]
-
 #: Label maps a visit needs, by output key.
 LABEL_MAPS = ("vertebrae", "bme_mask", "modic_map", "lesion_labels")
 
@@ -41,6 +39,8 @@ class Visit:
         ``vertebrae``, ``bme_mask``, ``modic_map`` and ``lesion_labels`` on the visit's T1 grid.
     t1 : Volume or None
         The T1 image (None when it cannot be found: registration then uses the bone masks).
+    fluid : Volume or None
+        The fluid-sensitive image (STIR, else T2), any grid, when it can be found.
     notes : list of str
         What a reader should know about how the visit was read.
     result : AnalysisResult, optional
@@ -52,13 +52,23 @@ class Visit:
     maps: dict[str, Volume]
     t1: Volume | None
     notes: list[str] = field(default_factory=list)
+    fluid: Volume | None = None
     result: AnalysisResult | None = None
+    _centroids: dict[int, Any] | None = field(default=None, repr=False)
 
     @property
     def body_names(self) -> dict[int, str]:
         """Display name (level) of each body id of ``vertebrae``."""
         bodies = self.report.get("labels", {}).get("bodies", {})
         return {int(k): str(v) for k, v in bodies.items()}
+
+    def centroids(self) -> dict[int, Any]:
+        """World centroid (RAS mm) of each body (computed once)."""
+        if self._centroids is None:
+            from bmetoolkit.followup.register import body_centroids
+
+            self._centroids = body_centroids(self.maps["vertebrae"])
+        return self._centroids
 
     @property
     def lesions(self) -> list[dict[str, Any]]:
@@ -71,14 +81,18 @@ class Visit:
         return list(self.report.get("endplates", []))
 
 
+#: What a visit may be given as.
+VisitInput = str | os.PathLike | AnalysisResult | Mapping[str, Any] | Visit
+
+
 def load_visit(visit: VisitInput, *, label: str, save_to: Path | None = None) -> Visit:
     """Read (or analyse) one visit.
 
     Parameters
     ----------
-    visit : path, AnalysisResult or mapping
-        An ``analyze`` output folder, an analysis result, a DICOM study folder, or the
-        arguments of :func:`bmetoolkit.analyze` as a mapping.
+    visit : path, AnalysisResult, mapping or Visit
+        An ``analyze`` output folder, an analysis result, a DICOM study folder, the
+        arguments of :func:`bmetoolkit.analyze` as a mapping, or a visit already read.
     label : str
         ``"baseline"`` or ``"follow-up"``, for messages.
     save_to : Path, optional
@@ -92,6 +106,8 @@ def load_visit(visit: VisitInput, *, label: str, save_to: Path | None = None) ->
         An output folder whose ``report.json`` is missing (an interrupted analysis) or
         unreadable.
     """
+    if isinstance(visit, Visit):
+        return visit
     if isinstance(visit, AnalysisResult):
         return _from_result(visit, "analysis result", save_to)
     if isinstance(visit, Mapping):
@@ -131,7 +147,8 @@ def _from_result(result: AnalysisResult, source: str, save_to: Path | None) -> V
         "modic_map": result.modic_map,
         "lesion_labels": result.lesion_labels,
     }
-    return Visit(source, report, maps, result.study.t1, [], result)
+    return Visit(source, report, maps, result.study.t1, [], result=result,
+                 fluid=result.study.fluid)  # fmt: skip
 
 
 def _from_folder(folder: Path, label: str) -> Visit:
@@ -156,26 +173,34 @@ def _from_folder(folder: Path, label: str) -> Visit:
                 hint="give a complete `bmetoolkit analyze` output folder",
             )
         maps[key] = load(path, kind="label")
-    t1, notes = _t1_of(report, label)
-    return Visit(str(folder), report, maps, t1, notes)
+    t1, notes = _image_of(report, "t1", label)
+    if t1 is None:
+        notes.append(
+            f"the {label} T1 was not found: the visits were registered on their bone masks, "
+            "which is less precise than on the images"
+        )
+    fluid, fluid_notes = _image_of(report, report.get("inputs", {}).get("fluid_image") or "stir",
+                                   label)  # fmt: skip
+    if fluid is None:
+        notes.append(
+            f"the {label} fluid-sensitive image was not found: edema found at one visit only "
+            "is not rechecked on the images"
+        )
+    return Visit(str(folder), report, maps, t1, notes + fluid_notes, fluid=fluid)
 
 
-def _t1_of(report: Mapping[str, Any], label: str) -> tuple[Volume | None, list[str]]:
-    """The visit's T1 image from the paths its report names, or None and why."""
+def _image_of(report: Mapping[str, Any], role: str, label: str) -> tuple[Volume | None, list[str]]:
+    """One of the visit's images from the paths its report names, or None and why."""
     from bmetoolkit.io import load
 
     inputs = report.get("inputs", {})
-    source = inputs.get("images", {}).get("t1") or ""
-    files = [entry.get("file") for entry in inputs.get("sha256", {}).get("t1", [])]
+    source = inputs.get("images", {}).get(role) or ""
+    files = [entry.get("file") for entry in inputs.get("sha256", {}).get(role, [])]
     if os.path.isdir(source) and files and files[0] and os.path.isfile(files[0]):
         source = files[0]  # a DICOM series: one of its files names the whole series
     if not source or not os.path.exists(source):
-        where = f"at {source}" if source else "in its report"
-        return None, [
-            f"the {label} T1 was not found {where}: the visits were registered on their "
-            "bone masks, which is less precise than on the images"
-        ]
+        return None, []
     try:
         return load(source), []
     except BmetoolkitError as exc:
-        return None, [f"the {label} T1 could not be read ({exc}); registered on the bone masks"]
+        return None, [f"the {label} {role} image could not be read ({exc})"]

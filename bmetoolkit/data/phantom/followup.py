@@ -335,6 +335,7 @@ def make_phantom_pair(
     retest: bool = False,
     kind: str | None = None,
     small: bool = False,
+    baseline_lesions: list[Lesion] | None = None,
     followup_lesions: list[Lesion] | None = None,
     move: bool = True,
 ) -> PhantomPair:
@@ -352,9 +353,9 @@ def make_phantom_pair(
         The baseline's kind; by default the seed's own (:func:`.randomize.case_kind`).
     small : bool
         Coarse in-plane grids for fast tests.
-    followup_lesions : list of Lesion, optional
-        The follow-up's lesions, chosen instead of drawn (``fates`` then says
-        ``"chosen"``).
+    baseline_lesions, followup_lesions : list of Lesion, optional
+        The lesions of a visit, chosen instead of drawn (``fates`` then says ``"chosen"``
+        for the follow-up's).
     move : bool
         Move the patient between visits (a rigid motion); False keeps one scanner space.
 
@@ -363,6 +364,8 @@ def make_phantom_pair(
     PhantomPair
     """
     draws = draw_case(seed, kind=kind or case_kind(seed), small=small)
+    if baseline_lesions is not None:
+        draws = replace(draws, lesions=tuple(baseline_lesions))
     rng = _pair_rng(seed)
     spine = _spine(seed, draws.cortex_mm, draws.endplate_mm)
     lesions, fates = _followup_lesions(rng, spine, draws, retest, followup_lesions)
