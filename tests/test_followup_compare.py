@@ -158,6 +158,20 @@ def test_outputs_written_with_report_last(comparison):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_pair_qc_page_shows_both_visits(comparison):
+    result, out = comparison
+    page = (out / "pair_qc.html").read_text()
+    assert "data:image/png;base64," in page and "Change per region" in page
+    from bmetoolkit.followup.page import pair_panels
+
+    rgb = pair_panels(result)
+    half = (rgb.shape[1] - 6) // 2
+    assert rgb.ndim == 3 and rgb.shape[2] == 3
+    coloured = (rgb[..., 0] != rgb[..., 1]) | (rgb[..., 1] != rgb[..., 2])  # grey elsewhere
+    assert coloured[:, :half].any() and coloured[:, half + 6 :].any()
+    assert not np.array_equal(coloured[:, :half], coloured[:, half + 6 :])  # own lesions
+
+
 def test_interrupted_compare_leaves_no_report(results, tmp_path, monkeypatch):
     from bmetoolkit.followup import compare as module
 
@@ -311,3 +325,19 @@ def test_compare_writes_studies_it_analyses(pair, tmp_path):
     assert (tmp_path / "out" / "followup" / "report.json").exists()
     assert result.registration.method == "T1 mutual information"
     assert Path(result.baseline.source).name == "baseline"
+
+
+def test_longitudinal_table_of_three_sessions(results, tmp_path):
+    from bmetoolkit.followup.longitudinal import longitudinal_table
+
+    folders = []
+    for n, result in enumerate((results[0], results[1], results[1])):
+        folders.append((f"ses-{n + 1}", tmp_path / f"ses-{n + 1}"))
+        result.save(folders[-1][1], qc=False)
+    sessions, changes = longitudinal_table({"sub-01": folders}, out_dir=tmp_path / "long")
+    assert {row["session"] for row in sessions} == {"ses-1", "ses-2", "ses-3"}
+    pairs = {(row["from_session"], row["to_session"]) for row in changes}
+    assert pairs == {("ses-1", "ses-2"), ("ses-2", "ses-3")}
+    second = [r for r in changes if r["from_session"] == "ses-2" and r["region"] == "total"]
+    assert second[0]["bme_change_ml"] == 0  # the same analysis twice
+    assert (tmp_path / "long" / "sub-01" / "ses-1_to_ses-2" / "report.json").exists()

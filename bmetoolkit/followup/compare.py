@@ -7,6 +7,8 @@
 ``lesions_matched.csv``     one row per lesion or matched group (:data:`.match.MATCH_COLUMNS`)
 ``lesion_status.nii.gz``    on the baseline grid: 1 persisting, 2 new, 3 resolved, 4 uncertain
 ``followup_bme_on_baseline.nii.gz``  the follow-up's edema on the baseline grid
+``pair_qc.html``            QC page: both visits side by side, lesions by status, the tables
+                            (:mod:`.page`; ``pair_qc.png`` the images alone)
 ``report.json``             registration, quality, tables, notes, both visits' provenance,
                             parameters and versions (written last)
 ========================== ====================================================================
@@ -28,6 +30,7 @@ import numpy as np
 from bmetoolkit.errors import NoOverlapError
 from bmetoolkit.followup.change import CHANGE_COLUMNS, change_table
 from bmetoolkit.followup.match import LESION_STATUS, MATCH_COLUMNS, match_lesions
+from bmetoolkit.followup.page import write_pair_page
 from bmetoolkit.followup.quality import AlignmentQuality, alignment_quality, check_alignment
 from bmetoolkit.followup.register import Registration, register_visits
 from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
@@ -44,6 +47,7 @@ COMPARE_FILES = {
     "lesions": "lesions_matched.csv",
     "lesion_status": "lesion_status.nii.gz",
     "followup_bme": "followup_bme_on_baseline.nii.gz",
+    "qc": "pair_qc.html",
     "report": "report.json",
 }
 #: Report format version of a comparison.
@@ -146,6 +150,7 @@ class Comparison:
         write_text(files["lesions"], table_text(self.lesion_rows, MATCH_COLUMNS))
         save_nifti(self.lesion_status(), files["lesion_status"])
         save_nifti(self.warped["bme_mask"], files["followup_bme"])
+        files["qc"], files["qc_png"] = write_pair_page(self, files["qc"])
         write_json(files["report"], self.to_dict())
         return files
 

@@ -109,7 +109,7 @@ def load_visit(visit: VisitInput, *, label: str, save_to: Path | None = None) ->
     if isinstance(visit, Visit):
         return visit
     if isinstance(visit, AnalysisResult):
-        return _from_result(visit, "analysis result", save_to)
+        return _from_result(visit, "analysis result", None)  # the caller has it already
     if isinstance(visit, Mapping):
         from bmetoolkit.analysis import analyze
 
