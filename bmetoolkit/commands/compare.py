@@ -32,6 +32,12 @@ def register(commands: Any) -> None:
     parser.add_argument("baseline", type=Path, metavar="BASELINE", help="the first visit")
     parser.add_argument("followup", type=Path, metavar="FOLLOWUP", help="the later visit")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--no-subject-check",
+        action="store_true",
+        help="compare even when the visits do not look like one subject (marrow texture, "
+        "bone overlap); visits without a common body are still refused",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
 
@@ -40,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     """Compare the two visits of the parsed arguments; return the exit code."""
     from bmetoolkit.followup.compare import compare
 
-    result = compare(args.baseline, args.followup, out=args.out)
+    result = compare(
+        args.baseline, args.followup, out=args.out, check_subject=not args.no_subject_check
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -31,7 +31,12 @@ from bmetoolkit.errors import NoOverlapError
 from bmetoolkit.followup.change import CHANGE_COLUMNS, change_table
 from bmetoolkit.followup.match import LESION_STATUS, MATCH_COLUMNS, match_lesions
 from bmetoolkit.followup.page import write_pair_page
-from bmetoolkit.followup.quality import AlignmentQuality, alignment_quality, check_alignment
+from bmetoolkit.followup.quality import (
+    AlignmentQuality,
+    alignment_quality,
+    check_alignment,
+    texture_correlation,
+)
 from bmetoolkit.followup.register import Registration, register_visits
 from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
 from bmetoolkit.followup.signal import recheck_one_visit_lesions
@@ -223,6 +228,7 @@ def compare(
     followup: VisitInput,
     *,
     out: str | os.PathLike | None = None,
+    check_subject: bool = True,
 ) -> Comparison:
     """Compare two visits of one subject: change per region, lesion by lesion, with its RC.
 
@@ -235,6 +241,10 @@ def compare(
     out : path, optional
         Write the outputs there (:meth:`Comparison.save`); studies analysed here are saved
         in ``out/baseline`` and ``out/followup``.
+    check_subject : bool
+        Refuse visits that do not look like one subject (bone overlap, marrow texture;
+        :mod:`bmetoolkit.followup.quality`). Visits without any common body are always
+        refused.
 
     Returns
     -------
@@ -265,7 +275,14 @@ def compare(
         np.asarray(bodies_b.data), np.asarray(warped["vertebrae"].data), common,
         registration.body_pairs, int((ids_f > 0).sum()), registration.metric,
     )  # fmt: skip
-    alignment_notes = check_alignment(quality, [base.source, follow.source])
+    if base.t1 is not None and follow.t1 is not None:
+        texture = texture_correlation(
+            base.t1, follow.t1, bodies_b, registration.body_pairs, registration.body_transforms
+        )
+        quality.texture_correlation = float(np.median(list(texture.values()))) if texture else None
+    alignment_notes = check_alignment(
+        quality, [base.source, follow.source], same_subject=check_subject
+    )
     names_b, names_f = base.body_names, follow.body_names
     pairs = registration.body_pairs
     rename = {names_f.get(f, str(f)): names_b.get(b, str(b)) for b, f in pairs.items()}
