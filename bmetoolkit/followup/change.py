@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.followup.register import Correspondence
 from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
 from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED
 from bmetoolkit.volume import Volume
@@ -216,23 +217,12 @@ def _transition(before: object, after: object) -> str:
     return "unchanged" if before == after else f"{before} -> {after}"
 
 
-def change_table(
-    baseline: Any,
-    followup: Any,
-    rename: Mapping[str, str],
-    compared: set[str],
-) -> list[dict[str, Any]]:
+def change_table(baseline: Any, followup: Any, pairing: Correspondence) -> list[dict[str, Any]]:
     """One row per region of either visit (see the module description), then ``total``.
 
-    Parameters
-    ----------
-    baseline, followup : Visit
-    rename : dict of str to str
-        Follow-up level name -> baseline level name of the paired body.
-    compared : set of str
-        Baseline level names present (paired) at both visits; other regions get a note and
-        no change.
+    Regions of bodies not in both visits (``pairing.compared``) get a note and no change.
     """
+    rename, compared = pairing.rename, pairing.compared
     vb, vf = _volumes(baseline, {}), _volumes(followup, rename)
     eb, ef = _endplates(baseline, {}), _endplates(followup, rename)
     keys = list(dict.fromkeys([*eb, *vb["bme_ml"], *ef, *vf["bme_ml"]]))

@@ -37,7 +37,7 @@ from bmetoolkit.followup.quality import (
     check_alignment,
     texture_correlation,
 )
-from bmetoolkit.followup.register import Registration, register_visits
+from bmetoolkit.followup.register import Correspondence, Registration, register_visits
 from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
 from bmetoolkit.followup.signal import recheck_one_visit_lesions
 from bmetoolkit.followup.visit import Visit, VisitInput, load_visit
@@ -91,16 +91,12 @@ class Comparison:
     @property
     def change(self) -> Any:
         """The change table (pandas DataFrame)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.change_rows, columns=list(CHANGE_COLUMNS))
+        return _frame(self.change_rows, CHANGE_COLUMNS)
 
     @property
     def lesions(self) -> Any:
         """The matched lesions (pandas DataFrame)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.lesion_rows, columns=list(MATCH_COLUMNS))
+        return _frame(self.lesion_rows, MATCH_COLUMNS)
 
     def lesion_status(self) -> Volume:
         """Lesion status on the baseline grid (codes :data:`.match.LESION_STATUS`).
@@ -183,6 +179,12 @@ class Comparison:
         )
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=list(columns))
 
 
 def _provenance(visit: Visit) -> dict[str, Any]:
@@ -283,22 +285,11 @@ def compare(
     alignment_notes = check_alignment(
         quality, [base.source, follow.source], same_subject=check_subject
     )
-    names_b, names_f = base.body_names, follow.body_names
-    pairs = registration.body_pairs
-    rename = {names_f.get(f, str(f)): names_b.get(b, str(b)) for b, f in pairs.items()}
-    compared = {names_b.get(b, str(b)) for b in pairs}
-    to_baseline = {
-        names_b.get(b, str(b)): np.linalg.inv(registration.body_transforms[b]) for b in pairs
-    }
-    changes = change_table(base, follow, rename, compared)
-    lesions = match_lesions(
-        base, follow, np.asarray(warped["lesion_labels"].data), to_baseline, rename, compared
-    )
-    recheck_one_visit_lesions(
-        lesions, base, follow, np.asarray(warped["lesion_labels"].data),
-        {names_b.get(b, str(b)): registration.body_transforms[b] for b in pairs},
-        {names_b.get(b, str(b)): b for b in pairs},
-    )  # fmt: skip
+    pairing = Correspondence.of(registration, base.body_names, follow.body_names)
+    changes = change_table(base, follow, pairing)
+    warped_lesions = np.asarray(warped["lesion_labels"].data)
+    lesions = match_lesions(base, follow, warped_lesions, pairing)
+    recheck_one_visit_lesions(lesions, base, follow, warped_lesions, pairing)
     timings["comparison_s"] = time.perf_counter() - clock
     notes = base.notes + follow.notes + _consistency_notes(base, follow) + alignment_notes
     if registration.pairing != "labels":

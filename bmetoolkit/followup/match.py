@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from bmetoolkit.followup.register import Correspondence
 from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
 
 __all__ = ["LESION_STATUS", "MATCH_COLUMNS", "MATCH_DISTANCE_MM", "match_lesions"]
@@ -62,32 +63,19 @@ def _centroid(rows: list[Mapping[str, Any]]) -> NDArray[np.float64]:
 
 
 def match_lesions(
-    baseline: Any,
-    followup: Any,
-    warped_lesions: NDArray[np.integer],
-    to_baseline: Mapping[str, NDArray[np.float64]],
-    rename: Mapping[str, str],
-    compared: set[str],
+    baseline: Any, followup: Any, warped_lesions: NDArray[np.integer], pairing: Correspondence
 ) -> list[dict[str, Any]]:
     """Match the lesions of two visits (see the module description).
 
-    Parameters
-    ----------
-    baseline, followup : Visit
-    warped_lesions : ndarray
-        The follow-up's lesion numbers on the baseline grid.
-    to_baseline : dict of str to ndarray
-        Baseline level name -> 4x4 transform taking follow-up RAS to baseline RAS there.
-    rename : dict of str to str
-        Follow-up level name -> baseline level name.
-    compared : set of str
-        Baseline level names in both fields of view; lesions elsewhere are left out.
+    ``warped_lesions`` are the follow-up's lesion numbers on the baseline grid; lesions of
+    bodies not in both visits (``pairing.compared``) are left out.
 
     Returns
     -------
     list of dict
         Rows with :data:`MATCH_COLUMNS`.
     """
+    rename, compared = pairing.rename, pairing.compared
     rows_b = {int(r["lesion"]): r for r in baseline.lesions if str(r["level"]) in compared}
     rows_f = {}
     for row in followup.lesions:
@@ -95,7 +83,7 @@ def match_lesions(
         if level not in compared:
             continue
         point = np.append(np.asarray(row["centroid_ras_mm"], dtype=np.float64), 1.0)
-        moved = (to_baseline[level] @ point)[:3]
+        moved = np.linalg.solve(pairing.transforms[level], point)[:3]
         rows_f[int(row["lesion"])] = dict(row) | {"level": level, "centroid_ras_mm": moved}
     overlapping = _overlaps(np.asarray(baseline.maps["lesion_labels"].data), warped_lesions)
     overlapping = {(a, b) for a, b in overlapping if a in rows_b and b in rows_f}

@@ -31,6 +31,7 @@ from scipy import ndimage
 from bmetoolkit.volume import Volume
 
 __all__ = [
+    "Correspondence",
     "Registration",
     "body_centroids",
     "kabsch",
@@ -116,6 +117,42 @@ class Registration:
             "bodies_refined": [name(b) for b in self.refined],
             "body_shift_mm": {name(b): round(v, 3) for b, v in self.body_shift_mm.items()},
         }
+
+
+@dataclass(frozen=True)
+class Correspondence:
+    """The paired bodies of two visits, by the baseline's level names.
+
+    Attributes
+    ----------
+    rename : dict of str to str
+        Follow-up level name -> baseline level name of the paired body.
+    compared : frozenset of str
+        Baseline level names in both visits.
+    ids : dict of str to int
+        Baseline level name -> baseline body id.
+    transforms : dict of str to ndarray
+        Baseline level name -> the body's transform (baseline RAS -> follow-up RAS).
+    """
+
+    rename: dict[str, str]
+    compared: frozenset[str]
+    ids: dict[str, int]
+    transforms: dict[str, Matrix]
+
+    @classmethod
+    def of(
+        cls, registration: Registration, names_b: dict[int, str], names_f: dict[int, str]
+    ) -> Correspondence:
+        """The correspondence of a registration, with each visit's body names."""
+        pairs = registration.body_pairs
+        level = {b: names_b.get(b, str(b)) for b in pairs}
+        return cls(
+            rename={names_f.get(f, str(f)): level[b] for b, f in pairs.items()},
+            compared=frozenset(level.values()),
+            ids={name: b for b, name in level.items()},
+            transforms={level[b]: registration.body_transforms[b] for b in pairs},
+        )
 
 
 def rotation_deg(transform: Matrix) -> float:

@@ -13,13 +13,13 @@ T2), a Modic II or III change on the T1. When the other visit shows at least
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.followup.register import Correspondence
 from bmetoolkit.followup.warp import box_grid, moved
 from bmetoolkit.resample import resample_to
 from bmetoolkit.volume import Volume, occupied_box
@@ -61,8 +61,7 @@ def recheck_one_visit_lesions(
     baseline: Any,
     followup: Any,
     warped_lesions: NDArray[np.integer],
-    transforms: Mapping[str, NDArray[np.float64]],
-    body_ids: Mapping[str, int],
+    pairing: Correspondence,
 ) -> None:
     """Measure each new or resolved lesion's contrast at both visits (in place).
 
@@ -77,11 +76,10 @@ def recheck_one_visit_lesions(
         With ``t1`` and ``fluid`` images where they could be read.
     warped_lesions : ndarray
         The follow-up's lesion numbers on the baseline grid.
-    transforms : dict of str to ndarray
-        Baseline level -> transform (baseline RAS -> follow-up RAS) of its body.
-    body_ids : dict of str to int
-        Baseline level -> baseline body id.
+    pairing : Correspondence
+        Body ids and transforms by baseline level.
     """
+    body_ids, transforms = pairing.ids, pairing.transforms
     lesions_b = np.asarray(baseline.maps["lesion_labels"].data)
     bodies = np.asarray(baseline.maps["vertebrae"].data)
     grid = baseline.maps["vertebrae"].grid
