@@ -179,16 +179,20 @@ def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
     if ratios:
         print(f"K for 95 % of test-retest differences within RC: {np.percentile(ratios, 95):.4f} "
               f"(shipped {BOUNDARY_SD_FACTOR}; {len(ratios)} differences)")  # fmt: skip
-    means = [(r["total_baseline"] + r["total_followup"]) / 2 for r in retest]
-    relative = [
-        (r["total_followup"] - r["total_baseline"]) / m for r, m in zip(retest, means, strict=True)
-        if m > 0
-    ]  # fmt: skip
-    if relative:
-        rc = RC_FACTOR * float(np.sqrt(np.mean(np.square(relative)) / 2))
-        print(f"test-retest RC of the total edema: {100 * rc:.1f} % of the volume "
-              f"({len(relative)} pairs with edema); |difference| % "
-              f"{_quantiles([100 * abs(v) for v in relative])}")  # fmt: skip
+    means = np.array([(r["total_baseline"] + r["total_followup"]) / 2 for r in retest])
+    diffs = np.array([r["total_followup"] - r["total_baseline"] for r in retest])
+    rc_ml = RC_FACTOR * float(np.sqrt(np.mean(diffs**2) / 2))
+    spread = _quantiles(list(abs(diffs)))
+    print(f"test-retest RC of the total edema: {rc_ml:.3f} mL over {len(retest)} pairs "
+          f"(mean volume {means.mean():.2f} mL); |difference| mL {spread}")  # fmt: skip
+    for floor in (0.0, 1.0):
+        keep = means > floor
+        if keep.any():
+            relative = diffs[keep] / means[keep]
+            rc = RC_FACTOR * float(np.sqrt(np.mean(relative**2) / 2))
+            print(f"  relative, pairs with a mean volume above {floor} mL ({keep.sum()}): RC "
+                  f"{100 * rc:.1f} %; |difference| % "
+                  f"{_quantiles(list(100 * abs(relative)))}")  # fmt: skip
     print(f"test-retest lesions new or resolved: {sum(r['new_or_resolved'] for r in retest)} "
           f"in {len(retest)} pairs; regions flagged real: "
           f"{sum(r['real_changes'] for r in retest)}")  # fmt: skip

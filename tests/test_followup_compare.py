@@ -264,6 +264,30 @@ def test_different_subject_is_refused_on_realistic_grids():
         compare(_analyse(first.baseline), _analyse(second.followup))
 
 
+def test_misnamed_follow_up_levels_are_paired_by_the_images(pair):
+    baseline = truth_visit(pair.baseline)
+    followup = truth_visit(pair.followup)
+    bodies = followup.maps["vertebrae"]
+    ids = np.asarray(bodies.data)
+    renamed = np.where((ids > 0) & (ids < 25), ids + 1, ids).astype(ids.dtype)  # T11 -> T12..
+    followup.maps["vertebrae"] = bodies.with_data(renamed)
+    name = {18: "T11", 19: "T12", 20: "L1", 21: "L2", 22: "L3", 23: "L4", 24: "L5",
+            25: "L6", 26: "S1"}  # fmt: skip
+    ids_of = {v: k for k, v in name.items()}
+    followup.report["labels"]["bodies"] = {
+        str(int(i)): name[int(i)] for i in np.unique(renamed) if i
+    }
+    for lesion in followup.report["lesions"]:  # the follow-up's analysis named them one lower
+        old = ids_of[lesion["level"]]
+        lesion["level"] = name[old + 1 if old < 25 else old]
+    result = compare(baseline, followup)
+    assert result.registration.pairing != "labels"
+    assert all(f == b + 1 or b == f == 26 for b, f in result.registration.body_pairs.items())
+    assert any("not by their level names" in note for note in result.notes)
+    status = {(row["level"], row["status"]) for row in result.lesion_rows}
+    assert ("L3", "persisting") in status  # the same lesion, under the baseline's name
+
+
 def test_no_common_level_is_refused(results):
     follow = load_visit(results[1], label="follow-up")
     bodies = follow.maps["vertebrae"]

@@ -294,8 +294,9 @@ def compare(
     notes = base.notes + follow.notes + _consistency_notes(base, follow) + alignment_notes
     if registration.pairing != "labels":
         notes.append(
-            f"the follow-up's level names were {registration.pairing} against the baseline's; "
-            "the tables use the baseline's names"
+            "the follow-up's bodies were paired with the baseline's by their order along the "
+            f"spine ({registration.pairing}), not by their level names (the images or the "
+            "centroids contradicted them); the tables use the baseline's names"
         )
     result = Comparison(
         base, follow, registration, quality, changes, lesions, warped, notes, timings

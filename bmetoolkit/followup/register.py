@@ -3,10 +3,12 @@
 Transforms map **baseline RAS mm to follow-up RAS mm** (``x_followup = T @ x_baseline``),
 as a 4x4 matrix: a follow-up volume with affine ``inv(T) @ affine`` lies in baseline space.
 
-1. **Start**: the bodies of the two visits are paired by their labels (or, when the labels
-   disagree, by the shift along the spine that fits best), and a rigid fit of their centroids
-   (Kabsch) gives the starting transform, so a patient lying 2 cm and 10 degrees apart
-   needs no search.
+1. **Start**: the bodies of the two visits are paired by their labels, or by a shift of one
+   or two places along the spine (automatic level names may differ between visits), and a
+   rigid fit of their centroids (Kabsch) gives the starting transform, so a patient lying
+   2 cm and 10 degrees apart needs no search. A chain of similar bodies fits a shifted
+   pairing about as well as the right one; among the pairings that fit, the one whose start
+   gives the highest mutual information of the T1 images is kept.
 2. **Whole spine**: SimpleITK rigid registration (Euler 3D) of the follow-up T1 to the
    baseline T1, Mattes mutual information sampled around the baseline bodies (without a T1,
    the two bone masks, smoothed, by mean squares).
@@ -34,6 +36,7 @@ __all__ = [
     "Correspondence",
     "Registration",
     "body_centroids",
+    "candidate_pairings",
     "kabsch",
     "pair_bodies",
     "register_visits",
@@ -206,40 +209,56 @@ def kabsch(source: NDArray[np.float64], target: NDArray[np.float64]) -> tuple[Ma
     return transform, float(np.sqrt(np.mean(np.sum((moved - b) ** 2, axis=1))))
 
 
-def pair_bodies(
+def candidate_pairings(
     baseline: dict[int, NDArray[np.float64]], followup: dict[int, NDArray[np.float64]]
-) -> tuple[dict[int, int], Matrix, str]:
-    """Pair the bodies of two visits and fit their centroids rigidly.
+) -> list[tuple[dict[int, int], Matrix, float, str]]:
+    """Ways to pair the bodies of two visits, each with the rigid fit of its centroids.
 
-    Bodies are paired by label when that fits (RMS below :data:`LABEL_PAIRING_RMS_MM`);
-    otherwise by the shift along the spine (label order) that fits best, since automatic
-    level names may differ by one between visits while the bodies are the same.
+    By label first, then by shifts of one or two places along the spine (label order):
+    automatic level names may differ by one between visits while the bodies are the same.
+    A spine is a chain of similar bodies, so a shifted pairing can fit the centroids as well
+    as the right one (as a shift of the patient by one level): the images decide
+    (:func:`register_visits`).
 
     Returns
     -------
-    pairs : dict of int to int
-        Baseline body id -> follow-up body id.
-    transform : ndarray (4, 4)
-        Rigid fit of the paired centroids (baseline -> follow-up); identity with fewer than
-        three pairs (the translation of the paired centroids' mean with one or two).
-    how : str
-        ``"labels"`` or ``"shifted by N"``.
+    list of (pairs, transform, rms_mm, how)
+        ``pairs`` baseline body id -> follow-up body id; ``transform`` the rigid fit
+        (baseline -> follow-up; a translation with fewer than three pairs, RMS infinite);
+        ``how`` is ``"labels"`` or ``"shifted by N"``.
     """
-    common = sorted(set(baseline) & set(followup))
-    pairs, transform, rms = _fit({b: b for b in common}, baseline, followup)
-    if len(common) >= 3 and rms <= LABEL_PAIRING_RMS_MM:
-        return pairs, transform, "labels"
-    best = (pairs, transform, rms, "labels")
+    by_label = {b: b for b in sorted(set(baseline) & set(followup))}
+    candidates = [(*_fit(by_label, baseline, followup), "labels")]
     order_b, order_f = sorted(baseline), sorted(followup)
-    for shift in range(-3, 4):
-        candidate = {
+    for shift in (-2, -1, 0, 1, 2):
+        pairs = {
             b: order_f[i + shift] for i, b in enumerate(order_b) if 0 <= i + shift < len(order_f)
         }
-        if len(candidate) < 3:
-            continue
-        fitted = _fit(candidate, baseline, followup)
-        if len(best[0]) < 3 or fitted[2] < best[2]:
-            best = (*fitted, "labels" if shift == 0 else f"shifted by {shift}")
+        if len(pairs) >= 3 and pairs != by_label:
+            offsets = {f - b for b, f in pairs.items()}
+            how = f"shifted by {offsets.pop():+d}" if len(offsets) == 1 else "by order"
+            candidates.append((*_fit(pairs, baseline, followup), how))
+    return candidates
+
+
+def pair_bodies(
+    baseline: dict[int, NDArray[np.float64]], followup: dict[int, NDArray[np.float64]]
+) -> tuple[dict[int, int], Matrix, str]:
+    """Pair the bodies of two visits from their centroids alone (no image).
+
+    By label when that fits (RMS below :data:`LABEL_PAIRING_RMS_MM`), else the candidate
+    (:func:`candidate_pairings`) that fits best.
+
+    Returns
+    -------
+    pairs, transform, how
+        See :func:`candidate_pairings`.
+    """
+    candidates = candidate_pairings(baseline, followup)
+    pairs, transform, rms, how = candidates[0]
+    if len(pairs) >= 3 and rms <= LABEL_PAIRING_RMS_MM:
+        return pairs, transform, how
+    best = min(candidates, key=lambda c: (len(c[0]) < 3, c[2]))
     return best[0], best[1], best[3]
 
 
@@ -356,19 +375,7 @@ def _register(fixed: tuple[Any, Any], moving: Any, metric: str, start: Matrix,
 
     ``fixed`` is an image and the mask of where to sample it (:func:`_axis_aligned`).
     """
-    import SimpleITK as sitk
-
-    method = sitk.ImageRegistrationMethod()
-    if metric == "mi":
-        method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=MI_BINS)
-    else:
-        method.SetMetricAsMeanSquares()
-    method.SetMetricFixedMask(fixed[1])
-    method.SetMetricUseMovingImageGradientFilter(False)  # gradients at the samples only
-    method.SetMetricUseFixedImageGradientFilter(False)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(SAMPLING_FRACTION, SAMPLING_SEED)
-    method.SetInterpolator(sitk.sitkLinear)
+    method = _method(fixed[1], metric)
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0, minStep=0.01, numberOfIterations=iterations,
         relaxationFactor=0.5, gradientMagnitudeTolerance=1e-6,
@@ -380,6 +387,32 @@ def _register(fixed: tuple[Any, Any], moving: Any, metric: str, start: Matrix,
     method.Execute(fixed[0], moving)
     after = -float(method.MetricEvaluate(fixed[0], moving))
     return _as_matrix(transform), after, before
+
+
+def _metric_at(fixed: tuple[Any, Any], moving: Any, metric: str, transform: Matrix,
+               centre: NDArray[np.float64]) -> float:  # fmt: skip
+    """The metric (higher is better) of ``transform``, without optimising."""
+    method = _method(fixed[1], metric)
+    method.SetInitialTransform(_euler(transform, centre))
+    return -float(method.MetricEvaluate(fixed[0], moving))
+
+
+def _method(mask: Any, metric: str) -> Any:
+    """A SimpleITK registration method with the metric, sampling and interpolation used."""
+    import SimpleITK as sitk
+
+    method = sitk.ImageRegistrationMethod()
+    if metric == "mi":
+        method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=MI_BINS)
+    else:
+        method.SetMetricAsMeanSquares()
+    method.SetMetricFixedMask(mask)
+    method.SetMetricUseMovingImageGradientFilter(False)  # gradients at the samples only
+    method.SetMetricUseFixedImageGradientFilter(False)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(SAMPLING_FRACTION, SAMPLING_SEED)
+    method.SetInterpolator(sitk.sitkLinear)
+    return method
 
 
 def register_visits(baseline: Any, followup: Any) -> Registration:
@@ -398,10 +431,20 @@ def register_visits(baseline: Any, followup: Any) -> Registration:
     centres_f = followup.centroids()
     pairs, start, how = pair_bodies(centres_b, centres_f)
     images = _images(baseline, followup)
-    paired = list(pairs) or list(centres_b)
-    points_b = np.array([centres_b[b] for b in paired]) if paired else np.zeros((1, 3))
     moving = images.moving
     spacing = max(WORK_SPACING_MM, min(images.fixed.GetSpacing()))
+    everything = np.array(list(centres_b.values())) if centres_b else np.zeros((1, 3))
+    if images.metric == "mi":
+        plausible = [c for c in candidate_pairings(centres_b, centres_f)
+                     if len(c[0]) >= 3 and c[2] <= LABEL_PAIRING_RMS_MM]  # fmt: skip
+        if len(plausible) > 1:  # a chain of similar bodies: let the images choose
+            crop = _axis_aligned(images.fixed, everything, WHOLE_MARGIN_MM, spacing)
+            centre = everything.mean(axis=0)
+            pairs, start, _, how = max(
+                plausible, key=lambda c: _metric_at(crop, moving, images.metric, c[1], centre)
+            )
+    paired = list(pairs) or list(centres_b)
+    points_b = np.array([centres_b[b] for b in paired]) if paired else np.zeros((1, 3))
     fixed = _axis_aligned(images.fixed, points_b, WHOLE_MARGIN_MM, spacing)
     whole, metric, _ = _register(
         fixed, moving, images.metric, start, points_b.mean(axis=0), compare=False
