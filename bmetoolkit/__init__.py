@@ -4,6 +4,7 @@ The main entry points:
 
 - :func:`analyze` finds bone marrow edema and Modic changes in one subject and returns an
   :class:`~bmetoolkit.result.AnalysisResult` (tables, masks, ``save()``);
+- :func:`compare` compares two visits of one subject (change per level, lesion by lesion);
 - :class:`Parameters` holds every threshold of the analysis;
 - :func:`load` reads a NIfTI file, an ITK image or a DICOM series into a :class:`Volume`;
 - :class:`Study` holds one subject's T1, T2 and/or STIR (and labels) on the T1 grid;
@@ -21,16 +22,28 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bmetoolkit.analysis import analyze
+    from bmetoolkit.followup.compare import compare
     from bmetoolkit.io import load, save_nifti
     from bmetoolkit.params import Parameters
     from bmetoolkit.study import Study
     from bmetoolkit.volume import Grid, Volume
 
-__all__ = ["Grid", "Parameters", "Study", "Volume", "__version__", "analyze", "load", "save_nifti"]
+__all__ = [
+    "Grid",
+    "Parameters",
+    "Study",
+    "Volume",
+    "__version__",
+    "analyze",
+    "compare",
+    "load",
+    "save_nifti",
+]
 
 #: Module of each public name, imported when the name is first used.
 _LAZY = {
     "analyze": "bmetoolkit.analysis",
+    "compare": "bmetoolkit.followup.compare",
     "load": "bmetoolkit.io",
     "save_nifti": "bmetoolkit.io",
     "Parameters": "bmetoolkit.params",

@@ -39,6 +39,7 @@ __all__ = [
     "PixelDataError",
     "UnsupportedDataError",
     "UsageError",
+    "VisitMismatchError",
     "existing_path",
 ]
 
@@ -219,3 +220,7 @@ class DuplicateInputError(ContrastMismatchError):
 
 class CrossStudyError(BmetoolkitError, ValueError):
     """Series of different studies (StudyInstanceUID) would be paired without being asked."""
+
+
+class VisitMismatchError(BmetoolkitError, ValueError):
+    """Two visits to compare do not show the same anatomy (another subject, another region)."""

@@ -623,12 +623,13 @@ def _stored(volume: Volume, draws: CaseDraws) -> Volume:
     return Volume(stored, volume.affine, kind="intensity", source=volume.source, meta=volume.meta)
 
 
-def render_case(draws: CaseDraws) -> PhantomStudy:
+def render_case(draws: CaseDraws, *, noise_seed: int | None = None) -> PhantomStudy:
     """Build the phantom study of a set of draws (see :func:`draw_case`).
 
-    The draws are recorded in ``study.render_parameters["randomization"]``.
+    The draws are recorded in ``study.render_parameters["randomization"]``. ``noise_seed``
+    (default: the draws' seed) seeds the image noise only, e.g. for a rescan of one case.
     """
-    rngs = _streams(draws.seed)
+    rngs = _streams(draws.seed if noise_seed is None else noise_seed)
     spine = _spine(draws.seed, draws.cortex_mm, draws.endplate_mm)
     config = PhantomConfig(
         anatomy=spine.config,

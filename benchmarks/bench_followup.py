@@ -1,0 +1,215 @@
+"""Follow-up comparison on phantom pairs (a script, not a test).
+
+Each seed gives two pairs of one randomised phantom spine
+(:func:`bmetoolkit.data.phantom.followup.make_phantom_pair`): a **follow-up** pair (lesions
+grown, shrunk, resolved, new, Modic I -> II; new grids, noise and patient position) and a
+**test-retest** pair (no change). Each visit is written as NIfTI, analysed from the files
+with the phantom's true vertebral bodies as labels, saved, and the two output folders are
+compared (``bmetoolkit.compare``, timed), as a user would.
+
+Printed, median and worst decile (90th percentile of an error):
+
+- change error of the edema volume per body with edema at either visit and of the total,
+  against the true change, and the share within max(0.3 mL, 10 % of the true change);
+- test-retest: RC of the total edema volume (2.77 x within-subject SD, as % of the mean
+  volume over pairs), lesions reported new or resolved, changes flagged real;
+- Modic transitions right where the type is right at both visits;
+- seconds per compare of two realistic studies (from their output folders).
+
+``--calibrate`` measures :data:`bmetoolkit.followup.repeatability.BOUNDARY_SD_FACTOR` on the
+test-retest pairs of the **tuning** seeds: the factor K under which 95 % of the test-retest
+differences of every region, total and lesion lie within their RC (the RC's definition).
+
+Run: ``python benchmarks/bench_followup.py [--tuning] [--pairs N] [--calibrate]
+[--json rows.json]`` (about a minute per seed on one core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bmetoolkit.analysis import analyze
+from bmetoolkit.data.phantom.followup import (
+    HELD_OUT_PAIR_SEEDS,
+    TUNING_PAIR_SEEDS,
+    PhantomPair,
+    make_phantom_pair,
+)
+from bmetoolkit.followup.compare import Comparison, compare
+from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
+
+#: Change error allowed: the larger of this (mL) and this fraction of the true change.
+ALLOWED_ML, ALLOWED_FRACTION = 0.3, 0.10
+
+
+def _analysed(pair: PhantomPair, folder: Path) -> list[Path]:
+    outputs = []
+    for name, study in (("baseline", pair.baseline), ("followup", pair.followup)):
+        images = study.write_nifti(folder / f"{name}_nifti")
+        result = analyze(images["t1"], stir=images["stir"], vertebrae=images["vertebrae"])
+        result.save(folder / name, qc=False)
+        outputs.append(folder / name)
+    return outputs
+
+
+def _compared(pair: PhantomPair) -> tuple[Comparison, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        base, follow = _analysed(pair, Path(tmp))
+        clock = time.perf_counter()
+        result = compare(base, follow, out=Path(tmp) / "compare")
+        return result, time.perf_counter() - clock
+
+
+def _change_errors(pair: PhantomPair, result: Comparison) -> list[dict[str, Any]]:
+    truth = {row["region"]: row for row in pair.change_table()}
+    found = {row["region"]: row for row in result.change_rows}
+    total_truth = sum(r["bme_change_ml"] for k, r in truth.items() if r["zone"] == "body")
+    rows = [("total", total_truth)]
+    rows += [
+        (k, r["bme_change_ml"])
+        for k, r in truth.items()
+        if r["zone"] == "body" and (r["bme_ml_baseline"] or r["bme_ml_followup"])
+    ]
+    errors = []
+    for region, true_change in rows:
+        measured = found.get(region, {}).get("bme_change_ml") or 0.0
+        error = abs(measured - true_change)
+        allowed = max(ALLOWED_ML, ALLOWED_FRACTION * abs(true_change))
+        errors.append({"region": region, "true": true_change, "measured": measured,
+                       "error_ml": error, "within": bool(error <= allowed)})  # fmt: skip
+    return errors
+
+
+def _transitions(pair: PhantomPair, result: Comparison) -> tuple[int, int]:
+    """(right, assessable): endplates whose type is right at both visits, transition right."""
+    truth = {row["region"]: row for row in pair.change_table() if row["zone"] != "body"}
+    right = assessable = 0
+    for row in result.change_rows:
+        true = truth.get(row["region"])
+        if true is None or row.get("modic_baseline") is None:
+            continue
+        if (row["modic_baseline"], row["modic_followup"]) == (
+            true["modic_baseline"], true["modic_followup"],
+        ):  # fmt: skip
+            assessable += 1
+            expected = (
+                "unchanged" if true["modic_baseline"] == true["modic_followup"]
+                else f"{true['modic_baseline']} -> {true['modic_followup']}"
+            )  # fmt: skip
+            right += row["modic_transition"] == expected
+    return right, assessable
+
+
+def _retest(result: Comparison) -> dict[str, Any]:
+    total = result.change_rows[-1]
+    differences = []  # (|d|, boundary scale s: RC = 2.77 K s)
+    for row in result.change_rows:
+        for prefix in ("bme", "modic"):
+            rc = row.get(f"{prefix}_rc_ml")
+            if rc:
+                differences.append(
+                    (abs(row[f"{prefix}_change_ml"]), rc / (RC_FACTOR * BOUNDARY_SD_FACTOR))
+                )
+    for row in result.lesion_rows:
+        if row["rc_ml"]:
+            differences.append(
+                (abs(row["change_ml"]), row["rc_ml"] / (RC_FACTOR * BOUNDARY_SD_FACTOR))
+            )
+    return {
+        "total_baseline": total["bme_ml_baseline"],
+        "total_followup": total["bme_ml_followup"],
+        "new_or_resolved": sum(r["status"] in ("new", "resolved") for r in result.lesion_rows),
+        "one_visit_only": [  # (volume, rc) of lesions seen at one visit: new if volume > rc
+            (r["volume_ml_baseline"] + r["volume_ml_followup"], r["rc_ml"])
+            for r in result.lesion_rows
+            if r["status"] in ("new", "resolved", "uncertain")
+        ],
+        "real_changes": sum(bool(r.get("bme_change_real")) for r in result.change_rows),
+        "differences": differences,
+    }
+
+
+def _quantiles(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"median {statistics.median(values):.3f}, worst decile {np.percentile(values, 90):.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tuning", action="store_true", help="tuning seeds (default held-out)")
+    parser.add_argument("--pairs", type=int, default=20, help="seeds to run (default 20)")
+    parser.add_argument("--calibrate", action="store_true", help="measure K (tuning retest)")
+    parser.add_argument("--json", type=Path, help="write the per-case rows here")
+    args = parser.parse_args()
+    seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
+    seeds = seeds[: args.pairs]
+    cases: list[dict[str, Any]] = []
+    for seed in seeds:
+        case: dict[str, Any] = {"seed": seed}
+        if not args.calibrate:
+            pair = make_phantom_pair(seed)
+            result, seconds = _compared(pair)
+            case |= {"changes": _change_errors(pair, result),
+                     "transitions": _transitions(pair, result), "seconds": seconds}  # fmt: skip
+        retest, seconds_retest = _compared(make_phantom_pair(seed, retest=True))
+        case |= {"retest": _retest(retest), "seconds_retest": seconds_retest}
+        cases.append(case)
+        print(json.dumps({k: v for k, v in case.items() if k != "retest"} | {
+            "retest": {k: v for k, v in case["retest"].items()
+                       if k not in ("differences", "one_visit_only")}},
+            default=str), flush=True)  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(cases, indent=1, default=str))
+    _summary(cases, args.calibrate)
+
+
+def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
+    retest = [c["retest"] for c in cases]
+    ratios = [d / (RC_FACTOR * s) for r in retest for d, s in r["differences"] if s > 0]
+    print(f"\n{len(cases)} seeds {[c['seed'] for c in cases]}")
+    if ratios:
+        print(f"K for 95 % of test-retest differences within RC: {np.percentile(ratios, 95):.4f} "
+              f"(shipped {BOUNDARY_SD_FACTOR}; {len(ratios)} differences)")  # fmt: skip
+    means = np.array([(r["total_baseline"] + r["total_followup"]) / 2 for r in retest])
+    diffs = np.array([r["total_followup"] - r["total_baseline"] for r in retest])
+    rc_ml = RC_FACTOR * float(np.sqrt(np.mean(diffs**2) / 2))
+    spread = _quantiles(list(abs(diffs)))
+    print(f"test-retest RC of the total edema: {rc_ml:.3f} mL over {len(retest)} pairs "
+          f"(mean volume {means.mean():.2f} mL); |difference| mL {spread}")  # fmt: skip
+    for floor in (0.0, 1.0):
+        keep = means > floor
+        if keep.any():
+            relative = diffs[keep] / means[keep]
+            rc = RC_FACTOR * float(np.sqrt(np.mean(relative**2) / 2))
+            print(f"  relative, pairs with a mean volume above {floor} mL ({keep.sum()}): RC "
+                  f"{100 * rc:.1f} %; |difference| % "
+                  f"{_quantiles(list(100 * abs(relative)))}")  # fmt: skip
+    print(f"test-retest lesions new or resolved: {sum(r['new_or_resolved'] for r in retest)} "
+          f"in {len(retest)} pairs; regions flagged real: "
+          f"{sum(r['real_changes'] for r in retest)}")  # fmt: skip
+    seconds = [c["seconds_retest"] for c in cases] + [c["seconds"] for c in cases if "seconds" in c]
+    print(f"compare seconds (two realistic studies, from output folders): {_quantiles(seconds)}")
+    if calibrate:
+        return
+    errors = [e for c in cases for e in c["changes"]]
+    body = [e for e in errors if e["region"] != "total"]
+    total = [e for e in errors if e["region"] == "total"]
+    for name, rows in (("per body", body), ("total", total)):
+        print(f"change error {name} (mL): {_quantiles([e['error_ml'] for e in rows])}; within "
+              f"max(0.3 mL, 10 %): {sum(e['within'] for e in rows)}/{len(rows)}")  # fmt: skip
+    right = sum(c["transitions"][0] for c in cases)
+    assessable = sum(c["transitions"][1] for c in cases)
+    print(f"Modic transitions right where the type is right at both visits: {right}/{assessable}")
+
+
+if __name__ == "__main__":
+    main()

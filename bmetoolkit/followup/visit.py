@@ -1,0 +1,206 @@
+"""One visit of a follow-up comparison: an analysis' outputs, loaded or computed.
+
+A visit is given as an ``analyze`` output folder (``report.json`` and the label maps of
+:data:`bmetoolkit.result.OUTPUT_FILES`), an :class:`~bmetoolkit.result.AnalysisResult`, a
+DICOM study folder or a mapping of :func:`bmetoolkit.analyze` arguments (``{"t1": ...,
+"stir": ..., "vertebrae": ...}``); the last two are analysed first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bmetoolkit.errors import BmetoolkitError, CorruptFileError, InputNotFoundError
+from bmetoolkit.result import OUTPUT_FILES, AnalysisResult
+from bmetoolkit.volume import Volume
+
+__all__ = ["Visit", "VisitInput", "load_visit"]
+
+#: Label maps a visit needs, by output key.
+LABEL_MAPS = ("vertebrae", "bme_mask", "modic_map", "lesion_labels")
+
+
+@dataclass(eq=False)
+class Visit:
+    """What a comparison needs from one visit.
+
+    Attributes
+    ----------
+    source : str
+        The output folder, or what was analysed.
+    report : dict
+        The analysis report (``report.json``).
+    maps : dict of str to Volume
+        ``vertebrae``, ``bme_mask``, ``modic_map`` and ``lesion_labels`` on the visit's T1 grid.
+    t1 : Volume or None
+        The T1 image (None when it cannot be found: registration then uses the bone masks).
+    fluid : Volume or None
+        The fluid-sensitive image (STIR, else T2), any grid, when it can be found.
+    notes : list of str
+        What a reader should know about how the visit was read.
+    result : AnalysisResult, optional
+        The analysis, when it was run (or given) in this call.
+    """
+
+    source: str
+    report: dict[str, Any]
+    maps: dict[str, Volume]
+    t1: Volume | None
+    notes: list[str] = field(default_factory=list)
+    fluid: Volume | None = None
+    result: AnalysisResult | None = None
+    _centroids: dict[int, Any] | None = field(default=None, repr=False)
+
+    @property
+    def body_names(self) -> dict[int, str]:
+        """Display name (level) of each body id of ``vertebrae``."""
+        bodies = self.report.get("labels", {}).get("bodies", {})
+        return {int(k): str(v) for k, v in bodies.items()}
+
+    def centroids(self) -> dict[int, Any]:
+        """World centroid (RAS mm) of each body (computed once)."""
+        if self._centroids is None:
+            from bmetoolkit.followup.register import body_centroids
+
+            self._centroids = body_centroids(self.maps["vertebrae"])
+        return self._centroids
+
+    @property
+    def lesions(self) -> list[dict[str, Any]]:
+        """The lesion rows of the report (``centroid_ras_mm`` as a list)."""
+        return list(self.report.get("lesions", []))
+
+    @property
+    def endplates(self) -> list[dict[str, Any]]:
+        """The endplate rows of the report."""
+        return list(self.report.get("endplates", []))
+
+
+#: What a visit may be given as.
+VisitInput = str | os.PathLike | AnalysisResult | Mapping[str, Any] | Visit
+
+
+def load_visit(visit: VisitInput, *, label: str, save_to: Path | None = None) -> Visit:
+    """Read (or analyse) one visit.
+
+    Parameters
+    ----------
+    visit : path, AnalysisResult, mapping or Visit
+        An ``analyze`` output folder, an analysis result, a DICOM study folder, the
+        arguments of :func:`bmetoolkit.analyze` as a mapping, or a visit already read.
+    label : str
+        ``"baseline"`` or ``"follow-up"``, for messages.
+    save_to : Path, optional
+        Where to save an analysis run here (so that nothing computed is lost).
+
+    Raises
+    ------
+    InputNotFoundError
+        The path does not exist.
+    CorruptFileError
+        An output folder whose ``report.json`` is missing (an interrupted analysis) or
+        unreadable.
+    """
+    if isinstance(visit, Visit):
+        return visit
+    if isinstance(visit, AnalysisResult):
+        return _from_result(visit, "analysis result", None)  # the caller has it already
+    if isinstance(visit, Mapping):
+        from bmetoolkit.analysis import analyze
+
+        arguments = dict(visit)
+        return _from_result(analyze(**arguments), str(arguments.get("t1")), save_to)
+    folder = Path(visit)
+    if not folder.exists():
+        raise InputNotFoundError(
+            f"the {label} does not exist",
+            path=folder,
+            hint="give an analyze output folder or a study (DICOM folder)",
+        )
+    if (folder / OUTPUT_FILES["report"]).is_file():
+        return _from_folder(folder, label)
+    if (folder / OUTPUT_FILES["bme_mask"]).exists():
+        raise CorruptFileError(
+            f"the {label} folder holds analysis outputs but no report.json: that analysis "
+            "did not finish",
+            path=folder,
+            hint="run `bmetoolkit analyze` for this visit again",
+        )
+    from bmetoolkit.analysis import analyze
+
+    return _from_result(analyze(folder), str(folder), save_to)
+
+
+def _from_result(result: AnalysisResult, source: str, save_to: Path | None) -> Visit:
+    report = result.to_dict()
+    if save_to is not None:
+        result.save(save_to)
+        source = str(save_to)
+    maps = {
+        "vertebrae": result.vertebrae.bodies,
+        "bme_mask": result.bme_mask,
+        "modic_map": result.modic_map,
+        "lesion_labels": result.lesion_labels,
+    }
+    return Visit(source, report, maps, result.study.t1, [], result=result,
+                 fluid=result.study.fluid)  # fmt: skip
+
+
+def _from_folder(folder: Path, label: str) -> Visit:
+    from bmetoolkit.io import load
+
+    report_path = folder / OUTPUT_FILES["report"]
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CorruptFileError(
+            f"cannot read the {label}'s report ({exc})",
+            path=report_path,
+            hint="run `bmetoolkit analyze` for this visit again",
+        ) from exc
+    maps = {}
+    for key in LABEL_MAPS:
+        path = folder / OUTPUT_FILES[key]
+        if not path.exists():
+            raise InputNotFoundError(
+                f"the {label} folder has no {path.name}",
+                path=folder,
+                hint="give a complete `bmetoolkit analyze` output folder",
+            )
+        maps[key] = load(path, kind="label")
+    t1, notes = _image_of(report, "t1", label)
+    if t1 is None:
+        notes.append(
+            f"the {label} T1 was not found: the visits were registered on their bone masks, "
+            "which is less precise than on the images"
+        )
+    fluid, fluid_notes = _image_of(report, report.get("inputs", {}).get("fluid_image") or "stir",
+                                   label)  # fmt: skip
+    if fluid is None:
+        notes.append(
+            f"the {label} fluid-sensitive image was not found: edema found at one visit only "
+            "is not rechecked on the images"
+        )
+    return Visit(str(folder), report, maps, t1, notes + fluid_notes, fluid=fluid)
+
+
+def _image_of(report: Mapping[str, Any], role: str, label: str) -> tuple[Volume | None, list[str]]:
+    """One of the visit's images from the paths its report names, or None and why."""
+    from bmetoolkit.io import load
+
+    inputs = report.get("inputs", {})
+    source = inputs.get("images", {}).get(role) or ""
+    files = [entry.get("file") for entry in inputs.get("sha256", {}).get(role, [])]
+    if os.path.isdir(source) and files and files[0] and os.path.isfile(files[0]):
+        source = files[0]  # a DICOM series: one of its files names the whole series
+    if not source or not os.path.exists(source):
+        return None, []
+    try:
+        return load(source), []
+    except BmetoolkitError as exc:
+        return None, [f"the {label} {role} image could not be read ({exc})"]
