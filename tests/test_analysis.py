@@ -20,7 +20,7 @@ from bmetoolkit.data.phantom import make_phantom
 from bmetoolkit.data.phantom.anatomy import Tissue
 from bmetoolkit.metrics import dice
 from bmetoolkit.params import Parameters
-from bmetoolkit.result import OUTPUT_FILES
+from bmetoolkit.result import ANATOMY_OUTPUTS, OUTPUT_FILES
 from bmetoolkit.study import Study
 
 pytestmark = pytest.mark.slow
@@ -200,8 +200,9 @@ def test_labels_on_their_own_grid_are_resampled():
 def test_save_writes_the_output_contract(tmp_path):
     found = result("modic1")
     files = found.save(tmp_path, qc=True, subject="phantom")
-    for key, name in OUTPUT_FILES.items():
-        assert files[key] == tmp_path / name and files[key].is_file()
+    for key in (*ANATOMY_OUTPUTS["spine"], "report"):
+        assert files[key] == tmp_path / OUTPUT_FILES[key] and files[key].is_file()
+    assert not (tmp_path / OUTPUT_FILES["bone_table"]).exists()  # bone masks only
     t1_affine = found.study.grid.affine
     for key in ("bme_mask", "modic_map", "vertebrae"):
         image = nib.load(files[key])

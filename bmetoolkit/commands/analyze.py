@@ -166,11 +166,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(t1_missing_error(fluid).for_cli())
     if args.study is not None and (args.t1 or fluid):
         raise UsageError("give either STUDY_DIR or the images (--t1, --t2, --stir), not both")
+    if args.study is None and args.t1 is not None and not fluid:
+        raise UsageError("--t1 needs --t2 and/or --stir")
     if args.study is None and not fluid:
-        raise UsageError(
-            "give STUDY_DIR, or the images: --t1 with --t2 and/or --stir"
-            + (" (--t1 needs --t2 and/or --stir)" if args.t1 is not None else "")
-        )
+        raise UsageError("give STUDY_DIR, or the images: --t1 with --t2 and/or --stir")
     series = [args.t1_series, args.t2_series, args.stir_series]
     if args.study is None and any(s is not None for s in series):
         raise UsageError("--t1-series/--t2-series/--stir-series need STUDY_DIR")
