@@ -20,6 +20,11 @@ Array = NDArray[np.float32]
 
 #: The canal's anterior wall is measured within this distance (mm) of its midline.
 FRONT_HALF_WIDTH_MM = 4.0
+#: The cord (up to this AP diameter, mm) between two CSF runs is bridged when the canal's
+#: anterior wall is read.
+CORD_GAP_MM = 12.0
+#: Percentiles of the tissue's fluid signal at which the canal is sought without a T1.
+FLUID_ONLY_PERCENTILES = (99.0, 98.0, 97.0, 95.0, 93.0, 90.0)
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,24 @@ def _csf_candidates(t1: Array | None, fluid: Array, params: AutosegParameters) -
     if t1 is None:
         tissue = tissue_mask(fluid, params.tissue_fraction)
         return tissue & (normalise(fluid, tissue) > params.csf_fluid_min)
-    tissue = tissue_mask(fluid, params.tissue_fraction) | tissue_mask(t1, params.tissue_fraction)
-    t1n, fluidn = normalise(t1, tissue), normalise(fluid, tissue)
-    ratio = fluidn / (t1n + np.float32(0.05))
+    tissue, ratio = _fluid_ratio(t1, fluid, params)
+    fluidn = normalise(fluid, tissue)
     ratio_ref = float(np.median(ratio[tissue]))
     return tissue & (ratio > params.csf_ratio_min * ratio_ref) & (fluidn > params.csf_fluid_min)
+
+
+def _fluid_ratio(
+    t1: Array, fluid: Array, params: AutosegParameters
+) -> tuple[NDArray[np.bool_], Array]:
+    """Tissue mask and the fluid/T1 ratio of the normalised images (CSF has the highest)."""
+    tissue = tissue_mask(fluid, params.tissue_fraction) | tissue_mask(t1, params.tissue_fraction)
+    return tissue, normalise(fluid, tissue) / (normalise(t1, tissue) + np.float32(0.05))
+
+
+def _si_length(column: NDArray[np.bool_], spacing: NDArray) -> float:
+    """Superior-inferior extent (mm) of a mask, 0 when empty."""
+    rows = np.flatnonzero(column.any(axis=(0, 2)))
+    return float((rows[-1] - rows[0] + 1) * spacing[1]) if rows.size else 0.0
 
 
 def _canal_column(
@@ -93,18 +111,80 @@ def _canal_column(
     return labels == best
 
 
-def find_canal(t1: Array, fluid: Array, spacing: NDArray, params: AutosegParameters) -> Canal:
+def _tube_widths(component: NDArray[np.bool_], spacing: NDArray) -> tuple[float, float]:
+    """Median left-right and anterior-posterior extent (mm) of a component per SI row."""
+    lr = component.any(axis=0)
+    ap = component.any(axis=2)
+    rows = lr.any(axis=1)
+    return (
+        float(np.median(lr.sum(axis=1)[rows])) * float(spacing[2]),
+        float(np.median(ap.sum(axis=0)[rows])) * float(spacing[0]),
+    )
+
+
+def _brightest_tube(
+    image: Array, tissue: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
+) -> NDArray[np.bool_]:
+    """The CSF column as the longest tube of the brightest voxels of ``image``.
+
+    ``image`` is the fluid image alone (no T1 to tell CSF from fat), or the fluid/T1 ratio
+    when the fixed CSF thresholds found nothing (8-bit windows that clip the CSF, unusual
+    contrast tables). Without a T1, fat (bright on fast spin-echo T2) competes with CSF. The
+    image is cut at
+    decreasing percentiles of its tissue (:data:`FLUID_ONLY_PERCENTILES`); at each cut the
+    components at least ``canal_min_length_mm`` long and shaped like the thecal sac (per SI
+    row at most ``canal_max_width_mm`` wide left to right, and between
+    ``canal_min_depth_mm`` and ``canal_max_width_mm`` deep: subcutaneous fat is a thin
+    sheet, a cut low enough to merge the canal with its surroundings makes a wide blob) are
+    candidates. The longest candidate wins; among near-equal lengths the brightest cut (the
+    purest CSF). Returns an empty mask when none qualifies (the caller then refuses).
+    """
+    if not tissue.any():
+        return np.zeros(image.shape, bool)
+    cuts = np.percentile(image[tissue], FLUID_ONLY_PERCENTILES)
+    best, best_length = np.zeros(image.shape, bool), 0.0
+    for cut in cuts:
+        labels, _ = ndimage.label(tissue & (image > cut))
+        for label, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None:
+                continue
+            length = (box[1].stop - box[1].start) * float(spacing[1])
+            if length < max(params.canal_min_length_mm, best_length + 5.0):
+                continue
+            component = labels[box] == label
+            lr, ap = _tube_widths(component, spacing)
+            if lr <= params.canal_max_width_mm and (
+                params.canal_min_depth_mm <= ap <= params.canal_max_width_mm
+            ):
+                best = labels == label
+                best_length = length
+    return best
+
+
+def find_canal(
+    t1: Array | None, fluid: Array, spacing: NDArray, params: AutosegParameters
+) -> Canal:
     """Locate the CSF column: bright on the fluid image, dark on T1, long along SI.
+
+    Without a T1 (``t1`` None) the CSF is the longest bright tube on the fluid image; with
+    one, when the fixed thresholds find no column, the longest bright tube on the fluid/T1
+    ratio (see :func:`_brightest_tube`).
 
     Raises
     ------
     BmetoolkitError
         No CSF column of at least ``canal_min_length_mm`` was found.
     """
-    candidates = _csf_candidates(t1, fluid, params)
-    column = _canal_column(candidates, fluid, spacing, params.canal_min_length_mm)
+    if t1 is None:
+        column = _brightest_tube(fluid, tissue_mask(fluid, params.tissue_fraction), spacing, params)
+    else:
+        candidates = _csf_candidates(t1, fluid, params)
+        column = _canal_column(candidates, fluid, spacing, params.canal_min_length_mm)
+        if _si_length(column, spacing) < params.canal_min_length_mm:
+            tissue, ratio = _fluid_ratio(t1, fluid, params)
+            column = _brightest_tube(ratio, tissue, spacing, params)
     si_rows = np.flatnonzero(column.any(axis=(0, 2)))
-    length = (si_rows[-1] - si_rows[0] + 1) * spacing[1] if si_rows.size else 0.0
+    length = _si_length(column, spacing)
     if length < params.canal_min_length_mm:
         raise BmetoolkitError(
             f"no spinal canal found: the longest CSF-like column spans {length:.0f} mm "
@@ -125,11 +205,18 @@ def _front(
 
     Only the slices within ``FRONT_HALF_WIDTH_MM`` of the midline count: laterally the CSF
     runs out into the neural foramina (and, in the neck, next to the vertebral arteries),
-    which lie further anterior than the canal's wall behind the bodies.
+    which lie further anterior than the canal's wall behind the bodies. Above the conus the
+    cord splits the CSF into a posterior and an anterior run; gaps along AP up to
+    :data:`CORD_GAP_MM` are closed first, so the front is the anterior CSF's wall, not the
+    cord's back.
     """
     half = max(1, round(FRONT_HALF_WIDTH_MM / spacing[2]))
     centre = round(midline)
     slab = column[:, :, max(centre - half, 0) : centre + half + 1]
+    reach = max(1, round(CORD_GAP_MM / spacing[0] / 2))
+    slab = ndimage.binary_closing(
+        np.pad(slab, ((reach, reach), (0, 0), (0, 0))), structure=np.ones((2 * reach + 1, 1, 1))
+    )[reach:-reach]
     anterior = _run_front(slab)
     found = np.flatnonzero(anterior >= 0)
     size = max(1, round(params.canal_smooth_mm / spacing[1]) | 1)
