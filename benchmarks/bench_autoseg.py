@@ -77,7 +77,11 @@ class ImagesOnly:
 
 
 def body_scores(result: VertebraLabels, truth: np.ndarray) -> tuple[dict[str, float], bool]:
-    """Dice per true level, and whether every true body got its own VerSe id and name."""
+    """Dice per true level, and whether every body found got its own VerSe id and name.
+
+    A true body that was missed scores Dice 0 but does not make the levels wrong; one found
+    under another level's id or name does.
+    """
     found = result.bodies.data
     dice, right = {}, True
     for verse in (int(v) for v in np.unique(truth[truth > 0])):
@@ -85,7 +89,7 @@ def body_scores(result: VertebraLabels, truth: np.ndarray) -> tuple[dict[str, fl
         ids, counts = np.unique(found[true], return_counts=True)
         counts, ids = counts[ids > 0], ids[ids > 0]
         if ids.size == 0:
-            dice[level_name(verse)], right = 0.0, False
+            dice[level_name(verse)] = 0.0
             continue
         best = int(ids[np.argmax(counts)])
         mask = found == best

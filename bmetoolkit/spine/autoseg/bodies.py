@@ -136,17 +136,19 @@ def fluid_marrow_mask(
     of the canal, so the median of that strip per SI row (smoothed over
     ``reference_smooth_mm``) is the marrow level; marrow lies in a band around it, from
     ``marrow_fluid_low`` to ``marrow_fluid_high`` times it, on the image smoothed by
-    ``fluid_smooth_mm`` (mottled marrow). An opening of ``opening_mm`` cuts thin bridges.
+    ``fluid_smooth_mm`` (mottled marrow), and above ``marrow_fluid_raw_low`` times it on
+    the image as it is. An opening of ``opening_mm`` cuts thin bridges.
     """
     smooth = ndimage.gaussian_filter(image, params.fluid_smooth_mm / spacing)
     near = near_canal(column, distance, midline, canal_rows, spacing)
     reference = _row_reference(smooth, near, spacing, 50.0, params.reference_smooth_mm)
     reference = reference[None, :, None].astype(np.float32)
-    marrow = (
-        column
-        & (smooth > params.marrow_fluid_low * reference)
-        & (smooth < params.marrow_fluid_high * reference)
-    )
+    low = params.marrow_fluid_low * reference
+    # The unsmoothed image must pass the lower bound too: smoothing would blur the thin dark
+    # cortex that separates a body from marrow-like tissue in front of it.
+    high = params.marrow_fluid_high * reference
+    raw_low = params.marrow_fluid_raw_low * reference
+    marrow = column & (smooth > low) & (image > raw_low) & (smooth < high)
     return ndimage.binary_opening(marrow, structure=_disk(params.opening_mm, spacing))
 
 

@@ -20,6 +20,12 @@ Array = NDArray[np.float32]
 
 #: The canal's anterior wall is measured within this distance (mm) of its midline.
 FRONT_HALF_WIDTH_MM = 4.0
+#: Without a T1, CSF in front of the cord is at least this fraction of the tube's median
+#: and forms a column at least this long (mm).
+THIN_CSF_FRACTION = 0.5
+THIN_CSF_MIN_LENGTH_MM = 20.0
+#: A candidate tube at a lower cut replaces the brighter one when this many times longer.
+LONGER_FACTOR = 1.3
 #: The cord (up to this AP diameter, mm) between two CSF runs is bridged when the canal's
 #: anterior wall is read.
 CORD_GAP_MM = 12.0
@@ -135,9 +141,11 @@ def _brightest_tube(
     components at least ``canal_min_length_mm`` long and shaped like the thecal sac (per SI
     row at most ``canal_max_width_mm`` wide left to right, and between
     ``canal_min_depth_mm`` and ``canal_max_width_mm`` deep: subcutaneous fat is a thin
-    sheet, a cut low enough to merge the canal with its surroundings makes a wide blob) are
-    candidates. The longest candidate wins; among near-equal lengths the brightest cut (the
-    purest CSF). Returns an empty mask when none qualifies (the caller then refuses).
+    sheet, a cut low enough to merge the canal with its surroundings makes a wide blob; a
+    component spanning the slab from one side to the other is a sheet too) are candidates.
+    The brightest cut's candidate wins unless a lower cut gives one
+    :data:`LONGER_FACTOR` times longer (the CSF broken by nerve roots or partial volume at
+    the brightest cut). Returns an empty mask when none qualifies (the caller then refuses).
     """
     if not tissue.any():
         return np.zeros(image.shape, bool)
@@ -149,8 +157,10 @@ def _brightest_tube(
             if box is None:
                 continue
             length = (box[1].stop - box[1].start) * float(spacing[1])
-            if length < max(params.canal_min_length_mm, best_length + 5.0):
+            if length < max(params.canal_min_length_mm, LONGER_FACTOR * best_length):
                 continue
+            if box[2].start == 0 and box[2].stop == image.shape[2]:
+                continue  # across the whole slab: a sheet (fat), not a tube
             component = labels[box] == label
             lr, ap = _tube_widths(component, spacing)
             if lr <= params.canal_max_width_mm and (
@@ -159,6 +169,31 @@ def _brightest_tube(
                 best = labels == label
                 best_length = length
     return best
+
+
+def _thin_csf_added(tube: NDArray[np.bool_], image: Array, spacing: NDArray) -> NDArray[np.bool_]:
+    """The tube plus the CSF running in front of the cord, which the cord cuts off from it.
+
+    Above the conus the cord splits the thecal sac's CSF into a posterior and an anterior
+    column; on 4-5 mm sagittal slices the CSF beside the cord is partial-volumed and the two
+    are not connected. Bright voxels (at least :data:`THIN_CSF_FRACTION` of the tube's
+    median) within :data:`CORD_GAP_MM` in front of the tube, forming a column at least
+    :data:`THIN_CSF_MIN_LENGTH_MM` long, are added (a disc's nucleus is bright too but only
+    as tall as the disc). Without them the canal's wall would be read at the cord's back.
+    """
+    if not tube.any():
+        return tube
+    bright = image > THIN_CSF_FRACTION * float(np.median(image[tube]))
+    reach = max(1, round(CORD_GAP_MM / float(spacing[0])))
+    line = np.zeros((2 * reach + 1, 1, 1), bool)
+    line[reach:] = True  # shifts the tube anterior (towards higher AP indices)
+    front_band = ndimage.binary_dilation(tube, line) & ~tube
+    labels, _ = ndimage.label(bright & front_band)
+    out = tube.copy()
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None and (box[1].stop - box[1].start) * spacing[1] >= THIN_CSF_MIN_LENGTH_MM:
+            out[box] |= labels[box] == label
+    return out
 
 
 def find_canal(
@@ -176,7 +211,8 @@ def find_canal(
         No CSF column of at least ``canal_min_length_mm`` was found.
     """
     if t1 is None:
-        column = _brightest_tube(fluid, tissue_mask(fluid, params.tissue_fraction), spacing, params)
+        tube = _brightest_tube(fluid, tissue_mask(fluid, params.tissue_fraction), spacing, params)
+        column = _thin_csf_added(tube, fluid, spacing)
     else:
         candidates = _csf_candidates(t1, fluid, params)
         column = _canal_column(candidates, fluid, spacing, params.canal_min_length_mm)

@@ -266,6 +266,13 @@ def assign_levels(
                 "confirm the levels on a whole-spine localiser"
             )
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    if gap is not None and gap > params.gap_factor:
+        notes.append(
+            "the sacrum was recognised, but with a body missing between it and the top of the "
+            "field of view the count upwards would be off: levels are left unknown"
+        )
+        evidence["levels_withheld"] = "a body may be missing"
+        return LevelAssignment(unknown, None, 0.0, evidence, notes)
     if len(shapes) - 1 > len(_ABOVE_SACRUM):
         notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
         return LevelAssignment(unknown, None, 0.0, evidence, notes)

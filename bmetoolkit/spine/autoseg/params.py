@@ -53,6 +53,10 @@ class AutosegParameters:
         Without a T1: marrow lies between these multiples of the marrow level of the T2
         (or STIR), the median of the strip just in front of the canal per SI row (discs and
         CSF are brighter, endplates, cortex and degenerated discs darker).
+    marrow_fluid_raw_low : float
+        Without a T1: marrow is also above this multiple of the marrow level on the
+        unsmoothed image (smoothing blurs the thin dark cortex that separates a body from
+        marrow-like tissue in front of it).
     fluid_smooth_mm : float
         Without a T1: sigma (mm) of the Gaussian applied to the T2/STIR before the band
         (mottled marrow, noise).
@@ -144,6 +148,7 @@ class AutosegParameters:
     marrow_t2_max: float = 1.6
     marrow_fluid_low: float = 0.7
     marrow_fluid_high: float = 1.35
+    marrow_fluid_raw_low: float = 0.6
     fluid_smooth_mm: float = 0.75
     marrow_reference_percentile: float = 70.0
     reference_smooth_mm: float = 60.0
