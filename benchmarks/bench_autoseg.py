@@ -171,7 +171,7 @@ def run_case(seed: int, images: str, plain: bool, cut: bool) -> dict[str, Any]:
         "dice": dice,
         "largest_ratio": largest_ratio(np.asarray(result.bodies.data), truth),
         "sacrum_in_view": sacrum,
-        "levels": ("right" if right else "WRONG" if named else "unknown")
+        "levels": ("unknown" if not named else "right" if right else "WRONG")
         if sacrum
         else ("NAMED" if named else "not named"),
         "confidence": result.provenance["level_confidence"],

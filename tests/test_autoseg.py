@@ -40,7 +40,11 @@ def study_of(phantom) -> Study:
 
 def body_dice(result: VertebraLabels, truth: np.ndarray) -> dict[int, float]:
     """Dice of each true body (VerSe id) with the automatic body overlapping it most."""
-    found = result.bodies.data
+    return label_dice(np.asarray(result.bodies.data), truth)
+
+
+def label_dice(found: np.ndarray, truth: np.ndarray) -> dict[int, float]:
+    """Dice of each true label with the found label overlapping it most (0 when none)."""
     dice = {}
     for verse in np.unique(truth[truth > 0]):
         true = truth == verse

@@ -19,6 +19,7 @@ from bmetoolkit.spine.autoseg.checks import check_sizes, confine_laterally
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume
+from tests.test_autoseg import label_dice
 
 #: SPINEPS subregion ids of the vertebral body (corpus border, corpus) and its endplates.
 SPINEPS_BODY_SUBREGIONS = (49, 50, 62)
@@ -44,21 +45,6 @@ class NoT1Study:
         return np.ones(self.grid.shape, bool)
 
 
-def per_body_dice(found: np.ndarray, truth: np.ndarray) -> dict[int, float]:
-    """Dice of each true body with the found label overlapping it most."""
-    dice = {}
-    for body in np.unique(truth[truth > 0]):
-        true = truth == body
-        ids, counts = np.unique(found[true], return_counts=True)
-        counts, ids = counts[ids > 0], ids[ids > 0]
-        if ids.size == 0:
-            dice[int(body)] = 0.0
-            continue
-        best = found == ids[np.argmax(counts)]
-        dice[int(body)] = 2 * float((best & true).sum()) / float(best.sum() + true.sum())
-    return dice
-
-
 @pytest.fixture(scope="module")
 def tptbox():
     """The TPTBox T2 and its SPINEPS body masks (instance ids, body subregions only)."""
@@ -82,7 +68,7 @@ def test_tptbox_t2_bodies_match_the_spineps_bodies(tptbox):
     found = segment_bodies(None, frame.view(np.asarray(t2.data)), frame.spacing)
     assert found.images == ("fluid",)
     assert found.polarity == "no T1"
-    dice = per_body_dice(frame.to_grid(found.bodies), truth)
+    dice = label_dice(frame.to_grid(found.bodies), truth)
     assert len(dice) == 3
     assert np.median(list(dice.values())) >= 0.85, dice
 
@@ -94,7 +80,7 @@ def test_tptbox_t2_through_find_vertebral_bodies_says_what_was_used(tptbox):
     assert result.provenance["images_used"] == ["T2"]
     assert result.provenance["contrasts"] == "T2"
     assert any("no T1" in note for note in result.notes)
-    dice = per_body_dice(np.asarray(result.bodies.data), truth)
+    dice = label_dice(np.asarray(result.bodies.data), truth)
     assert np.median(list(dice.values())) >= 0.85, dice
     assert set(result.levels.values()) == {None}  # no sacrum in view
 
@@ -116,7 +102,7 @@ def test_phantom_bodies_from_the_t2_alone_stay_in_bone():
         assert body.sum() <= 1.5 * largest_true
         on_one_body = np.bincount(truth[body], minlength=2)[1:].max()
         assert on_one_body >= 0.8 * body.sum()  # one true body, not the tissue around it
-    dice = per_body_dice(found, truth)
+    dice = label_dice(found, truth)
     assert sum(d >= 0.85 for d in dice.values()) >= len(dice) / 2, dice
 
 

@@ -174,12 +174,11 @@ def _segment_column(
 ) -> Segmentation:
     """Marrow and bodies inside the column (arrays cropped to its box)."""
     where = (canal.midline, canal.rows)
+    near = near_canal(column, distance, *where, spacing)
     if t1 is None:
         image = fluid if t2 is None else t2
-        marrow = fluid_marrow_mask(
-            image, column, distance, canal.midline, canal.rows, spacing, params
-        )
-        dark = cortex_mask(image, column, distance, *where, spacing, params, 50.0)
+        marrow = fluid_marrow_mask(image, column, near, spacing, params)
+        dark = cortex_mask(image, column, near, spacing, params, 50.0)
         used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
         source = "fluid image" if t2 is None else "T2"
         polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
@@ -190,9 +189,7 @@ def _segment_column(
         marrow = marrow_mask(t1, t2, column, distance, *where, spacing, params)
         percentile = params.marrow_reference_percentile
         dark = (
-            None
-            if polarity == DARK
-            else cortex_mask(t1, column, distance, *where, spacing, params, percentile)
+            None if polarity == DARK else cortex_mask(t1, column, near, spacing, params, percentile)
         )
         used = ("t1", "fluid") if t2 is None else ("t1", "fluid", "t2")
     bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)

@@ -120,13 +120,7 @@ def marrow_mask(
 
 
 def fluid_marrow_mask(
-    image: Array,
-    column: Mask,
-    distance: Array,
-    midline: float,
-    canal_rows: tuple[int, int],
-    spacing: NDArray,
-    params: AutosegParameters,
+    image: Array, column: Mask, near: Mask, spacing: NDArray, params: AutosegParameters
 ) -> Mask:
     """Marrow-like voxels of the column on a T2 or STIR alone (no T1).
 
@@ -137,12 +131,11 @@ def fluid_marrow_mask(
     ``reference_smooth_mm``) is the marrow level; marrow lies in a band around it, from
     ``marrow_fluid_low`` to ``marrow_fluid_high`` times it, on the image smoothed by
     ``fluid_smooth_mm`` (mottled marrow), and above ``marrow_fluid_raw_low`` times it on
-    the image as it is. An opening of ``opening_mm`` cuts thin bridges.
+    the image as it is. An opening of ``opening_mm`` cuts thin bridges. ``near`` is where
+    the reference is read (:func:`near_canal`).
     """
     smooth = ndimage.gaussian_filter(image, params.fluid_smooth_mm / spacing)
-    near = near_canal(column, distance, midline, canal_rows, spacing)
-    reference = _row_reference(smooth, near, spacing, 50.0, params.reference_smooth_mm)
-    reference = reference[None, :, None].astype(np.float32)
+    reference = _marrow_level(smooth, near, spacing, 50.0, params.reference_smooth_mm)
     low = params.marrow_fluid_low * reference
     # The unsmoothed image must pass the lower bound too: smoothing would blur the thin dark
     # cortex that separates a body from marrow-like tissue in front of it.
@@ -155,9 +148,7 @@ def fluid_marrow_mask(
 def cortex_mask(
     image: Array,
     column: Mask,
-    distance: Array,
-    midline: float,
-    canal_rows: tuple[int, int],
+    near: Mask,
     spacing: NDArray,
     params: AutosegParameters,
     percentile: float,
@@ -165,14 +156,19 @@ def cortex_mask(
     """Voxels of the column dark enough to be cortical bone (a signal void on every contrast).
 
     Darker than ``cortex_dark_fraction`` of the marrow reference of ``image`` (the
-    ``percentile`` per SI row near the canal, as for the marrow). Discs, muscle and most
+    ``percentile`` per SI row over ``near``, as for the marrow). Discs, muscle and most
     lesions are brighter; the cortex, endplates and air are not.
     """
-    near = near_canal(column, distance, midline, canal_rows, spacing)
-    reference = _row_reference(image, near, spacing, percentile, params.reference_smooth_mm)
-    return column & (
-        image < params.cortex_dark_fraction * reference[None, :, None].astype(np.float32)
-    )
+    reference = _marrow_level(image, near, spacing, percentile, params.reference_smooth_mm)
+    return column & (image < params.cortex_dark_fraction * reference)
+
+
+def _marrow_level(
+    image: Array, near: Mask, spacing: NDArray, percentile: float, smooth_mm: float
+) -> Array:
+    """Per-row marrow reference of ``image`` over ``near``, shaped (1, n_si, 1)."""
+    reference = _row_reference(image, near, spacing, percentile, smooth_mm)
+    return reference[None, :, None].astype(np.float32)
 
 
 def grow_cortex(
