@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_autoseg.py [--tuning] [--cases N] [--images t1|t2|stir]
-                                       [--no-sacrum-every K] [--plain]
+                                       [--no-sacrum-every K] [--plain] [--real-anatomy]
 
 By default the held-out seeds of :mod:`bmetoolkit.data.phantom.randomize` (5000-5059, never
 looked at while choosing the defaults; ``--tuning`` runs the tuning seeds 0-59 instead) are
@@ -14,9 +14,10 @@ rendered at their realistic size and segmented with :func:`find_vertebral_bodies
 - ``--images stir``: the fluid image alone.
 
 Every ``--no-sacrum-every``-th case (default 4) is cut above the sacrum (the rows of the
-T1 grid from the L5 body's lowest voxel down are removed), to check that levels are never
-named when the sacrum is not in view. ``--plain`` runs the plain phantom family (seeds
-9001-9012) instead.
+T1 grid from the sacrum's highest voxel down are removed), to check that levels are never
+named when the sacrum is not in view. ``--real-anatomy`` adds the aorta, vena cava, iliac
+wings and bowel gas of :func:`~bmetoolkit.data.phantom.randomize.draw_case`. ``--plain``
+runs the plain phantom family (seeds 9001-9012) instead.
 
 Prints per case and overall: per-body Dice against the true VerSe bodies (median and worst
 decile, pooled over bodies), the largest automatic body over the largest true body, levels
@@ -129,14 +130,16 @@ def _cropped(volume: Volume | None, box: tuple[slice, ...]) -> Volume | None:
     return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, source=volume.source)
 
 
-def run_case(seed: int, images: str, plain: bool, cut: bool) -> dict[str, Any]:
+def run_case(
+    seed: int, images: str, plain: bool, cut: bool, real_anatomy: bool = False
+) -> dict[str, Any]:
     """Build, segment and score one case."""
     if plain:
         kind = "healthy" if seed == PLAIN_HEALTHY_SEED else "random"
         phantom = make_phantom(seed, lesions=kind, config=PhantomConfig.realistic())
     else:
         kind = case_kind(seed)
-        phantom = make_randomized_phantom(seed, kind=kind)
+        phantom = make_randomized_phantom(seed, kind=kind, real_anatomy=real_anatomy)
     full = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir)
     truth = np.asarray(phantom.truth.vertebrae.data)
     lesion = (np.asarray(phantom.truth.masks["modic_map"].data) > 0) | (
@@ -221,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--images", choices=("t1", "t2", "stir"), default="t1")
     parser.add_argument("--no-sacrum-every", type=int, default=4)
+    parser.add_argument(
+        "--real-anatomy", action="store_true", help="add vessels, iliac wings and bowel gas"
+    )
     args = parser.parse_args(argv)
     seeds = args.seeds or list(
         PLAIN_SEEDS if args.plain else TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS
@@ -229,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for index, seed in enumerate(seeds):
         cut = args.no_sacrum_every > 0 and index % args.no_sacrum_every == args.no_sacrum_every - 1
-        row = run_case(seed, args.images, args.plain, cut)
+        row = run_case(seed, args.images, args.plain, cut, args.real_anatomy)
         rows.append(row)
         dice = row["dice"]
         worst = min(dice, key=dice.get) if dice else "-"
@@ -248,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     lesion_in = sum(row["lesion_in"] for row in rows)
     lesion_all = sum(row["lesion_all"] for row in rows)
     family = "plain" if args.plain else "tuning" if args.tuning else "held-out"
+    family += " real-anatomy" if args.real_anatomy else ""
     print(
         f"\n{len(rows)} {family} studies (images: {args.images}), {len(all_dice)} bodies: "
         f"Dice median {statistics.median(all_dice):.3f}, worst decile "

@@ -251,15 +251,19 @@ def test_a_segment_cut_by_the_lower_edge_below_the_sacrum_is_left_out():
     assert list(result.levels.values())[-1] == "S1"
 
 
-def test_a_gap_between_bodies_is_flagged_and_lowers_the_confidence():
+def test_a_gap_between_bodies_is_flagged_and_withholds_the_levels():
+    """Counting up from the sacrum across a missing body would name every level above it
+    wrongly: the levels stay unknown, with the reason."""
     empty = np.zeros((80, 400, 10), bool)
     shapes = _shapes(LORDOSIS)
     regular = assign_levels(shapes, empty, SPACING, AutosegParameters())
     for shape in shapes[:3]:  # a missing body between L1 and L2
         shape.centroid_mm[1] += 35.0
     gapped = assign_levels(shapes, empty, SPACING, AutosegParameters())
+    assert regular.anchor == "sacrum (S1)"
     assert any("a body may be missing" in note for note in gapped.notes)
-    assert gapped.confidence < regular.confidence
+    assert gapped.anchor is None and set(gapped.levels.values()) == {None}
+    assert gapped.evidence["is_sacrum"] and gapped.evidence["levels_withheld"]
 
 
 def test_a_rudimentary_disc_above_the_sacrum_flags_a_transitional_vertebra():
