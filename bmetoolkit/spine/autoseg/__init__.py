@@ -106,6 +106,7 @@ def segment_bodies(
     *,
     t2: NDArray | None = None,
     params: AutosegParameters | None = None,
+    fat_suppressed: bool | None = None,
 ) -> Segmentation:
     """Vertebral bodies on canonical arrays (anterior, superior, right).
 
@@ -122,11 +123,17 @@ def segment_bodies(
     t2 : ndarray, optional
         T2 without fat suppression, used to leave fat out of the marrow.
     params : AutosegParameters, optional
+    fat_suppressed : bool, optional
+        Whether ``fluid`` suppresses fat (STIR, fat-suppressed T2). Only then are the discs
+        read from it to tell the T1's polarity (on a plain T2, fat is as bright as a disc).
+        By default: unless ``t2`` is the same array as ``fluid``.
 
     Returns
     -------
     Segmentation
     """
+    if fat_suppressed is None:
+        fat_suppressed = t2 is None or not np.shares_memory(np.asarray(t2), np.asarray(fluid))
     params = params or AutosegParameters()
     spacing = np.asarray(spacing, dtype=np.float64)
     fluid = np.asarray(fluid, dtype=np.float32)
@@ -147,6 +154,7 @@ def segment_bodies(
         distance[ap],
         spacing,
         params,
+        fat_suppressed,
     )
     bodies = np.zeros(fluid.shape, np.int32)
     marrow = np.zeros(fluid.shape, bool)
@@ -171,6 +179,7 @@ def _segment_column(
     distance: NDArray[np.float32],
     spacing: NDArray,
     params: AutosegParameters,
+    fat_suppressed: bool,
 ) -> Segmentation:
     """Marrow and bodies inside the column (arrays cropped to its box)."""
     where = (canal.midline, canal.rows)
@@ -183,7 +192,8 @@ def _segment_column(
         source = "fluid image" if t2 is None else "T2"
         polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
     else:
-        polarity, evidence = marrow_polarity(t1, canal, spacing, fluid)
+        discs_from = fluid if fat_suppressed else None
+        polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
         if polarity == DARK:
             t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
         marrow = marrow_mask(t1, t2, column, distance, *where, spacing, params)
@@ -279,6 +289,7 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
         frame.spacing,
         t2=None if study.t2 is None else view(study.t2),
         params=params,
+        fat_suppressed=study.stir is not None,
     )
     ap, lr = _column_box(found.bodies > 0)  # the level naming reads only around the bodies
     crop = (ap, slice(None), lr)
