@@ -40,7 +40,7 @@ from bmetoolkit.spine.autoseg.checks import check_sizes, confine_laterally
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from bmetoolkit.spine.autoseg.polarity import DARK, invert, marrow_polarity
+from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -184,28 +184,53 @@ def _segment_column(
     """Marrow and bodies inside the column (arrays cropped to its box)."""
     where = (canal.midline, canal.rows)
     near = near_canal(column, distance, *where, spacing)
-    if t1 is None:
+    if t1 is None:  # T2 or STIR alone
         image = fluid if t2 is None else t2
         marrow = fluid_marrow_mask(image, column, near, spacing, params)
         dark = cortex_mask(image, column, near, spacing, params, 50.0)
         used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
         source = "fluid image" if t2 is None else "T2"
         polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
-    else:
-        discs_from = fluid if fat_suppressed else None
-        polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
-        if polarity == DARK:
-            t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
-        marrow = marrow_mask(t1, t2, column, distance, *where, spacing, params)
-        percentile = params.marrow_reference_percentile
-        dark = (
-            None if polarity == DARK else cortex_mask(t1, column, near, spacing, params, percentile)
+        bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+        return Segmentation(
+            bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )
-        used = ("t1", "fluid") if t2 is None else ("t1", "fluid", "t2")
-    bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+    discs_from = fluid if fat_suppressed else None
+    polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
+    used = ("t1", "fluid") if t2 is None else ("t1", "fluid", "t2")
+    found = _t1_bodies(t1, t2, polarity, canal, column, distance, near, spacing, params)
+    if int(found[0].max()) < 2:  # the polarity may be wrong: try the other one
+        other = BRIGHT if polarity == DARK else DARK
+        retry = _t1_bodies(t1, t2, other, canal, column, distance, near, spacing, params)
+        if int(retry[0].max()) > int(found[0].max()):
+            found, polarity = retry, other
+            evidence = {**evidence, "retried": f"{other}: more bodies than as read"}
+    bodies, marrow, notes = found
     return Segmentation(
         bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
     )
+
+
+def _t1_bodies(
+    t1: NDArray[np.float32],
+    t2: NDArray[np.float32] | None,
+    polarity: str,
+    canal: Canal,
+    column: NDArray[np.bool_],
+    distance: NDArray[np.float32],
+    near: NDArray[np.bool_],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> tuple[NDArray[np.int32], NDArray[np.bool_], list[str]]:
+    """Bodies, marrow and notes from the T1 read with the given marrow polarity."""
+    if polarity == DARK:
+        t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
+    where = (canal.midline, canal.rows)
+    marrow = marrow_mask(t1, t2, column, distance, *where, spacing, params)
+    percentile = params.marrow_reference_percentile
+    dark = None if polarity == DARK else cortex_mask(t1, column, near, spacing, params, percentile)
+    bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+    return bodies, marrow, notes
 
 
 def _bodies_from_marrow(

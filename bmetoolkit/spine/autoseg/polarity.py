@@ -35,6 +35,8 @@ STRIP_HALF_WIDTH_MM = 5.0
 LEVEL_PERCENTILES = (10.0, 90.0)
 #: Rows of the strip above this percentile of the fluid profile are disc rows.
 DISC_ROW_PERCENTILE = 80.0
+#: Both profiles are taken relative to their running median over this length (mm).
+SHADING_MM = 60.0
 #: Disc rows brighter or darker on T1 than body rows by this factor decide the polarity.
 CLEAR_CONTRAST = 1.15
 
@@ -83,14 +85,21 @@ def disc_contrast(t1: NDArray, fluid: NDArray, canal: Canal, spacing: NDArray) -
     Along the strip in front of the canal, the rows brightest on the fluid image (the upper
     :data:`DISC_ROW_PERCENTILE` of its profile: disc nuclei; marrow is darker on STIR, fat
     suppressed T2 and T2) are disc rows, the darker half body rows. Above 1 the discs are
-    brighter than the marrow on this T1 (dark marrow). None when there are too few rows.
+    brighter than the marrow on this T1 (dark marrow). Both profiles are divided by their
+    running median over :data:`SHADING_MM` first. None when there are too few rows.
     """
     t1_profile = spine_profile(t1, canal, spacing)
     fluid_profile = spine_profile(fluid, canal, spacing)
     valid = np.isfinite(t1_profile) & np.isfinite(fluid_profile)
     if valid.sum() < 10:
         return None
-    t1_values, fluid_values = t1_profile[valid], fluid_profile[valid]
+    # Relative to their running medians, so shading along the spine (which both images may
+    # share) does not pass for contrast.
+    size = max(3, round(SHADING_MM / float(spacing[1])) | 1)
+    t1_values, fluid_values = (
+        values / np.maximum(ndimage.median_filter(values, size=size, mode="nearest"), 1e-6)
+        for values in (t1_profile[valid], fluid_profile[valid])
+    )
     disc = fluid_values >= np.percentile(fluid_values, DISC_ROW_PERCENTILE)
     body = fluid_values <= np.percentile(fluid_values, 50.0)
     marrow = float(np.median(t1_values[body]))
