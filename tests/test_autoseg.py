@@ -619,3 +619,10 @@ def test_real_cervical_pair_bodies_match_the_manual_cord_levels(cervical):
         values, counts = np.unique(at_height[at_height > 0], return_counts=True)
         found_levels.append(int(values[np.argmax(counts)]))
     assert sorted(found_levels) == [2, 3, 4]
+
+
+def test_two_bodies_are_too_few_to_name_levels():
+    """A sacrum-like angle between the only two bodies found is no evidence of a column."""
+    empty = np.zeros((80, 400, 10), bool)
+    result = assign_levels(_shapes(LORDOSIS[-2:]), empty, SPACING, AutosegParameters())
+    assert result.anchor is None and set(result.levels.values()) == {None}

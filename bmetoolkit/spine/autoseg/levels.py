@@ -56,6 +56,8 @@ LUMBARISED_DISC_MIN_MM = 5.0
 #: caudal body's lowest row.
 SAC_END_MARGIN_MM = 5.0
 SAC_BODY_HEIGHT_MM = 30.0
+#: Fewer bodies than this cannot show the lumbosacral angle against a column: no anchor.
+MIN_BODIES_FOR_LEVELS = 3
 #: Confidence factor of each kind of evidence below the sacrum.
 SUPPORT_WEIGHTS = {
     "no bone below": 1.0,
@@ -237,7 +239,11 @@ def assign_levels(
         )
     sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params, canal_end_row)
     below_sacrum: list[BodyShape] = []
-    if not sacrum["is_sacrum"] and len(shapes) >= 3 and shapes[-1].touches_bottom:
+    if (
+        not sacrum["is_sacrum"]
+        and len(shapes) > MIN_BODIES_FOR_LEVELS
+        and shapes[-1].touches_bottom
+    ):
         # A segment cut by the image's lower edge below the sacrum: S2 and below.
         above = _sacrum_evidence(shapes[:-1], marrow_like, spacing, params, canal_end_row)
         if above["is_sacrum"]:
@@ -343,8 +349,8 @@ def _sacrum_evidence(
       a lumbar body cut off from the sacrum by the field of view shows the CSF running on
       to the image's edge.
     """
-    if len(shapes) < 2:
-        return {"is_sacrum": False, "reason": "fewer than two bodies"}
+    if len(shapes) < MIN_BODIES_FOR_LEVELS:
+        return {"is_sacrum": False, "reason": f"fewer than {MIN_BODIES_FOR_LEVELS} bodies"}
     last, above = shapes[-1], shapes[-2]
     jump = last.angle_deg - above.angle_deg
     below, gap_below = _bone_below(last, marrow_like, spacing, params)
