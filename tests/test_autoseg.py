@@ -40,7 +40,11 @@ def study_of(phantom) -> Study:
 
 def body_dice(result: VertebraLabels, truth: np.ndarray) -> dict[int, float]:
     """Dice of each true body (VerSe id) with the automatic body overlapping it most."""
-    found = result.bodies.data
+    return label_dice(np.asarray(result.bodies.data), truth)
+
+
+def label_dice(found: np.ndarray, truth: np.ndarray) -> dict[int, float]:
+    """Dice of each true label with the found label overlapping it most (0 when none)."""
     dice = {}
     for verse in np.unique(truth[truth > 0]):
         true = truth == verse
@@ -204,12 +208,17 @@ def test_a_small_caudal_angle_gives_no_anchor():
     assert result.anchor is None and set(result.levels.values()) == {None}
 
 
-def test_bone_below_the_caudal_body_rules_the_sacrum_out():
+def test_sacral_segments_right_below_the_caudal_body_support_the_sacrum():
+    empty = np.zeros((80, 400, 10), bool)
     below = np.zeros((80, 400, 10), bool)
-    below[:, 45:58] = True  # marrow 2-10 mm below the caudal body (rows 60 and up)
-    result = assign_levels(_shapes(LORDOSIS), below, SPACING, AutosegParameters())
-    assert result.anchor is None
-    assert result.evidence["bone_below"] is True
+    below[:, 45:58] = True  # marrow 2-10 mm below the caudal body (rows 60 and up): S2
+    params = AutosegParameters()
+    fused = assign_levels(_shapes(LORDOSIS), below, SPACING, params)
+    alone = assign_levels(_shapes(LORDOSIS), empty, SPACING, params)
+    assert fused.anchor == "sacrum (S1)" and fused.levels == alone.levels
+    assert fused.evidence["bone_below"] is True
+    assert fused.evidence["support"] == "sacral segments right below"
+    assert fused.confidence < alone.confidence
 
 
 def test_field_of_view_ending_below_the_caudal_body_gives_no_anchor():
@@ -218,15 +227,43 @@ def test_field_of_view_ending_below_the_caudal_body_gives_no_anchor():
     assert result.evidence["bone_below"] is None and result.anchor is None
 
 
-def test_a_gap_between_bodies_is_flagged_and_lowers_the_confidence():
+def test_a_thecal_sac_ending_at_the_caudal_body_anchors_when_the_image_ends():
+    """The image ends right below the caudal body: the CSF column decides."""
+    empty = np.zeros((80, 400, 10), bool)
+    shapes = _shapes(LORDOSIS, bottom_row=6)  # 4.8 mm of image below it
+    params = AutosegParameters()
+    sac_ends = assign_levels(shapes, empty, SPACING, params, canal_end_row=10)
+    runs_on = assign_levels(shapes, empty, SPACING, params, canal_end_row=0)
+    too_high = assign_levels(shapes, empty, SPACING, params, canal_end_row=120)
+    assert sac_ends.anchor == "sacrum (S1)"
+    assert sac_ends.evidence["support"] == "thecal sac ends at it"
+    assert runs_on.anchor is None and too_high.anchor is None
+
+
+def test_a_segment_cut_by_the_lower_edge_below_the_sacrum_is_left_out():
+    empty = np.zeros((80, 400, 10), bool)
+    shapes = _shapes([*LORDOSIS, -10.0])
+    shapes[-1] = replace(shapes[-1], touches_bottom=True, inferior_row=0)
+    result = assign_levels(shapes, empty, SPACING, AutosegParameters())
+    assert result.anchor == "sacrum (S1)"
+    assert result.evidence["left_out_below_sacrum"] == [shapes[-1].label]
+    assert shapes[-1].label not in result.levels
+    assert list(result.levels.values())[-1] == "S1"
+
+
+def test_a_gap_between_bodies_is_flagged_and_withholds_the_levels():
+    """Counting up from the sacrum across a missing body would name every level above it
+    wrongly: the levels stay unknown, with the reason."""
     empty = np.zeros((80, 400, 10), bool)
     shapes = _shapes(LORDOSIS)
     regular = assign_levels(shapes, empty, SPACING, AutosegParameters())
     for shape in shapes[:3]:  # a missing body between L1 and L2
         shape.centroid_mm[1] += 35.0
     gapped = assign_levels(shapes, empty, SPACING, AutosegParameters())
+    assert regular.anchor == "sacrum (S1)"
     assert any("a body may be missing" in note for note in gapped.notes)
-    assert gapped.confidence < regular.confidence
+    assert gapped.anchor is None and set(gapped.levels.values()) == {None}
+    assert gapped.evidence["is_sacrum"] and gapped.evidence["levels_withheld"]
 
 
 def test_a_rudimentary_disc_above_the_sacrum_flags_a_transitional_vertebra():
@@ -252,7 +289,8 @@ def test_a_disc_and_bone_below_a_sacrum_tilted_body_suggest_lumbarisation():
     tilted = assign_levels(_shapes(LORDOSIS), after_disc, SPACING, params)
     level = assign_levels(_shapes([*LORDOSIS[:-1], 16.0]), after_disc, SPACING, params)
     no_disc = assign_levels(_shapes(LORDOSIS), fused, SPACING, params)
-    assert tilted.anchor is None and level.anchor is None and no_disc.anchor is None
+    assert tilted.anchor is None and level.anchor is None
+    assert no_disc.anchor == "sacrum (S1)"  # S2 right below S1: the usual sacrum
     assert tilted.evidence["gap_to_bone_below_mm"] == pytest.approx(8.4, abs=0.1)
     assert any("lumbarised S1" in note for note in tilted.notes)
     assert not any("lumbarised S1" in note for note in level.notes)
@@ -581,3 +619,10 @@ def test_real_cervical_pair_bodies_match_the_manual_cord_levels(cervical):
         values, counts = np.unique(at_height[at_height > 0], return_counts=True)
         found_levels.append(int(values[np.argmax(counts)]))
     assert sorted(found_levels) == [2, 3, 4]
+
+
+def test_two_bodies_are_too_few_to_name_levels():
+    """A sacrum-like angle between the only two bodies found is no evidence of a column."""
+    empty = np.zeros((80, 400, 10), bool)
+    result = assign_levels(_shapes(LORDOSIS[-2:]), empty, SPACING, AutosegParameters())
+    assert result.anchor is None and set(result.levels.values()) == {None}

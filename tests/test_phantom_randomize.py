@@ -10,10 +10,12 @@ import pytest
 
 from bmetoolkit.data.phantom.anatomy import Tissue
 from bmetoolkit.data.phantom.randomize import (
+    AORTA_RADIUS_MM,
     BAND_RATIOS,
     BAND_THICKNESS_MM,
     BIAS_AMPLITUDE,
     BONE_THICKNESS_MM,
+    BOWEL_GAS_POCKETS,
     CENTRAL_EDEMA_HEIGHT,
     DARK_DISC_RATIO,
     FAT_SPOT_DIAMETER_MM,
@@ -22,6 +24,7 @@ from bmetoolkit.data.phantom.randomize import (
     GAP_MM,
     HAEMANGIOMA_MARGIN_MM,
     HELD_OUT_SEEDS,
+    ILIAC_LR_MM,
     LESION_MARGIN_MM,
     LESION_RATIOS,
     MOTTLE_LENGTH_MM,
@@ -325,3 +328,32 @@ def test_thin_slab_has_few_slices():
     study = make_randomized_phantom(slab, small=True)
     for volume in study.contrasts.values():
         assert _within(volume.shape[2], THIN_SLAB_SLICES)
+
+
+# --- the "real anatomy" family: vessels, iliac wings, bowel gas ------------------------------
+
+
+def test_real_anatomy_adds_surroundings_without_moving_the_other_draws():
+    plain, real = draw_case(3), draw_case(3, real_anatomy=True)
+    assert plain.surroundings == {}
+    assert replace(real, surroundings={}) == plain
+    for seed in TUNING_SEEDS[:20]:
+        drawn = draw_case(seed, real_anatomy=True).surroundings
+        assert drawn["aorta_radius_mm"] == 0 or _within(drawn["aorta_radius_mm"], AORTA_RADIUS_MM)
+        assert drawn["iliac_lr_mm"] == 0 or _within(drawn["iliac_lr_mm"], ILIAC_LR_MM)
+        assert _within(len(drawn["bowel_gas"]), BOWEL_GAS_POCKETS)
+
+
+def test_vessels_are_flow_voids_against_the_bodies_and_leave_the_truth_alone():
+    seed = next(
+        s for s in TUNING_SEEDS if draw_case(s, real_anatomy=True).surroundings["aorta_radius_mm"]
+    )
+    plain = make_randomized_phantom(seed, kind="healthy", small=True)
+    real = make_randomized_phantom(seed, kind="healthy", small=True, real_anatomy=True)
+    np.testing.assert_array_equal(real.truth.vertebrae.data, plain.truth.vertebrae.data)
+    tissue_plain = np.asarray(plain.truth.masks["tissue"].data)
+    tissue_real = np.asarray(real.truth.masks["tissue"].data)
+    became_void = (tissue_real == Tissue.AIR) & (tissue_plain == Tissue.VISCERA)
+    assert became_void.sum() > 100  # the vessels (and gas) in front of the spine
+    t1_real, t1_plain = np.asarray(real.t1.data, float), np.asarray(plain.t1.data, float)
+    assert t1_real[became_void].mean() < 0.3 * t1_plain[became_void].mean()

@@ -144,6 +144,22 @@ class AnatomyConfig:
     subcutaneous_fat_mm: float = 14.0
     #: Relative random jitter (standard deviation) of body heights and radii, per seed.
     size_jitter: float = 0.03
+    #: Optional structures around the spine (absent at the defaults; the randomized
+    #: "real anatomy" family draws them): aorta and inferior vena cava, flow voids (no
+    #: signal) in front of the bodies, left and right of the midline, with their radius
+    #: (mm; 0 = absent), LR offset (mm) and gap to the mean anterior body wall (mm).
+    aorta_radius_mm: float = 0.0
+    ivc_radius_mm: float = 0.0
+    vessel_lr_offset_mm: float = 15.0
+    vessel_gap_mm: float = 1.0
+    #: Iliac wings: bone (posterior-element signal) lateral to the sacrum, from this LR
+    #: distance (mm; 0 = absent) off the midline, ``iliac_thickness_mm`` thick, from the top
+    #: of S1 down.
+    iliac_lr_mm: float = 0.0
+    iliac_thickness_mm: float = 12.0
+    #: Bowel gas (no signal): spheres (anterior distance from the spine's centre line, LR,
+    #: world SI, radius; mm) in front of the spine.
+    bowel_gas: tuple[tuple[float, float, float, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -367,7 +367,7 @@ def make_phantom_pair(
     if baseline_lesions is not None:
         draws = replace(draws, lesions=tuple(baseline_lesions))
     rng = _pair_rng(seed)
-    spine = _spine(seed, draws.cortex_mm, draws.endplate_mm)
+    spine = _spine(seed, draws.cortex_mm, draws.endplate_mm, draws.surroundings)
     lesions, fates = _followup_lesions(rng, spine, draws, retest, followup_lesions)
     grids = {role: _new_grid(rng, spec) for role, spec in draws.grids.items()}
     motion = _motion(rng) if move else np.eye(4)

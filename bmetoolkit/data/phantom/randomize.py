@@ -38,7 +38,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -97,6 +97,7 @@ HELD_OUT_SEEDS: tuple[int, ...] = tuple(range(5000, 5060))
 STREAMS = (
     "anatomy", "bone", "lesions", "contrast", "texture", "mottle", "discs", "fluid",
     "acquisition", "fov", "storage", "bias", "snr", "noise_t1", "noise_t2", "noise_fluid",
+    "surroundings",
 )  # fmt: skip
 
 # --- lesions -------------------------------------------------------------------------------
@@ -169,6 +170,26 @@ BONE_THICKNESS_MM: Range = (0.5, 2.5)
 #: Degenerated discs: probability per disc and nucleus signal relative to a healthy one.
 DARK_DISC_PROBABILITY = 0.35
 DARK_DISC_RATIO: Range = (0.3, 0.6)
+
+# --- surroundings of the "real anatomy" family ---------------------------------------------
+
+#: Probability and radius (mm) of the aorta and of the inferior vena cava (flow voids in front
+#: of the bodies), their LR offset from the midline and gap to the bodies (mm).
+AORTA_PROBABILITY, AORTA_RADIUS_MM = 0.85, (8.0, 13.0)
+IVC_PROBABILITY, IVC_RADIUS_MM = 0.7, (7.0, 12.0)
+VESSEL_LR_OFFSET_MM: Range = (8.0, 25.0)
+VESSEL_GAP_MM: Range = (0.0, 3.0)
+#: Probability of iliac wings beside the sacrum, their LR distance off the midline and
+#: thickness (mm).
+ILIAC_PROBABILITY = 0.8
+ILIAC_LR_MM: Range = (30.0, 55.0)
+ILIAC_THICKNESS_MM: Range = (8.0, 20.0)
+#: Bowel gas: number of pockets (inclusive), radius (mm), anterior distance from the
+#: spine's centre line (mm) and LR position (mm).
+BOWEL_GAS_POCKETS = (0, 8)
+BOWEL_GAS_RADIUS_MM: Range = (5.0, 25.0)
+BOWEL_GAS_AP_MM: Range = (45.0, 140.0)
+BOWEL_GAS_LR_MM: Range = (-70.0, 70.0)
 
 # --- acquisition ---------------------------------------------------------------------------
 
@@ -251,6 +272,9 @@ class CaseDraws:
     storage : {'uint16', 'uint8', 'float32'}
     uint8_percentile, float_scale : float
         How 8-bit and float images were made from the uint16 ones.
+    surroundings : dict of str to Any
+        :class:`AnatomyConfig` fields of the vessels, iliac wings and bowel gas (empty
+        unless drawn with ``real_anatomy=True``).
     """
 
     seed: int
@@ -269,6 +293,7 @@ class CaseDraws:
     storage: str
     uint8_percentile: float
     float_scale: float
+    surroundings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The draws as plain JSON-ready values."""
@@ -306,12 +331,43 @@ def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     ]
 
 
-def _spine(seed: int, cortex_mm: float, endplate_mm: float) -> Spine:
+def _spine(
+    seed: int, cortex_mm: float, endplate_mm: float, surroundings: dict[str, Any] | None = None
+) -> Spine:
     """The case's spine: default anatomy with the drawn bone, sizes from the anatomy stream."""
     anatomy = replace(
-        AnatomyConfig(), cortex_thickness_mm=cortex_mm, endplate_thickness_mm=endplate_mm
+        AnatomyConfig(),
+        cortex_thickness_mm=cortex_mm,
+        endplate_thickness_mm=endplate_mm,
+        **(surroundings or {}),
     )
     return build_spine(anatomy, _streams(seed)["anatomy"])
+
+
+def _surroundings(rng: np.random.Generator, spine: Spine) -> dict[str, Any]:
+    """Vessels, iliac wings and bowel gas of a "real anatomy" case (AnatomyConfig fields)."""
+    drawn: dict[str, Any] = {
+        "aorta_radius_mm": _uniform(rng, AORTA_RADIUS_MM)
+        if rng.random() < AORTA_PROBABILITY
+        else 0.0,
+        "ivc_radius_mm": _uniform(rng, IVC_RADIUS_MM) if rng.random() < IVC_PROBABILITY else 0.0,
+        "vessel_lr_offset_mm": _uniform(rng, VESSEL_LR_OFFSET_MM),
+        "vessel_gap_mm": _uniform(rng, VESSEL_GAP_MM),
+        "iliac_lr_mm": _uniform(rng, ILIAC_LR_MM) if rng.random() < ILIAC_PROBABILITY else 0.0,
+        "iliac_thickness_mm": _uniform(rng, ILIAC_THICKNESS_MM),
+    }
+    z = [float(v.centre[2]) for v in spine.vertebrae]
+    pockets = rng.integers(BOWEL_GAS_POCKETS[0], BOWEL_GAS_POCKETS[1] + 1)
+    drawn["bowel_gas"] = tuple(
+        (
+            _uniform(rng, BOWEL_GAS_AP_MM),
+            _uniform(rng, BOWEL_GAS_LR_MM),
+            float(rng.uniform(min(z), max(z))),
+            _uniform(rng, BOWEL_GAS_RADIUS_MM),
+        )
+        for _ in range(int(pockets))
+    )
+    return drawn
 
 
 # --- lesion draws --------------------------------------------------------------------------
@@ -549,7 +605,9 @@ def _grids(
 # --- the case ------------------------------------------------------------------------------
 
 
-def draw_case(seed: int, *, kind: str = "random", small: bool = False) -> CaseDraws:
+def draw_case(
+    seed: int, *, kind: str = "random", small: bool = False, real_anatomy: bool = False
+) -> CaseDraws:
     """Every random draw of a case, each property from its own stream of ``seed``.
 
     Parameters
@@ -558,6 +616,10 @@ def draw_case(seed: int, *, kind: str = "random", small: bool = False) -> CaseDr
     kind : {'random', 'healthy', 'central_edema'}
     small : bool
         Coarse in-plane grids (pixels :data:`SMALL_PIXEL_FACTOR` times larger) for tests.
+    real_anatomy : bool
+        Also draw the surroundings that real spines show and the plain family lacks: aorta
+        and vena cava against the bodies, iliac wings beside the sacrum, bowel gas (from
+        their own stream; every other draw stays as without them).
 
     Returns
     -------
@@ -592,6 +654,7 @@ def draw_case(seed: int, *, kind: str = "random", small: bool = False) -> CaseDr
         storage=_pick(storage, STORAGE_WEIGHTS),
         uint8_percentile=_uniform(storage, UINT8_WINDOW_PERCENTILE),
         float_scale=float(10 ** _uniform(storage, FLOAT_SCALE_LOG10)),
+        surroundings=_surroundings(rngs["surroundings"], spine) if real_anatomy else {},
     )
 
 
@@ -630,7 +693,7 @@ def render_case(draws: CaseDraws, *, noise_seed: int | None = None) -> PhantomSt
     (default: the draws' seed) seeds the image noise only, e.g. for a rescan of one case.
     """
     rngs = _streams(draws.seed if noise_seed is None else noise_seed)
-    spine = _spine(draws.seed, draws.cortex_mm, draws.endplate_mm)
+    spine = _spine(draws.seed, draws.cortex_mm, draws.endplate_mm, draws.surroundings)
     config = PhantomConfig(
         anatomy=spine.config,
         grids={SLOTS[role]: spec for role, spec in draws.grids.items()},
@@ -646,7 +709,7 @@ def render_case(draws: CaseDraws, *, noise_seed: int | None = None) -> PhantomSt
 
 
 def make_randomized_phantom(
-    seed: int, *, kind: str = "random", small: bool = False
+    seed: int, *, kind: str = "random", small: bool = False, real_anatomy: bool = False
 ) -> PhantomStudy:
     """A phantom study whose every property is drawn from broad, realistic ranges.
 
@@ -659,6 +722,8 @@ def make_randomized_phantom(
         30-60 % of a body's height.
     small : bool
         Coarse in-plane grids for fast tests.
+    real_anatomy : bool
+        Add vessels, iliac wings and bowel gas (see :func:`draw_case`).
 
     Returns
     -------
@@ -666,4 +731,4 @@ def make_randomized_phantom(
         ``stir`` holds the fluid-sensitive image (a STIR or a fat-suppressed T2); the draws
         are in ``render_parameters["randomization"]``.
     """
-    return render_case(draw_case(seed, kind=kind, small=small))
+    return render_case(draw_case(seed, kind=kind, small=small, real_anatomy=real_anatomy))

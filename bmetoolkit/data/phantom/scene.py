@@ -173,7 +173,28 @@ def _paint_background(spine: Spine, x: Array, y: Array, z: Array, code: NDArray)
     code[lateral] = Tissue.MUSCLE
     fat = (ap < back + cfg.subcutaneous_fat_mm) | (ap > front - cfg.subcutaneous_fat_mm)
     code[fat] = Tissue.FAT
+    _paint_surroundings(spine, x, ap, z, a_ref, code)
     code[(ap < back) | (ap > front)] = Tissue.AIR
+
+
+def _paint_surroundings(
+    spine: Spine, x: Array, ap: Array, z: Array, a_ref: float, code: NDArray
+) -> None:
+    """The optional vessels, iliac wings and bowel gas of :class:`AnatomyConfig`."""
+    cfg = spine.config
+    for radius, side in ((cfg.aorta_radius_mm, 1.0), (cfg.ivc_radius_mm, -1.0)):
+        if radius > 0:
+            centre_ap = a_ref + cfg.vessel_gap_mm + radius
+            lr = x - side * cfg.vessel_lr_offset_mm
+            code[(ap - centre_ap) ** 2 + lr**2 <= radius**2] = Tissue.AIR
+    if cfg.iliac_lr_mm > 0 and "S1" in spine.levels:
+        sacrum = spine.vertebra("S1")
+        top = sacrum.to_world([0.0], [0.0], [sacrum.height_mm / 2])[0][2]
+        reach = np.abs(x) - cfg.iliac_lr_mm
+        wing = (reach >= 0) & (reach <= cfg.iliac_thickness_mm) & (np.abs(ap) <= a_ref)
+        code[wing & (z <= top)] = Tissue.POSTERIOR_BONE
+    for gas_ap, gas_lr, gas_z, radius in cfg.bowel_gas:
+        code[(ap - gas_ap) ** 2 + (x - gas_lr) ** 2 + (z - gas_z) ** 2 <= radius**2] = Tissue.AIR
 
 
 def _paint_canal(spine: Spine, k: int, ap: Array, lr: Array, si: Array, code: NDArray) -> None:

@@ -26,17 +26,21 @@ from scipy import ndimage
 from bmetoolkit.spine.autoseg.bodies import (
     add_cortex,
     body_column,
+    cortex_mask,
     drop_small,
     fill_lesions,
+    fluid_marrow_mask,
+    grow_cortex,
     marrow_mask,
     near_canal,
     split_bodies,
 )
 from bmetoolkit.spine.autoseg.canal import Canal, find_canal
+from bmetoolkit.spine.autoseg.checks import check_sizes, confine_laterally
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from bmetoolkit.spine.autoseg.polarity import DARK, invert, marrow_polarity
+from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -53,6 +57,9 @@ DARK_MARROW_NOTE = (
     "T1s, unlike spin echo): the bodies were found on the inverted, smoothed T1; check them "
     "in the QC figure"
 )
+
+#: Polarity recorded when there is no T1 (the marrow is read from the T2 or STIR alone).
+FLUID_ONLY = "no T1"
 
 #: Method name written into the provenance.
 METHOD = "bmetoolkit.spine.autoseg classical (canal-anchored T1 marrow, sacrum level anchor)"
@@ -75,6 +82,11 @@ class Segmentation(NamedTuple):
         ``"bright"`` (marrow brighter than the discs on T1, as on spin echo) or ``"dark"``.
     polarity_evidence : dict
         What the polarity was read from (see :func:`.polarity.marrow_polarity`).
+    images : tuple of str
+        The images the bodies were read from: ``"t1"``, ``"fluid"`` (the STIR, else the
+        T2, given as ``fluid``) and ``"t2"``.
+    notes : tuple of str
+        What the per-body checks dropped (see :mod:`.checks`).
     """
 
     bodies: NDArray[np.int32]
@@ -83,47 +95,163 @@ class Segmentation(NamedTuple):
     canal_rows: tuple[int, int]
     polarity: str
     polarity_evidence: dict[str, Any]
+    images: tuple[str, ...] = ("t1", "fluid")
+    notes: tuple[str, ...] = ()
 
 
 def segment_bodies(
-    t1: NDArray,
+    t1: NDArray | None,
     fluid: NDArray,
     spacing: NDArray,
     *,
     t2: NDArray | None = None,
     params: AutosegParameters | None = None,
+    fat_suppressed: bool | None = None,
 ) -> Segmentation:
     """Vertebral bodies on canonical arrays (anterior, superior, right).
 
     Parameters
     ----------
-    t1, fluid : ndarray
-        T1 and fluid-sensitive (STIR, else T2) intensities, canonical axes.
+    t1 : ndarray or None
+        T1 intensities, canonical axes; None when the study has no T1: the canal is then
+        found on ``fluid`` alone and the marrow on ``t2`` (else ``fluid``), see
+        :func:`.bodies.fluid_marrow_mask`.
+    fluid : ndarray
+        Fluid-sensitive (STIR, else T2) intensities, canonical axes.
     spacing : array_like, shape (3,)
         Voxel size (mm) along the canonical axes.
     t2 : ndarray, optional
         T2 without fat suppression, used to leave fat out of the marrow.
     params : AutosegParameters, optional
+    fat_suppressed : bool, optional
+        Whether ``fluid`` suppresses fat (STIR, fat-suppressed T2). Only then are the discs
+        read from it to tell the T1's polarity (on a plain T2, fat is as bright as a disc).
+        By default: unless ``t2`` is the same array as ``fluid``.
 
     Returns
     -------
     Segmentation
     """
+    if fat_suppressed is None:
+        fat_suppressed = t2 is None or not np.shares_memory(np.asarray(t2), np.asarray(fluid))
     params = params or AutosegParameters()
     spacing = np.asarray(spacing, dtype=np.float64)
-    t1 = np.asarray(t1, dtype=np.float32)
     fluid = np.asarray(fluid, dtype=np.float32)
+    t1 = None if t1 is None else np.asarray(t1, dtype=np.float32)
     t2 = None if t2 is None else np.asarray(t2, dtype=np.float32)
     canal = find_canal(t1, fluid, spacing, params)
     column, distance = body_column(canal, fluid.shape, spacing, params)
-    polarity, evidence = marrow_polarity(t1, canal, spacing)
+    # Everything below happens in the column's box (a quarter of a lumbar field of view).
+    ap, lr = _column_box(column)
+    crop = (ap, slice(None), lr)
+    inner = Canal(canal.front - ap.start, canal.midline - lr.start, canal.rows, canal.mask[crop])
+    found = _segment_column(
+        None if t1 is None else t1[crop],
+        fluid[crop],
+        None if t2 is None else t2[crop],
+        inner,
+        column[crop],
+        distance[ap],
+        spacing,
+        params,
+        fat_suppressed,
+    )
+    bodies = np.zeros(fluid.shape, np.int32)
+    marrow = np.zeros(fluid.shape, bool)
+    bodies[crop], marrow[crop] = found.bodies, found.marrow
+    return found._replace(bodies=bodies, marrow=marrow, midline=canal.midline)
+
+
+def _column_box(column: NDArray[np.bool_]) -> tuple[slice, slice]:
+    """Anterior-posterior and left-right slices bounding a mask (the whole array if empty)."""
+    box = ndimage.find_objects(column.astype(np.uint8))
+    if not box or box[0] is None:
+        return slice(0, column.shape[0]), slice(0, column.shape[2])
+    return box[0][0], box[0][2]
+
+
+def _segment_column(
+    t1: NDArray[np.float32] | None,
+    fluid: NDArray[np.float32],
+    t2: NDArray[np.float32] | None,
+    canal: Canal,
+    column: NDArray[np.bool_],
+    distance: NDArray[np.float32],
+    spacing: NDArray,
+    params: AutosegParameters,
+    fat_suppressed: bool,
+) -> Segmentation:
+    """Marrow and bodies inside the column (arrays cropped to its box)."""
+    where = (canal.midline, canal.rows)
+    near = near_canal(column, distance, *where, spacing)
+    if t1 is None:  # T2 or STIR alone
+        image = fluid if t2 is None else t2
+        marrow = fluid_marrow_mask(image, column, near, spacing, params)
+        dark = cortex_mask(image, column, near, spacing, params, 50.0)
+        used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
+        source = "fluid image" if t2 is None else "T2"
+        polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
+        bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+        return Segmentation(
+            bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
+        )
+    discs_from = fluid if fat_suppressed else None
+    polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
+    used = ("t1", "fluid") if t2 is None else ("t1", "fluid", "t2")
+    found = _t1_bodies(t1, t2, polarity, canal, column, distance, near, spacing, params)
+    if int(found[0].max()) < 2:  # the polarity may be wrong: try the other one
+        other = BRIGHT if polarity == DARK else DARK
+        retry = _t1_bodies(t1, t2, other, canal, column, distance, near, spacing, params)
+        if int(retry[0].max()) > int(found[0].max()):
+            found, polarity = retry, other
+            evidence = {**evidence, "retried": f"{other}: more bodies than as read"}
+    bodies, marrow, notes = found
+    return Segmentation(
+        bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
+    )
+
+
+def _t1_bodies(
+    t1: NDArray[np.float32],
+    t2: NDArray[np.float32] | None,
+    polarity: str,
+    canal: Canal,
+    column: NDArray[np.bool_],
+    distance: NDArray[np.float32],
+    near: NDArray[np.bool_],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> tuple[NDArray[np.int32], NDArray[np.bool_], list[str]]:
+    """Bodies, marrow and notes from the T1 read with the given marrow polarity."""
     if polarity == DARK:
         t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
-    marrow = marrow_mask(t1, t2, column, distance, canal.midline, canal.rows, spacing, params)
+    where = (canal.midline, canal.rows)
+    marrow = marrow_mask(t1, t2, column, distance, *where, spacing, params)
+    percentile = params.marrow_reference_percentile
+    dark = None if polarity == DARK else cortex_mask(t1, column, near, spacing, params, percentile)
+    bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+    return bodies, marrow, notes
+
+
+def _bodies_from_marrow(
+    marrow: NDArray[np.bool_],
+    dark: NDArray[np.bool_] | None,
+    distance: NDArray[np.float32],
+    canal: Canal,
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> tuple[NDArray[np.int32], list[str]]:
+    """Seeds split and grown back, lesions filled, cortex added, then checked per body.
+
+    Returns the bodies (labels 1..n) and the notes of the checks (bodies dropped).
+    """
     bodies = split_bodies(marrow, distance, canal.front, spacing, params)
+    bodies = confine_laterally(bodies, canal.midline, spacing, params)
     bodies = fill_lesions(bodies, spacing, params)
-    bodies = drop_small(add_cortex(bodies, spacing, params), spacing, params)
-    return Segmentation(bodies, marrow, canal.midline, canal.rows, polarity, evidence)
+    bodies = add_cortex(bodies, spacing, params)
+    if dark is not None:
+        bodies = grow_cortex(bodies, dark, spacing, params)
+    return check_sizes(drop_small(bodies, spacing, params), spacing, params)
 
 
 def _dark_marrow_turned_bright(
@@ -181,33 +309,65 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     box = _covered_box(study)
     view = lambda volume: frame.view(volume.data[box])  # noqa: E731
     found = segment_bodies(
-        view(study.t1),
+        None if study.t1 is None else view(study.t1),
         view(study.fluid),
         frame.spacing,
         t2=None if study.t2 is None else view(study.t2),
         params=params,
+        fat_suppressed=study.stir is not None,
     )
-    shapes = body_shapes(found.bodies, found.midline, frame.spacing)
-    assignment = assign_levels(shapes, found.marrow, frame.spacing, params)
+    ap, lr = _column_box(found.bodies > 0)  # the level naming reads only around the bodies
+    crop = (ap, slice(None), lr)
+    shapes = body_shapes(found.bodies[crop], found.midline - lr.start, frame.spacing)
+    assignment = assign_levels(
+        shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]
+    )
+    shapes = [s for s in shapes if s.label in assignment.levels]  # segments below S1 left out
     ids = _output_ids(assignment, [s.label for s in shapes])
     lookup = np.zeros(int(found.bodies.max()) + 1, np.uint8)
     for label, new in ids.items():
         lookup[label] = new
     data = np.zeros(study.grid.shape, np.uint8)
     data[box] = frame.to_grid(lookup[found.bodies])
-    notes = list(assignment.notes)
+    notes = [*found.notes, *assignment.notes]
     if found.polarity == DARK:
         notes.insert(0, DARK_MARROW_NOTE)
+    if study.t1 is None:
+        notes.insert(0, _fluid_only_note(study))
     provenance = _provenance(assignment, params, frame, time.perf_counter() - started)
-    provenance["contrasts"] = "T1 + " + ("STIR" if study.stir is not None else "T2")
+    provenance["contrasts"] = _contrasts(study)
+    provenance["images_used"] = _images_used(study, found.images)
     provenance["t1_marrow"] = found.polarity
     provenance["t1_marrow_evidence"] = found.polarity_evidence
     return VertebraLabels(
-        bodies=study.t1.with_data(data, kind="label", source="bmetoolkit.spine.autoseg"),
+        bodies=study.fluid.with_data(data, kind="label", source="bmetoolkit.spine.autoseg"),
         levels={ids[s.label]: assignment.levels[s.label] for s in shapes},
         convention="automatic",
         provenance=provenance,
         notes=tuple(notes),
+    )
+
+
+def _contrasts(study: Study) -> str:
+    """The study's images, e.g. ``"T1 + STIR"`` or ``"T2"``."""
+    images = (("T1", study.t1), ("T2", study.t2), ("STIR", study.stir))
+    return " + ".join(name for name, image in images if image is not None)
+
+
+def _images_used(study: Study, used: tuple[str, ...]) -> list[str]:
+    """Names of the images the bodies were read from (``fluid`` is the STIR, else the T2)."""
+    fluid = "STIR" if study.stir is not None else "T2"
+    names = {"t1": "T1", "fluid": fluid, "t2": "T2"}
+    return list(dict.fromkeys(names[u] for u in used))
+
+
+def _fluid_only_note(study: Study) -> str:
+    """Note for a study without a T1: what the bodies were read from."""
+    source = "T2" if study.t2 is not None else "STIR"
+    return (
+        f"no T1: the bodies were segmented from the {source} alone (canal and discs from "
+        "their fluid signal, marrow as the intermediate signal in front of the canal); "
+        "check them in the QC figure"
     )
 
 

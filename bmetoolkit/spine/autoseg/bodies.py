@@ -17,8 +17,11 @@ from bmetoolkit.spine.autoseg.params import AutosegParameters
 __all__ = [
     "add_cortex",
     "body_column",
+    "cortex_mask",
     "drop_small",
     "fill_lesions",
+    "fluid_marrow_mask",
+    "grow_cortex",
     "marrow_mask",
     "near_canal",
     "split_bodies",
@@ -114,6 +117,80 @@ def marrow_mask(
         t2_reference = _row_reference(t2, marrow & near, spacing, 50.0, smooth)
         marrow &= t2 < params.marrow_t2_max * t2_reference[None, :, None].astype(np.float32)
     return ndimage.binary_opening(marrow, structure=_disk(params.opening_mm, spacing))
+
+
+def fluid_marrow_mask(
+    image: Array, column: Mask, near: Mask, spacing: NDArray, params: AutosegParameters
+) -> Mask:
+    """Marrow-like voxels of the column on a T2 or STIR alone (no T1).
+
+    On a T2 the marrow is intermediate: healthy discs and CSF are brighter, degenerated
+    discs, endplates, cortex and (on most scans) muscle darker; on a STIR the marrow is dark
+    but the discs and CSF are still brighter. The bodies fill most of the strip just in front
+    of the canal, so the median of that strip per SI row (smoothed over
+    ``reference_smooth_mm``) is the marrow level; marrow lies in a band around it, from
+    ``marrow_fluid_low`` to ``marrow_fluid_high`` times it, on the image smoothed by
+    ``fluid_smooth_mm`` (mottled marrow), and above ``marrow_fluid_raw_low`` times it on
+    the image as it is. An opening of ``opening_mm`` cuts thin bridges. ``near`` is where
+    the reference is read (:func:`near_canal`).
+    """
+    smooth = ndimage.gaussian_filter(image, params.fluid_smooth_mm / spacing)
+    reference = _marrow_level(smooth, near, spacing, 50.0, params.reference_smooth_mm)
+    low = params.marrow_fluid_low * reference
+    # The unsmoothed image must pass the lower bound too: smoothing would blur the thin dark
+    # cortex that separates a body from marrow-like tissue in front of it.
+    high = params.marrow_fluid_high * reference
+    raw_low = params.marrow_fluid_raw_low * reference
+    marrow = column & (smooth > low) & (image > raw_low) & (smooth < high)
+    return ndimage.binary_opening(marrow, structure=_disk(params.opening_mm, spacing))
+
+
+def cortex_mask(
+    image: Array,
+    column: Mask,
+    near: Mask,
+    spacing: NDArray,
+    params: AutosegParameters,
+    percentile: float,
+) -> Mask:
+    """Voxels of the column dark enough to be cortical bone (a signal void on every contrast).
+
+    Darker than ``cortex_dark_fraction`` of the marrow reference of ``image`` (the
+    ``percentile`` per SI row over ``near``, as for the marrow). Discs, muscle and most
+    lesions are brighter; the cortex, endplates and air are not.
+    """
+    reference = _marrow_level(image, near, spacing, percentile, params.reference_smooth_mm)
+    return column & (image < params.cortex_dark_fraction * reference)
+
+
+def _marrow_level(
+    image: Array, near: Mask, spacing: NDArray, percentile: float, smooth_mm: float
+) -> Array:
+    """Per-row marrow reference of ``image`` over ``near``, shaped (1, n_si, 1)."""
+    reference = _row_reference(image, near, spacing, percentile, smooth_mm)
+    return reference[None, :, None].astype(np.float32)
+
+
+def grow_cortex(
+    bodies: NDArray[np.int32], dark: Mask, spacing: NDArray, params: AutosegParameters
+) -> NDArray[np.int32]:
+    """Grow each body, in the sagittal plane, through the dark shell around it.
+
+    Up to ``cortex_max_mm`` beyond the marrow and its fixed ``cortex_mm`` shell, one
+    in-plane voxel at a time and only through ``dark`` voxels, so a thick cortex and
+    endplate (0.5-2.5 mm on real spines) is taken whole and a thin one is not padded
+    with disc or soft tissue.
+    """
+    steps = round((params.cortex_max_mm - params.cortex_mm) / float(spacing[:2].mean()))
+    cross = ndimage.generate_binary_structure(2, 1)[:, :, None]
+    out = bodies.copy()
+    for _ in range(max(steps, 0)):
+        grown = ndimage.grey_dilation(out, footprint=cross)
+        new = (out == 0) & (grown > 0) & dark
+        if not new.any():
+            break
+        out[new] = grown[new]
+    return out
 
 
 def near_canal(

@@ -20,6 +20,17 @@ Array = NDArray[np.float32]
 
 #: The canal's anterior wall is measured within this distance (mm) of its midline.
 FRONT_HALF_WIDTH_MM = 4.0
+#: Without a T1, CSF in front of the cord is at least this fraction of the tube's median
+#: and forms a column at least this long (mm).
+THIN_CSF_FRACTION = 0.5
+THIN_CSF_MIN_LENGTH_MM = 20.0
+#: A candidate tube at a lower cut replaces the brighter one when this many times longer.
+LONGER_FACTOR = 1.3
+#: The cord (up to this AP diameter, mm) between two CSF runs is bridged when the canal's
+#: anterior wall is read.
+CORD_GAP_MM = 12.0
+#: Percentiles of the tissue's fluid signal at which the canal is sought without a T1.
+FLUID_ONLY_PERCENTILES = (99.0, 98.0, 97.0, 95.0, 93.0, 90.0)
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,24 @@ def _csf_candidates(t1: Array | None, fluid: Array, params: AutosegParameters) -
     if t1 is None:
         tissue = tissue_mask(fluid, params.tissue_fraction)
         return tissue & (normalise(fluid, tissue) > params.csf_fluid_min)
-    tissue = tissue_mask(fluid, params.tissue_fraction) | tissue_mask(t1, params.tissue_fraction)
-    t1n, fluidn = normalise(t1, tissue), normalise(fluid, tissue)
-    ratio = fluidn / (t1n + np.float32(0.05))
+    tissue, ratio = _fluid_ratio(t1, fluid, params)
+    fluidn = normalise(fluid, tissue)
     ratio_ref = float(np.median(ratio[tissue]))
     return tissue & (ratio > params.csf_ratio_min * ratio_ref) & (fluidn > params.csf_fluid_min)
+
+
+def _fluid_ratio(
+    t1: Array, fluid: Array, params: AutosegParameters
+) -> tuple[NDArray[np.bool_], Array]:
+    """Tissue mask and the fluid/T1 ratio of the normalised images (CSF has the highest)."""
+    tissue = tissue_mask(fluid, params.tissue_fraction) | tissue_mask(t1, params.tissue_fraction)
+    return tissue, normalise(fluid, tissue) / (normalise(t1, tissue) + np.float32(0.05))
+
+
+def _si_length(column: NDArray[np.bool_], spacing: NDArray) -> float:
+    """Superior-inferior extent (mm) of a mask, 0 when empty."""
+    rows = np.flatnonzero(column.any(axis=(0, 2)))
+    return float((rows[-1] - rows[0] + 1) * spacing[1]) if rows.size else 0.0
 
 
 def _canal_column(
@@ -93,18 +117,110 @@ def _canal_column(
     return labels == best
 
 
-def find_canal(t1: Array, fluid: Array, spacing: NDArray, params: AutosegParameters) -> Canal:
+def _tube_widths(component: NDArray[np.bool_], spacing: NDArray) -> tuple[float, float]:
+    """Median left-right and anterior-posterior extent (mm) of a component per SI row."""
+    lr = component.any(axis=0)
+    ap = component.any(axis=2)
+    rows = lr.any(axis=1)
+    return (
+        float(np.median(lr.sum(axis=1)[rows])) * float(spacing[2]),
+        float(np.median(ap.sum(axis=0)[rows])) * float(spacing[0]),
+    )
+
+
+def _brightest_tube(
+    image: Array, tissue: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
+) -> NDArray[np.bool_]:
+    """The CSF column as the longest tube of the brightest voxels of ``image``.
+
+    ``image`` is the fluid image alone (no T1 to tell CSF from fat), or the fluid/T1 ratio
+    when the fixed CSF thresholds found nothing (8-bit windows that clip the CSF, unusual
+    contrast tables). Without a T1, fat (bright on fast spin-echo T2) competes with CSF. The
+    image is cut at
+    decreasing percentiles of its tissue (:data:`FLUID_ONLY_PERCENTILES`); at each cut the
+    components at least ``canal_min_length_mm`` long and shaped like the thecal sac (per SI
+    row at most ``canal_max_width_mm`` wide left to right, and between
+    ``canal_min_depth_mm`` and ``canal_max_width_mm`` deep: subcutaneous fat is a thin
+    sheet, a cut low enough to merge the canal with its surroundings makes a wide blob; a
+    component spanning the slab from one side to the other is a sheet too) are candidates.
+    The brightest cut's candidate wins unless a lower cut gives one
+    :data:`LONGER_FACTOR` times longer (the CSF broken by nerve roots or partial volume at
+    the brightest cut). Returns an empty mask when none qualifies (the caller then refuses).
+    """
+    if not tissue.any():
+        return np.zeros(image.shape, bool)
+    cuts = np.percentile(image[tissue], FLUID_ONLY_PERCENTILES)
+    best, best_length = np.zeros(image.shape, bool), 0.0
+    for cut in cuts:
+        labels, _ = ndimage.label(tissue & (image > cut))
+        for label, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None:
+                continue
+            length = (box[1].stop - box[1].start) * float(spacing[1])
+            if length < max(params.canal_min_length_mm, LONGER_FACTOR * best_length):
+                continue
+            if box[2].start == 0 and box[2].stop == image.shape[2]:
+                continue  # across the whole slab: a sheet (fat), not a tube
+            component = labels[box] == label
+            lr, ap = _tube_widths(component, spacing)
+            if lr <= params.canal_max_width_mm and (
+                params.canal_min_depth_mm <= ap <= params.canal_max_width_mm
+            ):
+                best = labels == label
+                best_length = length
+    return best
+
+
+def _thin_csf_added(tube: NDArray[np.bool_], image: Array, spacing: NDArray) -> NDArray[np.bool_]:
+    """The tube plus the CSF running in front of the cord, which the cord cuts off from it.
+
+    Above the conus the cord splits the thecal sac's CSF into a posterior and an anterior
+    column; on 4-5 mm sagittal slices the CSF beside the cord is partial-volumed and the two
+    are not connected. Bright voxels (at least :data:`THIN_CSF_FRACTION` of the tube's
+    median) within :data:`CORD_GAP_MM` in front of the tube, forming a column at least
+    :data:`THIN_CSF_MIN_LENGTH_MM` long, are added (a disc's nucleus is bright too but only
+    as tall as the disc). Without them the canal's wall would be read at the cord's back.
+    """
+    if not tube.any():
+        return tube
+    bright = image > THIN_CSF_FRACTION * float(np.median(image[tube]))
+    reach = max(1, round(CORD_GAP_MM / float(spacing[0])))
+    line = np.zeros((2 * reach + 1, 1, 1), bool)
+    line[reach:] = True  # shifts the tube anterior (towards higher AP indices)
+    front_band = ndimage.binary_dilation(tube, line) & ~tube
+    labels, _ = ndimage.label(bright & front_band)
+    out = tube.copy()
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None and (box[1].stop - box[1].start) * spacing[1] >= THIN_CSF_MIN_LENGTH_MM:
+            out[box] |= labels[box] == label
+    return out
+
+
+def find_canal(
+    t1: Array | None, fluid: Array, spacing: NDArray, params: AutosegParameters
+) -> Canal:
     """Locate the CSF column: bright on the fluid image, dark on T1, long along SI.
+
+    Without a T1 (``t1`` None) the CSF is the longest bright tube on the fluid image; with
+    one, when the fixed thresholds find no column, the longest bright tube on the fluid/T1
+    ratio (see :func:`_brightest_tube`).
 
     Raises
     ------
     BmetoolkitError
         No CSF column of at least ``canal_min_length_mm`` was found.
     """
-    candidates = _csf_candidates(t1, fluid, params)
-    column = _canal_column(candidates, fluid, spacing, params.canal_min_length_mm)
+    if t1 is None:
+        tube = _brightest_tube(fluid, tissue_mask(fluid, params.tissue_fraction), spacing, params)
+        column = _thin_csf_added(tube, fluid, spacing)
+    else:
+        candidates = _csf_candidates(t1, fluid, params)
+        column = _canal_column(candidates, fluid, spacing, params.canal_min_length_mm)
+        if _si_length(column, spacing) < params.canal_min_length_mm:
+            tissue, ratio = _fluid_ratio(t1, fluid, params)
+            column = _brightest_tube(ratio, tissue, spacing, params)
     si_rows = np.flatnonzero(column.any(axis=(0, 2)))
-    length = (si_rows[-1] - si_rows[0] + 1) * spacing[1] if si_rows.size else 0.0
+    length = _si_length(column, spacing)
     if length < params.canal_min_length_mm:
         raise BmetoolkitError(
             f"no spinal canal found: the longest CSF-like column spans {length:.0f} mm "
@@ -125,11 +241,18 @@ def _front(
 
     Only the slices within ``FRONT_HALF_WIDTH_MM`` of the midline count: laterally the CSF
     runs out into the neural foramina (and, in the neck, next to the vertebral arteries),
-    which lie further anterior than the canal's wall behind the bodies.
+    which lie further anterior than the canal's wall behind the bodies. Above the conus the
+    cord splits the CSF into a posterior and an anterior run; gaps along AP up to
+    :data:`CORD_GAP_MM` are closed first, so the front is the anterior CSF's wall, not the
+    cord's back.
     """
     half = max(1, round(FRONT_HALF_WIDTH_MM / spacing[2]))
     centre = round(midline)
     slab = column[:, :, max(centre - half, 0) : centre + half + 1]
+    reach = max(1, round(CORD_GAP_MM / spacing[0] / 2))
+    slab = ndimage.binary_closing(
+        np.pad(slab, ((reach, reach), (0, 0), (0, 0))), structure=np.ones((2 * reach + 1, 1, 1))
+    )[reach:-reach]
     anterior = _run_front(slab)
     found = np.flatnonzero(anterior >= 0)
     size = max(1, round(params.canal_smooth_mm / spacing[1]) | 1)

@@ -51,6 +51,19 @@ DISCS_COMPARED = 3
 #: well-formed disc (a lumbarised S1 over the rest of the sacrum); the S1-S2 remnant of
 #: the usual sacrum is thinner or absent.
 LUMBARISED_DISC_MIN_MM = 5.0
+#: The thecal sac ending in view counts for the sacrum when it ends at least this far (mm)
+#: above the image's lower edge, within this distance (mm, about a body's height) of the
+#: caudal body's lowest row.
+SAC_END_MARGIN_MM = 5.0
+SAC_BODY_HEIGHT_MM = 30.0
+#: Fewer bodies than this cannot show the lumbosacral angle against a column: no anchor.
+MIN_BODIES_FOR_LEVELS = 3
+#: Confidence factor of each kind of evidence below the sacrum.
+SUPPORT_WEIGHTS = {
+    "no bone below": 1.0,
+    "sacral segments right below": 0.9,
+    "thecal sac ends at it": 0.8,
+}
 #: Lines across the disc (each side of the centre line, within ``DISC_CENTRAL_RADIUS_MM``)
 #: and the sampling step along them (mm) for :func:`disc_height`.
 DISC_LINES = 5
@@ -203,8 +216,13 @@ def assign_levels(
     marrow_like: NDArray[np.bool_],
     spacing: NDArray,
     params: AutosegParameters,
+    canal_end_row: int | None = None,
 ) -> LevelAssignment:
-    """Name the bodies by anchoring on the sacrum; ``None`` levels when it is not seen."""
+    """Name the bodies by anchoring on the sacrum; ``None`` levels when it is not seen.
+
+    ``canal_end_row`` is the caudal-most SI row of the CSF column (where the thecal sac
+    ends), one piece of evidence for the sacrum (see :func:`_sacrum_evidence`).
+    """
     notes: list[str] = []
     if not shapes:
         notes.append(
@@ -219,11 +237,26 @@ def assign_levels(
             f"two consecutive bodies are {gap:.1f} times the median spacing apart: a body may "
             "be missing, so levels above the gap may be off"
         )
+    sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params, canal_end_row)
+    below_sacrum: list[BodyShape] = []
+    if (
+        not sacrum["is_sacrum"]
+        and len(shapes) > MIN_BODIES_FOR_LEVELS
+        and shapes[-1].touches_bottom
+    ):
+        # A segment cut by the image's lower edge below the sacrum: S2 and below.
+        above = _sacrum_evidence(shapes[:-1], marrow_like, spacing, params, canal_end_row)
+        if above["is_sacrum"]:
+            sacrum, below_sacrum, shapes = above, shapes[-1:], shapes[:-1]
+            notes.append(
+                "the segment at the lower edge of the image lies below the sacrum (S2 and "
+                "below): it is not a vertebral body and is left out"
+            )
     evidence["disc_heights_mm"] = [_rounded(s.disc_below_mm) for s in shapes[:-1]]
     ratio = _lumbosacral_disc_ratio(shapes)
     evidence["lumbosacral_disc_ratio"] = _rounded(ratio)
-    sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params)
     evidence |= sacrum
+    evidence["left_out_below_sacrum"] = [s.label for s in below_sacrum]
     unknown = {s.label: None for s in shapes}
     if not sacrum["is_sacrum"]:
         notes.append(
@@ -238,6 +271,13 @@ def assign_levels(
                 "lumbar-type bodies) above the rest of the sacrum, or a lumbar body; "
                 "confirm the levels on a whole-spine localiser"
             )
+        return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    if gap is not None and gap > params.gap_factor:
+        notes.append(
+            "the sacrum was recognised, but with a body missing between it and the top of the "
+            "field of view the count upwards would be off: levels are left unknown"
+        )
+        evidence["levels_withheld"] = "a body may be missing"
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
     if len(shapes) - 1 > len(_ABOVE_SACRUM):
         notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
@@ -292,29 +332,65 @@ def _sacrum_evidence(
     marrow_like: NDArray[np.bool_],
     spacing: NDArray,
     params: AutosegParameters,
+    canal_end_row: int | None = None,
 ) -> dict[str, Any]:
-    if len(shapes) < 2:
-        return {"is_sacrum": False, "reason": "fewer than two bodies"}
+    """Is the caudal-most body the sacrum (S1)? The evidence, and the verdict.
+
+    It must be tilted like the sacrum (the lumbosacral angle: at least
+    ``sacrum_min_angle_deg`` more anterior-down than the body above), and what lies below
+    it must fit the sacrum:
+
+    - no more marrow-bright bone (the field of view shows the soft tissue below), or
+    - bone right below it, without a well-formed disc in between (the sacral segments S2
+      and below under S1; a disc of ``LUMBARISED_DISC_MIN_MM`` or more with bone below
+      means a lumbar body, or a lumbarised S1, and the levels stay unknown), or
+    - the image ends right below it, but the thecal sac (the CSF column) ends in view, at
+      most one body height below the body's top: the sac ends at S1-S2 in most adults, so
+      a lumbar body cut off from the sacrum by the field of view shows the CSF running on
+      to the image's edge.
+    """
+    if len(shapes) < MIN_BODIES_FOR_LEVELS:
+        return {"is_sacrum": False, "reason": f"fewer than {MIN_BODIES_FOR_LEVELS} bodies"}
     last, above = shapes[-1], shapes[-2]
     jump = last.angle_deg - above.angle_deg
     below, gap_below = _bone_below(last, marrow_like, spacing, params)
     tilted = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg)
+    sac_ends = _sac_ends_at(last, canal_end_row, spacing)
+    if below is False:
+        support = "no bone below"
+    elif below and gap_below is not None and gap_below < LUMBARISED_DISC_MIN_MM:
+        support = "sacral segments right below"
+    elif below is None and sac_ends:
+        support = "thecal sac ends at it"
+    else:
+        support = None
     return {
-        "is_sacrum": tilted and below is False,
+        "is_sacrum": tilted and support is not None and not last.touches_bottom,
+        "support": support,
         "lumbosacral_angle_deg": round(float(jump), 1) if np.isfinite(jump) else None,
         "bone_below": below,
         "gap_to_bone_below_mm": gap_below,
+        "thecal_sac_ends_at_it": sac_ends,
         "caudal_body_truncated": last.touches_bottom,
         "tilted_like_sacrum": tilted,
     }
 
 
+def _sac_ends_at(shape: BodyShape, canal_end_row: int | None, spacing: NDArray) -> bool:
+    """Whether the CSF column ends in view, between the body's bottom margin and its top."""
+    if canal_end_row is None or canal_end_row < round(SAC_END_MARGIN_MM / spacing[1]):
+        return False
+    height_rows = round(SAC_BODY_HEIGHT_MM / spacing[1])
+    return shape.inferior_row - height_rows <= canal_end_row <= shape.inferior_row + height_rows
+
+
 def _confidence(sacrum: dict[str, Any], gap: float | None, params: AutosegParameters) -> float:
-    """0-1: 0.6 at the angle threshold, 1 at twice it; halved when a body may be missing."""
+    """0-1: 0.6 at the angle threshold, 1 at twice it, times the weight of what lies below
+    the sacrum (:data:`SUPPORT_WEIGHTS`); halved when a body may be missing."""
     margin = (sacrum["lumbosacral_angle_deg"] - params.sacrum_min_angle_deg) / max(
         params.sacrum_min_angle_deg, 1e-6
     )
-    score = 0.6 + 0.4 * float(np.clip(margin, 0, 1))
+    score = (0.6 + 0.4 * float(np.clip(margin, 0, 1))) * SUPPORT_WEIGHTS[sacrum["support"]]
     if gap is not None and gap > params.gap_factor:
         score *= 0.5
     return round(score, 2)

@@ -27,6 +27,12 @@ class AutosegParameters:
         be CSF.
     canal_min_length_mm : float
         Shortest superior-inferior extent (mm) of the CSF column taken as the spinal canal.
+    canal_max_width_mm : float
+        Without a T1: the CSF column is at most this wide (mm, left-right and
+        anterior-posterior, median over SI rows).
+    canal_min_depth_mm : float
+        Without a T1: the CSF column is at least this deep (mm, anterior-posterior, median
+        over SI rows); subcutaneous fat, bright on T2 too, is a thinner sheet.
     canal_smooth_mm : float
         Length (mm) of the running median that smooths the canal's anterior wall along SI.
     band_posterior_mm : float
@@ -43,6 +49,17 @@ class AutosegParameters:
     marrow_t2_max : float
         When a T2 is present, marrow is darker on T2 than this multiple of the marrow's
         own T2 reference (fat, bright on T2, is left out).
+    marrow_fluid_low, marrow_fluid_high : float
+        Without a T1: marrow lies between these multiples of the marrow level of the T2
+        (or STIR), the median of the strip just in front of the canal per SI row (discs and
+        CSF are brighter, endplates, cortex and degenerated discs darker).
+    marrow_fluid_raw_low : float
+        Without a T1: marrow is also above this multiple of the marrow level on the
+        unsmoothed image (smoothing blurs the thin dark cortex that separates a body from
+        marrow-like tissue in front of it).
+    fluid_smooth_mm : float
+        Without a T1: sigma (mm) of the Gaussian applied to the T2/STIR before the band
+        (mottled marrow, noise).
     marrow_reference_percentile : float
         Percentile of T1 inside the column near the canal taken as the marrow reference.
     reference_smooth_mm : float
@@ -68,6 +85,27 @@ class AutosegParameters:
         marrow of each body in the sagittal plane (about 1 mm of endplate and wall). A
         thicker shell reaches into the disc, and the analysis then keeps the dark endplate
         cortex inside the marrow (false type III calls at the steep S1 endplate with 1.5).
+    lateral_margin_mm : float
+        A body's lateral sections lie within its mid-sagittal outline grown by this much
+        (mm); what grew further across slices (tissue beside the spine) is cut off.
+    lateral_half_width_ratio : float
+        A body reaches no further from the canal midline than this multiple of its
+        mid-sagittal depth (vertebral bodies are at most about 1.6 times as wide as deep).
+    small_body_fraction : float
+        A body under this fraction of the median body volume, away from the field of
+        view's edges, is dropped (a disc or a sliver), with a note.
+    large_body_factor : float
+        A body over this multiple of the median body volume is dropped, with a note.
+    max_body_volume_mm3 : float
+        A body over this volume (mm^3) is dropped, with a note (the largest lumbar bodies
+        hold about 60 mL).
+    cortex_max_mm : float
+        Beyond ``cortex_mm``, each body grows through voxels as dark as cortical bone
+        (see ``cortex_dark_fraction``) up to this total thickness (mm): real cortices and
+        endplates are 0.5-2.5 mm thick.
+    cortex_dark_fraction : float
+        Cortical bone is darker than this fraction of the marrow reference on the image
+        the marrow is read from (discs, muscle and lesions are brighter).
     min_body_height_mm : float
         Smallest superior-inferior extent (mm) of a body.
     fill_rim_mm : float
@@ -100,12 +138,18 @@ class AutosegParameters:
     csf_ratio_min: float = 2.5
     csf_fluid_min: float = 1.8
     canal_min_length_mm: float = 40.0
+    canal_max_width_mm: float = 30.0
+    canal_min_depth_mm: float = 5.0
     canal_smooth_mm: float = 12.0
     band_posterior_mm: float = 1.0
     band_anterior_mm: float = 70.0
     band_half_width_mm: float = 35.0
     marrow_t1_min: float = 0.65
     marrow_t2_max: float = 1.6
+    marrow_fluid_low: float = 0.7
+    marrow_fluid_high: float = 1.35
+    marrow_fluid_raw_low: float = 0.6
+    fluid_smooth_mm: float = 0.75
     marrow_reference_percentile: float = 70.0
     reference_smooth_mm: float = 60.0
     opening_mm: float = 1.5
@@ -117,6 +161,13 @@ class AutosegParameters:
     max_body_depth_mm: float = 65.0
     cortex_mm: float = 1.0
     min_body_height_mm: float = 8.0
+    cortex_max_mm: float = 2.5
+    cortex_dark_fraction: float = 0.3
+    lateral_margin_mm: float = 2.0
+    lateral_half_width_ratio: float = 0.9
+    small_body_fraction: float = 0.35
+    large_body_factor: float = 2.5
+    max_body_volume_mm3: float = 100000.0
     fill_rim_mm: float = 1.0
     sacrum_min_angle_deg: float = 8.0
     disc_search_mm: float = 15.0

@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.canal import Canal, band_distance
 
-__all__ = ["BRIGHT", "DARK", "invert", "marrow_polarity", "spine_profile"]
+__all__ = ["BRIGHT", "DARK", "disc_contrast", "invert", "marrow_polarity", "spine_profile"]
 
 #: Marrow brighter than the discs on T1 (spin echo) or darker (some gradient echoes).
 BRIGHT = "bright"
@@ -33,6 +33,12 @@ STRIP_MM = (2.0, 12.0)
 STRIP_HALF_WIDTH_MM = 5.0
 #: The profile's mid level lies halfway between these percentiles of the profile.
 LEVEL_PERCENTILES = (10.0, 90.0)
+#: Rows of the strip above this percentile of the fluid profile are disc rows.
+DISC_ROW_PERCENTILE = 80.0
+#: Both profiles are taken relative to their running median over this length (mm).
+SHADING_MM = 60.0
+#: Disc rows brighter or darker on T1 than body rows by this factor decide the polarity.
+CLEAR_CONTRAST = 1.15
 
 
 def spine_profile(t1: NDArray, canal: Canal, spacing: NDArray) -> NDArray[np.float64]:
@@ -73,8 +79,42 @@ def _interior_runs(above: NDArray[np.bool_]) -> tuple[list[int], list[int]]:
     return runs
 
 
-def marrow_polarity(t1: NDArray, canal: Canal, spacing: NDArray) -> tuple[str, dict[str, Any]]:
+def disc_contrast(t1: NDArray, fluid: NDArray, canal: Canal, spacing: NDArray) -> float | None:
+    """T1 of the disc rows over T1 of the body rows, with the discs found on the fluid image.
+
+    Along the strip in front of the canal, the rows brightest on the fluid image (the upper
+    :data:`DISC_ROW_PERCENTILE` of its profile: disc nuclei; marrow is darker on STIR, fat
+    suppressed T2 and T2) are disc rows, the darker half body rows. Above 1 the discs are
+    brighter than the marrow on this T1 (dark marrow). Both profiles are divided by their
+    running median over :data:`SHADING_MM` first. None when there are too few rows.
+    """
+    t1_profile = spine_profile(t1, canal, spacing)
+    fluid_profile = spine_profile(fluid, canal, spacing)
+    valid = np.isfinite(t1_profile) & np.isfinite(fluid_profile)
+    if valid.sum() < 10:
+        return None
+    # Relative to their running medians, so shading along the spine (which both images may
+    # share) does not pass for contrast.
+    size = max(3, round(SHADING_MM / float(spacing[1])) | 1)
+    t1_values, fluid_values = (
+        values / np.maximum(ndimage.median_filter(values, size=size, mode="nearest"), 1e-6)
+        for values in (t1_profile[valid], fluid_profile[valid])
+    )
+    disc = fluid_values >= np.percentile(fluid_values, DISC_ROW_PERCENTILE)
+    body = fluid_values <= np.percentile(fluid_values, 50.0)
+    marrow = float(np.median(t1_values[body]))
+    return float(np.median(t1_values[disc])) / marrow if marrow > 0 else None
+
+
+def marrow_polarity(
+    t1: NDArray, canal: Canal, spacing: NDArray, fluid: NDArray | None = None
+) -> tuple[str, dict[str, Any]]:
     """Whether the bodies' marrow is :data:`BRIGHT` or :data:`DARK` on ``t1``.
+
+    With a ``fluid`` image, the discs are read from it (:func:`disc_contrast`) and the T1
+    of disc rows against body rows decides when it differs by more than
+    :data:`CLEAR_CONTRAST` either way; otherwise (and without ``fluid``) the run lengths
+    decide, as below.
 
     Returns
     -------
@@ -93,6 +133,10 @@ def marrow_polarity(t1: NDArray, canal: Canal, spacing: NDArray) -> tuple[str, d
     >>> marrow_polarity(t1, canal, np.ones(3))[0]
     'dark'
     """
+    contrast = None if fluid is None else disc_contrast(t1, fluid, canal, spacing)
+    if contrast is not None and abs(np.log(contrast)) > np.log(CLEAR_CONTRAST):
+        polarity = DARK if contrast > 1 else BRIGHT
+        return polarity, {"disc_to_marrow_t1": round(contrast, 2), "read_from": "fluid discs"}
     profile = spine_profile(t1, canal, spacing)
     valid = profile[np.isfinite(profile)]
     if valid.size < 5:
@@ -104,6 +148,8 @@ def marrow_polarity(t1: NDArray, canal: Canal, spacing: NDArray) -> tuple[str, d
         "runs_below": len(below_runs),
         "median_run_above_mm": _median_mm(above_runs, spacing[1]),
         "median_run_below_mm": _median_mm(below_runs, spacing[1]),
+        "disc_to_marrow_t1": None if contrast is None else round(contrast, 2),
+        "read_from": "run lengths",
     }
     if len(above_runs) < 2 or len(below_runs) < 2:
         evidence["reason"] = "no alternation of bodies and discs along the spine"

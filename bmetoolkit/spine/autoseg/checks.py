@@ -1,0 +1,120 @@
+"""Plausibility checks on the segmented bodies: stay in the column, size and shape per body.
+
+A body is a short, roughly elliptic cylinder whose left-right half-width is below its depth
+and whose sagittal outline changes little from the midline to its lateral walls. What grew
+past that (across slices into the tissue beside the spine, psoas, vessels) is cut off; a
+body far smaller than its neighbours (a disc or a partial-volume sliver) or far larger (two
+bodies, or a body with the tissue in front of it) is dropped, with a note saying so.
+
+All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+
+__all__ = ["check_sizes", "confine_laterally"]
+
+Labels = NDArray[np.int32]
+
+#: The body's mid-sagittal outline is read within this distance (mm) of the canal midline.
+MID_SAGITTAL_HALF_WIDTH_MM = 3.0
+
+
+def _mid_outline(own: NDArray[np.bool_], centre: float, spacing: NDArray) -> NDArray[np.bool_]:
+    """Union of the body's sections within ``MID_SAGITTAL_HALF_WIDTH_MM`` of ``centre``.
+
+    Falls back on the largest section when the body does not reach the midline.
+    """
+    half = MID_SAGITTAL_HALF_WIDTH_MM / spacing[2]
+    slices = np.arange(own.shape[2])
+    near = np.abs(slices - centre) <= half
+    outline = own[:, :, near].any(axis=2) if near.any() else np.zeros(own.shape[:2], bool)
+    if not outline.any():
+        outline = own[:, :, int(np.argmax(own.sum(axis=(0, 1))))]
+    return outline
+
+
+def confine_laterally(
+    bodies: Labels, midline: float, spacing: NDArray, params: AutosegParameters
+) -> Labels:
+    """Cut what each body grew beyond its lateral walls, slice by slice.
+
+    A body's lateral sections must lie inside its mid-sagittal outline grown by
+    ``lateral_margin_mm`` (a body is narrower, not deeper, at its sides), and no further
+    from the canal midline than ``lateral_half_width_ratio`` times its mid-sagittal depth.
+    Of what is left the largest connected part is kept.
+    """
+    out = np.zeros_like(bodies)
+    lr_mm = (np.arange(bodies.shape[2]) - midline) * spacing[2]
+    grow = ndimage.generate_binary_structure(2, 1)
+    margin = max(1, round(params.lateral_margin_mm / float(spacing[:2].min())))
+    for label, box in enumerate(ndimage.find_objects(bodies), start=1):
+        if box is None:
+            continue
+        box = (slice(None), slice(None), box[2])
+        own = bodies[box] == label
+        outline = _mid_outline(own, midline - box[2].start, spacing)
+        depth = float(np.ptp(np.flatnonzero(outline.any(axis=1))) + 1) * float(spacing[0])
+        allowed = ndimage.binary_dilation(outline, grow, iterations=margin)
+        wide = np.abs(lr_mm[box[2]]) <= params.lateral_half_width_ratio * depth
+        kept = own & allowed[:, :, None] & wide[None, None, :]
+        parts, n = ndimage.label(kept)
+        if n > 1:
+            kept = parts == int(np.argmax(np.bincount(parts.ravel())[1:])) + 1
+        out[box][kept] = label
+    return out
+
+
+def check_sizes(
+    bodies: Labels, spacing: NDArray, params: AutosegParameters
+) -> tuple[Labels, list[str]]:
+    """Drop bodies far smaller or larger than the median body, with a note for each.
+
+    A body below ``small_body_fraction`` of the median volume is dropped unless it touches
+    the field of view (a body cut by the field of view is legitimately small); one above
+    ``large_body_factor`` times the median, or above ``max_body_volume_mm3``, is dropped
+    (two bodies joined, or a body with the tissue in front of it: its BME and Modic
+    readings would be wrong). Bodies are relabelled 1..n.
+    """
+    n = int(bodies.max())
+    if n == 0:
+        return bodies, []
+    voxel = float(np.prod(spacing))
+    volumes = np.bincount(bodies.ravel(), minlength=n + 1)[1:] * voxel
+    present = volumes > 0
+    median = float(np.median(volumes[present])) if present.sum() >= 3 else float("nan")
+    boxes = ndimage.find_objects(bodies)
+    notes, keep = [], []
+    for label, (volume, box) in enumerate(zip(volumes, boxes, strict=True), start=1):
+        if box is None:
+            continue
+        at_edge = any(
+            s.start == 0 or s.stop == size for s, size in zip(box, bodies.shape, strict=True)
+        )
+        if np.isfinite(median) and volume < params.small_body_fraction * median and not at_edge:
+            notes.append(
+                f"a {volume / 1000:.1f} mL segment between the bodies (under "
+                f"{params.small_body_fraction:.0%} of the median body, {median / 1000:.1f} mL) "
+                "was dropped: a disc or a sliver of a body, not a whole body"
+            )
+            continue
+        too_large = volume > params.max_body_volume_mm3 or (
+            np.isfinite(median) and volume > params.large_body_factor * median
+        )
+        if too_large:
+            notes.append(
+                f"a {volume / 1000:.0f} mL segment was dropped: larger than a vertebral body "
+                f"(median body {median / 1000:.0f} mL, at most "
+                f"{params.max_body_volume_mm3 / 1000:.0f} mL): bodies joined across a disc "
+                "or with the tissue in front of them; check the QC figure or pass a label map"
+            )
+            continue
+        keep.append(label)
+    lookup = np.zeros(n + 1, np.int32)
+    lookup[keep] = np.arange(1, len(keep) + 1)
+    return lookup[bodies], notes
