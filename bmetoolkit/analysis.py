@@ -360,23 +360,13 @@ def _vertebra_labels(
 
 
 def _automatic_labels(study: Study, params: Parameters) -> VertebraLabels:
-    if study.t1 is None:
-        raise MissingContrastError(
-            "no vertebra labels were given and the automatic vertebral bodies need a T1 in "
-            "this version",
-            path=study.base.source,
-            hint="pass vertebra labels (SPINEPS, TotalSegmentator or a binary body mask): "
-            "vertebrae=..., or add the T1 of the same session",
-            cli_hint="pass vertebra labels (SPINEPS, TotalSegmentator or a binary body "
-            "mask): --vertebrae PATH, or add the T1 of the same session: --t1 PATH",
-        )
     try:
         from bmetoolkit.spine.autoseg import find_vertebral_bodies
     except ImportError:
         raise MissingContrastError(
             "no vertebra labels were given and automatic vertebra segmentation is not "
             "available in this version",
-            path=study.t1.source,
+            path=study.base.source,
             hint="pass a vertebra label map (SPINEPS, TotalSegmentator, VerSe ids or a binary "
             "body mask): vertebrae=... or --vertebrae",
         ) from None

@@ -44,7 +44,6 @@ __all__ = [
     "Role",
     "Study",
     "input_checksums",
-    "t1_missing_error",
 ]
 
 Role = Literal["t1", "t2", "stir", "labels"]
@@ -332,31 +331,6 @@ class Study:
             if role in self.covered:
                 mask &= self.covered[role]
         return mask
-
-
-def t1_missing_error(fluid: ImageInput | None) -> MissingContrastError:
-    """The error for T2-only or STIR-only input: what is possible without a T1, and how.
-
-    The hint is in Python terms, ``cli_hint`` in command-line terms.
-    """
-    source = fluid.source if isinstance(fluid, Volume) else fluid
-    return MissingContrastError(
-        "no T1 image was given, only a T2/STIR: the automatic vertebral bodies and Modic types "
-        "need a T1 (Modic types are told apart by the T1); edema alone can be measured from "
-        "a fluid-sensitive image inside masks you give (bones or vertebrae)",
-        path=None if source is None else os.fspath(source),
-        hint="Without a T1 you can load and inspect the image (bt.load(path)), see what its "
-        "header says (bmetoolkit info PATH) and measure edema inside your own masks: "
-        'bt.analyze(None, stir="stir.nii.gz", marrow="bones.nii.gz"); for the whole analysis '
-        'add the T1 of the same session: bt.analyze("t1.nii.gz", t2="t2.nii.gz", '
-        'stir="stir.nii.gz"), or give a DICOM study folder holding both: bt.analyze("study/")',
-        cli_hint="Without a T1 you can list and check the image (bmetoolkit info PATH), "
-        "convert DICOM series to NIfTI (bmetoolkit convert PATH OUT_DIR) and measure edema "
-        "inside your own masks: bmetoolkit analyze --stir STIR --marrow MASK --out DIR (or "
-        "--vertebrae LABELS); for the whole analysis add the T1 of the same session: "
-        "bmetoolkit analyze --t1 T1 --t2 T2 [--stir STIR] --out DIR, or give a DICOM study "
-        "folder holding both: bmetoolkit analyze STUDY_DIR --out DIR",
-    )
 
 
 def input_checksums(volumes: Mapping[str, Volume]) -> dict[str, list[dict[str, str]]]:

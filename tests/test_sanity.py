@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
-import bmetoolkit as bt
 from bmetoolkit.cli import main
 from bmetoolkit.data import datasets
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
-from bmetoolkit.errors import ContrastMismatchError, DuplicateInputError, MissingContrastError
+from bmetoolkit.errors import ContrastMismatchError, DuplicateInputError
 from bmetoolkit.pairing.sanity import MIN_FLUID_DARK_FRACTION
 from bmetoolkit.study import Study
 from tests.fuzz.corpus import make_seeds
@@ -84,18 +84,19 @@ def test_same_file_twice_on_the_command_line(seeds, tmp_path, capsys):
     assert "the same file was given as the T1 and as the T2" in capsys.readouterr().err
 
 
-def test_t2_only_messages_in_the_syntax_of_each_interface(seeds, tmp_path, capsys):
+def test_t2_only_is_analysed_and_says_what_it_could_not_assess(seeds, tmp_path):
+    """Without a T1 the bodies come from the T2 alone (issue 16) and edema from the fluid
+    image; the report says the T1 criterion was not applied and Modic types not assessed."""
     t2 = str(seeds.nifti / "t2.nii.gz")
-    assert main(["analyze", "--t2", t2, "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert "no T1 image was given" in err and t2 in err
-    assert "bmetoolkit analyze --t1 T1 --t2 T2" in err and "bmetoolkit info PATH" in err
-    assert "t2=" not in err and "bt." not in err  # no Python syntax on the command line
-    with pytest.raises(MissingContrastError) as info:
-        bt.analyze(None, t2=t2)  # no T1 and no labels: the automatic bodies need a T1
-    text = str(info.value)
-    assert "need a T1" in text and "vertebrae=..." in text and t2 in text
-    assert "--t1" not in text and "--vertebrae" not in text  # no command-line syntax
+    out = tmp_path / "o"
+    assert main(["analyze", "--t2", t2, "--out", str(out), "--no-qc"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["decision_levels"]["t1_criterion"] == "not applied (no T1)"
+    assert report["endplates"] and {row["modic_type"] for row in report["endplates"]} == {
+        "not assessed"
+    }
+    assert any("no T1 was given" in note for note in report["notes"])
+    assert report["labels"]["provenance"]["images_used"] == ["T2"]
 
 
 def test_t1_only_message_in_command_line_terms(seeds, tmp_path, capsys):

@@ -157,13 +157,8 @@ def run(args: argparse.Namespace) -> int:
 def _check_arguments(args: argparse.Namespace) -> None:
     """Raise UsageError when the images given do not make one subject."""
     fluid = args.t2 or args.stir
-    masks = args.marrow is not None or args.vertebrae is not None
     if args.marrow is not None and args.vertebrae is not None:
         raise UsageError("give --vertebrae for the spine or --marrow for any bone, not both")
-    if args.study is None and args.t1 is None and fluid and not masks:
-        from bmetoolkit.study import t1_missing_error
-
-        raise UsageError(t1_missing_error(fluid).for_cli())
     if args.study is not None and (args.t1 or fluid):
         raise UsageError("give either STUDY_DIR or the images (--t1, --t2, --stir), not both")
     if args.study is None and args.t1 is not None and not fluid:
