@@ -22,21 +22,17 @@ from bmetoolkit.modic import MM3_PER_ML, MODIC_NAMES, SUPERIOR, type_string
 from bmetoolkit.params import Parameters
 from bmetoolkit.volume import Grid
 
-__all__ = ["LESION_COLUMNS", "coordinates", "lesion_signal", "lesion_table"]
+__all__ = [
+    "LESION_COLUMNS",
+    "PLACE_AND_SIGNAL_COLUMNS",
+    "coordinates",
+    "lesion_signal",
+    "lesion_table",
+]
 
-#: Columns of the lesion table, in order. Coordinates are RAS mm; the bounding box holds
-#: the lesion's voxel centres.
-LESION_COLUMNS = (
-    "lesion",
-    "level",
-    "verse_id",
-    "zone",
-    "finding",
-    "volume_ml",
-    "bme_volume_ml",
-    "volume_ml_I",
-    "volume_ml_II",
-    "volume_ml_III",
+#: The columns every lesion table ends with, whatever the anatomy: place and signal.
+#: Coordinates are RAS mm; the bounding box holds the lesion's voxel centres.
+PLACE_AND_SIGNAL_COLUMNS = (
     "centroid_x_mm",
     "centroid_y_mm",
     "centroid_z_mm",
@@ -54,6 +50,20 @@ LESION_COLUMNS = (
     "t1_z",
     "t2_z",
     "stir_z",
+)
+#: Columns of the (spine) lesion table, in order.
+LESION_COLUMNS = (
+    "lesion",
+    "level",
+    "verse_id",
+    "zone",
+    "finding",
+    "volume_ml",
+    "bme_volume_ml",
+    "volume_ml_I",
+    "volume_ml_II",
+    "volume_ml_III",
+    *PLACE_AND_SIGNAL_COLUMNS,
 )
 
 

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from bmetoolkit.bones.geometry import BoneDepths
 from bmetoolkit.decision import DecisionLevels
-from bmetoolkit.lesions import coordinates, lesion_signal
+from bmetoolkit.lesions import PLACE_AND_SIGNAL_COLUMNS, coordinates, lesion_signal
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.volume import Grid
 
@@ -53,23 +53,7 @@ BONE_LESION_COLUMNS = (
     "surface_depth_mm",
     "articular_distance_mm",
     "articular_depth_mm",
-    "centroid_x_mm",
-    "centroid_y_mm",
-    "centroid_z_mm",
-    "bbox_min_x_mm",
-    "bbox_min_y_mm",
-    "bbox_min_z_mm",
-    "bbox_max_x_mm",
-    "bbox_max_y_mm",
-    "bbox_max_z_mm",
-    "bbox_voxels",
-    "t1_dark_volume_ml",
-    "mean_t1_ratio",
-    "mean_t2_ratio",
-    "mean_stir_ratio",
-    "t1_z",
-    "t2_z",
-    "stir_z",
+    *PLACE_AND_SIGNAL_COLUMNS,
 )
 
 
