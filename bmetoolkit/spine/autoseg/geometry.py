@@ -107,7 +107,11 @@ def consistent_angles(
     >>> consistent_angles(ends, np.array([0, 1, 2])).round(2).tolist()
     [-8.25, -6.0, -3.75]
     """
-    out = np.nanmean(endplates, axis=1)
+    finite = np.isfinite(endplates)
+    counts = finite.sum(axis=1)
+    # the mean of the finite endplates (NaN for a body with none, without a warning)
+    out = np.where(counts > 0, np.where(finite, endplates, 0).sum(axis=1), np.nan)
+    out = out / np.maximum(counts, 1)
     for position, body in enumerate(order):
         superior, inferior = endplates[body]
         if not np.isfinite([superior, inferior]).all():
