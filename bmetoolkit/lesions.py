@@ -28,6 +28,7 @@ __all__ = [
     "coordinates",
     "lesion_signal",
     "lesion_table",
+    "place_and_signal",
 ]
 
 #: The columns every lesion table ends with, whatever the anatomy: place and signal.
@@ -118,8 +119,6 @@ def lesion_table(
         if box is None:
             continue
         inside = lesions[box] == number
-        ijk = np.argwhere(inside) + np.array([s.start for s in box])
-        world = grid.voxel_to_world(ijk)
         body_id = int(np.bincount(body_labels[box][inside]).argmax())
         name, verse = body_names.get(body_id, (f"body id {body_id}", None))
         lesion_types = types[box][inside]
@@ -140,16 +139,14 @@ def lesion_table(
                     float(np.count_nonzero(bme[box][inside]) * mm3 / MM3_PER_ML), 4
                 ),
                 **{f"volume_ml_{roman}": round(v, 4) for roman, v in volumes.items()},
-                **coordinates(world),
-                "bbox_voxels": ",".join(f"{s.start}:{s.stop}" for s in box),
-                **lesion_signal(
+                **place_and_signal(
                     box,
                     inside,
+                    grid=grid,
                     ratios=ratios,
                     decisions=decisions,
                     levels=levels,
                     t1_dark=t1_dark,
-                    voxel_mm3=mm3,
                 ),
             }
         )
@@ -162,6 +159,34 @@ def _zone(assignment: NDArray[np.uint8]) -> str:
         return "central"
     superior = np.count_nonzero(endplate == SUPERIOR)
     return "superior endplate" if superior * 2 >= endplate.size else "inferior endplate"
+
+
+def place_and_signal(
+    box: tuple[slice, ...],
+    inside: NDArray[np.bool_],
+    *,
+    grid: Grid,
+    ratios: dict[str, NDArray[np.floating]],
+    decisions: dict[str, NDArray[np.floating]],
+    levels: DecisionLevels,
+    t1_dark: NDArray[np.bool_],
+) -> dict[str, Any]:
+    """The :data:`PLACE_AND_SIGNAL_COLUMNS` of a lesion (``box``: its bounding box on the
+    grid, ``inside``: its voxels within it)."""
+    ijk = np.argwhere(inside) + np.array([s.start for s in box])
+    return {
+        **coordinates(grid.voxel_to_world(ijk)),
+        "bbox_voxels": ",".join(f"{s.start}:{s.stop}" for s in box),
+        **lesion_signal(
+            box,
+            inside,
+            ratios=ratios,
+            decisions=decisions,
+            levels=levels,
+            t1_dark=t1_dark,
+            voxel_mm3=grid.voxel_volume_mm3,
+        ),
+    }
 
 
 def lesion_signal(

@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from bmetoolkit.bones.geometry import BoneDepths
 from bmetoolkit.decision import DecisionLevels
-from bmetoolkit.lesions import PLACE_AND_SIGNAL_COLUMNS, coordinates, lesion_signal
+from bmetoolkit.lesions import PLACE_AND_SIGNAL_COLUMNS, place_and_signal
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.volume import Grid
 
@@ -83,7 +83,6 @@ def bone_lesion_table(
         if box is None:
             continue
         inside = lesions[box] == number
-        ijk = np.argwhere(inside) + np.array([s.start for s in box])
         bone = int(np.bincount(bone_ids[box][inside]).argmax())
         surface = depths.surface_mm[box][inside]
         articular = depths.articular_mm[box][inside]
@@ -100,16 +99,14 @@ def bone_lesion_table(
                 "surface_depth_mm": _rounded(np.nanmax(surface)),
                 "articular_distance_mm": near,
                 "articular_depth_mm": None if near is None else _rounded(np.nanmax(articular)),
-                **coordinates(grid.voxel_to_world(ijk)),
-                "bbox_voxels": ",".join(f"{s.start}:{s.stop}" for s in box),
-                **lesion_signal(
+                **place_and_signal(
                     box,
                     inside,
+                    grid=grid,
                     ratios=ratios,
                     decisions=decisions,
                     levels=levels,
                     t1_dark=t1_dark,
-                    voxel_mm3=mm3,
                 ),
             }
         )
