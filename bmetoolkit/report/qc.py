@@ -46,6 +46,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -527,7 +528,6 @@ def sagittal_montage(
             grey = _grey(_display(arrays[name][k, crop_y, crop_z])[pick], windows[name])
             panels.append(Panel(label, where, _paint(grey, overlay), marks))
     per_slice = np.count_nonzero(findings[slices].reshape(len(slices), -1), axis=1)
-    key = int(np.argmax(per_slice)) if per_slice.max() > 0 else len(slices) // 2
     present = tuple(int(v) for v in np.unique(arrays["modic"]) if int(v) in MODIC_COLORS)
     return Montage(
         panels=tuple(panels),
@@ -535,12 +535,7 @@ def sagittal_montage(
         fluid_name=fluid_name,
         modic_present=present,
         has_bme=bool(np.any(arrays["bme"] > 0)),
-        key_panel=2 * key + 1,
-        key_rows=(
-            (int(finding_rows[key][0]), int(finding_rows[key][-1]))
-            if finding_rows[key].size
-            else None
-        ),
+        **_key_panel(per_slice, finding_rows),
     )
 
 
@@ -747,7 +742,6 @@ def acquisition_montage(
             grey = _grey(view(volume.data, k)[pick], windows[key])
             panels.append(Panel(label, where, _paint(grey, overlay), marks))
     per_slice = np.count_nonzero(bme[:, :, slices].reshape(-1, len(slices)), axis=0)
-    key = int(np.argmax(per_slice)) if per_slice.max() > 0 else len(slices) // 2
     left = "A" if plane == "sagittal" else "R"
     return Montage(
         panels=tuple(panels),
@@ -755,16 +749,22 @@ def acquisition_montage(
         fluid_name=fluid_name,
         modic_present=(),
         has_bme=bool(bme.any()),
-        key_panel=2 * key + 1,
-        key_rows=(
-            (int(finding_rows[key][0]), int(finding_rows[key][-1]))
-            if finding_rows[key].size
-            else None
-        ),
+        **_key_panel(per_slice, finding_rows),
         plane=plane,
         sides=(left, _OPPOSITE[left]),
         show_modic=False,
     )
+
+
+def _key_panel(per_slice: NDArray, finding_rows: Sequence[NDArray]) -> dict[str, Any]:
+    """The thumbnail's panel (the fluid panel of the slice with most findings, the middle
+    slice without any) and the rows of its findings (first, last; None without)."""
+    key = int(np.argmax(per_slice)) if per_slice.max() > 0 else len(per_slice) // 2
+    rows = finding_rows[key]
+    return {
+        "key_panel": 2 * key + 1,
+        "key_rows": (int(rows[0]), int(rows[-1])) if rows.size else None,
+    }
 
 
 def _bone_marks(ids: NDArray, names: Mapping[int, str]) -> tuple[LevelMark, ...]:
