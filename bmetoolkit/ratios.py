@@ -120,6 +120,20 @@ def marrow_ratios(
     return ratios, reference, normal.reshape(region.shape)
 
 
+def _smoothed_with_sd(
+    ratio: NDArray[np.float32],
+    marrow: NDArray[np.bool_],
+    normal: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+    width_mm: float,
+) -> tuple[NDArray[np.float32], float]:
+    """The ratio smoothed within the marrow, and the SD of normal marrow smoothed among its
+    own voxels (lesion edges do not widen it), at one width."""
+    smoothed = smooth_within(np.where(marrow, ratio, np.nan), spacing, width_mm)
+    sd = normal_sd(smooth_within(np.where(normal, ratio, np.nan), spacing, width_mm), normal)
+    return smoothed, sd
+
+
 def decision_images(
     ratios: Mapping[str, NDArray[np.float32]],
     normal: NDArray[np.bool_],
@@ -133,11 +147,11 @@ def decision_images(
     The SD is that of the normal voxels smoothed among themselves (lesion edges do not
     widen it).
     """
-    width = params.decision_smoothing_mm
     decisions, sd = {}, {}
     for name, ratio in ratios.items():
-        decisions[name] = smooth_within(np.where(marrow, ratio, np.nan), spacing, width)
-        sd[name] = normal_sd(smooth_within(np.where(normal, ratio, np.nan), spacing, width), normal)
+        decisions[name], sd[name] = _smoothed_with_sd(
+            ratio, marrow, normal, spacing, params.decision_smoothing_mm
+        )
     levels = decision_levels(sd, fluid=fluid, params=params)
     if "t1" not in ratios:
         levels = replace(levels, t1_criterion=NO_T1_CRITERION)
@@ -195,8 +209,7 @@ def coarse_seed_mask(
     """
     if width_mm <= 0:
         return np.zeros(marrow.shape, bool), 1.0
-    coarse = smooth_within(np.where(marrow, ratio, np.nan), spacing, width_mm)
-    sd = normal_sd(smooth_within(np.where(normal, ratio, np.nan), spacing, width_mm), normal)
+    coarse, sd = _smoothed_with_sd(ratio, marrow, normal, spacing, width_mm)
     level = max(float(np.exp(z * sd)), floor)
     with np.errstate(invalid="ignore"):
         return coarse >= level, level
