@@ -33,6 +33,7 @@ from bmetoolkit.modic import NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
     decision_images,
+    drop_focal_spots,
     marrow_ratios,
     shell_like,
     spread_notes,
@@ -258,6 +259,9 @@ def analyze_study(
     bme = segment_bme(
         decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3, params=params
     )
+    bme, spots, spot_notes = drop_focal_spots(
+        bme, decisions[fluid], grid.spacing, voxel_mm3, params, sd=levels.sd.get(fluid, 0.0)
+    )
     t1_dark = t1_dark_edema(bme, decisions, levels)
     body_labels = np.asarray(labels.bodies.data)
     # Without a T1 no voxel gets a Modic type (NaN is never dark or bright); the endplate
@@ -275,6 +279,7 @@ def analyze_study(
     )
     checks, check_notes = _contrast_checks(study, body_labels, bodies, reference, levels)
     checks["dark_shell_mm"] = shell
+    checks["focal_spots"] = spots
     if not checks["modic_assessed"]:
         types[:] = 0
     endplates = endplate_table(bodies, types, assignment, voxel_mm3=voxel_mm3, params=params)
@@ -300,7 +305,7 @@ def analyze_study(
     )
     timings["analysis_s"] = time.perf_counter() - clock
     notes = list(study.notes) + list(labels.notes) + _body_notes(bodies, reference, params)
-    notes += check_notes
+    notes += check_notes + spot_notes
     affine = grid.affine
     return AnalysisResult(
         study=study,

@@ -173,6 +173,19 @@ class Parameters:
     min_lesion_mm3 : float
         Connected lesions smaller than this (mm³) are dropped. mm³, not voxels: grids are
         anisotropic. Default 50.
+    focal_max_mm, focal_max_ratio : float
+        A *focal spot* is a round edema region (no longer than ``focal_max_mm`` along any
+        axis, and its shortest extent at least half its longest) whose fluid decision image
+        stays below ``focal_max_ratio`` of normal marrow, times the scan's own spread at
+        the 95th percentile (``exp(1.645 sd)``: the region's peak is its 95th percentile).
+        Islands of red (haematopoietic) marrow look like this: round, up to about 1.5 cm,
+        at most mildly bright on STIR (about 1.1-1.5 x), and readers do not score them as
+        edema. Such spots are left out of the edema (and of Modic type I) and reported apart
+        (``checks.focal_spots`` and a note). Edema, even faint, spreads wider or flatter
+        (along an endplate or an articular surface, around a fracture), and small edema
+        brighter than this is kept; with bone masks, spots within
+        ``coarse_seed_articular_mm`` of a joint are kept (early sacroiliitis is focal).
+        ``focal_max_ratio`` 0 keeps every spot. Defaults 15 / 1.5.
 
     Modic classification
     --------------------
@@ -284,6 +297,8 @@ class Parameters:
     edema_t1_max_ratio: float = 1.05
     lesion_edge_fraction: float = 0.5
     min_lesion_mm3: float = 50.0
+    focal_max_mm: float = 15.0
+    focal_max_ratio: float = 1.5
     t1_hyper_ratio: float = 1.12
     t1_hyper_seed_ratio: float = 1.20
     fluid_hypo_ratio: float = 0.80

@@ -20,12 +20,14 @@ from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
 from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
+from bmetoolkit.segment import boxed_regions, focal_spots, hysteresis
 from bmetoolkit.study import Study
 
 __all__ = [
     "NOISY_LOG_SPREAD",
     "coarse_seed_mask",
     "decision_images",
+    "drop_focal_spots",
     "marrow_ratios",
     "shell_like",
     "spread_notes",
@@ -213,6 +215,35 @@ def coarse_seed_mask(
     level = max(float(np.exp(z * sd)), floor)
     with np.errstate(invalid="ignore"):
         return coarse >= level, level
+
+
+def drop_focal_spots(
+    bme: NDArray[np.bool_],
+    fluid_decision: NDArray[np.floating],
+    spacing: NDArray[np.floating],
+    voxel_mm3: float,
+    params: Parameters,
+    *,
+    sd: float,
+    keep: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.bool_], dict[str, float | int], list[str]]:
+    """The edema without its focal spots (:func:`bmetoolkit.segment.focal_spots`, ``sd``
+    the scan's normal-marrow spread on the fluid image), what was left out (for
+    ``checks.focal_spots``) and a note when anything was. Spots touching ``keep`` stay."""
+    spots = focal_spots(bme, fluid_decision, spacing, params, sd)
+    if keep is not None:
+        spots &= ~hysteresis(spots, keep)
+    count = boxed_regions(spots)[2] if spots.any() else 0
+    volume_ml = round(float(np.count_nonzero(spots)) * voxel_mm3 / MM3_PER_ML, 4)
+    summary = {"count": int(count), "volume_ml": volume_ml}
+    notes = []
+    if count:
+        notes.append(
+            f"{count} focal spot(s) of mildly fluid-bright marrow ({volume_ml:.2f} mL), round "
+            f"and at most {params.focal_max_mm:g} mm across, are not counted as edema "
+            "(islands of red marrow look like this); set focal_max_ratio to 0 to count them"
+        )
+    return bme & ~spots, summary, notes
 
 
 def t1_dark_ml(t1_dark: NDArray[np.bool_], voxel_mm3: float, *, has_t1: bool) -> float | None:

@@ -51,6 +51,7 @@ from bmetoolkit.volume import occupied_box
 __all__ = [
     "FACE_NEIGHBOURS",
     "boxed_regions",
+    "focal_spots",
     "half_maximum",
     "hysteresis",
     "keep_regions",
@@ -169,6 +170,57 @@ def segment_bme(
 
 #: Percentile of a region's ratios taken as its peak (robust to single noisy voxels).
 PEAK_PERCENTILE = 95.0
+
+
+#: A round region's shortest extent is at least this fraction of its longest; a band along
+#: an endplate or an articular surface is flatter.
+ROUND = 0.5
+#: z of the 95th percentile of a normal distribution: a region's peak (its 95th percentile)
+#: sits this many SDs of the scan's normal-marrow spread above its core.
+PEAK_Z = 1.645
+
+
+def focal_spots(
+    mask: NDArray[np.bool_],
+    fluid_ratio: NDArray[np.floating],
+    spacing: NDArray[np.floating],
+    params: Parameters,
+    sd: float = 0.0,
+) -> NDArray[np.bool_]:
+    """The regions of ``mask`` that are focal spots, not edema: round and faint.
+
+    A region is a focal spot when it is round (its extent along each grid axis, voxels
+    times their size, at most ``params.focal_max_mm`` and at least half its longest: a
+    band along an endplate or an articular surface is flatter) and its peak fluid ratio (95th percentile of
+    the decision image) is below ``params.focal_max_ratio`` times the scan's own spread at
+    that percentile (``exp(1.645 * sd)``, ``sd`` the robust SD of the smoothed log ratio
+    of normal marrow): a red-marrow island is round, up to about 1.5 cm, and at most
+    mildly bright, and on a mottled or noisy scan its peak is brighter by as much as
+    normal marrow's. ``focal_max_ratio`` 0 finds none.
+
+    >>> mask = np.zeros((12, 12, 3), bool)
+    >>> ratio = np.ones((12, 12, 3), np.float32)
+    >>> mask[1:4, 1:4, :], ratio[1:4, 1:4, :] = True, 1.4  # 9 x 9 x 9 mm, faint
+    >>> mask[6:9, 6:9, :], ratio[6:9, 6:9, :] = True, 2.5  # as small, but bright
+    >>> mask[1:5, 10, :], ratio[1:5, 10, :] = True, 1.4  # faint, but 12 x 3 x 9 mm: flat
+    >>> spots = focal_spots(mask, ratio, np.full(3, 3.0), Parameters())
+    >>> int(spots.sum()), bool(spots[2, 2, 1]), bool(spots[7, 7, 1]), bool(spots[5, 10, 1])
+    (27, True, False, False)
+    """
+    if params.focal_max_ratio <= 0 or not mask.any():
+        return np.zeros(mask.shape, bool)
+    size = np.asarray(spacing, float)
+    level = params.focal_max_ratio * float(np.exp(PEAK_Z * sd))
+
+    def is_spot(box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
+        extent = np.asarray(inside.shape) * size
+        if extent.max() > params.focal_max_mm or extent.min() < ROUND * extent.max():
+            return False
+        values = fluid_ratio[box][inside]
+        values = values[np.isfinite(values)]
+        return bool(values.size) and np.percentile(values, PEAK_PERCENTILE) < level
+
+    return regions_where(mask, is_spot)
 
 
 def half_maximum(

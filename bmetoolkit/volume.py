@@ -283,11 +283,24 @@ class Volume:
 def occupied_box(mask: NDArray[np.bool_]) -> tuple[slice, ...]:
     """The smallest box holding every True voxel of ``mask`` (empty slices when none).
 
+    One pass over the array along its first axis (rows as bytes), then the same on the
+    rows' projection: reductions over contiguous memory, much faster than ``any`` over
+    the other axes of a large grid.
+
     >>> occupied_box(np.array([[0, 0, 0], [0, 1, 1]], bool))
     (slice(1, 2, None), slice(1, 3, None))
+    >>> occupied_box(np.zeros((2, 0, 3), bool))
+    (slice(0, 0, None), slice(0, 0, None), slice(0, 0, None))
     """
-    box = []
-    for axis in range(mask.ndim):
-        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(int(hits[0]), int(hits[-1]) + 1) if hits.size else slice(0, 0))
-    return tuple(box)
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    if mask.size == 0:
+        return tuple(slice(0, 0) for _ in mask.shape)
+    rows = mask.reshape(mask.shape[0], -1).view(np.uint8)
+    hits = np.flatnonzero(rows.max(axis=1))
+    if hits.size == 0:
+        return tuple(slice(0, 0) for _ in mask.shape)
+    first = slice(int(hits[0]), int(hits[-1]) + 1)
+    if mask.ndim == 1:
+        return (first,)
+    projection = rows[first].max(axis=0).view(bool).reshape(mask.shape[1:])
+    return (first, *occupied_box(projection))

@@ -22,6 +22,7 @@ from bmetoolkit.metrics import dice
 from bmetoolkit.params import Parameters
 from bmetoolkit.result import ANATOMY_OUTPUTS, OUTPUT_FILES
 from bmetoolkit.study import Study
+from bmetoolkit.volume import Volume
 
 pytestmark = pytest.mark.slow
 SEED = 11
@@ -314,3 +315,43 @@ def test_reference_mask_is_used_and_checked(tmp_path):
             vertebrae=p.truth.vertebrae,
             reference_mask=p.truth.vertebrae.with_data(tiny, kind="label"),
         )
+
+
+def sphere_in_body(study: Study, labels: np.ndarray, label: int, radius_mm: float) -> np.ndarray:
+    """A ball of ``radius_mm`` at the centre of one label, on the study grid."""
+    grid = study.grid
+    centre = grid.voxel_to_world(np.array(ndimage.center_of_mass(labels == label)))
+    ijk = np.stack(np.indices(grid.shape), axis=-1).reshape(-1, 3)
+    distance = np.linalg.norm(grid.voxel_to_world(ijk) - centre, axis=1)
+    return (distance <= radius_mm).reshape(grid.shape) & (labels == label)
+
+
+def test_a_red_marrow_island_is_a_focal_spot_not_edema():
+    """A round 12 mm spot only mildly bright on STIR (1.4x, T1 0.85x: red marrow) is left
+    out of the edema with a note; as bright as edema (2.5x) the same spot is edema; with
+    ``focal_max_ratio=0`` the faint one is edema too."""
+    p = phantom("healthy")
+    base = Study.from_images(p.t1, stir=p.stir)
+    healthy = result("healthy")
+    labels = np.asarray(healthy.vertebrae.bodies.data)
+    ids = {body.name: body.body_id for body in healthy.bodies}
+    island = sphere_in_body(base, labels, ids["L3"], 6.0)
+    lesion = sphere_in_body(base, labels, ids["L1"], 6.0)
+    t1 = np.asarray(base.t1.data, np.float32).copy()
+    stir = np.asarray(base.stir.data, np.float32).copy()
+    t1[island], stir[island] = 0.85 * t1[island], 1.4 * stir[island]
+    t1[lesion], stir[lesion] = 0.7 * t1[lesion], 2.5 * stir[lesion]
+    affine = base.grid.affine
+    study = Study.from_images(Volume(t1, affine), stir=Volume(stir, affine))
+
+    found = analyze_study(study, p.truth.vertebrae)
+    bme = np.asarray(found.bme_mask.data, bool)
+    assert not (bme & island).any()
+    assert (bme & lesion).sum() > 0.5 * lesion.sum()
+    assert found.checks["focal_spots"]["count"] >= 1
+    assert any("focal spot" in note for note in found.notes)
+    assert not findings(found.endplate_rows)
+
+    counted = analyze_study(study, p.truth.vertebrae, Parameters(focal_max_ratio=0.0))
+    assert (np.asarray(counted.bme_mask.data, bool) & island).sum() > 0.5 * island.sum()
+    assert counted.checks["focal_spots"]["count"] == 0

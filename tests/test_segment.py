@@ -7,7 +7,13 @@ import pytest
 
 from bmetoolkit.decision import decision_levels
 from bmetoolkit.params import Parameters
-from bmetoolkit.segment import hysteresis, label_lesions, remove_small, segment_bme
+from bmetoolkit.segment import (
+    focal_spots,
+    hysteresis,
+    label_lesions,
+    remove_small,
+    segment_bme,
+)
 
 PARAMS = Parameters()
 
@@ -222,3 +228,61 @@ def test_lesion_numbers_follow_first_voxel_not_body_id():
 def test_label_lesions_empty():
     labels, n = label_lesions(np.zeros((4, 4, 4), bool), np.ones((4, 4, 4), np.uint8))
     assert n == 0 and not labels.any()
+
+
+# --- focal spots ------------------------------------------------------------------------------
+
+
+def spot_scene(ratio: float, size_vox: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A mask holding one box region of ``size_vox`` voxels at ``ratio`` (fluid)."""
+    mask = np.zeros((40, 40, 10), bool)
+    fluid = np.ones(mask.shape, np.float32)
+    box = tuple(slice(2, 2 + n) for n in size_vox)
+    mask[box], fluid[box] = True, ratio
+    return mask, fluid
+
+
+@pytest.mark.parametrize(
+    ("ratio", "size_vox", "spacing", "is_spot"),
+    [
+        (1.4, (10, 10, 3), (1.0, 1.0, 4.0), True),  # 10 x 10 x 12 mm, faint: an island
+        (1.4, (20, 6, 2), (1.0, 1.0, 4.0), False),  # faint but 20 mm long: spreads
+        (1.4, (12, 4, 3), (1.0, 1.0, 4.0), False),  # faint, small but flat: a band
+        (1.4, (10, 10, 3), (1.0, 1.0, 6.0), False),  # same voxels, 18 mm across thick slices
+        (1.8, (10, 10, 3), (1.0, 1.0, 4.0), False),  # small but bright: edema
+        (1.45, (10, 10, 3), (1.0, 1.0, 4.0), True),  # just below the 1.5 default
+    ],
+)
+def test_focal_spots_are_round_and_faint(ratio, size_vox, spacing, is_spot):
+    mask, fluid = spot_scene(ratio, size_vox)
+    spots = focal_spots(mask, fluid, np.array(spacing), PARAMS)
+    assert spots.any() is np.bool_(is_spot)
+    if is_spot:
+        np.testing.assert_array_equal(spots, mask)
+
+
+def test_focal_spots_use_the_peak_not_the_mean():
+    """A few bright voxels do not make a spot edema; a bright core (a small edema) does."""
+    mask, fluid = spot_scene(1.3, (10, 10, 3))
+    fluid[5:8, 5:8, 3] = 2.5  # 9 of 300 voxels (3 %): the 95th percentile stays faint
+    assert focal_spots(mask, fluid, np.array([1.0, 1.0, 4.0]), PARAMS).any()
+    fluid[3:11, 3:11, 2:4] = 2.5  # 128 voxels bright: the peak is past 1.6
+    assert not focal_spots(mask, fluid, np.array([1.0, 1.0, 4.0]), PARAMS).any()
+
+
+def test_focal_spots_level_follows_the_scans_spread():
+    """On a mottled or noisy scan an island's peak is brighter by as much as normal
+    marrow's 95th percentile: 1.6 is a spot where normal marrow spreads by 0.1 (level
+    1.5 * exp(1.645 * 0.1) = 1.77), not on a clean scan."""
+    mask, fluid = spot_scene(1.6, (10, 10, 3))
+    spacing = np.array([1.0, 1.0, 4.0])
+    assert not focal_spots(mask, fluid, spacing, PARAMS, sd=0.02).any()
+    assert focal_spots(mask, fluid, spacing, PARAMS, sd=0.1).any()
+
+
+def test_focal_spots_disabled_and_empty():
+    mask, fluid = spot_scene(1.4, (10, 10, 3))
+    off = PARAMS.replace(focal_max_ratio=0.0)
+    assert not focal_spots(mask, fluid, np.array([1.0, 1.0, 4.0]), off).any()
+    empty = np.zeros_like(mask)
+    assert not focal_spots(empty, fluid, np.array([1.0, 1.0, 4.0]), PARAMS).any()

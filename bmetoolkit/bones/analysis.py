@@ -32,6 +32,7 @@ from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
     coarse_seed_mask,
     decision_images,
+    drop_focal_spots,
     marrow_ratios,
     shell_like,
     spread_notes,
@@ -104,11 +105,18 @@ def analyze_bones(
         # Faint evidence counts where edema occurs: near a joint (islands of red marrow,
         # as faint, lie in the metaphyses); a single-bone mask has no joint to go by.
         near_joint = depths.articular_mm <= params.coarse_seed_articular_mm
-    if np.isfinite(depths.articular_mm).any():
-        coarse &= near_joint
+    joint = near_joint if np.isfinite(depths.articular_mm).any() else None
+    if joint is not None:
+        coarse &= joint
     bme = segment_bme(
         decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3,
         params=params, seedable=~mixed, coarse_seeds=coarse,
+    )  # fmt: skip
+    # Small faint spots near a joint may be edema (sacroiliitis starts as small foci); the
+    # red-marrow islands they resemble lie in the metaphyses.
+    bme, spots, spot_notes = drop_focal_spots(
+        bme, decisions[fluid], grid.spacing, voxel_mm3, params,
+        sd=levels.sd.get(fluid, 0.0), keep=joint,
     )  # fmt: skip
     t1_dark = t1_dark_edema(bme, decisions, levels)
     lesion_numbers, n_lesions = label_lesions(bme, ids)
@@ -140,7 +148,9 @@ def analyze_bones(
     )
     timings["analysis_s"] = time.perf_counter() - clock
     spreads, noisy = spread_notes(reference)
-    notes = [*study.notes, *bones.notes, *fluid_notes, *noisy, *_bone_notes(bone_rows)]
+    notes = [
+        *study.notes, *bones.notes, *fluid_notes, *noisy, *spot_notes, *_bone_notes(bone_rows)
+    ]  # fmt: skip
     affine = grid.affine
     return AnalysisResult(
         study=study,
@@ -171,6 +181,7 @@ def analyze_bones(
             "marrow_log_spread": spreads,
             "t1_criterion": levels.t1_criterion,
             "free_fluid_ratio": fluid_level,
+            "focal_spots": spots,
         },
         anatomy="bones",
         bones=bones,
