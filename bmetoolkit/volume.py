@@ -285,9 +285,22 @@ def occupied_box(mask: NDArray[np.bool_]) -> tuple[slice, ...]:
 
     >>> occupied_box(np.array([[0, 0, 0], [0, 1, 1]], bool))
     (slice(1, 2, None), slice(1, 3, None))
+    >>> occupied_box(np.zeros((2, 3, 4), bool))
+    (slice(0, 0, None), slice(0, 0, None), slice(0, 0, None))
     """
-    box = []
-    for axis in range(mask.ndim):
-        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(int(hits[0]), int(hits[-1]) + 1) if hits.size else slice(0, 0))
-    return tuple(box)
+    if mask.ndim == 3:  # one pass over the volume, then only over the box's columns
+        plane = mask.any(axis=2)
+        first, second = _span(plane.any(axis=1)), _span(plane.any(axis=0))
+        if first.stop == 0:
+            return (first, second, slice(0, 0))
+        return (first, second, _span(mask[first, second].any(axis=(0, 1))))
+    return tuple(
+        _span(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        for axis in range(mask.ndim)
+    )
+
+
+def _span(occupied: NDArray[np.bool_]) -> slice:
+    """From the first to the last True of a 1-D array (an empty slice when none)."""
+    hits = np.flatnonzero(occupied)
+    return slice(int(hits[0]), int(hits[-1]) + 1) if hits.size else slice(0, 0)
