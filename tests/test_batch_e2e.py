@@ -25,6 +25,9 @@ analysis = pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysi
 pytestmark = pytest.mark.slow  # real analyses in worker processes: `make test`, not test-fast
 
 SEEDS = (1, 2, 3)
+#: Copies of each phantom in the interrupted batch: enough subjects that the batch is still
+#: running when its first subject is done (two workers, one subject each at a time).
+COPIES = 2
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -47,9 +50,15 @@ def phantoms(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_nifti_layout_equals_direct_analysis(phantoms: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    report = run_batch(phantoms / "nifti", out, jobs=2, progress=False)
+@pytest.fixture(scope="module")
+def nifti_batch(phantoms: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """The NIfTI phantoms through ``run_batch`` in two worker processes: (output, report)."""
+    out = tmp_path_factory.mktemp("nifti_batch") / "out"
+    return out, run_batch(phantoms / "nifti", out, jobs=2, progress=False)
+
+
+def test_nifti_layout_equals_direct_analysis(phantoms: Path, nifti_batch) -> None:
+    out, report = nifti_batch
     assert report.exit_code == 0, [o.error for o in report.outcomes]
     folder = phantoms / "nifti" / "p2"
     direct = analysis.analyze(
@@ -140,9 +149,9 @@ def test_bids_layout_with_derivative_labels(phantoms: Path, tmp_path: Path) -> N
     assert [(r["subject"], r["session"]) for r in rows] == [("01", ""), ("02", "base")]
 
 
-def test_dask_local_cluster_equals_local_run(phantoms: Path, tmp_path: Path) -> None:
+def test_dask_local_cluster_equals_local_run(phantoms: Path, nifti_batch, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
-    local = run_batch(phantoms / "nifti", tmp_path / "local", jobs=2, progress=False)
+    local_out, local = nifti_batch  # the local run (two worker processes)
     with distributed.LocalCluster(
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
     ) as cluster:
@@ -155,13 +164,13 @@ def test_dask_local_cluster_equals_local_run(phantoms: Path, tmp_path: Path) -> 
     assert None not in worker_pids and os.getpid() not in worker_pids  # ran on the workers
     for other in ("dask", "cli"):
         for table in ("subjects.csv", "endplates.csv", "failures.csv"):
-            assert without_timing(read_csv(tmp_path / "local" / table)) == without_timing(
+            assert without_timing(read_csv(local_out / table)) == without_timing(
                 read_csv(tmp_path / other / table)
             )
-        outputs = sorted((tmp_path / "local").rglob("*.nii.gz"))
+        outputs = sorted(local_out.rglob("*.nii.gz"))
         assert len(outputs) == 4 * len(SEEDS)
         for path in outputs:
-            twin = tmp_path / other / path.relative_to(tmp_path / "local")
+            twin = tmp_path / other / path.relative_to(local_out)
             assert np.array_equal(
                 np.asarray(nib.load(path).dataobj), np.asarray(nib.load(twin).dataobj)
             )
@@ -177,7 +186,7 @@ def test_dask_local_cluster_equals_local_run(phantoms: Path, tmp_path: Path) -> 
 )
 def test_interrupted_cli_then_rerun(phantoms: Path, tmp_path: Path, send: Any) -> None:
     cohort, out = tmp_path / "cohort", tmp_path / "out"
-    for copy in range(4):
+    for copy in range(COPIES):
         for seed in SEEDS:
             shutil.copytree(phantoms / "nifti" / f"p{seed}", cohort / f"c{copy}p{seed}")
     command = [sys.executable, "-m", "bmetoolkit", "batch", str(cohort), str(out), "-j", "2"]
@@ -193,9 +202,10 @@ def test_interrupted_cli_then_rerun(phantoms: Path, tmp_path: Path, send: Any) -
     assert process.returncode == 130, err.decode()
     assert b"Run the same command again" in err
     finished = list(out.glob("sub-*/sub-*_manifest.json"))
-    assert 1 <= len(finished) < 12
+    assert 1 <= len(finished) < COPIES * len(SEEDS)
     assert sorted(p.name for p in out.glob("sub-*")) == sorted(p.parent.name for p in finished)
     assert main(["batch", str(cohort), str(out), "-j", "2", "--no-progress"]) == 0
     rows = read_csv(out / "subjects.csv")
-    assert len(rows) == 12 and [r["status"] for r in rows].count("unchanged") == len(finished)
+    assert len(rows) == COPIES * len(SEEDS)
+    assert [r["status"] for r in rows].count("unchanged") == len(finished)
     assert not [p for p in out.rglob(".*") if ".partial" in p.name or ".old-" in p.name]

@@ -134,6 +134,7 @@ def test_killed_worker_fails_only_its_subject(cohort: Path, tmp_path: Path) -> N
     assert report.exit_code == 1 and hidden_leftovers(tmp_path / "out") == []
 
 
+@pytest.mark.slow  # batches in worker processes
 def test_path_traversal_labels_never_leave_output(tmp_path: Path) -> None:
     root = tmp_path / "in"
     for name in ("..", "a-1", "a_1", "Müller 03"):
@@ -155,6 +156,7 @@ def test_path_traversal_labels_never_leave_output(tmp_path: Path) -> None:
         assert path.is_relative_to(root) or path.is_relative_to(out)
 
 
+@pytest.mark.slow  # batches in worker processes
 def test_phi_is_scrubbed_unless_kept(cohort: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_batch(cohort, out, worker=fake_worker, progress=False)
@@ -212,6 +214,7 @@ def test_usage_errors(cohort: Path, tmp_path: Path) -> None:
         run_batch(cohort, tmp_path / "o", pattern="{subject}.nii", worker=fake_worker)
 
 
+@pytest.mark.slow  # batches in worker processes
 def test_output_inside_input_is_not_discovered(cohort: Path) -> None:
     out = cohort / "derivatives" / "bmetoolkit"
     report = run_batch(cohort, out, worker=fake_worker, progress=False)

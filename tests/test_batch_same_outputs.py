@@ -28,6 +28,7 @@ from bmetoolkit.report.colortables import table_stem
 from bmetoolkit.result import ANATOMY_OUTPUTS, OUTPUT_FILES, QC_PAGE
 
 pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysis not present")
+pytestmark = pytest.mark.slow  # real analyses, one in a batch worker: make test, not test-fast
 
 SUBJECT = "p2"
 KEY = f"sub-{SUBJECT}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 
@@ -222,8 +223,14 @@ def test_location_follows_the_spec(ap_center, location):
     assert _row(study, "L5", "superior")["location"] == location
 
 
+@functools.cache
+def preset_study(name: str):
+    """``make_phantom(seed=0, lesions=name)`` (small), built once per preset for this module."""
+    return make_phantom(seed=0, lesions=name, config=SMALL)
+
+
 def test_mixed_lesions_list_the_dominant_type_first():
-    study = make_phantom(seed=0, lesions="mixed", config=SMALL)
+    study = preset_study("mixed")
     row = _row(study, "L4", "inferior")
     assert row["modic_type"] == "I/II"
     assert row["volume_ml_I"] > row["volume_ml_II"] > 0
@@ -243,7 +250,7 @@ def test_table_volume_matches_mask_volume():
 
 @pytest.mark.slow
 def test_fine_truth_matches_the_tables():
-    study = make_phantom(seed=0, lesions="mixed", config=SMALL)
+    study = preset_study("mixed")
     fine = study.fine_truth(0.5)
     voxel_ml = 0.5**3 / 1000
     bme_ml = sum(r["bme_volume_ml"] for r in study.truth.lesions)
@@ -256,7 +263,7 @@ def test_fine_truth_matches_the_tables():
 @pytest.mark.slow
 def test_every_preset_builds():
     for name in PRESETS:
-        study = make_phantom(seed=0, lesions=name, config=SMALL)
+        study = preset_study(name)
         assert len(study.truth.lesions) == len(PRESETS[name])
 
 

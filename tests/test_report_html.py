@@ -298,3 +298,37 @@ def test_a_parameter_section_at_its_defaults_reads_defaults():
     changed = {"parameters": {"autoseg": {"opening_mm": 2.0}}}
     page = report_html.render_subject_page(changed, subject="s")
     assert "<code>opening_mm</code></th><td>2</td>" in page
+
+
+@pytest.fixture
+def template_cache_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The compiled-template cache in ``tmp_path``; a fresh environment before and after."""
+    make_cache = report_html._template_cache
+    monkeypatch.setattr(report_html, "_template_cache", lambda: make_cache(str(tmp_path)))
+    report_html._environment.cache_clear()
+    yield tmp_path
+    report_html._environment.cache_clear()
+
+
+def test_cached_templates_render_the_same_page_and_a_damaged_cache_is_ignored(
+    study, template_cache_in: Path
+):
+    report = phantom_report(study, notes=("a note",))
+    figures = phantom_figures(study)
+
+    def page() -> str:
+        report_html._environment.cache_clear()  # as in a new process
+        return report_html.render_subject_page(report, subject="sub-01", figures=figures)
+
+    compiled = page()
+    entries = sorted(template_cache_in.glob("__bmetoolkit_*.cache"))
+    assert len(entries) == 3  # the subject page, its base and its macros
+    assert page() == compiled  # read back from the cache
+    from jinja2.bccache import bc_magic
+
+    for entry in entries:  # Jinja2's header, then no compiled template
+        entry.write_bytes(bc_magic + b"not a compiled template")
+    assert page() == compiled
+    entries[0].unlink()
+    entries[1].write_bytes(b"")
+    assert page() == compiled

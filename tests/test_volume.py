@@ -94,3 +94,20 @@ def test_grids_equal_within_tolerance_hash_alike():
     nudged[:3, 3] = [4e-5, -6e-5, 5e-5]  # equal within 1e-4 mm, but rounds differently
     assert Grid((3, 3, 3), base) == Grid((3, 3, 3), nudged)
     assert len({Grid((3, 3, 3), base), Grid((3, 3, 3), nudged)}) == 1
+
+
+def test_occupied_box_is_the_smallest_box_holding_every_true_voxel() -> None:
+    from bmetoolkit.volume import occupied_box
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        shape = tuple(int(n) for n in rng.integers(1, 7, 3))
+        mask = rng.random(shape) < rng.choice([0.0, 0.02, 0.2])
+        box = occupied_box(mask)
+        if not mask.any():
+            assert all(s == slice(0, 0) for s in box)
+            continue
+        assert np.count_nonzero(mask[box]) == np.count_nonzero(mask)  # holds them all
+        for axis, span in enumerate(box):  # and each face touches one
+            faces = [span.start, span.stop - 1]
+            assert all(np.take(mask, face, axis=axis).any() for face in faces)

@@ -218,18 +218,30 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+#: Options of the template environment (they shape the compiled templates, so they are part
+#: of the name of the compiled-template cache files).
+_TEMPLATE_OPTIONS = {
+    "autoescape": True,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": True,
+}
+
+
 @functools.cache
 def _environment() -> Any:
-    """The Jinja2 environment of the templates (autoescape on, undefined names fail)."""
+    """The Jinja2 environment of the templates (autoescape on, undefined names fail).
+
+    Compiled templates are cached on disk (:func:`_template_cache`), so a new process renders
+    a page without compiling the templates again.
+    """
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bmetoolkit.report", "templates"),
-        autoescape=True,
         undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+        bytecode_cache=_template_cache(),
+        **_TEMPLATE_OPTIONS,
     )
     env.filters["text"] = _text
     env.globals.update(
@@ -239,6 +251,41 @@ def _environment() -> Any:
         png_uri=lambda panel: png_data_uri(panel.png()),
     )
     return env
+
+
+def _template_cache(directory: str | None = None) -> Any:
+    """A cache of the compiled templates in ``directory``, by default in a private folder of
+    the temporary directory.
+
+    Jinja2's :class:`~jinja2.FileSystemBytecodeCache` (its per-user folder, created with
+    owner-only permissions, files written under a temporary name and renamed). An entry is
+    used only for the same template file with the same source (Jinja2 checks both) and the
+    same options (their digest is in the file names); one that cannot be read or written is
+    skipped, the template is then compiled as without a cache. None when there is no usable
+    folder.
+    """
+    import hashlib
+
+    import jinja2
+
+    class _TolerantCache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: Any) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # a damaged entry: compile the template instead
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: Any) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    digest = hashlib.sha1(repr(sorted(_TEMPLATE_OPTIONS.items())).encode()).hexdigest()[:8]
+    try:
+        return _TolerantCache(directory, pattern=f"__bmetoolkit_{digest}_%s.cache")
+    except (OSError, RuntimeError):
+        return None
 
 
 def _asset(name: str) -> Any:
