@@ -182,9 +182,9 @@ def fit_reference(
         sigma = MAD_TO_SD * np.median(np.abs(residual - np.median(residual)))
         u = residual / max(TUKEY_C * sigma, 1e-6)
         weight = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
-        normal = np.einsum("ni,n,nj->ij", design, weight, design, optimize=False)
+        weighted = design * weight[:, None]
         coefficients = np.linalg.solve(
-            normal + 1e-9 * np.eye(design.shape[1]), np.einsum("ni,n->i", design, weight * target)
+            weighted.T @ design + 1e-9 * np.eye(design.shape[1]), weighted.T @ target
         )
     residual = target - _times(design, coefficients)
     spread = MAD_TO_SD * float(np.median(np.abs(residual - np.median(residual))))
