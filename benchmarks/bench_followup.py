@@ -137,6 +137,60 @@ def _retest(result: Comparison) -> dict[str, Any]:
     }
 
 
+def _retest_sources(seed: int) -> dict[str, Any]:
+    """Where a test-retest difference of the total edema comes from (``--sources``).
+
+    Per visit of the retest pair: the true edema volume counted on the T1 grid (what a
+    perfect segmentation on that grid gives: the grid and partial-volume part), on the STIR
+    grid, and the analysis' volume (the decision's part, noise included); the compare's
+    total uses each visit's own analysis, so registration does not enter it.
+    """
+    pair = make_phantom_pair(seed, retest=True)
+    row: dict[str, Any] = {"seed": seed}
+    for name, study in (("b", pair.baseline), ("f", pair.followup)):
+        truth = study.truth
+        mm3 = truth.bme_mask.grid.voxel_volume_mm3
+        row[f"truth_t1_{name}"] = float(np.count_nonzero(truth.bme_mask.data)) * mm3 / 1000
+        stir = truth.grid_masks.get("stir", {}).get("bme_mask")
+        if stir is not None:
+            row[f"truth_stir_{name}"] = (
+                float(np.count_nonzero(stir.data)) * stir.grid.voxel_volume_mm3 / 1000
+            )
+        result = analyze(study.t1, stir=study.stir, vertebrae=truth.vertebrae)
+        found = np.asarray(result.bme_mask.data) > 0
+        true = np.asarray(truth.bme_mask.data) > 0
+        row[f"found_{name}"] = result.bme_volume_ml
+        row[f"missed_{name}"] = float((true & ~found).sum()) * mm3 / 1000
+        row[f"extra_{name}"] = float((found & ~true).sum()) * mm3 / 1000
+        row[f"spacing_{name}"] = [round(float(v), 2) for v in result.study.grid.spacing]
+    return row
+
+
+def _subject_check(seeds: list[int]) -> None:
+    """The subject check's measures on one-subject and two-subject pairs (``--subject-check``).
+
+    One subject: each seed's follow-up pair and test-retest pair; two subjects: each seed's
+    baseline against the next seed's follow-up. Marrow with texture and without
+    (``textured=False``). The visits are the phantom's truth (the body masks an analysis
+    with the phantom's labels uses), compared without the check.
+    """
+    from bmetoolkit.data.phantom.followup import truth_visit
+
+    for textured in (False, True):
+        pairs = {s: make_phantom_pair(s, textured=textured) for s in seeds}
+        retests = {s: make_phantom_pair(s, textured=textured, retest=True) for s in seeds}
+        cases = [("one", f"{s} follow-up", pairs[s].baseline, pairs[s].followup) for s in seeds]
+        cases += [("one", f"{s} retest", retests[s].baseline, retests[s].followup) for s in seeds]
+        cases += [("two", f"{a} vs {b}", pairs[a].baseline, pairs[b].followup)
+                  for a, b in zip(seeds, seeds[1:] + seeds[:1], strict=True)]  # fmt: skip
+        for subjects, name, first, second in cases:
+            result = compare(truth_visit(first), truth_visit(second), check_subject=False)
+            q = result.quality
+            print(json.dumps({"textured": textured, "subjects": subjects, "pair": name,
+                              "texture": q.texture_correlation, "shape": q.shape_difference,
+                              "bone_dice": round(q.bone_dice, 3)}), flush=True)  # fmt: skip
+
+
 def _quantiles(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -149,9 +203,26 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20, help="seeds to run (default 20)")
     parser.add_argument("--calibrate", action="store_true", help="measure K (tuning retest)")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
+    parser.add_argument(
+        "--subject-check",
+        action="store_true",
+        help="texture and shape measures of one- and two-subject pairs",
+    )
+    parser.add_argument(
+        "--sources",
+        action="store_true",
+        help="test-retest: truth on each grid vs the analysis, per visit",
+    )
     args = parser.parse_args()
     seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
     seeds = seeds[: args.pairs]
+    if args.subject_check:
+        _subject_check(list(seeds))
+        return
+    if args.sources:
+        for seed in seeds:
+            print(json.dumps(_retest_sources(seed)), flush=True)
+        return
     cases: list[dict[str, Any]] = []
     for seed in seeds:
         case: dict[str, Any] = {"seed": seed}

@@ -35,6 +35,7 @@ from bmetoolkit.followup.quality import (
     AlignmentQuality,
     alignment_quality,
     check_alignment,
+    shape_difference,
     texture_correlation,
 )
 from bmetoolkit.followup.register import Correspondence, Registration, register_visits
@@ -282,6 +283,11 @@ def compare(
             base.t1, follow.t1, bodies_b, registration.body_pairs, registration.body_transforms
         )
         quality.texture_correlation = float(np.median(list(texture.values()))) if texture else None
+    quality.shape_difference = shape_difference(
+        bodies_b, np.asarray(warped["vertebrae"].data), common,
+        (base.centroids(), follow.centroids()), registration.body_pairs,
+        chain=base.anatomy == "spine",
+    )  # fmt: skip
     alignment_notes = check_alignment(
         quality, [base.source, follow.source], same_subject=check_subject
     )
