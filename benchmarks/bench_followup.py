@@ -273,6 +273,11 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="measure K (tuning retest)")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     parser.add_argument(
+        "--joint",
+        action="store_true",
+        help="joint phantom pairs (held-out joint seeds), bone by bone",
+    )
+    parser.add_argument(
         "--subject-check",
         action="store_true",
         help="texture and shape measures of one- and two-subject pairs",
