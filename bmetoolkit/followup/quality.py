@@ -189,6 +189,10 @@ def alignment_quality(
     )
 
 
+def _at_count(values: NDArray[np.int64], index: int) -> int:
+    return int(values[index]) if index < len(values) else 0
+
+
 def _at(values: NDArray[np.float64], index: int) -> float:
     return float(values[index]) if index < len(values) else 0.0
 
@@ -272,12 +276,29 @@ def check_alignment(
     )
 
 
-def _extents(world: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Principal extents (mm) of a set of points: square roots of the eigenvalues of their
-    covariance, ascending."""
-    centred = world - world.mean(axis=0)
-    values = np.linalg.eigvalsh(centred.T @ centred / len(world))
-    return np.sqrt(np.clip(values, 0.0, None))
+def _label_extents(
+    labels: NDArray[np.integer], common: NDArray[np.bool_], grid: Any
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Voxel count and principal extents (mm; square roots of the eigenvalues of the voxel
+    positions' covariance, ascending) of every label inside ``common``, in one pass.
+
+    The covariance is taken over voxel indices and mapped to millimetres by the grid's
+    linear part (``L C L^T``): exact for an affine grid, oblique and anisotropic ones too.
+    """
+    where = np.nonzero((labels > 0) & common)
+    ids = np.asarray(labels[where], np.int64)
+    n = int(ids.max()) + 1 if ids.size else 1
+    counts = np.bincount(ids, minlength=n)
+    safe = np.maximum(counts, 1)
+    index = [np.asarray(w, np.float64) - (w.mean() if len(w) else 0.0) for w in where]
+    mean = np.stack([np.bincount(ids, v, minlength=n) for v in index], axis=1) / safe[:, None]
+    products = [index[a] * index[b] for a in range(3) for b in range(3)]
+    second = np.stack([np.bincount(ids, v, minlength=n) for v in products], axis=1)
+    covariance = second.reshape(n, 3, 3) / safe[:, None, None]
+    covariance -= mean[:, :, None] * mean[:, None, :]
+    linear = grid.affine[:3, :3]
+    world = linear @ covariance @ linear.T
+    return counts, np.sqrt(np.clip(np.linalg.eigvalsh(world), 0.0, None))
 
 
 def shape_difference(
@@ -313,19 +334,20 @@ def shape_difference(
     """
     labels = np.asarray(baseline_bodies.data)
     grid = baseline_bodies.grid
+    counts_b, sizes_b = _label_extents(labels, common, grid)
+    counts_f, sizes_f = _label_extents(warped_bodies, common, grid)
+    totals_b = np.bincount(labels.ravel().astype(np.int64))
+    totals_f = np.bincount(np.asarray(warped_bodies).ravel().astype(np.int64))
     differences: list[float] = []
     whole = []
     for body in sorted(pairs):
-        mine_b = (labels == body) & common
-        mine_f = (warped_bodies == body) & common
-        if min(mine_b.sum(), mine_f.sum()) < MIN_SHAPE_VOXELS:
+        n_b, n_f = _at_count(counts_b, body), _at_count(counts_f, body)
+        if min(n_b, n_f) < MIN_SHAPE_VOXELS:
             continue
-        size_b = _extents(grid.voxel_to_world(np.argwhere(mine_b).astype(np.float64)))
-        size_f = _extents(grid.voxel_to_world(np.argwhere(mine_f).astype(np.float64)))
+        size_b, size_f = sizes_b[body], sizes_f[body]
         differences += list(np.abs(size_b - size_f) / np.maximum((size_b + size_f) / 2, 1e-6))
-        inside = mine_b.sum() == (labels == body).sum()
-        if inside and mine_f.sum() == (warped_bodies == body).sum():  # not cut: true centroids
-            whole.append(body)
+        if n_b == _at_count(totals_b, body) and n_f == _at_count(totals_f, body):
+            whole.append(body)  # not cut by either field of view: true centroids
     if chain:
         centres_b, centres_f = centres
         for first, second in itertools.pairwise(whole):
