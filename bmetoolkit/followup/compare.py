@@ -245,8 +245,8 @@ def compare(
         Write the outputs there (:meth:`Comparison.save`); studies analysed here are saved
         in ``out/baseline`` and ``out/followup``.
     check_subject : bool
-        Refuse visits that do not look like one subject (bone overlap, marrow texture;
-        :mod:`bmetoolkit.followup.quality`). Visits without any common body are always
+        Refuse visits that do not look like one subject (bone overlap; marrow texture or bone
+        shape; :mod:`bmetoolkit.followup.quality`). Visits without any common body are always
         refused.
 
     Returns
