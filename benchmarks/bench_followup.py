@@ -235,13 +235,14 @@ def _joint(count: int) -> None:
     print(f"compare seconds (in memory): {_quantiles(seconds)}")
 
 
-def _subject_check(seeds: list[int]) -> None:
+def _subject_check(seeds: list[int], auto_bodies: bool = False) -> None:
     """The subject check's measures on one-subject and two-subject pairs (``--subject-check``).
 
     One subject: each seed's follow-up pair and test-retest pair; two subjects: each seed's
     baseline against the next seed's follow-up. Marrow with texture and without
     (``textured=False``). The visits are the phantom's truth (the body masks an analysis
-    with the phantom's labels uses), compared without the check.
+    with the phantom's labels uses), compared without the check; ``auto_bodies``: each visit
+    analysed with automatic bodies instead (no labels given).
     """
     from bmetoolkit.data.phantom.followup import truth_visit
 
@@ -253,7 +254,11 @@ def _subject_check(seeds: list[int]) -> None:
         cases += [("two", f"{a} vs {b}", pairs[a].baseline, pairs[b].followup)
                   for a, b in zip(seeds, seeds[1:] + seeds[:1], strict=True)]  # fmt: skip
         for subjects, name, first, second in cases:
-            result = compare(truth_visit(first), truth_visit(second), check_subject=False)
+            if auto_bodies:
+                visits = [analyze(v.t1, stir=v.stir) for v in (first, second)]
+            else:
+                visits = [truth_visit(first), truth_visit(second)]
+            result = compare(*visits, check_subject=False)
             q = result.quality
             print(json.dumps({"textured": textured, "subjects": subjects, "pair": name,
                               "texture": q.texture_correlation, "shape": q.shape_difference,
@@ -283,6 +288,11 @@ def main() -> None:
         help="texture and shape measures of one- and two-subject pairs",
     )
     parser.add_argument(
+        "--auto-bodies",
+        action="store_true",
+        help="--subject-check with automatic bodies (each visit analysed without labels)",
+    )
+    parser.add_argument(
         "--sources",
         action="store_true",
         help="test-retest: truth on each grid vs the analysis, per visit",
@@ -294,7 +304,7 @@ def main() -> None:
         _joint(args.pairs)
         return
     if args.subject_check:
-        _subject_check(list(seeds))
+        _subject_check(list(seeds), args.auto_bodies)
         return
     if args.sources:
         for seed in seeds:
