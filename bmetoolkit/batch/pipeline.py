@@ -25,7 +25,6 @@ from bmetoolkit.batch.anatomy import choose_anatomy, marrow_labels_option
 from bmetoolkit.batch.choices import read_series_choices
 from bmetoolkit.batch.discover import discover
 from bmetoolkit.batch.inputs import Layout, SubjectInputs
-from bmetoolkit.batch.longitudinal import write_longitudinal
 from bmetoolkit.batch.manifest import check_complete
 from bmetoolkit.batch.naming import inside
 from bmetoolkit.batch.outputs import (
@@ -320,6 +319,8 @@ def run_batch(
         finished = iter(done)
         outcomes = [o if o is not None else next(finished) for o in outcomes]
         tables = write_group_tables(target, outcomes)
+        from bmetoolkit.batch.longitudinal import write_longitudinal  # sessions compared
+
         tables |= write_longitudinal(target, outcomes, source)
         if qc:
             tables["qc_index"] = write_qc_index(target, outcomes)
