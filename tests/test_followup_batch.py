@@ -144,3 +144,20 @@ def test_an_unreadable_session_fails_its_pairs_only():
 
 def test_session_order_is_natural():
     assert sorted(["10", "2", "1b", "1a"], key=session_order) == ["1a", "1b", "2", "10"]
+
+
+def test_a_failed_session_is_left_out_and_its_neighbours_compared(batch, cohort):
+    from bmetoolkit.batch.longitudinal import write_longitudinal
+    from bmetoolkit.batch.subject import SubjectOutcome
+
+    _, out = batch
+    outcomes = [
+        SubjectOutcome("01", "1", "ok"),
+        SubjectOutcome("01", "2", "failed", stage="analyze", error="broken"),
+        SubjectOutcome("01", "10", "ok"),
+    ]
+    tables = write_longitudinal(out, outcomes, cohort)
+    changes = _read(tables["longitudinal_changes_csv"])
+    assert {(r["from_session"], r["to_session"]) for r in changes} == {("1", "10")}
+    assert all("session(s) 2 failed" in r["note"] for r in changes)
+    assert {r["session"] for r in _read(tables["longitudinal_sessions_csv"])} == {"1", "10"}
