@@ -161,3 +161,13 @@ def test_a_failed_session_is_left_out_and_its_neighbours_compared(batch, cohort)
     assert {(r["from_session"], r["to_session"]) for r in changes} == {("1", "10")}
     assert all("session(s) 2 failed" in r["note"] for r in changes)
     assert {r["session"] for r in _read(tables["longitudinal_sessions_csv"])} == {"1", "10"}
+
+
+def test_no_subject_with_two_sessions_removes_earlier_tables(tmp_path):
+    from bmetoolkit.batch.longitudinal import TABLE_FILES, write_longitudinal
+    from bmetoolkit.batch.subject import SubjectOutcome
+
+    for name in TABLE_FILES:
+        (tmp_path / name).write_text("old")
+    assert write_longitudinal(tmp_path, [SubjectOutcome("01", "1", "ok")], tmp_path) == {}
+    assert not any((tmp_path / name).exists() for name in TABLE_FILES)

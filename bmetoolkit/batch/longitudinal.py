@@ -43,6 +43,10 @@ __all__ = ["LONGITUDINAL_PAGE", "session_order", "write_longitudinal"]
 
 #: The page listing every compared pair (linked from the batch's ``index.html``).
 LONGITUDINAL_PAGE = "longitudinal.html"
+#: The tables' files in OUTPUT.
+TABLE_FILES = tuple(
+    f"longitudinal_{name}.{ext}" for name in ("sessions", "changes") for ext in ("csv", "tsv")
+)
 #: Folder of a subject's comparisons, below its ``sub-<label>`` folder.
 COMPARE_FOLDER = "compare"
 
@@ -104,11 +108,14 @@ def write_longitudinal(
     Returns
     -------
     dict of str to Path
-        The tables and page written; empty when no subject has two sessions.
+        The tables and page written; empty when no subject has two sessions (tables of an
+        earlier run are then removed: every group table describes this run's subjects).
     """
     base = Path(output)
     subjects = _by_subject(outcomes)
-    if not subjects:
+    if not subjects:  # like the other group tables, these describe this run's subjects
+        for name in (*TABLE_FILES, LONGITUDINAL_PAGE):
+            (base / name).unlink(missing_ok=True)
         return {}
     session_table: list[dict[str, Any]] = []
     pair_table: list[dict[str, Any]] = []
