@@ -20,8 +20,15 @@ Printed, median and worst decile (90th percentile of an error):
 test-retest pairs of the **tuning** seeds: the factor K under which 95 % of the test-retest
 differences of every region, total and lesion lie within their RC (the RC's definition).
 
-Run: ``python benchmarks/bench_followup.py [--tuning] [--pairs N] [--calibrate]
-[--json rows.json]`` (about a minute per seed on one core).
+``--sources`` (test-retest pairs): per visit, the true edema volume counted on its own grid
+(what a perfect segmentation on that grid gives) against the analysis' volume, its missed
+and extra voxels: where a test-retest difference of the total comes from.
+``--subject-check``: the texture and shape measures of the subject check on one-subject and
+two-subject pairs, with and without marrow texture. ``--joint``: joint phantom pairs (the
+any-bone path, held-out joint seeds), analysed with the true bone masks and compared.
+
+Run: ``python benchmarks/bench_followup.py [--tuning] [--pairs N] [--calibrate | --sources
+| --subject-check | --joint] [--json rows.json]`` (about a minute per seed on one core).
 """
 
 from __future__ import annotations
@@ -137,6 +144,127 @@ def _retest(result: Comparison) -> dict[str, Any]:
     }
 
 
+def _retest_sources(seed: int) -> dict[str, Any]:
+    """Where a test-retest difference of the total edema comes from (``--sources``).
+
+    Per visit of the retest pair: the true edema volume counted on the T1 grid (what a
+    perfect segmentation on that grid gives: the grid and partial-volume part), on the STIR
+    grid, and the analysis' volume (the decision's part, noise included); the compare's
+    total uses each visit's own analysis, so registration does not enter it.
+    """
+    pair = make_phantom_pair(seed, retest=True)
+    row: dict[str, Any] = {"seed": seed}
+    for name, study in (("b", pair.baseline), ("f", pair.followup)):
+        truth = study.truth
+        mm3 = truth.bme_mask.grid.voxel_volume_mm3
+        row[f"truth_t1_{name}"] = float(np.count_nonzero(truth.bme_mask.data)) * mm3 / 1000
+        stir = truth.grid_masks.get("stir", {}).get("bme_mask")
+        if stir is not None:
+            row[f"truth_stir_{name}"] = (
+                float(np.count_nonzero(stir.data)) * stir.grid.voxel_volume_mm3 / 1000
+            )
+        result = analyze(study.t1, stir=study.stir, vertebrae=truth.vertebrae)
+        found = np.asarray(result.bme_mask.data) > 0
+        true = np.asarray(truth.bme_mask.data) > 0
+        row[f"found_{name}"] = result.bme_volume_ml
+        row[f"missed_{name}"] = float((true & ~found).sum()) * mm3 / 1000
+        row[f"extra_{name}"] = float((found & ~true).sum()) * mm3 / 1000
+        row[f"spacing_{name}"] = [round(float(v), 2) for v in result.study.grid.spacing]
+    return row
+
+
+def _joint_case(seed: int, index: int) -> dict[str, Any]:
+    """A joint pair and a joint test-retest pair, analysed with the true bone masks and
+    compared (``--joint``): change error per bone with edema at either visit and of the
+    total, and the retest totals."""
+    from bmetoolkit.data.phantom.joint import PLANES
+    from bmetoolkit.data.phantom.joint.followup import make_joint_pair
+
+    options = {"joint": ("knee", "sij")[index % 2], "plane": PLANES[(index // 2) % len(PLANES)]}
+    case: dict[str, Any] = {"seed": seed, **options}
+    for name, retest in (("change", False), ("retest", True)):
+        pair = make_joint_pair(seed, retest=retest, **options)
+        results = [
+            analyze(v.t1, stir=v.fluid, marrow=v.truth.bones, marrow_labels=v.truth.bone_names)
+            for v in (pair.baseline, pair.followup)
+        ]
+        clock = time.perf_counter()
+        result = compare(*results)
+        case[f"{name}_seconds"] = round(time.perf_counter() - clock, 2)
+        found = {row["region"]: row for row in result.change_rows}
+        truth = pair.change_table()
+        rows = [("total", sum(r["bme_change_ml"] for r in truth))]
+        rows += [(r["bone"], r["bme_change_ml"]) for r in truth
+                 if r["bme_ml_baseline"] or r["bme_ml_followup"]]  # fmt: skip
+        case[name] = [
+            {"region": region, "true": true, "measured": found.get(region, {}).get(
+                "bme_change_ml") or 0.0} for region, true in rows
+        ]  # fmt: skip
+        total = found["total"]
+        case[f"{name}_totals"] = (total["bme_ml_baseline"], total["bme_ml_followup"])
+        case[f"{name}_new_or_resolved"] = sum(
+            r["status"] in ("new", "resolved") for r in result.lesion_rows
+        )
+    return case
+
+
+def _joint(count: int) -> None:
+    from bmetoolkit.data.phantom.joint import HELD_OUT_SEEDS as JOINT_HELD_OUT
+
+    cases = []
+    for index, seed in enumerate(JOINT_HELD_OUT[:count]):
+        cases.append(_joint_case(seed, index))
+        print(json.dumps(cases[-1], default=str), flush=True)
+    errors = [abs(r["measured"] - r["true"]) for c in cases for r in c["change"]]
+    within = [
+        abs(r["measured"] - r["true"]) <= max(ALLOWED_ML, ALLOWED_FRACTION * abs(r["true"]))
+        for c in cases for r in c["change"]
+    ]  # fmt: skip
+    print(f"\njoint pairs {[c['seed'] for c in cases]}: change error (mL, bones with edema "
+          f"and totals) {_quantiles(errors)}; within max(0.3 mL, 10 %): {sum(within)}/"
+          f"{len(within)}")  # fmt: skip
+    pairs = [c["retest_totals"] for c in cases if sum(c["retest_totals"]) / 2 > 1.0]
+    if pairs:
+        relative = np.array([(f - b) / ((f + b) / 2) for b, f in pairs])
+        print(
+            f"joint test-retest RC of the total edema, pairs above 1 mL ({len(pairs)}): "
+            f"{100 * RC_FACTOR * float(np.sqrt(np.mean(relative**2) / 2)):.1f} %; "
+            f"lesions new or resolved: {sum(c['retest_new_or_resolved'] for c in cases)}"
+        )
+    seconds = [c[k] for c in cases for k in ("change_seconds", "retest_seconds")]
+    print(f"compare seconds (in memory): {_quantiles(seconds)}")
+
+
+def _subject_check(seeds: list[int], auto_bodies: bool = False) -> None:
+    """The subject check's measures on one-subject and two-subject pairs (``--subject-check``).
+
+    One subject: each seed's follow-up pair and test-retest pair; two subjects: each seed's
+    baseline against the next seed's follow-up. Marrow with texture and without
+    (``textured=False``). The visits are the phantom's truth (the body masks an analysis
+    with the phantom's labels uses), compared without the check; ``auto_bodies``: each visit
+    analysed with automatic bodies instead (no labels given).
+    """
+    from bmetoolkit.data.phantom.followup import truth_visit
+
+    for textured in (False, True):
+        pairs = {s: make_phantom_pair(s, textured=textured) for s in seeds}
+        retests = {s: make_phantom_pair(s, textured=textured, retest=True) for s in seeds}
+        cases = [("one", f"{s} follow-up", pairs[s].baseline, pairs[s].followup) for s in seeds]
+        cases += [("one", f"{s} retest", retests[s].baseline, retests[s].followup) for s in seeds]
+        cases += [("two", f"{a} vs {b}", pairs[a].baseline, pairs[b].followup)
+                  for a, b in zip(seeds, seeds[1:] + seeds[:1], strict=True)]  # fmt: skip
+        for subjects, name, first, second in cases:
+            if auto_bodies:
+                visits = [analyze(v.t1, stir=v.stir) for v in (first, second)]
+            else:
+                visits = [truth_visit(first), truth_visit(second)]
+            result = compare(*visits, check_subject=False)
+            q = result.quality
+            print(json.dumps({"textured": textured, "subjects": subjects, "pair": name,
+                              "texture": q.texture_correlation, "shape": q.shape_difference,
+                              "bone_dice": round(q.bone_dice, 3)}), flush=True)  # fmt: skip
+
+
 def _quantiles(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -149,9 +277,39 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20, help="seeds to run (default 20)")
     parser.add_argument("--calibrate", action="store_true", help="measure K (tuning retest)")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
+    parser.add_argument(
+        "--joint",
+        action="store_true",
+        help="joint phantom pairs (held-out joint seeds), bone by bone",
+    )
+    parser.add_argument(
+        "--subject-check",
+        action="store_true",
+        help="texture and shape measures of one- and two-subject pairs",
+    )
+    parser.add_argument(
+        "--auto-bodies",
+        action="store_true",
+        help="--subject-check with automatic bodies (each visit analysed without labels)",
+    )
+    parser.add_argument(
+        "--sources",
+        action="store_true",
+        help="test-retest: truth on each grid vs the analysis, per visit",
+    )
     args = parser.parse_args()
     seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
     seeds = seeds[: args.pairs]
+    if args.joint:
+        _joint(args.pairs)
+        return
+    if args.subject_check:
+        _subject_check(list(seeds), args.auto_bodies)
+        return
+    if args.sources:
+        for seed in seeds:
+            print(json.dumps(_retest_sources(seed)), flush=True)
+        return
     cases: list[dict[str, Any]] = []
     for seed in seeds:
         case: dict[str, Any] = {"seed": seed}

@@ -246,7 +246,8 @@ def test_missing_t1_falls_back_to_bone_masks(results, tmp_path):
 def test_coarse_bodies_cannot_compare_texture_and_say_so(comparison):
     result, _ = comparison
     assert result.quality.texture_correlation is None  # too few voxels inside each body
-    assert any("texture could not be compared" in note for note in result.notes)
+    assert result.quality.shape_difference is None  # and too few for their shape
+    assert any("rests on bone overlap alone" in note for note in result.notes)
 
 
 def test_subject_check_can_be_skipped(results):

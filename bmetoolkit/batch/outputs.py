@@ -241,4 +241,8 @@ def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
                 "status": outcome.status,
             }
         )
-    return write_index_page(base / INDEX_PAGE, subjects, failures)
+    from bmetoolkit.batch.longitudinal import LONGITUDINAL_PAGE
+
+    links = [(LONGITUDINAL_PAGE, "Follow-up visits: each subject's consecutive sessions "
+              "compared")] if (base / LONGITUDINAL_PAGE).is_file() else []  # fmt: skip
+    return write_index_page(base / INDEX_PAGE, subjects, failures, links=links)

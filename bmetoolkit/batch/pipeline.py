@@ -319,6 +319,9 @@ def run_batch(
         finished = iter(done)
         outcomes = [o if o is not None else next(finished) for o in outcomes]
         tables = write_group_tables(target, outcomes)
+        from bmetoolkit.batch.longitudinal import write_longitudinal  # sessions compared
+
+        tables |= write_longitudinal(target, outcomes, source)
         if qc:
             tables["qc_index"] = write_qc_index(target, outcomes)
     return BatchReport(outcomes=outcomes, tables=tables)

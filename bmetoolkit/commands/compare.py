@@ -3,7 +3,8 @@
     bmetoolkit compare BASELINE FOLLOWUP --out DIR
 
 Each visit is an ``analyze`` output folder or a DICOM study folder (analysed first, and
-saved in ``DIR/baseline`` and ``DIR/followup``). Writes ``change.csv``,
+saved in ``DIR/baseline`` and ``DIR/followup``); visits analysed with ``--marrow`` bone
+masks are compared bone by bone. Writes ``change.csv``,
 ``lesions_matched.csv``, ``lesion_status.nii.gz``, ``followup_bme_on_baseline.nii.gz`` and
 ``report.json`` (last) into ``DIR``; see :mod:`bmetoolkit.followup.compare`.
 """
@@ -25,6 +26,7 @@ def register(commands: Any) -> None:
         help="compare two visits of one subject: change per level, lesion by lesion",
         description="Register the follow-up visit to the baseline (rigid, then per body), "
         "check that both show the same anatomy, and write the change per body and endplate "
+        "(or per bone, for visits analysed with --marrow bone masks) "
         "with its repeatability coefficient (change.csv), each lesion as persisting, new or "
         "resolved (lesions_matched.csv) and report.json (written last) into --out. Each "
         "visit is an `analyze` output folder or a DICOM study folder.",
@@ -35,8 +37,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--no-subject-check",
         action="store_true",
-        help="compare even when the visits do not look like one subject (marrow texture, "
-        "bone overlap); visits without a common body are still refused",
+        help="compare even when the visits do not look like one subject (bone overlap, "
+        "marrow texture or bone shape); visits without a common body are still refused",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bmetoolkit.errors import NoOverlapError
+from bmetoolkit.errors import NoOverlapError, VisitMismatchError
 from bmetoolkit.followup.change import CHANGE_COLUMNS, change_table
 from bmetoolkit.followup.match import LESION_STATUS, MATCH_COLUMNS, match_lesions
 from bmetoolkit.followup.page import write_pair_page
@@ -35,6 +35,7 @@ from bmetoolkit.followup.quality import (
     AlignmentQuality,
     alignment_quality,
     check_alignment,
+    shape_difference,
     texture_correlation,
 )
 from bmetoolkit.followup.register import Correspondence, Registration, register_visits
@@ -244,8 +245,8 @@ def compare(
         Write the outputs there (:meth:`Comparison.save`); studies analysed here are saved
         in ``out/baseline`` and ``out/followup``.
     check_subject : bool
-        Refuse visits that do not look like one subject (bone overlap, marrow texture;
-        :mod:`bmetoolkit.followup.quality`). Visits without any common body are always
+        Refuse visits that do not look like one subject (bone overlap; marrow texture or bone
+        shape; :mod:`bmetoolkit.followup.quality`). Visits without any common body are always
         refused.
 
     Returns
@@ -282,6 +283,11 @@ def compare(
             base.t1, follow.t1, bodies_b, registration.body_pairs, registration.body_transforms
         )
         quality.texture_correlation = float(np.median(list(texture.values()))) if texture else None
+    quality.shape_difference = shape_difference(
+        bodies_b, np.asarray(warped["vertebrae"].data), common,
+        (base.centroids(), follow.centroids()), registration.body_pairs,
+        chain=base.anatomy == "spine",
+    )  # fmt: skip
     alignment_notes = check_alignment(
         quality, [base.source, follow.source], same_subject=check_subject
     )
@@ -292,7 +298,7 @@ def compare(
     recheck_one_visit_lesions(lesions, base, follow, warped_lesions, pairing)
     timings["comparison_s"] = time.perf_counter() - clock
     notes = base.notes + follow.notes + _consistency_notes(base, follow) + alignment_notes
-    if registration.pairing != "labels":
+    if registration.pairing not in ("labels", "names"):
         notes.append(
             "the follow-up's bodies were paired with the baseline's by their order along the "
             f"spine ({registration.pairing}), not by their level names (the images or the "
@@ -307,7 +313,15 @@ def compare(
 
 
 def _check_levels(baseline: Visit, followup: Visit) -> None:
-    """Refuse visits whose bodies carry known levels, none of them shared."""
+    """Refuse visits of two anatomies, or whose bodies carry known levels, none shared."""
+    if baseline.anatomy != followup.anatomy:
+        raise VisitMismatchError(
+            f"the baseline was analysed as {_ANATOMY[baseline.anatomy]} and the follow-up as "
+            f"{_ANATOMY[followup.anatomy]}: their regions cannot be compared",
+            path=[baseline.source, followup.source],
+            hint="analyse both visits the same way (both with --marrow bone masks, or both "
+            "as spines)",
+        )
     levels = [v.report.get("labels", {}) for v in (baseline, followup)]
     if all(lv.get("levels_known") for lv in levels):
         names = [set(lv.get("bodies", {}).values()) for lv in levels]
@@ -318,6 +332,9 @@ def _check_levels(baseline: Visit, followup: Visit) -> None:
                 path=[baseline.source, followup.source],
                 hint="check that both visits show the same part of the spine",
             )
+
+
+_ANATOMY = {"spine": "a spine (vertebral bodies)", "bones": "bones (--marrow bone masks)"}
 
 
 def _sub(out: Path | None, name: str) -> Path | None:

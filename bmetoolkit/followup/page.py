@@ -149,7 +149,9 @@ td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px}}</style></head><bod
 {_table(changed, change_columns)}
 <h2>Lesions</h2>{_table(comparison.lesion_rows, lesion_columns)}
 <h2>Registration</h2><p>bone Dice {quality["bone_dice"]}, mutual information
-{quality["mutual_information"]}, bodies compared {quality["bodies_compared"]}</p>
+{quality["mutual_information"]}, bodies compared {quality["bodies_compared"]}; one subject?
+marrow texture correlation {quality["texture_correlation"]}, bone shape difference
+{quality["shape_difference"]} (None: not measurable)</p>
 <h2>Notes</h2><ul>{notes}</ul></body></html>
 """
     return write_text(page, text), image

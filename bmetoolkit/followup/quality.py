@@ -11,17 +11,25 @@ Measured after registration (:mod:`bmetoolkit.followup.register`), on the baseli
   subject rescanned gave up to 0.13 (tuning seed 11: 0.057), too close to two subjects;
 - the **marrow texture correlation** (:func:`texture_correlation`): fat spots, red-marrow
   islands and mottling are a subject's own; the T1 inside each body, seen at both visits,
-  correlates for one subject and not for two.
+  correlates for one subject and not for two;
+- the **bone shape difference** (:func:`shape_difference`): a subject's bones keep their
+  size and proportions between visits, and a spine the distances between its bodies; the
+  median relative difference of each paired body's extents (moments of its mask along its
+  three principal axes, both visits on the baseline grid inside the common field) and of the
+  distances between neighbouring body centroids (spine only; a bent spine keeps them).
 
 A comparison is refused (:class:`~bmetoolkit.errors.NoOverlapError`) when no body lies in
 both fields of view, and (:class:`~bmetoolkit.errors.VisitMismatchError`) when the bone
-masks overlap less than :data:`MIN_BONE_DICE` or the marrow texture correlates less than
-:data:`MIN_TEXTURE_CORRELATION` (skipped, with a note, when the bodies are too coarsely
-sampled to measure it, or on request).
+masks overlap less than :data:`MIN_BONE_DICE`, or when neither the marrow texture
+(correlation at least :data:`MIN_TEXTURE_CORRELATION`) nor the bone shape (difference at
+most :data:`MAX_SHAPE_DIFFERENCE`) shows one subject: marrow without texture (a smooth
+marrow, a fat-suppressed or coarse image) is recognised by its bones' shape, and a bone
+that changed shape (a fracture) by its marrow texture. Skipped on request.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +45,7 @@ from bmetoolkit.resample import resample_to
 from bmetoolkit.volume import Volume, occupied_box
 
 __all__ = [
+    "MAX_SHAPE_DIFFERENCE",
     "MIN_BONE_DICE",
     "MIN_TEXTURE_CORRELATION",
     "AlignmentQuality",
@@ -50,6 +59,16 @@ MIN_BONE_DICE = 0.7
 #: for one subject. Tuning pairs 10, 11, 13, 15 of the randomised phantom (realistic grids):
 #: one subject 0.54-0.84, two subjects -0.02-0.08.
 MIN_TEXTURE_CORRELATION = 0.25
+#: Largest bone shape difference (:func:`shape_difference`) of one subject: the midpoint
+#: (log scale) between one subject and two on tuning seeds 0-4 of the randomised phantom
+#: (realistic grids, the phantom's body masks, marrow without texture;
+#: ``benchmarks/bench_followup.py --subject-check --tuning --pairs 5``): one subject
+#: (follow-up and test-retest pairs) 0.0031-0.0062, two subjects 0.0128-0.0323 (bodies
+#: whose sizes differ by only 3 % SD per dimension; people differ more).
+MAX_SHAPE_DIFFERENCE = 0.009
+#: Fewest voxels of a body for its shape to be measured (coarser bodies: moments of a
+#: few hundred voxels differ between two scans of one body as much as between subjects).
+MIN_SHAPE_VOXELS = 2000
 #: Fewest marrow voxels of a body for its texture correlation, and how far inside its
 #: surface they lie (mm).
 MIN_TEXTURE_VOXELS = 200
@@ -86,6 +105,7 @@ class AlignmentQuality:
     bodies_compared: int = 0
     common_field: float = 0.0
     texture_correlation: float | None = None
+    shape_difference: float | None = None
 
     def to_dict(self, names: Mapping[int, str] | None = None) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -103,6 +123,9 @@ class AlignmentQuality:
             "texture_correlation": None
             if self.texture_correlation is None
             else round(self.texture_correlation, 4),
+            "shape_difference": None
+            if self.shape_difference is None
+            else round(self.shape_difference, 5),
         }
 
 
@@ -166,6 +189,10 @@ def alignment_quality(
     )
 
 
+def _at_count(values: NDArray[np.int64], index: int) -> int:
+    return int(values[index]) if index < len(values) else 0
+
+
 def _at(values: NDArray[np.float64], index: int) -> float:
     return float(values[index]) if index < len(values) else 0.0
 
@@ -194,7 +221,8 @@ def check_alignment(
     NoOverlapError
         No body lies in both visits' fields of view.
     VisitMismatchError
-        The bone masks overlap too little, or the bodies differ in shape.
+        The bone masks overlap too little, or neither the marrow texture nor the bone shape
+        shows one subject.
     """
     advice = (
         "check that both visits are of the same subject and body region; the analysis "
@@ -216,22 +244,117 @@ def check_alignment(
             path=paths,
             hint=advice,
         )
-    texture = quality.texture_correlation
-    if texture is None:
+    texture, shape = quality.texture_correlation, quality.shape_difference
+    same_texture = texture is not None and texture >= MIN_TEXTURE_CORRELATION
+    same_shape = shape is not None and shape <= MAX_SHAPE_DIFFERENCE
+    if same_texture or same_shape:
+        if same_texture or texture is None:
+            return []
         return [
-            "the marrow texture could not be compared (no T1, or bodies too small): the "
-            "check that both visits are of one subject rests on bone overlap alone"
-        ]
-    if texture < MIN_TEXTURE_CORRELATION:
-        raise VisitMismatchError(
             f"the marrow texture of the two visits does not correlate (median r = "
-            f"{texture:.2f} over the bodies; one subject rescanned: above "
-            f"{MIN_TEXTURE_CORRELATION}): these look like two different subjects",
-            path=paths,
-            hint=advice + "; if you are sure, compare with check_subject=False "
-            "(--no-subject-check)",
-        )
-    return []
+            f"{texture:.2f}; marrow without texture, or a fat-suppressed or coarse image), but "
+            f"their bones have one shape (difference {shape:.4f}, one subject up to "
+            f"{MAX_SHAPE_DIFFERENCE}): taken as one subject"
+        ]
+    if texture is None and shape is None:
+        return [
+            "neither the marrow texture nor the bone shape could be compared (no T1, or "
+            "bodies too small): the check that both visits are of one subject rests on bone "
+            "overlap alone"
+        ]
+    found = []
+    if texture is not None:
+        found.append(f"the marrow texture does not correlate (median r = {texture:.2f}; one "
+                     f"subject rescanned: above {MIN_TEXTURE_CORRELATION})")  # fmt: skip
+    if shape is not None:
+        found.append(f"the bones differ in shape (difference {shape:.4f}; one subject "
+                     f"rescanned: up to {MAX_SHAPE_DIFFERENCE})")  # fmt: skip
+    raise VisitMismatchError(
+        " and ".join(found) + ": these look like two different subjects",
+        path=paths,
+        hint=advice + "; if you are sure, compare with check_subject=False (--no-subject-check)",
+    )
+
+
+def _label_extents(
+    labels: NDArray[np.integer], common: NDArray[np.bool_], grid: Any
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Voxel count and principal extents (mm; square roots of the eigenvalues of the voxel
+    positions' covariance, ascending) of every label inside ``common``, in one pass.
+
+    The covariance is taken over voxel indices and mapped to millimetres by the grid's
+    linear part (``L C L^T``): exact for an affine grid, oblique and anisotropic ones too.
+    """
+    where = np.nonzero((labels > 0) & common)
+    ids = np.asarray(labels[where], np.int64)
+    n = int(ids.max()) + 1 if ids.size else 1
+    counts = np.bincount(ids, minlength=n)
+    safe = np.maximum(counts, 1)
+    index = [np.asarray(w, np.float64) - (w.mean() if len(w) else 0.0) for w in where]
+    mean = np.stack([np.bincount(ids, v, minlength=n) for v in index], axis=1) / safe[:, None]
+    products = [index[a] * index[b] for a in range(3) for b in range(3)]
+    second = np.stack([np.bincount(ids, v, minlength=n) for v in products], axis=1)
+    covariance = second.reshape(n, 3, 3) / safe[:, None, None]
+    covariance -= mean[:, :, None] * mean[:, None, :]
+    linear = grid.affine[:3, :3]
+    world = linear @ covariance @ linear.T
+    return counts, np.sqrt(np.clip(np.linalg.eigvalsh(world), 0.0, None))
+
+
+def shape_difference(
+    baseline_bodies: Volume,
+    warped_bodies: NDArray[np.integer],
+    common: NDArray[np.bool_],
+    centres: tuple[Mapping[int, NDArray[np.float64]], Mapping[int, NDArray[np.float64]]],
+    pairs: Mapping[int, int],
+    *,
+    chain: bool,
+) -> float | None:
+    """Median relative difference of the two visits' bone shapes (see the module description).
+
+    Parameters
+    ----------
+    baseline_bodies : Volume
+        Baseline body (or bone) labels.
+    warped_bodies : ndarray
+        The follow-up's, on the baseline grid, carrying the paired baseline ids.
+    common : ndarray of bool
+        Baseline voxels inside the follow-up's field of view.
+    centres : (dict, dict)
+        Each visit's body centroids in its own space (baseline ids, follow-up ids).
+    pairs : dict of int to int
+        Baseline id -> follow-up id.
+    chain : bool
+        The bodies form a spine (ids in order): neighbouring centroid distances count too.
+
+    Returns
+    -------
+    float or None
+        None when no body is large enough to be measured.
+    """
+    labels = np.asarray(baseline_bodies.data)
+    grid = baseline_bodies.grid
+    counts_b, sizes_b = _label_extents(labels, common, grid)
+    counts_f, sizes_f = _label_extents(warped_bodies, common, grid)
+    totals_b = np.bincount(labels.ravel().astype(np.int64))
+    totals_f = np.bincount(np.asarray(warped_bodies).ravel().astype(np.int64))
+    differences: list[float] = []
+    whole = []
+    for body in sorted(pairs):
+        n_b, n_f = _at_count(counts_b, body), _at_count(counts_f, body)
+        if min(n_b, n_f) < MIN_SHAPE_VOXELS:
+            continue
+        size_b, size_f = sizes_b[body], sizes_f[body]
+        differences += list(np.abs(size_b - size_f) / np.maximum((size_b + size_f) / 2, 1e-6))
+        if n_b == _at_count(totals_b, body) and n_f == _at_count(totals_f, body):
+            whole.append(body)  # not cut by either field of view: true centroids
+    if chain:
+        centres_b, centres_f = centres
+        for first, second in itertools.pairwise(whole):
+            d_b = np.linalg.norm(centres_b[first] - centres_b[second])
+            d_f = np.linalg.norm(centres_f[pairs[first]] - centres_f[pairs[second]])
+            differences.append(float(abs(d_b - d_f) / max((d_b + d_f) / 2, 1e-6)))
+    return float(np.median(differences)) if differences else None
 
 
 def _detrended(values: NDArray[np.float64], ijk: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -3,7 +3,8 @@
 Transforms map **baseline RAS mm to follow-up RAS mm** (``x_followup = T @ x_baseline``),
 as a 4x4 matrix: a follow-up volume with affine ``inv(T) @ affine`` lies in baseline space.
 
-1. **Start**: the bodies of the two visits are paired by their labels, or by a shift of one
+1. **Start**: the bodies of the two visits are paired by their labels (bones on the
+   any-bone path: always by their names), or by a shift of one
    or two places along the spine (automatic level names may differ between visits), and a
    rigid fit of their centroids (Kabsch) gives the starting transform, so a patient lying
    2 cm and 10 degrees apart needs no search. A chain of similar bodies fits a shifted
@@ -12,7 +13,7 @@ as a 4x4 matrix: a follow-up volume with affine ``inv(T) @ affine`` lies in base
 2. **Whole spine**: SimpleITK rigid registration (Euler 3D) of the follow-up T1 to the
    baseline T1, Mattes mutual information sampled around the baseline bodies (without a T1,
    the two bone masks, smoothed, by mean squares).
-3. **Per body**, where the spine moved (a body's centroid lies more than :data:`MOVED_MM`
+3. **Per body** (or bone), where the spine moved (a body's centroid lies more than :data:`MOVED_MM`
    from where the whole-spine transform puts it): the same, started from the whole-spine
    transform, around that body; kept only where it improves that body's metric and stays within
    :data:`MAX_BODY_SHIFT_MM` and :data:`MAX_BODY_ROTATION_DEG` of the whole-spine transform
@@ -429,12 +430,20 @@ def register_visits(baseline: Any, followup: Any) -> Registration:
     """
     centres_b = baseline.centroids()
     centres_f = followup.centroids()
-    pairs, start, how = pair_bodies(centres_b, centres_f)
+    bones = "bones" in (getattr(baseline, "anatomy", "spine"), getattr(followup, "anatomy", ""))
+    if bones:  # named bones are paired by name: they are no chain of similar bodies
+        by_name = {name: f for f, name in followup.body_names.items() if f in centres_f}
+        named = {b: by_name[name] for b, name in baseline.body_names.items()
+                 if b in centres_b and name in by_name}  # fmt: skip
+        pairs, start, _ = _fit(named, centres_b, centres_f)
+        how = "names"
+    else:
+        pairs, start, how = pair_bodies(centres_b, centres_f)
     images = _images(baseline, followup)
     moving = images.moving
     spacing = max(WORK_SPACING_MM, min(images.fixed.GetSpacing()))
     everything = np.array(list(centres_b.values())) if centres_b else np.zeros((1, 3))
-    if images.metric == "mi":
+    if images.metric == "mi" and not bones:
         plausible = [c for c in candidate_pairings(centres_b, centres_f)
                      if len(c[0]) >= 3 and c[2] <= LABEL_PAIRING_RMS_MM]  # fmt: skip
         if len(plausible) > 1:  # a chain of similar bodies: let the images choose

@@ -3,7 +3,14 @@
 A visit is given as an ``analyze`` output folder (``report.json`` and the label maps of
 :data:`bmetoolkit.result.OUTPUT_FILES`), an :class:`~bmetoolkit.result.AnalysisResult`, a
 DICOM study folder or a mapping of :func:`bmetoolkit.analyze` arguments (``{"t1": ...,
-"stir": ..., "vertebrae": ...}``); the last two are analysed first.
+"stir": ..., "vertebrae": ...}``); the last two are analysed first. A batch output folder
+(BIDS names) is read with the names of its files (``names``) and the cohort folder its
+report's relative input paths start from (``input_root``).
+
+A visit analysed with bone masks (``--marrow``; report ``anatomy`` ``"bones"``) is read the
+same way: its bones take the place of the vertebral bodies (``maps["vertebrae"]`` holds the
+bone labels, :attr:`Visit.body_names` the bone names), its lesions are placed by their bone
+(``level``: the bone's name, no zone), and its Modic map is empty (no endplates).
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from bmetoolkit.volume import Volume
 
 __all__ = ["Visit", "VisitInput", "load_visit"]
 
-#: Label maps a visit needs, by output key.
+#: Label maps a visit needs, by output key (spine; bone masks: ``bones`` for ``vertebrae``,
+#: no ``modic_map``).
 LABEL_MAPS = ("vertebrae", "bme_mask", "modic_map", "lesion_labels")
+BONE_LABEL_MAPS = ("bones", "bme_mask", "lesion_labels")
 
 
 @dataclass(eq=False)
@@ -36,7 +45,8 @@ class Visit:
     report : dict
         The analysis report (``report.json``).
     maps : dict of str to Volume
-        ``vertebrae``, ``bme_mask``, ``modic_map`` and ``lesion_labels`` on the visit's T1 grid.
+        ``vertebrae`` (the vertebral bodies, or the bones with bone masks), ``bme_mask``,
+        ``modic_map`` (empty with bone masks) and ``lesion_labels`` on the visit's T1 grid.
     t1 : Volume or None
         The T1 image (None when it cannot be found: registration then uses the bone masks).
     fluid : Volume or None
@@ -57,9 +67,15 @@ class Visit:
     _centroids: dict[int, Any] | None = field(default=None, repr=False)
 
     @property
+    def anatomy(self) -> str:
+        """``"spine"`` or ``"bones"`` (analysed with bone masks)."""
+        return str(self.report.get("anatomy") or "spine")
+
+    @property
     def body_names(self) -> dict[int, str]:
-        """Display name (level) of each body id of ``vertebrae``."""
-        bodies = self.report.get("labels", {}).get("bodies", {})
+        """Display name (level, or bone) of each body id of ``vertebrae``."""
+        labels = self.report.get("labels", {})
+        bodies = labels.get("bones" if self.anatomy == "bones" else "bodies", {})
         return {int(k): str(v) for k, v in bodies.items()}
 
     def centroids(self) -> dict[int, Any]:
@@ -72,8 +88,12 @@ class Visit:
 
     @property
     def lesions(self) -> list[dict[str, Any]]:
-        """The lesion rows of the report (``centroid_ras_mm`` as a list)."""
-        return list(self.report.get("lesions", []))
+        """The lesion rows of the report (``centroid_ras_mm`` as a list); with bone masks
+        ``level`` is the lesion's bone and ``zone`` is empty."""
+        rows = list(self.report.get("lesions", []))
+        if self.anatomy == "bones":
+            rows = [dict(row) | {"level": row.get("bone"), "zone": ""} for row in rows]
+        return rows
 
     @property
     def endplates(self) -> list[dict[str, Any]]:
@@ -85,7 +105,14 @@ class Visit:
 VisitInput = str | os.PathLike | AnalysisResult | Mapping[str, Any] | Visit
 
 
-def load_visit(visit: VisitInput, *, label: str, save_to: Path | None = None) -> Visit:
+def load_visit(
+    visit: VisitInput,
+    *,
+    label: str,
+    save_to: Path | None = None,
+    names: Mapping[str, str] | None = None,
+    input_root: str | os.PathLike | None = None,
+) -> Visit:
     """Read (or analyse) one visit.
 
     Parameters
@@ -97,6 +124,12 @@ def load_visit(visit: VisitInput, *, label: str, save_to: Path | None = None) ->
         ``"baseline"`` or ``"follow-up"``, for messages.
     save_to : Path, optional
         Where to save an analysis run here (so that nothing computed is lost).
+    names : mapping, optional
+        File name of each output (:data:`bmetoolkit.result.OUTPUT_FILES` keys) in an output
+        folder written with other names (a batch's BIDS names).
+    input_root : path, optional
+        The folder relative input paths of the report start from (a batch's cohort folder:
+        batch reports name their inputs relative to it).
 
     Raises
     ------
@@ -122,9 +155,10 @@ def load_visit(visit: VisitInput, *, label: str, save_to: Path | None = None) ->
             path=folder,
             hint="give an analyze output folder or a study (DICOM folder)",
         )
-    if (folder / OUTPUT_FILES["report"]).is_file():
-        return _from_folder(folder, label)
-    if (folder / OUTPUT_FILES["bme_mask"]).exists():
+    files = OUTPUT_FILES | dict(names or {})
+    if (folder / files["report"]).is_file():
+        return _from_folder(folder, label, files, input_root)
+    if (folder / files["bme_mask"]).exists():
         raise CorruptFileError(
             f"the {label} folder holds analysis outputs but no report.json: that analysis "
             "did not finish",
@@ -141,20 +175,36 @@ def _from_result(result: AnalysisResult, source: str, save_to: Path | None) -> V
     if save_to is not None:
         result.save(save_to)
         source = str(save_to)
+    if result.anatomy == "bones":
+        regions, modic = result.bones.labels, _empty_like(result.bme_mask)
+    else:
+        regions, modic = result.vertebrae.bodies, result.modic_map
     maps = {
-        "vertebrae": result.vertebrae.bodies,
+        "vertebrae": regions,
         "bme_mask": result.bme_mask,
-        "modic_map": result.modic_map,
+        "modic_map": modic,
         "lesion_labels": result.lesion_labels,
     }
     return Visit(source, report, maps, result.study.t1, [], result=result,
                  fluid=result.study.fluid)  # fmt: skip
 
 
-def _from_folder(folder: Path, label: str) -> Visit:
+def _empty_like(volume: Volume) -> Volume:
+    """An empty label map on ``volume``'s grid (the Modic map of a bone-mask analysis)."""
+    import numpy as np
+
+    return volume.with_data(np.zeros(volume.shape, np.uint8), source="no Modic map (bones)")
+
+
+def _from_folder(
+    folder: Path,
+    label: str,
+    files: Mapping[str, str],
+    input_root: str | os.PathLike | None,
+) -> Visit:
     from bmetoolkit.io import load
 
-    report_path = folder / OUTPUT_FILES["report"]
+    report_path = folder / files["report"]
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -163,24 +213,27 @@ def _from_folder(folder: Path, label: str) -> Visit:
             path=report_path,
             hint="run `bmetoolkit analyze` for this visit again",
         ) from exc
+    bones = report.get("anatomy") == "bones"
     maps = {}
-    for key in LABEL_MAPS:
-        path = folder / OUTPUT_FILES[key]
+    for key in BONE_LABEL_MAPS if bones else LABEL_MAPS:
+        path = folder / files[key]
         if not path.exists():
             raise InputNotFoundError(
                 f"the {label} folder has no {path.name}",
                 path=folder,
                 hint="give a complete `bmetoolkit analyze` output folder",
             )
-        maps[key] = load(path, kind="label")
-    t1, notes = _image_of(report, "t1", label)
+        maps["vertebrae" if key == "bones" else key] = load(path, kind="label")
+    if bones:
+        maps["modic_map"] = _empty_like(maps["bme_mask"])
+    t1, notes = _image_of(report, "t1", label, input_root)
     if t1 is None:
         notes.append(
             f"the {label} T1 was not found: the visits were registered on their bone masks, "
             "which is less precise than on the images"
         )
-    fluid, fluid_notes = _image_of(report, report.get("inputs", {}).get("fluid_image") or "stir",
-                                   label)  # fmt: skip
+    fluid_role = report.get("inputs", {}).get("fluid_image") or "stir"
+    fluid, fluid_notes = _image_of(report, fluid_role, label, input_root)
     if fluid is None:
         notes.append(
             f"the {label} fluid-sensitive image was not found: edema found at one visit only "
@@ -189,13 +242,22 @@ def _from_folder(folder: Path, label: str) -> Visit:
     return Visit(str(folder), report, maps, t1, notes + fluid_notes, fluid=fluid)
 
 
-def _image_of(report: Mapping[str, Any], role: str, label: str) -> tuple[Volume | None, list[str]]:
-    """One of the visit's images from the paths its report names, or None and why."""
+def _image_of(
+    report: Mapping[str, Any], role: str, label: str, root: str | os.PathLike | None = None
+) -> tuple[Volume | None, list[str]]:
+    """One of the visit's images from the paths its report names (relative ones below
+    ``root``), or None and why."""
     from bmetoolkit.io import load
 
+    def placed(path: Any) -> str:
+        text = str(path or "")
+        if text and root is not None and not os.path.isabs(text):
+            return os.path.join(os.fspath(root), text)
+        return text
+
     inputs = report.get("inputs", {})
-    source = inputs.get("images", {}).get(role) or ""
-    files = [entry.get("file") for entry in inputs.get("sha256", {}).get(role, [])]
+    source = placed(inputs.get("images", {}).get(role))
+    files = [placed(entry.get("file")) for entry in inputs.get("sha256", {}).get(role, [])]
     if os.path.isdir(source) and files and files[0] and os.path.isfile(files[0]):
         source = files[0]  # a DICOM series: one of its files names the whole series
     if not source or not os.path.exists(source):

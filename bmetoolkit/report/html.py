@@ -462,6 +462,7 @@ def render_index_page(
     failures: Sequence[Mapping[str, Any]] = (),
     *,
     title: str = "bmetoolkit batch QC",
+    links: Sequence[tuple[str, str]] = (),
 ) -> str:
     """HTML of the batch index: a sortable summary table and the list of failures.
 
@@ -475,6 +476,9 @@ def render_index_page(
         One entry per failed subject: ``subject``, ``stage``, ``error``.
     title : str
         Page title.
+    links : sequence of (str, str)
+        Other pages of the batch, ``(href, text)``, listed under the title (e.g. the
+        follow-up comparisons).
 
     Returns
     -------
@@ -499,6 +503,7 @@ def render_index_page(
         failures=list(failures),
         failure_columns=_columns(FAILURE_COLUMNS),
         count_columns=COUNT_COLUMNS,
+        links=list(links),
     )
 
 
@@ -508,6 +513,7 @@ def write_index_page(
     failures: Sequence[Mapping[str, Any]] = (),
     *,
     title: str = "bmetoolkit batch QC",
+    links: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write :func:`render_index_page` to ``path`` atomically; return the path."""
-    return write_text(path, render_index_page(subjects, failures, title=title))
+    return write_text(path, render_index_page(subjects, failures, title=title, links=links))

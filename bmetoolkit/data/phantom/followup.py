@@ -54,6 +54,7 @@ from bmetoolkit.data.phantom.randomize import (
     draw_case,
     render_case,
 )
+from bmetoolkit.data.phantom.texture import Texture
 from bmetoolkit.data.phantom.truth import PhantomTruth, endplates_of
 from bmetoolkit.volume import Volume
 
@@ -64,6 +65,7 @@ __all__ = [
     "PhantomPair",
     "follow_lesions",
     "make_phantom_pair",
+    "truth_visit",
 ]
 
 Range = tuple[float, float]
@@ -338,6 +340,7 @@ def make_phantom_pair(
     baseline_lesions: list[Lesion] | None = None,
     followup_lesions: list[Lesion] | None = None,
     move: bool = True,
+    textured: bool = True,
 ) -> PhantomPair:
     """Two visits of one randomised phantom spine (:mod:`.randomize`) and their true change.
 
@@ -358,12 +361,17 @@ def make_phantom_pair(
         for the follow-up's).
     move : bool
         Move the patient between visits (a rigid motion); False keeps one scanner space.
+    textured : bool
+        False: marrow without texture (no fat spots, red-marrow islands, mottling or
+        bands), as a smooth or fat-suppressed marrow shows.
 
     Returns
     -------
     PhantomPair
     """
     draws = draw_case(seed, kind=kind or case_kind(seed), small=small)
+    if not textured:
+        draws = replace(draws, texture=replace(Texture(), bias=draws.texture.bias))
     if baseline_lesions is not None:
         draws = replace(draws, lesions=tuple(baseline_lesions))
     rng = _pair_rng(seed)
@@ -393,3 +401,45 @@ def _followup_lesions(
         return baseline, [_fate_row(lesion, lesion, "unchanged") for lesion in baseline]
     levels = spine.levels[1:] if draws.fov == "top_cut" else spine.levels
     return follow_lesions(rng, spine, baseline, levels)
+
+
+def truth_visit(study: PhantomStudy, name: str = "visit") -> Any:
+    """A visit (:class:`bmetoolkit.followup.visit.Visit`) whose analysis is the phantom's
+    truth: the comparison alone, without the analysis' errors (tests, benchmarks).
+
+    Lesions are the connected parts of edema or Modic voxels inside the bodies.
+    """
+    from scipy import ndimage
+
+    from bmetoolkit.followup.visit import Visit
+
+    masks = study.truth.masks
+    bodies = np.asarray(masks["vertebrae"].data)
+    found = (np.asarray(masks["bme_mask"].data) > 0) | (np.asarray(masks["modic_map"].data) > 0)
+    numbers, n = ndimage.label(found & (bodies > 0))
+    grid = masks["vertebrae"].grid
+    levels = {v.verse_id: v.level for v in study.spine.vertebrae}
+    lesions = []
+    for number in range(1, n + 1):
+        inside = numbers == number
+        modic = np.asarray(masks["modic_map"].data)[inside]
+        lesions.append({
+            "lesion": number, "level": levels[int(np.bincount(bodies[inside]).argmax())],
+            "zone": "central", "finding": "Modic" if modic.any() else "BME",
+            "volume_ml": round(inside.sum() * grid.voxel_volume_mm3 / 1000, 4),
+            "centroid_ras_mm": grid.voxel_to_world(np.argwhere(inside).mean(axis=0)).tolist(),
+        })  # fmt: skip
+    report = {
+        "labels": {"levels_known": True, "bodies": {str(k): v for k, v in levels.items()}},
+        "lesions": lesions,
+        "endplates": [row | {"body_partly_outside": False} for row in study.truth.endplates],
+        "bme": {"volume_ml": round(found.sum() * grid.voxel_volume_mm3 / 1000, 4)},
+        "parameters": {}, "versions": {"bmetoolkit": "truth"},
+    }  # fmt: skip
+    maps = {
+        "vertebrae": masks["vertebrae"],
+        "bme_mask": masks["bme_mask"],
+        "modic_map": masks["modic_map"],
+        "lesion_labels": masks["vertebrae"].with_data(numbers.astype(np.uint16)),
+    }
+    return Visit(name, report, maps, study.t1)

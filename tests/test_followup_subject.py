@@ -1,0 +1,73 @@
+"""The subject check without marrow texture: bone shape (issue 14, bad input)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bmetoolkit.data.phantom.followup import make_phantom_pair, truth_visit
+from bmetoolkit.errors import VisitMismatchError
+from bmetoolkit.followup.compare import compare
+from bmetoolkit.followup.quality import (
+    MAX_SHAPE_DIFFERENCE,
+    MIN_TEXTURE_CORRELATION,
+    AlignmentQuality,
+    check_alignment,
+    shape_difference,
+)
+from bmetoolkit.volume import Volume
+
+
+def _quality(texture, shape):
+    return AlignmentQuality(1.0, 0.9, bodies_compared=5, common_field=1.0,
+                            texture_correlation=texture, shape_difference=shape)  # fmt: skip
+
+
+def test_either_texture_or_shape_shows_one_subject():
+    same_shape, other_shape = MAX_SHAPE_DIFFERENCE / 2, MAX_SHAPE_DIFFERENCE * 3
+    same_texture, no_texture = MIN_TEXTURE_CORRELATION + 0.3, 0.02
+    assert check_alignment(_quality(same_texture, other_shape), ["a", "b"]) == []  # a fracture
+    notes = check_alignment(_quality(no_texture, same_shape), ["a", "b"])  # smooth marrow
+    assert "one shape" in notes[0]
+    assert check_alignment(_quality(None, same_shape), ["a", "b"]) == []
+    with pytest.raises(VisitMismatchError, match="differ in shape"):
+        check_alignment(_quality(no_texture, other_shape), ["a", "b"])
+    with pytest.raises(VisitMismatchError, match="differ in shape"):
+        check_alignment(_quality(None, other_shape), ["a", "b"])
+    assert "overlap alone" in check_alignment(_quality(None, None), ["a", "b"])[0]
+
+
+def _box_spine(scale: float, shift: float = 0.0) -> tuple[Volume, dict]:
+    """Five box 'bodies' on a 1 mm grid (ids 20-24), each ``scale`` times the base size."""
+    data = np.zeros((60, 60, 170), np.uint8)
+    centres = {}
+    for n, body in enumerate(range(20, 25)):
+        half = np.round(np.array([20, 15, 12]) * scale * (1 + 0.03 * n)).astype(int)
+        z = int(20 + n * 32 * scale + shift)
+        data[30 - half[0] // 2:30 + half[0] // 2, 30 - half[1] // 2:30 + half[1] // 2,
+             z - half[2] // 2:z + half[2] // 2] = body  # fmt: skip
+        centres[body] = np.argwhere(data == body).mean(axis=0)
+    return Volume(data, np.eye(4), kind="label"), centres
+
+
+def test_shape_difference_is_zero_for_one_spine_and_grows_with_size():
+    one, centres = _box_spine(1.0)
+    pairs = {b: b for b in centres}
+    common = np.ones(one.shape, bool)
+    same = shape_difference(one, np.asarray(one.data), common, (centres, centres), pairs,
+                            chain=True)  # fmt: skip
+    other, centres_o = _box_spine(1.1)
+    differ = shape_difference(one, np.asarray(other.data), common, (centres, centres_o), pairs,
+                              chain=True)  # fmt: skip
+    assert same == 0.0 and differ > 0.05
+
+
+@pytest.mark.slow
+def test_smooth_marrow_same_subject_accepted_and_other_subject_refused():
+    """Realistic grids, marrow without texture: the texture cannot tell, the shape does."""
+    first = make_phantom_pair(5, kind="random", textured=False)
+    second = make_phantom_pair(6, kind="random", textured=False)
+    same = compare(truth_visit(first.baseline), truth_visit(first.followup))
+    assert same.quality.shape_difference <= MAX_SHAPE_DIFFERENCE
+    with pytest.raises(VisitMismatchError, match="differ in shape"):
+        compare(truth_visit(first.baseline), truth_visit(second.followup))
