@@ -191,12 +191,12 @@ def focal_spots(
 
     A region is a focal spot when it is round (its extent along each grid axis, voxels
     times their size, at most ``params.focal_max_mm`` and at least half its longest: a
-    band along an endplate or an articular surface is flatter) and its peak fluid ratio (95th percentile of
-    the decision image) is below ``params.focal_max_ratio`` times the scan's own spread at
-    that percentile (``exp(1.645 * sd)``, ``sd`` the robust SD of the smoothed log ratio
-    of normal marrow): a red-marrow island is round, up to about 1.5 cm, and at most
-    mildly bright, and on a mottled or noisy scan its peak is brighter by as much as
-    normal marrow's. ``focal_max_ratio`` 0 finds none.
+    band along an endplate or an articular surface is flatter) and its peak fluid ratio
+    (95th percentile of the decision image) is below ``params.focal_max_ratio`` times the
+    scan's own spread at that percentile (``exp(1.645 * sd)``, ``sd`` the robust SD of
+    the smoothed log ratio of normal marrow): a red-marrow island is round, up to about
+    1.5 cm, and at most mildly bright, and on a mottled or noisy scan its peak is brighter
+    by as much as normal marrow's. ``focal_max_ratio`` 0 finds none.
 
     >>> mask = np.zeros((12, 12, 3), bool)
     >>> ratio = np.ones((12, 12, 3), np.float32)
