@@ -7,18 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from bmetoolkit.analysis import analyze
 from bmetoolkit.cli import main
-from bmetoolkit.data.phantom.followup import make_phantom_pair
+from bmetoolkit.data.phantom.followup import make_phantom_pair, truth_visit
 from bmetoolkit.data.phantom.lesions import Lesion
 from bmetoolkit.errors import CorruptFileError, NoOverlapError, VisitMismatchError
 from bmetoolkit.followup.change import CHANGE_COLUMNS
 from bmetoolkit.followup.compare import COMPARE_FILES, compare
 from bmetoolkit.followup.match import MATCH_COLUMNS
 from bmetoolkit.followup.register import body_centroids, rotation_deg
-from bmetoolkit.followup.visit import Visit, load_visit
+from bmetoolkit.followup.visit import load_visit
 
 BASELINE = [
     Lesion("L1", "edema", height_frac=0.45, ap_width=0.6, lr_width=0.6),
@@ -32,42 +31,6 @@ FOLLOWUP = [
 
 def _analyse(study):
     return analyze(study.t1, stir=study.stir, vertebrae=study.truth.vertebrae)
-
-
-def truth_visit(study, name="visit"):
-    """A visit whose 'analysis' is the phantom's truth: the comparison alone is tested."""
-    masks = study.truth.masks
-    bodies = np.asarray(masks["vertebrae"].data)
-    found = (np.asarray(masks["bme_mask"].data) > 0) | (np.asarray(masks["modic_map"].data) > 0)
-    numbers, n = ndimage.label(found & (bodies > 0))
-    grid = masks["vertebrae"].grid
-    levels = {v.verse_id: v.level for v in study.spine.vertebrae}
-    lesions = []
-    for number in range(1, n + 1):
-        inside = numbers == number
-        body = int(np.bincount(bodies[inside]).argmax())
-        centroid = grid.voxel_to_world(np.argwhere(inside).mean(axis=0))
-        modic = np.asarray(masks["modic_map"].data)[inside]
-        lesions.append({
-            "lesion": number, "level": levels[body], "zone": "central",
-            "finding": "Modic" if modic.any() else "BME",
-            "volume_ml": round(inside.sum() * grid.voxel_volume_mm3 / 1000, 4),
-            "centroid_ras_mm": centroid.tolist(),
-        })  # fmt: skip
-    report = {
-        "labels": {"levels_known": True, "bodies": {str(k): v for k, v in levels.items()}},
-        "lesions": lesions,
-        "endplates": [row | {"body_partly_outside": False} for row in study.truth.endplates],
-        "bme": {"volume_ml": round(found.sum() * grid.voxel_volume_mm3 / 1000, 4)},
-        "parameters": {}, "versions": {"bmetoolkit": "x"},
-    }  # fmt: skip
-    maps = {
-        "vertebrae": masks["vertebrae"],
-        "bme_mask": masks["bme_mask"],
-        "modic_map": masks["modic_map"],
-        "lesion_labels": masks["vertebrae"].with_data(numbers.astype(np.uint16)),
-    }
-    return Visit(name, report, maps, study.t1)
 
 
 @pytest.fixture(scope="module")
