@@ -286,3 +286,23 @@ def test_focal_spots_disabled_and_empty():
     assert not focal_spots(mask, fluid, np.array([1.0, 1.0, 4.0]), off).any()
     empty = np.zeros_like(mask)
     assert not focal_spots(empty, fluid, np.array([1.0, 1.0, 4.0]), PARAMS).any()
+
+
+def test_drop_focal_spots_keeps_spots_near_a_joint_and_says_what_it_dropped():
+    from bmetoolkit.ratios import drop_focal_spots
+
+    mask = np.zeros((40, 40, 10), bool)
+    fluid = np.ones(mask.shape, np.float32)
+    for start in (2, 25):  # two identical faint 10 x 10 x 12 mm spots
+        mask[start : start + 10, 2:12, 2:5], fluid[start : start + 10, 2:12, 2:5] = True, 1.4
+    near_joint = np.zeros_like(mask)
+    near_joint[0:5] = True  # reaches the first spot only
+    spacing = np.array([1.0, 1.0, 4.0])
+    bme, summary, notes = drop_focal_spots(
+        mask, fluid, spacing, 1.0, PARAMS, sd=0.05, keep=near_joint
+    )
+    assert bme[2:12].any() and not bme[25:35].any()
+    assert summary == {"count": 1, "volume_ml": 0.3}
+    assert len(notes) == 1 and "1 focal spot" in notes[0]
+    bme, summary, notes = drop_focal_spots(mask, fluid, spacing, 1.0, PARAMS, sd=0.05)
+    assert not bme.any() and summary["count"] == 2
