@@ -29,6 +29,7 @@ from bmetoolkit.spine.autoseg.bodies import (
     cortex_mask,
     drop_small,
     fill_lesions,
+    fill_to_endplate,
     fluid_marrow_mask,
     grow_cortex,
     marrow_mask,
@@ -38,6 +39,7 @@ from bmetoolkit.spine.autoseg.bodies import (
 from bmetoolkit.spine.autoseg.canal import Canal, find_canal
 from bmetoolkit.spine.autoseg.checks import check_sizes, confine_laterally
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
+from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
@@ -187,6 +189,7 @@ def _segment_column(
     if t1 is None:  # T2 or STIR alone
         image = fluid if t2 is None else t2
         marrow = fluid_marrow_mask(image, column, near, spacing, params)
+        marrow = limit_to_disc_fronts(marrow, canal.front, *where, spacing)
         dark = cortex_mask(image, column, near, spacing, params, 50.0)
         used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
         source = "fluid image" if t2 is None else "T2"
@@ -249,6 +252,8 @@ def _bodies_from_marrow(
     bodies = confine_laterally(bodies, canal.midline, spacing, params)
     bodies = fill_lesions(bodies, spacing, params)
     bodies = add_cortex(bodies, spacing, params)
+    if dark is not None and params.endplate_fill_mm > 0:
+        bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
     if dark is not None:
         bodies = grow_cortex(bodies, dark, spacing, params)
     return check_sizes(drop_small(bodies, spacing, params), spacing, params)

@@ -20,6 +20,7 @@ __all__ = [
     "cortex_mask",
     "drop_small",
     "fill_lesions",
+    "fill_to_endplate",
     "fluid_marrow_mask",
     "grow_cortex",
     "marrow_mask",
@@ -415,3 +416,43 @@ def drop_small(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParam
     lookup = np.zeros(n + 1, np.int32)
     lookup[keep] = np.arange(1, keep.size + 1)
     return lookup[bodies]
+
+
+def fill_to_endplate(
+    bodies: NDArray[np.int32], dark: Mask, spacing: NDArray, reach_mm: float
+) -> NDArray[np.int32]:
+    """Extend each body along SI up to its endplate's dark cortex, across lesion signal.
+
+    Modic I/III changes and edema next to an endplate are dark on T1 (and on a T2 some are
+    as bright as a disc), so the marrow mask, and the body grown from it, stop short of the
+    endplate wherever a lesion touches it, by the lesion's rim that the fill leaves out;
+    the dark cortical endplate itself is then not reached by :func:`grow_cortex`, which
+    only follows dark voxels. The endplate cortex is dark on every contrast whatever the
+    lesion, so in each (AP, LR) column, from a body's superior and inferior edge, the first
+    voxel within ``reach_mm`` along SI that is ``dark`` and lies outside every body is the
+    endplate: the voxels up to it are added. A column whose nearest dark voxel is further
+    (a disc is at least a few mm tall, so the next body's endplate is) gets nothing, so a
+    body never crosses a disc of normal height.
+    """
+    steps = max(1, int(np.floor(reach_mm / float(spacing[1]) + 1e-6)))
+    out = bodies.copy()
+    free = bodies == 0
+    for direction in (1, -1):  # superior (+SI), then inferior
+        for k in range(1, steps + 1):
+            # The voxel k rows beyond a body's edge: the body k rows back, free in between.
+            source = np.roll(bodies, direction * k, axis=1)
+            clear = np.ones(bodies.shape, bool)
+            for j in range(1, k):
+                clear &= np.roll(free, direction * (k - j), axis=1)
+                clear &= ~np.roll(dark, direction * (k - j), axis=1)
+            hit = (source > 0) & clear & free & dark
+            if direction == 1:
+                hit[:, :k] = False
+            else:
+                hit[:, -k:] = False
+            for j in range(k):
+                rows = np.roll(hit, -direction * j, axis=1)
+                labels = np.roll(np.where(hit, source, 0), -direction * j, axis=1)
+                target = rows & (out == 0)
+                out[target] = labels[target]
+    return out
