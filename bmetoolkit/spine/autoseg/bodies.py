@@ -435,24 +435,30 @@ def fill_to_endplate(
     body never crosses a disc of normal height.
     """
     steps = max(1, int(np.floor(reach_mm / float(spacing[1]) + 1e-6)))
-    out = bodies.copy()
     free = bodies == 0
+    passable, endplate = free & ~dark, free & dark
+    out = bodies.copy()
     for direction in (1, -1):  # superior (+SI), then inferior
-        for k in range(1, steps + 1):
-            # The voxel k rows beyond a body's edge: the body k rows back, free in between.
-            source = np.roll(bodies, direction * k, axis=1)
-            clear = np.ones(bodies.shape, bool)
-            for j in range(1, k):
-                clear &= np.roll(free, direction * (k - j), axis=1)
-                clear &= ~np.roll(dark, direction * (k - j), axis=1)
-            hit = (source > 0) & clear & free & dark
-            if direction == 1:
-                hit[:, :k] = False
-            else:
-                hit[:, -k:] = False
-            for j in range(k):
-                rows = np.roll(hit, -direction * j, axis=1)
-                labels = np.roll(np.where(hit, source, 0), -direction * j, axis=1)
-                target = rows & (out == 0)
-                out[target] = labels[target]
+        # carried[k]: the label of the body k voxels back along SI, through passable voxels.
+        carried, hits = [bodies], []
+        for _ in range(steps):
+            label = _shifted(carried[-1], direction)
+            hits.append(np.where(endplate, label, 0))
+            carried.append(np.where(passable, label, 0))
+        # Back from each hit: the passable voxels on its way belong to the body too.
+        chain = np.zeros(bodies.shape, bool)
+        for k in range(steps, 0, -1):  # voxels k rows beyond the edge
+            chain = (hits[k - 1] > 0) | (_shifted(chain, -direction) & (carried[k] > 0))
+            take = chain & (out == 0)
+            out[take] = np.maximum(hits[k - 1], carried[k])[take]
+    return out
+
+
+def _shifted(array: NDArray, direction: int) -> NDArray:
+    """``array`` moved one row along SI (axis 1) by ``direction``, zeros shifted in."""
+    out = np.zeros_like(array)
+    if direction > 0:
+        out[:, 1:] = array[:, :-1]
+    else:
+        out[:, :-1] = array[:, 1:]
     return out
