@@ -160,6 +160,9 @@ class AnatomyConfig:
     #: Bowel gas (no signal): spheres (anterior distance from the spine's centre line, LR,
     #: world SI, radius; mm) in front of the spine.
     bowel_gas: tuple[tuple[float, float, float, float], ...] = ()
+    #: Psoas: the lateral muscles reach this far (mm) in front of the mean anterior body
+    #: wall (0: they stop at its level, as at the defaults), against the bodies' sides.
+    psoas_front_mm: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,11 @@ BOWEL_GAS_RADIUS_MM: Range = (5.0, 25.0)
 BOWEL_GAS_AP_MM: Range = (45.0, 140.0)
 BOWEL_GAS_LR_MM: Range = (-70.0, 70.0)
 
+#: Probability that the psoas reaches in front of the bodies' anterior walls (against
+#: their sides, as in the lower lumbar spine), and how far (mm).
+PSOAS_PROBABILITY = 0.7
+PSOAS_FRONT_MM: Range = (5.0, 30.0)
+
 # --- acquisition ---------------------------------------------------------------------------
 
 #: Probability that the fluid image is a fat-suppressed T2 rather than a STIR.
@@ -273,7 +278,7 @@ class CaseDraws:
     uint8_percentile, float_scale : float
         How 8-bit and float images were made from the uint16 ones.
     surroundings : dict of str to Any
-        :class:`AnatomyConfig` fields of the vessels, iliac wings and bowel gas (empty
+        :class:`AnatomyConfig` fields of the vessels, iliac wings, bowel gas and psoas (empty
         unless drawn with ``real_anatomy=True``).
     """
 
@@ -345,7 +350,7 @@ def _spine(
 
 
 def _surroundings(rng: np.random.Generator, spine: Spine) -> dict[str, Any]:
-    """Vessels, iliac wings and bowel gas of a "real anatomy" case (AnatomyConfig fields)."""
+    """Vessels, iliac wings, bowel gas and psoas of a "real anatomy" case (AnatomyConfig fields)."""
     drawn: dict[str, Any] = {
         "aorta_radius_mm": _uniform(rng, AORTA_RADIUS_MM)
         if rng.random() < AORTA_PROBABILITY
@@ -366,6 +371,10 @@ def _surroundings(rng: np.random.Generator, spine: Spine) -> dict[str, Any]:
             _uniform(rng, BOWEL_GAS_RADIUS_MM),
         )
         for _ in range(int(pockets))
+    )
+    # Drawn last, so the draws above stay what they were before the psoas was added.
+    drawn["psoas_front_mm"] = (
+        _uniform(rng, PSOAS_FRONT_MM) if rng.random() < PSOAS_PROBABILITY else 0.0
     )
     return drawn
 
@@ -618,8 +627,9 @@ def draw_case(
         Coarse in-plane grids (pixels :data:`SMALL_PIXEL_FACTOR` times larger) for tests.
     real_anatomy : bool
         Also draw the surroundings that real spines show and the plain family lacks: aorta
-        and vena cava against the bodies, iliac wings beside the sacrum, bowel gas (from
-        their own stream; every other draw stays as without them).
+        and vena cava against the bodies, iliac wings beside the sacrum, bowel gas, the
+        psoas reaching in front of the bodies' sides (from their own stream; every other
+        draw stays as without them).
 
     Returns
     -------

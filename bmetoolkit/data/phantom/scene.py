@@ -169,7 +169,7 @@ def _paint_background(spine: Spine, x: Array, y: Array, z: Array, code: NDArray)
     front = a_ref + cfg.anterior_skin_depth_mm
     code[...] = Tissue.VISCERA
     code[ap < -(a_ref + cfg.ligament_gap_mm)] = Tissue.MUSCLE
-    lateral = (np.abs(x) > PSOAS_LR_FRACTION * b_ref) & (ap < a_ref)
+    lateral = (np.abs(x) > PSOAS_LR_FRACTION * b_ref) & (ap < a_ref + cfg.psoas_front_mm)
     code[lateral] = Tissue.MUSCLE
     fat = (ap < back + cfg.subcutaneous_fat_mm) | (ap > front - cfg.subcutaneous_fat_mm)
     code[fat] = Tissue.FAT

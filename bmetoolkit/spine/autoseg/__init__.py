@@ -29,6 +29,7 @@ from bmetoolkit.spine.autoseg.bodies import (
     cortex_mask,
     drop_small,
     fill_lesions,
+    fill_to_endplate,
     fluid_marrow_mask,
     grow_cortex,
     marrow_mask,
@@ -36,8 +37,9 @@ from bmetoolkit.spine.autoseg.bodies import (
     split_bodies,
 )
 from bmetoolkit.spine.autoseg.canal import Canal, find_canal
-from bmetoolkit.spine.autoseg.checks import check_sizes, confine_laterally
+from bmetoolkit.spine.autoseg.checks import TOO_LARGE, check_sizes, confine_laterally
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
+from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
@@ -56,6 +58,18 @@ DARK_MARROW_NOTE = (
     "on this T1 the vertebral bodies are darker than the discs (as on some gradient-echo "
     "T1s, unlike spin echo): the bodies were found on the inverted, smoothed T1; check them "
     "in the QC figure"
+)
+
+#: Without a T1, fewer bodies than this, or than half the canal's length over
+#: ``BODY_PITCH_MM`` (a lumbar body and its disc), or a segment too large for a body, means
+#: tissue in front may have joined them: the marrow is then cut at the discs' anterior edges.
+MIN_BODIES = 3
+BODY_PITCH_MM = 40.0
+#: Note added when that cut was used.
+FRONT_CUT_NOTE = (
+    "no T1: tissue in front of the bodies has the marrow's signal on this image and joined "
+    "them; the bodies were cut at the line joining the discs' anterior edges; check them in "
+    "the QC figure"
 )
 
 #: Polarity recorded when there is no T1 (the marrow is read from the T2 or STIR alone).
@@ -192,6 +206,14 @@ def _segment_column(
         source = "fluid image" if t2 is None else "T2"
         polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
         bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+        if _too_few(int(bodies.max()), canal.rows, spacing) or any(TOO_LARGE in n for n in notes):
+            # Tissue with the marrow's signal in front may have joined the bodies: cut it
+            # off at the discs' anterior edges and keep that when it gives more bodies.
+            cut = limit_to_disc_fronts(marrow, canal.front, *where, spacing)
+            retry = _bodies_from_marrow(cut, dark, distance, canal, spacing, params)
+            if int(retry[0].max()) > int(bodies.max()):
+                bodies, notes = retry[0], [*retry[1], FRONT_CUT_NOTE]
+                evidence = {**evidence, "cut_at_disc_fronts": True}
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )
@@ -209,6 +231,12 @@ def _segment_column(
     return Segmentation(
         bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
     )
+
+
+def _too_few(found: int, canal_rows: tuple[int, int], spacing: NDArray) -> bool:
+    """Whether ``found`` bodies are too few for the canal's length (see ``MIN_BODIES``)."""
+    length_mm = (canal_rows[1] - canal_rows[0] + 1) * float(spacing[1])
+    return found < MIN_BODIES or found < 0.5 * length_mm / BODY_PITCH_MM
 
 
 def _t1_bodies(
@@ -249,6 +277,8 @@ def _bodies_from_marrow(
     bodies = confine_laterally(bodies, canal.midline, spacing, params)
     bodies = fill_lesions(bodies, spacing, params)
     bodies = add_cortex(bodies, spacing, params)
+    if dark is not None and params.endplate_fill_mm > 0:
+        bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
     if dark is not None:
         bodies = grow_cortex(bodies, dark, spacing, params)
     return check_sizes(drop_small(bodies, spacing, params), spacing, params)

@@ -20,6 +20,7 @@ __all__ = [
     "cortex_mask",
     "drop_small",
     "fill_lesions",
+    "fill_to_endplate",
     "fluid_marrow_mask",
     "grow_cortex",
     "marrow_mask",
@@ -415,3 +416,49 @@ def drop_small(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParam
     lookup = np.zeros(n + 1, np.int32)
     lookup[keep] = np.arange(1, keep.size + 1)
     return lookup[bodies]
+
+
+def fill_to_endplate(
+    bodies: NDArray[np.int32], dark: Mask, spacing: NDArray, reach_mm: float
+) -> NDArray[np.int32]:
+    """Extend each body along SI up to its endplate's dark cortex, across lesion signal.
+
+    Modic I/III changes and edema next to an endplate are dark on T1 (and on a T2 some are
+    as bright as a disc), so the marrow mask, and the body grown from it, stop short of the
+    endplate wherever a lesion touches it, by the lesion's rim that the fill leaves out;
+    the dark cortical endplate itself is then not reached by :func:`grow_cortex`, which
+    only follows dark voxels. The endplate cortex is dark on every contrast whatever the
+    lesion, so in each (AP, LR) column, from a body's superior and inferior edge, the first
+    voxel within ``reach_mm`` along SI that is ``dark`` and lies outside every body is the
+    endplate: the voxels up to it are added. A column whose nearest dark voxel is further
+    (a disc is at least a few mm tall, so the next body's endplate is) gets nothing, so a
+    body never crosses a disc of normal height.
+    """
+    steps = max(1, int(np.floor(reach_mm / float(spacing[1]) + 1e-6)))
+    free = bodies == 0
+    passable, endplate = free & ~dark, free & dark
+    out = bodies.copy()
+    for direction in (1, -1):  # superior (+SI), then inferior
+        # carried[k]: the label of the body k voxels back along SI, through passable voxels.
+        carried, hits = [bodies], []
+        for _ in range(steps):
+            label = _shifted(carried[-1], direction)
+            hits.append(np.where(endplate, label, 0))
+            carried.append(np.where(passable, label, 0))
+        # Back from each hit: the passable voxels on its way belong to the body too.
+        chain = np.zeros(bodies.shape, bool)
+        for k in range(steps, 0, -1):  # voxels k rows beyond the edge
+            chain = (hits[k - 1] > 0) | (_shifted(chain, -direction) & (carried[k] > 0))
+            take = chain & (out == 0)
+            out[take] = np.maximum(hits[k - 1], carried[k])[take]
+    return out
+
+
+def _shifted(array: NDArray, direction: int) -> NDArray:
+    """``array`` moved one row along SI (axis 1) by ``direction``, zeros shifted in."""
+    out = np.zeros_like(array)
+    if direction > 0:
+        out[:, 1:] = array[:, :-1]
+    else:
+        out[:, :-1] = array[:, 1:]
+    return out

@@ -17,10 +17,12 @@ from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
-__all__ = ["check_sizes", "confine_laterally"]
+__all__ = ["TOO_LARGE", "check_sizes", "confine_laterally"]
 
 Labels = NDArray[np.int32]
 
+#: Words of the note of a segment dropped as too large (callers look for them).
+TOO_LARGE = "larger than a vertebral body"
 #: The body's mid-sagittal outline is read within this distance (mm) of the canal midline.
 MID_SAGITTAL_HALF_WIDTH_MM = 3.0
 
@@ -108,7 +110,7 @@ def check_sizes(
         )
         if too_large:
             notes.append(
-                f"a {volume / 1000:.0f} mL segment was dropped: larger than a vertebral body "
+                f"a {volume / 1000:.0f} mL segment was dropped: {TOO_LARGE} "
                 f"(median body {median / 1000:.0f} mL, at most "
                 f"{params.max_body_volume_mm3 / 1000:.0f} mL): bodies joined across a disc "
                 "or with the tissue in front of them; check the QC figure or pass a label map"

@@ -103,6 +103,12 @@ class AutosegParameters:
         Beyond ``cortex_mm``, each body grows through voxels as dark as cortical bone
         (see ``cortex_dark_fraction``) up to this total thickness (mm): real cortices and
         endplates are 0.5-2.5 mm thick.
+    endplate_fill_mm : float
+        After the lesion fill and the shell, each body is extended along SI, in each
+        column, up to the first cortex-dark voxel within this distance (mm) of its edge:
+        the endplate, which a lesion touching it (dark on T1) had kept the body from
+        reaching. A disc is taller, so the next body's endplate is out of reach; 0 turns
+        this off.
     cortex_dark_fraction : float
         Cortical bone is darker than this fraction of the marrow reference on the image
         the marrow is read from (discs, muscle and lesions are brighter).
@@ -163,6 +169,7 @@ class AutosegParameters:
     min_body_height_mm: float = 8.0
     cortex_max_mm: float = 2.5
     cortex_dark_fraction: float = 0.3
+    endplate_fill_mm: float = 2.5
     lateral_margin_mm: float = 2.0
     lateral_half_width_ratio: float = 0.9
     small_body_fraction: float = 0.35
