@@ -21,7 +21,8 @@ thresholds were looked at, and held-out (randomized spine 40-99, joints from
 of M, per kind of case, and each refusal; ``--json`` saves every measure.
 
 Run: ``python benchmarks/bench_role_check.py [--tuning] [--spine N] [--joints N] [--jobs 2]
-[--full-size-joints] [--json rows.json]`` (about 3 s per spine case and 4 s per small joint
+[--full-size-joints] [--json rows.json]`` and ``--rejudge rows.json`` to judge saved
+measures again with the current thresholds (about 3 s per spine case and 4 s per small joint
 case on one core).
 """
 
@@ -50,7 +51,7 @@ from bmetoolkit.data.phantom.joint import (
     make_joint_phantom,
 )
 from bmetoolkit.pairing.sanity import judge_roles
-from bmetoolkit.pairing.tissue import measure_roles
+from bmetoolkit.pairing.tissue import RoleEvidence, measure_roles
 from bmetoolkit.study import Study
 
 SPINE_TUNING = range(0, 40)
@@ -185,14 +186,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="save rows")
+    parser.add_argument(
+        "--rejudge",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="judge the measures saved by --json again with the current thresholds (no rendering)",
+    )
     args = parser.parse_args(argv)
+    if args.rejudge:
+        rows = json.loads(args.rejudge.read_text())
+        for row in rows:
+            row["refused"] = [
+                f"{role}: {reason}"
+                for role, measures in row["roles"].items()
+                if (reason := judge_roles(RoleEvidence(**measures), role))
+            ]
+        print("\n".join(summary(rows)))
+        return 0
     spine = list(SPINE_TUNING if args.tuning else SPINE_HELD_OUT)[: args.spine]
     joints = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[: args.joints]
-    print(
-        f"{'tuning' if args.tuning else 'held-out'} seeds: spine {spine[0]}-{spine[-1]}, "
-        f"joints {joints[0]}-{joints[-1]}",
-        flush=True,
-    )
+
+    def seeds(values: list[int]) -> str:
+        return f"{values[0]}-{values[-1]}" if values else "none"
+
+    which = "tuning" if args.tuning else "held-out"
+    print(f"{which} seeds: spine {seeds(spine)}, joints {seeds(joints)}", flush=True)
     tasks: list[tuple] = [("spine", seed) for seed in spine]
     small = not args.full_size_joints
     tasks += [("joint", seed, index, small) for index, seed in enumerate(joints)]

@@ -123,9 +123,16 @@ class RoleEvidence:
 
 
 def _ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Each value's rank among ``values`` as a fraction 0-1 (ties share the lowest)."""
+    """Each value's rank among ``values`` as a fraction 0-1 (ties share their middle rank, so
+    a constant image is 0.5 everywhere: neither dark nor bright).
+
+    >>> _ranks(np.array([3.0, 1.0, 2.0, 2.0, 5.0])).tolist()
+    [0.75, 0.0, 0.375, 0.375, 1.0]
+    """
     ordered = np.sort(values)
-    return np.searchsorted(ordered, values, side="left") / max(values.size - 1, 1)
+    low = np.searchsorted(ordered, values, side="left")
+    high = np.searchsorted(ordered, values, side="right") - 1
+    return (low + high) / (2 * max(values.size - 1, 1))
 
 
 def _largest_fraction(bright_on: NDArray[np.float64], chosen: NDArray[np.bool_]) -> float:
