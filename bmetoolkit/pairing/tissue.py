@@ -129,10 +129,9 @@ def _ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
     >>> _ranks(np.array([3.0, 1.0, 2.0, 2.0, 5.0])).tolist()
     [0.75, 0.0, 0.375, 0.375, 1.0]
     """
-    ordered = np.sort(values)
-    low = np.searchsorted(ordered, values, side="left")
-    high = np.searchsorted(ordered, values, side="right") - 1
-    return (low + high) / (2 * max(values.size - 1, 1))
+    _, where, counts = np.unique(values, return_inverse=True, return_counts=True)
+    middle = np.cumsum(counts) - (counts + 1) / 2  # middle rank of each distinct value
+    return middle[where.reshape(-1)] / max(values.size - 1, 1)
 
 
 def _largest_fraction(bright_on: NDArray[np.float64], chosen: NDArray[np.bool_]) -> float:
