@@ -36,6 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,13 @@ def fixed_cases() -> list[dict[str, Any]]:
     return rows
 
 
+def _evidence(measures: dict[str, Any]) -> RoleEvidence:
+    """Saved measures as evidence (measures an older version saved and this one does not
+    make are left out)."""
+    known = {f.name for f in fields(RoleEvidence)}
+    return RoleEvidence(**{k: v for k, v in measures.items() if k in known})
+
+
 def _run(task: tuple) -> list[dict[str, Any]]:
     what, *args = task
     return {"spine": spine_case, "joint": joint_case, "fixed": fixed_cases}[what](*args)
@@ -200,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             row["refused"] = [
                 f"{role}: {reason}"
                 for role, measures in row["roles"].items()
-                if (reason := judge_roles(RoleEvidence(**measures), role))
+                if (reason := judge_roles(_evidence(measures), role))
             ]
         print("\n".join(summary(rows)))
         return 0

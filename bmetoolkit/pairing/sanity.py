@@ -29,7 +29,7 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      STIR swapped).
 
    Measures that cannot be made (no air around the body in view, no marrow mask) are left
-   out; with none of them the pair is judged on fluid alone, as before.
+   out; with none of them the pair is judged on fluid alone.
 
 Measured with ``python benchmarks/bench_role_check.py`` (see ``docs/validation.md``, "Role
 check"). The contrast told by the names and headers is reported in a note when it disagrees
@@ -140,9 +140,9 @@ def judge_roles(evidence: RoleEvidence, role: str) -> str | None:
     Examples
     --------
     >>> from bmetoolkit.pairing.tissue import RoleEvidence
-    >>> judge_roles(RoleEvidence(5000, fluid_dark=0.3, t1_bright_dark=0.9), "stir") is None
+    >>> judge_roles(RoleEvidence(5000, fluid_dark=0.3, fluid_bright=0.1), "stir") is None
     True
-    >>> evidence = RoleEvidence(5000, fluid_dark=0.004, fluid_bright=0.6, t1_bright_dark=0.7)
+    >>> evidence = RoleEvidence(5000, fluid_dark=0.004, fluid_bright=0.6)
     >>> judge_roles(evidence, "stir")[:21]
     'fluid is bright on it'
     """

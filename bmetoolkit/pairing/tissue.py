@@ -15,9 +15,6 @@ muscle        intermediate   dark           intermediate
 fluid image, on the T1 grid, from ranks (an image's own order of intensities) and from the
 voxel-wise log ratio of the two images (which cancels the coil shading they share):
 
-- ``fluid_spread``: the fluid image's 99th percentile over its median in the body: fluid in
-  view stands out (CSF on a spine STIR: 5 times the median and more); a joint whose brightest
-  tissue is muscle does not.
 - ``fluid_dark``: of the fluid image's brightest voxels (its top 2, 5 and 10 %; on a plain T2
   the very top may be all fat), the largest fraction that lies in the T1's darkest quarter.
   A real T1 shows fluid dark; a T2 or PD given as the T1 shows it bright.
@@ -25,25 +22,20 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   the fluid image's brightest tissue is the brightest on the T1 too (a T2 given as the T1 with
   a STIR: both show fluid brightest), low when it is intermediate there (muscle, the
   brightest tissue on some joint STIRs, is intermediate on a T1).
-- ``t1_bright_dark``: the same the other way round: of the T1's brightest voxels, the largest
-  fraction dark on the fluid image. Fat and marrow stay bright on a plain T2 (low), are
-  suppressed on a STIR (high), and a T2 given as the T1 brings its fluid, dark on a real T1
-  in the T2's role (high).
 - **surface fat**: the body's outer layer (1.5-8 mm inside the air that surrounds it, found
   as dark voxels on both images connected to the array's border) is subcutaneous fat on the
   spine, the pelvis and every limb. ``fat_t1_rank`` and ``fat_fluid_rank`` are its median
   rank in each image; ``fat_contrast`` is how much higher the T1-to-fluid log ratio is there
   than deeper than 15 mm inside the body (fat suppressed on the fluid image: well above 0; on
   both or neither: near 0; suppressed on the image given as T1: well below 0).
-  ``fluid_to_fat``: the T1's median over the fluid image's brightest voxels divided by its
-  median over the surface fat (a T1: fluid darker than fat; a T2: brighter).
-  ``darker_on_t1`` and ``brighter_on_t1``: how far, in log units, the tissues lit on either
-  image reach below and above fat in the T1-to-fluid ratio (the tails: percentiles
-  :data:`TAIL_PERCENT` and ``100 - TAIL_PERCENT``). A real T1 with a T2: fluid reaches far
-  below (about 2: dark on the T1, brighter than fat on the T2), nothing far above; the two
-  swapped: the mirror image.
-- **marrow** (when a vertebra or bone mask is known): ``marrow_t1_rank`` (fatty marrow is
-  bright on a T1, dark on a STIR) and ``fluid_to_marrow`` (as ``fluid_to_fat``, with marrow).
+  ``brighter_on_t1``: how far, in log units, the tissues lit on either image (upper half of
+  either) reach above fat in the T1-to-fluid ratio (its percentile ``100 - TAIL_PERCENT``).
+  On a real T1 fat is the brightest tissue relative to any fluid image (marrow and muscle
+  with a plain T2: about 0.6 above); a T2 or STIR in the T1's role brings its fluid, far
+  above (1.3 and more).
+- **marrow** (when a vertebra or bone mask is known): ``marrow_t1_rank`` and
+  ``marrow_fluid_rank``, its median rank in each image (fatty marrow is bright on a T1,
+  intermediate on a T2, dark on a STIR).
 
 Measures that cannot be made (no air around the body in view, no mask, too few voxels) are
 None; :mod:`bmetoolkit.pairing.sanity` decides from those that can.
@@ -88,8 +80,8 @@ INTERIOR_MM = 15.0
 MIN_AIR_FRACTION = 0.02
 #: Fewest voxels of surface fat, interior or marrow to take their median.
 MIN_REGION_VOXELS = 200
-#: The tails of the T1-to-fluid log ratio (relative to surface fat) are its percentiles
-#: ``TAIL_PERCENT`` and ``100 - TAIL_PERCENT`` over voxels in the upper half of either image.
+#: The upper tail of the T1-to-fluid log ratio (relative to surface fat) is its percentile
+#: ``100 - TAIL_PERCENT`` over voxels in the upper half of either image.
 TAIL_PERCENT = 1.0
 
 
@@ -101,19 +93,14 @@ class RoleEvidence:
     """
 
     voxels: int
-    fluid_spread: float | None = None
     fluid_dark: float | None = None
     fluid_bright: float | None = None
-    t1_bright_dark: float | None = None
     fat_t1_rank: float | None = None
     fat_fluid_rank: float | None = None
     fat_contrast: float | None = None
-    fluid_to_fat: float | None = None
-    darker_on_t1: float | None = None
     brighter_on_t1: float | None = None
     marrow_t1_rank: float | None = None
     marrow_fluid_rank: float | None = None
-    fluid_to_marrow: float | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
         """The measures, rounded to 3 decimals (for ``report.json``)."""
@@ -139,18 +126,6 @@ def _largest_fraction(bright_on: NDArray[np.float64], chosen: NDArray[np.bool_])
     largest fraction ``chosen`` (e.g. dark on the other image)."""
     levels = np.percentile(bright_on, BRIGHT_PERCENTILES)
     return float(max(np.mean(chosen[bright_on >= level]) for level in levels))
-
-
-def _fluid_to(
-    t1: NDArray[np.float64], fluid: NDArray[np.float64], region: NDArray[np.bool_]
-) -> float | None:
-    """The T1's median over the fluid image's brightest voxels over its median in ``region``
-    (the largest over the sets of :data:`BRIGHT_PERCENTILES`: on a T1 every set is dark)."""
-    reference = float(np.median(t1[region]))
-    if reference <= 0:
-        return None
-    levels = np.percentile(fluid, BRIGHT_PERCENTILES)
-    return float(max(np.median(t1[fluid >= level]) for level in levels) / reference)
 
 
 def _surrounding_air(body: NDArray[np.bool_], judged: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -229,10 +204,8 @@ def measure_roles(
     t1_rank[body] = _ranks(t1[body])
     fluid_rank[body] = _ranks(fluid[body])
     measures: dict[str, float | None] = {
-        "fluid_spread": float(np.percentile(fluid[body], 99) / max(np.median(fluid[body]), 1e-9)),
         "fluid_dark": _largest_fraction(fluid[body], t1_rank[body] <= DARK_RANK),
         "fluid_bright": _largest_fraction(fluid[body], t1_rank[body] >= 1 - DARK_RANK),
-        "t1_bright_dark": _largest_fraction(t1[body], fluid_rank[body] <= DARK_RANK),
     }
     air = _surrounding_air(body, judged)
     if np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged):
@@ -245,14 +218,13 @@ def measure_roles(
             )
             fat_ratio = float(np.median(log_ratio[shell]))
             lit = body & ((t1_rank >= 0.5) | (fluid_rank >= 0.5))
-            tails = np.percentile(log_ratio[lit] - fat_ratio, [TAIL_PERCENT, 100 - TAIL_PERCENT])
             measures |= {
-                "darker_on_t1": float(-tails[0]),
-                "brighter_on_t1": float(tails[1]),
+                "brighter_on_t1": float(
+                    np.percentile(log_ratio[lit] - fat_ratio, 100 - TAIL_PERCENT)
+                ),
                 "fat_t1_rank": float(np.median(t1_rank[shell])),
                 "fat_fluid_rank": float(np.median(fluid_rank[shell])),
                 "fat_contrast": fat_ratio - float(np.median(log_ratio[interior])),
-                "fluid_to_fat": _fluid_to(t1[body], fluid[body], shell[body]),
             }
     if marrow is not None:
         in_marrow = body & np.asarray(marrow, bool)
@@ -260,6 +232,5 @@ def measure_roles(
             measures |= {
                 "marrow_t1_rank": float(np.median(t1_rank[in_marrow])),
                 "marrow_fluid_rank": float(np.median(fluid_rank[in_marrow])),
-                "fluid_to_marrow": _fluid_to(t1[body], fluid[body], in_marrow[body]),
             }
     return RoleEvidence(voxels=voxels, **measures)
