@@ -28,7 +28,9 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      or STIR in the T1's role brings its fluid (T1 and T2 swapped, a STIR as the T1, T1 and
      STIR swapped).
 
-   Measures that cannot be made (no air around the body in view, no marrow mask) are left
+   The surface rules need the layer to hold signal on both images (its median at least
+   :data:`MIN_TISSUE_OVER_AIR` times the air's): images out of register are not judged by
+   it. Measures that cannot be made (no air around the body in view, no marrow mask) are left
    out; with none of them the pair is judged on fluid alone.
 
 Measured with ``python benchmarks/bench_role_check.py`` (see ``docs/validation.md``, "Role
@@ -55,6 +57,7 @@ __all__ = [
     "MAX_DARK_MARROW_RANK",
     "MIN_FLUID_BRIGHT_FRACTION",
     "MIN_FLUID_DARK_FRACTION",
+    "MIN_TISSUE_OVER_AIR",
     "SUPPRESSED_FAT_CONTRAST",
     "SUPPRESSED_FAT_RANK",
     "check_roles",
@@ -78,6 +81,10 @@ MARROW_RANK_GAP = 0.3
 SUPPRESSED_FAT_CONTRAST = -1.0
 #: Surface fat with a median rank below this on the image given as T1 is dark on it.
 SUPPRESSED_FAT_RANK = 0.5
+#: The surface layer is judged only where it holds signal on both images: its median at
+#: least this many times the surrounding air's on each (not so when the two images are out of
+#: register and the layer is air on one of them).
+MIN_TISSUE_OVER_AIR = 2.0
 #: Surface layer with a median rank of at least this on either image: it is fat.
 BRIGHT_FAT_RANK = 0.7
 #: No tissue lit on either image reaches more than this above surface fat in the T1-to-fluid
@@ -149,8 +156,12 @@ def judge_roles(evidence: RoleEvidence, role: str) -> str | None:
     if evidence.fluid_dark is None:
         return None
     name = _ROLE_NAMES[role]
+    surface_is_tissue = (
+        evidence.fat_t1_over_air is not None
+        and min(evidence.fat_t1_over_air, evidence.fat_fluid_over_air) >= MIN_TISSUE_OVER_AIR
+    )
     if (
-        evidence.fat_contrast is not None
+        surface_is_tissue
         and evidence.fat_contrast < SUPPRESSED_FAT_CONTRAST
         and evidence.fat_t1_rank < SUPPRESSED_FAT_RANK
     ):
@@ -180,7 +191,7 @@ def judge_roles(evidence: RoleEvidence, role: str) -> str | None:
             "on a T1, darker on a T2 or STIR)"
         )
     if (
-        evidence.brighter_on_t1 is not None
+        surface_is_tissue
         and max(evidence.fat_t1_rank, evidence.fat_fluid_rank) >= BRIGHT_FAT_RANK
         and evidence.brighter_on_t1 > BRIGHTER_THAN_FAT
     ):

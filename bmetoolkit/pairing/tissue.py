@@ -28,6 +28,9 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   rank in each image; ``fat_contrast`` is how much higher the T1-to-fluid log ratio is there
   than deeper than 15 mm inside the body (fat suppressed on the fluid image: well above 0; on
   both or neither: near 0; suppressed on the image given as T1: well below 0).
+  ``fat_t1_over_air`` and ``fat_fluid_over_air``: the layer's median on each image over
+  the surrounding air's: suppressed fat still holds signal, while a layer that is air on one
+  image (the two images not in register, e.g. a damaged header) holds none.
   ``brighter_on_t1``: how far, in log units, the tissues lit on either image (upper half of
   either) reach above fat in the T1-to-fluid ratio (its percentile ``100 - TAIL_PERCENT``).
   On a real T1 fat is the brightest tissue relative to any fluid image (marrow and muscle
@@ -98,6 +101,8 @@ class RoleEvidence:
     fat_t1_rank: float | None = None
     fat_fluid_rank: float | None = None
     fat_contrast: float | None = None
+    fat_t1_over_air: float | None = None
+    fat_fluid_over_air: float | None = None
     brighter_on_t1: float | None = None
     marrow_t1_rank: float | None = None
     marrow_fluid_rank: float | None = None
@@ -126,6 +131,13 @@ def _largest_fraction(bright_on: NDArray[np.float64], chosen: NDArray[np.bool_])
     largest fraction ``chosen`` (e.g. dark on the other image)."""
     levels = np.percentile(bright_on, BRIGHT_PERCENTILES)
     return float(max(np.mean(chosen[bright_on >= level]) for level in levels))
+
+
+def _over(value: float, air: float) -> float:
+    """``value`` over the air's level (infinite above an air of exactly 0, 0 for nothing)."""
+    if air > 0:
+        return value / air
+    return float("inf") if value > 0 else 0.0
 
 
 def _surrounding_air(body: NDArray[np.bool_], judged: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -218,7 +230,10 @@ def measure_roles(
             )
             fat_ratio = float(np.median(log_ratio[shell]))
             lit = body & ((t1_rank >= 0.5) | (fluid_rank >= 0.5))
+            air_t1, air_fluid = float(np.median(t1[air])), float(np.median(fluid[air]))
             measures |= {
+                "fat_t1_over_air": _over(float(np.median(t1[shell])), air_t1),
+                "fat_fluid_over_air": _over(float(np.median(fluid[shell])), air_fluid),
                 "brighter_on_t1": float(
                     np.percentile(log_ratio[lit] - fat_ratio, 100 - TAIL_PERCENT)
                 ),
