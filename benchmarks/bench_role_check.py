@@ -1,75 +1,257 @@
-"""How well the image-based role check separates genuine T1s from T2s given as the T1.
+"""How often the image-based role check refuses genuine pairs and catches images in wrong roles.
 
-Prints :func:`bmetoolkit.pairing.sanity.fluid_dark_fraction` for genuine pairs (the SCT
-cervical T1w/T2, fixed phantoms, randomized phantoms when
-``bmetoolkit.data.phantom.make_randomized_phantom`` is available) and for wrong roles (a T2
-given as the T1 with the STIR; T1 and T2 swapped), and how many of each the check refuses
-at :data:`~bmetoolkit.pairing.sanity.MIN_FLUID_DARK_FRACTION`.
+Every case is judged as :meth:`bmetoolkit.study.Study.from_images` judges it
+(:func:`bmetoolkit.pairing.sanity.judge_roles` on :func:`bmetoolkit.pairing.tissue.measure_roles`
+for each fluid role), with and without a marrow mask where the case has one:
 
-Usage::
+- **genuine**: the real cervical T1w/T2 pair (SCT, the only bundled real study with a T1),
+  the bundled phantom sample, fixed phantoms (seeds 0 and 5, small and realistic),
+  randomized spine phantoms (:func:`~bmetoolkit.data.phantom.make_randomized_phantom`: STIR
+  or fat-suppressed T2, any SNR, shading, grids, fields of view) with their T2 and STIR, and
+  joint phantoms (:func:`~bmetoolkit.data.phantom.joint.make_joint_phantom`: knee and
+  sacroiliac joints, every plane, STIR / fat-suppressed T2 / PD);
+- **wrong**: on the same cases, a T2 given as the T1 (with the STIR), a STIR given as the T1
+  (with the T2), the T1 and T2 swapped, the T1 and STIR swapped, a T2 as the T1 with the T1
+  as the STIR, a STIR as the T1 with the T1 as the T2; on joints, the T1 and the fluid image
+  swapped; on the real pair, T1 and T2 swapped.
 
-    python benchmarks/bench_role_check.py [--randomized 0-39]
+Seeds: ``--tuning`` (randomized spine 0-39, joints from ``TUNING_SEEDS``), where the
+thresholds were looked at, and held-out (randomized spine 40-99, joints from
+``HELD_OUT_SEEDS``, the default), never mixed. Printed: genuine refused of N and wrong caught
+of M, per kind of case, and each refusal; ``--json`` saves every measure.
+
+Run: ``python benchmarks/bench_role_check.py [--tuning] [--spine N] [--joints N] [--jobs 2]
+[--full-size-joints] [--json rows.json]`` and ``--rejudge rows.json`` to judge saved
+measures again with the current thresholds (about 3 s per spine case and 4 s per small joint
+case on one core).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
+import json
+import multiprocessing
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bmetoolkit.data import datasets
 from bmetoolkit.data import phantom as phantoms
-from bmetoolkit.pairing.sanity import MIN_FLUID_DARK_FRACTION
+from bmetoolkit.data.phantom.joint import (
+    FLUID_KINDS,
+    HELD_OUT_SEEDS,
+    PLANES,
+    TUNING_SEEDS,
+    make_joint_phantom,
+)
+from bmetoolkit.pairing.sanity import judge_roles
+from bmetoolkit.pairing.tissue import RoleEvidence, measure_roles
 from bmetoolkit.study import Study
 
-
-def _fractions(t1, **fluid) -> dict[str, float]:
-    study = Study.from_images(t1, verify_roles=False, **fluid)
-    from bmetoolkit.pairing.sanity import fluid_dark_fraction
-
-    return {
-        role: fluid_dark_fraction(study.t1.data, image.data, study.covered[role])[0]
-        for role, image in (("t2", study.t2), ("stir", study.stir))
-        if image is not None
-    }
+SPINE_TUNING = range(0, 40)
+SPINE_HELD_OUT = range(40, 100)
+JOINTS = ("knee", "sij")
 
 
-def _cases(randomized: range):
+def _judge(name: str, kind: str, t1, labels=None, **fluid) -> Iterator[dict[str, Any]]:
+    """One row per marrow choice: the roles' measures and the verdict on the whole study."""
+    study = Study.from_images(t1, labels=labels, verify_roles=False, **fluid)
+    masks: dict[str, Any] = {"no mask": None}
+    if study.labels is not None:
+        masks["marrow mask"] = np.asarray(study.labels.data) > 0
+    for mask_name, marrow in masks.items():
+        roles, refusals = {}, []
+        for role in ("t2", "stir"):
+            image = getattr(study, role)
+            if image is None:
+                continue
+            evidence = measure_roles(
+                study.t1.data, image.data, study.covered[role], study.grid.spacing, marrow
+            )
+            roles[role] = evidence.to_dict()
+            reason = judge_roles(evidence, role)
+            if reason:
+                refusals.append(f"{role}: {reason}")
+        yield {
+            "case": name,
+            "kind": kind,
+            "mask": mask_name,
+            "refused": refusals,
+            "roles": roles,
+        }
+
+
+def spine_case(seed: int) -> list[dict[str, Any]]:
+    """A randomized spine phantom: genuine and every wrong assignment."""
+    study = phantoms.make_randomized_phantom(seed, kind="random", small=True)
+    fluid = study.render_parameters["randomization"].get("fluid", "stir")
+    name = f"spine {seed} ({fluid})"
+    t1, t2, stir, labels = study.t1, study.t2, study.stir, study.truth.vertebrae
+    cases = [
+        ("genuine", t1, {"t2": t2, "stir": stir}),
+        ("T2 as T1, with the STIR", t2, {"stir": stir}),
+        ("STIR as T1, with the T2", stir, {"t2": t2}),
+        ("T1 and T2 swapped", t2, {"t2": t1}),
+        ("T1 and STIR swapped", stir, {"stir": t1}),
+        ("T2 as T1, T1 as STIR", t2, {"stir": t1}),
+        ("STIR as T1, T1 as T2", stir, {"t2": t1}),
+    ]
+    rows = []
+    for kind, first, others in cases:
+        rows += _judge(name, kind, first, labels=labels, **others)
+    return rows
+
+
+def joint_case(seed: int, index: int, small: bool = True) -> list[dict[str, Any]]:
+    """A joint phantom (joint, plane and fluid image from ``index``): genuine and swapped."""
+    joint = JOINTS[index % 2]
+    plane = PLANES[(index // 2) % len(PLANES)]
+    fluid = FLUID_KINDS[(index // (2 * len(PLANES))) % len(FLUID_KINDS)]
+    phantom = make_joint_phantom(seed, joint=joint, plane=plane, fluid=fluid, small=small)
+    name = f"{joint} {seed} {plane} {fluid}{'' if small else ' full size'}"
+    bones = phantom.truth.bones
+    return [
+        *_judge(name, "genuine", phantom.t1, labels=bones, stir=phantom.fluid),
+        *_judge(name, "T1 and fluid image swapped", phantom.fluid, labels=bones, stir=phantom.t1),
+    ]
+
+
+def fixed_cases() -> list[dict[str, Any]]:
+    """The real cervical pair, the bundled phantom sample and fixed phantoms."""
     pair = datasets.cervical_pair()
-    yield "cervical", pair["t1"], pair["t2"], None
+    rows = [
+        *_judge("real cervical (SCT)", "genuine", pair["t1"], t2=pair["t2"]),
+        *_judge("real cervical (SCT)", "T1 and T2 swapped", pair["t2"], t2=pair["t1"]),
+    ]
+    sample = datasets.phantom_sample()
+    rows += _judge(
+        "bundled phantom sample", "genuine", sample["t1"], labels=sample["vertebrae"],
+        t2=sample["t2"], stir=sample["stir"],
+    )  # fmt: skip
     for seed in (0, 5):
-        for config in (phantoms.PhantomConfig.small(), phantoms.PhantomConfig.realistic()):
+        for size in ("small", "realistic"):
+            config = getattr(phantoms.PhantomConfig, size)()
             study = phantoms.make_phantom(seed=seed, config=config)
-            yield f"phantom {seed}", study.t1, study.t2, study.stir
-    make = getattr(phantoms, "make_randomized_phantom", None)
-    for seed in randomized if make else ():
-        study = make(seed, kind="random", small=True)
-        yield f"randomized {seed}", study.t1, study.t2, study.stir
+            name = f"fixed phantom {seed} {size}"
+            labels = study.truth.vertebrae
+            rows += _judge(name, "genuine", study.t1, labels=labels, t2=study.t2, stir=study.stir)
+            rows += _judge(
+                name, "T2 as T1, with the STIR", study.t2, labels=labels, stir=study.stir
+            )
+            rows += _judge(name, "STIR as T1, with the T2", study.stir, labels=labels, t2=study.t2)
+            rows += _judge(name, "T1 and T2 swapped", study.t2, labels=labels, t2=study.t1)
+            rows += _judge(name, "T1 and STIR swapped", study.stir, labels=labels, stir=study.t1)
+    return rows
 
 
-def main() -> None:
-    """Measure and print the fractions per kind of pair."""
+def _evidence(measures: dict[str, Any]) -> RoleEvidence:
+    """Saved measures as evidence (measures an older version saved and this one does not
+    make are left out)."""
+    known = {f.name for f in fields(RoleEvidence)}
+    return RoleEvidence(**{k: v for k, v in measures.items() if k in known})
+
+
+def _run(task: tuple) -> list[dict[str, Any]]:
+    what, *args = task
+    return {"spine": spine_case, "joint": joint_case, "fixed": fixed_cases}[what](*args)
+
+
+def summary(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Genuine refused of N and wrong caught of M, overall and per kind and mask."""
+    lines = []
+    genuine = [r for r in rows if r["kind"] == "genuine"]
+    wrong = [r for r in rows if r["kind"] != "genuine"]
+    lines.append(
+        f"genuine refused {sum(bool(r['refused']) for r in genuine)} of {len(genuine)}; "
+        f"wrong caught {sum(bool(r['refused']) for r in wrong)} of {len(wrong)}"
+    )
+    groups = Counter((r["kind"], r["mask"], r["case"].split()[0]) for r in rows)
+    for kind, mask, family in sorted(groups):
+        members = [
+            r for r in rows
+            if (r["kind"], r["mask"], r["case"].split()[0]) == (kind, mask, family)
+        ]  # fmt: skip
+        refused = sum(bool(r["refused"]) for r in members)
+        verb = "refused" if kind == "genuine" else "caught"
+        lines.append(f"  {kind:28s} {family:8s} {mask:12s} {verb} {refused} of {len(members)}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--randomized", default="0-39", help="randomized phantom seeds a-b")
-    first, last = (int(n) for n in parser.parse_args().randomized.split("-"))
-    scores: dict[str, list[float]] = defaultdict(list)
-    for name, t1, t2, stir in _cases(range(first, last + 1)):
-        for role, value in _fractions(t1, t2=t2, stir=stir).items():
-            scores[f"genuine T1 vs {role.upper()}"].append(value)
-        if stir is not None:
-            scores["T2 given as T1, with the STIR"] += _fractions(t2, stir=stir).values()
-        scores["T1 and T2 swapped"] += _fractions(t2, t2=t1).values()
-        print(f"measured {name}", flush=True)
-    print(f"threshold {MIN_FLUID_DARK_FRACTION}")
-    for kind, values in scores.items():
-        known = np.array([v for v in values if v is not None])
-        refused = int(np.sum(known < MIN_FLUID_DARK_FRACTION))
-        print(
-            f"{kind}: {known.size} pairs, fraction {known.min():.3f}-{known.max():.3f} "
-            f"(median {np.median(known):.3f}), refused {refused}"
-        )
+    parser.add_argument("--tuning", action="store_true", help="tuning seeds, not held-out")
+    parser.add_argument("--spine", type=int, default=None, metavar="N", help="spine cases")
+    parser.add_argument("--joints", type=int, default=24, metavar="N", help="joint cases")
+    parser.add_argument(
+        "--full-size-joints", action="store_true", help="joints at full size (~20 s each)"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="save rows")
+    parser.add_argument(
+        "--rejudge",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="judge the measures saved by --json again with the current thresholds (no rendering)",
+    )
+    args = parser.parse_args(argv)
+    if args.rejudge:
+        rows = json.loads(args.rejudge.read_text())
+        for row in rows:
+            row["refused"] = [
+                f"{role}: {reason}"
+                for role, measures in row["roles"].items()
+                if (reason := judge_roles(_evidence(measures), role))
+            ]
+        print("\n".join(summary(rows)))
+        return 0
+    spine = list(SPINE_TUNING if args.tuning else SPINE_HELD_OUT)[: args.spine]
+    joints = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[: args.joints]
+
+    def seeds(values: list[int]) -> str:
+        return f"{values[0]}-{values[-1]}" if values else "none"
+
+    which = "tuning" if args.tuning else "held-out"
+    print(f"{which} seeds: spine {seeds(spine)}, joints {seeds(joints)}", flush=True)
+    tasks: list[tuple] = [("spine", seed) for seed in spine]
+    small = not args.full_size_joints
+    tasks += [("joint", seed, index, small) for index, seed in enumerate(joints)]
+    tasks += [("fixed",)] if args.tuning else []
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+
+    def show(batch: list[dict[str, Any]]) -> None:
+        rows.extend(batch)
+        for row in batch:
+            wrong = row["kind"] != "genuine"
+            if bool(row["refused"]) != wrong:
+                what = "REFUSED" if row["refused"] else "not caught"
+                print(f"{what}: {row['case']}, {row['kind']}, {row['mask']}: {row['refused']}")
+        print(f"measured {batch[0]['case']}", flush=True)
+        if args.json:  # after every case, so that a long run can be looked at while it runs
+            args.json.write_text(json.dumps(rows, indent=1))
+
+    if args.jobs <= 1:
+        for task in tasks:
+            show(_run(task))
+    else:
+        from bmetoolkit.batch.runner import single_threaded_workers
+
+        context = multiprocessing.get_context("spawn")
+        with single_threaded_workers(), ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            for future in as_completed([pool.submit(_run, task) for task in tasks]):
+                show(future.result())
+    print("\n".join(summary(rows)))
+    print(f"{len(rows)} judgements in {time.perf_counter() - start:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

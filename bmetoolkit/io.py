@@ -587,6 +587,12 @@ def _as_label_array(data: np.ndarray, source: Path) -> np.ndarray:
             path=source,
             hint="pass a label map (integer ids per voxel), or load it as an intensity image",
         )
+    if data.size and float(np.abs(data).max()) >= 2.0**63:  # no integer type holds it
+        raise NotDicomOrNiftiError(
+            f"was given as a label map but holds ids up to {float(np.abs(data).max()):.3g}",
+            path=source,
+            hint="the header's scaling (scl_slope/scl_inter) is probably damaged; check it",
+        )
     return data.astype(label_dtype(data))
 
 

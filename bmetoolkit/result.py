@@ -326,8 +326,9 @@ class AnalysisResult:
         subject : str, optional
             Subject name for the QC page (the folder name by default).
         report : dict, optional
-            The report to write and show (e.g. one scrubbed of identity); :meth:`to_dict`
-            by default.
+            The report to write and show (e.g. one scrubbed of identity); by default
+            :meth:`to_dict` with the input files of ``inputs.sha256`` relative to
+            ``out_dir``, so a shared report names no folder above the study.
         index_href : str, optional
             Link from the QC page back to an index page (a batch's ``index.html``).
 
@@ -346,7 +347,7 @@ class AnalysisResult:
         wanted = (*ANATOMY_OUTPUTS[self.anatomy], "report")
         files = {key: out / name for key, name in (OUTPUT_FILES | chosen).items() if key in wanted}
         files["report"].unlink(missing_ok=True)
-        report = self.to_dict() if report is None else dict(report)
+        report = _files_relative(self.to_dict(), out) if report is None else dict(report)
         maps = {
             "bme_mask": self.bme_mask,
             "modic_map": self.modic_map,
@@ -463,6 +464,26 @@ class AnalysisResult:
             lines.append("Modic changes: none")
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _files_relative(report: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``report`` with the files of ``inputs.sha256`` relative to ``folder`` (POSIX style;
+    the file name alone when no relative path exists, e.g. another drive)."""
+
+    def relative(path: str) -> str:
+        try:
+            return Path(os.path.relpath(path, folder)).as_posix()
+        except ValueError:
+            return os.path.basename(path)
+
+    inputs = report.get("inputs") or {}
+    if not inputs.get("sha256"):
+        return report
+    checksums = {
+        role: [{**entry, "file": relative(entry["file"])} for entry in entries]
+        for role, entries in inputs["sha256"].items()
+    }
+    return report | {"inputs": inputs | {"sha256": checksums}}
 
 
 def _write_viewer_tables(files: Mapping[str, Path], report: Mapping[str, Any]) -> dict[str, Path]:

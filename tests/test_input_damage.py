@@ -9,9 +9,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import struct
 import warnings
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -227,9 +229,12 @@ def test_report_records_the_sha256_of_every_input(seeds, tmp_path):
     listed = [entry for role in ("t1", "t2", "stir") for entry in recorded[role]]
     assert len(listed) == len(files)
     assert all(files[entry["file"].split("/")[-1]] == entry["sha256"] for entry in listed)
+    assert not any(os.path.isabs(entry["file"]) for entry in listed)
     nifti = seeds.nifti
     assert main(["analyze", "--t1", str(nifti / "t1.nii.gz"), "--t2", str(nifti / "t2.nii.gz"),
                  "--out", str(out), "--no-qc"]) == 0  # fmt: skip
     recorded = json.loads((out / "report.json").read_text())["inputs"]["sha256"]
     digest = hashlib.sha256((nifti / "t2.nii.gz").read_bytes()).hexdigest()
-    assert recorded["t2"] == [{"file": str(nifti / "t2.nii.gz"), "sha256": digest}]
+    relative = os.path.relpath(nifti / "t2.nii.gz", out)  # no folder above the study named
+    assert recorded["t2"] == [{"file": Path(relative).as_posix(), "sha256": digest}]
+    assert (out / recorded["t2"][0]["file"]).resolve() == (nifti / "t2.nii.gz").resolve()

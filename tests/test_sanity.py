@@ -10,6 +10,7 @@ import pytest
 from bmetoolkit.cli import main
 from bmetoolkit.data import datasets
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.data.phantom.joint import make_joint_phantom
 from bmetoolkit.errors import ContrastMismatchError, DuplicateInputError
 from bmetoolkit.pairing.sanity import MIN_FLUID_DARK_FRACTION
 from bmetoolkit.study import Study
@@ -46,6 +47,46 @@ def test_randomized_phantoms_pass_and_their_t2_as_t1_is_refused(seed):
     assert Study.from_images(study.t1, t2=study.t2, stir=study.stir).role_checks
     with pytest.raises(ContrastMismatchError):
         Study.from_images(study.t2, stir=study.stir)
+
+
+@pytest.mark.parametrize("seed", [0, 11])
+def test_stir_as_t1_with_a_plain_t2_and_swapped_roles_are_refused(seed):
+    """Fat bright on the T2 and dark on the "T1": a STIR in the T1's role; T1 and T2, or T1 and
+    STIR, swapped; each refused, naming what the images show."""
+    phantom = make_phantom(seed=seed, lesions="healthy", config=PhantomConfig.small())
+    t1, t2, stir = phantom.t1, phantom.t2, phantom.stir
+    with pytest.raises(ContrastMismatchError, match="fat is suppressed on it"):
+        Study.from_images(stir, t2=t2)
+    with pytest.raises(ContrastMismatchError, match="fat is suppressed on it"):
+        Study.from_images(stir, stir=t1)
+    with pytest.raises(ContrastMismatchError, match="does not look like a T1 next to the T2"):
+        Study.from_images(t2, t2=t1)
+    with pytest.raises(ContrastMismatchError, match="verify_roles=False") as err:
+        Study.from_images(t2, t2=t1)
+    assert "--no-role-check" in err.value.for_cli() and "verify_roles" not in err.value.for_cli()
+
+
+@pytest.mark.parametrize(
+    ("seed", "joint", "plane", "fluid", "swap_seen"),
+    [
+        (1, "sij", "coronal", "stir", False),  # no air around the body in view
+        (2, "sij", "axial", "pdfs", False),  # its thin surface layer is not fat on the T1
+        (4, "knee", "sagittal", "stir", True),
+        (5, "knee", "coronal", "t2fs", True),
+    ],
+)
+def test_genuine_joint_t1s_pass_and_a_swap_is_refused_where_fat_is_in_view(
+    seed, joint, plane, fluid, swap_seen
+):
+    """On joints, muscle (not fluid) may be the brightest tissue on the STIR: a genuine T1 is
+    accepted. T1 and fluid image swapped are refused when surface fat is in view; without it
+    (and without a marrow mask) the swapped pair mirrors the genuine one and passes."""
+    phantom = make_joint_phantom(seed, joint=joint, plane=plane, fluid=fluid, small=True)
+    study = Study.from_images(phantom.t1, stir=phantom.fluid)
+    assert study.role_checks["stir"] is not None
+    if swap_seen:
+        with pytest.raises(ContrastMismatchError, match="does not look like a T1"):
+            Study.from_images(phantom.fluid, stir=phantom.t1)
 
 
 def test_real_cervical_gradient_echo_t1_passes():

@@ -107,8 +107,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--no-role-check",
         action="store_true",
-        help="do not refuse a T1 on which fluid is not dark (the check needs fluid in view; "
-        "use only for a T1 you know is right)",
+        help="do not refuse images whose fat, fluid and marrow do not look like their roles "
+        "(use only for images you know are right)",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-qc", action="store_true", help="skip the QC page (qc.html)")

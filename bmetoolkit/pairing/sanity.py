@@ -5,24 +5,37 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
 
 1. **one image, one role**: the same file, or identical pixel data, given for two roles is
    refused (:class:`~bmetoolkit.errors.DuplicateInputError`);
-2. **T1 against fluid**: fluid (CSF, discs, edema) is the brightest tissue on STIR and T2 and
-   dark on a T1; fat is bright on a T1 and on a plain T2. So among the voxels brightest on the
-   fluid image (its top 2 %, 5 % and 10 %: on a plain T2 the very top may be all fat), a real
-   T1 shows some dark ones (the fluid) while a T2 or STIR given as the T1 shows them all
-   bright. When, for every one of these sets, fewer than :data:`MIN_FLUID_DARK_FRACTION` of
-   them lie in the T1's darkest quarter, the pair is refused
-   (:class:`~bmetoolkit.errors.ContrastMismatchError`): one image is in the wrong role.
+2. **each role by its tissue relations** (:func:`judge_roles` on the measures of
+   :func:`bmetoolkit.pairing.tissue.measure_roles`, for the T1 against each fluid image): a
+   T1 shows fat bright and fluid dark, a STIR or fat-suppressed image fat dark and fluid
+   brightest, a plain T2 fat and fluid bright. A pair is refused
+   (:class:`~bmetoolkit.errors.ContrastMismatchError`) when
 
-Measured (2026-11-29, ``python benchmarks/bench_role_check.py``) on the SCT cervical pair,
-the fixed phantoms (seeds 0 and 5, small and realistic) and randomized phantoms
-(``make_randomized_phantom``, small, random lesions): with seeds 0-39, where the threshold
-was chosen, a genuine T1 scores 0.036-0.77 against the STIR and 0.047-0.61 against the T2
-(the real cervical gradient-echo T1: 0.25), a T2 given as the T1 with the STIR 0.000-0.012
-(44 of 44 refused); with held-out seeds 40-99 no genuine pair is refused (lowest 0.074
-against the T2, 0.20 against the STIR) and 63 of 64 T2s given as the T1 are (highest
-0.021). T1 and T2 swapped are refused only in part (10 of 45, 8 of 65); a STIR given as the
-T1 with a plain T2 is not caught (fat and fluid are both bright on the T2). The contrast told
-by the names and headers is reported in a note when it disagrees with the role.
+   - *fat is suppressed on the image given as T1*: the body's surface fat is dark on it
+     (median rank below :data:`SUPPRESSED_FAT_RANK`) and its T1-to-fluid log ratio lies
+     :data:`SUPPRESSED_FAT_CONTRAST` or more below the interior's: a STIR or fat-suppressed
+     image given as the T1 (with a plain T2, or swapped with the T1);
+   - *fluid is bright on the image given as T1*: fewer than :data:`MIN_FLUID_DARK_FRACTION`
+     of the fluid image's brightest voxels are dark on the image given as T1 and at least
+     :data:`MIN_FLUID_BRIGHT_FRACTION` are among its brightest: a T2 or PD given as the T1;
+   - *marrow is dark on the image given as T1* (when a vertebra mask is given): its median
+     rank there is below :data:`MAX_DARK_MARROW_RANK` and :data:`MARROW_RANK_GAP` below its
+     rank on the fluid image: a STIR given as the T1;
+   - *a tissue outshines fat on the image given as T1*: where the surface layer is fat
+     (median rank :data:`BRIGHT_FAT_RANK` or more on either image), the T1-to-fluid log ratio
+     of the tissues lit on either image reaches more than :data:`BRIGHTER_THAN_FAT` above
+     fat's: on a real T1 fat is the brightest tissue relative to any fluid image, while a T2
+     or STIR in the T1's role brings its fluid (T1 and T2 swapped, a STIR as the T1, T1 and
+     STIR swapped).
+
+   The surface rules need the layer to hold signal on both images (its median at least
+   :data:`MIN_TISSUE_OVER_AIR` times the air's): images out of register are not judged by
+   it. Measures that cannot be made (no air around the body in view, no marrow mask) are left
+   out; with none of them the pair is judged on fluid alone.
+
+Measured with ``python benchmarks/bench_role_check.py`` (see ``docs/validation.md``, "Role
+check"). The contrast told by the names and headers is reported in a note when it disagrees
+with the role.
 """
 
 from __future__ import annotations
@@ -34,33 +47,50 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.errors import ContrastMismatchError, DuplicateInputError
+from bmetoolkit.pairing.tissue import MIN_VOXELS, RoleEvidence, measure_roles
 from bmetoolkit.volume import Volume
 
 __all__ = [
-    "BRIGHT_FLUID_PERCENTILES",
-    "DARK_QUANTILE",
-    "FOREGROUND_FRACTION",
+    "BRIGHTER_THAN_FAT",
+    "BRIGHT_FAT_RANK",
+    "MARROW_RANK_GAP",
+    "MAX_DARK_MARROW_RANK",
+    "MIN_FLUID_BRIGHT_FRACTION",
     "MIN_FLUID_DARK_FRACTION",
-    "MIN_VOXELS",
+    "MIN_TISSUE_OVER_AIR",
+    "SUPPRESSED_FAT_CONTRAST",
+    "SUPPRESSED_FAT_RANK",
     "check_roles",
-    "fluid_dark_fraction",
+    "judge_roles",
     "refuse_duplicates",
     "same_input",
 ]
 
-#: The fluid image's brightest voxels: at or above each of these percentiles of its
-#: foreground (fluid on STIR; fat and fluid on a plain T2, where fat may fill the very top).
-BRIGHT_FLUID_PERCENTILES = (98.0, 95.0, 90.0)
-#: "Dark on the T1": in the lowest quarter of the T1's foreground intensities.
-DARK_QUANTILE = 0.25
-#: Below this fraction of the fluid image's brightest voxels dark on the T1 (the largest over
-#: :data:`BRIGHT_FLUID_PERCENTILES`), the T1 does not look like a T1 (genuine T1s: 0.036 and
-#: more; a T2 given as the T1: 0.012 at most; see the module documentation).
+#: Below this fraction of the fluid image's brightest voxels dark on the T1, fluid is bright on
+#: it (genuine T1s: see ``docs/validation.md``).
 MIN_FLUID_DARK_FRACTION = 0.02
-#: Foreground: fluid-image voxels brighter than this fraction of its 99th percentile.
-FOREGROUND_FRACTION = 0.1
-#: Fewer foreground voxels than this cannot be judged (the check is skipped, with a note).
-MIN_VOXELS = 500
+#: ... while at least this fraction of them lies in its brightest quarter (on joints whose
+#: brightest tissue on the STIR is muscle, intermediate on a T1, it does not).
+MIN_FLUID_BRIGHT_FRACTION = 0.5
+#: Marrow (from a given mask) with a median rank below this on the image given as T1 ...
+MAX_DARK_MARROW_RANK = 0.4
+#: ... and at least this much higher on the fluid image is dark on it: not a T1.
+MARROW_RANK_GAP = 0.3
+#: The T1-to-fluid log ratio of surface fat this far below the interior's: fat is suppressed
+#: on the image given as T1 (a plain T2 with a real T1 stays near 0, a STIR near +2).
+SUPPRESSED_FAT_CONTRAST = -1.0
+#: Surface fat with a median rank below this on the image given as T1 is dark on it.
+SUPPRESSED_FAT_RANK = 0.5
+#: The surface layer is judged only where it holds signal on both images: its median at
+#: least this many times the surrounding air's on each (not so when the two images are out of
+#: register and the layer is air on one of them).
+MIN_TISSUE_OVER_AIR = 2.0
+#: Surface layer with a median rank of at least this on either image: it is fat.
+BRIGHT_FAT_RANK = 0.7
+#: No tissue lit on either image reaches more than this above surface fat in the T1-to-fluid
+#: log ratio on a real T1 (marrow and muscle with a plain T2: about 0.6; fluid when the roles
+#: are swapped: 1.3 and more).
+BRIGHTER_THAN_FAT = 1.0
 
 _ROLE_NAMES = {"t1": "T1", "t2": "T2", "stir": "STIR", "labels": "label map"}
 
@@ -99,52 +129,78 @@ def _files(volume: Volume) -> set[str]:
     return {os.path.realpath(f) for f in files}
 
 
-def fluid_dark_fraction(
-    t1: NDArray, fluid: NDArray, covered: NDArray[np.bool_]
-) -> tuple[float | None, int]:
-    """Fraction of the fluid image's brightest voxels that are dark on the T1.
-
-    The largest fraction over the sets at :data:`BRIGHT_FLUID_PERCENTILES`.
+def judge_roles(evidence: RoleEvidence, role: str) -> str | None:
+    """Why the image given as T1 and the fluid image in ``role`` cannot be in those roles.
 
     Parameters
     ----------
-    t1, fluid : ndarray
-        The T1 and the fluid image on one grid.
-    covered : ndarray of bool
-        Where the fluid image has data.
+    evidence : RoleEvidence
+        The measures of :func:`~bmetoolkit.pairing.tissue.measure_roles`.
+    role : {'t2', 'stir'}
+        The fluid image's role (for the message).
 
     Returns
     -------
-    fraction : float or None
-        None when fewer than :data:`MIN_VOXELS` foreground voxels can be judged.
-    voxels : int
-        Foreground voxels used.
+    str or None
+        What is wrong, in words, or None when the roles fit (or cannot be judged).
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> fluid = rng.random((20, 20, 5)) * 100
-    >>> fraction, _ = fluid_dark_fraction(100 - fluid, fluid, np.ones(fluid.shape, bool))
-    >>> round(fraction, 2)  # fluid bright on one, dark on the other: a T1 against a STIR
-    1.0
-    >>> fluid_dark_fraction(fluid, fluid, np.ones(fluid.shape, bool))[0]  # a STIR as T1
-    0.0
+    >>> from bmetoolkit.pairing.tissue import RoleEvidence
+    >>> judge_roles(RoleEvidence(5000, fluid_dark=0.3, fluid_bright=0.1), "stir") is None
+    True
+    >>> evidence = RoleEvidence(5000, fluid_dark=0.004, fluid_bright=0.6)
+    >>> judge_roles(evidence, "stir")[:21]
+    'fluid is bright on it'
     """
-    values = np.asarray(fluid, np.float64)[covered]
-    if values.size == 0:
-        return None, 0
-    foreground = values > FOREGROUND_FRACTION * np.percentile(values, 99)
-    bright_on_fluid = values[foreground]
-    on_t1 = np.asarray(t1, np.float64)[covered][foreground]
-    if bright_on_fluid.size < MIN_VOXELS:
-        return None, int(bright_on_fluid.size)
-    # In the T1's lowest quarter: fewer than DARK_QUANTILE of the voxels are darker, i.e. at
-    # or below the value of rank ceil(DARK_QUANTILE * n) - 1 (a partition, not a sort).
-    rank = max(int(np.ceil(DARK_QUANTILE * on_t1.size)) - 1, 0)
-    dark = on_t1 <= np.partition(on_t1, rank)[rank]
-    levels = np.percentile(bright_on_fluid, BRIGHT_FLUID_PERCENTILES)
-    fractions = [np.mean(dark[bright_on_fluid >= level]) for level in levels]
-    return float(max(fractions)), int(bright_on_fluid.size)
+    if evidence.fluid_dark is None:
+        return None
+    name = _ROLE_NAMES[role]
+    surface_is_tissue = (
+        evidence.fat_t1_over_air is not None
+        and min(evidence.fat_t1_over_air, evidence.fat_fluid_over_air) >= MIN_TISSUE_OVER_AIR
+    )
+    if (
+        surface_is_tissue
+        and evidence.fat_contrast < SUPPRESSED_FAT_CONTRAST
+        and evidence.fat_t1_rank < SUPPRESSED_FAT_RANK
+    ):
+        return (
+            f"fat is suppressed on it: the body's surface fat is dark on it (median rank "
+            f"{evidence.fat_t1_rank:.2f}) and {np.exp(-evidence.fat_contrast):.1f} times darker, "
+            f"relative to the {name}, than the tissue inside (a T1 shows fat bright)"
+        )
+    if (
+        evidence.fluid_dark < MIN_FLUID_DARK_FRACTION
+        and evidence.fluid_bright is not None
+        and evidence.fluid_bright >= MIN_FLUID_BRIGHT_FRACTION
+    ):
+        return (
+            f"fluid is bright on it: of the voxels brightest on the {name} (fluid: CSF, discs, "
+            f"joint fluid), {100 * evidence.fluid_dark:.1f} % are dark on it and "
+            f"{100 * evidence.fluid_bright:.0f} % among its brightest (a T1 shows fluid dark)"
+        )
+    if (
+        evidence.marrow_t1_rank is not None
+        and evidence.marrow_t1_rank < MAX_DARK_MARROW_RANK
+        and evidence.marrow_fluid_rank - evidence.marrow_t1_rank >= MARROW_RANK_GAP
+    ):
+        return (
+            f"marrow is dark on it: the marrow's median rank is {evidence.marrow_t1_rank:.2f} "
+            f"on it and {evidence.marrow_fluid_rank:.2f} on the {name} (fatty marrow is bright "
+            "on a T1, darker on a T2 or STIR)"
+        )
+    if (
+        surface_is_tissue
+        and max(evidence.fat_t1_rank, evidence.fat_fluid_rank) >= BRIGHT_FAT_RANK
+        and evidence.brighter_on_t1 > BRIGHTER_THAN_FAT
+    ):
+        return (
+            f"tissue is brighter on it than fat is, relative to the {name}, by a factor of "
+            f"{np.exp(evidence.brighter_on_t1):.1f} (on a T1 nothing outshines fat so: it is the "
+            f"fluid of a T2 or STIR, dark on a T1)"
+        )
+    return None
 
 
 def check_roles(
@@ -153,7 +209,7 @@ def check_roles(
     aligned: Mapping[str, Volume],
     covered: Mapping[str, NDArray[np.bool_]],
 ) -> tuple[dict[str, float | None], list[str]]:
-    """Refuse images in the wrong role; return the fractions measured and notes.
+    """Refuse images in the wrong role; return the fluid-dark fractions measured and notes.
 
     Parameters
     ----------
@@ -162,12 +218,14 @@ def check_roles(
     given : mapping of role to Volume
         The other images as given (before resampling): ``t2``, ``stir``, ``labels``.
     aligned, covered : mapping of role to Volume / bool array
-        The T2 and STIR on the T1 grid, and where they have data.
+        The T2, STIR and labels on the T1 grid, and where the T2 and STIR have data. A label
+        map's non-zero voxels are taken as marrow.
 
     Returns
     -------
     fractions : dict
-        :func:`fluid_dark_fraction` per fluid role (None when not judged).
+        :attr:`~bmetoolkit.pairing.tissue.RoleEvidence.fluid_dark` per fluid role (None when
+        not judged).
     notes : list of str
         Checks that could not be made, contrasts that names or headers disagree on.
 
@@ -176,23 +234,29 @@ def check_roles(
     DuplicateInputError
         One file or identical pixel data in two roles.
     ContrastMismatchError
-        The T1 does not show fluid dark where a fluid image shows it bright.
+        The images do not show the tissue relations of their roles.
     """
     refuse_duplicates({"t1": t1, **given})
     fractions: dict[str, float | None] = {}
     notes: list[str] = []
+    labels = aligned.get("labels")
+    marrow = None if labels is None else np.asarray(labels.data) > 0
     for role in ("t2", "stir"):
         if role not in aligned:
             continue
-        fraction, voxels = fluid_dark_fraction(t1.data, aligned[role].data, covered[role])
-        fractions[role] = None if fraction is None else round(fraction, 3)
-        if fraction is None:
+        evidence = measure_roles(
+            t1.data, aligned[role].data, covered[role], t1.grid.spacing, marrow
+        )
+        fractions[role] = None if evidence.fluid_dark is None else round(evidence.fluid_dark, 3)
+        if evidence.fluid_dark is None:
             notes.append(
-                f"the T1 was not checked against the {_ROLE_NAMES[role]} ({voxels} voxels "
-                f"with signal where both have data; {MIN_VOXELS} needed)"
+                f"the T1 was not checked against the {_ROLE_NAMES[role]} ({evidence.voxels} "
+                f"voxels with signal where both have data; {MIN_VOXELS} needed)"
             )
-        elif fraction < MIN_FLUID_DARK_FRACTION:
-            _refuse_contrast(t1, given[role], role, fraction)
+            continue
+        reason = judge_roles(evidence, role)
+        if reason is not None:
+            _refuse_contrast(t1, given[role], role, reason)
     notes += _name_notes({"t1": t1, **given})
     return fractions, notes
 
@@ -212,17 +276,21 @@ def refuse_duplicates(images: Mapping[str, Volume]) -> None:
                 )
 
 
-def _refuse_contrast(t1: Volume, fluid: Volume, role: str, fraction: float) -> None:
+def _refuse_contrast(t1: Volume, fluid: Volume, role: str, reason: str) -> None:
     name = _ROLE_NAMES[role]
     raise ContrastMismatchError(
-        f"the image given as T1 does not look like a T1: of the voxels brightest on the "
-        f"{name} (fluid: CSF, discs), {100 * fraction:.0f} % are dark on it (a T1 shows fluid "
-        f"dark: at least {100 * MIN_FLUID_DARK_FRACTION:.0f} %). It looks like a T2 or STIR, "
-        f"or the {name} is in the wrong role{_called(t1, fluid)}",
+        f"the image given as T1 does not look like a T1 next to the {name}: {reason}. One "
+        f"image is in the wrong role{_called(t1, fluid)}",
         path=[p for p in (t1.source, fluid.source) if p],
-        hint="check which file is which (`bmetoolkit info FILE` shows what the header and "
-        "name say) and give the T1 as the T1",
+        hint=f"{_CHECK_ADVICE}; if you are sure of the roles, pass verify_roles=False",
+        cli_hint=f"{_CHECK_ADVICE}; if you are sure of the roles, add --no-role-check",
     )
+
+
+_CHECK_ADVICE = (
+    "check which file is which (`bmetoolkit info FILE` shows what the header and name say) "
+    "and give the T1 as the T1"
+)
 
 
 def _called(t1: Volume, fluid: Volume) -> str:

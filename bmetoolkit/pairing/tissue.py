@@ -1,0 +1,251 @@
+"""What a T1 and a fluid-sensitive image show of fat, fluid and marrow: the role check's measures.
+
+Tissue relations that hold on real scans, whatever the scanner's scaling (DOMAIN.md):
+
+============  =============  =============  =============
+tissue        T1             plain T2       STIR / fat-suppressed T2 or PD
+============  =============  =============  =============
+fat           bright         bright         dark (suppressed)
+fluid, CSF    dark           brightest      brightest
+fatty marrow  bright         intermediate   dark
+muscle        intermediate   dark           intermediate
+============  =============  =============  =============
+
+:func:`measure_roles` measures these relations between the image given as T1 and one given as
+fluid image, on the T1 grid, from ranks (an image's own order of intensities) and from the
+voxel-wise log ratio of the two images (which cancels the coil shading they share):
+
+- ``fluid_dark``: of the fluid image's brightest voxels (its top 2, 5 and 10 %; on a plain T2
+  the very top may be all fat), the largest fraction that lies in the T1's darkest quarter.
+  A real T1 shows fluid dark; a T2 or PD given as the T1 shows it bright.
+- ``fluid_bright``: as ``fluid_dark``, the fraction in the T1's brightest quarter: high when
+  the fluid image's brightest tissue is the brightest on the T1 too (a T2 given as the T1 with
+  a STIR: both show fluid brightest), low when it is intermediate there (muscle, the
+  brightest tissue on some joint STIRs, is intermediate on a T1).
+- **surface fat**: the body's outer layer (1.5-8 mm inside the air that surrounds it, found
+  as dark voxels on both images connected to the array's border) is subcutaneous fat on the
+  spine, the pelvis and every limb. ``fat_t1_rank`` and ``fat_fluid_rank`` are its median
+  rank in each image; ``fat_contrast`` is how much higher the T1-to-fluid log ratio is there
+  than deeper than 15 mm inside the body (fat suppressed on the fluid image: well above 0; on
+  both or neither: near 0; suppressed on the image given as T1: well below 0).
+  ``fat_t1_over_air`` and ``fat_fluid_over_air``: the layer's median on each image over
+  the surrounding air's: suppressed fat still holds signal, while a layer that is air on one
+  image (the two images not in register, e.g. a damaged header) holds none.
+  ``brighter_on_t1``: how far, in log units, the tissues lit on either image (upper half of
+  either) reach above fat in the T1-to-fluid ratio (its percentile ``100 - TAIL_PERCENT``).
+  On a real T1 fat is the brightest tissue relative to any fluid image (marrow and muscle
+  with a plain T2: about 0.6 above); a T2 or STIR in the T1's role brings its fluid, far
+  above (1.3 and more).
+- **marrow** (when a vertebra or bone mask is known): ``marrow_t1_rank`` and
+  ``marrow_fluid_rank``, its median rank in each image (fatty marrow is bright on a T1,
+  intermediate on a T2, dark on a STIR).
+
+Measures that cannot be made (no air around the body in view, no mask, too few voxels) are
+None; :mod:`bmetoolkit.pairing.sanity` decides from those that can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+__all__ = [
+    "BRIGHT_PERCENTILES",
+    "DARK_RANK",
+    "FOREGROUND_FRACTION",
+    "INTERIOR_MM",
+    "MIN_AIR_FRACTION",
+    "MIN_REGION_VOXELS",
+    "MIN_VOXELS",
+    "SHELL_MM",
+    "TAIL_PERCENT",
+    "RoleEvidence",
+    "measure_roles",
+]
+
+#: An image's brightest voxels: at or above each of these percentiles of the body's values.
+BRIGHT_PERCENTILES = (98.0, 95.0, 90.0)
+#: "Dark": in the lowest quarter of an image's values within the body.
+DARK_RANK = 0.25
+#: Body: voxels brighter than this fraction of the 99th percentile on either image.
+FOREGROUND_FRACTION = 0.1
+#: Fewer body voxels than this cannot be judged.
+MIN_VOXELS = 500
+#: The surface layer taken as subcutaneous fat: this far inside the surrounding air (mm);
+#: the first 1.5 mm (skin, partial volume with air) are left out.
+SHELL_MM = (1.5, 8.0)
+#: Tissue deeper than this below the surface (mm) is the body's interior.
+INTERIOR_MM = 15.0
+#: Air around the body must fill at least this fraction of the judged field of view.
+MIN_AIR_FRACTION = 0.02
+#: Fewest voxels of surface fat, interior or marrow to take their median.
+MIN_REGION_VOXELS = 200
+#: The upper tail of the T1-to-fluid log ratio (relative to surface fat) is its percentile
+#: ``100 - TAIL_PERCENT`` over voxels in the upper half of either image.
+TAIL_PERCENT = 1.0
+
+
+@dataclass(frozen=True)
+class RoleEvidence:
+    """The tissue relations measured between the image given as T1 and a fluid image.
+
+    See the module documentation for each measure; None where it could not be made.
+    """
+
+    voxels: int
+    fluid_dark: float | None = None
+    fluid_bright: float | None = None
+    fat_t1_rank: float | None = None
+    fat_fluid_rank: float | None = None
+    fat_contrast: float | None = None
+    fat_t1_over_air: float | None = None
+    fat_fluid_over_air: float | None = None
+    brighter_on_t1: float | None = None
+    marrow_t1_rank: float | None = None
+    marrow_fluid_rank: float | None = None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        """The measures, rounded to 3 decimals (for ``report.json``)."""
+        return {
+            k: v if v is None or k == "voxels" else round(v, 3) for k, v in asdict(self).items()
+        }
+
+
+def _ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each value's rank among ``values`` as a fraction 0-1 (ties share their middle rank, so
+    a constant image is 0.5 everywhere: neither dark nor bright).
+
+    >>> _ranks(np.array([3.0, 1.0, 2.0, 2.0, 5.0])).tolist()
+    [0.75, 0.0, 0.375, 0.375, 1.0]
+    """
+    _, where, counts = np.unique(values, return_inverse=True, return_counts=True)
+    middle = np.cumsum(counts) - (counts + 1) / 2  # middle rank of each distinct value
+    return middle[where.reshape(-1)] / max(values.size - 1, 1)
+
+
+def _largest_fraction(bright_on: NDArray[np.float64], chosen: NDArray[np.bool_]) -> float:
+    """Of the brightest values of ``bright_on`` (each set of :data:`BRIGHT_PERCENTILES`), the
+    largest fraction ``chosen`` (e.g. dark on the other image)."""
+    levels = np.percentile(bright_on, BRIGHT_PERCENTILES)
+    return float(max(np.mean(chosen[bright_on >= level]) for level in levels))
+
+
+def _over(value: float, air: float) -> float:
+    """``value`` over the air's level (infinite above an air of exactly 0, 0 for nothing)."""
+    if air > 0:
+        return value / air
+    return float("inf") if value > 0 else 0.0
+
+
+def _surrounding_air(body: NDArray[np.bool_], judged: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Judged voxels outside the body that connect to the array's border: the air around it."""
+    outside = judged & ~body
+    labels, count = ndimage.label(outside)
+    if count == 0:
+        return outside
+    border = np.zeros(body.shape, bool)
+    for axis in range(body.ndim):
+        index = [slice(None)] * body.ndim
+        for end in (0, -1):
+            index[axis] = end
+            border[tuple(index)] = True
+    touching = np.unique(labels[border & outside])
+    return np.isin(labels, touching[touching > 0])
+
+
+def measure_roles(
+    t1: NDArray,
+    fluid: NDArray,
+    covered: NDArray[np.bool_],
+    spacing: tuple[float, float, float] | NDArray[np.float64],
+    marrow: NDArray[np.bool_] | None = None,
+) -> RoleEvidence:
+    """Measure the tissue relations between a T1 and a fluid image on one grid.
+
+    Parameters
+    ----------
+    t1, fluid : ndarray
+        The image given as T1 and a fluid-sensitive image, on the same grid.
+    covered : ndarray of bool
+        Where the fluid image has data.
+    spacing : sequence of 3 floats
+        Voxel size (mm) of the grid.
+    marrow : ndarray of bool, optional
+        Bone marrow (vertebral bodies or other bones) on the grid, when known.
+
+    Returns
+    -------
+    RoleEvidence
+
+    Examples
+    --------
+    A body of fat (bright on a T1, dark on a STIR) around muscle and a fluid core, in air:
+
+    >>> t1, stir = np.zeros((40, 40, 6)), np.zeros((40, 40, 6))
+    >>> t1[2:38, 2:38], stir[2:38, 2:38] = 100.0, 8.0  # fat
+    >>> t1[10:30, 10:30], stir[10:30, 10:30] = 40.0, 35.0  # muscle
+    >>> t1[17:23, 17:23], stir[17:23, 17:23] = 25.0, 150.0  # fluid
+    >>> noise = np.random.default_rng(0).normal(0, 1, (2, *t1.shape))
+    >>> t1, stir = np.abs(t1 + noise[0]), np.abs(stir + noise[1])
+    >>> covered = np.ones(t1.shape, bool)
+    >>> genuine = measure_roles(t1, stir, covered, (1.0, 1.0, 1.0))
+    >>> genuine.fluid_dark, genuine.fat_t1_rank > 0.5, genuine.fat_contrast > 1
+    (1.0, True, True)
+    >>> swapped = measure_roles(stir, t1, covered, (1.0, 1.0, 1.0))  # a STIR as the T1
+    >>> swapped.fat_t1_rank < 0.5, swapped.fat_contrast < -1
+    (True, True)
+    """
+    t1 = np.asarray(t1, np.float64)
+    fluid = np.asarray(fluid, np.float64)
+    judged = np.asarray(covered, bool) & np.isfinite(t1) & np.isfinite(fluid)
+    if not judged.any():
+        return RoleEvidence(voxels=0)
+    top_t1 = np.percentile(t1[judged], 99)
+    top_fluid = np.percentile(fluid[judged], 99)
+    body = judged & (
+        (t1 > FOREGROUND_FRACTION * top_t1) | (fluid > FOREGROUND_FRACTION * top_fluid)
+    )
+    voxels = int(np.count_nonzero(body))
+    if voxels < MIN_VOXELS or top_t1 <= 0 or top_fluid <= 0:
+        return RoleEvidence(voxels=voxels)
+    t1_rank = np.zeros(t1.shape)
+    fluid_rank = np.zeros(t1.shape)
+    t1_rank[body] = _ranks(t1[body])
+    fluid_rank[body] = _ranks(fluid[body])
+    measures: dict[str, float | None] = {
+        "fluid_dark": _largest_fraction(fluid[body], t1_rank[body] <= DARK_RANK),
+        "fluid_bright": _largest_fraction(fluid[body], t1_rank[body] >= 1 - DARK_RANK),
+    }
+    air = _surrounding_air(body, judged)
+    if np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged):
+        depth = ndimage.distance_transform_edt(~air, sampling=np.asarray(spacing, float))
+        shell = body & (depth > SHELL_MM[0]) & (depth <= SHELL_MM[1])
+        interior = body & (depth > INTERIOR_MM)
+        if min(np.count_nonzero(shell), np.count_nonzero(interior)) >= MIN_REGION_VOXELS:
+            log_ratio = np.log(np.maximum(t1, 1e-3 * top_t1) / top_t1) - np.log(
+                np.maximum(fluid, 1e-3 * top_fluid) / top_fluid
+            )
+            fat_ratio = float(np.median(log_ratio[shell]))
+            lit = body & ((t1_rank >= 0.5) | (fluid_rank >= 0.5))
+            air_t1, air_fluid = float(np.median(t1[air])), float(np.median(fluid[air]))
+            measures |= {
+                "fat_t1_over_air": _over(float(np.median(t1[shell])), air_t1),
+                "fat_fluid_over_air": _over(float(np.median(fluid[shell])), air_fluid),
+                "brighter_on_t1": float(
+                    np.percentile(log_ratio[lit] - fat_ratio, 100 - TAIL_PERCENT)
+                ),
+                "fat_t1_rank": float(np.median(t1_rank[shell])),
+                "fat_fluid_rank": float(np.median(fluid_rank[shell])),
+                "fat_contrast": fat_ratio - float(np.median(log_ratio[interior])),
+            }
+    if marrow is not None:
+        in_marrow = body & np.asarray(marrow, bool)
+        if np.count_nonzero(in_marrow) >= MIN_REGION_VOXELS:
+            measures |= {
+                "marrow_t1_rank": float(np.median(t1_rank[in_marrow])),
+                "marrow_fluid_rank": float(np.median(fluid_rank[in_marrow])),
+            }
+    return RoleEvidence(voxels=voxels, **measures)
