@@ -341,3 +341,29 @@ def test_longitudinal_table_of_three_sessions(results, tmp_path):
     second = [r for r in changes if r["from_session"] == "ses-2" and r["region"] == "total"]
     assert second[0]["bme_change_ml"] == 0  # the same analysis twice
     assert (tmp_path / "long" / "sub-01" / "ses-1_to_ses-2" / "report.json").exists()
+
+
+@pytest.mark.slow
+def test_a_visit_analysed_from_a_dicom_folder_finds_its_images_again(tmp_path, monkeypatch):
+    """``analyze`` records the checksummed input files relative to its output folder; a
+    visit read back from that folder, from another working folder, finds its T1 and STIR
+    series in a folder holding several series."""
+    from pathlib import Path
+
+    dicom = Path(__file__).resolve().parents[1] / "sample_data" / "phantom" / "dicom"
+    out = tmp_path / "visit"
+    assert main(["analyze", str(dicom), "--out", str(out), "--no-qc"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert not any(
+        Path(entry["file"]).is_absolute() for entries in report["inputs"]["sha256"].values()
+        for entry in entries
+    )  # fmt: skip
+    elsewhere = tmp_path.joinpath(*"abcdefgh")
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    visit = load_visit(out, label="baseline")
+    assert visit.t1 is not None and visit.fluid is not None
+    assert visit.t1.meta.get("SeriesDescription") == "T1_TSE_SAG"
+    assert visit.fluid.meta.get("SeriesDescription") == "STIR_SAG"
+    assert visit.t1.grid.shape == visit.maps["bme_mask"].grid.shape
+    assert not any("not found" in note for note in visit.notes)

@@ -226,14 +226,14 @@ def _from_folder(
         maps["vertebrae" if key == "bones" else key] = load(path, kind="label")
     if bones:
         maps["modic_map"] = _empty_like(maps["bme_mask"])
-    t1, notes = _image_of(report, "t1", label, input_root)
+    t1, notes = _image_of(report, "t1", label, input_root, folder)
     if t1 is None:
         notes.append(
             f"the {label} T1 was not found: the visits were registered on their bone masks, "
             "which is less precise than on the images"
         )
     fluid_role = report.get("inputs", {}).get("fluid_image") or "stir"
-    fluid, fluid_notes = _image_of(report, fluid_role, label, input_root)
+    fluid, fluid_notes = _image_of(report, fluid_role, label, input_root, folder)
     if fluid is None:
         notes.append(
             f"the {label} fluid-sensitive image was not found: edema found at one visit only "
@@ -243,21 +243,31 @@ def _from_folder(
 
 
 def _image_of(
-    report: Mapping[str, Any], role: str, label: str, root: str | os.PathLike | None = None
+    report: Mapping[str, Any],
+    role: str,
+    label: str,
+    root: str | os.PathLike | None = None,
+    folder: str | os.PathLike | None = None,
 ) -> tuple[Volume | None, list[str]]:
-    """One of the visit's images from the paths its report names (relative ones below
-    ``root``), or None and why."""
+    """One of the visit's images from the paths its report names, or None and why.
+
+    Relative paths lie below ``root`` (a batch's cohort folder); without one, the checksummed
+    input files are relative to the report's own ``folder`` (as ``analyze`` writes them).
+    """
     from bmetoolkit.io import load
 
-    def placed(path: Any) -> str:
+    def placed(path: Any, base: str | os.PathLike | None) -> str:
         text = str(path or "")
-        if text and root is not None and not os.path.isabs(text):
-            return os.path.join(os.fspath(root), text)
+        if text and base is not None and not os.path.isabs(text):
+            return os.path.normpath(os.path.join(os.fspath(base), text))
         return text
 
     inputs = report.get("inputs", {})
-    source = placed(inputs.get("images", {}).get(role))
-    files = [placed(entry.get("file")) for entry in inputs.get("sha256", {}).get(role, [])]
+    source = placed(inputs.get("images", {}).get(role), root)
+    files = [
+        placed(entry.get("file"), root if root is not None else folder)
+        for entry in inputs.get("sha256", {}).get(role, [])
+    ]
     if os.path.isdir(source) and files and files[0] and os.path.isfile(files[0]):
         source = files[0]  # a DICOM series: one of its files names the whole series
     if not source or not os.path.exists(source):
