@@ -23,7 +23,9 @@ def seeds(tmp_path_factory):
 
 
 @pytest.mark.parametrize("seed", [0, 11])
-@pytest.mark.parametrize("size", ["small", "realistic"])
+@pytest.mark.parametrize(
+    "size", ["small", pytest.param("realistic", marks=pytest.mark.slow)]
+)  # fmt: skip
 def test_phantom_t1_passes_and_a_t2_as_t1_is_refused(seed, size):
     """A genuine pair passes; a T2 as the T1, with the STIR or with another T2, does not."""
     config = PhantomConfig.small() if size == "small" else PhantomConfig.realistic()
