@@ -123,10 +123,11 @@ def analyze(
     allow_cross_study : bool
         Pair DICOM series of different studies (StudyInstanceUID); refused otherwise.
     verify_roles : bool
-        Refuse a T1 that does not look like a T1 next to the fluid image
-        (:mod:`bmetoolkit.pairing.sanity`: fluid must be dark on it). Turn off only for a
-        T1 you know is right: the check needs fluid in view (CSF, joint fluid) and can
-        refuse a genuine T1 when the fluid image's brightest tissue is muscle.
+        Refuse images that do not look like their roles (:mod:`bmetoolkit.pairing.sanity`):
+        the fluid image's brightest tissue bright on the "T1", fat suppressed on the "T1",
+        a tissue outshining fat on it, or its marrow dark. Turn off only for images you
+        know are right but unusual; a check that cannot judge (no fluid or fat in view)
+        lets the pair through.
 
     Returns
     -------
