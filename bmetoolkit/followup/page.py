@@ -29,7 +29,7 @@ STATUS_COLOURS = {
     "persisting": (250, 200, 30),
     "new": (230, 40, 40),
     "resolved": (40, 120, 255),
-    "uncertain": (170, 170, 170),
+    "uncertain": (170, 90, 230),  # purple: grey would vanish on the grey image
 }
 #: Opacity of the status colours over the image.
 ALPHA = 0.55
@@ -75,7 +75,16 @@ def pair_panels(comparison: Any) -> NDArray[np.uint8]:
     status = np.asarray(comparison.lesion_status().data)
     axes = _display_axes(bodies)
     slice_axis = 3 - axes[0] - axes[1]
-    counts = (status > 0).sum(axis=tuple(a for a in range(3) if a != slice_axis))
+    shown = (  # each visit's own lesions
+        np.asarray(base.maps["lesion_labels"].data) > 0,
+        np.asarray(comparison.warped["lesion_labels"].data) > 0,
+    )
+    others = tuple(a for a in range(3) if a != slice_axis)
+    per_visit = [((status > 0) & mine).sum(axis=others) for mine in shown]
+    counts = per_visit[0] + per_visit[1]
+    both = (per_visit[0] > 0) & (per_visit[1] > 0)
+    if both.any():  # a slice where both visits have lesions shows the change best
+        counts = np.where(both, counts, 0)
     middle = bodies.shape[slice_axis] // 2
     k = int(np.argmax(counts)) if counts.any() else middle
     box = [slice(0, n) for n in bodies.shape]
@@ -90,10 +99,6 @@ def pair_panels(comparison: Any) -> NDArray[np.uint8]:
         if source.is_label:
             source = source.with_data(np.asarray(source.data, np.float32), kind="intensity")
         images.append(np.asarray(resample_to(moved(source, transform), target).data))
-    shown = (  # each visit's own lesions
-        np.asarray(base.maps["lesion_labels"].data) > 0,
-        np.asarray(comparison.warped["lesion_labels"].data) > 0,
-    )
     panels = [
         _paint(
             _grey(_plane(image, 0, axes)), _plane(np.where(mine, status, 0)[tuple(box)], 0, axes)
