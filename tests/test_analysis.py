@@ -342,7 +342,9 @@ def test_a_red_marrow_island_is_a_focal_spot_not_edema():
     t1[island], stir[island] = 0.85 * t1[island], 1.4 * stir[island]
     t1[lesion], stir[lesion] = 0.7 * t1[lesion], 2.5 * stir[lesion]
     affine = base.grid.affine
-    study = Study.from_images(Volume(t1, affine), stir=Volume(stir, affine))
+    # painted on resampled arrays, whose zeros outside the STIR's field of view the role
+    # check would read as signal: the roles are known here
+    study = Study.from_images(Volume(t1, affine), stir=Volume(stir, affine), verify_roles=False)
 
     found = analyze_study(study, p.truth.vertebrae)
     bme = np.asarray(found.bme_mask.data, bool)
