@@ -147,3 +147,21 @@ def test_t1_only_message_in_command_line_terms(seeds, tmp_path, capsys):
     assert main(["analyze", t1, "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "needs a fluid-sensitive image" in err and "--t2 PATH" in err and "t2=..." not in err
+
+
+@pytest.mark.slow
+def test_real_gradient_echo_t1_with_vertebrae_given_is_used_with_a_note(tmp_path):
+    """The SCT cervical T1 is a gradient-echo T1 (marrow darker than the discs): with a
+    vertebra mask its marrow is dark, weak evidence when its name says T1: a note, not a
+    refusal (Modic is then not assessed, edema is)."""
+    from pathlib import Path
+
+    from bmetoolkit.analysis import analyze
+    from bmetoolkit.io import save_nifti
+
+    data = Path(__file__).resolve().parents[1] / "sample_data" / "spine" / "sct_testing_data"
+    t1, t2 = data / "t1" / "t1w.nii.gz", data / "t2" / "t2.nii.gz"
+    found = analyze(t1, t2=t2)  # automatic bodies: the vertebra mask to give back
+    mask = save_nifti(found.vertebrae.bodies, tmp_path / "vertebrae.nii.gz")
+    result = analyze(t1, t2=t2, vertebrae=mask)
+    assert any("marrow is dark" in note and "used as the T1" in note for note in result.notes)

@@ -92,6 +92,8 @@ BRIGHT_FAT_RANK = 0.7
 #: are swapped: 1.3 and more).
 BRIGHTER_THAN_FAT = 1.0
 
+#: How :func:`judge_roles` starts the reason of its marrow rule.
+DARK_MARROW = "marrow is dark on it"
 _ROLE_NAMES = {"t1": "T1", "t2": "T2", "stir": "STIR", "labels": "label map"}
 
 
@@ -186,7 +188,7 @@ def judge_roles(evidence: RoleEvidence, role: str) -> str | None:
         and evidence.marrow_fluid_rank - evidence.marrow_t1_rank >= MARROW_RANK_GAP
     ):
         return (
-            f"marrow is dark on it: the marrow's median rank is {evidence.marrow_t1_rank:.2f} "
+            f"{DARK_MARROW}: the marrow's median rank is {evidence.marrow_t1_rank:.2f} "
             f"on it and {evidence.marrow_fluid_rank:.2f} on the {name} (fatty marrow is bright "
             "on a T1, darker on a T2 or STIR)"
         )
@@ -255,7 +257,14 @@ def check_roles(
             )
             continue
         reason = judge_roles(evidence, role)
-        if reason is not None:
+        if reason is not None and reason.startswith(DARK_MARROW) and _contrast_of(t1) == "T1":
+            # Dark marrow alone is weak evidence: gradient-echo T1s show marrow darker than
+            # discs (the SCT cervical T1 with its vertebrae given). Its name says T1: a note.
+            notes.append(
+                f"the T1's {reason}; its name or header says T1, so it is used as the T1 "
+                "(a gradient-echo T1?): check the roles"
+            )
+        elif reason is not None:
             _refuse_contrast(t1, given[role], role, reason)
     notes += _name_notes({"t1": t1, **given})
     return fractions, notes
