@@ -348,7 +348,6 @@ def test_a_visit_analysed_from_a_dicom_folder_finds_its_images_again(tmp_path, m
     """``analyze`` records the checksummed input files relative to its output folder; a
     visit read back from that folder, from another working folder, finds its T1 and STIR
     series in a folder holding several series."""
-    from pathlib import Path
 
     dicom = Path(__file__).resolve().parents[1] / "sample_data" / "phantom" / "dicom"
     out = tmp_path / "visit"
