@@ -17,11 +17,14 @@ spines, central-edema volume error and Modic calls on those cases, and analysis 
 
 Cases: the held-out seeds (:data:`HELD_OUT_SEEDS`, 5000-5059) by default, ``--tuning`` for
 the tuning seeds (0-59), which are the only ones to look at while choosing defaults. Each
-seed's kind is fixed (70 % random, 20 % healthy, 10 % central edema).
+seed's kind is fixed (70 % random, 20 % healthy, 10 % central edema); ``--kind healthy`` or
+``--kind central_edema`` makes every case of that kind, to study one failure mode on many
+tuning seeds.
 
 Run: ``python benchmarks/bench_randomized.py [--tuning] [--cases N] [--jobs 2]
-[--json rows.json] [--cache DIR] [--param NAME=VALUE ...]`` (about 15 s per case on one
-core; with ``--cache`` a second run reuses the built phantoms and takes 1-3 s per case).
+[--json rows.json] [--cache DIR] [--kind KIND] [--param NAME=VALUE ...]`` (about 15 s per
+case on one core; with ``--cache`` a second run reuses the built phantoms and takes 1-3 s
+per case).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from bmetoolkit.analysis import analyze_study
 from bmetoolkit.batch.runner import single_threaded_workers
 from bmetoolkit.data.phantom.randomize import (
     HELD_OUT_SEEDS,
+    KINDS,
     TUNING_SEEDS,
     case_kind,
     make_randomized_phantom,
@@ -110,15 +114,21 @@ def _generator_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def build_phantom(seed: int, cache: Path | None = None) -> Any:
-    """The randomized phantom of a seed, from ``cache`` when it holds this generator's."""
+def build_phantom(seed: int, cache: Path | None = None, kind: str | None = None) -> Any:
+    """The randomized phantom of a seed, from ``cache`` when it holds this generator's.
+
+    ``kind`` forces the case kind (default: the seed's own, :func:`case_kind`).
+    """
+    forced = kind is not None
+    kind = kind or case_kind(seed)
     if cache is None:
-        return make_randomized_phantom(seed, kind=case_kind(seed))
-    path = cache / f"{_generator_version()}-{seed}.pkl"
+        return make_randomized_phantom(seed, kind=kind)
+    suffix = f"-{kind}" if forced else ""
+    path = cache / f"{_generator_version()}-{seed}{suffix}.pkl"
     if path.exists():
         with path.open("rb") as stream:
             return pickle.load(stream)
-    phantom = make_randomized_phantom(seed, kind=case_kind(seed))
+    phantom = make_randomized_phantom(seed, kind=kind)
     cache.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.part")
     with partial.open("wb") as stream:
@@ -127,10 +137,15 @@ def build_phantom(seed: int, cache: Path | None = None) -> Any:
     return phantom
 
 
-def run_case(seed: int, params: Parameters, cache: Path | None = None) -> dict[str, Any]:
-    """Build (or load from ``cache``), analyse and score one randomized case; a JSON row."""
-    kind = case_kind(seed)
-    phantom = build_phantom(seed, cache)
+def run_case(
+    seed: int, params: Parameters, cache: Path | None = None, kind: str | None = None
+) -> dict[str, Any]:
+    """Build (or load from ``cache``), analyse and score one randomized case; a JSON row.
+
+    ``kind`` forces the case kind (default: the seed's own).
+    """
+    kind = kind or case_kind(seed)
+    phantom = build_phantom(seed, cache, kind)
     draws = phantom.render_parameters["randomization"]
     row: dict[str, Any] = {"seed": seed, "kind": kind} | _draw_summary(draws)
     truth = phantom.truth
@@ -305,16 +320,18 @@ def _run_all(
     jobs: int,
     show: Callable[[str], None],
     cache: Path | None = None,
+    kind: str | None = None,
 ) -> list[dict]:
     rows = []
     if jobs <= 1:
         for seed in seeds:
-            rows.append(run_case(seed, params, cache))
+            rows.append(run_case(seed, params, cache, kind))
             show(_format_case(rows[-1]))
         return rows
     context = multiprocessing.get_context("spawn")
     with single_threaded_workers(), ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        for row in pool.map(run_case, seeds, [params] * len(seeds), [cache] * len(seeds)):
+        more = [params] * len(seeds), [cache] * len(seeds), [kind] * len(seeds)
+        for row in pool.map(run_case, seeds, *more):
             rows.append(row)
             show(_format_case(row))
     return rows
@@ -336,6 +353,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep built phantoms in DIR (reused while the generator's source is unchanged)",
     )
     parser.add_argument(
+        "--kind",
+        choices=KINDS,
+        default=None,
+        help="every case of this kind (a sweep of one failure mode; default: each seed's own)",
+    )
+    parser.add_argument(
         "--param",
         action="append",
         default=[],
@@ -351,10 +374,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--cases needs a positive number")
     seeds = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[: args.cases]
     which = "tuning" if args.tuning else "held-out"
-    print(f"{which} seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} cases)")
+    forced = f", every case {args.kind}" if args.kind else ""
+    print(f"{which} seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} cases{forced})")
     if args.param:
         print("parameters changed: " + ", ".join(args.param))
-    rows = _run_all(seeds, params, args.jobs, lambda line: print(line, flush=True), args.cache)
+    rows = _run_all(
+        seeds, params, args.jobs, lambda line: print(line, flush=True), args.cache, args.kind
+    )
     print()
     print("\n".join(summary("all", rows)))
     for fluid, name in FLUID_NAMES.items():
