@@ -160,7 +160,9 @@ def run_case(
     found = np.asarray(result.bme_mask.data) > 0
     expected = np.asarray(truth.bme_mask.data) > 0
     has_edema = bool(expected.any())
-    row["bme_true_ml"] = round(float(expected.sum()) * study.grid.voxel_volume_mm3 / 1000, 3)
+    voxel_ml = study.grid.voxel_volume_mm3 / 1000
+    row["bme_true_ml"] = round(float(expected.sum()) * voxel_ml, 3)
+    row["bme_found_ml"] = round(float(found.sum()) * voxel_ml, 3)
     row["bme_dice"] = dice(found, expected) if has_edema else None
     row["bme_volume_error"] = volume_error(found, expected) if has_edema else None
     truth_types, found_types = endplate_types(truth.endplates, result.endplates.to_dict("records"))
