@@ -35,6 +35,7 @@ from bmetoolkit.ratios import (
     decision_images,
     drop_focal_spots,
     marrow_ratios,
+    ratios_at,
     shell_like,
     spread_notes,
     t1_dark_edema,
@@ -43,7 +44,7 @@ from bmetoolkit.ratios import (
 from bmetoolkit.reference import MarrowReference
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import label_lesions, segment_bme
+from bmetoolkit.segment import grow_into_layer, label_lesions, segment_bme
 from bmetoolkit.spine.cortex import shell_depths
 from bmetoolkit.spine.labels import VertebraLabels, vertebral_bodies
 from bmetoolkit.spine.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
@@ -263,8 +264,12 @@ def analyze_study(
     bme, spots, spot_notes = drop_focal_spots(
         bme, decisions[fluid], grid.spacing, voxel_mm3, params, sd=levels.sd.get(fluid, 0.0)
     )
-    t1_dark = t1_dark_edema(bme, decisions, levels)
     body_labels = np.asarray(labels.bodies.data)
+    if params.grow_into_wall:
+        bme = _grown_into_walls(
+            study, bodies, bme, decisions, reference, regions, names, levels, params
+        )
+    t1_dark = t1_dark_edema(bme, decisions, levels)
     # Without a T1 no voxel gets a Modic type (NaN is never dark or bright); the endplate
     # zones are still assigned, and the endplates say "not assessed".
     types, assignment = modic_map(
@@ -377,6 +382,46 @@ def _automatic_labels(study: Study, params: Parameters) -> VertebraLabels:
             "body mask): vertebrae=... or --vertebrae",
         ) from None
     return find_vertebral_bodies(study, params=params.autoseg)
+
+
+def _grown_into_walls(
+    study: Study,
+    bodies: list[BodyGeometry],
+    bme: NDArray[np.bool_],
+    decisions: dict[str, NDArray[np.float32]],
+    reference: MarrowReference,
+    regions: NDArray[np.int32],
+    names: dict[int, str],
+    levels: DecisionLevels,
+    params: Parameters,
+) -> NDArray[np.bool_]:
+    """The edema continued into the bodies' outer layer along their walls (not at the
+    endplates, whose layer mixes in the disc): see ``Parameters.grow_into_wall``."""
+    shape = study.grid.shape
+
+    def wall_layer(body: BodyGeometry) -> NDArray[np.bool_]:
+        return ~body.marrow & (body.nearest_depth > 2 * body.si_extent_mm)
+
+    layer = on_grid(bodies, shape, wall_layer, fill=False, dtype=bool) & study.analysable()
+    marrow = on_grid(bodies, shape, lambda b: b.marrow, fill=False, dtype=bool)
+    layer_ratio = ratios_at(study, reference, layer, regions, names, params, marrow=marrow)
+    fluid = levels.fluid
+    allowed = layer.copy()
+    t1 = layer_ratio.get("t1")
+    if t1 is not None:
+        with np.errstate(invalid="ignore"):
+            if levels.t1_criterion == "required":
+                allowed &= t1 <= levels.t1_dark[0]
+            elif levels.t1_criterion == "supporting":
+                allowed &= t1 < levels.t1_bright[0]
+    return grow_into_layer(
+        bme,
+        decisions[fluid],
+        layer_ratio[fluid],
+        allowed,
+        fraction=params.lesion_edge_fraction,
+        grow_level=levels.fluid_bright[0],
+    )
 
 
 def _within_shell(

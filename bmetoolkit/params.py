@@ -170,6 +170,12 @@ class Parameters:
         contrast above normal (0.5: half maximum, where partial volume puts a boundary;
         the peak is the region's 95th percentile). 0 keeps everything above the grow
         level. Default 0.5.
+    grow_into_wall : bool
+        Edema that reaches a bone's wall continues into the bone's outermost voxel layer
+        (left out of the marrow: it straddles the surface) where that layer is as bright as
+        the lesion's edge (see ``lesion_edge_fraction``); on thick slices the side slice of a
+        body holds a sizeable part of a lesion touching the wall. Not at the endplates
+        (their layer mixes in the disc). Default True.
     min_lesion_mm3 : float
         Connected lesions smaller than this (mm³) are dropped. mm³, not voxels: grids are
         anisotropic. Default 50.
@@ -296,6 +302,7 @@ class Parameters:
     t2_hyper_seed_ratio: float = 1.30
     edema_t1_max_ratio: float = 1.05
     lesion_edge_fraction: float = 0.5
+    grow_into_wall: bool = True
     min_lesion_mm3: float = 50.0
     focal_max_mm: float = 15.0
     focal_max_ratio: float = 1.5

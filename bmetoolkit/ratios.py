@@ -29,6 +29,7 @@ __all__ = [
     "decision_images",
     "drop_focal_spots",
     "marrow_ratios",
+    "ratios_at",
     "shell_like",
     "spread_notes",
     "t1_dark_edema",
@@ -120,6 +121,39 @@ def marrow_ratios(
         ratio[index] = np.exp(residual)
         ratios[name] = ratio.reshape(region.shape)
     return ratios, reference, normal.reshape(region.shape)
+
+
+def ratios_at(
+    study: Study,
+    reference: MarrowReference,
+    voxels: NDArray[np.bool_],
+    regions: NDArray[np.integer],
+    names: Mapping[int, str],
+    params: Parameters,
+    *,
+    marrow: NDArray[np.bool_],
+) -> dict[str, NDArray[np.float32]]:
+    """Ratio images to a fitted reference at ``voxels`` (NaN elsewhere), e.g. outside the
+    ``marrow`` it was fitted on: each image over its field and its region's factor."""
+    index = np.flatnonzero(voxels)
+    ijk = np.stack(np.unravel_index(index, voxels.shape), axis=1)
+    xyz = study.grid.voxel_to_world(ijk)
+    region_of = np.asarray(regions).ravel()[index]
+    images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
+    ratios = {}
+    for name, field in reference.fields.items():
+        data = np.asarray(images[name].data, np.float32)
+        if params.reference_bias_correction:
+            data = n4_corrected(data, study.grid.spacing, marrow)
+        factors = np.ones(int(np.max(region_of, initial=0)) + 1)
+        for number, region in names.items():
+            factors[number] = reference.body_factors.get(region, {}).get(name, 1.0)
+        expected = np.exp(field.log_at(xyz)) * factors[region_of]
+        ratio = np.full(voxels.size, np.nan, np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio[index] = data.ravel()[index] / expected
+        ratios[name] = ratio.reshape(voxels.shape)
+    return ratios
 
 
 def _smoothed_with_sd(

@@ -357,3 +357,40 @@ def test_a_red_marrow_island_is_a_focal_spot_not_edema():
     counted = analyze_study(study, p.truth.vertebrae, Parameters(focal_max_ratio=0.0))
     assert (np.asarray(counted.bme_mask.data, bool) & island).sum() > 0.5 * island.sum()
     assert counted.checks["focal_spots"]["count"] == 0
+
+
+def test_edema_at_a_bodys_wall_continues_into_its_outer_layer():
+    """A lesion filling the lateral part of a body reaches into the body's outermost voxel
+    layer (left out of the marrow) at the wall, never at the endplates; with
+    ``grow_into_wall=False`` it stops at the marrow."""
+    p = phantom("healthy")
+    base = Study.from_images(p.t1, stir=p.stir)
+    healthy = result("healthy")
+    body = next(b for b in healthy.bodies if b.name == "L1")
+    grid = base.grid
+    lateral = (body.lr > 0.4 * np.abs(body.lr).max()) & (body.nearest_depth > 6.0)
+    painted = np.zeros(grid.shape, bool)
+    painted.flat[body.index[lateral]] = True
+    layer = np.zeros(grid.shape, bool)
+    layer.flat[body.index[~body.marrow]] = True
+    endplate_layer = np.zeros(grid.shape, bool)
+    endplate_layer.flat[
+        body.index[~body.marrow & (body.nearest_depth <= 2 * body.si_extent_mm)]
+    ] = True
+    t1 = np.asarray(base.t1.data, np.float32).copy()
+    stir = np.asarray(base.stir.data, np.float32).copy()
+    t1[painted], stir[painted] = 0.7 * t1[painted], 2.5 * stir[painted]
+    study = Study.from_images(
+        Volume(t1, grid.affine), stir=Volume(stir, grid.affine), verify_roles=False
+    )
+
+    grown = np.asarray(analyze_study(study, p.truth.vertebrae).bme_mask.data, bool)
+    kept = analyze_study(study, p.truth.vertebrae, Parameters(grow_into_wall=False))
+    stopped = np.asarray(kept.bme_mask.data, bool)
+    wall = painted & layer
+    assert wall.sum() > 0
+    assert not (stopped & layer).any()
+    assert (grown & wall).sum() >= 0.3 * wall.sum()
+    assert not (grown & ~painted).any()
+    assert not (grown & endplate_layer).any()
+    assert (grown & ~stopped).sum() == (grown & layer).sum()

@@ -9,6 +9,7 @@ from bmetoolkit.decision import decision_levels
 from bmetoolkit.params import Parameters
 from bmetoolkit.segment import (
     focal_spots,
+    grow_into_layer,
     hysteresis,
     label_lesions,
     remove_small,
@@ -306,3 +307,55 @@ def test_drop_focal_spots_keeps_spots_near_a_joint_and_says_what_it_dropped():
     assert len(notes) == 1 and "1 focal spot" in notes[0]
     bme, summary, notes = drop_focal_spots(mask, fluid, spacing, 1.0, PARAMS, sd=0.05)
     assert not bme.any() and summary["count"] == 2
+
+
+def _lesion_beside_a_layer() -> tuple[np.ndarray, ...]:
+    """A 3 x 3 x 3 lesion (peak 3.0) whose side touches a layer plane at x = 4."""
+    mask = np.zeros((8, 8, 8), bool)
+    mask[1:4, 2:5, 2:5] = True
+    ratio = np.where(mask, 3.0, np.nan)
+    layer = np.zeros(mask.shape, bool)
+    layer[4, :, :] = True
+    return mask, ratio, layer
+
+
+@pytest.mark.parametrize(
+    ("layer_value", "joins"),
+    [(2.5, True), (2.0, True), (1.9, False), (np.nan, False)],
+    ids=["bright", "at-half-maximum", "below-half-maximum", "nan"],
+)
+def test_grow_into_layer_takes_layer_voxels_as_bright_as_the_lesion_edge(layer_value, joins):
+    mask, ratio, layer = _lesion_beside_a_layer()
+    layer_ratio = np.where(layer, layer_value, np.nan)
+    grown = grow_into_layer(mask, ratio, layer_ratio, layer, fraction=0.5, grow_level=1.2)
+    added = grown & ~mask
+    # only the 3 x 3 face touching the lesion may join, never the rest of the layer
+    assert added.sum() == (9 if joins else 0)
+    assert not (added & ~layer).any()
+    assert (grown & mask).sum() == mask.sum()
+
+
+def test_grow_into_layer_respects_the_grow_level_and_adjacency():
+    mask, ratio, layer = _lesion_beside_a_layer()
+    layer_ratio = np.where(layer, 2.5, np.nan)
+    # the lesion's edge is 2.0 but the scan's grow level is higher
+    high = grow_into_layer(mask, ratio, layer_ratio, layer, fraction=0.5, grow_level=2.6)
+    assert (high == mask).all()
+    # a layer one voxel away from the lesion is not reached
+    far = np.zeros(mask.shape, bool)
+    far[5, :, :] = True
+    apart = grow_into_layer(
+        mask, ratio, np.where(far, 2.5, np.nan), far, fraction=0.5, grow_level=1.2
+    )
+    assert (apart == mask).all()
+
+
+def test_grow_into_layer_uses_each_regions_own_edge():
+    mask, ratio, layer = _lesion_beside_a_layer()
+    faint = np.zeros(mask.shape, bool)
+    faint[5:8, 2:5, 2:5] = True  # a second, faint lesion on the other side of the layer
+    ratio = np.where(faint, 1.6, ratio)
+    layer_ratio = np.where(layer, 1.5, np.nan)
+    grown = grow_into_layer(mask | faint, ratio, layer_ratio, layer, fraction=0.5, grow_level=1.2)
+    # 1.5 passes the faint lesion's edge (1.3), not the bright one's (2.0)
+    assert (grown & layer).sum() == 9
