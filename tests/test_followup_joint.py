@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -138,3 +139,66 @@ def test_the_decision_stage_is_rebuilt_exactly_from_an_analysis():
         }
         for key in (k for k in mine if k.endswith("_z") and mine[k] is not None):
             assert mine[key] == pytest.approx(theirs[key], abs=0.02)
+
+
+@pytest.fixture(scope="module")
+def saved_pair(tmp_path_factory):
+    """A small phantom pair (L1 edema resolved, L5 new) analysed from files and saved."""
+    from bmetoolkit.analysis import analyze
+    from bmetoolkit.data.phantom.followup import make_phantom_pair
+    from bmetoolkit.data.phantom.lesions import Lesion
+
+    baseline = [Lesion("L1", "edema", height_frac=0.45, ap_width=0.7, lr_width=0.7),
+                Lesion("L3", "edema", height_frac=0.45, ap_width=0.7, lr_width=0.7)]  # fmt: skip
+    followup = [Lesion("L3", "edema", height_frac=0.45, ap_width=0.7, lr_width=0.7),
+                Lesion("L5", "edema", height_frac=0.45, ap_width=0.7, lr_width=0.7)]  # fmt: skip
+    pair = make_phantom_pair(31, kind="random", small=True, baseline_lesions=baseline,
+                             followup_lesions=followup)  # fmt: skip
+    root = tmp_path_factory.mktemp("joint")
+    folders = []
+    for name, study in (("baseline", pair.baseline), ("followup", pair.followup)):
+        images = study.write_nifti(root / f"{name}_nifti")
+        result = analyze(images["t1"], stir=images["stir"], vertebrae=images["vertebrae"])
+        result.save(root / name, qc=False)
+        folders.append(root / name)
+    return folders
+
+
+def test_output_folders_are_analysed_again_and_decided_together(saved_pair, tmp_path):
+    from bmetoolkit.cli import main
+    from bmetoolkit.followup.compare import compare
+
+    result = compare(*saved_pair)
+    assert result.joint is not None
+    assert result.to_dict()["decision"]["joint"] is True
+    rows = {row["region"]: row for row in result.change_rows}
+    # a change is not hidden: the resolved L1 stays 0 at the follow-up, the new L5 at the
+    # baseline
+    assert rows["L1 body"]["bme_ml_baseline"] > 0 == rows["L1 body"]["bme_ml_followup"]
+    assert rows["L5 body"]["bme_ml_followup"] > 0 == rows["L5 body"]["bme_ml_baseline"]
+    status = {row["level"]: row["status"] for row in result.lesion_rows}
+    assert status["L1"] in ("resolved", "uncertain") and status["L5"] in ("new", "uncertain")
+    assert status["L3"] == "persisting"
+    code = main(["compare", *map(str, saved_pair), "--out", str(tmp_path / "c"),
+                 "--decide-alone"])  # fmt: skip
+    assert code == 0
+    report = json.loads((tmp_path / "c" / "report.json").read_text())
+    assert report["decision"]["joint"] is False
+    own = [json.loads((f / "report.json").read_text())["bme"]["volume_ml"] for f in saved_pair]
+    total = report["change"][-1]
+    assert [total["bme_ml_baseline"], total["bme_ml_followup"]] == pytest.approx(own)
+
+
+def test_a_visit_whose_inputs_changed_is_decided_alone_with_a_note(saved_pair, tmp_path):
+    import shutil
+
+    from bmetoolkit.followup.compare import compare
+
+    folder = tmp_path / "followup"
+    shutil.copytree(saved_pair[1], folder)
+    report = json.loads((folder / "report.json").read_text())
+    report["parameters"]["grow_z"] = 1.0  # analysing it again no longer gives its edema
+    (folder / "report.json").write_text(json.dumps(report))
+    result = compare(saved_pair[0], folder)
+    assert result.joint is None
+    assert any("decided for each visit alone" in note for note in result.notes)

@@ -16,12 +16,15 @@ decision levels) and two links between them, after registration:
    region that seeded it: the other visit must show the lesion, not only noise above the
    grow level. A lesion that resolved leaves normal marrow (log contrast near 0) and stays
    resolved; one that faded to under half its contrast is reported resolved too.
-2. **Focal spots decided once per lesion**: regions of the two visits that overlap on the
-   baseline grid are one lesion, and it is a focal spot (left out at both visits) only when
-   it is one at both (:func:`bmetoolkit.segment.focal_spots`: round and faint); when one
-   visit calls it edema, it is edema at both. A region at one visit only is decided alone,
-   as by the analysis. (Averaging the two visits' peaks instead would drop a lesion that
-   faded between visits from the visit where it was edema: a change hidden.)
+2. **Focal spots decided once per finding**: regions of the two visits that overlap on the
+   baseline grid and show the same finding (each visit's median log contrast at least
+   :data:`REEXAMINED_CONTRAST` of the other's) are a focal spot (left out at both visits)
+   only when they are one at both (:func:`bmetoolkit.segment.focal_spots`: round and
+   faint); when one visit calls them edema, they are edema at both. Other regions are
+   decided alone, as by the analysis: a new lesion where a focal spot was stays new (the
+   spot is not turned into baseline edema), a lesion that faded to a spot stays resolved.
+   (Averaging the two visits' peaks instead would drop a lesion that faded between visits
+   from the visit where it was edema: a change hidden.)
 
 Everything downstream (Modic map, endplates, lesion table) is then computed from the joint
 edema with the analysis' own functions, so a visit's joint outputs are what its analysis
@@ -322,10 +325,14 @@ def decide_jointly(
     finished = [visits[v].finish(regions[v][0], peaks[v]) for v in (0, 1)]
     final = [_labelled(m) for m in finished]
     spots = [_spots(*final[v], visits[v]) for v in (0, 1)]  # each visit alone
+    shown = [_region_contrasts(*final[v], visits[v].fluid) for v in (0, 1)]
     changed = [0, 0]
     for members in _links(final[0][0], final[1][0], to_baseline):
         if not (members[0] and members[1]):
             continue
+        contrast = [float(np.max(shown[v][members[v]])) for v in (0, 1)]
+        if not _same_finding(*contrast):
+            continue  # e.g. a new lesion where a focal spot was: each visit decides alone
         decision = all(spots[v][members[v]].all() for v in (0, 1))
         for v in (0, 1):
             changed[v] += int(np.count_nonzero(spots[v][members[v]] != decision))
@@ -342,6 +349,17 @@ def decide_jointly(
             "spot_decisions_changed": changed[v],
         }
     return JointDecision((bme[0], bme[1]), summary)
+
+
+def _same_finding(contrast_a: float, contrast_b: float) -> bool:
+    """Whether two median log contrasts show one finding: both bright, each at least
+    :data:`REEXAMINED_CONTRAST` of the other.
+
+    >>> _same_finding(0.35, 0.42), _same_finding(0.35, 1.0), _same_finding(0.0, 0.1)
+    (True, False, False)
+    """
+    low, high = sorted((contrast_a, contrast_b))
+    return low > 0 and low >= REEXAMINED_CONTRAST * high
 
 
 def _count(mask: NDArray[np.bool_]) -> int:
