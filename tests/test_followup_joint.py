@@ -197,7 +197,7 @@ def test_a_visit_whose_inputs_changed_is_decided_alone_with_a_note(saved_pair, t
     folder = tmp_path / "followup"
     shutil.copytree(saved_pair[1], folder)
     report = json.loads((folder / "report.json").read_text())
-    report["parameters"]["grow_z"] = 1.0  # analysing it again no longer gives its edema
+    report["parameters"]["lesion_edge_fraction"] = 0.8  # analysed again: not its own edema
     (folder / "report.json").write_text(json.dumps(report))
     result = compare(saved_pair[0], folder)
     assert result.joint is None
