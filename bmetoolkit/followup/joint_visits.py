@@ -144,6 +144,7 @@ def joint_visits(
             "spine)"
         ]  # fmt: skip
     decisions: list[VisitDecision] = []
+    owns: list[NDArray[np.bool_]] = []
     for visit, label in ((baseline, "baseline"), (followup, "follow-up")):
         result, why = _analysis_of(visit)
         if result is not None:
@@ -151,6 +152,7 @@ def joint_visits(
             own = np.asarray(visit.maps["bme_mask"].data) > 0
             if own.shape == decision.candidates.shape and np.array_equal(own_edema(decision), own):
                 decisions.append(decision)
+                owns.append(own)
                 continue
             why = "analysing it again did not give its own edema (another version or inputs?)"
         return baseline, followup, None, [
@@ -160,9 +162,11 @@ def joint_visits(
     joint: JointDecision = decide_jointly(*decisions, *label_movers(baseline, followup,
                                                                     registration))  # fmt: skip
     visits = [
-        _joint_visit(visit, downstream(decision, bme))
-        for visit, decision, bme in zip((baseline, followup), decisions, joint.bme, strict=True)
-    ]
+        visit if np.array_equal(bme, own) else _joint_visit(visit, downstream(decision, bme))
+        for visit, decision, bme, own in zip(
+            (baseline, followup), decisions, joint.bme, owns, strict=True
+        )
+    ]  # a visit whose edema the other did not change keeps its own outputs
     notes = []
     changed = {
         name: part for name, part in joint.summary.items()
