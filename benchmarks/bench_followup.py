@@ -31,8 +31,11 @@ and extra voxels: where a test-retest difference of the total comes from.
 two-subject pairs, with and without marrow texture. ``--joint``: joint phantom pairs (the
 any-bone path, held-out joint seeds), analysed with the true bone masks and compared.
 
+``--timing``: seconds per compare from output folders, both visits decided together and
+alone, alternately on each seed's test-retest pair.
+
 Run: ``python benchmarks/bench_followup.py [--tuning] [--pairs N] [--calibrate | --sources
-| --subject-check | --joint] [--json rows.json]`` (about a minute per seed on one core).
+| --subject-check | --joint | --timing] [--json rows.json]`` (about a minute per seed on one core).
 """
 
 from __future__ import annotations
@@ -192,6 +195,25 @@ def _retest_sources(seed: int) -> dict[str, Any]:
     return row
 
 
+def _timing(seeds: list[int], repeats: int = 2) -> None:
+    """Seconds per compare from output folders (outputs and QC page written), both visits
+    decided together (the default) and alone, alternately on each seed's test-retest pair
+    (``--timing``): the same pair at the same moment, so the machine's load cancels."""
+    times: dict[str, list[float]] = {"together": [], "alone": []}
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            folders = _analysed(make_phantom_pair(seed, retest=True), Path(tmp), f"{seed}")
+            for n in range(repeats):
+                for name, joint in (("together", True), ("alone", False)):
+                    clock = time.perf_counter()
+                    compare(*folders, out=Path(tmp) / f"{name}{n}", joint=joint)
+                    times[name].append(time.perf_counter() - clock)
+        print(json.dumps({"seed": seed} | {k: [round(t, 2) for t in v] for k, v in times.items()}),
+              flush=True)  # fmt: skip
+    for name, values in times.items():
+        print(f"compare seconds, decided {name}: {_quantiles(values)} ({len(values)} compares)")
+
+
 def _joint_case(seed: int, index: int) -> dict[str, Any]:
     """A joint pair and a joint test-retest pair, analysed with the true bone masks and
     compared (``--joint``): change error per bone with edema at either visit and of the
@@ -312,6 +334,11 @@ def main() -> None:
         help="--subject-check with automatic bodies (each visit analysed without labels)",
     )
     parser.add_argument(
+        "--timing",
+        action="store_true",
+        help="seconds per compare, decided together and alone, on test-retest pairs",
+    )
+    parser.add_argument(
         "--sources",
         action="store_true",
         help="test-retest: truth on each grid vs the analysis, per visit",
@@ -324,6 +351,9 @@ def main() -> None:
         return
     if args.subject_check:
         _subject_check(list(seeds), args.auto_bodies)
+        return
+    if args.timing:
+        _timing(list(seeds))
         return
     if args.sources:
         for seed in seeds:
