@@ -316,6 +316,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tuning", action="store_true", help="tuning seeds (default held-out)")
     parser.add_argument("--pairs", type=int, default=20, help="seeds to run (default 20)")
+    parser.add_argument("--skip", type=int, default=0, help="start after this many seeds")
     parser.add_argument("--calibrate", action="store_true", help="measure K (tuning retest)")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     parser.add_argument(
@@ -345,7 +346,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
-    seeds = seeds[: args.pairs]
+    seeds = seeds[args.skip : args.skip + args.pairs]
     if args.joint:
         _joint(args.pairs)
         return
@@ -385,6 +386,7 @@ def main() -> None:
 
 
 def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
+    """Both summaries; the seconds are those of the shipped (joint) compare."""
     for suffix, title in (("_alone", "each visit decided alone"), ("", "both visits decided "
                           "together (compare's default)")):  # fmt: skip
         print(f"\n== {title} ==")
