@@ -401,10 +401,11 @@ def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
                 for c in cases
             ],
             calibrate,
+            timed=not suffix,
         )
 
 
-def _summary_of(cases: list[dict[str, Any]], calibrate: bool) -> None:
+def _summary_of(cases: list[dict[str, Any]], calibrate: bool, timed: bool = True) -> None:
     retest = [c["retest"] for c in cases]
     ratios = [d / (RC_FACTOR * s) for r in retest for d, s in r["differences"] if s > 0]
     print(f"\n{len(cases)} seeds {[c['seed'] for c in cases]}")
@@ -431,7 +432,9 @@ def _summary_of(cases: list[dict[str, Any]], calibrate: bool) -> None:
           f"in {len(retest)} pairs; regions flagged real: "
           f"{sum(r['real_changes'] for r in retest)}")  # fmt: skip
     seconds = [c["seconds_retest"] for c in cases] + [c["seconds"] for c in cases if "seconds" in c]
-    print(f"compare seconds (two realistic studies, from output folders): {_quantiles(seconds)}")
+    if timed:
+        print(f"compare seconds (two realistic studies, from output folders): "
+              f"{_quantiles(seconds)}")  # fmt: skip
     if calibrate:
         return
     errors = [e for c in cases for e in c["changes"]]
