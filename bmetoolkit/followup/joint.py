@@ -3,8 +3,8 @@
 Each visit's own analysis decides its edema alone: a lesion whose contrast sits near a
 decision level is found at one visit and missed at the other, and a faint round region is
 a focal spot at one visit and edema at the other, although the images show the same thing.
-On test-retest phantom pairs this, not the grid, made most of the spread of the total
-volume (docs/followup.md). The joint decision re-decides both visits with the same rules
+On test-retest phantom pairs this made most of the spread of the total volume in mL
+(docs/followup.md). The joint decision re-decides both visits with the same rules
 as :func:`bmetoolkit.analyze` (:func:`bmetoolkit.segment.segment_bme`, the scan's own
 decision levels) and two links between them, after registration:
 
