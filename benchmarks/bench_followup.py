@@ -16,6 +16,10 @@ Printed, median and worst decile (90th percentile of an error):
 - Modic transitions right where the type is right at both visits;
 - seconds per compare of two realistic studies (from their output folders).
 
+Every pair is compared twice: as ``compare`` ships (both visits' edema decided together,
+:mod:`bmetoolkit.followup.joint`; timed) and with each visit decided alone
+(``joint=False``); the summary prints both.
+
 ``--calibrate`` measures :data:`bmetoolkit.followup.repeatability.BOUNDARY_SD_FACTOR` on the
 test-retest pairs of the **tuning** seeds: the factor K under which 95 % of the test-retest
 differences of every region, total and lesion lie within their RC (the RC's definition).
@@ -27,8 +31,11 @@ and extra voxels: where a test-retest difference of the total comes from.
 two-subject pairs, with and without marrow texture. ``--joint``: joint phantom pairs (the
 any-bone path, held-out joint seeds), analysed with the true bone masks and compared.
 
+``--timing``: seconds per compare from output folders, both visits decided together and
+alone, alternately on each seed's test-retest pair.
+
 Run: ``python benchmarks/bench_followup.py [--tuning] [--pairs N] [--calibrate | --sources
-| --subject-check | --joint] [--json rows.json]`` (about a minute per seed on one core).
+| --subject-check | --joint | --timing] [--json rows.json]`` (about a minute per seed on one core).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from bmetoolkit.data.phantom.followup import (
     PhantomPair,
     make_phantom_pair,
 )
+from bmetoolkit.errors import ContrastMismatchError
 from bmetoolkit.followup.compare import Comparison, compare
 from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
 
@@ -57,22 +65,36 @@ from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
 ALLOWED_ML, ALLOWED_FRACTION = 0.3, 0.10
 
 
-def _analysed(pair: PhantomPair, folder: Path) -> list[Path]:
+#: Visits whose images the role check refused (analysed again without it and counted).
+ROLE_CHECK_REFUSED: list[str] = []
+
+
+def _analysed(pair: PhantomPair, folder: Path, label: str) -> list[Path]:
     outputs = []
     for name, study in (("baseline", pair.baseline), ("followup", pair.followup)):
         images = study.write_nifti(folder / f"{name}_nifti")
-        result = analyze(images["t1"], stir=images["stir"], vertebrae=images["vertebrae"])
+        arguments = {"stir": images["stir"], "vertebrae": images["vertebrae"]}
+        try:
+            result = analyze(images["t1"], **arguments)
+        except ContrastMismatchError:  # the phantom's roles are known: count it, go on
+            ROLE_CHECK_REFUSED.append(f"{label} {name}")
+            result = analyze(images["t1"], **arguments, verify_roles=False)
         result.save(folder / name, qc=False)
         outputs.append(folder / name)
     return outputs
 
 
-def _compared(pair: PhantomPair) -> tuple[Comparison, float]:
+def _compared(pair: PhantomPair, label: str) -> tuple[Comparison, float, Comparison]:
+    """The pair compared from its output folders as shipped (both visits decided together;
+    timed, outputs written), and with each visit decided alone (as before the joint
+    decision), for the comparison of the two."""
     with tempfile.TemporaryDirectory() as tmp:
-        base, follow = _analysed(pair, Path(tmp))
+        base, follow = _analysed(pair, Path(tmp), label)
         clock = time.perf_counter()
         result = compare(base, follow, out=Path(tmp) / "compare")
-        return result, time.perf_counter() - clock
+        seconds = time.perf_counter() - clock
+        alone = compare(base, follow, joint=False)
+        return result, seconds, alone
 
 
 def _change_errors(pair: PhantomPair, result: Comparison) -> list[dict[str, Any]]:
@@ -171,6 +193,25 @@ def _retest_sources(seed: int) -> dict[str, Any]:
         row[f"extra_{name}"] = float((found & ~true).sum()) * mm3 / 1000
         row[f"spacing_{name}"] = [round(float(v), 2) for v in result.study.grid.spacing]
     return row
+
+
+def _timing(seeds: list[int], repeats: int = 2) -> None:
+    """Seconds per compare from output folders (outputs and QC page written), both visits
+    decided together (the default) and alone, alternately on each seed's test-retest pair
+    (``--timing``): the same pair at the same moment, so the machine's load cancels."""
+    times: dict[str, list[float]] = {"together": [], "alone": []}
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            folders = _analysed(make_phantom_pair(seed, retest=True), Path(tmp), f"{seed}")
+            for n in range(repeats):
+                for name, joint in (("together", True), ("alone", False)):
+                    clock = time.perf_counter()
+                    compare(*folders, out=Path(tmp) / f"{name}{n}", joint=joint)
+                    times[name].append(time.perf_counter() - clock)
+        print(json.dumps({"seed": seed} | {k: [round(t, 2) for t in v] for k, v in times.items()}),
+              flush=True)  # fmt: skip
+    for name, values in times.items():
+        print(f"compare seconds, decided {name}: {_quantiles(values)} ({len(values)} compares)")
 
 
 def _joint_case(seed: int, index: int) -> dict[str, Any]:
@@ -275,6 +316,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tuning", action="store_true", help="tuning seeds (default held-out)")
     parser.add_argument("--pairs", type=int, default=20, help="seeds to run (default 20)")
+    parser.add_argument("--skip", type=int, default=0, help="start after this many seeds")
     parser.add_argument("--calibrate", action="store_true", help="measure K (tuning retest)")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     parser.add_argument(
@@ -293,18 +335,26 @@ def main() -> None:
         help="--subject-check with automatic bodies (each visit analysed without labels)",
     )
     parser.add_argument(
+        "--timing",
+        action="store_true",
+        help="seconds per compare, decided together and alone, on test-retest pairs",
+    )
+    parser.add_argument(
         "--sources",
         action="store_true",
         help="test-retest: truth on each grid vs the analysis, per visit",
     )
     args = parser.parse_args()
     seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
-    seeds = seeds[: args.pairs]
+    seeds = seeds[args.skip : args.skip + args.pairs]
     if args.joint:
         _joint(args.pairs)
         return
     if args.subject_check:
         _subject_check(list(seeds), args.auto_bodies)
+        return
+    if args.timing:
+        _timing(list(seeds))
         return
     if args.sources:
         for seed in seeds:
@@ -315,25 +365,52 @@ def main() -> None:
         case: dict[str, Any] = {"seed": seed}
         if not args.calibrate:
             pair = make_phantom_pair(seed)
-            result, seconds = _compared(pair)
+            result, seconds, alone = _compared(pair, f"{seed} pair")
             case |= {"changes": _change_errors(pair, result),
-                     "transitions": _transitions(pair, result), "seconds": seconds}  # fmt: skip
-        retest, seconds_retest = _compared(make_phantom_pair(seed, retest=True))
-        case |= {"retest": _retest(retest), "seconds_retest": seconds_retest}
+                     "transitions": _transitions(pair, result), "seconds": seconds,
+                     "changes_alone": _change_errors(pair, alone),
+                     "transitions_alone": _transitions(pair, alone)}  # fmt: skip
+        retest, seconds_retest, retest_alone = _compared(
+            make_phantom_pair(seed, retest=True), f"{seed} retest"
+        )
+        case |= {"retest": _retest(retest), "seconds_retest": seconds_retest,
+                 "retest_alone": _retest(retest_alone), "joint": retest.joint}  # fmt: skip
         cases.append(case)
-        print(json.dumps({k: v for k, v in case.items() if k != "retest"} | {
-            "retest": {k: v for k, v in case["retest"].items()
-                       if k not in ("differences", "one_visit_only")}},
-            default=str), flush=True)  # fmt: skip
+        print(json.dumps({k: v for k, v in case.items() if not k.startswith("retest")} | {
+            name: {k: v for k, v in case[name].items()
+                   if k not in ("differences", "one_visit_only")}
+            for name in ("retest", "retest_alone")}, default=str), flush=True)  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(cases, indent=1, default=str))
     _summary(cases, args.calibrate)
 
 
 def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
+    """Both summaries; the seconds are those of the shipped (joint) compare."""
+    for suffix, title in (("_alone", "each visit decided alone"), ("", "both visits decided "
+                          "together (compare's default)")):  # fmt: skip
+        print(f"\n== {title} ==")
+        _summary_of(
+            [
+                c
+                | {
+                    k: c[k + suffix]
+                    for k in ("retest", "changes", "transitions")
+                    if k + suffix in c
+                }
+                for c in cases
+            ],
+            calibrate,
+            timed=not suffix,
+        )
+
+
+def _summary_of(cases: list[dict[str, Any]], calibrate: bool, timed: bool = True) -> None:
     retest = [c["retest"] for c in cases]
     ratios = [d / (RC_FACTOR * s) for r in retest for d, s in r["differences"] if s > 0]
     print(f"\n{len(cases)} seeds {[c['seed'] for c in cases]}")
+    if ROLE_CHECK_REFUSED:
+        print(f"visits the role check refused (analysed without it): {ROLE_CHECK_REFUSED}")
     if ratios:
         print(f"K for 95 % of test-retest differences within RC: {np.percentile(ratios, 95):.4f} "
               f"(shipped {BOUNDARY_SD_FACTOR}; {len(ratios)} differences)")  # fmt: skip
@@ -355,7 +432,9 @@ def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
           f"in {len(retest)} pairs; regions flagged real: "
           f"{sum(r['real_changes'] for r in retest)}")  # fmt: skip
     seconds = [c["seconds_retest"] for c in cases] + [c["seconds"] for c in cases if "seconds" in c]
-    print(f"compare seconds (two realistic studies, from output folders): {_quantiles(seconds)}")
+    if timed:
+        print(f"compare seconds (two realistic studies, from output folders): "
+              f"{_quantiles(seconds)}")  # fmt: skip
     if calibrate:
         return
     errors = [e for c in cases for e in c["changes"]]

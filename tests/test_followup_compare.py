@@ -69,6 +69,8 @@ def test_registration_recovers_the_patient_motion(pair, results, comparison):
 def test_change_rows_follow_the_truth(comparison):
     result, _ = comparison
     rows = {row["region"]: row for row in result.change_rows}
+    assert result.joint is not None  # both visits' edema decided together
+    # the L1 edema resolved: the baseline's lesion re-examined at the follow-up finds nothing
     assert rows["L1 body"]["bme_change_ml"] < 0 and rows["L1 body"]["bme_ml_followup"] == 0
     assert rows["L5 body"]["bme_change_ml"] > rows["L5 body"]["bme_ml_baseline"]
     # on 3-4 mm pixels nearly every voxel of a lesion is boundary: its RC is as large as it

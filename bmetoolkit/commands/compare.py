@@ -40,6 +40,12 @@ def register(commands: Any) -> None:
         help="compare even when the visits do not look like one subject (bone overlap, "
         "marrow texture or bone shape); visits without a common body are still refused",
     )
+    parser.add_argument(
+        "--decide-alone",
+        action="store_true",
+        help="use each visit's own analysis as it is; by default both visits' edema is "
+        "decided together (a region found at one visit is re-examined at the other)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
 
@@ -49,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     from bmetoolkit.followup.compare import compare
 
     result = compare(
-        args.baseline, args.followup, out=args.out, check_subject=not args.no_subject_check
+        args.baseline,
+        args.followup,
+        out=args.out,
+        check_subject=not args.no_subject_check,
+        joint=not args.decide_alone,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))

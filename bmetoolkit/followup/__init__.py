@@ -2,7 +2,8 @@
 lesion by lesion, with the measurement error of every change.
 
 Modules: :mod:`.visit` (read or analyse a visit), :mod:`.register` (rigid, then per body),
-:mod:`.warp` (follow-up maps on the baseline grid), :mod:`.quality` (alignment measures and
+:mod:`.warp` (follow-up maps on the baseline grid), :mod:`.joint` and :mod:`.joint_visits`
+(both visits' edema decided together), :mod:`.quality` (alignment measures and
 the refusal of mismatched visits), :mod:`.repeatability` (RC per scan), :mod:`.change`
 (``change.csv``), :mod:`.match` (``lesions_matched.csv``), :mod:`.signal` (a lesion seen at
 one visit, rechecked on the other's images), :mod:`.page` (the pair QC page),

@@ -29,6 +29,7 @@ import numpy as np
 
 from bmetoolkit.errors import NoOverlapError, VisitMismatchError
 from bmetoolkit.followup.change import CHANGE_COLUMNS, change_table
+from bmetoolkit.followup.joint_visits import joint_visits
 from bmetoolkit.followup.match import LESION_STATUS, MATCH_COLUMNS, match_lesions
 from bmetoolkit.followup.page import write_pair_page
 from bmetoolkit.followup.quality import (
@@ -77,6 +78,9 @@ class Comparison:
         The follow-up's label maps on the baseline grid.
     notes : list of str
     timings : dict of str to float
+    joint : dict or None
+        The joint decision of both visits' edema (:func:`.joint_visits.joint_visits`):
+        per visit its edema alone and together; None when each visit was decided alone.
     """
 
     baseline: Visit
@@ -88,6 +92,7 @@ class Comparison:
     warped: dict[str, Volume]
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    joint: dict[str, Any] | None = None
 
     @property
     def change(self) -> Any:
@@ -131,6 +136,13 @@ class Comparison:
                 "method": "RC = 2.77 x K x boundary volume per scan (docs/followup.md)",
                 "rc_factor": RC_FACTOR,
                 "boundary_sd_factor": BOUNDARY_SD_FACTOR,
+            },
+            "decision": {
+                "joint": self.joint is not None,
+                "method": "both visits decided together (docs/followup.md)"
+                if self.joint is not None
+                else "each visit decided alone",
+                **({"visits": self.joint} if self.joint is not None else {}),
             },
             "change": self.change_rows,
             "lesions": self.lesion_rows,
@@ -232,6 +244,7 @@ def compare(
     *,
     out: str | os.PathLike | None = None,
     check_subject: bool = True,
+    joint: bool = True,
 ) -> Comparison:
     """Compare two visits of one subject: change per region, lesion by lesion, with its RC.
 
@@ -248,6 +261,10 @@ def compare(
         Refuse visits that do not look like one subject (bone overlap; marrow texture or bone
         shape; :mod:`bmetoolkit.followup.quality`). Visits without any common body are always
         refused.
+    joint : bool
+        Decide both visits' edema together (:mod:`bmetoolkit.followup.joint`): a region
+        found at one visit is re-examined at the other, and a focal spot is decided once per
+        lesion. False: each visit's own analysis, as ``analyze`` reported it.
 
     Returns
     -------
@@ -291,6 +308,17 @@ def compare(
     alignment_notes = check_alignment(
         quality, [base.source, follow.source], same_subject=check_subject
     )
+    timings["quality_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    joint_summary, joint_notes = None, []
+    if joint:
+        base, follow, joint_summary, joint_notes = joint_visits(base, follow, registration)
+        if joint_summary is not None:
+            warped = warp_labels(
+                follow.maps, bodies_b, registration.body_pairs, registration.body_transforms
+            )
+    timings["joint_decision_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     pairing = Correspondence.of(registration, base.body_names, follow.body_names)
     changes = change_table(base, follow, pairing)
     warped_lesions = np.asarray(warped["lesion_labels"].data)
@@ -298,6 +326,7 @@ def compare(
     recheck_one_visit_lesions(lesions, base, follow, warped_lesions, pairing)
     timings["comparison_s"] = time.perf_counter() - clock
     notes = base.notes + follow.notes + _consistency_notes(base, follow) + alignment_notes
+    notes += joint_notes
     if registration.pairing not in ("labels", "names"):
         notes.append(
             "the follow-up's bodies were paired with the baseline's by their order along the "
@@ -305,8 +334,9 @@ def compare(
             "centroids contradicted them); the tables use the baseline's names"
         )
     result = Comparison(
-        base, follow, registration, quality, changes, lesions, warped, notes, timings
-    )
+        base, follow, registration, quality, changes, lesions, warped, notes, timings,
+        joint_summary,
+    )  # fmt: skip
     if out_path is not None:
         result.save(out_path)
     return result

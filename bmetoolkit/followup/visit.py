@@ -24,7 +24,7 @@ from typing import Any
 
 from bmetoolkit.errors import BmetoolkitError, CorruptFileError, InputNotFoundError
 from bmetoolkit.result import OUTPUT_FILES, AnalysisResult
-from bmetoolkit.volume import Volume
+from bmetoolkit.volume import Kind, Volume
 
 __all__ = ["Visit", "VisitInput", "load_visit"]
 
@@ -55,6 +55,9 @@ class Visit:
         What a reader should know about how the visit was read.
     result : AnalysisResult, optional
         The analysis, when it was run (or given) in this call.
+    inputs : dict of str to Volume
+        The visit's other analysis inputs found from its report (``"t2"`` beside a STIR,
+        ``"labels"``), for analysing it again (:mod:`bmetoolkit.followup.joint_visits`).
     """
 
     source: str
@@ -64,6 +67,7 @@ class Visit:
     notes: list[str] = field(default_factory=list)
     fluid: Volume | None = None
     result: AnalysisResult | None = None
+    inputs: dict[str, Volume] = field(default_factory=dict)
     _centroids: dict[int, Any] | None = field(default=None, repr=False)
 
     @property
@@ -239,7 +243,20 @@ def _from_folder(
             f"the {label} fluid-sensitive image was not found: edema found at one visit only "
             "is not rechecked on the images"
         )
-    return Visit(str(folder), report, maps, t1, notes + fluid_notes, fluid=fluid)
+    others: dict[str, Volume] = {}
+    roles: tuple[tuple[str, Kind], ...] = (
+        ("t2", "intensity"),
+        ("stir", "intensity"),
+        ("labels", "label"),
+    )
+    for role, kind in roles:
+        if role != fluid_role and role in report.get("inputs", {}).get("images", {}):
+            volume, _ = _image_of(report, role, label, input_root, folder, kind=kind)
+            if volume is not None:
+                others[role] = volume
+    visit = Visit(str(folder), report, maps, t1, notes + fluid_notes, fluid=fluid)
+    visit.inputs = others
+    return visit
 
 
 def _image_of(
@@ -248,6 +265,8 @@ def _image_of(
     label: str,
     root: str | os.PathLike | None = None,
     folder: str | os.PathLike | None = None,
+    *,
+    kind: Kind = "intensity",
 ) -> tuple[Volume | None, list[str]]:
     """One of the visit's images from the paths its report names, or None and why.
 
@@ -273,6 +292,6 @@ def _image_of(
     if not source or not os.path.exists(source):
         return None, []
     try:
-        return load(source), []
+        return load(source, kind=kind), []
     except BmetoolkitError as exc:
         return None, [f"the {label} {role} image could not be read ({exc})"]

@@ -1,0 +1,413 @@
+"""Deciding the edema of two visits together, so that a rescan does not change the decision.
+
+Each visit's own analysis decides its edema alone: a lesion whose contrast sits near a
+decision level is found at one visit and missed at the other, and a faint round region is
+a focal spot at one visit and edema at the other, although the images show the same thing.
+On test-retest phantom pairs this made most of the spread of the total volume in mL
+(docs/followup.md). The joint decision re-decides both visits with the same rules
+as :func:`bmetoolkit.analyze` (:func:`bmetoolkit.segment.segment_bme`, the scan's own
+decision levels) and two links between them, after registration:
+
+1. **Re-examined at the other visit** (hysteresis across visits): a candidate region of one
+   visit (before the focal-spot decision) is brought onto the other visit's grid through
+   its body's transform, and seeds the other visit's grow-level regions there. A region
+   found that way is kept only when its median log contrast on the fluid image (its
+   decision image) reaches :data:`REEXAMINED_CONTRAST` of the median log contrast of the
+   region that seeded it: the other visit must show the lesion, not only noise above the
+   grow level. A lesion that resolved leaves normal marrow (log contrast near 0) and stays
+   resolved; one that faded to under half its contrast is reported resolved too.
+2. **Focal spots decided once per finding**: regions of the two visits that overlap on the
+   baseline grid and show the same finding (each visit's median log contrast at least
+   :data:`REEXAMINED_CONTRAST` of the other's) are a focal spot (left out at both visits)
+   only when they are one at both (:func:`bmetoolkit.segment.focal_spots`: round and
+   faint); when one visit calls them edema, they are edema at both. Other regions are
+   decided alone, as by the analysis: a new lesion where a focal spot was stays new (the
+   spot is not turned into baseline edema), a lesion that faded to a spot stays resolved.
+   (Averaging the two visits' peaks instead would drop a lesion that faded between visits
+   from the visit where it was edema: a change hidden.)
+
+Everything downstream (Modic map, endplates, lesion table) is then computed from the joint
+edema with the analysis' own functions, so a visit's joint outputs are what its analysis
+would report with that edema. A visit's own analysis (``analyze``) is not changed.
+
+Why this should hold on real scans: it changes only regions that one visit's images show
+and the other's show at least half as strongly, i.e. what a reader comparing the two
+visits side by side would call the same finding; a change larger than that (a lesion that
+resolved, faded or appeared) is decided by each visit's own images as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.decision import DecisionLevels, smooth_within
+from bmetoolkit.followup.warp import warp_labels
+from bmetoolkit.modic import MM3_PER_ML
+from bmetoolkit.result import AnalysisResult
+from bmetoolkit.segment import (
+    PEAK_PERCENTILE,
+    boxed_regions,
+    focal_spots,
+    hysteresis,
+    keep_regions,
+    remove_small,
+)
+
+__all__ = [
+    "REEXAMINED_CONTRAST",
+    "JointDecision",
+    "VisitDecision",
+    "decide_jointly",
+    "label_movers",
+    "own_edema",
+    "visit_decision",
+]
+
+#: Share of the seeding region's median log contrast a region re-examined at the other
+#: visit must show (as :data:`bmetoolkit.followup.signal.PERSISTING_CONTRAST`).
+REEXAMINED_CONTRAST = 0.5
+
+
+@dataclass(eq=False)
+class VisitDecision:
+    """One visit's decision stage, rebuilt from its analysis.
+
+    Attributes
+    ----------
+    result : AnalysisResult
+    decisions : dict of str to ndarray
+        The decision images (ratios smoothed within the marrow), as the analysis made them.
+    levels : DecisionLevels
+        The scan's decision levels (from the report, rounded to 4 decimals).
+    regions : ndarray of bool
+        The grow-level regions holding a seed (the analysis' hysteresis, before edges).
+    candidates : ndarray of bool
+        Edema before the focal-spot decision (``regions`` cut at their half maximum, small
+        ones and fatty ones dropped), as :func:`bmetoolkit.segment.segment_bme` gives it.
+    """
+
+    result: AnalysisResult
+    decisions: dict[str, NDArray[np.float32]]
+    levels: DecisionLevels
+    regions: NDArray[np.bool_]
+    candidates: NDArray[np.bool_]
+
+    @property
+    def fluid(self) -> NDArray[np.float32]:
+        """The fluid decision image."""
+        return self.decisions[self.levels.fluid]
+
+    @property
+    def t1(self) -> NDArray[np.float32] | None:
+        """The T1 decision image (None without a T1)."""
+        return self.decisions.get("t1")
+
+    @property
+    def voxel_mm3(self) -> float:
+        """Volume of one voxel (mm³)."""
+        return float(self.result.study.grid.voxel_volume_mm3)
+
+    def grow_regions(self, seeds: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
+        """The grow-level regions holding a seed-level voxel, or one of ``seeds``
+        (:func:`bmetoolkit.segment.segment_bme`'s hysteresis, T1 criterion included)."""
+        levels, t1, fluid = self.levels, self.t1, self.fluid
+        role = "ignored" if t1 is None else levels.t1_criterion
+        with np.errstate(invalid="ignore"):
+            weak = fluid >= levels.fluid_bright[0]
+            strong = fluid >= levels.fluid_bright[1]
+            if seeds is not None:
+                strong |= seeds & weak
+            if role == "required":
+                weak &= t1 <= levels.t1_dark[0]
+                strong &= t1 <= levels.t1_dark[1]
+            elif role == "supporting":
+                weak &= t1 < levels.t1_bright[0]
+        return hysteresis(weak, strong)
+
+    def peaks(self, labels: NDArray[np.integer], n: int) -> NDArray[np.float64]:
+        """Peak fluid ratio (95th percentile) of each region (index = number)."""
+        out = np.full(n + 1, np.nan)
+        for number, part in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
+            if part is not None:
+                values = self.fluid[part][labels[part] == number]
+                values = values[np.isfinite(values)]
+                if values.size:
+                    out[number] = np.percentile(values, PEAK_PERCENTILE)
+        return out
+
+    def finish(self, labels: NDArray[np.integer], peaks: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Regions ``labels`` cut at ``lesion_edge_fraction`` of their ``peaks``' contrast,
+        then small and fatty regions dropped, as :func:`bmetoolkit.segment.segment_bme`."""
+        params = self.result.parameters
+        fraction = params.lesion_edge_fraction
+        inside = labels > 0
+        if fraction > 0:
+            edge = np.where(np.isfinite(peaks), 1 + fraction * (peaks - 1), np.inf)
+            edge[0] = np.inf
+            with np.errstate(invalid="ignore"):
+                inside = self.fluid >= edge[labels]
+        mask = remove_small(inside, voxel_mm3=self.voxel_mm3, min_mm3=params.min_lesion_mm3)
+        role = "ignored" if self.t1 is None else self.levels.t1_criterion
+        if role == "supporting":
+            mask = keep_regions(mask, self.t1, lambda m: m <= params.edema_t1_max_ratio)
+        return mask
+
+
+def _levels(decision: Mapping[str, Any]) -> DecisionLevels:
+    def pair(key: str) -> tuple[float, float]:
+        return (float(decision[key]["grow"]), float(decision[key]["seed"]))
+
+    return DecisionLevels(
+        sd=dict(decision["normal_marrow_sd"]),
+        fluid=str(decision["fluid"]),
+        t1_criterion=str(decision["t1_criterion"]),
+        fluid_bright=pair("fluid_bright"),
+        fluid_dark=pair("fluid_dark"),
+        t1_dark=pair("t1_dark"),
+        t1_bright=pair("t1_bright"),
+    )
+
+
+def _labelled(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int32], int]:
+    box, part, n = boxed_regions(mask)
+    labels = np.zeros(mask.shape, np.int32)
+    labels[box] = part
+    return labels, n
+
+
+def visit_decision(result: AnalysisResult) -> VisitDecision:
+    """Rebuild a spine analysis' decision images, levels, regions and edema candidates."""
+    params = result.parameters
+    spacing = result.study.grid.spacing
+    decisions = {
+        name: smooth_within(np.asarray(ratio.data), spacing, params.decision_smoothing_mm)
+        for name, ratio in result.ratios.items()
+    }
+    empty = np.zeros(result.bme_mask.shape, bool)
+    visit = VisitDecision(result, decisions, _levels(result.decision), empty, empty)
+    visit.regions = visit.grow_regions()
+    labels, n = _labelled(visit.regions)
+    visit.candidates = visit.finish(labels, visit.peaks(labels, n))
+    return visit
+
+
+def own_edema(visit: VisitDecision) -> NDArray[np.bool_]:
+    """The visit's edema decided alone (candidates without focal spots): the analysis'."""
+    labels, n = _labelled(visit.candidates)
+    return visit.candidates & ~_spots(labels, n, visit)[labels]
+
+
+@dataclass
+class JointDecision:
+    """The two visits' edema decided together (see the module description).
+
+    Attributes
+    ----------
+    bme : tuple of 2 ndarrays of bool
+        Baseline and follow-up edema, each on its own grid.
+    summary : dict
+        Per visit: its own edema (mL), the joint edema (mL), what was added by re-examining
+        the other visit's regions (count, mL), and regions whose focal-spot decision the
+        other visit changed.
+    """
+
+    bme: tuple[NDArray[np.bool_], NDArray[np.bool_]]
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _median_log(values: NDArray[np.floating]) -> float:
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.median(np.log(values))) if values.size else 0.0
+
+
+def _region_contrasts(
+    labels: NDArray[np.integer], n: int, fluid: NDArray[np.floating]
+) -> NDArray[np.float64]:
+    """Median log fluid ratio of each region (index = number)."""
+    out = np.zeros(n + 1)
+    for number, part in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
+        if part is not None:
+            out[number] = _median_log(fluid[part][labels[part] == number])
+    return out
+
+
+def _reexamined(
+    visit: VisitDecision, other_labels: NDArray[np.integer], other_contrast: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    """Grow-level regions of ``visit`` holding none of its own seeds but one of the other
+    visit's lesions, kept when their lesion (cut at its half maximum) shows at least
+    :data:`REEXAMINED_CONTRAST` of the seeding lesions' median log contrast.
+
+    ``other_labels``: the other visit's candidate lesions (numbers) on this visit's grid;
+    ``other_contrast``: the median log fluid ratio of each (index = number).
+    """
+    seeds = other_labels > 0
+    if not seeds.any():
+        return np.zeros(seeds.shape, bool)
+    extra = visit.grow_regions(seeds) & ~visit.regions
+    if not extra.any():
+        return extra
+    labels, n = _labelled(extra)
+    finished = visit.finish(labels, visit.peaks(labels, n))
+    keep = np.zeros(n + 1, bool)
+    for number, part in enumerate(ndimage.find_objects(labels), start=1):
+        inside = labels[part] == number
+        cut = inside & finished[part]
+        seeded = np.unique(other_labels[part][inside])
+        seeded = seeded[seeded > 0]
+        if not cut.any() or not seeded.size:
+            continue
+        reference = float(np.max(other_contrast[seeded]))
+        mine = _median_log(visit.fluid[part][cut])
+        keep[number] = reference > 0 and mine >= REEXAMINED_CONTRAST * reference
+    return keep[labels]
+
+
+def _spots(labels: NDArray[np.integer], n: int, visit: VisitDecision) -> NDArray[np.bool_]:
+    """Whether each region (index = number) is a focal spot when its visit is decided alone
+    (:func:`bmetoolkit.segment.focal_spots`, the analysis' rule)."""
+    params = visit.result.parameters
+    sd = visit.levels.sd.get(visit.levels.fluid, 0.0)
+    found = focal_spots(labels > 0, visit.fluid, visit.result.study.grid.spacing, params, sd)
+    spot = np.zeros(n + 1, bool)
+    spot[np.unique(labels[found])] = True
+    spot[0] = False
+    return spot
+
+
+def _links(
+    labels_b: NDArray[np.integer], labels_f: NDArray[np.integer], to_baseline: Any
+) -> list[tuple[list[int], list[int]]]:
+    """Groups of regions of the two visits that overlap on the baseline grid."""
+    n_b, n_f = int(labels_b.max()), int(labels_f.max())
+    moved = np.asarray(to_baseline(labels_f))
+    both = (labels_b > 0) & (moved > 0)
+    links = np.unique(np.stack([labels_b[both], moved[both]], axis=1), axis=0)
+    return _groups(n_b, n_f, links)
+
+
+def decide_jointly(
+    baseline: VisitDecision,
+    followup: VisitDecision,
+    to_followup: Any,
+    to_baseline: Any,
+) -> JointDecision:
+    """Decide both visits' edema together (see the module description).
+
+    Parameters
+    ----------
+    baseline, followup : VisitDecision
+    to_followup, to_baseline : callable
+        Bring an integer label map of the baseline onto the follow-up grid, and of the
+        follow-up onto the baseline grid (nearest neighbour, body by body; 0 outside the
+        paired bodies).
+
+    Returns
+    -------
+    JointDecision
+    """
+    visits = (baseline, followup)
+    movers = (to_followup, to_baseline)  # visit v's labels onto the other visit's grid
+    lesions = [_labelled(v.candidates) for v in visits]
+    contrasts = [_region_contrasts(*lesions[v], visits[v].fluid) for v in (0, 1)]
+    added = [
+        _reexamined(visits[v], np.asarray(movers[1 - v](lesions[1 - v][0])), contrasts[1 - v])
+        for v in (0, 1)
+    ]
+    regions = [_labelled(visits[v].regions | added[v]) for v in (0, 1)]
+    peaks = [visits[v].peaks(*regions[v]) for v in (0, 1)]
+    finished = [visits[v].finish(regions[v][0], peaks[v]) for v in (0, 1)]
+    final = [_labelled(m) for m in finished]
+    spots = [_spots(*final[v], visits[v]) for v in (0, 1)]  # each visit alone
+    shown = [_region_contrasts(*final[v], visits[v].fluid) for v in (0, 1)]
+    changed = [0, 0]
+    for members in _links(final[0][0], final[1][0], to_baseline):
+        if not (members[0] and members[1]):
+            continue
+        contrast = [float(np.max(shown[v][members[v]])) for v in (0, 1)]
+        if not _same_finding(*contrast):
+            continue  # e.g. a new lesion where a focal spot was: each visit decides alone
+        decision = all(spots[v][members[v]].all() for v in (0, 1))
+        for v in (0, 1):
+            changed[v] += int(np.count_nonzero(spots[v][members[v]] != decision))
+            spots[v][members[v]] = decision
+    bme = tuple(finished[v] & ~spots[v][final[v][0]] for v in (0, 1))
+    summary = {}
+    for v, name in ((0, "baseline"), (1, "followup")):
+        ml = visits[v].voxel_mm3 / MM3_PER_ML
+        summary[name] = {
+            "own_ml": round(float(np.count_nonzero(visits[v].result.bme_mask.data)) * ml, 4),
+            "joint_ml": round(float(np.count_nonzero(bme[v])) * ml, 4),
+            "reexamined_count": _count(added[v]),
+            "reexamined_ml": round(float(np.count_nonzero(added[v])) * ml, 4),
+            "spot_decisions_changed": changed[v],
+        }
+    return JointDecision((bme[0], bme[1]), summary)
+
+
+def _same_finding(contrast_a: float, contrast_b: float) -> bool:
+    """Whether two median log contrasts show one finding: both bright, each at least
+    :data:`REEXAMINED_CONTRAST` of the other.
+
+    >>> _same_finding(0.35, 0.42), _same_finding(0.35, 1.0), _same_finding(0.0, 0.1)
+    (True, False, False)
+    """
+    low, high = sorted((contrast_a, contrast_b))
+    return low > 0 and low >= REEXAMINED_CONTRAST * high
+
+
+def _count(mask: NDArray[np.bool_]) -> int:
+    return int(boxed_regions(mask)[2]) if mask.any() else 0
+
+
+def _groups(
+    n_base: int, n_follow: int, links: NDArray[np.integer]
+) -> list[tuple[list[int], list[int]]]:
+    """Connected groups of regions (baseline numbers, follow-up numbers)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    size = n_base + n_follow
+    if size == 0:
+        return []
+    links = np.asarray(links).reshape(-1, 2)
+    graph = coo_matrix(
+        (np.ones(len(links)), (links[:, 0] - 1, n_base + links[:, 1] - 1)), shape=(size, size)
+    )
+    _, component = connected_components(graph, directed=False)
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for node, c in enumerate(component):
+        side = 0 if node < n_base else 1
+        number = node + 1 if side == 0 else node - n_base + 1
+        groups.setdefault(int(c), ([], []))[side].append(number)
+    return list(groups.values())
+
+
+def label_movers(baseline: Any, followup: Any, registration: Any) -> tuple[Any, Any]:
+    """Functions bringing a label map of one visit onto the other's grid, body by body.
+
+    ``baseline``, ``followup``: :class:`~bmetoolkit.followup.visit.Visit`;
+    ``registration``: their :class:`~bmetoolkit.followup.register.Registration`.
+    Returns (baseline -> follow-up grid, follow-up -> baseline grid).
+    """
+    bodies_b, bodies_f = baseline.maps["vertebrae"], followup.maps["vertebrae"]
+    pairs = registration.body_pairs
+    transforms = registration.body_transforms
+    back_pairs = {f: b for b, f in pairs.items()}
+    back_transforms = {f: np.linalg.inv(transforms[b]) for b, f in pairs.items()}
+
+    def to_followup(labels: NDArray[np.integer]) -> NDArray[np.integer]:
+        maps = {"vertebrae": bodies_b, "labels": bodies_b.with_data(labels, source="labels")}
+        return np.asarray(warp_labels(maps, bodies_f, back_pairs, back_transforms)["labels"].data)
+
+    def to_baseline(labels: NDArray[np.integer]) -> NDArray[np.integer]:
+        maps = {"vertebrae": bodies_f, "labels": bodies_f.with_data(labels, source="labels")}
+        return np.asarray(warp_labels(maps, bodies_b, pairs, transforms)["labels"].data)
+
+    return to_followup, to_baseline

@@ -1,0 +1,184 @@
+"""Two visits of a comparison with their edema decided together (:mod:`.joint`).
+
+The joint decision needs each visit's ratio images, which an ``analyze`` output folder does
+not hold: a visit read from a folder is analysed again from the inputs its report names
+(the same images, labels and parameters). Only when that analysis gives exactly the
+visit's own edema mask, for both visits, is the joint decision applied (a visit analysed
+by another version or with inputs that changed since is decided alone, with a note); the
+Modic map, endplates and lesion table are then computed from the joint edema with the
+analysis' own functions. Bone-mask visits (the any-bone path) are decided alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bmetoolkit.errors import BmetoolkitError
+from bmetoolkit.followup.joint import (
+    JointDecision,
+    VisitDecision,
+    decide_jointly,
+    label_movers,
+    own_edema,
+    visit_decision,
+)
+from bmetoolkit.followup.visit import Visit
+from bmetoolkit.lesions import lesion_table
+from bmetoolkit.modic import NOT_ASSESSED, endplate_table, modic_map
+from bmetoolkit.params import Parameters
+from bmetoolkit.ratios import t1_dark_edema, t1_dark_ml
+from bmetoolkit.result import AnalysisResult
+from bmetoolkit.segment import label_lesions
+from bmetoolkit.volume import Volume
+
+__all__ = ["downstream", "joint_visits"]
+
+
+def _analysis_of(visit: Visit) -> tuple[AnalysisResult | None, str]:
+    """The visit's analysis (run again from its report's inputs for an output folder)."""
+    if visit.result is not None:
+        return visit.result, ""
+    if visit.t1 is None or visit.fluid is None:
+        return None, "its T1 or fluid-sensitive image was not found"
+    from bmetoolkit.analysis import analyze
+
+    report = visit.report
+    fluid = report.get("inputs", {}).get("fluid_image") or "stir"
+    images: dict[str, Any] = {"t1": visit.t1, fluid: visit.fluid} | dict(visit.inputs)
+    labels = images.pop("labels", None)
+    if labels is None:
+        labels = visit.maps["vertebrae"]
+    try:
+        params = Parameters.from_dict(dict(report.get("parameters", {})))
+        result = analyze(
+            images.pop("t1"), images.pop("t2", None), images.pop("stir", None),
+            vertebrae=labels, params=params, verify_roles=False,
+        )  # fmt: skip
+    except (BmetoolkitError, ValueError, TypeError) as exc:
+        return None, f"analysing it again failed ({exc})"
+    return result, ""
+
+
+def downstream(visit: VisitDecision, bme: NDArray[np.bool_]) -> AnalysisResult:
+    """The visit's analysis with ``bme`` as its edema: Modic map, endplates and lesions
+    computed from it with the analysis' own functions (:func:`bmetoolkit.modic.modic_map`,
+    :func:`bmetoolkit.modic.endplate_table`, :func:`bmetoolkit.segment.label_lesions`,
+    :func:`bmetoolkit.lesions.lesion_table`), on the visit's decision images and levels."""
+    result, levels, decisions = visit.result, visit.levels, visit.decisions
+    grid, params = result.study.grid, result.parameters
+    body_labels = np.asarray(result.vertebrae.bodies.data)
+    types, assignment = modic_map(
+        bme,
+        decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
+        decisions[levels.fluid],
+        levels=levels,
+        bodies=result.bodies,
+        body_labels=body_labels,
+        voxel_mm3=visit.voxel_mm3,
+        params=params,
+        shell_mm=result.checks["dark_shell_mm"]["endplate_mm"],
+    )
+    assessed = bool(result.checks.get("modic_assessed", True))
+    if not assessed:
+        types[:] = 0
+    endplates = endplate_table(
+        result.bodies, types, assignment, voxel_mm3=visit.voxel_mm3, params=params
+    )
+    if not assessed:
+        for row in endplates:
+            row["modic_type"] = NOT_ASSESSED
+    numbers, n = label_lesions(bme | (types > 0), body_labels)
+    names = {b.body_id: (b.name, b.body_id if b.level else None) for b in result.bodies}
+    t1_dark = t1_dark_edema(bme, decisions, levels)
+    lesions = lesion_table(
+        numbers, n, bme=bme, types=types, assignment=assignment, body_labels=body_labels,
+        body_names=names, ratios={k: np.asarray(r.data) for k, r in result.ratios.items()},
+        decisions=decisions, levels=levels, t1_dark=t1_dark, grid=grid, params=params,
+    )  # fmt: skip
+    affine = grid.affine
+    return replace(
+        result,
+        bme_mask=Volume(bme.astype(np.uint8), affine, kind="label", source="bme_mask (joint)"),
+        modic_map=Volume(types, affine, kind="label", source="modic_map (joint)"),
+        lesion_labels=Volume(numbers, affine, kind="label", source="lesions (joint)"),
+        endplate_rows=endplates,
+        lesion_rows=lesions,
+        bme_t1_dark_ml=t1_dark_ml(t1_dark, visit.voxel_mm3, has_t1="t1" in decisions),
+    )
+
+
+def _joint_visit(visit: Visit, result: AnalysisResult) -> Visit:
+    """``visit`` with the maps and report tables of ``result`` (the joint decision)."""
+    report = dict(visit.report)
+    new = result.to_dict()
+    for key in ("bme", "lesions", "endplates", "modic_counts"):
+        if key in new:
+            report[key] = new[key]
+    maps = dict(visit.maps)
+    maps.update(bme_mask=result.bme_mask, modic_map=result.modic_map,
+                lesion_labels=result.lesion_labels)  # fmt: skip
+    return replace(visit, report=report, maps=maps, result=result)
+
+
+def joint_visits(
+    baseline: Visit, followup: Visit, registration: Any
+) -> tuple[Visit, Visit, dict[str, Any] | None, list[str]]:
+    """Both visits with their edema decided together, or as they were with a note.
+
+    Returns
+    -------
+    baseline, followup : Visit
+        With the joint edema, Modic map, endplates and lesions (each visit's own report
+        otherwise unchanged).
+    summary : dict or None
+        :attr:`.joint.JointDecision.summary`; None when the visits were decided alone.
+    notes : list of str
+    """
+    if baseline.anatomy != "spine" or followup.anatomy != "spine":
+        return baseline, followup, None, [
+            "bone-mask visits are decided alone (the joint decision of both visits is for the "
+            "spine)"
+        ]  # fmt: skip
+    decisions: list[VisitDecision] = []
+    owns: list[NDArray[np.bool_]] = []
+    for visit, label in ((baseline, "baseline"), (followup, "follow-up")):
+        result, why = _analysis_of(visit)
+        if result is not None:
+            decision = visit_decision(result)
+            own = np.asarray(visit.maps["bme_mask"].data) > 0
+            if own.shape == decision.candidates.shape and np.array_equal(own_edema(decision), own):
+                decisions.append(decision)
+                owns.append(own)
+                continue
+            why = "analysing it again did not give its own edema (another version or inputs?)"
+        return baseline, followup, None, [
+            f"the visits' edema was decided for each visit alone, not together: the {label}'s "
+            f"ratio images are needed and {why}"
+        ]  # fmt: skip
+    joint: JointDecision = decide_jointly(*decisions, *label_movers(baseline, followup,
+                                                                    registration))  # fmt: skip
+    visits = [
+        visit if np.array_equal(bme, own) else _joint_visit(visit, downstream(decision, bme))
+        for visit, decision, bme, own in zip(
+            (baseline, followup), decisions, joint.bme, owns, strict=True
+        )
+    ]  # a visit whose edema the other did not change keeps its own outputs
+    notes = []
+    changed = {
+        name: part for name, part in joint.summary.items()
+        if part["own_ml"] != part["joint_ml"]
+    }  # fmt: skip
+    if changed:
+        notes.append(
+            "edema decided for both visits together (a region found at one visit re-examined "
+            "at the other, focal spots decided once per lesion): "
+            + "; ".join(
+                f"{name} {part['own_ml']:.2f} mL alone, {part['joint_ml']:.2f} mL together"
+                for name, part in changed.items()
+            )
+        )
+    return visits[0], visits[1], joint.summary, notes

@@ -1,0 +1,204 @@
+"""Deciding two visits' edema together: re-examined regions, focal spots, changes kept."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.decision import decision_levels
+from bmetoolkit.followup.joint import (
+    REEXAMINED_CONTRAST,
+    decide_jointly,
+    own_edema,
+    visit_decision,
+)
+from bmetoolkit.followup.joint_visits import downstream
+from bmetoolkit.params import Parameters
+from bmetoolkit.volume import Grid, Volume
+
+SHAPE = (48, 48, 8)
+SPACING = (1.0, 1.0, 3.0)  # 1 mm pixels, 3 mm slices (as the phantoms' thick slices)
+
+
+def _visit(blocks: list[tuple[tuple[slice, ...], float]], seed: int) -> object:
+    """A fake analysed visit: normal marrow 1.0 with a little noise, ``blocks`` of given
+    fluid ratio, T1 normal; the decision stage rebuilt by :func:`visit_decision`."""
+    rng = np.random.default_rng(seed)
+    fluid = np.exp(rng.normal(0.0, 0.02, SHAPE)).astype(np.float32)
+    for box, value in blocks:
+        fluid[box] = value
+    fluid[:2], fluid[-2:] = np.nan, np.nan  # outside the marrow
+    t1 = np.where(np.isfinite(fluid), 1.0, np.nan).astype(np.float32)
+    grid = Grid(SHAPE, np.diag([*SPACING, 1.0]))
+    params = Parameters()
+    levels = decision_levels({"t1": 0.03, "stir": 0.03}, fluid="stir", params=params)
+    result = SimpleNamespace(
+        parameters=params,
+        study=SimpleNamespace(grid=grid),
+        ratios={"t1": Volume(t1, grid.affine), "stir": Volume(fluid, grid.affine)},
+        decision=levels.to_dict(),
+        bme_mask=Volume(np.zeros(SHAPE, np.uint8), grid.affine, kind="label"),
+    )
+    visit = visit_decision(result)  # type: ignore[arg-type]
+    result.bme_mask = result.bme_mask.with_data(own_edema(visit).astype(np.uint8))
+    return visit
+
+
+def _same_grid(labels: np.ndarray) -> np.ndarray:
+    return labels
+
+
+LESION = (slice(10, 22), slice(10, 22), slice(2, 5))  # 12 x 12 x 9 mm: not round
+SPOT = (slice(30, 39), slice(30, 39), slice(3, 6))  # 9 x 9 x 9 mm: round
+
+
+def _ml(mask: np.ndarray) -> float:
+    return float(mask.sum()) * 3.0 / 1000
+
+
+def test_a_lesion_found_at_one_visit_is_re_examined_at_the_other():
+    # the baseline shows it past the seed level (1.4); the rescan only past the grow level
+    base = _visit([(LESION, 1.7)], seed=1)
+    follow = _visit([(LESION, 1.38)], seed=2)
+    assert _ml(np.asarray(base.result.bme_mask.data)) > 0.3
+    assert not np.asarray(follow.result.bme_mask.data).any()  # missed when decided alone
+    joint = decide_jointly(base, follow, _same_grid, _same_grid)
+    assert _ml(joint.bme[1]) == pytest.approx(_ml(joint.bme[0]), rel=0.25)
+    assert np.array_equal(joint.bme[0], np.asarray(base.result.bme_mask.data) > 0)
+    assert joint.summary["followup"]["reexamined_count"] == 1
+
+
+@pytest.mark.parametrize("faded", [1.0, 1.22])
+def test_a_lesion_that_resolved_or_faded_stays_resolved(faded):
+    # 1.22 passes the grow level (1.2) but shows under half the lesion's log contrast
+    assert np.log(faded) < REEXAMINED_CONTRAST * np.log(1.7)
+    base = _visit([(LESION, 1.7)], seed=1)
+    follow = _visit([(LESION, faded)], seed=2)
+    joint = decide_jointly(base, follow, _same_grid, _same_grid)
+    assert joint.bme[0].any() and not joint.bme[1].any()
+    assert joint.summary["followup"]["reexamined_count"] == 0
+
+
+def test_a_new_lesion_is_not_taken_back_to_the_baseline():
+    base = _visit([], seed=1)
+    follow = _visit([(LESION, 1.9)], seed=2)
+    joint = decide_jointly(base, follow, _same_grid, _same_grid)
+    assert not joint.bme[0].any() and joint.bme[1].any()
+
+
+@pytest.mark.parametrize(("peaks", "kept"), [((1.5, 1.72), True), ((1.48, 1.56), False)])
+def test_a_focal_spot_is_left_out_only_when_it_is_one_at_both_visits(peaks, kept):
+    level = 1.5 * np.exp(1.645 * 0.03)  # the spot level: 1.5 x the scan's spread
+    base = _visit([(SPOT, peaks[0])], seed=1)
+    follow = _visit([(SPOT, peaks[1])], seed=2)
+    alone = [np.asarray(v.result.bme_mask.data).any() for v in (base, follow)]
+    assert alone == [False, peaks[1] >= level]
+    joint = decide_jointly(base, follow, _same_grid, _same_grid)
+    assert [m.any() for m in joint.bme] == [kept, kept]
+    assert joint.summary["baseline"]["spot_decisions_changed"] == int(kept)
+
+
+def test_a_lesion_that_faded_to_a_spot_keeps_its_baseline_edema():
+    # round and 1.7 x at the baseline (edema); 1.38 x at the follow-up (a spot alone): the
+    # baseline's edema is never taken away by the follow-up
+    base = _visit([(SPOT, 1.7)], seed=1)
+    follow = _visit([(SPOT, 1.38)], seed=2)
+    joint = decide_jointly(base, follow, _same_grid, _same_grid)
+    assert np.array_equal(joint.bme[0], np.asarray(base.result.bme_mask.data) > 0)
+    assert joint.bme[0].any()
+
+
+def test_visits_without_lesions_stay_without():
+    base, follow = _visit([], seed=1), _visit([], seed=2)
+    joint = decide_jointly(base, follow, _same_grid, _same_grid)
+    assert not joint.bme[0].any() and not joint.bme[1].any()
+
+
+def test_the_decision_stage_is_rebuilt_exactly_from_an_analysis():
+    from bmetoolkit.analysis import analyze
+
+    phantom = make_phantom(seed=3, lesions="mixed", config=PhantomConfig.small())
+    result = analyze(phantom.t1, stir=phantom.stir, vertebrae=phantom.truth.vertebrae)
+    visit = visit_decision(result)
+    own = own_edema(visit)
+    assert own.any()
+    assert np.array_equal(own, np.asarray(result.bme_mask.data) > 0)
+    again = downstream(visit, own)
+    for key in ("modic_map", "lesion_labels"):
+        assert np.array_equal(np.asarray(getattr(again, key).data), getattr(result, key).data)
+    assert again.endplate_rows == result.endplate_rows
+    # the z-scores use the report's SDs, rounded to 4 decimals: the last digit may differ
+    assert len(again.lesion_rows) == len(result.lesion_rows)
+    for mine, theirs in zip(again.lesion_rows, result.lesion_rows, strict=True):
+        assert {k: v for k, v in mine.items() if not k.endswith("_z")} == {
+            k: v for k, v in theirs.items() if not k.endswith("_z")
+        }
+        for key in (k for k in mine if k.endswith("_z") and mine[k] is not None):
+            assert mine[key] == pytest.approx(theirs[key], abs=0.02)
+
+
+@pytest.fixture(scope="module")
+def saved_pair(tmp_path_factory):
+    """A small phantom pair (L1 edema resolved, L5 new) analysed from files and saved."""
+    from bmetoolkit.analysis import analyze
+    from bmetoolkit.data.phantom.followup import make_phantom_pair
+    from bmetoolkit.data.phantom.lesions import Lesion
+
+    baseline = [Lesion("L1", "edema", height_frac=0.45, ap_width=0.7, lr_width=0.7),
+                Lesion("L3", "edema", height_frac=0.45, ap_width=0.7, lr_width=0.7)]  # fmt: skip
+    followup = [Lesion("L3", "edema", height_frac=0.45, ap_width=0.7, lr_width=0.7),
+                Lesion("L5", "edema", height_frac=0.45, ap_width=0.7, lr_width=0.7)]  # fmt: skip
+    pair = make_phantom_pair(31, kind="random", small=True, baseline_lesions=baseline,
+                             followup_lesions=followup)  # fmt: skip
+    root = tmp_path_factory.mktemp("joint")
+    folders = []
+    for name, study in (("baseline", pair.baseline), ("followup", pair.followup)):
+        images = study.write_nifti(root / f"{name}_nifti")
+        result = analyze(images["t1"], stir=images["stir"], vertebrae=images["vertebrae"])
+        result.save(root / name, qc=False)
+        folders.append(root / name)
+    return folders
+
+
+def test_output_folders_are_analysed_again_and_decided_together(saved_pair, tmp_path):
+    from bmetoolkit.cli import main
+    from bmetoolkit.followup.compare import compare
+
+    result = compare(*saved_pair)
+    assert result.joint is not None
+    assert result.to_dict()["decision"]["joint"] is True
+    rows = {row["region"]: row for row in result.change_rows}
+    # a change is not hidden: the resolved L1 stays 0 at the follow-up, the new L5 at the
+    # baseline
+    assert rows["L1 body"]["bme_ml_baseline"] > 0 == rows["L1 body"]["bme_ml_followup"]
+    assert rows["L5 body"]["bme_ml_followup"] > 0 == rows["L5 body"]["bme_ml_baseline"]
+    status = {row["level"]: row["status"] for row in result.lesion_rows}
+    assert status["L1"] in ("resolved", "uncertain") and status["L5"] in ("new", "uncertain")
+    assert status["L3"] == "persisting"
+    code = main(["compare", *map(str, saved_pair), "--out", str(tmp_path / "c"),
+                 "--decide-alone"])  # fmt: skip
+    assert code == 0
+    report = json.loads((tmp_path / "c" / "report.json").read_text())
+    assert report["decision"]["joint"] is False
+    own = [json.loads((f / "report.json").read_text())["bme"]["volume_ml"] for f in saved_pair]
+    total = report["change"][-1]
+    assert [total["bme_ml_baseline"], total["bme_ml_followup"]] == pytest.approx(own)
+
+
+def test_a_visit_whose_inputs_changed_is_decided_alone_with_a_note(saved_pair, tmp_path):
+    import shutil
+
+    from bmetoolkit.followup.compare import compare
+
+    folder = tmp_path / "followup"
+    shutil.copytree(saved_pair[1], folder)
+    report = json.loads((folder / "report.json").read_text())
+    report["parameters"]["lesion_edge_fraction"] = 0.8  # analysed again: not its own edema
+    (folder / "report.json").write_text(json.dumps(report))
+    result = compare(saved_pair[0], folder)
+    assert result.joint is None
+    assert any("decided for each visit alone" in note for note in result.notes)
