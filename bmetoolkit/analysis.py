@@ -44,7 +44,7 @@ from bmetoolkit.ratios import (
 from bmetoolkit.reference import MarrowReference
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import grow_into_layer, label_lesions, segment_bme
+from bmetoolkit.segment import grow_into_walls, label_lesions, segment_bme
 from bmetoolkit.spine.cortex import shell_depths
 from bmetoolkit.spine.labels import VertebraLabels, vertebral_bodies
 from bmetoolkit.spine.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
@@ -265,9 +265,15 @@ def analyze_study(
         bme, decisions[fluid], grid.spacing, voxel_mm3, params, sd=levels.sd.get(fluid, 0.0)
     )
     body_labels = np.asarray(labels.bodies.data)
+    layer_ratios = None
     if params.grow_into_wall:
-        bme = _grown_into_walls(
-            study, bodies, bme, decisions, reference, regions, names, levels, params
+        layer_ratios = _wall_layer_ratios(study, bodies, reference, regions, names, params)
+        bme = grow_into_walls(
+            bme,
+            decisions[fluid],
+            layer_ratios,
+            levels=levels,
+            fraction=params.lesion_edge_fraction,
         )
     t1_dark = t1_dark_edema(bme, decisions, levels)
     # Without a T1 no voxel gets a Modic type (NaN is never dark or bright); the endplate
@@ -339,6 +345,7 @@ def analyze_study(
         notes=tuple(notes),
         timings=timings,
         checks=checks,
+        wall_layer_ratios=layer_ratios,
     )
 
 
@@ -384,19 +391,16 @@ def _automatic_labels(study: Study, params: Parameters) -> VertebraLabels:
     return find_vertebral_bodies(study, params=params.autoseg)
 
 
-def _grown_into_walls(
+def _wall_layer_ratios(
     study: Study,
     bodies: list[BodyGeometry],
-    bme: NDArray[np.bool_],
-    decisions: dict[str, NDArray[np.float32]],
     reference: MarrowReference,
     regions: NDArray[np.int32],
     names: dict[int, str],
-    levels: DecisionLevels,
     params: Parameters,
-) -> NDArray[np.bool_]:
-    """The edema continued into the bodies' outer layer along their walls (not at the
-    endplates, whose layer mixes in the disc): see ``Parameters.grow_into_wall``."""
+) -> dict[str, NDArray[np.float32]]:
+    """Ratios to normal marrow in the bodies' outer layer along their walls (not at the
+    endplates, whose layer mixes in the disc): where ``grow_into_wall`` lets edema grow."""
     shape = study.grid.shape
 
     def wall_layer(body: BodyGeometry) -> NDArray[np.bool_]:
@@ -404,24 +408,7 @@ def _grown_into_walls(
 
     layer = on_grid(bodies, shape, wall_layer, fill=False, dtype=bool) & study.analysable()
     marrow = on_grid(bodies, shape, lambda b: b.marrow, fill=False, dtype=bool)
-    layer_ratio = ratios_at(study, reference, layer, regions, names, params, marrow=marrow)
-    fluid = levels.fluid
-    allowed = layer.copy()
-    t1 = layer_ratio.get("t1")
-    if t1 is not None:
-        with np.errstate(invalid="ignore"):
-            if levels.t1_criterion == "required":
-                allowed &= t1 <= levels.t1_dark[0]
-            elif levels.t1_criterion == "supporting":
-                allowed &= t1 < levels.t1_bright[0]
-    return grow_into_layer(
-        bme,
-        decisions[fluid],
-        layer_ratio[fluid],
-        allowed,
-        fraction=params.lesion_edge_fraction,
-        grow_level=levels.fluid_bright[0],
-    )
+    return ratios_at(study, reference, layer, regions, names, params, marrow=marrow)
 
 
 def _within_shell(

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from bmetoolkit.bones.labels import BoneLabels
 from bmetoolkit.bones.tables import BONE_COLUMNS, BONE_LESION_COLUMNS
@@ -153,6 +154,11 @@ class AnalysisResult:
         With bone masks: the bones used and their names.
     bone_rows : list of dict
         With bone masks: one row per bone (see :attr:`bone_table`).
+    wall_layer_ratios : dict of str to ndarray, optional
+        In the spine: the ratios to normal marrow in the bodies' outer voxel layer along
+        their walls (NaN elsewhere), into which edema grows (``grow_into_wall``; see
+        :func:`bmetoolkit.segment.grow_into_walls`). Not saved; the follow-up's joint
+        decision grows its edema with them as the analysis did.
     """
 
     study: Study
@@ -177,6 +183,7 @@ class AnalysisResult:
     anatomy: str = "spine"
     bones: BoneLabels | None = None
     bone_rows: list[dict[str, Any]] = field(default_factory=list)
+    wall_layer_ratios: dict[str, NDArray[np.float32]] | None = field(default=None, repr=False)
 
     @property
     def lesion_columns(self) -> tuple[str, ...]:

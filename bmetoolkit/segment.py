@@ -38,7 +38,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +53,7 @@ __all__ = [
     "boxed_regions",
     "focal_spots",
     "grow_into_layer",
+    "grow_into_walls",
     "half_maximum",
     "hysteresis",
     "keep_regions",
@@ -318,6 +319,39 @@ def grow_into_layer(
     out = mask.copy()
     out[box] |= joins
     return out
+
+
+def grow_into_walls(
+    mask: NDArray[np.bool_],
+    fluid_ratio: NDArray[np.floating],
+    layer_ratios: Mapping[str, NDArray[np.floating]],
+    *,
+    levels: DecisionLevels,
+    fraction: float,
+) -> NDArray[np.bool_]:
+    """``mask`` grown into the bones' outer layer (:func:`grow_into_layer`) where the layer
+    also passes the T1 criterion: T1-dark when it is required, not T1-bright when it
+    supports.
+
+    ``layer_ratios`` holds each image's ratio to normal marrow in the layer (NaN
+    elsewhere; the layer is where the fluid image's ratio is finite).
+    """
+    layer = np.isfinite(layer_ratios[levels.fluid])
+    t1 = layer_ratios.get("t1")
+    if t1 is not None:
+        with np.errstate(invalid="ignore"):
+            if levels.t1_criterion == "required":
+                layer &= t1 <= levels.t1_dark[0]
+            elif levels.t1_criterion == "supporting":
+                layer &= t1 < levels.t1_bright[0]
+    return grow_into_layer(
+        mask,
+        fluid_ratio,
+        layer_ratios[levels.fluid],
+        layer,
+        fraction=fraction,
+        grow_level=levels.fluid_bright[0],
+    )
 
 
 def keep_regions(

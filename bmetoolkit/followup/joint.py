@@ -54,6 +54,7 @@ from bmetoolkit.segment import (
     PEAK_PERCENTILE,
     boxed_regions,
     focal_spots,
+    grow_into_walls,
     hysteresis,
     keep_regions,
     remove_small,
@@ -198,9 +199,25 @@ def visit_decision(result: AnalysisResult) -> VisitDecision:
 
 
 def own_edema(visit: VisitDecision) -> NDArray[np.bool_]:
-    """The visit's edema decided alone (candidates without focal spots): the analysis'."""
+    """The visit's edema decided alone (candidates without focal spots, grown into the
+    bodies' walls): the analysis'."""
     labels, n = _labelled(visit.candidates)
-    return visit.candidates & ~_spots(labels, n, visit)[labels]
+    return _into_walls(visit, visit.candidates & ~_spots(labels, n, visit)[labels])
+
+
+def _into_walls(visit: VisitDecision, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``mask`` grown into the bodies' outer layer as the analysis grew it
+    (``grow_into_wall``, :func:`bmetoolkit.segment.grow_into_walls`)."""
+    result = visit.result
+    if not result.parameters.grow_into_wall or result.wall_layer_ratios is None:
+        return mask
+    return grow_into_walls(
+        mask,
+        visit.fluid,
+        result.wall_layer_ratios,
+        levels=visit.levels,
+        fraction=result.parameters.lesion_edge_fraction,
+    )
 
 
 @dataclass
@@ -337,7 +354,7 @@ def decide_jointly(
         for v in (0, 1):
             changed[v] += int(np.count_nonzero(spots[v][members[v]] != decision))
             spots[v][members[v]] = decision
-    bme = tuple(finished[v] & ~spots[v][final[v][0]] for v in (0, 1))
+    bme = tuple(_into_walls(visits[v], finished[v] & ~spots[v][final[v][0]]) for v in (0, 1))
     summary = {}
     for v, name in ((0, "baseline"), (1, "followup")):
         ml = visits[v].voxel_mm3 / MM3_PER_ML
