@@ -18,7 +18,9 @@ through the lateral slices, and the joined segment is dropped as too deep. Here:
 3. a body still joined to the tissue in front along its whole wall was dropped: the marrow
    no deeper than the bodies found (their anterior reach from the canal, interpolated along
    the spine, plus :data:`DEPTH_MARGIN_MM`) is segmented again, and a body found there is
-   kept when it lies at a level no body found covers (:data:`SAME_LEVEL_FRACTION`).
+   kept when it lies at a level no body found covers (:data:`SAME_LEVEL_FRACTION`) and
+   is not cut by the field of view's upper or lower edge (tissue in front of the canal
+   beyond the last body, with no disc beyond it to show it is bone).
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -148,6 +150,8 @@ def bodies_from_midline(
     ranges = [_si_range(first, label) for label in range(1, n + 1)]
     for label in range(1, int(second.max()) + 1):
         low, high = _si_range(second, label)
+        if low == 0 or high == second.shape[1] - 1:
+            continue  # cut by the field of view: no disc beyond it shows it is a body
         shared = max(min(high, h) - max(low, lo) + 1 for lo, h in ranges) / (high - low + 1)
         if shared <= SAME_LEVEL_FRACTION:
             n += 1
