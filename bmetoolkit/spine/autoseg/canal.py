@@ -14,7 +14,7 @@ from scipy import ndimage
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
-__all__ = ["Canal", "find_canal", "normalise", "tissue_mask"]
+__all__ = ["Canal", "find_canal", "normalise", "outside_air", "tissue_mask"]
 
 Array = NDArray[np.float32]
 
@@ -135,18 +135,30 @@ def _tube_widths(component: NDArray[np.bool_], spacing: NDArray) -> tuple[float,
     )
 
 
-def _under_skin(component: NDArray[np.bool_], tissue: NDArray[np.bool_], spacing: NDArray) -> bool:
-    """Whether air lies within :data:`SKIN_DISTANCE_MM` of ``component`` along AP.
+def outside_air(tissue: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Air around the body: voxels that are not tissue, connected to the front or back face.
 
-    ``component`` and ``tissue`` are cut to the component's SI and LR extent (the whole AP
-    range): the band :data:`SKIN_DISTANCE_MM` in front of and behind it is air in more
-    than :data:`SKIN_AIR_FRACTION` of its voxels for a fat sheet under the skin, and none
-    for the thecal sac.
+    Dark voxels inside the body (cortical bone, ligaments, flow voids) are enclosed by
+    tissue and do not count; the air behind the back and in front of the abdomen reaches
+    the image's anterior or posterior face.
+    """
+    labels, _ = ndimage.label(~tissue)
+    faces = np.union1d(labels[0].ravel(), labels[-1].ravel())
+    return np.isin(labels, faces[faces > 0])
+
+
+def _under_skin(component: NDArray[np.bool_], air: NDArray[np.bool_], spacing: NDArray) -> bool:
+    """Whether the air around the body lies within :data:`SKIN_DISTANCE_MM` of ``component``.
+
+    ``component`` and ``air`` (:func:`outside_air`) are cut to the component's SI and LR
+    extent (the whole AP range): the band :data:`SKIN_DISTANCE_MM` in front of and behind
+    it is air in more than :data:`SKIN_AIR_FRACTION` of its voxels for a fat sheet under
+    the skin, and none for the thecal sac.
     """
     reach = max(1, round(SKIN_DISTANCE_MM / float(spacing[0])))
     line = np.ones((2 * reach + 1, 1, 1), bool)
     band = ndimage.binary_dilation(component, line) & ~component
-    return bool(band.any()) and float((~tissue[band]).mean()) > SKIN_AIR_FRACTION
+    return bool(band.any()) and float(air[band].mean()) > SKIN_AIR_FRACTION
 
 
 def _brightest_tube(
@@ -178,6 +190,7 @@ def _brightest_tube(
         return np.zeros(image.shape, bool)
     cuts = np.percentile(image[tissue], FLUID_ONLY_PERCENTILES)
     best, best_length = np.zeros(image.shape, bool), 0.0
+    air = outside_air(tissue) if skin_check else None
     for cut in cuts:
         labels, _ = ndimage.label(tissue & (image > cut))
         for label, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -194,7 +207,9 @@ def _brightest_tube(
                 params.canal_min_depth_mm <= ap <= params.canal_max_width_mm
             ):
                 whole_ap = (slice(None), box[1], box[2])
-                if skin_check and _under_skin(labels[whole_ap] == label, tissue[whole_ap], spacing):
+                if air is not None and _under_skin(
+                    labels[whole_ap] == label, air[whole_ap], spacing
+                ):
                     continue
                 best = labels == label
                 best_length = length
