@@ -41,6 +41,7 @@ from bmetoolkit.spine.autoseg.checks import TOO_LARGE, check_sizes, confine_late
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
+from bmetoolkit.spine.autoseg.midline import bodies_from_midline
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
@@ -206,11 +207,20 @@ def _segment_column(
         source = "fluid image" if t2 is None else "T2"
         polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
         bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+        # Bodies joined through the lateral slices to the tissue beside and in front of
+        # them are dropped whole: seeds from the mid-sagittal slab, grown back by watershed,
+        # keep them apart (kept when that finds more bodies).
+        mid = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params, True)
+        if int(mid[0].max()) > int(bodies.max()):
+            bodies, notes = mid
+            evidence = {**evidence, "seeds_from_midline": True}
         if _too_few(int(bodies.max()), canal.rows, spacing) or any(TOO_LARGE in n for n in notes):
             # Tissue with the marrow's signal in front may have joined the bodies: cut it
             # off at the discs' anterior edges and keep that when it gives more bodies.
             cut = limit_to_disc_fronts(marrow, canal.front, *where, spacing)
-            retry = _bodies_from_marrow(cut, dark, distance, canal, spacing, params)
+            retry = _bodies_from_marrow(
+                cut, dark, distance, canal, spacing, params, from_midline=True
+            )
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes = retry[0], [*retry[1], FRONT_CUT_NOTE]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
@@ -268,12 +278,19 @@ def _bodies_from_marrow(
     canal: Canal,
     spacing: NDArray,
     params: AutosegParameters,
+    from_midline: bool = False,
 ) -> tuple[NDArray[np.int32], list[str]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
-    Returns the bodies (labels 1..n) and the notes of the checks (bodies dropped).
+    ``from_midline`` (without a T1): seeds from the mid-sagittal slab grown back by
+    watershed, with a second pass for bodies joined to the tissue in front
+    (:mod:`.midline`). Returns the bodies (labels 1..n) and the notes of the checks
+    (bodies dropped).
     """
-    bodies = split_bodies(marrow, distance, canal.front, spacing, params)
+    if from_midline:
+        bodies = bodies_from_midline(marrow, distance, canal.front, canal.midline, spacing, params)
+    else:
+        bodies = split_bodies(marrow, distance, canal.front, spacing, params)
     bodies = confine_laterally(bodies, canal.midline, spacing, params)
     bodies = fill_lesions(bodies, spacing, params)
     bodies = add_cortex(bodies, spacing, params)

@@ -14,7 +14,7 @@ from scipy import ndimage
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
-__all__ = ["Canal", "find_canal", "normalise", "tissue_mask"]
+__all__ = ["Canal", "find_canal", "normalise", "outside_air", "tissue_mask"]
 
 Array = NDArray[np.float32]
 
@@ -31,6 +31,13 @@ LONGER_FACTOR = 1.3
 CORD_GAP_MM = 12.0
 #: Percentiles of the tissue's fluid signal at which the canal is sought without a T1.
 FLUID_ONLY_PERCENTILES = (99.0, 98.0, 97.0, 95.0, 93.0, 90.0)
+#: Without a T1, a bright tube with air within this distance (mm) in front of or behind it
+#: is subcutaneous fat under the skin, not the thecal sac: the canal lies behind the bodies
+#: and in front of the posterior elements and back muscles, several centimetres from the
+#: skin on either side.
+SKIN_DISTANCE_MM = 20.0
+#: ... when more than this fraction of the band of that depth around it is air.
+SKIN_AIR_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -128,8 +135,38 @@ def _tube_widths(component: NDArray[np.bool_], spacing: NDArray) -> tuple[float,
     )
 
 
+def outside_air(tissue: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Air around the body: voxels that are not tissue, connected to the front or back face.
+
+    Dark voxels inside the body (cortical bone, ligaments, flow voids) are enclosed by
+    tissue and do not count; the air behind the back and in front of the abdomen reaches
+    the image's anterior or posterior face.
+    """
+    labels, _ = ndimage.label(~tissue)
+    faces = np.union1d(labels[0].ravel(), labels[-1].ravel())
+    return np.isin(labels, faces[faces > 0])
+
+
+def _under_skin(component: NDArray[np.bool_], air: NDArray[np.bool_], spacing: NDArray) -> bool:
+    """Whether the air around the body lies within :data:`SKIN_DISTANCE_MM` of ``component``.
+
+    ``component`` and ``air`` (:func:`outside_air`) are cut to the component's SI and LR
+    extent (the whole AP range): the band :data:`SKIN_DISTANCE_MM` in front of and behind
+    it is air in more than :data:`SKIN_AIR_FRACTION` of its voxels for a fat sheet under
+    the skin, and none for the thecal sac.
+    """
+    reach = max(1, round(SKIN_DISTANCE_MM / float(spacing[0])))
+    line = np.ones((2 * reach + 1, 1, 1), bool)
+    band = ndimage.binary_dilation(component, line) & ~component
+    return bool(band.any()) and float(air[band].mean()) > SKIN_AIR_FRACTION
+
+
 def _brightest_tube(
-    image: Array, tissue: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
+    image: Array,
+    tissue: NDArray[np.bool_],
+    spacing: NDArray,
+    params: AutosegParameters,
+    skin_check: bool = False,
 ) -> NDArray[np.bool_]:
     """The CSF column as the longest tube of the brightest voxels of ``image``.
 
@@ -145,12 +182,15 @@ def _brightest_tube(
     component spanning the slab from one side to the other is a sheet too) are candidates.
     The brightest cut's candidate wins unless a lower cut gives one
     :data:`LONGER_FACTOR` times longer (the CSF broken by nerve roots or partial volume at
-    the brightest cut). Returns an empty mask when none qualifies (the caller then refuses).
+    the brightest cut). With ``skin_check`` (no T1), a candidate with air close in front
+    of or behind it is fat under the skin and is skipped (:func:`_under_skin`). Returns an
+    empty mask when none qualifies (the caller then refuses).
     """
     if not tissue.any():
         return np.zeros(image.shape, bool)
     cuts = np.percentile(image[tissue], FLUID_ONLY_PERCENTILES)
     best, best_length = np.zeros(image.shape, bool), 0.0
+    air = outside_air(tissue) if skin_check else None
     for cut in cuts:
         labels, _ = ndimage.label(tissue & (image > cut))
         for label, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -166,6 +206,11 @@ def _brightest_tube(
             if lr <= params.canal_max_width_mm and (
                 params.canal_min_depth_mm <= ap <= params.canal_max_width_mm
             ):
+                whole_ap = (slice(None), box[1], box[2])
+                if air is not None and _under_skin(
+                    labels[whole_ap] == label, air[whole_ap], spacing
+                ):
+                    continue
                 best = labels == label
                 best_length = length
     return best
@@ -211,7 +256,8 @@ def find_canal(
         No CSF column of at least ``canal_min_length_mm`` was found.
     """
     if t1 is None:
-        tube = _brightest_tube(fluid, tissue_mask(fluid, params.tissue_fraction), spacing, params)
+        tissue = tissue_mask(fluid, params.tissue_fraction)
+        tube = _brightest_tube(fluid, tissue, spacing, params, skin_check=True)
         column = _thin_csf_added(tube, fluid, spacing)
     else:
         candidates = _csf_candidates(t1, fluid, params)

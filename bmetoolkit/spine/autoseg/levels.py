@@ -58,6 +58,10 @@ SAC_END_MARGIN_MM = 5.0
 SAC_BODY_HEIGHT_MM = 30.0
 #: Fewer bodies than this cannot show the lumbosacral angle against a column: no anchor.
 MIN_BODIES_FOR_LEVELS = 3
+#: A body more than this many times as tall as the median body holds two bodies joined
+#: across a disc (lumbar bodies differ in height by about 20 %, a tilted S1 section by
+#: about 30 %); counting upwards across it would name every level above it wrongly.
+JOINED_HEIGHT_FACTOR = 1.6
 #: Confidence factor of each kind of evidence below the sacrum.
 SUPPORT_WEIGHTS = {
     "no bone below": 1.0,
@@ -82,6 +86,9 @@ class BodyShape:
     ap_range: tuple[int, int]
     #: Central height (mm) of the gap to the next body caudally (NaN for the caudal-most).
     disc_below_mm: float = float("nan")
+    #: Height (mm) of the mid-sagittal section: the 90th percentile over its AP columns of
+    #: the SI extent of each column.
+    height_mm: float = float("nan")
 
 
 @dataclass
@@ -124,9 +131,21 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
                 inferior_row=int(box[1].start),
                 ap_range=(int(box[0].start), int(box[0].stop)),
                 disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
+                height_mm=_section_height(section, spacing),
             )
         )
     return shapes
+
+
+def _section_height(section: NDArray[np.bool_], spacing: NDArray) -> float:
+    """Height (mm) of a sagittal section: 90th percentile of its columns' SI extents."""
+    columns = section.any(axis=1)
+    if not columns.any():
+        return float("nan")
+    rows = np.arange(section.shape[1])
+    top = np.where(section, rows[None, :], -1).max(axis=1)[columns]
+    bottom = np.where(section, rows[None, :], section.shape[1]).min(axis=1)[columns]
+    return float(np.percentile(top - bottom + 1, 90)) * float(spacing[1])
 
 
 def disc_height(upper: NDArray[np.bool_], lower: NDArray[np.bool_], spacing: NDArray) -> float:
@@ -279,6 +298,16 @@ def assign_levels(
         )
         evidence["levels_withheld"] = "a body may be missing"
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    joined = _tallest_ratio(shapes)
+    evidence["tallest_body_ratio"] = _rounded(joined)
+    if joined is not None and joined > JOINED_HEIGHT_FACTOR:
+        notes.append(
+            f"one body is {joined:.1f} times as tall as the median body: two bodies joined "
+            "across a disc, so the count upwards from the sacrum would be off: levels are "
+            "left unknown"
+        )
+        evidence["levels_withheld"] = "two bodies may be joined"
+        return LevelAssignment(unknown, None, 0.0, evidence, notes)
     if len(shapes) - 1 > len(_ABOVE_SACRUM):
         notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
@@ -317,6 +346,15 @@ def _lumbosacral_disc_ratio(shapes: list[BodyShape]) -> float | None:
 def _rounded(value: float | None) -> float | None:
     """``value`` rounded to 0.01 for the report, None when missing or not finite."""
     return None if value is None or not np.isfinite(value) else round(float(value), 2)
+
+
+def _tallest_ratio(shapes: list[BodyShape]) -> float | None:
+    """Height of the tallest body over the median body height (None under 3 bodies)."""
+    heights = np.array([s.height_mm for s in shapes], dtype=np.float64)
+    heights = heights[np.isfinite(heights)]
+    if heights.size < 3:
+        return None
+    return float(heights.max() / np.median(heights))
 
 
 def _largest_gap(shapes: list[BodyShape]) -> float | None:

@@ -1,0 +1,159 @@
+"""Bodies without a T1: one seed per body from the mid-sagittal slab, grown back by watershed.
+
+On a T2 the tissue in front of and beside the bodies (bowel, vessel walls, psoas) can have
+the marrow's signal; only the thin dark cortex separates it from a body. In the slices near
+the canal's midline that cortex meets the slice face-on and is seen; on the lateral slices
+of a 3-5 mm slab it runs through the slice, is lost to partial volume, and the body's side
+merges with the tissue beside it. Seeds labelled in 3D then join every body to that tissue
+through the lateral slices, and the joined segment is dropped as too deep. Here:
+
+1. the seeds (the marrow eroded by ``seed_erosion_mm``) are labelled within
+   :data:`MID_SLAB_MM` of the canal midline only, so the bodies' seeds stay apart from the
+   tissue in front where the wall is seen; tall seeds are split and implausible ones (too
+   far from the canal, too deep) are kept as competitors;
+2. every seed grows back into the marrow by a watershed on the distance to the marrow's
+   edge (in the sagittal plane), so where a body and the tissue in front touch through a
+   gap in the cortex the boundary falls at the narrowest point; voxels further than the
+   erosion from any seed stay out (as :func:`.bodies.split_bodies`);
+3. a body still joined to the tissue in front along its whole wall was dropped: the marrow
+   no deeper than the bodies found (their anterior reach from the canal, interpolated along
+   the spine, plus :data:`DEPTH_MARGIN_MM`) is segmented again, and a body found there is
+   kept when it lies at a level no body found covers (:data:`SAME_LEVEL_FRACTION`) and
+   is not cut by the field of view's upper or lower edge (tissue in front of the canal
+   beyond the last body, with no disc beyond it to show it is bone).
+
+All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+from skimage.segmentation import watershed
+
+from bmetoolkit.spine.autoseg.bodies import _disk, _plausible, _split_tall
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+
+__all__ = ["bodies_from_midline", "reach_of_bodies", "split_from_midline"]
+
+Mask = NDArray[np.bool_]
+Labels = NDArray[np.int32]
+
+#: Seeds are labelled within this distance (mm, left-right) of the canal midline.
+MID_SLAB_MM = 6.0
+#: Second pass: marrow up to this far (mm) in front of the found bodies' anterior reach.
+DEPTH_MARGIN_MM = 2.0
+#: A body of the second pass is dropped when more than this fraction of its SI extent
+#: overlaps a body of the first pass (one body per level).
+SAME_LEVEL_FRACTION = 0.5
+#: Percentile of a body's distance from the canal wall taken as its anterior reach.
+REACH_PERCENTILE = 95.0
+
+
+def _mid_slab(n_lr: int, midline: float, spacing: NDArray) -> NDArray[np.bool_]:
+    """Left-right slices within :data:`MID_SLAB_MM` of ``midline`` (at least the nearest)."""
+    lr = np.abs(np.arange(n_lr) - midline) * float(spacing[2])
+    return lr <= max(MID_SLAB_MM, 0.6 * float(spacing[2]))
+
+
+def split_from_midline(
+    marrow: Mask,
+    distance: NDArray[np.float32],
+    front: NDArray[np.float64],
+    midline: float,
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> Labels:
+    """Bodies (labels 1..n) from mid-slab seeds grown back by watershed (steps 1-2 above).
+
+    Parameters
+    ----------
+    marrow : ndarray of bool
+        Marrow-like voxels of the column.
+    distance : ndarray, shape (n_ap, n_si)
+        Distance (mm) anterior of the canal's wall (:func:`.bodies.body_column`).
+    front : ndarray, shape (n_si,)
+        The canal's anterior wall (AP index) per SI row.
+    midline : float
+        Left-right index of the canal midline.
+    spacing : ndarray, shape (3,)
+    params : AutosegParameters
+    """
+    seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
+    mid = _mid_slab(marrow.shape[2], midline, spacing)
+    labels, n = ndimage.label(seeds & mid[None, None, :])
+    labels, n = _split_tall(labels, n, front, spacing, params)
+    keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
+    if not keep:
+        return np.zeros(marrow.shape, np.int32)
+    depth = ndimage.distance_transform_edt(marrow, sampling=(spacing[0], spacing[1], 1e3))
+    grown = watershed(-depth, labels, mask=marrow)
+    far = ndimage.distance_transform_edt(~seeds, sampling=spacing)
+    grown[far > params.seed_erosion_mm + float(spacing[:2].max())] = 0
+    lookup = np.zeros(n + 1, np.int32)
+    lookup[keep] = np.arange(1, len(keep) + 1)
+    return lookup[grown]
+
+
+def reach_of_bodies(
+    bodies: Labels, distance: NDArray[np.float32], midline: float, spacing: NDArray
+) -> NDArray[np.float64] | None:
+    """Per SI row, the bodies' anterior reach (mm from the canal wall), or None (< 2 bodies).
+
+    Each body's reach is the :data:`REACH_PERCENTILE` of its mid-slab voxels' distance from
+    the canal wall, placed at its SI centre and interpolated (held constant beyond the
+    first and last body).
+    """
+    mid = bodies[:, :, _mid_slab(bodies.shape[2], midline, spacing)]
+    centres, reach = [], []
+    for label in range(1, int(bodies.max()) + 1):
+        own = (mid == label).any(axis=2)
+        if not own.any():
+            continue
+        ap, si = np.nonzero(own)
+        centres.append(float(si.mean()))
+        reach.append(float(np.percentile(distance[ap, si], REACH_PERCENTILE)))
+    if len(centres) < 2:
+        return None
+    order = np.argsort(centres)
+    return np.interp(
+        np.arange(bodies.shape[1]), np.asarray(centres)[order], np.asarray(reach)[order]
+    )
+
+
+def _si_range(bodies: Labels, label: int) -> tuple[int, int]:
+    rows = np.flatnonzero((bodies == label).any(axis=(0, 2)))
+    return int(rows[0]), int(rows[-1])
+
+
+def bodies_from_midline(
+    marrow: Mask,
+    distance: NDArray[np.float32],
+    front: NDArray[np.float64],
+    midline: float,
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> Labels:
+    """Bodies (labels 1..n): :func:`split_from_midline`, then the second pass (step 3)."""
+    first = split_from_midline(marrow, distance, front, midline, spacing, params)
+    reach = reach_of_bodies(first, distance, midline, spacing)
+    if reach is None:
+        return first
+    beyond = distance > (reach + DEPTH_MARGIN_MM)[None, :]
+    taken = ndimage.binary_dilation(first > 0, structure=np.ones((3, 3, 1), bool))
+    second = split_from_midline(
+        marrow & ~beyond[:, :, None] & ~taken, distance, front, midline, spacing, params
+    )
+    out = first.copy()
+    n = int(first.max())
+    ranges = [_si_range(first, label) for label in range(1, n + 1)]
+    for label in range(1, int(second.max()) + 1):
+        low, high = _si_range(second, label)
+        if low == 0 or high == second.shape[1] - 1:
+            continue  # cut by the field of view: no disc beyond it shows it is a body
+        shared = max(min(high, h) - max(low, lo) + 1 for lo, h in ranges) / (high - low + 1)
+        if shared <= SAME_LEVEL_FRACTION:
+            n += 1
+            out[second == label] = n
+    return out
