@@ -65,7 +65,7 @@ def _judge(name: str, kind: str, t1, labels=None, **fluid) -> Iterator[dict[str,
     study = Study.from_images(t1, labels=labels, verify_roles=False, **fluid)
     masks: dict[str, Any] = {"no mask": None}
     if study.labels is not None:
-        masks["marrow mask"] = np.asarray(study.labels.data) > 0
+        masks["marrow mask"] = np.asarray(study.labels.data) > 0  # vertebra or bone ids
     for mask_name, marrow in masks.items():
         roles, refusals = {}, []
         for role in ("t2", "stir"):
@@ -76,9 +76,9 @@ def _judge(name: str, kind: str, t1, labels=None, **fluid) -> Iterator[dict[str,
                 study.t1.data, image.data, study.covered[role], study.grid.spacing, marrow
             )
             roles[role] = evidence.to_dict()
-            reason = judge_roles(evidence, role)
-            if reason:
-                refusals.append(f"{role}: {reason}")
+            verdict = judge_roles(evidence, role)
+            if verdict is not None:
+                refusals.append(f"{role}: {verdict.rule}: {verdict.reason}")
         yield {
             "case": name,
             "kind": kind,
@@ -206,9 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = json.loads(args.rejudge.read_text())
         for row in rows:
             row["refused"] = [
-                f"{role}: {reason}"
+                f"{role}: {verdict.rule}: {verdict.reason}"
                 for role, measures in row["roles"].items()
-                if (reason := judge_roles(_evidence(measures), role))
+                if (verdict := judge_roles(_evidence(measures), role))
             ]
         print("\n".join(summary(rows)))
         return 0
