@@ -18,15 +18,31 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
    - *fluid is bright on the image given as T1*: fewer than :data:`MIN_FLUID_DARK_FRACTION`
      of the fluid image's brightest voxels are dark on the image given as T1 and at least
      :data:`MIN_FLUID_BRIGHT_FRACTION` are among its brightest: a T2 or PD given as the T1;
-   - *marrow is dark on the image given as T1* (when a vertebra mask is given): its median
-     rank there is below :data:`MAX_DARK_MARROW_RANK` and :data:`MARROW_RANK_GAP` below its
-     rank on the fluid image: a STIR given as the T1;
+   - *marrow is dark on the image given as T1* (when a vertebra or bone mask is given): its
+     median rank there is below :data:`MAX_DARK_MARROW_RANK` and :data:`MARROW_RANK_GAP`
+     below its rank on the fluid image: a STIR given as the T1;
+   - *marrow looks less fatty on the image given as T1 than on the fluid image* (with a
+     mask): :func:`marrow_fat_score`, three relations of fatty marrow that each flip sign
+     when the two images are swapped, is below :data:`MIN_MARROW_FAT_SCORE`. Adult marrow
+     is fatty, bright on a T1 and dark on a fat-suppressed image, which is the evidence a
+     swap check needs in joints where no air is in view;
    - *a tissue outshines fat on the image given as T1*: where the surface layer is fat
      (median rank :data:`BRIGHT_FAT_RANK` or more on either image), the T1-to-fluid log ratio
      of the tissues lit on either image reaches more than :data:`BRIGHTER_THAN_FAT` above
      fat's: on a real T1 fat is the brightest tissue relative to any fluid image, while a T2
      or STIR in the T1's role brings its fluid (T1 and T2 swapped, a STIR as the T1, T1 and
-     STIR swapped).
+     STIR swapped);
+   - *fat looks scarce on the image given as T1* (an image in the STIR role): the
+     T1-to-fluid log ratio's lower tail reaches far further than its upper one
+     (``ratio_tails`` below :data:`MIN_RATIO_TAILS`). With a fat-suppressed image the upper
+     tail is fat and fatty marrow, the lower one fluid; fat fills more of a spine, pelvis
+     or joint than free fluid. Not applied in the T2 role: a plain T2 shows fat bright too,
+     and its fluid makes the lower tail long.
+
+   The marrow rules alone (:data:`MARROW_RULES`) give a note instead of a refusal when the
+   T1's name or header says T1 (a gradient-echo T1 shows marrow darker than the discs).
+   Bone masks given to ``analyze(..., marrow=...)`` are read after the study is built:
+   :func:`check_bone_roles` applies the marrow rules then.
 
    The surface rules need the layer to hold signal on both images (its median at least
    :data:`MIN_TISSUE_OVER_AIR` times the air's): images out of register are not judged by

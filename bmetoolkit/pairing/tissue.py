@@ -237,12 +237,14 @@ def measure_roles(
     t1_rank[body] = _ranks(t1[body])
     fluid_rank[body] = _ranks(fluid[body])
     lit = body & ((t1_rank >= 0.5) | (fluid_rank >= 0.5))
-    low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
     measures: dict[str, float | None] = {
         "fluid_dark": _largest_fraction(fluid[body], t1_rank[body] <= DARK_RANK),
         "fluid_bright": _largest_fraction(fluid[body], t1_rank[body] >= 1 - DARK_RANK),
-        "ratio_tails": float(((high - middle) - (middle - low)) / max(high - low, 1e-9)),
     }
+    if _has_contrast(t1[body]) and _has_contrast(fluid[body]):
+        # (an image without contrast leaves the ratio's tails to the other image alone)
+        low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
+        measures["ratio_tails"] = float(((high - middle) - (middle - low)) / max(high - low, 1e-9))
     air = _surrounding_air(body, judged)
     if np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged):
         depth = ndimage.distance_transform_edt(~air, sampling=np.asarray(spacing, float))
@@ -322,6 +324,12 @@ def _body(
         np.maximum(fluid, 1e-3 * top_fluid) / top_fluid
     )
     return judged, body, log_ratio
+
+
+def _has_contrast(values: NDArray[np.float64]) -> bool:
+    """Whether the body's values spread: its 10th and 90th percentiles differ."""
+    low, high = np.percentile(values, RATIO_TAIL_PERCENTILES[::2])
+    return bool(high > low)
 
 
 def _rank_of(value: float, values: NDArray[np.float64]) -> float:
