@@ -241,9 +241,10 @@ def test_parameters_json(folder, values, noise):
 )
 def test_role_relations_flip_when_the_images_are_swapped(seed, marrow_fraction, spread):
     """The swap-symmetric relations the role check relies on where no air is in view (ratio
-    tails, the marrow's fat score) change sign, and only sign, when the T1 and the fluid
-    image trade places: whatever the images hold, a swap cannot look like the genuine pair."""
-    from bmetoolkit.pairing.sanity import marrow_fat_score
+    tails, the marrow's three fat relations) change sign, and only sign, when the T1 and the
+    fluid image trade places: whatever the images hold, a swap cannot look like the genuine
+    pair."""
+    from bmetoolkit.pairing.sanity import marrow_fat_relations
     from bmetoolkit.pairing.tissue import measure_roles
 
     rng = np.random.default_rng(seed)
@@ -255,7 +256,7 @@ def test_role_relations_flip_when_the_images_are_swapped(seed, marrow_fraction, 
     genuine = measure_roles(first, second, covered, (1.0, 1.0, 1.0), marrow)
     swapped = measure_roles(second, first, covered, (1.0, 1.0, 1.0), marrow)
     assert swapped.ratio_tails == pytest.approx(-genuine.ratio_tails, abs=1e-9)
-    score, mirrored = marrow_fat_score(genuine), marrow_fat_score(swapped)
-    assert (score is None) == (mirrored is None)  # too little marrow in the body to judge
-    if score is not None:
-        assert mirrored == pytest.approx(-score, abs=2.0 / marrow.size)
+    relations, mirrored = marrow_fat_relations(genuine), marrow_fat_relations(swapped)
+    assert (relations is None) == (mirrored is None)  # too little marrow in the body to judge
+    for name, value in (relations or {}).items():
+        assert mirrored[name] == pytest.approx(-value, abs=2.0 / marrow.size), name

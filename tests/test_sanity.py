@@ -147,6 +147,8 @@ def test_judge_roles_names_its_rule():
     verdict = judge_roles(evidence, "stir")
     assert (verdict.rule, verdict.rule in MARROW_RULES) == (MARROW_NOT_FATTY, True)
     assert verdict.reason.startswith("marrow looks less fatty on it than on the STIR")
+    one_reversed = replace(evidence, marrow_ratio_position=0.6, marrow_level_gap=0.2)
+    assert judge_roles(one_reversed, "stir").rule == FAT_SCARCE  # one sign alone is not enough
     without_marrow = replace(evidence, marrow_ratio_position=None)
     assert judge_roles(without_marrow, "stir").rule == FAT_SCARCE
     assert judge_roles(without_marrow, "t2") is None  # a plain T2's fluid tail is long

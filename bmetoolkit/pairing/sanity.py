@@ -22,8 +22,9 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      median rank there is below :data:`MAX_DARK_MARROW_RANK` and :data:`MARROW_RANK_GAP`
      below its rank on the fluid image: a STIR given as the T1;
    - *marrow looks less fatty on the image given as T1 than on the fluid image* (with a
-     mask): :func:`marrow_fat_score`, three relations of fatty marrow that each flip sign
-     when the two images are swapped, is below :data:`MIN_MARROW_FAT_SCORE`. Adult marrow
+     mask): at least :data:`MARROW_REVERSED_NEEDED` of the three relations of fatty marrow
+     of :func:`marrow_fat_relations`, which each flip sign when the two images are swapped,
+     lie more than :data:`MARROW_REVERSED_BY` below their balance point. Adult marrow
      is fatty, bright on a T1 and dark on a fat-suppressed image, which is the evidence a
      swap check needs in joints where no air is in view;
    - *a tissue outshines fat on the image given as T1*: where the surface layer is fat
@@ -76,10 +77,11 @@ __all__ = [
     "BRIGHTER_THAN_FAT",
     "BRIGHT_FAT_RANK",
     "MARROW_RANK_GAP",
+    "MARROW_REVERSED_BY",
+    "MARROW_REVERSED_NEEDED",
     "MAX_DARK_MARROW_RANK",
     "MIN_FLUID_BRIGHT_FRACTION",
     "MIN_FLUID_DARK_FRACTION",
-    "MIN_MARROW_FAT_SCORE",
     "MIN_RATIO_TAILS",
     "MIN_TISSUE_OVER_AIR",
     "SUPPRESSED_FAT_CONTRAST",
@@ -88,7 +90,7 @@ __all__ = [
     "check_bone_roles",
     "check_roles",
     "judge_roles",
-    "marrow_fat_score",
+    "marrow_fat_relations",
     "refuse_duplicates",
     "same_input",
 ]
@@ -118,10 +120,12 @@ BRIGHT_FAT_RANK = 0.7
 #: log ratio on a real T1 (marrow and muscle with a plain T2: about 0.6; fluid when the roles
 #: are swapped: 1.3 and more).
 BRIGHTER_THAN_FAT = 1.0
-#: Below this :func:`marrow_fat_score` the marrow looks fattier on the fluid image than on
-#: the image given as T1 (0 is the balance; genuine tuning pairs: 0.09 and more, T1 and
-#: fluid image swapped: -0.07 and less).
-MIN_MARROW_FAT_SCORE = -0.05
+#: A relation of :func:`marrow_fat_relations` is reversed when it lies this far below its
+#: balance point 0 (a tenth of its half-range) ...
+MARROW_REVERSED_BY = 0.05
+#: ... and the marrow looks less fatty on the image given as T1 when this many of the three
+#: are: each can fail alone on a genuine pair in some view, a swap reverses all three.
+MARROW_REVERSED_NEEDED = 2
 #: Below this ``ratio_tails`` (with an image in the STIR role) fat looks scarce on the image
 #: given as T1 (genuine tuning pairs: -0.17 and more; T1 and STIR swapped: -0.5 and less).
 MIN_RATIO_TAILS = -0.35
@@ -191,30 +195,33 @@ class RoleVerdict:
     reason: str
 
 
-def marrow_fat_score(evidence: RoleEvidence) -> float | None:
-    """How much fattier the marrow looks on the image given as T1 than on the fluid image.
+def marrow_fat_relations(evidence: RoleEvidence) -> dict[str, float] | None:
+    """Three signs that the marrow is fattier on the image given as T1 than on the fluid
+    image, each centred on 0 and flipping sign when the two images are swapped.
 
-    The sum of three relations of :func:`~bmetoolkit.pairing.tissue.measure_roles`, each
-    centred on 0 and flipping sign when the two images are swapped:
-    ``marrow_ratio_position - 0.5`` + ``marrow_ratio_rank - 0.5`` +
-    ``marrow_level_gap / 2`` (the level gap spans -1 to 1, the others -0.5 to 0.5). Fatty
-    marrow on a real T1 scores above 0; None without a marrow mask.
+    From :func:`~bmetoolkit.pairing.tissue.measure_roles`, on one scale (-0.5 to 0.5):
+    ``position`` (``marrow_ratio_position - 0.5``: its T1-to-fluid ratio nearer fat's than
+    fluid's), ``rank`` (``marrow_ratio_rank - 0.5``: above most other tissue's ratio) and
+    ``level`` (``marrow_level_gap / 2``: nearer the top of the T1 than of the fluid image).
+    Each can fail on a genuine pair in a known kind of view: ``rank`` where fat fills most
+    of the soft tissue (around a knee), ``position`` where free fluid is scarce (the
+    pelvis: muscle is then the fluid image's brightest tissue), ``level`` where the T1's
+    brightest tissue outshines marrow far. None without a marrow mask.
 
     >>> from bmetoolkit.pairing.tissue import RoleEvidence
     >>> evidence = RoleEvidence(5000, marrow_ratio_position=0.6, marrow_ratio_rank=0.3,
     ...                         marrow_level_gap=0.4)
-    >>> round(marrow_fat_score(evidence), 2)
-    0.1
+    >>> {k: round(v, 2) for k, v in marrow_fat_relations(evidence).items()}
+    {'position': 0.1, 'rank': -0.2, 'level': 0.2}
     """
-    measures = (
+    position, rank, gap = (
         evidence.marrow_ratio_position,
         evidence.marrow_ratio_rank,
         evidence.marrow_level_gap,
     )
-    if any(value is None for value in measures):
+    if position is None or rank is None or gap is None:
         return None
-    position, rank, gap = measures
-    return (position - 0.5) + (rank - 0.5) + gap / 2
+    return {"position": position - 0.5, "rank": rank - 0.5, "level": gap / 2}
 
 
 def judge_roles(evidence: RoleEvidence, role: str) -> RoleVerdict | None:
@@ -282,15 +289,18 @@ def judge_roles(evidence: RoleEvidence, role: str) -> RoleVerdict | None:
             f"on it and {evidence.marrow_fluid_rank:.2f} on the {name} (fatty marrow is bright "
             "on a T1, darker on a T2 or STIR)",
         )
-    score = marrow_fat_score(evidence)
-    if score is not None and score < MIN_MARROW_FAT_SCORE:
+    relations = marrow_fat_relations(evidence)
+    reversed_ = [k for k, v in (relations or {}).items() if v < -MARROW_REVERSED_BY]
+    if len(reversed_) >= MARROW_REVERSED_NEEDED:
         return RoleVerdict(
             MARROW_NOT_FATTY,
-            f"marrow looks less fatty on it than on the {name} (score {score:.2f}: its "
-            f"T1-to-{name} ratio is above that of {100 * evidence.marrow_ratio_rank:.0f} % of "
-            f"the other tissue and {100 * evidence.marrow_ratio_position:.0f} % of the way from "
-            f"the fluid's to the fat's; adult marrow is fatty, bright on a T1 and dark on a "
-            "fat-suppressed image)",
+            f"marrow looks less fatty on it than on the {name} ({' and '.join(reversed_)} "
+            f"reversed: its T1-to-{name} ratio is above that of "
+            f"{100 * evidence.marrow_ratio_rank:.0f} % of the other tissue and "
+            f"{100 * evidence.marrow_ratio_position:.0f} % of the way from the fluid's to the "
+            f"fat's, and it lies {evidence.marrow_level_gap:+.2f} nearer the top of it than of "
+            f"the {name}; adult marrow is fatty, bright on a T1 and dark on a fat-suppressed "
+            "image)",
         )
     if (
         surface_is_tissue
