@@ -20,7 +20,8 @@ thresholds were looked at, and held-out (randomized spine 40-99, joints from
 ``HELD_OUT_SEEDS``, the default), never mixed. Printed: genuine refused of N and wrong caught
 of M, per kind of case, and each refusal; ``--json`` saves every measure.
 
-Run: ``python benchmarks/bench_role_check.py [--tuning] [--spine N] [--joints N] [--jobs 2]
+Run: ``python benchmarks/bench_role_check.py [--tuning] [--spine N] [--joints N]
+[--first-joint K] [--jobs 2]
 [--full-size-joints] [--json rows.json]`` and ``--rejudge rows.json`` to judge saved
 measures again with the current thresholds (about 3 s per spine case and 4 s per small joint
 case on one core).
@@ -65,7 +66,7 @@ def _judge(name: str, kind: str, t1, labels=None, **fluid) -> Iterator[dict[str,
     study = Study.from_images(t1, labels=labels, verify_roles=False, **fluid)
     masks: dict[str, Any] = {"no mask": None}
     if study.labels is not None:
-        masks["marrow mask"] = np.asarray(study.labels.data) > 0
+        masks["marrow mask"] = np.asarray(study.labels.data) > 0  # vertebra or bone ids
     for mask_name, marrow in masks.items():
         roles, refusals = {}, []
         for role in ("t2", "stir"):
@@ -76,9 +77,9 @@ def _judge(name: str, kind: str, t1, labels=None, **fluid) -> Iterator[dict[str,
                 study.t1.data, image.data, study.covered[role], study.grid.spacing, marrow
             )
             roles[role] = evidence.to_dict()
-            reason = judge_roles(evidence, role)
-            if reason:
-                refusals.append(f"{role}: {reason}")
+            verdict = judge_roles(evidence, role)
+            if verdict is not None:
+                refusals.append(f"{role}: {verdict.rule}: {verdict.reason}")
         yield {
             "case": name,
             "kind": kind,
@@ -190,6 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spine", type=int, default=None, metavar="N", help="spine cases")
     parser.add_argument("--joints", type=int, default=24, metavar="N", help="joint cases")
     parser.add_argument(
+        "--first-joint",
+        type=int,
+        default=0,
+        metavar="K",
+        help="start at the K-th joint seed (e.g. held-out seeds not looked at before)",
+    )
+    parser.add_argument(
         "--full-size-joints", action="store_true", help="joints at full size (~20 s each)"
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
@@ -206,14 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = json.loads(args.rejudge.read_text())
         for row in rows:
             row["refused"] = [
-                f"{role}: {reason}"
+                f"{role}: {verdict.rule}: {verdict.reason}"
                 for role, measures in row["roles"].items()
-                if (reason := judge_roles(_evidence(measures), role))
+                if (verdict := judge_roles(_evidence(measures), role))
             ]
         print("\n".join(summary(rows)))
         return 0
     spine = list(SPINE_TUNING if args.tuning else SPINE_HELD_OUT)[: args.spine]
-    joints = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[: args.joints]
+    first = args.first_joint
+    joints = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[first : first + args.joints]
 
     def seeds(values: list[int]) -> str:
         return f"{values[0]}-{values[-1]}" if values else "none"
@@ -222,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{which} seeds: spine {seeds(spine)}, joints {seeds(joints)}", flush=True)
     tasks: list[tuple] = [("spine", seed) for seed in spine]
     small = not args.full_size_joints
-    tasks += [("joint", seed, index, small) for index, seed in enumerate(joints)]
+    tasks += [("joint", seed, index, small) for index, seed in enumerate(joints, start=first)]
     tasks += [("fixed",)] if args.tuning else []
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []

@@ -231,3 +231,32 @@ def test_parameters_json(folder, values, noise):
     path.write_text(text, encoding="utf-8")
     _refused_or(lambda: Parameters.from_file(path), sound)
     _refused_or(lambda: Parameters.from_argument(str(path)), sound)
+
+
+@FIXED
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    marrow_fraction=st.floats(0.1, 0.6),
+    spread=st.floats(0.05, 2.0),
+)
+def test_role_relations_flip_when_the_images_are_swapped(seed, marrow_fraction, spread):
+    """The swap-symmetric relations the role check relies on where no air is in view (ratio
+    tails, the marrow's three fat relations) change sign, and only sign, when the T1 and the
+    fluid image trade places: whatever the images hold, a swap cannot look like the genuine
+    pair."""
+    from bmetoolkit.pairing.sanity import marrow_fat_relations
+    from bmetoolkit.pairing.tissue import measure_roles
+
+    rng = np.random.default_rng(seed)
+    shape = (32, 32, 4)
+    first = np.exp(rng.normal(0.0, spread, shape)) * 100
+    second = np.exp(rng.normal(0.0, spread, shape)) * 100
+    marrow = rng.random(shape) < marrow_fraction
+    covered = np.ones(shape, bool)
+    genuine = measure_roles(first, second, covered, (1.0, 1.0, 1.0), marrow)
+    swapped = measure_roles(second, first, covered, (1.0, 1.0, 1.0), marrow)
+    assert swapped.ratio_tails == pytest.approx(-genuine.ratio_tails, abs=1e-9)
+    relations, mirrored = marrow_fat_relations(genuine), marrow_fat_relations(swapped)
+    assert (relations is None) == (mirrored is None)  # too little marrow in the body to judge
+    for name, value in (relations or {}).items():
+        assert mirrored[name] == pytest.approx(-value, abs=2.0 / marrow.size), name

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from bmetoolkit.cli import main
@@ -12,8 +14,18 @@ from bmetoolkit.data import datasets
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.data.phantom.joint import make_joint_phantom
 from bmetoolkit.errors import ContrastMismatchError, DuplicateInputError
-from bmetoolkit.pairing.sanity import MIN_FLUID_DARK_FRACTION
+from bmetoolkit.pairing.sanity import (
+    FAT_SCARCE,
+    MARROW_NOT_FATTY,
+    MARROW_RULES,
+    MIN_FLUID_DARK_FRACTION,
+    _marrow,
+    check_bone_roles,
+    judge_roles,
+)
+from bmetoolkit.pairing.tissue import RoleEvidence
 from bmetoolkit.study import Study
+from bmetoolkit.volume import Volume
 from tests.fuzz.corpus import make_seeds
 
 
@@ -69,26 +81,94 @@ def test_stir_as_t1_with_a_plain_t2_and_swapped_roles_are_refused(seed):
 
 
 @pytest.mark.parametrize(
-    ("seed", "joint", "plane", "fluid", "swap_seen"),
+    ("seed", "joint", "plane", "fluid", "rule"),
     [
-        (1, "sij", "coronal", "stir", False),  # no air around the body in view
-        (2, "sij", "axial", "pdfs", False),  # its thin surface layer is not fat on the T1
-        (4, "knee", "sagittal", "stir", True),
-        (5, "knee", "coronal", "t2fs", True),
+        (1, "sij", "coronal", "stir", "fat looks scarce on it"),  # no air around the body
+        (2, "sij", "axial", "pdfs", "fat looks scarce on it"),  # its thin layer is not fat
+        (4, "knee", "sagittal", "stir", "fat is suppressed on it"),
+        (5, "knee", "coronal", "t2fs", "fat is suppressed on it"),
     ],
 )
-def test_genuine_joint_t1s_pass_and_a_swap_is_refused_where_fat_is_in_view(
-    seed, joint, plane, fluid, swap_seen
-):
+def test_genuine_joint_t1s_pass_and_a_swap_is_refused(seed, joint, plane, fluid, rule):
     """On joints, muscle (not fluid) may be the brightest tissue on the STIR: a genuine T1 is
-    accepted. T1 and fluid image swapped are refused when surface fat is in view; without it
-    (and without a marrow mask) the swapped pair mirrors the genuine one and passes."""
+    accepted. T1 and fluid image swapped are refused: by the surface fat where it is in view,
+    else because fat (bright on a T1, suppressed on the other) is scarcer than fluid."""
     phantom = make_joint_phantom(seed, joint=joint, plane=plane, fluid=fluid, small=True)
     study = Study.from_images(phantom.t1, stir=phantom.fluid)
     assert study.role_checks["stir"] is not None
-    if swap_seen:
-        with pytest.raises(ContrastMismatchError, match="does not look like a T1"):
-            Study.from_images(phantom.fluid, stir=phantom.t1)
+    with pytest.raises(ContrastMismatchError, match=rule):
+        Study.from_images(phantom.fluid, stir=phantom.t1)
+
+
+@pytest.fixture(scope="module")
+def knee():
+    """Tuning knee 0 (sagittal STIR): its swap mirrors the genuine pair where no mask is
+    given (the surface fat is nulled to near the air's level on the STIR)."""
+    return make_joint_phantom(0, joint="knee", plane="sagittal", fluid="stir", small=True)
+
+
+def test_bone_masks_reach_the_role_check(knee):
+    """``marrow=`` bone masks are read after the study is built; their fatty marrow (bright
+    on a T1, dark on a STIR) still refuses a swapped knee that the images alone let through,
+    and a genuine knee with the same masks is analysed."""
+    from bmetoolkit.analysis import analyze
+
+    assert Study.from_images(knee.fluid, stir=knee.t1).role_checks["stir"] is not None
+    with pytest.raises(ContrastMismatchError, match="marrow looks less fatty on it") as err:
+        analyze(knee.fluid, stir=knee.t1, marrow=knee.truth.bones)
+    assert "--no-role-check" in err.value.for_cli()
+    result = analyze(knee.t1, stir=knee.fluid, marrow=knee.truth.bones)
+    assert not any("marrow" in note and "check the roles" in note for note in result.notes)
+
+
+def test_bone_role_check_is_skipped_when_roles_are_not_verified(knee):
+    unchecked = Study.from_images(
+        knee.fluid, stir=knee.t1, labels=knee.truth.bones, verify_roles=False
+    )
+    assert check_bone_roles(unchecked, np.asarray(unchecked.labels.data) > 0) is unchecked
+
+
+def test_marrow_rules_give_a_note_when_the_t1_is_named_t1(knee):
+    """The marrow rules are recognised by their rule, not their wording: a T1 whose header
+    says T1 is used with a note when only the marrow speaks against it."""
+    named = knee.fluid.with_data(
+        knee.fluid.data, meta={**knee.fluid.meta, "SeriesDescription": "SAG_T1"}
+    )
+    study = Study.from_images(named, stir=knee.t1, labels=knee.truth.bones)
+    note = next(n for n in study.notes if "marrow looks less fatty" in n)
+    assert "its name or header says T1, so it is used as the T1" in note
+
+
+def test_judge_roles_names_its_rule():
+    evidence = RoleEvidence(
+        5000, fluid_dark=0.3, fluid_bright=0.0, marrow_ratio_position=0.3,
+        marrow_ratio_rank=0.2, marrow_level_gap=-0.4, ratio_tails=-0.8,
+    )  # fmt: skip
+    verdict = judge_roles(evidence, "stir")
+    assert (verdict.rule, verdict.rule in MARROW_RULES) == (MARROW_NOT_FATTY, True)
+    assert verdict.reason.startswith("marrow looks less fatty on it than on the STIR")
+    one_reversed = replace(evidence, marrow_ratio_position=0.6, marrow_level_gap=0.2)
+    assert judge_roles(one_reversed, "stir").rule == FAT_SCARCE  # one sign alone is not enough
+    without_marrow = replace(evidence, marrow_ratio_position=None)
+    assert judge_roles(without_marrow, "stir").rule == FAT_SCARCE
+    assert judge_roles(without_marrow, "t2") is None  # a plain T2's fluid tail is long
+
+
+def test_spineps_discs_are_not_marrow():
+    """SPINEPS maps hold discs (100+) and endplates (200+) besides the vertebrae: a disc is
+    fluid-bright, and must not make a genuine T1's "marrow" look dark."""
+    data = np.zeros((4, 4, 3), np.uint8)
+    data[0], data[1], data[2] = 20, 120, 220
+    marrow = _marrow(Volume(data, np.eye(4), kind="label"))
+    assert marrow[0].all() and not marrow[1:].any()
+
+
+def test_a_plain_t2_in_the_stir_role_is_named_in_the_message():
+    """With a plain T2 in the STIR role fat is bright on both images; the refusal names that
+    possibility too."""
+    phantom = make_phantom(seed=0, lesions="healthy", config=PhantomConfig.small())
+    with pytest.raises(ContrastMismatchError, match="a plain T2 belongs in the T2 role"):
+        Study.from_images(phantom.t1, stir=phantom.t2)
 
 
 def test_real_cervical_gradient_echo_t1_passes():

@@ -28,6 +28,7 @@ from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_ex
 from bmetoolkit.bones.labels import BoneLabels
 from bmetoolkit.bones.tables import bone_lesion_table, bone_table
 from bmetoolkit.modic import MM3_PER_ML
+from bmetoolkit.pairing.sanity import check_bone_roles
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
     coarse_seed_mask,
@@ -72,6 +73,7 @@ def analyze_bones(
     clock = time.perf_counter()
     grid = study.grid
     ids = np.asarray(bones.labels.data)
+    study = check_bone_roles(study, ids > 0)  # the bones' marrow in the role check
     depths = bone_depths(ids, grid.spacing, articular_gap_mm=params.articular_gap_mm)
     bone = (ids > 0) & study.analysable()
     marrow = bone & ~depths.rim

@@ -18,15 +18,32 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
    - *fluid is bright on the image given as T1*: fewer than :data:`MIN_FLUID_DARK_FRACTION`
      of the fluid image's brightest voxels are dark on the image given as T1 and at least
      :data:`MIN_FLUID_BRIGHT_FRACTION` are among its brightest: a T2 or PD given as the T1;
-   - *marrow is dark on the image given as T1* (when a vertebra mask is given): its median
-     rank there is below :data:`MAX_DARK_MARROW_RANK` and :data:`MARROW_RANK_GAP` below its
-     rank on the fluid image: a STIR given as the T1;
+   - *marrow is dark on the image given as T1* (when a vertebra or bone mask is given): its
+     median rank there is below :data:`MAX_DARK_MARROW_RANK` and :data:`MARROW_RANK_GAP`
+     below its rank on the fluid image: a STIR given as the T1;
+   - *marrow looks less fatty on the image given as T1 than on the fluid image* (with a
+     mask): at least :data:`MARROW_REVERSED_NEEDED` of the three relations of fatty marrow
+     of :func:`marrow_fat_relations`, which each flip sign when the two images are swapped,
+     lie more than :data:`MARROW_REVERSED_BY` below their balance point. Adult marrow
+     is fatty, bright on a T1 and dark on a fat-suppressed image, which is the evidence a
+     swap check needs in joints where no air is in view;
    - *a tissue outshines fat on the image given as T1*: where the surface layer is fat
      (median rank :data:`BRIGHT_FAT_RANK` or more on either image), the T1-to-fluid log ratio
      of the tissues lit on either image reaches more than :data:`BRIGHTER_THAN_FAT` above
      fat's: on a real T1 fat is the brightest tissue relative to any fluid image, while a T2
      or STIR in the T1's role brings its fluid (T1 and T2 swapped, a STIR as the T1, T1 and
-     STIR swapped).
+     STIR swapped);
+   - *fat looks scarce on the image given as T1* (an image in the STIR role): the
+     T1-to-fluid log ratio's lower tail reaches far further than its upper one
+     (``ratio_tails`` below :data:`MIN_RATIO_TAILS`). With a fat-suppressed image the upper
+     tail is fat and fatty marrow, the lower one fluid; fat fills more of a spine, pelvis
+     or joint than free fluid. Not applied in the T2 role: a plain T2 shows fat bright too,
+     and its fluid makes the lower tail long.
+
+   The marrow rules alone (:data:`MARROW_RULES`) give a note instead of a refusal when the
+   T1's name or header says T1 (a gradient-echo T1 shows marrow darker than the discs).
+   Bone masks given to ``analyze(..., marrow=...)`` are read after the study is built:
+   :func:`check_bone_roles` applies the marrow rules then.
 
    The surface rules need the layer to hold signal on both images (its median at least
    :data:`MIN_TISSUE_OVER_AIR` times the air's): images out of register are not judged by
@@ -42,26 +59,38 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.errors import ContrastMismatchError, DuplicateInputError
-from bmetoolkit.pairing.tissue import MIN_VOXELS, RoleEvidence, measure_roles
+from bmetoolkit.pairing.tissue import MIN_VOXELS, RoleEvidence, measure_marrow, measure_roles
+from bmetoolkit.spine.labels import DISC_OFFSET
 from bmetoolkit.volume import Volume
+
+if TYPE_CHECKING:
+    from bmetoolkit.study import Study
 
 __all__ = [
     "BRIGHTER_THAN_FAT",
     "BRIGHT_FAT_RANK",
     "MARROW_RANK_GAP",
+    "MARROW_REVERSED_BY",
+    "MARROW_REVERSED_NEEDED",
     "MAX_DARK_MARROW_RANK",
     "MIN_FLUID_BRIGHT_FRACTION",
     "MIN_FLUID_DARK_FRACTION",
+    "MIN_RATIO_TAILS",
     "MIN_TISSUE_OVER_AIR",
     "SUPPRESSED_FAT_CONTRAST",
     "SUPPRESSED_FAT_RANK",
+    "RoleVerdict",
+    "check_bone_roles",
     "check_roles",
     "judge_roles",
+    "marrow_fat_relations",
     "refuse_duplicates",
     "same_input",
 ]
@@ -91,9 +120,26 @@ BRIGHT_FAT_RANK = 0.7
 #: log ratio on a real T1 (marrow and muscle with a plain T2: about 0.6; fluid when the roles
 #: are swapped: 1.3 and more).
 BRIGHTER_THAN_FAT = 1.0
+#: A relation of :func:`marrow_fat_relations` is reversed when it lies this far below its
+#: balance point 0 (a tenth of its half-range) ...
+MARROW_REVERSED_BY = 0.05
+#: ... and the marrow looks less fatty on the image given as T1 when this many of the three
+#: are: each can fail alone on a genuine pair in some view, a swap reverses all three.
+MARROW_REVERSED_NEEDED = 2
+#: Below this ``ratio_tails`` (with an image in the STIR role) fat looks scarce on the image
+#: given as T1 (genuine tuning pairs: -0.17 and more; T1 and STIR swapped: -0.5 and less).
+MIN_RATIO_TAILS = -0.35
 
-#: How :func:`judge_roles` starts the reason of its marrow rule.
-DARK_MARROW = "marrow is dark on it"
+#: The rules of :func:`judge_roles`, as :attr:`RoleVerdict.rule` names them.
+SUPPRESSED_FAT = "suppressed_fat"
+FLUID_BRIGHT = "fluid_bright"
+DARK_MARROW = "dark_marrow"
+MARROW_NOT_FATTY = "marrow_not_fatty"
+OUTSHINES_FAT = "outshines_fat"
+FAT_SCARCE = "fat_scarce"
+#: Rules that judge the marrow alone: weak evidence when the T1's name says T1 (a
+#: gradient-echo T1 shows marrow darker than discs): a note instead of a refusal.
+MARROW_RULES = (DARK_MARROW, MARROW_NOT_FATTY)
 _ROLE_NAMES = {"t1": "T1", "t2": "T2", "stir": "STIR", "labels": "label map"}
 
 
@@ -131,7 +177,54 @@ def _files(volume: Volume) -> set[str]:
     return {os.path.realpath(f) for f in files}
 
 
-def judge_roles(evidence: RoleEvidence, role: str) -> str | None:
+@dataclass(frozen=True)
+class RoleVerdict:
+    """Why an image cannot be in the T1's role: the rule that says so, and why in words.
+
+    Attributes
+    ----------
+    rule : str
+        :data:`SUPPRESSED_FAT`, :data:`FLUID_BRIGHT`, :data:`DARK_MARROW` or
+        :data:`OUTSHINES_FAT`.
+    reason : str
+        What the images show, for the user (starts with the finding, e.g. "fat is
+        suppressed on it: ...").
+    """
+
+    rule: str
+    reason: str
+
+
+def marrow_fat_relations(evidence: RoleEvidence) -> dict[str, float] | None:
+    """Three signs that the marrow is fattier on the image given as T1 than on the fluid
+    image, each centred on 0 and flipping sign when the two images are swapped.
+
+    From :func:`~bmetoolkit.pairing.tissue.measure_roles`, on one scale (-0.5 to 0.5):
+    ``position`` (``marrow_ratio_position - 0.5``: its T1-to-fluid ratio nearer fat's than
+    fluid's), ``rank`` (``marrow_ratio_rank - 0.5``: above most other tissue's ratio) and
+    ``level`` (``marrow_level_gap / 2``: nearer the top of the T1 than of the fluid image).
+    Each can fail on a genuine pair in a known kind of view: ``rank`` where fat fills most
+    of the soft tissue (around a knee), ``position`` where free fluid is scarce (the
+    pelvis: muscle is then the fluid image's brightest tissue), ``level`` where the T1's
+    brightest tissue outshines marrow far. None without a marrow mask.
+
+    >>> from bmetoolkit.pairing.tissue import RoleEvidence
+    >>> evidence = RoleEvidence(5000, marrow_ratio_position=0.6, marrow_ratio_rank=0.3,
+    ...                         marrow_level_gap=0.4)
+    >>> {k: round(v, 2) for k, v in marrow_fat_relations(evidence).items()}
+    {'position': 0.1, 'rank': -0.2, 'level': 0.2}
+    """
+    position, rank, gap = (
+        evidence.marrow_ratio_position,
+        evidence.marrow_ratio_rank,
+        evidence.marrow_level_gap,
+    )
+    if position is None or rank is None or gap is None:
+        return None
+    return {"position": position - 0.5, "rank": rank - 0.5, "level": gap / 2}
+
+
+def judge_roles(evidence: RoleEvidence, role: str) -> RoleVerdict | None:
     """Why the image given as T1 and the fluid image in ``role`` cannot be in those roles.
 
     Parameters
@@ -139,21 +232,22 @@ def judge_roles(evidence: RoleEvidence, role: str) -> str | None:
     evidence : RoleEvidence
         The measures of :func:`~bmetoolkit.pairing.tissue.measure_roles`.
     role : {'t2', 'stir'}
-        The fluid image's role (for the message).
+        The fluid image's role (for the message; the fat-scarce rule needs a STIR role).
 
     Returns
     -------
-    str or None
-        What is wrong, in words, or None when the roles fit (or cannot be judged).
+    RoleVerdict or None
+        The rule that refuses the roles and why, or None when the roles fit (or cannot be
+        judged).
 
     Examples
     --------
     >>> from bmetoolkit.pairing.tissue import RoleEvidence
     >>> judge_roles(RoleEvidence(5000, fluid_dark=0.3, fluid_bright=0.1), "stir") is None
     True
-    >>> evidence = RoleEvidence(5000, fluid_dark=0.004, fluid_bright=0.6)
-    >>> judge_roles(evidence, "stir")[:21]
-    'fluid is bright on it'
+    >>> verdict = judge_roles(RoleEvidence(5000, fluid_dark=0.004, fluid_bright=0.6), "stir")
+    >>> verdict.rule, verdict.reason[:21]
+    ('fluid_bright', 'fluid is bright on it')
     """
     if evidence.fluid_dark is None:
         return None
@@ -167,40 +261,71 @@ def judge_roles(evidence: RoleEvidence, role: str) -> str | None:
         and evidence.fat_contrast < SUPPRESSED_FAT_CONTRAST
         and evidence.fat_t1_rank < SUPPRESSED_FAT_RANK
     ):
-        return (
+        return RoleVerdict(
+            SUPPRESSED_FAT,
             f"fat is suppressed on it: the body's surface fat is dark on it (median rank "
             f"{evidence.fat_t1_rank:.2f}) and {np.exp(-evidence.fat_contrast):.1f} times darker, "
-            f"relative to the {name}, than the tissue inside (a T1 shows fat bright)"
+            f"relative to the {name}, than the tissue inside (a T1 shows fat bright)",
         )
     if (
         evidence.fluid_dark < MIN_FLUID_DARK_FRACTION
         and evidence.fluid_bright is not None
         and evidence.fluid_bright >= MIN_FLUID_BRIGHT_FRACTION
     ):
-        return (
+        return RoleVerdict(
+            FLUID_BRIGHT,
             f"fluid is bright on it: of the voxels brightest on the {name} (fluid: CSF, discs, "
             f"joint fluid), {100 * evidence.fluid_dark:.1f} % are dark on it and "
-            f"{100 * evidence.fluid_bright:.0f} % among its brightest (a T1 shows fluid dark)"
+            f"{100 * evidence.fluid_bright:.0f} % among its brightest (a T1 shows fluid dark)",
         )
     if (
         evidence.marrow_t1_rank is not None
         and evidence.marrow_t1_rank < MAX_DARK_MARROW_RANK
         and evidence.marrow_fluid_rank - evidence.marrow_t1_rank >= MARROW_RANK_GAP
     ):
-        return (
-            f"{DARK_MARROW}: the marrow's median rank is {evidence.marrow_t1_rank:.2f} "
+        return RoleVerdict(
+            DARK_MARROW,
+            f"marrow is dark on it: the marrow's median rank is {evidence.marrow_t1_rank:.2f} "
             f"on it and {evidence.marrow_fluid_rank:.2f} on the {name} (fatty marrow is bright "
-            "on a T1, darker on a T2 or STIR)"
+            "on a T1, darker on a T2 or STIR)",
+        )
+    relations = marrow_fat_relations(evidence)
+    reversed_ = [k for k, v in (relations or {}).items() if v < -MARROW_REVERSED_BY]
+    if len(reversed_) >= MARROW_REVERSED_NEEDED:
+        return RoleVerdict(
+            MARROW_NOT_FATTY,
+            f"marrow looks less fatty on it than on the {name} ({' and '.join(reversed_)} "
+            f"reversed: its T1-to-{name} ratio is above that of "
+            f"{100 * evidence.marrow_ratio_rank:.0f} % of the other tissue and "
+            f"{100 * evidence.marrow_ratio_position:.0f} % of the way from the fluid's to the "
+            f"fat's, and it lies {evidence.marrow_level_gap:+.2f} nearer the top of it than of "
+            f"the {name}; adult marrow is fatty, bright on a T1 and dark on a fat-suppressed "
+            "image)",
         )
     if (
         surface_is_tissue
         and max(evidence.fat_t1_rank, evidence.fat_fluid_rank) >= BRIGHT_FAT_RANK
         and evidence.brighter_on_t1 > BRIGHTER_THAN_FAT
     ):
-        return (
+        return RoleVerdict(
+            OUTSHINES_FAT,
             f"tissue is brighter on it than fat is, relative to the {name}, by a factor of "
             f"{np.exp(evidence.brighter_on_t1):.1f} (on a T1 nothing outshines fat so: it is the "
-            f"fluid of a T2 or STIR, dark on a T1)"
+            f"fluid of a T2 or STIR, dark on a T1)",
+        )
+    if (
+        role == "stir"
+        and evidence.ratio_tails is not None
+        and evidence.ratio_tails < MIN_RATIO_TAILS
+    ):
+        return RoleVerdict(
+            FAT_SCARCE,
+            "fat looks scarce on it: of the tissues it and the STIR show, those darker on it "
+            "than on the STIR reach much further than those brighter (tails "
+            f"{evidence.ratio_tails:.2f}); "
+            "with a fat-suppressed image, fat and fatty marrow, bright on a T1, fill more of the "
+            "view than fluid does. Either the image given as T1 is fat-suppressed, or the image "
+            "given as STIR is not (a plain T2 belongs in the T2 role)",
         )
     return None
 
@@ -242,7 +367,7 @@ def check_roles(
     fractions: dict[str, float | None] = {}
     notes: list[str] = []
     labels = aligned.get("labels")
-    marrow = None if labels is None else np.asarray(labels.data) > 0
+    marrow = None if labels is None else _marrow(labels)
     for role in ("t2", "stir"):
         if role not in aligned:
             continue
@@ -256,18 +381,70 @@ def check_roles(
                 f"voxels with signal where both have data; {MIN_VOXELS} needed)"
             )
             continue
-        reason = judge_roles(evidence, role)
-        if reason is not None and reason.startswith(DARK_MARROW) and _contrast_of(t1) == "T1":
-            # Dark marrow alone is weak evidence: gradient-echo T1s show marrow darker than
-            # discs (the SCT cervical T1 with its vertebrae given). Its name says T1: a note.
-            notes.append(
-                f"the T1's {reason}; its name or header says T1, so it is used as the T1 "
-                "(a gradient-echo T1?): check the roles"
-            )
-        elif reason is not None:
-            _refuse_contrast(t1, given[role], role, reason)
+        notes += _act_on(judge_roles(evidence, role), t1, given[role], role)
     notes += _name_notes({"t1": t1, **given})
     return fractions, notes
+
+
+def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
+    """Judge a study's roles again on bone masks known only after it was built.
+
+    :meth:`~bmetoolkit.study.Study.from_images` judges the roles before the bone masks of
+    ``analyze(..., marrow=...)`` are read; this adds their marrow rules (fatty marrow bright
+    on a T1, dark on a fat-suppressed image), measured cheaply
+    (:func:`~bmetoolkit.pairing.tissue.measure_marrow`). Studies whose roles were not
+    checked (``verify_roles=False``, no T1: an empty ``role_checks``) are returned as they are.
+
+    Parameters
+    ----------
+    study : Study
+    marrow : ndarray of bool
+        The bones on the study grid.
+
+    Returns
+    -------
+    Study
+        The study, with a note when the marrow rules are overruled by the T1's name.
+
+    Raises
+    ------
+    ContrastMismatchError
+        The marrow does not look fatty on the image given as T1.
+    """
+    notes: list[str] = []
+    for role, fluid_dark in study.role_checks.items():
+        if fluid_dark is None:
+            continue
+        fluid = getattr(study, role)
+        measures = measure_marrow(study.t1.data, fluid.data, study.covered[role], marrow)
+        evidence = RoleEvidence(int(np.count_nonzero(marrow)), fluid_dark=fluid_dark, **measures)
+        notes += _act_on(judge_roles(evidence, role), study.t1, fluid, role)
+    if not notes:
+        return study
+    return replace(study, notes=tuple(dict.fromkeys((*study.notes, *notes))))
+
+
+def _marrow(labels: Volume) -> NDArray[np.bool_]:
+    """Marrow in a vertebra label map: its non-zero ids below 100 (SPINEPS discs are 100+
+    and its endplates 200+: discs are fluid-bright, not marrow)."""
+    data = np.asarray(labels.data)
+    return (data > 0) & (data < DISC_OFFSET)
+
+
+def _act_on(verdict: RoleVerdict | None, t1: Volume, fluid: Volume, role: str) -> list[str]:
+    """Refuse the roles on ``verdict``, or return a note when only a marrow rule speaks
+    against a T1 whose name says T1."""
+    if verdict is None:
+        return []
+    if verdict.rule in MARROW_RULES and _contrast_of(t1) == "T1":
+        # Marrow alone is weak evidence: gradient-echo T1s show marrow darker than discs (the
+        # SCT cervical T1 with its vertebrae given). Its name says T1: a note.
+        return [
+            f"the T1's {verdict.reason}; its name or header says T1, so it is used as the T1 "
+            "(a gradient-echo T1?): check the roles"
+        ]
+    _refuse_contrast(t1, fluid, role, verdict.reason)
+    return []
 
 
 def refuse_duplicates(images: Mapping[str, Volume]) -> None:

@@ -36,9 +36,26 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   On a real T1 fat is the brightest tissue relative to any fluid image (marrow and muscle
   with a plain T2: about 0.6 above); a T2 or STIR in the T1's role brings its fluid, far
   above (1.3 and more).
-- **marrow** (when a vertebra or bone mask is known): ``marrow_t1_rank`` and
-  ``marrow_fluid_rank``, its median rank in each image (fatty marrow is bright on a T1,
-  intermediate on a T2, dark on a STIR).
+  The layer's fat reference is its *fattest half*: the half of the layer brightest on either
+  image (fat is bright on a T1 and on a plain T2; where the layer is thin, skin and muscle
+  make the rest).
+- ``ratio_tails``: how much longer the upper tail of the T1-to-fluid log ratio is than its
+  lower tail, over the tissues lit on either image: ``((p90 - p50) - (p50 - p10)) / (p90 -
+  p10)``, -1 to 1. With a fat-suppressed fluid image the upper tail is fat and fatty marrow
+  (bright on a T1, suppressed on the other) and the lower tail fluid (dark on a T1, bright on
+  the other); fat fills more of a spine, pelvis or joint than free fluid, so on a real T1 the
+  upper tail is not the shorter one by far. Swapped, the ratio is mirrored and the sign flips.
+- **marrow** (when a vertebra or bone mask is known, :func:`measure_marrow`):
+  ``marrow_t1_rank`` and ``marrow_fluid_rank``, its median rank in each image (fatty marrow
+  is bright on a T1, intermediate on a T2, dark on a STIR); and how fatty it looks on the
+  image given as T1 against the fluid image, from three relations that each flip sign when
+  the two images are swapped: ``marrow_ratio_rank``, the fraction of the other tissue whose
+  T1-to-fluid log ratio is below the marrow's median (fatty marrow: most, only fat is above);
+  ``marrow_ratio_position``, where the marrow's ratio lies between the 1st (fluid) and 99th
+  (fat) percentiles of the other lit tissue's, 0 to 1 (fatty marrow resembles fat: above the
+  middle); ``marrow_level_gap``, the marrow's median over the 95th percentile of the body on
+  the image given as T1 minus the same on the fluid image (fat, and fatty marrow nearly as
+  much, is among the brightest tissues of a T1 and among the darkest of a fat-suppressed image).
 
 Measures that cannot be made (no air around the body in view, no mask, too few voxels) are
 None; :mod:`bmetoolkit.pairing.sanity` decides from those that can.
@@ -63,6 +80,7 @@ __all__ = [
     "SHELL_MM",
     "TAIL_PERCENT",
     "RoleEvidence",
+    "measure_marrow",
     "measure_roles",
 ]
 
@@ -86,6 +104,12 @@ MIN_REGION_VOXELS = 200
 #: The upper tail of the T1-to-fluid log ratio (relative to surface fat) is its percentile
 #: ``100 - TAIL_PERCENT`` over voxels in the upper half of either image.
 TAIL_PERCENT = 1.0
+#: ``ratio_tails`` compares the log ratio's distance from its median to these percentiles.
+RATIO_TAIL_PERCENTILES = (10.0, 50.0, 90.0)
+#: ``marrow_ratio_position`` lies between these percentiles of the other tissue's log ratio.
+RATIO_SPAN_PERCENTILES = (1.0, 99.0)
+#: ``marrow_level_gap`` takes each image's level at this percentile of the body's values.
+LEVEL_PERCENTILE = 95.0
 
 
 @dataclass(frozen=True)
@@ -104,8 +128,12 @@ class RoleEvidence:
     fat_t1_over_air: float | None = None
     fat_fluid_over_air: float | None = None
     brighter_on_t1: float | None = None
+    ratio_tails: float | None = None
     marrow_t1_rank: float | None = None
     marrow_fluid_rank: float | None = None
+    marrow_ratio_rank: float | None = None
+    marrow_ratio_position: float | None = None
+    marrow_level_gap: float | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
         """The measures, rounded to 3 decimals (for ``report.json``)."""
@@ -200,36 +228,32 @@ def measure_roles(
     """
     t1 = np.asarray(t1, np.float64)
     fluid = np.asarray(fluid, np.float64)
-    judged = np.asarray(covered, bool) & np.isfinite(t1) & np.isfinite(fluid)
-    if not judged.any():
-        return RoleEvidence(voxels=0)
-    top_t1 = np.percentile(t1[judged], 99)
-    top_fluid = np.percentile(fluid[judged], 99)
-    body = judged & (
-        (t1 > FOREGROUND_FRACTION * top_t1) | (fluid > FOREGROUND_FRACTION * top_fluid)
-    )
+    judged, body, log_ratio = _body(t1, fluid, covered)
     voxels = int(np.count_nonzero(body))
-    if voxels < MIN_VOXELS or top_t1 <= 0 or top_fluid <= 0:
+    if log_ratio is None:
         return RoleEvidence(voxels=voxels)
     t1_rank = np.zeros(t1.shape)
     fluid_rank = np.zeros(t1.shape)
     t1_rank[body] = _ranks(t1[body])
     fluid_rank[body] = _ranks(fluid[body])
+    lit = body & ((t1_rank >= 0.5) | (fluid_rank >= 0.5))
     measures: dict[str, float | None] = {
         "fluid_dark": _largest_fraction(fluid[body], t1_rank[body] <= DARK_RANK),
         "fluid_bright": _largest_fraction(fluid[body], t1_rank[body] >= 1 - DARK_RANK),
     }
+    if _has_contrast(t1[body]) and _has_contrast(fluid[body]):
+        # (an image without contrast leaves the ratio's tails to the other image alone)
+        low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
+        measures["ratio_tails"] = float(((high - middle) - (middle - low)) / max(high - low, 1e-9))
     air = _surrounding_air(body, judged)
     if np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged):
         depth = ndimage.distance_transform_edt(~air, sampling=np.asarray(spacing, float))
         shell = body & (depth > SHELL_MM[0]) & (depth <= SHELL_MM[1])
         interior = body & (depth > INTERIOR_MM)
         if min(np.count_nonzero(shell), np.count_nonzero(interior)) >= MIN_REGION_VOXELS:
-            log_ratio = np.log(np.maximum(t1, 1e-3 * top_t1) / top_t1) - np.log(
-                np.maximum(fluid, 1e-3 * top_fluid) / top_fluid
-            )
-            fat_ratio = float(np.median(log_ratio[shell]))
-            lit = body & ((t1_rank >= 0.5) | (fluid_rank >= 0.5))
+            brightest = np.maximum(t1_rank[shell], fluid_rank[shell])
+            fattest = brightest >= np.median(brightest)  # the layer's fattest half
+            fat_ratio = float(np.median(log_ratio[shell][fattest]))
             air_t1, air_fluid = float(np.median(t1[air])), float(np.median(fluid[air]))
             measures |= {
                 "fat_t1_over_air": _over(float(np.median(t1[shell])), air_t1),
@@ -242,10 +266,101 @@ def measure_roles(
                 "fat_contrast": fat_ratio - float(np.median(log_ratio[interior])),
             }
     if marrow is not None:
-        in_marrow = body & np.asarray(marrow, bool)
-        if np.count_nonzero(in_marrow) >= MIN_REGION_VOXELS:
-            measures |= {
-                "marrow_t1_rank": float(np.median(t1_rank[in_marrow])),
-                "marrow_fluid_rank": float(np.median(fluid_rank[in_marrow])),
-            }
+        measures |= _marrow_measures(t1, fluid, body, log_ratio, np.asarray(marrow, bool))
     return RoleEvidence(voxels=voxels, **measures)
+
+
+def measure_marrow(
+    t1: NDArray, fluid: NDArray, covered: NDArray[np.bool_], marrow: NDArray[np.bool_]
+) -> dict[str, float]:
+    """The marrow measures of :func:`measure_roles` alone (no sorting of the whole image).
+
+    For a bone mask known only after the study was judged without it: fold the result into
+    the evidence with ``dataclasses.replace(evidence, **measure_marrow(...))``. Empty when
+    the marrow or the rest of the body is too small to judge.
+
+    Examples
+    --------
+    >>> t1, stir = np.zeros((40, 40, 6)), np.zeros((40, 40, 6))
+    >>> t1[2:38, 2:38], stir[2:38, 2:38] = 40.0, 35.0  # muscle
+    >>> t1[5:15, 5:35], stir[5:15, 5:35] = 110.0, 8.0  # fat
+    >>> t1[20:34, 8:32], stir[20:34, 8:32] = 100.0, 20.0  # a bone's fatty marrow
+    >>> t1[16:19, 8:32], stir[16:19, 8:32] = 25.0, 150.0  # joint fluid
+    >>> noise = np.random.default_rng(0).normal(0, 1, (2, *t1.shape))
+    >>> t1, stir = np.abs(t1 + noise[0]), np.abs(stir + noise[1])
+    >>> covered, bone = np.ones(t1.shape, bool), np.zeros(t1.shape, bool)
+    >>> bone[20:34, 8:32] = True
+    >>> genuine = measure_marrow(t1, stir, covered, bone)
+    >>> swapped = measure_marrow(stir, t1, covered, bone)
+    >>> genuine["marrow_ratio_position"] > 0.5 > swapped["marrow_ratio_position"]
+    True
+    >>> genuine["marrow_level_gap"] > 0 > swapped["marrow_level_gap"]
+    True
+    """
+    t1 = np.asarray(t1, np.float64)
+    fluid = np.asarray(fluid, np.float64)
+    _, body, log_ratio = _body(t1, fluid, covered)
+    if log_ratio is None:
+        return {}
+    return _marrow_measures(t1, fluid, body, log_ratio, np.asarray(marrow, bool))
+
+
+def _body(
+    t1: NDArray[np.float64], fluid: NDArray[np.float64], covered: NDArray[np.bool_]
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None]:
+    """Judged voxels, the body (signal on either image) and the T1-to-fluid log ratio
+    (None when the body is too small or an image holds no signal)."""
+    judged = np.asarray(covered, bool) & np.isfinite(t1) & np.isfinite(fluid)
+    if not judged.any():
+        return judged, judged, None
+    top_t1 = np.percentile(t1[judged], 99)
+    top_fluid = np.percentile(fluid[judged], 99)
+    body = judged & (
+        (t1 > FOREGROUND_FRACTION * top_t1) | (fluid > FOREGROUND_FRACTION * top_fluid)
+    )
+    if np.count_nonzero(body) < MIN_VOXELS or top_t1 <= 0 or top_fluid <= 0:
+        return judged, body, None
+    log_ratio = np.log(np.maximum(t1, 1e-3 * top_t1) / top_t1) - np.log(
+        np.maximum(fluid, 1e-3 * top_fluid) / top_fluid
+    )
+    return judged, body, log_ratio
+
+
+def _has_contrast(values: NDArray[np.float64]) -> bool:
+    """Whether the body's values spread: its 10th and 90th percentiles differ."""
+    low, high = np.percentile(values, RATIO_TAIL_PERCENTILES[::2])
+    return bool(high > low)
+
+
+def _rank_of(value: float, values: NDArray[np.float64]) -> float:
+    """The rank (0-1, ties at their middle) ``value`` would have among ``values``."""
+    below = np.count_nonzero(values < value) + 0.5 * np.count_nonzero(values == value)
+    return float(min(max((below - 0.5) / max(values.size - 1, 1), 0.0), 1.0))
+
+
+def _marrow_measures(
+    t1: NDArray[np.float64],
+    fluid: NDArray[np.float64],
+    body: NDArray[np.bool_],
+    log_ratio: NDArray[np.float64],
+    marrow: NDArray[np.bool_],
+) -> dict[str, float]:
+    in_marrow = body & marrow
+    rest = body & ~marrow
+    if min(np.count_nonzero(in_marrow), np.count_nonzero(rest)) < MIN_REGION_VOXELS:
+        return {}
+    t1_body, fluid_body = t1[body], fluid[body]
+    lit = rest & ((t1 >= np.median(t1_body)) | (fluid >= np.median(fluid_body)))
+    marrow_ratio = float(np.median(log_ratio[in_marrow]))
+    low, high = np.percentile(log_ratio[lit if lit.any() else rest], RATIO_SPAN_PERCENTILES)
+    t1_level = np.median(t1[in_marrow]) / max(np.percentile(t1_body, LEVEL_PERCENTILE), 1e-12)
+    fluid_level = np.median(fluid[in_marrow]) / max(
+        np.percentile(fluid_body, LEVEL_PERCENTILE), 1e-12
+    )
+    return {
+        "marrow_t1_rank": _rank_of(float(np.median(t1[in_marrow])), t1_body),
+        "marrow_fluid_rank": _rank_of(float(np.median(fluid[in_marrow])), fluid_body),
+        "marrow_ratio_rank": float(np.mean(log_ratio[rest] < marrow_ratio)),
+        "marrow_ratio_position": float((marrow_ratio - low) / max(high - low, 1e-9)),
+        "marrow_level_gap": float(t1_level - fluid_level),
+    }
