@@ -30,12 +30,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# Unit tests and doctests only (under 2 minutes on 2 cores): the end-to-end cases marked
-# `slow` (realistic phantoms, notebooks, the browser) and the DICOM reference suite are left
-# to `make test`.
+# Unit tests and doctests only: the end-to-end cases marked `slow` (realistic phantoms,
+# notebooks, the browser) and the DICOM reference suite are left to `make test`. Spread over
+# the machine's cores (pytest-xdist), a whole test file per worker so that a module's shared
+# fixtures are built once (timings: README, Development).
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow and not reference"
+	$(BIN)/python -m pytest -m "not slow and not reference" -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
