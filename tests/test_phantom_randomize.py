@@ -143,7 +143,7 @@ def test_same_seed_gives_identical_arrays_truth_and_draws():
 
 
 def test_recorded_draws_are_the_drawn_ones():
-    study = rendered(kind="central_edema")
+    study = make_randomized_phantom(SEED, kind="central_edema", small=True)
     assert (
         study.render_parameters["randomization"]
         == draw_case(SEED, kind="central_edema", small=True).to_dict()
