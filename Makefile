@@ -26,16 +26,19 @@ demo: $(STAMP)
 	@echo "one study: $(DEMO)/analyze/report.json and $(DEMO)/analyze/qc.html"
 	@echo "batch QC index: $(DEMO)/batch/index.html (group tables: $(DEMO)/batch/subjects.csv)"
 
+# The whole suite, spread over the machine's cores like test-fast (pytest-xdist, a whole test
+# file per worker).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
-# Unit tests and doctests only (under 2 minutes on 2 cores): the end-to-end cases marked
-# `slow` (realistic phantoms, notebooks, the browser) and the DICOM reference suite are left
-# to `make test`.
+# Unit tests and doctests only: the end-to-end cases marked `slow` (realistic phantoms,
+# notebooks, the browser) and the DICOM reference suite are left to `make test`. Spread over
+# the machine's cores (pytest-xdist), a whole test file per worker so that a module's shared
+# fixtures are built once (timings: README, Development).
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow and not reference"
+	$(BIN)/python -m pytest -m "not slow and not reference" -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,14 +18,21 @@ with the other processes, CPU time much less. Inputs
 default to the bundled phantom sample (``sample_data/phantom/nifti``, T1 200x200x16 with
 T2, STIR and vertebra labels); ``--size realistic`` builds a ~400x400x16 phantom instead.
 
-Run: ``python benchmarks/bench_run.py [--repeat 7] [--size sample|realistic]``. Targets:
-``analyze --no-qc`` within 2.5x and ``analyze`` with its QC page within 4x of the bare read;
-``--help`` under 0.5 s.
+With ``--stages``, the same rounds also run ``analyze --no-qc`` once more with each stage's
+CPU time (process time) measured inside the process: imports (numpy and nibabel, which the
+bare read pays too; scipy.ndimage; bmetoolkit's own modules), reading the four files,
+resampling T2, STIR and labels onto the T1 grid, the role check (is the T1 a T1?), the
+analysis and saving; the medians over the rounds are printed.
+
+Run: ``python benchmarks/bench_run.py [--repeat 7] [--size sample|realistic] [--stages]``.
+Targets: ``analyze --no-qc`` within 2.5x and ``analyze`` with its QC page within 4x of the
+bare read; ``--help`` under 0.5 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -45,6 +52,39 @@ _BARE_READ = (
     "for path in sys.argv[1:]:\n"
     "    np.asanyarray(nib.load(path).dataobj)\n"
 )
+
+#: ``bmetoolkit analyze`` (argv after the script) with the CPU time of each stage printed as
+#: JSON: imports timed one after the other, the rest by wrapping the functions
+#: ``bmetoolkit.cli.main`` calls (the run itself is unchanged).
+_STAGES = """
+import json, sys, time
+clock, stages = time.process_time, {}
+start = clock()
+def stage(name, since):
+    stages[name] = stages.get(name, 0.0) + clock() - since
+since = clock(); import numpy, nibabel; stage("numpy + nibabel", since)
+since = clock(); import scipy.ndimage; stage("scipy.ndimage", since)
+since = clock()
+import bmetoolkit.analysis, bmetoolkit.cli, bmetoolkit.result, bmetoolkit.study
+stage("bmetoolkit modules", since)
+def timed(owner, name, label):
+    original = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        since = clock()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            stage(label, since)
+    setattr(owner, name, wrapper)
+timed(bmetoolkit.study, "as_volume", "read the files")
+timed(bmetoolkit.study, "resample_with_coverage", "resample onto the T1 grid")
+timed(bmetoolkit.study, "check_roles", "role check")
+timed(bmetoolkit.analysis, "analyze_study", "analysis")
+timed(bmetoolkit.result.AnalysisResult, "save", "save")
+bmetoolkit.cli.main(sys.argv[2:])
+stages["whole process"] = clock() - start
+print(json.dumps(stages), file=open(sys.argv[1], "w"))
+"""
 
 
 def _inputs(size: str, scratch: Path) -> dict[str, Path]:
@@ -103,7 +143,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="rounds (default 7)")
     parser.add_argument("--size", choices=("sample", "realistic"), default="sample")
+    parser.add_argument(
+        "--stages", action="store_true", help="also the CPU time of each stage of --no-qc"
+    )
     args = parser.parse_args()
+    stages: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         env = _environment(Path(scratch))
         files = _inputs(args.size, Path(scratch))
@@ -117,6 +161,9 @@ def main() -> None:
                 wall, used = _seconds(command, env)
                 times[name].append(wall)
                 cpu[name].append(used)
+            if args.stages:
+                for name, value in _stage_seconds(commands["analyze --no-qc"], env).items():
+                    stages.setdefault(name, []).append(value)
     load = os.getloadavg()[0]
     print(
         f"inputs: {', '.join(p.name for p in files.values())} ({args.size}); "
@@ -139,6 +186,25 @@ def main() -> None:
     help_s = statistics.median(times["bmetoolkit --help"])
     verdict = "ok" if help_s < TARGET_HELP_S else "OVER"
     print(f"{'bmetoolkit --help':20s} {help_s:.3f} s (target < {TARGET_HELP_S} s: {verdict})")
+    if stages:
+        print("CPU per stage of analyze --no-qc (median over the rounds, min-max):")
+        for name, values in stages.items():
+            print(
+                f"  {name:28s} {statistics.median(values):.3f} s "
+                f"({min(values):.3f}-{max(values):.3f})"
+            )
+
+
+def _stage_seconds(command: list[str], env: dict[str, str]) -> dict[str, float]:
+    """CPU seconds of each stage of ``command`` (an ``analyze`` run) in one fresh process."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "stages.json"
+        analyze = command[command.index("analyze") :]
+        stage_run = [sys.executable, "-c", _STAGES, str(out), *analyze]
+        subprocess.run(stage_run, check=True, env=env, stdout=subprocess.DEVNULL)
+        stages = json.loads(out.read_text())
+    whole = stages.pop("whole process")
+    return stages | {"the rest": whole - sum(stages.values()), "whole process": whole}
 
 
 def _ratio(values: list[float], bare: list[float]) -> float:

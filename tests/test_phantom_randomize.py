@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bmetoolkit.data.phantom.anatomy import Tissue
+from bmetoolkit.data.phantom.build import PhantomStudy
 from bmetoolkit.data.phantom.randomize import (
     AORTA_RADIUS_MM,
     BAND_RATIOS,
@@ -37,6 +38,7 @@ from bmetoolkit.data.phantom.randomize import (
     SNR,
     THIN_SLAB_SLICES,
     TUNING_SEEDS,
+    CaseDraws,
     case_kind,
     draw_case,
     make_randomized_phantom,
@@ -55,6 +57,30 @@ def _within(value: float, bounds: tuple[float, float]) -> bool:
     return bounds[0] <= value <= bounds[1]
 
 
+#: Phantoms rendered by :func:`render_once`, by the draws they were rendered from.
+_RENDERED: dict[str, PhantomStudy] = {}
+
+
+def render_once(draws: CaseDraws) -> PhantomStudy:
+    """``render_case(draws)``, rendered once per module for the same draws (the tests only
+    read it)."""
+    key = repr(draws)
+    if key not in _RENDERED:
+        _RENDERED[key] = render_case(draws)
+    return _RENDERED[key]
+
+
+def rendered(
+    seed: int = SEED, kind: str = "random", *, plain_texture: bool = False, **changes
+) -> PhantomStudy:
+    """The small phantom of ``seed`` with ``changes`` to its draws (``plain_texture``: without
+    texture), from :func:`render_once`."""
+    draws = draw_case(seed, kind=kind, small=True)
+    return render_once(
+        replace(draws, **changes, **({"texture": Texture()} if plain_texture else {}))
+    )
+
+
 @pytest.fixture(scope="module")
 def all_draws():
     return [draw_case(seed, kind=case_kind(seed), small=True).to_dict() for seed in DRAW_SEEDS]
@@ -71,7 +97,7 @@ def _truth_arrays(study):
 def _busy_texture(draws) -> Texture:
     """Texture everywhere: a fat spot and an island per body, a band on every endplate."""
     lesion_levels = [lesion.level for lesion in draws.lesions]
-    spine = render_case(draws).spine
+    spine = render_once(draws).spine
     spots = []
     for vertebra in spine.vertebrae:
         if vertebra.level in lesion_levels:
@@ -102,7 +128,7 @@ def _busy_texture(draws) -> Texture:
 
 
 def test_same_seed_gives_identical_arrays_truth_and_draws():
-    first = make_randomized_phantom(SEED, small=True)
+    first = rendered()
     second = make_randomized_phantom(SEED, small=True)
     for name, volume in first.contrasts.items():
         assert np.array_equal(volume.data, second.contrasts[name].data), name
@@ -215,7 +241,7 @@ def test_acquisition_draws_within_ranges(all_draws):
 
 def test_texture_bands_dark_discs_and_bias_never_enter_the_truth():
     draws = draw_case(SEED, small=True)
-    plain = render_case(replace(draws, texture=Texture(), storage="uint16"))
+    plain = rendered(plain_texture=True, storage="uint16")
     busy = render_case(replace(draws, texture=_busy_texture(draws), storage="uint16"))
     plain_truth, busy_truth = _truth_arrays(plain), _truth_arrays(busy)
     assert all(np.array_equal(plain_truth[key], busy_truth[key]) for key in plain_truth)
@@ -230,7 +256,7 @@ def test_texture_changes_marrow_signal_the_stated_way():
     draws = replace(draw_case(SEED, small=True), storage="uint16")
     texture = _busy_texture(draws)
     only_spots = replace(Texture(), spots=tuple(s for s in texture.spots if s.ratios["t1"] > 1))
-    plain = render_case(replace(draws, texture=Texture()))
+    plain = rendered(plain_texture=True, storage="uint16")
     fatty = render_case(replace(draws, texture=only_spots))
     marrow = plain.truth.tissue.data == Tissue.MARROW
     t1 = fatty.t1.data[marrow].astype(float) - plain.t1.data[marrow].astype(float)
@@ -272,7 +298,7 @@ def test_a_faint_lesion_is_in_the_truth():
 
 
 def test_central_edema_stays_off_the_endplates():
-    study = make_randomized_phantom(SEED, kind="central_edema", small=True)
+    study = rendered(kind="central_edema")
     (row,) = [r for r in study.truth.lesions if r["kind"] == "edema"]
     assert row["zone"] == "body" and row["bme_volume_ml"] > 0
     assert {r["modic_type"] for r in study.truth.endplates} == {"none"}
@@ -283,13 +309,12 @@ def test_central_edema_stays_off_the_endplates():
 
 
 def test_8_bit_and_float_storage():
-    draws = draw_case(SEED, small=True)
-    eight = render_case(replace(draws, storage="uint8"))
+    eight = rendered(storage="uint8")
     for name, volume in eight.contrasts.items():
         assert volume.data.dtype == np.uint8, name
         assert volume.data.max() == 255  # the window clips the brightest voxels
-    floats = render_case(replace(draws, storage="float32", float_scale=0.01))
-    plain = render_case(replace(draws, storage="uint16"))
+    floats = rendered(storage="float32", float_scale=0.01)
+    plain = rendered(storage="uint16")
     assert floats.t1.data.dtype == np.float32
     assert np.allclose(floats.t1.data, plain.t1.data * 0.01, rtol=1e-6)
 
@@ -298,16 +323,15 @@ def test_fs_t2_is_classified_fluid_sensitive(tmp_path):
     from bmetoolkit.dicom.read import scan_dicom
     from bmetoolkit.pairing.contrast import classify_series
 
-    draws = draw_case(SEED, small=True)
     for fluid, expected in (("t2fs", "T2"), ("stir", "STIR")):
-        study = render_case(replace(draws, fluid=fluid, storage="uint16"))
+        study = rendered(fluid=fluid, storage="uint16")
         study.write_dicom(tmp_path / fluid)
         calls = {info.number: classify_series(info) for info in scan_dicom(tmp_path / fluid)}
         assert (calls[2].contrast, calls[2].fat_suppressed) == ("T1", False)
         assert (calls[3].contrast, calls[3].fat_suppressed) == ("T2", False)
         assert (calls[4].contrast, calls[4].fat_suppressed) == (expected, True), calls[4].reasons
-    fs_t2 = render_case(replace(draws, fluid="t2fs", texture=Texture(), storage="uint16"))
-    stir = render_case(replace(draws, fluid="stir", texture=Texture(), storage="uint16"))
+    fs_t2 = rendered(plain_texture=True, fluid="t2fs", storage="uint16")
+    stir = rendered(plain_texture=True, fluid="stir", storage="uint16")
     fluid_csf = fs_t2.truth.grid_masks["stir"]["tissue"].data == Tissue.CSF
     assert fs_t2.stir.data[fluid_csf].mean() > 0  # rendered, with its own table
     assert not np.array_equal(fs_t2.stir.data, stir.stir.data)
