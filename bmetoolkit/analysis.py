@@ -265,7 +265,7 @@ def analyze_study(
         bme, decisions[fluid], grid.spacing, voxel_mm3, params, sd=levels.sd.get(fluid, 0.0)
     )
     body_labels = np.asarray(labels.bodies.data)
-    layer_ratios = None
+    marrow_bme, layer_ratios = bme, None
     if params.grow_into_wall:
         layer_ratios = _wall_layer_ratios(study, bodies, reference, regions, names, params)
         bme = grow_into_walls(
@@ -278,8 +278,10 @@ def analyze_study(
     t1_dark = t1_dark_edema(bme, decisions, levels)
     # Without a T1 no voxel gets a Modic type (NaN is never dark or bright); the endplate
     # zones are still assigned, and the endplates say "not assessed".
+    # Modic typing sees the marrow's edema only: the wall layer adds to the edema's volume,
+    # never to what the edema is (a band along an endplate or not).
     types, assignment = modic_map(
-        bme,
+        marrow_bme,
         decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
         decisions[fluid],
         levels=levels,

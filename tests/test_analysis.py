@@ -361,8 +361,8 @@ def test_a_red_marrow_island_is_a_focal_spot_not_edema():
 
 def test_edema_at_a_bodys_wall_continues_into_its_outer_layer():
     """A lesion filling the lateral part of a body reaches into the body's outermost voxel
-    layer (left out of the marrow) at the wall, never at the endplates; with
-    ``grow_into_wall=False`` it stops at the marrow."""
+    layer (left out of the marrow) at the wall, never at the endplates, and its Modic typing
+    is the same; with ``grow_into_wall=False`` it stops at the marrow."""
     p = phantom("healthy")
     base = Study.from_images(p.t1, stir=p.stir)
     healthy = result("healthy")
@@ -384,8 +384,12 @@ def test_edema_at_a_bodys_wall_continues_into_its_outer_layer():
         Volume(t1, grid.affine), stir=Volume(stir, grid.affine), verify_roles=False
     )
 
-    grown = np.asarray(analyze_study(study, p.truth.vertebrae).bme_mask.data, bool)
+    with_wall = analyze_study(study, p.truth.vertebrae)
+    grown = np.asarray(with_wall.bme_mask.data, bool)
     kept = analyze_study(study, p.truth.vertebrae, Parameters(grow_into_wall=False))
+    # the wall layer adds to the edema's volume, never to what it is (Modic typing)
+    assert with_wall.endplate_rows == kept.endplate_rows
+    assert np.array_equal(np.asarray(with_wall.modic_map.data), np.asarray(kept.modic_map.data))
     stopped = np.asarray(kept.bme_mask.data, bool)
     wall = painted & layer
     assert wall.sum() > 0

@@ -71,8 +71,9 @@ def downstream(visit: VisitDecision, bme: NDArray[np.bool_]) -> AnalysisResult:
     result, levels, decisions = visit.result, visit.levels, visit.decisions
     grid, params = result.study.grid, result.parameters
     body_labels = np.asarray(result.vertebrae.bodies.data)
+    marrow = np.asarray(result.marrow.data) > 0
     types, assignment = modic_map(
-        bme,
+        bme & marrow,  # as the analysis: Modic typing sees the marrow's edema only
         decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
         decisions[levels.fluid],
         levels=levels,
