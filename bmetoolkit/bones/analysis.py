@@ -24,9 +24,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.bones.crop import analysis_box, cropped_study, on_full_grid
 from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
-from bmetoolkit.bones.tables import bone_lesion_table, bone_table
+from bmetoolkit.bones.tables import bone_lesion_table, bone_table, touches_border
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
@@ -44,7 +45,13 @@ from bmetoolkit.segment import boxed_regions, label_lesions, remove_small, segme
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
 
-__all__ = ["FREE_FLUID_PERCENTILE", "MIN_FLUID_CONTRAST", "analyze_bones", "fluid_like"]
+__all__ = [
+    "FREE_FLUID_PERCENTILE",
+    "MIN_FLUID_CONTRAST",
+    "analyze_bones",
+    "fluid_like",
+    "free_fluid_signal",
+]
 
 #: The scan's free-fluid signal: this percentile of the fluid image over its field of view
 #: (joint fluid, cysts, CSF and vessels are the brightest tissue on STIR and fat-suppressed
@@ -70,8 +77,19 @@ def analyze_bones(
     """Find bone marrow edema in each bone of ``bones`` (see :func:`bmetoolkit.analyze`)."""
     timings = dict(timings or {})
     clock = time.perf_counter()
+    full_study, full_grid = study, study.grid
+    full_ids = np.asarray(bones.labels.data)
+    # Every stage reads the bones and a margin around them: work on that box of the grid.
+    wanted = full_ids > 0 if user_normal is None else (full_ids > 0) | user_normal
+    box = analysis_box(
+        wanted, full_grid.spacing, [params.decision_smoothing_mm, params.coarse_seed_mm]
+    )
+    free_fluid = free_fluid_signal(study.fluid.data)
+    study = cropped_study(study, box)
+    if user_normal is not None:
+        user_normal = user_normal[box]
     grid = study.grid
-    ids = np.asarray(bones.labels.data)
+    ids = full_ids[box]
     depths = bone_depths(ids, grid.spacing, articular_gap_mm=params.articular_gap_mm)
     bone = (ids > 0) & study.analysable()
     marrow = bone & ~depths.rim
@@ -90,7 +108,7 @@ def analyze_bones(
     source = study.source_grids.get(fluid)
     cyst, fluid_notes, fluid_level = fluid_like(
         study.fluid.data, ratios[fluid], marrow, normal, grid.spacing, grid.voxel_volume_mm3,
-        params, None if source is None else voxel_extent(source, grid),
+        params, None if source is None else voxel_extent(source, grid), free_fluid=free_fluid,
     )  # fmt: skip
     marrow &= ~cortex & ~cyst
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
@@ -132,6 +150,7 @@ def analyze_bones(
         t1_dark=t1_dark,
         grid=grid,
         subchondral_mm=params.subchondral_mm,
+        origin=tuple(s.start for s in box),
     )
     confidence = reference.body_confidence
     bone_rows = bone_table(
@@ -145,15 +164,21 @@ def analyze_bones(
         confidence=confidence,
         voxel_mm3=voxel_mm3,
         has_t1=study.t1 is not None,
+        border=touches_border(full_ids, max(bones.names, default=0) + 1),
     )
+    shape = full_grid.shape
+    marrow = on_full_grid(marrow, box, shape)
+    bme = on_full_grid(bme, box, shape)
+    lesion_numbers = on_full_grid(lesion_numbers, box, shape)
+    ratios = {name: on_full_grid(r, box, shape, np.nan) for name, r in ratios.items()}
     timings["analysis_s"] = time.perf_counter() - clock
     spreads, noisy = spread_notes(reference)
     notes = [
         *study.notes, *bones.notes, *fluid_notes, *noisy, *spot_notes, *_bone_notes(bone_rows)
     ]  # fmt: skip
-    affine = grid.affine
+    affine = full_grid.affine
     return AnalysisResult(
-        study=study,
+        study=full_study,
         vertebrae=None,
         bodies=[],
         marrow=Volume(marrow.astype(np.uint8), affine, kind="label", source="marrow"),
@@ -198,6 +223,8 @@ def fluid_like(
     voxel_mm3: float,
     params: Parameters,
     fluid_extent: NDArray[np.floating] | None = None,
+    *,
+    free_fluid: float | None = None,
 ) -> tuple[NDArray[np.bool_], list[str], float | None]:
     """Marrow voxels as bright as free fluid (subchondral cysts), with a margin.
 
@@ -208,7 +235,8 @@ def fluid_like(
     decision smoothing's half width on the axes the smoothing blurs (so its blurred edge is
     not taken for edema around it) and, along each axis, of the fluid image's own voxel
     (``fluid_extent``, mm: resampled from its grid, a cyst spreads that far). Edema next to
-    a cyst stays.
+    a cyst stays. ``free_fluid`` is the scan's free-fluid signal when measured on more of
+    the image than ``fluid_image`` (:func:`free_fluid_signal` of the whole field of view).
 
     Returns
     -------
@@ -219,11 +247,10 @@ def fluid_like(
     """
     none = np.zeros(marrow.shape, bool)
     image = np.asarray(fluid_image, np.float32)
-    signal = image[image > 0]
+    free = free_fluid_signal(image) if free_fluid is None else free_fluid
     marrow_signal = image[normal & marrow]
-    if signal.size == 0 or marrow_signal.size == 0:
+    if free is None or marrow_signal.size == 0:
         return none, [], None
-    free = float(np.percentile(signal, FREE_FLUID_PERCENTILE))
     contrast = free / max(float(np.median(marrow_signal)), 1e-6)
     level = max(params.cyst_fluid_fraction * contrast, MIN_FLUID_CONTRAST)
     notes = []
@@ -259,6 +286,20 @@ def fluid_like(
         "marrow): cysts, not edema; left out of the edema"
     )
     return grown & marrow, notes, round(contrast, 2)
+
+
+def free_fluid_signal(fluid_image: NDArray) -> float | None:
+    """The scan's free-fluid signal: the :data:`FREE_FLUID_PERCENTILE` of the fluid image
+    where it has signal (None when it has none).
+
+    >>> round(free_fluid_signal(np.arange(1001, dtype=np.float32)), 1)  # 0 is no signal
+    995.0
+    """
+    image = np.asarray(fluid_image)
+    signal = image[image > 0]
+    if signal.size == 0:
+        return None
+    return float(np.percentile(signal.astype(np.float32), FREE_FLUID_PERCENTILE))
 
 
 def _bone_notes(rows: list[dict]) -> list[str]:
