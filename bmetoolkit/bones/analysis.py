@@ -19,21 +19,23 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.bones.crop import analysis_box, cropped_study, on_full_grid
+from bmetoolkit.bones.edges import half_maximum_outside
 from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
+from bmetoolkit.bones.spots import bone_focal_spots, partial_volume_pieces, summary
 from bmetoolkit.bones.tables import bone_lesion_table, bone_table, touches_border
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
     coarse_seed_mask,
     decision_images,
-    drop_focal_spots,
     marrow_ratios,
     shell_like,
     spread_notes,
@@ -41,7 +43,13 @@ from bmetoolkit.ratios import (
     t1_dark_ml,
 )
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import boxed_regions, label_lesions, remove_small, segment_bme
+from bmetoolkit.segment import (
+    boxed_regions,
+    keep_regions,
+    label_lesions,
+    remove_small,
+    segment_bme,
+)
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
 
@@ -126,16 +134,27 @@ def analyze_bones(
     joint = near_joint if np.isfinite(depths.articular_mm).any() else None
     if joint is not None:
         coarse &= joint
+    # The regions uncut, then each cut at half its contrast outside the band (edges.py).
     bme = segment_bme(
         decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3,
-        params=params, seedable=~mixed, coarse_seeds=coarse,
+        params=replace(params, lesion_edge_fraction=0.0), seedable=~mixed,
+        coarse_seeds=coarse,
     )  # fmt: skip
-    # Small faint spots near a joint may be edema (sacroiliitis starts as small foci); the
-    # red-marrow islands they resemble lie in the metaphyses.
-    bme, spots, spot_notes = drop_focal_spots(
-        bme, decisions[fluid], grid.spacing, voxel_mm3, params,
-        sd=levels.sd.get(fluid, 0.0), keep=joint,
+    bme = half_maximum_outside(bme, decisions[fluid], params.lesion_edge_fraction, mixed)
+    bme = remove_small(bme, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3)
+    if decisions.get("t1") is not None and levels.t1_criterion == "supporting":
+        bme = keep_regions(bme, decisions["t1"], lambda median: median <= params.edema_t1_max_ratio)
+    with np.errstate(invalid="ignore"):
+        seeds = coarse | (decisions[fluid] >= levels.fluid_bright[1])
+    pieces = partial_volume_pieces(
+        bme, seeds, mixed, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3
+    )
+    spots = bone_focal_spots(
+        bme & ~pieces, decisions[fluid], grid.spacing, params,
+        sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm,
     )  # fmt: skip
+    bme &= ~pieces & ~spots
+    left_out = {"pieces": summary(pieces, voxel_mm3), "spots": summary(spots, voxel_mm3)}
     t1_dark = t1_dark_edema(bme, decisions, levels)
     lesion_numbers, n_lesions = label_lesions(bme, ids)
     lesions = bone_lesion_table(
@@ -174,7 +193,8 @@ def analyze_bones(
     timings["analysis_s"] = time.perf_counter() - clock
     spreads, noisy = spread_notes(reference)
     notes = [
-        *study.notes, *bones.notes, *fluid_notes, *noisy, *spot_notes, *_bone_notes(bone_rows)
+        *study.notes, *bones.notes, *fluid_notes, *noisy, *_left_out_notes(left_out, params),
+        *_bone_notes(bone_rows),
     ]  # fmt: skip
     affine = full_grid.affine
     return AnalysisResult(
@@ -206,7 +226,8 @@ def analyze_bones(
             "marrow_log_spread": spreads,
             "t1_criterion": levels.t1_criterion,
             "free_fluid_ratio": fluid_level,
-            "focal_spots": spots,
+            "focal_spots": left_out["spots"],
+            "partial_volume_pieces": left_out["pieces"],
         },
         anatomy="bones",
         bones=bones,
@@ -300,6 +321,25 @@ def free_fluid_signal(fluid_image: NDArray) -> float | None:
     if signal.size == 0:
         return None
     return float(np.percentile(signal.astype(np.float32), FREE_FLUID_PERCENTILE))
+
+
+def _left_out_notes(left_out: dict[str, dict], params: Parameters) -> list[str]:
+    notes = []
+    spots, pieces = left_out["spots"], left_out["pieces"]
+    if spots["count"]:
+        notes.append(
+            f"{spots['count']} focal spot(s) of mildly fluid-bright marrow "
+            f"({spots['volume_ml']:.2f} mL) away from the subchondral bone are not counted as "
+            "edema (islands of red marrow look like this); set focal_max_ratio to 0 to count "
+            "them"
+        )
+    if pieces["count"]:
+        notes.append(
+            f"{pieces['count']} fluid-bright region(s) ({pieces['volume_ml']:.2f} mL) lie "
+            "wholly where an image's voxels reach outside the bone (the outermost thick "
+            "slice: partial volume with joint fluid or muscle) and are not counted as edema"
+        )
+    return notes
 
 
 def _bone_notes(rows: list[dict]) -> list[str]:
