@@ -9,7 +9,6 @@ noise; lesions are spheres or slabs painted with their ratios to normal marrow.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import bmetoolkit as bt
 from bmetoolkit.volume import Volume
