@@ -11,9 +11,16 @@
    (:func:`bmetoolkit.segment.segment_bme`). A lesion may not start (seed) in the band
    where an image's voxels reach outside the bone
    (:func:`bmetoolkit.bones.geometry.partial_volume_band`: thick slices along a surface
-   mix joint fluid into the marrow), but may grow into it;
-5. lesions per bone with their depth from the bone and articular surfaces, and one row per
+   mix joint fluid into the marrow), but may grow into it; each region is cut at half its
+   contrast measured outside that band (:mod:`bmetoolkit.bones.edges`);
+5. what is not edema (:mod:`bmetoolkit.bones.spots`): regions that are a lesion only within
+   the band (partial volume), and faint regions away from the subchondral bone (red
+   marrow);
+6. lesions per bone with their depth from the bone and articular surfaces, and one row per
    bone (:mod:`bmetoolkit.bones.tables`).
+
+Every stage runs on the bones' box widened by what the stages read around it
+(:mod:`bmetoolkit.bones.crop`); the outputs are on the whole study grid.
 """
 
 from __future__ import annotations
