@@ -18,14 +18,19 @@ Cases: held-out seeds (``HELD_OUT_SEEDS``, from 5000) by default; ``--tuning`` t
 tuning seeds (from 0), the only ones to look at while choosing defaults.
 
 Run: ``python benchmarks/bench_joint.py [--tuning] [--cases N] [--jobs 2] [--json rows.json]
-[--param NAME=VALUE ...]`` (about 20 s per case on one core, most of it rendering).
+[--cache DIR] [--param NAME=VALUE ...]`` (about 20 s per case on one core, most of it
+rendering; with ``--cache`` a second run reuses the rendered phantoms while the joint
+phantom's source is unchanged, and takes a few seconds per case).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
+import os
+import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -67,10 +72,39 @@ def case_options(index: int) -> dict[str, Any]:
     }
 
 
-def run_case(seed: int, index: int, params: Parameters) -> dict[str, Any]:
-    """Render one case, analyse it and score it against the truth."""
+def _generator_version() -> str:
+    """A digest of the joint phantom's source: cached phantoms of other code are stale."""
+    folder = Path(make_joint_phantom.__code__.co_filename).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_phantom(seed: int, index: int, cache: Path | None = None) -> Any:
+    """The joint phantom of a case, from ``cache`` when it holds this generator's."""
     options = case_options(index)
+    if cache is None:
+        return make_joint_phantom(seed, **options)
+    path = cache / f"joint-{_generator_version()}-{seed}-{index}.pkl"
+    if path.exists():
+        with path.open("rb") as stream:
+            return pickle.load(stream)
     phantom = make_joint_phantom(seed, **options)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.part")
+    with partial.open("wb") as stream:
+        pickle.dump(phantom, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(path)
+    return phantom
+
+
+def run_case(
+    seed: int, index: int, params: Parameters, cache: Path | None = None
+) -> dict[str, Any]:
+    """Render (or load from ``cache``) one case, analyse it and score it against the truth."""
+    options = case_options(index)
+    phantom = build_phantom(seed, index, cache)
     truth = np.asarray(phantom.truth.bme_mask.data, bool)
     healthy = not truth.any()
     case = {
@@ -173,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="save rows")
     parser.add_argument(
+        "--cache", type=Path, default=None, metavar="DIR", help="reuse rendered phantoms"
+    )
+    parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter"
     )
     args = parser.parse_args(argv)
@@ -184,12 +221,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     indices = list(range(len(seeds)))
     if args.jobs <= 1:
         for seed, index in zip(seeds, indices, strict=True):
-            rows.append(run_case(seed, index, params))
+            rows.append(run_case(seed, index, params, args.cache))
             print(_format(rows[-1]), flush=True)
     else:
         context = multiprocessing.get_context("spawn")
         with single_threaded_workers(), ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-            for row in pool.map(run_case, seeds, indices, [params] * len(seeds)):
+            caches = [args.cache] * len(seeds)
+            for row in pool.map(run_case, seeds, indices, [params] * len(seeds), caches):
                 rows.append(row)
                 print(_format(row), flush=True)
     print("\n".join(summary(rows)))

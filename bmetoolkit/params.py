@@ -189,8 +189,9 @@ class Parameters:
         edema. Such spots are left out of the edema (and of Modic type I) and reported apart
         (``checks.focal_spots`` and a note). Edema, even faint, spreads wider or flatter
         (along an endplate or an articular surface, around a fracture), and small edema
-        brighter than this is kept; with bone masks, spots within
-        ``coarse_seed_articular_mm`` of a joint are kept (early sacroiliitis is focal).
+        brighter than this is kept. With bone masks (:mod:`bmetoolkit.bones.spots`) a faint
+        region up to twice ``focal_max_mm`` is left out when it does not reach within
+        ``subchondral_mm`` of an articular surface, whatever its shape.
         ``focal_max_ratio`` 0 keeps every spot. Defaults 15 / 1.5.
 
     Modic classification

@@ -11,29 +11,39 @@
    (:func:`bmetoolkit.segment.segment_bme`). A lesion may not start (seed) in the band
    where an image's voxels reach outside the bone
    (:func:`bmetoolkit.bones.geometry.partial_volume_band`: thick slices along a surface
-   mix joint fluid into the marrow), but may grow into it;
-5. lesions per bone with their depth from the bone and articular surfaces, and one row per
+   mix joint fluid into the marrow), but may grow into it; each region is cut at half its
+   contrast measured outside that band (:mod:`bmetoolkit.bones.edges`);
+5. what is not edema (:mod:`bmetoolkit.bones.spots`): regions that are a lesion only within
+   the band (partial volume), and faint regions away from the subchondral bone (red
+   marrow);
+6. lesions per bone with their depth from the bone and articular surfaces, and one row per
    bone (:mod:`bmetoolkit.bones.tables`).
+
+Every stage runs on the bones' box widened by what the stages read around it
+(:mod:`bmetoolkit.bones.crop`); the outputs are on the whole study grid.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.bones.crop import analysis_box, cropped_study, on_full_grid
+from bmetoolkit.bones.edges import half_maximum_outside
 from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
-from bmetoolkit.bones.tables import bone_lesion_table, bone_table
+from bmetoolkit.bones.spots import bone_focal_spots, partial_volume_pieces, summary
+from bmetoolkit.bones.tables import bone_lesion_table, bone_table, touches_border
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.pairing.sanity import check_bone_roles
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
     coarse_seed_mask,
     decision_images,
-    drop_focal_spots,
     marrow_ratios,
     shell_like,
     spread_notes,
@@ -41,11 +51,23 @@ from bmetoolkit.ratios import (
     t1_dark_ml,
 )
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import boxed_regions, label_lesions, remove_small, segment_bme
+from bmetoolkit.segment import (
+    boxed_regions,
+    keep_regions,
+    label_lesions,
+    remove_small,
+    segment_bme,
+)
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
 
-__all__ = ["FREE_FLUID_PERCENTILE", "MIN_FLUID_CONTRAST", "analyze_bones", "fluid_like"]
+__all__ = [
+    "FREE_FLUID_PERCENTILE",
+    "MIN_FLUID_CONTRAST",
+    "analyze_bones",
+    "fluid_like",
+    "free_fluid_signal",
+]
 
 #: The scan's free-fluid signal: this percentile of the fluid image over its field of view
 #: (joint fluid, cysts, CSF and vessels are the brightest tissue on STIR and fat-suppressed
@@ -71,9 +93,20 @@ def analyze_bones(
     """Find bone marrow edema in each bone of ``bones`` (see :func:`bmetoolkit.analyze`)."""
     timings = dict(timings or {})
     clock = time.perf_counter()
+    full_ids = np.asarray(bones.labels.data)
+    study = check_bone_roles(study, full_ids > 0)  # the bones' marrow in the role check
+    full_study, full_grid = study, study.grid
+    # Every stage reads the bones and a margin around them: work on that box of the grid.
+    wanted = full_ids > 0 if user_normal is None else (full_ids > 0) | user_normal
+    box = analysis_box(
+        wanted, full_grid.spacing, [params.decision_smoothing_mm, params.coarse_seed_mm]
+    )
+    free_fluid = free_fluid_signal(study.fluid.data)
+    study = cropped_study(study, box)
+    if user_normal is not None:
+        user_normal = user_normal[box]
     grid = study.grid
-    ids = np.asarray(bones.labels.data)
-    study = check_bone_roles(study, ids > 0)  # the bones' marrow in the role check
+    ids = full_ids[box]
     depths = bone_depths(ids, grid.spacing, articular_gap_mm=params.articular_gap_mm)
     bone = (ids > 0) & study.analysable()
     marrow = bone & ~depths.rim
@@ -92,7 +125,7 @@ def analyze_bones(
     source = study.source_grids.get(fluid)
     cyst, fluid_notes, fluid_level = fluid_like(
         study.fluid.data, ratios[fluid], marrow, normal, grid.spacing, grid.voxel_volume_mm3,
-        params, None if source is None else voxel_extent(source, grid),
+        params, None if source is None else voxel_extent(source, grid), free_fluid=free_fluid,
     )  # fmt: skip
     marrow &= ~cortex & ~cyst
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
@@ -110,16 +143,27 @@ def analyze_bones(
     joint = near_joint if np.isfinite(depths.articular_mm).any() else None
     if joint is not None:
         coarse &= joint
+    # The regions uncut, then each cut at half its contrast outside the band (edges.py).
     bme = segment_bme(
         decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3,
-        params=params, seedable=~mixed, coarse_seeds=coarse,
+        params=replace(params, lesion_edge_fraction=0.0), seedable=~mixed,
+        coarse_seeds=coarse,
     )  # fmt: skip
-    # Small faint spots near a joint may be edema (sacroiliitis starts as small foci); the
-    # red-marrow islands they resemble lie in the metaphyses.
-    bme, spots, spot_notes = drop_focal_spots(
-        bme, decisions[fluid], grid.spacing, voxel_mm3, params,
-        sd=levels.sd.get(fluid, 0.0), keep=joint,
+    bme = half_maximum_outside(bme, decisions[fluid], params.lesion_edge_fraction, mixed)
+    bme = remove_small(bme, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3)
+    if decisions.get("t1") is not None and levels.t1_criterion == "supporting":
+        bme = keep_regions(bme, decisions["t1"], lambda median: median <= params.edema_t1_max_ratio)
+    with np.errstate(invalid="ignore"):
+        seeds = coarse | (decisions[fluid] >= levels.fluid_bright[1])
+    pieces = partial_volume_pieces(
+        bme, seeds, mixed, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3
+    )
+    spots = bone_focal_spots(
+        bme & ~pieces, decisions[fluid], grid.spacing, params,
+        sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm,
     )  # fmt: skip
+    bme &= ~pieces & ~spots
+    left_out = {"pieces": summary(pieces, voxel_mm3), "spots": summary(spots, voxel_mm3)}
     t1_dark = t1_dark_edema(bme, decisions, levels)
     lesion_numbers, n_lesions = label_lesions(bme, ids)
     lesions = bone_lesion_table(
@@ -134,6 +178,7 @@ def analyze_bones(
         t1_dark=t1_dark,
         grid=grid,
         subchondral_mm=params.subchondral_mm,
+        origin=tuple(s.start for s in box),
     )
     confidence = reference.body_confidence
     bone_rows = bone_table(
@@ -147,15 +192,22 @@ def analyze_bones(
         confidence=confidence,
         voxel_mm3=voxel_mm3,
         has_t1=study.t1 is not None,
+        border=touches_border(full_ids, max(bones.names, default=0) + 1),
     )
+    shape = full_grid.shape
+    marrow = on_full_grid(marrow, box, shape)
+    bme = on_full_grid(bme, box, shape)
+    lesion_numbers = on_full_grid(lesion_numbers, box, shape)
+    ratios = {name: on_full_grid(r, box, shape, np.nan) for name, r in ratios.items()}
     timings["analysis_s"] = time.perf_counter() - clock
     spreads, noisy = spread_notes(reference)
     notes = [
-        *study.notes, *bones.notes, *fluid_notes, *noisy, *spot_notes, *_bone_notes(bone_rows)
+        *study.notes, *bones.notes, *fluid_notes, *noisy, *_left_out_notes(left_out, params),
+        *_bone_notes(bone_rows),
     ]  # fmt: skip
-    affine = grid.affine
+    affine = full_grid.affine
     return AnalysisResult(
-        study=study,
+        study=full_study,
         vertebrae=None,
         bodies=[],
         marrow=Volume(marrow.astype(np.uint8), affine, kind="label", source="marrow"),
@@ -183,7 +235,8 @@ def analyze_bones(
             "marrow_log_spread": spreads,
             "t1_criterion": levels.t1_criterion,
             "free_fluid_ratio": fluid_level,
-            "focal_spots": spots,
+            "focal_spots": left_out["spots"],
+            "partial_volume_pieces": left_out["pieces"],
         },
         anatomy="bones",
         bones=bones,
@@ -200,6 +253,8 @@ def fluid_like(
     voxel_mm3: float,
     params: Parameters,
     fluid_extent: NDArray[np.floating] | None = None,
+    *,
+    free_fluid: float | None = None,
 ) -> tuple[NDArray[np.bool_], list[str], float | None]:
     """Marrow voxels as bright as free fluid (subchondral cysts), with a margin.
 
@@ -210,7 +265,8 @@ def fluid_like(
     decision smoothing's half width on the axes the smoothing blurs (so its blurred edge is
     not taken for edema around it) and, along each axis, of the fluid image's own voxel
     (``fluid_extent``, mm: resampled from its grid, a cyst spreads that far). Edema next to
-    a cyst stays.
+    a cyst stays. ``free_fluid`` is the scan's free-fluid signal when measured on more of
+    the image than ``fluid_image`` (:func:`free_fluid_signal` of the whole field of view).
 
     Returns
     -------
@@ -221,11 +277,10 @@ def fluid_like(
     """
     none = np.zeros(marrow.shape, bool)
     image = np.asarray(fluid_image, np.float32)
-    signal = image[image > 0]
+    free = free_fluid_signal(image) if free_fluid is None else free_fluid
     marrow_signal = image[normal & marrow]
-    if signal.size == 0 or marrow_signal.size == 0:
+    if free is None or marrow_signal.size == 0:
         return none, [], None
-    free = float(np.percentile(signal, FREE_FLUID_PERCENTILE))
     contrast = free / max(float(np.median(marrow_signal)), 1e-6)
     level = max(params.cyst_fluid_fraction * contrast, MIN_FLUID_CONTRAST)
     notes = []
@@ -261,6 +316,39 @@ def fluid_like(
         "marrow): cysts, not edema; left out of the edema"
     )
     return grown & marrow, notes, round(contrast, 2)
+
+
+def free_fluid_signal(fluid_image: NDArray) -> float | None:
+    """The scan's free-fluid signal: the :data:`FREE_FLUID_PERCENTILE` of the fluid image
+    where it has signal (None when it has none).
+
+    >>> round(free_fluid_signal(np.arange(1001, dtype=np.float32)), 1)  # 0 is no signal
+    995.0
+    """
+    image = np.asarray(fluid_image)
+    signal = image[image > 0]
+    if signal.size == 0:
+        return None
+    return float(np.percentile(signal.astype(np.float32), FREE_FLUID_PERCENTILE))
+
+
+def _left_out_notes(left_out: dict[str, dict], params: Parameters) -> list[str]:
+    notes = []
+    spots, pieces = left_out["spots"], left_out["pieces"]
+    if spots["count"]:
+        notes.append(
+            f"{spots['count']} focal spot(s) of mildly fluid-bright marrow "
+            f"({spots['volume_ml']:.2f} mL) away from the subchondral bone are not counted as "
+            "edema (islands of red marrow look like this); set focal_max_ratio to 0 to count "
+            "them"
+        )
+    if pieces["count"]:
+        notes.append(
+            f"{pieces['count']} fluid-bright region(s) ({pieces['volume_ml']:.2f} mL) lie "
+            "wholly where an image's voxels reach outside the bone (the outermost thick "
+            "slice: partial volume with joint fluid or muscle) and are not counted as edema"
+        )
+    return notes
 
 
 def _bone_notes(rows: list[dict]) -> list[str]:

@@ -33,6 +33,7 @@ __all__ = [
     "DEPTH_RESOLUTION_MM",
     "BoneDepths",
     "bone_depths",
+    "depth_factor",
     "partial_volume_band",
     "voxel_extent",
 ]
@@ -40,6 +41,16 @@ __all__ = [
 #: Finest grid (mm) the distances are computed on.
 DEPTH_RESOLUTION_MM = 1.5
 _FACES = ndimage.generate_binary_structure(3, 1)
+
+
+def depth_factor(spacing: NDArray[np.floating]) -> NDArray[np.int64]:
+    """Voxels per block of the grid the depths are computed on, along each axis.
+
+    >>> depth_factor(np.array([0.4, 0.7, 3.0])).tolist()
+    [3, 2, 1]
+    """
+    spacing = np.asarray(spacing, float)
+    return np.maximum(1, np.floor(DEPTH_RESOLUTION_MM / spacing)).astype(int)
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ def bone_depths(
     if labels.dtype == np.bool_:
         labels = labels.astype(np.uint8)
     spacing = np.asarray(spacing, float)
-    factor = np.maximum(1, np.floor(DEPTH_RESOLUTION_MM / spacing)).astype(int)
+    factor = depth_factor(spacing)
     coarse = labels[tuple(slice(f // 2, None, f) for f in factor)]
     coarse_spacing = spacing * factor
     surface_c = np.full(coarse.shape, np.nan, np.float32)

@@ -23,7 +23,13 @@ from bmetoolkit.lesions import PLACE_AND_SIGNAL_COLUMNS, place_and_signal
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.volume import Grid
 
-__all__ = ["BONE_COLUMNS", "BONE_LESION_COLUMNS", "bone_lesion_table", "bone_table"]
+__all__ = [
+    "BONE_COLUMNS",
+    "BONE_LESION_COLUMNS",
+    "bone_lesion_table",
+    "bone_table",
+    "touches_border",
+]
 
 #: Columns of ``bones.csv``, in order.
 BONE_COLUMNS = (
@@ -70,8 +76,12 @@ def bone_lesion_table(
     t1_dark: NDArray[np.bool_],
     grid: Grid,
     subchondral_mm: float,
+    origin: tuple[int, ...] = (0, 0, 0),
 ) -> list[dict[str, Any]]:
     """One row per lesion (see :data:`BONE_LESION_COLUMNS`), in lesion-number order.
+
+    The arrays may be a box of the study grid: ``grid`` is the box's (world positions) and
+    ``origin`` its first voxel on the study grid (``bbox_voxels`` are study-grid indices).
 
     ``surface_distance_mm`` / ``articular_distance_mm`` are the lesion's nearest approach to
     the bone / articular surface, ``surface_depth_mm`` / ``articular_depth_mm`` how far
@@ -110,6 +120,9 @@ def bone_lesion_table(
                 ),
             }
         )
+        rows[-1]["bbox_voxels"] = ",".join(
+            f"{s.start + o}:{s.stop + o}" for s, o in zip(box, origin, strict=True)
+        )
     return rows
 
 
@@ -125,11 +138,14 @@ def bone_table(
     confidence: Mapping[str, Mapping[str, Any]],
     voxel_mm3: float,
     has_t1: bool = True,
+    border: NDArray[np.bool_] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per bone (see :data:`BONE_COLUMNS`), in id order.
 
     ``fluid_like`` is the marrow left out as free fluid (cysts; ``fluid_like_ml``); without
-    a T1 (``has_t1`` False) the T1-dark volume is None (not measured).
+    a T1 (``has_t1`` False) the T1-dark volume is None (not measured). ``border`` (per id,
+    :func:`touches_border`) says which bones reach the edge of the field of view, for
+    arrays that are a part of it; by default the edges of ``bone_ids``.
     """
     size = max(names, default=0) + 1
     ids = np.asarray(bone_ids).ravel()
@@ -140,7 +156,8 @@ def bone_table(
 
     marrow_ml, bme_ml, dark_ml = volume(marrow), volume(bme), volume(t1_dark)
     fluid_ml = volume(fluid_like)
-    border = _touches_border(bone_ids, size)
+    if border is None:
+        border = touches_border(bone_ids, size)
     rows = []
     for number, name in names.items():
         mine = [row for row in lesion_rows if row["label"] == number]
@@ -169,8 +186,14 @@ def bone_table(
     return rows
 
 
-def _touches_border(bone_ids: NDArray[np.integer], size: int) -> NDArray[np.bool_]:
-    """Per id: whether the bone reaches a face of the field of view."""
+def touches_border(bone_ids: NDArray[np.integer], size: int) -> NDArray[np.bool_]:
+    """Per id below ``size``: whether the bone reaches a face of the field of view.
+
+    >>> ids = np.zeros((4, 4, 4), np.uint8)
+    >>> ids[0, 1, 1], ids[2, 2, 2] = 1, 2
+    >>> touches_border(ids, 3).tolist()
+    [False, True, False]
+    """
     touches = np.zeros(size, bool)
     array = np.asarray(bone_ids)
     for axis in range(array.ndim):

@@ -1,0 +1,144 @@
+"""Fluid-bright regions of a bone that are not edema: partial-volume pieces and faint spots.
+
+Two rules, each with its reason:
+
+1. **Partial volume at the bone's edge.** Where an image's voxels reach outside the bone
+   (:func:`~bmetoolkit.bones.geometry.partial_volume_band`: the outermost thick slice of a
+   bone, a surface running along the slices), the marrow's signal mixes in joint fluid,
+   muscle or fat and looks like edema (bright on the fluid image, dark on the T1). A lesion
+   may not *start* there (:func:`bmetoolkit.segment.segment_bme`), but the half-maximum cut
+   can leave a piece of a region in the band with little or nothing outside it. The evidence
+   for a lesion must come from voxels whose signal is the bone's own: each region keeps
+   only if its part outside the band, grown from a seed (the fluid seed level or a coarse
+   seed), is a lesion by itself (at least ``min_lesion_mm3``); what lies in the band counts
+   as that lesion's extension (:func:`partial_volume_pieces`).
+2. **Red marrow away from the joint.** Edema of the joints that readers score is
+   subchondral: osteoarthritic bone marrow lesions, bone bruises and sacroiliitis reach the
+   subchondral bone under the articular surface. Islands of red marrow lie in the
+   metaphyses and, in the pelvis, anywhere in the sacrum and the ilium, juxta-articular ones
+   included (a known mimic of sacroiliitis); they are only mildly fluid-bright and up to a
+   few centimetres across, round or flame-shaped. So in bones with a joint, a *faint* region
+   (its peak fluid ratio below ``focal_max_ratio`` times the scan's spread at that
+   percentile, as :func:`bmetoolkit.segment.focal_spots` measures it) at most
+   :data:`SPOT_SIZE_FACTOR` times ``focal_max_mm`` along each axis that does not reach
+   within ``subchondral_mm`` of an articular surface is not edema, whatever its shape. A
+   brighter or larger region stays, and so does every subchondral one. Without a joint in
+   the mask (a single bone) the spine's rule applies: round faint spots up to
+   ``focal_max_mm`` (:func:`bone_focal_spots`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bmetoolkit.modic import MM3_PER_ML
+from bmetoolkit.params import Parameters
+from bmetoolkit.segment import (
+    PEAK_PERCENTILE,
+    PEAK_Z,
+    boxed_regions,
+    focal_spots,
+    hysteresis,
+    regions_where,
+    remove_small,
+)
+
+__all__ = ["SPOT_SIZE_FACTOR", "bone_focal_spots", "partial_volume_pieces", "summary"]
+
+#: In bones with a joint, a faint region away from the subchondral bone is red marrow up to
+#: this many times ``focal_max_mm`` along each axis (red marrow patches reach 2-3 cm).
+SPOT_SIZE_FACTOR = 2.0
+
+
+def partial_volume_pieces(
+    bme: NDArray[np.bool_],
+    seeds: NDArray[np.bool_],
+    band: NDArray[np.bool_],
+    *,
+    voxel_mm3: float,
+    min_mm3: float,
+) -> NDArray[np.bool_]:
+    """The regions of ``bme`` whose part outside ``band``, grown from ``seeds``, is smaller
+    than ``min_mm3`` (mm³).
+
+    >>> bme = np.array([[[1, 1, 1, 0, 1, 1, 1]]], bool)
+    >>> seeds = np.array([[[1, 0, 0, 0, 1, 0, 0]]], bool)
+    >>> band = np.array([[[0, 0, 1, 0, 0, 1, 1]]], bool)  # 2 voxels out of it, then 1
+    >>> partial_volume_pieces(bme, seeds, band, voxel_mm3=1.0, min_mm3=2.0).astype(int)
+    array([[[0, 0, 0, 0, 1, 1, 1]]])
+    """
+    core = remove_small(hysteresis(bme & ~band, seeds), voxel_mm3=voxel_mm3, min_mm3=min_mm3)
+    return bme & ~hysteresis(bme, core)
+
+
+def bone_focal_spots(
+    bme: NDArray[np.bool_],
+    fluid_decision: NDArray[np.floating],
+    spacing: NDArray[np.floating],
+    params: Parameters,
+    *,
+    sd: float,
+    articular_mm: NDArray[np.floating],
+) -> NDArray[np.bool_]:
+    """The faint regions of ``bme`` that are not edema in bones (the module's rule 2).
+
+    Parameters
+    ----------
+    bme : ndarray of bool
+        The edema found.
+    fluid_decision : ndarray
+        The fluid decision image.
+    spacing : ndarray
+        Voxel size (mm).
+    params : Parameters
+        ``focal_max_mm``, ``focal_max_ratio`` and ``subchondral_mm``.
+    sd : float
+        The scan's normal-marrow spread on the fluid image (robust SD of the log ratio).
+    articular_mm : ndarray
+        Distance of each bone voxel from its bone's articular surface (NaN without one).
+
+    Examples
+    --------
+    >>> from bmetoolkit.params import Parameters
+    >>> bme = np.zeros((40, 1, 1), bool)
+    >>> ratio = np.full((40, 1, 1), 1.4, np.float32)
+    >>> bme[1:4], bme[5:8], bme[20:36] = True, True, True  # 6, 6 and 32 mm x 10 x 10 mm
+    >>> articular = np.arange(40, dtype=np.float32).reshape(40, 1, 1) * 2.0
+    >>> spots = bone_focal_spots(bme, ratio, np.array([2.0, 10.0, 10.0]), Parameters(),
+    ...                          sd=0.0, articular_mm=articular)
+    >>> # subchondral: edema; 10-14 mm from the joint: a spot; 32 mm long: too large
+    >>> bool(spots[1:4].any()), bool(spots[5:8].all()), bool(spots[20:36].any())
+    (False, True, False)
+    """
+    joints = np.isfinite(articular_mm)
+    if not joints.any() or params.focal_max_ratio <= 0:
+        return focal_spots(bme, fluid_decision, spacing, params, sd)
+    level = params.focal_max_ratio * float(np.exp(PEAK_Z * sd))
+    largest = SPOT_SIZE_FACTOR * params.focal_max_mm
+    size = np.asarray(spacing, float)
+
+    def faint(box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
+        if (np.asarray(inside.shape) * size).max() > largest:
+            return False
+        values = fluid_decision[box][inside]
+        values = values[np.isfinite(values)]
+        return bool(values.size) and np.percentile(values, PEAK_PERCENTILE) < level
+
+    with np.errstate(invalid="ignore"):
+        subchondral = articular_mm <= params.subchondral_mm
+    spots = regions_where(bme, faint)
+    return spots & ~hysteresis(spots, subchondral)
+
+
+def summary(mask: NDArray[np.bool_], voxel_mm3: float) -> dict[str, float | int]:
+    """Number of regions and volume (mL) of ``mask``, for ``checks``.
+
+    >>> summary(np.array([[[1, 0, 1]]], bool), 500.0)
+    {'count': 2, 'volume_ml': 1.0}
+    """
+    count = boxed_regions(mask)[2] if mask.any() else 0
+    return {
+        "count": int(count),
+        "volume_ml": round(float(np.count_nonzero(mask)) * voxel_mm3 / MM3_PER_ML, 4),
+    }

@@ -1,0 +1,136 @@
+"""What is not edema in a bone, and where a lesion ends; the analysis box changes nothing.
+
+Two block "bones" face each other across a joint (a plane of joint fluid) on one axial grid
+of 0.8 x 0.8 x 3 mm (T1 and STIR on the same grid: the partial-volume band is then the
+outermost voxel of the bones along every axis). Marrow is T1 1000 / STIR 120 with 3 %
+noise; lesions are spheres or slabs painted with their ratios to normal marrow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import bmetoolkit as bt
+from bmetoolkit.volume import Volume
+
+SPACING = np.array([0.8, 0.8, 3.0])
+SHAPE = (80, 70, 16)
+#: Bone 1 spans i 5-37, bone 2 i 42-74 (the joint between them: 4 voxels of fluid).
+JOINT_I = 37.5
+BONE_J, BONE_K = slice(8, 62), slice(2, 14)
+MARROW = {"t1": 1000.0, "stir": 120.0}
+
+
+def _scene(*paint, seed=0):
+    """T1, STIR and bone labels; ``paint``: (mask, t1 ratio, stir ratio) in order."""
+    rng = np.random.default_rng(seed)
+    bones = np.zeros(SHAPE, np.uint8)
+    bones[5:38, BONE_J, BONE_K] = 1
+    bones[42:75, BONE_J, BONE_K] = 2
+    t1 = np.full(SHAPE, 450.0)
+    stir = np.full(SHAPE, 260.0)
+    t1[bones > 0], stir[bones > 0] = MARROW["t1"], MARROW["stir"]
+    t1[38:42, BONE_J, BONE_K], stir[38:42, BONE_J, BONE_K] = 150.0, 2400.0  # joint fluid
+    for mask, t1_ratio, stir_ratio in paint:
+        t1[mask], stir[mask] = MARROW["t1"] * t1_ratio, MARROW["stir"] * stir_ratio
+    affine = np.diag([*SPACING, 1.0])
+    volumes = []
+    for data, role in ((t1, "t1"), (stir, "stir")):
+        noisy = data + rng.normal(0, 0.03 * MARROW[role], SHAPE)
+        volumes.append(Volume(np.abs(noisy).astype(np.float32), affine, source=role))
+    return volumes[0], volumes[1], Volume(bones, affine, kind="label", source="bones")
+
+
+def _sphere(centre_mm, radius_mm):
+    ijk = np.indices(SHAPE).reshape(3, -1).T * SPACING
+    inside = np.linalg.norm(ijk - np.asarray(centre_mm), axis=1) <= radius_mm
+    return inside.reshape(SHAPE)
+
+
+def _analyze(t1, stir, bones, **params):
+    return bt.analyze(t1, stir=stir, marrow=bones, params=params or None, verify_roles=False)
+
+
+#: A sphere of 6 mm radius in bone 1 whose surface comes this close (mm) to the joint.
+def _island(gap_mm, ratio, radius_mm=6.0):
+    centre_i = (JOINT_I * SPACING[0]) - gap_mm - radius_mm
+    return _sphere((centre_i, 35 * SPACING[1], 8 * SPACING[2]), radius_mm)
+
+
+def test_a_faint_spot_away_from_the_subchondral_bone_is_red_marrow_not_edema():
+    spot = _island(9.0, 1.5)
+    result = _analyze(*_scene((spot, 0.85, 1.5)))
+    assert result.bme_volume_ml == 0
+    assert result.checks["focal_spots"]["count"] == 1
+    assert any("away from the subchondral bone" in note for note in result.notes)
+    counted = _analyze(*_scene((spot, 0.85, 1.5)), focal_max_ratio=0)
+    assert counted.bme_volume_ml > 0.3  # found, and left out only by the rule
+
+
+def test_the_same_faint_spot_reaching_the_subchondral_bone_is_edema():
+    spot = _island(2.0, 1.5)
+    result = _analyze(*_scene((spot, 0.85, 1.5)))
+    assert result.bme_volume_ml > 0.3 and result.checks["focal_spots"]["count"] == 0
+    assert result.lesion_rows[0]["subchondral"]
+
+
+def test_a_brighter_spot_away_from_the_joint_is_edema():
+    result = _analyze(*_scene((_island(9.0, 2.2), 0.8, 2.2)))
+    assert result.bme_volume_ml > 0.3 and result.checks["focal_spots"]["count"] == 0
+
+
+def test_a_faint_region_larger_than_a_red_marrow_patch_is_edema():
+    slab = np.zeros(SHAPE, bool)
+    slab[8:28, 10:60, 4:12] = True  # 16 x 40 x 24 mm, 8 mm from the joint
+    result = _analyze(*_scene((slab, 0.85, 1.5)))
+    assert result.bme_volume_ml > 5 and result.checks["focal_spots"]["count"] == 0
+
+
+def _rim():
+    """Partial volume on bone 1's outermost thick slice: joint fluid and muscle mixed in."""
+    rim = np.zeros(SHAPE, bool)
+    rim[10:28, 20:40, BONE_K.start] = True
+    return rim
+
+
+def test_a_bright_rim_on_the_outermost_slice_joined_to_a_speck_is_not_edema():
+    speck = np.zeros(SHAPE, bool)
+    speck[18:21, 29:32, BONE_K.start + 1] = True  # 17 mm³ at the seed level, inside
+    result = _analyze(*_scene((_rim(), 0.5, 3.0), (speck, 0.8, 1.8)))
+    assert result.bme_volume_ml == 0
+    assert result.checks["partial_volume_pieces"]["count"] == 1
+    assert any("outermost thick slice" in note for note in result.notes)
+
+
+def test_a_lesion_joined_to_a_bright_rim_keeps_its_own_edge():
+    # A 1.9 x lesion under the rim: with the rim's peak (3 x) its half maximum would be
+    # 2 x and cut the lesion away, leaving the rim.
+    lesion = _sphere((15 * SPACING[0], 30 * SPACING[1], 3.5 * SPACING[2]), 6.0)
+    lesion &= np.indices(SHAPE)[2] > BONE_K.start
+    t1, stir, bones = _scene((_rim(), 0.5, 3.0), (lesion, 0.8, 1.9))
+    found = np.asarray(_analyze(t1, stir, bones).bme_mask.data, bool)
+    inner = lesion & (np.indices(SHAPE)[0] > 5) & (np.indices(SHAPE)[1] > 8)
+    assert np.count_nonzero(found & inner) > 0.8 * np.count_nonzero(inner)
+
+
+def test_the_analysis_box_gives_the_whole_grids_results(monkeypatch):
+    # The analysis runs on the bones' box widened by what its stages read; on the whole
+    # grid it finds the same (a lesion near the bone's edge, where the margin matters).
+    import bmetoolkit.bones.analysis as bone_analysis
+
+    lesion = _island(1.0, 1.8) | _sphere((10 * SPACING[0], 12 * SPACING[1], 6.0), 5.0)
+    t1, stir, bones = _scene((lesion, 0.8, 1.8))
+    cropped = _analyze(t1, stir, bones)
+    box = bone_analysis.analysis_box(bones.data > 0, SPACING, [2.0, 6.0])
+    assert any(s.start > 0 or s.stop < n for s, n in zip(box, SHAPE, strict=True))
+    whole = tuple(slice(0, n) for n in SHAPE)
+    monkeypatch.setattr(bone_analysis, "analysis_box", lambda *args: whole)
+    full = _analyze(t1, stir, bones)
+    assert cropped.bme_volume_ml > 0.3
+    for name in ("bme_mask", "marrow", "lesion_labels"):
+        a, b = getattr(cropped, name).data, getattr(full, name).data
+        assert np.array_equal(a, b), name
+    assert np.array_equal(cropped.ratios["stir"].data, full.ratios["stir"].data, equal_nan=True)
+    assert cropped.lesion_rows == full.lesion_rows
+    assert cropped.bone_rows == full.bone_rows
+    assert cropped.checks == full.checks and cropped.notes == full.notes
