@@ -87,6 +87,25 @@ def _bad_geometry(message: str, source: str | None) -> NoReturn:
     raise InvalidGeometryError(message, path=source, hint=_GEOMETRY_HINT)
 
 
+def _affine_apply(affine: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``points @ affine[:3, :3].T + affine[:3, 3]`` without a BLAS call: a threaded BLAS
+    product of N x 3 by 3 x 3 spins its threads on a loaded machine (0.6 s instead of
+    0.02 s for 600k points), and three multiply-adds per column are as fast idle.
+
+    >>> _affine_apply(np.diag([2.0, 3.0, 4.0, 1.0]), np.array([[1.0, 1.0, 1.0]])).tolist()
+    [[2.0, 3.0, 4.0]]
+    """
+    out = np.empty(points.shape, np.float64)
+    for row in range(3):
+        out[:, row] = (
+            points[:, 0] * affine[row, 0]
+            + points[:, 1] * affine[row, 1]
+            + points[:, 2] * affine[row, 2]
+            + affine[row, 3]
+        )
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Grid:
     """A 3D voxel grid placed in physical (RAS+, mm) space.
@@ -142,13 +161,12 @@ class Grid:
     def voxel_to_world(self, ijk: ArrayLike) -> NDArray[np.float64]:
         """Map voxel indices, shape (N, 3), to RAS+ mm coordinates, shape (N, 3)."""
         points = np.atleast_2d(np.asarray(ijk, dtype=np.float64))
-        return points @ self.affine[:3, :3].T + self.affine[:3, 3]
+        return _affine_apply(self.affine, points)
 
     def world_to_voxel(self, xyz: ArrayLike) -> NDArray[np.float64]:
         """Map RAS+ mm coordinates, shape (N, 3), to (fractional) voxel indices."""
         points = np.atleast_2d(np.asarray(xyz, dtype=np.float64))
-        inverse = np.linalg.inv(self.affine)
-        return points @ inverse[:3, :3].T + inverse[:3, 3]
+        return _affine_apply(np.linalg.inv(self.affine), points)
 
     def corners_world(self) -> NDArray[np.float64]:
         """World coordinates of the 8 outer corners of the field of view (voxel edges)."""
