@@ -145,7 +145,7 @@ def ratios_at(
         data = np.asarray(images[name].data, np.float32)
         if params.reference_bias_correction:
             data = n4_corrected(data, study.grid.spacing, marrow)
-        factors = np.ones(int(np.max(region_of, initial=0)) + 1)
+        factors = np.ones(max([int(np.max(region_of, initial=0)), *names]) + 1)
         for number, region in names.items():
             factors[number] = reference.body_factors.get(region, {}).get(name, 1.0)
         expected = np.exp(field.log_at(xyz)) * factors[region_of]
