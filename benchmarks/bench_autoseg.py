@@ -36,8 +36,6 @@ true body; levels right on >= 90 % of cases with the sacrum in view, never named
 from __future__ import annotations
 
 import argparse
-import os
-import pickle
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from phantom_cache import cached
 
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.data.phantom.randomize import (
@@ -139,21 +138,14 @@ def _cropped(volume: Volume | None, box: tuple[slice, ...]) -> Volume | None:
 
 def _randomized(seed: int, real_anatomy: bool, cache: Path | None) -> Any:
     """The randomized phantom of a seed, from ``cache`` when it holds this generator's."""
-    if cache is None:
-        return make_randomized_phantom(seed, kind=case_kind(seed), real_anatomy=real_anatomy)
     from bench_randomized import _generator_version
 
-    path = cache / f"{_generator_version()}-{seed}{'-real' if real_anatomy else ''}.pkl"
-    if path.exists():
-        with path.open("rb") as stream:
-            return pickle.load(stream)
-    phantom = make_randomized_phantom(seed, kind=case_kind(seed), real_anatomy=real_anatomy)
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.part")
-    with partial.open("wb") as stream:
-        pickle.dump(phantom, stream, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
-    return phantom
+    key = f"{_generator_version()}-{seed}{'-real' if real_anatomy else ''}"
+    return cached(
+        cache,
+        key,
+        lambda: make_randomized_phantom(seed, kind=case_kind(seed), real_anatomy=real_anatomy),
+    )
 
 
 def run_case(

@@ -26,11 +26,8 @@ phantom's source is unchanged, and takes a few seconds per case).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import multiprocessing
-import os
-import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -42,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_randomized import WORST_DECILE_PERCENTILE, parameters
+from phantom_cache import cached, source_digest
 
 import bmetoolkit as bt
 from bmetoolkit.batch.runner import single_threaded_workers
@@ -74,29 +72,14 @@ def case_options(index: int) -> dict[str, Any]:
 
 def _generator_version() -> str:
     """A digest of the joint phantom's source: cached phantoms of other code are stale."""
-    folder = Path(make_joint_phantom.__code__.co_filename).parent
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return source_digest(make_joint_phantom)
 
 
 def build_phantom(seed: int, index: int, cache: Path | None = None) -> Any:
     """The joint phantom of a case, from ``cache`` when it holds this generator's."""
     options = case_options(index)
-    if cache is None:
-        return make_joint_phantom(seed, **options)
-    path = cache / f"joint-{_generator_version()}-{seed}-{index}.pkl"
-    if path.exists():
-        with path.open("rb") as stream:
-            return pickle.load(stream)
-    phantom = make_joint_phantom(seed, **options)
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.part")
-    with partial.open("wb") as stream:
-        pickle.dump(phantom, stream, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
-    return phantom
+    key = f"joint-{_generator_version()}-{seed}-{index}"
+    return cached(cache, key, lambda: make_joint_phantom(seed, **options))
 
 
 def run_case(

@@ -30,11 +30,8 @@ per case).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import multiprocessing
-import os
-import pickle
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from phantom_cache import cached, source_digest
 
 from bmetoolkit.analysis import analyze_study
 from bmetoolkit.batch.runner import single_threaded_workers
@@ -107,11 +105,7 @@ def _draw_summary(draws: dict[str, Any]) -> dict[str, Any]:
 
 def _generator_version() -> str:
     """A digest of the phantom generator's source: cached phantoms of other code are stale."""
-    folder = Path(make_randomized_phantom.__code__.co_filename).parent
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return source_digest(make_randomized_phantom)
 
 
 def build_phantom(seed: int, cache: Path | None = None, kind: str | None = None) -> Any:
@@ -119,22 +113,10 @@ def build_phantom(seed: int, cache: Path | None = None, kind: str | None = None)
 
     ``kind`` forces the case kind (default: the seed's own, :func:`case_kind`).
     """
-    forced = kind is not None
+    suffix = f"-{kind}" if kind is not None else ""
     kind = kind or case_kind(seed)
-    if cache is None:
-        return make_randomized_phantom(seed, kind=kind)
-    suffix = f"-{kind}" if forced else ""
-    path = cache / f"{_generator_version()}-{seed}{suffix}.pkl"
-    if path.exists():
-        with path.open("rb") as stream:
-            return pickle.load(stream)
-    phantom = make_randomized_phantom(seed, kind=kind)
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.part")
-    with partial.open("wb") as stream:
-        pickle.dump(phantom, stream, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(path)
-    return phantom
+    key = f"{_generator_version()}-{seed}{suffix}"
+    return cached(cache, key, lambda: make_randomized_phantom(seed, kind=kind))
 
 
 def run_case(
