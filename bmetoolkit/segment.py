@@ -226,7 +226,11 @@ def focal_spots(
 
 
 def half_maximum(
-    mask: NDArray[np.bool_], ratio: NDArray[np.floating], fraction: float
+    mask: NDArray[np.bool_],
+    ratio: NDArray[np.floating],
+    fraction: float,
+    *,
+    peak_outside: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """Each region of ``mask`` cut at ``fraction`` of its own contrast above normal.
 
@@ -234,6 +238,9 @@ def half_maximum(
     being its 95th percentile: with 0.5, the full width at half maximum, wherever the
     scan's noise put the grow level. A faint lesion keeps what passed the grow level; a
     strong one with an ill-defined margin is not inflated by the faint tail of its margin.
+    With ``peak_outside``, the peak is measured on the region's voxels outside it (all of
+    them when the region lies wholly inside), e.g. outside a bone's partial-volume band
+    (:mod:`bmetoolkit.bones.edges`); those voxels still count where they reach the edge.
 
     >>> mask = np.ones((1, 1, 6), bool)
     >>> ratio = np.array([[[1.3, 2.0, 4.0, 4.0, 2.6, 1.5]]])
@@ -247,20 +254,30 @@ def half_maximum(
     if n == 0:
         return out
     ratio = ratio[outer]
-    edge = _region_edges(labels, n, ratio, fraction)
+    exclude = None if peak_outside is None else peak_outside[outer]
+    edge = _region_edges(labels, n, ratio, fraction, exclude)
     with np.errstate(invalid="ignore"):
         out[outer] = (labels > 0) & (ratio >= edge[labels])
     return out
 
 
 def _region_edges(
-    labels: NDArray[np.int32], n: int, ratio: NDArray[np.floating], fraction: float
+    labels: NDArray[np.int32],
+    n: int,
+    ratio: NDArray[np.floating],
+    fraction: float,
+    exclude: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """Per region number (0..n): ``1 + fraction * (peak - 1)``, ``peak`` its 95th percentile
-    of ``ratio`` (inf for region 0 and regions without a finite value)."""
+    of ``ratio`` outside ``exclude`` (over the whole region when it lies wholly there; inf
+    for region 0 and regions without a finite value)."""
     edge = np.full(n + 1, np.inf)
     for number, box in enumerate(ndimage.find_objects(labels), start=1):
-        values = ratio[box][labels[box] == number]
+        inside = labels[box] == number
+        if exclude is not None:
+            own = inside & ~exclude[box]
+            inside = own if own.any() else inside
+        values = ratio[box][inside]
         values = values[np.isfinite(values)]
         if values.size:
             edge[number] = 1 + fraction * (np.percentile(values, PEAK_PERCENTILE) - 1)

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
-from bmetoolkit.segment import PEAK_PERCENTILE, boxed_regions
+from bmetoolkit.segment import half_maximum
 
 __all__ = ["half_maximum_outside"]
 
@@ -38,21 +37,4 @@ def half_maximum_outside(
     >>> half_maximum_outside(mask, ratio, 0.5, band).astype(int).tolist()
     [[[0, 1, 1, 1, 1, 1, 1]]]
     """
-    if fraction <= 0:
-        return mask
-    out = np.zeros(mask.shape, bool)
-    outer, labels, n = boxed_regions(mask)
-    if n == 0:
-        return out
-    ratio, band = ratio[outer], band[outer]
-    edge = np.full(n + 1, np.inf)
-    for number, box in enumerate(ndimage.find_objects(labels), start=1):
-        inside = labels[box] == number
-        own = inside & ~band[box]
-        values = ratio[box][own if own.any() else inside]
-        values = values[np.isfinite(values)]
-        if values.size:
-            edge[number] = 1 + fraction * (np.percentile(values, PEAK_PERCENTILE) - 1)
-    with np.errstate(invalid="ignore"):
-        out[outer] = (labels > 0) & (ratio >= edge[labels])
-    return out
+    return half_maximum(mask, ratio, fraction, peak_outside=band)
