@@ -245,3 +245,19 @@ def test_real_gradient_echo_t1_with_vertebrae_given_is_used_with_a_note(tmp_path
     mask = save_nifti(found.vertebrae.bodies, tmp_path / "vertebrae.nii.gz")
     result = analyze(t1, t2=t2, vertebrae=mask)
     assert any("marrow is dark" in note and "used as the T1" in note for note in result.notes)
+
+
+# the measures of a genuine moved and tilted thin-slab phantom (follow-up of held-out 5006)
+# that the outshines-fat rule refused alone, and of the same with its fat relations unclear
+_GENUINE_THIN_SLAB = RoleEvidence(
+    2410652, fluid_dark=0.675, fluid_bright=0.294, fat_t1_rank=0.714, fat_fluid_rank=0.224,
+    fat_contrast=1.66, fat_t1_over_air=6.717, fat_fluid_over_air=12.838,
+    brighter_on_t1=1.032, ratio_tails=0.696,
+)  # fmt: skip
+
+
+def test_outshines_fat_does_not_refuse_a_t1_whose_surface_fat_is_clearly_a_t1s():
+    assert judge_roles(_GENUINE_THIN_SLAB, "stir") is None
+    unclear = replace(_GENUINE_THIN_SLAB, fat_contrast=0.5)
+    verdict = judge_roles(unclear, "stir")
+    assert verdict is not None and verdict.rule == "outshines_fat"

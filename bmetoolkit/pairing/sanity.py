@@ -32,7 +32,8 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      of the tissues lit on either image reaches more than :data:`BRIGHTER_THAN_FAT` above
      fat's: on a real T1 fat is the brightest tissue relative to any fluid image, while a T2
      or STIR in the T1's role brings its fluid (T1 and T2 swapped, a STIR as the T1, T1 and
-     STIR swapped);
+     STIR swapped); not when the surface fat is clearly a T1's beside a fat-suppressed
+     image (``fat_contrast`` above :data:`CLEAR_T1_FAT_CONTRAST`);
    - *fat looks scarce on the image given as T1* (an image in the STIR role): the
      T1-to-fluid log ratio's lower tail reaches far further than its upper one
      (``ratio_tails`` below :data:`MIN_RATIO_TAILS`). With a fat-suppressed image the upper
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BRIGHTER_THAN_FAT",
     "BRIGHT_FAT_RANK",
+    "CLEAR_T1_FAT_CONTRAST",
     "MARROW_RANK_GAP",
     "MARROW_REVERSED_BY",
     "MARROW_REVERSED_NEEDED",
@@ -120,6 +122,12 @@ BRIGHT_FAT_RANK = 0.7
 #: log ratio on a real T1 (marrow and muscle with a plain T2: about 0.6; fluid when the roles
 #: are swapped: 1.3 and more).
 BRIGHTER_THAN_FAT = 1.0
+#: ... but not when the surface fat itself clearly shows a T1 beside a fat-suppressed image:
+#: fat that much brighter, relative to the fluid image, than the tissue inside (the mirror
+#: of :data:`SUPPRESSED_FAT_CONTRAST`; a swap turns the sign). A tissue far darker on the
+#: fluid image than fat (cortex, tendon, air at a boundary) then makes the bright tail, not
+#: fluid: a genuine moved and tilted thin-slab phantom reached 1.03 so.
+CLEAR_T1_FAT_CONTRAST = -SUPPRESSED_FAT_CONTRAST
 #: A relation of :func:`marrow_fat_relations` is reversed when it lies this far below its
 #: balance point 0 (a tenth of its half-range) ...
 MARROW_REVERSED_BY = 0.05
@@ -306,6 +314,7 @@ def judge_roles(evidence: RoleEvidence, role: str) -> RoleVerdict | None:
         surface_is_tissue
         and max(evidence.fat_t1_rank, evidence.fat_fluid_rank) >= BRIGHT_FAT_RANK
         and evidence.brighter_on_t1 > BRIGHTER_THAN_FAT
+        and evidence.fat_contrast < CLEAR_T1_FAT_CONTRAST
     ):
         return RoleVerdict(
             OUTSHINES_FAT,
