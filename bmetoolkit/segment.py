@@ -54,6 +54,7 @@ __all__ = [
     "focal_spots",
     "grow_into_layer",
     "grow_into_walls",
+    "grow_regions",
     "half_maximum",
     "hysteresis",
     "keep_regions",
@@ -150,12 +151,36 @@ def segment_bme(
     -------
     ndarray of bool
     """
+    regions = grow_regions(
+        t1_ratio, fluid_ratio, levels=levels, seedable=seedable, extra_seeds=coarse_seeds
+    )
+    mask = half_maximum(regions, fluid_ratio, params.lesion_edge_fraction)
+    mask = remove_small(mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3)
+    if t1_ratio is not None and levels.t1_criterion == "supporting":
+        mask = keep_regions(mask, t1_ratio, lambda median: median <= params.edema_t1_max_ratio)
+    return mask
+
+
+def grow_regions(
+    t1_ratio: NDArray[np.floating] | None,
+    fluid_ratio: NDArray[np.floating],
+    *,
+    levels: DecisionLevels,
+    seedable: NDArray[np.bool_] | None = None,
+    extra_seeds: NDArray[np.bool_] | None = None,
+) -> NDArray[np.bool_]:
+    """The grow-level regions of :func:`segment_bme` that hold a seed, before their edges.
+
+    Fluid-bright at the grow level (and, per the T1 criterion, T1-dark or not T1-bright)
+    regions holding a voxel past the seed levels, or one of ``extra_seeds`` at the grow
+    level (coarse seeds; a lesion of another visit); seeds only where ``seedable``.
+    """
     role = "ignored" if t1_ratio is None else levels.t1_criterion
     with np.errstate(invalid="ignore"):
         weak = fluid_ratio >= levels.fluid_bright[0]
         strong = fluid_ratio >= levels.fluid_bright[1]
-        if coarse_seeds is not None:
-            strong |= coarse_seeds & weak
+        if extra_seeds is not None:
+            strong |= extra_seeds & weak
         if seedable is not None:
             strong &= seedable
         if role == "required":
@@ -163,11 +188,7 @@ def segment_bme(
             strong &= t1_ratio <= levels.t1_dark[1]
         elif role == "supporting":
             weak &= t1_ratio < levels.t1_bright[0]
-    mask = half_maximum(hysteresis(weak, strong), fluid_ratio, params.lesion_edge_fraction)
-    mask = remove_small(mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3)
-    if role == "supporting":
-        mask = keep_regions(mask, t1_ratio, lambda median: median <= params.edema_t1_max_ratio)
-    return mask
+    return hysteresis(weak, strong)
 
 
 #: Percentile of a region's ratios taken as its peak (robust to single noisy voxels).

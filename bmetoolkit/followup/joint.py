@@ -55,7 +55,7 @@ from bmetoolkit.segment import (
     boxed_regions,
     focal_spots,
     grow_into_walls,
-    hysteresis,
+    grow_regions,
     keep_regions,
     remove_small,
 )
@@ -116,20 +116,8 @@ class VisitDecision:
 
     def grow_regions(self, seeds: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
         """The grow-level regions holding a seed-level voxel, or one of ``seeds``
-        (:func:`bmetoolkit.segment.segment_bme`'s hysteresis, T1 criterion included)."""
-        levels, t1, fluid = self.levels, self.t1, self.fluid
-        role = "ignored" if t1 is None else levels.t1_criterion
-        with np.errstate(invalid="ignore"):
-            weak = fluid >= levels.fluid_bright[0]
-            strong = fluid >= levels.fluid_bright[1]
-            if seeds is not None:
-                strong |= seeds & weak
-            if role == "required":
-                weak &= t1 <= levels.t1_dark[0]
-                strong &= t1 <= levels.t1_dark[1]
-            elif role == "supporting":
-                weak &= t1 < levels.t1_bright[0]
-        return hysteresis(weak, strong)
+        (:func:`bmetoolkit.segment.grow_regions`, as the analysis grows them)."""
+        return grow_regions(self.t1, self.fluid, levels=self.levels, extra_seeds=seeds)
 
     def peaks(self, labels: NDArray[np.integer], n: int) -> NDArray[np.float64]:
         """Peak fluid ratio (95th percentile) of each region (index = number)."""
