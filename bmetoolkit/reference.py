@@ -131,6 +131,7 @@ def fit_reference(
     degree: int = 2,
     start: ReferenceField | None = None,
     iterations: int = IRLS_ITERATIONS,
+    select: NDArray[np.bool_] | None = None,
 ) -> ReferenceField:
     """Fit a reference field to marrow intensities robustly.
 
@@ -146,6 +147,9 @@ def fit_reference(
         A previous fit of the same degree to start from (a refit on fewer voxels).
     iterations : int
         Rounds of reweighting.
+    select : ndarray of bool, optional
+        Fit only these voxels (N): the same as passing ``values[select]`` and
+        ``xyz[select]``, without copying all of them before the subsample.
 
     Returns
     -------
@@ -156,12 +160,12 @@ def fit_reference(
     ValueError
         With fewer positive voxels than the polynomial has terms (times 10).
     """
-    values = np.asarray(values, np.float64)
-    xyz = np.asarray(xyz, np.float64)
-    positive = values > 0
-    values, xyz = values[positive], xyz[positive]
-    step = max(1, len(values) // MAX_FIT_VOXELS)
-    values, xyz = values[::step], xyz[::step]
+    values = np.asarray(values)
+    chosen = values > 0 if select is None else np.asarray(select, bool) & (values > 0)
+    index = np.flatnonzero(chosen)
+    index = index[:: max(1, len(index) // MAX_FIT_VOXELS)]  # subsample before copying
+    values = values[index].astype(np.float64)
+    xyz = np.asarray(xyz)[index].astype(np.float64)
     if start is not None and start.degree == degree:
         centre, scale = start.centre, start.scale
     else:
@@ -350,7 +354,7 @@ def normal_marrow_reference(
     confidence: dict[str, dict[str, Any]] = {}
     if normal_mask is not None:
         normal = np.asarray(normal_mask, bool) & positive
-        fields = {n: fit_reference(arrays[n][normal], xyz[normal], degree=degree) for n in names}
+        fields = {n: fit_reference(arrays[n], xyz, degree=degree, select=normal) for n in names}
         residual = {n: logs[n] - fields[n].log_at(xyz) for n in names}
         for b in body_ids:
             confidence[body_names.get(b, str(b))] = {
@@ -359,7 +363,7 @@ def normal_marrow_reference(
             }
         return MarrowReference(fields, normal, residual, factors, confidence, "mask")
 
-    fields = {n: fit_reference(arrays[n][positive], xyz[positive], degree=degree) for n in names}
+    fields = {n: fit_reference(arrays[n], xyz, degree=degree, select=positive) for n in names}
     log_field = _field_evaluator(fields, xyz)
     offset = {n: np.zeros(len(positive)) for n in names}
     bound = np.log1p(max_body_offset)
@@ -428,7 +432,7 @@ def _refit(
     """The field refitted on normal voxels; the previous one when they are too few."""
     try:
         return fit_reference(
-            values[normal], xyz[normal], degree=degree, start=field, iterations=REFIT_ITERATIONS
+            values, xyz, degree=degree, start=field, iterations=REFIT_ITERATIONS, select=normal
         )
     except ValueError:
         return field
