@@ -237,6 +237,7 @@ def analyze_study(
     for number, body in enumerate(bodies, start=1):
         regions.flat[body.index] = number
     names = {number: body.name for number, body in enumerate(bodies, start=1)}
+    fitted_on = marrow.copy()  # the marrow the reference saw (peeled below)
     ratios, reference, normal = marrow_ratios(
         study,
         marrow,
@@ -267,7 +268,9 @@ def analyze_study(
     body_labels = np.asarray(labels.bodies.data)
     marrow_bme, layer_ratios = bme, None
     if params.grow_into_wall:
-        layer_ratios = _wall_layer_ratios(study, bodies, reference, regions, names, params)
+        layer_ratios = _wall_layer_ratios(
+            study, bodies, reference, regions, names, params, fitted_on
+        )
         bme = grow_into_walls(
             bme,
             decisions[fluid],
@@ -400,17 +403,18 @@ def _wall_layer_ratios(
     regions: NDArray[np.int32],
     names: dict[int, str],
     params: Parameters,
+    fitted_on: NDArray[np.bool_],
 ) -> dict[str, NDArray[np.float32]]:
     """Ratios to normal marrow in the bodies' outer layer along their walls (not at the
-    endplates, whose layer mixes in the disc): where ``grow_into_wall`` lets edema grow."""
-    shape = study.grid.shape
+    endplates, whose layer mixes in the disc): where ``grow_into_wall`` lets edema grow.
+    ``fitted_on`` is the marrow the reference was estimated on."""
 
     def wall_layer(body: BodyGeometry) -> NDArray[np.bool_]:
         return ~body.marrow & (body.nearest_depth > 2 * body.si_extent_mm)
 
-    layer = on_grid(bodies, shape, wall_layer, fill=False, dtype=bool) & study.analysable()
-    marrow = on_grid(bodies, shape, lambda b: b.marrow, fill=False, dtype=bool)
-    return ratios_at(study, reference, layer, regions, names, params, marrow=marrow)
+    layer = on_grid(bodies, study.grid.shape, wall_layer, fill=False, dtype=bool)
+    layer &= study.analysable()
+    return ratios_at(study, reference, layer, regions, names, params, marrow=fitted_on)
 
 
 def _within_shell(

@@ -134,7 +134,11 @@ def ratios_at(
     marrow: NDArray[np.bool_],
 ) -> dict[str, NDArray[np.float32]]:
     """Ratio images to a fitted reference at ``voxels`` (NaN elsewhere), e.g. outside the
-    ``marrow`` it was fitted on: each image over its field and its region's factor."""
+    ``marrow`` it was fitted on: each image over its field and its region's factor.
+
+    ``marrow`` must be the mask :func:`marrow_ratios` was given: with
+    ``reference_bias_correction`` the images are corrected with the same N4 field.
+    """
     index = np.flatnonzero(voxels)
     ijk = np.stack(np.unravel_index(index, voxels.shape), axis=1)
     xyz = study.grid.voxel_to_world(ijk)
@@ -145,7 +149,7 @@ def ratios_at(
         data = np.asarray(images[name].data, np.float32)
         if params.reference_bias_correction:
             data = n4_corrected(data, study.grid.spacing, marrow)
-        factors = np.ones(max([int(np.max(region_of, initial=0)), *names]) + 1)
+        factors = np.ones(max(names, default=0) + 1)  # regions are numbered as in names
         for number, region in names.items():
             factors[number] = reference.body_factors.get(region, {}).get(name, 1.0)
         expected = np.exp(field.log_at(xyz)) * factors[region_of]

@@ -175,7 +175,6 @@ def grow_regions(
     regions holding a voxel past the seed levels, or one of ``extra_seeds`` at the grow
     level (coarse seeds; a lesion of another visit); seeds only where ``seedable``.
     """
-    role = "ignored" if t1_ratio is None else levels.t1_criterion
     with np.errstate(invalid="ignore"):
         weak = fluid_ratio >= levels.fluid_bright[0]
         strong = fluid_ratio >= levels.fluid_bright[1]
@@ -183,12 +182,25 @@ def grow_regions(
             strong |= extra_seeds & weak
         if seedable is not None:
             strong &= seedable
-        if role == "required":
-            weak &= t1_ratio <= levels.t1_dark[0]
+        if t1_ratio is not None and levels.t1_criterion == "required":
             strong &= t1_ratio <= levels.t1_dark[1]
-        elif role == "supporting":
-            weak &= t1_ratio < levels.t1_bright[0]
+    allowed = _t1_lets_grow(t1_ratio, levels)
+    if allowed is not None:
+        weak &= allowed
     return hysteresis(weak, strong)
+
+
+def _t1_lets_grow(
+    t1_ratio: NDArray[np.floating] | None, levels: DecisionLevels
+) -> NDArray[np.bool_] | None:
+    """Where the T1 criterion lets edema grow: T1-dark (grow level) when it is required, not
+    T1-bright when it supports; None when it does not apply (ignored, or no T1)."""
+    if t1_ratio is None or levels.t1_criterion not in ("required", "supporting"):
+        return None
+    with np.errstate(invalid="ignore"):
+        if levels.t1_criterion == "required":
+            return t1_ratio <= levels.t1_dark[0]
+        return t1_ratio < levels.t1_bright[0]
 
 
 #: Percentile of a region's ratios taken as its peak (robust to single noisy voxels).
@@ -375,13 +387,9 @@ def grow_into_walls(
     elsewhere; the layer is where the fluid image's ratio is finite).
     """
     layer = np.isfinite(layer_ratios[levels.fluid])
-    t1 = layer_ratios.get("t1")
-    if t1 is not None:
-        with np.errstate(invalid="ignore"):
-            if levels.t1_criterion == "required":
-                layer &= t1 <= levels.t1_dark[0]
-            elif levels.t1_criterion == "supporting":
-                layer &= t1 < levels.t1_bright[0]
+    allowed = _t1_lets_grow(layer_ratios.get("t1"), levels)
+    if allowed is not None:
+        layer &= allowed
     return grow_into_layer(
         mask,
         fluid_ratio,
