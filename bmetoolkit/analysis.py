@@ -44,7 +44,12 @@ from bmetoolkit.ratios import (
 from bmetoolkit.reference import MarrowReference
 from bmetoolkit.resample import resample_with_coverage
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import grow_into_walls, label_lesions, segment_bme
+from bmetoolkit.segment import (
+    grow_into_walls,
+    label_lesions,
+    outshone_from_outside,
+    segment_bme,
+)
 from bmetoolkit.spine.cortex import shell_depths
 from bmetoolkit.spine.labels import VertebraLabels, vertebral_bodies
 from bmetoolkit.spine.t1_contrast import disc_to_marrow_ratio, marrow_darker_than_discs
@@ -406,14 +411,17 @@ def _wall_layer_ratios(
     fitted_on: NDArray[np.bool_],
 ) -> dict[str, NDArray[np.float32]]:
     """Ratios to normal marrow in the bodies' outer layer along their walls (not at the
-    endplates, whose layer mixes in the disc): where ``grow_into_wall`` lets edema grow.
-    ``fitted_on`` is the marrow the reference was estimated on."""
+    endplates, whose layer mixes in the disc) where nothing beside the body is as bright on
+    the fluid image (CSF behind the body, fat on a T2): where ``grow_into_wall`` lets edema
+    grow. ``fitted_on`` is the marrow the reference was estimated on."""
 
     def wall_layer(body: BodyGeometry) -> NDArray[np.bool_]:
         return ~body.marrow & (body.nearest_depth > 2 * body.si_extent_mm)
 
     layer = on_grid(bodies, study.grid.shape, wall_layer, fill=False, dtype=bool)
     layer &= study.analysable()
+    inside = on_grid(bodies, study.grid.shape, lambda body: True, fill=False, dtype=bool)
+    layer &= ~outshone_from_outside(layer, inside, np.asarray(study.fluid.data))
     return ratios_at(study, reference, layer, regions, names, params, marrow=fitted_on)
 
 

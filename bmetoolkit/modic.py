@@ -16,8 +16,11 @@ cortex is partial volume of dark cortex and marrow, not sclerosis), be large
 is not). A changed region (all types together, edema included: a mixed change is one band)
 is a Modic change only when it is a band along an endplate (:class:`EndplateBands`): it
 reaches ``modic_min_depth_mm`` below where the marrow starts over a quarter of its columns
-(thinner bands are normal fatty marrow), lies nearer an endplate than a wall, covers
-``modic_min_area_pct`` of the endplate (a focal fat spot does not), and comes within
+(thinner bands are normal fatty marrow; a band mostly of edema needs only
+``modic_min_edema_depth_mm``, as no fatty band is fluid-bright), lies nearer an endplate
+than a wall, covers ``modic_min_area_pct`` of the endplate (a focal fat spot does not), is
+attached to the endplate along most of its footprint (``modic_min_attached``: edema centred
+in a body that reaches an endplate somewhere is not), and comes within
 ``endplate_contact_mm`` of the endplate's first marrow voxels; it belongs to that endplate
 (the nearer one when it reaches both, voxel by voxel). Other edema stays BME ("central"
 zone), and a T1-bright region away from the endplates (a haemangioma, focal fat) is not
@@ -157,10 +160,13 @@ class EndplateBands:
 
     A region is a band when, over the endplate columns it covers, its typical reach below
     the endplate (the 75th percentile over its columns of the deepest voxel) is at least
-    ``min_depth_mm``; when most of its voxels lie nearer an endplate than a wall of the body
-    (``along``); when it covers at least ``min_area`` of its endplate's columns; and when
-    it is anchored at its endplate (the median of its voxels' ``height_fraction`` is at
-    most ``max_median_fraction``: edema centred in the body, e.g. around a fracture, is not).
+    ``min_depth_mm`` (``min_edema_depth_mm`` when at least half of it is ``edema``); when
+    most of its voxels lie nearer an endplate than a wall of the body (``along``); when it
+    covers at least ``min_area`` of its endplate's columns; and when it is attached to its
+    endplate: in at least ``min_attached`` of its columns the shallowest voxel's ``depth``
+    is at most ``attach_mm`` (edema centred in the body, e.g. around a fracture, that
+    touches an endplate somewhere is not), and the median of its voxels'
+    ``height_fraction`` is at most ``max_median_fraction``.
 
     Attributes
     ----------
@@ -179,6 +185,13 @@ class EndplateBands:
         Per voxel, its depth below the nearer endplate as a fraction of the body height.
     max_median_fraction : float
         Largest median ``height_fraction`` of an anchored band.
+    attach_mm, min_attached : float
+        A column is attached when its shallowest voxel's ``depth`` is at most
+        ``attach_mm``; a band has at least ``min_attached`` of its columns attached.
+    edema : ndarray of bool, optional
+        The edema (type I) voxels.
+    min_edema_depth_mm : float, optional
+        Typical reach a band mostly of ``edema`` needs (default ``min_depth_mm``).
     """
 
     depth: NDArray[np.floating]
@@ -189,6 +202,10 @@ class EndplateBands:
     min_area: float
     height_fraction: NDArray[np.floating]
     max_median_fraction: float
+    attach_mm: float = np.inf
+    min_attached: float = 0.0
+    edema: NDArray[np.bool_] | None = None
+    min_edema_depth_mm: float | None = None
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
@@ -205,9 +222,21 @@ class EndplateBands:
         column, depth = column[usable][order], depth[usable][order]
         starts = np.flatnonzero(np.r_[True, np.diff(column) > 0])
         reach = np.maximum.reduceat(depth, starts)
+        attached = np.mean(np.minimum.reduceat(depth, starts) <= self.attach_mm)
+        if attached < self.min_attached:
+            return False
         area = starts.size / float(self.n_columns[box][inside].max())
         typical = np.percentile(reach, REACH_PERCENTILE)
-        return bool(typical >= self.min_depth_mm and area >= self.min_area)
+        return bool(typical >= self._min_depth(box, inside) and area >= self.min_area)
+
+    def _min_depth(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> float:
+        """The reach a region needs: less for a band mostly of edema, which no fatty band
+        or thickened bone resembles."""
+        if self.edema is None or self.min_edema_depth_mm is None:
+            return self.min_depth_mm
+        if self.edema[box][inside].mean() >= 0.5:
+            return self.min_edema_depth_mm
+        return self.min_depth_mm
 
 
 def _voxel_types(
@@ -373,6 +402,10 @@ def modic_map(
         ),
         # on voxels coarser than COARSE_SI_MM where in the body a region lies is not known
         max_median_fraction=params.modic_anchor_fraction if si_mm <= COARSE_SI_MM else np.inf,
+        attach_mm=max(params.modic_attach_mm, 2 * si_mm),
+        min_attached=params.modic_min_attached if si_mm <= COARSE_SI_MM else 0.0,
+        edema=bme,
+        min_edema_depth_mm=max(params.modic_min_edema_depth_mm, si_mm),
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)

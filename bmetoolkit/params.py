@@ -162,6 +162,13 @@ class Parameters:
         this ratio. Defaults 1.20 / 1.40.
     t2_hyper_ratio, t2_hyper_seed_ratio : float
         The same for plain T2, used only when there is no STIR. Defaults 1.15 / 1.30.
+    t1_dark_fluid_ratio : float
+        With the T1 criterion ``supporting``: where the T1 is dark (``t1_hypo_ratio``) the
+        marrow is not normal, and fluid-bright needs only the scan's noise level and this
+        ratio; a voxel T1-dark at the seed level (``t1_hypo_seed_ratio``) and fluid-bright
+        so starts a lesion (two criteria passed at once). Real edema is often only 1.2-1.5x
+        normal marrow on STIR where the T1 shows it clearly. At or above
+        ``stir_hyper_ratio`` the T1 lowers nothing (the seeds remain). Default 1.10.
     edema_t1_max_ratio : float
         With the T1 criterion ``supporting``, an edema region whose median T1 ratio is above
         this is fatty or a haemangioma, not edema, and is dropped. Default 1.05.
@@ -226,19 +233,33 @@ class Parameters:
         the randomised phantom's tuning seeds (3 mm: 20 false endplates, 4 mm: 12, 5 mm: 11;
         type accuracy 93.6, 94.0, 93.8 %). Changes thinner than about this plus the shell
         (grade A changes of 4-6 mm) are missed. Default 4.0.
+    modic_min_edema_depth_mm : float
+        The same for a region mostly of edema (type I): no fatty band or thickened bone is
+        fluid-bright, so a thinner band of edema along an endplate is a Modic I. On the
+        randomised tuning seeds (regions logged by a throwaway script, 2026-11-30): 3 mm
+        turns 4 missed type I bands into Modic I and no other region; 2.5 mm 7 and one edema
+        band that is not in the truth. Default 3.0.
     modic_min_area_pct : float
         A type II or III region must cover at least this % of its endplate's columns: a
         focal fat spot or a small dark island next to an endplate is not a Modic change
         (which spreads along the endplate). Default 10.
+    modic_min_attached, modic_attach_mm : float
+        A Modic change is attached to its endplate: in at least ``modic_min_attached`` of
+        the endplate columns it covers, its shallowest voxel ends within ``modic_attach_mm``
+        (and two voxels) below where the marrow starts. Edema centred in the body (around a
+        fracture, bone marrow edema syndrome) that reaches an endplate somewhere is BME,
+        not Modic I. Not applied on voxels coarser than 2 mm along the spine. On the
+        randomised tuning seeds' candidate regions (logged by a throwaway script,
+        2026-11-30), true Modic bands are attached over 0.67-1.0 of their columns (median
+        0.93), edema that is not Modic over 0-0.60 (median 0). Defaults 0.6 and 2.0.
     modic_anchor_fraction : float
-        A Modic change is anchored at its endplate: the median depth of its voxels below the
-        nearer endplate is at most this fraction of the body height. Edema centred in the
-        body (around a fracture, bone marrow edema syndrome) that reaches an endplate is
-        BME, not Modic I. Not applied on voxels coarser than 2 mm along the spine. On the
-        randomised tuning seeds: without it 12 false endplates, 1 on central edema; 0.3: 8
-        and 0; 0.25: 4 and 0 (type accuracy 94.0, 94.3, 94.3 %); 0.3 is kept because a
-        change filling a whole body from endplate to endplate has a median depth of a
-        quarter of its height. Default 0.3.
+        A Modic change is also anchored at its endplate: the median depth of its voxels
+        below the nearer endplate is at most this fraction of the body height. A band from
+        the endplate down to 70 % of the height (grade C) has a median depth of about 0.35;
+        edema whose bulk lies deeper is BME. With attachment, 0.35 rather than the former
+        0.3 (median depth alone): on the tuning seeds' candidate regions the pair rejects
+        the 3 edema regions the former rule called Modic and accepts the one tall type II
+        (56 % of the height, median 0.31) it missed. Default 0.35.
     region_median_margin : float
         A type II or III region's median ratio must pass its grow level by this fraction of
         the distance from normal (e.g. 0.5: half-way between normal and the level beyond
@@ -298,6 +319,7 @@ class Parameters:
     t1_hypo_ratio: float = 0.80
     t1_hypo_seed_ratio: float = 0.70
     stir_hyper_ratio: float = 1.20
+    t1_dark_fluid_ratio: float = 1.10
     stir_hyper_seed_ratio: float = 1.40
     t2_hyper_ratio: float = 1.15
     t2_hyper_seed_ratio: float = 1.30
@@ -317,8 +339,11 @@ class Parameters:
     min_modic_mm3: float = 200.0
     modic_core_mm: float = 1.5
     modic_min_depth_mm: float = 4.0
+    modic_min_edema_depth_mm: float = 3.0
     modic_min_area_pct: float = 10.0
-    modic_anchor_fraction: float = 0.3
+    modic_anchor_fraction: float = 0.35
+    modic_attach_mm: float = 2.0
+    modic_min_attached: float = 0.6
     region_median_margin: float = 0.25
     articular_gap_mm: float = 10.0
     subchondral_mm: float = 5.0
@@ -344,6 +369,11 @@ class Parameters:
                 raise ValueError(f"parameter {f.name} must be a finite number >= 0, got {value}")
         self._check_order("t1_hypo_seed_ratio", "t1_hypo_ratio")
         self._check_order("stir_hyper_ratio", "stir_hyper_seed_ratio")
+        if self.t1_dark_fluid_ratio < 1.0:
+            raise ValueError(
+                f"parameter t1_dark_fluid_ratio must be at least 1.0 (brighter than normal "
+                f"marrow), got {self.t1_dark_fluid_ratio}"
+            )
         self._check_order("t2_hyper_ratio", "t2_hyper_seed_ratio")
         self._check_order("t1_hyper_ratio", "t1_hyper_seed_ratio")
         self._check_order("fluid_hypo_seed_ratio", "fluid_hypo_ratio")

@@ -459,7 +459,8 @@ class AnalysisResult:
         changed = [r for r in self.endplate_rows if is_finding(r["modic_type"])]
         assessed = self.checks.get("modic_assessed", True)
         if not assessed:
-            lines.append("Modic changes: not assessed on this T1 (see the notes)")
+            where = "without a T1" if self.study.t1 is None else "on this T1"
+            lines.append(f"Modic changes: not assessed {where} (see the notes)")
         for row in changed:
             lines.append(
                 f"{row['level']} {row['endplate']} endplate: Modic {row['modic_type']}, "

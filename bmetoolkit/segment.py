@@ -178,6 +178,11 @@ def grow_regions(
     with np.errstate(invalid="ignore"):
         weak = fluid_ratio >= levels.fluid_bright[0]
         strong = fluid_ratio >= levels.fluid_bright[1]
+        if _t1_dark_supports(t1_ratio, levels):
+            # where the T1 is dark the marrow is not normal: less fluid contrast is needed,
+            # and two criteria passed at once are evidence enough to start a lesion
+            weak |= (t1_ratio <= levels.t1_dark[0]) & (fluid_ratio >= levels.fluid_bright_t1_dark)
+            strong |= weak & (t1_ratio <= levels.t1_dark[1])
         if extra_seeds is not None:
             strong |= extra_seeds & weak
         if seedable is not None:
@@ -188,6 +193,16 @@ def grow_regions(
     if allowed is not None:
         weak &= allowed
     return hysteresis(weak, strong)
+
+
+def _t1_dark_supports(t1_ratio: NDArray[np.floating] | None, levels: DecisionLevels) -> bool:
+    """Whether T1-dark marrow lowers the fluid contrast edema needs (the T1 criterion
+    ``supporting``, with a level for it)."""
+    return (
+        t1_ratio is not None
+        and levels.t1_criterion == "supporting"
+        and levels.fluid_bright_t1_dark is not None
+    )
 
 
 def _t1_lets_grow(
@@ -335,8 +350,8 @@ def grow_into_layer(
     face with a region joins it when its own ratio (``layer_ratio``, unsmoothed: decision
     images are smoothed within the marrow only) reaches the region's edge, ``1 + fraction *
     (peak - 1)`` (see :func:`half_maximum`; ``peak`` from ``fluid_ratio``; the lowest edge
-    when it touches two regions), and ``grow_level``. Partial volume with dark cortex or
-    fat only lowers the ratio, so only voxels that are mostly lesion join.
+    when it touches two regions), and ``grow_level``. Partial volume with darker cortex or
+    tissue only lowers the ratio, so only voxels that are mostly lesion join.
 
     >>> mask = np.zeros((1, 1, 6), bool); mask[0, 0, 1:4] = True
     >>> ratio = np.array([[[np.nan, 2.0, 3.0, 3.0, np.nan, np.nan]]])
@@ -368,6 +383,40 @@ def grow_into_layer(
         joins = layer[box] & (layer_ratio[box] >= lowest)
     out = mask.copy()
     out[box] |= joins
+    return out
+
+
+def outshone_from_outside(
+    layer: NDArray[np.bool_], inside: NDArray[np.bool_], image: NDArray[np.floating]
+) -> NDArray[np.bool_]:
+    """``layer`` voxels that a voxel outside the bones (``~inside``) among their 26
+    neighbours matches or outshines on ``image``.
+
+    A surface voxel's signal mixes in what lies beside the bone. Where that is darker
+    (cortex, muscle, fat on a STIR) a bright surface voxel is bright from within; where it
+    is brighter (CSF behind a vertebral body, joint fluid, fat beside the bone on a T2
+    without fat suppression) partial volume alone can make it bright, so it is no evidence
+    of edema.
+
+    >>> image = np.array([[[1.0, 3.0, 2.0, 2.5, 1.0]]])
+    >>> inside = np.array([[[0, 1, 1, 1, 0]]], bool)
+    >>> layer = np.array([[[0, 1, 0, 1, 0]]], bool)
+    >>> outshone_from_outside(layer, inside, image).astype(int).tolist()
+    [[[0, 0, 0, 0, 0]]]
+    >>> image[0, 0, 4] = 2.5
+    >>> outshone_from_outside(layer, inside, image).astype(int).tolist()
+    [[[0, 0, 0, 1, 0]]]
+    """
+    out = np.zeros(layer.shape, bool)
+    if not layer.any():
+        return out
+    box = tuple(
+        slice(max(s.start - 1, 0), min(s.stop + 1, size))
+        for s, size in zip(occupied_box(layer), layer.shape, strict=True)
+    )
+    outside = np.where(inside[box], -np.inf, image[box].astype(np.float32))
+    brightest_beside = ndimage.maximum_filter(outside, size=3, mode="constant", cval=-np.inf)
+    out[box] = layer[box] & (brightest_beside >= image[box])
     return out
 
 

@@ -198,6 +198,12 @@ class Study:
                 "edema is found from the fluid-sensitive image alone (the T1 criterion is not "
                 "applied) and Modic types are not assessed"
             )
+        if base_role == "t2" and stir is None:
+            messages.append(
+                "the only fluid-sensitive image is a T2 without fat suppression, on which fat "
+                "is bright as edema is: fatty marrow (focal fat, fatty endplate bands) can be "
+                "counted as edema; add the T1, or use a STIR or fat-suppressed image"
+            )
         field_of_view = "T1 field of view" if base_role == "t1" else "study's field of view"
         volumes: dict[str, Volume] = {}
         for role, (image, kind) in given.items():

@@ -398,3 +398,14 @@ def test_edema_at_a_bodys_wall_continues_into_its_outer_layer():
     assert not (grown & ~painted).any()
     assert not (grown & endplate_layer).any()
     assert (grown & ~stopped).sum() == (grown & layer).sum()
+
+    # Bright tissue beside the wall (CSF behind a body, fat on a T2) could make the layer
+    # bright by partial volume alone: the edema does not grow into the layer there.
+    outside = np.asarray(p.truth.vertebrae.data) == 0
+    beside = outside & ndimage.binary_dilation(wall, iterations=1)
+    stir[beside] = stir[painted].max() * 2
+    study = Study.from_images(
+        Volume(t1, grid.affine), stir=Volume(stir, grid.affine), verify_roles=False
+    )
+    outshone = np.asarray(analyze_study(study, p.truth.vertebrae).bme_mask.data, bool)
+    assert beside.sum() > 0 and not (outshone & wall).any()

@@ -176,13 +176,16 @@ def test_region_away_from_endplates_is_not_modic(body):
     assert not types.any() and not assignment.any()
     assert rows["superior"]["modic_type"] == rows["inferior"]["modic_type"] == "none"
     # control: a band z 17..20 under the superior endplate is still away (3 mm from the
-    # first marrow voxel); up to z = 21 it touches (2 mm)
+    # first marrow voxel); up to z = 21 it touches (2 mm) but is not attached: its
+    # shallowest voxels end 3 mm below the marrow start (``modic_attach_mm`` 2); up to
+    # z = 22 it is (median depth 6.5 mm of 20, within ``modic_anchor_fraction`` 0.35)
     t1, stir = normal_ratios()
     t1[2:10, 10:20, 17:21], stir[2:10, 10:20, 17:21] = 1.3, 0.8
     assert not run(body, t1, stir)[0].any()
     t1[2:10, 10:20, 21], stir[2:10, 10:20, 21] = 1.3, 0.8
-    anchored = PARAMS.replace(modic_anchor_fraction=0.35)  # median depth 6 mm of 20
-    assert (run(body, t1, stir, params=anchored)[0] == 2).sum() == 8 * 10 * 5
+    assert not run(body, t1, stir)[0].any()
+    t1[2:10, 10:20, 22], stir[2:10, 10:20, 22] = 1.3, 0.8
+    assert (run(body, t1, stir)[0] == 2).sum() == 8 * 10 * 6
 
 
 def test_bme_away_from_endplates_stays_out_of_the_modic_map(body):
@@ -201,6 +204,40 @@ def test_bme_away_from_endplates_stays_out_of_the_modic_map(body):
     types, _, rows = run(body, t1, stir, band)
     np.testing.assert_array_equal(types == 1, band)
     assert rows["superior"]["modic_type"] == "I"
+
+
+def test_a_band_of_edema_needs_less_depth_than_a_fatty_band(body):
+    """3 mm below the marrow start (z 21..23): a Modic I when it is edema; as fat it looks
+    like the normal fatty band under an endplate and is not a Modic II (4 mm)."""
+    t1, stir = normal_ratios()
+    band = np.zeros(SHAPE, bool)
+    band[2:10, 10:30, 21:24] = True
+    t1[band], stir[band] = 0.6, 2.5
+    types, _, rows = run(body, t1, stir, band)
+    np.testing.assert_array_equal(types == 1, band)
+    assert rows["superior"]["modic_type"] == "I"
+    t1, stir = normal_ratios()
+    t1[band], stir[band] = 1.3, 0.8
+    assert not run(body, t1, stir)[0].any()
+    t1[2:10, 10:30, 20], stir[2:10, 10:30, 20] = 1.3, 0.8  # 4 mm deep: a Modic II
+    assert (run(body, t1, stir)[0] == 2).sum() == 8 * 20 * 4
+
+
+def test_edema_touching_an_endplate_in_a_few_columns_is_not_attached(body):
+    """Edema 4-6 mm below the marrow start that reaches the endplate in 15 % of its columns
+    only is BME; attached along its footprint it is a Modic I."""
+    t1, stir = normal_ratios()
+    bme = np.zeros(SHAPE, bool)
+    bme[2:10, 10:30, 18:21] = True
+    bme[2:10, 10:13, 21:23] = True  # reaches z = 22: it touches the endplate
+    t1[bme], stir[bme] = 0.6, 2.5
+    types, _, rows = run(body, t1, stir, bme)
+    assert not types.any() and rows["superior"]["modic_type"] == "none"
+    unattached = PARAMS.replace(modic_min_attached=0.0)
+    assert (run(body, t1, stir, bme, params=unattached)[0] == 1).sum() == bme.sum()
+    bme[2:10, 10:30, 21:23] = True  # now attached in every column
+    t1[bme], stir[bme] = 0.6, 2.5
+    assert (run(body, t1, stir, bme)[0] == 1).sum() == bme.sum()
 
 
 def test_thin_type_iii_rim_along_the_cortex_is_dropped(body):

@@ -97,11 +97,29 @@ def segment(t1, fluid, levels, params=PARAMS):
     return segment_bme(t1, fluid, levels=levels, voxel_mm3=1.0, params=params)
 
 
+def test_t1_dark_marrow_needs_less_fluid_contrast():
+    """A faint lesion (STIR 1.3x, below the STIR seed floor) that the T1 shows clearly is
+    found, and its T1-dark rim below the STIR grow floor (1.16x) is part of it; without
+    the T1's support neither."""
+    t1, fluid = normal_marrow()
+    fluid[2:10, 2:10, 1:6] = 1.16  # rim, below the STIR floor (1.20)
+    fluid[3:9, 3:9, 2:5] = 1.3  # core, below the STIR seed floor (1.40)
+    t1[2:10, 2:10, 1:6] = 0.75  # T1-dark at the grow level
+    t1[3:9, 3:9, 2:5] = 0.6  # and at the seed level in the core
+    levels = levels_for("stir")
+    assert segment(t1, fluid, levels).sum() == 8 * 8 * 5
+    off = levels_for("stir", t1_dark_fluid_ratio=1.2)  # no lower level: the core alone
+    assert segment(t1, fluid, off).sum() == 6 * 6 * 3
+    t1[2:10, 2:10, 1:6] = 0.9  # the T1 does not show it: the STIR alone is too faint
+    assert not segment(t1, fluid, levels).any()
+
+
 def test_stir_and_t2_floors_differ():
     t1, fluid = normal_marrow()
     t1[3:9, 3:9, 2:5] = 0.6  # 108 voxels, T1 dark
     fluid[3:9, 3:9, 2:5] = 1.35  # past the T2 seed floor (1.30), below the STIR seed (1.40)
     assert segment(t1, fluid, levels_for("t2")).sum() == 108
+    t1[3:9, 3:9, 2:5] = 0.75  # T1-dark, but not at the seed level: the STIR seed decides
     assert not segment(t1, fluid, levels_for("stir")).any()
     fluid[3:9, 3:9, 2:5] = 1.45  # past the STIR seed too
     assert segment(t1, fluid, levels_for("stir")).sum() == 108

@@ -116,6 +116,15 @@ def test_images_that_do_not_overlap_are_refused_naming_both_files(tmp_path):
     assert "covers 0.0 %" in message and "same subject" in message
 
 
+def test_a_plain_t2_alone_warns_that_fat_is_bright_on_it_too():
+    image = Volume(np.ones((4, 4, 4), np.int16), np.eye(4))
+    fat_warning = "T2 without fat suppression"
+    plain = Study.from_images(None, t2=image)
+    assert any(fat_warning in note and "add the T1" in note for note in plain.notes)
+    for study in (Study.from_images(None, stir=image), Study.from_images(image, t2=image)):
+        assert not any(fat_warning in note for note in study.notes)
+
+
 def test_study_needs_a_fluid_sensitive_image():
     t1 = Volume(np.ones((4, 4, 4), np.int16), np.eye(4), source="t1.nii.gz")
     with pytest.raises(MissingContrastError, match="fluid-sensitive image"):
