@@ -27,6 +27,7 @@ from bmetoolkit.spine.autoseg.bodies import (
     add_cortex,
     body_column,
     cortex_mask,
+    drop_canal_fluid,
     drop_small,
     fill_lesions,
     fill_to_endplate,
@@ -224,6 +225,7 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes = retry[0], [*retry[1], FRONT_CUT_NOTE]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
+        bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )

@@ -24,6 +24,11 @@ FRONT_HALF_WIDTH_MM = 4.0
 #: and forms a column at least this long (mm).
 THIN_CSF_FRACTION = 0.5
 THIN_CSF_MIN_LENGTH_MM = 20.0
+#: Bright voxels this close (mm) in front of the tube are its own margin (the CSF below the
+#: brightest cut); further in front, a bright piece shorter than the column above is not CSF
+#: (a basivertebral vein entering the body's back, a disc's nucleus) and is not added even
+#: when the margin touches it.
+TUBE_MARGIN_MM = 3.0
 #: A candidate tube at a lower cut replaces the brighter one when this many times longer.
 LONGER_FACTOR = 1.3
 #: The cord (up to this AP diameter, mm) between two CSF runs is bridged when the canal's
@@ -233,12 +238,28 @@ def _thin_csf_added(tube: NDArray[np.bool_], image: Array, spacing: NDArray) -> 
     line = np.zeros((2 * reach + 1, 1, 1), bool)
     line[reach:] = True  # shifts the tube anterior (towards higher AP indices)
     front_band = ndimage.binary_dilation(tube, line) & ~tube
-    labels, _ = ndimage.label(bright & front_band)
+    candidates = bright & front_band
+    margin = max(1, round(TUBE_MARGIN_MM / float(spacing[0])))
+    near_line = np.zeros((2 * margin + 1, 1, 1), bool)
+    near_line[margin:] = True
+    near = ndimage.binary_dilation(tube, near_line)
+    candidates &= ~_short_pieces(candidates & ~near, spacing)
+    labels, _ = ndimage.label(candidates)
     out = tube.copy()
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is not None and (box[1].stop - box[1].start) * spacing[1] >= THIN_CSF_MIN_LENGTH_MM:
             out[box] |= labels[box] == label
     return out
+
+
+def _short_pieces(mask: NDArray[np.bool_], spacing: NDArray) -> NDArray[np.bool_]:
+    """Components of ``mask`` shorter along SI than :data:`THIN_CSF_MIN_LENGTH_MM`."""
+    labels, _ = ndimage.label(mask)
+    short = np.zeros(mask.shape, bool)
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is not None and (box[1].stop - box[1].start) * spacing[1] < THIN_CSF_MIN_LENGTH_MM:
+            short[box] |= labels[box] == label
+    return short
 
 
 def find_canal(
