@@ -1,11 +1,18 @@
-"""Fluid open to the canal stays out of the canal's wall and out of the bodies (no T1)."""
+"""Fluid open to the canal stays out of the bodies (no T1)."""
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
+import numpy as np
+import pytest
+
+from bmetoolkit.spine.autoseg import AutosegParameters
 from bmetoolkit.spine.autoseg.bodies import drop_canal_fluid
-from bmetoolkit.spine.autoseg.canal import _thin_csf_added
+from bmetoolkit.spine.autoseg.checks import drop_off_midline
+from bmetoolkit.spine.autoseg.levels import assign_levels
+from tests.test_autoseg import LORDOSIS, _shapes
+from tests.test_autoseg import SPACING as LEVEL_SPACING
 
 SPACING = np.array([1.0, 1.0, 1.0])
 
@@ -41,17 +48,31 @@ def test_fluid_darker_than_the_fraction_or_the_rule_off_stays():
     assert (drop_canal_fluid(bodies, image, canal, 0.0) == bodies).all()
 
 
-def test_a_short_bright_piece_in_front_of_the_tube_is_not_csf():
-    """A vein in the body joined to the CSF margin is not added; a long anterior column is."""
-    image = np.full((60, 80, 20), 40.0, np.float32)
-    tube = np.zeros(image.shape, bool)
-    tube[10:16, 5:75, 6:14] = True
-    image[tube] = 200.0
-    image[16:18, 5:75, 6:14] = 150.0  # the CSF margin below the brightest cut
-    image[21:24, 30:42, 8:12] = 190.0  # a basivertebral vein, 12 mm tall, 5 mm in front
-    image[18:21, 30:42, 8:12] = 150.0  # ... joined to the margin
-    image[23:25, 50:75, 6:14] = 180.0  # CSF in front of the cord, 25 mm long
-    out = _thin_csf_added(tube, image, SPACING)
-    assert out[16:18, 5:75, 6:14].all()  # the margin
-    assert out[23:25, 50:75, 6:14].all()  # the anterior column
-    assert not out[21:24, 30:42, 8:12].any()  # the vein
+# --- the T2-alone level evidence (tuning seeds 12 and 16) --------------------------------------
+
+
+@pytest.mark.parametrize("touches_top, withheld", [(False, True), (True, False)])
+def test_a_tall_top_segment_cut_by_the_image_edge_does_not_withhold_the_levels(
+    touches_top, withheld
+):
+    """The count upwards from the sacrum ends at the cranial-most body: its height, when the
+    image's upper edge cuts it, cannot shift the levels below it."""
+    empty = np.zeros((80, 400, 10), bool)
+    shapes = [replace(s, height_mm=26.0) for s in _shapes(LORDOSIS)]
+    shapes[0] = replace(shapes[0], height_mm=70.0, touches_top=touches_top)
+    result = assign_levels(shapes, empty, LEVEL_SPACING, AutosegParameters())
+    assert result.evidence["is_sacrum"]
+    assert (result.anchor is None) == withheld
+    if not withheld:
+        assert list(result.levels.values())[-1] == "S1"
+
+
+def test_a_segment_wholly_beside_the_midline_is_dropped():
+    bodies = np.zeros((40, 60, 30), np.int32)
+    bodies[10:30, 5:20, 8:22] = 1  # across the midline (slice 15)
+    bodies[10:30, 25:40, 10:20] = 2
+    bodies[10:30, 45:55, 24:30] = 3  # slices 24-29: 9 mm and more to the side
+    kept, notes = drop_off_midline(bodies, 15.0, SPACING)
+    assert set(np.unique(kept)) == {0, 1, 2}
+    assert (kept[10:30, 45:55, 24:30] == 0).all()
+    assert len(notes) == 1 and "beside the canal's midline" in notes[0]
