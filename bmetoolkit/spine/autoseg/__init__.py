@@ -43,6 +43,7 @@ from bmetoolkit.spine.autoseg.checks import (
     check_sizes,
     confine_laterally,
     drop_off_midline,
+    drop_tall_at_lower_edge,
 )
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
@@ -232,7 +233,8 @@ def _segment_column(
                 evidence = {**evidence, "cut_at_disc_fronts": True}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
-        notes = [*notes, *off_midline]
+        bodies, tall = drop_tall_at_lower_edge(bodies, spacing)
+        notes = [*notes, *off_midline, *tall]
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )
