@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_autoseg.py [--tuning] [--cases N] [--images t1|t2|stir]
                                        [--no-sacrum-every K] [--plain] [--real-anatomy]
+                                       [--pelvis-bowel] [--resampled-1mm]
                                        [--cache DIR] [--jobs J]
 
 By default the held-out seeds of :mod:`bmetoolkit.data.phantom.randomize` (5000-5059, never
@@ -17,7 +18,10 @@ rendered at their realistic size and segmented with :func:`find_vertebral_bodies
 Every ``--no-sacrum-every``-th case (default 4) is cut above the sacrum (the rows of the
 T1 grid from the sacrum's highest voxel down are removed), to check that levels are never
 named when the sacrum is not in view. ``--real-anatomy`` adds the aorta, vena cava, iliac
-wings and bowel gas of :func:`~bmetoolkit.data.phantom.randomize.draw_case`. ``--plain``
+wings and bowel gas of :func:`~bmetoolkit.data.phantom.randomize.draw_case`;
+``--pelvis-bowel`` the sacrum below S1, pelvic bone and fluid-filled bowel loops;
+``--resampled-1mm`` resamples every image to 1 mm isotropic voxels (opt-in phantom
+properties; the default family is unchanged). ``--plain``
 runs the plain phantom family (seeds 9001-9012) instead. ``--cache DIR`` keeps the rendered
 randomized phantoms (pickles keyed by the generator's source, as in ``bench_randomized.py``)
 so that runs with other ``--images`` reuse them; ``--jobs`` runs cases in parallel.
@@ -136,15 +140,23 @@ def _cropped(volume: Volume | None, box: tuple[slice, ...]) -> Volume | None:
     return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, source=volume.source)
 
 
+#: Opt-in phantom properties (``--pelvis-bowel``, ``--resampled-1mm``), set by :func:`main`.
+OPTIONS: dict[str, bool] = {"pelvis_and_bowel": False, "resampled_1mm": False}
+
+
 def _randomized(seed: int, real_anatomy: bool, cache: Path | None) -> Any:
     """The randomized phantom of a seed, from ``cache`` when it holds this generator's."""
     from bench_randomized import _generator_version
 
-    key = f"{_generator_version()}-{seed}{'-real' if real_anatomy else ''}"
+    options = {name: on for name, on in OPTIONS.items() if on}
+    suffix = "".join(f"-{name}" for name in options)
+    key = f"{_generator_version()}-{seed}{'-real' if real_anatomy else ''}{suffix}"
     return cached(
         cache,
         key,
-        lambda: make_randomized_phantom(seed, kind=case_kind(seed), real_anatomy=real_anatomy),
+        lambda: make_randomized_phantom(
+            seed, kind=case_kind(seed), real_anatomy=real_anatomy, **options
+        ),
     )
 
 
@@ -260,9 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real-anatomy", action="store_true", help="add vessels, iliac wings and bowel gas"
     )
+    parser.add_argument(
+        "--pelvis-bowel", action="store_true", help="add the lower sacrum, pelvis and bowel loops"
+    )
+    parser.add_argument(
+        "--resampled-1mm", action="store_true", help="images resampled to 1 mm isotropic"
+    )
     parser.add_argument("--cache", type=Path, default=None, help="keep rendered phantoms here")
     parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel")
     args = parser.parse_args(argv)
+    OPTIONS.update(pelvis_and_bowel=args.pelvis_bowel, resampled_1mm=args.resampled_1mm)
     seeds = args.seeds or list(
         PLAIN_SEEDS if args.plain else TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS
     )
@@ -295,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     lesion_all = sum(row["lesion_all"] for row in rows)
     family = "plain" if args.plain else "tuning" if args.tuning else "held-out"
     family += " real-anatomy" if args.real_anatomy else ""
+    family += " pelvis-bowel" if args.pelvis_bowel else ""
+    family += " resampled-1mm" if args.resampled_1mm else ""
     print(
         f"\n{len(rows)} {family} studies (images: {args.images}), {len(all_dice)} bodies: "
         f"Dice median {statistics.median(all_dice):.3f}, worst decile "

@@ -163,6 +163,20 @@ class AnatomyConfig:
     #: Psoas: the lateral muscles reach this far (mm) in front of the mean anterior body
     #: wall (0: they stop at its level, as at the defaults), against the bodies' sides.
     psoas_front_mm: float = 0.0
+    #: The sacrum below S1 (S2 and down, absent at the defaults): marrow-signal bone
+    #: continuing S1's axis for this length (mm; 0 = absent), tapering to half S1's depth,
+    #: under a remnant disc ``sacral_disc_mm`` thick; not a vertebral body of the truth.
+    lower_sacrum_mm: float = 0.0
+    sacral_disc_mm: float = 1.0
+    #: Pelvic bone with marrow signal (ilium and sacral alae against the sacrum), from
+    #: this LR distance (mm; 0 = absent) off the midline outwards, from the top of S1 down
+    #: to the image's lower edge, within ``pelvis_ap_mm`` of the spine's centre line.
+    pelvis_lr_mm: float = 0.0
+    pelvis_ap_mm: float = 40.0
+    #: Fluid-filled bowel loops (CSF-like fluid in a viscera wall ``bowel_wall_mm`` thick):
+    #: spheres (anterior distance from the spine's centre line, LR, world SI, radius; mm).
+    bowel_loops: tuple[tuple[float, float, float, float], ...] = ()
+    bowel_wall_mm: float = 2.5
 
 
 @dataclass(frozen=True)

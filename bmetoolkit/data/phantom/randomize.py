@@ -67,7 +67,8 @@ from bmetoolkit.data.phantom.texture import (
     render_effects,
 )
 from bmetoolkit.data.phantom.truth import endplates_of
-from bmetoolkit.volume import Volume
+from bmetoolkit.resample import resample_to
+from bmetoolkit.volume import Grid, Volume
 
 __all__ = [
     "HELD_OUT_SEEDS",
@@ -97,7 +98,7 @@ HELD_OUT_SEEDS: tuple[int, ...] = tuple(range(5000, 5060))
 STREAMS = (
     "anatomy", "bone", "lesions", "contrast", "texture", "mottle", "discs", "fluid",
     "acquisition", "fov", "storage", "bias", "snr", "noise_t1", "noise_t2", "noise_fluid",
-    "surroundings",
+    "surroundings", "pelvis",
 )  # fmt: skip
 
 # --- lesions -------------------------------------------------------------------------------
@@ -196,6 +197,24 @@ BOWEL_GAS_LR_MM: Range = (-70.0, 70.0)
 PSOAS_PROBABILITY = 0.7
 PSOAS_FRONT_MM: Range = (5.0, 30.0)
 
+#: Opt-in pelvis and bowel (``pelvis_and_bowel=True``): the sacrum below S1 (length, remnant
+#: disc; mm), pelvic bone with marrow signal from this LR distance off the midline (mm, with
+#: this probability), and fluid-filled bowel loops (count, radius, AP and LR position; mm).
+LOWER_SACRUM_MM: Range = (30.0, 70.0)
+SACRAL_DISC_MM: Range = (0.0, 2.0)
+PELVIS_PROBABILITY = 0.8
+PELVIS_LR_MM: Range = (22.0, 40.0)
+PELVIS_AP_MM: Range = (25.0, 50.0)
+BOWEL_LOOPS = (0, 10)
+BOWEL_LOOP_RADIUS_MM: Range = (8.0, 25.0)
+BOWEL_LOOP_AP_MM: Range = (35.0, 140.0)
+BOWEL_LOOP_LR_MM: Range = (-70.0, 70.0)
+BOWEL_WALL_MM: Range = (1.5, 4.0)
+#: Opt-in resampled data (``resampled_1mm=True``): the images rendered on their drawn grids
+#: are resampled (linear interpolation) onto voxels of this size (mm), isotropic, as 3-5 mm
+#: slices resampled to 1 mm before they reach the user.
+RESAMPLED_MM = 1.0
+
 # --- acquisition ---------------------------------------------------------------------------
 
 #: Probability that the fluid image is a fat-suppressed T2 rather than a STIR.
@@ -279,7 +298,10 @@ class CaseDraws:
         How 8-bit and float images were made from the uint16 ones.
     surroundings : dict of str to Any
         :class:`AnatomyConfig` fields of the vessels, iliac wings, bowel gas and psoas (empty
-        unless drawn with ``real_anatomy=True``).
+        unless drawn with ``real_anatomy=True``), and of the lower sacrum, pelvic bone and
+        bowel loops (with ``pelvis_and_bowel=True``).
+    resampled_mm : float
+        Voxel size (mm) the rendered images and truth were resampled to (0: not resampled).
     """
 
     seed: int
@@ -299,10 +321,13 @@ class CaseDraws:
     uint8_percentile: float
     float_scale: float
     surroundings: dict[str, Any] = field(default_factory=dict)
+    resampled_mm: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The draws as plain JSON-ready values."""
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if not self.resampled_mm:  # recorded only when used (older records stay as they were)
+            del values["resampled_mm"]
         values["lesions"] = [lesion.to_dict() for lesion in self.lesions]
         values["texture"] = self.texture.to_dict()
         values["grids"] = {role: asdict(spec) for role, spec in self.grids.items()}
@@ -377,6 +402,60 @@ def _surroundings(rng: np.random.Generator, spine: Spine) -> dict[str, Any]:
         _uniform(rng, PSOAS_FRONT_MM) if rng.random() < PSOAS_PROBABILITY else 0.0
     )
     return drawn
+
+
+def _pelvis_and_bowel(rng: np.random.Generator, spine: Spine) -> dict[str, Any]:
+    """Lower sacrum, pelvic bone and bowel loops (AnatomyConfig fields), from their own stream."""
+    z = [float(v.centre[2]) for v in spine.vertebrae]
+    drawn: dict[str, Any] = {
+        "lower_sacrum_mm": _uniform(rng, LOWER_SACRUM_MM),
+        "sacral_disc_mm": _uniform(rng, SACRAL_DISC_MM),
+        "pelvis_lr_mm": _uniform(rng, PELVIS_LR_MM) if rng.random() < PELVIS_PROBABILITY else 0.0,
+        "pelvis_ap_mm": _uniform(rng, PELVIS_AP_MM),
+        "bowel_wall_mm": _uniform(rng, BOWEL_WALL_MM),
+    }
+    loops = int(rng.integers(BOWEL_LOOPS[0], BOWEL_LOOPS[1] + 1))
+    drawn["bowel_loops"] = tuple(
+        (
+            _uniform(rng, BOWEL_LOOP_AP_MM),
+            _uniform(rng, BOWEL_LOOP_LR_MM),
+            float(rng.uniform(min(z) - 40.0, max(z))),
+            _uniform(rng, BOWEL_LOOP_RADIUS_MM),
+        )
+        for _ in range(loops)
+    )
+    return drawn
+
+
+def _isotropic_grid(grid: Grid, mm: float) -> Grid:
+    """A grid of ``mm`` isotropic voxels over ``grid``'s field of view, same orientation."""
+    spacing = grid.spacing
+    shape = tuple(
+        max(1, round(n * float(s) / mm)) for n, s in zip(grid.shape, spacing, strict=True)
+    )
+    direction = grid.affine[:3, :3] / spacing
+    affine = np.eye(4)
+    affine[:3, :3] = direction * mm
+    # The first voxel's corner stays where the original first voxel's corner was.
+    corner = grid.affine[:3, 3] - direction @ (spacing / 2)
+    affine[:3, 3] = corner + direction @ np.full(3, mm / 2)
+    return Grid(shape, affine)
+
+
+def _resampled_study(study: PhantomStudy, mm: float) -> PhantomStudy:
+    """Every image resampled (linearly) onto ``mm`` isotropic voxels, the truth (nearest)
+    onto the resampled T1 grid and each image's grid: data resampled from thick slices."""
+    grids = {role: _isotropic_grid(getattr(study, role).grid, mm) for role in SLOTS.values()}
+    for role, grid in grids.items():
+        setattr(study, role, resample_to(getattr(study, role), grid))
+    study.truth.masks = {
+        name: resample_to(mask, grids["t1"]) for name, mask in study.truth.masks.items()
+    }
+    study.truth.grid_masks = {
+        role: {name: resample_to(mask, grids[role]) for name, mask in masks.items()}
+        for role, masks in study.truth.grid_masks.items()
+    }
+    return study
 
 
 # --- lesion draws --------------------------------------------------------------------------
@@ -615,7 +694,13 @@ def _grids(
 
 
 def draw_case(
-    seed: int, *, kind: str = "random", small: bool = False, real_anatomy: bool = False
+    seed: int,
+    *,
+    kind: str = "random",
+    small: bool = False,
+    real_anatomy: bool = False,
+    pelvis_and_bowel: bool = False,
+    resampled_1mm: bool = False,
 ) -> CaseDraws:
     """Every random draw of a case, each property from its own stream of ``seed``.
 
@@ -630,6 +715,14 @@ def draw_case(
         and vena cava against the bodies, iliac wings beside the sacrum, bowel gas, the
         psoas reaching in front of the bodies' sides (from their own stream; every other
         draw stays as without them).
+    pelvis_and_bowel : bool
+        Also draw the sacrum below S1 (S2 and down, marrow-signal bone that is not a
+        vertebral body of the truth), pelvic bone with marrow signal beside it and
+        fluid-filled bowel loops (from their own stream; every other draw stays as without
+        them).
+    resampled_1mm : bool
+        The rendered images resampled (linearly) onto 1 mm isotropic voxels over the same
+        fields of view, and the truth with them (nearest): data resampled from thick slices.
 
     Returns
     -------
@@ -645,6 +738,9 @@ def draw_case(
     spine = _spine(seed, cortex_mm, endplate_mm)
     fov = _pick(rngs["fov"], FOV_WEIGHTS)
     grids, pixels = _grids(rngs, spine, fov, small)
+    surroundings = _surroundings(rngs["surroundings"], spine) if real_anatomy else {}
+    if pelvis_and_bowel:
+        surroundings |= _pelvis_and_bowel(rngs["pelvis"], spine)
     storage = rngs["storage"]
     snr = rngs["snr"]
     return CaseDraws(
@@ -664,7 +760,8 @@ def draw_case(
         storage=_pick(storage, STORAGE_WEIGHTS),
         uint8_percentile=_uniform(storage, UINT8_WINDOW_PERCENTILE),
         float_scale=float(10 ** _uniform(storage, FLOAT_SCALE_LOG10)),
-        surroundings=_surroundings(rngs["surroundings"], spine) if real_anatomy else {},
+        surroundings=surroundings,
+        resampled_mm=RESAMPLED_MM if resampled_1mm else 0.0,
     )
 
 
@@ -713,13 +810,21 @@ def render_case(draws: CaseDraws, *, noise_seed: int | None = None) -> PhantomSt
     noise = {SLOTS[role]: rngs[f"noise_{role}"] for role in ROLES}
     effects = render_effects(draws.texture, spine, [(SLOTS[role], role) for role in ROLES])
     study = assemble_study(draws.seed, spine, list(draws.lesions), config, noise, effects=effects)
+    if draws.resampled_mm:
+        study = _resampled_study(study, draws.resampled_mm)
     study.t1, study.t2, study.stir = (_stored(v, draws) for v in (study.t1, study.t2, study.stir))
     study.render_parameters["randomization"] = draws.to_dict()
     return study
 
 
 def make_randomized_phantom(
-    seed: int, *, kind: str = "random", small: bool = False, real_anatomy: bool = False
+    seed: int,
+    *,
+    kind: str = "random",
+    small: bool = False,
+    real_anatomy: bool = False,
+    pelvis_and_bowel: bool = False,
+    resampled_1mm: bool = False,
 ) -> PhantomStudy:
     """A phantom study whose every property is drawn from broad, realistic ranges.
 
@@ -734,6 +839,9 @@ def make_randomized_phantom(
         Coarse in-plane grids for fast tests.
     real_anatomy : bool
         Add vessels, iliac wings and bowel gas (see :func:`draw_case`).
+    pelvis_and_bowel, resampled_1mm : bool
+        Add the lower sacrum, pelvic bone and bowel loops; render on 1 mm isotropic
+        resampled grids (see :func:`draw_case`).
 
     Returns
     -------
@@ -741,4 +849,12 @@ def make_randomized_phantom(
         ``stir`` holds the fluid-sensitive image (a STIR or a fat-suppressed T2); the draws
         are in ``render_parameters["randomization"]``.
     """
-    return render_case(draw_case(seed, kind=kind, small=small, real_anatomy=real_anatomy))
+    draws = draw_case(
+        seed,
+        kind=kind,
+        small=small,
+        real_anatomy=real_anatomy,
+        pelvis_and_bowel=pelvis_and_bowel,
+        resampled_1mm=resampled_1mm,
+    )
+    return render_case(draws)

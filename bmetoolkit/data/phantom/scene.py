@@ -174,6 +174,7 @@ def _paint_background(spine: Spine, x: Array, y: Array, z: Array, code: NDArray)
     fat = (ap < back + cfg.subcutaneous_fat_mm) | (ap > front - cfg.subcutaneous_fat_mm)
     code[fat] = Tissue.FAT
     _paint_surroundings(spine, x, ap, z, a_ref, code)
+    _paint_pelvis_and_bowel(spine, x, y, ap, z, code)
     code[(ap < back) | (ap > front)] = Tissue.AIR
 
 
@@ -195,6 +196,36 @@ def _paint_surroundings(
         code[wing & (z <= top)] = Tissue.POSTERIOR_BONE
     for gas_ap, gas_lr, gas_z, radius in cfg.bowel_gas:
         code[(ap - gas_ap) ** 2 + (x - gas_lr) ** 2 + (z - gas_z) ** 2 <= radius**2] = Tissue.AIR
+
+
+def _paint_pelvis_and_bowel(
+    spine: Spine, x: Array, y: Array, ap: Array, z: Array, code: NDArray
+) -> None:
+    """The optional lower sacrum, pelvic bone and bowel loops of :class:`AnatomyConfig`."""
+    cfg = spine.config
+    for loop_ap, loop_lr, loop_z, radius in cfg.bowel_loops:
+        r2 = (ap - loop_ap) ** 2 + (x - loop_lr) ** 2 + (z - loop_z) ** 2
+        code[r2 <= radius**2] = Tissue.VISCERA
+        code[r2 <= max(radius - cfg.bowel_wall_mm, 0.0) ** 2] = Tissue.CSF
+    if "S1" not in spine.levels:
+        return
+    sacrum = spine.vertebra("S1")
+    top = sacrum.to_world([0.0], [0.0], [sacrum.height_mm / 2])[0][2]
+    if cfg.pelvis_lr_mm > 0:
+        wing = (np.abs(x) >= cfg.pelvis_lr_mm) & (np.abs(ap) <= cfg.pelvis_ap_mm)
+        code[wing & (z <= top)] = Tissue.MARROW
+    if cfg.lower_sacrum_mm > 0:
+        # In S1's frame: the segment starts below S1's inferior surface and the remnant disc.
+        depth, lr, along = sacrum.local(x, y, z)
+        start = sacrum.height_mm / 2 + cfg.sacral_disc_mm
+        below = -along - start  # mm below the remnant disc
+        taper = 1.0 - 0.5 * np.clip(below / cfg.lower_sacrum_mm, 0.0, 1.0)
+        inside = (
+            (below >= 0)
+            & (below <= cfg.lower_sacrum_mm)
+            & ((depth / (sacrum.ap_radius_mm * taper)) ** 2 + (lr / sacrum.lr_radius_mm) ** 2 <= 1)
+        )
+        code[inside] = Tissue.MARROW
 
 
 def _paint_canal(spine: Spine, k: int, ap: Array, lr: Array, si: Array, code: NDArray) -> None:

@@ -27,6 +27,7 @@ from bmetoolkit.spine.autoseg.bodies import (
     add_cortex,
     body_column,
     cortex_mask,
+    drop_canal_fluid,
     drop_small,
     fill_lesions,
     fill_to_endplate,
@@ -37,7 +38,13 @@ from bmetoolkit.spine.autoseg.bodies import (
     split_bodies,
 )
 from bmetoolkit.spine.autoseg.canal import Canal, find_canal
-from bmetoolkit.spine.autoseg.checks import TOO_LARGE, check_sizes, confine_laterally
+from bmetoolkit.spine.autoseg.checks import (
+    TOO_LARGE,
+    check_sizes,
+    confine_laterally,
+    drop_off_midline,
+    drop_tall_at_lower_edge,
+)
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
@@ -224,6 +231,10 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes = retry[0], [*retry[1], FRONT_CUT_NOTE]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
+        bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
+        bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
+        bodies, tall = drop_tall_at_lower_edge(bodies, spacing)
+        notes = [*notes, *off_midline, *tall]
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )

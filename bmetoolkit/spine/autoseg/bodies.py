@@ -18,6 +18,7 @@ __all__ = [
     "add_cortex",
     "body_column",
     "cortex_mask",
+    "drop_canal_fluid",
     "drop_small",
     "fill_lesions",
     "fill_to_endplate",
@@ -462,3 +463,25 @@ def _shifted(array: NDArray, direction: int) -> NDArray:
     else:
         out[:, :-1] = array[:, 1:]
     return out
+
+
+def drop_canal_fluid(
+    bodies: NDArray[np.int32], image: Array, canal: Mask, fraction: float
+) -> NDArray[np.int32]:
+    """Leave out of the bodies the fluid that is open to the canal.
+
+    Voxels brighter than ``fraction`` of the canal's median signal on ``image`` (the fluid
+    image the canal was found on) and connected to the canal through such voxels are CSF
+    partial-volumed into a posterior wall, epidural veins at its corners, or a basivertebral
+    vein opening into the canal: not marrow. Marrow lesions are darker than CSF and
+    separated from the canal by the dark posterior cortex, so they stay. ``fraction`` 0
+    (or no canal) leaves the bodies as they are.
+    """
+    if fraction <= 0 or not canal.any():
+        return bodies
+    bright = image > np.float32(fraction * float(np.median(image[canal])))
+    labels, _ = ndimage.label(bright | canal)
+    open_ = np.isin(labels, np.unique(labels[canal])) & bright & (bodies > 0)
+    if not open_.any():
+        return bodies
+    return np.where(open_, 0, bodies).astype(bodies.dtype)

@@ -29,6 +29,9 @@ LONGER_FACTOR = 1.3
 #: The cord (up to this AP diameter, mm) between two CSF runs is bridged when the canal's
 #: anterior wall is read.
 CORD_GAP_MM = 12.0
+#: Without a T1, the canal's wall is continued beyond the rows with CSF along the slope of
+#: its last stretch of this length (mm).
+EXTRAPOLATE_FIT_MM = 30.0
 #: Percentiles of the tissue's fluid signal at which the canal is sought without a T1.
 FLUID_ONLY_PERCENTILES = (99.0, 98.0, 97.0, 95.0, 93.0, 90.0)
 #: Without a T1, a bright tube with air within this distance (mm) in front of or behind it
@@ -276,12 +279,16 @@ def find_canal(
         )
     per_slice = column.sum(axis=(0, 1)).astype(np.float64)
     midline = float(np.average(np.arange(column.shape[2]), weights=per_slice))
-    front = _front(column, midline, spacing, params)
+    front = _front(column, midline, spacing, params, extrapolate=t1 is None)
     return Canal(front, midline, (int(si_rows[0]), int(si_rows[-1])), column)
 
 
 def _front(
-    column: NDArray[np.bool_], midline: float, spacing: NDArray, params: AutosegParameters
+    column: NDArray[np.bool_],
+    midline: float,
+    spacing: NDArray,
+    params: AutosegParameters,
+    extrapolate: bool = False,
 ) -> NDArray[np.float64]:
     """Anterior wall of the CSF per SI row near the midline, smoothed and interpolated.
 
@@ -304,7 +311,32 @@ def _front(
     size = max(1, round(params.canal_smooth_mm / spacing[1]) | 1)
     smoothed = ndimage.median_filter(anterior[found], size=size, mode="nearest")
     rows = np.arange(column.shape[1], dtype=np.float64)
-    return np.interp(rows, found, smoothed)
+    front = np.interp(rows, found, smoothed)
+    if extrapolate:
+        front = _extrapolated(front, found, spacing)
+    return front
+
+
+def _extrapolated(
+    front: NDArray[np.float64], found: NDArray[np.intp], spacing: NDArray
+) -> NDArray[np.float64]:
+    """``front`` continued linearly beyond the rows with CSF, along the canal's last stretch.
+
+    The thecal sac ends at S1-S2, above the bottom of the sacrum, which lies further back
+    along the lordosis: a wall held constant below the sac's end cut S1's posterior part
+    off (the tilt that names it was then lost). The slope is fitted over the last
+    :data:`EXTRAPOLATE_FIT_MM` of rows at each end.
+    """
+    if found.size < 2:
+        return front
+    reach = max(2, round(EXTRAPOLATE_FIT_MM / float(spacing[1])))
+    rows = np.arange(front.size, dtype=np.float64)
+    out = front.copy()
+    for end, beyond in ((found[:reach], rows < found[0]), (found[-reach:], rows > found[-1])):
+        if end.size >= 2 and beyond.any():
+            slope, offset = np.polyfit(end.astype(np.float64), front[end], 1)
+            out[beyond] = slope * rows[beyond] + offset
+    return out
 
 
 def _run_front(slab: NDArray[np.bool_]) -> NDArray[np.float64]:

@@ -17,7 +17,13 @@ from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
-__all__ = ["TOO_LARGE", "check_sizes", "confine_laterally"]
+__all__ = [
+    "TOO_LARGE",
+    "check_sizes",
+    "confine_laterally",
+    "drop_off_midline",
+    "drop_tall_at_lower_edge",
+]
 
 Labels = NDArray[np.int32]
 
@@ -25,6 +31,16 @@ Labels = NDArray[np.int32]
 TOO_LARGE = "larger than a vertebral body"
 #: The body's mid-sagittal outline is read within this distance (mm) of the canal midline.
 MID_SAGITTAL_HALF_WIDTH_MM = 3.0
+#: A vertebral body crosses the midline: a segment none of whose voxels lies within this
+#: distance (mm) of the canal's midline is tissue beside the spine (or a lateral piece at
+#: the slab's edge), not a body.
+OFF_MIDLINE_MM = 6.0
+#: A segment reaching the image's lower edge more than this many times as tall (SI extent)
+#: as the median body holds the caudal body with the tissue below it.
+TALL_AT_EDGE_FACTOR = 1.6
+#: ... reaching within this distance (mm) of the lower edge (the edge rows of an oblique
+#: or resampled grid are often empty).
+LOWER_EDGE_MM = 3.0
 
 
 def _mid_outline(own: NDArray[np.bool_], centre: float, spacing: NDArray) -> NDArray[np.bool_]:
@@ -119,4 +135,71 @@ def check_sizes(
         keep.append(label)
     lookup = np.zeros(n + 1, np.int32)
     lookup[keep] = np.arange(1, len(keep) + 1)
+    return lookup[bodies], notes
+
+
+def drop_off_midline(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels, list[str]]:
+    """Drop segments that do not reach within :data:`OFF_MIDLINE_MM` of the canal midline.
+
+    Every vertebral body crosses the midline; a segment wholly to one side (on the T2
+    alone, a lateral piece at the slab's edge beside S1 on tuning seed 16, which was then
+    taken for the caudal-most body and hid the sacrum) is not one. Returns the bodies
+    relabelled 1..n and a note per segment dropped.
+    """
+    n = int(bodies.max())
+    if n == 0:
+        return bodies, []
+    lr_mm = np.abs(np.arange(bodies.shape[2]) - midline) * float(spacing[2])
+    central = bodies[:, :, lr_mm <= OFF_MIDLINE_MM]
+    crosses = np.zeros(n + 1, bool)
+    crosses[np.unique(central[central > 0])] = True
+    present = np.zeros(n + 1, bool)
+    present[np.unique(bodies[bodies > 0])] = True
+    dropped = np.flatnonzero(present & ~crosses)
+    notes = [
+        f"a segment lying wholly more than {OFF_MIDLINE_MM:.0f} mm beside the canal's "
+        "midline was dropped: tissue beside the spine, not a vertebral body"
+        for _ in dropped
+    ]
+    keep = np.flatnonzero(present & crosses)
+    lookup = np.zeros(n + 1, np.int32)
+    lookup[keep] = np.arange(1, keep.size + 1)
+    return lookup[bodies], notes
+
+
+def drop_tall_at_lower_edge(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:
+    """Drop a segment that reaches the image's lower edge and is far taller than a body.
+
+    On the T2 alone the tissue below the sacrum can have the marrow's signal; S1 joined to
+    it down to the image's edge (tuning seed 5: 1.8 times the largest true body) is no body
+    to measure lesions in. A segment over :data:`TALL_AT_EDGE_FACTOR` times the median SI
+    extent of the bodies that reaches within :data:`LOWER_EDGE_MM` of the lower edge is
+    dropped, with a note.
+    """
+    n = int(bodies.max())
+    boxes = ndimage.find_objects(bodies)
+    extents = {
+        label: (box[1].stop - box[1].start) * float(spacing[1])
+        for label, box in enumerate(boxes, start=1)
+        if box is not None
+    }
+    if len(extents) < 3:
+        return bodies, []
+    median = float(np.median(list(extents.values())))
+    dropped = [
+        label
+        for label, extent in extents.items()
+        if boxes[label - 1][1].start * float(spacing[1]) <= LOWER_EDGE_MM
+        and extent > TALL_AT_EDGE_FACTOR * median
+    ]
+    if not dropped:
+        return bodies, []
+    keep = [label for label in extents if label not in dropped]
+    lookup = np.zeros(n + 1, np.int32)
+    lookup[keep] = np.arange(1, len(keep) + 1)
+    notes = [
+        f"a segment at the image's lower edge {extents[label]:.0f} mm tall (median body "
+        f"{median:.0f} mm) was dropped: a body joined to the tissue below it"
+        for label in dropped
+    ]
     return lookup[bodies], notes

@@ -89,6 +89,8 @@ class BodyShape:
     #: Height (mm) of the mid-sagittal section: the 90th percentile over its AP columns of
     #: the SI extent of each column.
     height_mm: float = float("nan")
+    #: Whether the body reaches the image's upper edge (cut by the field of view).
+    touches_top: bool = False
 
 
 @dataclass
@@ -132,6 +134,7 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
                 ap_range=(int(box[0].start), int(box[0].stop)),
                 disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
                 height_mm=_section_height(section, spacing),
+                touches_top=box[1].stop == bodies.shape[1],
             )
         )
     return shapes
@@ -349,7 +352,15 @@ def _rounded(value: float | None) -> float | None:
 
 
 def _tallest_ratio(shapes: list[BodyShape]) -> float | None:
-    """Height of the tallest body over the median body height (None under 3 bodies)."""
+    """Height of the tallest body over the median body height (None under 3 bodies).
+
+    The cranial-most body is left out when the image's upper edge cuts it: its height is
+    not its own, and the count upwards from the sacrum ends at it, so it cannot shift the
+    levels below it (on the T2 alone, tissue in front of the canal above the top body
+    joined it up to the edge: tuning seed 12, every level withheld).
+    """
+    if shapes and shapes[0].touches_top:
+        shapes = shapes[1:]
     heights = np.array([s.height_mm for s in shapes], dtype=np.float64)
     heights = heights[np.isfinite(heights)]
     if heights.size < 3:

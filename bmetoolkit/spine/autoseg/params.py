@@ -131,6 +131,12 @@ class AutosegParameters:
         A disc between the sacrum and the body above narrower than this fraction of the
         discs above it (central heights) is rudimentary or collapsed: a possible
         lumbosacral transitional vertebra is flagged and the level confidence drops.
+    canal_fluid_fraction : float
+        Without a T1: body voxels brighter than this fraction of the canal's median fluid
+        signal, connected to the canal through such voxels, are left out of the bodies
+        (CSF partial-volumed into a posterior wall, the epidural veins at its corners, a
+        basivertebral vein opening into the canal: fluid, not marrow, which the analysis
+        would call edema). 0 turns this off.
     dark_marrow_smooth_mm : float
         When the marrow is darker than the discs on the T1 (see
         :mod:`bmetoolkit.spine.autoseg.polarity`), T1 and T2 are smoothed with a Gaussian of this
@@ -180,6 +186,7 @@ class AutosegParameters:
     disc_search_mm: float = 15.0
     gap_factor: float = 1.6
     transitional_disc_ratio: float = 0.5
+    canal_fluid_fraction: float = 0.7
     dark_marrow_smooth_mm: float = 1.0
     dark_marrow_floor: float = 0.3
 
