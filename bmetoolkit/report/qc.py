@@ -537,7 +537,7 @@ def sagittal_montage(
             grey = _grey(_display(arrays[name][k, crop_y, crop_z])[pick], windows[name])
             panels.append(Panel(label, where, _paint(grey, overlay), marks))
     per_slice = np.count_nonzero(findings[slices].reshape(len(slices), -1), axis=1)
-    present = tuple(int(v) for v in np.unique(arrays["modic"]) if int(v) in MODIC_COLORS)
+    present = tuple(v for v in sorted(MODIC_COLORS) if np.any(arrays["modic"] == v))
     return Montage(
         panels=tuple(panels),
         title=title,
