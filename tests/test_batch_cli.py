@@ -56,7 +56,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
         run_on_dask([], "tcp://127.0.0.1:9", progress=False, timeout_s=1)
 
 
-def test_sigint_ignored_by_the_launcher_reaches_the_batch_unless_reset() -> None:
+def test_a_launcher_ignoring_sigint_passes_it_on_unless_reset() -> None:
     """Why the Ctrl-C test (test_batch_e2e) starts the batch with ``foreground_command``.
 
     A launcher that ignores SIGINT (a shell's ``command &`` without job control) passes the
