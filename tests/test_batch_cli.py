@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from bmetoolkit.cli import main
-from tests.test_batch_support import tiny_cohort
+from tests.test_batch_support import foreground_command, tiny_cohort
 
 
 @pytest.fixture
@@ -53,3 +54,25 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
         run_on_dask([], "tcp://127.0.0.1:9", progress=False, timeout_s=1)
+
+
+def test_a_launcher_ignoring_sigint_passes_it_on_unless_reset() -> None:
+    """Why the Ctrl-C test (test_batch_e2e) starts the batch with ``foreground_command``.
+
+    A launcher that ignores SIGINT (a shell's ``command &`` without job control) passes the
+    ignoring on: Python in the child installs no KeyboardInterrupt handler, so a batch
+    started from such a pytest ignored the test's SIGINT and exited 0 (seen in ``make
+    test`` run in the background). ``foreground_command`` sets SIGINT back to its default.
+    """
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    launcher = (
+        "import signal, subprocess, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+    )
+
+    def handler_installed(command: list[str]) -> str:
+        run = [sys.executable, "-c", launcher, *command]
+        return subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip()
+
+    assert handler_installed([sys.executable, "-c", probe]) == "False"
+    assert handler_installed(foreground_command("-c", probe)) == "True"

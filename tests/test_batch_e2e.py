@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from bmetoolkit.batch.pipeline import run_batch
 from bmetoolkit.cli import main
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from tests.test_batch_support import foreground_command
 
 analysis = pytest.importorskip("bmetoolkit.analysis", reason="bmetoolkit.analysis not present")
 pytestmark = pytest.mark.slow  # real analyses in worker processes: `make test`, not test-fast
@@ -189,7 +189,8 @@ def test_interrupted_cli_then_rerun(phantoms: Path, tmp_path: Path, send: Any) -
     for copy in range(COPIES):
         for seed in SEEDS:
             shutil.copytree(phantoms / "nifti" / f"p{seed}", cohort / f"c{copy}p{seed}")
-    command = [sys.executable, "-m", "bmetoolkit", "batch", str(cohort), str(out), "-j", "2"]
+    # SIGINT at its default in the batch whatever pytest inherited (see foreground_command)
+    command = foreground_command("-m", "bmetoolkit", "batch", str(cohort), str(out), "-j", "2")
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )

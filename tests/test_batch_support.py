@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,13 @@ import numpy as np
 from bmetoolkit.batch.subject import run_subject
 from bmetoolkit.io import as_volume, save_nifti, write_json, write_text
 from bmetoolkit.volume import Volume
+
+#: Python code that sets SIGINT back to its default, then becomes ``python <its arguments>``
+#: (``os.execv``: the same process, pid and process group).
+_AS_FOREGROUND = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
 
 #: Seconds ``fake_analyze`` sleeps (tests of interruption set it through the environment).
 DELAY_VARIABLE = "BMETOOLKIT_TEST_FAKE_DELAY"
@@ -128,3 +136,16 @@ def visible_files(folder: Path) -> list[Path]:
 def hidden_leftovers(folder: Path) -> list[Path]:
     """Temporary files or folders of the batch (``.partial``/``.old``) under ``folder``."""
     return sorted(p for p in folder.rglob(".*") if ".partial" in p.name or ".old-" in p.name)
+
+
+def foreground_command(*arguments: str) -> list[str]:
+    """``python ARGUMENTS`` with SIGINT at its default, as a terminal starts a foreground job.
+
+    A program started in the background by a shell without job control (``make test &``, a
+    script's ``command &``, some CI and agent runners) inherits SIGINT *ignored*, and so does
+    every process it starts: Python then installs no ``KeyboardInterrupt`` handler, and a
+    SIGINT sent to a batch started by such a pytest is ignored by the batch and its workers
+    alike (the batch finishes and exits 0). A test that sends SIGINT starts its process
+    with this, so it does not depend on how pytest itself was started.
+    """
+    return [sys.executable, "-c", _AS_FOREGROUND, *arguments]

@@ -379,12 +379,17 @@ def _grey(image: NDArray, window: tuple[float, float]) -> NDArray[np.uint8]:
 
 @dataclass(frozen=True)
 class _Overlay:
-    """The pixels an overlay paints on a slice, shared by its T1 and fluid panels."""
+    """The pixels an overlay paints on a slice, shared by its T1 and fluid panels.
 
-    fills: tuple[tuple[NDArray[np.bool_], tuple[int, int, int]], ...]
-    dark: NDArray[np.bool_]
-    lines: tuple[tuple[NDArray[np.bool_], tuple[int, int, int]], ...]
-    light: NDArray[np.bool_]
+    ``fills`` are the flat pixel indices of each Modic fill with its colour (blended);
+    ``pixels`` and ``colours`` what is drawn over them: halos and outlines, in the order
+    they are drawn resolved once per slice (the last drawn colour of each pixel), so a
+    panel is painted with one assignment.
+    """
+
+    fills: tuple[tuple[NDArray[np.intp], tuple[int, int, int]], ...]
+    pixels: NDArray[np.intp]
+    colours: NDArray[np.uint8]
 
 
 def _overlay_of(modic: NDArray, bme: NDArray[np.bool_]) -> _Overlay:
@@ -395,7 +400,7 @@ def _overlay_of(modic: NDArray, bme: NDArray[np.bool_]) -> _Overlay:
         inside = modic == value
         if inside.any():
             outline, halo = _rings(inside, OUTLINE_PX, HALO_PX)
-            fills.append((inside, colour))
+            fills.append((np.flatnonzero(inside), colour))
             lines.append((outline, colour))
             dark |= halo & (modic == 0)
     light = np.zeros(modic.shape, bool)
@@ -404,19 +409,23 @@ def _overlay_of(modic: NDArray, bme: NDArray[np.bool_]) -> _Overlay:
         outline, halo = _rings(bme, OUTLINE_PX, HALO_PX)
         light = halo & dashes
         lines.append((outline & dashes, _BME_RGB))
-    return _Overlay(tuple(fills), dark, tuple(lines), light)
+    drawn = np.zeros(modic.shape, bool)
+    colours = np.zeros((*modic.shape, 3), np.uint8)
+    for pixels, colour in ((dark, (0, 0, 0)), (light, (255, 255, 255)), *lines):
+        drawn |= pixels
+        colours[pixels] = colour
+    index = np.flatnonzero(drawn)
+    return _Overlay(tuple(fills), index, colours.reshape(-1, 3)[index])
 
 
 def _paint(rgb: NDArray[np.uint8], overlay: _Overlay) -> NDArray[np.uint8]:
     """An RGB image with the overlay drawn on it (a new array)."""
     out = rgb.copy()
+    flat = out.reshape(-1, 3)
     for inside, colour in overlay.fills:
-        blended = (1 - FILL_ALPHA) * out[inside] + FILL_ALPHA * np.asarray(colour, np.float32)
-        out[inside] = np.round(blended).astype(np.uint8)
-    out[overlay.dark] = 0
-    out[overlay.light] = 255
-    for pixels, colour in overlay.lines:
-        out[pixels] = colour
+        blended = (1 - FILL_ALPHA) * flat[inside] + FILL_ALPHA * np.asarray(colour, np.float32)
+        flat[inside] = np.round(blended).astype(np.uint8)
+    flat[overlay.pixels] = overlay.colours
     return out
 
 
@@ -528,7 +537,7 @@ def sagittal_montage(
             grey = _grey(_display(arrays[name][k, crop_y, crop_z])[pick], windows[name])
             panels.append(Panel(label, where, _paint(grey, overlay), marks))
     per_slice = np.count_nonzero(findings[slices].reshape(len(slices), -1), axis=1)
-    present = tuple(int(v) for v in np.unique(arrays["modic"]) if int(v) in MODIC_COLORS)
+    present = tuple(v for v in sorted(MODIC_COLORS) if np.any(arrays["modic"] == v))
     return Montage(
         panels=tuple(panels),
         title=title,
