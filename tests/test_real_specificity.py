@@ -45,4 +45,4 @@ def test_real_cervical_pair_reports_no_modic_change_and_says_why(cervical_result
     cervical_result.save(tmp_path, qc=True)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["modic_counts"] == {} and report["bme"]["volume_ml"] < NEAR_NO_EDEMA_ML
-    assert "Modic types not assessed on this T1" in (tmp_path / "qc.html").read_text()
+    assert "Modic types not assessed (see the notes)" in (tmp_path / "qc.html").read_text()

@@ -327,7 +327,7 @@ def _summary_sentence(summary: Mapping[str, Any]) -> str:
     if summary.get("anatomy") == "bones":
         return f"{bme}."
     if not summary.get("modic_assessed", True):
-        modic = "Modic types not assessed on this T1 (see the notes)"
+        modic = "Modic types not assessed (see the notes)"
     elif not found:
         modic = "no Modic change"
     else:
