@@ -43,7 +43,8 @@ def _visit(blocks: list[tuple[tuple[slice, ...], float]], seed: int) -> object:
         ratios={"t1": Volume(t1, grid.affine), "stir": Volume(fluid, grid.affine)},
         decision=levels.to_dict(),
         bme_mask=Volume(np.zeros(SHAPE, np.uint8), grid.affine, kind="label"),
-        wall_layer_ratios=None,  # no vertebral bodies: nothing to grow into
+        wall_layer_ratios=None,  # no wall layer: nothing to grow into
+        vertebrae=SimpleNamespace(bodies=Volume(np.ones(SHAPE, np.uint8), grid.affine)),
     )
     visit = visit_decision(result)  # type: ignore[arg-type]
     result.bme_mask = result.bme_mask.with_data(own_edema(visit).astype(np.uint8))

@@ -48,6 +48,7 @@ from scipy import ndimage
 
 from bmetoolkit.analysis import edema_candidates, edema_into_walls
 from bmetoolkit.decision import DecisionLevels, smooth_within
+from bmetoolkit.followup.partial_volume import edema_shares
 from bmetoolkit.followup.warp import warp_labels
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.result import AnalysisResult
@@ -192,14 +193,18 @@ class JointDecision:
     marrow_bme : tuple of 2 ndarrays of bool
         The same within the marrow, before growing into the bodies' walls (what the
         analysis' later stages start from: :func:`bmetoolkit.analysis.edema_findings`).
+    shares : tuple of 2 ndarrays of float32
+        Each voxel's share of edema, its lesion's edge weighted by its partial volume
+        (:func:`bmetoolkit.followup.partial_volume.edema_shares`): the volumes compared.
     summary : dict
-        Per visit: its own edema (mL), the joint edema (mL), what was added by re-examining
-        the other visit's regions (count, mL), and regions whose focal-spot decision the
-        other visit changed.
+        Per visit: its own edema (mL), the joint edema (mL), its weighted volume (mL, the
+        sum of ``shares``), what was added by re-examining the other visit's regions (count,
+        mL), and regions whose focal-spot decision the other visit changed.
     """
 
     bme: tuple[NDArray[np.bool_], NDArray[np.bool_]]
     marrow_bme: tuple[NDArray[np.bool_], NDArray[np.bool_]]
+    shares: tuple[NDArray[np.float32], NDArray[np.float32]]
     summary: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -324,17 +329,27 @@ def decide_jointly(
             spots[v][members[v]] = decision
     marrow = [finished[v] & ~spots[v][final[v][0]] for v in (0, 1)]
     bme = [_into_walls(visits[v], marrow[v]) for v in (0, 1)]
+    shares = [
+        edema_shares(
+            bme[v],
+            np.where(marrow[v], final[v][0], 0),
+            visits[v].fluid,
+            np.asarray(visits[v].result.vertebrae.bodies.data),
+        )
+        for v in (0, 1)
+    ]
     summary = {}
     for v, name in ((0, "baseline"), (1, "followup")):
         ml = visits[v].voxel_mm3 / MM3_PER_ML
         summary[name] = {
             "own_ml": round(float(np.count_nonzero(visits[v].result.bme_mask.data)) * ml, 4),
             "joint_ml": round(float(np.count_nonzero(bme[v])) * ml, 4),
+            "weighted_ml": round(float(shares[v].sum(dtype=np.float64)) * ml, 4),
             "reexamined_count": _count(added[v]),
             "reexamined_ml": round(float(np.count_nonzero(added[v])) * ml, 4),
             "spot_decisions_changed": changed[v],
         }
-    return JointDecision((bme[0], bme[1]), (marrow[0], marrow[1]), summary)
+    return JointDecision((bme[0], bme[1]), (marrow[0], marrow[1]), (shares[0], shares[1]), summary)
 
 
 def _same_finding(contrast_a: float, contrast_b: float) -> bool:

@@ -150,6 +150,9 @@ def joint_visits(
             (baseline, followup), decisions, joint.bme, joint.marrow_bme, owns, strict=True
         )
     ]  # a visit whose edema the other did not change keeps its own outputs
+    visits = [
+        replace(visit, bme_share=share) for visit, share in zip(visits, joint.shares, strict=True)
+    ]  # the volumes compared: the lesions' edges weighted by their partial volume
     notes = []
     changed = {
         name: part for name, part in joint.summary.items()
