@@ -368,3 +368,19 @@ def test_a_visit_analysed_from_a_dicom_folder_finds_its_images_again(tmp_path, m
     assert visit.fluid.meta.get("SeriesDescription") == "STIR_SAG"
     assert visit.t1.grid.shape == visit.maps["bme_mask"].grid.shape
     assert not any("not found" in note for note in visit.notes)
+
+
+def test_the_change_table_weighs_the_edema_by_its_shares(comparison):
+    # both visits decided together: the volumes are the sums of the edema shares (lesion
+    # edges weighted by their partial volume), the layer around a lesion in its body's row
+    result, _ = comparison
+    total = result.change_rows[-1]
+    for visit, key in ((result.baseline, "bme_ml_baseline"), (result.followup, "bme_ml_followup")):
+        assert visit.bme_share is not None
+        ml = visit.maps["bme_mask"].grid.voxel_volume_mm3 / 1000
+        assert total[key] == pytest.approx(float(visit.bme_share.sum()) * ml, abs=1e-3)
+        assert total[key] != pytest.approx(
+            float(np.count_nonzero(visit.maps["bme_mask"].data)) * ml, abs=1e-3
+        )
+        bodies = sum(row.get(key) or 0.0 for row in result.change_rows if row["zone"] == "body")
+        assert bodies == pytest.approx(total[key], abs=2e-3)

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from bmetoolkit.followup.register import Correspondence
 from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
 from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED
-from bmetoolkit.volume import Volume
+from bmetoolkit.volume import Volume, occupied_box
 
 __all__ = ["CHANGE_COLUMNS", "RegionKey", "change_table", "region_key", "region_maps", "zone_of"]
 
@@ -206,12 +206,13 @@ def _shared(
 
     from bmetoolkit.segment import FACE_NEIGHBOURS
 
-    owner = regions
+    box = occupied_box(share > 0)
+    regions, share = regions[box], share[box]
     layer = (share > 0) & (regions == 0)
     if layer.any():
         spread = ndimage.grey_dilation(regions, footprint=FACE_NEIGHBOURS)
-        owner = np.where(layer, spread, regions)
-    return np.bincount(owner.ravel(), weights=share.ravel().astype(np.float64), minlength=size)
+        regions = np.where(layer, spread, regions)
+    return np.bincount(regions.ravel(), weights=share.ravel().astype(np.float64), minlength=size)
 
 
 def _endplates(visit: Any, rename: Mapping[str, str]) -> dict[RegionKey, dict[str, Any]]:

@@ -286,9 +286,10 @@ def compare(
     timings["registration_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     bodies_b = base.maps["vertebrae"]
-    warped = warp_labels(
-        follow.maps, bodies_b, registration.body_pairs, registration.body_transforms
-    )
+    warped = warp_labels(  # the bodies for the quality; the other maps after the decision
+        {"vertebrae": follow.maps["vertebrae"]}, bodies_b, registration.body_pairs,
+        registration.body_transforms,
+    )  # fmt: skip
     common = common_field(bodies_b.grid, follow.maps["vertebrae"].grid, registration.transform)
     ids_f = np.unique(np.asarray(follow.maps["vertebrae"].data))
     quality = alignment_quality(
@@ -313,10 +314,9 @@ def compare(
     joint_summary, joint_notes = None, []
     if joint:
         base, follow, joint_summary, joint_notes = joint_visits(base, follow, registration)
-        if joint_summary is not None:
-            warped = warp_labels(
-                follow.maps, bodies_b, registration.body_pairs, registration.body_transforms
-            )
+    warped = warp_labels(
+        follow.maps, bodies_b, registration.body_pairs, registration.body_transforms
+    )
     timings["joint_decision_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     pairing = Correspondence.of(registration, base.body_names, follow.body_names)
