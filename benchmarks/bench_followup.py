@@ -17,8 +17,11 @@ Printed, median and worst decile (90th percentile of an error):
 - seconds per compare of two realistic studies (from their output folders).
 
 Every pair is compared twice: as ``compare`` ships (both visits' edema decided together,
-:mod:`bmetoolkit.followup.joint`; timed) and with each visit decided alone
-(``joint=False``); the summary prints both.
+:mod:`bmetoolkit.followup.joint`, and the lesion edges weighted by their partial volume,
+:mod:`bmetoolkit.followup.partial_volume`; timed) and with each visit decided alone
+(``joint=False``); the change table of the first is also recomputed from voxel counts of
+the joint edema (as before the weighting). The summary prints all three, with the true
+changes (bodies changed by 0.3 mL or more) flagged real.
 
 ``--calibrate`` measures :data:`bmetoolkit.followup.repeatability.BOUNDARY_SD_FACTOR` on the
 test-retest pairs of the **tuning** seeds: the factor K under which 95 % of the test-retest
