@@ -388,3 +388,12 @@ def test_the_change_table_weighs_the_edema_by_its_shares(comparison):
         )
         bodies = sum(row.get(key) or 0.0 for row in result.change_rows if row["zone"] == "body")
         assert bodies == pytest.approx(total[key], abs=2e-3)
+
+
+def test_partial_volume_false_counts_voxels(results, comparison):
+    weighted, _ = comparison
+    counted = compare(*results, partial_volume=False)
+    total = counted.change_rows[-1]
+    assert counted.baseline.bme_share is None and counted.followup.bme_share is None
+    assert total["bme_ml_baseline"] == pytest.approx(weighted.joint["baseline"]["joint_ml"])
+    assert total["bme_ml_followup"] == pytest.approx(weighted.joint["followup"]["joint_ml"])
