@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,7 +63,14 @@ from bmetoolkit.spine.vertebra import (
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
 
-__all__ = ["analyze", "analyze_study"]
+__all__ = [
+    "EdemaFindings",
+    "analyze",
+    "analyze_study",
+    "edema_candidates",
+    "edema_findings",
+    "edema_into_walls",
+]
 
 ImageInput = str | os.PathLike | Volume
 #: Fewest analysable voxels in a user's normal-marrow region.
@@ -264,66 +271,31 @@ def analyze_study(
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
-    bme = segment_bme(
-        decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3, params=params
-    )
+    bme = edema_candidates(decisions, levels, voxel_mm3, params)
     bme, spots, spot_notes = drop_focal_spots(
         bme, decisions[fluid], grid.spacing, voxel_mm3, params, sd=levels.sd.get(fluid, 0.0)
     )
     body_labels = np.asarray(labels.bodies.data)
-    marrow_bme, layer_ratios = bme, None
+    layer_ratios = None
     if params.grow_into_wall:
         layer_ratios = _wall_layer_ratios(
             study, bodies, reference, regions, names, params, fitted_on
         )
-        bme = grow_into_walls(
-            bme,
-            decisions[fluid],
-            layer_ratios,
-            levels=levels,
-            fraction=params.lesion_edge_fraction,
-        )
-    t1_dark = t1_dark_edema(bme, decisions, levels)
-    # Without a T1 no voxel gets a Modic type (NaN is never dark or bright); the endplate
-    # zones are still assigned, and the endplates say "not assessed".
-    # Modic typing sees the marrow's edema only: the wall layer adds to the edema's volume,
-    # never to what the edema is (a band along an endplate or not).
-    types, assignment = modic_map(
-        marrow_bme,
-        decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
-        decisions[fluid],
-        levels=levels,
-        bodies=bodies,
-        body_labels=body_labels,
-        voxel_mm3=voxel_mm3,
-        params=params,
-        shell_mm=shell["endplate_mm"],
-    )
     checks, check_notes = _contrast_checks(study, body_labels, bodies, reference, levels)
     checks["dark_shell_mm"] = shell
     checks["focal_spots"] = spots
-    if not checks["modic_assessed"]:
-        types[:] = 0
-    endplates = endplate_table(bodies, types, assignment, voxel_mm3=voxel_mm3, params=params)
-    if not checks["modic_assessed"]:
-        for row in endplates:
-            row["modic_type"] = NOT_ASSESSED
-    lesion_numbers, n_lesions = label_lesions(bme | (types > 0), body_labels)
-    names = {b.body_id: (b.name, b.body_id if b.level else None) for b in bodies}
-    lesions = lesion_table(
-        lesion_numbers,
-        n_lesions,
-        bme=bme,
-        types=types,
-        assignment=assignment,
-        body_labels=body_labels,
-        body_names=names,
-        ratios=ratios,
+    found = edema_findings(
+        bme,
         decisions=decisions,
         levels=levels,
-        t1_dark=t1_dark,
+        bodies=bodies,
+        body_labels=body_labels,
+        ratios=ratios,
         grid=grid,
         params=params,
+        shell_mm=shell["endplate_mm"],
+        modic_assessed=checks["modic_assessed"],
+        layer_ratios=layer_ratios,
     )
     timings["analysis_s"] = time.perf_counter() - clock
     notes = list(study.notes) + list(labels.notes) + _body_notes(bodies, reference, params)
@@ -338,11 +310,11 @@ def analyze_study(
             name: Volume(r, affine, source=f"{name} ratio to normal marrow")
             for name, r in ratios.items()
         },
-        bme_mask=Volume(bme.astype(np.uint8), affine, kind="label", source="bme_mask"),
-        modic_map=Volume(types, affine, kind="label", source="modic_map"),
-        lesion_labels=Volume(lesion_numbers, affine, kind="label", source="lesions"),
-        endplate_rows=endplates,
-        lesion_rows=lesions,
+        bme_mask=Volume(found.bme.astype(np.uint8), affine, kind="label", source="bme_mask"),
+        modic_map=Volume(found.types, affine, kind="label", source="modic_map"),
+        lesion_labels=Volume(found.lesion_numbers, affine, kind="label", source="lesions"),
+        endplate_rows=found.endplates,
+        lesion_rows=found.lesions,
         references=reference.summary(),
         marrow_by_body={
             name: {"factors": reference.body_factors[name], **reference.body_confidence[name]}
@@ -350,13 +322,125 @@ def analyze_study(
         },
         fluid=fluid,
         decision=levels.to_dict(),
-        bme_t1_dark_ml=t1_dark_ml(t1_dark, voxel_mm3, has_t1=study.t1 is not None),
+        bme_t1_dark_ml=t1_dark_ml(found.t1_dark, voxel_mm3, has_t1=study.t1 is not None),
         parameters=params,
         notes=tuple(notes),
         timings=timings,
         checks=checks,
         wall_layer_ratios=layer_ratios,
     )
+
+
+def edema_candidates(
+    decisions: Mapping[str, NDArray[np.float32]],
+    levels: DecisionLevels,
+    voxel_mm3: float,
+    params: Parameters,
+    *,
+    extra_seeds: NDArray[np.bool_] | None = None,
+) -> NDArray[np.bool_]:
+    """The spine's edema before the focal-spot decision (:func:`bmetoolkit.segment.segment_bme`
+    on the decision images and the scan's levels); ``extra_seeds`` seed more regions at the
+    grow level (the follow-up's joint decision: a lesion of the other visit)."""
+    return segment_bme(
+        decisions.get("t1"),
+        decisions[levels.fluid],
+        levels=levels,
+        voxel_mm3=voxel_mm3,
+        params=params,
+        coarse_seeds=extra_seeds,
+    )
+
+
+def edema_into_walls(
+    bme: NDArray[np.bool_],
+    fluid_decision: NDArray[np.floating],
+    layer_ratios: Mapping[str, NDArray[np.floating]] | None,
+    levels: DecisionLevels,
+    params: Parameters,
+) -> NDArray[np.bool_]:
+    """The marrow's edema grown into the bodies' wall layer (``grow_into_wall``; unchanged
+    without ``layer_ratios``)."""
+    if layer_ratios is None:
+        return bme
+    return grow_into_walls(
+        bme, fluid_decision, layer_ratios, levels=levels, fraction=params.lesion_edge_fraction
+    )
+
+
+class EdemaFindings(NamedTuple):
+    """What the analysis derives from the spine's edema (:func:`edema_findings`)."""
+
+    bme: NDArray[np.bool_]
+    types: NDArray[np.uint8]
+    assignment: NDArray[np.uint8]
+    endplates: list[dict[str, Any]]
+    lesion_numbers: NDArray[np.int32]
+    lesions: list[dict[str, Any]]
+    t1_dark: NDArray[np.bool_]
+
+
+def edema_findings(
+    marrow_bme: NDArray[np.bool_],
+    *,
+    decisions: Mapping[str, NDArray[np.float32]],
+    levels: DecisionLevels,
+    bodies: list[BodyGeometry],
+    body_labels: NDArray,
+    ratios: Mapping[str, NDArray[np.float32]],
+    grid: Any,
+    params: Parameters,
+    shell_mm: float,
+    modic_assessed: bool,
+    layer_ratios: Mapping[str, NDArray[np.floating]] | None,
+) -> EdemaFindings:
+    """The stages after the edema decision: the edema grown into the walls, the Modic map,
+    the endplate table and the lesions, from the marrow's edema ``marrow_bme`` (after the
+    focal-spot decision). Used by :func:`analyze_study` and by the follow-up's joint
+    decision (:mod:`bmetoolkit.followup.joint_visits`), so both derive them alike."""
+    fluid = decisions[levels.fluid]
+    voxel_mm3 = grid.voxel_volume_mm3
+    bme = edema_into_walls(marrow_bme, fluid, layer_ratios, levels, params)
+    t1_dark = t1_dark_edema(bme, decisions, levels)
+    # Without a T1 no voxel gets a Modic type (NaN is never dark or bright); the endplate
+    # zones are still assigned, and the endplates say "not assessed".
+    # Modic typing sees the marrow's edema only: the wall layer adds to the edema's volume,
+    # never to what the edema is (a band along an endplate or not).
+    types, assignment = modic_map(
+        marrow_bme,
+        decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
+        fluid,
+        levels=levels,
+        bodies=bodies,
+        body_labels=body_labels,
+        voxel_mm3=voxel_mm3,
+        params=params,
+        shell_mm=shell_mm,
+    )
+    if not modic_assessed:
+        types[:] = 0
+    endplates = endplate_table(bodies, types, assignment, voxel_mm3=voxel_mm3, params=params)
+    if not modic_assessed:
+        for row in endplates:
+            row["modic_type"] = NOT_ASSESSED
+    lesion_numbers, n_lesions = label_lesions(bme | (types > 0), body_labels)
+    names = {b.body_id: (b.name, b.body_id if b.level else None) for b in bodies}
+    lesions = lesion_table(
+        lesion_numbers,
+        n_lesions,
+        bme=bme,
+        types=types,
+        assignment=assignment,
+        body_labels=body_labels,
+        body_names=names,
+        ratios=dict(ratios),
+        decisions=dict(decisions),
+        levels=levels,
+        t1_dark=t1_dark,
+        grid=grid,
+        params=params,
+    )
+    return EdemaFindings(bme, types, assignment, endplates, lesion_numbers, lesions, t1_dark)
 
 
 def _vertebra_labels(

@@ -77,7 +77,11 @@ def test_change_rows_follow_the_truth(comparison):
     assert rows["L1 body"]["bme_rc_ml"] > 0.5 * rows["L1 body"]["bme_ml_baseline"]
     total = result.change_rows[-1]
     assert total["region"] == "total"
-    assert total["bme_ml_baseline"] == pytest.approx(result.baseline.report["bme"]["volume_ml"])
+    # the volumes compared weigh lesion edges by their partial volume (.partial_volume)
+    assert total["bme_ml_baseline"] == pytest.approx(result.joint["baseline"]["weighted_ml"])
+    assert result.joint["baseline"]["joint_ml"] == pytest.approx(
+        result.baseline.report["bme"]["volume_ml"]
+    )
     for row in result.change_rows:
         if row.get("bme_rc_ml") is not None:
             assert row["bme_rc_ml"] >= 0
@@ -368,3 +372,28 @@ def test_a_visit_analysed_from_a_dicom_folder_finds_its_images_again(tmp_path, m
     assert visit.fluid.meta.get("SeriesDescription") == "STIR_SAG"
     assert visit.t1.grid.shape == visit.maps["bme_mask"].grid.shape
     assert not any("not found" in note for note in visit.notes)
+
+
+def test_the_change_table_weighs_the_edema_by_its_shares(comparison):
+    # both visits decided together: the volumes are the sums of the edema shares (lesion
+    # edges weighted by their partial volume), the layer around a lesion in its body's row
+    result, _ = comparison
+    total = result.change_rows[-1]
+    for visit, key in ((result.baseline, "bme_ml_baseline"), (result.followup, "bme_ml_followup")):
+        assert visit.bme_share is not None
+        ml = visit.maps["bme_mask"].grid.voxel_volume_mm3 / 1000
+        assert total[key] == pytest.approx(float(visit.bme_share.sum()) * ml, abs=1e-3)
+        assert total[key] != pytest.approx(
+            float(np.count_nonzero(visit.maps["bme_mask"].data)) * ml, abs=1e-3
+        )
+        bodies = sum(row.get(key) or 0.0 for row in result.change_rows if row["zone"] == "body")
+        assert bodies == pytest.approx(total[key], abs=2e-3)
+
+
+def test_partial_volume_false_counts_voxels(results, comparison):
+    weighted, _ = comparison
+    counted = compare(*results, partial_volume=False)
+    total = counted.change_rows[-1]
+    assert counted.baseline.bme_share is None and counted.followup.bme_share is None
+    assert total["bme_ml_baseline"] == pytest.approx(weighted.joint["baseline"]["joint_ml"])
+    assert total["bme_ml_followup"] == pytest.approx(weighted.joint["followup"]["joint_ml"])

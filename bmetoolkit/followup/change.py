@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from bmetoolkit.followup.register import Correspondence
 from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
 from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED
-from bmetoolkit.volume import Volume
+from bmetoolkit.volume import Volume, occupied_box
 
 __all__ = ["CHANGE_COLUMNS", "RegionKey", "change_table", "region_key", "region_maps", "zone_of"]
 
@@ -175,21 +175,44 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
     out: dict[str, dict[RegionKey, float]] = {
         f"{name}_{what}": {} for name in ("bme", "modic") for what in ("ml", "boundary")
     }
+    share = visit.bme_share
     for index, regions in region_maps(visit, rename).values():
         for name, mask in (("bme", visit.maps["bme_mask"]), ("modic", visit.maps["modic_map"])):
             inside = np.where(np.asarray(mask.data) > 0, regions, 0)
             boundary = boundary_volumes(inside, voxel_mm3)
             counts = np.bincount(inside.ravel(), minlength=len(index) + 1)
+            amounts = (
+                counts if name == "modic" or share is None else _shared(inside, share, counts.size)
+            )
             for key, i in index.items():
                 if counts[i]:
-                    out[f"{name}_ml"][key] = round(counts[i] * voxel_mm3 / MM3_PER_ML, 4)
+                    out[f"{name}_ml"][key] = round(amounts[i] * voxel_mm3 / MM3_PER_ML, 4)
                     out[f"{name}_boundary"][key] = float(boundary[i])
     bme = np.asarray(visit.maps["bme_mask"].data) > 0
+    total = float(bme.sum()) if share is None else float(share.sum(dtype=np.float64))
     out["total"] = {
-        ("total", ""): round(float(bme.sum()) * voxel_mm3 / MM3_PER_ML, 4),
+        ("total", ""): round(total * voxel_mm3 / MM3_PER_ML, 4),
         ("boundary", ""): float(boundary_volumes(bme.astype(np.uint8), voxel_mm3)[1]),
     }
     return out
+
+
+def _shared(
+    regions: NDArray[np.integer], share: NDArray[np.floating], size: int
+) -> NDArray[np.float64]:
+    """Sum of ``share`` per region (index = number), each edema voxel's share to its own
+    region and the share of the layer around the edema to the region next to it."""
+    from scipy import ndimage
+
+    from bmetoolkit.segment import FACE_NEIGHBOURS
+
+    box = occupied_box(share > 0)
+    regions, share = regions[box], share[box]
+    layer = (share > 0) & (regions == 0)
+    if layer.any():
+        spread = ndimage.grey_dilation(regions, footprint=FACE_NEIGHBOURS)
+        regions = np.where(layer, spread, regions)
+    return np.bincount(regions.ravel(), weights=share.ravel().astype(np.float64), minlength=size)
 
 
 def _endplates(visit: Any, rename: Mapping[str, str]) -> dict[RegionKey, dict[str, Any]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +245,7 @@ def compare(
     out: str | os.PathLike | None = None,
     check_subject: bool = True,
     joint: bool = True,
+    partial_volume: bool = True,
 ) -> Comparison:
     """Compare two visits of one subject: change per region, lesion by lesion, with its RC.
 
@@ -265,6 +266,10 @@ def compare(
         Decide both visits' edema together (:mod:`bmetoolkit.followup.joint`): a region
         found at one visit is re-examined at the other, and a focal spot is decided once per
         lesion. False: each visit's own analysis, as ``analyze`` reported it.
+    partial_volume : bool
+        With ``joint``: the volumes compared weigh each lesion's edge voxels, and the layer
+        around it, by their partial volume (:mod:`bmetoolkit.followup.partial_volume`).
+        False: voxels are counted.
 
     Returns
     -------
@@ -286,9 +291,10 @@ def compare(
     timings["registration_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     bodies_b = base.maps["vertebrae"]
-    warped = warp_labels(
-        follow.maps, bodies_b, registration.body_pairs, registration.body_transforms
-    )
+    warped = warp_labels(  # the bodies for the quality; the other maps after the decision
+        {"vertebrae": follow.maps["vertebrae"]}, bodies_b, registration.body_pairs,
+        registration.body_transforms,
+    )  # fmt: skip
     common = common_field(bodies_b.grid, follow.maps["vertebrae"].grid, registration.transform)
     ids_f = np.unique(np.asarray(follow.maps["vertebrae"].data))
     quality = alignment_quality(
@@ -313,10 +319,11 @@ def compare(
     joint_summary, joint_notes = None, []
     if joint:
         base, follow, joint_summary, joint_notes = joint_visits(base, follow, registration)
-        if joint_summary is not None:
-            warped = warp_labels(
-                follow.maps, bodies_b, registration.body_pairs, registration.body_transforms
-            )
+        if not partial_volume:
+            base, follow = replace(base, bme_share=None), replace(follow, bme_share=None)
+    warped = warp_labels(
+        follow.maps, bodies_b, registration.body_pairs, registration.body_transforms
+    )
     timings["joint_decision_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     pairing = Correspondence.of(registration, base.body_names, follow.body_names)

@@ -46,19 +46,13 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.analysis import edema_candidates, edema_into_walls
 from bmetoolkit.decision import DecisionLevels, smooth_within
+from bmetoolkit.followup.partial_volume import edema_shares
 from bmetoolkit.followup.warp import warp_labels
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import (
-    PEAK_PERCENTILE,
-    boxed_regions,
-    focal_spots,
-    grow_into_walls,
-    grow_regions,
-    keep_regions,
-    remove_small,
-)
+from bmetoolkit.segment import boxed_regions, focal_spots, grow_regions
 
 __all__ = [
     "REEXAMINED_CONTRAST",
@@ -67,6 +61,7 @@ __all__ = [
     "decide_jointly",
     "label_movers",
     "own_edema",
+    "own_marrow_edema",
     "visit_decision",
 ]
 
@@ -119,33 +114,14 @@ class VisitDecision:
         (:func:`bmetoolkit.segment.grow_regions`, as the analysis grows them)."""
         return grow_regions(self.t1, self.fluid, levels=self.levels, extra_seeds=seeds)
 
-    def peaks(self, labels: NDArray[np.integer], n: int) -> NDArray[np.float64]:
-        """Peak fluid ratio (95th percentile) of each region (index = number)."""
-        out = np.full(n + 1, np.nan)
-        for number, part in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
-            if part is not None:
-                values = self.fluid[part][labels[part] == number]
-                values = values[np.isfinite(values)]
-                if values.size:
-                    out[number] = np.percentile(values, PEAK_PERCENTILE)
-        return out
-
-    def finish(self, labels: NDArray[np.integer], peaks: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """Regions ``labels`` cut at ``lesion_edge_fraction`` of their ``peaks``' contrast,
-        then small and fatty regions dropped, as :func:`bmetoolkit.segment.segment_bme`."""
-        params = self.result.parameters
-        fraction = params.lesion_edge_fraction
-        inside = labels > 0
-        if fraction > 0:
-            edge = np.where(np.isfinite(peaks), 1 + fraction * (peaks - 1), np.inf)
-            edge[0] = np.inf
-            with np.errstate(invalid="ignore"):
-                inside = self.fluid >= edge[labels]
-        mask = remove_small(inside, voxel_mm3=self.voxel_mm3, min_mm3=params.min_lesion_mm3)
-        role = "ignored" if self.t1 is None else self.levels.t1_criterion
-        if role == "supporting":
-            mask = keep_regions(mask, self.t1, lambda m: m <= params.edema_t1_max_ratio)
-        return mask
+    def candidates_with(self, seeds: NDArray[np.bool_] | None = None) -> NDArray[np.bool_]:
+        """The edema before the focal-spot decision, with ``seeds`` seeding more grow-level
+        regions (:func:`bmetoolkit.analysis.edema_candidates`, the analysis' own stage:
+        regions cut at their half maximum, small and fatty ones dropped)."""
+        return edema_candidates(
+            self.decisions, self.levels, self.voxel_mm3, self.result.parameters,
+            extra_seeds=seeds,
+        )  # fmt: skip
 
 
 def _levels(decision: Mapping[str, Any]) -> DecisionLevels:
@@ -182,31 +158,29 @@ def visit_decision(result: AnalysisResult) -> VisitDecision:
     empty = np.zeros(result.bme_mask.shape, bool)
     visit = VisitDecision(result, decisions, _levels(result.decision), empty, empty)
     visit.regions = visit.grow_regions()
-    labels, n = _labelled(visit.regions)
-    visit.candidates = visit.finish(labels, visit.peaks(labels, n))
+    visit.candidates = visit.candidates_with()
     return visit
 
 
-def own_edema(visit: VisitDecision) -> NDArray[np.bool_]:
-    """The visit's edema decided alone (candidates without focal spots, grown into the
-    bodies' walls): the analysis'."""
+def own_marrow_edema(visit: VisitDecision) -> NDArray[np.bool_]:
+    """The visit's marrow edema decided alone: its candidates without focal spots, before
+    growing into the bodies' walls (the analysis')."""
     labels, n = _labelled(visit.candidates)
-    return _into_walls(visit, visit.candidates & ~_spots(labels, n, visit)[labels])
+    return visit.candidates & ~_spots(labels, n, visit)[labels]
+
+
+def own_edema(visit: VisitDecision) -> NDArray[np.bool_]:
+    """The visit's edema decided alone (:func:`own_marrow_edema` grown into the bodies'
+    walls): the analysis'."""
+    return _into_walls(visit, own_marrow_edema(visit))
 
 
 def _into_walls(visit: VisitDecision, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """``mask`` grown into the bodies' outer layer as the analysis grew it
     (``grow_into_wall``, :func:`bmetoolkit.segment.grow_into_walls`)."""
     result = visit.result
-    if not result.parameters.grow_into_wall or result.wall_layer_ratios is None:
-        return mask
-    return grow_into_walls(
-        mask,
-        visit.fluid,
-        result.wall_layer_ratios,
-        levels=visit.levels,
-        fraction=result.parameters.lesion_edge_fraction,
-    )
+    layer_ratios = result.wall_layer_ratios if result.parameters.grow_into_wall else None
+    return edema_into_walls(mask, visit.fluid, layer_ratios, visit.levels, result.parameters)
 
 
 @dataclass
@@ -217,13 +191,21 @@ class JointDecision:
     ----------
     bme : tuple of 2 ndarrays of bool
         Baseline and follow-up edema, each on its own grid.
+    marrow_bme : tuple of 2 ndarrays of bool
+        The same within the marrow, before growing into the bodies' walls (what the
+        analysis' later stages start from: :func:`bmetoolkit.analysis.edema_findings`).
+    shares : tuple of 2 ndarrays of float32
+        Each voxel's share of edema, its lesion's edge weighted by its partial volume
+        (:func:`bmetoolkit.followup.partial_volume.edema_shares`): the volumes compared.
     summary : dict
-        Per visit: its own edema (mL), the joint edema (mL), what was added by re-examining
-        the other visit's regions (count, mL), and regions whose focal-spot decision the
-        other visit changed.
+        Per visit: its own edema (mL), the joint edema (mL), its weighted volume (mL, the
+        sum of ``shares``), what was added by re-examining the other visit's regions (count,
+        mL), and regions whose focal-spot decision the other visit changed.
     """
 
     bme: tuple[NDArray[np.bool_], NDArray[np.bool_]]
+    marrow_bme: tuple[NDArray[np.bool_], NDArray[np.bool_]]
+    shares: tuple[NDArray[np.float32], NDArray[np.float32]]
     summary: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -245,22 +227,25 @@ def _region_contrasts(
 
 def _reexamined(
     visit: VisitDecision, other_labels: NDArray[np.integer], other_contrast: NDArray[np.float64]
-) -> NDArray[np.bool_]:
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Grow-level regions of ``visit`` holding none of its own seeds but one of the other
     visit's lesions, kept when their lesion (cut at its half maximum) shows at least
-    :data:`REEXAMINED_CONTRAST` of the seeding lesions' median log contrast.
+    :data:`REEXAMINED_CONTRAST` of the seeding lesions' median log contrast; and their
+    lesions (the regions as the analysis' edema stage cuts and filters them).
 
     ``other_labels``: the other visit's candidate lesions (numbers) on this visit's grid;
     ``other_contrast``: the median log fluid ratio of each (index = number).
     """
     seeds = other_labels > 0
     if not seeds.any():
-        return np.zeros(seeds.shape, bool)
+        return np.zeros(seeds.shape, bool), np.zeros(seeds.shape, bool)
     extra = visit.grow_regions(seeds) & ~visit.regions
     if not extra.any():
-        return extra
+        return extra, extra
     labels, n = _labelled(extra)
-    finished = visit.finish(labels, visit.peaks(labels, n))
+    # The edema stage works region by region, and the extra regions are whole regions of
+    # the grow level: its output within them is theirs alone.
+    finished = visit.candidates_with(seeds) & extra
     keep = np.zeros(n + 1, bool)
     for number, part in enumerate(ndimage.find_objects(labels), start=1):
         inside = labels[part] == number
@@ -272,7 +257,8 @@ def _reexamined(
         reference = float(np.max(other_contrast[seeded]))
         mine = _median_log(visit.fluid[part][cut])
         keep[number] = reference > 0 and mine >= REEXAMINED_CONTRAST * reference
-    return keep[labels]
+    added = keep[labels]
+    return added, finished & added
 
 
 def _spots(labels: NDArray[np.integer], n: int, visit: VisitDecision) -> NDArray[np.bool_]:
@@ -322,13 +308,12 @@ def decide_jointly(
     movers = (to_followup, to_baseline)  # visit v's labels onto the other visit's grid
     lesions = [_labelled(v.candidates) for v in visits]
     contrasts = [_region_contrasts(*lesions[v], visits[v].fluid) for v in (0, 1)]
-    added = [
+    reexamined = [
         _reexamined(visits[v], np.asarray(movers[1 - v](lesions[1 - v][0])), contrasts[1 - v])
         for v in (0, 1)
     ]
-    regions = [_labelled(visits[v].regions | added[v]) for v in (0, 1)]
-    peaks = [visits[v].peaks(*regions[v]) for v in (0, 1)]
-    finished = [visits[v].finish(regions[v][0], peaks[v]) for v in (0, 1)]
+    added = [regions for regions, _ in reexamined]
+    finished = [visits[v].candidates | reexamined[v][1] for v in (0, 1)]
     final = [_labelled(m) for m in finished]
     spots = [_spots(*final[v], visits[v]) for v in (0, 1)]  # each visit alone
     shown = [_region_contrasts(*final[v], visits[v].fluid) for v in (0, 1)]
@@ -343,18 +328,29 @@ def decide_jointly(
         for v in (0, 1):
             changed[v] += int(np.count_nonzero(spots[v][members[v]] != decision))
             spots[v][members[v]] = decision
-    bme = tuple(_into_walls(visits[v], finished[v] & ~spots[v][final[v][0]]) for v in (0, 1))
+    marrow = [finished[v] & ~spots[v][final[v][0]] for v in (0, 1)]
+    bme = [_into_walls(visits[v], marrow[v]) for v in (0, 1)]
+    shares = [
+        edema_shares(
+            bme[v],
+            np.where(marrow[v], final[v][0], 0),
+            visits[v].fluid,
+            np.asarray(visits[v].result.vertebrae.bodies.data),
+        )
+        for v in (0, 1)
+    ]
     summary = {}
     for v, name in ((0, "baseline"), (1, "followup")):
         ml = visits[v].voxel_mm3 / MM3_PER_ML
         summary[name] = {
             "own_ml": round(float(np.count_nonzero(visits[v].result.bme_mask.data)) * ml, 4),
             "joint_ml": round(float(np.count_nonzero(bme[v])) * ml, 4),
+            "weighted_ml": round(float(shares[v].sum(dtype=np.float64)) * ml, 4),
             "reexamined_count": _count(added[v]),
             "reexamined_ml": round(float(np.count_nonzero(added[v])) * ml, 4),
             "spot_decisions_changed": changed[v],
         }
-    return JointDecision((bme[0], bme[1]), summary)
+    return JointDecision((bme[0], bme[1]), (marrow[0], marrow[1]), (shares[0], shares[1]), summary)
 
 
 def _same_finding(contrast_a: float, contrast_b: float) -> bool:

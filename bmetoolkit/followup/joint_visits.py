@@ -5,8 +5,9 @@ not hold: a visit read from a folder is analysed again from the inputs its repor
 (the same images, labels and parameters). Only when that analysis gives exactly the
 visit's own edema mask, for both visits, is the joint decision applied (a visit analysed
 by another version or with inputs that changed since is decided alone, with a note); the
-Modic map, endplates and lesion table are then computed from the joint edema with the
-analysis' own functions. Bone-mask visits (the any-bone path) are decided alone.
+Modic map, endplates and lesion table are then derived from the joint edema by the
+analysis' own stage (:func:`bmetoolkit.analysis.edema_findings`). Bone-mask visits (the
+any-bone path) are decided alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.analysis import analyze, edema_findings
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.followup.joint import (
     JointDecision,
@@ -27,12 +29,9 @@ from bmetoolkit.followup.joint import (
     visit_decision,
 )
 from bmetoolkit.followup.visit import Visit
-from bmetoolkit.lesions import lesion_table
-from bmetoolkit.modic import NOT_ASSESSED, endplate_table, modic_map
 from bmetoolkit.params import Parameters
-from bmetoolkit.ratios import t1_dark_edema, t1_dark_ml
+from bmetoolkit.ratios import t1_dark_ml
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import label_lesions
 from bmetoolkit.volume import Volume
 
 __all__ = ["downstream", "joint_visits"]
@@ -44,8 +43,6 @@ def _analysis_of(visit: Visit) -> tuple[AnalysisResult | None, str]:
         return visit.result, ""
     if visit.t1 is None or visit.fluid is None:
         return None, "its T1 or fluid-sensitive image was not found"
-    from bmetoolkit.analysis import analyze
-
     report = visit.report
     fluid = report.get("inputs", {}).get("fluid_image") or "stir"
     images: dict[str, Any] = {"t1": visit.t1, fluid: visit.fluid} | dict(visit.inputs)
@@ -63,53 +60,38 @@ def _analysis_of(visit: Visit) -> tuple[AnalysisResult | None, str]:
     return result, ""
 
 
-def downstream(visit: VisitDecision, bme: NDArray[np.bool_]) -> AnalysisResult:
-    """The visit's analysis with ``bme`` as its edema: Modic map, endplates and lesions
-    computed from it with the analysis' own functions (:func:`bmetoolkit.modic.modic_map`,
-    :func:`bmetoolkit.modic.endplate_table`, :func:`bmetoolkit.segment.label_lesions`,
-    :func:`bmetoolkit.lesions.lesion_table`), on the visit's decision images and levels."""
-    result, levels, decisions = visit.result, visit.levels, visit.decisions
-    grid, params = result.study.grid, result.parameters
-    body_labels = np.asarray(result.vertebrae.bodies.data)
-    marrow = np.asarray(result.marrow.data) > 0
-    types, assignment = modic_map(
-        bme & marrow,  # as the analysis: Modic typing sees the marrow's edema only
-        decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
-        decisions[levels.fluid],
-        levels=levels,
+def downstream(visit: VisitDecision, marrow_bme: NDArray[np.bool_]) -> AnalysisResult:
+    """The visit's analysis with ``marrow_bme`` as its marrow's edema (after the focal-spot
+    decision): the wall layer, Modic map, endplates and lesions derived from it by the
+    analysis' own stage (:func:`bmetoolkit.analysis.edema_findings`), on the visit's
+    decision images and levels."""
+    result, params = visit.result, visit.result.parameters
+    grid = result.study.grid
+    found = edema_findings(
+        marrow_bme,
+        decisions=visit.decisions,
+        levels=visit.levels,
         bodies=result.bodies,
-        body_labels=body_labels,
-        voxel_mm3=visit.voxel_mm3,
+        body_labels=np.asarray(result.vertebrae.bodies.data),
+        ratios={k: np.asarray(r.data) for k, r in result.ratios.items()},
+        grid=grid,
         params=params,
         shell_mm=result.checks["dark_shell_mm"]["endplate_mm"],
+        modic_assessed=bool(result.checks.get("modic_assessed", True)),
+        layer_ratios=result.wall_layer_ratios if params.grow_into_wall else None,
     )
-    assessed = bool(result.checks.get("modic_assessed", True))
-    if not assessed:
-        types[:] = 0
-    endplates = endplate_table(
-        result.bodies, types, assignment, voxel_mm3=visit.voxel_mm3, params=params
-    )
-    if not assessed:
-        for row in endplates:
-            row["modic_type"] = NOT_ASSESSED
-    numbers, n = label_lesions(bme | (types > 0), body_labels)
-    names = {b.body_id: (b.name, b.body_id if b.level else None) for b in result.bodies}
-    t1_dark = t1_dark_edema(bme, decisions, levels)
-    lesions = lesion_table(
-        numbers, n, bme=bme, types=types, assignment=assignment, body_labels=body_labels,
-        body_names=names, ratios={k: np.asarray(r.data) for k, r in result.ratios.items()},
-        decisions=decisions, levels=levels, t1_dark=t1_dark, grid=grid, params=params,
-    )  # fmt: skip
     affine = grid.affine
     return replace(
         result,
-        bme_mask=Volume(bme.astype(np.uint8), affine, kind="label", source="bme_mask (joint)"),
-        modic_map=Volume(types, affine, kind="label", source="modic_map (joint)"),
-        lesion_labels=Volume(numbers, affine, kind="label", source="lesions (joint)"),
-        endplate_rows=endplates,
-        lesion_rows=lesions,
-        bme_t1_dark_ml=t1_dark_ml(t1_dark, visit.voxel_mm3, has_t1="t1" in decisions),
-    )
+        bme_mask=Volume(found.bme.astype(np.uint8), affine, kind="label",
+                        source="bme_mask (joint)"),
+        modic_map=Volume(found.types, affine, kind="label", source="modic_map (joint)"),
+        lesion_labels=Volume(found.lesion_numbers, affine, kind="label",
+                             source="lesions (joint)"),
+        endplate_rows=found.endplates,
+        lesion_rows=found.lesions,
+        bme_t1_dark_ml=t1_dark_ml(found.t1_dark, visit.voxel_mm3, has_t1="t1" in visit.decisions),
+    )  # fmt: skip
 
 
 def _joint_visit(visit: Visit, result: AnalysisResult) -> Visit:
@@ -163,11 +145,14 @@ def joint_visits(
     joint: JointDecision = decide_jointly(*decisions, *label_movers(baseline, followup,
                                                                     registration))  # fmt: skip
     visits = [
-        visit if np.array_equal(bme, own) else _joint_visit(visit, downstream(decision, bme))
-        for visit, decision, bme, own in zip(
-            (baseline, followup), decisions, joint.bme, owns, strict=True
+        visit if np.array_equal(bme, own) else _joint_visit(visit, downstream(decision, marrow))
+        for visit, decision, bme, marrow, own in zip(
+            (baseline, followup), decisions, joint.bme, joint.marrow_bme, owns, strict=True
         )
     ]  # a visit whose edema the other did not change keeps its own outputs
+    visits = [
+        replace(visit, bme_share=share) for visit, share in zip(visits, joint.shares, strict=True)
+    ]  # the volumes compared: the lesions' edges weighted by their partial volume
     notes = []
     changed = {
         name: part for name, part in joint.summary.items()

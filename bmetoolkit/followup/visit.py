@@ -20,11 +20,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bmetoolkit.errors import BmetoolkitError, CorruptFileError, InputNotFoundError
 from bmetoolkit.result import OUTPUT_FILES, AnalysisResult
 from bmetoolkit.volume import Kind, Volume
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["Visit", "VisitInput", "load_visit"]
 
@@ -58,6 +62,11 @@ class Visit:
     inputs : dict of str to Volume
         The visit's other analysis inputs found from its report (``"t2"`` beside a STIR,
         ``"labels"``), for analysing it again (:mod:`bmetoolkit.followup.joint_visits`).
+    bme_share : ndarray of float32, optional
+        Each voxel's share of edema on the T1 grid, the lesions' edges weighted by their
+        partial volume (:mod:`bmetoolkit.followup.partial_volume`): set when both visits'
+        edema was decided together, and then the volumes compared; None otherwise (voxels
+        are counted).
     """
 
     source: str
@@ -68,6 +77,7 @@ class Visit:
     fluid: Volume | None = None
     result: AnalysisResult | None = None
     inputs: dict[str, Volume] = field(default_factory=dict)
+    bme_share: NDArray[np.float32] | None = None
     _centroids: dict[int, Any] | None = field(default=None, repr=False)
 
     @property

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from bmetoolkit.resample import coverage_mask, resample_to
-from bmetoolkit.volume import Grid, Volume, occupied_box
+from bmetoolkit.volume import Grid, Volume
 
 __all__ = ["box_grid", "common_field", "moved", "warp_labels"]
 
@@ -38,11 +39,10 @@ def box_grid(grid: Grid, box: tuple[slice, ...]) -> Grid:
     return Grid(tuple(s.stop - s.start for s in box), affine)
 
 
-def _grown_box(mask: NDArray[np.bool_]) -> tuple[slice, ...]:
-    box = occupied_box(mask)
+def _grown_box(box: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(
         slice(max(s.start - m, 0), min(s.stop + m, n))
-        for s, m, n in zip(box, BOX_MARGIN_VOXELS, mask.shape, strict=True)
+        for s, m, n in zip(box, BOX_MARGIN_VOXELS, shape, strict=True)
     )
 
 
@@ -75,8 +75,11 @@ def warp_labels(
     out = {key: np.zeros(grid.shape, dtype=volume.data.dtype) for key, volume in maps.items()}
     out["vertebrae"] = np.zeros(grid.shape, dtype=baseline_bodies.data.dtype)
     labels = np.asarray(baseline_bodies.data)
+    boxes = ndimage.find_objects(labels.astype(np.int32, copy=False))  # one pass for all bodies
     for body, other in pairs.items():
-        box = _grown_box(labels == body)
+        if body < 1 or body > len(boxes) or boxes[body - 1] is None:
+            continue  # not on the baseline grid: nothing to fill
+        box = _grown_box(boxes[body - 1], labels.shape)
         target = box_grid(grid, box)
         warped = {key: resample_to(moved(v, transforms[body]), target) for key, v in maps.items()}
         mine = np.asarray(warped["vertebrae"].data) == other
