@@ -77,8 +77,8 @@ def test_change_rows_follow_the_truth(comparison):
     assert rows["L1 body"]["bme_rc_ml"] > 0.5 * rows["L1 body"]["bme_ml_baseline"]
     total = result.change_rows[-1]
     assert total["region"] == "total"
-    # the volumes compared weigh lesion edges by their partial volume (.partial_volume)
-    assert total["bme_ml_baseline"] == pytest.approx(result.joint["baseline"]["weighted_ml"])
+    # by default the volumes compared count voxels, as analyze does
+    assert total["bme_ml_baseline"] == pytest.approx(result.joint["baseline"]["joint_ml"])
     assert result.joint["baseline"]["joint_ml"] == pytest.approx(
         result.baseline.report["bme"]["volume_ml"]
     )
@@ -374,10 +374,16 @@ def test_a_visit_analysed_from_a_dicom_folder_finds_its_images_again(tmp_path, m
     assert not any("not found" in note for note in visit.notes)
 
 
-def test_the_change_table_weighs_the_edema_by_its_shares(comparison):
-    # both visits decided together: the volumes are the sums of the edema shares (lesion
-    # edges weighted by their partial volume), the layer around a lesion in its body's row
-    result, _ = comparison
+@pytest.fixture(scope="module")
+def weighted(results):
+    return compare(*results, partial_volume=True)
+
+
+def test_the_change_table_weighs_the_edema_by_its_shares(weighted):
+    # both visits decided together, with partial_volume: the volumes are the sums of the
+    # edema shares (lesion edges weighted by their partial volume), the layer around a
+    # lesion in its body's row
+    result = weighted
     total = result.change_rows[-1]
     for visit, key in ((result.baseline, "bme_ml_baseline"), (result.followup, "bme_ml_followup")):
         assert visit.bme_share is not None
@@ -390,10 +396,12 @@ def test_the_change_table_weighs_the_edema_by_its_shares(comparison):
         assert bodies == pytest.approx(total[key], abs=2e-3)
 
 
-def test_partial_volume_false_counts_voxels(results, comparison):
-    weighted, _ = comparison
-    counted = compare(*results, partial_volume=False)
-    total = counted.change_rows[-1]
+def test_partial_volume_weighs_lesion_edges(weighted, comparison):
+    counted, _ = comparison
     assert counted.baseline.bme_share is None and counted.followup.bme_share is None
-    assert total["bme_ml_baseline"] == pytest.approx(weighted.joint["baseline"]["joint_ml"])
-    assert total["bme_ml_followup"] == pytest.approx(weighted.joint["followup"]["joint_ml"])
+    total = weighted.change_rows[-1]
+    assert total["bme_ml_baseline"] == pytest.approx(weighted.joint["baseline"]["weighted_ml"])
+    assert total["bme_ml_followup"] == pytest.approx(weighted.joint["followup"]["weighted_ml"])
+    assert weighted.joint["baseline"]["joint_ml"] == pytest.approx(
+        counted.joint["baseline"]["joint_ml"]
+    )

@@ -245,7 +245,7 @@ def compare(
     out: str | os.PathLike | None = None,
     check_subject: bool = True,
     joint: bool = True,
-    partial_volume: bool = True,
+    partial_volume: bool = False,
 ) -> Comparison:
     """Compare two visits of one subject: change per region, lesion by lesion, with its RC.
 
@@ -269,7 +269,9 @@ def compare(
     partial_volume : bool
         With ``joint``: the volumes compared weigh each lesion's edge voxels, and the layer
         around it, by their partial volume (:mod:`bmetoolkit.followup.partial_volume`).
-        False: voxels are counted.
+        False (the default): voxels are counted, as ``analyze`` counts them; on held-out
+        phantom pairs the weighting tightens the test-retest RC above 1 mL (8.2 -> 5.2 %)
+        but makes the change error per body larger (0.109 -> 0.176 mL median).
 
     Returns
     -------
