@@ -112,7 +112,6 @@ class DecisionLevels:
     fluid_dark: tuple[float, float]
     t1_dark: tuple[float, float]
     t1_bright: tuple[float, float]
-    fluid_bright_t1_dark: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The levels for the report (rounded)."""
@@ -128,9 +127,6 @@ class DecisionLevels:
             "fluid_dark": pair(self.fluid_dark),
             "t1_dark": pair(self.t1_dark),
             "t1_bright": pair(self.t1_bright),
-            "fluid_bright_t1_dark": (
-                None if self.fluid_bright_t1_dark is None else round(self.fluid_bright_t1_dark, 4)
-            ),
         }
 
 
@@ -168,5 +164,4 @@ def decision_levels(sd: dict[str, float], *, fluid: str, params: Parameters) -> 
         fluid_dark=below(fluid_sd, (params.fluid_hypo_ratio, params.fluid_hypo_seed_ratio)),
         t1_dark=below(t1_sd, (params.t1_hypo_ratio, params.t1_hypo_seed_ratio)),
         t1_bright=above(t1_sd, (params.t1_hyper_ratio, params.t1_hyper_seed_ratio)),
-        fluid_bright_t1_dark=above(fluid_sd, (params.t1_dark_fluid_ratio,) * 2)[0],
     )

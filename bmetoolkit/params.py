@@ -155,20 +155,16 @@ class Parameters:
     ------------------------------------------------------------
     t1_hypo_ratio, t1_hypo_seed_ratio : float
         T1-dark means at or below the scan's level and at most this ratio (grow / seed of
-        the hysteresis; also the T1-dark part of the edema, and type III). Defaults
+        the hysteresis; also the T1-dark part of the edema, and type III). With the T1
+        criterion ``supporting``, a voxel T1-dark at the seed level and fluid-bright at the
+        grow level starts a lesion (two criteria at once; real edema is often only
+        1.2-1.5x normal marrow on STIR where the T1 shows it clearly). Defaults
         0.80 / 0.70.
     stir_hyper_ratio, stir_hyper_seed_ratio : float
         STIR (or fat-suppressed T2) bright means at or above the scan's level and at least
         this ratio. Defaults 1.20 / 1.40.
     t2_hyper_ratio, t2_hyper_seed_ratio : float
         The same for plain T2, used only when there is no STIR. Defaults 1.15 / 1.30.
-    t1_dark_fluid_ratio : float
-        With the T1 criterion ``supporting``: where the T1 is dark (``t1_hypo_ratio``) the
-        marrow is not normal, and fluid-bright needs only the scan's noise level and this
-        ratio; a voxel T1-dark at the seed level (``t1_hypo_seed_ratio``) and fluid-bright
-        so starts a lesion (two criteria passed at once). Real edema is often only 1.2-1.5x
-        normal marrow on STIR where the T1 shows it clearly. At or above
-        ``stir_hyper_ratio`` the T1 lowers nothing (the seeds remain). Default 1.10.
     edema_t1_max_ratio : float
         With the T1 criterion ``supporting``, an edema region whose median T1 ratio is above
         this is fatty or a haemangioma, not edema, and is dropped. Default 1.05.
@@ -319,7 +315,6 @@ class Parameters:
     t1_hypo_ratio: float = 0.80
     t1_hypo_seed_ratio: float = 0.70
     stir_hyper_ratio: float = 1.20
-    t1_dark_fluid_ratio: float = 1.10
     stir_hyper_seed_ratio: float = 1.40
     t2_hyper_ratio: float = 1.15
     t2_hyper_seed_ratio: float = 1.30
@@ -369,11 +364,6 @@ class Parameters:
                 raise ValueError(f"parameter {f.name} must be a finite number >= 0, got {value}")
         self._check_order("t1_hypo_seed_ratio", "t1_hypo_ratio")
         self._check_order("stir_hyper_ratio", "stir_hyper_seed_ratio")
-        if self.t1_dark_fluid_ratio < 1.0:
-            raise ValueError(
-                f"parameter t1_dark_fluid_ratio must be at least 1.0 (brighter than normal "
-                f"marrow), got {self.t1_dark_fluid_ratio}"
-            )
         self._check_order("t2_hyper_ratio", "t2_hyper_seed_ratio")
         self._check_order("t1_hyper_ratio", "t1_hyper_seed_ratio")
         self._check_order("fluid_hypo_seed_ratio", "fluid_hypo_ratio")

@@ -172,16 +172,17 @@ def grow_regions(
     """The grow-level regions of :func:`segment_bme` that hold a seed, before their edges.
 
     Fluid-bright at the grow level (and, per the T1 criterion, T1-dark or not T1-bright)
-    regions holding a voxel past the seed levels, or one of ``extra_seeds`` at the grow
-    level (coarse seeds; a lesion of another visit); seeds only where ``seedable``.
+    regions holding a voxel past the seed levels (with the T1 criterion ``supporting``,
+    also a voxel T1-dark at its seed level: faint edema the T1 shows clearly), or one of
+    ``extra_seeds`` at the grow level (coarse seeds; a lesion of another visit); seeds only
+    where ``seedable``.
     """
     with np.errstate(invalid="ignore"):
         weak = fluid_ratio >= levels.fluid_bright[0]
         strong = fluid_ratio >= levels.fluid_bright[1]
-        if _t1_dark_supports(t1_ratio, levels):
-            # where the T1 is dark the marrow is not normal: less fluid contrast is needed,
-            # and two criteria passed at once are evidence enough to start a lesion
-            weak |= (t1_ratio <= levels.t1_dark[0]) & (fluid_ratio >= levels.fluid_bright_t1_dark)
+        if t1_ratio is not None and levels.t1_criterion == "supporting":
+            # fluid-bright at the grow level and T1-dark at the seed level: two criteria
+            # passed at once are evidence enough to start a lesion
             strong |= weak & (t1_ratio <= levels.t1_dark[1])
         if extra_seeds is not None:
             strong |= extra_seeds & weak
@@ -193,16 +194,6 @@ def grow_regions(
     if allowed is not None:
         weak &= allowed
     return hysteresis(weak, strong)
-
-
-def _t1_dark_supports(t1_ratio: NDArray[np.floating] | None, levels: DecisionLevels) -> bool:
-    """Whether T1-dark marrow lowers the fluid contrast edema needs (the T1 criterion
-    ``supporting``, with a level for it)."""
-    return (
-        t1_ratio is not None
-        and levels.t1_criterion == "supporting"
-        and levels.fluid_bright_t1_dark is not None
-    )
 
 
 def _t1_lets_grow(

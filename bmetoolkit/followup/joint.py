@@ -136,7 +136,6 @@ def _levels(decision: Mapping[str, Any]) -> DecisionLevels:
         fluid_dark=pair("fluid_dark"),
         t1_dark=pair("t1_dark"),
         t1_bright=pair("t1_bright"),
-        fluid_bright_t1_dark=decision.get("fluid_bright_t1_dark"),
     )
 
 
