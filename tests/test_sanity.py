@@ -19,6 +19,7 @@ from bmetoolkit.pairing.sanity import (
     MARROW_NOT_FATTY,
     MARROW_RULES,
     MIN_FLUID_DARK_FRACTION,
+    NAMED_SWAP,
     _marrow,
     check_bone_roles,
     judge_roles,
@@ -175,6 +176,41 @@ def test_real_cervical_gradient_echo_t1_passes():
     paths = datasets.cervical_pair()
     study = Study.from_images(paths["t1"], t2=paths["t2"])
     assert study.role_checks["t2"] >= 10 * MIN_FLUID_DARK_FRACTION  # measured: 0.25
+
+
+def test_real_cervical_pair_swapped_is_refused_on_the_command_line(tmp_path, capsys):
+    """A crop without air, fat layer or marrow mask: no tissue rule can judge it, but both
+    names say the roles are swapped and the fluid fractions lean so: refused."""
+    paths = datasets.cervical_pair()
+    out = tmp_path / "out"
+    code = main(
+        ["analyze", "--t1", str(paths["t2"]), "--t2", str(paths["t1"]), "--out", str(out),
+         "--no-qc"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert "does not look like a T1" in err and "named a T2 or STIR and the T2 a T1" in err
+
+
+def test_names_alone_do_not_refuse_a_pair_whose_fluid_speaks_for_the_roles(tmp_path):
+    """Files named the wrong way round but given in the right roles: a note, no refusal."""
+    paths = datasets.cervical_pair()
+    t1, t2 = tmp_path / "sub_T2w.nii.gz", tmp_path / "sub_T1w.nii.gz"
+    shutil.copyfile(paths["t1"], t1)
+    shutil.copyfile(paths["t2"], t2)
+    study = Study.from_images(t1, t2=t2)
+    assert any("is named as a T2" in note for note in study.notes)
+
+
+def test_named_swap_needs_both_names_and_the_images_leaning():
+    leaning = RoleEvidence(
+        134125, fluid_dark=0.234, fluid_bright=0.442, swapped_fluid_dark=0.311,
+        swapped_fluid_bright=0.154,
+    )  # fmt: skip
+    assert judge_roles(leaning, "t2", names_swapped=True).rule == NAMED_SWAP
+    assert judge_roles(leaning, "t2") is None
+    one_way = replace(leaning, fluid_bright=0.1)  # fluid less dark on it, but not brighter
+    assert judge_roles(one_way, "t2", names_swapped=True) is None
 
 
 def test_same_file_or_identical_pixels_in_two_roles_are_refused(seeds, tmp_path):
