@@ -28,7 +28,8 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   less bright on the T1 than the T1's brightest tissue is on the T2, and a swap trades the
   pairs.
 - **surface fat**: the body's outer layer (1.5-8 mm inside the air that surrounds it, found
-  as dark voxels on both images connected to the array's border) is subcutaneous fat on the
+  as dark voxels on both images connected to the array's border; see "the body" below) is
+  subcutaneous fat on the
   spine, the pelvis and every limb. ``fat_t1_rank`` and ``fat_fluid_rank`` are its median
   rank in each image; ``fat_contrast`` is how much higher the T1-to-fluid log ratio is there
   than deeper than 15 mm inside the body (fat suppressed on the fluid image: well above 0; on
@@ -65,6 +66,12 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
 Measures that cannot be made (no air around the body in view, no mask, too few voxels) are
 None; :mod:`bmetoolkit.pairing.sanity` decides from those that can.
 
+**The body** is what holds signal on either image: above a tenth of the image's 99th
+percentile (:data:`FOREGROUND_FRACTION`) and, where air surrounds it, above
+:data:`NOISE_FACTOR` times the median of that air on the image. The second bound is the
+image's own noise: on a noisy T1 the air's noise alone can reach a tenth of the brightest
+tissue, and the surface layer found inside that "body" would be air.
+
 **The judged grid.** These are relations between tissues millimetres to centimetres across,
 so a fine grid is judged on every k-th voxel along each axis (:func:`judging_steps`): no
 coarser than :data:`JUDGED_SPACING_MM`, two voxels across the surface layer, and never on
@@ -94,6 +101,7 @@ __all__ = [
     "MIN_JUDGED_VOXELS",
     "MIN_REGION_VOXELS",
     "MIN_VOXELS",
+    "NOISE_FACTOR",
     "SHELL_MM",
     "TAIL_PERCENT",
     "RoleEvidence",
@@ -108,6 +116,13 @@ BRIGHT_PERCENTILES = (98.0, 95.0, 90.0)
 DARK_RANK = 0.25
 #: Body: voxels brighter than this fraction of the 99th percentile on either image.
 FOREGROUND_FRACTION = 0.1
+#: ... and, where air surrounds the body, brighter than this many times the air's median on
+#: that image: the air of a magnitude image is Rayleigh noise, above three times its median
+#: in 0.2 % of its voxels.
+NOISE_FACTOR = 3.0
+#: The air's median is taken again on the air each bound finds, at most this many times (the
+#: first air, below a tenth of the 99th percentile, leaves out the noise above it).
+NOISE_ROUNDS = 4
 #: Fewer body voxels than this cannot be judged.
 MIN_VOXELS = 500
 #: The surface layer taken as subcutaneous fat: this far inside the surrounding air (mm);
@@ -292,7 +307,7 @@ def measure_roles(
     covered = covered[every]
     spacing = np.asarray(spacing, float) * steps
     marrow = None if marrow is None else np.asarray(marrow, bool)[every]
-    judged, body, log_ratio = _body(t1, fluid, covered)
+    judged, body, air, log_ratio = _body(t1, fluid, covered)
     voxels = int(np.count_nonzero(body))
     if log_ratio is None:
         return RoleEvidence(voxels=voxels)
@@ -311,8 +326,7 @@ def measure_roles(
         # (an image without contrast leaves the ratio's tails to the other image alone)
         low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
         measures["ratio_tails"] = float(((high - middle) - (middle - low)) / max(high - low, 1e-9))
-    air = _surrounding_air(body, judged)
-    if np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged):
+    if _air_in_view(air, judged):
         depth = ndimage.distance_transform_edt(~air, sampling=spacing)
         shell = body & (depth > SHELL_MM[0]) & (depth <= SHELL_MM[1])
         interior = body & (depth > INTERIOR_MM)
@@ -365,7 +379,7 @@ def measure_marrow(
     """
     t1 = np.asarray(t1, np.float64)
     fluid = np.asarray(fluid, np.float64)
-    _, body, log_ratio = _body(t1, fluid, covered)
+    _, body, _, log_ratio = _body(t1, fluid, covered)
     if log_ratio is None:
         return {}
     return _marrow_measures(t1, fluid, body, log_ratio, np.asarray(marrow, bool))
@@ -373,23 +387,49 @@ def measure_marrow(
 
 def _body(
     t1: NDArray[np.float64], fluid: NDArray[np.float64], covered: NDArray[np.bool_]
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None]:
-    """Judged voxels, the body (signal on either image) and the T1-to-fluid log ratio
-    (None when the body is too small or an image holds no signal)."""
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None]:
+    """Judged voxels, the body (signal on either image), the air around it and the
+    T1-to-fluid log ratio (None when the body is too small or an image holds no signal).
+
+    >>> t1 = np.random.default_rng(0).rayleigh(8.0, (40, 40, 4))  # noisy air
+    >>> t1[8:32, 8:32] += 100.0
+    >>> judged, body, air, _ = _body(t1, t1[::-1], np.ones(t1.shape, bool))
+    >>> int(np.count_nonzero(t1 > 0.1 * np.percentile(t1, 99)) - 24 * 24 * 4)  # noise over
+    1271
+    >>> int(body.sum() - 24 * 24 * 4), int(air.sum())  # of the 4096 voxels of noisy air
+    (32, 4064)
+    """
     judged = np.asarray(covered, bool) & np.isfinite(t1) & np.isfinite(fluid)
     if not judged.any():
-        return judged, judged, None
+        return judged, judged, judged, None
     top_t1 = np.percentile(t1[judged], 99)
     top_fluid = np.percentile(fluid[judged], 99)
-    body = judged & (
-        (t1 > FOREGROUND_FRACTION * top_t1) | (fluid > FOREGROUND_FRACTION * top_fluid)
-    )
+    limits = (FOREGROUND_FRACTION * top_t1, FOREGROUND_FRACTION * top_fluid)
+    body = judged & ((t1 > limits[0]) | (fluid > limits[1]))
+    air = _surrounding_air(body, judged)
+    for _ in range(NOISE_ROUNDS):  # air found so far leaves out its brightest noise
+        if not _air_in_view(air, judged):
+            break
+        noise = (
+            max(limits[0], NOISE_FACTOR * float(np.median(t1[air]))),
+            max(limits[1], NOISE_FACTOR * float(np.median(fluid[air]))),
+        )
+        body = judged & ((t1 > noise[0]) | (fluid > noise[1]))
+        grown = _surrounding_air(body, judged)
+        if np.array_equal(grown, air):
+            break
+        air = grown
     if np.count_nonzero(body) < MIN_VOXELS or top_t1 <= 0 or top_fluid <= 0:
-        return judged, body, None
+        return judged, body, air, None
     log_ratio = np.log(np.maximum(t1, 1e-3 * top_t1) / top_t1) - np.log(
         np.maximum(fluid, 1e-3 * top_fluid) / top_fluid
     )
-    return judged, body, log_ratio
+    return judged, body, air, log_ratio
+
+
+def _air_in_view(air: NDArray[np.bool_], judged: NDArray[np.bool_]) -> bool:
+    """Whether the air around the body fills at least :data:`MIN_AIR_FRACTION` of the view."""
+    return bool(np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged))
 
 
 def _has_contrast(values: NDArray[np.float64]) -> bool:
