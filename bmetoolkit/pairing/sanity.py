@@ -458,7 +458,7 @@ def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
 
     :meth:`~bmetoolkit.study.Study.from_images` judges the roles before the bone masks of
     ``analyze(..., marrow=...)`` are read; this adds their marrow rules (fatty marrow bright
-    on a T1, dark on a fat-suppressed image), measured cheaply
+    on a T1, dark on a fat-suppressed image), measured cheaply on the grid the check judges
     (:func:`~bmetoolkit.pairing.tissue.measure_marrow`). Studies whose roles were not
     checked (``verify_roles=False``, no T1: an empty ``role_checks``) are returned as they are.
 
@@ -483,7 +483,9 @@ def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
         if fluid_dark is None:
             continue
         fluid = getattr(study, role)
-        measures = measure_marrow(study.t1.data, fluid.data, study.covered[role], marrow)
+        measures = measure_marrow(
+            study.t1.data, fluid.data, study.covered[role], marrow, study.grid.spacing
+        )
         evidence = RoleEvidence(int(np.count_nonzero(marrow)), fluid_dark=fluid_dark, **measures)
         notes += _act_on(judge_roles(evidence, role), study.t1, fluid, role)
     if not notes:

@@ -297,16 +297,9 @@ def measure_roles(
     >>> swapped.fat_t1_rank < 0.5, swapped.fat_contrast < -1
     (True, True)
     """
-    covered = np.asarray(covered, bool)
-    steps = (1,) * covered.ndim
-    if not every_voxel:
-        steps = judging_steps(spacing, int(np.count_nonzero(covered)))
-    every = tuple(slice(step // 2, None, step) for step in steps)
-    t1 = np.asarray(np.asarray(t1)[every], np.float64)
-    fluid = np.asarray(np.asarray(fluid)[every], np.float64)
-    covered = covered[every]
-    spacing = np.asarray(spacing, float) * steps
-    marrow = None if marrow is None else np.asarray(marrow, bool)[every]
+    t1, fluid, covered, marrow, judged_spacing = _on_judged_grid(
+        t1, fluid, covered, marrow, spacing, every_voxel=every_voxel
+    )
     judged, body, air, log_ratio = _body(t1, fluid, covered)
     voxels = int(np.count_nonzero(body))
     if log_ratio is None:
@@ -327,7 +320,7 @@ def measure_roles(
         low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
         measures["ratio_tails"] = float(((high - middle) - (middle - low)) / max(high - low, 1e-9))
     if _air_in_view(air, judged):
-        depth = ndimage.distance_transform_edt(~air, sampling=spacing)
+        depth = ndimage.distance_transform_edt(~air, sampling=judged_spacing)
         shell = body & (depth > SHELL_MM[0]) & (depth <= SHELL_MM[1])
         interior = body & (depth > INTERIOR_MM)
         if min(np.count_nonzero(shell), np.count_nonzero(interior)) >= MIN_REGION_VOXELS:
@@ -351,13 +344,19 @@ def measure_roles(
 
 
 def measure_marrow(
-    t1: NDArray, fluid: NDArray, covered: NDArray[np.bool_], marrow: NDArray[np.bool_]
+    t1: NDArray,
+    fluid: NDArray,
+    covered: NDArray[np.bool_],
+    marrow: NDArray[np.bool_],
+    spacing: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """The marrow measures of :func:`measure_roles` alone (no sorting of the whole image).
 
     For a bone mask known only after the study was judged without it: fold the result into
     the evidence with ``dataclasses.replace(evidence, **measure_marrow(...))``. Empty when
-    the marrow or the rest of the body is too small to judge.
+    the marrow or the rest of the body is too small to judge. With the grid's ``spacing``
+    (mm) a fine grid is judged on every k-th voxel, as :func:`measure_roles` judges it;
+    without, on every voxel.
 
     Examples
     --------
@@ -377,12 +376,42 @@ def measure_marrow(
     >>> genuine["marrow_level_gap"] > 0 > swapped["marrow_level_gap"]
     True
     """
-    t1 = np.asarray(t1, np.float64)
-    fluid = np.asarray(fluid, np.float64)
+    t1, fluid, covered, marrow, _ = _on_judged_grid(t1, fluid, covered, marrow, spacing)
     _, body, _, log_ratio = _body(t1, fluid, covered)
-    if log_ratio is None:
+    if log_ratio is None or marrow is None:
         return {}
-    return _marrow_measures(t1, fluid, body, log_ratio, np.asarray(marrow, bool))
+    return _marrow_measures(t1, fluid, body, log_ratio, marrow)
+
+
+def _on_judged_grid(
+    t1: NDArray,
+    fluid: NDArray,
+    covered: NDArray[np.bool_],
+    marrow: NDArray[np.bool_] | None,
+    spacing: Sequence[float] | NDArray[np.float64] | None,
+    every_voxel: bool = False,
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.bool_],
+    NDArray[np.bool_] | None,
+    NDArray[np.float64] | None,
+]:
+    """The images (float64), coverage and marrow on the judged grid
+    (:func:`judging_steps`; every voxel with ``every_voxel`` or without a ``spacing``), and
+    the judged grid's spacing."""
+    covered = np.asarray(covered, bool)
+    steps: tuple[int, ...] = (1,) * covered.ndim
+    if spacing is not None and not every_voxel:
+        steps = judging_steps(spacing, int(np.count_nonzero(covered)))
+    every = tuple(slice(step // 2, None, step) for step in steps)
+    return (
+        np.asarray(np.asarray(t1)[every], np.float64),
+        np.asarray(np.asarray(fluid)[every], np.float64),
+        covered[every],
+        None if marrow is None else np.asarray(marrow, bool)[every],
+        None if spacing is None else np.asarray(spacing, float) * np.asarray(steps),
+    )
 
 
 def _body(
