@@ -316,7 +316,7 @@ def test_outshines_fat_does_not_refuse_a_t1_whose_surface_fat_is_clearly_a_t1s()
 def _body_in_air(spacing_mm: float, noise: float = 1.0, seed: int = 0):
     """A fine-grid slab of a body in air: subcutaneous fat around muscle, marrow and fluid
     (T1 and STIR intensities), sizes in mm whatever the spacing."""
-    size = int(round(120 / spacing_mm))
+    size = round(120 / spacing_mm)
     mm = (np.indices((size, size, 8))[:2] + 0.5) * spacing_mm
     radius = np.hypot(mm[0] - 60, mm[1] - 60)
     t1, stir = np.zeros(radius.shape), np.zeros(radius.shape)
