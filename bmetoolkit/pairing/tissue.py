@@ -68,7 +68,8 @@ None; :mod:`bmetoolkit.pairing.sanity` decides from those that can.
 
 **The body** is what holds signal on either image: above a tenth of the image's 99th
 percentile (:data:`FOREGROUND_FRACTION`) and, where air surrounds it, with a local mean
-above :data:`NOISE_FACTOR` times that air's on either image. The second bound is the
+above :data:`NOISE_FACTOR` times that air's on either image (at most twice the first bound:
+dark tissue taken for air cannot raise it far). The second bound is the
 image's own noise: on a noisy T1 the air's noise alone can reach a tenth of the brightest
 tissue, and the surface layer found inside that "body" would be air.
 
@@ -122,9 +123,6 @@ FOREGROUND_FRACTION = 0.1
 #: twice it is ten deviations away; tissue dim on both images (muscle on a noisy T1 and a
 #: T2) stays body.
 NOISE_FACTOR = 2.0
-#: The air's median is taken again on the air each bound finds, at most this many times (the
-#: first air, below a tenth of the 99th percentile, leaves out the noise above it).
-NOISE_ROUNDS = 4
 #: Fewer body voxels than this cannot be judged.
 MIN_VOXELS = 500
 #: The surface layer taken as subcutaneous fat: this far inside the surrounding air (mm);
@@ -435,23 +433,18 @@ def _body(
         return judged, judged, judged, None
     top_t1 = np.percentile(t1[judged], 99)
     top_fluid = np.percentile(fluid[judged], 99)
-    signal = judged & (
-        (t1 > FOREGROUND_FRACTION * top_t1) | (fluid > FOREGROUND_FRACTION * top_fluid)
-    )
+    limit_t1, limit_fluid = FOREGROUND_FRACTION * top_t1, FOREGROUND_FRACTION * top_fluid
+    signal = judged & ((t1 > limit_t1) | (fluid > limit_fluid))
     body = signal
     air = _surrounding_air(body, judged)
-    local_t1, local_fluid = _local_mean(t1), _local_mean(fluid)
-    for _ in range(NOISE_ROUNDS):  # air found so far leaves out its brightest noise
-        if not _air_in_view(air, judged):
-            break
-        body = signal & (
-            (local_t1 > NOISE_FACTOR * float(np.median(local_t1[air])))
-            | (local_fluid > NOISE_FACTOR * float(np.median(local_fluid[air])))
-        )
-        grown = _surrounding_air(body, judged)
-        if np.array_equal(grown, air):
-            break
-        air = grown
+    if _air_in_view(air, judged):
+        # a local mean takes in the noise around each dark voxel, so the first air tells the
+        # noise's level; capped, so that dark tissue taken for air cannot raise it far
+        local_t1, local_fluid = _local_mean(t1), _local_mean(fluid)
+        noise_t1 = NOISE_FACTOR * min(float(np.median(local_t1[air])), limit_t1)
+        noise_fluid = NOISE_FACTOR * min(float(np.median(local_fluid[air])), limit_fluid)
+        body = signal & ((local_t1 > noise_t1) | (local_fluid > noise_fluid))
+        air = _surrounding_air(body, judged)
     if np.count_nonzero(body) < MIN_VOXELS or top_t1 <= 0 or top_fluid <= 0:
         return judged, body, air, None
     log_ratio = np.log(np.maximum(t1, 1e-3 * top_t1) / top_t1) - np.log(
