@@ -454,8 +454,10 @@ def _body(
 
 
 def _local_mean(image: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The mean of each voxel's 3 x 3 x 3 neighbourhood (fewer along an axis shorter than 3)."""
-    return ndimage.uniform_filter(image, size=[min(3, n) for n in image.shape], mode="nearest")
+    """The mean of each voxel's 3 x 3 x 3 neighbourhood (fewer along an axis shorter than 3;
+    a value that is not finite counts as 0)."""
+    finite = np.where(np.isfinite(image), image, 0.0)
+    return ndimage.uniform_filter(finite, size=[min(3, n) for n in image.shape], mode="nearest")
 
 
 def _air_in_view(air: NDArray[np.bool_], judged: NDArray[np.bool_]) -> bool:
