@@ -20,9 +20,14 @@ thresholds were looked at, and held-out (randomized spine 40-99, joints from
 ``HELD_OUT_SEEDS``, the default), never mixed. Printed: genuine refused of N and wrong caught
 of M, per kind of case, and each refusal; ``--json`` saves every measure.
 
+Fine grids are judged on every k-th voxel, as the check does
+(:func:`bmetoolkit.pairing.tissue.judging_steps`: the small phantoms, 3.5 mm and coarser, on
+every voxel); ``--every-voxel`` judges every voxel, to compare (with ``--full-size-spine``
+and ``--full-size-joints``, where the two differ).
+
 Run: ``python benchmarks/bench_role_check.py [--tuning] [--spine N] [--joints N]
-[--first-joint K] [--jobs 2]
-[--full-size-joints] [--json rows.json]`` and ``--rejudge rows.json`` to judge saved
+[--first-spine K] [--first-joint K] [--jobs 2] [--full-size-spine] [--full-size-joints]
+[--every-voxel] [--json rows.json]`` and ``--rejudge rows.json`` to judge saved
 measures again with the current thresholds (about 3 s per spine case and 4 s per small joint
 case on one core).
 """
@@ -52,13 +57,17 @@ from bmetoolkit.data.phantom.joint import (
     TUNING_SEEDS,
     make_joint_phantom,
 )
-from bmetoolkit.pairing.sanity import judge_roles
+from bmetoolkit.pairing.sanity import judge_roles, names_say_swapped
 from bmetoolkit.pairing.tissue import RoleEvidence, measure_roles
 from bmetoolkit.study import Study
 
 SPINE_TUNING = range(0, 40)
 SPINE_HELD_OUT = range(40, 100)
 JOINTS = ("knee", "sij")
+
+
+#: Judge every voxel (``--every-voxel``), not every k-th of a fine grid as the check does.
+EVERY_VOXEL = False
 
 
 def _judge(name: str, kind: str, t1, labels=None, **fluid) -> Iterator[dict[str, Any]]:
@@ -74,10 +83,16 @@ def _judge(name: str, kind: str, t1, labels=None, **fluid) -> Iterator[dict[str,
             if image is None:
                 continue
             evidence = measure_roles(
-                study.t1.data, image.data, study.covered[role], study.grid.spacing, marrow
+                study.t1.data,
+                image.data,
+                study.covered[role],
+                study.grid.spacing,
+                marrow,
+                every_voxel=EVERY_VOXEL,
             )
             roles[role] = evidence.to_dict()
-            verdict = judge_roles(evidence, role)
+            roles[role]["names_swapped"] = names_say_swapped(study.t1, image)
+            verdict = judge_roles(evidence, role, roles[role]["names_swapped"])
             if verdict is not None:
                 refusals.append(f"{role}: {verdict.rule}: {verdict.reason}")
         yield {
@@ -89,11 +104,11 @@ def _judge(name: str, kind: str, t1, labels=None, **fluid) -> Iterator[dict[str,
         }
 
 
-def spine_case(seed: int) -> list[dict[str, Any]]:
+def spine_case(seed: int, small: bool = True) -> list[dict[str, Any]]:
     """A randomized spine phantom: genuine and every wrong assignment."""
-    study = phantoms.make_randomized_phantom(seed, kind="random", small=True)
+    study = phantoms.make_randomized_phantom(seed, kind="random", small=small)
     fluid = study.render_parameters["randomization"].get("fluid", "stir")
-    name = f"spine {seed} ({fluid})"
+    name = f"spine {seed} ({fluid}){'' if small else ' full size'}"
     t1, t2, stir, labels = study.t1, study.t2, study.stir, study.truth.vertebrae
     cases = [
         ("genuine", t1, {"t2": t2, "stir": stir}),
@@ -159,7 +174,9 @@ def _evidence(measures: dict[str, Any]) -> RoleEvidence:
     return RoleEvidence(**{k: v for k, v in measures.items() if k in known})
 
 
-def _run(task: tuple) -> list[dict[str, Any]]:
+def _run(task: tuple, every_voxel: bool = False) -> list[dict[str, Any]]:
+    global EVERY_VOXEL
+    EVERY_VOXEL = every_voxel  # (in this process: a worker's own copy of the module)
     what, *args = task
     return {"spine": spine_case, "joint": joint_case, "fixed": fixed_cases}[what](*args)
 
@@ -191,6 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spine", type=int, default=None, metavar="N", help="spine cases")
     parser.add_argument("--joints", type=int, default=24, metavar="N", help="joint cases")
     parser.add_argument(
+        "--first-spine",
+        type=int,
+        default=0,
+        metavar="K",
+        help="start at the K-th spine seed (e.g. 30: held-out 70-99)",
+    )
+    parser.add_argument(
         "--first-joint",
         type=int,
         default=0,
@@ -199,6 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--full-size-joints", action="store_true", help="joints at full size (~20 s each)"
+    )
+    parser.add_argument(
+        "--full-size-spine", action="store_true", help="spine phantoms at full size (~0.9 mm)"
+    )
+    parser.add_argument(
+        "--every-voxel",
+        action="store_true",
+        help="judge every voxel, not every k-th of a fine grid as the check does (to compare)",
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="save rows")
@@ -216,11 +248,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             row["refused"] = [
                 f"{role}: {verdict.rule}: {verdict.reason}"
                 for role, measures in row["roles"].items()
-                if (verdict := judge_roles(_evidence(measures), role))
+                if (
+                    verdict := judge_roles(
+                        _evidence(measures), role, measures.get("names_swapped", False)
+                    )
+                )
             ]
         print("\n".join(summary(rows)))
         return 0
-    spine = list(SPINE_TUNING if args.tuning else SPINE_HELD_OUT)[: args.spine]
+    spine = list(SPINE_TUNING if args.tuning else SPINE_HELD_OUT)[args.first_spine :]
+    spine = spine[: args.spine]
     first = args.first_joint
     joints = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[first : first + args.joints]
 
@@ -229,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     which = "tuning" if args.tuning else "held-out"
     print(f"{which} seeds: spine {seeds(spine)}, joints {seeds(joints)}", flush=True)
-    tasks: list[tuple] = [("spine", seed) for seed in spine]
+    tasks: list[tuple] = [("spine", seed, not args.full_size_spine) for seed in spine]
     small = not args.full_size_joints
     tasks += [("joint", seed, index, small) for index, seed in enumerate(joints, start=first)]
     tasks += [("fixed",)] if args.tuning else []
@@ -249,13 +286,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.jobs <= 1:
         for task in tasks:
-            show(_run(task))
+            show(_run(task, args.every_voxel))
     else:
         from bmetoolkit.batch.runner import single_threaded_workers
 
         context = multiprocessing.get_context("spawn")
         with single_threaded_workers(), ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-            for future in as_completed([pool.submit(_run, task) for task in tasks]):
+            for future in as_completed(
+                [pool.submit(_run, task, args.every_voxel) for task in tasks]
+            ):
                 show(future.result())
     print("\n".join(summary(rows)))
     print(f"{len(rows)} judgements in {time.perf_counter() - start:.0f} s")

@@ -255,7 +255,11 @@ def test_role_relations_flip_when_the_images_are_swapped(seed, marrow_fraction, 
     covered = np.ones(shape, bool)
     genuine = measure_roles(first, second, covered, (1.0, 1.0, 1.0), marrow)
     swapped = measure_roles(second, first, covered, (1.0, 1.0, 1.0), marrow)
-    assert swapped.ratio_tails == pytest.approx(-genuine.ratio_tails, abs=1e-9)
+    # (images of wide spread, mostly dark, leave too little body above the air's noise to
+    # judge: then neither order is judged)
+    assert (swapped.ratio_tails is None) == (genuine.ratio_tails is None)
+    if genuine.ratio_tails is not None:
+        assert swapped.ratio_tails == pytest.approx(-genuine.ratio_tails, abs=1e-9)
     relations, mirrored = marrow_fat_relations(genuine), marrow_fat_relations(swapped)
     assert (relations is None) == (mirrored is None)  # too little marrow in the body to judge
     for name, value in (relations or {}).items():

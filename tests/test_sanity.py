@@ -19,6 +19,7 @@ from bmetoolkit.pairing.sanity import (
     MARROW_NOT_FATTY,
     MARROW_RULES,
     MIN_FLUID_DARK_FRACTION,
+    NAMED_SWAP,
     _marrow,
     check_bone_roles,
     judge_roles,
@@ -84,7 +85,7 @@ def test_stir_as_t1_with_a_plain_t2_and_swapped_roles_are_refused(seed):
     ("seed", "joint", "plane", "fluid", "rule"),
     [
         (1, "sij", "coronal", "stir", "fat looks scarce on it"),  # no air around the body
-        (2, "sij", "axial", "pdfs", "fat looks scarce on it"),  # its thin layer is not fat
+        (2, "sij", "axial", "pdfs", "fat is suppressed on it"),  # a thin layer, above noise
         (4, "knee", "sagittal", "stir", "fat is suppressed on it"),
         (5, "knee", "coronal", "t2fs", "fat is suppressed on it"),
     ],
@@ -100,11 +101,25 @@ def test_genuine_joint_t1s_pass_and_a_swap_is_refused(seed, joint, plane, fluid,
         Study.from_images(phantom.fluid, stir=phantom.t1)
 
 
+def _inner_part(volume: Volume, margin: float = 0.2) -> Volume:
+    """``volume`` without the outer ``margin`` of each in-plane axis (a view without air)."""
+    box = tuple(
+        slice(round(n * margin), n - round(n * margin)) if axis < 2 else slice(None)
+        for axis, n in enumerate(volume.shape)
+    )
+    corner = volume.affine @ np.array([b.start or 0 for b in box] + [1.0])
+    affine = volume.affine.copy()
+    affine[:3, 3] = corner[:3]
+    return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, meta=volume.meta)
+
+
 @pytest.fixture(scope="module")
 def knee():
-    """Tuning knee 0 (sagittal STIR): its swap mirrors the genuine pair where no mask is
-    given (the surface fat is nulled to near the air's level on the STIR)."""
-    return make_joint_phantom(0, joint="knee", plane="sagittal", fluid="stir", small=True)
+    """Tuning knee 0 (sagittal STIR) seen without its surface (the inner 60 % of each
+    in-plane axis): no air in view, so the surface rules cannot judge it, and its swap
+    passes where no mask is given."""
+    phantom = make_joint_phantom(0, joint="knee", plane="sagittal", fluid="stir", small=True)
+    return replace(phantom, t1=_inner_part(phantom.t1), fluid=_inner_part(phantom.fluid))
 
 
 def test_bone_masks_reach_the_role_check(knee):
@@ -175,6 +190,41 @@ def test_real_cervical_gradient_echo_t1_passes():
     paths = datasets.cervical_pair()
     study = Study.from_images(paths["t1"], t2=paths["t2"])
     assert study.role_checks["t2"] >= 10 * MIN_FLUID_DARK_FRACTION  # measured: 0.25
+
+
+def test_real_cervical_pair_swapped_is_refused_on_the_command_line(tmp_path, capsys):
+    """A crop without air, fat layer or marrow mask: no tissue rule can judge it, but both
+    names say the roles are swapped and the fluid fractions lean so: refused."""
+    paths = datasets.cervical_pair()
+    out = tmp_path / "out"
+    code = main(
+        ["analyze", "--t1", str(paths["t2"]), "--t2", str(paths["t1"]), "--out", str(out),
+         "--no-qc"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert "does not look like a T1" in err and "named a T2 or STIR and the T2 a T1" in err
+
+
+def test_names_alone_do_not_refuse_a_pair_whose_fluid_speaks_for_the_roles(tmp_path):
+    """Files named the wrong way round but given in the right roles: a note, no refusal."""
+    paths = datasets.cervical_pair()
+    t1, t2 = tmp_path / "sub_T2w.nii.gz", tmp_path / "sub_T1w.nii.gz"
+    shutil.copyfile(paths["t1"], t1)
+    shutil.copyfile(paths["t2"], t2)
+    study = Study.from_images(t1, t2=t2)
+    assert any("is named as a T2" in note for note in study.notes)
+
+
+def test_named_swap_needs_both_names_and_the_images_leaning():
+    leaning = RoleEvidence(
+        134125, fluid_dark=0.234, fluid_bright=0.442, swapped_fluid_dark=0.311,
+        swapped_fluid_bright=0.154,
+    )  # fmt: skip
+    assert judge_roles(leaning, "t2", names_swapped=True).rule == NAMED_SWAP
+    assert judge_roles(leaning, "t2") is None
+    one_way = replace(leaning, fluid_bright=0.1)  # fluid less dark on it, but not brighter
+    assert judge_roles(one_way, "t2", names_swapped=True) is None
 
 
 def test_same_file_or_identical_pixels_in_two_roles_are_refused(seeds, tmp_path):
@@ -261,3 +311,38 @@ def test_outshines_fat_does_not_refuse_a_t1_whose_surface_fat_is_clearly_a_t1s()
     unclear = replace(_GENUINE_THIN_SLAB, fat_contrast=0.5)
     verdict = judge_roles(unclear, "stir")
     assert verdict is not None and verdict.rule == "outshines_fat"
+
+
+def _body_in_air(spacing_mm: float, noise: float = 1.0, seed: int = 0):
+    """A fine-grid slab of a body in air: subcutaneous fat around muscle, marrow and fluid
+    (T1 and STIR intensities), sizes in mm whatever the spacing."""
+    size = round(120 / spacing_mm)
+    mm = (np.indices((size, size, 8))[:2] + 0.5) * spacing_mm
+    radius = np.hypot(mm[0] - 60, mm[1] - 60)
+    t1, stir = np.zeros(radius.shape), np.zeros(radius.shape)
+    for region, t1_level, stir_level in (
+        (radius < 50, 100.0, 8.0),  # fat
+        (radius < 42, 40.0, 35.0),  # muscle
+        (radius < 25, 95.0, 15.0),  # fatty marrow
+        (radius < 6, 20.0, 150.0),  # fluid
+    ):
+        t1[region], stir[region] = t1_level, stir_level
+    rng = np.random.default_rng(seed)
+    return np.abs(t1 + rng.normal(0, noise, t1.shape)), np.abs(
+        stir + rng.normal(0, noise, t1.shape)
+    )
+
+
+def test_a_fine_grid_is_judged_on_every_kth_voxel_with_the_same_verdicts():
+    from bmetoolkit.pairing.tissue import judging_steps, measure_roles
+
+    t1, stir = _body_in_air(0.4)
+    covered, spacing = np.ones(t1.shape, bool), (0.4, 0.4, 4.0)
+    assert judging_steps(spacing, t1.size) == (2, 3, 1)  # at least 100,000 of 720,000
+    for first, second, refused in ((t1, stir, False), (stir, t1, True)):
+        judged = measure_roles(first, second, covered, spacing)
+        every = measure_roles(first, second, covered, spacing, every_voxel=True)
+        assert judged.voxels < every.voxels / 5
+        for evidence in (judged, every):
+            assert (judge_roles(evidence, "stir") is not None) == refused
+        assert judged.fat_contrast == pytest.approx(every.fat_contrast, abs=0.2)

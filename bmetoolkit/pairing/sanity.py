@@ -41,6 +41,13 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      or joint than free fluid. Not applied in the T2 role: a plain T2 shows fat bright too,
      and its fluid makes the lower tail long.
 
+   - *the names say the two are swapped, and the images lean so* (:data:`NAMED_SWAP`): the
+     image given as T1 is named (file name or series description) a T2 or STIR and the
+     fluid image a T1, and the images agree, however weakly: fluid is less dark and
+     brighter on the image given as T1 than the other image's brightest tissue is on the
+     fluid image (:func:`leans_swapped`). For crops without air around the body, fat
+     layer or marrow mask (the real SCT cervical pair), where no rule above can judge.
+
    The marrow rules alone (:data:`MARROW_RULES`) give a note instead of a refusal when the
    T1's name or header says T1 (a gradient-echo T1 shows marrow darker than the discs).
    Bone masks given to ``analyze(..., marrow=...)`` are read after the study is built:
@@ -92,7 +99,9 @@ __all__ = [
     "check_bone_roles",
     "check_roles",
     "judge_roles",
+    "leans_swapped",
     "marrow_fat_relations",
+    "names_say_swapped",
     "refuse_duplicates",
     "same_input",
 ]
@@ -145,6 +154,7 @@ DARK_MARROW = "dark_marrow"
 MARROW_NOT_FATTY = "marrow_not_fatty"
 OUTSHINES_FAT = "outshines_fat"
 FAT_SCARCE = "fat_scarce"
+NAMED_SWAP = "named_swap"
 #: Rules that judge the marrow alone: weak evidence when the T1's name says T1 (a
 #: gradient-echo T1 shows marrow darker than discs): a note instead of a refusal.
 MARROW_RULES = (DARK_MARROW, MARROW_NOT_FATTY)
@@ -232,7 +242,41 @@ def marrow_fat_relations(evidence: RoleEvidence) -> dict[str, float] | None:
     return {"position": position - 0.5, "rank": rank - 0.5, "level": gap / 2}
 
 
-def judge_roles(evidence: RoleEvidence, role: str) -> RoleVerdict | None:
+def leans_swapped(evidence: RoleEvidence) -> bool:
+    """Whether the fluid measures speak, however weakly, for the two images swapped.
+
+    Fluid (the fluid image's brightest voxels) is less often dark and more often bright on
+    the image given as T1 than the brightest voxels of that image are on the fluid image:
+    with a real T1 and a plain T2 it is the other way round, and a swap trades the two
+    pairs of fractions (``fluid_dark`` with ``swapped_fluid_dark``, ``fluid_bright`` with
+    ``swapped_fluid_bright``). Weak alone (with a fat-suppressed image the T1's brightest
+    tissue, fat, is dark on it), so used only where the names say the roles are swapped.
+
+    >>> from bmetoolkit.pairing.tissue import RoleEvidence
+    >>> real_swap = RoleEvidence(134125, fluid_dark=0.234, fluid_bright=0.442,
+    ...                          swapped_fluid_dark=0.311, swapped_fluid_bright=0.154)
+    >>> leans_swapped(real_swap)
+    True
+    >>> leans_swapped(RoleEvidence(134125, fluid_dark=0.311, fluid_bright=0.154,
+    ...                            swapped_fluid_dark=0.234, swapped_fluid_bright=0.442))
+    False
+    """
+    given = (evidence.fluid_dark, evidence.fluid_bright)
+    traded = (evidence.swapped_fluid_dark, evidence.swapped_fluid_bright)
+    if None in given or None in traded:
+        return False
+    return given[0] < traded[0] and given[1] > traded[1]
+
+
+def names_say_swapped(t1: Volume, fluid: Volume) -> bool:
+    """Whether the image given as T1 is named a T2 or STIR and the fluid image a T1 (file
+    names or series descriptions, :func:`~bmetoolkit.pairing.contrast.contrast_from_name`)."""
+    return _contrast_of(t1) in ("T2", "STIR") and _contrast_of(fluid) == "T1"
+
+
+def judge_roles(
+    evidence: RoleEvidence, role: str, names_swapped: bool = False
+) -> RoleVerdict | None:
     """Why the image given as T1 and the fluid image in ``role`` cannot be in those roles.
 
     Parameters
@@ -241,6 +285,9 @@ def judge_roles(evidence: RoleEvidence, role: str) -> RoleVerdict | None:
         The measures of :func:`~bmetoolkit.pairing.tissue.measure_roles`.
     role : {'t2', 'stir'}
         The fluid image's role (for the message; the fat-scarce rule needs a STIR role).
+    names_swapped : bool
+        The names of the two images say they are swapped (:func:`names_say_swapped`):
+        then the images need only lean so (:func:`leans_swapped`).
 
     Returns
     -------
@@ -336,6 +383,16 @@ def judge_roles(evidence: RoleEvidence, role: str) -> RoleVerdict | None:
             "view than fluid does. Either the image given as T1 is fat-suppressed, or the image "
             "given as STIR is not (a plain T2 belongs in the T2 role)",
         )
+    if names_swapped and leans_swapped(evidence):
+        return RoleVerdict(
+            NAMED_SWAP,
+            f"it is named a T2 or STIR and the {name} a T1, and the images agree: of the "
+            f"{name}'s brightest voxels {100 * evidence.fluid_dark:.0f} % are dark on it and "
+            f"{100 * evidence.fluid_bright:.0f} % among its brightest, while of its brightest "
+            f"{100 * evidence.swapped_fluid_dark:.0f} % are dark on the {name} and "
+            f"{100 * evidence.swapped_fluid_bright:.0f} % among the {name}'s brightest (a T1 "
+            "shows fluid dark)",
+        )
     return None
 
 
@@ -390,7 +447,8 @@ def check_roles(
                 f"voxels with signal where both have data; {MIN_VOXELS} needed)"
             )
             continue
-        notes += _act_on(judge_roles(evidence, role), t1, given[role], role)
+        swapped = names_say_swapped(t1, given[role])
+        notes += _act_on(judge_roles(evidence, role, swapped), t1, given[role], role)
     notes += _name_notes({"t1": t1, **given})
     return fractions, notes
 
@@ -400,7 +458,7 @@ def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
 
     :meth:`~bmetoolkit.study.Study.from_images` judges the roles before the bone masks of
     ``analyze(..., marrow=...)`` are read; this adds their marrow rules (fatty marrow bright
-    on a T1, dark on a fat-suppressed image), measured cheaply
+    on a T1, dark on a fat-suppressed image), measured cheaply on the grid the check judges
     (:func:`~bmetoolkit.pairing.tissue.measure_marrow`). Studies whose roles were not
     checked (``verify_roles=False``, no T1: an empty ``role_checks``) are returned as they are.
 
@@ -425,7 +483,9 @@ def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
         if fluid_dark is None:
             continue
         fluid = getattr(study, role)
-        measures = measure_marrow(study.t1.data, fluid.data, study.covered[role], marrow)
+        measures = measure_marrow(
+            study.t1.data, fluid.data, study.covered[role], marrow, study.grid.spacing
+        )
         evidence = RoleEvidence(int(np.count_nonzero(marrow)), fluid_dark=fluid_dark, **measures)
         notes += _act_on(judge_roles(evidence, role), study.t1, fluid, role)
     if not notes:

@@ -22,8 +22,14 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   the fluid image's brightest tissue is the brightest on the T1 too (a T2 given as the T1 with
   a STIR: both show fluid brightest), low when it is intermediate there (muscle, the
   brightest tissue on some joint STIRs, is intermediate on a T1).
+- ``swapped_fluid_dark`` and ``swapped_fluid_bright``: the same two with the images' roles
+  traded (of the T1's brightest voxels, the fractions dark and bright on the fluid image).
+  With a plain T2 the two pairs mirror each other: a real T1 and T2 show fluid darker and
+  less bright on the T1 than the T1's brightest tissue is on the T2, and a swap trades the
+  pairs.
 - **surface fat**: the body's outer layer (1.5-8 mm inside the air that surrounds it, found
-  as dark voxels on both images connected to the array's border) is subcutaneous fat on the
+  as dark voxels on both images connected to the array's border; see "the body" below) is
+  subcutaneous fat on the
   spine, the pelvis and every limb. ``fat_t1_rank`` and ``fat_fluid_rank`` are its median
   rank in each image; ``fat_contrast`` is how much higher the T1-to-fluid log ratio is there
   than deeper than 15 mm inside the body (fat suppressed on the fluid image: well above 0; on
@@ -59,10 +65,27 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
 
 Measures that cannot be made (no air around the body in view, no mask, too few voxels) are
 None; :mod:`bmetoolkit.pairing.sanity` decides from those that can.
+
+**The body** is what holds signal on either image: above a tenth of the image's 99th
+percentile (:data:`FOREGROUND_FRACTION`) and, where air surrounds it, with a local mean
+above :data:`NOISE_FACTOR` times that air's on either image (at most twice the first bound:
+dark tissue taken for air cannot raise it far). The second bound is the
+image's own noise: on a noisy T1 the air's noise alone can reach a tenth of the brightest
+tissue, and the surface layer found inside that "body" would be air.
+
+**The judged grid.** These are relations between tissues millimetres to centimetres across,
+so a fine grid is judged on every k-th voxel along each axis (:func:`judging_steps`): no
+coarser than :data:`JUDGED_SPACING_MM`, two voxels across the surface layer, and never on
+fewer than :data:`MIN_JUDGED_VOXELS` of the covered voxels. Every k-th voxel, not a block
+average: the values, their noise and so their ranks are the image's own. A 400x400x16
+sagittal spine at 0.8 mm is judged on a sixteenth of its voxels; the small randomized
+phantoms of the benchmark (3.5 mm and coarser) on all.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -74,12 +97,16 @@ __all__ = [
     "DARK_RANK",
     "FOREGROUND_FRACTION",
     "INTERIOR_MM",
+    "JUDGED_SPACING_MM",
     "MIN_AIR_FRACTION",
+    "MIN_JUDGED_VOXELS",
     "MIN_REGION_VOXELS",
     "MIN_VOXELS",
+    "NOISE_FACTOR",
     "SHELL_MM",
     "TAIL_PERCENT",
     "RoleEvidence",
+    "judging_steps",
     "measure_marrow",
     "measure_roles",
 ]
@@ -90,6 +117,12 @@ BRIGHT_PERCENTILES = (98.0, 95.0, 90.0)
 DARK_RANK = 0.25
 #: Body: voxels brighter than this fraction of the 99th percentile on either image.
 FOREGROUND_FRACTION = 0.1
+#: ... and, where air surrounds the body, with a local mean (3 x 3 x 3 voxels) above this
+#: many times the air's median local mean on either image: the air of a magnitude image is
+#: Rayleigh noise, whose mean over 27 voxels lies within 1.25 +- 0.13 times its scale, so
+#: twice it is ten deviations away; tissue dim on both images (muscle on a noisy T1 and a
+#: T2) stays body.
+NOISE_FACTOR = 2.0
 #: Fewer body voxels than this cannot be judged.
 MIN_VOXELS = 500
 #: The surface layer taken as subcutaneous fat: this far inside the surrounding air (mm);
@@ -110,6 +143,12 @@ RATIO_TAIL_PERCENTILES = (10.0, 50.0, 90.0)
 RATIO_SPAN_PERCENTILES = (1.0, 99.0)
 #: ``marrow_level_gap`` takes each image's level at this percentile of the body's values.
 LEVEL_PERCENTILE = 95.0
+#: A fine grid is judged on every k-th voxel along each axis, up to this spacing (mm): two
+#: voxels across the surface layer of :data:`SHELL_MM`.
+JUDGED_SPACING_MM = (SHELL_MM[1] - SHELL_MM[0]) / 2
+#: ... keeping at least this many of the covered voxels (the small phantoms of
+#: ``benchmarks/bench_role_check.py``, judged on all theirs, hold 100,000-150,000).
+MIN_JUDGED_VOXELS = 100_000
 
 
 @dataclass(frozen=True)
@@ -122,6 +161,8 @@ class RoleEvidence:
     voxels: int
     fluid_dark: float | None = None
     fluid_bright: float | None = None
+    swapped_fluid_dark: float | None = None
+    swapped_fluid_bright: float | None = None
     fat_t1_rank: float | None = None
     fat_fluid_rank: float | None = None
     fat_contrast: float | None = None
@@ -184,12 +225,38 @@ def _surrounding_air(body: NDArray[np.bool_], judged: NDArray[np.bool_]) -> NDAr
     return np.isin(labels, touching[touching > 0])
 
 
+def judging_steps(spacing: Sequence[float], covered_voxels: int) -> tuple[int, ...]:
+    """Along each axis, judge every k-th voxel: the k of each axis.
+
+    The largest k that keeps the axis' judged spacing within :data:`JUDGED_SPACING_MM`,
+    lowered (largest first) while fewer than :data:`MIN_JUDGED_VOXELS` of the
+    ``covered_voxels`` would be judged.
+
+    Examples
+    --------
+    A sagittal spine at 0.8 mm with 4 mm slices; the bundled phantom sample; a small crop:
+
+    >>> judging_steps((0.8, 0.8, 4.0), 400 * 400 * 16)
+    (4, 4, 1)
+    >>> judging_steps((1.4, 1.6, 4.4), 200 * 200 * 16)
+    (2, 2, 1)
+    >>> judging_steps((1.0, 1.0, 1.0), 42 * 76 * 77)
+    (1, 1, 2)
+    """
+    steps = [max(1, int(JUDGED_SPACING_MM / float(size))) for size in spacing]
+    while max(steps) > 1 and covered_voxels < MIN_JUDGED_VOXELS * math.prod(steps):
+        steps[steps.index(max(steps))] -= 1
+    return tuple(steps)
+
+
 def measure_roles(
     t1: NDArray,
     fluid: NDArray,
     covered: NDArray[np.bool_],
     spacing: tuple[float, float, float] | NDArray[np.float64],
     marrow: NDArray[np.bool_] | None = None,
+    *,
+    every_voxel: bool = False,
 ) -> RoleEvidence:
     """Measure the tissue relations between a T1 and a fluid image on one grid.
 
@@ -203,10 +270,14 @@ def measure_roles(
         Voxel size (mm) of the grid.
     marrow : ndarray of bool, optional
         Bone marrow (vertebral bodies or other bones) on the grid, when known.
+    every_voxel : bool
+        Judge every voxel, not every k-th of a fine grid (:func:`judging_steps`; for
+        comparison in the benchmark).
 
     Returns
     -------
     RoleEvidence
+        ``voxels`` counts the body's voxels on the judged grid.
 
     Examples
     --------
@@ -226,9 +297,10 @@ def measure_roles(
     >>> swapped.fat_t1_rank < 0.5, swapped.fat_contrast < -1
     (True, True)
     """
-    t1 = np.asarray(t1, np.float64)
-    fluid = np.asarray(fluid, np.float64)
-    judged, body, log_ratio = _body(t1, fluid, covered)
+    t1, fluid, covered, marrow, judged_spacing = _on_judged_grid(
+        t1, fluid, covered, marrow, spacing, every_voxel=every_voxel
+    )
+    judged, body, air, log_ratio = _body(t1, fluid, covered)
     voxels = int(np.count_nonzero(body))
     if log_ratio is None:
         return RoleEvidence(voxels=voxels)
@@ -240,14 +312,15 @@ def measure_roles(
     measures: dict[str, float | None] = {
         "fluid_dark": _largest_fraction(fluid[body], t1_rank[body] <= DARK_RANK),
         "fluid_bright": _largest_fraction(fluid[body], t1_rank[body] >= 1 - DARK_RANK),
+        "swapped_fluid_dark": _largest_fraction(t1[body], fluid_rank[body] <= DARK_RANK),
+        "swapped_fluid_bright": _largest_fraction(t1[body], fluid_rank[body] >= 1 - DARK_RANK),
     }
     if _has_contrast(t1[body]) and _has_contrast(fluid[body]):
         # (an image without contrast leaves the ratio's tails to the other image alone)
         low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
         measures["ratio_tails"] = float(((high - middle) - (middle - low)) / max(high - low, 1e-9))
-    air = _surrounding_air(body, judged)
-    if np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged):
-        depth = ndimage.distance_transform_edt(~air, sampling=np.asarray(spacing, float))
+    if _air_in_view(air, judged):
+        depth = ndimage.distance_transform_edt(~air, sampling=judged_spacing)
         shell = body & (depth > SHELL_MM[0]) & (depth <= SHELL_MM[1])
         interior = body & (depth > INTERIOR_MM)
         if min(np.count_nonzero(shell), np.count_nonzero(interior)) >= MIN_REGION_VOXELS:
@@ -266,18 +339,24 @@ def measure_roles(
                 "fat_contrast": fat_ratio - float(np.median(log_ratio[interior])),
             }
     if marrow is not None:
-        measures |= _marrow_measures(t1, fluid, body, log_ratio, np.asarray(marrow, bool))
+        measures |= _marrow_measures(t1, fluid, body, log_ratio, marrow)
     return RoleEvidence(voxels=voxels, **measures)
 
 
 def measure_marrow(
-    t1: NDArray, fluid: NDArray, covered: NDArray[np.bool_], marrow: NDArray[np.bool_]
+    t1: NDArray,
+    fluid: NDArray,
+    covered: NDArray[np.bool_],
+    marrow: NDArray[np.bool_],
+    spacing: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """The marrow measures of :func:`measure_roles` alone (no sorting of the whole image).
 
     For a bone mask known only after the study was judged without it: fold the result into
     the evidence with ``dataclasses.replace(evidence, **measure_marrow(...))``. Empty when
-    the marrow or the rest of the body is too small to judge.
+    the marrow or the rest of the body is too small to judge. With the grid's ``spacing``
+    (mm) a fine grid is judged on every k-th voxel, as :func:`measure_roles` judges it;
+    without, on every voxel.
 
     Examples
     --------
@@ -297,33 +376,93 @@ def measure_marrow(
     >>> genuine["marrow_level_gap"] > 0 > swapped["marrow_level_gap"]
     True
     """
-    t1 = np.asarray(t1, np.float64)
-    fluid = np.asarray(fluid, np.float64)
-    _, body, log_ratio = _body(t1, fluid, covered)
-    if log_ratio is None:
+    t1, fluid, covered, marrow, _ = _on_judged_grid(t1, fluid, covered, marrow, spacing)
+    _, body, _, log_ratio = _body(t1, fluid, covered)
+    if log_ratio is None or marrow is None:
         return {}
-    return _marrow_measures(t1, fluid, body, log_ratio, np.asarray(marrow, bool))
+    return _marrow_measures(t1, fluid, body, log_ratio, marrow)
+
+
+def _on_judged_grid(
+    t1: NDArray,
+    fluid: NDArray,
+    covered: NDArray[np.bool_],
+    marrow: NDArray[np.bool_] | None,
+    spacing: Sequence[float] | NDArray[np.float64] | None,
+    every_voxel: bool = False,
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.bool_],
+    NDArray[np.bool_] | None,
+    NDArray[np.float64] | None,
+]:
+    """The images (float64), coverage and marrow on the judged grid
+    (:func:`judging_steps`; every voxel with ``every_voxel`` or without a ``spacing``), and
+    the judged grid's spacing."""
+    covered = np.asarray(covered, bool)
+    steps: tuple[int, ...] = (1,) * covered.ndim
+    if spacing is not None and not every_voxel:
+        steps = judging_steps(spacing, int(np.count_nonzero(covered)))
+    every = tuple(slice(step // 2, None, step) for step in steps)
+    return (
+        np.asarray(np.asarray(t1)[every], np.float64),
+        np.asarray(np.asarray(fluid)[every], np.float64),
+        covered[every],
+        None if marrow is None else np.asarray(marrow, bool)[every],
+        None if spacing is None else np.asarray(spacing, float) * np.asarray(steps),
+    )
 
 
 def _body(
     t1: NDArray[np.float64], fluid: NDArray[np.float64], covered: NDArray[np.bool_]
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None]:
-    """Judged voxels, the body (signal on either image) and the T1-to-fluid log ratio
-    (None when the body is too small or an image holds no signal)."""
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_], NDArray[np.float64] | None]:
+    """Judged voxels, the body (signal on either image), the air around it and the
+    T1-to-fluid log ratio (None when the body is too small or an image holds no signal).
+
+    >>> t1 = np.random.default_rng(0).rayleigh(8.0, (40, 40, 4))  # noisy air
+    >>> t1[8:32, 8:32] += 100.0
+    >>> judged, body, air, _ = _body(t1, t1[::-1], np.ones(t1.shape, bool))
+    >>> int(np.count_nonzero(t1 > 0.1 * np.percentile(t1, 99)) - 24 * 24 * 4)  # noise over
+    1271
+    >>> int(body.sum() - 24 * 24 * 4), int(air.sum())  # of the 4096 voxels of noisy air
+    (224, 3872)
+    """
     judged = np.asarray(covered, bool) & np.isfinite(t1) & np.isfinite(fluid)
     if not judged.any():
-        return judged, judged, None
+        return judged, judged, judged, None
     top_t1 = np.percentile(t1[judged], 99)
     top_fluid = np.percentile(fluid[judged], 99)
-    body = judged & (
-        (t1 > FOREGROUND_FRACTION * top_t1) | (fluid > FOREGROUND_FRACTION * top_fluid)
-    )
+    limit_t1, limit_fluid = FOREGROUND_FRACTION * top_t1, FOREGROUND_FRACTION * top_fluid
+    signal = judged & ((t1 > limit_t1) | (fluid > limit_fluid))
+    body = signal
+    air = _surrounding_air(body, judged)
+    if _air_in_view(air, judged):
+        # a local mean takes in the noise around each dark voxel, so the first air tells the
+        # noise's level; capped, so that dark tissue taken for air cannot raise it far
+        local_t1, local_fluid = _local_mean(t1), _local_mean(fluid)
+        noise_t1 = NOISE_FACTOR * min(float(np.median(local_t1[air])), limit_t1)
+        noise_fluid = NOISE_FACTOR * min(float(np.median(local_fluid[air])), limit_fluid)
+        body = signal & ((local_t1 > noise_t1) | (local_fluid > noise_fluid))
+        air = _surrounding_air(body, judged)
     if np.count_nonzero(body) < MIN_VOXELS or top_t1 <= 0 or top_fluid <= 0:
-        return judged, body, None
+        return judged, body, air, None
     log_ratio = np.log(np.maximum(t1, 1e-3 * top_t1) / top_t1) - np.log(
         np.maximum(fluid, 1e-3 * top_fluid) / top_fluid
     )
-    return judged, body, log_ratio
+    return judged, body, air, log_ratio
+
+
+def _local_mean(image: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The mean of each voxel's 3 x 3 x 3 neighbourhood (fewer along an axis shorter than 3;
+    a value that is not finite counts as 0)."""
+    finite = np.where(np.isfinite(image), image, 0.0)
+    return ndimage.uniform_filter(finite, size=[min(3, n) for n in image.shape], mode="nearest")
+
+
+def _air_in_view(air: NDArray[np.bool_], judged: NDArray[np.bool_]) -> bool:
+    """Whether the air around the body fills at least :data:`MIN_AIR_FRACTION` of the view."""
+    return bool(np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged))
 
 
 def _has_contrast(values: NDArray[np.float64]) -> bool:
