@@ -53,7 +53,7 @@ __all__ = [
     "summary",
 ]
 
-#: In bones with a joint, a faint region away from the subchondral bone is red marrow up to
+#: In bones with a joint, a faint region not based on the subchondral bone is red marrow up to
 #: this many times ``focal_max_mm`` along each axis (red marrow patches reach 2-3 cm).
 SPOT_SIZE_FACTOR = 2.0
 #: A faint region is based on the subchondral bone (edema) when at least this share of it
