@@ -17,10 +17,11 @@ cases with a cyst reported as edema, and the analysis time.
 Cases: held-out seeds (``HELD_OUT_SEEDS``, from 5000) by default; ``--tuning`` takes the
 tuning seeds (from 0), the only ones to look at while choosing defaults.
 
-Run: ``python benchmarks/bench_joint.py [--tuning] [--cases N] [--jobs 2] [--json rows.json]
-[--cache DIR] [--param NAME=VALUE ...]`` (about 20 s per case on one core, most of it
-rendering; with ``--cache`` a second run reuses the rendered phantoms while the joint
-phantom's source is unchanged, and takes a few seconds per case).
+Run: ``python benchmarks/bench_joint.py [--tuning] [--cases N] [--first I] [--jobs 2]
+[--json rows.json] [--cache DIR] [--param NAME=VALUE ...]`` (``--first``: start at the I-th
+case, e.g. ``--tuning --first 30 --cases 30`` for seeds 30-59; about 20 s per case on one
+core, most of it rendering; with ``--cache`` a second run reuses the rendered phantoms while
+the joint phantom's source is unchanged, and takes a few seconds per case).
 """
 
 from __future__ import annotations
@@ -187,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tuning", action="store_true", help="tuning seeds, not held-out")
     parser.add_argument("--cases", type=int, default=24, metavar="N", help="cases (default 24)")
+    parser.add_argument(
+        "--first", type=int, default=0, metavar="I", help="index of the first case (default 0)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="save rows")
     parser.add_argument(
@@ -197,11 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     params = parameters(args.param)
-    seeds = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[: args.cases]
+    indices = list(range(args.first, args.first + args.cases))
+    seeds = [(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[index] for index in indices]
     print(f"{'tuning' if args.tuning else 'held-out'} seeds {seeds[0]}-{seeds[-1]}", flush=True)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    indices = list(range(len(seeds)))
     if args.jobs <= 1:
         for seed, index in zip(seeds, indices, strict=True):
             rows.append(run_case(seed, index, params, args.cache))

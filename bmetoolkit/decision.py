@@ -34,11 +34,61 @@ from bmetoolkit.params import Parameters
 from bmetoolkit.reference import MAD_TO_SD
 from bmetoolkit.volume import occupied_box
 
-__all__ = ["DecisionLevels", "decision_levels", "normal_sd", "smooth_within"]
+__all__ = [
+    "DecisionLevels",
+    "SmoothingWeights",
+    "decision_levels",
+    "normal_sd",
+    "smooth_within",
+]
+
+
+class SmoothingWeights:
+    """The weight images of :func:`smooth_within`, kept for reuse across its calls.
+
+    Every call smooths a ratio image and, to normalise it, the mask of its finite voxels;
+    ratio images over the same marrow (the T1 and the fluid image) have the same mask, so
+    its smoothed weight is computed once. Give one instance to the calls of one analysis
+    (it holds a reference to each distinct mask and weight until it is dropped).
+
+    >>> ratio = np.ones((5, 5, 1), np.float32)
+    >>> weights = SmoothingWeights()
+    >>> a = smooth_within(ratio, np.ones(3), 3.0, weights=weights)
+    >>> b = smooth_within(2 * ratio, np.ones(3), 3.0, weights=weights)
+    >>> weights.computed, weights.reused
+    (1, 1)
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[tuple[tuple, NDArray[np.bool_], NDArray[np.float32]]] = []
+        self.computed = 0
+        self.reused = 0
+
+    def weight(
+        self, inside: NDArray[np.bool_], size: list[int], box: tuple[slice, ...]
+    ) -> NDArray[np.float32]:
+        """The box average of ``inside`` (the finite voxels of ``box``) over ``size``."""
+        key = (tuple(size), tuple((s.start, s.stop) for s in box))
+        for kept_key, kept_inside, weight in self._kept:
+            if kept_key == key and np.array_equal(kept_inside, inside):
+                self.reused += 1
+                return weight
+        weight = _box_average(inside.astype(np.float32), size)
+        self._kept.append((key, inside, weight))
+        self.computed += 1
+        return weight
+
+
+def _box_average(values: NDArray[np.float32], size: list[int]) -> NDArray[np.float32]:
+    return ndimage.uniform_filter(values, size=size, mode="constant")
 
 
 def smooth_within(
-    ratio: NDArray[np.floating], spacing: NDArray[np.floating], width_mm: float
+    ratio: NDArray[np.floating],
+    spacing: NDArray[np.floating],
+    width_mm: float,
+    *,
+    weights: SmoothingWeights | None = None,
 ) -> NDArray[np.float32]:
     """Box average of the ratio over about ``width_mm``, within the finite voxels.
 
@@ -46,6 +96,8 @@ def smooth_within(
     sclerotic region is neither. Voxels outside the marrow (NaN) neither contribute nor
     receive a value (normalised convolution), so the marrow edge is not darkened by the
     cortex. An axis whose voxels are coarser than half of ``width_mm`` is not smoothed.
+    ``weights`` reuses the normalising weight of an earlier call over the same voxels (the
+    same result, computed once).
 
     >>> ratio = np.full((5, 5, 1), np.nan, np.float32)
     >>> ratio[1:4, 1:4, 0] = 1.0
@@ -66,8 +118,11 @@ def smooth_within(
     )
     inside = finite[box]
     values = np.where(inside, ratio[box], 0.0).astype(np.float32)
-    total = ndimage.uniform_filter(values, size=size, mode="constant")
-    weight = ndimage.uniform_filter(inside.astype(np.float32), size=size, mode="constant")
+    total = _box_average(values, size)
+    if weights is None:
+        weight = _box_average(inside.astype(np.float32), size)
+    else:
+        weight = weights.weight(inside, size, box)
     out = np.full(ratio.shape, np.nan, np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         out[box] = np.where(inside, total / weight, np.nan)

@@ -14,7 +14,7 @@
    mix joint fluid into the marrow), but may grow into it; each region is cut at half its
    contrast measured outside that band (:mod:`bmetoolkit.bones.edges`);
 5. what is not edema (:mod:`bmetoolkit.bones.spots`): regions that are a lesion only within
-   the band (partial volume), and faint regions away from the subchondral bone (red
+   the band (partial volume), and faint regions not based on the subchondral bone (red
    marrow);
 6. lesions per bone with their depth from the bone and articular surfaces, and one row per
    bone (:mod:`bmetoolkit.bones.tables`).
@@ -338,8 +338,8 @@ def _left_out_notes(left_out: dict[str, dict], params: Parameters) -> list[str]:
     if spots["count"]:
         notes.append(
             f"{spots['count']} focal spot(s) of mildly fluid-bright marrow "
-            f"({spots['volume_ml']:.2f} mL) away from the subchondral bone are not counted as "
-            "edema (islands of red marrow look like this); set focal_max_ratio to 0 to count "
+            f"({spots['volume_ml']:.2f} mL) not based on the subchondral bone are not counted "
+            "as edema (islands of red marrow look like this); set focal_max_ratio to 0 to count "
             "them"
         )
     if pieces["count"]:

@@ -120,15 +120,26 @@ def bone_depths(
             distance = ndimage.distance_transform_edt(~joint, sampling=coarse_spacing) + half
             articular_c[box][own] = distance[own]
     blocks = zip(labels.shape, factor, coarse.shape, strict=True)
-    spread = np.ix_(*(np.minimum(np.arange(n) // f, c - 1) for n, f, c in blocks))
+    spread = [np.minimum(np.arange(n) // f, c - 1) for n, f, c in blocks]
     inside = labels > 0
-    surface = np.where(inside, surface_c[spread], np.nan).astype(np.float32)
-    articular = np.where(inside, articular_c[spread], np.nan).astype(np.float32)
+    surface = np.where(inside, _blocks_to_voxels(surface_c, spread), np.float32(np.nan))
+    articular = np.where(inside, _blocks_to_voxels(articular_c, spread), np.float32(np.nan))
     # Fine voxels of bone whose block's centre lies outside it are at the surface.
     surface[inside & np.isnan(surface)] = 0.0
     fine_axes = [axis for axis, step in enumerate(spacing) if step <= 2 * spacing.min()]
     rim = _outer_layer(labels, fine_axes)
     return BoneDepths(surface_mm=surface, articular_mm=articular, rim=rim)
+
+
+def _blocks_to_voxels(
+    coarse: NDArray[np.float32], blocks: list[NDArray[np.int64]]
+) -> NDArray[np.float32]:
+    """Each fine voxel gets its block's value (``blocks``: the block of each index, per
+    axis); one axis at a time, faster than indexing all three at once."""
+    out = coarse
+    for axis, block in enumerate(blocks):
+        out = np.take(out, block, axis=axis)
+    return out
 
 
 def _outer_layer(labels: NDArray[np.integer], axes: Iterable[int]) -> NDArray[np.bool_]:

@@ -40,14 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from bmetoolkit.errors import BmetoolkitError, MarrowLabelError, NoOverlapError
-from bmetoolkit.volume import Grid, Volume
+from bmetoolkit.volume import Grid, Volume, occupied_box
 
 __all__ = [
     "CONVENTIONS",
     "MAX_BONES",
     "BoneLabels",
+    "bone_ids",
     "bone_labels",
     "read_label_table",
     "sidecar_table",
@@ -177,7 +179,8 @@ def bone_labels(
         volume, _ = resample_with_coverage(volume, grid)
     data = np.asarray(volume.data)
     size = max(int(data.max(initial=0)), *names) + 1
-    counts = np.bincount(data.ravel(), minlength=size)
+    bones = occupied_box(data > 0)  # the counts of the ids (not of 0) on the bones' box
+    counts = np.bincount(data[bones].ravel(), minlength=size)
     present, notes = {}, list(notes)
     for number, name in names.items():
         if counts[number] >= MIN_BONE_VOXELS:
@@ -195,15 +198,28 @@ def bone_labels(
             hint="check that the mask belongs to this scan (same subject and session, "
             "exported with its scanner coordinates)",
         )
-    keep = np.zeros(size, data.dtype)
-    keep[list(present)] = list(present)
-    data = keep[data]
+    if set(present) != {int(i) for i in np.flatnonzero(counts[1:]) + 1}:
+        keep = np.zeros(size, data.dtype)
+        keep[list(present)] = list(present)
+        data = keep[data]
     return BoneLabels(
         labels=Volume(data, volume.affine, kind="label", source=source),
         names=present,
         naming=naming,
         notes=tuple(notes),
     )
+
+
+def bone_ids(labels: NDArray) -> NDArray:
+    """The non-zero ids of a label array, sorted (as :func:`numpy.unique`, on the box of its
+    non-zero voxels: bones fill a small part of a scan).
+
+    >>> bone_ids(np.array([[0, 3, 0], [1, 3, 0]], np.uint8)).tolist()
+    [1, 3]
+    """
+    data = np.asarray(labels)
+    ids = np.unique(data[occupied_box(data != 0)])
+    return ids[ids > 0]
 
 
 def _label_volume(mask: str | os.PathLike | Volume) -> Volume:
@@ -236,8 +252,7 @@ def _label_volume(mask: str | os.PathLike | Volume) -> Volume:
             path=volume.source,
             hint="bone ids are positive integers (0 outside bone)",
         )
-    ids = np.unique(volume.data)
-    ids = ids[ids > 0]
+    ids = bone_ids(volume.data)
     if ids.size > MAX_BONES:
         raise MarrowLabelError(
             f"holds {ids.size} labels; at most {MAX_BONES} bones can be analysed at once",
@@ -254,7 +269,7 @@ def _label_volume(mask: str | os.PathLike | Volume) -> Volume:
 
 def _names(volume: Volume, table: str | os.PathLike | Mapping | None) -> tuple:
     """Id -> name for the ids of ``volume``, where the names came from, and notes."""
-    ids = [int(i) for i in np.unique(volume.data) if i > 0]
+    ids = [int(i) for i in bone_ids(volume.data)]
     notes: list[str] = []
     if table is None:
         table = sidecar_table(volume.source)

@@ -12,19 +12,22 @@ Two rules, each with its reason:
    only if its part outside the band, grown from a seed (the fluid seed level or a coarse
    seed), is a lesion by itself (at least ``min_lesion_mm3``); what lies in the band counts
    as that lesion's extension (:func:`partial_volume_pieces`).
-2. **Red marrow away from the joint.** Edema of the joints that readers score is
-   subchondral: osteoarthritic bone marrow lesions, bone bruises and sacroiliitis reach the
-   subchondral bone under the articular surface. Islands of red marrow lie in the
-   metaphyses and, in the pelvis, anywhere in the sacrum and the ilium, juxta-articular ones
-   included (a known mimic of sacroiliitis); they are only mildly fluid-bright and up to a
-   few centimetres across, round or flame-shaped. So in bones with a joint, a *faint* region
-   (its peak fluid ratio below ``focal_max_ratio`` times the scan's spread at that
-   percentile, as :func:`bmetoolkit.segment.focal_spots` measures it) at most
-   :data:`SPOT_SIZE_FACTOR` times ``focal_max_mm`` along each axis that does not reach
-   within ``subchondral_mm`` of an articular surface is not edema, whatever its shape. A
-   brighter or larger region stays, and so does every subchondral one. Without a joint in
-   the mask (a single bone) the spine's rule applies: round faint spots up to
-   ``focal_max_mm`` (:func:`bone_focal_spots`).
+2. **Red marrow, not based on the subchondral bone.** Edema of the joints that readers
+   score is subchondral: osteoarthritic bone marrow lesions, bone bruises and sacroiliitis
+   are based on the subchondral bone under the articular surface and fade away from it.
+   Islands of red marrow lie in the metaphyses and, in the pelvis, anywhere in the sacrum
+   and the ilium, juxta-articular ones included (a known mimic of sacroiliitis: an island
+   in the middle of the ilium abuts the subchondral bone with its edge); they are only
+   mildly fluid-bright and up to a few centimetres across, round or flame-shaped. So in
+   bones with a joint, a *faint* region (its median fluid ratio below
+   ``focal_max_ratio``: the typical voxel of a red-marrow island is at most that bright,
+   and the median, unlike the region's peak, is not raised by the scan's noise and
+   mottle) at most :data:`SPOT_SIZE_FACTOR` times ``focal_max_mm`` along each axis, less
+   than :data:`SUBCHONDRAL_SHARE` of which lies within ``subchondral_mm`` of an articular
+   surface, is not edema, whatever its shape. A brighter or larger region stays, and so
+   does a faint one based on the subchondral bone. Without a joint in the mask (a single
+   bone) the spine's rule applies: round faint spots up to ``focal_max_mm``
+   (:func:`bmetoolkit.segment.focal_spots`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ from numpy.typing import NDArray
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
 from bmetoolkit.segment import (
-    PEAK_PERCENTILE,
-    PEAK_Z,
     boxed_regions,
     focal_spots,
     hysteresis,
@@ -44,11 +45,20 @@ from bmetoolkit.segment import (
     remove_small,
 )
 
-__all__ = ["SPOT_SIZE_FACTOR", "bone_focal_spots", "partial_volume_pieces", "summary"]
+__all__ = [
+    "SPOT_SIZE_FACTOR",
+    "SUBCHONDRAL_SHARE",
+    "bone_focal_spots",
+    "partial_volume_pieces",
+    "summary",
+]
 
-#: In bones with a joint, a faint region away from the subchondral bone is red marrow up to
+#: In bones with a joint, a faint region not based on the subchondral bone is red marrow up to
 #: this many times ``focal_max_mm`` along each axis (red marrow patches reach 2-3 cm).
 SPOT_SIZE_FACTOR = 2.0
+#: A faint region is based on the subchondral bone (edema) when at least this share of it
+#: lies within ``subchondral_mm`` of an articular surface: most of it.
+SUBCHONDRAL_SHARE = 0.5
 
 
 def partial_volume_pieces(
@@ -94,7 +104,8 @@ def bone_focal_spots(
     params : Parameters
         ``focal_max_mm``, ``focal_max_ratio`` and ``subchondral_mm``.
     sd : float
-        The scan's normal-marrow spread on the fluid image (robust SD of the log ratio).
+        The scan's normal-marrow spread on the fluid image (robust SD of the log ratio;
+        used by the single-bone rule).
     articular_mm : ndarray
         Distance of each bone voxel from its bone's articular surface (NaN without one).
 
@@ -104,31 +115,36 @@ def bone_focal_spots(
     >>> bme = np.zeros((40, 1, 1), bool)
     >>> ratio = np.full((40, 1, 1), 1.4, np.float32)
     >>> bme[1:4], bme[5:8], bme[20:36] = True, True, True  # 6, 6 and 32 mm x 10 x 10 mm
+    >>> bme[9:14] = True  # 10 mm, 2 of its 5 voxels within 5 mm of the joint (at 8 mm)
     >>> articular = np.arange(40, dtype=np.float32).reshape(40, 1, 1) * 2.0
+    >>> articular[9:14] = [[[4.0]], [[5.0]], [[6.0]], [[7.0]], [[8.0]]]
     >>> spots = bone_focal_spots(bme, ratio, np.array([2.0, 10.0, 10.0]), Parameters(),
     ...                          sd=0.0, articular_mm=articular)
-    >>> # subchondral: edema; 10-14 mm from the joint: a spot; 32 mm long: too large
-    >>> bool(spots[1:4].any()), bool(spots[5:8].all()), bool(spots[20:36].any())
-    (False, True, False)
+    >>> # subchondral: edema; 10-14 mm from the joint: a spot; its edge near the joint: a
+    >>> # spot; 32 mm long: too large
+    >>> [bool(spots[box].all()) for box in (slice(1, 4), slice(5, 8), slice(9, 14))]
+    [False, True, True]
+    >>> bool(spots[20:36].any())
+    False
     """
     joints = np.isfinite(articular_mm)
     if not joints.any() or params.focal_max_ratio <= 0:
         return focal_spots(bme, fluid_decision, spacing, params, sd)
-    level = params.focal_max_ratio * float(np.exp(PEAK_Z * sd))
     largest = SPOT_SIZE_FACTOR * params.focal_max_mm
     size = np.asarray(spacing, float)
 
-    def faint(box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
+    def red_marrow(box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
         if (np.asarray(inside.shape) * size).max() > largest:
             return False
         values = fluid_decision[box][inside]
         values = values[np.isfinite(values)]
-        return bool(values.size) and np.percentile(values, PEAK_PERCENTILE) < level
+        if not values.size or np.median(values) >= params.focal_max_ratio:
+            return False
+        with np.errstate(invalid="ignore"):
+            subchondral = articular_mm[box][inside] <= params.subchondral_mm
+        return bool(np.mean(subchondral) < SUBCHONDRAL_SHARE)
 
-    with np.errstate(invalid="ignore"):
-        subchondral = articular_mm <= params.subchondral_mm
-    spots = regions_where(bme, faint)
-    return spots & ~hysteresis(spots, subchondral)
+    return regions_where(bme, red_marrow)
 
 
 def summary(mask: NDArray[np.bool_], voxel_mm3: float) -> dict[str, float | int]:
