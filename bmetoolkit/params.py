@@ -193,8 +193,9 @@ class Parameters:
         (``checks.focal_spots`` and a note). Edema, even faint, spreads wider or flatter
         (along an endplate or an articular surface, around a fracture), and small edema
         brighter than this is kept. With bone masks (:mod:`bmetoolkit.bones.spots`) a faint
-        region up to twice ``focal_max_mm`` is left out when it does not reach within
-        ``subchondral_mm`` of an articular surface, whatever its shape.
+        region (its median fluid ratio below ``focal_max_ratio``) up to twice
+        ``focal_max_mm``, less than half of which lies within ``subchondral_mm`` of an
+        articular surface, is left out, whatever its shape.
         ``focal_max_ratio`` 0 keeps every spot. Defaults 15 / 1.5.
 
     Modic classification

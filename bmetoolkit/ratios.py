@@ -15,7 +15,13 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from bmetoolkit.decision import DecisionLevels, decision_levels, normal_sd, smooth_within
+from bmetoolkit.decision import (
+    DecisionLevels,
+    SmoothingWeights,
+    decision_levels,
+    normal_sd,
+    smooth_within,
+)
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
@@ -166,11 +172,13 @@ def _smoothed_with_sd(
     normal: NDArray[np.bool_],
     spacing: NDArray[np.float64],
     width_mm: float,
+    weights: SmoothingWeights | None = None,
 ) -> tuple[NDArray[np.float32], float]:
     """The ratio smoothed within the marrow, and the SD of normal marrow smoothed among its
     own voxels (lesion edges do not widen it), at one width."""
-    smoothed = smooth_within(np.where(marrow, ratio, np.nan), spacing, width_mm)
-    sd = normal_sd(smooth_within(np.where(normal, ratio, np.nan), spacing, width_mm), normal)
+    smoothed = smooth_within(np.where(marrow, ratio, np.nan), spacing, width_mm, weights=weights)
+    alone = smooth_within(np.where(normal, ratio, np.nan), spacing, width_mm, weights=weights)
+    sd = normal_sd(alone, normal)
     return smoothed, sd
 
 
@@ -188,9 +196,10 @@ def decision_images(
     widen it).
     """
     decisions, sd = {}, {}
+    weights = SmoothingWeights()  # the T1 and the fluid ratio share the marrow's weights
     for name, ratio in ratios.items():
         decisions[name], sd[name] = _smoothed_with_sd(
-            ratio, marrow, normal, spacing, params.decision_smoothing_mm
+            ratio, marrow, normal, spacing, params.decision_smoothing_mm, weights
         )
     levels = decision_levels(sd, fluid=fluid, params=params)
     if "t1" not in ratios:
