@@ -156,10 +156,10 @@ class Parameters:
     t1_hypo_ratio, t1_hypo_seed_ratio : float
         T1-dark means at or below the scan's level and at most this ratio (grow / seed of
         the hysteresis; also the T1-dark part of the edema, and type III). With the T1
-        criterion ``supporting``, a voxel T1-dark at the seed level and fluid-bright at the
-        grow level starts a lesion (two criteria at once; real edema is often only
-        1.2-1.5x normal marrow on STIR where the T1 shows it clearly). Defaults
-        0.80 / 0.70.
+        criterion ``supporting``, a fluid-bright region (grow level) whose median T1 ratio
+        is at the seed level is edema without a fluid seed (two criteria at once; real
+        edema is often only 1.2-1.5x normal marrow on STIR where the T1 shows it clearly).
+        Defaults 0.80 / 0.70.
     stir_hyper_ratio, stir_hyper_seed_ratio : float
         STIR (or fat-suppressed T2) bright means at or above the scan's level and at least
         this ratio. Defaults 1.20 / 1.40.

@@ -172,18 +172,15 @@ def grow_regions(
     """The grow-level regions of :func:`segment_bme` that hold a seed, before their edges.
 
     Fluid-bright at the grow level (and, per the T1 criterion, T1-dark or not T1-bright)
-    regions holding a voxel past the seed levels (with the T1 criterion ``supporting``,
-    also a voxel T1-dark at its seed level: faint edema the T1 shows clearly), or one of
-    ``extra_seeds`` at the grow level (coarse seeds; a lesion of another visit); seeds only
-    where ``seedable``.
+    regions holding a voxel past the seed levels, or one of ``extra_seeds`` at the grow
+    level (coarse seeds; a lesion of another visit); seeds only where ``seedable``. With
+    the T1 criterion ``supporting``, also a region whose median T1 ratio is at the T1-dark
+    seed level (faint edema the T1 shows clearly; a red-marrow island is intermediate on
+    T1, and a single dark voxel of mottled marrow starts nothing).
     """
     with np.errstate(invalid="ignore"):
         weak = fluid_ratio >= levels.fluid_bright[0]
         strong = fluid_ratio >= levels.fluid_bright[1]
-        if t1_ratio is not None and levels.t1_criterion == "supporting":
-            # fluid-bright at the grow level and T1-dark at the seed level: two criteria
-            # passed at once are evidence enough to start a lesion
-            strong |= weak & (t1_ratio <= levels.t1_dark[1])
         if extra_seeds is not None:
             strong |= extra_seeds & weak
         if seedable is not None:
@@ -193,7 +190,12 @@ def grow_regions(
     allowed = _t1_lets_grow(t1_ratio, levels)
     if allowed is not None:
         weak &= allowed
-    return hysteresis(weak, strong)
+    regions = hysteresis(weak, strong)
+    if t1_ratio is not None and levels.t1_criterion == "supporting":
+        # a region without a fluid seed whose T1 is dark as a whole (its median at the T1
+        # seed level): two criteria passed at once are evidence enough for a lesion
+        regions |= keep_regions(weak & ~regions, t1_ratio, lambda m: m <= levels.t1_dark[1])
+    return regions
 
 
 def _t1_lets_grow(

@@ -99,14 +99,16 @@ def segment(t1, fluid, levels, params=PARAMS):
 
 def test_faint_edema_the_t1_shows_clearly_starts_a_lesion():
     """A faint lesion (STIR 1.3x, past the STIR grow floor 1.20, below its seed floor
-    1.40) is found when the T1 is dark at its seed level (0.70): two criteria at once. The
-    grow level stays the STIR's: its rim at 1.16x is not part of it."""
+    1.40) is found when its T1 is dark at the seed level (0.70) as a whole: two criteria
+    at once. The grow level stays the STIR's: its rim at 1.16x is not part of it."""
     t1, fluid = normal_marrow()
     fluid[2:10, 2:10, 1:6] = 1.16  # rim, below the STIR grow floor
     fluid[3:9, 3:9, 2:5] = 1.3  # core
     t1[2:10, 2:10, 1:6] = 0.6
     assert segment(t1, fluid, levels_for("stir")).sum() == 6 * 6 * 3
     t1[2:10, 2:10, 1:6] = 0.75  # T1-dark at the grow level only: the STIR alone is too faint
+    assert not segment(t1, fluid, levels_for("stir")).any()
+    t1[4, 4, 3] = 0.5  # one dark voxel (mottled marrow) does not make the region dark
     assert not segment(t1, fluid, levels_for("stir")).any()
     t1[2:10, 2:10, 1:6] = 0.6
     assert not segment(t1, fluid, levels_for("stir", t1_criterion="ignored")).any()
