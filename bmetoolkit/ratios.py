@@ -36,6 +36,7 @@ __all__ = [
     "drop_focal_spots",
     "marrow_ratios",
     "ratios_at",
+    "regions_summary",
     "shell_like",
     "spread_notes",
     "t1_dark_edema",
@@ -280,9 +281,8 @@ def drop_focal_spots(
     spots = focal_spots(bme, fluid_decision, spacing, params, sd)
     if keep is not None:
         spots &= ~hysteresis(spots, keep)
-    count = boxed_regions(spots)[2] if spots.any() else 0
-    volume_ml = round(float(np.count_nonzero(spots)) * voxel_mm3 / MM3_PER_ML, 4)
-    summary = {"count": int(count), "volume_ml": volume_ml}
+    summary = regions_summary(spots, voxel_mm3)
+    count, volume_ml = summary["count"], summary["volume_ml"]
     notes = []
     if count:
         notes.append(
@@ -291,6 +291,19 @@ def drop_focal_spots(
             "(islands of red marrow look like this); set focal_max_ratio to 0 to count them"
         )
     return bme & ~spots, summary, notes
+
+
+def regions_summary(mask: NDArray[np.bool_], voxel_mm3: float) -> dict[str, float | int]:
+    """Number of regions and volume (mL) of ``mask`` (what a rule left out, for ``checks``).
+
+    >>> regions_summary(np.array([[[1, 0, 1]]], bool), 500.0)
+    {'count': 2, 'volume_ml': 1.0}
+    """
+    count = boxed_regions(mask)[2] if mask.any() else 0
+    return {
+        "count": int(count),
+        "volume_ml": round(float(np.count_nonzero(mask)) * voxel_mm3 / MM3_PER_ML, 4),
+    }
 
 
 def t1_dark_ml(t1_dark: NDArray[np.bool_], voxel_mm3: float, *, has_t1: bool) -> float | None:

@@ -36,7 +36,7 @@ from bmetoolkit.bones.crop import analysis_box, cropped_study, on_full_grid
 from bmetoolkit.bones.edges import half_maximum_outside
 from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
-from bmetoolkit.bones.spots import bone_focal_spots, partial_volume_pieces, summary
+from bmetoolkit.bones.spots import bone_focal_spots, partial_volume_pieces
 from bmetoolkit.bones.tables import bone_lesion_table, bone_table, touches_border
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.pairing.sanity import check_bone_roles
@@ -45,6 +45,7 @@ from bmetoolkit.ratios import (
     coarse_seed_mask,
     decision_images,
     marrow_ratios,
+    regions_summary,
     shell_like,
     spread_notes,
     t1_dark_edema,
@@ -163,7 +164,10 @@ def analyze_bones(
         sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm,
     )  # fmt: skip
     bme &= ~pieces & ~spots
-    left_out = {"pieces": summary(pieces, voxel_mm3), "spots": summary(spots, voxel_mm3)}
+    left_out = {
+        "pieces": regions_summary(pieces, voxel_mm3),
+        "spots": regions_summary(spots, voxel_mm3),
+    }
     t1_dark = t1_dark_edema(bme, decisions, levels)
     lesion_numbers, n_lesions = label_lesions(bme, ids)
     lesions = bone_lesion_table(

@@ -35,22 +35,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
-from bmetoolkit.segment import (
-    boxed_regions,
-    focal_spots,
-    hysteresis,
-    regions_where,
-    remove_small,
-)
+from bmetoolkit.segment import focal_spots, hysteresis, regions_where, remove_small
 
 __all__ = [
     "SPOT_SIZE_FACTOR",
     "SUBCHONDRAL_SHARE",
     "bone_focal_spots",
     "partial_volume_pieces",
-    "summary",
 ]
 
 #: In bones with a joint, a faint region not based on the subchondral bone is red marrow up to
@@ -145,16 +137,3 @@ def bone_focal_spots(
         return bool(np.mean(subchondral) < SUBCHONDRAL_SHARE)
 
     return regions_where(bme, red_marrow)
-
-
-def summary(mask: NDArray[np.bool_], voxel_mm3: float) -> dict[str, float | int]:
-    """Number of regions and volume (mL) of ``mask``, for ``checks``.
-
-    >>> summary(np.array([[[1, 0, 1]]], bool), 500.0)
-    {'count': 2, 'volume_ml': 1.0}
-    """
-    count = boxed_regions(mask)[2] if mask.any() else 0
-    return {
-        "count": int(count),
-        "volume_ml": round(float(np.count_nonzero(mask)) * voxel_mm3 / MM3_PER_ML, 4),
-    }
