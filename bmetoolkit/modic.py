@@ -152,10 +152,6 @@ def type_string(volumes: dict[str, float], min_fraction: float) -> str:
 #: A band's reach is the 75th percentile of its columns' deepest voxels: a Modic change is
 #: often dome-shaped (thin at its edges), a fatty band is thin everywhere.
 REACH_PERCENTILE = 75.0
-#: Within a column, voxels further apart in depth than this many voxel extents (along the
-#: body's SI axis) are not one run: at least two voxels are missing between them (one
-#: missing voxel is allowed: a column is a bin of voxels on an oblique grid).
-RUN_GAP_VOXELS = 2.5
 
 
 @dataclass(frozen=True)
@@ -170,11 +166,7 @@ class EndplateBands:
     endplate: in at least ``min_attached`` of its columns the shallowest voxel's ``depth``
     is at most ``attach_mm`` (edema centred in the body, e.g. around a fracture, that
     touches an endplate somewhere is not), and the median of its voxels'
-    ``height_fraction`` is at most ``max_median_fraction``. With a finite ``run_gap_mm``, the
-    reach is measured over the attached columns only, each as deep as its run of voxels
-    continuous from the endplate (no step in depth larger than ``run_gap_mm``): a Modic
-    change grows from its endplate into the marrow, so fat lying beyond a gap below a thin
-    fatty band, joined to it elsewhere, adds no reach.
+    ``height_fraction`` is at most ``max_median_fraction``.
 
     Attributes
     ----------
@@ -200,9 +192,6 @@ class EndplateBands:
         The edema (type I) voxels.
     min_edema_depth_mm : float, optional
         Typical reach a band mostly of ``edema`` needs (default ``min_depth_mm``).
-    run_gap_mm : float
-        Largest step in depth between consecutive voxels of a column's run (inf: a column
-        reaches its deepest voxel).
     """
 
     depth: NDArray[np.floating]
@@ -217,7 +206,6 @@ class EndplateBands:
     min_attached: float = 0.0
     edema: NDArray[np.bool_] | None = None
     min_edema_depth_mm: float | None = None
-    run_gap_mm: float = np.inf
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
@@ -230,42 +218,16 @@ class EndplateBands:
             return False
         if np.median(self.height_fraction[box][inside]) > self.max_median_fraction:
             return False
-        column, depth = column[usable], depth[usable]
-        order = np.lexsort((depth, column))
-        column, depth = column[order], depth[order]
+        order = np.argsort(column[usable], kind="stable")
+        column, depth = column[usable][order], depth[usable][order]
         starts = np.flatnonzero(np.r_[True, np.diff(column) > 0])
-        is_attached = depth[starts] <= self.attach_mm  # the shallowest voxel of each column
-        attached = np.mean(is_attached)
+        reach = np.maximum.reduceat(depth, starts)
+        attached = np.mean(np.minimum.reduceat(depth, starts) <= self.attach_mm)
         if attached < self.min_attached:
             return False
-        reach = self._reach(depth, starts, is_attached)
-        if np.isfinite(self.run_gap_mm):  # reach is measured where the band starts
-            reach = reach[is_attached]
         area = starts.size / float(self.n_columns[box][inside].max())
         typical = np.percentile(reach, REACH_PERCENTILE)
         return bool(typical >= self._min_depth(box, inside) and area >= self.min_area)
-
-    def _reach(
-        self, depth: NDArray[np.floating], starts: NDArray[np.intp], is_attached: NDArray[np.bool_]
-    ) -> NDArray[np.floating]:
-        """Per column (``depth`` sorted within each column, columns beginning at ``starts``),
-        its deepest voxel, or with a finite ``run_gap_mm`` the deepest voxel of its run
-        continuous from the endplate (0 for an unattached column).
-
-        >>> bands = EndplateBands(*(None,) * 4, 4.0, 0.1, None, 1.0, run_gap_mm=2.5)
-        >>> depth = np.array([0.0, 1.0, 2.0, 5.0, 6.0, 3.0, 4.0])  # a gap of 3 mm in column 0
-        >>> bands._reach(depth, np.array([0, 5]), np.array([True, False])).tolist()
-        [2.0, 0.0]
-        """
-        if not np.isfinite(self.run_gap_mm):
-            return np.maximum.reduceat(depth, starts)
-        broken = np.r_[False, np.diff(depth) > self.run_gap_mm]
-        broken[starts] = False
-        breaks = np.cumsum(broken)
-        counts = np.diff(np.r_[starts, depth.size])
-        first_run = breaks == np.repeat(breaks[starts], counts)
-        reach = np.maximum.reduceat(np.where(first_run, depth, -np.inf), starts)
-        return np.where(is_attached, reach, 0.0)
 
     def _min_depth(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> float:
         """The reach a region needs: less for a band mostly of edema, which no fatty band
@@ -444,7 +406,6 @@ def modic_map(
         min_attached=params.modic_min_attached if si_mm <= COARSE_SI_MM else 0.0,
         edema=bme,
         min_edema_depth_mm=max(params.modic_min_edema_depth_mm, si_mm),
-        run_gap_mm=RUN_GAP_VOXELS * si_mm if si_mm <= COARSE_SI_MM else np.inf,
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)
