@@ -330,10 +330,10 @@ def free_fluid_signal(fluid_image: NDArray) -> float | None:
     995.0
     """
     image = np.asarray(fluid_image)
-    signal = image[image > 0]
+    signal = np.asarray(image[image > 0], np.float32)  # a copy of its own: sorted in place
     if signal.size == 0:
         return None
-    return float(np.percentile(signal.astype(np.float32), FREE_FLUID_PERCENTILE))
+    return float(np.percentile(signal, FREE_FLUID_PERCENTILE, overwrite_input=True))
 
 
 def _left_out_notes(left_out: dict[str, dict], params: Parameters) -> list[str]:

@@ -98,23 +98,28 @@ def bone_depths(
     articular_c = np.full(coarse.shape, np.nan, np.float32)
     margin = np.ceil(articular_gap_mm / coarse_spacing).astype(int) + 1
     half = 0.5 * float(coarse_spacing.min())
-    for number, box in enumerate(ndimage.find_objects(coarse), start=1):
-        if box is None:
+    for number, found in enumerate(ndimage.find_objects(coarse), start=1):
+        if found is None:
             continue
-        box = tuple(
-            slice(max(0, s.start - m), min(n, s.stop + m))
-            for s, m, n in zip(box, margin, coarse.shape, strict=True)
-        )
+        # The bone's box with one voxel around it holds every voxel nearest to one of its
+        # own (the layer around it is not the bone, and any voxel further out is further
+        # away than the layer); other bones count within the articular gap around it.
+        box = _widened(found, np.ones(coarse.ndim, int), coarse.shape)
         own = coarse[box] == number
-        other = (coarse[box] > 0) & ~own
         depth = ndimage.distance_transform_edt(own, sampling=coarse_spacing) - half
         surface_c[box][own] = np.maximum(depth[own], 0)
+        around = _widened(found, margin, coarse.shape)
+        other = coarse[around] > 0
+        other &= coarse[around] != number
         if not other.any():
             continue
         outer = own & ~ndimage.binary_erosion(own, _FACES, border_value=1)
         near = ndimage.distance_transform_edt(~other, sampling=coarse_spacing)
+        inner = tuple(
+            slice(b.start - a.start, b.stop - a.start) for b, a in zip(box, around, strict=True)
+        )
         # Centres of facing surface voxels are one voxel further apart than the surfaces.
-        joint = outer & (near <= articular_gap_mm + coarse_spacing.max())
+        joint = outer & (near[inner] <= articular_gap_mm + coarse_spacing.max())
         if joint.any():
             # The articular surface lies half a voxel beyond the joint voxels' centres.
             distance = ndimage.distance_transform_edt(~joint, sampling=coarse_spacing) + half
@@ -129,6 +134,16 @@ def bone_depths(
     fine_axes = [axis for axis, step in enumerate(spacing) if step <= 2 * spacing.min()]
     rim = _outer_layer(labels, fine_axes)
     return BoneDepths(surface_mm=surface, articular_mm=articular, rim=rim)
+
+
+def _widened(
+    box: tuple[slice, ...], margin: NDArray[np.integer], shape: tuple[int, ...]
+) -> tuple[slice, ...]:
+    """``box`` widened by ``margin`` voxels on each side, within ``shape``."""
+    return tuple(
+        slice(max(0, s.start - int(m)), min(n, s.stop + int(m)))
+        for s, m, n in zip(box, margin, shape, strict=True)
+    )
 
 
 def _blocks_to_voxels(
@@ -209,15 +224,37 @@ def partial_volume_band(
         slice(max(0, s.start - 1), min(n, s.stop + 1))
         for s, n in zip(occupied_box(bone), bone.shape, strict=True)
     )
-    inside = bone[box].astype(np.float32)
+    inside = np.asarray(bone, bool)[box]
     for source in source_grids:
         # The interpolation reaches a source voxel's extent on either side, and the surface
         # lies up to a study voxel beyond the last bone voxel: a box of
         # 2 * ceil(extent / spacing) + 1 study voxels.
         extent = voxel_extent(source, grid)
-        size = 2 * np.ceil(extent / grid.spacing - 1e-6).astype(int) + 1
-        if np.all(size == 1):
+        reach = np.ceil(extent / grid.spacing - 1e-6).astype(int)
+        if np.all(reach == 0):
             continue
-        covered = ndimage.uniform_filter(inside, size=tuple(size), mode="nearest")
-        band[box] |= (inside > 0) & (covered < 1 - 1e-3)
+        band[box] |= inside & ~_all_within(inside, reach)
     return band
+
+
+def _all_within(mask: NDArray[np.bool_], reach: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """Voxels whose box of ``reach`` voxels on either side along each axis is all ``mask``
+    (within the array: its edge voxels stand for what lies beyond). Boolean shifts, one axis
+    at a time.
+
+    >>> _all_within(np.array([[1, 1, 1, 0, 1]], bool), np.array([0, 1])).astype(int)
+    array([[1, 1, 0, 0, 0]])
+    """
+    out = mask
+    for axis, steps in enumerate(reach):
+        if steps <= 0 or mask.shape[axis] < 2:
+            continue
+        shifted = out.copy()
+        for step in range(1, min(int(steps), mask.shape[axis] - 1) + 1):
+            low = [slice(None)] * mask.ndim
+            high = [slice(None)] * mask.ndim
+            low[axis], high[axis] = slice(None, -step), slice(step, None)
+            shifted[tuple(low)] &= out[tuple(high)]
+            shifted[tuple(high)] &= out[tuple(low)]
+        out = shifted
+    return out
