@@ -40,6 +40,7 @@ __all__ = [
     "decision_levels",
     "normal_sd",
     "smooth_within",
+    "smoothed_at",
 ]
 
 
@@ -89,6 +90,7 @@ def smooth_within(
     width_mm: float,
     *,
     weights: SmoothingWeights | None = None,
+    within: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float32]:
     """Box average of the ratio over about ``width_mm``, within the finite voxels.
 
@@ -97,7 +99,8 @@ def smooth_within(
     receive a value (normalised convolution), so the marrow edge is not darkened by the
     cortex. An axis whose voxels are coarser than half of ``width_mm`` is not smoothed.
     ``weights`` reuses the normalising weight of an earlier call over the same voxels (the
-    same result, computed once).
+    same result, computed once). ``within`` restricts the marrow to these voxels (as if the
+    ratio were NaN elsewhere, without that copy).
 
     >>> ratio = np.full((5, 5, 1), np.nan, np.float32)
     >>> ratio[1:4, 1:4, 0] = 1.0
@@ -106,38 +109,102 @@ def smooth_within(
     >>> float(out[2, 2, 0]), float(out[1, 1, 0]), bool(np.isnan(out[0, 0, 0]))
     (2.0, 3.25, True)
     """
+    ratio, finite, size = _finite_within(ratio, spacing, width_mm, within)
+    if max(size) == 1 or not finite.any():
+        return np.where(finite, ratio, np.float32(np.nan))
+    box, inside, total, weight = _normalised_sums(ratio, finite, size, weights)
+    out = np.full(ratio.shape, np.nan, np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[box] = np.where(inside, total / weight, np.float32(np.nan))
+    return out
+
+
+def smoothed_at(
+    ratio: NDArray[np.floating],
+    at: NDArray[np.bool_],
+    spacing: NDArray[np.floating],
+    width_mm: float,
+    *,
+    weights: SmoothingWeights | None = None,
+) -> NDArray[np.float32]:
+    """``smooth_within(np.where(at, ratio, np.nan), ...)[at]`` without the whole image: the
+    ratio smoothed among the voxels of ``at`` alone, at those voxels (flat order; NaN where
+    the ratio is not finite and positive), e.g. normal marrow for its own SD.
+
+    >>> ratio = np.ones((4, 4, 1), np.float32)
+    >>> at = np.zeros((4, 4, 1), bool)
+    >>> at[:2, :2] = True
+    >>> ratio[0, 0] = 5.0
+    >>> smoothed_at(ratio, at, np.ones(3), 3.0).tolist()
+    [2.0, 2.0, 2.0, 2.0]
+    >>> ratio[0, 0], ratio[0, 1] = 7.0, np.nan  # no value there
+    >>> smoothed_at(ratio, at, np.ones(3), 3.0).tolist()
+    [3.0, nan, 3.0, 3.0]
+    """
+    ratio, finite, size = _finite_within(ratio, spacing, width_mm, at)
+    if max(size) == 1 or not finite.any():
+        return np.where(finite, ratio, np.float32(np.nan))[at]
+    box, inside, total, weight = _normalised_sums(ratio, finite, size, weights)
+    if np.count_nonzero(inside) == np.count_nonzero(at):  # every voxel of ``at`` has a value
+        return total[inside] / weight[inside]
+    out = np.full(ratio.shape, np.nan, np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[box] = np.where(inside, total / weight, np.float32(np.nan))
+    return out[at]
+
+
+def _finite_within(
+    ratio: NDArray[np.floating],
+    spacing: NDArray[np.floating],
+    width_mm: float,
+    within: NDArray[np.bool_] | None,
+) -> tuple[NDArray[np.float32], NDArray[np.bool_], list[int]]:
+    """The ratio as float32, its voxels that take part (finite, positive, ``within``) and
+    the box's size in voxels along each axis."""
     ratio = np.asarray(ratio, np.float32)
     size = [2 * int(width_mm / (2 * float(s))) + 1 if width_mm > 0 else 1 for s in spacing]
-    finite = np.isfinite(ratio) & (ratio > 0)
-    if max(size) == 1 or not finite.any():
-        return np.where(finite, ratio, np.nan).astype(np.float32)
+    finite = np.isfinite(ratio)
+    finite &= ratio > 0
+    if within is not None:
+        finite &= within
+    return ratio, finite, size
+
+
+def _normalised_sums(
+    ratio: NDArray[np.float32],
+    finite: NDArray[np.bool_],
+    size: list[int],
+    weights: SmoothingWeights | None,
+) -> tuple[tuple[slice, ...], NDArray[np.bool_], NDArray[np.float32], NDArray[np.float32]]:
+    """The box average of the ratio over its ``finite`` voxels (0 elsewhere) and of their
+    mask, on the box of the finite voxels.
+
+    The box needs no margin: the average pads with zeros, the voxels around the box are
+    zeros (not finite) and an average's running sum starts each line at an exact 0, so a
+    margin of zeros changes no value inside the box.
+    """
     box = occupied_box(finite)
-    box = tuple(
-        slice(max(b.start - n // 2, 0), min(b.stop + n // 2, dim))
-        for b, n, dim in zip(box, size, ratio.shape, strict=True)
-    )
     inside = finite[box]
-    values = np.where(inside, ratio[box], 0.0).astype(np.float32)
+    values = np.where(inside, ratio[box], np.float32(0.0))
     total = _box_average(values, size)
     if weights is None:
         weight = _box_average(inside.astype(np.float32), size)
     else:
         weight = weights.weight(inside, size, box)
-    out = np.full(ratio.shape, np.nan, np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[box] = np.where(inside, total / weight, np.nan)
-    return out
+    return box, inside, total, weight
 
 
-def normal_sd(smoothed: NDArray[np.floating], normal: NDArray[np.bool_]) -> float:
-    """Robust SD (scaled MAD) of the smoothed log ratio over normal marrow voxels.
+def normal_sd(smoothed: NDArray[np.floating], normal: NDArray[np.bool_] | None = None) -> float:
+    """Robust SD (scaled MAD) of the smoothed log ratio over normal marrow voxels (all of
+    ``smoothed`` without ``normal``).
 
     >>> rng = np.random.default_rng(0)
     >>> ratio = np.exp(rng.normal(0, 0.1, 10000)).astype(np.float32)
     >>> round(normal_sd(ratio, np.ones(10000, bool)), 2)
     0.1
     """
-    values = np.log(np.asarray(smoothed)[normal])
+    values = np.asarray(smoothed)
+    values = np.log(values if normal is None else values[normal])
     values = values[np.isfinite(values)]
     if values.size < 20:
         return 0.0

@@ -21,6 +21,7 @@ from bmetoolkit.decision import (
     decision_levels,
     normal_sd,
     smooth_within,
+    smoothed_at,
 )
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.modic import MM3_PER_ML
@@ -177,10 +178,9 @@ def _smoothed_with_sd(
 ) -> tuple[NDArray[np.float32], float]:
     """The ratio smoothed within the marrow, and the SD of normal marrow smoothed among its
     own voxels (lesion edges do not widen it), at one width."""
-    smoothed = smooth_within(np.where(marrow, ratio, np.nan), spacing, width_mm, weights=weights)
-    alone = smooth_within(np.where(normal, ratio, np.nan), spacing, width_mm, weights=weights)
-    sd = normal_sd(alone, normal)
-    return smoothed, sd
+    smoothed = smooth_within(ratio, spacing, width_mm, weights=weights, within=marrow)
+    alone = smoothed_at(ratio, normal, spacing, width_mm, weights=weights)
+    return smoothed, normal_sd(alone)
 
 
 def decision_images(

@@ -146,3 +146,47 @@ def test_the_analysis_box_gives_the_whole_grids_results(monkeypatch):
     assert cropped.lesion_rows == full.lesion_rows
     assert cropped.bone_rows == full.bone_rows
     assert cropped.checks == full.checks and cropped.notes == full.notes
+
+
+def _stacked_scene(*paint, seed=0):
+    """Two bones stacked along the thick slices whose masks touch (a joint thinner than a
+    slice: bone 1 ends at slice 7, bone 2 starts at slice 8); ``paint`` as in ``_scene``."""
+    rng = np.random.default_rng(seed)
+    bones = np.zeros(SHAPE, np.uint8)
+    bones[5:75, BONE_J, 2:8] = 1
+    bones[5:75, BONE_J, 8:14] = 2
+    t1, stir = np.full(SHAPE, 450.0), np.full(SHAPE, 260.0)
+    t1[bones > 0], stir[bones > 0] = MARROW["t1"], MARROW["stir"]
+    for mask, t1_ratio, stir_ratio in paint:
+        t1[mask], stir[mask] = MARROW["t1"] * t1_ratio, MARROW["stir"] * stir_ratio
+    affine = np.diag([*SPACING, 1.0])
+    volumes = []
+    for data, role in ((t1, "t1"), (stir, "stir")):
+        noisy = data + rng.normal(0, 0.03 * MARROW[role], SHAPE)
+        volumes.append(Volume(np.abs(noisy).astype(np.float32), affine, source=role))
+    return volumes[0], volumes[1], Volume(bones, affine, kind="label", source="bones")
+
+
+def _joint_slices():
+    """The two slices either side of the joint, mixed with its cartilage and fluid."""
+    mixed = np.zeros(SHAPE, bool)
+    mixed[10:60, 15:55, 7:9] = True
+    return mixed
+
+
+def test_thick_slices_mixed_with_a_joint_where_the_masks_touch_are_not_edema():
+    # T1-dark and mildly fluid-bright (cortex, cartilage and joint fluid in one slice): the
+    # masks of the two bones touch, but each slice reaches across the joint between them.
+    result = _analyze(*_stacked_scene((_joint_slices(), 0.55, 1.6)))
+    assert result.bme_volume_ml == 0
+    assert result.checks["partial_volume_pieces"]["count"] >= 1
+
+
+def test_edema_under_a_joint_where_the_masks_touch_is_found():
+    lesion = np.zeros(SHAPE, bool)
+    lesion[20:40, 20:40, 4:8] = True  # 4 slices of bone 1, up to the joint
+    t1, stir, bones = _stacked_scene((_joint_slices(), 0.55, 1.6), (lesion, 0.8, 1.9))
+    found = np.asarray(_analyze(t1, stir, bones).bme_mask.data, bool)
+    deep = lesion & (np.indices(SHAPE)[2] < 7)  # below the mixed slice
+    assert np.count_nonzero(found & deep) > 0.8 * np.count_nonzero(deep)
+    assert not (found & ~lesion & ~_joint_slices()).any()

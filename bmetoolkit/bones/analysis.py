@@ -130,9 +130,9 @@ def analyze_bones(
     )  # fmt: skip
     marrow &= ~cortex & ~cyst
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
-    ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
+    ratios = {name: np.where(marrow, r, np.float32(np.nan)) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
-    mixed = partial_volume_band(ids > 0, grid, study.source_grids.values())
+    mixed = partial_volume_band(ids, grid, study.source_grids.values())
     coarse, coarse_level = coarse_seed_mask(
         ratios[fluid], normal, marrow, grid.spacing, width_mm=params.coarse_seed_mm,
         z=params.seed_z, floor=levels.fluid_bright[0],
@@ -199,8 +199,8 @@ def analyze_bones(
         border=touches_border(full_ids, max(bones.names, default=0) + 1),
     )
     shape = full_grid.shape
-    marrow = on_full_grid(marrow, box, shape)
-    bme = on_full_grid(bme, box, shape)
+    marrow = on_full_grid(marrow.view(np.uint8), box, shape)
+    bme = on_full_grid(bme.view(np.uint8), box, shape)
     lesion_numbers = on_full_grid(lesion_numbers, box, shape)
     ratios = {name: on_full_grid(r, box, shape, np.nan) for name, r in ratios.items()}
     timings["analysis_s"] = time.perf_counter() - clock
@@ -214,12 +214,12 @@ def analyze_bones(
         study=full_study,
         vertebrae=None,
         bodies=[],
-        marrow=Volume(marrow.astype(np.uint8), affine, kind="label", source="marrow"),
+        marrow=Volume(marrow, affine, kind="label", source="marrow"),
         ratios={
             name: Volume(r, affine, source=f"{name} ratio to normal marrow")
             for name, r in ratios.items()
         },
-        bme_mask=Volume(bme.astype(np.uint8), affine, kind="label", source="bme_mask"),
+        bme_mask=Volume(bme, affine, kind="label", source="bme_mask"),
         modic_map=None,
         lesion_labels=Volume(lesion_numbers, affine, kind="label", source="lesions"),
         endplate_rows=[],
@@ -330,10 +330,10 @@ def free_fluid_signal(fluid_image: NDArray) -> float | None:
     995.0
     """
     image = np.asarray(fluid_image)
-    signal = image[image > 0]
+    signal = np.asarray(image[image > 0], np.float32)  # a copy of its own: sorted in place
     if signal.size == 0:
         return None
-    return float(np.percentile(signal.astype(np.float32), FREE_FLUID_PERCENTILE))
+    return float(np.percentile(signal, FREE_FLUID_PERCENTILE, overwrite_input=True))
 
 
 def _left_out_notes(left_out: dict[str, dict], params: Parameters) -> list[str]:

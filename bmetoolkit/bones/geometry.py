@@ -98,23 +98,28 @@ def bone_depths(
     articular_c = np.full(coarse.shape, np.nan, np.float32)
     margin = np.ceil(articular_gap_mm / coarse_spacing).astype(int) + 1
     half = 0.5 * float(coarse_spacing.min())
-    for number, box in enumerate(ndimage.find_objects(coarse), start=1):
-        if box is None:
+    for number, found in enumerate(ndimage.find_objects(coarse), start=1):
+        if found is None:
             continue
-        box = tuple(
-            slice(max(0, s.start - m), min(n, s.stop + m))
-            for s, m, n in zip(box, margin, coarse.shape, strict=True)
-        )
+        # The bone's box with one voxel around it holds every voxel nearest to one of its
+        # own (the layer around it is not the bone, and any voxel further out is further
+        # away than the layer); other bones count within the articular gap around it.
+        box = _widened(found, np.ones(coarse.ndim, int), coarse.shape)
         own = coarse[box] == number
-        other = (coarse[box] > 0) & ~own
         depth = ndimage.distance_transform_edt(own, sampling=coarse_spacing) - half
         surface_c[box][own] = np.maximum(depth[own], 0)
+        around = _widened(found, margin, coarse.shape)
+        other = coarse[around] > 0
+        other &= coarse[around] != number
         if not other.any():
             continue
         outer = own & ~ndimage.binary_erosion(own, _FACES, border_value=1)
         near = ndimage.distance_transform_edt(~other, sampling=coarse_spacing)
+        inner = tuple(
+            slice(b.start - a.start, b.stop - a.start) for b, a in zip(box, around, strict=True)
+        )
         # Centres of facing surface voxels are one voxel further apart than the surfaces.
-        joint = outer & (near <= articular_gap_mm + coarse_spacing.max())
+        joint = outer & (near[inner] <= articular_gap_mm + coarse_spacing.max())
         if joint.any():
             # The articular surface lies half a voxel beyond the joint voxels' centres.
             distance = ndimage.distance_transform_edt(~joint, sampling=coarse_spacing) + half
@@ -129,6 +134,16 @@ def bone_depths(
     fine_axes = [axis for axis, step in enumerate(spacing) if step <= 2 * spacing.min()]
     rim = _outer_layer(labels, fine_axes)
     return BoneDepths(surface_mm=surface, articular_mm=articular, rim=rim)
+
+
+def _widened(
+    box: tuple[slice, ...], margin: NDArray[np.integer], shape: tuple[int, ...]
+) -> tuple[slice, ...]:
+    """``box`` widened by ``margin`` voxels on each side, within ``shape``."""
+    return tuple(
+        slice(max(0, s.start - int(m)), min(n, s.stop + int(m)))
+        for s, m, n in zip(box, margin, shape, strict=True)
+    )
 
 
 def _blocks_to_voxels(
@@ -169,9 +184,9 @@ def voxel_extent(source: Grid, grid: Grid) -> NDArray[np.float64]:
 
 
 def partial_volume_band(
-    bone: NDArray[np.bool_], grid: Grid, source_grids: Iterable[Grid]
+    bones: NDArray[np.integer] | NDArray[np.bool_], grid: Grid, source_grids: Iterable[Grid]
 ) -> NDArray[np.bool_]:
-    """Bone voxels whose signal on some image mixes in what lies outside the bone.
+    """Bone voxels whose signal on some image mixes in what lies outside their bone.
 
     An image acquired on its own grid (thick slices, another orientation) and resampled onto
     the study grid (linear interpolation between its voxels) carries, at each study voxel,
@@ -179,13 +194,17 @@ def partial_volume_band(
     bone (joint fluid, fat, cartilage), the marrow looks brighter or darker than it is: 10 %
     of joint fluid in a STIR voxel makes normal marrow look like edema. The band is where
     the box of twice any image's voxel (the reach of the interpolation), centred on the
-    study voxel, is not all bone: up to a slice thickness deep where the surface runs along
-    the slices, about a millimetre where it crosses them.
+    study voxel, is not all of the voxel's bone: up to a slice thickness deep where the
+    surface runs along the slices, about a millimetre where it crosses them. A voxel of
+    another bone in the box counts as outside: between two bones lies a joint (cartilage
+    and joint fluid), however thin, so where a joint runs along thick slices the slices
+    either side of it are mixed with it even when the masks touch.
 
     Parameters
     ----------
-    bone : ndarray of bool
-        The bone masks (cortex included) on ``grid``.
+    bones : ndarray of int or bool
+        The bone labels (cortex included; 0 outside bone) on ``grid``; a boolean mask is
+        one bone.
     grid : Grid
         The study grid.
     source_grids : iterable of Grid
@@ -201,23 +220,63 @@ def partial_volume_band(
     >>> finer = Grid((5, 1, 1), np.diag([2.5, 1.0, 1.0, 1.0]))  # reaches 2.5 mm: 3 voxels
     >>> partial_volume_band(bone, Grid(bone.shape, np.eye(4)), [finer])[:, 0, 0].astype(int)
     array([0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0])
+
+    Two bones whose masks touch (a joint thinner than a voxel) are mixed at the joint too:
+
+    >>> bones = np.zeros((12, 1, 1), np.uint8)
+    >>> bones[1:6], bones[6:11] = 1, 2
+    >>> one = Grid((12, 1, 1), np.diag([1.0, 1.0, 1.0, 1.0]))
+    >>> partial_volume_band(bones, one, [one])[:, 0, 0].astype(int)
+    array([0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0])
     """
-    band = np.zeros(bone.shape, bool)
-    if not bone.any():
+    labels = np.asarray(bones)
+    band = np.zeros(labels.shape, bool)
+    if not labels.any():
         return band
     box = tuple(
         slice(max(0, s.start - 1), min(n, s.stop + 1))
-        for s, n in zip(occupied_box(bone), bone.shape, strict=True)
+        for s, n in zip(occupied_box(labels != 0), labels.shape, strict=True)
     )
-    inside = bone[box].astype(np.float32)
-    for source in source_grids:
-        # The interpolation reaches a source voxel's extent on either side, and the surface
-        # lies up to a study voxel beyond the last bone voxel: a box of
-        # 2 * ceil(extent / spacing) + 1 study voxels.
-        extent = voxel_extent(source, grid)
-        size = 2 * np.ceil(extent / grid.spacing - 1e-6).astype(int) + 1
-        if np.all(size == 1):
+    labels = labels[box]
+    inside = labels != 0
+    # The interpolation reaches a source voxel's extent on either side, and the surface lies
+    # up to a study voxel beyond the last bone voxel: a box of 2 * ceil(extent / spacing) + 1
+    # study voxels. A box within another image's box adds nothing to that image's band.
+    reaches = {
+        tuple(np.ceil(voxel_extent(source, grid) / grid.spacing - 1e-6).astype(int))
+        for source in source_grids
+    }
+    for reach in reaches:
+        if not any(reach) or any(
+            other != reach and all(o >= r for o, r in zip(other, reach, strict=True))
+            for other in reaches
+        ):
             continue
-        covered = ndimage.uniform_filter(inside, size=tuple(size), mode="nearest")
-        band[box] |= (inside > 0) & (covered < 1 - 1e-3)
+        band[box] |= inside & ~_all_own(labels, np.array(reach))
     return band
+
+
+def _all_own(labels: NDArray, reach: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """Voxels whose box of ``reach`` voxels on either side along each axis holds only their
+    own label (within the array: its edge voxels stand for what lies beyond). Shifts, one
+    axis at a time: after an axis, a voxel is kept when every voxel of its window along
+    that axis has its label and was kept along the axes before.
+
+    >>> _all_own(np.array([[1, 1, 1, 0, 2, 2]]), np.array([0, 1])).astype(int)
+    array([[1, 1, 0, 0, 0, 1]])
+    """
+    out = np.ones(labels.shape, bool)
+    for axis, steps in enumerate(reach):
+        if steps <= 0 or labels.shape[axis] < 2:
+            continue
+        kept = out.copy()
+        for step in range(1, min(int(steps), labels.shape[axis] - 1) + 1):
+            low = [slice(None)] * labels.ndim
+            high = [slice(None)] * labels.ndim
+            low[axis], high[axis] = slice(None, -step), slice(step, None)
+            low, high = tuple(low), tuple(high)
+            same = labels[low] == labels[high]
+            kept[low] &= same & out[high]
+            kept[high] &= same & out[low]
+        out = kept
+    return out
