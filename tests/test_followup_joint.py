@@ -205,3 +205,80 @@ def test_a_visit_whose_inputs_changed_is_decided_alone_with_a_note(saved_pair, t
     result = compare(saved_pair[0], folder)
     assert result.joint is None
     assert any("decided for each visit alone" in note for note in result.notes)
+
+
+def test_saved_ratio_images_decide_together_without_analysing_again(
+    saved_pair, tmp_path, monkeypatch
+):
+    """Output folders hold the ratio images: compared from them, the tables are those of
+    the studies compared directly, and nothing is analysed again; a folder written without
+    them (an older version) is analysed again, to the same tables."""
+    import shutil
+
+    from bmetoolkit.followup import joint_visits
+    from bmetoolkit.followup.compare import compare
+
+    studies = [
+        {"t1": folder.parent / f"{folder.name}_nifti" / "t1.nii.gz",
+         "stir": folder.parent / f"{folder.name}_nifti" / "stir.nii.gz",
+         "vertebrae": folder.parent / f"{folder.name}_nifti" / "vertebrae.nii.gz"}
+        for folder in saved_pair
+    ]  # fmt: skip
+    direct = compare(*studies)
+    assert all((folder / "decision_images.npz").is_file() for folder in saved_pair)
+    old = []
+    for folder in saved_pair:
+        shutil.copytree(folder, tmp_path / folder.name)
+        (tmp_path / folder.name / "decision_images.npz").unlink()
+        old.append(tmp_path / folder.name)
+    again = compare(*old)  # analysed again from the inputs its report names
+
+    def refused(*args, **kwargs):
+        raise AssertionError("analysed again")
+
+    monkeypatch.setattr(joint_visits, "analyze", refused)
+    saved = compare(*saved_pair)
+    assert direct.joint is not None
+    for result in (saved, again):
+        assert result.joint == direct.joint
+        assert result.change_rows == direct.change_rows
+        assert result.lesion_rows == direct.lesion_rows
+
+
+def test_decision_images_round_trip_exactly(saved_pair):
+    from bmetoolkit.followup.visit import load_visit
+    from bmetoolkit.result import load_decision_images
+
+    visit = load_visit(saved_pair[0], label="baseline")
+    shape = visit.maps["bme_mask"].shape
+    images = load_decision_images(saved_pair[0] / "decision_images.npz", shape)
+    assert images is not None and images.marrow.any()
+    assert set(images.ratios) == {"t1", "stir"}
+    assert all(np.isnan(r[~images.marrow]).all() for r in images.ratios.values())
+    assert load_decision_images(saved_pair[0] / "decision_images.npz", (*shape[:2], 1)) is None
+    assert load_decision_images(saved_pair[0] / "missing.npz", shape) is None
+
+
+def test_the_later_stages_from_saved_ratio_images_are_the_analysis_own(saved_pair):
+    """A visit's Modic map, endplates and lesions derived from a changed edema are the same
+    from its saved ratio images as from its analysis."""
+    from bmetoolkit.followup.joint import own_marrow_edema, visit_decision
+    from bmetoolkit.followup.joint_visits import _analysis_of, downstream
+    from bmetoolkit.followup.saved import saved_analysis
+    from bmetoolkit.followup.visit import load_visit
+
+    visit = load_visit(saved_pair[0], label="baseline")
+    saved, (analysed, _) = saved_analysis(visit), _analysis_of(visit)
+    assert saved is not None and analysed is not None
+    found = []
+    for result in (saved, analysed):
+        decision = visit_decision(result)
+        marrow = own_marrow_edema(decision)
+        below = int(np.median(np.nonzero(marrow)[0]))
+        marrow[:below] = False  # a changed edema: part of it gone
+        found.append(downstream(decision, marrow))
+    assert np.asarray(found[0].bme_mask.data).any()
+    for key in ("bme", "lesions", "endplates", "modic_counts"):
+        assert found[0].to_dict()[key] == found[1].to_dict()[key], key
+    for name in ("bme_mask", "modic_map", "lesion_labels"):
+        assert np.array_equal(getattr(found[0], name).data, getattr(found[1], name).data)

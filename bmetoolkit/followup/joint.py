@@ -80,7 +80,7 @@ class VisitDecision:
     decisions : dict of str to ndarray
         The decision images (ratios smoothed within the marrow), as the analysis made them.
     levels : DecisionLevels
-        The scan's decision levels (from the report, rounded to 4 decimals).
+        The scan's decision levels (from the report, exact).
     regions : ndarray of bool
         The grow-level regions holding a seed (the analysis' hysteresis, before edges).
     candidates : ndarray of bool
