@@ -178,7 +178,8 @@ def joint_visits(
     if changed:
         notes.append(
             "edema decided for both visits together (a region found at one visit re-examined "
-            "at the other, focal spots decided once per lesion): "
+            "at the other, focal spots decided once per lesion, faint regions without a "
+            "fluid seed on the T1 of both visits): "
             + "; ".join(
                 f"{name} {part['own_ml']:.2f} mL alone, {part['joint_ml']:.2f} mL together"
                 for name, part in changed.items()
