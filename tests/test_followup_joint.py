@@ -343,3 +343,33 @@ def test_the_later_stages_from_saved_ratio_images_are_the_analysis_own(saved_pai
         assert found[0].to_dict()[key] == found[1].to_dict()[key], key
     for name in ("bme_mask", "modic_map", "lesion_labels"):
         assert np.array_equal(getattr(found[0], name).data, getattr(found[1], name).data)
+
+
+def test_an_interrupted_save_of_the_ratio_images_leaves_no_file(tmp_path, monkeypatch):
+    from bmetoolkit.result import load_decision_images, save_decision_images
+
+    grid = Grid(SHAPE, np.diag([*SPACING, 1.0]))
+    marrow = np.zeros(SHAPE, bool)
+    marrow[4:40, 4:40, 1:7] = True
+    ratio = np.where(marrow, 1.1, np.nan).astype(np.float32)
+    result = SimpleNamespace(
+        marrow=Volume(marrow.astype(np.uint8), grid.affine, kind="label"),
+        ratios={"t1": Volume(ratio, grid.affine), "stir": Volume(ratio * 2, grid.affine)},
+        wall_layer_ratios=None,
+    )
+    target = tmp_path / "decision_images.npz"
+    save_decision_images(result, target)
+    first = target.read_bytes()
+    saved = load_decision_images(target, SHAPE)
+    assert np.array_equal(saved.marrow, marrow) and saved.wall_layer_ratios is None
+    assert np.array_equal(saved.ratios["stir"], ratio * 2, equal_nan=True)
+    save_decision_images(result, target)
+    assert target.read_bytes() == first  # the same bytes every time
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np.lib.format, "write_array", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_decision_images(result, tmp_path / "again.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decision_images.npz"]
