@@ -34,8 +34,9 @@ and extra voxels: where a test-retest difference of the total comes from.
 two-subject pairs, with and without marrow texture. ``--joint``: joint phantom pairs (the
 any-bone path, held-out joint seeds), analysed with the true bone masks and compared.
 
-``--timing``: seconds per compare from output folders, both visits decided together and
-alone, alternately on each seed's test-retest pair.
+``--timing``: seconds (wall and CPU) per compare from output folders, alternately on each
+seed's test-retest pair: both visits decided together from the saved ratio images, together
+from folders without them (each visit analysed again), and alone.
 
 Run: ``python benchmarks/bench_followup.py [--tuning] [--pairs N] [--calibrate | --sources
 | --subject-check | --joint | --timing] [--json rows.json]`` (about a minute per seed on one core).
@@ -212,22 +213,36 @@ def _retest_sources(seed: int) -> dict[str, Any]:
 
 
 def _timing(seeds: list[int], repeats: int = 2) -> None:
-    """Seconds per compare from output folders (outputs and QC page written), both visits
-    decided together (the default) and alone, alternately on each seed's test-retest pair
-    (``--timing``): the same pair at the same moment, so the machine's load cancels."""
-    times: dict[str, list[float]] = {"together": [], "alone": []}
+    """Seconds (wall and CPU) per compare from output folders (outputs and QC page written),
+    alternately on each seed's test-retest pair (``--timing``), so the machine's load
+    cancels: both visits decided together from the folders' saved ratio images (the
+    default), together from folders without them (as written before they were saved: each
+    visit analysed again), and each visit decided alone."""
+    import shutil
+
+    variants = ("together", "together, analysed again", "alone")
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             folders = _analysed(make_phantom_pair(seed, retest=True), Path(tmp), f"{seed}")
+            old = []
+            for folder in folders:
+                shutil.copytree(folder, folder.with_name(f"{folder.name}_old"))
+                folder.with_name(f"{folder.name}_old").joinpath("decision_images.npz").unlink()
+                old.append(folder.with_name(f"{folder.name}_old"))
             for n in range(repeats):
-                for name, joint in (("together", True), ("alone", False)):
-                    clock = time.perf_counter()
-                    compare(*folders, out=Path(tmp) / f"{name}{n}", joint=joint)
+                for name in variants:
+                    given = old if name.endswith("again") else folders
+                    clock, cpu_clock = time.perf_counter(), time.process_time()
+                    compare(*given, out=Path(tmp) / f"{name}{n}", joint=name != "alone")
                     times[name].append(time.perf_counter() - clock)
-        print(json.dumps({"seed": seed} | {k: [round(t, 2) for t in v] for k, v in times.items()}),
+                    cpu[name].append(time.process_time() - cpu_clock)
+        print(json.dumps({"seed": seed} | {k: [round(t, 2) for t in v] for k, v in cpu.items()}),
               flush=True)  # fmt: skip
-    for name, values in times.items():
-        print(f"compare seconds, decided {name}: {_quantiles(values)} ({len(values)} compares)")
+    for name in variants:
+        print(f"compare, decided {name}: wall s {_quantiles(times[name])}; CPU s "
+              f"{_quantiles(cpu[name])} ({len(times[name])} compares)")  # fmt: skip
 
 
 def _joint_case(seed: int, index: int) -> dict[str, Any]:

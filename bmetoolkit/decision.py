@@ -236,13 +236,14 @@ class DecisionLevels:
     t1_bright: tuple[float, float]
 
     def to_dict(self) -> dict[str, Any]:
-        """The levels for the report (rounded)."""
+        """The levels for the report, exact (not rounded: ``compare`` rebuilds the decision
+        from them, and a level rounded to 4 decimals moved a voxel across it)."""
 
         def pair(levels: tuple[float, float]) -> dict[str, float]:
-            return {"grow": round(levels[0], 4), "seed": round(levels[1], 4)}
+            return {"grow": float(levels[0]), "seed": float(levels[1])}
 
         return {
-            "normal_marrow_sd": {k: round(v, 4) for k, v in self.sd.items()},
+            "normal_marrow_sd": {k: float(v) for k, v in self.sd.items()},
             "fluid": self.fluid,
             "t1_criterion": self.t1_criterion,
             "fluid_bright": pair(self.fluid_bright),

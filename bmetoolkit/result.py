@@ -3,18 +3,21 @@
 Output contract of :meth:`AnalysisResult.save` (all on the study grid, the T1's when there is
 a T1, with its affine):
 
-==================== ==========================================================================
-``bme_mask.nii.gz``   uint8, 1 = bone marrow edema
-``modic_map.nii.gz``  uint8, 0 none, 1 Modic type I, 2 type II, 3 type III (spine)
-``vertebrae.nii.gz``  the vertebral bodies used (VerSe ids; ``1..n`` when levels are unknown)
-``bones.nii.gz``      with bone masks instead of vertebrae: the bones used (the mask's ids)
-``lesions.nii.gz``    lesion numbers of ``lesions.csv``
-``lesions.csv``       one row per lesion (:data:`bmetoolkit.lesions.LESION_COLUMNS`; with bone
-                      masks :data:`bmetoolkit.bones.tables.BONE_LESION_COLUMNS`)
-``endplates.csv``     one row per endplate (:data:`bmetoolkit.modic.ENDPLATE_COLUMNS`; spine)
-``bones.csv``         one row per bone (:data:`bmetoolkit.bones.tables.BONE_COLUMNS`; bones)
-``report.json``       everything above in one document, with parameters, inputs, versions
-==================== ==========================================================================
+======================== ======================================================================
+``bme_mask.nii.gz``      uint8, 1 = bone marrow edema
+``modic_map.nii.gz``     uint8, 0 none, 1 Modic type I, 2 type II, 3 type III (spine)
+``vertebrae.nii.gz``     the vertebral bodies used (VerSe ids; ``1..n`` when levels are unknown)
+``bones.nii.gz``         with bone masks instead of vertebrae: the bones used (the mask's ids)
+``lesions.nii.gz``       lesion numbers of ``lesions.csv``
+``lesions.csv``          one row per lesion (:data:`bmetoolkit.lesions.LESION_COLUMNS`; with bone
+                         masks :data:`bmetoolkit.bones.tables.BONE_LESION_COLUMNS`)
+``endplates.csv``        one row per endplate (:data:`bmetoolkit.modic.ENDPLATE_COLUMNS`; spine)
+``bones.csv``            one row per bone (:data:`bmetoolkit.bones.tables.BONE_COLUMNS`; bones)
+``decision_images.npz``  spine: the ratio images inside the marrow and along the bodies' walls,
+                         for deciding two visits together (``bmetoolkit compare``; see
+                         :func:`load_decision_images`)
+``report.json``          everything above in one document, with parameters, inputs, versions
+======================== ======================================================================
 
 With bone masks (``anatomy == "bones"``) there is no spine concept: no Modic map, endplates
 or vertebrae; ``bones.nii.gz`` and ``bones.csv`` take their place.
@@ -56,7 +59,16 @@ from bmetoolkit.spine.vertebra import BodyGeometry
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
 
-__all__ = ["LABEL_MAPS", "OUTPUT_FILES", "QC_PAGE", "AnalysisResult", "versions"]
+__all__ = [
+    "LABEL_MAPS",
+    "OUTPUT_FILES",
+    "QC_PAGE",
+    "AnalysisResult",
+    "DecisionImages",
+    "load_decision_images",
+    "save_decision_images",
+    "versions",
+]
 
 #: Default file name of each output.
 OUTPUT_FILES: dict[str, str] = {
@@ -68,11 +80,20 @@ OUTPUT_FILES: dict[str, str] = {
     "endplates": "endplates.csv",
     "bones": "bones.nii.gz",
     "bone_table": "bones.csv",
+    "decision_images": "decision_images.npz",
     "report": "report.json",
 }
 #: The outputs of each anatomy.
 ANATOMY_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "spine": ("bme_mask", "modic_map", "vertebrae", "lesion_labels", "lesions", "endplates"),
+    "spine": (
+        "bme_mask",
+        "modic_map",
+        "vertebrae",
+        "lesion_labels",
+        "lesions",
+        "endplates",
+        "decision_images",
+    ),
     "bones": ("bme_mask", "bones", "lesion_labels", "lesions", "bone_table"),
 }
 #: Outputs that are label maps: each gets its colour tables (``viewer_tables``).
@@ -157,8 +178,9 @@ class AnalysisResult:
     wall_layer_ratios : dict of str to ndarray, optional
         In the spine: the ratios to normal marrow in the bodies' outer voxel layer along
         their walls (NaN elsewhere), into which edema grows (``grow_into_wall``; see
-        :func:`bmetoolkit.segment.grow_into_walls`). Not saved; the follow-up's joint
-        decision grows its edema with them as the analysis did.
+        :func:`bmetoolkit.segment.grow_into_walls`). Saved with the ratios in
+        ``decision_images.npz``; the follow-up's joint decision grows its edema with them as
+        the analysis did.
     """
 
     study: Study
@@ -373,6 +395,8 @@ class AnalysisResult:
         for key, (rows, columns) in tables.items():
             if key in files:  # the csv module, without importing pandas
                 write_text(files[key], table_text(rows, columns))
+        if "decision_images" in files:
+            save_decision_images(self, files["decision_images"])
         if viewer_tables:
             files |= _write_viewer_tables(files, report)
         if qc:
@@ -507,3 +531,110 @@ def _write_viewer_tables(files: Mapping[str, Path], report: Mapping[str, Any]) -
         for kind, path in write_color_tables(tables[key], files[key].parent, stem=stem).items():
             written[f"{key}_{kind}"] = path
     return written
+
+
+#: Format of ``decision_images.npz`` (bumped when its arrays change meaning).
+DECISION_IMAGES_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DecisionImages:
+    """The ratio images of a spine analysis, as :func:`load_decision_images` reads them back.
+
+    Attributes
+    ----------
+    marrow : ndarray of bool
+        The analysed marrow (:attr:`AnalysisResult.marrow`).
+    ratios : dict of str to ndarray of float32
+        Ratio to normal marrow per contrast, NaN outside the marrow
+        (:attr:`AnalysisResult.ratios`).
+    wall_layer_ratios : dict of str to ndarray of float32, or None
+        :attr:`AnalysisResult.wall_layer_ratios` (None when the analysis had none).
+    """
+
+    marrow: NDArray[np.bool_]
+    ratios: dict[str, NDArray[np.float32]]
+    wall_layer_ratios: dict[str, NDArray[np.float32]] | None
+
+
+def save_decision_images(result: AnalysisResult, path: str | os.PathLike) -> Path:
+    """Write a spine analysis' ratio images, exactly, to ``path`` (``.npz``, atomically).
+
+    Kept are the values inside the marrow and in the bodies' wall layer only (a few percent
+    of the grid: a small file, written in milliseconds), as flat indices and float32 values.
+    The zip members carry a fixed date, so one analysis always writes the same bytes.
+    """
+    import io
+    import zipfile
+
+    from bmetoolkit.io import atomic_write
+
+    marrow = np.asarray(result.marrow.data) > 0
+    shape = marrow.shape
+    arrays: dict[str, NDArray[Any]] = {
+        "version": np.array([DECISION_IMAGES_VERSION], np.int32),
+        "shape": np.array(shape, np.int64),
+        "marrow_index": np.flatnonzero(marrow).astype(np.int64),
+    }
+    for name, ratio in result.ratios.items():
+        arrays[f"ratio_{name}"] = np.asarray(ratio.data, np.float32).ravel()[arrays["marrow_index"]]
+    layer = result.wall_layer_ratios
+    if layer is not None:
+        where = np.zeros(shape, bool)
+        for values in layer.values():
+            where |= np.isfinite(values)
+        arrays["wall_index"] = np.flatnonzero(where).astype(np.int64)
+        for name, values in layer.items():
+            arrays[f"wall_{name}"] = np.asarray(values, np.float32).ravel()[arrays["wall_index"]]
+    target = Path(path)
+    with (
+        atomic_write(target) as temporary,
+        zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(member, buffer.getvalue())
+    return target
+
+
+def load_decision_images(path: str | os.PathLike, shape: tuple[int, ...]) -> DecisionImages | None:
+    """Read what :func:`save_decision_images` wrote; None when the file is missing, of
+    another format version or not of a grid of ``shape`` (the caller then analyses the
+    visit again)."""
+    target = Path(path)
+    if not target.is_file():
+        return None
+    try:
+        with np.load(target, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+    except (OSError, ValueError, KeyError):
+        return None
+    saved_shape = tuple(int(n) for n in arrays.get("shape", ()))
+    if arrays.get("version", np.zeros(1)).tolist() != [DECISION_IMAGES_VERSION]:
+        return None
+    if saved_shape != tuple(shape):
+        return None
+
+    def placed(index: NDArray[np.int64], values: NDArray[np.float32]) -> NDArray[np.float32]:
+        full = np.full(int(np.prod(shape)), np.nan, np.float32)
+        full[index] = values
+        return full.reshape(shape)
+
+    marrow = np.zeros(int(np.prod(shape)), bool)
+    marrow[arrays["marrow_index"]] = True
+    ratios = {
+        name.removeprefix("ratio_"): placed(arrays["marrow_index"], values)
+        for name, values in arrays.items()
+        if name.startswith("ratio_")
+    }
+    layer = None
+    if "wall_index" in arrays:
+        layer = {
+            name.removeprefix("wall_"): placed(arrays["wall_index"], values)
+            for name, values in arrays.items()
+            if name.startswith("wall_") and name != "wall_index"
+        }
+    return DecisionImages(marrow.reshape(shape), ratios, layer)

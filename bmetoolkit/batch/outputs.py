@@ -90,6 +90,7 @@ def output_names(key: str) -> dict[str, str]:
         "endplates": f"{key}_desc-endplates_modic.csv",
         "bones": f"{key}_desc-bones_dseg.nii.gz",
         "bone_table": f"{key}_desc-bones_bme.csv",
+        "decision_images": f"{key}_desc-decision_ratios.npz",
         "report": f"{key}_report.json",
         "qc": f"{key}_qc.html",
     }

@@ -25,6 +25,13 @@ decision levels) and two links between them, after registration:
    spot is not turned into baseline edema), a lesion that faded to a spot stays resolved.
    (Averaging the two visits' peaks instead would drop a lesion that faded between visits
    from the visit where it was edema: a change hidden.)
+3. **Regions without a fluid seed decided on both visits' T1**: a fluid-bright region (grow
+   level) holding no fluid seed is edema when its median T1 is at the T1-dark seed level
+   (:func:`bmetoolkit.segment.grow_regions`). Where both visits have such a region at one
+   place (overlapping on the baseline grid), the rule is applied once, to both regions'
+   voxels together (each voxel's T1 relative to its own scan's seed level, weighted by its
+   volume), and the regions are kept or left out at both: both visits see the same marrow,
+   and a median near the level fell on either side with the noise of each scan.
 
 Everything downstream (Modic map, endplates, lesion table) is then computed from the joint
 edema with the analysis' own functions, so a visit's joint outputs are what its analysis
@@ -80,7 +87,7 @@ class VisitDecision:
     decisions : dict of str to ndarray
         The decision images (ratios smoothed within the marrow), as the analysis made them.
     levels : DecisionLevels
-        The scan's decision levels (from the report, rounded to 4 decimals).
+        The scan's decision levels (from the report, exact).
     regions : ndarray of bool
         The grow-level regions holding a seed (the analysis' hysteresis, before edges).
     candidates : ndarray of bool
@@ -199,7 +206,8 @@ class JointDecision:
     summary : dict
         Per visit: its own edema (mL), the joint edema (mL), its weighted volume (mL, the
         sum of ``shares``), what was added by re-examining the other visit's regions (count,
-        mL), and regions whose focal-spot decision the other visit changed.
+        mL), regions whose focal-spot decision the other visit changed, and regions without
+        a fluid seed whose decision the pooled T1 of both visits changed.
     """
 
     bme: tuple[NDArray[np.bool_], NDArray[np.bool_]]
@@ -313,6 +321,7 @@ def decide_jointly(
     ]
     added = [regions for regions, _ in reexamined]
     finished = [visits[v].candidates | reexamined[v][1] for v in (0, 1)]
+    finished, t1_changed = _t1_decided_together(visits, finished, to_baseline)
     final = [_labelled(m) for m in finished]
     spots = [_spots(*final[v], visits[v]) for v in (0, 1)]  # each visit alone
     shown = [_region_contrasts(*final[v], visits[v].fluid) for v in (0, 1)]
@@ -348,8 +357,105 @@ def decide_jointly(
             "reexamined_count": _count(added[v]),
             "reexamined_ml": round(float(np.count_nonzero(added[v])) * ml, 4),
             "spot_decisions_changed": changed[v],
+            "t1_decisions_changed": t1_changed[v],
         }
     return JointDecision((bme[0], bme[1]), (marrow[0], marrow[1]), (shares[0], shares[1]), summary)
+
+
+def _grow_level_regions(
+    visit: VisitDecision,
+) -> tuple[NDArray[np.int32], int, NDArray[np.bool_]]:
+    """The visit's fluid-bright regions at the grow level (labelled, their number) and
+    whether each holds a fluid seed (index = number): those without one are the regions
+    :func:`bmetoolkit.segment.grow_regions` keeps or drops by their median T1 alone (with
+    the T1 criterion ``supporting``; no regions otherwise)."""
+    levels = visit.levels
+    if visit.t1 is None or levels.t1_criterion != "supporting":
+        return np.zeros(visit.fluid.shape, np.int32), 0, np.zeros(1, bool)
+    with np.errstate(invalid="ignore"):
+        weak = (visit.fluid >= levels.fluid_bright[0]) & (visit.t1 < levels.t1_bright[0])
+        strong = weak & (visit.fluid >= levels.fluid_bright[1])
+    labels, n = _labelled(weak)
+    seeded = np.zeros(n + 1, bool)
+    seeded[np.unique(labels[strong])] = True
+    seeded[0] = False
+    return labels, n, seeded
+
+
+def _t1_below_seed(
+    samples: list[tuple[NDArray[np.floating], float, float]],
+) -> bool:
+    """Whether the pooled median T1 of regions seen at both visits is at the T1-dark seed
+    level: the volume-weighted median of each voxel's log T1 ratio relative to its own
+    scan's seed level. ``samples``: (T1 ratios, the scan's seed level, voxel volume).
+
+    >>> _t1_below_seed([(np.array([0.6, 0.6, 0.8]), 0.7, 1.0), (np.array([0.8]), 0.7, 2.0)])
+    False
+    >>> _t1_below_seed([(np.array([0.6, 0.6, 0.8]), 0.7, 1.0), (np.array([0.8]), 0.7, 0.5)])
+    True
+    """
+    values, weights = [], []
+    for ratios, seed, voxel in samples:
+        ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+        values.append(np.log(ratios) - np.log(seed))
+        weights.append(np.full(ratios.size, voxel))
+    value, weight = np.concatenate(values), np.concatenate(weights)
+    if not value.size:
+        return False
+    order = np.argsort(value)
+    cumulative = np.cumsum(weight[order])
+    median = value[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
+    return bool(median <= 0)
+
+
+def _t1_decided_together(
+    visits: tuple[VisitDecision, VisitDecision],
+    finished: list[NDArray[np.bool_]],
+    to_baseline: Any,
+) -> tuple[list[NDArray[np.bool_]], list[int]]:
+    """Regions without a fluid seed at both visits, at one place, kept or dropped at both
+    by their T1 pooled over the two visits.
+
+    A fluid-bright region (grow level) without a fluid seed is edema when its median T1 is
+    at the T1-dark seed level (:func:`bmetoolkit.segment.grow_regions`). Both visits see the
+    same marrow, so where each visit has such a region and they overlap on the baseline
+    grid, the rule is applied once to both regions' voxels together (each voxel's T1 ratio
+    relative to its own scan's seed level, weighted by its volume): a median near the level
+    no longer falls on one side at one visit and on the other at the rescan. Kept, each
+    region is cut as the analysis cuts a lesion (half maximum, size, T1); dropped, it is
+    left out at both. A region with nothing fluid-bright at the other visit's place, and
+    regions linked to one holding a fluid seed at either visit, are decided as before (a
+    change is not hidden; a lesion one visit seeds is re-examined at the other). Returns
+    the edema of both visits and, per visit, the regions whose decision differs from the
+    visit's own.
+    """
+    regions = [_grow_level_regions(v) for v in visits]
+    decided = [np.zeros(m.shape, bool) for m in finished]
+    kept = [np.zeros(m.shape, bool) for m in finished]
+    if not (regions[0][1] and regions[1][1]):
+        return finished, [0, 0]
+    for members in _links(regions[0][0], regions[1][0], to_baseline):
+        if not (members[0] and members[1]):
+            continue
+        if any(regions[v][2][members[v]].any() for v in (0, 1)):
+            continue  # a fluid seed at either visit: decided as before
+        where = [np.isin(regions[v][0], members[v]) for v in (0, 1)]
+        keep = _t1_below_seed(
+            [(visits[v].t1[where[v]], visits[v].levels.t1_dark[1], visits[v].voxel_mm3)
+             for v in (0, 1)]
+        )  # fmt: skip
+        for v in (0, 1):
+            decided[v] |= where[v]
+            if keep:
+                kept[v] |= where[v]
+    out, changed = [], []
+    for v in (0, 1):
+        cut = visits[v].candidates_with(kept[v]) & kept[v] if kept[v].any() else kept[v]
+        joint = (finished[v] & ~decided[v]) | cut
+        out.append(joint)
+        own = visits[v].candidates & decided[v]  # as the visit decided alone
+        changed.append(_count(own & ~joint) + _count(joint & decided[v] & ~own))
+    return out, changed
 
 
 def _same_finding(contrast_a: float, contrast_b: float) -> bool:

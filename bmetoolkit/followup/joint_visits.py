@@ -1,8 +1,9 @@
 """Two visits of a comparison with their edema decided together (:mod:`.joint`).
 
-The joint decision needs each visit's ratio images, which an ``analyze`` output folder does
-not hold: a visit read from a folder is analysed again from the inputs its report names
-(the same images, labels and parameters). Only when that analysis gives exactly the
+The joint decision needs each visit's ratio images: an ``analyze`` output folder holds them
+(``decision_images.npz``, read back by :mod:`bmetoolkit.followup.saved`); a folder written
+without them (an older version) is analysed again from the inputs its report names (the
+same images, labels and parameters). Only when the rebuilt decision stage gives exactly the
 visit's own edema mask, for both visits, is the joint decision applied (a visit analysed
 by another version or with inputs that changed since is decided alone, with a note); the
 Modic map, endplates and lesion table are then derived from the joint edema by the
@@ -28,6 +29,7 @@ from bmetoolkit.followup.joint import (
     own_edema,
     visit_decision,
 )
+from bmetoolkit.followup.saved import saved_analysis
 from bmetoolkit.followup.visit import Visit
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import t1_dark_ml
@@ -35,6 +37,25 @@ from bmetoolkit.result import AnalysisResult
 from bmetoolkit.volume import Volume
 
 __all__ = ["downstream", "joint_visits"]
+
+
+def _decision_of(visit: Visit) -> tuple[VisitDecision | None, NDArray[np.bool_], str]:
+    """The visit's decision stage and its own edema, or None and why: from the analysis in
+    hand, else from the folder's saved ratio images, else by analysing the visit again; each
+    used only when it gives exactly the visit's own edema."""
+    own = np.asarray(visit.maps["bme_mask"].data) > 0
+    why = ""
+    for source in (lambda: (saved_analysis(visit), ""), lambda: _analysis_of(visit)):
+        result, why = source()
+        if result is None:
+            continue
+        decision = visit_decision(result)
+        if own.shape == decision.candidates.shape and np.array_equal(own_edema(decision), own):
+            return decision, own, ""
+        why = "analysing it again did not give its own edema (another version or inputs?)"
+        if visit.result is not None:
+            break  # the analysis in hand is the visit's own: nothing else to try
+    return None, own, why or "its ratio images were not saved"
 
 
 def _analysis_of(visit: Visit) -> tuple[AnalysisResult | None, str]:
@@ -129,15 +150,11 @@ def joint_visits(
     decisions: list[VisitDecision] = []
     owns: list[NDArray[np.bool_]] = []
     for visit, label in ((baseline, "baseline"), (followup, "follow-up")):
-        result, why = _analysis_of(visit)
-        if result is not None:
-            decision = visit_decision(result)
-            own = np.asarray(visit.maps["bme_mask"].data) > 0
-            if own.shape == decision.candidates.shape and np.array_equal(own_edema(decision), own):
-                decisions.append(decision)
-                owns.append(own)
-                continue
-            why = "analysing it again did not give its own edema (another version or inputs?)"
+        decision, own, why = _decision_of(visit)
+        if decision is not None:
+            decisions.append(decision)
+            owns.append(own)
+            continue
         return baseline, followup, None, [
             f"the visits' edema was decided for each visit alone, not together: the {label}'s "
             f"ratio images are needed and {why}"
@@ -161,7 +178,8 @@ def joint_visits(
     if changed:
         notes.append(
             "edema decided for both visits together (a region found at one visit re-examined "
-            "at the other, focal spots decided once per lesion): "
+            "at the other, focal spots decided once per lesion, faint regions without a "
+            "fluid seed on the T1 of both visits): "
             + "; ".join(
                 f"{name} {part['own_ml']:.2f} mL alone, {part['joint_ml']:.2f} mL together"
                 for name, part in changed.items()

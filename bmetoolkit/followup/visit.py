@@ -67,6 +67,9 @@ class Visit:
         partial volume (:mod:`bmetoolkit.followup.partial_volume`): set when both visits'
         edema was decided together, and then the volumes compared; None otherwise (voxels
         are counted).
+    decision_images : Path, optional
+        The output folder's ``decision_images.npz`` (the ratio images the joint decision
+        needs, :mod:`bmetoolkit.followup.saved`), when it has one.
     """
 
     source: str
@@ -78,6 +81,7 @@ class Visit:
     result: AnalysisResult | None = None
     inputs: dict[str, Volume] = field(default_factory=dict)
     bme_share: NDArray[np.float32] | None = None
+    decision_images: Path | None = None
     _centroids: dict[int, Any] | None = field(default=None, repr=False)
 
     @property
@@ -266,6 +270,8 @@ def _from_folder(
                 others[role] = volume
     visit = Visit(str(folder), report, maps, t1, notes + fluid_notes, fluid=fluid)
     visit.inputs = others
+    saved = folder / files["decision_images"]
+    visit.decision_images = saved if saved.is_file() else None
     return visit
 
 
