@@ -51,6 +51,8 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   (bright on a T1, suppressed on the other) and the lower tail fluid (dark on a T1, bright on
   the other); fat fills more of a spine, pelvis or joint than free fluid, so on a real T1 the
   upper tail is not the shorter one by far. Swapped, the ratio is mirrored and the sign flips.
+- ``air_fraction``: the fraction of the judged view that is air around the body (0 when
+  the view is cut inside the body, as a tight field of view in a joint is).
 - **marrow** (when a vertebra or bone mask is known, :func:`measure_marrow`):
   ``marrow_t1_rank`` and ``marrow_fluid_rank``, its median rank in each image (fatty marrow
   is bright on a T1, intermediate on a T2, dark on a STIR); and how fatty it looks on the
@@ -170,6 +172,7 @@ class RoleEvidence:
     fat_fluid_over_air: float | None = None
     brighter_on_t1: float | None = None
     ratio_tails: float | None = None
+    air_fraction: float | None = None
     marrow_t1_rank: float | None = None
     marrow_fluid_rank: float | None = None
     marrow_ratio_rank: float | None = None
@@ -319,6 +322,7 @@ def measure_roles(
         # (an image without contrast leaves the ratio's tails to the other image alone)
         low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
         measures["ratio_tails"] = float(((high - middle) - (middle - low)) / max(high - low, 1e-9))
+    measures["air_fraction"] = float(np.count_nonzero(air) / max(np.count_nonzero(judged), 1))
     if _air_in_view(air, judged):
         depth = ndimage.distance_transform_edt(~air, sampling=judged_spacing)
         shell = body & (depth > SHELL_MM[0]) & (depth <= SHELL_MM[1])
