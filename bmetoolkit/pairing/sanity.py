@@ -39,8 +39,9 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      (``ratio_tails`` below :data:`MIN_RATIO_TAILS`). With a fat-suppressed image the upper
      tail is fat and fatty marrow, the lower one fluid; fat fills more of a spine, pelvis
      or joint than free fluid. Not applied in the T2 role: a plain T2 shows fat bright too,
-     and its fluid makes the lower tail long. Only where the body's surface is in view (air
-     around the body, at least :data:`MIN_SURFACE_AIR` of the view): a view cut inside the body
+     and its fluid makes the lower tail long. Only where the check finds the body's surface
+     fat (air around the body in view, the surface layer and the interior measured: the
+     ``fat_contrast`` of the surface rules): a view cut inside the body
      and filled by fatty marrow (a tight field of view in a joint) has its median at fat, so
      its lower tail is the long one on a genuine pair and the tails mirror a swap's. There the
      relation gives a note (:data:`FAT_SCARCE_UNJUDGED`, one of :data:`NOTE_RULES`), never a
@@ -97,7 +98,6 @@ __all__ = [
     "MIN_FLUID_BRIGHT_FRACTION",
     "MIN_FLUID_DARK_FRACTION",
     "MIN_RATIO_TAILS",
-    "MIN_SURFACE_AIR",
     "MIN_TISSUE_OVER_AIR",
     "NOTE_RULES",
     "SUPPRESSED_FAT_CONTRAST",
@@ -153,12 +153,6 @@ MARROW_REVERSED_NEEDED = 2
 #: Below this ``ratio_tails`` (with an image in the STIR role) fat looks scarce on the image
 #: given as T1 (genuine tuning pairs: -0.17 and more; T1 and STIR swapped: -0.5 and less).
 MIN_RATIO_TAILS = -0.35
-
-#: The fat-scarce rule refuses only where at least this fraction of the view is air around
-#: the body: the view reaches the body's surface (a one-voxel strip along one side of a
-#: 200-voxel view is 0.5 %), so that it holds a cross-section of the body, not only the
-#: marrow inside it.
-MIN_SURFACE_AIR = 0.005
 
 #: The rules of :func:`judge_roles`, as :attr:`RoleVerdict.rule` names them.
 SUPPRESSED_FAT = "suppressed_fat"
@@ -398,7 +392,7 @@ def judge_roles(
             "of the tissues it and the STIR show, those darker on it than on the STIR reach "
             f"much further than those brighter (tails {evidence.ratio_tails:.2f})"
         )
-        if evidence.air_fraction is not None and evidence.air_fraction >= MIN_SURFACE_AIR:
+        if evidence.fat_contrast is not None:  # the body's surface fat was found
             return RoleVerdict(
                 FAT_SCARCE,
                 f"fat looks scarce on it: {tails}; with a fat-suppressed image, fat and fatty "
@@ -406,13 +400,13 @@ def judge_roles(
                 "given as T1 is fat-suppressed, or the image given as STIR is not (a plain T2 "
                 "belongs in the T2 role)",
             )
-        # no body surface in view: the tails of a view filled by marrow (a tight field of
-        # view inside a joint) mirror those of a swap, so they cannot refuse
+        # no surface fat found: the tails of a view filled by marrow (a tight field of view
+        # inside a joint) mirror those of a swap, so they cannot refuse
         unjudged = RoleVerdict(
             FAT_SCARCE_UNJUDGED,
-            f"fat may be scarce on it ({tails}), but the view holds no body surface (no air "
-            "around the body) to tell fat by, and a view filled by fatty marrow shows the same; "
-            "not refused",
+            f"fat may be scarce on it ({tails}), but the view shows no body surface (air and "
+            "the fat beneath the skin) to tell fat by, and a view filled by fatty marrow shows "
+            "the same; not refused",
         )
     if names_swapped and leans_swapped(evidence):
         return RoleVerdict(
