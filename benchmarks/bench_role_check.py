@@ -13,7 +13,18 @@ for each fluid role), with and without a marrow mask where the case has one:
 - **wrong**: on the same cases, a T2 given as the T1 (with the STIR), a STIR given as the T1
   (with the T2), the T1 and T2 swapped, the T1 and STIR swapped, a T2 as the T1 with the T1
   as the STIR, a STIR as the T1 with the T1 as the T2; on joints, the T1 and the fluid image
-  swapped; on the real pair, T1 and T2 swapped.
+  swapped; on the real pair, T1 and T2 swapped;
+- **views without the body's surface**, genuine and in every wrong role as above, cut from
+  the same phantoms in world coordinates (so every grid of a study shows the same part of
+  the body): ``spine-slab``, a sagittal slab of the spine without skin (the vertebrae's box,
+  20 mm wider front and back, as wide as the bodies from side to side, head to foot);
+  ``knee-small-fov`` and ``sij-small-fov``, the inner 60 % in-plane with the whole slab (a
+  small field of view); ``knee-tight`` and ``sij-tight``, the inner 40 % of every axis (a
+  view inside the joint that fatty marrow fills).
+
+A relation that speaks against the roles but cannot be judged in the view (the fat-scarce
+relation without the body's surface fat: :data:`bmetoolkit.pairing.sanity.NOTE_RULES`) is a
+note, not a refusal, as in the check; the summary counts the cases that passed with one.
 
 Seeds: ``--tuning`` (randomized spine 0-39, joints from ``TUNING_SEEDS``), where the
 thresholds were looked at, and held-out (randomized spine 40-99, joints from
