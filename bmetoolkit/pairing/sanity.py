@@ -41,7 +41,8 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      or joint than free fluid. Not applied in the T2 role: a plain T2 shows fat bright too,
      and its fluid makes the lower tail long. Only where the check finds the body's surface
      fat (air around the body in view, the surface layer and the interior measured: the
-     ``fat_contrast`` of the surface rules): a view cut inside the body
+     ``fat_contrast`` of the surface rules), or where a marrow mask shows marrow making at
+     most :data:`MAX_MARROW_LIT_SHARE` of the lit tissue: a view cut inside the body
      and filled by fatty marrow (a tight field of view in a joint) has its median at fat, so
      its lower tail is the long one on a genuine pair and the tails mirror a swap's. There the
      relation gives a note (:data:`FAT_SCARCE_UNJUDGED`, one of :data:`NOTE_RULES`), never a
@@ -95,6 +96,7 @@ __all__ = [
     "MARROW_REVERSED_BY",
     "MARROW_REVERSED_NEEDED",
     "MAX_DARK_MARROW_RANK",
+    "MAX_MARROW_LIT_SHARE",
     "MIN_FLUID_BRIGHT_FRACTION",
     "MIN_FLUID_DARK_FRACTION",
     "MIN_RATIO_TAILS",
@@ -153,6 +155,12 @@ MARROW_REVERSED_NEEDED = 2
 #: Below this ``ratio_tails`` (with an image in the STIR role) fat looks scarce on the image
 #: given as T1 (genuine tuning pairs: -0.17 and more; T1 and STIR swapped: -0.5 and less).
 MIN_RATIO_TAILS = -0.35
+
+#: Without the body's surface fat, the fat-scarce rule still refuses where a marrow mask
+#: shows marrow makes at most this share of the tissue lit on either image: well under the
+#: half at which marrow would hold the tails' median (tight genuine knee views: 0.6-0.9;
+#: sacroiliac views without air: 0.1-0.35; tuning seeds).
+MAX_MARROW_LIT_SHARE = 0.4
 
 #: The rules of :func:`judge_roles`, as :attr:`RoleVerdict.rule` names them.
 SUPPRESSED_FAT = "suppressed_fat"
@@ -392,7 +400,12 @@ def judge_roles(
             "of the tissues it and the STIR show, those darker on it than on the STIR reach "
             f"much further than those brighter (tails {evidence.ratio_tails:.2f})"
         )
-        if evidence.fat_contrast is not None:  # the body's surface fat was found
+        marrow_not_bulk = (
+            evidence.marrow_lit_share is not None
+            and evidence.marrow_lit_share <= MAX_MARROW_LIT_SHARE
+        )
+        if evidence.fat_contrast is not None or marrow_not_bulk:
+            # the body's surface fat was found, or the mask shows marrow does not fill it
             return RoleVerdict(
                 FAT_SCARCE,
                 f"fat looks scarce on it: {tails}; with a fat-suppressed image, fat and fatty "
@@ -400,8 +413,8 @@ def judge_roles(
                 "given as T1 is fat-suppressed, or the image given as STIR is not (a plain T2 "
                 "belongs in the T2 role)",
             )
-        # no surface fat found: the tails of a view filled by marrow (a tight field of view
-        # inside a joint) mirror those of a swap, so they cannot refuse
+        # no surface fat found, no mask to say marrow does not fill the view: the tails of a
+        # view filled by marrow (a tight field of view inside a joint) mirror a swap's
         unjudged = RoleVerdict(
             FAT_SCARCE_UNJUDGED,
             f"fat may be scarce on it ({tails}), but the view shows no body surface (air and "

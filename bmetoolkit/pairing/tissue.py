@@ -64,6 +64,8 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   middle); ``marrow_level_gap``, the marrow's median over the 95th percentile of the body on
   the image given as T1 minus the same on the fluid image (fat, and fatty marrow nearly as
   much, is among the brightest tissues of a T1 and among the darkest of a fat-suppressed image).
+  ``marrow_lit_share``: the marrow's share of the tissue lit on either image (upper half of
+  either): whether marrow could fill the view (a tight view inside a joint) or not.
 
 Measures that cannot be made (no air around the body in view, no mask, too few voxels) are
 None; :mod:`bmetoolkit.pairing.sanity` decides from those that can.
@@ -178,6 +180,7 @@ class RoleEvidence:
     marrow_ratio_rank: float | None = None
     marrow_ratio_position: float | None = None
     marrow_level_gap: float | None = None
+    marrow_lit_share: float | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
         """The measures, rounded to 3 decimals (for ``report.json``)."""
@@ -501,7 +504,8 @@ def _marrow_measures(
     if min(np.count_nonzero(in_marrow), np.count_nonzero(rest)) < MIN_REGION_VOXELS:
         return {}
     t1_body, fluid_body = t1[body], fluid[body]
-    lit = rest & ((t1 >= np.median(t1_body)) | (fluid >= np.median(fluid_body)))
+    lit_body = body & ((t1 >= np.median(t1_body)) | (fluid >= np.median(fluid_body)))
+    lit = lit_body & ~marrow  # (the rest's lit tissue)
     marrow_ratio = float(np.median(log_ratio[in_marrow]))
     low, high = np.percentile(log_ratio[lit if lit.any() else rest], RATIO_SPAN_PERCENTILES)
     t1_marrow, fluid_marrow = float(np.median(t1[in_marrow])), float(np.median(fluid[in_marrow]))
@@ -513,4 +517,7 @@ def _marrow_measures(
         "marrow_ratio_rank": float(np.mean(log_ratio[rest] < marrow_ratio)),
         "marrow_ratio_position": float((marrow_ratio - low) / max(high - low, 1e-9)),
         "marrow_level_gap": float(t1_level - fluid_level),
+        "marrow_lit_share": float(
+            np.count_nonzero(lit_body & marrow) / max(np.count_nonzero(lit_body), 1)
+        ),
     }
