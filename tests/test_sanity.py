@@ -206,6 +206,23 @@ def test_judge_roles_names_its_rule():
     inside = replace(without_marrow, **dict.fromkeys(surface))
     assert judge_roles(inside, "stir").rule in NOTE_RULES
     assert judge_roles(replace(inside, ratio_tails=-0.2), "stir") is None
+    # ... unless a marrow mask shows marrow does not fill the view
+    assert judge_roles(replace(inside, marrow_lit_share=0.2), "stir").rule == FAT_SCARCE
+    assert judge_roles(replace(inside, marrow_lit_share=0.7), "stir").rule in NOTE_RULES
+
+
+def test_a_swap_without_air_is_refused_where_the_mask_shows_marrow_does_not_fill_the_view():
+    """Sacroiliac joints in an oblique view without air, fat-suppressed T2 swapped with the
+    T1: no marrow relation is reversed enough, no surface fat is found, but the bone masks
+    show marrow is a small part of the view (about an eighth of the lit tissue), so the
+    fat-scarce relation refuses it; without the masks, a note."""
+    phantom = make_joint_phantom(15, joint="sij", plane="oblique", fluid="t2fs", small=True)
+    with pytest.raises(ContrastMismatchError, match="fat looks scarce on it"):
+        Study.from_images(phantom.fluid, stir=phantom.t1, labels=phantom.truth.bones)
+    study = Study.from_images(phantom.fluid, stir=phantom.t1)
+    assert any("fat may be scarce" in note for note in study.notes)
+    genuine = Study.from_images(phantom.t1, stir=phantom.fluid, labels=phantom.truth.bones)
+    assert genuine.role_checks["stir"] is not None
 
 
 def test_spineps_discs_are_not_marrow():
