@@ -415,11 +415,15 @@ def judge_roles(
             )
         # no surface fat found, no mask to say marrow does not fill the view: the tails of a
         # view filled by marrow (a tight field of view inside a joint) mirror a swap's
+        filled = (
+            "a view filled by fatty marrow shows the same"
+            if evidence.marrow_lit_share is None
+            else f"marrow fills {100 * evidence.marrow_lit_share:.0f} % of the lit tissue"
+        )
         unjudged = RoleVerdict(
             FAT_SCARCE_UNJUDGED,
             f"fat may be scarce on it ({tails}), but the view shows no body surface (air and "
-            "the fat beneath the skin) to tell fat by, and a view filled by fatty marrow shows "
-            "the same; not refused",
+            f"the fat beneath the skin) to tell fat by, and {filled}; not refused",
         )
     if names_swapped and leans_swapped(evidence):
         return RoleVerdict(
@@ -546,8 +550,7 @@ def _act_on(verdict: RoleVerdict | None, t1: Volume, fluid: Volume, role: str) -
     if verdict.rule in NOTE_RULES:
         return [
             f"the T1 was not fully checked against the {_ROLE_NAMES[role]}: {verdict.reason}"
-            "; check the roles, or give a vertebra or bone mask, whose marrow the check "
-            "judges"
+            "; check the roles (a vertebra or bone mask lets the check judge the marrow)"
         ]
     if verdict.rule in MARROW_RULES and _contrast_of(t1) == "T1":
         # Marrow alone is weak evidence: gradient-echo T1s show marrow darker than discs (the
