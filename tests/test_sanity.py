@@ -20,6 +20,7 @@ from bmetoolkit.pairing.sanity import (
     MARROW_RULES,
     MIN_FLUID_DARK_FRACTION,
     NAMED_SWAP,
+    NOTE_RULES,
     _marrow,
     check_bone_roles,
     judge_roles,
@@ -84,7 +85,7 @@ def test_stir_as_t1_with_a_plain_t2_and_swapped_roles_are_refused(seed):
 @pytest.mark.parametrize(
     ("seed", "joint", "plane", "fluid", "rule"),
     [
-        (1, "sij", "coronal", "stir", "fat looks scarce on it"),  # no air around the body
+        (9, "sij", "sagittal", "t2fs", "fat looks scarce on it"),  # surface fat near air level
         (2, "sij", "axial", "pdfs", "fat is suppressed on it"),  # a thin layer, above noise
         (4, "knee", "sagittal", "stir", "fat is suppressed on it"),
         (5, "knee", "coronal", "t2fs", "fat is suppressed on it"),
@@ -101,10 +102,23 @@ def test_genuine_joint_t1s_pass_and_a_swap_is_refused(seed, joint, plane, fluid,
         Study.from_images(phantom.fluid, stir=phantom.t1)
 
 
-def _inner_part(volume: Volume, margin: float = 0.2) -> Volume:
-    """``volume`` without the outer ``margin`` of each in-plane axis (a view without air)."""
+def test_a_swap_in_a_view_without_air_gets_a_note_and_its_bone_masks_refuse_it():
+    """Sacroiliac joints in a coronal view without air around the body: the fat-scarce
+    relation speaks against the swapped roles, but a view cut inside the body cannot be told
+    from one filled by marrow by it: a note, not a refusal. The bone masks' fatty marrow
+    refuses the swap."""
+    phantom = make_joint_phantom(1, joint="sij", plane="coronal", fluid="stir", small=True)
+    study = Study.from_images(phantom.fluid, stir=phantom.t1)
+    assert any("not fully checked against the STIR: fat may be scarce" in n for n in study.notes)
+    with pytest.raises(ContrastMismatchError, match="marrow"):
+        Study.from_images(phantom.fluid, stir=phantom.t1, labels=phantom.truth.bones)
+
+
+def _inner_part(volume: Volume, margin: float = 0.2, axes: int = 2) -> Volume:
+    """``volume`` without the outer ``margin`` of each of its first ``axes`` axes (in-plane:
+    a view without air; all three: a tight view inside the body)."""
     box = tuple(
-        slice(round(n * margin), n - round(n * margin)) if axis < 2 else slice(None)
+        slice(round(n * margin), n - round(n * margin)) if axis < axes else slice(None)
         for axis, n in enumerate(volume.shape)
     )
     corner = volume.affine @ np.array([b.start or 0 for b in box] + [1.0])
@@ -120,6 +134,23 @@ def knee():
     passes where no mask is given."""
     phantom = make_joint_phantom(0, joint="knee", plane="sagittal", fluid="stir", small=True)
     return replace(phantom, t1=_inner_part(phantom.t1), fluid=_inner_part(phantom.fluid))
+
+
+@pytest.mark.parametrize(("seed", "plane"), [(0, "sagittal"), (2, "coronal")])
+def test_genuine_tight_view_filled_by_marrow_is_not_refused(seed, plane):
+    """A view inside the knee (the inner 40 % of every axis: no air, fatty marrow fills
+    it) has its T1-to-STIR ratio's median at fat, so the lower tail is the long one on the
+    genuine pair (tails about -0.7, which refused it before): a note, not a refusal. Its
+    swap is refused by the bone masks' marrow."""
+    phantom = make_joint_phantom(seed, joint="knee", plane=plane, fluid="stir", small=True)
+    t1, stir, bones = (
+        _inner_part(v, margin=0.3, axes=3) for v in (phantom.t1, phantom.fluid, phantom.truth.bones)
+    )
+    study = Study.from_images(t1, stir=stir)
+    assert any("fat may be scarce" in note for note in study.notes)
+    assert Study.from_images(t1, stir=stir, labels=bones).role_checks["stir"] is not None
+    with pytest.raises(ContrastMismatchError, match="marrow"):
+        Study.from_images(stir, stir=t1, labels=bones)
 
 
 def test_bone_masks_reach_the_role_check(knee):
@@ -155,9 +186,13 @@ def test_marrow_rules_give_a_note_when_the_t1_is_named_t1(knee):
 
 
 def test_judge_roles_names_its_rule():
+    surface = dict(
+        fat_contrast=0.1, fat_t1_rank=0.4, fat_fluid_rank=0.4, fat_t1_over_air=1.5,
+        fat_fluid_over_air=1.5, brighter_on_t1=0.5,
+    )  # the surface fat found, none of its rules speaking  # fmt: skip
     evidence = RoleEvidence(
         5000, fluid_dark=0.3, fluid_bright=0.0, marrow_ratio_position=0.3,
-        marrow_ratio_rank=0.2, marrow_level_gap=-0.4, ratio_tails=-0.8,
+        marrow_ratio_rank=0.2, marrow_level_gap=-0.4, ratio_tails=-0.8, **surface,
     )  # fmt: skip
     verdict = judge_roles(evidence, "stir")
     assert (verdict.rule, verdict.rule in MARROW_RULES) == (MARROW_NOT_FATTY, True)
@@ -167,6 +202,27 @@ def test_judge_roles_names_its_rule():
     without_marrow = replace(evidence, marrow_ratio_position=None)
     assert judge_roles(without_marrow, "stir").rule == FAT_SCARCE
     assert judge_roles(without_marrow, "t2") is None  # a plain T2's fluid tail is long
+    # no surface fat found (a view cut inside the body): the tails give a note, not a refusal
+    inside = replace(without_marrow, **dict.fromkeys(surface))
+    assert judge_roles(inside, "stir").rule in NOTE_RULES
+    assert judge_roles(replace(inside, ratio_tails=-0.2), "stir") is None
+    # ... unless a marrow mask shows marrow does not fill the view
+    assert judge_roles(replace(inside, marrow_lit_share=0.2), "stir").rule == FAT_SCARCE
+    assert judge_roles(replace(inside, marrow_lit_share=0.7), "stir").rule in NOTE_RULES
+
+
+def test_a_swap_without_air_is_refused_where_the_mask_shows_marrow_does_not_fill_the_view():
+    """Sacroiliac joints in an oblique view without air, fat-suppressed T2 swapped with the
+    T1: no marrow relation is reversed enough, no surface fat is found, but the bone masks
+    show marrow is a small part of the view (about an eighth of the lit tissue), so the
+    fat-scarce relation refuses it; without the masks, a note."""
+    phantom = make_joint_phantom(15, joint="sij", plane="oblique", fluid="t2fs", small=True)
+    with pytest.raises(ContrastMismatchError, match="fat looks scarce on it"):
+        Study.from_images(phantom.fluid, stir=phantom.t1, labels=phantom.truth.bones)
+    study = Study.from_images(phantom.fluid, stir=phantom.t1)
+    assert any("fat may be scarce" in note for note in study.notes)
+    genuine = Study.from_images(phantom.t1, stir=phantom.fluid, labels=phantom.truth.bones)
+    assert genuine.role_checks["stir"] is not None
 
 
 def test_spineps_discs_are_not_marrow():

@@ -39,7 +39,14 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      (``ratio_tails`` below :data:`MIN_RATIO_TAILS`). With a fat-suppressed image the upper
      tail is fat and fatty marrow, the lower one fluid; fat fills more of a spine, pelvis
      or joint than free fluid. Not applied in the T2 role: a plain T2 shows fat bright too,
-     and its fluid makes the lower tail long.
+     and its fluid makes the lower tail long. Only where the check finds the body's surface
+     fat (air around the body in view, the surface layer and the interior measured: the
+     ``fat_contrast`` of the surface rules), or where a marrow mask shows marrow making at
+     most :data:`MAX_MARROW_LIT_SHARE` of the lit tissue: a view cut inside the body
+     and filled by fatty marrow (a tight field of view in a joint) has its median at fat, so
+     its lower tail is the long one on a genuine pair and the tails mirror a swap's. There the
+     relation gives a note (:data:`FAT_SCARCE_UNJUDGED`, one of :data:`NOTE_RULES`), never a
+     refusal.
 
    - *the names say the two are swapped, and the images lean so* (:data:`NAMED_SWAP`): the
      image given as T1 is named (file name or series description) a T2 or STIR and the
@@ -89,10 +96,12 @@ __all__ = [
     "MARROW_REVERSED_BY",
     "MARROW_REVERSED_NEEDED",
     "MAX_DARK_MARROW_RANK",
+    "MAX_MARROW_LIT_SHARE",
     "MIN_FLUID_BRIGHT_FRACTION",
     "MIN_FLUID_DARK_FRACTION",
     "MIN_RATIO_TAILS",
     "MIN_TISSUE_OVER_AIR",
+    "NOTE_RULES",
     "SUPPRESSED_FAT_CONTRAST",
     "SUPPRESSED_FAT_RANK",
     "RoleVerdict",
@@ -147,6 +156,12 @@ MARROW_REVERSED_NEEDED = 2
 #: given as T1 (genuine tuning pairs: -0.17 and more; T1 and STIR swapped: -0.5 and less).
 MIN_RATIO_TAILS = -0.35
 
+#: Without the body's surface fat, the fat-scarce rule still refuses where a marrow mask
+#: shows marrow makes at most this share of the tissue lit on either image: well under the
+#: half at which marrow would hold the tails' median (tight genuine knee views: 0.6-0.9;
+#: sacroiliac views without air: 0.1-0.35; tuning seeds).
+MAX_MARROW_LIT_SHARE = 0.4
+
 #: The rules of :func:`judge_roles`, as :attr:`RoleVerdict.rule` names them.
 SUPPRESSED_FAT = "suppressed_fat"
 FLUID_BRIGHT = "fluid_bright"
@@ -154,10 +169,14 @@ DARK_MARROW = "dark_marrow"
 MARROW_NOT_FATTY = "marrow_not_fatty"
 OUTSHINES_FAT = "outshines_fat"
 FAT_SCARCE = "fat_scarce"
+#: The fat-scarce relation in a view without the body's surface: a note, never a refusal.
+FAT_SCARCE_UNJUDGED = "fat_scarce_unjudged"
 NAMED_SWAP = "named_swap"
 #: Rules that judge the marrow alone: weak evidence when the T1's name says T1 (a
 #: gradient-echo T1 shows marrow darker than discs): a note instead of a refusal.
 MARROW_RULES = (DARK_MARROW, MARROW_NOT_FATTY)
+#: Verdicts that only ever give a note (the roles could not be judged by their rule).
+NOTE_RULES = (FAT_SCARCE_UNJUDGED,)
 _ROLE_NAMES = {"t1": "T1", "t2": "T2", "stir": "STIR", "labels": "label map"}
 
 
@@ -202,8 +221,9 @@ class RoleVerdict:
     Attributes
     ----------
     rule : str
-        :data:`SUPPRESSED_FAT`, :data:`FLUID_BRIGHT`, :data:`DARK_MARROW` or
-        :data:`OUTSHINES_FAT`.
+        :data:`SUPPRESSED_FAT`, :data:`FLUID_BRIGHT`, :data:`DARK_MARROW`,
+        :data:`MARROW_NOT_FATTY`, :data:`OUTSHINES_FAT`, :data:`FAT_SCARCE`,
+        :data:`NAMED_SWAP` or (a note only) :data:`FAT_SCARCE_UNJUDGED`.
     reason : str
         What the images show, for the user (starts with the finding, e.g. "fat is
         suppressed on it: ...").
@@ -292,8 +312,9 @@ def judge_roles(
     Returns
     -------
     RoleVerdict or None
-        The rule that refuses the roles and why, or None when the roles fit (or cannot be
-        judged).
+        The rule that refuses the roles and why; a verdict whose rule is in
+        :data:`NOTE_RULES` when a relation speaks against the roles but cannot be judged in
+        this view (a note, not a refusal); None when the roles fit (or cannot be judged).
 
     Examples
     --------
@@ -369,19 +390,40 @@ def judge_roles(
             f"{np.exp(evidence.brighter_on_t1):.1f} (on a T1 nothing outshines fat so: it is the "
             f"fluid of a T2 or STIR, dark on a T1)",
         )
+    unjudged = None
     if (
         role == "stir"
         and evidence.ratio_tails is not None
         and evidence.ratio_tails < MIN_RATIO_TAILS
     ):
-        return RoleVerdict(
-            FAT_SCARCE,
-            "fat looks scarce on it: of the tissues it and the STIR show, those darker on it "
-            "than on the STIR reach much further than those brighter (tails "
-            f"{evidence.ratio_tails:.2f}); "
-            "with a fat-suppressed image, fat and fatty marrow, bright on a T1, fill more of the "
-            "view than fluid does. Either the image given as T1 is fat-suppressed, or the image "
-            "given as STIR is not (a plain T2 belongs in the T2 role)",
+        tails = (
+            "of the tissues it and the STIR show, those darker on it than on the STIR reach "
+            f"much further than those brighter (tails {evidence.ratio_tails:.2f})"
+        )
+        marrow_not_bulk = (
+            evidence.marrow_lit_share is not None
+            and evidence.marrow_lit_share <= MAX_MARROW_LIT_SHARE
+        )
+        if evidence.fat_contrast is not None or marrow_not_bulk:
+            # the body's surface fat was found, or the mask shows marrow does not fill it
+            return RoleVerdict(
+                FAT_SCARCE,
+                f"fat looks scarce on it: {tails}; with a fat-suppressed image, fat and fatty "
+                "marrow, bright on a T1, fill more of the view than fluid does. Either the image "
+                "given as T1 is fat-suppressed, or the image given as STIR is not (a plain T2 "
+                "belongs in the T2 role)",
+            )
+        # no surface fat found, no mask to say marrow does not fill the view: the tails of a
+        # view filled by marrow (a tight field of view inside a joint) mirror a swap's
+        filled = (
+            "a view filled by fatty marrow shows the same"
+            if evidence.marrow_lit_share is None
+            else f"marrow fills {100 * evidence.marrow_lit_share:.0f} % of the lit tissue"
+        )
+        unjudged = RoleVerdict(
+            FAT_SCARCE_UNJUDGED,
+            f"fat may be scarce on it ({tails}), but the view shows no body surface (air and "
+            f"the fat beneath the skin) to tell fat by, and {filled}; not refused",
         )
     if names_swapped and leans_swapped(evidence):
         return RoleVerdict(
@@ -393,7 +435,7 @@ def judge_roles(
             f"{100 * evidence.swapped_fluid_bright:.0f} % among the {name}'s brightest (a T1 "
             "shows fluid dark)",
         )
-    return None
+    return unjudged
 
 
 def check_roles(
@@ -505,6 +547,11 @@ def _act_on(verdict: RoleVerdict | None, t1: Volume, fluid: Volume, role: str) -
     against a T1 whose name says T1."""
     if verdict is None:
         return []
+    if verdict.rule in NOTE_RULES:
+        return [
+            f"the T1 was not fully checked against the {_ROLE_NAMES[role]}: {verdict.reason}"
+            "; check the roles (a vertebra or bone mask lets the check judge the marrow)"
+        ]
     if verdict.rule in MARROW_RULES and _contrast_of(t1) == "T1":
         # Marrow alone is weak evidence: gradient-echo T1s show marrow darker than discs (the
         # SCT cervical T1 with its vertebrae given). Its name says T1: a note.

@@ -51,6 +51,8 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   (bright on a T1, suppressed on the other) and the lower tail fluid (dark on a T1, bright on
   the other); fat fills more of a spine, pelvis or joint than free fluid, so on a real T1 the
   upper tail is not the shorter one by far. Swapped, the ratio is mirrored and the sign flips.
+- ``air_fraction``: the fraction of the judged view that is air around the body (0 when
+  the view is cut inside the body, as a tight field of view in a joint is).
 - **marrow** (when a vertebra or bone mask is known, :func:`measure_marrow`):
   ``marrow_t1_rank`` and ``marrow_fluid_rank``, its median rank in each image (fatty marrow
   is bright on a T1, intermediate on a T2, dark on a STIR); and how fatty it looks on the
@@ -62,6 +64,8 @@ voxel-wise log ratio of the two images (which cancels the coil shading they shar
   middle); ``marrow_level_gap``, the marrow's median over the 95th percentile of the body on
   the image given as T1 minus the same on the fluid image (fat, and fatty marrow nearly as
   much, is among the brightest tissues of a T1 and among the darkest of a fat-suppressed image).
+  ``marrow_lit_share``: the marrow's share of the tissue lit on either image (upper half of
+  either): whether marrow could fill the view (a tight view inside a joint) or not.
 
 Measures that cannot be made (no air around the body in view, no mask, too few voxels) are
 None; :mod:`bmetoolkit.pairing.sanity` decides from those that can.
@@ -170,11 +174,13 @@ class RoleEvidence:
     fat_fluid_over_air: float | None = None
     brighter_on_t1: float | None = None
     ratio_tails: float | None = None
+    air_fraction: float | None = None
     marrow_t1_rank: float | None = None
     marrow_fluid_rank: float | None = None
     marrow_ratio_rank: float | None = None
     marrow_ratio_position: float | None = None
     marrow_level_gap: float | None = None
+    marrow_lit_share: float | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
         """The measures, rounded to 3 decimals (for ``report.json``)."""
@@ -195,10 +201,15 @@ def _ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
     return middle[where.reshape(-1)] / max(values.size - 1, 1)
 
 
-def _largest_fraction(bright_on: NDArray[np.float64], chosen: NDArray[np.bool_]) -> float:
-    """Of the brightest values of ``bright_on`` (each set of :data:`BRIGHT_PERCENTILES`), the
-    largest fraction ``chosen`` (e.g. dark on the other image)."""
-    levels = np.percentile(bright_on, BRIGHT_PERCENTILES)
+def _largest_fraction(
+    bright_on: NDArray[np.float64],
+    chosen: NDArray[np.bool_],
+    levels: NDArray[np.float64] | None = None,
+) -> float:
+    """Of the brightest values of ``bright_on`` (each set of :data:`BRIGHT_PERCENTILES`, whose
+    ``levels`` may be given), the largest fraction ``chosen`` (e.g. dark on the other image)."""
+    if levels is None:
+        levels = np.percentile(bright_on, BRIGHT_PERCENTILES)
     return float(max(np.mean(chosen[bright_on >= level]) for level in levels))
 
 
@@ -304,21 +315,31 @@ def measure_roles(
     voxels = int(np.count_nonzero(body))
     if log_ratio is None:
         return RoleEvidence(voxels=voxels)
+    t1_body, fluid_body = t1[body], fluid[body]
+    t1_body_rank, fluid_body_rank = _ranks(t1_body), _ranks(fluid_body)
     t1_rank = np.zeros(t1.shape)
     fluid_rank = np.zeros(t1.shape)
-    t1_rank[body] = _ranks(t1[body])
-    fluid_rank[body] = _ranks(fluid[body])
+    t1_rank[body] = t1_body_rank
+    fluid_rank[body] = fluid_body_rank
     lit = body & ((t1_rank >= 0.5) | (fluid_rank >= 0.5))
+    # each image's levels in one pass: its brightest voxels' bounds and its spread
+    t1_levels = np.percentile(t1_body, [*BRIGHT_PERCENTILES, *RATIO_TAIL_PERCENTILES[::2]])
+    fluid_levels = np.percentile(fluid_body, [*BRIGHT_PERCENTILES, *RATIO_TAIL_PERCENTILES[::2]])
+    bright = len(BRIGHT_PERCENTILES)
+    t1_dark, t1_bright = t1_body_rank <= DARK_RANK, t1_body_rank >= 1 - DARK_RANK
+    fluid_dark, fluid_bright = fluid_body_rank <= DARK_RANK, fluid_body_rank >= 1 - DARK_RANK
     measures: dict[str, float | None] = {
-        "fluid_dark": _largest_fraction(fluid[body], t1_rank[body] <= DARK_RANK),
-        "fluid_bright": _largest_fraction(fluid[body], t1_rank[body] >= 1 - DARK_RANK),
-        "swapped_fluid_dark": _largest_fraction(t1[body], fluid_rank[body] <= DARK_RANK),
-        "swapped_fluid_bright": _largest_fraction(t1[body], fluid_rank[body] >= 1 - DARK_RANK),
+        "fluid_dark": _largest_fraction(fluid_body, t1_dark, fluid_levels[:bright]),
+        "fluid_bright": _largest_fraction(fluid_body, t1_bright, fluid_levels[:bright]),
+        "swapped_fluid_dark": _largest_fraction(t1_body, fluid_dark, t1_levels[:bright]),
+        "swapped_fluid_bright": _largest_fraction(t1_body, fluid_bright, t1_levels[:bright]),
     }
-    if _has_contrast(t1[body]) and _has_contrast(fluid[body]):
-        # (an image without contrast leaves the ratio's tails to the other image alone)
+    # (an image whose body does not spread, its 10th and 90th percentiles equal, has no
+    # contrast: it leaves the ratio's tails to the other image alone)
+    if t1_levels[-1] > t1_levels[-2] and fluid_levels[-1] > fluid_levels[-2]:
         low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
         measures["ratio_tails"] = float(((high - middle) - (middle - low)) / max(high - low, 1e-9))
+    measures["air_fraction"] = float(np.count_nonzero(air) / max(np.count_nonzero(judged), 1))
     if _air_in_view(air, judged):
         depth = ndimage.distance_transform_edt(~air, sampling=judged_spacing)
         shell = body & (depth > SHELL_MM[0]) & (depth <= SHELL_MM[1])
@@ -465,12 +486,6 @@ def _air_in_view(air: NDArray[np.bool_], judged: NDArray[np.bool_]) -> bool:
     return bool(np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged))
 
 
-def _has_contrast(values: NDArray[np.float64]) -> bool:
-    """Whether the body's values spread: its 10th and 90th percentiles differ."""
-    low, high = np.percentile(values, RATIO_TAIL_PERCENTILES[::2])
-    return bool(high > low)
-
-
 def _rank_of(value: float, values: NDArray[np.float64]) -> float:
     """The rank (0-1, ties at their middle) ``value`` would have among ``values``."""
     below = np.count_nonzero(values < value) + 0.5 * np.count_nonzero(values == value)
@@ -489,17 +504,20 @@ def _marrow_measures(
     if min(np.count_nonzero(in_marrow), np.count_nonzero(rest)) < MIN_REGION_VOXELS:
         return {}
     t1_body, fluid_body = t1[body], fluid[body]
-    lit = rest & ((t1 >= np.median(t1_body)) | (fluid >= np.median(fluid_body)))
+    lit_body = body & ((t1 >= np.median(t1_body)) | (fluid >= np.median(fluid_body)))
+    lit = lit_body & ~marrow  # (the rest's lit tissue)
     marrow_ratio = float(np.median(log_ratio[in_marrow]))
     low, high = np.percentile(log_ratio[lit if lit.any() else rest], RATIO_SPAN_PERCENTILES)
-    t1_level = np.median(t1[in_marrow]) / max(np.percentile(t1_body, LEVEL_PERCENTILE), 1e-12)
-    fluid_level = np.median(fluid[in_marrow]) / max(
-        np.percentile(fluid_body, LEVEL_PERCENTILE), 1e-12
-    )
+    t1_marrow, fluid_marrow = float(np.median(t1[in_marrow])), float(np.median(fluid[in_marrow]))
+    t1_level = t1_marrow / max(np.percentile(t1_body, LEVEL_PERCENTILE), 1e-12)
+    fluid_level = fluid_marrow / max(np.percentile(fluid_body, LEVEL_PERCENTILE), 1e-12)
     return {
-        "marrow_t1_rank": _rank_of(float(np.median(t1[in_marrow])), t1_body),
-        "marrow_fluid_rank": _rank_of(float(np.median(fluid[in_marrow])), fluid_body),
+        "marrow_t1_rank": _rank_of(t1_marrow, t1_body),
+        "marrow_fluid_rank": _rank_of(fluid_marrow, fluid_body),
         "marrow_ratio_rank": float(np.mean(log_ratio[rest] < marrow_ratio)),
         "marrow_ratio_position": float((marrow_ratio - low) / max(high - low, 1e-9)),
         "marrow_level_gap": float(t1_level - fluid_level),
+        "marrow_lit_share": float(
+            np.count_nonzero(lit_body & marrow) / max(np.count_nonzero(lit_body), 1)
+        ),
     }
