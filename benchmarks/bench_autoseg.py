@@ -420,29 +420,39 @@ def _analysis_summary(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _analysis_line(row: dict[str, Any]) -> str:
+    """One case of ``--analysis``."""
+    from bench_randomized import FLUID_NAMES
+
+    if "error" in row:
+        return f"seed {row['seed']} {row['kind']}: FAILED {row['error']}"
+    bme = "-" if row["bme_dice"] is None else f"{row['bme_dice']:.3f}"
+    err = "-" if row["bme_volume_error"] is None else f"{100 * row['bme_volume_error']:.1f}"
+    return (
+        f"seed {row['seed']} {row['kind']:13s} {FLUID_NAMES[row['fluid']]:5s}: BME Dice "
+        f"{bme} vol err {err} %, type acc {100 * row['type_accuracy']:.1f} % (by overlap "
+        f"{100 * row['type_accuracy_overlap']:.1f} %), false calls {row['false_calls']}, "
+        f"calls {row['calls_any']} (outside true bodies {row['calls_outside']}), levels "
+        f"{'named' if row['levels_named'] else 'unknown'}, bodies "
+        f"{row['autoseg_seconds']:.2f} s"
+    )
+
+
 def main_analysis(seeds: list[int], cache: Path | None, jobs: int) -> int:
     """``--analysis``: the analysis with automatic bodies on randomized cases."""
     from bench_randomized import FLUID_NAMES
 
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
-            rows = list(pool.map(run_analysis_case, seeds, [cache] * len(seeds)))
+            rows = []
+            for row in pool.map(run_analysis_case, seeds, [cache] * len(seeds)):
+                rows.append(row)
+                print(_analysis_line(row), flush=True)
     else:
-        rows = [run_analysis_case(seed, cache) for seed in seeds]
-    for row in rows:
-        if "error" in row:
-            print(f"seed {row['seed']} {row['kind']}: FAILED {row['error']}")
-            continue
-        bme = "-" if row["bme_dice"] is None else f"{row['bme_dice']:.3f}"
-        err = "-" if row["bme_volume_error"] is None else f"{100 * row['bme_volume_error']:.1f}"
-        print(
-            f"seed {row['seed']} {row['kind']:13s} {FLUID_NAMES[row['fluid']]:5s}: BME Dice "
-            f"{bme} vol err {err} %, type acc {100 * row['type_accuracy']:.1f} % (by overlap "
-            f"{100 * row['type_accuracy_overlap']:.1f} %), false calls {row['false_calls']}, "
-            f"calls {row['calls_any']} (outside true bodies {row['calls_outside']}), levels "
-            f"{'named' if row['levels_named'] else 'unknown'}, bodies "
-            f"{row['autoseg_seconds']:.2f} s"
-        )
+        rows = []
+        for seed in seeds:
+            rows.append(run_analysis_case(seed, cache))
+            print(_analysis_line(rows[-1]), flush=True)
     print("\n" + "\n".join(_analysis_summary(rows)))
     for fluid, name in FLUID_NAMES.items():
         if not any(r.get("fluid") == fluid for r in rows):
