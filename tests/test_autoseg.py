@@ -251,6 +251,25 @@ def test_a_segment_cut_by_the_lower_edge_below_the_sacrum_is_left_out():
     assert list(result.levels.values())[-1] == "S1"
 
 
+def test_segments_joined_below_the_sacrum_are_left_out():
+    """S2 and below segmented on their own under S1 (no disc between): S1 is found above
+    them; with a well-formed disc under the tilted body nothing is left out."""
+    params = AutosegParameters()
+    shapes = _shapes([*LORDOSIS, 28.0, 29.0], bottom_row=10)  # S1's lowest row: 90
+    joined = np.zeros((80, 400, 10), bool)
+    joined[:, 70:88] = True  # marrow right below S1
+    after_disc = np.zeros((80, 400, 10), bool)
+    after_disc[:, 60:78] = True  # bone from 10 mm below S1: a disc between
+    result = assign_levels(shapes, joined, SPACING, params)
+    assert result.anchor == "sacrum (S1)"
+    assert result.evidence["left_out_below_sacrum"] == [9, 10]
+    assert list(result.levels.values())[-1] == "S1" and result.levels[8] == "S1"
+    assert any("joined to the sacrum" in note for note in result.notes)
+    kept = assign_levels(shapes, after_disc, SPACING, params)
+    assert kept.anchor is None and kept.evidence["left_out_below_sacrum"] == []
+    assert len(kept.levels) == 10
+
+
 def test_a_gap_between_bodies_is_flagged_and_withholds_the_levels():
     """Counting up from the sacrum across a missing body would name every level above it
     wrongly: the levels stay unknown, with the reason."""
