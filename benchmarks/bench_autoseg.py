@@ -196,13 +196,14 @@ def run_case(
         study = Study.from_images(
             volumes["t1"], t2=volumes["t2"], stir=volumes["stir"], verify_roles=False
         )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     sacrum = bool((truth == verse_id("S1")).any())
     try:
         result = find_vertebral_bodies(study)
     except BmetoolkitError as error:  # scored as every body missed, levels unknown
         return _failed(seed, kind, study, truth, sacrum, lesion, str(error))
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu_start
     dice, right = body_scores(result, truth)
     named = result.provenance["anchor"] is not None
     return {
@@ -218,6 +219,7 @@ def run_case(
         else ("NAMED" if named else "not named"),
         "confidence": result.provenance["level_confidence"],
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "lesion_in": int((np.asarray(result.bodies.data)[lesion] > 0).sum()),
         "lesion_all": int(lesion.sum()),
     }
@@ -245,6 +247,7 @@ def _failed(
         "levels": "unknown" if sacrum else "not named",
         "confidence": 0.0,
         "seconds": float("nan"),
+        "cpu_seconds": float("nan"),
         "lesion_in": 0,
         "lesion_all": int(lesion.sum()),
     }
@@ -259,6 +262,207 @@ def _run_packed(packed: tuple) -> dict[str, Any]:
     """:func:`run_case` on ``(seed, cut, images, plain, real_anatomy, cache)``."""
     seed, cut, images, plain, real_anatomy, cache = packed
     return run_case(seed, images, plain, cut, real_anatomy, cache)
+
+
+def _level_by_overlap(found: np.ndarray, truth: np.ndarray) -> dict[int, str]:
+    """Each automatic body's true level: the true body holding most of its voxels."""
+    names = {}
+    for body in (int(v) for v in np.unique(found[found > 0])):
+        ids, counts = np.unique(truth[found == body], return_counts=True)
+        counts, ids = counts[ids > 0], ids[ids > 0]
+        if ids.size:
+            names[body] = level_name(int(ids[np.argmax(counts)]))
+    return names
+
+
+def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
+    """Analyse one randomized case with its automatic bodies and score it as
+    ``bench_randomized.py`` does with the true ones (same study: T1 and the fluid image).
+
+    Endplates are matched to the truth twice: by the level names the automatic bodies carry
+    (``type_accuracy``, as a user reads the table; unknown levels leave every endplate
+    missing) and by overlap, each automatic body taking the level of the true body holding
+    most of its voxels (``type_accuracy_overlap``: the Modic typing itself). Modic calls on
+    healthy spines count every endplate of every automatic body.
+    """
+    from bench_randomized import _draw_summary, build_phantom
+
+    from bmetoolkit.analysis import analyze_study
+    from bmetoolkit.metrics import MISSING, dice, endplate_types, is_modic_call, volume_error
+
+    kind = case_kind(seed)
+    phantom = build_phantom(seed, cache)
+    row: dict[str, Any] = {"seed": seed, "kind": kind}
+    row |= _draw_summary(phantom.render_parameters["randomization"])
+    truth = phantom.truth
+    try:
+        study = Study.from_images(phantom.t1, stir=phantom.stir)
+        clock = time.perf_counter()
+        labels = find_vertebral_bodies(study)
+        row["autoseg_seconds"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        result = analyze_study(study, labels)
+        row["seconds"] = time.perf_counter() - clock
+        with_truth = analyze_study(study, truth.vertebrae)
+    except Exception as error:  # a benchmark reports a failing case and goes on
+        row["error"] = f"{type(error).__name__}: {error}"
+        return row
+    found = np.asarray(result.bme_mask.data) > 0
+    expected = np.asarray(truth.bme_mask.data) > 0
+    has_edema = bool(expected.any())
+    row["bme_dice"] = dice(found, expected) if has_edema else None
+    row["bme_volume_error"] = volume_error(found, expected) if has_edema else None
+    true_found = np.asarray(with_truth.bme_mask.data) > 0
+    row["truth_bme_dice"] = dice(true_found, expected) if has_edema else None
+    row["truth_bme_volume_error"] = volume_error(true_found, expected) if has_edema else None
+    expected_types, true_types = endplate_types(
+        truth.endplates, with_truth.endplates.to_dict("records")
+    )
+    row["truth_type_accuracy"] = float(
+        np.mean([t == f for t, f in zip(expected_types, true_types, strict=True)])
+    )
+    row["truth_calls_any"] = sum(is_modic_call(f) for f in true_types)
+    rows = result.endplates.to_dict("records")
+    truth_types, found_types = endplate_types(truth.endplates, rows)
+    row["truth_types"], row["found_types"] = truth_types, found_types
+    row["type_accuracy"] = float(
+        np.mean([t == f for t, f in zip(truth_types, found_types, strict=True)])
+    )
+    names = _level_by_overlap(np.asarray(labels.bodies.data), np.asarray(truth.vertebrae.data))
+    ids = {labels.name(body): body for body in names}
+    remapped = [r | {"level": names[ids[r["level"]]]} for r in rows if r["level"] in ids]
+    _, by_overlap = endplate_types(truth.endplates, remapped)
+    row["found_types_overlap"] = by_overlap
+    row["type_accuracy_overlap"] = float(
+        np.mean([t == f for t, f in zip(truth_types, by_overlap, strict=True)])
+    )
+    row["false_calls"] = sum(
+        t == "none" and is_modic_call(f) for t, f in zip(truth_types, by_overlap, strict=True)
+    )
+    row["calls_any"] = sum(is_modic_call(r["modic_type"]) for r in rows)
+    row["calls_outside"] = sum(
+        is_modic_call(r["modic_type"]) for r in rows if r["level"] not in ids
+    )
+    row["missing"] = by_overlap.count(MISSING)
+    row["levels_named"] = labels.provenance["anchor"] is not None
+    return row
+
+
+def _analysis_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Median and worst decile of the analysis figures (as ``bench_randomized.py``)."""
+    from bench_randomized import _figure
+
+    done = [r for r in rows if "error" not in r]
+    if not done:
+        return [f"{len(rows)} cases, all failed"]
+    edema = [r for r in done if r["bme_dice"] is not None]
+    healthy = [r for r in done if r["kind"] == "healthy"]
+    truth = [t for r in done for t in r["truth_types"]]
+    by_name = [f for r in done for f in r["found_types"]]
+    by_overlap = [f for r in done for f in r["found_types_overlap"]]
+    return [
+        f"{len(rows)} cases, {len(rows) - len(done)} failed, levels named on "
+        f"{sum(r['levels_named'] for r in done)}",
+        _figure(
+            "BME Dice (cases with edema)", [r["bme_dice"] for r in edema], higher_is_better=True
+        ),
+        _figure(
+            "BME volume error %",
+            [r["bme_volume_error"] for r in edema],
+            higher_is_better=False,
+            scale=100,
+            fmt=".1f",
+        ),
+        _figure(
+            "with the true bodies: BME Dice",
+            [r["truth_bme_dice"] for r in edema],
+            higher_is_better=True,
+        ),
+        _figure(
+            "with the true bodies: BME volume error %",
+            [r["truth_bme_volume_error"] for r in edema],
+            higher_is_better=False,
+            scale=100,
+            fmt=".1f",
+        ),
+        _figure(
+            "with the true bodies: endplate type accuracy %",
+            [r["truth_type_accuracy"] for r in done],
+            higher_is_better=True,
+            scale=100,
+            fmt=".1f",
+        ),
+        f"with the true bodies: healthy spines with a Modic call "
+        f"{sum(r['truth_calls_any'] > 0 for r in healthy)} of {len(healthy)}",
+        _figure(
+            "endplate type accuracy % (by level name)",
+            [r["type_accuracy"] for r in done],
+            higher_is_better=True,
+            scale=100,
+            fmt=".1f",
+        ),
+        _figure(
+            "endplate type accuracy % (by overlap)",
+            [r["type_accuracy_overlap"] for r in done],
+            higher_is_better=True,
+            scale=100,
+            fmt=".1f",
+        ),
+        f"pooled over {len(truth)} endplates: type accuracy by name "
+        f"{100 * np.mean([t == f for t, f in zip(truth, by_name, strict=True)]):.1f} %, by overlap "
+        f"{100 * np.mean([t == f for t, f in zip(truth, by_overlap, strict=True)]):.1f} %",
+        f"healthy spines with a Modic call: {sum(r['calls_any'] > 0 for r in healthy)} of "
+        f"{len(healthy)} ({sum(r['calls_any'] for r in healthy)} endplates); Modic calls on "
+        f"automatic bodies outside every true body: {sum(r['calls_outside'] for r in done)}",
+        _figure(
+            "automatic bodies seconds",
+            [r["autoseg_seconds"] for r in done],
+            higher_is_better=False,
+            fmt=".2f",
+        ),
+    ]
+
+
+def _analysis_line(row: dict[str, Any]) -> str:
+    """One case of ``--analysis``."""
+    from bench_randomized import FLUID_NAMES
+
+    if "error" in row:
+        return f"seed {row['seed']} {row['kind']}: FAILED {row['error']}"
+    bme = "-" if row["bme_dice"] is None else f"{row['bme_dice']:.3f}"
+    err = "-" if row["bme_volume_error"] is None else f"{100 * row['bme_volume_error']:.1f}"
+    return (
+        f"seed {row['seed']} {row['kind']:13s} {FLUID_NAMES[row['fluid']]:5s}: BME Dice "
+        f"{bme} vol err {err} %, type acc {100 * row['type_accuracy']:.1f} % (by overlap "
+        f"{100 * row['type_accuracy_overlap']:.1f} %), false calls {row['false_calls']}, "
+        f"calls {row['calls_any']} (outside true bodies {row['calls_outside']}), levels "
+        f"{'named' if row['levels_named'] else 'unknown'}, bodies "
+        f"{row['autoseg_seconds']:.2f} s"
+    )
+
+
+def main_analysis(seeds: list[int], cache: Path | None, jobs: int) -> int:
+    """``--analysis``: the analysis with automatic bodies on randomized cases."""
+    from bench_randomized import FLUID_NAMES
+
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            rows = []
+            for row in pool.map(run_analysis_case, seeds, [cache] * len(seeds)):
+                rows.append(row)
+                print(_analysis_line(row), flush=True)
+    else:
+        rows = []
+        for seed in seeds:
+            rows.append(run_analysis_case(seed, cache))
+            print(_analysis_line(rows[-1]), flush=True)
+    print("\n" + "\n".join(_analysis_summary(rows)))
+    for fluid, name in FLUID_NAMES.items():
+        if not any(r.get("fluid") == fluid for r in rows):
+            continue
+        print(f"\n== fluid image {name}")
+        print("\n".join(_analysis_summary([r for r in rows if r.get("fluid") == fluid])))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,12 +484,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cache", type=Path, default=None, help="keep rendered phantoms here")
     parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel")
+    parser.add_argument(
+        "--analysis",
+        action="store_true",
+        help="run the analysis with the automatic bodies (T1 + fluid image, every case whole)",
+    )
     args = parser.parse_args(argv)
     OPTIONS.update(pelvis_and_bowel=args.pelvis_bowel, resampled_1mm=args.resampled_1mm)
     seeds = args.seeds or list(
         PLAIN_SEEDS if args.plain else TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS
     )
     seeds = seeds[: args.cases] if args.cases else seeds
+    if args.analysis:
+        return main_analysis(seeds, args.cache, args.jobs)
     every = args.no_sacrum_every
     cuts = [every > 0 and index % every == every - 1 for index in range(len(seeds))]
     common = [args.images, args.plain, args.real_anatomy, args.cache]
@@ -303,13 +514,15 @@ def main(argv: list[str] | None = None) -> int:
             f"median {statistics.median(dice.values()):.3f} worst {dice.get(worst, 0):.3f} "
             f"({worst}), largest x{row['largest_ratio']:.2f}, sacrum "
             f"{'in view' if row['sacrum_in_view'] else 'cut off'}: levels {row['levels']} "
-            f"(confidence {row['confidence']}), {row['seconds']:.2f} s",
+            f"(confidence {row['confidence']}), {row['seconds']:.2f} s "
+            f"(CPU {row['cpu_seconds']:.2f} s)",
             flush=True,
         )
     all_dice = [d for row in rows for d in row["dice"].values()]
     with_sacrum = [row for row in rows if row["sacrum_in_view"]]
     without = [row for row in rows if not row["sacrum_in_view"]]
     times = [row["seconds"] for row in rows if np.isfinite(row["seconds"])]
+    cpu = [row["cpu_seconds"] for row in rows if np.isfinite(row["cpu_seconds"])]
     lesion_in = sum(row["lesion_in"] for row in rows)
     lesion_all = sum(row["lesion_all"] for row in rows)
     family = "plain" if args.plain else "tuning" if args.tuning else "held-out"
@@ -325,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         f"sacrum in view (unknown {sum(r['levels'] == 'unknown' for r in with_sacrum)}, wrong "
         f"{sum(r['levels'] == 'WRONG' for r in with_sacrum)}), named on "
         f"{sum(r['levels'] == 'NAMED' for r in without)}/{len(without)} without it; time "
-        f"median {statistics.median(times):.2f} s, max {max(times):.2f} s; lesion voxels "
+        f"median {statistics.median(times):.2f} s, max {max(times):.2f} s (CPU median "
+        f"{statistics.median(cpu):.2f} s, max {max(cpu):.2f} s); lesion voxels "
         f"inside the bodies {100 * lesion_in / max(lesion_all, 1):.1f} %"
     )
     return 0

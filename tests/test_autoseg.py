@@ -251,6 +251,25 @@ def test_a_segment_cut_by_the_lower_edge_below_the_sacrum_is_left_out():
     assert list(result.levels.values())[-1] == "S1"
 
 
+def test_segments_joined_below_the_sacrum_are_left_out():
+    """S2 and below segmented on their own under S1 (no disc between): S1 is found above
+    them; with a well-formed disc under the tilted body nothing is left out."""
+    params = AutosegParameters()
+    shapes = _shapes([*LORDOSIS, 28.0, 29.0], bottom_row=10)  # S1's lowest row: 90
+    joined = np.zeros((80, 400, 10), bool)
+    joined[:, 70:88] = True  # marrow right below S1
+    after_disc = np.zeros((80, 400, 10), bool)
+    after_disc[:, 60:78] = True  # bone from 10 mm below S1: a disc between
+    result = assign_levels(shapes, joined, SPACING, params)
+    assert result.anchor == "sacrum (S1)"
+    assert result.evidence["left_out_below_sacrum"] == [9, 10]
+    assert list(result.levels.values())[-1] == "S1" and result.levels[8] == "S1"
+    assert any("joined to the sacrum" in note for note in result.notes)
+    kept = assign_levels(shapes, after_disc, SPACING, params)
+    assert kept.anchor is None and kept.evidence["left_out_below_sacrum"] == []
+    assert len(kept.levels) == 10
+
+
 def test_a_gap_between_bodies_is_flagged_and_withholds_the_levels():
     """Counting up from the sacrum across a missing body would name every level above it
     wrongly: the levels stay unknown, with the reason."""
@@ -628,3 +647,23 @@ def test_two_bodies_are_too_few_to_name_levels():
     empty = np.zeros((80, 400, 10), bool)
     result = assign_levels(_shapes(LORDOSIS[-2:]), empty, SPACING, AutosegParameters())
     assert result.anchor is None and set(result.levels.values()) == {None}
+
+
+def test_parts_split_by_further_erosion_are_checked_allowing_for_it():
+    """Two bodies joined by a bridge that only a deeper erosion cuts: each part lies that
+    much further from the canal than its body, and is kept and grown back (S1 split from
+    the sacral segments below it was dropped as too far from the canal)."""
+    from bmetoolkit.spine.autoseg.bodies import split_bodies
+
+    spacing = np.ones(3)
+    marrow = np.zeros((70, 90, 16), bool)
+    marrow[19:49, 10:40, 2:14] = True  # two bodies, 9 mm in front of the canal
+    marrow[19:49, 50:80, 2:14] = True
+    marrow[33:42, 40:50, 2:14] = True  # a 9 mm bridge: cut at 3 mm beyond the seed erosion
+    front = np.full(90, 10.0)
+    distance = (np.arange(70)[:, None] - front[None, :]) * spacing[0]
+    bodies = split_bodies(marrow, distance.astype(np.float32), front, spacing, AutosegParameters())
+    assert bodies.max() == 2
+    for rows in (slice(10, 40), slice(50, 80)):
+        labels, counts = np.unique(bodies[19:49, rows, 2:14], return_counts=True)
+        assert labels[np.argmax(counts)] > 0 and counts.max() > 0.8 * 30 * 30 * 12

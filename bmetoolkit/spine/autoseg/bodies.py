@@ -231,16 +231,18 @@ def split_bodies(
     """
     seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
     labels, n = ndimage.label(seeds)
-    labels, n = _split_tall(labels, n, front, spacing, params)
-    keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
+    labels, n, eroded = _split_tall(labels, n, front, spacing, params)
+    keep = _plausible(labels, n, distance, spacing, params, grown=eroded)
     if not keep:
         return np.zeros(marrow.shape, np.int32)
     lookup = np.zeros(n + 1, np.int32)
     lookup[keep] = np.arange(1, len(keep) + 1)
     seeds = lookup[labels]
+    reach = np.zeros(len(keep) + 1)
+    reach[1:] = eroded[keep] + spacing[:2].max()
     far, nearest = ndimage.distance_transform_edt(seeds == 0, sampling=spacing, return_indices=True)
     grown = seeds[tuple(nearest)]
-    grown[~marrow | (far > params.seed_erosion_mm + spacing[:2].max())] = 0
+    grown[~marrow | (far > reach[grown])] = 0
     return grown
 
 
@@ -260,10 +262,17 @@ def _extent_along_spine(
 
 def _split_tall(
     labels: NDArray, n: int, front: NDArray[np.float64], spacing: NDArray, params: AutosegParameters
-) -> tuple[NDArray, int]:
-    """Erode components taller than ``max_body_height_mm`` further until they split."""
+) -> tuple[NDArray, int, NDArray[np.float64]]:
+    """Erode components taller than ``max_body_height_mm`` further until they split.
+
+    Also returns how deep (mm) each label was eroded from the marrow: ``seed_erosion_mm``,
+    plus the further erosion for the parts of a split, so that the checks on the distance
+    to the canal and the regrowth allow for it (the part of S1 split from the sacral
+    segments below it lies that much further from the canal than S1 itself).
+    """
     out = labels.copy()
     next_label = n + 1
+    extra: dict[int, float] = {}
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
@@ -271,21 +280,25 @@ def _split_tall(
         offset = (box[0].start, box[1].start)
         if _extent_along_spine(component, offset, front, spacing) <= params.max_body_height_mm:
             continue
-        parts, count = _erode_until_split(component, spacing, params)
+        parts, count, radius = _erode_until_split(component, spacing, params)
         if count < 2:
             continue
         view = out[box]
         view[component] = 0
         for part in range(1, count + 1):
             view[parts == part] = label if part == 1 else next_label
+            extra[label if part == 1 else next_label] = radius
             next_label += part > 1
-    return out, next_label - 1
+    eroded = np.full(next_label, params.seed_erosion_mm)
+    for label, radius in extra.items():
+        eroded[label] += radius
+    return out, next_label - 1, eroded
 
 
 def _erode_until_split(
     component: Mask, spacing: NDArray, params: AutosegParameters
-) -> tuple[NDArray, int]:
-    """Erode by growing in-plane radii until at least two big parts remain."""
+) -> tuple[NDArray, int, float]:
+    """Erode by growing in-plane radii until at least two big parts remain (and the radius)."""
     step = float(spacing[:2].max())
     voxel = float(np.prod(spacing))
     radius = step
@@ -298,9 +311,9 @@ def _erode_until_split(
             if big.size >= 2:
                 lookup = np.zeros(count + 1, np.int32)
                 lookup[big] = np.arange(1, big.size + 1)
-                return lookup[parts], int(big.size)
+                return lookup[parts], int(big.size), radius
         radius += step
-    return np.zeros(component.shape, np.int32), 0
+    return np.zeros(component.shape, np.int32), 0, 0.0
 
 
 def _plausible(
@@ -309,9 +322,14 @@ def _plausible(
     distance: Array,
     spacing: NDArray,
     params: AutosegParameters,
-    grown: float,
+    grown: float | NDArray[np.float64],
 ) -> list[int]:
-    """Labels of components big, tall and close enough to the canal to be bodies."""
+    """Labels of components big, tall and close enough to the canal to be bodies.
+
+    ``grown``: how deep (mm) the components were eroded from the marrow, one value or one
+    per label (index = label).
+    """
+    grown_by = np.broadcast_to(np.asarray(grown, dtype=np.float64), (n + 1,))
     if n == 0:
         return []
     volumes = np.bincount(labels.ravel(), minlength=n + 1) * float(np.prod(spacing))
@@ -319,6 +337,7 @@ def _plausible(
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None or volumes[label] < params.min_body_volume_mm3 * 0.5:
             continue
+        grown = float(grown_by[label])
         height = (box[1].stop - box[1].start) * spacing[1] + 2 * grown
         inside = (labels[box] == label).any(axis=2)
         gaps = distance[box[:2]][inside]

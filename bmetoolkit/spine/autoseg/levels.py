@@ -62,6 +62,9 @@ MIN_BODIES_FOR_LEVELS = 3
 #: across a disc (lumbar bodies differ in height by about 20 %, a tilted S1 section by
 #: about 30 %); counting upwards across it would name every level above it wrongly.
 JOINED_HEIGHT_FACTOR = 1.6
+#: At most this many segments below the sacrum (S2 and below, segmented on their own) are
+#: left out to find S1 above them.
+MAX_SEGMENTS_BELOW_SACRUM = 2
 #: Confidence factor of each kind of evidence below the sacrum.
 SUPPORT_WEIGHTS = {
     "no bone below": 1.0,
@@ -252,28 +255,34 @@ def assign_levels(
             "be told apart on the T1 (check the series, or pass a label map)"
         )
         return LevelAssignment({}, None, 0.0, {"n_bodies": 0}, notes)
-    gap = _largest_gap(shapes)
-    evidence: dict[str, Any] = {"n_bodies": len(shapes), "largest_gap_ratio": gap}
-    if gap is not None and gap > params.gap_factor:
-        notes.append(
-            f"two consecutive bodies are {gap:.1f} times the median spacing apart: a body may "
-            "be missing, so levels above the gap may be off"
-        )
+    evidence: dict[str, Any] = {"n_bodies": len(shapes)}
     sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params, canal_end_row)
     below_sacrum: list[BodyShape] = []
-    if (
-        not sacrum["is_sacrum"]
-        and len(shapes) > MIN_BODIES_FOR_LEVELS
-        and shapes[-1].touches_bottom
-    ):
-        # A segment cut by the image's lower edge below the sacrum: S2 and below.
-        above = _sacrum_evidence(shapes[:-1], marrow_like, spacing, params, canal_end_row)
-        if above["is_sacrum"]:
-            sacrum, below_sacrum, shapes = above, shapes[-1:], shapes[:-1]
+    for peeled in range(1, MAX_SEGMENTS_BELOW_SACRUM + 1):
+        if sacrum["is_sacrum"] or len(shapes) - peeled < MIN_BODIES_FOR_LEVELS:
+            break
+        # Segments below the sacrum (S2 and below): cut by the image's lower edge, or
+        # joined to S1 without a well-formed disc (bone right below it).
+        above = _sacrum_evidence(shapes[:-peeled], marrow_like, spacing, params, canal_end_row)
+        at_edge = peeled == 1 and shapes[-1].touches_bottom
+        joined = above["support"] == "sacral segments right below"
+        if above["is_sacrum"] and (at_edge or joined):
+            sacrum, below_sacrum, shapes = above, shapes[-peeled:], shapes[:-peeled]
             notes.append(
                 "the segment at the lower edge of the image lies below the sacrum (S2 and "
                 "below): it is not a vertebral body and is left out"
+                if at_edge
+                else f"{peeled} segment(s) joined to the sacrum without a disc lie below it "
+                "(S2 and below): not vertebral bodies, left out"
             )
+    gap = _largest_gap(shapes)  # the segments below the sacrum left out
+    evidence["largest_gap_ratio"] = gap
+    if gap is not None and gap > params.gap_factor:
+        notes.insert(
+            0,
+            f"two consecutive bodies are {gap:.1f} times the median spacing apart: a body may "
+            "be missing, so levels above the gap may be off",
+        )
     evidence["disc_heights_mm"] = [_rounded(s.disc_below_mm) for s in shapes[:-1]]
     ratio = _lumbosacral_disc_ratio(shapes)
     evidence["lumbosacral_disc_ratio"] = _rounded(ratio)

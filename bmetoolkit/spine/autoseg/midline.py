@@ -83,7 +83,7 @@ def split_from_midline(
     seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
     mid = _mid_slab(marrow.shape[2], midline, spacing)
     labels, n = ndimage.label(seeds & mid[None, None, :])
-    labels, n = _split_tall(labels, n, front, spacing, params)
+    labels, n, _ = _split_tall(labels, n, front, spacing, params)
     keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
     if not keep:
         return np.zeros(marrow.shape, np.int32)
