@@ -360,53 +360,36 @@ def _analysis_summary(rows: list[dict[str, Any]]) -> list[str]:
     truth = [t for r in done for t in r["truth_types"]]
     by_name = [f for r in done for f in r["found_types"]]
     by_overlap = [f for r in done for f in r["found_types_overlap"]]
+
+    def percent(name: str, values: list[float], higher_is_better: bool = True) -> str:
+        return _figure(name, values, higher_is_better=higher_is_better, scale=100, fmt=".1f")
+
     return [
         f"{len(rows)} cases, {len(rows) - len(done)} failed, levels named on "
         f"{sum(r['levels_named'] for r in done)}",
         _figure(
             "BME Dice (cases with edema)", [r["bme_dice"] for r in edema], higher_is_better=True
         ),
-        _figure(
-            "BME volume error %",
-            [r["bme_volume_error"] for r in edema],
-            higher_is_better=False,
-            scale=100,
-            fmt=".1f",
-        ),
+        percent("BME volume error %", [r["bme_volume_error"] for r in edema], False),
         _figure(
             "with the true bodies: BME Dice",
             [r["truth_bme_dice"] for r in edema],
             higher_is_better=True,
         ),
-        _figure(
+        percent(
             "with the true bodies: BME volume error %",
             [r["truth_bme_volume_error"] for r in edema],
-            higher_is_better=False,
-            scale=100,
-            fmt=".1f",
+            False,
         ),
-        _figure(
+        percent(
             "with the true bodies: endplate type accuracy %",
             [r["truth_type_accuracy"] for r in done],
-            higher_is_better=True,
-            scale=100,
-            fmt=".1f",
         ),
         f"with the true bodies: healthy spines with a Modic call "
         f"{sum(r['truth_calls_any'] > 0 for r in healthy)} of {len(healthy)}",
-        _figure(
-            "endplate type accuracy % (by level name)",
-            [r["type_accuracy"] for r in done],
-            higher_is_better=True,
-            scale=100,
-            fmt=".1f",
-        ),
-        _figure(
-            "endplate type accuracy % (by overlap)",
-            [r["type_accuracy_overlap"] for r in done],
-            higher_is_better=True,
-            scale=100,
-            fmt=".1f",
+        percent("endplate type accuracy % (by level name)", [r["type_accuracy"] for r in done]),
+        percent(
+            "endplate type accuracy % (by overlap)", [r["type_accuracy_overlap"] for r in done]
         ),
         f"pooled over {len(truth)} endplates: type accuracy by name "
         f"{100 * np.mean([t == f for t, f in zip(truth, by_name, strict=True)]):.1f} %, by overlap "
