@@ -31,6 +31,11 @@ def _scene(*paint, seed=0):
     stir = np.full(SHAPE, 260.0)
     t1[bones > 0], stir[bones > 0] = MARROW["t1"], MARROW["stir"]
     t1[38:42, BONE_J, BONE_K], stir[38:42, BONE_J, BONE_K] = 150.0, 2400.0  # joint fluid
+    return _painted(t1, stir, bones, paint, rng)
+
+
+def _painted(t1, stir, bones, paint, rng):
+    """``paint`` onto the T1 and STIR, with 3 % noise, as volumes with the bone labels."""
     for mask, t1_ratio, stir_ratio in paint:
         t1[mask], stir[mask] = MARROW["t1"] * t1_ratio, MARROW["stir"] * stir_ratio
     affine = np.diag([*SPACING, 1.0])
@@ -157,14 +162,7 @@ def _stacked_scene(*paint, seed=0):
     bones[5:75, BONE_J, 8:14] = 2
     t1, stir = np.full(SHAPE, 450.0), np.full(SHAPE, 260.0)
     t1[bones > 0], stir[bones > 0] = MARROW["t1"], MARROW["stir"]
-    for mask, t1_ratio, stir_ratio in paint:
-        t1[mask], stir[mask] = MARROW["t1"] * t1_ratio, MARROW["stir"] * stir_ratio
-    affine = np.diag([*SPACING, 1.0])
-    volumes = []
-    for data, role in ((t1, "t1"), (stir, "stir")):
-        noisy = data + rng.normal(0, 0.03 * MARROW[role], SHAPE)
-        volumes.append(Volume(np.abs(noisy).astype(np.float32), affine, source=role))
-    return volumes[0], volumes[1], Volume(bones, affine, kind="label", source="bones")
+    return _painted(t1, stir, bones, paint, rng)
 
 
 def _joint_slices():
