@@ -504,8 +504,7 @@ def _wall_layer_ratios(
 
     layer = on_grid(bodies, study.grid.shape, wall_layer, fill=False, dtype=bool)
     layer &= study.analysable()
-    inside = on_grid(bodies, study.grid.shape, lambda body: True, fill=False, dtype=bool)
-    layer &= ~outshone_from_outside(layer, inside, np.asarray(study.fluid.data))
+    layer &= ~outshone_from_outside(layer, regions > 0, np.asarray(study.fluid.data))
     return ratios_at(study, reference, layer, regions, names, params, marrow=fitted_on)
 
 

@@ -188,10 +188,10 @@ class EndplateBands:
     attach_mm, min_attached : float
         A column is attached when its shallowest voxel's ``depth`` is at most
         ``attach_mm``; a band has at least ``min_attached`` of its columns attached.
-    edema : ndarray of bool, optional
+    edema : ndarray of bool
         The edema (type I) voxels.
-    min_edema_depth_mm : float, optional
-        Typical reach a band mostly of ``edema`` needs (default ``min_depth_mm``).
+    min_edema_depth_mm : float
+        Typical reach a band mostly of ``edema`` needs.
     """
 
     depth: NDArray[np.floating]
@@ -202,10 +202,10 @@ class EndplateBands:
     min_area: float
     height_fraction: NDArray[np.floating]
     max_median_fraction: float
-    attach_mm: float = np.inf
-    min_attached: float = 0.0
-    edema: NDArray[np.bool_] | None = None
-    min_edema_depth_mm: float | None = None
+    attach_mm: float
+    min_attached: float
+    edema: NDArray[np.bool_]
+    min_edema_depth_mm: float
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
@@ -232,8 +232,6 @@ class EndplateBands:
     def _min_depth(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> float:
         """The reach a region needs: less for a band mostly of edema, which no fatty band
         or thickened bone resembles."""
-        if self.edema is None or self.min_edema_depth_mm is None:
-            return self.min_depth_mm
         if self.edema[box][inside].mean() >= 0.5:
             return self.min_edema_depth_mm
         return self.min_depth_mm

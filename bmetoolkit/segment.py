@@ -46,7 +46,7 @@ from scipy import ndimage
 
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import Parameters
-from bmetoolkit.volume import occupied_box
+from bmetoolkit.volume import grown_box, occupied_box
 
 __all__ = [
     "FACE_NEIGHBOURS",
@@ -54,6 +54,7 @@ __all__ = [
     "focal_spots",
     "grow_into_layer",
     "grow_into_walls",
+    "grow_masks",
     "grow_regions",
     "half_maximum",
     "hysteresis",
@@ -178,6 +179,29 @@ def grow_regions(
     seed level (faint edema the T1 shows clearly; a red-marrow island is intermediate on
     T1, and a single dark voxel of mottled marrow starts nothing).
     """
+    weak, strong = grow_masks(
+        t1_ratio, fluid_ratio, levels=levels, seedable=seedable, extra_seeds=extra_seeds
+    )
+    regions = hysteresis(weak, strong)
+    if t1_ratio is not None and levels.t1_criterion == "supporting":
+        # a region without a fluid seed whose T1 is dark as a whole (its median at the T1
+        # seed level): two criteria passed at once are evidence enough for a lesion
+        regions |= keep_regions(weak & ~regions, t1_ratio, lambda m: m <= levels.t1_dark[1])
+    return regions
+
+
+def grow_masks(
+    t1_ratio: NDArray[np.floating] | None,
+    fluid_ratio: NDArray[np.floating],
+    *,
+    levels: DecisionLevels,
+    seedable: NDArray[np.bool_] | None = None,
+    extra_seeds: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Where edema may grow and where it may start (the hysteresis masks of
+    :func:`grow_regions`): fluid-bright at the grow level and, per the T1 criterion, T1-dark
+    or not T1-bright; and past the seed levels (or one of ``extra_seeds`` at the grow
+    level), only where ``seedable``."""
     with np.errstate(invalid="ignore"):
         weak = fluid_ratio >= levels.fluid_bright[0]
         strong = fluid_ratio >= levels.fluid_bright[1]
@@ -190,12 +214,7 @@ def grow_regions(
     allowed = _t1_lets_grow(t1_ratio, levels)
     if allowed is not None:
         weak &= allowed
-    regions = hysteresis(weak, strong)
-    if t1_ratio is not None and levels.t1_criterion == "supporting":
-        # a region without a fluid seed whose T1 is dark as a whole (its median at the T1
-        # seed level): two criteria passed at once are evidence enough for a lesion
-        regions |= keep_regions(weak & ~regions, t1_ratio, lambda m: m <= levels.t1_dark[1])
-    return regions
+    return weak, strong
 
 
 def _t1_lets_grow(
@@ -356,10 +375,7 @@ def grow_into_layer(
     """
     if not mask.any() or not layer.any():
         return mask
-    box = tuple(
-        slice(max(s.start - 1, 0), min(s.stop + 1, size))
-        for s, size in zip(occupied_box(mask), mask.shape, strict=True)
-    )
+    box = grown_box(occupied_box(mask), 1, mask.shape)
     labels, n = ndimage.label(mask[box], structure=FACE_NEIGHBOURS)
     edge = np.maximum(_region_edges(labels, n, fluid_ratio[box], fraction), grow_level)
     edge[0] = np.inf
@@ -403,10 +419,7 @@ def outshone_from_outside(
     out = np.zeros(layer.shape, bool)
     if not layer.any():
         return out
-    box = tuple(
-        slice(max(s.start - 1, 0), min(s.stop + 1, size))
-        for s, size in zip(occupied_box(layer), layer.shape, strict=True)
-    )
+    box = grown_box(occupied_box(layer), 1, layer.shape)
     outside = np.where(inside[box], -np.inf, image[box].astype(np.float32))
     brightest_beside = ndimage.maximum_filter(outside, size=3, mode="constant", cval=-np.inf)
     out[box] = layer[box] & (brightest_beside >= image[box])

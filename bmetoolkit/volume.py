@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from bmetoolkit.errors import GridMismatchError, InvalidGeometryError
 
-__all__ = ["LPS_TO_RAS", "Grid", "Kind", "Volume", "lps_to_ras", "occupied_box"]
+__all__ = ["LPS_TO_RAS", "Grid", "Kind", "Volume", "grown_box", "lps_to_ras", "occupied_box"]
 
 Kind = Literal["intensity", "label"]
 
@@ -296,6 +296,24 @@ class Volume:
             f"Volume(kind={self.kind!r}, dtype={self.data.dtype}, {self.grid!r}, "
             f"source={self.source!r})"
         )
+
+
+def grown_box(
+    box: tuple[slice, ...], margin: int | ArrayLike, shape: tuple[int, ...]
+) -> tuple[slice, ...]:
+    """``box`` widened by ``margin`` voxels on each side (one number, or one per axis),
+    within an array of ``shape``.
+
+    >>> grown_box((slice(0, 2), slice(3, 5)), 1, (4, 5))
+    (slice(0, 3, None), slice(2, 5, None))
+    >>> grown_box((slice(2, 3),), [2], (10,))
+    (slice(0, 5, None),)
+    """
+    margins = np.broadcast_to(np.asarray(margin, dtype=np.int64), (len(box),))
+    return tuple(
+        slice(max(s.start - int(m), 0), min(s.stop + int(m), n))
+        for s, m, n in zip(box, margins, shape, strict=True)
+    )
 
 
 def occupied_box(mask: NDArray[np.bool_]) -> tuple[slice, ...]:

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.volume import Grid, occupied_box
+from bmetoolkit.volume import Grid, grown_box, occupied_box
 
 __all__ = [
     "DEPTH_RESOLUTION_MM",
@@ -104,11 +104,11 @@ def bone_depths(
         # The bone's box with one voxel around it holds every voxel nearest to one of its
         # own (the layer around it is not the bone, and any voxel further out is further
         # away than the layer); other bones count within the articular gap around it.
-        box = _widened(found, np.ones(coarse.ndim, int), coarse.shape)
+        box = grown_box(found, 1, coarse.shape)
         own = coarse[box] == number
         depth = ndimage.distance_transform_edt(own, sampling=coarse_spacing) - half
         surface_c[box][own] = np.maximum(depth[own], 0)
-        around = _widened(found, margin, coarse.shape)
+        around = grown_box(found, margin, coarse.shape)
         other = coarse[around] > 0
         other &= coarse[around] != number
         if not other.any():
@@ -134,16 +134,6 @@ def bone_depths(
     fine_axes = [axis for axis, step in enumerate(spacing) if step <= 2 * spacing.min()]
     rim = _outer_layer(labels, fine_axes)
     return BoneDepths(surface_mm=surface, articular_mm=articular, rim=rim)
-
-
-def _widened(
-    box: tuple[slice, ...], margin: NDArray[np.integer], shape: tuple[int, ...]
-) -> tuple[slice, ...]:
-    """``box`` widened by ``margin`` voxels on each side, within ``shape``."""
-    return tuple(
-        slice(max(0, s.start - int(m)), min(n, s.stop + int(m)))
-        for s, m, n in zip(box, margin, shape, strict=True)
-    )
 
 
 def _blocks_to_voxels(
@@ -233,10 +223,7 @@ def partial_volume_band(
     band = np.zeros(labels.shape, bool)
     if not labels.any():
         return band
-    box = tuple(
-        slice(max(0, s.start - 1), min(n, s.stop + 1))
-        for s, n in zip(occupied_box(labels != 0), labels.shape, strict=True)
-    )
+    box = grown_box(occupied_box(labels != 0), 1, labels.shape)
     labels = labels[box]
     inside = labels != 0
     # The interpolation reaches a source voxel's extent on either side, and the surface lies

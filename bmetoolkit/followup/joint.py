@@ -59,7 +59,7 @@ from bmetoolkit.followup.partial_volume import edema_shares
 from bmetoolkit.followup.warp import warp_labels
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import boxed_regions, focal_spots, grow_regions
+from bmetoolkit.segment import boxed_regions, focal_spots, grow_masks, grow_regions
 
 __all__ = [
     "REEXAMINED_CONTRAST",
@@ -372,9 +372,7 @@ def _grow_level_regions(
     levels = visit.levels
     if visit.t1 is None or levels.t1_criterion != "supporting":
         return np.zeros(visit.fluid.shape, np.int32), 0, np.zeros(1, bool)
-    with np.errstate(invalid="ignore"):
-        weak = (visit.fluid >= levels.fluid_bright[0]) & (visit.t1 < levels.t1_bright[0])
-        strong = weak & (visit.fluid >= levels.fluid_bright[1])
+    weak, strong = grow_masks(visit.t1, visit.fluid, levels=levels)
     labels, n = _labelled(weak)
     seeded = np.zeros(n + 1, bool)
     seeded[np.unique(labels[strong])] = True

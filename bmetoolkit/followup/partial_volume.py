@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.segment import FACE_NEIGHBOURS, PEAK_PERCENTILE
-from bmetoolkit.volume import occupied_box
+from bmetoolkit.volume import grown_box, occupied_box
 
 __all__ = ["edema_shares", "lesion_contrasts", "region_peaks"]
 
@@ -119,11 +119,7 @@ def edema_shares(
     shares = bme.astype(np.float32)
     if not (lesions > 0).any():
         return shares
-    box = occupied_box(lesions > 0)
-    box = tuple(
-        slice(max(b.start - 1, 0), min(b.stop + 1, size))
-        for b, size in zip(box, bme.shape, strict=True)
-    )
+    box = grown_box(occupied_box(lesions > 0), 1, bme.shape)
     inside, numbers, values = bme[box], lesions[box], ratio[box]
     interior = ndimage.binary_erosion(inside, FACE_NEIGHBOURS, border_value=0)
     contrast = lesion_contrasts(numbers, int(numbers.max()), values, interior)

@@ -22,7 +22,7 @@ from scipy import ndimage
 from bmetoolkit.followup.register import Correspondence
 from bmetoolkit.followup.warp import box_grid, moved
 from bmetoolkit.resample import resample_to
-from bmetoolkit.volume import Volume, occupied_box
+from bmetoolkit.volume import Volume, grown_box, occupied_box
 
 __all__ = ["PERSISTING_CONTRAST", "recheck_one_visit_lesions"]
 
@@ -95,11 +95,7 @@ def recheck_one_visit_lesions(
         source = lesions_b if row["status"] == "resolved" else warped_lesions
         region = np.isin(source, [int(n) for n in str(numbers).split("+")])
         body = bodies == body_ids[row["level"]]
-        box = occupied_box(body)
-        box = tuple(
-            slice(max(s.start - m, 0), min(s.stop + m, n))
-            for s, m, n in zip(box, _MARGIN, bodies.shape, strict=True)
-        )
+        box = grown_box(occupied_box(body), _MARGIN, bodies.shape)
         marrow = ndimage.binary_erosion(body[box], np.ones((3, 3, 1), bool)) & ~any_lesion[box]
         target = box_grid(grid, box)
         level_transform = transforms[row["level"]]

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.resample import coverage_mask, resample_to
-from bmetoolkit.volume import Grid, Volume
+from bmetoolkit.volume import Grid, Volume, grown_box
 
 __all__ = ["box_grid", "common_field", "moved", "warp_labels"]
 
@@ -37,13 +37,6 @@ def box_grid(grid: Grid, box: tuple[slice, ...]) -> Grid:
     affine = grid.affine.copy()
     affine[:3, 3] = grid.affine[:3, :3] @ start + grid.affine[:3, 3]
     return Grid(tuple(s.stop - s.start for s in box), affine)
-
-
-def _grown_box(box: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
-    return tuple(
-        slice(max(s.start - m, 0), min(s.stop + m, n))
-        for s, m, n in zip(box, BOX_MARGIN_VOXELS, shape, strict=True)
-    )
 
 
 def warp_labels(
@@ -79,7 +72,7 @@ def warp_labels(
     for body, other in pairs.items():
         if body < 1 or body > len(boxes) or boxes[body - 1] is None:
             continue  # not on the baseline grid: nothing to fill
-        box = _grown_box(boxes[body - 1], labels.shape)
+        box = grown_box(boxes[body - 1], BOX_MARGIN_VOXELS, labels.shape)
         target = box_grid(grid, box)
         warped = {key: resample_to(moved(v, transforms[body]), target) for key, v in maps.items()}
         mine = np.asarray(warped["vertebrae"].data) == other
