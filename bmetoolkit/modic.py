@@ -160,14 +160,13 @@ class EndplateBands:
 
     A region is a band when, over the endplate columns it covers, its typical reach below
     the endplate (the 75th percentile over its columns of the deepest voxel) is at least
-    ``min_depth_mm`` (``min_edema_depth_mm`` when at least half of it is ``edema``) and its
-    median reach at least ``min_median_reach`` of that (a sustained band, not a thin one
-    joined to a deeper spot); when most of its voxels lie nearer an endplate than a wall of
-    the body (``along``); when it covers at least ``min_area`` of its endplate's columns;
-    and when it is attached to its endplate: in at least ``min_attached`` of its columns the
-    shallowest voxel's ``depth`` is at most ``attach_mm`` (edema centred in the body, e.g.
-    around a fracture, that touches an endplate somewhere is not), and the median of its
-    voxels' ``height_fraction`` is at most ``max_median_fraction``.
+    ``min_depth_mm`` (``min_edema_depth_mm`` when at least half of it is ``edema``); when
+    most of its voxels lie nearer an endplate than a wall of the body (``along``); when it
+    covers at least ``min_area`` of its endplate's columns; and when it is attached to its
+    endplate: in at least ``min_attached`` of its columns the shallowest voxel's ``depth``
+    is at most ``attach_mm`` (edema centred in the body, e.g. around a fracture, that
+    touches an endplate somewhere is not), and the median of its voxels'
+    ``height_fraction`` is at most ``max_median_fraction``.
 
     Attributes
     ----------
@@ -193,9 +192,6 @@ class EndplateBands:
         The edema (type I) voxels.
     min_edema_depth_mm : float
         Typical reach a band mostly of ``edema`` needs.
-    min_median_reach : float
-        Fraction of the typical reach it needs that a band's median reach (over its
-        columns) reaches.
     """
 
     depth: NDArray[np.floating]
@@ -210,7 +206,6 @@ class EndplateBands:
     min_attached: float
     edema: NDArray[np.bool_]
     min_edema_depth_mm: float
-    min_median_reach: float
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
@@ -231,10 +226,8 @@ class EndplateBands:
         if attached < self.min_attached:
             return False
         area = starts.size / float(self.n_columns[box][inside].max())
-        typical, median = np.percentile(reach, [REACH_PERCENTILE, 50])
-        needed = self._min_depth(box, inside)
-        sustained = median >= self.min_median_reach * needed
-        return bool(typical >= needed and sustained and area >= self.min_area)
+        typical = np.percentile(reach, REACH_PERCENTILE)
+        return bool(typical >= self._min_depth(box, inside) and area >= self.min_area)
 
     def _min_depth(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> float:
         """The reach a region needs: less for a band mostly of edema, which no fatty band
@@ -411,7 +404,6 @@ def modic_map(
         min_attached=params.modic_min_attached if si_mm <= COARSE_SI_MM else 0.0,
         edema=bme,
         min_edema_depth_mm=max(params.modic_min_edema_depth_mm, si_mm),
-        min_median_reach=params.modic_min_median_reach,
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)

@@ -236,15 +236,6 @@ class Parameters:
         randomised tuning seeds (regions logged by a throwaway script, 2026-11-30): 3 mm
         turns 4 missed type I bands into Modic I and no other region; 2.5 mm 7 and one edema
         band that is not in the truth. Default 3.0.
-    modic_min_median_reach : float
-        A band's reach is sustained: over at least half of its columns it reaches this
-        fraction of the typical reach it needs (``modic_min_depth_mm`` or
-        ``modic_min_edema_depth_mm``). A dome-shaped change reaches about 0.8 of its
-        typical (75th percentile) reach in half its columns; a thin normal fatty band joined
-        at one end to a deeper fat spot gets its typical reach from the spot and is thin
-        almost everywhere. On the randomised tuning seeds' kept regions (logged by a
-        throwaway script, 2026-11-30) true Modic bands have a median reach of 0.73-3.2 times
-        the reach they need, the one such fatty band on a healthy spine 0.42. Default 0.5.
     modic_min_area_pct : float
         A type II or III region must cover at least this % of its endplate's columns: a
         focal fat spot or a small dark island next to an endplate is not a Modic change
@@ -346,7 +337,6 @@ class Parameters:
     modic_min_depth_mm: float = 4.0
     modic_min_edema_depth_mm: float = 3.0
     modic_min_area_pct: float = 10.0
-    modic_min_median_reach: float = 0.5
     modic_anchor_fraction: float = 0.35
     modic_attach_mm: float = 2.0
     modic_min_attached: float = 0.6

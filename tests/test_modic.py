@@ -370,23 +370,6 @@ def test_thin_fatty_band_along_the_endplate_is_not_type_ii(body):
     assert rows["superior"]["modic_type"] == "II"
 
 
-def test_thin_fatty_band_joined_to_a_deeper_spot_is_not_type_ii(body):
-    """A 1 mm fatty band along the whole endplate joined to a fat spot 9 mm deep over a
-    third of it: its typical reach (75th percentile) comes from the spot, its median reach
-    is the band's; a Modic change's reach is sustained over most of its footprint."""
-    t1, stir = normal_ratios()
-    t1[2:10, 6:34, 23], stir[2:10, 6:34, 23] = 1.35, 0.6  # the band, 224 columns
-    t1[2:10, 24:34, 15:24], stir[2:10, 24:34, 15:24] = 1.35, 0.6  # the spot, 80 of them
-    params = PARAMS.replace(modic_core_mm=0.0)
-    types, _, rows = run(body, t1, stir, params=params)
-    assert not types.any() and rows["superior"]["modic_type"] == "none"
-    unsustained = params.replace(modic_min_median_reach=0.0)
-    assert run(body, t1, stir, params=unsustained)[2]["superior"]["modic_type"] == "II"
-    # control: the band 4 mm thick under the same spot is a type II change
-    t1[2:10, 6:34, 20:24], stir[2:10, 6:34, 20:24] = 1.35, 0.6
-    assert run(body, t1, stir, params=params)[2]["superior"]["modic_type"] == "II"
-
-
 def test_region_barely_past_its_level_as_a_whole_is_not_modic(body):
     """Mottled marrow: a region whose voxels touch the T1-bright level but whose median does
     not pass it clearly is texture, not a fatty Modic change."""
