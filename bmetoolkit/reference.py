@@ -450,9 +450,12 @@ def normal_marrow_reference(
             fraction = len(good) / max(len(mine), 1)
             enough = fraction >= min_normal_fraction and len(good) >= 20
             for n in names:
-                # the median of the voxels inside the normal window: the window itself
-                # already leaves the outliers out
-                median = float(np.median(residual[n][good])) if enough else 0.0
+                median = 0.0
+                if enough:
+                    # the median of the voxels inside the normal window (the window itself
+                    # already leaves the outliers out); the selection is a copy of its own,
+                    # sorted in place
+                    median = float(np.median(residual[n][good], overwrite_input=True))
                 shift[n][i] = np.clip(median, -bound, bound)
         offset = {n: shift[n][body_index] for n in names}
     field_logs = log_fields(fields)

@@ -285,7 +285,8 @@ def fluid_like(
     marrow_signal = image[normal & marrow]
     if free is None or marrow_signal.size == 0:
         return none, [], None
-    contrast = free / max(float(np.median(marrow_signal)), 1e-6)
+    median = float(np.median(marrow_signal, overwrite_input=True))  # a copy of its own
+    contrast = free / max(median, 1e-6)
     level = max(params.cyst_fluid_fraction * contrast, MIN_FLUID_CONTRAST)
     notes = []
     if contrast < MIN_FLUID_CONTRAST:
