@@ -95,10 +95,11 @@ def analyze_bones(
     timings = dict(timings or {})
     clock = time.perf_counter()
     full_ids = np.asarray(bones.labels.data)
-    study = check_bone_roles(study, full_ids > 0)  # the bones' marrow in the role check
+    in_bone = full_ids > 0
+    study = check_bone_roles(study, in_bone)  # the bones' marrow in the role check
     full_study, full_grid = study, study.grid
     # Every stage reads the bones and a margin around them: work on that box of the grid.
-    wanted = full_ids > 0 if user_normal is None else (full_ids > 0) | user_normal
+    wanted = in_bone if user_normal is None else in_bone | user_normal
     box = analysis_box(
         wanted, full_grid.spacing, [params.decision_smoothing_mm, params.coarse_seed_mm]
     )
