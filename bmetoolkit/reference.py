@@ -415,7 +415,7 @@ def normal_marrow_reference(
     arrays = {name: np.asarray(values[name], np.float64) for name in names}
     positive = np.logical_and.reduce([a > 0 for a in arrays.values()])
     logs = {name: np.log(np.where(positive, a, 1.0)) for name, a in arrays.items()}
-    body_ids = [int(b) for b in np.unique(body_of)]
+    body_ids, body_index, members = _body_members(body_of)
     factors = {body_names.get(b, str(b)): dict.fromkeys(names, 1.0) for b in body_ids}
     confidence: dict[str, dict[str, Any]] = {}
     if normal_mask is not None:
@@ -432,7 +432,6 @@ def normal_marrow_reference(
 
     fields = {n: fit_reference(arrays[n], xyz, degree=degree, select=positive) for n in names}
     log_fields = _field_evaluator(fields, xyz)
-    body_index, members = _body_members(body_of, body_ids)
     shift = {n: np.zeros(len(body_ids)) for n in names}  # per body: its log factor
     offset = {n: np.zeros(len(positive)) for n in names}  # per voxel: its body's
     bound = np.log1p(max_body_offset)
@@ -477,23 +476,32 @@ def normal_marrow_reference(
 
 
 def _body_members(
-    body_of: NDArray[np.integer], body_ids: list[int]
-) -> tuple[NDArray[np.integer], list[NDArray[np.intp]]]:
-    """Each voxel's body as its index in ``body_ids`` (sorted, every body of ``body_of``),
-    and each body's voxel indices in ascending order.
+    body_of: NDArray[np.integer],
+) -> tuple[list[int], NDArray[np.integer], list[NDArray[np.intp]]]:
+    """The bodies of ``body_of`` (their ids, ascending), each voxel's body as an index into
+    them and each body's voxel indices in ascending order.
 
-    >>> index, members = _body_members(np.array([7, 3, 7, 3, 3]), [3, 7])
-    >>> index.tolist(), [m.tolist() for m in members]
-    ([1, 0, 1, 0, 0], [[1, 3, 4], [0, 2]])
+    >>> ids, index, members = _body_members(np.array([7, 3, 7, 3, 3]))
+    >>> ids, index.tolist(), [m.tolist() for m in members]
+    ([3, 7], [1, 0, 1, 0, 0], [[1, 3, 4], [0, 2]])
     """
-    index = np.searchsorted(np.asarray(body_ids, np.int64), body_of)
+    body_of = np.asarray(body_of)
+    if body_of.size and 0 <= body_of.min() and body_of.max() <= np.iinfo(np.uint16).max:
+        # region numbers: counted and looked up directly (no sort of the voxels' ids)
+        counts = np.bincount(body_of.astype(np.intp, copy=False))
+        ids = np.flatnonzero(counts)
+        counts = counts[ids]
+        lookup = np.zeros(int(ids[-1]) + 1, np.min_scalar_type(max(len(ids) - 1, 0)))
+        lookup[ids] = np.arange(len(ids))
+        index = lookup[body_of]
+    else:
+        ids, index, counts = np.unique(body_of, return_inverse=True, return_counts=True)
+        index = index.astype(np.min_scalar_type(max(len(ids) - 1, 0)))
     # a stable sort of small integers is a radix sort: one pass over the voxels
-    index = index.astype(np.min_scalar_type(max(len(body_ids) - 1, 0)))
     order = np.argsort(index, kind="stable")
-    counts = np.bincount(index, minlength=len(body_ids))
     stops = np.cumsum(counts)
-    starts = stops - counts
-    return index, [order[a:b] for a, b in zip(starts, stops, strict=True)]
+    members = [order[a:b] for a, b in zip(stops - counts, stops, strict=True)]
+    return [int(b) for b in ids], index, members
 
 
 def _field_evaluator(

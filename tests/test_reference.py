@@ -266,13 +266,14 @@ def test_fields_at_many_positions_are_the_polynomial_and_the_same_at_each_positi
 
 
 @pytest.mark.parametrize("n_bodies", [1, 3, 300])
-def test_each_bodys_voxels_are_found_whatever_its_id(rng, n_bodies):
+@pytest.mark.parametrize("offset", [0, 500])  # ids of region numbers; some below 0
+def test_each_bodys_voxels_are_found_whatever_its_id(rng, n_bodies, offset):
     from bmetoolkit.reference import _body_members
 
-    ids = np.sort(rng.choice(100_000, n_bodies, replace=False)) - 500  # sparse, some < 0
+    ids = np.sort(rng.choice(100_000, n_bodies, replace=False)) - offset  # sparse
     body_of = rng.choice(ids, 20_000)
-    body_ids = [int(b) for b in np.unique(body_of)]
-    index, members = _body_members(body_of, body_ids)
+    body_ids, index, members = _body_members(body_of)
+    assert body_ids == [int(b) for b in np.unique(body_of)]
     assert np.array_equal(np.asarray(body_ids)[index], body_of)
     for b, mine in zip(body_ids, members, strict=True):
         assert np.array_equal(mine, np.flatnonzero(body_of == b))
