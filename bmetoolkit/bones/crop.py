@@ -102,29 +102,6 @@ def on_full_grid(
     """
     if array.shape == tuple(shape):
         return array
-    if fill == 0:
-        out = np.zeros(shape, array.dtype)  # zeroed by the system as its pages are used
-    else:
-        out = np.empty(shape, array.dtype)
-        for part in _around(box, shape):  # the box is written once, below
-            out[part] = fill
+    out = np.full(shape, fill, array.dtype)
     out[box] = array
     return out
-
-
-def _around(box: tuple[slice, ...], shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
-    """Boxes that cover the grid of ``shape`` outside ``box`` without overlapping it: along
-    each axis in turn, the slabs before and after the box, within the box on the axes
-    before.
-
-    >>> _around((slice(1, 2), slice(0, 2)), (3, 2))
-    [(slice(0, 1, None), slice(None, None, None)), (slice(2, 3, None), slice(None, None, None))]
-    """
-    parts = []
-    for axis, (s, n) in enumerate(zip(box, shape, strict=True)):
-        inner = box[:axis]
-        rest = (slice(None),) * (len(shape) - axis - 1)
-        for side in (slice(0, s.start), slice(s.stop, n)):
-            if side.start < side.stop:
-                parts.append((*inner, side, *rest))
-    return parts
