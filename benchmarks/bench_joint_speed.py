@@ -4,10 +4,11 @@ The issue's target: the analysis of a 400 x 400 x 30 study with 3 bones in under
 case is a joint phantom (:mod:`bmetoolkit.data.phantom.joint`: a knee with femur, tibia and
 patella, coronal T1 and STIR by default) whose T1 matrix is set to 400 x 400 x 30 with the
 drawn field of view and slice spacing kept (the fluid image keeps its own drawn grid). The
-study is built once (loading, resampling and the role check are not part of the figure),
-then :func:`bmetoolkit.analysis.analyze_study` runs with the true bone masks ``--repeat``
-times after a warm-up run; the figure is ``timings.analysis_s`` (the bone analysis after
-the masks are on the grid) and the process CPU time of the same call.
+study is built once (loading, resampling and the first role check are not part of the
+figure; the role check on the bone masks is), then
+:func:`bmetoolkit.analysis.analyze_study` runs with the true bone masks ``--repeat`` times
+after a warm-up run; the figure is ``timings.analysis_s`` (the bone analysis after the masks
+are on the grid) and the process CPU time of the same call.
 
 Printed per seed: the grid, the bones in view with their marrow (mL), the median, min and
 max wall and CPU seconds; then the median over all runs of all seeds, and the load average
