@@ -165,10 +165,11 @@ def _within(
     [1, 1, 1, 1, 0, 0, 0, 0, 0]
     """
     out = np.zeros(mask.shape, bool)
-    reach = np.floor(distance_mm / np.asarray(spacing, float)).astype(int)
-    box = grown_box(occupied_box(mask), reach, mask.shape)
-    if any(s.start >= s.stop for s in box):
+    occupied = occupied_box(mask)
+    if any(s.start >= s.stop for s in occupied):
         return out
+    reach = np.floor(distance_mm / np.asarray(spacing, float)).astype(int)
+    box = grown_box(occupied, reach, mask.shape)
     out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing) <= distance_mm
     return out
 
