@@ -4,19 +4,27 @@ The issue's target: the analysis of a 400 x 400 x 30 study with 3 bones in under
 case is a joint phantom (:mod:`bmetoolkit.data.phantom.joint`: a knee with femur, tibia and
 patella, coronal T1 and STIR by default) whose T1 matrix is set to 400 x 400 x 30 with the
 drawn field of view and slice spacing kept (the fluid image keeps its own drawn grid). The
-study is built once (loading, resampling and the role check are not part of the figure),
-then :func:`bmetoolkit.analysis.analyze_study` runs with the true bone masks ``--repeat``
-times after a warm-up run; the figure is ``timings.analysis_s`` (the bone analysis after
-the masks are on the grid) and the process CPU time of the same call.
+study is built once (loading, resampling and the first role check are not part of the
+figure; the role check on the bone masks is), then
+:func:`bmetoolkit.analysis.analyze_study` runs with the true bone masks ``--repeat`` times
+after a warm-up run; the figure is ``timings.analysis_s`` (the bone analysis after the masks
+are on the grid) and the process CPU time of the same call.
 
 Printed per seed: the grid, the bones in view with their marrow (mL), the median, min and
 max wall and CPU seconds; then the median over all runs of all seeds, and the load average
 before and after (other processes on a shared machine slow the wall time, not the CPU time).
 ``--profile`` adds the functions taking the most CPU time in one more run of the first seed.
 
+``--against TREE`` compares this code with another checkout's (e.g. a ``git worktree`` of
+main): two worker processes, one importing each tree's ``bmetoolkit``, analyse the same
+studies in turn, call by call (the first of each pair alternating), so both see the same
+load; printed per tree: the CPU median and minimum per seed and over all calls. On a shared
+machine this is the fair comparison: back-to-back runs minutes apart meet different loads.
+
 Run: ``python benchmarks/bench_joint_speed.py [--seeds 9001 9002 9003] [--repeat 5]
-[--joint knee|sij] [--plane coronal] [--cache DIR] [--profile]`` (about 20 s per seed to
-render the phantom, reused from ``--cache`` while the generator's source is unchanged).
+[--joint knee|sij] [--plane coronal] [--cache DIR] [--profile] [--against TREE]`` (about
+20 s per seed to render the phantom, reused from ``--cache`` while the generator's source is
+unchanged).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import os
 import pickle
 import pstats
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -99,6 +109,61 @@ def _spread(values: Sequence[float]) -> str:
     )
 
 
+def answer_seeds(joint: str, plane: str, cache: Path | None) -> int:
+    """Worker of ``--against``: for each seed read from stdin, the CPU seconds of one
+    analysis of its study (studies built and warmed up once)."""
+    runs: dict[int, Any] = {}
+    for line in sys.stdin:
+        seed = int(line)
+        if seed not in runs:
+            runs[seed] = time_seed(build_phantom(seed, joint, plane, cache), 0)[3]
+        clock = time.process_time()
+        runs[seed]()
+        print(time.process_time() - clock, flush=True)
+    return 0
+
+
+def alternate(args: argparse.Namespace) -> int:
+    """This tree's and ``args.against``'s analyses in turn, call by call (``--against``)."""
+    trees = {"this": Path(__file__).resolve().parents[1], "against": args.against.resolve()}
+    options = ["--worker", "--joint", args.joint, "--plane", args.plane]
+    if args.cache is not None:
+        options += ["--cache", str(args.cache.resolve())]
+    workers = {
+        name: subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), *options],
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name, tree in trees.items()
+    }
+    cpu: dict[str, dict[int, list[float]]] = {name: {} for name in trees}
+    load_before = os.getloadavg()[0]
+    for round_ in range(args.repeat):
+        for seed in args.seeds:
+            for name in list(trees)[:: 1 if round_ % 2 == 0 else -1]:
+                worker = workers[name]
+                assert worker.stdin is not None and worker.stdout is not None
+                worker.stdin.write(f"{seed}\n")
+                worker.stdin.flush()
+                cpu[name].setdefault(seed, []).append(float(worker.stdout.readline()))
+    for worker in workers.values():
+        assert worker.stdin is not None
+        worker.stdin.close()
+        worker.wait()
+    for name, tree in trees.items():
+        per_seed = ", ".join(
+            f"{seed} {statistics.median(v):.3f} (min {min(v):.3f})" for seed, v in cpu[name].items()
+        )
+        every = [v for values in cpu[name].values() for v in values]
+        print(f"{name} ({tree}): CPU per seed {per_seed}; all {len(every)} calls {_spread(every)}")
+    print(f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[9001, 9002, 9003])
@@ -107,7 +172,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plane", default="coronal")
     parser.add_argument("--cache", type=Path, default=None, metavar="DIR")
     parser.add_argument("--profile", action="store_true", help="CPU profile of one more run")
+    parser.add_argument(
+        "--against", type=Path, default=None, metavar="TREE",
+        help="alternate call by call with another checkout's code (CPU only)",
+    )  # fmt: skip
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        return answer_seeds(args.joint, args.plane, args.cache)
+    if args.against is not None:
+        return alternate(args)
     load_before = os.getloadavg()[0]
     all_wall, all_cpu, first_run = [], [], None
     for seed in args.seeds:

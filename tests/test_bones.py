@@ -378,3 +378,35 @@ def test_a_bad_bone_table_exits_1_naming_it(knee_files, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "names.tsv" in err and "does not list" in err
+
+
+def test_maps_put_back_on_the_whole_grid_fill_everything_around_the_box(rng):
+    from bmetoolkit.bones.crop import on_full_grid
+
+    for _ in range(200):
+        shape = tuple(int(n) for n in rng.integers(1, 7, 3))
+        starts = [int(rng.integers(0, n)) for n in shape]
+        box = tuple(
+            slice(a, int(rng.integers(a, n + 1))) for a, n in zip(starts, shape, strict=True)
+        )
+        values = rng.random(tuple(s.stop - s.start for s in box)).astype(np.float32)
+        for fill in (np.nan, 0):
+            expected = np.full(shape, fill, np.float32)
+            expected[box] = values
+            assert np.array_equal(on_full_grid(values, box, shape, fill), expected, equal_nan=True)
+
+
+def test_within_a_distance_is_the_whole_grids_distance_transform(rng):
+    from scipy import ndimage
+
+    from bmetoolkit.bones.geometry import _within
+
+    spacing = np.array([1.3, 1.2, 3.4])
+    for _ in range(20):
+        mask = np.zeros((40, 30, 12), bool)
+        corner = rng.integers(0, [35, 25, 10])
+        mask[tuple(slice(c, c + int(rng.integers(1, 6))) for c in corner)] = True
+        distance = float(rng.uniform(0.5, 15))
+        expected = ndimage.distance_transform_edt(~mask, sampling=spacing) <= distance
+        assert np.array_equal(_within(mask, distance, spacing), expected)
+    assert not _within(np.zeros((4, 4, 4), bool), 3.0, spacing).any()

@@ -241,3 +241,55 @@ def test_user_region_is_the_reference(rng):
     assert ref.source == "mask"
     assert np.median(np.exp(ref.log_residual["t1"])[body_of == 1]) == pytest.approx(0.7, rel=0.03)
     assert ref.summary()["n_normal_voxels"] == region.sum()
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+def test_fields_at_many_positions_are_the_polynomial_and_the_same_at_each_position(rng, degree):
+    """The block-wise evaluation (several blocks and a partial last one) is the design
+    matrix's product up to rounding, and a position's value does not depend on the other
+    positions evaluated with it (a refit, the other image, a subset: the same value)."""
+    from bmetoolkit.reference import MonomialsAt, _design
+
+    xyz = column_points(rng, 2 * MonomialsAt.BLOCK + 123)
+    field = fit_reference(420.0 * quadratic_shading(xyz), xyz, degree=degree)
+    other = ReferenceField(
+        rng.normal(0, 0.3, field.coefficients.shape), field.centre, field.scale, degree, 0.1, 1
+    )
+    logs = MonomialsAt(xyz, field).log_fields([field, other])
+    for values, coefficients in zip(logs, (field.coefficients, other.coefficients), strict=True):
+        expected = _design((xyz - field.centre) / field.scale, degree) @ coefficients
+        np.testing.assert_allclose(values, expected, rtol=0, atol=1e-12)
+    subset = xyz[MonomialsAt.BLOCK - 7 :: 5]
+    assert np.array_equal(field.log_at(subset), logs[0][MonomialsAt.BLOCK - 7 :: 5])
+    with pytest.raises(ValueError, match="normalisation"):
+        MonomialsAt(xyz, field).log_fields([fit_reference(np.full(500, 80.0), xyz[:500])])
+
+
+@pytest.mark.parametrize("n_bodies", [1, 3, 300])
+@pytest.mark.parametrize("offset", [0, 500])  # ids of region numbers; some below 0
+def test_each_bodys_voxels_are_found_whatever_its_id(rng, n_bodies, offset):
+    from bmetoolkit.reference import _body_members
+
+    ids = np.sort(rng.choice(100_000, n_bodies, replace=False)) - offset  # sparse
+    body_of = rng.choice(ids, 20_000)
+    body_ids, index, members = _body_members(body_of)
+    assert body_ids == [int(b) for b in np.unique(body_of)]
+    assert np.array_equal(np.asarray(body_ids)[index], body_of)
+    for b, mine in zip(body_ids, members, strict=True):
+        assert np.array_equal(mine, np.flatnonzero(body_of == b))
+
+
+def test_per_body_factors_do_not_depend_on_how_bodies_are_numbered(rng):
+    xyz, body_of, t1, stir, names = spine_like(rng, offsets=[1, 1.1, 1, 0.9, 1])
+    sparse = {b: 1000 - 7 * b for b in names}  # descending, not from 1
+    a = reference_of(xyz, body_of, t1, stir, names)
+    b = reference_of(
+        xyz, np.array([sparse[v] for v in body_of]), t1, stir,
+        {sparse[k]: v for k, v in names.items()},
+    )  # fmt: skip
+    assert a.body_factors == b.body_factors
+    assert a.body_factors["L2"]["t1"] == pytest.approx(1.1, rel=0.02)
+    assert a.body_confidence == b.body_confidence
+    assert np.array_equal(a.normal, b.normal)
+    for name in ("t1", "stir"):
+        assert np.array_equal(a.log_residual[name], b.log_residual[name])

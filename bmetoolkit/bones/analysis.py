@@ -95,10 +95,11 @@ def analyze_bones(
     timings = dict(timings or {})
     clock = time.perf_counter()
     full_ids = np.asarray(bones.labels.data)
-    study = check_bone_roles(study, full_ids > 0)  # the bones' marrow in the role check
+    in_bone = full_ids > 0
+    study = check_bone_roles(study, in_bone)  # the bones' marrow in the role check
     full_study, full_grid = study, study.grid
     # Every stage reads the bones and a margin around them: work on that box of the grid.
-    wanted = full_ids > 0 if user_normal is None else (full_ids > 0) | user_normal
+    wanted = in_bone if user_normal is None else in_bone | user_normal
     box = analysis_box(
         wanted, full_grid.spacing, [params.decision_smoothing_mm, params.coarse_seed_mm]
     )
@@ -285,7 +286,8 @@ def fluid_like(
     marrow_signal = image[normal & marrow]
     if free is None or marrow_signal.size == 0:
         return none, [], None
-    contrast = free / max(float(np.median(marrow_signal)), 1e-6)
+    median = float(np.median(marrow_signal, overwrite_input=True))  # a copy of its own
+    contrast = free / max(median, 1e-6)
     level = max(params.cyst_fluid_fraction * contrast, MIN_FLUID_CONTRAST)
     notes = []
     if contrast < MIN_FLUID_CONTRAST:

@@ -114,36 +114,63 @@ def bone_depths(
         if not other.any():
             continue
         outer = own & ~ndimage.binary_erosion(own, _FACES, border_value=1)
-        near = ndimage.distance_transform_edt(~other, sampling=coarse_spacing)
         inner = tuple(
             slice(b.start - a.start, b.stop - a.start) for b, a in zip(box, around, strict=True)
         )
         # Centres of facing surface voxels are one voxel further apart than the surfaces.
-        joint = outer & (near[inner] <= articular_gap_mm + coarse_spacing.max())
+        joint = (
+            outer & _within(other, articular_gap_mm + coarse_spacing.max(), coarse_spacing)[inner]
+        )
         if joint.any():
             # The articular surface lies half a voxel beyond the joint voxels' centres.
             distance = ndimage.distance_transform_edt(~joint, sampling=coarse_spacing) + half
             articular_c[box][own] = distance[own]
     blocks = zip(labels.shape, factor, coarse.shape, strict=True)
-    spread = [np.minimum(np.arange(n) // f, c - 1) for n, f, c in blocks]
+    # each fine index's block (None: the axis is not coarsened, every index its own block)
+    spread = [None if f == 1 else np.minimum(np.arange(n) // f, c - 1) for n, f, c in blocks]
     inside = labels > 0
+    # Fine voxels of bone whose block's centre lies outside it are at the surface.
+    surface_c[np.isnan(surface_c)] = 0.0
     surface = np.where(inside, _blocks_to_voxels(surface_c, spread), np.float32(np.nan))
     articular = np.where(inside, _blocks_to_voxels(articular_c, spread), np.float32(np.nan))
-    # Fine voxels of bone whose block's centre lies outside it are at the surface.
-    surface[inside & np.isnan(surface)] = 0.0
     fine_axes = [axis for axis, step in enumerate(spacing) if step <= 2 * spacing.min()]
     rim = _outer_layer(labels, fine_axes)
     return BoneDepths(surface_mm=surface, articular_mm=articular, rim=rim)
 
 
 def _blocks_to_voxels(
-    coarse: NDArray[np.float32], blocks: list[NDArray[np.int64]]
+    coarse: NDArray[np.float32], blocks: list[NDArray[np.int64] | None]
 ) -> NDArray[np.float32]:
     """Each fine voxel gets its block's value (``blocks``: the block of each index, per
-    axis); one axis at a time, faster than indexing all three at once."""
+    axis; None where each index is its own block); one axis at a time, faster than
+    indexing all three at once."""
     out = coarse
     for axis, block in enumerate(blocks):
-        out = np.take(out, block, axis=axis)
+        if block is not None:
+            out = np.take(out, block, axis=axis)
+    return out
+
+
+def _within(
+    mask: NDArray[np.bool_], distance_mm: float, spacing: NDArray[np.floating]
+) -> NDArray[np.bool_]:
+    """Voxels within ``distance_mm`` of a voxel of ``mask`` (centre to centre, Euclidean).
+
+    The distances are computed on the box of ``mask`` widened by that distance only:
+    every voxel beyond it is further away along one axis alone.
+
+    >>> mask = np.zeros((9, 1, 1), bool)
+    >>> mask[1] = True
+    >>> _within(mask, 2.5, np.ones(3))[:, 0, 0].astype(int).tolist()
+    [1, 1, 1, 1, 0, 0, 0, 0, 0]
+    """
+    out = np.zeros(mask.shape, bool)
+    occupied = occupied_box(mask)
+    if any(s.start >= s.stop for s in occupied):
+        return out
+    reach = np.floor(distance_mm / np.asarray(spacing, float)).astype(int)
+    box = grown_box(occupied, reach, mask.shape)
+    out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing) <= distance_mm
     return out
 
 
