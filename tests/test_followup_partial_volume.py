@@ -41,23 +41,9 @@ def test_the_layer_around_a_lesion_stays_in_its_body():
     assert shares.ravel().tolist() == [0.0, 0.25, 1.0, 1.0, 0.25, 0.0]
 
 
-def test_a_voxel_at_half_the_peak_counts_one_half():
-    # a lesion without a plateau: a 7 x 7 x 7 cube at 2.0 x, a 5 x 5 x 5 cube at 2.5 x in it
-    # and a 3 x 3 x 3 core at 3.0 x (its peak). Its outer voxels lie at half its peak and
-    # count one half, as the half maximum places its edge there; the median of the voxels
-    # wholly inside (2.5) would have counted them two thirds
-    ratio = np.ones((9, 9, 9))
-    ratio[1:8, 1:8, 1:8] = 2.0
-    ratio[2:7, 2:7, 2:7] = 2.5
-    ratio[3:6, 3:6, 3:6] = 3.0
-    bme = ratio >= 2.0
-    shares = edema_shares(bme, bme.astype(int), ratio, np.ones(ratio.shape, int))
-    assert float(shares.sum()) == pytest.approx(125 + 0.5 * (343 - 125))
-
-
-def test_the_contrast_is_the_lesion_peak():
-    # a 5 x 5 x 5 lesion whose core is 3.0 x (its peak) and whose outer voxels are 2.0 x
-    # (their share of it: one half); beside it a 1.5 x layer (a quarter)
+def test_the_contrast_is_the_level_of_the_voxels_wholly_inside():
+    # a 5 x 5 x 5 lesion whose core is 3.0 x and whose outer voxels are 2.0 x (its edge
+    # voxels' share of it: one half); beside it a 1.5 x layer (a quarter)
     ratio = np.ones((9, 9, 9))
     ratio[1:8, 1:8, 1:8] = 1.5
     ratio[2:7, 2:7, 2:7] = 2.0

@@ -9,26 +9,19 @@ averages the signal over the voxel, across the slice thickness too), so counting
 For the change between visits, each voxel on a lesion's edge and in the layer of marrow
 around it (face neighbours in its body) counts by its share of lesion::
 
-    share = clip((ratio - 1) / (peak - 1), 0, 1)
+    share = clip((ratio - 1) / (contrast - 1), 0, 1)
 
-``ratio`` the voxel's fluid decision image (ratio to normal marrow), ``peak`` the lesion's
-peak (the 95th percentile of its voxels' ratios, :func:`region_peaks`; the analysis places
-the lesion's edge at half its region's peak, :func:`bmetoolkit.segment.half_maximum`). A
-voxel at the lesion's half maximum counts about one half, so the weighted volume is centred
-on the analysis' own edge: on average it equals the voxel count, and only the count's jumps
-by whole edge voxels go. Voxels wholly inside a lesion count 1, as do edema voxels without
+``ratio`` the voxel's fluid decision image (ratio to normal marrow), ``contrast`` the median
+of the lesion's voxels wholly inside it (all six face neighbours in the edema; its peak, the
+95th percentile, when it has none). Those inside voxels count 1, as do edema voxels without
 a marrow ratio (the wall layer): noise in a lesion's core does not enter, and only the edge
 is weighted. The average signal is linear in the tissue mix, so the weighted edge follows
 the lesion's surface between voxels instead of rounding it to whole voxels.
 
-Each visit's lesion takes its own peak, as its half maximum does. Tried and not kept
-(tuning test-retest pairs, docs/followup.md): the median of the voxels wholly inside a
-lesion as its contrast (lower than its peak when the lesion has no plateau, so edge
-voxels counted more than the half maximum did: weighted volumes were 1.07 x the counts,
-median, small lesions up to 1.38 x, and a small lesion's retest difference grew); one
-contrast for a finding seen at both visits (the larger of its two), which spread the
-totals more than counting: the level of a lesion's core differs between two scans of it,
-and each visit's edge follows its own.
+Each visit's lesion takes its own contrast, as its half maximum takes its own peak. One
+contrast for a finding seen at both visits (the larger of its two) was tried on the tuning
+test-retest pairs and spread the totals more than counting (docs/followup.md): the level
+of a lesion's core differs between two scans of it, and each visit's edge follows its own.
 """
 
 from __future__ import annotations
@@ -40,7 +33,7 @@ from scipy import ndimage
 from bmetoolkit.segment import FACE_NEIGHBOURS, PEAK_PERCENTILE
 from bmetoolkit.volume import grown_box, occupied_box
 
-__all__ = ["edema_shares", "region_peaks"]
+__all__ = ["edema_shares", "lesion_contrasts", "region_peaks"]
 
 
 def region_peaks(
@@ -60,6 +53,30 @@ def region_peaks(
             values = values[np.isfinite(values)]
             if values.size:
                 out[number] = np.percentile(values, PEAK_PERCENTILE)
+    return out
+
+
+def lesion_contrasts(
+    lesions: NDArray[np.integer],
+    n: int,
+    ratio: NDArray[np.floating],
+    inside: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """Each lesion's contrast (index = number): the median ``ratio`` of its voxels in
+    ``inside`` (those wholly inside the edema), or its peak (:func:`region_peaks`) when it
+    has none with a finite ratio.
+
+    >>> lesions = np.array([[[1, 1, 1, 2]]])
+    >>> inside = np.array([[[False, True, False, False]]])
+    >>> ratio = np.array([[[2.0, 3.0, 2.2, 1.8]]])
+    >>> lesion_contrasts(lesions, 2, ratio, inside).round(2).tolist()
+    [nan, 3.0, 1.8]
+    """
+    out = region_peaks(lesions, n, ratio)
+    core = np.where(inside & np.isfinite(ratio), lesions, 0)
+    for number, box in enumerate(ndimage.find_objects(core, max_label=n), start=1):
+        if box is not None:
+            out[number] = float(np.median(ratio[box][core[box] == number]))
     return out
 
 
@@ -86,8 +103,8 @@ def edema_shares(
     -------
     ndarray of float32
         1 inside the edema, the share on its lesions' edges and in the layer around them,
-        0 elsewhere; the sum is the weighted volume in voxels. A lesion whose peak is not
-        above 1 counts its voxels whole.
+        0 elsewhere; the sum is the weighted volume in voxels. A lesion whose contrast is
+        not above 1 counts its voxels whole.
 
     Examples
     --------
@@ -105,7 +122,7 @@ def edema_shares(
     box = grown_box(occupied_box(lesions > 0), 1, bme.shape)
     inside, numbers, values = bme[box], lesions[box], ratio[box]
     interior = ndimage.binary_erosion(inside, FACE_NEIGHBOURS, border_value=0)
-    contrast = region_peaks(numbers, int(numbers.max()), values)
+    contrast = lesion_contrasts(numbers, int(numbers.max()), values, interior)
     spread = ndimage.grey_dilation(numbers, footprint=FACE_NEIGHBOURS, mode="constant", cval=0)
     owner = np.where(numbers > 0, numbers, spread)
     body_of = np.zeros(len(contrast), np.int64)
