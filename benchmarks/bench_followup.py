@@ -337,6 +337,23 @@ def _subject_check(seeds: list[int], auto_bodies: bool = False) -> None:
                               "bone_dice": round(q.bone_dice, 3)}), flush=True)  # fmt: skip
 
 
+def _rc_interval(rc: float, pairs: int) -> tuple[float, float]:
+    """95 % confidence interval of an RC estimated from ``pairs`` test-retest pairs: the
+    within-subject variance (mean squared difference / 2) has ``pairs`` degrees of freedom,
+    so ``pairs x variance / true variance`` follows a chi-square distribution with ``pairs``
+    degrees of freedom (Bland and Altman 1996).
+
+    >>> [round(v, 3) for v in _rc_interval(0.05, 12)]
+    [0.036, 0.083]
+    """
+    from scipy.stats import chi2
+
+    return (
+        rc * float(np.sqrt(pairs / chi2.ppf(0.975, pairs))),
+        rc * float(np.sqrt(pairs / chi2.ppf(0.025, pairs))),
+    )
+
+
 def _quantiles(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -464,9 +481,10 @@ def _summary_of(cases: list[dict[str, Any]], calibrate: bool, timed: bool = True
         if keep.any():
             relative = diffs[keep] / means[keep]
             rc = RC_FACTOR * float(np.sqrt(np.mean(relative**2) / 2))
+            low, high = _rc_interval(rc, int(keep.sum()))
             print(f"  relative, pairs with a mean volume above {floor} mL ({keep.sum()}): RC "
-                  f"{100 * rc:.1f} %; |difference| % "
-                  f"{_quantiles(list(100 * abs(relative)))}")  # fmt: skip
+                  f"{100 * rc:.1f} % (95 % CI {100 * low:.1f}-{100 * high:.1f} %); |difference| "
+                  f"% {_quantiles(list(100 * abs(relative)))}")  # fmt: skip
     print(f"test-retest lesions new or resolved: {sum(r['new_or_resolved'] for r in retest)} "
           f"in {len(retest)} pairs; regions flagged real: "
           f"{sum(r['real_changes'] for r in retest)}")  # fmt: skip
