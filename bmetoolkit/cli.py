@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -142,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
-    with _silenced_warnings(), _fewer_collections():
+    with _silenced_warnings():
         try:
             return args.handler(args)
         except (Exception, KeyboardInterrupt) as exc:
@@ -160,29 +159,6 @@ def _message(error: BaseException, args: argparse.Namespace) -> str:
     if isinstance(error, BmetoolkitError):
         return f"error: {error.for_cli()}"
     return f"error: {_NO_MEMORY}"  # the only other error exit_code accepts
-
-
-#: The cyclic garbage collector's first threshold while a command runs (Python's default 700).
-COMMAND_GC_THRESHOLD = 20_000
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Run the garbage collector less often while a command runs (restored after).
-
-    A command imports numpy, scipy and nibabel on its way, allocating some hundred
-    thousand objects that live as long as the process; at Python's default threshold that
-    sets off about 150 collections (one of them full) in ``analyze``, 0.065-0.095 s of CPU
-    (timed with ``gc.callbacks``, load average 7); at :data:`COMMAND_GC_THRESHOLD` about 12,
-    0.034-0.038 s. Garbage in reference cycles is still collected, after every 20,000
-    allocations of container objects.
-    """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(COMMAND_GC_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 @contextlib.contextmanager

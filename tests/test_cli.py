@@ -26,25 +26,6 @@ def test_usage_error_exits_2(capsys):
     assert main(["no-such-command"]) == 2
 
 
-def test_a_command_collects_garbage_less_often_and_restores_the_collector(
-    tmp_path, monkeypatch, capsys
-):
-    import gc
-
-    from bmetoolkit import cli
-    from bmetoolkit.commands import info
-
-    seen = []
-    monkeypatch.setattr(info, "run", lambda args: seen.append(gc.get_threshold()) or 0)
-    before = gc.get_threshold()
-    assert main(["info", str(tmp_path)]) == 0
-    assert seen[0][0] == cli.COMMAND_GC_THRESHOLD and seen[0][1:] == before[1:]
-    assert gc.get_threshold() == before
-    monkeypatch.undo()
-    assert main(["info", str(tmp_path / "absent")]) == 1  # a failing command restores it too
-    assert gc.get_threshold() == before
-
-
 def test_info_on_missing_path_names_it(tmp_path, capsys):
     assert main(["info", str(tmp_path / "absent")]) == 1
     assert "absent: does not exist" in capsys.readouterr().err
