@@ -24,7 +24,15 @@ bare read pays too; scipy.ndimage; bmetoolkit's own modules), reading the four f
 resampling T2, STIR and labels onto the T1 grid, the role check (is the T1 a T1?), the
 analysis and saving; the medians over the rounds are printed.
 
-Run: ``python benchmarks/bench_run.py [--repeat 7] [--size sample|realistic] [--stages]``.
+With ``--baseline DIR`` (another checkout of bmetoolkit, e.g. ``git archive main | tar -x -C
+DIR``), each round also runs both ``analyze`` commands from DIR, on the same files and right
+beside this checkout's: the "was" figures of a change then meet the same load, and the
+per-round ratios of this checkout's CPU time to the baseline's are printed. Under a load
+that swings between rounds this is the fair comparison; two separate runs can differ by more
+than the change.
+
+Run: ``python benchmarks/bench_run.py [--repeat 7] [--size sample|realistic] [--stages]
+[--baseline DIR]``.
 Targets: ``analyze --no-qc`` within 2.5x and ``analyze`` with its QC page within 4x of the
 bare read; ``--help`` under 0.5 s.
 """
@@ -45,6 +53,8 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 #: Targets of issue 17: ratios to the bare read, and the start-up time (s).
 TARGET_NO_QC, TARGET_QC, TARGET_HELP_S = 2.5, 4.0, 0.5
+#: How the baseline checkout's commands are named in the output.
+_BASELINE = "(baseline)"
 _BARE_READ = (
     "import sys\n"
     "import numpy as np\n"
@@ -102,8 +112,9 @@ def _inputs(size: str, scratch: Path) -> dict[str, Path]:
     }
 
 
-def _environment(scratch: Path) -> dict[str, str]:
-    """The children's environment: this repository first on the path, modules byte-compiled.
+def _environment(scratch: Path, source: Path = REPOSITORY) -> dict[str, str]:
+    """The children's environment: ``source`` (this repository) first on the path, modules
+    byte-compiled.
 
     As an installed package is (pip compiles it): ``PYTHONDONTWRITEBYTECODE`` is dropped and
     the byte-compiled modules go to a scratch folder (``PYTHONPYCACHEPREFIX``), written by the
@@ -111,7 +122,7 @@ def _environment(scratch: Path) -> dict[str, str]:
     read included, reads its modules from there.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    paths = [str(REPOSITORY), os.environ.get("PYTHONPATH")]
+    paths = [str(source), os.environ.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
     return env
@@ -127,16 +138,27 @@ def _seconds(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _commands(files: dict[str, Path], out: Path) -> dict[str, list[str]]:
+def _commands(
+    files: dict[str, Path], out: Path, env: dict[str, str], baseline: dict[str, str] | None
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each command by name, with the environment it runs in (``baseline``: the
+    baseline checkout's, for its two ``analyze`` commands)."""
     analyze = [sys.executable, "-m", "bmetoolkit", "analyze"]
     for role, path in files.items():
         analyze += [f"--{role}", str(path)]
-    return {
-        "bare read": [sys.executable, "-c", _BARE_READ, *map(str, files.values())],
-        "analyze --no-qc": [*analyze, "--out", str(out / "no_qc"), "--no-qc"],
-        "analyze (QC page)": [*analyze, "--out", str(out / "qc")],
-        "bmetoolkit --help": [sys.executable, "-m", "bmetoolkit", "--help"],
+    commands = {
+        "bare read": ([sys.executable, "-c", _BARE_READ, *map(str, files.values())], env),
+        "analyze --no-qc": ([*analyze, "--out", str(out / "no_qc"), "--no-qc"], env),
+        "analyze (QC page)": ([*analyze, "--out", str(out / "qc")], env),
+        "bmetoolkit --help": ([sys.executable, "-m", "bmetoolkit", "--help"], env),
     }
+    if baseline is not None:
+        commands[f"no-qc {_BASELINE}"] = (
+            [*analyze, "--out", str(out / "no_qc_baseline"), "--no-qc"],
+            baseline,
+        )
+        commands[f"QC page {_BASELINE}"] = ([*analyze, "--out", str(out / "qc_baseline")], baseline)
+    return commands
 
 
 def main() -> None:
@@ -146,23 +168,33 @@ def main() -> None:
     parser.add_argument(
         "--stages", action="store_true", help="also the CPU time of each stage of --no-qc"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="another checkout whose two analyze commands run in the same rounds",
+    )
     args = parser.parse_args()
     stages: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         env = _environment(Path(scratch))
+        baseline = None
+        if args.baseline is not None:
+            baseline = _environment(Path(scratch), args.baseline.resolve())
         files = _inputs(args.size, Path(scratch))
-        commands = _commands(files, Path(scratch))
-        for command in commands.values():  # warm-up: file cache, byte-compiled modules
-            _seconds(command, env)
+        commands = _commands(files, Path(scratch), env, baseline)
+        for command, command_env in commands.values():  # warm-up: file cache, bytecode
+            _seconds(command, command_env)
         times: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
-            for name, command in commands.items():
-                wall, used = _seconds(command, env)
+            for name, (command, command_env) in commands.items():
+                wall, used = _seconds(command, command_env)
                 times[name].append(wall)
                 cpu[name].append(used)
             if args.stages:
-                for name, value in _stage_seconds(commands["analyze --no-qc"], env).items():
+                for name, value in _stage_seconds(commands["analyze --no-qc"][0], env).items():
                     stages.setdefault(name, []).append(value)
     load = os.getloadavg()[0]
     print(
@@ -175,7 +207,10 @@ def main() -> None:
             f"{name:20s} median {statistics.median(values):.3f} s, min {min(values):.3f} s "
             f"(CPU median {statistics.median(cpu[name]):.3f} s)"
         )
-    for name, target in (("analyze --no-qc", TARGET_NO_QC), ("analyze (QC page)", TARGET_QC)):
+    targets = {"analyze --no-qc": TARGET_NO_QC, "analyze (QC page)": TARGET_QC}
+    if args.baseline is not None:
+        targets |= {f"no-qc {_BASELINE}": TARGET_NO_QC, f"QC page {_BASELINE}": TARGET_QC}
+    for name, target in targets.items():
         ratio = _ratio(times[name], times["bare read"])
         cpu_ratio = _ratio(cpu[name], cpu["bare read"])
         verdict = "ok" if ratio <= target else "OVER"
@@ -183,6 +218,16 @@ def main() -> None:
             f"{name:20s} {ratio:.2f}x the bare read (target <= {target}x: {verdict}); "
             f"CPU {cpu_ratio:.2f}x"
         )
+    if args.baseline is not None:
+        print(f"this checkout against the baseline ({args.baseline}), median per-round ratio:")
+        for mine, theirs in (
+            ("analyze --no-qc", f"no-qc {_BASELINE}"),
+            ("analyze (QC page)", f"QC page {_BASELINE}"),
+        ):
+            print(
+                f"  {mine:20s} wall {_ratio(times[mine], times[theirs]):.3f}, "
+                f"CPU {_ratio(cpu[mine], cpu[theirs]):.3f}"
+            )
     help_s = statistics.median(times["bmetoolkit --help"])
     verdict = "ok" if help_s < TARGET_HELP_S else "OVER"
     print(f"{'bmetoolkit --help':20s} {help_s:.3f} s (target < {TARGET_HELP_S} s: {verdict})")

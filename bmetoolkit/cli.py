@@ -4,9 +4,11 @@
 
 Declaring a command
 -------------------
-A command is one module in :mod:`bmetoolkit.commands` (``analyze.py``, ``batch.py`` ...);
-:func:`get_parser` finds every module there by itself, so a new command needs no edit
-elsewhere. The module defines two functions::
+A command is one module in :mod:`bmetoolkit.commands`, named as the command (``analyze.py``
+declares ``analyze``, ``batch.py`` ``batch`` ...); :func:`get_parser` finds every module
+there by itself, so a new command needs no edit elsewhere. To run a command, :func:`main`
+imports and registers that command's module alone (``bmetoolkit --help`` and an unknown
+command get them all). The module defines two functions::
 
     from bmetoolkit.commands import EXIT_OK
 
@@ -56,7 +58,7 @@ from bmetoolkit import __version__
 from bmetoolkit.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from bmetoolkit.errors import BmetoolkitError, UsageError
 
-__all__ = ["exit_code", "get_parser", "main"]
+__all__ = ["command_names", "exit_code", "get_parser", "main"]
 
 #: What the user reads when memory runs out.
 _NO_MEMORY = (
@@ -65,28 +67,51 @@ _NO_MEMORY = (
 )
 
 
-def get_parser() -> argparse.ArgumentParser:
-    """Build the argument parser of the ``bmetoolkit`` command."""
+def get_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser of the ``bmetoolkit`` command.
+
+    With the name of a ``command``, only that command is registered (its module alone is
+    imported: what running it needs); with None, or a name that is no command, every one.
+    """
     parser = argparse.ArgumentParser(
         prog="bmetoolkit",
         description="Find and measure bone marrow edema and Modic changes on T1 + T2/STIR MRI.",
     )
     parser.add_argument("--version", action="version", version=f"bmetoolkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _command_modules():
+    for module in _command_modules(command):
         module.register(commands)
     return parser
 
 
-def _command_modules() -> list[Any]:
-    """The modules of :mod:`bmetoolkit.commands`, each adding one command with ``register``."""
-    import importlib
+def command_names() -> list[str]:
+    """The names of the commands: the modules of :mod:`bmetoolkit.commands` (not imported)."""
     import pkgutil
 
     from bmetoolkit import commands
 
-    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.ispkg)
-    return [importlib.import_module(f"bmetoolkit.commands.{name}") for name in names]
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.ispkg)
+
+
+def _command_modules(command: str | None = None) -> list[Any]:
+    """The modules of :mod:`bmetoolkit.commands`, each adding one command with ``register``
+    (only ``command``'s when it names one)."""
+    import importlib
+    import importlib.util
+
+    if command and command.isidentifier() and not command.startswith("_"):
+        name = f"bmetoolkit.commands.{command}"
+        if importlib.util.find_spec(name) is not None:
+            module = importlib.import_module(name)
+            if hasattr(module, "register"):
+                return [module]
+    return [importlib.import_module(f"bmetoolkit.commands.{name}") for name in command_names()]
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first word, unless that is an option (``--help``,
+    ``--version``: the top level's only options, none taking a value)."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
 
 
 def exit_code(error: BaseException) -> int | None:
@@ -110,7 +135,8 @@ def exit_code(error: BaseException) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``bmetoolkit`` command line with ``argv`` and return its exit code."""
-    parser = get_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = get_parser(_command_in(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors

@@ -44,13 +44,11 @@ import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from bmetoolkit.bones.labels import BoneLabels
-from bmetoolkit.bones.tables import BONE_COLUMNS, BONE_LESION_COLUMNS
 from bmetoolkit.lesions import LESION_COLUMNS
 from bmetoolkit.modic import ENDPLATE_COLUMNS, is_finding
 from bmetoolkit.params import Parameters
@@ -58,6 +56,9 @@ from bmetoolkit.spine.labels import VertebraLabels
 from bmetoolkit.spine.vertebra import BodyGeometry
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
+
+if TYPE_CHECKING:  # the bone modules are imported by the analyses of bones only
+    from bmetoolkit.bones.labels import BoneLabels
 
 __all__ = [
     "LABEL_MAPS",
@@ -210,12 +211,18 @@ class AnalysisResult:
     @property
     def lesion_columns(self) -> tuple[str, ...]:
         """The columns of the lesion table of this anatomy."""
-        return BONE_LESION_COLUMNS if self.anatomy == "bones" else LESION_COLUMNS
+        if self.anatomy == "bones":
+            from bmetoolkit.bones.tables import BONE_LESION_COLUMNS
+
+            return BONE_LESION_COLUMNS
+        return LESION_COLUMNS
 
     @property
     def bone_table(self) -> Any:
         """Per-bone table (pandas DataFrame, columns ``BONE_COLUMNS``; bone masks only)."""
         import pandas as pd
+
+        from bmetoolkit.bones.tables import BONE_COLUMNS
 
         return pd.DataFrame(self.bone_rows, columns=list(BONE_COLUMNS))
 
@@ -390,8 +397,11 @@ class AnalysisResult:
         tables = {
             "lesions": (self.lesion_rows, self.lesion_columns),
             "endplates": (self.endplate_rows, ENDPLATE_COLUMNS),
-            "bone_table": (self.bone_rows, BONE_COLUMNS),
         }
+        if "bone_table" in files:
+            from bmetoolkit.bones.tables import BONE_COLUMNS
+
+            tables["bone_table"] = (self.bone_rows, BONE_COLUMNS)
         for key, (rows, columns) in tables.items():
             if key in files:  # the csv module, without importing pandas
                 write_text(files[key], table_text(rows, columns))
@@ -562,7 +572,9 @@ def save_decision_images(result: AnalysisResult, path: str | os.PathLike) -> Pat
 
     Kept are the values inside the marrow and in the bodies' wall layer only (a few percent
     of the grid: a small file, written in milliseconds), as flat indices and float32 values.
-    The zip members carry a fixed date, so one analysis always writes the same bytes.
+    The zip members carry a fixed date, so one analysis always writes the same bytes. They
+    are deflated at level 1: as small as the default level's (within 1 %) in under half the
+    time.
     """
     import io
     import zipfile
@@ -596,7 +608,7 @@ def save_decision_images(result: AnalysisResult, path: str | os.PathLike) -> Pat
             np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
             member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             member.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(member, buffer.getvalue())
+            archive.writestr(member, buffer.getvalue(), compresslevel=1)
     return target
 
 

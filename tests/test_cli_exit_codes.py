@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bmetoolkit.cli import get_parser, main
+from bmetoolkit.cli import command_names, get_parser, main
 from bmetoolkit.errors import BmetoolkitError
 
 
@@ -39,6 +39,27 @@ def test_every_command_module_declares_a_handler() -> None:
         if name == "spider":  # an action level: fetch / validate
             continue
         assert callable(sub.get_default("handler")), name
+
+
+def test_each_command_module_is_named_as_its_command() -> None:
+    # main() registers the one module named as the command it runs
+    for name in command_names():
+        action = next(
+            a for a in get_parser(name)._actions if isinstance(a, argparse._SubParsersAction)
+        )
+        assert list(action.choices) == [name]
+
+
+def test_a_command_parses_alike_alone_and_among_all(tmp_path: Path) -> None:
+    argv = ["analyze", "--t1", "a.nii.gz", "--stir", "b.nii.gz", "--out", str(tmp_path)]
+    alone, among_all = get_parser("analyze").parse_args(argv), get_parser().parse_args(argv)
+    assert vars(alone) == vars(among_all)
+
+
+@pytest.mark.parametrize("word", [None, "--help", "no-such-command", "__init__"])
+def test_no_command_or_an_unknown_one_gets_every_command(word: str | None) -> None:
+    action = next(a for a in get_parser(word)._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(action.choices) == set(command_names())
 
 
 @pytest.mark.parametrize("command", ["analyze", "batch", "spider validate"])

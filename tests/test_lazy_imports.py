@@ -49,3 +49,15 @@ def test_the_public_names_still_resolve() -> None:
     loaded = _loaded("import bmetoolkit\nbmetoolkit.Volume, bmetoolkit.load, bmetoolkit.analyze")
     assert "scipy" in loaded  # analyze brings the analysis, and it needs scipy
     assert "matplotlib" not in loaded and "pandas" not in loaded
+
+
+def test_running_a_command_imports_that_command_alone() -> None:
+    code = (
+        "import sys, contextlib, io\nfrom bmetoolkit.cli import main\n"
+        "with contextlib.redirect_stderr(io.StringIO()): main(['info', 'no-such-file.nii'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('bmetoolkit.commands.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPOSITORY
+    )
+    assert done.stdout.strip().splitlines()[-1] == "['bmetoolkit.commands.info']"

@@ -196,9 +196,45 @@ def _ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
     >>> _ranks(np.array([3.0, 1.0, 2.0, 2.0, 5.0])).tolist()
     [0.75, 0.0, 0.375, 0.375, 1.0]
     """
-    _, where, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return _sorted_ranks(values)[0]
+
+
+def _sorted_ranks(
+    values: NDArray[np.float64], whole: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`_ranks` of finite ``values``, and the values sorted (for their percentiles).
+
+    With ``whole`` (the values are whole numbers: an integer image's) the values are counted
+    (:func:`numpy.bincount`) instead of sorted when their range is compact; the ranks are the
+    same either way, to the last bit.
+
+    >>> values = np.array([3.0, 1.0, 2.0, 2.0, 5.0])
+    >>> ranks, ordered = _sorted_ranks(values, whole=True)
+    >>> ranks.tolist(), ordered.tolist()
+    ([0.75, 0.0, 0.375, 0.375, 1.0], [1.0, 2.0, 2.0, 3.0, 5.0])
+    >>> np.array_equal(_sorted_ranks(values)[0], ranks)
+    True
+    """
+    size = values.size
+    scale = max(size - 1, 1)
+    if whole and size:
+        low, high = int(values.min()), int(values.max())
+        if high - low < max(size, 1 << 16):
+            offsets = values.astype(np.int64) - low
+            counts = np.bincount(offsets, minlength=high - low + 1)
+            middle = np.cumsum(counts) - (counts + 1) / 2  # middle rank of each value
+            ordered = np.repeat(np.arange(low, high + 1, dtype=np.float64), counts)
+            return middle[offsets] / scale, ordered
+    order = np.argsort(values)
+    ordered = values[order]
+    first = np.empty(size, bool)  # the first of each run of equal values
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    counts = np.diff(np.flatnonzero(first), append=size)
     middle = np.cumsum(counts) - (counts + 1) / 2  # middle rank of each distinct value
-    return middle[where.reshape(-1)] / max(values.size - 1, 1)
+    ranks = np.empty(size)
+    ranks[order] = middle[np.cumsum(first) - 1] / scale
+    return ranks, ordered
 
 
 def _largest_fraction(
@@ -232,8 +268,10 @@ def _surrounding_air(body: NDArray[np.bool_], judged: NDArray[np.bool_]) -> NDAr
         for end in (0, -1):
             index[axis] = end
             border[tuple(index)] = True
-    touching = np.unique(labels[border & outside])
-    return np.isin(labels, touching[touching > 0])
+    touching = np.zeros(count + 1, bool)  # by label: whether it reaches the border
+    touching[labels[border & outside]] = True
+    touching[0] = False
+    return touching[labels]
 
 
 def judging_steps(spacing: Sequence[float], covered_voxels: int) -> tuple[int, ...]:
@@ -308,6 +346,7 @@ def measure_roles(
     >>> swapped.fat_t1_rank < 0.5, swapped.fat_contrast < -1
     (True, True)
     """
+    whole_t1, whole_fluid = _whole_numbers(t1), _whole_numbers(fluid)
     t1, fluid, covered, marrow, judged_spacing = _on_judged_grid(
         t1, fluid, covered, marrow, spacing, every_voxel=every_voxel
     )
@@ -316,15 +355,17 @@ def measure_roles(
     if log_ratio is None:
         return RoleEvidence(voxels=voxels)
     t1_body, fluid_body = t1[body], fluid[body]
-    t1_body_rank, fluid_body_rank = _ranks(t1_body), _ranks(fluid_body)
+    # the ranks, and the values sorted: their percentiles and medians then take no selection
+    t1_body_rank, t1_sorted = _sorted_ranks(t1_body, whole_t1)
+    fluid_body_rank, fluid_sorted = _sorted_ranks(fluid_body, whole_fluid)
     t1_rank = np.zeros(t1.shape)
     fluid_rank = np.zeros(t1.shape)
     t1_rank[body] = t1_body_rank
     fluid_rank[body] = fluid_body_rank
     lit = body & ((t1_rank >= 0.5) | (fluid_rank >= 0.5))
     # each image's levels in one pass: its brightest voxels' bounds and its spread
-    t1_levels = np.percentile(t1_body, [*BRIGHT_PERCENTILES, *RATIO_TAIL_PERCENTILES[::2]])
-    fluid_levels = np.percentile(fluid_body, [*BRIGHT_PERCENTILES, *RATIO_TAIL_PERCENTILES[::2]])
+    t1_levels = np.percentile(t1_sorted, [*BRIGHT_PERCENTILES, *RATIO_TAIL_PERCENTILES[::2]])
+    fluid_levels = np.percentile(fluid_sorted, [*BRIGHT_PERCENTILES, *RATIO_TAIL_PERCENTILES[::2]])
     bright = len(BRIGHT_PERCENTILES)
     t1_dark, t1_bright = t1_body_rank <= DARK_RANK, t1_body_rank >= 1 - DARK_RANK
     fluid_dark, fluid_bright = fluid_body_rank <= DARK_RANK, fluid_body_rank >= 1 - DARK_RANK
@@ -336,8 +377,9 @@ def measure_roles(
     }
     # (an image whose body does not spread, its 10th and 90th percentiles equal, has no
     # contrast: it leaves the ratio's tails to the other image alone)
+    lit_ratio = log_ratio[lit]
     if t1_levels[-1] > t1_levels[-2] and fluid_levels[-1] > fluid_levels[-2]:
-        low, middle, high = np.percentile(log_ratio[lit], RATIO_TAIL_PERCENTILES)
+        low, middle, high = np.percentile(lit_ratio, RATIO_TAIL_PERCENTILES)
         measures["ratio_tails"] = float(((high - middle) - (middle - low)) / max(high - low, 1e-9))
     measures["air_fraction"] = float(np.count_nonzero(air) / max(np.count_nonzero(judged), 1))
     if _air_in_view(air, judged):
@@ -352,15 +394,15 @@ def measure_roles(
             measures |= {
                 "fat_t1_over_air": _over(float(np.median(t1[shell])), air_t1),
                 "fat_fluid_over_air": _over(float(np.median(fluid[shell])), air_fluid),
-                "brighter_on_t1": float(
-                    np.percentile(log_ratio[lit] - fat_ratio, 100 - TAIL_PERCENT)
-                ),
+                "brighter_on_t1": float(np.percentile(lit_ratio - fat_ratio, 100 - TAIL_PERCENT)),
                 "fat_t1_rank": float(np.median(t1_rank[shell])),
                 "fat_fluid_rank": float(np.median(fluid_rank[shell])),
                 "fat_contrast": fat_ratio - float(np.median(log_ratio[interior])),
             }
     if marrow is not None:
-        measures |= _marrow_measures(t1, fluid, body, log_ratio, marrow)
+        measures |= _marrow_measures(
+            t1, fluid, body, log_ratio, marrow, sorted_body=(t1_sorted, fluid_sorted)
+        )
     return RoleEvidence(voxels=voxels, **measures)
 
 
@@ -402,6 +444,12 @@ def measure_marrow(
     if log_ratio is None or marrow is None:
         return {}
     return _marrow_measures(t1, fluid, body, log_ratio, marrow)
+
+
+def _whole_numbers(image: NDArray) -> bool:
+    """Whether an image's values are whole numbers by its type (integer or boolean)."""
+    dtype = np.asarray(image).dtype
+    return bool(np.issubdtype(dtype, np.integer) or dtype == np.bool_)
 
 
 def _on_judged_grid(
@@ -486,10 +534,13 @@ def _air_in_view(air: NDArray[np.bool_], judged: NDArray[np.bool_]) -> bool:
     return bool(np.count_nonzero(air) >= MIN_AIR_FRACTION * np.count_nonzero(judged))
 
 
-def _rank_of(value: float, values: NDArray[np.float64]) -> float:
-    """The rank (0-1, ties at their middle) ``value`` would have among ``values``."""
-    below = np.count_nonzero(values < value) + 0.5 * np.count_nonzero(values == value)
-    return float(min(max((below - 0.5) / max(values.size - 1, 1), 0.0), 1.0))
+def _rank_of(value: float, ordered: NDArray[np.float64]) -> float:
+    """The rank (0-1, ties at their middle) ``value`` would have among the values
+    ``ordered`` (sorted)."""
+    smaller = int(np.searchsorted(ordered, value, side="left"))
+    equal = int(np.searchsorted(ordered, value, side="right")) - smaller
+    below = smaller + 0.5 * equal
+    return float(min(max((below - 0.5) / max(ordered.size - 1, 1), 0.0), 1.0))
 
 
 def _marrow_measures(
@@ -498,12 +549,17 @@ def _marrow_measures(
     body: NDArray[np.bool_],
     log_ratio: NDArray[np.float64],
     marrow: NDArray[np.bool_],
+    sorted_body: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> dict[str, float]:
+    """The marrow measures of :func:`measure_roles`; ``sorted_body`` the T1's and the fluid
+    image's values in the body, sorted, when already at hand."""
     in_marrow = body & marrow
     rest = body & ~marrow
     if min(np.count_nonzero(in_marrow), np.count_nonzero(rest)) < MIN_REGION_VOXELS:
         return {}
-    t1_body, fluid_body = t1[body], fluid[body]
+    if sorted_body is None:
+        sorted_body = (np.sort(t1[body]), np.sort(fluid[body]))
+    t1_body, fluid_body = sorted_body  # (medians and percentiles need no order)
     lit_body = body & ((t1 >= np.median(t1_body)) | (fluid >= np.median(fluid_body)))
     lit = lit_body & ~marrow  # (the rest's lit tissue)
     marrow_ratio = float(np.median(log_ratio[in_marrow]))
