@@ -80,15 +80,20 @@ def normalise(image: Array, tissue: NDArray[np.bool_]) -> Array:
     return image / np.float32(max(scale, 1e-6))
 
 
-def _csf_candidates(t1: Array | None, fluid: Array, params: AutosegParameters) -> NDArray[np.bool_]:
-    """Bright on the fluid image and (with a T1) dark on T1."""
-    if t1 is None:
-        tissue = tissue_mask(fluid, params.tissue_fraction)
-        return tissue & (normalise(fluid, tissue) > params.csf_fluid_min)
-    tissue, ratio = _fluid_ratio(t1, fluid, params)
+def _csf_candidates(
+    tissue: NDArray[np.bool_],
+    ratio: Array,
+    fluid: Array,
+    params: AutosegParameters,
+    ratio_fraction: float = 1.0,
+) -> NDArray[np.bool_]:
+    """Bright on the fluid image (``csf_fluid_min``) and bright on the fluid/T1 ``ratio``
+    (``ratio_fraction`` times ``csf_ratio_min``, relative to the tissue's median ratio):
+    CSF is bright on T2/STIR and dark on T1."""
     fluidn = normalise(fluid, tissue)
     ratio_ref = float(np.median(ratio[tissue]))
-    return tissue & (ratio > params.csf_ratio_min * ratio_ref) & (fluidn > params.csf_fluid_min)
+    ratio_min = ratio_fraction * params.csf_ratio_min * ratio_ref
+    return tissue & (ratio > ratio_min) & (fluidn > params.csf_fluid_min)
 
 
 def _fluid_ratio(
@@ -159,11 +164,7 @@ def _tube_widths(component: NDArray[np.bool_], spacing: NDArray) -> tuple[float,
 
 
 def _continued(
-    column: NDArray[np.bool_],
-    t1: Array,
-    fluid: Array,
-    spacing: NDArray,
-    params: AutosegParameters,
+    column: NDArray[np.bool_], loose: NDArray[np.bool_], spacing: NDArray, max_depth_mm: float
 ) -> NDArray[np.bool_]:
     """The CSF column continued through CSF with a lower fluid/T1 ratio connected to it.
 
@@ -171,22 +172,17 @@ def _continued(
     the cord, the CSF's fluid/T1 ratio falls below ``csf_ratio_min`` over long stretches
     (tuning seed 53: 1.8-2.4 times the tissue's above the conus, against 2.5): the column
     stopped there, its wall was held constant above and the bodies of T11-L1, 10-12 mm in
-    front of it, were dropped as too far from the canal. Voxels still as bright on the fluid
-    image (``csf_fluid_min``) with at least :data:`CONTINUED_RATIO_FRACTION` of the ratio,
-    connected to the column, are added, unless that makes the column deeper than
-    ``canal_max_width_mm`` (merged with other fluid in front of or behind it).
+    front of it, were dropped as too far from the canal. The ``loose`` candidates (still as
+    bright on the fluid image, with at least :data:`CONTINUED_RATIO_FRACTION` of the ratio)
+    connected to the column are added, unless that makes the column deeper than
+    ``max_depth_mm`` (merged with other fluid in front of or behind it).
     """
     if not column.any():
         return column
-    tissue, ratio = _fluid_ratio(t1, fluid, params)
-    fluidn = normalise(fluid, tissue)
-    ratio_ref = float(np.median(ratio[tissue]))
-    loose = tissue & (fluidn > params.csf_fluid_min)
-    loose &= ratio > CONTINUED_RATIO_FRACTION * params.csf_ratio_min * ratio_ref
     labels, _ = ndimage.label(loose | column)
     grown = np.isin(labels, np.unique(labels[column]))
     box = ndimage.find_objects(grown.astype(np.uint8))[0]
-    if _tube_widths(grown[box], spacing)[1] > params.canal_max_width_mm:
+    if _tube_widths(grown[box], spacing)[1] > max_depth_mm:
         return column
     return grown
 
@@ -316,12 +312,12 @@ def find_canal(
         tube = _brightest_tube(fluid, tissue, spacing, params, skin_check=True)
         column = _thin_csf_added(tube, fluid, spacing)
     else:
-        candidates = _csf_candidates(t1, fluid, params)
+        tissue, ratio = _fluid_ratio(t1, fluid, params)
+        candidates = _csf_candidates(tissue, ratio, fluid, params)
         column = _canal_column(
             candidates, fluid, spacing, params.canal_min_length_mm, params.canal_max_width_mm
         )
         if _si_length(column, spacing) < params.canal_min_length_mm:
-            tissue, ratio = _fluid_ratio(t1, fluid, params)
             column = _brightest_tube(ratio, tissue, spacing, params)
     si_rows = np.flatnonzero(column.any(axis=(0, 2)))
     length = _si_length(column, spacing)
@@ -340,7 +336,8 @@ def find_canal(
         # those of the CSF found by the thresholds: continued above the top body, the rows
         # took in the tissue there and lowered the reference (tuning seed 50: a "body" of
         # that tissue above T11).
-        column = _continued(column, t1, fluid, spacing, params)
+        loose = _csf_candidates(tissue, ratio, fluid, params, CONTINUED_RATIO_FRACTION)
+        column = _continued(column, loose, spacing, params.canal_max_width_mm)
     front = _front(column, midline, spacing, params, extrapolate=t1 is None)
     return Canal(front, midline, (int(si_rows[0]), int(si_rows[-1])), column)
 
