@@ -34,6 +34,9 @@ CORD_GAP_MM = 12.0
 EXTRAPOLATE_FIT_MM = 30.0
 #: Percentiles of the tissue's fluid signal at which the canal is sought without a T1.
 FLUID_ONLY_PERCENTILES = (99.0, 98.0, 97.0, 95.0, 93.0, 90.0)
+#: With a T1, the CSF column is continued through voxels with at least this fraction of
+#: ``csf_ratio_min`` connected to it (see :func:`_continued`).
+CONTINUED_RATIO_FRACTION = 0.6
 #: Without a T1, a bright tube with air within this distance (mm) in front of or behind it
 #: is subcutaneous fat under the skin, not the thecal sac: the canal lies behind the bodies
 #: and in front of the posterior elements and back muscles, several centimetres from the
@@ -77,15 +80,20 @@ def normalise(image: Array, tissue: NDArray[np.bool_]) -> Array:
     return image / np.float32(max(scale, 1e-6))
 
 
-def _csf_candidates(t1: Array | None, fluid: Array, params: AutosegParameters) -> NDArray[np.bool_]:
-    """Bright on the fluid image and (with a T1) dark on T1."""
-    if t1 is None:
-        tissue = tissue_mask(fluid, params.tissue_fraction)
-        return tissue & (normalise(fluid, tissue) > params.csf_fluid_min)
-    tissue, ratio = _fluid_ratio(t1, fluid, params)
+def _csf_candidates(
+    tissue: NDArray[np.bool_],
+    ratio: Array,
+    fluid: Array,
+    params: AutosegParameters,
+    ratio_fraction: float = 1.0,
+) -> NDArray[np.bool_]:
+    """Bright on the fluid image (``csf_fluid_min``) and bright on the fluid/T1 ``ratio``
+    (``ratio_fraction`` times ``csf_ratio_min``, relative to the tissue's median ratio):
+    CSF is bright on T2/STIR and dark on T1."""
     fluidn = normalise(fluid, tissue)
     ratio_ref = float(np.median(ratio[tissue]))
-    return tissue & (ratio > params.csf_ratio_min * ratio_ref) & (fluidn > params.csf_fluid_min)
+    ratio_min = ratio_fraction * params.csf_ratio_min * ratio_ref
+    return tissue & (ratio > ratio_min) & (fluidn > params.csf_fluid_min)
 
 
 def _fluid_ratio(
@@ -103,12 +111,24 @@ def _si_length(column: NDArray[np.bool_], spacing: NDArray) -> float:
 
 
 def _canal_column(
-    candidates: NDArray[np.bool_], fluid: Array, spacing: NDArray, min_length_mm: float
+    candidates: NDArray[np.bool_],
+    fluid: Array,
+    spacing: NDArray,
+    min_length_mm: float,
+    max_depth_mm: float = np.inf,
 ) -> NDArray[np.bool_]:
     """The brightest (median fluid signal) candidate component long enough to be the canal.
 
     Subcutaneous fat is long and bright on T2 too, but CSF is brighter; when no component
-    is long enough, the longest one is returned (and refused by the caller).
+    is long enough, the longest one is returned (and refused by the caller). A component
+    deeper (anterior-posterior, median over its SI rows) than ``max_depth_mm`` is not the
+    thecal sac but tissue merged with it or beside it (on a fat-suppressed T2 with a strong
+    bias field, tuning seed 58, the whole abdomen in front of the spine passed the CSF
+    thresholds as one component 210 mm deep and the bodies were sought in front of its back
+    wall); it is skipped, and when nothing is left the caller looks for the brightest tube
+    instead. The width is not checked: on 1 mm isotropic data the CSF of the root sleeves
+    and foramina widens the column left to right (the real SCT cervical pair: 42 mm, the
+    whole field of view; 24 mm deep).
     """
     labels, n = ndimage.label(candidates)
     if n == 0:
@@ -122,7 +142,12 @@ def _canal_column(
     brightness = np.full(n, -np.inf)
     for label in index[long_enough]:  # per box: ndimage.median sorts the whole volume
         box = boxes[label - 1]
-        brightness[label - 1] = np.median(fluid[box][labels[box] == label])
+        component = labels[box] == label
+        if _tube_widths(component, spacing)[1] > max_depth_mm:
+            continue
+        brightness[label - 1] = np.median(fluid[box][component])
+    if not np.isfinite(brightness).any():
+        return np.zeros(candidates.shape, bool)
     best = int(np.argmax(brightness)) + 1
     return labels == best
 
@@ -136,6 +161,30 @@ def _tube_widths(component: NDArray[np.bool_], spacing: NDArray) -> tuple[float,
         float(np.median(lr.sum(axis=1)[rows])) * float(spacing[2]),
         float(np.median(ap.sum(axis=0)[rows])) * float(spacing[0]),
     )
+
+
+def _continued(
+    column: NDArray[np.bool_], loose: NDArray[np.bool_], spacing: NDArray, max_depth_mm: float
+) -> NDArray[np.bool_]:
+    """The CSF column continued through CSF with a lower fluid/T1 ratio connected to it.
+
+    Where the fluid image is clipped (an 8-bit window) or the CSF is partial-volumed around
+    the cord, the CSF's fluid/T1 ratio falls below ``csf_ratio_min`` over long stretches
+    (tuning seed 53: 1.8-2.4 times the tissue's above the conus, against 2.5): the column
+    stopped there, its wall was held constant above and the bodies of T11-L1, 10-12 mm in
+    front of it, were dropped as too far from the canal. The ``loose`` candidates (still as
+    bright on the fluid image, with at least :data:`CONTINUED_RATIO_FRACTION` of the ratio)
+    connected to the column are added, unless that makes the column deeper than
+    ``max_depth_mm`` (merged with other fluid in front of or behind it).
+    """
+    if not column.any():
+        return column
+    labels, _ = ndimage.label(loose | column)
+    grown = np.isin(labels, np.unique(labels[column]))
+    box = ndimage.find_objects(grown.astype(np.uint8))[0]
+    if _tube_widths(grown[box], spacing)[1] > max_depth_mm:
+        return column
+    return grown
 
 
 def outside_air(tissue: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -263,10 +312,12 @@ def find_canal(
         tube = _brightest_tube(fluid, tissue, spacing, params, skin_check=True)
         column = _thin_csf_added(tube, fluid, spacing)
     else:
-        candidates = _csf_candidates(t1, fluid, params)
-        column = _canal_column(candidates, fluid, spacing, params.canal_min_length_mm)
+        tissue, ratio = _fluid_ratio(t1, fluid, params)
+        candidates = _csf_candidates(tissue, ratio, fluid, params)
+        column = _canal_column(
+            candidates, fluid, spacing, params.canal_min_length_mm, params.canal_max_width_mm
+        )
         if _si_length(column, spacing) < params.canal_min_length_mm:
-            tissue, ratio = _fluid_ratio(t1, fluid, params)
             column = _brightest_tube(ratio, tissue, spacing, params)
     si_rows = np.flatnonzero(column.any(axis=(0, 2)))
     length = _si_length(column, spacing)
@@ -279,6 +330,14 @@ def find_canal(
         )
     per_slice = column.sum(axis=(0, 1)).astype(np.float64)
     midline = float(np.average(np.arange(column.shape[2]), weights=per_slice))
+    if t1 is not None:
+        # The wall is read on the column continued through CSF of a lower ratio; its rows
+        # (where the marrow reference is measured, and the sac's end for the levels) stay
+        # those of the CSF found by the thresholds: continued above the top body, the rows
+        # took in the tissue there and lowered the reference (tuning seed 50: a "body" of
+        # that tissue above T11).
+        loose = _csf_candidates(tissue, ratio, fluid, params, CONTINUED_RATIO_FRACTION)
+        column = _continued(column, loose, spacing, params.canal_max_width_mm)
     front = _front(column, midline, spacing, params, extrapolate=t1 is None)
     return Canal(front, midline, (int(si_rows[0]), int(si_rows[-1])), column)
 

@@ -28,8 +28,9 @@ class AutosegParameters:
     canal_min_length_mm : float
         Shortest superior-inferior extent (mm) of the CSF column taken as the spinal canal.
     canal_max_width_mm : float
-        Without a T1: the CSF column is at most this wide (mm, left-right and
-        anterior-posterior, median over SI rows).
+        The CSF column is at most this wide (mm, left-right and anterior-posterior, median
+        over SI rows): without a T1 in the search for the bright tube; with one, a deeper
+        CSF-like component is tissue merged with the canal and is skipped.
     canal_min_depth_mm : float
         Without a T1: the CSF column is at least this deep (mm, anterior-posterior, median
         over SI rows); subcutaneous fat, bright on T2 too, is a thinner sheet.
