@@ -251,14 +251,12 @@ def _calls(name: str, rows: Sequence[dict[str, Any]]) -> str:
 def summary(title: str, rows: Sequence[dict[str, Any]]) -> list[str]:
     """The summary lines of a set of case rows."""
     done = [row for row in rows if "error" not in row]
-    kinds = {
-        kind: sum(row["kind"] == kind for row in rows)
-        for kind in ("random", "healthy", "central_edema")
-    }
-    lines = [
-        f"== {title}: {len(rows)} cases ({kinds['random']} random, {kinds['healthy']} healthy, "
-        f"{kinds['central_edema']} central edema), {len(rows) - len(done)} failed"
-    ]
+    counts = ", ".join(
+        f"{sum(row['kind'] == kind for row in rows)} {kind.replace('_', ' ')}"
+        for kind in KINDS
+        if kind != "mixed_modic" or any(row["kind"] == kind for row in rows)
+    )
+    lines = [f"== {title}: {len(rows)} cases ({counts}), {len(rows) - len(done)} failed"]
     if not done:
         return lines
     edema = [row for row in done if row["bme_dice"] is not None]

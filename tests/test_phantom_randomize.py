@@ -28,6 +28,7 @@ from bmetoolkit.data.phantom.randomize import (
     ILIAC_LR_MM,
     LESION_MARGIN_MM,
     LESION_RATIOS,
+    MIXED_MODIC_WEIGHTS,
     MOTTLE_LENGTH_MM,
     MOTTLE_SD,
     N_LESIONS,
@@ -191,6 +192,20 @@ def test_lesions_follow_the_kind(all_draws):
             assert _within(findings[0]["height_frac"], CENTRAL_EDEMA_HEIGHT)
     kinds = {x["kind"] for draws in all_draws for x in draws["lesions"]}
     assert {"modic1", "modic2", "modic3", "edema", "haemangioma"} <= kinds
+
+
+def test_mixed_modic_cases_hold_type_iii_and_mixed_changes_only():
+    """The sweep kind for the bands a decision finds in fragments; the seeds' own kinds and
+    their draws do not change (the kind is never a seed's own)."""
+    kinds = set()
+    for seed in range(8):
+        draws = draw_case(seed, kind="mixed_modic", small=True).to_dict()
+        findings = [x for x in draws["lesions"] if x["kind"] != "haemangioma"]
+        assert _within(len(findings), N_LESIONS), draws["lesions"]
+        assert all(x["endplate"] in ("superior", "inferior") for x in findings)
+        kinds |= {x["kind"] for x in findings}
+    assert kinds <= set(MIXED_MODIC_WEIGHTS) and len(kinds) >= 3
+    assert "mixed_modic" not in {case_kind(seed) for seed in range(100)}
 
 
 def test_texture_draws_within_ranges(all_draws):

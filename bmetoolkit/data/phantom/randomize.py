@@ -19,8 +19,10 @@ The truth (BME mask, Modic map, vertebra labels, endplate table) stays exact: te
 bands, dark discs and bias act on the signal only; lesions enter it however faint they are.
 
 Case kinds (:data:`KINDS`): ``"random"`` (1-3 lesions of any kind), ``"healthy"`` (no
-lesion, distractors only) and ``"central_edema"`` (one edema away from the endplates over
-30-60 % of one body's height, like a fracture). :data:`TUNING_SEEDS` and
+lesion, distractors only), ``"central_edema"`` (one edema away from the endplates over
+30-60 % of one body's height, like a fracture) and ``"mixed_modic"`` (1-3 Modic changes of
+type III or of two types: the bands a decision finds in fragments, for a sweep; no seed
+has it as its own kind). :data:`TUNING_SEEDS` and
 :data:`HELD_OUT_SEEDS` are disjoint; :func:`case_kind` gives each seed's kind (70 % random,
 20 % healthy, 10 % central edema in every block of ten seeds).
 
@@ -86,7 +88,7 @@ T = Tissue
 Range = tuple[float, float]
 
 #: Kinds of case.
-KINDS = ("random", "healthy", "central_edema")
+KINDS = ("random", "healthy", "central_edema", "mixed_modic")
 #: Kind of each seed by ``seed % 10``: 70 % random, 20 % healthy, 10 % central edema.
 KIND_PATTERN = ("random",) * 7 + ("healthy",) * 2 + ("central_edema",)
 #: Seeds for choosing defaults, and seeds never looked at while choosing them (disjoint).
@@ -123,6 +125,10 @@ N_LESIONS = (1, 3)
 RANDOM_KIND_WEIGHTS = {
     "modic1": 0.22, "modic2": 0.2, "modic3": 0.1, "modic1/2": 0.08, "modic2/1": 0.05,
     "modic2/3": 0.06, "modic3/2": 0.04, "edema": 0.25,
+}  # fmt: skip
+#: Lesion kinds and weights of a ``"mixed_modic"`` case: type III and mixed changes only.
+MIXED_MODIC_WEIGHTS = {
+    "modic3": 0.2, "modic1/2": 0.2, "modic2/1": 0.15, "modic2/3": 0.25, "modic3/2": 0.2,
 }  # fmt: skip
 #: Probability that an endplate lesion has a partner across its disc (counted as a lesion).
 MIRROR_PROBABILITY = 0.5
@@ -516,12 +522,18 @@ def _partner(spine: Spine, level: str, endplate: str) -> tuple[str, str] | None:
     return None
 
 
-def _random_lesions(rng: np.random.Generator, spine: Spine, levels: list[str]) -> list[Lesion]:
-    """1-3 lesions of any kind at distinct places; blobs only in bodies without others."""
+def _random_lesions(
+    rng: np.random.Generator,
+    spine: Spine,
+    levels: list[str],
+    weights: dict[str, float] = RANDOM_KIND_WEIGHTS,
+) -> list[Lesion]:
+    """1-3 lesions of the kinds of ``weights`` at distinct places; blobs only in bodies
+    without others."""
     target = int(rng.integers(N_LESIONS[0], N_LESIONS[1] + 1))
     lesions: list[Lesion] = []
     while len(lesions) < target:
-        kind = _pick(rng, RANDOM_KIND_WEIGHTS)
+        kind = _pick(rng, weights)
         used = {lesion.level for lesion in lesions if lesion.endplate is None}
         taken = {(lesion.level, lesion.endplate) for lesion in lesions}
         if kind == "edema":
@@ -554,6 +566,8 @@ def _draw_lesions(rng: np.random.Generator, spine: Spine, kind: str, fov: str) -
     levels = list(spine.levels[1:] if fov == "top_cut" else spine.levels)
     if kind == "random":
         lesions = _random_lesions(rng, spine, levels)
+    elif kind == "mixed_modic":
+        lesions = _random_lesions(rng, spine, levels, MIXED_MODIC_WEIGHTS)
     elif kind == "central_edema":
         candidates = [lv for lv in levels if lv != "S1"]
         level = candidates[int(rng.integers(len(candidates)))]
@@ -707,7 +721,7 @@ def draw_case(
     Parameters
     ----------
     seed : int
-    kind : {'random', 'healthy', 'central_edema'}
+    kind : {'random', 'healthy', 'central_edema', 'mixed_modic'}
     small : bool
         Coarse in-plane grids (pixels :data:`SMALL_PIXEL_FACTOR` times larger) for tests.
     real_anatomy : bool
@@ -832,9 +846,9 @@ def make_randomized_phantom(
     ----------
     seed : int
         Same seed, kind and size: identical arrays and truth.
-    kind : {'random', 'healthy', 'central_edema'}
-        1-3 lesions of any kind; no lesion (distractors only); or one central edema over
-        30-60 % of a body's height.
+    kind : {'random', 'healthy', 'central_edema', 'mixed_modic'}
+        1-3 lesions of any kind; no lesion (distractors only); one central edema over
+        30-60 % of a body's height; or 1-3 Modic changes of type III or of two types.
     small : bool
         Coarse in-plane grids for fast tests.
     real_anatomy : bool
