@@ -62,7 +62,7 @@ from bmetoolkit.data.phantom.followup import (
     PhantomPair,
     make_phantom_pair,
 )
-from bmetoolkit.errors import ContrastMismatchError
+from bmetoolkit.errors import ContrastMismatchError, VisitMismatchError
 from bmetoolkit.followup.change import change_table
 from bmetoolkit.followup.compare import Comparison, compare
 from bmetoolkit.followup.register import Correspondence
@@ -409,24 +409,14 @@ def main() -> None:
             print(json.dumps(_retest_sources(seed)), flush=True)
         return
     cases: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
     for seed in seeds:
-        case: dict[str, Any] = {"seed": seed}
-        if not args.calibrate:
-            pair = make_phantom_pair(seed)
-            result, seconds, alone = _compared(pair, f"{seed} pair")
-            counted = _counted(result)
-            case |= {"changes": _change_errors(pair, result),
-                     "transitions": _transitions(pair, result), "seconds": seconds,
-                     "changes_alone": _change_errors(pair, alone),
-                     "transitions_alone": _transitions(pair, alone),
-                     "changes_counted": _change_errors(pair, counted),
-                     "transitions_counted": _transitions(pair, counted)}  # fmt: skip
-        retest, seconds_retest, retest_alone = _compared(
-            make_phantom_pair(seed, retest=True), f"{seed} retest"
-        )
-        case |= {"retest": _retest(retest), "seconds_retest": seconds_retest,
-                 "retest_alone": _retest(retest_alone), "joint": retest.joint,
-                 "retest_counted": _retest(_counted(retest))}  # fmt: skip
+        try:
+            case = _pair_case(seed, args.calibrate)
+        except VisitMismatchError as error:  # a genuine pair refused: counted, not fatal
+            refused.append({"seed": seed, "pair": error.pair, "refused": str(error)})
+            print(json.dumps(refused[-1]), flush=True)
+            continue
         cases.append(case)
         print(json.dumps({k: v for k, v in case.items() if not k.startswith("retest")} | {
             name: {k: v for k, v in case[name].items()
@@ -434,8 +424,41 @@ def main() -> None:
             for name in ("retest", "retest_alone", "retest_counted")}, default=str),
             flush=True)  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps(cases, indent=1, default=str))
+        args.json.write_text(json.dumps(cases + refused, indent=1, default=str))
+    if refused:
+        print(f"\npairs of one subject refused as two subjects: {len(refused)} of "
+              f"{len(seeds)} seeds {[(r['seed'], r['pair']) for r in refused]}")  # fmt: skip
     _summary(cases, args.calibrate)
+
+
+def _pair_case(seed: int, calibrate: bool) -> dict[str, Any]:
+    """One seed's change pair (unless ``calibrate``) and test-retest pair, compared."""
+    case: dict[str, Any] = {"seed": seed}
+    if not calibrate:
+        pair = make_phantom_pair(seed)
+        try:
+            result, seconds, alone = _compared(pair, f"{seed} pair")
+        except VisitMismatchError as error:
+            error.pair = "change"  # type: ignore[attr-defined]
+            raise
+        counted = _counted(result)
+        case |= {"changes": _change_errors(pair, result),
+                 "transitions": _transitions(pair, result), "seconds": seconds,
+                 "changes_alone": _change_errors(pair, alone),
+                 "transitions_alone": _transitions(pair, alone),
+                 "changes_counted": _change_errors(pair, counted),
+                 "transitions_counted": _transitions(pair, counted)}  # fmt: skip
+    try:
+        retest, seconds_retest, retest_alone = _compared(
+            make_phantom_pair(seed, retest=True), f"{seed} retest"
+        )
+    except VisitMismatchError as error:
+        error.pair = "test-retest"  # type: ignore[attr-defined]
+        raise
+    case |= {"retest": _retest(retest), "seconds_retest": seconds_retest,
+             "retest_alone": _retest(retest_alone), "joint": retest.joint,
+             "retest_counted": _retest(_counted(retest))}  # fmt: skip
+    return case
 
 
 def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
