@@ -411,11 +411,10 @@ def main() -> None:
     cases: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
     for seed in seeds:
-        try:
-            case = _pair_case(seed, args.calibrate)
-        except VisitMismatchError as error:  # a genuine pair refused: counted, not fatal
-            refused.append({"seed": seed, "pair": error.pair, "refused": str(error)})
-            print(json.dumps(refused[-1]), flush=True)
+        case = _pair_case(seed, args.calibrate)
+        if "refused" in case:  # a genuine pair refused as two subjects: counted, not fatal
+            refused.append(case)
+            print(json.dumps(case), flush=True)
             continue
         cases.append(case)
         print(json.dumps({k: v for k, v in case.items() if not k.startswith("retest")} | {
@@ -432,29 +431,27 @@ def main() -> None:
 
 
 def _pair_case(seed: int, calibrate: bool) -> dict[str, Any]:
-    """One seed's change pair (unless ``calibrate``) and test-retest pair, compared."""
+    """One seed's change pair (unless ``calibrate``) and test-retest pair, compared; a row
+    naming the pair and the message when compare refused it as two subjects."""
     case: dict[str, Any] = {"seed": seed}
-    if not calibrate:
-        pair = make_phantom_pair(seed)
-        try:
-            result, seconds, alone = _compared(pair, f"{seed} pair")
-        except VisitMismatchError as error:
-            error.pair = "change"  # type: ignore[attr-defined]
-            raise
-        counted = _counted(result)
-        case |= {"changes": _change_errors(pair, result),
-                 "transitions": _transitions(pair, result), "seconds": seconds,
-                 "changes_alone": _change_errors(pair, alone),
-                 "transitions_alone": _transitions(pair, alone),
-                 "changes_counted": _change_errors(pair, counted),
-                 "transitions_counted": _transitions(pair, counted)}  # fmt: skip
+    stage = "change"
     try:
+        if not calibrate:
+            pair = make_phantom_pair(seed)
+            result, seconds, alone = _compared(pair, f"{seed} pair")
+            counted = _counted(result)
+            case |= {"changes": _change_errors(pair, result),
+                     "transitions": _transitions(pair, result), "seconds": seconds,
+                     "changes_alone": _change_errors(pair, alone),
+                     "transitions_alone": _transitions(pair, alone),
+                     "changes_counted": _change_errors(pair, counted),
+                     "transitions_counted": _transitions(pair, counted)}  # fmt: skip
+        stage = "test-retest"
         retest, seconds_retest, retest_alone = _compared(
             make_phantom_pair(seed, retest=True), f"{seed} retest"
         )
     except VisitMismatchError as error:
-        error.pair = "test-retest"  # type: ignore[attr-defined]
-        raise
+        return {"seed": seed, "pair": stage, "refused": str(error)}
     case |= {"retest": _retest(retest), "seconds_retest": seconds_retest,
              "retest_alone": _retest(retest_alone), "joint": retest.joint,
              "retest_counted": _retest(_counted(retest))}  # fmt: skip
