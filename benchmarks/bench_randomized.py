@@ -149,14 +149,13 @@ def run_case(
     row["bme_dice"] = dice(found, expected) if has_edema else None
     row["bme_volume_error"] = volume_error(found, expected) if has_edema else None
     row["bme_signed_error"] = (
-        (row["bme_found_ml"] - row["bme_true_ml"]) / row["bme_true_ml"] if has_edema else None
+        (int(found.sum()) - int(expected.sum())) / int(expected.sum()) if has_edema else None
     )
     # the lesions' contrast as the scan shows it: the median fluid ratio over the true edema
     # (wide soft margins, thick slices and small size leave it below the drawn ratio)
-    fluid_ratio = np.asarray(result.ratios[result.fluid].data)[expected] if has_edema else []
-    row["seen_fluid_contrast"] = (
-        float(np.nanmedian(fluid_ratio)) if np.isfinite(fluid_ratio).any() else None
-    )
+    seen = np.asarray(result.ratios[result.fluid].data)[expected]
+    seen = seen[np.isfinite(seen)]
+    row["seen_fluid_contrast"] = float(np.median(seen)) if seen.size else None
     truth_types, found_types = endplate_types(truth.endplates, result.endplates.to_dict("records"))
     row["truth_types"], row["found_types"] = truth_types, found_types
     row["type_accuracy"] = float(
