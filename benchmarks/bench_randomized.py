@@ -16,12 +16,13 @@ edema), BME volume error, endplate type accuracy and kappa (per case), Modic cal
 spines, central-edema volume error and Modic calls on those cases, and analysis seconds.
 
 Cases: the held-out seeds (:data:`HELD_OUT_SEEDS`, 5000-5059) by default, ``--tuning`` for
-the tuning seeds (0-59), which are the only ones to look at while choosing defaults. Each
-seed's kind is fixed (70 % random, 20 % healthy, 10 % central edema); ``--kind healthy`` or
-``--kind central_edema`` makes every case of that kind, to study one failure mode on many
-tuning seeds.
+the tuning seeds (0-59), which are the only ones to look at while choosing defaults;
+``--seeds 60-119`` runs more tuning seeds (any range below the held-out seeds), which check
+a choice made on 0-59 without using the held-out seeds up. Each seed's kind is fixed (70 %
+random, 20 % healthy, 10 % central edema); ``--kind healthy`` or ``--kind central_edema``
+makes every case of that kind, to study one failure mode on many tuning seeds.
 
-Run: ``python benchmarks/bench_randomized.py [--tuning] [--cases N] [--jobs 2]
+Run: ``python benchmarks/bench_randomized.py [--tuning | --seeds A-B] [--cases N] [--jobs 2]
 [--json rows.json] [--cache DIR] [--kind KIND] [--param NAME=VALUE ...]`` (about 15 s per
 case on one core; with ``--cache`` a second run reuses the built phantoms and takes 1-3 s
 per case).
@@ -372,10 +373,32 @@ def _run_all(
     return rows
 
 
+def _seed_range(text: str) -> range:
+    """Tuning seeds ``A-B`` (inclusive), refused where they reach the held-out seeds."""
+    first, _, last = text.partition("-")
+    try:
+        seeds = range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed range such as 60-119") from None
+    if not seeds or seeds.start < 0 or seeds.stop > min(HELD_OUT_SEEDS):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: tuning seeds lie in 0-{min(HELD_OUT_SEEDS) - 1} (held-out seeds are "
+            "run without --seeds)"
+        )
+    return seeds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tuning", action="store_true", help="tuning seeds (0-59), not held-out")
     parser.add_argument("--cases", type=int, default=None, metavar="N", help="first N seeds only")
+    parser.add_argument(
+        "--seeds",
+        type=_seed_range,
+        default=None,
+        metavar="A-B",
+        help="more tuning seeds A..B (below the held-out range), e.g. 60-119",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument(
         "--json", type=Path, default=None, metavar="PATH", help="save per-case rows"
@@ -407,8 +430,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if args.cases is not None and args.cases < 1:
         parser.error("--cases needs a positive number")
-    seeds = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[: args.cases]
-    which = "tuning" if args.tuning else "held-out"
+    if args.seeds is not None:
+        seeds = list(args.seeds)[: args.cases]
+        which = "tuning"
+    else:
+        seeds = list(TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS)[: args.cases]
+        which = "tuning" if args.tuning else "held-out"
     forced = f", every case {args.kind}" if args.kind else ""
     print(f"{which} seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} cases{forced})")
     if args.param:
