@@ -10,9 +10,10 @@ imports included, as a user pays them):
 - ``bmetoolkit --help``: start-up of the command line.
 
 Modules are byte-compiled, as in an installed package, even when ``PYTHONDONTWRITEBYTECODE``
-is set (see :func:`_environment`). The four are run back to back in each round, rounds
-repeated (``--repeat``), so a load from other processes hits them alike; the ratios are the
-medians of the per-round ratios. Each command's CPU time (user + system of the child
+is set (see :func:`_environment`). The four are run back to back in each round, every other
+round in reverse order (run always in one order, two identical checkouts came out 15 % apart),
+rounds repeated (``--repeat``), so a load from other processes hits them alike; the ratios are
+the medians of the per-round ratios. Each command's CPU time (user + system of the child
 process) is printed too, with its ratios: on a busy machine the wall-clock figures swing
 with the other processes, CPU time much less. Inputs
 default to the bundled phantom sample (``sample_data/phantom/nifti``, T1 200x200x16 with
@@ -188,8 +189,12 @@ def main() -> None:
             _seconds(command, command_env)
         times: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.repeat):
-            for name, (command, command_env) in commands.items():
+        for round_number in range(args.repeat):
+            # every other round in reverse order: no command always runs first or last
+            order = list(commands.items())
+            if round_number % 2:
+                order.reverse()
+            for name, (command, command_env) in order:
                 wall, used = _seconds(command, command_env)
                 times[name].append(wall)
                 cpu[name].append(used)

@@ -111,14 +111,16 @@ def coverage_mask(source: Grid, target: Grid) -> NDArray[np.bool_]:
     matrix, offset = voxel_mapping(source, target)
     upper = np.asarray(source.shape, dtype=np.float64) - 0.5
     inside = np.ones(target.shape, dtype=bool)
-    axes = [np.arange(n, dtype=np.float64) for n in target.shape]
+    # one buffer for the coordinate and one for the tests, reused along the three axes
+    coordinate = np.empty(target.shape, dtype=np.float64)
+    test = np.empty(target.shape, dtype=bool)
+    i, j, k = (np.arange(n, dtype=np.float64) for n in target.shape)
     for axis in range(3):
         # Source coordinate along `axis` is separable into a sum over target axes.
-        coordinate = (
-            offset[axis]
-            + matrix[axis, 0] * axes[0][:, None, None]
-            + matrix[axis, 1] * axes[1][None, :, None]
-            + matrix[axis, 2] * axes[2][None, None, :]
+        plane = (
+            offset[axis] + matrix[axis, 0] * i[:, None, None] + matrix[axis, 1] * j[None, :, None]
         )
-        inside &= (coordinate >= -0.5) & (coordinate < upper[axis])
+        np.add(plane, matrix[axis, 2] * k[None, None, :], out=coordinate)
+        inside &= np.greater_equal(coordinate, -0.5, out=test)
+        inside &= np.less(coordinate, upper[axis], out=test)
     return inside

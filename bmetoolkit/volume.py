@@ -11,6 +11,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
@@ -251,9 +252,10 @@ class Volume:
         object.__setattr__(self, "affine", _checked_affine(self.affine, self.source))
         object.__setattr__(self, "meta", dict(self.meta))
 
-    @property
+    @functools.cached_property
     def grid(self) -> Grid:
-        """The voxel grid of this volume."""
+        """The voxel grid of this volume (built once: a volume's data and affine are not
+        replaced, and its affine is read-only)."""
         return Grid(self.data.shape, self.affine)
 
     @property

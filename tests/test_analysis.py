@@ -416,3 +416,14 @@ def test_edema_at_a_bodys_wall_continues_into_its_outer_layer():
     )
     outshone = np.asarray(analyze_study(study, p.truth.vertebrae).bme_mask.data, bool)
     assert beside.sum() > 0 and not (outshone & wall).any()
+
+
+def test_report_versions_of_running_libraries_match_their_package_metadata():
+    from importlib.metadata import version
+
+    from bmetoolkit.result import _versions, versions
+
+    _versions.cache_clear()
+    found = versions()
+    for package in ("numpy", "scipy", "nibabel"):  # imported here: their __version__
+        assert found[package] == version(package)

@@ -328,3 +328,32 @@ def test_mask_of_255_is_binary_or_a_clear_error():
     except BmetoolkitError:
         return
     assert found.convention == "binary"
+
+
+def _blobby_masks() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Vertebra-like masks (a body, a process, holes; some touching the array's edge) with
+    their voxel sizes."""
+    masks = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        shape = tuple(int(n) for n in rng.integers(18, 40, 3))
+        spacing = rng.uniform(0.7, 4.5, 3)
+        mask = np.zeros(shape, bool)
+        low = rng.integers(0, 4, 3) if seed % 2 else rng.integers(2, 6, 3)
+        high = np.minimum(low + rng.integers(8, 16, 3), shape)
+        mask[tuple(slice(a, b) for a, b in zip(low, high, strict=True))] = True
+        mask[low[0] : low[0] + 2, high[1] - 1 : shape[1], low[2] + 2 : low[2] + 4] = True
+        mask &= rng.random(shape) > 0.05
+        masks.append((mask, spacing))
+    return masks
+
+
+@pytest.mark.parametrize("keep_all", [False, True])
+def test_body_only_on_the_box_equals_the_whole_array(keep_all):
+    from bmetoolkit.spine.labels import _body_in_box, _body_only
+
+    for mask, spacing in _blobby_masks():
+        boxed = _body_only(mask, spacing, 5.0, keep_all=keep_all)
+        whole = _body_in_box(mask, spacing, 5.0, keep_all=keep_all)
+        assert boxed.any()
+        np.testing.assert_array_equal(boxed, whole)

@@ -61,3 +61,27 @@ def test_running_a_command_imports_that_command_alone() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPOSITORY
     )
     assert done.stdout.strip().splitlines()[-1] == "['bmetoolkit.commands.info']"
+
+
+def test_checking_the_names_of_given_images_leaves_the_header_rules_unloaded() -> None:
+    code = (
+        "import sys\nimport numpy as np\nfrom bmetoolkit.volume import Volume\n"
+        "from bmetoolkit.pairing.sanity import _name_notes\n"
+        "t2 = Volume(np.zeros((2, 2, 2), np.float32), np.eye(4), source='sub-01_T2w.nii.gz')\n"
+        "print(_name_notes({'t1': t2}))\n"
+        "print('bmetoolkit.pairing.contrast' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPOSITORY
+    )
+    notes, loaded = done.stdout.strip().splitlines()[-2:]
+    assert "named as a T2" in notes
+    assert loaded == "False"
+
+
+def test_the_stir_word_of_file_names_is_the_header_rules_stir_keyword() -> None:
+    from bmetoolkit.pairing import contrast, names
+
+    built = contrast._kw(r"stir|tirm", glue=r"(?:sag|ax|cor|tra|s|t2|t2w)?")
+    assert names.STIR_WORD.pattern == built.pattern
+    assert contrast.contrast_from_name is names.contrast_from_name

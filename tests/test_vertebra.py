@@ -210,3 +210,13 @@ def test_touches_border():
         edge[cut] = True
         (body,) = body_geometries(labels_of(edge, affine), cortex_mm=0.5)
         assert body.touches_border is True
+
+
+def test_clearance_on_the_box_equals_the_whole_array():
+    from bmetoolkit.spine.vertebra import _clearance, _clearance_in_box
+    from tests.test_labels import _blobby_masks
+
+    for mask, spacing in _blobby_masks():
+        boxed = _clearance(mask, spacing)
+        assert boxed.max() > 0
+        np.testing.assert_array_equal(boxed, _clearance_in_box(mask, spacing))

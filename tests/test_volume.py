@@ -111,3 +111,13 @@ def test_occupied_box_is_the_smallest_box_holding_every_true_voxel() -> None:
         for axis, span in enumerate(box):  # and each face touches one
             faces = [span.start, span.stop - 1]
             assert all(np.take(mask, face, axis=axis).any() for face in faces)
+
+
+def test_a_volume_builds_its_grid_once_and_pickles_with_it():
+    import pickle
+
+    vol = Volume(np.zeros((3, 4, 5), np.int16), np.diag([0.5, 0.5, 4.0, 1.0]))
+    assert vol.grid is vol.grid
+    again = pickle.loads(pickle.dumps(vol))
+    assert again.grid.same_as(vol.grid) and again.grid.shape == (3, 4, 5)
+    assert vol.with_data(np.ones((3, 4, 5), np.int16)).grid.same_as(vol.grid)

@@ -61,16 +61,15 @@ number (``fse`` is not ``fs``; ``t12`` is not ``t1``). The rules apply in this o
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from bmetoolkit.pairing.names import STIR_WORD, Contrast, contrast_from_name, strip_image_suffix
 from bmetoolkit.pairing.series import SeriesInfo
 
 __all__ = [
@@ -86,7 +85,6 @@ __all__ = [
     "contrast_from_name",
 ]
 
-Contrast = Literal["T1", "T2", "STIR", "other"]
 
 #: Inversion times (ms, inclusive) that null fat: an inversion recovery in this range is STIR.
 STIR_TI_MS = (100.0, 300.0)
@@ -180,7 +178,7 @@ _IMAGE_TYPE_EXCLUSIONS = {
 _T1 = _Keyword(_kw(r"t1(?:wi|w)?"), "T1")
 _T2 = _Keyword(_kw(r"t2(?:wi|w)?"), "T2")
 _PD = _Keyword(_kw(r"pdw?i?|proton[-_ ]?density"), "proton density")
-_STIR = _Keyword(_kw(r"stir|tirm", glue=r"(?:sag|ax|cor|tra|s|t2|t2w)?"), "STIR")
+_STIR = _Keyword(STIR_WORD, "STIR")  # (stir, tirm; sagSTIR, T2STIR)
 _GRADIENT_ECHO = _Keyword(
     _kw(r"gre|ffe|fl[23]d|gradient|fiesta", glue="", strict=True), "gradient echo"
 )
@@ -307,7 +305,7 @@ def _text_fields(info: SeriesInfo) -> list[_Field]:
     if protocol and protocol.lower() != description.lower():
         fields.append(_Field("ProtocolName", protocol))
     if not info.files and info.source:
-        name = _strip_image_suffix(Path(info.source).name)
+        name = strip_image_suffix(Path(info.source).name)
         if name.lower() != description.lower():
             fields.append(_Field("file name", name))
     return fields
@@ -687,60 +685,3 @@ def _post_contrast(fields: Sequence[_Field], meta: dict[str, Any]) -> tuple[str,
     if hit is not None:
         return hit.reason(), hit.cue()
     return None
-
-
-# --------------------------------------------------------------------------- file names
-
-_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr", ".json", ".img", ".hdr")
-_LOOSE_NAMES: dict[str, Contrast] = {
-    "t1": "T1",
-    "t1w": "T1",
-    "t2": "T2",
-    "t2w": "T2",
-    "stir": "STIR",
-}
-
-
-def _strip_image_suffix(name: str) -> str:
-    for suffix in _IMAGE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def contrast_from_name(path: str | PathLike[str]) -> Contrast | None:
-    """Contrast named by a file's BIDS suffix or loose name, or None when it names none.
-
-    BIDS: a ``acq-`` label naming STIR (``acq-stir``, ``acq-sagSTIR``, ``acq-tirm``, any case)
-    or a ``_STIR`` suffix gives STIR; otherwise ``_T1w`` gives T1 and ``_T2w`` T2. Loose
-    names: the last ``_``/``-``-separated part of the name being ``t1``, ``t1w``, ``t2``,
-    ``t2w`` or ``stir`` (any case), e.g. ``t1.nii.gz`` or ``case7-stir.nii.gz``. Other
-    suffixes (``_FLAIR``, ``_T2starw``, ``_dwi``) give None.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        File name or path (``.nii``, ``.nii.gz``, ``.mha``, ``.nrrd``, ``.json`` ...).
-
-    Returns
-    -------
-    {'T1', 'T2', 'STIR'} or None
-
-    Examples
-    --------
-    >>> contrast_from_name("sub-01_ses-1_acq-stir_T2w.nii.gz")
-    'STIR'
-    >>> contrast_from_name("sub-01_T1w.nii.gz")
-    'T1'
-    >>> contrast_from_name("data/t2.nii.gz")
-    'T2'
-    >>> contrast_from_name("sub-01_FLAIR.nii.gz") is None
-    True
-    """
-    stem = _strip_image_suffix(Path(os.fspath(path)).name)
-    lower = stem.lower()
-    for entity in lower.split("_"):
-        if entity.startswith("acq-") and _STIR.pattern.search(entity[4:]):
-            return "STIR"
-    last = re.split(r"[_-]", lower)[-1]
-    return _LOOSE_NAMES.get(last)

@@ -290,7 +290,7 @@ def leans_swapped(evidence: RoleEvidence) -> bool:
 
 def names_say_swapped(t1: Volume, fluid: Volume) -> bool:
     """Whether the image given as T1 is named a T2 or STIR and the fluid image a T1 (file
-    names or series descriptions, :func:`~bmetoolkit.pairing.contrast.contrast_from_name`)."""
+    names or series descriptions, :func:`~bmetoolkit.pairing.names.contrast_from_name`)."""
     return _contrast_of(t1) in ("T2", "STIR") and _contrast_of(fluid) == "T1"
 
 
@@ -603,7 +603,7 @@ def _called(t1: Volume, fluid: Volume) -> str:
 
 def _contrast_of(volume: Volume) -> str | None:
     """The contrast a volume's file name or series description names, if any."""
-    from bmetoolkit.pairing.contrast import contrast_from_name
+    from bmetoolkit.pairing.names import contrast_from_name
 
     for text in (volume.meta.get("SeriesDescription"), volume.source):
         if text:

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.errors import BmetoolkitError, EmptyInputError
-from bmetoolkit.volume import Grid, Volume
+from bmetoolkit.volume import Grid, Volume, grown_box, occupied_box
 
 __all__ = [
     "CONVENTIONS",
@@ -179,7 +179,8 @@ def detect_convention(labels: Volume) -> str:
     BmetoolkitError
         When the order cannot decide (a single vertebra, or no consistent order).
     """
-    values = [int(v) for v in np.unique(labels.data) if v > 0]
+    data = np.asarray(labels.data)
+    values = [int(v) for v in np.unique(data[data > 0])]
     if not values:
         raise EmptyInputError(
             "the vertebra label map is empty", path=labels.source, hint="check the labels file"
@@ -271,7 +272,7 @@ def vertebral_bodies(
         for body_id, region in boxes.items():
             body = _body_only(verse[region] == body_id, labels.grid.spacing, body_opening_mm)
             bodies[region][body] = body_id
-        present = [int(v) for v in np.unique(bodies)[1:]]
+        present = [int(v) for v in np.unique(bodies[bodies > 0])]
         if not present:
             raise EmptyInputError(
                 f"no vertebral body in the label map ({convention} ids)",
@@ -335,7 +336,30 @@ def _body_only(
     rim), and dropped when it reaches further (posterior elements, reached via the
     pedicles). ``keep_all`` keeps every opened component (several bodies), not only the
     largest.
+
+    The work is done on the mask's box grown by one voxel: each distance it measures at the
+    mask's voxels is to a voxel in that box (the nearest background voxel of a mask voxel
+    lies in it, the kept part lies in the mask), so the result is the whole array's, at a
+    fraction of the cost.
+
+    >>> mask = np.zeros((30, 30, 12), bool)
+    >>> mask[8:22, 8:22, 3:9] = True  # a body
+    >>> mask[14:16, 22:29, 5:7] = True  # a process 2 voxels thick
+    >>> body = _body_only(mask, np.ones(3), 2.0)
+    >>> bool(body[9:21, 9:21, 4:8].all()), bool(body[:, 24:].any())
+    (True, False)
     """
+    box = grown_box(occupied_box(mask), 1, mask.shape)
+    body = np.zeros(mask.shape, bool)
+    body[box] = _body_in_box(np.asarray(mask[box], bool), spacing, radius_mm, keep_all=keep_all)
+    return body
+
+
+def _body_in_box(
+    mask: NDArray[np.bool_], spacing: NDArray[np.float64], radius_mm: float, *, keep_all: bool
+) -> NDArray[np.bool_]:
+    """:func:`_body_only` on an array holding the mask and a layer of background around it
+    (or the array's edge)."""
     eroded = ndimage.distance_transform_edt(mask, sampling=spacing) > radius_mm
     if not eroded.any():
         return mask.copy()

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from scipy import ndimage
 
 from bmetoolkit.spine.labels import VertebraLabels, label_boxes
-from bmetoolkit.volume import Grid
+from bmetoolkit.volume import Grid, grown_box, occupied_box
 
 __all__ = [
     "CENTRAL_FRACTION",
@@ -281,7 +281,19 @@ def _clearance(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray
     size, it straddles the surface, e.g. a 4 mm sagittal slice at the side of a body holds
     both marrow and what lies beside the body. Deeper voxels get their distance (mm) to the
     nearest voxel of that layer. The edge of the array is not a surface.
+
+    Measured on the mask's box grown by one voxel: the nearest voxel outside the core of
+    any core voxel lies in that box, so the depths are the whole array's.
     """
+    box = grown_box(occupied_box(mask), 1, mask.shape)
+    depth = np.zeros(mask.shape, np.float32)
+    depth[box] = _clearance_in_box(np.asarray(mask[box], bool), spacing)
+    return depth
+
+
+def _clearance_in_box(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray[np.float32]:
+    """:func:`_clearance` on an array holding the mask and a layer of background around it
+    (or the array's edge)."""
     core = ndimage.binary_erosion(
         mask, structure=ndimage.generate_binary_structure(3, 1), border_value=1
     )
