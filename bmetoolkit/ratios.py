@@ -21,7 +21,7 @@ from bmetoolkit.decision import (
     decision_levels,
     normal_sd,
     smooth_within,
-    smoothed_at,
+    smoothed_among,
 )
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.modic import MM3_PER_ML
@@ -179,7 +179,7 @@ def _smoothed_with_sd(
     """The ratio smoothed within the marrow, and the SD of normal marrow smoothed among its
     own voxels (lesion edges do not widen it), at one width."""
     smoothed = smooth_within(ratio, spacing, width_mm, weights=weights, within=marrow)
-    alone = smoothed_at(ratio, normal, spacing, width_mm, weights=weights)
+    alone = smoothed_among(ratio, normal, spacing, width_mm, weights=weights)
     return smoothed, normal_sd(alone)
 
 
