@@ -27,7 +27,7 @@ from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
 from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
-from bmetoolkit.segment import boxed_regions, focal_spots, hysteresis
+from bmetoolkit.segment import Regions, boxed_regions, focal_spots, hysteresis
 from bmetoolkit.study import Study
 
 __all__ = [
@@ -293,13 +293,20 @@ def drop_focal_spots(
     return bme & ~spots, summary, notes
 
 
-def regions_summary(mask: NDArray[np.bool_], voxel_mm3: float) -> dict[str, float | int]:
+def regions_summary(
+    mask: NDArray[np.bool_], voxel_mm3: float, *, within: Regions | None = None
+) -> dict[str, float | int]:
     """Number of regions and volume (mL) of ``mask`` (what a rule left out, for ``checks``).
+
+    ``within``: regions of which ``mask`` is a union of whole ones (counted, not labelled).
 
     >>> regions_summary(np.array([[[1, 0, 1]]], bool), 500.0)
     {'count': 2, 'volume_ml': 1.0}
     """
-    count = boxed_regions(mask)[2] if mask.any() else 0
+    if within is not None:
+        count = int(np.count_nonzero(within.holding(mask)))
+    else:
+        count = boxed_regions(mask)[2] if mask.any() else 0
     return {
         "count": int(count),
         "volume_ml": round(float(np.count_nonzero(mask)) * voxel_mm3 / MM3_PER_ML, 4),

@@ -39,6 +39,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +51,7 @@ from bmetoolkit.volume import grown_box, occupied_box
 
 __all__ = [
     "FACE_NEIGHBOURS",
+    "Regions",
     "boxed_regions",
     "focal_spots",
     "grow_into_layer",
@@ -64,6 +66,8 @@ __all__ = [
     "regions_where",
     "remove_small",
     "segment_bme",
+    "segment_bme_regions",
+    "sized_regions",
 ]
 
 #: Connectivity of lesions: voxels sharing a face.
@@ -83,6 +87,58 @@ def boxed_regions(mask: NDArray[np.bool_]) -> tuple[tuple[slice, ...], NDArray[n
     box = occupied_box(mask)
     labels, n = ndimage.label(mask[box], structure=FACE_NEIGHBOURS)
     return box, labels, n
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The connected regions of a mask as :func:`boxed_regions` labels them: the mask's
+    occupied ``box``, the ``labels`` of its voxels there (1..``count``) and their number.
+
+    Kept by a stage that labelled a mask so that the next stage, given the same mask, does
+    not label it again (labelling a large mask is the costly part of most region rules).
+
+    >>> regions = Regions.of(np.array([[[1, 0, 1, 1, 0, 1]]], bool))
+    >>> regions.count, regions.labels.tolist()
+    (3, [[[1, 0, 2, 2, 0, 3]]])
+    >>> mask, kept = regions.where(np.array([False, True, False, True]))
+    >>> mask.astype(int).tolist(), kept.box[2], kept.labels.tolist()
+    ([[[1, 0, 0, 0, 0, 1]]], slice(0, 6, None), [[[1, 0, 0, 0, 0, 2]]])
+    """
+
+    shape: tuple[int, ...]
+    box: tuple[slice, ...]
+    labels: NDArray[np.int32]
+    count: int
+
+    @classmethod
+    def of(cls, mask: NDArray[np.bool_]) -> Regions:
+        """The regions of ``mask`` (face neighbours)."""
+        box, labels, count = boxed_regions(mask)
+        return cls(mask.shape, box, labels, count)
+
+    def where(self, keep: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], Regions]:
+        """The mask of the regions whose number ``keep`` marks (entry 0 ignored), and their
+        :class:`Regions`: numbered as labelling that mask numbers them (in the order of
+        their first voxel, as here; the box shrinks to theirs)."""
+        keep = np.asarray(keep, bool).copy()
+        keep[0] = False
+        out = np.zeros(self.shape, bool)
+        out[self.box] = kept = keep[self.labels]
+        numbers = np.cumsum(keep, dtype=np.int32)
+        numbers[~keep] = 0
+        inner = occupied_box(kept)
+        box = tuple(
+            slice(o.start + b.start, o.start + b.stop) for o, b in zip(self.box, inner, strict=True)
+        )
+        count = int(np.count_nonzero(keep))
+        return out, Regions(self.shape, box, numbers[self.labels[inner]], count)
+
+    def holding(self, voxels: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Per region number (0..count): whether it holds one of ``voxels`` (whole grid)."""
+        held = np.zeros(self.count + 1, bool)
+        held[np.unique(self.labels[voxels[self.box]])] = True
+        held[0] = False
+        return held
 
 
 def hysteresis(weak: NDArray[np.bool_], strong: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -153,14 +209,64 @@ def segment_bme(
     -------
     ndarray of bool
     """
+    return segment_bme_regions(
+        t1_ratio, fluid_ratio, levels=levels, voxel_mm3=voxel_mm3, params=params,
+        seedable=seedable, coarse_seeds=coarse_seeds,
+    )[0]  # fmt: skip
+
+
+def segment_bme_regions(
+    t1_ratio: NDArray[np.floating] | None,
+    fluid_ratio: NDArray[np.floating],
+    *,
+    levels: DecisionLevels,
+    voxel_mm3: float,
+    params: Parameters,
+    seedable: NDArray[np.bool_] | None = None,
+    coarse_seeds: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.bool_], Regions]:
+    """:func:`segment_bme`'s mask and its :class:`Regions` (for the stages after it)."""
     regions = grow_regions(
         t1_ratio, fluid_ratio, levels=levels, seedable=seedable, extra_seeds=coarse_seeds
     )
     mask = half_maximum(regions, fluid_ratio, params.lesion_edge_fraction)
-    mask = remove_small(mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3)
-    if t1_ratio is not None and levels.t1_criterion == "supporting":
-        mask = keep_regions(mask, t1_ratio, lambda median: median <= params.edema_t1_max_ratio)
-    return mask
+    supporting = t1_ratio is not None and levels.t1_criterion == "supporting"
+    return sized_regions(
+        mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
+        values=t1_ratio if supporting else None,
+        accept=lambda median: median <= params.edema_t1_max_ratio,
+    )  # fmt: skip
+
+
+def sized_regions(
+    mask: NDArray[np.bool_],
+    *,
+    voxel_mm3: float,
+    min_mm3: float,
+    values: NDArray[np.floating] | None = None,
+    accept: Callable[[float], bool] | None = None,
+) -> tuple[NDArray[np.bool_], Regions]:
+    """``remove_small`` and then, with ``values``, ``keep_regions(..., values, accept)``
+    (the median), labelling ``mask`` once; the mask kept and its :class:`Regions`.
+
+    >>> mask = np.array([[[1, 1, 0, 1, 0, 1, 1]]], bool)
+    >>> values = np.array([[[1.0, 1.0, 0, 1.0, 0, 2.0, 2.0]]])
+    >>> kept, regions = sized_regions(mask, voxel_mm3=1.0, min_mm3=2.0, values=values,
+    ...                               accept=lambda median: median < 1.5)
+    >>> kept.astype(int).tolist(), regions.count
+    ([[[1, 1, 0, 0, 0, 0, 0]]], 1)
+    """
+    regions = Regions.of(mask)
+    if regions.count == 0:
+        return np.zeros(mask.shape, bool), regions
+    sizes = np.bincount(regions.labels.ravel(), minlength=regions.count + 1) * voxel_mm3
+    keep = sizes >= min_mm3
+    if values is not None and accept is not None:
+        medians = region_medians(regions.labels, np.asarray(values)[regions.box], regions.count)
+        for number in np.flatnonzero(keep[1:]) + 1:
+            median = float(medians[number])
+            keep[number] = not np.isnan(median) and bool(accept(median))
+    return regions.where(keep)
 
 
 def grow_regions(
@@ -301,6 +407,7 @@ def half_maximum(
     fraction: float,
     *,
     peak_outside: NDArray[np.bool_] | None = None,
+    regions: Regions | None = None,
 ) -> NDArray[np.bool_]:
     """Each region of ``mask`` cut at ``fraction`` of its own contrast above normal.
 
@@ -311,6 +418,7 @@ def half_maximum(
     With ``peak_outside``, the peak is measured on the region's voxels outside it (all of
     them when the region lies wholly inside), e.g. outside a bone's partial-volume band
     (:mod:`bmetoolkit.bones.edges`); those voxels still count where they reach the edge.
+    ``regions`` are the mask's own (:class:`Regions`), when a stage before labelled it.
 
     >>> mask = np.ones((1, 1, 6), bool)
     >>> ratio = np.array([[[1.3, 2.0, 4.0, 4.0, 2.6, 1.5]]])
@@ -320,7 +428,8 @@ def half_maximum(
     if fraction <= 0:
         return mask
     out = np.zeros(mask.shape, bool)
-    outer, labels, n = boxed_regions(mask)
+    regions = Regions.of(mask) if regions is None else regions
+    outer, labels, n = regions.box, regions.labels, regions.count
     if n == 0:
         return out
     ratio = ratio[outer]
@@ -536,19 +645,24 @@ def region_medians(
 
 
 def regions_where(
-    mask: NDArray[np.bool_], accept: Callable[[tuple[slice, ...], NDArray[np.bool_]], bool]
+    mask: NDArray[np.bool_],
+    accept: Callable[[tuple[slice, ...], NDArray[np.bool_]], bool],
+    *,
+    regions: Regions | None = None,
 ) -> NDArray[np.bool_]:
     """``mask`` without the connected regions that ``accept(box, inside)`` refuses.
 
     ``box`` is the region's bounding box on the whole grid and ``inside`` the region's
     voxels within it, so ``array[box][inside]`` gives any array's values over the region.
+    ``regions``: the mask's own (:class:`Regions`), when labelled before.
 
     >>> mask = np.array([[[1, 1, 0, 1]]], bool)
     >>> regions_where(mask, lambda box, inside: inside.sum() > 1).astype(int).tolist()
     [[[1, 1, 0, 0]]]
     """
     out = np.zeros(mask.shape, bool)
-    outer, labels, n = boxed_regions(mask)
+    regions = Regions.of(mask) if regions is None else regions
+    outer, labels, n = regions.box, regions.labels, regions.count
     if n == 0:
         return out
     keep = np.zeros(n + 1, bool)

@@ -8,6 +8,7 @@ import pytest
 from bmetoolkit.decision import decision_levels
 from bmetoolkit.params import Parameters
 from bmetoolkit.segment import (
+    Regions,
     focal_spots,
     grow_into_layer,
     hysteresis,
@@ -395,3 +396,18 @@ def test_region_medians_equal_np_median_per_region(dtype):
         region = values[labels == number]
         expected = float(np.median(region[np.isfinite(region)]))
         assert medians[number] == expected  # exactly, not approximately
+
+
+def test_regions_kept_are_numbered_as_labelling_the_kept_mask():
+    # a stage hands its regions on instead of labelling again: the kept regions must be
+    # the same numbers on the same box as labelling the kept mask gives
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        mask = rng.random((24, 30, 6)) < 0.3
+        regions = Regions.of(mask)
+        keep = rng.random(regions.count + 1) < (0.5 if trial else 0.0)  # one keeps none
+        kept_mask, kept = regions.where(keep)
+        again = Regions.of(kept_mask)
+        assert kept.count == again.count
+        assert kept.box == again.box
+        assert np.array_equal(kept.labels, again.labels)

@@ -54,10 +54,10 @@ from bmetoolkit.ratios import (
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import (
     boxed_regions,
-    keep_regions,
     label_lesions,
     remove_small,
-    segment_bme,
+    segment_bme_regions,
+    sized_regions,
 )
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Volume
@@ -146,28 +146,35 @@ def analyze_bones(
     if joint is not None:
         coarse &= joint
     # The regions uncut, then each cut at half its contrast outside the band (edges.py).
-    bme = segment_bme(
+    # (each stage hands its regions to the next, which would otherwise label them again)
+    bme, regions = segment_bme_regions(
         decisions.get("t1"), decisions[fluid], levels=levels, voxel_mm3=voxel_mm3,
         params=replace(params, lesion_edge_fraction=0.0), seedable=~mixed,
         coarse_seeds=coarse,
     )  # fmt: skip
-    bme = half_maximum_outside(bme, decisions[fluid], params.lesion_edge_fraction, mixed)
-    bme = remove_small(bme, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3)
-    if decisions.get("t1") is not None and levels.t1_criterion == "supporting":
-        bme = keep_regions(bme, decisions["t1"], lambda median: median <= params.edema_t1_max_ratio)
+    bme = half_maximum_outside(
+        bme, decisions[fluid], params.lesion_edge_fraction, mixed, regions=regions
+    )
+    supporting = decisions.get("t1") is not None and levels.t1_criterion == "supporting"
+    bme, regions = sized_regions(
+        bme, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
+        values=decisions["t1"] if supporting else None,
+        accept=lambda median: median <= params.edema_t1_max_ratio,
+    )  # fmt: skip
     with np.errstate(invalid="ignore"):
         seeds = coarse | (decisions[fluid] >= levels.fluid_bright[1])
     pieces = partial_volume_pieces(
-        bme, seeds, mixed, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3
+        bme, seeds, mixed, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3, regions=regions
     )
+    _, rest = regions.where(~regions.holding(pieces))
     spots = bone_focal_spots(
         bme & ~pieces, decisions[fluid], grid.spacing, params,
-        sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm,
+        sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm, regions=rest,
     )  # fmt: skip
     bme &= ~pieces & ~spots
     left_out = {
-        "pieces": regions_summary(pieces, voxel_mm3),
-        "spots": regions_summary(spots, voxel_mm3),
+        "pieces": regions_summary(pieces, voxel_mm3, within=regions),
+        "spots": regions_summary(spots, voxel_mm3, within=regions),
     }
     t1_dark = t1_dark_edema(bme, decisions, levels)
     lesion_numbers, n_lesions = label_lesions(bme, ids)
