@@ -92,8 +92,7 @@ def marrow_ratios(
     """
     region = marrow if user_normal is None else marrow | user_normal
     index = np.flatnonzero(region)
-    ijk = np.stack(np.unravel_index(index, region.shape), axis=1)
-    xyz = study.grid.voxel_to_world(ijk)
+    xyz = voxel_positions(study.grid.affine, index, region.shape)
     region_of = np.asarray(regions).ravel()[index].astype(np.int32)
     images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
     values = {}
@@ -129,6 +128,36 @@ def marrow_ratios(
         ratio[index] = np.exp(residual)
         ratios[name] = ratio.reshape(region.shape)
     return ratios, reference, normal.reshape(region.shape)
+
+
+def voxel_positions(
+    affine: NDArray[np.floating], index: NDArray[np.integer], shape: tuple[int, ...]
+) -> NDArray[np.float64]:
+    """RAS positions (N x 3, mm) of the voxels at flat ``index`` of a grid of ``shape``:
+    ``Grid.voxel_to_world`` of their indices, value for value, without the N x 3 index
+    array: each coordinate is the same sum of the same products (``i * a[r, 0] + j * a[r,
+    1] + k * a[r, 2] + a[r, 3]``), the products looked up per index along each axis.
+
+    >>> from bmetoolkit.volume import Grid
+    >>> grid = Grid((4, 5, 6), np.array([[0.9, 0.1, 0, -3], [0, 1.1, 0.2, 5], [0, 0, 3, 1],
+    ...                                  [0, 0, 0, 1]]))
+    >>> index = np.array([0, 7, 119])
+    >>> ijk = np.stack(np.unravel_index(index, grid.shape), axis=1)
+    >>> bool(np.array_equal(voxel_positions(grid.affine, index, grid.shape),
+    ...                     grid.voxel_to_world(ijk)))
+    True
+    """
+    affine = np.asarray(affine, np.float64)
+    ijk = np.unravel_index(index, shape)
+    xyz = np.empty((len(index), 3), np.float64)
+    for row in range(3):
+        terms = [np.arange(n, dtype=np.float64) * affine[row, axis] for axis, n in enumerate(shape)]
+        column = terms[0][ijk[0]]
+        column += terms[1][ijk[1]]
+        column += terms[2][ijk[2]]
+        column += affine[row, 3]
+        xyz[:, row] = column
+    return xyz
 
 
 def ratios_at(

@@ -414,7 +414,8 @@ def normal_marrow_reference(
     names = list(values)
     arrays = {name: np.asarray(values[name], np.float64) for name in names}
     positive = np.logical_and.reduce([a > 0 for a in arrays.values()])
-    logs = {name: np.log(np.where(positive, a, 1.0)) for name, a in arrays.items()}
+    every = bool(positive.all())  # (the usual case: no copy with 1.0 where not positive)
+    logs = {name: np.log(a if every else np.where(positive, a, 1.0)) for name, a in arrays.items()}
     body_ids, body_index, members = _body_members(body_of)
     factors = {body_names.get(b, str(b)): dict.fromkeys(names, 1.0) for b in body_ids}
     confidence: dict[str, dict[str, Any]] = {}

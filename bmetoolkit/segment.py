@@ -688,6 +688,12 @@ def label_lesions(
     >>> label_lesions(mask, bodies)[0].tolist()
     [[[1, 1, 2, 2]]]
     """
+    # Only the mask's box holds lesions (C order within it is C order on the grid).
+    out = np.zeros(mask.shape, np.int32)
+    occupied = occupied_box(mask)
+    if any(s.start >= s.stop for s in occupied):
+        return out, 0
+    mask, bodies = mask[occupied], np.asarray(bodies)[occupied]
     # Voxels of different bodies never share a label: label each body's part on its own.
     labels = np.zeros(mask.shape, np.int32)
     n = 0
@@ -700,7 +706,7 @@ def label_lesions(
         view[part > 0] = part[part > 0] + n
         n += count
     if n == 0:
-        return labels, 0
+        return out, 0
     # First voxel of each lesion in C order: the first occurrence among the labelled voxels.
     flat = labels.ravel()
     where = np.flatnonzero(flat)
@@ -708,4 +714,5 @@ def label_lesions(
     first = where[first_at]
     order = np.zeros(n + 1, np.int32)
     order[1:][np.argsort(first)] = np.arange(1, n + 1)
-    return order[labels], n
+    out[occupied] = order[labels]
+    return out, n
