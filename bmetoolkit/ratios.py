@@ -131,12 +131,14 @@ def marrow_ratios(
 
 
 def voxel_positions(
-    affine: NDArray[np.floating], index: NDArray[np.integer], shape: tuple[int, ...]
+    affine: NDArray[np.floating], index: NDArray[np.integer], shape: tuple[int, int, int]
 ) -> NDArray[np.float64]:
     """RAS positions (N x 3, mm) of the voxels at flat ``index`` of a grid of ``shape``:
     ``Grid.voxel_to_world`` of their indices, value for value, without the N x 3 index
-    array: each coordinate is the same sum of the same products (``i * a[r, 0] + j * a[r,
-    1] + k * a[r, 2] + a[r, 3]``), the products looked up per index along each axis.
+    array. Each coordinate is the same sum of the same products, ``(i * a[r, 0] + j * a[r,
+    1]) + k * a[r, 2] + a[r, 3]``: its first sum is looked up in a table of every (i, j)
+    of the grid, its third product in one of every k (a tenth of the time of the products
+    at every voxel).
 
     >>> from bmetoolkit.volume import Grid
     >>> grid = Grid((4, 5, 6), np.array([[0.9, 0.1, 0, -3], [0, 1.1, 0.2, 5], [0, 0, 3, 1],
@@ -148,13 +150,13 @@ def voxel_positions(
     True
     """
     affine = np.asarray(affine, np.float64)
-    ijk = np.unravel_index(index, shape)
-    xyz = np.empty((len(index), 3), np.float64)
+    in_plane, k = np.divmod(np.asarray(index, np.int64), shape[2])  # in_plane = i * n_j + j
+    xyz = np.empty((len(in_plane), 3), np.float64)
     for row in range(3):
-        terms = [np.arange(n, dtype=np.float64) * affine[row, axis] for axis, n in enumerate(shape)]
-        column = terms[0][ijk[0]]
-        column += terms[1][ijk[1]]
-        column += terms[2][ijk[2]]
+        along = [np.arange(n, dtype=np.float64) * affine[row, axis] for axis, n in enumerate(shape)]
+        first = (along[0][:, None] + along[1][None, :]).ravel()
+        column = first[in_plane]
+        column += along[2][k]
         column += affine[row, 3]
         xyz[:, row] = column
     return xyz

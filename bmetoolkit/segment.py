@@ -133,6 +133,14 @@ class Regions:
         count = int(np.count_nonzero(keep))
         return out, Regions(self.shape, box, numbers[self.labels[inner]], count)
 
+    def mask(self, keep: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """The mask of the regions whose number ``keep`` marks (entry 0 ignored)."""
+        keep = np.asarray(keep, bool).copy()
+        keep[0] = False
+        out = np.zeros(self.shape, bool)
+        out[self.box] = keep[self.labels]
+        return out
+
     def holding(self, voxels: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """Per region number (0..count): whether it holds one of ``voxels`` (whole grid)."""
         held = np.zeros(self.count + 1, bool)

@@ -102,6 +102,7 @@ def on_full_grid(
     """
     if array.shape == tuple(shape):
         return array
-    out = np.full(shape, fill, array.dtype)
+    # zeros are allocated untouched (the system's zero pages): only the box is written
+    out = np.zeros(shape, array.dtype) if fill == 0 else np.full(shape, fill, array.dtype)
     out[box] = array
     return out

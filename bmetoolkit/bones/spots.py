@@ -74,7 +74,7 @@ def partial_volume_pieces(
     core = remove_small(hysteresis(bme & ~band, seeds), voxel_mm3=voxel_mm3, min_mm3=min_mm3)
     if regions is None:
         return bme & ~hysteresis(bme, core)
-    return regions.where(~regions.holding(core))[0]
+    return regions.mask(~regions.holding(core))
 
 
 def bone_focal_spots(
