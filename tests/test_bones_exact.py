@@ -1,4 +1,5 @@
-"""The free-fluid percentile from the highest values only equals np.percentile of them all."""
+"""Exact shortcuts of the bone analysis: the free-fluid percentile from the highest values
+only, and bone ids by counting, equal np.percentile and np.unique."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from bmetoolkit.bones.analysis import free_fluid_signal, high_percentile
+from bmetoolkit.bones.labels import bone_ids
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -28,3 +30,18 @@ def test_high_percentile_equals_np_percentile(seed):
 
 def test_free_fluid_signal_without_signal():
     assert free_fluid_signal(np.zeros((4, 4, 2), np.float32)) is None
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
+def test_bone_ids_equal_np_unique(dtype):
+    # counted for small integer ids, sorted otherwise: the same ids, dtype and order
+    rng = np.random.default_rng(7)
+    labels = np.zeros((30, 40, 6), dtype)
+    labels[5:20, 10:30, 1:5] = rng.choice([0, 3, 9, 200], size=(15, 20, 4))
+    if dtype == np.int16:
+        labels[0, 0, 0] = -4  # a negative id: not a bone id
+    expected = np.unique(labels)
+    expected = expected[expected > 0]
+    ids = bone_ids(labels)
+    assert ids.dtype == expected.dtype and np.array_equal(ids, expected)
+    assert bone_ids(np.zeros((3, 3, 3), dtype)).size == 0
