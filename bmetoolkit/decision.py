@@ -40,6 +40,7 @@ __all__ = [
     "decision_levels",
     "normal_sd",
     "smooth_within",
+    "smoothed_among",
     "smoothed_at",
 ]
 
@@ -66,22 +67,65 @@ class SmoothingWeights:
         self.reused = 0
 
     def weight(
-        self, inside: NDArray[np.bool_], size: list[int], box: tuple[slice, ...]
+        self,
+        inside: NDArray[np.bool_],
+        size: list[int],
+        box: tuple[slice, ...],
+        crops: list[tuple[slice, ...]] | None = None,
     ) -> NDArray[np.float32]:
-        """The box average of ``inside`` (the finite voxels of ``box``) over ``size``."""
-        key = (tuple(size), tuple((s.start, s.stop) for s in box))
+        """The box average of ``inside`` (the finite voxels of ``box``, in the layout of
+        :class:`_Sums`) over ``size``, on ``crops`` (see :func:`_box_average`)."""
+        key = (tuple(size), tuple((s.start, s.stop) for s in box), inside.shape)
         for kept_key, kept_inside, weight in self._kept:
             if kept_key == key and np.array_equal(kept_inside, inside):
                 self.reused += 1
                 return weight
-        weight = _box_average(inside.astype(np.float32), size)
+        weight = _box_average(inside.astype(np.float32), size, crops)
         self._kept.append((key, inside, weight))
         self.computed += 1
         return weight
 
 
-def _box_average(values: NDArray[np.float32], size: list[int]) -> NDArray[np.float32]:
-    return ndimage.uniform_filter(values, size=size, mode="constant")
+def _box_average(
+    values: NDArray[np.float32], size: list[int], crops: list[tuple[slice, ...]] | None = None
+) -> NDArray[np.float32]:
+    """The box average of ``values`` (zero padded) over ``size``; with ``crops`` (see
+    :func:`_slab_crops`), computed on each crop alone and 0 elsewhere."""
+    if crops is None:
+        return ndimage.uniform_filter(values, size=size, mode="constant")
+    out = np.zeros(values.shape, np.float32)
+    for crop in crops:
+        ndimage.uniform_filter(values[crop], size=size, output=out[crop], mode="constant")
+    return out
+
+
+def _slab_crops(inside: NDArray[np.bool_]) -> list[tuple[slice, ...]]:
+    """Each slice across the first axis that holds a voxel of ``inside``, cropped to the
+    box of its voxels.
+
+    A box average that does not extend along the first axis reads each slice alone, and
+    on a crop holding all of a slice's non-zero values it is the same, value for value,
+    as on the whole slice: ``scipy.ndimage.uniform_filter`` adds the float32 values of a
+    window in double precision (exactly) and the zeros outside the crop add nothing.
+
+    >>> inside = np.zeros((2, 4, 5), bool)
+    >>> inside[0, 1:3, 0] = inside[1, 0, 2:4] = True
+    >>> [[(s.start, s.stop) for s in crop] for crop in _slab_crops(inside)]
+    [[(0, 1), (1, 3), (0, 1)], [(1, 2), (0, 1), (2, 4)]]
+    """
+    rows, cols = inside.any(axis=2), inside.any(axis=1)
+    crops = []
+    for index, (row, col) in enumerate(zip(rows, cols, strict=True)):
+        hit_rows, hit_cols = np.flatnonzero(row), np.flatnonzero(col)
+        if hit_rows.size:
+            crops.append(
+                (
+                    slice(index, index + 1),
+                    slice(int(hit_rows[0]), int(hit_rows[-1]) + 1),
+                    slice(int(hit_cols[0]), int(hit_cols[-1]) + 1),
+                )
+            )
+    return crops
 
 
 def smooth_within(
@@ -112,10 +156,12 @@ def smooth_within(
     ratio, finite, size = _finite_within(ratio, spacing, width_mm, within)
     if max(size) == 1 or not finite.any():
         return np.where(finite, ratio, np.float32(np.nan))
-    box, inside, total, weight = _normalised_sums(ratio, finite, size, weights)
+    sums = _normalised_sums(ratio, finite, size, weights)
     out = np.full(ratio.shape, np.nan, np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[box] = np.where(inside, total / weight, np.float32(np.nan))
+        out[sums.box] = sums.in_box(
+            np.where(sums.inside, sums.total / sums.weight, np.float32(np.nan))
+        )
     return out
 
 
@@ -141,16 +187,34 @@ def smoothed_at(
     >>> smoothed_at(ratio, at, np.ones(3), 3.0).tolist()
     [3.0, nan, 3.0, 3.0]
     """
+    return smooth_within(ratio, spacing, width_mm, weights=weights, within=at)[at]
+
+
+def smoothed_among(
+    ratio: NDArray[np.floating],
+    at: NDArray[np.bool_],
+    spacing: NDArray[np.floating],
+    width_mm: float,
+    *,
+    weights: SmoothingWeights | None = None,
+) -> NDArray[np.float32]:
+    """The values of :func:`smoothed_at` in an order of their own (no image of them is
+    made): enough for a statistic that ignores order, such as :func:`normal_sd`.
+
+    >>> ratio = np.ones((4, 4, 1), np.float32)
+    >>> at = np.zeros((4, 4, 1), bool)
+    >>> at[:2, :2] = True
+    >>> ratio[0, 0], ratio[0, 1] = 7.0, np.nan
+    >>> sorted(smoothed_among(ratio, at, np.ones(3), 3.0).tolist())
+    [3.0, 3.0, 3.0, nan]
+    """
     ratio, finite, size = _finite_within(ratio, spacing, width_mm, at)
     if max(size) == 1 or not finite.any():
         return np.where(finite, ratio, np.float32(np.nan))[at]
-    box, inside, total, weight = _normalised_sums(ratio, finite, size, weights)
-    if np.count_nonzero(inside) == np.count_nonzero(at):  # every voxel of ``at`` has a value
-        return total[inside] / weight[inside]
-    out = np.full(ratio.shape, np.nan, np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[box] = np.where(inside, total / weight, np.float32(np.nan))
-    return out[at]
+    sums = _normalised_sums(ratio, finite, size, weights)
+    values = sums.total[sums.inside] / sums.weight[sums.inside]
+    missing = np.count_nonzero(at) - values.size  # voxels of ``at`` without a value
+    return np.concatenate([values, np.full(missing, np.nan, np.float32)]) if missing else values
 
 
 def _finite_within(
@@ -170,28 +234,62 @@ def _finite_within(
     return ratio, finite, size
 
 
+@dataclass(frozen=True)
+class _Sums:
+    """The box averages of :func:`_normalised_sums` on the box of the finite voxels.
+
+    ``inside``, ``total`` and ``weight`` are on the box with the axis ``slab`` first (the
+    box's own layout when ``slab`` is None): :meth:`in_box` gives an array of that layout
+    in the box's.
+    """
+
+    box: tuple[slice, ...]
+    slab: int | None
+    inside: NDArray[np.bool_]
+    total: NDArray[np.float32]
+    weight: NDArray[np.float32]
+
+    def in_box(self, values: NDArray) -> NDArray:
+        """``values`` (this layout) as the box's axes (a view)."""
+        return values if self.slab is None else np.moveaxis(values, 0, self.slab)
+
+
 def _normalised_sums(
     ratio: NDArray[np.float32],
     finite: NDArray[np.bool_],
     size: list[int],
     weights: SmoothingWeights | None,
-) -> tuple[tuple[slice, ...], NDArray[np.bool_], NDArray[np.float32], NDArray[np.float32]]:
+) -> _Sums:
     """The box average of the ratio over its ``finite`` voxels (0 elsewhere) and of their
     mask, on the box of the finite voxels.
 
-    The box needs no margin: the average pads with zeros, the voxels around the box are
-    zeros (not finite) and an average's running sum starts each line at an exact 0, so a
-    margin of zeros changes no value inside the box.
+    The box needs no margin: the average pads with zeros and the voxels around the box are
+    zeros (not finite), so a margin changes no value inside the box. When the box does not
+    extend along an axis (thick slices), the averages are computed slice by slice, each
+    slice cropped to its own finite voxels (:func:`_slab_crops`): a bone fills about a
+    third of its box but half of its slices' boxes. The slices are made contiguous first
+    (the axis moved to the front): a slice of the box's own layout is scattered in memory,
+    and would take longer than the whole box.
     """
     box = occupied_box(finite)
     inside = finite[box]
-    values = np.where(inside, ratio[box], np.float32(0.0))
-    total = _box_average(values, size)
-    if weights is None:
-        weight = _box_average(inside.astype(np.float32), size)
+    flat = [axis for axis, n in enumerate(size) if n == 1]
+    slab = max(flat, key=lambda axis: inside.shape[axis]) if flat and inside.ndim == 3 else None
+    if slab is None:
+        values = np.where(inside, ratio[box], np.float32(0.0))
+        crops = None
     else:
-        weight = weights.weight(inside, size, box)
-    return box, inside, total, weight
+        inside = np.ascontiguousarray(np.moveaxis(inside, slab, 0))
+        size = [size[slab], *(n for axis, n in enumerate(size) if axis != slab)]
+        values = np.zeros(inside.shape, np.float32)
+        np.copyto(values, np.moveaxis(ratio[box], slab, 0), where=inside)
+        crops = _slab_crops(inside)
+    total = _box_average(values, size, crops)
+    if weights is None:
+        weight = _box_average(inside.astype(np.float32), size, crops)
+    else:
+        weight = weights.weight(inside, size, box, crops)
+    return _Sums(box, slab, inside, total, weight)
 
 
 def normal_sd(smoothed: NDArray[np.floating], normal: NDArray[np.bool_] | None = None) -> float:

@@ -121,7 +121,13 @@ def _monomials(degree: int) -> list[tuple[int, ...]]:
 
 def _fill_monomials(columns: NDArray[np.float64], xyz: NDArray[np.float64], degree: int) -> None:
     """Write each monomial of ``xyz``'s coordinates into its column of ``columns``."""
-    axes = [np.ascontiguousarray(xyz[:, a]) for a in range(3)]
+    _fill_monomials_of(columns, [np.ascontiguousarray(xyz[:, a]) for a in range(3)], degree)
+
+
+def _fill_monomials_of(
+    columns: NDArray[np.float64], axes: list[NDArray[np.float64]], degree: int
+) -> None:
+    """:func:`_fill_monomials` from the three coordinates apart (``axes``)."""
     for column, combo in zip(columns, _monomials(degree), strict=True):
         column[:] = axes[combo[0]]
         for a in combo[1:]:
@@ -159,6 +165,7 @@ class MonomialsAt:
     def __init__(self, xyz: NDArray[np.floating], field: ReferenceField) -> None:
         self.centre, self.scale, self.degree = field.centre, field.scale, field.degree
         self.xyz = np.asarray(xyz, float)
+        self._rows = np.ascontiguousarray(self.xyz.T)  # each coordinate contiguous
 
     def fits(self, field: ReferenceField) -> bool:
         """Whether ``field`` has this normalisation (the same degree, centre and scale)."""
@@ -173,21 +180,25 @@ class MonomialsAt:
         if not all(self.fits(field) for field in fields):
             raise ValueError("a field has another degree or normalisation")
         size = len(self.xyz)
-        outs = [np.empty(size) for _ in fields]
+        # every field's sums side by side (one row each): the same products and sums per
+        # position, in the same order, with one call per monomial for all fields
+        outs = np.empty((len(fields), size))
+        coefficients = np.array([field.coefficients for field in fields])[:, :, None]
         monomials = np.empty((len(_monomials(self.degree)), min(size, self.BLOCK)))
-        term = np.empty(monomials.shape[1])
+        terms = np.empty((len(fields), monomials.shape[1]))
         for start in range(0, size, self.BLOCK):
             stop = min(size, start + self.BLOCK)
-            columns, product = monomials[:, : stop - start], term[: stop - start]
-            unit = (self.xyz[start:stop] - self.centre) / self.scale
-            _fill_monomials(columns, unit, self.degree)
-            for field, out in zip(fields, outs, strict=True):
-                total = out[start:stop]
-                total[:] = field.coefficients[0]
-                for column, coefficient in zip(columns, field.coefficients[1:], strict=True):
-                    np.multiply(column, coefficient, out=product)
-                    total += product
-        return outs
+            columns, product = monomials[:, : stop - start], terms[:, : stop - start]
+            unit = (self._rows[:, start:stop] - self.centre[:, None]) / self.scale
+            _fill_monomials_of(columns, list(unit), self.degree)
+            total = outs[:, start:stop]
+            total[:] = coefficients[:, 0]
+            for column, coefficient in zip(
+                columns, coefficients[:, 1:].transpose(1, 0, 2), strict=True
+            ):
+                np.multiply(column, coefficient, out=product)
+                total += product
+        return list(outs)
 
 
 def fit_reference(
@@ -414,7 +425,8 @@ def normal_marrow_reference(
     names = list(values)
     arrays = {name: np.asarray(values[name], np.float64) for name in names}
     positive = np.logical_and.reduce([a > 0 for a in arrays.values()])
-    logs = {name: np.log(np.where(positive, a, 1.0)) for name, a in arrays.items()}
+    every = bool(positive.all())  # (the usual case: no copy with 1.0 where not positive)
+    logs = {name: np.log(a if every else np.where(positive, a, 1.0)) for name, a in arrays.items()}
     body_ids, body_index, members = _body_members(body_of)
     factors = {body_names.get(b, str(b)): dict.fromkeys(names, 1.0) for b in body_ids}
     confidence: dict[str, dict[str, Any]] = {}

@@ -39,6 +39,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +51,7 @@ from bmetoolkit.volume import grown_box, occupied_box
 
 __all__ = [
     "FACE_NEIGHBOURS",
+    "Regions",
     "boxed_regions",
     "focal_spots",
     "grow_into_layer",
@@ -60,9 +62,12 @@ __all__ = [
     "hysteresis",
     "keep_regions",
     "label_lesions",
+    "region_medians",
     "regions_where",
     "remove_small",
     "segment_bme",
+    "segment_bme_regions",
+    "sized_regions",
 ]
 
 #: Connectivity of lesions: voxels sharing a face.
@@ -82,6 +87,66 @@ def boxed_regions(mask: NDArray[np.bool_]) -> tuple[tuple[slice, ...], NDArray[n
     box = occupied_box(mask)
     labels, n = ndimage.label(mask[box], structure=FACE_NEIGHBOURS)
     return box, labels, n
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The connected regions of a mask as :func:`boxed_regions` labels them: the mask's
+    occupied ``box``, the ``labels`` of its voxels there (1..``count``) and their number.
+
+    Kept by a stage that labelled a mask so that the next stage, given the same mask, does
+    not label it again (labelling a large mask is the costly part of most region rules).
+
+    >>> regions = Regions.of(np.array([[[1, 0, 1, 1, 0, 1]]], bool))
+    >>> regions.count, regions.labels.tolist()
+    (3, [[[1, 0, 2, 2, 0, 3]]])
+    >>> mask, kept = regions.where(np.array([False, True, False, True]))
+    >>> mask.astype(int).tolist(), kept.box[2], kept.labels.tolist()
+    ([[[1, 0, 0, 0, 0, 1]]], slice(0, 6, None), [[[1, 0, 0, 0, 0, 2]]])
+    """
+
+    shape: tuple[int, ...]
+    box: tuple[slice, ...]
+    labels: NDArray[np.int32]
+    count: int
+
+    @classmethod
+    def of(cls, mask: NDArray[np.bool_]) -> Regions:
+        """The regions of ``mask`` (face neighbours)."""
+        box, labels, count = boxed_regions(mask)
+        return cls(mask.shape, box, labels, count)
+
+    def where(self, keep: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], Regions]:
+        """The mask of the regions whose number ``keep`` marks (entry 0 ignored), and their
+        :class:`Regions`: numbered as labelling that mask numbers them (in the order of
+        their first voxel, as here; the box shrinks to theirs)."""
+        keep = np.asarray(keep, bool).copy()
+        keep[0] = False
+        out = np.zeros(self.shape, bool)
+        out[self.box] = kept = keep[self.labels]
+        numbers = np.cumsum(keep, dtype=np.int32)
+        numbers[~keep] = 0
+        inner = occupied_box(kept)
+        box = tuple(
+            slice(o.start + b.start, o.start + b.stop) for o, b in zip(self.box, inner, strict=True)
+        )
+        count = int(np.count_nonzero(keep))
+        return out, Regions(self.shape, box, numbers[self.labels[inner]], count)
+
+    def mask(self, keep: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """The mask of the regions whose number ``keep`` marks (entry 0 ignored)."""
+        keep = np.asarray(keep, bool).copy()
+        keep[0] = False
+        out = np.zeros(self.shape, bool)
+        out[self.box] = keep[self.labels]
+        return out
+
+    def holding(self, voxels: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Per region number (0..count): whether it holds one of ``voxels`` (whole grid)."""
+        held = np.zeros(self.count + 1, bool)
+        held[np.unique(self.labels[voxels[self.box]])] = True
+        held[0] = False
+        return held
 
 
 def hysteresis(weak: NDArray[np.bool_], strong: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -152,14 +217,64 @@ def segment_bme(
     -------
     ndarray of bool
     """
+    return segment_bme_regions(
+        t1_ratio, fluid_ratio, levels=levels, voxel_mm3=voxel_mm3, params=params,
+        seedable=seedable, coarse_seeds=coarse_seeds,
+    )[0]  # fmt: skip
+
+
+def segment_bme_regions(
+    t1_ratio: NDArray[np.floating] | None,
+    fluid_ratio: NDArray[np.floating],
+    *,
+    levels: DecisionLevels,
+    voxel_mm3: float,
+    params: Parameters,
+    seedable: NDArray[np.bool_] | None = None,
+    coarse_seeds: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.bool_], Regions]:
+    """:func:`segment_bme`'s mask and its :class:`Regions` (for the stages after it)."""
     regions = grow_regions(
         t1_ratio, fluid_ratio, levels=levels, seedable=seedable, extra_seeds=coarse_seeds
     )
     mask = half_maximum(regions, fluid_ratio, params.lesion_edge_fraction)
-    mask = remove_small(mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3)
-    if t1_ratio is not None and levels.t1_criterion == "supporting":
-        mask = keep_regions(mask, t1_ratio, lambda median: median <= params.edema_t1_max_ratio)
-    return mask
+    supporting = t1_ratio is not None and levels.t1_criterion == "supporting"
+    return sized_regions(
+        mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
+        values=t1_ratio if supporting else None,
+        accept=lambda median: median <= params.edema_t1_max_ratio,
+    )  # fmt: skip
+
+
+def sized_regions(
+    mask: NDArray[np.bool_],
+    *,
+    voxel_mm3: float,
+    min_mm3: float,
+    values: NDArray[np.floating] | None = None,
+    accept: Callable[[float], bool] | None = None,
+) -> tuple[NDArray[np.bool_], Regions]:
+    """``remove_small`` and then, with ``values``, ``keep_regions(..., values, accept)``
+    (the median), labelling ``mask`` once; the mask kept and its :class:`Regions`.
+
+    >>> mask = np.array([[[1, 1, 0, 1, 0, 1, 1]]], bool)
+    >>> values = np.array([[[1.0, 1.0, 0, 1.0, 0, 2.0, 2.0]]])
+    >>> kept, regions = sized_regions(mask, voxel_mm3=1.0, min_mm3=2.0, values=values,
+    ...                               accept=lambda median: median < 1.5)
+    >>> kept.astype(int).tolist(), regions.count
+    ([[[1, 1, 0, 0, 0, 0, 0]]], 1)
+    """
+    regions = Regions.of(mask)
+    if regions.count == 0:
+        return np.zeros(mask.shape, bool), regions
+    sizes = np.bincount(regions.labels.ravel(), minlength=regions.count + 1) * voxel_mm3
+    keep = sizes >= min_mm3
+    if values is not None and accept is not None:
+        medians = region_medians(regions.labels, np.asarray(values)[regions.box], regions.count)
+        for number in np.flatnonzero(keep[1:]) + 1:
+            median = float(medians[number])
+            keep[number] = not np.isnan(median) and bool(accept(median))
+    return regions.where(keep)
 
 
 def grow_regions(
@@ -182,12 +297,21 @@ def grow_regions(
     weak, strong = grow_masks(
         t1_ratio, fluid_ratio, levels=levels, seedable=seedable, extra_seeds=extra_seeds
     )
-    regions = hysteresis(weak, strong)
-    if t1_ratio is not None and levels.t1_criterion == "supporting":
-        # a region without a fluid seed whose T1 is dark as a whole (its median at the T1
-        # seed level): two criteria passed at once are evidence enough for a lesion
-        regions |= keep_regions(weak & ~regions, t1_ratio, lambda m: m <= levels.t1_dark[1])
-    return regions
+    if t1_ratio is None or levels.t1_criterion != "supporting":
+        return hysteresis(weak, strong)
+    out = np.zeros(weak.shape, bool)
+    box, labels, n = boxed_regions(weak)  # labelled once for both criteria
+    if n == 0:
+        return out
+    keep = np.zeros(n + 1, bool)
+    keep[np.unique(labels[strong[box]])] = True  # holds a seed
+    # a region without a fluid seed whose T1 is dark as a whole (its median at the T1
+    # seed level): two criteria passed at once are evidence enough for a lesion
+    with np.errstate(invalid="ignore"):
+        keep |= region_medians(labels, t1_ratio[box], n) <= levels.t1_dark[1]
+    keep[0] = False
+    out[box] = keep[labels]
+    return out
 
 
 def grow_masks(
@@ -291,6 +415,7 @@ def half_maximum(
     fraction: float,
     *,
     peak_outside: NDArray[np.bool_] | None = None,
+    regions: Regions | None = None,
 ) -> NDArray[np.bool_]:
     """Each region of ``mask`` cut at ``fraction`` of its own contrast above normal.
 
@@ -301,6 +426,7 @@ def half_maximum(
     With ``peak_outside``, the peak is measured on the region's voxels outside it (all of
     them when the region lies wholly inside), e.g. outside a bone's partial-volume band
     (:mod:`bmetoolkit.bones.edges`); those voxels still count where they reach the edge.
+    ``regions`` are the mask's own (:class:`Regions`), when a stage before labelled it.
 
     >>> mask = np.ones((1, 1, 6), bool)
     >>> ratio = np.array([[[1.3, 2.0, 4.0, 4.0, 2.6, 1.5]]])
@@ -310,7 +436,8 @@ def half_maximum(
     if fraction <= 0:
         return mask
     out = np.zeros(mask.shape, bool)
-    outer, labels, n = boxed_regions(mask)
+    regions = Regions.of(mask) if regions is None else regions
+    outer, labels, n = regions.box, regions.labels, regions.count
     if n == 0:
         return out
     ratio = ratio[outer]
@@ -471,6 +598,19 @@ def keep_regions(
     [[[1, 1, 0, 0, 0]]]
     """
 
+    if statistic is np.median:  # all regions' medians at once
+        out = np.zeros(mask.shape, bool)
+        box, labels, n = boxed_regions(mask)
+        if n == 0:
+            return out
+        medians = region_medians(labels, np.asarray(values)[box], n)
+        keep = np.zeros(n + 1, bool)
+        for number in range(1, n + 1):
+            median = float(medians[number])
+            keep[number] = not np.isnan(median) and bool(accept(median))
+        out[box] = keep[labels]
+        return out
+
     def accepted(box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
         region = values[box][inside]
         region = region[np.isfinite(region)]
@@ -479,20 +619,58 @@ def keep_regions(
     return regions_where(mask, accepted)
 
 
+def region_medians(
+    labels: NDArray[np.integer], values: NDArray[np.floating], n: int
+) -> NDArray[np.float64]:
+    """The median of ``values`` over each region ``1..n`` of ``labels`` (its finite
+    values; NaN for a region without any), as ``np.median`` gives it, by one sort of all
+    regions' values together instead of a pass over each region.
+
+    Entry 0 (outside the regions) is NaN. As ``np.median``: the middle value, or the mean
+    of the two middle values in the values' own precision.
+
+    >>> labels = np.array([1, 1, 2, 2, 2, 0, 3])
+    >>> values = np.array([4.0, 1.0, 3.0, 9.0, 1.0, 7.0, np.nan], np.float32)
+    >>> region_medians(labels, values, 3).tolist()
+    [nan, 2.5, 3.0, nan]
+    """
+    numbers = np.asarray(labels).ravel()
+    values = np.asarray(values).ravel()
+    chosen = numbers > 0
+    chosen &= np.isfinite(values)
+    numbers, values = numbers[chosen], values[chosen]
+    order = np.lexsort((values, numbers))
+    numbers, values = numbers[order], values[order]
+    counts = np.bincount(numbers, minlength=n + 1)[: n + 1]
+    starts = np.cumsum(counts) - counts
+    medians = np.full(n + 1, np.nan)
+    has = np.flatnonzero(counts)
+    has = has[has > 0]
+    low = values[starts[has] + (counts[has] - 1) // 2]
+    high = values[starts[has] + counts[has] // 2]
+    medians[has] = np.where(counts[has] % 2 == 1, low, (low + high) / 2)
+    return medians
+
+
 def regions_where(
-    mask: NDArray[np.bool_], accept: Callable[[tuple[slice, ...], NDArray[np.bool_]], bool]
+    mask: NDArray[np.bool_],
+    accept: Callable[[tuple[slice, ...], NDArray[np.bool_]], bool],
+    *,
+    regions: Regions | None = None,
 ) -> NDArray[np.bool_]:
     """``mask`` without the connected regions that ``accept(box, inside)`` refuses.
 
     ``box`` is the region's bounding box on the whole grid and ``inside`` the region's
     voxels within it, so ``array[box][inside]`` gives any array's values over the region.
+    ``regions``: the mask's own (:class:`Regions`), when labelled before.
 
     >>> mask = np.array([[[1, 1, 0, 1]]], bool)
     >>> regions_where(mask, lambda box, inside: inside.sum() > 1).astype(int).tolist()
     [[[1, 1, 0, 0]]]
     """
     out = np.zeros(mask.shape, bool)
-    outer, labels, n = boxed_regions(mask)
+    regions = Regions.of(mask) if regions is None else regions
+    outer, labels, n = regions.box, regions.labels, regions.count
     if n == 0:
         return out
     keep = np.zeros(n + 1, bool)
@@ -518,6 +696,12 @@ def label_lesions(
     >>> label_lesions(mask, bodies)[0].tolist()
     [[[1, 1, 2, 2]]]
     """
+    # Only the mask's box holds lesions (C order within it is C order on the grid).
+    out = np.zeros(mask.shape, np.int32)
+    occupied = occupied_box(mask)
+    if any(s.start >= s.stop for s in occupied):
+        return out, 0
+    mask, bodies = mask[occupied], np.asarray(bodies)[occupied]
     # Voxels of different bodies never share a label: label each body's part on its own.
     labels = np.zeros(mask.shape, np.int32)
     n = 0
@@ -530,7 +714,7 @@ def label_lesions(
         view[part > 0] = part[part > 0] + n
         n += count
     if n == 0:
-        return labels, 0
+        return out, 0
     # First voxel of each lesion in C order: the first occurrence among the labelled voxels.
     flat = labels.ravel()
     where = np.flatnonzero(flat)
@@ -538,4 +722,5 @@ def label_lesions(
     first = where[first_at]
     order = np.zeros(n + 1, np.int32)
     order[1:][np.argsort(first)] = np.arange(1, n + 1)
-    return order[labels], n
+    out[occupied] = order[labels]
+    return out, n

@@ -8,10 +8,12 @@ import pytest
 from bmetoolkit.decision import decision_levels
 from bmetoolkit.params import Parameters
 from bmetoolkit.segment import (
+    Regions,
     focal_spots,
     grow_into_layer,
     hysteresis,
     label_lesions,
+    region_medians,
     remove_small,
     segment_bme,
 )
@@ -377,3 +379,35 @@ def test_grow_into_layer_uses_each_regions_own_edge():
     grown = grow_into_layer(mask | faint, ratio, layer_ratio, layer, fraction=0.5, grow_level=1.2)
     # 1.5 passes the faint lesion's edge (1.3), not the bright one's (2.0)
     assert (grown & layer).sum() == 9
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_region_medians_equal_np_median_per_region(dtype):
+    # every region's median as np.median gives it (odd and even counts, NaNs and empty
+    # regions): the vectorised medians decide the same as the per-region loop did
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 40, size=3000)
+    values = rng.lognormal(0.0, 0.3, size=3000).astype(dtype)
+    values[rng.random(3000) < 0.05] = np.nan
+    values[labels == 7] = np.nan  # a region without a finite value
+    medians = region_medians(labels, values, 41)  # region 40 is empty
+    assert np.isnan(medians[0]) and np.isnan(medians[7]) and np.isnan(medians[40])
+    for number in set(range(1, 40)) - {7}:
+        region = values[labels == number]
+        expected = float(np.median(region[np.isfinite(region)]))
+        assert medians[number] == expected  # exactly, not approximately
+
+
+def test_regions_kept_are_numbered_as_labelling_the_kept_mask():
+    # a stage hands its regions on instead of labelling again: the kept regions must be
+    # the same numbers on the same box as labelling the kept mask gives
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        mask = rng.random((24, 30, 6)) < 0.3
+        regions = Regions.of(mask)
+        keep = rng.random(regions.count + 1) < (0.5 if trial else 0.0)  # one keeps none
+        kept_mask, kept = regions.where(keep)
+        again = Regions.of(kept_mask)
+        assert kept.count == again.count
+        assert kept.box == again.box
+        assert np.array_equal(kept.labels, again.labels)

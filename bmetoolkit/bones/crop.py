@@ -99,9 +99,21 @@ def on_full_grid(
     >>> on_full_grid(np.ones((1, 2, 1), np.uint8), (slice(1, 2), slice(0, 2), slice(0, 1)),
     ...              (2, 2, 1)).ravel().tolist()
     [0, 0, 1, 1]
+    >>> on_full_grid(np.ones((1, 1, 1)), (slice(1, 2), slice(0, 1), slice(1, 2)), (3, 2, 3),
+    ...              np.nan)[:, :, 1].tolist()
+    [[nan, nan], [1.0, nan], [nan, nan]]
     """
     if array.shape == tuple(shape):
         return array
-    out = np.full(shape, fill, array.dtype)
+    if fill == 0:  # zeros are allocated untouched (the system's zero pages)
+        out = np.zeros(shape, array.dtype)
+        out[box] = array
+        return out
+    out = np.empty(shape, array.dtype)
     out[box] = array
+    lead: list[slice] = []  # each voxel outside the box is filled once
+    for axis_box, n in zip(box, shape, strict=True):
+        out[(*lead, slice(0, axis_box.start))] = fill
+        out[(*lead, slice(axis_box.stop, n))] = fill
+        lead.append(axis_box)
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from bmetoolkit.segment import half_maximum
+from bmetoolkit.segment import Regions, half_maximum
 
 __all__ = ["half_maximum_outside"]
 
@@ -25,8 +25,11 @@ def half_maximum_outside(
     ratio: NDArray[np.floating],
     fraction: float,
     band: NDArray[np.bool_],
+    *,
+    regions: Regions | None = None,
 ) -> NDArray[np.bool_]:
-    """Each region of ``mask`` cut at ``fraction`` of its contrast outside ``band``.
+    """Each region of ``mask`` cut at ``fraction`` of its contrast outside ``band``
+    (``regions``: the mask's own, when labelled before).
 
     The edge is ``1 + fraction * (peak - 1)``, ``peak`` the 95th percentile of the region's
     ratios outside ``band`` (of all its ratios when it lies wholly in the band).
@@ -37,4 +40,4 @@ def half_maximum_outside(
     >>> half_maximum_outside(mask, ratio, 0.5, band).astype(int).tolist()
     [[[0, 1, 1, 1, 1, 1, 1]]]
     """
-    return half_maximum(mask, ratio, fraction, peak_outside=band)
+    return half_maximum(mask, ratio, fraction, peak_outside=band, regions=regions)

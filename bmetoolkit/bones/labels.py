@@ -218,7 +218,13 @@ def bone_ids(labels: NDArray) -> NDArray:
     [1, 3]
     """
     data = np.asarray(labels)
-    ids = np.unique(data[occupied_box(data != 0)])
+    values = data[occupied_box(data != 0)]
+    small = values.dtype.kind in "ui" and values.dtype.itemsize <= 2
+    if small and values.size and (values.dtype.kind == "u" or values.min() >= 0):
+        # small non-negative ids: counted, not sorted (the same ids, in order)
+        ids = np.flatnonzero(np.bincount(values.ravel())).astype(values.dtype)
+    else:
+        ids = np.unique(values)
     return ids[ids > 0]
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.params import Parameters
-from bmetoolkit.segment import focal_spots, hysteresis, regions_where, remove_small
+from bmetoolkit.segment import Regions, focal_spots, hysteresis, regions_where, remove_small
 
 __all__ = [
     "SPOT_SIZE_FACTOR",
@@ -60,9 +60,10 @@ def partial_volume_pieces(
     *,
     voxel_mm3: float,
     min_mm3: float,
+    regions: Regions | None = None,
 ) -> NDArray[np.bool_]:
     """The regions of ``bme`` whose part outside ``band``, grown from ``seeds``, is smaller
-    than ``min_mm3`` (mm³).
+    than ``min_mm3`` (mm³) (``regions``: those of ``bme``, when labelled before).
 
     >>> bme = np.array([[[1, 1, 1, 0, 1, 1, 1]]], bool)
     >>> seeds = np.array([[[1, 0, 0, 0, 1, 0, 0]]], bool)
@@ -71,7 +72,9 @@ def partial_volume_pieces(
     array([[[0, 0, 0, 0, 1, 1, 1]]])
     """
     core = remove_small(hysteresis(bme & ~band, seeds), voxel_mm3=voxel_mm3, min_mm3=min_mm3)
-    return bme & ~hysteresis(bme, core)
+    if regions is None:
+        return bme & ~hysteresis(bme, core)
+    return regions.mask(~regions.holding(core))
 
 
 def bone_focal_spots(
@@ -82,6 +85,7 @@ def bone_focal_spots(
     *,
     sd: float,
     articular_mm: NDArray[np.floating],
+    regions: Regions | None = None,
 ) -> NDArray[np.bool_]:
     """The faint regions of ``bme`` that are not edema in bones (the module's rule 2).
 
@@ -100,6 +104,8 @@ def bone_focal_spots(
         used by the single-bone rule).
     articular_mm : ndarray
         Distance of each bone voxel from its bone's articular surface (NaN without one).
+    regions : Regions, optional
+        The regions of ``bme``, when labelled before.
 
     Examples
     --------
@@ -136,4 +142,4 @@ def bone_focal_spots(
             subchondral = articular_mm[box][inside] <= params.subchondral_mm
         return bool(np.mean(subchondral) < SUBCHONDRAL_SHARE)
 
-    return regions_where(bme, red_marrow)
+    return regions_where(bme, red_marrow, regions=regions)
