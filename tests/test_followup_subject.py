@@ -111,3 +111,25 @@ def test_a_rescan_on_thick_slices_tilted_between_visits_shows_its_texture():
     other = make_phantom_pair(25).followup
     two = compare(truth_visit(pair.baseline), truth_visit(other), check_subject=False)
     assert two.quality.texture_correlation < MIN_TEXTURE_CORRELATION
+
+
+def test_lesions_at_the_same_place_are_not_taken_for_one_subject_s_texture():
+    """Two subjects, each with a lesion at one place (dark on T1): the lesions correlate,
+    the texture does not; with the lesions left out the pair is two subjects."""
+    from scipy import ndimage
+
+    from bmetoolkit.followup.quality import texture_correlation
+
+    shape = (40, 40, 12)
+    rng = np.random.default_rng(4)
+    texture = [ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 1.5) * 4.0 for _ in "ab"]
+    lesion = np.zeros(shape, np.uint8)
+    lesion[8:24, 8:24, 3:9] = 1
+    bodies = np.zeros(shape, np.uint8)
+    bodies[2:-2, 2:-2, 2:-2] = 20
+    labels = Volume(bodies, np.eye(4), kind="label")
+    first, second = (_textured_body(t - 30.0 * lesion, n) for n, t in enumerate(texture))
+    lesions = (Volume(lesion, np.eye(4), kind="label"),) * 2
+    with_lesions = texture_correlation(first, second, labels, {20: 20}, {20: np.eye(4)})[20]
+    left_out = texture_correlation(first, second, labels, {20: 20}, {20: np.eye(4)}, lesions)[20]
+    assert with_lesions > MIN_TEXTURE_CORRELATION and abs(left_out) < MIN_TEXTURE_CORRELATION / 2
