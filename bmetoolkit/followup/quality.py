@@ -56,7 +56,7 @@ __all__ = [
 #: Least Dice of the two visits' bone masks for a comparison.
 MIN_BONE_DICE = 0.7
 #: Least median correlation of the two visits' marrow texture (:func:`texture_correlation`)
-#: for one subject: the midpoint between one subject and two on tuning seeds 20-32 and 40-53
+#: for one subject: the midpoint between one subject and two on tuning seeds 20-33 and 40-53
 #: of the randomised phantom (realistic grids, each visit analysed with the phantom's labels;
 #: ``benchmarks/bench_followup.py --tuning --keep DIR``, then the folders compared): one
 #: subject (54 change and test-retest pairs) 0.45-0.99, two subjects (28 pairs: each seed's
