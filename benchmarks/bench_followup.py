@@ -38,8 +38,13 @@ any-bone path, held-out joint seeds), analysed with the true bone masks and comp
 seed's test-retest pair: both visits decided together from the saved ratio images, together
 from folders without them (each visit analysed again), and alone.
 
+``--keep DIR`` keeps each visit's analysis (``DIR/<seed>-pair``, ``DIR/<seed>-retest``) and
+reuses it when the folder is complete (a ``report.json`` in both visits), so variants of
+the comparison can be rerun on the same analyses.
+
 Run: ``python benchmarks/bench_followup.py [--tuning] [--pairs N] [--calibrate | --sources
-| --subject-check | --joint | --timing] [--json rows.json]`` (about a minute per seed on one core).
+| --subject-check | --joint | --timing] [--json rows.json] [--keep DIR]`` (about a minute
+per seed on one core).
 """
 
 from __future__ import annotations
@@ -76,8 +81,17 @@ ALLOWED_ML, ALLOWED_FRACTION = 0.3, 0.10
 ROLE_CHECK_REFUSED: list[str] = []
 
 
+#: ``--keep DIR``: the visits' output folders are kept (and reused) under ``DIR/<label>``
+#: (a one-element list: set once by :func:`main`).
+KEEP: list[Path] = []
+
+
 def _analysed(pair: PhantomPair, folder: Path, label: str) -> list[Path]:
     outputs = []
+    if KEEP:
+        folder = KEEP[0] / label.replace(" ", "-")
+        if all((folder / name / "report.json").exists() for name in ("baseline", "followup")):
+            return [folder / "baseline", folder / "followup"]
     for name, study in (("baseline", pair.baseline), ("followup", pair.followup)):
         images = study.write_nifti(folder / f"{name}_nifti")
         arguments = {"stir": images["stir"], "vertebrae": images["vertebrae"]}
@@ -388,11 +402,18 @@ def main() -> None:
         help="seconds per compare, decided together and alone, on test-retest pairs",
     )
     parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep each visit's analysis under this folder (and reuse it when there)",
+    )
+    parser.add_argument(
         "--sources",
         action="store_true",
         help="test-retest: truth on each grid vs the analysis, per visit",
     )
     args = parser.parse_args()
+    if args.keep:
+        KEEP.append(args.keep)
     seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
     seeds = seeds[args.skip : args.skip + args.pairs]
     if args.joint:

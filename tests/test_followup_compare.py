@@ -16,6 +16,7 @@ from bmetoolkit.errors import CorruptFileError, NoOverlapError, VisitMismatchErr
 from bmetoolkit.followup.change import CHANGE_COLUMNS
 from bmetoolkit.followup.compare import COMPARE_FILES, compare
 from bmetoolkit.followup.match import MATCH_COLUMNS
+from bmetoolkit.followup.quality import MIN_TEXTURE_CORRELATION
 from bmetoolkit.followup.register import body_centroids, rotation_deg
 from bmetoolkit.followup.visit import load_visit
 
@@ -229,7 +230,7 @@ def test_different_subject_is_refused_on_realistic_grids():
     first = make_phantom_pair(5, kind="random", retest=True)
     second = make_phantom_pair(6, kind="random", retest=True)
     same = compare(_analyse(first.baseline), _analyse(first.followup))
-    assert same.quality.texture_correlation > 0.25
+    assert same.quality.texture_correlation > MIN_TEXTURE_CORRELATION
     with pytest.raises(VisitMismatchError, match="different subjects"):
         compare(_analyse(first.baseline), _analyse(second.followup))
 

@@ -305,8 +305,9 @@ def compare(
     )  # fmt: skip
     if base.t1 is not None and follow.t1 is not None:
         texture = texture_correlation(
-            base.t1, follow.t1, bodies_b, registration.body_pairs, registration.body_transforms
-        )
+            base.t1, follow.t1, bodies_b, registration.body_pairs, registration.body_transforms,
+            (_lesion_map(base), _lesion_map(follow)),
+        )  # fmt: skip
         quality.texture_correlation = float(np.median(list(texture.values()))) if texture else None
     quality.shape_difference = shape_difference(
         bodies_b, np.asarray(warped["vertebrae"].data), common,
@@ -349,6 +350,16 @@ def compare(
     if out_path is not None:
         result.save(out_path)
     return result
+
+
+def _lesion_map(visit: Visit) -> Volume | None:
+    """The visit's lesions (edema or Modic) as one label map on its grid, or None."""
+    maps = [visit.maps.get(name) for name in ("bme_mask", "modic_map")]
+    maps = [m for m in maps if m is not None]
+    if not maps:
+        return None
+    found = np.logical_or.reduce([np.asarray(m.data) > 0 for m in maps])
+    return maps[0].with_data(found.astype(np.uint8))
 
 
 def _check_levels(baseline: Visit, followup: Visit) -> None:
