@@ -42,8 +42,10 @@ from bmetoolkit.spine.autoseg.checks import (
     TOO_LARGE,
     check_sizes,
     confine_laterally,
+    drop_in_disc_spaces,
     drop_off_midline,
     drop_tall_at_lower_edge,
+    drop_too_tall,
 )
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
@@ -234,7 +236,9 @@ def _segment_column(
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing)
-        notes = [*notes, *off_midline, *tall]
+        bodies, strips = drop_too_tall(bodies, spacing)
+        bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
+        notes = [*notes, *off_midline, *tall, *strips, *in_discs]
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )

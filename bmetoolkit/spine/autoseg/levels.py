@@ -62,6 +62,10 @@ MIN_BODIES_FOR_LEVELS = 3
 #: across a disc (lumbar bodies differ in height by about 20 %, a tilted S1 section by
 #: about 30 %); counting upwards across it would name every level above it wrongly.
 JOINED_HEIGHT_FACTOR = 1.6
+#: A body whose top lies within this distance (mm) of the image's upper edge is cut by it
+#: (the edge rows of an oblique or resampled grid are often empty; tuning seed 30 on the
+#: T2 alone: the tissue above the top body ended 2 rows, 1.8 mm, short of the edge).
+TOP_EDGE_MM = 3.0
 #: At most this many segments below the sacrum (S2 and below, segmented on their own) are
 #: left out to find S1 above them.
 MAX_SEGMENTS_BELOW_SACRUM = 2
@@ -92,7 +96,8 @@ class BodyShape:
     #: Height (mm) of the mid-sagittal section: the 90th percentile over its AP columns of
     #: the SI extent of each column.
     height_mm: float = float("nan")
-    #: Whether the body reaches the image's upper edge (cut by the field of view).
+    #: Whether the body reaches within ``TOP_EDGE_MM`` of the image's upper edge (cut by
+    #: the field of view).
     touches_top: bool = False
 
 
@@ -124,6 +129,7 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
             section = (bodies == label).any(axis=2)
         found.append((label, box, centroid, section))
     found.sort(key=lambda item: -item[2][1])
+    top_row = bodies.shape[1] - round(TOP_EDGE_MM / float(spacing[1]))
     shapes = []
     for k, (label, box, centroid, section) in enumerate(found):
         below = found[k + 1][3] if k + 1 < len(found) else None
@@ -137,7 +143,7 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
                 ap_range=(int(box[0].start), int(box[0].stop)),
                 disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
                 height_mm=_section_height(section, spacing),
-                touches_top=box[1].stop == bodies.shape[1],
+                touches_top=box[1].stop >= top_row,
             )
         )
     return shapes
