@@ -32,7 +32,8 @@ differences of every region, total and lesion lie within their RC (the RC's defi
 and extra voxels: where a test-retest difference of the total comes from.
 ``--subject-check``: the texture and shape measures of the subject check on one-subject and
 two-subject pairs, with and without marrow texture. ``--joint``: joint phantom pairs (the
-any-bone path, held-out joint seeds), analysed with the true bone masks and compared.
+any-bone path, held-out joint seeds, or tuning ones with ``--tuning``), analysed with the
+true bone masks and compared.
 
 ``--timing``: seconds (wall and CPU) per compare from output folders, alternately on each
 seed's test-retest pair: both visits decided together from the saved ratio images, together
@@ -54,6 +55,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -294,11 +296,9 @@ def _joint_case(seed: int, index: int) -> dict[str, Any]:
     return case
 
 
-def _joint(count: int) -> None:
-    from bmetoolkit.data.phantom.joint import HELD_OUT_SEEDS as JOINT_HELD_OUT
-
+def _joint(seeds: Sequence[int]) -> None:
     cases = []
-    for index, seed in enumerate(JOINT_HELD_OUT[:count]):
+    for index, seed in enumerate(seeds):
         cases.append(_joint_case(seed, index))
         print(json.dumps(cases[-1], default=str), flush=True)
     errors = [abs(r["measured"] - r["true"]) for c in cases for r in c["change"]]
@@ -384,7 +384,7 @@ def main() -> None:
     parser.add_argument(
         "--joint",
         action="store_true",
-        help="joint phantom pairs (held-out joint seeds), bone by bone",
+        help="joint phantom pairs (held-out joint seeds; --tuning: tuning ones), bone by bone",
     )
     parser.add_argument(
         "--subject-check",
@@ -417,7 +417,10 @@ def main() -> None:
     seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
     seeds = seeds[args.skip : args.skip + args.pairs]
     if args.joint:
-        _joint(args.pairs)
+        from bmetoolkit.data.phantom import joint
+
+        chosen = joint.TUNING_SEEDS if args.tuning else joint.HELD_OUT_SEEDS
+        _joint(chosen[args.skip : args.skip + args.pairs])
         return
     if args.subject_check:
         _subject_check(list(seeds), args.auto_bodies)
