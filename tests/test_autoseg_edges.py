@@ -75,3 +75,14 @@ def test_a_large_segment_no_edge_cuts_is_left_to_the_other_checks():
     kept, notes = drop_large_at_edges(bodies, SPACING)
     assert notes == []
     assert int(kept.max()) == 6
+
+
+def test_a_whole_edge_body_is_kept_when_the_other_bodies_lost_marrow():
+    bodies = _column()
+    holes = np.zeros(bodies.shape, bool)
+    holes[::2, ::2] = True  # the whole bodies keep a quarter of their voxels
+    middle = (bodies > 1) & (bodies < 6)
+    bodies[middle & ~holes] = 0
+    kept, notes = drop_large_at_edges(bodies, SPACING)
+    assert notes == []  # body 1 holds over twice their voxels, but is no larger
+    assert np.array_equal(kept, bodies)
