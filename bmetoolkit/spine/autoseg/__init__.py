@@ -43,6 +43,7 @@ from bmetoolkit.spine.autoseg.checks import (
     check_sizes,
     confine_laterally,
     drop_in_disc_spaces,
+    drop_large_at_edges,
     drop_off_midline,
     drop_tall_at_lower_edge,
     drop_too_tall,
@@ -238,7 +239,8 @@ def _segment_column(
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing)
         bodies, strips = drop_too_tall(bodies, spacing)
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
-        notes = [*notes, *off_midline, *tall, *strips, *in_discs]
+        bodies, at_edges = drop_large_at_edges(bodies, spacing)
+        notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges]
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )
