@@ -122,8 +122,8 @@ class Regions:
         their first voxel, as here; the box shrinks to theirs)."""
         keep = np.asarray(keep, bool).copy()
         keep[0] = False
-        out = np.zeros(self.shape, bool)
-        out[self.box] = kept = keep[self.labels]
+        out = self.mask(keep)
+        kept = out[self.box]
         numbers = np.cumsum(keep, dtype=np.int32)
         numbers[~keep] = 0
         inner = occupied_box(kept)
@@ -270,10 +270,7 @@ def sized_regions(
     sizes = np.bincount(regions.labels.ravel(), minlength=regions.count + 1) * voxel_mm3
     keep = sizes >= min_mm3
     if values is not None and accept is not None:
-        medians = region_medians(regions.labels, np.asarray(values)[regions.box], regions.count)
-        for number in np.flatnonzero(keep[1:]) + 1:
-            median = float(medians[number])
-            keep[number] = not np.isnan(median) and bool(accept(median))
+        keep = _median_accepted(regions, values, accept, keep)
     return regions.where(keep)
 
 
@@ -299,19 +296,16 @@ def grow_regions(
     )
     if t1_ratio is None or levels.t1_criterion != "supporting":
         return hysteresis(weak, strong)
-    out = np.zeros(weak.shape, bool)
-    box, labels, n = boxed_regions(weak)  # labelled once for both criteria
-    if n == 0:
-        return out
-    keep = np.zeros(n + 1, bool)
-    keep[np.unique(labels[strong[box]])] = True  # holds a seed
+    regions = Regions.of(weak)  # labelled once for both criteria
+    if regions.count == 0:
+        return np.zeros(weak.shape, bool)
+    keep = regions.holding(strong)  # holds a seed
     # a region without a fluid seed whose T1 is dark as a whole (its median at the T1
     # seed level): two criteria passed at once are evidence enough for a lesion
+    medians = region_medians(regions.labels, t1_ratio[regions.box], regions.count)
     with np.errstate(invalid="ignore"):
-        keep |= region_medians(labels, t1_ratio[box], n) <= levels.t1_dark[1]
-    keep[0] = False
-    out[box] = keep[labels]
-    return out
+        keep |= medians <= levels.t1_dark[1]
+    return regions.mask(keep)
 
 
 def grow_masks(
@@ -599,17 +593,11 @@ def keep_regions(
     """
 
     if statistic is np.median:  # all regions' medians at once
-        out = np.zeros(mask.shape, bool)
-        box, labels, n = boxed_regions(mask)
-        if n == 0:
-            return out
-        medians = region_medians(labels, np.asarray(values)[box], n)
-        keep = np.zeros(n + 1, bool)
-        for number in range(1, n + 1):
-            median = float(medians[number])
-            keep[number] = not np.isnan(median) and bool(accept(median))
-        out[box] = keep[labels]
-        return out
+        regions = Regions.of(mask)
+        if regions.count == 0:
+            return np.zeros(mask.shape, bool)
+        every = np.ones(regions.count + 1, bool)
+        return regions.mask(_median_accepted(regions, values, accept, every))
 
     def accepted(box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
         region = values[box][inside]
@@ -617,6 +605,21 @@ def keep_regions(
         return bool(region.size) and bool(accept(float(statistic(region))))
 
     return regions_where(mask, accepted)
+
+
+def _median_accepted(
+    regions: Regions,
+    values: NDArray[np.floating],
+    accept: Callable[[float], bool],
+    keep: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """``keep`` (per region number) with each kept region kept only where the median of
+    its finite ``values`` exists and ``accept`` takes it."""
+    medians = region_medians(regions.labels, np.asarray(values)[regions.box], regions.count)
+    for number in np.flatnonzero(keep[1:]) + 1:
+        median = float(medians[number])
+        keep[number] = not np.isnan(median) and bool(accept(median))
+    return keep
 
 
 def region_medians(
