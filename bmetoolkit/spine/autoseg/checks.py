@@ -244,6 +244,17 @@ def _si_extents(bodies: Labels, spacing: NDArray) -> dict[int, tuple[int, int, f
     }
 
 
+def _cut_by_edge(
+    extents: dict[int, tuple[int, int, float]], rows: int, spacing: NDArray
+) -> dict[int, bool]:
+    """Per label of ``extents`` (:func:`_si_extents`): whether it reaches within
+    :data:`LOWER_EDGE_MM` of the image's lower or upper edge (``rows`` along SI)."""
+    edge = LOWER_EDGE_MM / float(spacing[1])
+    return {
+        label: start <= edge or stop >= rows - edge for label, (start, stop, _) in extents.items()
+    }
+
+
 def drop_too_tall(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:
     """Drop segments more than :data:`TOO_TALL_FACTOR` times as tall as the median body.
 
@@ -287,13 +298,10 @@ def drop_in_disc_spaces(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[
     centroids = np.array(ndimage.center_of_mass(bodies > 0, bodies, labels)) * spacing
     volumes = np.bincount(bodies.ravel())[labels].astype(np.float64)
     median = float(np.median([extent for *_, extent in extents.values()]))
-    edge = LOWER_EDGE_MM / float(spacing[1])
-    top = bodies.shape[1] - edge
+    cut = _cut_by_edge(extents, bodies.shape[1], spacing)
     thin = np.array(
         [
-            volume < THIN_FACTOR * np.median(volumes)
-            and extents[label][0] > edge
-            and extents[label][1] < top
+            volume < THIN_FACTOR * np.median(volumes) and not cut[label]
             for label, volume in zip(labels, volumes, strict=True)
         ]
     )
@@ -341,8 +349,7 @@ def drop_large_at_edges(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[
     """
     extents = _si_extents(bodies, spacing)
     edge = LOWER_EDGE_MM / float(spacing[1])
-    top = bodies.shape[1] - edge
-    at_edge = {label: start <= edge or stop >= top for label, (start, stop, _) in extents.items()}
+    at_edge = _cut_by_edge(extents, bodies.shape[1], spacing)
     volumes = np.bincount(bodies.ravel()) * float(np.prod(spacing))
     boxes = ndimage.find_objects(bodies)
     box_volumes = {
