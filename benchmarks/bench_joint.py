@@ -18,8 +18,10 @@ Cases: held-out seeds (``HELD_OUT_SEEDS``, from 5000) by default; ``--tuning`` t
 tuning seeds (from 0), the only ones to look at while choosing defaults.
 
 Run: ``python benchmarks/bench_joint.py [--tuning] [--cases N] [--first I] [--jobs 2]
-[--json rows.json] [--cache DIR] [--param NAME=VALUE ...]`` (``--first``: start at the I-th
-case, e.g. ``--tuning --first 30 --cases 30`` for seeds 30-59; about 20 s per case on one
+[--json rows.json] [--cache DIR] [--lesions none|random] [--param NAME=VALUE ...]``
+(``--first``: start at the I-th case, e.g. ``--tuning --first 30 --cases 30`` for seeds
+30-59; ``--lesions none``: every case a healthy joint, to count edema reported on healthy
+joints on more of them; about 20 s per case on one
 core, most of it rendering; with ``--cache`` a second run reuses the rendered phantoms while
 the joint phantom's source is unchanged, and takes a few seconds per case).
 """
@@ -58,16 +60,18 @@ from bmetoolkit.params import Parameters
 JOINTS = ("knee", "sij")
 
 
-def case_options(index: int) -> dict[str, Any]:
+def case_options(index: int, lesions: str | None = None) -> dict[str, Any]:
     """The options of the ``index``-th case of a run: in every 24 cases each joint meets
     every plane and fluid image once; every fifth case is healthy, every seventh has no T1.
+    ``lesions`` (``"none"`` or ``"random"``) makes every case healthy, or every case one
+    with lesions, instead.
     """
     return {
         "joint": JOINTS[(index // 12) % len(JOINTS)],
         "plane": PLANES[index % len(PLANES)],
         "fluid": FLUID_KINDS[(index // len(PLANES)) % len(FLUID_KINDS)],
         "with_t1": index % 7 != 6,
-        "lesions": "none" if index % 5 == 3 else "random",
+        "lesions": lesions or ("none" if index % 5 == 3 else "random"),
     }
 
 
@@ -76,19 +80,25 @@ def _generator_version() -> str:
     return source_digest(make_joint_phantom)
 
 
-def build_phantom(seed: int, index: int, cache: Path | None = None) -> Any:
+def build_phantom(
+    seed: int, index: int, cache: Path | None = None, lesions: str | None = None
+) -> Any:
     """The joint phantom of a case, from ``cache`` when it holds this generator's."""
-    options = case_options(index)
-    key = f"joint-{_generator_version()}-{seed}-{index}"
+    options = case_options(index, lesions)
+    key = f"joint-{_generator_version()}-{seed}-{index}" + (f"-{lesions}" if lesions else "")
     return cached(cache, key, lambda: make_joint_phantom(seed, **options))
 
 
 def run_case(
-    seed: int, index: int, params: Parameters, cache: Path | None = None
+    seed: int,
+    index: int,
+    params: Parameters,
+    cache: Path | None = None,
+    lesions: str | None = None,
 ) -> dict[str, Any]:
     """Render (or load from ``cache``) one case, analyse it and score it against the truth."""
-    options = case_options(index)
-    phantom = build_phantom(seed, index, cache)
+    options = case_options(index, lesions)
+    phantom = build_phantom(seed, index, cache, lesions)
     truth = np.asarray(phantom.truth.bme_mask.data, bool)
     healthy = not truth.any()
     case = {
@@ -197,6 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache", type=Path, default=None, metavar="DIR", help="reuse rendered phantoms"
     )
     parser.add_argument(
+        "--lesions",
+        choices=("none", "random"),
+        default=None,
+        help="every case healthy (none) or with lesions (random), instead of every fifth healthy",
+    )
+    parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter"
     )
     args = parser.parse_args(argv)
@@ -208,13 +224,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     if args.jobs <= 1:
         for seed, index in zip(seeds, indices, strict=True):
-            rows.append(run_case(seed, index, params, args.cache))
+            rows.append(run_case(seed, index, params, args.cache, args.lesions))
             print(_format(rows[-1]), flush=True)
     else:
         context = multiprocessing.get_context("spawn")
         with single_threaded_workers(), ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
             caches = [args.cache] * len(seeds)
-            for row in pool.map(run_case, seeds, indices, [params] * len(seeds), caches):
+            lesions = [args.lesions] * len(seeds)
+            for row in pool.map(run_case, seeds, indices, [params] * len(seeds), caches, lesions):
                 rows.append(row)
                 print(_format(row), flush=True)
     print("\n".join(summary(rows)))

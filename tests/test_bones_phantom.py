@@ -63,11 +63,15 @@ def test_each_plane_and_fluid_image_on_the_grid_of_the_truth(plane, fluid, with_
 
 
 def test_a_binary_mask_measures_the_same_edema_as_the_labelled_bones():
+    # The red-marrow rule differs by design between bones with a joint and a single bone
+    # (docs/bones.md, step 7): here a faint lesion reaching deep into the femur is left out
+    # as red marrow with the joint and kept without it, so the rule is off in both.
     phantom = make_joint_phantom(4, plane="coronal", lesions=LESIONS, small=True)
-    labelled = _analyze(phantom)
+    params = {"focal_max_ratio": 0.0}
+    labelled = _analyze(phantom, params=params)
     binary = (np.asarray(phantom.truth.bones.data) > 0).astype(np.uint8)
     mask = Volume(binary, phantom.truth.bones.affine, kind="label")
-    merged = _analyze(phantom, marrow=mask, marrow_labels=None)
+    merged = _analyze(phantom, marrow=mask, marrow_labels=None, params=params)
     assert [row["bone"] for row in merged.bone_rows] == ["bone"]
     assert merged.bone_rows[0]["marrow_ml"] == pytest.approx(
         sum(row["marrow_ml"] for row in labelled.bone_rows), rel=0.02

@@ -188,3 +188,35 @@ def test_edema_under_a_joint_where_the_masks_touch_is_found():
     deep = lesion & (np.indices(SHAPE)[2] < 7)  # below the mixed slice
     assert np.count_nonzero(found & deep) > 0.8 * np.count_nonzero(deep)
     assert not (found & ~lesion & ~_joint_slices()).any()
+
+
+def _side_sheet():
+    """Bone 1's outermost thick slice, mixed with the muscle beside it along the whole bone
+    (partial volume, as wide as the bone: 24 x 40 mm)."""
+    sheet = np.zeros(SHAPE, bool)
+    sheet[7:37, 10:60, BONE_K.start] = True
+    return sheet
+
+
+def test_an_island_joined_to_the_outermost_slice_is_red_marrow_not_a_sheet_of_edema():
+    # A faint island 9 mm from the joint touching the outermost slice: the slice is bright
+    # from partial volume along the whole bone, and the growth joins it to the island. Only
+    # the slice next to the island can hold the island's signal; the rest of it is not part
+    # of the region, which is then the island it is (faint, small, away from the joint).
+    island = _sphere(((JOINT_I * SPACING[0]) - 15.0, 35 * SPACING[1], 12.0), 6.0)
+    island &= np.indices(SHAPE)[2] > BONE_K.start
+    result = _analyze(*_scene((_side_sheet(), 0.6, 2.6), (island, 0.85, 1.4)))
+    assert result.bme_volume_ml == 0
+    assert result.checks["focal_spots"]["count"] == 1
+    sheet_only = _analyze(*_scene((_side_sheet(), 0.6, 2.6)))
+    assert sheet_only.bme_volume_ml == 0  # the sheet alone is a partial-volume piece
+
+
+def test_a_lesion_joined_to_the_outermost_slice_keeps_only_the_slice_next_to_it():
+    lesion = _sphere(((JOINT_I * SPACING[0]) - 4.0, 35 * SPACING[1], 12.0), 8.0)
+    lesion &= (np.indices(SHAPE)[2] > BONE_K.start) & (np.indices(SHAPE)[0] < 38)
+    result = _analyze(*_scene((_side_sheet(), 0.6, 2.6), (lesion, 0.75, 1.9)))
+    found = np.asarray(result.bme_mask.data, bool)
+    assert np.count_nonzero(found & lesion) > 0.8 * np.count_nonzero(lesion)
+    far = _side_sheet() & (np.indices(SHAPE)[1] < 20)  # the sheet 12 mm beside the lesion
+    assert not (found & far).any()

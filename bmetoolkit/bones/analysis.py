@@ -11,8 +11,9 @@
    (:func:`bmetoolkit.segment.segment_bme`). A lesion may not start (seed) in the band
    where an image's voxels reach outside the bone
    (:func:`bmetoolkit.bones.geometry.partial_volume_band`: thick slices along a surface
-   mix joint fluid into the marrow), but may grow into it; each region is cut at half its
-   contrast measured outside that band (:mod:`bmetoolkit.bones.edges`);
+   mix joint fluid into the marrow), but may grow into it, only within an image voxel's
+   reach of its voxels outside the band; each region is cut at half its contrast measured
+   outside that band (:mod:`bmetoolkit.bones.edges`);
 5. what is not edema (:mod:`bmetoolkit.bones.spots`): regions that are a lesion only within
    the band (partial volume), and faint regions not based on the subchondral bone (red
    marrow);
@@ -26,6 +27,7 @@ Every stage runs on the bones' box widened by what the stages read around it
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -33,7 +35,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.bones.crop import analysis_box, cropped_study, on_full_grid
-from bmetoolkit.bones.edges import half_maximum_outside
+from bmetoolkit.bones.edges import band_near_own, half_maximum_outside
 from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
 from bmetoolkit.bones.spots import bone_focal_spots, partial_volume_pieces
@@ -60,7 +62,7 @@ from bmetoolkit.segment import (
     sized_regions,
 )
 from bmetoolkit.study import Study
-from bmetoolkit.volume import Volume
+from bmetoolkit.volume import Grid, Volume
 
 __all__ = [
     "FREE_FLUID_PERCENTILE",
@@ -155,6 +157,7 @@ def analyze_bones(
     bme = half_maximum_outside(
         bme, decisions[fluid], params.lesion_edge_fraction, mixed, regions=regions
     )
+    bme = band_near_own(bme, mixed, _image_reach(grid, study.source_grids.values()))
     supporting = decisions.get("t1") is not None and levels.t1_criterion == "supporting"
     bme, regions = sized_regions(
         bme, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
@@ -382,6 +385,15 @@ def high_percentile(image: NDArray, count: int, q: float) -> np.float32:
                 return np.percentile(values, q, overwrite_input=True)
     signal = np.asarray(image[image > 0], np.float32)  # a copy of its own: sorted in place
     return np.percentile(signal, q, overwrite_input=True)
+
+
+def _image_reach(grid: Grid, source_grids: Iterable[Grid]) -> NDArray[np.int64]:
+    """How far (study voxels, per axis) any image's voxel reaches: its extent, rounded up."""
+    reach = np.zeros(3, np.int64)
+    for source in source_grids:
+        extent = np.ceil(voxel_extent(source, grid) / grid.spacing - 1e-6).astype(np.int64)
+        reach = np.maximum(reach, extent)
+    return reach
 
 
 def _left_out_notes(left_out: dict[str, dict], params: Parameters) -> list[str]:

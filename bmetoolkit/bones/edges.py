@@ -8,16 +8,25 @@ marrow is 3-5 x normal marrow: a lesion of 1.8 x joined there to such a rim take
 peak, its half maximum rises above the lesion itself, and the lesion is cut away while the
 rim stays. So here the peak is measured on the region's voxels outside the band (the signal
 that is the bone's own); the band's voxels still count where they reach that edge.
+
+And a band voxel is part of a lesion only within an image voxel's reach of the lesion's
+voxels outside the band (:func:`band_near_own`): its signal mixes the images' voxels up to
+that far, so beyond it nothing of the lesion is in its signal, and its brightness is joint
+fluid or muscle mixed in. Without this, the band (the outermost thick slice, as wide as the
+bone) grows a lesion or a red-marrow island into a sheet along the bone's surface: larger,
+brighter and wider than the lesion it was grown from.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from bmetoolkit.segment import Regions, half_maximum
+from bmetoolkit.volume import grown_box, occupied_box
 
-__all__ = ["half_maximum_outside"]
+__all__ = ["band_near_own", "half_maximum_outside"]
 
 
 def half_maximum_outside(
@@ -41,3 +50,35 @@ def half_maximum_outside(
     [[[0, 1, 1, 1, 1, 1, 1]]]
     """
     return half_maximum(mask, ratio, fraction, peak_outside=band, regions=regions)
+
+
+def band_near_own(
+    mask: NDArray[np.bool_], band: NDArray[np.bool_], reach: NDArray[np.integer]
+) -> NDArray[np.bool_]:
+    """``mask`` without its ``band`` voxels farther than ``reach`` (voxels, per axis) from
+    every voxel of their region outside ``band``.
+
+    ``reach``: how far (study voxels) an image's voxel mixes the signal, per axis (the
+    interpolation's reach, as for :func:`~bmetoolkit.bones.geometry.partial_volume_band`).
+    A region wholly in the band is left whole (it is no lesion's extension: a
+    partial-volume piece, :func:`~bmetoolkit.bones.spots.partial_volume_pieces`).
+
+    >>> mask = np.array([[[1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1]]], bool)
+    >>> band = np.array([[[0, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1]]], bool)
+    >>> band_near_own(mask, band, np.array([0, 0, 1])).astype(int).tolist()
+    [[[1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1]]]
+    """
+    banded = mask & band
+    if not banded.any():
+        return mask
+    own = mask & ~band
+    reach = np.asarray(reach, int)
+    near = np.zeros(mask.shape, bool)
+    if own.any():
+        box = grown_box(occupied_box(own), reach, mask.shape)
+        near[box] = ndimage.maximum_filter(own[box], size=tuple(2 * reach + 1))
+    if not (banded & ~near).any():
+        return mask
+    regions = Regions.of(mask)
+    wholly_in_band = regions.mask(~regions.holding(own))
+    return own | (banded & near) | wholly_in_band
