@@ -54,18 +54,37 @@ def test_the_lowest_body_with_the_tissue_beside_it_at_a_cut_edge_is_dropped():
 
 
 @pytest.mark.parametrize("factor, dropped", [(0.95, False), (1.05, True)])
-def test_the_limit_is_relative_to_the_largest_body_no_edge_cuts(factor: float, dropped: bool):
+def test_at_the_lower_edge_the_limit_is_relative_to_the_largest_body_no_edge_cuts(
+    factor: float, dropped: bool
+):
     bodies = _column()
-    bodies[20 : 20 + DEPTH, PITCH - 10 : PITCH - 10 + HEIGHT, 2:12] = 2  # body 2 larger
-    largest = int((bodies == 2).sum())
-    top = bodies.shape[1]
-    bodies[bodies == 6] = 0
+    bodies[20 : 20 + DEPTH, 3 * PITCH - 10 : 3 * PITCH - 10 + HEIGHT, 2:12] = 4  # body 4 larger
+    largest = int((bodies == 4).sum())
+    bodies[bodies == 1] = 0
     target = round(factor * LARGE_AT_EDGE_FACTOR * largest)
-    rows = -(-target // (DEPTH * 10))  # rows of a 30 x 10 section that hold ``target``
-    bodies[20 : 20 + DEPTH, top - rows :, 2:12] = 6  # a segment at the upper edge
+    rows = -(-target // (60 * 14))  # rows of a 60 x 14 section that hold ``target``
+    bodies[10:70, :rows, 0:14] = 1  # a segment at the lower edge, over twice body 2
     kept, notes = drop_large_at_edges(bodies, SPACING)
     assert (len(notes) == 1) == dropped
     assert int(kept.max()) == 6 - dropped
+    assert not dropped or "lower edge" in notes[0]
+
+
+@pytest.mark.parametrize("factor, dropped", [(0.95, False), (1.05, True)])
+def test_at_the_upper_edge_the_limit_is_relative_to_the_body_below_it(factor: float, dropped: bool):
+    bodies = _column()
+    bodies[20 : 20 + DEPTH, PITCH - 10 : PITCH - 10 + HEIGHT, 2:12] = 2  # body 2 larger
+    below = int((bodies == 5).sum())
+    top = bodies.shape[1]
+    bodies[bodies == 6] = 0
+    target = round(factor * LARGE_AT_EDGE_FACTOR * below)
+    rows = -(-target // (DEPTH * 10))  # rows of a 30 x 10 section that hold ``target``
+    bodies[20 : 20 + DEPTH, top - rows :, 2:12] = 6  # a segment at the upper edge
+    assert int((bodies == 6).sum()) < int((bodies == 2).sum())  # smaller than the largest
+    kept, notes = drop_large_at_edges(bodies, SPACING)
+    assert (len(notes) == 1) == dropped
+    assert int(kept.max()) == 6 - dropped
+    assert not dropped or "upper edge" in notes[0]
 
 
 def test_a_large_segment_no_edge_cuts_is_left_to_the_other_checks():

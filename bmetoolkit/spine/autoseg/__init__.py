@@ -255,6 +255,10 @@ def _segment_column(
             found, polarity = retry, other
             evidence = {**evidence, "retried": f"{other}: more bodies than as read"}
     bodies, marrow, notes = found
+    # A piece wholly beside the midline (with the pelvis in view, a lateral sliver beside
+    # S1 on tuning seed 84, taken for L5 and every level above named one too low) is no body.
+    bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
+    notes = (*notes, *off_midline)
     return Segmentation(
         bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
     )

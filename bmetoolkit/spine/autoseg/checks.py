@@ -334,8 +334,14 @@ def drop_large_at_edges(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[
 
     A segment reaching within :data:`LOWER_EDGE_MM` of the upper or lower edge is a body
     cut by the field of view, so it holds at most one whole body; over
-    :data:`LARGE_AT_EDGE_FACTOR` times the volume of the largest body that no edge cuts,
-    it holds the tissue around its body. On the T2 alone (tuning seeds 72 and 73) the
+    :data:`LARGE_AT_EDGE_FACTOR` times the volume of the largest body that no edge cuts
+    (at the lower edge) or of the whole body nearest below it (at the upper edge), it holds
+    the tissue around its body. Vertebral bodies grow from one level to the next down to
+    L5, so the cut top body (T10-T12 on a lumbar scan) is no larger than its caudal
+    neighbour, while the largest whole body, S1 or L5, may hold twice its volume (tuning
+    seeds 1, 2, 28 and 30 on the T2 alone: a top segment of tissue above T11, 1.4-2.3 times
+    the body below it but under 1.3 times S1; S1 at the lower edge, by contrast, may be
+    1.4 times L5). On the T2 alone (tuning seeds 72 and 73) the
     cranial-most segment was the top body with the marrow-like tissue above, in front of
     and beside it, up to the upper edge (1.8 times the largest true body, two thirds of
     it outside any body); on seed 75 (cut above the sacrum) L5 with the tissue in front of
@@ -358,22 +364,40 @@ def drop_large_at_edges(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[
     whole = [label for label, cut in at_edge.items() if not cut]
     if len(whole) < 2:
         return bodies, []
-    reference = float(volumes[whole].max())
-    reference_box = max(box_volumes[label] for label in whole)
-    dropped = [
-        label
+    largest = max(whole, key=lambda label: volumes[label])
+    references = {
+        label: largest
+        if extents[label][0] <= edge
+        else _caudal_neighbour(label, whole, extents) or largest
         for label, cut in at_edge.items()
         if cut
-        and volumes[label] > LARGE_AT_EDGE_FACTOR * reference
-        and box_volumes[label] > LARGE_AT_EDGE_BOX_FACTOR * reference_box
+    }
+    dropped = [
+        label
+        for label, reference in references.items()
+        if volumes[label] > LARGE_AT_EDGE_FACTOR * volumes[reference]
+        and box_volumes[label] > LARGE_AT_EDGE_BOX_FACTOR * box_volumes[reference]
     ]
     if not dropped:
         return bodies, []
     notes = [
         f"a {volumes[label] / 1000:.0f} mL segment at the image's "
-        f"{'lower' if extents[label][0] <= edge else 'upper'} edge (largest body not cut by "
-        f"an edge {reference / 1000:.0f} mL) was dropped: a body cut by the edge joined to "
-        "the tissue around it"
+        + (
+            f"lower edge (largest body not cut by an edge {volumes[largest] / 1000:.0f} mL)"
+            if extents[label][0] <= edge
+            else f"upper edge (whole body below it {volumes[references[label]] / 1000:.0f} mL)"
+        )
+        + " was dropped: a body cut by the edge joined to the tissue around it"
         for label in dropped
     ]
     return _relabelled(bodies, [label for label in extents if label not in dropped]), notes
+
+
+def _caudal_neighbour(
+    label: int, whole: list[int], extents: dict[int, tuple[int, int, float]]
+) -> int | None:
+    """The body of ``whole`` nearest below ``label`` (by the middle of their SI extents),
+    None when none lies below it."""
+    middle = {other: (extents[other][0] + extents[other][1]) / 2 for other in [label, *whole]}
+    below = [other for other in whole if middle[other] < middle[label]]
+    return max(below, key=middle.__getitem__) if below else None
