@@ -6,9 +6,12 @@ ones (resampling the T2 and the STIR onto the T1 grid, measuring each image for 
 check, the bodies' geometry, writing the output maps) can use several cores of one machine.
 Each step computes exactly what it computes alone: only the wall-clock time changes.
 
-The number of threads is the number of cores this process may use, or the environment
-variable ``BMETOOLKIT_THREADS`` (``1``: one step after the other, as batch workers run, since
-their subjects are the unit of parallelism).
+The number of threads is that of the cores this process may use that other processes leave
+free (the cores less the one-minute load average, this run's own thread counted as free), at
+least one; or the environment variable ``BMETOOLKIT_THREADS`` (``1``: one step after the
+other, as batch workers run, since their subjects are the unit of parallelism). On a machine
+whose cores are all busy, threads gain nothing and cost a few percent more CPU time
+(measured on the project's 2-core machine at load average 8-10, ``docs/speed.md``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ Value = TypeVar("Value")
 
 def thread_count() -> int:
     """Threads one analysis may use: ``BMETOOLKIT_THREADS`` if set to a whole number >= 1,
-    else the cores this process may run on.
+    else the cores this process may run on that the load average leaves free, at least 1.
 
     >>> import os
     >>> os.environ[THREADS_VARIABLE] = "1"
@@ -41,8 +44,14 @@ def thread_count() -> int:
     if value.isdigit() and int(value) >= 1:
         return int(value)
     if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+        cores = max(1, len(os.sched_getaffinity(0)))
+    else:
+        cores = max(1, os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]  # runnable processes, averaged over a minute
+    except (AttributeError, OSError):  # no load average (Windows)
+        return cores
+    return max(1, min(cores, int(cores - busy) + 1))
 
 
 def map_threads(function: Callable[[Item], Value], items: Iterable[Item]) -> list[Value]:

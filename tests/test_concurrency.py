@@ -35,10 +35,32 @@ def test_one_thread_runs_the_calls_here_one_after_the_other(monkeypatch):
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", ""])
-def test_a_bad_thread_count_falls_back_to_the_cores(monkeypatch, value):
+def test_a_bad_thread_count_falls_back_to_the_free_cores(monkeypatch, value):
     monkeypatch.setenv(THREADS_VARIABLE, value)
     monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda _: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(concurrency.os, "getloadavg", lambda: (0.2, 0.5, 0.5), raising=False)
     assert thread_count() == 3
+
+
+@pytest.mark.parametrize(("load", "threads"), [(0.0, 4), (1.0, 4), (1.5, 3), (3.2, 1), (9.0, 1)])
+def test_busy_cores_are_left_to_the_other_processes(monkeypatch, load, threads):
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda _: set(range(4)), raising=False)
+    monkeypatch.setattr(concurrency.os, "getloadavg", lambda: (load, load, load), raising=False)
+    assert thread_count() == threads
+    monkeypatch.setenv(THREADS_VARIABLE, "4")  # the variable overrides the load
+    assert thread_count() == 4
+
+
+def test_without_a_load_average_every_core_is_used(monkeypatch):
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+
+    def unknown():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(concurrency.os, "getloadavg", unknown, raising=False)
+    assert thread_count() == 2
 
 
 @pytest.mark.parametrize("threads", ["1", "4"])

@@ -268,7 +268,8 @@ def _level_volumes_by_flat_arrays(bme_mask, modic_map, vertebrae, level_names):
     z = np.broadcast_to(np.arange(canon.arrays["bodies"].shape[2]), canon.arrays["bodies"].shape)
     height = np.bincount(bodies, weights=z.ravel(), minlength=n) / np.maximum(size, 1)
     bme = np.bincount(bodies[canon.arrays["bme"].ravel() > 0], minlength=n)
-    modic = {v: np.bincount(bodies[canon.arrays["modic"].ravel() == v], minlength=n) for v in (1, 2, 3)}
+    flat_modic = canon.arrays["modic"].ravel()
+    modic = {v: np.bincount(bodies[flat_modic == v], minlength=n) for v in (1, 2, 3)}
     return size, height, bme, modic
 
 

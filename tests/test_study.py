@@ -128,7 +128,7 @@ def test_the_roles_are_checked_in_order_though_read_before_resampling(tmp_path):
     far = ras_affine(np.eye(3), (1.0, 1.0, 1.0), origin=(0.0, 0.0, 300.0))
     t2 = save_nifti(Volume(np.ones((10, 10, 10), np.int16), far), tmp_path / "t2.nii.gz")
     missing = tmp_path / "no_such_stir.nii.gz"
-    with pytest.raises(NoOverlapError, match="t2 image covers 0.0 %"):
+    with pytest.raises(NoOverlapError, match=r"t2 image covers 0\.0 %"):
         Study.from_images(t1, t2=t2, stir=missing)
     with pytest.raises(InputNotFoundError):
         Study.from_images(t1, t2=missing, stir=t2)
