@@ -51,7 +51,8 @@ def thread_count() -> int:
         busy = os.getloadavg()[0]  # runnable processes, averaged over a minute
     except (AttributeError, OSError):  # no load average (Windows)
         return cores
-    return max(1, min(cores, int(cores - busy) + 1))
+    # rounded: a run alone on the machine counts itself in the average (about 1)
+    return max(1, min(cores, round(cores - busy) + 1))
 
 
 def map_threads(function: Callable[[Item], Value], items: Iterable[Item]) -> list[Value]:

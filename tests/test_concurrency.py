@@ -42,7 +42,9 @@ def test_a_bad_thread_count_falls_back_to_the_free_cores(monkeypatch, value):
     assert thread_count() == 3
 
 
-@pytest.mark.parametrize(("load", "threads"), [(0.0, 4), (1.0, 4), (1.5, 3), (3.2, 1), (9.0, 1)])
+@pytest.mark.parametrize(
+    ("load", "threads"), [(0.0, 4), (1.0, 4), (1.2, 4), (1.7, 3), (3.6, 1), (9.0, 1)]
+)
 def test_busy_cores_are_left_to_the_other_processes(monkeypatch, load, threads):
     monkeypatch.delenv(THREADS_VARIABLE, raising=False)
     monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda _: set(range(4)), raising=False)
