@@ -20,8 +20,9 @@ default to the bundled phantom sample (``sample_data/phantom/nifti``, T1 200x200
 T2, STIR and vertebra labels); ``--size realistic`` builds a ~400x400x16 phantom instead.
 
 With ``--stages``, the same rounds also run ``analyze --no-qc`` once more with each stage's
-CPU time (process time) measured inside the process: imports (numpy and nibabel, which the
-bare read pays too; scipy.ndimage; bmetoolkit's own modules), reading the four files,
+CPU time (process time: the CPU of all its threads) measured inside the process: imports
+(numpy and nibabel, which the bare read pays too; scipy.ndimage; bmetoolkit's own modules),
+reading the four files,
 resampling T2, STIR and labels onto the T1 grid, the role check (is the T1 a T1?), the
 analysis and saving; the medians over the rounds are printed.
 
@@ -32,8 +33,14 @@ per-round ratios of this checkout's CPU time to the baseline's are printed. Unde
 that swings between rounds this is the fair comparison; two separate runs can differ by more
 than the change.
 
+With ``--one-thread``, each round also runs this checkout's two ``analyze`` commands with
+``BMETOOLKIT_THREADS=1`` (every step one after the other, as on a single core): the per-round
+ratios of the default to these show what running independent steps side by side in
+threads (:mod:`bmetoolkit.concurrency`) gains, which it can only where a core is free. The
+load average is printed at the start and the end of the run.
+
 Run: ``python benchmarks/bench_run.py [--repeat 7] [--size sample|realistic] [--stages]
-[--baseline DIR]``.
+[--baseline DIR] [--one-thread]``.
 Targets: ``analyze --no-qc`` within 2.5x and ``analyze`` with its QC page within 4x of the
 bare read; ``--help`` under 0.5 s.
 """
@@ -56,6 +63,8 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 TARGET_NO_QC, TARGET_QC, TARGET_HELP_S = 2.5, 4.0, 0.5
 #: How the baseline checkout's commands are named in the output.
 _BASELINE = "(baseline)"
+#: How the commands run with ``BMETOOLKIT_THREADS=1`` are named in the output.
+_ONE_THREAD = "(1 thread)"
 _BARE_READ = (
     "import sys\n"
     "import numpy as np\n"
@@ -88,7 +97,8 @@ def timed(owner, name, label):
             stage(label, since)
     setattr(owner, name, wrapper)
 timed(bmetoolkit.study, "as_volume", "read the files")
-timed(bmetoolkit.study, "resample_with_coverage", "resample onto the T1 grid")
+# the resampling runs in threads (map_threads): timed around them all, once, from this thread
+timed(bmetoolkit.study, "map_threads", "resample onto the T1 grid")
 timed(bmetoolkit.study, "check_roles", "role check")
 timed(bmetoolkit.analysis, "analyze_study", "analysis")
 timed(bmetoolkit.result.AnalysisResult, "save", "save")
@@ -140,10 +150,15 @@ def _seconds(command: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def _commands(
-    files: dict[str, Path], out: Path, env: dict[str, str], baseline: dict[str, str] | None
+    files: dict[str, Path],
+    out: Path,
+    env: dict[str, str],
+    baseline: dict[str, str] | None,
+    one_thread: bool = False,
 ) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Each command by name, with the environment it runs in (``baseline``: the
-    baseline checkout's, for its two ``analyze`` commands)."""
+    baseline checkout's, for its two ``analyze`` commands; ``one_thread``: also this
+    checkout's two with ``BMETOOLKIT_THREADS=1``)."""
     analyze = [sys.executable, "-m", "bmetoolkit", "analyze"]
     for role, path in files.items():
         analyze += [f"--{role}", str(path)]
@@ -159,6 +174,13 @@ def _commands(
             baseline,
         )
         commands[f"QC page {_BASELINE}"] = ([*analyze, "--out", str(out / "qc_baseline")], baseline)
+    if one_thread:
+        single = env | {"BMETOOLKIT_THREADS": "1"}
+        commands[f"no-qc {_ONE_THREAD}"] = (
+            [*analyze, "--out", str(out / "no_qc_1"), "--no-qc"],
+            single,
+        )
+        commands[f"QC page {_ONE_THREAD}"] = ([*analyze, "--out", str(out / "qc_1")], single)
     return commands
 
 
@@ -176,7 +198,13 @@ def main() -> None:
         metavar="DIR",
         help="another checkout whose two analyze commands run in the same rounds",
     )
+    parser.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="also run this checkout's analyze commands with BMETOOLKIT_THREADS=1",
+    )
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
     stages: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         env = _environment(Path(scratch))
@@ -184,7 +212,7 @@ def main() -> None:
         if args.baseline is not None:
             baseline = _environment(Path(scratch), args.baseline.resolve())
         files = _inputs(args.size, Path(scratch))
-        commands = _commands(files, Path(scratch), env, baseline)
+        commands = _commands(files, Path(scratch), env, baseline, args.one_thread)
         for command, command_env in commands.values():  # warm-up: file cache, bytecode
             _seconds(command, command_env)
         times: dict[str, list[float]] = {name: [] for name in commands}
@@ -201,11 +229,13 @@ def main() -> None:
             if args.stages:
                 for name, value in _stage_seconds(commands["analyze --no-qc"][0], env).items():
                     stages.setdefault(name, []).append(value)
-    load = os.getloadavg()[0]
+    load = os.getloadavg()
     print(
         f"inputs: {', '.join(p.name for p in files.values())} ({args.size}); "
-        f"{args.repeat} rounds; load average at the end {load:.1f}; modules byte-compiled "
-        "(PYTHONPYCACHEPREFIX in a scratch folder)"
+        f"{args.repeat} rounds; load average (1, 5, 15 min) at the start "
+        f"{', '.join(f'{x:.1f}' for x in load_at_start)}, at the end "
+        f"{', '.join(f'{x:.1f}' for x in load)}; {os.cpu_count()} cores; modules "
+        "byte-compiled (PYTHONPYCACHEPREFIX in a scratch folder)"
     )
     for name, values in times.items():
         print(
@@ -215,19 +245,33 @@ def main() -> None:
     targets = {"analyze --no-qc": TARGET_NO_QC, "analyze (QC page)": TARGET_QC}
     if args.baseline is not None:
         targets |= {f"no-qc {_BASELINE}": TARGET_NO_QC, f"QC page {_BASELINE}": TARGET_QC}
+    if args.one_thread:
+        targets |= {f"no-qc {_ONE_THREAD}": TARGET_NO_QC, f"QC page {_ONE_THREAD}": TARGET_QC}
     for name, target in targets.items():
         ratio = _ratio(times[name], times["bare read"])
         cpu_ratio = _ratio(cpu[name], cpu["bare read"])
         verdict = "ok" if ratio <= target else "OVER"
         print(
-            f"{name:20s} {ratio:.2f}x the bare read (target <= {target}x: {verdict}); "
-            f"CPU {cpu_ratio:.2f}x"
+            f"{name:20s} {ratio:.2f}x the bare read (target <= {target}x: {verdict}; worst "
+            f"decile {_worst_decile(times[name], times['bare read']):.2f}x); CPU {cpu_ratio:.2f}x"
         )
     if args.baseline is not None:
         print(f"this checkout against the baseline ({args.baseline}), median per-round ratio:")
         for mine, theirs in (
             ("analyze --no-qc", f"no-qc {_BASELINE}"),
             ("analyze (QC page)", f"QC page {_BASELINE}"),
+        ):
+            print(
+                f"  {mine:20s} wall {_ratio(times[mine], times[theirs]):.3f}, "
+                f"CPU {_ratio(cpu[mine], cpu[theirs]):.3f}"
+            )
+    if args.one_thread:
+        print(
+            "threads (default) against one thread (BMETOOLKIT_THREADS=1), median per-round ratio:"
+        )
+        for mine, theirs in (
+            ("analyze --no-qc", f"no-qc {_ONE_THREAD}"),
+            ("analyze (QC page)", f"QC page {_ONE_THREAD}"),
         ):
             print(
                 f"  {mine:20s} wall {_ratio(times[mine], times[theirs]):.3f}, "
@@ -255,6 +299,12 @@ def _stage_seconds(command: list[str], env: dict[str, str]) -> dict[str, float]:
         stages = json.loads(out.read_text())
     whole = stages.pop("whole process")
     return stages | {"the rest": whole - sum(stages.values()), "whole process": whole}
+
+
+def _worst_decile(values: list[float], bare: list[float]) -> float:
+    """The 90th percentile of the per-round ratios (the largest with fewer than 2 rounds)."""
+    ratios = [t / b for t, b in zip(values, bare, strict=True)]
+    return statistics.quantiles(ratios, n=10)[-1] if len(ratios) > 1 else ratios[0]
 
 
 def _ratio(values: list[float], bare: list[float]) -> float:

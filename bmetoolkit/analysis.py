@@ -269,7 +269,10 @@ def analyze_study(
     )
     marrow &= ~(_within_shell(bodies, grid.shape, shell) & shell_like(ratios, fluid, params))
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
-    ratios = {name: np.where(marrow, r, np.nan).astype(np.float32) for name, r in ratios.items()}
+    ratios = {
+        name: np.where(marrow, r, np.nan).astype(np.float32, copy=False)
+        for name, r in ratios.items()
+    }
     voxel_mm3 = grid.voxel_volume_mm3
     bme = edema_candidates(decisions, levels, voxel_mm3, params)
     bme, spots, spot_notes = drop_focal_spots(

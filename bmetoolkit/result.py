@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.concurrency import map_threads
 from bmetoolkit.lesions import LESION_COLUMNS
 from bmetoolkit.modic import ENDPLATE_COLUMNS, is_finding
 from bmetoolkit.params import Parameters
@@ -409,9 +410,13 @@ class AnalysisResult:
             "bones": None if self.bones is None else self.bones.labels,
             "lesion_labels": self.lesion_labels,
         }
-        for key, volume in maps.items():
-            if key in files:
-                save_nifti(volume, files[key])
+        # the maps and the ratio images compressed side by side (threads: zlib releases the GIL)
+        writes: list[tuple[Callable[[Any, Path], Path], Any, Path]] = [
+            (save_nifti, volume, files[key]) for key, volume in maps.items() if key in files
+        ]
+        if "decision_images" in files:
+            writes.append((save_decision_images, self, files["decision_images"]))
+        map_threads(lambda write: write[0](write[1], write[2]), writes)
         tables = {
             "lesions": (self.lesion_rows, self.lesion_columns),
             "endplates": (self.endplate_rows, ENDPLATE_COLUMNS),
@@ -423,8 +428,6 @@ class AnalysisResult:
         for key, (rows, columns) in tables.items():
             if key in files:  # the csv module, without importing pandas
                 write_text(files[key], table_text(rows, columns))
-        if "decision_images" in files:
-            save_decision_images(self, files["decision_images"])
         if viewer_tables:
             files |= _write_viewer_tables(files, report)
         if qc:

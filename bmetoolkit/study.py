@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.concurrency import map_threads
 from bmetoolkit.errors import (
     BmetoolkitError,
     CrossStudyError,
@@ -206,11 +207,16 @@ class Study:
             )
         field_of_view = "T1 field of view" if base_role == "t1" else "study's field of view"
         volumes: dict[str, Volume] = {}
+        unreadable: Exception | None = None  # raised after the coverage of the roles before
         for role, (image, kind) in given.items():
-            if image is None:
-                continue
-            volume = volumes[role] = as_volume(image, kind=kind)
-            aligned[role], mask = resample_with_coverage(volume, grid)
+            if image is not None and unreadable is None:
+                try:
+                    volumes[role] = as_volume(image, kind=kind)
+                except Exception as error:  # raised below, after the roles before it
+                    unreadable = error
+        # resampled side by side (threads), then checked in the order of the roles
+        resampled = map_threads(lambda image: resample_with_coverage(image, grid), volumes.values())
+        for (role, volume), (aligned[role], mask) in zip(volumes.items(), resampled, strict=True):
             fraction = float(mask.mean())
             if fraction < min_coverage:
                 raise NoOverlapError(
@@ -228,6 +234,8 @@ class Study:
                 )
             coverage[role] = fraction
             covered[role] = mask
+        if unreadable is not None:
+            raise unreadable
         inputs = {role: volume.source or "" for role, volume in aligned.items()}
         messages += _read_notes({base_role: base, **volumes})
         messages += _identity_notes(base, base_role, volumes, allow_cross_study)

@@ -258,6 +258,44 @@ def test_level_volumes_list_findings_outside_the_bodies():
     ]
 
 
+def _level_volumes_by_flat_arrays(bme_mask, modic_map, vertebrae, level_names):
+    """What level_volumes computed before session 13: the canonical arrays copied flat, the
+    mean heights as float sums (the reference the faster counting must equal)."""
+    canon = qc._canonical({"bme": bme_mask, "modic": modic_map, "bodies": vertebrae})
+    bodies = canon.arrays["bodies"].astype(np.intp).ravel()
+    n = int(bodies.max(initial=0)) + 1
+    size = np.bincount(bodies, minlength=n)
+    z = np.broadcast_to(np.arange(canon.arrays["bodies"].shape[2]), canon.arrays["bodies"].shape)
+    height = np.bincount(bodies, weights=z.ravel(), minlength=n) / np.maximum(size, 1)
+    bme = np.bincount(bodies[canon.arrays["bme"].ravel() > 0], minlength=n)
+    flat_modic = canon.arrays["modic"].ravel()
+    modic = {v: np.bincount(bodies[flat_modic == v], minlength=n) for v in (1, 2, 3)}
+    return size, height, bme, modic
+
+
+@pytest.mark.parametrize("axes", [np.eye(3), SAGITTAL_PSR, -SAGITTAL_PSR])
+def test_level_volumes_equal_the_flat_count_on_any_axis_order(axes):
+    rng = np.random.default_rng(3)
+    affine = ras_affine(axes, (0.8, 0.7, 3.5))
+    bodies = rng.integers(0, 6, (30, 24, 9)).astype(np.uint8)
+    bodies[bodies == 4] = 0  # an id missing
+    bme = (rng.random(bodies.shape) < 0.1).astype(np.uint8)
+    modic = rng.integers(0, 4, bodies.shape).astype(np.uint8) * (rng.random(bodies.shape) < 0.2)
+    vol = lambda a: Volume(a, affine, kind="label")  # noqa: E731
+    names = {i: f"body {i}" for i in range(1, 6)}
+    rows = qc.level_volumes(vol(bme), vol(modic), vol(bodies), names)
+    size, height, bme_count, modic_count = _level_volumes_by_flat_arrays(
+        vol(bme), vol(modic), vol(bodies), names
+    )
+    expected_order = sorted(np.flatnonzero(size[1:]) + 1, key=lambda i: -height[i])
+    assert [r["id"] for r in rows if r["id"] is not None] == [int(i) for i in expected_order]
+    ml = vol(bodies).grid.voxel_volume_mm3 / 1000
+    for r in rows:
+        index = 0 if r["id"] is None else r["id"]
+        assert r["bme_ml"] == round(float(bme_count[index] * ml), qc.ML_DECIMALS)
+        assert r["modic_II_ml"] == round(float(modic_count[2][index] * ml), qc.ML_DECIMALS)
+
+
 def test_png_bytes_decode_to_the_same_pixels_and_are_reproducible(phantom_inputs, tmp_path):
     from PIL import Image
 

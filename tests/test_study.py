@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bmetoolkit.errors import GridMismatchError, MissingContrastError, NoOverlapError
+from bmetoolkit.errors import (
+    GridMismatchError,
+    InputNotFoundError,
+    MissingContrastError,
+    NoOverlapError,
+)
 from bmetoolkit.io import load, save_nifti
 from bmetoolkit.resample import coverage_mask, resample_to
 from bmetoolkit.study import Study
@@ -114,6 +119,19 @@ def test_images_that_do_not_overlap_are_refused_naming_both_files(tmp_path):
     message = str(info.value)
     assert "t1.nii.gz" in message and "t2.nii.gz" in message
     assert "covers 0.0 %" in message and "same subject" in message
+
+
+def test_the_roles_are_checked_in_order_though_read_before_resampling(tmp_path):
+    """A T2 off the T1 is reported before an unreadable STIR given after it, as when each
+    image was read, resampled and checked in turn; an unreadable T2 before the STIR's."""
+    t1 = save_nifti(Volume(np.ones((10, 10, 10), np.int16), np.eye(4)), tmp_path / "t1.nii.gz")
+    far = ras_affine(np.eye(3), (1.0, 1.0, 1.0), origin=(0.0, 0.0, 300.0))
+    t2 = save_nifti(Volume(np.ones((10, 10, 10), np.int16), far), tmp_path / "t2.nii.gz")
+    missing = tmp_path / "no_such_stir.nii.gz"
+    with pytest.raises(NoOverlapError, match=r"t2 image covers 0\.0 %"):
+        Study.from_images(t1, t2=t2, stir=missing)
+    with pytest.raises(InputNotFoundError):
+        Study.from_images(t1, t2=missing, stir=t2)
 
 
 def test_a_plain_t2_alone_warns_that_fat_is_bright_on_it_too():

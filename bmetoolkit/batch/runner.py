@@ -37,7 +37,7 @@ __all__ = [
     "single_threaded_workers",
 ]
 
-#: Environment variables that size the thread pools of BLAS, OpenMP, numexpr and ITK.
+#: Environment variables that size the thread pools of BLAS, OpenMP, numexpr, ITK and bmetoolkit.
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -46,6 +46,7 @@ THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
     "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS",
+    "BMETOOLKIT_THREADS",  # bmetoolkit.concurrency: an analysis' steps one after the other
 )
 
 Worker = Callable[[SubjectTask], SubjectOutcome]

@@ -80,6 +80,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.concurrency import map_threads
 from bmetoolkit.errors import ContrastMismatchError, DuplicateInputError
 from bmetoolkit.pairing.tissue import MIN_VOXELS, RoleEvidence, measure_marrow, measure_roles
 from bmetoolkit.spine.labels import DISC_OFFSET
@@ -476,12 +477,14 @@ def check_roles(
     notes: list[str] = []
     labels = aligned.get("labels")
     marrow = None if labels is None else _marrow(labels)
-    for role in ("t2", "stir"):
-        if role not in aligned:
-            continue
-        evidence = measure_roles(
+    roles = [role for role in ("t2", "stir") if role in aligned]
+    measured = map_threads(  # each image measured in its own thread, judged in order below
+        lambda role: measure_roles(
             t1.data, aligned[role].data, covered[role], t1.grid.spacing, marrow
-        )
+        ),
+        roles,
+    )
+    for role, evidence in zip(roles, measured, strict=True):
         fractions[role] = None if evidence.fluid_dark is None else round(evidence.fluid_dark, 3)
         if evidence.fluid_dark is None:
             notes.append(

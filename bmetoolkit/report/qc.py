@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.concurrency import map_threads
 from bmetoolkit.errors import GridMismatchError
 from bmetoolkit.io import atomic_write
 from bmetoolkit.modic import MM3_PER_ML, MODIC_NAMES
@@ -581,17 +582,25 @@ def level_volumes(
     [('L4', 1.0), ('id 24', 0.0)]
     """
     canon = _canonical({"bme": bme_mask, "modic": modic_map, "bodies": vertebrae})
-    bodies = canon.arrays["bodies"].astype(np.intp).ravel()
-    modic = canon.arrays["modic"].ravel()
     ml_per_voxel = bme_mask.grid.voxel_volume_mm3 / MM3_PER_ML
-    n = int(bodies.max(initial=0)) + 1
-    size = np.bincount(bodies, minlength=n)
-    z = np.broadcast_to(np.arange(canon.arrays["bodies"].shape[2]), canon.arrays["bodies"].shape)
-    height = np.bincount(bodies, weights=z.ravel(), minlength=n) / np.maximum(size, 1)
-    # voxels of each finding per body id (id 0: outside every body), one pass each
-    found = {"bme_ml": np.bincount(bodies[canon.arrays["bme"].ravel() > 0], minlength=n)}
+    # voxels of each body per canonical S-I slice: sizes, and mean heights as exact sums
+    canon_bodies = canon.arrays["bodies"]
+    n = int(canon_bodies.max(initial=0)) + 1
+    per_slice = np.stack(
+        [
+            np.bincount(canon_bodies[:, :, k].astype(np.intp).ravel(), minlength=n)
+            for k in range(canon_bodies.shape[2])
+        ]
+    )
+    size = per_slice.sum(axis=0)
+    height = (np.arange(per_slice.shape[0]) @ per_slice) / np.maximum(size, 1)
+    # voxels of each finding per body id (id 0: outside every body), one pass each; counts
+    # do not depend on the voxel order, so the stored arrays serve
+    bodies = np.asarray(vertebrae.data)
+    modic = np.asarray(modic_map.data)
+    found = {"bme_ml": _counts(bodies[np.asarray(bme_mask.data) > 0], n)}
     for value, roman in MODIC_NAMES.items():
-        found[f"modic_{roman}_ml"] = np.bincount(bodies[modic == value], minlength=n)
+        found[f"modic_{roman}_ml"] = _counts(bodies[modic == value], n)
 
     def row(name: str, body_id: int | None, index: int) -> dict[str, object]:
         volumes = {
@@ -606,6 +615,11 @@ def level_volumes(
     if any(outside[key] > 0 for key in found):
         rows.append(outside)
     return rows
+
+
+def _counts(ids: NDArray, n: int) -> NDArray[np.intp]:
+    """How many of ``ids`` (non-negative integers below ``n``) hold each value 0..n-1."""
+    return np.bincount(ids.astype(np.intp, copy=False), minlength=n)
 
 
 def qc_figures(
@@ -633,16 +647,22 @@ def qc_figures(
         :func:`bmetoolkit.report.html.write_subject_page` as ``figures``.
     """
     labels = (bme_mask, modic_map, vertebrae, level_names)
-    montage = sagittal_montage(
-        t1,
-        fluid,
-        *labels,
-        n_slices=n_slices,
-        fluid_name=fluid_name,
-        image_name=image_name,
-        title=subject,
+    montage, level_rows = map_threads(  # side by side, in threads
+        lambda draw: draw(),
+        [
+            lambda: sagittal_montage(
+                t1,
+                fluid,
+                *labels,
+                n_slices=n_slices,
+                fluid_name=fluid_name,
+                image_name=image_name,
+                title=subject,
+            ),
+            lambda: level_volumes(*labels),
+        ],
     )
-    return QCFigures(montage=montage, level_rows=level_volumes(*labels))
+    return QCFigures(montage=montage, level_rows=level_rows)
 
 
 #: Letters of the anatomical directions, and their opposites.

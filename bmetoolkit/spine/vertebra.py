@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 from scipy import ndimage
 
+from bmetoolkit.concurrency import map_threads
 from bmetoolkit.spine.labels import VertebraLabels, label_boxes
 from bmetoolkit.volume import Grid, grown_box, occupied_box
 
@@ -155,25 +156,24 @@ def body_geometries(vertebrae: VertebraLabels, *, cortex_mm: float) -> list[Body
     grid = vertebrae.bodies.grid
     data = np.asarray(vertebrae.bodies.data)
     boxes = label_boxes(data, grid.spacing, cortex_mm)
-    bodies = []
-    for body_id, level in vertebrae.levels.items():
-        if body_id not in boxes:
-            continue
+    present = [(body_id, level) for body_id, level in vertebrae.levels.items() if body_id in boxes]
+
+    def geometry(item: tuple[int, str | None]) -> BodyGeometry:
+        body_id, level = item
         region = boxes[body_id]
         endplates = ("superior",) if level == "S1" else ("superior", "inferior")
-        bodies.append(
-            _geometry(
-                body_id,
-                vertebrae.name(body_id),
-                level,
-                data[region] == body_id,
-                region,
-                grid,
-                cortex_mm,
-                endplates,
-            )
+        return _geometry(
+            body_id,
+            vertebrae.name(body_id),
+            level,
+            data[region] == body_id,
+            region,
+            grid,
+            cortex_mm,
+            endplates,
         )
-    return bodies
+
+    return map_threads(geometry, present)  # each body in a thread, in this order
 
 
 #: Voxels longer than this (mm) along a body's SI axis are too coarse for endplate zones,
