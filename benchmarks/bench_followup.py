@@ -43,9 +43,11 @@ from folders without them (each visit analysed again), and alone.
 reuses it when the folder is complete (a ``report.json`` in both visits), so variants of
 the comparison can be rerun on the same analyses.
 
-Run: ``python benchmarks/bench_followup.py [--tuning] [--pairs N] [--calibrate | --sources
-| --subject-check | --joint | --timing] [--json rows.json] [--keep DIR]`` (about a minute
-per seed on one core).
+``--seeds A-B`` runs more tuning seeds (any range below the held-out seeds, e.g. 60-119).
+
+Run: ``python benchmarks/bench_followup.py [--tuning | --seeds A-B] [--pairs N] [--calibrate
+| --sources | --subject-check | --joint | --timing] [--json rows.json] [--keep DIR]`` (about
+a minute per seed on one core).
 """
 
 from __future__ import annotations
@@ -379,6 +381,12 @@ def main() -> None:
     parser.add_argument("--tuning", action="store_true", help="tuning seeds (default held-out)")
     parser.add_argument("--pairs", type=int, default=20, help="seeds to run (default 20)")
     parser.add_argument("--skip", type=int, default=0, help="start after this many seeds")
+    parser.add_argument(
+        "--seeds",
+        type=_seed_range,
+        metavar="A-B",
+        help="tuning seeds A..B (below the held-out range), e.g. 60-119; --skip and --pairs apply",
+    )
     parser.add_argument("--calibrate", action="store_true", help="measure K (tuning retest)")
     parser.add_argument("--json", type=Path, help="write the per-case rows here")
     parser.add_argument(
@@ -415,6 +423,7 @@ def main() -> None:
     if args.keep:
         KEEP.append(args.keep)
     seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
+    seeds = tuple(args.seeds) if args.seeds else seeds
     seeds = seeds[args.skip : args.skip + args.pairs]
     if args.joint:
         from bmetoolkit.data.phantom import joint
@@ -452,6 +461,21 @@ def main() -> None:
         print(f"\npairs of one subject refused as two subjects: {len(refused)} of "
               f"{len(seeds)} seeds {[(r['seed'], r['pair']) for r in refused]}")  # fmt: skip
     _summary(cases, args.calibrate)
+
+
+def _seed_range(text: str) -> range:
+    """Tuning seeds ``A-B`` (inclusive), refused where they reach the held-out seeds."""
+    first, _, last = text.partition("-")
+    try:
+        seeds = range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed range such as 60-119") from None
+    if not seeds or seeds.start < 0 or seeds.stop > min(HELD_OUT_PAIR_SEEDS):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: tuning seeds lie in 0-{min(HELD_OUT_PAIR_SEEDS) - 1} (held-out seeds are "
+            "run without --seeds)"
+        )
+    return seeds
 
 
 def _pair_case(seed: int, calibrate: bool) -> dict[str, Any]:

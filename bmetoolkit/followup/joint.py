@@ -20,7 +20,11 @@ decision levels) and two links between them, after registration:
    baseline grid and show the same finding (each visit's median log contrast at least
    :data:`REEXAMINED_CONTRAST` of the other's) are a focal spot (left out at both visits)
    only when they are one at both (:func:`bmetoolkit.segment.focal_spots`: round and
-   faint); when one visit calls them edema, they are edema at both. Other regions are
+   faint); when one visit calls them edema, they are edema at both. A visit whose regions
+   there were all added by re-examining the other visit's (1) does not decide: they are
+   the other visit's finding seen again, so its decision holds at both (else a spot at
+   one visit seeded a cut, flat echo at the other that was no spot, and made the spot
+   edema at both: tuning retest pair 56). Other regions are
    decided alone, as by the analysis: a new lesion where a focal spot was stays new (the
    spot is not turned into baseline edema), a lesion that faded to a spot stays resolved.
    (Averaging the two visits' peaks instead would drop a lesion that faded between visits
@@ -325,6 +329,7 @@ def decide_jointly(
     final = [_labelled(m) for m in finished]
     spots = [_spots(*final[v], visits[v]) for v in (0, 1)]  # each visit alone
     shown = [_region_contrasts(*final[v], visits[v].fluid) for v in (0, 1)]
+    own = [_own_regions(*final[v], added[v]) for v in (0, 1)]
     changed = [0, 0]
     for members in _links(final[0][0], final[1][0], to_baseline):
         if not (members[0] and members[1]):
@@ -332,7 +337,10 @@ def decide_jointly(
         contrast = [float(np.max(shown[v][members[v]])) for v in (0, 1)]
         if not _same_finding(*contrast):
             continue  # e.g. a new lesion where a focal spot was: each visit decides alone
-        decision = all(spots[v][members[v]].all() for v in (0, 1))
+        # a visit whose regions here are only those the other visit's lesions seeded does
+        # not decide: its regions are that lesion's echo, the spot decision is the other's
+        deciding = [v for v in (0, 1) if own[v][members[v]].any()] or [0, 1]
+        decision = all(spots[v][members[v]].all() for v in deciding)
         for v in (0, 1):
             changed[v] += int(np.count_nonzero(spots[v][members[v]] != decision))
             spots[v][members[v]] = decision
@@ -454,6 +462,17 @@ def _t1_decided_together(
         own = visits[v].candidates & decided[v]  # as the visit decided alone
         changed.append(_count(own & ~joint) + _count(joint & decided[v] & ~own))
     return out, changed
+
+
+def _own_regions(
+    labels: NDArray[np.integer], n: int, added: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
+    """Whether each region (index = number) holds a voxel the visit found itself, not only
+    voxels :func:`_reexamined` added from the other visit's lesions."""
+    own = np.zeros(n + 1, bool)
+    own[np.unique(labels[(labels > 0) & ~added])] = True
+    own[0] = False
+    return own
 
 
 def _same_finding(contrast_a: float, contrast_b: float) -> bool:
