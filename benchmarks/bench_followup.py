@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tuning_seeds import tuning_seed_range
 
 from bmetoolkit.analysis import analyze
 from bmetoolkit.data.phantom.followup import (
@@ -383,7 +384,7 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=0, help="start after this many seeds")
     parser.add_argument(
         "--seeds",
-        type=_seed_range,
+        type=tuning_seed_range(min(HELD_OUT_PAIR_SEEDS)),
         metavar="A-B",
         help="tuning seeds A..B (below the held-out range), e.g. 60-119; --skip and --pairs apply",
     )
@@ -461,21 +462,6 @@ def main() -> None:
         print(f"\npairs of one subject refused as two subjects: {len(refused)} of "
               f"{len(seeds)} seeds {[(r['seed'], r['pair']) for r in refused]}")  # fmt: skip
     _summary(cases, args.calibrate)
-
-
-def _seed_range(text: str) -> range:
-    """Tuning seeds ``A-B`` (inclusive), refused where they reach the held-out seeds."""
-    first, _, last = text.partition("-")
-    try:
-        seeds = range(int(first), int(last or first) + 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a seed range such as 60-119") from None
-    if not seeds or seeds.start < 0 or seeds.stop > min(HELD_OUT_PAIR_SEEDS):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: tuning seeds lie in 0-{min(HELD_OUT_PAIR_SEEDS) - 1} (held-out seeds are "
-            "run without --seeds)"
-        )
-    return seeds
 
 
 def _pair_case(seed: int, calibrate: bool) -> dict[str, Any]:

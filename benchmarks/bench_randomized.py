@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 from phantom_cache import cached, source_digest
+from tuning_seeds import tuning_seed_range
 
 from bmetoolkit.analysis import analyze_study
 from bmetoolkit.batch.runner import single_threaded_workers
@@ -373,28 +374,13 @@ def _run_all(
     return rows
 
 
-def _seed_range(text: str) -> range:
-    """Tuning seeds ``A-B`` (inclusive), refused where they reach the held-out seeds."""
-    first, _, last = text.partition("-")
-    try:
-        seeds = range(int(first), int(last or first) + 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a seed range such as 60-119") from None
-    if not seeds or seeds.start < 0 or seeds.stop > min(HELD_OUT_SEEDS):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: tuning seeds lie in 0-{min(HELD_OUT_SEEDS) - 1} (held-out seeds are "
-            "run without --seeds)"
-        )
-    return seeds
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tuning", action="store_true", help="tuning seeds (0-59), not held-out")
     parser.add_argument("--cases", type=int, default=None, metavar="N", help="first N seeds only")
     parser.add_argument(
         "--seeds",
-        type=_seed_range,
+        type=tuning_seed_range(min(HELD_OUT_SEEDS)),
         default=None,
         metavar="A-B",
         help="more tuning seeds A..B (below the held-out range), e.g. 60-119",
