@@ -41,7 +41,6 @@ __all__ = [
     "normal_sd",
     "smooth_within",
     "smoothed_among",
-    "smoothed_at",
 ]
 
 
@@ -165,31 +164,6 @@ def smooth_within(
     return out
 
 
-def smoothed_at(
-    ratio: NDArray[np.floating],
-    at: NDArray[np.bool_],
-    spacing: NDArray[np.floating],
-    width_mm: float,
-    *,
-    weights: SmoothingWeights | None = None,
-) -> NDArray[np.float32]:
-    """``smooth_within(np.where(at, ratio, np.nan), ...)[at]`` without the whole image: the
-    ratio smoothed among the voxels of ``at`` alone, at those voxels (flat order; NaN where
-    the ratio is not finite and positive), e.g. normal marrow for its own SD.
-
-    >>> ratio = np.ones((4, 4, 1), np.float32)
-    >>> at = np.zeros((4, 4, 1), bool)
-    >>> at[:2, :2] = True
-    >>> ratio[0, 0] = 5.0
-    >>> smoothed_at(ratio, at, np.ones(3), 3.0).tolist()
-    [2.0, 2.0, 2.0, 2.0]
-    >>> ratio[0, 0], ratio[0, 1] = 7.0, np.nan  # no value there
-    >>> smoothed_at(ratio, at, np.ones(3), 3.0).tolist()
-    [3.0, nan, 3.0, 3.0]
-    """
-    return smooth_within(ratio, spacing, width_mm, weights=weights, within=at)[at]
-
-
 def smoothed_among(
     ratio: NDArray[np.floating],
     at: NDArray[np.bool_],
@@ -198,8 +172,10 @@ def smoothed_among(
     *,
     weights: SmoothingWeights | None = None,
 ) -> NDArray[np.float32]:
-    """The values of :func:`smoothed_at` in an order of their own (no image of them is
-    made): enough for a statistic that ignores order, such as :func:`normal_sd`.
+    """The values of ``smooth_within(ratio, ..., within=at)[at]`` (the ratio smoothed among
+    the voxels of ``at`` alone, at those voxels; NaN where the ratio is not finite and
+    positive), in an order of their own and without the whole image: enough for a
+    statistic that ignores order, such as :func:`normal_sd` of normal marrow.
 
     >>> ratio = np.ones((4, 4, 1), np.float32)
     >>> at = np.zeros((4, 4, 1), bool)

@@ -179,8 +179,7 @@ def ratios_at(
     ``reference_bias_correction`` the images are corrected with the same N4 field.
     """
     index = np.flatnonzero(voxels)
-    ijk = np.stack(np.unravel_index(index, voxels.shape), axis=1)
-    xyz = study.grid.voxel_to_world(ijk)
+    xyz = voxel_positions(study.grid.affine, index, voxels.shape)
     region_of = np.asarray(regions).ravel()[index]
     images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
     ratios = {}

@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -411,12 +411,14 @@ class AnalysisResult:
             "lesion_labels": self.lesion_labels,
         }
         # the maps and the ratio images compressed side by side (threads: zlib releases the GIL)
-        writes: list[tuple[Callable[[Any, Path], Path], Any, Path]] = [
-            (save_nifti, volume, files[key]) for key, volume in maps.items() if key in files
+        writes = [
+            functools.partial(save_nifti, volume, files[key])
+            for key, volume in maps.items()
+            if key in files
         ]
         if "decision_images" in files:
-            writes.append((save_decision_images, self, files["decision_images"]))
-        map_threads(lambda write: write[0](write[1], write[2]), writes)
+            writes.append(functools.partial(save_decision_images, self, files["decision_images"]))
+        map_threads(lambda write: write(), writes)
         tables = {
             "lesions": (self.lesion_rows, self.lesion_columns),
             "endplates": (self.endplate_rows, ENDPLATE_COLUMNS),
