@@ -583,6 +583,8 @@ def _contrast_checks(
 def _body_notes(
     bodies: list[BodyGeometry], reference: MarrowReference, params: Parameters
 ) -> list[str]:
+    """Notes on the bodies: coarse voxels, bodies cut by the field of view (one note for
+    all of them), and bodies whose reference is weak or at the per-body limit."""
     notes = []
     coarse = largest_si_extent(bodies)
     if coarse > COARSE_SI_MM:
@@ -590,12 +592,14 @@ def _body_notes(
             f"voxels are {coarse:.1f} mm along the spine: too coarse to tell endplate zones "
             f"reliably (Modic zones and grades need about {COARSE_SI_MM:.0f} mm or finer)"
         )
+    cut = [body.name for body in bodies if body.touches_border]
+    if cut:
+        notes.append(
+            f"{', '.join(cut)} reach{'es' if len(cut) == 1 else ''} the edge of the field of "
+            f"view: {'its' if len(cut) == 1 else 'their'} height and extent grades may be "
+            "underestimated"
+        )
     for body in bodies:
-        if body.touches_border:
-            notes.append(
-                f"{body.name} reaches the edge of the field of view: its height and extent "
-                "grades may be underestimated"
-            )
         confidence = reference.body_confidence.get(body.name, {})
         if confidence.get("confidence") == "low":
             notes.append(

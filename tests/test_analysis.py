@@ -427,3 +427,25 @@ def test_report_versions_of_running_libraries_match_their_package_metadata():
     found = versions()
     for package in ("numpy", "scipy", "nibabel"):  # imported here: their __version__
         assert found[package] == version(package)
+
+
+def test_bodies_cut_by_the_field_of_view_share_one_note():
+    """A thin slab cuts every body: one note names them all, not one note per body."""
+    from types import SimpleNamespace
+
+    def body(name, cut):
+        return SimpleNamespace(name=name, touches_border=cut, si_extent_mm=1.0)
+
+    reference = SimpleNamespace(body_confidence={}, body_factors={})
+    bodies = [body("L3", True), body("L4", False), body("L5", True), body("S1", True)]
+    notes = analysis._body_notes(bodies, reference, Parameters())
+    assert notes == [
+        "L3, L5, S1 reach the edge of the field of view: their height and extent grades "
+        "may be underestimated"
+    ]
+    one = analysis._body_notes([body("L4", True)], reference, Parameters())
+    assert one == [
+        "L4 reaches the edge of the field of view: its height and extent grades may be "
+        "underestimated"
+    ]
+    assert analysis._body_notes([body("L4", False)], reference, Parameters()) == []
