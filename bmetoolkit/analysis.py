@@ -42,7 +42,7 @@ from bmetoolkit.ratios import (
     t1_dark_ml,
 )
 from bmetoolkit.reference import MarrowReference
-from bmetoolkit.resample import resample_with_coverage
+from bmetoolkit.resample import resample_with_coverage, values_at
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import (
     grow_into_walls,
@@ -61,7 +61,7 @@ from bmetoolkit.spine.vertebra import (
     on_grid,
 )
 from bmetoolkit.study import Study
-from bmetoolkit.volume import Volume
+from bmetoolkit.volume import Volume, grown_box, occupied_box
 
 __all__ = [
     "EdemaFindings",
@@ -507,7 +507,10 @@ def _wall_layer_ratios(
 
     layer = on_grid(bodies, study.grid.shape, wall_layer, fill=False, dtype=bool)
     layer &= study.analysable()
-    layer &= ~outshone_from_outside(layer, regions > 0, np.asarray(study.fluid.data))
+    if layer.any():  # the fluid image read around the layer only (outshone_from_outside's box)
+        box = grown_box(occupied_box(layer), 1, layer.shape)
+        fluid = values_at(study.fluid, box)
+        layer[box] &= ~outshone_from_outside(layer[box], regions[box] > 0, fluid)
     return ratios_at(study, reference, layer, regions, names, params, marrow=fitted_on)
 
 

@@ -36,7 +36,7 @@ from bmetoolkit.errors import (
 from bmetoolkit.io import READ_NOTES, SOURCE_FILES, as_volume, file_sha256
 from bmetoolkit.pairing.sanity import check_roles, refuse_duplicates
 from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY
-from bmetoolkit.resample import resample_with_coverage
+from bmetoolkit.resample import ResampledVolume, coverage_mask, resample_with_coverage
 from bmetoolkit.volume import Grid, Volume
 
 __all__ = [
@@ -214,8 +214,8 @@ class Study:
                     volumes[role] = as_volume(image, kind=kind)
                 except Exception as error:  # raised below, after the roles before it
                     unreadable = error
-        # resampled side by side (threads), then checked in the order of the roles
-        resampled = map_threads(lambda image: resample_with_coverage(image, grid), volumes.values())
+        # each image's coverage side by side (threads), then checked in the order of the roles
+        resampled = map_threads(lambda image: _onto(image, grid), volumes.values())
         for (role, volume), (aligned[role], mask) in zip(volumes.items(), resampled, strict=True):
             fraction = float(mask.mean())
             if fraction < min_coverage:
@@ -345,6 +345,16 @@ class Study:
             if role in self.covered:
                 mask &= self.covered[role]
         return mask
+
+
+def _onto(volume: Volume, grid: Grid) -> tuple[Volume, NDArray[np.bool_]]:
+    """``volume`` on ``grid`` and where it has data there: a label map resampled now, an
+    image when its voxels are read (:class:`~bmetoolkit.resample.ResampledVolume`: a run
+    that reads only the marrow does not resample the rest of the field of view)."""
+    if volume.is_label or volume.grid.same_as(grid):
+        return resample_with_coverage(volume, grid)
+    covered = coverage_mask(volume.grid, grid)
+    return ResampledVolume(volume, grid, covered), covered
 
 
 def input_checksums(volumes: Mapping[str, Volume]) -> dict[str, list[dict[str, str]]]:
