@@ -116,3 +116,31 @@ def test_the_role_check_measures_a_resampled_image_as_the_whole_grid(oblique_t1_
     spacing = oblique_t1_grid.spacing
     assert measure_roles(t1, lazy, covered, spacing) == measure_roles(t1, whole, covered, spacing)
     assert not lazy.resolved
+
+
+def test_an_analysis_reading_some_voxels_equals_the_one_on_the_resampled_grid():
+    """The spine analysis of a study whose T2 and STIR are resampled where read equals the
+    analysis of the same study resampled on the whole grid first."""
+    from bmetoolkit.analysis import analyze_study
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+
+    phantom = make_phantom(seed=4, lesions="mixed", config=PhantomConfig.small())
+    results = {}
+    for whole in (False, True):
+        study = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir)
+        assert isinstance(study.t2, ResampledVolume) and isinstance(study.stir, ResampledVolume)
+        if whole:
+            study.t2.data, study.stir.data  # noqa: B018 (read: resampled on the whole grid)
+        results[whole] = analyze_study(study, phantom.truth.vertebrae)
+        assert study.stir.resolved == whole and study.t2.resolved == whole
+    some, every = results[False], results[True]
+    for name in ("bme_mask", "modic_map", "lesion_labels", "marrow"):
+        assert np.array_equal(getattr(some, name).data, getattr(every, name).data)
+    for name, ratio in some.ratios.items():
+        assert np.array_equal(ratio.data, every.ratios[name].data, equal_nan=True)
+    assert some.endplate_rows == every.endplate_rows and some.lesion_rows == every.lesion_rows
+    assert some.study.role_checks == every.study.role_checks
+    assert some.references == every.references and some.decision == every.decision
+    assert some.wall_layer_ratios is not None
+    for name, ratio in some.wall_layer_ratios.items():
+        assert np.array_equal(ratio, every.wall_layer_ratios[name], equal_nan=True)
