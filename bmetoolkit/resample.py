@@ -230,16 +230,16 @@ class ResampledVolume(Volume):
         object.__setattr__(self, "_covered", covered)
         object.__setattr__(self, "_fill_value", fill_value)
         object.__setattr__(self, "_data", None)
+        object.__setattr__(self, "_source", None)  # the acquired voxels as interpolated
 
     @property
     def data(self) -> NDArray[Any]:  # type: ignore[override]
         """The voxels on the whole grid (resampled on first read)."""
         if self._data is None:
-            object.__setattr__(
-                self,
-                "_data",
-                _resampled_data(self._acquired, self.grid, self._covered, self._fill_value),
-            )
+            source = self._acquired if self._source is None else self._source
+            data = _resampled_data(source, self.grid, self._covered, self._fill_value)
+            object.__setattr__(self, "_data", data)
+            object.__setattr__(self, "_source", None)  # no longer needed
         return self._data
 
     @property
@@ -257,8 +257,11 @@ class ResampledVolume(Volume):
         the whole grid already is."""
         if self._data is not None:
             return self._data[index] if isinstance(index, tuple) else self._data.ravel()[index]
+        if self._source is None:  # converted once (e.g. int16 to float32), not per call
+            source = self._acquired.with_data(_interpolation(self._acquired)[0])
+            object.__setattr__(self, "_source", source)
         return resample_at(
-            self._acquired, self.grid, index, covered=self._covered, fill_value=self._fill_value
+            self._source, self.grid, index, covered=self._covered, fill_value=self._fill_value
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
