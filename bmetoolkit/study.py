@@ -4,7 +4,9 @@ Every voxel-wise comparison in bmetoolkit happens inside a :class:`Study`, which
 that its images share the T1 grid. :meth:`Study.from_images` brings T2, STIR and a label map
 onto that grid in physical space (linear interpolation for intensities, nearest neighbour
 for labels), records how much of the T1 field of view each covers, and refuses images that
-do not overlap the T1. :meth:`Study.from_dicom` does the same for a DICOM study folder,
+do not overlap the T1. The T2 and STIR are resampled where their voxels are read
+(:class:`~bmetoolkit.resample.ResampledVolume`: the same values as resampling the whole grid):
+an analysis that reads only the marrow does not pay for the rest of the field of view. :meth:`Study.from_dicom` does the same for a DICOM study folder,
 choosing the series with :func:`bmetoolkit.pairing.pair.pair_series`.
 
 Before any voxel-wise comparison the inputs are checked: the same file or identical pixel
