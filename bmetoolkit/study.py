@@ -6,8 +6,9 @@ onto that grid in physical space (linear interpolation for intensities, nearest 
 for labels), records how much of the T1 field of view each covers, and refuses images that
 do not overlap the T1. The T2 and STIR are resampled where their voxels are read
 (:class:`~bmetoolkit.resample.ResampledVolume`: the same values as resampling the whole grid):
-an analysis that reads only the marrow does not pay for the rest of the field of view. :meth:`Study.from_dicom` does the same for a DICOM study folder,
-choosing the series with :func:`bmetoolkit.pairing.pair.pair_series`.
+an analysis that reads only the marrow does not pay for the rest of the field of view.
+:meth:`Study.from_dicom` does the same for a DICOM study folder, choosing the series with
+:func:`bmetoolkit.pairing.pair.pair_series`.
 
 Before any voxel-wise comparison the inputs are checked: the same file or identical pixel
 data in two roles, and a T1 that does not look like a T1 next to the fluid image, are refused
