@@ -23,8 +23,11 @@ With ``--stages``, the same rounds also run ``analyze --no-qc`` once more with e
 CPU time (process time: the CPU of all its threads) measured inside the process: imports
 (numpy and nibabel, which the bare read pays too; scipy.ndimage; bmetoolkit's own modules),
 reading the four files,
-resampling T2, STIR and labels onto the T1 grid, the role check (is the T1 a T1?), the
-analysis and saving; the medians over the rounds are printed.
+bringing T2, STIR and labels onto the T1 grid, the role check (is the T1 a T1?), the
+analysis and saving; the medians over the rounds are printed. Since 2026-12-01 the T2 and
+STIR are resampled where their voxels are read: the stage "onto the T1 grid" holds their
+coverage masks and the labels' resampling, the role check and the analysis their
+resampling at the voxels they read.
 
 With ``--baseline DIR`` (another checkout of bmetoolkit, e.g. ``git archive main | tar -x -C
 DIR``), each round also runs both ``analyze`` commands from DIR, on the same files and right
@@ -98,7 +101,7 @@ def timed(owner, name, label):
     setattr(owner, name, wrapper)
 timed(bmetoolkit.study, "as_volume", "read the files")
 # the resampling runs in threads (map_threads): timed around them all, once, from this thread
-timed(bmetoolkit.study, "map_threads", "resample onto the T1 grid")
+timed(bmetoolkit.study, "map_threads", "onto the T1 grid")
 timed(bmetoolkit.study, "check_roles", "role check")
 timed(bmetoolkit.analysis, "analyze_study", "analysis")
 timed(bmetoolkit.result.AnalysisResult, "save", "save")

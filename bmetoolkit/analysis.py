@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
@@ -42,7 +43,7 @@ from bmetoolkit.ratios import (
     t1_dark_ml,
 )
 from bmetoolkit.reference import MarrowReference
-from bmetoolkit.resample import resample_with_coverage
+from bmetoolkit.resample import resample_with_coverage, values_at
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import (
     grow_into_walls,
@@ -61,7 +62,7 @@ from bmetoolkit.spine.vertebra import (
     on_grid,
 )
 from bmetoolkit.study import Study
-from bmetoolkit.volume import Volume
+from bmetoolkit.volume import Volume, grown_box, occupied_box
 
 __all__ = [
     "EdemaFindings",
@@ -507,8 +508,25 @@ def _wall_layer_ratios(
 
     layer = on_grid(bodies, study.grid.shape, wall_layer, fill=False, dtype=bool)
     layer &= study.analysable()
-    layer &= ~outshone_from_outside(layer, regions > 0, np.asarray(study.fluid.data))
+    if layer.any():  # on the box outshone_from_outside works on
+        box = grown_box(occupied_box(layer), 1, layer.shape)
+        fluid = _read_around(study.fluid, layer, box)
+        layer[box] &= ~outshone_from_outside(layer[box], regions[box] > 0, fluid)
     return ratios_at(study, reference, layer, regions, names, params, marrow=fitted_on)
+
+
+def _read_around(
+    image: Volume, layer: NDArray[np.bool_], box: tuple[slice, ...]
+) -> NDArray[np.float32]:
+    """``image`` on ``box`` at the ``layer`` voxels and their 26 neighbours (all that
+    :func:`~bmetoolkit.segment.outshone_from_outside` reads for the layer), 0 elsewhere:
+    a resampled image is resampled there only."""
+    near = ndimage.binary_dilation(layer[box], structure=np.ones((3, 3, 3), bool))
+    start = np.array([s.start for s in box])[:, None]
+    index = np.ravel_multi_index(tuple(np.array(np.nonzero(near)) + start), layer.shape)
+    values = np.zeros(near.shape, np.float32)
+    values[near] = values_at(image, index)
+    return values
 
 
 def _within_shell(

@@ -27,8 +27,10 @@ from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.params import Parameters
 from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_reference
+from bmetoolkit.resample import values_at
 from bmetoolkit.segment import Regions, boxed_regions, focal_spots, hysteresis
 from bmetoolkit.study import Study
+from bmetoolkit.volume import Volume
 
 __all__ = [
     "NOISY_LOG_SPREAD",
@@ -99,10 +101,7 @@ def marrow_ratios(
     for name, volume in images.items():
         if volume is None:
             continue
-        data = np.asarray(volume.data, np.float32)
-        if params.reference_bias_correction:
-            data = n4_corrected(data, study.grid.spacing, marrow)
-        values[name] = data.ravel()[index]
+        values[name] = _image_at(volume, index, study.grid.spacing, marrow, params)
     try:
         reference = normal_marrow_reference(
             values,
@@ -184,16 +183,14 @@ def ratios_at(
     images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
     ratios = {}
     for name, field in reference.fields.items():
-        data = np.asarray(images[name].data, np.float32)
-        if params.reference_bias_correction:
-            data = n4_corrected(data, study.grid.spacing, marrow)
+        values = _image_at(images[name], index, study.grid.spacing, marrow, params)
         factors = np.ones(max(names, default=0) + 1)  # regions are numbered as in names
         for number, region in names.items():
             factors[number] = reference.body_factors.get(region, {}).get(name, 1.0)
         expected = np.exp(field.log_at(xyz)) * factors[region_of]
         ratio = np.full(voxels.size, np.nan, np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio[index] = data.ravel()[index] / expected
+            ratio[index] = values / expected
         ratios[name] = ratio.reshape(voxels.shape)
     return ratios
 
@@ -348,3 +345,19 @@ def t1_dark_ml(t1_dark: NDArray[np.bool_], voxel_mm3: float, *, has_t1: bool) ->
     if not has_t1:
         return None
     return round(float(np.count_nonzero(t1_dark)) * voxel_mm3 / MM3_PER_ML, 4)
+
+
+def _image_at(
+    volume: Volume,
+    index: NDArray[np.integer],
+    spacing: NDArray[np.float64],
+    marrow: NDArray[np.bool_],
+    params: Parameters,
+) -> NDArray[np.float32]:
+    """An image's values (float32) at flat ``index``, N4-corrected on ``marrow`` with
+    ``reference_bias_correction``; otherwise read there alone (a resampled image is not
+    resampled elsewhere)."""
+    if params.reference_bias_correction:
+        data = n4_corrected(np.asarray(volume.data, np.float32), spacing, marrow)
+        return data.ravel()[index]
+    return np.asarray(values_at(volume, index), np.float32)

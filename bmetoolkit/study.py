@@ -4,8 +4,11 @@ Every voxel-wise comparison in bmetoolkit happens inside a :class:`Study`, which
 that its images share the T1 grid. :meth:`Study.from_images` brings T2, STIR and a label map
 onto that grid in physical space (linear interpolation for intensities, nearest neighbour
 for labels), records how much of the T1 field of view each covers, and refuses images that
-do not overlap the T1. :meth:`Study.from_dicom` does the same for a DICOM study folder,
-choosing the series with :func:`bmetoolkit.pairing.pair.pair_series`.
+do not overlap the T1. The T2 and STIR are resampled where their voxels are read
+(:class:`~bmetoolkit.resample.ResampledVolume`: the same values as resampling the whole grid):
+an analysis that reads only the marrow does not pay for the rest of the field of view.
+:meth:`Study.from_dicom` does the same for a DICOM study folder, choosing the series with
+:func:`bmetoolkit.pairing.pair.pair_series`.
 
 Before any voxel-wise comparison the inputs are checked: the same file or identical pixel
 data in two roles, and a T1 that does not look like a T1 next to the fluid image, are refused
@@ -36,7 +39,7 @@ from bmetoolkit.errors import (
 from bmetoolkit.io import READ_NOTES, SOURCE_FILES, as_volume, file_sha256
 from bmetoolkit.pairing.sanity import check_roles, refuse_duplicates
 from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY
-from bmetoolkit.resample import resample_with_coverage
+from bmetoolkit.resample import ResampledVolume, coverage_mask, resample_with_coverage
 from bmetoolkit.volume import Grid, Volume
 
 __all__ = [
@@ -214,8 +217,8 @@ class Study:
                     volumes[role] = as_volume(image, kind=kind)
                 except Exception as error:  # raised below, after the roles before it
                     unreadable = error
-        # resampled side by side (threads), then checked in the order of the roles
-        resampled = map_threads(lambda image: resample_with_coverage(image, grid), volumes.values())
+        # each image's coverage side by side (threads), then checked in the order of the roles
+        resampled = map_threads(lambda image: _onto(image, grid), volumes.values())
         for (role, volume), (aligned[role], mask) in zip(volumes.items(), resampled, strict=True):
             fraction = float(mask.mean())
             if fraction < min_coverage:
@@ -345,6 +348,16 @@ class Study:
             if role in self.covered:
                 mask &= self.covered[role]
         return mask
+
+
+def _onto(volume: Volume, grid: Grid) -> tuple[Volume, NDArray[np.bool_]]:
+    """``volume`` on ``grid`` and where it has data there: a label map resampled now, an
+    image when its voxels are read (:class:`~bmetoolkit.resample.ResampledVolume`: a run
+    that reads only the marrow does not resample the rest of the field of view)."""
+    if volume.is_label or volume.grid.same_as(grid):
+        return resample_with_coverage(volume, grid)
+    covered = coverage_mask(volume.grid, grid)
+    return ResampledVolume(volume, grid, covered), covered
 
 
 def input_checksums(volumes: Mapping[str, Volume]) -> dict[str, list[dict[str, str]]]:

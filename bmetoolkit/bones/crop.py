@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.bones.geometry import depth_factor
+from bmetoolkit.resample import values_at
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume, occupied_box
 
@@ -74,8 +75,9 @@ def cropped_study(study: Study, box: tuple[slice, ...]) -> Study:
         if volume is None:
             return None
         return Volume(
-            volume.data[box], affine, kind=volume.kind, source=volume.source, meta=volume.meta
-        )
+            values_at(volume, box), affine, kind=volume.kind, source=volume.source,
+            meta=volume.meta,
+        )  # fmt: skip
 
     return Study(
         t1=cut(study.t1),

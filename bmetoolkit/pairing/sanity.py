@@ -479,9 +479,7 @@ def check_roles(
     marrow = None if labels is None else _marrow(labels)
     roles = [role for role in ("t2", "stir") if role in aligned]
     measured = map_threads(  # each image measured in its own thread, judged in order below
-        lambda role: measure_roles(
-            t1.data, aligned[role].data, covered[role], t1.grid.spacing, marrow
-        ),
+        lambda role: measure_roles(t1.data, aligned[role], covered[role], t1.grid.spacing, marrow),
         roles,
     )
     for role, evidence in zip(roles, measured, strict=True):
@@ -529,7 +527,7 @@ def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
             continue
         fluid = getattr(study, role)
         measures = measure_marrow(
-            study.t1.data, fluid.data, study.covered[role], marrow, study.grid.spacing
+            study.t1.data, fluid, study.covered[role], marrow, study.grid.spacing
         )
         evidence = RoleEvidence(int(np.count_nonzero(marrow)), fluid_dark=fluid_dark, **measures)
         notes += _act_on(judge_roles(evidence, role), study.t1, fluid, role)

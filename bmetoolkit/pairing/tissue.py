@@ -96,6 +96,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.resample import values_at
+from bmetoolkit.volume import Volume
+
 __all__ = [
     "BRIGHT_PERCENTILES",
     "DARK_RANK",
@@ -300,7 +303,7 @@ def judging_steps(spacing: Sequence[float], covered_voxels: int) -> tuple[int, .
 
 def measure_roles(
     t1: NDArray,
-    fluid: NDArray,
+    fluid: NDArray | Volume,
     covered: NDArray[np.bool_],
     spacing: tuple[float, float, float] | NDArray[np.float64],
     marrow: NDArray[np.bool_] | None = None,
@@ -312,7 +315,9 @@ def measure_roles(
     Parameters
     ----------
     t1, fluid : ndarray
-        The image given as T1 and a fluid-sensitive image, on the same grid.
+        The image given as T1 and a fluid-sensitive image, on the same grid; ``fluid`` may
+        be a :class:`~bmetoolkit.volume.Volume` on the grid (a
+        :class:`~bmetoolkit.resample.ResampledVolume` is resampled at the judged voxels only).
     covered : ndarray of bool
         Where the fluid image has data.
     spacing : sequence of 3 floats
@@ -346,10 +351,12 @@ def measure_roles(
     >>> swapped.fat_t1_rank < 0.5, swapped.fat_contrast < -1
     (True, True)
     """
+    every, judged_spacing = _judged_voxels(covered, spacing, every_voxel)
+    t1, fluid = _judged(t1, every), _judged(fluid, every)
     whole_t1, whole_fluid = _whole_numbers(t1), _whole_numbers(fluid)
-    t1, fluid, covered, marrow, judged_spacing = _on_judged_grid(
-        t1, fluid, covered, marrow, spacing, every_voxel=every_voxel
-    )
+    t1, fluid = np.asarray(t1, np.float64), np.asarray(fluid, np.float64)
+    covered = np.asarray(covered, bool)[every]
+    marrow = None if marrow is None else np.asarray(marrow, bool)[every]
     judged, body, air, log_ratio = _body(t1, fluid, covered)
     voxels = int(np.count_nonzero(body))
     if log_ratio is None:
@@ -408,7 +415,7 @@ def measure_roles(
 
 def measure_marrow(
     t1: NDArray,
-    fluid: NDArray,
+    fluid: NDArray | Volume,
     covered: NDArray[np.bool_],
     marrow: NDArray[np.bool_],
     spacing: Sequence[float] | None = None,
@@ -469,18 +476,36 @@ def _on_judged_grid(
     """The images (float64), coverage and marrow on the judged grid
     (:func:`judging_steps`; every voxel with ``every_voxel`` or without a ``spacing``), and
     the judged grid's spacing."""
+    every, judged_spacing = _judged_voxels(covered, spacing, every_voxel)
+    return (
+        np.asarray(_judged(t1, every), np.float64),
+        np.asarray(_judged(fluid, every), np.float64),
+        np.asarray(covered, bool)[every],
+        None if marrow is None else np.asarray(marrow, bool)[every],
+        judged_spacing,
+    )
+
+
+def _judged_voxels(
+    covered: NDArray[np.bool_],
+    spacing: Sequence[float] | NDArray[np.float64] | None,
+    every_voxel: bool = False,
+) -> tuple[tuple[slice, ...], NDArray[np.float64] | None]:
+    """The judged voxels (every k-th along each axis, :func:`judging_steps`; every voxel
+    with ``every_voxel`` or without a ``spacing``) and the judged grid's spacing."""
     covered = np.asarray(covered, bool)
     steps: tuple[int, ...] = (1,) * covered.ndim
     if spacing is not None and not every_voxel:
         steps = judging_steps(spacing, int(np.count_nonzero(covered)))
     every = tuple(slice(step // 2, None, step) for step in steps)
-    return (
-        np.asarray(np.asarray(t1)[every], np.float64),
-        np.asarray(np.asarray(fluid)[every], np.float64),
-        covered[every],
-        None if marrow is None else np.asarray(marrow, bool)[every],
-        None if spacing is None else np.asarray(spacing, float) * np.asarray(steps),
-    )
+    return every, None if spacing is None else np.asarray(spacing, float) * np.asarray(steps)
+
+
+def _judged(image: NDArray | Volume, every: tuple[slice, ...]) -> NDArray:
+    """An image's judged voxels (of a resampled volume, resampled there only)."""
+    if isinstance(image, Volume):
+        return values_at(image, every)
+    return np.asarray(image)[every]
 
 
 def _body(
