@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from bmetoolkit.spine.autoseg.bodies import _disk, _plausible, _split_tall
+from bmetoolkit.spine.autoseg.bodies import _disk, _plausible, _split_tall, box_around
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 __all__ = ["bodies_from_midline", "reach_of_bodies", "split_from_midline"]
@@ -87,10 +87,17 @@ def split_from_midline(
     keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
     if not keep:
         return np.zeros(marrow.shape, np.int32)
-    depth = ndimage.distance_transform_edt(marrow, sampling=(spacing[0], spacing[1], 1e3))
-    grown = watershed(-depth, labels, mask=marrow)
-    far = ndimage.distance_transform_edt(~seeds, sampling=spacing)
-    grown[far > params.seed_erosion_mm + float(spacing[:2].max())] = 0
+    # The transforms and the watershed run on boxes around the marrow and the seeds (the
+    # same values as on the whole column: see :func:`.bodies.box_around`).
+    box = box_around(marrow, (1, 1, 1))
+    depth = ndimage.distance_transform_edt(marrow[box], sampling=(spacing[0], spacing[1], 1e3))
+    grown = np.zeros(labels.shape, labels.dtype)
+    grown[box] = watershed(-depth, labels[box], mask=marrow[box])
+    reach = params.seed_erosion_mm + float(spacing[:2].max())
+    near = box_around(seeds, [int(np.ceil(reach / float(s))) + 1 for s in spacing])
+    far = np.ones(seeds.shape, bool)
+    far[near] = ndimage.distance_transform_edt(~seeds[near], sampling=spacing) > reach
+    grown[far] = 0
     lookup = np.zeros(n + 1, np.int32)
     lookup[keep] = np.arange(1, len(keep) + 1)
     return lookup[grown]
