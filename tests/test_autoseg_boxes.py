@@ -51,3 +51,18 @@ def test_fill_to_endplate_reaches_the_dark_endplate_across_the_bite():
     assert (out[:, 64] == 0).all()
     assert np.array_equal(out[bodies > 0], bodies[bodies > 0])
     assert ((out > 0) & (bodies == 0)).sum() == 20
+
+
+def test_the_midline_regrowth_transforms_equal_the_whole_array_distances():
+    """The in-plane depth per slice equals one 3D transform with a huge left-right spacing,
+    and the dilation by the ball equals the distance to the seeds thresholded."""
+    from bmetoolkit.spine.autoseg.midline import _ball, _in_plane_depth
+
+    rng = np.random.default_rng(0)
+    mask = ndimage.binary_opening(rng.random((40, 50, 7)) > 0.3)
+    expected = ndimage.distance_transform_edt(mask, sampling=(SPACING[0], SPACING[1], 1e3))
+    assert np.array_equal(_in_plane_depth(mask, SPACING), expected)
+    seeds = rng.random((40, 50, 7)) > 0.995
+    far = ndimage.distance_transform_edt(~seeds, sampling=SPACING)
+    within = ndimage.binary_dilation(seeds, structure=_ball(3.0, SPACING))
+    assert np.array_equal(within, far <= 3.0)
