@@ -93,3 +93,18 @@ def test_the_csf_is_read_against_the_tissue_the_fluid_image_covers():
     canal = find_canal(t1, fluid, SPACING, params)
     assert canal.mask[TUBE].all()
     assert np.allclose(canal.front[10:140], 44.0, atol=1.0)
+
+
+def test_a_fluid_image_of_zeros_is_refused_cleanly():
+    """No tissue on the fluid image (all 0): the no-canal error, without a numpy warning."""
+    import warnings
+
+    import pytest
+
+    from bmetoolkit.errors import BmetoolkitError
+
+    t1, fluid = _tissue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(BmetoolkitError, match="no spinal canal"):
+            find_canal(t1, np.zeros_like(fluid), SPACING, AutosegParameters())

@@ -92,7 +92,9 @@ def _csf_candidates(
 ) -> NDArray[np.bool_]:
     """Bright on the fluid image (``csf_fluid_min``) and bright on the fluid/T1 ``ratio``
     (``ratio_fraction`` times ``csf_ratio_min``, relative to the tissue's median ratio):
-    CSF is bright on T2/STIR and dark on T1."""
+    CSF is bright on T2/STIR and dark on T1. None without tissue (a fluid image of 0)."""
+    if not tissue.any():
+        return np.zeros(tissue.shape, bool)
     fluidn = normalise(fluid, tissue)
     ratio_ref = float(np.median(ratio[tissue]))
     ratio_min = ratio_fraction * params.csf_ratio_min * ratio_ref
