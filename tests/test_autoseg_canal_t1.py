@@ -60,3 +60,51 @@ def test_partial_volumed_csf_is_not_followed_into_a_wide_region():
     canal = find_canal(t1, fluid, SPACING, AutosegParameters())
     assert not canal.mask[45:80].any()
     assert np.allclose(canal.front[10:140], 44.0, atol=1.0)
+
+
+def test_a_short_fluid_filled_loop_brighter_than_the_csf_is_not_the_canal():
+    """A fluid-filled bowel loop 40 mm tall (at least ``canal_min_length_mm``) in front of
+    the spine, brighter on the fluid image than the CSF and as dark on T1, passes the CSF
+    thresholds; the canal is the 130 mm tube, not the brighter but far shorter loop."""
+    t1, fluid = _tissue()
+    loop = (slice(85, 115), slice(60, 101), slice(5, 35))
+    t1[loop], fluid[loop] = 0.2, 3.5
+    canal = find_canal(t1, fluid, SPACING, AutosegParameters())
+    assert canal.mask[TUBE].all()
+    assert not canal.mask[loop].any()
+    assert np.allclose(canal.front[10:140], 44.0, atol=1.0)
+
+
+def test_the_csf_is_read_against_the_tissue_the_fluid_image_covers():
+    """The fluid image resampled onto the T1 grid beforehand is 0 (no signal) over the part
+    of the T1 slab it does not cover, here more than half of it. Those voxels are not
+    tissue for the CSF thresholds (counted, they made the fluid image's median 0 and every
+    covered voxel passed), so the CSF candidates are the tube alone and it is the canal."""
+    from bmetoolkit.spine.autoseg.canal import _csf_candidates, _fluid_ratio
+
+    t1, fluid = _tissue()
+    fluid[:, :, 30:] = 0.0
+    fluid[60:] = 0.0
+    params = AutosegParameters()
+    tissue, ratio = _fluid_ratio(t1, fluid, params)
+    assert np.array_equal(
+        np.flatnonzero(_csf_candidates(tissue, ratio, fluid, params)), np.flatnonzero(fluid == 3.0)
+    )
+    canal = find_canal(t1, fluid, SPACING, params)
+    assert canal.mask[TUBE].all()
+    assert np.allclose(canal.front[10:140], 44.0, atol=1.0)
+
+
+def test_a_fluid_image_of_zeros_is_refused_cleanly():
+    """No tissue on the fluid image (all 0): the no-canal error, without a numpy warning."""
+    import warnings
+
+    import pytest
+
+    from bmetoolkit.errors import BmetoolkitError
+
+    t1, fluid = _tissue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(BmetoolkitError, match="no spinal canal"):
+            find_canal(t1, np.zeros_like(fluid), SPACING, AutosegParameters())

@@ -17,6 +17,7 @@ from bmetoolkit.spine.autoseg.params import AutosegParameters
 __all__ = [
     "add_cortex",
     "body_column",
+    "box_around",
     "cortex_mask",
     "drop_canal_fluid",
     "drop_small",
@@ -47,6 +48,23 @@ REFERENCE_VALID_FRACTION = 0.85
 
 def _odd(n: float) -> int:
     return max(1, round(n) | 1)
+
+
+def box_around(mask: Mask, margin: tuple[int, int, int] | NDArray) -> tuple[slice, ...] | None:
+    """Bounding box of ``mask`` grown by ``margin`` voxels per axis (within the array).
+
+    None when ``mask`` is empty. A distance or nearest-voxel transform of ``mask`` (or of
+    its complement) read within this box with ``margin`` at least 1 is that of the whole
+    array inside it: every voxel of ``mask`` lies in the box, and the voxel of the margin
+    nearest to a point beyond it is nearer than that point to any voxel inside.
+    """
+    boxes = ndimage.find_objects(mask.astype(np.uint8))
+    if not boxes or boxes[0] is None:
+        return None
+    return tuple(
+        slice(max(b.start - int(m), 0), min(b.stop + int(m), n))
+        for b, m, n in zip(boxes[0], margin, mask.shape, strict=True)
+    )
 
 
 def _disk(radius_mm: float, spacing: NDArray) -> Mask:
@@ -240,9 +258,15 @@ def split_bodies(
     seeds = lookup[labels]
     reach = np.zeros(len(keep) + 1)
     reach[1:] = eroded[keep] + spacing[:2].max()
-    far, nearest = ndimage.distance_transform_edt(seeds == 0, sampling=spacing, return_indices=True)
-    grown = seeds[tuple(nearest)]
-    grown[~marrow | (far > reach[grown])] = 0
+    # Only voxels within the largest reach of a seed change: the transform runs on a box.
+    box = box_around(seeds > 0, [int(np.ceil(reach.max() / float(s))) + 1 for s in spacing])
+    far, nearest = ndimage.distance_transform_edt(
+        seeds[box] == 0, sampling=spacing, return_indices=True
+    )
+    inner = seeds[box][tuple(nearest)]
+    inner[~marrow[box] | (far > reach[inner])] = 0
+    grown = np.zeros(marrow.shape, np.int32)
+    grown[box] = inner
     return grown
 
 
@@ -419,11 +443,18 @@ def add_cortex(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParam
     """Grow every body by ``cortex_mm`` in the sagittal plane (the dark cortical shell)."""
     if params.cortex_mm <= 0:
         return bodies
+    # Only voxels within cortex_mm of a body change: the transform runs on the bodies' box.
+    margin = [int(np.ceil(params.cortex_mm / float(s))) + 1 for s in spacing[:2]] + [0]
+    box = box_around(bodies > 0, margin)
+    if box is None:
+        return bodies
+    inner = bodies[box]
     far, nearest = ndimage.distance_transform_edt(
-        bodies == 0, sampling=(spacing[0], spacing[1], 1e3), return_indices=True
+        inner == 0, sampling=(spacing[0], spacing[1], 1e3), return_indices=True
     )
-    grown = bodies[tuple(nearest)]
-    return np.where((bodies == 0) & (far <= params.cortex_mm), grown, bodies)
+    out = bodies.copy()
+    out[box] = np.where((inner == 0) & (far <= params.cortex_mm), inner[tuple(nearest)], inner)
+    return out
 
 
 def drop_small(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParameters):
@@ -455,6 +486,17 @@ def fill_to_endplate(
     body never crosses a disc of normal height.
     """
     steps = max(1, int(np.floor(reach_mm / float(spacing[1]) + 1e-6)))
+    # Bodies only grow along SI, at most ``steps`` rows: the work is done on their box.
+    box = box_around(bodies > 0, (0, steps + 1, 0))
+    if box is None:
+        return bodies
+    out = bodies.copy()
+    out[box] = _filled_to_endplate(bodies[box], dark[box], steps)
+    return out
+
+
+def _filled_to_endplate(bodies: NDArray[np.int32], dark: Mask, steps: int) -> NDArray[np.int32]:
+    """:func:`fill_to_endplate` on arrays holding the bodies and ``steps`` rows beyond."""
     free = bodies == 0
     passable, endplate = free & ~dark, free & dark
     out = bodies.copy()

@@ -97,7 +97,12 @@ def confine_laterally(
     for label, box in enumerate(ndimage.find_objects(bodies), start=1):
         if box is None:
             continue
-        box = (slice(None), slice(None), box[2])
+        # The body's box, with room in the sagittal plane for the outline's dilation.
+        ap, si = (
+            slice(max(b.start - margin - 1, 0), min(b.stop + margin + 1, n))
+            for b, n in zip(box[:2], bodies.shape[:2], strict=True)
+        )
+        box = (ap, si, box[2])
         own = bodies[box] == label
         outline = _mid_outline(own, midline - box[2].start, spacing)
         depth = float(np.ptp(np.flatnonzero(outline.any(axis=1))) + 1) * float(spacing[0])
