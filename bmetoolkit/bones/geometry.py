@@ -215,7 +215,11 @@ def partial_volume_band(
     surface runs along the slices, about a millimetre where it crosses them. A voxel of
     another bone in the box counts as outside: between two bones lies a joint (cartilage
     and joint fluid), however thin, so where a joint runs along thick slices the slices
-    either side of it are mixed with it even when the masks touch.
+    either side of it are mixed with it even when the masks touch. Beyond the edge of the
+    study grid the masks say nothing, but an image on another grid, resampled, mixes in
+    what lies there (it may reach beyond the T1's field of view: a joint, fluid): for such
+    an image, what lies beyond the grid's edge counts as outside the bone. An image on the
+    study grid's own voxels (the T1) mixes nothing from beyond its edge.
 
     Parameters
     ----------
@@ -229,13 +233,13 @@ def partial_volume_band(
 
     Examples
     --------
-    >>> bone = np.zeros((12, 1, 1), bool)
+    >>> bone = np.zeros((12, 3, 3), bool)  # the middle line of a bone 3 voxels wide
     >>> bone[2:10] = True
-    >>> thick = Grid((4, 1, 1), np.diag([3.0, 1.0, 1.0, 1.0]))  # 3 mm along the first axis
-    >>> partial_volume_band(bone, Grid(bone.shape, np.eye(4)), [thick])[:, 0, 0].astype(int)
+    >>> thick = Grid((4, 3, 3), np.diag([3.0, 1.0, 1.0, 1.0]))  # 3 mm along the first axis
+    >>> partial_volume_band(bone, Grid(bone.shape, np.eye(4)), [thick])[:, 1, 1].astype(int)
     array([0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0])
-    >>> finer = Grid((5, 1, 1), np.diag([2.5, 1.0, 1.0, 1.0]))  # reaches 2.5 mm: 3 voxels
-    >>> partial_volume_band(bone, Grid(bone.shape, np.eye(4)), [finer])[:, 0, 0].astype(int)
+    >>> finer = Grid((5, 3, 3), np.diag([2.5, 1.0, 1.0, 1.0]))  # reaches 2.5 mm: 3 voxels
+    >>> partial_volume_band(bone, Grid(bone.shape, np.eye(4)), [finer])[:, 1, 1].astype(int)
     array([0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0])
 
     Two bones whose masks touch (a joint thinner than a voxel) are mixed at the joint too:
@@ -245,6 +249,18 @@ def partial_volume_band(
     >>> one = Grid((12, 1, 1), np.diag([1.0, 1.0, 1.0, 1.0]))
     >>> partial_volume_band(bones, one, [one])[:, 0, 0].astype(int)
     array([0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0])
+
+    A bone that reaches the edge of the grid: an image on the grid's own voxels adds nothing
+    there, an image on another grid reaches beyond the edge:
+
+    >>> edge = np.zeros((8, 3, 3), bool)
+    >>> edge[3:] = True
+    >>> grid = Grid(edge.shape, np.eye(4))
+    >>> partial_volume_band(edge, grid, [grid])[:, 1, 1].astype(int)
+    array([0, 0, 0, 1, 0, 0, 0, 0])
+    >>> thicker = Grid((4, 3, 3), np.diag([2.0, 1.0, 1.0, 1.0]))
+    >>> partial_volume_band(edge, grid, [thicker])[:, 1, 1].astype(int)
+    array([0, 0, 0, 1, 1, 0, 1, 1])
     """
     labels = np.asarray(bones)
     band = np.zeros(labels.shape, bool)
@@ -256,35 +272,62 @@ def partial_volume_band(
     # The interpolation reaches a source voxel's extent on either side, and the surface lies
     # up to a study voxel beyond the last bone voxel: a box of 2 * ceil(extent / spacing) + 1
     # study voxels. A box within another image's box adds nothing to that image's band.
+    # Each image: its reach, and whether it reaches beyond the grid's edge (not on its voxels).
     reaches = {
-        tuple(np.ceil(voxel_extent(source, grid) / grid.spacing - 1e-6).astype(int))
+        (
+            tuple(np.ceil(voxel_extent(source, grid) / grid.spacing - 1e-6).astype(int)),
+            not _on_voxels(source, grid),
+        )
         for source in source_grids
     }
-    for reach in reaches:
+    for reach, beyond in reaches:
         if not any(reach) or any(
-            other != reach and all(o >= r for o, r in zip(other, reach, strict=True))
-            for other in reaches
+            (other, wider) != (reach, beyond)
+            and (wider or not beyond)
+            and all(o >= r for o, r in zip(other, reach, strict=True))
+            for other, wider in reaches
         ):
             continue
-        band[box] |= inside & ~_all_own(labels, np.array(reach))
+        band[box] |= inside & ~_all_own(labels, np.array(reach), edge_outside=beyond)
     return band
 
 
-def _all_own(labels: NDArray, reach: NDArray[np.integer]) -> NDArray[np.bool_]:
+def _on_voxels(source: Grid, grid: Grid, *, atol: float = 1e-3) -> bool:
+    """Whether ``source``'s voxels are ``grid``'s (same axes and spacing, voxel centres on
+    its voxel centres; ``grid`` may be a crop of ``source`` or the other way round).
+
+    >>> grid = Grid((4, 4, 4), np.eye(4))
+    >>> _on_voxels(Grid((9, 9, 9), np.eye(4) - np.eye(4, k=3) * 2), grid)
+    True
+    >>> _on_voxels(Grid((4, 4, 4), np.diag([1.0, 1.0, 2.0, 1.0])), grid)
+    False
+    """
+    if not np.allclose(source.affine[:3, :3], grid.affine[:3, :3], rtol=0.0, atol=atol):
+        return False
+    offset = grid.world_to_voxel(source.affine[:3, 3])
+    return bool(np.allclose(offset, np.round(offset), rtol=0.0, atol=atol))
+
+
+def _all_own(
+    labels: NDArray, reach: NDArray[np.integer], *, edge_outside: bool = False
+) -> NDArray[np.bool_]:
     """Voxels whose box of ``reach`` voxels on either side along each axis holds only their
-    own label (within the array: its edge voxels stand for what lies beyond). Shifts, one
-    axis at a time: after an axis, a voxel is kept when every voxel of its window along
-    that axis has its label and was kept along the axes before.
+    own label. Beyond the array, its edge voxels stand for what lies there, or, with
+    ``edge_outside``, another label. Shifts, one axis at a time: after an axis, a voxel is
+    kept when every voxel of its window along that axis has its label and was kept along
+    the axes before.
 
     >>> _all_own(np.array([[1, 1, 1, 0, 2, 2]]), np.array([0, 1])).astype(int)
     array([[1, 1, 0, 0, 0, 1]])
+    >>> _all_own(np.array([[1, 1, 1, 0, 2, 2]]), np.array([0, 1]), edge_outside=True).astype(int)
+    array([[0, 1, 0, 0, 0, 0]])
     """
     out = np.ones(labels.shape, bool)
-    for axis, steps in enumerate(reach):
-        if steps <= 0 or labels.shape[axis] < 2:
+    for axis, steps in enumerate(int(r) for r in reach):
+        if steps <= 0:
             continue
         kept = out.copy()
-        for step in range(1, min(int(steps), labels.shape[axis] - 1) + 1):
+        for step in range(1, min(steps, labels.shape[axis] - 1) + 1):
             low = [slice(None)] * labels.ndim
             high = [slice(None)] * labels.ndim
             low[axis], high[axis] = slice(None, -step), slice(step, None)
@@ -292,5 +335,8 @@ def _all_own(labels: NDArray, reach: NDArray[np.integer]) -> NDArray[np.bool_]:
             same = labels[low] == labels[high]
             kept[low] &= same & out[high]
             kept[high] &= same & out[low]
+        if edge_outside:  # the window of these voxels reaches beyond the array
+            kept[(slice(None),) * axis + (slice(None, steps),)] = False
+            kept[(slice(None),) * axis + (slice(-steps, None),)] = False
         out = kept
     return out
