@@ -39,9 +39,10 @@ true bone masks and compared.
 seed's test-retest pair: both visits decided together from the saved ratio images, together
 from folders without them (each visit analysed again), and alone.
 
-``--keep DIR`` keeps each visit's analysis (``DIR/<seed>-pair``, ``DIR/<seed>-retest``) and
-reuses it when the folder is complete (a ``report.json`` in both visits), so variants of
-the comparison can be rerun on the same analyses.
+``--keep DIR`` keeps each visit's analysis (``DIR/<seed>-baseline``, shared by all pairs of
+a seed, and ``DIR/<seed>-pair/followup``, ``DIR/<seed>-retest[-<vary>]/followup``) and
+reuses each one that is complete (a ``report.json``), so variants of the comparison can be
+rerun on the same analyses.
 
 ``--vary A,B`` (test-retest pairs): the second visit changes only these, of ``noise``,
 ``offset``, ``pixel``, ``tilt`` and ``position`` (each with the value it has when all
