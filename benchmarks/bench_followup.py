@@ -39,9 +39,14 @@ true bone masks and compared.
 seed's test-retest pair: both visits decided together from the saved ratio images, together
 from folders without them (each visit analysed again), and alone.
 
-``--keep DIR`` keeps each visit's analysis (``DIR/<seed>-pair``, ``DIR/<seed>-retest``) and
-reuses it when the folder is complete (a ``report.json`` in both visits), so variants of
-the comparison can be rerun on the same analyses.
+``--keep DIR`` keeps each visit's analysis (``DIR/<seed>-baseline``, shared by all pairs of
+a seed, and ``DIR/<seed>-pair/followup``, ``DIR/<seed>-retest[-<vary>]/followup``) and
+reuses each one that is complete (a ``report.json``), so variants of the comparison can be
+rerun on the same analyses.
+
+``--vary A,B`` (test-retest pairs): the second visit changes only these, of ``noise``,
+``offset``, ``pixel``, ``tilt`` and ``position`` (each with the value it has when all
+change): which part of an acquisition a test-retest difference comes from.
 
 ``--seeds A-B`` runs more tuning seeds (any range below the held-out seeds, e.g. 60-119).
 
@@ -67,6 +72,7 @@ from tuning_seeds import tuning_seed_range
 
 from bmetoolkit.analysis import analyze
 from bmetoolkit.data.phantom.followup import (
+    ACQUISITION_CHANGES,
     HELD_OUT_PAIR_SEEDS,
     TUNING_PAIR_SEEDS,
     PhantomPair,
@@ -91,22 +97,38 @@ ROLE_CHECK_REFUSED: list[str] = []
 KEEP: list[Path] = []
 
 
+#: ``--vary``: what a test-retest pair's second visit changes (default all; see
+#: :data:`bmetoolkit.data.phantom.followup.ACQUISITION_CHANGES`).
+VARY: list[str] = list(ACQUISITION_CHANGES)
+
+
+def _kept_folders(label: str) -> list[Path]:
+    """Where ``--keep`` keeps a pair's visits: one baseline per seed (every pair of a seed,
+    change or test-retest with any ``--vary``, renders the same baseline), the second visit
+    per pair."""
+    seed = label.split()[0]
+    return [KEEP[0] / f"{seed}-baseline", KEEP[0] / label.replace(" ", "-") / "followup"]
+
+
 def _analysed(pair: PhantomPair, folder: Path, label: str) -> list[Path]:
     outputs = []
+    targets = [folder / "baseline", folder / "followup"]
     if KEEP:
-        folder = KEEP[0] / label.replace(" ", "-")
-        if all((folder / name / "report.json").exists() for name in ("baseline", "followup")):
-            return [folder / "baseline", folder / "followup"]
-    for name, study in (("baseline", pair.baseline), ("followup", pair.followup)):
-        images = study.write_nifti(folder / f"{name}_nifti")
+        targets = _kept_folders(label)
+    for target, study in zip(targets, (pair.baseline, pair.followup), strict=True):
+        if (target / "report.json").exists():
+            outputs.append(target)
+            continue
+        name = target.name
+        images = study.write_nifti(target.with_name(f"{name}_nifti"))
         arguments = {"stir": images["stir"], "vertebrae": images["vertebrae"]}
         try:
             result = analyze(images["t1"], **arguments)
         except ContrastMismatchError:  # the phantom's roles are known: count it, go on
             ROLE_CHECK_REFUSED.append(f"{label} {name}")
             result = analyze(images["t1"], **arguments, verify_roles=False)
-        result.save(folder / name, qc=False)
-        outputs.append(folder / name)
+        result.save(target, qc=False)
+        outputs.append(target)
     return outputs
 
 
@@ -244,7 +266,7 @@ def _timing(seeds: list[int], repeats: int = 2) -> None:
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            folders = _analysed(make_phantom_pair(seed, retest=True), Path(tmp), f"{seed}")
+            folders = _analysed(make_phantom_pair(seed, retest=True), Path(tmp), f"{seed} retest")
             old = []
             for folder in folders:
                 shutil.copytree(folder, folder.with_name(f"{folder.name}_old"))
@@ -416,6 +438,13 @@ def main() -> None:
         help="keep each visit's analysis under this folder (and reuse it when there)",
     )
     parser.add_argument(
+        "--vary",
+        type=lambda text: text.split(","),
+        default=list(ACQUISITION_CHANGES),
+        metavar="A,B",
+        help=f"what a test-retest pair changes, of {','.join(ACQUISITION_CHANGES)} (default all)",
+    )
+    parser.add_argument(
         "--sources",
         action="store_true",
         help="test-retest: truth on each grid vs the analysis, per visit",
@@ -423,6 +452,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.keep:
         KEEP.append(args.keep)
+    VARY[:] = args.vary
     seeds = TUNING_PAIR_SEEDS if args.tuning or args.calibrate else HELD_OUT_PAIR_SEEDS
     seeds = tuple(args.seeds) if args.seeds else seeds
     seeds = seeds[args.skip : args.skip + args.pairs]
@@ -481,8 +511,11 @@ def _pair_case(seed: int, calibrate: bool) -> dict[str, Any]:
                      "changes_counted": _change_errors(pair, counted),
                      "transitions_counted": _transitions(pair, counted)}  # fmt: skip
         stage = "test-retest"
+        label = f"{seed} retest"
+        if set(VARY) != set(ACQUISITION_CHANGES):
+            label += " " + "+".join(sorted(VARY))
         retest, seconds_retest, retest_alone = _compared(
-            make_phantom_pair(seed, retest=True), f"{seed} retest"
+            make_phantom_pair(seed, retest=True, vary=VARY), label
         )
     except VisitMismatchError as error:
         return {"seed": seed, "pair": stage, "refused": str(error)}

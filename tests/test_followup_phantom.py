@@ -90,3 +90,35 @@ def test_same_seed_same_pair():
 def test_move_false_keeps_one_scanner_space(move):
     pair = make_phantom_pair(25, small=True, retest=True, move=move)
     assert np.allclose(pair.motion, np.eye(4)) != move
+
+
+def test_vary_changes_only_what_it_names():
+    full = make_phantom_pair(21, retest=True, small=True)
+    noise = make_phantom_pair(21, retest=True, small=True, vary=["noise"])
+    grid = make_phantom_pair(21, retest=True, small=True, vary=("offset", "pixel"))
+    tilt = make_phantom_pair(21, retest=True, small=True, vary={"tilt"})
+    nothing = make_phantom_pair(21, retest=True, small=True, vary=())
+    base = full.baseline.t1
+    # noise only: the baseline's grid and position, new noise
+    assert np.allclose(noise.followup.t1.affine, base.affine)
+    assert np.array_equal(noise.motion, np.eye(4))
+    assert not np.array_equal(noise.followup.t1.data, base.data)
+    # nothing: the same acquisition again, the same images
+    assert np.array_equal(nothing.followup.t1.data, base.data)
+    # the grid alone: the full rescan's pixel size and field centre, the baseline's axes
+    spacing = np.linalg.norm(grid.followup.t1.affine[:3, :3], axis=0)
+    full_spacing = np.linalg.norm(full.followup.truth.masks["vertebrae"].affine[:3, :3], axis=0)
+    assert np.allclose(spacing, full_spacing)
+    axes = grid.followup.t1.affine[:3, :3] / spacing
+    assert np.allclose(axes, base.affine[:3, :3] / np.linalg.norm(base.affine[:3, :3], axis=0))
+    # tilt only: the baseline's pixel size, new axes
+    tilt_axes = tilt.followup.t1.affine[:3, :3]
+    assert np.allclose(
+        np.linalg.norm(tilt_axes, axis=0), np.linalg.norm(base.affine[:3, :3], axis=0)
+    )
+    assert not np.allclose(tilt_axes, base.affine[:3, :3])
+    # the drawn values are those of the full rescan: position alone moves the patient as it does
+    position = make_phantom_pair(21, retest=True, small=True, vary=["position"])
+    assert np.array_equal(position.motion, full.motion)
+    with pytest.raises(ValueError, match="unknown acquisition changes"):
+        make_phantom_pair(21, retest=True, small=True, vary=["shim"])

@@ -12,7 +12,9 @@ differ in what a second visit changes:
   few degrees about the left-right axis and a shift of up to :data:`MOTION_SHIFT_MM`).
 
 A **test-retest** pair (``retest=True``) changes acquisition and position only: the true
-change is zero everywhere.
+change is zero everywhere. ``vary`` keeps all but some of the second visit's changes
+(:data:`ACQUISITION_CHANGES`: the noise, the grids' offset, pixel size and tilt, the
+patient's position), so a rescan's difference can be split into its sources.
 
 :meth:`PhantomPair.change_table` gives the true change per region (an endplate, or a whole
 body): bone marrow edema volume and Modic type at each visit. :data:`TUNING_PAIR_SEEDS` and
@@ -32,6 +34,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -59,6 +62,7 @@ from bmetoolkit.data.phantom.truth import PhantomTruth, endplates_of
 from bmetoolkit.volume import Volume
 
 __all__ = [
+    "ACQUISITION_CHANGES",
     "FATES",
     "HELD_OUT_PAIR_SEEDS",
     "TUNING_PAIR_SEEDS",
@@ -94,6 +98,9 @@ MOTION_SHIFT_MM = 15.0
 GRID_OFFSET_MM = 3.0
 GRID_TILT_DEG = 3.0
 PIXEL_CHANGE = 0.08
+#: What a second visit's acquisition changes (``make_phantom_pair(vary=...)``): the image
+#: noise, each grid's offset, pixel size (and so matrix) and tilt, and the patient's position.
+ACQUISITION_CHANGES: tuple[str, ...] = ("noise", "offset", "pixel", "tilt", "position")
 #: Pairs for choosing the follow-up defaults, and pairs never looked at while choosing them.
 TUNING_PAIR_SEEDS: tuple[int, ...] = TUNING_SEEDS
 HELD_OUT_PAIR_SEEDS: tuple[int, ...] = HELD_OUT_SEEDS
@@ -273,22 +280,28 @@ def _fate_row(before: Lesion | None, after: Lesion | None, fate: str) -> dict[st
     }
 
 
-def _new_grid(rng: np.random.Generator, spec: GridSpec) -> GridSpec:
-    """The same protocol acquired again: new offset, tilt and (slightly) pixel size."""
+def _new_grid(
+    rng: np.random.Generator, spec: GridSpec, vary: frozenset[str] = frozenset(ACQUISITION_CHANGES)
+) -> GridSpec:
+    """The same protocol acquired again: new offset, tilt and (slightly) pixel size; only
+    those named in ``vary`` (``"offset"``, ``"pixel"``, ``"tilt"``) are kept new. All are
+    drawn either way, so a change kept has the value it has when all change."""
     scale = 1 + rng.uniform(-PIXEL_CHANGE, PIXEL_CHANGE)
-    return replace(
-        spec,
-        n_ap=max(round(spec.n_ap / scale), 1),
-        n_si=max(round(spec.n_si / scale), 1),
-        pixel_ap_mm=spec.pixel_ap_mm * scale,
-        pixel_si_mm=spec.pixel_si_mm * scale,
-        offset_mm=tuple(  # type: ignore[arg-type]
-            o + rng.uniform(-GRID_OFFSET_MM, GRID_OFFSET_MM) for o in spec.offset_mm
-        ),
-        tilt_deg=tuple(  # type: ignore[arg-type]
-            t + rng.uniform(-GRID_TILT_DEG, GRID_TILT_DEG) for t in spec.tilt_deg
-        ),
-    )
+    offset = [o + rng.uniform(-GRID_OFFSET_MM, GRID_OFFSET_MM) for o in spec.offset_mm]
+    tilt = [t + rng.uniform(-GRID_TILT_DEG, GRID_TILT_DEG) for t in spec.tilt_deg]
+    if "pixel" in vary:
+        spec = replace(
+            spec,
+            n_ap=max(round(spec.n_ap / scale), 1),
+            n_si=max(round(spec.n_si / scale), 1),
+            pixel_ap_mm=spec.pixel_ap_mm * scale,
+            pixel_si_mm=spec.pixel_si_mm * scale,
+        )
+    if "offset" in vary:
+        spec = replace(spec, offset_mm=tuple(offset))
+    if "tilt" in vary:
+        spec = replace(spec, tilt_deg=tuple(tilt))
+    return spec
 
 
 def _motion(rng: np.random.Generator) -> NDArray[np.float64]:
@@ -341,6 +354,7 @@ def make_phantom_pair(
     followup_lesions: list[Lesion] | None = None,
     move: bool = True,
     textured: bool = True,
+    vary: Collection[str] = ACQUISITION_CHANGES,
 ) -> PhantomPair:
     """Two visits of one randomised phantom spine (:mod:`.randomize`) and their true change.
 
@@ -364,6 +378,12 @@ def make_phantom_pair(
     textured : bool
         False: marrow without texture (no fat spots, red-marrow islands, mottling or
         bands), as a smooth or fat-suppressed marrow shows.
+    vary : collection of str
+        What the second visit's acquisition changes, of :data:`ACQUISITION_CHANGES`
+        (default all): ``"noise"`` new image noise (else the baseline's noise stream),
+        ``"offset"``, ``"pixel"``, ``"tilt"`` of each grid, ``"position"`` the patient's
+        motion (as ``move``). What changes takes the value it takes when all change, so a
+        test-retest difference can be split into its sources.
 
     Returns
     -------
@@ -374,15 +394,24 @@ def make_phantom_pair(
         draws = replace(draws, texture=replace(Texture(), bias=draws.texture.bias))
     if baseline_lesions is not None:
         draws = replace(draws, lesions=tuple(baseline_lesions))
+    unknown = set(vary) - set(ACQUISITION_CHANGES)
+    if unknown:
+        raise ValueError(
+            f"vary: unknown acquisition changes {sorted(unknown)}; choose among "
+            f"{list(ACQUISITION_CHANGES)}"
+        )
+    changes = frozenset(vary)
     rng = _pair_rng(seed)
     spine = _spine(seed, draws.cortex_mm, draws.endplate_mm, draws.surroundings)
     lesions, fates = _followup_lesions(rng, spine, draws, retest, followup_lesions)
-    grids = {role: _new_grid(rng, spec) for role, spec in draws.grids.items()}
-    motion = _motion(rng) if move else np.eye(4)
+    grids = {role: _new_grid(rng, spec, changes) for role, spec in draws.grids.items()}
+    motion = _motion(rng) if move else np.eye(4)  # drawn as before: the same noise stream
+    if "position" not in changes:
+        motion = np.eye(4)
     noise_seed = int(rng.integers(2**31))
     baseline = render_case(draws)
     second = replace(draws, lesions=tuple(lesions), grids=grids)
-    followup = render_case(second, noise_seed=noise_seed)
+    followup = render_case(second, noise_seed=noise_seed if "noise" in changes else None)
     followup = _move_study(followup, motion)
     return PhantomPair(baseline, followup, motion, fates, retest)
 
