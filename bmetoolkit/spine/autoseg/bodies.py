@@ -13,6 +13,7 @@ from skimage.morphology import convex_hull_image
 from bmetoolkit.spine.autoseg.canal import Canal, band_distance
 from bmetoolkit.spine.autoseg.geometry import box_depth, consistent_angles, endplate_angles
 from bmetoolkit.spine.autoseg.params import AutosegParameters
+from bmetoolkit.volume import grown_box, occupied_box
 
 __all__ = [
     "add_cortex",
@@ -58,13 +59,10 @@ def box_around(mask: Mask, margin: tuple[int, int, int] | NDArray) -> tuple[slic
     array inside it: every voxel of ``mask`` lies in the box, and the voxel of the margin
     nearest to a point beyond it is nearer than that point to any voxel inside.
     """
-    boxes = ndimage.find_objects(mask.astype(np.uint8))
-    if not boxes or boxes[0] is None:
+    box = occupied_box(mask)
+    if box[0].start == box[0].stop:
         return None
-    return tuple(
-        slice(max(b.start - int(m), 0), min(b.stop + int(m), n))
-        for b, m, n in zip(boxes[0], margin, mask.shape, strict=True)
-    )
+    return grown_box(box, margin, mask.shape)
 
 
 def _disk(radius_mm: float, spacing: NDArray) -> Mask:

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.params import AutosegParameters
+from bmetoolkit.volume import grown_box
 
 __all__ = [
     "TOO_LARGE",
@@ -98,11 +99,7 @@ def confine_laterally(
         if box is None:
             continue
         # The body's box, with room in the sagittal plane for the outline's dilation.
-        ap, si = (
-            slice(max(b.start - margin - 1, 0), min(b.stop + margin + 1, n))
-            for b, n in zip(box[:2], bodies.shape[:2], strict=True)
-        )
-        box = (ap, si, box[2])
+        box = (*grown_box(box[:2], margin + 1, bodies.shape[:2]), box[2])
         own = bodies[box] == label
         outline = _mid_outline(own, midline - box[2].start, spacing)
         depth = float(np.ptp(np.flatnonzero(outline.any(axis=1))) + 1) * float(spacing[0])
