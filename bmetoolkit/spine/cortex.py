@@ -9,11 +9,15 @@ over several voxels by partial volume across thick slices; what is left of them 
 :func:`shell_depths` measures the shell on the scan itself: over all bodies' marrow voxels,
 the median of the brighter of the T1 and fluid ratios (dark bone is dark on both, any
 lesion but sclerosis is bright on one) in 0.5 mm bins of depth below the nearer endplate,
-and of depth from the walls. The shell ends at the first bin whose median reaches
-``shell_ratio`` of normal marrow. A Modic III band is a minority of all endplate columns, so
-it does not move the median; the depths are capped at ``max_shell_mm``. Within those depths,
-the analysis leaves out of the marrow the voxels that look like the shell (dark on both);
-a lesion bright on either stays.
+and of depth from the walls. Marrow gets brighter with depth, so the bin medians are fitted
+by a profile that never gets darker with depth (isotonic regression, each bin weighted by
+its voxel count), and the shell ends at the first bin where that profile reaches
+``shell_ratio`` of normal marrow. A small bin that happens to be bright in front of a large
+dark one (a thin slab's few voxels at a depth the grid rarely samples) no longer ends the
+shell early, so the same voxels under another affine give the same shell. A Modic III band
+is a minority of all endplate columns, so it does not move the median; the depths are
+capped at ``max_shell_mm``. Within those depths, the analysis leaves out of the marrow the
+voxels that look like the shell (dark on both); a lesion bright on either stays.
 
 Examples
 --------
@@ -21,6 +25,11 @@ Examples
 >>> depth = np.repeat(np.arange(0.25, 6, 0.5), 100)  # mm below the endplate
 >>> brighter = np.where(depth < 1.5, 0.4, 1.0)  # 1.5 mm of dark bone left in the marrow
 >>> shell_from_profile(depth, brighter, shell_ratio=0.8, max_shell_mm=4.0)
+1.5
+>>> few_bright = (depth < 0.5) & (np.arange(depth.size) % 3 == 0)  # 34 bright voxels
+>>> shell_from_profile(depth[~(depth < 0.5) | few_bright],
+...                    np.where(depth < 0.5, 1.0, brighter)[~(depth < 0.5) | few_bright],
+...                    shell_ratio=0.8, max_shell_mm=4.0)
 1.5
 """
 
@@ -30,6 +39,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import isotonic_regression
 
 from bmetoolkit.spine.vertebra import BodyGeometry
 
@@ -67,13 +77,18 @@ def shell_from_profile(
     keep = np.isfinite(depth_mm) & np.isfinite(brighter)
     bins = np.floor(depth_mm[keep] / BIN_MM).astype(np.int64)
     values = brighter[keep]
+    starts, medians, counts = [], [], []
     for b in range(int(np.ceil(max_shell_mm / BIN_MM))):
         in_bin = values[bins == b]
-        if in_bin.size < MIN_BIN_VOXELS:
-            continue
-        if np.median(in_bin) >= shell_ratio:
-            return float(b * BIN_MM)
-    return float(max_shell_mm)
+        if in_bin.size >= MIN_BIN_VOXELS:
+            starts.append(b * BIN_MM)
+            medians.append(float(np.median(in_bin)))
+            counts.append(float(in_bin.size))
+    if not starts:
+        return float(max_shell_mm)
+    profile = isotonic_regression(medians, weights=counts, increasing=True).x
+    reached = np.flatnonzero(profile >= shell_ratio)
+    return float(starts[reached[0]]) if reached.size else float(max_shell_mm)
 
 
 def shell_depths(

@@ -1,0 +1,63 @@
+"""The dark shell under the endplates: read from a profile that does not hinge on one bin,
+so the same voxels under another affine give the same marrow and the same findings."""
+
+import numpy as np
+import pytest
+
+from bmetoolkit import analyze
+from bmetoolkit.data.phantom.followup import make_phantom_pair
+from bmetoolkit.spine.cortex import BIN_MM, MIN_BIN_VOXELS, shell_from_profile
+
+
+def _profile(medians: list[float], counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Voxels whose depths fall in consecutive bins, each bin at its own level."""
+    depth = np.concatenate([
+        np.full(n, (b + 0.5) * BIN_MM) for b, n in enumerate(counts)
+    ])  # fmt: skip
+    brighter = np.concatenate([np.full(n, m) for m, n in zip(medians, counts, strict=True)])
+    return depth, brighter
+
+
+def test_plain_shell_ends_where_the_marrow_is_reached():
+    depth, brighter = _profile([0.3, 0.3, 0.4, 1.0, 1.1], [200] * 5)
+    assert shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0) == 1.5
+
+
+def test_a_small_bright_bin_in_front_of_a_large_dark_one_does_not_end_the_shell():
+    # Seed 61 of the follow-up pairs: at a thin slab's sampling, a bin of ~90 voxels whose
+    # median is 0.98 sat before 1,100 voxels at 0.25; the first bin over 0.85 ended the
+    # shell at 1 mm under one affine and at 3 mm under the other.
+    depth, brighter = _profile([0.3, 0.98, 0.25, 0.34, 1.1, 1.15], [200, 90, 1100, 130, 220, 1000])
+    assert 90 >= MIN_BIN_VOXELS
+    assert shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0) == 2.0
+
+
+def test_a_large_bright_bin_ends_the_shell_even_after_a_small_dark_one():
+    # A thin dark band deeper down (a Modic III band in a few columns) is a minority.
+    depth, brighter = _profile([0.3, 1.0, 1.05, 0.4, 1.1], [200, 1000, 1000, 40, 1000])
+    assert shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0) == 0.5
+
+
+def test_no_bin_with_enough_voxels_gives_the_largest_shell():
+    depth, brighter = _profile([1.0, 1.0], [MIN_BIN_VOXELS - 1] * 2)
+    assert shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0) == 4.0
+
+
+@pytest.mark.slow
+def test_the_same_voxels_under_a_rotated_affine_give_the_same_findings():
+    """A follow-up whose only change is the patient's position: its grids moved with the
+    patient, so the voxels are those of the baseline and only the affines differ."""
+    pair = make_phantom_pair(61, retest=True, vary=("position",))
+    first, second = (
+        analyze(v.t1, stir=v.stir, vertebrae=v.truth.masks["vertebrae"], verify_roles=False)
+        for v in (pair.baseline, pair.followup)
+    )
+    assert np.array_equal(np.asarray(pair.baseline.t1.data), np.asarray(pair.followup.t1.data))
+    assert not np.allclose(pair.baseline.t1.grid.affine, pair.followup.t1.grid.affine)
+    assert first.checks["dark_shell_mm"] == second.checks["dark_shell_mm"]
+    marrow = [np.asarray(r.marrow.data) > 0 for r in (first, second)]
+    assert np.count_nonzero(marrow[0] != marrow[1]) <= 0.005 * np.count_nonzero(marrow[0])
+    assert np.array_equal(np.asarray(first.bme_mask.data), np.asarray(second.bme_mask.data))
+    columns = ["level", "finding", "volume_ml"]
+    assert first.lesions[columns].equals(second.lesions[columns])
+    assert first.endplates["modic_type"].tolist() == second.endplates["modic_type"].tolist()
