@@ -19,8 +19,15 @@ def _profile(medians: list[float], counts: list[int]) -> tuple[np.ndarray, np.nd
 
 
 def test_plain_shell_ends_where_the_marrow_is_reached():
-    depth, brighter = _profile([0.3, 0.3, 0.4, 1.0, 1.1], [200] * 5)
+    depth, brighter = _profile([0.3, 0.3, 0.7, 1.0, 1.1], [200] * 5)
     assert shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0) == 1.5
+    # a bin median a hair either side of the level moves the depth a hair, not a whole bin
+    depths = [
+        shell_from_profile(*_profile([0.3, 0.3, 0.7, level, 1.1], [200] * 5),
+                           shell_ratio=0.85, max_shell_mm=4.0)
+        for level in (0.849, 0.851)
+    ]  # fmt: skip
+    assert abs(depths[0] - depths[1]) < 0.01
 
 
 def test_a_small_bright_bin_in_front_of_a_large_dark_one_does_not_end_the_shell():
@@ -29,13 +36,15 @@ def test_a_small_bright_bin_in_front_of_a_large_dark_one_does_not_end_the_shell(
     # shell at 1 mm under one affine and at 3 mm under the other.
     depth, brighter = _profile([0.3, 0.98, 0.25, 0.34, 1.1, 1.15], [200, 90, 1100, 130, 220, 1000])
     assert 90 >= MIN_BIN_VOXELS
-    assert shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0) == 2.0
+    shell = shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0)
+    assert 2.0 - BIN_MM / 2 <= shell <= 2.0 + BIN_MM / 2  # where the dark bins end
 
 
 def test_a_large_bright_bin_ends_the_shell_even_after_a_small_dark_one():
     # A thin dark band deeper down (a Modic III band in a few columns) is a minority.
     depth, brighter = _profile([0.3, 1.0, 1.05, 0.4, 1.1], [200, 1000, 1000, 40, 1000])
-    assert shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0) == 0.5
+    shell = shell_from_profile(depth, brighter, shell_ratio=0.85, max_shell_mm=4.0)
+    assert 0.5 - BIN_MM / 2 <= shell <= 0.5 + BIN_MM / 2
 
 
 def test_no_bin_with_enough_voxels_gives_the_largest_shell():
@@ -54,7 +63,8 @@ def test_the_same_voxels_under_a_rotated_affine_give_the_same_findings():
     )
     assert np.array_equal(np.asarray(pair.baseline.t1.data), np.asarray(pair.followup.t1.data))
     assert not np.allclose(pair.baseline.t1.grid.affine, pair.followup.t1.grid.affine)
-    assert first.checks["dark_shell_mm"] == second.checks["dark_shell_mm"]
+    shells = first.checks["dark_shell_mm"], second.checks["dark_shell_mm"]
+    assert shells[0] == pytest.approx(shells[1], abs=0.05)  # 1.0 against 3.0 mm before
     marrow = [np.asarray(r.marrow.data) > 0 for r in (first, second)]
     assert np.count_nonzero(marrow[0] != marrow[1]) <= 0.005 * np.count_nonzero(marrow[0])
     assert np.array_equal(np.asarray(first.bme_mask.data), np.asarray(second.bme_mask.data))

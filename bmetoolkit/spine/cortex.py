@@ -11,8 +11,9 @@ the median of the brighter of the T1 and fluid ratios (dark bone is dark on both
 lesion but sclerosis is bright on one) in 0.5 mm bins of depth below the nearer endplate,
 and of depth from the walls. Marrow gets brighter with depth, so the bin medians are fitted
 by a profile that never gets darker with depth (isotonic regression, each bin weighted by
-its voxel count), and the shell ends at the first bin where that profile reaches
-``shell_ratio`` of normal marrow. A small bin that happens to be bright in front of a large
+its voxel count), and the shell ends where that profile reaches ``shell_ratio`` of normal
+marrow (interpolated between the bins either side, so the depth moves smoothly with the
+images). A small bin that happens to be bright in front of a large
 dark one (a thin slab's few voxels at a depth the grid rarely samples) no longer ends the
 shell early, so the same voxels under another affine give the same shell. A Modic III band
 is a minority of all endplate columns, so it does not move the median; the depths are
@@ -23,14 +24,14 @@ Examples
 --------
 >>> import numpy as np
 >>> depth = np.repeat(np.arange(0.25, 6, 0.5), 100)  # mm below the endplate
->>> brighter = np.where(depth < 1.5, 0.4, 1.0)  # 1.5 mm of dark bone left in the marrow
+>>> brighter = np.where(depth < 1.5, 0.6, 1.0)  # 1.5 mm of dark bone left in the marrow
 >>> shell_from_profile(depth, brighter, shell_ratio=0.8, max_shell_mm=4.0)
 1.5
 >>> few_bright = (depth < 0.5) & (np.arange(depth.size) % 3 == 0)  # 34 bright voxels
->>> shell_from_profile(depth[~(depth < 0.5) | few_bright],
+>>> shell_from_profile(depth[~(depth < 0.5) | few_bright],  # not 0.0: the dark bins outweigh
 ...                    np.where(depth < 0.5, 1.0, brighter)[~(depth < 0.5) | few_bright],
 ...                    shell_ratio=0.8, max_shell_mm=4.0)
-1.5
+1.46
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def shell_from_profile(
     shell_ratio: float,
     max_shell_mm: float,
 ) -> float:
-    """Depth (mm) where the median of ``brighter`` first reaches ``shell_ratio``.
+    """Depth (mm) where the profile of the medians of ``brighter`` reaches ``shell_ratio``.
 
     Parameters
     ----------
@@ -88,7 +89,18 @@ def shell_from_profile(
         return float(max_shell_mm)
     profile = isotonic_regression(medians, weights=counts, increasing=True).x
     reached = np.flatnonzero(profile >= shell_ratio)
-    return float(starts[reached[0]]) if reached.size else float(max_shell_mm)
+    if not reached.size:
+        return float(max_shell_mm)
+    first = int(reached[0])
+    if first == 0:
+        return float(starts[0])
+    # Where the profile, read at the bins' centres, crosses the level: a bin median a hair
+    # either side of the level moves the depth a hair, not a whole bin (the first-bin rule
+    # of before is the crossing halfway between the two centres).
+    below, above = profile[first - 1], profile[first]
+    share = (shell_ratio - below) / (above - below)
+    centre = BIN_MM / 2 + starts[first - 1] + share * (starts[first] - starts[first - 1])
+    return round(float(centre), 2)
 
 
 def shell_depths(
