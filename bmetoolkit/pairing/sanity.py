@@ -46,7 +46,9 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      and filled by fatty marrow (a tight field of view in a joint) has its median at fat, so
      its lower tail is the long one on a genuine pair and the tails mirror a swap's. There the
      relation gives a note (:data:`FAT_SCARCE_UNJUDGED`, one of :data:`NOTE_RULES`), never a
-     refusal.
+     refusal. Nor where the surface fat itself shows a T1 beside a fat-suppressed image
+     (:func:`surface_fat_shows_t1`): a view whose bulk is fat (an axial pelvis) has the
+     ratio's median at fat, and its lower tail is the long one on a genuine pair.
 
    - *the names say the two are swapped, and the images lean so* (:data:`NAMED_SWAP`): the
      image given as T1 is named (file name or series description) a T2 or STIR and the
