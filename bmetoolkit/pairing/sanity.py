@@ -46,7 +46,9 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      and filled by fatty marrow (a tight field of view in a joint) has its median at fat, so
      its lower tail is the long one on a genuine pair and the tails mirror a swap's. There the
      relation gives a note (:data:`FAT_SCARCE_UNJUDGED`, one of :data:`NOTE_RULES`), never a
-     refusal.
+     refusal. Nor where the surface fat itself shows a T1 beside a fat-suppressed image
+     (:func:`surface_fat_shows_t1`): a view whose bulk is fat (an axial pelvis) has the
+     ratio's median at fat, and its lower tail is the long one on a genuine pair.
 
    - *the names say the two are swapped, and the images lean so* (:data:`NAMED_SWAP`): the
      image given as T1 is named (file name or series description) a T2 or STIR and the
@@ -114,6 +116,7 @@ __all__ = [
     "names_say_swapped",
     "refuse_duplicates",
     "same_input",
+    "surface_fat_shows_t1",
 ]
 
 #: Below this fraction of the fluid image's brightest voxels dark on the T1, fluid is bright on
@@ -289,6 +292,32 @@ def leans_swapped(evidence: RoleEvidence) -> bool:
     return given[0] < traded[0] and given[1] > traded[1]
 
 
+def surface_fat_shows_t1(evidence: RoleEvidence) -> bool:
+    """Whether the body's surface fat itself shows a T1 beside a fat-suppressed image.
+
+    The mirror of the suppressed-fat rule: the layer is dark on the fluid image (median
+    rank below :data:`SUPPRESSED_FAT_RANK`), brighter in rank on the image given as T1,
+    and its T1-to-fluid log ratio lies above the interior's (``fat_contrast`` above 0).
+    A swap turns all three round, and a plain T2 in the STIR role shows the fat bright
+    (its rank at least that bound). Where the fat is measured so, the fat-scarce
+    relation (the ratio's tails) is not evidence against the roles: a view whose bulk is
+    fat (an axial pelvis, its subcutaneous and deep fat) has its median at fat, so the
+    lower tail (muscle, fluid) is the long one on a genuine pair.
+
+    >>> from bmetoolkit.pairing.tissue import RoleEvidence
+    >>> genuine = RoleEvidence(5000, fat_t1_rank=0.61, fat_fluid_rank=0.22, fat_contrast=0.74)
+    >>> surface_fat_shows_t1(genuine)
+    True
+    >>> swapped = RoleEvidence(5000, fat_t1_rank=0.25, fat_fluid_rank=0.61, fat_contrast=-0.29)
+    >>> surface_fat_shows_t1(swapped)
+    False
+    """
+    ranks, contrast = (evidence.fat_t1_rank, evidence.fat_fluid_rank), evidence.fat_contrast
+    if None in ranks or contrast is None:
+        return False
+    return ranks[0] > ranks[1] and ranks[1] < SUPPRESSED_FAT_RANK and contrast > 0
+
+
 def names_say_swapped(t1: Volume, fluid: Volume) -> bool:
     """Whether the image given as T1 is named a T2 or STIR and the fluid image a T1 (file
     names or series descriptions, :func:`~bmetoolkit.pairing.names.contrast_from_name`)."""
@@ -396,6 +425,7 @@ def judge_roles(
         role == "stir"
         and evidence.ratio_tails is not None
         and evidence.ratio_tails < MIN_RATIO_TAILS
+        and not (surface_is_tissue and surface_fat_shows_t1(evidence))
     ):
         tails = (
             "of the tissues it and the STIR show, those darker on it than on the STIR reach "
