@@ -4,11 +4,13 @@ On a sagittal slice beside the midline a vertebral body's posterior wall is no f
 than at the midline, and behind it lie the pedicle's base and the foramen. Where that
 tissue passes the marrow threshold, the seeds' regrowth and the lesion fill take it into
 the body: the lateral confinement (:func:`.checks.confine_laterally`) allows the whole
-mid-sagittal outline on every slice, so it stays. What marks it is a band along the
-section's posterior edge, darker on T1 than the body's own marrow at the midline, running
-down most of the section's height. Lesions darken the T1 too, but they run along an
-endplate (a band across the whole depth of a few rows), not down the posterior edge, so
-rows dark across most of their depth are not counted.
+mid-sagittal outline on every slice, so it stays. What marks it is a wall in the back of
+the section, darker on T1 than the body's own marrow at the midline (the body's cortex,
+oblique on a lateral slice), running down most of the section's height with tissue that is
+not dark behind it: the wall and what lies behind it are cut. Lesions darken the T1 too,
+but they run along an endplate (rows dark across most of the section's depth, which do not
+count) and have no marrow behind them. Where a pedicle joins the body without a visible
+cortex nothing is cut.
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -42,7 +44,7 @@ MIN_BEHIND_MM = 2.0
 def trim_posterior_band(
     bodies: NDArray[np.int32], t1: NDArray, midline: float, spacing: NDArray
 ) -> NDArray[np.int32]:
-    """Cut, on each body's lateral slices, the dark band along its posterior edge.
+    """Cut, on each body's lateral slices, a dark wall in its back and what lies behind it.
 
     Parameters
     ----------
