@@ -54,6 +54,7 @@ from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body
 from bmetoolkit.spine.autoseg.midline import bodies_from_midline
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
+from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -288,7 +289,10 @@ def _t1_bodies(
     marrow = marrow_mask(t1, t2, column, distance, *where, spacing, params)
     percentile = params.marrow_reference_percentile
     dark = None if polarity == DARK else cortex_mask(t1, column, near, spacing, params, percentile)
-    bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+    bright_t1 = t1 if polarity == BRIGHT else None
+    bodies, notes = _bodies_from_marrow(
+        marrow, dark, distance, canal, spacing, params, bright_t1=bright_t1
+    )
     return bodies, marrow, notes
 
 
@@ -300,12 +304,15 @@ def _bodies_from_marrow(
     spacing: NDArray,
     params: AutosegParameters,
     from_midline: bool = False,
+    bright_t1: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.int32], list[str]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
     ``from_midline`` (without a T1): seeds from the mid-sagittal slab grown back by
     watershed, with a second pass for bodies joined to the tissue in front
-    (:mod:`.midline`). Returns the bodies (labels 1..n) and the notes of the checks
+    (:mod:`.midline`). ``bright_t1`` (a T1 whose marrow is bright): the dark band of
+    posterior elements along the lateral sections' posterior edge is cut after the lesion
+    fill (:mod:`.posterior`). Returns the bodies (labels 1..n) and the notes of the checks
     (bodies dropped).
     """
     if from_midline:
@@ -314,6 +321,8 @@ def _bodies_from_marrow(
         bodies = split_bodies(marrow, distance, canal.front, spacing, params)
     bodies = confine_laterally(bodies, canal.midline, spacing, params)
     bodies = fill_lesions(bodies, spacing, params)
+    if bright_t1 is not None:
+        bodies = trim_posterior_band(bodies, bright_t1, canal.midline, spacing)
     bodies = add_cortex(bodies, spacing, params)
     if dark is not None and params.endplate_fill_mm > 0:
         bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
