@@ -270,10 +270,7 @@ def analyze_study(
     )
     marrow &= ~(_within_shell(bodies, grid.shape, shell) & shell_like(ratios, fluid, params))
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
-    ratios = {
-        name: np.where(marrow, r, np.nan).astype(np.float32, copy=False)
-        for name, r in ratios.items()
-    }
+    ratios = _within_marrow(ratios, marrow, fitted_on, user_normal)
     voxel_mm3 = grid.voxel_volume_mm3
     bme = edema_candidates(decisions, levels, voxel_mm3, params)
     bme, spots, spot_notes = drop_focal_spots(
@@ -527,6 +524,36 @@ def _read_around(
     values = np.zeros(near.shape, np.float32)
     values[near] = values_at(image, index)
     return values
+
+
+def _within_marrow(
+    ratios: dict[str, NDArray[np.float32]],
+    marrow: NDArray[np.bool_],
+    fitted_on: NDArray[np.bool_],
+    user_normal: NDArray[np.bool_] | None,
+) -> dict[str, NDArray[np.float32]]:
+    """The ratio images of :func:`~bmetoolkit.ratios.marrow_ratios`, NaN outside ``marrow``
+    (a part of the region they were computed on: ``fitted_on`` and the user's normal
+    region), set in place.
+
+    Those images are NaN outside that region already, so only the region's voxels that
+    left the marrow are set: the values of ``np.where(marrow, ratio, nan)`` without a pass
+    over the whole grid per image.
+
+    >>> ratio = np.array([[[1.0, 2.0, np.nan, 4.0]]], np.float32)
+    >>> fitted = np.array([[[True, True, False, True]]])
+    >>> marrow = np.array([[[True, False, False, True]]])
+    >>> _within_marrow({"t1": ratio}, marrow, fitted, None)["t1"].ravel().tolist()
+    [1.0, nan, nan, 4.0]
+    """
+    region = fitted_on if user_normal is None else fitted_on | user_normal
+    left = np.flatnonzero(region & ~marrow)
+    out = {}
+    for name, ratio in ratios.items():
+        ratio = np.asarray(ratio, np.float32)
+        np.put(ratio, left, np.nan)
+        out[name] = ratio
+    return out
 
 
 def _within_shell(
