@@ -268,7 +268,7 @@ def analyze_study(
         shell_ratio=params.shell_ratio,
         max_shell_mm=params.max_shell_mm if largest_si_extent(bodies) <= COARSE_SI_MM else 0.0,
     )
-    marrow &= ~(_within_shell(bodies, grid.shape, shell) & shell_like(ratios, fluid, params))
+    _peel_shell(marrow, bodies, ratios, fluid, shell, params)
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = _within_marrow(ratios, marrow, fitted_on, user_normal)
     voxel_mm3 = grid.voxel_volume_mm3
@@ -407,9 +407,11 @@ def edema_findings(
     # zones are still assigned, and the endplates say "not assessed".
     # Modic typing sees the marrow's edema only: the wall layer adds to the edema's volume,
     # never to what the edema is (a band along an endplate or not).
+    # (the NaN image is built only without a T1: ``dict.get`` would build it every time)
+    t1 = decisions["t1"] if "t1" in decisions else np.full(grid.shape, np.nan, np.float32)
     types, assignment = modic_map(
         marrow_bme,
-        decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
+        t1,
         fluid,
         levels=levels,
         bodies=bodies,
@@ -556,19 +558,27 @@ def _within_marrow(
     return out
 
 
-def _within_shell(
-    bodies: list[BodyGeometry], shape: tuple[int, ...], shell: dict[str, float]
-) -> NDArray[np.bool_]:
-    """Voxels within the scan's shell depth below the endplates or inside the walls.
+def _peel_shell(
+    marrow: NDArray[np.bool_],
+    bodies: list[BodyGeometry],
+    ratios: Mapping[str, NDArray[np.float32]],
+    fluid: str,
+    shell: dict[str, float],
+    params: Parameters,
+) -> None:
+    """Take out of ``marrow`` (in place) the voxels within the scan's shell depth below the
+    endplates or inside the walls that also look like the shell (dark on T1 and on the
+    fluid image, :func:`~bmetoolkit.ratios.shell_like`).
 
-    Only those that also look like the shell (dark on T1 and on the fluid image) leave the
-    marrow: a lesion bright on either, right under the endplate, stays.
+    A lesion bright on either, right under the endplate, stays. Each body's voxels within
+    the depth are tested alone (the test is voxel by voxel), without a grid-sized array.
     """
-
-    def within(body: BodyGeometry) -> NDArray[np.bool_]:
-        return (body.nearest_depth < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
-
-    return on_grid(bodies, shape, within, fill=False, dtype=bool)
+    flat = {name: np.asarray(ratio).reshape(-1) for name, ratio in ratios.items()}
+    for body in bodies:
+        within = (body.nearest_depth < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
+        index = body.index[within]
+        dark = shell_like({name: ratio[index] for name, ratio in flat.items()}, fluid, params)
+        np.put(marrow, index[dark], False)
 
 
 def _reference_region(reference_mask: ImageInput | None, study: Study) -> NDArray[np.bool_] | None:

@@ -1,5 +1,6 @@
-"""The coverage mask computed in slabs equals the whole grid's computation, voxel for voxel,
-and the ratio images masked in place equal the former ``np.where`` copy."""
+"""Steps of a run computed on less than the whole grid equal the whole grid's computation:
+the coverage mask in slabs, the ratio images masked in place (the former ``np.where``
+copy), the shell peeled body by body (the former grid-sized formula)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import numpy as np
 import pytest
 
 from bmetoolkit import analysis, resample
+from bmetoolkit.params import Parameters
+from bmetoolkit.ratios import shell_like
 from bmetoolkit.resample import coverage_mask, voxel_mapping
-from bmetoolkit.volume import Grid
+from bmetoolkit.spine.labels import VertebraLabels
+from bmetoolkit.spine.vertebra import body_geometries, on_grid
+from bmetoolkit.volume import Grid, Volume
 from tests.helpers import SAGITTAL_PSR, ras_affine
 
 
@@ -65,3 +70,33 @@ def test_ratios_masked_in_place_equal_the_where_copy(rng):
         assert got[name].dtype == np.float32
         assert got[name].tobytes() == values.tobytes()  # NaNs and values, bit for bit
     assert np.isfinite(got["t1"][user_normal & ~marrow]).sum() == 0  # the user's region too
+
+
+def _labels_of_two_bodies(shape=(30, 24, 12)) -> Volume:
+    """Two box-shaped bodies, one touching the edge of the array, on an anisotropic grid."""
+    data = np.zeros(shape, np.uint8)
+    data[3:14, 4:20, 2:10] = 22  # L3
+    data[16:30, 5:21, 0:9] = 23  # L4, at the array's edge
+    return Volume(data, np.diag([0.8, 0.9, 2.5, 1.0]), kind="label")
+
+
+@pytest.mark.parametrize("with_t1", [True, False])
+def test_shell_peeled_per_body_equals_the_grid_formula(rng, with_t1):
+    labels = VertebraLabels(_labels_of_two_bodies(), {22: "L3", 23: "L4"}, "verse")
+    bodies = body_geometries(labels, cortex_mm=1.0)
+    shape = labels.bodies.shape
+    marrow = on_grid(bodies, shape, lambda b: b.marrow, fill=False, dtype=bool)
+    names = ("t1", "stir") if with_t1 else ("stir",)
+    ratios = {name: rng.gamma(3.0, 0.3, shape).astype(np.float32) for name in names}
+    ratios["stir"][0, 0, 0] = np.nan
+    shell = {"endplate_mm": 3.0, "wall_mm": 1.5}
+    params = Parameters()
+
+    def within(body):
+        return (body.nearest_depth < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
+
+    near = on_grid(bodies, shape, within, fill=False, dtype=bool)
+    expected = marrow & ~(near & shell_like(ratios, "stir", params))
+    assert 0 < np.count_nonzero(marrow & ~expected) < np.count_nonzero(marrow)  # some peeled
+    analysis._peel_shell(marrow, bodies, ratios, "stir", shell, params)
+    assert np.array_equal(marrow, expected)
