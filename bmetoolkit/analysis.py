@@ -268,12 +268,9 @@ def analyze_study(
         shell_ratio=params.shell_ratio,
         max_shell_mm=params.max_shell_mm if largest_si_extent(bodies) <= COARSE_SI_MM else 0.0,
     )
-    marrow &= ~(_within_shell(bodies, grid.shape, shell) & shell_like(ratios, fluid, params))
+    _peel_shell(marrow, bodies, ratios, fluid, shell, params)
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
-    ratios = {
-        name: np.where(marrow, r, np.nan).astype(np.float32, copy=False)
-        for name, r in ratios.items()
-    }
+    ratios = _within_marrow(ratios, marrow, fitted_on, user_normal)
     voxel_mm3 = grid.voxel_volume_mm3
     bme = edema_candidates(decisions, levels, voxel_mm3, params)
     bme, spots, spot_notes = drop_focal_spots(
@@ -410,9 +407,11 @@ def edema_findings(
     # zones are still assigned, and the endplates say "not assessed".
     # Modic typing sees the marrow's edema only: the wall layer adds to the edema's volume,
     # never to what the edema is (a band along an endplate or not).
+    # (the NaN image is built only without a T1: ``dict.get`` would build it every time)
+    t1 = decisions["t1"] if "t1" in decisions else np.full(grid.shape, np.nan, np.float32)
     types, assignment = modic_map(
         marrow_bme,
-        decisions.get("t1", np.full(grid.shape, np.nan, np.float32)),
+        t1,
         fluid,
         levels=levels,
         bodies=bodies,
@@ -529,19 +528,57 @@ def _read_around(
     return values
 
 
-def _within_shell(
-    bodies: list[BodyGeometry], shape: tuple[int, ...], shell: dict[str, float]
-) -> NDArray[np.bool_]:
-    """Voxels within the scan's shell depth below the endplates or inside the walls.
+def _within_marrow(
+    ratios: dict[str, NDArray[np.float32]],
+    marrow: NDArray[np.bool_],
+    fitted_on: NDArray[np.bool_],
+    user_normal: NDArray[np.bool_] | None,
+) -> dict[str, NDArray[np.float32]]:
+    """The ratio images of :func:`~bmetoolkit.ratios.marrow_ratios`, NaN outside ``marrow``
+    (a part of the region they were computed on: ``fitted_on`` and the user's normal
+    region), set in place.
 
-    Only those that also look like the shell (dark on T1 and on the fluid image) leave the
-    marrow: a lesion bright on either, right under the endplate, stays.
+    Those images are NaN outside that region already, so only the region's voxels that
+    left the marrow are set: the values of ``np.where(marrow, ratio, nan)`` without a pass
+    over the whole grid per image.
+
+    >>> ratio = np.array([[[1.0, 2.0, np.nan, 4.0]]], np.float32)
+    >>> fitted = np.array([[[True, True, False, True]]])
+    >>> marrow = np.array([[[True, False, False, True]]])
+    >>> _within_marrow({"t1": ratio}, marrow, fitted, None)["t1"].ravel().tolist()
+    [1.0, nan, nan, 4.0]
     """
+    region = fitted_on if user_normal is None else fitted_on | user_normal
+    left = np.flatnonzero(region & ~marrow)
+    out = {}
+    for name, ratio in ratios.items():
+        ratio = np.asarray(ratio, np.float32)
+        np.put(ratio, left, np.nan)
+        out[name] = ratio
+    return out
 
-    def within(body: BodyGeometry) -> NDArray[np.bool_]:
-        return (body.nearest_depth < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
 
-    return on_grid(bodies, shape, within, fill=False, dtype=bool)
+def _peel_shell(
+    marrow: NDArray[np.bool_],
+    bodies: list[BodyGeometry],
+    ratios: Mapping[str, NDArray[np.float32]],
+    fluid: str,
+    shell: dict[str, float],
+    params: Parameters,
+) -> None:
+    """Take out of ``marrow`` (in place) the voxels within the scan's shell depth below the
+    endplates or inside the walls that also look like the shell (dark on T1 and on the
+    fluid image, :func:`~bmetoolkit.ratios.shell_like`).
+
+    A lesion bright on either, right under the endplate, stays. Each body's voxels within
+    the depth are tested alone (the test is voxel by voxel), without a grid-sized array.
+    """
+    flat = {name: np.asarray(ratio).reshape(-1) for name, ratio in ratios.items()}
+    for body in bodies:
+        within = (body.nearest_depth < shell["endplate_mm"]) | (body.inside_mm < shell["wall_mm"])
+        index = body.index[within]
+        dark = shell_like({name: ratio[index] for name, ratio in flat.items()}, fluid, params)
+        np.put(marrow, index[dark], False)
 
 
 def _reference_region(reference_mask: ImageInput | None, study: Study) -> NDArray[np.bool_] | None:
