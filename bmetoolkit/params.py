@@ -263,13 +263,16 @@ class Parameters:
         the level): a region of noise or texture that merely touches the level is dropped.
         Default 0.25.
     modic_spot_mm : float
-        A changed region at an endplate, mostly of fat or sclerosis, that spans at most this
-        (mm) along every axis of its body (between voxel centres) and along SI at least half
-        as far as along the endplate is a focal spot (focal fat: round, up to about 1.5 cm,
-        as for edema's ``focal_max_mm``), not a Modic change, which spreads along the
-        endplate. Regions mostly of edema are left to the focal-spot rule of the edema (on
-        the randomised tuning seeds 0-59, testing them too lost 5 true Modic I endplates and
-        removed no false one). 0 finds none. Default 15.
+        Opt-in (0, the default, finds none). A changed region at an endplate, mostly of fat
+        or sclerosis, that spans at most this (mm) along every axis of its body (between
+        voxel centres) and along SI at least half as far as along the endplate is a focal
+        spot (focal fat: round, up to about 1.5 cm, as edema's ``focal_max_mm``), not a
+        Modic change, which spreads along the endplate. Regions mostly of edema are left
+        to the edema's own focal-spot rule. At 15 on the randomised tuning seeds
+        (docs/validation.md, session 15): 4 false Modic endplates removed (seeds 0-59,
+        healthy 60-89, mixed-Modic sweep 0-29) and 3 true ones lost (mixed-Modic sweep:
+        type III and mixed changes found in round fragments), so it is not the default;
+        for real marrow whose focal fat gives scattered small Modic II calls.
 
     Any bone (marrow masks)
     -----------------------
@@ -349,7 +352,7 @@ class Parameters:
     modic_attach_mm: float = 2.0
     modic_min_attached: float = 0.6
     region_median_margin: float = 0.25
-    modic_spot_mm: float = 15.0
+    modic_spot_mm: float = 0.0
     articular_gap_mm: float = 10.0
     subchondral_mm: float = 5.0
     cyst_fluid_fraction: float = 0.6

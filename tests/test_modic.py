@@ -329,7 +329,7 @@ def test_small_type_ii_dropped_by_volume(body):
     t1, stir = normal_ratios()
     small = np.s_[4:6, 10:14, 20:24]  # 2 x 4 x 4 voxels = 96 mm³; with min_modic_mm3 100
     t1[small], stir[small] = 1.3, 0.8
-    any_area = PARAMS.replace(modic_min_area_pct=0.0, modic_spot_mm=0.0)  # a spot: see below
+    any_area = PARAMS.replace(modic_min_area_pct=0.0)
     assert (run(body, t1, stir, params=any_area)[0] == 2).sum() == 32
     assert not run(body, t1, stir, params=any_area.replace(min_modic_mm3=100.0))[0].any()
 
@@ -344,27 +344,31 @@ def test_focal_fat_spot_by_an_endplate_is_not_type_ii(body):
     assert run(body, t1, stir)[2]["superior"]["modic_type"] == "II"
 
 
+SPOTS = PARAMS.replace(modic_spot_mm=15.0)
+
+
 @pytest.mark.parametrize("kind", ["fat", "sclerosis"])
 def test_round_spot_at_an_endplate_is_not_a_modic_change(body, kind):
     """Focal fat (or a dark island) touching an endplate: 20 % of the endplate's columns
     (past ``modic_min_area_pct``) and 7 mm deep (past the depth a band needs), but round and
     12 x 11 x 6 mm between voxel centres (at most ``modic_spot_mm`` along every axis, its
     depth at least half its width): a spot, not a band. Spread along the endplate (21 mm
-    AP) the same change is a Modic change, and ``modic_spot_mm`` 0 keeps the spot."""
+    AP) the same change is a Modic change, and ``modic_spot_mm`` 0 (the default) keeps the
+    spot."""
     spot = np.zeros(SHAPE, bool)
     spot[3:8, 12:24, 17:24] = True
     wide = np.zeros(SHAPE, bool)
     wide[3:8, 8:30, 17:24] = True
     expected = "II" if kind == "fat" else "III"
 
-    def superior(region, params=PARAMS):
+    def superior(region, params=SPOTS):
         t1, stir = normal_ratios()
         t1[region], stir[region] = (1.35, 0.6) if kind == "fat" else (0.5, 0.5)
         return run(body, t1, stir, params=params)[2]["superior"]
 
     assert superior(spot)["area_pct"] == 0.0 and superior(spot)["modic_type"] == "none"
     assert superior(wide)["modic_type"] == expected
-    kept = superior(spot, PARAMS.replace(modic_spot_mm=0.0))
+    kept = superior(spot, PARAMS)
     assert kept["modic_type"] == expected and kept["area_pct"] == pytest.approx(20.0)
 
 
@@ -375,7 +379,7 @@ def test_a_round_spot_of_edema_at_an_endplate_stays_a_modic_i(body):
     spot = np.zeros(SHAPE, bool)
     spot[3:8, 12:24, 17:24] = True
     t1[spot], stir[spot] = 0.85, 1.5
-    assert run(body, t1, stir, spot)[2]["superior"]["modic_type"] == "I"
+    assert run(body, t1, stir, spot, params=SPOTS)[2]["superior"]["modic_type"] == "I"
 
 
 def test_s1_has_no_inferior_endplate_row():
