@@ -54,12 +54,7 @@ from bmetoolkit.segment import (
     regions_where,
     remove_small,
 )
-from bmetoolkit.spine.vertebra import (
-    COARSE_SI_MM,
-    BodyGeometry,
-    largest_si_extent,
-    on_grid,
-)
+from bmetoolkit.spine.vertebra import COARSE_SI_MM, BodyGeometry, largest_si_extent, on_grid
 from bmetoolkit.volume import occupied_box
 
 __all__ = [

@@ -271,8 +271,10 @@ class Parameters:
         to the edema's own focal-spot rule. At 15 on the randomised tuning seeds
         (docs/validation.md, session 15): 4 false Modic endplates removed (seeds 0-59,
         healthy 60-89, mixed-Modic sweep 0-29) and 3 true ones lost (mixed-Modic sweep:
-        type III and mixed changes found in round fragments), so it is not the default;
-        for real marrow whose focal fat gives scattered small Modic II calls.
+        type III and mixed changes found in round fragments); held-out seeds 5000-5059 and
+        the held-out healthy sweep: 1 false endplate removed, 1 true one lost. So it is not
+        the default; it is for real marrow whose focal fat gives scattered small Modic II
+        calls.
 
     Any bone (marrow masks)
     -----------------------
