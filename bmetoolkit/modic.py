@@ -37,6 +37,7 @@ that third, else middle).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from scipy import ndimage
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.params import AREA_GRADE_LIMITS_PCT, HEIGHT_GRADE_LIMITS_PCT, Parameters
 from bmetoolkit.segment import (
+    ROUND,
     hysteresis,
     keep_regions,
     label_lesions,
@@ -154,6 +156,39 @@ def type_string(volumes: dict[str, float], min_fraction: float) -> str:
 REACH_PERCENTILE = 75.0
 
 
+class BodyFrame:
+    """Each voxel's coordinates (mm) along its body's AP, LR and SI axes (NaN outside the
+    bodies), computed on first use: few regions reach a test that needs them.
+
+    >>> from bmetoolkit.spine.labels import VertebraLabels
+    >>> from bmetoolkit.spine.vertebra import body_geometries
+    >>> from bmetoolkit.volume import Volume
+    >>> data = np.zeros((6, 6, 6), np.uint8)
+    >>> data[1:5, 1:5, 1:5] = 20
+    >>> labels = VertebraLabels(Volume(data, np.eye(4), kind="label"), {20: "L1"}, "verse")
+    >>> frame = BodyFrame(body_geometries(labels, cortex_mm=0.5), data.shape)
+    >>> [float(np.nanmax(axis) - np.nanmin(axis)) for axis in frame.coordinates]
+    [3.0, 3.0, 3.0]
+    """
+
+    def __init__(self, bodies: list[BodyGeometry], shape: tuple[int, ...]) -> None:
+        self._bodies, self._shape = bodies, shape
+
+    @cached_property
+    def coordinates(self) -> tuple[NDArray[np.float32], ...]:
+        """The AP, LR and SI coordinate grids."""
+        return tuple(
+            on_grid(
+                self._bodies,
+                self._shape,
+                lambda b, a=axis: getattr(b, a),
+                fill=np.nan,
+                dtype=np.float32,
+            )
+            for axis in ("ap", "lr", "si")
+        )
+
+
 @dataclass(frozen=True)
 class EndplateBands:
     """What makes a changed region a Modic change: a band along an endplate.
@@ -192,6 +227,13 @@ class EndplateBands:
         The edema (type I) voxels.
     min_edema_depth_mm : float
         Typical reach a band mostly of ``edema`` needs.
+    frame : BodyFrame or None
+        Each voxel's coordinates along its body's axes; None skips the focal-spot test.
+    spot_mm : float
+        A region mostly of fat or sclerosis (not ``edema``) whose voxel centres span at most
+        this (mm) along every body axis, and along SI at least half
+        (:data:`~bmetoolkit.segment.ROUND`) as far as along AP or LR, is a focal spot
+        touching the endplate, not a band; 0 finds none.
     """
 
     depth: NDArray[np.floating]
@@ -206,6 +248,8 @@ class EndplateBands:
     min_attached: float
     edema: NDArray[np.bool_]
     min_edema_depth_mm: float
+    frame: BodyFrame | None = None
+    spot_mm: float = 0.0
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
@@ -227,7 +271,22 @@ class EndplateBands:
             return False
         area = starts.size / float(self.n_columns[box][inside].max())
         typical = np.percentile(reach, REACH_PERCENTILE)
-        return bool(typical >= self._min_depth(box, inside) and area >= self.min_area)
+        if typical < self._min_depth(box, inside) or area < self.min_area:
+            return False
+        return not self._is_spot(box, inside)
+
+    def _is_spot(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
+        """Whether a region of fat or sclerosis is a focal spot at the endplate: at most
+        ``spot_mm`` along every axis of its body, and along SI at least half as long as
+        along the endplate (focal fat is round and up to about 1.5 cm; a Modic change
+        spreads along the endplate, a band is flat). A region mostly of edema is not tested
+        here: the edema's own focal-spot rule (:func:`bmetoolkit.segment.focal_spots`)
+        judges it by its contrast too, and small round Modic I changes are common."""
+        if self.spot_mm <= 0 or self.frame is None or self.edema[box][inside].mean() >= 0.5:
+            return False
+        ap, lr, si = (float(np.ptp(axis[box][inside])) for axis in self.frame.coordinates)
+        width = max(ap, lr)
+        return max(width, si) <= self.spot_mm and si >= ROUND * width
 
     def _min_depth(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> float:
         """The reach a region needs: less for a band mostly of edema, which no fatty band
@@ -404,6 +463,8 @@ def modic_map(
         min_attached=params.modic_min_attached if si_mm <= COARSE_SI_MM else 0.0,
         edema=bme,
         min_edema_depth_mm=max(params.modic_min_edema_depth_mm, si_mm),
+        frame=BodyFrame(bodies, bme.shape),
+        spot_mm=params.modic_spot_mm,
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)

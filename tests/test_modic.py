@@ -344,6 +344,44 @@ def test_focal_fat_spot_by_an_endplate_is_not_type_ii(body):
     assert run(body, t1, stir)[2]["superior"]["modic_type"] == "II"
 
 
+SPOTS = PARAMS.replace(modic_spot_mm=15.0)
+
+
+@pytest.mark.parametrize("kind", ["fat", "sclerosis"])
+def test_round_spot_at_an_endplate_is_not_a_modic_change(body, kind):
+    """Focal fat (or a dark island) touching an endplate: 20 % of the endplate's columns
+    (past ``modic_min_area_pct``) and 7 mm deep (past the depth a band needs), but round and
+    12 x 11 x 6 mm between voxel centres (at most ``modic_spot_mm`` along every axis, its
+    depth at least half its width): a spot, not a band. Spread along the endplate (21 mm
+    AP) the same change is a Modic change, and ``modic_spot_mm`` 0 (the default) keeps the
+    spot."""
+    spot = np.zeros(SHAPE, bool)
+    spot[3:8, 12:24, 17:24] = True
+    wide = np.zeros(SHAPE, bool)
+    wide[3:8, 8:30, 17:24] = True
+    expected = "II" if kind == "fat" else "III"
+
+    def superior(region, params=SPOTS):
+        t1, stir = normal_ratios()
+        t1[region], stir[region] = (1.35, 0.6) if kind == "fat" else (0.5, 0.5)
+        return run(body, t1, stir, params=params)[2]["superior"]
+
+    assert superior(spot)["area_pct"] == 0.0 and superior(spot)["modic_type"] == "none"
+    assert superior(wide)["modic_type"] == expected
+    kept = superior(spot, PARAMS)
+    assert kept["modic_type"] == expected and kept["area_pct"] == pytest.approx(20.0)
+
+
+def test_a_round_spot_of_edema_at_an_endplate_stays_a_modic_i(body):
+    """The spot test leaves edema to the edema's own focal-spot rule (its contrast
+    decides): the same round region as edema is a Modic I."""
+    t1, stir = normal_ratios()
+    spot = np.zeros(SHAPE, bool)
+    spot[3:8, 12:24, 17:24] = True
+    t1[spot], stir[spot] = 0.85, 1.5
+    assert run(body, t1, stir, spot, params=SPOTS)[2]["superior"]["modic_type"] == "I"
+
+
 def test_s1_has_no_inferior_endplate_row():
     s1 = make_body("S1", 26)
     t1, stir = normal_ratios()
