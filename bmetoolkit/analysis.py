@@ -631,6 +631,7 @@ def _contrast_checks(
         "t1_disc_to_marrow_evidence": evidence,
         "marrow_log_spread": spreads,
         "t1_criterion": levels.t1_criterion,
+        "role_evidence": {role: dict(m) for role, m in study.role_evidence.items()},
     }
     return checks, notes
 

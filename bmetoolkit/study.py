@@ -39,6 +39,7 @@ from bmetoolkit.errors import (
 from bmetoolkit.io import READ_NOTES, SOURCE_FILES, as_volume, file_sha256
 from bmetoolkit.pairing.sanity import check_roles, refuse_duplicates
 from bmetoolkit.pairing.series import IDENTIFIERS_META_KEY
+from bmetoolkit.pairing.tissue import RoleEvidence
 from bmetoolkit.resample import ResampledVolume, coverage_mask, resample_with_coverage
 from bmetoolkit.volume import Grid, Volume
 
@@ -90,7 +91,12 @@ class Study:
         SHA-256 of every input file, by role: a list of ``{"file": ..., "sha256": ...}``
         (empty for images built in memory).
     role_checks : dict
-        What the role check measured (:func:`bmetoolkit.pairing.sanity.check_roles`).
+        The role check's fluid-dark fraction per fluid role (None: too few voxels to judge;
+        no entry: not checked; :func:`bmetoolkit.pairing.sanity.check_roles`).
+    role_evidence : dict
+        Every measure the role check judged, per fluid role
+        (:meth:`bmetoolkit.pairing.tissue.RoleEvidence.to_dict`; saved in ``report.json``
+        under ``checks.role_evidence``).
     source_grids : dict
         Each image's own grid as acquired, by role (its voxel size and orientation decide
         how far partial volume reaches on the study grid).
@@ -106,6 +112,9 @@ class Study:
     notes: tuple[str, ...] = ()
     checksums: Mapping[str, list[dict[str, str]]] = field(default_factory=dict, repr=False)
     role_checks: Mapping[str, float | None] = field(default_factory=dict)
+    role_evidence: Mapping[str, Mapping[str, float | int | None]] = field(
+        default_factory=dict, repr=False
+    )
     source_grids: Mapping[str, Grid] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -242,9 +251,9 @@ class Study:
         inputs = {role: volume.source or "" for role, volume in aligned.items()}
         messages += _read_notes({base_role: base, **volumes})
         messages += _identity_notes(base, base_role, volumes, allow_cross_study)
-        fractions: dict[str, float | None] = {}
+        evidence: dict[str, RoleEvidence] = {}
         if verify_roles and base_role == "t1" and ("t2" in aligned or "stir" in aligned):
-            fractions, role_notes = check_roles(base, volumes, aligned, covered)
+            evidence, role_notes = check_roles(base, volumes, aligned, covered)
             messages += role_notes
         elif verify_roles:
             refuse_duplicates({base_role: base, **volumes})
@@ -255,7 +264,11 @@ class Study:
             inputs=inputs,
             notes=tuple(dict.fromkeys(messages)),
             checksums=input_checksums({base_role: base, **volumes}),
-            role_checks=fractions,
+            role_checks={
+                role: None if measured.fluid_dark is None else round(measured.fluid_dark, 3)
+                for role, measured in evidence.items()
+            },
+            role_evidence={role: measured.to_dict() for role, measured in evidence.items()},
             source_grids={
                 role: volume.grid
                 for role, volume in {base_role: base, **volumes}.items()

@@ -402,3 +402,27 @@ def test_a_fine_grid_is_judged_on_every_kth_voxel_with_the_same_verdicts():
         for evidence in (judged, every):
             assert (judge_roles(evidence, "stir") is not None) == refused
         assert judged.fat_contrast == pytest.approx(every.fat_contrast, abs=0.2)
+
+
+def test_report_keeps_what_the_role_check_measured(knee, tmp_path):
+    """``report.json`` records every measure the role check judged, per fluid image (spine
+    and bones; the bones' marrow measures once the masks are read), and none when the roles
+    were not checked."""
+    from bmetoolkit.analysis import analyze
+
+    phantom = make_phantom(seed=0, lesions="healthy", config=PhantomConfig.small())
+    spine = analyze(phantom.t1, t2=phantom.t2, stir=phantom.stir)
+    spine.save(tmp_path / "spine", qc=False)
+    saved = json.loads((tmp_path / "spine" / "report.json").read_text())["checks"]
+    evidence = saved["role_evidence"]
+    assert sorted(evidence) == ["stir", "t2"]
+    for role in ("t2", "stir"):
+        assert evidence[role]["fluid_dark"] == spine.study.role_checks[role]
+        assert evidence[role]["fluid_dark"] > MIN_FLUID_DARK_FRACTION
+        assert evidence[role]["voxels"] > 0 and "fat_contrast" in evidence[role]
+    bones = analyze(knee.t1, stir=knee.fluid, marrow=knee.truth.bones)
+    measured = bones.checks["role_evidence"]["stir"]
+    assert measured["marrow_t1_rank"] is not None  # from the bone masks, read after the study
+    assert measured["fluid_dark"] == bones.study.role_checks["stir"]
+    unchecked = analyze(phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False)
+    assert unchecked.checks["role_evidence"] == {}

@@ -252,6 +252,7 @@ def analyze_bones(
             "free_fluid_ratio": fluid_level,
             "focal_spots": left_out["spots"],
             "partial_volume_pieces": left_out["pieces"],
+            "role_evidence": {role: dict(m) for role, m in study.role_evidence.items()},
         },
         anatomy="bones",
         bones=bones,

@@ -89,6 +89,7 @@ def cropped_study(study: Study, box: tuple[slice, ...]) -> Study:
         notes=study.notes,
         checksums=study.checksums,
         role_checks=study.role_checks,
+        role_evidence=study.role_evidence,
         source_grids=study.source_grids,
     )
 

@@ -474,8 +474,8 @@ def check_roles(
     given: Mapping[str, Volume],
     aligned: Mapping[str, Volume],
     covered: Mapping[str, NDArray[np.bool_]],
-) -> tuple[dict[str, float | None], list[str]]:
-    """Refuse images in the wrong role; return the fluid-dark fractions measured and notes.
+) -> tuple[dict[str, RoleEvidence], list[str]]:
+    """Refuse images in the wrong role; return what was measured and notes.
 
     Parameters
     ----------
@@ -489,9 +489,9 @@ def check_roles(
 
     Returns
     -------
-    fractions : dict
-        :attr:`~bmetoolkit.pairing.tissue.RoleEvidence.fluid_dark` per fluid role (None when
-        not judged).
+    evidence : dict
+        The measures (:class:`~bmetoolkit.pairing.tissue.RoleEvidence`) per fluid role; its
+        ``fluid_dark`` is None when there were too few voxels to judge.
     notes : list of str
         Checks that could not be made, contrasts that names or headers disagree on.
 
@@ -503,7 +503,6 @@ def check_roles(
         The images do not show the tissue relations of their roles.
     """
     refuse_duplicates({"t1": t1, **given})
-    fractions: dict[str, float | None] = {}
     notes: list[str] = []
     labels = aligned.get("labels")
     marrow = None if labels is None else _marrow(labels)
@@ -513,7 +512,6 @@ def check_roles(
         roles,
     )
     for role, evidence in zip(roles, measured, strict=True):
-        fractions[role] = None if evidence.fluid_dark is None else round(evidence.fluid_dark, 3)
         if evidence.fluid_dark is None:
             notes.append(
                 f"the T1 was not checked against the {_ROLE_NAMES[role]} ({evidence.voxels} "
@@ -523,7 +521,7 @@ def check_roles(
         swapped = names_say_swapped(t1, given[role])
         notes += _act_on(judge_roles(evidence, role, swapped), t1, given[role], role)
     notes += _name_notes({"t1": t1, **given})
-    return fractions, notes
+    return dict(zip(roles, measured, strict=True)), notes
 
 
 def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
@@ -544,14 +542,18 @@ def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
     Returns
     -------
     Study
-        The study, with a note when the marrow rules are overruled by the T1's name.
+        The study, its ``role_evidence`` with the marrow measures added, and a note when the
+        marrow rules are overruled by the T1's name.
 
     Raises
     ------
     ContrastMismatchError
         The marrow does not look fatty on the image given as T1.
     """
+    if all(fluid_dark is None for fluid_dark in study.role_checks.values()):
+        return study  # not judged: nothing to add
     notes: list[str] = []
+    recorded = {role: dict(measures) for role, measures in study.role_evidence.items()}
     for role, fluid_dark in study.role_checks.items():
         if fluid_dark is None:
             continue
@@ -560,10 +562,14 @@ def check_bone_roles(study: Study, marrow: NDArray[np.bool_]) -> Study:
             study.t1.data, fluid, study.covered[role], marrow, study.grid.spacing
         )
         evidence = RoleEvidence(int(np.count_nonzero(marrow)), fluid_dark=fluid_dark, **measures)
+        rounded = evidence.to_dict()
+        recorded.setdefault(role, {}).update({name: rounded[name] for name in measures})
         notes += _act_on(judge_roles(evidence, role), study.t1, fluid, role)
-    if not notes:
-        return study
-    return replace(study, notes=tuple(dict.fromkeys((*study.notes, *notes))))
+    return replace(
+        study,
+        notes=tuple(dict.fromkeys((*study.notes, *notes))),
+        role_evidence=recorded,
+    )
 
 
 def _marrow(labels: Volume) -> NDArray[np.bool_]:
