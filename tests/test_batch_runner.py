@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,6 +133,21 @@ def test_killed_worker_fails_only_its_subject(cohort: Path, tmp_path: Path) -> N
     others = {s: (o.status, o.stage, o.error) for s, o in by_subject.items() if s != "boom"}
     assert all(status == "ok" for status, _, _ in others.values()), others
     assert report.exit_code == 1 and hidden_leftovers(tmp_path / "out") == []
+
+
+def worker_beside_a_killed_one(task: SubjectTask) -> Any:
+    """``fake_worker``, after leaving the hidden folder of a neighbour killed mid-write (as a
+    worker that dies takes the subjects in flight beside it down)."""
+    (Path(task.output) / f".sub-{task.subject.subject}x.partial-0123456789ab").mkdir()
+    return fake_worker(task)
+
+
+def test_hidden_folders_of_subjects_killed_mid_write_go_by_the_end(
+    cohort: Path, tmp_path: Path
+) -> None:
+    report = run_batch(cohort, tmp_path / "out", worker=worker_beside_a_killed_one, progress=False)
+    assert report.exit_code == 0 and report.count("ok") == len(report.outcomes)
+    assert hidden_leftovers(tmp_path / "out") == []
 
 
 @pytest.mark.slow  # batches in worker processes

@@ -316,6 +316,9 @@ def run_batch(
             done = run_on_dask(todo, scheduler, worker=worker, progress=progress)
         else:
             done = run_local(todo, jobs=jobs, worker=worker, progress=progress)
+        # A worker that died took the subjects in flight beside it down mid-write; they were
+        # redone, and no worker writes any more: their hidden folders go now, not next run.
+        remove_stale(target)
         finished = iter(done)
         outcomes = [o if o is not None else next(finished) for o in outcomes]
         tables = write_group_tables(target, outcomes)

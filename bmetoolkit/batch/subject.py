@@ -10,7 +10,9 @@
    and deleted afterwards).
 
 A crash or a kill between these steps leaves only hidden ``.partial-`` / ``.old-`` folders,
-which :func:`remove_stale` deletes at the start of the next batch; the subject is then redone.
+which :func:`remove_stale` deletes at the end of the batch (a worker that died takes the
+subjects in flight beside it down; they are redone in the same batch) or, after an
+interrupted batch, at the start of the next one; the subject is then redone.
 Errors of one subject are caught and returned as a failed :class:`SubjectOutcome` with the
 stage they happened in; only ``KeyboardInterrupt`` propagates.
 """
