@@ -90,13 +90,11 @@ class Study:
     checksums : dict
         SHA-256 of every input file, by role: a list of ``{"file": ..., "sha256": ...}``
         (empty for images built in memory).
-    role_checks : dict
-        The role check's fluid-dark fraction per fluid role (None: too few voxels to judge;
-        no entry: not checked; :func:`bmetoolkit.pairing.sanity.check_roles`).
     role_evidence : dict
         Every measure the role check judged, per fluid role
         (:meth:`bmetoolkit.pairing.tissue.RoleEvidence.to_dict`; saved in ``report.json``
-        under ``checks.role_evidence``).
+        under ``checks.role_evidence``; empty when the roles were not checked). Its
+        fluid-dark fractions are :attr:`role_checks`.
     source_grids : dict
         Each image's own grid as acquired, by role (its voxel size and orientation decide
         how far partial volume reaches on the study grid).
@@ -111,7 +109,6 @@ class Study:
     inputs: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     checksums: Mapping[str, list[dict[str, str]]] = field(default_factory=dict, repr=False)
-    role_checks: Mapping[str, float | None] = field(default_factory=dict)
     role_evidence: Mapping[str, Mapping[str, float | int | None]] = field(
         default_factory=dict, repr=False
     )
@@ -264,10 +261,6 @@ class Study:
             inputs=inputs,
             notes=tuple(dict.fromkeys(messages)),
             checksums=input_checksums({base_role: base, **volumes}),
-            role_checks={
-                role: None if measured.fluid_dark is None else round(measured.fluid_dark, 3)
-                for role, measured in evidence.items()
-            },
             role_evidence={role: measured.to_dict() for role, measured in evidence.items()},
             source_grids={
                 role: volume.grid
@@ -338,6 +331,12 @@ class Study:
     def base(self) -> Volume:
         """The image whose grid is the study grid (the T1, else the STIR, else the T2)."""
         return self.t1 if self.t1 is not None else self.fluid
+
+    @property
+    def role_checks(self) -> dict[str, float | None]:
+        """The role check's fluid-dark fraction per fluid role (3 decimals; None: too few
+        voxels to judge; no entry: not checked; :func:`bmetoolkit.pairing.sanity.check_roles`)."""
+        return {role: measures["fluid_dark"] for role, measures in self.role_evidence.items()}
 
     @property
     def grid(self) -> Grid:

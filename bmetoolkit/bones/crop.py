@@ -88,7 +88,6 @@ def cropped_study(study: Study, box: tuple[slice, ...]) -> Study:
         inputs=study.inputs,
         notes=study.notes,
         checksums=study.checksums,
-        role_checks=study.role_checks,
         role_evidence=study.role_evidence,
         source_grids=study.source_grids,
     )
