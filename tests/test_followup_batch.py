@@ -98,6 +98,7 @@ def test_index_page_links_the_longitudinal_page(batch):
     assert LONGITUDINAL_PAGE in (out / "index.html").read_text()
     page = (out / LONGITUDINAL_PAGE).read_text()
     assert "ses-1 &rarr; ses-2" in page and "pair_qc.html" in page
+    assert "Change (mL)" in page and "RC (mL)" in page  # a table with units, from a template
 
 
 def test_rerun_reads_unchanged_pairs_back(batch, cohort, monkeypatch):

@@ -139,6 +139,11 @@ def test_pair_qc_page_shows_both_visits(comparison):
     result, out = comparison
     page = (out / "pair_qc.html").read_text()
     assert "data:image/png;base64," in page and "Change per region" in page
+    assert "Edema, baseline (mL)" in page and "RC (mL)" in page  # headers with units
+    assert "bme_ml_baseline" not in page and "rc_ml" not in page  # no raw column names
+    from markupsafe import escape
+
+    assert str(escape(result.summary().splitlines()[0])) in page  # the total change, first
     from bmetoolkit.followup.page import pair_panels
 
     rgb = pair_panels(result)
@@ -147,6 +152,17 @@ def test_pair_qc_page_shows_both_visits(comparison):
     coloured = (rgb[..., 0] != rgb[..., 1]) | (rgb[..., 1] != rgb[..., 2])  # grey elsewhere
     assert coloured[:, :half].any() and coloured[:, half + 6 :].any()
     assert not np.array_equal(coloured[:, :half], coloured[:, half + 6 :])  # own lesions
+
+
+def test_pair_page_escapes_what_it_shows(comparison):
+    from dataclasses import replace
+
+    from bmetoolkit.followup.page import pair_panels, render_pair_page
+
+    result, _ = comparison
+    shown = replace(result, notes=["<b>odd</b> note"])
+    page = render_pair_page(shown, pair_panels(result))
+    assert "&lt;b&gt;odd&lt;/b&gt; note" in page and "<b>odd</b>" not in page
 
 
 def test_interrupted_compare_leaves_no_report(results, tmp_path, monkeypatch):

@@ -1,13 +1,13 @@
 """The QC pages in a real browser: headless Chromium (Debian package) driven by Playwright.
 
 The pages are those of a real batch (``run_batch(..., qc=True)``) over three small phantoms
-and one subject that cannot be paired, served by ``http.server`` on 127.0.0.1. Checks: every
-image decodes (``naturalWidth > 0``), the console shows no error and no script fails, the
-pages request nothing from elsewhere, every table stays inside the page at 1000 px and at
-400 px wide (a wide table scrolls in its own box, the page never sideways), the index's
-counts are those of ``subjects.csv``, the index table sorts on a header click, and every
-link resolves. Screenshots go to ``test_artifacts/report_browser/`` (gitignored) for a human
-to look at.
+and one subject that cannot be paired, and the QC page of a comparison of two visits, served
+by ``http.server`` on 127.0.0.1. Checks: every image decodes (``naturalWidth > 0``), the
+console shows no error and no script fails, the pages request nothing from elsewhere, every
+table stays inside the page at 1000 px and at 400 px wide (a wide table scrolls in its own
+box, the page never sideways), the index's counts are those of ``subjects.csv``, the index
+table sorts on a header click, and every link resolves. Screenshots go to
+``test_artifacts/report_browser/`` (gitignored) for a human to look at.
 
 Needs the ``chromium`` Debian package (``apt-get install -y chromium``) and ``playwright``
 from PyPI. Playwright's own browser download (``playwright install``) is neither needed nor
@@ -26,8 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from bmetoolkit import analyze
 from bmetoolkit.batch.pipeline import run_batch
 from bmetoolkit.data.phantom import Lesion, PhantomConfig, make_phantom
+from bmetoolkit.data.phantom.followup import make_phantom_pair
+from bmetoolkit.followup.compare import compare
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test_artifacts" / "report_browser"
@@ -78,6 +81,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("site")
     report = run_batch(cohort, root, jobs=1, qc=True, progress=False)
     assert [o.status for o in report.outcomes] == ["ok", "ok", "ok", "failed"]
+    pair = make_phantom_pair(31, kind="random", small=True)
+    visits = [
+        analyze(visit.t1, stir=visit.stir, vertebrae=visit.truth.vertebrae)
+        for visit in (pair.baseline, pair.followup)
+    ]
+    compare(*visits, out=root / "pair")  # the QC page of a comparison: pair/pair_qc.html
     return root
 
 
@@ -145,6 +154,10 @@ def watched(browser, base_url) -> Iterator[_Watched]:
     page.page.close()
 
 
+#: The QC page of a comparison of two visits, in the site.
+PAIR_PAGE = "pair/pair_qc.html"
+
+
 def _page_of(key: str) -> str:
     return f"{key}/anat/{key}_qc.html"
 
@@ -176,7 +189,7 @@ _WIDTHS_SCRIPT = """() => {
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("path", ["index.html", _page_of("sub-01")])
+@pytest.mark.parametrize("path", ["index.html", _page_of("sub-01"), PAIR_PAGE])
 def test_every_table_stays_inside_the_page(watched, path: str, width: int):
     watched.page.set_viewport_size({"width": width, "height": 900})
     page = watched.open(path)
@@ -186,7 +199,7 @@ def test_every_table_stays_inside_the_page(watched, path: str, width: int):
     assert len(measured["boxes"]) >= 2
     outside = [(name, right) for name, right in measured["boxes"] if right > width + 0.5]
     assert outside == [], outside
-    name = "index" if path == "index.html" else "subject_page"
+    name = {"index.html": "index", PAIR_PAGE: "pair_page"}.get(path, "subject_page")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}_{width}px.png"), full_page=True)
     watched.assert_clean()

@@ -173,41 +173,36 @@ def write_longitudinal(
 
 
 def _page(base: Path, rows: Sequence[dict[str, Any]]) -> str:
-    """A small HTML page: one line per pair (totals, real changes, link to its QC page)."""
-    from html import escape
+    """The follow-up page: one table row per pair (totals, real changes, its QC page)."""
+    from bmetoolkit.report.html import asset, render_page
 
-    lines = []
     pairs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
         pairs.setdefault((row["subject"], row["from_session"], row["to_session"]), []).append(row)
+    shown = []
     for (subject, first, second), group in pairs.items():
-        head = f"sub-{escape(subject)}: ses-{escape(first)} &rarr; ses-{escape(second)}"
         total = next((r for r in group if r.get("region") == "total"), None)
-        if group[0]["status"] == "failed":
-            text = f"not compared: {escape(group[0]['error_type'])}: {escape(group[0]['error'])}"
-        elif total is None:
-            text = "compared"
-        else:
-            real = [r["region"] for r in group if r.get("bme_change_real") and r is not total]
-            text = (
-                f"edema {total['bme_ml_baseline']:.2f} &rarr; {total['bme_ml_followup']:.2f} mL "
-                f"({total['bme_change_ml']:+.2f} mL, RC {total['bme_rc_ml']:.2f} mL"
-                f"{', real' if total.get('bme_change_real') else ''}); real changes at: "
-                f"{escape(', '.join(real)) or 'none'}"
-            )
+        failed = group[0]["status"] == "failed"
         page = Path(group[0].get("compare") or "") / COMPARE_FILES["qc"]
-        link = (
-            f' <a href="{escape(page.as_posix())}">pair QC page</a>'
-            if group[0].get("compare") and (base / page).is_file()
-            else ""
+        shown.append(
+            {
+                "subject": f"sub-{subject}",
+                "first": f"ses-{first}",
+                "second": f"ses-{second}",
+                "error": f"{group[0]['error_type']}: {group[0]['error']}" if failed else None,
+                "total": total or {},
+                "real": [
+                    str(r["region"]) for r in group if r.get("bme_change_real") and r is not total
+                ],
+                "page": page.as_posix()
+                if group[0].get("compare") and (base / page).is_file()
+                else None,
+            }
         )
-        lines.append(f"<li><b>{head}</b>: {text}{link}</li>")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>bmetoolkit: follow-up visits</title></head><body>\n"
-        "<h1>Follow-up visits</h1>\n<p>Each subject's consecutive sessions compared "
-        "(<code>longitudinal_changes.csv</code>, <code>longitudinal_sessions.csv</code>); "
-        "a change is real when it exceeds its repeatability coefficient (RC).</p>\n<ul>\n"
-        + "\n".join(lines)
-        + '\n</ul>\n<p><a href="index.html">batch index</a></p>\n</body></html>\n'
+    return render_page(
+        "longitudinal.html.j2",
+        title="bmetoolkit: follow-up visits",
+        script=asset("sort.js"),
+        pairs=shown,
+        failed=sum(p["error"] is not None for p in shown),
     )

@@ -31,7 +31,7 @@ from bmetoolkit.errors import NoOverlapError, VisitMismatchError
 from bmetoolkit.followup.change import CHANGE_COLUMNS, change_table
 from bmetoolkit.followup.joint_visits import joint_visits
 from bmetoolkit.followup.match import LESION_STATUS, MATCH_COLUMNS, match_lesions
-from bmetoolkit.followup.page import write_pair_page
+from bmetoolkit.followup.page import change_lines, write_pair_page
 from bmetoolkit.followup.quality import (
     AlignmentQuality,
     alignment_quality,
@@ -170,21 +170,7 @@ class Comparison:
 
     def summary(self) -> str:
         """A few lines for a terminal: total change, real changes, lesions, notes."""
-        total = self.change_rows[-1]
-        lines = [
-            f"bone marrow edema: {total['bme_ml_baseline']:.2f} -> {total['bme_ml_followup']:.2f} "
-            f"mL ({total['bme_change_ml']:+.2f} mL; RC {total['bme_rc_ml']:.2f} mL: "
-            f"{'real' if total['bme_change_real'] else 'within measurement error'})"
-        ]
-        for row in self.change_rows[:-1]:
-            if row.get("bme_change_real"):
-                lines.append(f"{row['region']}: edema {row['bme_change_ml']:+.2f} mL")
-            if row.get("modic_transition") not in (None, "", "unchanged"):
-                lines.append(f"{row['region']}: Modic {row['modic_transition']}")
-        counts: dict[str, int] = {}
-        for row in self.lesion_rows:
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
-        lines.append("lesions: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none"))
+        lines = change_lines(self.change_rows, self.lesion_rows)
         q = self.quality
         lines.append(
             f"registration: bone Dice {q.bone_dice:.2f}, mutual information "

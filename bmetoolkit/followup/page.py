@@ -9,7 +9,6 @@ region with its RC, the matched lesions, the registration quality and the notes.
 
 from __future__ import annotations
 
-import html
 import os
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,13 @@ from bmetoolkit.followup.warp import box_grid, moved
 from bmetoolkit.resample import resample_to
 from bmetoolkit.volume import Volume
 
-__all__ = ["STATUS_COLOURS", "pair_panels", "write_pair_page"]
+__all__ = [
+    "STATUS_COLOURS",
+    "change_lines",
+    "pair_panels",
+    "render_pair_page",
+    "write_pair_page",
+]
 
 #: Colour (RGB) of each lesion status.
 STATUS_COLOURS = {
@@ -109,54 +114,112 @@ def pair_panels(comparison: Any) -> NDArray[np.uint8]:
     return np.concatenate([panels[0], gap, panels[1]], axis=1)
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape('' if r.get(c) is None else str(r.get(c)))}</td>"
-                         for c in columns) + "</tr>"
-        for r in rows
-    )  # fmt: skip
-    return f"<table><tr>{head}</tr>{body}</table>"
+#: Columns of the page's change table (every column is in ``change.csv``), with headers.
+CHANGE_SHOWN = {
+    "region": "Region",
+    "bme_ml_baseline": "Edema, baseline (mL)",
+    "bme_ml_followup": "Edema, follow-up (mL)",
+    "bme_change_ml": "Change (mL)",
+    "bme_change_pct": "Change (%)",
+    "bme_rc_ml": "RC (mL)",
+    "bme_change_real": "Real change",
+    "modic_transition": "Modic type",
+    "note": "Note",
+}
+#: Columns of the page's lesion table (all of them are in ``lesions_matched.csv``).
+LESIONS_SHOWN = {
+    "status": "Status",
+    "level": "Level",
+    "zone": "Zone",
+    "finding_baseline": "Finding, baseline",
+    "finding_followup": "Finding, follow-up",
+    "volume_ml_baseline": "Baseline (mL)",
+    "volume_ml_followup": "Follow-up (mL)",
+    "change_ml": "Change (mL)",
+    "rc_ml": "RC (mL)",
+    "centroid_distance_mm": "Centroids apart (mm)",
+    "matched_by": "Matched by",
+}
+#: The registration and subject-check measures shown (``report.json`` ``quality`` has all).
+QUALITY_SHOWN = {
+    "bone_dice": "Bone Dice",
+    "mutual_information": "Mutual information",
+    "bodies_compared": "Bodies or bones compared",
+    "common_field": "Common field of view (fraction)",
+    "texture_correlation": "Marrow texture correlation (– not measurable)",
+    "shape_difference": "Bone shape difference (– not measurable)",
+}
 
 
-def write_pair_page(comparison: Any, path: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``pair_qc.html`` and ``pair_qc.png`` (beside it); return both paths."""
-    from bmetoolkit.io import write_text
-    from bmetoolkit.report.html import png_data_uri
-    from bmetoolkit.report.qc import png_bytes, write_png
+def change_lines(change_rows: list[dict[str, Any]], lesion_rows: list[dict[str, Any]]) -> list[str]:
+    """What changed, in a few sentences: the total with its RC, the real changes, the Modic
+    transitions and the lesions by status (the terminal summary and the page's summary).
 
-    rgb = pair_panels(comparison)
-    page = Path(path)
-    image = write_png(rgb, page.with_suffix(".png"))
+    Examples
+    --------
+    >>> rows = [{"region": "L1 body", "bme_change_ml": -1.2, "bme_change_real": True},
+    ...         {"region": "total", "bme_ml_baseline": 2.0, "bme_ml_followup": 0.8,
+    ...          "bme_change_ml": -1.2, "bme_rc_ml": 0.9, "bme_change_real": True}]
+    >>> for line in change_lines(rows, [{"status": "resolved"}]):
+    ...     print(line)
+    bone marrow edema: 2.00 -> 0.80 mL (-1.20 mL; RC 0.90 mL: real)
+    L1 body: edema -1.20 mL
+    lesions: 1 resolved
+    """
+    total = change_rows[-1]
+    lines = [
+        f"bone marrow edema: {total['bme_ml_baseline']:.2f} -> {total['bme_ml_followup']:.2f} "
+        f"mL ({total['bme_change_ml']:+.2f} mL; RC {total['bme_rc_ml']:.2f} mL: "
+        f"{'real' if total['bme_change_real'] else 'within measurement error'})"
+    ]
+    for row in change_rows[:-1]:
+        if row.get("bme_change_real"):
+            lines.append(f"{row['region']}: edema {row['bme_change_ml']:+.2f} mL")
+        if row.get("modic_transition") not in (None, "", "unchanged"):
+            lines.append(f"{row['region']}: Modic {row['modic_transition']}")
+    counts: dict[str, int] = {}
+    for row in lesion_rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    lines.append("lesions: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none"))
+    return lines
+
+
+def render_pair_page(comparison: Any, rgb: NDArray[np.uint8]) -> str:
+    """HTML of the comparison's QC page (self-contained), with ``rgb`` as its image."""
+    from bmetoolkit.report.html import png_data_uri, render_page
+    from bmetoolkit.report.qc import png_bytes
+
     changed = [
         r for r in comparison.change_rows
         if r.get("bme_ml_baseline") or r.get("bme_ml_followup")
         or r.get("modic_transition") not in (None, "", "unchanged")
     ]  # fmt: skip
-    change_columns = ["region", "bme_ml_baseline", "bme_ml_followup", "bme_change_ml",
-                      "bme_rc_ml", "bme_change_real", "modic_transition", "note"]  # fmt: skip
-    lesion_columns = ["status", "level", "zone", "volume_ml_baseline", "volume_ml_followup",
-                      "rc_ml", "centroid_distance_mm", "matched_by"]  # fmt: skip
-    legend = " ".join(
-        f'<span style="background:rgb{colour};padding:0 6px">{name}</span>'
-        for name, colour in STATUS_COLOURS.items()
-    )
     quality = comparison.quality.to_dict(comparison.baseline.body_names)
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in comparison.notes) or "<li>none</li>"
-    text = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Follow-up QC</title>
-<style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px}}</style></head><body>
-<h1>Follow-up: {html.escape(comparison.baseline.source)} &rarr;
-{html.escape(comparison.followup.source)}</h1>
-<p>Left: baseline T1; right: follow-up T1 on the baseline slice. {legend}</p>
-<img alt="baseline and follow-up" src="{png_data_uri(png_bytes(rgb))}">
-<h2>Change per region (mL; real when beyond the repeatability coefficient)</h2>
-{_table(changed, change_columns)}
-<h2>Lesions</h2>{_table(comparison.lesion_rows, lesion_columns)}
-<h2>Registration</h2><p>bone Dice {quality["bone_dice"]}, mutual information
-{quality["mutual_information"]}, bodies compared {quality["bodies_compared"]}; one subject?
-marrow texture correlation {quality["texture_correlation"]}, bone shape difference
-{quality["shape_difference"]} (None: not measurable)</p>
-<h2>Notes</h2><ul>{notes}</ul></body></html>
-"""
-    return write_text(page, text), image
+    return render_page(
+        "pair.html.j2",
+        title="bmetoolkit follow-up QC",
+        script=None,
+        baseline=comparison.baseline.source,
+        followup=comparison.followup.source,
+        summary=change_lines(comparison.change_rows, comparison.lesion_rows),
+        legend=list(STATUS_COLOURS.items()),
+        image_uri=png_data_uri(png_bytes(rgb)),
+        changes=changed,
+        change_columns=list(CHANGE_SHOWN.items()),
+        lesions=comparison.lesion_rows,
+        lesion_columns=list(LESIONS_SHOWN.items()),
+        quality=quality,
+        quality_columns=list(QUALITY_SHOWN.items()),
+        notes=[str(n) for n in comparison.notes],
+    )
+
+
+def write_pair_page(comparison: Any, path: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``pair_qc.html`` and ``pair_qc.png`` (beside it); return both paths."""
+    from bmetoolkit.io import write_text
+    from bmetoolkit.report.qc import write_png
+
+    rgb = pair_panels(comparison)
+    page = Path(path)
+    image = write_png(rgb, page.with_suffix(".png"))
+    return write_text(page, render_pair_page(comparison, rgb)), image

@@ -43,10 +43,12 @@ from bmetoolkit.report.colortables import LABEL_TABLES
 from bmetoolkit.report.summary import COUNT_COLUMNS, summarise, type_parts
 
 __all__ = [
+    "asset",
     "column_header",
     "png_data_uri",
     "render_index_page",
     "render_montage",
+    "render_page",
     "render_subject_page",
     "summarise",
     "thumbnail_path",
@@ -288,19 +290,24 @@ def _template_cache(directory: str | None = None) -> Any:
         return None
 
 
-def _asset(name: str) -> Any:
-    """A template file inlined as is (the stylesheet, the script)."""
+def asset(name: str) -> Any:
+    """A template file inlined as is (the stylesheet, the script), marked safe."""
     from markupsafe import Markup
 
     env = _environment()
     return Markup(env.loader.get_source(env, name)[0])
 
 
-def _render(template: str, **context: Any) -> str:
+def render_page(template: str, **context: Any) -> str:
+    """Render one of the page templates (``templates/*.html.j2``) with the shared stylesheet.
+
+    ``context`` holds the template's names (a page extending ``base.html.j2`` needs ``title``
+    and ``script``, None for no script); undefined names fail.
+    """
     return (
         _environment()
         .get_template(template)
-        .render(css=_asset("qc.css"), montage_css=_asset("montage.css"), **context)
+        .render(css=asset("qc.css"), montage_css=asset("montage.css"), **context)
     )
 
 
@@ -341,7 +348,7 @@ def render_montage(montage: Any) -> str:
     With its own stylesheet (``montage.css``), so a notebook shows it as the QC page does.
     """
     module = _environment().get_template("macros.html.j2").module
-    return f"<div><style>{_asset('montage.css')}</style>{module.montage(montage)}</div>"
+    return f"<div><style>{asset('montage.css')}</style>{module.montage(montage)}</div>"
 
 
 def render_subject_page(
@@ -383,7 +390,7 @@ def render_subject_page(
     known = [key for key, _ in PROVENANCE]
     provenance = [(key, titles[key]) for key, _ in PROVENANCE if report.get(key)]
     provenance += [(key, column_header(key)) for key in report if key not in {*_SHOWN, *known}]
-    return _render(
+    return render_page(
         "subject.html.j2",
         title=f"bmetoolkit QC: {subject}",
         script=None,
@@ -495,10 +502,10 @@ def render_index_page(
         }
         for entry in subjects
     ]
-    return _render(
+    return render_page(
         "index.html.j2",
         title=title,
-        script=_asset("sort.js"),
+        script=asset("sort.js"),
         rows=rows,
         failures=list(failures),
         failure_columns=_columns(FAILURE_COLUMNS),
