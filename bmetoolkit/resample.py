@@ -252,6 +252,11 @@ class ResampledVolume(Volume):
         """Whether the whole grid has been resampled."""
         return self._data is not None
 
+    @property
+    def acquired(self) -> Volume:
+        """The image as acquired, on its own grid (what this volume resamples)."""
+        return self._acquired
+
     def at(self, index: VoxelIndex) -> NDArray:
         """The values at ``index`` (see :func:`resample_at`), resampled there alone unless
         the whole grid already is."""

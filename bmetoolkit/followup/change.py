@@ -24,7 +24,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.followup.register import Correspondence
-from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
+from bmetoolkit.followup.repeatability import (
+    MODIC_SD_FACTOR,
+    boundary_variance,
+    repeatability_coefficient,
+)
 from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED
 from bmetoolkit.volume import Volume, occupied_box
 
@@ -170,16 +174,16 @@ def _numbered(
 
 
 def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey, float]]:
-    """Per region: BME and Modic volume (mL) and boundary volume (mL) of one visit."""
+    """Per region: BME and Modic volume (mL) and boundary variance (mL^2) of one visit."""
     voxel_mm3 = visit.maps["bme_mask"].grid.voxel_volume_mm3
     out: dict[str, dict[RegionKey, float]] = {
-        f"{name}_{what}": {} for name in ("bme", "modic") for what in ("ml", "boundary")
+        f"{name}_{what}": {} for name in ("bme", "modic") for what in ("ml", "variance")
     }
     share = visit.bme_share
     for index, regions in region_maps(visit, rename).values():
         for name, mask in (("bme", visit.maps["bme_mask"]), ("modic", visit.maps["modic_map"])):
             inside = np.where(np.asarray(mask.data) > 0, regions, 0)
-            boundary = boundary_volumes(inside, voxel_mm3)
+            variance = boundary_variance(inside, voxel_mm3)
             counts = np.bincount(inside.ravel(), minlength=len(index) + 1)
             amounts = (
                 counts if name == "modic" or share is None else _shared(inside, share, counts.size)
@@ -187,12 +191,12 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
             for key, i in index.items():
                 if counts[i]:
                     out[f"{name}_ml"][key] = round(amounts[i] * voxel_mm3 / MM3_PER_ML, 4)
-                    out[f"{name}_boundary"][key] = float(boundary[i])
+                    out[f"{name}_variance"][key] = float(variance[i])
     bme = np.asarray(visit.maps["bme_mask"].data) > 0
     total = float(bme.sum()) if share is None else float(share.sum(dtype=np.float64))
     out["total"] = {
         ("total", ""): round(total * voxel_mm3 / MM3_PER_ML, 4),
-        ("boundary", ""): float(boundary_volumes(bme.astype(np.uint8), voxel_mm3)[1]),
+        ("variance", ""): float(boundary_variance(bme.astype(np.uint8), voxel_mm3)[1]),
     }
     return out
 
@@ -254,7 +258,7 @@ def change_table(baseline: Any, followup: Any, pairing: Correspondence) -> list[
     zones = {"body": 0, "superior": 1, "inferior": 2}
     rows.sort(key=lambda row: (levels[row["level"]], zones.get(row["zone"], 3)))
     total_rc = repeatability_coefficient(
-        vb["total"][("boundary", "")], vf["total"][("boundary", "")]
+        vb["total"][("variance", "")], vf["total"][("variance", "")]
     )
     before, after = vb["total"][("total", "")], vf["total"][("total", "")]
     bme = _change(before, after, total_rc)
@@ -285,7 +289,7 @@ def _row(
         return row | {"note": "this body is not in both visits' fields of view"}
     bme = [vb["bme_ml"].get(key, 0.0), vf["bme_ml"].get(key, 0.0)]
     rc = repeatability_coefficient(
-        vb["bme_boundary"].get(key, 0.0), vf["bme_boundary"].get(key, 0.0)
+        vb["bme_variance"].get(key, 0.0), vf["bme_variance"].get(key, 0.0)
     )
     row |= {"bme_ml_baseline": bme[0], "bme_ml_followup": bme[1]}
     row |= {f"bme_{k}": v for k, v in _change(bme[0], bme[1], rc).items()}
@@ -294,7 +298,9 @@ def _row(
         types = [e.get("modic_type") if e else None for e in (endplate_b, endplate_f)]
         modic = [float(e.get("volume_ml") or 0.0) if e else 0.0 for e in (endplate_b, endplate_f)]
         rc_modic = repeatability_coefficient(
-            vb["modic_boundary"].get(key, 0.0), vf["modic_boundary"].get(key, 0.0)
+            vb["modic_variance"].get(key, 0.0),
+            vf["modic_variance"].get(key, 0.0),
+            MODIC_SD_FACTOR,
         )
         row |= {
             "modic_baseline": types[0],

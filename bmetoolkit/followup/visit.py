@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bmetoolkit.errors import BmetoolkitError, CorruptFileError, InputNotFoundError
+from bmetoolkit.resample import ResampledVolume
 from bmetoolkit.result import OUTPUT_FILES, AnalysisResult
 from bmetoolkit.volume import Kind, Volume
 
@@ -203,8 +204,10 @@ def _from_result(result: AnalysisResult, source: str, save_to: Path | None) -> V
         "modic_map": modic,
         "lesion_labels": result.lesion_labels,
     }
-    return Visit(source, report, maps, result.study.t1, [], result=result,
-                 fluid=result.study.fluid)  # fmt: skip
+    fluid = result.study.fluid  # as acquired, as a visit read from a folder has it
+    if isinstance(fluid, ResampledVolume):
+        fluid = fluid.acquired
+    return Visit(source, report, maps, result.study.t1, [], result=result, fluid=fluid)
 
 
 def _empty_like(volume: Volume) -> Volume:
