@@ -62,6 +62,7 @@ BOUNDARY_SD_FACTOR = 2.3
 #: as a whole, so a Modic volume's RC is far larger than an edema volume's.
 MODIC_SD_FACTOR = 12.9
 
+
 def boundary_volumes(labels: NDArray[np.integer], voxel_mm3: float) -> NDArray[np.float64]:
     """Boundary volume (mL) of every label 1..max: its voxel faces touching another label
     (or background) times the voxel volume; index 0 is unused.
