@@ -41,6 +41,12 @@ Run: ``python benchmarks/bench_role_check.py [--tuning] [--spine N] [--joints N]
 [--every-voxel] [--json rows.json]`` and ``--rejudge rows.json`` to judge saved
 measures again with the current thresholds (about 3 s per spine case and 4 s per small joint
 case on one core).
+
+``--bench-joint I:N[:none] --cache DIR`` judges instead the full-size joint phantoms of
+``benchmarks/bench_joint.py`` (its cases I to I+N-1, ``:none`` for its healthy renders, from
+its phantom cache), genuine and with the T1 and the fluid image swapped, with and without
+their bone masks: e.g. ``--tuning --bench-joint 0:34 --bench-joint 60:25:none --cache
+/tmp/work/cache/joint`` (the tuning phantoms its runs have rendered).
 """
 
 from __future__ import annotations
@@ -222,6 +228,24 @@ def joint_case(seed: int, index: int, small: bool = True) -> list[dict[str, Any]
     return rows
 
 
+def bench_joint_case(seed: int, index: int, cache: Path | None, lesions: str | None):
+    """A full-size case of ``bench_joint.py`` (its ``index``-th, from its phantom ``cache``):
+    genuine and with the T1 and the fluid image swapped; none without a T1."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_joint import build_phantom, case_options
+
+    phantom = build_phantom(seed, index, cache, lesions)
+    if phantom.t1 is None:
+        return []
+    options = case_options(index, lesions)
+    name = f"{options['joint']}-full {seed} {options['plane']} {phantom.fluid_kind}"
+    bones = phantom.truth.bones
+    return [
+        *_judge(name, "genuine", phantom.t1, labels=bones, stir=phantom.fluid),
+        *_judge(name, "T1 and fluid image swapped", phantom.fluid, labels=bones, stir=phantom.t1),
+    ]
+
+
 def fixed_cases() -> list[dict[str, Any]]:
     """The real cervical pair, the bundled phantom sample and fixed phantoms."""
     pair = datasets.cervical_pair()
@@ -261,7 +285,8 @@ def _run(task: tuple, every_voxel: bool = False) -> list[dict[str, Any]]:
     global EVERY_VOXEL
     EVERY_VOXEL = every_voxel  # (in this process: a worker's own copy of the module)
     what, *args = task
-    return {"spine": spine_case, "joint": joint_case, "fixed": fixed_cases}[what](*args)
+    cases = {"spine": spine_case, "joint": joint_case, "fixed": fixed_cases}
+    return (cases | {"bench-joint": bench_joint_case})[what](*args)
 
 
 def summary(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -321,6 +346,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="judge every voxel, not every k-th of a fine grid as the check does (to compare)",
     )
+    parser.add_argument(
+        "--bench-joint",
+        action="append",
+        default=[],
+        metavar="I:N[:none]",
+        help="judge instead the N full-size cases of bench_joint.py from its I-th (':none': "
+        "its healthy cases, as its --lesions none), genuine and swapped; repeatable",
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=None, metavar="DIR", help="bench_joint.py's phantom cache"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="save rows")
     parser.add_argument(
@@ -361,6 +397,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     small = not args.full_size_joints
     tasks += [("joint", seed, index, small) for index, seed in enumerate(joints, start=first)]
     tasks += [("fixed",)] if args.tuning else []
+    if args.bench_joint:  # full-size cases of bench_joint.py instead
+        tasks = []
+        for spec in args.bench_joint:
+            first_case, count, *healthy = spec.split(":")
+            lesions = healthy[0] if healthy else None
+            indices = range(int(first_case), int(first_case) + int(count))
+            all_seeds = TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS
+            tasks += [("bench-joint", all_seeds[i], i, args.cache, lesions) for i in indices]
+        print(f"bench_joint.py cases {', '.join(args.bench_joint)}", flush=True)
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
 
@@ -371,7 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if bool(row["refused"]) != wrong:
                 what = "REFUSED" if row["refused"] else "not caught"
                 print(f"{what}: {row['case']}, {row['kind']}, {row['mask']}: {row['refused']}")
-        print(f"measured {batch[0]['case']}", flush=True)
+        if batch:  # (a bench_joint.py case without a T1 has none)
+            print(f"measured {batch[0]['case']}", flush=True)
         if args.json:  # after every case, so that a long run can be looked at while it runs
             args.json.write_text(json.dumps(rows, indent=1))
 

@@ -49,6 +49,12 @@ hand), so before any voxel-wise comparison :class:`~bmetoolkit.study.Study` chec
      refusal. Nor where the surface fat itself shows a T1 beside a fat-suppressed image
      (:func:`surface_fat_shows_t1`): a view whose bulk is fat (an axial pelvis) has the
      ratio's median at fat, and its lower tail is the long one on a genuine pair.
+   - *the surface fat shows the two swapped* (:data:`FAT_SHOWS_SWAP`, an image in the STIR
+     role): the body's surface fat is dark on the image given as T1, brighter in rank on
+     the fluid image and lower than the interior in the T1-to-fluid ratio
+     (:func:`surface_fat_shows_swap`, the mirror of :func:`surface_fat_shows_t1`): a view
+     whose interior is mostly fat (an axial pelvis) keeps the fat contrast of a swap short
+     of the suppressed-fat rule's margin, and its tails long on the fat side.
 
    - *the names say the two are swapped, and the images lean so* (:data:`NAMED_SWAP`): the
      image given as T1 is named (file name or series description) a T2 or STIR and the
@@ -95,6 +101,7 @@ __all__ = [
     "BRIGHTER_THAN_FAT",
     "BRIGHT_FAT_RANK",
     "CLEAR_T1_FAT_CONTRAST",
+    "FAT_SHOWS_SWAP",
     "MARROW_RANK_GAP",
     "MARROW_REVERSED_BY",
     "MARROW_REVERSED_NEEDED",
@@ -116,6 +123,7 @@ __all__ = [
     "names_say_swapped",
     "refuse_duplicates",
     "same_input",
+    "surface_fat_shows_swap",
     "surface_fat_shows_t1",
 ]
 
@@ -172,6 +180,8 @@ FLUID_BRIGHT = "fluid_bright"
 DARK_MARROW = "dark_marrow"
 MARROW_NOT_FATTY = "marrow_not_fatty"
 OUTSHINES_FAT = "outshines_fat"
+#: The surface fat shows the image given as T1 and the fat-suppressed image swapped.
+FAT_SHOWS_SWAP = "fat_shows_swap"
 FAT_SCARCE = "fat_scarce"
 #: The fat-scarce relation in a view without the body's surface: a note, never a refusal.
 FAT_SCARCE_UNJUDGED = "fat_scarce_unjudged"
@@ -227,7 +237,8 @@ class RoleVerdict:
     rule : str
         :data:`SUPPRESSED_FAT`, :data:`FLUID_BRIGHT`, :data:`DARK_MARROW`,
         :data:`MARROW_NOT_FATTY`, :data:`OUTSHINES_FAT`, :data:`FAT_SCARCE`,
-        :data:`NAMED_SWAP` or (a note only) :data:`FAT_SCARCE_UNJUDGED`.
+        :data:`FAT_SHOWS_SWAP`, :data:`NAMED_SWAP` or (a note only)
+        :data:`FAT_SCARCE_UNJUDGED`.
     reason : str
         What the images show, for the user (starts with the finding, e.g. "fat is
         suppressed on it: ...").
@@ -316,6 +327,36 @@ def surface_fat_shows_t1(evidence: RoleEvidence) -> bool:
     if None in ranks or contrast is None:
         return False
     return ranks[0] > ranks[1] and ranks[1] < SUPPRESSED_FAT_RANK and contrast > 0
+
+
+def surface_fat_shows_swap(evidence: RoleEvidence) -> bool:
+    """Whether the body's surface fat shows the T1 and a fat-suppressed image swapped.
+
+    :func:`surface_fat_shows_t1` with the two images traded: the layer is dark on the
+    image given as T1 (median rank below :data:`SUPPRESSED_FAT_RANK`), brighter in rank
+    on the fluid image, and its T1-to-fluid log ratio lies below the interior's
+    (``fat_contrast`` below 0). Fat is bright on a T1 and dark on a STIR or fat-suppressed
+    T2 or PD whatever the patient, so a genuine pair turns all three round; no genuine
+    pair of the tuning phantoms comes near (the layer at least 0.29 higher in rank on the
+    T1, fat contrast 0.38 and more). It needs no margin like the suppressed-fat rule's
+    :data:`SUPPRESSED_FAT_CONTRAST`: that rule reads the contrast alone, which a view
+    whose interior is mostly fat (an axial pelvis: fat behind the sacrum and around the
+    muscles) keeps near 0 (swapped -0.29 to -0.99 at full size), while here the ranks of
+    the layer on both images say it too. Judged in the STIR role only (a plain T2 shows
+    fat bright as a T1 does).
+
+    >>> from bmetoolkit.pairing.tissue import RoleEvidence
+    >>> swapped = RoleEvidence(5000, fat_t1_rank=0.252, fat_fluid_rank=0.608, fat_contrast=-0.293)
+    >>> surface_fat_shows_swap(swapped)
+    True
+    >>> genuine = RoleEvidence(5000, fat_t1_rank=0.607, fat_fluid_rank=0.22, fat_contrast=0.739)
+    >>> surface_fat_shows_swap(genuine)
+    False
+    """
+    ranks, contrast = (evidence.fat_t1_rank, evidence.fat_fluid_rank), evidence.fat_contrast
+    if None in ranks or contrast is None:
+        return False
+    return ranks[0] < ranks[1] and ranks[0] < SUPPRESSED_FAT_RANK and contrast < 0
 
 
 def names_say_swapped(t1: Volume, fluid: Volume) -> bool:
@@ -455,6 +496,15 @@ def judge_roles(
             FAT_SCARCE_UNJUDGED,
             f"fat may be scarce on it ({tails}), but the view shows no body surface (air and "
             f"the fat beneath the skin) to tell fat by, and {filled}; not refused",
+        )
+    if role == "stir" and surface_is_tissue and surface_fat_shows_swap(evidence):
+        return RoleVerdict(
+            FAT_SHOWS_SWAP,
+            f"fat is dark on it and brighter on the STIR: the body's surface fat has a median "
+            f"rank of {evidence.fat_t1_rank:.2f} on it and {evidence.fat_fluid_rank:.2f} on the "
+            f"STIR, and is {np.exp(-evidence.fat_contrast):.1f} times darker, relative to the "
+            "STIR, than the tissue inside (a T1 shows fat bright, a STIR or fat-suppressed "
+            "image dark: the two look swapped)",
         )
     if names_swapped and leans_swapped(evidence):
         return RoleVerdict(
