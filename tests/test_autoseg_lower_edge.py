@@ -104,3 +104,9 @@ def test_the_lower_edge_check_cuts_when_it_sees_the_endplate_and_drops_otherwise
     dropped, notes = drop_tall_at_lower_edge(labels, SPACING)  # no image: as before
     assert int(dropped.max()) == 3 and "was dropped" in notes[0]
     assert not (dropped[:, : image.shape[1]] > 0).any()
+
+
+def test_a_section_too_small_to_measure_gives_no_line():
+    section = np.zeros((10, 10), bool)
+    section[4, 2:7] = True  # five collinear pixels: no convex hull
+    assert find_dark_line(section, np.ones((10, 10)), SPACING[:2], 25.0) is None

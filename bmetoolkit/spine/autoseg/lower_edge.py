@@ -3,10 +3,9 @@
 Without a T1 the tissue below the sacrum can have the marrow's signal on the T2; the
 caudal body (S1) is then joined to it down to the image's lower edge through the lateral
 slices, where its thin inferior endplate is lost to partial volume across thick slices.
-Near the midline the endplate is still a dark line parallel to the body's superior
-surface (S1's endplates are near parallel). This module finds that line on the
-mid-sagittal slab, at a body's height below the segment's superior surface, and keeps what
-lies above it.
+Near the midline the endplate is still a straight dark line across the segment. This
+module finds that line on the sagittal slice nearest the canal's midline, at about a body's
+height below the segment's top, whatever its tilt, and keeps what lies above it.
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -44,6 +43,10 @@ MIN_LINE_LENGTH = 0.5
 MIN_DARK_SHARE = 0.3
 
 
+#: A section of fewer pixels is too small to hold a body and a line.
+MIN_SECTION_PIXELS = 10
+
+
 def _mid_slice(segment: NDArray[np.bool_], midline: float) -> int:
     """The sagittal slice nearest the canal's midline that holds part of ``segment``."""
     present = np.flatnonzero(segment.any(axis=(0, 1)))
@@ -78,8 +81,10 @@ def find_dark_line(
         than :data:`DARK_FRACTION` of the section's median signal and crossing it
         (:func:`_between`). None when that share is under :data:`MIN_DARK_SHARE` or the
         section along the band is shorter than :data:`MIN_LINE_LENGTH` times
-        ``body_height_mm``.
+        ``body_height_mm``, or the section has fewer than :data:`MIN_SECTION_PIXELS`.
     """
+    if section.sum() < MIN_SECTION_PIXELS:
+        return None
     hull = convex_hull_image(section)
     ap, si = np.nonzero(hull)
     dark = image[ap, si] < DARK_FRACTION * float(np.median(image[section]))
