@@ -237,7 +237,7 @@ def _segment_column(
                 evidence = {**evidence, "cut_at_disc_fronts": True}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
-        bodies, tall = drop_tall_at_lower_edge(bodies, spacing)
+        bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)
         bodies, strips = drop_too_tall(bodies, spacing)
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
         bodies, at_edges = drop_large_at_edges(bodies, spacing)

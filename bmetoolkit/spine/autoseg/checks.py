@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.spine.autoseg.lower_edge import cut_at_lower_endplate
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.volume import grown_box
 
@@ -192,14 +193,22 @@ def drop_off_midline(bodies: Labels, midline: float, spacing: NDArray) -> tuple[
     return lookup[bodies], notes
 
 
-def drop_tall_at_lower_edge(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:
-    """Drop a segment that reaches the image's lower edge and is far taller than a body.
+def drop_tall_at_lower_edge(
+    bodies: Labels,
+    spacing: NDArray,
+    image: NDArray | None = None,
+    midline: float | None = None,
+) -> tuple[Labels, list[str]]:
+    """Cut or drop a segment that reaches the image's lower edge and is far taller than a body.
 
     On the T2 alone the tissue below the sacrum can have the marrow's signal; S1 joined to
     it down to the image's edge (tuning seed 5: 1.8 times the largest true body) is no body
     to measure lesions in. A segment over :data:`TALL_AT_EDGE_FACTOR` times the median SI
-    extent of the bodies that reaches within :data:`LOWER_EDGE_MM` of the lower edge is
-    dropped, with a note.
+    extent of the bodies that reaches within :data:`LOWER_EDGE_MM` of the lower edge is cut
+    at its caudal body's inferior endplate when ``image`` (and the canal's ``midline``) are
+    given and the endplate shows on the mid-sagittal slab
+    (:func:`.lower_edge.cut_at_lower_endplate`), the part below dropped; otherwise it is
+    dropped whole. A note says which.
     """
     n = int(bodies.max())
     boxes = ndimage.find_objects(bodies)
@@ -211,23 +220,59 @@ def drop_tall_at_lower_edge(bodies: Labels, spacing: NDArray) -> tuple[Labels, l
     if len(extents) < 3:
         return bodies, []
     median = float(np.median(list(extents.values())))
-    dropped = [
+    tall = [
         label
         for label, extent in extents.items()
         if boxes[label - 1][1].start * float(spacing[1]) <= LOWER_EDGE_MM
         and extent > TALL_AT_EDGE_FACTOR * median
     ]
-    if not dropped:
+    if not tall:
         return bodies, []
+    bodies, notes, dropped = bodies.copy(), [], []
+    for label in tall:
+        kept = _cut_below_endplate(bodies == label, image, midline, spacing, median)
+        if kept is None:
+            dropped.append(label)
+            notes.append(
+                f"a segment at the image's lower edge {extents[label]:.0f} mm tall (median "
+                f"body {median:.0f} mm) was dropped: a body joined to the tissue below it"
+            )
+            continue
+        bodies[(bodies == label) & ~kept] = 0
+        notes.append(
+            f"a segment at the image's lower edge {extents[label]:.0f} mm tall (median body "
+            f"{median:.0f} mm) was cut at the caudal body's inferior endplate: the tissue "
+            "below it was dropped"
+        )
     keep = [label for label in extents if label not in dropped]
     lookup = np.zeros(n + 1, np.int32)
     lookup[keep] = np.arange(1, len(keep) + 1)
-    notes = [
-        f"a segment at the image's lower edge {extents[label]:.0f} mm tall (median body "
-        f"{median:.0f} mm) was dropped: a body joined to the tissue below it"
-        for label in dropped
-    ]
     return lookup[bodies], notes
+
+
+def _cut_below_endplate(
+    segment: NDArray[np.bool_],
+    image: NDArray | None,
+    midline: float | None,
+    spacing: NDArray,
+    median_mm: float,
+) -> NDArray[np.bool_] | None:
+    """The part of a tall lower-edge segment above its caudal body's inferior endplate.
+
+    None when there is no image to read it on, no endplate is found, or what is left still
+    reaches the lower edge or is still taller than :data:`TALL_AT_EDGE_FACTOR` bodies.
+    """
+    if image is None or midline is None:
+        return None
+    kept = cut_at_lower_endplate(segment, image, midline, spacing, median_mm)
+    if kept is None:
+        return None
+    rows = np.flatnonzero(kept.any(axis=(0, 2)))
+    if rows[0] * float(spacing[1]) <= LOWER_EDGE_MM:
+        return None
+    if (rows[-1] - rows[0] + 1) * float(spacing[1]) > TALL_AT_EDGE_FACTOR * median_mm:
+        return None
+    return kept
 
 
 def _relabelled(bodies: Labels, keep: list[int]) -> Labels:
