@@ -17,7 +17,12 @@ the medians of the per-round ratios. Each command's CPU time (user + system of t
 process) is printed too, with its ratios: on a busy machine the wall-clock figures swing
 with the other processes, CPU time much less. Inputs
 default to the bundled phantom sample (``sample_data/phantom/nifti``, T1 200x200x16 with
-T2, STIR and vertebra labels); ``--size realistic`` builds a ~400x400x16 phantom instead.
+T2, STIR and vertebra labels); ``--size realistic`` builds a ~400x400x16 phantom instead
+(``make_phantom(7001)``, a healthy spine). ``--lesions random`` renders that phantom with the
+lesions its seed draws (seed 7001: Modic I at T11, Modic I/II at L5 and L4, a haemangioma at
+L3; the analysis reports three lesions), so the lesion and Modic stages are timed on
+findings, not on an empty edema mask; any preset of
+:func:`bmetoolkit.data.phantom.make_phantom` works too (``mixed``, ``modic1``...).
 
 With ``--stages``, the same rounds also run ``analyze --no-qc`` once more with each stage's
 CPU time (process time: the CPU of all its threads) measured inside the process: imports
@@ -42,8 +47,8 @@ ratios of the default to these show what running independent steps side by side 
 threads (:mod:`bmetoolkit.concurrency`) gains, which it can only where a core is free. The
 load average is printed at the start and the end of the run.
 
-Run: ``python benchmarks/bench_run.py [--repeat 7] [--size sample|realistic] [--stages]
-[--baseline DIR] [--one-thread]``.
+Run: ``python benchmarks/bench_run.py [--repeat 7] [--size sample|realistic]
+[--lesions random] [--stages] [--baseline DIR] [--one-thread]``.
 Targets: ``analyze --no-qc`` within 2.5x and ``analyze`` with its QC page within 4x of the
 bare read; ``--help`` under 0.5 s.
 """
@@ -111,8 +116,9 @@ print(json.dumps(stages), file=open(sys.argv[1], "w"))
 """
 
 
-def _inputs(size: str, scratch: Path) -> dict[str, Path]:
-    """T1, T2, STIR and vertebra labels as NIfTI files."""
+def _inputs(size: str, scratch: Path, lesions: str | None = None) -> dict[str, Path]:
+    """T1, T2, STIR and vertebra labels as NIfTI files (``lesions``: the realistic
+    phantom's, see :func:`bmetoolkit.data.phantom.make_phantom`)."""
     if size == "sample":
         from bmetoolkit.data.datasets import phantom_sample
 
@@ -120,7 +126,7 @@ def _inputs(size: str, scratch: Path) -> dict[str, Path]:
         return {role: sample[role] for role in ("t1", "t2", "stir", "vertebrae")}
     from bmetoolkit.data.phantom import make_phantom
 
-    make_phantom(7001).write_nifti(scratch / "nifti")
+    make_phantom(7001, lesions=lesions).write_nifti(scratch / "nifti")
     return {
         role: scratch / "nifti" / f"{role}.nii.gz" for role in ("t1", "t2", "stir", "vertebrae")
     }
@@ -192,6 +198,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7, help="rounds (default 7)")
     parser.add_argument("--size", choices=("sample", "realistic"), default="sample")
     parser.add_argument(
+        "--lesions",
+        default=None,
+        metavar="PRESET",
+        help="the realistic phantom's lesions: 'random' (those seed 7001 draws) or a preset "
+        "name (default: none, a healthy spine)",
+    )
+    parser.add_argument(
         "--stages", action="store_true", help="also the CPU time of each stage of --no-qc"
     )
     parser.add_argument(
@@ -207,6 +220,8 @@ def main() -> None:
         help="also run this checkout's analyze commands with BMETOOLKIT_THREADS=1",
     )
     args = parser.parse_args()
+    if args.lesions is not None and args.size != "realistic":
+        parser.error("--lesions is for --size realistic (the sample has its own lesions)")
     load_at_start = os.getloadavg()
     stages: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -214,7 +229,7 @@ def main() -> None:
         baseline = None
         if args.baseline is not None:
             baseline = _environment(Path(scratch), args.baseline.resolve())
-        files = _inputs(args.size, Path(scratch))
+        files = _inputs(args.size, Path(scratch), args.lesions)
         commands = _commands(files, Path(scratch), env, baseline, args.one_thread)
         for command, command_env in commands.values():  # warm-up: file cache, bytecode
             _seconds(command, command_env)
@@ -234,7 +249,8 @@ def main() -> None:
                     stages.setdefault(name, []).append(value)
     load = os.getloadavg()
     print(
-        f"inputs: {', '.join(p.name for p in files.values())} ({args.size}); "
+        f"inputs: {', '.join(p.name for p in files.values())} ({args.size}"
+        f"{'' if args.lesions is None else f', lesions {args.lesions!r}'}); "
         f"{args.repeat} rounds; load average (1, 5, 15 min) at the start "
         f"{', '.join(f'{x:.1f}' for x in load_at_start)}, at the end "
         f"{', '.join(f'{x:.1f}' for x in load)}; {os.cpu_count()} cores; modules "

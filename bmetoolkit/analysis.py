@@ -21,12 +21,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.bones.crop import analysis_box, on_full_grid
 from bmetoolkit.decision import DecisionLevels
 from bmetoolkit.errors import BmetoolkitError, MissingContrastError
 from bmetoolkit.lesions import lesion_table
@@ -62,7 +64,7 @@ from bmetoolkit.spine.vertebra import (
     on_grid,
 )
 from bmetoolkit.study import Study
-from bmetoolkit.volume import Volume, grown_box, occupied_box
+from bmetoolkit.volume import Volume, grid_to_box_index, grown_box, occupied_box
 
 __all__ = [
     "EdemaFindings",
@@ -242,11 +244,18 @@ def analyze_study(
     timings["labels_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     grid = study.grid
-    bodies = body_geometries(labels, cortex_mm=params.cortex_mm)
-    marrow = on_grid(bodies, grid.shape, lambda b: b.marrow, fill=False, dtype=bool)
-    marrow &= study.analysable()
+    all_bodies = body_geometries(labels, cortex_mm=params.cortex_mm)
     user_normal = _reference_region(reference_mask, study)
-    regions = np.zeros(grid.shape, np.int32)
+    # Every stage reads the bodies and a margin around them: work on that box of the grid.
+    box = _spine_box(all_bodies, grid, user_normal, params)
+    bodies = [_body_on_box(body, box, grid.shape) for body in all_bodies]
+    shape = tuple(s.stop - s.start for s in box)
+    if user_normal is not None:
+        user_normal = user_normal[box]
+    analysable = study.analysable()[box]
+    marrow = on_grid(bodies, shape, lambda b: b.marrow, fill=False, dtype=bool)
+    marrow &= analysable
+    regions = np.zeros(shape, np.int32)
     for number, body in enumerate(bodies, start=1):
         regions.flat[body.index] = number
     names = {number: body.name for number, body in enumerate(bodies, start=1)}
@@ -259,6 +268,7 @@ def analyze_study(
         params,
         user_normal,
         hint="check that the vertebra labels lie on the vertebral bodies of this scan",
+        box=box,
     )
     fluid = "stir" if study.stir is not None else "t2"
     shell = shell_depths(
@@ -280,9 +290,9 @@ def analyze_study(
     layer_ratios = None
     if params.grow_into_wall:
         layer_ratios = _wall_layer_ratios(
-            study, bodies, reference, regions, names, params, fitted_on
+            study, bodies, reference, regions, names, params, fitted_on, box, analysable
         )
-    checks, check_notes = _contrast_checks(study, body_labels, bodies, reference, levels)
+    checks, check_notes = _contrast_checks(study, body_labels, all_bodies, reference, levels)
     checks["dark_shell_mm"] = shell
     checks["focal_spots"] = spots
     found = edema_findings(
@@ -290,30 +300,37 @@ def analyze_study(
         decisions=decisions,
         levels=levels,
         bodies=bodies,
-        body_labels=body_labels,
+        body_labels=body_labels[box],
         ratios=ratios,
         grid=grid,
         params=params,
         shell_mm=shell["endplate_mm"],
         modic_assessed=checks["modic_assessed"],
         layer_ratios=layer_ratios,
+        origin=tuple(s.start for s in box),
     )
     timings["analysis_s"] = time.perf_counter() - clock
-    notes = list(study.notes) + list(labels.notes) + _body_notes(bodies, reference, params)
+    notes = list(study.notes) + list(labels.notes) + _body_notes(all_bodies, reference, params)
     notes += check_notes + spot_notes
     affine = grid.affine
+
+    def whole(array: NDArray, fill: float = 0) -> NDArray:
+        return on_full_grid(array, box, grid.shape, fill)
+
+    if layer_ratios is not None:
+        layer_ratios = {name: whole(r, np.nan) for name, r in layer_ratios.items()}
     return AnalysisResult(
         study=study,
         vertebrae=labels,
-        bodies=bodies,
-        marrow=Volume(marrow.astype(np.uint8), affine, kind="label", source="marrow"),
+        bodies=all_bodies,
+        marrow=Volume(whole(marrow.astype(np.uint8)), affine, kind="label", source="marrow"),
         ratios={
-            name: Volume(r, affine, source=f"{name} ratio to normal marrow")
+            name: Volume(whole(r, np.nan), affine, source=f"{name} ratio to normal marrow")
             for name, r in ratios.items()
         },
-        bme_mask=Volume(found.bme.astype(np.uint8), affine, kind="label", source="bme_mask"),
-        modic_map=Volume(found.types, affine, kind="label", source="modic_map"),
-        lesion_labels=Volume(found.lesion_numbers, affine, kind="label", source="lesions"),
+        bme_mask=Volume(whole(found.bme.astype(np.uint8)), affine, kind="label", source="bme_mask"),
+        modic_map=Volume(whole(found.types), affine, kind="label", source="modic_map"),
+        lesion_labels=Volume(whole(found.lesion_numbers), affine, kind="label", source="lesions"),
         endplate_rows=found.endplates,
         lesion_rows=found.lesions,
         references=reference.summary(),
@@ -330,6 +347,34 @@ def analyze_study(
         checks=checks,
         wall_layer_ratios=layer_ratios,
     )
+
+
+def _spine_box(
+    bodies: list[BodyGeometry],
+    grid: Any,
+    user_normal: NDArray[np.bool_] | None,
+    params: Parameters,
+) -> tuple[slice, ...]:
+    """The box of the grid the spine analysis works on: the bodies (and the user's normal
+    region) widened by what the stages read around them (:func:`bmetoolkit.bones.crop.
+    analysis_box`). The whole grid with ``reference_bias_correction``, which corrects the
+    images over the whole grid."""
+    if params.reference_bias_correction or not bodies:
+        return tuple(slice(0, n) for n in grid.shape)
+    wanted = np.zeros(grid.shape, bool) if user_normal is None else user_normal.copy()
+    for body in bodies:
+        wanted.flat[body.index] = True
+    reach = [params.decision_smoothing_mm, params.coarse_seed_mm]
+    return analysis_box(wanted, grid.spacing, reach)
+
+
+def _body_on_box(
+    body: BodyGeometry, box: tuple[slice, ...], shape: tuple[int, ...]
+) -> BodyGeometry:
+    """``body`` with its voxels' flat indices on ``box`` of a grid of ``shape``."""
+    if all(s.start == 0 and s.stop == n for s, n in zip(box, shape, strict=True)):
+        return body
+    return replace(body, index=grid_to_box_index(body.index, box, shape))
 
 
 def edema_candidates(
@@ -394,11 +439,15 @@ def edema_findings(
     shell_mm: float,
     modic_assessed: bool,
     layer_ratios: Mapping[str, NDArray[np.floating]] | None,
+    origin: tuple[int, ...] = (0, 0, 0),
 ) -> EdemaFindings:
     """The stages after the edema decision: the edema grown into the walls, the Modic map,
     the endplate table and the lesions, from the marrow's edema ``marrow_bme`` (after the
     focal-spot decision). Used by :func:`analyze_study` and by the follow-up's joint
-    decision (:mod:`bmetoolkit.followup.joint_visits`), so both derive them alike."""
+    decision (:mod:`bmetoolkit.followup.joint_visits`), so both derive them alike.
+
+    The arrays (and ``bodies``' indices) may be a box of ``grid`` starting at voxel
+    ``origin``: the lesions' positions and voxel boxes are then those on ``grid``."""
     fluid = decisions[levels.fluid]
     voxel_mm3 = grid.voxel_volume_mm3
     bme = edema_into_walls(marrow_bme, fluid, layer_ratios, levels, params)
@@ -408,7 +457,7 @@ def edema_findings(
     # Modic typing sees the marrow's edema only: the wall layer adds to the edema's volume,
     # never to what the edema is (a band along an endplate or not).
     # (the NaN image is built only without a T1: ``dict.get`` would build it every time)
-    t1 = decisions["t1"] if "t1" in decisions else np.full(grid.shape, np.nan, np.float32)
+    t1 = decisions["t1"] if "t1" in decisions else np.full(fluid.shape, np.nan, np.float32)
     types, assignment = modic_map(
         marrow_bme,
         t1,
@@ -442,6 +491,7 @@ def edema_findings(
         t1_dark=t1_dark,
         grid=grid,
         params=params,
+        origin=origin,
     )
     return EdemaFindings(bme, types, assignment, endplates, lesion_numbers, lesions, t1_dark)
 
@@ -496,33 +546,37 @@ def _wall_layer_ratios(
     names: dict[int, str],
     params: Parameters,
     fitted_on: NDArray[np.bool_],
+    box: tuple[slice, ...],
+    analysable: NDArray[np.bool_],
 ) -> dict[str, NDArray[np.float32]]:
     """Ratios to normal marrow in the bodies' outer layer along their walls (not at the
     endplates, whose layer mixes in the disc) where nothing beside the body is as bright on
     the fluid image (CSF behind the body, fat on a T2): where ``grow_into_wall`` lets edema
-    grow. ``fitted_on`` is the marrow the reference was estimated on."""
+    grow. ``fitted_on`` is the marrow the reference was estimated on; the arrays and the
+    bodies' indices are on ``box`` of the study grid (``analysable`` its covered voxels)."""
 
     def wall_layer(body: BodyGeometry) -> NDArray[np.bool_]:
         return ~body.marrow & (body.nearest_depth > 2 * body.si_extent_mm)
 
-    layer = on_grid(bodies, study.grid.shape, wall_layer, fill=False, dtype=bool)
-    layer &= study.analysable()
-    if layer.any():  # on the box outshone_from_outside works on
-        box = grown_box(occupied_box(layer), 1, layer.shape)
-        fluid = _read_around(study.fluid, layer, box)
-        layer[box] &= ~outshone_from_outside(layer[box], regions[box] > 0, fluid)
-    return ratios_at(study, reference, layer, regions, names, params, marrow=fitted_on)
+    layer = on_grid(bodies, regions.shape, wall_layer, fill=False, dtype=bool)
+    layer &= analysable
+    if layer.any():  # on the part of the box outshone_from_outside works on
+        part = grown_box(occupied_box(layer), 1, layer.shape)
+        fluid = _read_around(study.fluid, layer, part, box)
+        layer[part] &= ~outshone_from_outside(layer[part], regions[part] > 0, fluid)
+    return ratios_at(study, reference, layer, regions, names, params, marrow=fitted_on, box=box)
 
 
 def _read_around(
-    image: Volume, layer: NDArray[np.bool_], box: tuple[slice, ...]
+    image: Volume, layer: NDArray[np.bool_], part: tuple[slice, ...], box: tuple[slice, ...]
 ) -> NDArray[np.float32]:
-    """``image`` on ``box`` at the ``layer`` voxels and their 26 neighbours (all that
-    :func:`~bmetoolkit.segment.outshone_from_outside` reads for the layer), 0 elsewhere:
-    a resampled image is resampled there only."""
-    near = ndimage.binary_dilation(layer[box], structure=np.ones((3, 3, 3), bool))
-    start = np.array([s.start for s in box])[:, None]
-    index = np.ravel_multi_index(tuple(np.array(np.nonzero(near)) + start), layer.shape)
+    """``image`` on ``part`` of ``layer`` at the ``layer`` voxels and their 26 neighbours
+    (all that :func:`~bmetoolkit.segment.outshone_from_outside` reads for the layer), 0
+    elsewhere: a resampled image is resampled there only. ``layer`` covers ``box`` of the
+    image's grid."""
+    near = ndimage.binary_dilation(layer[part], structure=np.ones((3, 3, 3), bool))
+    start = np.array([p.start + b.start for p, b in zip(part, box, strict=True)])[:, None]
+    index = np.ravel_multi_index(tuple(np.array(np.nonzero(near)) + start), image.shape)
     values = np.zeros(near.shape, np.float32)
     values[near] = values_at(image, index)
     return values

@@ -83,6 +83,7 @@ def lesion_table(
     t1_dark: NDArray[np.bool_],
     grid: Grid,
     params: Parameters,
+    origin: tuple[int, ...] = (0, 0, 0),
 ) -> list[dict[str, Any]]:
     """One row per lesion (see :data:`LESION_COLUMNS`), in lesion-number order.
 
@@ -112,6 +113,9 @@ def lesion_table(
         The study grid.
     params : Parameters
         For the mixed-type rule.
+    origin : tuple of int
+        Where the arrays start on the study grid when they are a box of it: world
+        positions and ``bbox_voxels`` are the study grid's (integer offsets, exact).
     """
     mm3 = grid.voxel_volume_mm3
     rows = []
@@ -147,6 +151,7 @@ def lesion_table(
                     decisions=decisions,
                     levels=levels,
                     t1_dark=t1_dark,
+                    origin=origin,
                 ),
             }
         )
@@ -170,13 +175,17 @@ def place_and_signal(
     decisions: dict[str, NDArray[np.floating]],
     levels: DecisionLevels,
     t1_dark: NDArray[np.bool_],
+    origin: tuple[int, ...] = (0, 0, 0),
 ) -> dict[str, Any]:
     """The :data:`PLACE_AND_SIGNAL_COLUMNS` of a lesion (``box``: its bounding box on the
-    grid, ``inside``: its voxels within it)."""
-    ijk = np.argwhere(inside) + np.array([s.start for s in box])
+    arrays, ``inside``: its voxels within it; ``origin``: where the arrays start on
+    ``grid``)."""
+    ijk = np.argwhere(inside) + np.array([s.start + o for s, o in zip(box, origin, strict=True)])
     return {
         **coordinates(grid.voxel_to_world(ijk)),
-        "bbox_voxels": ",".join(f"{s.start}:{s.stop}" for s in box),
+        "bbox_voxels": ",".join(
+            f"{s.start + o}:{s.stop + o}" for s, o in zip(box, origin, strict=True)
+        ),
         **lesion_signal(
             box,
             inside,

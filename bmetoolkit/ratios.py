@@ -30,7 +30,7 @@ from bmetoolkit.reference import MarrowReference, n4_corrected, normal_marrow_re
 from bmetoolkit.resample import values_at
 from bmetoolkit.segment import Regions, boxed_regions, focal_spots, hysteresis
 from bmetoolkit.study import Study
-from bmetoolkit.volume import Volume
+from bmetoolkit.volume import Volume, box_to_grid_index
 
 __all__ = [
     "NOISY_LOG_SPREAD",
@@ -62,6 +62,7 @@ def marrow_ratios(
     user_normal: NDArray[np.bool_] | None = None,
     *,
     hint: str = "check that the marrow masks lie on the bones of this scan",
+    box: tuple[slice, ...] | None = None,
 ) -> tuple[dict[str, NDArray[np.float32]], MarrowReference, NDArray[np.bool_]]:
     """Ratio images to normal marrow, the reference behind them and its normal voxels.
 
@@ -82,6 +83,11 @@ def marrow_ratios(
         A reader's normal-marrow region; it may lie outside ``marrow``.
     hint : str
         What to check when no reference can be estimated.
+    box : tuple of slice, optional
+        The box of the study grid that ``marrow``, ``regions``, ``user_normal`` and the
+        returned images cover (the whole grid by default). Each voxel's position and image
+        value are those of its place on the study grid (integer offsets), so the numbers
+        are the whole grid's to the last bit.
 
     Returns
     -------
@@ -94,14 +100,15 @@ def marrow_ratios(
     """
     region = marrow if user_normal is None else marrow | user_normal
     index = np.flatnonzero(region)
-    xyz = voxel_positions(study.grid.affine, index, region.shape)
+    on_study = _on_study_grid(index, box, study)
+    xyz = voxel_positions(study.grid.affine, on_study, study.grid.shape)
     region_of = np.asarray(regions).ravel()[index].astype(np.int32)
     images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
     values = {}
     for name, volume in images.items():
         if volume is None:
             continue
-        values[name] = _image_at(volume, index, study.grid.spacing, marrow, params)
+        values[name] = _image_at(volume, on_study, study.grid.spacing, marrow, params)
     try:
         reference = normal_marrow_reference(
             values,
@@ -170,20 +177,23 @@ def ratios_at(
     params: Parameters,
     *,
     marrow: NDArray[np.bool_],
+    box: tuple[slice, ...] | None = None,
 ) -> dict[str, NDArray[np.float32]]:
     """Ratio images to a fitted reference at ``voxels`` (NaN elsewhere), e.g. outside the
     ``marrow`` it was fitted on: each image over its field and its region's factor.
 
     ``marrow`` must be the mask :func:`marrow_ratios` was given: with
-    ``reference_bias_correction`` the images are corrected with the same N4 field.
+    ``reference_bias_correction`` the images are corrected with the same N4 field. ``box``
+    as in :func:`marrow_ratios`.
     """
     index = np.flatnonzero(voxels)
-    xyz = voxel_positions(study.grid.affine, index, voxels.shape)
+    on_study = _on_study_grid(index, box, study)
+    xyz = voxel_positions(study.grid.affine, on_study, study.grid.shape)
     region_of = np.asarray(regions).ravel()[index]
     images = {"t1": study.t1, "t2": study.t2, "stir": study.stir}
     ratios = {}
     for name, field in reference.fields.items():
-        values = _image_at(images[name], index, study.grid.spacing, marrow, params)
+        values = _image_at(images[name], on_study, study.grid.spacing, marrow, params)
         factors = np.ones(max(names, default=0) + 1)  # regions are numbered as in names
         for number, region in names.items():
             factors[number] = reference.body_factors.get(region, {}).get(name, 1.0)
@@ -347,6 +357,15 @@ def t1_dark_ml(t1_dark: NDArray[np.bool_], voxel_mm3: float, *, has_t1: bool) ->
     return round(float(np.count_nonzero(t1_dark)) * voxel_mm3 / MM3_PER_ML, 4)
 
 
+def _on_study_grid(
+    index: NDArray[np.intp], box: tuple[slice, ...] | None, study: Study
+) -> NDArray[np.intp]:
+    """Flat indices on the study grid of the voxels at flat ``index`` of ``box``."""
+    if box is None:
+        return index
+    return box_to_grid_index(index, box, study.grid.shape)
+
+
 def _image_at(
     volume: Volume,
     index: NDArray[np.integer],
@@ -358,6 +377,8 @@ def _image_at(
     ``reference_bias_correction``; otherwise read there alone (a resampled image is not
     resampled elsewhere)."""
     if params.reference_bias_correction:
+        if marrow.shape != volume.shape:
+            raise ValueError("reference_bias_correction corrects the whole grid: give no box")
         data = n4_corrected(np.asarray(volume.data, np.float32), spacing, marrow)
         return data.ravel()[index]
     return np.asarray(values_at(volume, index), np.float32)

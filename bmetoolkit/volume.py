@@ -20,7 +20,17 @@ from numpy.typing import ArrayLike, NDArray
 
 from bmetoolkit.errors import GridMismatchError, InvalidGeometryError
 
-__all__ = ["LPS_TO_RAS", "Grid", "Kind", "Volume", "grown_box", "lps_to_ras", "occupied_box"]
+__all__ = [
+    "LPS_TO_RAS",
+    "Grid",
+    "Kind",
+    "Volume",
+    "box_to_grid_index",
+    "grid_to_box_index",
+    "grown_box",
+    "lps_to_ras",
+    "occupied_box",
+]
 
 Kind = Literal["intensity", "label"]
 
@@ -342,3 +352,35 @@ def occupied_box(mask: NDArray[np.bool_]) -> tuple[slice, ...]:
         return (first,)
     projection = rows[first].max(axis=0).view(bool).reshape(mask.shape[1:])
     return (first, *occupied_box(projection))
+
+
+def box_to_grid_index(
+    index: ArrayLike, box: tuple[slice, ...], shape: tuple[int, ...]
+) -> NDArray[np.intp]:
+    """Flat indices on a grid of ``shape`` of the voxels at flat ``index`` of its ``box``
+    (integer offsets: a voxel keeps its place exactly). The order is kept, so indices that
+    rise on the box rise on the grid.
+
+    >>> box = (slice(1, 3), slice(2, 4))
+    >>> box_to_grid_index([0, 3], box, (4, 5)).tolist()
+    [7, 13]
+    >>> grid_to_box_index([7, 13], box, (4, 5)).tolist()
+    [0, 3]
+    """
+    box_shape = tuple(s.stop - s.start for s in box)
+    ijk = np.unravel_index(np.asarray(index, np.intp), box_shape)
+    return np.ravel_multi_index(
+        tuple(i + s.start for i, s in zip(ijk, box, strict=True)), tuple(shape)
+    ).astype(np.intp, copy=False)
+
+
+def grid_to_box_index(
+    index: ArrayLike, box: tuple[slice, ...], shape: tuple[int, ...]
+) -> NDArray[np.intp]:
+    """Flat indices on ``box`` of the voxels at flat ``index`` of a grid of ``shape``, all of
+    which lie in the box (the inverse of :func:`box_to_grid_index`)."""
+    box_shape = tuple(s.stop - s.start for s in box)
+    ijk = np.unravel_index(np.asarray(index, np.intp), tuple(shape))
+    return np.ravel_multi_index(
+        tuple(i - s.start for i, s in zip(ijk, box, strict=True)), box_shape
+    ).astype(np.intp, copy=False)

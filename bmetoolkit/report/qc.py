@@ -220,10 +220,15 @@ class _Canonical:
     arrays: dict[str, NDArray]
     spacing: NDArray[np.float64]  # mm along x, y, z
     x_mm: NDArray[np.float64]  # world R coordinate of each sagittal slice (at the grid centre)
+    ornt: NDArray[np.float64]  # nibabel's orientation of the stored axes
 
 
-def _canonical(volumes: Mapping[str, Volume]) -> _Canonical:
-    """Reorient every volume (all on one grid) to the closest RAS axes without resampling."""
+def _canonical(volumes: Mapping[str, Volume], *, later: Sequence[str] = ()) -> _Canonical:
+    """Reorient every volume (all on one grid) to the closest RAS axes without resampling.
+
+    The volumes named in ``later`` are checked but not read: the caller reads the part it
+    shows (:func:`_canonical_box`), so a resampled image is not resampled whole.
+    """
     import nibabel as nib
 
     reference = next(iter(volumes.values()))
@@ -240,6 +245,7 @@ def _canonical(volumes: Mapping[str, Volume]) -> _Canonical:
     arrays = {
         name: nib.orientations.apply_orientation(np.asarray(volume.data), ornt)
         for name, volume in volumes.items()
+        if name not in later
     }
     spacing = np.empty(3)
     spacing[ornt[:, 0].astype(int)] = grid.spacing
@@ -258,7 +264,37 @@ def _canonical(volumes: Mapping[str, Volume]) -> _Canonical:
     )
     stored = centres @ inverse.T
     x_mm = grid.voxel_to_world(stored[:, :3])[:, 0]
-    return _Canonical(arrays=arrays, spacing=spacing, x_mm=x_mm)
+    return _Canonical(arrays=arrays, spacing=spacing, x_mm=x_mm, ornt=ornt)
+
+
+def _canonical_box(volume: Volume, ornt: NDArray, box: tuple[slice, ...]) -> NDArray:
+    """``volume`` reoriented as :func:`_canonical` does, with its values on ``box`` (of the
+    canonical array) and 0 elsewhere: read there alone
+    (:func:`~bmetoolkit.resample.values_at`), the same values as the whole array's.
+
+    >>> import numpy as np
+    >>> volume = Volume(np.arange(24.0).reshape(2, 3, 4), np.diag([-1.0, 1.0, 1.0, 1.0]))
+    >>> ornt = np.array([[0, -1], [1, 1], [2, 1]])
+    >>> _canonical_box(volume, ornt, (slice(None), slice(1, 2), slice(0, 2)))[:, 1, :2].tolist()
+    [[16.0, 17.0], [4.0, 5.0]]
+    """
+    import nibabel as nib
+
+    from bmetoolkit.resample import values_at
+
+    canon_shape = [0, 0, 0]
+    stored = []
+    for axis, (canon_axis, flip) in enumerate(np.asarray(ornt)):
+        n = volume.shape[axis]
+        canon_shape[int(canon_axis)] = n
+        start, stop, _ = box[int(canon_axis)].indices(n)
+        stored.append(slice(n - stop, n - start) if flip < 0 else slice(start, stop))
+    values = nib.orientations.apply_orientation(values_at(volume, tuple(stored)), ornt)
+    out = np.zeros(canon_shape, values.dtype)
+    out[tuple(slice(*part.indices(n)[:2]) for part, n in zip(box, canon_shape, strict=True))] = (
+        values
+    )
+    return out
 
 
 def select_slices(vertebrae: NDArray, findings: NDArray, n_slices: int = 3) -> list[int]:
@@ -514,12 +550,15 @@ def sagittal_montage(
         An input is not on the T1 grid.
     """
     canon = _canonical(
-        {"t1": t1, "fluid": fluid, "bme": bme_mask, "modic": modic_map, "bodies": vertebrae}
+        {"t1": t1, "fluid": fluid, "bme": bme_mask, "modic": modic_map, "bodies": vertebrae},
+        later=("fluid",),
     )
     arrays = canon.arrays
     findings = (arrays["bme"] > 0) | (arrays["modic"] > 0)
     slices = select_slices(arrays["bodies"], findings, n_slices)
     crop_y, crop_z = _crop_box(arrays["bodies"], canon.spacing)
+    # the fluid image is shown (and windowed) on the crop alone: read there alone
+    arrays["fluid"] = _canonical_box(fluid, canon.ornt, (slice(None), crop_y, crop_z))
     spacing_yz = canon.spacing[1:]
     windows = {name: _window(arrays[name][:, crop_y, crop_z]) for name in ("t1", "fluid")}
     shape = _display(arrays["t1"][slices[0], crop_y, crop_z]).shape

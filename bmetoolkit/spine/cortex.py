@@ -40,11 +40,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import isotonic_regression
 
 from bmetoolkit.spine.vertebra import BodyGeometry
 
-__all__ = ["BIN_MM", "shell_depths", "shell_from_profile"]
+__all__ = ["BIN_MM", "isotonic_increasing", "shell_depths", "shell_from_profile"]
 
 #: Width of the depth bins (mm).
 BIN_MM = 0.5
@@ -87,7 +86,7 @@ def shell_from_profile(
             counts.append(float(in_bin.size))
     if not starts:
         return float(max_shell_mm)
-    profile = isotonic_regression(medians, weights=counts, increasing=True).x
+    profile = isotonic_increasing(medians, counts)
     reached = np.flatnonzero(profile >= shell_ratio)
     if not reached.size:
         return float(max_shell_mm)
@@ -101,6 +100,50 @@ def shell_from_profile(
     share = (shell_ratio - below) / (above - below)
     centre = BIN_MM / 2 + starts[first - 1] + share * (starts[first] - starts[first - 1])
     return round(float(centre), 2)
+
+
+def isotonic_increasing(values: list[float], weights: list[float]) -> NDArray[np.float64]:
+    """The non-decreasing sequence closest to ``values`` in weighted least squares.
+
+    Pool adjacent violators in one pass (Busing 2022, "Monotone regression: a simple and
+    fast O(n) PAVA implementation", Algorithm 1, as ``scipy.optimize.isotonic_regression``
+    runs it, with the same arithmetic in the same order, so the same numbers to the last
+    bit). Here rather than scipy's because importing ``scipy.optimize`` costs a whole run
+    0.13 s of CPU for a fit of a few dozen bins. A block's value is the weighted mean of
+    its members; equal neighbours are pooled.
+
+    >>> isotonic_increasing([1.0, 3.0, 2.0, 4.0], [1.0, 1.0, 3.0, 1.0]).tolist()
+    [1.0, 2.25, 2.25, 4.0]
+    """
+    x = [float(v) for v in values]
+    w = [float(v) for v in weights]
+    means: list[float] = []  # the blocks so far: weighted mean, weight, end
+    masses: list[float] = []
+    ends: list[int] = []
+    i = 0
+    while i < len(x):
+        mean, mass = x[i], w[i]
+        if means and means[-1] >= mean:  # a violation: pool with the block before
+            total = masses[-1] * means[-1] + mass * mean
+            mass += masses.pop()
+            means.pop()
+            ends.pop()
+            mean = total / mass
+            while i < len(x) - 1 and mean >= x[i + 1]:  # take in the values after it
+                i += 1
+                total += w[i] * x[i]
+                mass += w[i]
+                mean = total / mass
+            while means and means[-1] >= mean:  # and the blocks before it
+                total += masses[-1] * means.pop()
+                mass += masses.pop()
+                ends.pop()
+                mean = total / mass
+        means.append(mean)
+        masses.append(mass)
+        ends.append(i + 1)
+        i += 1
+    return np.repeat(np.array(means, np.float64), np.diff([0, *ends]))
 
 
 def shell_depths(
