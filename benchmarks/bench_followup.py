@@ -23,10 +23,9 @@ visit decided alone (``joint=False``); the change table of the first is also rec
 voxel counts of the joint edema, which is what ``compare`` ships by default. The summary
 prints all three, with the true changes (bodies changed by 0.3 mL or more) flagged real.
 
-``--calibrate`` measures :data:`bmetoolkit.followup.repeatability.BOUNDARY_SD_FACTOR` (and
-``MODIC_SD_FACTOR``) on the test-retest pairs of the **tuning** seeds: the factor K under
-which 95 % of the test-retest differences of every edema region, total and lesion (of every
-endplate's Modic volume) lie within their RC (the RC's definition).
+``--calibrate`` measures :data:`bmetoolkit.followup.repeatability.BOUNDARY_SD_FACTOR` on the
+test-retest pairs of the **tuning** seeds: the factor K under which 95 % of the test-retest
+differences of every region, total and lesion lie within their RC (the RC's definition).
 
 ``--sources`` (test-retest pairs): per visit, the true edema volume counted on its own grid
 (what a perfect segmentation on that grid gives) against the analysis' volume, its missed
@@ -83,7 +82,7 @@ from bmetoolkit.errors import ContrastMismatchError, VisitMismatchError
 from bmetoolkit.followup.change import change_table
 from bmetoolkit.followup.compare import Comparison, compare
 from bmetoolkit.followup.register import Correspondence
-from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, MODIC_SD_FACTOR, RC_FACTOR
+from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
 
 #: Change error allowed: the larger of this (mL) and this fraction of the true change.
 ALLOWED_ML, ALLOWED_FRACTION = 0.3, 0.10
@@ -198,16 +197,14 @@ def _transitions(pair: PhantomPair, result: Comparison) -> tuple[int, int]:
 
 def _retest(result: Comparison) -> dict[str, Any]:
     total = result.change_rows[-1]
-    differences = []  # edema: (|d|, scale s: RC = 2.77 K s), regions, total and lesions
-    modic = []  # the same for Modic volumes (their own factor)
+    differences = []  # (|d|, boundary scale s: RC = 2.77 K s)
     for row in result.change_rows:
-        for prefix, factor, kept in (
-            ("bme", BOUNDARY_SD_FACTOR, differences),
-            ("modic", MODIC_SD_FACTOR, modic),
-        ):
+        for prefix in ("bme", "modic"):
             rc = row.get(f"{prefix}_rc_ml")
             if rc:
-                kept.append((abs(row[f"{prefix}_change_ml"]), rc / (RC_FACTOR * factor)))
+                differences.append(
+                    (abs(row[f"{prefix}_change_ml"]), rc / (RC_FACTOR * BOUNDARY_SD_FACTOR))
+                )
     for row in result.lesion_rows:
         if row["rc_ml"]:
             differences.append(
@@ -224,7 +221,6 @@ def _retest(result: Comparison) -> dict[str, Any]:
         ],
         "real_changes": sum(bool(r.get("bme_change_real")) for r in result.change_rows),
         "differences": differences,
-        "modic_differences": modic,
     }
 
 
@@ -487,7 +483,7 @@ def main() -> None:
         cases.append(case)
         print(json.dumps({k: v for k, v in case.items() if not k.startswith("retest")} | {
             name: {k: v for k, v in case[name].items()
-                   if k not in ("differences", "modic_differences", "one_visit_only")}
+                   if k not in ("differences", "one_visit_only")}
             for name in ("retest", "retest_alone", "retest_counted")}, default=str),
             flush=True)  # fmt: skip
     if args.json:
@@ -554,18 +550,13 @@ def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
 
 def _summary_of(cases: list[dict[str, Any]], calibrate: bool, timed: bool = True) -> None:
     retest = [c["retest"] for c in cases]
+    ratios = [d / (RC_FACTOR * s) for r in retest for d, s in r["differences"] if s > 0]
     print(f"\n{len(cases)} seeds {[c['seed'] for c in cases]}")
     if ROLE_CHECK_REFUSED:
         print(f"visits the role check refused (analysed without it): {ROLE_CHECK_REFUSED}")
-    for key, name, shipped in (
-        ("differences", "edema (regions, total, lesions)", BOUNDARY_SD_FACTOR),
-        ("modic_differences", "Modic volumes", MODIC_SD_FACTOR),
-    ):
-        ratios = [d / (RC_FACTOR * s) for r in retest for d, s in r.get(key, []) if s > 0]
-        if ratios:
-            print(f"K for 95 % of test-retest differences within RC, {name}: "
-                  f"{np.percentile(ratios, 95):.4f} (shipped {shipped}; {len(ratios)} "
-                  f"differences)")  # fmt: skip
+    if ratios:
+        print(f"K for 95 % of test-retest differences within RC: {np.percentile(ratios, 95):.4f} "
+              f"(shipped {BOUNDARY_SD_FACTOR}; {len(ratios)} differences)")  # fmt: skip
     means = np.array([(r["total_baseline"] + r["total_followup"]) / 2 for r in retest])
     diffs = np.array([r["total_followup"] - r["total_baseline"] for r in retest])
     rc_ml = RC_FACTOR * float(np.sqrt(np.mean(diffs**2) / 2))

@@ -422,3 +422,14 @@ def test_partial_volume_weighs_lesion_edges(weighted, comparison):
     assert weighted.joint["baseline"]["joint_ml"] == pytest.approx(
         counted.joint["baseline"]["joint_ml"]
     )
+
+
+def test_a_visit_in_memory_keeps_its_fluid_image_as_acquired(results):
+    """As a visit read from its output folder does: the signal recheck measures one image."""
+    from bmetoolkit.followup.visit import load_visit
+    from bmetoolkit.resample import ResampledVolume
+
+    fluid = results[0].study.fluid
+    assert isinstance(fluid, ResampledVolume)  # the STIR on the T1 grid, resampled lazily
+    visit = load_visit(results[0], label="baseline")
+    assert visit.fluid is fluid.acquired and visit.fluid.grid.shape != fluid.grid.shape

@@ -24,11 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.followup.register import Correspondence
-from bmetoolkit.followup.repeatability import (
-    MODIC_SD_FACTOR,
-    boundary_variance,
-    repeatability_coefficient,
-)
+from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
 from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED
 from bmetoolkit.volume import Volume, occupied_box
 
@@ -174,16 +170,16 @@ def _numbered(
 
 
 def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey, float]]:
-    """Per region: BME and Modic volume (mL) and boundary variance (mL^2) of one visit."""
+    """Per region: BME and Modic volume (mL) and boundary volume (mL) of one visit."""
     voxel_mm3 = visit.maps["bme_mask"].grid.voxel_volume_mm3
     out: dict[str, dict[RegionKey, float]] = {
-        f"{name}_{what}": {} for name in ("bme", "modic") for what in ("ml", "variance")
+        f"{name}_{what}": {} for name in ("bme", "modic") for what in ("ml", "boundary")
     }
     share = visit.bme_share
     for index, regions in region_maps(visit, rename).values():
         for name, mask in (("bme", visit.maps["bme_mask"]), ("modic", visit.maps["modic_map"])):
             inside = np.where(np.asarray(mask.data) > 0, regions, 0)
-            variance = boundary_variance(inside, voxel_mm3)
+            boundary = boundary_volumes(inside, voxel_mm3)
             counts = np.bincount(inside.ravel(), minlength=len(index) + 1)
             amounts = (
                 counts if name == "modic" or share is None else _shared(inside, share, counts.size)
@@ -191,12 +187,12 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
             for key, i in index.items():
                 if counts[i]:
                     out[f"{name}_ml"][key] = round(amounts[i] * voxel_mm3 / MM3_PER_ML, 4)
-                    out[f"{name}_variance"][key] = float(variance[i])
+                    out[f"{name}_boundary"][key] = float(boundary[i])
     bme = np.asarray(visit.maps["bme_mask"].data) > 0
     total = float(bme.sum()) if share is None else float(share.sum(dtype=np.float64))
     out["total"] = {
         ("total", ""): round(total * voxel_mm3 / MM3_PER_ML, 4),
-        ("variance", ""): float(boundary_variance(bme.astype(np.uint8), voxel_mm3)[1]),
+        ("boundary", ""): float(boundary_volumes(bme.astype(np.uint8), voxel_mm3)[1]),
     }
     return out
 
@@ -258,7 +254,7 @@ def change_table(baseline: Any, followup: Any, pairing: Correspondence) -> list[
     zones = {"body": 0, "superior": 1, "inferior": 2}
     rows.sort(key=lambda row: (levels[row["level"]], zones.get(row["zone"], 3)))
     total_rc = repeatability_coefficient(
-        vb["total"][("variance", "")], vf["total"][("variance", "")]
+        vb["total"][("boundary", "")], vf["total"][("boundary", "")]
     )
     before, after = vb["total"][("total", "")], vf["total"][("total", "")]
     bme = _change(before, after, total_rc)
@@ -289,7 +285,7 @@ def _row(
         return row | {"note": "this body is not in both visits' fields of view"}
     bme = [vb["bme_ml"].get(key, 0.0), vf["bme_ml"].get(key, 0.0)]
     rc = repeatability_coefficient(
-        vb["bme_variance"].get(key, 0.0), vf["bme_variance"].get(key, 0.0)
+        vb["bme_boundary"].get(key, 0.0), vf["bme_boundary"].get(key, 0.0)
     )
     row |= {"bme_ml_baseline": bme[0], "bme_ml_followup": bme[1]}
     row |= {f"bme_{k}": v for k, v in _change(bme[0], bme[1], rc).items()}
@@ -298,9 +294,7 @@ def _row(
         types = [e.get("modic_type") if e else None for e in (endplate_b, endplate_f)]
         modic = [float(e.get("volume_ml") or 0.0) if e else 0.0 for e in (endplate_b, endplate_f)]
         rc_modic = repeatability_coefficient(
-            vb["modic_variance"].get(key, 0.0),
-            vf["modic_variance"].get(key, 0.0),
-            MODIC_SD_FACTOR,
+            vb["modic_boundary"].get(key, 0.0), vf["modic_boundary"].get(key, 0.0)
         )
         row |= {
             "modic_baseline": types[0],

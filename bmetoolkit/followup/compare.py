@@ -40,7 +40,7 @@ from bmetoolkit.followup.quality import (
     texture_correlation,
 )
 from bmetoolkit.followup.register import Correspondence, Registration, register_visits
-from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, MODIC_SD_FACTOR, RC_FACTOR
+from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
 from bmetoolkit.followup.signal import recheck_one_visit_lesions
 from bmetoolkit.followup.visit import Visit, VisitInput, load_visit
 from bmetoolkit.followup.warp import common_field, warp_labels
@@ -133,11 +133,9 @@ class Comparison:
             "registration": self.registration.to_dict(names),
             "quality": self.quality.to_dict(names),
             "repeatability": {
-                "method": "RC = 2.77 x K x sqrt(mean boundary variance of the two scans), "
-                "boundary variance = boundary voxel faces x voxel volume^2 (docs/followup.md)",
+                "method": "RC = 2.77 x K x boundary volume per scan (docs/followup.md)",
                 "rc_factor": RC_FACTOR,
                 "boundary_sd_factor": BOUNDARY_SD_FACTOR,
-                "modic_sd_factor": MODIC_SD_FACTOR,
             },
             "decision": {
                 "joint": self.joint is not None,

@@ -22,7 +22,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from bmetoolkit.followup.register import Correspondence
-from bmetoolkit.followup.repeatability import boundary_variance, repeatability_coefficient
+from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
 
 __all__ = ["LESION_STATUS", "MATCH_COLUMNS", "MATCH_DISTANCE_MM", "match_lesions"]
 
@@ -127,8 +127,8 @@ def _near(
 
 def _lesion_boundaries(visit: Any) -> dict[int, float]:
     labels = np.asarray(visit.maps["lesion_labels"].data)
-    variance = boundary_variance(labels, visit.maps["lesion_labels"].grid.voxel_volume_mm3)
-    return {n: float(v) for n, v in enumerate(variance) if n > 0}
+    boundary = boundary_volumes(labels, visit.maps["lesion_labels"].grid.voxel_volume_mm3)
+    return {n: float(v) for n, v in enumerate(boundary) if n > 0}
 
 
 def _groups(
@@ -157,13 +157,13 @@ def _joined(rows: list[Mapping[str, Any]], key: str) -> str:
 def _match_row(
     rows_b: list[Mapping[str, Any]],
     rows_f: list[Mapping[str, Any]],
-    variance_b: float,
-    variance_f: float,
+    boundary_b: float,
+    boundary_f: float,
     overlapping: bool,
 ) -> dict[str, Any]:
     volume_b = round(sum(float(r["volume_ml"]) for r in rows_b), 4)
     volume_f = round(sum(float(r["volume_ml"]) for r in rows_f), 4)
-    rc = repeatability_coefficient(variance_b, variance_f)
+    rc = repeatability_coefficient(boundary_b, boundary_f)
     if rows_b and rows_f:
         status = "persisting"
         distance = round(float(np.linalg.norm(_centroid(rows_b) - _centroid(rows_f))), 2)
