@@ -470,6 +470,7 @@ class AnalysisResult:
             fluid_name=self.fluid.upper(),
             image_name=image_name,
             subject=subject,
+            show_modic=bool(self.checks.get("modic_assessed", True)),
         )
 
     def write_qc_page(

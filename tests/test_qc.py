@@ -202,6 +202,24 @@ def test_thumbnail_is_the_panel_with_most_findings(phantom_inputs):
     assert healthy.thumbnail(60).shape[1] == round(whole.shape[1] * 60 / whole.shape[0])
 
 
+def test_without_a_t1_each_slice_shows_the_fluid_image_once(phantom_inputs):
+    # no T1: the analysis passes the fluid image as the base image, named as the fluid
+    fluid = phantom_inputs["fluid"]
+    inputs = {**phantom_inputs, "t1": fluid}
+    paired = _montage(phantom_inputs, n_slices=3)
+    alone = _montage(inputs, n_slices=3, image_name="T2", fluid_name="T2")
+    assert [p.contrast for p in alone.panels] == ["T2"] * 3 and alone.contrasts == ("T2",)
+    assert paired.contrasts == ("T1", "STIR") and len(paired.panels) == 6
+    # the same fluid panels as beside a T1, and the thumbnail is the same slice's
+    assert all(
+        np.array_equal(a.rgb, b.rgb) for a, b in zip(alone.panels, paired.panels[1::2], strict=True)
+    )
+    assert alone.key_panel == paired.key_panel // 2
+    assert np.array_equal(alone.thumbnail(60), paired.thumbnail(60))
+    not_assessed = _montage(inputs, image_name="T2", fluid_name="T2", show_modic=False)
+    assert [e["label"] for e in not_assessed.legend()] == ["BME"]  # no "Modic I (none)"
+
+
 def test_slices_go_through_the_bodies_and_the_largest_finding():
     bodies = np.zeros((9, 6, 6), np.uint8)
     bodies[2:7, 1:5, 1:5] = 22

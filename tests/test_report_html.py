@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -145,6 +146,24 @@ def test_subject_page_embeds_the_figures_as_png(study):
     text = "".join(parse(page).text)
     assert "Modic III (none)" not in text and "L4" in text  # legend and level names as text
     assert "http://" not in page and "https://" not in page  # self-contained
+
+
+def test_a_page_without_a_t1_names_the_fluid_image_once(study):
+    paired = phantom_figures(study)
+    fluid = paired.montage.panels[1]
+    montage = dataclasses.replace(
+        paired.montage, panels=paired.montage.panels[1::2], key_panel=1, contrasts=("STIR",)
+    )
+    figures = dataclasses.replace(paired, montage=montage)
+    page = report_html.render_subject_page(phantom_report(study), subject="s", figures=figures)
+    headings = [t.strip() for t in parse(page).text if t.strip().startswith("Sagittal")]
+    assert headings == ["Sagittal STIR"]
+    assert fluid.contrast == "STIR" and page.count('alt="STIR, sagittal') == 3
+    assert "T1, sagittal" not in page
+    paired_page = report_html.render_subject_page(
+        phantom_report(study), subject="s", figures=paired
+    )
+    assert "Sagittal T1 and STIR" in "".join(parse(paired_page).text)
 
 
 def test_all_report_text_is_escaped(study):

@@ -142,7 +142,9 @@ class Montage:
 
     ``key_panel`` is the fluid panel of the slice with most findings (the central slice
     when there are none), ``key_rows`` the rows of that panel holding findings (first, last;
-    None without findings): the subject's thumbnail on the batch index.
+    None without findings): the subject's thumbnail on the batch index. ``contrasts`` names
+    the images each slice shows, in panel order: the T1 (or other base image) and the fluid
+    image, or the fluid image alone when there is no T1.
     """
 
     panels: tuple[Panel, ...]
@@ -155,6 +157,7 @@ class Montage:
     plane: str = "sagittal"
     sides: tuple[str, str] = ("A", "P")
     show_modic: bool = True
+    contrasts: tuple[str, ...] = ("T1", "STIR")
 
     def legend(self) -> list[dict[str, object]]:
         """Legend entries: ``label``, ``colour``, ``dashed``, ``present`` (False: "(none)")."""
@@ -508,6 +511,7 @@ def sagittal_montage(
     image_name: str = "T1",
     title: str | None = None,
     panel_width_px: int = PANEL_WIDTH_PX,
+    show_modic: bool = True,
 ) -> Montage:
     """Sagittal slices through the spine, T1 and T2/STIR side by side, with the findings.
 
@@ -532,17 +536,21 @@ def sagittal_montage(
     fluid_name : str
         Name of the fluid-sensitive contrast in the panel captions (``"STIR"`` or ``"T2"``).
     image_name : str
-        Caption of ``t1`` (the fluid image's name when there is no T1 and it is shown
-        twice).
+        Caption of ``t1``. When it is ``fluid_name`` (no T1: ``t1`` is the fluid image
+        again), each slice shows the fluid image alone.
     title : str, optional
         Title shown above the montage (e.g. the subject id).
     panel_width_px : int
         Width of each panel in pixels: the panels are drawn at the size they are shown.
+    show_modic : bool
+        Whether the legend lists the Modic types; False when they were not assessed (no
+        T1, or a T1 that failed the contrast check), so that it does not read "(none)".
 
     Returns
     -------
     Montage
-        Panels T1, fluid, T1, fluid... from left to right in the body.
+        Panels T1, fluid, T1, fluid... from left to right in the body (fluid, fluid...
+        without a T1).
 
     Raises
     ------
@@ -560,8 +568,10 @@ def sagittal_montage(
     # the fluid image is shown (and windowed) on the crop alone: read there alone
     arrays["fluid"] = _canonical_box(fluid, canon.ornt, (slice(None), crop_y, crop_z))
     spacing_yz = canon.spacing[1:]
-    windows = {name: _window(arrays[name][:, crop_y, crop_z]) for name in ("t1", "fluid")}
-    shape = _display(arrays["t1"][slices[0], crop_y, crop_z]).shape
+    arrays["image"] = arrays.pop("t1")
+    shown = _shown(image_name, fluid_name)
+    windows = {key: _window(arrays[key][:, crop_y, crop_z]) for key, _ in shown}
+    shape = _display(arrays["bodies"][slices[0], crop_y, crop_z]).shape
     rows, cols = _panel_size(shape, spacing_yz, panel_width_px)
     pick = np.ix_(_sample(shape[0], rows), _sample(shape[1], cols))
     panels, finding_rows = [], []
@@ -573,8 +583,8 @@ def sagittal_montage(
         marks = _level_marks(_display(arrays["bodies"][k, crop_y, crop_z]), level_names, spacing_yz)
         side = "R" if canon.x_mm[k] >= 0 else "L"
         where = f"x = {side} {abs(canon.x_mm[k]):.1f} mm"
-        for name, label in (("t1", image_name), ("fluid", fluid_name)):
-            grey = _grey(_display(arrays[name][k, crop_y, crop_z])[pick], windows[name])
+        for key, label in shown:
+            grey = _grey(_display(arrays[key][k, crop_y, crop_z])[pick], windows[key])
             panels.append(Panel(label, where, _paint(grey, overlay), marks))
     per_slice = np.count_nonzero(findings[slices].reshape(len(slices), -1), axis=1)
     present = tuple(v for v in sorted(MODIC_COLORS) if np.any(arrays["modic"] == v))
@@ -584,7 +594,9 @@ def sagittal_montage(
         fluid_name=fluid_name,
         modic_present=present,
         has_bme=bool(np.any(arrays["bme"] > 0)),
-        **_key_panel(per_slice, finding_rows),
+        **_key_panel(per_slice, finding_rows, len(shown)),
+        contrasts=tuple(label for _, label in shown),
+        show_modic=show_modic,
     )
 
 
@@ -673,6 +685,7 @@ def qc_figures(
     image_name: str = "T1",
     subject: str | None = None,
     n_slices: int = 3,
+    show_modic: bool = True,
 ) -> QCFigures:
     """The QC figures of one subject, ready for the HTML page.
 
@@ -697,6 +710,7 @@ def qc_figures(
                 fluid_name=fluid_name,
                 image_name=image_name,
                 title=subject,
+                show_modic=show_modic,
             ),
             lambda: level_volumes(*labels),
         ],
@@ -749,7 +763,8 @@ def acquisition_montage(
     bone_names : mapping of int to str
         Name of each bone id, written on the panels at the bone's centre.
     image_name, fluid_name : str
-        Captions of the two contrasts.
+        Captions of the two contrasts; when they are the same (no T1), each slice shows the
+        fluid image alone.
     n_slices : int
         Slices shown: the central ones through the bones, and the one with most edema.
     title : str, optional
@@ -760,8 +775,9 @@ def acquisition_montage(
     Returns
     -------
     Montage
-        Panels image, fluid, image, fluid... in slice order; ``plane`` names the plane and
-        ``sides`` the directions at the panels' left and right edges.
+        Panels image, fluid, image, fluid... in slice order (fluid alone without a T1);
+        ``plane`` names the plane and ``sides`` the directions at the panels' left and right
+        edges.
     """
     grid = image.grid
     for name, volume in (("fluid", fluid), ("bme", bme_mask), ("bones", bones)):
@@ -791,11 +807,9 @@ def acquisition_montage(
             plane2d = plane2d.T
         return plane2d[:: -1 if flip_rows else 1, :: -1 if flip_columns else 1]
 
-    crop = np.asarray(image.data)[box[0], box[1], :]
-    windows = {
-        "image": _window(crop),
-        "fluid": _window(np.asarray(fluid.data)[box[0], box[1], :]),
-    }
+    volumes = {"image": image, "fluid": fluid}
+    shown = _shown(image_name, fluid_name)
+    windows = {key: _window(np.asarray(volumes[key].data)[box[0], box[1], :]) for key, _ in shown}
     shape = view(ids, slices[0]).shape
     rows, cols = _panel_size(shape, column_then_row_mm, panel_width_px)
     pick = np.ix_(_sample(shape[0], rows), _sample(shape[1], cols))
@@ -806,8 +820,8 @@ def acquisition_montage(
         finding_rows.append(np.flatnonzero(np.any(found, axis=1)))
         marks = _bone_marks(view(ids, k)[pick], bone_names)
         where = f"slice {k + 1} of {grid.shape[2]}"
-        for volume, key, label in ((image, "image", image_name), (fluid, "fluid", fluid_name)):
-            grey = _grey(view(volume.data, k)[pick], windows[key])
+        for key, label in shown:
+            grey = _grey(view(volumes[key].data, k)[pick], windows[key])
             panels.append(Panel(label, where, _paint(grey, overlay), marks))
     per_slice = np.count_nonzero(bme[:, :, slices].reshape(-1, len(slices)), axis=0)
     left = "A" if plane == "sagittal" else "R"
@@ -817,20 +831,31 @@ def acquisition_montage(
         fluid_name=fluid_name,
         modic_present=(),
         has_bme=bool(bme.any()),
-        **_key_panel(per_slice, finding_rows),
+        **_key_panel(per_slice, finding_rows, len(shown)),
         plane=plane,
         sides=(left, _OPPOSITE[left]),
         show_modic=False,
+        contrasts=tuple(label for _, label in shown),
     )
 
 
-def _key_panel(per_slice: NDArray, finding_rows: Sequence[NDArray]) -> dict[str, Any]:
+def _shown(image_name: str, fluid_name: str) -> tuple[tuple[str, str], ...]:
+    """The images each slice shows, as (key, caption): the base image and the fluid image,
+    or the fluid image alone when the base image is the fluid image (no T1)."""
+    if image_name == fluid_name:
+        return (("fluid", fluid_name),)
+    return (("image", image_name), ("fluid", fluid_name))
+
+
+def _key_panel(
+    per_slice: NDArray, finding_rows: Sequence[NDArray], per_slice_panels: int
+) -> dict[str, Any]:
     """The thumbnail's panel (the fluid panel of the slice with most findings, the middle
     slice without any) and the rows of its findings (first, last; None without)."""
     key = int(np.argmax(per_slice)) if per_slice.max() > 0 else len(per_slice) // 2
     rows = finding_rows[key]
     return {
-        "key_panel": 2 * key + 1,
+        "key_panel": per_slice_panels * (key + 1) - 1,
         "key_rows": (int(rows[0]), int(rows[-1])) if rows.size else None,
     }
 
@@ -865,6 +890,7 @@ def bone_figures(
     fluid_name: str = "STIR",
     subject: str | None = None,
     n_slices: int = 3,
+    show_modic: bool = True,
 ) -> QCFigures:
     """The QC figures of an analysis with bone masks: the acquisition-plane montage and one
     row per bone (edema mL and % of its marrow, lesions) for the per-bone chart."""
