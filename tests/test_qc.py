@@ -155,7 +155,8 @@ def test_overlays_levels_and_legend(phantom_inputs):
         assert 0 <= mark.x_pct <= 100 and 0 <= mark.y_pct <= 100
     heights = {m.name: m.y_pct for m in montage.panels[0].levels}
     assert heights["L1"] < heights["L2"] < heights["L5"]  # cranial names higher up
-    assert [e["label"] for e in montage.legend()] == ["Modic I", "Modic II", "Modic III", "BME"]
+    labels = [e["label"] for e in montage.legend()]
+    assert labels == ["Modic I", "Modic II", "Modic III", "BME", "vertebral body (T1 panels)"]
     assert all(e["present"] for e in montage.legend())
     everything = np.concatenate([p.rgb for p in montage.panels], axis=1)
     for value in (1, 2, 3):  # each type's outline in its own colour
@@ -177,12 +178,37 @@ def test_overlays_levels_and_legend(phantom_inputs):
     assert all(changed)  # the overlays are drawn on every panel, T1 and STIR alike
 
 
+def test_bodies_are_outlined_on_the_first_panel_of_each_slice(phantom_inputs):
+    nothing = phantom_inputs["bme_mask"].with_data(np.zeros_like(phantom_inputs["bme_mask"].data))
+    montage = _montage({**phantom_inputs, "bme_mask": nothing, "modic_map": nothing}, n_slices=1)
+    t1, _ = montage.panels
+    outline = np.all(t1.rgb == qc._OUTLINE_RGB, axis=2)
+    # the panel's bodies, as the montage samples them, outlined where a body meets another
+    # body or no body (one pixel wide), nowhere else
+    same_bodies = {**phantom_inputs, "bme_mask": nothing, "modic_map": nothing}
+    bodies_rgb = _montage({**same_bodies, "t1": phantom_inputs["vertebrae"]}, n_slices=1)
+    assert outline.any() and outline.mean() < 0.1
+    assert np.array_equal(outline, np.all(bodies_rgb.panels[0].rgb == qc._OUTLINE_RGB, axis=2))
+    ids = np.zeros((5, 6), np.uint8)
+    ids[1:4, 1:3] = 1
+    ids[1:4, 3:5] = 2
+    assert np.array_equal(qc._edges(ids), ids > 0)  # two touching 3x2 bodies: all edge
+    ids = np.zeros((7, 7), np.uint8)
+    ids[1:6, 1:6] = 3  # a 5x5 body: its ring is outlined, its 3x3 inside is not
+    assert qc._edges(ids).sum() == 16 and not qc._edges(ids)[2:5, 2:5].any()
+    ids[:, :3] = 4  # cut by the panel's edge: no outline along the edge itself
+    assert not qc._edges(ids)[:, 0].any() and qc._edges(ids)[:, 2].all()
+
+
 def test_legend_says_when_a_finding_is_absent(phantom_inputs):
     nothing = phantom_inputs["bme_mask"].with_data(np.zeros_like(phantom_inputs["bme_mask"].data))
     montage = _montage({**phantom_inputs, "bme_mask": nothing, "modic_map": nothing})
-    assert not any(e["present"] for e in montage.legend())
-    everything = np.concatenate([p.rgb for p in montage.panels], axis=1)
-    assert np.all(everything[..., 0] == everything[..., 1])  # grey only: nothing drawn
+    assert [e["present"] for e in montage.legend()] == [False] * 4 + [True]  # outlines stay
+    fluid = np.concatenate([p.rgb for p in montage.panels[1::2]], axis=1)
+    assert np.all(fluid[..., 0] == fluid[..., 1])  # grey only: nothing drawn
+    t1 = np.concatenate([p.rgb for p in montage.panels[::2]], axis=1)
+    coloured = t1[(t1[..., 0] != t1[..., 1]) | (t1[..., 1] != t1[..., 2])]
+    assert coloured.size and np.all(coloured == qc._OUTLINE_RGB)  # the bodies' outlines only
 
 
 def test_thumbnail_is_the_panel_with_most_findings(phantom_inputs):
@@ -210,14 +236,16 @@ def test_without_a_t1_each_slice_shows_the_fluid_image_once(phantom_inputs):
     alone = _montage(inputs, n_slices=3, image_name="T2", fluid_name="T2")
     assert [p.contrast for p in alone.panels] == ["T2"] * 3 and alone.contrasts == ("T2",)
     assert paired.contrasts == ("T1", "STIR") and len(paired.panels) == 6
-    # the same fluid panels as beside a T1, and the thumbnail is the same slice's
-    assert all(
-        np.array_equal(a.rgb, b.rgb) for a, b in zip(alone.panels, paired.panels[1::2], strict=True)
-    )
+    # the same fluid panels as beside a T1, with the bodies outlined on them (the only
+    # panels), and the thumbnail is the same slice's
+    for a, b in zip(alone.panels, paired.panels[1::2], strict=True):
+        outline = np.all(a.rgb == qc._OUTLINE_RGB, axis=2)
+        assert outline.any() and np.array_equal(a.rgb[~outline], b.rgb[~outline])
     assert alone.key_panel == paired.key_panel // 2
-    assert np.array_equal(alone.thumbnail(60), paired.thumbnail(60))
+    assert alone.thumbnail(60).shape == paired.thumbnail(60).shape
     not_assessed = _montage(inputs, image_name="T2", fluid_name="T2", show_modic=False)
-    assert [e["label"] for e in not_assessed.legend()] == ["BME"]  # no "Modic I (none)"
+    legend = [e["label"] for e in not_assessed.legend()]
+    assert legend == ["BME", "vertebral body (T2 panels)"]  # no "Modic I (none)"
 
 
 def test_slices_go_through_the_bodies_and_the_largest_finding():

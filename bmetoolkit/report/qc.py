@@ -61,6 +61,7 @@ from bmetoolkit.volume import Volume
 __all__ = [
     "BME_COLOR",
     "MODIC_COLORS",
+    "OUTLINE_COLOR",
     "LevelMark",
     "Montage",
     "Panel",
@@ -80,7 +81,11 @@ MODIC_COLORS: dict[int, str] = {
 }
 #: Colour of the bone marrow edema outline (drawn dashed).
 BME_COLOR = LABEL_TABLES["bme_mask"].entries[0].hex
+#: Colour of the 1 px outline of each vertebral body (or bone) on the first panel of a slice:
+#: bluish green, apart from the Modic types' and the edema's colours (Okabe-Ito palette).
+OUTLINE_COLOR = "#009E73"
 _RGB = {value: entry.rgb for value, entry in enumerate(LABEL_TABLES["modic_map"].entries, 1)}
+_OUTLINE_RGB = tuple(int(OUTLINE_COLOR[i : i + 2], 16) for i in (1, 3, 5))
 _BME_RGB = LABEL_TABLES["bme_mask"].entries[0].rgb
 
 #: Margin (mm) kept around the vertebral bodies when cropping the montage panels.
@@ -158,21 +163,39 @@ class Montage:
     sides: tuple[str, str] = ("A", "P")
     show_modic: bool = True
     contrasts: tuple[str, ...] = ("T1", "STIR")
+    outlined: str = "vertebral body"
 
     def legend(self) -> list[dict[str, object]]:
-        """Legend entries: ``label``, ``colour``, ``dashed``, ``present`` (False: "(none)")."""
+        """Legend entries: ``label``, ``colour``, ``dashed``, ``present`` (False: "(none)");
+        the bodies' (or bones') outline, a thin solid line, last (``solid``)."""
         entries: list[dict[str, object]] = [
             {
                 "label": f"Modic {name}",
                 "colour": MODIC_COLORS[value],
                 "dashed": False,
+                "solid": False,
                 "present": value in self.modic_present,
             }
             for value, name in MODIC_NAMES.items()
             if self.show_modic
         ]
         entries.append(
-            {"label": "BME", "colour": BME_COLOR, "dashed": True, "present": self.has_bme}
+            {
+                "label": "BME",
+                "colour": BME_COLOR,
+                "dashed": True,
+                "solid": False,
+                "present": self.has_bme,
+            }
+        )
+        entries.append(
+            {
+                "label": f"{self.outlined} ({self.contrasts[0]} panels)",
+                "colour": OUTLINE_COLOR,
+                "dashed": False,
+                "solid": True,
+                "present": True,
+            }
         )
         return entries
 
@@ -458,9 +481,25 @@ def _overlay_of(modic: NDArray, bme: NDArray[np.bool_]) -> _Overlay:
     return _Overlay(tuple(fills), index, colours.reshape(-1, 3)[index])
 
 
-def _paint(rgb: NDArray[np.uint8], overlay: _Overlay) -> NDArray[np.uint8]:
-    """An RGB image with the overlay drawn on it (a new array)."""
+def _edges(ids: NDArray) -> NDArray[np.bool_]:
+    """Pixels of a body (or bone) whose 4-neighbour is another body or none: 1 px outlines
+    that also part two bodies that touch."""
+    padded = np.pad(ids, 1, mode="edge")
+    centre = padded[1:-1, 1:-1]
+    edge = np.zeros(ids.shape, bool)
+    for neighbour in (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
+        edge |= neighbour != centre
+    return edge & (ids > 0)
+
+
+def _paint(
+    rgb: NDArray[np.uint8], overlay: _Overlay, edges: NDArray[np.bool_] | None = None
+) -> NDArray[np.uint8]:
+    """An RGB image with the overlay drawn on it (a new array), over the bodies' (or bones')
+    outlines ``edges`` when given."""
     out = rgb.copy()
+    if edges is not None:
+        out[edges] = _OUTLINE_RGB
     flat = out.reshape(-1, 3)
     for inside, colour in overlay.fills:
         blended = (1 - FILL_ALPHA) * flat[inside] + FILL_ALPHA * np.asarray(colour, np.float32)
@@ -580,12 +619,14 @@ def sagittal_montage(
         bme = _display(arrays["bme"][k, crop_y, crop_z] > 0)[pick]
         overlay = _overlay_of(modic, bme)
         finding_rows.append(np.flatnonzero(np.any((modic > 0) | bme, axis=1)))
-        marks = _level_marks(_display(arrays["bodies"][k, crop_y, crop_z]), level_names, spacing_yz)
+        bodies = _display(arrays["bodies"][k, crop_y, crop_z])
+        marks = _level_marks(bodies, level_names, spacing_yz)
         side = "R" if canon.x_mm[k] >= 0 else "L"
         where = f"x = {side} {abs(canon.x_mm[k]):.1f} mm"
-        for key, label in shown:
+        for n, (key, label) in enumerate(shown):
             grey = _grey(_display(arrays[key][k, crop_y, crop_z])[pick], windows[key])
-            panels.append(Panel(label, where, _paint(grey, overlay), marks))
+            edges = _edges(bodies[pick]) if n == 0 else None
+            panels.append(Panel(label, where, _paint(grey, overlay, edges), marks))
     per_slice = np.count_nonzero(findings[slices].reshape(len(slices), -1), axis=1)
     present = tuple(v for v in sorted(MODIC_COLORS) if np.any(arrays["modic"] == v))
     return Montage(
@@ -818,11 +859,13 @@ def acquisition_montage(
         found = view(bme, k)[pick]
         overlay = _overlay_of(np.zeros(found.shape, np.uint8), found)
         finding_rows.append(np.flatnonzero(np.any(found, axis=1)))
-        marks = _bone_marks(view(ids, k)[pick], bone_names)
+        bone_ids = view(ids, k)[pick]
+        marks = _bone_marks(bone_ids, bone_names)
         where = f"slice {k + 1} of {grid.shape[2]}"
-        for key, label in shown:
+        for n, (key, label) in enumerate(shown):
             grey = _grey(view(volumes[key].data, k)[pick], windows[key])
-            panels.append(Panel(label, where, _paint(grey, overlay), marks))
+            edges = _edges(bone_ids) if n == 0 else None
+            panels.append(Panel(label, where, _paint(grey, overlay, edges), marks))
     per_slice = np.count_nonzero(bme[:, :, slices].reshape(-1, len(slices)), axis=0)
     left = "A" if plane == "sagittal" else "R"
     return Montage(
@@ -836,6 +879,7 @@ def acquisition_montage(
         sides=(left, _OPPOSITE[left]),
         show_modic=False,
         contrasts=tuple(label for _, label in shown),
+        outlined="bone",
     )
 
 
