@@ -41,6 +41,10 @@ Exit codes (decided here, in :func:`main`)
 - **130** (``EXIT_INTERRUPTED``): Ctrl-C (and SIGTERM during a batch). ``set_defaults
   (interrupted="...")`` adds what the user should know then (what was kept).
 
+Output read only in part (``bmetoolkit info DIR | head``) ends the command quietly: the rest
+of what it prints is dropped, with exit code 1, as Python itself does on a broken pipe (no
+traceback).
+
 A bad parameter file or inline JSON (``--params``) is input that could not be processed: 1,
 from every command.
 """
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -136,6 +141,16 @@ def exit_code(error: BaseException) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``bmetoolkit`` command line with ``argv`` and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        if not _stdout_is_broken():
+            raise  # another pipe's error: a bug, not the reader of stdout gone
+        _drop_stdout()
+        return EXIT_FAILED
+
+
+def _main(argv: list[str]) -> int:
     parser = get_parser(_command_in(argv))
     try:
         args = parser.parse_args(argv)
@@ -150,6 +165,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(f"bmetoolkit {args.command}: {_message(exc, args)}", file=sys.stderr)
             return code
+
+
+def _stdout_is_broken() -> bool:
+    """Whether stdout is a pipe whose reader went away (`| head`): polled, it reports an
+    error. False where that cannot be told (no ``poll``, stdout without a descriptor)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _drop_stdout() -> None:
+    """Send what is still to be printed to the null device: the reader of stdout is gone, and
+    flushing it at exit would raise again (the Python documentation's recipe, "Note on
+    SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout replaced, without a descriptor
+        pass
 
 
 def _message(error: BaseException, args: argparse.Namespace) -> str:

@@ -138,3 +138,41 @@ def test_interrupt_is_130_and_a_bug_is_not_hidden(
     monkeypatch.setattr(info, "run", buggy)
     with pytest.raises(ZeroDivisionError):
         main(["info", str(tmp_path)])
+
+
+def test_output_read_in_part_ends_quietly() -> None:
+    # `bmetoolkit info DIR | head`: the reader of stdout goes away; the command stops with 1
+    # and no traceback (it printed one before)
+    import os
+    import subprocess
+    import sys
+
+    from bmetoolkit.data.datasets import phantom_sample
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is printed
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bmetoolkit.cli", "info", str(phantom_sample()["dicom"])],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_hidden(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import bmetoolkit.commands.info as info
+
+    def broken(args: argparse.Namespace) -> int:
+        raise BrokenPipeError("a worker's pipe")
+
+    monkeypatch.setattr(info, "run", broken)
+    with pytest.raises(BrokenPipeError):
+        main(["info", str(tmp_path)])
