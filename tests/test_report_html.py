@@ -179,7 +179,7 @@ def test_all_report_text_is_escaped(study):
 def test_a_report_without_findings_or_sections_still_renders():
     page = report_html.render_subject_page({}, subject="sub-empty", status="failed")
     text = "".join(parse(page).text)
-    assert "BME: not measured. no Modic change." in text
+    assert "BME: not measured. No Modic change." in text
     assert "failed" in text
 
 

@@ -336,7 +336,7 @@ def _summary_sentence(summary: Mapping[str, Any]) -> str:
     if not summary.get("modic_assessed", True):
         modic = "Modic types not assessed (see the notes)"
     elif not found:
-        modic = "no Modic change"
+        modic = "No Modic change"
     else:
         modic = "Modic changes at " + "; ".join(found)
     return f"{bme}. {modic}."
