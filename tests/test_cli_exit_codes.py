@@ -176,3 +176,26 @@ def test_a_broken_pipe_that_is_not_stdout_is_not_hidden(
     monkeypatch.setattr(info, "run", broken)
     with pytest.raises(BrokenPipeError):
         main(["info", str(tmp_path)])
+
+
+@pytest.mark.parametrize("command", ["analyze", "compare"])
+def test_an_interrupted_analysis_says_its_output_is_incomplete(
+    command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import importlib
+
+    module = importlib.import_module(f"bmetoolkit.commands.{command}")
+
+    def interrupted(args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "run", interrupted)
+    out = str(tmp_path / "out")
+    argv = {
+        "analyze": ["analyze", "--t1", "t1.nii.gz", "--stir", "stir.nii.gz", "--out", out],
+        "compare": ["compare", "ses-1", "ses-2", "--out", out],
+    }[command]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"bmetoolkit {command}: interrupted; " in err
+    assert "without report.json is incomplete" in err and "Run the same command again" in err

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bmetoolkit.commands import EXIT_OK
+from bmetoolkit.commands import EXIT_OK, INCOMPLETE_OUTPUT
 from bmetoolkit.errors import UsageError
 
 __all__ = ["PARAMS_HELP", "register", "run"]
@@ -113,7 +113,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-qc", action="store_true", help="skip the QC page (qc.html)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, interrupted=INCOMPLETE_OUTPUT)
 
 
 def _series(value: str | None) -> str | int | None:

@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bmetoolkit.commands import INCOMPLETE_OUTPUT
+
 EXIT_OK = 0
 
 
@@ -54,7 +56,7 @@ def register(commands: Any) -> None:
         "default voxels are counted, as analyze counts them",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, interrupted=INCOMPLETE_OUTPUT)
 
 
 def run(args: argparse.Namespace) -> int:
