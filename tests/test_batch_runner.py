@@ -312,3 +312,16 @@ def test_parameters_reach_each_subject_analysis(cohort: Path, tmp_path: Path) ->
 
     assert run_subject(task, analyze=analyze).status == "ok"
     assert seen == [given] and getattr(seen[0].autoseg, field.name) == value
+
+
+@pytest.mark.slow
+def test_a_rerun_without_qc_removes_the_index_of_the_qc_run(cohort: Path, tmp_path: Path) -> None:
+    # every subject is redone without its QC page (--qc is part of the fingerprint), so an
+    # index.html left by the --qc run would link to pages that are gone
+    out = tmp_path / "out"
+    with_qc = run_batch(cohort, out, worker=fake_worker, progress=False, qc=True)
+    assert with_qc.tables["qc_index"] == out / "index.html" and (out / "index.html").is_file()
+    without = run_batch(cohort, out, worker=fake_worker, progress=False)
+    assert without.count("ok") == 4 and "qc_index" not in without.tables
+    assert not (out / "index.html").exists()
+    assert (out / "subjects.csv").is_file()

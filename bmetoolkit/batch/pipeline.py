@@ -28,6 +28,7 @@ from bmetoolkit.batch.inputs import Layout, SubjectInputs
 from bmetoolkit.batch.manifest import check_complete
 from bmetoolkit.batch.naming import inside
 from bmetoolkit.batch.outputs import (
+    INDEX_PAGE,
     dataset_description,
     unit_parts,
     write_group_tables,
@@ -267,7 +268,9 @@ def run_batch(
     keep_phi : bool
         Keep patient identity and absolute input paths in the reports.
     qc : bool
-        Also write a QC page per subject (a second or two each).
+        Also write a QC page per subject (a second or two each) and ``OUTPUT/index.html``;
+        without it an ``index.html`` of an earlier run is removed (its links would be
+        broken: the subjects it lists are redone without their pages).
     progress : bool or None
         Progress bar; None shows it only on a terminal.
     worker : callable
@@ -327,4 +330,6 @@ def run_batch(
         tables |= write_longitudinal(target, outcomes, source)
         if qc:
             tables["qc_index"] = write_qc_index(target, outcomes)
+        else:  # an earlier run's index would link to the QC pages this run did not write
+            (target / INDEX_PAGE).unlink(missing_ok=True)
     return BatchReport(outcomes=outcomes, tables=tables)
