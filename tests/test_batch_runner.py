@@ -325,3 +325,30 @@ def test_a_rerun_without_qc_removes_the_index_of_the_qc_run(cohort: Path, tmp_pa
     assert without.count("ok") == 4 and "qc_index" not in without.tables
     assert not (out / "index.html").exists()
     assert (out / "subjects.csv").is_file()
+
+
+def test_a_role_check_refusal_says_what_to_do_in_batch_terms(cohort: Path, tmp_path: Path) -> None:
+    # the batch has neither --no-role-check nor verify_roles: its advice must not name them
+    from bmetoolkit.errors import ContrastMismatchError
+
+    subject = discover(cohort)[0]
+    task = SubjectTask(subject, str(tmp_path / "out"), str(cohort), {}, "0")
+
+    def refused(*args: object, **kwargs: object) -> object:
+        raise ContrastMismatchError(
+            "the image given as T1 does not look like a T1 next to the STIR",
+            path=["t1.nii.gz", "stir.nii.gz"],
+            hint="give the T1 as the T1; if you are sure of the roles, pass verify_roles=False",
+            cli_hint="give the T1 as the T1; if you are sure of the roles, add --no-role-check",
+        )
+
+    outcome = run_subject(task, analyze=refused)
+    assert outcome.status == "failed" and outcome.error_type == "ContrastMismatchError"
+    assert outcome.error.startswith(
+        "ContrastMismatchError: t1.nii.gz and stir.nii.gz: the image given as T1 does not"
+    )
+    assert "verify_roles" not in outcome.error
+    assert "name each file for its role" in outcome.error
+    assert "analyse this subject alone with `bmetoolkit analyze ... --no-role-check`" in (
+        outcome.error
+    )

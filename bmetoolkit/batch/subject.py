@@ -256,16 +256,32 @@ def _error_type(exc: BaseException) -> str:
     return exc.kind if isinstance(exc, DiscoveryProblem) else type(exc).__name__
 
 
+#: What to do about images refused by the role check, in a batch's terms: the batch has no
+#: option to skip the check (``analyze`` has ``--no-role-check``, Python ``verify_roles``).
+ROLE_CHECK_HINT = (
+    "check which file is which (`bmetoolkit info FILE` shows what the header and name say) "
+    "and name each file for its role; a batch always checks the roles: if you are sure of "
+    "them, analyse this subject alone with `bmetoolkit analyze ... --no-role-check`"
+)
+
+
 def _message(exc: BaseException) -> str:
-    """``Type: message`` on one line; for an unexpected error (a bug), where it happened."""
-    from bmetoolkit.errors import BmetoolkitError
+    """``Type: message`` on one line; for an unexpected error (a bug), where it happened.
+
+    Advice that names an option of ``analyze`` or an argument of ``bt.analyze`` the batch
+    does not have is replaced by advice in the batch's terms (:data:`ROLE_CHECK_HINT`).
+    """
+    from bmetoolkit.errors import BmetoolkitError, ContrastMismatchError
 
     place = ""
     expected = BmetoolkitError | ValueError | OSError | DiscoveryProblem
     if not isinstance(exc, expected):  # a bug: say where
         where = traceback.extract_tb(exc.__traceback__)[-1:]
         place = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
-    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    message = str(exc)
+    if isinstance(exc, ContrastMismatchError):  # the role check's advice: skip it
+        message = exc.with_hint(ROLE_CHECK_HINT)
+    text = "; ".join(line.strip() for line in message.splitlines() if line.strip())
     return f"{_error_type(exc)}: {text}{place}"
 
 
