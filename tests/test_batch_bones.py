@@ -61,7 +61,7 @@ def test_nifti_layout_finds_bone_masks_and_needs_no_t1_with_them(tmp_path: Path)
     assert k2.problem is None and k2.t1 is None and k2.anatomy == "bones"
     assert Path(k2.stir.path).name == "pdfs.nii.gz"  # a fat-suppressed PD is the fluid image
     assert k2.marrow.files == (k2.marrow.path,)
-    assert k3.problem == "no T1 image" and k3.anatomy == "spine"
+    assert k3.problem.startswith("no T1 image: ") and k3.anatomy == "spine"
 
 
 def test_two_whole_bone_masks_are_ambiguous(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_anatomy_option_and_marrow_labels(tmp_path: Path) -> None:
     assert any("vertebrae: vertebrae.nii.gz not used" in r for r in auto["k1"].reasons)
     assert auto["s1"].anatomy == "spine" and auto["s1"].problem is None
     spine = {s.subject: s for s in prepare(root, out, anatomy="spine")}
-    assert spine["k1"].marrow is None and spine["k1"].problem == "no T1 image"
+    assert spine["k1"].marrow is None and spine["k1"].problem.startswith("no T1 image: ")
     bones = {s.subject: s for s in prepare(root, out, anatomy="bones")}
     assert bones["k1"].problem is None
     assert bones["s1"].problem.startswith("no bone mask")

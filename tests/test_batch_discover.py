@@ -80,7 +80,7 @@ def test_bids_roles_sessions_runs_and_labels(tmp_path: Path) -> None:
     assert "fat-suppressed" in " ".join(two_a.reasons) and two_a.t2 is None
     assert two_a.vertebrae is None
     assert Path(found["sub-02_ses-b"].vertebrae.path).name.endswith("desc-vertebrae_dseg.nii.gz")
-    assert found["sub-03"].problem == "no T2 or STIR image"
+    assert found["sub-03"].problem.startswith("no T2 or STIR image: ")
     assert "2 candidates" in found["sub-04"].problem
 
 
@@ -99,7 +99,7 @@ def test_nifti_pattern_with_sessions(tmp_path: Path) -> None:
     assert sorted(found) == ["sub-p01_ses-post", "sub-p01_ses-pre", "sub-p02_ses-pre"]
     assert found["sub-p01_ses-post"].vertebrae is not None
     assert found["sub-p01_ses-pre"].stir is not None and found["sub-p01_ses-pre"].problem is None
-    assert found["sub-p02_ses-pre"].problem == "no T2 or STIR image"
+    assert found["sub-p02_ses-pre"].problem.startswith("no T2 or STIR image: ")
 
 
 def test_default_pattern_and_wildcards(tmp_path: Path) -> None:
@@ -165,3 +165,14 @@ def test_parse_bids_name() -> None:
     assert name.suffix == "T2w" and name.extension == ".nii.gz"
     assert parse_bids_name("sub-01_T1w.txt") is None
     assert parse_bids_name("T1w.nii.gz") is None
+
+
+def test_a_subject_without_a_role_is_told_what_is_needed() -> None:
+    from bmetoolkit.batch.inputs import missing_problem
+
+    no_t1 = missing_problem({"stir": "stir.nii.gz"})
+    assert no_t1 is not None and no_t1.startswith("no T1 image: a spine needs a T1")
+    assert "bone mask" in no_t1 and "--dry-run lists the files found" in no_t1
+    no_fluid = missing_problem({"t1": "t1.nii.gz"})
+    assert no_fluid is not None and "needs a fluid-sensitive image" in no_fluid
+    assert missing_problem({"stir": "stir.nii.gz", "marrow": "bones.nii.gz"}) is None

@@ -147,10 +147,15 @@ def missing_problem(chosen: dict[str, Any]) -> str | None:
     (``marrow``) are given, which are analysed from the fluid image alone when there is no T1.
     """
     if "t1" not in chosen and "marrow" not in chosen:
-        return "no T1 image"
+        return f"no T1 image: {_NO_T1}; {_LISTED}"
     if "t2" not in chosen and "stir" not in chosen:
-        return "no T2 or STIR image"
+        return f"no T2 or STIR image: {_NO_FLUID}; {_LISTED}"
     return None
+
+
+_NO_T1 = "a spine needs a T1 (a subject with a bone mask is analysed without one)"
+_NO_FLUID = "every subject needs a fluid-sensitive image (T2, STIR, or fat-suppressed T2 or PD)"
+_LISTED = "--dry-run lists the files found for each role"
 
 
 def excluded(path: Path, skip: Sequence[Path]) -> bool:
