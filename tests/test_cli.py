@@ -41,6 +41,13 @@ def test_info_lists_nifti_files_of_a_folder_with_contrast_from_name(capsys):
     assert by_name["t1w"]["matrix"] == "42x76"
 
 
+def test_info_on_nifti_files_says_how_to_give_them_on_the_command_line(capsys):
+    assert main(["info", str(SAMPLE / "sct_testing_data")]) == 0
+    out = capsys.readouterr().out
+    assert "NIfTI files are not paired automatically: give each its role, " in out
+    assert "`bmetoolkit analyze --t1 FILE --t2 FILE --stir FILE --out DIR`" in out
+
+
 def _dicom_study(folder: Path) -> dict[str, Volume]:
     """Two sagittal series (T1, T2) and an axial one written into one folder."""
     from bmetoolkit.dicom.write import write_dicom_series

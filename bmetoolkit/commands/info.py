@@ -72,8 +72,9 @@ def _pairing_of(series: list[Any]) -> tuple[dict[str, str], list[str]]:
     dicom_series = [s for s in series if s.files]
     if not dicom_series:
         return {}, [
-            "NIfTI files are not paired automatically: name them in the Python API, "
-            "Study.from_images(t1, t2=..., stir=...)"
+            "NIfTI files are not paired automatically: give each its role, "
+            "`bmetoolkit analyze --t1 FILE --t2 FILE --stir FILE --out DIR` (in Python, "
+            "bt.analyze(t1, t2=..., stir=...))"
         ]
     try:
         pairing = pair_series(dicom_series)
