@@ -395,8 +395,12 @@ class Parameters:
             raise ValueError("parameter mixed_min_fraction must lie in (0, 0.5]")
 
     def _check_order(self, low: str, high: str) -> None:
-        if getattr(self, low) > getattr(self, high):
-            raise ValueError(f"parameter {low} must not exceed {high}")
+        low_value, high_value = getattr(self, low), getattr(self, high)
+        if low_value > high_value:
+            raise ValueError(
+                f"parameter {low} ({low_value}) must not exceed {high} ({high_value}): "
+                f"set {high} to at least {low_value} too, or lower {low}"
+            )
 
     def replace(self, **changes: Any) -> Parameters:
         """A copy with some values changed (checked like the constructor).
@@ -448,7 +452,11 @@ class Parameters:
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise BmetoolkitError("parameter file does not exist", path=path) from None
+            raise BmetoolkitError(
+                "parameter file does not exist",
+                path=path,
+                hint="check the path, or give the values inline: --params '{\"name\": value}'",
+            ) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BmetoolkitError(
                 f"cannot read parameters ({exc})", path=path, hint=_PARAMS_HINT
