@@ -76,6 +76,16 @@ def test_folder_without_dicom_files(tmp_path):
     _assert_helpful(err.value, tmp_path)
 
 
+def test_folder_of_nifti_files_is_told_to_give_them_by_role(tmp_path):
+    (tmp_path / "t1.nii.gz").write_bytes(bytes(400))
+    (tmp_path / "stir.nii").write_bytes(bytes(400))
+    with pytest.raises(EmptyInputError, match="not DICOM") as err:
+        scan_dicom(tmp_path)
+    _assert_helpful(err.value, tmp_path)
+    assert "NIfTI files (stir.nii, t1.nii.gz)" in err.value.hint
+    assert "--t1 FILE --stir FILE" in err.value.hint
+
+
 def test_folder_with_dicom_but_no_images(tmp_path):
     ds = pydicom.Dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # basic text SR

@@ -159,9 +159,24 @@ def scan_dicom(path: PathLike, *, skipped: list[tuple[str, str]] | None = None) 
         skipped.extend(damaged)
     if not infos:
         raise EmptyInputError(
-            _nothing_found_message(len(files), counts, damaged), path=target, hint=_EMPTY_HINT
+            _nothing_found_message(len(files), counts, damaged),
+            path=target,
+            hint=_nifti_hint(files) or _EMPTY_HINT,
         )
     return infos
+
+
+def _nifti_hint(files: Sequence[str]) -> str | None:
+    """What to do with a folder of NIfTI files (read per file, by role), or None."""
+    nifti = [os.path.basename(f) for f in files if f.endswith((".nii", ".nii.gz"))]
+    if not nifti:
+        return None
+    shown = ", ".join(nifti[:3]) + (", ..." if len(nifti) > 3 else "")
+    return (
+        f"the folder holds NIfTI files ({shown}): give each by its role, "
+        "bmetoolkit analyze --t1 FILE --stir FILE (or --t2 FILE), or run bmetoolkit batch "
+        "on the folder of subjects"
+    )
 
 
 _COPY_AGAIN = "copy or export the file again from the scanner or archive"
