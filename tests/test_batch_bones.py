@@ -242,7 +242,7 @@ def test_index_shows_the_bones_with_edema(analysed) -> None:
     page = (out / "index.html").read_text()
     rows = {r["bone"]: r for r in read_csv(out / "bones.csv") if r["subject"] == "k1"}
     for bone, row in rows.items():
-        shown = f"<b>{bone}</b> BME {float(row['bme_ml']):.2f} mL"
+        shown = f"<b>{bone}</b> BME {float(row['bme_ml']):.2f}&nbsp;mL"
         assert (shown in page) == (float(row["bme_ml"]) > 0), bone
     assert "inf " not in page and "Modic not assessed" not in page
     assert all(name in page.split("Failures")[1] for name in BAD_MASKS)
