@@ -133,5 +133,25 @@ def test_missing_highdicom_names_the_extra(
 
 def test_a_folder_of_several_series_is_refused(phantom_files: dict, tmp_path: Path) -> None:
     truth = load(phantom_files["nifti"]["bme_mask"], kind="label")
-    with pytest.raises(GridMismatchError, match="belong to 3 series"):
+    with pytest.raises(GridMismatchError, match=r"belong to 3 series \(series numbers") as err:
         write_dicom_seg(truth, phantom_files["folder"] / "dicom", tmp_path / "x.dcm", ["edema"])
+    assert err.value.path == str(phantom_files["folder"] / "dicom")  # the folder, not UIDs
+    assert "bmetoolkit info" in err.value.hint
+
+
+def test_one_file_of_the_series_stands_for_its_series(phantom_files: dict, tmp_path: Path) -> None:
+    truth = load(phantom_files["nifti"]["bme_mask"], kind="label")
+    files = [Path(f) for f in phantom_files["t1_files"]]
+    by_list = write_dicom_seg(truth, files, tmp_path / "list.dcm", ["edema"])
+    by_file = write_dicom_seg(truth, files[0], tmp_path / "one.dcm", ["edema"])
+    assert np.array_equal(
+        pydicom.dcmread(by_list).pixel_array, pydicom.dcmread(by_file).pixel_array
+    )
+
+
+def test_an_intensity_volume_is_refused_with_what_to_do(
+    phantom_files: dict, tmp_path: Path
+) -> None:
+    image = load(phantom_files["nifti"]["bme_mask"])  # loaded without kind="label"
+    with pytest.raises(TypeError, match=r"kind='label'\)"):
+        write_dicom_seg(image, phantom_files["t1_files"], tmp_path / "x.dcm", ["edema"])

@@ -67,22 +67,37 @@ def read_source_series(source: SourceInput) -> list[Dataset]:
 
     from bmetoolkit.io import is_dicom_file
 
+    where: str | None = None
+    one_file: str | None = None  # one file given: its series, from the files beside it
     if isinstance(source, str | os.PathLike):
+        where = str(source)
         folder = Path(source)
+        if folder.is_file():
+            one_file = str(pydicom.dcmread(folder, stop_before_pixels=True).SeriesInstanceUID)
+            folder = folder.parent
         items: list[Any] = sorted(p for p in folder.rglob("*") if p.is_file() and is_dicom_file(p))
     else:
         items = list(source)
     datasets = [
         item if isinstance(item, pydicom.Dataset) else pydicom.dcmread(item) for item in items
     ]
+    if one_file is not None:
+        datasets = [ds for ds in datasets if str(ds.SeriesInstanceUID) == one_file]
     if not datasets:
-        raise GridMismatchError("no DICOM source images given", path=None)
+        raise GridMismatchError(
+            "no DICOM source images given",
+            path=where,
+            hint="pass the folder (or a file) of the DICOM series the label map was made on",
+        )
     series = {str(ds.SeriesInstanceUID) for ds in datasets}
     if len(series) != 1:
+        numbers = sorted({str(ds.get("SeriesNumber", "?")) for ds in datasets})
         raise GridMismatchError(
-            f"source images belong to {len(series)} series; a SEG references one",
-            path=[str(s) for s in sorted(series)],
-            hint="pass only the files of the series the label map was made on (e.g. the T1)",
+            f"source images belong to {len(series)} series (series numbers "
+            f"{', '.join(numbers)}); a SEG references one",
+            path=where,
+            hint="pass only the files of the series the label map was made on (e.g. the T1: "
+            "bmetoolkit info lists the series of a folder)",
         )
     return datasets
 
@@ -214,7 +229,10 @@ def write_dicom_seg(
     if segment_kind not in _PROPERTIES:
         raise ValueError(f"segment_kind must be one of {sorted(_PROPERTIES)}, got {segment_kind!r}")
     if not label_volume.is_label:
-        raise TypeError("write_dicom_seg needs a label volume (kind='label')")
+        raise TypeError(
+            "write_dicom_seg needs a label volume (kind='label'); load a saved map with "
+            "bmetoolkit.load(path, kind='label')"
+        )
     table = _segment_table(label_volume, segment_names)
     datasets = read_source_series(source)
     frames = source_frames(label_volume, datasets)
