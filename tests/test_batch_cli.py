@@ -39,6 +39,20 @@ def test_dry_run_lists_subjects_pairing_and_actions(
     assert not (tmp_path / "out").exists()
 
 
+def test_sessions_are_counted_apart_from_subjects(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    root = tmp_path / "bids"
+    (root / "dataset_description.json").parent.mkdir(parents=True)
+    (root / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.8.0"}')
+    for subject, session in (("01", "a"), ("01", "b"), ("02", "a")):
+        anat = root / f"sub-{subject}" / f"ses-{session}" / "anat"
+        anat.mkdir(parents=True)  # a T1 alone: each session fails fast, as it should
+        (anat / f"sub-{subject}_ses-{session}_T1w.nii.gz").write_bytes(b"")
+    assert main(["batch", str(root), str(tmp_path / "out")]) == 1
+    assert "2 subject(s), 3 subject-session(s): 0 analysed" in capsys.readouterr().out
+
+
 def test_missing_dask_names_the_extra(
     cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

@@ -179,8 +179,12 @@ def run(args: argparse.Namespace) -> int:
     for outcome in report.outcomes:
         if outcome.status == "failed":
             print(f"failed {outcome.key} [{outcome.stage}]: {outcome.error}", file=sys.stderr)
+    subjects_seen = {outcome.subject for outcome in report.outcomes}
+    units = f"{len(subjects_seen)} subject(s)"
+    if any(outcome.session for outcome in report.outcomes):
+        units += f", {len(report.outcomes)} subject-session(s)"
     print(
-        f"{len(report.outcomes)} subject(s): {report.count('ok')} analysed, "
+        f"{units}: {report.count('ok')} analysed, "
         f"{report.count('unchanged')} unchanged, {report.count('failed')} failed; "
         f"tables in {args.output}"
     )
