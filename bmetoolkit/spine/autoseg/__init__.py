@@ -55,6 +55,7 @@ from bmetoolkit.spine.autoseg.midline import bodies_from_midline
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
+from bmetoolkit.spine.autoseg.shell import add_dark_shell
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -235,6 +236,10 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes = retry[0], [*retry[1], FRONT_CUT_NOTE]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
+        if params.dark_shell_max_mm > 0:
+            # The dark cortex the marrow mask leaves out, read on each body's own profile.
+            bodies, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            evidence = {**evidence, "dark_shell": shell}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)
