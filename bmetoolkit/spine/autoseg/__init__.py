@@ -236,10 +236,6 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes = retry[0], [*retry[1], FRONT_CUT_NOTE]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
-        if params.dark_shell_max_mm > 0:
-            # The dark cortex the marrow mask leaves out, read on each body's own profile.
-            bodies, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
-            evidence = {**evidence, "dark_shell": shell}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)
@@ -247,6 +243,11 @@ def _segment_column(
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
         bodies, at_edges = drop_large_at_edges(bodies, spacing)
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges]
+        if params.dark_shell_max_mm > 0:
+            # The dark cortex the marrow mask leaves out, read on each body's own profile;
+            # after the checks, which were set on the bodies without it.
+            bodies, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            evidence = {**evidence, "dark_shell": shell}
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )

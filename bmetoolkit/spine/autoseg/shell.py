@@ -51,6 +51,8 @@ MIN_RING_VOXELS = 20
 FLAT_TOLERANCE = 0.05
 #: The shell is darker than the tissue beyond it by at least this (fraction of the marrow).
 MIN_CONTRAST = 0.2
+#: The signal rises from the shell's last ring to the outside within this many rings.
+RISE_RINGS = 2
 
 
 def _rings(
@@ -158,7 +160,9 @@ def shell_thresholds(
     # The shell ends where the rise begins: its last ring still darker than halfway from
     # the darkest ring to the outside (the rise itself is blurred over a ring or two).
     last = int(np.flatnonzero(profile[1:outside] < threshold).max(initial=-1)) + 1
-    if last < 1 or last > int(np.ceil(cap_mm / step_mm - 1e-6)):
+    # A rise spread over more than the ring it starts in is a ramp (a disc's graded
+    # signal, partial volume along a tilted surface), not the edge of a shell.
+    if last < 1 or outside - last > RISE_RINGS or last > int(np.ceil(cap_mm / step_mm - 1e-6)):
         return 0, 0.0  # a dark run wider than cortex can be: a dark disc, a ligament, air
     return last, threshold
 
