@@ -55,6 +55,7 @@ from bmetoolkit.spine.autoseg.midline import bodies_from_midline
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
+from bmetoolkit.spine.autoseg.shell import add_dark_shell
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -242,6 +243,11 @@ def _segment_column(
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
         bodies, at_edges = drop_large_at_edges(bodies, spacing)
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges]
+        if params.dark_shell_max_mm > 0:
+            # The dark cortex the marrow mask leaves out, read on each body's own profile;
+            # after the checks, which were set on the bodies without it.
+            bodies, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            evidence = {**evidence, "dark_shell": shell}
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
         )

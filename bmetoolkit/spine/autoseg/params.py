@@ -113,6 +113,11 @@ class AutosegParameters:
     cortex_dark_fraction : float
         Cortical bone is darker than this fraction of the marrow reference on the image
         the marrow is read from (discs, muscle and lesions are brighter).
+    dark_shell_max_mm : float
+        Without a T1: each body then grows through the dark shell read on its own profile
+        of the T2 (or STIR), per face, up to where the signal rises again and at most this
+        far (mm, rounded up to whole in-plane voxels) from the body
+        (:mod:`bmetoolkit.spine.autoseg.shell`); 0 turns this off.
     min_body_height_mm : float
         Smallest superior-inferior extent (mm) of a body.
     fill_rim_mm : float
@@ -176,6 +181,7 @@ class AutosegParameters:
     min_body_height_mm: float = 8.0
     cortex_max_mm: float = 2.5
     cortex_dark_fraction: float = 0.3
+    dark_shell_max_mm: float = 2.5
     endplate_fill_mm: float = 2.5
     lateral_margin_mm: float = 2.0
     lateral_half_width_ratio: float = 0.9

@@ -1,0 +1,85 @@
+"""The dark shell read on each body's own profile (T2 or STIR alone): :mod:`.autoseg.shell`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bmetoolkit.spine.autoseg.shell import add_dark_shell, shell_thresholds
+
+SPACING = np.array([1.0, 1.0, 3.0])  # canonical (AP, SI, LR)
+MARROW, SHELL, TISSUE = 100.0, 45.0, 95.0
+BODY = (slice(10, 26), slice(10, 31), slice(0, 5))
+
+
+def _scene(shell_voxels: int, anterior_voxels: int | None = None):
+    """A marrow box inside a dark shell inside marrow-like tissue, and the box's label."""
+    image = np.full((44, 44, 5), TISSUE, np.float32)
+    front = shell_voxels if anterior_voxels is None else anterior_voxels
+    ap, si = BODY[0], BODY[1]
+    image[
+        ap.start - shell_voxels : ap.stop + front, si.start - shell_voxels : si.stop + shell_voxels
+    ] = SHELL
+    image[BODY] = MARROW
+    bodies = np.zeros(image.shape, np.int32)
+    bodies[BODY] = 1
+    return image, bodies
+
+
+def test_the_dark_shell_outside_the_body_is_added_up_to_the_tissue():
+    image, bodies = _scene(2)
+    grown, evidence = add_dark_shell(bodies, image, SPACING, 2.5)
+    added = (grown == 1) & (bodies == 0)
+    assert evidence["faces_with_shell"] == 4
+    # Every face's shell, 2 voxels deep, is taken (corners, behind no face, may not be).
+    assert added[BODY[0].stop : BODY[0].stop + 2, BODY[1]].all()  # anterior
+    assert added[BODY[0].start - 2 : BODY[0].start, BODY[1]].all()  # posterior
+    assert added[BODY[0], BODY[1].stop : BODY[1].stop + 2].all()  # superior
+    assert added[BODY[0], BODY[1].start - 2 : BODY[1].start].all()  # inferior
+    assert not (added & (image == TISSUE)).any()  # never into the tissue beyond
+
+
+def test_a_body_that_already_holds_its_shell_gets_nothing():
+    image, _ = _scene(2)
+    bodies = np.zeros(image.shape, np.int32)
+    bodies[8:28, 8:33] = 1  # the box with its shell: the signal rises right outside it
+    grown, evidence = add_dark_shell(bodies, image, SPACING, 2.5)
+    assert evidence == {"faces_with_shell": 0, "voxels_added": 0}
+    np.testing.assert_array_equal(grown, bodies)
+
+
+def test_a_dark_run_wider_than_cortex_is_not_taken():
+    image, bodies = _scene(2, anterior_voxels=7)  # 7 mm of dark tissue in front: no cortex
+    grown, evidence = add_dark_shell(bodies, image, SPACING, 2.5)
+    added = (grown == 1) & (bodies == 0)
+    assert not added[BODY[0].stop :, BODY[1]].any()
+    assert added[BODY[0].start - 2 : BODY[0].start, BODY[1]].all()  # the posterior wall still is
+    assert evidence["faces_with_shell"] == 3
+
+
+def test_zero_cap_turns_it_off():
+    image, bodies = _scene(2)
+    grown, evidence = add_dark_shell(bodies, image, SPACING, 0.0)
+    np.testing.assert_array_equal(grown, bodies)
+    assert evidence["voxels_added"] == 0
+
+
+@pytest.mark.parametrize(
+    ("profile", "rings"),
+    [
+        # The phantom's anterior wall (tuning seed 0): the dark run goes on for two rings.
+        ([0.67, 0.59, 0.60, 1.05, 1.05, 1.04], 2),
+        # The real TPTBox T2's anterior wall: the body holds the dark layer, the signal
+        # rises from ring 1 (partial volume) to the tissue: nothing.
+        ([0.55, 0.74, 0.90, 0.99, 0.89], 0),
+        # Its endplate: dark on, no rise (a dark disc): nothing.
+        ([0.45, 0.73, 0.55, 0.53, 0.47], 0),
+        # An endplate whose dark run does not rise within the cap (a degenerated disc).
+        ([0.46, 0.64, 0.67, 0.69, 0.71, 0.89], 0),
+    ],
+)
+def test_shell_rings_from_a_face_profile(profile, rings):
+    last, threshold = shell_thresholds(np.array(profile), 1.2, 2.5)
+    assert last == rings
+    if rings:
+        assert profile[1] < threshold < profile[rings + 1]
