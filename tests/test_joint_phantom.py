@@ -20,9 +20,10 @@ from bmetoolkit.data.phantom.joint import (
     write_joint_phantom,
 )
 from bmetoolkit.data.phantom.joint.acquisition import slice_normal
-from bmetoolkit.data.phantom.joint.lesions import EDEMA_RATIOS, draw_lesion
+from bmetoolkit.data.phantom.joint.anatomy import JointTissue
+from bmetoolkit.data.phantom.joint.lesions import EDEMA_RATIOS, JointLesion, draw_lesion
 from bmetoolkit.data.phantom.joint.randomize import OBLIQUE_DEG, TILT_DEG
-from bmetoolkit.data.phantom.joint.scan import Scene
+from bmetoolkit.data.phantom.joint.scan import Scene, _memberships, _signal
 from bmetoolkit.data.phantom.joint.truth import lesion_rows
 from bmetoolkit.data.phantom.randomize import RED_ISLAND_RATIOS
 
@@ -337,3 +338,60 @@ def test_case_options_cover_every_combination_of_plane_fluid_health_and_t1():
     assert sum(o["lesions"] == "none" for o in options) == 0.2 * len(options)
     assert sum(not o["with_t1"] for o in options) == 0.2 * len(options)
     assert case_options(5123) == case_options(5123)
+
+
+def _island(ratio_fluid: float, ratio_t1: float) -> JointLesion:
+    return JointLesion(
+        kind="island", bone=1, site="femoral metaphysis", centre_mm=(0.0, 0.0, 0.0),
+        axes=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)), radii_mm=(5.0, 5.0, 5.0),
+        margin_mm=1.0, ratios={"t1": ratio_t1, "stir": ratio_fluid},
+    )  # fmt: skip
+
+
+def test_overlapping_islands_take_the_strongest_contrast_not_the_product():
+    # Real red marrow is no brighter where two patches meet: the signal stays within the
+    # islands' own range (RED_ISLAND_RATIOS), where the product of 1.4 and 1.3 (1.82) is not.
+    table = np.ones(len(JointTissue), np.float32)
+    scene = Scene(KneeAnatomy(), (), (), None, {})
+    tissue = np.full(4, JointTissue.MARROW)
+    full = np.ones(3, np.float32)
+    layers = [
+        (_island(1.4, 0.8), np.array([0, 1, 2]), full),
+        (_island(1.3, 0.9), np.array([1, 2, 3]), np.array([1.0, 0.5, 1.0], np.float32)),
+    ]
+    local = np.zeros((4, 3), np.float32)
+    stir = _signal(scene, "stir", table, local, tissue, layers)
+    np.testing.assert_allclose(stir, [1.4, 1.4, 1.4, 1.3], rtol=1e-6)
+    t1 = _signal(scene, "t1", table, local, tissue, layers)
+    np.testing.assert_allclose(t1, [0.8, 0.8, 0.8, 0.9], rtol=1e-6)
+    # A weak part of a strong island gives way to a weaker island's core.
+    layers[0] = (layers[0][0], layers[0][1], np.array([1.0, 1.0, 0.25], np.float32))
+    stir = _signal(scene, "stir", table, local, tissue, layers)
+    np.testing.assert_allclose(stir, [1.4, 1.4, 1.15, 1.3], rtol=1e-6)
+
+
+def test_overlapping_drawn_islands_stay_within_the_brightest_island():
+    # Two islands drawn in the femoral metaphysis, the second moved 3 mm from the first so
+    # that their cores overlap, sampled on the knee's own marrow with their irregular borders.
+    rng = np.random.default_rng(4)
+    knee = KneeAnatomy()
+    first = draw_lesion(rng, knee, "island", bone=1, seed=1)
+    second = draw_lesion(rng, knee, "island", bone=1, seed=2)
+    centre = np.asarray(first.centre_mm) + np.array([3.0, 0.0, 0.0])
+    second = replace(second, centre_mm=tuple(float(v) for v in centre))
+    scene = Scene.build(
+        knee, (first, second), mottle_sd={}, mottle_length_mm=5.0, mottle_seed=0, step_mm=1.0
+    )
+    axes = [np.arange(-12.0, 12.5, 0.5) + c for c in first.centre_mm]
+    local = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3).astype(np.float32)
+    tissue, bone, _ = knee.classify_local(local, knee.soft_tissue(local))
+    layers = _memberships(scene, local, tissue, bone)
+    assert len(layers) == 2
+    both = np.intersect1d(*(where[weight >= 0.9] for _, where, weight in layers))
+    assert both.size > 0  # the cores overlap
+    table = np.ones(len(JointTissue), np.float32)
+    stir = _signal(scene, "stir", table, local, tissue, layers)
+    t1 = _signal(scene, "t1", table, local, tissue, layers)
+    assert stir.max() <= max(first.ratios["stir"], second.ratios["stir"]) * (1 + 1e-6)
+    assert t1.min() >= min(first.ratios["t1"], second.ratios["t1"]) * (1 - 1e-6)
+    assert stir.max() <= RED_ISLAND_RATIOS["fluid"][1] * (1 + 1e-6)

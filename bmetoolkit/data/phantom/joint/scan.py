@@ -2,11 +2,11 @@
 
 Each voxel is sampled at a few points (through the slice thickness), each placed at random
 in its own cell of the voxel (stratified sampling); voxels whose samples disagree (an edge)
-get more samples (adaptive supersampling). At every sample the anatomy gives a
-tissue and a bone; lesions of that bone blend into its marrow by their soft membership
-(islands scale the marrow signal, edema and bruises move it to their own signal, a cyst to
-the joint fluid's); the marrow mottles. The voxel's signal is the mean of its samples'
-(partial volume). Truth counts, per voxel, the fraction of samples
+get more samples (adaptive supersampling). At every sample the anatomy gives a tissue and a
+bone; lesions of that bone blend into its marrow by their soft membership (islands scale
+the marrow signal, the strongest island where they overlap; edema and bruises move it to
+their own signal, a cyst to the joint fluid's); the marrow mottles. The voxel's signal is
+the mean of its samples' (partial volume). Truth counts, per voxel, the fraction of samples
 inside each bone, in marrow, and truly (membership >= 0.5) in edema, a cyst or an island
 (a cyst wins over edema, edema over an island), so a mask is "at least half the voxel".
 """
@@ -143,14 +143,50 @@ def _signal(
         marrow = np.flatnonzero(tissue == T.MARROW)
         sign = 1.0 if sequence == "t1" else -1.0
         signal[marrow] *= np.exp(np.float32(sign * sd) * scene.mottle.at(local[marrow]))
-    order = {"island": 0, "edema": 1, "bruise": 1, "cyst": 2}
-    for lesion, where, weight in sorted(layers, key=lambda layer: order[layer[0].kind]):
-        if lesion.kind == "island":
-            signal[where] *= 1 + (np.float32(lesion.ratios[sequence]) - 1) * weight
-            continue
+    islands = [layer for layer in layers if layer[0].kind == "island"]
+    if islands:
+        touched, gain = _island_gain(islands, sequence, signal.size)
+        signal[touched] *= 1 + gain
+    order = {"edema": 1, "bruise": 1, "cyst": 2}
+    others = [layer for layer in layers if layer[0].kind != "island"]
+    for lesion, where, weight in sorted(others, key=lambda layer: order[layer[0].kind]):
         target = table[T.FLUID] if lesion.kind == "cyst" else marrow_base * lesion.ratios[sequence]
         signal[where] += weight * (np.float32(target) - signal[where])
     return signal
+
+
+def _island_gain(
+    islands: list, sequence: str, size: int
+) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """Samples under red-marrow islands and the relative change of their marrow signal.
+
+    Each island changes the marrow by ``(ratio - 1) x membership``; where islands overlap,
+    the strongest change holds (the largest in size), not the product of their factors:
+    red marrow is no brighter (or darker) where two patches meet than inside either, so the
+    signal stays within the islands' own range (``RED_ISLAND_RATIOS``).
+
+    Parameters
+    ----------
+    islands : list of (JointLesion, ndarray of int, ndarray of float32)
+        Each island, the samples it reaches and their membership.
+    sequence : str
+    size : int
+        Number of samples.
+
+    Returns
+    -------
+    touched : ndarray of int
+        Samples reached by at least one island.
+    gain : ndarray of float32
+        Their relative change (``factor - 1``).
+    """
+    gain = np.zeros(size, np.float32)
+    for lesion, where, weight in islands:
+        change = (np.float32(lesion.ratios[sequence]) - 1) * weight.astype(np.float32)
+        stronger = np.abs(change) > np.abs(gain[where])
+        gain[where[stronger]] = change[stronger]
+    touched = np.flatnonzero(gain)
+    return touched, gain[touched]
 
 
 def _truth(bone: NDArray, tissue: NDArray, layers: list) -> dict[str, NDArray[np.bool_]]:
