@@ -327,12 +327,15 @@ def fluid_like(
     )
     grown = none.copy()
     grown[padded] = ndimage.maximum_filter(core[padded], size=tuple(2 * reach + 1))
+    grown &= marrow
     volume = float(np.count_nonzero(core)) * voxel_mm3 / MM3_PER_ML
+    with_margin = float(np.count_nonzero(grown)) * voxel_mm3 / MM3_PER_ML
     notes.append(
         f"{volume:.2f} mL of marrow is as bright as free fluid (at least {level:.1f} x normal "
-        "marrow): cysts, not edema; left out of the edema"
+        f"marrow): cysts, not edema; with their blurred edge, {with_margin:.2f} mL "
+        "(fluid_like_ml) is left out of the edema"
     )
-    return grown & marrow, notes, round(contrast, 2)
+    return grown, notes, round(contrast, 2)
 
 
 def free_fluid_signal(fluid_image: NDArray) -> float | None:
