@@ -56,6 +56,7 @@ from typing import Any
 
 from bmetoolkit import __version__
 from bmetoolkit.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from bmetoolkit.concurrency import one_blas_thread
 from bmetoolkit.errors import BmetoolkitError, UsageError
 
 __all__ = ["command_names", "exit_code", "get_parser", "main"]
@@ -135,6 +136,7 @@ def exit_code(error: BaseException) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``bmetoolkit`` command line with ``argv`` and return its exit code."""
+    one_blas_thread()  # before numpy is imported: see bmetoolkit.concurrency
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = get_parser(_command_in(argv))
     try:
