@@ -26,7 +26,8 @@ findings, not on an empty edema mask; any preset of
 
 With ``--stages``, the same rounds also run ``analyze --no-qc`` once more with each stage's
 CPU time (process time: the CPU of all its threads) measured inside the process: imports
-(numpy and nibabel, which the bare read pays too; scipy.ndimage; bmetoolkit's own modules),
+(numpy and nibabel, which the bare read pays too; scipy.ndimage; bmetoolkit's own modules;
+after :func:`bmetoolkit.cli.prepare_process`, as the command line runs them),
 reading the four files,
 bringing T2, STIR and labels onto the T1 grid, the role check (is the T1 a T1?), the
 analysis and saving; the medians over the rounds are printed. Since 2026-12-01 the T2 and
@@ -88,6 +89,8 @@ _STAGES = """
 import json, sys, time
 clock, stages = time.process_time, {}
 start = clock()
+import bmetoolkit.cli
+bmetoolkit.cli.prepare_process()  # as bmetoolkit.cli.main does before numpy is imported
 def stage(name, since):
     stages[name] = stages.get(name, 0.0) + clock() - since
 since = clock(); import numpy, nibabel; stage("numpy + nibabel", since)

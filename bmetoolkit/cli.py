@@ -61,7 +61,9 @@ from typing import Any
 
 from bmetoolkit import __version__
 from bmetoolkit.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from bmetoolkit.concurrency import one_blas_thread
 from bmetoolkit.errors import BmetoolkitError, UsageError
+from bmetoolkit.lean_imports import lean_scipy_imports
 
 __all__ = ["command_names", "exit_code", "get_parser", "main"]
 
@@ -138,8 +140,18 @@ def exit_code(error: BaseException) -> int | None:
     return None
 
 
+def prepare_process() -> None:
+    """What the command line sets up before a command imports numpy and scipy: numpy's BLAS
+    on one thread (:func:`bmetoolkit.concurrency.one_blas_thread`) and ``scipy.ndimage``
+    without the modules no command uses (:func:`bmetoolkit.lean_imports.lean_scipy_imports`).
+    Neither changes a result; see ``docs/speed.md`` (2026-12-01, session 17)."""
+    one_blas_thread()
+    lean_scipy_imports()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``bmetoolkit`` command line with ``argv`` and return its exit code."""
+    prepare_process()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         return _main(argv)

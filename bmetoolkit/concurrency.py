@@ -12,19 +12,42 @@ least one; or the environment variable ``BMETOOLKIT_THREADS`` (``1``: one step a
 other, as batch workers run, since their subjects are the unit of parallelism). On a machine
 whose cores are all busy, threads gain nothing and cost a few percent more CPU time
 (measured on the project's 2-core machine at load average 8-10, ``docs/speed.md``).
+
+numpy's BLAS (OpenBLAS, MKL...) has a thread pool of its own, sized by the machine's cores.
+bmetoolkit's BLAS work is small: products of a few columns over many rows (the reference
+fields' normal equations, of at most a few dozen terms), which a BLAS thread pool splits
+along the rows, so that their last bits depend on the number of BLAS threads, and whose
+waiting threads cost more CPU than the split saves (``docs/speed.md``, 2026-12-01 session
+17). The command line (:func:`one_blas_thread`) and batch workers run BLAS on one thread:
+the same numbers whatever the machine's cores, and from ``analyze`` as from ``batch``.
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-__all__ = ["THREADS_VARIABLE", "map_threads", "thread_count"]
+__all__ = [
+    "BLAS_THREAD_VARIABLES",
+    "THREADS_VARIABLE",
+    "map_threads",
+    "one_blas_thread",
+    "thread_count",
+]
 
 #: Environment variable capping the threads of one analysis (an integer >= 1).
 THREADS_VARIABLE = "BMETOOLKIT_THREADS"
+#: Environment variables that size the thread pool of the BLAS library numpy uses (read once,
+#: when numpy is first imported).
+BLAS_THREAD_VARIABLES = (
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
 
 Item = TypeVar("Item")
 Value = TypeVar("Value")
@@ -53,6 +76,25 @@ def thread_count() -> int:
         return cores
     # rounded: a run alone on the machine counts itself in the average (about 1)
     return max(1, min(cores, round(cores - busy) + 1))
+
+
+def one_blas_thread() -> bool:
+    """Have numpy's BLAS run on one thread in this process, if that can still be chosen.
+
+    Sets :data:`BLAS_THREAD_VARIABLES` to 1 when numpy is not imported yet and the user has
+    set none of them (a user's setting is kept). Called by the command line before it imports
+    numpy; a program that imported numpy before keeps the BLAS threads it has.
+
+    Returns
+    -------
+    bool
+        True when the variables were set.
+    """
+    if "numpy" in sys.modules or any(name in os.environ for name in BLAS_THREAD_VARIABLES):
+        return False
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ[name] = "1"
+    return True
 
 
 def map_threads(function: Callable[[Item], Value], items: Iterable[Item]) -> list[Value]:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 from bmetoolkit import concurrency
-from bmetoolkit.concurrency import THREADS_VARIABLE, map_threads, thread_count
+from bmetoolkit.concurrency import (
+    BLAS_THREAD_VARIABLES,
+    THREADS_VARIABLE,
+    map_threads,
+    thread_count,
+)
 
 
 def test_results_come_back_in_the_order_of_the_items(monkeypatch):
@@ -105,3 +114,61 @@ def test_an_analysis_in_threads_equals_the_one_in_one_thread(monkeypatch):
     assert one.endplate_rows == many.endplate_rows and one.lesion_rows == many.lesion_rows
     assert one.study.role_checks == many.study.role_checks
     assert [b.index.tolist() for b in one.bodies] == [b.index.tolist() for b in many.bodies]
+
+
+_BLAS_PROBE = """
+import contextlib, io, json, os, sys
+from bmetoolkit.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["--version"])
+import numpy
+print(json.dumps({name: os.environ.get(name) for name in %r}))
+"""
+
+
+def _blas_variables_after_the_cli(env: dict[str, str], prelude: str = "") -> dict:
+    """The BLAS variables in a fresh interpreter after ``bmetoolkit --version`` ran."""
+    clean = {k: v for k, v in os.environ.items() if k not in BLAS_THREAD_VARIABLES}
+    code = prelude + _BLAS_PROBE % (BLAS_THREAD_VARIABLES,)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=clean | env, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_command_line_runs_blas_on_one_thread():
+    assert set(_blas_variables_after_the_cli({}).values()) == {"1"}
+
+
+def test_a_users_blas_threads_are_kept():
+    found = _blas_variables_after_the_cli({"OPENBLAS_NUM_THREADS": "3"})
+    assert found["OPENBLAS_NUM_THREADS"] == "3"
+    assert found["MKL_NUM_THREADS"] is None  # none set beside the user's own
+
+
+def test_blas_threads_are_left_alone_once_numpy_is_imported():
+    found = _blas_variables_after_the_cli({}, prelude="import numpy\n")
+    assert set(found.values()) == {None}
+
+
+def test_one_blas_thread_reaches_openblas():
+    """The variable set by the command line is the one numpy's OpenBLAS reads (where numpy
+    bundles OpenBLAS, as its wheels do)."""
+    code = (
+        "import contextlib, ctypes, glob, io, os\n"
+        "from bmetoolkit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()): main(['--version'])\n"
+        "import numpy\n"
+        "libs = glob.glob(os.path.join(os.path.dirname(numpy.__file__) + '.libs', '*openblas*'))\n"
+        "get = getattr(ctypes.CDLL(libs[0]), 'scipy_openblas_get_num_threads64_', None) "
+        "if libs else None\n"
+        "print(get() if get else 'none')\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in BLAS_THREAD_VARIABLES}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True
+    )
+    found = done.stdout.strip().splitlines()[-1]
+    if found == "none":
+        pytest.skip("numpy does not bundle OpenBLAS here")
+    assert found == "1"

@@ -27,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from bmetoolkit.batch.subject import SubjectOutcome, SubjectTask, run_subject
+from bmetoolkit.concurrency import BLAS_THREAD_VARIABLES
 
 __all__ = [
     "THREAD_VARIABLES",
@@ -40,10 +41,7 @@ __all__ = [
 #: Environment variables that size the thread pools of BLAS, OpenMP, numexpr, ITK and bmetoolkit.
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
+    *BLAS_THREAD_VARIABLES,
     "NUMEXPR_NUM_THREADS",
     "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS",
     "BMETOOLKIT_THREADS",  # bmetoolkit.concurrency: an analysis' steps one after the other
