@@ -166,14 +166,14 @@ class Montage:
     outlined: str = "vertebral body"
 
     def legend(self) -> list[dict[str, object]]:
-        """Legend entries: ``label``, ``colour``, ``dashed``, ``present`` (False: "(none)");
-        the bodies' (or bones') outline, a thin solid line, last (``solid``)."""
+        """Legend entries: ``label``, ``colour``, ``line`` (``"dashed"``, ``"solid"``, or None
+        for a filled swatch), ``present`` (False: "(none)"); the bodies' (or bones') outline,
+        a thin solid line, last."""
         entries: list[dict[str, object]] = [
             {
                 "label": f"Modic {name}",
                 "colour": MODIC_COLORS[value],
-                "dashed": False,
-                "solid": False,
+                "line": None,
                 "present": value in self.modic_present,
             }
             for value, name in MODIC_NAMES.items()
@@ -183,8 +183,7 @@ class Montage:
             {
                 "label": "BME",
                 "colour": BME_COLOR,
-                "dashed": True,
-                "solid": False,
+                "line": "dashed",
                 "present": self.has_bme,
             }
         )
@@ -192,8 +191,7 @@ class Montage:
             {
                 "label": f"{self.outlined} ({self.contrasts[0]} panels)",
                 "colour": OUTLINE_COLOR,
-                "dashed": False,
-                "solid": True,
+                "line": "solid",
                 "present": True,
             }
         )
@@ -596,9 +594,10 @@ def sagittal_montage(
     GridMismatchError
         An input is not on the T1 grid.
     """
+    shown = _shown(image_name, fluid_name)
     canon = _canonical(
-        {"t1": t1, "fluid": fluid, "bme": bme_mask, "modic": modic_map, "bodies": vertebrae},
-        later=("fluid",),
+        {"image": t1, "fluid": fluid, "bme": bme_mask, "modic": modic_map, "bodies": vertebrae},
+        later=("fluid",) if len(shown) == 2 else ("fluid", "image"),  # the fluid image alone
     )
     arrays = canon.arrays
     findings = (arrays["bme"] > 0) | (arrays["modic"] > 0)
@@ -607,8 +606,6 @@ def sagittal_montage(
     # the fluid image is shown (and windowed) on the crop alone: read there alone
     arrays["fluid"] = _canonical_box(fluid, canon.ornt, (slice(None), crop_y, crop_z))
     spacing_yz = canon.spacing[1:]
-    arrays["image"] = arrays.pop("t1")
-    shown = _shown(image_name, fluid_name)
     windows = {key: _window(arrays[key][:, crop_y, crop_z]) for key, _ in shown}
     shape = _display(arrays["bodies"][slices[0], crop_y, crop_z]).shape
     rows, cols = _panel_size(shape, spacing_yz, panel_width_px)
@@ -934,7 +931,6 @@ def bone_figures(
     fluid_name: str = "STIR",
     subject: str | None = None,
     n_slices: int = 3,
-    show_modic: bool = True,
 ) -> QCFigures:
     """The QC figures of an analysis with bone masks: the acquisition-plane montage and one
     row per bone (edema mL and % of its marrow, lesions) for the per-bone chart."""
