@@ -93,16 +93,22 @@ def _rings(
 
 def face_profiles(
     bodies: NDArray[np.int32], image: NDArray, spacing: NDArray, reach_mm: float = REACH_MM
-) -> tuple[dict[tuple[int, int], NDArray[np.float64]], tuple[NDArray, NDArray, NDArray]]:
+) -> tuple[
+    dict[tuple[int, int], NDArray[np.float64]],
+    NDArray[np.float64],
+    tuple[NDArray, NDArray, NDArray],
+]:
     """Median signal of each ring of each body's faces, relative to the body's median.
 
     Returns ``{(label, face): profile}`` (rings 0, 1, ...; NaN where a ring holds fewer
-    than :data:`MIN_RING_VOXELS` voxels) and the ring, label and face arrays.
+    than :data:`MIN_RING_VOXELS` voxels), each body's median signal (its marrow; indexed
+    by label) and the ring, label and face arrays.
     """
     ring, label, face = _rings(bodies, spacing, reach_mm)
     n_rings = int(ring.max()) + 1
-    labels = np.unique(bodies[bodies > 0])
-    marrow = {int(k): float(np.median(image[bodies == k])) for k in labels}
+    marrow = np.zeros(int(bodies.max(initial=0)) + 1)
+    for k in np.unique(bodies[bodies > 0]):
+        marrow[k] = float(np.median(image[bodies == k]))
     counted = ring >= 0
     key = (label[counted].astype(np.int64) * 4 + face[counted]) * n_rings + ring[counted]
     values = image[counted].astype(np.float64)
@@ -115,12 +121,12 @@ def face_profiles(
         k = int(key[start])
         body, rest = divmod(k, 4 * n_rings)
         side, r = divmod(rest, n_rings)
-        if body not in marrow or marrow[body] <= 0:
+        if marrow[body] <= 0:
             continue
         profile = profiles.setdefault((body, side), np.full(n_rings, np.nan))
         if end - start >= MIN_RING_VOXELS:
             profile[r] = float(np.median(values[start:end])) / marrow[body]
-    return profiles, (ring, label, face)
+    return profiles, marrow, (ring, label, face)
 
 
 def shell_thresholds(
@@ -197,15 +203,11 @@ def add_dark_shell(
     if box is None or cap_mm <= 0:
         return bodies, {"faces_with_shell": 0, "voxels_added": 0}
     inner, picture = bodies[box], np.asarray(image[box], dtype=np.float32)
-    profiles, (ring, label, face) = face_profiles(inner, picture, spacing, reach)
-    n = int(inner.max()) + 1
-    last = np.zeros((n, 4), np.int32)
-    level = np.zeros((n, 4), np.float64)
+    profiles, marrow, (ring, label, face) = face_profiles(inner, picture, spacing, reach)
+    last = np.zeros((marrow.size, 4), np.int32)
+    level = np.zeros((marrow.size, 4), np.float64)
     for (body, side), profile in profiles.items():
         last[body, side], level[body, side] = shell_thresholds(profile, step, cap_mm)
-    marrow = np.zeros(n)
-    for body in np.unique(inner[inner > 0]):
-        marrow[body] = float(np.median(picture[inner == body]))
     threshold = (level * marrow[:, None])[label, face]
     candidate = (ring >= 1) & (ring <= last[label, face]) & (picture < threshold)
     cross = ndimage.generate_binary_structure(2, 1)[:, :, None]
