@@ -56,6 +56,9 @@ def test_without_it_scipy_ndimage_imports_them():
     assert {"numpy.testing", "numpy.f2py", "scipy.special"} <= set(found["loaded"])
 
 
+_LEFT_OUT = ["numpy.testing", "numpy.f2py", "scipy.special", "pydicom", "urllib.request"]
+
+
 def test_an_analysis_from_the_command_line_does_not_import_them(tmp_path):
     from bmetoolkit.data.datasets import phantom_sample
 
@@ -67,7 +70,7 @@ def test_an_analysis_from_the_command_line_does_not_import_them(tmp_path):
         "import contextlib, io, json, sys\nfrom bmetoolkit.cli import main\n"
         f"with contextlib.redirect_stdout(io.StringIO()): code = main({argv!r})\n"
         "print(json.dumps({'code': code, 'loaded': sorted(n for n in "
-        f"{['numpy.testing', 'numpy.f2py', 'scipy.special', 'pydicom']!r} if n in sys.modules)}}))"
+        f"{_LEFT_OUT!r} if n in sys.modules)}}))"
     )
     assert _probe(code) == {"code": 0, "loaded": []}
 
@@ -161,6 +164,7 @@ import nibabel, nibabel.optpkg
 from nibabel import nifti1
 print(json.dumps({{
     "pydicom": "pydicom" in sys.modules,
+    "urllib.request": "urllib.request" in sys.modules,
     "have_dicom": nifti1.have_dicom,
     "handler": nifti1.extension_codes.handler[2].__name__,
     "optional_package": nibabel.optpkg.optional_package.__module__,
@@ -174,6 +178,7 @@ def test_nibabel_leaves_pydicom_out():
     found = _probe(_NIBABEL.format(setup=setup))
     assert found == {
         "pydicom": False,
+        "urllib.request": False,
         "have_dicom": True,  # as with pydicom imported: DICOM extensions are still parsed
         "handler": "Nifti1DicomExtension",
         "optional_package": "nibabel.optpkg",  # nibabel's own again after the import
@@ -185,6 +190,7 @@ def test_nibabel_leaves_pydicom_out():
 def test_without_it_nibabel_imports_pydicom():
     found = _probe(_NIBABEL.format(setup=""))
     assert found["pydicom"] is True
+    assert found["urllib.request"] is True
     assert found["handler"] == "Nifti1DicomExtension"
 
 
@@ -243,3 +249,25 @@ def test_a_type_stand_in_answers_its_placeholders_until_released():
     assert stand_in.JSONDecodeError == "placeholder"
     _release(stand_in)
     assert stand_in.JSONDecodeError.__name__ == "JSONDecodeError"
+
+
+def test_nibabel_reads_from_a_url_with_urllib_deferred(tmp_path):
+    """``from_url`` (the one use of ``urllib.request`` in nibabel) works through the stand-in."""
+    import nibabel
+    import numpy as np
+
+    path = tmp_path / "small.nii"
+    nibabel.save(
+        nibabel.Nifti1Image(np.arange(8, dtype=np.int16).reshape(2, 2, 2), np.eye(4)), path
+    )
+    code = (
+        "import json, sys\n"
+        "from bmetoolkit.lean_imports import lean_nibabel_imports; lean_nibabel_imports()\n"
+        "import nibabel\n"
+        "image = nibabel.Nifti1Image.from_url(sys.argv[1])\n"
+        "print(json.dumps(image.get_fdata().ravel().tolist()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, path.as_uri()], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == list(range(8))
