@@ -139,15 +139,21 @@ def _environment(scratch: Path, source: Path = REPOSITORY) -> dict[str, str]:
     """The children's environment: ``source`` (this repository) first on the path, modules
     byte-compiled.
 
-    As an installed package is (pip compiles it): ``PYTHONDONTWRITEBYTECODE`` is dropped and
-    the byte-compiled modules go to a scratch folder (``PYTHONPYCACHEPREFIX``), written by the
-    warm-up round, so no ``__pycache__`` is left in the repository. Every command, the bare
-    read included, reads its modules from there.
+    ``PYTHONSAFEPATH`` keeps ``python -m`` and ``python -c`` from putting the working
+    directory before ``source``: run from a checkout, the baseline's commands imported that
+    checkout's bmetoolkit instead of the baseline's (until 2026-12-01, session 18: the
+    "baseline in the same rounds" figures of sessions 17 and before that were run from a
+    checkout are this checkout's, see ``docs/speed.md``). As an installed package is (pip
+    compiles it): ``PYTHONDONTWRITEBYTECODE`` is dropped and the byte-compiled modules go to a
+    scratch folder (``PYTHONPYCACHEPREFIX``), written by the warm-up round, so no
+    ``__pycache__`` is left in the repository. Every command, the bare read included, reads
+    its modules from there.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     paths = [str(source), os.environ.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 
