@@ -62,3 +62,25 @@ def test_a_checkouts_commands_import_that_checkout(bench_run, tmp_path):
         check=True,
     )
     assert Path(found.stdout.strip()).parent == other / "bmetoolkit"
+
+
+def test_the_bare_read_without_pydicom_reads_without_it(bench_run, tmp_path):
+    """The second reference reads the files with nibabel and loads no pydicom; the bare read
+    loads it (nibabel's optional import)."""
+    import nibabel
+    import numpy as np
+
+    path = tmp_path / "small.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.ones((4, 4, 2), np.int16), np.eye(4)), path)
+    probe = (
+        "\nprint(sorted(name for name, module in sys.modules.items()"
+        " if name.split('.')[0] == 'pydicom' and module is not None)[:1])"
+    )
+    loaded = {}
+    for name, prefix in (("lean", bench_run._NO_PYDICOM), ("bare", "")):
+        code = prefix + bench_run._BARE_READ + probe
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+        )
+        loaded[name] = done.stdout.strip()
+    assert loaded == {"lean": "[]", "bare": "['pydicom']"}
