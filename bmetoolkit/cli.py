@@ -144,7 +144,7 @@ def prepare_process() -> None:
     """What the command line sets up before a command imports numpy and scipy: numpy's BLAS
     on one thread (:func:`bmetoolkit.concurrency.one_blas_thread`) and ``scipy.ndimage``
     and nibabel without the modules no command uses (:mod:`bmetoolkit.lean_imports`).
-    Neither changes a result beyond its last bits: on one BLAS thread the reference fits
+    None changes a result beyond its last bits: on one BLAS thread the reference fits
     give what batch workers and a one-core machine give (``docs/speed.md``, 2026-12-01,
     session 17)."""
     one_blas_thread()
