@@ -4,7 +4,12 @@ In one run, on the same files, each as a fresh process of this interpreter (star
 imports included, as a user pays them):
 
 - **bare read**: ``import nibabel`` and read every input (T1, T2, STIR, vertebra labels) into
-  memory, nothing else;
+  memory, nothing else (nibabel imports pydicom, when installed, for its DICOM header
+  extension: ~0.1 s of CPU that ``bmetoolkit analyze`` no longer pays, see
+  :mod:`bmetoolkit.lean_imports`);
+- **bare read without pydicom**: the same with pydicom kept out of nibabel (its import made
+  to fail), printed as a second reference: the ratio to it shows what is left once neither
+  pays pydicom;
 - ``bmetoolkit analyze ... --no-qc``: the analysis and its outputs, without the QC page;
 - ``bmetoolkit analyze ...``: the same with its QC page (``qc.html``);
 - ``bmetoolkit --help``: start-up of the command line.
@@ -70,6 +75,8 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 #: Targets of issue 17: ratios to the bare read, and the start-up time (s).
 TARGET_NO_QC, TARGET_QC, TARGET_HELP_S = 2.5, 4.0, 0.5
+#: The bare read with nibabel's optional pydicom import made to fail (its name, its code).
+_BARE_NO_PYDICOM, _NO_PYDICOM = "bare, no pydicom", "import sys; sys.modules['pydicom'] = None\n"
 #: How the baseline checkout's commands are named in the output.
 _BASELINE = "(baseline)"
 #: How the commands run with ``BMETOOLKIT_THREADS=1`` are named in the output.
@@ -139,15 +146,21 @@ def _environment(scratch: Path, source: Path = REPOSITORY) -> dict[str, str]:
     """The children's environment: ``source`` (this repository) first on the path, modules
     byte-compiled.
 
-    As an installed package is (pip compiles it): ``PYTHONDONTWRITEBYTECODE`` is dropped and
-    the byte-compiled modules go to a scratch folder (``PYTHONPYCACHEPREFIX``), written by the
-    warm-up round, so no ``__pycache__`` is left in the repository. Every command, the bare
-    read included, reads its modules from there.
+    ``PYTHONSAFEPATH`` keeps ``python -m`` and ``python -c`` from putting the working
+    directory before ``source``: run from a checkout, the baseline's commands imported that
+    checkout's bmetoolkit instead of the baseline's (until 2026-12-01, session 18: the
+    "baseline in the same rounds" figures of sessions 17 and before that were run from a
+    checkout are this checkout's, see ``docs/speed.md``). As an installed package is (pip
+    compiles it): ``PYTHONDONTWRITEBYTECODE`` is dropped and the byte-compiled modules go to a
+    scratch folder (``PYTHONPYCACHEPREFIX``), written by the warm-up round, so no
+    ``__pycache__`` is left in the repository. Every command, the bare read included, reads
+    its modules from there.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     paths = [str(source), os.environ.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 
@@ -176,6 +189,10 @@ def _commands(
         analyze += [f"--{role}", str(path)]
     commands = {
         "bare read": ([sys.executable, "-c", _BARE_READ, *map(str, files.values())], env),
+        _BARE_NO_PYDICOM: (
+            [sys.executable, "-c", _NO_PYDICOM + _BARE_READ, *map(str, files.values())],
+            env,
+        ),
         "analyze --no-qc": ([*analyze, "--out", str(out / "no_qc"), "--no-qc"], env),
         "analyze (QC page)": ([*analyze, "--out", str(out / "qc")], env),
         "bmetoolkit --help": ([sys.executable, "-m", "bmetoolkit", "--help"], env),
@@ -276,6 +293,7 @@ def main() -> None:
         print(
             f"{name:20s} {ratio:.2f}x the bare read (target <= {target}x: {verdict}; worst "
             f"decile {_worst_decile(times[name], times['bare read']):.2f}x); CPU {cpu_ratio:.2f}x"
+            f" ({_ratio(cpu[name], cpu[_BARE_NO_PYDICOM]):.2f}x the bare read without pydicom)"
         )
     if args.baseline is not None:
         print(f"this checkout against the baseline ({args.baseline}), median per-round ratio:")

@@ -63,7 +63,7 @@ from bmetoolkit import __version__
 from bmetoolkit.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from bmetoolkit.concurrency import one_blas_thread
 from bmetoolkit.errors import BmetoolkitError, UsageError
-from bmetoolkit.lean_imports import lean_scipy_imports
+from bmetoolkit.lean_imports import lean_nibabel_imports, lean_scipy_imports
 
 __all__ = ["command_names", "exit_code", "get_parser", "main"]
 
@@ -143,12 +143,13 @@ def exit_code(error: BaseException) -> int | None:
 def prepare_process() -> None:
     """What the command line sets up before a command imports numpy and scipy: numpy's BLAS
     on one thread (:func:`bmetoolkit.concurrency.one_blas_thread`) and ``scipy.ndimage``
-    without the modules no command uses (:func:`bmetoolkit.lean_imports.lean_scipy_imports`).
-    Neither changes a result beyond its last bits: on one BLAS thread the reference fits
+    and nibabel without the modules no command uses (:mod:`bmetoolkit.lean_imports`).
+    None changes a result beyond its last bits: on one BLAS thread the reference fits
     give what batch workers and a one-core machine give (``docs/speed.md``, 2026-12-01,
     session 17)."""
     one_blas_thread()
     lean_scipy_imports()
+    lean_nibabel_imports()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

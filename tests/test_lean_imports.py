@@ -1,4 +1,5 @@
-"""``scipy.ndimage`` imported by the command line without the modules no command uses.
+"""``scipy.ndimage`` and nibabel imported by the command line without the modules no command
+uses.
 
 The import cases run in fresh interpreters (this test process has imported everything).
 """
@@ -55,6 +56,9 @@ def test_without_it_scipy_ndimage_imports_them():
     assert {"numpy.testing", "numpy.f2py", "scipy.special"} <= set(found["loaded"])
 
 
+_LEFT_OUT = ["numpy.testing", "numpy.f2py", "scipy.special", "pydicom", "urllib.request"]
+
+
 def test_an_analysis_from_the_command_line_does_not_import_them(tmp_path):
     from bmetoolkit.data.datasets import phantom_sample
 
@@ -66,7 +70,7 @@ def test_an_analysis_from_the_command_line_does_not_import_them(tmp_path):
         "import contextlib, io, json, sys\nfrom bmetoolkit.cli import main\n"
         f"with contextlib.redirect_stdout(io.StringIO()): code = main({argv!r})\n"
         "print(json.dumps({'code': code, 'loaded': sorted(n for n in "
-        f"{['numpy.testing', 'numpy.f2py', 'scipy.special']!r} if n in sys.modules)}}))"
+        f"{_LEFT_OUT!r} if n in sys.modules)}}))"
     )
     assert _probe(code) == {"code": 0, "loaded": []}
 
@@ -151,3 +155,119 @@ def test_a_stand_in_is_safe_to_use_from_threads(threads, tmp_path, monkeypatch):
         worker.join()
     assert found == [42] * threads
     assert "imported on first use" in repr(stand_in)
+
+
+_NIBABEL = """
+import json, sys
+{setup}
+import nibabel, nibabel.optpkg
+from nibabel import nifti1
+print(json.dumps({{
+    "pydicom": "pydicom" in sys.modules,
+    "urllib.request": "urllib.request" in sys.modules,
+    "have_dicom": nifti1.have_dicom,
+    "handler": nifti1.extension_codes.handler[2].__name__,
+    "optional_package": nibabel.optpkg.optional_package.__module__,
+    "finders": [type(f).__name__ for f in sys.meta_path],
+}}))
+"""
+
+
+def test_nibabel_leaves_pydicom_out():
+    setup = "from bmetoolkit.lean_imports import lean_nibabel_imports; lean_nibabel_imports()"
+    found = _probe(_NIBABEL.format(setup=setup))
+    assert found == {
+        "pydicom": False,
+        "urllib.request": False,
+        "have_dicom": True,  # as with pydicom imported: DICOM extensions are still parsed
+        "handler": "Nifti1DicomExtension",
+        "optional_package": "nibabel.optpkg",  # nibabel's own again after the import
+        "finders": found["finders"],
+    }
+    assert "_LeanFinder" not in found["finders"]
+
+
+def test_without_it_nibabel_imports_pydicom():
+    found = _probe(_NIBABEL.format(setup=""))
+    assert found["pydicom"] is True
+    assert found["urllib.request"] is True
+    assert found["handler"] == "Nifti1DicomExtension"
+
+
+_DICOM_EXTENSION = """
+import json, sys
+{setup}
+import nibabel
+image = nibabel.load(sys.argv[1])
+extension = image.header.extensions[0]
+content = extension.get_content()
+print(json.dumps({{
+    "class": type(extension).__name__,
+    "dataset": type(content).__module__ + "." + type(content).__name__,
+    "patient": str(content.PatientID),
+    "bytes": extension.get_sizeondisk(),
+}}))
+"""
+
+
+def test_a_dicom_extension_reads_the_same_with_pydicom_deferred(tmp_path):
+    """A NIfTI file carrying a DICOM data set (extension code 2) gives the same parsed
+    extension whether nibabel was imported with pydicom deferred or not."""
+    import nibabel
+    import numpy as np
+    import pydicom
+
+    dataset = pydicom.Dataset()
+    dataset.PatientID = "ANON-7"
+    dataset.SeriesDescription = "t2_stir_sag"
+    image = nibabel.Nifti1Image(np.zeros((3, 3, 3), np.int16), np.eye(4))
+    image.header.extensions.append(nibabel.nifti1.Nifti1DicomExtension(2, dataset))
+    path = tmp_path / "with_dicom.nii"
+    nibabel.save(image, path)
+
+    def read(setup: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-c", _DICOM_EXTENSION.format(setup=setup), str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPOSITORY,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    lean = read("from bmetoolkit.lean_imports import lean_nibabel_imports; lean_nibabel_imports()")
+    assert lean == read("")
+    assert lean["class"] == "Nifti1DicomExtension"
+    assert lean["dataset"] == "pydicom.dataset.Dataset"
+    assert lean["patient"] == "ANON-7"
+
+
+def test_a_type_stand_in_answers_its_placeholders_until_released():
+    from bmetoolkit.lean_imports import _release, _TypeDeferred
+
+    stand_in = _TypeDeferred("json.decoder", {"JSONDecodeError": "placeholder"})
+    assert stand_in.JSONDecodeError == "placeholder"
+    _release(stand_in)
+    assert stand_in.JSONDecodeError.__name__ == "JSONDecodeError"
+
+
+def test_nibabel_reads_from_a_url_with_urllib_deferred(tmp_path):
+    """``from_url`` (the one use of ``urllib.request`` in nibabel) works through the stand-in."""
+    import nibabel
+    import numpy as np
+
+    path = tmp_path / "small.nii"
+    nibabel.save(
+        nibabel.Nifti1Image(np.arange(8, dtype=np.int16).reshape(2, 2, 2), np.eye(4)), path
+    )
+    code = (
+        "import json, sys\n"
+        "from bmetoolkit.lean_imports import lean_nibabel_imports; lean_nibabel_imports()\n"
+        "import nibabel\n"
+        "image = nibabel.Nifti1Image.from_url(sys.argv[1])\n"
+        "print(json.dumps(image.get_fdata().ravel().tolist()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, path.as_uri()], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == list(range(8))
