@@ -82,6 +82,10 @@ def test_corrupt_subject_fails_alone(cohort: Path, tmp_path: Path) -> None:
     failures = {r["subject"]: r for r in read_csv(out / "failures.csv")}
     assert set(failures) == {"s01", "s03"}
     assert failures["s01"]["stage"] == "analyze" and "CorruptFileError" in failures["s01"]["error"]
+    # the file is named relative to the cohort folder, as in the reports (no --keep-phi)
+    assert "s01/t1.nii.gz" in failures["s01"]["error"]
+    assert str(cohort.resolve()) not in failures["s01"]["error"]
+    assert str(cohort) not in failures["s01"]["error"]
     assert failures["s03"]["stage"] == "discover" and "T2 or STIR" in failures["s03"]["error"]
     assert (out / "sub-s00" / "sub-s00_manifest.json").is_file()
     assert (out / "sub-s02" / "sub-s02_manifest.json").is_file()
@@ -182,6 +186,15 @@ def test_phi_is_scrubbed_unless_kept(cohort: Path, tmp_path: Path) -> None:
     run_batch(cohort, out, worker=fake_worker, progress=False, keep_phi=True)
     kept = (out / "sub-s00" / "anat" / "sub-s00_report.json").read_text()
     assert "Doe^Jane" in kept
+
+
+@pytest.mark.slow  # batches in worker processes
+def test_failure_keeps_absolute_paths_with_keep_phi(cohort: Path, tmp_path: Path) -> None:
+    (cohort / "s01" / "t1.nii.gz").write_bytes(b"\x1f\x8b\x08not really gzip")
+    out = tmp_path / "out"
+    run_batch(cohort, out, worker=fake_worker, progress=False, keep_phi=True)
+    (failure,) = read_csv(out / "failures.csv")
+    assert str((cohort / "s01" / "t1.nii.gz").resolve()) in failure["error"]
 
 
 def test_publish_replaces_complete_folder(tmp_path: Path) -> None:

@@ -60,12 +60,13 @@ def test_dicom_study_folder_is_paired_and_matches_the_api(phantom_files, tmp_pat
     root, _ = phantom_files
     vertebrae = root / "nifti" / "vertebrae.nii.gz"
     args = ["analyze", str(root / "dicom"), "--vertebrae", str(vertebrae), "--json"]
-    assert main([*args, "--out", str(tmp_path)]) == 0
+    assert main([*args, "--out", str(tmp_path), "--subject", "P07 <baseline>"]) == 0
     printed = json.loads(capsys.readouterr().out)
     expected = analyze(root / "dicom", vertebrae=vertebrae)
     assert printed["bme"]["volume_ml"] == expected.bme_volume_ml
     assert printed["endplates"] == json.loads(json.dumps(expected.endplate_rows))
-    assert (tmp_path / "qc.html").is_file()
+    page = (tmp_path / "qc.html").read_text()  # named as asked, not after the folder
+    assert "<h1>P07 &lt;baseline&gt; <small" in page and f"<h1>{tmp_path.name}" not in page
 
 
 def test_series_choice_reaches_the_pairing(phantom_files, tmp_path):

@@ -95,7 +95,9 @@ def test_batch_pairs_are_registered_on_the_t1_found_from_relative_paths(batch):
 
 def test_index_page_links_the_longitudinal_page(batch):
     _, out = batch
-    assert LONGITUDINAL_PAGE in (out / "index.html").read_text()
+    index = (out / "index.html").read_text()
+    assert LONGITUDINAL_PAGE in index
+    assert "4 subject-sessions (2 subjects) processed, 0 failed." in index  # rows are visits
     page = (out / LONGITUDINAL_PAGE).read_text()
     assert "ses-1 &rarr; ses-2" in page and "pair_qc.html" in page
     assert "Change (mL)" in page and "RC (mL)" in page  # a table with units, from a template

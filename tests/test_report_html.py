@@ -208,6 +208,21 @@ def test_index_lists_subjects_with_links_and_failures(study):
     assert sum(1 for tag, _ in doc.tags if tag == "script") == 1
 
 
+def test_index_counts_subjects_and_their_sessions():
+    visit = {"report": {"bme": {"volume_ml": 0.0}}}
+    plain = [{"subject": "sub-01", **visit}, {"subject": "sub-02", **visit}]
+    failed = [{"subject": "sub-03", "stage": "discover", "error": "no T1"}]
+    assert "2 subjects processed, 1 failed." in report_html.render_index_page(plain, failed)
+    sessions = [
+        {"subject": f"sub-{p}_ses-{v}", "participant": p, **visit} for p in "12" for v in "ab"
+    ]
+    failed = [{"subject": "sub-3_ses-a", "participant": "3", "stage": "discover", "error": "x"}]
+    page = report_html.render_index_page(sessions, failed)
+    assert "4 subject-sessions (2 subjects) processed, 1 failed." in page
+    one = report_html.render_index_page(sessions[:1])
+    assert "1 subject processed, 0 failed." in one  # one session of one subject: no need to say
+
+
 def _index_cells(page: str) -> list[list[str]]:
     """Text of every cell of the index table, row by row."""
     body = page.split('id="subjects"')[1].split("<tbody>")[1].split("</tbody>")[0]

@@ -222,7 +222,12 @@ def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
     for outcome in outcomes:
         if outcome.status == "failed":
             failures.append(
-                {"subject": outcome.key, "stage": outcome.stage, "error": outcome.error}
+                {
+                    "subject": outcome.key,
+                    "participant": outcome.subject,
+                    "stage": outcome.stage,
+                    "error": outcome.error,
+                }
             )
             continue
         folder = base.joinpath(*unit_parts(outcome.subject, outcome.session), "anat")
@@ -234,6 +239,7 @@ def write_qc_index(output: str | os.PathLike, outcomes: Sequence[Any]) -> Path:
         subjects.append(
             {
                 "subject": outcome.key,
+                "participant": outcome.subject,
                 "page": page.relative_to(base).as_posix(),
                 "thumbnail": thumbnail.relative_to(base).as_posix()
                 if thumbnail.is_file()

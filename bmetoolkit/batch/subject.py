@@ -190,6 +190,8 @@ def run_subject(task: SubjectTask, *, analyze: AnalyzeFunction | None = None) ->
     except Exception as exc:  # one bad subject never stops the batch
         outcome.stage = stage
         outcome.error_type, outcome.error = _error_type(exc), _message(exc)
+        if not task.keep_phi:  # the error goes into failures.csv and the index, like a report
+            outcome.error = scrub(outcome.error, input_root=task.input_root)
     outcome.duration_s = time.perf_counter() - start
     return outcome
 

@@ -112,6 +112,11 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument("--no-qc", action="store_true", help="skip the QC page (qc.html)")
+    parser.add_argument(
+        "--subject",
+        metavar="NAME",
+        help="the subject's name on the QC page (default: the name of the --out folder)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run, interrupted=INCOMPLETE_OUTPUT)
 
@@ -143,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         stir_series=_series(args.stir_series),
         allow_cross_study=args.allow_cross_study,
     )
-    files = result.save(args.out, qc=not args.no_qc)
+    files = result.save(args.out, qc=not args.no_qc, subject=args.subject)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:

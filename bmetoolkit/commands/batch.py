@@ -90,7 +90,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--keep-phi",
         action="store_true",
-        help="keep patient identity and absolute input paths in the reports",
+        help="keep patient identity and absolute input paths in the reports and errors",
     )
     parser.add_argument(
         "--qc", action="store_true", help="also write a QC page per subject (sub-*_qc.html)"

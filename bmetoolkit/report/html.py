@@ -478,9 +478,11 @@ def render_index_page(
     subjects : sequence of mapping
         One entry per processed subject: ``subject`` (id), ``page`` (href of its page,
         relative to the index), ``report`` (the report dict), optionally ``status``
-        (default ``"ok"``) and ``thumbnail`` (href of its thumbnail).
+        (default ``"ok"``), ``thumbnail`` (href of its thumbnail) and ``participant`` (the
+        subject without its session, when entries are subject-sessions: the summary line
+        then counts both).
     failures : sequence of mapping
-        One entry per failed subject: ``subject``, ``stage``, ``error``.
+        One entry per failed subject: ``subject``, ``stage``, ``error`` (and ``participant``).
     title : str
         Page title.
     links : sequence of (str, str)
@@ -507,11 +509,33 @@ def render_index_page(
         title=title,
         script=asset("sort.js"),
         rows=rows,
+        processed=_processed_text(subjects, failures),
         failures=list(failures),
         failure_columns=_columns(FAILURE_COLUMNS),
         count_columns=COUNT_COLUMNS,
         links=list(links),
     )
+
+
+def _processed_text(
+    subjects: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[str, Any]]
+) -> str:
+    """``"3 subjects processed, 1 failed"``, or with sessions ``"6 subject-sessions (3
+    subjects) processed, 1 failed"``: each row of the index is a subject-session then."""
+    done, failed = len(subjects), len(failures)
+    participants = {e["participant"] for e in [*subjects, *failures] if e.get("participant")}
+    keys = {str(e.get("subject")) for e in [*subjects, *failures]}
+    if not participants or len(participants) == len(keys):
+        return f"{_count(done, 'subject')} processed, {failed} failed"
+    people = {e["participant"] for e in subjects if e.get("participant")}
+    return (
+        f"{_count(done, 'subject-session')} ({_count(len(people), 'subject')}) processed, "
+        f"{failed} failed"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def write_index_page(
