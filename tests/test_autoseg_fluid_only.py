@@ -14,6 +14,7 @@ import pytest
 
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies, segment_bodies
+from bmetoolkit.spine.autoseg.apart import keep_apart, touching_faces
 from bmetoolkit.spine.autoseg.canal import find_canal
 from bmetoolkit.spine.autoseg.checks import check_sizes, confine_laterally
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
@@ -184,3 +185,19 @@ def test_the_opt_in_dark_shell_only_grows_the_bodies_it_is_given():
     assert np.array_equal(after[before > 0], before[before > 0])  # nothing taken or moved
     added = int(np.count_nonzero((after > 0) & (before == 0)))
     assert added > 0 and added == evidence["voxels_added"], evidence
+
+
+def test_bodies_grown_through_a_dark_band_give_it_back_where_they_meet():
+    # Two marrow blocks 6 rows apart; grown 3 rows each through a dark band, they meet.
+    before = np.zeros((8, 20, 3), np.int32)
+    before[1:7, 1:7], before[1:7, 13:19] = 1, 2
+    grown = before.copy()
+    grown[1:7, 7:10], grown[1:7, 10:13] = 1, 2
+    grown[0, 1:7] = 1  # grown elsewhere, touching nothing: kept
+    out, removed = keep_apart(grown, before)
+    assert touching_faces(grown) > 0 and touching_faces(out) == 0
+    assert removed == 2 * 6 * 3  # the two rows where they met, on every slice
+    assert np.array_equal(out[before > 0], before[before > 0])  # marrow never cut
+    assert out[0, 3, 1] == 1
+    # Marrow that touches stays as it is: only grown voxels are given back.
+    assert keep_apart(grown, grown)[1] == 0

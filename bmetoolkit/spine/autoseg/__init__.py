@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.spine.autoseg.apart import keep_apart
 from bmetoolkit.spine.autoseg.bodies import (
     add_cortex,
     body_column,
@@ -246,7 +247,8 @@ def _segment_column(
         if params.dark_shell_max_mm > 0:
             # The dark cortex the marrow mask leaves out, read on each body's own profile;
             # after the checks, which were set on the bodies without it.
-            bodies, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            grown, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            bodies = keep_apart(grown, bodies)[0]
             evidence = {**evidence, "dark_shell": shell}
         return Segmentation(
             bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
@@ -329,11 +331,14 @@ def _bodies_from_marrow(
     bodies = fill_lesions(bodies, spacing, params)
     if bright_t1 is not None:
         bodies = trim_posterior_band(bodies, bright_t1, canal.midline, spacing)
+    before = bodies
     bodies = add_cortex(bodies, spacing, params)
     if dark is not None and params.endplate_fill_mm > 0:
         bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
     if dark is not None:
         bodies = grow_cortex(bodies, dark, spacing, params)
+    # Grown from both endplates through a disc's dark annulus, neighbours met: give it back.
+    bodies = keep_apart(bodies, before)[0]
     return check_sizes(drop_small(bodies, spacing, params), spacing, params)
 
 
