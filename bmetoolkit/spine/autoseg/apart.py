@@ -9,15 +9,17 @@ the rim of a disc the annulus is as dark as cortical bone (on the real SCT lumba
 0.07 of the marrow). Growing from both endplates, two bodies met across the annulus:
 325 and 290 voxel faces between the top three bodies there.
 
-Who owns a dark band joining two bodies cannot be read from its signal, so neither does:
-the grown voxels touching another body are given back, both sides at once, until no grown
-voxel touches another body. The marrow itself (the bodies before growth) is never cut.
+Who owns a dark band joining two bodies cannot be read from its signal: where they meet,
+the grown voxel further from its own marrow is given back (both when they are as far),
+until no grown voxel touches another body, so the bodies stop one voxel apart halfway
+across the band. The marrow itself (the bodies before growth) is never cut.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 __all__ = ["keep_apart", "touching_faces", "touching_other"]
 
@@ -47,16 +49,23 @@ def touching_faces(bodies: NDArray[np.int32]) -> int:
 
 
 def keep_apart(
-    bodies: NDArray[np.int32], before: NDArray[np.int32]
+    bodies: NDArray[np.int32], before: NDArray[np.int32], spacing: NDArray
 ) -> tuple[NDArray[np.int32], int]:
     """Give back the grown voxels through which bodies touch each other.
+
+    Where a grown voxel shares a face with a voxel of another body, the one further from
+    its body's marrow (the bodies before growth, in-plane distance) is given back, both
+    when they are as far; repeated until no grown voxel touches another body. Where two
+    bodies met halfway across a dark band, one voxel at the middle is given back.
 
     Parameters
     ----------
     bodies : ndarray of int32
-        Body labels after growth.
+        Body labels after growth, canonical (AP, SI, LR) axes.
     before : ndarray of int32
         The same bodies before growth (same grid); their voxels are never removed.
+    spacing : ndarray
+        Voxel size (mm) along the axes.
 
     Returns
     -------
@@ -67,11 +76,30 @@ def keep_apart(
     """
     out = bodies.copy()
     grown = (out > 0) & (before == 0)
+    if not grown.any():
+        return out, 0
+    sampling = (float(spacing[0]), float(spacing[1]), 1e3)  # growth is in the sagittal plane
+    depth = ndimage.distance_transform_edt(before == 0, sampling=sampling).astype(np.float32)
     removed = 0
     while True:
-        drop = grown & touching_other(out)
+        drop = grown & _beaten(out, depth)
         if not drop.any():
             return out, removed
         out[drop] = 0
         grown &= ~drop
         removed += int(drop.sum())
+
+
+def _beaten(bodies: NDArray[np.int32], depth: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """Body voxels sharing a face with another body's voxel at most as deep as they are."""
+    out = np.zeros(bodies.shape, bool)
+    for axis in range(bodies.ndim):
+        here = [slice(None)] * bodies.ndim
+        there = [slice(None)] * bodies.ndim
+        here[axis], there[axis] = slice(1, None), slice(None, -1)
+        a, b = bodies[tuple(here)], bodies[tuple(there)]
+        da, db = depth[tuple(here)], depth[tuple(there)]
+        differ = (a > 0) & (b > 0) & (a != b)
+        out[tuple(here)] |= differ & (da >= db)
+        out[tuple(there)] |= differ & (db >= da)
+    return out
