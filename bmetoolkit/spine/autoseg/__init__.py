@@ -265,6 +265,7 @@ def _segment_column(
             # and the level rules were set without it.
             grown, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
             level_bodies, bodies = bodies, keep_apart(grown, bodies, spacing)[0]
+            shell["voxels_added"] = int((bodies > 0).sum() - (level_bodies > 0).sum())
             evidence = {**evidence, "dark_shell": shell}
         return Segmentation(
             bodies,
