@@ -21,21 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-__all__ = ["keep_apart", "touching_faces", "touching_other"]
-
-
-def touching_other(bodies: NDArray[np.int32]) -> NDArray[np.bool_]:
-    """Body voxels sharing a face (6-connectivity, 3D) with a voxel of another body."""
-    out = np.zeros(bodies.shape, bool)
-    for axis in range(bodies.ndim):
-        here = [slice(None)] * bodies.ndim
-        there = [slice(None)] * bodies.ndim
-        here[axis], there[axis] = slice(1, None), slice(None, -1)
-        a, b = bodies[tuple(here)], bodies[tuple(there)]
-        differ = (a > 0) & (b > 0) & (a != b)
-        out[tuple(here)] |= differ
-        out[tuple(there)] |= differ
-    return out
+__all__ = ["keep_apart", "touching_faces"]
 
 
 def touching_faces(bodies: NDArray[np.int32]) -> int:
