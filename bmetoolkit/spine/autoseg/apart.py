@@ -62,8 +62,8 @@ def keep_apart(
     """
     out = bodies.copy()
     grown = (out > 0) & (before == 0)
-    if not grown.any():
-        return out, 0
+    if not (grown & _beaten(out, np.zeros(out.shape, np.float32))).any():
+        return out, 0  # no grown voxel touches another body (most scans): no distances
     sampling = (float(spacing[0]), float(spacing[1]), 1e3)  # growth is in the sagittal plane
     depth = ndimage.distance_transform_edt(before == 0, sampling=sampling).astype(np.float32)
     removed = 0
