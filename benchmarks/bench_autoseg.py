@@ -6,6 +6,7 @@ Usage::
                                        [--no-sacrum-every K] [--plain] [--real-anatomy]
                                        [--pelvis-bowel] [--resampled-1mm]
                                        [--cache DIR] [--jobs J]
+                                       [--autoseg-param NAME=VALUE ...]
 
 By default the held-out seeds of :mod:`bmetoolkit.data.phantom.randomize` (5000-5059, never
 looked at while choosing the defaults; ``--tuning`` runs the tuning seeds 0-59 instead) are
@@ -25,6 +26,8 @@ properties; the default family is unchanged). ``--plain``
 runs the plain phantom family (seeds 9001-9012) instead. ``--cache DIR`` keeps the rendered
 randomized phantoms (pickles keyed by the generator's source, as in ``bench_randomized.py``)
 so that runs with other ``--images`` reuse them; ``--jobs`` runs cases in parallel.
+``--autoseg-param NAME=VALUE`` (repeatable) changes a field of :class:`AutosegParameters`,
+e.g. ``dark_shell_max_mm=2.5`` (the opt-in dark shell).
 
 Prints per case and overall: per-body Dice against the true VerSe bodies (median and worst
 decile, pooled over bodies), the largest automatic body over the largest true body, levels
@@ -58,7 +61,7 @@ from bmetoolkit.data.phantom.randomize import (
     make_randomized_phantom,
 )
 from bmetoolkit.errors import BmetoolkitError
-from bmetoolkit.spine.autoseg import find_vertebral_bodies
+from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies
 from bmetoolkit.spine.labels import VertebraLabels, level_name, verse_id
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume
@@ -142,6 +145,8 @@ def _cropped(volume: Volume | None, box: tuple[slice, ...]) -> Volume | None:
 
 #: Opt-in phantom properties (``--pelvis-bowel``, ``--resampled-1mm``), set by :func:`main`.
 OPTIONS: dict[str, bool] = {"pelvis_and_bowel": False, "resampled_1mm": False}
+#: :class:`AutosegParameters` fields changed by ``--autoseg-param``, set by :func:`main`.
+AUTOSEG: dict[str, float] = {}
 
 
 def _randomized(seed: int, real_anatomy: bool, cache: Path | None) -> Any:
@@ -199,7 +204,7 @@ def run_case(
     start, cpu_start = time.perf_counter(), time.process_time()
     sacrum = bool((truth == verse_id("S1")).any())
     try:
-        result = find_vertebral_bodies(study)
+        result = find_vertebral_bodies(study, AutosegParameters(**AUTOSEG))
     except BmetoolkitError as error:  # scored as every body missed, levels unknown
         return _failed(seed, kind, study, truth, sacrum, lesion, str(error))
     seconds = time.perf_counter() - start
@@ -298,7 +303,7 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
     try:
         study = Study.from_images(phantom.t1, stir=phantom.stir)
         clock = time.perf_counter()
-        labels = find_vertebral_bodies(study)
+        labels = find_vertebral_bodies(study, AutosegParameters(**AUTOSEG))
         row["autoseg_seconds"] = time.perf_counter() - clock
         clock = time.perf_counter()
         result = analyze_study(study, labels)
@@ -472,7 +477,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the analysis with the automatic bodies (T1 + fluid image, every case whole)",
     )
+    parser.add_argument(
+        "--autoseg-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an AutosegParameters field, e.g. dark_shell_max_mm=2.5",
+    )
     args = parser.parse_args(argv)
+    try:
+        changes = dict(item.split("=", 1) for item in args.autoseg_param)
+        AUTOSEG.update({name: float(value) for name, value in changes.items()})
+        AutosegParameters(**AUTOSEG)
+    except (TypeError, ValueError) as error:
+        parser.error(f"--autoseg-param takes NAME=NUMBER with an AutosegParameters field: {error}")
     OPTIONS.update(pelvis_and_bowel=args.pelvis_bowel, resampled_1mm=args.resampled_1mm)
     seeds = args.seeds or list(
         PLAIN_SEEDS if args.plain else TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS

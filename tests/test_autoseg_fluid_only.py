@@ -14,6 +14,7 @@ import pytest
 
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies, segment_bodies
+from bmetoolkit.spine.autoseg.apart import keep_apart, touching_faces
 from bmetoolkit.spine.autoseg.canal import find_canal
 from bmetoolkit.spine.autoseg.checks import check_sizes, confine_laterally
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
@@ -184,3 +185,27 @@ def test_the_opt_in_dark_shell_only_grows_the_bodies_it_is_given():
     assert np.array_equal(after[before > 0], before[before > 0])  # nothing taken or moved
     added = int(np.count_nonzero((after > 0) & (before == 0)))
     assert added > 0 and added == evidence["voxels_added"], evidence
+
+
+def test_bodies_grown_through_a_dark_band_give_it_back_where_they_meet():
+    # Two marrow blocks 7 rows apart; grown through a dark band from both sides, they meet.
+    before = np.zeros((8, 21, 3), np.int32)
+    before[1:7, 1:7], before[1:7, 14:20] = 1, 2
+    grown = before.copy()
+    grown[1:7, 7:11], grown[1:7, 11:14] = 1, 2  # 4 rows grown against 3
+    grown[0, 1:7] = 1  # grown elsewhere, touching nothing: kept
+    spacing = np.ones(3)
+    out, removed = keep_apart(grown, before, spacing)
+    assert touching_faces(grown) > 0 and touching_faces(out) == 0
+    # The voxel further from its marrow is given back: one row, halfway across the band.
+    assert removed == 6 * 3 and not out[1:7, 10].any()
+    assert (out[1:7, 7:10] == 1).all() and (out[1:7, 11:14] == 2).all()
+    assert out[0, 3, 1] == 1
+    # As far on both sides (3 rows each over a 6-row band): both are given back.
+    even_before = before.copy()
+    even_before[1:7, 13] = 2
+    even = grown.copy()
+    even[1:7, 10] = 2
+    assert keep_apart(even, even_before, spacing)[1] == 2 * 6 * 3
+    # Marrow that touches stays as it is: only grown voxels are given back.
+    assert keep_apart(grown, grown, spacing)[1] == 0

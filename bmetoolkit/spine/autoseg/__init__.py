@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.spine.autoseg.apart import keep_apart
 from bmetoolkit.spine.autoseg.bodies import (
     add_cortex,
     body_column,
@@ -114,6 +115,10 @@ class Segmentation(NamedTuple):
         T2, given as ``fluid``) and ``"t2"``.
     notes : tuple of str
         What the per-body checks dropped (see :mod:`.checks`).
+    level_bodies : ndarray of int32 or None
+        The bodies the levels are read on, when they differ from ``bodies``: the bodies
+        before the opt-in dark shell (``dark_shell_max_mm``), whose voxels they share
+        label for label. None: ``bodies``.
     """
 
     bodies: NDArray[np.int32]
@@ -124,6 +129,7 @@ class Segmentation(NamedTuple):
     polarity_evidence: dict[str, Any]
     images: tuple[str, ...] = ("t1", "fluid")
     notes: tuple[str, ...] = ()
+    level_bodies: NDArray[np.int32] | None = None
 
 
 def segment_bodies(
@@ -186,7 +192,13 @@ def segment_bodies(
     bodies = np.zeros(fluid.shape, np.int32)
     marrow = np.zeros(fluid.shape, bool)
     bodies[crop], marrow[crop] = found.bodies, found.marrow
-    return found._replace(bodies=bodies, marrow=marrow, midline=canal.midline)
+    level_bodies = None
+    if found.level_bodies is not None:
+        level_bodies = np.zeros(fluid.shape, np.int32)
+        level_bodies[crop] = found.level_bodies
+    return found._replace(
+        bodies=bodies, marrow=marrow, midline=canal.midline, level_bodies=level_bodies
+    )
 
 
 def _column_box(column: NDArray[np.bool_]) -> tuple[slice, slice]:
@@ -218,13 +230,13 @@ def _segment_column(
         used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
         source = "fluid image" if t2 is None else "T2"
         polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
-        bodies, notes = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+        bodies, notes, grown = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
         # Bodies joined through the lateral slices to the tissue beside and in front of
         # them are dropped whole: seeds from the mid-sagittal slab, grown back by watershed,
         # keep them apart (kept when that finds more bodies).
         mid = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params, True)
         if int(mid[0].max()) > int(bodies.max()):
-            bodies, notes = mid
+            bodies, notes, grown = mid
             evidence = {**evidence, "seeds_from_midline": True}
         if _too_few(int(bodies.max()), canal.rows, spacing) or any(TOO_LARGE in n for n in notes):
             # Tissue with the marrow's signal in front may have joined the bodies: cut it
@@ -234,7 +246,7 @@ def _segment_column(
                 cut, dark, distance, canal, spacing, params, from_midline=True
             )
             if int(retry[0].max()) > int(bodies.max()):
-                bodies, notes = retry[0], [*retry[1], FRONT_CUT_NOTE]
+                bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
@@ -243,13 +255,28 @@ def _segment_column(
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
         bodies, at_edges = drop_large_at_edges(bodies, spacing)
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges]
+        # After the checks: a segment they drop may have met a body that stays.
+        bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
+        level_bodies = None
         if params.dark_shell_max_mm > 0:
             # The dark cortex the marrow mask leaves out, read on each body's own profile;
-            # after the checks, which were set on the bodies without it.
-            bodies, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            # after the checks, which were set on the bodies without it. The levels are
+            # read on the bodies without it too: it changes their tilt and height a little,
+            # and the level rules were set without it.
+            grown, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            level_bodies, bodies = bodies, keep_apart(grown, bodies, spacing)[0]
+            shell["voxels_added"] = int((bodies > 0).sum() - (level_bodies > 0).sum())
             evidence = {**evidence, "dark_shell": shell}
         return Segmentation(
-            bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
+            bodies,
+            marrow,
+            canal.midline,
+            canal.rows,
+            polarity,
+            evidence,
+            used,
+            tuple(notes),
+            level_bodies,
         )
     discs_from = fluid if fat_suppressed else None
     polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
@@ -261,11 +288,12 @@ def _segment_column(
         if int(retry[0].max()) > int(found[0].max()):
             found, polarity = retry, other
             evidence = {**evidence, "retried": f"{other}: more bodies than as read"}
-    bodies, marrow, notes = found
+    bodies, marrow, notes, grown = found
     # A piece wholly beside the midline (with the pelvis in view, a lateral sliver beside
     # S1 on tuning seed 84, taken for L5 and every level above named one too low) is no body.
     bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
     notes = (*notes, *off_midline)
+    bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
     return Segmentation(
         bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
     )
@@ -287,8 +315,8 @@ def _t1_bodies(
     near: NDArray[np.bool_],
     spacing: NDArray,
     params: AutosegParameters,
-) -> tuple[NDArray[np.int32], NDArray[np.bool_], list[str]]:
-    """Bodies, marrow and notes from the T1 read with the given marrow polarity."""
+) -> tuple[NDArray[np.int32], NDArray[np.bool_], list[str], NDArray[np.bool_]]:
+    """Bodies, marrow, notes and grown voxels from the T1 read with the given polarity."""
     if polarity == DARK:
         t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
     where = (canal.midline, canal.rows)
@@ -296,10 +324,10 @@ def _t1_bodies(
     percentile = params.marrow_reference_percentile
     dark = None if polarity == DARK else cortex_mask(t1, column, near, spacing, params, percentile)
     bright_t1 = t1 if polarity == BRIGHT else None
-    bodies, notes = _bodies_from_marrow(
+    bodies, notes, grown = _bodies_from_marrow(
         marrow, dark, distance, canal, spacing, params, bright_t1=bright_t1
     )
-    return bodies, marrow, notes
+    return bodies, marrow, notes, grown
 
 
 def _bodies_from_marrow(
@@ -311,15 +339,15 @@ def _bodies_from_marrow(
     params: AutosegParameters,
     from_midline: bool = False,
     bright_t1: NDArray[np.float32] | None = None,
-) -> tuple[NDArray[np.int32], list[str]]:
+) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
     ``from_midline`` (without a T1): seeds from the mid-sagittal slab grown back by
     watershed, with a second pass for bodies joined to the tissue in front
     (:mod:`.midline`). ``bright_t1`` (a T1 whose marrow is bright): the dark band of
     posterior elements along the lateral sections' posterior edge is cut after the lesion
-    fill (:mod:`.posterior`). Returns the bodies (labels 1..n) and the notes of the checks
-    (bodies dropped).
+    fill (:mod:`.posterior`). Returns the bodies (labels 1..n), the notes of the checks
+    (bodies dropped) and the voxels the cortex steps grew (for :func:`.apart.keep_apart`).
     """
     if from_midline:
         bodies = bodies_from_midline(marrow, distance, canal.front, canal.midline, spacing, params)
@@ -329,12 +357,16 @@ def _bodies_from_marrow(
     bodies = fill_lesions(bodies, spacing, params)
     if bright_t1 is not None:
         bodies = trim_posterior_band(bodies, bright_t1, canal.midline, spacing)
+    before = bodies
     bodies = add_cortex(bodies, spacing, params)
     if dark is not None and params.endplate_fill_mm > 0:
         bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
     if dark is not None:
         bodies = grow_cortex(bodies, dark, spacing, params)
-    return check_sizes(drop_small(bodies, spacing, params), spacing, params)
+    # Grown from both endplates through a disc's dark annulus, neighbours may meet: the
+    # grown voxels are returned so that the caller keeps the bodies apart after its checks.
+    grown = (bodies > 0) & (before == 0)
+    return (*check_sizes(drop_small(bodies, spacing, params), spacing, params), grown)
 
 
 def _dark_marrow_turned_bright(
@@ -399,9 +431,11 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
         params=params,
         fat_suppressed=study.stir is not None,
     )
-    ap, lr = _column_box(found.bodies > 0)  # the level naming reads only around the bodies
+    # The levels are read on the bodies without the opt-in dark shell (same labels).
+    named = found.bodies if found.level_bodies is None else found.level_bodies
+    ap, lr = _column_box(named > 0)  # the level naming reads only around the bodies
     crop = (ap, slice(None), lr)
-    shapes = body_shapes(found.bodies[crop], found.midline - lr.start, frame.spacing)
+    shapes = body_shapes(named[crop], found.midline - lr.start, frame.spacing)
     assignment = assign_levels(
         shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]
     )

@@ -77,7 +77,8 @@ def _rings(
         np.pad(inside, ((1, 1), (1, 1), (0, 0))), sampling=sampling, return_indices=True
     )
     depth = depth[1:-1, 1:-1]
-    outer = inside & (depth <= step * 1.01)
+    # Along the coarser in-plane axis the outer layer lies that axis' pixel side deep.
+    outer = inside & (depth <= float(np.max(spacing[:2])) * 1.01)
     ring[outer] = 0
     label = np.where(outer, bodies, label)
     d_ap = np.where(
