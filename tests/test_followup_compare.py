@@ -391,6 +391,32 @@ def test_a_visit_analysed_from_a_dicom_folder_finds_its_images_again(tmp_path, m
     assert not any("not found" in note for note in visit.notes)
 
 
+def test_a_visit_analysed_from_relative_nifti_paths_finds_them_from_anywhere(tmp_path, monkeypatch):
+    """``analyze --t1 in/t1.nii.gz`` run in one folder, the visit read back from another:
+    its images are found from the report's checksummed files (relative to the output
+    folder), not from the paths as typed (relative to where analyze ran), and a file of the
+    same relative name where compare runs is not taken for them."""
+    import shutil
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "phantom" / "nifti"
+    study = tmp_path / "study"
+    (study / "in").mkdir(parents=True)
+    for name in ("t1", "stir", "vertebrae"):
+        shutil.copy(sample / f"{name}.nii.gz", study / "in" / f"{name}.nii.gz")
+    monkeypatch.chdir(study)
+    args = ["analyze", "--t1", "in/t1.nii.gz", "--stir", "in/stir.nii.gz", "--vertebrae",
+            "in/vertebrae.nii.gz", "--out", "out", "--no-qc"]  # fmt: skip
+    assert main(args) == 0
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "in").mkdir(parents=True)
+    shutil.copy(sample / "stir.nii.gz", elsewhere / "in" / "t1.nii.gz")  # a decoy
+    monkeypatch.chdir(elsewhere)
+    visit = load_visit(study / "out", label="baseline")
+    assert visit.t1 is not None and visit.fluid is not None
+    assert Path(visit.t1.source).resolve() == (study / "in" / "t1.nii.gz").resolve()
+    assert not any("not found" in note for note in visit.notes)
+
+
 @pytest.fixture(scope="module")
 def weighted(results):
     return compare(*results, partial_volume=True)

@@ -291,6 +291,10 @@ def _image_of(
 
     Relative paths lie below ``root`` (a batch's cohort folder); without one, the checksummed
     input files are relative to the report's own ``folder`` (as ``analyze`` writes them).
+    The checksummed file is read first: it is the file the analysis read, found from the
+    report wherever the command runs; the image's path as given to ``analyze`` (relative to
+    the folder it ran in) is the fallback, so a compare run from another folder neither
+    misses the images nor reads another subject's file of the same relative name.
     """
     from bmetoolkit.io import load
 
@@ -306,8 +310,8 @@ def _image_of(
         placed(entry.get("file"), root if root is not None else folder)
         for entry in inputs.get("sha256", {}).get(role, [])
     ]
-    if os.path.isdir(source) and files and files[0] and os.path.isfile(files[0]):
-        source = files[0]  # a DICOM series: one of its files names the whole series
+    if files and files[0] and os.path.isfile(files[0]):
+        source = files[0]  # a NIfTI file, or one file of a DICOM series naming the series
     if not source or not os.path.exists(source):
         return None, []
     try:
