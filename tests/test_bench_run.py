@@ -45,23 +45,16 @@ def test_a_checkouts_commands_import_that_checkout(bench_run, tmp_path):
     env = bench_run._environment(tmp_path, other)
     repository = BENCHMARKS.parent
     assert (repository / "bmetoolkit" / "__main__.py").exists()
-    ran = subprocess.run(
-        [sys.executable, "-m", "bmetoolkit"],
-        env=env,
-        cwd=repository,
-        capture_output=True,
-        text=True,
-    )
-    assert ran.stdout.strip() == "other checkout"
-    found = subprocess.run(
-        [sys.executable, "-c", "import bmetoolkit; print(bmetoolkit.__file__)"],
-        env=env,
-        cwd=repository,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert Path(found.stdout.strip()).parent == other / "bmetoolkit"
+
+    def printed(*args: str) -> str:
+        ran = subprocess.run(
+            [sys.executable, *args], env=env, cwd=repository, capture_output=True, text=True
+        )
+        return ran.stdout.strip()
+
+    assert printed("-m", "bmetoolkit") == "other checkout"
+    found = printed("-c", "import bmetoolkit; print(bmetoolkit.__file__)")
+    assert Path(found).parent == other / "bmetoolkit"
 
 
 def test_the_bare_read_without_pydicom_reads_without_it(bench_run, tmp_path):
