@@ -20,9 +20,10 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "convert",
         help="write one NIfTI + JSON sidecar per DICOM series (like dcm2niix)",
-        description="Convert every DICOM series under PATH to OUT_DIR/<number>_<description>"
-        ".nii.gz with a BIDS-style JSON sidecar of acquisition parameters (no patient "
-        "identity). Series that cannot be converted are reported and skipped.",
+        description="Convert every DICOM series under PATH to OUT_DIR/NNN_<description>"
+        ".nii.gz (NNN: the series number, three digits, e.g. 002_T1_TSE_SAG.nii.gz) with a "
+        "BIDS-style JSON sidecar of acquisition parameters (no patient identity). Series that "
+        "cannot be converted are reported and skipped.",
     )
     parser.add_argument("path", type=Path, metavar="PATH")
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR")
