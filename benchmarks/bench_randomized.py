@@ -13,7 +13,9 @@ endplates, analysis seconds and the lesions. Then the summary, for all cases and
 fluid image (STIR / FS-T2), with the median and the worst decile (the 10th percentile of a
 figure where higher is better, the 90th where lower is better) of: BME Dice (cases with
 edema), BME volume error, endplate type accuracy and kappa (per case), Modic calls on healthy
-spines, central-edema volume error and Modic calls on those cases, and analysis seconds.
+spines, central-edema volume error and Modic calls on those cases, and analysis seconds;
+then, pooled, the endplate type accuracy and the true Modic endplates called none, in all and
+by their true height grade (A < 25 %, B 25-50 %, C > 50 % of the body's height).
 
 Cases: the held-out seeds (:data:`HELD_OUT_SEEDS`, 5000-5059) by default, ``--tuning`` for
 the tuning seeds (0-59), which are the only ones to look at while choosing defaults;
@@ -160,6 +162,7 @@ def run_case(
     row["seen_fluid_contrast"] = float(np.median(seen)) if seen.size else None
     truth_types, found_types = endplate_types(truth.endplates, result.endplates.to_dict("records"))
     row["truth_types"], row["found_types"] = truth_types, found_types
+    row["truth_height_grades"] = [e.get("height_grade") for e in truth.endplates]
     row["type_accuracy"] = float(
         np.mean([t == f for t, f in zip(truth_types, found_types, strict=True)])
     )
@@ -328,7 +331,29 @@ def summary(title: str, rows: Sequence[dict[str, Any]]) -> list[str]:
         f"{sum(t != 'none' and not is_modic_call(f) for t, f in zip(truth, found, strict=True))} "
         f"of {sum(t != 'none' for t in truth)}"
     )
+    lines.append(missed_by_height_grade(done))
     return lines
+
+
+def missed_by_height_grade(rows: Sequence[dict[str, Any]]) -> str:
+    """True Modic endplates called none, by their true height grade (A < 25 %, B 25-50 %,
+    C > 50 % of the body's height): thin changes are where the analysis' depth floor bites.
+
+    >>> rows = [{"truth_types": ["I", "II", "none"], "found_types": ["none", "II", "none"],
+    ...          "truth_height_grades": ["A", "C", None]}]
+    >>> missed_by_height_grade(rows)
+    'missed lesion endplates by true height grade: A 1 of 1, B 0 of 0, C 0 of 1'
+    """
+    missed, total = dict.fromkeys("ABC", 0), dict.fromkeys("ABC", 0)
+    for row in rows:
+        grades = row.get("truth_height_grades") or [None] * len(row["truth_types"])
+        for t, f, grade in zip(row["truth_types"], row["found_types"], grades, strict=True):
+            if t == "none" or grade not in total:
+                continue
+            total[grade] += 1
+            missed[grade] += not is_modic_call(f)
+    parts = ", ".join(f"{g} {missed[g]} of {total[g]}" for g in "ABC")
+    return f"missed lesion endplates by true height grade: {parts}"
 
 
 def parameters(items: Sequence[str]) -> Parameters:
