@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.segment import region_medians
 from bmetoolkit.spine.autoseg.bodies import box_around
 
 __all__ = ["FACES", "add_dark_shell", "face_profiles", "shell_thresholds"]
@@ -107,9 +108,8 @@ def face_profiles(
     """
     ring, label, face = _rings(bodies, spacing, reach_mm)
     n_rings = int(ring.max()) + 1
-    marrow = np.zeros(int(bodies.max(initial=0)) + 1)
-    for k in np.unique(bodies[bodies > 0]):
-        marrow[k] = float(np.median(image[bodies == k]))
+    # each body's median in one sort of all bodies' voxels (0 for an absent label)
+    marrow = np.nan_to_num(region_medians(bodies, image, int(bodies.max(initial=0))))
     counted = ring >= 0
     key = (label[counted].astype(np.int64) * 4 + face[counted]) * n_rings + ring[counted]
     values = image[counted].astype(np.float64)
