@@ -118,10 +118,10 @@ class AutosegParameters:
         of the T2 (or STIR), per face, up to where the signal rises again and at most this
         far (mm, rounded up to whole in-plane voxels) from the body
         (:mod:`bmetoolkit.spine.autoseg.shell`); 0 (the default) turns this off. Opt-in
-        (2.5 was measured): on held-out phantoms it raised the T2-alone body Dice 0.882 ->
-        0.899 but left one more case's levels unknown, and on the real SCT lumbar T2 it
-        moved the analysis' reference enough to count one more spot as edema
-        (``docs/autoseg.md``, Without a T1, step 10).
+        (2.5 was measured): on held-out phantoms it raises the T2-alone body Dice 0.881 ->
+        0.903 (the levels are read on the bodies before it, so it costs none since session
+        18), but on the real SCT lumbar T2 it moves the analysis' reference enough to count
+        one more spot as edema (``docs/autoseg.md``, Without a T1, step 10).
     min_body_height_mm : float
         Smallest superior-inferior extent (mm) of a body.
     fill_rim_mm : float
