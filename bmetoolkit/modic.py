@@ -15,9 +15,11 @@ cortex is partial volume of dark cortex and marrow, not sclerosis), be large
 ``region_median_margin``: a region of noise or mottled marrow that merely touches the level
 is not). A changed region (all types together, edema included: a mixed change is one band)
 is a Modic change only when it is a band along an endplate (:class:`EndplateBands`): it
-reaches ``modic_min_depth_mm`` below where the marrow starts over a quarter of its columns
-(thinner bands are normal fatty marrow; a band mostly of edema needs only
-``modic_min_edema_depth_mm``, as no fatty band is fluid-bright), lies nearer an endplate
+reaches ``modic_min_depth_mm`` below where the marrow starts over a quarter of its columns,
+counting no voxel of the wall layer (``modic_core_mm`` beyond the body's outermost voxel
+layer, cortex in partial volume) as deep (thinner bands are normal fatty marrow; a band
+mostly of edema needs only ``modic_min_edema_depth_mm``, as no fatty band is
+fluid-bright), lies nearer an endplate
 than a wall, covers ``modic_min_area_pct`` of the endplate (a focal fat spot does not), is
 attached to the endplate along most of its footprint (``modic_min_attached``: edema centred
 in a body that reaches an endplate somewhere is not), and comes within
@@ -194,7 +196,8 @@ class EndplateBands:
     """What makes a changed region a Modic change: a band along an endplate.
 
     A region is a band when, over the endplate columns it covers, its typical reach below
-    the endplate (the 75th percentile over its columns of the deepest voxel) is at least
+    the endplate (the 75th percentile over its columns of the deepest voxel beyond the
+    body's wall layer, ``wall_mm``) is at least
     ``min_depth_mm`` (``min_edema_depth_mm`` when at least half of it is ``edema``); when
     most of its voxels lie nearer an endplate than a wall of the body (``along``); when it
     covers at least ``min_area`` of its endplate's columns; and when it is attached to its
@@ -229,6 +232,14 @@ class EndplateBands:
         Typical reach a band mostly of ``edema`` needs.
     frame : BodyFrame or None
         Each voxel's coordinates along its body's axes; None skips the focal-spot test.
+    wall : ndarray or None
+        Per voxel, its depth (mm) beyond the body's outermost voxel layer (``inside_mm``);
+        None counts every voxel towards the reach.
+    wall_mm : float
+        Voxels at most this deep beyond the outermost layer (``modic_core_mm``) do not
+        carry a band's reach: there the marrow is mixed in one voxel with the dark cortex
+        of the body's wall and what lies outside it, so a thin band along the endplate
+        joined to a strip of the wall is not deep (see :meth:`_reach_depth`).
     spot_mm : float
         A region mostly of fat or sclerosis (not ``edema``) whose voxel centres span at most
         this (mm) along every body axis, and along SI at least half
@@ -250,6 +261,8 @@ class EndplateBands:
     min_edema_depth_mm: float
     frame: BodyFrame | None = None
     spot_mm: float = 0.0
+    wall: NDArray[np.floating] | None = None
+    wall_mm: float = 0.0
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
@@ -265,7 +278,7 @@ class EndplateBands:
         order = np.argsort(column[usable], kind="stable")
         column, depth = column[usable][order], depth[usable][order]
         starts = np.flatnonzero(np.r_[True, np.diff(column) > 0])
-        reach = np.maximum.reduceat(depth, starts)
+        reach = np.maximum.reduceat(self._reach_depth(box, inside)[usable][order], starts)
         attached = np.mean(np.minimum.reduceat(depth, starts) <= self.attach_mm)
         if attached < self.min_attached:
             return False
@@ -274,6 +287,22 @@ class EndplateBands:
         if typical < self._min_depth(box, inside) or area < self.min_area:
             return False
         return not self._is_spot(box, inside)
+
+    def _reach_depth(
+        self, box: tuple[slice, ...], inside: NDArray[np.bool_]
+    ) -> NDArray[np.floating]:
+        """The region's ``depth`` where it counts towards its reach: 0 in the wall layer.
+
+        A voxel at most ``wall_mm`` beyond the body's outermost layer is partial volume of
+        the wall's cortex (dark on every sequence, as sclerosis) and of what lies outside
+        it (disc, ligaments, fat, vessels; more of it where the body outline is found
+        automatically): the layer that cannot seed a type II or III region
+        (``modic_core_mm``) cannot make a band deep either.
+        """
+        depth = self.depth[box][inside]
+        if self.wall is None or self.wall_mm <= 0:
+            return depth
+        return np.where(self.wall[box][inside] > self.wall_mm, depth, np.float32(0))
 
     def _is_spot(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
         """Whether a region of fat or sclerosis is a focal spot at the endplate: at most
@@ -465,6 +494,8 @@ def modic_map(
         min_edema_depth_mm=max(params.modic_min_edema_depth_mm, si_mm),
         frame=BodyFrame(bodies, bme.shape),
         spot_mm=params.modic_spot_mm,
+        wall=wall,
+        wall_mm=params.modic_core_mm,
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)

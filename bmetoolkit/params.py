@@ -221,7 +221,8 @@ class Parameters:
     modic_core_mm : float
         Type II and III regions must reach deeper than this (mm) beyond the outermost voxel
         layer of the body; thinner ones along the cortex look the same (dark cortex mixed
-        with marrow in one voxel) and are dropped. Default 1.5.
+        with marrow in one voxel) and are dropped. Voxels of this wall layer also do not
+        count towards a Modic band's reach (``modic_min_depth_mm``). Default 1.5.
     modic_min_depth_mm : float
         A changed region is a Modic change only when its typical reach (75th percentile
         over its endplate columns) below where the marrow starts under the endplate (beyond

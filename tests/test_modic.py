@@ -432,3 +432,25 @@ def test_noisier_scan_needs_a_stronger_change(body):
     _, _, noisy = run(body, t1, stir, sd={"t1": 0.1, "stir": 0.05})
     assert clean["superior"]["modic_type"] == "II"
     assert noisy["superior"]["modic_type"] == "none"
+
+
+def test_thin_dark_rim_joined_to_the_wall_layer_is_not_type_iii(body):
+    """Partial volume of dark bone: a 2 mm dark rim under the endplate (31 of 300 columns,
+    past ``modic_min_area_pct``) joined to a strip of the body's wall layer (AP y = 6,
+    1 mm beyond the outermost voxel layer, 8 of its columns) that runs 8 mm down. The
+    strip makes the region's typical reach deep, but the wall layer is the wall's cortex
+    mixed with marrow, not sclerosis: no Modic III. The same strip one voxel further in
+    (y = 7, 2 mm beyond the outer layer, deeper than ``modic_core_mm``) is marrow, and the
+    region is a type III band."""
+
+    def superior(strip_y: int) -> dict:
+        t1, stir = normal_ratios()
+        region = np.zeros(SHAPE, bool)
+        region[2:10, 6:9, 22:24] = True  # the rim: z 22-23, y 6-8, every x
+        region[2:9, 9, 22:24] = True  # and y 9 for x 2-8: 24 + 7 = 31 columns
+        region[2:10, strip_y, 16:24] = True  # the strip down from it, 8 mm
+        t1[region], stir[region] = 0.5, 0.5
+        return run(body, t1, stir)[2]["superior"]
+
+    assert superior(6)["modic_type"] == "none"
+    assert superior(7)["modic_type"] == "III"
