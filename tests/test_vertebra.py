@@ -220,3 +220,33 @@ def test_clearance_on_the_box_equals_the_whole_array():
         boxed = _clearance(mask, spacing)
         assert boxed.max() > 0
         np.testing.assert_array_equal(boxed, _clearance_in_box(mask, spacing))
+
+
+def test_a_body_narrower_than_high_keeps_its_endplates_along_the_spine():
+    """A body cut to a thin slab (LR 12 mm, lower than its 20 mm height) between two whole
+    neighbours: its least extent is LR, but its SI axis follows the spine's course, so its
+    endplates are not its side walls (on 4 mm slices the voxels along that axis would be 4 mm
+    and switch the whole analysis to coarse-voxel rules)."""
+    affine = ras_affine(SAGITTAL_PSR, (1.0, 1.0, 4.0), rotations=(("x", 10.0),))
+    grid = Grid((60, 120, 14), affine)
+    centre = grid.voxel_to_world([[30, 60, 7]])[0]
+    step = rotation("x", 10.0) @ np.array([0.0, 0.0, 30.0])
+    data = np.zeros(grid.shape, np.uint8)
+    for body_id, offset, half in (
+        (22, step, (24, 15, 10)),
+        (23, 0, (6, 15, 10)),
+        (24, -step, (24, 15, 10)),
+    ):
+        data[tilted_box(grid, centre + offset, tilt_deg=10.0, half_mm=half)] = body_id
+    labels = VertebraLabels(
+        Volume(data, affine, kind="label"), {22: "L3", 23: "L4", 24: "L5"}, "verse"
+    )
+    upper, thin, lower = body_geometries(labels, cortex_mm=1.0)
+    expected_si = rotation("x", 10.0) @ np.array([0.0, 0.0, 1.0])
+    for body in (upper, thin, lower):
+        assert angle_deg(body.axes[2], expected_si) < 5.0, body.name
+        assert body.si_extent_mm < 1.5  # the in-plane pixel, not the 4 mm slice
+    assert abs(thin.height_mm - 20.0) <= 1.5
+    # control: alone (no neighbours, no course) its least extent is LR, the slice direction
+    (alone,) = body_geometries(labels_of(data == 23, affine), cortex_mm=1.0)
+    assert angle_deg(alone.axes[2], expected_si) > 60.0
