@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.geometry import body_angle
+from bmetoolkit.spine.autoseg.geometry import consistent_angles, endplate_angles
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.labels import level_name, verse_id
 
@@ -69,6 +69,13 @@ TOP_EDGE_MM = 3.0
 #: At most this many segments below the sacrum (S2 and below, segmented on their own) are
 #: left out to find S1 above them.
 MAX_SEGMENTS_BELOW_SACRUM = 2
+#: A body's two surfaces (mid-sagittal) further apart than this (deg) are not both
+#: endplates: one is where the segmentation stopped (S1's caudal outline at the image's
+#: edge, at a cut or at tissue joined to it; a body's face bitten off). Its tilt is then the
+#: surface that agrees with its neighbours. Lumbar bodies are wedge-shaped by a few degrees
+#: (L5 the most, about 5-10 degrees, and on the T2 alone measured up to 7.5 degrees apart on
+#: tuning bodies); closer surfaces are averaged.
+OUTLINE_NOT_ENDPLATE_DEG = 12.0
 #: Confidence factor of each kind of evidence below the sacrum.
 SUPPORT_WEIGHTS = {
     "no bone below": 1.0,
@@ -99,6 +106,9 @@ class BodyShape:
     #: Whether the body reaches within ``TOP_EDGE_MM`` of the image's upper edge (cut by
     #: the field of view).
     touches_top: bool = False
+    #: Inclinations (deg, anterior-down) of the superior and inferior surfaces of the
+    #: mid-sagittal section (``angle_deg`` is their mean).
+    endplates_deg: tuple[float, float] = (float("nan"), float("nan"))
 
 
 @dataclass
@@ -133,20 +143,28 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
     shapes = []
     for k, (label, box, centroid, section) in enumerate(found):
         below = found[k + 1][3] if k + 1 < len(found) else None
+        ends = endplate_angles(section, spacing)
         shapes.append(
             BodyShape(
                 label=int(label),
                 centroid_mm=centroid * spacing,
-                angle_deg=body_angle(section, spacing),
+                angle_deg=_mean_angle(ends),
                 touches_bottom=box[1].start == 0,
                 inferior_row=int(box[1].start),
                 ap_range=(int(box[0].start), int(box[0].stop)),
                 disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
                 height_mm=_section_height(section, spacing),
                 touches_top=box[1].stop >= top_row,
+                endplates_deg=ends,
             )
         )
     return shapes
+
+
+def _mean_angle(ends: tuple[float, float]) -> float:
+    """Mean of the finite surface inclinations (NaN when neither is finite)."""
+    finite = [a for a in ends if np.isfinite(a)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _section_height(section: NDArray[np.bool_], spacing: NDArray) -> float:
@@ -415,8 +433,9 @@ def _sacrum_evidence(
     """
     if len(shapes) < MIN_BODIES_FOR_LEVELS:
         return {"is_sacrum": False, "reason": f"fewer than {MIN_BODIES_FOR_LEVELS} bodies"}
-    last, above = shapes[-1], shapes[-2]
-    jump = last.angle_deg - above.angle_deg
+    last = shapes[-1]
+    angles = _consistent_tilts(shapes)
+    jump = angles[-1] - angles[-2]
     below, gap_below = _bone_below(last, marrow_like, spacing, params)
     tilted = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg)
     sac_ends = _sac_ends_at(last, canal_end_row, spacing)
@@ -438,6 +457,31 @@ def _sacrum_evidence(
         "caudal_body_truncated": last.touches_bottom,
         "tilted_like_sacrum": tilted,
     }
+
+
+def _consistent_tilts(shapes: list[BodyShape]) -> NDArray[np.float64]:
+    """Tilt (deg) of each body: the mean of its two surfaces, or the one that agrees with
+    its neighbours when they are more than ``OUTLINE_NOT_ENDPLATE_DEG`` apart.
+
+    The choice is :func:`.geometry.consistent_angles` (as for the lesion fill). S1 has no
+    free inferior endplate (it is fused to S2): its caudal outline is where the
+    segmentation stopped (the image's edge, the cut below it or marrow-like tissue joined
+    to it), and a body's surface bitten by a lesion or cut at the discs' fronts is tilted
+    by that, not by the spine. The neighbours are those of ``shapes`` (the segments below
+    the sacrum left out are not). Shapes without surface angles use ``angle_deg``.
+    """
+    ends = np.array(
+        [
+            s.endplates_deg if np.isfinite(s.endplates_deg).any() else (s.angle_deg,) * 2
+            for s in shapes
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 2)
+    # Surfaces no further apart than a wedge-shaped body's are averaged (both kept as the
+    # mean, so that the choice below leaves them alone).
+    wedge = np.abs(ends[:, 0] - ends[:, 1]) <= OUTLINE_NOT_ENDPLATE_DEG
+    ends[wedge] = ends[wedge].mean(axis=1, keepdims=True)
+    return consistent_angles(ends, np.arange(len(shapes)))
 
 
 def _sac_ends_at(shape: BodyShape, canal_end_row: int | None, spacing: NDArray) -> bool:
