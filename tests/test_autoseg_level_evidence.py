@@ -60,3 +60,36 @@ def test_bodies_without_surface_angles_use_their_mean_angle():
     """Shapes built with a single angle (no surfaces measured) keep the old reading."""
     result = assign_levels(_shapes(LORDOSIS), EMPTY, SPACING, PARAMS)
     assert result.evidence["lumbosacral_angle_deg"] == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("touches_top", [False, True])
+def test_a_cranial_most_segment_of_two_bodies_is_left_out_and_the_rest_named(touches_top):
+    """Two bodies joined at the top of the count (tuning seed 34 on the T2 alone: T11 joined
+    to the front of T12) shift no level below them: the segment is left out, with a note,
+    and the bodies below it are named from the sacrum."""
+    shapes = [replace(s, height_mm=26.0) for s in _shapes(LORDOSIS)]
+    shapes[0] = replace(shapes[0], height_mm=62.0, touches_top=touches_top)
+    result = assign_levels(shapes, EMPTY, SPACING, PARAMS)
+    assert result.anchor == "sacrum (S1)"
+    assert result.evidence["left_out_at_top"] == [shapes[0].label]
+    assert shapes[0].label not in result.levels
+    assert list(result.levels.values()) == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert any("cranial-most segment is 2.4 times" in note for note in result.notes)
+
+
+def test_two_bodies_joined_below_the_top_still_withhold_the_levels():
+    shapes = [replace(s, height_mm=26.0) for s in _shapes(LORDOSIS)]
+    shapes[1] = replace(shapes[1], height_mm=62.0)
+    result = assign_levels(shapes, EMPTY, SPACING, PARAMS)
+    assert result.anchor is None
+    assert result.evidence["levels_withheld"] == "two bodies may be joined"
+    assert result.evidence["left_out_at_top"] == []
+
+
+def test_a_tall_top_segment_is_kept_when_no_sacrum_is_recognised():
+    """Without levels nothing is counted, so the segment stays (bodies unchanged)."""
+    shapes = [replace(s, height_mm=26.0) for s in _shapes(LORDOSIS[:-1])]
+    shapes[0] = replace(shapes[0], height_mm=62.0)
+    result = assign_levels(shapes, EMPTY, SPACING, PARAMS)
+    assert result.anchor is None
+    assert shapes[0].label in result.levels

@@ -299,6 +299,16 @@ def assign_levels(
                 else f"{peeled} segment(s) joined to the sacrum without a disc lie below it "
                 "(S2 and below): not vertebral bodies, left out"
             )
+    above_count: list[BodyShape] = []
+    top_ratio = _joined_top_ratio(shapes) if sacrum["is_sacrum"] else None
+    evidence["top_segment_ratio"] = _rounded(top_ratio)
+    if top_ratio is not None and top_ratio > JOINED_HEIGHT_FACTOR:
+        above_count, shapes = shapes[:1], shapes[1:]
+        notes.append(
+            f"the cranial-most segment is {top_ratio:.1f} times as tall as the median body: "
+            "two bodies joined across a disc (or a body with the tissue above it), not one "
+            "body; it is left out and the count from the sacrum ends below it"
+        )
     gap = _largest_gap(shapes)  # the segments below the sacrum left out
     evidence["largest_gap_ratio"] = gap
     if gap is not None and gap > params.gap_factor:
@@ -312,6 +322,7 @@ def assign_levels(
     evidence["lumbosacral_disc_ratio"] = _rounded(ratio)
     evidence |= sacrum
     evidence["left_out_below_sacrum"] = [s.label for s in below_sacrum]
+    evidence["left_out_at_top"] = [s.label for s in above_count]
     unknown = {s.label: None for s in shapes}
     if not sacrum["is_sacrum"]:
         notes.append(
@@ -399,6 +410,21 @@ def _tallest_ratio(shapes: list[BodyShape]) -> float | None:
     if heights.size < 3:
         return None
     return float(heights.max() / np.median(heights))
+
+
+def _joined_top_ratio(shapes: list[BodyShape]) -> float | None:
+    """Height of the cranial-most body over the median body height (None under 4 bodies).
+
+    The count upwards from the sacrum ends at the cranial-most body, so when it holds two
+    bodies joined across a disc (or a body and the tissue above it) no level below it is
+    shifted: it is left out rather than named, and the levels below it stand (T2 alone,
+    tuning seed 34: T11 joined to the front of T12, 2.4 times a body's height, withheld
+    every level of the seven bodies below it).
+    """
+    heights = np.array([s.height_mm for s in shapes], dtype=np.float64)
+    if heights.size <= MIN_BODIES_FOR_LEVELS or not np.isfinite(heights).all():
+        return None
+    return float(heights[0] / np.median(heights))
 
 
 def _largest_gap(shapes: list[BodyShape]) -> float | None:
