@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.geometry import body_angle
+from bmetoolkit.spine.autoseg.geometry import body_angle, consistent_angles, endplate_angles
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.labels import level_name, verse_id
 
@@ -69,6 +69,13 @@ TOP_EDGE_MM = 3.0
 #: At most this many segments below the sacrum (S2 and below, segmented on their own) are
 #: left out to find S1 above them.
 MAX_SEGMENTS_BELOW_SACRUM = 2
+#: A body's two surfaces (mid-sagittal) further apart than this (deg) are not both
+#: endplates: one is where the segmentation stopped (S1's caudal outline at the image's
+#: edge, at a cut or at tissue joined to it; a body's face bitten off). Its tilt is then the
+#: surface that agrees with its neighbours. Lumbar bodies are wedge-shaped by a few degrees
+#: (L5 the most, about 5-10), and whole bodies of the tuning phantoms measure 8.4 (T1) and
+#: 10.4 (T2 alone) degrees apart at the 99th percentile; closer surfaces are averaged.
+OUTLINE_NOT_ENDPLATE_DEG = 12.0
 #: Confidence factor of each kind of evidence below the sacrum.
 SUPPORT_WEIGHTS = {
     "no bone below": 1.0,
@@ -99,6 +106,9 @@ class BodyShape:
     #: Whether the body reaches within ``TOP_EDGE_MM`` of the image's upper edge (cut by
     #: the field of view).
     touches_top: bool = False
+    #: Inclinations (deg, anterior-down) of the superior and inferior surfaces of the
+    #: mid-sagittal section (``angle_deg`` is their mean).
+    endplates_deg: tuple[float, float] = (float("nan"), float("nan"))
 
 
 @dataclass
@@ -144,6 +154,7 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
                 disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
                 height_mm=_section_height(section, spacing),
                 touches_top=box[1].stop >= top_row,
+                endplates_deg=endplate_angles(section, spacing),
             )
         )
     return shapes
@@ -281,6 +292,16 @@ def assign_levels(
                 else f"{peeled} segment(s) joined to the sacrum without a disc lie below it "
                 "(S2 and below): not vertebral bodies, left out"
             )
+    above_count: list[BodyShape] = []
+    top_ratio = _joined_top_ratio(shapes) if sacrum["is_sacrum"] else None
+    evidence["top_segment_ratio"] = _rounded(top_ratio)
+    if top_ratio is not None and top_ratio > JOINED_HEIGHT_FACTOR:
+        above_count, shapes = shapes[:1], shapes[1:]
+        notes.append(
+            f"the cranial-most segment is {top_ratio:.1f} times as tall as the median body: "
+            "two bodies joined across a disc (or a body with the tissue above it), not one "
+            "body; it is left out and the count from the sacrum ends below it"
+        )
     gap = _largest_gap(shapes)  # the segments below the sacrum left out
     evidence["largest_gap_ratio"] = gap
     if gap is not None and gap > params.gap_factor:
@@ -294,6 +315,7 @@ def assign_levels(
     evidence["lumbosacral_disc_ratio"] = _rounded(ratio)
     evidence |= sacrum
     evidence["left_out_below_sacrum"] = [s.label for s in below_sacrum]
+    evidence["left_out_at_top"] = [s.label for s in above_count]
     unknown = {s.label: None for s in shapes}
     if not sacrum["is_sacrum"]:
         notes.append(
@@ -383,6 +405,21 @@ def _tallest_ratio(shapes: list[BodyShape]) -> float | None:
     return float(heights.max() / np.median(heights))
 
 
+def _joined_top_ratio(shapes: list[BodyShape]) -> float | None:
+    """Height of the cranial-most body over the median body height (None under 4 bodies).
+
+    The count upwards from the sacrum ends at the cranial-most body, so when it holds two
+    bodies joined across a disc (or a body and the tissue above it) no level below it is
+    shifted: it is left out rather than named, and the levels below it stand (T2 alone,
+    tuning seed 34: T11 joined to the front of T12, 2.4 times a body's height, withheld
+    every level of the seven bodies below it).
+    """
+    heights = np.array([s.height_mm for s in shapes], dtype=np.float64)
+    if heights.size <= MIN_BODIES_FOR_LEVELS or not np.isfinite(heights).all():
+        return None
+    return float(heights[0] / np.median(heights))
+
+
 def _largest_gap(shapes: list[BodyShape]) -> float | None:
     if len(shapes) < 3:
         return None
@@ -415,8 +452,9 @@ def _sacrum_evidence(
     """
     if len(shapes) < MIN_BODIES_FOR_LEVELS:
         return {"is_sacrum": False, "reason": f"fewer than {MIN_BODIES_FOR_LEVELS} bodies"}
-    last, above = shapes[-1], shapes[-2]
-    jump = last.angle_deg - above.angle_deg
+    last = shapes[-1]
+    angles = _consistent_tilts(shapes)
+    jump = angles[-1] - angles[-2]
     below, gap_below = _bone_below(last, marrow_like, spacing, params)
     tilted = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg)
     sac_ends = _sac_ends_at(last, canal_end_row, spacing)
@@ -438,6 +476,31 @@ def _sacrum_evidence(
         "caudal_body_truncated": last.touches_bottom,
         "tilted_like_sacrum": tilted,
     }
+
+
+def _consistent_tilts(shapes: list[BodyShape]) -> NDArray[np.float64]:
+    """Tilt (deg) of each body: the mean of its two surfaces, or the one that agrees with
+    its neighbours when they are more than ``OUTLINE_NOT_ENDPLATE_DEG`` apart.
+
+    The choice is :func:`.geometry.consistent_angles` (as for the lesion fill). S1 has no
+    free inferior endplate (it is fused to S2): its caudal outline is where the
+    segmentation stopped (the image's edge, the cut below it or marrow-like tissue joined
+    to it), and a body's surface bitten by a lesion or cut at the discs' fronts is tilted
+    by that, not by the spine. The neighbours are those of ``shapes`` (the segments below
+    the sacrum left out are not). Shapes without surface angles use ``angle_deg``.
+    """
+    ends = np.array(
+        [
+            s.endplates_deg if np.isfinite(s.endplates_deg).any() else (s.angle_deg,) * 2
+            for s in shapes
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 2)
+    # Surfaces no further apart than a wedge-shaped body's are averaged (both kept as the
+    # mean, so that the choice below leaves them alone).
+    wedge = np.abs(ends[:, 0] - ends[:, 1]) <= OUTLINE_NOT_ENDPLATE_DEG
+    ends[wedge] = ends[wedge].mean(axis=1, keepdims=True)
+    return consistent_angles(ends, np.arange(len(shapes)))
 
 
 def _sac_ends_at(shape: BodyShape, canal_end_row: int | None, spacing: NDArray) -> bool:
