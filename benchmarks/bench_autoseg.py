@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_autoseg.py [--tuning] [--cases N] [--images t1|t2|stir]
                                        [--no-sacrum-every K] [--plain] [--real-anatomy]
                                        [--pelvis-bowel] [--resampled-1mm]
-                                       [--cache DIR] [--jobs J]
+                                       [--pixel-mm LOW-HIGH] [--cache DIR] [--jobs J]
                                        [--autoseg-param NAME=VALUE ...]
 
 By default the held-out seeds of :mod:`bmetoolkit.data.phantom.randomize` (5000-5059, never
@@ -22,7 +22,12 @@ named when the sacrum is not in view. ``--real-anatomy`` adds the aorta, vena ca
 wings and bowel gas of :func:`~bmetoolkit.data.phantom.randomize.draw_case`;
 ``--pelvis-bowel`` the sacrum below S1, pelvic bone and fluid-filled bowel loops;
 ``--resampled-1mm`` resamples every image to 1 mm isotropic voxels (opt-in phantom
-properties; the default family is unchanged). ``--plain``
+properties; the default family is unchanged). ``--pixel-mm LOW-HIGH`` (e.g. ``1.2-1.9``) draws
+every case's in-plane pixels again, along AP uniformly from LOW to HIGH mm (SI: times the
+case's own drawn aspect, clipped to the range), from a stream of the seed that no other draw
+uses, each field of view kept (the matrix shrinks): coarse in-plane pixels such as those of
+the bundled sample study (1.4 x 1.6 mm), which the default draws (0.5-1.2 mm) never reach;
+it applies to ``--analysis`` too. ``--plain``
 runs the plain phantom family (seeds 9001-9012) instead. ``--cache DIR`` keeps the rendered
 randomized phantoms (pickles keyed by the generator's source, as in ``bench_randomized.py``)
 so that runs with other ``--images`` reuse them; ``--jobs`` runs cases in parallel.
@@ -46,7 +51,7 @@ import argparse
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +62,11 @@ from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.data.phantom.randomize import (
     HELD_OUT_SEEDS,
     TUNING_SEEDS,
+    CaseDraws,
     case_kind,
+    draw_case,
     make_randomized_phantom,
+    render_case,
 )
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies
@@ -147,22 +155,62 @@ def _cropped(volume: Volume | None, box: tuple[slice, ...]) -> Volume | None:
 OPTIONS: dict[str, bool] = {"pelvis_and_bowel": False, "resampled_1mm": False}
 #: :class:`AutosegParameters` fields changed by ``--autoseg-param``, set by :func:`main`.
 AUTOSEG: dict[str, float] = {}
+#: In-plane pixel range (mm) of ``--pixel-mm``, None for the drawn pixels; set by :func:`main`.
+PIXEL_MM: list[tuple[float, float] | None] = [None]
+#: Entropy added to a case's seed for the stream of ``--pixel-mm`` (no generator stream uses it).
+PIXEL_STREAM = 16_016
 
 
-def _randomized(seed: int, real_anatomy: bool, cache: Path | None) -> Any:
+def with_pixels(draws: CaseDraws, pixel_mm: tuple[float, float]) -> CaseDraws:
+    """``draws`` with every grid's in-plane pixels drawn again from ``pixel_mm`` (AP, mm).
+
+    The SI pixel is the AP one times the case's own drawn aspect (clipped to the range); the
+    fields of view, slices, offsets and tilts stay, so the matrix shrinks or grows. A grid
+    whose top was placed to cut the top body keeps its top edge. The pixels come from a
+    stream of the seed that no draw of :func:`draw_case` uses, so the anatomy, lesions,
+    contrasts and noise streams are the case's own.
+    """
+    rng = np.random.default_rng([draws.seed, PIXEL_STREAM])
+    grids, pixels = {}, {}
+    for role, spec in draws.grids.items():
+        ap = float(rng.uniform(*pixel_mm))
+        si = float(np.clip(ap * spec.pixel_si_mm / spec.pixel_ap_mm, *pixel_mm))
+        n_ap = max(1, round(spec.n_ap * spec.pixel_ap_mm / ap))
+        n_si = max(1, round(spec.n_si * spec.pixel_si_mm / si))
+        offset = spec.offset_mm
+        if draws.fov == "top_cut":  # keep the top edge where it cuts the top body
+            shift = (spec.n_si - 1) / 2 * spec.pixel_si_mm - (n_si - 1) / 2 * si
+            offset = (offset[0], offset[1], offset[2] + shift)
+        grids[role] = replace(
+            spec, n_ap=n_ap, n_si=n_si, pixel_ap_mm=ap, pixel_si_mm=si, offset_mm=offset
+        )
+        pixels[role] = (ap, si)
+    return replace(draws, grids=grids, pixel_mm=pixels)
+
+
+def _pixel_suffix() -> str:
+    """The cache key's part for ``--pixel-mm`` (empty without it)."""
+    pixel_mm = PIXEL_MM[0]
+    return "" if pixel_mm is None else f"-pixel{pixel_mm[0]:g}-{pixel_mm[1]:g}"
+
+
+def _randomized(seed: int, real_anatomy: bool, cache: Path | None, kind: str | None = None) -> Any:
     """The randomized phantom of a seed, from ``cache`` when it holds this generator's."""
     from bench_randomized import _generator_version
 
     options = {name: on for name, on in OPTIONS.items() if on}
-    suffix = "".join(f"-{name}" for name in options)
+    suffix = "".join(f"-{name}" for name in options) + _pixel_suffix()
     key = f"{_generator_version()}-{seed}{'-real' if real_anatomy else ''}{suffix}"
-    return cached(
-        cache,
-        key,
-        lambda: make_randomized_phantom(
-            seed, kind=case_kind(seed), real_anatomy=real_anatomy, **options
-        ),
-    )
+    kind = kind or case_kind(seed)
+    pixel_mm = PIXEL_MM[0]
+    if pixel_mm is None:
+        return cached(
+            cache,
+            key,
+            lambda: make_randomized_phantom(seed, kind=kind, real_anatomy=real_anatomy, **options),
+        )
+    draws = draw_case(seed, kind=kind, real_anatomy=real_anatomy, **options)
+    return cached(cache, key, lambda: render_case(with_pixels(draws, pixel_mm)))
 
 
 def run_case(
@@ -296,7 +344,7 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
     from bmetoolkit.metrics import MISSING, dice, endplate_types, is_modic_call, volume_error
 
     kind = case_kind(seed)
-    phantom = build_phantom(seed, cache)
+    phantom = build_phantom(seed, cache) if PIXEL_MM[0] is None else _randomized(seed, False, cache)
     row: dict[str, Any] = {"seed": seed, "kind": kind}
     row |= _draw_summary(phantom.render_parameters["randomization"])
     truth = phantom.truth
@@ -453,6 +501,18 @@ def main_analysis(seeds: list[int], cache: Path | None, jobs: int) -> int:
     return 0
 
 
+def _pixel_range(text: str) -> tuple[float, float]:
+    """``--pixel-mm``'s ``LOW-HIGH`` (mm) as two floats, 0 < LOW <= HIGH."""
+    try:
+        low, high = (float(part) for part in text.split("-"))
+    except ValueError:
+        message = f"expected LOW-HIGH in mm, e.g. 1.2-1.9, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if not 0 < low <= high:
+        raise argparse.ArgumentTypeError(f"expected 0 < LOW <= HIGH, got {text!r}")
+    return low, high
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tuning", action="store_true", help="tuning seeds 0-59")
@@ -469,6 +529,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--resampled-1mm", action="store_true", help="images resampled to 1 mm isotropic"
+    )
+    parser.add_argument(
+        "--pixel-mm",
+        type=_pixel_range,
+        default=None,
+        metavar="LOW-HIGH",
+        help="draw every case's in-plane pixels from LOW-HIGH mm, e.g. 1.2-1.9 (coarse pixels)",
     )
     parser.add_argument("--cache", type=Path, default=None, help="keep rendered phantoms here")
     parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel")
@@ -492,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as error:
         parser.error(f"--autoseg-param takes NAME=NUMBER with an AutosegParameters field: {error}")
     OPTIONS.update(pelvis_and_bowel=args.pelvis_bowel, resampled_1mm=args.resampled_1mm)
+    PIXEL_MM[0] = args.pixel_mm
     seeds = args.seeds or list(
         PLAIN_SEEDS if args.plain else TUNING_SEEDS if args.tuning else HELD_OUT_SEEDS
     )
@@ -530,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     family += " real-anatomy" if args.real_anatomy else ""
     family += " pelvis-bowel" if args.pelvis_bowel else ""
     family += " resampled-1mm" if args.resampled_1mm else ""
+    family += f" pixels {args.pixel_mm[0]:g}-{args.pixel_mm[1]:g} mm" if args.pixel_mm else ""
     print(
         f"\n{len(rows)} {family} studies (images: {args.images}), {len(all_dice)} bodies: "
         f"Dice median {statistics.median(all_dice):.3f}, worst decile "
