@@ -348,10 +348,10 @@ def _bodies_from_marrow(
     (:mod:`.midline`). ``bright_t1`` (a T1 whose marrow is bright): the dark band of
     posterior elements along the lateral sections' posterior edge is cut after the lesion
     fill (:mod:`.posterior`). ``face_layer`` (the T1 path): on pixels coarser than
-    ``cortex_mm`` the shell is the marrow's face neighbours (:func:`.bodies.add_cortex`);
-    without a T1 the shell is read per body instead (``dark_shell_max_mm``). Returns the
-    bodies (labels 1..n), the notes of the checks (bodies dropped) and the voxels the cortex
-    steps grew (for :func:`.apart.keep_apart`).
+    ``cortex_mm`` the shell takes the face neighbours with dark cortex in or right beyond
+    them (:func:`.bodies.add_cortex`); without a T1 the shell is read per body instead
+    (``dark_shell_max_mm``). Returns the bodies (labels 1..n), the notes of the checks
+    (bodies dropped) and the voxels the cortex steps grew (for :func:`.apart.keep_apart`).
     """
     if from_midline:
         bodies = bodies_from_midline(marrow, distance, canal.front, canal.midline, spacing, params)
@@ -362,7 +362,7 @@ def _bodies_from_marrow(
     if bright_t1 is not None:
         bodies = trim_posterior_band(bodies, bright_t1, canal.midline, spacing)
     before = bodies
-    bodies = add_cortex(bodies, spacing, params, marrow if face_layer else None)
+    bodies = add_cortex(bodies, spacing, params, marrow if face_layer else None, dark)
     if dark is not None and params.endplate_fill_mm > 0:
         bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
     if dark is not None:

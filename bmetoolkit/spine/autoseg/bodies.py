@@ -451,28 +451,32 @@ def add_cortex(
     spacing: NDArray,
     params: AutosegParameters,
     marrow: Mask | None = None,
+    dark: Mask | None = None,
 ) -> NDArray[np.int32]:
     """Grow every body by its cortical shell, ``cortex_mm`` thick, in the sagittal plane.
 
     A voxel outside the bodies joins the nearest body when its centre lies within
     ``cortex_mm`` of a body voxel's centre. With ``marrow`` (the marrow mask the bodies were
-    grown from), on an in-plane axis whose pixel is coarser than the shell but at most twice
-    as thick (:func:`face_shell_axes`), the bodies' face neighbours along it join too: the
-    marrow ends about half a pixel beyond its last voxel centre, so such a neighbour holds
-    the shell over at least half its width. It straddles the cortex, as the outermost layer
-    of a label map does. On pixels of 1-2 mm (1.4 x 1.6 mm on the bundled sample study) no
-    voxel centre lies within 1 mm, and without it no shell at all is added. Along SI only a
-    ``marrow`` voxel's neighbour joins: where the body's edge is not marrow (a lesion filled
-    up to its endplate, or the endplate itself) the endplate is in the body already, and one
-    more voxel would be disc, which would put the body's surface one voxel beyond the
-    lesion. On pixels no coarser than ``cortex_mm`` every face neighbour lies within it
-    already, so nothing changes there.
+    grown from) and ``dark`` (cortex-dark voxels, :func:`cortex_mask`), on an in-plane axis
+    whose pixel is coarser than the shell but at most twice as thick
+    (:func:`face_shell_axes`), a body's face neighbour along it joins too when it is dark
+    or the voxel beyond it is: the marrow ends about half a pixel beyond its last voxel
+    centre, so that neighbour holds the cortex over at least half its width and straddles
+    it, as the outermost layer of a label map does. On pixels of 1-2 mm (1.4 x 1.6 mm on
+    the bundled sample study) no voxel centre lies within 1 mm and no shell was added at
+    all. Where no dark voxel is that close the cortex is thin and already in the marrow's
+    edge voxel (partial volume), and the neighbour is the tissue beyond: it stays out.
+    Along SI only a ``marrow`` voxel's neighbour joins: where the body's edge is not marrow
+    (a lesion filled up to its endplate) the endplate is in the body already, and one more
+    voxel would be disc, which would put the body's surface one voxel beyond the lesion.
+    On pixels no coarser than ``cortex_mm`` every face neighbour lies within it already,
+    so nothing changes there.
     """
     if params.cortex_mm <= 0:
         return bodies
-    # Only voxels within cortex_mm (or one voxel) of a body change: the transforms run on
-    # the bodies' box.
-    margin = [int(np.ceil(params.cortex_mm / float(s))) + 1 for s in spacing[:2]] + [0]
+    # Only voxels within cortex_mm (or two voxels) of a body change, or decide: the
+    # transforms run on the bodies' box.
+    margin = [int(np.ceil(params.cortex_mm / float(s))) + 2 for s in spacing[:2]] + [0]
     box = box_around(bodies > 0, margin)
     if box is None:
         return bodies
@@ -481,14 +485,34 @@ def add_cortex(
         inner == 0, sampling=(spacing[0], spacing[1], 1e3), return_indices=True
     )
     reach = far <= params.cortex_mm
-    axes = () if marrow is None else face_shell_axes(spacing, params.cortex_mm)
-    for axis in axes:
-        edge = inner > 0 if axis == 0 else (inner > 0) & marrow[box]
-        line = np.zeros((3, 3, 3), bool)
-        line[tuple(slice(None) if a == axis else 1 for a in range(3))] = True
-        reach |= ndimage.binary_dilation(edge, structure=line)
+    if marrow is not None and dark is not None:
+        reach |= _face_layer(inner, marrow[box], dark[box], spacing, params.cortex_mm)
     out = bodies.copy()
     out[box] = np.where((inner == 0) & reach, inner[tuple(nearest)], inner)
+    return out
+
+
+def _face_layer(
+    bodies: NDArray[np.int32], marrow: Mask, dark: Mask, spacing: NDArray, cortex_mm: float
+) -> Mask:
+    """The face neighbours :func:`add_cortex` adds on coarse pixels (see there)."""
+    layer = np.zeros(bodies.shape, bool)
+    for axis in face_shell_axes(spacing, cortex_mm):
+        edge = bodies > 0 if axis == 0 else (bodies > 0) & marrow
+        for step in (1, -1):
+            face = _moved(edge, axis, step) & (bodies == 0)
+            layer |= face & (dark | _moved(dark, axis, -step))
+    return layer
+
+
+def _moved(mask: Mask, axis: int, step: int) -> Mask:
+    """``mask`` moved by ``step`` (+1 or -1) voxels along ``axis``, False shifted in."""
+    out = np.zeros_like(mask)
+    source = [slice(None)] * mask.ndim
+    target = [slice(None)] * mask.ndim
+    source[axis] = slice(None, -1) if step > 0 else slice(1, None)
+    target[axis] = slice(1, None) if step > 0 else slice(None, -1)
+    out[tuple(target)] = mask[tuple(source)]
     return out
 
 
