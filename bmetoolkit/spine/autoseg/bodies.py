@@ -500,20 +500,9 @@ def _face_layer(
     for axis in face_shell_axes(spacing, cortex_mm):
         edge = bodies > 0 if axis == 0 else (bodies > 0) & marrow
         for step in (1, -1):
-            face = _moved(edge, axis, step) & (bodies == 0)
-            layer |= face & (dark | _moved(dark, axis, -step))
+            face = _shifted(edge, step, axis) & (bodies == 0)
+            layer |= face & (dark | _shifted(dark, -step, axis))
     return layer
-
-
-def _moved(mask: Mask, axis: int, step: int) -> Mask:
-    """``mask`` moved by ``step`` (+1 or -1) voxels along ``axis``, False shifted in."""
-    out = np.zeros_like(mask)
-    source = [slice(None)] * mask.ndim
-    target = [slice(None)] * mask.ndim
-    source[axis] = slice(None, -1) if step > 0 else slice(1, None)
-    target[axis] = slice(1, None) if step > 0 else slice(None, -1)
-    out[tuple(target)] = mask[tuple(source)]
-    return out
 
 
 def face_shell_axes(spacing: NDArray, cortex_mm: float) -> tuple[int, ...]:
@@ -593,13 +582,13 @@ def _filled_to_endplate(bodies: NDArray[np.int32], dark: Mask, steps: int) -> ND
     return out
 
 
-def _shifted(array: NDArray, direction: int) -> NDArray:
-    """``array`` moved one row along SI (axis 1) by ``direction``, zeros shifted in."""
+def _shifted(array: NDArray, direction: int, axis: int = 1) -> NDArray:
+    """``array`` moved one voxel along ``axis`` (default SI) by ``direction``, zeros in."""
     out = np.zeros_like(array)
-    if direction > 0:
-        out[:, 1:] = array[:, :-1]
-    else:
-        out[:, :-1] = array[:, 1:]
+    source, target = [slice(None)] * array.ndim, [slice(None)] * array.ndim
+    source[axis] = slice(None, -1) if direction > 0 else slice(1, None)
+    target[axis] = slice(1, None) if direction > 0 else slice(None, -1)
+    out[tuple(target)] = array[tuple(source)]
     return out
 
 
