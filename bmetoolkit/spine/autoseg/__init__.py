@@ -325,7 +325,14 @@ def _t1_bodies(
     dark = None if polarity == DARK else cortex_mask(t1, column, near, spacing, params, percentile)
     bright_t1 = t1 if polarity == BRIGHT else None
     bodies, notes, grown = _bodies_from_marrow(
-        marrow, dark, distance, canal, spacing, params, bright_t1=bright_t1
+        marrow,
+        dark,
+        distance,
+        canal,
+        spacing,
+        params,
+        bright_t1=bright_t1,
+        face_layer=params.coarse_face_layer,
     )
     return bodies, marrow, notes, grown
 
@@ -339,15 +346,21 @@ def _bodies_from_marrow(
     params: AutosegParameters,
     from_midline: bool = False,
     bright_t1: NDArray[np.float32] | None = None,
+    face_layer: bool = False,
 ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
     ``from_midline`` (without a T1): seeds from the mid-sagittal slab grown back by
     watershed, with a second pass for bodies joined to the tissue in front
     (:mod:`.midline`). ``bright_t1`` (a T1 whose marrow is bright): the dark band of
-    posterior elements along the lateral sections' posterior edge is cut after the lesion
-    fill (:mod:`.posterior`). Returns the bodies (labels 1..n), the notes of the checks
-    (bodies dropped) and the voxels the cortex steps grew (for :func:`.apart.keep_apart`).
+    posterior elements along the lateral sections' posterior edge is cut after the
+    lesion fill (:mod:`.posterior`). ``face_layer`` (the T1 path, opt-in
+    ``coarse_face_layer``): on pixels coarser than ``cortex_mm`` the shell takes the
+    face neighbours with dark cortex in or right beyond them
+    (:func:`.bodies.add_cortex`); without a T1 the shell is read per body instead
+    (``dark_shell_max_mm``). Returns the bodies (labels 1..n), the notes of the checks
+    (bodies dropped) and the voxels the cortex steps grew (for
+    :func:`.apart.keep_apart`).
     """
     if from_midline:
         bodies = bodies_from_midline(marrow, distance, canal.front, canal.midline, spacing, params)
@@ -358,11 +371,11 @@ def _bodies_from_marrow(
     if bright_t1 is not None:
         bodies = trim_posterior_band(bodies, bright_t1, canal.midline, spacing)
     before = bodies
-    bodies = add_cortex(bodies, spacing, params)
+    bodies = add_cortex(bodies, spacing, params, marrow if face_layer else None, dark)
     if dark is not None and params.endplate_fill_mm > 0:
         bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
     if dark is not None:
-        bodies = grow_cortex(bodies, dark, spacing, params)
+        bodies = grow_cortex(bodies, dark, spacing, params, face_layer)
     # Grown from both endplates through a disc's dark annulus, neighbours may meet: the
     # grown voxels are returned so that the caller keeps the bodies apart after its checks.
     grown = (bodies > 0) & (before == 0)
