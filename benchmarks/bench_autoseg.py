@@ -594,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     cpu = [row["cpu_seconds"] for row in rows if np.isfinite(row["cpu_seconds"])]
     lesion_in = sum(row["lesion_in"] for row in rows)
     lesion_all = sum(row["lesion_all"] for row in rows)
-    family = "plain" if args.plain else "tuning" if args.tuning else "held-out"
+    tuning = args.tuning or max(seeds, default=0) < min(HELD_OUT_SEEDS)  # --seeds below them
+    family = "plain" if args.plain else "tuning" if tuning else "held-out"
     family += " real-anatomy" if args.real_anatomy else ""
     family += " pelvis-bowel" if args.pelvis_bowel else ""
     family += " resampled-1mm" if args.resampled_1mm else ""
