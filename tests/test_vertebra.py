@@ -212,6 +212,20 @@ def test_touches_border():
         assert body.touches_border is True
 
 
+def test_the_field_of_view_edge_is_a_surface():
+    """A body cut by the first slice of a thin slab: that slice is its outermost layer (it may
+    hold the lateral wall in partial volume), not marrow; before, the array's edge was
+    not a surface and the slice counted as marrow."""
+    data = np.zeros((40, 34, 6), bool)
+    data[5:35, 5:29, 0:4] = True  # 1 x 1 x 4 mm voxels: slices 0-3, cut at slice 0
+    affine = np.diag([1.0, 1.0, 4.0, 1.0])
+    (body,) = body_geometries(labels_of(data, affine), cortex_mm=0.5)
+    slice_k = np.unravel_index(body.index, data.shape)[2]
+    assert not body.marrow[slice_k == 0].any()
+    assert body.marrow[slice_k == 1].any() and not body.marrow[slice_k == 3].any()
+    assert float(body.inside_mm[slice_k == 0].max()) == 0.0
+
+
 def test_clearance_on_the_box_equals_the_whole_array():
     from bmetoolkit.spine.vertebra import _clearance, _clearance_in_box
     from tests.test_labels import _blobby_masks

@@ -296,7 +296,10 @@ def _clearance(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray
     The outermost layer (voxels with a face neighbour outside) gets 0: whatever the voxel
     size, it straddles the surface, e.g. a 4 mm sagittal slice at the side of a body holds
     both marrow and what lies beside the body. Deeper voxels get their distance (mm) to the
-    nearest voxel of that layer. The edge of the array is not a surface.
+    nearest voxel of that layer. The edge of the array counts as outside: on a thin slab
+    the first or last slice often holds a body's lateral wall, and nothing beyond the field
+    of view tells whether it does (a body cut by the field of view loses that layer of
+    marrow, as every other surface does).
 
     Measured on the mask's box grown by one voxel: the nearest voxel outside the core of
     any core voxel lies in that box, so the depths are the whole array's.
@@ -309,9 +312,9 @@ def _clearance(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray
 
 def _clearance_in_box(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray[np.float32]:
     """:func:`_clearance` on an array holding the mask and a layer of background around it
-    (or the array's edge)."""
+    (or the array's edge, which counts as background)."""
     core = ndimage.binary_erosion(
-        mask, structure=ndimage.generate_binary_structure(3, 1), border_value=1
+        mask, structure=ndimage.generate_binary_structure(3, 1), border_value=0
     )
     if not core.any():
         return np.zeros(mask.shape, np.float32)
