@@ -151,12 +151,18 @@ def analyze(
 
     Examples
     --------
-    >>> from bmetoolkit.data.phantom import PhantomConfig, make_phantom
-    >>> phantom = make_phantom(seed=1, lesions="modic2", config=PhantomConfig.small())
-    >>> result = analyze(phantom.t1, stir=phantom.stir, vertebrae=phantom.truth.vertebrae)
+    The bundled synthetic study (T1, STIR and its vertebra labels):
+
+    >>> from bmetoolkit.data.datasets import phantom_sample
+    >>> study = phantom_sample()
+    >>> result = analyze(study["t1"], stir=study["stir"], vertebrae=study["vertebrae"])
     >>> result.endplates.query("modic_type != 'none'")[["level", "endplate", "modic_type"]]
-      level  endplate modic_type
-    9    L3  inferior         II
+       level  endplate modic_type
+    2    T12  superior         II
+    11    L4  inferior          I
+    12    L5  superior          I
+    13    L5  inferior       I/II
+    14    S1  superior       I/II
     """
     params = _parameters(params)
     if marrow is not None and vertebrae is not None:
