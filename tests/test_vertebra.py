@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from bmetoolkit.spine.labels import VertebraLabels
-from bmetoolkit.spine.vertebra import body_geometries
+from bmetoolkit.spine.vertebra import COARSE_SI_MM, body_geometries
 from bmetoolkit.volume import Grid, Volume
 from tests.helpers import SAGITTAL_PSR, ras_affine, rotation
 
@@ -212,18 +212,17 @@ def test_touches_border():
         assert body.touches_border is True
 
 
-def test_the_field_of_view_edge_is_a_surface():
-    """A body cut by the first slice of a thin slab: that slice is its outermost layer (it may
-    hold the lateral wall in partial volume), not marrow; before, the array's edge was
-    not a surface and the slice counted as marrow."""
+def test_the_field_of_view_edge_is_a_surface_along_thick_slices():
+    """A body cut by the first slice of a thin slab of 4 mm slices: that slice is its
+    outermost layer (it may hold the lateral wall in partial volume), not marrow; before,
+    the array's edge was never a surface. Along 1 mm steps the edge is still not one."""
     data = np.zeros((40, 34, 6), bool)
-    data[5:35, 5:29, 0:4] = True  # 1 x 1 x 4 mm voxels: slices 0-3, cut at slice 0
-    affine = np.diag([1.0, 1.0, 4.0, 1.0])
-    (body,) = body_geometries(labels_of(data, affine), cortex_mm=0.5)
-    slice_k = np.unravel_index(body.index, data.shape)[2]
-    assert not body.marrow[slice_k == 0].any()
-    assert body.marrow[slice_k == 1].any() and not body.marrow[slice_k == 3].any()
-    assert float(body.inside_mm[slice_k == 0].max()) == 0.0
+    data[0:30, 5:29, 0:4] = True  # cut by the first row (1 mm) and the first slice (4 mm)
+    (body,) = body_geometries(labels_of(data, np.diag([1.0, 1.0, 4.0, 1.0])), cortex_mm=0.5)
+    i, _, k = np.unravel_index(body.index, data.shape)
+    assert not body.marrow[k == 0].any() and float(body.inside_mm[k == 0].max()) == 0.0
+    assert body.marrow[k == 1].any() and not body.marrow[k == 3].any()
+    assert body.marrow[(i == 0) & (k == 1)].any()  # the 1 mm cut face stays marrow
 
 
 def test_clearance_on_the_box_equals_the_whole_array():
@@ -233,7 +232,11 @@ def test_clearance_on_the_box_equals_the_whole_array():
     for mask, spacing in _blobby_masks():
         boxed = _clearance(mask, spacing)
         assert boxed.max() > 0
-        np.testing.assert_array_equal(boxed, _clearance_in_box(mask, spacing))
+        # the whole array, with the edge along thick slices as background beyond it
+        pad = [(1, 1) if step > COARSE_SI_MM else (0, 0) for step in spacing]
+        inner = tuple(slice(a, a + n) for (a, _), n in zip(pad, mask.shape, strict=True))
+        whole = _clearance_in_box(np.pad(mask, pad), spacing)[inner]
+        np.testing.assert_array_equal(boxed, whole)
 
 
 def test_a_body_narrower_than_high_keeps_its_endplates_along_the_spine():

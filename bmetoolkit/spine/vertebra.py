@@ -296,25 +296,33 @@ def _clearance(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray
     The outermost layer (voxels with a face neighbour outside) gets 0: whatever the voxel
     size, it straddles the surface, e.g. a 4 mm sagittal slice at the side of a body holds
     both marrow and what lies beside the body. Deeper voxels get their distance (mm) to the
-    nearest voxel of that layer. The edge of the array counts as outside: on a thin slab
-    the first or last slice often holds a body's lateral wall, and nothing beyond the field
-    of view tells whether it does (a body cut by the field of view loses that layer of
-    marrow, as every other surface does).
+    nearest voxel of that layer. Along slices thicker than ``COARSE_SI_MM`` the edge of the
+    array counts as outside: on a thin slab the first or last slice often holds a body's
+    lateral wall in partial volume, and nothing beyond the field of view tells whether it
+    does (a body cut there loses that slice of marrow). Along finer steps a voxel at the
+    edge holds little of what lies beyond, and the edge is not a surface.
 
     Measured on the mask's box grown by one voxel: the nearest voxel outside the core of
     any core voxel lies in that box, so the depths are the whole array's.
     """
     box = grown_box(occupied_box(mask), 1, mask.shape)
+    crop = np.asarray(mask[box], bool)
+    # along thick slices the array's edge is a surface: a layer of background beyond it
+    pad = [
+        (int(s.start == 0), int(s.stop == n)) if step > COARSE_SI_MM else (0, 0)
+        for s, n, step in zip(box, mask.shape, spacing, strict=True)
+    ]
+    inner = tuple(slice(a, a + n) for (a, _), n in zip(pad, crop.shape, strict=True))
     depth = np.zeros(mask.shape, np.float32)
-    depth[box] = _clearance_in_box(np.asarray(mask[box], bool), spacing)
+    depth[box] = _clearance_in_box(np.pad(crop, pad), spacing)[inner]
     return depth
 
 
 def _clearance_in_box(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray[np.float32]:
     """:func:`_clearance` on an array holding the mask and a layer of background around it
-    (or the array's edge, which counts as background)."""
+    (or the array's edge, which does not count as background)."""
     core = ndimage.binary_erosion(
-        mask, structure=ndimage.generate_binary_structure(3, 1), border_value=0
+        mask, structure=ndimage.generate_binary_structure(3, 1), border_value=1
     )
     if not core.any():
         return np.zeros(mask.shape, np.float32)
