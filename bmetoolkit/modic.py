@@ -232,14 +232,12 @@ class EndplateBands:
         Typical reach a band mostly of ``edema`` needs.
     frame : BodyFrame or None
         Each voxel's coordinates along its body's axes; None skips the focal-spot test.
-    wall : ndarray or None
-        Per voxel, its depth (mm) beyond the body's outermost voxel layer (``inside_mm``);
-        None counts every voxel towards the reach.
-    wall_mm : float
-        Voxels at most this deep beyond the outermost layer (``modic_core_mm``) do not
-        carry a band's reach: there the marrow is mixed in one voxel with the dark cortex
-        of the body's wall and what lies outside it, so a thin band along the endplate
-        joined to a strip of the wall is not deep (see :meth:`_reach_depth`).
+    core : ndarray of bool or None
+        Voxels deeper than ``modic_core_mm`` beyond the body's outermost voxel layer; the
+        others (the wall layer) do not carry a band's reach: there the marrow is mixed in
+        one voxel with the dark cortex of the body's wall and what lies outside it, so a
+        thin band along the endplate joined to a strip of the wall is not deep (see
+        :meth:`_reach_depth`). None counts every voxel towards the reach.
     spot_mm : float
         A region mostly of fat or sclerosis (not ``edema``) whose voxel centres span at most
         this (mm) along every body axis, and along SI at least half
@@ -261,8 +259,7 @@ class EndplateBands:
     min_edema_depth_mm: float
     frame: BodyFrame | None = None
     spot_mm: float = 0.0
-    wall: NDArray[np.floating] | None = None
-    wall_mm: float = 0.0
+    core: NDArray[np.bool_] | None = None
 
     def keep(self, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """``mask`` without its connected regions that are not endplate bands."""
@@ -293,16 +290,16 @@ class EndplateBands:
     ) -> NDArray[np.floating]:
         """The region's ``depth`` where it counts towards its reach: 0 in the wall layer.
 
-        A voxel at most ``wall_mm`` beyond the body's outermost layer is partial volume of
-        the wall's cortex (dark on every sequence, as sclerosis) and of what lies outside
-        it (disc, ligaments, fat, vessels; more of it where the body outline is found
-        automatically): the layer that cannot seed a type II or III region
-        (``modic_core_mm``) cannot make a band deep either.
+        A voxel outside ``core`` (at most ``modic_core_mm`` beyond the body's outermost
+        layer) is partial volume of the wall's cortex (dark on every sequence, as
+        sclerosis) and of what lies outside it (disc, ligaments, fat, vessels; more of it
+        where the body outline is found automatically): the layer that cannot seed a type
+        II or III region cannot make a band deep either.
         """
         depth = self.depth[box][inside]
-        if self.wall is None or self.wall_mm <= 0:
+        if self.core is None:
             return depth
-        return np.where(self.wall[box][inside] > self.wall_mm, depth, np.float32(0))
+        return np.where(self.core[box][inside], depth, np.float32(0))
 
     def _is_spot(self, box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
         """Whether a region of fat or sclerosis is a focal spot at the endplate: at most
@@ -464,12 +461,10 @@ def modic_map(
     endplate : ndarray of uint8
         For Modic voxels, :data:`SUPERIOR` or :data:`INFERIOR`; 0 elsewhere.
     """
-    deep = on_grid(
-        bodies, bme.shape, lambda b: b.inside_mm > params.modic_core_mm, fill=False, dtype=bool
-    )
     superior, inferior = _depth_volumes(bme.shape, bodies)
     nearest = np.minimum(superior, inferior)
     wall = on_grid(bodies, bme.shape, lambda b: b.inside_mm, fill=0.0, dtype=np.float32)
+    deep = wall > params.modic_core_mm
     si_mm = largest_si_extent(bodies)
     column, n_columns = _columns(bodies, bme.shape)
     bands = EndplateBands(
@@ -494,8 +489,7 @@ def modic_map(
         min_edema_depth_mm=max(params.modic_min_edema_depth_mm, si_mm),
         frame=BodyFrame(bodies, bme.shape),
         spot_mm=params.modic_spot_mm,
-        wall=wall,
-        wall_mm=params.modic_core_mm,
+        core=deep if params.modic_core_mm > 0 else None,
     )
     voxel_types = _voxel_types(bme, t1_ratio, fluid_ratio, deep, bands, voxel_mm3, levels, params)
     regions, n = label_lesions(voxel_types > 0, body_labels)
