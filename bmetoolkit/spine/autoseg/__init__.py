@@ -49,6 +49,7 @@ from bmetoolkit.spine.autoseg.checks import (
     drop_tall_at_lower_edge,
     drop_too_tall,
 )
+from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
@@ -334,6 +335,9 @@ def _t1_bodies(
         bright_t1=bright_t1,
         face_layer=params.coarse_face_layer,
     )
+    if dark is not None:  # soft tissue with the marrow's T1 signal has no cortical rim
+        bodies, rimless = drop_without_cortex(bodies, dark, spacing, params.cortex_share_factor)
+        notes = [*notes, *rimless]
     return bodies, marrow, notes, grown
 
 

@@ -97,6 +97,12 @@ class AutosegParameters:
         view's edges, is dropped (a disc or a sliver), with a note.
     large_body_factor : float
         A body over this multiple of the median body volume is dropped, with a note.
+    cortex_share_factor : float
+        On a T1 with bright marrow, a segment whose outline is cortex-dark (see
+        ``cortex_dark_fraction``) on under this fraction of the median segment's share is
+        dropped, with a note: a vertebral body is enclosed in cortical bone whatever its
+        marrow holds, soft tissue is not (:mod:`bmetoolkit.spine.autoseg.cortex_check`).
+        0 turns this off.
     max_body_volume_mm3 : float
         A body over this volume (mm^3) is dropped, with a note (the largest lumbar bodies
         hold about 60 mL).
@@ -203,6 +209,7 @@ class AutosegParameters:
     lateral_half_width_ratio: float = 0.9
     small_body_fraction: float = 0.35
     large_body_factor: float = 2.5
+    cortex_share_factor: float = 0.2
     max_body_volume_mm3: float = 100000.0
     fill_rim_mm: float = 1.0
     sacrum_min_angle_deg: float = 8.0
