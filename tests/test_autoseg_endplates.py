@@ -82,3 +82,48 @@ def test_without_two_discs_the_marrow_is_unchanged():
     marrow, front = _comb(with_tissue=True)
     marrow[:, 30:90] = False  # one body, no disc
     assert (limit_to_disc_fronts(marrow, front, 2.0, (0, 89), SPACING) == marrow).all()
+
+
+def _four_bodies(
+    front: np.ndarray | None = None, tops: tuple[int, ...] = (5, 35, 65, 95)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Marrow of four bodies 28 mm deep in front of the canal's wall ``front`` (AP 5 by
+    default), 20 mm tall from the rows ``tops`` up, and marrow-like tissue in front of them."""
+    front = np.full(120, 5.0) if front is None else front
+    marrow = np.zeros((70, 120, 5), bool)
+    ap = np.arange(70)[:, None]
+    for top in tops:
+        rows = slice(top, top + 20)
+        wall = front[rows][None, :]
+        marrow[:, rows] = ((ap > wall) & (ap <= wall + 28))[:, :, None]
+    tissue = ap > front[None, :] + 29
+    marrow |= tissue[:, :, None]
+    return marrow, front
+
+
+def test_a_disc_with_marrow_like_signal_inside_is_left_out_of_the_line():
+    marrow, front = _four_bodies()
+    # A degenerated nucleus with the marrow's signal 12-16 mm in front of the canal in the
+    # middle disc: marrow "resumes" there, far shallower than the other discs' edges.
+    marrow[17:22, 56:64] = True
+    centres, edges = disc_fronts(marrow, front, 2.0, (0, 119), SPACING)
+    assert np.isclose(centres, 29.5).any() and np.isclose(centres, 89.5).any()
+    assert not np.isclose(centres, 59.5).any()  # the middle disc is left out
+    assert np.allclose(edges, 35.0)
+    cut = limit_to_disc_fronts(marrow, front, 2.0, (0, 119), SPACING)
+    assert cut[6:34, 35:55].all() and cut[6:34, 65:85].all()  # its bodies keep their front
+    assert not cut[40:].any()
+
+
+def test_beyond_the_last_disc_the_line_follows_the_canal():
+    # The caudal body reaches the image's lower edge, and below row 30 the spine turns back
+    # (as the sacrum does below L5-S1): the canal's wall moves 1 mm back every 2 rows.
+    rows = np.arange(120)
+    front = 20.0 - np.maximum(30 - rows, 0) / 2.0
+    marrow, front = _four_bodies(front, tops=(0, 30, 60, 90))
+    cut = limit_to_disc_fronts(marrow, front, 2.0, (0, 119), SPACING)
+    ap = np.arange(70)[:, None]
+    in_front = (ap > front[None, :] + 33)[:, :20]
+    assert not cut[:, :20][in_front].any()  # the tissue in front of the caudal body is cut
+    body = ((ap > front[None, :]) & (ap <= front[None, :] + 28))[:, :20]
+    assert cut[:, :20][body].all()
