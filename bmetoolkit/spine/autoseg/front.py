@@ -37,9 +37,6 @@ DISC_MIN_HEIGHT_MM = 2.0
 #: Percentile of a disc's anterior edge over its rows (lesions next to an endplate can make
 #: a few body rows look like disc rows with a shallower edge).
 EDGE_PERCENTILE = 75.0
-#: A disc whose anterior edge lies less than this fraction of the discs' median depth in
-#: front of the canal is left out of the line (see :func:`disc_fronts`).
-SHALLOW_DISC_FRACTION = 0.65
 #: Marrow this far (mm) in front of the line joining the discs' anterior edges is kept (the
 #: anterior wall bulges a little; partial volume).
 FRONT_MARGIN_MM = 2.0
@@ -96,26 +93,7 @@ def disc_fronts(
             continue
         centres.append(float(members.mean()))
         edges.append(float(np.percentile(first[members], EDGE_PERCENTILE)))
-    return _without_shallow(np.asarray(centres), np.asarray(edges), front)
-
-
-def _without_shallow(
-    centres: NDArray[np.float64], edges: NDArray[np.float64], front: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The discs whose anterior edge is not far shallower than the others'.
-
-    The discs of a lumbar field of view are 30 to 45 mm deep from front to back (T11-T12
-    the shallowest, growing a few mm a level down to L4-L5 and L5-S1), so an edge read at
-    less than ``SHALLOW_DISC_FRACTION`` of the discs' median depth is not the disc's
-    anterior edge: marrow-like signal within the disc (a degenerated nucleus, as on the
-    real TPTBox T2), or a row leaving a tilted disc through an endplate. Cutting there
-    would take the front of the bodies on both sides of it.
-    """
-    if centres.size < 3:
-        return centres, edges
-    depth = edges - np.interp(centres, np.arange(front.size), front)
-    keep = depth >= SHALLOW_DISC_FRACTION * np.median(depth)
-    return centres[keep], edges[keep]
+    return np.asarray(centres), np.asarray(edges)
 
 
 def limit_to_disc_fronts(
@@ -123,22 +101,14 @@ def limit_to_disc_fronts(
 ) -> Mask:
     """``marrow`` without what lies in front of the line joining the discs' anterior edges.
 
-    The line is interpolated along SI between disc centres, keeps the caudal-most disc's
-    depth in front of the canal below it and is held constant above the cranial-most
-    disc, plus ``FRONT_MARGIN_MM``. With fewer than two discs found the
+    The line is interpolated along SI between disc centres and held constant beyond the
+    first and last disc, plus ``FRONT_MARGIN_MM``. With fewer than two discs found the
     marrow is returned unchanged.
     """
     spacing = np.asarray(spacing, dtype=np.float64)
     centres, edges = disc_fronts(marrow, front, midline, rows, spacing)
     if centres.size < 2:
         return marrow
-    rows_si = np.arange(marrow.shape[1])
-    limit = np.interp(rows_si, centres, edges)
-    # Below the caudal-most disc the line keeps that disc's depth in front of the canal:
-    # the sacrum turns back below L5-S1 (the spine's sharpest bend), and the line held
-    # at the disc's AP index there runs through the tissue in front of it.
-    wall = np.interp(centres, rows_si, front)
-    limit = np.where(rows_si < centres[0], front + (edges[0] - wall[0]), limit)
-    limit = limit + FRONT_MARGIN_MM / spacing[0]
+    limit = np.interp(np.arange(marrow.shape[1]), centres, edges) + FRONT_MARGIN_MM / spacing[0]
     beyond = np.arange(marrow.shape[0])[:, None] > limit[None, :]
     return marrow & ~beyond[:, :, None]
