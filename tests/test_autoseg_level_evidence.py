@@ -56,6 +56,19 @@ def test_a_wedge_shaped_l5_is_averaged_not_picked():
     assert result.evidence["lumbosacral_angle_deg"] == pytest.approx(12.0)
 
 
+def test_s1_with_its_sacral_base_bitten_is_read_on_the_column_s_trend():
+    """S1's superior surface bitten by a lesion at its posterior-superior corner (tuning
+    seed 69 on the T2 alone: 6.3 degrees against an inferior outline of 22.8). The body
+    above (L5, 15) is closer to the bitten surface (8) than to the intact one (26), but the
+    lordosis continued one level (L4 8 -> L5 15 -> 22) is closer to the intact one."""
+    surfaces = _lordosis_surfaces()
+    surfaces[-1] = (8.0, 26.0)
+    result = assign_levels(_with_surfaces(surfaces), EMPTY, SPACING, PARAMS)
+    assert result.anchor == "sacrum (S1)"
+    assert result.evidence["lumbosacral_angle_deg"] == pytest.approx(11.0)
+    assert list(result.levels.values())[-2:] == ["L5", "S1"]
+
+
 def test_bodies_without_surface_angles_use_their_mean_angle():
     """Shapes built with a single angle (no surfaces measured) keep the old reading."""
     result = assign_levels(_shapes(LORDOSIS), EMPTY, SPACING, PARAMS)

@@ -482,7 +482,10 @@ def _consistent_tilts(shapes: list[BodyShape]) -> NDArray[np.float64]:
     """Tilt (deg) of each body: the mean of its two surfaces, or the one that agrees with
     its neighbours when they are more than ``OUTLINE_NOT_ENDPLATE_DEG`` apart.
 
-    The choice is :func:`.geometry.consistent_angles` (as for the lesion fill). S1 has no
+    The choice is :func:`.geometry.consistent_angles` (as for the lesion fill), except
+    for the caudal-most body (the one the sacrum test reads), which has only the body above
+    as a neighbour: its surface is the one closer to the tilt of the body above plus the
+    step between the two bodies above it (the lordosis continued one level). S1 has no
     free inferior endplate (it is fused to S2): its caudal outline is where the
     segmentation stopped (the image's edge, the cut below it or marrow-like tissue joined
     to it), and a body's surface bitten by a lesion or cut at the discs' fronts is tilted
@@ -500,7 +503,17 @@ def _consistent_tilts(shapes: list[BodyShape]) -> NDArray[np.float64]:
     # mean, so that the choice below leaves them alone).
     wedge = np.abs(ends[:, 0] - ends[:, 1]) <= OUTLINE_NOT_ENDPLATE_DEG
     ends[wedge] = ends[wedge].mean(axis=1, keepdims=True)
-    return consistent_angles(ends, np.arange(len(shapes)))
+    tilts = consistent_angles(ends, np.arange(len(shapes)))
+    # The caudal-most body has one neighbour, the body above, whose tilt is the lordosis
+    # one level short: the column's trend continued one level down is what its tilt is
+    # compared with instead (the lordosis grows steadily from level to level; the body
+    # above alone would favour the surface that hides the lumbosacral angle).
+    last = ends[-1]
+    if len(shapes) >= 3 and not wedge[-1] and np.isfinite(last).all():
+        if np.isfinite(tilts[-3:-1]).all():
+            expected = 2.0 * tilts[-2] - tilts[-3]
+            tilts[-1] = last[int(np.argmin(np.abs(last - expected)))]
+    return tilts
 
 
 def _sac_ends_at(shape: BodyShape, canal_end_row: int | None, spacing: NDArray) -> bool:
