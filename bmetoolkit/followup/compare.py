@@ -256,10 +256,9 @@ def compare(
         With ``joint``: the volumes compared weigh each lesion's edge voxels, and the layer
         around it, by their partial volume (:mod:`bmetoolkit.followup.partial_volume`).
         False (the default): voxels are counted, as ``analyze`` counts them; on 140 tuning
-        phantom test-retest pairs the weighting barely tightens the RC of the total above
-        1 mL (10.9 -> 10.0 %, the same 55 pairs), and on 40 change pairs it makes the
-        change error per body larger (0.160 -> 0.193 mL median; docs/followup.md,
-        session 20).
+        phantom pairs the weighting changes the test-retest RC of the total above 1 mL
+        (10.9 -> 10.0 %, the same 55 pairs) and the change error per body (0.143 -> 0.142
+        mL median) by less than their noise (docs/followup.md, session 20).
 
     Returns
     -------
