@@ -28,3 +28,25 @@ def test_kept_visits_share_one_baseline_per_seed(bench, tmp_path):
     assert retest[0] == varied[0] == change[0] == tmp_path / "61-baseline"
     assert len({retest[1], varied[1], change[1]}) == 3
     assert varied[1] == tmp_path / "61-retest-noise" / "followup"
+
+
+def _retest_row(baseline: float, followup: float) -> dict:
+    return {"total_baseline": baseline, "total_followup": followup, "new_or_resolved": 0,
+            "real_changes": 0, "differences": []}  # fmt: skip
+
+
+def test_each_way_is_also_summarised_on_the_default_ways_pairs_above_1_ml(bench, capsys):
+    # the weighted volumes of the second pair pass 1 mL where its counted ones do not: the
+    # weighted summary counts it above 1 mL, and states the RC on the default's pair too
+    cases = [
+        {"seed": 1, "retest_counted": _retest_row(2.0, 2.1), "retest": _retest_row(2.1, 2.2),
+         "retest_alone": _retest_row(2.0, 2.1), "seconds_retest": 1.0},
+        {"seed": 2, "retest_counted": _retest_row(0.9, 0.95), "retest": _retest_row(1.0, 1.3),
+         "retest_alone": _retest_row(0.9, 0.95), "seconds_retest": 1.0},
+    ]  # fmt: skip
+    bench._summary(cases, calibrate=True)
+    weighted = capsys.readouterr().out.split("edges weighted by partial volume")[1]
+    assert "mean volume above 1.0 mL (2)" in weighted
+    line = next(x for x in weighted.splitlines() if "default volume (voxels counted)" in x)
+    relative = 0.1 / 2.15  # the first pair's weighted difference over its weighted mean
+    assert "(1): RC " + f"{100 * 2.77 * relative / 2**0.5:.1f} %" in line

@@ -52,8 +52,8 @@ def register(commands: Any) -> None:
         "--partial-volume",
         action="store_true",
         help="weigh each lesion's edge voxels by their partial volume in the volumes "
-        "compared (tighter test-retest repeatability, larger change error on phantoms); by "
-        "default voxels are counted, as analyze counts them",
+        "compared (on phantoms neither repeatability nor change error differ beyond their "
+        "noise); by default voxels are counted, as analyze counts them",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run, interrupted=INCOMPLETE_OUTPUT)

@@ -255,9 +255,10 @@ def compare(
     partial_volume : bool
         With ``joint``: the volumes compared weigh each lesion's edge voxels, and the layer
         around it, by their partial volume (:mod:`bmetoolkit.followup.partial_volume`).
-        False (the default): voxels are counted, as ``analyze`` counts them; on held-out
-        phantom pairs the weighting tightens the test-retest RC above 1 mL (8.2 -> 5.2 %)
-        but makes the change error per body larger (0.109 -> 0.176 mL median).
+        False (the default): voxels are counted, as ``analyze`` counts them; on 140 tuning
+        phantom pairs the weighting changes the test-retest RC of the total above 1 mL
+        (10.9 -> 10.0 %, the same 55 pairs) and the change error per body (0.143 -> 0.142
+        mL median) by less than their noise (docs/followup.md, session 20).
 
     Returns
     -------
