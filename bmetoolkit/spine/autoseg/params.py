@@ -103,6 +103,13 @@ class AutosegParameters:
         dropped, with a note: a vertebral body is enclosed in cortical bone whatever its
         marrow holds, soft tissue is not (:mod:`bmetoolkit.spine.autoseg.cortex_check`).
         0 turns this off.
+    edge_disc_factor : float
+        Without a T1, the cranial-most or caudal-most segment reaching the image's upper
+        or lower edge is dropped, with a note, when the gap between it and its neighbour
+        (central height on their mid-sagittal sections) is under this fraction of the
+        median of the other discs: vertebral bodies are separated by discs, tissue beyond
+        the column's end that passed the marrow threshold lies right against the end body
+        (:mod:`bmetoolkit.spine.autoseg.edge_disc`). 0 turns this off.
     max_body_volume_mm3 : float
         A body over this volume (mm^3) is dropped, with a note (the largest lumbar bodies
         hold about 60 mL).
@@ -210,6 +217,7 @@ class AutosegParameters:
     small_body_fraction: float = 0.35
     large_body_factor: float = 2.5
     cortex_share_factor: float = 0.2
+    edge_disc_factor: float = 0.35
     max_body_volume_mm3: float = 100000.0
     fill_rim_mm: float = 1.0
     sacrum_min_angle_deg: float = 8.0
