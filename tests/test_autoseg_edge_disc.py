@@ -116,3 +116,18 @@ def test_too_few_discs_or_factor_zero_drop_nothing():
     bodies = _with_tissue(_column(), "upper", 0)
     kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, 0.0)
     assert notes == [] and np.array_equal(kept, bodies)
+
+
+def test_the_gap_is_read_without_the_cortex_growth():
+    """As on the real SCT lumbar T2: the top body, cut by the upper edge, and the body
+    below it met in the disc's dark annulus, grown from both endplates; their marrow
+    cores keep the disc between them."""
+    core = _column(above=-12)
+    bodies = core.copy()
+    top = np.flatnonzero((core == 1).any(axis=(0, 2)))[0]
+    bodies[30 : 30 + DEPTH, top - (PITCH - HEIGHT) : top, 1:8] = 1  # grown down to body 2
+    assert column_discs(bodies, MIDLINE, SPACING)[1][0] == 0
+    assert drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR)[1] != []
+    kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR, core)
+    assert notes == []
+    assert np.array_equal(kept, bodies)

@@ -258,8 +258,9 @@ def _segment_column(
         bodies, at_edges = drop_large_at_edges(bodies, spacing)
         # Tissue beyond the column's end, up to the image's edge, with no disc between it
         # and the end body (the T1 path tells it by its missing cortical rim).
+        core = np.where(grown, 0, bodies)  # the gaps are read without the cortex growth
         bodies, no_disc = drop_without_disc_at_edges(
-            bodies, canal.midline, spacing, params.edge_disc_factor
+            bodies, canal.midline, spacing, params.edge_disc_factor, core
         )
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges, *no_disc]
         # After the checks: a segment they drop may have met a body that stays.

@@ -91,7 +91,11 @@ def column_discs(
 
 
 def drop_without_disc_at_edges(
-    bodies: NDArray[np.int32], midline: float, spacing: NDArray, factor: float
+    bodies: NDArray[np.int32],
+    midline: float,
+    spacing: NDArray,
+    factor: float,
+    core: NDArray[np.int32] | None = None,
 ) -> tuple[NDArray[np.int32], list[str]]:
     """Drop an end segment at the image's edge with no disc between it and the column.
 
@@ -99,10 +103,12 @@ def drop_without_disc_at_edges(
     edge, and the caudal-most reaching as near the lower edge, are dropped when the gap
     to their neighbour (:func:`column_discs`) is under ``factor``
     (``AutosegParameters.edge_disc_factor``; 0 drops nothing) times the median of the
-    other discs, which needs :data:`MIN_OTHER_DISCS` of them. Returns the bodies
-    relabelled 1..n and a note per segment dropped.
+    other discs, which needs :data:`MIN_OTHER_DISCS` of them. The gaps are read on
+    ``core`` when given (the same labels without the voxels the cortex steps grew: grown
+    from both endplates through a disc's dark annulus, neighbours may meet). Returns the
+    bodies relabelled 1..n and a note per segment dropped.
     """
-    labels, discs = column_discs(bodies, midline, spacing)
+    labels, discs = column_discs(bodies if core is None else core, midline, spacing)
     if factor <= 0 or len(discs) < MIN_OTHER_DISCS + 1:
         return bodies, []
     edge = LOWER_EDGE_MM / float(spacing[1])
