@@ -1,4 +1,4 @@
-"""A segment at the image's edge with no disc between it and the column is not a body.
+"""A segment at the image's upper edge with no disc below it is not a body.
 
 (autoseg/edge_disc.py; the T2 / STIR path.) Synthetic canonical label arrays (anterior,
 superior, right): a column of bodies, each a box, a disc between consecutive ones; the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmetoolkit.spine.autoseg.edge_disc import column_discs, drop_without_disc_at_edges
+from bmetoolkit.spine.autoseg.edge_disc import column_discs, drop_without_disc_at_top
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 SPACING = np.array([1.0, 1.0, 4.0])
@@ -56,7 +56,7 @@ def test_the_discs_are_read_between_consecutive_bodies():
 def test_a_column_of_bodies_is_kept_also_when_an_edge_cuts_its_end_bodies():
     for below, above in ((6, 8), (-10, 8), (6, -12), (-10, -12)):
         bodies = _column(below=below, above=above)
-        kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR)
+        kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR)
         assert notes == [], (below, above)
         assert np.array_equal(kept, bodies)
 
@@ -66,29 +66,25 @@ def test_tissue_at_the_upper_edge_against_the_top_body_is_dropped(gap):
     """As on tuning seeds 147, 182 and 194 (T2 alone): tissue right above the top body."""
     column = _column()
     bodies = _with_tissue(column, "upper", gap)
-    kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR)
+    kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR)
     assert int(kept.max()) == 5
     assert np.array_equal(kept[:, : column.shape[1]] > 0, column > 0)
     assert (kept[:, column.shape[1] :] == 0).all()
     assert len(notes) == 1 and "upper edge" in notes[0] and "no disc" in notes[0]
 
 
-def test_tissue_at_the_lower_edge_against_the_bottom_body_is_dropped():
-    """As on tuning seeds 157 and 168: tissue right below the caudal-most body."""
-    column = _column(below=0)
-    bodies = _with_tissue(column, "lower", 0)
-    kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR)
-    assert int(kept.max()) == 5
-    offset = bodies.shape[1] - column.shape[1]
-    assert (kept[:, :offset] == 0).all()
-    assert np.array_equal(kept[:, offset:] > 0, column > 0)
-    assert len(notes) == 1 and "lower edge" in notes[0]
+def test_a_segment_right_below_the_bottom_body_at_the_lower_edge_is_kept():
+    """S1 has no disc below it (S2 and below are fused to it): the levels step's matter."""
+    bodies = _with_tissue(_column(below=0), "lower", 0)
+    kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR)
+    assert notes == []
+    assert np.array_equal(kept, bodies)
 
 
 def test_a_segment_beyond_a_disc_at_the_edge_is_kept():
     """A body cut by the image's edge, a disc as tall as the others between it and the next."""
     bodies = _with_tissue(_column(), "upper", PITCH - HEIGHT)
-    kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR)
+    kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR)
     assert notes == []
     assert np.array_equal(kept, bodies)
 
@@ -97,7 +93,7 @@ def test_an_end_segment_away_from_the_edge_is_kept():
     """Only segments running up to the image's edge are checked."""
     bodies = _with_tissue(_column(), "upper", 0)
     bodies = np.pad(bodies, ((0, 0), (0, 10), (0, 0)))  # the image goes on above it
-    kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR)
+    kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR)
     assert notes == []
     assert np.array_equal(kept, bodies)
 
@@ -105,16 +101,16 @@ def test_an_end_segment_away_from_the_edge_is_kept():
 def test_thin_discs_throughout_drop_nothing():
     """The gap is compared with the scan's own discs (here 3 mm each)."""
     bodies = _column(pitch=HEIGHT + 3, above=-5)
-    kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR)
+    kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR)
     assert notes == []
     assert np.array_equal(kept, bodies)
 
 
 def test_too_few_discs_or_factor_zero_drop_nothing():
     few = _with_tissue(_column(n=2), "upper", 0)
-    assert drop_without_disc_at_edges(few, MIDLINE, SPACING, FACTOR)[1] == []
+    assert drop_without_disc_at_top(few, MIDLINE, SPACING, FACTOR)[1] == []
     bodies = _with_tissue(_column(), "upper", 0)
-    kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, 0.0)
+    kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, 0.0)
     assert notes == [] and np.array_equal(kept, bodies)
 
 
@@ -127,7 +123,7 @@ def test_the_gap_is_read_without_the_cortex_growth():
     top = np.flatnonzero((core == 1).any(axis=(0, 2)))[0]
     bodies[30 : 30 + DEPTH, top - (PITCH - HEIGHT) : top, 1:8] = 1  # grown down to body 2
     assert column_discs(bodies, MIDLINE, SPACING)[1][0] == 0
-    assert drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR)[1] != []
-    kept, notes = drop_without_disc_at_edges(bodies, MIDLINE, SPACING, FACTOR, core)
+    assert drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR)[1] != []
+    kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR, core)
     assert notes == []
     assert np.array_equal(kept, bodies)

@@ -1,4 +1,4 @@
-"""Vertebral bodies are separated by discs: an edge segment right against the column is no body.
+"""Vertebral bodies are separated by discs: a top-edge segment right against the column is no body.
 
 Without a T1 the marrow is read from the T2 (or STIR) against a per-row reference; at the
 image's upper or lower edge, beyond the column's last disc, soft tissue whose signal is
@@ -11,11 +11,13 @@ intervertebral disc (a degenerated disc keeps a few mm, and the central height m
 here includes both endplates' concavity), while such a segment lies right against the end
 body, with little or no gap between them.
 
-So the column's end segments (cranial-most and caudal-most, by centroid) that reach the
-image's upper or lower edge are checked: the central height of the gap between the end
-segment and its neighbour (:func:`~.levels.disc_height`, on their mid-sagittal sections) is
-compared with the median of the other discs between consecutive segments. An end segment
-whose gap is under ``factor`` times that median is dropped, with a note. Comparing with
+So the cranial-most segment, when it reaches the image's upper edge, is checked: the
+central height of the gap between it and the segment below it (:func:`~.levels.disc_height`,
+on their mid-sagittal sections) is compared with the median of the other discs between
+consecutive segments; under ``factor`` times that median it is dropped, with a note. The
+lower edge is left to the levels step: S1 has no disc below it (S2 and below are fused to
+it), so there a segment right against the caudal-most body is what the sacrum looks like
+(on tuning seed 205 dropping such a segment made the levels wrong). Comparing with
 the scan's own discs keeps thin discs (a thoracolumbar column, coarse pixels) from
 dropping anything.
 
@@ -33,7 +35,7 @@ from scipy import ndimage
 from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM
 from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, disc_height
 
-__all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_edges"]
+__all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_top"]
 
 #: The median of the other discs needs at least this many of them.
 MIN_OTHER_DISCS = 2
@@ -90,54 +92,46 @@ def column_discs(
     return labels, discs
 
 
-def drop_without_disc_at_edges(
+def drop_without_disc_at_top(
     bodies: NDArray[np.int32],
     midline: float,
     spacing: NDArray,
     factor: float,
     core: NDArray[np.int32] | None = None,
 ) -> tuple[NDArray[np.int32], list[str]]:
-    """Drop an end segment at the image's edge with no disc between it and the column.
+    """Drop the cranial-most segment at the image's upper edge with no disc below it.
 
-    The cranial-most segment reaching within :data:`~.checks.LOWER_EDGE_MM` of the upper
-    edge, and the caudal-most reaching as near the lower edge, are dropped when the gap
-    to their neighbour (:func:`column_discs`) is under ``factor``
-    (``AutosegParameters.edge_disc_factor``; 0 drops nothing) times the median of the
-    other discs, which needs :data:`MIN_OTHER_DISCS` of them. The gaps are read on
-    ``core`` when given (the same labels without the voxels the cortex steps grew: grown
-    from both endplates through a disc's dark annulus, neighbours may meet). Returns the
-    bodies relabelled 1..n and a note per segment dropped.
+    The cranial-most segment (by centroid) reaching within :data:`~.checks.LOWER_EDGE_MM`
+    of the upper edge is dropped, with a note, when the gap between it and the segment
+    below it (:func:`column_discs`) is under ``factor`` (``AutosegParameters
+    .edge_disc_factor``; 0 drops nothing) times the median of the other discs, which
+    needs :data:`MIN_OTHER_DISCS` of them. The gaps are read on ``core`` when given (the
+    same labels without the voxels the cortex steps grew: grown from both endplates
+    through a disc's dark annulus, neighbours may meet). The lower edge is not checked:
+    there S1 has no disc below it (S2 and below are fused to it), and the levels step
+    reads that as its evidence for the sacrum. Returns the bodies relabelled 1..n and the
+    note, if one was dropped.
     """
     labels, discs = column_discs(bodies if core is None else core, midline, spacing)
     if factor <= 0 or len(discs) < MIN_OTHER_DISCS + 1:
         return bodies, []
-    edge = LOWER_EDGE_MM / float(spacing[1])
-    rows = bodies.shape[1]
-    boxes = ndimage.find_objects(bodies)
-    ends = []  # (label, index of its disc, the edge, where its neighbour lies)
-    if boxes[labels[0] - 1][1].stop >= rows - edge:
-        ends.append((labels[0], 0, "upper", "below"))
-    if boxes[labels[-1] - 1][1].start <= edge:
-        ends.append((labels[-1], len(discs) - 1, "lower", "above"))
-    dropped, notes = [], []
-    voxel_ml = float(np.prod(spacing)) / 1000
-    for label, index, where, side in ends:
-        others = [d for k, d in enumerate(discs) if k != index and np.isfinite(d)]
-        gap = discs[index]
-        if len(others) < MIN_OTHER_DISCS or not np.isfinite(gap):
-            continue
-        median = float(np.median(others))
-        if gap < factor * median:
-            dropped.append(label)
-            volume = float((bodies == label).sum()) * voxel_ml
-            notes.append(
-                f"a {volume:.1f} mL segment at the image's {where} edge was dropped: no disc "
-                f"between it and the body {side} it ({gap:.1f} mm, the other discs' median "
-                f"{median:.1f} mm): tissue beyond the end of the column, not a vertebral body"
-            )
-    if not dropped:
+    top, gap = labels[0], discs[0]
+    box = ndimage.find_objects(bodies)[top - 1]
+    if box[1].stop < bodies.shape[1] - LOWER_EDGE_MM / float(spacing[1]):
         return bodies, []
-    keep = [label for label in sorted(labels) if label not in dropped]
+    others = [d for d in discs[1:] if np.isfinite(d)]
+    if len(others) < MIN_OTHER_DISCS or not np.isfinite(gap):
+        return bodies, []
+    median = float(np.median(others))
+    if gap >= factor * median:
+        return bodies, []
+    volume = float((bodies == top).sum() * np.prod(spacing)) / 1000
+    note = (
+        f"a {volume:.1f} mL segment at the image's upper edge was dropped: no disc between "
+        f"it and the body below it ({gap:.1f} mm, the other discs' median {median:.1f} mm): "
+        "tissue beyond the end of the column, not a vertebral body"
+    )
+    keep = [label for label in sorted(labels) if label != top]
     lookup = np.zeros(int(bodies.max()) + 1, np.int32)
     lookup[keep] = np.arange(1, len(keep) + 1)
-    return lookup[bodies], notes
+    return lookup[bodies], [note]

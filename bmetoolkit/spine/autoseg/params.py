@@ -104,11 +104,12 @@ class AutosegParameters:
         marrow holds, soft tissue is not (:mod:`bmetoolkit.spine.autoseg.cortex_check`).
         0 turns this off.
     edge_disc_factor : float
-        Without a T1, the cranial-most or caudal-most segment reaching the image's upper
-        or lower edge is dropped, with a note, when the gap between it and its neighbour
-        (central height on their mid-sagittal sections) is under this fraction of the
-        median of the other discs: vertebral bodies are separated by discs, tissue beyond
-        the column's end that passed the marrow threshold lies right against the end body
+        Without a T1, the cranial-most segment reaching the image's upper edge is
+        dropped, with a note, when the gap between it and the segment below it (central
+        height on their mid-sagittal sections, without the cortex growth) is under this
+        fraction of the median of the other discs: vertebral bodies are separated by
+        discs, tissue above the column's top that passed the marrow threshold lies right
+        against the top body
         (:mod:`bmetoolkit.spine.autoseg.edge_disc`). 0 turns this off.
     max_body_volume_mm3 : float
         A body over this volume (mm^3) is dropped, with a note (the largest lumbar bodies
