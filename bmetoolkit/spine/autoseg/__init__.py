@@ -50,6 +50,7 @@ from bmetoolkit.spine.autoseg.checks import (
     drop_too_tall,
 )
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
+from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
@@ -255,7 +256,13 @@ def _segment_column(
         bodies, strips = drop_too_tall(bodies, spacing)
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
         bodies, at_edges = drop_large_at_edges(bodies, spacing)
-        notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges]
+        # Tissue above the column's top, up to the image's edge, with no disc between it
+        # and the top body (the T1 path tells it by its missing cortical rim).
+        core = np.where(grown, 0, bodies)  # the gaps are read without the cortex growth
+        bodies, no_disc = drop_without_disc_at_top(
+            bodies, canal.midline, spacing, params.edge_disc_factor, core
+        )
+        notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges, *no_disc]
         # After the checks: a segment they drop may have met a body that stays.
         bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
         level_bodies = None

@@ -103,6 +103,14 @@ class AutosegParameters:
         dropped, with a note: a vertebral body is enclosed in cortical bone whatever its
         marrow holds, soft tissue is not (:mod:`bmetoolkit.spine.autoseg.cortex_check`).
         0 turns this off.
+    edge_disc_factor : float
+        Without a T1, the cranial-most segment reaching the image's upper edge is
+        dropped, with a note, when the gap between it and the segment below it (central
+        height on their mid-sagittal sections, without the cortex growth) is under this
+        fraction of the median of the other discs: vertebral bodies are separated by
+        discs, tissue above the column's top that passed the marrow threshold lies right
+        against the top body
+        (:mod:`bmetoolkit.spine.autoseg.edge_disc`). 0 turns this off.
     max_body_volume_mm3 : float
         A body over this volume (mm^3) is dropped, with a note (the largest lumbar bodies
         hold about 60 mL).
@@ -210,6 +218,7 @@ class AutosegParameters:
     small_body_fraction: float = 0.35
     large_body_factor: float = 2.5
     cortex_share_factor: float = 0.2
+    edge_disc_factor: float = 0.35
     max_body_volume_mm3: float = 100000.0
     fill_rim_mm: float = 1.0
     sacrum_min_angle_deg: float = 8.0

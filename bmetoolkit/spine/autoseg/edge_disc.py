@@ -1,0 +1,137 @@
+"""Vertebral bodies are separated by discs: a top-edge segment right against the column is no body.
+
+Without a T1 the marrow is read from the T2 (or STIR) against a per-row reference; at the
+image's upper or lower edge, beyond the column's last disc, soft tissue whose signal is
+close to the marrow's passes that threshold and becomes a segment that runs up to the edge.
+Its in-plane outline does not tell it from a body on the T2 (a body's cortex there is as
+thin and as blurred as the edge of the tissue: :mod:`.cortex_check` is for the T1 path),
+and its own signal must not count (a vertebra can be all edema). Its place in the column
+does: every vertebral body of the mobile spine is separated from the next by an
+intervertebral disc (a degenerated disc keeps a few mm, and the central height measured
+here includes both endplates' concavity), while such a segment lies right against the end
+body, with little or no gap between them.
+
+So the cranial-most segment, when it reaches the image's upper edge, is checked: the
+central height of the gap between it and the segment below it (:func:`~.levels.disc_height`,
+on their mid-sagittal sections) is compared with the median of the other discs between
+consecutive segments; under ``factor`` times that median it is dropped, with a note. The
+lower edge is left to the levels step: S1 has no disc below it (S2 and below are fused to
+it), so there a segment right against the caudal-most body is what the sacrum looks like
+(on tuning seed 205 dropping such a segment made the levels wrong). Comparing with
+the scan's own discs keeps thin discs (a thoracolumbar column, coarse pixels) from
+dropping anything.
+
+All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM
+from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, disc_height
+
+__all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_top"]
+
+#: The median of the other discs needs at least this many of them.
+MIN_OTHER_DISCS = 2
+
+
+def column_discs(
+    bodies: NDArray[np.int32], midline: float, spacing: NDArray
+) -> tuple[list[int], list[float]]:
+    """Segments cranial to caudal and the central height (mm) of the gap below each.
+
+    Parameters
+    ----------
+    bodies : ndarray of int32
+        Segments labelled 1..n, canonical axes (anterior, superior, right).
+    midline : float
+        Left-right index of the canal's midline (the mid-sagittal plane).
+    spacing : ndarray
+        Voxel size (mm) along (AP, SI, LR).
+
+    Returns
+    -------
+    labels : list of int
+        The labels present, by decreasing SI centroid (cranial first).
+    discs : list of float
+        ``discs[k]`` is the gap between ``labels[k]`` and ``labels[k + 1]`` on their
+        mid-sagittal sections (:func:`~.levels.disc_height`: 0 where they touch, NaN when
+        no line crosses both).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bodies = np.zeros((10, 40, 3), np.int32)
+    >>> bodies[2:8, 2:12] = 2
+    >>> bodies[2:8, 20:30] = 1
+    >>> column_discs(bodies, 1.0, np.ones(3))
+    ([1, 2], [8.0])
+    """
+    present = [
+        label for label, box in enumerate(ndimage.find_objects(bodies), start=1) if box is not None
+    ]
+    if not present:
+        return [], []
+    centroids = ndimage.center_of_mass(bodies > 0, bodies, present)
+    labels = [label for _, label in sorted(zip((-c[1] for c in centroids), present, strict=True))]
+    half = MIDSAGITTAL_HALF_WIDTH_MM / float(spacing[2])
+    k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
+    sections = {}
+    for label in labels:
+        section = (bodies[:, :, k0:k1] == label).any(axis=2)
+        sections[label] = section if section.any() else (bodies == label).any(axis=2)
+    discs = [
+        disc_height(sections[upper], sections[lower], spacing) for upper, lower in pairwise(labels)
+    ]
+    return labels, discs
+
+
+def drop_without_disc_at_top(
+    bodies: NDArray[np.int32],
+    midline: float,
+    spacing: NDArray,
+    factor: float,
+    core: NDArray[np.int32] | None = None,
+) -> tuple[NDArray[np.int32], list[str]]:
+    """Drop the cranial-most segment at the image's upper edge with no disc below it.
+
+    The cranial-most segment (by centroid) reaching within :data:`~.checks.LOWER_EDGE_MM`
+    of the upper edge is dropped, with a note, when the gap between it and the segment
+    below it (:func:`column_discs`) is under ``factor`` (``AutosegParameters
+    .edge_disc_factor``; 0 drops nothing) times the median of the other discs, which
+    needs :data:`MIN_OTHER_DISCS` of them. The gaps are read on ``core`` when given (the
+    same labels without the voxels the cortex steps grew: grown from both endplates
+    through a disc's dark annulus, neighbours may meet). The lower edge is not checked:
+    there S1 has no disc below it (S2 and below are fused to it), and the levels step
+    reads that as its evidence for the sacrum. Returns the bodies relabelled 1..n and the
+    note, if one was dropped.
+    """
+    labels, discs = column_discs(bodies if core is None else core, midline, spacing)
+    if factor <= 0 or len(discs) < MIN_OTHER_DISCS + 1:
+        return bodies, []
+    top, gap = labels[0], discs[0]
+    box = ndimage.find_objects(bodies)[top - 1]
+    if box[1].stop < bodies.shape[1] - LOWER_EDGE_MM / float(spacing[1]):
+        return bodies, []
+    others = [d for d in discs[1:] if np.isfinite(d)]
+    if len(others) < MIN_OTHER_DISCS or not np.isfinite(gap):
+        return bodies, []
+    median = float(np.median(others))
+    if gap >= factor * median:
+        return bodies, []
+    volume = float((bodies == top).sum() * np.prod(spacing)) / 1000
+    note = (
+        f"a {volume:.1f} mL segment at the image's upper edge was dropped: no disc between "
+        f"it and the body below it ({gap:.1f} mm, the other discs' median {median:.1f} mm): "
+        "tissue beyond the end of the column, not a vertebral body"
+    )
+    keep = [label for label in sorted(labels) if label != top]
+    lookup = np.zeros(int(bodies.max()) + 1, np.int32)
+    lookup[keep] = np.arange(1, len(keep) + 1)
+    return lookup[bodies], [note]
