@@ -577,23 +577,22 @@ def _summary_of(
     spread = _quantiles(list(abs(diffs)))
     print(f"test-retest RC of the total edema: {rc_ml:.3f} mL over {len(retest)} pairs "
           f"(mean volume {means.mean():.2f} mL); |difference| mL {spread}")  # fmt: skip
-    for floor in (0.0, 1.0):
-        keep = means > floor
-        if keep.any():
-            relative = diffs[keep] / means[keep]
-            rc = RC_FACTOR * float(np.sqrt(np.mean(relative**2) / 2))
-            low, high = _rc_interval(rc, int(keep.sum()))
-            print(f"  relative, pairs with a mean volume above {floor} mL ({keep.sum()}): RC "
-                  f"{100 * rc:.1f} % (95 % CI {100 * low:.1f}-{100 * high:.1f} %); |difference| "
-                  f"% {_quantiles(list(100 * abs(relative)))}")  # fmt: skip
-    if default_means is not None and (default_means > 1.0).any():
-        keep = default_means > 1.0
+
+    def relative_rc(pairs: str, keep: np.ndarray) -> None:
         relative = diffs[keep] / means[keep]
         rc = RC_FACTOR * float(np.sqrt(np.mean(relative**2) / 2))
         low, high = _rc_interval(rc, int(keep.sum()))
-        print(f"  relative, the pairs whose default volume (voxels counted) is above 1 mL "
-              f"({keep.sum()}): RC {100 * rc:.1f} % (95 % CI {100 * low:.1f}-{100 * high:.1f} "
-              f"%); |difference| % {_quantiles(list(100 * abs(relative)))}")  # fmt: skip
+        print(f"  relative, {pairs} ({keep.sum()}): RC {100 * rc:.1f} % (95 % CI "
+              f"{100 * low:.1f}-{100 * high:.1f} %); |difference| % "
+              f"{_quantiles(list(100 * abs(relative)))}")  # fmt: skip
+
+    for floor in (0.0, 1.0):
+        if (means > floor).any():
+            relative_rc(f"pairs with a mean volume above {floor} mL", means > floor)
+    if default_means is not None and (default_means > 1.0).any():
+        relative_rc(
+            "the pairs whose default volume (voxels counted) is above 1 mL", default_means > 1.0
+        )
     print(f"test-retest lesions new or resolved: {sum(r['new_or_resolved'] for r in retest)} "
           f"in {len(retest)} pairs; regions flagged real: "
           f"{sum(r['real_changes'] for r in retest)}")  # fmt: skip
