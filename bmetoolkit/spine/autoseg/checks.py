@@ -28,6 +28,7 @@ __all__ = [
     "drop_off_midline",
     "drop_tall_at_lower_edge",
     "drop_too_tall",
+    "relabelled",
 ]
 
 Labels = NDArray[np.int32]
@@ -159,9 +160,7 @@ def check_sizes(
             )
             continue
         keep.append(label)
-    lookup = np.zeros(n + 1, np.int32)
-    lookup[keep] = np.arange(1, len(keep) + 1)
-    return lookup[bodies], notes
+    return relabelled(bodies, keep), notes
 
 
 def drop_off_midline(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels, list[str]]:
@@ -187,10 +186,7 @@ def drop_off_midline(bodies: Labels, midline: float, spacing: NDArray) -> tuple[
         "midline was dropped: tissue beside the spine, not a vertebral body"
         for _ in dropped
     ]
-    keep = np.flatnonzero(present & crosses)
-    lookup = np.zeros(n + 1, np.int32)
-    lookup[keep] = np.arange(1, keep.size + 1)
-    return lookup[bodies], notes
+    return relabelled(bodies, np.flatnonzero(present & crosses)), notes
 
 
 def drop_tall_at_lower_edge(
@@ -210,7 +206,6 @@ def drop_tall_at_lower_edge(
     (:func:`.lower_edge.cut_at_lower_endplate`), the part below dropped; otherwise it is
     dropped whole. A note says which.
     """
-    n = int(bodies.max())
     boxes = ndimage.find_objects(bodies)
     extents = {
         label: (box[1].stop - box[1].start) * float(spacing[1])
@@ -244,10 +239,7 @@ def drop_tall_at_lower_edge(
             f"{median:.0f} mm) was cut at the caudal body's inferior endplate: the tissue "
             "below it was dropped"
         )
-    keep = [label for label in extents if label not in dropped]
-    lookup = np.zeros(n + 1, np.int32)
-    lookup[keep] = np.arange(1, len(keep) + 1)
-    return lookup[bodies], notes
+    return relabelled(bodies, [label for label in extents if label not in dropped]), notes
 
 
 def _cut_below_endplate(
@@ -275,8 +267,12 @@ def _cut_below_endplate(
     return kept
 
 
-def _relabelled(bodies: Labels, keep: list[int]) -> Labels:
-    """``bodies`` with only the labels in ``keep``, renumbered 1..n in their order."""
+def relabelled(bodies: Labels, keep: list[int] | NDArray[np.integer]) -> Labels:
+    """``bodies`` with only the labels in ``keep``, renumbered 1..n in their order.
+
+    >>> relabelled(np.array([[[0, 3, 1, 2]]], np.int32), [1, 3]).tolist()
+    [[[0, 2, 1, 0]]]
+    """
     lookup = np.zeros(int(bodies.max()) + 1, np.int32)
     lookup[keep] = np.arange(1, len(keep) + 1)
     return lookup[bodies]
@@ -323,7 +319,7 @@ def drop_too_tall(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:
         "dropped: taller than two bodies and their disc, a strip of tissue along the column"
         for label in dropped
     ]
-    return _relabelled(bodies, [label for label in extents if label not in dropped]), notes
+    return relabelled(bodies, [label for label in extents if label not in dropped]), notes
 
 
 def drop_in_disc_spaces(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:
@@ -373,7 +369,7 @@ def drop_in_disc_spaces(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[
         f"(median body {median:.0f} mm) was dropped: a disc, not a vertebral body"
         for label in dropped
     ]
-    return _relabelled(bodies, [int(x) for x in labels if int(x) not in dropped]), notes
+    return relabelled(bodies, [int(x) for x in labels if int(x) not in dropped]), notes
 
 
 def drop_large_at_edges(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:
@@ -437,7 +433,7 @@ def drop_large_at_edges(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[
         + " was dropped: a body cut by the edge joined to the tissue around it"
         for label in dropped
     ]
-    return _relabelled(bodies, [label for label in extents if label not in dropped]), notes
+    return relabelled(bodies, [label for label in extents if label not in dropped]), notes
 
 
 def _caudal_neighbour(

@@ -23,6 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.spine.autoseg.checks import relabelled
+
 __all__ = ["MIN_MEDIAN_SHARE", "MIN_SEGMENTS", "cortex_shares", "drop_without_cortex"]
 
 #: The median share needs at least this many segments.
@@ -113,7 +115,4 @@ def drop_without_cortex(
         "with the marrow's T1 signal, not a vertebral body"
         for label in dropped
     ]
-    keep = [label for label in shares if label not in dropped]
-    lookup = np.zeros(int(bodies.max()) + 1, np.int32)
-    lookup[keep] = np.arange(1, len(keep) + 1)
-    return lookup[bodies], notes
+    return relabelled(bodies, [label for label in shares if label not in dropped]), notes

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM
+from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM, relabelled
 from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, disc_height
 
 __all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_top"]
@@ -131,7 +131,4 @@ def drop_without_disc_at_top(
         f"it and the body below it ({gap:.1f} mm, the other discs' median {median:.1f} mm): "
         "tissue beyond the end of the column, not a vertebral body"
     )
-    keep = [label for label in sorted(labels) if label != top]
-    lookup = np.zeros(int(bodies.max()) + 1, np.int32)
-    lookup[keep] = np.arange(1, len(keep) + 1)
-    return lookup[bodies], [note]
+    return relabelled(bodies, [label for label in sorted(labels) if label != top]), [note]
