@@ -127,3 +127,32 @@ def test_the_gap_is_read_without_the_cortex_growth():
     kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR, core)
     assert notes == []
     assert np.array_equal(kept, bodies)
+
+
+@pytest.mark.slow
+def test_tissue_above_the_top_disc_is_no_body_on_a_randomized_t2():
+    """Tuning seed 228, its T2 alone (on the T1 grid, as `bench_autoseg.py --images t2`):
+    tissue above T11 up to the image's upper edge was a segment named T10, right against
+    T11 (a 0.8 mm gap against discs of about 14 mm). Dropped with a note; every true body
+    keeps its level."""
+    from bmetoolkit.data.phantom.randomize import case_kind, make_randomized_phantom
+    from bmetoolkit.spine.autoseg import find_vertebral_bodies
+    from bmetoolkit.study import Study
+
+    phantom = make_randomized_phantom(228, kind=case_kind(228))
+    full = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False)
+    study = Study.from_images(None, t2=full.t2, verify_roles=False)
+    truth = np.asarray(phantom.truth.vertebrae.data)
+
+    def outside_truth(labels) -> list[int]:
+        found = np.asarray(labels.bodies.data)
+        return [int(b) for b in np.unique(found[found > 0]) if (truth[found == b] > 0).mean() < 0.5]
+
+    before = find_vertebral_bodies(study, AutosegParameters(edge_disc_factor=0.0))
+    assert len(outside_truth(before)) == 1
+    after = find_vertebral_bodies(study)
+    assert outside_truth(after) == []
+    true_ids = [int(v) for v in np.unique(truth[truth > 0])]
+    assert sorted(after.levels) == true_ids
+    assert all(after.levels[verse] is not None for verse in true_ids)
+    assert any("no disc between" in note for note in after.notes)
