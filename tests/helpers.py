@@ -185,3 +185,8 @@ def series(
         slice_normal=normal,
         meta={"SeriesDescription": description, **meta},
     )
+
+
+def segments_outside(found: np.ndarray, truth: np.ndarray) -> list[int]:
+    """Labels of ``found`` less than half of whose voxels lie in a true body (``truth`` > 0)."""
+    return [int(b) for b in np.unique(found[found > 0]) if (truth[found == b] > 0).mean() < 0.5]

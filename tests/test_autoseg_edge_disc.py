@@ -12,6 +12,7 @@ import pytest
 
 from bmetoolkit.spine.autoseg.edge_disc import column_discs, drop_without_disc_at_top
 from bmetoolkit.spine.autoseg.params import AutosegParameters
+from tests.helpers import segments_outside
 
 SPACING = np.array([1.0, 1.0, 4.0])
 #: Body pitch, height and depth (mm): discs of 10 mm.
@@ -145,8 +146,7 @@ def test_tissue_above_the_top_disc_is_no_body_on_a_randomized_t2():
     truth = np.asarray(phantom.truth.vertebrae.data)
 
     def outside_truth(labels) -> list[int]:
-        found = np.asarray(labels.bodies.data)
-        return [int(b) for b in np.unique(found[found > 0]) if (truth[found == b] > 0).mean() < 0.5]
+        return segments_outside(np.asarray(labels.bodies.data), truth)
 
     before = find_vertebral_bodies(study, AutosegParameters(edge_disc_factor=0.0))
     assert len(outside_truth(before)) == 1
