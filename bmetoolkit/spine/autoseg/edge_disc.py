@@ -26,14 +26,12 @@ All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM, relabelled
-from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, disc_height
+from bmetoolkit.spine.autoseg.levels import body_shapes
 
 __all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_top"]
 
@@ -61,8 +59,8 @@ def column_discs(
         The labels present, by decreasing SI centroid (cranial first).
     discs : list of float
         ``discs[k]`` is the gap between ``labels[k]`` and ``labels[k + 1]`` on their
-        mid-sagittal sections (:func:`~.levels.disc_height`: 0 where they touch, NaN when
-        no line crosses both).
+        mid-sagittal sections (``disc_below_mm`` of :func:`~.levels.body_shapes`: 0 where
+        they touch, NaN when no line crosses both).
 
     Examples
     --------
@@ -73,23 +71,8 @@ def column_discs(
     >>> column_discs(bodies, 1.0, np.ones(3))
     ([1, 2], [8.0])
     """
-    present = [
-        label for label, box in enumerate(ndimage.find_objects(bodies), start=1) if box is not None
-    ]
-    if not present:
-        return [], []
-    centroids = ndimage.center_of_mass(bodies > 0, bodies, present)
-    labels = [label for _, label in sorted(zip((-c[1] for c in centroids), present, strict=True))]
-    half = MIDSAGITTAL_HALF_WIDTH_MM / float(spacing[2])
-    k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
-    sections = {}
-    for label in labels:
-        section = (bodies[:, :, k0:k1] == label).any(axis=2)
-        sections[label] = section if section.any() else (bodies == label).any(axis=2)
-    discs = [
-        disc_height(sections[upper], sections[lower], spacing) for upper, lower in pairwise(labels)
-    ]
-    return labels, discs
+    shapes = body_shapes(bodies, midline, spacing)
+    return [s.label for s in shapes], [s.disc_below_mm for s in shapes[:-1]]
 
 
 def drop_without_disc_at_top(
