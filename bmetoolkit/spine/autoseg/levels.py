@@ -27,7 +27,6 @@ from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.geometry import body_angle, consistent_angles, endplate_angles
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from bmetoolkit.spine.autoseg.sacral_base import bone_surface_below
 from bmetoolkit.spine.labels import level_name, verse_id
 
 __all__ = ["BodyShape", "LevelAssignment", "assign_levels", "body_shapes", "disc_height"]
@@ -82,7 +81,6 @@ SUPPORT_WEIGHTS = {
     "no bone below": 1.0,
     "sacral segments right below": 0.9,
     "thecal sac ends at it": 0.8,
-    "sacral base below a disc": 0.7,
 }
 #: Lines across the disc (each side of the centre line, within ``DISC_CENTRAL_RADIUS_MM``)
 #: and the sampling step along them (mm) for :func:`disc_height`.
@@ -111,10 +109,6 @@ class BodyShape:
     #: Inclinations (deg, anterior-down) of the superior and inferior surfaces of the
     #: mid-sagittal section (``angle_deg`` is their mean).
     endplates_deg: tuple[float, float] = (float("nan"), float("nan"))
-    #: The mid-sagittal section (anterior, superior) and the left-right slices of its slab
-    #: (for the bone below it, :func:`.sacral_base.bone_surface_below`); None when not kept.
-    section: NDArray[np.bool_] | None = field(default=None, compare=False, repr=False)
-    slab: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -161,8 +155,6 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
                 height_mm=_section_height(section, spacing),
                 touches_top=box[1].stop >= top_row,
                 endplates_deg=endplate_angles(section, spacing),
-                section=section,
-                slab=(k0, k1),
             )
         )
     return shapes
@@ -300,17 +292,6 @@ def assign_levels(
                 else f"{peeled} segment(s) joined to the sacrum without a disc lie below it "
                 "(S2 and below): not vertebral bodies, left out"
             )
-    s1_below = False
-    if not sacrum["is_sacrum"]:
-        below_disc = _sacrum_below_disc(shapes, marrow_like, spacing, params, sacrum)
-        evidence |= {key: below_disc[key] for key in ("sacral_base_deg", "sacral_base_angle_deg")}
-        if below_disc["is_sacrum"]:
-            sacrum, s1_below = below_disc, True
-            notes.append(
-                "S1 is not among the bodies: the caudal-most body is read as L5, above a "
-                f"well-formed disc and bone whose superior surface is tilted "
-                f"{below_disc['lumbosacral_angle_deg']:.0f} degrees more (the sacral base)"
-            )
     above_count: list[BodyShape] = []
     top_ratio = _joined_top_ratio(shapes) if sacrum["is_sacrum"] else None
     evidence["top_segment_ratio"] = _rounded(top_ratio)
@@ -330,8 +311,7 @@ def assign_levels(
             "be missing, so levels above the gap may be off",
         )
     evidence["disc_heights_mm"] = [_rounded(s.disc_below_mm) for s in shapes[:-1]]
-    # With S1 missed the disc above the caudal body is L4-L5, not the lumbosacral disc.
-    ratio = None if s1_below else _lumbosacral_disc_ratio(shapes)
+    ratio = _lumbosacral_disc_ratio(shapes)
     evidence["lumbosacral_disc_ratio"] = _rounded(ratio)
     evidence |= sacrum
     evidence["left_out_below_sacrum"] = [s.label for s in below_sacrum]
@@ -368,11 +348,10 @@ def assign_levels(
         )
         evidence["levels_withheld"] = "two bodies may be joined"
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
-    names = [] if s1_below else ["S1"]
-    names += [level_name(i) for i in _ABOVE_SACRUM]
-    if len(shapes) > len(names):
+    if len(shapes) - 1 > len(_ABOVE_SACRUM):
         notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    names = ["S1", *(level_name(i) for i in _ABOVE_SACRUM)]
     levels = {s.label: names[len(shapes) - 1 - i] for i, s in enumerate(shapes)}
     if len(shapes) > 6:
         notes.append(
@@ -496,61 +475,6 @@ def _sacrum_evidence(
         "thecal_sac_ends_at_it": sac_ends,
         "caudal_body_truncated": last.touches_bottom,
         "tilted_like_sacrum": tilted,
-    }
-
-
-def _sacrum_below_disc(
-    shapes: list[BodyShape],
-    marrow_like: NDArray[np.bool_],
-    spacing: NDArray,
-    params: AutosegParameters,
-    sacrum: dict[str, Any],
-) -> dict[str, Any]:
-    """Is the bone below the caudal-most body's disc the sacrum (S1 missed by the bodies)?
-
-    ``sacrum`` is :func:`_sacrum_evidence` on ``shapes``, whose caudal-most body was not
-    the sacrum. The caudal-most body is L5 when it is not tilted like the sacrum itself
-    (else it may be a lumbarised S1 over the rest of the sacrum, and the levels stay
-    unknown), a well-formed disc (``LUMBARISED_DISC_MIN_MM`` or more) and bone follow
-    below it, and that bone's superior surface, read on the marrow below the body's own
-    outline (:func:`.sacral_base.bone_surface_below`), is tilted at least
-    ``sacrum_min_angle_deg`` more than the body (the lumbosacral angle on the sacral base),
-    whose own tilt is at least that of the body above (the lordosis grows down to L5).
-    A lumbar body below (the next body missed) is tilted by one level of lordosis only.
-    """
-    last = shapes[-1]
-    found: dict[str, Any] = {"is_sacrum": False, "sacral_base_deg": None}
-    found["sacral_base_angle_deg"] = None
-    disc = sacrum.get("gap_to_bone_below_mm")
-    if (
-        len(shapes) < MIN_BODIES_FOR_LEVELS
-        or last.touches_bottom
-        or sacrum.get("tilted_like_sacrum")
-        or not sacrum.get("bone_below")
-        or disc is None
-        or disc < LUMBARISED_DISC_MIN_MM
-        or last.section is None
-    ):
-        return found
-    k0, k1 = last.slab
-    base = bone_surface_below(last.section, marrow_like[:, :, k0:k1], spacing)
-    if base is None:
-        return found
-    tilts = _consistent_tilts(shapes)
-    angle = base[0] - float(tilts[-1])
-    found |= {"sacral_base_deg": base[0], "sacral_base_angle_deg": round(angle, 1)}
-    # The angle is read against the caudal body's tilt, so that tilt must be trusted: the
-    # lordosis grows down to L5, and a caudal body read flatter than the one above it
-    # (a surface cut or bitten) would make any bone below look like the sacral base.
-    if angle < params.sacrum_min_angle_deg or not tilts[-1] >= tilts[-2]:
-        return found
-    return {
-        **sacrum,
-        **found,
-        "is_sacrum": True,
-        "support": "sacral base below a disc",
-        "lumbosacral_angle_deg": round(angle, 1),
-        "s1_among_bodies": False,
     }
 
 
