@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 from phantom_cache import cached
+from vein_truth import vein_line, vein_row
 
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.data.phantom.randomize import (
@@ -398,6 +399,10 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
     )
     row["missing"] = by_overlap.count(MISSING)
     row["levels_named"] = labels.provenance["anchor"] is not None
+    voxel_ml = study.grid.voxel_volume_mm3 / 1000
+    row["bme_found_ml"] = round(float(found.sum()) * voxel_ml, 3)
+    row["veins"] = vein_row(result, truth, voxel_ml)
+    row["truth_veins"] = vein_row(with_truth, truth, voxel_ml)
     return row
 
 
@@ -450,6 +455,13 @@ def _analysis_summary(rows: list[dict[str, Any]]) -> list[str]:
         f"healthy spines with a Modic call: {sum(r['calls_any'] > 0 for r in healthy)} of "
         f"{len(healthy)} ({sum(r['calls_any'] for r in healthy)} endplates); Modic calls on "
         f"automatic bodies outside every true body: {sum(r['calls_outside'] for r in done)}",
+        _figure(
+            "BME found on healthy spines, mL",
+            [r["bme_found_ml"] for r in healthy],
+            higher_is_better=False,
+        ),
+        vein_line([r["veins"] for r in done]),
+        "with the true bodies: " + vein_line([r["truth_veins"] for r in done]),
         _figure(
             "automatic bodies seconds",
             [r["autoseg_seconds"] for r in done],
