@@ -32,7 +32,8 @@ runs the plain phantom family (seeds 9001-9012) instead. ``--cache DIR`` keeps t
 randomized phantoms (pickles keyed by the generator's source, as in ``bench_randomized.py``)
 so that runs with other ``--images`` reuse them; ``--jobs`` runs cases in parallel.
 ``--autoseg-param NAME=VALUE`` (repeatable) changes a field of :class:`AutosegParameters`,
-e.g. ``dark_shell_max_mm=2.5`` (the opt-in dark shell).
+e.g. ``dark_shell_max_mm=2.5`` (the opt-in dark shell); ``--param NAME=VALUE`` (repeatable,
+with ``--analysis``) one of the analysis' :class:`Parameters`, e.g. ``vein_max_height_frac=0``.
 
 Prints per case and overall: per-body Dice against the true VerSe bodies (median and worst
 decile, pooled over bodies), the largest automatic body over the largest true body, levels
@@ -156,6 +157,9 @@ def _cropped(volume: Volume | None, box: tuple[slice, ...]) -> Volume | None:
 OPTIONS: dict[str, bool] = {"pelvis_and_bowel": False, "resampled_1mm": False}
 #: :class:`AutosegParameters` fields changed by ``--autoseg-param``, set by :func:`main`.
 AUTOSEG: dict[str, float] = {}
+#: :class:`Parameters` fields of the analysis changed by ``--param`` (``--analysis``), set by
+#: :func:`main`.
+ANALYSIS: dict[str, Any] = {}
 #: In-plane pixel range (mm) of ``--pixel-mm``, None for the drawn pixels; set by :func:`main`.
 PIXEL_MM: list[tuple[float, float] | None] = [None]
 #: Entropy added to a case's seed for the stream of ``--pixel-mm`` (no generator stream uses it).
@@ -343,6 +347,7 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
 
     from bmetoolkit.analysis import analyze_study
     from bmetoolkit.metrics import MISSING, dice, endplate_types, is_modic_call, volume_error
+    from bmetoolkit.params import Parameters
 
     kind = case_kind(seed)
     phantom = build_phantom(seed, cache) if PIXEL_MM[0] is None else _randomized(seed, False, cache)
@@ -355,9 +360,10 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
         labels = find_vertebral_bodies(study, AutosegParameters(**AUTOSEG))
         row["autoseg_seconds"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        result = analyze_study(study, labels)
+        params = Parameters.from_dict(ANALYSIS)
+        result = analyze_study(study, labels, params)
         row["seconds"] = time.perf_counter() - clock
-        with_truth = analyze_study(study, truth.vertebrae)
+        with_truth = analyze_study(study, truth.vertebrae, params)
     except Exception as error:  # a benchmark reports a failing case and goes on
         row["error"] = f"{type(error).__name__}: {error}"
         return row
@@ -563,8 +569,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="an AutosegParameters field, e.g. dark_shell_max_mm=2.5",
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --analysis: a Parameters field of the analysis, e.g. vein_max_height_frac=0",
+    )
     args = parser.parse_args(argv)
     try:
+        from bench_randomized import parameters
+
+        ANALYSIS.update(parameters(args.param).to_dict() if args.param else {})
         changes = dict(item.split("=", 1) for item in args.autoseg_param)
         AUTOSEG.update({name: float(value) for name, value in changes.items()})
         AutosegParameters(**AUTOSEG)
