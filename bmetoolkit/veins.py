@@ -13,7 +13,8 @@ of these hold in its body's own frame (:class:`~bmetoolkit.spine.vertebra.BodyGe
   ``params.vein_max_height_frac`` of the body's height, and its extent along AP at least
   :data:`MIN_ELONGATION` times that (a channel running forward, not a blob);
 - **at mid-height, away from both endplates**: every voxel lies at least
-  :data:`ENDPLATE_CLEARANCE` of the body's height below each endplate facing a disc;
+  :data:`ENDPLATE_CLEARANCE` of the body's height from either endplate (measured from the
+  body's centroid along its SI axis);
 - **from the posterior wall forward**: its posterior end lies within :data:`WALL_MM` (or one
   voxel, if coarser) of the posterior edge of the body's marrow at its height and side, and
   its anterior end no further than :data:`MAX_DEPTH` of the body's AP depth from that edge;
@@ -72,11 +73,16 @@ __all__ = [
     "drop_basivertebral_veins",
 ]
 
-#: A vein runs forward: its AP extent is at least this many times its SI extent.
-MIN_ELONGATION = 1.5
-#: Every voxel of a vein lies at least this fraction of the body height below each
-#: endplate (the vein runs at 40-60 % of the height; a quarter leaves room for tilt and blur).
-ENDPLATE_CLEARANCE = 0.25
+#: A vein runs forward: its AP extent is at least this many times its SI extent (on real
+#: sagittal T2 often only its foramen shows, a bright notch in the posterior wall about as
+#: long as it is tall; a tall blob at the wall is not a vein).
+MIN_ELONGATION = 1.0
+#: Every voxel of a vein lies within ``0.5 - ENDPLATE_CLEARANCE`` of the body height of the
+#: body's centroid along SI, i.e. at least this fraction of the height from either endplate
+#: (the vein runs at 40-60 % of the height; the rest is room for tilt and blur). Measured
+#: from the centroid, not per column: at the body's rim the columns are short and their
+#: endplate surfaces follow the outline, not the endplates.
+ENDPLATE_CLEARANCE = 0.2
 #: A vein's posterior end lies within this (mm) of the posterior edge of the marrow.
 WALL_MM = 3.0
 #: A vein's anterior end lies at most this fraction of the body's AP depth from that edge
@@ -146,10 +152,8 @@ def _is_vein(
     length = float(ap.max() - ap.min()) + float(voxel_ap)
     if thickness > params.vein_max_height_frac * height or length < MIN_ELONGATION * thickness:
         return False
-    clearance = ENDPLATE_CLEARANCE * height
-    if body.depth_superior[own].min() < clearance:
-        return False
-    if "inferior" in body.endplates and body.depth_inferior[own].min() < clearance:
+    middle = (0.5 - ENDPLATE_CLEARANCE) * height
+    if float(np.abs(si).max()) > middle:
         return False
     half_width = float(np.abs(body.lr).max())
     if abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr)):
