@@ -333,9 +333,11 @@ def _level_by_overlap(found: np.ndarray, truth: np.ndarray) -> dict[int, str]:
     return names
 
 
-def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
+def run_analysis_case(seed: int, cache: Path | None = None, images: str = "t1") -> dict[str, Any]:
     """Analyse one randomized case with its automatic bodies and score it as
-    ``bench_randomized.py`` does with the true ones (same study: T1 and the fluid image).
+    ``bench_randomized.py`` does with the true ones (same study: T1 and the fluid image; with
+    ``images`` ``"t2"`` or ``"stir"`` that image alone, resampled onto the T1 grid, as the
+    path without a T1 sees it: no Modic types).
 
     Endplates are matched to the truth twice: by the level names the automatic bodies carry
     (``type_accuracy``, as a user reads the table; unknown levels leave every endplate
@@ -356,6 +358,11 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
     truth = phantom.truth
     try:
         study = Study.from_images(phantom.t1, stir=phantom.stir)
+        if images != "t1":
+            full = Study.from_images(
+                phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False
+            )
+            study = Study.from_images(None, **{images: getattr(full, images)}, verify_roles=False)
         clock = time.perf_counter()
         labels = find_vertebral_bodies(study, AutosegParameters(**AUTOSEG))
         row["autoseg_seconds"] = time.perf_counter() - clock
@@ -495,20 +502,21 @@ def _analysis_line(row: dict[str, Any]) -> str:
     )
 
 
-def main_analysis(seeds: list[int], cache: Path | None, jobs: int) -> int:
+def main_analysis(seeds: list[int], cache: Path | None, jobs: int, images: str = "t1") -> int:
     """``--analysis``: the analysis with automatic bodies on randomized cases."""
     from bench_randomized import FLUID_NAMES
 
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             rows = []
-            for row in pool.map(run_analysis_case, seeds, [cache] * len(seeds)):
+            more = [cache] * len(seeds), [images] * len(seeds)
+            for row in pool.map(run_analysis_case, seeds, *more):
                 rows.append(row)
                 print(_analysis_line(row), flush=True)
     else:
         rows = []
         for seed in seeds:
-            rows.append(run_analysis_case(seed, cache))
+            rows.append(run_analysis_case(seed, cache, images))
             print(_analysis_line(rows[-1]), flush=True)
     print("\n" + "\n".join(_analysis_summary(rows)))
     for fluid, name in FLUID_NAMES.items():
@@ -560,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--analysis",
         action="store_true",
-        help="run the analysis with the automatic bodies (T1 + fluid image, every case whole)",
+        help="run the analysis with the automatic bodies (T1 + fluid image, every case whole; "
+        "with --images t2 or stir: that image alone)",
     )
     parser.add_argument(
         "--autoseg-param",
@@ -593,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     seeds = seeds[: args.cases] if args.cases else seeds
     if args.analysis:
-        return main_analysis(seeds, args.cache, args.jobs)
+        return main_analysis(seeds, args.cache, args.jobs, args.images)
     every = args.no_sacrum_every
     cuts = [every > 0 and index % every == every - 1 for index in range(len(seeds))]
     common = [args.images, args.plain, args.real_anatomy, args.cache]
