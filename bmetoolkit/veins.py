@@ -19,7 +19,7 @@ of these hold in its body's own frame (:class:`~bmetoolkit.spine.vertebra.BodyGe
   voxel, if coarser) of the posterior edge of the body's marrow at its height and side, and
   its anterior end no further than :data:`MAX_DEPTH` of the body's AP depth from that edge;
 - **in the midline**: its centre lies within :data:`MIDLINE_FRACTION` of the body's LR
-  half-width (or one voxel) of the body's centre.
+  half-width (or half a voxel) of the body's centre.
 
 Every measure is relative to the body (its height, depth and width) or to the voxel, and
 the signal decision stays the scan's own (the region already passed the edema decision on
@@ -88,8 +88,9 @@ WALL_MM = 3.0
 #: A vein's anterior end lies at most this fraction of the body's AP depth from that edge
 #: (the vein reaches a third to a half of the depth; the rest is room for its Y branches).
 MAX_DEPTH = 0.6
-#: A vein's LR centre lies within this fraction of the body's LR half-width of its centre.
-MIDLINE_FRACTION = 0.3
+#: A vein's LR centre lies within this fraction of the body's LR half-width of its centre
+#: (or within half a voxel: a midline channel seen on thick sagittal slices).
+MIDLINE_FRACTION = 0.15
 #: Marrow within this fraction of the body height of a region's SI centre gives the
 #: posterior edge of the marrow at its height.
 EDGE_BAND = 0.1
@@ -156,7 +157,7 @@ def _is_vein(
     if float(np.abs(si).max()) > middle:
         return False
     half_width = float(np.abs(body.lr).max())
-    if abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr)):
+    if abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr) / 2):
         return False
     centre = float(si.mean())
     near = (

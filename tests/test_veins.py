@@ -52,6 +52,7 @@ def test_a_thin_channel_from_the_posterior_wall_at_mid_height_is_a_vein():
         (np.s_[22:28, 7:18, 26:29], "against the superior endplate"),
         (np.s_[22:28, 14:25, 17:20], "starts in the middle of the body, not at its wall"),
         (np.s_[36:42, 7:18, 17:20], "off the midline"),
+        (np.s_[27:33, 7:18, 17:20], "5.5 mm off the midline, more than 15 % of the half-width"),
         (np.s_[22:28, 7:30, 17:20], "reaches the anterior third"),
         (np.s_[22:28, 7:10, 16:21], "a round spot, not a channel running forward"),
     ],
