@@ -32,7 +32,8 @@ runs the plain phantom family (seeds 9001-9012) instead. ``--cache DIR`` keeps t
 randomized phantoms (pickles keyed by the generator's source, as in ``bench_randomized.py``)
 so that runs with other ``--images`` reuse them; ``--jobs`` runs cases in parallel.
 ``--autoseg-param NAME=VALUE`` (repeatable) changes a field of :class:`AutosegParameters`,
-e.g. ``dark_shell_max_mm=2.5`` (the opt-in dark shell).
+e.g. ``dark_shell_max_mm=2.5`` (the opt-in dark shell); ``--param NAME=VALUE`` (repeatable,
+with ``--analysis``) one of the analysis' :class:`Parameters`, e.g. ``vein_max_height_frac=0``.
 
 Prints per case and overall: per-body Dice against the true VerSe bodies (median and worst
 decile, pooled over bodies), the largest automatic body over the largest true body, levels
@@ -57,6 +58,7 @@ from typing import Any
 
 import numpy as np
 from phantom_cache import cached
+from vein_truth import vein_line, vein_row
 
 from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.data.phantom.randomize import (
@@ -155,6 +157,9 @@ def _cropped(volume: Volume | None, box: tuple[slice, ...]) -> Volume | None:
 OPTIONS: dict[str, bool] = {"pelvis_and_bowel": False, "resampled_1mm": False}
 #: :class:`AutosegParameters` fields changed by ``--autoseg-param``, set by :func:`main`.
 AUTOSEG: dict[str, float] = {}
+#: :class:`Parameters` fields of the analysis changed by ``--param`` (``--analysis``), set by
+#: :func:`main`.
+ANALYSIS: dict[str, Any] = {}
 #: In-plane pixel range (mm) of ``--pixel-mm``, None for the drawn pixels; set by :func:`main`.
 PIXEL_MM: list[tuple[float, float] | None] = [None]
 #: Entropy added to a case's seed for the stream of ``--pixel-mm`` (no generator stream uses it).
@@ -328,9 +333,11 @@ def _level_by_overlap(found: np.ndarray, truth: np.ndarray) -> dict[int, str]:
     return names
 
 
-def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
+def run_analysis_case(seed: int, cache: Path | None = None, images: str = "t1") -> dict[str, Any]:
     """Analyse one randomized case with its automatic bodies and score it as
-    ``bench_randomized.py`` does with the true ones (same study: T1 and the fluid image).
+    ``bench_randomized.py`` does with the true ones (same study: T1 and the fluid image; with
+    ``images`` ``"t2"`` or ``"stir"`` that image alone, resampled onto the T1 grid, as the
+    path without a T1 sees it: no Modic types).
 
     Endplates are matched to the truth twice: by the level names the automatic bodies carry
     (``type_accuracy``, as a user reads the table; unknown levels leave every endplate
@@ -342,6 +349,7 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
 
     from bmetoolkit.analysis import analyze_study
     from bmetoolkit.metrics import MISSING, dice, endplate_types, is_modic_call, volume_error
+    from bmetoolkit.params import Parameters
 
     kind = case_kind(seed)
     phantom = build_phantom(seed, cache) if PIXEL_MM[0] is None else _randomized(seed, False, cache)
@@ -350,13 +358,19 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
     truth = phantom.truth
     try:
         study = Study.from_images(phantom.t1, stir=phantom.stir)
+        if images != "t1":
+            full = Study.from_images(
+                phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False
+            )
+            study = Study.from_images(None, **{images: getattr(full, images)}, verify_roles=False)
         clock = time.perf_counter()
         labels = find_vertebral_bodies(study, AutosegParameters(**AUTOSEG))
         row["autoseg_seconds"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        result = analyze_study(study, labels)
+        params = Parameters.from_dict(ANALYSIS)
+        result = analyze_study(study, labels, params)
         row["seconds"] = time.perf_counter() - clock
-        with_truth = analyze_study(study, truth.vertebrae)
+        with_truth = analyze_study(study, truth.vertebrae, params)
     except Exception as error:  # a benchmark reports a failing case and goes on
         row["error"] = f"{type(error).__name__}: {error}"
         return row
@@ -398,6 +412,10 @@ def run_analysis_case(seed: int, cache: Path | None = None) -> dict[str, Any]:
     )
     row["missing"] = by_overlap.count(MISSING)
     row["levels_named"] = labels.provenance["anchor"] is not None
+    voxel_ml = study.grid.voxel_volume_mm3 / 1000
+    row["bme_found_ml"] = round(float(found.sum()) * voxel_ml, 3)
+    row["veins"] = vein_row(result, truth, voxel_ml)
+    row["truth_veins"] = vein_row(with_truth, truth, voxel_ml)
     return row
 
 
@@ -451,6 +469,13 @@ def _analysis_summary(rows: list[dict[str, Any]]) -> list[str]:
         f"{len(healthy)} ({sum(r['calls_any'] for r in healthy)} endplates); Modic calls on "
         f"automatic bodies outside every true body: {sum(r['calls_outside'] for r in done)}",
         _figure(
+            "BME found on healthy spines, mL",
+            [r["bme_found_ml"] for r in healthy],
+            higher_is_better=False,
+        ),
+        vein_line([r["veins"] for r in done]),
+        "with the true bodies: " + vein_line([r["truth_veins"] for r in done]),
+        _figure(
             "automatic bodies seconds",
             [r["autoseg_seconds"] for r in done],
             higher_is_better=False,
@@ -477,20 +502,21 @@ def _analysis_line(row: dict[str, Any]) -> str:
     )
 
 
-def main_analysis(seeds: list[int], cache: Path | None, jobs: int) -> int:
+def main_analysis(seeds: list[int], cache: Path | None, jobs: int, images: str = "t1") -> int:
     """``--analysis``: the analysis with automatic bodies on randomized cases."""
     from bench_randomized import FLUID_NAMES
 
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             rows = []
-            for row in pool.map(run_analysis_case, seeds, [cache] * len(seeds)):
+            more = [cache] * len(seeds), [images] * len(seeds)
+            for row in pool.map(run_analysis_case, seeds, *more):
                 rows.append(row)
                 print(_analysis_line(row), flush=True)
     else:
         rows = []
         for seed in seeds:
-            rows.append(run_analysis_case(seed, cache))
+            rows.append(run_analysis_case(seed, cache, images))
             print(_analysis_line(rows[-1]), flush=True)
     print("\n" + "\n".join(_analysis_summary(rows)))
     for fluid, name in FLUID_NAMES.items():
@@ -542,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--analysis",
         action="store_true",
-        help="run the analysis with the automatic bodies (T1 + fluid image, every case whole)",
+        help="run the analysis with the automatic bodies (T1 + fluid image, every case whole; "
+        "with --images t2 or stir: that image alone)",
     )
     parser.add_argument(
         "--autoseg-param",
@@ -551,8 +578,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="an AutosegParameters field, e.g. dark_shell_max_mm=2.5",
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --analysis: a Parameters field of the analysis, e.g. vein_max_height_frac=0",
+    )
     args = parser.parse_args(argv)
     try:
+        from bench_randomized import parameters
+
+        ANALYSIS.update(parameters(args.param).to_dict() if args.param else {})
         changes = dict(item.split("=", 1) for item in args.autoseg_param)
         AUTOSEG.update({name: float(value) for name, value in changes.items()})
         AutosegParameters(**AUTOSEG)
@@ -565,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     seeds = seeds[: args.cases] if args.cases else seeds
     if args.analysis:
-        return main_analysis(seeds, args.cache, args.jobs)
+        return main_analysis(seeds, args.cache, args.jobs, args.images)
     every = args.no_sacrum_every
     cuts = [every > 0 and index % every == every - 1 for index in range(len(seeds))]
     common = [args.images, args.plain, args.real_anatomy, args.cache]

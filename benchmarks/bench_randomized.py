@@ -13,7 +13,9 @@ endplates, analysis seconds and the lesions. Then the summary, for all cases and
 fluid image (STIR / FS-T2), with the median and the worst decile (the 10th percentile of a
 figure where higher is better, the 90th where lower is better) of: BME Dice (cases with
 edema), BME volume error, endplate type accuracy and kappa (per case), Modic calls on healthy
-spines, central-edema volume error and Modic calls on those cases, and analysis seconds;
+spines, BME found on healthy spines (mL), BME reported inside the true basivertebral veins
+(:mod:`vein_truth`), central-edema volume error and Modic calls on those cases, and
+analysis seconds;
 then, pooled, the endplate type accuracy and the true Modic endplates called none, in all and
 by their true height grade (A < 25 %, B 25-50 %, C > 50 % of the body's height).
 
@@ -45,6 +47,7 @@ from typing import Any
 import numpy as np
 from phantom_cache import cached, source_digest
 from tuning_seeds import tuning_seed_range
+from vein_truth import vein_line, vein_row
 
 from bmetoolkit.analysis import analyze_study
 from bmetoolkit.batch.runner import single_threaded_workers
@@ -172,6 +175,7 @@ def run_case(
         t == "none" and is_modic_call(f) for t, f in zip(truth_types, found_types, strict=True)
     )
     row["missing"] = found_types.count(MISSING)
+    row |= vein_row(result, truth, voxel_ml)
     return row
 
 
@@ -304,6 +308,12 @@ def summary(title: str, rows: Sequence[dict[str, Any]]) -> list[str]:
             higher_is_better=True,
         ),
         _calls("Modic calls on healthy spines", [r for r in done if r["kind"] == "healthy"]),
+        _figure(
+            "BME found on healthy spines, mL",
+            [r["bme_found_ml"] for r in done if r["kind"] == "healthy"],
+            higher_is_better=False,
+        ),
+        vein_line(done),
         _figure(
             "central-edema volume error %",
             [r["bme_volume_error"] for r in central],

@@ -64,6 +64,7 @@ from bmetoolkit.spine.vertebra import (
     on_grid,
 )
 from bmetoolkit.study import Study
+from bmetoolkit.veins import drop_basivertebral_veins
 from bmetoolkit.volume import Volume, grid_to_box_index, grown_box, occupied_box
 
 __all__ = [
@@ -292,6 +293,9 @@ def analyze_study(
     bme, spots, spot_notes = drop_focal_spots(
         bme, decisions[fluid], grid.spacing, voxel_mm3, params, sd=levels.sd.get(fluid, 0.0)
     )
+    bme, veins, vein_notes = drop_basivertebral_veins(
+        bme, bodies, grid.affine[:3, :3], voxel_mm3, params
+    )
     body_labels = np.asarray(labels.bodies.data)
     layer_ratios = None
     if params.grow_into_wall:
@@ -301,6 +305,7 @@ def analyze_study(
     checks, check_notes = _contrast_checks(study, body_labels, all_bodies, reference, levels)
     checks["dark_shell_mm"] = shell
     checks["focal_spots"] = spots
+    checks["basivertebral_veins"] = veins
     found = edema_findings(
         bme,
         decisions=decisions,
@@ -317,7 +322,7 @@ def analyze_study(
     )
     timings["analysis_s"] = time.perf_counter() - clock
     notes = list(study.notes) + list(labels.notes) + _body_notes(all_bodies, reference, params)
-    notes += check_notes + spot_notes
+    notes += check_notes + spot_notes + vein_notes
     affine = grid.affine
 
     def whole(array: NDArray, fill: float = 0) -> NDArray:

@@ -197,6 +197,14 @@ class Parameters:
         ``focal_max_mm``, less than half of which lies within ``subchondral_mm`` of an
         articular surface, is left out, whatever its shape.
         ``focal_max_ratio`` 0 keeps every spot. Defaults 15 / 1.5.
+    vein_max_height_frac : float
+        An edema region that is thin in SI (at most this fraction of its body's height),
+        runs forward from the posterior edge of the marrow in the midline at mid-height,
+        away from both endplates, and reaches at most 60 % of the body's depth is the
+        basivertebral vein (blood, bright on STIR and T2, iso- to hypointense on T1), not
+        edema: left out of the edema and reported apart (``checks.basivertebral_veins`` and
+        a note; :mod:`bmetoolkit.veins`). 0 keeps it as edema. Default 0.3 (a vein of up to
+        4 mm, widened by the decision smoothing, in a body of 24-30 mm).
 
     Modic classification
     --------------------
@@ -339,6 +347,7 @@ class Parameters:
     min_lesion_mm3: float = 50.0
     focal_max_mm: float = 15.0
     focal_max_ratio: float = 1.5
+    vein_max_height_frac: float = 0.3
     t1_hyper_ratio: float = 1.12
     t1_hyper_seed_ratio: float = 1.20
     fluid_hypo_ratio: float = 0.80

@@ -135,12 +135,16 @@ def test_tissue_above_the_top_disc_is_no_body_on_a_randomized_t2():
     """Tuning seed 228, its T2 alone (on the T1 grid, as `bench_autoseg.py --images t2`):
     tissue above T11 up to the image's upper edge was a segment named T10, right against
     T11 (a 0.8 mm gap against discs of about 14 mm). Dropped with a note; every true body
-    keeps its level."""
-    from bmetoolkit.data.phantom.randomize import case_kind, make_randomized_phantom
+    keeps its level. Rendered without its basivertebral veins (session 21), as the case was
+    found: with them the T2's marrow differs and the segment no longer forms."""
+    from dataclasses import replace
+
+    from bmetoolkit.data.phantom.randomize import case_kind, draw_case, render_case
     from bmetoolkit.spine.autoseg import find_vertebral_bodies
     from bmetoolkit.study import Study
 
-    phantom = make_randomized_phantom(228, kind=case_kind(228))
+    draws = draw_case(228, kind=case_kind(228))
+    phantom = render_case(replace(draws, texture=replace(draws.texture, veins=())))
     full = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False)
     study = Study.from_images(None, t2=full.t2, verify_roles=False)
     truth = np.asarray(phantom.truth.vertebrae.data)

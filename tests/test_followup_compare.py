@@ -36,8 +36,16 @@ def _analyse(study):
 
 @pytest.fixture(scope="module")
 def pair():
+    # veins=False: on these small grids (SI voxels over 2 mm) a basivertebral vein cannot be
+    # told from edema by its thickness (bmetoolkit.veins leaves such bodies alone), and L1's
+    # vein would be a persisting "edema" at the follow-up; rendered as before session 21.
     return make_phantom_pair(
-        31, kind="random", small=True, baseline_lesions=BASELINE, followup_lesions=FOLLOWUP
+        31,
+        kind="random",
+        small=True,
+        baseline_lesions=BASELINE,
+        followup_lesions=FOLLOWUP,
+        veins=False,
     )
 
 

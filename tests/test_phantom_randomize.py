@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bmetoolkit.data.phantom.anatomy import Tissue
+from bmetoolkit.data.phantom.anatomy import Tissue, body_height_reference_mm
 from bmetoolkit.data.phantom.build import PhantomStudy
 from bmetoolkit.data.phantom.randomize import (
     AORTA_RADIUS_MM,
@@ -39,13 +39,20 @@ from bmetoolkit.data.phantom.randomize import (
     SNR,
     THIN_SLAB_SLICES,
     TUNING_SEEDS,
+    VEIN_DEPTH,
+    VEIN_HEIGHT_MM,
+    VEIN_RATIOS,
+    VEIN_SI,
+    VEIN_SPLIT,
+    VEIN_WIDTH_MM,
     CaseDraws,
+    _spine,
     case_kind,
     draw_case,
     make_randomized_phantom,
     render_case,
 )
-from bmetoolkit.data.phantom.texture import ROLES, Band, Bias, Spot, Texture, disc_names
+from bmetoolkit.data.phantom.texture import ROLES, Band, Bias, Spot, Texture, Vein, disc_names
 from bmetoolkit.data.phantom.truth import endplates_of
 
 #: Seeds whose draws are checked against the stated ranges (draws only, nothing rendered).
@@ -396,3 +403,78 @@ def test_vessels_are_flow_voids_against_the_bodies_and_leave_the_truth_alone():
     assert became_void.sum() > 100  # the vessels (and gas) in front of the spine
     t1_real, t1_plain = np.asarray(real.t1.data, float), np.asarray(plain.t1.data, float)
     assert t1_real[became_void].mean() < 0.3 * t1_plain[became_void].mean()
+
+
+# --- basivertebral veins ---------------------------------------------------------------------
+
+
+def test_vein_draws_within_ranges_in_most_bodies_but_not_all(all_draws):
+    bodies = with_vein = 0
+    splits = set()
+    for draws in all_draws:
+        veins = draws["texture"]["veins"]
+        levels = [vein["level"] for vein in veins]
+        assert len(levels) == len(set(levels))  # at most one per body
+        spine = _spine(draws["seed"], draws["cortex_mm"], draws["endplate_mm"])
+        assert set(levels) <= set(spine.levels)
+        for vein in veins:
+            half = body_height_reference_mm(spine.vertebra(vein["level"])) / 2
+            assert _within(vein["si_mm"] / half, VEIN_SI)
+            assert _within(vein["height_mm"], VEIN_HEIGHT_MM)
+            assert _within(vein["width_mm"], VEIN_WIDTH_MM)
+            assert _within(vein["depth_frac"], VEIN_DEPTH)
+            assert vein["split_frac"] == 1.0 or _within(vein["split_frac"], VEIN_SPLIT)
+            assert all(_within(vein["ratios"][r], VEIN_RATIOS[r]) for r in ROLES)
+            splits.add(vein["split_frac"] < 1)
+        bodies += len(spine.vertebrae)
+        with_vein += len(veins)
+    assert splits == {True, False}
+    assert 0.6 < with_vein / bodies < 0.95  # most bodies, not all
+
+
+def _vein_everywhere(draws: CaseDraws) -> Texture:
+    """One strong, straight vein in every body without a lesion."""
+    spine = render_once(draws).spine
+    lesion_levels = {lesion.level for lesion in draws.lesions}
+    veins = tuple(
+        Vein(v.level, 0.0, 4.0, 7.0, 0.45, 1.0, 5.0, {"t1": 0.7, "t2": 2.5, "fluid": 2.5})
+        for v in spine.vertebrae
+        if v.level not in lesion_levels
+    )
+    return Texture(veins=veins)
+
+
+@pytest.fixture(scope="module")
+def vein_pair():
+    """The full-size case of ``SEED`` without texture and with a vein in every free body."""
+    draws = replace(draw_case(SEED), storage="uint16", fov="full")
+    plain = render_case(replace(draws, texture=Texture()))
+    veined = render_case(replace(draws, texture=_vein_everywhere(draws)))
+    return plain, veined
+
+
+def test_a_vein_is_in_its_own_truth_mask_inside_the_body_never_edema(vein_pair):
+    plain, veined = vein_pair
+    for name in ("t1", "t2", "stir"):
+        masks = veined.truth.grid_masks[name]
+        vein = masks["vein"].data > 0
+        assert vein.sum() > 20, name
+        assert (masks["vertebrae"].data[vein] > 0).all()
+        assert not (masks["bme_mask"].data[vein] > 0).any()
+        assert not plain.truth.grid_masks[name]["vein"].data.any()
+        for key in ("bme_mask", "modic_map", "vertebrae", "tissue"):
+            assert np.array_equal(masks[key].data, plain.truth.grid_masks[name][key].data)
+    assert veined.truth.masks["vein"] is veined.truth.grid_masks["t1"]["vein"]
+
+
+def test_a_vein_is_bright_on_fluid_images_not_on_t1_and_opens_through_the_wall(vein_pair):
+    plain, veined = vein_pair
+    for name, brighter in (("stir", True), ("t2", True), ("t1", False)):
+        masks = veined.truth.grid_masks[name]
+        vein = masks["vein"].data > 0
+        change = veined.contrasts[name].data[vein].astype(float) / np.maximum(
+            plain.contrasts[name].data[vein].astype(float), 1.0
+        )
+        assert (np.median(change) > 1.3) if brighter else (np.median(change) < 0.95), name
+        wall = vein & (masks["tissue"].data == Tissue.CORTEX)
+        assert wall.any(), name  # the posterior wall's opening is part of the vein

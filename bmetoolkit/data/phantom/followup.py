@@ -355,6 +355,7 @@ def make_phantom_pair(
     move: bool = True,
     textured: bool = True,
     vary: Collection[str] = ACQUISITION_CHANGES,
+    veins: bool = True,
 ) -> PhantomPair:
     """Two visits of one randomised phantom spine (:mod:`.randomize`) and their true change.
 
@@ -384,6 +385,9 @@ def make_phantom_pair(
         ``"offset"``, ``"pixel"``, ``"tilt"`` of each grid, ``"position"`` the patient's
         motion (as ``move``). What changes takes the value it takes when all change, so a
         test-retest difference can be split into its sources.
+    veins : bool
+        False: no basivertebral veins (:class:`.texture.Vein`), as the randomised phantom
+        rendered before session 21 (every other draw is the same).
 
     Returns
     -------
@@ -392,6 +396,8 @@ def make_phantom_pair(
     draws = draw_case(seed, kind=kind or case_kind(seed), small=small)
     if not textured:
         draws = replace(draws, texture=replace(Texture(), bias=draws.texture.bias))
+    if not veins:
+        draws = replace(draws, texture=replace(draws.texture, veins=()))
     if baseline_lesions is not None:
         draws = replace(draws, lesions=tuple(baseline_lesions))
     unknown = set(vary) - set(ACQUISITION_CHANGES)

@@ -56,7 +56,7 @@ from bmetoolkit.data.phantom.anatomy import (
 )
 from bmetoolkit.data.phantom.build import PhantomStudy, assemble_study
 from bmetoolkit.data.phantom.config import PhantomConfig
-from bmetoolkit.data.phantom.grids import GridSpec
+from bmetoolkit.data.phantom.grids import GridSpec, subsample_offsets
 from bmetoolkit.data.phantom.lesions import Lesion
 from bmetoolkit.data.phantom.render import CONTRASTS, SIGNALS, ContrastSpec, acquisition_meta
 from bmetoolkit.data.phantom.texture import (
@@ -65,8 +65,10 @@ from bmetoolkit.data.phantom.texture import (
     Bias,
     Spot,
     Texture,
+    Vein,
     disc_names,
     render_effects,
+    vein_mask,
 )
 from bmetoolkit.data.phantom.truth import endplates_of
 from bmetoolkit.resample import resample_to
@@ -100,7 +102,7 @@ HELD_OUT_SEEDS: tuple[int, ...] = tuple(range(5000, 5060))
 STREAMS = (
     "anatomy", "bone", "lesions", "contrast", "texture", "mottle", "discs", "fluid",
     "acquisition", "fov", "storage", "bias", "snr", "noise_t1", "noise_t2", "noise_fluid",
-    "surroundings", "pelvis",
+    "surroundings", "pelvis", "veins",
 )  # fmt: skip
 
 # --- lesions -------------------------------------------------------------------------------
@@ -177,6 +179,21 @@ BONE_THICKNESS_MM: Range = (0.5, 2.5)
 #: Degenerated discs: probability per disc and nucleus signal relative to a healthy one.
 DARK_DISC_PROBABILITY = 0.35
 DARK_DISC_RATIO: Range = (0.3, 0.6)
+
+#: Basivertebral veins (:class:`~.texture.Vein`, image only, never BME): probability per
+#: body of a visible one, SI thickness and LR width (mm), how far forward from the posterior
+#: wall (fraction of the AP depth), centre height (fraction of half the body height), the
+#: probability of a Y split, where it splits (fraction of its length) and how far each
+#: branch ends off the midline (mm), and blood signal relative to marrow per role.
+VEIN_PROBABILITY = 0.8
+VEIN_HEIGHT_MM: Range = (1.5, 4.0)
+VEIN_WIDTH_MM: Range = (3.0, 8.0)
+VEIN_DEPTH: Range = (0.25, 0.5)
+VEIN_SI: Range = (-0.15, 0.15)
+VEIN_SPLIT_PROBABILITY = 0.5
+VEIN_SPLIT: Range = (0.3, 0.7)
+VEIN_SPREAD_MM: Range = (3.0, 8.0)
+VEIN_RATIOS: dict[str, Range] = {"t1": (0.6, 1.0), "t2": (1.3, 3.0), "fluid": (1.3, 3.0)}
 
 # --- surroundings of the "real anatomy" family ---------------------------------------------
 
@@ -623,6 +640,28 @@ def _bands(rng: np.random.Generator, spine: Spine) -> list[Band]:
     return bands
 
 
+def _veins(rng: np.random.Generator, spine: Spine) -> list[Vein]:
+    """A basivertebral vein in most bodies, each drawn on its own."""
+    veins = []
+    for vertebra in spine.vertebrae:
+        if rng.random() >= VEIN_PROBABILITY:
+            continue
+        split = _uniform(rng, VEIN_SPLIT) if rng.random() < VEIN_SPLIT_PROBABILITY else 1.0
+        veins.append(
+            Vein(
+                vertebra.level,
+                si_mm=_uniform(rng, VEIN_SI) * body_height_reference_mm(vertebra) / 2,
+                height_mm=_uniform(rng, VEIN_HEIGHT_MM),
+                width_mm=_uniform(rng, VEIN_WIDTH_MM),
+                depth_frac=_uniform(rng, VEIN_DEPTH),
+                split_frac=split,
+                spread_mm=_uniform(rng, VEIN_SPREAD_MM),
+                ratios={role: _uniform(rng, VEIN_RATIOS[role]) for role in ROLES},
+            )
+        )
+    return veins
+
+
 def _texture(rngs: dict[str, np.random.Generator], spine: Spine) -> Texture:
     rng = rngs["texture"]
     spots = _spots(rng, spine, FAT_SPOTS, FAT_SPOT_DIAMETER_MM, FAT_SPOT_RATIOS)
@@ -646,6 +685,7 @@ def _texture(rngs: dict[str, np.random.Generator], spine: Spine) -> Texture:
         mottle_seed=int(mottle.integers(2**31)),
         dark_discs=dark,
         bias=Bias(_uniform(bias, BIAS_AMPLITUDE), tuple(float(v) for v in direction)),  # type: ignore[arg-type]
+        veins=tuple(_veins(rngs["veins"], spine)),
     )
 
 
@@ -807,6 +847,18 @@ def _stored(volume: Volume, draws: CaseDraws) -> Volume:
     return Volume(stored, volume.affine, kind="intensity", source=volume.source, meta=volume.meta)
 
 
+def _add_vein_truth(study: PhantomStudy, texture: Texture) -> None:
+    """Add the ``"vein"`` truth mask (basivertebral veins outside the BME truth) on every
+    grid: a mimic of edema that is not edema, so benchmarks can count BME reported in it."""
+    for name, masks in study.truth.grid_masks.items():
+        spec = study.config.grids[name]
+        offsets = subsample_offsets(spec, study.config.supersample)
+        vein = vein_mask(texture, study.spine, masks["vertebrae"].grid, offsets, masks["vertebrae"])
+        outside_bme = np.asarray(masks["bme_mask"].data) == 0
+        masks["vein"] = vein.with_data((np.asarray(vein.data) * outside_bme).astype(np.uint8))
+    study.truth.masks["vein"] = study.truth.grid_masks["t1"]["vein"]
+
+
 def render_case(draws: CaseDraws, *, noise_seed: int | None = None) -> PhantomStudy:
     """Build the phantom study of a set of draws (see :func:`draw_case`).
 
@@ -822,8 +874,17 @@ def render_case(draws: CaseDraws, *, noise_seed: int | None = None) -> PhantomSt
         supersample=RANDOMIZED_SUPERSAMPLE,
     )
     noise = {SLOTS[role]: rngs[f"noise_{role}"] for role in ROLES}
-    effects = render_effects(draws.texture, spine, [(SLOTS[role], role) for role in ROLES])
+    tables = {role: config.contrasts[SLOTS[role]].table for role in ROLES}
+    effects = render_effects(
+        draws.texture,
+        spine,
+        [(SLOTS[role], role) for role in ROLES],
+        marrow_over_cortex={
+            role: table[T.MARROW] / table[T.CORTEX] for role, table in tables.items()
+        },
+    )
     study = assemble_study(draws.seed, spine, list(draws.lesions), config, noise, effects=effects)
+    _add_vein_truth(study, draws.texture)
     if draws.resampled_mm:
         study = _resampled_study(study, draws.resampled_mm)
     study.t1, study.t2, study.stir = (_stored(v, draws) for v in (study.t1, study.t2, study.stir))

@@ -16,6 +16,11 @@ truth is measured from.
 - **Mottling**: a smooth Gaussian random field of the marrow's log signal (relative SD and
   correlation length drawn per case), fat-like: brighter on T1, darker on a fat-suppressed
   image.
+- **Basivertebral veins** (:class:`Vein`): slow-flowing blood in a thin channel at a body's
+  mid-height, entering through an opening in the posterior wall (the cortex there shows the
+  vein's signal) and running forward, sometimes splitting (Y-shaped): bright on fluid-sensitive
+  images, iso- to hypointense on T1, a mimic of central edema that is not edema. Its voxels
+  are kept as a truth mask of their own (:func:`vein_mask`), never as BME.
 - **Dark discs**: the nucleus of some discs at a fraction of a healthy nucleus' signal on T2
   and on the fluid-sensitive image.
 - **Bias field** (:class:`Bias`): a smooth multiplicative field, log-linear along a random
@@ -45,9 +50,9 @@ from scipy import ndimage
 
 from bmetoolkit.data.phantom.anatomy import N_TISSUES, Spine, Tissue, Vertebra, endplate_depth
 from bmetoolkit.data.phantom.grids import fine_grid
-from bmetoolkit.data.phantom.render import RenderEffects
-from bmetoolkit.data.phantom.scene import Samples, disc_frame, voxel_centres
-from bmetoolkit.volume import Grid
+from bmetoolkit.data.phantom.render import SIGNALS, RenderEffects
+from bmetoolkit.data.phantom.scene import Samples, _block, _world, disc_frame, voxel_centres
+from bmetoolkit.volume import Grid, Volume
 
 __all__ = [
     "ROLES",
@@ -56,8 +61,10 @@ __all__ = [
     "MottleField",
     "Spot",
     "Texture",
+    "Vein",
     "disc_names",
     "render_effects",
+    "vein_mask",
 ]
 
 #: Contrast roles: T1, plain T2 and the fat-suppressed fluid-sensitive image.
@@ -66,6 +73,11 @@ ROLES = ("t1", "t2", "fluid")
 SPOT_EDGE_MM = 1.0
 #: Width (mm) over which a fatty band's membership falls from 1 to 0 at its deep side.
 BAND_EDGE_MM = 0.5
+#: Width (mm) over which a basivertebral vein's membership falls from 1 to 0 at its wall.
+VEIN_EDGE_MM = 0.5
+#: How far (mm) a vein's trunk starts behind the posterior wall's outer surface, so that it
+#: opens through the cortex.
+VEIN_OPENING_MM = 1.0
 #: Lattice step (mm) of the mottling field, interpolated linearly at the sample points.
 MOTTLE_STEP_MM = 1.0
 #: Margin (mm) of the mottling lattice around the vertebral bodies.
@@ -73,6 +85,8 @@ MOTTLE_MARGIN_MM = 6.0
 #: Sign of the mottling per role: fat-rich marrow is brighter on T1 and T2, darker when fat
 #: is suppressed.
 MOTTLE_SIGN = {"t1": 1.0, "t2": 1.0, "fluid": -1.0}
+#: The plain phantom's contrast of each role (its signal table is the default).
+PLAIN_CONTRAST = {"t1": "t1", "t2": "t2", "fluid": "stir"}
 #: Roles whose disc nucleus darkens when the disc degenerates (T1 barely changes).
 DARK_DISC_ROLES = ("t2", "fluid")
 
@@ -135,6 +149,40 @@ class Band:
 
 
 @dataclass(frozen=True)
+class Vein:
+    """A basivertebral vein: a thin channel from the posterior wall forward at mid-height.
+
+    Parameters
+    ----------
+    level : str
+        The body it lies in.
+    si_mm : float
+        Height of its centre in the body's local frame (mm, 0 = mid-height).
+    height_mm, width_mm : float
+        Its SI thickness and LR width (mm).
+    depth_frac : float
+        How far it runs forward from the posterior wall, as a fraction of the body's AP
+        depth at mid-height.
+    split_frac : float
+        Where along its length it splits into two branches (Y-shaped), as a fraction of its
+        length; 1 for a single channel.
+    spread_mm : float
+        LR distance of each branch's anterior end from the midline (mm).
+    ratios : dict of str to float
+        Signal of blood relative to the marrow, per role.
+    """
+
+    level: str
+    si_mm: float
+    height_mm: float
+    width_mm: float
+    depth_frac: float
+    split_frac: float
+    spread_mm: float
+    ratios: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Bias:
     """A smooth multiplicative field: log-linear along ``direction`` over the spine.
 
@@ -169,6 +217,8 @@ class Texture:
         Nucleus signal of degenerated discs (by name, e.g. ``"L4-L5"``) relative to a
         healthy nucleus.
     bias : Bias, optional
+    veins : tuple of Vein
+        Basivertebral veins (at most one per body).
     """
 
     spots: tuple[Spot, ...] = ()
@@ -178,6 +228,7 @@ class Texture:
     mottle_seed: int = 0
     dark_discs: dict[str, float] = field(default_factory=dict)
     bias: Bias | None = None
+    veins: tuple[Vein, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The draws as plain JSON-ready values."""
@@ -261,7 +312,8 @@ def _marrow_gain(
         own = np.flatnonzero(body == vertebra.index)
         spots = [s for s in texture.spots if s.level == vertebra.level]
         bands = [b for b in texture.bands if b.level == vertebra.level]
-        if own.size == 0 or not (spots or bands):
+        veins = [v for v in texture.veins if v.level == vertebra.level]
+        if own.size == 0 or not (spots or bands or veins):
             continue
         ap, lr, si = vertebra.local(*(points[own, n].astype(np.float32) for n in range(3)))
         layers = [
@@ -272,7 +324,95 @@ def _marrow_gain(
             for band in bands
         ]
         factor[own] *= _feature_gain(layers, own.size)
+        for vein in veins:  # blood replaces the marrow, texture and all
+            m = _vein_membership(vein, vertebra, ap, lr, si)
+            factor[own] += m * (np.float32(vein.ratios[role]) - factor[own])
     return marrow, factor
+
+
+def _cortex_gain(
+    texture: Texture, spine: Spine, role: str, marrow_over_cortex: float, samples: Samples
+) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """Flat indices of cortex samples a vein opens through and their factor (to blood)."""
+    empty = (np.zeros(0, np.intp), np.ones(0, np.float32))
+    if not texture.veins:
+        return empty
+    code = samples.code.reshape(-1)
+    cortex = np.flatnonzero((code % N_TISSUES == Tissue.CORTEX) & (code >= N_TISSUES))
+    if cortex.size == 0:
+        return empty
+    points = _sample_points(samples, cortex)
+    body = code[cortex] // N_TISSUES - 1
+    where, factors = [], []
+    for vein in texture.veins:
+        vertebra = spine.vertebra(vein.level)
+        own = np.flatnonzero(body == vertebra.index)
+        if own.size == 0:
+            continue
+        ap, lr, si = vertebra.local(*(points[own, n].astype(np.float32) for n in range(3)))
+        m = _vein_membership(vein, vertebra, ap, lr, si)
+        hit = m > 0
+        where.append(cortex[own[hit]])
+        factors.append(1 + m[hit] * np.float32(vein.ratios[role] * marrow_over_cortex - 1))
+    if not where:
+        return empty
+    return np.concatenate(where), np.concatenate(factors).astype(np.float32)
+
+
+def _vein_path(vein: Vein, vertebra: Vertebra) -> list[tuple[FloatArray, FloatArray]]:
+    """The vein's centre line as segments ``(start, end)`` in the local (ap, lr) plane."""
+    wall = vertebra.ap_radius_mm * (1 - vertebra.waist)  # posterior wall at mid-height
+    start = np.array([-wall - VEIN_OPENING_MM, 0.0])
+    end_ap = -wall + vein.depth_frac * 2 * wall
+    if vein.split_frac >= 1:
+        return [(start, np.array([end_ap, 0.0]))]
+    fork = np.array([-wall + vein.split_frac * (end_ap + wall), 0.0])
+    return [
+        (start, fork),
+        (fork, np.array([end_ap, vein.spread_mm])),
+        (fork, np.array([end_ap, -vein.spread_mm])),
+    ]
+
+
+def _vein_membership(
+    vein: Vein, vertebra: Vertebra, ap: Points, lr: Points, si: Points
+) -> NDArray[np.float32]:
+    """Membership of local points in a vein (soft wall of :data:`VEIN_EDGE_MM`)."""
+    distance = np.full(ap.shape, np.inf, np.float32)
+    for start, end in _vein_path(vein, vertebra):
+        step = end - start
+        t = np.clip(((ap - start[0]) * step[0] + (lr - start[1]) * step[1]) / (step @ step), 0, 1)
+        d = np.hypot(ap - (start[0] + t * step[0]), lr - (start[1] + t * step[1]))
+        np.minimum(distance, d.astype(np.float32), out=distance)
+    across = _membership(np.float32(vein.width_mm / 2) - distance, VEIN_EDGE_MM)
+    through = _membership(np.float32(vein.height_mm / 2) - np.abs(si - vein.si_mm), VEIN_EDGE_MM)
+    return np.minimum(across, through)
+
+
+def vein_mask(
+    texture: Texture,
+    spine: Spine,
+    grid: Grid,
+    offsets: NDArray[np.float64],
+    bodies: Volume,
+) -> Volume:
+    """Truth mask of the basivertebral veins on ``grid`` (uint8, 1 = vein).
+
+    A voxel is vein when at least half of its samples (``offsets``, as the truth masks use)
+    lie inside one (membership >= 0.5) and it belongs to the vein's body in ``bodies`` (the
+    vertebral-body truth on ``grid``).
+    """
+    mask = np.zeros(grid.shape, np.uint8)
+    labels = np.asarray(bodies.data)
+    for vein in texture.veins:
+        vertebra = spine.vertebra(vein.level)
+        block = _block(grid, _body_corners(spine, vein.level))
+        if block is None:
+            continue
+        ap, lr, si = vertebra.local(*_world(grid, offsets, block))
+        inside = (_vein_membership(vein, vertebra, ap, lr, si) >= 0.5).mean(axis=-1) >= 0.5
+        mask[block] |= (inside & (labels[block] == vertebra.verse_id)).astype(np.uint8)
+    return Volume(mask, grid.affine, kind="label", source="phantom:vein")
 
 
 def _feature_gain(layers: Sequence[tuple[bool, float, NDArray]], size: int) -> NDArray[np.float32]:
@@ -368,7 +508,11 @@ def _bias_gain(bias: Bias, spine: Spine, grid: Grid) -> NDArray[np.float32]:
 
 
 def render_effects(
-    texture: Texture, spine: Spine, roles: Sequence[tuple[str, str]]
+    texture: Texture,
+    spine: Spine,
+    roles: Sequence[tuple[str, str]],
+    *,
+    marrow_over_cortex: dict[str, float] | None = None,
 ) -> dict[str, RenderEffects]:
     """The :class:`RenderEffects` of each contrast.
 
@@ -378,7 +522,15 @@ def render_effects(
     spine : Spine
     roles : sequence of (contrast name, role)
         E.g. ``[("t1", "t1"), ("t2", "t2"), ("stir", "fluid")]``.
+    marrow_over_cortex : dict of str to float, optional
+        Marrow signal over cortex signal per role, for the cortex a vein opens through
+        (needed only when ``texture.veins``; default: the plain phantom's tables).
     """
+    if marrow_over_cortex is None:
+        tables = {role: SIGNALS.get(name, SIGNALS[PLAIN_CONTRAST[role]]) for name, role in roles}
+        marrow_over_cortex = {
+            role: table[Tissue.MARROW] / table[Tissue.CORTEX] for role, table in tables.items()
+        }
     needs_field = any(sd > 0 for sd in texture.mottle_sd.values())
     field_ = (
         MottleField(spine, texture.mottle_length_mm, texture.mottle_seed) if needs_field else None
@@ -388,6 +540,11 @@ def render_effects(
 
         def sample_gain(samples: Samples, role: str = role):
             where, factor = _marrow_gain(texture, spine, role, field_, samples)
+            if texture.veins:
+                opening, blood = _cortex_gain(
+                    texture, spine, role, marrow_over_cortex[role], samples
+                )
+                where, factor = np.concatenate([where, opening]), np.concatenate([factor, blood])
             if role in DARK_DISC_ROLES:
                 discs, dark = _disc_gain(texture, spine, samples)
                 where, factor = np.concatenate([where, discs]), np.concatenate([factor, dark])

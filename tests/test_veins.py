@@ -1,0 +1,117 @@
+"""The basivertebral-vein rule (:mod:`bmetoolkit.veins`): recognised by place and shape in
+its body, never an edema that fills more of the height, touches an endplate, lies off the
+midline or away from the posterior wall."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bmetoolkit.analysis import analyze_study
+from bmetoolkit.data.phantom.randomize import draw_case, render_case
+from bmetoolkit.data.phantom.texture import Texture, Vein
+from bmetoolkit.params import Parameters
+from bmetoolkit.spine.labels import VertebraLabels
+from bmetoolkit.spine.vertebra import body_geometries
+from bmetoolkit.study import Study
+from bmetoolkit.veins import basivertebral_veins, drop_basivertebral_veins
+from bmetoolkit.volume import Volume
+
+#: The block body: x LR 5-44, y AP 5-34 (posterior wall at y = 5), z SI 5-30 (1 mm, RAS).
+SHAPE = (50, 40, 36)
+
+
+def _body(spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)):
+    data = np.zeros(SHAPE, np.uint8)
+    data[5:45, 5:35, 5:31] = 22
+    affine = np.diag([*spacing, 1.0])
+    labels = VertebraLabels(Volume(data, affine, kind="label"), {22: "L3"}, "verse")
+    (body,) = body_geometries(labels, cortex_mm=1.0)
+    return body, affine[:3, :3]
+
+
+def _found(region: tuple[slice, slice, slice], **params) -> bool:
+    body, axes = _body()
+    bme = np.zeros(SHAPE, bool)
+    bme[region] = True
+    return bool(basivertebral_veins(bme, [body], axes, Parameters(**params))[region].all())
+
+
+def test_a_thin_channel_from_the_posterior_wall_at_mid_height_is_a_vein():
+    assert _found(np.s_[22:28, 7:18, 17:20])
+    assert _found(np.s_[20:30, 7:22, 16:21])  # 5 mm tall, two thirds of the way forward
+
+
+@pytest.mark.parametrize(
+    "region, why",
+    [
+        (np.s_[22:28, 7:18, 11:25], "14 mm tall: central edema fills more of the height"),
+        (np.s_[22:28, 7:18, 7:10], "against the inferior endplate"),
+        (np.s_[22:28, 7:18, 26:29], "against the superior endplate"),
+        (np.s_[22:28, 14:25, 17:20], "starts in the middle of the body, not at its wall"),
+        (np.s_[36:42, 7:18, 17:20], "off the midline"),
+        (np.s_[27:33, 7:18, 17:20], "5.5 mm off the midline, more than 15 % of the half-width"),
+        (np.s_[22:28, 7:30, 17:20], "reaches the anterior third"),
+        (np.s_[22:28, 7:10, 16:21], "a round spot, not a channel running forward"),
+    ],
+)
+def test_what_is_not_vein_shaped_or_placed_stays_edema(region, why):
+    assert not _found(region), why
+
+
+def test_the_rule_is_off_at_zero_and_on_coarse_si_voxels():
+    assert not _found(np.s_[22:28, 7:18, 17:20], vein_max_height_frac=0.0)
+    body, axes = _body((1.0, 1.0, 3.0))  # 3 mm along SI: a vein's thickness is not seen
+    bme = np.zeros(SHAPE, bool)
+    bme[22:28, 7:18, 17:18] = True
+    assert not basivertebral_veins(bme, [body], axes, Parameters()).any()
+
+
+def test_dropped_veins_are_summarised_with_a_note():
+    body, axes = _body()
+    bme = np.zeros(SHAPE, bool)
+    bme[22:28, 7:18, 17:20] = True
+    bme[10:20, 20:30, 8:22] = True  # an edema
+    kept, summary, notes = drop_basivertebral_veins(bme, [body], axes, 1.0, Parameters())
+    assert summary == {"count": 1, "volume_ml": 0.198}
+    assert kept.sum() == 10 * 10 * 14
+    assert len(notes) == 1 and "basivertebral vein" in notes[0]
+
+
+# --- end to end, on a randomized phantom --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def veined_case():
+    """A central-edema case (full size, STIR) with a bright vein in every body."""
+    draws = replace(draw_case(19, kind="central_edema"), storage="uint16", fov="full")
+    draws = replace(draws, fluid="stir")
+    spine = render_case(replace(draws, texture=Texture())).spine
+    veins = tuple(
+        Vein(v.level, 0.0, 3.0, 6.0, 0.4, 1.0, 5.0, {"t1": 0.8, "t2": 2.2, "fluid": 2.5})
+        for v in spine.vertebrae
+    )
+    return render_case(replace(draws, texture=Texture(veins=veins)))
+
+
+def _bme_in_vein(phantom, params: Parameters):
+    study = Study.from_images(phantom.t1, stir=phantom.stir)
+    result = analyze_study(study, phantom.truth.vertebrae, params)
+    found = np.asarray(result.bme_mask.data) > 0
+    vein = np.asarray(phantom.truth.masks["vein"].data) > 0
+    edema = np.asarray(phantom.truth.bme_mask.data) > 0
+    kept = (found & edema).sum() / edema.sum()
+    return (found & vein).sum() / vein.sum(), kept, result
+
+
+def test_the_analysis_reports_veins_apart_and_keeps_the_central_edema(veined_case):
+    counted, kept_before, _ = _bme_in_vein(veined_case, Parameters(vein_max_height_frac=0.0))
+    left, kept_after, result = _bme_in_vein(veined_case, Parameters())
+    assert counted > 0.3  # the vein is edema on the ratios alone
+    assert left < 0.5 * counted
+    assert result.checks["basivertebral_veins"]["count"] >= 1
+    assert any("basivertebral vein" in note for note in result.notes)
+    assert kept_after >= kept_before - 0.05  # the central edema stays
+    assert result.parameters.vein_max_height_frac == Parameters().vein_max_height_frac
