@@ -52,6 +52,7 @@ def _visit(
         bme_mask=Volume(np.zeros(SHAPE, np.uint8), grid.affine, kind="label"),
         wall_layer_ratios=None,  # no wall layer: nothing to grow into
         vertebrae=SimpleNamespace(bodies=Volume(np.ones(SHAPE, np.uint8), grid.affine)),
+        bodies=[],  # no body geometry: no basivertebral vein to leave out
     )
     visit = visit_decision(result)  # type: ignore[arg-type]
     result.bme_mask = result.bme_mask.with_data(own_edema(visit).astype(np.uint8))
@@ -389,3 +390,18 @@ def test_an_interrupted_save_of_the_ratio_images_leaves_no_file(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         save_decision_images(result, tmp_path / "again.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["decision_images.npz"]
+
+
+def test_basivertebral_veins_are_left_out_of_both_visits_as_by_the_analysis():
+    from bmetoolkit.analysis import analyze
+    from bmetoolkit.data.phantom.randomize import make_randomized_phantom
+
+    phantom = make_randomized_phantom(64)  # a tuning seed whose analysis finds two veins
+    result = analyze(phantom.t1, stir=phantom.stir, vertebrae=phantom.truth.vertebrae)
+    assert result.checks["basivertebral_veins"]["count"] > 0
+    visit = visit_decision(result)
+    own = own_edema(visit)
+    assert np.array_equal(own, np.asarray(result.bme_mask.data) > 0)
+    # the same scan twice: decided together, each visit's edema is its own, veins left out
+    joint = decide_jointly(visit, visit, _same_grid, _same_grid)
+    assert np.array_equal(joint.bme[0], own) and np.array_equal(joint.bme[1], own)

@@ -37,6 +37,8 @@ decision levels) and two links between them, after registration:
    volume), and the regions are kept or left out at both: both visits see the same marrow,
    and a median near the level fell on either side with the noise of each scan.
 
+Basivertebral veins (:mod:`bmetoolkit.veins`) are left out of each visit's edema after
+the focal-spot decision, on that visit's own regions, as the analysis leaves them out.
 Everything downstream (Modic map, endplates, lesion table) is then computed from the joint
 edema with the analysis' own functions, so a visit's joint outputs are what its analysis
 would report with that edema. A visit's own analysis (``analyze``) is not changed.
@@ -64,6 +66,7 @@ from bmetoolkit.followup.warp import warp_labels
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import boxed_regions, focal_spots, grow_masks, grow_regions
+from bmetoolkit.veins import basivertebral_veins
 
 __all__ = [
     "REEXAMINED_CONTRAST",
@@ -173,10 +176,18 @@ def visit_decision(result: AnalysisResult) -> VisitDecision:
 
 
 def own_marrow_edema(visit: VisitDecision) -> NDArray[np.bool_]:
-    """The visit's marrow edema decided alone: its candidates without focal spots, before
-    growing into the bodies' walls (the analysis')."""
+    """The visit's marrow edema decided alone: its candidates without focal spots and
+    basivertebral veins, before growing into the bodies' walls (the analysis')."""
     labels, n = _labelled(visit.candidates)
-    return visit.candidates & ~_spots(labels, n, visit)[labels]
+    return _without_veins(visit, visit.candidates & ~_spots(labels, n, visit)[labels])
+
+
+def _without_veins(visit: VisitDecision, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``mask`` without the regions the analysis takes for basivertebral veins
+    (:mod:`bmetoolkit.veins`, decided on the visit's own edema as the analysis does)."""
+    result = visit.result
+    affine = np.asarray(result.study.grid.affine, float)
+    return mask & ~basivertebral_veins(mask, result.bodies, affine[:3, :3], result.parameters)
 
 
 def own_edema(visit: VisitDecision) -> NDArray[np.bool_]:
@@ -344,7 +355,7 @@ def decide_jointly(
         for v in (0, 1):
             changed[v] += int(np.count_nonzero(spots[v][members[v]] != decision))
             spots[v][members[v]] = decision
-    marrow = [finished[v] & ~spots[v][final[v][0]] for v in (0, 1)]
+    marrow = [_without_veins(visits[v], finished[v] & ~spots[v][final[v][0]]) for v in (0, 1)]
     bme = [_into_walls(visits[v], marrow[v]) for v in (0, 1)]
     shares = [
         edema_shares(
