@@ -51,6 +51,7 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
+from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
@@ -384,7 +385,10 @@ def _bodies_from_marrow(
     before = bodies
     bodies = add_cortex(bodies, spacing, params, marrow if face_layer else None, dark)
     if dark is not None and params.endplate_fill_mm > 0:
-        bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
+        reach = endplate_reach_mm(
+            spacing, params.endplate_fill_mm, bright_t1 is not None and params.fill_from_surface
+        )
+        bodies = fill_to_endplate(bodies, dark, spacing, reach)
     if dark is not None:
         bodies = grow_cortex(bodies, dark, spacing, params, face_layer)
     # Grown from both endplates through a disc's dark annulus, neighbours may meet: the

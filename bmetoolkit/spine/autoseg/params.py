@@ -179,6 +179,11 @@ class AutosegParameters:
     dark_marrow_floor : float
         On such a T1, voxels darker than this fraction of the marrow level are air or
         noise, not marrow.
+    fill_from_surface : bool
+        On a T1 with bright marrow, ``endplate_fill_mm`` is counted from the body's
+        surface to the near side of the dark voxel instead of centre to centre (one voxel
+        more): on pixels of 1-2 mm along SI the fill otherwise looks one voxel beyond the
+        body only (:mod:`bmetoolkit.spine.autoseg.endplate_reach`).
     """
 
     tissue_fraction: float = 0.05
@@ -228,6 +233,7 @@ class AutosegParameters:
     canal_fluid_fraction: float = 0.7
     dark_marrow_smooth_mm: float = 1.0
     dark_marrow_floor: float = 0.3
+    fill_from_surface: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
