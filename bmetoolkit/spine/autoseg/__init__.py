@@ -51,6 +51,7 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
+from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
 from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
@@ -297,15 +298,52 @@ def _segment_column(
         if int(retry[0].max()) > int(found[0].max()):
             found, polarity = retry, other
             evidence = {**evidence, "retried": f"{other}: more bodies than as read"}
-    bodies, marrow, notes, grown = found
+    bodies, marrow, notes, grown, dark = found
     # A piece wholly beside the midline (with the pelvis in view, a lateral sliver beside
     # S1 on tuning seed 84, taken for L5 and every level above named one too low) is no body.
     bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
     notes = (*notes, *off_midline)
     bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
+    level_bodies = None
+    if dark is not None:
+        # The endplates a lesion hides, after the checks; the levels are read on the
+        # bodies without these voxels (the level rules were set without them).
+        reached = _endplates_reached(bodies, dark, spacing, params)
+        if reached is not None:
+            level_bodies, bodies = bodies, keep_apart(reached, bodies, spacing)[0]
     return Segmentation(
-        bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
+        bodies,
+        marrow,
+        canal.midline,
+        canal.rows,
+        polarity,
+        evidence,
+        used,
+        tuple(notes),
+        level_bodies,
     )
+
+
+def _endplates_reached(
+    bodies: NDArray[np.int32], dark: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
+) -> NDArray[np.int32] | None:
+    """The bodies extended to the endplates a lesion hides (T1 with bright marrow), or None
+    when neither step is on: the endplate fill again with its reach counted from the body's
+    surface (``fill_from_surface``, :mod:`.endplate_reach`), then the line of the
+    neighbouring columns' endplate (``endplate_line_mm``, :mod:`.endplate_line`)."""
+    if not (params.fill_from_surface and params.endplate_fill_mm > 0) and not (
+        params.endplate_line_mm > 0
+    ):
+        return None
+    out = bodies
+    if params.fill_from_surface and params.endplate_fill_mm > 0:
+        reach = endplate_reach_mm(spacing, params.endplate_fill_mm, True)
+        out = fill_to_endplate(out, dark, spacing, reach)
+    if params.endplate_line_mm > 0:
+        out = extend_to_endplate_line(
+            out, dark, spacing, params.endplate_line_mm, params.endplate_line_gap_mm
+        )
+    return out
 
 
 def _too_few(found: int, canal_rows: tuple[int, int], spacing: NDArray) -> bool:
@@ -324,8 +362,11 @@ def _t1_bodies(
     near: NDArray[np.bool_],
     spacing: NDArray,
     params: AutosegParameters,
-) -> tuple[NDArray[np.int32], NDArray[np.bool_], list[str], NDArray[np.bool_]]:
-    """Bodies, marrow, notes and grown voxels from the T1 read with the given polarity."""
+) -> tuple[
+    NDArray[np.int32], NDArray[np.bool_], list[str], NDArray[np.bool_], NDArray[np.bool_] | None
+]:
+    """Bodies, marrow, notes, grown voxels and the cortex-dark mask (None with dark marrow)
+    from the T1 read with the given polarity."""
     if polarity == DARK:
         t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
     where = (canal.midline, canal.rows)
@@ -346,7 +387,7 @@ def _t1_bodies(
     if dark is not None:  # soft tissue with the marrow's T1 signal has no cortical rim
         bodies, rimless = drop_without_cortex(bodies, dark, spacing, params.cortex_share_factor)
         notes = [*notes, *rimless]
-    return bodies, marrow, notes, grown
+    return bodies, marrow, notes, grown, dark
 
 
 def _bodies_from_marrow(
@@ -385,10 +426,7 @@ def _bodies_from_marrow(
     before = bodies
     bodies = add_cortex(bodies, spacing, params, marrow if face_layer else None, dark)
     if dark is not None and params.endplate_fill_mm > 0:
-        reach = endplate_reach_mm(
-            spacing, params.endplate_fill_mm, bright_t1 is not None and params.fill_from_surface
-        )
-        bodies = fill_to_endplate(bodies, dark, spacing, reach)
+        bodies = fill_to_endplate(bodies, dark, spacing, params.endplate_fill_mm)
     if dark is not None:
         bodies = grow_cortex(bodies, dark, spacing, params, face_layer)
     # Grown from both endplates through a disc's dark annulus, neighbours may meet: the

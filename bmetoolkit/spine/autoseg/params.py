@@ -184,6 +184,14 @@ class AutosegParameters:
         surface to the near side of the dark voxel instead of centre to centre (one voxel
         more): on pixels of 1-2 mm along SI the fill otherwise looks one voxel beyond the
         body only (:mod:`bmetoolkit.spine.autoseg.endplate_reach`).
+    endplate_line_mm : float
+        On a T1 with bright marrow, after the cortex growth, a body column whose edge is
+        not cortex-dark, between two columns whose edge is (at most
+        ``endplate_line_gap_mm`` apart), is extended along SI up to the line between their
+        edges, by at most this much (mm): the endplate a lesion hides
+        (:mod:`bmetoolkit.spine.autoseg.endplate_line`). 0 turns this off.
+    endplate_line_gap_mm : float
+        See ``endplate_line_mm``.
     """
 
     tissue_fraction: float = 0.05
@@ -234,6 +242,8 @@ class AutosegParameters:
     dark_marrow_smooth_mm: float = 1.0
     dark_marrow_floor: float = 0.3
     fill_from_surface: bool = False
+    endplate_line_mm: float = 0.0
+    endplate_line_gap_mm: float = 15.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
