@@ -339,12 +339,6 @@ def _endplates_reached(
     if params.fill_from_surface and params.endplate_fill_mm > 0:
         reach = endplate_reach_mm(spacing, params.endplate_fill_mm, True)
         out = fill_to_endplate(out, dark, spacing, reach)
-        # A thick endplate beyond the one reached: the cortex growth, from the new voxels.
-        added = (out > 0) & (bodies == 0)
-        if added.any():
-            cross = ndimage.generate_binary_structure(2, 1)[:, :, None]
-            near = ndimage.binary_dilation(added, cross, iterations=2)
-            out = grow_cortex(out, dark & near, spacing, params, params.coarse_face_layer)
     if params.endplate_line_mm > 0:
         out = extend_to_endplate_line(
             out, dark, spacing, params.endplate_line_mm, params.endplate_line_gap_mm
