@@ -86,17 +86,20 @@ def test_the_extension_is_bounded():
     assert np.array_equal(extend_to_endplate_line(bodies, dark, COARSE, 0.0, 15.0), bodies)
 
 
-def test_the_fill_counted_from_the_surface_crosses_one_coarse_lesion_voxel():
-    """On 1.6 mm rows a 2.5 mm reach is one voxel centre to centre: a lesion voxel before
-    the dark endplate is not crossed; counted from the body's surface it is. A disc of
-    normal height (five rows, 8 mm) is crossed by neither."""
+def test_the_fill_reaches_two_voxels_on_coarse_pixels():
+    """On 1.6 mm rows a 2.5 mm reach is one voxel: a lesion voxel before the dark endplate is
+    not crossed; with the reach at least two voxels it is. A disc of normal height (five
+    rows, 8 mm) is not crossed, and on pixels up to 1.25 mm the reach is unchanged."""
     bodies = np.zeros((10, 40, 1), np.int32)
     bodies[2:8, 5:15] = 1
     dark = np.zeros(bodies.shape, bool)
     dark[2:8, 16] = True  # the endplate, one lesion voxel (row 15) beyond the body
     dark[2:8, 22] = True  # the next body's endplate, a disc above
-    assert endplate_reach_mm(COARSE, 2.5, False) == 2.5
-    centre = fill_to_endplate(bodies, dark, COARSE, 2.5)
-    surface = fill_to_endplate(bodies, dark, COARSE, endplate_reach_mm(COARSE, 2.5, True))
-    assert np.array_equal(centre, bodies)
-    assert (surface[2:8, 15:17] == 1).all() and (surface[:, 17:] == 0).all()
+    assert endplate_reach_mm(COARSE, 2.5, 2) == 3.2
+    assert endplate_reach_mm(np.array([0.9, 1.2, 4.0]), 2.5, 2) == 2.5
+    assert endplate_reach_mm(COARSE, 2.5, 0) == 2.5
+    assert endplate_reach_mm(COARSE, 0.0, 2) == 0.0
+    one = fill_to_endplate(bodies, dark, COARSE, 2.5)
+    two = fill_to_endplate(bodies, dark, COARSE, endplate_reach_mm(COARSE, 2.5, 2))
+    assert np.array_equal(one, bodies)
+    assert (two[2:8, 15:17] == 1).all() and (two[:, 17:] == 0).all()

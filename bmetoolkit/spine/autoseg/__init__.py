@@ -328,16 +328,16 @@ def _endplates_reached(
     bodies: NDArray[np.int32], dark: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
 ) -> NDArray[np.int32] | None:
     """The bodies extended to the endplates a lesion hides (T1 with bright marrow), or None
-    when neither step is on: the endplate fill again with its reach counted from the body's
-    surface (``fill_from_surface``, :mod:`.endplate_reach`), then the line of the
-    neighbouring columns' endplate (``endplate_line_mm``, :mod:`.endplate_line`)."""
-    if not (params.fill_from_surface and params.endplate_fill_mm > 0) and not (
-        params.endplate_line_mm > 0
-    ):
+    when neither step acts: the endplate fill again where its reach is under
+    ``endplate_fill_min_voxels`` voxels along SI (pixels over 1.25 mm; :mod:`.endplate_reach`),
+    then the line of the neighbouring columns' endplate (opt-in ``endplate_line_mm``,
+    :mod:`.endplate_line`)."""
+    reach = endplate_reach_mm(spacing, params.endplate_fill_mm, params.endplate_fill_min_voxels)
+    longer = reach > params.endplate_fill_mm
+    if not longer and params.endplate_line_mm <= 0:
         return None
     out = bodies
-    if params.fill_from_surface and params.endplate_fill_mm > 0:
-        reach = endplate_reach_mm(spacing, params.endplate_fill_mm, True)
+    if longer:
         out = fill_to_endplate(out, dark, spacing, reach)
     if params.endplate_line_mm > 0:
         out = extend_to_endplate_line(

@@ -1,16 +1,18 @@
 """How far along SI the endplate fill looks for the endplate on a T1 with bright marrow.
 
 :func:`~bmetoolkit.spine.autoseg.bodies.fill_to_endplate` extends each body, column by
-column, across lesion signal up to the first cortex-dark voxel within its reach, counted
-from the centre of the body's edge voxel to the dark voxel's centre. On pixels of 1-2 mm
-along SI (the bundled sample study: 1.6 mm) a reach of 2.5 mm is then a single voxel, so a
-lesion voxel and the endplate cortex right beyond it (1 voxel of lesion between the body and
-the cortex, 1.6 mm) are out of reach, and a lesion touching its endplate leaves its rim and
-the endplate out of the body. Counted from the body's surface (the far side of its edge
-voxel) to the near side of the dark voxel, the reach is one voxel longer whatever the pixel:
-the cortex is taken where at most ``endplate_fill_mm`` of non-dark tissue lies between the
-body and it. A disc of normal height (8-12 mm) still keeps the next body's endplate out of
-reach.
+column, across lesion signal up to the first cortex-dark voxel within ``endplate_fill_mm``
+(2.5 mm) of its edge voxel, centre to centre: where a lesion touches its endplate, its last
+voxels before the disc are not marrow and the cortex beyond them is not reached by the
+cortex growth, which only follows dark voxels. On pixels of 0.5-1.25 mm along SI that reach
+is 2-5 voxels, so at least one voxel of lesion rim is crossed. On coarser pixels (the bundled
+sample study: 1.6 mm) it is a single voxel: the fill can then only add a dark voxel right
+next to the body, which the cortex growth adds anyway, and a lesion touching its endplate
+keeps its rim and the endplate out of the body whatever its size. So the reach is at least
+``min_voxels`` (2) voxels: one voxel of rim and the cortex beyond it. On pixels up to 1.25 mm
+nothing changes; at 1.6 mm the reach is 3.2 mm (one voxel of non-dark tissue crossed, as at
+1.25 mm), and a disc of normal height (8-12 mm, five or more such voxels) still keeps the
+next body's endplate out of reach.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from numpy.typing import NDArray
 __all__ = ["endplate_reach_mm"]
 
 
-def endplate_reach_mm(spacing: NDArray, fill_mm: float, from_surface: bool) -> float:
+def endplate_reach_mm(spacing: NDArray, fill_mm: float, min_voxels: int) -> float:
     """The reach (mm, voxel centre to voxel centre) to give ``fill_to_endplate``.
 
     Parameters
@@ -28,20 +30,20 @@ def endplate_reach_mm(spacing: NDArray, fill_mm: float, from_surface: bool) -> f
     spacing : ndarray
         Voxel size (mm) along AP, SI, LR.
     fill_mm : float
-        ``endplate_fill_mm``: the non-dark tissue (mm) the fill may cross.
-    from_surface : bool
-        Count ``fill_mm`` from the body's surface to the dark voxel's near side (one
-        voxel more than from centre to centre); False gives ``fill_mm`` unchanged.
+        ``endplate_fill_mm``: 0 turns the fill off (0 is returned).
+    min_voxels : int
+        The reach is at least this many voxels along SI (``endplate_fill_min_voxels``).
 
     Examples
     --------
     >>> import numpy as np
-    >>> spacing = np.array([1.4, 1.6, 4.4])
-    >>> endplate_reach_mm(spacing, 2.5, False), endplate_reach_mm(spacing, 2.5, True)
-    (2.5, 4.1)
-    >>> int(2.5 // 1.6), int(4.1 // 1.6)  # the steps fill_to_endplate takes
+    >>> endplate_reach_mm(np.array([1.4, 1.6, 4.4]), 2.5, 2)  # the sample study
+    3.2
+    >>> endplate_reach_mm(np.array([1.0, 1.2, 4.0]), 2.5, 2)  # two voxels already
+    2.5
+    >>> int(2.5 // 1.6), int(3.2 // 1.6)  # the steps fill_to_endplate takes
     (1, 2)
     """
-    if not from_surface or fill_mm <= 0:
-        return fill_mm
-    return round(fill_mm + float(spacing[1]), 6)
+    if fill_mm <= 0:
+        return 0.0
+    return round(max(fill_mm, int(min_voxels) * float(spacing[1])), 6)
