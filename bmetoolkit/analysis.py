@@ -278,14 +278,17 @@ def analyze_study(
         box=box,
     )
     fluid = "stir" if study.stir is not None else "t2"
+    # The shell is measured on, and peeled off, the bodies fine enough along their own SI
+    # axis: one body with an odd axis (an automatic body of odd outline) leaves the others'.
+    peeled = _fine_along_si(bodies)
     shell = shell_depths(
-        bodies,
+        peeled,
         ratios.get("t1", ratios[fluid]),
         ratios[fluid],
         shell_ratio=params.shell_ratio,
-        max_shell_mm=params.max_shell_mm if largest_si_extent(bodies) <= COARSE_SI_MM else 0.0,
+        max_shell_mm=params.max_shell_mm,
     )
-    _peel_shell(marrow, bodies, ratios, fluid, shell, params)
+    _peel_shell(marrow, peeled, ratios, fluid, shell, params)
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = _within_marrow(ratios, marrow, fitted_on, user_normal)
     voxel_mm3 = grid.voxel_volume_mm3
@@ -621,6 +624,24 @@ def _within_marrow(
         np.put(ratio, left, np.nan)
         out[name] = ratio
     return out
+
+
+def _fine_along_si(bodies: list[BodyGeometry]) -> list[BodyGeometry]:
+    """The bodies whose voxels are at most ``COARSE_SI_MM`` long along their own SI axis.
+
+    The dark shell below the endplates is one or two voxels deep; on voxels longer than
+    that along a body's SI axis it cannot be told from the marrow's first voxel, so such a
+    body is neither measured for the shell nor peeled. The decision is each body's own:
+    every body of a sagittal scan with coarse slices but fine in-plane pixels is fine, every
+    body of an axial stack of thick slices coarse, and one body whose axis is odd does not
+    decide for the others.
+
+    >>> from types import SimpleNamespace
+    >>> odd = SimpleNamespace(name="T12", si_extent_mm=3.2)
+    >>> [body.name for body in _fine_along_si([SimpleNamespace(name="L1", si_extent_mm=1.1), odd])]
+    ['L1']
+    """
+    return [body for body in bodies if body.si_extent_mm <= COARSE_SI_MM]
 
 
 def _peel_shell(

@@ -28,8 +28,8 @@ def test_a_lateral_piece_is_dropped_on_the_t1_path(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(
         autoseg,
         "_t1_bodies",
-        # bodies, marrow, notes, and the voxels the cortex steps grew (none here)
-        lambda *args: (bodies.copy(), bodies > 0, ["from the T1"], np.zeros(SHAPE, bool)),
+        # bodies, marrow, notes, the voxels the cortex steps grew (none here), no dark mask
+        lambda *args: (bodies.copy(), bodies > 0, ["from the T1"], np.zeros(SHAPE, bool), None),
     )
     canal = Canal(np.full(SHAPE[1], 45.0), 30.0, (0, SHAPE[1] - 1), np.zeros(SHAPE, bool))
     image = np.zeros(SHAPE, np.float32)

@@ -51,6 +51,8 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
+from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
+from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
@@ -296,15 +298,52 @@ def _segment_column(
         if int(retry[0].max()) > int(found[0].max()):
             found, polarity = retry, other
             evidence = {**evidence, "retried": f"{other}: more bodies than as read"}
-    bodies, marrow, notes, grown = found
+    bodies, marrow, notes, grown, dark = found
     # A piece wholly beside the midline (with the pelvis in view, a lateral sliver beside
     # S1 on tuning seed 84, taken for L5 and every level above named one too low) is no body.
     bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
     notes = (*notes, *off_midline)
     bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
+    level_bodies = None
+    if dark is not None:
+        # The endplates a lesion hides, after the checks; the levels are read on the
+        # bodies without these voxels (the level rules were set without them).
+        reached = _endplates_reached(bodies, dark, spacing, params)
+        if reached is not None:
+            level_bodies, bodies = bodies, keep_apart(reached, bodies, spacing)[0]
     return Segmentation(
-        bodies, marrow, canal.midline, canal.rows, polarity, evidence, used, tuple(notes)
+        bodies,
+        marrow,
+        canal.midline,
+        canal.rows,
+        polarity,
+        evidence,
+        used,
+        tuple(notes),
+        level_bodies,
     )
+
+
+def _endplates_reached(
+    bodies: NDArray[np.int32], dark: NDArray[np.bool_], spacing: NDArray, params: AutosegParameters
+) -> NDArray[np.int32] | None:
+    """The bodies extended to the endplates a lesion hides (T1 with bright marrow), or None
+    when neither step acts: the endplate fill again where its reach is under
+    ``endplate_fill_min_voxels`` voxels along SI (pixels over 1.25 mm; :mod:`.endplate_reach`),
+    then the line of the neighbouring columns' endplate (opt-in ``endplate_line_mm``,
+    :mod:`.endplate_line`)."""
+    reach = endplate_reach_mm(spacing, params.endplate_fill_mm, params.endplate_fill_min_voxels)
+    longer = reach > params.endplate_fill_mm
+    if not longer and params.endplate_line_mm <= 0:
+        return None
+    out = bodies
+    if longer:
+        out = fill_to_endplate(out, dark, spacing, reach)
+    if params.endplate_line_mm > 0:
+        out = extend_to_endplate_line(
+            out, dark, spacing, params.endplate_line_mm, params.endplate_line_gap_mm
+        )
+    return out
 
 
 def _too_few(found: int, canal_rows: tuple[int, int], spacing: NDArray) -> bool:
@@ -323,8 +362,11 @@ def _t1_bodies(
     near: NDArray[np.bool_],
     spacing: NDArray,
     params: AutosegParameters,
-) -> tuple[NDArray[np.int32], NDArray[np.bool_], list[str], NDArray[np.bool_]]:
-    """Bodies, marrow, notes and grown voxels from the T1 read with the given polarity."""
+) -> tuple[
+    NDArray[np.int32], NDArray[np.bool_], list[str], NDArray[np.bool_], NDArray[np.bool_] | None
+]:
+    """Bodies, marrow, notes, grown voxels and the cortex-dark mask (None with dark marrow)
+    from the T1 read with the given polarity."""
     if polarity == DARK:
         t1, t2 = _dark_marrow_turned_bright(t1, t2, column, distance, canal, spacing, params)
     where = (canal.midline, canal.rows)
@@ -345,7 +387,7 @@ def _t1_bodies(
     if dark is not None:  # soft tissue with the marrow's T1 signal has no cortical rim
         bodies, rimless = drop_without_cortex(bodies, dark, spacing, params.cortex_share_factor)
         notes = [*notes, *rimless]
-    return bodies, marrow, notes, grown
+    return bodies, marrow, notes, grown, dark
 
 
 def _bodies_from_marrow(

@@ -179,6 +179,21 @@ class AutosegParameters:
     dark_marrow_floor : float
         On such a T1, voxels darker than this fraction of the marrow level are air or
         noise, not marrow.
+    endplate_fill_min_voxels : int
+        On a T1 with bright marrow, the endplate fill's reach (``endplate_fill_mm``) is at
+        least this many voxels along SI: where 2.5 mm is a single voxel (pixels over 1.25
+        mm, 1.6 mm on the bundled sample study) the fill could cross no lesion voxel at all.
+        Applied after the checks (the levels are read on the bodies without it); it changes
+        nothing on pixels up to 1.25 mm (:mod:`bmetoolkit.spine.autoseg.endplate_reach`).
+        0 or 1 turns this off.
+    endplate_line_mm : float
+        On a T1 with bright marrow, after the checks, a body column whose edge is not
+        cortex-dark, between two columns whose edge is (at most
+        ``endplate_line_gap_mm`` apart), is extended along SI up to the line between their
+        edges, by at most this much (mm): the endplate a lesion hides
+        (:mod:`bmetoolkit.spine.autoseg.endplate_line`). 0 turns this off.
+    endplate_line_gap_mm : float
+        See ``endplate_line_mm``.
     """
 
     tissue_fraction: float = 0.05
@@ -228,6 +243,9 @@ class AutosegParameters:
     canal_fluid_fraction: float = 0.7
     dark_marrow_smooth_mm: float = 1.0
     dark_marrow_floor: float = 0.3
+    endplate_fill_min_voxels: int = 2
+    endplate_line_mm: float = 0.0
+    endplate_line_gap_mm: float = 15.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
