@@ -142,11 +142,12 @@ class AutosegParameters:
         Without a T1: each body then grows through the dark shell read on its own profile
         of the T2 (or STIR), per face, up to where the signal rises again and at most this
         far (mm, rounded up to whole in-plane voxels) from the body
-        (:mod:`bmetoolkit.spine.autoseg.shell`); 0 (the default) turns this off. Opt-in
-        (2.5 was measured): on held-out phantoms it raises the T2-alone body Dice 0.881 ->
-        0.903 (the levels are read on the bodies before it, so it costs none since session
-        18), but on the real SCT lumbar T2 it moves the analysis' reference enough to count
-        one more spot as edema (``docs/autoseg.md``, Without a T1, step 10).
+        (:mod:`bmetoolkit.spine.autoseg.shell`); 0 turns this off. The default since
+        2026-12-01, session 21 (opt-in before): on tuning phantoms with a basivertebral
+        vein it raises the T2-alone body Dice 0.881 -> 0.902 with the same levels (they
+        are read on the bodies before it); the one false finding it had added on the real
+        SCT lumbar T2 was that body's basivertebral vein, which the analysis now
+        recognises (:mod:`bmetoolkit.veins`; ``docs/autoseg.md``, Without a T1, step 10).
     min_body_height_mm : float
         Smallest superior-inferior extent (mm) of a body.
     fill_rim_mm : float
@@ -226,7 +227,7 @@ class AutosegParameters:
     cortex_max_mm: float = 2.5
     cortex_dark_fraction: float = 0.3
     coarse_face_layer: bool = False
-    dark_shell_max_mm: float = 0.0
+    dark_shell_max_mm: float = 2.5
     endplate_fill_mm: float = 2.5
     lateral_margin_mm: float = 2.0
     lateral_half_width_ratio: float = 0.9
