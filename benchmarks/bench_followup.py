@@ -399,6 +399,16 @@ def _quantiles(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f}, worst decile {np.percentile(values, 90):.3f}"
 
 
+def summarise_saved(paths: Sequence[Path]) -> None:
+    """Print the summary of the per-case rows saved with ``--json`` in ``paths``, as one run
+    over all of them would (a refused pair is counted, as in a run)."""
+    rows = [row for path in paths for row in json.loads(Path(path).read_text())]
+    cases = [row for row in rows if "refused" not in row]
+    refused = len(rows) - len(cases)
+    print(f"{len(cases)} pairs from {len(paths)} file(s); refused as two subjects: {refused}")
+    _summary(cases, calibrate=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tuning", action="store_true", help="tuning seeds (default held-out)")
@@ -449,7 +459,18 @@ def main() -> None:
         action="store_true",
         help="test-retest: truth on each grid vs the analysis, per visit",
     )
+    parser.add_argument(
+        "--summarise",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="print the summary of per-case rows saved with --json (e.g. the two halves of "
+        "the held-out seeds together) instead of running anything",
+    )
     args = parser.parse_args()
+    if args.summarise:
+        summarise_saved(args.summarise)
+        return
     if args.keep:
         KEEP.append(args.keep)
     VARY[:] = args.vary

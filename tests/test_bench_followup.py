@@ -50,3 +50,29 @@ def test_each_way_is_also_summarised_on_the_default_ways_pairs_above_1_ml(bench,
     line = next(x for x in weighted.splitlines() if "default volume (voxels counted)" in x)
     relative = 0.1 / 2.15  # the first pair's weighted difference over its weighted mean
     assert "(1): RC " + f"{100 * 2.77 * relative / 2**0.5:.1f} %" in line
+
+
+def _case(seed: int, baseline: float, followup: float) -> dict:
+    change = {"region": "L1 body", "true": 1.0, "measured": 1.1, "error_ml": 0.1,
+              "within": True, "real": True}  # fmt: skip
+    case = {"seed": seed, "seconds": 1.0, "seconds_retest": 1.0}
+    for suffix in ("", "_counted", "_alone"):
+        case |= {f"retest{suffix}": _retest_row(baseline, followup),
+                 f"changes{suffix}": [change], f"transitions{suffix}": [1, 1]}  # fmt: skip
+    return case
+
+
+def test_saved_rows_of_two_runs_are_summarised_as_one_run(bench, tmp_path, capsys):
+    import json
+
+    first, second = _case(1, 2.0, 2.1), _case(2, 3.0, 2.7)
+    refused = {"seed": 3, "pair": "retest", "refused": "two subjects"}
+    (tmp_path / "a.json").write_text(json.dumps([first]))
+    (tmp_path / "b.json").write_text(json.dumps([second, refused]))
+    bench._summary([first, second], calibrate=False)
+    expected = capsys.readouterr().out
+    bench.summarise_saved([tmp_path / "a.json", tmp_path / "b.json"])
+    out = capsys.readouterr().out
+    assert out.startswith("2 pairs from 2 file(s); refused as two subjects: 1\n")
+    assert out.split("\n", 1)[1] == expected
+    assert "mean volume above 1.0 mL (2)" in out
