@@ -211,3 +211,20 @@ def test_bodies_grown_through_a_dark_band_give_it_back_where_they_meet():
     assert keep_apart(even, even_before, spacing)[1] == 2 * 6 * 3
     # Marrow that touches stays as it is: only grown voxels are given back.
     assert keep_apart(grown, grown, spacing)[1] == 0
+
+
+@pytest.mark.slow  # two realistic segmentations: `make test`
+def test_levels_are_not_named_from_a_stir_alone_unless_asked():
+    """A STIR alone names levels wrongly too often (tuning phantoms: 12 wrong against 17
+    right): by default the bodies are numbered 1..n with a note; the parameter restores
+    the naming."""
+    phantom = make_phantom(seed=3, config=PhantomConfig.realistic())
+    study = NoT1Study(t2=None, stir=Study.from_images(phantom.t1, stir=phantom.stir).stir)
+    asked = find_vertebral_bodies(study, AutosegParameters(levels_from_stir_alone=True))
+    assert asked.provenance["anchor"] == "sacrum (S1)"  # this phantom's sacrum is read
+    default = find_vertebral_bodies(study)
+    assert default.provenance["anchor"] is None
+    assert set(default.levels.values()) == {None}
+    assert default.provenance["level_evidence"]["levels_withheld"] == "bodies from a STIR alone"
+    assert any("from a STIR (or fat-suppressed T2) alone" in note for note in default.notes)
+    assert np.array_equal(np.asarray(default.bodies.data) > 0, np.asarray(asked.bodies.data) > 0)

@@ -55,7 +55,12 @@ from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
 from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
-from bmetoolkit.spine.autoseg.levels import LevelAssignment, assign_levels, body_shapes
+from bmetoolkit.spine.autoseg.levels import (
+    LevelAssignment,
+    assign_levels,
+    body_shapes,
+    withheld,
+)
 from bmetoolkit.spine.autoseg.midline import bodies_from_midline
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
@@ -88,6 +93,14 @@ FRONT_CUT_NOTE = (
     "no T1: tissue in front of the bodies has the marrow's signal on this image and joined "
     "them; the bodies were cut at the line joining the discs' anterior edges; check them in "
     "the QC figure"
+)
+
+#: Note added when levels read on bodies from a STIR alone are withheld
+#: (``AutosegParameters.levels_from_stir_alone``).
+STIR_ALONE_LEVELS_NOTE = (
+    "no T1 and no T2: levels are not named from a STIR (or fat-suppressed T2) alone, on which "
+    "marrow, muscle and discs look alike and the sacrum is often misread; the bodies are "
+    "numbered 1..n from cranial to caudal (add the T1 or T2, or pass a label map)"
 )
 
 #: Polarity recorded when there is no T1 (the marrow is read from the T2 or STIR alone).
@@ -505,6 +518,8 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     assignment = assign_levels(
         shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]
     )
+    if study.t1 is None and study.t2 is None and not params.levels_from_stir_alone:
+        assignment = withheld(assignment, "bodies from a STIR alone", STIR_ALONE_LEVELS_NOTE)
     shapes = [s for s in shapes if s.label in assignment.levels]  # segments below S1 left out
     ids = _output_ids(assignment, [s.label for s in shapes])
     lookup = np.zeros(int(found.bodies.max()) + 1, np.uint8)

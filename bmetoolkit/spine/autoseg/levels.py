@@ -253,6 +253,28 @@ def _bone_below(
     return True, round(float(gap_rows * spacing[1] + BELOW_START_MM), 1)
 
 
+def withheld(assignment: LevelAssignment, why: str, note: str) -> LevelAssignment:
+    """``assignment`` with every level unknown (numbered 1..n), ``why`` in its evidence
+    (``levels_withheld``) and ``note`` added; unchanged when nothing was named.
+
+    Examples
+    --------
+    >>> named = LevelAssignment({1: "L5", 2: "S1"}, "sacrum (S1)", 0.8, {}, [])
+    >>> out = withheld(named, "a STIR alone", "levels not named")
+    >>> out.levels, out.anchor, out.confidence, out.evidence, out.notes
+    ({1: None, 2: None}, None, 0.0, {'levels_withheld': 'a STIR alone'}, ['levels not named'])
+    """
+    if assignment.anchor is None:
+        return assignment
+    return LevelAssignment(
+        dict.fromkeys(assignment.levels),
+        None,
+        0.0,
+        {**assignment.evidence, "levels_withheld": why},
+        [*assignment.notes, note],
+    )
+
+
 def assign_levels(
     shapes: list[BodyShape],
     marrow_like: NDArray[np.bool_],

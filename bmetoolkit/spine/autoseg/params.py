@@ -195,6 +195,13 @@ class AutosegParameters:
         (:mod:`bmetoolkit.spine.autoseg.endplate_line`). 0 turns this off.
     endplate_line_gap_mm : float
         See ``endplate_line_mm``.
+    levels_from_stir_alone : bool
+        Name the levels when the bodies were read from a STIR (or fat-suppressed T2) alone,
+        without a T1 or a T2. Off by default (since 2026-12-01, session 21): on such images
+        marrow, muscle and discs are alike and the sacrum's evidence is weak; on tuning
+        phantoms (``bench_autoseg.py --images stir --seeds 60 ... 119``) 17 cases were named
+        right against 12 named wrong and 3 of 15 named without the sacrum in view. A wrong
+        level is worse than an unknown one, so the bodies are numbered 1..n with a note.
     """
 
     tissue_fraction: float = 0.05
@@ -247,6 +254,7 @@ class AutosegParameters:
     endplate_fill_min_voxels: int = 2
     endplate_line_mm: float = 0.0
     endplate_line_gap_mm: float = 15.0
+    levels_from_stir_alone: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
