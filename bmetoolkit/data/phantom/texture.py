@@ -50,7 +50,7 @@ from scipy import ndimage
 
 from bmetoolkit.data.phantom.anatomy import N_TISSUES, Spine, Tissue, Vertebra, endplate_depth
 from bmetoolkit.data.phantom.grids import fine_grid
-from bmetoolkit.data.phantom.render import SIGNALS, RenderEffects
+from bmetoolkit.data.phantom.render import RenderEffects
 from bmetoolkit.data.phantom.scene import Samples, _block, _world, disc_frame, voxel_centres
 from bmetoolkit.volume import Grid, Volume
 
@@ -85,8 +85,6 @@ MOTTLE_MARGIN_MM = 6.0
 #: Sign of the mottling per role: fat-rich marrow is brighter on T1 and T2, darker when fat
 #: is suppressed.
 MOTTLE_SIGN = {"t1": 1.0, "t2": 1.0, "fluid": -1.0}
-#: The plain phantom's contrast of each role (its signal table is the default).
-PLAIN_CONTRAST = {"t1": "t1", "t2": "t2", "fluid": "stir"}
 #: Roles whose disc nucleus darkens when the disc degenerates (T1 barely changes).
 DARK_DISC_ROLES = ("t2", "fluid")
 
@@ -523,14 +521,11 @@ def render_effects(
     roles : sequence of (contrast name, role)
         E.g. ``[("t1", "t1"), ("t2", "t2"), ("stir", "fluid")]``.
     marrow_over_cortex : dict of str to float, optional
-        Marrow signal over cortex signal per role, for the cortex a vein opens through
-        (needed only when ``texture.veins``; default: the plain phantom's tables).
+        Marrow signal over cortex signal per role (the contrasts' own tables), for the
+        cortex a vein opens through: required when ``texture.veins``.
     """
-    if marrow_over_cortex is None:
-        tables = {role: SIGNALS.get(name, SIGNALS[PLAIN_CONTRAST[role]]) for name, role in roles}
-        marrow_over_cortex = {
-            role: table[Tissue.MARROW] / table[Tissue.CORTEX] for role, table in tables.items()
-        }
+    if texture.veins and marrow_over_cortex is None:
+        raise ValueError("veins open through the cortex: give marrow_over_cortex per role")
     needs_field = any(sd > 0 for sd in texture.mottle_sd.values())
     field_ = (
         MottleField(spine, texture.mottle_length_mm, texture.mottle_seed) if needs_field else None
