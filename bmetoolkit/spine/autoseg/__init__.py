@@ -62,10 +62,12 @@ from bmetoolkit.spine.autoseg.levels import (
     withheld,
 )
 from bmetoolkit.spine.autoseg.midline import bodies_from_midline
+from bmetoolkit.spine.autoseg.nuclei import cut_at_nuclei
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
 from bmetoolkit.spine.autoseg.shell import add_dark_shell
+from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -242,7 +244,12 @@ def _segment_column(
     near = near_canal(column, distance, *where, spacing)
     if t1 is None:  # T2 or STIR alone
         image = fluid if t2 is None else t2
-        marrow = fluid_marrow_mask(image, column, near, spacing, params)
+        if t2 is None:  # a fat-suppressed image alone: the marrow is the darkest tissue
+            level = params.suppressed_reference_percentile
+            marrow = fluid_marrow_mask(image, column, near, spacing, params, level)
+            marrow = no_brighter_than_marrow(marrow, image, near, spacing, params)
+        else:
+            marrow = fluid_marrow_mask(image, column, near, spacing, params)
         dark = cortex_mask(image, column, near, spacing, params, 50.0)
         used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
         source = "fluid image" if t2 is None else "T2"
@@ -265,6 +272,13 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
+        if t2 is None:  # a fat-suppressed image alone: stop at the discs and lateral walls
+            factor = params.suppressed_section_factor
+            bodies, sides = trim_bright_sections(bodies, image, canal.midline, spacing, factor)
+            evidence = {**evidence, "lateral_sections_cut": sides}
+            if params.cut_at_nuclei:
+                bodies, discs = cut_at_nuclei(bodies, image, canal.midline, spacing)
+                evidence = {**evidence, "cut_at_nuclei": discs}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)
