@@ -62,7 +62,6 @@ from bmetoolkit.spine.autoseg.levels import (
     withheld,
 )
 from bmetoolkit.spine.autoseg.midline import bodies_from_midline
-from bmetoolkit.spine.autoseg.nuclei import cut_at_nuclei
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
@@ -272,13 +271,10 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
-        if t2 is None:  # a fat-suppressed image alone: stop at the discs and lateral walls
+        if t2 is None:  # a fat-suppressed image alone: stop at the bodies' lateral walls
             factor = params.suppressed_section_factor
             bodies, sides = trim_bright_sections(bodies, image, canal.midline, spacing, factor)
             evidence = {**evidence, "lateral_sections_cut": sides}
-            if params.cut_at_nuclei:
-                bodies, discs = cut_at_nuclei(bodies, image, canal.midline, spacing)
-                evidence = {**evidence, "cut_at_nuclei": discs}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)

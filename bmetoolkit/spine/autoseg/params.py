@@ -224,10 +224,6 @@ class AutosegParameters:
         (:func:`bmetoolkit.spine.autoseg.suppressed.trim_bright_sections`). On tuning seed
         64 the sections wholly outside the true bodies read 1.13-1.46, those mostly inside
         0.80-1.09. 0 turns this off.
-    cut_at_nuclei : bool
-        From a STIR (or fat-suppressed T2) alone: where a bright nucleus shows between two
-        bodies on the mid-sagittal slab, the disc plate between its outlines is taken out
-        of both (:mod:`bmetoolkit.spine.autoseg.nuclei`).
     """
 
     tissue_fraction: float = 0.05
@@ -283,7 +279,6 @@ class AutosegParameters:
     levels_from_stir_alone: bool = False
     suppressed_marrow_high: float = 1.2
     suppressed_smooth_mm: float = 1.5
-    cut_at_nuclei: bool = True
     suppressed_reference_percentile: float = 30.0
     suppressed_section_factor: float = 1.15
 
