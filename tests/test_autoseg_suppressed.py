@@ -1,0 +1,107 @@
+"""Bodies from a fat-suppressed image alone stop at the marrow (autoseg/suppressed.py).
+
+Synthetic canonical arrays (anterior, superior, right). On a STIR suppressed marrow is the
+darkest large tissue in front of the canal; muscle beside and in front of the bodies, the
+discs and the tissue in front of narrow (thoracic) bodies are brighter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bmetoolkit.spine.autoseg.bodies import fluid_marrow_mask
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
+
+PARAMS = AutosegParameters()
+SPACING = np.array([1.0, 1.0, 3.0])
+
+
+def _strip(marrow_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """A column 40 AP x 60 SI x 5 LR: marrow (1.0) in front of the canal over
+    ``marrow_share`` of its depth, brighter tissue (2.5: discs, vessels, bowel) beyond."""
+    rng = np.random.default_rng(0)
+    image = np.full((40, 60, 5), 2.5, np.float32)
+    image[: round(40 * marrow_share)] = 1.0
+    image += rng.normal(0.0, 0.03, image.shape).astype(np.float32)
+    return image, np.ones(image.shape, bool)
+
+
+def test_the_marrow_level_is_read_low_where_brighter_tissue_fills_half_the_strip():
+    """In rows where bright tissue fills 55 % of the strip, its median is that tissue and
+    the marrow, under 0.7 of it, was lost; the 30th percentile is the marrow."""
+    image, column = _strip(0.45)
+    median = fluid_marrow_mask(image, column, column, SPACING, PARAMS)
+    assert median[:18].mean() < 0.05
+    low = fluid_marrow_mask(
+        image, column, column, SPACING, PARAMS, PARAMS.suppressed_reference_percentile
+    )
+    assert low[2:16, 2:-2].mean() > 0.95  # the marrow, inside the opening's rim
+    assert not low[20:].any()  # not the bright tissue
+
+
+def _body_and_muscle(muscle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Marrow (1.0) in the 20 mm in front of the canal, muscle of signal ``muscle`` in front
+    of it; a marrow mask (the T2's band around the strip's median) that took both in, and
+    the strip near the canal where the marrow level is read (mostly the body)."""
+    image = np.ones((40, 60, 5), np.float32)
+    image[20:] = muscle
+    near = np.zeros(image.shape, bool)
+    near[:25] = True
+    return image, np.ones(image.shape, bool), near
+
+
+def test_muscle_brighter_than_the_marrow_is_left_out():
+    image, marrow, near = _body_and_muscle(1.35)
+    kept = no_brighter_than_marrow(marrow, image, near, SPACING, PARAMS)
+    assert kept[:18].all()
+    assert not kept[22:].any()
+
+
+def test_tissue_as_dark_as_the_marrow_is_kept():
+    """Where muscle has the marrow's signal (red marrow, or a scan where they match), the
+    step changes nothing: no signal tells them apart."""
+    image, marrow, near = _body_and_muscle(1.05)
+    assert no_brighter_than_marrow(marrow, image, near, SPACING, PARAMS).all()
+
+
+def test_switched_off_the_marrow_mask_is_unchanged():
+    image, marrow, near = _body_and_muscle(1.35)
+    off = AutosegParameters(suppressed_marrow_high=0.0)
+    assert no_brighter_than_marrow(marrow, image, near, SPACING, off).all()
+
+
+def _body_across_slices() -> tuple[np.ndarray, np.ndarray]:
+    """One body over 11 slices of 3 mm (midline at slice 5) on marrow signal 1.0."""
+    bodies = np.zeros((30, 30, 11), np.int32)
+    bodies[5:25, 5:25, :] = 1
+    rng = np.random.default_rng(1)
+    image = (1.0 + rng.normal(0.0, 0.05, bodies.shape)).astype(np.float32)
+    return bodies, image
+
+
+def test_lateral_sections_in_muscle_are_cut_from_the_first_one_outwards():
+    bodies, image = _body_across_slices()
+    image[:, :, 9:] = 1.35  # muscle beside the right wall
+    image[:, :, :1] = 1.3  # and beside the left one
+    out, removed = trim_bright_sections(bodies, image, 5.0, SPACING, 1.15)
+    assert removed == 3
+    assert np.flatnonzero(out.any(axis=(0, 1))).tolist() == list(range(1, 9))
+
+
+def test_a_lesion_in_part_of_a_lateral_section_keeps_it():
+    """Edema bright on the fluid image over a third of the body's side (at an endplate) does
+    not move the section's median: the section stays."""
+    bodies, image = _body_across_slices()
+    image[5:25, 5:12, 9:] = 2.0
+    out, removed = trim_bright_sections(bodies, image, 5.0, SPACING, 1.15)
+    assert removed == 0
+    assert np.array_equal(out, bodies)
+
+
+def test_the_mid_sagittal_slab_is_never_cut():
+    """The body's own marrow level is read there; a body bright on the fluid image all
+    through (diffuse edema) keeps every slice."""
+    bodies, image = _body_across_slices()
+    image[:] = 1.6
+    assert trim_bright_sections(bodies, image, 5.0, SPACING, 1.15)[1] == 0
