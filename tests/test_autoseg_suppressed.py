@@ -1,4 +1,6 @@
-"""Bodies from a fat-suppressed image alone stop at the marrow (autoseg/suppressed.py).
+"""Bodies from a fat-suppressed image alone stop at the marrow, the discs and the walls.
+
+(autoseg/suppressed.py, joined.py.)
 
 Synthetic canonical arrays (anterior, superior, right). On a STIR suppressed marrow is the
 darkest large tissue in front of the canal; muscle beside and in front of the bodies, the
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bmetoolkit.spine.autoseg.bodies import fluid_marrow_mask
+from bmetoolkit.spine.autoseg.joined import split_joined
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
 
@@ -105,3 +108,36 @@ def test_the_mid_sagittal_slab_is_never_cut():
     bodies, image = _body_across_slices()
     image[:] = 1.6
     assert trim_bright_sections(bodies, image, 5.0, SPACING, 1.15)[1] == 0
+
+
+# --- two bodies joined across a disc (autoseg/joined.py) --------------------------------------
+
+
+def _four_bodies(joined: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Four bodies 26 mm tall every 30 mm; with ``joined``, the lower two are one segment
+    across their disc, whose endplates show as a dark line near the midline."""
+    bodies = np.zeros((30, 124, 3), np.int32)
+    for k, low in enumerate((2, 32, 62, 92)):
+        bodies[5:25, low : low + 26] = k + 1
+    image = np.full(bodies.shape, 100.0, np.float32)
+    if joined:
+        bodies[5:25, 2:58] = 1
+        image[5:25, 29:31] = 20.0
+    return bodies, image
+
+
+def test_a_segment_two_bodies_tall_is_split_at_its_endplate_line():
+    bodies, image = _four_bodies(joined=True)
+    split, notes = split_joined(bodies, image, 1.0, np.ones(3))
+    assert len(notes) == 1 and "split" in notes[0]
+    lower, upper = split[15, 10, 1], split[15, 45, 1]
+    assert lower != upper and lower > 0 and upper > 0
+    assert (split == lower).any(axis=(0, 2)).nonzero()[0].max() <= 30
+    assert (split == upper).any(axis=(0, 2)).nonzero()[0].min() >= 29
+
+
+def test_bodies_of_a_body_height_are_not_split():
+    bodies, image = _four_bodies(joined=False)
+    image[5:25, 40, :] = 20.0  # a dark line inside a body (a fracture, a Schmorl node)
+    split, notes = split_joined(bodies, image, 1.0, np.ones(3))
+    assert notes == [] and np.array_equal(split, bodies)

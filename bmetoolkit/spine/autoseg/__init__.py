@@ -55,6 +55,7 @@ from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
 from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
+from bmetoolkit.spine.autoseg.joined import split_joined
 from bmetoolkit.spine.autoseg.levels import (
     LevelAssignment,
     assign_levels,
@@ -271,10 +272,13 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
-        if t2 is None:  # a fat-suppressed image alone: stop at the bodies' lateral walls
+        if t2 is None:  # a fat-suppressed image alone: lateral walls, joined bodies
             factor = params.suppressed_section_factor
             bodies, sides = trim_bright_sections(bodies, image, canal.midline, spacing, factor)
             evidence = {**evidence, "lateral_sections_cut": sides}
+            if params.split_joined_bodies:
+                bodies, joined = split_joined(bodies, image, canal.midline, spacing)
+                notes = [*notes, *joined]
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)

@@ -224,6 +224,10 @@ class AutosegParameters:
         (:func:`bmetoolkit.spine.autoseg.suppressed.trim_bright_sections`). On tuning seed
         64 the sections wholly outside the true bodies read 1.13-1.46, those mostly inside
         0.80-1.09. 0 turns this off.
+    split_joined_bodies : bool
+        From a STIR (or fat-suppressed T2) alone: a segment over 1.6 times as tall as the
+        median body is split at the dark endplate line across it, when one shows near the
+        midline (:mod:`bmetoolkit.spine.autoseg.joined`).
     """
 
     tissue_fraction: float = 0.05
@@ -281,6 +285,7 @@ class AutosegParameters:
     suppressed_smooth_mm: float = 1.5
     suppressed_reference_percentile: float = 30.0
     suppressed_section_factor: float = 1.15
+    split_joined_bodies: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).

@@ -33,9 +33,21 @@ from bmetoolkit.spine.autoseg.bodies import _disk, _marrow_level
 from bmetoolkit.spine.autoseg.midline import MID_SLAB_MM
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
-__all__ = ["no_brighter_than_marrow", "trim_bright_sections"]
+__all__ = ["marrow_level", "no_brighter_than_marrow", "trim_bright_sections"]
 
 Mask = NDArray[np.bool_]
+
+
+def marrow_level(
+    marrow: Mask,
+    image: NDArray[np.float32],
+    near: Mask,
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> NDArray[np.float32]:
+    """The marrow's own level per SI row, shaped (1, n_si, 1): the median of ``image`` over
+    the marrow mask near the canal, smoothed along SI over ``reference_smooth_mm``."""
+    return _marrow_level(image, marrow & near, spacing, 50.0, params.reference_smooth_mm)
 
 
 def no_brighter_than_marrow(
@@ -76,7 +88,7 @@ def no_brighter_than_marrow(
     """
     if params.suppressed_marrow_high <= 0 or not (marrow & near).any():
         return marrow
-    level = _marrow_level(image, marrow & near, spacing, 50.0, params.reference_smooth_mm)
+    level = marrow_level(marrow, image, near, spacing, params)
     sigma = np.array([params.suppressed_smooth_mm / s for s in spacing[:2]] + [0.0])
     smooth = ndimage.gaussian_filter(image, sigma)
     kept = marrow & (smooth <= np.float32(params.suppressed_marrow_high) * level)
