@@ -69,6 +69,61 @@ def test_the_rule_is_off_at_zero_and_on_coarse_si_voxels():
     assert not basivertebral_veins(bme, [body], axes, Parameters()).any()
 
 
+def _veins_of(bme: np.ndarray) -> np.ndarray:
+    body, axes = _body()
+    return basivertebral_veins(bme, [body], axes, Parameters())
+
+
+def test_a_vein_joined_to_an_edema_in_front_of_it_is_told_apart():
+    """The channel from the posterior wall to an edema it runs into is the vein; the edema
+    (14 mm tall, wider than the vein) stays whole."""
+    bme = np.zeros(SHAPE, bool)
+    bme[22:28, 7:18, 17:20] = True  # the vein, y 7-17
+    bme[17:33, 16:28, 11:25] = True  # a central edema it runs into, y 16-27
+    veins = _veins_of(bme)
+    assert veins[22:28, 7:16, 17:20].all()  # the vein behind the edema
+    assert not veins[17:33, 16:28, 11:25].any()  # the edema, all of it
+
+
+def test_a_vein_joined_to_a_fracture_filling_the_height_is_told_apart():
+    bme = np.zeros(SHAPE, bool)
+    bme[22:28, 7:16, 17:20] = True
+    bme[10:40, 15:33, 6:30] = True  # fills the body's height in front of the vein
+    veins = _veins_of(bme)
+    assert veins[22:28, 7:15, 17:20].all()
+    assert not veins[10:40, 15:33, 6:30].any()
+
+
+def _ellipsoid(centre, semi):
+    x, y, z = np.indices(SHAPE) + 0.5
+    return ((x - centre[0]) / semi[0]) ** 2 + ((y - centre[1]) / semi[1]) ** 2 + (
+        (z - centre[2]) / semi[2]
+    ) ** 2 <= 1
+
+
+@pytest.mark.parametrize(
+    "edema, why",
+    [
+        (_ellipsoid((25, 14, 18), (6, 8, 6)), "round posterior-wall edema, 12 mm tall"),
+        (_ellipsoid((25, 15, 18), (8, 10, 4.5)), "flat posterior-wall edema, 9 mm tall"),
+        (_ellipsoid((25, 20, 18), (10, 12, 7)), "central edema at mid-height"),
+    ],
+)
+def test_edema_at_mid_height_by_the_posterior_wall_keeps_its_rim(edema, why):
+    assert not _veins_of(edema).any(), why
+
+
+def test_a_thin_wing_of_an_edema_that_misses_the_wall_stays_edema():
+    bme = np.zeros(SHAPE, bool)
+    bme[17:33, 16:28, 11:25] = True  # an edema
+    bme[22:28, 11:17, 17:20] = True  # a thin channel behind it, 6 mm short of the wall
+    assert not _veins_of(bme).any()
+    bme[22:28, 11:16, 17:20] = False
+    bme[36:42, 7:17, 17:20] = True  # from the wall, off the midline, joined to the edema
+    bme[33:42, 16:20, 17:20] = True
+    assert not _veins_of(bme).any()
+
+
 def test_dropped_veins_are_summarised_with_a_note():
     body, axes = _body()
     bme = np.zeros(SHAPE, bool)
