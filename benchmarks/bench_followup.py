@@ -410,7 +410,7 @@ def summarise_saved(paths: Sequence[Path]) -> None:
     cases = [row for row in rows if "refused" not in row]
     refused = len(rows) - len(cases)
     print(f"{len(cases)} pairs from {len(paths)} file(s); refused as two subjects: {refused}")
-    _summary(cases, calibrate=False)
+    _summary(cases, calibrate=not any("changes" in case for case in cases))  # --calibrate rows
 
 
 def main() -> None:

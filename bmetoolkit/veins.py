@@ -26,8 +26,8 @@ of it): the two are then one region, taller than a vein. In such a region the ve
 the part **behind the edema's core**: the region's columns (along the body's SI axis)
 taller than a vein are its core; the voxels posterior to the core's most posterior voxel,
 in columns no taller than a vein and in the band at mid-height, fall into connected parts,
-and a part that passes every test above by itself is the vein (it reaches the posterior
-wall in the midline, thin, running forward). The core, and whatever lies beside or in
+and a part that passes every test above by itself and is a channel (at least as long in AP
+as it is wide in LR: the vein's trunk) is the vein. The core, and whatever lies beside or in
 front of it, stays edema: an edema at mid-height by the posterior wall keeps its rim (its
 thin rim behind the core is shorter than it is tall, not a channel).
 
@@ -111,6 +111,7 @@ def basivertebral_veins(
     bodies: Sequence[BodyGeometry],
     voxel_axes: NDArray[np.floating],
     params: Parameters,
+    seen: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """The regions of ``bme`` that are basivertebral veins (see the module).
 
@@ -124,6 +125,14 @@ def basivertebral_veins(
         affine's upper-left block).
     params : Parameters
         ``vein_max_height_frac`` (0 finds none).
+    seen : ndarray of bool, optional
+        Veins recognised on another scan of the same spine, brought onto this grid (the
+        follow-up's joint decision, :mod:`bmetoolkit.followup.joint`). A whole region in
+        one body that overlaps them is a vein when it is shaped like one here (thin,
+        running forward, at mid-height, no deeper than a vein), wherever this scan puts its
+        LR centre and posterior end: on 4 mm sagittal slices a vein's centre moves by up to
+        half a slice, and its detected posterior end by a few mm, from one scan to the next,
+        and the other scan saw it in the midline at the wall.
 
     Returns
     -------
@@ -139,6 +148,7 @@ def basivertebral_veins(
     flat = labels.reshape(-1)
     sizes = np.bincount(flat)
     out = veins.reshape(-1)
+    placed = None if seen is None else np.asarray(seen, bool).reshape(-1)
     for body in bodies:
         if body.si_extent_mm > COARSE_SI_MM or body.height_mm <= 0:
             continue
@@ -147,7 +157,8 @@ def basivertebral_veins(
             own = numbers == number
             if sizes[number] != np.count_nonzero(own):
                 continue  # a region reaching beyond this body is not its vein
-            if _is_vein(body, own, voxel_axes, params):
+            elsewhere = placed is not None and bool(placed[body.index[own]].any())
+            if _is_vein(body, own, voxel_axes, params, elsewhere):
                 out[body.index[own]] = True
             else:
                 out[body.index[_joined_vein(body, own, bme.shape, voxel_axes, params)]] = True
@@ -170,7 +181,9 @@ def _joined_vein(
     the vein's band at mid-height (:data:`ENDPLATE_CLEARANCE`), falls into connected parts
     (face neighbours); each part that is shaped and placed like a vein by itself
     (:func:`_is_vein`: from the posterior wall forward, in the midline, thin, running
-    forward) is the vein. The core and everything beside or in front of it stay edema.
+    forward) and is a channel (at least :data:`MIN_ELONGATION` times as long in AP as it is
+    wide in LR: the vein's trunk, not the posterior end of an edema lying against the wall)
+    is the vein. The core and everything beside or in front of it stay edema.
     """
     from scipy import ndimage
 
@@ -196,19 +209,28 @@ def _joined_vein(
     box[tuple((ijk - low).T)] = True
     labels, n = ndimage.label(box, structure=FACE_NEIGHBOURS)
     numbers = labels[tuple((ijk - low).T)]
+    voxel_ap, voxel_lr = np.abs(body.axes[:2] @ np.asarray(voxel_axes, float)).sum(axis=1)
     found = none.copy()
     for number in range(1, n + 1):
         piece = none.copy()
         piece[behind[numbers == number]] = True
-        if _is_vein(body, piece, voxel_axes, params):
+        length = float(np.ptp(body.ap[piece])) + float(voxel_ap)
+        width = float(np.ptp(body.lr[piece])) + float(voxel_lr)
+        if length >= MIN_ELONGATION * width and _is_vein(body, piece, voxel_axes, params):
             found |= piece
     return found
 
 
 def _is_vein(
-    body: BodyGeometry, own: NDArray[np.bool_], voxel_axes: NDArray[np.floating], params: Parameters
+    body: BodyGeometry,
+    own: NDArray[np.bool_],
+    voxel_axes: NDArray[np.floating],
+    params: Parameters,
+    seen: bool = False,
 ) -> bool:
-    """Whether the body voxels ``own`` (one region) are shaped and placed like its vein."""
+    """Whether the body voxels ``own`` (one region) are shaped and placed like its vein;
+    ``seen``: another scan recognised the vein there, so its LR centre and posterior end
+    are not tested (its thinness, height in the body and depth are)."""
     height = body.height_mm
     ap, lr, si = body.ap[own], body.lr[own], body.si[own]
     voxel_ap, voxel_lr = np.abs(body.axes[:2] @ np.asarray(voxel_axes, float)).sum(axis=1)
@@ -220,7 +242,8 @@ def _is_vein(
     if float(np.abs(si).max()) > middle:
         return False
     half_width = float(np.abs(body.lr).max())
-    if abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr) / 2):
+    off = abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr) / 2)
+    if off and not seen:
         return False
     centre = float(si.mean())
     near = (
@@ -232,7 +255,7 @@ def _is_vein(
     if not near.any():
         return False
     edge = float(body.ap[near].min())
-    if float(ap.min()) - edge > max(WALL_MM, float(voxel_ap)):
+    if float(ap.min()) - edge > max(WALL_MM, float(voxel_ap)) and not seen:
         return False
     depth = 2 * body.ap_half_mm
     return float(ap.max()) - edge <= MAX_DEPTH * depth

@@ -113,6 +113,18 @@ def test_edema_at_mid_height_by_the_posterior_wall_keeps_its_rim(edema, why):
     assert not _veins_of(edema).any(), why
 
 
+def test_the_wide_thin_posterior_end_of_an_edema_against_the_wall_stays_edema():
+    """An edema whose posterior part is as thin as a vein but wider than it is long (the
+    flat end of an edema lying against the posterior wall) is no channel."""
+    bme = np.zeros(SHAPE, bool)
+    bme[20:30, 17:28, 10:24] = True  # the edema's core, 14 mm tall
+    bme[14:36, 7:18, 16:21] = True  # its flat posterior end: 5 mm tall, 22 wide, 10 long
+    assert not _veins_of(bme).any()
+    bme[14:36, 7:18, 16:21] = False
+    bme[22:28, 7:18, 16:21] = True  # a channel 6 mm wide in its place: the vein
+    assert _veins_of(bme)[22:28, 7:17, 16:21].all()
+
+
 def test_a_thin_wing_of_an_edema_that_misses_the_wall_stays_edema():
     bme = np.zeros(SHAPE, bool)
     bme[17:33, 16:28, 11:25] = True  # an edema
