@@ -21,16 +21,6 @@ of these hold in its body's own frame (:class:`~bmetoolkit.spine.vertebra.BodyGe
 - **in the midline**: its centre lies within :data:`MIDLINE_FRACTION` of the body's LR
   half-width (or half a voxel) of the body's centre.
 
-A vein often runs into an edema in the same body (a central edema or a fracture in front
-of it): the two are then one region, taller than a vein. In such a region the vein is
-the part **behind the edema's core**: the region's columns (along the body's SI axis)
-taller than a vein are its core; the voxels posterior to the core's most posterior voxel,
-in columns no taller than a vein and in the band at mid-height, fall into connected parts,
-and a part that passes every test above by itself and is a channel (at least as long in AP
-as it is wide in LR: the vein's trunk) is the vein. The core, and whatever lies beside or in
-front of it, stays edema: an edema at mid-height by the posterior wall keeps its rim (its
-thin rim behind the core is shorter than it is tall, not a channel).
-
 Every measure is relative to the body (its height, depth and width) or to the voxel, and
 the signal decision stays the scan's own (the region already passed the edema decision on
 this scan's normal-marrow distribution): no fixed contrast ratio enters. Central edema and
@@ -160,65 +150,7 @@ def basivertebral_veins(
             elsewhere = placed is not None and bool(placed[body.index[own]].any())
             if _is_vein(body, own, voxel_axes, params, elsewhere):
                 out[body.index[own]] = True
-            else:
-                out[body.index[_joined_vein(body, own, bme.shape, voxel_axes, params)]] = True
     return veins
-
-
-def _joined_vein(
-    body: BodyGeometry,
-    own: NDArray[np.bool_],
-    shape: tuple[int, ...],
-    voxel_axes: NDArray[np.floating],
-    params: Parameters,
-) -> NDArray[np.bool_]:
-    """The vein-shaped part of a region that holds more than a vein (per body voxel).
-
-    The region's **core** is its columns (:attr:`BodyGeometry.column`) whose extent along
-    SI is above a vein's largest thickness (``params.vein_max_height_frac`` of the body's
-    height): an edema fills more of the height than a vein there. What lies behind the
-    core (posterior to its most posterior voxel), in columns no thicker than a vein, and in
-    the vein's band at mid-height (:data:`ENDPLATE_CLEARANCE`), falls into connected parts
-    (face neighbours); each part that is shaped and placed like a vein by itself
-    (:func:`_is_vein`: from the posterior wall forward, in the midline, thin, running
-    forward) and is a channel (at least :data:`MIN_ELONGATION` times as long in AP as it is
-    wide in LR: the vein's trunk, not the posterior end of an edema lying against the wall)
-    is the vein. The core and everything beside or in front of it stay edema.
-    """
-    from scipy import ndimage
-
-    none = np.zeros(own.shape, bool)
-    height = body.height_mm
-    where = np.flatnonzero(own)
-    si, ap = body.si[where], body.ap[where]
-    columns, inverse = np.unique(body.column[where], return_inverse=True)
-    top = np.full(columns.size, -np.inf)
-    bottom = np.full(columns.size, np.inf)
-    np.maximum.at(top, inverse, si)
-    np.minimum.at(bottom, inverse, si)
-    thick = (top - bottom + body.si_extent_mm > params.vein_max_height_frac * height)[inverse]
-    if not thick.any() or thick.all():
-        return none
-    middle = (0.5 - ENDPLATE_CLEARANCE) * height
-    behind = where[~thick & (ap < ap[thick].min()) & (np.abs(si) <= middle)]
-    if behind.size == 0:
-        return none
-    ijk = np.stack(np.unravel_index(body.index[behind], shape), axis=1)
-    low = ijk.min(axis=0)
-    box = np.zeros(tuple(ijk.max(axis=0) - low + 1), bool)
-    box[tuple((ijk - low).T)] = True
-    labels, n = ndimage.label(box, structure=FACE_NEIGHBOURS)
-    numbers = labels[tuple((ijk - low).T)]
-    voxel_ap, voxel_lr = np.abs(body.axes[:2] @ np.asarray(voxel_axes, float)).sum(axis=1)
-    found = none.copy()
-    for number in range(1, n + 1):
-        piece = none.copy()
-        piece[behind[numbers == number]] = True
-        length = float(np.ptp(body.ap[piece])) + float(voxel_ap)
-        width = float(np.ptp(body.lr[piece])) + float(voxel_lr)
-        if length >= MIN_ELONGATION * width and _is_vein(body, piece, voxel_axes, params):
-            found |= piece
-    return found
 
 
 def _is_vein(
