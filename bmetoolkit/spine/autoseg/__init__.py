@@ -55,6 +55,7 @@ from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
 from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
+from bmetoolkit.spine.autoseg.joined import split_joined
 from bmetoolkit.spine.autoseg.levels import (
     LevelAssignment,
     assign_levels,
@@ -66,6 +67,7 @@ from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
 from bmetoolkit.spine.autoseg.shell import add_dark_shell
+from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -176,12 +178,16 @@ def segment_bodies(
     fat_suppressed : bool, optional
         Whether ``fluid`` suppresses fat (STIR, fat-suppressed T2). Only then are the discs
         read from it to tell the T1's polarity (on a plain T2, fat is as bright as a disc).
-        By default: unless ``t2`` is the same array as ``fluid``.
+        By default: unless ``t2`` is the same array as ``fluid``. Without a T1 and a T2,
+        only an explicit True (as :func:`find_vertebral_bodies` passes for a STIR) reads
+        the bodies by the rules for a fat-suppressed image alone (step 12 of *Without a
+        T1* in ``docs/autoseg.md``); a plain T2 given as ``fluid`` alone is read as a T2.
 
     Returns
     -------
     Segmentation
     """
+    suppressed_alone = t1 is None and t2 is None and fat_suppressed is True
     if fat_suppressed is None:
         fat_suppressed = t2 is None or not np.shares_memory(np.asarray(t2), np.asarray(fluid))
     params = params or AutosegParameters()
@@ -205,6 +211,7 @@ def segment_bodies(
         spacing,
         params,
         fat_suppressed,
+        suppressed_alone,
     )
     bodies = np.zeros(fluid.shape, np.int32)
     marrow = np.zeros(fluid.shape, bool)
@@ -236,13 +243,21 @@ def _segment_column(
     spacing: NDArray,
     params: AutosegParameters,
     fat_suppressed: bool,
+    suppressed_alone: bool = False,
 ) -> Segmentation:
-    """Marrow and bodies inside the column (arrays cropped to its box)."""
+    """Marrow and bodies inside the column (arrays cropped to its box); with
+    ``suppressed_alone`` (no T1, no T2, a fat-suppressed ``fluid``) the rules of
+    :mod:`.suppressed` and :mod:`.joined` apply."""
     where = (canal.midline, canal.rows)
     near = near_canal(column, distance, *where, spacing)
     if t1 is None:  # T2 or STIR alone
         image = fluid if t2 is None else t2
-        marrow = fluid_marrow_mask(image, column, near, spacing, params)
+        if suppressed_alone:  # a fat-suppressed image alone: the marrow is the darkest tissue
+            level = params.suppressed_reference_percentile
+            marrow = fluid_marrow_mask(image, column, near, spacing, params, level)
+            marrow = no_brighter_than_marrow(marrow, image, near, spacing, params)
+        else:
+            marrow = fluid_marrow_mask(image, column, near, spacing, params)
         dark = cortex_mask(image, column, near, spacing, params, 50.0)
         used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
         source = "fluid image" if t2 is None else "T2"
@@ -265,6 +280,13 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
+        if suppressed_alone:  # lateral walls, bodies joined across a disc
+            factor = params.suppressed_section_factor
+            bodies, sides = trim_bright_sections(bodies, image, canal.midline, spacing, factor)
+            evidence = {**evidence, "lateral_sections_cut": sides}
+            if params.split_joined_bodies:
+                bodies, joined = split_joined(bodies, image, canal.midline, spacing)
+                notes = [*notes, *joined]
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)

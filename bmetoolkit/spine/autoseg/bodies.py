@@ -140,7 +140,12 @@ def marrow_mask(
 
 
 def fluid_marrow_mask(
-    image: Array, column: Mask, near: Mask, spacing: NDArray, params: AutosegParameters
+    image: Array,
+    column: Mask,
+    near: Mask,
+    spacing: NDArray,
+    params: AutosegParameters,
+    percentile: float = 50.0,
 ) -> Mask:
     """Marrow-like voxels of the column on a T2 or STIR alone (no T1).
 
@@ -152,10 +157,12 @@ def fluid_marrow_mask(
     ``marrow_fluid_low`` to ``marrow_fluid_high`` times it, on the image smoothed by
     ``fluid_smooth_mm`` (mottled marrow), and above ``marrow_fluid_raw_low`` times it on
     the image as it is. An opening of ``opening_mm`` cuts thin bridges. ``near`` is where
-    the reference is read (:func:`near_canal`).
+    the reference is read (:func:`near_canal`); ``percentile`` of it is the marrow level
+    (the median; lower on a fat-suppressed image alone, where the marrow is the darkest
+    large tissue there and discs, muscle and the tissue in front are brighter).
     """
     smooth = ndimage.gaussian_filter(image, params.fluid_smooth_mm / spacing)
-    reference = _marrow_level(smooth, near, spacing, 50.0, params.reference_smooth_mm)
+    reference = _marrow_level(smooth, near, spacing, percentile, params.reference_smooth_mm)
     low = params.marrow_fluid_low * reference
     # The unsmoothed image must pass the lower bound too: smoothing would blur the thin dark
     # cortex that separates a body from marrow-like tissue in front of it.

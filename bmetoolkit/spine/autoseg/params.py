@@ -202,6 +202,32 @@ class AutosegParameters:
         phantoms (``bench_autoseg.py --images stir --seeds 60 ... 119``) 17 cases were named
         right against 12 named wrong and 3 of 15 named without the sacrum in view. A wrong
         level is worse than an unknown one, so the bodies are numbered 1..n with a note.
+    suppressed_marrow_high : float
+        From a STIR (or fat-suppressed T2) alone: marrow voxels whose signal, smoothed
+        in-plane over ``suppressed_smooth_mm``, is above this many times the marrow's own
+        level (per SI row, the median of the first marrow mask near the canal) are left out:
+        muscle beside and in front of the bodies, brighter than suppressed fatty marrow
+        (:mod:`bmetoolkit.spine.autoseg.suppressed`). 0 turns this off.
+    suppressed_smooth_mm : float
+        See ``suppressed_marrow_high``: sigma (mm) of the in-plane Gaussian.
+    suppressed_reference_percentile : float
+        From a STIR (or fat-suppressed T2) alone: the percentile, over the strip in front
+        of the canal per SI row, taken as the marrow level of the marrow band
+        (``marrow_fluid_low`` ... ``marrow_fluid_high``; 50 with a T2). Suppressed marrow
+        is the darkest large tissue there; discs, muscle and the tissue in front of
+        narrower (thoracic) bodies are brighter and pulled the median up to twice the
+        marrow's level on some tuning phantoms, where no marrow was then found.
+    suppressed_section_factor : float
+        From a STIR (or fat-suppressed T2) alone: a body is cut at its first lateral
+        sagittal slice (beyond the mid-sagittal slab) whose median signal is above this
+        many times the body's own mid-sagittal median: muscle beside the lateral wall
+        (:func:`bmetoolkit.spine.autoseg.suppressed.trim_bright_sections`). On tuning seed
+        64 the sections wholly outside the true bodies read 1.13-1.46, those mostly inside
+        0.80-1.09. 0 turns this off.
+    split_joined_bodies : bool
+        From a STIR (or fat-suppressed T2) alone: a segment over 1.6 times as tall as the
+        median body is split at the dark endplate line across it, when one shows near the
+        midline (:mod:`bmetoolkit.spine.autoseg.joined`).
     """
 
     tissue_fraction: float = 0.05
@@ -255,6 +281,11 @@ class AutosegParameters:
     endplate_line_mm: float = 0.0
     endplate_line_gap_mm: float = 15.0
     levels_from_stir_alone: bool = False
+    suppressed_marrow_high: float = 1.2
+    suppressed_smooth_mm: float = 1.5
+    suppressed_reference_percentile: float = 30.0
+    suppressed_section_factor: float = 1.15
+    split_joined_bodies: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
