@@ -69,6 +69,7 @@ from typing import Any
 
 import numpy as np
 from tuning_seeds import tuning_seed_range
+from vein_truth import inside_veins_ml
 
 from bmetoolkit.analysis import analyze
 from bmetoolkit.data.phantom.followup import (
@@ -86,6 +87,9 @@ from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
 
 #: Change error allowed: the larger of this (mL) and this fraction of the true change.
 ALLOWED_ML, ALLOWED_FRACTION = 0.3, 0.10
+#: A test-retest difference of the total larger than this fraction of its mean volume is
+#: listed with the part of it inside the true veins.
+LARGE_RETEST = 0.15
 
 
 #: Visits whose images the role check refused (analysed again without it and counted).
@@ -406,7 +410,7 @@ def summarise_saved(paths: Sequence[Path]) -> None:
     cases = [row for row in rows if "refused" not in row]
     refused = len(rows) - len(cases)
     print(f"{len(cases)} pairs from {len(paths)} file(s); refused as two subjects: {refused}")
-    _summary(cases, calibrate=False)
+    _summary(cases, calibrate=not any("changes" in case for case in cases))  # --calibrate rows
 
 
 def main() -> None:
@@ -535,15 +539,62 @@ def _pair_case(seed: int, calibrate: bool) -> dict[str, Any]:
         label = f"{seed} retest"
         if set(VARY) != set(ACQUISITION_CHANGES):
             label += " " + "+".join(sorted(VARY))
-        retest, seconds_retest, retest_alone = _compared(
-            make_phantom_pair(seed, retest=True, vary=VARY), label
-        )
+        retest_pair = make_phantom_pair(seed, retest=True, vary=VARY)
+        retest, seconds_retest, retest_alone = _compared(retest_pair, label)
     except VisitMismatchError as error:
         return {"seed": seed, "pair": stage, "refused": str(error)}
     case |= {"retest": _retest(retest), "seconds_retest": seconds_retest,
              "retest_alone": _retest(retest_alone), "joint": retest.joint,
-             "retest_counted": _retest(_counted(retest))}  # fmt: skip
+             "retest_counted": _retest(_counted(retest)),
+             "retest_veins": _retest_veins(retest_pair, retest, retest_alone)}  # fmt: skip
     return case
+
+
+def _retest_veins(
+    pair: PhantomPair, together: Comparison, alone: Comparison
+) -> dict[str, dict[str, float]]:
+    """Per visit of a test-retest pair, the edema counted inside the true basivertebral
+    veins (voxels, on the visit's grid; :func:`vein_truth.inside_veins_ml`): decided
+    together (compare's default) and alone; empty when the phantom has no veins."""
+    rows = {}
+    for way, result in (("together", together), ("alone", alone)):
+        for name, study, visit in (("baseline", pair.baseline, result.baseline),
+                                   ("followup", pair.followup, result.followup)):  # fmt: skip
+            inside = inside_veins_ml(visit.maps["bme_mask"], study.truth)
+            if inside:
+                rows[f"{way}_{name}"] = inside
+    return rows
+
+
+def _vein_lines(cases: Sequence[dict[str, Any]], means: np.ndarray, diffs: np.ndarray) -> None:
+    """The test-retest pairs above 1 mL differing by more than :data:`LARGE_RETEST` of their
+    mean volume, each with the part of its difference that lies in true vein voxels
+    (decided together, voxels counted: compare's default)."""
+    rows = [c.get("retest_veins") or {} for c in cases]
+    if not any(rows):
+        return
+    inside = np.array([
+        [r.get(f"together_{v}", {}).get("bme_in_vein_ml", 0.0) for v in ("baseline", "followup")]
+        for r in rows
+    ])  # fmt: skip
+    in_vein = inside[:, 1] - inside[:, 0]
+    keep = means > 1.0
+    print(f"test-retest, edema inside the true veins (together, counted), pairs above 1 mL "
+          f"({keep.sum()}): per visit {_quantiles(list(inside[keep].ravel()))} mL; |difference| "
+          f"inside the veins {_quantiles(list(abs(in_vein[keep])))} mL")  # fmt: skip
+    large = keep & (abs(diffs) > LARGE_RETEST * means)
+    print(f"  pairs differing by more than {100 * LARGE_RETEST:.0f} % ({large.sum()}):")
+    for k in np.flatnonzero(large):
+        print(f"  seed {cases[k]['seed']}: mean {means[k]:.3f} mL, difference {diffs[k]:+.3f} mL "
+              f"({100 * diffs[k] / means[k]:+.1f} %), of it in true vein voxels "
+              f"{in_vein[k]:+.3f} mL (baseline {inside[k, 0]:.3f}, follow-up "
+              f"{inside[k, 1]:.3f} mL)")  # fmt: skip
+    rest = diffs[keep] - in_vein[keep]
+    rc = RC_FACTOR * float(np.sqrt(np.mean((rest / means[keep]) ** 2) / 2))
+    print(
+        f"  RC of the total above 1 mL with the differences inside the veins taken out: "
+        f"{100 * rc:.1f} %"
+    )
 
 
 def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
@@ -575,6 +626,7 @@ def _summary(cases: list[dict[str, Any]], calibrate: bool) -> None:
             calibrate,
             timed=not suffix,
             default_means=shared if len(shared) == len(cases) else None,
+            veins=suffix == "_counted",
         )
 
 
@@ -583,6 +635,7 @@ def _summary_of(
     calibrate: bool,
     timed: bool = True,
     default_means: np.ndarray | None = None,
+    veins: bool = False,
 ) -> None:
     retest = [c["retest"] for c in cases]
     ratios = [d / (RC_FACTOR * s) for r in retest for d, s in r["differences"] if s > 0]
@@ -614,6 +667,8 @@ def _summary_of(
         relative_rc(
             "the pairs whose default volume (voxels counted) is above 1 mL", default_means > 1.0
         )
+    if veins:
+        _vein_lines(cases, means, diffs)
     print(f"test-retest lesions new or resolved: {sum(r['new_or_resolved'] for r in retest)} "
           f"in {len(retest)} pairs; regions flagged real: "
           f"{sum(r['real_changes'] for r in retest)}")  # fmt: skip

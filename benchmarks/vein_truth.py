@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["vein_line", "vein_row"]
+__all__ = ["inside_veins_ml", "vein_line", "vein_row"]
 
 #: Percentile of the worst decile of a figure where lower is better.
 WORST_DECILE = 90.0
@@ -56,6 +56,34 @@ def vein_row(result: Any, truth: Any, voxel_ml: float) -> dict[str, Any]:
         "bme_in_vein_ml": round(float((vein & found).sum()) * voxel_ml, 4),
         "vein_lesions": lesions,
         "veins_recognised": None if recognised is None else int(recognised["count"]),
+    }
+
+
+def inside_veins_ml(bme: Any, truth: Any) -> dict[str, float]:
+    """BME (a label Volume or array on the grid of ``truth``'s masks) inside the true veins.
+
+    Returns
+    -------
+    dict
+        ``vein_ml`` (true vein volume) and ``bme_in_vein_ml``; empty without a vein truth.
+
+    >>> from types import SimpleNamespace
+    >>> from bmetoolkit.volume import Volume
+    >>> vein = np.zeros((4, 4, 4), np.uint8)
+    >>> vein[1:3, 1:3, 1] = 1
+    >>> truth = SimpleNamespace(masks={"vein": Volume(vein, np.diag([2.0, 2.0, 2.0, 1.0]))})
+    >>> inside_veins_ml(vein[..., ::-1].copy() | vein, truth)
+    {'vein_ml': 0.032, 'bme_in_vein_ml': 0.032}
+    """
+    masks = getattr(truth, "masks", {})
+    if "vein" not in masks:
+        return {}
+    vein = np.asarray(masks["vein"].data) > 0
+    found = np.asarray(getattr(bme, "data", bme)) > 0
+    voxel_ml = masks["vein"].grid.voxel_volume_mm3 / 1000
+    return {
+        "vein_ml": round(float(vein.sum()) * voxel_ml, 4),
+        "bme_in_vein_ml": round(float((vein & found).sum()) * voxel_ml, 4),
     }
 
 

@@ -101,6 +101,7 @@ def basivertebral_veins(
     bodies: Sequence[BodyGeometry],
     voxel_axes: NDArray[np.floating],
     params: Parameters,
+    seen: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """The regions of ``bme`` that are basivertebral veins (see the module).
 
@@ -114,6 +115,14 @@ def basivertebral_veins(
         affine's upper-left block).
     params : Parameters
         ``vein_max_height_frac`` (0 finds none).
+    seen : ndarray of bool, optional
+        Veins recognised on another scan of the same spine, brought onto this grid (the
+        follow-up's joint decision, :mod:`bmetoolkit.followup.joint`). A whole region in
+        one body that overlaps them is a vein when it is shaped like one here (thin,
+        running forward, at mid-height, no deeper than a vein), wherever this scan puts its
+        LR centre and posterior end: on 4 mm sagittal slices a vein's centre moves by up to
+        half a slice, and its detected posterior end by a few mm, from one scan to the next,
+        and the other scan saw it in the midline at the wall.
 
     Returns
     -------
@@ -129,6 +138,7 @@ def basivertebral_veins(
     flat = labels.reshape(-1)
     sizes = np.bincount(flat)
     out = veins.reshape(-1)
+    placed = None if seen is None else np.asarray(seen, bool).reshape(-1)
     for body in bodies:
         if body.si_extent_mm > COARSE_SI_MM or body.height_mm <= 0:
             continue
@@ -137,15 +147,22 @@ def basivertebral_veins(
             own = numbers == number
             if sizes[number] != np.count_nonzero(own):
                 continue  # a region reaching beyond this body is not its vein
-            if _is_vein(body, own, voxel_axes, params):
+            elsewhere = placed is not None and bool(placed[body.index[own]].any())
+            if _is_vein(body, own, voxel_axes, params, elsewhere):
                 out[body.index[own]] = True
     return veins
 
 
 def _is_vein(
-    body: BodyGeometry, own: NDArray[np.bool_], voxel_axes: NDArray[np.floating], params: Parameters
+    body: BodyGeometry,
+    own: NDArray[np.bool_],
+    voxel_axes: NDArray[np.floating],
+    params: Parameters,
+    seen: bool = False,
 ) -> bool:
-    """Whether the body voxels ``own`` (one region) are shaped and placed like its vein."""
+    """Whether the body voxels ``own`` (one region) are shaped and placed like its vein;
+    ``seen``: another scan recognised the vein there, so its LR centre and posterior end
+    are not tested (its thinness, height in the body and depth are)."""
     height = body.height_mm
     ap, lr, si = body.ap[own], body.lr[own], body.si[own]
     voxel_ap, voxel_lr = np.abs(body.axes[:2] @ np.asarray(voxel_axes, float)).sum(axis=1)
@@ -157,7 +174,8 @@ def _is_vein(
     if float(np.abs(si).max()) > middle:
         return False
     half_width = float(np.abs(body.lr).max())
-    if abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr) / 2):
+    off = abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr) / 2)
+    if off and not seen:
         return False
     centre = float(si.mean())
     near = (
@@ -169,7 +187,7 @@ def _is_vein(
     if not near.any():
         return False
     edge = float(body.ap[near].min())
-    if float(ap.min()) - edge > max(WALL_MM, float(voxel_ap)):
+    if float(ap.min()) - edge > max(WALL_MM, float(voxel_ap)) and not seen:
         return False
     depth = 2 * body.ap_half_mm
     return float(ap.max()) - edge <= MAX_DEPTH * depth

@@ -76,3 +76,28 @@ def test_saved_rows_of_two_runs_are_summarised_as_one_run(bench, tmp_path, capsy
     assert out.startswith("2 pairs from 2 file(s); refused as two subjects: 1\n")
     assert out.split("\n", 1)[1] == expected
     assert "mean volume above 1.0 mL (2)" in out
+
+
+def test_large_retest_differences_are_listed_with_their_part_in_the_true_veins(
+    bench, tmp_path, capsys
+):
+    import json
+
+    def veins(baseline: float, followup: float) -> dict:
+        return {f"together_{name}": {"vein_ml": 0.5, "bme_in_vein_ml": ml}
+                for name, ml in (("baseline", baseline), ("followup", followup))}  # fmt: skip
+
+    steady, flicker = _case(1, 2.0, 2.1), _case(2, 1.5, 2.0)  # +5 % and +29 %
+    steady["retest_veins"], flicker["retest_veins"] = veins(0.1, 0.1), veins(0.0, 0.4)
+    rows = [{k: v for k, v in c.items() if not k.startswith(("changes", "transitions"))}
+            for c in (steady, flicker)]  # fmt: skip
+    (tmp_path / "a.json").write_text(json.dumps(rows))  # --calibrate rows: no change pairs
+    bench.summarise_saved([tmp_path / "a.json"])
+    counted = capsys.readouterr().out.split("voxels counted (compare's default)")[1]
+    assert "pairs differing by more than 15 % (1):" in counted
+    assert "seed 2: mean 1.750 mL, difference +0.500 mL (+28.6 %)" in counted
+    assert "of it in true vein voxels +0.400 mL (baseline 0.000, follow-up 0.400 mL)" in counted
+    rest = [0.1 / 2.05, 0.1 / 1.75]  # the differences without the veins' part, relative
+    rc = 2.77 * (sum(r * r for r in rest) / 2 / 2) ** 0.5
+    assert f"veins taken out: {100 * rc:.1f} %" in counted
+    assert "change error" not in counted

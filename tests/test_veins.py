@@ -69,6 +69,63 @@ def test_the_rule_is_off_at_zero_and_on_coarse_si_voxels():
     assert not basivertebral_veins(bme, [body], axes, Parameters()).any()
 
 
+def _veins_of(bme: np.ndarray) -> np.ndarray:
+    body, axes = _body()
+    return basivertebral_veins(bme, [body], axes, Parameters())
+
+
+def _ellipsoid(centre, semi):
+    x, y, z = np.indices(SHAPE) + 0.5
+    return ((x - centre[0]) / semi[0]) ** 2 + ((y - centre[1]) / semi[1]) ** 2 + (
+        (z - centre[2]) / semi[2]
+    ) ** 2 <= 1
+
+
+@pytest.mark.parametrize(
+    "edema, why",
+    [
+        (_ellipsoid((25, 14, 18), (6, 8, 6)), "round posterior-wall edema, 12 mm tall"),
+        (_ellipsoid((25, 15, 18), (8, 10, 4.5)), "flat posterior-wall edema, 9 mm tall"),
+        (_ellipsoid((25, 20, 18), (10, 12, 7)), "central edema at mid-height"),
+    ],
+)
+def test_edema_at_mid_height_by_the_posterior_wall_keeps_its_rim(edema, why):
+    assert not _veins_of(edema).any(), why
+
+
+def test_a_thin_wing_of_an_edema_that_misses_the_wall_stays_edema():
+    bme = np.zeros(SHAPE, bool)
+    bme[17:33, 16:28, 11:25] = True  # an edema
+    bme[22:28, 11:17, 17:20] = True  # a thin channel behind it, 6 mm short of the wall
+    assert not _veins_of(bme).any()
+    bme[22:28, 11:16, 17:20] = False
+    bme[36:42, 7:17, 17:20] = True  # from the wall, off the midline, joined to the edema
+    bme[33:42, 16:20, 17:20] = True
+    assert not _veins_of(bme).any()
+
+
+def test_a_vein_seen_on_another_scan_needs_only_its_shape_here():
+    """Where another scan of the spine recognised the vein, a region over it is a vein when
+    it is thin, at mid-height and no deeper than a vein, though this scan puts it off the
+    midline or short of the wall; an edema over it (tall, or reaching the anterior third)
+    is not."""
+    body, axes = _body()
+    seen = np.zeros(SHAPE, bool)
+    seen[22:28, 7:18, 17:20] = True
+    for region in (np.s_[27:33, 7:18, 17:20], np.s_[22:28, 14:25, 17:20]):  # off-centre; short
+        bme = np.zeros(SHAPE, bool)
+        bme[region] = True
+        assert not basivertebral_veins(bme, [body], axes, Parameters()).any()
+        assert basivertebral_veins(bme, [body], axes, Parameters(), seen)[region].all()
+    for region in (np.s_[22:28, 7:18, 11:25], np.s_[22:28, 7:30, 17:20], np.s_[22:28, 7:18, 7:10]):
+        bme = np.zeros(SHAPE, bool)
+        bme[region] = True  # tall; into the anterior third; against the endplate
+        assert not basivertebral_veins(bme, [body], axes, Parameters(), seen).any()
+    bme = np.zeros(SHAPE, bool)
+    bme[36:42, 7:18, 17:20] = True  # vein-shaped but away from what the other scan saw
+    assert not basivertebral_veins(bme, [body], axes, Parameters(), seen).any()
+
+
 def test_dropped_veins_are_summarised_with_a_note():
     body, axes = _body()
     bme = np.zeros(SHAPE, bool)

@@ -38,7 +38,12 @@ decision levels) and two links between them, after registration:
    and a median near the level fell on either side with the noise of each scan.
 
 Basivertebral veins (:mod:`bmetoolkit.veins`) are left out of each visit's edema after
-the focal-spot decision, on that visit's own regions, as the analysis leaves them out.
+the focal-spot decision, on that visit's own regions, as the analysis leaves them out; and
+a vein recognised at one visit is also one at the other where a region there overlaps it
+(brought through its body's transform) and is shaped like a vein (thin, at mid-height, no
+deeper than a vein), whatever its LR centre and posterior end at that visit: on 4 mm
+sagittal slices those move by a few mm between scans, and the vein flickered in and out
+of the total (tuning test-retest pairs, docs/followup.md, session 22).
 Everything downstream (Modic map, endplates, lesion table) is then computed from the joint
 edema with the analysis' own functions, so a visit's joint outputs are what its analysis
 would report with that edema. A visit's own analysis (``analyze``) is not changed.
@@ -185,9 +190,17 @@ def own_marrow_edema(visit: VisitDecision) -> NDArray[np.bool_]:
 def _without_veins(visit: VisitDecision, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """``mask`` without the regions the analysis takes for basivertebral veins
     (:mod:`bmetoolkit.veins`, decided on the visit's own edema as the analysis does)."""
+    return mask & ~_veins(visit, mask)
+
+
+def _veins(
+    visit: VisitDecision, mask: NDArray[np.bool_], seen: NDArray[np.bool_] | None = None
+) -> NDArray[np.bool_]:
+    """The regions of ``mask`` that are basivertebral veins at this visit; ``seen``: the
+    other visit's veins on this visit's grid (:func:`bmetoolkit.veins.basivertebral_veins`)."""
     result = visit.result
     affine = np.asarray(result.study.grid.affine, float)
-    return mask & ~basivertebral_veins(mask, result.bodies, affine[:3, :3], result.parameters)
+    return basivertebral_veins(mask, result.bodies, affine[:3, :3], result.parameters, seen)
 
 
 def own_edema(visit: VisitDecision) -> NDArray[np.bool_]:
@@ -355,7 +368,12 @@ def decide_jointly(
         for v in (0, 1):
             changed[v] += int(np.count_nonzero(spots[v][members[v]] != decision))
             spots[v][members[v]] = decision
-    marrow = [_without_veins(visits[v], finished[v] & ~spots[v][final[v][0]]) for v in (0, 1)]
+    kept = [finished[v] & ~spots[v][final[v][0]] for v in (0, 1)]
+    # a vein recognised at one visit is a vein at the other where a vein-shaped region
+    # lies over it (its LR centre and posterior end move with the grid and the noise)
+    alone = [_veins(visits[v], kept[v]) for v in (0, 1)]
+    seen = [np.asarray(movers[1 - v](alone[1 - v].astype(np.int32))) > 0 for v in (0, 1)]
+    marrow = [kept[v] & ~(alone[v] | _veins(visits[v], kept[v], seen[v])) for v in (0, 1)]
     bme = [_into_walls(visits[v], marrow[v]) for v in (0, 1)]
     shares = [
         edema_shares(
