@@ -106,3 +106,46 @@ def test_a_tall_top_segment_is_kept_when_no_sacrum_is_recognised():
     result = assign_levels(shapes, EMPTY, SPACING, PARAMS)
     assert result.anchor is None
     assert shapes[0].label in result.levels
+
+
+def test_s1_with_its_caudal_outline_cut_short_is_read_on_its_sacral_base():
+    """S1's caudal outline stops short of its inferior end, flatter than its sacral base
+    but within 12 degrees of it (tuning seeds 185 and 188 on the T2 alone: 29.1 and 19.4,
+    24.1 and 16.5): the mean (22) against L5 (15) hides the lumbosacral angle; the
+    superior surface alone (27) shows it."""
+    surfaces = _lordosis_surfaces()
+    surfaces[-1] = (27.0, 17.0)
+    result = assign_levels(_with_surfaces(surfaces), EMPTY, SPACING, PARAMS)
+    assert result.anchor == "sacrum (S1)"
+    assert result.evidence["lumbosacral_angle_deg"] == pytest.approx(12.0)
+    assert result.evidence["caudal_tilt_from_superior_surface"] is True
+    assert list(result.levels.values())[-2:] == ["L5", "S1"]
+
+
+def test_a_caudal_outline_more_tilted_than_the_sacral_base_is_averaged():
+    """A caudal outline more tilted than the superior surface is what the sacrum's
+    kyphosis (or L5's lordotic wedge) gives: both surfaces are averaged as before
+    (pelvis-and-bowel tuning seed 53: S1's 26.6 and 29.1 against L5's 18.8; the superior
+    surface alone would miss the 8 degrees)."""
+    surfaces = _lordosis_surfaces()
+    surfaces[-1] = (22.0, 25.0)
+    result = assign_levels(_with_surfaces(surfaces), EMPTY, SPACING, PARAMS)
+    assert result.anchor == "sacrum (S1)"
+    assert result.evidence["lumbosacral_angle_deg"] == pytest.approx(8.5)
+    assert result.evidence["caudal_tilt_from_superior_surface"] is False
+
+
+def test_a_body_over_a_segment_left_out_is_not_read_on_its_superior_surface():
+    """In the search for S1 above a segment at the lower edge the candidate's caudal
+    outline borders that segment, not the end of the segmentation: its surfaces are
+    averaged (h21-16L's replay: L4 over a segment joined to it, tuning seed 173 on the T2
+    alone, would otherwise have been taken for S1)."""
+    surfaces = [*_lordosis_surfaces()[:-1], (27.0, 17.0), (30.0, 0.0)]
+    shapes = _with_surfaces(surfaces)
+    shapes[-1] = replace(shapes[-1], touches_bottom=True)
+    result = assign_levels(shapes, EMPTY, SPACING, PARAMS)
+    assert result.anchor is None
+    assert result.evidence["left_out_below_sacrum"] == []
+    # Without the segment below, the same body is the caudal-most and read on its top.
+    alone = assign_levels(shapes[:-1], EMPTY, SPACING, PARAMS)
+    assert alone.anchor == "sacrum (S1)"
