@@ -25,12 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.geometry import (
-    PARALLEL_TOLERANCE_DEG,
-    body_angle,
-    consistent_angles,
-    endplate_angles,
-)
+from bmetoolkit.spine.autoseg.geometry import body_angle, consistent_angles, endplate_angles
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.labels import level_name, verse_id
 
@@ -81,13 +76,6 @@ MAX_SEGMENTS_BELOW_SACRUM = 2
 #: (L5 the most, about 5-10), and whole bodies of the tuning phantoms measure 8.4 (T1) and
 #: 10.4 (T2 alone) degrees apart at the 99th percentile; closer surfaces are averaged.
 OUTLINE_NOT_ENDPLATE_DEG = 12.0
-#: The caudal-most body's caudal outline flatter than its superior surface by more than
-#: this (deg; :data:`.geometry.PARALLEL_TOLERANCE_DEG`, the spread of two endplates read
-#: parallel) is cut short, not an endplate: its tilt is then its superior surface (the
-#: sacral base, where readers measure the lumbosacral angle). No caudal lumbar body nor S1
-#: has a caudal surface flatter than its superior one: the lordotic wedge of L4 and L5 and
-#: the sacrum's kyphosis both tilt the caudal surface more, anterior-down.
-CUT_OUTLINE_DEG = PARALLEL_TOLERANCE_DEG
 #: Confidence factor of each kind of evidence below the sacrum.
 SUPPORT_WEIGHTS = {
     "no bone below": 1.0,
@@ -314,9 +302,7 @@ def assign_levels(
             break
         # Segments below the sacrum (S2 and below): cut by the image's lower edge, or
         # joined to S1 without a well-formed disc (bone right below it).
-        above = _sacrum_evidence(
-            shapes[:-peeled], marrow_like, spacing, params, canal_end_row, nothing_below=False
-        )
+        above = _sacrum_evidence(shapes[:-peeled], marrow_like, spacing, params, canal_end_row)
         at_edge = peeled == 1 and shapes[-1].touches_bottom
         joined = above["support"] == "sacral segments right below"
         if above["is_sacrum"] and (at_edge or joined):
@@ -470,8 +456,6 @@ def _sacrum_evidence(
     spacing: NDArray,
     params: AutosegParameters,
     canal_end_row: int | None = None,
-    *,
-    nothing_below: bool = True,
 ) -> dict[str, Any]:
     """Is the caudal-most body the sacrum (S1)? The evidence, and the verdict.
 
@@ -487,15 +471,11 @@ def _sacrum_evidence(
       most one body height below the body's top: the sac ends at S1-S2 in most adults, so
       a lumbar body cut off from the sacrum by the field of view shows the CSF running on
       to the image's edge.
-
-    ``nothing_below`` is False when segments below ``shapes[-1]`` were left out to test it
-    (the search above segments joined to the sacrum): its caudal outline then borders a
-    segment, so it is not read as cut short (see :func:`_consistent_tilts`).
     """
     if len(shapes) < MIN_BODIES_FOR_LEVELS:
         return {"is_sacrum": False, "reason": f"fewer than {MIN_BODIES_FOR_LEVELS} bodies"}
     last = shapes[-1]
-    angles, top_read = _consistent_tilts(shapes, caudal_cut_short=nothing_below)
+    angles = _consistent_tilts(shapes)
     jump = angles[-1] - angles[-2]
     below, gap_below = _bone_below(last, marrow_like, spacing, params)
     tilted = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg)
@@ -517,16 +497,12 @@ def _sacrum_evidence(
         "thecal_sac_ends_at_it": sac_ends,
         "caudal_body_truncated": last.touches_bottom,
         "tilted_like_sacrum": tilted,
-        "caudal_tilt_from_superior_surface": top_read,
     }
 
 
-def _consistent_tilts(
-    shapes: list[BodyShape], *, caudal_cut_short: bool = False
-) -> tuple[NDArray[np.float64], bool]:
+def _consistent_tilts(shapes: list[BodyShape]) -> NDArray[np.float64]:
     """Tilt (deg) of each body: the mean of its two surfaces, or the one that agrees with
-    its neighbours when they are more than ``OUTLINE_NOT_ENDPLATE_DEG`` apart; and whether
-    the caudal-most body's tilt is its superior surface alone.
+    its neighbours when they are more than ``OUTLINE_NOT_ENDPLATE_DEG`` apart.
 
     The choice is :func:`.geometry.consistent_angles` (as for the lesion fill), except
     for the caudal-most body (the one the sacrum test reads), which has only the body above
@@ -537,13 +513,6 @@ def _consistent_tilts(
     to it), and a body's surface bitten by a lesion or cut at the discs' fronts is tilted
     by that, not by the spine. The neighbours are those of ``shapes`` (the segments below
     the sacrum left out are not). Shapes without surface angles use ``angle_deg``.
-
-    With ``caudal_cut_short`` (no segment follows below the caudal-most body), a caudal
-    outline within ``OUTLINE_NOT_ENDPLATE_DEG`` of the superior surface but flatter than
-    it by more than ``CUT_OUTLINE_DEG`` is cut short (no caudal lumbar body nor S1 has a
-    flatter caudal surface), and the superior surface alone is the body's tilt: the mean
-    would hide part of the lumbosacral angle (T2 alone, tuning seeds 185 and 188: S1's
-    outline stops short of its inferior end, surfaces 29.1 and 19.4, 24.1 and 16.5 deg).
     """
     ends = np.array(
         [
@@ -552,7 +521,6 @@ def _consistent_tilts(
         ],
         dtype=np.float64,
     ).reshape(-1, 2)
-    superior, inferior = ends[-1]
     # Surfaces no further apart than a wedge-shaped body's are averaged (both kept as the
     # mean, so that the choice below leaves them alone).
     wedge = np.abs(ends[:, 0] - ends[:, 1]) <= OUTLINE_NOT_ENDPLATE_DEG
@@ -567,10 +535,7 @@ def _consistent_tilts(
         if np.isfinite(tilts[-3:-1]).all():
             expected = 2.0 * tilts[-2] - tilts[-3]
             tilts[-1] = last[int(np.argmin(np.abs(last - expected)))]
-    top_read = bool(caudal_cut_short and wedge[-1] and superior - inferior > CUT_OUTLINE_DEG)
-    if top_read:
-        tilts[-1] = superior
-    return tilts, top_read
+    return tilts
 
 
 def _sac_ends_at(shape: BodyShape, canal_end_row: int | None, spacing: NDArray) -> bool:
