@@ -14,7 +14,9 @@ of these hold in its body's own frame (:class:`~bmetoolkit.spine.vertebra.BodyGe
   :data:`MIN_ELONGATION` times that (a channel running forward, not a blob);
 - **at mid-height, away from both endplates**: every voxel lies at least
   :data:`ENDPLATE_CLEARANCE` of the body's height from either endplate (measured from the
-  body's centroid along its SI axis);
+  body's centroid along its SI axis; for a body whose superior or inferior end the image
+  cuts, from its uncut endplate, with the height of the nearest whole body:
+  :func:`body_frames`);
 - **from the posterior wall forward**: its posterior end lies within :data:`WALL_MM` (or one
   voxel, if coarser) of the posterior edge of the body's marrow at its height and side, and
   its anterior end no further than :data:`MAX_DEPTH` of the body's AP depth from that edge;
@@ -27,7 +29,8 @@ this scan's normal-marrow distribution): no fixed contrast ratio enters. Central
 fractures fill more of the body's height, endplate edema touches an endplate, and
 posterior-wall edema that is not a thin forward channel from the midline is kept. Bodies
 whose voxels are coarser than :data:`~bmetoolkit.spine.vertebra.COARSE_SI_MM` along SI cannot
-show a vein's thickness and are left alone.
+show a vein's thickness and are left alone, and so are bodies cut by the image when no
+whole body gives their height (a note says so).
 
 A recognised vein is left out of the edema (and of Modic type I) and reported apart, as
 focal spots are (``checks.basivertebral_veins`` and a note).
@@ -54,6 +57,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -61,15 +65,19 @@ from numpy.typing import NDArray
 from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import regions_summary
 from bmetoolkit.segment import FACE_NEIGHBOURS
-from bmetoolkit.spine.vertebra import COARSE_SI_MM, BodyGeometry
+from bmetoolkit.spine.vertebra import CENTRAL_FRACTION, COARSE_SI_MM, BodyGeometry
 
 __all__ = [
+    "CUT_OFFSET",
     "ENDPLATE_CLEARANCE",
     "MAX_DEPTH",
     "MIDLINE_FRACTION",
     "MIN_ELONGATION",
     "WALL_MM",
+    "VeinFrame",
     "basivertebral_veins",
+    "body_frames",
+    "cut_end",
     "drop_basivertebral_veins",
 ]
 
@@ -94,6 +102,126 @@ MIDLINE_FRACTION = 0.15
 #: Marrow within this fraction of the body height of a region's SI centre gives the
 #: posterior edge of the marrow at its height.
 EDGE_BAND = 0.1
+#: A body's voxels on the edge of the image lie, on average, beyond this fraction of its
+#: visible SI extent from its centroid when the image cuts across its superior or inferior
+#: end (about half of it: the cut face is that end); a cut at its side puts them about 0.
+CUT_OFFSET = 0.25
+
+
+@dataclass(frozen=True)
+class VeinFrame:
+    """What a body's vein is judged against.
+
+    Attributes
+    ----------
+    height_mm : float
+        The body's height (mm).
+    mid_si : float
+        Its mid-height: SI coordinate (mm) in the body frame (0, the centroid, for a whole
+        body).
+    cut : str or None
+        ``"superior"`` or ``"inferior"`` when the edge of the image cuts that end of the
+        body (its measured height is then not its height), else None.
+    known : bool
+        False when the body is cut and no whole body in the image gives its height: its
+        mid-height is not known, and no vein is recognised in it.
+    """
+
+    height_mm: float
+    mid_si: float = 0.0
+    cut: str | None = None
+    known: bool = True
+
+
+def cut_end(body: BodyGeometry, shape: tuple[int, ...]) -> str | None:
+    """Which end of ``body`` along its SI axis the edge of the image cuts, if any.
+
+    Parameters
+    ----------
+    body : BodyGeometry
+    shape : tuple of int
+        The grid the body's flat indices refer to.
+
+    Returns
+    -------
+    str or None
+        ``"superior"`` or ``"inferior"`` when the body's voxels on the edge of the grid lie,
+        on average, beyond a quarter of its visible SI extent from its centroid on that
+        side (a cut across the body); None when the body does not reach the edge or
+        reaches it at a side (a sagittal slab or field of view cutting it in LR or AP
+        leaves its height whole).
+    """
+    if not body.touches_border:
+        return None
+    ijk = np.stack(np.unravel_index(body.index, shape), axis=1)
+    edge = np.any((ijk == 0) | (ijk == np.asarray(shape) - 1), axis=1)
+    if not edge.any():
+        return None
+    position = float(body.si[edge].mean())
+    span = float(body.si.max() - body.si.min())
+    if position > CUT_OFFSET * span:
+        return "superior"
+    if position < -CUT_OFFSET * span:
+        return "inferior"
+    return None
+
+
+def body_frames(bodies: Sequence[BodyGeometry], shape: tuple[int, ...]) -> list[VeinFrame]:
+    """Per body, the height and mid-height its vein is judged against.
+
+    A whole body: its own height, mid-height at its centroid. A body whose superior or
+    inferior end the image cuts (:func:`cut_end`; the endplate table's
+    ``body_partly_outside``): the measured height is only what is left in the image, so
+    its height is taken as the larger of that and the height of the nearest whole body
+    (centroid distance; neighbouring bodies differ by a few mm), and its mid-height lies
+    half that height from its uncut endplate (the median surface of its central columns,
+    as the height is measured). With no whole body in the image, its mid-height is not
+    known (``known`` False): no guess is made.
+
+    Parameters
+    ----------
+    bodies : sequence of BodyGeometry
+    shape : tuple of int
+        The grid the bodies' flat indices refer to.
+
+    Returns
+    -------
+    list of VeinFrame
+        In the order of ``bodies``.
+    """
+    cuts = [cut_end(body, shape) for body in bodies]
+    whole = [
+        body
+        for body, cut in zip(bodies, cuts, strict=True)
+        if cut is None and body.height_mm > 0 and body.si_extent_mm <= COARSE_SI_MM
+    ]
+    frames = []
+    for body, cut in zip(bodies, cuts, strict=True):
+        if cut is None:
+            frames.append(VeinFrame(body.height_mm))
+            continue
+        if not whole:
+            frames.append(VeinFrame(body.height_mm, cut=cut, known=False))
+            continue
+        nearest = min(
+            whole, key=lambda other: np.linalg.norm(other.centroid_ras - body.centroid_ras)
+        )
+        height = max(body.height_mm, nearest.height_mm)
+        half_si = body.si_extent_mm / 2
+        lr_half = float(np.abs(body.lr).max())
+        central = (np.abs(body.ap - body.ap_center_mm) <= CENTRAL_FRACTION * body.ap_half_mm) & (
+            np.abs(body.lr) <= CENTRAL_FRACTION * lr_half
+        )
+        if not central.any():
+            central = np.ones(body.si.shape, bool)
+        if cut == "superior":
+            uncut = float(np.median((body.si - body.depth_inferior)[central])) + half_si
+            mid = uncut + height / 2
+        else:
+            uncut = float(np.median((body.si + body.depth_superior)[central])) - half_si
+            mid = uncut - height / 2
+        frames.append(VeinFrame(height, mid, cut))
+    return frames
 
 
 def basivertebral_veins(
@@ -139,8 +267,9 @@ def basivertebral_veins(
     sizes = np.bincount(flat)
     out = veins.reshape(-1)
     placed = None if seen is None else np.asarray(seen, bool).reshape(-1)
-    for body in bodies:
-        if body.si_extent_mm > COARSE_SI_MM or body.height_mm <= 0:
+    frames = body_frames(bodies, bme.shape)
+    for body, frame in zip(bodies, frames, strict=True):
+        if body.si_extent_mm > COARSE_SI_MM or frame.height_mm <= 0 or not frame.known:
             continue
         numbers = flat[body.index]
         for number in np.unique(numbers[numbers > 0]):
@@ -148,22 +277,24 @@ def basivertebral_veins(
             if sizes[number] != np.count_nonzero(own):
                 continue  # a region reaching beyond this body is not its vein
             elsewhere = placed is not None and bool(placed[body.index[own]].any())
-            if _is_vein(body, own, voxel_axes, params, elsewhere):
+            if _is_vein(body, frame, own, voxel_axes, params, elsewhere):
                 out[body.index[own]] = True
     return veins
 
 
 def _is_vein(
     body: BodyGeometry,
+    frame: VeinFrame,
     own: NDArray[np.bool_],
     voxel_axes: NDArray[np.floating],
     params: Parameters,
     seen: bool = False,
 ) -> bool:
-    """Whether the body voxels ``own`` (one region) are shaped and placed like its vein;
-    ``seen``: another scan recognised the vein there, so its LR centre and posterior end
-    are not tested (its thinness, height in the body and depth are)."""
-    height = body.height_mm
+    """Whether the body voxels ``own`` (one region) are shaped and placed like its vein,
+    judged against ``frame`` (the body's height and mid-height); ``seen``: another scan
+    recognised the vein there, so its LR centre and posterior end are not tested (its
+    thinness, height in the body and depth are)."""
+    height = frame.height_mm
     ap, lr, si = body.ap[own], body.lr[own], body.si[own]
     voxel_ap, voxel_lr = np.abs(body.axes[:2] @ np.asarray(voxel_axes, float)).sum(axis=1)
     thickness = float(si.max() - si.min()) + body.si_extent_mm
@@ -171,7 +302,7 @@ def _is_vein(
     if thickness > params.vein_max_height_frac * height or length < MIN_ELONGATION * thickness:
         return False
     middle = (0.5 - ENDPLATE_CLEARANCE) * height
-    if float(np.abs(si).max()) > middle:
+    if float(np.abs(si - frame.mid_si).max()) > middle:
         return False
     half_width = float(np.abs(body.lr).max())
     off = abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr) / 2)
@@ -205,6 +336,19 @@ def drop_basivertebral_veins(
     veins = basivertebral_veins(bme, bodies, voxel_axes, params)
     summary = regions_summary(veins, voxel_mm3)
     notes = []
+    if params.vein_max_height_frac > 0:
+        flat = bme.reshape(-1)
+        hidden = [
+            body.name
+            for body, frame in zip(bodies, body_frames(bodies, bme.shape), strict=True)
+            if not frame.known and body.si_extent_mm <= COARSE_SI_MM and flat[body.index].any()
+        ]
+        if hidden:
+            notes.append(
+                f"{', '.join(hidden)}: cut by the edge of the image, and no whole body in it "
+                "gives the height: the mid-height is not known, so a basivertebral vein there "
+                "cannot be told from edema and is counted as edema"
+            )
     if summary["count"]:
         notes.append(
             f"{summary['count']} thin fluid-bright channel(s) ({summary['volume_ml']:.2f} mL) "

@@ -16,7 +16,12 @@ from bmetoolkit.params import Parameters
 from bmetoolkit.spine.labels import VertebraLabels
 from bmetoolkit.spine.vertebra import body_geometries
 from bmetoolkit.study import Study
-from bmetoolkit.veins import basivertebral_veins, drop_basivertebral_veins
+from bmetoolkit.veins import (
+    VeinFrame,
+    basivertebral_veins,
+    body_frames,
+    drop_basivertebral_veins,
+)
 from bmetoolkit.volume import Volume
 
 #: The block body: x LR 5-44, y AP 5-34 (posterior wall at y = 5), z SI 5-30 (1 mm, RAS).
@@ -135,6 +140,59 @@ def test_dropped_veins_are_summarised_with_a_note():
     assert summary == {"count": 1, "volume_ml": 0.198}
     assert kept.sum() == 10 * 10 * 14
     assert len(notes) == 1 and "basivertebral vein" in notes[0]
+
+
+# --- a body cut by the edge of the image --------------------------------------------------------
+
+
+def _cut_spine(top: int) -> tuple[list, np.ndarray, tuple[int, int, int]]:
+    """L3 as the block body (z 5-30) and L2 above it (z 39-64, 26 mm tall, mid-height at
+    z = 52) cut by the top of the image at ``top`` (1 mm, RAS)."""
+    shape = (50, 40, top)
+    data = np.zeros(shape, np.uint8)
+    data[5:45, 5:35, 5:31] = 22
+    data[5:45, 5:35, 39:top] = 21
+    labels = VertebraLabels(Volume(data, np.eye(4), kind="label"), {21: "L2", 22: "L3"}, "verse")
+    return body_geometries(labels, cortex_mm=1.0), np.eye(3), shape
+
+
+def test_a_vein_in_a_body_cut_by_the_image_is_judged_on_the_uncut_endplate():
+    """L2 keeps 15 of its 26 mm in the image: its vein at its true mid-height lies by the cut,
+    far from the centre of what is left; it is judged against L3's height from L2's inferior
+    endplate. Edema against that endplate, or filling what is left, stays edema."""
+    bodies, axes, shape = _cut_spine(54)
+    frames = body_frames(bodies, shape)
+    assert [frame.cut for frame in frames] == ["superior", None]
+    assert frames[0].height_mm == pytest.approx(26.0)
+    vein = np.s_[22:28, 7:18, 50:53]
+    for region, is_vein in (
+        (vein, True),
+        (np.s_[22:28, 7:18, 40:43], False),  # against the inferior endplate
+        (np.s_[22:28, 7:18, 42:52], False),  # 10 mm tall
+    ):
+        bme = np.zeros(shape, bool)
+        bme[region] = True
+        found = basivertebral_veins(bme, bodies, axes, Parameters())
+        assert bool(found[region].all()) is is_vein, region
+        assert bool(found.any()) is is_vein
+
+
+def test_a_cut_body_with_no_whole_body_to_give_its_height_says_its_vein_is_not_known():
+    bodies, axes, shape = _cut_spine(54)
+    bme = np.zeros(shape, bool)
+    bme[22:28, 7:18, 45:48] = True  # thin, at the centre of what is left: no guess
+    kept, summary, notes = drop_basivertebral_veins(bme, bodies[:1], axes, 1.0, Parameters())
+    assert summary["count"] == 0 and kept.sum() == bme.sum()
+    assert len(notes) == 1 and "L2" in notes[0] and "cannot be told" in notes[0]
+
+
+def test_a_body_reaching_the_image_at_its_side_keeps_its_own_height():
+    data = np.zeros(SHAPE, np.uint8)
+    data[0:45, 5:35, 5:31] = 22  # the block body, cut on its right by the image's left edge
+    labels = VertebraLabels(Volume(data, np.eye(4), kind="label"), {22: "L3"}, "verse")
+    (body,) = body_geometries(labels, cortex_mm=1.0)
+    assert body.touches_border
+    assert body_frames([body], SHAPE) == [VeinFrame(body.height_mm)]
 
 
 # --- end to end, on a randomized phantom --------------------------------------------------------
