@@ -40,6 +40,9 @@ Mask = NDArray[np.bool_]
 #: A seed too deep to be a body is cut this many times the median depth of the seeds kept
 #: anterior of its nearest voxel to the canal (adjacent bodies' depths differ by about 10 %).
 RESCUE_DEPTH_FACTOR = 1.25
+#: ... and a part of it is kept only when it reaches within this distance (mm) of the
+#: canal's midline.
+RESCUE_MIDLINE_MM = 3.0
 #: Lateral slices whose section is smaller than this fraction of the body's largest one
 #: (partial volume at the body's side) are filled within their convex hull only.
 BOX_FILL_MIN_AREA = 0.5
@@ -347,10 +350,13 @@ def _rescue_confined(
     parts, count = ndimage.label(confined > 0)
     parts[parts > 0] += n
     parts, count, deeper = _split_tall(parts, n + count, front, spacing, params)
+    # A body crosses the midline: a part that does not is tissue beside the column.
+    lr_mm = np.abs(np.arange(parts.shape[2]) - midline) * float(spacing[2])
+    central = np.unique(parts[:, :, lr_mm <= RESCUE_MIDLINE_MM])
     rescued = [
         label
         for label in _plausible(parts, count, distance, spacing, params, grown=deeper)
-        if label > n
+        if label > n and label in central
     ]
     # Where each part came from (its voxels are its seed's), and that seed's erosion.
     origin = np.zeros(count + 1, np.int64)
