@@ -418,6 +418,7 @@ def _t1_bodies(
         params,
         bright_t1=bright_t1,
         face_layer=params.coarse_face_layer,
+        confine_rejected=True,
     )
     if dark is not None:  # soft tissue with the marrow's T1 signal has no cortical rim
         bodies, rimless = drop_without_cortex(bodies, dark, spacing, params.cortex_share_factor)
@@ -435,6 +436,7 @@ def _bodies_from_marrow(
     from_midline: bool = False,
     bright_t1: NDArray[np.float32] | None = None,
     face_layer: bool = False,
+    confine_rejected: bool = False,
 ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
@@ -446,14 +448,17 @@ def _bodies_from_marrow(
     ``coarse_face_layer``): on pixels coarser than ``cortex_mm`` the shell takes the
     face neighbours with dark cortex in or right beyond them
     (:func:`.bodies.add_cortex`); without a T1 the shell is read per body instead
-    (``dark_shell_max_mm``). Returns the bodies (labels 1..n), the notes of the checks
+    (``dark_shell_max_mm``). ``confine_rejected`` (the T1 path): seeds that
+    cannot be one body are cut back to the column and checked again
+    (:func:`.bodies.split_bodies`). Returns the bodies (labels 1..n), the notes of the checks
     (bodies dropped) and the voxels the cortex steps grew (for
     :func:`.apart.keep_apart`).
     """
     if from_midline:
         bodies = bodies_from_midline(marrow, distance, canal.front, canal.midline, spacing, params)
     else:
-        bodies = split_bodies(marrow, distance, canal.front, spacing, params)
+        midline = canal.midline if confine_rejected else None
+        bodies = split_bodies(marrow, distance, canal.front, spacing, params, midline)
     bodies = confine_laterally(bodies, canal.midline, spacing, params)
     bodies = fill_lesions(bodies, spacing, params)
     if bright_t1 is not None:

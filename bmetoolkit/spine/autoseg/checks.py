@@ -84,14 +84,19 @@ def _mid_outline(own: NDArray[np.bool_], centre: float, spacing: NDArray) -> NDA
 
 
 def confine_laterally(
-    bodies: Labels, midline: float, spacing: NDArray, params: AutosegParameters
+    bodies: Labels,
+    midline: float,
+    spacing: NDArray,
+    params: AutosegParameters,
+    every_part: bool = False,
 ) -> Labels:
     """Cut what each body grew beyond its lateral walls, slice by slice.
 
     A body's lateral sections must lie inside its mid-sagittal outline grown by
     ``lateral_margin_mm`` (a body is narrower, not deeper, at its sides), and no further
     from the canal midline than ``lateral_half_width_ratio`` times its mid-sagittal depth.
-    Of what is left the largest connected part is kept.
+    Of what is left the largest connected part is kept, or with ``every_part`` every part
+    (for the caller to tell them apart).
     """
     out = np.zeros_like(bodies)
     lr_mm = (np.arange(bodies.shape[2]) - midline) * spacing[2]
@@ -109,7 +114,7 @@ def confine_laterally(
         wide = np.abs(lr_mm[box[2]]) <= params.lateral_half_width_ratio * depth
         kept = own & allowed[:, :, None] & wide[None, None, :]
         parts, n = ndimage.label(kept)
-        if n > 1:
+        if n > 1 and not every_part:
             kept = parts == int(np.argmax(np.bincount(parts.ravel())[1:])) + 1
         out[box][kept] = label
     return out
