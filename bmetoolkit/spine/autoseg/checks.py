@@ -29,6 +29,7 @@ __all__ = [
     "drop_tall_at_lower_edge",
     "drop_too_tall",
     "relabelled",
+    "si_extents",
 ]
 
 Labels = NDArray[np.int32]
@@ -67,6 +68,26 @@ THIN_FACTOR = 0.5
 #: space between them. A body split in two keeps one half at about 0.75 pitch from its
 #: other neighbour.
 DISC_SPACE_PITCH = 0.65
+
+
+def si_extents(
+    bodies: NDArray[np.integer], spacing: NDArray
+) -> tuple[list[tuple[slice, ...] | None], dict[int, float]]:
+    """Each segment's bounding box (``ndimage.find_objects``) and its extent (mm) along SI,
+    the second axis of the canonical arrays, for the labels present.
+
+    >>> bodies = np.zeros((4, 10, 2), np.int32)
+    >>> bodies[:, 2:6] = 1
+    >>> si_extents(bodies, np.array([1.0, 0.5, 1.0]))[1]
+    {1: 2.0}
+    """
+    boxes = ndimage.find_objects(bodies)
+    extents = {
+        label: (box[1].stop - box[1].start) * float(spacing[1])
+        for label, box in enumerate(boxes, start=1)
+        if box is not None
+    }
+    return boxes, extents
 
 
 def _mid_outline(own: NDArray[np.bool_], centre: float, spacing: NDArray) -> NDArray[np.bool_]:
@@ -211,12 +232,7 @@ def drop_tall_at_lower_edge(
     (:func:`.lower_edge.cut_at_lower_endplate`), the part below dropped; otherwise it is
     dropped whole. A note says which.
     """
-    boxes = ndimage.find_objects(bodies)
-    extents = {
-        label: (box[1].stop - box[1].start) * float(spacing[1])
-        for label, box in enumerate(boxes, start=1)
-        if box is not None
-    }
+    boxes, extents = si_extents(bodies, spacing)
     if len(extents) < 3:
         return bodies, []
     median = float(np.median(list(extents.values())))

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.spine.autoseg.checks import si_extents
 from bmetoolkit.spine.autoseg.lower_edge import cut_at_lower_endplate
 
 __all__ = ["split_joined"]
@@ -74,12 +75,7 @@ def split_joined(
     >>> int(split.max()), len(notes)
     (4, 1)
     """
-    boxes = ndimage.find_objects(bodies)
-    extents = {
-        label: (box[1].stop - box[1].start) * float(spacing[1])
-        for label, box in enumerate(boxes, start=1)
-        if box is not None
-    }
+    boxes, extents = si_extents(bodies, spacing)
     if len(extents) < 3:
         return bodies, []
     median = float(np.median(list(extents.values())))
