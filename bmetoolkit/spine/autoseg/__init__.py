@@ -312,40 +312,30 @@ def _segment_column(
             level_bodies, bodies = bodies, keep_apart(grown, bodies, spacing)[0]
             shell["voxels_added"] = int((bodies > 0).sum() - (level_bodies > 0).sum())
             evidence = {**evidence, "dark_shell": shell}
-        return Segmentation(
-            bodies,
-            marrow,
-            canal.midline,
-            canal.rows,
-            polarity,
-            evidence,
-            used,
-            tuple(notes),
-            level_bodies,
-        )
-    discs_from = fluid if fat_suppressed else None
-    polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
-    used = ("t1", "fluid") if t2 is None else ("t1", "fluid", "t2")
-    found = _t1_bodies(t1, t2, polarity, canal, column, distance, near, spacing, params)
-    if int(found[0].max()) < 2:  # the polarity may be wrong: try the other one
-        other = BRIGHT if polarity == DARK else DARK
-        retry = _t1_bodies(t1, t2, other, canal, column, distance, near, spacing, params)
-        if int(retry[0].max()) > int(found[0].max()):
-            found, polarity = retry, other
-            evidence = {**evidence, "retried": f"{other}: more bodies than as read"}
-    bodies, marrow, notes, grown, dark = found
-    # A piece wholly beside the midline (with the pelvis in view, a lateral sliver beside
-    # S1 on tuning seed 84, taken for L5 and every level above named one too low) is no body.
-    bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
-    notes = (*notes, *off_midline)
-    bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
-    level_bodies = None
-    if dark is not None:
-        # The endplates a lesion hides, after the checks; the levels are read on the
-        # bodies without these voxels (the level rules were set without them).
-        reached = _endplates_reached(bodies, dark, spacing, params)
-        if reached is not None:
-            level_bodies, bodies = bodies, keep_apart(reached, bodies, spacing)[0]
+    else:  # with a T1
+        discs_from = fluid if fat_suppressed else None
+        polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
+        used = ("t1", "fluid") if t2 is None else ("t1", "fluid", "t2")
+        found = _t1_bodies(t1, t2, polarity, canal, column, distance, near, spacing, params)
+        if int(found[0].max()) < 2:  # the polarity may be wrong: try the other one
+            other = BRIGHT if polarity == DARK else DARK
+            retry = _t1_bodies(t1, t2, other, canal, column, distance, near, spacing, params)
+            if int(retry[0].max()) > int(found[0].max()):
+                found, polarity = retry, other
+                evidence = {**evidence, "retried": f"{other}: more bodies than as read"}
+        bodies, marrow, notes, grown, dark = found
+        # A piece wholly beside the midline (with the pelvis in view, a lateral sliver beside
+        # S1 on tuning seed 84, taken for L5 and every level above named one too low) is no body.
+        bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
+        notes = (*notes, *off_midline)
+        bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
+        level_bodies = None
+        if dark is not None:
+            # The endplates a lesion hides, after the checks; the levels are read on the
+            # bodies without these voxels (the level rules were set without them).
+            reached = _endplates_reached(bodies, dark, spacing, params)
+            if reached is not None:
+                level_bodies, bodies = bodies, keep_apart(reached, bodies, spacing)[0]
     return Segmentation(
         bodies,
         marrow,
