@@ -199,6 +199,15 @@ def test_output_folders_and_cli(results, tmp_path, capsys):
     # the phantom's T1 was built in memory: no file to read, registered on the bone masks
     assert report["registration"]["method"] == "bone masks"
     assert any("T1 was not found" in note for note in report["notes"])
+    assert report["field"]["compared"] == "where both visits imaged"
+    out = tmp_path / "whole"
+    assert main(["compare", str(base), str(follow), "--out", str(out), "--whole-fields"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["field"] == {
+        "compared": "each visit's whole field of view",
+        "baseline_edema_outside_ml": None,
+        "followup_edema_outside_ml": None,
+    }
 
 
 def test_different_parameters_are_allowed_with_a_note(pair, results):
@@ -467,3 +476,54 @@ def test_a_visit_in_memory_keeps_its_fluid_image_as_acquired(results):
     assert isinstance(fluid, ResampledVolume)  # the STIR on the T1 grid, resampled lazily
     visit = load_visit(results[0], label="baseline")
     assert visit.fluid is fluid.acquired and visit.fluid.grid.shape != fluid.grid.shape
+
+
+def _cropped(visit, axis: int, start: int):
+    """``visit`` as if its slab began at slice ``start`` along ``axis`` (a narrower field)."""
+    from dataclasses import replace
+
+    from bmetoolkit.followup.warp import box_grid
+    from bmetoolkit.volume import Volume
+
+    grid = visit.maps["vertebrae"].grid
+    box = tuple(slice(start if a == axis else 0, n) for a, n in enumerate(grid.shape))
+    affine = box_grid(grid, box).affine
+
+    def crop(volume):
+        return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, source=volume.source)
+
+    return replace(visit, maps={k: crop(v) for k, v in visit.maps.items()}, t1=crop(visit.t1))
+
+
+def test_a_slab_that_cuts_a_lesion_at_one_visit_is_not_a_change():
+    pair = make_phantom_pair(33, kind="random", small=True, retest=True,
+                             baseline_lesions=BASELINE)  # fmt: skip
+    base, follow = truth_visit(pair.baseline), truth_visit(pair.followup)
+    grid = follow.maps["vertebrae"].grid
+    axis = int(np.argmax(np.abs(grid.direction[0])))  # left-right: across the sagittal slab
+    l1 = {v: k for k, v in follow.body_names.items()}["L1"]
+    edema = (np.asarray(follow.maps["bme_mask"].data) > 0) & (
+        np.asarray(follow.maps["vertebrae"].data) == l1
+    )
+    slices = np.flatnonzero(edema.any(axis=tuple(a for a in range(3) if a != axis)))
+    narrower = _cropped(follow, axis, int(slices[len(slices) // 2]))  # half the lesion unseen
+
+    whole = {r["region"]: r for r in compare(base, narrower, whole_fields=True).change_rows}
+    result = compare(base, narrower)
+    rows = {r["region"]: r for r in result.change_rows}
+    uncut = {r["region"]: r for r in compare(base, follow).change_rows}
+    before = uncut["L1 body"]["bme_ml_baseline"]
+    # each visit's whole edema: the part beyond the narrower slab reads as a loss
+    assert whole["L1 body"]["bme_change_ml"] < -0.35 * before
+    # compared where both visits imaged: no loss, and the note says what was left out
+    assert abs(rows["L1 body"]["bme_change_ml"]) < 0.25 * before
+    assert rows["L1 body"]["bme_ml_baseline"] < 0.8 * before
+    assert "outside the follow-up's field of view" in rows["L1 body"]["note"]
+    assert "where both visits imaged" in rows["total"]["note"]
+    field = result.to_dict()["field"]
+    assert field["compared"] == "where both visits imaged"
+    assert field["baseline_edema_outside_ml"] > 0.2 * before
+    assert field["followup_edema_outside_ml"] == 0
+    # visits that cover the same anatomy lose nothing to the common field
+    assert uncut["L1 body"]["bme_ml_baseline"] == whole["L1 body"]["bme_ml_baseline"]
+    assert "outside" not in uncut["L1 body"]["note"]

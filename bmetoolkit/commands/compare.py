@@ -55,6 +55,13 @@ def register(commands: Any) -> None:
         "compared (on phantoms neither repeatability nor change error differ beyond their "
         "noise); by default voxels are counted, as analyze counts them",
     )
+    parser.add_argument(
+        "--whole-fields",
+        action="store_true",
+        help="compare each visit's whole edema; by default the edema is compared only where "
+        "both visits imaged (a slab placed differently at one visit is not a change), and "
+        "change.csv notes what lies outside",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run, interrupted=INCOMPLETE_OUTPUT)
 
@@ -70,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         check_subject=not args.no_subject_check,
         joint=not args.decide_alone,
         partial_volume=args.partial_volume,
+        whole_fields=args.whole_fields,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))

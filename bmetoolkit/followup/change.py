@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bmetoolkit.followup.field import edema_outside_ml
 from bmetoolkit.followup.register import Correspondence
 from bmetoolkit.followup.repeatability import boundary_volumes, repeatability_coefficient
 from bmetoolkit.modic import MM3_PER_ML, NOT_ASSESSED
@@ -170,15 +171,20 @@ def _numbered(
 
 
 def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey, float]]:
-    """Per region: BME and Modic volume (mL) and boundary volume (mL) of one visit."""
+    """Per region: BME and Modic volume (mL) and boundary volume (mL) of one visit, and the
+    edema outside the other visit's field of view (``bme_outside``, mL; not compared)."""
     voxel_mm3 = visit.maps["bme_mask"].grid.voxel_volume_mm3
     out: dict[str, dict[RegionKey, float]] = {
         f"{name}_{what}": {} for name in ("bme", "modic") for what in ("ml", "boundary")
     }
-    share = visit.bme_share
+    out["bme_outside"] = {}
+    seen = visit.seen_by_other
+    share = visit.bme_share if seen is None or visit.bme_share is None else visit.bme_share * seen
+    bme_all = np.asarray(visit.maps["bme_mask"].data) > 0
+    bme = bme_all if seen is None else bme_all & seen
     for index, regions in region_maps(visit, rename).values():
-        for name, mask in (("bme", visit.maps["bme_mask"]), ("modic", visit.maps["modic_map"])):
-            inside = np.where(np.asarray(mask.data) > 0, regions, 0)
+        for name, found in (("bme", bme), ("modic", np.asarray(visit.maps["modic_map"].data) > 0)):
+            inside = np.where(found, regions, 0)
             boundary = boundary_volumes(inside, voxel_mm3)
             counts = np.bincount(inside.ravel(), minlength=len(index) + 1)
             amounts = (
@@ -188,12 +194,21 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
                 if counts[i]:
                     out[f"{name}_ml"][key] = round(amounts[i] * voxel_mm3 / MM3_PER_ML, 4)
                     out[f"{name}_boundary"][key] = float(boundary[i])
-    bme = np.asarray(visit.maps["bme_mask"].data) > 0
+        if seen is not None:
+            hidden = np.bincount(
+                np.where(bme_all & ~seen, regions, 0).ravel(), minlength=len(index) + 1
+            )
+            for key, i in index.items():
+                if hidden[i]:
+                    out["bme_outside"][key] = round(hidden[i] * voxel_mm3 / MM3_PER_ML, 4)
     total = float(bme.sum()) if share is None else float(share.sum(dtype=np.float64))
     out["total"] = {
         ("total", ""): round(total * voxel_mm3 / MM3_PER_ML, 4),
         ("boundary", ""): float(boundary_volumes(bme.astype(np.uint8), voxel_mm3)[1]),
     }
+    outside = edema_outside_ml(visit)
+    if outside is not None:
+        out["total"][("outside", "")] = outside
     return out
 
 
@@ -248,7 +263,8 @@ def change_table(baseline: Any, followup: Any, pairing: Correspondence) -> list[
     rename, compared = pairing.rename, pairing.compared
     vb, vf = _volumes(baseline, {}), _volumes(followup, rename)
     eb, ef = _endplates(baseline, {}), _endplates(followup, rename)
-    keys = list(dict.fromkeys([*eb, *vb["bme_ml"], *ef, *vf["bme_ml"]]))
+    keys = [*eb, *vb["bme_ml"], *vb["bme_outside"], *ef, *vf["bme_ml"], *vf["bme_outside"]]
+    keys = list(dict.fromkeys(keys))
     rows = [_row(key, vb, vf, eb.get(key), ef.get(key), key[0] in compared) for key in keys]
     levels = {level: n for n, level in enumerate(dict.fromkeys(key[0] for key in keys))}
     zones = {"body": 0, "superior": 1, "inferior": 2}
@@ -266,10 +282,26 @@ def change_table(baseline: Any, followup: Any, pairing: Correspondence) -> list[
             "bme_ml_baseline": before,
             "bme_ml_followup": after,
             **{f"bme_{k}": v for k, v in bme.items()},
-            "note": "all bone marrow edema of each visit (both fields of view)",
+            "note": _total_note(vb, vf),
         }
     )
     return rows
+
+
+def _total_note(
+    vb: dict[str, dict[RegionKey, float]], vf: dict[str, dict[RegionKey, float]]
+) -> str:
+    """What the total holds: each visit's whole edema, or its edema where both imaged."""
+    outside = [v["total"].get(("outside", "")) for v in (vb, vf)]
+    if outside == [None, None]:
+        return "all bone marrow edema of each visit (both fields of view)"
+    if not any(outside):
+        return "all bone marrow edema of each visit, all of it where both visits imaged"
+    return (
+        "the bone marrow edema of each visit where both visits imaged; outside the other "
+        f"visit's field of view and not compared: baseline {outside[0] or 0:.2f} mL, "
+        f"follow-up {outside[1] or 0:.2f} mL"
+    )
 
 
 def _row(
@@ -306,5 +338,15 @@ def _row(
         row |= {f"modic_{k}": v for k, v in _change(modic[0], modic[1], rc_modic).items()}
         if any(e and e.get("body_partly_outside") for e in (endplate_b, endplate_f)):
             notes.append("body partly outside a field of view: the change may be partial")
+    hidden = [vb["bme_outside"].get(key, 0.0), vf["bme_outside"].get(key, 0.0)]
+    for visit, other, ml in (
+        ("baseline", "follow-up", hidden[0]),
+        ("follow-up", "baseline", hidden[1]),
+    ):
+        if ml:
+            notes.append(
+                f"{ml:.2f} mL of the {visit}'s edema here lies outside the {other}'s field of "
+                "view and is not compared"
+            )
     row["note"] = "; ".join(notes)
     return row

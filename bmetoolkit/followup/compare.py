@@ -29,6 +29,7 @@ import numpy as np
 
 from bmetoolkit.errors import NoOverlapError, VisitMismatchError
 from bmetoolkit.followup.change import CHANGE_COLUMNS, change_table
+from bmetoolkit.followup.field import edema_outside_ml, seen_by_both
 from bmetoolkit.followup.joint_visits import joint_visits
 from bmetoolkit.followup.match import LESION_STATUS, MATCH_COLUMNS, match_lesions
 from bmetoolkit.followup.page import change_lines, write_pair_page
@@ -144,6 +145,13 @@ class Comparison:
                 else "each visit decided alone",
                 **({"visits": self.joint} if self.joint is not None else {}),
             },
+            "field": {
+                "compared": "where both visits imaged"
+                if self.baseline.seen_by_other is not None
+                else "each visit's whole field of view",
+                "baseline_edema_outside_ml": edema_outside_ml(self.baseline),
+                "followup_edema_outside_ml": edema_outside_ml(self.followup),
+            },
             "change": self.change_rows,
             "lesions": self.lesion_rows,
             "notes": list(self.notes),
@@ -232,6 +240,7 @@ def compare(
     check_subject: bool = True,
     joint: bool = True,
     partial_volume: bool = False,
+    whole_fields: bool = False,
 ) -> Comparison:
     """Compare two visits of one subject: change per region, lesion by lesion, with its RC.
 
@@ -259,6 +268,11 @@ def compare(
         phantom pairs the weighting changes the test-retest RC of the total above 1 mL
         (10.9 -> 10.0 %, the same 55 pairs) and the change error per body (0.143 -> 0.142
         mL median) by less than their noise (docs/followup.md, session 20).
+    whole_fields : bool
+        Compare each visit's whole edema, as its own analysis reports it. False (the
+        default): each visit's edema only where the other visit imaged too
+        (:mod:`bmetoolkit.followup.field`), so that a slab placed differently is not a
+        change; ``change.csv`` notes the edema left out per region and in the total.
 
     Returns
     -------
@@ -311,6 +325,14 @@ def compare(
         base, follow, joint_summary, joint_notes = joint_visits(base, follow, registration)
         if not partial_volume:
             base, follow = replace(base, bme_share=None), replace(follow, bme_share=None)
+    if not whole_fields:
+        seen = seen_by_both(
+            bodies_b, follow.maps["vertebrae"], registration.transform,
+            registration.body_pairs, registration.body_transforms,
+        )  # fmt: skip
+        base, follow = (
+            replace(v, seen_by_other=s) for v, s in zip((base, follow), seen, strict=True)
+        )
     warped = warp_labels(
         follow.maps, bodies_b, registration.body_pairs, registration.body_transforms
     )

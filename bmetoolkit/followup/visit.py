@@ -71,6 +71,10 @@ class Visit:
     decision_images : Path, optional
         The output folder's ``decision_images.npz`` (the ratio images the joint decision
         needs, :mod:`bmetoolkit.followup.saved`), when it has one.
+    seen_by_other : ndarray of bool, optional
+        The voxels of the T1 grid inside the other visit's field of view
+        (:mod:`bmetoolkit.followup.field`): the edema volumes compared are those inside
+        it; None: all of the visit's edema.
     """
 
     source: str
@@ -83,6 +87,7 @@ class Visit:
     inputs: dict[str, Volume] = field(default_factory=dict)
     bme_share: NDArray[np.float32] | None = None
     decision_images: Path | None = None
+    seen_by_other: NDArray[np.bool_] | None = None
     _centroids: dict[int, Any] | None = field(default=None, repr=False)
 
     @property
