@@ -153,3 +153,60 @@ def test_a_field_wholly_inside_the_other(narrow):
         in_b, in_f = seen_by_both(base, follow, shift, {1: 1}, {})
         assert in_b.all()
         np.testing.assert_array_equal(in_f, expected_wide)
+
+
+def test_a_slab_that_cuts_a_modic_change_at_one_visit_is_not_a_modic_change():
+    # The follow-up's slab begins halfway through the L3 Modic I lesion: its analysis finds
+    # the part it imaged (the endplate's Modic volume in proportion to the lesion's voxels
+    # left). Compared where both visits imaged, the Modic volume does not fall.
+    from dataclasses import replace
+
+    from bmetoolkit.data.phantom.followup import make_phantom_pair, truth_visit
+    from bmetoolkit.data.phantom.lesions import Lesion
+    from bmetoolkit.followup.compare import compare
+    from bmetoolkit.followup.warp import box_grid
+
+    lesion = Lesion("L3", "modic1", endplate="inferior", height_frac=0.4, ap_width=0.8)
+    pair = make_phantom_pair(33, kind="random", small=True, retest=True, baseline_lesions=[lesion])
+    base, follow = truth_visit(pair.baseline), truth_visit(pair.followup)
+    grid = follow.maps["vertebrae"].grid
+    axis = int(np.argmax(np.abs(grid.direction[0])))  # left-right: across the sagittal slab
+    l3 = {v: k for k, v in follow.body_names.items()}["L3"]
+    modic = (np.asarray(follow.maps["modic_map"].data) > 0) & (
+        np.asarray(follow.maps["vertebrae"].data) == l3
+    )
+    slices = np.flatnonzero(modic.any(axis=tuple(a for a in range(3) if a != axis)))
+    start = int(slices[len(slices) // 2])
+    box = tuple(slice(start if a == axis else 0, n) for a, n in enumerate(grid.shape))
+    affine = box_grid(grid, box).affine
+
+    def crop(volume):
+        return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, source=volume.source)
+
+    left = modic[box].sum() / modic.sum()
+    endplates = [
+        row | {"volume_ml": round(row["volume_ml"] * left, 4)}
+        if row["level"] == "L3" and row["endplate"] == "inferior"
+        else row
+        for row in follow.endplates
+    ]
+    narrower = replace(
+        follow, maps={k: crop(v) for k, v in follow.maps.items()}, t1=crop(follow.t1),
+        report=follow.report | {"endplates": endplates},
+    )  # fmt: skip
+
+    def l3_inferior(**kw):
+        rows = compare(base, narrower, **kw).change_rows
+        return next(r for r in rows if r["region"] == "L3 inferior")
+
+    before = next(
+        r["volume_ml"] for r in base.endplates if r["level"] == "L3" and r["endplate"] == "inferior"
+    )
+    assert 0.25 < left < 0.75 and before > 0.5
+    whole = l3_inferior(whole_fields=True)
+    assert whole["modic_change_ml"] < -0.25 * before  # each visit's whole field: a loss
+    row = l3_inferior()
+    assert row["modic_ml_baseline"] < 0.8 * before
+    assert abs(row["modic_change_ml"]) < 0.15 * before
+    assert row["modic_ml_followup"] == whole["modic_ml_followup"]  # nothing of it outside
+    assert "Modic change here lies outside the follow-up's field of view" in row["note"]
