@@ -12,7 +12,10 @@ do not break the pairing.
 Each row: BME volume at each visit, change (mL and % of baseline), its repeatability
 coefficient (:mod:`bmetoolkit.followup.repeatability`) and whether the change exceeds it;
 for an endplate also its Modic volume and type at each visit and the transition
-(``"I -> II"``). A ``total`` row gives the whole edema volume of each visit.
+(``"I -> II"``). A ``total`` row gives the edema volume of each visit. Unless the whole
+fields are compared, each visit's volumes are those where the other visit imaged too
+(:mod:`bmetoolkit.followup.field`): its edema voxels there, and an endplate's Modic volume
+in the proportion of its half's Modic voxels there; a note gives what was left out.
 """
 
 from __future__ import annotations
@@ -171,19 +174,22 @@ def _numbered(
 
 
 def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey, float]]:
-    """Per region: BME and Modic volume (mL) and boundary volume (mL) of one visit, and the
-    edema outside the other visit's field of view (``bme_outside``, mL; not compared)."""
+    """Per region: BME and Modic volume (mL) and boundary volume (mL) of one visit, the
+    edema outside the other visit's field of view (``bme_outside``, mL; not compared) and,
+    where some of its Modic voxels lie outside, the share inside (``modic_seen``)."""
     voxel_mm3 = visit.maps["bme_mask"].grid.voxel_volume_mm3
     out: dict[str, dict[RegionKey, float]] = {
         f"{name}_{what}": {} for name in ("bme", "modic") for what in ("ml", "boundary")
     }
-    out["bme_outside"] = {}
+    out["bme_outside"], out["modic_seen"] = {}, {}
     seen = visit.seen_by_other
     share = visit.bme_share if seen is None or visit.bme_share is None else visit.bme_share * seen
     bme_all = np.asarray(visit.maps["bme_mask"].data) > 0
     bme = bme_all if seen is None else bme_all & seen
+    modic_all = np.asarray(visit.maps["modic_map"].data) > 0
+    modic = modic_all if seen is None else modic_all & seen
     for index, regions in region_maps(visit, rename).values():
-        for name, found in (("bme", bme), ("modic", np.asarray(visit.maps["modic_map"].data) > 0)):
+        for name, found in (("bme", bme), ("modic", modic)):
             inside = np.where(found, regions, 0)
             boundary = boundary_volumes(inside, voxel_mm3)
             counts = np.bincount(inside.ravel(), minlength=len(index) + 1)
@@ -195,6 +201,15 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
                     out[f"{name}_ml"][key] = round(amounts[i] * voxel_mm3 / MM3_PER_ML, 4)
                     out[f"{name}_boundary"][key] = float(boundary[i])
         if seen is not None:
+            # the share of each region's Modic voxels the other visit imaged: the endplate's
+            # Modic volume (its analysis's) is compared in that proportion
+            everywhere = np.bincount(
+                np.where(modic_all, regions, 0).ravel(), minlength=len(index) + 1
+            )
+            kept = np.bincount(np.where(modic, regions, 0).ravel(), minlength=len(index) + 1)
+            for key, i in index.items():
+                if everywhere[i] > kept[i]:
+                    out["modic_seen"][key] = float(kept[i] / everywhere[i])
             hidden = np.bincount(
                 np.where(bme_all & ~seen, regions, 0).ravel(), minlength=len(index) + 1
             )
@@ -324,7 +339,9 @@ def _row(
     notes = []
     if endplate_b is not None or endplate_f is not None:
         types = [e.get("modic_type") if e else None for e in (endplate_b, endplate_f)]
-        modic = [float(e.get("volume_ml") or 0.0) if e else 0.0 for e in (endplate_b, endplate_f)]
+        whole = [float(e.get("volume_ml") or 0.0) if e else 0.0 for e in (endplate_b, endplate_f)]
+        seen = [v["modic_seen"].get(key, 1.0) for v in (vb, vf)]
+        modic = [round(ml * part, 4) for ml, part in zip(whole, seen, strict=True)]
         rc_modic = repeatability_coefficient(
             vb["modic_boundary"].get(key, 0.0), vf["modic_boundary"].get(key, 0.0)
         )
@@ -338,6 +355,15 @@ def _row(
         row |= {f"modic_{k}": v for k, v in _change(modic[0], modic[1], rc_modic).items()}
         if any(e and e.get("body_partly_outside") for e in (endplate_b, endplate_f)):
             notes.append("body partly outside a field of view: the change may be partial")
+        for visit, other, ml, part in (
+            ("baseline", "follow-up", whole[0], seen[0]),
+            ("follow-up", "baseline", whole[1], seen[1]),
+        ):
+            if ml and part < 1.0:
+                notes.append(
+                    f"{ml * (1.0 - part):.2f} mL of the {visit}'s Modic change here lies "
+                    f"outside the {other}'s field of view and is not compared"
+                )
     hidden = [vb["bme_outside"].get(key, 0.0), vf["bme_outside"].get(key, 0.0)]
     for visit, other, ml in (
         ("baseline", "follow-up", hidden[0]),

@@ -8,9 +8,10 @@ whose centre lies inside the other visit's field of view (:func:`.resample.cover
 which reaches half a voxel beyond the outermost voxel centres), placed through the
 registration, body by body where a body has its own transform (:mod:`.register`).
 
-Only the volumes of ``change.csv`` are restricted; lesions, Modic types and each visit's own
-outputs are as the analysis found them, and the report gives each visit's edema outside the
-common field.
+Only the volumes of ``change.csv`` are restricted (the edema voxel by voxel; an endplate's
+Modic volume, which its analysis measured, in the proportion of its half's Modic voxels
+inside, :mod:`.change`); lesions, Modic types and each visit's own outputs are as the
+analysis found them, and the report gives each visit's edema outside the common field.
 """
 
 from __future__ import annotations
