@@ -73,3 +73,18 @@ def test_without_a_dark_line_the_body_is_left_as_it_is():
 def test_the_rule_is_on_by_default_and_can_be_switched_off():
     assert AutosegParameters().suppressed_disc_ends is True
     assert AutosegParameters(suppressed_disc_ends=False).suppressed_disc_ends is False
+
+
+def test_fatty_marrow_beyond_a_dark_band_is_not_cut_as_disc():
+    bodies, image = _column()
+    # a Modic II change along body 3's superior endplate: fatty marrow, dark on a STIR,
+    # 7 rows deep; its dark band is a line, and what lies beyond it is the same fat
+    image[5:25, 84:91] = 40.0
+    image[5:25, 86] = 10.0
+    out, cut = cut_at_end_lines(bodies, image, 2.0, SPACING)
+    assert cut == 0 and np.array_equal(out == 3, bodies == 3)
+    # the same band with a disc beyond (as bright as marrow) is cut there
+    bodies[5:25, 92:98] = 3
+    image[5:25, 84:91], image[5:25, 91] = 100.0, 10.0
+    out, cut = cut_at_end_lines(bodies, image, 2.0, SPACING)
+    assert cut == 1 and _rows(out, 3) == (66, 91)

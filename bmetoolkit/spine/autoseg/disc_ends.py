@@ -167,13 +167,17 @@ def cut_at_end_lines(
         ap = np.arange(segment.shape[0])[:, None] * float(spacing[0])
         si = np.arange(segment.shape[1])[None, :] * float(spacing[1])
         keep = np.ones(segment.shape[:2], bool)
+        section, signal = segment[:, :, k], image[box][:, :, k]
         for end, line in lines.items():
             if line is None:
                 continue
             phi = -np.radians(line[0])
             normal = -np.sin(phi) * ap + np.cos(phi) * si
             # The endplate's own pixels stay with the body.
-            keep &= normal <= line[1] + half if end == "top" else normal >= line[1] - half
+            side = normal <= line[1] + half if end == "top" else normal >= line[1] - half
+            if _fatty_beyond(section & ~side, section, signal):
+                continue  # darker than the marrow beyond the line: fatty marrow, not disc
+            keep &= side
         if keep.all():
             continue
         parts, n = ndimage.label(segment & keep[:, :, None])
@@ -185,3 +189,16 @@ def cut_at_end_lines(
         out[box][segment & ~kept] = 0
         cut += 1
     return out, cut
+
+
+def _fatty_beyond(beyond: NDArray[np.bool_], section: NDArray[np.bool_], image: NDArray) -> bool:
+    """Whether what lies beyond a line is darker than the section's marrow.
+
+    A disc's annulus is about as bright as suppressed marrow and its nucleus brighter; fatty
+    marrow (a Modic II change, a fatty band at the endplate) is darker on a fat-suppressed
+    image, and its dark band is itself a line. So the part beyond a line whose median is
+    under the section's median is marrow, and is kept.
+    """
+    if not beyond.any():
+        return False
+    return bool(np.median(image[beyond]) < np.median(image[section]))
