@@ -50,6 +50,7 @@ from bmetoolkit.spine.autoseg.checks import (
     drop_too_tall,
 )
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
+from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
 from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
 from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
@@ -287,6 +288,9 @@ def _segment_column(
             if params.split_joined_bodies:
                 bodies, joined = split_joined(bodies, image, canal.midline, spacing)
                 notes = [*notes, *joined]
+            if params.suppressed_disc_ends:  # the disc a body took, beyond its endplate
+                bodies, ends = cut_at_end_lines(bodies, image, canal.midline, spacing)
+                evidence = {**evidence, "disc_ends_cut": ends}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)

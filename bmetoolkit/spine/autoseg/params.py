@@ -228,6 +228,12 @@ class AutosegParameters:
         From a STIR (or fat-suppressed T2) alone: a segment over 1.6 times as tall as the
         median body is split at the dark endplate line across it, when one shows near the
         midline (:mod:`bmetoolkit.spine.autoseg.joined`).
+    suppressed_disc_ends : bool
+        From a STIR (or fat-suppressed T2) alone: each body is cut at the dark endplate
+        line near its superior and inferior ends, when one crosses it on the mid-sagittal
+        slice with part of the segment beyond it (the disc's annulus and nucleus, which
+        the marrow mask and the lesion fill put inside the body;
+        :mod:`bmetoolkit.spine.autoseg.disc_ends`).
     """
 
     tissue_fraction: float = 0.05
@@ -286,6 +292,7 @@ class AutosegParameters:
     suppressed_reference_percentile: float = 30.0
     suppressed_section_factor: float = 1.15
     split_joined_bodies: bool = True
+    suppressed_disc_ends: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
