@@ -297,6 +297,7 @@ def assign_levels(
     evidence: dict[str, Any] = {"n_bodies": len(shapes)}
     sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params, canal_end_row)
     below_sacrum: list[BodyShape] = []
+    lowest = sacrum  # the evidence of the caudal-most segment still counted
     for peeled in range(1, MAX_SEGMENTS_BELOW_SACRUM + 1):
         if sacrum["is_sacrum"] or len(shapes) - peeled < MIN_BODIES_FOR_LEVELS:
             break
@@ -305,6 +306,11 @@ def assign_levels(
         above = _sacrum_evidence(shapes[:-peeled], marrow_like, spacing, params, canal_end_row)
         at_edge = peeled == 1 and shapes[-1].touches_bottom
         joined = above["support"] == "sacral segments right below"
+        apart = _vertebra_below(shapes[:-peeled], lowest)
+        lowest = above
+        if apart is not None:
+            evidence["not_below_sacrum"] = apart
+            break
         if above["is_sacrum"] and (at_edge or joined):
             sacrum, below_sacrum, shapes = above, shapes[-peeled:], shapes[:-peeled]
             notes.append(
@@ -391,6 +397,33 @@ def assign_levels(
         )
         confidence = round(confidence * 0.5, 2)
     return LevelAssignment(levels, "sacrum (S1)", confidence, evidence, notes)
+
+
+def _vertebra_below(shapes: list[BodyShape], below: dict[str, Any]) -> str | None:
+    """Why the segment right below the caudal-most of ``shapes`` is no sacral segment, or None.
+
+    The search for S1 above segments left out below it (S2 and below) must not pass over
+    a vertebra: S2 is fused to S1, with at most a rudimentary disc between them. The
+    segment below is a vertebra, and the caudal-most of ``shapes`` not S1, when (a) the gap
+    between them would hold a whole body (at least the median height of ``shapes``): a
+    body is missing between them, S1 itself (T2 alone, tuning seed 70: L5 over 40.6 mm to a
+    segment of tissue at the image's lower edge, named S1); or (b) a well-formed disc
+    (``LUMBARISED_DISC_MIN_MM``) lies between them and the segment below is tilted like the
+    sacrum against them (``below``: its :func:`_sacrum_evidence` as the caudal-most
+    segment): it is S1, with only its support below missing where the image ends (tuning
+    seed 81: S1 over an 11.9 mm disc, 12 degrees over L5, left out as joined to the
+    sacrum, and L5 named S1).
+    """
+    gap = shapes[-1].disc_below_mm
+    if not np.isfinite(gap):
+        return None
+    heights = np.array([s.height_mm for s in shapes], dtype=np.float64)
+    heights = heights[np.isfinite(heights)]
+    if heights.size and gap >= float(np.median(heights)):
+        return f"a {gap:.0f} mm gap, a body's height, above the segment below: a body is missing"
+    if gap >= LUMBARISED_DISC_MIN_MM and below.get("tilted_like_sacrum"):
+        return f"a {gap:.0f} mm disc above the segment below, tilted like the sacrum: it is S1"
+    return None
 
 
 def _lumbosacral_disc_ratio(shapes: list[BodyShape]) -> float | None:
