@@ -27,7 +27,6 @@ from bmetoolkit.spine.autoseg.apart import keep_apart
 from bmetoolkit.spine.autoseg.bodies import (
     add_cortex,
     body_column,
-    confine_oversized,
     cortex_mask,
     drop_canal_fluid,
     drop_small,
@@ -263,16 +262,11 @@ def _segment_column(
         used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
         source = "fluid image" if t2 is None else "T2"
         polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
-        # On a T2, a body grown into the tissue beside, in front of or below it (S1 into
-        # the pelvis) is cut back to the column rather than dropped as too large.
-        cut_back = {"cut_back": not suppressed_alone}
-        bodies, notes, grown = _bodies_from_marrow(
-            marrow, dark, distance, canal, spacing, params, **cut_back
-        )
+        bodies, notes, grown = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
         # Bodies joined through the lateral slices to the tissue beside and in front of
         # them are dropped whole: seeds from the mid-sagittal slab, grown back by watershed,
         # keep them apart (kept when that finds more bodies).
-        mid = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params, True, **cut_back)
+        mid = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params, True)
         if int(mid[0].max()) > int(bodies.max()):
             bodies, notes, grown = mid
             evidence = {**evidence, "seeds_from_midline": True}
@@ -281,14 +275,7 @@ def _segment_column(
             # off at the discs' anterior edges and keep that when it gives more bodies.
             cut = limit_to_disc_fronts(marrow, canal.front, *where, spacing)
             retry = _bodies_from_marrow(
-                cut,
-                dark,
-                distance,
-                canal,
-                spacing,
-                params,
-                from_midline=True,
-                **cut_back,
+                cut, dark, distance, canal, spacing, params, from_midline=True
             )
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
@@ -440,7 +427,6 @@ def _bodies_from_marrow(
     bright_t1: NDArray[np.float32] | None = None,
     face_layer: bool = False,
     confine_rejected: bool = False,
-    cut_back: bool = False,
 ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
@@ -454,9 +440,7 @@ def _bodies_from_marrow(
     (:func:`.bodies.add_cortex`); without a T1 the shell is read per body instead
     (``dark_shell_max_mm``). ``confine_rejected`` (the T1 path): seeds that
     cannot be one body are cut back to the column and checked again
-    (:func:`.bodies.split_bodies`). ``cut_back`` (a T2 alone): bodies too large to be
-    one body are cut back to the column before the size check
-    (:func:`.bodies.confine_oversized`). Returns the bodies (labels 1..n), the notes of the checks
+    (:func:`.bodies.split_bodies`). Returns the bodies (labels 1..n), the notes of the checks
     (bodies dropped) and the voxels the cortex steps grew (for
     :func:`.apart.keep_apart`).
     """
@@ -478,9 +462,6 @@ def _bodies_from_marrow(
     # Grown from both endplates through a disc's dark annulus, neighbours may meet: the
     # grown voxels are returned so that the caller keeps the bodies apart after its checks.
     grown = (bodies > 0) & (before == 0)
-    if cut_back:
-        bodies = confine_oversized(bodies, distance, canal.midline, spacing, params)
-        grown &= bodies > 0
     return (*check_sizes(drop_small(bodies, spacing, params), spacing, params), grown)
 
 

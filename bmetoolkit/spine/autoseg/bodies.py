@@ -19,7 +19,6 @@ __all__ = [
     "add_cortex",
     "body_column",
     "box_around",
-    "confine_oversized",
     "cortex_mask",
     "drop_canal_fluid",
     "drop_small",
@@ -373,66 +372,6 @@ def _rescue_confined(
     depth[: n + 1] = eroded
     kept = [label for label in keep if label not in replaced]
     return out, count, depth, sorted([*kept, *rescued])
-
-
-def confine_oversized(
-    bodies: NDArray[np.int32],
-    distance: Array,
-    midline: float,
-    spacing: NDArray,
-    params: AutosegParameters,
-) -> NDArray[np.int32]:
-    """Bodies too large to be one body, cut back to the column; the others unchanged.
-
-    A body over ``max_body_volume_mm3`` or ``large_body_factor`` times the median body (as
-    :func:`.checks.check_sizes` would drop it) is cut as :func:`_rescue_confined` cuts a
-    seed: at :data:`RESCUE_DEPTH_FACTOR` times the other bodies' median depth anterior of
-    its nearest voxel to the canal, then at its lateral walls
-    (:func:`.checks.confine_laterally`). Of what is left, the parts that reach within
-    :data:`RESCUE_MIDLINE_MM` of the canal midline (a body crosses it) and hold at least
-    ``min_body_volume_mm3`` become bodies of their own; the size check then runs on them
-    as on every body. Without a T1 the grown bodies are cut (their seeds come from the
-    mid-sagittal slab or the cut at the discs' fronts, :mod:`.midline`): with the pelvis
-    in view S1 grew into the sacral bone below it and the tissue in front (tuning seeds
-    114 and 94 at 1 mm on a T2 alone: 113 and 116 mL, S1 a third of it) and was dropped.
-    At least three bodies are needed for a median; the bodies are relabelled 1..n.
-    """
-    from bmetoolkit.spine.autoseg.checks import confine_laterally  # checks imports lower_edge
-
-    n = int(bodies.max())
-    if n < 3:
-        return bodies
-    voxel = float(np.prod(spacing))
-    volumes = np.bincount(bodies.ravel(), minlength=n + 1) * voxel
-    present = np.flatnonzero(volumes[1:]) + 1
-    median = float(np.median(volumes[present]))
-    limit = min(params.max_body_volume_mm3, params.large_body_factor * median)
-    oversized = [int(k) for k in present if volumes[k] > limit]
-    reference = [int(k) for k in present if volumes[k] <= limit]
-    if not oversized or len(reference) < 2:
-        return bodies
-    depth_mm = RESCUE_DEPTH_FACTOR * float(
-        np.median([far - near for near, far in (_reach(bodies, k, distance) for k in reference)])
-    )
-    cut = np.where(np.isin(bodies, oversized), bodies, 0)
-    for label in oversized:
-        near = _reach(bodies, label, distance)[0]
-        cut[(cut == label) & (distance > near + depth_mm)[:, :, None]] = 0
-    cut = confine_laterally(cut, midline, spacing, params, every_part=True)
-    parts, count = ndimage.label(cut > 0)
-    lr_mm = np.abs(np.arange(bodies.shape[2]) - midline) * float(spacing[2])
-    central = set(np.unique(parts[:, :, lr_mm <= RESCUE_MIDLINE_MM]).tolist()) - {0}
-    sizes = np.bincount(parts.ravel(), minlength=count + 1) * voxel
-    out = np.where(np.isin(bodies, oversized), 0, bodies)
-    next_label = n + 1
-    for part in sorted(central):
-        if sizes[part] >= params.min_body_volume_mm3:
-            out[parts == part] = next_label
-            next_label += 1
-    kept = np.unique(out[out > 0])
-    lookup = np.zeros(next_label, np.int32)
-    lookup[kept] = np.arange(1, kept.size + 1)
-    return lookup[out]
 
 
 def _reach(labels: NDArray, label: int, distance: Array) -> tuple[float, float]:
