@@ -76,6 +76,9 @@ MAX_SEGMENTS_BELOW_SACRUM = 2
 #: (L5 the most, about 5-10), and whole bodies of the tuning phantoms measure 8.4 (T1) and
 #: 10.4 (T2 alone) degrees apart at the 99th percentile; closer surfaces are averaged.
 OUTLINE_NOT_ENDPLATE_DEG = 12.0
+#: A gap between two segments is a disc when it is at most this many times the median of
+#: the discs above them (adjacent lumbar discs differ by a few mm).
+DISC_LIKE_FACTOR = 1.5
 #: Confidence factor of each kind of evidence below the sacrum.
 SUPPORT_WEIGHTS = {
     "no bone below": 1.0,
@@ -297,6 +300,7 @@ def assign_levels(
     evidence: dict[str, Any] = {"n_bodies": len(shapes)}
     sacrum = _sacrum_evidence(shapes, marrow_like, spacing, params, canal_end_row)
     below_sacrum: list[BodyShape] = []
+    lowest = sacrum  # the evidence of the caudal-most segment still counted
     for peeled in range(1, MAX_SEGMENTS_BELOW_SACRUM + 1):
         if sacrum["is_sacrum"] or len(shapes) - peeled < MIN_BODIES_FOR_LEVELS:
             break
@@ -305,6 +309,11 @@ def assign_levels(
         above = _sacrum_evidence(shapes[:-peeled], marrow_like, spacing, params, canal_end_row)
         at_edge = peeled == 1 and shapes[-1].touches_bottom
         joined = above["support"] == "sacral segments right below"
+        apart = _vertebra_below(shapes[:-peeled], lowest)
+        lowest = above
+        if apart is not None:
+            evidence["not_below_sacrum"] = apart
+            break
         if above["is_sacrum"] and (at_edge or joined):
             sacrum, below_sacrum, shapes = above, shapes[-peeled:], shapes[:-peeled]
             notes.append(
@@ -391,6 +400,31 @@ def assign_levels(
         )
         confidence = round(confidence * 0.5, 2)
     return LevelAssignment(levels, "sacrum (S1)", confidence, evidence, notes)
+
+
+def _vertebra_below(shapes: list[BodyShape], below: dict[str, Any]) -> str | None:
+    """Why the segment right below the caudal-most of ``shapes`` is no sacral segment, or None.
+
+    The search for S1 above segments left out below it (S2 and below) must not pass over
+    a vertebra: S2 is fused to S1, with at most a rudimentary disc between them. The
+    segment below is S1 itself, and the caudal-most of ``shapes`` not S1, when a disc lies
+    between them, a gap at least ``LUMBARISED_DISC_MIN_MM`` tall and no taller than
+    :data:`DISC_LIKE_FACTOR` times the median of the discs above (a gap that much taller
+    is soft tissue between S1 and marrow-like tissue below it, not a disc), and the segment
+    below is tilted like the sacrum against them (``below``: its
+    :func:`_sacrum_evidence` as the caudal-most segment); only S1's support below is then
+    missing, where the image ends (T2 alone, tuning seed 81: S1 over an 11.9 mm disc,
+    12 degrees over L5, left out as joined to the sacrum, and L5 named S1).
+    """
+    gap = shapes[-1].disc_below_mm
+    discs = np.array([s.disc_below_mm for s in shapes[:-1]], dtype=np.float64)
+    discs = discs[-DISCS_COMPARED:]
+    discs = discs[np.isfinite(discs) & (discs > 0)]
+    if not np.isfinite(gap) or gap < LUMBARISED_DISC_MIN_MM or discs.size == 0:
+        return None
+    if gap > DISC_LIKE_FACTOR * float(np.median(discs)) or not below.get("tilted_like_sacrum"):
+        return None
+    return f"a {gap:.0f} mm disc above the segment below, which is tilted like the sacrum: S1"
 
 
 def _lumbosacral_disc_ratio(shapes: list[BodyShape]) -> float | None:
