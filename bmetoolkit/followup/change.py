@@ -354,7 +354,12 @@ def _row(
         }
         row |= {f"modic_{k}": v for k, v in _change(modic[0], modic[1], rc_modic).items()}
         if any(e and e.get("body_partly_outside") for e in (endplate_b, endplate_f)):
-            notes.append("body partly outside a field of view: the change may be partial")
+            common = ("outside", "") in vb["total"]
+            notes.append(
+                "body partly outside a field of view: "
+                + ("the change is that of the part both visits imaged" if common
+                   else "the change may be partial")
+            )  # fmt: skip
         for visit, other, ml, part in (
             ("baseline", "follow-up", whole[0], seen[0]),
             ("follow-up", "baseline", whole[1], seen[1]),
