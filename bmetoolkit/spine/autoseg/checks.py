@@ -28,6 +28,7 @@ __all__ = [
     "drop_off_midline",
     "drop_tall_at_lower_edge",
     "drop_too_tall",
+    "largest_part",
     "relabelled",
     "si_extents",
 ]
@@ -68,6 +69,18 @@ THIN_FACTOR = 0.5
 #: space between them. A body split in two keeps one half at about 0.75 pitch from its
 #: other neighbour.
 DISC_SPACE_PITCH = 0.65
+
+
+def largest_part(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The largest connected part of ``mask`` (``mask`` itself when it is empty).
+
+    >>> largest_part(np.array([[1, 0, 1, 1]], bool)).astype(int).tolist()
+    [[0, 0, 1, 1]]
+    """
+    parts, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    return parts == 1 + int(np.argmax(np.bincount(parts.ravel())[1:]))
 
 
 def si_extents(
@@ -134,9 +147,8 @@ def confine_laterally(
         allowed = ndimage.binary_dilation(outline, grow, iterations=margin)
         wide = np.abs(lr_mm[box[2]]) <= params.lateral_half_width_ratio * depth
         kept = own & allowed[:, :, None] & wide[None, None, :]
-        parts, n = ndimage.label(kept)
-        if n > 1 and not every_part:
-            kept = parts == int(np.argmax(np.bincount(parts.ravel())[1:])) + 1
+        if not every_part:
+            kept = largest_part(kept)
         out[box][kept] = label
     return out
 

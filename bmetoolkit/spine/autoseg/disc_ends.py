@@ -28,19 +28,17 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
-from bmetoolkit.spine.autoseg.checks import si_extents
+from bmetoolkit.spine.autoseg.checks import largest_part, si_extents
 from bmetoolkit.spine.autoseg.lower_edge import (
     ANGLES_DEG,
     DARK_FRACTION,
-    LINE_BAND_MM,
     MIN_DARK_SHARE,
-    MIN_LINE_LENGTH,
     MIN_SECTION_PIXELS,
     _between,
     _mid_slice,
+    darkest_band,
 )
 
 __all__ = ["cut_at_end_lines", "end_lines"]
@@ -104,16 +102,10 @@ def end_lines(
         crossing[crossing] = _between(section, ap[crossing], si[crossing], phi, spacing)
         for end, depth in (("top", normal.max() - normal), ("bottom", normal - normal.min())):
             inside = depth <= END_WINDOW * height
-            bins = np.floor(depth / LINE_BAND_MM).astype(int)
-            total = np.bincount(bins[inside], minlength=bins.max() + 1)
-            hits = np.bincount(bins[inside & crossing], minlength=bins.max() + 1)
-            share = hits / np.maximum(total, 1)
-            share[total * area / LINE_BAND_MM < MIN_LINE_LENGTH * body_height_mm] = 0.0
-            k = int(np.argmax(share))
+            share, centre = darkest_band(normal, depth, inside, crossing, area, body_height_mm)
             best = found[end]
-            if share[k] >= MIN_DARK_SHARE and (best is None or share[k] > best[0]):
-                centre = float(np.median(normal[inside & crossing & (bins == k)]))
-                found[end] = (float(share[k]), float(angle), centre)
+            if share >= MIN_DARK_SHARE and (best is None or share > best[0]):
+                found[end] = (share, float(angle), centre)
     return {end: None if f is None else (f[1], f[2]) for end, f in found.items()}
 
 
@@ -180,11 +172,8 @@ def cut_at_end_lines(
             keep &= side
         if keep.all():
             continue
-        parts, n = ndimage.label(segment & keep[:, :, None])
-        if n == 0:
-            continue
-        kept = parts == 1 + int(np.argmax(np.bincount(parts.ravel())[1:]))
-        if kept.sum() < MIN_KEPT * segment.sum():
+        kept = largest_part(segment & keep[:, :, None])
+        if not kept.any() or kept.sum() < MIN_KEPT * segment.sum():
             continue
         out[box][segment & ~kept] = 0
         cut += 1

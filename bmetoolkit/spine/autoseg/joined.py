@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.checks import si_extents
+from bmetoolkit.spine.autoseg.checks import largest_part, si_extents
 from bmetoolkit.spine.autoseg.lower_edge import cut_at_lower_endplate
 
 __all__ = ["split_joined"]
@@ -32,14 +31,6 @@ Labels = NDArray[np.int32]
 TALL_FACTOR = 1.6
 #: Each part of a split is at least this fraction of the median body's volume.
 MIN_PART = 0.5
-
-
-def _largest(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """The largest connected part of ``mask`` (empty when ``mask`` is)."""
-    parts, n = ndimage.label(mask)
-    if n == 0:
-        return mask
-    return parts == 1 + int(np.argmax(np.bincount(parts.ravel())[1:]))
 
 
 def split_joined(
@@ -89,7 +80,7 @@ def split_joined(
         upper = cut_at_lower_endplate(segment, image, midline, spacing, median)
         if upper is None:
             continue
-        lower = _largest(segment & ~upper)
+        lower = largest_part(segment & ~upper)
         if min(upper.sum(), lower.sum()) < MIN_PART * median_volume:
             continue
         out[segment & ~upper & ~lower] = 0

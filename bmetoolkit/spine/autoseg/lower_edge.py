@@ -99,19 +99,46 @@ def find_dark_line(
         )
         if not inside.any():
             continue
-        bins = np.floor(depth / LINE_BAND_MM).astype(int)
         on_line = inside & dark
         on_line[on_line] = _between(section, ap[on_line], si[on_line], phi, spacing)
-        total = np.bincount(bins[inside], minlength=bins.max() + 1)
-        share = np.bincount(bins[on_line], minlength=bins.max() + 1) / np.maximum(total, 1)
-        share[total * area / LINE_BAND_MM < MIN_LINE_LENGTH * body_height_mm] = 0.0
-        k = int(np.argmax(share))
-        if share[k] > 0 and (best is None or share[k] > best[0]):
-            centre = float(np.median(normal[on_line & (bins == k)]))
-            best = (float(share[k]), float(angle), centre + 0.5 * float(spacing[1]))
+        share, centre = darkest_band(normal, depth, inside, on_line, area, body_height_mm)
+        if share > 0 and (best is None or share > best[0]):
+            best = (share, float(angle), centre + 0.5 * float(spacing[1]))
     if best is None or best[0] < MIN_DARK_SHARE:
         return None
     return best[1], best[2]
+
+
+def darkest_band(
+    normal: NDArray,
+    depth: NDArray,
+    inside: NDArray[np.bool_],
+    on_line: NDArray[np.bool_],
+    area: float,
+    body_height_mm: float,
+) -> tuple[float, float]:
+    """The band of pixels along a line's normal with the largest share of line pixels.
+
+    Pixels (of a section's convex hull) are put in bands :data:`LINE_BAND_MM` thick by
+    their ``depth`` along the normal; within the window ``inside``, each band's share of
+    ``on_line`` pixels (dark, crossing the section) is taken, 0 for a band shorter than
+    :data:`MIN_LINE_LENGTH` times ``body_height_mm`` (``area``: one pixel's, mm2).
+
+    Returns
+    -------
+    (share, centre_mm)
+        The largest share and the median ``normal`` of that band's line pixels (NaN when
+        the share is 0).
+    """
+    bins = np.floor(depth / LINE_BAND_MM).astype(int)
+    total = np.bincount(bins[inside], minlength=bins.max() + 1)
+    hits = np.bincount(bins[inside & on_line], minlength=bins.max() + 1)
+    share = hits / np.maximum(total, 1)
+    share[total * area / LINE_BAND_MM < MIN_LINE_LENGTH * body_height_mm] = 0.0
+    k = int(np.argmax(share))
+    if share[k] <= 0:
+        return 0.0, float("nan")
+    return float(share[k]), float(np.median(normal[inside & on_line & (bins == k)]))
 
 
 def _between(
