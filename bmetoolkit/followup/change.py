@@ -203,17 +203,12 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
         if seen is not None:
             # the share of each region's Modic voxels the other visit imaged: the endplate's
             # Modic volume (its analysis's) is compared in that proportion
-            everywhere = np.bincount(
-                np.where(modic_all, regions, 0).ravel(), minlength=len(index) + 1
-            )
-            kept = np.bincount(np.where(modic, regions, 0).ravel(), minlength=len(index) + 1)
+            size = len(index) + 1
+            everywhere, kept = (_per_region(m, regions, size) for m in (modic_all, modic))
+            hidden = _per_region(bme_all & ~seen, regions, size)
             for key, i in index.items():
                 if everywhere[i] > kept[i]:
                     out["modic_seen"][key] = float(kept[i] / everywhere[i])
-            hidden = np.bincount(
-                np.where(bme_all & ~seen, regions, 0).ravel(), minlength=len(index) + 1
-            )
-            for key, i in index.items():
                 if hidden[i]:
                     out["bme_outside"][key] = round(hidden[i] * voxel_mm3 / MM3_PER_ML, 4)
     total = float(bme.sum()) if share is None else float(share.sum(dtype=np.float64))
@@ -225,6 +220,11 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
     if outside is not None:
         out["total"][("outside", "")] = outside
     return out
+
+
+def _per_region(mask: NDArray[np.bool_], regions: NDArray, size: int) -> NDArray[np.int64]:
+    """Voxels of ``mask`` per region number (index = number, ``size`` entries)."""
+    return np.bincount(np.where(mask, regions, 0).ravel(), minlength=size)
 
 
 def _shared(
@@ -360,24 +360,19 @@ def _row(
                 + ("the change is that of the part both visits imaged" if common
                    else "the change may be partial")
             )  # fmt: skip
-        for visit, other, ml, part in (
-            ("baseline", "follow-up", whole[0], seen[0]),
-            ("follow-up", "baseline", whole[1], seen[1]),
-        ):
-            if ml and part < 1.0:
-                notes.append(
-                    f"{ml * (1.0 - part):.2f} mL of the {visit}'s Modic change here lies "
-                    f"outside the {other}'s field of view and is not compared"
-                )
-    hidden = [vb["bme_outside"].get(key, 0.0), vf["bme_outside"].get(key, 0.0)]
-    for visit, other, ml in (
-        ("baseline", "follow-up", hidden[0]),
-        ("follow-up", "baseline", hidden[1]),
-    ):
-        if ml:
-            notes.append(
-                f"{ml:.2f} mL of the {visit}'s edema here lies outside the {other}'s field of "
-                "view and is not compared"
-            )
+        hidden_modic = [ml * (1.0 - part) for ml, part in zip(whole, seen, strict=True)]
+        notes += _outside_notes("Modic change", hidden_modic)
+    notes += _outside_notes("edema", [v["bme_outside"].get(key, 0.0) for v in (vb, vf)])
     row["note"] = "; ".join(notes)
     return row
+
+
+def _outside_notes(what: str, hidden_ml: list[float]) -> list[str]:
+    """A note per visit with some of its ``what`` outside the other visit's field of view."""
+    visits = (("baseline", "follow-up"), ("follow-up", "baseline"))
+    return [
+        f"{ml:.2f} mL of the {visit}'s {what} here lies outside the {other}'s field of view "
+        "and is not compared"
+        for (visit, other), ml in zip(visits, hidden_ml, strict=True)
+        if ml
+    ]
