@@ -531,3 +531,41 @@ def test_a_slab_that_cuts_a_lesion_at_one_visit_is_not_a_change():
     # visits that cover the same anatomy lose nothing to the common field
     assert uncut["L1 body"]["bme_ml_baseline"] == whole["L1 body"]["bme_ml_baseline"]
     assert "outside" not in uncut["L1 body"]["note"]
+
+
+def test_the_edema_left_out_is_weighted_as_the_edema_compared():
+    # With lesion edges weighted by partial volume, the edema outside the other visit's field
+    # is summed in shares too: compared + left out = the visit's whole weighted volume.
+    from dataclasses import replace
+
+    pair = make_phantom_pair(33, kind="random", small=True, retest=True,
+                             baseline_lesions=BASELINE)  # fmt: skip
+    base, follow = truth_visit(pair.baseline), truth_visit(pair.followup)
+    grid = follow.maps["vertebrae"].grid
+    axis = int(np.argmax(np.abs(grid.direction[0])))
+    l1 = {v: k for k, v in follow.body_names.items()}["L1"]
+    edema = (np.asarray(follow.maps["bme_mask"].data) > 0) & (
+        np.asarray(follow.maps["vertebrae"].data) == l1
+    )
+    slices = np.flatnonzero(edema.any(axis=tuple(a for a in range(3) if a != axis)))
+    narrower = _cropped(follow, axis, int(slices[len(slices) // 2]))
+
+    def weighted(visit, share):
+        found = np.asarray(visit.maps["bme_mask"].data) > 0
+        return replace(visit, bme_share=np.where(found, share, 0).astype(np.float32))
+
+    base, narrower = weighted(base, 0.5), weighted(narrower, 0.5)
+    whole = compare(base, narrower, joint=False, whole_fields=True)
+    result = compare(base, narrower, joint=False)
+    ml = base.maps["bme_mask"].grid.voxel_volume_mm3 / 1000
+    everything = float(base.bme_share.sum()) * ml
+    outside = result.to_dict()["field"]["baseline_edema_outside_ml"]
+    assert whole.change_rows[-1]["bme_ml_baseline"] == pytest.approx(everything, abs=1e-3)
+    compared = result.change_rows[-1]["bme_ml_baseline"]
+    assert compared + outside == pytest.approx(everything, abs=1e-3)
+    assert outside > 0.2 * everything
+    # per region too: the note gives the weighted part of L1's edema left out
+    row = next(r for r in result.change_rows if r["region"] == "L1 body")
+    whole_row = next(r for r in whole.change_rows if r["region"] == "L1 body")
+    left_out = whole_row["bme_ml_baseline"] - row["bme_ml_baseline"]
+    assert f"{left_out:.2f} mL of the baseline's edema here lies outside" in row["note"]

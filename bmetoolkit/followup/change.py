@@ -175,7 +175,8 @@ def _numbered(
 
 def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey, float]]:
     """Per region: BME and Modic volume (mL) and boundary volume (mL) of one visit, the
-    edema outside the other visit's field of view (``bme_outside``, mL; not compared) and,
+    edema outside the other visit's field of view (``bme_outside``, mL, weighted as the
+    compared volumes are; not compared) and,
     where some of its Modic voxels lie outside, the share inside (``modic_seen``)."""
     voxel_mm3 = visit.maps["bme_mask"].grid.voxel_volume_mm3
     out: dict[str, dict[RegionKey, float]] = {
@@ -205,7 +206,12 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
             # Modic volume (its analysis's) is compared in that proportion
             size = len(index) + 1
             everywhere, kept = (_per_region(m, regions, size) for m in (modic_all, modic))
-            hidden = _per_region(bme_all & ~seen, regions, size)
+            unseen = bme_all & ~seen
+            hidden = (
+                _per_region(unseen, regions, size)
+                if visit.bme_share is None
+                else _shared(np.where(unseen, regions, 0), visit.bme_share * ~seen, size)
+            )
             for key, i in index.items():
                 if everywhere[i] > kept[i]:
                     out["modic_seen"][key] = float(kept[i] / everywhere[i])

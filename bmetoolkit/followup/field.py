@@ -111,9 +111,18 @@ def _inside(
 
 def edema_outside_ml(visit: Any) -> float | None:
     """The visit's edema outside the other visit's field of view (mL; not compared), or
-    None when the visit's edema is compared whole (``seen_by_other`` not set)."""
+    None when the visit's edema is compared whole (``seen_by_other`` not set).
+
+    Measured as the compared volumes are: voxels counted, or, where the visit's edema is
+    weighted by partial volume (``bme_share``), the shares summed, so that what is compared
+    and what is left out add up to the visit's whole volume.
+    """
     if visit.seen_by_other is None:
         return None
     bme = visit.maps["bme_mask"]
-    hidden = int(((np.asarray(bme.data) > 0) & ~visit.seen_by_other).sum())
+    unseen = ~visit.seen_by_other
+    if visit.bme_share is None:
+        hidden = float(np.count_nonzero((np.asarray(bme.data) > 0) & unseen))
+    else:
+        hidden = float(visit.bme_share[unseen].sum(dtype=np.float64))
     return round(hidden * bme.grid.voxel_volume_mm3 / MM3_PER_ML, 4)
