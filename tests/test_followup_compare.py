@@ -495,7 +495,9 @@ def _cropped(visit, axis: int, start: int):
     return replace(visit, maps={k: crop(v) for k, v in visit.maps.items()}, t1=crop(visit.t1))
 
 
-def test_a_slab_that_cuts_a_lesion_at_one_visit_is_not_a_change():
+def _retest_pair_with_l1_half_outside():
+    """A test-retest phantom pair (truth as the analyses) whose follow-up slab begins
+    halfway through L1's edema; returns (baseline, the cut follow-up, the whole follow-up)."""
     pair = make_phantom_pair(33, kind="random", small=True, retest=True,
                              baseline_lesions=BASELINE)  # fmt: skip
     base, follow = truth_visit(pair.baseline), truth_visit(pair.followup)
@@ -506,7 +508,11 @@ def test_a_slab_that_cuts_a_lesion_at_one_visit_is_not_a_change():
         np.asarray(follow.maps["vertebrae"].data) == l1
     )
     slices = np.flatnonzero(edema.any(axis=tuple(a for a in range(3) if a != axis)))
-    narrower = _cropped(follow, axis, int(slices[len(slices) // 2]))  # half the lesion unseen
+    return base, _cropped(follow, axis, int(slices[len(slices) // 2])), follow
+
+
+def test_a_slab_that_cuts_a_lesion_at_one_visit_is_not_a_change():
+    base, narrower, follow = _retest_pair_with_l1_half_outside()
     cut = [row | {"body_partly_outside": True} for row in narrower.report["endplates"]]
     narrower.report = {**narrower.report, "endplates": cut}  # as an analysis says of them
 
@@ -538,17 +544,7 @@ def test_the_edema_left_out_is_weighted_as_the_edema_compared():
     # is summed in shares too: compared + left out = the visit's whole weighted volume.
     from dataclasses import replace
 
-    pair = make_phantom_pair(33, kind="random", small=True, retest=True,
-                             baseline_lesions=BASELINE)  # fmt: skip
-    base, follow = truth_visit(pair.baseline), truth_visit(pair.followup)
-    grid = follow.maps["vertebrae"].grid
-    axis = int(np.argmax(np.abs(grid.direction[0])))
-    l1 = {v: k for k, v in follow.body_names.items()}["L1"]
-    edema = (np.asarray(follow.maps["bme_mask"].data) > 0) & (
-        np.asarray(follow.maps["vertebrae"].data) == l1
-    )
-    slices = np.flatnonzero(edema.any(axis=tuple(a for a in range(3) if a != axis)))
-    narrower = _cropped(follow, axis, int(slices[len(slices) // 2]))
+    base, narrower, _ = _retest_pair_with_l1_half_outside()
 
     def weighted(visit, share):
         found = np.asarray(visit.maps["bme_mask"].data) > 0
