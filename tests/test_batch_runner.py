@@ -22,6 +22,7 @@ from tests.test_batch_support import (
     DELAY_VARIABLE,
     fake_analyze,
     fake_worker,
+    foreground_command,
     hidden_leftovers,
     tiny_cohort,
     visible_files,
@@ -365,3 +366,27 @@ def test_a_role_check_refusal_says_what_to_do_in_batch_terms(cohort: Path, tmp_p
     assert "analyse this subject alone with `bmetoolkit analyze ... --no-role-check`" in (
         outcome.error
     )
+
+
+@pytest.mark.slow
+def test_an_interrupt_stops_running_subjects_at_once(tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM) to the batch alone stops its workers; it does not wait for the
+    subjects in flight (each would take 120 s here), and a rerun finds nothing visible half
+    written."""
+    root, out = tmp_path / "in", tmp_path / "out"
+    tiny_cohort(root, 4)
+    env = os.environ | {DELAY_VARIABLE: "120", "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        foreground_command("-c", _SCRIPT, str(root), str(out)),
+        env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        time.sleep(8)  # the two workers have started their first subjects
+        assert process.poll() is None
+        os.kill(process.pid, signal.SIGINT)  # the batch alone: its workers do not see it
+        process.communicate(timeout=45)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("the interrupted batch waited for its running subjects")
+    assert not list(out.glob("sub-*"))  # nothing visible: only hidden temporaries, if any

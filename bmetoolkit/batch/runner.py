@@ -144,7 +144,9 @@ def _run_pool(
     context = multiprocessing.get_context("spawn")
     queue = list(indices)
     running: dict[Future, int] = {}
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(queue)), mp_context=context)
+    executor = ProcessPoolExecutor(
+        max_workers=min(jobs, len(queue)), mp_context=context, initializer=_leave_interrupts
+    )
     try:
         while queue or running:
             while queue and len(running) < jobs:
@@ -166,8 +168,39 @@ def _run_pool(
                 )
                 _advance(bar, results[index])
         return []
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now, then re-raise
+        _stop_workers(executor)
+        raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _leave_interrupts() -> None:
+    """Worker initializer: a Ctrl-C reaches the whole process group, and the batch (not each
+    worker) handles it, so workers ignore SIGINT and are stopped by :func:`_stop_workers`."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate the workers, waiting a bounded time.
+
+    A subject interrupted this way leaves only its hidden ``.partial-`` folder, which the
+    next run removes (:mod:`bmetoolkit.batch.subject`); waiting for running subjects instead
+    would make a Ctrl-C take minutes, and a worker interrupted inside the pool's own queues
+    can leave the pool waiting forever.
+    """
+    # the pool's processes, taken before shutdown forgets them (Python 3.14 has
+    # ``terminate_workers`` for this loop)
+    workers = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in workers:
+        with contextlib.suppress(Exception):
+            process.join(timeout=10)
 
 
 def _is_broken(future: Future) -> bool:
