@@ -145,7 +145,7 @@ def prepare_process() -> None:
     on one thread (:func:`bmetoolkit.concurrency.one_blas_thread`) and ``scipy.ndimage``
     and nibabel without the modules no command uses (:mod:`bmetoolkit.lean_imports`).
     None changes a result beyond its last bits: on one BLAS thread the reference fits
-    give what batch workers and a one-core machine give (``docs/speed.md``, 2026-12-01,
+    give what batch workers and a one-core machine give (``docs/log/speed.md``, 2026-12-01,
     session 17)."""
     one_blas_thread()
     lean_scipy_imports()

@@ -11,13 +11,13 @@ free (the cores less the one-minute load average, this run's own thread counted 
 least one; or the environment variable ``BMETOOLKIT_THREADS`` (``1``: one step after the
 other, as batch workers run, since their subjects are the unit of parallelism). On a machine
 whose cores are all busy, threads gain nothing and cost a few percent more CPU time
-(measured on the project's 2-core machine at load average 8-10, ``docs/speed.md``).
+(measured on the project's 2-core machine at load average 8-10, ``docs/log/speed.md``).
 
 numpy's BLAS (OpenBLAS, MKL...) has a thread pool of its own, sized by the machine's cores.
 bmetoolkit's BLAS work is small: products of a few columns over many rows (the reference
 fields' normal equations, of at most a few dozen terms), which a BLAS thread pool splits
 along the rows, so that their last bits depend on the number of BLAS threads, and whose
-waiting threads cost more CPU than the split saves (``docs/speed.md``, 2026-12-01 session
+waiting threads cost more CPU than the split saves (``docs/log/speed.md``, 2026-12-01 session
 17). The command line (:func:`one_blas_thread`) and batch workers run BLAS on one thread:
 the same numbers whatever the machine's cores, and from ``analyze`` as from ``batch``.
 """

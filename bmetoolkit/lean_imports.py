@@ -6,7 +6,7 @@ modules no bmetoolkit command uses: scipy's array-API layer copies numpy's names
 reading each of its names imports numpy's lazily loaded submodules (``numpy.testing``,
 ``numpy.f2py``, ``numpy.ma``, ``numpy.random``...), and ``scipy.ndimage`` imports
 ``scipy.special`` for ``rotate`` alone. A whole ``analyze --no-qc`` run costs ~3x a bare read
-of its files (``docs/speed.md``), so those ~0.13 s are a tenth of what it adds.
+of its files (``docs/log/speed.md``), so those ~0.13 s are a tenth of what it adds.
 
 :func:`lean_scipy_imports` (called by the command line, before numpy is imported) makes the
 first import of ``scipy.ndimage`` find, in place of each of those modules, a stand-in that

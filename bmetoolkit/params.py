@@ -278,7 +278,7 @@ class Parameters:
         spot (focal fat: round, up to about 1.5 cm, as edema's ``focal_max_mm``), not a
         Modic change, which spreads along the endplate. Regions mostly of edema are left
         to the edema's own focal-spot rule. At 15 on the randomised tuning seeds
-        (docs/validation.md, session 15): 4 false Modic endplates removed (seeds 0-59,
+        (docs/log/validation.md, session 15): 4 false Modic endplates removed (seeds 0-59,
         healthy 60-89, mixed-Modic sweep 0-29) and 3 true ones lost (mixed-Modic sweep:
         type III and mixed changes found in round fragments); held-out seeds 5000-5059 and
         the held-out healthy sweep: 1 false endplate removed, 1 true one lost. So it is not

@@ -267,7 +267,7 @@ def compare(
         False (the default): voxels are counted, as ``analyze`` counts them; on 140 tuning
         phantom pairs the weighting changes the test-retest RC of the total above 1 mL
         (10.9 -> 10.0 %, the same 55 pairs) and the change error per body (0.143 -> 0.142
-        mL median) by less than their noise (docs/followup.md, session 20).
+        mL median) by less than their noise (docs/log/followup.md, session 20).
     whole_fields : bool
         Compare each visit's whole edema, as its own analysis reports it. False (the
         default): each visit's edema only where the other visit imaged too

@@ -43,7 +43,7 @@ a vein recognised at one visit is also one at the other where a region there ove
 (brought through its body's transform) and is shaped like a vein (thin, at mid-height, no
 deeper than a vein), whatever its LR centre and posterior end at that visit: on 4 mm
 sagittal slices those move by a few mm between scans, and the vein flickered in and out
-of the total (tuning test-retest pairs, docs/followup.md, session 22).
+of the total (tuning test-retest pairs, docs/log/followup.md, session 22).
 Everything downstream (Modic map, endplates, lesion table) is then computed from the joint
 edema with the analysis' own functions, so a visit's joint outputs are what its analysis
 would report with that edema. A visit's own analysis (``analyze``) is not changed.
