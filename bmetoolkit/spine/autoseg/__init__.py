@@ -69,6 +69,7 @@ from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polar
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
 from bmetoolkit.spine.autoseg.shell import add_dark_shell
 from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
+from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -291,6 +292,17 @@ def _segment_column(
             if params.suppressed_disc_ends:  # the disc a body took, beyond its endplate
                 bodies, ends = cut_at_end_lines(bodies, image, canal.midline, spacing)
                 evidence = {**evidence, "disc_ends_cut": ends}
+            bodies, beyond = cut_beyond_walls(  # muscle at the waist, beyond the lateral wall
+                bodies,
+                image,
+                canal.midline,
+                spacing,
+                params.suppressed_wall_dark,
+                params.suppressed_wall_bright,
+                params.suppressed_wall_reach_mm,
+                params.fluid_smooth_mm,
+            )
+            evidence = {**evidence, "beyond_lateral_walls": beyond}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
         bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)

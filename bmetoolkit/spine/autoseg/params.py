@@ -234,6 +234,19 @@ class AutosegParameters:
         slice with part of the segment beyond it (the disc's annulus and nucleus, which
         the marrow mask and the lesion fill put inside the body;
         :mod:`bmetoolkit.spine.autoseg.disc_ends`).
+    suppressed_wall_dark : float
+        From a STIR (or fat-suppressed T2) alone: on each body's lateral sagittal sections
+        (beyond the mid-sagittal slab), along each anterior-posterior row walked in from
+        its ends, the first voxel darker than this many times the body's mid-sagittal
+        median (smoothed in-plane over ``fluid_smooth_mm``) is the body's cortical wall,
+        and the voxels before it are left out when their median is above
+        ``suppressed_wall_bright`` times that median: muscle at the body's waist, beyond
+        its concave lateral wall (:mod:`bmetoolkit.spine.autoseg.waist`). 0 turns this off.
+    suppressed_wall_bright : float
+        See ``suppressed_wall_dark``.
+    suppressed_wall_reach_mm : float
+        See ``suppressed_wall_dark``: the wall is looked for within this many mm of the
+        row's end.
     """
 
     tissue_fraction: float = 0.05
@@ -293,6 +306,9 @@ class AutosegParameters:
     suppressed_section_factor: float = 1.15
     split_joined_bodies: bool = True
     suppressed_disc_ends: bool = True
+    suppressed_wall_dark: float = 0.85
+    suppressed_wall_bright: float = 1.05
+    suppressed_wall_reach_mm: float = 8.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
