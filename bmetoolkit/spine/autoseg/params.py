@@ -234,6 +234,12 @@ class AutosegParameters:
         slice with part of the segment beyond it (the disc's annulus and nucleus, which
         the marrow mask and the lesion fill put inside the body;
         :mod:`bmetoolkit.spine.autoseg.disc_ends`).
+    t2_caudal_cut : bool
+        From a plain T2 alone: the caudal-most segment too large for a body (S1 joined to
+        the bone below it and the tissue around it) is cut back at the column's front, its
+        lateral walls and its inferior endplate before the size check, and kept when what
+        is left is a body below a disc, tilted like the sacrum
+        (:mod:`bmetoolkit.spine.autoseg.oversized`).
     """
 
     tissue_fraction: float = 0.05
@@ -293,6 +299,7 @@ class AutosegParameters:
     suppressed_section_factor: float = 1.15
     split_joined_bodies: bool = True
     suppressed_disc_ends: bool = True
+    t2_caudal_cut: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
