@@ -301,7 +301,9 @@ def _segment_column(
                 evidence = {**evidence, "disc_ends_cut": ends}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
-        bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)
+        bodies, tall = drop_tall_at_lower_edge(
+            bodies, spacing, image, canal.midline, along_columns=s1_cut is not None
+        )
         bodies, strips = drop_too_tall(bodies, spacing)
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
         bodies, at_edges = drop_large_at_edges(bodies, spacing)
@@ -481,7 +483,9 @@ def _bodies_from_marrow(
     bodies = drop_small(bodies, spacing, params)
     cut_notes: list[str] = []
     if caudal_cut is not None:
-        bodies, cut_notes = cut_back_caudal(bodies, caudal_cut, canal.midline, spacing, params)
+        bodies, cut_notes = cut_back_caudal(
+            bodies, caudal_cut, canal.midline, spacing, params, grown
+        )
     bodies, notes = check_sizes(bodies, spacing, params)
     return bodies, [*cut_notes, *notes], grown
 

@@ -19,8 +19,19 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.checks import confine_laterally, largest_part
-from bmetoolkit.spine.autoseg.levels import DISC_LIKE_FACTOR, _consistent_tilts, body_shapes
+from bmetoolkit.spine.autoseg.checks import (
+    LOWER_EDGE_MM,
+    TALL_AT_EDGE_FACTOR,
+    confine_laterally,
+    largest_part,
+    si_extents,
+)
+from bmetoolkit.spine.autoseg.levels import (
+    DISC_LIKE_FACTOR,
+    JOINED_HEIGHT_FACTOR,
+    _consistent_tilts,
+    body_shapes,
+)
 from bmetoolkit.spine.autoseg.lower_edge import DARK_FRACTION
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
@@ -41,9 +52,6 @@ RING_MM = 2.0
 #: ... of which at least this share is darker than the section's marrow
 #: (:data:`.lower_edge.DARK_FRACTION`): a bone's cortical rim, not the edge of tissue.
 MIN_RIM_SHARE = 0.5
-#: What is kept is no taller (SI extent) than this many times the median body (lumbar
-#: bodies differ by about 20 %, a tilted S1 section by about 30 %).
-HEIGHT_FACTOR = 1.3
 #: The gap above it is at least this fraction of the median disc above (a disc, not two
 #: pieces of one bone) ...; at most :data:`.levels.DISC_LIKE_FACTOR` times it.
 DISC_MIN_FACTOR = 0.5
@@ -57,6 +65,7 @@ def cut_back_caudal(
     midline: float,
     spacing: NDArray,
     params: AutosegParameters,
+    grown: NDArray[np.bool_] | None = None,
 ) -> tuple[Labels, list[str]]:
     """The caudal-most segment, too large for a body, cut back to S1 when it shows S1.
 
@@ -70,6 +79,9 @@ def cut_back_caudal(
         The canal's midline (left-right index).
     spacing : ndarray, shape (3,)
     params : AutosegParameters
+    grown : ndarray of bool, optional
+        The voxels the cortex steps grew: the gaps between bodies (discs) are read without
+        them (grown from both endplates through a disc's dark annulus, neighbours may meet).
 
     Returns
     -------
@@ -78,7 +90,8 @@ def cut_back_caudal(
         or unchanged with no note. The segment is the caudal-most by centroid and too large
         by the size check's rule (over ``large_body_factor`` times the median volume, or over
         ``max_body_volume_mm3``). Its part is kept when (1) it is no larger than that rule
-        allows and no taller than :data:`HEIGHT_FACTOR` times the median body, (2) the gap
+        allows and no taller (mid-sagittal height, as the level step reads it) than
+        :data:`.levels.JOINED_HEIGHT_FACTOR` times the median body, (2) the gap
         above it on the mid-sagittal sections is a disc (:data:`DISC_MIN_FACTOR` to
         :data:`.levels.DISC_LIKE_FACTOR` times the median of up to three discs above) and
         (3) it is tilted like the sacrum against the body above (``sacrum_min_angle_deg``,
@@ -93,11 +106,19 @@ def cut_back_caudal(
     limit = min(params.max_body_volume_mm3, params.large_body_factor * median)
     centroids = ndimage.center_of_mass(bodies > 0, bodies, present)
     rows = {int(k): float(c[1]) for k, c in zip(present, centroids, strict=True)}
-    oversized = [k for k in present if volumes[k - 1] > limit]
+    boxes, extents = si_extents(bodies, spacing)
+    height = float(np.median(list(extents.values())))
+    edge = LOWER_EDGE_MM / float(spacing[1])
+    tall = {
+        k
+        for k in present
+        if boxes[k - 1][1].start <= edge and extents[int(k)] > TALL_AT_EDGE_FACTOR * height
+    }
+    oversized = [k for k in present if volumes[k - 1] > limit or k in tall]
     if not oversized:
         return bodies, []
     caudal = int(min(oversized, key=rows.get))
-    reference = [int(k) for k in present if volumes[k - 1] <= limit and rows[k] > rows[caudal]]
+    reference = [int(k) for k in present if k not in oversized and rows[k] > rows[caudal]]
     if len(reference) < MIN_REFERENCE:
         return bodies, []
     part = _cut_back(bodies, caudal, reference, image, midline, spacing, params)
@@ -106,16 +127,17 @@ def cut_back_caudal(
     volume = float(part.sum() * np.prod(spacing))
     if volume > limit:
         return bodies, []
-    why = _not_s1(bodies, part, caudal, reference, midline, spacing, params)
+    core = bodies if grown is None else np.where(grown, 0, bodies)
+    why = _not_s1(core, part & (core == caudal), caudal, reference, midline, spacing, params)
     if why is not None:
         return bodies, []
     out = np.where(bodies == caudal, 0, bodies)
     out[part] = caudal
     note = (
         f"a {volumes[caudal - 1] / 1000:.0f} mL segment at the column's caudal end was cut "
-        f"back to {volume / 1000:.0f} mL at the column's front, its lateral walls and its "
-        "caudal body's inferior endplate: a body the size of the others, below a disc and "
-        "tilted like the sacrum (S1 joined to the bone below it and the tissue around it)"
+        f"back to {volume / 1000:.0f} mL, the compartment its caudal body's dark rim encloses "
+        "on the T2: a body the size of the others, below a disc and tilted like the sacrum "
+        "(S1 joined to the bone below it and the tissue around it)"
     )
     return out.astype(np.int32), [note]
 
@@ -208,7 +230,7 @@ def _not_s1(
     if shapes[-1].label != label:
         return "not the caudal-most segment"
     heights = np.array([s.height_mm for s in shapes[:-1]], dtype=np.float64)
-    if not shapes[-1].height_mm <= HEIGHT_FACTOR * float(np.nanmedian(heights)):
+    if not shapes[-1].height_mm <= JOINED_HEIGHT_FACTOR * float(np.nanmedian(heights)):
         return f"{shapes[-1].height_mm:.0f} mm tall, bodies {np.nanmedian(heights):.0f} mm"
     discs = np.array([s.disc_below_mm for s in shapes[:-2]], dtype=np.float64)[-3:]
     discs = discs[np.isfinite(discs) & (discs > 0)]
