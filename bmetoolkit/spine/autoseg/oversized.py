@@ -23,11 +23,14 @@ from bmetoolkit.spine.autoseg.checks import (
     LOWER_EDGE_MM,
     TALL_AT_EDGE_FACTOR,
     confine_laterally,
+    drop_in_disc_spaces,
     largest_part,
+    relabelled,
     si_extents,
 )
 from bmetoolkit.spine.autoseg.levels import (
     DISC_LIKE_FACTOR,
+    DISCS_COMPARED,
     JOINED_HEIGHT_FACTOR,
     _consistent_tilts,
     body_shapes,
@@ -223,16 +226,29 @@ def _not_s1(
     spacing: NDArray,
     params: AutosegParameters,
 ) -> str | None:
-    """Why the cut-back part is not S1 below the reference bodies, or None."""
+    """Why the cut-back part is not S1 below the reference bodies, or None.
+
+    Read as the level step reads the bodies (:func:`.levels.body_shapes`), on the
+    reference bodies without the slabs :func:`.checks.drop_in_disc_spaces` drops.
+    """
     trial = np.where(np.isin(bodies, reference), bodies, 0)
     trial[part] = label
+    trial = relabelled(trial, sorted([*reference, label]))  # 1..n: no empty label
+    # Slabs in the disc spaces (dropped by the T2 path's later check) are no bodies to
+    # read the discs between.
+    trial = drop_in_disc_spaces(trial, spacing)[0]
+    own = np.bincount(trial[part], minlength=int(trial.max()) + 1)
+    own[0] = 0
+    if not own.any():
+        return "dropped as a slab in a disc space"
     shapes = body_shapes(trial, midline, spacing)
-    if shapes[-1].label != label:
+    if shapes[-1].label != int(np.argmax(own)):
         return "not the caudal-most segment"
     heights = np.array([s.height_mm for s in shapes[:-1]], dtype=np.float64)
     if not shapes[-1].height_mm <= JOINED_HEIGHT_FACTOR * float(np.nanmedian(heights)):
         return f"{shapes[-1].height_mm:.0f} mm tall, bodies {np.nanmedian(heights):.0f} mm"
-    discs = np.array([s.disc_below_mm for s in shapes[:-2]], dtype=np.float64)[-3:]
+    discs = np.array([s.disc_below_mm for s in shapes[:-2]], dtype=np.float64)
+    discs = discs[-DISCS_COMPARED:]
     discs = discs[np.isfinite(discs) & (discs > 0)]
     gap = shapes[-2].disc_below_mm
     if discs.size == 0 or not np.isfinite(gap):
