@@ -64,6 +64,7 @@ from bmetoolkit.spine.autoseg.levels import (
     withheld,
 )
 from bmetoolkit.spine.autoseg.midline import bodies_from_midline
+from bmetoolkit.spine.autoseg.oversized import cut_back_caudal
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
@@ -264,11 +265,18 @@ def _segment_column(
         used: tuple[str, ...] = ("fluid",) if t2 is None else ("fluid", "t2")
         source = "fluid image" if t2 is None else "T2"
         polarity, evidence = FLUID_ONLY, {"reason": f"no T1: marrow read from the {source}"}
-        bodies, notes, grown = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params)
+        # A plain T2 alone: S1 joined to the bone below it and the tissue around it is cut
+        # back to S1 before the size check, when it shows S1's evidence.
+        s1_cut = image if params.t2_caudal_cut and not suppressed_alone else None
+        bodies, notes, grown = _bodies_from_marrow(
+            marrow, dark, distance, canal, spacing, params, caudal_cut=s1_cut
+        )
         # Bodies joined through the lateral slices to the tissue beside and in front of
         # them are dropped whole: seeds from the mid-sagittal slab, grown back by watershed,
         # keep them apart (kept when that finds more bodies).
-        mid = _bodies_from_marrow(marrow, dark, distance, canal, spacing, params, True)
+        mid = _bodies_from_marrow(
+            marrow, dark, distance, canal, spacing, params, True, caudal_cut=s1_cut
+        )
         if int(mid[0].max()) > int(bodies.max()):
             bodies, notes, grown = mid
             evidence = {**evidence, "seeds_from_midline": True}
@@ -277,7 +285,7 @@ def _segment_column(
             # off at the discs' anterior edges and keep that when it gives more bodies.
             cut = limit_to_disc_fronts(marrow, canal.front, *where, spacing)
             retry = _bodies_from_marrow(
-                cut, dark, distance, canal, spacing, params, from_midline=True
+                cut, dark, distance, canal, spacing, params, from_midline=True, caudal_cut=s1_cut
             )
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
@@ -305,7 +313,9 @@ def _segment_column(
             evidence = {**evidence, "beyond_lateral_walls": beyond}
         bodies = drop_canal_fluid(bodies, fluid, canal.mask, params.canal_fluid_fraction)
         bodies, off_midline = drop_off_midline(bodies, canal.midline, spacing)
-        bodies, tall = drop_tall_at_lower_edge(bodies, spacing, image, canal.midline)
+        bodies, tall = drop_tall_at_lower_edge(
+            bodies, spacing, image, canal.midline, along_columns=s1_cut is not None
+        )
         bodies, strips = drop_too_tall(bodies, spacing)
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
         bodies, at_edges = drop_large_at_edges(bodies, spacing)
@@ -443,6 +453,7 @@ def _bodies_from_marrow(
     bright_t1: NDArray[np.float32] | None = None,
     face_layer: bool = False,
     confine_rejected: bool = False,
+    caudal_cut: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
@@ -456,7 +467,10 @@ def _bodies_from_marrow(
     (:func:`.bodies.add_cortex`); without a T1 the shell is read per body instead
     (``dark_shell_max_mm``). ``confine_rejected`` (the T1 path): seeds that
     cannot be one body are cut back to the column and checked again
-    (:func:`.bodies.split_bodies`). Returns the bodies (labels 1..n), the notes of the checks
+    (:func:`.bodies.split_bodies`). ``caudal_cut`` (a plain T2 alone, the image): the
+    caudal-most segment too large for a body is cut back to S1 before the size check when
+    it shows S1's evidence (:func:`.oversized.cut_back_caudal`; opt-out
+    ``t2_caudal_cut``). Returns the bodies (labels 1..n), the notes of the checks
     (bodies dropped) and the voxels the cortex steps grew (for
     :func:`.apart.keep_apart`).
     """
@@ -478,7 +492,14 @@ def _bodies_from_marrow(
     # Grown from both endplates through a disc's dark annulus, neighbours may meet: the
     # grown voxels are returned so that the caller keeps the bodies apart after its checks.
     grown = (bodies > 0) & (before == 0)
-    return (*check_sizes(drop_small(bodies, spacing, params), spacing, params), grown)
+    bodies = drop_small(bodies, spacing, params)
+    cut_notes: list[str] = []
+    if caudal_cut is not None:
+        bodies, cut_notes = cut_back_caudal(
+            bodies, caudal_cut, canal.midline, spacing, params, grown
+        )
+    bodies, notes = check_sizes(bodies, spacing, params)
+    return bodies, [*cut_notes, *notes], grown
 
 
 def _dark_marrow_turned_bright(

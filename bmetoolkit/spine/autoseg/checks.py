@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.spine.autoseg.levels import _section_height
 from bmetoolkit.spine.autoseg.lower_edge import cut_at_lower_endplate
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.volume import grown_box
@@ -232,6 +233,7 @@ def drop_tall_at_lower_edge(
     spacing: NDArray,
     image: NDArray | None = None,
     midline: float | None = None,
+    along_columns: bool = False,
 ) -> tuple[Labels, list[str]]:
     """Cut or drop a segment that reaches the image's lower edge and is far taller than a body.
 
@@ -243,16 +245,27 @@ def drop_tall_at_lower_edge(
     given and the endplate shows on the mid-sagittal slab
     (:func:`.lower_edge.cut_at_lower_endplate`), the part below dropped; otherwise it is
     dropped whole. A note says which.
+
+    With ``along_columns`` (and ``midline``; the plain T2 alone) a segment is tall when its
+    mid-sagittal height, read along its columns as the level step reads it
+    (``levels._section_height``), is over :data:`TALL_AT_EDGE_FACTOR` times the
+    median body's: S1 is tilted 30-40 degrees, so its SI extent is up to 1.5 times its
+    height, and a whole S1 whose corner reaches the edge (tuning seed 70 on the T2 alone,
+    1.6 times the median extent) is no body joined to the tissue below it.
     """
     boxes, extents = si_extents(bodies, spacing)
     if len(extents) < 3:
         return bodies, []
     median = float(np.median(list(extents.values())))
+    heights = extents
+    if along_columns and midline is not None:
+        heights = _column_heights(bodies, midline, spacing)
+    typical = float(np.median(list(heights.values())))
     tall = [
         label
         for label, extent in extents.items()
         if boxes[label - 1][1].start * float(spacing[1]) <= LOWER_EDGE_MM
-        and extent > TALL_AT_EDGE_FACTOR * median
+        and heights[label] > TALL_AT_EDGE_FACTOR * typical
     ]
     if not tall:
         return bodies, []
@@ -273,6 +286,18 @@ def drop_tall_at_lower_edge(
             "below it was dropped"
         )
     return relabelled(bodies, [label for label in extents if label not in dropped]), notes
+
+
+def _column_heights(bodies: Labels, midline: float, spacing: NDArray) -> dict[int, float]:
+    """Each segment's mid-sagittal height (mm) along its columns (the level step's)."""
+    heights = {}
+    for label, box in enumerate(ndimage.find_objects(bodies), start=1):
+        if box is None:
+            continue
+        own = bodies[box] == label
+        outline = _mid_outline(own, midline - box[2].start, spacing)
+        heights[label] = _section_height(outline, spacing)
+    return heights
 
 
 def _cut_below_endplate(

@@ -247,6 +247,12 @@ class AutosegParameters:
     suppressed_wall_reach_mm : float
         See ``suppressed_wall_dark``: the wall is looked for within this many mm of the
         row's end.
+    t2_caudal_cut : bool
+        From a plain T2 alone: the caudal-most segment too large for a body (S1 joined to
+        the bone below it and the tissue around it) is cut back at the column's front, its
+        lateral walls and its inferior endplate before the size check, and kept when what
+        is left is a body below a disc, tilted like the sacrum
+        (:mod:`bmetoolkit.spine.autoseg.oversized`).
     """
 
     tissue_fraction: float = 0.05
@@ -309,6 +315,7 @@ class AutosegParameters:
     suppressed_wall_dark: float = 0.85
     suppressed_wall_bright: float = 1.05
     suppressed_wall_reach_mm: float = 8.0
+    t2_caudal_cut: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
