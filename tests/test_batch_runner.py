@@ -20,6 +20,7 @@ from bmetoolkit.batch.pipeline import BatchUsageError, run_batch
 from bmetoolkit.batch.subject import SubjectTask, publish, run_subject
 from tests.test_batch_support import (
     DELAY_VARIABLE,
+    STARTED_VARIABLE,
     fake_analyze,
     fake_worker,
     foreground_command,
@@ -368,25 +369,56 @@ def test_a_role_check_refusal_says_what_to_do_in_batch_terms(cohort: Path, tmp_p
     )
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 @pytest.mark.slow
-def test_an_interrupt_stops_running_subjects_at_once(tmp_path: Path) -> None:
-    """Ctrl-C (or SIGTERM) to the batch alone stops its workers; it does not wait for the
-    subjects in flight (each would take 120 s here), and a rerun finds nothing visible half
-    written."""
-    root, out = tmp_path / "in", tmp_path / "out"
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda pid: os.kill(pid, signal.SIGINT),  # the batch alone (as SIGTERM to the CLI)
+        lambda pid: os.killpg(pid, signal.SIGINT),  # Ctrl-C, or a Jupyter kernel interrupt
+    ],
+    ids=["batch-alone", "process-group"],
+)
+def test_an_interrupt_stops_running_subjects_at_once(tmp_path: Path, send: Any) -> None:
+    """A KeyboardInterrupt in the batch stops its workers; it does not wait for the subjects
+    in flight (each would take 120 s here), no worker outlives the batch, and nothing visible
+    is left half written. Workers ignore SIGINT: a Ctrl-C to the whole process group (a
+    terminal, Jupyter's interrupt) must stop them through the batch too."""
+    root, out, started = tmp_path / "in", tmp_path / "out", tmp_path / "started"
     tiny_cohort(root, 4)
-    env = os.environ | {DELAY_VARIABLE: "120", "PYTHONPATH": str(ROOT)}
+    started.mkdir()
+    env = os.environ | {
+        DELAY_VARIABLE: "120",
+        STARTED_VARIABLE: str(started),
+        "PYTHONPATH": str(ROOT),
+    }
     process = subprocess.Popen(
         foreground_command("-c", _SCRIPT, str(root), str(out)),
         env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        time.sleep(8)  # the two workers have started their first subjects
-        assert process.poll() is None
-        os.kill(process.pid, signal.SIGINT)  # the batch alone: its workers do not see it
-        process.communicate(timeout=45)
+        deadline = time.monotonic() + 300  # spawning two workers takes minutes at load 10+
+        while len(workers := [int(p.name) for p in started.iterdir()]) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, "no two subjects"
+            time.sleep(0.05)
+        send(process.pid)  # both workers are inside their first subject
+        process.communicate(timeout=60)  # the subjects would end 120 s after they began
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail("the interrupted batch waited for its running subjects")
+    assert process.returncode != 0
+    assert not [pid for pid in workers if _alive(pid)], "a worker outlived the batch"
     assert not list(out.glob("sub-*"))  # nothing visible: only hidden temporaries, if any

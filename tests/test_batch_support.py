@@ -32,6 +32,9 @@ _AS_FOREGROUND = (
 
 #: Seconds ``fake_analyze`` sleeps (tests of interruption set it through the environment).
 DELAY_VARIABLE = "BMETOOLKIT_TEST_FAKE_DELAY"
+#: A folder where :func:`fake_analyze` notes (an empty file named by its process id) that a
+#: worker has begun a subject, before its delay.
+STARTED_VARIABLE = "BMETOOLKIT_TEST_FAKE_STARTED"
 
 
 class FakeResult:
@@ -92,6 +95,8 @@ def fake_analyze(
 ) -> FakeResult:
     """Load the inputs like ``analyze`` does and return a :class:`FakeResult`."""
     delay = float(os.environ.get(DELAY_VARIABLE, "0"))
+    if os.environ.get(STARTED_VARIABLE):
+        (Path(os.environ[STARTED_VARIABLE]) / str(os.getpid())).touch()
     if delay:
         time.sleep(delay)
     volume = as_volume(t1)

@@ -565,3 +565,45 @@ def test_the_edema_left_out_is_weighted_as_the_edema_compared():
     whole_row = next(r for r in whole.change_rows if r["region"] == "L1 body")
     left_out = whole_row["bme_ml_baseline"] - row["bme_ml_baseline"]
     assert f"{left_out:.2f} mL of the baseline's edema here lies outside" in row["note"]
+
+
+def test_the_layer_at_the_field_edge_is_counted_once_per_region():
+    # The partial-volume layer around the edema (shares on voxels that are not edema) is
+    # given to the region of the edema next to it, wherever the other visit's field edge
+    # runs: per region, compared + left outside = the region's whole weighted volume.
+    from dataclasses import replace
+
+    from scipy import ndimage
+
+    from bmetoolkit.followup.change import _volumes
+
+    pair = make_phantom_pair(33, kind="random", small=True, retest=True,
+                             baseline_lesions=BASELINE)  # fmt: skip
+    visit = truth_visit(pair.baseline)
+    edema = np.asarray(visit.maps["bme_mask"].data) > 0
+    layer = ndimage.binary_dilation(edema) & ~edema
+    share = np.where(edema, 0.75, np.where(layer, 0.25, 0)).astype(np.float32)
+    axis = int(np.argmax(np.abs(visit.maps["vertebrae"].grid.direction[0])))
+    l1 = {v: k for k, v in visit.body_names.items()}["L1"]
+    l1_edema = edema & (np.asarray(visit.maps["vertebrae"].data) == l1)
+    slices = np.flatnonzero(l1_edema.any(axis=tuple(a for a in range(3) if a != axis)))
+
+    def edge_at(start):
+        """Seen from slice ``start`` on; the layer voxels whose only edema neighbours lie on
+        the other side of that edge."""
+        seen = np.zeros(edema.shape, bool)
+        seen[(slice(None),) * axis + (slice(int(start), None),)] = True
+        near_in, near_out = (ndimage.binary_dilation(edema & side) for side in (seen, ~seen))
+        return seen, layer & ((~seen & near_in & ~near_out) | (seen & near_out & ~near_in))
+
+    # an edge through L1's edema with such layer voxels (the edema is cut where it narrows)
+    seen = next((seen for seen, across in map(edge_at, slices[1:]) if across.any()), None)
+    assert seen is not None
+    whole = _volumes(replace(visit, bme_share=share), {})
+    cut = _volumes(replace(visit, bme_share=share, seen_by_other=seen), {})
+    assert cut["bme_outside"]
+    for key, volume in whole["bme_ml"].items():
+        parts = cut["bme_ml"].get(key, 0.0) + cut["bme_outside"].get(key, 0.0)
+        assert parts == pytest.approx(volume, abs=2e-4), key
+    total = cut["total"][("total", "")] + cut["total"][("outside", "")]
+    assert total == pytest.approx(whole["total"][("total", "")], abs=2e-4)

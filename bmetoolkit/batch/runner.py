@@ -191,13 +191,15 @@ def _stop_workers(executor: ProcessPoolExecutor) -> None:
     would make a Ctrl-C take minutes, and a worker interrupted inside the pool's own queues
     can leave the pool waiting forever.
     """
-    # the pool's processes, taken before shutdown forgets them (Python 3.14 has
-    # ``terminate_workers`` for this loop)
+    # the pool's processes, taken before shutdown forgets them, to wait for them below
     workers = list((getattr(executor, "_processes", None) or {}).values())
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in workers:
-        with contextlib.suppress(Exception):
-            process.terminate()
+    if hasattr(executor, "terminate_workers"):  # Python 3.14: the same, public
+        executor.terminate_workers()  # shutdown(wait=False, cancel_futures=True), terminate
+    else:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            with contextlib.suppress(Exception):
+                process.terminate()
     for process in workers:
         with contextlib.suppress(Exception):
             process.join(timeout=10)

@@ -190,12 +190,15 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
     modic_all = np.asarray(visit.maps["modic_map"].data) > 0
     modic = modic_all if seen is None else modic_all & seen
     for index, regions in region_maps(visit, rename).values():
+        edema = np.where(bme_all, regions, 0)  # the layer's region: from all the edema
         for name, found in (("bme", bme), ("modic", modic)):
             inside = np.where(found, regions, 0)
             boundary = boundary_volumes(inside, voxel_mm3)
             counts = np.bincount(inside.ravel(), minlength=len(index) + 1)
             amounts = (
-                counts if name == "modic" or share is None else _shared(inside, share, counts.size)
+                counts
+                if name == "modic" or share is None
+                else _shared(edema, visit.bme_share, counts.size, within=seen)
             )
             for key, i in index.items():
                 if counts[i]:
@@ -206,11 +209,10 @@ def _volumes(visit: Any, rename: Mapping[str, str]) -> dict[str, dict[RegionKey,
             # Modic volume (its analysis's) is compared in that proportion
             size = len(index) + 1
             everywhere, kept = (_per_region(m, regions, size) for m in (modic_all, modic))
-            unseen = bme_all & ~seen
             hidden = (
-                _per_region(unseen, regions, size)
+                _per_region(bme_all & ~seen, regions, size)
                 if visit.bme_share is None
-                else _shared(np.where(unseen, regions, 0), visit.bme_share * ~seen, size)
+                else _shared(edema, visit.bme_share, size, within=~seen)
             )
             for key, i in index.items():
                 if everywhere[i] > kept[i]:
@@ -234,10 +236,21 @@ def _per_region(mask: NDArray[np.bool_], regions: NDArray, size: int) -> NDArray
 
 
 def _shared(
-    regions: NDArray[np.integer], share: NDArray[np.floating], size: int
+    regions: NDArray[np.integer],
+    share: NDArray[np.floating],
+    size: int,
+    *,
+    within: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """Sum of ``share`` per region (index = number), each edema voxel's share to its own
-    region and the share of the layer around the edema to the region next to it."""
+    region and the share of the layer around the edema to the region next to it; only the
+    voxels ``within`` (all when None) are summed.
+
+    The layer's regions are found before ``within`` is applied, from all the edema in
+    ``regions``: a layer voxel on one side of the other visit's field edge, next to edema on
+    the other side, then belongs to that edema's region on either side, so that the parts
+    summed within a mask and outside it add up to the region's whole.
+    """
     from scipy import ndimage
 
     from bmetoolkit.segment import FACE_NEIGHBOURS
@@ -248,6 +261,8 @@ def _shared(
     if layer.any():
         spread = ndimage.grey_dilation(regions, footprint=FACE_NEIGHBOURS)
         regions = np.where(layer, spread, regions)
+    if within is not None:
+        share = np.where(within[box], share, 0)
     return np.bincount(regions.ravel(), weights=share.ravel().astype(np.float64), minlength=size)
 
 
