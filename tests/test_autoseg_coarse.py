@@ -138,7 +138,7 @@ def test_sample_study_automatic_bodies_find_the_label_maps_modic_endplates():
     misses S1 superior, whose lesion the filled surface leaves attached along 55 % of its
     columns (``modic_min_attached`` 0.6; 87 % under the label map). Until session 22 the
     default found it on the NIfTI copy only, by a knife edge of the dark shell
-    (``docs/autoseg.md``, session 22). Neither finds an endplate the label map does not."""
+    (``docs/log/autoseg.md``, session 22). Neither finds an endplate the label map does not."""
     import bmetoolkit as bt
     from bmetoolkit.data.datasets import phantom_sample
     from bmetoolkit.modic import is_finding

@@ -137,7 +137,7 @@ class AutosegParameters:
         (1.4 x 1.6 mm) it finds the label map's T12 Modic II; but on the default held-out
         phantoms (0.5-1.2 mm pixels, acting on those of 1-1.2 mm) the BME Dice with
         automatic bodies fell 0.839 -> 0.827 and two true Modic endplates were lost
-        (``docs/autoseg.md``, session 19).
+        (``docs/log/autoseg.md``, session 19).
     dark_shell_max_mm : float
         Without a T1: each body then grows through the dark shell read on its own profile
         of the T2 (or STIR), per face, up to where the signal rises again and at most this
