@@ -29,7 +29,14 @@ from bmetoolkit.spine.autoseg.geometry import body_angle, consistent_angles, end
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.labels import level_name, verse_id
 
-__all__ = ["BodyShape", "LevelAssignment", "assign_levels", "body_shapes", "disc_height"]
+__all__ = [
+    "BodyShape",
+    "LevelAssignment",
+    "assign_levels",
+    "body_shapes",
+    "disc_height",
+    "typical_disc_mm",
+]
 
 #: Cranial-to-caudal VerSe ids above the sacrum under the usual anatomy (L5 first).
 _ABOVE_SACRUM = [verse_id(name) for name in ("L5", "L4", "L3", "L2", "L1")] + list(
@@ -417,26 +424,35 @@ def _vertebra_below(shapes: list[BodyShape], below: dict[str, Any]) -> str | Non
     12 degrees over L5, left out as joined to the sacrum, and L5 named S1).
     """
     gap = shapes[-1].disc_below_mm
-    discs = np.array([s.disc_below_mm for s in shapes[:-1]], dtype=np.float64)
-    discs = discs[-DISCS_COMPARED:]
-    discs = discs[np.isfinite(discs) & (discs > 0)]
-    if not np.isfinite(gap) or gap < LUMBARISED_DISC_MIN_MM or discs.size == 0:
+    typical = typical_disc_mm(shapes[:-1])
+    if not np.isfinite(gap) or gap < LUMBARISED_DISC_MIN_MM or typical is None:
         return None
-    if gap > DISC_LIKE_FACTOR * float(np.median(discs)) or not below.get("tilted_like_sacrum"):
+    if gap > DISC_LIKE_FACTOR * typical or not below.get("tilted_like_sacrum"):
         return None
     return f"a {gap:.0f} mm disc above the segment below, which is tilted like the sacrum: S1"
 
 
 def _lumbosacral_disc_ratio(shapes: list[BodyShape]) -> float | None:
     """Central height of the disc above the caudal body over the median of those above it."""
-    heights = np.array([s.disc_below_mm for s in shapes[:-1]], dtype=np.float64)
-    if heights.size < 2 or not np.isfinite(heights[-1]):
+    if len(shapes) < 2 or not np.isfinite(shapes[-2].disc_below_mm):
         return None
-    above = heights[-1 - DISCS_COMPARED : -1]
-    above = above[np.isfinite(above) & (above > 0)]
-    if above.size == 0:
+    typical = typical_disc_mm(shapes[:-2])
+    if typical is None:
         return None
-    return float(max(heights[-1], 0.0) / np.median(above))
+    return float(max(shapes[-2].disc_below_mm, 0.0) / typical)
+
+
+def typical_disc_mm(shapes: list[BodyShape]) -> float | None:
+    """The median central height (mm) of the discs below the last :data:`DISCS_COMPARED`
+    of ``shapes`` (those measured, over 0 mm), or None when there is none.
+
+    >>> from types import SimpleNamespace as Shape
+    >>> typical_disc_mm([Shape(disc_below_mm=d) for d in (20.0, 9.0, float("nan"), 11.0)])
+    10.0
+    """
+    discs = np.array([s.disc_below_mm for s in shapes[-DISCS_COMPARED:]], dtype=np.float64)
+    discs = discs[np.isfinite(discs) & (discs > 0)]
+    return float(np.median(discs)) if discs.size else None
 
 
 def _rounded(value: float | None) -> float | None:

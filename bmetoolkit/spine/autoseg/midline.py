@@ -35,7 +35,7 @@ from skimage.segmentation import watershed
 from bmetoolkit.spine.autoseg.bodies import _disk, _plausible, _split_tall, box_around
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
-__all__ = ["bodies_from_midline", "reach_of_bodies", "split_from_midline"]
+__all__ = ["bodies_from_midline", "mid_slab", "reach_of_bodies", "split_from_midline"]
 
 Mask = NDArray[np.bool_]
 Labels = NDArray[np.int32]
@@ -51,7 +51,7 @@ SAME_LEVEL_FRACTION = 0.5
 REACH_PERCENTILE = 95.0
 
 
-def _mid_slab(n_lr: int, midline: float, spacing: NDArray) -> NDArray[np.bool_]:
+def mid_slab(n_lr: int, midline: float, spacing: NDArray) -> NDArray[np.bool_]:
     """Left-right slices within :data:`MID_SLAB_MM` of ``midline`` (at least the nearest)."""
     lr = np.abs(np.arange(n_lr) - midline) * float(spacing[2])
     return lr <= max(MID_SLAB_MM, 0.6 * float(spacing[2]))
@@ -81,7 +81,7 @@ def split_from_midline(
     params : AutosegParameters
     """
     seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
-    mid = _mid_slab(marrow.shape[2], midline, spacing)
+    mid = mid_slab(marrow.shape[2], midline, spacing)
     labels, n = ndimage.label(seeds & mid[None, None, :])
     labels, n, _ = _split_tall(labels, n, front, spacing, params)
     keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
@@ -128,7 +128,7 @@ def reach_of_bodies(
     the canal wall, placed at its SI centre and interpolated (held constant beyond the
     first and last body).
     """
-    mid = bodies[:, :, _mid_slab(bodies.shape[2], midline, spacing)]
+    mid = bodies[:, :, mid_slab(bodies.shape[2], midline, spacing)]
     centres, reach = [], []
     for label in range(1, int(bodies.max()) + 1):
         own = (mid == label).any(axis=2)

@@ -30,12 +30,12 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.levels import (
     DISC_LIKE_FACTOR,
-    DISCS_COMPARED,
     JOINED_HEIGHT_FACTOR,
     _consistent_tilts,
     body_shapes,
+    typical_disc_mm,
 )
-from bmetoolkit.spine.autoseg.lower_edge import DARK_FRACTION
+from bmetoolkit.spine.autoseg.lower_edge import DARK_FRACTION, _mid_slice
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 __all__ = ["cut_back_caudal"]
@@ -204,12 +204,6 @@ def _cut_back(
     return kept if kept.any() else None
 
 
-def _mid_slice(segment: NDArray[np.bool_], midline: float) -> int:
-    """The sagittal slice nearest the canal's midline that holds part of ``segment``."""
-    present = np.flatnonzero(segment.any(axis=(0, 1)))
-    return int(present[np.argmin(np.abs(present - midline))])
-
-
 def _disk(radius_mm: float, pixel: NDArray) -> NDArray[np.bool_]:
     """A disk of ``radius_mm`` on pixels of ``pixel`` mm (AP, SI)."""
     half = np.maximum(np.floor(radius_mm / pixel).astype(int), 0)
@@ -247,13 +241,10 @@ def _not_s1(
     heights = np.array([s.height_mm for s in shapes[:-1]], dtype=np.float64)
     if not shapes[-1].height_mm <= JOINED_HEIGHT_FACTOR * float(np.nanmedian(heights)):
         return f"{shapes[-1].height_mm:.0f} mm tall, bodies {np.nanmedian(heights):.0f} mm"
-    discs = np.array([s.disc_below_mm for s in shapes[:-2]], dtype=np.float64)
-    discs = discs[-DISCS_COMPARED:]
-    discs = discs[np.isfinite(discs) & (discs > 0)]
+    typical = typical_disc_mm(shapes[:-2])
     gap = shapes[-2].disc_below_mm
-    if discs.size == 0 or not np.isfinite(gap):
+    if typical is None or not np.isfinite(gap):
         return "no discs to compare"
-    typical = float(np.median(discs))
     if not DISC_MIN_FACTOR * typical <= gap <= DISC_LIKE_FACTOR * typical:
         return f"a {gap:.1f} mm gap above it, discs {typical:.1f} mm"
     tilts = _consistent_tilts(shapes)

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.bodies import _disk, _marrow_level
-from bmetoolkit.spine.autoseg.midline import MID_SLAB_MM
+from bmetoolkit.spine.autoseg.midline import mid_slab
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 __all__ = ["marrow_level", "no_brighter_than_marrow", "trim_bright_sections"]
@@ -144,7 +144,7 @@ def trim_bright_sections(
     if factor <= 0:
         return bodies, 0
     offsets = (np.arange(bodies.shape[2]) - midline) * float(spacing[2])
-    mid = np.abs(offsets) <= max(MID_SLAB_MM, 0.6 * float(spacing[2]))
+    mid = mid_slab(bodies.shape[2], midline, spacing)
     out, removed = bodies.copy(), 0
     for label, box in enumerate(ndimage.find_objects(bodies), start=1):
         if box is None:

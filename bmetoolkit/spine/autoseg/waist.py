@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.checks import largest_part
-from bmetoolkit.spine.autoseg.midline import MID_SLAB_MM
+from bmetoolkit.spine.autoseg.midline import mid_slab
 
 __all__ = ["beyond_wall", "cut_beyond_walls"]
 
@@ -142,8 +142,7 @@ def cut_beyond_walls(
     """
     if dark <= 0:
         return bodies, 0
-    offsets = (np.arange(bodies.shape[2]) - midline) * float(spacing[2])
-    mid = np.abs(offsets) <= max(MID_SLAB_MM, 0.6 * float(spacing[2]))
+    mid = mid_slab(bodies.shape[2], midline, spacing)
     sigma = [smooth_mm / float(s) for s in spacing[:2]] + [0.0]
     smooth = ndimage.gaussian_filter(image, sigma) if smooth_mm > 0 else image
     reach = max(1, round(reach_mm / float(spacing[0])))
