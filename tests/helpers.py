@@ -190,3 +190,37 @@ def series(
 def segments_outside(found: np.ndarray, truth: np.ndarray) -> list[int]:
     """Labels of ``found`` less than half of whose voxels lie in a true body (``truth`` > 0)."""
     return [int(b) for b in np.unique(found[found > 0]) if (truth[found == b] > 0).mean() < 0.5]
+
+
+def in_body(visit, map_name: str, level: str) -> np.ndarray:
+    """The voxels of a visit's ``map_name`` (e.g. ``"bme_mask"``) in its body ``level``."""
+    ids = {name: body for body, name in visit.body_names.items()}
+    found = np.asarray(visit.maps[map_name].data) > 0
+    return found & (np.asarray(visit.maps["vertebrae"].data) == ids[level])
+
+
+def left_right_slices(visit, mask: np.ndarray) -> tuple[int, np.ndarray]:
+    """The grid axis across a sagittal slab (left-right) and the slices along it that hold
+    ``mask``."""
+    axis = int(np.argmax(np.abs(visit.maps["vertebrae"].grid.direction[0])))
+    return axis, np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+
+
+def slab_from_middle_of(visit, mask: np.ndarray):
+    """``visit`` as if its sagittal slab began halfway through ``mask`` (a narrower field
+    of view), and the box of its grid that was kept."""
+    from dataclasses import replace
+
+    from bmetoolkit.followup.warp import box_grid
+
+    axis, slices = left_right_slices(visit, mask)
+    grid = visit.maps["vertebrae"].grid
+    start = int(slices[len(slices) // 2])
+    box = tuple(slice(start if a == axis else 0, n) for a, n in enumerate(grid.shape))
+    affine = box_grid(grid, box).affine
+
+    def crop(volume: Volume) -> Volume:
+        return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, source=volume.source)
+
+    maps = {k: crop(v) for k, v in visit.maps.items()}
+    return replace(visit, maps=maps, t1=crop(visit.t1)), box

@@ -19,6 +19,7 @@ from bmetoolkit.followup.match import MATCH_COLUMNS
 from bmetoolkit.followup.quality import MIN_TEXTURE_CORRELATION
 from bmetoolkit.followup.register import body_centroids, rotation_deg
 from bmetoolkit.followup.visit import load_visit
+from tests.helpers import in_body, left_right_slices, slab_from_middle_of
 
 BASELINE = [
     Lesion("L1", "edema", height_frac=0.45, ap_width=0.6, lr_width=0.6),
@@ -478,37 +479,14 @@ def test_a_visit_in_memory_keeps_its_fluid_image_as_acquired(results):
     assert visit.fluid is fluid.acquired and visit.fluid.grid.shape != fluid.grid.shape
 
 
-def _cropped(visit, axis: int, start: int):
-    """``visit`` as if its slab began at slice ``start`` along ``axis`` (a narrower field)."""
-    from dataclasses import replace
-
-    from bmetoolkit.followup.warp import box_grid
-    from bmetoolkit.volume import Volume
-
-    grid = visit.maps["vertebrae"].grid
-    box = tuple(slice(start if a == axis else 0, n) for a, n in enumerate(grid.shape))
-    affine = box_grid(grid, box).affine
-
-    def crop(volume):
-        return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, source=volume.source)
-
-    return replace(visit, maps={k: crop(v) for k, v in visit.maps.items()}, t1=crop(visit.t1))
-
-
 def _retest_pair_with_l1_half_outside():
     """A test-retest phantom pair (truth as the analyses) whose follow-up slab begins
     halfway through L1's edema; returns (baseline, the cut follow-up, the whole follow-up)."""
     pair = make_phantom_pair(33, kind="random", small=True, retest=True,
                              baseline_lesions=BASELINE)  # fmt: skip
     base, follow = truth_visit(pair.baseline), truth_visit(pair.followup)
-    grid = follow.maps["vertebrae"].grid
-    axis = int(np.argmax(np.abs(grid.direction[0])))  # left-right: across the sagittal slab
-    l1 = {v: k for k, v in follow.body_names.items()}["L1"]
-    edema = (np.asarray(follow.maps["bme_mask"].data) > 0) & (
-        np.asarray(follow.maps["vertebrae"].data) == l1
-    )
-    slices = np.flatnonzero(edema.any(axis=tuple(a for a in range(3) if a != axis)))
-    return base, _cropped(follow, axis, int(slices[len(slices) // 2])), follow
+    narrower, _ = slab_from_middle_of(follow, in_body(follow, "bme_mask", "L1"))
+    return base, narrower, follow
 
 
 def test_a_slab_that_cuts_a_lesion_at_one_visit_is_not_a_change():
@@ -583,10 +561,7 @@ def test_the_layer_at_the_field_edge_is_counted_once_per_region():
     edema = np.asarray(visit.maps["bme_mask"].data) > 0
     layer = ndimage.binary_dilation(edema) & ~edema
     share = np.where(edema, 0.75, np.where(layer, 0.25, 0)).astype(np.float32)
-    axis = int(np.argmax(np.abs(visit.maps["vertebrae"].grid.direction[0])))
-    l1 = {v: k for k, v in visit.body_names.items()}["L1"]
-    l1_edema = edema & (np.asarray(visit.maps["vertebrae"].data) == l1)
-    slices = np.flatnonzero(l1_edema.any(axis=tuple(a for a in range(3) if a != axis)))
+    axis, slices = left_right_slices(visit, in_body(visit, "bme_mask", "L1"))
 
     def edge_at(start):
         """Seen from slice ``start`` on; the layer voxels whose only edema neighbours lie on

@@ -13,6 +13,7 @@ import pytest
 
 from bmetoolkit.followup.field import seen_by_both
 from bmetoolkit.volume import Volume
+from tests.helpers import in_body, slab_from_middle_of
 
 
 def _rotation(axis: int, degrees: float, centre=(0.0, 0.0, 0.0), shift=(0.0, 0.0, 0.0)):
@@ -164,25 +165,12 @@ def test_a_slab_that_cuts_a_modic_change_at_one_visit_is_not_a_modic_change():
     from bmetoolkit.data.phantom.followup import make_phantom_pair, truth_visit
     from bmetoolkit.data.phantom.lesions import Lesion
     from bmetoolkit.followup.compare import compare
-    from bmetoolkit.followup.warp import box_grid
 
     lesion = Lesion("L3", "modic1", endplate="inferior", height_frac=0.4, ap_width=0.8)
     pair = make_phantom_pair(33, kind="random", small=True, retest=True, baseline_lesions=[lesion])
     base, follow = truth_visit(pair.baseline), truth_visit(pair.followup)
-    grid = follow.maps["vertebrae"].grid
-    axis = int(np.argmax(np.abs(grid.direction[0])))  # left-right: across the sagittal slab
-    l3 = {v: k for k, v in follow.body_names.items()}["L3"]
-    modic = (np.asarray(follow.maps["modic_map"].data) > 0) & (
-        np.asarray(follow.maps["vertebrae"].data) == l3
-    )
-    slices = np.flatnonzero(modic.any(axis=tuple(a for a in range(3) if a != axis)))
-    start = int(slices[len(slices) // 2])
-    box = tuple(slice(start if a == axis else 0, n) for a, n in enumerate(grid.shape))
-    affine = box_grid(grid, box).affine
-
-    def crop(volume):
-        return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, source=volume.source)
-
+    modic = in_body(follow, "modic_map", "L3")
+    cut, box = slab_from_middle_of(follow, modic)
     left = modic[box].sum() / modic.sum()
     endplates = [
         row | {"volume_ml": round(row["volume_ml"] * left, 4)}
@@ -190,10 +178,7 @@ def test_a_slab_that_cuts_a_modic_change_at_one_visit_is_not_a_modic_change():
         else row
         for row in follow.endplates
     ]
-    narrower = replace(
-        follow, maps={k: crop(v) for k, v in follow.maps.items()}, t1=crop(follow.t1),
-        report=follow.report | {"endplates": endplates},
-    )  # fmt: skip
+    narrower = replace(cut, report=follow.report | {"endplates": endplates})
 
     def l3_inferior(**kw):
         rows = compare(base, narrower, **kw).change_rows
