@@ -195,7 +195,8 @@ class Parameters:
         brighter than this is kept. With bone masks (:mod:`bmetoolkit.bones.spots`) a faint
         region (its median fluid ratio below ``focal_max_ratio``) up to twice
         ``focal_max_mm``, less than half of which lies within ``subchondral_mm`` of an
-        articular surface, is left out, whatever its shape.
+        articular surface (or within ``spot_base_fraction`` of its extent), is left out,
+        whatever its shape.
         ``focal_max_ratio`` 0 keeps every spot. Defaults 15 / 1.5.
     vein_max_height_frac : float
         An edema region that is thin in SI (at most this fraction of its body's height),
@@ -295,6 +296,14 @@ class Parameters:
         A lesion reaching within this distance (mm) of the articular surface is
         subchondral (the subchondral plate and the voxel layer at the bone surface, never
         analysed, lie in between). Default 5.
+    spot_base_fraction : float
+        In bones with a joint, a faint region counts as based on the subchondral bone
+        (edema, not red marrow) when half of it lies within ``subchondral_mm`` of the
+        articular surface or within this fraction of its own extent (its longest side along
+        the grid axes): a faint dome 3 cm across seated on the surface is edema (a third of
+        its extent holds 85 % of a dome; only 48 % lies within 5 mm), a round island
+        touching the surface with its edge is not (26 %). 0 judges by ``subchondral_mm``
+        alone. Default 0.333.
     cyst_fluid_fraction : float
         A fluid-bright region whose core reaches this fraction of the scan's free-fluid
         signal (joint fluid, cysts, CSF: measured on the scan, see :mod:`bmetoolkit.bones`)
@@ -304,6 +313,14 @@ class Parameters:
         A lesion may also start where the fluid ratio averaged over this width (mm, within
         the marrow) reaches ``seed_z`` SDs of normal marrow averaged the same way: a faint
         but large lesion stands out once the noise is averaged away. 0 disables. Default 6.
+    region_seed_mm : float
+        A second, wider scale of the same test (mm): a faint lesion of a few millilitres
+        stands out of marrow whose mottle (patches of a few mm, brighter and darker than the
+        reference) lifts the ``coarse_seed_mm`` level above it, because the mottle averages
+        out over a region far larger than its patches and the lesion does not (15 for
+        that). Opt-in: averaged over 15 mm the mottle's spread is read on few independent
+        patches, and a healthy tuning knee got 0.18 mL of edema from it. 0 disables.
+        Default 0.
     coarse_seed_articular_mm : float
         Such faint evidence counts only within this distance (mm) of an articular surface,
         where subchondral edema, bruises and sacroiliitis lie (red-marrow islands, as faint,
@@ -367,8 +384,10 @@ class Parameters:
     modic_spot_mm: float = 0.0
     articular_gap_mm: float = 10.0
     subchondral_mm: float = 5.0
+    spot_base_fraction: float = 0.333
     cyst_fluid_fraction: float = 0.6
     coarse_seed_mm: float = 6.0
+    region_seed_mm: float = 0.0
     coarse_seed_articular_mm: float = 15.0
     autoseg: AutosegParameters | None = None
 

@@ -91,6 +91,20 @@ def test_a_faint_region_based_on_the_subchondral_bone_is_edema():
     assert result.lesion_rows[0]["subchondral"]
 
 
+def test_a_faint_dome_on_the_joint_is_edema_with_the_base_judged_by_its_extent():
+    # A dome 30 mm across seated on the articular surface (7 mL): less than half of it lies
+    # within subchondral_mm (the rule before spot_base_fraction took it for red marrow);
+    # judged within a third of its extent it is based on the surface (85 % of a dome lies
+    # there), while an island touching the joint with its edge is not.
+    dome = _sphere((JOINT_I * SPACING[0], 35 * SPACING[1], 8 * SPACING[2]), 15.0)
+    dome &= np.indices(SHAPE)[0] < 38  # in bone 1 only
+    scene = _scene((dome, 0.85, 1.4))
+    result = _analyze(*scene)
+    assert result.bme_volume_ml > 5 and result.checks["focal_spots"]["count"] == 0
+    assert result.lesion_rows[0]["subchondral"]
+    assert _analyze(*scene, spot_base_fraction=0).checks["focal_spots"]["count"] == 1
+
+
 def test_a_brighter_spot_away_from_the_joint_is_edema():
     result = _analyze(*_scene((_island(9.0, 2.2), 0.8, 2.2)))
     assert result.bme_volume_ml > 0.3 and result.checks["focal_spots"]["count"] == 0
@@ -220,3 +234,11 @@ def test_a_lesion_joined_to_the_outermost_slice_keeps_only_the_slice_next_to_it(
     assert np.count_nonzero(found & lesion) > 0.8 * np.count_nonzero(lesion)
     far = _side_sheet() & (np.indices(SHAPE)[1] < 20)  # the sheet 12 mm beside the lesion
     assert not (found & far).any()
+
+
+def test_the_wider_seed_scale_is_off_by_default_and_its_level_is_reported():
+    scene = _scene((_island(9.0, 2.2), 0.8, 2.2))
+    assert _analyze(*scene).decision["region_seed"] == 1.0  # disabled
+    wide = _analyze(*scene, region_seed_mm=15.0)
+    assert wide.decision["region_seed"] >= wide.decision["fluid_bright"]["grow"]
+    assert wide.bme_volume_ml > 0.3  # the brighter spot is still found

@@ -82,3 +82,30 @@ def test_smoothing_within_a_mask_or_at_some_voxels_gives_the_same_bits():
         with np.errstate(invalid="ignore", divide="ignore"):
             whole = np.where(inside, total / weight, np.float32(np.nan))
         assert np.array_equal(whole, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_wider_seed_scale_starts_more_of_a_large_faint_region_in_mottled_marrow(seed):
+    # Marrow mottled at 12 % over patches of a few mm, and a faint region (1.4 x) of
+    # 30 x 30 x 24 mm: averaged over 15 mm the mottle shrinks more than over 6 mm and the
+    # region does not, so the wider scale (``region_seed_mm``) seeds much more of it.
+    from bmetoolkit.ratios import coarse_seed_mask
+
+    rng = np.random.default_rng(seed)
+    spacing, shape = np.array([1.0, 1.0, 3.0]), (90, 90, 14)
+    mottle = ndimage.gaussian_filter(rng.normal(0, 1, shape), sigma=4.0 / spacing)
+    ratio = np.exp(0.12 * mottle / mottle.std() + rng.normal(0, 0.03, shape))
+    region = np.zeros(shape, bool)
+    region[30:60, 30:60, 3:11] = True
+    ratio = np.where(region, 1.4 * ratio, ratio).astype(np.float32)
+    marrow = np.ones(shape, bool)
+
+    def seeded(width_mm):
+        mask, level = coarse_seed_mask(
+            ratio, ~region, marrow, spacing, width_mm=width_mm, z=4.0, floor=1.2
+        )
+        return np.count_nonzero(mask & region), level
+
+    (fine, fine_level), (wide, wide_level) = seeded(6.0), seeded(15.0)
+    assert wide_level < fine_level  # the spread of 15 mm means is smaller
+    assert wide > 2 * fine and wide > 0.2 * region.sum()

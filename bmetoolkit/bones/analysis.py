@@ -103,7 +103,9 @@ def analyze_bones(
     # Every stage reads the bones and a margin around them: work on that box of the grid.
     wanted = in_bone if user_normal is None else in_bone | user_normal
     box = analysis_box(
-        wanted, full_grid.spacing, [params.decision_smoothing_mm, params.coarse_seed_mm]
+        wanted,
+        full_grid.spacing,
+        [params.decision_smoothing_mm, params.coarse_seed_mm, params.region_seed_mm],
     )
     free_fluid = free_fluid_signal(study.fluid.data)
     study = cropped_study(study, box)
@@ -140,6 +142,11 @@ def analyze_bones(
         ratios[fluid], normal, marrow, grid.spacing, width_mm=params.coarse_seed_mm,
         z=params.seed_z, floor=levels.fluid_bright[0],
     )  # fmt: skip
+    region, region_level = coarse_seed_mask(
+        ratios[fluid], normal, marrow, grid.spacing, width_mm=params.region_seed_mm,
+        z=params.seed_z, floor=levels.fluid_bright[0],
+    )  # fmt: skip
+    coarse |= region
     with np.errstate(invalid="ignore"):
         # Faint evidence counts where edema occurs: near a joint (islands of red marrow,
         # as faint, lie in the metaphyses); a single-bone mask has no joint to go by.
@@ -241,7 +248,8 @@ def analyze_bones(
             for name in reference.body_factors
         },
         fluid=fluid,
-        decision=levels.to_dict() | {"coarse_seed": round(coarse_level, 4)},
+        decision=levels.to_dict()
+        | {"coarse_seed": round(coarse_level, 4), "region_seed": round(region_level, 4)},
         bme_t1_dark_ml=t1_dark_ml(t1_dark, voxel_mm3, has_t1=study.t1 is not None),
         parameters=params,
         notes=tuple(dict.fromkeys(notes)),

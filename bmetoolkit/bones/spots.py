@@ -24,10 +24,12 @@ Two rules, each with its reason:
    and the median, unlike the region's peak, is not raised by the scan's noise and
    mottle) at most :data:`SPOT_SIZE_FACTOR` times ``focal_max_mm`` along each axis, less
    than :data:`SUBCHONDRAL_SHARE` of which lies within ``subchondral_mm`` of an articular
-   surface, is not edema, whatever its shape. A brighter or larger region stays, and so
-   does a faint one based on the subchondral bone. Without a joint in the mask (a single
-   bone) the spine's rule applies: round faint spots up to ``focal_max_mm``
-   (:func:`bmetoolkit.segment.focal_spots`).
+   surface, nor within ``spot_base_fraction`` of its own extent (a large faint dome
+   seated on the surface has most of its volume there, an island touching the surface
+   with its edge does not), is not edema, whatever its shape. A brighter or larger
+   region stays, and so does a faint one based on the subchondral bone. Without a joint in
+   the mask (a single bone) the spine's rule applies: round faint spots up to
+   ``focal_max_mm`` (:func:`bmetoolkit.segment.focal_spots`).
 """
 
 from __future__ import annotations
@@ -138,8 +140,10 @@ def bone_focal_spots(
         values = values[np.isfinite(values)]
         if not values.size or np.median(values) >= params.focal_max_ratio:
             return False
+        extent = float((np.asarray(inside.shape) * size).max())
+        reach = max(params.subchondral_mm, params.spot_base_fraction * extent)
         with np.errstate(invalid="ignore"):
-            subchondral = articular_mm[box][inside] <= params.subchondral_mm
+            subchondral = articular_mm[box][inside] <= reach
         return bool(np.mean(subchondral) < SUBCHONDRAL_SHARE)
 
     return regions_where(bme, red_marrow, regions=regions)
