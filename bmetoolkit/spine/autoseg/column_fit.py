@@ -13,9 +13,11 @@ mid-sagittal sections):
   the segment above it and the segment below it (the central gap to each under
   :data:`TOUCH_FACTOR` times the column's median disc, measured over the gaps that are
   there) and under :data:`DISC_HEIGHT_FACTOR` times the median segment's height is the
-  disc space between two bodies, not a body. The cranial-most and caudal-most segments
-  are not judged (one neighbour only: at the upper edge :mod:`.edge_disc` reads it, and
-  at the lower end S2 lies against S1 without a disc, which the levels step reads).
+  disc space between two bodies, not a body, when the segments either side of it are
+  no further apart than two consecutive bodies (:data:`SPAN_FACTOR`). The cranial-most
+  and caudal-most segments are not judged (one neighbour only: at the upper edge
+  :mod:`.edge_disc` reads it, and at the lower end S2 lies against S1 without a disc,
+  which the levels step reads).
 - *Too shallow*: adjacent vertebral bodies differ in depth by about a tenth (T11 to S1 at
   most about 1.5 times); a segment whose mid-sagittal depth is under
   :data:`SHALLOW_FACTOR` times the median segment's is not a body.
@@ -49,6 +51,11 @@ TOUCH_FACTOR = 0.25
 #: height is a disc (tuning 60-99 and 160-199: the discs 0.42-0.69 of it, the bodies
 #: that touch a neighbour on one side 0.77 and up).
 DISC_HEIGHT_FACTOR = 0.8
+#: ... and whose neighbours' centroids lie under this many times the column's pitch (the
+#: median distance between consecutive segments) apart: the segments either side of a
+#: disc are consecutive vertebrae (one pitch apart), while a body whose neighbours took
+#: the discs either side of it has them two pitches apart (tuning seed 177's L5).
+SPAN_FACTOR = 1.5
 #: A segment under this fraction of the median segment's mid-sagittal depth is no body
 #: (tuning: the strips 0.44-0.56 of it, the bodies 0.74 and up, T11 the shallowest).
 SHALLOW_FACTOR = 0.65
@@ -121,6 +128,8 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
     depths = mid_sagittal_depths(bodies, midline, spacing)
     median_height = float(np.nanmedian(heights))
     median_depth = float(np.median(list(depths.values())))
+    centres = np.array([s.centroid_mm for s in shapes])
+    pitch = float(np.median(np.linalg.norm(np.diff(centres, axis=0), axis=1)))
     volume = float(np.prod(spacing)) / 1000
     dropped, notes = [], []
     for k, shape in enumerate(shapes):
@@ -137,11 +146,13 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
             continue
         touching = TOUCH_FACTOR * float(np.median(open_gaps))
         above, below = gaps[k - 1], gaps[k]
+        span = float(np.linalg.norm(centres[k + 1] - centres[k - 1]))
         if (
             np.isfinite(above)
             and np.isfinite(below)
             and max(above, below) < touching
             and shape.height_mm < DISC_HEIGHT_FACTOR * median_height
+            and span < SPAN_FACTOR * pitch
         ):
             dropped.append(label)
             notes.append(
