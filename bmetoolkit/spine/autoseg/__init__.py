@@ -49,7 +49,7 @@ from bmetoolkit.spine.autoseg.checks import (
     drop_tall_at_lower_edge,
     drop_too_tall,
 )
-from bmetoolkit.spine.autoseg.column_fit import drop_unfit
+from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
 from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
@@ -333,6 +333,9 @@ def _segment_column(
             # A disc between two bodies, or a strip behind the sacrum, kept as a segment.
             bodies, unfit = drop_unfit(bodies, canal.midline, spacing)
             notes = [*notes, *unfit]
+            # Two bodies that touch: one took the disc between them, up to a faint endplate.
+            bodies, touching = cut_touching_ends(bodies, image, canal.midline, spacing)
+            evidence = {**evidence, "touching_ends_cut": touching}
         level_bodies = None
         if params.dark_shell_max_mm > 0:
             # The dark cortex the marrow mask leaves out, read on each body's own profile;

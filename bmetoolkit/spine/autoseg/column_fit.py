@@ -34,9 +34,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.spine.autoseg.checks import relabelled
+from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, _section_height, body_shapes
 
-__all__ = ["drop_unfit", "mid_sagittal_depths"]
+__all__ = ["cut_touching_ends", "drop_unfit", "mid_sagittal_depths"]
 
 Labels = NDArray[np.int32]
 
@@ -166,3 +167,40 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
         return bodies, []
     kept = sorted(s.label for s in shapes if s.label not in dropped)
     return relabelled(bodies, kept), notes
+
+
+#: Where two segments touch, the end of each that faces the other is cut at a dark line
+#: when this share of the line's band is dark (the end cut of :mod:`.disc_ends` asks
+#: 0.3 of any end; here the missing disc says one lies there).
+FAINT_SHARE = 0.15
+
+
+def cut_touching_ends(
+    bodies: Labels, image: NDArray[np.float32], midline: float, spacing: NDArray
+) -> tuple[Labels, int]:
+    """Cut the ends of two segments that touch at the fainter dark line of an endplate.
+
+    Two consecutive vertebral bodies have a disc between them. Where two segments touch
+    (central gap under :data:`TOUCH_FACTOR` times the column's median disc), one or both
+    took the disc; the end of each facing the other is cut at the dark line near it as
+    :func:`.disc_ends.cut_at_end_lines` cuts any end (the same search, the fatty marrow
+    beyond a line kept, at least 0.55 of the body kept), with a line needing only
+    :data:`FAINT_SHARE` of its band dark. Returns the bodies and how many lost an end.
+    """
+    shapes = body_shapes(bodies, midline, spacing)
+    if len(shapes) < MIN_SEGMENTS:
+        return bodies, 0
+    gaps = np.array([s.disc_below_mm for s in shapes[:-1]])
+    open_gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
+    if open_gaps.size == 0:
+        return bodies, 0
+    touching = TOUCH_FACTOR * float(np.median(open_gaps))
+    ends: dict[int, tuple[str, ...]] = {}
+    for k, gap in enumerate(gaps):
+        if np.isfinite(gap) and gap < touching:
+            upper, lower = shapes[k].label, shapes[k + 1].label
+            ends[upper] = (*ends.get(upper, ()), "bottom")
+            ends[lower] = (*ends.get(lower, ()), "top")
+    if not ends:
+        return bodies, 0
+    return cut_at_end_lines(bodies, image, midline, spacing, ends, FAINT_SHARE)
