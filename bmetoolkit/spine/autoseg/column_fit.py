@@ -1,29 +1,21 @@
-"""Segments that do not fit the column of bodies: a disc, a shallow strip (STIR alone).
+"""Segments that do not fit the column of bodies: a disc between two bodies (STIR alone).
 
 On a STIR (or fat-suppressed T2) read without a T1 or a T2, a degenerated disc (its nucleus
-as dark as the annulus) reads like suppressed marrow, and the tissue behind or below the
-sacrum like the marrow too; either can become a segment of its own, counted among the
-bodies (tuning seeds 61, 68 and 89: a disc of 15-23 mL between two bodies; seed 64: a
-15 mL strip of muscle 19 mm deep below S1), so that every level below it would be named
-one off and its signal is read as the marrow's. Each segment is checked against the
-other segments of the same scan along the column (:func:`~.levels.body_shapes`, their
-mid-sagittal sections):
-
-- *A disc*: a vertebral body has a disc beyond each end. A segment lying right against
-  the segment above it and the segment below it (the central gap to each under
-  :data:`TOUCH_FACTOR` times the column's median disc, measured over the gaps that are
-  there) and under :data:`DISC_HEIGHT_FACTOR` times the median segment's height is the
-  disc space between two bodies, not a body, when the segments either side of it are
-  no further apart than two consecutive bodies (:data:`SPAN_FACTOR`). The cranial-most
-  and caudal-most segments are not judged (one neighbour only: at the upper edge
-  :mod:`.edge_disc` reads it, and at the lower end S2 lies against S1 without a disc,
-  which the levels step reads).
-- *Too shallow*: adjacent vertebral bodies differ in depth by about a tenth (T11 to S1 at
-  most about 1.5 times); a segment whose mid-sagittal depth is under
-  :data:`SHALLOW_FACTOR` times the median segment's is not a body.
-
-Each dropped segment gets a note. Every reference is the scan's own (its bodies' median
-height and depth, its discs' median gap), never a millimetre figure of the phantom's.
+as dark as the annulus) reads like suppressed marrow and can become a segment of its own,
+counted among the bodies (tuning seeds 61, 68, 89 and 162: a disc of 15-23 mL between two
+bodies), so that every level below it would be named one off and its signal is read as
+the marrow's. Each segment is checked against the other segments of the same scan along
+the column (:func:`~.levels.body_shapes`, their mid-sagittal sections): a vertebral body
+has a disc beyond each end. A segment lying right against the segment above it and the
+segment below it (the central gap to each under :data:`TOUCH_FACTOR` times the column's
+median disc, measured over the gaps that are there), under :data:`DISC_HEIGHT_FACTOR`
+times the median segment's height, and whose neighbours are no further apart than two
+consecutive bodies (:data:`SPAN_FACTOR`), is the disc space between two bodies, not a
+body: it is dropped, with a note. The cranial-most and caudal-most segments are not
+judged (one neighbour only: at the upper edge :mod:`.edge_disc` reads it, and at the lower
+end S2 lies against S1 without a disc, which the levels step reads). Every reference is
+the scan's own (its segments' median height and pitch, its discs' median gap), never a
+millimetre figure of the phantom's.
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -35,9 +27,9 @@ from numpy.typing import NDArray
 
 from bmetoolkit.spine.autoseg.checks import relabelled
 from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
-from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, _section_height, body_shapes
+from bmetoolkit.spine.autoseg.levels import body_shapes
 
-__all__ = ["cut_touching_ends", "drop_unfit", "mid_sagittal_depths"]
+__all__ = ["cut_touching_ends", "drop_unfit"]
 
 Labels = NDArray[np.int32]
 
@@ -57,42 +49,10 @@ DISC_HEIGHT_FACTOR = 0.8
 #: disc are consecutive vertebrae (one pitch apart), while a body whose neighbours took
 #: the discs either side of it has them two pitches apart (tuning seed 177's L5).
 SPAN_FACTOR = 1.5
-#: A segment under this fraction of the median segment's mid-sagittal depth is no body
-#: (tuning: the strips 0.44-0.56 of it, the bodies 0.74 and up, T11 the shallowest).
-SHALLOW_FACTOR = 0.65
-
-
-def mid_sagittal_depths(bodies: Labels, midline: float, spacing: NDArray) -> dict[int, float]:
-    """Each segment's depth (mm) on its mid-sagittal section.
-
-    The section is the union of the segment's sagittal slices within
-    :data:`~.levels.MIDSAGITTAL_HALF_WIDTH_MM` of ``midline`` (its whole sagittal
-    projection when none reaches it); the depth is the 90th percentile over its SI rows of
-    each row's AP extent (as :func:`~.levels._section_height` reads the height).
-
-    Examples
-    --------
-    >>> bodies = np.zeros((30, 20, 5), np.int32)
-    >>> bodies[2:22, 2:8, 1:4], bodies[2:12, 12:18, 1:4] = 1, 2
-    >>> mid_sagittal_depths(bodies, 2.0, np.ones(3))
-    {1: 20.0, 2: 10.0}
-    """
-    half = MIDSAGITTAL_HALF_WIDTH_MM / float(spacing[2])
-    k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
-    mid = bodies[:, :, k0:k1]
-    depths = {}
-    for label in (int(x) for x in np.unique(bodies[bodies > 0])):
-        section = (mid == label).any(axis=2)
-        if not section.any():
-            section = (bodies == label).any(axis=2)
-        # Rows of the section (SI) as columns: the AP extent of each, read along AP.
-        transposed = np.asarray([spacing[1], spacing[0]], dtype=np.float64)
-        depths[label] = _section_height(section.T, transposed)
-    return depths
 
 
 def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels, list[str]]:
-    """Drop the segments that are a disc between two bodies or too shallow for a body.
+    """Drop the segments that are a disc between two bodies, with a note for each.
 
     Parameters
     ----------
@@ -126,26 +86,16 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
     heights = np.array([s.height_mm for s in shapes])
     gaps = np.array([s.disc_below_mm for s in shapes[:-1]])
     open_gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
-    depths = mid_sagittal_depths(bodies, midline, spacing)
     median_height = float(np.nanmedian(heights))
-    median_depth = float(np.median(list(depths.values())))
     centres = np.array([s.centroid_mm for s in shapes])
     pitch = float(np.median(np.linalg.norm(np.diff(centres, axis=0), axis=1)))
     volume = float(np.prod(spacing)) / 1000
     dropped, notes = [], []
-    for k, shape in enumerate(shapes):
-        label = shape.label
-        ml = float((bodies == label).sum()) * volume
-        if depths[label] < SHALLOW_FACTOR * median_depth:
-            dropped.append(label)
-            notes.append(
-                f"a {ml:.1f} mL segment {depths[label]:.0f} mm deep (the median segment "
-                f"{median_depth:.0f} mm) was dropped: too shallow for a vertebral body"
-            )
-            continue
-        if k == 0 or k == len(shapes) - 1 or open_gaps.size == 0:
-            continue
-        touching = TOUCH_FACTOR * float(np.median(open_gaps))
+    if open_gaps.size == 0:
+        return bodies, []
+    touching = TOUCH_FACTOR * float(np.median(open_gaps))
+    for k in range(1, len(shapes) - 1):
+        shape = shapes[k]
         above, below = gaps[k - 1], gaps[k]
         span = float(np.linalg.norm(centres[k + 1] - centres[k - 1]))
         if (
@@ -155,7 +105,8 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
             and shape.height_mm < DISC_HEIGHT_FACTOR * median_height
             and span < SPAN_FACTOR * pitch
         ):
-            dropped.append(label)
+            dropped.append(shape.label)
+            ml = float((bodies == shape.label).sum()) * volume
             notes.append(
                 f"a {ml:.1f} mL segment {shape.height_mm:.0f} mm tall (the median segment "
                 f"{median_height:.0f} mm) lying against the segments above and below it "

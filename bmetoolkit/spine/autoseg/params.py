@@ -255,9 +255,8 @@ class AutosegParameters:
         (:mod:`bmetoolkit.spine.autoseg.oversized`).
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
-        the segments above and below it with no disc between them and shorter than a body
-        (a disc), or under 0.65 times the median segment's mid-sagittal depth (tissue
-        behind or below the sacrum), is dropped with a note
+        the segments above and below it with no disc between them, shorter than a body and
+        between two segments one pitch apart (a disc), is dropped with a note
         (:mod:`bmetoolkit.spine.autoseg.column_fit`).
     """
 

@@ -1,0 +1,81 @@
+"""From a fat-suppressed image alone, segments that do not fit the column are dropped
+(autoseg/column_fit.py).
+
+Synthetic canonical label arrays (anterior, superior, right), 1 mm voxels, the canal's
+midline at slice 4 of 9: a lumbar-like column of bodies 25 mm tall and 30 mm deep with
+discs of 10 mm between them, cranial to caudal. A degenerated disc taken for a body on a
+STIR is as wide and as deep as the bodies and lies against both of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bmetoolkit.spine.autoseg.checks import drop_in_disc_spaces
+from bmetoolkit.spine.autoseg.column_fit import drop_unfit
+
+SPACING = np.ones(3)
+MIDLINE = 4.0
+
+
+def _column(rows: list[tuple[int, int]], depth: int = 30) -> np.ndarray:
+    """Segments 1..n over the SI rows given (cranial first), each ``depth`` deep."""
+    bodies = np.zeros((40, 260, 9), np.int32)
+    for label, (lo, hi) in enumerate(rows, start=1):
+        bodies[5 : 5 + depth, lo:hi, 1:8] = label
+    return bodies
+
+
+# Six bodies 25 mm tall, 10 mm discs (pitch 35 mm), the cranial-most at the top.
+BODIES = [(225, 250), (190, 215), (155, 180), (120, 145), (85, 110), (50, 75)]
+
+
+def test_a_disc_against_both_its_bodies_is_dropped():
+    """A 17 mm disc segment between two bodies with no gap to either (the bodies' own
+    discs are 10 mm): dropped, with a note. The older disc-space check keeps it: it is 0.68
+    of the median body's volume, over the 0.5 that check asks for a thin slab."""
+    rows = [(225, 250), (190, 215), (155, 180), (138, 155), (113, 138), (78, 103)]
+    bodies = _column(rows)
+    assert int(drop_in_disc_spaces(bodies, SPACING)[0].max()) == 6  # kept by the old check
+    kept, notes = drop_unfit(bodies, MIDLINE, SPACING)
+    assert int(kept.max()) == 5 and len(notes) == 1 and "a disc" in notes[0]
+    assert not kept[:, 138:155].any()  # the disc segment is gone
+    assert np.array_equal(kept > 0, (bodies > 0) & (bodies != 4))
+
+
+def test_a_short_body_with_its_discs_is_kept():
+    """A body as short as that disc segment but with a disc above and below it is a body
+    (a wedge-shaped or partly segmented one): kept."""
+    rows = [*BODIES[:3], (128, 145), *BODIES[4:]]
+    bodies = _column(rows)
+    kept, notes = drop_unfit(bodies, MIDLINE, SPACING)
+    assert notes == [] and np.array_equal(kept, bodies)
+
+
+def test_a_body_whose_neighbours_took_both_its_discs_is_kept():
+    """The segments above and below a short body reach down and up to it (each took the
+    disc between them): it touches both, but they are two pitches apart, not one, so it is
+    a vertebra of its own (tuning seed 177's L5)."""
+    rows = [(225, 250), (190, 215), (145, 180), (127, 145), (85, 127), (50, 75)]
+    bodies = _column(rows)
+    kept, notes = drop_unfit(bodies, MIDLINE, SPACING)
+    assert notes == [] and np.array_equal(kept, bodies)
+    # The same short segment between two bodies one pitch apart is the disc between them.
+    rows = [(225, 250), (190, 215), (145, 180), (127, 145), (100, 127), (65, 90)]
+    assert len(drop_unfit(_column(rows), MIDLINE, SPACING)[1]) == 1
+
+
+def test_the_end_segments_are_not_judged_as_discs():
+    """The caudal-most segment lying against the body above it (S2 against S1 has no
+    disc) is left to the levels step."""
+    rows = [*BODIES[:5], (35, 50)]
+    bodies = _column(rows)
+    kept, notes = drop_unfit(bodies, MIDLINE, SPACING)
+    assert notes == [] and np.array_equal(kept, bodies)
+
+
+def test_too_few_segments_are_left_alone():
+    """With three segments there is no column to compare with."""
+    bodies = _column([(190, 215), (172, 190), (147, 172)])
+    kept, notes = drop_unfit(bodies, MIDLINE, SPACING)
+    assert notes == [] and np.array_equal(kept, bodies)
