@@ -1,5 +1,5 @@
-"""From a fat-suppressed image alone, segments that do not fit the column are dropped
-(autoseg/column_fit.py).
+"""From a fat-suppressed image alone, a disc between two bodies is dropped, and two bodies
+that touch are cut at a faint endplate (autoseg/column_fit.py).
 
 Synthetic canonical label arrays (anterior, superior, right), 1 mm voxels, the canal's
 midline at slice 4 of 9: a lumbar-like column of bodies 25 mm tall and 30 mm deep with
@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from bmetoolkit.spine.autoseg.checks import drop_in_disc_spaces
-from bmetoolkit.spine.autoseg.column_fit import drop_unfit
+from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
+from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 
 SPACING = np.ones(3)
 MIDLINE = 4.0
@@ -79,3 +80,33 @@ def test_too_few_segments_are_left_alone():
     bodies = _column([(190, 215), (172, 190), (147, 172)])
     kept, notes = drop_unfit(bodies, MIDLINE, SPACING)
     assert notes == [] and np.array_equal(kept, bodies)
+
+
+def _touching_column() -> tuple[np.ndarray, np.ndarray]:
+    """Five bodies (SI rows 150-175, 115-140, 80-105, 45-70, 10-35) with 10 mm discs;
+    body 2 took the disc below it down to body 3 (rows 105-115), and its inferior endplate
+    (row 115) is dark in only 8 of its 20 pixels across: a faint line. Body 4 has as faint
+    a dark row near its inferior end (row 50) and discs either side."""
+    bodies = _column([(150, 175), (105, 140), (80, 105), (45, 70), (10, 35)], depth=20)
+    rng = np.random.default_rng(3)
+    image = (1.0 + rng.normal(0.0, 0.02, bodies.shape)).astype(np.float32)
+    faint = np.arange(5, 25, 20 // 8)[:8]  # 8 of the 20 AP pixels
+    image[faint, 115, :] = 0.3
+    image[faint, 50, :] = 0.3
+    return bodies, image
+
+
+def test_two_bodies_that_touch_are_cut_at_a_faint_endplate():
+    """The end cut of any body needs 0.3 of the line's band dark and leaves body 2 with the
+    disc; where two segments touch the missing disc says one lies there, and the faint
+    line (0.2 of the band) is enough. Body 4's faint line, with its discs in place, is not
+    read; body 3 (no line near its top) is left as it is."""
+    bodies, image = _touching_column()
+    old, cut = cut_at_end_lines(bodies, image, MIDLINE, SPACING)
+    assert cut == 0 and np.array_equal(old, bodies)
+    out, cut = cut_touching_ends(bodies, image, MIDLINE, SPACING)
+    assert cut == 1
+    rows = np.flatnonzero((out == 2).any(axis=(0, 2)))
+    assert rows[0] == 115 and rows[-1] == 139  # the endplate stays, the disc is gone
+    for label in (1, 3, 4, 5):
+        assert np.array_equal(out == label, bodies == label)
