@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bmetoolkit.spine.autoseg.checks import drop_in_disc_spaces
-from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
+from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit, mid_sagittal_depths
 from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 
 SPACING = np.ones(3)
@@ -73,6 +73,22 @@ def test_the_end_segments_are_not_judged_as_discs():
     bodies = _column(rows)
     kept, notes = drop_unfit(bodies, MIDLINE, SPACING)
     assert notes == [] and np.array_equal(kept, bodies)
+
+
+def test_a_segment_too_shallow_for_a_body_is_dropped():
+    """A strip 15 mm deep below the caudal-most body among bodies 30 mm deep (muscle below
+    S1 on tuning seed 64) is dropped; a body 24 mm deep (0.8) is kept, and so is a shallow
+    cranial-most segment (a thoracic body, or one the image's edge cuts)."""
+    bodies = _column(BODIES)
+    bodies[bodies == 6] = 0
+    bodies[5:20, 50:75, 1:8] = 6  # the strip
+    bodies[29:35, 85:110, 1:8] = 0  # body 5 only 24 mm deep
+    bodies[20:35, 225:250, 1:8] = 0  # body 1 only 15 mm deep
+    depths = mid_sagittal_depths(bodies, MIDLINE, SPACING)
+    assert depths[6] == depths[1] == 15.0 and depths[5] == 24.0
+    kept, notes = drop_unfit(bodies, MIDLINE, SPACING)
+    assert int(kept.max()) == 5 and len(notes) == 1 and "too shallow" in notes[0]
+    assert np.array_equal(kept > 0, (bodies > 0) & (bodies != 6))
 
 
 def test_too_few_segments_are_left_alone():

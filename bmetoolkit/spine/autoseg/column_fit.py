@@ -1,4 +1,4 @@
-"""Segments that do not fit the column of bodies: a disc between two bodies (STIR alone).
+"""Segments that do not fit the column of bodies: a disc, a shallow strip (STIR alone).
 
 On a STIR (or fat-suppressed T2) read without a T1 or a T2, a degenerated disc (its nucleus
 as dark as the annulus) reads like suppressed marrow and can become a segment of its own,
@@ -12,10 +12,14 @@ median disc, measured over the gaps that are there), under :data:`DISC_HEIGHT_FA
 times the median segment's height, and whose neighbours are no further apart than two
 consecutive bodies (:data:`SPAN_FACTOR`), is the disc space between two bodies, not a
 body: it is dropped, with a note. The cranial-most and caudal-most segments are not
-judged (one neighbour only: at the upper edge :mod:`.edge_disc` reads it, and at the lower
-end S2 lies against S1 without a disc, which the levels step reads). Every reference is
-the scan's own (its segments' median height and pitch, its discs' median gap), never a
-millimetre figure of the phantom's.
+judged as discs (one neighbour only: at the upper edge :mod:`.edge_disc` reads it, and
+at the lower end S2 lies against S1 without a disc, which the levels step reads). Every
+reference is the scan's own (its segments' median height, depth and pitch, its discs'
+median gap), never a millimetre figure of the phantom's.
+
+A segment too shallow for a body is dropped too (:data:`SHALLOW_FACTOR` of the median
+segment's mid-sagittal depth; tuning seed 64: a 15 mL strip of muscle below S1, 15 mm deep
+among bodies 32 mm deep, counted as a ninth body), except the cranial-most segment.
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -27,9 +31,9 @@ from numpy.typing import NDArray
 
 from bmetoolkit.spine.autoseg.checks import relabelled
 from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
-from bmetoolkit.spine.autoseg.levels import body_shapes
+from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, _section_height, body_shapes
 
-__all__ = ["cut_touching_ends", "drop_unfit"]
+__all__ = ["cut_touching_ends", "drop_unfit", "mid_sagittal_depths"]
 
 Labels = NDArray[np.int32]
 
@@ -49,10 +53,45 @@ DISC_HEIGHT_FACTOR = 0.8
 #: disc are consecutive vertebrae (one pitch apart), while a body whose neighbours took
 #: the discs either side of it has them two pitches apart (tuning seed 177's L5).
 SPAN_FACTOR = 1.5
+#: A segment other than the cranial-most under this fraction of the median segment's
+#: mid-sagittal depth is no body. Adjacent vertebral bodies differ in depth by about a
+#: tenth, and S1 and S2 are as deep as L5 or nearly; the cranial-most segment is left out
+#: of the check (a thoracic body, or one cut by the image's edge or partly found: tuning
+#: seed 84's T11, 0.62). Tuning 60-99 and 160-199: the other bodies 0.75 and up, a strip
+#: of muscle below S1 (seed 64) 0.47.
+SHALLOW_FACTOR = 0.65
+
+
+def mid_sagittal_depths(bodies: Labels, midline: float, spacing: NDArray) -> dict[int, float]:
+    """Each segment's depth (mm) on its mid-sagittal section.
+
+    The section is the union of the segment's sagittal slices within
+    :data:`~.levels.MIDSAGITTAL_HALF_WIDTH_MM` of ``midline`` (its whole sagittal
+    projection when none reaches it); the depth is the 90th percentile over its SI rows of
+    each row's AP extent (as :func:`~.levels._section_height` reads the height).
+
+    Examples
+    --------
+    >>> bodies = np.zeros((30, 20, 5), np.int32)
+    >>> bodies[2:22, 2:8, 1:4], bodies[2:12, 12:18, 1:4] = 1, 2
+    >>> mid_sagittal_depths(bodies, 2.0, np.ones(3))
+    {1: 20.0, 2: 10.0}
+    """
+    half = MIDSAGITTAL_HALF_WIDTH_MM / float(spacing[2])
+    k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
+    mid = bodies[:, :, k0:k1]
+    along_rows = np.array([spacing[1], spacing[0]], dtype=np.float64)
+    depths = {}
+    for label in (int(x) for x in np.unique(bodies[bodies > 0])):
+        section = (mid == label).any(axis=2)
+        if not section.any():
+            section = (bodies == label).any(axis=2)
+        depths[label] = _section_height(section.T, along_rows)  # AP extents per SI row
+    return depths
 
 
 def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels, list[str]]:
-    """Drop the segments that are a disc between two bodies, with a note for each.
+    """Drop the segments that are a disc between two bodies or too shallow for a body.
 
     Parameters
     ----------
@@ -91,11 +130,21 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
     pitch = float(np.median(np.linalg.norm(np.diff(centres, axis=0), axis=1)))
     volume = float(np.prod(spacing)) / 1000
     dropped, notes = [], []
-    if open_gaps.size == 0:
-        return bodies, []
-    touching = TOUCH_FACTOR * float(np.median(open_gaps))
+    depths = mid_sagittal_depths(bodies, midline, spacing)
+    median_depth = float(np.median(list(depths.values())))
+    for shape in shapes[1:]:
+        if depths[shape.label] < SHALLOW_FACTOR * median_depth:
+            dropped.append(shape.label)
+            ml = float((bodies == shape.label).sum()) * volume
+            notes.append(
+                f"a {ml:.1f} mL segment {depths[shape.label]:.0f} mm deep (the median "
+                f"segment {median_depth:.0f} mm) was dropped: too shallow for a vertebral body"
+            )
+    touching = TOUCH_FACTOR * float(np.median(open_gaps)) if open_gaps.size else 0.0
     for k in range(1, len(shapes) - 1):
         shape = shapes[k]
+        if shape.label in dropped:
+            continue
         above, below = gaps[k - 1], gaps[k]
         span = float(np.linalg.norm(centres[k + 1] - centres[k - 1]))
         if (

@@ -256,7 +256,10 @@ class AutosegParameters:
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
-        between two segments one pitch apart (a disc), is dropped with a note
+        between two segments one pitch apart (a disc), or, below the cranial-most segment,
+        under 0.65 times the median segment's mid-sagittal depth (a strip of muscle below
+        the sacrum), is dropped with a note; then two segments that touch are cut at the
+        faint dark endplate line near the ends that face each other
         (:mod:`bmetoolkit.spine.autoseg.column_fit`).
     """
 
