@@ -45,13 +45,15 @@ MIN_SEGMENTS = 4
 #: the bodies around 7-15 mm.
 TOUCH_FACTOR = 0.25
 #: A segment touching both neighbours and under this fraction of the median segment's
-#: height is a disc (tuning 60-99 and 160-199: the discs 0.42-0.69 of it, the bodies
-#: that touch a neighbour on one side 0.77 and up).
+#: height is a disc (tuning 60-99 and 160-199: the discs 0.61-0.75 of it; a body whose
+#: neighbours took both its discs can be as short, seed 177's L5 0.68: see
+#: :data:`SPAN_FACTOR`).
 DISC_HEIGHT_FACTOR = 0.8
 #: ... and whose neighbours' centroids lie under this many times the column's pitch (the
 #: median distance between consecutive segments) apart: the segments either side of a
-#: disc are consecutive vertebrae (one pitch apart), while a body whose neighbours took
-#: the discs either side of it has them two pitches apart (tuning seed 177's L5).
+#: disc are consecutive vertebrae (one pitch apart; tuning: 1.07-1.16), while a body whose
+#: neighbours took the discs either side of it has them two pitches apart (tuning seed
+#: 177's L5: 1.92).
 SPAN_FACTOR = 1.5
 #: A segment other than the cranial-most under this fraction of the median segment's
 #: mid-sagittal depth is no body. Adjacent vertebral bodies differ in depth by about a
