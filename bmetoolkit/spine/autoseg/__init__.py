@@ -49,6 +49,7 @@ from bmetoolkit.spine.autoseg.checks import (
     drop_tall_at_lower_edge,
     drop_too_tall,
 )
+from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
 from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
@@ -328,6 +329,13 @@ def _segment_column(
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges, *no_disc]
         # After the checks: a segment they drop may have met a body that stays.
         bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
+        if suppressed_alone and params.suppressed_column_fit:
+            # A disc between two bodies, or a strip behind the sacrum, kept as a segment.
+            bodies, unfit = drop_unfit(bodies, canal.midline, spacing)
+            notes = [*notes, *unfit]
+            # Two bodies that touch: one took the disc between them, up to a faint endplate.
+            bodies, touching = cut_touching_ends(bodies, image, canal.midline, spacing)
+            evidence = {**evidence, "touching_ends_cut": touching}
         level_bodies = None
         if params.dark_shell_max_mm > 0:
             # The dark cortex the marrow mask leaves out, read on each body's own profile;

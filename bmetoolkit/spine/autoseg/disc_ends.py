@@ -54,7 +54,11 @@ Line = tuple[float, float]
 
 
 def end_lines(
-    section: NDArray[np.bool_], image: NDArray, spacing: NDArray, body_height_mm: float
+    section: NDArray[np.bool_],
+    image: NDArray,
+    spacing: NDArray,
+    body_height_mm: float,
+    min_share: float = MIN_DARK_SHARE,
 ) -> dict[str, Line | None]:
     """The dark line crossing a sagittal section near its superior and inferior ends.
 
@@ -69,6 +73,9 @@ def end_lines(
     body_height_mm : float
         The median body's SI extent (a line is at least :data:`.lower_edge.MIN_LINE_LENGTH`
         times it long).
+    min_share : float, optional
+        The share of a band's pixels that must be dark for it to be a line
+        (:data:`.lower_edge.MIN_DARK_SHARE` by default).
 
     Returns
     -------
@@ -104,13 +111,18 @@ def end_lines(
             inside = depth <= END_WINDOW * height
             share, centre = darkest_band(normal, depth, inside, crossing, area, body_height_mm)
             best = found[end]
-            if share >= MIN_DARK_SHARE and (best is None or share > best[0]):
+            if share >= min_share and (best is None or share > best[0]):
                 found[end] = (share, float(angle), centre)
     return {end: None if f is None else (f[1], f[2]) for end, f in found.items()}
 
 
 def cut_at_end_lines(
-    bodies: Labels, image: NDArray[np.float32], midline: float, spacing: NDArray
+    bodies: Labels,
+    image: NDArray[np.float32],
+    midline: float,
+    spacing: NDArray,
+    ends: dict[int, tuple[str, ...]] | None = None,
+    min_share: float = MIN_DARK_SHARE,
 ) -> tuple[Labels, int]:
     """Cut off what lies beyond each body's endplate lines (:func:`end_lines`).
 
@@ -127,6 +139,11 @@ def cut_at_end_lines(
     midline : float
         Left-right index of the canal midline.
     spacing : ndarray, shape (3,)
+    ends : dict, optional
+        Only these ends (``"top"``, ``"bottom"``) of these labels are read; every end of
+        every body by default.
+    min_share : float, optional
+        See :func:`end_lines`.
 
     Returns
     -------
@@ -151,10 +168,16 @@ def cut_at_end_lines(
     half = 0.5 * float(spacing[1])
     out, cut = bodies.copy(), 0
     for label in extents:
+        if ends is not None and label not in ends:
+            continue
         box = boxes[label - 1]
         segment = bodies[box] == label
         k = _mid_slice(segment, midline - box[2].start)
-        lines = end_lines(segment[:, :, k], image[box][:, :, k], spacing[:2], body_height)
+        lines = end_lines(
+            segment[:, :, k], image[box][:, :, k], spacing[:2], body_height, min_share
+        )
+        if ends is not None:
+            lines = {end: line for end, line in lines.items() if end in ends[label]}
         # Positions (mm) in the box, as the lines were read.
         ap = np.arange(segment.shape[0])[:, None] * float(spacing[0])
         si = np.arange(segment.shape[1])[None, :] * float(spacing[1])

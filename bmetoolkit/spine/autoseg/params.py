@@ -253,6 +253,14 @@ class AutosegParameters:
         lateral walls and its inferior endplate before the size check, and kept when what
         is left is a body below a disc, tilted like the sacrum
         (:mod:`bmetoolkit.spine.autoseg.oversized`).
+    suppressed_column_fit : bool
+        From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
+        the segments above and below it with no disc between them, shorter than a body and
+        between two segments one pitch apart (a disc), or, below the cranial-most segment,
+        under 0.65 times the median segment's mid-sagittal depth (a strip of muscle below
+        the sacrum), is dropped with a note; then two segments that touch are cut at the
+        faint dark endplate line near the ends that face each other
+        (:mod:`bmetoolkit.spine.autoseg.column_fit`).
     """
 
     tissue_fraction: float = 0.05
@@ -316,6 +324,7 @@ class AutosegParameters:
     suppressed_wall_bright: float = 1.05
     suppressed_wall_reach_mm: float = 8.0
     t2_caudal_cut: bool = True
+    suppressed_column_fit: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
