@@ -217,6 +217,51 @@ def _rc(relative: NDArray[np.floating]) -> float:
     return 100 * RC_FACTOR * float(np.sqrt(np.mean(relative**2) / 2))
 
 
+def differences(lesions: Sequence[Mapping[str, Any]]) -> dict[str, NDArray[np.float64]]:
+    """Per lesion found at both visits, follow-up against baseline: the log ratio of its
+    volumes, of its peaks and of its body's factors, and the differences of its body's
+    normal level and of the scan's SD.
+
+    >>> d = differences([{"ml_b": 1.0, "ml_f": 1.1, "peak_b": 2.0, "peak_f": 2.2,
+    ...     "factor_b": None, "factor_f": 1.0, "normal_b": 0.97, "normal_f": 0.98,
+    ...     "sd_b": 0.05, "sd_f": 0.06}])
+    >>> [round(float(v[0]), 3) for v in d.values()]
+    [0.095, 0.095, 0.0, 0.01, 0.01]
+    """
+
+    def of(key: str, log: bool) -> NDArray[np.float64]:
+        pairs = [(x[f"{key}_b"], x[f"{key}_f"]) for x in lesions]
+        values = np.array([(np.nan if b is None else b, np.nan if f is None else f)
+                           for b, f in pairs], float).reshape(-1, 2)  # fmt: skip
+        if key == "factor":
+            values = np.nan_to_num(values, nan=1.0)  # no factor: the field alone
+        return np.log(values[:, 1] / values[:, 0]) if log else values[:, 1] - values[:, 0]
+
+    return {
+        "log volume": of("ml", True),
+        "log peak": of("peak", True),
+        "log factor": of("factor", True),
+        "normal level": of("normal", False),
+        "sd": of("sd", False),
+    }
+
+
+def _associations(lesions: Sequence[Mapping[str, Any]]) -> None:
+    """Print how much each measure moved between the visits (root mean square) and its
+    correlation with the log ratio of the lesion's volumes."""
+    if len(lesions) < 3:
+        return
+    d = differences(lesions)
+    volume = d.pop("log volume")
+    print(f"\n{len(lesions)} lesions at both visits: root mean square of the log volume ratio "
+          f"{np.sqrt(np.mean(volume**2)):.3f}")  # fmt: skip
+    for name, values in d.items():
+        ok = np.isfinite(values)
+        r = np.corrcoef(values[ok], volume[ok])[0, 1] if values[ok].std() > 0 else 0.0
+        print(f"  {name}: root mean square of its difference {np.sqrt(np.mean(values[ok]**2)):.4f}"
+              f", correlation with the log volume ratio {r:+.2f}")  # fmt: skip
+
+
 def summarise(pairs: Sequence[Mapping[str, Any]]) -> None:
     """Print the parts of the pairs above 1 mL, each variant's RC, and the lesions found at
     both visits of those pairs, largest difference first."""
@@ -236,6 +281,7 @@ def summarise(pairs: Sequence[Mapping[str, Any]]) -> None:
         print(f"  total with the lesions at both visits cut at the {variant} edge: "
               f"{_rc((totals[:, 1] - totals[:, 0]) / mean):.1f} %")  # fmt: skip
     lesions = [(p["seed"], x) for p in above for x in p["lesions"] if x.get("both")]
+    _associations([x for _, x in lesions])
     lesions.sort(key=lambda item: -abs(item[1]["ml_f"] - item[1]["ml_b"]))
     print("\nlesions at both visits (pairs above 1 mL), largest difference first:")
     for seed, x in lesions:

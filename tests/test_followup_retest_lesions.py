@@ -96,3 +96,16 @@ def test_held_out_pairs_are_not_looked_into(monkeypatch, tmp_path):
     finally:
         bench_followup.KEEP.clear()
         sys.modules.pop("bench_followup", None)
+
+
+def test_differences_between_visits_are_follow_up_against_baseline(lesions):
+    rows = [
+        {"ml_b": 2.0, "ml_f": 1.0, "peak_b": 3.0, "peak_f": 1.5, "factor_b": 1.1,
+         "factor_f": None, "normal_b": 0.98, "normal_f": 0.95, "sd_b": 0.07, "sd_f": 0.05},
+    ]  # fmt: skip
+    d = lesions.differences(rows)
+    assert d["log volume"][0] == pytest.approx(np.log(0.5))
+    assert d["log peak"][0] == pytest.approx(np.log(0.5))
+    assert d["log factor"][0] == pytest.approx(np.log(1 / 1.1))  # no factor: 1.0
+    assert d["normal level"][0] == pytest.approx(-0.03)
+    assert d["sd"][0] == pytest.approx(-0.02)
