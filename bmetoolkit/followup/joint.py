@@ -43,11 +43,7 @@ a vein recognised at one visit is also one at the other where a region there ove
 (brought through its body's transform) and is shaped like a vein (thin, at mid-height, no
 deeper than a vein), whatever its LR centre and posterior end at that visit: on 4 mm
 sagittal slices those move by a few mm between scans, and the vein flickered in and out
-of the total (tuning test-retest pairs, docs/log/followup.md, session 22). A region lying
-mostly (more than :data:`VEIN_SHARE` of its voxels) inside the vein the other visit
-recognised is that vein too, whatever its shape measures at this visit (session 25: a
-region of vein and marrow called edema at one visit only); an edema the vein runs into
-lies mostly outside it and stays edema.
+of the total (tuning test-retest pairs, docs/log/followup.md, session 22).
 Everything downstream (Modic map, endplates, lesion table) is then computed from the joint
 edema with the analysis' own functions, so a visit's joint outputs are what its analysis
 would report with that edema. A visit's own analysis (``analyze``) is not changed.
@@ -79,7 +75,6 @@ from bmetoolkit.veins import basivertebral_veins
 
 __all__ = [
     "REEXAMINED_CONTRAST",
-    "VEIN_SHARE",
     "JointDecision",
     "VisitDecision",
     "decide_jointly",
@@ -92,10 +87,6 @@ __all__ = [
 #: Share of the seeding region's median log contrast a region re-examined at the other
 #: visit must show (as :data:`bmetoolkit.followup.signal.PERSISTING_CONTRAST`).
 REEXAMINED_CONTRAST = 0.5
-
-#: Share of a region's voxels lying in the other visit's basivertebral vein (brought onto
-#: this visit's grid) from which it is that vein at this visit too.
-VEIN_SHARE = 0.5
 
 
 @dataclass(eq=False)
@@ -382,12 +373,7 @@ def decide_jointly(
     # lies over it (its LR centre and posterior end move with the grid and the noise)
     alone = [_veins(visits[v], kept[v]) for v in (0, 1)]
     seen = [np.asarray(movers[1 - v](alone[1 - v].astype(np.int32))) > 0 for v in (0, 1)]
-    # and a region lying mostly inside the other visit's vein is that vein, whatever its shape
-    # measures here (tuning retest pair 69: 93 % of a region called edema at one visit lay in
-    # the vein the other recognised)
-    veins = [alone[v] | _veins(visits[v], kept[v], seen[v]) | _mostly_in(kept[v], seen[v])
-             for v in (0, 1)]  # fmt: skip
-    marrow = [kept[v] & ~veins[v] for v in (0, 1)]
+    marrow = [kept[v] & ~(alone[v] | _veins(visits[v], kept[v], seen[v])) for v in (0, 1)]
     bme = [_into_walls(visits[v], marrow[v]) for v in (0, 1)]
     shares = [
         edema_shares(
@@ -527,24 +513,6 @@ def _same_finding(contrast_a: float, contrast_b: float) -> bool:
     """
     low, high = sorted((contrast_a, contrast_b))
     return low > 0 and low >= REEXAMINED_CONTRAST * high
-
-
-def _mostly_in(mask: NDArray[np.bool_], place: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """The regions of ``mask`` more than :data:`VEIN_SHARE` of whose voxels lie in ``place``.
-
-    >>> mask = np.array([[[1, 1, 1, 0, 1, 1]]], bool)
-    >>> place = np.array([[[1, 1, 0, 0, 1, 0]]], bool)
-    >>> _mostly_in(mask, place).astype(int).tolist()
-    [[[1, 1, 1, 0, 0, 0]]]
-    """
-    if not (mask & place).any():
-        return np.zeros(mask.shape, bool)
-    labels, n = _labelled(mask)
-    inside = np.bincount(labels[place], minlength=n + 1)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    mostly = inside > VEIN_SHARE * sizes
-    mostly[0] = False
-    return mostly[labels]
 
 
 def _count(mask: NDArray[np.bool_]) -> int:
