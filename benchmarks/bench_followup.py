@@ -50,6 +50,10 @@ change): which part of an acquisition a test-retest difference comes from.
 
 ``--seeds A-B`` runs more tuning seeds (any range below the held-out seeds, e.g. 60-119).
 
+``--retest-lesions --keep DIR`` (tuning seeds only): where each test-retest pair's
+difference of the total comes from, lesion by lesion, from the kept analyses (each pair
+analysed first when it is not kept yet; :mod:`retest_lesions`).
+
 Run: ``python benchmarks/bench_followup.py [--tuning | --seeds A-B] [--pairs N] [--calibrate
 | --sources | --subject-check | --joint | --timing] [--json rows.json] [--keep DIR]`` (about
 a minute per seed on one core).
@@ -464,6 +468,11 @@ def main() -> None:
         help="test-retest: truth on each grid vs the analysis, per visit",
     )
     parser.add_argument(
+        "--retest-lesions",
+        action="store_true",
+        help="test-retest (tuning, --keep): the difference of the total lesion by lesion",
+    )
+    parser.add_argument(
         "--summarise",
         type=Path,
         nargs="+",
@@ -493,6 +502,9 @@ def main() -> None:
     if args.timing:
         _timing(list(seeds))
         return
+    if args.retest_lesions:
+        _retest_lesions(list(seeds), args)
+        return
     if args.sources:
         for seed in seeds:
             print(json.dumps(_retest_sources(seed)), flush=True)
@@ -517,6 +529,24 @@ def main() -> None:
         print(f"\npairs of one subject refused as two subjects: {len(refused)} of "
               f"{len(seeds)} seeds {[(r['seed'], r['pair']) for r in refused]}")  # fmt: skip
     _summary(cases, args.calibrate)
+
+
+def _retest_lesions(seeds: list[int], args: argparse.Namespace) -> None:
+    """``--retest-lesions``: each kept test-retest pair lesion by lesion (tuning seeds only:
+    held-out pairs are not looked into), then the summary (:mod:`retest_lesions`)."""
+    import retest_lesions
+
+    if not (args.tuning or args.seeds) or not args.keep:
+        raise SystemExit("--retest-lesions needs --keep DIR and tuning seeds (--tuning or --seeds)")
+    rows = []
+    for seed in seeds:
+        if not all((f / "report.json").exists() for f in _kept_folders(f"{seed} retest")):
+            _analysed(make_phantom_pair(seed, retest=True), args.keep, f"{seed} retest")
+        rows.append(retest_lesions.pair_row(args.keep, seed))
+        print(json.dumps({k: v for k, v in rows[-1].items() if k != "lesions"}), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    retest_lesions.summarise(rows)
 
 
 def _pair_case(seed: int, calibrate: bool) -> dict[str, Any]:
