@@ -142,11 +142,11 @@ def analyze_bones(
         ratios[fluid], normal, marrow, grid.spacing, width_mm=params.coarse_seed_mm,
         z=params.seed_z, floor=levels.fluid_bright[0],
     )  # fmt: skip
-    region, region_level = coarse_seed_mask(
+    wide, wide_level = coarse_seed_mask(  # the same at a region's scale (opt-in)
         ratios[fluid], normal, marrow, grid.spacing, width_mm=params.region_seed_mm,
         z=params.seed_z, floor=levels.fluid_bright[0],
     )  # fmt: skip
-    coarse |= region
+    coarse |= wide
     with np.errstate(invalid="ignore"):
         # Faint evidence counts where edema occurs: near a joint (islands of red marrow,
         # as faint, lie in the metaphyses); a single-bone mask has no joint to go by.
@@ -249,7 +249,7 @@ def analyze_bones(
         },
         fluid=fluid,
         decision=levels.to_dict()
-        | {"coarse_seed": round(coarse_level, 4), "region_seed": round(region_level, 4)},
+        | {"coarse_seed": round(coarse_level, 4), "region_seed": round(wide_level, 4)},
         bme_t1_dark_ml=t1_dark_ml(t1_dark, voxel_mm3, has_t1=study.t1 is not None),
         parameters=params,
         notes=tuple(dict.fromkeys(notes)),
