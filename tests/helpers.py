@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import nibabel as nib
 import numpy as np
@@ -21,6 +25,9 @@ DARK_MARROW_T1 = {
     Tissue.FAT: 3.0, Tissue.CORD: 3.0, Tissue.CSF: 1.5, Tissue.EPIDURAL_FAT: 3.0,
     Tissue.POSTERIOR_BONE: 1.0, Tissue.CORTEX: 0.5, Tissue.VISCERA: 2.5,
 }  # fmt: skip
+
+#: The benchmark scripts (not a package: imported by putting their folder on the path).
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 #: The public DICOM reference suite, beside the project (``../shared/sample_data/dicom``).
 SHARED_DICOM = Path(__file__).resolve().parents[1].parent / "shared" / "sample_data" / "dicom"
@@ -224,3 +231,14 @@ def slab_from_middle_of(visit, mask: np.ndarray):
 
     maps = {k: crop(v) for k, v in visit.maps.items()}
     return replace(visit, maps=maps, t1=crop(visit.t1)), box
+
+
+@contextmanager
+def benchmark_module(monkeypatch, name: str) -> Iterator[ModuleType]:
+    """``benchmarks/<name>.py`` imported for a test, and forgotten after it (so another
+    test imports it afresh)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.modules.pop(name, None)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.helpers import benchmark_module
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import bench_followup
-
-    yield bench_followup
-    bench_followup.KEEP.clear()
-    sys.modules.pop("bench_followup", None)
+    with benchmark_module(monkeypatch, "bench_followup") as module:
+        yield module
+        module.KEEP.clear()
 
 
 def test_kept_visits_share_one_baseline_per_seed(bench, tmp_path):

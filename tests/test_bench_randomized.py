@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import doctest
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.helpers import benchmark_module
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import bench_randomized
-
-    yield bench_randomized
-    sys.modules.pop("bench_randomized", None)
+    with benchmark_module(monkeypatch, "bench_randomized") as module:
+        yield module
 
 
 def test_the_benchmarks_doctests_pass(bench):
@@ -34,13 +29,16 @@ def test_missed_endplates_are_counted_by_their_true_height_grade(bench):
     assert line == "missed lesion endplates by true height grade: A 1 of 1, B 1 of 2, C 0 of 0"
 
 
-def test_bme_inside_the_true_veins_is_counted_with_its_lesions(monkeypatch):
+@pytest.fixture
+def vein_truth(monkeypatch):
+    with benchmark_module(monkeypatch, "vein_truth") as module:
+        yield module
+
+
+def test_bme_inside_the_true_veins_is_counted_with_its_lesions(vein_truth):
     from types import SimpleNamespace
 
     import numpy as np
-
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import vein_truth
 
     assert doctest.testmod(vein_truth).failed == 0
     vein = np.zeros((4, 4, 2), np.uint8)
@@ -63,4 +61,3 @@ def test_bme_inside_the_true_veins_is_counted_with_its_lesions(monkeypatch):
         "veins_recognised": 3,
     }
     assert vein_truth.vein_row(result, SimpleNamespace(masks={}), voxel_ml=0.5) == {}
-    sys.modules.pop("vein_truth", None)

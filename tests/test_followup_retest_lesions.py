@@ -4,21 +4,17 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.helpers import benchmark_module
 
 
 @pytest.fixture
 def lesions(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import retest_lesions
-
-    yield retest_lesions
-    sys.modules.pop("retest_lesions", None)
+    with benchmark_module(monkeypatch, "retest_lesions") as module:
+        yield module
 
 
 def _pair(one_visit_ml: float = 0.0) -> dict:
@@ -85,17 +81,14 @@ def test_a_level_volume_counts_the_regions_at_the_level_that_touch_the_lesion(le
 
 
 def test_held_out_pairs_are_not_looked_into(monkeypatch, tmp_path):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import bench_followup
-
     monkeypatch.setattr(sys, "argv", ["bench_followup.py", "--retest-lesions", "--keep",
                                       str(tmp_path)])  # fmt: skip
-    try:
-        with pytest.raises(SystemExit, match="tuning seeds"):
-            bench_followup.main()
-    finally:
-        bench_followup.KEEP.clear()
-        sys.modules.pop("bench_followup", None)
+    with benchmark_module(monkeypatch, "bench_followup") as bench_followup:
+        try:
+            with pytest.raises(SystemExit, match="tuning seeds"):
+                bench_followup.main()
+        finally:
+            bench_followup.KEEP.clear()
 
 
 def test_differences_between_visits_are_follow_up_against_baseline(lesions):
