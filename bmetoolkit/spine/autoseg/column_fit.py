@@ -31,7 +31,12 @@ from numpy.typing import NDArray
 
 from bmetoolkit.spine.autoseg.checks import relabelled
 from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
-from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, _section_height, body_shapes
+from bmetoolkit.spine.autoseg.levels import (
+    MIDSAGITTAL_HALF_WIDTH_MM,
+    BodyShape,
+    _section_height,
+    body_shapes,
+)
 
 __all__ = ["cut_touching_ends", "drop_unfit", "mid_sagittal_depths"]
 
@@ -62,6 +67,14 @@ SPAN_FACTOR = 1.5
 #: seed 84's T11, 0.62). Tuning 60-99 and 160-199: the other bodies 0.75 and up, a strip
 #: of muscle below S1 (seed 64) 0.47.
 SHALLOW_FACTOR = 0.65
+
+
+def _column_gaps(shapes: list[BodyShape]) -> tuple[NDArray[np.float64], float]:
+    """The central gap below each segment but the last (mm; NaN where not measured) and
+    the median of the open ones, the column's median disc (0.0 when there is none)."""
+    gaps = np.array([s.disc_below_mm for s in shapes[:-1]], dtype=np.float64)
+    open_gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
+    return gaps, float(np.median(open_gaps)) if open_gaps.size else 0.0
 
 
 def mid_sagittal_depths(bodies: Labels, midline: float, spacing: NDArray) -> dict[int, float]:
@@ -125,8 +138,7 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
     if len(shapes) < MIN_SEGMENTS:
         return bodies, []
     heights = np.array([s.height_mm for s in shapes])
-    gaps = np.array([s.disc_below_mm for s in shapes[:-1]])
-    open_gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
+    gaps, median_disc = _column_gaps(shapes)
     median_height = float(np.nanmedian(heights))
     centres = np.array([s.centroid_mm for s in shapes])
     pitch = float(np.median(np.linalg.norm(np.diff(centres, axis=0), axis=1)))
@@ -142,7 +154,7 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
                 f"a {ml:.1f} mL segment {depths[shape.label]:.0f} mm deep (the median "
                 f"segment {median_depth:.0f} mm) was dropped: too shallow for a vertebral body"
             )
-    touching = TOUCH_FACTOR * float(np.median(open_gaps)) if open_gaps.size else 0.0
+    touching = TOUCH_FACTOR * median_disc
     for k in range(1, len(shapes) - 1):
         shape = shapes[k]
         if shape.label in dropped:
@@ -162,7 +174,7 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
                 f"a {ml:.1f} mL segment {shape.height_mm:.0f} mm tall (the median segment "
                 f"{median_height:.0f} mm) lying against the segments above and below it "
                 f"with no disc between them ({above:.1f} and {below:.1f} mm, the column's "
-                f"median disc {float(np.median(open_gaps)):.1f} mm) was dropped: a disc, "
+                f"median disc {median_disc:.1f} mm) was dropped: a disc, "
                 "not a vertebral body"
             )
     if not dropped:
@@ -192,11 +204,10 @@ def cut_touching_ends(
     shapes = body_shapes(bodies, midline, spacing)
     if len(shapes) < MIN_SEGMENTS:
         return bodies, 0
-    gaps = np.array([s.disc_below_mm for s in shapes[:-1]])
-    open_gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
-    if open_gaps.size == 0:
+    gaps, median_disc = _column_gaps(shapes)
+    if median_disc == 0:
         return bodies, 0
-    touching = TOUCH_FACTOR * float(np.median(open_gaps))
+    touching = TOUCH_FACTOR * median_disc
     ends: dict[int, tuple[str, ...]] = {}
     for k, gap in enumerate(gaps):
         if np.isfinite(gap) and gap < touching:
