@@ -134,13 +134,13 @@ def bone_focal_spots(
     size = np.asarray(spacing, float)
 
     def red_marrow(box: tuple[slice, ...], inside: NDArray[np.bool_]) -> bool:
-        if (np.asarray(inside.shape) * size).max() > largest:
+        extent = float((np.asarray(inside.shape) * size).max())  # its longest side (mm)
+        if extent > largest:
             return False
         values = fluid_decision[box][inside]
         values = values[np.isfinite(values)]
         if not values.size or np.median(values) >= params.focal_max_ratio:
             return False
-        extent = float((np.asarray(inside.shape) * size).max())
         reach = max(params.subchondral_mm, params.spot_base_fraction * extent)
         with np.errstate(invalid="ignore"):
             subchondral = articular_mm[box][inside] <= reach
