@@ -9,7 +9,7 @@ marrow, with levels set by the scan's own normal-marrow SD (:mod:`bmetoolkit.dec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -63,6 +63,7 @@ def marrow_ratios(
     *,
     hint: str = "check that the marrow masks lie on the bones of this scan",
     box: tuple[slice, ...] | None = None,
+    region_mm: float = 0.0,
 ) -> tuple[dict[str, NDArray[np.float32]], MarrowReference, NDArray[np.bool_]]:
     """Ratio images to normal marrow, the reference behind them and its normal voxels.
 
@@ -88,6 +89,10 @@ def marrow_ratios(
         returned images cover (the whole grid by default). Each voxel's position and image
         value are those of its place on the study grid (integer offsets), so the numbers
         are the whole grid's to the last bit.
+    region_mm : float
+        Normal marrow must also be normal averaged over this width (mm; 0: voxel by voxel
+        only), within ``reference_region_z`` SDs (see
+        :func:`bmetoolkit.reference.normal_marrow_reference`).
 
     Returns
     -------
@@ -121,6 +126,8 @@ def marrow_ratios(
             max_body_offset=params.max_body_offset,
             min_normal_fraction=params.min_normal_fraction,
             normal_mask=None if user_normal is None else user_normal.ravel()[index],
+            region_mean=_region_mean(marrow, index, study.grid.spacing, region_mm),
+            region_z=params.reference_region_z,
         )
     except ValueError as exc:
         raise BmetoolkitError(
@@ -134,6 +141,29 @@ def marrow_ratios(
         ratio[index] = np.exp(residual)
         ratios[name] = ratio.reshape(region.shape)
     return ratios, reference, normal.reshape(region.shape)
+
+
+def _region_mean(
+    marrow: NDArray[np.bool_],
+    index: NDArray[np.intp],
+    spacing: NDArray[np.float64],
+    width: float,
+) -> Callable[[NDArray[np.float64]], NDArray[np.float64]] | None:
+    """Per marrow voxel (at flat ``index``): values -> their box average over ``width``
+    mm within the marrow (None when ``width`` is 0)."""
+    if width <= 0:
+        return None
+    weights = SmoothingWeights()
+
+    def mean(values: NDArray[np.float64]) -> NDArray[np.float64]:
+        image = np.full(marrow.size, np.nan, np.float32)
+        image[index] = values
+        smoothed = smooth_within(
+            image.reshape(marrow.shape), spacing, width, weights=weights, within=marrow
+        )
+        return smoothed.ravel()[index].astype(np.float64)
+
+    return mean
 
 
 def voxel_positions(

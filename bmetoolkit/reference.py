@@ -36,7 +36,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations_with_replacement
 from typing import Any
 
@@ -59,6 +59,8 @@ IRLS_ITERATIONS = 10
 MAX_FIT_VOXELS = 10_000
 #: MAD to standard deviation for Gaussian data.
 MAD_TO_SD = 1.4826
+#: Width of the shortest half of Gaussian data, in standard deviations.
+SHORTH_WIDTH_SD = 1.349
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ def fit_reference(
     start: ReferenceField | None = None,
     iterations: int = IRLS_ITERATIONS,
     select: NDArray[np.bool_] | None = None,
+    max_sigma: float = np.inf,
 ) -> ReferenceField:
     """Fit a reference field to marrow intensities robustly.
 
@@ -261,6 +264,7 @@ def fit_reference(
     for _ in range(iterations):
         residual = target - _times(design, coefficients)
         sigma = MAD_TO_SD * np.median(np.abs(residual - np.median(residual)))
+        sigma = min(sigma, max_sigma)
         u = residual / max(TUKEY_C * sigma, 1e-6)
         weight = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
         weighted = design * weight[:, None]
@@ -369,6 +373,8 @@ def normal_marrow_reference(
     max_body_offset: float,
     min_normal_fraction: float,
     normal_mask: NDArray[np.bool_] | None = None,
+    region_mean: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
+    region_z: float = 3.0,
 ) -> MarrowReference:
     """Estimate normal marrow from marrow voxels that are themselves normal.
 
@@ -442,7 +448,15 @@ def normal_marrow_reference(
             }
         return MarrowReference(fields, normal, residual, factors, confidence, "mask")
 
-    fields = {n: fit_reference(arrays[n], xyz, degree=degree, select=positive) for n in names}
+    if region_mean is None:
+        fields = {n: fit_reference(arrays[n], xyz, degree=degree, select=positive) for n in names}
+    else:
+        fields = {
+            n: _field_of_region_means(
+                arrays[n], logs[n], xyz, positive, degree, region_mean, members
+            )
+            for n in names
+        }
     log_fields = _field_evaluator(fields, xyz)
     shift = {n: np.zeros(len(body_ids)) for n in names}  # per body: its log factor
     offset = {n: np.zeros(len(positive)) for n in names}  # per voxel: its body's
@@ -453,6 +467,8 @@ def normal_marrow_reference(
         normal = positive & np.logical_and.reduce(
             [np.abs(residual[n] - offset[n]) <= inlier_z * fields[n].spread for n in names]
         )
+        if region_mean is not None:
+            normal &= _normal_at_region_scale(residual, offset, normal, region_mean, region_z)
         fields = {n: _refit(fields[n], arrays[n], xyz, normal, degree) for n in names}
         if not per_body:
             continue
@@ -485,6 +501,94 @@ def normal_marrow_reference(
         if len(mine):
             factors[name] = {n: round(float(np.exp(shift[n][i])), 4) for n in names}
     return MarrowReference(fields, normal, residual, factors, confidence, "marrow")
+
+
+#: Rounds of the trimmed location and spread of the region-scale residual.
+REGION_ROUNDS = 3
+
+
+def _normal_at_region_scale(
+    residual: dict[str, NDArray[np.float64]],
+    offset: dict[str, NDArray[np.float64]],
+    normal: NDArray[np.bool_],
+    region_mean: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    z: float,
+) -> NDArray[np.bool_]:
+    """Voxels whose neighbourhood is normal: the ratio averaged over a region
+    (``region_mean``) within ``z`` robust SDs of normal marrow's own averages, on every
+    sequence. The SD is re-estimated on the voxels kept (a trimmed estimate), so a large
+    coherent region (a faint edema filling much of a bone) does not widen it."""
+    keep = np.ones(len(normal), bool)
+    for name, values in residual.items():
+        mean = np.log(region_mean(np.exp(values - offset[name])))
+        inside = normal & np.isfinite(mean)
+        if np.count_nonzero(inside) < 20:
+            continue
+        for _ in range(REGION_ROUNDS):
+            centre = float(np.median(mean[inside]))
+            spread = MAD_TO_SD * float(np.median(np.abs(mean[inside] - centre)))
+            inside = normal & (np.abs(mean - centre) <= z * spread)
+        keep &= ~np.isfinite(mean) | (np.abs(mean - centre) <= z * spread)
+    return keep
+
+
+def _field_of_region_means(
+    values: NDArray[np.float64],
+    logs: NDArray[np.float64],
+    xyz: NDArray[np.floating],
+    positive: NDArray[np.bool_],
+    degree: int,
+    region_mean: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    members: list[NDArray[np.intp]],
+) -> ReferenceField:
+    """A first field fitted to the marrow averaged over a region (``region_mean``), with
+    its spread that of the voxels about it.
+
+    Voxel by voxel, a faint edema filling half of a bone in mottled marrow is within the
+    biweight's reach of normal marrow (the MAD scale is widened by the edema itself), so a
+    polynomial bends towards it. Averaged over a region the mottle shrinks and the edema
+    does not; the biweight's scale is then held to the spread of the densest half of the
+    averages (:func:`_shorth_sd`), which a one-sided excess (edema only brightens the fluid
+    image) does not widen as it widens the MAD about the median. Shading is smooth, so the
+    averages keep it.
+    """
+    # each body (bone) at its own median level while averaged, so that an average near a
+    # joint does not mix two bones' marrow
+    level = np.ones(len(values))
+    for mine in members:
+        good = mine[positive[mine]]
+        if len(good):
+            level[mine] = np.median(values[good])
+    averaged = region_mean(np.where(positive, values / level, np.nan)) * level
+    usable = positive & np.isfinite(averaged) & (averaged > 0)
+    logs_averaged = np.log(averaged[usable])
+    scale = _shorth_sd(logs_averaged[:: max(1, len(logs_averaged) // MAX_FIT_VOXELS)])
+    field = fit_reference(
+        np.where(usable, averaged, 0.0), xyz, degree=degree, select=usable, max_sigma=scale
+    )
+    residual = logs[positive] - field.log_at(np.asarray(xyz)[positive])
+    spread = MAD_TO_SD * float(np.median(np.abs(residual - np.median(residual))))
+    return replace(field, spread=spread)
+
+
+def _shorth_sd(values: NDArray[np.float64]) -> float:
+    """Robust SD from the shortest interval holding half of ``values`` (the *shorth*:
+    1.349 SDs wide for Gaussian values); infinite for fewer than 20 values.
+
+    >>> rng = np.random.default_rng(0)
+    >>> normal = rng.normal(0, 0.05, 7500)
+    >>> round(_shorth_sd(normal), 3)
+    0.05
+    >>> excess = np.concatenate([normal, rng.normal(0.4, 0.05, 2500)])  # a quarter brighter
+    >>> mad_sd = MAD_TO_SD * np.median(np.abs(excess - np.median(excess)))
+    >>> round(_shorth_sd(excess), 3), round(float(mad_sd), 3)
+    (0.072, 0.079)
+    """
+    ordered = np.sort(values)
+    half = len(ordered) // 2
+    if half < 10:
+        return np.inf
+    return float(np.min(ordered[half:] - ordered[: len(ordered) - half])) / SHORTH_WIDTH_SD
 
 
 def _body_members(

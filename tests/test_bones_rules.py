@@ -242,3 +242,42 @@ def test_the_wider_seed_scale_is_off_by_default_and_its_level_is_reported():
     wide = _analyze(*scene, region_seed_mm=15.0)
     assert wide.decision["region_seed"] >= wide.decision["fluid_bright"]["grow"]
     assert wide.bme_volume_ml > 0.3  # the brighter spot is still found
+
+
+def _mottled_scene(lesion, mottle_sd, seed=0, stir_ratio=1.5):
+    """The two bones of :func:`_scene` with mottled marrow (log SD ``mottle_sd`` on the STIR
+    in patches of about 5 mm, the T1 half as much and darker where the STIR is brighter)
+    and a faint edema (T1 0.85 x, STIR ``stir_ratio``) painted on ``lesion`` (also used by
+    ``benchmarks/bench_reference_bend.py``)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    t1, stir, bones = (v.data.copy() for v in _scene(seed=seed))
+    inside = bones > 0
+    mottle = ndimage.gaussian_filter(rng.normal(0, 1, SHAPE), 4.6 / 2.355 / SPACING)
+    mottle *= mottle_sd / mottle[inside].std()
+    t1[inside] *= np.exp(-0.5 * mottle[inside])
+    stir[inside] *= np.exp(mottle[inside])
+    t1[lesion] *= 0.85
+    stir[lesion] *= stir_ratio
+    affine = np.diag([*SPACING, 1.0])
+    return (
+        Volume(t1, affine, source="t1"),
+        Volume(stir, affine, source="stir"),
+        Volume(bones, affine, kind="label", source="bones"),
+    )
+
+
+def test_a_faint_edema_filling_half_a_bone_is_found_with_the_region_scale_reference():
+    # Half of bone 1, on the joint side (19 mL at 1.5 x): voxel by voxel the reference's
+    # polynomial bends towards it (the edema reads about 1.2 x, the rest of the bone 0.85 x)
+    # and nothing is found; fitted on 15 mm averages it does not bend.
+    half = np.zeros(SHAPE, bool)
+    half[21:38, BONE_J, BONE_K] = True
+    scene = _mottled_scene(half, 0.06)
+    assert _analyze(*scene).bme_volume_ml < 0.5
+    regional = _analyze(*scene, reference_region_mm=15.0)
+    assert regional.bme_volume_ml > 12
+    assert regional.lesion_rows[0]["bone"] == "bone 1"
+    healthy = _mottled_scene(np.zeros(SHAPE, bool), 0.06)
+    assert _analyze(*healthy, reference_region_mm=15.0).bme_volume_ml == 0

@@ -124,6 +124,7 @@ def analyze_bones(
     ratios, reference, normal = marrow_ratios(
         study, marrow, regions, names, params, user_normal,
         hint="check that the bone masks lie on the bones of this scan",
+        region_mm=params.reference_region_mm,
     )  # fmt: skip
     fluid = "stir" if study.stir is not None else "t2"
     with np.errstate(invalid="ignore"):
