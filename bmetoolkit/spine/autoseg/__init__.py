@@ -69,7 +69,7 @@ from bmetoolkit.spine.autoseg.oversized import cut_back_caudal
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
-from bmetoolkit.spine.autoseg.shell import add_dark_shell
+from bmetoolkit.spine.autoseg.shell import add_dark_shell, add_half_edge
 from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
 from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
@@ -364,6 +364,12 @@ def _segment_column(
             level_bodies, bodies = bodies, keep_apart(grown, bodies, spacing)[0]
             shell["voxels_added"] = int((bodies > 0).sum() - (level_bodies > 0).sum())
             evidence = {**evidence, "dark_shell": shell}
+        if suppressed_alone and params.suppressed_half_edge:
+            # The edge blurred over one voxel: the layer below halfway to the tissue beyond.
+            edged, half = add_half_edge(bodies, image, spacing)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = keep_apart(edged, bodies, spacing)[0]
+            evidence = {**evidence, "half_edge": half}
     else:  # with a T1
         discs_from = fluid if fat_suppressed else None
         polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
