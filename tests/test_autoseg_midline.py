@@ -13,6 +13,7 @@ import pytest
 
 from bmetoolkit.spine.autoseg import AutosegParameters
 from bmetoolkit.spine.autoseg import canal as canal_module
+from bmetoolkit.spine.autoseg import midline as midline_module
 from bmetoolkit.spine.autoseg.bodies import split_bodies
 from bmetoolkit.spine.autoseg.canal import find_canal
 from bmetoolkit.spine.autoseg.levels import assign_levels
@@ -74,6 +75,57 @@ def test_a_body_joined_to_the_tissue_along_its_whole_wall_is_found_within_the_ot
     assert both.max() == 3
     ap, si, _ = np.nonzero(both[:, :, 6:9] == 3)  # on the mid-sagittal slices
     assert si.min() >= 82 - 1 and ap.max() <= BODY_FRONT + 2
+
+
+def _three_bodies(mid_rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three 26 mm bodies, 10 mm discs; on the mid-sagittal slab (LR 6-8) the middle body
+    keeps its marrow only on slice 7 and there only on ``mid_rows`` (a basivertebral vein
+    on 6 and 8, a bright lesion band at its superior endplate: outside the marrow band)."""
+    si = ((10, 36), (46, 72), (82, 108))
+    marrow = np.zeros((60, 118, 15), bool)
+    for low, high in si:
+        marrow[CANAL_WALL + 2 : BODY_FRONT, low:high, 1:14] = True
+    marrow[CANAL_WALL + 2 : BODY_FRONT, 46:72, 6:9] = False
+    marrow[CANAL_WALL + 2 : BODY_FRONT, mid_rows, 7] = True
+    distance = np.repeat(
+        ((np.arange(60) - CANAL_WALL) * MASK_SPACING[0])[:, None], 118, axis=1
+    ).astype(np.float32)
+    return marrow, distance, np.full(118, float(CANAL_WALL))
+
+
+def _alone_kept(marrow: np.ndarray, distance: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """The mid-slab bodies with the seeds alone at their level kept (a STIR alone)."""
+    return split_from_midline(marrow, distance, front, 7.0, MASK_SPACING, PARAMS, alone=True)
+
+
+def test_a_small_mid_slab_seed_alone_at_its_level_is_a_body():
+    """Its mid-slab seed is under the volume floor (set for seeds labelled in 3D), but no
+    other seed covers its level: it is kept and grows back over its marrow there."""
+    marrow, distance, front = _three_bodies(slice(56, 72))
+    bodies = _alone_kept(marrow, distance, front)
+    assert bodies.max() == 3
+    label = bodies[26, 64, 7]
+    assert label > 0 and bodies[26, 23, 7] != label and bodies[26, 95, 7] != label
+    _, si, _ = np.nonzero(bodies == label)
+    assert 46 <= si.min() and si.max() < 72
+    assert (bodies[:, 56:72, 7] == label).sum() > 0.8 * marrow[:, 56:72, 7].sum()
+    before = split_from_midline(marrow, distance, front, 7.0, MASK_SPACING, PARAMS)
+    assert before.max() == 2  # without the rule (a plain T2 alone): the body is lost
+
+
+def test_a_small_shallow_seed_or_a_fragment_at_a_found_level_is_not_a_body(monkeypatch):
+    # Shallow (10 mm of the 30 mm the other seeds reach): a disc's annulus, a strip.
+    marrow, distance, front = _three_bodies(slice(56, 72))
+    marrow[CANAL_WALL + 12 : BODY_FRONT, 46:72, 7] = False
+    assert _alone_kept(marrow, distance, front).max() == 2
+    # A fragment at a level a kept seed covers: the first body's mid slab split by a vein
+    # (slice 7) into its seed (slice 8) and a smaller piece on slice 6; the piece is as deep.
+    marrow, distance, front = _three_bodies(slice(46, 72))
+    marrow[:, 10:36, 6:8] = False
+    marrow[CANAL_WALL + 2 : BODY_FRONT, 18:32, 6] = True
+    assert _alone_kept(marrow, distance, front).max() == 3
+    monkeypatch.setattr(midline_module, "SAME_LEVEL_FRACTION", 1.0)  # levels not compared
+    assert _alone_kept(marrow, distance, front).max() == 4
 
 
 # --- the canal without a T1 is not the fat under the skin -------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmetoolkit.spine.autoseg.shell import add_dark_shell, shell_thresholds
+from bmetoolkit.spine.autoseg.shell import add_dark_shell, add_half_edge, shell_thresholds
 
 SPACING = np.array([1.0, 1.0, 3.0])  # canonical (AP, SI, LR)
 MARROW, SHELL, TISSUE = 100.0, 45.0, 95.0
@@ -83,3 +83,44 @@ def test_shell_rings_from_a_face_profile(profile, rings):
     assert last == rings
     if rings:
         assert profile[1] < threshold < profile[rings + 1]
+
+
+# --- the edge blurred over one voxel, from a fat-suppressed image alone -------------------------
+
+CORTEX, BLURRED, BEYOND = 30.0, 60.0, 150.0  # the body's dark outer layer, the blur, muscle
+
+
+def _blurred_edge(blurred: float, beyond: float = BEYOND):
+    """A marrow box whose outer layer is dark cortex, then one voxel of ``blurred`` signal
+    in front of and behind it (AP faces), then ``beyond``; the box is the body."""
+    image = np.full((44, 44, 5), beyond, np.float32)
+    ap, si = BODY[0], BODY[1]
+    image[ap.start - 1 : ap.stop + 1, si] = blurred
+    image[ap, si] = CORTEX
+    image[ap.start + 1 : ap.stop - 1, si.start + 1 : si.stop - 1] = MARROW
+    bodies = np.zeros(image.shape, np.int32)
+    bodies[BODY] = 1
+    return image, bodies
+
+
+def test_the_layer_below_halfway_to_the_tissue_beyond_is_added():
+    image, bodies = _blurred_edge(BLURRED)  # 0.6 of the marrow, halfway is (0.3 + 1.5) / 2
+    grown, evidence = add_half_edge(bodies, image, SPACING)
+    added = (grown == 1) & (bodies == 0)
+    assert added[BODY[0].stop, BODY[1]].all() and added[BODY[0].start - 1, BODY[1]].all()
+    assert not added[BODY[0].stop + 1 :].any() and not added[: BODY[0].start - 1].any()
+    assert evidence["faces"] >= 2
+
+
+@pytest.mark.parametrize(
+    "blurred, beyond",
+    [
+        (110.0, BEYOND),  # above halfway: the tissue beyond, not the body's edge
+        (35.0, 40.0),  # the tissue beyond as dark as the cortex: no edge to locate
+    ],
+)
+def test_no_layer_without_an_edge_crossing_halfway(blurred, beyond):
+    image, bodies = _blurred_edge(blurred, beyond)
+    grown, _ = add_half_edge(bodies, image, SPACING)
+    added = (grown == 1) & (bodies == 0)
+    assert not added[BODY[0].stop, BODY[1]].any() and not added[BODY[0].start - 1, BODY[1]].any()

@@ -69,7 +69,7 @@ from bmetoolkit.spine.autoseg.oversized import cut_back_caudal
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
-from bmetoolkit.spine.autoseg.shell import add_dark_shell
+from bmetoolkit.spine.autoseg.shell import add_dark_shell, add_half_edge
 from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
 from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
@@ -275,8 +275,18 @@ def _segment_column(
         # Bodies joined through the lateral slices to the tissue beside and in front of
         # them are dropped whole: seeds from the mid-sagittal slab, grown back by watershed,
         # keep them apart (kept when that finds more bodies).
+        # From a fat-suppressed image alone, a small mid-slab seed alone at its level too.
+        alone = suppressed_alone and params.suppressed_seed_alone
         mid = _bodies_from_marrow(
-            marrow, dark, distance, canal, spacing, params, True, caudal_cut=s1_cut
+            marrow,
+            dark,
+            distance,
+            canal,
+            spacing,
+            params,
+            from_midline=True,
+            caudal_cut=s1_cut,
+            seed_alone=alone,
         )
         if int(mid[0].max()) > int(bodies.max()):
             bodies, notes, grown = mid
@@ -286,7 +296,15 @@ def _segment_column(
             # off at the discs' anterior edges and keep that when it gives more bodies.
             cut = limit_to_disc_fronts(marrow, canal.front, *where, spacing)
             retry = _bodies_from_marrow(
-                cut, dark, distance, canal, spacing, params, from_midline=True, caudal_cut=s1_cut
+                cut,
+                dark,
+                distance,
+                canal,
+                spacing,
+                params,
+                from_midline=True,
+                caudal_cut=s1_cut,
+                seed_alone=alone,
             )
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
@@ -346,6 +364,12 @@ def _segment_column(
             level_bodies, bodies = bodies, keep_apart(grown, bodies, spacing)[0]
             shell["voxels_added"] = int((bodies > 0).sum() - (level_bodies > 0).sum())
             evidence = {**evidence, "dark_shell": shell}
+        if suppressed_alone and params.suppressed_half_edge:
+            # The edge blurred over one voxel: the layer below halfway to the tissue beyond.
+            edged, half = add_half_edge(bodies, image, spacing)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = keep_apart(edged, bodies, spacing)[0]
+            evidence = {**evidence, "half_edge": half}
     else:  # with a T1
         discs_from = fluid if fat_suppressed else None
         polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)
@@ -462,6 +486,7 @@ def _bodies_from_marrow(
     face_layer: bool = False,
     confine_rejected: bool = False,
     caudal_cut: NDArray[np.float32] | None = None,
+    seed_alone: bool = False,
 ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
@@ -478,12 +503,16 @@ def _bodies_from_marrow(
     (:func:`.bodies.split_bodies`). ``caudal_cut`` (a plain T2 alone, the image): the
     caudal-most segment too large for a body is cut back to S1 before the size check when
     it shows S1's evidence (:func:`.oversized.cut_back_caudal`; opt-out
-    ``t2_caudal_cut``). Returns the bodies (labels 1..n), the notes of the checks
+    ``t2_caudal_cut``). ``seed_alone`` (a fat-suppressed image alone, with
+    ``from_midline``): a mid-slab seed under the volume floor alone at its level is kept
+    (:func:`.midline.alone_at_level`). Returns the bodies (labels 1..n), the notes of the checks
     (bodies dropped) and the voxels the cortex steps grew (for
     :func:`.apart.keep_apart`).
     """
     if from_midline:
-        bodies = bodies_from_midline(marrow, distance, canal.front, canal.midline, spacing, params)
+        bodies = bodies_from_midline(
+            marrow, distance, canal.front, canal.midline, spacing, params, seed_alone
+        )
     else:
         midline = canal.midline if confine_rejected else None
         bodies = split_bodies(marrow, distance, canal.front, spacing, params, midline)

@@ -35,7 +35,13 @@ from skimage.segmentation import watershed
 from bmetoolkit.spine.autoseg.bodies import _disk, _plausible, _split_tall, box_around
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
-__all__ = ["bodies_from_midline", "mid_slab", "reach_of_bodies", "split_from_midline"]
+__all__ = [
+    "alone_at_level",
+    "bodies_from_midline",
+    "mid_slab",
+    "reach_of_bodies",
+    "split_from_midline",
+]
 
 Mask = NDArray[np.bool_]
 Labels = NDArray[np.int32]
@@ -47,6 +53,12 @@ DEPTH_MARGIN_MM = 2.0
 #: A body of the second pass is dropped when more than this fraction of its SI extent
 #: overlaps a body of the first pass (one body per level).
 SAME_LEVEL_FRACTION = 0.5
+#: A seed under the volume floor is kept when alone at its level (:func:`alone_at_level`)
+#: and at least this fraction of the floor ...
+ALONE_MIN_VOLUME_FRACTION = 0.25
+#: ... and at least this fraction of the kept seeds' median depth (as
+#: ``column_fit``'s shallow-segment check).
+ALONE_DEPTH_FRACTION = 0.65
 #: Percentile of a body's distance from the canal wall taken as its anterior reach.
 REACH_PERCENTILE = 95.0
 
@@ -64,6 +76,7 @@ def split_from_midline(
     midline: float,
     spacing: NDArray,
     params: AutosegParameters,
+    alone: bool = False,
 ) -> Labels:
     """Bodies (labels 1..n) from mid-slab seeds grown back by watershed (steps 1-2 above).
 
@@ -79,12 +92,17 @@ def split_from_midline(
         Left-right index of the canal midline.
     spacing : ndarray, shape (3,)
     params : AutosegParameters
+    alone : bool
+        Also keep the seeds under the volume floor alone at their level
+        (:func:`alone_at_level`; a fat-suppressed image alone).
     """
     seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
     mid = mid_slab(marrow.shape[2], midline, spacing)
     labels, n = ndimage.label(seeds & mid[None, None, :])
     labels, n, _ = _split_tall(labels, n, front, spacing, params)
     keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
+    if alone:
+        keep = [*keep, *alone_at_level(labels, keep, distance, spacing, params)]
     if not keep:
         return np.zeros(marrow.shape, np.int32)
     # The transforms and the watershed run on boxes around the marrow and the seeds (the
@@ -101,6 +119,71 @@ def split_from_midline(
     lookup = np.zeros(n + 1, np.int32)
     lookup[keep] = np.arange(1, len(keep) + 1)
     return lookup[grown]
+
+
+def _seed_shape(
+    labels: Labels, box: tuple[slice, ...], label: int, distance: NDArray[np.float32], grown: float
+) -> tuple[float, float]:
+    """A seed's distance behind it to the canal wall and its depth (mm), as
+    :func:`.bodies._plausible` reads them (allowing for the erosion ``grown``)."""
+    inside = (labels[box] == label).any(axis=2)
+    gaps = distance[box[:2]][inside]
+    return float(gaps.min()) - grown, float(gaps.max() - gaps.min()) + 2 * grown
+
+
+def alone_at_level(
+    labels: Labels,
+    keep: list[int],
+    distance: NDArray[np.float32],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> list[int]:
+    """Seeds under the volume floor kept as bodies: each alone at its level of the column.
+
+    The mid-slab seed holds only the part of a body's eroded marrow within
+    :data:`MID_SLAB_MM` of the midline; a basivertebral vein, a lesion band or mottled
+    marrow there can leave it under the volume floor of :func:`.bodies._plausible` (set
+    for seeds labelled in 3D), and the body is then lost although its neighbours are
+    found. The floor is there to reject fragments, and a fragment shares its level with
+    its body's seed. A seed passing every other check of :func:`.bodies._plausible`, at
+    least :data:`ALONE_MIN_VOLUME_FRACTION` of the floor, whose SI range overlaps no kept
+    seed's by more than :data:`SAME_LEVEL_FRACTION` and whose depth is at least
+    :data:`ALONE_DEPTH_FRACTION` of the kept seeds' median depth (adjacent bodies differ
+    in depth by about a tenth; a disc's posterior annulus or a strip of tissue is
+    shallower) is kept; the largest first, each then covering its level. Needs at least
+    two kept seeds (their median depth).
+    """
+    if len(keep) < 2:
+        return []
+    grown = params.seed_erosion_mm
+    boxes = ndimage.find_objects(labels)
+    depths = [_seed_shape(labels, boxes[label - 1], label, distance, grown)[1] for label in keep]
+    min_depth = ALONE_DEPTH_FRACTION * float(np.median(depths))
+    volumes = np.bincount(labels.ravel(), minlength=len(boxes) + 1) * float(np.prod(spacing))
+    floor = params.min_body_volume_mm3 * 0.5
+    ranges = [(boxes[label - 1][1].start, boxes[label - 1][1].stop) for label in keep]
+    candidates = []
+    for label, box in enumerate(boxes, start=1):
+        if box is None or label in keep:
+            continue
+        if not ALONE_MIN_VOLUME_FRACTION * floor <= volumes[label] < floor:
+            continue
+        height = (box[1].stop - box[1].start) * spacing[1] + 2 * grown
+        gap, depth = _seed_shape(labels, box, label, distance, grown)
+        if (
+            height >= params.min_body_height_mm
+            and gap <= params.max_posterior_gap_mm
+            and min_depth <= depth <= params.max_body_depth_mm
+        ):
+            candidates.append(label)
+    added = []
+    for label in sorted(candidates, key=lambda c: -volumes[c]):
+        low, high = boxes[label - 1][1].start, boxes[label - 1][1].stop
+        shared = max(min(high, h) - max(low, lo) for lo, h in ranges) / (high - low)
+        if shared <= SAME_LEVEL_FRACTION:
+            added.append(label)
+            ranges.append((low, high))
+    return added
 
 
 def _in_plane_depth(mask: Mask, spacing: NDArray) -> NDArray[np.float64]:
@@ -157,16 +240,18 @@ def bodies_from_midline(
     midline: float,
     spacing: NDArray,
     params: AutosegParameters,
+    alone: bool = False,
 ) -> Labels:
-    """Bodies (labels 1..n): :func:`split_from_midline`, then the second pass (step 3)."""
-    first = split_from_midline(marrow, distance, front, midline, spacing, params)
+    """Bodies (labels 1..n): :func:`split_from_midline`, then the second pass (step 3);
+    ``alone`` as there."""
+    first = split_from_midline(marrow, distance, front, midline, spacing, params, alone)
     reach = reach_of_bodies(first, distance, midline, spacing)
     if reach is None:
         return first
     beyond = distance > (reach + DEPTH_MARGIN_MM)[None, :]
     taken = ndimage.binary_dilation(first > 0, structure=np.ones((3, 3, 1), bool))
     second = split_from_midline(
-        marrow & ~beyond[:, :, None] & ~taken, distance, front, midline, spacing, params
+        marrow & ~beyond[:, :, None] & ~taken, distance, front, midline, spacing, params, alone
     )
     out = first.copy()
     n = int(first.max())

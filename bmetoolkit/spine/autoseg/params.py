@@ -261,6 +261,16 @@ class AutosegParameters:
         the sacrum), is dropped with a note; then two segments that touch are cut at the
         faint dark endplate line near the ends that face each other
         (:mod:`bmetoolkit.spine.autoseg.column_fit`).
+    suppressed_seed_alone : bool
+        From a STIR (or fat-suppressed T2) alone: a mid-sagittal seed under the volume floor
+        is kept when no other seed covers its level and it is about as deep as the others
+        (a body whose mid-slab marrow a vein or a lesion band took;
+        :func:`bmetoolkit.spine.autoseg.midline.alone_at_level`).
+    suppressed_half_edge : bool
+        From a STIR (or fat-suppressed T2) alone: after the dark shell, the voxel layer just
+        outside each body face darker than halfway from the body's outer layer to the tissue
+        beyond (the edge blurred over one voxel) is added, where that tissue is brighter by
+        0.2 of the marrow (:func:`bmetoolkit.spine.autoseg.shell.add_half_edge`).
     """
 
     tissue_fraction: float = 0.05
@@ -325,6 +335,8 @@ class AutosegParameters:
     suppressed_wall_reach_mm: float = 8.0
     t2_caudal_cut: bool = True
     suppressed_column_fit: bool = True
+    suppressed_seed_alone: bool = True
+    suppressed_half_edge: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
