@@ -230,3 +230,55 @@ def test_the_analysis_reports_veins_apart_and_keeps_the_central_edema(veined_cas
     assert any("basivertebral vein" in note for note in result.notes)
     assert kept_after >= kept_before - 0.05  # the central edema stays
     assert result.parameters.vein_max_height_frac == Parameters().vein_max_height_frac
+
+
+# --- a vein joined to a faint edema at the grow level does not set its edge ---------------------
+
+
+def _edema_stage(fluid: np.ndarray, params: Parameters) -> tuple[np.ndarray, np.ndarray]:
+    """The analysis' edema stage on the block body's fluid decision image, and its veins."""
+    from bmetoolkit.analysis import edema_candidates
+    from bmetoolkit.decision import decision_levels
+
+    body, axes = _body()
+    levels = decision_levels({"stir": 0.1}, fluid="stir", params=params)
+    veins = lambda mask: basivertebral_veins(mask, [body], axes, params)  # noqa: E731
+    bme = edema_candidates({"stir": fluid}, levels, 1.0, params, veins=veins)
+    return bme, veins(bme)
+
+
+def _marrow() -> np.ndarray:
+    body, _ = _body()
+    fluid = np.full(SHAPE, np.nan, np.float32)
+    fluid.reshape(-1)[body.index[body.marrow]] = 1.0
+    return fluid
+
+
+def test_a_vein_joined_to_a_faint_edema_does_not_set_its_edge():
+    """A faint edema (1.4 x, 1.6 x in a small part away from the vein: a seed of its own)
+    that a bright vein (3 x) runs into. Cut at half the vein's contrast, the edema fell below
+    its region's edge and the vein, left alone, was recognised and left out with it.
+    Measured without the vein, the peak is the edema's own, and the vein joined to it stays
+    part of the edema."""
+    fluid = _marrow()
+    faint = np.zeros(SHAPE, bool)
+    faint[18:32, 7:22, 12:25] = True  # 14 x 15 x 13 mm, against the posterior wall
+    vein = np.zeros(SHAPE, bool)
+    vein[22:28, 7:18, 17:20] = True  # 3 mm tall, 7 % of the grow-level region
+    fluid[faint], fluid[vein] = 1.4, 3.0
+    fluid[26:30, 16:20, 13:16] = 1.6
+    bme, veins = _edema_stage(fluid, Parameters())
+    kept = bme & ~veins
+    assert kept[faint].all()  # the vein with it: a vein joined to an edema is part of it
+    bme, veins = _edema_stage(fluid, Parameters(vein_apart_from_peak=False))
+    assert not (bme & ~veins).any()
+
+
+def test_a_vein_with_only_faint_marrow_around_it_is_still_left_out():
+    """The grow-level marrow around a vein holds no seed of its own away from the vein: it is
+    not a lesion, so the vein's peak still sets the region's edge, and the vein is left out."""
+    fluid = _marrow()
+    fluid[18:32, 7:22, 12:25] = 1.3
+    fluid[22:28, 7:18, 17:20] = 3.0
+    bme, veins = _edema_stage(fluid, Parameters())
+    assert bme.any() and not (bme & ~veins).any()
