@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -51,7 +51,7 @@ from bmetoolkit.segment import (
     grow_into_walls,
     label_lesions,
     outshone_from_outside,
-    segment_bme_regions,
+    segment_bme,
 )
 from bmetoolkit.spine.cortex import shell_depths
 from bmetoolkit.spine.labels import VertebraLabels, vertebral_bodies
@@ -64,7 +64,7 @@ from bmetoolkit.spine.vertebra import (
     on_grid,
 )
 from bmetoolkit.study import Study
-from bmetoolkit.veins import basivertebral_veins, drop_basivertebral_veins
+from bmetoolkit.veins import drop_basivertebral_veins
 from bmetoolkit.volume import Volume, grid_to_box_index, grown_box, occupied_box
 
 __all__ = [
@@ -292,12 +292,7 @@ def analyze_study(
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = _within_marrow(ratios, marrow, fitted_on, user_normal)
     voxel_mm3 = grid.voxel_volume_mm3
-    axes = grid.affine[:3, :3]
-    bme = edema_candidates(
-        decisions, levels, voxel_mm3, params,
-        veins=lambda mask: basivertebral_veins(mask, bodies, axes, params),
-        spacing=grid.spacing,
-    )  # fmt: skip
+    bme = edema_candidates(decisions, levels, voxel_mm3, params)
     bme, spots, spot_notes = drop_focal_spots(
         bme, decisions[fluid], grid.spacing, voxel_mm3, params, sd=levels.sd.get(fluid, 0.0)
     )
@@ -403,33 +398,18 @@ def edema_candidates(
     params: Parameters,
     *,
     extra_seeds: NDArray[np.bool_] | None = None,
-    veins: Callable[[NDArray[np.bool_]], NDArray[np.bool_]] | None = None,
-    spacing: Any = None,
 ) -> NDArray[np.bool_]:
     """The spine's edema before the focal-spot decision (:func:`bmetoolkit.segment.segment_bme`
     on the decision images and the scan's levels); ``extra_seeds`` seed more regions at the
-    grow level (the follow-up's joint decision: a lesion of the other visit). ``veins``
-    (the regions of a mask that are basivertebral veins, :func:`bmetoolkit.veins.
-    basivertebral_veins`): with ``vein_apart_from_peak``, a region's peak is measured
-    without the veins its half-maximum cut leaves
-    (:func:`bmetoolkit.segment.segment_bme_regions`' ``peak_apart``; the lesion the peak
-    is then measured on lies ``decision_smoothing_mm`` or more from the vein, at least a
-    voxel, on a grid of ``spacing`` mm: the smoothing's reach of the vein's brightness)."""
-    apart = veins if params.vein_apart_from_peak else None
-    reach = (1, 1, 1)
-    if spacing is not None:
-        steps = np.ceil(params.decision_smoothing_mm / np.asarray(spacing, float) - 1e-6)
-        reach = tuple(max(1, int(step)) for step in steps)
-    return segment_bme_regions(
+    grow level (the follow-up's joint decision: a lesion of the other visit)."""
+    return segment_bme(
         decisions.get("t1"),
         decisions[levels.fluid],
         levels=levels,
         voxel_mm3=voxel_mm3,
         params=params,
         coarse_seeds=extra_seeds,
-        peak_apart=apart,
-        apart_reach=reach,
-    )[0]
+    )
 
 
 def edema_into_walls(

@@ -206,13 +206,6 @@ class Parameters:
         edema: left out of the edema and reported apart (``checks.basivertebral_veins`` and
         a note; :mod:`bmetoolkit.veins`). 0 keeps it as edema. Default 0.3 (a vein of up to
         4 mm, widened by the decision smoothing, in a body of 24-30 mm).
-    vein_apart_from_peak : bool
-        A region recognised as a basivertebral vein once each region is cut at its half
-        maximum does not set the peak of the grow-level region it was cut from when the
-        rest of that region is a lesion of its own (it holds a seed away from the vein):
-        that region is cut again with its peak measured on that lesion (see
-        ``lesion_edge_fraction``). The vein's voxels stay in the region where they reach
-        its edge. Default True.
 
     Modic classification
     --------------------
@@ -372,7 +365,6 @@ class Parameters:
     focal_max_mm: float = 15.0
     focal_max_ratio: float = 1.5
     vein_max_height_frac: float = 0.3
-    vein_apart_from_peak: bool = True
     t1_hyper_ratio: float = 1.12
     t1_hyper_seed_ratio: float = 1.20
     fluid_hypo_ratio: float = 0.80

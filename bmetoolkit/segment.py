@@ -52,7 +52,6 @@ from bmetoolkit.volume import grown_box, occupied_box
 __all__ = [
     "FACE_NEIGHBOURS",
     "Regions",
-    "apart_peak_mask",
     "boxed_regions",
     "focal_spots",
     "grow_into_layer",
@@ -233,33 +232,12 @@ def segment_bme_regions(
     params: Parameters,
     seedable: NDArray[np.bool_] | None = None,
     coarse_seeds: NDArray[np.bool_] | None = None,
-    peak_apart: Callable[[NDArray[np.bool_]], NDArray[np.bool_]] | None = None,
-    apart_reach: tuple[int, ...] = (1, 1, 1),
 ) -> tuple[NDArray[np.bool_], Regions]:
-    """:func:`segment_bme`'s mask and its :class:`Regions` (for the stages after it).
-
-    ``peak_apart``: given the regions cut at their half maximum, the voxels that are not
-    lesion (the regions recognised as basivertebral veins). A grow-level region holding
-    such voxels is cut again with its peak measured on the rest of it that is a lesion of
-    its own (:func:`apart_peak_mask`: grow-level voxels holding a seed, ``apart_reach``
-    voxels or more away from them; :func:`half_maximum`'s ``peak_outside``), so that a
-    brighter vein joined to a faint edema at the grow level does not set the edema's edge.
-    The vein's voxels stay in the region where they reach that edge. A region with no such
-    rest (a vein and the grow-level marrow around it) is cut as before.
-    """
+    """:func:`segment_bme`'s mask and its :class:`Regions` (for the stages after it)."""
     regions = grow_regions(
         t1_ratio, fluid_ratio, levels=levels, seedable=seedable, extra_seeds=coarse_seeds
     )
     mask = half_maximum(regions, fluid_ratio, params.lesion_edge_fraction)
-    if peak_apart is not None and mask.any():
-        _, seeds = grow_masks(
-            t1_ratio, fluid_ratio, levels=levels, seedable=seedable, extra_seeds=coarse_seeds
-        )
-        apart = apart_peak_mask(regions, peak_apart(mask) & mask, seeds, apart_reach)
-        if apart.any():
-            mask = half_maximum(
-                regions, fluid_ratio, params.lesion_edge_fraction, peak_outside=apart
-            )
     supporting = t1_ratio is not None and levels.t1_criterion == "supporting"
     return sized_regions(
         mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
@@ -294,46 +272,6 @@ def sized_regions(
     if values is not None and accept is not None:
         keep = _median_accepted(regions, values, accept, keep)
     return regions.where(keep)
-
-
-def apart_peak_mask(
-    regions: NDArray[np.bool_],
-    apart: NDArray[np.bool_],
-    seeds: NDArray[np.bool_],
-    reach: tuple[int, ...] = (1, 1, 1),
-) -> NDArray[np.bool_]:
-    """The voxels to leave out of each region's peak when ``apart`` (e.g. a vein) is not
-    to set it: in every region of ``regions`` holding ``apart`` voxels and a lesion of its
-    own without them (its voxels ``reach`` voxels or more, per axis, from ``apart``,
-    connected and holding one of ``seeds``: the hysteresis of :func:`grow_regions` without
-    the apart voxels and the marrow their blur brightens), all but that lesion; nothing in
-    a region whose rest is not a lesion by itself (a vein and the grow-level marrow around
-    it: its peak stays the vein's, so its half maximum leaves the vein alone).
-
-    >>> regions = np.ones((1, 1, 9), bool)
-    >>> vein = np.zeros((1, 1, 9), bool); vein[0, 0, :2] = True
-    >>> seeds = np.zeros((1, 1, 9), bool); seeds[0, 0, 6] = True
-    >>> apart_peak_mask(regions, vein, seeds).astype(int).tolist()
-    [[[1, 1, 1, 0, 0, 0, 0, 0, 0]]]
-    >>> seeds[0, 0, 6] = False; seeds[0, 0, 2] = True  # the vein's own blur only
-    >>> int(apart_peak_mask(regions, vein, seeds).sum())
-    0
-    """
-    out = np.zeros(regions.shape, bool)
-    if not apart.any():
-        return out
-    structure = np.ones(tuple(2 * r + 1 for r in reach), bool)
-    near = ndimage.binary_dilation(apart, structure)
-    rest = hysteresis(regions & ~near, seeds & ~near)
-    labelled = Regions.of(regions)
-    numbers = np.zeros(labelled.count + 1, bool)
-    numbers[np.unique(labelled.labels[apart[labelled.box]])] = True
-    has_rest = np.zeros(labelled.count + 1, bool)
-    has_rest[np.unique(labelled.labels[rest[labelled.box]])] = True
-    chosen = numbers & has_rest
-    chosen[0] = False
-    out[labelled.box] = chosen[labelled.labels]
-    return out & ~rest
 
 
 def grow_regions(

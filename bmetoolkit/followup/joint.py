@@ -139,8 +139,7 @@ class VisitDecision:
         regions cut at their half maximum, small and fatty ones dropped)."""
         return edema_candidates(
             self.decisions, self.levels, self.voxel_mm3, self.result.parameters,
-            extra_seeds=seeds, veins=lambda mask: _veins(self, mask),
-            spacing=self.result.study.grid.spacing,
+            extra_seeds=seeds,
         )  # fmt: skip
 
 
