@@ -70,13 +70,7 @@ from bmetoolkit.followup.partial_volume import edema_shares
 from bmetoolkit.followup.warp import warp_labels
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.segment import (
-    boxed_regions,
-    focal_spots,
-    grow_masks,
-    grow_regions,
-    half_maximum,
-)
+from bmetoolkit.segment import boxed_regions, focal_spots, grow_masks, grow_regions
 from bmetoolkit.veins import basivertebral_veins
 
 __all__ = [
@@ -378,8 +372,6 @@ def decide_jointly(
     # a vein recognised at one visit is a vein at the other where a vein-shaped region
     # lies over it (its LR centre and posterior end move with the grid and the noise)
     alone = [_veins(visits[v], kept[v]) for v in (0, 1)]
-    kept = _veins_with_edema(visits, kept, alone, movers)
-    alone = [_veins(visits[v], kept[v]) for v in (0, 1)]
     seen = [np.asarray(movers[1 - v](alone[1 - v].astype(np.int32))) > 0 for v in (0, 1)]
     marrow = [kept[v] & ~(alone[v] | _veins(visits[v], kept[v], seen[v])) for v in (0, 1)]
     bme = [_into_walls(visits[v], marrow[v]) for v in (0, 1)]
@@ -405,54 +397,6 @@ def decide_jointly(
             "t1_decisions_changed": t1_changed[v],
         }
     return JointDecision((bme[0], bme[1]), (marrow[0], marrow[1]), (shares[0], shares[1]), summary)
-
-
-def _veins_with_edema(
-    visits: tuple[VisitDecision, VisitDecision],
-    kept: list[NDArray[np.bool_]],
-    alone: list[NDArray[np.bool_]],
-    movers: tuple[Any, Any],
-) -> list[NDArray[np.bool_]]:
-    """Each visit's edema with the grow-level regions its cut reduced to a recognised vein
-    cut again without the vein's peak, where the other visit's edema (not its veins) lies
-    over the rest of the region and the recut part shows at least
-    :data:`REEXAMINED_CONTRAST` of that edema's median log contrast."""
-    out = [mask.copy() for mask in kept]
-    for v in (0, 1):
-        other = kept[1 - v] & ~alone[1 - v]
-        if not (alone[v].any() and other.any()):
-            continue
-        other_labels, n = _labelled(other)
-        other_contrast = _region_contrasts(other_labels, n, visits[1 - v].fluid)
-        # an edema of the other visit lying mostly inside this visit's vein (brought over)
-        # is that vein with its marrow, not evidence of an edema beside it
-        vein_there = np.asarray(movers[v](alone[v].astype(np.int32))) > 0
-        inside = np.bincount(other_labels[vein_there], minlength=n + 1)
-        size = np.bincount(other_labels.ravel(), minlength=n + 1)
-        evidence = inside <= 0.5 * size
-        evidence[0] = False
-        moved = np.asarray(movers[1 - v](np.where(evidence[other_labels], other_labels, 0)))
-        labels, _ = _labelled(visits[v].regions)
-        fraction = visits[v].result.parameters.lesion_edge_fraction
-        for number in np.unique(labels[alone[v]]):
-            if number == 0:
-                continue
-            region = labels == number
-            rest = region & ~alone[v]
-            hit = np.unique(moved[rest])
-            hit = hit[hit > 0]
-            if not hit.size:
-                continue
-            cut = half_maximum(region, visits[v].fluid, fraction, peak_outside=alone[v] & region)
-            extra = cut & ~alone[v]
-            if not extra.any():
-                continue
-            reference = float(np.max(other_contrast[hit]))
-            if reference > 0 and _median_log(visits[v].fluid[extra]) >= (
-                REEXAMINED_CONTRAST * reference
-            ):
-                out[v] |= cut
-    return out
 
 
 def _grow_level_regions(
