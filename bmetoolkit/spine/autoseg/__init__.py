@@ -71,6 +71,7 @@ from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polar
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
 from bmetoolkit.spine.autoseg.shell import add_dark_shell, add_half_edge
 from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
+from bmetoolkit.spine.autoseg.top_edge import cut_back_top
 from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
@@ -337,6 +338,10 @@ def _segment_column(
         )
         bodies, strips = drop_too_tall(bodies, spacing)
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
+        top_cut: list[str] = []
+        if s1_cut is not None and params.t2_top_cut:
+            # The top body joined to the tissue above and in front of it: cut back to it.
+            bodies, top_cut = cut_back_top(bodies, image, canal.front, canal.midline, spacing)
         bodies, at_edges = drop_large_at_edges(bodies, spacing)
         # Tissue above the column's top, up to the image's edge, with no disc between it
         # and the top body (the T1 path tells it by its missing cortical rim).
@@ -344,7 +349,7 @@ def _segment_column(
         bodies, no_disc = drop_without_disc_at_top(
             bodies, canal.midline, spacing, params.edge_disc_factor, core
         )
-        notes = [*notes, *off_midline, *tall, *strips, *in_discs, *at_edges, *no_disc]
+        notes = [*notes, *off_midline, *tall, *strips, *in_discs, *top_cut, *at_edges, *no_disc]
         # After the checks: a segment they drop may have met a body that stays.
         bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
         if suppressed_alone and params.suppressed_column_fit:

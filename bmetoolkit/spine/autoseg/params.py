@@ -253,6 +253,12 @@ class AutosegParameters:
         lateral walls and its inferior endplate before the size check, and kept when what
         is left is a body below a disc, tilted like the sacrum
         (:mod:`bmetoolkit.spine.autoseg.oversized`).
+    t2_top_cut : bool
+        From a plain T2 alone: the cranial-most segment at the image's upper edge too large
+        for a body (the top body joined to the tissue above and in front of it) is cut back
+        at its caudal body's superior endplate and to the depth and width of the body below
+        it, and kept when what is left is a whole body no larger than the upper-edge size
+        check allows (:mod:`bmetoolkit.spine.autoseg.top_edge`); else it is dropped.
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -337,6 +343,7 @@ class AutosegParameters:
     suppressed_column_fit: bool = True
     suppressed_seed_alone: bool = True
     suppressed_half_edge: bool = True
+    t2_top_cut: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).

@@ -1,0 +1,58 @@
+"""The top body joined to the tissue above and in front of it, cut back instead of dropped
+(:mod:`bmetoolkit.spine.autoseg.top_edge`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bmetoolkit.spine.autoseg.checks import drop_large_at_edges
+from bmetoolkit.spine.autoseg.top_edge import cut_back_top
+
+SPACING = np.ones(3)
+FRONT = 10.0  # the canal's front (AP index) on every row
+MIDLINE = 20.0
+
+
+def _column(endplate: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three whole bodies and a top body joined to tissue above it (up to the upper edge)
+    and in front of it; a dark line at the top body's superior endplate."""
+    bodies = np.zeros((60, 160, 40), np.int32)
+    for label, start in enumerate((5, 38, 71), start=1):
+        bodies[11:41, start : start + 25, 8:33] = label
+    bodies[11:41, 104:129, 8:33] = 4  # the top body
+    bodies[11:56, 133:160, 8:33] = 4  # tissue above it, up to the upper edge
+    bodies[41:56, 104:160, 8:33] = 4  # tissue in front of it, joining the two
+    image = np.full(bodies.shape, 100.0)
+    if endplate:
+        image[:, 129:133, :] = 20.0
+    return bodies, image, np.full(160, FRONT)
+
+
+def test_top_body_joined_to_tissue_above_is_cut_back_to_a_body():
+    bodies, image, front = _column()
+    assert drop_large_at_edges(bodies, SPACING)[0].max() == 3  # dropped whole before
+    out, notes = cut_back_top(bodies, image, front, MIDLINE, SPACING)
+    top = out == 4
+    assert len(notes) == 1 and "cut back" in notes[0]
+    rows = np.flatnonzero(top.any(axis=(0, 2)))
+    assert rows.min() == 104 and rows.max() <= 130  # at the superior endplate
+    assert np.flatnonzero(top.any(axis=(1, 2))).max() <= 42  # the body below's depth + 2 mm
+    assert top.sum() <= 1.3 * (bodies == 3).sum()
+    kept, dropped = drop_large_at_edges(out, SPACING)
+    assert kept.max() == 4 and not dropped
+
+
+def test_without_a_dark_endplate_the_segment_is_left_as_it_was():
+    bodies, image, front = _column(endplate=False)
+    out, notes = cut_back_top(bodies, image, front, MIDLINE, SPACING)
+    assert notes == [] and np.array_equal(out, bodies)
+
+
+def test_a_top_segment_of_a_body_size_is_not_touched():
+    bodies, image, front = _column()
+    bodies[bodies == 4] = 0
+    bodies[11:41, 104:160, 8:33] = 4  # a body cut by the upper edge, no tissue around it
+    bodies[11:41, 129:160, 8:33] = 0
+    bodies[11:41, 140:160, 8:33] = 4
+    out, notes = cut_back_top(bodies, image, front, MIDLINE, SPACING)
+    assert notes == [] and np.array_equal(out, bodies)
