@@ -5,8 +5,9 @@ The scene is that of ``tests/test_bones_rules.py`` (two block bones across a joi
 0.8 x 3 mm, T1 and STIR with 3 % noise) with mottled marrow (``_mottled_scene``: log SD
 ``--mottle`` on the STIR in patches of about 5 mm) and a faint edema (T1 0.85 x, STIR at
 each ``--ratios``) filling a fraction of bone 1 from the joint side (0: healthy). Each case
-is analysed with the default reference and with ``reference_region_mm`` 10 and 15 (the
-reference fitted at a region's scale); found volumes per seed are printed against the truth.
+is analysed with the reference estimated voxel by voxel (``reference_region_mm`` 0, before
+session 26) and at a region's scale of 10 and 15 mm (15, the default); found volumes per seed
+are printed against the truth.
 
 Run: ``python benchmarks/bench_reference_bend.py [--seeds 3] [--mottle 0.06 0.12]``
 """
@@ -43,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ratios", type=float, nargs="+", default=[1.35, 1.5])
     args = parser.parse_args(argv)
     voxel_ml = float(np.prod(scene.SPACING)) / 1000
-    settings = {"default": {}, "region 10 mm": {"reference_region_mm": 10.0},
+    settings = {"voxel by voxel": {"reference_region_mm": 0.0},
+                "region 10 mm": {"reference_region_mm": 10.0},
                 "region 15 mm": {"reference_region_mm": 15.0}}  # fmt: skip
     for mottle in args.mottle:
         for fraction in FRACTIONS:

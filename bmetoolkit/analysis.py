@@ -728,11 +728,6 @@ def _body_notes(
     """Notes on the bodies: coarse voxels, bodies cut by the field of view (one note for
     all of them), and bodies whose reference is weak or at the per-body limit."""
     notes = []
-    if params.reference_region_mm > 0:
-        notes.append(
-            "reference_region_mm applies to marrow masks of any bone (--marrow), not to "
-            "vertebral bodies: the spine's reference was estimated voxel by voxel"
-        )
     coarse = largest_si_extent(bodies)
     if coarse > COARSE_SI_MM:
         notes.append(

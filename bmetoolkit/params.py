@@ -130,18 +130,18 @@ class Parameters:
         Run SimpleITK's N4 bias field correction on each image before the reference fit.
         Default False (the polynomial already models smooth shading).
     reference_region_mm, reference_region_z : float
-        Opt-in, with marrow masks (any bone; 0, the default, switches it off). Voxel by
+        With marrow masks (any bone; the spine's bodies are small and keep their own
+        factor per body, so there the reference is estimated voxel by voxel). Voxel by
         voxel a faint edema filling much of a bone lies within the reference's window of
         mottled marrow: the polynomial field bends towards it and its voxels widen the
-        spread the decision levels come from (half a bone at 1.5 x: nothing found). With
-        ``reference_region_mm`` (15) the first field is fitted to the marrow averaged over
-        that width (each bone at its own level), where the mottle shrinks and the edema
-        does not, with the biweight's scale held to the densest half of the averages; and
-        normal marrow must also be normal averaged so, within ``reference_region_z``
-        robust SDs of normal marrow's own averages (a trimmed estimate) on every sequence.
-        Not the default: on the tuning joints it found edema on two more healthy joints
-        (normal bright regions of a bone are then outside the field too) and cost about
-        0.2 s of CPU (docs/log/bones.md, session 26). Defaults 0 / 3.0.
+        spread the decision levels come from (half a bone at 1.35-1.5 x: nothing found).
+        So the first field is fitted to the marrow averaged over ``reference_region_mm``
+        (each bone at its own level), where the mottle shrinks and the edema does not,
+        with the biweight's scale held to the densest half of the averages and the field's
+        level set by the voxels; and normal marrow must also be normal averaged so, within
+        ``reference_region_z`` robust SDs of normal marrow's own averages (a trimmed
+        estimate) on every sequence. 0 estimates the reference voxel by voxel, as before
+        session 26 (docs/log/bones.md). Defaults 15 / 3.0.
 
     Decisions (adapted to each scan)
     --------------------------------
@@ -361,7 +361,7 @@ class Parameters:
     min_normal_fraction: float = 0.4
     reference_mask_degree: int = 0
     reference_bias_correction: bool = False
-    reference_region_mm: float = 0.0
+    reference_region_mm: float = 15.0
     reference_region_z: float = 3.0
     decision_smoothing_mm: float = 2.0
     grow_z: float = 2.5

@@ -268,16 +268,16 @@ def _mottled_scene(lesion, mottle_sd, seed=0, stir_ratio=1.5):
     )
 
 
-def test_a_faint_edema_filling_half_a_bone_is_found_with_the_region_scale_reference():
-    # Half of bone 1, on the joint side (19 mL at 1.5 x): voxel by voxel the reference's
+def test_a_faint_edema_filling_half_a_bone_does_not_bend_the_reference():
+    # Half of bone 1, on the joint side (21 mL at 1.5 x): voxel by voxel the reference's
     # polynomial bends towards it (the edema reads about 1.2 x, the rest of the bone 0.85 x)
-    # and nothing is found; fitted on 15 mm averages it does not bend.
+    # and nothing is found (reference_region_mm 0, the reference before session 26);
+    # fitted on 15 mm averages it does not bend.
     half = np.zeros(SHAPE, bool)
     half[21:38, BONE_J, BONE_K] = True
     scene = _mottled_scene(half, 0.06)
-    assert _analyze(*scene).bme_volume_ml < 0.5
-    regional = _analyze(*scene, reference_region_mm=15.0)
+    assert _analyze(*scene, reference_region_mm=0.0).bme_volume_ml < 0.5
+    regional = _analyze(*scene)
     assert regional.bme_volume_ml > 12
     assert regional.lesion_rows[0]["bone"] == "bone 1"
-    healthy = _mottled_scene(np.zeros(SHAPE, bool), 0.06)
-    assert _analyze(*healthy, reference_region_mm=15.0).bme_volume_ml == 0
+    assert _analyze(*_mottled_scene(np.zeros(SHAPE, bool), 0.06)).bme_volume_ml == 0
