@@ -278,17 +278,16 @@ def _segment_column(
         # keep them apart (kept when that finds more bodies).
         # From a fat-suppressed image alone, a small mid-slab seed alone at its level too.
         alone = suppressed_alone and params.suppressed_seed_alone
-        mid = _bodies_from_marrow(
-            marrow,
-            dark,
-            distance,
-            canal,
-            spacing,
-            params,
-            from_midline=True,
-            caudal_cut=s1_cut,
-            seed_alone=alone,
-        )
+
+        def from_midline(
+            region: NDArray[np.bool_],
+        ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
+            return _bodies_from_marrow(
+                region, dark, distance, canal, spacing, params,
+                from_midline=True, caudal_cut=s1_cut, seed_alone=alone,
+            )  # fmt: skip
+
+        mid = from_midline(marrow)
         if int(mid[0].max()) > int(bodies.max()):
             bodies, notes, grown = mid
             evidence = {**evidence, "seeds_from_midline": True}
@@ -296,17 +295,7 @@ def _segment_column(
             # Tissue with the marrow's signal in front may have joined the bodies: cut it
             # off at the discs' anterior edges and keep that when it gives more bodies.
             cut = limit_to_disc_fronts(marrow, canal.front, *where, spacing)
-            retry = _bodies_from_marrow(
-                cut,
-                dark,
-                distance,
-                canal,
-                spacing,
-                params,
-                from_midline=True,
-                caudal_cut=s1_cut,
-                seed_alone=alone,
-            )
+            retry = from_midline(cut)
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
