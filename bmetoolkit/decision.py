@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.params import Parameters
-from bmetoolkit.reference import MAD_TO_SD
+from bmetoolkit.reference import robust_sd
 from bmetoolkit.volume import occupied_box
 
 __all__ = [
@@ -282,7 +282,7 @@ def normal_sd(smoothed: NDArray[np.floating], normal: NDArray[np.bool_] | None =
     values = values[np.isfinite(values)]
     if values.size < 20:
         return 0.0
-    return float(MAD_TO_SD * np.median(np.abs(values - np.median(values))))
+    return robust_sd(values)
 
 
 @dataclass(frozen=True)

@@ -90,8 +90,9 @@ def marrow_ratios(
         value are those of its place on the study grid (integer offsets), so the numbers
         are the whole grid's to the last bit.
     region_mm : float
-        Normal marrow must also be normal averaged over this width (mm; 0: voxel by voxel
-        only), within ``reference_region_z`` SDs (see
+        The reference at a region's scale (``reference_region_mm``; 0: voxel by voxel
+        only): its first fields fitted on the marrow averaged over this width (mm), and
+        normal marrow normal so averaged too, within ``reference_region_z`` SDs (see
         :func:`bmetoolkit.reference.normal_marrow_reference`).
 
     Returns

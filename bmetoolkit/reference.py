@@ -591,33 +591,14 @@ def _field_of_region_means(
     # an even subsample, as the fit takes (the level and spread need no more)
     usable = np.flatnonzero(np.isfinite(log_means) & np.isfinite(logs))
     usable = usable[:: max(1, len(usable) // MAX_FIT_VOXELS)]
-    means = log_means[usable]
-    field = fit_reference(
-        np.exp(means), np.asarray(xyz)[usable], degree=degree, max_sigma=_shorth_sd(means)
-    )
-    residual = logs[usable] - field.log_at(np.asarray(xyz)[usable])
-    shift = _biweight_location(residual)
+    means, where = log_means[usable], np.asarray(xyz)[usable]
+    field = fit_reference(np.exp(means), where, degree=degree, max_sigma=_shorth_sd(means))
+    residual = logs[usable] - field.log_at(where)
+    # the voxels' level about it: their biweight location (a degree-0 fit)
+    shift = float(fit_reference(np.exp(residual), where, degree=0).coefficients[0])
     coefficients = field.coefficients.copy()
     coefficients[0] += shift
     return replace(field, coefficients=coefficients, spread=robust_sd(residual - shift))
-
-
-def _biweight_location(values: NDArray[np.float64], iterations: int = IRLS_ITERATIONS) -> float:
-    """Tukey's biweight location of ``values`` (the scale their :func:`robust_sd`).
-
-    >>> rng = np.random.default_rng(0)
-    >>> values = np.concatenate([rng.normal(0, 0.05, 750), np.full(250, 0.4)])
-    >>> abs(round(_biweight_location(values), 2)), round(float(np.median(values)), 2)
-    (0.0, 0.02)
-    """
-    centre = float(np.median(values))
-    reach = max(TUKEY_C * robust_sd(values), 1e-6)
-    for _ in range(iterations):
-        offset = values - centre
-        u = offset / reach
-        weight = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
-        centre += float(np.sum(weight * offset) / max(np.sum(weight), 1e-12))
-    return centre
 
 
 def _shorth_sd(values: NDArray[np.float64]) -> float:
