@@ -471,18 +471,32 @@ def _plausible(
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None or volumes[label] < params.min_body_volume_mm3 * 0.5:
             continue
-        grown = float(grown_by[label])
-        height = (box[1].stop - box[1].start) * spacing[1] + 2 * grown
-        inside = (labels[box] == label).any(axis=2)
-        gaps = distance[box[:2]][inside]
-        gap, front = float(gaps.min()), float(gaps.max())
+        height, gap, depth = component_shape(labels, box, label, distance, spacing, grown_by[label])
         if (
             height >= params.min_body_height_mm
-            and gap - grown <= params.max_posterior_gap_mm
-            and front - gap + 2 * grown <= params.max_body_depth_mm
+            and gap <= params.max_posterior_gap_mm
+            and depth <= params.max_body_depth_mm
         ):
             keep.append(label)
     return keep
+
+
+def component_shape(
+    labels: NDArray,
+    box: tuple[slice, ...],
+    label: int,
+    distance: Array,
+    spacing: NDArray,
+    grown: float,
+) -> tuple[float, float, float]:
+    """A component's height (SI), gap behind it to the canal wall and depth (AP), in mm,
+    allowing for ``grown`` mm of erosion: what :func:`_plausible` checks."""
+    grown = float(grown)
+    height = (box[1].stop - box[1].start) * spacing[1] + 2 * grown
+    inside = (labels[box] == label).any(axis=2)
+    gaps = distance[box[:2]][inside]
+    gap, front = float(gaps.min()), float(gaps.max())
+    return height, gap - grown, front - gap + 2 * grown
 
 
 def fill_lesions(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegParameters):

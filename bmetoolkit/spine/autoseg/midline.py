@@ -32,7 +32,13 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from bmetoolkit.spine.autoseg.bodies import _disk, _plausible, _split_tall, box_around
+from bmetoolkit.spine.autoseg.bodies import (
+    _disk,
+    _plausible,
+    _split_tall,
+    box_around,
+    component_shape,
+)
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 __all__ = [
@@ -121,16 +127,6 @@ def split_from_midline(
     return lookup[grown]
 
 
-def _seed_shape(
-    labels: Labels, box: tuple[slice, ...], label: int, distance: NDArray[np.float32], grown: float
-) -> tuple[float, float]:
-    """A seed's distance behind it to the canal wall and its depth (mm), as
-    :func:`.bodies._plausible` reads them (allowing for the erosion ``grown``)."""
-    inside = (labels[box] == label).any(axis=2)
-    gaps = distance[box[:2]][inside]
-    return float(gaps.min()) - grown, float(gaps.max() - gaps.min()) + 2 * grown
-
-
 def alone_at_level(
     labels: Labels,
     keep: list[int],
@@ -157,7 +153,10 @@ def alone_at_level(
         return []
     grown = params.seed_erosion_mm
     boxes = ndimage.find_objects(labels)
-    depths = [_seed_shape(labels, boxes[label - 1], label, distance, grown)[1] for label in keep]
+    depths = [
+        component_shape(labels, boxes[label - 1], label, distance, spacing, grown)[2]
+        for label in keep
+    ]
     min_depth = ALONE_DEPTH_FRACTION * float(np.median(depths))
     volumes = np.bincount(labels.ravel(), minlength=len(boxes) + 1) * float(np.prod(spacing))
     floor = params.min_body_volume_mm3 * 0.5
@@ -168,8 +167,7 @@ def alone_at_level(
             continue
         if not ALONE_MIN_VOLUME_FRACTION * floor <= volumes[label] < floor:
             continue
-        height = (box[1].stop - box[1].start) * spacing[1] + 2 * grown
-        gap, depth = _seed_shape(labels, box, label, distance, grown)
+        height, gap, depth = component_shape(labels, box, label, distance, spacing, grown)
         if (
             height >= params.min_body_height_mm
             and gap <= params.max_posterior_gap_mm

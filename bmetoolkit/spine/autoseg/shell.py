@@ -32,6 +32,8 @@ canal and discs stop the growth by their signal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -197,32 +199,14 @@ def add_dark_shell(
     evidence : dict
         ``faces_with_shell`` (how many body faces got one) and ``voxels_added``.
     """
+    if cap_mm <= 0:
+        return bodies, {"faces_with_shell": 0, "voxels_added": 0}
     step = float(np.mean(spacing[:2]))
     reach = max(REACH_MM, cap_mm + 2 * step)
-    margin = [int(np.ceil(reach / float(s))) + 1 for s in spacing[:2]] + [0]
-    box = box_around(bodies > 0, margin)
-    if box is None or cap_mm <= 0:
-        return bodies, {"faces_with_shell": 0, "voxels_added": 0}
-    inner, picture = bodies[box], np.asarray(image[box], dtype=np.float32)
-    profiles, marrow, (ring, label, face) = face_profiles(inner, picture, spacing, reach)
-    last = np.zeros((marrow.size, 4), np.int32)
-    level = np.zeros((marrow.size, 4), np.float64)
-    for (body, side), profile in profiles.items():
-        last[body, side], level[body, side] = shell_thresholds(profile, step, cap_mm)
-    threshold = (level * marrow[:, None])[label, face]
-    candidate = (ring >= 1) & (ring <= last[label, face]) & (picture < threshold)
-    cross = ndimage.generate_binary_structure(2, 1)[:, :, None]
-    out = inner.copy()
-    for _ in range(int(last.max(initial=0))):
-        grown = ndimage.grey_dilation(out, footprint=cross)
-        new = (out == 0) & candidate & (grown == label)
-        if not new.any():
-            break
-        out[new] = grown[new]
-    added = int((out != inner).sum())
-    result = bodies.copy()
-    result[box] = out
-    return result, {"faces_with_shell": int((last > 0).sum()), "voxels_added": added}
+    result, faces, added = _grow_through_faces(
+        bodies, image, spacing, reach, lambda profile: shell_thresholds(profile, step, cap_mm)
+    )
+    return result, {"faces_with_shell": faces, "voxels_added": added}
 
 
 def add_half_edge(
@@ -238,27 +222,51 @@ def add_half_edge(
     signal, blurred by partial volume, crosses halfway. Returns the bodies and
     ``{"faces": ..., "voxels_added": ...}``.
     """
-    step = float(np.mean(spacing[:2]))
-    margin = [int(np.ceil(3 * step / float(s))) + 1 for s in spacing[:2]] + [0]
-    box = box_around(bodies > 0, margin)
-    if box is None:
-        return bodies, {"faces": 0, "voxels_added": 0}
-    inner, picture = bodies[box], np.asarray(image[box], dtype=np.float32)
-    profiles, marrow, (ring, label, face) = face_profiles(inner, picture, spacing, 3 * step)
-    level = np.zeros((marrow.size, 4), np.float64)
-    for (body, side), profile in profiles.items():
+
+    def one_ring(profile: NDArray) -> tuple[int, float]:
         if profile.size < 3 or not np.isfinite(profile[:3]).all():
-            continue
+            return 0, 0.0
         half = (profile[0] + profile[2]) / 2
         if profile[2] - profile[0] >= MIN_CONTRAST and profile[1] < half:
-            level[body, side] = half
+            return 1, float(half)
+        return 0, 0.0
+
+    step = float(np.mean(spacing[:2]))
+    result, faces, added = _grow_through_faces(bodies, image, spacing, 3 * step, one_ring)
+    return result, {"faces": faces, "voxels_added": added}
+
+
+def _grow_through_faces(
+    bodies: NDArray[np.int32],
+    image: NDArray,
+    spacing: NDArray,
+    reach_mm: float,
+    read_face: Callable[[NDArray], tuple[int, float]],
+) -> tuple[NDArray[np.int32], int, int]:
+    """Grow each body, face by face, through the rings outside it that ``read_face``
+    gives for that face's profile (:func:`face_profiles` out to ``reach_mm``): up to its
+    ring ``last``, over the voxels darker than its ``level`` (times the body's marrow),
+    one ring at a time. Returns the bodies, the faces grown and the voxels added."""
+    margin = [int(np.ceil(reach_mm / float(s))) + 1 for s in spacing[:2]] + [0]
+    box = box_around(bodies > 0, margin)
+    if box is None:
+        return bodies, 0, 0
+    inner, picture = bodies[box], np.asarray(image[box], dtype=np.float32)
+    profiles, marrow, (ring, label, face) = face_profiles(inner, picture, spacing, reach_mm)
+    last = np.zeros((marrow.size, 4), np.int32)
+    level = np.zeros((marrow.size, 4), np.float64)
+    for (body, side), profile in profiles.items():
+        last[body, side], level[body, side] = read_face(profile)
     threshold = (level * marrow[:, None])[label, face]
-    new = (ring == 1) & (picture < threshold)
+    candidate = (ring >= 1) & (ring <= last[label, face]) & (picture < threshold)
     cross = ndimage.generate_binary_structure(2, 1)[:, :, None]
-    grown = ndimage.grey_dilation(inner, footprint=cross)
-    new &= (inner == 0) & (grown == label)
     out = inner.copy()
-    out[new] = grown[new]
+    for _ in range(int(last.max(initial=0))):
+        grown = ndimage.grey_dilation(out, footprint=cross)
+        new = (out == 0) & candidate & (grown == label)
+        if not new.any():
+            break
+        out[new] = grown[new]
     result = bodies.copy()
     result[box] = out
-    return result, {"faces": int((level > 0).sum()), "voxels_added": int(new.sum())}
+    return result, int((last > 0).sum()), int((out != inner).sum())
