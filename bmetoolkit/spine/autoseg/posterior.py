@@ -21,14 +21,15 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.reference import robust_sd
 from bmetoolkit.spine.autoseg.bodies import BOX_FILL_MIN_AREA
 from bmetoolkit.spine.autoseg.checks import MID_SAGITTAL_HALF_WIDTH_MM
 
 __all__ = ["DARK_MADS", "MIN_BAND_ROWS", "trim_posterior_band"]
 
 #: A voxel is darker than the body's own marrow below its mid-sagittal median minus this
-#: many robust standard deviations (1.4826 x MAD) of it: the threshold follows each
-#: body's marrow and each scan's noise and mottling.
+#: many robust standard deviations (:func:`~bmetoolkit.reference.robust_sd`) of it: the
+#: threshold follows each body's marrow and each scan's noise and mottling.
 DARK_MADS = 3.0
 #: A posterior band is cut only when it runs down at least this fraction of the section's
 #: rows (a wall of tissue behind the body, not a spot at a corner).
@@ -80,7 +81,7 @@ def trim_posterior_band(
         if values.size < 20:
             continue
         median = float(np.median(values))
-        spread = 1.4826 * float(np.median(np.abs(values - median)))
+        spread = robust_sd(values)
         # Sections smaller than half the largest are the body's partial-volumed side, grey
         # throughout: no wall can be told there.
         areas = own.sum(axis=(0, 1))
