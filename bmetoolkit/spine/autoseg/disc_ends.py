@@ -53,7 +53,7 @@ MIN_KEPT = 0.55
 #: the section's: fat is darker throughout, while a disc beyond holds its nucleus, brighter
 #: than marrow, even where the annulus and the dark endplates pull its median under the
 #: marrow's (tuning seeds 91, 99 and 177 from a STIR alone: a whole disc left in the body,
-#: 0.96-0.99 of the section's median beyond the line, its 90th percentile 1.0-1.05).
+#: 0.89-0.99 of the section's median beyond the line, its 90th percentile 1.01-1.04).
 BRIGHT_TAIL_PERCENTILE = 90.0
 #: Line: (angle_deg, offset_mm) of ``-sin(phi) * ap + cos(phi) * si = offset``.
 Line = tuple[float, float]
