@@ -126,3 +126,48 @@ def test_two_bodies_that_touch_are_cut_at_a_faint_endplate():
     assert rows[0] == 115 and rows[-1] == 139  # the endplate stays, the disc is gone
     for label in (1, 3, 4, 5):
         assert np.array_equal(out == label, bodies == label)
+
+
+def _faint_line(bodies: np.ndarray, row: int) -> np.ndarray:
+    """A noisy image of marrow 1.0 with a dark row (0.3) in 8 of 20 AP pixels at ``row``."""
+    rng = np.random.default_rng(5)
+    image = (1.0 + rng.normal(0.0, 0.02, bodies.shape)).astype(np.float32)
+    image[np.arange(5, 25, 2)[:8], row, :] = 0.3
+    return image
+
+
+def test_touching_read_against_the_bodies_height_when_discs_were_taken():
+    """Bodies 25 mm tall; body 2 took the disc below it down to 1 mm from body 3 (its
+    endplate, a faint line, at row 115), and bodies 1 and 4 lie 2 mm from their
+    neighbours: the column's median disc is 2 mm, so the 1 mm gap was not read as two
+    segments touching (tuning seeds 75 and 99). Under a tenth of the median segment's
+    height (2.5 mm) it is: body 2 loses the disc and keeps its endplate; the others, with
+    no line near their ends, stay."""
+    bodies = _column([(142, 167), (106, 140), (80, 105), (47, 78), (10, 35)], depth=20)
+    image = _faint_line(bodies, 115)
+    old, cut = cut_touching_ends(bodies, image, MIDLINE, SPACING)
+    assert cut == 0 and np.array_equal(old, bodies)
+    out, cut = cut_touching_ends(bodies, image, MIDLINE, SPACING, disc_taken=True)
+    assert cut == 1
+    rows = np.flatnonzero((out == 2).any(axis=(0, 2)))
+    assert rows[0] == 115 and rows[-1] == 139
+    for label in (1, 3, 4, 5):
+        assert np.array_equal(out == label, bodies == label)
+
+
+def test_a_segment_a_disc_taller_than_the_others_is_cut_at_its_faint_endplate():
+    """Body 3 took the disc above it (rows 110-119; its superior endplate, a faint line,
+    at row 110) and the body beyond that disc was lost (a 45 mm gap): no segment touches
+    it, but at 1.4 times the median segment's height it holds a body and a disc (tuning
+    seed 65's L5). The disc is cut off; the bodies of ordinary height are not read."""
+    bodies = _column([(200, 225), (165, 190), (85, 120), (50, 75), (15, 40)], depth=20)
+    image = _faint_line(bodies, 110)
+    image[np.arange(5, 25, 2)[:8], 205, :] = 0.3  # a faint dark row inside body 1
+    old, cut = cut_touching_ends(bodies, image, MIDLINE, SPACING)
+    assert cut == 0 and np.array_equal(old, bodies)
+    out, cut = cut_touching_ends(bodies, image, MIDLINE, SPACING, disc_taken=True)
+    assert cut == 1
+    rows = np.flatnonzero((out == 3).any(axis=(0, 2)))
+    assert rows[0] == 85 and rows[-1] == 110
+    for label in (1, 2, 4, 5):
+        assert np.array_equal(out == label, bodies == label)

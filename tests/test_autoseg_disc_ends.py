@@ -88,3 +88,18 @@ def test_fatty_marrow_beyond_a_dark_band_is_not_cut_as_disc():
     image[5:25, 84:91], image[5:25, 91] = 100.0, 10.0
     out, cut = cut_at_end_lines(bodies, image, 2.0, SPACING)
     assert cut == 1 and _rows(out, 3) == (66, 91)
+
+
+def test_a_disc_beyond_the_line_is_cut_though_its_median_is_under_the_marrows():
+    """Body 3 took the disc above it (rows 92-97): its annulus a little darker than the
+    marrow (90 against 100), so the part beyond the endplate reads, by its median, like
+    fatty marrow; but its nucleus (250) is brighter than any marrow, and fat is darker
+    throughout: the disc is cut off (tuning seeds 91, 99, 177 from a STIR alone)."""
+    bodies, image = _column()
+    bodies[5:25, 92:98] = 3
+    image[5:25, 92:98] = 90.0
+    image[10:20, 93:97] = 250.0
+    out, cut = cut_at_end_lines(bodies, image, 2.0, SPACING)
+    assert cut == 1 and _rows(out, 3) == (66, 91)
+    for label in (1, 2, 4):
+        assert np.array_equal(out == label, bodies == label)

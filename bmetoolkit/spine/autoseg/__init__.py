@@ -346,7 +346,9 @@ def _segment_column(
             bodies, unfit = drop_unfit(bodies, canal.midline, spacing)
             notes = [*notes, *unfit]
             # Two bodies that touch: one took the disc between them, up to a faint endplate.
-            bodies, touching = cut_touching_ends(bodies, image, canal.midline, spacing)
+            bodies, touching = cut_touching_ends(
+                bodies, image, canal.midline, spacing, params.suppressed_disc_taken
+            )
             evidence = {**evidence, "touching_ends_cut": touching}
         level_bodies = None
         if params.dark_shell_max_mm > 0:

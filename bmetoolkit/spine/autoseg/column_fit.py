@@ -38,7 +38,7 @@ from bmetoolkit.spine.autoseg.levels import (
     body_shapes,
 )
 
-__all__ = ["cut_touching_ends", "drop_unfit", "mid_sagittal_depths"]
+__all__ = ["cut_touching_ends", "drop_unfit", "mid_sagittal_depths", "touching_ends"]
 
 Labels = NDArray[np.int32]
 
@@ -187,10 +187,27 @@ def drop_unfit(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels
 #: when this share of the line's band is dark (the end cut of :mod:`.disc_ends` asks
 #: 0.3 of any end; here the missing disc says one lies there).
 FAINT_SHARE = 0.15
+#: A central gap under this fraction of the median segment's height is no disc either,
+#: whatever the column's median disc (a lumbar disc is about a third of its body's height,
+#: a degenerated one a fifth). Where half the bodies took a disc the gaps left between
+#: them are the column's "median disc" (tuning seeds 75, 99: 2.2-2.7 mm against discs of
+#: 9-11 mm), and a gap of 0.7-0.8 mm did not count as touching.
+TOUCH_HEIGHT_FACTOR = 0.1
+#: A segment taller (mid-sagittal height) than this many times the median segment holds
+#: a body and (most of) a disc: both its ends are read as where two segments touch.
+#: Adjacent bodies differ in height by about a tenth and a disc is a third of a body or
+#: less, so a body with a disc is 1.3-1.4 of its neighbours, two bodies 2.3 (those are
+#: split first: :mod:`.joined`, 1.6 of the SI extent). Tuning seed 65: L5 with the disc
+#: above it, 1.66 of the median segment, its neighbour above lost.
+TALL_FACTOR = 1.3
 
 
 def cut_touching_ends(
-    bodies: Labels, image: NDArray[np.float32], midline: float, spacing: NDArray
+    bodies: Labels,
+    image: NDArray[np.float32],
+    midline: float,
+    spacing: NDArray,
+    disc_taken: bool = False,
 ) -> tuple[Labels, int]:
     """Cut the ends of two segments that touch at the fainter dark line of an endplate.
 
@@ -199,7 +216,28 @@ def cut_touching_ends(
     took the disc; the end of each facing the other is cut at the dark line near it as
     :func:`.disc_ends.cut_at_end_lines` cuts any end (the same search, the fatty marrow
     beyond a line kept, at least 0.55 of the body kept), with a line needing only
-    :data:`FAINT_SHARE` of its band dark. Returns the bodies and how many lost an end.
+    :data:`FAINT_SHARE` of its band dark.
+
+    Parameters
+    ----------
+    bodies : ndarray of int32
+        Segments labelled 1..n, canonical (AP, SI, LR) axes.
+    image : ndarray
+        The image the bodies were read from.
+    midline : float
+        Left-right index of the canal's midline.
+    spacing : ndarray, shape (3,)
+        Voxel size (mm).
+    disc_taken : bool, optional
+        Also read as touching: a gap under :data:`TOUCH_HEIGHT_FACTOR` times the median
+        segment's height, and both ends of a segment over :data:`TALL_FACTOR` times that
+        height (``suppressed_disc_taken``; see :func:`touching_ends`).
+
+    Returns
+    -------
+    bodies : ndarray of int32
+    cut : int
+        How many segments lost an end.
     """
     shapes = body_shapes(bodies, midline, spacing)
     if len(shapes) < MIN_SEGMENTS:
@@ -207,13 +245,52 @@ def cut_touching_ends(
     gaps, median_disc = _column_gaps(shapes)
     if median_disc == 0:
         return bodies, 0
+    ends = touching_ends(shapes, gaps, median_disc, disc_taken)
+    if not ends:
+        return bodies, 0
+    return cut_at_end_lines(bodies, image, midline, spacing, ends, FAINT_SHARE)
+
+
+def touching_ends(
+    shapes: list[BodyShape],
+    gaps: NDArray[np.float64],
+    median_disc: float,
+    disc_taken: bool = False,
+) -> dict[int, tuple[str, ...]]:
+    """The ends (``"top"``, ``"bottom"``) of each segment that lie where a disc is missing.
+
+    A gap under :data:`TOUCH_FACTOR` times ``median_disc`` marks the facing ends of the two
+    segments either side of it. With ``disc_taken`` a gap under
+    :data:`TOUCH_HEIGHT_FACTOR` times the median segment's height does too (where half the
+    bodies took a disc, the column's median disc is itself a gap left between two bodies),
+    and a segment over :data:`TALL_FACTOR` times that height has both ends marked (a body
+    with a disc, whether or not its neighbour beyond the disc was found).
+
+    Examples
+    --------
+    >>> from bmetoolkit.spine.autoseg.levels import BodyShape
+    >>> def shape(label, height):
+    ...     return BodyShape(label, np.zeros(3), 0.0, False, 0, (0, 0), height_mm=height)
+    >>> shapes = [shape(1, 30.0), shape(2, 40.0), shape(3, 30.0), shape(4, 30.0)]
+    >>> gaps = np.array([0.8, 2.5, 9.0])  # body 2 took the disc below body 1
+    >>> touching_ends(shapes, gaps, 2.5)
+    {}
+    >>> touching_ends(shapes, gaps, 2.5, disc_taken=True)
+    {1: ('bottom',), 2: ('top', 'bottom'), 3: ('top',)}
+    """
     touching = TOUCH_FACTOR * median_disc
+    heights = np.array([s.height_mm for s in shapes], dtype=np.float64)
+    median_height = float(np.nanmedian(heights)) if np.isfinite(heights).any() else 0.0
+    if disc_taken:
+        touching = max(touching, TOUCH_HEIGHT_FACTOR * median_height)
     ends: dict[int, tuple[str, ...]] = {}
     for k, gap in enumerate(gaps):
         if np.isfinite(gap) and gap < touching:
             upper, lower = shapes[k].label, shapes[k + 1].label
             ends[upper] = (*ends.get(upper, ()), "bottom")
             ends[lower] = (*ends.get(lower, ()), "top")
-    if not ends:
-        return bodies, 0
-    return cut_at_end_lines(bodies, image, midline, spacing, ends, FAINT_SHARE)
+    if disc_taken and median_height > 0:
+        for shape in shapes:
+            if shape.height_mm > TALL_FACTOR * median_height:
+                ends[shape.label] = ("top", "bottom")
+    return ends

@@ -267,6 +267,12 @@ class AutosegParameters:
         the sacrum), is dropped with a note; then two segments that touch are cut at the
         faint dark endplate line near the ends that face each other
         (:mod:`bmetoolkit.spine.autoseg.column_fit`).
+    suppressed_disc_taken : bool
+        From a STIR (or fat-suppressed T2) alone, with ``suppressed_column_fit``: the ends
+        cut at the faint endplate line also where the gap between two segments is under a
+        tenth of the median segment's height (the column's median disc is no reference when
+        half the bodies took one) and at both ends of a segment over 1.3 times that height
+        (a body with a disc; :func:`bmetoolkit.spine.autoseg.column_fit.touching_ends`).
     suppressed_seed_alone : bool
         From a STIR (or fat-suppressed T2) alone: a mid-sagittal seed under the volume floor
         is kept when no other seed covers its level and it is about as deep as the others
@@ -341,6 +347,7 @@ class AutosegParameters:
     suppressed_wall_reach_mm: float = 8.0
     t2_caudal_cut: bool = True
     suppressed_column_fit: bool = True
+    suppressed_disc_taken: bool = True
     suppressed_seed_alone: bool = True
     suppressed_half_edge: bool = True
     t2_top_cut: bool = True
