@@ -83,7 +83,7 @@ from bmetoolkit.data.phantom.followup import (
     PhantomPair,
     make_phantom_pair,
 )
-from bmetoolkit.errors import ContrastMismatchError, VisitMismatchError
+from bmetoolkit.errors import BmetoolkitError, ContrastMismatchError, VisitMismatchError
 from bmetoolkit.followup.change import change_table
 from bmetoolkit.followup.compare import Comparison, compare
 from bmetoolkit.followup.register import Correspondence
@@ -330,10 +330,17 @@ def _joint_case(seed: int, index: int) -> dict[str, Any]:
 
 
 def _joint(seeds: Sequence[int]) -> None:
-    cases = []
+    cases, failed = [], []
     for index, seed in enumerate(seeds):
-        cases.append(_joint_case(seed, index))
+        try:
+            cases.append(_joint_case(seed, index))
+        except BmetoolkitError as error:  # a refused pair is reported, and the run goes on
+            failed.append(seed)
+            print(json.dumps({"seed": seed, "error": str(error)}), flush=True)
+            continue
         print(json.dumps(cases[-1], default=str), flush=True)
+    if failed:
+        print(f"\njoint pairs refused or failed: {failed} ({len(failed)} of {len(seeds)})")
     errors = [abs(r["measured"] - r["true"]) for c in cases for r in c["change"]]
     within = [
         abs(r["measured"] - r["true"]) <= max(ALLOWED_ML, ALLOWED_FRACTION * abs(r["true"]))

@@ -67,6 +67,10 @@ MAX_BODY_SHIFT_MM = 8.0
 MAX_BODY_ROTATION_DEG = 10.0
 #: Histogram bins of the mutual information.
 MI_BINS = 32
+#: Centroids whose spread across their main axis is under this (RMS, mm) lie on a line: a
+#: rotation about that line cannot be read from them (the sacrum between the two ilia, or
+#: a few bodies of a straight spine), so the start turns only the line itself.
+COLLINEAR_MM = 5.0
 
 
 @dataclass
@@ -191,7 +195,8 @@ def body_centroids(bodies: Volume) -> dict[int, NDArray[np.float64]]:
 
 def kabsch(source: NDArray[np.float64], target: NDArray[np.float64]) -> tuple[Matrix, float]:
     """The rigid 4x4 transform taking points ``source`` (N, 3) closest to ``target``, and the
-    RMS residual (mm).
+    RMS residual (mm). Points along a line (:data:`COLLINEAR_MM`) give no rotation about it:
+    only the line is turned (:func:`_line_turn`).
 
     >>> pts = np.array([[0.0, 0, 0], [1, 0, 0], [0, 2, 0], [0, 0, 3]])
     >>> transform, rms = kabsch(pts, pts + [1.0, 2.0, 3.0])
@@ -200,14 +205,39 @@ def kabsch(source: NDArray[np.float64], target: NDArray[np.float64]) -> tuple[Ma
     """
     a, b = np.asarray(source, np.float64), np.asarray(target, np.float64)
     ca, cb = a.mean(axis=0), b.mean(axis=0)
-    u, _, vt = np.linalg.svd((a - ca).T @ (b - cb))
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    spread = np.linalg.svd(a - ca, compute_uv=False)
+    if spread.size < 2 or spread[1] / np.sqrt(len(a)) < COLLINEAR_MM:
+        rot = _line_turn(a - ca, b - cb)
+    else:
+        u, _, vt = np.linalg.svd((a - ca).T @ (b - cb))
+        d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+        rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
     transform = np.eye(4)
     transform[:3, :3] = rot
     transform[:3, 3] = cb - rot @ ca
     moved = a @ rot.T + transform[:3, 3]
     return transform, float(np.sqrt(np.mean(np.sum((moved - b) ** 2, axis=1))))
+
+
+def _line_turn(source: NDArray[np.float64], target: NDArray[np.float64]) -> Matrix:
+    """The smallest rotation taking the main axis of the centred points ``source`` onto
+    that of ``target`` (points along a line tell no rotation about it).
+
+    >>> line = np.array([[-1.0, 0, 0], [0, 0, 0], [1, 0, 0]]) * 60
+    >>> turned = line @ np.array([[0.996, -0.087, 0], [0.087, 0.996, 0], [0, 0, 1]]).T
+    >>> round(rotation_deg(np.pad(_line_turn(line, turned), (0, 1))), 1)
+    5.0
+    """
+    axes = [np.linalg.svd(points, full_matrices=False)[2][0] for points in (source, target)]
+    along, onto = axes
+    if np.sum((source @ along) * (target @ onto)) < 0:  # the same end first
+        onto = -onto
+    axis, cosine = np.cross(along, onto), float(np.clip(along @ onto, -1.0, 1.0))
+    sine = float(np.linalg.norm(axis))
+    if sine < 1e-9:
+        return np.eye(3)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + cross + cross @ cross * (1 - cosine) / sine**2
 
 
 def candidate_pairings(
