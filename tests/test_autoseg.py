@@ -16,7 +16,13 @@ from bmetoolkit.data.phantom.anatomy import AnatomyConfig
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies, segment_bodies
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
-from bmetoolkit.spine.autoseg.levels import BodyShape, assign_levels, disc_height
+from bmetoolkit.spine.autoseg.levels import (
+    BodyShape,
+    assign_levels,
+    disc_height,
+    given_back_below_sacrum,
+    withheld,
+)
 from bmetoolkit.spine.labels import VertebraLabels, level_name, verse_id
 from bmetoolkit.study import Study
 from bmetoolkit.volume import Grid, Volume
@@ -249,6 +255,24 @@ def test_a_segment_cut_by_the_lower_edge_below_the_sacrum_is_left_out():
     assert result.evidence["left_out_below_sacrum"] == [shapes[-1].label]
     assert shapes[-1].label not in result.levels
     assert list(result.levels.values())[-1] == "S1"
+
+
+def test_segments_left_out_below_the_sacrum_are_bodies_again_when_the_levels_are_withheld():
+    """From a STIR alone the sacrum is too weak to name levels on, and so to leave out a
+    segment below it (tuning seed 171, cut above the sacrum: its L5 was left out as S2)."""
+    empty = np.zeros((80, 400, 10), bool)
+    shapes = _shapes([*LORDOSIS, -10.0])
+    shapes[-1] = replace(shapes[-1], touches_bottom=True, inferior_row=0)
+    named = assign_levels(shapes, empty, SPACING, AutosegParameters())
+    volumes = np.repeat(np.arange(len(shapes) + 1), [0, *[100] * len(shapes)])
+    back = given_back_below_sacrum(named, shapes, volumes)
+    out = withheld(named, "a STIR alone", "not named", given_back=back)
+    assert back == [shapes[-1].label]
+    assert list(out.levels) == [s.label for s in shapes] and out.anchor is None
+    assert not any("below the sacrum" in note for note in out.notes)
+    # One at the lower edge with a third more voxels than the body above holds more.
+    larger = np.repeat(np.arange(len(shapes) + 1), [0, *[100] * (len(shapes) - 1), 140])
+    assert given_back_below_sacrum(named, shapes, larger) == []
 
 
 def test_segments_joined_below_the_sacrum_are_left_out():

@@ -62,6 +62,7 @@ from bmetoolkit.spine.autoseg.levels import (
     LevelAssignment,
     assign_levels,
     body_shapes,
+    given_back_below_sacrum,
     withheld,
 )
 from bmetoolkit.spine.autoseg.midline import bodies_from_midline
@@ -606,7 +607,11 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
         shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]
     )
     if study.t1 is None and study.t2 is None and not params.levels_from_stir_alone:
-        assignment = withheld(assignment, "bodies from a STIR alone", STIR_ALONE_LEVELS_NOTE)
+        # The segments left out below the sacrum were left out on the same weak evidence.
+        back = given_back_below_sacrum(assignment, shapes, named[crop])
+        assignment = withheld(
+            assignment, "bodies from a STIR alone", STIR_ALONE_LEVELS_NOTE, given_back=back
+        )
     shapes = [s for s in shapes if s.label in assignment.levels]  # segments below S1 left out
     ids = _output_ids(assignment, [s.label for s in shapes])
     lookup = np.zeros(int(found.bodies.max()) + 1, np.uint8)

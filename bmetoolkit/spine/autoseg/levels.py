@@ -18,6 +18,7 @@ All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,9 @@ __all__ = [
     "assign_levels",
     "body_shapes",
     "disc_height",
+    "given_back_below_sacrum",
     "typical_disc_mm",
+    "withheld",
 ]
 
 #: Cranial-to-caudal VerSe ids above the sacrum under the usual anatomy (L5 first).
@@ -76,6 +79,11 @@ TOP_EDGE_MM = 3.0
 #: At most this many segments below the sacrum (S2 and below, segmented on their own) are
 #: left out to find S1 above them.
 MAX_SEGMENTS_BELOW_SACRUM = 2
+#: When the levels are withheld, a segment left out below the sacrum at the image's lower
+#: edge is given back only when it holds at most this many times the voxels of the segment
+#: above it: adjacent lumbar bodies differ by about a tenth, and a body with the disc or
+#: the tissue beyond it is 1.3-1.4 times its neighbour.
+GIVEN_BACK_EDGE_FACTOR = 1.3
 #: A body's two surfaces (mid-sagittal) further apart than this (deg) are not both
 #: endplates: one is where the segmentation stopped (S1's caudal outline at the image's
 #: edge, at a cut or at tissue joined to it; a body's face bitten off). Its tilt is then the
@@ -263,9 +271,36 @@ def _bone_below(
     return True, round(float(gap_rows * spacing[1] + BELOW_START_MM), 1)
 
 
-def withheld(assignment: LevelAssignment, why: str, note: str) -> LevelAssignment:
+def _below_sacrum_note(peeled: int, at_edge: bool) -> str:
+    """The note for ``peeled`` segments left out below the sacrum."""
+    if at_edge:
+        return (
+            "the segment at the lower edge of the image lies below the sacrum (S2 and "
+            "below): it is not a vertebral body and is left out"
+        )
+    return (
+        f"{peeled} segment(s) joined to the sacrum without a disc lie below it "
+        "(S2 and below): not vertebral bodies, left out"
+    )
+
+
+#: Every note :func:`assign_levels` gives for segments it leaves out below the sacrum.
+_BELOW_SACRUM_NOTES = frozenset(
+    _below_sacrum_note(peeled, at_edge)
+    for peeled in range(1, MAX_SEGMENTS_BELOW_SACRUM + 1)
+    for at_edge in (True, False)
+)
+
+
+def withheld(
+    assignment: LevelAssignment, why: str, note: str, given_back: Sequence[int] = ()
+) -> LevelAssignment:
     """``assignment`` with every level unknown (numbered 1..n), ``why`` in its evidence
     (``levels_withheld``) and ``note`` added; unchanged when nothing was named.
+
+    ``given_back``: segments the level step left out below the sacrum that are bodies again
+    (numbered after the others, caudal-most; :func:`given_back_below_sacrum`): they were left
+    out on the sacrum the levels are withheld for. Its notes go when all of them come back.
 
     Examples
     --------
@@ -273,16 +308,61 @@ def withheld(assignment: LevelAssignment, why: str, note: str) -> LevelAssignmen
     >>> out = withheld(named, "a STIR alone", "levels not named")
     >>> out.levels, out.anchor, out.confidence, out.evidence, out.notes
     ({1: None, 2: None}, None, 0.0, {'levels_withheld': 'a STIR alone'}, ['levels not named'])
+    >>> peeled = LevelAssignment({1: "L5", 2: "S1"}, "sacrum (S1)", 0.8,
+    ...                          {"left_out_below_sacrum": [3]}, [_below_sacrum_note(1, True)])
+    >>> out = withheld(peeled, "a STIR alone", "levels not named", given_back=[3])
+    >>> out.levels, out.evidence["given_back_below_sacrum"], out.notes
+    ({1: None, 2: None, 3: None}, [3], ['levels not named'])
     """
     if assignment.anchor is None:
         return assignment
-    return LevelAssignment(
-        dict.fromkeys(assignment.levels),
-        None,
-        0.0,
-        {**assignment.evidence, "levels_withheld": why},
-        [*assignment.notes, note],
-    )
+    evidence = {**assignment.evidence, "levels_withheld": why}
+    notes = list(assignment.notes)
+    if given_back:
+        left_out = [n for n in evidence.get("left_out_below_sacrum", []) if n not in given_back]
+        evidence |= {"left_out_below_sacrum": left_out, "given_back_below_sacrum": [*given_back]}
+        if not left_out:
+            notes = [n for n in notes if n not in _BELOW_SACRUM_NOTES]
+    levels = dict.fromkeys([*assignment.levels, *given_back])
+    return LevelAssignment(levels, None, 0.0, evidence, [*notes, note])
+
+
+def given_back_below_sacrum(
+    assignment: LevelAssignment, shapes: list[BodyShape], bodies: NDArray[np.integer]
+) -> list[int]:
+    """The segments ``assignment`` left out below the sacrum that are bodies once its levels
+    are withheld (cranial to caudal).
+
+    The sacrum those segments were left out below is the evidence that is too weak to name
+    levels on (a STIR alone: marrow, muscle and discs look alike), so they are bodies,
+    except one at the image's lower edge over :data:`GIVEN_BACK_EDGE_FACTOR` times the
+    voxels of the segment above it (in ``bodies``): it holds tissue beyond a body.
+
+    Examples
+    --------
+    >>> def shape(label, bottom=False):
+    ...     return BodyShape(label, np.zeros(3), 0.0, bottom, 0, (0, 0))
+    >>> bodies = np.repeat(np.arange(4), [0, 10, 10, 11])  # segment 3: 1.1 times segment 2
+    >>> out = LevelAssignment({1: "L4", 2: "L5"}, "sacrum (S1)", 0.7,
+    ...                       {"left_out_below_sacrum": [3]})
+    >>> given_back_below_sacrum(out, [shape(1), shape(2), shape(3, bottom=True)], bodies)
+    [3]
+    >>> bodies = np.repeat(np.arange(4), [0, 10, 10, 14])  # 1.4 times: tissue beyond
+    >>> given_back_below_sacrum(out, [shape(1), shape(2), shape(3, bottom=True)], bodies)
+    []
+    """
+    left_out = set(assignment.evidence.get("left_out_below_sacrum", []))
+    if not left_out:
+        return []
+    counts = np.bincount(np.asarray(bodies).ravel(), minlength=max(s.label for s in shapes) + 1)
+    back = []
+    for above, shape in zip([None, *shapes[:-1]], shapes, strict=True):
+        if shape.label not in left_out:
+            continue
+        beyond = above is not None and shape.touches_bottom
+        if not (beyond and counts[shape.label] > GIVEN_BACK_EDGE_FACTOR * counts[above.label]):
+            back.append(shape.label)
+    return back
 
 
 def assign_levels(
@@ -323,13 +403,7 @@ def assign_levels(
             break
         if above["is_sacrum"] and (at_edge or joined):
             sacrum, below_sacrum, shapes = above, shapes[-peeled:], shapes[:-peeled]
-            notes.append(
-                "the segment at the lower edge of the image lies below the sacrum (S2 and "
-                "below): it is not a vertebral body and is left out"
-                if at_edge
-                else f"{peeled} segment(s) joined to the sacrum without a disc lie below it "
-                "(S2 and below): not vertebral bodies, left out"
-            )
+            notes.append(_below_sacrum_note(peeled, at_edge))
     above_count: list[BodyShape] = []
     top_ratio = _joined_top_ratio(shapes) if sacrum["is_sacrum"] else None
     evidence["top_segment_ratio"] = _rounded(top_ratio)
