@@ -6,7 +6,8 @@ as a 4x4 matrix: a follow-up volume with affine ``inv(T) @ affine`` lies in base
 1. **Start**: the bodies of the two visits are paired by their labels (bones on the
    any-bone path: always by their names), or by a shift of one
    or two places along the spine (automatic level names may differ between visits), and a
-   rigid fit of their centroids (Kabsch) gives the starting transform, so a patient lying
+   rigid fit of their centroids (Kabsch; centroids along a line, as the sacrum between the
+   two ilia, only turn that line) gives the starting transform, so a patient lying
    2 cm and 10 degrees apart needs no search. A chain of similar bodies fits a shifted
    pairing about as well as the right one; among the pairings that fit, the one whose start
    gives the highest mutual information of the T1 images is kept.
