@@ -165,7 +165,7 @@ class Correspondence:
 
 
 def rotation_deg(transform: Matrix) -> float:
-    """Rotation angle (degrees) of a rigid 4x4 transform.
+    """Rotation angle (degrees) of a rigid 4x4 transform (or of its 3x3 rotation).
 
     >>> rotation_deg(np.eye(4))
     0.0
@@ -226,7 +226,7 @@ def _line_turn(source: NDArray[np.float64], target: NDArray[np.float64]) -> Matr
 
     >>> line = np.array([[-1.0, 0, 0], [0, 0, 0], [1, 0, 0]]) * 60
     >>> turned = line @ np.array([[0.996, -0.087, 0], [0.087, 0.996, 0], [0, 0, 1]]).T
-    >>> round(rotation_deg(np.pad(_line_turn(line, turned), (0, 1))), 1)
+    >>> round(rotation_deg(_line_turn(line, turned)), 1)
     5.0
     """
     axes = [np.linalg.svd(points, full_matrices=False)[2][0] for points in (source, target)]

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from bmetoolkit.spine.autoseg.checks import relabelled
 from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 from bmetoolkit.spine.autoseg.levels import (
+    BODY_WITH_DISC_FACTOR,
     MIDSAGITTAL_HALF_WIDTH_MM,
     BodyShape,
     _section_height,
@@ -193,13 +194,6 @@ FAINT_SHARE = 0.15
 #: them are the column's "median disc" (tuning seeds 75, 99: 2.2-2.7 mm against discs of
 #: 9-11 mm), and a gap of 0.7-0.8 mm did not count as touching.
 TOUCH_HEIGHT_FACTOR = 0.1
-#: A segment taller (mid-sagittal height) than this many times the median segment holds
-#: a body and (most of) a disc: both its ends are read as where two segments touch.
-#: Adjacent bodies differ in height by about a tenth and a disc is a third of a body or
-#: less, so a body with a disc is 1.3-1.4 of its neighbours, two bodies 2.3 (those are
-#: split first: :mod:`.joined`, 1.6 of the SI extent). Tuning seed 65: L5 with the disc
-#: above it, 1.66 of the median segment, its neighbour above lost.
-TALL_FACTOR = 1.3
 
 
 def cut_touching_ends(
@@ -230,7 +224,8 @@ def cut_touching_ends(
         Voxel size (mm).
     disc_taken : bool, optional
         Also read as touching: a gap under :data:`TOUCH_HEIGHT_FACTOR` times the median
-        segment's height, and both ends of a segment over :data:`TALL_FACTOR` times that
+        segment's height, and both ends of a segment over
+        :data:`~.levels.BODY_WITH_DISC_FACTOR` times that
         height (``suppressed_disc_taken``; see :func:`touching_ends`).
 
     Returns
@@ -263,8 +258,11 @@ def touching_ends(
     segments either side of it. With ``disc_taken`` a gap under
     :data:`TOUCH_HEIGHT_FACTOR` times the median segment's height does too (where half the
     bodies took a disc, the column's median disc is itself a gap left between two bodies),
-    and a segment over :data:`TALL_FACTOR` times that height has both ends marked (a body
-    with a disc, whether or not its neighbour beyond the disc was found).
+    and a segment taller (mid-sagittal height) than :data:`~.levels.BODY_WITH_DISC_FACTOR`
+    times that height has both ends marked: it holds a body and (most of) a disc, whether
+    or not its neighbour beyond the disc was found (tuning seed 65: L5 with the disc above
+    it, 1.66 of the median segment, its neighbour above lost; two bodies are split before,
+    :mod:`.joined`, at 1.6 of the SI extent).
 
     Examples
     --------
@@ -291,6 +289,6 @@ def touching_ends(
             ends[lower] = (*ends.get(lower, ()), "top")
     if disc_taken and median_height > 0:
         for shape in shapes:
-            if shape.height_mm > TALL_FACTOR * median_height:
+            if shape.height_mm > BODY_WITH_DISC_FACTOR * median_height:
                 ends[shape.label] = ("top", "bottom")
     return ends

@@ -31,6 +31,7 @@ from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.labels import level_name, verse_id
 
 __all__ = [
+    "BODY_WITH_DISC_FACTOR",
     "BodyShape",
     "LevelAssignment",
     "assign_levels",
@@ -79,11 +80,12 @@ TOP_EDGE_MM = 3.0
 #: At most this many segments below the sacrum (S2 and below, segmented on their own) are
 #: left out to find S1 above them.
 MAX_SEGMENTS_BELOW_SACRUM = 2
-#: When the levels are withheld, a segment left out below the sacrum at the image's lower
-#: edge is given back only when it holds at most this many times the voxels of the segment
-#: above it: adjacent lumbar bodies differ by about a tenth, and a body with the disc or
-#: the tissue beyond it is 1.3-1.4 times its neighbour.
-GIVEN_BACK_EDGE_FACTOR = 1.3
+#: A segment this many times its neighbours (height or voxels) holds more than a body:
+#: adjacent lumbar bodies differ by about a tenth and a disc is a third of a body or less,
+#: so a body with its disc (or the tissue beyond it) is 1.3-1.4 times its neighbour, two
+#: bodies 2.3 (:mod:`.column_fit` cuts such a segment at its ends; a segment given back
+#: below a withheld sacrum, :func:`given_back_below_sacrum`, must not be one).
+BODY_WITH_DISC_FACTOR = 1.3
 #: A body's two surfaces (mid-sagittal) further apart than this (deg) are not both
 #: endplates: one is where the segmentation stopped (S1's caudal outline at the image's
 #: edge, at a cut or at tissue joined to it; a body's face bitten off). Its tilt is then the
@@ -335,7 +337,7 @@ def given_back_below_sacrum(
 
     The sacrum those segments were left out below is the evidence that is too weak to name
     levels on (a STIR alone: marrow, muscle and discs look alike), so they are bodies,
-    except one at the image's lower edge over :data:`GIVEN_BACK_EDGE_FACTOR` times the
+    except one at the image's lower edge over :data:`BODY_WITH_DISC_FACTOR` times the
     voxels of the segment above it (in ``bodies``): it holds tissue beyond a body.
 
     Examples
@@ -359,8 +361,8 @@ def given_back_below_sacrum(
     for above, shape in zip([None, *shapes[:-1]], shapes, strict=True):
         if shape.label not in left_out:
             continue
-        beyond = above is not None and shape.touches_bottom
-        if not (beyond and counts[shape.label] > GIVEN_BACK_EDGE_FACTOR * counts[above.label]):
+        at_edge = above is not None and shape.touches_bottom
+        if not (at_edge and counts[shape.label] > BODY_WITH_DISC_FACTOR * counts[above.label]):
             back.append(shape.label)
     return back
 
