@@ -153,6 +153,27 @@ def test_a_small_segment_cut_by_the_field_of_view_is_kept():
     assert checked.max() == 4 and not notes
 
 
+def test_a_small_segment_at_the_columns_end_is_kept_only_when_asked():
+    # The top body of a STIR alone, most of whose marrow the body below took across the
+    # disc: small, away from the image's edge, but with no body beyond it.
+    bodies = _three_bodies()
+    bodies[15:35, 108:116, 10:20] = 4  # 1.3 mL above body 3, the edge at row 120
+    dropped, notes = check_sizes(bodies, np.ones(3), AutosegParameters())
+    assert dropped.max() == 3 and len(notes) == 1
+    kept, notes = check_sizes(bodies, np.ones(3), AutosegParameters(), ends_kept=True)
+    assert kept.max() == 4 and not notes
+    assert (kept[15:35, 108:116, 10:20] > 0).all()
+
+
+def test_a_small_segment_between_bodies_is_dropped_even_with_the_ends_kept():
+    bodies = _three_bodies()
+    bodies[15:35, 37:43, 10:20] = 4  # a disc between bodies 1 and 2
+    checked, notes = check_sizes(bodies, np.ones(3), AutosegParameters(), ends_kept=True)
+    assert checked.max() == 3
+    assert not checked[15:35, 37:43, 10:20].any()
+    assert len(notes) == 1 and "between the bodies" in notes[0]
+
+
 def test_a_segment_much_larger_than_the_others_is_dropped():
     bodies = _three_bodies()
     bodies[40:60, 10:35, 0:30] = 1  # body 1 merged with the tissue in front of it

@@ -279,13 +279,15 @@ def _segment_column(
         # keep them apart (kept when that finds more bodies).
         # From a fat-suppressed image alone, a small mid-slab seed alone at its level too.
         alone = suppressed_alone and params.suppressed_seed_alone
+        # ... and a small segment at the column's end is the end body, not a disc or sliver.
+        keep_ends = suppressed_alone and params.suppressed_end_segments
 
         def from_midline(
             region: NDArray[np.bool_],
         ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
             return _bodies_from_marrow(
                 region, dark, distance, canal, spacing, params,
-                from_midline=True, caudal_cut=s1_cut, seed_alone=alone,
+                from_midline=True, caudal_cut=s1_cut, seed_alone=alone, ends_kept=keep_ends,
             )  # fmt: skip
 
         mid = from_midline(marrow)
@@ -484,6 +486,7 @@ def _bodies_from_marrow(
     confine_rejected: bool = False,
     caudal_cut: NDArray[np.float32] | None = None,
     seed_alone: bool = False,
+    ends_kept: bool = False,
 ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
@@ -502,7 +505,9 @@ def _bodies_from_marrow(
     it shows S1's evidence (:func:`.oversized.cut_back_caudal`; opt-out
     ``t2_caudal_cut``). ``seed_alone`` (a fat-suppressed image alone, with
     ``from_midline``): a mid-slab seed under the volume floor alone at its level is kept
-    (:func:`.midline.alone_at_level`). Returns the bodies (labels 1..n), the notes of the checks
+    (:func:`.midline.alone_at_level`). ``ends_kept`` (a fat-suppressed image alone): the
+    size check keeps a small segment at the column's either end (:func:`.checks.check_sizes`).
+    Returns the bodies (labels 1..n), the notes of the checks
     (bodies dropped) and the voxels the cortex steps grew (for
     :func:`.apart.keep_apart`).
     """
@@ -532,7 +537,7 @@ def _bodies_from_marrow(
         bodies, cut_notes = cut_back_caudal(
             bodies, caudal_cut, canal.midline, spacing, params, grown
         )
-    bodies, notes = check_sizes(bodies, spacing, params)
+    bodies, notes = check_sizes(bodies, spacing, params, ends_kept=ends_kept)
     return bodies, [*cut_notes, *notes], grown
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "drop_off_midline",
     "drop_tall_at_lower_edge",
     "drop_too_tall",
+    "end_segments",
     "largest_part",
     "relabelled",
     "si_extents",
@@ -155,12 +156,15 @@ def confine_laterally(
 
 
 def check_sizes(
-    bodies: Labels, spacing: NDArray, params: AutosegParameters
+    bodies: Labels, spacing: NDArray, params: AutosegParameters, ends_kept: bool = False
 ) -> tuple[Labels, list[str]]:
     """Drop bodies far smaller or larger than the median body, with a note for each.
 
     A body below ``small_body_fraction`` of the median volume is dropped unless it touches
-    the field of view (a body cut by the field of view is legitimately small); one above
+    the field of view (a body cut by the field of view is legitimately small), or, with
+    ``ends_kept``, unless it is the column's cranial-most or caudal-most segment (no body
+    beyond it: not a disc or a sliver *between* two bodies, but the end body whose marrow
+    the body next to it took across the disc; see :func:`end_segments`); one above
     ``large_body_factor`` times the median, or above ``max_body_volume_mm3``, is dropped
     (two bodies joined, or a body with the tissue in front of it: its BME and Modic
     readings would be wrong). Bodies are relabelled 1..n.
@@ -174,10 +178,11 @@ def check_sizes(
     median = float(np.median(volumes[present])) if present.sum() >= 3 else float("nan")
     boxes = ndimage.find_objects(bodies)
     notes, keep = [], []
+    ends = end_segments(boxes) if ends_kept else set()
     for label, (volume, box) in enumerate(zip(volumes, boxes, strict=True), start=1):
         if box is None:
             continue
-        at_edge = any(
+        at_edge = label in ends or any(
             s.start == 0 or s.stop == size for s, size in zip(box, bodies.shape, strict=True)
         )
         if np.isfinite(median) and volume < params.small_body_fraction * median and not at_edge:
@@ -200,6 +205,46 @@ def check_sizes(
             continue
         keep.append(label)
     return relabelled(bodies, keep), notes
+
+
+def end_segments(boxes: list[tuple[slice, ...] | None]) -> set[int]:
+    """Labels of the cranial-most and caudal-most segments, by the centre of their SI range.
+
+    From a fat-suppressed image alone the bodies grow from mid-sagittal seeds through the
+    discs' annulus, which is as dark as the marrow (:mod:`.midline`): a body can take the
+    disc beyond it and part of the next body, whose own seed then grows into a fraction of
+    it. Between two bodies such a small segment is a disc or a sliver; at the column's end
+    there is no body beyond it, so it is the end body itself (tuning seeds 67 and 75 from a
+    STIR alone: the top body, T11, grown to 9 of its 17-18 mL and dropped, while T12 held
+    the disc between them and the bottom of T11). The checks after the size check (the
+    disc spaces, the tissue above the top body with no disc between them, the column fit)
+    still read it.
+
+    Parameters
+    ----------
+    boxes : list of tuple of slices or None
+        :func:`scipy.ndimage.find_objects` of the labels (canonical axes, SI second).
+
+    Returns
+    -------
+    set of int
+        The two end labels (one when a single segment is present; empty when none is).
+
+    Examples
+    --------
+    >>> labels = np.zeros((4, 30, 2), np.int32)
+    >>> labels[:, 2:8], labels[:, 12:18], labels[:, 22:26] = 1, 3, 2
+    >>> sorted(end_segments(ndimage.find_objects(labels)))
+    [1, 2]
+    """
+    centres = {
+        label: 0.5 * (box[1].start + box[1].stop)
+        for label, box in enumerate(boxes, start=1)
+        if box is not None
+    }
+    if not centres:
+        return set()
+    return {min(centres, key=centres.__getitem__), max(centres, key=centres.__getitem__)}
 
 
 def drop_off_midline(bodies: Labels, midline: float, spacing: NDArray) -> tuple[Labels, list[str]]:

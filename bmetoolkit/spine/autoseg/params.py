@@ -278,6 +278,12 @@ class AutosegParameters:
         is kept when no other seed covers its level and it is about as deep as the others
         (a body whose mid-slab marrow a vein or a lesion band took;
         :func:`bmetoolkit.spine.autoseg.midline.alone_at_level`).
+    suppressed_end_segments : bool
+        From a STIR (or fat-suppressed T2) alone: the size check keeps a segment under
+        ``small_body_fraction`` of the median body when it is the column's cranial-most or
+        caudal-most segment (no body beyond it, so not a disc or a sliver between two
+        bodies: the end body, most of whose marrow the body next to it took across the disc;
+        :func:`bmetoolkit.spine.autoseg.checks.end_segments`).
     suppressed_half_edge : bool
         From a STIR (or fat-suppressed T2) alone: after the dark shell, the voxel layer just
         outside each body face darker than halfway from the body's outer layer to the tissue
@@ -349,6 +355,7 @@ class AutosegParameters:
     suppressed_column_fit: bool = True
     suppressed_disc_taken: bool = True
     suppressed_seed_alone: bool = True
+    suppressed_end_segments: bool = True
     suppressed_half_edge: bool = True
     t2_top_cut: bool = True
 
