@@ -6,7 +6,9 @@
    (:mod:`bmetoolkit.ratios`);
 3. cortex left in the mask (dark on the T1 and the fluid image within ``max_shell_mm`` of
    the surface) and **free fluid** (subchondral cysts: as bright as the scan's own joint
-   fluid, see :func:`fluid_like`) leave the marrow;
+   fluid, see :func:`fluid_like`, with a margin for their blurred edge) leave the marrow
+   (the edema around a cyst is given back from its margin after stage 5:
+   :func:`bmetoolkit.bones.edges.edema_beside_cysts`);
 4. edema: fluid-bright (and, with a T1, not T1-bright) at levels set by the scan's noise
    (:func:`bmetoolkit.segment.segment_bme`). A lesion may not start (seed) in the band
    where an image's voxels reach outside the bone

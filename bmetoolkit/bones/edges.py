@@ -19,11 +19,12 @@ brighter and wider than the lesion it was grown from.
 A cyst's margin (:func:`bmetoolkit.bones.analysis.fluid_like`: the marrow within an image
 voxel of a fluid-bright cyst, left out so that the cyst's blurred edge is not taken for
 edema) holds the edema around the cyst as well, when there is some: subchondral cysts sit
-in bone marrow lesions. A margin voxel is edema when a lesion found outside the margin lies
-within an image voxel's reach of it and its own signal lies within that lesion's range,
-between the lesion's edge and its peak (:func:`edema_beside_cysts`): the cyst's blurred
-edge is brighter than any edema's peak (free fluid is 5-20 x normal marrow, edema
-1.3-2.3 x), edema mixed with normal marrow falls below its edge.
+in bone marrow lesions. The lesions found beside the margin grow into it through its voxels
+within their own range (:func:`edema_beside_cysts`): from their edge (edema mixed with
+normal marrow falls below it) to nearer their peak than the fluid level (a voxel mixing the
+lesion and the cyst is edema while its signal is more the lesion's than the fluid's: free
+fluid is 5-20 x normal marrow, edema 1.3-2.3 x). The voxels touching the cyst's
+fluid-bright core are not in the margin: they stay with the cyst.
 """
 
 from __future__ import annotations
