@@ -9,6 +9,7 @@ noise; lesions are spheres or slabs painted with their ratios to normal marrow.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 import bmetoolkit as bt
 from bmetoolkit.volume import Volume
@@ -281,3 +282,35 @@ def test_a_faint_edema_filling_half_a_bone_does_not_bend_the_reference():
     assert regional.bme_volume_ml > 12
     assert regional.lesion_rows[0]["bone"] == "bone 1"
     assert _analyze(*_mottled_scene(np.zeros(SHAPE, bool), 0.06)).bme_volume_ml == 0
+
+
+def _cyst_in_edema(edema=True):
+    """A subchondral cyst (fluid, 3.5 mm radius) in bone 1, inside a bruise of 1.8 x (10 mm
+    radius) seated on the joint; the cyst alone in normal marrow with ``edema`` False."""
+    centre = ((JOINT_I - 9) * SPACING[0], 35 * SPACING[1], 8 * SPACING[2])
+    cyst = _sphere(centre, 3.5)
+    bruise = _sphere(centre, 10.0) & (np.indices(SHAPE)[0] < 38) & ~cyst
+    paint = [(cyst, 0.15, 20.0)]
+    if edema:
+        paint.insert(0, (bruise, 0.8, 1.8))
+    return _scene(*paint), cyst, bruise
+
+
+def test_the_edema_around_a_cyst_is_kept_beside_its_blurred_edge():
+    # The cyst leaves the marrow with a margin (its blurred edge); the bruise around it lies
+    # in that margin as well, and is edema there except where it touches the cyst.
+    scene, cyst, bruise = _cyst_in_edema()
+    result = _analyze(*scene)
+    found = np.asarray(result.bme_mask.data, bool)
+    assert not (found & cyst).any()
+    near = ndimage.binary_dilation(cyst, iterations=4) & ~ndimage.binary_dilation(
+        cyst, iterations=2
+    )
+    assert np.count_nonzero(found & near & bruise) > 0.8 * np.count_nonzero(near & bruise)
+    assert result.bone_rows[0]["fluid_like_ml"] > 0  # the cyst is still left out
+
+
+def test_a_cyst_in_normal_marrow_has_no_edema_around_it():
+    scene, _, _ = _cyst_in_edema(edema=False)
+    result = _analyze(*scene)
+    assert result.bme_volume_ml == 0 and result.bone_rows[0]["fluid_like_ml"] > 0

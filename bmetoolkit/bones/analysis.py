@@ -6,7 +6,9 @@
    (:mod:`bmetoolkit.ratios`);
 3. cortex left in the mask (dark on the T1 and the fluid image within ``max_shell_mm`` of
    the surface) and **free fluid** (subchondral cysts: as bright as the scan's own joint
-   fluid, see :func:`fluid_like`) leave the marrow;
+   fluid, see :func:`fluid_like`, with a margin for their blurred edge) leave the marrow
+   (the edema around a cyst is given back from its margin after stage 5:
+   :func:`bmetoolkit.bones.edges.edema_beside_cysts`);
 4. edema: fluid-bright (and, with a T1, not T1-bright) at levels set by the scan's noise
    (:func:`bmetoolkit.segment.segment_bme`). A lesion may not start (seed) in the band
    where an image's voxels reach outside the bone
@@ -35,11 +37,12 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.bones.crop import analysis_box, cropped_study, on_full_grid
-from bmetoolkit.bones.edges import band_near_own, half_maximum_outside
+from bmetoolkit.bones.edges import band_near_own, edema_beside_cysts, half_maximum_outside
 from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
 from bmetoolkit.bones.spots import bone_focal_spots, partial_volume_pieces
 from bmetoolkit.bones.tables import bone_lesion_table, bone_table, touches_border
+from bmetoolkit.decision import smooth_within
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.pairing.sanity import check_bone_roles
 from bmetoolkit.params import Parameters
@@ -68,6 +71,8 @@ __all__ = [
     "FREE_FLUID_PERCENTILE",
     "MIN_FLUID_CONTRAST",
     "analyze_bones",
+    "cyst_level",
+    "cyst_margin_reach",
     "fluid_like",
     "free_fluid_signal",
 ]
@@ -130,10 +135,14 @@ def analyze_bones(
     with np.errstate(invalid="ignore"):
         cortex = shell_like(ratios, fluid, params) & (depths.surface_mm < params.max_shell_mm)
     source = study.source_grids.get(fluid)
-    cyst, fluid_notes, fluid_level = fluid_like(
+    fluid_extent = None if source is None else voxel_extent(source, grid)
+    cyst, margin, fluid_notes, fluid_level = fluid_like(
         study.fluid.data, ratios[fluid], marrow, normal, grid.spacing, grid.voxel_volume_mm3,
-        params, None if source is None else voxel_extent(source, grid), free_fluid=free_fluid,
+        params, fluid_extent, free_fluid=free_fluid,
     )  # fmt: skip
+    margin &= ~cortex
+    beside_cyst = (marrow & ~cortex & ~cyst) | margin  # the marrow, the cysts' margin with it
+    raw_ratios = ratios
     marrow &= ~cortex & ~cyst
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = {name: np.where(marrow, r, np.float32(np.nan)) for name, r in ratios.items()}
@@ -165,7 +174,8 @@ def analyze_bones(
     bme = half_maximum_outside(
         bme, decisions[fluid], params.lesion_edge_fraction, mixed, regions=regions
     )
-    bme = band_near_own(bme, mixed, _image_reach(grid, study.source_grids.values()))
+    reach = _image_reach(grid, study.source_grids.values())
+    bme = band_near_own(bme, mixed, reach)
     supporting = decisions.get("t1") is not None and levels.t1_criterion == "supporting"
     bme, regions = sized_regions(
         bme, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
@@ -183,6 +193,19 @@ def analyze_bones(
         sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm, regions=rest,
     )  # fmt: skip
     bme &= ~pieces & ~spots
+    # the edema around a cyst, in the margin left out with the cyst's blurred edge
+    given = _edema_beside_cysts(
+        bme, margin, raw_ratios, beside_cyst, grid.spacing, fluid=fluid, params=params,
+        reach=np.maximum(reach, cyst_margin_reach(grid.spacing, params, fluid_extent)),
+        fluid_level=cyst_level(fluid_level or 0.0, params),
+    )  # fmt: skip
+    if given is not None:
+        given, beside = given
+        bme |= given
+        marrow |= given
+        cyst &= ~given
+        ratios = {n: np.where(given, raw_ratios[n], r) for n, r in ratios.items()}
+        decisions = {n: np.where(given, beside[n], d) for n, d in decisions.items()}
     left_out = {
         "pieces": regions_summary(pieces, voxel_mm3, within=regions),
         "spots": regions_summary(spots, voxel_mm3, within=regions),
@@ -280,7 +303,7 @@ def fluid_like(
     fluid_extent: NDArray[np.floating] | None = None,
     *,
     free_fluid: float | None = None,
-) -> tuple[NDArray[np.bool_], list[str], float | None]:
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], list[str], float | None]:
     """Marrow voxels as bright as free fluid (subchondral cysts), with a margin.
 
     The scan's free fluid is the :data:`FREE_FLUID_PERCENTILE` of the fluid image; as a
@@ -296,6 +319,11 @@ def fluid_like(
     Returns
     -------
     mask : ndarray of bool
+    margin : ndarray of bool
+        The part of ``mask`` that neither is as bright as fluid nor touches what is: the
+        cysts' blurred edge, and the marrow beside them (edema around a cyst is given back
+        from it by :func:`bmetoolkit.bones.edges.edema_beside_cysts`; a voxel touching the
+        cyst mixes its fluid and stays with it).
     notes : list of str
     free_fluid_ratio : float or None
         The free fluid as a ratio to normal marrow (None when it could not be measured).
@@ -305,10 +333,10 @@ def fluid_like(
     free = free_fluid_signal(image) if free_fluid is None else free_fluid
     marrow_signal = image[normal & marrow]
     if free is None or marrow_signal.size == 0:
-        return none, [], None
+        return none, none, [], None
     median = float(np.median(marrow_signal, overwrite_input=True))  # a copy of its own
     contrast = free / max(median, 1e-6)
-    level = max(params.cyst_fluid_fraction * contrast, MIN_FLUID_CONTRAST)
+    level = cyst_level(contrast, params)
     notes = []
     if contrast < MIN_FLUID_CONTRAST:
         notes.append(
@@ -317,26 +345,23 @@ def fluid_like(
             "normal marrow is taken as fluid (cysts); edema is rarely that bright"
         )
     with np.errstate(invalid="ignore"):
-        core = marrow & (fluid_ratio >= level)
+        bright = marrow & (fluid_ratio >= level)
     core = remove_small(
-        core, voxel_mm3=voxel_mm3, min_mm3=CYST_SIZE_FRACTION * params.min_lesion_mm3
+        bright, voxel_mm3=voxel_mm3, min_mm3=CYST_SIZE_FRACTION * params.min_lesion_mm3
     )
     if not core.any():
-        return none, notes, round(contrast, 2)
-    # A cyst's edge is blurred by the fluid image's own voxels (resampled: up to one of its
-    # voxels away) and by the smoothing (half its width, on the axes it smooths).
-    half = 0.5 * params.decision_smoothing_mm
-    extent = np.zeros(3) if fluid_extent is None else np.asarray(fluid_extent, float)
-    blur = np.maximum(np.where(spacing <= 2 * half, half, 0.0), extent)
-    reach = np.ceil(blur / spacing - 1e-6).astype(int)
+        return none, none, notes, round(contrast, 2)
+    reach = cyst_margin_reach(spacing, params, fluid_extent)
     box, _, _ = boxed_regions(core)
     padded = tuple(
         slice(max(0, s.start - r), min(n, s.stop + r))
         for s, r, n in zip(box, reach, core.shape, strict=True)
     )
-    grown = none.copy()
+    grown, touching = none.copy(), none.copy()
     grown[padded] = ndimage.maximum_filter(core[padded], size=tuple(2 * reach + 1))
     grown &= marrow
+    # the voxels touching the fluid-bright core mix it: they stay with the cyst
+    touching[padded] = ndimage.maximum_filter(bright[padded], size=3)
     volume = float(np.count_nonzero(core)) * voxel_mm3 / MM3_PER_ML
     with_margin = float(np.count_nonzero(grown)) * voxel_mm3 / MM3_PER_ML
     notes.append(
@@ -344,7 +369,33 @@ def fluid_like(
         f"marrow): cysts, not edema; with their blurred edge, {with_margin:.2f} mL "
         "(fluid_like_ml) is left out of the edema"
     )
-    return grown, notes, round(contrast, 2)
+    return grown, grown & ~touching, notes, round(contrast, 2)
+
+
+def cyst_level(free_fluid_ratio: float, params: Parameters) -> float:
+    """The fluid ratio from which marrow is fluid (a cyst): ``cyst_fluid_fraction`` of the
+    scan's free fluid (as a ratio to normal marrow), at least :data:`MIN_FLUID_CONTRAST`.
+
+    >>> cyst_level(8.0, Parameters()), cyst_level(2.0, Parameters())
+    (4.8, 3.0)
+    """
+    return max(params.cyst_fluid_fraction * free_fluid_ratio, MIN_FLUID_CONTRAST)
+
+
+def cyst_margin_reach(
+    spacing: NDArray[np.floating], params: Parameters, fluid_extent: NDArray | None = None
+) -> NDArray[np.int64]:
+    """How far (voxels, per axis) a cyst's edge is blurred: by the fluid image's own voxels
+    (``fluid_extent``, mm: resampled, up to one of its voxels away) and by the smoothing
+    (half its width, on the axes it smooths).
+
+    >>> cyst_margin_reach(np.array([0.5, 0.5, 4.0]), Parameters(), np.array([0.6, 0.6, 4.4]))
+    array([2, 2, 2])
+    """
+    half = 0.5 * params.decision_smoothing_mm
+    extent = np.zeros(3) if fluid_extent is None else np.asarray(fluid_extent, float)
+    blur = np.maximum(np.where(spacing <= 2 * half, half, 0.0), extent)
+    return np.ceil(blur / spacing - 1e-6).astype(np.int64)
 
 
 def free_fluid_signal(fluid_image: NDArray) -> float | None:
@@ -398,6 +449,32 @@ def high_percentile(image: NDArray, count: int, q: float) -> np.float32:
                 return np.percentile(values, q, overwrite_input=True)
     signal = np.asarray(image[image > 0], np.float32)  # a copy of its own: sorted in place
     return np.percentile(signal, q, overwrite_input=True)
+
+
+def _edema_beside_cysts(
+    bme: NDArray[np.bool_],
+    margin: NDArray[np.bool_],
+    ratios: dict[str, NDArray[np.float32]],
+    marrow: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+    *,
+    fluid: str,
+    reach: NDArray[np.int64],
+    fluid_level: float,
+    params: Parameters,
+) -> tuple[NDArray[np.bool_], dict[str, NDArray[np.float32]]] | None:
+    """The margin voxels of cysts that are edema beside them (None when there are none),
+    and the decision images of ``marrow`` with the cysts' margin, where they are read: the
+    ratios smoothed among the marrow and the margin (not with the cyst), as the decision
+    images are among the marrow (:func:`bmetoolkit.bones.edges.edema_beside_cysts`)."""
+    if not (bme.any() and margin.any()):
+        return None
+    width = params.decision_smoothing_mm
+    beside = {n: smooth_within(r, spacing, width, within=marrow) for n, r in ratios.items()}
+    given = edema_beside_cysts(
+        bme, margin, beside[fluid], params.lesion_edge_fraction, reach, fluid_level
+    )
+    return (given, beside) if given.any() else None
 
 
 def _image_reach(grid: Grid, source_grids: Iterable[Grid]) -> NDArray[np.int64]:
