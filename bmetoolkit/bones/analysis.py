@@ -170,7 +170,8 @@ def analyze_bones(
     )
     fainter = fainter_joined(
         grown, bme, decisions[fluid], seeds & ~mixed, grid.spacing,
-        reach_mm=params.fainter_joined_mm, fraction=params.lesion_edge_fraction, band=mixed,
+        reach_mm=params.fainter_joined_mm, fraction=params.lesion_edge_fraction,
+        min_seed_mm3=params.min_lesion_mm3, band=mixed,
     )  # fmt: skip
     # each fainter lesion judged as a region of its own before it joins the brighter one
     supporting = decisions.get("t1") is not None and levels.t1_criterion == "supporting"

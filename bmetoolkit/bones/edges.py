@@ -93,6 +93,7 @@ def fainter_joined(
     *,
     reach_mm: float,
     fraction: float,
+    min_seed_mm3: float = 0.0,
     band: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """The fainter lesions that half their brighter neighbour's contrast cut away.
@@ -101,9 +102,10 @@ def fainter_joined(
     :func:`half_maximum_outside`. A grow-level region may join two lesions: a bright edema
     and a fainter bruise or edema beside it. Its edge, at half the bright one's peak, lies
     above the fainter lesion, which is cut away whole though it would be a lesion of its
-    own were it not touching. So a part cut away that holds a seed of its own (``seeds``)
-    farther than ``reach_mm`` from what was kept (the coarse seed's averaging width: a seed
-    nearer may be lifted by the bright lesion's own signal) is returned: the voxels of the
+    own were it not touching. So a part cut away that holds seeds of its own (``seeds``, at
+    least ``min_seed_mm3`` of them: a lesion's worth, not a speck of mottle) farther than
+    ``reach_mm`` from what was kept (the coarse seed's averaging width: a seed nearer may
+    be lifted by the bright lesion's own signal) is returned: the voxels of the
     cut-away part within ``reach_mm`` of its voxels that far out, cut at half their own
     contrast (peak outside ``band``). The ring of the bright lesion's margin elsewhere,
     nearer than ``reach_mm`` all round, is not. The caller judges each part as it would a
@@ -118,6 +120,9 @@ def fainter_joined(
     ...                        reach_mm=2.0, fraction=0.5)
     >>> parts.astype(int).tolist()
     [[[0, 0, 0, 0, 1, 1, 1, 1, 1, 0]]]
+    >>> fainter_joined(grown, cut, ratio, ratio >= 1.3, np.array([1.0, 1.0, 1.0]),
+    ...                reach_mm=2.0, fraction=0.5, min_seed_mm3=4.0).any()  # 3 mm³ far out
+    np.False_
     """
     out = np.zeros(cut.shape, bool)
     rest = grown & ~cut
@@ -128,7 +133,10 @@ def fainter_joined(
     far = ndimage.distance_transform_edt(~cut[box], sampling=spacing) > reach_mm
     rest_box = rest[box]
     regions = Regions.of(rest_box)
-    own = regions.mask(regions.holding(seeds[box] & far & rest_box))
+    own_seeds = seeds[box] & far & rest_box
+    counts = np.bincount(regions.labels[own_seeds[regions.box]], minlength=regions.count + 1)
+    counts[0] = 0
+    own = regions.mask(counts * np.prod(spacing) >= max(min_seed_mm3, np.finfo(float).tiny))
     core = own & far
     if not core.any():
         return out
