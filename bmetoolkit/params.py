@@ -338,6 +338,12 @@ class Parameters:
         Such faint evidence counts only within this distance (mm) of an articular surface,
         where subchondral edema, bruises and sacroiliitis lie (red-marrow islands, as faint,
         lie in the metaphyses); not applied to a mask without a joint. Default 15.
+    fainter_joined_mm : float
+        A fainter lesion joined at the grow level to a brighter one (a bruise beside an
+        edema) is cut away with the brighter one's margin by its half maximum; a part cut
+        away that holds a seed of its own farther than this (mm) from what was kept is a
+        lesion, cut at half its own contrast (the width of ``coarse_seed_mm``: a seed
+        nearer may be lifted by the bright lesion's signal). 0 disables. Default 6.
 
     Automatic vertebral bodies
     --------------------------
@@ -404,6 +410,7 @@ class Parameters:
     coarse_seed_mm: float = 6.0
     region_seed_mm: float = 0.0
     coarse_seed_articular_mm: float = 15.0
+    fainter_joined_mm: float = 6.0
     autoseg: AutosegParameters | None = None
 
     def __post_init__(self) -> None:

@@ -145,6 +145,39 @@ def test_a_lesion_joined_to_a_bright_rim_keeps_its_own_edge():
     assert np.count_nonzero(found & inner) > 0.8 * np.count_nonzero(inner)
 
 
+def _bright_and_faint():
+    """A bright edema (2.2 x, 5 mm radius) and a fainter, larger dome (1.45 x, 11 mm)
+    seated on bone 1's articular surface beside it."""
+    in_bone_1 = np.indices(SHAPE)[0] < 38
+    faint = _sphere((JOINT_I * SPACING[0], 30.4, 24.0), 11.0) & in_bone_1
+    bright = _sphere((26.0, 18.0, 24.0), 5.0) & in_bone_1
+    return bright, faint & ~bright
+
+
+def test_a_fainter_lesion_joined_to_a_brighter_one_keeps_its_own_edge():
+    # One region at the grow level; cut at half the bright one's contrast (1.6 x) the
+    # faint one (1.45 x) would be cut away whole, as it is with fainter_joined_mm 0.
+    bright, faint = _bright_and_faint()
+    scene = _scene((faint, 0.85, 1.45), (bright, 0.7, 2.2))
+    found = np.asarray(_analyze(*scene).bme_mask.data, bool)
+    alone = np.asarray(_analyze(*scene, fainter_joined_mm=0).bme_mask.data, bool)
+    assert np.count_nonzero(found & faint) > 0.8 * np.count_nonzero(faint)
+    assert np.count_nonzero(alone & faint) < 0.3 * np.count_nonzero(faint)
+    assert np.count_nonzero(found & bright) == np.count_nonzero(alone & bright)
+
+
+def test_a_lesions_own_margin_is_not_taken_for_a_fainter_lesion():
+    # A bright edema with a 4 mm margin: the margin below its half maximum is a shell
+    # thinner than fainter_joined_mm all round, so nothing comes back.
+    centre = (18.0, 28.0, 24.0)
+    shells = [(_sphere(centre, radius), 0.9, ratio)
+              for radius, ratio in ((10.0, 1.2), (9.0, 1.35), (8.0, 1.6), (7.0, 1.9))]
+    scene = _scene(*shells, (_sphere(centre, 6.0), 0.7, 2.2))
+    found = np.asarray(_analyze(*scene).bme_mask.data, bool)
+    alone = np.asarray(_analyze(*scene, fainter_joined_mm=0).bme_mask.data, bool)
+    assert found.any() and np.array_equal(found, alone)
+
+
 def test_the_analysis_box_gives_the_whole_grids_results(monkeypatch):
     # The analysis runs on the bones' box widened by what its stages read; on the whole
     # grid it finds the same (a lesion near the bone's edge, where the margin matters).

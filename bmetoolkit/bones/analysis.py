@@ -37,7 +37,12 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.bones.crop import analysis_box, cropped_study, on_full_grid
-from bmetoolkit.bones.edges import band_near_own, edema_beside_cysts, half_maximum_outside
+from bmetoolkit.bones.edges import (
+    band_near_own,
+    edema_beside_cysts,
+    fainter_joined,
+    half_maximum_outside,
+)
 from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
 from bmetoolkit.bones.spots import bone_focal_spots, partial_volume_pieces
@@ -171,19 +176,35 @@ def analyze_bones(
         params=replace(params, lesion_edge_fraction=0.0), seedable=~mixed,
         coarse_seeds=coarse,
     )  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        seeds = coarse | (decisions[fluid] >= levels.fluid_bright[1])
+    grown = bme
     bme = half_maximum_outside(
-        bme, decisions[fluid], params.lesion_edge_fraction, mixed, regions=regions
+        grown, decisions[fluid], params.lesion_edge_fraction, mixed, regions=regions
     )
+    fainter = fainter_joined(
+        grown, bme, decisions[fluid], seeds & ~mixed, grid.spacing,
+        reach_mm=params.fainter_joined_mm, fraction=params.lesion_edge_fraction,
+        min_seed_mm3=params.min_lesion_mm3, band=mixed,
+    )  # fmt: skip
+    # each fainter lesion judged as a region of its own before it joins the brighter one
+    supporting = decisions.get("t1") is not None and levels.t1_criterion == "supporting"
+    fainter, _ = sized_regions(
+        fainter, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
+        values=decisions["t1"] if supporting else None,
+        accept=lambda median: median <= params.edema_t1_max_ratio,
+    )  # fmt: skip
+    bme |= fainter & ~bone_focal_spots(
+        fainter, decisions[fluid], grid.spacing, params,
+        sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm,
+    )  # fmt: skip
     reach = _image_reach(grid, study.source_grids.values())
     bme = band_near_own(bme, mixed, reach)
-    supporting = decisions.get("t1") is not None and levels.t1_criterion == "supporting"
     bme, regions = sized_regions(
         bme, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
         values=decisions["t1"] if supporting else None,
         accept=lambda median: median <= params.edema_t1_max_ratio,
     )  # fmt: skip
-    with np.errstate(invalid="ignore"):
-        seeds = coarse | (decisions[fluid] >= levels.fluid_bright[1])
     pieces = partial_volume_pieces(
         bme, seeds, mixed, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3, regions=regions
     )

@@ -36,7 +36,7 @@ from scipy import ndimage
 from bmetoolkit.segment import Regions, _region_edges, half_maximum
 from bmetoolkit.volume import grown_box, occupied_box
 
-__all__ = ["band_near_own", "edema_beside_cysts", "half_maximum_outside"]
+__all__ = ["band_near_own", "edema_beside_cysts", "fainter_joined", "half_maximum_outside"]
 
 
 def half_maximum_outside(
@@ -137,4 +137,66 @@ def edema_beside_cysts(
         inside = margin[box] & (ratio[box] >= low) & (ratio[box] <= high)
     grown = ndimage.binary_propagation(bme[box], mask=inside | bme[box])
     out[box] = grown & inside
+    return out
+
+
+def fainter_joined(
+    grown: NDArray[np.bool_],
+    cut: NDArray[np.bool_],
+    ratio: NDArray[np.floating],
+    seeds: NDArray[np.bool_],
+    spacing: NDArray[np.floating],
+    *,
+    reach_mm: float,
+    fraction: float,
+    min_seed_mm3: float = 0.0,
+    band: NDArray[np.bool_] | None = None,
+) -> NDArray[np.bool_]:
+    """The fainter lesions that half their brighter neighbour's contrast cut away.
+
+    ``grown`` holds the regions before their edges and ``cut`` the same after
+    :func:`half_maximum_outside`. A grow-level region may join two lesions: a bright edema
+    and a fainter bruise or edema beside it. Its edge, at half the bright one's peak, lies
+    above the fainter lesion, which is cut away whole though it would be a lesion of its
+    own were it not touching. So a part cut away that holds seeds of its own (``seeds``, at
+    least ``min_seed_mm3`` of them: a lesion's worth, not a speck of mottle) farther than
+    ``reach_mm`` from what was kept (the coarse seed's averaging width: a seed nearer may
+    be lifted by the bright lesion's own signal) is returned: the voxels of the
+    cut-away part within ``reach_mm`` of its voxels that far out, cut at half their own
+    contrast (peak outside ``band``). The ring of the bright lesion's margin elsewhere,
+    nearer than ``reach_mm`` all round, is not. The caller judges each part as it would a
+    region of its own (size, red marrow) before joining it to ``cut``.
+
+    >>> ratio = np.array([[[1.0, 1.9, 2.0, 1.9, 1.35, 1.3, 1.35, 1.3, 1.3, 1.0]]])
+    >>> grown = ratio > 1.2
+    >>> cut = half_maximum_outside(grown, ratio, 0.5, np.zeros(ratio.shape, bool))
+    >>> cut.astype(int).tolist()
+    [[[0, 1, 1, 1, 0, 0, 0, 0, 0, 0]]]
+    >>> parts = fainter_joined(grown, cut, ratio, ratio >= 1.3, np.array([1.0, 1.0, 1.0]),
+    ...                        reach_mm=2.0, fraction=0.5)
+    >>> parts.astype(int).tolist()
+    [[[0, 0, 0, 0, 1, 1, 1, 1, 1, 0]]]
+    >>> fainter_joined(grown, cut, ratio, ratio >= 1.3, np.array([1.0, 1.0, 1.0]),
+    ...                reach_mm=2.0, fraction=0.5, min_seed_mm3=4.0).any()  # 3 mm³ far out
+    np.False_
+    """
+    out = np.zeros(cut.shape, bool)
+    rest = grown & ~cut
+    if reach_mm <= 0 or not rest.any() or not cut.any():
+        return out
+    box = occupied_box(grown)
+    spacing = np.asarray(spacing, float)
+    far = ndimage.distance_transform_edt(~cut[box], sampling=spacing) > reach_mm
+    rest_box = rest[box]
+    regions = Regions.of(rest_box)
+    own_seeds = seeds[box] & far & rest_box
+    counts = np.bincount(regions.labels[own_seeds[regions.box]], minlength=regions.count + 1)
+    counts[0] = 0
+    own = regions.mask(counts * np.prod(spacing) >= max(min_seed_mm3, np.finfo(float).tiny))
+    core = own & far
+    if not core.any():
+        return out
+    near = ndimage.distance_transform_edt(~core, sampling=spacing) <= reach_mm
+    exclude = None if band is None else band[box]
+    out[box] = half_maximum(own & near, ratio[box], fraction, peak_outside=exclude)
     return out
