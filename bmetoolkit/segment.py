@@ -62,6 +62,7 @@ __all__ = [
     "hysteresis",
     "keep_regions",
     "label_lesions",
+    "region_edges",
     "region_medians",
     "regions_where",
     "remove_small",
@@ -436,13 +437,13 @@ def half_maximum(
         return out
     ratio = ratio[outer]
     exclude = None if peak_outside is None else peak_outside[outer]
-    edge = _region_edges(labels, n, ratio, fraction, exclude)
+    edge = region_edges(labels, n, ratio, fraction, exclude)
     with np.errstate(invalid="ignore"):
         out[outer] = (labels > 0) & (ratio >= edge[labels])
     return out
 
 
-def _region_edges(
+def region_edges(
     labels: NDArray[np.int32],
     n: int,
     ratio: NDArray[np.floating],
@@ -498,7 +499,7 @@ def grow_into_layer(
         return mask
     box = grown_box(occupied_box(mask), 1, mask.shape)
     labels, n = ndimage.label(mask[box], structure=FACE_NEIGHBOURS)
-    edge = np.maximum(_region_edges(labels, n, fluid_ratio[box], fraction), grow_level)
+    edge = np.maximum(region_edges(labels, n, fluid_ratio[box], fraction), grow_level)
     edge[0] = np.inf
     # the lowest edge among each voxel's face neighbours' regions
     padded = np.pad(edge[labels], 1, constant_values=np.inf)

@@ -170,8 +170,10 @@ def test_a_lesions_own_margin_is_not_taken_for_a_fainter_lesion():
     # A bright edema with a 4 mm margin: the margin below its half maximum is a shell
     # thinner than fainter_joined_mm all round, so nothing comes back.
     centre = (18.0, 28.0, 24.0)
-    shells = [(_sphere(centre, radius), 0.9, ratio)
-              for radius, ratio in ((10.0, 1.2), (9.0, 1.35), (8.0, 1.6), (7.0, 1.9))]
+    shells = [
+        (_sphere(centre, radius), 0.9, ratio)
+        for radius, ratio in ((10.0, 1.2), (9.0, 1.35), (8.0, 1.6), (7.0, 1.9))
+    ]
     scene = _scene(*shells, (_sphere(centre, 6.0), 0.7, 2.2))
     found = np.asarray(_analyze(*scene).bme_mask.data, bool)
     alone = np.asarray(_analyze(*scene, fainter_joined_mm=0).bme_mask.data, bool)

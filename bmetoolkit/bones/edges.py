@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.segment import Regions, _region_edges, half_maximum
+from bmetoolkit.segment import Regions, half_maximum, region_edges
 from bmetoolkit.volume import grown_box, occupied_box
 
 __all__ = ["band_near_own", "edema_beside_cysts", "fainter_joined", "half_maximum_outside"]
@@ -131,7 +131,7 @@ def edema_beside_cysts(
     beside = beside[beside > 0]
     if not beside.size:
         return out
-    peaks = _region_edges(regions.labels, regions.count, ratio[regions.box], 1.0)[beside]
+    peaks = region_edges(regions.labels, regions.count, ratio[regions.box], 1.0)[beside]
     low, high = 1 + fraction * (peaks.min() - 1), 0.5 * (peaks.max() + fluid_level)
     with np.errstate(invalid="ignore"):
         inside = margin[box] & (ratio[box] >= low) & (ratio[box] <= high)
