@@ -181,18 +181,24 @@ def fainter_joined(
     np.False_
     """
     out = np.zeros(cut.shape, bool)
-    rest = grown & ~cut
-    if reach_mm <= 0 or not rest.any() or not cut.any():
-        return out
-    box = occupied_box(grown)
     spacing = np.asarray(spacing, float)
+    least = max(min_seed_mm3, np.finfo(float).tiny) / np.prod(spacing)  # voxels
+    rest = grown & ~cut
+    if reach_mm <= 0 or np.count_nonzero(rest & seeds) < least:
+        return out
+    parts = Regions.of(rest)
+    seeded = parts.mask(parts.holding(seeds))
+    # the parts holding seeds, and what was kept within reach of them
+    pad = np.ceil(reach_mm / spacing).astype(int) + 1
+    box = grown_box(occupied_box(seeded), pad, cut.shape)
+    if not cut[box].any():
+        return out
     far = ndimage.distance_transform_edt(~cut[box], sampling=spacing) > reach_mm
-    rest_box = rest[box]
-    regions = Regions.of(rest_box)
-    own_seeds = seeds[box] & far & rest_box
+    regions = Regions.of(seeded[box])
+    own_seeds = seeds[box] & far & seeded[box]
     counts = np.bincount(regions.labels[own_seeds[regions.box]], minlength=regions.count + 1)
     counts[0] = 0
-    own = regions.mask(counts * np.prod(spacing) >= max(min_seed_mm3, np.finfo(float).tiny))
+    own = regions.mask(counts >= least)
     core = own & far
     if not core.any():
         return out
