@@ -63,6 +63,7 @@ from bmetoolkit.ratios import (
 )
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.segment import (
+    Regions,
     boxed_regions,
     label_lesions,
     remove_small,
@@ -187,24 +188,25 @@ def analyze_bones(
         reach_mm=params.fainter_joined_mm, fraction=params.lesion_edge_fraction,
         min_seed_mm3=params.min_lesion_mm3, band=mixed,
     )  # fmt: skip
-    # each fainter lesion judged as a region of its own before it joins the brighter one
     supporting = decisions.get("t1") is not None and levels.t1_criterion == "supporting"
-    fainter, _ = sized_regions(
-        fainter, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
-        values=decisions["t1"] if supporting else None,
-        accept=lambda median: median <= params.edema_t1_max_ratio,
-    )  # fmt: skip
+
+    def sized(mask: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], Regions]:
+        """Regions of at least ``min_lesion_mm3`` passing the T1 criterion."""
+        return sized_regions(
+            mask, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
+            values=decisions["t1"] if supporting else None,
+            accept=lambda median: median <= params.edema_t1_max_ratio,
+        )  # fmt: skip
+
+    # each fainter lesion judged as a region of its own before it joins the brighter one
+    fainter, _ = sized(fainter)
     bme |= fainter & ~bone_focal_spots(
         fainter, decisions[fluid], grid.spacing, params,
         sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm,
     )  # fmt: skip
     reach = _image_reach(grid, study.source_grids.values())
     bme = band_near_own(bme, mixed, reach)
-    bme, regions = sized_regions(
-        bme, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3,
-        values=decisions["t1"] if supporting else None,
-        accept=lambda median: median <= params.edema_t1_max_ratio,
-    )  # fmt: skip
+    bme, regions = sized(bme)
     pieces = partial_volume_pieces(
         bme, seeds, mixed, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3, regions=regions
     )

@@ -187,18 +187,16 @@ def fainter_joined(
     if reach_mm <= 0 or np.count_nonzero(rest & seeds) < least:
         return out
     parts = Regions.of(rest)
-    seeded = parts.mask(parts.holding(seeds))
     # the parts holding seeds, and what was kept within reach of them
     pad = np.ceil(reach_mm / spacing).astype(int) + 1
-    box = grown_box(occupied_box(seeded), pad, cut.shape)
+    box = grown_box(occupied_box(parts.mask(parts.holding(seeds))), pad, cut.shape)
     if not cut[box].any():
         return out
-    far = ndimage.distance_transform_edt(~cut[box], sampling=spacing) > reach_mm
-    regions = Regions.of(seeded[box])
-    own_seeds = seeds[box] & far & seeded[box]
-    counts = np.bincount(regions.labels[own_seeds[regions.box]], minlength=regions.count + 1)
-    counts[0] = 0
-    own = regions.mask(counts >= least)
+    far = np.zeros(cut.shape, bool)
+    far[box] = ndimage.distance_transform_edt(~cut[box], sampling=spacing) > reach_mm
+    counts = np.bincount(parts.labels[(seeds & far)[parts.box]], minlength=parts.count + 1)
+    own = parts.mask(counts >= least)[box]  # entry 0 (outside the parts) ignored
+    far = far[box]
     core = own & far
     if not core.any():
         return out
