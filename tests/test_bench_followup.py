@@ -95,3 +95,16 @@ def test_large_retest_differences_are_listed_with_their_part_in_the_true_veins(
     rc = 2.77 * (sum(r * r for r in rest) / 2 / 2) ** 0.5
     assert f"veins taken out: {100 * rc:.1f} %" in counted
     assert "change error" not in counted
+
+
+def test_each_change_error_is_read_against_its_own_allowance(bench):
+    # 0.3 mL for a small change, 10 % of a large one: an error of 0.4 mL is over its
+    # allowance on a 1 mL change (1.33) and within it on a 5 mL change (0.8)
+    rows = [
+        {"true": 1.0, "measured": 1.4},
+        {"true": -5.0, "measured": -4.6},
+        {"true": 0.0, "measured": 0.03},
+    ]
+    assert bench._allowed(1.0) == pytest.approx(0.3)
+    assert bench._allowed(-5.0) == pytest.approx(0.5)
+    assert bench._against_allowed(rows).startswith("median 0.800,")
