@@ -49,6 +49,38 @@ def test_the_marrow_level_is_read_low_where_brighter_tissue_fills_half_the_strip
     assert not low[20:].any()  # not the bright tissue
 
 
+def _column_darker_at_the_top(top_marrow: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A column 30 AP x 320 SI x 5 LR at 1 mm: bodies of marrow (1.0) between bright discs
+    (1.5, 10 mm) with a dark endplate (0.4, 2 mm) on each side; the marrow of the top 70 mm
+    reads ``top_marrow`` (weaker signal towards the coil's edge). Returns the image, the
+    column and the SI profile drawn."""
+    profile = np.ones(320, np.float32)
+    for start in range(30, 320, 40):
+        profile[start : start + 10] = 1.5
+        profile[start - 2 : start] = profile[start + 10 : start + 12] = 0.4
+    profile[(profile == 1.0) & (np.arange(320) >= 250)] = top_marrow
+    image = np.broadcast_to(profile[None, :, None], (30, 320, 5)).copy()
+    image += np.random.default_rng(0).normal(0.0, 0.03, image.shape).astype(np.float32)
+    return image, np.ones(image.shape, bool), profile
+
+
+def test_the_marrow_level_follows_a_slow_fall_along_the_column_not_the_endplates():
+    """Marrow a fifth darker at the top of the field was set aside as a disc row (under 0.85
+    of the column's level) and lost; counted unless it lies in a dip narrower than
+    ``suppressed_reference_dip_mm``, it is found, and the endplates stay out."""
+    image, column, profile = _column_darker_at_the_top(0.72)
+    level = PARAMS.suppressed_reference_percentile
+    found = {}
+    for dip in (0.0, PARAMS.suppressed_reference_dip_mm):
+        marrow = fluid_marrow_mask(image, column, column, SPACING, PARAMS, level, dip)
+        share = marrow.mean(axis=(0, 2))
+        found[dip] = share[profile == 0.72].mean()
+        assert share[profile == 1.0].mean() > 0.9
+        assert not marrow[:, profile == 0.4].any()
+    assert found[0.0] < 0.05
+    assert found[PARAMS.suppressed_reference_dip_mm] > 0.7
+
+
 def _body_and_muscle(muscle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Marrow (1.0) in the 20 mm in front of the canal, muscle of signal ``muscle`` in front
     of it; a marrow mask (the T2's band around the strip's median) that took both in, and

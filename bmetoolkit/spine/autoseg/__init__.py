@@ -260,7 +260,8 @@ def _segment_column(
         image = fluid if t2 is None else t2
         if suppressed_alone:  # a fat-suppressed image alone: the marrow is the darkest tissue
             level = params.suppressed_reference_percentile
-            marrow = fluid_marrow_mask(image, column, near, spacing, params, level)
+            dip = params.suppressed_reference_dip_mm  # darker rows count unless in a dip
+            marrow = fluid_marrow_mask(image, column, near, spacing, params, level, dip)
             marrow = no_brighter_than_marrow(marrow, image, near, spacing, params)
         else:
             marrow = fluid_marrow_mask(image, column, near, spacing, params)
