@@ -17,7 +17,11 @@ from bmetoolkit.spine.autoseg import find_vertebral_bodies
 from bmetoolkit.spine.autoseg.bodies import fluid_marrow_mask
 from bmetoolkit.spine.autoseg.joined import split_joined
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
+from bmetoolkit.spine.autoseg.suppressed import (
+    cut_disc_ends_then_sections,
+    no_brighter_than_marrow,
+    trim_bright_sections,
+)
 from bmetoolkit.study import Study
 from tests.test_autoseg import label_dice
 from tests.test_autoseg_fluid_only import NoT1Study
@@ -138,6 +142,37 @@ def test_a_lesion_in_part_of_a_lateral_section_keeps_it():
     out, removed = trim_bright_sections(bodies, image, 5.0, SPACING, 1.15)
     assert removed == 0
     assert np.array_equal(out, bodies)
+
+
+def _body_that_took_a_disc() -> tuple[np.ndarray, np.ndarray]:
+    """Three bodies along SI on 7 sagittal slices of 3 mm (the canal's midline at 3), mottled
+    marrow 80-120; body 2 took the disc above its superior endplate (a dark line at row 70,
+    the disc 200 beyond it), and muscle (120) fills the two outermost slices."""
+    bodies = np.zeros((30, 130, 7), np.int32)
+    bodies[5:25, 2:32], bodies[5:25, 40:80], bodies[5:25, 90:120] = 1, 2, 3
+    image = np.random.default_rng(0).uniform(80.0, 120.0, bodies.shape).astype(np.float32)
+    image[5:25, 71:80] = 200.0
+    image[5:25, 70] = 10.0
+    image[:, :, [0, 6]] = 120.0
+    return bodies, image
+
+
+def test_lateral_sections_are_walked_again_once_the_disc_a_body_took_is_cut():
+    """With the disc in it, body 2's own level is read high and the muscle beside it passes
+    under 1.15 times it; with the disc cut off at the endplate the level is the marrow's
+    and the muscle sections go. Bodies that lost no end keep what they had."""
+    bodies, image = _body_that_took_a_disc()
+    factor = PARAMS.suppressed_section_factor
+    first, _ = trim_bright_sections(bodies, image, 3.0, SPACING, factor)
+    assert (first == 2)[:, :, [0, 6]].any()  # kept on the first walk
+    once, ends, more = cut_disc_ends_then_sections(first, image, 3.0, SPACING, factor, False)
+    assert (ends, more) == (1, 0) and (once == 2)[:, :, [0, 6]].any()
+    out, ends, more = cut_disc_ends_then_sections(first, image, 3.0, SPACING, factor)
+    assert (ends, more) == (1, 2)
+    assert not (out == 2)[:, :, [0, 6]].any()
+    assert np.flatnonzero((out == 2).any(axis=(0, 2)))[[0, -1]].tolist() == [40, 70]
+    for label in (1, 3):
+        assert np.array_equal(out == label, first == label)
 
 
 def test_the_mid_sagittal_slab_is_never_cut():

@@ -227,6 +227,13 @@ class AutosegParameters:
         phantoms, was set aside as disc rows and lost. Over a disc with its endplates and
         under a body's height (at 30 mm the bodies between bright discs are filled and
         nothing changes on tuning). 0 turns this off.
+    suppressed_sections_again : bool
+        From a STIR (or fat-suppressed T2) alone: once the bodies are cut at their endplate
+        lines (``suppressed_disc_ends``), each body that lost an end has its lateral
+        sections walked again against ``suppressed_section_factor`` times its own level,
+        read without the disc it had taken (whose annulus and nucleus, brighter than
+        suppressed marrow, had raised it and let the muscle beside its wall pass;
+        :func:`bmetoolkit.spine.autoseg.suppressed.cut_disc_ends_then_sections`).
     suppressed_section_factor : float
         From a STIR (or fat-suppressed T2) alone: a body is cut at its first lateral
         sagittal slice (beyond the mid-sagittal slab) whose median signal is above this
@@ -356,6 +363,7 @@ class AutosegParameters:
     suppressed_smooth_mm: float = 1.5
     suppressed_reference_percentile: float = 30.0
     suppressed_reference_dip_mm: float = 20.0
+    suppressed_sections_again: bool = True
     suppressed_section_factor: float = 1.15
     split_joined_bodies: bool = True
     suppressed_disc_ends: bool = True
