@@ -17,7 +17,11 @@ from bmetoolkit.spine.autoseg import find_vertebral_bodies
 from bmetoolkit.spine.autoseg.bodies import fluid_marrow_mask
 from bmetoolkit.spine.autoseg.joined import split_joined
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
+from bmetoolkit.spine.autoseg.suppressed import (
+    cut_disc_ends_then_sections,
+    no_brighter_than_marrow,
+    trim_bright_sections,
+)
 from bmetoolkit.study import Study
 from tests.test_autoseg import label_dice
 from tests.test_autoseg_fluid_only import NoT1Study
@@ -47,6 +51,38 @@ def test_the_marrow_level_is_read_low_where_brighter_tissue_fills_half_the_strip
     )
     assert low[2:16, 2:-2].mean() > 0.95  # the marrow, inside the opening's rim
     assert not low[20:].any()  # not the bright tissue
+
+
+def _column_darker_at_the_top(top_marrow: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A column 30 AP x 320 SI x 5 LR at 1 mm: bodies of marrow (1.0) between bright discs
+    (1.5, 10 mm) with a dark endplate (0.4, 2 mm) on each side; the marrow of the top 70 mm
+    reads ``top_marrow`` (weaker signal towards the coil's edge). Returns the image, the
+    column and the SI profile drawn."""
+    profile = np.ones(320, np.float32)
+    for start in range(30, 320, 40):
+        profile[start : start + 10] = 1.5
+        profile[start - 2 : start] = profile[start + 10 : start + 12] = 0.4
+    profile[(profile == 1.0) & (np.arange(320) >= 250)] = top_marrow
+    image = np.broadcast_to(profile[None, :, None], (30, 320, 5)).copy()
+    image += np.random.default_rng(0).normal(0.0, 0.03, image.shape).astype(np.float32)
+    return image, np.ones(image.shape, bool), profile
+
+
+def test_the_marrow_level_follows_a_slow_fall_along_the_column_not_the_endplates():
+    """Marrow a fifth darker at the top of the field was set aside as a disc row (under 0.85
+    of the column's level) and lost; counted unless it lies in a dip narrower than
+    ``suppressed_reference_dip_mm``, it is found, and the endplates stay out."""
+    image, column, profile = _column_darker_at_the_top(0.72)
+    level = PARAMS.suppressed_reference_percentile
+    found = {}
+    for dip in (0.0, PARAMS.suppressed_reference_dip_mm):
+        marrow = fluid_marrow_mask(image, column, column, SPACING, PARAMS, level, dip)
+        share = marrow.mean(axis=(0, 2))
+        found[dip] = share[profile == 0.72].mean()
+        assert share[profile == 1.0].mean() > 0.9
+        assert not marrow[:, profile == 0.4].any()
+    assert found[0.0] < 0.05
+    assert found[PARAMS.suppressed_reference_dip_mm] > 0.7
 
 
 def _body_and_muscle(muscle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,6 +142,37 @@ def test_a_lesion_in_part_of_a_lateral_section_keeps_it():
     out, removed = trim_bright_sections(bodies, image, 5.0, SPACING, 1.15)
     assert removed == 0
     assert np.array_equal(out, bodies)
+
+
+def _body_that_took_a_disc() -> tuple[np.ndarray, np.ndarray]:
+    """Three bodies along SI on 7 sagittal slices of 3 mm (the canal's midline at 3), mottled
+    marrow 80-120; body 2 took the disc above its superior endplate (a dark line at row 70,
+    the disc 200 beyond it), and muscle (120) fills the two outermost slices."""
+    bodies = np.zeros((30, 130, 7), np.int32)
+    bodies[5:25, 2:32], bodies[5:25, 40:80], bodies[5:25, 90:120] = 1, 2, 3
+    image = np.random.default_rng(0).uniform(80.0, 120.0, bodies.shape).astype(np.float32)
+    image[5:25, 71:80] = 200.0
+    image[5:25, 70] = 10.0
+    image[:, :, [0, 6]] = 120.0
+    return bodies, image
+
+
+def test_lateral_sections_are_walked_again_once_the_disc_a_body_took_is_cut():
+    """With the disc in it, body 2's own level is read high and the muscle beside it passes
+    under 1.15 times it; with the disc cut off at the endplate the level is the marrow's
+    and the muscle sections go. Bodies that lost no end keep what they had."""
+    bodies, image = _body_that_took_a_disc()
+    factor = PARAMS.suppressed_section_factor
+    first, _ = trim_bright_sections(bodies, image, 3.0, SPACING, factor)
+    assert (first == 2)[:, :, [0, 6]].any()  # kept on the first walk
+    once, ends, more = cut_disc_ends_then_sections(first, image, 3.0, SPACING, factor, False)
+    assert (ends, more) == (1, 0) and (once == 2)[:, :, [0, 6]].any()
+    out, ends, more = cut_disc_ends_then_sections(first, image, 3.0, SPACING, factor)
+    assert (ends, more) == (1, 2)
+    assert not (out == 2)[:, :, [0, 6]].any()
+    assert np.flatnonzero((out == 2).any(axis=(0, 2)))[[0, -1]].tolist() == [40, 70]
+    for label in (1, 3):
+        assert np.array_equal(out == label, first == label)
 
 
 def test_the_mid_sagittal_slab_is_never_cut():

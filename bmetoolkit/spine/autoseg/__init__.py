@@ -51,7 +51,6 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
-from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
 from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
 from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
@@ -71,7 +70,11 @@ from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
 from bmetoolkit.spine.autoseg.posterior import trim_posterior_band
 from bmetoolkit.spine.autoseg.shell import add_dark_shell, add_half_edge
-from bmetoolkit.spine.autoseg.suppressed import no_brighter_than_marrow, trim_bright_sections
+from bmetoolkit.spine.autoseg.suppressed import (
+    cut_disc_ends_then_sections,
+    no_brighter_than_marrow,
+    trim_bright_sections,
+)
 from bmetoolkit.spine.autoseg.top_edge import cut_back_top
 from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
@@ -260,7 +263,8 @@ def _segment_column(
         image = fluid if t2 is None else t2
         if suppressed_alone:  # a fat-suppressed image alone: the marrow is the darkest tissue
             level = params.suppressed_reference_percentile
-            marrow = fluid_marrow_mask(image, column, near, spacing, params, level)
+            dip = params.suppressed_reference_dip_mm  # darker rows count unless in a dip
+            marrow = fluid_marrow_mask(image, column, near, spacing, params, level, dip)
             marrow = no_brighter_than_marrow(marrow, image, near, spacing, params)
         else:
             marrow = fluid_marrow_mask(image, column, near, spacing, params)
@@ -310,8 +314,11 @@ def _segment_column(
                 bodies, joined = split_joined(bodies, image, canal.midline, spacing)
                 notes = [*notes, *joined]
             if params.suppressed_disc_ends:  # the disc a body took, beyond its endplate
-                bodies, ends = cut_at_end_lines(bodies, image, canal.midline, spacing)
-                evidence = {**evidence, "disc_ends_cut": ends}
+                again = params.suppressed_sections_again  # the level without the disc
+                bodies, ends, more = cut_disc_ends_then_sections(
+                    bodies, image, canal.midline, spacing, factor, again
+                )
+                evidence = {**evidence, "disc_ends_cut": ends, "lateral_sections_cut": sides + more}
             bodies, beyond = cut_beyond_walls(  # muscle at the waist, beyond the lateral wall
                 bodies,
                 image,

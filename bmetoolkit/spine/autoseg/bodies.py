@@ -100,9 +100,40 @@ def body_column(
 
 
 def _row_reference(
-    image: Array, where: Mask, spacing: NDArray, percentile: float, smooth_mm: float
+    image: Array,
+    where: Mask,
+    spacing: NDArray,
+    percentile: float,
+    smooth_mm: float,
+    dip_mm: float = 0.0,
 ) -> NDArray[np.float64]:
-    """A per-SI-row intensity reference: a percentile over ``where``, smoothed along SI."""
+    """A per-SI-row intensity reference: a percentile over ``where``, smoothed along SI.
+
+    Rows under :data:`REFERENCE_VALID_FRACTION` of the column's overall value are
+    interpolated from the others (on a T1 or T2 such rows are discs, or soft tissue beyond
+    the spine). With ``dip_mm`` (mm, along SI) such a row counts after all where the rows'
+    profile, its short dips filled (a grey closing over ``dip_mm``, which lifts every dip
+    narrower than ``dip_mm`` to the level of the rows on both sides of it), is itself under
+    that fraction of the overall value, and the row within that fraction of the filled
+    profile: a stretch of at least ``dip_mm`` darker as a whole, such as the marrow under
+    the coil's weaker signal towards the image's edge, is followed, while a short dark
+    stretch between brighter rows (an endplate, a disc darker than the marrow) is still set
+    aside, and so is a darker row next to rows at the column's level.
+
+    Examples
+    --------
+    >>> image = np.full((4, 120, 2), 10.0)
+    >>> image[:, 80:] = 7.5  # the top rows: marrow under weaker signal
+    >>> image[:, 40:43] = 5.0  # an endplate's dark line
+    >>> where = np.ones(image.shape, bool)
+    >>> _row_reference(image, where, np.ones(3), 50.0, 1.0)[[41, 100]].tolist()
+    [10.0, 10.0]
+    >>> _row_reference(image, where, np.ones(3), 50.0, 1.0, dip_mm=9.0)[[41, 100]].tolist()
+    [10.0, 7.5]
+    >>> image[:, 100:103] = 5.0  # an endplate in the darker stretch: still set aside
+    >>> _row_reference(image, where, np.ones(3), 50.0, 1.0, dip_mm=9.0)[[101, 110]].tolist()
+    [7.5, 7.5]
+    """
     values = np.where(where, image, np.nan).transpose(1, 0, 2).reshape(image.shape[1], -1)
     counts = where.sum(axis=(0, 2))
     rows = np.flatnonzero(counts >= 5)
@@ -113,6 +144,10 @@ def _row_reference(
     # only rows close to the typical value count, the others are interpolated.
     overall = float(np.percentile(image[where], percentile))
     valid = per_row >= REFERENCE_VALID_FRACTION * overall
+    if dip_mm > 0:
+        closed = ndimage.grey_closing(per_row, size=_odd(dip_mm / spacing[1]), mode="nearest")
+        dim = closed < REFERENCE_VALID_FRACTION * overall
+        valid |= dim & (per_row >= REFERENCE_VALID_FRACTION * closed)
     if valid.any():
         rows, per_row = rows[valid], per_row[valid]
     smoothed = ndimage.median_filter(per_row, size=_odd(smooth_mm / spacing[1]), mode="nearest")
@@ -152,6 +187,7 @@ def fluid_marrow_mask(
     spacing: NDArray,
     params: AutosegParameters,
     percentile: float = 50.0,
+    dip_mm: float = 0.0,
 ) -> Mask:
     """Marrow-like voxels of the column on a T2 or STIR alone (no T1).
 
@@ -165,10 +201,12 @@ def fluid_marrow_mask(
     the image as it is. An opening of ``opening_mm`` cuts thin bridges. ``near`` is where
     the reference is read (:func:`near_canal`); ``percentile`` of it is the marrow level
     (the median; lower on a fat-suppressed image alone, where the marrow is the darkest
-    large tissue there and discs, muscle and the tissue in front are brighter).
+    large tissue there and discs, muscle and the tissue in front are brighter); with
+    ``dip_mm`` the rows darker than the column's level count unless they lie in a dip
+    (:func:`_row_reference`).
     """
     smooth = ndimage.gaussian_filter(image, params.fluid_smooth_mm / spacing)
-    reference = _marrow_level(smooth, near, spacing, percentile, params.reference_smooth_mm)
+    reference = _marrow_level(smooth, near, spacing, percentile, params.reference_smooth_mm, dip_mm)
     low = params.marrow_fluid_low * reference
     # The unsmoothed image must pass the lower bound too: smoothing would blur the thin dark
     # cortex that separates a body from marrow-like tissue in front of it.
@@ -197,10 +235,16 @@ def cortex_mask(
 
 
 def _marrow_level(
-    image: Array, near: Mask, spacing: NDArray, percentile: float, smooth_mm: float
+    image: Array,
+    near: Mask,
+    spacing: NDArray,
+    percentile: float,
+    smooth_mm: float,
+    dip_mm: float = 0.0,
 ) -> Array:
-    """Per-row marrow reference of ``image`` over ``near``, shaped (1, n_si, 1)."""
-    reference = _row_reference(image, near, spacing, percentile, smooth_mm)
+    """Per-row marrow reference of ``image`` over ``near``, shaped (1, n_si, 1)
+    (``dip_mm``: see :func:`_row_reference`)."""
+    reference = _row_reference(image, near, spacing, percentile, smooth_mm, dip_mm)
     return reference[None, :, None].astype(np.float32)
 
 

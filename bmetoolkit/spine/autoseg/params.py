@@ -217,6 +217,23 @@ class AutosegParameters:
         is the darkest large tissue there; discs, muscle and the tissue in front of
         narrower (thoracic) bodies are brighter and pulled the median up to twice the
         marrow's level on some tuning phantoms, where no marrow was then found.
+    suppressed_reference_dip_mm : float
+        From a STIR (or fat-suppressed T2) alone: the marrow band's per-row reference
+        (:func:`bmetoolkit.spine.autoseg.bodies.fluid_marrow_mask`) counts the rows darker
+        than 0.85 of the column's level too where a stretch of at least this length (mm
+        along SI) is that dark as a whole, its dips narrower than this (endplates, dark
+        discs) still set aside (:func:`bmetoolkit.spine.autoseg.bodies._row_reference`):
+        the top bodies' marrow, a fifth darker towards the coil's edge on some tuning
+        phantoms, was set aside as disc rows and lost. Over a disc with its endplates and
+        under a body's height (at 30 mm the bodies between bright discs are filled and
+        nothing changes on tuning). 0 turns this off.
+    suppressed_sections_again : bool
+        From a STIR (or fat-suppressed T2) alone: once the bodies are cut at their endplate
+        lines (``suppressed_disc_ends``), each body that lost an end has its lateral
+        sections walked again against ``suppressed_section_factor`` times its own level,
+        read without the disc it had taken (whose annulus and nucleus, brighter than
+        suppressed marrow, had raised it and let the muscle beside its wall pass;
+        :func:`bmetoolkit.spine.autoseg.suppressed.cut_disc_ends_then_sections`).
     suppressed_section_factor : float
         From a STIR (or fat-suppressed T2) alone: a body is cut at its first lateral
         sagittal slice (beyond the mid-sagittal slab) whose median signal is above this
@@ -345,6 +362,8 @@ class AutosegParameters:
     suppressed_marrow_high: float = 1.2
     suppressed_smooth_mm: float = 1.5
     suppressed_reference_percentile: float = 30.0
+    suppressed_reference_dip_mm: float = 20.0
+    suppressed_sections_again: bool = True
     suppressed_section_factor: float = 1.15
     split_joined_bodies: bool = True
     suppressed_disc_ends: bool = True

@@ -30,10 +30,16 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.bodies import _disk, _marrow_level
+from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
 from bmetoolkit.spine.autoseg.midline import mid_slab
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
-__all__ = ["marrow_level", "no_brighter_than_marrow", "trim_bright_sections"]
+__all__ = [
+    "cut_disc_ends_then_sections",
+    "marrow_level",
+    "no_brighter_than_marrow",
+    "trim_bright_sections",
+]
 
 Mask = NDArray[np.bool_]
 
@@ -169,3 +175,50 @@ def trim_bright_sections(
                         section[section == label] = 0
                     break
     return out, removed
+
+
+def cut_disc_ends_then_sections(
+    bodies: NDArray[np.int32],
+    image: NDArray[np.float32],
+    midline: float,
+    spacing: NDArray,
+    factor: float,
+    again: bool = True,
+) -> tuple[NDArray[np.int32], int, int]:
+    """Cut each body at its endplate lines, then its bright lateral sections once more.
+
+    :func:`trim_bright_sections` reads a body's own marrow level as the median of its
+    mid-sagittal voxels. A body that took a disc beyond its endplate holds the disc's
+    annulus and nucleus there too, brighter than suppressed marrow, so its level was read
+    high and the muscle beside its lateral wall passed under ``factor`` times it. Once the
+    disc is cut off (:func:`.disc_ends.cut_at_end_lines`) the level is the marrow's, and
+    with ``again`` the sections are walked once more against it (the same ``factor``;
+    bodies no end was cut from give the same level and keep what they have).
+
+    Parameters
+    ----------
+    bodies : ndarray of int32
+        Body labels, canonical (AP, SI, LR) axes, after :func:`trim_bright_sections`.
+    image : ndarray
+        The fat-suppressed image the bodies were read from.
+    midline : float
+        Left-right index of the canal midline.
+    spacing : ndarray, shape (3,)
+    factor : float
+        ``suppressed_section_factor``; 0 skips the second walk.
+    again : bool
+        ``suppressed_sections_again``.
+
+    Returns
+    -------
+    bodies : ndarray of int32
+    ends : int
+        How many bodies lost an end.
+    slices : int
+        How many sections the second walk took out.
+    """
+    bodies, ends = cut_at_end_lines(bodies, image, midline, spacing)
+    if not (again and ends):
+        return bodies, ends, 0
+    bodies, slices = trim_bright_sections(bodies, image, midline, spacing, factor)
+    return bodies, ends, slices
