@@ -334,6 +334,16 @@ class Parameters:
         that). Opt-in: averaged over 15 mm the mottle's spread is read on few independent
         patches, and a healthy tuning knee got 0.18 mL of edema from it. 0 disables.
         Default 0.
+    extent_seed_factor : float
+        Marrow mask (any bone) only. A region above the fluid grow level that holds no seed
+        starts a lesion when it is more than this many times as large as the largest region
+        of the same marrow below the mirrored level (``1 / grow``): normal marrow's mottle
+        and noise make dark patches as large as bright ones, edema only brightens, so the
+        scan's own largest dark patch is the size a bright one reaches by chance; a large
+        faint edema in mottled marrow is found though none of its voxels reaches the seed
+        levels (:func:`bmetoolkit.ratios.extent_seed_mask`; never less than this many times
+        ``min_lesion_mm3``). 2 leaves room for the bright tail real marrow has and its
+        mirror lacks (red-marrow islands). 0 disables. Default 2.
     coarse_seed_articular_mm : float
         Such faint evidence counts only within this distance (mm) of an articular surface,
         where subchondral edema, bruises and sacroiliitis lie (red-marrow islands, as faint,
@@ -409,6 +419,7 @@ class Parameters:
     cyst_fluid_fraction: float = 0.6
     coarse_seed_mm: float = 6.0
     region_seed_mm: float = 0.0
+    extent_seed_factor: float = 2.0
     coarse_seed_articular_mm: float = 15.0
     fainter_joined_mm: float = 6.0
     autoseg: AutosegParameters | None = None

@@ -37,6 +37,7 @@ __all__ = [
     "coarse_seed_mask",
     "decision_images",
     "drop_focal_spots",
+    "extent_seed_mask",
     "marrow_ratios",
     "ratios_at",
     "regions_summary",
@@ -331,6 +332,59 @@ def coarse_seed_mask(
     level = max(float(np.exp(z * sd)), floor)
     with np.errstate(invalid="ignore"):
         return coarse >= level, level
+
+
+def extent_seed_mask(
+    decision: NDArray[np.floating],
+    where: NDArray[np.bool_],
+    started: NDArray[np.bool_],
+    *,
+    grow: float,
+    factor: float,
+    min_voxels: int,
+) -> tuple[NDArray[np.bool_], int]:
+    """Regions at the grow level too large for the scan's own mottle, that hold no seed.
+
+    Normal marrow varies about its reference both ways (mottle, noise), and a patch of it
+    above the grow level is as likely and as large as one below the mirrored level
+    (``1 / grow``, the same distance on the log scale); edema only brightens the fluid
+    image. So the largest region of ``where`` at or below the mirrored level is the size a
+    bright region reaches by chance in this scan. A bright region (at or above ``grow``)
+    more than ``factor`` times that size, and at least ``factor`` times ``min_voxels``, is a
+    lesion however faint, and starts there when nothing in it (``started``) did yet: a
+    large faint edema in mottled marrow, every voxel of which lies under the seed levels.
+    Regions already seeded are left to the stages after (the whole of such a region as a
+    seed would make its faint margin a lesion of its own). Face-connected regions. Returns
+    the seeds and the size (voxels) a region had to exceed (0 when disabled).
+
+    >>> decision = np.ones((1, 1, 12))
+    >>> decision[0, 0, :2] = 0.8  # a dark patch of two voxels: the scan's chance size
+    >>> decision[0, 0, 3:9] = 1.25  # a faint bright region of six
+    >>> where = np.ones(decision.shape, bool)
+    >>> none = np.zeros(decision.shape, bool)
+    >>> seeds, size = extent_seed_mask(decision, where, none, grow=1.2, factor=2, min_voxels=1)
+    >>> seeds[0, 0].astype(int).tolist(), size
+    ([0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0], 4)
+    >>> bool(extent_seed_mask(decision, where, none, grow=1.2, factor=3, min_voxels=1)[0].any())
+    False
+    """
+    if factor <= 0:
+        return np.zeros(where.shape, bool), 0
+    with np.errstate(invalid="ignore"):
+        bright = where & (decision >= grow)
+        dark = where & (decision <= 1.0 / grow)
+    _, dark_labels, dark_count = boxed_regions(dark)
+    chance = int(np.bincount(dark_labels.ravel())[1:].max()) if dark_count else 0
+    size = int(factor * max(chance, min_voxels))
+    box, labels, count = boxed_regions(bright)
+    if not count:
+        return np.zeros(where.shape, bool), size
+    large = np.bincount(labels.ravel(), minlength=count + 1) > size
+    large[np.unique(labels[started[box]])] = False
+    large[0] = False
+    out = np.zeros(where.shape, bool)
+    out[box] = large[labels]
+    return out, size
 
 
 def drop_focal_spots(

@@ -280,6 +280,33 @@ def test_the_wider_seed_scale_is_off_by_default_and_its_level_is_reported():
     assert wide.bme_volume_ml > 0.3  # the brighter spot is still found
 
 
+def _dome(bone_side=-1, radius_mm=10.0):
+    """A sphere centred on the joint, cut by the joint into two domes: bone 1's
+    (``bone_side`` -1) or bone 2's (+1); about 2 mL each at 10 mm."""
+    dome = _sphere((JOINT_I * SPACING[0], 35 * SPACING[1], 8 * SPACING[2]), radius_mm)
+    i = np.arange(SHAPE[0])[:, None, None]
+    return dome & ((i < JOINT_I) if bone_side < 0 else (i > JOINT_I))
+
+
+def test_a_large_faint_region_with_no_voxel_at_a_seed_level_starts_by_its_extent():
+    # 1.25 x on the STIR: above the grow level (1.2 here), below the seed level (1.4), and
+    # the averaged seed switched off; no dark patch of the scan comes near its size
+    scene = _scene((_dome(), 0.85, 1.25))
+    found = _analyze(*scene, coarse_seed_mm=0.0)
+    true_ml = _dome().sum() * SPACING.prod() / 1000
+    assert found.decision["fluid_bright"]["seed"] > 1.25 > found.decision["fluid_bright"]["grow"]
+    assert 0.6 * true_ml < found.bme_volume_ml < 1.25 * true_ml
+    assert _analyze(*scene, coarse_seed_mm=0.0, extent_seed_factor=0.0).bme_volume_ml == 0
+    assert _analyze(*_scene(), coarse_seed_mm=0.0).bme_volume_ml == 0
+
+
+def test_a_faint_region_no_larger_than_the_scans_dark_patches_does_not_start():
+    # the same faint dome, with a larger fatty dome across the joint (0.7 x on the STIR,
+    # darker than the mirrored grow level): in this scan a patch of that size is chance
+    scene = _scene((_dome(), 0.85, 1.25), (_dome(+1, radius_mm=12.0), 1.1, 0.7))
+    assert _analyze(*scene, coarse_seed_mm=0.0).bme_volume_ml == 0
+
+
 def _mottled_scene(lesion, mottle_sd, seed=0, stir_ratio=1.5):
     """The two bones of :func:`_scene` with mottled marrow (log SD ``mottle_sd`` on the STIR
     in patches of about 5 mm, the T1 half as much and darker where the STIR is brighter)

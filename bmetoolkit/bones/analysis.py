@@ -54,6 +54,7 @@ from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import (
     coarse_seed_mask,
     decision_images,
+    extent_seed_mask,
     marrow_ratios,
     regions_summary,
     shell_like,
@@ -163,6 +164,13 @@ def analyze_bones(
         z=params.seed_z, floor=levels.fluid_bright[0],
     )  # fmt: skip
     coarse |= wide
+    with np.errstate(invalid="ignore"):
+        started = coarse | (decisions[fluid] >= levels.fluid_bright[1])
+    extent, extent_size = extent_seed_mask(  # a large faint region, none of it at a seed level
+        decisions[fluid], marrow & ~mixed, started, grow=levels.fluid_bright[0],
+        factor=params.extent_seed_factor, min_voxels=round(params.min_lesion_mm3 / voxel_mm3),
+    )  # fmt: skip
+    coarse |= extent
     with np.errstate(invalid="ignore"):
         # Faint evidence counts where edema occurs: near a joint (islands of red marrow,
         # as faint, lie in the metaphyses); a single-bone mask has no joint to go by.
@@ -296,7 +304,8 @@ def analyze_bones(
         },
         fluid=fluid,
         decision=levels.to_dict()
-        | {"coarse_seed": round(coarse_level, 4), "region_seed": round(wide_level, 4)},
+        | {"coarse_seed": round(coarse_level, 4), "region_seed": round(wide_level, 4)}
+        | {"extent_seed_ml": round(extent_size * voxel_mm3 / MM3_PER_ML, 4)},
         bme_t1_dark_ml=t1_dark_ml(t1_dark, voxel_mm3, has_t1=study.t1 is not None),
         parameters=params,
         notes=tuple(dict.fromkeys(notes)),
