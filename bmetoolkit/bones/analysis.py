@@ -15,8 +15,8 @@
    (:func:`bmetoolkit.bones.geometry.partial_volume_band`: thick slices along a surface
    mix joint fluid into the marrow), but may grow into it, only within an image voxel's
    reach of its voxels outside the band; each region is cut at half its contrast measured
-   outside that band, in two passes: at half its 95th percentile, then at half the median
-   of what that kept, within ``lesion_core_reach_mm`` (:mod:`bmetoolkit.bones.edges`);
+   outside that band, at half its 95th percentile (opt-in, ``lesion_core_reach_mm``: then
+   at half the median of what that kept, within that reach) (:mod:`bmetoolkit.bones.edges`);
 5. what is not edema (:mod:`bmetoolkit.bones.spots`): regions that are a lesion only within
    the band (partial volume), and faint regions not based on the subchondral bone (red
    marrow);
