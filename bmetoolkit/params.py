@@ -354,6 +354,18 @@ class Parameters:
         away that holds a seed of its own farther than this (mm) from what was kept is a
         lesion, cut at half its own contrast (the width of ``coarse_seed_mm``: a seed
         nearer may be lifted by the bright lesion's signal). 0 disables. Default 6.
+    lesion_core_reach_mm : float
+        Opt-in. How far (mm) a region's edge may move out from its half maximum (at its
+        95th percentile) to half the contrast of the lesion that cut kept, read as its
+        median (never below the 95th percentile lowered by the share the scan's noise
+        explains): on a noisy plateau the 95th percentile lies above the plateau and the
+        first edge above the lesion's half maximum. Not into the partial-volume band; the
+        any-bone analysis only (:func:`bmetoolkit.bones.edges.half_maximum_of_core`). At 2
+        (the width of ``decision_smoothing_mm``) the tuning joint phantoms' volume error
+        falls (signed median -12 -> -8 %), but the change error of tuning joint follow-up
+        pairs 16-31 rises (median 0.23 -> 0.62 mL): the median's share of ramp grows as a
+        lesion shrinks, so the correction is not the same at both visits
+        (docs/log/bones.md, session 29). 0 (the default) disables.
 
     Automatic vertebral bodies
     --------------------------
@@ -422,6 +434,7 @@ class Parameters:
     extent_seed_factor: float = 2.0
     coarse_seed_articular_mm: float = 15.0
     fainter_joined_mm: float = 6.0
+    lesion_core_reach_mm: float = 0.0
     autoseg: AutosegParameters | None = None
 
     def __post_init__(self) -> None:

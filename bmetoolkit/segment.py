@@ -449,12 +449,16 @@ def region_edges(
     ratio: NDArray[np.floating],
     fraction: float,
     exclude: NDArray[np.bool_] | None = None,
+    *,
+    percentile: float = PEAK_PERCENTILE,
 ) -> NDArray[np.float64]:
-    """Per region number (0..n): ``1 + fraction * (peak - 1)``, ``peak`` its 95th percentile
-    of ``ratio`` outside ``exclude`` (over the whole region when it lies wholly there; inf
-    for region 0 and regions without a finite value)."""
+    """Per region number (0..n): ``1 + fraction * (peak - 1)``, ``peak`` its ``percentile``
+    (95th) of ``ratio`` outside ``exclude`` (over the whole region when it lies wholly there;
+    inf for region 0 and numbers without a voxel or a finite value)."""
     edge = np.full(n + 1, np.inf)
-    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+    for number, box in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
+        if box is None:
+            continue
         inside = labels[box] == number
         if exclude is not None:
             own = inside & ~exclude[box]
@@ -462,7 +466,7 @@ def region_edges(
         values = ratio[box][inside]
         values = values[np.isfinite(values)]
         if values.size:
-            edge[number] = 1 + fraction * (np.percentile(values, PEAK_PERCENTILE) - 1)
+            edge[number] = 1 + fraction * (np.percentile(values, percentile) - 1)
     return edge
 
 

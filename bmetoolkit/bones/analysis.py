@@ -15,7 +15,8 @@
    (:func:`bmetoolkit.bones.geometry.partial_volume_band`: thick slices along a surface
    mix joint fluid into the marrow), but may grow into it, only within an image voxel's
    reach of its voxels outside the band; each region is cut at half its contrast measured
-   outside that band (:mod:`bmetoolkit.bones.edges`);
+   outside that band, at half its 95th percentile (opt-in, ``lesion_core_reach_mm``: then
+   at half the median of what that kept, within that reach) (:mod:`bmetoolkit.bones.edges`);
 5. what is not edema (:mod:`bmetoolkit.bones.spots`): regions that are a lesion only within
    the band (partial volume), and faint regions not based on the subchondral bone (red
    marrow);
@@ -41,7 +42,7 @@ from bmetoolkit.bones.edges import (
     band_near_own,
     edema_beside_cysts,
     fainter_joined,
-    half_maximum_outside,
+    half_maximum_of_core,
 )
 from bmetoolkit.bones.geometry import bone_depths, partial_volume_band, voxel_extent
 from bmetoolkit.bones.labels import BoneLabels
@@ -188,11 +189,12 @@ def analyze_bones(
     with np.errstate(invalid="ignore"):
         seeds = coarse | (decisions[fluid] >= levels.fluid_bright[1])
     grown = bme
-    bme = half_maximum_outside(
-        grown, decisions[fluid], params.lesion_edge_fraction, mixed, regions=regions
-    )
-    fainter = fainter_joined(
-        grown, bme, decisions[fluid], seeds & ~mixed, grid.spacing,
+    first, bme = half_maximum_of_core(
+        grown, decisions[fluid], params.lesion_edge_fraction, mixed, grid.spacing,
+        reach_mm=params.lesion_core_reach_mm, noise_sd=levels.sd.get(fluid, 0.0), regions=regions,
+    )  # fmt: skip
+    fainter = fainter_joined(  # parts far from the lesions without their margins
+        grown, first, decisions[fluid], seeds & ~mixed, grid.spacing,
         reach_mm=params.fainter_joined_mm, fraction=params.lesion_edge_fraction,
         min_seed_mm3=params.min_lesion_mm3, band=mixed,
     )  # fmt: skip
