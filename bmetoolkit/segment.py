@@ -64,6 +64,7 @@ __all__ = [
     "label_lesions",
     "region_edges",
     "region_medians",
+    "region_peaks",
     "regions_where",
     "remove_small",
     "segment_bme",
@@ -443,19 +444,23 @@ def half_maximum(
     return out
 
 
-def region_edges(
-    labels: NDArray[np.int32],
+def region_peaks(
+    labels: NDArray[np.integer],
     n: int,
     ratio: NDArray[np.floating],
-    fraction: float,
     exclude: NDArray[np.bool_] | None = None,
     *,
     percentile: float = PEAK_PERCENTILE,
 ) -> NDArray[np.float64]:
-    """Per region number (0..n): ``1 + fraction * (peak - 1)``, ``peak`` its ``percentile``
-    (95th) of ``ratio`` outside ``exclude`` (over the whole region when it lies wholly there;
-    inf for region 0 and numbers without a voxel or a finite value)."""
-    edge = np.full(n + 1, np.inf)
+    """Per region number (0..n): its peak, the ``percentile`` (95th) of ``ratio`` outside
+    ``exclude`` (over the whole region when it lies wholly there); NaN for region 0 and
+    numbers without a voxel or a finite value.
+
+    >>> labels = np.array([[[1, 1, 0, 2]]])
+    >>> region_peaks(labels, 2, np.array([[[1.5, 2.0, 1.0, np.nan]]])).round(3).tolist()
+    [nan, 1.975, nan]
+    """
+    peaks = np.full(n + 1, np.nan)
     for number, box in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
         if box is None:
             continue
@@ -466,8 +471,23 @@ def region_edges(
         values = ratio[box][inside]
         values = values[np.isfinite(values)]
         if values.size:
-            edge[number] = 1 + fraction * (np.percentile(values, percentile) - 1)
-    return edge
+            peaks[number] = np.percentile(values, percentile)
+    return peaks
+
+
+def region_edges(
+    labels: NDArray[np.int32],
+    n: int,
+    ratio: NDArray[np.floating],
+    fraction: float,
+    exclude: NDArray[np.bool_] | None = None,
+    *,
+    percentile: float = PEAK_PERCENTILE,
+) -> NDArray[np.float64]:
+    """Per region number (0..n): ``1 + fraction * (peak - 1)``, ``peak`` its
+    :func:`region_peaks` (inf for region 0 and numbers without a voxel or a finite value)."""
+    edge = 1 + fraction * (region_peaks(labels, n, ratio, exclude, percentile=percentile) - 1)
+    return np.where(np.isnan(edge), np.inf, edge)
 
 
 def grow_into_layer(

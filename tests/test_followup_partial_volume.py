@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bmetoolkit.followup.joint import decide_jointly
-from bmetoolkit.followup.partial_volume import edema_shares, region_peaks
+from bmetoolkit.followup.partial_volume import edema_shares
+from bmetoolkit.segment import region_peaks
 from tests.test_followup_joint import SHAPE, _same_grid, _visit
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, special
 
-from bmetoolkit.segment import PEAK_PERCENTILE, Regions, half_maximum, region_edges
+from bmetoolkit.segment import PEAK_PERCENTILE, Regions, half_maximum, region_edges, region_peaks
 from bmetoolkit.volume import grown_box, occupied_box
 
 #: The percentile of a lesion's ratios (outside the band, within the first half-maximum
@@ -227,7 +227,7 @@ def edema_beside_cysts(
     beside = beside[beside > 0]
     if not beside.size:
         return out
-    peaks = region_edges(regions.labels, regions.count, ratio[regions.box], 1.0)[beside]
+    peaks = region_peaks(regions.labels, regions.count, ratio[regions.box])[beside]
     low, high = 1 + fraction * (peaks.min() - 1), 0.5 * (peaks.max() + fluid_level)
     with np.errstate(invalid="ignore"):
         inside = margin[box] & (ratio[box] >= low) & (ratio[box] <= high)

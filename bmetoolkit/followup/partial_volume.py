@@ -30,30 +30,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.segment import FACE_NEIGHBOURS, PEAK_PERCENTILE
+from bmetoolkit.segment import FACE_NEIGHBOURS, region_peaks
 from bmetoolkit.volume import grown_box, occupied_box
 
-__all__ = ["edema_shares", "lesion_contrasts", "region_peaks"]
-
-
-def region_peaks(
-    labels: NDArray[np.integer], n: int, ratio: NDArray[np.floating]
-) -> NDArray[np.float64]:
-    """Peak ratio (95th percentile of the finite values) of each region (index = number;
-    NaN for region 0 and regions without a finite value).
-
-    >>> labels = np.array([[[1, 1, 0, 2]]])
-    >>> region_peaks(labels, 2, np.array([[[1.5, 2.0, 1.0, np.nan]]])).round(3).tolist()
-    [nan, 1.975, nan]
-    """
-    out = np.full(n + 1, np.nan)
-    for number, box in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
-        if box is not None:
-            values = ratio[box][labels[box] == number]
-            values = values[np.isfinite(values)]
-            if values.size:
-                out[number] = np.percentile(values, PEAK_PERCENTILE)
-    return out
+__all__ = ["edema_shares", "lesion_contrasts"]
 
 
 def lesion_contrasts(
@@ -63,8 +43,8 @@ def lesion_contrasts(
     inside: NDArray[np.bool_],
 ) -> NDArray[np.float64]:
     """Each lesion's contrast (index = number): the median ``ratio`` of its voxels in
-    ``inside`` (those wholly inside the edema), or its peak (:func:`region_peaks`) when it
-    has none with a finite ratio.
+    ``inside`` (those wholly inside the edema), or its peak
+    (:func:`bmetoolkit.segment.region_peaks`) when it has none with a finite ratio.
 
     >>> lesions = np.array([[[1, 1, 1, 2]]])
     >>> inside = np.array([[[False, True, False, False]]])
