@@ -139,7 +139,8 @@ def half_maximum_of_core(
     if n == 0:
         return out, out.copy()
     values, exclude = ratio[box], band[box]
-    edge = region_edges(labels, n, values, fraction, exclude)
+    peak = region_peaks(labels, n, values, exclude)
+    edge = np.where(np.isnan(peak), np.inf, 1 + fraction * (peak - 1))  # as region_edges
     with np.errstate(invalid="ignore"):
         first = (labels > 0) & (values >= edge[labels])
     out[box] = first
@@ -148,7 +149,7 @@ def half_maximum_of_core(
     core = region_edges(
         np.where(first, labels, 0), n, values, fraction, exclude, percentile=CORE_PERCENTILE
     )
-    lowest = 1 + fraction * ((1 + (edge - 1) / fraction) * np.exp(-PEAK_Z * noise_sd) - 1)
+    lowest = 1 + fraction * (peak * np.exp(-PEAK_Z * noise_sd) - 1)
     second = np.minimum(np.maximum(core, lowest), edge)
     with np.errstate(invalid="ignore"):
         lower = (labels > 0) & ~exclude & (values >= second[labels])
