@@ -296,7 +296,11 @@ def test_a_large_faint_region_with_no_voxel_at_a_seed_level_starts_by_its_extent
     true_ml = _dome().sum() * SPACING.prod() / 1000
     assert found.decision["fluid_bright"]["seed"] > 1.25 > found.decision["fluid_bright"]["grow"]
     assert 0.6 * true_ml < found.bme_volume_ml < 1.25 * true_ml
-    assert _analyze(*scene, coarse_seed_mm=0.0, extent_seed_factor=0.0).bme_volume_ml == 0
+    off = _analyze(*scene, coarse_seed_mm=0.0, extent_seed_factor=0.0)
+    assert off.bme_volume_ml == 0
+    # the size a region had to exceed is reported (0 when the test is off)
+    assert 0 < found.decision["extent_seed_ml"] < true_ml
+    assert off.decision["extent_seed_ml"] == 0
     assert _analyze(*_scene(), coarse_seed_mm=0.0).bme_volume_ml == 0
 
 
