@@ -166,9 +166,9 @@ def analyze_bones(
     )  # fmt: skip
     coarse |= wide
     with np.errstate(invalid="ignore"):
-        started = coarse | (decisions[fluid] >= levels.fluid_bright[1])
+        voxel_seeds = decisions[fluid] >= levels.fluid_bright[1]
     extent, extent_size = extent_seed_mask(  # a large faint region, none of it at a seed level
-        decisions[fluid], marrow & ~mixed, started, grow=levels.fluid_bright[0],
+        decisions[fluid], marrow & ~mixed, coarse | voxel_seeds, grow=levels.fluid_bright[0],
         factor=params.extent_seed_factor, min_voxels=round(params.min_lesion_mm3 / voxel_mm3),
     )  # fmt: skip
     coarse |= extent
@@ -186,8 +186,7 @@ def analyze_bones(
         params=replace(params, lesion_edge_fraction=0.0), seedable=~mixed,
         coarse_seeds=coarse,
     )  # fmt: skip
-    with np.errstate(invalid="ignore"):
-        seeds = coarse | (decisions[fluid] >= levels.fluid_bright[1])
+    seeds = coarse | voxel_seeds
     grown = bme
     first, bme = half_maximum_of_core(
         grown, decisions[fluid], params.lesion_edge_fraction, mixed, grid.spacing,

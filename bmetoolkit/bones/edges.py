@@ -131,21 +131,14 @@ def half_maximum_of_core(
     ...                      noise_sd=0.05)[1].astype(int).tolist()
     [[[0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0]]]
     """
-    if fraction <= 0:
-        return mask, mask
     regions = Regions.of(mask) if regions is None else regions
-    out = np.zeros(mask.shape, bool)
+    out = half_maximum_outside(mask, ratio, fraction, band, regions=regions)
+    if fraction <= 0 or reach_mm <= 0 or noise_sd <= 0 or not out.any():
+        return out, out.copy()
     box, labels, n = regions.box, regions.labels, regions.count
-    if n == 0:
-        return out, out.copy()
-    values, exclude = ratio[box], band[box]
+    values, exclude, first = ratio[box], band[box], out[box]
     peak = region_peaks(labels, n, values, exclude)
-    edge = np.where(np.isnan(peak), np.inf, 1 + fraction * (peak - 1))  # as region_edges
-    with np.errstate(invalid="ignore"):
-        first = (labels > 0) & (values >= edge[labels])
-    out[box] = first
-    if reach_mm <= 0 or noise_sd <= 0 or not first.any():
-        return out, out.copy()
+    edge = 1 + fraction * (peak - 1)  # the first pass's edges
     core = region_edges(
         np.where(first, labels, 0), n, values, fraction, exclude, percentile=CORE_PERCENTILE
     )
