@@ -366,7 +366,11 @@ def _segment_column(
             # after the checks, which were set on the bodies without it. The levels are
             # read on the bodies without it too: it changes their tilt and height a little,
             # and the level rules were set without it.
-            grown, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            # From a plain T2 alone, also the cortex before an annulus darker than marrow.
+            valley = s1_cut is not None and params.t2_shell_valley
+            grown, shell = add_dark_shell(
+                bodies, image, spacing, params.dark_shell_max_mm, valley=valley
+            )
             level_bodies, bodies = bodies, keep_apart(grown, bodies, spacing)[0]
             shell["voxels_added"] = int((bodies > 0).sum() - (level_bodies > 0).sum())
             evidence = {**evidence, "dark_shell": shell}
