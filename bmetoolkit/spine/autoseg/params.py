@@ -284,6 +284,12 @@ class AutosegParameters:
         is the cortex, and it is added with each side cut at its own half maximum
         (:func:`bmetoolkit.spine.autoseg.shell.valley_thresholds`). Since 2026-12-03,
         session 30.
+    t2_posterior_band : bool
+        From a plain T2 alone: on each body's lateral sagittal sections, a dark wall in the
+        section's back with tissue that is not dark behind it (the body's posterior cortex
+        with the pedicle's base behind it) is cut with what lies behind it, as on a T1
+        (:func:`bmetoolkit.spine.autoseg.posterior.trim_posterior_band`, read on the T2).
+        Since 2026-12-03, session 30.
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -386,6 +392,7 @@ class AutosegParameters:
     suppressed_half_edge: bool = True
     t2_top_cut: bool = True
     t2_shell_valley: bool = True
+    t2_posterior_band: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
