@@ -71,3 +71,41 @@ def test_the_threshold_follows_the_body_s_own_marrow() -> None:
         trim_posterior_band(bodies, t1 / 10.0, MIDLINE, SPACING),
         trim_posterior_band(bodies, t1, MIDLINE, SPACING),
     )
+
+
+def _calls_on_small_phantom(on: bool, stir_alone: bool = False) -> list[bool]:
+    """One entry per call of :func:`trim_posterior_band` while the small phantom's bodies
+    are segmented from its T2 (or STIR) alone with ``t2_posterior_band`` ``on``."""
+    from unittest import mock
+
+    import bmetoolkit.spine.autoseg as autoseg
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+    from bmetoolkit.spine.autoseg import AutosegParameters, segment_bodies
+    from bmetoolkit.spine.autoseg.frame import CanonicalFrame
+    from bmetoolkit.study import Study
+
+    phantom = make_phantom(seed=3, config=PhantomConfig.small())
+    study = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir)
+    frame = CanonicalFrame.of(study.grid)
+    image = frame.view(np.asarray((study.stir if stir_alone else study.t2).data))
+    calls: list[bool] = []
+
+    def spy(bodies, picture, midline, spacing):
+        calls.append(True)
+        return trim_posterior_band(bodies, picture, midline, spacing)
+
+    params = AutosegParameters(t2_posterior_band=on)
+    with mock.patch.object(autoseg, "trim_posterior_band", spy):
+        if stir_alone:
+            segment_bodies(None, image, frame.spacing, params=params, fat_suppressed=True)
+        else:
+            segment_bodies(None, image, frame.spacing, t2=image, params=params)
+    return calls
+
+
+def test_a_plain_t2_alone_cuts_the_posterior_band_too() -> None:
+    """``t2_posterior_band`` (session 30): the band is cut on a plain T2 alone, not when off
+    and not on a STIR alone (whose marrow is darker than the tissue behind the wall)."""
+    assert _calls_on_small_phantom(True)
+    assert not _calls_on_small_phantom(False)
+    assert not _calls_on_small_phantom(True, stir_alone=True)

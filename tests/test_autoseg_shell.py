@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmetoolkit.spine.autoseg.shell import add_dark_shell, add_half_edge, shell_thresholds
+from bmetoolkit.spine.autoseg.shell import (
+    add_dark_shell,
+    add_half_edge,
+    shell_thresholds,
+    valley_thresholds,
+)
 
 SPACING = np.array([1.0, 1.0, 3.0])  # canonical (AP, SI, LR)
 MARROW, SHELL, TISSUE = 100.0, 45.0, 95.0
@@ -124,3 +129,66 @@ def test_no_layer_without_an_edge_crossing_halfway(blurred, beyond):
     grown, _ = add_half_edge(bodies, image, SPACING)
     added = (grown == 1) & (bodies == 0)
     assert not added[BODY[0].stop, BODY[1]].any() and not added[BODY[0].start - 1, BODY[1]].any()
+
+
+# --- the cortex before tissue darker than marrow (a plain T2 alone, t2_shell_valley) -----------
+
+ENDPLATE, ANNULUS = 25.0, 60.0  # a dark endplate, then a disc darker than the marrow
+
+
+def _endplate_scene():
+    """A marrow box with a 2-voxel dark endplate above and below it and a disc darker than
+    the marrow beyond (the anterior and posterior walls as in :func:`_scene`)."""
+    image, bodies = _scene(2)
+    ap, si = BODY[0], BODY[1]
+    image[ap, si.stop : si.stop + 2] = ENDPLATE
+    image[ap, si.start - 2 : si.start] = ENDPLATE
+    image[ap, si.stop + 2 :] = ANNULUS
+    image[ap, : si.start - 2] = ANNULUS
+    return image, bodies
+
+
+def test_an_endplate_before_a_disc_darker_than_marrow_is_added_as_a_valley():
+    image, bodies = _endplate_scene()
+    plain, _ = add_dark_shell(bodies, image, SPACING, 2.5)
+    grown, evidence = add_dark_shell(bodies, image, SPACING, 2.5, valley=True)
+    ap, si = BODY[0], BODY[1]
+    # Without the valley rule the disc (0.6 of the marrow) never rises halfway back to it.
+    assert not ((plain == 1) & (bodies == 0))[ap, si.stop :].any()
+    added = (grown == 1) & (bodies == 0)
+    assert added[ap, si.stop : si.stop + 2].all()  # superior endplate
+    assert added[ap, si.start - 2 : si.start].all()  # inferior endplate
+    assert not (added & (image == ANNULUS)).any()  # never into the disc
+    assert evidence["faces_with_valley"] == 2
+
+
+def test_the_valley_rule_leaves_bodies_alone_without_a_valley():
+    image, bodies = _scene(2)  # shells before tissue as bright as marrow: the first rule
+    plain, _ = add_dark_shell(bodies, image, SPACING, 2.5)
+    grown, evidence = add_dark_shell(bodies, image, SPACING, 2.5, valley=True)
+    np.testing.assert_array_equal(grown, plain)
+    assert evidence["faces_with_valley"] == 0
+
+
+@pytest.mark.parametrize(
+    ("profile", "last", "valley"),
+    [
+        # Tuning seed 112 (pelvis and bowel, 1 mm), L1's superior endplate: the annulus
+        # beyond (0.6) stays under halfway back to the marrow.
+        ([0.94, 0.50, 0.23, 0.55, 0.60, 0.63, 0.61], 2, 2),
+        # The real TPTBox T2's faces of the test above: the body holds its dark layer, or
+        # the disc is dark on: no valley.
+        ([0.55, 0.74, 0.90, 0.99, 0.89, 0.90], 0, 0),
+        ([0.45, 0.73, 0.55, 0.53, 0.47, 0.45], 0, 0),
+        ([0.46, 0.64, 0.67, 0.69, 0.71, 0.89], 0, 0),
+        # A dark run with no rise after it (a dark disc or ligament): no valley.
+        ([0.90, 0.40, 0.30, 0.32, 0.35, 0.36], 0, 0),
+    ],
+)
+def test_valley_rings_from_a_face_profile(profile, last, valley):
+    profile = np.array(profile)
+    assert shell_thresholds(profile, 1.0, 2.5) == (0, 0.0)
+    got, outer, inner, at = valley_thresholds(profile, 1.0, 2.5)
+    assert (got, at) == (last, valley)
+    if last:
+        assert profile[at] < outer < profile[at + 1] and profile[1] < inner

@@ -275,8 +275,12 @@ def _segment_column(
         # A plain T2 alone: S1 joined to the bone below it and the tissue around it is cut
         # back to S1 before the size check, when it shows S1's evidence.
         s1_cut = image if params.t2_caudal_cut and not suppressed_alone else None
+        # A plain T2 alone: the pedicle's base behind the dark posterior wall of a body's
+        # lateral sections is cut, as on a T1 (the cortex is dark on both, marrow is not).
+        plain_t2 = not suppressed_alone and params.t2_posterior_band
+        back = image if plain_t2 else None
         bodies, notes, grown = _bodies_from_marrow(
-            marrow, dark, distance, canal, spacing, params, caudal_cut=s1_cut
+            marrow, dark, distance, canal, spacing, params, caudal_cut=s1_cut, bright_t1=back
         )
         # Bodies joined through the lateral slices to the tissue beside and in front of
         # them are dropped whole: seeds from the mid-sagittal slab, grown back by watershed,
@@ -292,6 +296,7 @@ def _segment_column(
             return _bodies_from_marrow(
                 region, dark, distance, canal, spacing, params,
                 from_midline=True, caudal_cut=s1_cut, seed_alone=alone, ends_kept=keep_ends,
+                bright_t1=back,
             )  # fmt: skip
 
         mid = from_midline(marrow)
@@ -366,7 +371,11 @@ def _segment_column(
             # after the checks, which were set on the bodies without it. The levels are
             # read on the bodies without it too: it changes their tilt and height a little,
             # and the level rules were set without it.
-            grown, shell = add_dark_shell(bodies, image, spacing, params.dark_shell_max_mm)
+            # From a plain T2 alone, also the cortex before an annulus darker than marrow.
+            valley = s1_cut is not None and params.t2_shell_valley
+            grown, shell = add_dark_shell(
+                bodies, image, spacing, params.dark_shell_max_mm, valley=valley
+            )
             level_bodies, bodies = bodies, keep_apart(grown, bodies, spacing)[0]
             shell["voxels_added"] = int((bodies > 0).sum() - (level_bodies > 0).sum())
             evidence = {**evidence, "dark_shell": shell}
@@ -499,11 +508,12 @@ def _bodies_from_marrow(
 
     ``from_midline`` (without a T1): seeds from the mid-sagittal slab grown back by
     watershed, with a second pass for bodies joined to the tissue in front
-    (:mod:`.midline`). ``bright_t1`` (a T1 whose marrow is bright): the dark band of
-    posterior elements along the lateral sections' posterior edge is cut after the
-    lesion fill (:mod:`.posterior`). ``face_layer`` (the T1 path, opt-in
-    ``coarse_face_layer``): on pixels coarser than ``cortex_mm`` the shell takes the
-    face neighbours with dark cortex in or right beyond them
+    (:mod:`.midline`). ``bright_t1`` (a T1 whose marrow is bright, or a plain T2 alone with
+    ``t2_posterior_band``: an image on which the cortex is darker than the marrow on both
+    sides of it): the dark band of posterior elements along the lateral sections'
+    posterior edge is cut after the lesion fill (:mod:`.posterior`). ``face_layer`` (the
+    T1 path, opt-in ``coarse_face_layer``): on pixels coarser than ``cortex_mm`` the shell
+    takes the face neighbours with dark cortex in or right beyond them
     (:func:`.bodies.add_cortex`); without a T1 the shell is read per body instead
     (``dark_shell_max_mm``). ``confine_rejected`` (the T1 path): seeds that
     cannot be one body are cut back to the column and checked again

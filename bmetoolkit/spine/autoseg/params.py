@@ -276,6 +276,20 @@ class AutosegParameters:
         at its caudal body's superior endplate and to the depth and width of the body below
         it, and kept when what is left is a whole body no larger than the upper-edge size
         check allows (:mod:`bmetoolkit.spine.autoseg.top_edge`); else it is dropped.
+    t2_shell_valley : bool
+        From a plain T2 alone: a body face that gets no dark shell (``dark_shell_max_mm``)
+        because the tissue beyond its cortex is darker than the marrow (the disc's annulus
+        beside an endplate) is read again: the darkest ring within ``dark_shell_max_mm``,
+        darker than the body's outer layer and than the tissue beyond by 0.2 of the marrow,
+        is the cortex, and it is added with each side cut at its own half maximum
+        (:func:`bmetoolkit.spine.autoseg.shell.valley_thresholds`). Since 2026-12-03,
+        session 30.
+    t2_posterior_band : bool
+        From a plain T2 alone: on each body's lateral sagittal sections, a dark wall in the
+        section's back with tissue that is not dark behind it (the body's posterior cortex
+        with the pedicle's base behind it) is cut with what lies behind it, as on a T1
+        (:func:`bmetoolkit.spine.autoseg.posterior.trim_posterior_band`, read on the T2).
+        Since 2026-12-03, session 30.
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -377,6 +391,8 @@ class AutosegParameters:
     suppressed_end_segments: bool = True
     suppressed_half_edge: bool = True
     t2_top_cut: bool = True
+    t2_shell_valley: bool = True
+    t2_posterior_band: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).

@@ -41,7 +41,7 @@ from scipy import ndimage
 from bmetoolkit.segment import region_medians
 from bmetoolkit.spine.autoseg.bodies import box_around
 
-__all__ = ["FACES", "add_dark_shell", "face_profiles", "shell_thresholds"]
+__all__ = ["FACES", "add_dark_shell", "face_profiles", "shell_thresholds", "valley_thresholds"]
 
 #: The faces of a body, by the direction (in the sagittal plane) from the body.
 FACES = ("superior", "anterior", "posterior", "inferior")
@@ -176,8 +176,59 @@ def shell_thresholds(
     return last, threshold
 
 
+def valley_thresholds(
+    profile: NDArray[np.float64], step_mm: float, cap_mm: float
+) -> tuple[int, float, float, int]:
+    """The dark cortex as a valley before tissue darker than the marrow (0, 0, 0, 0 if none).
+
+    :func:`shell_thresholds` asks the signal beyond the shell to come at least halfway back
+    to the marrow's level. Beside an endplate, the disc's annulus (and on some T2s the tissue
+    in front) is darker than marrow: the signal falls from the body into the endplate's
+    cortex, the darkest ring, and rises from it within :data:`RISE_RINGS` rings to a level
+    (the tissue beyond) that stays below that halfway point, so no shell was found. Here the
+    darkest ring within ``cap_mm`` is the cortex when it is darker than the body's own outer
+    layer (ring 0) and than the tissue beyond (the brightest of the :data:`RISE_RINGS` rings
+    after it) by :data:`MIN_CONTRAST` each. Each side of the cortex is cut at its own half
+    maximum (partial volume blurs both edges): the rings before the valley take their
+    voxels darker than halfway between the marrow (1) and the valley, the ring after it its
+    voxels darker than halfway between the valley and the tissue beyond (when that ring's
+    median is).
+
+    Returns
+    -------
+    last : int
+        The outermost ring of the shell (0: none).
+    outer : float
+        Signal threshold (times the body's marrow) of the rings after the valley.
+    inner : float
+        Signal threshold of the rings up to the valley.
+    valley : int
+        The valley's ring.
+    """
+    rings = int(np.ceil(cap_mm / step_mm - 1e-6))
+    if rings < 1 or profile.size < rings + 1 + RISE_RINGS:
+        return 0, 0.0, 0.0, 0
+    near = profile[1 : rings + 1]
+    if not np.isfinite(profile[0]) or not np.isfinite(near).all():
+        return 0, 0.0, 0.0, 0
+    valley = int(np.argmin(near)) + 1
+    beyond = profile[valley + 1 : valley + 1 + RISE_RINGS]
+    if not np.isfinite(beyond).all():
+        return 0, 0.0, 0.0, 0
+    floor, level = float(profile[valley]), float(beyond.max())
+    if profile[0] - floor < MIN_CONTRAST or level - floor < MIN_CONTRAST:
+        return 0, 0.0, 0.0, 0
+    outer, inner = (floor + level) / 2, (floor + 1.0) / 2
+    last = valley + 1 if valley < rings and profile[valley + 1] < outer else valley
+    return last, outer, inner, valley
+
+
 def add_dark_shell(
-    bodies: NDArray[np.int32], image: NDArray, spacing: NDArray, cap_mm: float
+    bodies: NDArray[np.int32],
+    image: NDArray,
+    spacing: NDArray,
+    cap_mm: float,
+    valley: bool = False,
 ) -> tuple[NDArray[np.int32], dict[str, float]]:
     """Grow each body through the dark shell outside it, read per body and face.
 
@@ -191,22 +242,44 @@ def add_dark_shell(
         Voxel size (mm) along (AP, SI, LR).
     cap_mm : float
         The shell reaches at most this far (mm) from the body.
+    valley : bool
+        Faces without a shell by :func:`shell_thresholds` are read again by
+        :func:`valley_thresholds` (the cortex before tissue darker than marrow; a plain T2
+        alone, ``AutosegParameters.t2_shell_valley``).
 
     Returns
     -------
     bodies : ndarray of int32
         The bodies with their shell.
     evidence : dict
-        ``faces_with_shell`` (how many body faces got one) and ``voxels_added``.
+        ``faces_with_shell`` (how many body faces got one) and ``voxels_added``; with
+        ``valley`` also ``faces_with_valley`` (how many of them by the valley).
     """
     if cap_mm <= 0:
         return bodies, {"faces_with_shell": 0, "voxels_added": 0}
     step = float(np.mean(spacing[:2]))
     reach = max(REACH_MM, cap_mm + 2 * step)
-    result, faces, added = _grow_through_faces(
-        bodies, image, spacing, reach, lambda profile: shell_thresholds(profile, step, cap_mm)
-    )
-    return result, {"faces_with_shell": faces, "voxels_added": added}
+    if not valley:
+        result, faces, added = _grow_through_faces(
+            bodies, image, spacing, reach, lambda profile: shell_thresholds(profile, step, cap_mm)
+        )
+        return result, {"faces_with_shell": faces, "voxels_added": added}
+    valleys = [0]
+
+    def read_face(profile: NDArray) -> tuple[int, float, float, int]:
+        last, level = shell_thresholds(profile, step, cap_mm)
+        if last > 0:
+            return last, level, level, 0
+        found = valley_thresholds(profile, step, cap_mm)
+        valleys[0] += found[0] > 0
+        return found
+
+    result, faces, added = _grow_through_faces(bodies, image, spacing, reach, read_face)
+    return result, {
+        "faces_with_shell": faces,
+        "faces_with_valley": valleys[0],
+        "voxels_added": added,
+    }
 
 
 def add_half_edge(
@@ -241,12 +314,14 @@ def _grow_through_faces(
     image: NDArray,
     spacing: NDArray,
     reach_mm: float,
-    read_face: Callable[[NDArray], tuple[int, float]],
+    read_face: Callable[[NDArray], tuple[int, float] | tuple[int, float, float, int]],
 ) -> tuple[NDArray[np.int32], int, int]:
     """Grow each body, face by face, through the rings outside it that ``read_face``
     gives for that face's profile (:func:`face_profiles` out to ``reach_mm``): up to its
     ring ``last``, over the voxels darker than its ``level`` (times the body's marrow),
-    one ring at a time. Returns the bodies, the faces grown and the voxels added."""
+    one ring at a time. ``read_face`` may also give ``(last, level, inner, valley)``: the
+    rings up to ``valley`` then take ``inner`` as their level. Returns the bodies, the
+    faces grown and the voxels added."""
     margin = [int(np.ceil(reach_mm / float(s))) + 1 for s in spacing[:2]] + [0]
     box = box_around(bodies > 0, margin)
     if box is None:
@@ -255,9 +330,17 @@ def _grow_through_faces(
     profiles, marrow, (ring, label, face) = face_profiles(inner, picture, spacing, reach_mm)
     last = np.zeros((marrow.size, 4), np.int32)
     level = np.zeros((marrow.size, 4), np.float64)
+    inner_level = np.zeros((marrow.size, 4), np.float64)
+    valley = np.zeros((marrow.size, 4), np.int32)
     for (body, side), profile in profiles.items():
-        last[body, side], level[body, side] = read_face(profile)
+        read = read_face(profile)
+        last[body, side], level[body, side] = read[0], read[1]
+        if len(read) == 4:
+            inner_level[body, side], valley[body, side] = read[2], read[3]
     threshold = (level * marrow[:, None])[label, face]
+    if valley.any():  # the rings up to a valley take their own level
+        before = ring <= valley[label, face]
+        threshold = np.where(before, (inner_level * marrow[:, None])[label, face], threshold)
     candidate = (ring >= 1) & (ring <= last[label, face]) & (picture < threshold)
     cross = ndimage.generate_binary_structure(2, 1)[:, :, None]
     out = inner.copy()
