@@ -348,6 +348,17 @@ class Parameters:
         Such faint evidence counts only within this distance (mm) of an articular surface,
         where subchondral edema, bruises and sacroiliitis lie (red-marrow islands, as faint,
         lie in the metaphyses); not applied to a mask without a joint. Default 15.
+    band_at_grid_edge : bool
+        Marrow mask (any bone) only. Whether the edge of the study grid counts as outside
+        the bone for the partial-volume band (where a lesion may not start) also for an
+        image acquired on the study grid's own voxels (the fluid image of a study without
+        a T1). Within the grid, a bone voxel next to a voxel outside the bone is in the
+        band, because the bone's surface may lie within its slice; at the grid's edge the
+        mask cannot show whether the bone goes on beyond the last slice, so the last
+        slice may hold the bone's surface (its side cut by a tight field of view) and mix
+        what lies around it into the marrow. An image on another grid, resampled, always
+        counts the edge as outside (it reaches beyond it). False: the edge slice of an
+        image on the study grid is the bone's own marrow (before session 30). Default True.
     fainter_joined_mm : float
         A fainter lesion joined at the grow level to a brighter one (a bruise beside an
         edema) is cut away with the brighter one's margin by its half maximum; a part cut
@@ -433,6 +444,7 @@ class Parameters:
     region_seed_mm: float = 0.0
     extent_seed_factor: float = 2.0
     coarse_seed_articular_mm: float = 15.0
+    band_at_grid_edge: bool = True
     fainter_joined_mm: float = 6.0
     lesion_core_reach_mm: float = 0.0
     autoseg: AutosegParameters | None = None

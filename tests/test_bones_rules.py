@@ -416,3 +416,37 @@ def test_a_cyst_in_normal_marrow_has_no_edema_around_it():
     scene, _, _ = _cyst_in_edema(edema=False)
     result = _analyze(*scene)
     assert result.bme_volume_ml == 0 and result.bone_rows[0]["fluid_like_ml"] > 0
+
+
+def _cut_by_the_last_slice(*paint):
+    """The STIR and bones of :func:`_scene` (no T1) on a grid whose last slice cuts the
+    bones (slices 0-7 of 16: the bones' slices 2-7 in view)."""
+    _, stir, bones = _scene(*paint)
+    affine = np.diag([*SPACING, 1.0])
+
+    def cut(volume, kind):
+        return Volume(np.asarray(volume.data)[..., :8], affine, kind=kind, source=volume.source)
+
+    return cut(stir, "intensity"), cut(bones, "label")
+
+
+def test_a_bright_last_slice_of_a_bone_cut_by_the_field_of_view_can_be_left_in_the_band():
+    # the last slice in view mixes what lies around the bone into its marrow (its side cut
+    # within that slice: 1.8 x on the STIR); the mask cannot show it, the slice beyond is
+    # not in the grid
+    edge = np.zeros(SHAPE, bool)
+    edge[8:34, 12:58, 7] = True
+    stir, bones = _cut_by_the_last_slice((edge, 1.0, 1.8))
+
+    def found(**params):
+        return bt.analyze(None, stir=stir, marrow=bones, params=params or None, verify_roles=False)
+
+    assert found().bme_volume_ml == 0
+    # as the bone's own marrow (before session 30) it was edema
+    assert found(band_at_grid_edge=False).bme_volume_ml > 1.0
+    # a lesion inside the bone still grows into that slice
+    lesion = _sphere((20 * SPACING[0], 35 * SPACING[1], 6 * SPACING[2]), 7.0)
+    stir, bones = _cut_by_the_last_slice((lesion, 0.8, 1.8))
+    inside = found()
+    assert inside.bme_volume_ml > 0.5
+    assert np.asarray(inside.bme_mask.data, bool)[..., 7].any()

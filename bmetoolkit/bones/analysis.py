@@ -155,7 +155,9 @@ def analyze_bones(
     decisions, levels = decision_images(ratios, normal, marrow, grid.spacing, fluid, params)
     ratios = {name: np.where(marrow, r, np.float32(np.nan)) for name, r in ratios.items()}
     voxel_mm3 = grid.voxel_volume_mm3
-    mixed = partial_volume_band(ids, grid, study.source_grids.values())
+    mixed = partial_volume_band(
+        ids, grid, study.source_grids.values(), edge_outside=params.band_at_grid_edge
+    )
     coarse, coarse_level = coarse_seed_mask(
         ratios[fluid], normal, marrow, grid.spacing, width_mm=params.coarse_seed_mm,
         z=params.seed_z, floor=levels.fluid_bright[0],

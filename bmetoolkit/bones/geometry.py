@@ -201,7 +201,11 @@ def voxel_extent(source: Grid, grid: Grid) -> NDArray[np.float64]:
 
 
 def partial_volume_band(
-    bones: NDArray[np.integer] | NDArray[np.bool_], grid: Grid, source_grids: Iterable[Grid]
+    bones: NDArray[np.integer] | NDArray[np.bool_],
+    grid: Grid,
+    source_grids: Iterable[Grid],
+    *,
+    edge_outside: bool = False,
 ) -> NDArray[np.bool_]:
     """Bone voxels whose signal on some image mixes in what lies outside their bone.
 
@@ -219,7 +223,10 @@ def partial_volume_band(
     study grid the masks say nothing, but an image on another grid, resampled, mixes in
     what lies there (it may reach beyond the T1's field of view: a joint, fluid): for such
     an image, what lies beyond the grid's edge counts as outside the bone. An image on the
-    study grid's own voxels (the T1) mixes nothing from beyond its edge.
+    study grid's own voxels (the T1) mixes nothing from beyond its edge, but its last slice
+    may hold the bone's surface (a side of the bone cut by a tight field of view), which
+    the mask cannot show without the slice beyond: ``edge_outside`` counts the edge as
+    outside the bone for every image (``Parameters.band_at_grid_edge``).
 
     Parameters
     ----------
@@ -230,6 +237,9 @@ def partial_volume_band(
         The study grid.
     source_grids : iterable of Grid
         The grids the images were acquired on.
+    edge_outside : bool
+        Whether the grid's edge counts as outside the bone also for an image on the study
+        grid's own voxels.
 
     Examples
     --------
@@ -258,6 +268,8 @@ def partial_volume_band(
     >>> grid = Grid(edge.shape, np.eye(4))
     >>> partial_volume_band(edge, grid, [grid])[:, 1, 1].astype(int)
     array([0, 0, 0, 1, 0, 0, 0, 0])
+    >>> partial_volume_band(edge, grid, [grid], edge_outside=True)[:, 1, 1].astype(int)
+    array([0, 0, 0, 1, 0, 0, 0, 1])
     >>> thicker = Grid((4, 3, 3), np.diag([2.0, 1.0, 1.0, 1.0]))
     >>> partial_volume_band(edge, grid, [thicker])[:, 1, 1].astype(int)
     array([0, 0, 0, 1, 1, 0, 1, 1])
@@ -276,7 +288,7 @@ def partial_volume_band(
     reaches = {
         (
             tuple(np.ceil(voxel_extent(source, grid) / grid.spacing - 1e-6).astype(int)),
-            not _on_voxels(source, grid),
+            edge_outside or not _on_voxels(source, grid),
         )
         for source in source_grids
     }
