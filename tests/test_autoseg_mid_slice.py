@@ -39,9 +39,9 @@ def _top_body_joined_on_one_slice() -> tuple[np.ndarray, np.ndarray, np.ndarray]
     marrow[BODY_FRONT:88, :, :] = True
     marrow[BODY_FRONT, :, 6:9] = False
     marrow[BODY_FRONT, 118:144, 8] = True  # the top body's wall is lost on slice 8
-    distance = np.repeat(
-        ((np.arange(90) - CANAL_WALL) * SPACING[0])[:, None], 160, axis=1
-    ).astype(np.float32)
+    distance = np.repeat(((np.arange(90) - CANAL_WALL) * SPACING[0])[:, None], 160, axis=1).astype(
+        np.float32
+    )
     return marrow, distance, np.full(160, float(CANAL_WALL))
 
 
@@ -51,9 +51,7 @@ def test_a_body_joined_through_one_slab_slice_is_found_on_the_mid_sagittal_slice
     assert before.max() == 3  # the top body's seed is the tissue's: lost
     assert not before[20:40, 120:142, 7].any()
     assert any_mid_slice_seed(marrow, distance, front, MIDLINE, SPACING, PARAMS)
-    bodies = split_from_midline(
-        marrow, distance, front, MIDLINE, SPACING, PARAMS, mid_slice=True
-    )
+    bodies = split_from_midline(marrow, distance, front, MIDLINE, SPACING, PARAMS, mid_slice=True)
     assert bodies.max() == 4
     top = bodies[25, 130, 7]
     assert top > 0 and top not in (bodies[25, 23, 7], bodies[25, 95, 7])

@@ -326,7 +326,7 @@ def _segment_column(
             # kept leave empty, is added; with ``t2_mid_slice_seeds`` also the bodies inside
             # a seed of the tissue they joined, read on the mid-sagittal slice.
             if mid_slice and any_mid_slice_seed(
-                marrow, distance, canal.front, canal.midline, spacing, params
+                marrow, distance, canal.front, canal.midline, spacing, params, bodies
             ):
                 readings.append(from_midline(marrow, sliced=True))
             chosen, total = bodies, 0

@@ -46,9 +46,9 @@ __all__ = [
     "add_at_empty_levels",
     "alone_at_level",
     "any_mid_slice_seed",
-    "mid_slice_seeds",
     "bodies_from_midline",
     "mid_slab",
+    "mid_slice_seeds",
     "reach_of_bodies",
     "split_from_midline",
 ]
@@ -214,10 +214,25 @@ def any_mid_slice_seed(
     midline: float,
     spacing: NDArray,
     params: AutosegParameters,
+    bodies: Labels | None = None,
 ) -> bool:
     """Whether :func:`mid_slice_seeds` finds a seed in the mid-sagittal slab of ``marrow``
-    (the caller then segments it again with them; without one that would change nothing)."""
-    return bool(_slab_seeds(marrow, distance, front, midline, spacing, params, True)[4])
+    (the caller then segments it again with them; without one that would change nothing),
+    and with ``bodies`` (the segments kept) one at a level no whole segment of them covers
+    (SI ranges overlapping by more than :data:`SAME_LEVEL_FRACTION` of the seed's; the only
+    seeds whose bodies :func:`add_at_empty_levels` can add)."""
+    _, labels, _, _, added = _slab_seeds(marrow, distance, front, midline, spacing, params, True)
+    if bodies is None or not added:
+        return bool(added)
+    ranges = [
+        _si_range(bodies, label) for label, cut in cut_by_edge(bodies, spacing).items() if not cut
+    ]
+    for label in added:
+        low, high = _si_range(labels, label)
+        shared = max((min(high, h) - max(low, lo) + 1 for lo, h in ranges), default=0)
+        if shared / (high - low + 1) <= SAME_LEVEL_FRACTION:
+            return True
+    return False
 
 
 def alone_at_level(
@@ -432,9 +447,7 @@ def bodies_from_midline(
 ) -> Labels:
     """Bodies (labels 1..n): :func:`split_from_midline`, then the second pass (step 3);
     ``alone`` and ``mid_slice`` as there (the second pass reads no mid-slice seeds)."""
-    first = split_from_midline(
-        marrow, distance, front, midline, spacing, params, alone, mid_slice
-    )
+    first = split_from_midline(marrow, distance, front, midline, spacing, params, alone, mid_slice)
     reach = reach_of_bodies(first, distance, midline, spacing)
     if reach is None:
         return first
