@@ -312,8 +312,8 @@ def mid_slice_seeds(
     the sagittal slice nearest the canal's midline the cortex meets the slice face-on and
     the body's eroded marrow stands apart. Each part, on that slice, of a seed (as labelled
     before that split, ``initial``) holding over ``large_body_factor`` times the median
-    kept seed's voxels, outside the seeds kept at their ordinary size, is a new seed when it is
-    shaped like a body's section (as :func:`.bodies._plausible`: height, gap behind it,
+    kept seed's voxels, outside the seeds kept at their ordinary size, is a new seed when
+    it is shaped like a body's section (as :func:`.bodies._plausible`: height, gap behind it,
     depth, allowing for the erosion), holds at least ``small_body_fraction`` of the median
     kept seed's section on that slice, is not cut by the image's upper or lower edge
     (within :data:`.checks.LOWER_EDGE_MM` plus the erosion) and overlaps no kept seed's SI
@@ -328,7 +328,6 @@ def mid_slice_seeds(
         The labels with the new seeds numbered after ``n``, their count and the labels
         kept (the new ones added).
     """
-
     if len(keep) < 3:
         return labels, n, keep
     volumes = np.bincount(labels.ravel(), minlength=n + 1)
