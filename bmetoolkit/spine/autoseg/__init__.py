@@ -64,7 +64,11 @@ from bmetoolkit.spine.autoseg.levels import (
     given_back_below_sacrum,
     withheld,
 )
-from bmetoolkit.spine.autoseg.midline import bodies_from_midline
+from bmetoolkit.spine.autoseg.midline import (
+    add_at_empty_levels,
+    any_mid_slice_seed,
+    bodies_from_midline,
+)
 from bmetoolkit.spine.autoseg.oversized import cut_back_caudal
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.polarity import BRIGHT, DARK, invert, marrow_polarity
@@ -287,19 +291,24 @@ def _segment_column(
         # keep them apart (kept when that finds more bodies).
         # From a fat-suppressed image alone, a small mid-slab seed alone at its level too.
         alone = suppressed_alone and params.suppressed_seed_alone
+        # From a plain T2 alone, a body inside a seed of the tissue it joined, read on the
+        # mid-sagittal slice (added where the bodies kept leave its level empty).
+        mid_slice = not suppressed_alone and params.t2_mid_slice_seeds and params.t2_empty_levels
         # ... and a small segment at the column's end is the end body, not a disc or sliver.
         keep_ends = suppressed_alone and params.suppressed_end_segments
 
         def from_midline(
-            region: NDArray[np.bool_],
+            region: NDArray[np.bool_], sliced: bool = False
         ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
             return _bodies_from_marrow(
                 region, dark, distance, canal, spacing, params,
                 from_midline=True, caudal_cut=s1_cut, seed_alone=alone, ends_kept=keep_ends,
-                bright_t1=back,
+                bright_t1=back, mid_slice=sliced,
             )  # fmt: skip
 
+        readings = [(bodies, notes, grown)]
         mid = from_midline(marrow)
+        readings.append(mid)
         if int(mid[0].max()) > int(bodies.max()):
             bodies, notes, grown = mid
             evidence = {**evidence, "seeds_from_midline": True}
@@ -308,9 +317,27 @@ def _segment_column(
             # off at the discs' anterior edges and keep that when it gives more bodies.
             cut = limit_to_disc_fronts(marrow, canal.front, *where, spacing)
             retry = from_midline(cut)
+            readings.append(retry)
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
+        if not suppressed_alone and params.t2_empty_levels:
+            # A plain T2 alone: a whole body another reading found, at a level the bodies
+            # kept leave empty, is added; with ``t2_mid_slice_seeds`` also the bodies inside
+            # a seed of the tissue they joined, read on the mid-sagittal slice.
+            if mid_slice and any_mid_slice_seed(
+                marrow, distance, canal.front, canal.midline, spacing, params, bodies
+            ):
+                readings.append(from_midline(marrow, sliced=True))
+            chosen, total = bodies, 0
+            for other, _, other_grown in readings:
+                if other is not chosen:
+                    bodies, grown, added = add_at_empty_levels(
+                        bodies, grown, other, other_grown, spacing
+                    )
+                    total += added
+            if total:
+                evidence = {**evidence, "bodies_added_at_empty_levels": total}
         if suppressed_alone:  # lateral walls, bodies joined across a disc
             factor = params.suppressed_section_factor
             bodies, sides = trim_bright_sections(bodies, image, canal.midline, spacing, factor)
@@ -503,6 +530,7 @@ def _bodies_from_marrow(
     caudal_cut: NDArray[np.float32] | None = None,
     seed_alone: bool = False,
     ends_kept: bool = False,
+    mid_slice: bool = False,
 ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
@@ -524,14 +552,17 @@ def _bodies_from_marrow(
     ``from_midline``): a mid-slab seed under the volume floor alone at its level is kept
     (:func:`.midline.alone_at_level`). ``ends_kept`` (a fat-suppressed image alone): the
     size check keeps a small segment at the column's either end (:func:`.checks.check_sizes`).
+    ``mid_slice`` (a plain T2 alone, with ``from_midline``): a seed far larger than the
+    others is also read on the mid-sagittal slice (:func:`.midline.mid_slice_seeds`).
     Returns the bodies (labels 1..n), the notes of the checks
     (bodies dropped) and the voxels the cortex steps grew (for
     :func:`.apart.keep_apart`).
     """
     if from_midline:
         bodies = bodies_from_midline(
-            marrow, distance, canal.front, canal.midline, spacing, params, seed_alone
-        )
+            marrow, distance, canal.front, canal.midline, spacing, params, seed_alone,
+            mid_slice,
+        )  # fmt: skip
     else:
         midline = canal.midline if confine_rejected else None
         bodies = split_bodies(marrow, distance, canal.front, spacing, params, midline)

@@ -24,6 +24,7 @@ __all__ = [
     "TOO_LARGE",
     "check_sizes",
     "confine_laterally",
+    "cut_by_edge",
     "drop_in_disc_spaces",
     "drop_large_at_edges",
     "drop_off_midline",
@@ -399,6 +400,18 @@ def _cut_by_edge(
     return {
         label: start <= edge or stop >= rows - edge for label, (start, stop, _) in extents.items()
     }
+
+
+def cut_by_edge(bodies: Labels, spacing: NDArray) -> dict[int, bool]:
+    """Per label present: whether it reaches within :data:`LOWER_EDGE_MM` of the image's
+    lower or upper edge (along SI, the second axis).
+
+    >>> bodies = np.zeros((2, 20, 2), np.int32)
+    >>> bodies[:, 1:6], bodies[:, 8:14] = 1, 2
+    >>> cut_by_edge(bodies, np.ones(3))
+    {1: True, 2: False}
+    """
+    return _cut_by_edge(_si_extents(bodies, spacing), bodies.shape[1], spacing)
 
 
 def drop_too_tall(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:

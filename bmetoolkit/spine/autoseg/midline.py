@@ -39,12 +39,16 @@ from bmetoolkit.spine.autoseg.bodies import (
     box_around,
     component_shape,
 )
+from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM, cut_by_edge, largest_part
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 __all__ = [
+    "add_at_empty_levels",
     "alone_at_level",
+    "any_mid_slice_seed",
     "bodies_from_midline",
     "mid_slab",
+    "mid_slice_seeds",
     "reach_of_bodies",
     "split_from_midline",
 ]
@@ -83,6 +87,7 @@ def split_from_midline(
     spacing: NDArray,
     params: AutosegParameters,
     alone: bool = False,
+    mid_slice: bool = False,
 ) -> Labels:
     """Bodies (labels 1..n) from mid-slab seeds grown back by watershed (steps 1-2 above).
 
@@ -101,12 +106,14 @@ def split_from_midline(
     alone : bool
         Also keep the seeds under the volume floor alone at their level
         (:func:`alone_at_level`; a fat-suppressed image alone).
+    mid_slice : bool
+        A seed far larger than the others is also read on the sagittal slice nearest the
+        midline, where its body's part may stand apart (:func:`mid_slice_seeds`; a plain
+        T2 alone, ``t2_mid_slice_seeds``).
     """
-    seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
-    mid = mid_slab(marrow.shape[2], midline, spacing)
-    labels, n = ndimage.label(seeds & mid[None, None, :])
-    labels, n, _ = _split_tall(labels, n, front, spacing, params)
-    keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
+    seeds, labels, n, keep, added = _slab_seeds(
+        marrow, distance, front, midline, spacing, params, mid_slice
+    )
     if alone:
         keep = [*keep, *alone_at_level(labels, keep, distance, spacing, params)]
     if not keep:
@@ -122,9 +129,110 @@ def split_from_midline(
     within = np.zeros(seeds.shape, bool)  # within ``reach`` (mm) of a seed voxel
     within[near] = ndimage.binary_dilation(seeds[near], structure=_ball(reach, spacing))
     grown[~within] = 0
+    if added:
+        grown = _within_reach(grown, labels, added, keep, distance, midline, spacing, reach)
     lookup = np.zeros(n + 1, np.int32)
     lookup[keep] = np.arange(1, len(keep) + 1)
     return lookup[grown]
+
+
+def _within_reach(
+    grown: Labels,
+    seeds: Labels,
+    added: list[int],
+    keep: list[int],
+    distance: NDArray[np.float32],
+    midline: float,
+    spacing: NDArray,
+    seed_reach_mm: float,
+) -> Labels:
+    """The regions grown from the seeds ``added`` by :func:`mid_slice_seeds`, cut at the
+    other bodies' anterior and posterior reach (:func:`reach_of_bodies`, each plus
+    :data:`DEPTH_MARGIN_MM`), at the SI centres of the bodies above and below and at
+    ``seed_reach_mm`` beyond the SI range of its seed (the erosion and a pixel, as a body
+    grows back from its seed in :func:`.bodies.split_bodies`), each its largest connected
+    part: such a seed lies in marrow joined to the tissue around the body, into which its
+    watershed region runs where the other seeds do not compete (a body never reaches past
+    its neighbours' middles)."""
+    others = np.where(np.isin(grown, [label for label in keep if label not in added]), grown, 0)
+    reach = reach_of_bodies(others, distance, midline, spacing)
+    back = reach_of_bodies(others, distance, midline, spacing, 100.0 - REACH_PERCENTILE)
+    if reach is None or back is None:
+        return grown
+    outside = (distance > (reach + DEPTH_MARGIN_MM)[None, :]) | (
+        distance < (back - DEPTH_MARGIN_MM)[None, :]
+    )
+    beyond = outside[:, :, None]
+    rows = np.arange(grown.shape[1])
+    centres = [float(np.mean(np.flatnonzero((others == label).any(axis=(0, 2)))))
+               for label in np.unique(others[others > 0])]  # fmt: skip
+    out = grown.copy()
+    for label in added:
+        own = grown == label
+        out[own] = 0
+        if not own.any():
+            continue
+        middle = float(np.mean(np.flatnonzero(own.any(axis=(0, 2)))))
+        below = max((c for c in centres if c < middle), default=-1.0)
+        above = min((c for c in centres if c > middle), default=float(rows.size))
+        seed_rows = np.flatnonzero((seeds == label).any(axis=(0, 2)))
+        extra = seed_reach_mm / float(spacing[1])
+        below = max(below, seed_rows[0] - extra - 1)
+        above = min(above, seed_rows[-1] + extra + 1)
+        between = ((rows > below) & (rows < above))[None, :, None]
+        out[largest_part(own & ~beyond & between)] = label
+    return out
+
+
+def _slab_seeds(
+    marrow: Mask,
+    distance: NDArray[np.float32],
+    front: NDArray[np.float64],
+    midline: float,
+    spacing: NDArray,
+    params: AutosegParameters,
+    mid_slice: bool,
+) -> tuple[Mask, Labels, int, list[int], list[int]]:
+    """The eroded marrow, the seeds of the mid-sagittal slab (tall ones split), their
+    count, the labels kept and those :func:`mid_slice_seeds` added (with ``mid_slice``)."""
+    seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
+    mid = mid_slab(marrow.shape[2], midline, spacing)
+    initial, n = ndimage.label(seeds & mid[None, None, :])
+    labels, n, _ = _split_tall(initial, n, front, spacing, params)
+    keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
+    if not mid_slice:
+        return seeds, labels, n, keep, []
+    before = len(keep)
+    labels, n, keep = mid_slice_seeds(labels, n, keep, initial, distance, midline, spacing, params)
+    return seeds, labels, n, keep, keep[before:]
+
+
+def any_mid_slice_seed(
+    marrow: Mask,
+    distance: NDArray[np.float32],
+    front: NDArray[np.float64],
+    midline: float,
+    spacing: NDArray,
+    params: AutosegParameters,
+    bodies: Labels | None = None,
+) -> bool:
+    """Whether :func:`mid_slice_seeds` finds a seed in the mid-sagittal slab of ``marrow``
+    (the caller then segments it again with them; without one that would change nothing),
+    and with ``bodies`` (the segments kept) one at a level no whole segment of them covers
+    (SI ranges overlapping by more than :data:`SAME_LEVEL_FRACTION` of the seed's; the only
+    seeds whose bodies :func:`add_at_empty_levels` can add)."""
+    _, labels, _, _, added = _slab_seeds(marrow, distance, front, midline, spacing, params, True)
+    if bodies is None or not added:
+        return bool(added)
+    ranges = [
+        _si_range(bodies, label) for label, cut in cut_by_edge(bodies, spacing).items() if not cut
+    ]
+    for label in added:
+        low, high = _si_range(labels, label)
+        shared = max((min(high, h) - max(low, lo) + 1 for lo, h in ranges), default=0)
+        if shared / (high - low + 1) <= SAME_LEVEL_FRACTION:
+            return True
+    return False
 
 
 def alone_at_level(
@@ -184,6 +292,97 @@ def alone_at_level(
     return added
 
 
+def mid_slice_seeds(
+    labels: Labels,
+    n: int,
+    keep: list[int],
+    initial: Labels,
+    distance: NDArray[np.float32],
+    midline: float,
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> tuple[Labels, int, list[int]]:
+    """Bodies inside a seed far larger than the others, read on the mid-sagittal slice.
+
+    A body whose thin cortex is lost on one lateral slice of the slab (partial volume, a
+    wall that bends between slices) joins, through that slice, the marrow-like tissue in
+    front of, behind or above it: its seed becomes part of one large seed of that tissue
+    and the body is lost with it (the size check drops the segment it grows into, and the
+    further erosion of :func:`.bodies._split_tall` erodes the body's smaller part away). On
+    the sagittal slice nearest the canal's midline the cortex meets the slice face-on and
+    the body's eroded marrow stands apart. Each part, on that slice, of a seed (as labelled
+    before that split, ``initial``) holding over ``large_body_factor`` times the median
+    kept seed's voxels, outside the seeds kept at their ordinary size, is a new seed when
+    it is shaped like a body's section (as :func:`.bodies._plausible`: height, gap behind it,
+    depth, allowing for the erosion), holds at least ``small_body_fraction`` of the median
+    kept seed's section on that slice, is not cut by the image's upper or lower edge
+    (within :data:`.checks.LOWER_EDGE_MM` plus the erosion) and overlaps no kept seed's SI
+    range by more than :data:`SAME_LEVEL_FRACTION` (one body per level). The new seed is
+    the large seed's voxels of the slab over that part's footprint, connected to it and in
+    no seed of ordinary size; the rest of the large seed stays and competes in the
+    watershed as before. Needs three kept seeds of ordinary size.
+
+    Returns
+    -------
+    labels, n, keep
+        The labels with the new seeds numbered after ``n``, their count and the labels
+        kept (the new ones added).
+    """
+    if len(keep) < 3:
+        return labels, n, keep
+    volumes = np.bincount(labels.ravel(), minlength=n + 1)
+    limit = params.large_body_factor * float(np.median(volumes[keep]))
+    ordinary = [label for label in keep if volumes[label] <= limit]
+    before = np.bincount(initial.ravel())
+    large = np.flatnonzero(before > limit)
+    large = large[large > 0]
+    if large.size == 0 or len(ordinary) < 3:
+        return labels, n, keep
+    k = int(np.clip(round(midline), 0, labels.shape[2] - 1))
+    section = labels[:, :, k]
+    areas = [int((section == label).sum()) for label in ordinary]
+    areas = [area for area in areas if area > 0]
+    if not areas:
+        return labels, n, keep
+    min_area = params.small_body_fraction * float(np.median(areas))
+    boxes = ndimage.find_objects(labels)
+    ranges = [(boxes[label - 1][1].start, boxes[label - 1][1].stop - 1) for label in ordinary]
+    grown = params.seed_erosion_mm
+    edge = (LOWER_EDGE_MM + grown) / float(spacing[1])
+    rows = labels.shape[1]
+    taken = np.isin(labels, ordinary)
+    parts, count = ndimage.label(np.isin(initial[:, :, k], large) & ~taken[:, :, k])
+    out, kept = labels, list(keep)
+    for part in range(1, count + 1):
+        footprint = parts == part
+        ap, si = np.nonzero(footprint)
+        if ap.size < min_area or si.min() <= edge or si.max() >= rows - 1 - edge:
+            continue
+        height = (si.max() - si.min() + 1) * float(spacing[1]) + 2 * grown
+        reach = distance[ap, si]
+        gap, depth = float(reach.min()) - grown, float(reach.max() - reach.min()) + 2 * grown
+        if not (
+            height >= params.min_body_height_mm
+            and gap <= params.max_posterior_gap_mm
+            and depth <= params.max_body_depth_mm
+        ):
+            continue
+        low, high = int(si.min()), int(si.max())
+        shared = max(min(high, h) - max(low, lo) + 1 for lo, h in ranges) / (high - low + 1)
+        if shared > SAME_LEVEL_FRACTION:
+            continue
+        source = int(initial[ap[0], si[0], k])
+        pieces, _ = ndimage.label((initial == source) & ~taken & footprint[:, :, None])
+        own = np.isin(pieces, np.unique(pieces[:, :, k][footprint]))
+        if out is labels:
+            out = labels.copy()
+        n += 1
+        out[own] = n
+        kept.append(n)
+        ranges.append((low, high))
+    return out, n, kept
+
+
 def _in_plane_depth(mask: Mask, spacing: NDArray) -> NDArray[np.float64]:
     """Distance (mm) of each voxel of ``mask`` to its edge within its sagittal slice."""
     depth = np.empty(mask.shape)
@@ -201,13 +400,17 @@ def _ball(radius_mm: float, spacing: NDArray) -> Mask:
 
 
 def reach_of_bodies(
-    bodies: Labels, distance: NDArray[np.float32], midline: float, spacing: NDArray
+    bodies: Labels,
+    distance: NDArray[np.float32],
+    midline: float,
+    spacing: NDArray,
+    percentile: float = REACH_PERCENTILE,
 ) -> NDArray[np.float64] | None:
     """Per SI row, the bodies' anterior reach (mm from the canal wall), or None (< 2 bodies).
 
-    Each body's reach is the :data:`REACH_PERCENTILE` of its mid-slab voxels' distance from
-    the canal wall, placed at its SI centre and interpolated (held constant beyond the
-    first and last body).
+    Each body's reach is the ``percentile`` (:data:`REACH_PERCENTILE`) of its mid-slab
+    voxels' distance from the canal wall, placed at its SI centre and interpolated (held
+    constant beyond the first and last body); a low percentile gives the posterior wall.
     """
     mid = bodies[:, :, mid_slab(bodies.shape[2], midline, spacing)]
     centres, reach = [], []
@@ -217,7 +420,7 @@ def reach_of_bodies(
             continue
         ap, si = np.nonzero(own)
         centres.append(float(si.mean()))
-        reach.append(float(np.percentile(distance[ap, si], REACH_PERCENTILE)))
+        reach.append(float(np.percentile(distance[ap, si], percentile)))
     if len(centres) < 2:
         return None
     order = np.argsort(centres)
@@ -239,10 +442,11 @@ def bodies_from_midline(
     spacing: NDArray,
     params: AutosegParameters,
     alone: bool = False,
+    mid_slice: bool = False,
 ) -> Labels:
     """Bodies (labels 1..n): :func:`split_from_midline`, then the second pass (step 3);
-    ``alone`` as there."""
-    first = split_from_midline(marrow, distance, front, midline, spacing, params, alone)
+    ``alone`` and ``mid_slice`` as there (the second pass reads no mid-slice seeds)."""
+    first = split_from_midline(marrow, distance, front, midline, spacing, params, alone, mid_slice)
     reach = reach_of_bodies(first, distance, midline, spacing)
     if reach is None:
         return first
@@ -263,3 +467,56 @@ def bodies_from_midline(
             n += 1
             out[second == label] = n
     return out
+
+
+def add_at_empty_levels(
+    bodies: Labels,
+    grown: Mask,
+    other: Labels,
+    other_grown: Mask,
+    spacing: NDArray,
+) -> tuple[Labels, Mask, int]:
+    """The bodies, with the whole segments of another reading at the levels they leave empty.
+
+    A segment of ``other`` (labels 1..n, after the size check) is added when the image's
+    upper and lower edges do not cut it (:func:`.checks.cut_by_edge`; a segment at an edge
+    is as often the tissue above the top body or below the sacrum), its SI range overlaps
+    that of no whole segment of ``bodies`` by more than :data:`SAME_LEVEL_FRACTION` of its
+    own (one body per level), and at least half of its voxels are in no segment of
+    ``bodies``; it takes only those voxels.
+
+    Parameters
+    ----------
+    bodies, other : ndarray of int32
+        Segments (labels 1..n) of the reading chosen and of another one.
+    grown, other_grown : ndarray of bool
+        The voxels each reading's cortex steps grew (for :func:`.apart.keep_apart`).
+    spacing : ndarray, shape (3,)
+
+    Returns
+    -------
+    bodies, grown, added
+        The segments with those added (numbered after the others), the grown voxels with
+        theirs, and how many were added.
+    """
+
+    cut = cut_by_edge(bodies, spacing)
+    ranges = [_si_range(bodies, label) for label, at_edge in cut.items() if not at_edge]
+    out, more, n, added = bodies, grown, int(bodies.max()), 0
+    for label, at_edge in cut_by_edge(other, spacing).items():
+        if at_edge:
+            continue
+        own = other == label
+        low, high = _si_range(other, label)
+        shared = max((min(high, h) - max(low, lo) + 1 for lo, h in ranges), default=0)
+        free = own & (out == 0)
+        if shared / (high - low + 1) > SAME_LEVEL_FRACTION or 2 * free.sum() < own.sum():
+            continue
+        if out is bodies:
+            out, more = bodies.copy(), grown.copy()
+        n += 1
+        added += 1
+        out[free] = n
+        more |= free & other_grown
+        ranges.append((low, high))
+    return out, more, added

@@ -290,6 +290,23 @@ class AutosegParameters:
         with the pedicle's base behind it) is cut with what lies behind it, as on a T1
         (:func:`bmetoolkit.spine.autoseg.posterior.trim_posterior_band`, read on the T2).
         Since 2026-12-03, session 30.
+    t2_empty_levels : bool
+        From a plain T2 alone: of the readings of the marrow (seeds labelled in 3D, seeds of
+        the mid-sagittal slab, the marrow cut at the discs' anterior edges), the one with
+        the most segments is kept as before, and each segment of the others that the
+        image's upper and lower edges do not cut, at a level where the kept one has no
+        whole segment (SI ranges overlapping by at most half) and mostly outside its
+        segments, is added (:func:`bmetoolkit.spine.autoseg.midline.add_at_empty_levels`).
+        Since 2026-12-03, session 31.
+    t2_mid_slice_seeds : bool
+        From a plain T2 alone: a seed of the mid-sagittal slab holding over
+        ``large_body_factor`` times the median seed's voxels (a body joined to the
+        marrow-like tissue around it through one lateral slice) is also read on the
+        sagittal slice nearest the canal's midline, and each part there shaped like a
+        body's section, alone at its level and not cut by the image's edges is a seed of
+        its own (:func:`bmetoolkit.spine.autoseg.midline.mid_slice_seeds`); the bodies it
+        gives are added as ``t2_empty_levels`` says (only with it). Since 2026-12-03,
+        session 31.
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -393,6 +410,8 @@ class AutosegParameters:
     t2_top_cut: bool = True
     t2_shell_valley: bool = True
     t2_posterior_band: bool = True
+    t2_empty_levels: bool = True
+    t2_mid_slice_seeds: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
