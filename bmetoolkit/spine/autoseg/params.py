@@ -202,6 +202,20 @@ class AutosegParameters:
         phantoms (``bench_autoseg.py --images stir --seeds 60 ... 119``) 17 cases were named
         right against 12 named wrong and 3 of 15 named without the sacrum in view. A wrong
         level is worse than an unknown one, so the bodies are numbered 1..n with a note.
+    fluid_disc_below : bool
+        Read what lies below the caudal-most body on the fluid image (STIR, fat-suppressed
+        T2 or T2) before taking it for the sacrum: along the column (the line from the
+        centre of the body above through its centre, within 5 mm of it, on the
+        mid-sagittal slab), a stretch outside the marrow band (``marrow_fluid_low`` to
+        ``marrow_fluid_high`` times the body's own median signal there: endplate cortex, a
+        bright nucleus or a dark degenerated disc) at least 5 mm tall
+        (``levels.LUMBARISED_DISC_MIN_MM``) and no taller than 1.5 times the same stretch
+        below the bodies above (``levels.DISC_LIKE_FACTOR``), followed by 3 mm of signal back
+        in the marrow band, is a disc with the next vertebra's marrow below it: the body is
+        no sacrum (S1 is fused to S2, with at most a thin remnant between them) and the
+        levels stay unknown (``level_evidence["disc_and_marrow_below_mm"]``). The marrow
+        mask alone misses this on a STIR, where a disc's annulus has the marrow's signal and
+        a lost L5's marrow may not be in the mask (since 2026-12-03, session 31).
     suppressed_marrow_high : float
         From a STIR (or fat-suppressed T2) alone: marrow voxels whose signal, smoothed
         in-plane over ``suppressed_smooth_mm``, is above this many times the marrow's own
@@ -373,6 +387,7 @@ class AutosegParameters:
     endplate_line_mm: float = 0.0
     endplate_line_gap_mm: float = 15.0
     levels_from_stir_alone: bool = False
+    fluid_disc_below: bool = True
     suppressed_marrow_high: float = 1.2
     suppressed_smooth_mm: float = 1.5
     suppressed_reference_percentile: float = 30.0
