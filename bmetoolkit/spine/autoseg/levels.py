@@ -266,8 +266,10 @@ def fluid_below(
     own = float(np.median(np.asarray(image, np.float64)[section]))
     if not rows or not own > 0:
         return None
-    with np.errstate(all="ignore"):
-        profile = np.nanmedian(np.array(rows), axis=0) / own
+    lines = np.array(rows)
+    seen = np.isfinite(lines).any(axis=0)
+    profile = np.full(n, np.nan)
+    profile[seen] = np.nanmedian(lines[:, seen], axis=0) / own
     return profile
 
 
@@ -728,9 +730,13 @@ def _disc_and_marrow_below(shapes: list[BodyShape], params: AutosegParameters) -
     The stretch between the body's marrow and the next marrow along the column
     (:func:`_fluid_band`) is a disc when it is at least ``LUMBARISED_DISC_MIN_MM`` tall (the
     S1-S2 remnant under the sacrum is thinner or absent) and at most ``DISC_LIKE_FACTOR``
-    times the median of the same stretch below the (up to ``DISCS_COMPARED``) bodies above
-    it, the scan's own discs read the same way (a taller stretch is soft tissue, not a
-    disc). Off with ``params.fluid_disc_below`` False.
+    times the scan's own discs (a taller stretch is soft tissue, not a disc). The scan's
+    discs are the (up to ``DISCS_COMPARED``) discs above it, measured both ways, and the
+    larger of the two medians counts: the central gaps between the segments
+    (:func:`typical_disc_mm`; short where bodies took part of their discs) and the same
+    stretch on the fluid image below the bodies above (short where a faint disc has the
+    marrow's signal and only its endplates show). Off with ``params.fluid_disc_below``
+    False.
     """
     if not params.fluid_disc_below or not shapes:
         return None
@@ -738,8 +744,10 @@ def _disc_and_marrow_below(shapes: list[BodyShape], params: AutosegParameters) -
     if height is None or height < LUMBARISED_DISC_MIN_MM:
         return None
     above = [_fluid_band(s.fluid_below, params) for s in shapes[-1 - DISCS_COMPARED : -1]]
-    discs = [h for h in above if h is not None]
-    if discs and height > DISC_LIKE_FACTOR * float(np.median(discs)):
+    on_fluid = [h for h in above if h is not None]
+    typical = [typical_disc_mm(shapes[:-1]), float(np.median(on_fluid)) if on_fluid else None]
+    known = [t for t in typical if t is not None]
+    if known and height > DISC_LIKE_FACTOR * max(known):
         return None
     return round(height, 1)
 
