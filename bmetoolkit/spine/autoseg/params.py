@@ -215,11 +215,12 @@ class AutosegParameters:
         mid-sagittal slab), a stretch outside the marrow band (``marrow_fluid_low`` to
         ``marrow_fluid_high`` times the body's own median signal there: endplate cortex, a
         bright nucleus or a dark degenerated disc) at least 5 mm tall
-        (``levels.LUMBARISED_DISC_MIN_MM``) and no taller than 1.5 times the same stretch
-        below the bodies above (``levels.DISC_LIKE_FACTOR``), followed by 3 mm of signal back
-        in the marrow band, is a disc with the next vertebra's marrow below it: the body is
-        no sacrum (S1 is fused to S2, with at most a thin remnant between them) and the
-        levels stay unknown (``level_evidence["disc_and_marrow_below_mm"]``). The marrow
+        (``levels.LUMBARISED_DISC_MIN_MM``) and no taller than 1.5 times the scan's discs
+        (``levels.DISC_LIKE_FACTOR``; the larger of the median central gap between the
+        segments above and the median of the same stretch below them), followed by 3 mm of
+        signal back in the marrow band, is a disc with the next vertebra's marrow below it:
+        the body is no sacrum (S1 is fused to S2, with at most a thin remnant between them)
+        and the levels stay unknown (``level_evidence["disc_and_marrow_below_mm"]``). The marrow
         mask alone misses this on a STIR, where a disc's annulus has the marrow's signal and
         a lost L5's marrow may not be in the mask (since 2026-12-03, session 31).
     suppressed_marrow_high : float
