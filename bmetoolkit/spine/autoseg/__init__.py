@@ -655,7 +655,9 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     named = found.bodies if found.level_bodies is None else found.level_bodies
     ap, lr = _column_box(named > 0)  # the level naming reads only around the bodies
     crop = (ap, slice(None), lr)
-    shapes = body_shapes(named[crop], found.midline - lr.start, frame.spacing)
+    # The fluid image too: what lies below the caudal-most body (a disc, then marrow).
+    fluid = view(study.fluid)[crop]
+    shapes = body_shapes(named[crop], found.midline - lr.start, frame.spacing, fluid=fluid)
     assignment = assign_levels(
         shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]
     )

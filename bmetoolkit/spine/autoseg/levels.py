@@ -106,6 +106,8 @@ SUPPORT_WEIGHTS = {
 #: and the sampling step along them (mm) for :func:`disc_height`.
 DISC_LINES = 5
 DISC_STEP_MM = 0.1
+#: Sampling step (mm) of :func:`fluid_below` along the column.
+PROFILE_STEP_MM = 0.25
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,11 @@ class BodyShape:
     #: Inclinations (deg, anterior-down) of the superior and inferior surfaces of the
     #: mid-sagittal section (``angle_deg`` is their mean).
     endplates_deg: tuple[float, float] = (float("nan"), float("nan"))
+    #: The fluid image (STIR, fat-suppressed T2 or T2) along the column below the body,
+    #: over its own marrow's signal (:func:`fluid_below`); None when no fluid image was given
+    #: or no line leaves the body. One value every :data:`PROFILE_STEP_MM`, NaN past the
+    #: image's edge.
+    fluid_below: NDArray[np.float64] | None = None
 
 
 @dataclass
@@ -142,8 +149,19 @@ class LevelAssignment:
     notes: list[str] = field(default_factory=list)
 
 
-def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> list[BodyShape]:
-    """Centroid, endplate angle, extent and disc below of every body, cranial to caudal."""
+def body_shapes(
+    bodies: NDArray[np.int32],
+    midline: float,
+    spacing: NDArray,
+    fluid: NDArray | None = None,
+) -> list[BodyShape]:
+    """Centroid, endplate angle, extent and disc below of every body, cranial to caudal.
+
+    With ``fluid`` (the fluid image on the same canonical grid as ``bodies``) each body
+    below the cranial-most also gets the signal below it along the column
+    (``BodyShape.fluid_below``, :func:`fluid_below`), read on the mid-sagittal slab's
+    median.
+    """
     n = int(bodies.max())
     index = np.arange(1, n + 1)
     centroids = np.array(ndimage.center_of_mass(bodies > 0, bodies, index)).reshape(-1, 3)
@@ -160,9 +178,13 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
         found.append((label, box, centroid, section))
     found.sort(key=lambda item: -item[2][1])
     top_row = bodies.shape[1] - round(TOP_EDGE_MM / float(spacing[1]))
+    slab = None if fluid is None else np.median(np.asarray(fluid)[:, :, k0:k1], axis=2)
     shapes = []
     for k, (label, box, centroid, section) in enumerate(found):
         below = found[k + 1][3] if k + 1 < len(found) else None
+        profile = None
+        if slab is not None and k > 0:
+            profile = fluid_below(found[k - 1][3], section, slab, spacing)
         shapes.append(
             BodyShape(
                 label=int(label),
@@ -175,9 +197,80 @@ def body_shapes(bodies: NDArray[np.int32], midline: float, spacing: NDArray) -> 
                 height_mm=_section_height(section, spacing),
                 touches_top=box[1].stop >= top_row,
                 endplates_deg=endplate_angles(section, spacing),
+                fluid_below=profile,
             )
         )
     return shapes
+
+
+def fluid_below(
+    upper: NDArray[np.bool_], section: NDArray[np.bool_], image: NDArray, spacing: NDArray
+) -> NDArray[np.float64] | None:
+    """The image along the column below a body, over the body's own median signal.
+
+    The column's direction is the line from the centre of the body above (``upper``) to the
+    centre of the body (``section``), the axis the disc below it and the next vertebra
+    follow. Lines parallel to it, the centre line and ``DISC_LINES`` each side within
+    ``DISC_CENTRAL_RADIUS_MM`` (the disc's nucleus, not its annulus), are followed from the
+    body's centre; each is sampled every :data:`PROFILE_STEP_MM` (nearest voxel) from where
+    it leaves the body for one pitch (the distance between the two centres: a disc and
+    most of the next body), and the median over the lines is returned, divided by the
+    median of ``image`` over the section (the body's own marrow on this image). NaN past
+    the image's edge; None when no line leaves the body.
+
+    Parameters
+    ----------
+    upper, section : ndarray of bool, shape (n_ap, n_si)
+        Mid-sagittal sections of the body above and of the body, canonical axes.
+    image : ndarray, shape (n_ap, n_si)
+        The fluid image on the same section (the mid-sagittal slab's median).
+    spacing : array_like
+        Pixel size (mm); the first two entries (AP, SI) are used.
+
+    Examples
+    --------
+    >>> upper = np.zeros((10, 60), bool); upper[2:8, 45:55] = True
+    >>> body = np.zeros((10, 60), bool); body[2:8, 25:35] = True
+    >>> image = np.ones((10, 60)); image[:, 15:25] = 3.0  # a bright disc below the body
+    >>> below = fluid_below(upper, body, image, np.array([1.0, 1.0]))
+    >>> float(below[0]), float(below[-1]), below.size  # the disc, then marrow again
+    (3.0, 1.0, 80)
+    """
+    pixel = np.asarray(spacing, dtype=np.float64)[:2]
+    if not upper.any() or not section.any():
+        return None
+    centres = [np.column_stack(np.nonzero(x)).mean(axis=0) * pixel for x in (upper, section)]
+    pitch = float(np.linalg.norm(centres[1] - centres[0]))
+    if not pitch > 0:
+        return None
+    axis = (centres[1] - centres[0]) / pitch
+    normal = np.array([-axis[1], axis[0]])
+    offsets = np.linspace(-DISC_CENTRAL_RADIUS_MM, DISC_CENTRAL_RADIUS_MM, 2 * DISC_LINES + 1)
+    n = round(pitch / PROFILE_STEP_MM)
+    steps = np.arange(0.0, 2.0 * pitch, PROFILE_STEP_MM)
+    points = centres[1] + offsets[:, None, None] * normal + steps[None, :, None] * axis
+    index = np.floor(points / pixel + 0.5).astype(np.intp)
+    valid = np.all((index >= 0) & (index < np.array(section.shape)), axis=2)
+    index = np.where(valid[..., None], index, 0)
+    inside = valid & section[index[..., 0], index[..., 1]]
+    values = np.where(valid, np.asarray(image, np.float64)[index[..., 0], index[..., 1]], np.nan)
+    rows = []
+    for line in range(offsets.size):
+        if not inside[line].any():
+            continue
+        leave = int(np.flatnonzero(inside[line])[-1]) + 1
+        row = np.full(n, np.nan)
+        part = values[line, leave : leave + n]
+        row[: part.size] = part
+        rows.append(row)
+    own = float(np.median(np.asarray(image, np.float64)[section]))
+    if not rows or not own > 0:
+        return None
+    lines = np.array(rows)
+    seen = np.isfinite(lines).any(axis=0)
+    profile = np.full(n, np.nan)
+    profile[seen] = np.nanmedian(lines[:, seen], axis=0) / own
+    return profile
 
 
 def _section_height(section: NDArray[np.bool_], spacing: NDArray) -> float:
@@ -606,7 +699,10 @@ def _sacrum_evidence(
     below, gap_below = _bone_below(last, marrow_like, spacing, params)
     tilted = bool(np.isfinite(jump) and jump >= params.sacrum_min_angle_deg)
     sac_ends = _sac_ends_at(last, canal_end_row, spacing)
-    if below is False:
+    disc = _disc_and_marrow_below(shapes, params)
+    if disc is not None:
+        support = None  # a vertebra below: whatever the marrow mask showed, no sacrum
+    elif below is False:
         support = "no bone below"
     elif below and gap_below is not None and gap_below < LUMBARISED_DISC_MIN_MM:
         support = "sacral segments right below"
@@ -621,9 +717,70 @@ def _sacrum_evidence(
         "bone_below": below,
         "gap_to_bone_below_mm": gap_below,
         "thecal_sac_ends_at_it": sac_ends,
+        "disc_and_marrow_below_mm": disc,
         "caudal_body_truncated": last.touches_bottom,
         "tilted_like_sacrum": tilted,
     }
+
+
+def _disc_and_marrow_below(shapes: list[BodyShape], params: AutosegParameters) -> float | None:
+    """Height (mm) of a disc the fluid image shows below the caudal-most of ``shapes``
+    with vertebral marrow below it, or None.
+
+    The stretch between the body's marrow and the next marrow along the column
+    (:func:`_fluid_band`) is a disc when it is at least ``LUMBARISED_DISC_MIN_MM`` tall (the
+    S1-S2 remnant under the sacrum is thinner or absent) and at most ``DISC_LIKE_FACTOR``
+    times the scan's own discs (a taller stretch is soft tissue, not a disc). The scan's
+    discs are the (up to ``DISCS_COMPARED``) discs above it, measured both ways, and the
+    larger of the two medians counts: the central gaps between the segments
+    (:func:`typical_disc_mm`; short where bodies took part of their discs) and the same
+    stretch on the fluid image below the bodies above (short where a faint disc has the
+    marrow's signal and only its endplates show). Off with ``params.fluid_disc_below``
+    False.
+    """
+    if not params.fluid_disc_below or not shapes:
+        return None
+    height = _fluid_band(shapes[-1].fluid_below, params)
+    if height is None or height < LUMBARISED_DISC_MIN_MM:
+        return None
+    above = [_fluid_band(s.fluid_below, params) for s in shapes[-1 - DISCS_COMPARED : -1]]
+    on_fluid = [h for h in above if h is not None]
+    typical = [typical_disc_mm(shapes[:-1]), float(np.median(on_fluid)) if on_fluid else None]
+    known = [t for t in typical if t is not None]
+    if known and height > DISC_LIKE_FACTOR * max(known):
+        return None
+    return round(height, 1)
+
+
+def _fluid_band(profile: NDArray[np.float64] | None, params: AutosegParameters) -> float | None:
+    """Length (mm) of the stretch along ``profile`` (:func:`fluid_below`) from its first
+    sample outside the marrow band (``marrow_fluid_low`` to ``marrow_fluid_high`` times the
+    body's own marrow: the endplate's cortex, a bright nucleus, a dark degenerated disc) to
+    the first run of ``BONE_MIN_MM`` back inside it (the next body's marrow), or None when
+    the marrow does not come back before the image's edge or the profile's end.
+
+    Examples
+    --------
+    >>> params = AutosegParameters()
+    >>> disc = np.r_[np.ones(8), np.full(40, 3.0), np.ones(40)]  # 2 mm, a 10 mm disc, marrow
+    >>> _fluid_band(disc, params)
+    10.0
+    >>> _fluid_band(np.r_[np.ones(8), np.full(80, 2.5)], params) is None  # soft tissue
+    True
+    """
+    if profile is None:
+        return None
+    inside = (profile >= params.marrow_fluid_low) & (profile <= params.marrow_fluid_high)
+    seen = np.isfinite(profile)
+    end = profile.size if seen.all() else int(np.argmin(seen))  # the image's edge
+    outside = np.flatnonzero(~inside[:end])
+    if outside.size == 0:
+        return None
+    run = max(1, round(BONE_MIN_MM / PROFILE_STEP_MM))
+    start = int(outside[0])
+    marrow = np.convolve(inside[:end].astype(np.int64), np.ones(run, np.int64), "valid") == run
+    back = np.flatnonzero(marrow[start:])
+    return None if back.size == 0 else float(back[0]) * PROFILE_STEP_MM
 
 
 def _consistent_tilts(shapes: list[BodyShape]) -> NDArray[np.float64]:

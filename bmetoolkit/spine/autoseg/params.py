@@ -197,11 +197,32 @@ class AutosegParameters:
         See ``endplate_line_mm``.
     levels_from_stir_alone : bool
         Name the levels when the bodies were read from a STIR (or fat-suppressed T2) alone,
-        without a T1 or a T2. Off by default (since 2026-12-01, session 21): on such images
-        marrow, muscle and discs are alike and the sacrum's evidence is weak; on tuning
-        phantoms (``bench_autoseg.py --images stir --seeds 60 ... 119``) 17 cases were named
-        right against 12 named wrong and 3 of 15 named without the sacrum in view. A wrong
-        level is worse than an unknown one, so the bodies are numbered 1..n with a note.
+        without a T1 or a T2. On by default since 2026-12-03 (session 31), with
+        ``fluid_disc_below``: on 200 tuning phantoms (``bench_autoseg.py --images stir
+        --seeds 60 ... 99``, ``160 ... 319``) right on 121 of the 150 with the sacrum in
+        view, 23 unknown, 6 wrong (on three of them every body found is named right and a
+        T11 or T12 missed whole is scored against the next body), never named on the 50
+        cut above the sacrum. Off from
+        session 21 to 30: on such images marrow, muscle and discs are alike and the
+        sacrum's evidence was weak (tuning seeds 60-119 in session 21: 17 named right, 12
+        wrong, 3 of 15 named without the sacrum; session 29: 73 of 90 right, 6 wrong, 7 of
+        30 named without it). False: the bodies are numbered 1..n with a note, and segments
+        left out below the sacrum are bodies again.
+    fluid_disc_below : bool
+        Read what lies below the caudal-most body on the fluid image (STIR, fat-suppressed
+        T2 or T2) before taking it for the sacrum: along the column (the line from the
+        centre of the body above through its centre, within 5 mm of it, on the
+        mid-sagittal slab), a stretch outside the marrow band (``marrow_fluid_low`` to
+        ``marrow_fluid_high`` times the body's own median signal there: endplate cortex, a
+        bright nucleus or a dark degenerated disc) at least 5 mm tall
+        (``levels.LUMBARISED_DISC_MIN_MM``) and no taller than 1.5 times the scan's discs
+        (``levels.DISC_LIKE_FACTOR``; the larger of the median central gap between the
+        segments above and the median of the same stretch below them), followed by 3 mm of
+        signal back in the marrow band, is a disc with the next vertebra's marrow below it:
+        the body is no sacrum (S1 is fused to S2, with at most a thin remnant between them)
+        and the levels stay unknown (``level_evidence["disc_and_marrow_below_mm"]``). The marrow
+        mask alone misses this on a STIR, where a disc's annulus has the marrow's signal and
+        a lost L5's marrow may not be in the mask (since 2026-12-03, session 31).
     suppressed_marrow_high : float
         From a STIR (or fat-suppressed T2) alone: marrow voxels whose signal, smoothed
         in-plane over ``suppressed_smooth_mm``, is above this many times the marrow's own
@@ -389,7 +410,8 @@ class AutosegParameters:
     endplate_fill_min_voxels: int = 2
     endplate_line_mm: float = 0.0
     endplate_line_gap_mm: float = 15.0
-    levels_from_stir_alone: bool = False
+    levels_from_stir_alone: bool = True
+    fluid_disc_below: bool = True
     suppressed_marrow_high: float = 1.2
     suppressed_smooth_mm: float = 1.5
     suppressed_reference_percentile: float = 30.0
