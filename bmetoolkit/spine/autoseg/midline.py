@@ -228,9 +228,7 @@ def any_mid_slice_seed(
         _si_range(bodies, label) for label, cut in cut_by_edge(bodies, spacing).items() if not cut
     ]
     for label in added:
-        low, high = _si_range(labels, label)
-        shared = max((min(high, h) - max(low, lo) + 1 for lo, h in ranges), default=0)
-        if shared / (high - low + 1) <= SAME_LEVEL_FRACTION:
+        if _shared_fraction(*_si_range(labels, label), ranges) <= SAME_LEVEL_FRACTION:
             return True
     return False
 
@@ -268,7 +266,7 @@ def alone_at_level(
     min_depth = ALONE_DEPTH_FRACTION * float(np.median(depths))
     volumes = np.bincount(labels.ravel(), minlength=len(boxes) + 1) * float(np.prod(spacing))
     floor = params.min_body_volume_mm3 * 0.5
-    ranges = [(boxes[label - 1][1].start, boxes[label - 1][1].stop) for label in keep]
+    ranges = [(boxes[label - 1][1].start, boxes[label - 1][1].stop - 1) for label in keep]
     candidates = []
     for label, box in enumerate(boxes, start=1):
         if box is None or label in keep:
@@ -284,9 +282,8 @@ def alone_at_level(
             candidates.append(label)
     added = []
     for label in sorted(candidates, key=lambda c: -volumes[c]):
-        low, high = boxes[label - 1][1].start, boxes[label - 1][1].stop
-        shared = max(min(high, h) - max(low, lo) for lo, h in ranges) / (high - low)
-        if shared <= SAME_LEVEL_FRACTION:
+        low, high = boxes[label - 1][1].start, boxes[label - 1][1].stop - 1
+        if _shared_fraction(low, high, ranges) <= SAME_LEVEL_FRACTION:
             added.append(label)
             ranges.append((low, high))
     return added
@@ -368,8 +365,7 @@ def mid_slice_seeds(
         ):
             continue
         low, high = int(si.min()), int(si.max())
-        shared = max(min(high, h) - max(low, lo) + 1 for lo, h in ranges) / (high - low + 1)
-        if shared > SAME_LEVEL_FRACTION:
+        if _shared_fraction(low, high, ranges) > SAME_LEVEL_FRACTION:
             continue
         source = int(initial[ap[0], si[0], k])
         pieces, _ = ndimage.label((initial == source) & ~taken & footprint[:, :, None])
@@ -434,6 +430,17 @@ def _si_range(bodies: Labels, label: int) -> tuple[int, int]:
     return int(rows[0]), int(rows[-1])
 
 
+def _shared_fraction(low: int, high: int, ranges: list[tuple[int, int]]) -> float:
+    """The largest share of the SI rows ``low..high`` (inclusive) that one of ``ranges``
+    also covers (0 without ranges; compared with :data:`SAME_LEVEL_FRACTION`).
+
+    >>> _shared_fraction(10, 19, [(0, 12), (15, 40)])
+    0.5
+    """
+    shared = max((min(high, h) - max(low, lo) + 1 for lo, h in ranges), default=0)
+    return shared / (high - low + 1)
+
+
 def bodies_from_midline(
     marrow: Mask,
     distance: NDArray[np.float32],
@@ -462,8 +469,7 @@ def bodies_from_midline(
         low, high = _si_range(second, label)
         if low == 0 or high == second.shape[1] - 1:
             continue  # cut by the field of view: no disc beyond it shows it is a body
-        shared = max(min(high, h) - max(low, lo) + 1 for lo, h in ranges) / (high - low + 1)
-        if shared <= SAME_LEVEL_FRACTION:
+        if _shared_fraction(low, high, ranges) <= SAME_LEVEL_FRACTION:
             n += 1
             out[second == label] = n
     return out
@@ -499,7 +505,6 @@ def add_at_empty_levels(
         The segments with those added (numbered after the others), the grown voxels with
         theirs, and how many were added.
     """
-
     cut = cut_by_edge(bodies, spacing)
     ranges = [_si_range(bodies, label) for label, at_edge in cut.items() if not at_edge]
     out, more, n, added = bodies, grown, int(bodies.max()), 0
@@ -508,9 +513,8 @@ def add_at_empty_levels(
             continue
         own = other == label
         low, high = _si_range(other, label)
-        shared = max((min(high, h) - max(low, lo) + 1 for lo, h in ranges), default=0)
         free = own & (out == 0)
-        if shared / (high - low + 1) > SAME_LEVEL_FRACTION or 2 * free.sum() < own.sum():
+        if _shared_fraction(low, high, ranges) > SAME_LEVEL_FRACTION or 2 * free.sum() < own.sum():
             continue
         if out is bodies:
             out, more = bodies.copy(), grown.copy()
