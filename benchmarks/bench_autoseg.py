@@ -103,10 +103,12 @@ class ImagesOnly:
 def body_scores(result: VertebraLabels, truth: np.ndarray) -> tuple[dict[str, float], bool]:
     """Dice per true level, and whether every body found got its own VerSe id and name.
 
-    A true body that was missed scores Dice 0 but does not make the levels wrong; one found
-    under another level's id or name does.
+    A true body that was missed scores (about) Dice 0 but does not make the levels wrong; one
+    found under another level's id or name does. A true body counts as missed when the
+    segment overlapping it most is mostly another true body (a neighbour reaching a few
+    voxels into it), so that neighbour's id says nothing about this body's level.
     """
-    found = result.bodies.data
+    found = np.asarray(result.bodies.data)
     dice, right = {}, True
     for verse in (int(v) for v in np.unique(truth[truth > 0])):
         true = truth == verse
@@ -118,8 +120,15 @@ def body_scores(result: VertebraLabels, truth: np.ndarray) -> tuple[dict[str, fl
         best = int(ids[np.argmax(counts)])
         mask = found == best
         dice[level_name(verse)] = 2 * float((mask & true).sum()) / float(mask.sum() + true.sum())
-        right &= best == verse and result.levels.get(best) == level_name(verse)
+        if _majority_level(truth[mask]) == verse:
+            right &= best == verse and result.levels.get(best) == level_name(verse)
     return dice, right
+
+
+def _majority_level(true_ids: np.ndarray) -> int:
+    """The true body (VerSe id) holding most of a segment's voxels inside true bodies (0: none)."""
+    inside = true_ids[true_ids > 0]
+    return int(np.bincount(inside).argmax()) if inside.size else 0
 
 
 def largest_ratio(found: np.ndarray, truth: np.ndarray) -> float:
