@@ -52,6 +52,7 @@ from bmetoolkit.spine.autoseg.checks import (
 from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
+from bmetoolkit.spine.autoseg.edge_other import replace_dropped_at_edges
 from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
 from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
@@ -321,6 +322,7 @@ def _segment_column(
             if int(retry[0].max()) > int(bodies.max()):
                 bodies, notes, grown = retry[0], [*retry[1], FRONT_CUT_NOTE], retry[2]
                 evidence = {**evidence, "cut_at_disc_fronts": True}
+        chosen = bodies  # the reading kept
         if not suppressed_alone and params.t2_empty_levels:
             # A plain T2 alone: a whole body another reading found, at a level the bodies
             # kept leave empty, is added; with ``t2_mid_slice_seeds`` also the bodies inside
@@ -329,7 +331,7 @@ def _segment_column(
                 marrow, distance, canal.front, canal.midline, spacing, params, bodies
             ):
                 readings.append(from_midline(marrow, sliced=True))
-            chosen, total = bodies, 0
+            total = 0
             for other, _, other_grown in readings:
                 if other is not chosen:
                     bodies, grown, added = add_at_empty_levels(
@@ -373,7 +375,16 @@ def _segment_column(
         if s1_cut is not None and params.t2_top_cut:
             # The top body joined to the tissue above and in front of it: cut back to it.
             bodies, top_cut = cut_back_top(bodies, image, canal.front, canal.midline, spacing)
-        bodies, at_edges = drop_large_at_edges(bodies, spacing)
+        checked, at_edges = drop_large_at_edges(bodies, spacing)
+        if at_edges and not suppressed_alone and params.t2_edge_other_reading:
+            # A plain T2 alone: the body of an edge segment dropped, read apart from the
+            # tissue by another reading of the marrow, is kept in its place.
+            others = [(other, mask) for other, _, mask in readings if other is not chosen]
+            checked, grown, replaced = replace_dropped_at_edges(
+                bodies, checked, grown, others, spacing
+            )
+            at_edges = [*at_edges, *replaced]
+        bodies = checked
         # Tissue above the column's top, up to the image's edge, with no disc between it
         # and the top body (the T1 path tells it by its missing cortical rim).
         core = np.where(grown, 0, bodies)  # the gaps are read without the cortex growth
@@ -585,7 +596,10 @@ def _bodies_from_marrow(
         bodies, cut_notes = cut_back_caudal(
             bodies, caudal_cut, canal.midline, spacing, params, grown
         )
-    bodies, notes = check_sizes(bodies, spacing, params, ends_kept=ends_kept)
+    # A plain T2 alone, the bodies read on the mid-sagittal slice: a segment as tall as a
+    # body, alone at its level, is kept under the volume floor.
+    tall = params.t2_whole_height_fraction if mid_slice else 0.0
+    bodies, notes = check_sizes(bodies, spacing, params, ends_kept=ends_kept, tall_kept=tall)
     return bodies, [*cut_notes, *notes], grown
 
 

@@ -157,7 +157,11 @@ def confine_laterally(
 
 
 def check_sizes(
-    bodies: Labels, spacing: NDArray, params: AutosegParameters, ends_kept: bool = False
+    bodies: Labels,
+    spacing: NDArray,
+    params: AutosegParameters,
+    ends_kept: bool = False,
+    tall_kept: float = 0.0,
 ) -> tuple[Labels, list[str]]:
     """Drop bodies far smaller or larger than the median body, with a note for each.
 
@@ -168,7 +172,12 @@ def check_sizes(
     the body next to it took across the disc; see :func:`end_segments`); one above
     ``large_body_factor`` times the median, or above ``max_body_volume_mm3``, is dropped
     (two bodies joined, or a body with the tissue in front of it: its BME and Modic
-    readings would be wrong). Bodies are relabelled 1..n.
+    readings would be wrong). With ``tall_kept`` above 0, a segment under the volume floor
+    is kept when its SI extent is at least ``tall_kept`` times the median segment's and no
+    segment above the floor shares more than :data:`SAME_LEVEL_SHARE` of its SI rows: as
+    tall as a body and alone at its level, it is a body narrowed by the tissue around it,
+    not a disc (a third to a half of a body's height) or a sliver of a body beside its
+    other part. Bodies are relabelled 1..n.
     """
     n = int(bodies.max())
     if n == 0:
@@ -180,6 +189,8 @@ def check_sizes(
     boxes = ndimage.find_objects(bodies)
     notes, keep = [], []
     ends = end_segments(boxes) if ends_kept else set()
+    if tall_kept > 0 and np.isfinite(median):
+        ends |= _tall_alone(boxes, volumes, params.small_body_fraction * median, tall_kept)
     for label, (volume, box) in enumerate(zip(volumes, boxes, strict=True), start=1):
         if box is None:
             continue
@@ -206,6 +217,36 @@ def check_sizes(
             continue
         keep.append(label)
     return relabelled(bodies, keep), notes
+
+
+#: With ``tall_kept`` (:func:`check_sizes`), a small segment is alone at its level when no
+#: segment above the volume floor covers more than this share of its SI rows.
+SAME_LEVEL_SHARE = 0.5
+
+
+def _tall_alone(
+    boxes: list[tuple[slice, ...] | None], volumes: NDArray, floor: float, fraction: float
+) -> set[int]:
+    """Labels under the volume ``floor`` whose SI extent is at least ``fraction`` of the
+    median segment's and whose SI rows no segment above the floor shares by more than
+    :data:`SAME_LEVEL_SHARE` (see :func:`check_sizes`)."""
+    rows = {
+        label: (box[1].start, box[1].stop)
+        for label, box in enumerate(boxes, start=1)
+        if box is not None
+    }
+    if not rows:
+        return set()
+    median = float(np.median([stop - start for start, stop in rows.values()]))
+    large = [rows[label] for label in rows if volumes[label - 1] >= floor]
+    out = set()
+    for label, (start, stop) in rows.items():
+        if volumes[label - 1] >= floor or stop - start < fraction * median:
+            continue
+        shared = max((min(stop, s) - max(start, b) for b, s in large), default=0)
+        if shared <= SAME_LEVEL_SHARE * (stop - start):
+            out.add(label)
+    return out
 
 
 def end_segments(boxes: list[tuple[slice, ...] | None]) -> set[int]:

@@ -328,6 +328,23 @@ class AutosegParameters:
         its own (:func:`bmetoolkit.spine.autoseg.midline.mid_slice_seeds`); the bodies it
         gives are added as ``t2_empty_levels`` says (only with it). Since 2026-12-03,
         session 31.
+    t2_edge_other_reading : bool
+        From a plain T2 alone: a segment at the image's upper or lower edge that
+        :func:`bmetoolkit.spine.autoseg.checks.drop_large_at_edges` drops (the cut body
+        joined to the tissue around it) is replaced by the segment of another reading of
+        the marrow (3D seeds, mid-sagittal seeds, the marrow cut at the discs' fronts) that
+        the same edge cuts, lying at least half inside it, when the same check keeps that
+        one: the body where another reading kept it apart from the tissue
+        (:func:`bmetoolkit.spine.autoseg.edge_other.replace_dropped_at_edges`). Since
+        2026-12-03, session 32.
+    t2_whole_height_fraction : float
+        From a plain T2 alone, in the reading of bodies found on the mid-sagittal slice
+        (``t2_mid_slice_seeds``): a segment under ``small_body_fraction`` of the median body
+        is kept when its SI extent is at least this fraction of the median segment's and no
+        larger segment shares more than half of its SI rows (a body as tall as the others,
+        alone at its level, whose lateral sections the tissue around it took; a disc is a
+        third to a half of a body's height). 0 turns it off. Unitless (a ratio of SI
+        extents). Since 2026-12-03, session 32.
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -434,6 +451,8 @@ class AutosegParameters:
     t2_posterior_band: bool = True
     t2_empty_levels: bool = True
     t2_mid_slice_seeds: bool = True
+    t2_edge_other_reading: bool = True
+    t2_whole_height_fraction: float = 0.8
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
