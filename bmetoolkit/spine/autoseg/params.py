@@ -336,7 +336,8 @@ class AutosegParameters:
         the same edge cuts, lying at least half inside it, when the same check keeps that
         one: the body where another reading kept it apart from the tissue
         (:func:`bmetoolkit.spine.autoseg.edge_other.replace_dropped_at_edges`). Since
-        2026-12-03, session 32.
+        2026-12-03, session 32; off by default (opt-in): on its held-out run it found no
+        body and kept a false one, tissue above a missed top body.
     t2_whole_height_fraction : float
         From a plain T2 alone, in the reading of bodies found on the mid-sagittal slice
         (``t2_mid_slice_seeds``): a segment under ``small_body_fraction`` of the median body
@@ -451,7 +452,7 @@ class AutosegParameters:
     t2_posterior_band: bool = True
     t2_empty_levels: bool = True
     t2_mid_slice_seeds: bool = True
-    t2_edge_other_reading: bool = True
+    t2_edge_other_reading: bool = False
     t2_whole_height_fraction: float = 0.8
 
     def to_dict(self) -> dict[str, Any]:
