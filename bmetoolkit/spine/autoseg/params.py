@@ -264,12 +264,15 @@ class AutosegParameters:
         0.80-1.09. 0 turns this off.
     suppressed_section_step : float
         From a STIR (or fat-suppressed T2) alone, with ``suppressed_section_factor``: a
-        lateral section whose median is above the body's own mid-sagittal median and
-        above the median of the section just inside it (towards the midline) by this
-        fraction of the body's own median is beside the lateral wall too, and the body is
-        cut there (a fraction; the signal steps up where the muscle beside the wall takes
-        the section's place, while the body's own sections stay at its level or darken
-        towards the wall). 0 reads ``suppressed_section_factor`` alone.
+        body's outermost lateral section on either side (beyond the mid-sagittal slab)
+        whose median is above the body's own mid-sagittal median and above the median of
+        the section just inside it (towards the midline) by this fraction of the body's
+        own median is beside the lateral wall too, and is taken out of the body (a
+        fraction of the body's own level, no unit; the signal steps up where the muscle
+        beside the wall takes the section's place, while the body's own sections stay at
+        its level or darken towards the wall;
+        :func:`bmetoolkit.spine.autoseg.suppressed.trim_bright_sections`). 0 reads
+        ``suppressed_section_factor`` alone.
     split_joined_bodies : bool
         From a STIR (or fat-suppressed T2) alone: a segment over 1.6 times as tall as the
         median body is split at the dark endplate line across it, when one shows near the

@@ -120,15 +120,18 @@ def trim_bright_sections(
     fluid image fills a lateral section only when it fills the body's side from endplate
     to endplate. Bodies with no voxel in the mid slab are left as they are.
 
-    With ``step`` a section is also beside the wall when its median is above the body's
-    own level and above the median of the section just inside it (towards the midline) by
-    ``step`` times that level: where a segment runs on past the lateral wall, the slice
-    beyond the wall holds little or none of the body and mostly the muscle beside it, and
-    its signal steps up from the body's sections, while a body's own sections, walked
-    outwards, stay at its marrow's level or darken (the lateral cortex takes a larger share
-    of them). The step is read against the body's own sections, not only against a fixed
-    ratio to its marrow, so muscle only a little brighter than suppressed marrow (under
-    ``factor`` times it) is still seen where it replaces the body.
+    With ``step`` the body's outermost section on each side (the segment's last slice
+    there) is also beside the wall when its median is above the body's own level and
+    above the median of the section just inside it (towards the midline) by ``step``
+    times that level: where a segment runs on past the lateral wall, its last slice holds
+    little or none of the body and mostly the muscle beside it, and its signal steps up
+    from the body's sections, while a body's own sections, walked outwards, stay at its
+    marrow's level or darken (the lateral cortex takes a larger share of them). The step
+    is read against the body's own sections, not only against a fixed ratio to its
+    marrow, so muscle only a little brighter than suppressed marrow (under ``factor``
+    times it) is still seen where it replaces the body. A section with more of the body
+    beyond it is not cut by the step: the body goes on there, and a step up inside a body
+    is its own marrow (a lesion, or the coil's shading across the slab).
 
     Parameters
     ----------
@@ -187,8 +190,12 @@ def trim_bright_sections(
                     continue
                 median = medians[int(index)]
                 inner = medians.get(int(index) - int(np.sign(offsets[index])))
+                outermost = not any(
+                    int(far) in medians for far in side if abs(offsets[far]) > abs(offsets[index])
+                )
                 stepped = (
                     step > 0
+                    and outermost
                     and inner is not None
                     and median > level
                     and median - inner > step * level
