@@ -144,6 +144,49 @@ def test_a_lesion_in_part_of_a_lateral_section_keeps_it():
     assert np.array_equal(out, bodies)
 
 
+def test_muscle_only_a_little_brighter_than_marrow_is_cut_where_the_signal_steps_up():
+    """Muscle beside the wall at 1.12 times the marrow (under ``suppressed_section_factor``)
+    replaces the body on the outermost slice of each side: the section's median steps up
+    from the one inside it (0.95, the lateral cortex darkens it) by more than
+    ``suppressed_section_step`` of the body's level, and that slice goes; without the step
+    it stays (the fixed ratio alone does not see it)."""
+    bodies, image = _body_across_slices()
+    image[:, :, [1, 9]] -= 0.05  # the lateral wall's partial volume in the last body slices
+    image[:, :, [0, 10]] = 1.12  # muscle where the segment runs on past the wall
+    step = PARAMS.suppressed_section_step
+    assert step > 0
+    out, removed = trim_bright_sections(bodies, image, 5.0, SPACING, 1.15, step)
+    assert removed == 2
+    assert np.flatnonzero(out.any(axis=(0, 1))).tolist() == list(range(1, 10))
+    assert trim_bright_sections(bodies, image, 5.0, SPACING, 1.15)[1] == 0
+
+
+def test_no_step_cut_within_the_body_or_below_its_own_level():
+    """A body's own lateral sections, a little brighter than the one inside them (under the
+    step) or brighter by more but still darker than the body's own level (after a darker
+    section: cortex, a fatty band), are kept."""
+    bodies, image = _body_across_slices()
+    image[:, :, 10] = 1.04  # 0.04 brighter than the section inside it
+    image[:, :, 1] = 0.8
+    image[:, :, 0] = 0.95  # 0.15 brighter than slice 1, but under the body's level
+    out, removed = trim_bright_sections(bodies, image, 5.0, SPACING, 1.15, 0.1)
+    assert removed == 0
+    assert np.array_equal(out, bodies)
+
+
+def test_a_step_up_with_more_of_the_body_beyond_it_is_the_bodys_own_marrow():
+    """The body's marrow brighter over its whole right side (edema, or the coil's shading
+    across the slab: 1.12 from slice 8 outwards, 0.95 on slice 7): the signal steps up at
+    slice 8, but the body goes on beyond it and its outermost section does not step up
+    from the one inside it, so nothing is cut."""
+    bodies, image = _body_across_slices()
+    image[:, :, 7] = 0.95
+    image[:, :, 8:] = 1.12
+    out, removed = trim_bright_sections(bodies, image, 5.0, SPACING, 1.15, 0.1)
+    assert removed == 0
+    assert np.array_equal(out, bodies)
+
+
 def _body_that_took_a_disc() -> tuple[np.ndarray, np.ndarray]:
     """Three bodies along SI on 7 sagittal slices of 3 mm (the canal's midline at 3), mottled
     marrow 80-120; body 2 took the disc above its superior endplate (a dark line at row 70,

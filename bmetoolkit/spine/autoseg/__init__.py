@@ -341,8 +341,10 @@ def _segment_column(
             if total:
                 evidence = {**evidence, "bodies_added_at_empty_levels": total}
         if suppressed_alone:  # lateral walls, bodies joined across a disc
-            factor = params.suppressed_section_factor
-            bodies, sides = trim_bright_sections(bodies, image, canal.midline, spacing, factor)
+            factor, step = params.suppressed_section_factor, params.suppressed_section_step
+            bodies, sides = trim_bright_sections(
+                bodies, image, canal.midline, spacing, factor, step
+            )
             evidence = {**evidence, "lateral_sections_cut": sides}
             if params.split_joined_bodies:
                 bodies, joined = split_joined(bodies, image, canal.midline, spacing)
@@ -350,7 +352,7 @@ def _segment_column(
             if params.suppressed_disc_ends:  # the disc a body took, beyond its endplate
                 again = params.suppressed_sections_again  # the level without the disc
                 bodies, ends, more = cut_disc_ends_then_sections(
-                    bodies, image, canal.midline, spacing, factor, again
+                    bodies, image, canal.midline, spacing, factor, again, step
                 )
                 evidence = {**evidence, "disc_ends_cut": ends, "lateral_sections_cut": sides + more}
             bodies, beyond = cut_beyond_walls(  # muscle at the waist, beyond the lateral wall

@@ -262,6 +262,17 @@ class AutosegParameters:
         (:func:`bmetoolkit.spine.autoseg.suppressed.trim_bright_sections`). On tuning seed
         64 the sections wholly outside the true bodies read 1.13-1.46, those mostly inside
         0.80-1.09. 0 turns this off.
+    suppressed_section_step : float
+        From a STIR (or fat-suppressed T2) alone, with ``suppressed_section_factor``: a
+        body's outermost lateral section on either side (beyond the mid-sagittal slab)
+        whose median is above the body's own mid-sagittal median and above the median of
+        the section just inside it (towards the midline) by this fraction of the body's
+        own median is beside the lateral wall too, and is taken out of the body (a
+        fraction of the body's own level, no unit; the signal steps up where the muscle
+        beside the wall takes the section's place, while the body's own sections stay at
+        its level or darken towards the wall;
+        :func:`bmetoolkit.spine.autoseg.suppressed.trim_bright_sections`). 0 reads
+        ``suppressed_section_factor`` alone.
     split_joined_bodies : bool
         From a STIR (or fat-suppressed T2) alone: a segment over 1.6 times as tall as the
         median body is split at the dark endplate line across it, when one shows near the
@@ -436,6 +447,7 @@ class AutosegParameters:
     suppressed_reference_dip_mm: float = 20.0
     suppressed_sections_again: bool = True
     suppressed_section_factor: float = 1.15
+    suppressed_section_step: float = 0.1
     split_joined_bodies: bool = True
     suppressed_disc_ends: bool = True
     suppressed_wall_dark: float = 0.85

@@ -107,6 +107,7 @@ def trim_bright_sections(
     midline: float,
     spacing: NDArray,
     factor: float,
+    step: float = 0.0,
 ) -> tuple[NDArray[np.int32], int]:
     """Cut each body at its first lateral slice brighter than its own marrow.
 
@@ -119,6 +120,19 @@ def trim_bright_sections(
     fluid image fills a lateral section only when it fills the body's side from endplate
     to endplate. Bodies with no voxel in the mid slab are left as they are.
 
+    With ``step`` the body's outermost section on each side (the segment's last slice
+    there) is also beside the wall when its median is above the body's own level and
+    above the median of the section just inside it (towards the midline) by ``step``
+    times that level: where a segment runs on past the lateral wall, its last slice holds
+    little or none of the body and mostly the muscle beside it, and its signal steps up
+    from the body's sections, while a body's own sections, walked outwards, stay at its
+    marrow's level or darken (the lateral cortex takes a larger share of them). The step
+    is read against the body's own sections, not only against a fixed ratio to its
+    marrow, so muscle only a little brighter than suppressed marrow (under ``factor``
+    times it) is still seen where it replaces the body. A section with more of the body
+    beyond it is not cut by the step: the body goes on there, and a step up inside a body
+    is its own marrow (a lesion, or the coil's shading across the slab).
+
     Parameters
     ----------
     bodies : ndarray of int32
@@ -130,6 +144,9 @@ def trim_bright_sections(
     spacing : ndarray, shape (3,)
     factor : float
         ``suppressed_section_factor``; 0 leaves the bodies as they are.
+    step : float
+        ``suppressed_section_step`` (a fraction of the body's own level); 0 reads only
+        ``factor``.
 
     Returns
     -------
@@ -162,12 +179,28 @@ def trim_bright_sections(
             continue
         level = float(np.median(values[central]))
         slices = np.arange(box[2].start, box[2].stop)
+        medians = {
+            int(index): float(np.median(values[:, :, index - box[2].start][own_k]))
+            for index in slices
+            if (own_k := own[:, :, index - box[2].start]).any()
+        }
         for side in (slices[offsets[slices] > 0], slices[offsets[slices] < 0][::-1]):
             for index in side:
-                k = index - box[2].start
-                if mid[index] or not own[:, :, k].any():
+                if mid[index] or int(index) not in medians:
                     continue
-                if float(np.median(values[:, :, k][own[:, :, k]])) > factor * level:
+                median = medians[int(index)]
+                inner = medians.get(int(index) - int(np.sign(offsets[index])))
+                outermost = not any(
+                    int(far) in medians for far in side if abs(offsets[far]) > abs(offsets[index])
+                )
+                stepped = (
+                    step > 0
+                    and outermost
+                    and inner is not None
+                    and median > level
+                    and median - inner > step * level
+                )
+                if median > factor * level or stepped:
                     beyond = side[np.searchsorted(np.abs(offsets[side]), abs(offsets[index])) :]
                     for far in beyond:
                         section = out[box[0], box[1], far]
@@ -184,6 +217,7 @@ def cut_disc_ends_then_sections(
     spacing: NDArray,
     factor: float,
     again: bool = True,
+    step: float = 0.0,
 ) -> tuple[NDArray[np.int32], int, int]:
     """Cut each body at its endplate lines, then its bright lateral sections once more.
 
@@ -208,6 +242,8 @@ def cut_disc_ends_then_sections(
         ``suppressed_section_factor``; 0 skips the second walk.
     again : bool
         ``suppressed_sections_again``.
+    step : float
+        ``suppressed_section_step``, as in :func:`trim_bright_sections`.
 
     Returns
     -------
@@ -220,5 +256,5 @@ def cut_disc_ends_then_sections(
     bodies, ends = cut_at_end_lines(bodies, image, midline, spacing)
     if not (again and ends):
         return bodies, ends, 0
-    bodies, slices = trim_bright_sections(bodies, image, midline, spacing, factor)
+    bodies, slices = trim_bright_sections(bodies, image, midline, spacing, factor, step)
     return bodies, ends, slices
