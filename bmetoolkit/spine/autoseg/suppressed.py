@@ -185,14 +185,14 @@ def trim_bright_sections(
             if (own_k := own[:, :, index - box[2].start]).any()
         }
         for side in (slices[offsets[slices] > 0], slices[offsets[slices] < 0][::-1]):
+            # the segment's last section on this side (the farthest holding any of it)
+            last = max((abs(offsets[i]) for i in side if int(i) in medians), default=None)
             for index in side:
                 if mid[index] or int(index) not in medians:
                     continue
                 median = medians[int(index)]
                 inner = medians.get(int(index) - int(np.sign(offsets[index])))
-                outermost = not any(
-                    int(far) in medians for far in side if abs(offsets[far]) > abs(offsets[index])
-                )
+                outermost = abs(offsets[index]) == last
                 stepped = (
                     step > 0
                     and outermost
