@@ -21,6 +21,7 @@ from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.volume import grown_box
 
 __all__ = [
+    "SAME_LEVEL_FRACTION",
     "TOO_LARGE",
     "check_sizes",
     "confine_laterally",
@@ -174,7 +175,7 @@ def check_sizes(
     (two bodies joined, or a body with the tissue in front of it: its BME and Modic
     readings would be wrong). With ``tall_kept`` above 0, a segment under the volume floor
     is kept when its SI extent is at least ``tall_kept`` times the median segment's and no
-    segment above the floor shares more than :data:`SAME_LEVEL_SHARE` of its SI rows: as
+    segment above the floor shares more than :data:`SAME_LEVEL_FRACTION` of its SI rows: as
     tall as a body and alone at its level, it is a body narrowed by the tissue around it,
     not a disc (a third to a half of a body's height) or a sliver of a body beside its
     other part. Bodies are relabelled 1..n.
@@ -219,9 +220,21 @@ def check_sizes(
     return relabelled(bodies, keep), notes
 
 
-#: With ``tall_kept`` (:func:`check_sizes`), a small segment is alone at its level when no
-#: segment above the volume floor covers more than this share of its SI rows.
-SAME_LEVEL_SHARE = 0.5
+#: One body per level: a segment shares another's level when that one covers more than
+#: this fraction of its SI rows (:func:`shared_fraction`; the second pass and the added
+#: seeds of :mod:`.midline`, ``tall_kept`` of :func:`check_sizes`).
+SAME_LEVEL_FRACTION = 0.5
+
+
+def shared_fraction(low: int, high: int, ranges: list[tuple[int, int]]) -> float:
+    """The largest share of the SI rows ``low..high`` (inclusive) that one of ``ranges``
+    also covers (0 without ranges; compared with :data:`SAME_LEVEL_FRACTION`).
+
+    >>> shared_fraction(10, 19, [(0, 12), (15, 40)])
+    0.5
+    """
+    shared = max((min(high, h) - max(low, lo) + 1 for lo, h in ranges), default=0)
+    return shared / (high - low + 1)
 
 
 def _tall_alone(
@@ -229,24 +242,23 @@ def _tall_alone(
 ) -> set[int]:
     """Labels under the volume ``floor`` whose SI extent is at least ``fraction`` of the
     median segment's and whose SI rows no segment above the floor shares by more than
-    :data:`SAME_LEVEL_SHARE` (see :func:`check_sizes`)."""
+    :data:`SAME_LEVEL_FRACTION` (see :func:`check_sizes`)."""
     rows = {
-        label: (box[1].start, box[1].stop)
+        label: (box[1].start, box[1].stop - 1)
         for label, box in enumerate(boxes, start=1)
         if box is not None
     }
     if not rows:
         return set()
-    median = float(np.median([stop - start for start, stop in rows.values()]))
+    median = float(np.median([high - low + 1 for low, high in rows.values()]))
     large = [rows[label] for label in rows if volumes[label - 1] >= floor]
-    out = set()
-    for label, (start, stop) in rows.items():
-        if volumes[label - 1] >= floor or stop - start < fraction * median:
-            continue
-        shared = max((min(stop, s) - max(start, b) for b, s in large), default=0)
-        if shared <= SAME_LEVEL_SHARE * (stop - start):
-            out.add(label)
-    return out
+    return {
+        label
+        for label, (low, high) in rows.items()
+        if volumes[label - 1] < floor
+        and high - low + 1 >= fraction * median
+        and shared_fraction(low, high, large) <= SAME_LEVEL_FRACTION
+    }
 
 
 def end_segments(boxes: list[tuple[slice, ...] | None]) -> set[int]:

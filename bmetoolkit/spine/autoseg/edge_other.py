@@ -72,14 +72,17 @@ def replace_dropped_at_edges(
     if not dropped.any():
         return after, grown, []
     out, more, notes = after, grown, []
+    at_edges = [
+        (other, other_grown, [label for label, cut in cut_by_edge(other, spacing).items() if cut])
+        for other, other_grown in others
+    ]
     for old in np.unique(before[dropped]):
         region = before == old
         best: tuple[int, Mask, Mask] | None = None
-        for other, other_grown in others:
-            for label, at_edge in cut_by_edge(other, spacing).items():
+        for other, other_grown, labels in at_edges:
+            for label in labels:
                 own = other == label
-                size = int(own.sum())
-                if not at_edge or int((own & region).sum()) < INSIDE_FRACTION * size:
+                if int((own & region).sum()) < INSIDE_FRACTION * int(own.sum()):
                     continue
                 free = own & (out == 0)
                 if best is not None and int(free.sum()) <= best[0]:

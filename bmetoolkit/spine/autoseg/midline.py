@@ -39,7 +39,13 @@ from bmetoolkit.spine.autoseg.bodies import (
     box_around,
     component_shape,
 )
-from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM, cut_by_edge, largest_part
+from bmetoolkit.spine.autoseg.checks import (
+    LOWER_EDGE_MM,
+    SAME_LEVEL_FRACTION,
+    cut_by_edge,
+    largest_part,
+    shared_fraction,
+)
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 __all__ = [
@@ -60,9 +66,6 @@ Labels = NDArray[np.int32]
 MID_SLAB_MM = 6.0
 #: Second pass: marrow up to this far (mm) in front of the found bodies' anterior reach.
 DEPTH_MARGIN_MM = 2.0
-#: A body of the second pass is dropped when more than this fraction of its SI extent
-#: overlaps a body of the first pass (one body per level).
-SAME_LEVEL_FRACTION = 0.5
 #: A seed under the volume floor is kept when alone at its level (:func:`alone_at_level`)
 #: and at least this fraction of the floor ...
 ALONE_MIN_VOLUME_FRACTION = 0.25
@@ -224,11 +227,9 @@ def any_mid_slice_seed(
     _, labels, _, _, added = _slab_seeds(marrow, distance, front, midline, spacing, params, True)
     if bodies is None or not added:
         return bool(added)
-    ranges = [
-        _si_range(bodies, label) for label, cut in cut_by_edge(bodies, spacing).items() if not cut
-    ]
+    ranges = _whole_ranges(bodies, spacing)
     for label in added:
-        if _shared_fraction(*_si_range(labels, label), ranges) <= SAME_LEVEL_FRACTION:
+        if shared_fraction(*_si_range(labels, label), ranges) <= SAME_LEVEL_FRACTION:
             return True
     return False
 
@@ -283,7 +284,7 @@ def alone_at_level(
     added = []
     for label in sorted(candidates, key=lambda c: -volumes[c]):
         low, high = boxes[label - 1][1].start, boxes[label - 1][1].stop - 1
-        if _shared_fraction(low, high, ranges) <= SAME_LEVEL_FRACTION:
+        if shared_fraction(low, high, ranges) <= SAME_LEVEL_FRACTION:
             added.append(label)
             ranges.append((low, high))
     return added
@@ -365,7 +366,7 @@ def mid_slice_seeds(
         ):
             continue
         low, high = int(si.min()), int(si.max())
-        if _shared_fraction(low, high, ranges) > SAME_LEVEL_FRACTION:
+        if shared_fraction(low, high, ranges) > SAME_LEVEL_FRACTION:
             continue
         source = int(initial[ap[0], si[0], k])
         pieces, _ = ndimage.label((initial == source) & ~taken & footprint[:, :, None])
@@ -430,15 +431,10 @@ def _si_range(bodies: Labels, label: int) -> tuple[int, int]:
     return int(rows[0]), int(rows[-1])
 
 
-def _shared_fraction(low: int, high: int, ranges: list[tuple[int, int]]) -> float:
-    """The largest share of the SI rows ``low..high`` (inclusive) that one of ``ranges``
-    also covers (0 without ranges; compared with :data:`SAME_LEVEL_FRACTION`).
-
-    >>> _shared_fraction(10, 19, [(0, 12), (15, 40)])
-    0.5
-    """
-    shared = max((min(high, h) - max(low, lo) + 1 for lo, h in ranges), default=0)
-    return shared / (high - low + 1)
+def _whole_ranges(bodies: Labels, spacing: NDArray) -> list[tuple[int, int]]:
+    """The SI ranges (rows, inclusive) of the segments the image's edges do not cut."""
+    cut = cut_by_edge(bodies, spacing)
+    return [_si_range(bodies, label) for label, at_edge in cut.items() if not at_edge]
 
 
 def bodies_from_midline(
@@ -469,7 +465,7 @@ def bodies_from_midline(
         low, high = _si_range(second, label)
         if low == 0 or high == second.shape[1] - 1:
             continue  # cut by the field of view: no disc beyond it shows it is a body
-        if _shared_fraction(low, high, ranges) <= SAME_LEVEL_FRACTION:
+        if shared_fraction(low, high, ranges) <= SAME_LEVEL_FRACTION:
             n += 1
             out[second == label] = n
     return out
@@ -505,8 +501,7 @@ def add_at_empty_levels(
         The segments with those added (numbered after the others), the grown voxels with
         theirs, and how many were added.
     """
-    cut = cut_by_edge(bodies, spacing)
-    ranges = [_si_range(bodies, label) for label, at_edge in cut.items() if not at_edge]
+    ranges = _whole_ranges(bodies, spacing)
     out, more, n, added = bodies, grown, int(bodies.max()), 0
     for label, at_edge in cut_by_edge(other, spacing).items():
         if at_edge:
@@ -514,7 +509,7 @@ def add_at_empty_levels(
         own = other == label
         low, high = _si_range(other, label)
         free = own & (out == 0)
-        if _shared_fraction(low, high, ranges) > SAME_LEVEL_FRACTION or 2 * free.sum() < own.sum():
+        if shared_fraction(low, high, ranges) > SAME_LEVEL_FRACTION or 2 * free.sum() < own.sum():
             continue
         if out is bodies:
             out, more = bodies.copy(), grown.copy()
