@@ -1,0 +1,51 @@
+"""Endplate inclination of a body's sagittal section (``spine/autoseg/geometry.py``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import theilslopes
+
+from bmetoolkit.spine.autoseg.geometry import endplate_angles, surface_angle, theil_sen_slope
+
+SPACING = np.array([0.8, 1.1, 4.0])
+
+
+def _tilted_body(angle_deg: float, shape: tuple[int, int] = (60, 60)) -> np.ndarray:
+    """A 30 x 24 mm rectangle turned by ``angle_deg`` (anterior down), (AP, SI) pixels."""
+    ap, si = np.meshgrid(
+        (np.arange(shape[0]) - shape[0] / 2) * SPACING[0],
+        (np.arange(shape[1]) - shape[1] / 2) * SPACING[1],
+        indexing="ij",
+    )
+    turn = np.radians(angle_deg)
+    along = ap * np.cos(turn) - si * np.sin(turn)
+    normal = ap * np.sin(turn) + si * np.cos(turn)
+    return (np.abs(along) <= 15) & (np.abs(normal) <= 12)
+
+
+@pytest.mark.parametrize("angle", [-12.0, 0.0, 8.0])
+def test_a_tilted_body_s_endplates_are_measured_at_its_tilt(angle):
+    superior, inferior = endplate_angles(_tilted_body(angle), SPACING)
+    assert superior == pytest.approx(angle, abs=1.5)
+    assert inferior == pytest.approx(angle, abs=1.5)
+
+
+def test_the_angle_does_not_depend_on_where_the_section_lies_in_its_slice():
+    body = _tilted_body(9.0)
+    padded = np.zeros((400, 300), bool)
+    padded[213:273, 37:97] = body
+    # the same to rounding: the pixel coordinates differ by the section's place
+    assert surface_angle(padded, SPACING) == pytest.approx(surface_angle(body, SPACING), abs=1e-9)
+    assert endplate_angles(padded, SPACING) == pytest.approx(
+        endplate_angles(body, SPACING), abs=1e-9
+    )
+
+
+def test_theil_sen_slope_is_scipy_s_slope_with_ties_and_outliers():
+    rng = np.random.default_rng(3)
+    for n in (3, 8, 25):
+        x = np.round(rng.uniform(0, 10, n))  # repeated x: pairs with equal x are left out
+        y = 0.3 * x + rng.normal(0, 1, n)
+        y[0] += 40
+        assert theil_sen_slope(x, y) == theilslopes(y, x)[0]
