@@ -601,7 +601,10 @@ def _bodies_from_marrow(
     # A plain T2 alone, the bodies read on the mid-sagittal slice: a segment as tall as a
     # body, alone at its level, is kept under the volume floor.
     tall = params.t2_whole_height_fraction if mid_slice else 0.0
-    bodies, notes = check_sizes(bodies, spacing, params, ends_kept=ends_kept, tall_kept=tall)
+    over = params.t2_whole_height_over_tissue  # what is too large for a body covers no level
+    bodies, notes = check_sizes(
+        bodies, spacing, params, ends_kept=ends_kept, tall_kept=tall, tall_over_large=over
+    )
     return bodies, [*cut_notes, *notes], grown
 
 

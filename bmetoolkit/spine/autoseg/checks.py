@@ -163,6 +163,7 @@ def check_sizes(
     params: AutosegParameters,
     ends_kept: bool = False,
     tall_kept: float = 0.0,
+    tall_over_large: bool = False,
 ) -> tuple[Labels, list[str]]:
     """Drop bodies far smaller or larger than the median body, with a note for each.
 
@@ -178,7 +179,11 @@ def check_sizes(
     segment above the floor shares more than :data:`SAME_LEVEL_FRACTION` of its SI rows: as
     tall as a body and alone at its level, it is a body narrowed by the tissue around it,
     not a disc (a third to a half of a body's height) or a sliver of a body beside its
-    other part. Bodies are relabelled 1..n.
+    other part. With ``tall_over_large`` as well, the segments too large for a body (which
+    this check drops: the tissue around the column, with or without bodies in it) neither
+    cover such a segment's level nor count in the median segment's extent: a body joined
+    to that tissue on the other slices stands apart from it only here. Bodies are
+    relabelled 1..n.
     """
     n = int(bodies.max())
     if n == 0:
@@ -191,7 +196,11 @@ def check_sizes(
     notes, keep = [], []
     ends = end_segments(boxes) if ends_kept else set()
     if tall_kept > 0 and np.isfinite(median):
-        ends |= _tall_alone(boxes, volumes, params.small_body_fraction * median, tall_kept)
+        ceiling = np.inf
+        if tall_over_large:  # what this check drops as too large covers no level
+            ceiling = min(params.max_body_volume_mm3, params.large_body_factor * median)
+        floor = params.small_body_fraction * median
+        ends |= _tall_alone(boxes, volumes, floor, tall_kept, ceiling)
     for label, (volume, box) in enumerate(zip(volumes, boxes, strict=True), start=1):
         if box is None:
             continue
@@ -238,15 +247,20 @@ def shared_fraction(low: int, high: int, ranges: list[tuple[int, int]]) -> float
 
 
 def _tall_alone(
-    boxes: list[tuple[slice, ...] | None], volumes: NDArray, floor: float, fraction: float
+    boxes: list[tuple[slice, ...] | None],
+    volumes: NDArray,
+    floor: float,
+    fraction: float,
+    ceiling: float = np.inf,
 ) -> set[int]:
     """Labels under the volume ``floor`` whose SI extent is at least ``fraction`` of the
-    median segment's and whose SI rows no segment above the floor shares by more than
-    :data:`SAME_LEVEL_FRACTION` (see :func:`check_sizes`)."""
+    median segment's and whose SI rows no segment from the floor up to ``ceiling`` shares by
+    more than :data:`SAME_LEVEL_FRACTION` (see :func:`check_sizes`); segments above
+    ``ceiling`` (too large for a body) count neither there nor in the median."""
     rows = {
         label: (box[1].start, box[1].stop - 1)
         for label, box in enumerate(boxes, start=1)
-        if box is not None
+        if box is not None and volumes[label - 1] <= ceiling
     }
     if not rows:
         return set()

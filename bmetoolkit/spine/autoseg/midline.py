@@ -320,6 +320,14 @@ def mid_slice_seeds(
     no seed of ordinary size; the rest of the large seed stays and competes in the
     watershed as before. Needs three kept seeds of ordinary size.
 
+    With ``t2_mid_slice_reach_mm`` above 0 the slices within that distance of the midline
+    are read too, nearest first, after the nearest one (a basivertebral vein or a lesion
+    band across the body on the midline slice can cut its section into pieces each too
+    small for a body's, while beside it the section is whole); a level found on a nearer
+    slice is not read again, and a part on a slice beside the midline must not cover more
+    than :data:`SAME_LEVEL_FRACTION` of a kept seed's SI range either (a strip of tissue
+    running past a body's level is no body's section).
+
     Returns
     -------
     labels, n, keep
@@ -336,48 +344,74 @@ def mid_slice_seeds(
     large = large[large > 0]
     if large.size == 0 or len(ordinary) < 3:
         return labels, n, keep
-    k = int(np.clip(round(midline), 0, labels.shape[2] - 1))
-    section = labels[:, :, k]
-    areas = [int((section == label).sum()) for label in ordinary]
-    areas = [area for area in areas if area > 0]
-    if not areas:
-        return labels, n, keep
-    min_area = params.small_body_fraction * float(np.median(areas))
     boxes = ndimage.find_objects(labels)
     ranges = [(boxes[label - 1][1].start, boxes[label - 1][1].stop - 1) for label in ordinary]
     grown = params.seed_erosion_mm
     edge = (LOWER_EDGE_MM + grown) / float(spacing[1])
     rows = labels.shape[1]
     taken = np.isin(labels, ordinary)
-    parts, count = ndimage.label(np.isin(initial[:, :, k], large) & ~taken[:, :, k])
-    out, kept = labels, list(keep)
-    for part in range(1, count + 1):
-        footprint = parts == part
-        ap, si = np.nonzero(footprint)
-        if ap.size < min_area or si.min() <= edge or si.max() >= rows - 1 - edge:
+    out, kept, first = labels, list(keep), n
+    nearest = int(np.clip(round(midline), 0, labels.shape[2] - 1))
+    for k in _slices_read(labels.shape[2], midline, spacing, params.t2_mid_slice_reach_mm):
+        areas = [int((labels[:, :, k] == label).sum()) for label in ordinary]
+        areas = [area for area in areas if area > 0]
+        if not areas:
             continue
-        height = (si.max() - si.min() + 1) * float(spacing[1]) + 2 * grown
-        reach = distance[ap, si]
-        gap, depth = float(reach.min()) - grown, float(reach.max() - reach.min()) + 2 * grown
-        if not (
-            height >= params.min_body_height_mm
-            and gap <= params.max_posterior_gap_mm
-            and depth <= params.max_body_depth_mm
-        ):
-            continue
-        low, high = int(si.min()), int(si.max())
-        if shared_fraction(low, high, ranges) > SAME_LEVEL_FRACTION:
-            continue
-        source = int(initial[ap[0], si[0], k])
-        pieces, _ = ndimage.label((initial == source) & ~taken & footprint[:, :, None])
-        own = np.isin(pieces, np.unique(pieces[:, :, k][footprint]))
-        if out is labels:
-            out = labels.copy()
-        n += 1
-        out[own] = n
-        kept.append(n)
-        ranges.append((low, high))
+        min_area = params.small_body_fraction * float(np.median(areas))
+        free = ~taken if out is labels else ~taken & (out <= first)
+        parts, count = ndimage.label(np.isin(initial[:, :, k], large) & free[:, :, k])
+        for part in range(1, count + 1):
+            footprint = parts == part
+            ap, si = np.nonzero(footprint)
+            if ap.size < min_area or si.min() <= edge or si.max() >= rows - 1 - edge:
+                continue
+            height = (si.max() - si.min() + 1) * float(spacing[1]) + 2 * grown
+            reach = distance[ap, si]
+            gap, depth = float(reach.min()) - grown, float(reach.max() - reach.min()) + 2 * grown
+            if not (
+                height >= params.min_body_height_mm
+                and gap <= params.max_posterior_gap_mm
+                and depth <= params.max_body_depth_mm
+            ):
+                continue
+            low, high = int(si.min()), int(si.max())
+            if shared_fraction(low, high, ranges) > SAME_LEVEL_FRACTION:
+                continue
+            if k != nearest and _covers(low, high, ranges) > SAME_LEVEL_FRACTION:
+                continue  # beside the midline: a strip across a body's level is no body
+            source = int(initial[ap[0], si[0], k])
+            pieces, _ = ndimage.label((initial == source) & free & footprint[:, :, None])
+            own = np.isin(pieces, np.unique(pieces[:, :, k][footprint]))
+            if out is labels:
+                out = labels.copy()
+            n += 1
+            out[own] = n
+            kept.append(n)
+            ranges.append((low, high))
     return out, n, kept
+
+
+def _covers(low: int, high: int, ranges: list[tuple[int, int]]) -> float:
+    """The largest share of one of ``ranges`` that the SI rows ``low..high`` cover.
+
+    >>> _covers(10, 40, [(0, 12), (15, 24)])
+    1.0
+    """
+    shares = [(min(high, h) - max(low, lo) + 1) / (h - lo + 1) for lo, h in ranges]
+    return max([0.0, *shares])
+
+
+def _slices_read(n_lr: int, midline: float, spacing: NDArray, reach_mm: float) -> list[int]:
+    """The sagittal slices :func:`mid_slice_seeds` reads: the one nearest ``midline``, then
+    the others within ``reach_mm`` of it, nearest first (ties: the lower index first).
+
+    >>> _slices_read(20, 9.6, np.array([1.0, 1.0, 1.0]), 2.0)
+    [10, 9, 11, 8]
+    """
+    nearest = int(np.clip(round(midline), 0, n_lr - 1))
+    offsets = np.abs(np.arange(n_lr) - midline) * float(spacing[2])
+    within = [k for k in np.argsort(offsets, kind="stable") if offsets[k] <= reach_mm]
+    return [nearest, *(int(k) for k in within if k != nearest)]
 
 
 def _in_plane_depth(mask: Mask, spacing: NDArray) -> NDArray[np.float64]:

@@ -357,6 +357,22 @@ class AutosegParameters:
         alone at its level, whose lateral sections the tissue around it took; a disc is a
         third to a half of a body's height). 0 turns it off. Unitless (a ratio of SI
         extents). Since 2026-12-03, session 32.
+    t2_whole_height_over_tissue : bool
+        With ``t2_whole_height_fraction``: a segment the size check drops as too large for
+        a body (over ``large_body_factor`` times the median body or ``max_body_volume_mm3``:
+        the marrow-like tissue around the column, which the mid-sagittal slice's body
+        joined on the other slices) neither covers the level of a segment as tall as a body
+        nor counts in the median segment's SI extent
+        (:func:`bmetoolkit.spine.autoseg.checks.check_sizes`, ``tall_over_large``). Since
+        2026-12-03, session 33.
+    t2_mid_slice_reach_mm : float
+        With ``t2_mid_slice_seeds``: the body's section is read on the sagittal slice
+        nearest the canal's midline and then on the slices within this distance (mm, left
+        to right) of the midline, nearest first; a level found on a nearer slice is not read
+        again. On the midline a basivertebral vein or a lesion band across the body can cut
+        its eroded marrow into pieces each too small to pass for a body's section, while a
+        slice or two beside it the section is whole. 0 reads the nearest slice only (as
+        before session 33). Since 2026-12-03, session 33.
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -466,6 +482,8 @@ class AutosegParameters:
     t2_mid_slice_seeds: bool = True
     t2_edge_other_reading: bool = False
     t2_whole_height_fraction: float = 0.8
+    t2_whole_height_over_tissue: bool = True
+    t2_mid_slice_reach_mm: float = 3.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
