@@ -107,3 +107,23 @@ def test_gaps_as_tall_as_the_discs_count_no_level():
             shapes, EMPTY, SPACING, AutosegParameters(count_missing_levels=False)
         ).confidence
     )
+
+
+def test_a_tall_segment_holding_both_discs_is_cut_to_its_body():
+    """Session 33 (tuning seed 67's T12 from a STIR alone): a body with both its discs, cut at
+    its two endplate lines, keeps half its voxels (under ``disc_ends.MIN_KEPT``) but a whole
+    body's height; the cut is made with ``suppressed_ends_whole_height``."""
+    from bmetoolkit.spine.autoseg.disc_ends import cut_at_end_lines
+
+    bodies = np.zeros((30, 200, 3), np.int32)
+    bodies[5:25, 2:30], bodies[5:25, 40:70], bodies[5:25, 80:130] = 1, 2, 3
+    bodies[5:25, 140:170], bodies[5:25, 180:198] = 4, 5
+    image = np.full(bodies.shape, 100.0)
+    image[5:25, 92] = image[5:25, 117] = 10.0  # body 3's endplates: 12 and 12 rows of disc
+    image[8:22, 82:90] = image[8:22, 120:128] = 250.0  # the discs' nuclei, brighter
+    spacing = np.ones(3)
+    out, cut = cut_at_end_lines(bodies, image, 1.0, spacing, whole_height=0.7)
+    rows = np.flatnonzero((out == 3).any(axis=(0, 2)))
+    assert cut == 1 and rows[0] == 92 and rows[-1] == 117
+    before, none = cut_at_end_lines(bodies, image, 1.0, spacing)
+    assert none == 0 and (before == bodies).all()

@@ -309,7 +309,11 @@ class AutosegParameters:
         keeps under ``disc_ends.MIN_KEPT`` (0.55) of its voxels, when what it keeps is at
         least this many times the median segment's SI extent tall (a whole body of the
         column is left; what goes is its discs). 0 turns this off. Since 2026-12-03
-        (session 33).
+        (session 33): on tuning seed 67 T12 held both its discs (47.7 mm against a median
+        of 29.2 mm, 1.87 times its true body's voxels); the cut keeps 50 % of it, 21.5-23.1
+        mm tall (0.74-0.79 of the median), 90-96 % inside T12, and had not been made. 0.7
+        allows a body a third shorter than the median (T11 and T12 are smaller than the
+        lumbar bodies).
     suppressed_wall_dark : float
         From a STIR (or fat-suppressed T2) alone: on each body's lateral sagittal sections
         (beyond the mid-sagittal slab), along each anterior-posterior row walked in from
@@ -479,7 +483,7 @@ class AutosegParameters:
     suppressed_section_step: float = 0.1
     split_joined_bodies: bool = True
     suppressed_disc_ends: bool = True
-    suppressed_ends_whole_height: float = 0.0
+    suppressed_ends_whole_height: float = 0.7
     suppressed_wall_dark: float = 0.85
     suppressed_wall_bright: float = 1.05
     suppressed_wall_reach_mm: float = 8.0
