@@ -352,7 +352,14 @@ def _segment_column(
             if params.suppressed_disc_ends:  # the disc a body took, beyond its endplate
                 again = params.suppressed_sections_again  # the level without the disc
                 bodies, ends, more = cut_disc_ends_then_sections(
-                    bodies, image, canal.midline, spacing, factor, again, step
+                    bodies,
+                    image,
+                    canal.midline,
+                    spacing,
+                    factor,
+                    again,
+                    step,
+                    whole_height=params.suppressed_ends_whole_height,
                 )
                 evidence = {**evidence, "disc_ends_cut": ends, "lateral_sections_cut": sides + more}
             bodies, beyond = cut_beyond_walls(  # muscle at the waist, beyond the lateral wall

@@ -106,6 +106,9 @@ SUPPORT_WEIGHTS = {
 #: and the sampling step along them (mm) for :func:`disc_height`.
 DISC_LINES = 5
 DISC_STEP_MM = 0.1
+#: The level confidence is multiplied by this when a level missing in a gap was counted
+#: (:func:`_missing_levels`): the count rests on the gap's height, not on a body seen.
+MISSING_LEVEL_CONFIDENCE = 0.75
 #: Sampling step (mm) of :func:`fluid_below` along the column.
 PROFILE_STEP_MM = 0.25
 
@@ -509,7 +512,10 @@ def assign_levels(
             "two bodies joined across a disc (or a body with the tissue above it), not one "
             "body; it is left out and the count from the sacrum ends below it"
         )
-    gap = _largest_gap(shapes)  # the segments below the sacrum left out
+    counted = _missing_levels(shapes, params)
+    missing = counted.counts if counted.counts is not None else [0] * (len(shapes) - 1)
+    evidence["gap_levels"] = counted.ratios
+    gap = _largest_gap(shapes, missing)  # the segments below the sacrum left out
     evidence["largest_gap_ratio"] = gap
     if gap is not None and gap > params.gap_factor:
         notes.insert(
@@ -538,6 +544,14 @@ def assign_levels(
                 "confirm the levels on a whole-spine localiser"
             )
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
+    if counted.counts is None:
+        notes.append(
+            f"a gap between two bodies ({counted.ambiguous_mm:.0f} mm) is too tall for the "
+            "scan's discs and too short for a missing body with its disc: whether a level is "
+            "missing there cannot be told, so levels are left unknown"
+        )
+        evidence["levels_withheld"] = "a gap fits neither a disc nor a missing body"
+        return LevelAssignment(unknown, None, 0.0, evidence, notes)
     if gap is not None and gap > params.gap_factor:
         notes.append(
             "the sacrum was recognised, but with a body missing between it and the top of the "
@@ -555,17 +569,34 @@ def assign_levels(
         )
         evidence["levels_withheld"] = "two bodies may be joined"
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
-    if len(shapes) - 1 > len(_ABOVE_SACRUM):
+    # Each body's place above the sacrum: the bodies below it and the levels missing in the
+    # gaps below it.
+    places = [len(shapes) - 1 - i + sum(missing[i:]) for i in range(len(shapes))]
+    if places[0] > len(_ABOVE_SACRUM):
         notes.append(f"{len(shapes)} bodies found: more than the spine has above the sacrum")
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
     names = ["S1", *(level_name(i) for i in _ABOVE_SACRUM)]
-    levels = {s.label: names[len(shapes) - 1 - i] for i, s in enumerate(shapes)}
+    levels = {s.label: names[place] for s, place in zip(shapes, places, strict=True)}
+    skipped = [
+        names[place]
+        for k in range(len(shapes) - 1)
+        for place in range(places[k + 1] + 1, places[k])
+    ]
+    evidence["missing_levels"] = skipped
+    if skipped:
+        notes.append(
+            f"no body was found at {', '.join(skipped)}: the gap there is as tall as the "
+            "scan's disc plus a body and a disc for each level missing, so the count from "
+            "the sacrum steps over it (check that level on the images)"
+        )
     if len(shapes) > 6:
         notes.append(
             "levels above L5 assume five lumbar vertebrae; a transitional L6 or T13 would "
             "shift them (count from C2 on a whole-spine scan to confirm)"
         )
     confidence = _confidence(sacrum, gap, params)
+    if skipped:
+        confidence = round(confidence * MISSING_LEVEL_CONFIDENCE, 2)
     if ratio is not None and ratio < params.transitional_disc_ratio:
         notes.append(
             f"the disc above the sacrum is {ratio:.2f} times the height of the discs above "
@@ -661,12 +692,79 @@ def _joined_top_ratio(shapes: list[BodyShape]) -> float | None:
     return float(heights[0] / np.median(heights))
 
 
-def _largest_gap(shapes: list[BodyShape]) -> float | None:
+def _largest_gap(shapes: list[BodyShape], missing: Sequence[int] | None = None) -> float | None:
+    """The largest step between consecutive body centres over the median step, each step
+    divided by the levels it spans (one, plus the levels ``missing`` counted in that gap by
+    :func:`_missing_levels`); None under 3 bodies."""
     if len(shapes) < 3:
         return None
     centres = np.array([s.centroid_mm for s in shapes])
     steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    spans = 1.0 + np.asarray(missing if missing is not None else [0] * steps.size, np.float64)
+    steps = steps / spans
     return float(steps.max() / np.median(steps))
+
+
+@dataclass(frozen=True)
+class MissingLevels:
+    """Levels missing in each gap between consecutive bodies (:func:`_missing_levels`)."""
+
+    #: Levels missing in each gap, cranial to caudal; None when a gap is ambiguous.
+    counts: list[int] | None
+    #: Each gap's excess over the scan's disc in levels (body plus disc), rounded to 0.01.
+    ratios: list[float | None]
+    #: Central height (mm) of the first ambiguous gap (NaN when none).
+    ambiguous_mm: float = float("nan")
+
+
+def _missing_levels(shapes: list[BodyShape], params: AutosegParameters) -> MissingLevels:
+    """How many levels each gap between consecutive bodies steps over, from the scan's own
+    bodies and discs.
+
+    A reader counting levels counts discs and bodies: a gap between two segments as tall
+    as the scan's disc holds no level; one as tall as a disc, a body and another disc holds
+    one (the body the segmentation missed), and so on. The excess of the gap's central
+    height (``BodyShape.disc_below_mm``) over the scan's disc (the median central gap), in
+    units of one level (the median body height, ``BodyShape.height_mm``, plus that disc),
+    is rounded to the number of missing levels when it lies within
+    ``params.missing_level_tolerance`` of a whole number; a gap in between (a half-found
+    body, or a missing body its neighbours took part of) makes the whole count ambiguous
+    (``counts`` None). Every count is 0 with ``params.count_missing_levels`` False or
+    under 3 bodies.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as Shape
+    >>> body = lambda gap: Shape(disc_below_mm=gap, height_mm=25.0)
+    >>> shapes = [body(10.0), body(45.0), body(11.0), body(float("nan"))]
+    >>> found = _missing_levels(shapes, AutosegParameters())
+    >>> found.counts, found.ratios
+    ([0, 1, 0], [-0.03, 0.94, 0.0])
+    >>> half = [body(10.0), body(30.0), body(11.0), body(12.0)]  # half a level over the disc
+    >>> _missing_levels(half, AutosegParameters()).counts is None
+    True
+    """
+    gaps = np.array([s.disc_below_mm for s in shapes[:-1]], dtype=np.float64)
+    heights = np.array([s.height_mm for s in shapes], dtype=np.float64)
+    known = gaps[np.isfinite(gaps)]
+    heights = heights[np.isfinite(heights)]
+    zeros = [0] * gaps.size
+    if not params.count_missing_levels or len(shapes) < MIN_BODIES_FOR_LEVELS or not known.size:
+        return MissingLevels(zeros, [None] * gaps.size)
+    disc = float(np.median(np.maximum(known, 0.0)))
+    level = float(np.median(heights)) + disc if heights.size else float("nan")
+    if not level > 0:
+        return MissingLevels(zeros, [None] * gaps.size)
+    excess = (gaps - disc) / level
+    ratios = [_rounded(r) for r in excess]
+    counts, ambiguous = [], float("nan")
+    for gap, ratio in zip(gaps, excess, strict=True):
+        whole = max(0, round(float(ratio))) if np.isfinite(ratio) else 0
+        if np.isfinite(ratio) and ratio > 0 and abs(ratio - whole) > params.missing_level_tolerance:
+            if not np.isfinite(ambiguous):
+                ambiguous = float(gap)
+        counts.append(whole)
+    return MissingLevels(None if np.isfinite(ambiguous) else counts, ratios, ambiguous)
 
 
 def _sacrum_evidence(

@@ -223,6 +223,25 @@ class AutosegParameters:
         and the levels stay unknown (``level_evidence["disc_and_marrow_below_mm"]``). The marrow
         mask alone misses this on a STIR, where a disc's annulus has the marrow's signal and
         a lost L5's marrow may not be in the mask (since 2026-12-03, session 31).
+    count_missing_levels : bool
+        Count a level the segmentation missed when the gap between two consecutive bodies
+        is as tall as the scan's disc plus a body and a disc (a reader counts discs and
+        bodies; a missed T12 between T11 and L1 otherwise named T11 as T12): each gap's
+        central height over the scan's disc (the median central gap), in units of one
+        level (the median body height plus that disc), rounded, is the number of levels
+        missing there (``level_evidence["gap_levels"]``, ``["missing_levels"]``; the
+        confidence times 0.75, ``levels.MISSING_LEVEL_CONFIDENCE``). Every path; since
+        2026-12-03 (session 33). False: no level is counted in a gap (before session 33).
+    missing_level_tolerance : float
+        Levels (a body plus a disc, as a fraction): a gap's excess over the scan's disc
+        must lie within this of a whole number of levels to be counted; a gap in between
+        (a half-found body, or a missing body its neighbours took part of) leaves every
+        level unknown (``level_evidence["levels_withheld"]``). On the STIR-alone tuning
+        phantoms (seeds 60-99, 160-239; 658 gaps) gaps with no body missing measured up to
+        0.35 of a level (an S1 segment holding half its body), those with one or two bodies
+        missed whole 1.01-1.02 and 2.01, a missed T12 whose neighbours took part of it 0.53
+        and a missed L4 with a sliver of tissue below it 0.62; 0.4 leaves the middle fifth
+        of a level undecided.
     suppressed_marrow_high : float
         From a STIR (or fat-suppressed T2) alone: marrow voxels whose signal, smoothed
         in-plane over ``suppressed_smooth_mm``, is above this many times the marrow's own
@@ -283,6 +302,18 @@ class AutosegParameters:
         slice with part of the segment beyond it (the disc's annulus and nucleus, which
         the marrow mask and the lesion fill put inside the body;
         :mod:`bmetoolkit.spine.autoseg.disc_ends`).
+    suppressed_ends_whole_height : float
+        From a STIR (or fat-suppressed T2) alone, with ``suppressed_disc_ends``: a segment
+        taller than 1.3 times the median segment's SI extent (``levels.BODY_WITH_DISC_FACTOR``:
+        a body with a disc, or with both) is cut at its endplate lines even where the cut
+        keeps under ``disc_ends.MIN_KEPT`` (0.55) of its voxels, when what it keeps is at
+        least this many times the median segment's SI extent tall (a whole body of the
+        column is left; what goes is its discs). 0 turns this off. Since 2026-12-03
+        (session 33): on tuning seed 67 T12 held both its discs (47.7 mm against a median
+        of 29.2 mm, 1.87 times its true body's voxels); the cut keeps 50 % of it, 21.5-23.1
+        mm tall (0.74-0.79 of the median), 90-96 % inside T12, and had not been made. 0.7
+        allows a body a third shorter than the median (T11 and T12 are smaller than the
+        lumbar bodies).
     suppressed_wall_dark : float
         From a STIR (or fat-suppressed T2) alone: on each body's lateral sagittal sections
         (beyond the mid-sagittal slab), along each anterior-posterior row walked in from
@@ -457,6 +488,8 @@ class AutosegParameters:
     endplate_line_gap_mm: float = 15.0
     levels_from_stir_alone: bool = True
     fluid_disc_below: bool = True
+    count_missing_levels: bool = True
+    missing_level_tolerance: float = 0.4
     suppressed_marrow_high: float = 1.2
     suppressed_smooth_mm: float = 1.5
     suppressed_reference_percentile: float = 30.0
@@ -466,6 +499,7 @@ class AutosegParameters:
     suppressed_section_step: float = 0.1
     split_joined_bodies: bool = True
     suppressed_disc_ends: bool = True
+    suppressed_ends_whole_height: float = 0.7
     suppressed_wall_dark: float = 0.85
     suppressed_wall_bright: float = 1.05
     suppressed_wall_reach_mm: float = 8.0

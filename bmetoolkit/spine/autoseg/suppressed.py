@@ -218,6 +218,7 @@ def cut_disc_ends_then_sections(
     factor: float,
     again: bool = True,
     step: float = 0.0,
+    whole_height: float = 0.0,
 ) -> tuple[NDArray[np.int32], int, int]:
     """Cut each body at its endplate lines, then its bright lateral sections once more.
 
@@ -244,6 +245,8 @@ def cut_disc_ends_then_sections(
         ``suppressed_sections_again``.
     step : float
         ``suppressed_section_step``, as in :func:`trim_bright_sections`.
+    whole_height : float
+        ``suppressed_ends_whole_height``, as in :func:`.disc_ends.cut_at_end_lines`.
 
     Returns
     -------
@@ -253,7 +256,7 @@ def cut_disc_ends_then_sections(
     slices : int
         How many sections the second walk took out.
     """
-    bodies, ends = cut_at_end_lines(bodies, image, midline, spacing)
+    bodies, ends = cut_at_end_lines(bodies, image, midline, spacing, whole_height=whole_height)
     if not (again and ends):
         return bodies, ends, 0
     bodies, slices = trim_bright_sections(bodies, image, midline, spacing, factor, step)
