@@ -545,30 +545,36 @@ def assign_levels(
             )
         return LevelAssignment(unknown, None, 0.0, evidence, notes)
     if counted.counts is None:
-        notes.append(
+        return _left_unknown(
+            unknown,
+            evidence,
+            notes,
             f"a gap between two bodies ({counted.ambiguous_mm:.0f} mm) is too tall for the "
             "scan's discs and too short for a missing body with its disc: whether a level is "
-            "missing there cannot be told, so levels are left unknown"
+            "missing there cannot be told, so levels are left unknown",
+            "a gap fits neither a disc nor a missing body",
         )
-        evidence["levels_withheld"] = "a gap fits neither a disc nor a missing body"
-        return LevelAssignment(unknown, None, 0.0, evidence, notes)
     if gap is not None and gap > params.gap_factor:
-        notes.append(
+        return _left_unknown(
+            unknown,
+            evidence,
+            notes,
             "the sacrum was recognised, but with a body missing between it and the top of the "
-            "field of view the count upwards would be off: levels are left unknown"
+            "field of view the count upwards would be off: levels are left unknown",
+            "a body may be missing",
         )
-        evidence["levels_withheld"] = "a body may be missing"
-        return LevelAssignment(unknown, None, 0.0, evidence, notes)
     joined = _tallest_ratio(shapes)
     evidence["tallest_body_ratio"] = _rounded(joined)
     if joined is not None and joined > JOINED_HEIGHT_FACTOR:
-        notes.append(
+        return _left_unknown(
+            unknown,
+            evidence,
+            notes,
             f"one body is {joined:.1f} times as tall as the median body: two bodies joined "
             "across a disc, so the count upwards from the sacrum would be off: levels are "
-            "left unknown"
+            "left unknown",
+            "two bodies may be joined",
         )
-        evidence["levels_withheld"] = "two bodies may be joined"
-        return LevelAssignment(unknown, None, 0.0, evidence, notes)
     # Each body's place above the sacrum: the bodies below it and the levels missing in the
     # gaps below it.
     places = [len(shapes) - 1 - i + sum(missing[i:]) for i in range(len(shapes))]
@@ -675,6 +681,20 @@ def _tallest_ratio(shapes: list[BodyShape]) -> float | None:
     if heights.size < 3:
         return None
     return float(heights.max() / np.median(heights))
+
+
+def _left_unknown(
+    unknown: dict[int, str | None],
+    evidence: dict[str, Any],
+    notes: list[str],
+    note: str,
+    reason: str,
+) -> LevelAssignment:
+    """Levels left unknown with the sacrum recognised: ``note`` for the reader, ``reason``
+    in ``evidence["levels_withheld"]``."""
+    notes.append(note)
+    evidence["levels_withheld"] = reason
+    return LevelAssignment(unknown, None, 0.0, evidence, notes)
 
 
 def _joined_top_ratio(shapes: list[BodyShape]) -> float | None:
