@@ -683,7 +683,16 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     crop = (ap, slice(None), lr)
     # The fluid image too: what lies below the caudal-most body (a disc, then marrow).
     fluid = view(study.fluid)[crop]
-    shapes = body_shapes(named[crop], found.midline - lr.start, frame.spacing, fluid=fluid)
+    # From a fat-suppressed image alone the segments' outlines are not always the
+    # endplates: each surface's tilt is read on the image's cortex instead.
+    alone = study.t1 is None and study.t2 is None and study.stir is not None
+    shapes = body_shapes(
+        named[crop],
+        found.midline - lr.start,
+        frame.spacing,
+        fluid=fluid,
+        endplate_window_mm=params.suppressed_endplate_window_mm if alone else 0.0,
+    )
     assignment = assign_levels(
         shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]
     )

@@ -26,7 +26,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.geometry import body_angle, consistent_angles, endplate_angles
+from bmetoolkit.spine.autoseg.geometry import (
+    body_angle,
+    consistent_angles,
+    endplate_angles,
+    image_endplate_angles,
+)
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.labels import level_name, verse_id
 
@@ -157,13 +162,19 @@ def body_shapes(
     midline: float,
     spacing: NDArray,
     fluid: NDArray | None = None,
+    endplate_window_mm: float = 0.0,
 ) -> list[BodyShape]:
     """Centroid, endplate angle, extent and disc below of every body, cranial to caudal.
 
     With ``fluid`` (the fluid image on the same canonical grid as ``bodies``) each body
     below the cranial-most also gets the signal below it along the column
     (``BodyShape.fluid_below``, :func:`fluid_below`), read on the mid-sagittal slab's
-    median.
+    median. With ``fluid`` and ``endplate_window_mm`` over 0 (a fat-suppressed image alone,
+    ``AutosegParameters.suppressed_endplate_window_mm``) each surface's inclination
+    (``BodyShape.endplates_deg``) is read on that slab, from the endplate's dark cortex
+    within that distance of the section's face
+    (:func:`.geometry.image_endplate_angles`), and from the section's outline where no
+    cortex shows.
     """
     n = int(bodies.max())
     index = np.arange(1, n + 1)
@@ -188,6 +199,13 @@ def body_shapes(
         profile = None
         if slab is not None and k > 0:
             profile = fluid_below(found[k - 1][3], section, slab, spacing)
+        surfaces = endplate_angles(section, spacing)
+        if slab is not None and endplate_window_mm > 0:
+            seen = image_endplate_angles(section, slab, spacing, endplate_window_mm)
+            surfaces = tuple(
+                on_image if np.isfinite(on_image) else outline
+                for on_image, outline in zip(seen, surfaces, strict=True)
+            )
         shapes.append(
             BodyShape(
                 label=int(label),
@@ -199,7 +217,7 @@ def body_shapes(
                 disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
                 height_mm=_section_height(section, spacing),
                 touches_top=box[1].stop >= top_row,
-                endplates_deg=endplate_angles(section, spacing),
+                endplates_deg=surfaces,
                 fluid_below=profile,
             )
         )

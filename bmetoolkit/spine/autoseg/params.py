@@ -327,6 +327,22 @@ class AutosegParameters:
     suppressed_wall_reach_mm : float
         See ``suppressed_wall_dark``: the wall is looked for within this many mm of the
         row's end.
+    suppressed_endplate_window_mm : float
+        From a STIR (or fat-suppressed T2) alone: the tilt of each body's two surfaces, which
+        the sacrum test reads (the lumbosacral angle, ``sacrum_min_angle_deg``), is read on
+        the image, not on the segment's outline: in each AP column of the surface's central
+        part, the darkest pixel within this many mm of the segment's face (inside and
+        outside it) is the endplate's cortex when it is darker than 0.7 times the body's
+        median signal (``geometry.CORTEX_DARK_FRACTION``), and a robust line through them
+        is the endplate (:func:`~bmetoolkit.spine.autoseg.geometry.image_endplate_angles`);
+        the outline is used where the cortex shows in under half of the columns. A reader
+        measures the lumbosacral angle on the endplates he sees; the outlines of segments
+        read from a STIR alone stop short of an endplate or run past it (S1 half found,
+        its promontory cut, L5 joined to tissue at a corner). Since 2026-12-03 (session
+        34): on the tuning seeds 60-99 and 160-239 levels right on 86 of the 90 cases with
+        the sacrum in view (79 before), none wrong, never named on the 30 cut above it;
+        280-319 (a check) 26 of 30 right (23 before), 1 wrong (2 before). 0 turns this off
+        (the outline, as before session 34).
     t2_caudal_cut : bool
         From a plain T2 alone: the caudal-most segment too large for a body (S1 joined to
         the bone below it and the tissue around it) is cut back at the column's front, its
@@ -503,6 +519,7 @@ class AutosegParameters:
     suppressed_wall_dark: float = 0.85
     suppressed_wall_bright: float = 1.05
     suppressed_wall_reach_mm: float = 8.0
+    suppressed_endplate_window_mm: float = 4.0
     t2_caudal_cut: bool = True
     suppressed_column_fit: bool = True
     suppressed_disc_taken: bool = True
