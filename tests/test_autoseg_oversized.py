@@ -8,6 +8,7 @@ into one segment too large for a body (the pelvis-and-bowel misses of session 23
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.checks import drop_tall_at_lower_edge
 from bmetoolkit.spine.autoseg.oversized import cut_back_caudal
@@ -69,6 +70,57 @@ def test_s1_joined_to_bone_below_and_tissue_in_front_is_cut_back_to_s1():
 
 def test_without_a_dark_rim_the_segment_is_left_as_it_was():
     bodies, image, _ = _column(rim=False)
+    out, notes = cut_back_caudal(bodies, image, MIDLINE, SPACING, AutosegParameters())
+    assert notes == [] and np.array_equal(out, bodies)
+
+
+def _s1_on_sacrum(line: float, noise: float = 3.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Four bodies and S1 tilted 20 degrees, the lower sacrum continuing S1's columns below
+    it down to the image's lower edge under a 2 mm S1-S2 line of signal ``line`` (the
+    marrow 100, the cortex around S1 and the sacrum 20), all one segment (label 5) too
+    tall for a body at the lower edge; the T2 with Gaussian noise of SD ``noise``."""
+    bodies = np.zeros(SHAPE, np.int32)
+    for label, top in enumerate((195, 160, 125, 90), start=1):
+        bodies[10:40, top - 25 : top, SIDES] = label
+    s1, below = np.zeros(SHAPE, bool), np.zeros(SHAPE, bool)
+    slope = np.tan(np.radians(20.0))
+    for ap in range(10, 40):
+        top = round(60 - (ap - 10) * slope)  # anterior-down
+        s1[ap, top - 25 : top, SIDES] = True
+        below[ap, 0 : top - 27, SIDES] = True
+    bone = s1 | below
+    column = bone.copy()
+    column[10:40, :, SIDES] |= np.cumsum(bone[10:40, ::-1, SIDES], axis=1)[:, ::-1] > 0
+    grown = ndimage.binary_dilation(column, np.ones((5, 5, 1), bool))
+    image = np.full(SHAPE, 90.0)  # soft tissue: not dark
+    image[bodies > 0] = 100.0
+    image[grown & ~column] = 20.0  # the cortex around S1 and the sacrum
+    image[bone] = 100.0
+    image[column & ~bone] = line  # the S1-S2 line between them
+    bodies[column] = 5
+    image += np.random.default_rng(7).normal(0.0, noise, SHAPE)
+    return bodies, image, s1
+
+
+def test_s1_joined_to_the_sacrum_through_a_faint_line_is_cut_at_the_line():
+    # The S1-S2 line at 0.8 of the marrow (over the 0.7 that makes a pixel dark), noise of
+    # 3 % of the marrow: S1 and the bone below are one compartment of over twice a body's
+    # area, unless the line is read against the marrow on both sides of it.
+    bodies, image, s1 = _s1_on_sacrum(line=80.0)
+    off = AutosegParameters(t2_s1_line=False)
+    out, notes = cut_back_caudal(bodies, image, MIDLINE, SPACING, off)
+    assert notes == [] and np.array_equal(out, bodies)
+    out, notes = cut_back_caudal(bodies, image, MIDLINE, SPACING, AutosegParameters())
+    assert len(notes) == 1
+    assert _dice(out == 5, s1) > 0.85
+    assert ((out == 5) & ~s1).sum() < 0.2 * s1.sum()  # the sacrum below is out
+    for label in (1, 2, 3, 4):
+        assert np.array_equal(out == label, bodies == label)
+
+
+def test_no_line_within_the_marrow_spread_leaves_the_segment_as_it_was():
+    # The line at 0.97 of the marrow, within the marrow's noise (SD 0.03): no line to cut at.
+    bodies, image, _ = _s1_on_sacrum(line=97.0)
     out, notes = cut_back_caudal(bodies, image, MIDLINE, SPACING, AutosegParameters())
     assert notes == [] and np.array_equal(out, bodies)
 

@@ -37,6 +37,7 @@ from bmetoolkit.spine.autoseg.levels import (
 )
 from bmetoolkit.spine.autoseg.lower_edge import DARK_FRACTION, _mid_slice
 from bmetoolkit.spine.autoseg.params import AutosegParameters
+from bmetoolkit.spine.autoseg.sacral_line import valley_line
 
 __all__ = ["cut_back_caudal"]
 
@@ -124,7 +125,8 @@ def cut_back_caudal(
     reference = [int(k) for k in present if k not in oversized and rows[k] > rows[caudal]]
     if len(reference) < MIN_REFERENCE:
         return bodies, []
-    part = _cut_back(bodies, caudal, reference, image, midline, spacing, params)
+    reference_height = float(np.median([extents[k] for k in reference]))
+    part = _cut_back(bodies, caudal, reference, image, midline, spacing, params, reference_height)
     if part is None:
         return bodies, []
     volume = float(part.sum() * np.prod(spacing))
@@ -153,6 +155,7 @@ def _cut_back(
     midline: float,
     spacing: NDArray,
     params: AutosegParameters,
+    body_height_mm: float,
 ) -> NDArray[np.bool_] | None:
     """The segment cut back to the compartment its caudal body's dark rim encloses.
 
@@ -166,7 +169,10 @@ def _cut_back(
     pixels it was opened from, sets the outline: the segment is kept inside it (grown by
     ``lateral_margin_mm``) on every slice, then cut at its lateral walls
     (:func:`.checks.confine_laterally`); the largest connected part is returned. None when
-    no part has such a rim.
+    no part has such a rim. With ``t2_s1_line``, a faint line across the section about a
+    body's height (``body_height_mm``, the reference bodies' median SI extent) below its
+    top, darker than the marrow on both sides of it (:func:`.sacral_line.valley_line`: the
+    S1-S2 line), is part of the rim too, wherever it lies against that fraction.
     """
     segment = bodies == label
     k = _mid_slice(segment, midline)
@@ -177,11 +183,15 @@ def _cut_back(
     if not areas:
         return None
     typical = float(np.median(areas))
-    light = section & (plane >= DARK_FRACTION * float(np.median(plane[section])))
+    dark = plane < DARK_FRACTION * float(np.median(plane[section]))
+    if params.t2_s1_line:
+        line = valley_line(section, plane, pixel, body_height_mm)
+        if line is not None:
+            dark = dark | line
+    light = section & ~dark
     opened = ndimage.binary_opening(light, _disk(OPEN_MM, pixel))
     parts = ndimage.label(opened)[0]
     ring_disk = _disk(RING_MM, pixel)
-    dark = plane < DARK_FRACTION * float(np.median(plane[section]))
     best, best_row = None, -np.inf
     for index, box in enumerate(ndimage.find_objects(parts), start=1):
         if box is None:

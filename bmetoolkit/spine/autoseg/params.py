@@ -349,6 +349,15 @@ class AutosegParameters:
         lateral walls and its inferior endplate before the size check, and kept when what
         is left is a body below a disc, tilted like the sacrum
         (:mod:`bmetoolkit.spine.autoseg.oversized`).
+    t2_s1_line : bool
+        With ``t2_caudal_cut``: on the caudal segment's mid-sagittal section, a faint
+        straight line across it 0.5-1.5 median body heights below its top whose median is
+        darker than the marrow's on both sides of it by at least twice the marrow's robust
+        pixel spread there (the S1-S2 line: a remnant disc and its endplates, partial
+        volumed, lighter than 0.7 of the marrow) is read as part of S1's rim, so that S1
+        joined to the lower sacrum through it is cut there
+        (:func:`bmetoolkit.spine.autoseg.sacral_line.valley_line`). Since 2026-12-03,
+        session 34.
     t2_top_cut : bool
         From a plain T2 alone: the cranial-most segment at the image's upper edge too large
         for a body (the top body joined to the tissue above and in front of it) is cut back
@@ -521,6 +530,7 @@ class AutosegParameters:
     suppressed_wall_reach_mm: float = 8.0
     suppressed_endplate_window_mm: float = 4.0
     t2_caudal_cut: bool = True
+    t2_s1_line: bool = True
     suppressed_column_fit: bool = True
     suppressed_disc_taken: bool = True
     suppressed_seed_alone: bool = True
