@@ -43,7 +43,9 @@ __all__ = [
     "body_shapes",
     "disc_height",
     "given_back_below_sacrum",
+    "kept_below_unknown_sacrum",
     "typical_disc_mm",
+    "with_given_back",
     "withheld",
 ]
 
@@ -432,27 +434,61 @@ def withheld(
     """
     if assignment.anchor is None:
         return assignment
-    evidence = {**assignment.evidence, "levels_withheld": why}
+    unknown = LevelAssignment(
+        dict.fromkeys(assignment.levels),
+        None,
+        0.0,
+        {**assignment.evidence, "levels_withheld": why},
+        list(assignment.notes),
+    )
+    back = with_given_back(unknown, given_back)
+    return LevelAssignment(back.levels, None, 0.0, back.evidence, [*back.notes, note])
+
+
+def with_given_back(assignment: LevelAssignment, labels: Sequence[int]) -> LevelAssignment:
+    """``assignment`` with the segments ``labels``, left out below the sacrum, counted
+    again as bodies (level unknown, after the others) and named in its evidence
+    (``given_back_below_sacrum``); the notes on segments left out below the sacrum go when
+    all of them come back. Unchanged when ``labels`` is empty; only for an assignment whose
+    levels are unknown (no anchor).
+
+    Examples
+    --------
+    >>> peeled = LevelAssignment({1: None, 2: None}, None, 0.0,
+    ...                          {"left_out_below_sacrum": [3]}, [_below_sacrum_note(1, True)])
+    >>> out = with_given_back(peeled, [3])
+    >>> out.levels, out.evidence["left_out_below_sacrum"], out.notes
+    ({1: None, 2: None, 3: None}, [], [])
+    >>> with_given_back(peeled, []) is peeled
+    True
+    """
+    if not labels:
+        return assignment
+    if assignment.anchor is not None:
+        raise ValueError("segments are given back only when the levels are unknown")
+    evidence = dict(assignment.evidence)
     notes = list(assignment.notes)
-    if given_back:
-        left_out = [n for n in evidence.get("left_out_below_sacrum", []) if n not in given_back]
-        evidence |= {"left_out_below_sacrum": left_out, "given_back_below_sacrum": [*given_back]}
-        if not left_out:
-            notes = [n for n in notes if n not in _BELOW_SACRUM_NOTES]
-    levels = dict.fromkeys([*assignment.levels, *given_back])
-    return LevelAssignment(levels, None, 0.0, evidence, [*notes, note])
+    left_out = [n for n in evidence.get("left_out_below_sacrum", []) if n not in labels]
+    evidence |= {"left_out_below_sacrum": left_out, "given_back_below_sacrum": [*labels]}
+    if not left_out:
+        notes = [n for n in notes if n not in _BELOW_SACRUM_NOTES]
+    levels = dict.fromkeys([*assignment.levels, *labels])
+    return LevelAssignment(levels, None, 0.0, evidence, notes)
 
 
 def given_back_below_sacrum(
     assignment: LevelAssignment, shapes: list[BodyShape], bodies: NDArray[np.integer]
 ) -> list[int]:
     """The segments ``assignment`` left out below the sacrum that are bodies once its levels
-    are withheld (cranial to caudal).
+    are withheld or left unknown (cranial to caudal).
 
-    The sacrum those segments were left out below is the evidence that is too weak to name
-    levels on (a STIR alone: marrow, muscle and discs look alike), so they are bodies,
-    except one at the image's lower edge over :data:`BODY_WITH_DISC_FACTOR` times the
-    voxels of the segment above it (in ``bodies``): it holds tissue beyond a body.
+    The sacrum those segments were left out below is evidence too weak to name levels on:
+    a STIR alone (marrow, muscle and discs look alike), or a count from it that fails (a
+    body may be missing above it, or two joined: the segment read as S1 was read against
+    whichever segment lies above it, and the tilt step across a gap that may hold a level
+    is not the lumbosacral angle). So they are bodies, except one at the image's lower
+    edge over :data:`BODY_WITH_DISC_FACTOR` times the voxels of the segment above it (in
+    ``bodies``): it holds tissue beyond a body.
 
     Examples
     --------
@@ -479,6 +515,42 @@ def given_back_below_sacrum(
         if not (at_edge and counts[shape.label] > BODY_WITH_DISC_FACTOR * counts[above.label]):
             back.append(shape.label)
     return back
+
+
+def kept_below_unknown_sacrum(
+    assignment: LevelAssignment,
+    shapes: list[BodyShape],
+    bodies: NDArray[np.integer],
+    params: AutosegParameters,
+) -> LevelAssignment:
+    """``assignment`` with the segments left out below the sacrum counted as bodies again
+    when its levels are unknown (the count from the sacrum failed), as
+    :func:`given_back_below_sacrum` chooses them; unchanged when the levels are named or
+    ``params.unknown_levels_keep_below_sacrum`` is False.
+
+    A segment is left out below the sacrum on the strength of the sacrum test; when the
+    count upwards from it then fails (a gap that fits neither a disc nor a missing body, a
+    body that may be missing, two bodies that may be joined), the segment read as S1 was
+    read against whichever segment lies above it, and across a gap that may hold a level
+    the step in tilt is not the lumbosacral angle: what lies below it may be L5.
+
+    Examples
+    --------
+    >>> def shape(label, bottom=False):
+    ...     return BodyShape(label, np.zeros(3), 0.0, bottom, 0, (0, 0))
+    >>> shapes = [shape(1), shape(2), shape(3, bottom=True)]
+    >>> bodies = np.repeat(np.arange(4), [0, 10, 10, 10])
+    >>> unknown = LevelAssignment({1: None, 2: None}, None, 0.0,
+    ...                           {"left_out_below_sacrum": [3]})
+    >>> list(kept_below_unknown_sacrum(unknown, shapes, bodies, AutosegParameters()).levels)
+    [1, 2, 3]
+    >>> off = AutosegParameters(unknown_levels_keep_below_sacrum=False)
+    >>> list(kept_below_unknown_sacrum(unknown, shapes, bodies, off).levels)
+    [1, 2]
+    """
+    if assignment.anchor is not None or not params.unknown_levels_keep_below_sacrum:
+        return assignment
+    return with_given_back(assignment, given_back_below_sacrum(assignment, shapes, bodies))
 
 
 def assign_levels(
