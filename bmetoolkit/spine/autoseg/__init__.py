@@ -63,6 +63,7 @@ from bmetoolkit.spine.autoseg.levels import (
     assign_levels,
     body_shapes,
     given_back_below_sacrum,
+    kept_below_unknown_sacrum,
     withheld,
 )
 from bmetoolkit.spine.autoseg.midline import (
@@ -696,6 +697,8 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     assignment = assign_levels(
         shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]
     )
+    # A count from the sacrum that failed: the segments left out below it are bodies.
+    assignment = kept_below_unknown_sacrum(assignment, shapes, named[crop], params)
     if study.t1 is None and study.t2 is None and not params.levels_from_stir_alone:
         # The segments left out below the sacrum were left out on the same weak evidence.
         back = given_back_below_sacrum(assignment, shapes, named[crop])

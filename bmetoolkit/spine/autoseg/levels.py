@@ -43,7 +43,9 @@ __all__ = [
     "body_shapes",
     "disc_height",
     "given_back_below_sacrum",
+    "kept_below_unknown_sacrum",
     "typical_disc_mm",
+    "with_given_back",
     "withheld",
 ]
 
@@ -144,6 +146,11 @@ class BodyShape:
     #: or no line leaves the body. One value every :data:`PROFILE_STEP_MM`, NaN past the
     #: image's edge.
     fluid_below: NDArray[np.float64] | None = None
+    #: Height (mm) of the body where it lies on most of the mid-sagittal slab's slices
+    #: (:func:`_section_height` of the voxels on over half of them): a segment reaching
+    #: past its endplate on one slice of the slab (a disc's annulus, tissue at a corner)
+    #: is not taller there.
+    central_height_mm: float = float("nan")
 
 
 @dataclass
@@ -186,15 +193,17 @@ def body_shapes(
     for label, box, centroid in zip(index, ndimage.find_objects(bodies), centroids, strict=True):
         if box is None:
             continue
-        section = (mid == label).any(axis=2)
+        on = (mid == label).sum(axis=2)
+        section = on > 0
         if not section.any():
             section = (bodies == label).any(axis=2)
-        found.append((label, box, centroid, section))
+        most = on * 2 > mid.shape[2]
+        found.append((label, box, centroid, section, most if most.any() else section))
     found.sort(key=lambda item: -item[2][1])
     top_row = bodies.shape[1] - round(TOP_EDGE_MM / float(spacing[1]))
     slab = None if fluid is None else np.median(np.asarray(fluid)[:, :, k0:k1], axis=2)
     shapes = []
-    for k, (label, box, centroid, section) in enumerate(found):
+    for k, (label, box, centroid, section, most) in enumerate(found):
         below = found[k + 1][3] if k + 1 < len(found) else None
         profile = None
         if slab is not None and k > 0:
@@ -219,6 +228,7 @@ def body_shapes(
                 touches_top=box[1].stop >= top_row,
                 endplates_deg=surfaces,
                 fluid_below=profile,
+                central_height_mm=_section_height(most, spacing),
             )
         )
     return shapes
@@ -432,27 +442,61 @@ def withheld(
     """
     if assignment.anchor is None:
         return assignment
-    evidence = {**assignment.evidence, "levels_withheld": why}
+    unknown = LevelAssignment(
+        dict.fromkeys(assignment.levels),
+        None,
+        0.0,
+        {**assignment.evidence, "levels_withheld": why},
+        list(assignment.notes),
+    )
+    back = with_given_back(unknown, given_back)
+    return LevelAssignment(back.levels, None, 0.0, back.evidence, [*back.notes, note])
+
+
+def with_given_back(assignment: LevelAssignment, labels: Sequence[int]) -> LevelAssignment:
+    """``assignment`` with the segments ``labels``, left out below the sacrum, counted
+    again as bodies (level unknown, after the others) and named in its evidence
+    (``given_back_below_sacrum``); the notes on segments left out below the sacrum go when
+    all of them come back. Unchanged when ``labels`` is empty; only for an assignment whose
+    levels are unknown (no anchor).
+
+    Examples
+    --------
+    >>> peeled = LevelAssignment({1: None, 2: None}, None, 0.0,
+    ...                          {"left_out_below_sacrum": [3]}, [_below_sacrum_note(1, True)])
+    >>> out = with_given_back(peeled, [3])
+    >>> out.levels, out.evidence["left_out_below_sacrum"], out.notes
+    ({1: None, 2: None, 3: None}, [], [])
+    >>> with_given_back(peeled, []) is peeled
+    True
+    """
+    if not labels:
+        return assignment
+    if assignment.anchor is not None:
+        raise ValueError("segments are given back only when the levels are unknown")
+    evidence = dict(assignment.evidence)
     notes = list(assignment.notes)
-    if given_back:
-        left_out = [n for n in evidence.get("left_out_below_sacrum", []) if n not in given_back]
-        evidence |= {"left_out_below_sacrum": left_out, "given_back_below_sacrum": [*given_back]}
-        if not left_out:
-            notes = [n for n in notes if n not in _BELOW_SACRUM_NOTES]
-    levels = dict.fromkeys([*assignment.levels, *given_back])
-    return LevelAssignment(levels, None, 0.0, evidence, [*notes, note])
+    left_out = [n for n in evidence.get("left_out_below_sacrum", []) if n not in labels]
+    evidence |= {"left_out_below_sacrum": left_out, "given_back_below_sacrum": [*labels]}
+    if not left_out:
+        notes = [n for n in notes if n not in _BELOW_SACRUM_NOTES]
+    levels = dict.fromkeys([*assignment.levels, *labels])
+    return LevelAssignment(levels, None, 0.0, evidence, notes)
 
 
 def given_back_below_sacrum(
     assignment: LevelAssignment, shapes: list[BodyShape], bodies: NDArray[np.integer]
 ) -> list[int]:
     """The segments ``assignment`` left out below the sacrum that are bodies once its levels
-    are withheld (cranial to caudal).
+    are withheld or left unknown (cranial to caudal).
 
-    The sacrum those segments were left out below is the evidence that is too weak to name
-    levels on (a STIR alone: marrow, muscle and discs look alike), so they are bodies,
-    except one at the image's lower edge over :data:`BODY_WITH_DISC_FACTOR` times the
-    voxels of the segment above it (in ``bodies``): it holds tissue beyond a body.
+    The sacrum those segments were left out below is evidence too weak to name levels on:
+    a STIR alone (marrow, muscle and discs look alike), or a count from it that fails (a
+    body may be missing above it, or two joined: the segment read as S1 was read against
+    whichever segment lies above it, and the tilt step across a gap that may hold a level
+    is not the lumbosacral angle). So they are bodies, except one at the image's lower
+    edge over :data:`BODY_WITH_DISC_FACTOR` times the voxels of the segment above it (in
+    ``bodies``): it holds tissue beyond a body.
 
     Examples
     --------
@@ -479,6 +523,42 @@ def given_back_below_sacrum(
         if not (at_edge and counts[shape.label] > BODY_WITH_DISC_FACTOR * counts[above.label]):
             back.append(shape.label)
     return back
+
+
+def kept_below_unknown_sacrum(
+    assignment: LevelAssignment,
+    shapes: list[BodyShape],
+    bodies: NDArray[np.integer],
+    params: AutosegParameters,
+) -> LevelAssignment:
+    """``assignment`` with the segments left out below the sacrum counted as bodies again
+    when its levels are unknown (the count from the sacrum failed), as
+    :func:`given_back_below_sacrum` chooses them; unchanged when the levels are named or
+    ``params.unknown_levels_keep_below_sacrum`` is False.
+
+    A segment is left out below the sacrum on the strength of the sacrum test; when the
+    count upwards from it then fails (a gap that fits neither a disc nor a missing body, a
+    body that may be missing, two bodies that may be joined), the segment read as S1 was
+    read against whichever segment lies above it, and across a gap that may hold a level
+    the step in tilt is not the lumbosacral angle: what lies below it may be L5.
+
+    Examples
+    --------
+    >>> def shape(label, bottom=False):
+    ...     return BodyShape(label, np.zeros(3), 0.0, bottom, 0, (0, 0))
+    >>> shapes = [shape(1), shape(2), shape(3, bottom=True)]
+    >>> bodies = np.repeat(np.arange(4), [0, 10, 10, 10])
+    >>> unknown = LevelAssignment({1: None, 2: None}, None, 0.0,
+    ...                           {"left_out_below_sacrum": [3]})
+    >>> list(kept_below_unknown_sacrum(unknown, shapes, bodies, AutosegParameters()).levels)
+    [1, 2, 3]
+    >>> off = AutosegParameters(unknown_levels_keep_below_sacrum=False)
+    >>> list(kept_below_unknown_sacrum(unknown, shapes, bodies, off).levels)
+    [1, 2]
+    """
+    if assignment.anchor is not None or not params.unknown_levels_keep_below_sacrum:
+        return assignment
+    return with_given_back(assignment, given_back_below_sacrum(assignment, shapes, bodies))
 
 
 def assign_levels(
@@ -581,7 +661,7 @@ def assign_levels(
             "field of view the count upwards would be off: levels are left unknown",
             "a body may be missing",
         )
-    joined = _tallest_ratio(shapes)
+    joined = _tallest_ratio(shapes, central=params.joined_height_on_most_slices)
     evidence["tallest_body_ratio"] = _rounded(joined)
     if joined is not None and joined > JOINED_HEIGHT_FACTOR:
         return _left_unknown(
@@ -684,17 +764,30 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 2)
 
 
-def _tallest_ratio(shapes: list[BodyShape]) -> float | None:
+def _tallest_ratio(shapes: list[BodyShape], central: bool = False) -> float | None:
     """Height of the tallest body over the median body height (None under 3 bodies).
 
     The cranial-most body is left out when the image's upper edge cuts it: its height is
     not its own, and the count upwards from the sacrum ends at it, so it cannot shift the
     levels below it (on the T2 alone, tissue in front of the canal above the top body
     joined it up to the edge: tuning seed 12, every level withheld).
+
+    ``central``: each body's height where it lies on most of the mid-sagittal slab's
+    slices (``BodyShape.central_height_mm``, where known), not on any of them: two bodies
+    joined across a disc are joined on the mid-sagittal slices a reader looks at, while a
+    segment that reaches into its discs on one slice of the slab only (tuning seed 220
+    from a STIR alone: L3 into both its discs' anterior annulus on a slice beside the
+    midline, 1.84 times the median on any slice, 1.24 on most) holds one body.
     """
     if shapes and shapes[0].touches_top:
         shapes = shapes[1:]
-    heights = np.array([s.height_mm for s in shapes], dtype=np.float64)
+    heights = np.array(
+        [
+            s.central_height_mm if central and np.isfinite(s.central_height_mm) else s.height_mm
+            for s in shapes
+        ],
+        dtype=np.float64,
+    )
     heights = heights[np.isfinite(heights)]
     if heights.size < 3:
         return None

@@ -343,6 +343,30 @@ class AutosegParameters:
         the sacrum in view (79 before), none wrong, never named on the 30 cut above it;
         280-319 (a check) 26 of 30 right (23 before), 1 wrong (2 before). 0 turns this off
         (the outline, as before session 34).
+    unknown_levels_keep_below_sacrum : bool
+        When the sacrum was recognised but the count from it fails (a gap that fits neither
+        a disc nor a missing body, a body that may be missing, two bodies that may be
+        joined: the levels are left unknown), the segments left out below it (S2 and
+        below, ``level_evidence["left_out_below_sacrum"]``) are bodies again, numbered
+        after the others (``level_evidence["given_back_below_sacrum"]``), except one at the
+        image's lower edge over 1.3 times the voxels of the segment above it
+        (:func:`~bmetoolkit.spine.autoseg.levels.given_back_below_sacrum`, as when a STIR
+        alone's levels are withheld). The segment read as S1 was read against whichever
+        segment lies above it; across a gap that may hold a level, the step in tilt spans
+        more than the lumbosacral angle, and what lies below it may be L5 (tuning seed 191
+        from a STIR alone: a segment of soft tissue after a missed L4 read as the sacrum,
+        the real L5 below it left out). Every path; since 2026-12-03 (session 34). False
+        leaves them out (as before).
+    joined_height_on_most_slices : bool
+        The check that leaves the levels unknown when one body is over 1.6 times as tall as
+        the median body (two bodies joined across a disc, ``levels.JOINED_HEIGHT_FACTOR``,
+        ``level_evidence["tallest_body_ratio"]``) reads each body's height where it lies on
+        over half of the mid-sagittal slab's slices (``BodyShape.central_height_mm``), not
+        on any of them: two bodies joined across a disc are joined on the mid-sagittal
+        slices a reader measures on, while a segment reaching into its discs or tissue at
+        a corner on one slice of the slab holds one body (tuning seed 220 from a STIR
+        alone: L3 1.84 times the median on any slice, 1.24 on most). Every path; since
+        2026-12-03 (session 34). False reads it on any slice (as before).
     t2_caudal_cut : bool
         From a plain T2 alone: the caudal-most segment too large for a body (S1 joined to
         the bone below it and the tissue around it) is cut back at the column's front, its
@@ -529,6 +553,8 @@ class AutosegParameters:
     suppressed_wall_bright: float = 1.05
     suppressed_wall_reach_mm: float = 8.0
     suppressed_endplate_window_mm: float = 4.0
+    unknown_levels_keep_below_sacrum: bool = True
+    joined_height_on_most_slices: bool = True
     t2_caudal_cut: bool = True
     t2_s1_line: bool = True
     suppressed_column_fit: bool = True
