@@ -233,8 +233,8 @@ def _cortex_points(
     # neighbours (a cortex two pixels thick flips its darkest pixel from column to column)
     side = np.clip(darkest, 1, steps.size - 2)
     before, here, after = (values[picked, side + k] for k in (-1, 0, 1))
-    curve = before - 2.0 * here + after
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # columns off the image: not clear
+        curve = before - 2.0 * here + after
         shift = np.where(np.isfinite(curve) & (curve > 0), 0.5 * (before - after) / curve, 0.0)
     row = np.where(
         side == darkest, at[picked, side] + np.clip(shift, -0.5, 0.5), at[picked, darkest]
