@@ -25,11 +25,14 @@ BODY_MM, DEPTH_MM, DISC_MM = 24.0, 34.0, 10.0
 MARROW, CORTEX, SOFT = 100.0, 20.0, 250.0  # a STIR: suppressed marrow, dark cortex, bright disc
 
 
-def _column(joined: bool) -> tuple[np.ndarray, np.ndarray]:
+def _column(
+    joined: bool, disc_mm: float = DISC_MM, noise: float = 0.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Segments and a STIR of L2 ... S1 (tilted rectangles with a 1 mm cortex, over discs and
     soft tissue as bright as a disc); with ``joined``, S1's segment holds soft tissue at its
     anterior-superior and posterior-inferior corners, as a segment joined to the tissue
-    around it (no cortex there)."""
+    around it (no cortex there). Discs ``disc_mm`` thick at the column's centre; Gaussian
+    noise of SD ``noise`` drawn from ``seed``."""
     shape = (90, 260, 5)
     ap, si = np.meshgrid(
         np.arange(shape[0]) * SPACING[0], np.arange(shape[1]) * SPACING[1], indexing="ij"
@@ -50,7 +53,8 @@ def _column(joined: bool) -> tuple[np.ndarray, np.ndarray]:
             front_top = (along > 4) & (along < 22) & (normal > 0)
             back_bottom = (along < -4) & (along > -22) & (normal < 0)
             segments[beyond & (front_top | back_bottom)] = label
-        centre -= BODY_MM + DISC_MM
+        centre -= BODY_MM + disc_mm
+    image = image + np.random.default_rng(seed).normal(0.0, noise, image.shape)
     return (
         np.repeat(segments[:, :, None], shape[2], axis=2),
         np.repeat(image[:, :, None], shape[2], axis=2),
@@ -96,6 +100,17 @@ def test_s1_joined_to_soft_tissue_is_recognised_from_its_cortex():
 
 def test_whole_segments_read_their_own_tilts_on_the_image():
     segments, image = _column(joined=False)
+    on_image = body_shapes(segments, 2.0, SPACING, fluid=image, endplate_window_mm=4.0)
+    for shape, tilt in zip(on_image, LORDOSIS.values(), strict=True):
+        assert shape.endplates_deg == pytest.approx((tilt, tilt), abs=2.5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_narrow_disc_does_not_lend_the_neighbour_s_cortex(seed: int):
+    # Discs 4 mm thick (worn discs are common where there is edema), narrower than the
+    # window on both sides of each face: the darkest pixel of the window may be the
+    # neighbour's cortex across the disc; the dark run nearest the face is the body's own.
+    segments, image = _column(joined=False, disc_mm=4.0, noise=5.0, seed=seed)
     on_image = body_shapes(segments, 2.0, SPACING, fluid=image, endplate_window_mm=4.0)
     for shape, tilt in zip(on_image, LORDOSIS.values(), strict=True):
         assert shape.endplates_deg == pytest.approx((tilt, tilt), abs=2.5)

@@ -116,9 +116,11 @@ def image_endplate_angles(
     On a fat-suppressed image (STIR) the endplate's cortex is a dark line between the
     suppressed marrow and the disc (the nucleus bright, the annulus about as dark as the
     marrow). In each AP column of the central :data:`ENDPLATE_FIT_FRACTION` of the section,
-    the darkest pixel within ``window_mm`` of the section's face (inside and outside it,
-    along SI) is the endplate there when it is darker than :data:`CORTEX_DARK_FRACTION` of
-    the section's median signal; a robust line (:func:`theil_sen_slope`) through those
+    the run of pixels darker than :data:`CORTEX_DARK_FRACTION` of the section's median
+    signal nearest the section's face within ``window_mm`` (inside and outside it, along
+    SI; inside first at equal distance) is the endplate there, at its darkest pixel (not
+    the darkest pixel of the window: across a disc thinner than the window the
+    neighbour's cortex lies in it too); a robust line (:func:`theil_sen_slope`) through those
     pixels is the endplate. A reader measures the endplate he sees, not a drawn outline:
     where the segment took tissue beyond its endplate or stopped short of it, its outline
     is tilted by that, while the cortex stays where the bone ends, and columns with no
@@ -164,11 +166,11 @@ def image_endplate_angles(
     tops = np.where(section[columns], rows, -1).max(axis=1)
     bottoms = np.where(section[columns], rows, section.shape[1]).min(axis=1)
     angles = []
-    for face in (tops, bottoms):
+    for superior, face in ((True, tops), (False, bottoms)):
         angle = 0.0  # deg, anterior-down
         for _ in range(ENDPLATE_FIT_ITERATIONS):
             ap, si, central = _cortex_points(
-                columns, face, section, image, spacing, window_mm, angle
+                columns, face, superior, section, image, spacing, window_mm, angle
             )
             keep = central & np.isfinite(si)
             if keep.sum() < max(MIN_CORTEX_COLUMNS, MIN_CORTEX_SHARE * central.sum()):
@@ -183,6 +185,7 @@ def image_endplate_angles(
 def _cortex_points(
     columns: NDArray[np.int64],
     face: NDArray[np.int64],
+    superior: bool,
     section: NDArray[np.bool_],
     image: NDArray[np.float64],
     spacing: NDArray[np.float64],
@@ -192,9 +195,10 @@ def _cortex_points(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """The cortex near one face of a section, per AP column (:func:`image_endplate_angles`).
 
-    Returns the columns' AP positions (mm), the cortex's SI position in each (mm, sub-pixel;
-    NaN where no pixel within ``window_mm`` of the face is darker than ``dark_fraction`` of
-    the section's median) and whether the column's face point lies in the central
+    Returns the columns' AP positions (mm), the cortex's SI position in each (mm, sub-pixel:
+    the darkest pixel of the run of pixels darker than ``dark_fraction`` of the section's
+    median nearest the face, ``superior`` or inferior, within ``window_mm`` of it; NaN where
+    there is none) and whether the column's face point lies in the central
     :data:`ENDPLATE_FIT_FRACTION` of the section's extent along a line at ``angle_deg``
     (the endplate as estimated so far: the columns beyond its corners, where the face is a
     wall, and a concave endplate's uneven halves are left out).
@@ -214,15 +218,23 @@ def _cortex_points(
     at = face[:, None] + steps[None, :]
     inside = (at >= 0) & (at < n_si)
     values = np.where(inside, image[columns[:, None], np.clip(at, 0, n_si - 1)], np.inf)
-    darkest = np.argmin(values, axis=1)
+    dark = values < dark_fraction * float(np.median(image[section]))
+    # The dark run nearest the face (inward first at equal distance), not the darkest pixel
+    # of the window: across a disc thinner than the window the neighbour's cortex is there
+    # too. Within that run its darkest pixel.
+    outward = np.sign(steps) == (1 if superior else -1)
+    nearest = np.argmin(np.where(dark, np.abs(steps) + 0.5 * outward, np.inf), axis=1)
     picked = np.arange(columns.size)
-    clear = values[picked, darkest] < dark_fraction * float(np.median(image[section]))
+    run = np.cumsum(~dark, axis=1)  # pixels of one dark run share the count before them
+    in_run = dark & (run == run[picked, nearest][:, None])
+    darkest = np.argmin(np.where(in_run, values, np.inf), axis=1)
+    clear = dark[picked, nearest]
     # sub-pixel: the vertex of the parabola through the darkest pixel and its two
     # neighbours (a cortex two pixels thick flips its darkest pixel from column to column)
     side = np.clip(darkest, 1, steps.size - 2)
     before, here, after = (values[picked, side + k] for k in (-1, 0, 1))
-    curve = before - 2.0 * here + after
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # columns off the image: not clear
+        curve = before - 2.0 * here + after
         shift = np.where(np.isfinite(curve) & (curve > 0), 0.5 * (before - after) / curve, 0.0)
     row = np.where(
         side == darkest, at[picked, side] + np.clip(shift, -0.5, 0.5), at[picked, darkest]
