@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.reference import MAD_TO_SD
+from bmetoolkit.segment import region_medians
 from bmetoolkit.spine.autoseg.lower_edge import ANGLES_DEG, HEIGHT_RANGE, MIN_SECTION_PIXELS
 
 __all__ = ["valley_line"]
@@ -140,15 +141,8 @@ def _step_medians(values: NDArray, steps: NDArray[np.int_], n: int) -> NDArray[n
     >>> _step_medians(np.array([1.0, 5.0, 3.0, 7.0]), np.array([0, 0, 0, 1]), 3).tolist()
     [3.0, nan, nan]
     """
-    order = np.lexsort((values, steps))
-    counts = np.bincount(steps, minlength=n)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    ordered = values[order]
-    low = starts + np.maximum(counts - 1, 0) // 2
-    high = starts + counts // 2
-    medians = np.full(n, np.nan)
-    have = counts >= MIN_STEP_PIXELS
-    medians[have] = (ordered[low[have]] + ordered[high[have]]) / 2
+    medians = region_medians(steps + 1, values, n)[1:]  # regions 1..n: steps 0..n-1
+    medians[np.bincount(steps, minlength=n)[:n] < MIN_STEP_PIXELS] = np.nan
     return medians
 
 
