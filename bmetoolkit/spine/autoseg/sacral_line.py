@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bmetoolkit.reference import MAD_TO_SD
+from bmetoolkit.segment import region_medians
 from bmetoolkit.spine.autoseg.lower_edge import ANGLES_DEG, HEIGHT_RANGE, MIN_SECTION_PIXELS
 
 __all__ = ["valley_line"]
@@ -115,8 +116,9 @@ def valley_line(
             near = np.arange(max(step - gap, 0), min(step + gap, profile.size - 1) + 1)
             dark = near[profile[near] < half]
             kept = dark[_run(dark, step)]
+            on_line = _members(kept, profile.size)[steps]
             mask = np.zeros(section.shape, bool)
-            mask[ap[np.isin(steps, kept)], si[np.isin(steps, kept)]] = True
+            mask[ap[on_line], si[on_line]] = True
             best = (contrast, mask)
     return None if best is None else best[1]
 
@@ -139,15 +141,8 @@ def _step_medians(values: NDArray, steps: NDArray[np.int_], n: int) -> NDArray[n
     >>> _step_medians(np.array([1.0, 5.0, 3.0, 7.0]), np.array([0, 0, 0, 1]), 3).tolist()
     [3.0, nan, nan]
     """
-    order = np.lexsort((values, steps))
-    counts = np.bincount(steps, minlength=n)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    ordered = values[order]
-    low = starts + np.maximum(counts - 1, 0) // 2
-    high = starts + counts // 2
-    medians = np.full(n, np.nan)
-    have = counts >= MIN_STEP_PIXELS
-    medians[have] = (ordered[low[have]] + ordered[high[have]]) / 2
+    medians = region_medians(steps + 1, values, n)[1:]  # regions 1..n: steps 0..n-1
+    medians[np.bincount(steps, minlength=n)[:n] < MIN_STEP_PIXELS] = np.nan
     return medians
 
 
@@ -168,6 +163,7 @@ def _valleys(
     each side is left out.
     """
     found = []
+    central_values, central_steps = values[central], steps[central]
     depth = (np.arange(profile.size) + 0.5) * BIN_MM
     window = (depth >= HEIGHT_RANGE[0] * body_height_mm) & (
         depth <= HEIGHT_RANGE[1] * body_height_mm
@@ -185,7 +181,7 @@ def _valleys(
         levels = [float(np.median(profile[s])) for s in sides]
         deviations = np.concatenate(
             [
-                values[central & np.isin(steps, s)] - level
+                central_values[_members(s, profile.size)[central_steps]] - level
                 for s, level in zip(sides, levels, strict=True)
             ]
         )
@@ -193,6 +189,18 @@ def _valleys(
         level = min(levels)
         found.append((int(step), level, spread, level - float(profile[step])))
     return found
+
+
+def _members(indices: NDArray[np.int_], n: int) -> NDArray[np.bool_]:
+    """A lookup of length ``n``, True at ``indices`` (``lookup[steps]`` is
+    ``np.isin(steps, indices)`` without sorting every pixel's step).
+
+    >>> _members(np.array([1, 3]), 5).tolist()
+    [False, True, False, True, False]
+    """
+    lookup = np.zeros(n, bool)
+    lookup[indices] = True
+    return lookup
 
 
 def _run(indices: NDArray[np.int_], step: int) -> NDArray[np.bool_]:
