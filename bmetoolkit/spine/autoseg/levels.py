@@ -208,13 +208,7 @@ def body_shapes(
         profile = None
         if slab is not None and k > 0:
             profile = fluid_below(found[k - 1][3], section, slab, spacing)
-        surfaces = endplate_angles(section, spacing)
-        if slab is not None and endplate_window_mm > 0:
-            seen = image_endplate_angles(section, slab, spacing, endplate_window_mm)
-            surfaces = tuple(
-                on_image if np.isfinite(on_image) else outline
-                for on_image, outline in zip(seen, surfaces, strict=True)
-            )
+        surfaces = _surface_angles(section, slab, spacing, endplate_window_mm)
         shapes.append(
             BodyShape(
                 label=int(label),
@@ -232,6 +226,26 @@ def body_shapes(
             )
         )
     return shapes
+
+
+def _surface_angles(
+    section: NDArray[np.bool_], slab: NDArray | None, spacing: NDArray, window_mm: float
+) -> tuple[float, float]:
+    """A section's two surface inclinations (:class:`BodyShape` ``endplates_deg``): read on
+    the image's cortex where ``slab`` and ``window_mm`` allow and it shows
+    (:func:`.geometry.image_endplate_angles`), from the outline otherwise (only then
+    computed: :func:`.geometry.endplate_angles`)."""
+    seen = (np.nan, np.nan)
+    if slab is not None and window_mm > 0:
+        seen = image_endplate_angles(section, slab, spacing, window_mm)
+    if np.isfinite(seen).all():
+        return float(seen[0]), float(seen[1])
+    outline = endplate_angles(section, spacing)
+    superior, inferior = (
+        on_image if np.isfinite(on_image) else drawn
+        for on_image, drawn in zip(seen, outline, strict=True)
+    )
+    return float(superior), float(inferior)
 
 
 def fluid_below(
