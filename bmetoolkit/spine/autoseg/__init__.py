@@ -684,22 +684,23 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     crop = (ap, slice(None), lr)
     # The fluid image too: what lies below the caudal-most body (a disc, then marrow).
     fluid = view(study.fluid)[crop]
-    # From a fat-suppressed image alone the segments' outlines are not always the
-    # endplates: each surface's tilt is read on the image's cortex instead.
-    alone = study.t1 is None and study.t2 is None and study.stir is not None
+    # From a fat-suppressed image alone (a study without a T1 and a T2 has a STIR) the
+    # segments' outlines are not always the endplates: each surface's tilt is read on the
+    # image's cortex instead.
+    stir_alone = study.t1 is None and study.t2 is None
     shapes = body_shapes(
         named[crop],
         found.midline - lr.start,
         frame.spacing,
         fluid=fluid,
-        endplate_window_mm=params.suppressed_endplate_window_mm if alone else 0.0,
+        endplate_window_mm=params.suppressed_endplate_window_mm if stir_alone else 0.0,
     )
     assignment = assign_levels(
         shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]
     )
     # A count from the sacrum that failed: the segments left out below it are bodies.
     assignment = kept_below_unknown_sacrum(assignment, shapes, named[crop], params)
-    if study.t1 is None and study.t2 is None and not params.levels_from_stir_alone:
+    if stir_alone and not params.levels_from_stir_alone:
         # The segments left out below the sacrum were left out on the same weak evidence.
         back = given_back_below_sacrum(assignment, shapes, named[crop])
         assignment = withheld(

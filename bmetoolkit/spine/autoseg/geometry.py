@@ -165,12 +165,14 @@ def image_endplate_angles(
     rows = np.arange(section.shape[1])
     tops = np.where(section[columns], rows, -1).max(axis=1)
     bottoms = np.where(section[columns], rows, section.shape[1]).min(axis=1)
+    points = np.column_stack(np.nonzero(section)) * spacing  # (AP, SI) mm
+    threshold = CORTEX_DARK_FRACTION * float(np.median(image[section]))
     angles = []
     for superior, face in ((True, tops), (False, bottoms)):
         angle = 0.0  # deg, anterior-down
         for _ in range(ENDPLATE_FIT_ITERATIONS):
             ap, si, central = _cortex_points(
-                columns, face, superior, section, image, spacing, window_mm, angle
+                columns, face, superior, points, image, threshold, spacing, window_mm, angle
             )
             keep = central & np.isfinite(si)
             if keep.sum() < max(MIN_CORTEX_COLUMNS, MIN_CORTEX_SHARE * central.sum()):
@@ -186,39 +188,38 @@ def _cortex_points(
     columns: NDArray[np.int64],
     face: NDArray[np.int64],
     superior: bool,
-    section: NDArray[np.bool_],
+    points: NDArray[np.float64],
     image: NDArray[np.float64],
+    threshold: float,
     spacing: NDArray[np.float64],
     window_mm: float,
     angle_deg: float,
-    dark_fraction: float = CORTEX_DARK_FRACTION,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """The cortex near one face of a section, per AP column (:func:`image_endplate_angles`).
 
-    Returns the columns' AP positions (mm), the cortex's SI position in each (mm, sub-pixel:
-    the darkest pixel of the run of pixels darker than ``dark_fraction`` of the section's
-    median nearest the face, ``superior`` or inferior, within ``window_mm`` of it; NaN where
-    there is none) and whether the column's face point lies in the central
+    ``points`` are the section's pixels in mm (AP, SI) and ``threshold`` the level under
+    which a pixel of ``image`` is cortex-dark. Returns the columns' AP positions (mm), the
+    cortex's SI position in each (mm, sub-pixel: the darkest pixel of the run of dark
+    pixels nearest the face, ``superior`` or inferior, within ``window_mm`` of it; NaN
+    where there is none) and whether the column's face point lies in the central
     :data:`ENDPLATE_FIT_FRACTION` of the section's extent along a line at ``angle_deg``
     (the endplate as estimated so far: the columns beyond its corners, where the face is a
     wall, and a concave endplate's uneven halves are left out).
     """
     phi = -np.radians(angle_deg)
     direction = np.array([np.cos(phi), np.sin(phi)])
-    ap_all, si_all = np.nonzero(section)
-    along_all = ap_all * spacing[0] * direction[0] + si_all * spacing[1] * direction[1]
     lo, hi = np.percentile(
-        along_all, [50 * (1 - ENDPLATE_FIT_FRACTION), 50 * (1 + ENDPLATE_FIT_FRACTION)]
+        points @ direction, [50 * (1 - ENDPLATE_FIT_FRACTION), 50 * (1 + ENDPLATE_FIT_FRACTION)]
     )
     along = columns * spacing[0] * direction[0] + face * spacing[1] * direction[1]
     central = (along >= lo) & (along <= hi)
-    n_si = section.shape[1]
+    n_si = image.shape[1]
     reach = int(np.ceil(window_mm / spacing[1]))
     steps = np.arange(-reach, reach + 1)
     at = face[:, None] + steps[None, :]
     inside = (at >= 0) & (at < n_si)
     values = np.where(inside, image[columns[:, None], np.clip(at, 0, n_si - 1)], np.inf)
-    dark = values < dark_fraction * float(np.median(image[section]))
+    dark = values < threshold
     # The dark run nearest the face (inward first at equal distance), not the darkest pixel
     # of the window: across a disc thinner than the window the neighbour's cortex is there
     # too. Within that run its darkest pixel.

@@ -96,7 +96,7 @@ def valley_line(
     values = np.asarray(image, dtype=np.float64)[ap, si]
     gap = int(np.ceil(LINE_HALF_MM / BIN_MM - 1e-9))
     side = max(round(SIDE_MM / BIN_MM), 1)
-    best: tuple[float, NDArray[np.bool_]] | None = None
+    best: tuple[float, NDArray[np.bool_]] | None = None  # contrast, the line's pixels
     for angle in ANGLES_DEG:
         phi = -np.radians(angle)
         normal = -np.sin(phi) * ap * spacing[0] + np.cos(phi) * si * spacing[1]
@@ -116,11 +116,12 @@ def valley_line(
             near = np.arange(max(step - gap, 0), min(step + gap, profile.size - 1) + 1)
             dark = near[profile[near] < half]
             kept = dark[_run(dark, step)]
-            on_line = _members(kept, profile.size)[steps]
-            mask = np.zeros(section.shape, bool)
-            mask[ap[on_line], si[on_line]] = True
-            best = (contrast, mask)
-    return None if best is None else best[1]
+            best = (contrast, _members(kept, profile.size)[steps])
+    if best is None:
+        return None
+    line = np.zeros(section.shape, bool)
+    line[ap[best[1]], si[best[1]]] = True
+    return line
 
 
 def _central(along: NDArray, steps: NDArray[np.int_]) -> NDArray[np.bool_]:
