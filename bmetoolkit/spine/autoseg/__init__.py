@@ -398,8 +398,10 @@ def _segment_column(
         # Tissue above the column's top, up to the image's edge, with no disc between it
         # and the top body (the T1 path tells it by its missing cortical rim).
         core = np.where(grown, 0, bodies)  # the gaps are read without the cortex growth
+        # From a STIR alone the disc is read where it shows on most mid-sagittal slices.
+        most = suppressed_alone and params.edge_disc_on_most_slices
         bodies, no_disc = drop_without_disc_at_top(
-            bodies, canal.midline, spacing, params.edge_disc_factor, core
+            bodies, canal.midline, spacing, params.edge_disc_factor, core, most
         )
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *top_cut, *at_edges, *no_disc]
         # After the checks: a segment they drop may have met a body that stays.

@@ -111,6 +111,17 @@ class AutosegParameters:
         discs, tissue above the column's top that passed the marrow threshold lies right
         against the top body
         (:mod:`bmetoolkit.spine.autoseg.edge_disc`). 0 turns this off.
+    edge_disc_on_most_slices : bool
+        From a fat-suppressed image alone (STIR, no T1 and no T2), the check of
+        ``edge_disc_factor`` reads every gap on the pixels each segment holds on over half
+        of the mid-sagittal slab's slices, not on any of them: a reader sees the disc below
+        the top body on the mid-sagittal slices, and a body below that reaches into the
+        disc on one thick slice beside the midline (partial volume, tissue at a corner)
+        leaves it showing on the others, while tissue lying against the top body does so on
+        most slices too (tuning seeds 200 and 223: T11, cut by the upper edge, dropped at a
+        gap of 2.7 and 4.5 mm read on any slice, 11.4 and 12.1 mm on most; the other discs
+        about 16 mm). Since 2026-12-03 (session 35). False reads them on any slice (as
+        before); the T1 and T2 paths always do.
     max_body_volume_mm3 : float
         A body over this volume (mm^3) is dropped, with a note (the largest lumbar bodies
         hold about 60 mL).
@@ -523,6 +534,7 @@ class AutosegParameters:
     large_body_factor: float = 2.5
     cortex_share_factor: float = 0.2
     edge_disc_factor: float = 0.35
+    edge_disc_on_most_slices: bool = True
     max_body_volume_mm3: float = 100000.0
     fill_rim_mm: float = 1.0
     sacrum_min_angle_deg: float = 8.0
