@@ -384,6 +384,14 @@ class AutosegParameters:
         lateral walls and its inferior endplate before the size check, and kept when what
         is left is a body below a disc, tilted like the sacrum
         (:mod:`bmetoolkit.spine.autoseg.oversized`).
+    suppressed_caudal_cut : bool
+        From a fat-suppressed image alone (STIR, no T1 and no T2): the same cut of the
+        caudal-most segment too large for a body (``t2_caudal_cut``'s, with its evidence
+        of S1: a body's size inside a dark cortical rim, a disc above it like the
+        column's, the sacrum's tilt), read on the STIR, where the cortex and the endplates
+        are dark as on a T2 (tuning seed 376: S1 joined to the tissue around it into a
+        99 mL segment dropped by the size check, the levels unknown). Only the cut: the
+        T2 path's other rules read with it are not used. Since 2026-12-03 (session 35).
     t2_s1_line : bool
         With ``t2_caudal_cut``: on the caudal segment's mid-sagittal section, a faint
         straight line across it 0.5-1.5 median body heights below its top whose median is
@@ -568,6 +576,7 @@ class AutosegParameters:
     unknown_levels_keep_below_sacrum: bool = True
     joined_height_on_most_slices: bool = True
     t2_caudal_cut: bool = True
+    suppressed_caudal_cut: bool = True
     t2_s1_line: bool = True
     suppressed_column_fit: bool = True
     suppressed_disc_taken: bool = True
