@@ -281,12 +281,15 @@ def _segment_column(
         # A plain T2 alone: S1 joined to the bone below it and the tissue around it is cut
         # back to S1 before the size check, when it shows S1's evidence.
         s1_cut = image if params.t2_caudal_cut and not suppressed_alone else None
+        # From a STIR alone, only that cut (the cortex and endplates are dark there too).
+        stir_cut = suppressed_alone and params.suppressed_caudal_cut
+        caudal = image if stir_cut else s1_cut
         # A plain T2 alone: the pedicle's base behind the dark posterior wall of a body's
         # lateral sections is cut, as on a T1 (the cortex is dark on both, marrow is not).
         plain_t2 = not suppressed_alone and params.t2_posterior_band
         back = image if plain_t2 else None
         bodies, notes, grown = _bodies_from_marrow(
-            marrow, dark, distance, canal, spacing, params, caudal_cut=s1_cut, bright_t1=back
+            marrow, dark, distance, canal, spacing, params, caudal_cut=caudal, bright_t1=back
         )
         # Bodies joined through the lateral slices to the tissue beside and in front of
         # them are dropped whole: seeds from the mid-sagittal slab, grown back by watershed,
@@ -304,7 +307,7 @@ def _segment_column(
         ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
             return _bodies_from_marrow(
                 region, dark, distance, canal, spacing, params,
-                from_midline=True, caudal_cut=s1_cut, seed_alone=alone, ends_kept=keep_ends,
+                from_midline=True, caudal_cut=caudal, seed_alone=alone, ends_kept=keep_ends,
                 bright_t1=back, mid_slice=sliced,
             )  # fmt: skip
 
@@ -398,8 +401,10 @@ def _segment_column(
         # Tissue above the column's top, up to the image's edge, with no disc between it
         # and the top body (the T1 path tells it by its missing cortical rim).
         core = np.where(grown, 0, bodies)  # the gaps are read without the cortex growth
+        # From a STIR alone the disc is read where it shows on most mid-sagittal slices.
+        most = suppressed_alone and params.edge_disc_on_most_slices
         bodies, no_disc = drop_without_disc_at_top(
-            bodies, canal.midline, spacing, params.edge_disc_factor, core
+            bodies, canal.midline, spacing, params.edge_disc_factor, core, most
         )
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *top_cut, *at_edges, *no_disc]
         # After the checks: a segment they drop may have met a body that stays.

@@ -111,6 +111,17 @@ class AutosegParameters:
         discs, tissue above the column's top that passed the marrow threshold lies right
         against the top body
         (:mod:`bmetoolkit.spine.autoseg.edge_disc`). 0 turns this off.
+    edge_disc_on_most_slices : bool
+        From a fat-suppressed image alone (STIR, no T1 and no T2), the check of
+        ``edge_disc_factor`` reads every gap on the pixels each segment holds on over half
+        of the mid-sagittal slab's slices, not on any of them: a reader sees the disc below
+        the top body on the mid-sagittal slices, and a body below that reaches into the
+        disc on one thick slice beside the midline (partial volume, tissue at a corner)
+        leaves it showing on the others, while tissue lying against the top body does so on
+        most slices too (tuning seeds 200 and 223: T11, cut by the upper edge, dropped at a
+        gap of 2.7 and 4.5 mm read on any slice, 11.4 and 12.1 mm on most; the other discs
+        about 16 mm). Since 2026-12-03 (session 35). False reads them on any slice (as
+        before); the T1 and T2 paths always do.
     max_body_volume_mm3 : float
         A body over this volume (mm^3) is dropped, with a note (the largest lumbar bodies
         hold about 60 mL).
@@ -373,6 +384,14 @@ class AutosegParameters:
         lateral walls and its inferior endplate before the size check, and kept when what
         is left is a body below a disc, tilted like the sacrum
         (:mod:`bmetoolkit.spine.autoseg.oversized`).
+    suppressed_caudal_cut : bool
+        From a fat-suppressed image alone (STIR, no T1 and no T2): the same cut of the
+        caudal-most segment too large for a body (``t2_caudal_cut``'s, with its evidence
+        of S1: a body's size inside a dark cortical rim, a disc above it like the
+        column's, the sacrum's tilt), read on the STIR, where the cortex and the endplates
+        are dark as on a T2 (tuning seed 376: S1 joined to the tissue around it into a
+        99 mL segment dropped by the size check, the levels unknown). Only the cut: the
+        T2 path's other rules read with it are not used. Since 2026-12-03 (session 35).
     t2_s1_line : bool
         With ``t2_caudal_cut``: on the caudal segment's mid-sagittal section, a faint
         straight line across it 0.5-1.5 median body heights below its top whose median is
@@ -523,6 +542,7 @@ class AutosegParameters:
     large_body_factor: float = 2.5
     cortex_share_factor: float = 0.2
     edge_disc_factor: float = 0.35
+    edge_disc_on_most_slices: bool = True
     max_body_volume_mm3: float = 100000.0
     fill_rim_mm: float = 1.0
     sacrum_min_angle_deg: float = 8.0
@@ -556,6 +576,7 @@ class AutosegParameters:
     unknown_levels_keep_below_sacrum: bool = True
     joined_height_on_most_slices: bool = True
     t2_caudal_cut: bool = True
+    suppressed_caudal_cut: bool = True
     t2_s1_line: bool = True
     suppressed_column_fit: bool = True
     suppressed_disc_taken: bool = True
