@@ -458,10 +458,11 @@ class AutosegParameters:
         through a body's anterior or posterior wall (where its face runs within 45 degrees
         of the column's axis), a voxel up to 8 mm inside the face, no brighter than its
         neighbours and darker than the segment's median signal outside it and within 3 mm
-        inside it by at least the body's robust pixel spread, is the wall's cortex (thin,
-        partial volumed to a faint line lighter than 0.7 of the marrow), and what lies
-        beyond it, tissue of the marrow's signal the segment ran into, is cut; a line's cut
-        is the median over its 3 x 3 neighbouring lines. The levels are read on the bodies
+        inside it by at least the body's robust pixel spread (each line read as the median
+        profile of the 5 x 5 lines around it), is the wall's cortex (thin, partial volumed
+        to a faint line lighter than 0.7 of the marrow), and what lies beyond it, tissue of
+        the marrow's signal the segment ran into, is cut where more than half of those
+        lines agree within a voxel. The levels are read on the bodies
         before this cut (:mod:`bmetoolkit.spine.autoseg.wall_cortex`). Since 2026-12-03,
         session 35.
     suppressed_column_fit : bool
