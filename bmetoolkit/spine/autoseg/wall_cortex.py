@@ -120,12 +120,12 @@ def wall_cut_depths(
     read = np.asarray(image, dtype=np.float64)[ap, si[:, None], lr[:, None]]
     values = _neighbourhood_medians(np.where(inside, read, np.nan), si, lr, has.shape)
     best, contrast_best = np.zeros(si.size, int), np.zeros(si.size)
-    with warnings.catch_warnings():  # the median of an empty side is NaN: no valley
+    with warnings.catch_warnings():  # a comparison with NaN (an empty side): no valley
         warnings.simplefilter("ignore", RuntimeWarning)
         for k in range(2, reach + 1):
             value = values[:, k]
-            outer = np.nanmedian(values[:, : k - 1], axis=1)
-            inner = np.nanmedian(values[:, k + 2 : k + 2 + side], axis=1)
+            outer = _nan_median(values[:, : k - 1], 1)
+            inner = _nan_median(values[:, k + 2 : k + 2 + side], 1)
             neighbours = np.nanmin(values[:, [k - 1, k + 1]], axis=1)
             contrast = np.fmin(outer, inner) - value
             valley = (value <= neighbours) & (contrast >= MIN_CONTRAST_SPREADS * spread)
@@ -176,10 +176,24 @@ def _neighbourhood_medians(
             for j in range(AGREEMENT_LINES)
         ]
     )
-    with warnings.catch_warnings():  # a step no line of the neighbourhood reaches: NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        medians = np.nanmedian(stack, axis=0)[si, lr]
+    medians = _nan_median(stack[:, si, lr], 0)
     return np.where(np.isfinite(values), medians, np.nan)
+
+
+def _nan_median(values: NDArray[np.float64], axis: int) -> NDArray[np.float64]:
+    """``np.nanmedian`` along ``axis`` (NaN where all are NaN), by one sort (NaN sort last).
+
+    >>> _nan_median(np.array([[1.0, np.nan, 4.0], [np.nan, np.nan, np.nan], [3.0, 2.0, 8.0]]), 1)
+    array([2.5, nan, 3. ])
+    """
+    if values.shape[axis] == 0:
+        return np.full(np.delete(values.shape, axis), np.nan)
+    ordered = np.sort(values, axis=axis)
+    count = np.isfinite(ordered).sum(axis=axis, keepdims=True)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=axis)
+    high = np.take_along_axis(ordered, count // 2, axis=axis)  # count // 2 < size unless 0
+    median = np.where(count > 0, (low + high) / 2, np.nan)
+    return np.squeeze(median, axis=axis)
 
 
 def cut_beyond_wall_cortex(
@@ -218,17 +232,21 @@ def cut_beyond_wall_cortex(
     """
     out = bodies.copy()
     image = np.asarray(image, dtype=np.float64)
-    index = np.arange(bodies.shape[0])[:, None, None]
     cut_bodies, removed = 0, 0
-    for label in range(1, int(bodies.max()) + 1):
-        segment = out == label
-        if not segment.any():
+    margin = AGREEMENT_LINES // 2  # lines beside the body the neighbourhoods read (empty)
+    for label, box in enumerate(ndimage.find_objects(bodies), start=1):
+        if box is None:
             continue
-        values = image[segment]
+        # The body's box, widened in SI and LR by the neighbourhoods' reach (as on the
+        # whole array: the lines there hold no segment), up to the array's edges.
+        box = (box[0], *(_widened(box[axis], margin, bodies.shape[axis]) for axis in (1, 2)))
+        segment = out[box] == label
+        values = image[box][segment]
         spread = MAD_TO_SD * float(np.median(np.abs(values - np.median(values))))
         before = int(segment.sum())
+        index = np.arange(segment.shape[0])[:, None, None]
         for sign in (1, -1):
-            face, depth = wall_cut_depths(segment, image, spacing, spread, sign)
+            face, depth = wall_cut_depths(segment, image[box], spacing, spread, sign)
             if not depth.any():
                 continue
             limit = np.where(depth > 0, face - sign * depth, face)
@@ -237,5 +255,15 @@ def cut_beyond_wall_cortex(
         if gone:
             cut_bodies += 1
             removed += gone
-            out[(out == label) & ~segment] = 0
+            view = out[box]
+            view[(view == label) & ~segment] = 0
     return out, {"bodies_cut": cut_bodies, "voxels_removed": removed}
+
+
+def _widened(part: slice, margin: int, size: int) -> slice:
+    """``part`` widened by ``margin`` on both sides, within ``0..size``.
+
+    >>> _widened(slice(1, 5), 2, 6)
+    slice(0, 6, None)
+    """
+    return slice(max(part.start - margin, 0), min(part.stop + margin, size))
