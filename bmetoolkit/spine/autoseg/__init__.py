@@ -83,6 +83,7 @@ from bmetoolkit.spine.autoseg.suppressed import (
 )
 from bmetoolkit.spine.autoseg.top_edge import cut_back_top
 from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
+from bmetoolkit.spine.autoseg.wall_cortex import cut_beyond_wall_cortex
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 
@@ -438,6 +439,14 @@ def _segment_column(
             level_bodies = bodies if level_bodies is None else level_bodies
             bodies = keep_apart(edged, bodies, spacing)[0]
             evidence = {**evidence, "half_edge": half}
+        if s1_cut is not None and params.t2_wall_cortex:
+            # A plain T2 alone: where a thin wall shows only as a faint dark line, the
+            # segment ran through it into the tissue beyond (of the marrow's signal); that
+            # tissue is cut. The levels are read on the bodies without this, as the shell.
+            walled, wall = cut_beyond_wall_cortex(bodies, image, spacing)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = walled
+            evidence = {**evidence, "wall_cortex": wall}
     else:  # with a T1
         discs_from = fluid if fat_suppressed else None
         polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)

@@ -472,6 +472,18 @@ class AutosegParameters:
         its eroded marrow into pieces each too small to pass for a body's section, while a
         slice or two beside it the section is whole. 0 reads the nearest slice only (as
         before session 33). Since 2026-12-03, session 33.
+    t2_wall_cortex : bool
+        From a plain T2 alone, after the dark shell: along each anterior-posterior line
+        through a body's anterior or posterior wall (where its face runs within 45 degrees
+        of the column's axis), a voxel up to 8 mm inside the face, no brighter than its
+        neighbours and darker than the segment's median signal outside it and within 3 mm
+        inside it by at least the body's robust pixel spread (each line read as the median
+        profile of the 5 x 5 lines around it), is the wall's cortex (thin, partial volumed
+        to a faint line lighter than 0.7 of the marrow), and what lies beyond it, tissue of
+        the marrow's signal the segment ran into, is cut where more than half of those
+        lines agree within a voxel. The levels are read on the bodies
+        before this cut (:mod:`bmetoolkit.spine.autoseg.wall_cortex`). Since 2026-12-03,
+        session 35.
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -592,6 +604,7 @@ class AutosegParameters:
     t2_whole_height_fraction: float = 0.8
     t2_whole_height_over_tissue: bool = True
     t2_mid_slice_reach_mm: float = 3.0
+    t2_wall_cortex: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
