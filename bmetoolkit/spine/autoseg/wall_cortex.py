@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.reference import MAD_TO_SD
+from bmetoolkit.reference import robust_sd
 
 __all__ = ["cut_beyond_wall_cortex", "wall_cut_depths"]
 
@@ -241,8 +241,7 @@ def cut_beyond_wall_cortex(
         # whole array: the lines there hold no segment), up to the array's edges.
         box = (box[0], *(_widened(box[axis], margin, bodies.shape[axis]) for axis in (1, 2)))
         segment = out[box] == label
-        values = image[box][segment]
-        spread = MAD_TO_SD * float(np.median(np.abs(values - np.median(values))))
+        spread = robust_sd(image[box][segment])
         before = int(segment.sum())
         index = np.arange(segment.shape[0])[:, None, None]
         for sign in (1, -1):
