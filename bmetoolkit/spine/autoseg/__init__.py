@@ -51,6 +51,7 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
+from bmetoolkit.spine.autoseg.cut_top import add_cut_top
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
 from bmetoolkit.spine.autoseg.edge_other import replace_dropped_at_edges
 from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
@@ -408,6 +409,12 @@ def _segment_column(
             bodies, canal.midline, spacing, params.edge_disc_factor, core, most
         )
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *top_cut, *at_edges, *no_disc]
+        if suppressed_alone and params.suppressed_cut_top:
+            # The top vertebra cut a few mm into its body by the image's upper edge.
+            bodies, sliver = add_cut_top(
+                bodies, marrow, canal.midline, spacing, params.edge_disc_factor
+            )
+            evidence = {**evidence, "cut_top": sliver}
         # After the checks: a segment they drop may have met a body that stays.
         bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
         if suppressed_alone and params.suppressed_column_fit:

@@ -392,6 +392,16 @@ class AutosegParameters:
         are dark as on a T2 (tuning seed 376: S1 joined to the tissue around it into a
         99 mL segment dropped by the size check, the levels unknown). Only the cut: the
         T2 path's other rules read with it are not used. Since 2026-12-03 (session 35).
+    suppressed_cut_top : bool
+        From a fat-suppressed image alone: when the cranial-most segment does not reach
+        the image's upper edge, the marrow above it, within its section and reaching the
+        edge, is added as the top vertebra cut by the field of view when it is under half
+        the segment's height (a sliver too thin for a seed), covers half of that section
+        and a disc like the column's lies between them (the check of
+        ``edge_disc_factor``, read on most mid-sagittal slices;
+        :mod:`bmetoolkit.spine.autoseg.cut_top`; tuning seeds 160, 172, 212: a top body
+        with 5-12 mm in view whose seed was too thin to keep). Since 2026-12-03
+        (session 35).
     t2_s1_line : bool
         With ``t2_caudal_cut``: on the caudal segment's mid-sagittal section, a faint
         straight line across it 0.5-1.5 median body heights below its top whose median is
@@ -589,6 +599,7 @@ class AutosegParameters:
     joined_height_on_most_slices: bool = True
     t2_caudal_cut: bool = True
     suppressed_caudal_cut: bool = True
+    suppressed_cut_top: bool = True
     t2_s1_line: bool = True
     suppressed_column_fit: bool = True
     suppressed_disc_taken: bool = True

@@ -1,0 +1,133 @@
+"""A vertebra cut by the upper edge of the field of view is still a body.
+
+When the image's upper edge cuts the top vertebra a few mm into its body, the marrow of
+that sliver is too thin for a mid-sagittal seed (the seeds are the marrow eroded by
+``seed_erosion_mm``, and the array's edge erodes it as well): on the STIR-alone tuning
+seeds 160, 172, 212 (and 229, 69, 99) the sliver's seed held 4 to 87 voxels and was
+dropped under the volume and height floors, and no step adds it back. A reader still
+calls it a body: below it lies a disc like the column's other discs, and above that disc
+the marrow fills the section of the body below it, up to the edge.
+
+So, from a fat-suppressed image alone (``AutosegParameters.suppressed_cut_top``), when the
+cranial-most segment does not reach the image's upper edge, the marrow above it is read
+within its section (the pixels it holds on its upper third, in the AP-LR plane, widened
+by one pixel): the parts of it that reach the upper edge are the candidate. It is kept as
+a body when
+
+- from its lowest row up to the edge it is under :data:`MAX_HEIGHT_SHARE` of the top
+  segment's height: the rule is for the sliver the seeds cannot see, not for a region
+  tall enough for a seed that the other steps left out (tuning seed 196: 7 mL of tissue
+  above T11, 0.89 of its height, above a 3.4 mm gap on most slices where the column's
+  discs read 0-14 mm, had been added without it; the slivers read 0.18-0.45);
+
+- its own section (the AP-LR pixels it holds on any row) covers at least
+  :data:`SECTION_SHARE` of the top segment's section: a body cut by the edge shows its
+  whole section on the rows it has, a strip of tissue or a vessel a fraction of it; and
+- :func:`.edge_disc.drop_without_disc_at_top`, given the bodies with it, keeps it: the gap
+  between it and the top segment, read on the pixels each holds on most of the
+  mid-sagittal slab's slices, is at least ``factor`` times the median of the column's
+  other discs (the same check, with the same factor, that drops tissue against the
+  column's top). Tissue beyond the column's end lies against the top body with no disc
+  between them (on the tuning seeds every marrow-like region above a whole top body
+  reaching the edge did: 163, 164, 166, 170 ...), and is left out.
+
+All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
+
+#: The candidate, from its lowest row up to the edge, must be under this share of the top
+#: segment's height: a sliver too thin for a seed, not a region a seed would have found.
+MAX_HEIGHT_SHARE = 0.5
+
+#: Share of the top segment's section (AP-LR pixels of its upper third) that the
+#: candidate's section must cover.
+SECTION_SHARE = 0.5
+
+
+def add_cut_top(
+    bodies: NDArray[np.int32],
+    marrow: NDArray[np.bool_],
+    midline: float,
+    spacing: NDArray,
+    factor: float,
+) -> tuple[NDArray[np.int32], list[str]]:
+    """Add the sliver of a vertebra cut by the image's upper edge above the top segment.
+
+    Parameters
+    ----------
+    bodies : ndarray of int32
+        Segments labelled 1..n, canonical axes (anterior, superior, right).
+    marrow : ndarray of bool
+        The marrow mask the segments were read from, same shape.
+    midline : float
+        Left-right index of the canal's midline.
+    spacing : ndarray
+        Voxel size (mm) along (AP, SI, LR).
+    factor : float
+        ``AutosegParameters.edge_disc_factor``: the gap below the sliver must be at least
+        this times the median of the column's other discs (0 adds nothing).
+
+    Returns
+    -------
+    bodies : ndarray of int32
+        The segments, the sliver added as label n + 1 when kept.
+    notes : list of str
+        One note per sliver considered (kept or not), with its figures.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bodies = np.zeros((6, 40, 6), np.int32)
+    >>> marrow = np.zeros((6, 40, 6), bool)
+    >>> add_cut_top(bodies, marrow, 3.0, np.ones(3), 0.35)[1]
+    []
+    """
+    n = int(bodies.max())
+    if n == 0 or factor <= 0:
+        return bodies, []
+    boxes = ndimage.find_objects(bodies)
+    tops = {label: box[1].stop for label, box in enumerate(boxes, start=1) if box is not None}
+    top = max(tops, key=lambda label: tops[label])
+    last = bodies.shape[1]
+    if tops[top] >= last:
+        return bodies, []  # the top segment reaches the edge already
+    box = boxes[top - 1]
+    height = box[1].stop - box[1].start
+    upper = bodies[:, box[1].stop - max(1, height // 3) : box[1].stop, :] == top
+    section = upper.any(axis=1)
+    around = ndimage.binary_dilation(section, structure=np.ones((3, 3), bool))
+    above = marrow.copy()
+    above[:, : tops[top], :] = False
+    above &= around[:, None, :]
+    labels, count = ndimage.label(above)
+    if count == 0:
+        return bodies, []
+    at_edge = np.unique(labels[:, last - 1, :])
+    candidate = np.isin(labels, at_edge[at_edge > 0])
+    if not candidate.any():
+        return bodies, []
+    rows = np.flatnonzero(candidate.any(axis=(0, 2)))
+    tall = (last - rows[0]) / height  # from its lowest row up to the edge
+    share = float((candidate.any(axis=1) & section).sum()) / float(section.sum())
+    volume = float(candidate.sum() * np.prod(spacing)) / 1000
+    what = f"a {volume:.1f} mL sliver at the image's upper edge, covering {share:.0%} of the"
+    what = f"{what} section"
+    what = f"{what}, {tall:.2f} of its height"
+    if tall >= MAX_HEIGHT_SHARE:
+        return bodies, [f"{what} of the body below, was not added: not a sliver"]
+    if share < SECTION_SHARE:
+        return bodies, [f"{what} of the body below, was not added: too narrow for a body"]
+    trial = np.where(candidate & (bodies == 0), n + 1, bodies).astype(np.int32)
+    checked, dropped = drop_without_disc_at_top(trial, midline, spacing, factor, None, True)
+    if dropped or int(checked.max()) <= n:
+        reason = dropped[0].split(": ", 1)[-1] if dropped else "not checked"
+        return bodies, [f"{what} of the body below, was not added: {reason}"]
+
+    return trial, [f"{what} of the body below, was added: a body cut by the field of view"]

@@ -1,0 +1,95 @@
+"""The top vertebra cut a few mm into its body by the image's upper edge (a STIR alone).
+
+(autoseg/cut_top.py; ``AutosegParameters.suppressed_cut_top``.) Synthetic canonical
+arrays (anterior, superior, right) as in ``tests/test_autoseg_edge_disc.py``: a column of
+box bodies 26 mm tall, discs of 10 mm, 4 mm slices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bmetoolkit.spine.autoseg as autoseg
+from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+from bmetoolkit.spine.autoseg.checks import relabelled
+from bmetoolkit.spine.autoseg.cut_top import add_cut_top
+from bmetoolkit.spine.autoseg.frame import CanonicalFrame
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+from bmetoolkit.study import Study
+from tests.test_autoseg_edge_disc import DEPTH, FACTOR, HEIGHT, MIDLINE, SPACING, _column
+
+
+def _sliver_lost(in_view: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A column whose top body (1) has ``in_view`` mm inside the upper edge; the bodies
+    found without it (relabelled 1..4), the marrow (every body) and the column."""
+    column = _column(above=in_view - HEIGHT)
+    bodies = relabelled(np.where(column == 1, 0, column), [2, 3, 4, 5])
+    return bodies, column > 0, column
+
+
+def test_the_sliver_above_a_disc_is_added_as_a_body():
+    bodies, marrow, column = _sliver_lost()
+    added, notes = add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR)
+    assert len(notes) == 1 and "was added" in notes[0]
+    assert int(added.max()) == 5
+    assert np.array_equal(added == 5, column == 1)
+    assert np.array_equal(added[added < 5], bodies[added < 5])
+
+
+def test_tissue_against_the_top_body_is_not_added():
+    """Marrow-like tissue right above a whole top body, up to the edge: no disc."""
+    column = _column()
+    marrow = column > 0
+    top = int(np.flatnonzero((column == 1).any(axis=(0, 2)))[-1])
+    marrow[30 : 30 + DEPTH, top + 1 :, 1:8] = True
+    added, notes = add_cut_top(column, marrow, MIDLINE, SPACING, FACTOR)
+    assert len(notes) == 1 and "not added" in notes[0] and "no disc" in notes[0]
+    assert np.array_equal(added, column)
+
+
+def test_marrow_above_a_disc_over_half_a_body_high_is_not_added():
+    """Above a disc and over the section, but 16 of the body's 26 mm: no sliver."""
+    bodies, marrow, _ = _sliver_lost(in_view=16)
+    added, notes = add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR)
+    assert len(notes) == 1 and "not a sliver" in notes[0]
+    assert np.array_equal(added, bodies)
+
+
+def test_a_strip_narrower_than_the_section_is_not_added():
+    """Above a disc but over a fifth of the body's depth only: no body's section."""
+    bodies, marrow, column = _sliver_lost()
+    marrow[column == 1] = False
+    rows = np.flatnonzero((column == 1).any(axis=(0, 2)))
+    marrow[30 : 30 + DEPTH // 5, rows[0] :, 1:8] = True
+    added, notes = add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR)
+    assert len(notes) == 1 and "too narrow" in notes[0]
+    assert np.array_equal(added, bodies)
+
+
+def test_nothing_is_added_when_the_top_segment_reaches_the_edge():
+    column = _column(above=-12)
+    added, notes = add_cut_top(column, column > 0, MIDLINE, SPACING, FACTOR)
+    assert notes == [] and np.array_equal(added, column)
+
+
+@pytest.mark.parametrize("stir_alone", [True, False])
+@pytest.mark.parametrize("on", [True, False])
+def test_segment_bodies_reads_it_from_a_stir_alone_only(monkeypatch, stir_alone, on):
+    """Wired into :func:`segment_bodies`: only without a T1 and a T2 and only when on."""
+    seen = []
+    real = autoseg.add_cut_top
+
+    def recorded(*args, **kwargs):
+        seen.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(autoseg, "add_cut_top", recorded)
+    ph = make_phantom(seed=3, config=PhantomConfig.small())
+    study = Study.from_images(ph.t1, t2=ph.t2, stir=ph.stir)
+    frame = CanonicalFrame.of(study.grid)
+    stir = frame.view(np.asarray(study.stir.data))
+    t2 = None if stir_alone else frame.view(np.asarray(study.t2.data))
+    params = AutosegParameters(suppressed_cut_top=on)
+    autoseg.segment_bodies(None, stir, frame.spacing, t2=t2, params=params, fat_suppressed=True)
+    assert seen == ([True] if on and stir_alone else [])
