@@ -242,3 +242,26 @@ def benchmark_module(monkeypatch, name: str) -> Iterator[ModuleType]:
         yield importlib.import_module(name)
     finally:
         sys.modules.pop(name, None)
+
+
+def segment_small_phantom_without_t1(
+    stir_alone: bool, params
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run ``autoseg.segment_bodies`` on the small phantom (seed 3) without its T1.
+
+    From its STIR alone (``stir_alone``), or from its T2 with the STIR as the fluid image
+    (the T2 path); for tests that record which steps run. Returns the canonical STIR and
+    T2 (None from the STIR alone) handed to it.
+    """
+    import bmetoolkit.spine.autoseg as autoseg
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+    from bmetoolkit.spine.autoseg.frame import CanonicalFrame
+    from bmetoolkit.study import Study
+
+    phantom = make_phantom(seed=3, config=PhantomConfig.small())
+    study = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir)
+    frame = CanonicalFrame.of(study.grid)
+    stir = frame.view(np.asarray(study.stir.data, dtype=np.float32))
+    t2 = None if stir_alone else frame.view(np.asarray(study.t2.data, dtype=np.float32))
+    autoseg.segment_bodies(None, stir, frame.spacing, t2=t2, params=params, fat_suppressed=True)
+    return stir, t2

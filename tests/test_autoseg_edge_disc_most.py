@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 
 import bmetoolkit.spine.autoseg as autoseg
-from bmetoolkit.data.phantom import PhantomConfig, make_phantom
 from bmetoolkit.spine.autoseg.edge_disc import column_discs, drop_without_disc_at_top
-from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from bmetoolkit.study import Study
+from tests.helpers import segment_small_phantom_without_t1
 from tests.test_autoseg_edge_disc import DEPTH, FACTOR, HEIGHT, MIDLINE, PITCH, SPACING, _column
 
 
@@ -75,11 +73,5 @@ def test_segment_bodies_reads_it_from_a_stir_alone_only(monkeypatch, stir_alone,
         return real(*args, **kwargs)
 
     monkeypatch.setattr(autoseg, "drop_without_disc_at_top", recorded)
-    ph = make_phantom(seed=3, config=PhantomConfig.small())
-    study = Study.from_images(ph.t1, t2=ph.t2, stir=ph.stir)
-    frame = CanonicalFrame.of(study.grid)
-    stir = frame.view(np.asarray(study.stir.data))
-    t2 = None if stir_alone else frame.view(np.asarray(study.t2.data))
-    params = AutosegParameters(edge_disc_on_most_slices=on)
-    autoseg.segment_bodies(None, stir, frame.spacing, t2=t2, params=params, fat_suppressed=True)
+    segment_small_phantom_without_t1(stir_alone, AutosegParameters(edge_disc_on_most_slices=on))
     assert seen == [on and stir_alone]

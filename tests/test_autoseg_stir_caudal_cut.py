@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 
 import bmetoolkit.spine.autoseg as autoseg
-from bmetoolkit.data.phantom import PhantomConfig, make_phantom
-from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.oversized import cut_back_caudal
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from bmetoolkit.study import Study
+from tests.helpers import segment_small_phantom_without_t1
 from tests.test_autoseg_oversized import MIDLINE, SPACING, _column, _dice
 
 
@@ -46,13 +44,8 @@ def test_segment_bodies_cuts_the_caudal_segment_from_a_stir_alone_when_on(
         return real(bodies, image, *args, **kwargs)
 
     monkeypatch.setattr(autoseg, "cut_back_caudal", recorded)
-    ph = make_phantom(seed=3, config=PhantomConfig.small())
-    study = Study.from_images(ph.t1, t2=ph.t2, stir=ph.stir)
-    frame = CanonicalFrame.of(study.grid)
-    stir = frame.view(np.asarray(study.stir.data, dtype=np.float32))
-    t2 = None if stir_alone else frame.view(np.asarray(study.t2.data, dtype=np.float32))
     params = AutosegParameters(suppressed_caudal_cut=on)
-    autoseg.segment_bodies(None, stir, frame.spacing, t2=t2, params=params, fat_suppressed=True)
+    stir, t2 = segment_small_phantom_without_t1(stir_alone, params)
     if stir_alone and not on:
         assert images == []
     else:
