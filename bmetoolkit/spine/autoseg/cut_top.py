@@ -117,17 +117,17 @@ def add_cut_top(
     tall = (last - rows[0]) / height  # from its lowest row up to the edge
     share = float((candidate.any(axis=1) & section).sum()) / float(section.sum())
     volume = float(candidate.sum() * np.prod(spacing)) / 1000
-    what = f"a {volume:.1f} mL sliver at the image's upper edge, covering {share:.0%} of the"
-    what = f"{what} section"
-    what = f"{what}, {tall:.2f} of its height"
+    what = (
+        f"a {volume:.1f} mL sliver at the image's upper edge ({share:.0%} of the section of "
+        f"the body below, {tall:.2f} of its height)"
+    )
     if tall >= MAX_HEIGHT_SHARE:
-        return bodies, [f"{what} of the body below, was not added: not a sliver"]
+        return bodies, [f"{what} was not added: not a sliver"]
     if share < SECTION_SHARE:
-        return bodies, [f"{what} of the body below, was not added: too narrow for a body"]
+        return bodies, [f"{what} was not added: too narrow for a body"]
     trial = np.where(candidate & (bodies == 0), n + 1, bodies).astype(np.int32)
     checked, dropped = drop_without_disc_at_top(trial, midline, spacing, factor, None, True)
     if dropped or int(checked.max()) <= n:
         reason = dropped[0].split(": ", 1)[-1] if dropped else "not checked"
-        return bodies, [f"{what} of the body below, was not added: {reason}"]
-
-    return trial, [f"{what} of the body below, was added: a body cut by the field of view"]
+        return bodies, [f"{what} was not added: {reason}"]
+    return trial, [f"{what} was added: a body cut by the field of view"]
