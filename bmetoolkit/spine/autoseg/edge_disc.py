@@ -36,16 +36,14 @@ All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM, relabelled
-from bmetoolkit.spine.autoseg.levels import MIDSAGITTAL_HALF_WIDTH_MM, body_shapes, disc_height
+from bmetoolkit.spine.autoseg.levels import body_shapes
 
-__all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_top", "most_slices_sections"]
+__all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_top"]
 
 #: The median of the other discs needs at least this many of them.
 MIN_OTHER_DISCS = 2
@@ -66,7 +64,7 @@ def column_discs(
         Voxel size (mm) along (AP, SI, LR).
     on_most_slices : bool, optional
         Read each gap on the pixels each segment holds on over half of the mid-sagittal
-        slab's slices (:func:`most_slices_sections`) instead of on any of them.
+        slab's slices (``BodyShape.central_disc_below_mm``) instead of on any of them.
 
     Returns
     -------
@@ -87,48 +85,8 @@ def column_discs(
     ([1, 2], [8.0])
     """
     shapes = body_shapes(bodies, midline, spacing)
-    labels = [s.label for s in shapes]
-    if not on_most_slices:
-        return labels, [s.disc_below_mm for s in shapes[:-1]]
-    sections = most_slices_sections(bodies, midline, spacing, labels)
-    pairs = itertools.pairwise(labels)
-    return labels, [disc_height(sections[a], sections[b], spacing) for a, b in pairs]
-
-
-def most_slices_sections(
-    bodies: NDArray[np.int32], midline: float, spacing: NDArray, labels: list[int]
-) -> dict[int, NDArray[np.bool_]]:
-    """Each segment's sagittal section on most of the mid-sagittal slab's slices.
-
-    The pixels (AP, SI) a segment holds on over half of the slices within
-    :data:`~.levels.MIDSAGITTAL_HALF_WIDTH_MM` of ``midline`` (as
-    ``BodyShape.central_height_mm`` reads them); where it holds none, those it holds on any
-    of them (the section of :func:`~.levels.body_shapes`), and where it is not on the slab
-    at all, its projection over every slice.
-
-    Examples
-    --------
-    >>> bodies = np.zeros((4, 12, 5), np.int32)
-    >>> bodies[1:3, 2:6] = 1
-    >>> bodies[1:3, 6:8, 2] = 1  # one slice reaches 2 rows further up
-    >>> section = most_slices_sections(bodies, 2.0, np.array([1.0, 1.0, 4.0]), [1])[1]
-    >>> np.flatnonzero(section.any(axis=0)).tolist()
-    [2, 3, 4, 5]
-    """
-    half = MIDSAGITTAL_HALF_WIDTH_MM / float(spacing[2])
-    k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
-    mid = bodies[:, :, k0:k1]
-    sections = {}
-    for label in labels:
-        on = (mid == label).sum(axis=2)
-        most = on * 2 > mid.shape[2]
-        if most.any():
-            sections[label] = most
-        elif on.any():
-            sections[label] = on > 0
-        else:
-            sections[label] = (bodies == label).any(axis=2)
-    return sections
+    discs = [s.central_disc_below_mm if on_most_slices else s.disc_below_mm for s in shapes]
+    return [s.label for s in shapes], discs[:-1]
 
 
 def drop_without_disc_at_top(

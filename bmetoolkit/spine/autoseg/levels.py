@@ -151,6 +151,11 @@ class BodyShape:
     #: past its endplate on one slice of the slab (a disc's annulus, tissue at a corner)
     #: is not taller there.
     central_height_mm: float = float("nan")
+    #: Central height (mm) of the gap to the next body caudally read as ``disc_below_mm``
+    #: but on both bodies' voxels on most of the mid-sagittal slab's slices (where a body
+    #: has none, on any of them): a body reaching into the disc on one slice of the slab
+    #: does not close it (:func:`.edge_disc.column_discs`). NaN for the caudal-most.
+    central_disc_below_mm: float = float("nan")
 
 
 @dataclass
@@ -204,7 +209,13 @@ def body_shapes(
     slab = None if fluid is None else np.median(np.asarray(fluid)[:, :, k0:k1], axis=2)
     shapes = []
     for k, (label, box, centroid, section, most) in enumerate(found):
-        below = found[k + 1][3] if k + 1 < len(found) else None
+        below, below_most = found[k + 1][3:] if k + 1 < len(found) else (None, None)
+        disc = np.nan if below is None else disc_height(section, below, spacing)
+        central_disc = disc  # read again only where the sections differ
+        if below is not None and not (
+            np.array_equal(most, section) and np.array_equal(below_most, below)
+        ):
+            central_disc = disc_height(most, below_most, spacing)
         profile = None
         if slab is not None and k > 0:
             profile = fluid_below(found[k - 1][3], section, slab, spacing)
@@ -217,12 +228,13 @@ def body_shapes(
                 touches_bottom=box[1].start == 0,
                 inferior_row=int(box[1].start),
                 ap_range=(int(box[0].start), int(box[0].stop)),
-                disc_below_mm=np.nan if below is None else disc_height(section, below, spacing),
+                disc_below_mm=disc,
                 height_mm=_section_height(section, spacing),
                 touches_top=box[1].stop >= top_row,
                 endplates_deg=surfaces,
                 fluid_below=profile,
                 central_height_mm=_section_height(most, spacing),
+                central_disc_below_mm=central_disc,
             )
         )
     return shapes
