@@ -103,18 +103,16 @@ def add_cut_top(
     upper = bodies[:, box[1].stop - max(1, height // 3) : box[1].stop, :] == top
     section = upper.any(axis=1)
     around = ndimage.binary_dilation(section, structure=np.ones((3, 3), bool))
-    above = marrow.copy()
-    above[:, : tops[top], :] = False
-    above &= around[:, None, :]
-    labels, count = ndimage.label(above)
+    start = tops[top]  # the rows above the top segment, up to the edge
+    labels, count = ndimage.label(marrow[:, start:, :] & around[:, None, :])
     if count == 0:
         return bodies, []
-    at_edge = np.unique(labels[:, last - 1, :])
+    at_edge = np.unique(labels[:, -1, :])
     candidate = np.isin(labels, at_edge[at_edge > 0])
     if not candidate.any():
         return bodies, []
     rows = np.flatnonzero(candidate.any(axis=(0, 2)))
-    tall = (last - rows[0]) / height  # from its lowest row up to the edge
+    tall = (last - start - rows[0]) / height  # from its lowest row up to the edge
     share = float((candidate.any(axis=1) & section).sum()) / float(section.sum())
     volume = float(candidate.sum() * np.prod(spacing)) / 1000
     what = (
@@ -125,7 +123,9 @@ def add_cut_top(
         return bodies, [f"{what} was not added: not a sliver"]
     if share < SECTION_SHARE:
         return bodies, [f"{what} was not added: too narrow for a body"]
-    trial = np.where(candidate & (bodies == 0), n + 1, bodies).astype(np.int32)
+    trial = bodies.astype(np.int32)  # a copy
+    upper_rows = trial[:, start:, :]
+    upper_rows[candidate & (upper_rows == 0)] = n + 1
     checked, dropped = drop_without_disc_at_top(trial, midline, spacing, factor, None, True)
     if dropped or int(checked.max()) <= n:
         reason = dropped[0].split(": ", 1)[-1] if dropped else "not checked"
