@@ -8,12 +8,13 @@ pelvis-and-bowel cases of session 35 whose every body came out 1.3-1.9 times too
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
+import pytest
 
+import bmetoolkit.spine.autoseg as autoseg
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.wall_cortex import cut_beyond_wall_cortex, wall_cut_depths
+from tests.helpers import segment_small_phantom_without_t1
 
 SPACING = np.ones(3)
 SHAPE = (60, 40, 30)
@@ -103,4 +104,20 @@ def test_the_parameter_is_on_and_documented() -> None:
     params = AutosegParameters()
     assert params.t2_wall_cortex is True
     assert "t2_wall_cortex" in (AutosegParameters.__doc__ or "")
-    assert dataclasses.replace(params, t2_wall_cortex=False).t2_wall_cortex is False
+
+
+@pytest.mark.parametrize("stir_alone", [True, False])
+@pytest.mark.parametrize("on", [True, False])
+def test_segment_bodies_cuts_at_the_wall_from_a_plain_t2_only(monkeypatch, stir_alone, on):
+    """Wired into :func:`segment_bodies`: on the plain T2 path (a T2, no T1) when on; not
+    from a STIR alone."""
+    calls = []
+    real = autoseg.cut_beyond_wall_cortex
+
+    def recorded(*args, **kwargs):
+        calls.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(autoseg, "cut_beyond_wall_cortex", recorded)
+    segment_small_phantom_without_t1(stir_alone, AutosegParameters(t2_wall_cortex=on))
+    assert calls == ([True] if on and not stir_alone else [])
