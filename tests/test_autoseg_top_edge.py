@@ -56,3 +56,41 @@ def test_a_top_segment_of_a_body_size_is_not_touched():
     bodies[11:41, 140:160, 8:33] = 4
     out, notes = cut_back_top(bodies, image, front, MIDLINE, SPACING)
     assert notes == [] and np.array_equal(out, bodies)
+
+
+def _column_below_joined_to_tissue() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`_column`, but the body below the top one holds tissue in front of and
+    beside it too (deeper and wider than the bodies below it), and the top segment's tissue
+    reaches below the top body, in front of the disc under it."""
+    bodies, image, front = _column()
+    bodies[bodies == 3] = 0
+    bodies[11:49, 71:96, 5:36] = 3  # 8 mm deeper, 3 mm wider than bodies 1 and 2
+    bodies[bodies == 4] = 0
+    bodies[11:56, 98:160, 2:39] = 4  # the top body in tissue above, in front, beside, below
+    return bodies, image, front
+
+
+def test_top_body_cut_to_the_smallest_whole_body_below_it():
+    bodies, image, front = _column_below_joined_to_tissue()
+    volume_below = (bodies == 3).sum()
+    # To the body below's depth and width, what is left is still too large: dropped.
+    out, notes = cut_back_top(bodies, image, front, MIDLINE, SPACING)
+    assert notes == [] and np.array_equal(out, bodies)
+    out, notes = cut_back_top(bodies, image, front, MIDLINE, SPACING, smallest=True)
+    top = out == 4
+    assert len(notes) == 1 and "cut back" in notes[0]
+    assert np.flatnonzero(top.any(axis=(1, 2))).max() <= 42  # bodies 1 and 2: 30 + 2 mm
+    lr = np.flatnonzero(top.any(axis=(0, 1)))
+    assert lr.min() >= 6 and lr.max() <= 34  # their half-width, 12 + 2 mm
+    assert np.flatnonzero(top.any(axis=(0, 2))).max() <= 130  # at the superior endplate
+    assert top.sum() <= 1.3 * volume_below
+    assert np.array_equal(out == 3, bodies == 3)  # the other bodies as they were
+    kept, dropped = drop_large_at_edges(out, SPACING)
+    assert kept.max() == 4 and not dropped
+
+
+def test_smallest_body_geometry_leaves_a_body_size_top_cut_as_before():
+    bodies, image, front = _column()
+    before, _ = cut_back_top(bodies, image, front, MIDLINE, SPACING)
+    after, _ = cut_back_top(bodies, image, front, MIDLINE, SPACING, smallest=True)
+    assert np.array_equal(before, after)  # every whole body as deep and wide: the same cut

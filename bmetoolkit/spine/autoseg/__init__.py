@@ -389,7 +389,14 @@ def _segment_column(
         top_cut: list[str] = []
         if s1_cut is not None and params.t2_top_cut:
             # The top body joined to the tissue above and in front of it: cut back to it.
-            bodies, top_cut = cut_back_top(bodies, image, canal.front, canal.midline, spacing)
+            bodies, top_cut = cut_back_top(
+                bodies,
+                image,
+                canal.front,
+                canal.midline,
+                spacing,
+                smallest=params.t2_top_cut_smallest,
+            )
         checked, at_edges = drop_large_at_edges(bodies, spacing)
         if at_edges and not suppressed_alone and params.t2_edge_other_reading:
             # A plain T2 alone: the body of an edge segment dropped, read apart from the

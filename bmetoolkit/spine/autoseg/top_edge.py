@@ -7,8 +7,10 @@ it whole and the top body is lost. This module cuts such a segment back: at the 
 body's own superior endplate (the dark line about a body's height above the segment's
 bottom, :func:`.lower_edge.cut_at_lower_endplate` on the image turned upside down), in
 front no deeper than the body below it reaches in front of the canal, and laterally no
-wider than that body; what is left is kept when it is no larger than the size check
-allows a body at the edge. Anything else is left as it was (and dropped by the check).
+wider than that body (or, with ``smallest``, than the smallest of the whole bodies below
+it: the bodies grow down the column, and the body below may hold tissue itself); what is
+left is kept when it is no larger than the size check allows a body at the edge. Anything
+else is left as it was (and dropped by the check).
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -37,8 +39,24 @@ Labels = NDArray[np.int32]
 MARGIN_MM = 2.0
 
 
+def _reach_and_half_width(
+    body: NDArray[np.bool_], front: NDArray, midline: float
+) -> tuple[float, float]:
+    """How far (voxels) a body reaches in front of the canal's front on its mid-sagittal
+    slice, and its half-width (voxels) from the midline."""
+    k = _mid_slice(body, midline)
+    ap, si = np.nonzero(body[:, :, k])
+    lr = np.flatnonzero(body.any(axis=(0, 1)))
+    return float(np.max(ap - front[si])), float(max(midline - lr[0], lr[-1] - midline))
+
+
 def cut_back_top(
-    bodies: Labels, image: NDArray, front: NDArray, midline: float, spacing: NDArray
+    bodies: Labels,
+    image: NDArray,
+    front: NDArray,
+    midline: float,
+    spacing: NDArray,
+    smallest: bool = False,
 ) -> tuple[Labels, list[str]]:
     """The cranial-most segment at the upper edge, too large for a body, cut back to one.
 
@@ -53,6 +71,9 @@ def cut_back_top(
     midline : float
         The canal's midline (LR index).
     spacing : ndarray, shape (3,)
+    smallest : bool, optional
+        The depth and half-width the cut keeps are the smallest of every whole body's
+        (``AutosegParameters.t2_top_cut_smallest``), not the body below's.
 
     Returns
     -------
@@ -62,7 +83,8 @@ def cut_back_top(
         :data:`.checks.LOWER_EDGE_MM` of the upper edge and holds over
         :data:`.checks.LARGE_AT_EDGE_FACTOR` times the whole body nearest below it; it is
         cut at the dark line of its caudal body's superior endplate, at that body's reach
-        in front of the canal's front and its half-width from the midline (each plus
+        in front of the canal's front and its half-width from the midline (with
+        ``smallest``, the smallest reach and half-width of the whole bodies; each plus
         :data:`MARGIN_MM`); the largest connected part is kept when it no longer reaches
         the upper edge and is at most :data:`.checks.LARGE_AT_EDGE_FACTOR` times that body.
     """
@@ -87,11 +109,12 @@ def cut_back_top(
     flipped = cut_at_lower_endplate(segment[:, ::-1], image[:, ::-1], midline, spacing, height)
     if flipped is None:
         return bodies, []
-    k = _mid_slice(reference, midline)
-    ap, si = np.nonzero(reference[:, :, k])
-    reach = float(np.max(ap - front[si])) + MARGIN_MM / float(spacing[0])
-    lr = np.flatnonzero(reference.any(axis=(0, 1)))
-    half = max(midline - lr[0], lr[-1] - midline) + MARGIN_MM / float(spacing[2])
+    reach, half = _reach_and_half_width(reference, front, midline)
+    if smallest:  # the top body is no deeper and no wider than any whole body below it
+        sizes = [_reach_and_half_width(bodies == label, front, midline) for label in whole]
+        reach, half = (float(v) for v in np.min(sizes, axis=0))
+    reach += MARGIN_MM / float(spacing[0])
+    half += MARGIN_MM / float(spacing[2])
     in_front = np.arange(bodies.shape[0])[:, None] - front[None, :] <= reach
     beside = np.abs(np.arange(bodies.shape[2]) - midline) <= half
     kept = largest_part(flipped[:, ::-1] & in_front[:, :, None] & beside[None, None, :])
