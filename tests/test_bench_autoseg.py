@@ -45,3 +45,19 @@ def test_a_body_named_as_another_level_makes_the_levels_wrong(bench):
     found[found == verse_id("L1")] = verse_id("L2")  # L1's body carries L2's id and name
     _, right = bench.body_scores(_found(found, {"T12": "T12", "L2": "L2"}), truth)
     assert not right
+
+
+def test_bodies_scored_on_the_covered_voxels_leave_out_what_the_image_does_not_show(bench):
+    truth = _column()
+    found = np.where(truth == verse_id("T11"), 0, truth)
+    found[3:6, 1:5, 1:5] = verse_id("T11")  # T11 found only where the image shows it
+    covered = np.ones(truth.shape, dtype=bool)
+    covered[:3] = False  # the image's field of view starts at row 3
+    names = {"T11": "T11", "T12": "T12", "L1": "L1"}
+    as_scored, _ = bench.body_scores(_found(found, names), truth)
+    on_covered, _ = bench.body_scores(_found(found, names), truth, covered)
+    assert as_scored["T11"] == pytest.approx(2 * 48 / (48 + 80))
+    assert on_covered["T11"] == pytest.approx(1.0)
+    assert on_covered["T12"] == as_scored["T12"] == pytest.approx(1.0)
+    nothing_of_t11 = covered & (truth != verse_id("T11"))
+    assert "T11" not in bench.body_scores(_found(found, names), truth, nothing_of_t11)[0]
