@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from scipy.stats import theilslopes
 
-from bmetoolkit.spine.autoseg.geometry import endplate_angles, surface_angle, theil_sen_slope
+from bmetoolkit.spine.autoseg.geometry import (
+    endplate_angles,
+    label_centroids,
+    surface_angle,
+    theil_sen_slope,
+)
 
 SPACING = np.array([0.8, 1.1, 4.0])
 
@@ -49,3 +55,17 @@ def test_theil_sen_slope_is_scipy_s_slope_with_ties_and_outliers():
         y = 0.3 * x + rng.normal(0, 1, n)
         y[0] += 40
         assert theil_sen_slope(x, y) == theilslopes(y, x)[0]
+
+
+def test_label_centroids_are_scipy_s_centres_of_mass_to_the_bit():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 6, size=(37, 41, 9)).astype(np.int32)
+    labels[rng.random(labels.shape) < 0.6] = 0
+    labels[labels == 4] = 0  # an absent label: NaN in both
+    for index in (np.arange(1, 7), np.array([5, 2, 3]), np.array([1])):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected = np.array(ndimage.center_of_mass(labels > 0, labels, index))
+        found = label_centroids(labels, index)
+        assert found.shape == (len(index), 3)
+        assert np.array_equal(found, expected.reshape(-1, 3), equal_nan=True)
+    assert np.isnan(label_centroids(labels, np.array([4]))).all()

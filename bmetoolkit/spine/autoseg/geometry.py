@@ -17,6 +17,7 @@ __all__ = [
     "consistent_angles",
     "endplate_angles",
     "image_endplate_angles",
+    "label_centroids",
     "surface_angle",
     "theil_sen_slope",
 ]
@@ -38,6 +39,37 @@ CORTEX_DARK_FRACTION = 0.7
 #: it is read on, and in at least :data:`MIN_CORTEX_COLUMNS` of them.
 MIN_CORTEX_SHARE = 0.5
 MIN_CORTEX_COLUMNS = 5
+
+
+def label_centroids(labels: NDArray[np.integer], index: NDArray[np.integer]) -> NDArray[np.float64]:
+    """Voxel-index centroid of each label of ``index`` in ``labels``, one row per label.
+
+    The same numbers as ``np.array(ndimage.center_of_mass(labels > 0, labels, index))``
+    (NaN for a label with no voxel), read from the labelled voxels alone instead of from
+    four weighted passes over the whole array: each coordinate sum is a sum of integers,
+    exact in float64 in any order, divided by the label's voxel count as scipy divides it.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        Label array (non-negative), any number of dimensions.
+    index : array_like of int
+        Labels (>= 1) whose centroids are returned.
+
+    Returns
+    -------
+    ndarray, shape (len(index), labels.ndim)
+    """
+    index = np.asarray(index, dtype=np.intp).reshape(-1)
+    where = np.nonzero(labels)
+    found = labels[where]
+    size = max(int(found.max(initial=0)), int(index.max(initial=0))) + 1
+    counts = np.bincount(found, minlength=size).astype(np.float64)[index]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack(
+            [np.bincount(found, weights=axis, minlength=size)[index] / counts for axis in where],
+            axis=1,
+        ).reshape(len(index), labels.ndim)
 
 
 def surface_angle(section: NDArray[np.bool_], spacing: NDArray) -> float:
