@@ -8,7 +8,9 @@ from scipy import ndimage
 from scipy.stats import theilslopes
 
 from bmetoolkit.spine.autoseg.geometry import (
+    IN_PLANE_SLICE_MM,
     endplate_angles,
+    in_plane_distance,
     label_centroids,
     surface_angle,
     theil_sen_slope,
@@ -69,3 +71,23 @@ def test_label_centroids_are_scipy_s_centres_of_mass_to_the_bit():
         assert found.shape == (len(index), 3)
         assert np.array_equal(found, expected.reshape(-1, 3), equal_nan=True)
     assert np.isnan(label_centroids(labels, np.array([4]))).all()
+
+
+def test_in_plane_distance_is_the_3d_transform_with_thick_slices_to_the_bit():
+    rng = np.random.default_rng(11)
+    for trial in range(400):
+        shape = tuple(int(n) for n in rng.integers(2, 12, 3))
+        background = rng.random(shape) > rng.choice([0.03, 0.2, 0.6])
+        if trial % 5 == 0:
+            background[:, :, 0] = True  # a slice without a feature: the 3D transform
+        spacing = np.array([rng.choice([0.6, 0.9, 1.0, 1.4]), rng.choice([0.6, 1.0, 1.4]), 4.0])
+        if trial % 3 == 0:
+            spacing[:2] = 1.0  # equal pixels: many ties between nearest voxels
+        sampling = (float(spacing[0]), float(spacing[1]), IN_PLANE_SLICE_MM)
+        far, nearest = ndimage.distance_transform_edt(
+            background, sampling=sampling, return_indices=True
+        )
+        found, indices = in_plane_distance(background, spacing, return_indices=True)
+        assert np.array_equal(found, far) and np.array_equal(indices, nearest)
+        assert indices.dtype == nearest.dtype
+        assert np.array_equal(in_plane_distance(background, spacing), far)

@@ -11,7 +11,12 @@ from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
 from bmetoolkit.spine.autoseg.canal import Canal, band_distance
-from bmetoolkit.spine.autoseg.geometry import box_depth, consistent_angles, endplate_angles
+from bmetoolkit.spine.autoseg.geometry import (
+    box_depth,
+    consistent_angles,
+    endplate_angles,
+    in_plane_distance,
+)
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.volume import grown_box, occupied_box
 
@@ -642,9 +647,7 @@ def add_cortex(
     if box is None:
         return bodies
     inner = bodies[box]
-    far, nearest = ndimage.distance_transform_edt(
-        inner == 0, sampling=(spacing[0], spacing[1], 1e3), return_indices=True
-    )
+    far, nearest = in_plane_distance(inner == 0, spacing, return_indices=True)
     reach = far <= params.cortex_mm
     if marrow is not None and dark is not None:
         reach |= _face_layer(inner, marrow[box], dark[box], spacing, params.cortex_mm)
