@@ -10,6 +10,7 @@ from scipy.stats import theilslopes
 from bmetoolkit.spine.autoseg.geometry import (
     IN_PLANE_SLICE_MM,
     endplate_angles,
+    hull_image,
     in_plane_distance,
     label_centroids,
     surface_angle,
@@ -91,3 +92,16 @@ def test_in_plane_distance_is_the_3d_transform_with_thick_slices_to_the_bit():
         assert np.array_equal(found, far) and np.array_equal(indices, nearest)
         assert indices.dtype == nearest.dtype
         assert np.array_equal(in_plane_distance(background, spacing), far)
+
+
+def test_hull_image_is_skimage_s_hull_on_the_whole_plane():
+    from skimage.morphology import convex_hull_image
+
+    rng = np.random.default_rng(13)
+    for _ in range(300):
+        plane = np.zeros(tuple(int(n) for n in rng.integers(12, 40, 2)), bool)
+        a, s = (int(rng.integers(0, n - 8)) for n in plane.shape)
+        blob = rng.random((int(rng.integers(3, 9)), int(rng.integers(3, 9)))) < 0.5
+        blob[0, 0] = True  # at least one pixel
+        plane[a : a + blob.shape[0], s : s + blob.shape[1]] = blob
+        assert np.array_equal(hull_image(plane), convex_hull_image(plane))

@@ -17,6 +17,7 @@ __all__ = [
     "box_depth",
     "consistent_angles",
     "endplate_angles",
+    "hull_image",
     "image_endplate_angles",
     "in_plane_distance",
     "label_centroids",
@@ -168,6 +169,24 @@ def theil_sen_slope(x: NDArray, y: NDArray) -> float:
     dy = np.subtract.outer(y, y).astype(float)
     pairs = dx > 0
     return float(np.median(dy[pairs] / dx[pairs]))
+
+
+def hull_image(section: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``convex_hull_image(section)``, the hull found within the section's bounding box.
+
+    The same pixels: the hull of a mask lies within the box of its pixels (its corners lie
+    half a pixel beyond the outermost pixel centres), and its corners, on exact
+    half-integers, move by the box's integer offset; only the grid the pixels are tested
+    on is smaller.
+    """
+    if not section.any():
+        return convex_hull_image(section)  # empty, with skimage's warning
+    rows = np.flatnonzero(section.any(axis=1))
+    cols = np.flatnonzero(section.any(axis=0))
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    hull = np.zeros(section.shape, bool)
+    hull[box] = convex_hull_image(section[box])
+    return hull
 
 
 def _hull_points(section: NDArray[np.bool_]) -> NDArray[np.int64]:
