@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from scipy.stats import theilslopes
 
-from bmetoolkit.spine.autoseg.geometry import endplate_angles, surface_angle, theil_sen_slope
+from bmetoolkit.spine.autoseg.geometry import (
+    IN_PLANE_SLICE_MM,
+    endplate_angles,
+    hull_image,
+    in_plane_distance,
+    label_centroids,
+    surface_angle,
+    theil_sen_slope,
+)
 
 SPACING = np.array([0.8, 1.1, 4.0])
 
@@ -49,3 +58,50 @@ def test_theil_sen_slope_is_scipy_s_slope_with_ties_and_outliers():
         y = 0.3 * x + rng.normal(0, 1, n)
         y[0] += 40
         assert theil_sen_slope(x, y) == theilslopes(y, x)[0]
+
+
+def test_label_centroids_are_scipy_s_centres_of_mass_to_the_bit():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 6, size=(37, 41, 9)).astype(np.int32)
+    labels[rng.random(labels.shape) < 0.6] = 0
+    labels[labels == 4] = 0  # an absent label: NaN in both
+    for index in (np.arange(1, 7), np.array([5, 2, 3]), np.array([1])):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected = np.array(ndimage.center_of_mass(labels > 0, labels, index))
+        found = label_centroids(labels, index)
+        assert found.shape == (len(index), 3)
+        assert np.array_equal(found, expected.reshape(-1, 3), equal_nan=True)
+    assert np.isnan(label_centroids(labels, np.array([4]))).all()
+
+
+def test_in_plane_distance_is_the_3d_transform_with_thick_slices_to_the_bit():
+    rng = np.random.default_rng(11)
+    for trial in range(400):
+        shape = tuple(int(n) for n in rng.integers(2, 12, 3))
+        background = rng.random(shape) > rng.choice([0.03, 0.2, 0.6])
+        if trial % 5 == 0:
+            background[:, :, 0] = True  # a slice without a feature: the 3D transform
+        spacing = np.array([rng.choice([0.6, 0.9, 1.0, 1.4]), rng.choice([0.6, 1.0, 1.4]), 4.0])
+        if trial % 3 == 0:
+            spacing[:2] = 1.0  # equal pixels: many ties between nearest voxels
+        sampling = (float(spacing[0]), float(spacing[1]), IN_PLANE_SLICE_MM)
+        far, nearest = ndimage.distance_transform_edt(
+            background, sampling=sampling, return_indices=True
+        )
+        found, indices = in_plane_distance(background, spacing, return_indices=True)
+        assert np.array_equal(found, far) and np.array_equal(indices, nearest)
+        assert indices.dtype == nearest.dtype
+        assert np.array_equal(in_plane_distance(background, spacing), far)
+
+
+def test_hull_image_is_skimage_s_hull_on_the_whole_plane():
+    from skimage.morphology import convex_hull_image
+
+    rng = np.random.default_rng(13)
+    for _ in range(300):
+        plane = np.zeros(tuple(int(n) for n in rng.integers(12, 40, 2)), bool)
+        a, s = (int(rng.integers(0, n - 8)) for n in plane.shape)
+        blob = rng.random((int(rng.integers(3, 9)), int(rng.integers(3, 9)))) < 0.5
+        blob[0, 0] = True  # at least one pixel
+        plane[a : a + blob.shape[0], s : s + blob.shape[1]] = blob
+        assert np.array_equal(hull_image(plane), convex_hull_image(plane))

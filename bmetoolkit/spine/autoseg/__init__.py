@@ -87,6 +87,7 @@ from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
 from bmetoolkit.spine.autoseg.wall_cortex import cut_beyond_wall_cortex
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
+from bmetoolkit.volume import occupied_box
 
 __all__ = [
     "AutosegParameters",
@@ -244,10 +245,10 @@ def segment_bodies(
 
 def _column_box(column: NDArray[np.bool_]) -> tuple[slice, slice]:
     """Anterior-posterior and left-right slices bounding a mask (the whole array if empty)."""
-    box = ndimage.find_objects(column.astype(np.uint8))
-    if not box or box[0] is None:
+    box = occupied_box(column)
+    if box[0].start == box[0].stop:
         return slice(0, column.shape[0]), slice(0, column.shape[2])
-    return box[0][0], box[0][2]
+    return box[0], box[2]
 
 
 def _segment_column(
@@ -788,8 +789,8 @@ def _covered_box(study: Study) -> tuple[slice, slice, slice]:
 
     Outside it the T2/STIR are zeros from resampling, which would pass for dark tissue.
     """
-    boxes = ndimage.find_objects(study.analysable().astype(np.uint8))
-    return boxes[0] if boxes and boxes[0] is not None else (slice(None),) * 3
+    box = occupied_box(study.analysable())
+    return box if box[0].start != box[0].stop else (slice(None),) * 3
 
 
 def _output_ids(assignment: LevelAssignment, order: list[int]) -> dict[int, int]:

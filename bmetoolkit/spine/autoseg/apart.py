@@ -21,6 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.spine.autoseg.geometry import in_plane_distance
+
 __all__ = ["keep_apart", "touching_faces"]
 
 
@@ -64,11 +66,10 @@ def keep_apart(
     grown = (out > 0) & (before == 0)
     if not (grown & _beaten(out, np.zeros(out.shape, np.float32))).any():
         return out, 0  # no grown voxel touches another body (most scans): no distances
-    sampling = (float(spacing[0]), float(spacing[1]), 1e3)  # growth is in the sagittal plane
     # on the bodies' box, which holds every marrow voxel a distance is measured to
     box = ndimage.find_objects(((out > 0) | (before > 0)).astype(np.int8))[0]
     depth = np.zeros(out.shape, np.float32)
-    depth[box] = ndimage.distance_transform_edt(before[box] == 0, sampling=sampling)
+    depth[box] = in_plane_distance(before[box] == 0, spacing)  # growth is in-plane
     removed = 0
     while True:
         drop = grown & _beaten(out, depth)

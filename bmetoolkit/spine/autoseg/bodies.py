@@ -8,10 +8,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from skimage.morphology import convex_hull_image
 
 from bmetoolkit.spine.autoseg.canal import Canal, band_distance
-from bmetoolkit.spine.autoseg.geometry import box_depth, consistent_angles, endplate_angles
+from bmetoolkit.spine.autoseg.geometry import (
+    box_depth,
+    consistent_angles,
+    endplate_angles,
+    hull_image,
+    in_plane_distance,
+)
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.volume import grown_box, occupied_box
 
@@ -562,9 +567,9 @@ def fill_lesions(bodies: NDArray[np.int32], spacing: NDArray, params: AutosegPar
         areas = own.sum(axis=(0, 1))
         angle = angles[label - 1]
         for k in np.flatnonzero(areas >= 3):
-            add = _section_fill(own[:, :, k], spacing, params.fill_rim_mm, angle)
+            add, hull = _section_fill(own[:, :, k], spacing, params.fill_rim_mm, angle)
             if areas[k] < BOX_FILL_MIN_AREA * areas.max() or not np.isfinite(angle):
-                add &= convex_hull_image(own[:, :, k])
+                add &= hull
             target = out[box[0], box[1], box[2].start + k]
             target[add & (target == 0)] = label
     return out
@@ -586,14 +591,15 @@ def _box_angles(bodies: NDArray[np.int32], spacing: NDArray) -> NDArray[np.float
 
 def _section_fill(
     section: Mask, spacing: NDArray, rim_mm: float, angle_deg: float
-) -> NDArray[np.bool_]:
-    """Holes, plus hull and oriented-box interiors deeper than ``rim_mm``, of one section."""
-    hull = convex_hull_image(section)
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Holes, plus hull and oriented-box interiors deeper than ``rim_mm``, of one section;
+    and the section's convex hull."""
+    hull = hull_image(section)
     depth = ndimage.distance_transform_edt(np.pad(hull, 1), sampling=spacing[:2])[1:-1, 1:-1]
     add = ndimage.binary_fill_holes(section) | (depth > rim_mm)
     if np.isfinite(angle_deg):
         add |= box_depth(section, spacing, angle_deg, section.shape) > rim_mm
-    return add
+    return add, hull
 
 
 def _padded(
@@ -642,9 +648,7 @@ def add_cortex(
     if box is None:
         return bodies
     inner = bodies[box]
-    far, nearest = ndimage.distance_transform_edt(
-        inner == 0, sampling=(spacing[0], spacing[1], 1e3), return_indices=True
-    )
+    far, nearest = in_plane_distance(inner == 0, spacing, return_indices=True)
     reach = far <= params.cortex_mm
     if marrow is not None and dark is not None:
         reach |= _face_layer(inner, marrow[box], dark[box], spacing, params.cortex_mm)

@@ -13,6 +13,7 @@ from scipy import ndimage
 
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.spine.autoseg.params import AutosegParameters
+from bmetoolkit.volume import grown_box, occupied_box
 
 __all__ = ["Canal", "find_canal", "normalise", "outside_air", "tissue_mask"]
 
@@ -224,6 +225,11 @@ def outside_air(tissue: NDArray[np.bool_]) -> NDArray[np.bool_]:
     return np.isin(labels, faces[faces > 0])
 
 
+def _skin_reach(spacing: NDArray) -> int:
+    """:data:`SKIN_DISTANCE_MM` in AP voxels (at least one)."""
+    return max(1, round(SKIN_DISTANCE_MM / float(spacing[0])))
+
+
 def _under_skin(component: NDArray[np.bool_], air: NDArray[np.bool_], spacing: NDArray) -> bool:
     """Whether the air around the body lies within :data:`SKIN_DISTANCE_MM` of ``component``.
 
@@ -232,7 +238,7 @@ def _under_skin(component: NDArray[np.bool_], air: NDArray[np.bool_], spacing: N
     it is air in more than :data:`SKIN_AIR_FRACTION` of its voxels for a fat sheet under
     the skin, and none for the thecal sac.
     """
-    reach = max(1, round(SKIN_DISTANCE_MM / float(spacing[0])))
+    reach = _skin_reach(spacing)
     line = np.ones((2 * reach + 1, 1, 1), bool)
     band = ndimage.binary_dilation(component, line) & ~component
     return bool(band.any()) and float(air[band].mean()) > SKIN_AIR_FRACTION
@@ -283,7 +289,11 @@ def _brightest_tube(
             if lr <= params.canal_max_width_mm and (
                 params.canal_min_depth_mm <= ap <= params.canal_max_width_mm
             ):
-                whole_ap = (slice(None), box[1], box[2])
+                # the AP rows within reach of the component: the band and the air read
+                # there are those of the whole AP range (nothing beyond reaches the band)
+                reach = _skin_reach(spacing)
+                rows = slice(max(box[0].start - reach, 0), box[0].stop + reach)
+                whole_ap = (rows, box[1], box[2])
                 if air is not None and _under_skin(
                     labels[whole_ap] == label, air[whole_ap], spacing
                 ):
@@ -305,16 +315,20 @@ def _thin_csf_added(tube: NDArray[np.bool_], image: Array, spacing: NDArray) -> 
     """
     if not tube.any():
         return tube
-    bright = image > THIN_CSF_FRACTION * float(np.median(image[tube]))
+    level = THIN_CSF_FRACTION * float(np.median(image[tube]))
     reach = max(1, round(CORD_GAP_MM / float(spacing[0])))
     line = np.zeros((2 * reach + 1, 1, 1), bool)
     line[reach:] = True  # shifts the tube anterior (towards higher AP indices)
-    front_band = ndimage.binary_dilation(tube, line) & ~tube
-    labels, _ = ndimage.label(bright & front_band)
+    # Read on the tube's box widened by the reach along AP, which holds the whole band:
+    # its components and their order are those of the whole array.
+    near = grown_box(occupied_box(tube), (reach, 0, 0), tube.shape)
+    front_band = ndimage.binary_dilation(tube[near], line) & ~tube[near]
+    labels, _ = ndimage.label((image[near] > level) & front_band)
     out = tube.copy()
+    inside = out[near]
     for label, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is not None and (box[1].stop - box[1].start) * spacing[1] >= THIN_CSF_MIN_LENGTH_MM:
-            out[box] |= labels[box] == label
+            inside[box] |= labels[box] == label
     return out
 
 

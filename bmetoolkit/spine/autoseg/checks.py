@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.spine.autoseg.geometry import label_centroids
 from bmetoolkit.spine.autoseg.levels import _section_height
 from bmetoolkit.spine.autoseg.lower_edge import cut_at_lower_endplate
 from bmetoolkit.spine.autoseg.params import AutosegParameters
@@ -521,7 +522,7 @@ def drop_in_disc_spaces(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[
     if len(extents) < 4:
         return bodies, []
     labels = np.array(list(extents))
-    centroids = np.array(ndimage.center_of_mass(bodies > 0, bodies, labels)) * spacing
+    centroids = label_centroids(bodies, labels) * spacing
     volumes = np.bincount(bodies.ravel())[labels].astype(np.float64)
     median = float(np.median([extent for *_, extent in extents.values()]))
     cut = _cut_by_edge(extents, bodies.shape[1], spacing)

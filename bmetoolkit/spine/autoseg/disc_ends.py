@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from skimage.morphology import convex_hull_image
 
 from bmetoolkit.spine.autoseg.checks import largest_part, si_extents
+from bmetoolkit.spine.autoseg.geometry import hull_image
 from bmetoolkit.spine.autoseg.levels import BODY_WITH_DISC_FACTOR
 from bmetoolkit.spine.autoseg.lower_edge import (
     ANGLES_DEG,
@@ -104,7 +104,7 @@ def end_lines(
     found: dict[str, tuple[float, float, float] | None] = {"top": None, "bottom": None}
     if section.sum() < MIN_SECTION_PIXELS:
         return {"top": None, "bottom": None}
-    hull = convex_hull_image(section)
+    hull = hull_image(section)
     ap, si = np.nonzero(hull)
     dark = image[ap, si] < DARK_FRACTION * float(np.median(image[section]))
     area = float(spacing[0] * spacing[1])

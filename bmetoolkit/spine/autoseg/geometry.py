@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
 __all__ = [
@@ -16,7 +17,10 @@ __all__ = [
     "box_depth",
     "consistent_angles",
     "endplate_angles",
+    "hull_image",
     "image_endplate_angles",
+    "in_plane_distance",
+    "label_centroids",
     "surface_angle",
     "theil_sen_slope",
 ]
@@ -38,6 +42,94 @@ CORTEX_DARK_FRACTION = 0.7
 #: it is read on, and in at least :data:`MIN_CORTEX_COLUMNS` of them.
 MIN_CORTEX_SHARE = 0.5
 MIN_CORTEX_COLUMNS = 5
+
+
+#: The slice thickness given to the transforms of :func:`in_plane_distance`'s callers (mm):
+#: far more than any in-plane distance, so a voxel's nearest feature lies in its own slice.
+IN_PLANE_SLICE_MM = 1e3
+
+
+def in_plane_distance(
+    background: NDArray[np.bool_], spacing: NDArray, return_indices: bool = False
+) -> NDArray[np.float64] | tuple[NDArray[np.float64], NDArray[np.int32]]:
+    """In-plane distance (mm) of each voxel to the nearest False voxel of its sagittal slice.
+
+    The numbers (and nearest-voxel indices) of ``ndimage.distance_transform_edt(background,
+    sampling=(spacing[0], spacing[1], IN_PLANE_SLICE_MM), return_indices=...)``, computed
+    one slice at a time: the 3D transform first computes each slice's 2D transform (AP x
+    SI), then per AP x SI position keeps the nearest of the slices' features along LR,
+    which is the voxel's own slice's whenever that slice has a False voxel (every
+    in-plane distance is far below :data:`IN_PLANE_SLICE_MM`). The pass along LR, a third
+    of the work, is left out; the 3D transform runs as before when a slice has no False
+    voxel (its voxels' nearest feature lies in another slice).
+
+    Parameters
+    ----------
+    background : ndarray of bool, 3D (AP, SI, LR)
+        Distances are measured to its False voxels.
+    spacing : array_like
+        Voxel size (mm); the first two are used.
+    return_indices : bool
+        Also return the nearest False voxel's indices, shape ``(3, *background.shape)``.
+
+    Returns
+    -------
+    distance : ndarray of float64
+    indices : ndarray of int32, only with ``return_indices``
+    """
+    background = np.asarray(background, dtype=bool)
+    sampling = (float(spacing[0]), float(spacing[1]))
+    if background.ndim != 3 or not (~background).any(axis=(0, 1)).all():
+        return ndimage.distance_transform_edt(
+            background, sampling=(*sampling, IN_PLANE_SLICE_MM), return_indices=return_indices
+        )
+    distance = np.empty(background.shape)
+    if not return_indices:
+        for k in range(background.shape[2]):
+            distance[:, :, k] = ndimage.distance_transform_edt(
+                background[:, :, k], sampling=sampling
+            )
+        return distance
+    indices = np.empty((3, *background.shape), np.int32)
+    indices[2] = np.arange(background.shape[2])
+    for k in range(background.shape[2]):
+        distance[:, :, k], (indices[0, :, :, k], indices[1, :, :, k]) = (
+            ndimage.distance_transform_edt(
+                background[:, :, k], sampling=sampling, return_indices=True
+            )
+        )
+    return distance, indices
+
+
+def label_centroids(labels: NDArray[np.integer], index: NDArray[np.integer]) -> NDArray[np.float64]:
+    """Voxel-index centroid of each label of ``index`` in ``labels``, one row per label.
+
+    The same numbers as ``np.array(ndimage.center_of_mass(labels > 0, labels, index))``
+    (NaN for a label with no voxel), read from the labelled voxels alone instead of from
+    four weighted passes over the whole array: each coordinate sum is a sum of integers,
+    exact in float64 in any order, divided by the label's voxel count as scipy divides it.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        Label array (non-negative), any number of dimensions.
+    index : array_like of int
+        Labels (>= 1) whose centroids are returned.
+
+    Returns
+    -------
+    ndarray, shape (len(index), labels.ndim)
+    """
+    index = np.asarray(index, dtype=np.intp).reshape(-1)
+    where = np.nonzero(labels)
+    found = labels[where]
+    size = max(int(found.max(initial=0)), int(index.max(initial=0))) + 1
+    counts = np.bincount(found, minlength=size).astype(np.float64)[index]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack(
+            [np.bincount(found, weights=axis, minlength=size)[index] / counts for axis in where],
+            axis=1,
+        ).reshape(len(index), labels.ndim)
 
 
 def surface_angle(section: NDArray[np.bool_], spacing: NDArray) -> float:
@@ -77,6 +169,24 @@ def theil_sen_slope(x: NDArray, y: NDArray) -> float:
     dy = np.subtract.outer(y, y).astype(float)
     pairs = dx > 0
     return float(np.median(dy[pairs] / dx[pairs]))
+
+
+def hull_image(section: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``convex_hull_image(section)``, the hull found within the section's bounding box.
+
+    The same pixels: the hull of a mask lies within the box of its pixels (its corners lie
+    half a pixel beyond the outermost pixel centres), and its corners, on exact
+    half-integers, move by the box's integer offset; only the grid the pixels are tested
+    on is smaller.
+    """
+    if not section.any():
+        return convex_hull_image(section)  # empty, with skimage's warning
+    rows = np.flatnonzero(section.any(axis=1))
+    cols = np.flatnonzero(section.any(axis=0))
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    hull = np.zeros(section.shape, bool)
+    hull[box] = convex_hull_image(section[box])
+    return hull
 
 
 def _hull_points(section: NDArray[np.bool_]) -> NDArray[np.int64]:

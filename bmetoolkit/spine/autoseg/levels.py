@@ -31,6 +31,7 @@ from bmetoolkit.spine.autoseg.geometry import (
     consistent_angles,
     endplate_angles,
     image_endplate_angles,
+    label_centroids,
 )
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.labels import level_name, verse_id
@@ -190,7 +191,7 @@ def body_shapes(
     """
     n = int(bodies.max())
     index = np.arange(1, n + 1)
-    centroids = np.array(ndimage.center_of_mass(bodies > 0, bodies, index)).reshape(-1, 3)
+    centroids = label_centroids(bodies, index)
     half = MIDSAGITTAL_HALF_WIDTH_MM / spacing[2]
     k0, k1 = max(0, int(np.floor(midline - half))), int(np.ceil(midline + half)) + 1
     mid = bodies[:, :, k0:k1]

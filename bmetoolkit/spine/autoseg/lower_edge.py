@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from skimage.morphology import convex_hull_image
+
+from bmetoolkit.spine.autoseg.geometry import hull_image
 
 __all__ = ["cut_at_lower_endplate", "find_dark_line"]
 
@@ -85,7 +86,7 @@ def find_dark_line(
     """
     if section.sum() < MIN_SECTION_PIXELS:
         return None
-    hull = convex_hull_image(section)
+    hull = hull_image(section)
     ap, si = np.nonzero(hull)
     dark = image[ap, si] < DARK_FRACTION * float(np.median(image[section]))
     area = float(spacing[0] * spacing[1])

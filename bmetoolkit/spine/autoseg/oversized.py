@@ -28,6 +28,7 @@ from bmetoolkit.spine.autoseg.checks import (
     relabelled,
     si_extents,
 )
+from bmetoolkit.spine.autoseg.geometry import label_centroids
 from bmetoolkit.spine.autoseg.levels import (
     DISC_LIKE_FACTOR,
     JOINED_HEIGHT_FACTOR,
@@ -108,7 +109,7 @@ def cut_back_caudal(
     present = np.flatnonzero(volumes > 0) + 1
     median = float(np.median(volumes[present - 1]))
     limit = min(params.max_body_volume_mm3, params.large_body_factor * median)
-    centroids = ndimage.center_of_mass(bodies > 0, bodies, present)
+    centroids = label_centroids(bodies, present)
     rows = {int(k): float(c[1]) for k, c in zip(present, centroids, strict=True)}
     boxes, extents = si_extents(bodies, spacing)
     height = float(np.median(list(extents.values())))

@@ -40,6 +40,7 @@ from scipy import ndimage
 
 from bmetoolkit.segment import region_medians
 from bmetoolkit.spine.autoseg.bodies import box_around
+from bmetoolkit.spine.autoseg.geometry import in_plane_distance
 
 __all__ = ["FACES", "add_dark_shell", "face_profiles", "shell_thresholds", "valley_thresholds"]
 
@@ -66,18 +67,17 @@ def _rings(
     Ring 0 is each body's own outer layer, ring k >= 1 the voxels k in-plane voxels outside
     it (rounded distance over the mean in-plane spacing); -1 elsewhere.
     """
-    sampling = (float(spacing[0]), float(spacing[1]), 1e3)  # in-plane distances only
     step = float(np.mean(spacing[:2]))
     inside = bodies > 0
-    far, nearest = ndimage.distance_transform_edt(~inside, sampling=sampling, return_indices=True)
+    far, nearest = in_plane_distance(~inside, spacing, return_indices=True)
     ring = np.where(inside, -1, np.floor(far / step + 0.5)).astype(np.int32)
     ring[~inside & (far > reach_mm)] = -1
     label = bodies[tuple(nearest)]
     d_ap = np.arange(bodies.shape[0])[:, None, None] - nearest[0]
     d_si = np.arange(bodies.shape[1])[None, :, None] - nearest[1]
     # The body's outer layer takes the face of the nearest voxel outside it.
-    depth, outside = ndimage.distance_transform_edt(
-        np.pad(inside, ((1, 1), (1, 1), (0, 0))), sampling=sampling, return_indices=True
+    depth, outside = in_plane_distance(
+        np.pad(inside, ((1, 1), (1, 1), (0, 0))), spacing, return_indices=True
     )
     depth = depth[1:-1, 1:-1]
     # Along the coarser in-plane axis the outer layer lies that axis' pixel side deep.
