@@ -171,23 +171,3 @@ def test_levels_are_withheld_when_one_body_is_two_joined(factor, withheld):
     assert ("levels_withheld" in result.evidence) == withheld
     if withheld:
         assert any("two bodies joined" in note for note in result.notes)
-
-
-def test_the_mid_slab_seeding_is_read_again_only_for_the_same_inputs(monkeypatch):
-    marrow, distance, front = _joined_through_lateral_slices()
-    calls = []
-    split_tall = midline_module._split_tall
-    monkeypatch.setattr(midline_module, "_split_tall", lambda *a: calls.append(1) or split_tall(*a))
-    monkeypatch.setattr(midline_module, "_LAST_SEEDED", [])
-    first = split_from_midline(marrow, distance, front, 7.0, MASK_SPACING, PARAMS)
-    again = split_from_midline(marrow.copy(), distance, front, 7.0, MASK_SPACING, PARAMS)
-    assert len(calls) == 1 and np.array_equal(first, again)
-    marrow[BODY_FRONT, :, 5] = False  # another marrow: seeded anew
-    other = split_from_midline(marrow, distance, front, 7.0, MASK_SPACING, PARAMS)
-    assert len(calls) == 2
-    monkeypatch.setattr(midline_module, "_LAST_SEEDED", [])
-    assert np.array_equal(
-        other, split_from_midline(marrow, distance, front, 7.0, MASK_SPACING, PARAMS)
-    )
-    assert split_from_midline(marrow, distance, front, 7.5, MASK_SPACING, PARAMS) is not None
-    assert len(calls) == 4  # a new midline too

@@ -198,59 +198,16 @@ def _slab_seeds(
 ) -> tuple[Mask, Labels, int, list[int], list[int]]:
     """The eroded marrow, the seeds of the mid-sagittal slab (tall ones split), their
     count, the labels kept and those :func:`mid_slice_seeds` added (with ``mid_slice``)."""
-    seeds, initial, labels, n, keep = _seeded(marrow, distance, front, midline, spacing, params)
-    if not mid_slice:
-        return seeds, labels, n, keep, []
-    before = len(keep)
-    labels, n, keep = mid_slice_seeds(labels, n, keep, initial, distance, midline, spacing, params)
-    return seeds, labels, n, keep, keep[before:]
-
-
-#: The last calls of :func:`_seeded` (at most :data:`SEEDED_KEPT`, oldest first): copies
-#: of their inputs and their results.
-_LAST_SEEDED: list[tuple[tuple, tuple]] = []
-SEEDED_KEPT = 4
-
-
-def _seeded(
-    marrow: Mask,
-    distance: NDArray[np.float32],
-    front: NDArray[np.float64],
-    midline: float,
-    spacing: NDArray,
-    params: AutosegParameters,
-) -> tuple[Mask, Labels, Labels, int, list[int]]:
-    """The eroded marrow, the mid-slab seeds as first labelled, the seeds with the tall ones
-    split, their count and the labels kept (:func:`_slab_seeds` before the mid-slice seeds).
-
-    From a plain T2 alone the same marrow is seeded up to three times (the reading from the
-    midline, :func:`any_mid_slice_seed`, the reading with the mid-slice seeds; other
-    marrow, the second pass's, is seeded between them): when every input equals one of
-    the last calls', its results are returned again (copies; the erosion, labelling and
-    split of tall seeds are about 0.1 s of the T2 path's 2 s).
-    """
-    inputs = (marrow, distance, front, midline, spacing, params)
-    for before, found in _LAST_SEEDED:
-        if all(_equal(a, b) for a, b in zip(before, inputs, strict=True)):
-            seeds, initial, labels, n, keep = found
-            return seeds.copy(), initial.copy(), labels.copy(), n, list(keep)
     seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
     mid = mid_slab(marrow.shape[2], midline, spacing)
     initial, n = ndimage.label(seeds & mid[None, None, :])
     labels, n, _ = _split_tall(initial, n, front, spacing, params)
     keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
-    kept = tuple(np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in inputs)
-    _LAST_SEEDED.append((kept, (seeds.copy(), initial.copy(), labels.copy(), n, list(keep))))
-    del _LAST_SEEDED[:-SEEDED_KEPT]
-    return seeds, initial, labels, n, keep
-
-
-def _equal(a: object, b: object) -> bool:
-    """Whether two inputs of :func:`_seeded` are the same (arrays: shape, type and values)."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        a, b = np.asarray(a), np.asarray(b)
-        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b))
-    return type(a) is type(b) and a == b
+    if not mid_slice:
+        return seeds, labels, n, keep, []
+    before = len(keep)
+    labels, n, keep = mid_slice_seeds(labels, n, keep, initial, distance, midline, spacing, params)
+    return seeds, labels, n, keep, keep[before:]
 
 
 def any_mid_slice_seed(
