@@ -94,3 +94,24 @@ def test_smallest_body_geometry_leaves_a_body_size_top_cut_as_before():
     before, _ = cut_back_top(bodies, image, front, MIDLINE, SPACING)
     after, _ = cut_back_top(bodies, image, front, MIDLINE, SPACING, smallest=True)
     assert np.array_equal(before, after)  # every whole body as deep and wide: the same cut
+
+
+def test_top_body_cut_to_the_bodies_next_below_it_not_to_a_shallow_sacrum():
+    # Four whole bodies under the top one; the caudal-most, a tilted sacrum, reaches only
+    # 15 mm in front of the canal on its mid-sagittal slice; the three next below the top
+    # body reach 30 mm; the one right below it holds tissue in front (38 mm).
+    bodies = np.zeros((60, 193, 40), np.int32)
+    bodies[11:26, 5:30, 8:33] = 1  # the shallow sacrum
+    for label, start in ((2, 38), (3, 71)):
+        bodies[11:41, start : start + 25, 8:33] = label
+    bodies[11:49, 104:129, 8:33] = 4  # the body below the top one, with tissue in front
+    bodies[11:41, 137:162, 8:33] = 5  # the top body
+    bodies[11:56, 166:193, 8:33] = 5  # tissue above it, up to the upper edge
+    bodies[41:56, 137:193, 8:33] = 5  # tissue in front of it, joining the two
+    image = np.full(bodies.shape, 100.0)
+    image[:, 162:166, :] = 20.0  # the top body's superior endplate
+    out, notes = cut_back_top(bodies, image, np.full(193, FRONT), MIDLINE, SPACING, smallest=True)
+    top = out == 5
+    assert len(notes) == 1 and "cut back" in notes[0]
+    depth = np.flatnonzero(top.any(axis=(1, 2))).max()
+    assert 40 <= depth <= 42  # bodies 2 and 3: 30 + 2 mm, not the sacrum's 15 + 2 mm

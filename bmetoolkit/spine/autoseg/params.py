@@ -419,11 +419,12 @@ class AutosegParameters:
         check allows (:mod:`bmetoolkit.spine.autoseg.top_edge`); else it is dropped.
     t2_top_cut_smallest : bool
         With ``t2_top_cut``: the depth in front of the canal and the half-width from the
-        midline the cut-back top body may reach are the smallest of every whole body's
-        below it (each on its own mid-sagittal slice), not the body below's alone: the
-        bodies grow from one level to the next down the column, so the top body is no
-        deeper and no wider than any of them, and the body below may itself hold tissue
-        in front of or beside it. Since 2026-12-03, session 36.
+        midline the cut-back top body may reach are the smallest of the three whole
+        bodies' next below it (each on its own mid-sagittal slice), not the body below's
+        alone: the bodies grow from one level to the next down the column, so the top body
+        is no deeper and no wider than those, and the body below may itself hold tissue
+        in front of or beside it (the sacrum at the column's foot, tilted, is not read as
+        a depth). Since 2026-12-03, session 36.
     t2_shell_valley : bool
         From a plain T2 alone: a body face that gets no dark shell (``dark_shell_max_mm``)
         because the tissue beyond its cortex is darker than the marrow (the disc's annulus

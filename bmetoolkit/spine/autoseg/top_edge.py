@@ -7,8 +7,8 @@ it whole and the top body is lost. This module cuts such a segment back: at the 
 body's own superior endplate (the dark line about a body's height above the segment's
 bottom, :func:`.lower_edge.cut_at_lower_endplate` on the image turned upside down), in
 front no deeper than the body below it reaches in front of the canal, and laterally no
-wider than that body (or, with ``smallest``, than the smallest of the whole bodies below
-it: the bodies grow down the column, and the body below may hold tissue itself); what is
+wider than that body (or, with ``smallest``, than the smallest of the whole bodies next
+below it: the bodies grow down the column, and the body below may hold tissue itself); what is
 left is kept when it is no larger than the size check allows a body at the edge. Anything
 else is left as it was (and dropped by the check).
 
@@ -37,6 +37,10 @@ Labels = NDArray[np.int32]
 #: The cut-back body may reach this far (mm) beyond the body below it in front and at the
 #: sides (adjacent bodies differ in depth and width by about 6 %, 2 mm on a 35 mm body).
 MARGIN_MM = 2.0
+#: With ``smallest``: the whole bodies next below the top one whose smallest depth and
+#: width it is cut to (for a T11, T12 to L2: the nearest in size; the sacrum at the
+#: column's foot, tilted, reaches less far in front of the canal than its depth).
+NEAREST_BODIES = 3
 
 
 def _reach_and_half_width(
@@ -72,7 +76,8 @@ def cut_back_top(
         The canal's midline (LR index).
     spacing : ndarray, shape (3,)
     smallest : bool, optional
-        The depth and half-width the cut keeps are the smallest of every whole body's
+        The depth and half-width the cut keeps are the smallest of the
+        :data:`NEAREST_BODIES` whole bodies next below
         (``AutosegParameters.t2_top_cut_smallest``), not the body below's.
 
     Returns
@@ -84,7 +89,7 @@ def cut_back_top(
         :data:`.checks.LARGE_AT_EDGE_FACTOR` times the whole body nearest below it; it is
         cut at the dark line of its caudal body's superior endplate, at that body's reach
         in front of the canal's front and its half-width from the midline (with
-        ``smallest``, the smallest reach and half-width of the whole bodies; each plus
+        ``smallest``, the smallest reach and half-width of the whole bodies next below; each plus
         :data:`MARGIN_MM`); the largest connected part is kept when it no longer reaches
         the upper edge and is at most :data:`.checks.LARGE_AT_EDGE_FACTOR` times that body.
     """
@@ -110,8 +115,9 @@ def cut_back_top(
     if flipped is None:
         return bodies, []
     reach, half = _reach_and_half_width(reference, front, midline)
-    if smallest:  # the top body is no deeper and no wider than any whole body below it
-        sizes = [_reach_and_half_width(bodies == label, front, midline) for label in whole]
+    if smallest:  # the top body is no deeper and no wider than the bodies next below it
+        nearest = sorted(whole, key=lambda label: -extents[label][1])[:NEAREST_BODIES]
+        sizes = [_reach_and_half_width(bodies == label, front, midline) for label in nearest]
         reach, half = (float(v) for v in np.min(sizes, axis=0))
     reach += MARGIN_MM / float(spacing[0])
     half += MARGIN_MM / float(spacing[2])
