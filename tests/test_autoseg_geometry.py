@@ -105,3 +105,22 @@ def test_hull_image_is_skimage_s_hull_on_the_whole_plane():
         blob[0, 0] = True  # at least one pixel
         plane[a : a + blob.shape[0], s : s + blob.shape[1]] = blob
         assert np.array_equal(hull_image(plane), convex_hull_image(plane))
+
+
+def test_row_percentiles_by_one_sort_are_numpys_nanpercentile():
+    from bmetoolkit.spine.autoseg.bodies import _nan_percentile_rows
+
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        rows, cols = int(rng.integers(1, 30)), int(rng.integers(5, 200))
+        if trial % 2:  # many ties
+            values = rng.integers(0, 15, (rows, cols)).astype(np.float32)
+        else:
+            values = rng.normal(300.0, 80.0, (rows, cols)).astype(np.float32)
+        values[rng.random((rows, cols)) < 0.9 * rng.random()] = np.nan
+        values[:, 0] = np.where(np.isnan(values[:, 0]), 2.5, values[:, 0])
+        for q in (0.0, 10.0, 50.0, 62.5, 100.0, float(rng.random() * 100.0)):
+            expected = np.nanpercentile(values, q, axis=1)
+            found = _nan_percentile_rows(values, q)
+            assert found.dtype == expected.dtype
+            np.testing.assert_array_equal(found.view(np.uint32), expected.view(np.uint32))

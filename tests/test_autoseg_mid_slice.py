@@ -14,6 +14,8 @@ from bmetoolkit.spine.autoseg import AutosegParameters
 from bmetoolkit.spine.autoseg.midline import (
     add_at_empty_levels,
     any_mid_slice_seed,
+    bodies_from_midline,
+    seed_mid_slab,
     split_from_midline,
 )
 
@@ -71,6 +73,35 @@ def test_no_mid_slice_seed_where_every_body_stands_apart_or_at_the_image_edge():
     # The top body cut by the image's upper edge: its part is not read as a body.
     cut = marrow[:, :140]
     assert not any_mid_slice_seed(cut, distance[:, :140], front[:140], MIDLINE, SPACING, PARAMS)
+
+
+def test_the_seeds_computed_once_read_as_each_call_seeds_them():
+    """The mid-slab seeds seeded once by the caller (a plain T2 alone reads the same marrow
+    up to three times) give each reading what it finds seeding the marrow itself, and
+    cannot be changed by one reading under the next."""
+    marrow, distance, front = _top_body_joined_on_one_slice()
+    seeded = seed_mid_slab(marrow, distance, front, MIDLINE, SPACING, PARAMS)
+    assert not seeded.labels.flags.writeable and not seeded.initial.flags.writeable
+    assert len(seeded.keep) == 3  # the top body's seed is the tissue's
+    for mid_slice in (False, True):
+        alone = split_from_midline(
+            marrow, distance, front, MIDLINE, SPACING, PARAMS, mid_slice=mid_slice
+        )
+        given = split_from_midline(
+            marrow, distance, front, MIDLINE, SPACING, PARAMS, mid_slice=mid_slice, seeded=seeded
+        )
+        np.testing.assert_array_equal(given, alone)
+        args = (marrow, distance, front, MIDLINE, SPACING, PARAMS)
+        np.testing.assert_array_equal(
+            bodies_from_midline(*args, mid_slice=mid_slice, seeded=seeded),
+            bodies_from_midline(*args, mid_slice=mid_slice),
+        )
+    assert any_mid_slice_seed(marrow, distance, front, MIDLINE, SPACING, PARAMS, seeded=seeded)
+    # Another marrow's seeds are not this marrow's: they are what a reading uses.
+    whole = marrow.copy()
+    whole[BODY_FRONT, 118:144, 8] = False
+    other = seed_mid_slab(whole, distance, front, MIDLINE, SPACING, PARAMS)
+    assert not any_mid_slice_seed(marrow, distance, front, MIDLINE, SPACING, PARAMS, seeded=other)
 
 
 def _labels(*ranges: tuple[int, int], rows: int = 100) -> np.ndarray:

@@ -68,9 +68,11 @@ from bmetoolkit.spine.autoseg.levels import (
     withheld,
 )
 from bmetoolkit.spine.autoseg.midline import (
+    SlabSeeds,
     add_at_empty_levels,
     any_mid_slice_seed,
     bodies_from_midline,
+    seed_mid_slab,
 )
 from bmetoolkit.spine.autoseg.oversized import cut_back_caudal
 from bmetoolkit.spine.autoseg.params import AutosegParameters
@@ -305,17 +307,22 @@ def _segment_column(
         # ... and a small segment at the column's end is the end body, not a disc or sliver.
         keep_ends = suppressed_alone and params.suppressed_end_segments
 
+        # The mid-slab seeds of the marrow, seeded once: a plain T2 alone reads them up to
+        # three times (the reading from the midline, the check for mid-slice seeds, the
+        # reading with them).
+        seeded = seed_mid_slab(marrow, distance, canal.front, canal.midline, spacing, params)
+
         def from_midline(
-            region: NDArray[np.bool_], sliced: bool = False
+            region: NDArray[np.bool_], sliced: bool = False, seeds: SlabSeeds | None = None
         ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
             return _bodies_from_marrow(
                 region, dark, distance, canal, spacing, params,
                 from_midline=True, caudal_cut=caudal, seed_alone=alone, ends_kept=keep_ends,
-                bright_t1=back, mid_slice=sliced,
+                bright_t1=back, mid_slice=sliced, seeded=seeds,
             )  # fmt: skip
 
         readings = [(bodies, notes, grown)]
-        mid = from_midline(marrow)
+        mid = from_midline(marrow, seeds=seeded)
         readings.append(mid)
         if int(mid[0].max()) > int(bodies.max()):
             bodies, notes, grown = mid
@@ -335,9 +342,9 @@ def _segment_column(
             # kept leave empty, is added; with ``t2_mid_slice_seeds`` also the bodies inside
             # a seed of the tissue they joined, read on the mid-sagittal slice.
             if mid_slice and any_mid_slice_seed(
-                marrow, distance, canal.front, canal.midline, spacing, params, bodies
+                marrow, distance, canal.front, canal.midline, spacing, params, bodies, seeded
             ):
-                readings.append(from_midline(marrow, sliced=True))
+                readings.append(from_midline(marrow, sliced=True, seeds=seeded))
             total = 0
             for other, _, other_grown in readings:
                 if other is not chosen:
@@ -581,6 +588,7 @@ def _bodies_from_marrow(
     seed_alone: bool = False,
     ends_kept: bool = False,
     mid_slice: bool = False,
+    seeded: SlabSeeds | None = None,
 ) -> tuple[NDArray[np.int32], list[str], NDArray[np.bool_]]:
     """Seeds split and grown back, lesions filled, cortex added, then checked per body.
 
@@ -604,14 +612,15 @@ def _bodies_from_marrow(
     size check keeps a small segment at the column's either end (:func:`.checks.check_sizes`).
     ``mid_slice`` (a plain T2 alone, with ``from_midline``): a seed far larger than the
     others is also read on the mid-sagittal slice (:func:`.midline.mid_slice_seeds`).
-    Returns the bodies (labels 1..n), the notes of the checks
-    (bodies dropped) and the voxels the cortex steps grew (for
+    ``seeded`` (with ``from_midline``): the mid-slab seeds of ``marrow`` when the caller
+    has them (:func:`.midline.seed_mid_slab`). Returns the bodies (labels 1..n), the notes
+    of the checks (bodies dropped) and the voxels the cortex steps grew (for
     :func:`.apart.keep_apart`).
     """
     if from_midline:
         bodies = bodies_from_midline(
             marrow, distance, canal.front, canal.midline, spacing, params, seed_alone,
-            mid_slice,
+            mid_slice, seeded,
         )  # fmt: skip
     else:
         midline = canal.midline if confine_rejected else None

@@ -144,7 +144,7 @@ def _row_reference(
     rows = np.flatnonzero(counts >= 5)
     if rows.size == 0:
         return np.full(image.shape[1], float(np.percentile(image, percentile)))
-    per_row = np.nanpercentile(values[rows], percentile, axis=1)
+    per_row = _nan_percentile_rows(values[rows], percentile)
     # Rows through a disc or beyond the spine must not lower the reference to soft tissue:
     # only rows close to the typical value count, the others are interpolated.
     overall = float(np.percentile(image[where], percentile))
@@ -157,6 +157,36 @@ def _row_reference(
         rows, per_row = rows[valid], per_row[valid]
     smoothed = ndimage.median_filter(per_row, size=_odd(smooth_mm / spacing[1]), mode="nearest")
     return np.interp(np.arange(image.shape[1]), rows, smoothed)
+
+
+def _nan_percentile_rows(values: NDArray[np.floating], percentile: float) -> NDArray[np.floating]:
+    """``np.nanpercentile(values, percentile, axis=1)`` for a Python ``float`` percentile
+    and rows each holding a number, by one sort of all rows (NaN sort last) in place of
+    NumPy's sort per row (``apply_along_axis``): the same numbers, interpolated between
+    the neighbouring order statistics as NumPy's linear method does (in the values' type,
+    where the weight, a Python float there, is cast to).
+
+    >>> values = np.array([[1.0, np.nan, 4.0, 2.0], [3.0, 5.0, 8.0, 0.5]], np.float32)
+    >>> _nan_percentile_rows(values, 40.0).tolist()
+    [1.7999999523162842, 3.4000000953674316]
+    >>> np.nanpercentile(values, 40.0, axis=1).tolist()
+    [1.7999999523162842, 3.4000000953674316]
+    """
+    ordered = np.sort(values, axis=1)
+    count = np.count_nonzero(~np.isnan(values), axis=1)
+    virtual = (count - 1) * np.true_divide(percentile, 100)
+    low = np.floor(virtual)
+    last = virtual >= count - 1  # the largest value (NumPy's index -1 of the numbers)
+    below = np.where(last, count - 1, low).astype(np.intp)[:, None]
+    above = np.where(last, count - 1, low + 1).astype(np.intp)[:, None]
+    a = np.take_along_axis(ordered, below, axis=1)[:, 0]
+    b = np.take_along_axis(ordered, above, axis=1)[:, 0]
+    gamma = virtual - low
+    diff = b - a
+    out = a + diff * gamma.astype(values.dtype)
+    late = gamma >= 0.5
+    out[late] = (b - diff * (1.0 - gamma).astype(values.dtype))[late]
+    return out
 
 
 def marrow_mask(

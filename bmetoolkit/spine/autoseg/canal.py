@@ -220,9 +220,12 @@ def outside_air(tissue: NDArray[np.bool_]) -> NDArray[np.bool_]:
     tissue and do not count; the air behind the back and in front of the abdomen reaches
     the image's anterior or posterior face.
     """
-    labels, _ = ndimage.label(~tissue)
-    faces = np.union1d(labels[0].ravel(), labels[-1].ravel())
-    return np.isin(labels, faces[faces > 0])
+    labels, n = ndimage.label(~tissue)
+    at_face = np.zeros(n + 1, bool)
+    at_face[labels[0]] = True
+    at_face[labels[-1]] = True
+    at_face[0] = False
+    return at_face[labels]
 
 
 def _skin_reach(spacing: NDArray) -> int:
@@ -274,33 +277,79 @@ def _brightest_tube(
     cuts = np.percentile(image[tissue], FLUID_ONLY_PERCENTILES)
     best, best_length = np.zeros(image.shape, bool), 0.0
     air = outside_air(tissue) if skin_check else None
-    for cut in cuts:
-        labels, _ = ndimage.label(tissue & (image > cut))
-        for label, box in enumerate(ndimage.find_objects(labels), start=1):
-            if box is None:
+    reach = _skin_reach(spacing)
+    for labels, parts, offset in _nested_labels(image, tissue, cuts, spacing, params):
+        for label, part in enumerate(parts, start=1):
+            if part is None:
                 continue
-            length = (box[1].stop - box[1].start) * float(spacing[1])
+            length = (part[1].stop - part[1].start) * float(spacing[1])
             if length < max(params.canal_min_length_mm, LONGER_FACTOR * best_length):
                 continue
+            box = tuple(slice(s.start + o, s.stop + o) for s, o in zip(part, offset, strict=True))
             if box[2].start == 0 and box[2].stop == image.shape[2]:
                 continue  # across the whole slab: a sheet (fat), not a tube
-            component = labels[box] == label
+            component = labels[part] == label
             lr, ap = _tube_widths(component, spacing)
             if lr <= params.canal_max_width_mm and (
                 params.canal_min_depth_mm <= ap <= params.canal_max_width_mm
             ):
                 # the AP rows within reach of the component: the band and the air read
                 # there are those of the whole AP range (nothing beyond reaches the band)
-                reach = _skin_reach(spacing)
                 rows = slice(max(box[0].start - reach, 0), box[0].stop + reach)
                 whole_ap = (rows, box[1], box[2])
-                if air is not None and _under_skin(
-                    labels[whole_ap] == label, air[whole_ap], spacing
-                ):
-                    continue
-                best = labels == label
+                if air is not None:
+                    around = np.zeros(air[whole_ap].shape, bool)
+                    start = box[0].start - rows.start
+                    around[start : start + component.shape[0]] = component
+                    if _under_skin(around, air[whole_ap], spacing):
+                        continue
+                best = np.zeros(image.shape, bool)
+                best[box] = component
                 best_length = length
     return best
+
+
+def _nested_labels(
+    image: Array,
+    tissue: NDArray[np.bool_],
+    cuts: NDArray[np.float64],
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> list[tuple[NDArray[np.int32], list[tuple[slice, ...] | None], list[int]]]:
+    """The components of ``tissue & (image > cut)`` per cut that may be candidates of
+    :func:`_brightest_tube`: labels on a box of the grid, their boxes in it
+    (``find_objects``) and the box's corner.
+
+    A cut's components lie within those of every lower cut and are no longer (SI) than
+    the one holding them: from the lowest cut up, each cut is labelled within the box of
+    the next lower cut's components at least ``canal_min_length_mm`` long, its voxels
+    outside those left out. The components kept are the whole grid's that may reach that
+    length, numbered in the same raster order (a box's order is the whole grid's); the
+    lowest cut is labelled on the whole grid.
+    """
+    out: dict[int, tuple[NDArray[np.int32], list[tuple[slice, ...] | None], list[int]]] = {}
+    within: NDArray[np.bool_] = tissue
+    where: tuple[slice, ...] = tuple(slice(0, n) for n in image.shape)
+    for k in np.argsort(cuts, kind="stable"):
+        labels = np.zeros(within.shape, np.int32)
+        boxes: list[tuple[slice, ...] | None] = []
+        if within.size:  # else no component of the lower cut is long enough
+            labels, _ = ndimage.label(within & (image[where] > cuts[k]))
+            boxes = ndimage.find_objects(labels)
+        out[int(k)] = labels, boxes, [s.start for s in where]
+        long = np.zeros(len(boxes) + 1, bool)
+        long[1:] = [
+            box is not None
+            and (box[1].stop - box[1].start) * float(spacing[1]) >= params.canal_min_length_mm
+            for box in boxes
+        ]
+        kept = long[labels]
+        inner = occupied_box(kept)
+        within = kept[inner]
+        where = tuple(
+            slice(w.start + i.start, w.start + i.stop) for w, i in zip(where, inner, strict=True)
+        )
+    return [out[k] for k in range(len(cuts))]
 
 
 def _thin_csf_added(tube: NDArray[np.bool_], image: Array, spacing: NDArray) -> NDArray[np.bool_]:

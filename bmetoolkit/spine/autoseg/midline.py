@@ -27,6 +27,8 @@ All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -49,6 +51,7 @@ from bmetoolkit.spine.autoseg.checks import (
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 
 __all__ = [
+    "SlabSeeds",
     "add_at_empty_levels",
     "alone_at_level",
     "any_mid_slice_seed",
@@ -56,6 +59,7 @@ __all__ = [
     "mid_slab",
     "mid_slice_seeds",
     "reach_of_bodies",
+    "seed_mid_slab",
     "split_from_midline",
 ]
 
@@ -91,6 +95,7 @@ def split_from_midline(
     params: AutosegParameters,
     alone: bool = False,
     mid_slice: bool = False,
+    seeded: SlabSeeds | None = None,
 ) -> Labels:
     """Bodies (labels 1..n) from mid-slab seeds grown back by watershed (steps 1-2 above).
 
@@ -113,9 +118,12 @@ def split_from_midline(
         A seed far larger than the others is also read on the sagittal slice nearest the
         midline, where its body's part may stand apart (:func:`mid_slice_seeds`; a plain
         T2 alone, ``t2_mid_slice_seeds``).
+    seeded : SlabSeeds, optional
+        :func:`seed_mid_slab` of these same inputs, when the caller has it (the same
+        marrow is read more than once from a plain T2 alone); else it is computed here.
     """
     seeds, labels, n, keep, added = _slab_seeds(
-        marrow, distance, front, midline, spacing, params, mid_slice
+        marrow, distance, front, midline, spacing, params, mid_slice, seeded
     )
     if alone:
         keep = [*keep, *alone_at_level(labels, keep, distance, spacing, params)]
@@ -187,6 +195,51 @@ def _within_reach(
     return out
 
 
+@dataclass(frozen=True)
+class SlabSeeds:
+    """The seeds of the mid-sagittal slab (:func:`seed_mid_slab`; arrays read-only).
+
+    Attributes
+    ----------
+    eroded : ndarray of bool
+        The marrow eroded by ``seed_erosion_mm``.
+    initial : ndarray of int32
+        Its components within :data:`MID_SLAB_MM` of the midline, as first labelled.
+    labels : ndarray of int32
+        The same with the tall ones split (labels 1..n).
+    n : int
+    keep : tuple of int
+        The labels kept (plausible bodies' seeds).
+    """
+
+    eroded: Mask
+    initial: Labels
+    labels: Labels
+    n: int
+    keep: tuple[int, ...]
+
+
+def seed_mid_slab(
+    marrow: Mask,
+    distance: NDArray[np.float32],
+    front: NDArray[np.float64],
+    midline: float,
+    spacing: NDArray,
+    params: AutosegParameters,
+) -> SlabSeeds:
+    """Step 1 above without the mid-slice seeds: the marrow eroded, its mid-slab seeds
+    labelled, tall ones split (:func:`.bodies._split_tall`) and the plausible ones kept
+    (:func:`.bodies._plausible`). Arguments as :func:`split_from_midline`."""
+    seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
+    mid = mid_slab(marrow.shape[2], midline, spacing)
+    initial, n = ndimage.label(seeds & mid[None, None, :])
+    labels, n, _ = _split_tall(initial, n, front, spacing, params)
+    keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
+    for array in (seeds, initial, labels):
+        array.setflags(write=False)
+    return SlabSeeds(seeds, initial, labels, n, tuple(keep))
+
+
 def _slab_seeds(
     marrow: Mask,
     distance: NDArray[np.float32],
@@ -195,18 +248,20 @@ def _slab_seeds(
     spacing: NDArray,
     params: AutosegParameters,
     mid_slice: bool,
+    seeded: SlabSeeds | None = None,
 ) -> tuple[Mask, Labels, int, list[int], list[int]]:
     """The eroded marrow, the seeds of the mid-sagittal slab (tall ones split), their
-    count, the labels kept and those :func:`mid_slice_seeds` added (with ``mid_slice``)."""
-    seeds = ndimage.binary_erosion(marrow, structure=_disk(params.seed_erosion_mm, spacing))
-    mid = mid_slab(marrow.shape[2], midline, spacing)
-    initial, n = ndimage.label(seeds & mid[None, None, :])
-    labels, n, _ = _split_tall(initial, n, front, spacing, params)
-    keep = _plausible(labels, n, distance, spacing, params, grown=params.seed_erosion_mm)
+    count, the labels kept and those :func:`mid_slice_seeds` added (with ``mid_slice``);
+    from ``seeded`` (:func:`seed_mid_slab` of the same inputs) when given."""
+    if seeded is None:
+        seeded = seed_mid_slab(marrow, distance, front, midline, spacing, params)
+    seeds, labels, n, keep = seeded.eroded, seeded.labels, seeded.n, list(seeded.keep)
     if not mid_slice:
         return seeds, labels, n, keep, []
     before = len(keep)
-    labels, n, keep = mid_slice_seeds(labels, n, keep, initial, distance, midline, spacing, params)
+    labels, n, keep = mid_slice_seeds(
+        labels, n, keep, seeded.initial, distance, midline, spacing, params
+    )
     return seeds, labels, n, keep, keep[before:]
 
 
@@ -218,13 +273,17 @@ def any_mid_slice_seed(
     spacing: NDArray,
     params: AutosegParameters,
     bodies: Labels | None = None,
+    seeded: SlabSeeds | None = None,
 ) -> bool:
     """Whether :func:`mid_slice_seeds` finds a seed in the mid-sagittal slab of ``marrow``
     (the caller then segments it again with them; without one that would change nothing),
     and with ``bodies`` (the segments kept) one at a level no whole segment of them covers
     (SI ranges overlapping by more than :data:`SAME_LEVEL_FRACTION` of the seed's; the only
-    seeds whose bodies :func:`add_at_empty_levels` can add)."""
-    _, labels, _, _, added = _slab_seeds(marrow, distance, front, midline, spacing, params, True)
+    seeds whose bodies :func:`add_at_empty_levels` can add). ``seeded`` as in
+    :func:`split_from_midline`."""
+    _, labels, _, _, added = _slab_seeds(
+        marrow, distance, front, midline, spacing, params, True, seeded
+    )
     if bodies is None or not added:
         return bool(added)
     ranges = _whole_ranges(bodies, spacing)
@@ -480,10 +539,14 @@ def bodies_from_midline(
     params: AutosegParameters,
     alone: bool = False,
     mid_slice: bool = False,
+    seeded: SlabSeeds | None = None,
 ) -> Labels:
     """Bodies (labels 1..n): :func:`split_from_midline`, then the second pass (step 3);
-    ``alone`` and ``mid_slice`` as there (the second pass reads no mid-slice seeds)."""
-    first = split_from_midline(marrow, distance, front, midline, spacing, params, alone, mid_slice)
+    ``alone``, ``mid_slice`` and ``seeded`` (of ``marrow``) as there (the second pass
+    reads no mid-slice seeds and seeds its own marrow)."""
+    first = split_from_midline(
+        marrow, distance, front, midline, spacing, params, alone, mid_slice, seeded
+    )
     reach = reach_of_bodies(first, distance, midline, spacing)
     if reach is None:
         return first
