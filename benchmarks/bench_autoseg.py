@@ -139,6 +139,19 @@ def _majority_level(true_ids: np.ndarray) -> int:
     return int(np.bincount(inside).argmax()) if inside.size else 0
 
 
+#: A found body with less than this share of its voxels inside true bodies is a false body.
+FALSE_BODY_SHARE = 0.3
+
+
+def false_bodies(found: np.ndarray, truth: np.ndarray) -> int:
+    """Automatic bodies with under :data:`FALSE_BODY_SHARE` of their voxels inside any true
+    body: tissue taken for a body (the per-level Dice does not see them)."""
+    inside = np.bincount(found[truth > 0].ravel(), minlength=int(found.max()) + 1)
+    size = np.bincount(found.ravel(), minlength=int(found.max()) + 1)
+    share = inside[1:] / np.maximum(size[1:], 1)
+    return int(((size[1:] > 0) & (share < FALSE_BODY_SHARE)).sum())
+
+
 def largest_ratio(found: np.ndarray, truth: np.ndarray) -> float:
     """Largest automatic body over the largest true body (voxel counts)."""
     biggest_found = np.bincount(found.ravel())[1:].max(initial=0)
@@ -295,6 +308,7 @@ def run_case(
         "dice": dice,
         "dice_covered": dice_covered,
         "largest_ratio": largest_ratio(np.asarray(result.bodies.data), truth),
+        "false_bodies": false_bodies(np.asarray(result.bodies.data), truth),
         "sacrum_in_view": sacrum,
         "levels": ("unknown" if not named else "right" if right else "WRONG")
         if sacrum
@@ -326,6 +340,7 @@ def _failed(
         "dice": {level_name(int(v)): 0.0 for v in np.unique(truth[truth > 0])},
         "dice_covered": {level_name(int(v)): 0.0 for v in np.unique(truth[truth > 0])},
         "largest_ratio": 0.0,
+        "false_bodies": 0,
         "sacrum_in_view": sacrum,
         "levels": "unknown" if sacrum else "not named",
         "confidence": 0.0,
@@ -646,7 +661,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({worst}), largest x{row['largest_ratio']:.2f}, sacrum "
             f"{'in view' if row['sacrum_in_view'] else 'cut off'}: levels {row['levels']} "
             f"(confidence {row['confidence']}), {row['seconds']:.2f} s "
-            f"(CPU {row['cpu_seconds']:.2f} s){_covered_note(row)}",
+            f"(CPU {row['cpu_seconds']:.2f} s){_covered_note(row)}"
+            + (f"; false bodies {row['false_bodies']}" if row["false_bodies"] else ""),
             flush=True,
         )
     all_dice = [d for row in rows for d in row["dice"].values()]
@@ -675,6 +691,11 @@ def main(argv: list[str] | None = None) -> int:
         f"median {statistics.median(times):.2f} s, max {max(times):.2f} s (CPU median "
         f"{statistics.median(cpu):.2f} s, max {max(cpu):.2f} s); lesion voxels "
         f"inside the bodies {100 * lesion_in / max(lesion_all, 1):.1f} %"
+    )
+    false = [row["false_bodies"] for row in rows]
+    print(
+        f"false bodies (under {FALSE_BODY_SHARE:.0%} of their voxels in any true body): "
+        f"{sum(false)} on {sum(n > 0 for n in false)} of {len(rows)} studies"
     )
     if all_covered != all_dice:
         print(

@@ -61,3 +61,13 @@ def test_bodies_scored_on_the_covered_voxels_leave_out_what_the_image_does_not_s
     assert on_covered["T12"] == as_scored["T12"] == pytest.approx(1.0)
     nothing_of_t11 = covered & (truth != verse_id("T11"))
     assert "T11" not in bench.body_scores(_found(found, names), truth, nothing_of_t11)[0]
+
+
+def test_a_body_of_tissue_outside_every_true_body_is_counted_as_false(bench):
+    truth = _column()
+    found = truth.copy()
+    assert bench.false_bodies(found, truth) == 0
+    found[:, :, 5] = 30  # a slab of tissue beside the column, taken for a body
+    assert bench.false_bodies(found, truth) == 1
+    found[1:6, 1:5, 1:5] = 0  # T11 missed: a missed body is not a false one
+    assert bench.false_bodies(found, truth) == 1
