@@ -265,3 +265,17 @@ def segment_small_phantom_without_t1(
     t2 = None if stir_alone else frame.view(np.asarray(study.t2.data, dtype=np.float32))
     autoseg.segment_bodies(None, stir, frame.spacing, t2=t2, params=params, fat_suppressed=True)
     return stir, t2
+
+
+def record_calls(monkeypatch, module, name: str) -> list[tuple[tuple, dict]]:
+    """Wrap ``module.name`` so each call's ``(args, kwargs)`` is recorded, then the original
+    runs; returns the list the calls are appended to (for tests of which steps run)."""
+    calls: list[tuple[tuple, dict]] = []
+    real = getattr(module, name)
+
+    def recorded(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recorded)
+    return calls

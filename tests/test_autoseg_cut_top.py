@@ -14,7 +14,7 @@ import bmetoolkit.spine.autoseg as autoseg
 from bmetoolkit.spine.autoseg.checks import relabelled
 from bmetoolkit.spine.autoseg.cut_top import add_cut_top
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from tests.helpers import segment_small_phantom_without_t1
+from tests.helpers import record_calls, segment_small_phantom_without_t1
 from tests.test_autoseg_edge_disc import DEPTH, FACTOR, HEIGHT, MIDLINE, SPACING, _column
 
 
@@ -75,13 +75,6 @@ def test_nothing_is_added_when_the_top_segment_reaches_the_edge():
 @pytest.mark.parametrize("on", [True, False])
 def test_segment_bodies_reads_it_from_a_stir_alone_only(monkeypatch, stir_alone, on):
     """Wired into :func:`segment_bodies`: only without a T1 and a T2 and only when on."""
-    seen = []
-    real = autoseg.add_cut_top
-
-    def recorded(*args, **kwargs):
-        seen.append(True)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(autoseg, "add_cut_top", recorded)
+    calls = record_calls(monkeypatch, autoseg, "add_cut_top")
     segment_small_phantom_without_t1(stir_alone, AutosegParameters(suppressed_cut_top=on))
-    assert seen == ([True] if on and stir_alone else [])
+    assert len(calls) == (1 if on and stir_alone else 0)

@@ -14,7 +14,7 @@ import pytest
 import bmetoolkit.spine.autoseg as autoseg
 from bmetoolkit.spine.autoseg.edge_disc import column_discs, drop_without_disc_at_top
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from tests.helpers import segment_small_phantom_without_t1
+from tests.helpers import record_calls, segment_small_phantom_without_t1
 from tests.test_autoseg_edge_disc import DEPTH, FACTOR, HEIGHT, MIDLINE, PITCH, SPACING, _column
 
 
@@ -65,13 +65,7 @@ def test_tissue_against_the_top_body_is_dropped_on_most_slices_too():
 @pytest.mark.parametrize("on", [True, False])
 def test_segment_bodies_reads_it_from_a_stir_alone_only(monkeypatch, stir_alone, on):
     """Wired into :func:`segment_bodies`: only without a T1 and a T2 and only when on."""
-    seen = []
-    real = autoseg.drop_without_disc_at_top
-
-    def recorded(*args, **kwargs):
-        seen.append(args[5] if len(args) > 5 else kwargs.get("on_most_slices", False))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(autoseg, "drop_without_disc_at_top", recorded)
+    calls = record_calls(monkeypatch, autoseg, "drop_without_disc_at_top")
     segment_small_phantom_without_t1(stir_alone, AutosegParameters(edge_disc_on_most_slices=on))
+    seen = [a[5] if len(a) > 5 else k.get("on_most_slices", False) for a, k in calls]
     assert seen == [on and stir_alone]

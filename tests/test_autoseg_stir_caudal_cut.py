@@ -15,7 +15,7 @@ import pytest
 import bmetoolkit.spine.autoseg as autoseg
 from bmetoolkit.spine.autoseg.oversized import cut_back_caudal
 from bmetoolkit.spine.autoseg.params import AutosegParameters
-from tests.helpers import segment_small_phantom_without_t1
+from tests.helpers import record_calls, segment_small_phantom_without_t1
 from tests.test_autoseg_oversized import MIDLINE, SPACING, _column, _dice
 
 
@@ -36,16 +36,10 @@ def test_segment_bodies_cuts_the_caudal_segment_from_a_stir_alone_when_on(
 ):
     """From a STIR alone the cut is read only with ``suppressed_caudal_cut``; a STIR with a
     T2 (the T2 path, which reads the T2) is not affected by it."""
-    images = []
-    real = autoseg.cut_back_caudal
-
-    def recorded(bodies, image, *args, **kwargs):
-        images.append(image)
-        return real(bodies, image, *args, **kwargs)
-
-    monkeypatch.setattr(autoseg, "cut_back_caudal", recorded)
+    calls = record_calls(monkeypatch, autoseg, "cut_back_caudal")
     params = AutosegParameters(suppressed_caudal_cut=on)
     stir, t2 = segment_small_phantom_without_t1(stir_alone, params)
+    images = [args[1] for args, _ in calls]
     if stir_alone and not on:
         assert images == []
     else:

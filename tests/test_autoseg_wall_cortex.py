@@ -14,7 +14,7 @@ import pytest
 import bmetoolkit.spine.autoseg as autoseg
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from bmetoolkit.spine.autoseg.wall_cortex import cut_beyond_wall_cortex, wall_cut_depths
-from tests.helpers import segment_small_phantom_without_t1
+from tests.helpers import record_calls, segment_small_phantom_without_t1
 
 SPACING = np.ones(3)
 SHAPE = (60, 40, 30)
@@ -111,13 +111,6 @@ def test_the_parameter_is_on_and_documented() -> None:
 def test_segment_bodies_cuts_at_the_wall_from_a_plain_t2_only(monkeypatch, stir_alone, on):
     """Wired into :func:`segment_bodies`: on the plain T2 path (a T2, no T1) when on; not
     from a STIR alone."""
-    calls = []
-    real = autoseg.cut_beyond_wall_cortex
-
-    def recorded(*args, **kwargs):
-        calls.append(True)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(autoseg, "cut_beyond_wall_cortex", recorded)
+    calls = record_calls(monkeypatch, autoseg, "cut_beyond_wall_cortex")
     segment_small_phantom_without_t1(stir_alone, AutosegParameters(t2_wall_cortex=on))
-    assert calls == ([True] if on and not stir_alone else [])
+    assert len(calls) == (1 if on and not stir_alone else 0)
