@@ -106,9 +106,11 @@ def body_scores(
     """Dice per true level, and whether every body found got its own VerSe id and name.
 
     A true body that was missed scores (about) Dice 0 but does not make the levels wrong; one
-    found under another level's id or name does. A true body counts as missed when the
-    segment overlapping it most is mostly another true body (a neighbour reaching a few
-    voxels into it), so that neighbour's id says nothing about this body's level.
+    found under another level's id or name does, and so does a segment named after a true
+    body in view that it neither mostly lies in nor mostly holds. A true body counts as
+    missed when the segment overlapping it most is mostly another true body (a neighbour
+    reaching a few voxels into it), or mostly tissue holding little of it, so that segment's
+    id says nothing about this body's level.
 
     With ``covered`` (the voxels the segmented image shows) the truth and the bodies are
     both read there only, as a reader tracing on that image would see them; a true body
@@ -128,9 +130,43 @@ def body_scores(
         best = int(ids[np.argmax(counts)])
         mask = found == best
         dice[level_name(verse)] = 2 * float((mask & true).sum()) / float(mask.sum() + true.sum())
-        if _majority_level(truth[mask]) == verse:
+        if _majority_level(truth[mask]) == verse and _holds(mask, true):
             right &= best == verse and result.levels.get(best) == level_name(verse)
-    return dice, right
+    return dice, right and not _named_in_another_place(found, truth, result.levels)
+
+
+def _holds(mask: np.ndarray, true: np.ndarray) -> bool:
+    """Whether a segment mostly lies in a true body or holds most of it (else the body counts
+    as missed, and the segment's name is not read as that body's)."""
+    shared = float((mask & true).sum())
+    return shared >= FALSE_BODY_SHARE * mask.sum() or shared >= 0.5 * true.sum()
+
+
+def _verse_of_name(name: str) -> int | None:
+    """The VerSe id a body's name gives (None for ``"body 3"`` and other unnamed bodies)."""
+    try:
+        return verse_id(name)
+    except ValueError:
+        return None
+
+
+def _named_in_another_place(found: np.ndarray, truth: np.ndarray, levels: dict) -> bool:
+    """Whether a body carries the name of a true body in view that it neither mostly lies in
+    nor mostly holds.
+
+    The per-level check reads each true body's best segment; a segment of tissue named after a
+    true body that was missed (a block above a missed T11 counted as T11 from the sacrum)
+    holds too little of it to be read there, yet its name is wrong.
+    """
+    for body, name in levels.items():
+        verse = _verse_of_name(str(name))
+        true = truth == verse if verse is not None else None
+        if true is None or not true.any():
+            continue  # unnamed, or a level the truth does not hold (T10 above the phantom's T11)
+        mask = found == body
+        if mask.any() and not _holds(mask, true):
+            return True
+    return False
 
 
 def _majority_level(true_ids: np.ndarray) -> int:

@@ -47,6 +47,21 @@ def test_a_body_named_as_another_level_makes_the_levels_wrong(bench):
     assert not right
 
 
+def test_a_block_above_a_missed_body_named_after_it_makes_the_levels_wrong(bench):
+    truth = np.pad(_column(), ((6, 0), (0, 0), (0, 0)))  # room above T11 (rows 7-11)
+    found = np.where(truth == verse_id("T11"), 0, truth)  # T11 missed
+    block = np.zeros_like(found, dtype=bool)
+    block[0:6, 1:5, 1:5] = block[7, 1:5, 1:5] = True  # tissue above, one row into T11
+    as_t10 = _found(np.where(block, verse_id("T10"), found), {"T12": "T12", "L1": "L1"})
+    as_t10.levels[verse_id("T10")] = "T10"  # the place of a T10, which this truth does not hold
+    assert bench.body_scores(as_t10, truth)[1]
+    # counted up from the sacrum past the missed T11
+    as_t11 = _found(
+        np.where(block, verse_id("T11"), found), {"T11": "T11", "T12": "T12", "L1": "L1"}
+    )
+    assert not bench.body_scores(as_t11, truth)[1]
+
+
 def test_bodies_scored_on_the_covered_voxels_leave_out_what_the_image_does_not_show(bench):
     truth = _column()
     found = np.where(truth == verse_id("T11"), 0, truth)
