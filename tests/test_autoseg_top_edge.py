@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bmetoolkit.spine.autoseg.checks import drop_large_at_edges
-from bmetoolkit.spine.autoseg.top_edge import cut_back_top
+from bmetoolkit.spine.autoseg.top_edge import cut_back_top, rounded_front
 
 SPACING = np.ones(3)
 FRONT = 10.0  # the canal's front (AP index) on every row
@@ -115,3 +115,33 @@ def test_top_body_cut_to_the_bodies_next_below_it_not_to_a_shallow_sacrum():
     assert len(notes) == 1 and "cut back" in notes[0]
     depth = np.flatnonzero(top.any(axis=(1, 2))).max()
     assert 40 <= depth <= 42  # bodies 2 and 3: 30 + 2 mm, not the sacrum's 15 + 2 mm
+
+
+def test_top_body_kept_is_cut_to_a_bodys_rounded_front():
+    bodies, image, front = _column()
+    box, _ = cut_back_top(bodies, image, front, MIDLINE, SPACING)
+    out, notes = cut_back_top(bodies, image, front, MIDLINE, SPACING, rounded=True)
+    top, boxed = out == 4, box == 4
+    assert len(notes) == 1 and "rounded front cut" in notes[0]
+    assert np.all(top <= boxed)  # only voxels of the box's cut are taken away
+    # In front of the middle of the depth it may reach (10 + 32 / 2), the corners of the box
+    # are cut; behind it and along the midline in front, the box's cut is kept.
+    row = 115
+    assert boxed[40, row, 9] and not top[40, row, 9]  # an anterolateral corner
+    assert top[40, row, 20] and top[12, row, 9]  # the front at the midline; a posterior corner
+    assert np.array_equal(top[:26], boxed[:26])
+    assert np.array_equal(out == 3, bodies == 3)  # the other bodies as they were
+
+
+def test_rounded_front_keeps_no_segment_the_box_would_drop():
+    bodies, image, front = _column()
+    bodies[bodies == 4] = 0
+    bodies[11:56, 100:160, 2:39] = 4  # the top body in tissue above, in front, beside, below
+    # Cut to the bodies' depth and width, 1.43 times the body below: too large, dropped.
+    # Its rounded part alone would be under 1.3 times, but the decision is the box's.
+    limit = 1.3 * (bodies == 3).sum()
+    rounded = rounded_front(bodies.shape, front, MIDLINE, 32.0, 14.0)
+    assert ((bodies == 4) & rounded)[11:43, 100:129, 6:35].sum() < limit
+    for kept in (False, True):
+        out, notes = cut_back_top(bodies, image, front, MIDLINE, SPACING, rounded=kept)
+        assert notes == [] and np.array_equal(out, bodies)

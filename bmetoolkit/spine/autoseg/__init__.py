@@ -404,6 +404,7 @@ def _segment_column(
                 canal.midline,
                 spacing,
                 smallest=params.t2_top_cut_smallest,
+                rounded=params.t2_top_cut_rounded,
             )
         checked, at_edges = drop_large_at_edges(bodies, spacing)
         if at_edges and not suppressed_alone and params.t2_edge_other_reading:

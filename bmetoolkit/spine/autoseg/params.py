@@ -425,6 +425,16 @@ class AutosegParameters:
         is no deeper and no wider than those, and the body below may itself hold tissue
         in front of or beside it (the sacrum at the column's foot, tilted, is not read as
         a depth). Since 2026-12-03, session 36.
+    t2_top_cut_rounded : bool
+        With ``t2_top_cut``: the cut-back top body, once kept, is cut to a body's rounded
+        front: in front of the middle of the depth it may reach, to the half-ellipse of that
+        depth and its half-width (a vertebral body's front is an arc; the box's corners in
+        front of it hold the tissue beside it). Only the outline of a body already kept
+        changes, so no segment the size check would drop is kept
+        (:func:`bmetoolkit.spine.autoseg.top_edge.rounded_front`). Off by default: on the
+        tuning and check ranges it moved no summary figure (a few top bodies 0.02-0.06
+        better, two bodies below 0.013-0.031 worse) and the held-out plain T2's worst
+        decile fell 0.817 -> 0.812. Since 2026-12-03, session 37.
     t2_shell_valley : bool
         From a plain T2 alone: a body face that gets no dark shell (``dark_shell_max_mm``)
         because the tissue beyond its cortex is darker than the marrow (the disc's annulus
@@ -616,6 +626,7 @@ class AutosegParameters:
     suppressed_half_edge: bool = True
     t2_top_cut: bool = True
     t2_top_cut_smallest: bool = True
+    t2_top_cut_rounded: bool = False
     t2_shell_valley: bool = True
     t2_posterior_band: bool = True
     t2_empty_levels: bool = True

@@ -30,7 +30,7 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.lower_edge import _mid_slice, cut_at_lower_endplate
 
-__all__ = ["cut_back_top"]
+__all__ = ["cut_back_top", "rounded_front"]
 
 Labels = NDArray[np.int32]
 
@@ -61,6 +61,7 @@ def cut_back_top(
     midline: float,
     spacing: NDArray,
     smallest: bool = False,
+    rounded: bool = False,
 ) -> tuple[Labels, list[str]]:
     """The cranial-most segment at the upper edge, too large for a body, cut back to one.
 
@@ -79,6 +80,9 @@ def cut_back_top(
         The depth and half-width the cut keeps are the smallest of the
         :data:`NEAREST_BODIES` whole bodies next below
         (``AutosegParameters.t2_top_cut_smallest``), not the body below's.
+    rounded : bool, optional
+        The part kept is then cut to the front a body has (:func:`rounded_front`;
+        ``AutosegParameters.t2_top_cut_rounded``); its largest connected part is kept.
 
     Returns
     -------
@@ -129,6 +133,10 @@ def cut_back_top(
     kept_rows = np.flatnonzero(kept.any(axis=(0, 2)))
     if kept_rows[-1] >= rows - edge or kept.sum() > LARGE_AT_EDGE_FACTOR * volumes[below]:
         return bodies, []
+    boxed = int(kept.sum())
+    if rounded:  # after the decision: only the outline of a body kept changes
+        arc = largest_part(kept & rounded_front(kept.shape, front, midline, reach, half))
+        kept = arc if arc.any() else kept
     out = np.where(segment, 0, bodies).astype(np.int32)
     out[kept] = top
     voxel = float(np.prod(spacing)) / 1000
@@ -138,4 +146,30 @@ def cut_back_top(
         "its caudal body's superior endplate and the depth and width of the body below: "
         "the top body joined to the tissue above and in front of it"
     )
+    if int(kept.sum()) < boxed:
+        note += f" ({(boxed - int(kept.sum())) * voxel:.1f} mL beyond a body's rounded front cut)"
     return out, [note]
+
+
+def rounded_front(
+    shape: tuple[int, ...], front: NDArray, midline: float, reach: float, half: float
+) -> NDArray[np.bool_]:
+    """The voxels inside a body's rounded front, for a body reaching ``reach`` voxels in front
+    of the canal's ``front`` (per SI row) and ``half`` voxels either side of ``midline``.
+
+    Behind the middle of that depth every voxel is inside (the posterior wall is flat and
+    the pedicles meet the body at its posterolateral corners); in front of it, those
+    inside the half-ellipse whose semi-axes are half the depth (AP) and ``half`` (LR): a
+    vertebral body's front is an arc, so the corners of the box in front of it are the
+    tissue beside it.
+
+    Examples
+    --------
+    >>> inside = rounded_front((21, 1, 21), np.zeros(1), 10.0, 20.0, 10.0)
+    >>> bool(inside[5, 0, 0]), bool(inside[15, 0, 10]), bool(inside[18, 0, 3])
+    (True, True, False)
+    """
+    middle = reach / 2.0
+    ahead = np.maximum(np.arange(shape[0])[:, None] - front[None, :] - middle, 0.0) / middle
+    aside = (np.arange(shape[2]) - midline) / half
+    return ahead[:, :, None] ** 2 + aside[None, None, :] ** 2 <= 1.0
