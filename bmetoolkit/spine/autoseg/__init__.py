@@ -727,12 +727,18 @@ def find_vertebral_bodies(study: Study, params: AutosegParameters | None = None)
     # segments' outlines are not always the endplates: each surface's tilt is read on the
     # image's cortex instead.
     stir_alone = study.t1 is None and study.t2 is None
+    # From a T2 alone too (the cortex is dark on a T2), since session 37.
+    window = params.suppressed_endplate_window_mm if stir_alone else 0.0
+    t2_alone = study.t1 is None and study.t2 is not None
+    if t2_alone:
+        window = params.t2_endplate_window_mm
     shapes = body_shapes(
         named[crop],
         found.midline - lr.start,
         frame.spacing,
         fluid=fluid,
-        endplate_window_mm=params.suppressed_endplate_window_mm if stir_alone else 0.0,
+        endplate_window_mm=window,
+        neighbour_faces_outline=t2_alone,
     )
     assignment = assign_levels(
         shapes, found.marrow[crop], frame.spacing, params, canal_end_row=found.canal_rows[0]

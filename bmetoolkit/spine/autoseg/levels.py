@@ -176,6 +176,7 @@ def body_shapes(
     spacing: NDArray,
     fluid: NDArray | None = None,
     endplate_window_mm: float = 0.0,
+    neighbour_faces_outline: bool = False,
 ) -> list[BodyShape]:
     """Centroid, endplate angle, extent and disc below of every body, cranial to caudal.
 
@@ -187,7 +188,12 @@ def body_shapes(
     (``BodyShape.endplates_deg``) is read on that slab, from the endplate's dark cortex
     within that distance of the section's face
     (:func:`.geometry.image_endplate_angles`), and from the section's outline where no
-    cortex shows.
+    cortex shows. With ``neighbour_faces_outline`` (a T2 alone,
+    ``AutosegParameters.t2_endplate_window_mm``) a face closer than that distance to the
+    next segment (the central gap between their mid-sagittal sections,
+    :func:`disc_height`) is read on its outline: the dark line beyond it may be the
+    neighbour's endplate (a segment that took the disc below it reaches the next body, and
+    the window beyond its face then holds that body's cortex, not its own).
     """
     n = int(bodies.max())
     index = np.arange(1, n + 1)
@@ -220,7 +226,11 @@ def body_shapes(
         profile = None
         if slab is not None and k > 0:
             profile = fluid_below(found[k - 1][3], section, slab, spacing)
-        surfaces = _surface_angles(section, slab, spacing, endplate_window_mm)
+        faces = (True, True)  # each face read on the image (where the window allows)
+        if neighbour_faces_outline:
+            above = shapes[-1].disc_below_mm if shapes else np.nan
+            faces = (not above < endplate_window_mm, not disc < endplate_window_mm)
+        surfaces = _surface_angles(section, slab, spacing, endplate_window_mm, faces)
         shapes.append(
             BodyShape(
                 label=int(label),
@@ -242,15 +252,20 @@ def body_shapes(
 
 
 def _surface_angles(
-    section: NDArray[np.bool_], slab: NDArray | None, spacing: NDArray, window_mm: float
+    section: NDArray[np.bool_],
+    slab: NDArray | None,
+    spacing: NDArray,
+    window_mm: float,
+    faces: tuple[bool, bool] = (True, True),
 ) -> tuple[float, float]:
     """A section's two surface inclinations (:class:`BodyShape` ``endplates_deg``): read on
-    the image's cortex where ``slab`` and ``window_mm`` allow and it shows
-    (:func:`.geometry.image_endplate_angles`), from the outline otherwise (only then
-    computed: :func:`.geometry.endplate_angles`)."""
+    the image's cortex where ``slab`` and ``window_mm`` allow, the face is one of ``faces``
+    (superior, inferior) and the cortex shows (:func:`.geometry.image_endplate_angles`),
+    from the outline otherwise (only then computed: :func:`.geometry.endplate_angles`)."""
     seen = (np.nan, np.nan)
-    if slab is not None and window_mm > 0:
-        seen = image_endplate_angles(section, slab, spacing, window_mm)
+    if slab is not None and window_mm > 0 and any(faces):
+        read = image_endplate_angles(section, slab, spacing, window_mm)
+        seen = tuple(a if on else np.nan for a, on in zip(read, faces, strict=True))
     if np.isfinite(seen).all():
         return float(seen[0]), float(seen[1])
     outline = endplate_angles(section, spacing)

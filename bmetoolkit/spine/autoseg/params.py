@@ -512,6 +512,20 @@ class AutosegParameters:
         lines agree within a voxel. The levels are read on the bodies
         before this cut (:mod:`bmetoolkit.spine.autoseg.wall_cortex`). Since 2026-12-03,
         session 35.
+    t2_endplate_window_mm : float
+        From a T2 alone (no T1): each body's two surface tilts, which the sacrum test
+        reads (the lumbosacral angle, ``sacrum_min_angle_deg``), are read on the image's
+        endplate cortex within this many mm of the segment's face, as
+        ``suppressed_endplate_window_mm`` reads them from a STIR alone
+        (:func:`~bmetoolkit.spine.autoseg.geometry.image_endplate_angles`; the outline
+        where the cortex shows in under half of the columns). The cortex is dark on a T2
+        too, against the marrow and the disc; the outline of an S1 segment read from a T2
+        alone stops short of its endplate or runs past it (a cut across the body, tissue
+        joined at a corner) and read the lumbosacral angle under 8 degrees where the true
+        one was 12. A face closer than this to the next segment is read on its outline
+        (``levels.body_shapes(..., neighbour_faces_outline=True)``): the dark line beyond
+        it may be that segment's endplate (a body that took its disc reaches the next
+        one). Since 2026-12-03 (session 37). 0 turns this off (the outline).
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -636,6 +650,7 @@ class AutosegParameters:
     t2_whole_height_over_tissue: bool = True
     t2_mid_slice_reach_mm: float = 3.0
     t2_wall_cortex: bool = True
+    t2_endplate_window_mm: float = 4.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
