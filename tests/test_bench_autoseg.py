@@ -86,3 +86,27 @@ def test_a_body_of_tissue_outside_every_true_body_is_counted_as_false(bench):
     assert bench.false_bodies(found, truth) == 1
     found[1:6, 1:5, 1:5] = 0  # T11 missed: a missed body is not a false one
     assert bench.false_bodies(found, truth) == 1
+
+
+def test_vertebra_above_reaches_the_phantom_its_cache_key_and_the_family_line(
+    bench, monkeypatch, capsys
+):
+    keys = []
+    monkeypatch.setattr(bench, "make_randomized_phantom", lambda seed, **options: options)
+    monkeypatch.setattr(bench, "cached", lambda cache, key, build: keys.append(key) or build())
+    assert "vertebra_above" not in bench._randomized(3, False, None)  # off: as before
+    monkeypatch.setitem(bench.OPTIONS, "vertebra_above", True)
+    assert bench._randomized(3, False, None) == {"kind": "random", "real_anatomy": False,
+                                                 "vertebra_above": True}  # fmt: skip
+    assert keys[0].endswith("-3") and keys[1].endswith("-3-vertebra_above")
+    row = {
+        "seed": 3, "kind": "random", "shape": "4x4x4", "n_bodies": 1, "dice": {"T10": 0.9},
+        "dice_covered": {"T10": 0.9}, "largest_ratio": 1.0, "false_bodies": 0,
+        "sacrum_in_view": True, "levels": "right", "confidence": 0.5, "seconds": 1.0,
+        "cpu_seconds": 1.0, "lesion_in": 0, "lesion_all": 0,
+    }  # fmt: skip
+    monkeypatch.setattr(bench, "_run_packed", lambda packed: row)
+    monkeypatch.setitem(bench.OPTIONS, "vertebra_above", False)
+    assert bench.main(["--vertebra-above", "--seeds", "3"]) == 0
+    assert bench.OPTIONS["vertebra_above"] is True
+    assert "1 tuning vertebra-above studies" in capsys.readouterr().out

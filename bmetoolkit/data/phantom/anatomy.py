@@ -23,7 +23,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
@@ -177,6 +177,12 @@ class AnatomyConfig:
     #: spheres (anterior distance from the spine's centre line, LR, world SI, radius; mm).
     bowel_loops: tuple[tuple[float, float, float, float], ...] = ()
     bowel_wall_mm: float = 2.5
+    #: Render the vertebra above the first level (T10 above T11, absent at the defaults) as
+    #: a healthy body of its own: marrow, cortex and endplates, canal and posterior elements
+    #: as every other level has, labelled with its VerSe id in the truth. Its dimensions are
+    #: those of the virtual ``above`` vertebra (the first level's), with the disc above it
+    #: as thick as the disc under it. No lesion is drawn in it (it is not in ``levels``).
+    render_above: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,8 @@ class Vertebra:
     """One vertebra of the phantom with its local frame and dimensions (mm).
 
     ``rendered`` is False for the virtual vertebra above the first level, which only bounds
-    the disc above it.
+    the disc above it (True when :attr:`AnatomyConfig.render_above` renders it; its
+    ``index`` is then the number of levels, so its sample codes follow the levels' own).
     """
 
     level: str
@@ -266,7 +273,9 @@ def body_height_reference_mm(vertebra: Vertebra) -> float:
 class Spine:
     """The vertebrae of the phantom plus the anatomy parameters they came from.
 
-    ``above`` is the virtual (unrendered) vertebra bounding the disc above the first level.
+    ``above`` is the vertebra bounding the disc above the first level: virtual (unrendered)
+    by default, a body of its own (e.g. T10) with :attr:`AnatomyConfig.render_above`, when
+    ``beyond`` is the virtual vertebra bounding the disc above it in turn.
     """
 
     vertebrae: tuple[Vertebra, ...]
@@ -275,10 +284,16 @@ class Spine:
     curve_z: NDArray[np.float64] = field(repr=False)
     curve_y: NDArray[np.float64] = field(repr=False)
     curve_tilt: NDArray[np.float64] = field(repr=False)
+    beyond: Vertebra | None = None
+
+    @property
+    def bodies(self) -> tuple[Vertebra, ...]:
+        """Every rendered vertebral body: the levels, then ``above`` when it is rendered."""
+        return (*self.vertebrae, self.above) if self.above.rendered else self.vertebrae
 
     def vertebra(self, level: str) -> Vertebra:
-        """The vertebra at ``level`` (e.g. ``"L4"``)."""
-        for vertebra in self.vertebrae:
+        """The rendered vertebra at ``level`` (e.g. ``"L4"``, or ``"T10"`` when rendered)."""
+        for vertebra in self.bodies:
             if vertebra.level == level:
                 return vertebra
         raise KeyError(f"level {level!r} is not in the phantom (levels: {self.levels})")
@@ -378,10 +393,12 @@ def build_spine(config: AnatomyConfig, rng: np.random.Generator | None = None) -
     above_centre = (
         first.centre + (first.height_mm / 2 + discs[0]) * first.u + first.height_mm / 2 * first.u
     )
+    rendered = config.render_above
+    above_level = _level_above(config.levels[0]) if rendered else "above"
     above = Vertebra(
-        level="above",
-        verse_id=0,
-        index=-1,
+        level=above_level,
+        verse_id=VERSE_IDS[above_level] if rendered else 0,
+        index=n if rendered else -1,
         centre=above_centre,
         tilt_rad=first.tilt_rad,
         height_mm=first.height_mm,
@@ -389,9 +406,19 @@ def build_spine(config: AnatomyConfig, rng: np.random.Generator | None = None) -
         lr_radius_mm=first.lr_radius_mm,
         dome_superior_mm=dome,
         dome_inferior_mm=dome,
-        rendered=False,
+        rendered=rendered,
         waist=config.body_waist,
     )
+    beyond = None
+    if rendered:  # the virtual vertebra above it bounds its upper disc (as thick as its lower)
+        beyond = replace(
+            above,
+            level="beyond",
+            verse_id=0,
+            index=-1,
+            centre=above.centre + (above.height_mm + discs[0]) * above.u,
+            rendered=False,
+        )
     chain = [above, *vertebrae]
     curve_z = np.array([v.centre[2] for v in chain])
     order = np.argsort(curve_z)
@@ -402,4 +429,18 @@ def build_spine(config: AnatomyConfig, rng: np.random.Generator | None = None) -
         curve_z=curve_z[order],
         curve_y=np.array([v.centre[1] for v in chain])[order],
         curve_tilt=np.array([v.tilt_rad for v in chain])[order],
+        beyond=beyond,
     )
+
+
+def _level_above(level: str) -> str:
+    """The level right above ``level`` (``"T11"`` -> ``"T10"``), for a rendered ``above``.
+
+    >>> _level_above("T11"), _level_above("L1")
+    ('T10', 'T12')
+    """
+    names = {verse: name for name, verse in VERSE_IDS.items() if name not in ("L6", "T13")}
+    verse = VERSE_IDS[level]
+    if verse - 1 not in names:  # C1, or S1 (above it lies L5 or L6: name the levels)
+        raise ValueError(f"no vertebra above {level!r} to render")
+    return names[verse - 1]

@@ -111,7 +111,7 @@ class PhantomStudy:
         >>> fine["modic_map"].spacing.tolist(), int(fine["modic_map"].data.max())
         ([2.0, 2.0, 2.0], 2)
         """
-        corners = np.vstack([_body_box(v) for v in self.spine.vertebrae])
+        corners = np.vstack([_body_box(v) for v in self.spine.bodies])
         return self.truth_on(fine_grid(corners, spacing_mm))
 
     def write_nifti(self, folder: str | os.PathLike) -> dict[str, Path]:

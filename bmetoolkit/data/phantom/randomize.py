@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -102,7 +103,7 @@ HELD_OUT_SEEDS: tuple[int, ...] = tuple(range(5000, 5060))
 STREAMS = (
     "anatomy", "bone", "lesions", "contrast", "texture", "mottle", "discs", "fluid",
     "acquisition", "fov", "storage", "bias", "snr", "noise_t1", "noise_t2", "noise_fluid",
-    "surroundings", "pelvis", "veins",
+    "surroundings", "pelvis", "veins", "above",
 )  # fmt: skip
 
 # --- lesions -------------------------------------------------------------------------------
@@ -233,6 +234,14 @@ BOWEL_LOOP_RADIUS_MM: Range = (8.0, 25.0)
 BOWEL_LOOP_AP_MM: Range = (35.0, 140.0)
 BOWEL_LOOP_LR_MM: Range = (-70.0, 70.0)
 BOWEL_WALL_MM: Range = (1.5, 4.0)
+#: Opt-in vertebra above T11 (``vertebra_above=True``): T10 rendered as a healthy body with
+#: the case's marrow, its texture drawn from its own stream: fat spots and red-marrow islands
+#: (counts, inclusive: about the levels' mean per body), fatty bands, a basivertebral vein and
+#: mottling as the levels have, and its own body-to-body signal variation (relative SD, as
+#: :class:`~.render.ContrastSpec`'s ``marrow_variation``).
+ABOVE_FAT_SPOTS = (0, 2)
+ABOVE_RED_ISLANDS = (0, 1)
+ABOVE_MARROW_VARIATION = 0.04
 #: Opt-in resampled data (``resampled_1mm=True``): the images rendered on their drawn grids
 #: are resampled (linear interpolation) onto voxels of this size (mm), isotropic, as 3-5 mm
 #: slices resampled to 1 mm before they reach the user.
@@ -321,8 +330,9 @@ class CaseDraws:
         How 8-bit and float images were made from the uint16 ones.
     surroundings : dict of str to Any
         :class:`AnatomyConfig` fields of the vessels, iliac wings, bowel gas and psoas (empty
-        unless drawn with ``real_anatomy=True``), and of the lower sacrum, pelvic bone and
-        bowel loops (with ``pelvis_and_bowel=True``).
+        unless drawn with ``real_anatomy=True``), of the lower sacrum, pelvic bone and
+        bowel loops (with ``pelvis_and_bowel=True``) and ``render_above`` (with
+        ``vertebra_above=True``).
     resampled_mm : float
         Voxel size (mm) the rendered images and truth were resampled to (0: not resampled).
     """
@@ -602,12 +612,12 @@ def _draw_lesions(rng: np.random.Generator, spine: Spine, kind: str, fov: str) -
 
 
 def _spots(
-    rng: np.random.Generator, spine: Spine, count: tuple[int, int], diameters: Range,
-    ratios: dict[str, Range],
+    rng: np.random.Generator, vertebrae: Sequence[Vertebra], count: tuple[int, int],
+    diameters: Range, ratios: dict[str, Range],
 ) -> list[Spot]:  # fmt: skip
     spots = []
     for _ in range(int(rng.integers(count[0], count[1] + 1))):
-        vertebra = spine.vertebrae[int(rng.integers(len(spine.vertebrae)))]
+        vertebra = vertebrae[int(rng.integers(len(vertebrae)))]
         half = (vertebra.ap_radius_mm, vertebra.lr_radius_mm, vertebra.height_mm / 2)
         centre = tuple(
             _uniform(rng, (-f * h, f * h)) for f, h in zip(SPOT_POSITION, half, strict=True)
@@ -623,9 +633,11 @@ def _spots(
     return spots
 
 
-def _bands(rng: np.random.Generator, spine: Spine) -> list[Band]:
+def _bands(
+    rng: np.random.Generator, spine: Spine, vertebrae: Sequence[Vertebra] | None = None
+) -> list[Band]:
     bands = []
-    for vertebra in spine.vertebrae:
+    for vertebra in spine.vertebrae if vertebrae is None else vertebrae:
         for endplate in endplates_of(spine, vertebra):
             if rng.random() < BAND_PROBABILITY:
                 bands.append(
@@ -640,10 +652,10 @@ def _bands(rng: np.random.Generator, spine: Spine) -> list[Band]:
     return bands
 
 
-def _veins(rng: np.random.Generator, spine: Spine) -> list[Vein]:
+def _veins(rng: np.random.Generator, vertebrae: Sequence[Vertebra]) -> list[Vein]:
     """A basivertebral vein in most bodies, each drawn on its own."""
     veins = []
-    for vertebra in spine.vertebrae:
+    for vertebra in vertebrae:
         if rng.random() >= VEIN_PROBABILITY:
             continue
         split = _uniform(rng, VEIN_SPLIT) if rng.random() < VEIN_SPLIT_PROBABILITY else 1.0
@@ -664,8 +676,8 @@ def _veins(rng: np.random.Generator, spine: Spine) -> list[Vein]:
 
 def _texture(rngs: dict[str, np.random.Generator], spine: Spine) -> Texture:
     rng = rngs["texture"]
-    spots = _spots(rng, spine, FAT_SPOTS, FAT_SPOT_DIAMETER_MM, FAT_SPOT_RATIOS)
-    spots += _spots(rng, spine, RED_ISLANDS, RED_ISLAND_DIAMETER_MM, RED_ISLAND_RATIOS)
+    spots = _spots(rng, spine.vertebrae, FAT_SPOTS, FAT_SPOT_DIAMETER_MM, FAT_SPOT_RATIOS)
+    spots += _spots(rng, spine.vertebrae, RED_ISLANDS, RED_ISLAND_DIAMETER_MM, RED_ISLAND_RATIOS)
     bands = _bands(rng, spine)
     mottle = rngs["mottle"]
     discs = rngs["discs"]
@@ -685,7 +697,27 @@ def _texture(rngs: dict[str, np.random.Generator], spine: Spine) -> Texture:
         mottle_seed=int(mottle.integers(2**31)),
         dark_discs=dark,
         bias=Bias(_uniform(bias, BIAS_AMPLITUDE), tuple(float(v) for v in direction)),  # type: ignore[arg-type]
-        veins=tuple(_veins(rngs["veins"], spine)),
+        veins=tuple(_veins(rngs["veins"], spine.vertebrae)),
+    )
+
+
+def _above_texture(rng: np.random.Generator, spine: Spine, texture: Texture) -> Texture:
+    """``texture`` with the rendered ``above`` vertebra's (T10's) own, from its own stream:
+    spots, bands, a vein, its mottling field's seed and its signal variation per role."""
+    above = (spine.above,)
+    spots = _spots(rng, above, ABOVE_FAT_SPOTS, FAT_SPOT_DIAMETER_MM, FAT_SPOT_RATIOS)
+    spots += _spots(rng, above, ABOVE_RED_ISLANDS, RED_ISLAND_DIAMETER_MM, RED_ISLAND_RATIOS)
+    bands = _bands(rng, spine, above)
+    veins = _veins(rng, above)
+    return replace(
+        texture,
+        spots=(*texture.spots, *spots),
+        bands=(*texture.bands, *bands),
+        veins=(*texture.veins, *veins),
+        above_mottle_seed=int(rng.integers(2**31)),
+        above_gain={
+            role: 1 + ABOVE_MARROW_VARIATION * float(rng.standard_normal()) for role in ROLES
+        },
     )
 
 
@@ -755,6 +787,7 @@ def draw_case(
     real_anatomy: bool = False,
     pelvis_and_bowel: bool = False,
     resampled_1mm: bool = False,
+    vertebra_above: bool = False,
 ) -> CaseDraws:
     """Every random draw of a case, each property from its own stream of ``seed``.
 
@@ -777,6 +810,11 @@ def draw_case(
     resampled_1mm : bool
         The rendered images resampled (linearly) onto 1 mm isotropic voxels over the same
         fields of view, and the truth with them (nearest): data resampled from thick slices.
+    vertebra_above : bool
+        Also render the vertebra above T11 (T10, where the field of view reaches it) as a
+        healthy body labelled 17 in the truth, with canal and posterior elements, its
+        texture from its own stream (:func:`_above_texture`; every other draw stays as
+        without it, lesions stay T11-S1).
 
     Returns
     -------
@@ -795,6 +833,12 @@ def draw_case(
     surroundings = _surroundings(rngs["surroundings"], spine) if real_anatomy else {}
     if pelvis_and_bowel:
         surroundings |= _pelvis_and_bowel(rngs["pelvis"], spine)
+    texture = _texture(rngs, spine)
+    if vertebra_above:
+        surroundings["render_above"] = True
+        texture = _above_texture(
+            rngs["above"], _spine(seed, cortex_mm, endplate_mm, surroundings), texture
+        )
     storage = rngs["storage"]
     snr = rngs["snr"]
     return CaseDraws(
@@ -805,7 +849,7 @@ def draw_case(
         endplate_mm=endplate_mm,
         lesion_ratios=_lesion_ratios(rngs["contrast"]),
         lesions=tuple(_draw_lesions(rngs["lesions"], spine, kind, fov)),
-        texture=_texture(rngs, spine),
+        texture=texture,
         fluid="t2fs" if rngs["fluid"].random() < T2FS_PROBABILITY else "stir",
         snr={role: _uniform(snr, SNR) for role in ROLES},
         grids=grids,
@@ -900,6 +944,7 @@ def make_randomized_phantom(
     real_anatomy: bool = False,
     pelvis_and_bowel: bool = False,
     resampled_1mm: bool = False,
+    vertebra_above: bool = False,
 ) -> PhantomStudy:
     """A phantom study whose every property is drawn from broad, realistic ranges.
 
@@ -914,9 +959,9 @@ def make_randomized_phantom(
         Coarse in-plane grids for fast tests.
     real_anatomy : bool
         Add vessels, iliac wings and bowel gas (see :func:`draw_case`).
-    pelvis_and_bowel, resampled_1mm : bool
+    pelvis_and_bowel, resampled_1mm, vertebra_above : bool
         Add the lower sacrum, pelvic bone and bowel loops; render on 1 mm isotropic
-        resampled grids (see :func:`draw_case`).
+        resampled grids; render T10 above T11 (see :func:`draw_case`).
 
     Returns
     -------
@@ -931,5 +976,6 @@ def make_randomized_phantom(
         real_anatomy=real_anatomy,
         pelvis_and_bowel=pelvis_and_bowel,
         resampled_1mm=resampled_1mm,
+        vertebra_above=vertebra_above,
     )
     return render_case(draws)

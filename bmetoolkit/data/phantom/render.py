@@ -261,7 +261,9 @@ def render(
     spine : Spine
     contrast : ContrastSpec
     rng : numpy.random.Generator
-        Source of the per-body variation, noise, scale and offset.
+        Source of the per-body variation, noise, scale and offset. A rendered ``above``
+        vertebra (T10) draws nothing from it: its signal is the table's (times the
+        ``effects``' gain), so the other draws stay what they are without it.
     effects : RenderEffects, optional
         Texture and bias applied to the image only (they draw nothing from ``rng``).
 
@@ -273,7 +275,9 @@ def render(
     """
     n = len(spine.vertebrae)
     variation = 1 + contrast.marrow_variation * rng.standard_normal(n)
-    table = signal_table(contrast.name, n, variation, signals=contrast.signals)
+    if spine.above.rendered:  # its own variation (if any) is a sample gain: rng's draws stay
+        variation = np.append(variation, 1.0)
+    table = signal_table(contrast.name, len(variation), variation, signals=contrast.signals)
     signal = table[samples.code]
     if effects is not None and effects.sample_gain is not None:
         where, factor = effects.sample_gain(samples)

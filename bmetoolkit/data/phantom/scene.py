@@ -5,7 +5,9 @@ get a tissue code. Work is vectorised over points and done block by block: each 
 evaluates the voxels of the index box around it. Painting order gives the priorities:
 background (air, fat, muscle, viscera; evaluated at voxel centres only, so without
 partial volume), then canal, posterior elements and discs, then the
-vertebral bodies with their lesions.
+vertebral bodies with their lesions. A rendered ``above`` vertebra (T10 above T11, see
+:attr:`~bmetoolkit.data.phantom.anatomy.AnatomyConfig.render_above`) is painted as a body of
+its own, after the levels' segments (its canal, posterior elements and upper disc).
 
 A sample code is ``tissue + N_TISSUES * (vertebra_index + 1)`` inside a vertebral body (so
 each body can have its own signal), and the plain tissue elsewhere. Lesions are kept apart:
@@ -229,9 +231,14 @@ def _paint_pelvis_and_bowel(
 
 
 def _paint_canal(spine: Spine, k: int, ap: Array, lr: Array, si: Array, code: NDArray) -> None:
-    """Posterior elements, canal, epidural fat, thecal sac (CSF) and cord of vertebra k."""
+    """Posterior elements, canal, epidural fat, thecal sac (CSF) and cord of vertebra k.
+
+    ``k`` indexes :attr:`Spine.vertebrae`; ``k == len(spine.vertebrae)`` is the rendered
+    ``above`` vertebra, whose canal reaches half its upper and lower discs (both as thick as
+    the one under it) and holds the cord.
+    """
     cfg = spine.config
-    vertebra = spine.vertebrae[k]
+    vertebra = spine.vertebrae[k] if k < len(spine.vertebrae) else spine.above
     a, h = vertebra.ap_radius_mm, vertebra.height_mm
     rc_ap, rc_lr = cfg.canal_ap_radius_mm, cfg.canal_lr_radius_mm
     centre_ap = -(a + cfg.ligament_gap_mm + rc_ap)
@@ -264,14 +271,18 @@ def _paint_canal(spine: Spine, k: int, ap: Array, lr: Array, si: Array, code: ND
     code[pedicle | lamina | spinous] = Tissue.POSTERIOR_BONE
 
     discs = cfg.disc_height_mm
-    above = discs[k] / 2
-    below = discs[k + 1] / 2 if k + 1 < len(discs) else discs[-1] / 2
+    rendered_above = k == len(spine.vertebrae)
+    if rendered_above:
+        above = below = discs[0] / 2
+    else:
+        above = discs[k] / 2
+        below = discs[k + 1] / 2 if k + 1 < len(discs) else discs[-1] / 2
     span = (si <= h / 2 + above + CANAL_OVERLAP_MM) & (si >= -h / 2 - below - CANAL_OVERLAP_MM)
     e2 = ((ap - centre_ap) / rc_ap) ** 2 + (lr / rc_lr) ** 2
     code[span & (e2 <= 1)] = Tissue.EPIDURAL_FAT
     code[span & (e2 <= cfg.thecal_sac_fraction**2)] = Tissue.CSF
     conus = spine.levels.index(cfg.conus_level) if cfg.conus_level in spine.levels else -1
-    if k <= conus:
+    if k <= conus or rendered_above:
         cord = ((ap - centre_ap) / cfg.cord_ap_radius_mm) ** 2 + (
             lr / cfg.cord_lr_radius_mm
         ) ** 2 <= 1
@@ -411,7 +422,10 @@ def label_samples(
 
     cfg = spine.config
     chain = [spine.above, *spine.vertebrae]
-    for k, vertebra in enumerate(spine.vertebrae):
+    segments = list(enumerate(zip(chain, spine.vertebrae, strict=False)))
+    if spine.above.rendered and spine.beyond is not None:  # its canal and upper disc
+        segments.append((len(spine.vertebrae), (spine.beyond, spine.above)))
+    for k, (upper, vertebra) in segments:
         a, h = vertebra.ap_radius_mm, vertebra.height_mm
         reach = (
             a + cfg.ligament_gap_mm + 2 * cfg.canal_ap_radius_mm + cfg.lamina_thickness_mm
@@ -425,12 +439,11 @@ def label_samples(
         if block is not None:
             x, y, z = _world(grid, offsets, block)
             _paint_canal(spine, k, *vertebra.local(x, y, z), code[block])
-        upper = chain[k]
         block = _block(grid, np.vstack([_body_corners(upper), _body_corners(vertebra)]))
         if block is not None:
             _paint_disc(upper, vertebra, *_world(grid, offsets, block), code[block])
 
-    for vertebra in spine.vertebrae:
+    for vertebra in spine.bodies:
         block = _block(grid, _body_corners(vertebra))
         if block is None:
             continue

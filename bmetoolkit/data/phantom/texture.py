@@ -26,6 +26,9 @@ truth is measured from.
 - **Bias field** (:class:`Bias`): a smooth multiplicative field, log-linear along a random
   direction, on top of the coil model.
 
+A rendered ``above`` vertebra (T10, ``vertebra_above=True`` of :mod:`.randomize`) gets the
+same kinds of texture, its own drawn (``Texture.above_mottle_seed``, ``Texture.above_gain``).
+
 Contrasts are named by role: ``"t1"``, ``"t2"`` and ``"fluid"`` (the STIR or fat-suppressed
 T2 series).
 
@@ -217,6 +220,12 @@ class Texture:
     bias : Bias, optional
     veins : tuple of Vein
         Basivertebral veins (at most one per body).
+    above_mottle_seed : int, optional
+        Seed of the mottling field of a rendered ``above`` vertebra (T10; its own field,
+        with the case's SD and length, so the levels' field stays as without it).
+    above_gain : dict of str to float
+        Signal of a rendered ``above`` vertebra's marrow relative to the table's, per role
+        (its own body-to-body variation; empty: 1).
     """
 
     spots: tuple[Spot, ...] = ()
@@ -227,10 +236,15 @@ class Texture:
     dark_discs: dict[str, float] = field(default_factory=dict)
     bias: Bias | None = None
     veins: tuple[Vein, ...] = ()
+    above_mottle_seed: int | None = None
+    above_gain: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The draws as plain JSON-ready values."""
-        return asdict(self)
+        """The draws as plain JSON-ready values (the ``above`` ones only when drawn)."""
+        values = asdict(self)
+        if self.above_mottle_seed is None and not self.above_gain:
+            del values["above_mottle_seed"], values["above_gain"]
+        return values
 
 
 def disc_names(spine: Spine) -> list[str]:
@@ -253,10 +267,15 @@ class MottleField:
     length_mm : float
         Correlation length (SD of the Gaussian smoothing kernel, mm).
     seed : int
+    levels : sequence of str, optional
+        The bodies the field covers (default: every level of ``spine.vertebrae``).
     """
 
-    def __init__(self, spine: Spine, length_mm: float, seed: int) -> None:
-        corners = np.vstack([_body_corners(spine, v.level) for v in spine.vertebrae])
+    def __init__(
+        self, spine: Spine, length_mm: float, seed: int, levels: Sequence[str] | None = None
+    ) -> None:
+        levels = spine.levels if levels is None else levels
+        corners = np.vstack([_body_corners(spine, level) for level in levels])
         low = corners.min(axis=0) - MOTTLE_MARGIN_MM
         high = corners.max(axis=0) + MOTTLE_MARGIN_MM
         self.grid = fine_grid(np.vstack([low, high]), MOTTLE_STEP_MM)
@@ -290,11 +309,18 @@ def _membership(inside_mm: NDArray, edge_mm: float) -> NDArray[np.float32]:
 
 
 def _marrow_gain(
-    texture: Texture, spine: Spine, role: str, field_: MottleField | None, samples: Samples
+    texture: Texture,
+    spine: Spine,
+    role: str,
+    field_: MottleField | None,
+    samples: Samples,
+    above_field: MottleField | None = None,
 ) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
     """Flat indices of the marrow samples and their texture factor for one role.
 
-    The factor is the mottling times the spots' and bands' factor (:func:`_feature_gain`).
+    The factor is the mottling times the spots' and bands' factor (:func:`_feature_gain`);
+    a rendered ``above`` vertebra's marrow is mottled by ``above_field`` (when given) and
+    scaled by its ``texture.above_gain``.
     """
     code = samples.code.reshape(-1)
     marrow = np.flatnonzero((code % N_TISSUES == Tissue.MARROW) & (code >= N_TISSUES))
@@ -302,11 +328,15 @@ def _marrow_gain(
         return marrow, np.ones(0, np.float32)
     points = _sample_points(samples, marrow)
     factor = np.ones(marrow.size, np.float32)
+    body = code[marrow] // N_TISSUES - 1
+    above = body == spine.above.index if spine.above.rendered else np.zeros(0, bool)
     sd = texture.mottle_sd.get(role, 0.0)
     if sd > 0 and field_ is not None:
-        factor *= np.exp(np.float32(MOTTLE_SIGN[role] * sd) * field_.at(points))
-    body = code[marrow] // N_TISSUES - 1
-    for vertebra in spine.vertebrae:
+        values = field_.at(points)
+        if above_field is not None and above.any():
+            values[above] = above_field.at(points[above])
+        factor *= np.exp(np.float32(MOTTLE_SIGN[role] * sd) * values)
+    for vertebra in spine.bodies:
         own = np.flatnonzero(body == vertebra.index)
         spots = [s for s in texture.spots if s.level == vertebra.level]
         bands = [b for b in texture.bands if b.level == vertebra.level]
@@ -325,6 +355,8 @@ def _marrow_gain(
         for vein in veins:  # blood replaces the marrow, texture and all
             m = _vein_membership(vein, vertebra, ap, lr, si)
             factor[own] += m * (np.float32(vein.ratios[role]) - factor[own])
+    if above.any() and role in texture.above_gain:
+        factor[above] *= np.float32(texture.above_gain[role])
     return marrow, factor
 
 
@@ -530,11 +562,16 @@ def render_effects(
     field_ = (
         MottleField(spine, texture.mottle_length_mm, texture.mottle_seed) if needs_field else None
     )
+    above_field = None
+    if needs_field and spine.above.rendered and texture.above_mottle_seed is not None:
+        above_field = MottleField(
+            spine, texture.mottle_length_mm, texture.above_mottle_seed, (spine.above.level,)
+        )
     effects: dict[str, RenderEffects] = {}
     for name, role in roles:
 
         def sample_gain(samples: Samples, role: str = role):
-            where, factor = _marrow_gain(texture, spine, role, field_, samples)
+            where, factor = _marrow_gain(texture, spine, role, field_, samples, above_field)
             if texture.veins:
                 opening, blood = _cortex_gain(
                     texture, spine, role, marrow_over_cortex[role], samples

@@ -7,7 +7,10 @@ least half of its samples (through the slice thickness and within the pixel) car
   lesion) and edema away from the endplates. Not Modic II or III, not a haemangioma.
 - ``modic_map``: 0 none, 1 type I, 2 type II, 3 type III (endplate lesions only).
 - ``vertebrae``: VerSe id of each vertebral **body** (cortex, marrow and lesions); posterior
-  elements are not labelled.
+  elements are not labelled. A rendered ``above`` vertebra (T10, see
+  :attr:`~bmetoolkit.data.phantom.anatomy.AnatomyConfig.render_above`) is labelled too; it
+  has no lesions and no rows in the endplate table (its upper endplate faces a disc the
+  phantom does not continue above).
 - ``tissue``: the most frequent :class:`~bmetoolkit.data.phantom.anatomy.Tissue` class of each
   voxel (e.g. to pick pure normal-marrow or haemangioma voxels).
 
@@ -102,7 +105,7 @@ def truth_masks(samples: Samples, spine: Spine) -> dict[str, Volume]:
         counts.sum(axis=-1) >= MAJORITY * code.shape[-1], np.argmax(counts, axis=-1) + 1, 0
     ).astype(np.uint8)
     index = _majority_vertebra((code // N_TISSUES - 1).astype(np.int16))
-    lookup = np.array([0] + [v.verse_id for v in spine.vertebrae], dtype=np.uint8)
+    lookup = np.array([0] + [v.verse_id for v in spine.bodies], dtype=np.uint8)
     ids = lookup[index + 1]
     affine = samples.grid.affine
     return {
