@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -279,3 +280,23 @@ def record_calls(monkeypatch, module, name: str) -> list[tuple[tuple, dict]]:
 
     monkeypatch.setattr(module, name, recorded)
     return calls
+
+
+@dataclass
+class NoT1Study:
+    """The fields of a study without a T1 that :func:`find_vertebral_bodies` reads."""
+
+    t2: Volume | None
+    stir: Volume | None
+    t1: None = None
+
+    @property
+    def fluid(self) -> Volume:
+        return self.stir if self.stir is not None else self.t2
+
+    @property
+    def grid(self) -> Grid:
+        return self.fluid.grid
+
+    def analysable(self) -> np.ndarray:
+        return np.ones(self.grid.shape, bool)

@@ -7,8 +7,6 @@ tested on small synthetic arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
@@ -19,31 +17,11 @@ from bmetoolkit.spine.autoseg.canal import find_canal
 from bmetoolkit.spine.autoseg.checks import check_sizes, confine_laterally
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.study import Study
-from bmetoolkit.volume import Grid, Volume
+from tests.helpers import NoT1Study
 from tests.test_autoseg import label_dice
 
 #: SPINEPS subregion ids of the vertebral body (corpus border, corpus) and its endplates.
 SPINEPS_BODY_SUBREGIONS = (49, 50, 62)
-
-
-@dataclass
-class NoT1Study:
-    """The fields of a study without a T1 that :func:`find_vertebral_bodies` reads."""
-
-    t2: Volume | None
-    stir: Volume | None
-    t1: None = None
-
-    @property
-    def fluid(self) -> Volume:
-        return self.stir if self.stir is not None else self.t2
-
-    @property
-    def grid(self) -> Grid:
-        return self.fluid.grid
-
-    def analysable(self) -> np.ndarray:
-        return np.ones(self.grid.shape, bool)
 
 
 @pytest.fixture(scope="module")

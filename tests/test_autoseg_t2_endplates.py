@@ -11,8 +11,6 @@ where the true S1 is tilted 12 degrees over L5. The cortex is dark on a T2 as on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
@@ -22,8 +20,7 @@ from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies
 from bmetoolkit.spine.autoseg.geometry import endplate_angles, image_endplate_angles
 from bmetoolkit.spine.autoseg.levels import assign_levels, body_shapes
 from bmetoolkit.study import Study
-from bmetoolkit.volume import Grid, Volume
-from tests.helpers import record_calls
+from tests.helpers import NoT1Study, record_calls
 
 SPACING = np.array([1.0, 1.0, 3.0])
 #: Tilts (deg, anterior-down) of L2 ... S1, cranial to caudal (the phantom's lordosis).
@@ -134,26 +131,6 @@ def test_a_face_against_the_next_segment_is_read_on_its_outline() -> None:
         assert read[k].endplates_deg == pytest.approx(before[k].endplates_deg)
 
 
-@dataclass
-class _NoT1Study:
-    """The fields of a study without a T1 that :func:`find_vertebral_bodies` reads."""
-
-    t2: Volume | None
-    stir: Volume | None
-    t1: None = None
-
-    @property
-    def fluid(self) -> Volume:
-        return self.stir if self.stir is not None else self.t2
-
-    @property
-    def grid(self) -> Grid:
-        return self.fluid.grid
-
-    def analysable(self) -> np.ndarray:
-        return np.ones(self.grid.shape, bool)
-
-
 @pytest.fixture(scope="module")
 def small_study() -> Study:
     phantom = make_phantom(seed=3, config=PhantomConfig.small())
@@ -177,8 +154,8 @@ def test_find_vertebral_bodies_reads_the_cortex_from_a_t2_alone(
     STIR's from a STIR alone, none with a T1."""
     calls = record_calls(monkeypatch, autoseg, "body_shapes")
     study = {
-        "t2": _NoT1Study(t2=small_study.t2, stir=None),
-        "stir": _NoT1Study(t2=None, stir=small_study.stir),
+        "t2": NoT1Study(t2=small_study.t2, stir=None),
+        "stir": NoT1Study(t2=None, stir=small_study.stir),
         "t1": small_study,
     }[images]
     find_vertebral_bodies(study, params)
