@@ -526,6 +526,19 @@ class AutosegParameters:
         (``levels.body_shapes(..., neighbour_faces_outline=True)``): the dark line beyond
         it may be that segment's endplate (a body that took its disc reaches the next
         one). Since 2026-12-03 (session 37). 0 turns this off (the outline).
+    canal_longer_mm : float
+        Without a T1 (and with one when its CSF thresholds found no canal): a canal tube at
+        a lower cut of the image replaces the brighter cut's when it is at least this many
+        mm longer, even where that is under ``canal.LONGER_FACTOR`` (1.3) times the
+        brighter tube's length (:func:`~bmetoolkit.spine.autoseg.canal._brightest_tube`).
+        A factor makes the dimmer sacral sac at the canal's lower end (about 60 mm) count
+        less the longer the canal above it: a canal running to the image's upper edge, as
+        on every real spine, was kept short of it, and the wall of the canal extrapolated
+        below its end cut S1 and L5 (tuning seed 98, rendered T10 above T11: the sac's
+        63 mm, 292 mm against 229, under the 298 the factor needs; S1 Dice 0.919 -> 0.293).
+        60 mm: T2 alone, tuning 60-99, changes only cases where the sac is missed
+        (with T10: 96, 98; without: 76, 96), none for the worse; 30 mm named one case's
+        levels (72) no longer. Since 2026-12-04 (session 38). 0 turns this off.
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -651,6 +664,7 @@ class AutosegParameters:
     t2_mid_slice_reach_mm: float = 3.0
     t2_wall_cortex: bool = True
     t2_endplate_window_mm: float = 4.0
+    canal_longer_mm: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
