@@ -536,9 +536,13 @@ class AutosegParameters:
         on every real spine, was kept short of it, and the wall of the canal extrapolated
         below its end cut S1 and L5 (tuning seed 98, rendered T10 above T11: the sac's
         63 mm, 292 mm against 229, under the 298 the factor needs; S1 Dice 0.919 -> 0.293).
-        60 mm: T2 alone, tuning 60-99, changes only cases where the sac is missed
-        (with T10: 96, 98; without: 76, 96), none for the worse; 30 mm named one case's
-        levels (72) no longer. Since 2026-12-04 (session 38). 0 turns this off.
+        Off (0) by default: at 60 mm the T2-alone tuning runs 60-99 and 160-199 and the
+        STIR-alone 160-199 change only cases where the sac was missed, with and without
+        T10 above T11 (98's S1 found again), but on the pelvis family without T10 (tuning
+        107) the lower cut's extra 61 mm lay above the canal's top, not at the sac, and
+        T11 was lost (0.649 -> 0): the extension should be counted at the caudal end only
+        (not built). 30 mm named one case's levels (72) no longer. Since 2026-12-04
+        (session 38, opt-in).
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -664,7 +668,7 @@ class AutosegParameters:
     t2_mid_slice_reach_mm: float = 3.0
     t2_wall_cortex: bool = True
     t2_endplate_window_mm: float = 4.0
-    canal_longer_mm: float = 60.0
+    canal_longer_mm: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
