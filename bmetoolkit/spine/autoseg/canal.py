@@ -283,7 +283,7 @@ def _brightest_tube(
             if part is None:
                 continue
             length = (part[1].stop - part[1].start) * float(spacing[1])
-            if length < max(params.canal_min_length_mm, LONGER_FACTOR * best_length):
+            if length < max(params.canal_min_length_mm, _longer_needed(best_length, params)):
                 continue
             box = tuple(slice(s.start + o, s.stop + o) for s, o in zip(part, offset, strict=True))
             if box[2].start == 0 and box[2].stop == image.shape[2]:
@@ -307,6 +307,25 @@ def _brightest_tube(
                 best[box] = component
                 best_length = length
     return best
+
+
+def _longer_needed(best_length: float, params: AutosegParameters) -> float:
+    """The SI length (mm) a tube at a lower cut needs to replace one ``best_length`` long.
+
+    :data:`LONGER_FACTOR` times it, or with ``canal_longer_mm`` above 0 at most that many mm
+    more: the brighter tube reaching the image's upper edge (a canal running on above the
+    lowest thoracic bodies, as on every real spine) must not make the lower cut's sacral
+    extension need a third of that length.
+
+    >>> round(_longer_needed(230.0, AutosegParameters(canal_longer_mm=0.0)), 1)
+    299.0
+    >>> _longer_needed(230.0, AutosegParameters(canal_longer_mm=50.0))
+    280.0
+    """
+    needed = LONGER_FACTOR * best_length
+    if params.canal_longer_mm > 0 and best_length > 0:
+        needed = min(needed, best_length + params.canal_longer_mm)
+    return needed
 
 
 def _nested_labels(
