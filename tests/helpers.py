@@ -300,3 +300,66 @@ class NoT1Study:
 
     def analysable(self) -> np.ndarray:
         return np.ones(self.grid.shape, bool)
+
+
+def lordotic_column(
+    tilts: Sequence[float],
+    *,
+    signals: dict[str, float],
+    disc_mm: float,
+    body_mm: float = 24.0,
+    depth_mm: float = 34.0,
+    joined: bool = False,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Segments and an image of a sagittal column of bodies on a 1 x 1 x 3 mm grid of
+    90 x 260 x 5 voxels, the same on every slice.
+
+    Each body a rectangle ``body_mm`` high and ``depth_mm`` deep tilted by its entry of
+    ``tilts`` (deg, anterior-down, cranial to caudal), with a 1 mm cortex, ``disc_mm`` apart.
+    ``signals`` gives ``marrow``, ``cortex`` and ``background``; with ``nucleus`` and
+    ``annulus`` too, a disc is drawn between each body and the one above it (a nucleus in
+    its central 60 %). With ``joined`` the last segment holds tissue at its
+    anterior-superior and posterior-inferior corners (no cortex there), drawn with the
+    signal ``joined`` of ``signals`` when given (else left as drawn), so that its outline
+    is flatter than its endplates. Gaussian noise of SD ``noise`` drawn from ``seed``.
+    """
+    shape = (90, 260, 5)
+    ap, si = np.meshgrid(np.arange(shape[0]) * 1.0, np.arange(shape[1]) * 1.0, indexing="ij")
+    image = np.full(shape[:2], signals["background"])
+    segments = np.zeros(shape[:2], np.int32)
+    centre = 230.0
+    for label, tilt in enumerate(tilts, start=1):
+        turn = np.radians(tilt)
+        along = (ap - 45) * np.cos(turn) - (si - centre) * np.sin(turn)
+        normal = (ap - 45) * np.sin(turn) + (si - centre) * np.cos(turn)
+        if label > 1 and "nucleus" in signals:  # the disc between this body and the one above
+            mid = np.radians((tilt + tilts[label - 2]) / 2)
+            up = si - centre - (body_mm + disc_mm) / 2  # SI from the disc's centre
+            d_along = (ap - 45) * np.cos(mid) - up * np.sin(mid)
+            d_normal = (ap - 45) * np.sin(mid) + up * np.cos(mid)
+            disc = (np.abs(d_along) <= depth_mm / 2) & (np.abs(d_normal) <= disc_mm / 2 + 2)
+            disc &= segments == 0  # not into the body above
+            nucleus = np.abs(d_along[disc]) <= 0.3 * depth_mm
+            image[disc] = np.where(nucleus, signals["nucleus"], signals["annulus"])
+        body = (np.abs(along) <= depth_mm / 2) & (np.abs(normal) <= body_mm / 2)
+        image[body] = signals["cortex"]
+        inner = (np.abs(along) <= depth_mm / 2 - 1) & (np.abs(normal) <= body_mm / 2 - 1.2)
+        image[inner] = signals["marrow"]
+        segments[body] = label
+        if joined and label == len(tilts):
+            beyond = (np.abs(normal) > body_mm / 2) & (np.abs(normal) < body_mm / 2 + 7)
+            front_top = (along > 4) & (along < 22) & (normal > 0)
+            back_bottom = (along < -4) & (along > -22) & (normal < 0)
+            corners = beyond & (front_top | back_bottom)
+            segments[corners] = label
+            if "joined" in signals:
+                image[corners] = signals["joined"]
+        centre -= body_mm + disc_mm
+    if noise:
+        image = image + np.random.default_rng(seed).normal(0.0, noise, image.shape)
+    return (
+        np.repeat(segments[:, :, None], shape[2], axis=2),
+        np.repeat(image[:, :, None], shape[2], axis=2),
+    )

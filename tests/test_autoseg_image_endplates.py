@@ -17,6 +17,7 @@ import pytest
 from bmetoolkit.spine.autoseg import AutosegParameters
 from bmetoolkit.spine.autoseg.geometry import endplate_angles, image_endplate_angles
 from bmetoolkit.spine.autoseg.levels import assign_levels, body_shapes
+from tests.helpers import lordotic_column
 
 SPACING = np.array([1.0, 1.0, 3.0])
 #: Tilts (deg, anterior-down) of L2 ... S1, cranial to caudal (the phantom's lordosis).
@@ -33,32 +34,11 @@ def _column(
     anterior-superior and posterior-inferior corners, as a segment joined to the tissue
     around it (no cortex there). Discs ``disc_mm`` thick at the column's centre; Gaussian
     noise of SD ``noise`` drawn from ``seed``."""
-    shape = (90, 260, 5)
-    ap, si = np.meshgrid(
-        np.arange(shape[0]) * SPACING[0], np.arange(shape[1]) * SPACING[1], indexing="ij"
-    )
-    image = np.full(shape[:2], SOFT)
-    segments = np.zeros(shape[:2], np.int32)
-    centre = 230.0
-    for label, tilt in enumerate(LORDOSIS.values(), start=1):
-        turn = np.radians(tilt)
-        along = (ap - 45) * np.cos(turn) - (si - centre) * np.sin(turn)
-        normal = (ap - 45) * np.sin(turn) + (si - centre) * np.cos(turn)
-        body = (np.abs(along) <= DEPTH_MM / 2) & (np.abs(normal) <= BODY_MM / 2)
-        image[body] = CORTEX
-        image[(np.abs(along) <= DEPTH_MM / 2 - 1) & (np.abs(normal) <= BODY_MM / 2 - 1.2)] = MARROW
-        segments[body] = label
-        if joined and label == len(LORDOSIS):
-            beyond = (np.abs(normal) > BODY_MM / 2) & (np.abs(normal) < BODY_MM / 2 + 7)
-            front_top = (along > 4) & (along < 22) & (normal > 0)
-            back_bottom = (along < -4) & (along > -22) & (normal < 0)
-            segments[beyond & (front_top | back_bottom)] = label
-        centre -= BODY_MM + disc_mm
-    image = image + np.random.default_rng(seed).normal(0.0, noise, image.shape)
-    return (
-        np.repeat(segments[:, :, None], shape[2], axis=2),
-        np.repeat(image[:, :, None], shape[2], axis=2),
-    )
+    return lordotic_column(
+        list(LORDOSIS.values()), signals={"marrow": MARROW, "cortex": CORTEX, "background": SOFT},
+        disc_mm=disc_mm, body_mm=BODY_MM, depth_mm=DEPTH_MM, joined=joined, noise=noise,
+        seed=seed,
+    )  # fmt: skip
 
 
 def test_the_cortex_gives_the_endplate_s_tilt_where_the_outline_does_not():

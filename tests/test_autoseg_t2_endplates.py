@@ -20,7 +20,7 @@ from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies
 from bmetoolkit.spine.autoseg.geometry import endplate_angles, image_endplate_angles
 from bmetoolkit.spine.autoseg.levels import assign_levels, body_shapes
 from bmetoolkit.study import Study
-from tests.helpers import NoT1Study, record_calls
+from tests.helpers import NoT1Study, lordotic_column, record_calls
 
 SPACING = np.array([1.0, 1.0, 3.0])
 #: Tilts (deg, anterior-down) of L2 ... S1, cranial to caudal (the phantom's lordosis).
@@ -32,45 +32,16 @@ MARROW, CORTEX, NUCLEUS, ANNULUS, TISSUE = 60.0, 8.0, 140.0, 35.0, 60.0
 
 
 def _t2_column(joined: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Segments and a plain T2 of L2 ... S1 (tilted rectangles with a 1 mm cortex, discs with
-    a nucleus in their central 60 %); with ``joined``, S1's segment holds tissue of the
-    marrow's signal at its anterior-superior and posterior-inferior corners (no cortex
-    there), so that its outline is flatter than its endplates."""
-    shape = (90, 260, 5)
-    ap, si = np.meshgrid(
-        np.arange(shape[0]) * SPACING[0], np.arange(shape[1]) * SPACING[1], indexing="ij"
-    )
-    image = np.full(shape[:2], TISSUE)
-    segments = np.zeros(shape[:2], np.int32)
-    centre = 230.0
-    tilts = list(LORDOSIS.values())
-    for label, tilt in enumerate(tilts, start=1):
-        turn = np.radians(tilt)
-        along = (ap - 45) * np.cos(turn) - (si - centre) * np.sin(turn)
-        normal = (ap - 45) * np.sin(turn) + (si - centre) * np.cos(turn)
-        if label > 1:  # the disc above: between this body and the one above
-            mid = np.radians((tilt + tilts[label - 2]) / 2)
-            up = si - centre - (BODY_MM + DISC_MM) / 2  # SI from the disc's centre
-            d_along = (ap - 45) * np.cos(mid) - up * np.sin(mid)
-            d_normal = (ap - 45) * np.sin(mid) + up * np.cos(mid)
-            disc = (np.abs(d_along) <= DEPTH_MM / 2) & (np.abs(d_normal) <= DISC_MM / 2 + 2)
-            disc &= segments == 0  # not into the body above
-            image[disc] = np.where(np.abs(d_along[disc]) <= 0.3 * DEPTH_MM, NUCLEUS, ANNULUS)
-        body = (np.abs(along) <= DEPTH_MM / 2) & (np.abs(normal) <= BODY_MM / 2)
-        image[body] = CORTEX
-        image[(np.abs(along) <= DEPTH_MM / 2 - 1) & (np.abs(normal) <= BODY_MM / 2 - 1.2)] = MARROW
-        segments[body] = label
-        if joined and label == len(LORDOSIS):
-            beyond = (np.abs(normal) > BODY_MM / 2) & (np.abs(normal) < BODY_MM / 2 + 7)
-            front_top = (along > 4) & (along < 22) & (normal > 0)
-            back_bottom = (along < -4) & (along > -22) & (normal < 0)
-            segments[beyond & (front_top | back_bottom)] = label
-            image[beyond & (front_top | back_bottom)] = MARROW
-        centre -= BODY_MM + DISC_MM
-    return (
-        np.repeat(segments[:, :, None], shape[2], axis=2),
-        np.repeat(image[:, :, None], shape[2], axis=2),
-    )
+    """Segments and a plain T2 of L2 ... S1 with discs (a nucleus in their central 60 %);
+    with ``joined``, S1's segment holds tissue of the marrow's signal at its
+    anterior-superior and posterior-inferior corners (no cortex there), so that its outline
+    is flatter than its endplates (:func:`tests.helpers.lordotic_column`)."""
+    signals = {"marrow": MARROW, "cortex": CORTEX, "background": TISSUE, "nucleus": NUCLEUS,
+               "annulus": ANNULUS, "joined": MARROW}  # fmt: skip
+    return lordotic_column(
+        list(LORDOSIS.values()), signals=signals, disc_mm=DISC_MM, body_mm=BODY_MM,
+        depth_mm=DEPTH_MM, joined=joined,
+    )  # fmt: skip
 
 
 def test_the_parameter_is_on_and_documented() -> None:
