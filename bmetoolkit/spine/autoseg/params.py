@@ -668,7 +668,7 @@ class AutosegParameters:
     t2_mid_slice_reach_mm: float = 3.0
     t2_wall_cortex: bool = True
     t2_endplate_window_mm: float = 4.0
-    canal_longer_mm: float = 0.0
+    canal_longer_mm: float = 60.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
