@@ -540,7 +540,10 @@ class AutosegParameters:
         the 298 the factor needs; S1 Dice 0.919 -> 0.293). Only the caudal extension
         counts: counted as any extra length (session 38), the pelvis tuning case 107
         (without T10) took the lower cut's 61 mm *above* the canal's top and lost T11
-        (0.649 -> 0). FIGURES. 0 turns it off (the factor alone).
+        (0.649 -> 0). On the T2-alone tuning runs 60-99 against the factor alone it changes
+        only 96 (its sac, both families) and, with T10 above T11, 98 (S1 0.293 -> found):
+        worst decile 0.787 -> 0.791 and 0.660 -> 0.705; pelvis 90-119 (107 keeps T11), STIR
+        160-199 and T2 160-199 line for line the same. 0 turns it off (the factor alone).
         Since 2026-12-04 (session 39; opt-in as a total length in session 38).
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
