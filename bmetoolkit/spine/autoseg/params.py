@@ -536,8 +536,8 @@ class AutosegParameters:
         sacral sac at the canal's lower end (about 60 mm) count less the longer the canal
         above it: a canal running to the image's upper edge, as on every real spine, was
         kept short of it, and the canal's wall extrapolated below its end cut S1 and L5
-        (tuning seed 98, T10 rendered above T11: the sac's 63 mm, 292 mm against 229, under
-        the 298 the factor needs; S1 Dice 0.919 -> 0.293). Only the caudal extension
+        (tuning seed 98, T10 rendered above T11: the sac 65 mm lower, 293 mm against 228,
+        under the 296 the factor needs; S1 Dice 0.919 -> 0.293). Only the caudal extension
         counts: counted as any extra length (session 38), the pelvis tuning case 107
         (without T10) took the lower cut's 61 mm *above* the canal's top and lost T11
         (0.649 -> 0). On the T2-alone tuning runs 60-99 against the factor alone it changes
