@@ -27,6 +27,10 @@ THIN_CSF_FRACTION = 0.5
 THIN_CSF_MIN_LENGTH_MM = 20.0
 #: A candidate tube at a lower cut replaces the brighter one when this many times longer.
 LONGER_FACTOR = 1.3
+#: ... or (``canal_longer_mm``) when it reaches that many mm further caudally with its
+#: cranial end within this distance (mm) of the brighter tube's: the dimmer sacral sac
+#: added below, not tissue above the canal's top.
+CAUDAL_TOP_TOLERANCE_MM = 10.0
 #: The cord (up to this AP diameter, mm) between two CSF runs is bridged when the canal's
 #: anterior wall is read.
 CORD_GAP_MM = 12.0
@@ -268,14 +272,17 @@ def _brightest_tube(
     component spanning the slab from one side to the other is a sheet too) are candidates.
     The brightest cut's candidate wins unless a lower cut gives one
     :data:`LONGER_FACTOR` times longer (the CSF broken by nerve roots or partial volume at
-    the brightest cut). With ``skin_check`` (no T1), a candidate with air close in front
-    of or behind it is fat under the skin and is skipped (:func:`_under_skin`). Returns an
-    empty mask when none qualifies (the caller then refuses).
+    the brightest cut) or, with ``canal_longer_mm``, one reaching that much further
+    caudally with the same top (the dimmer sacral sac; :func:`_replaces`). With
+    ``skin_check`` (no T1), a candidate with air close in front of or behind it is fat
+    under the skin and is skipped (:func:`_under_skin`). Returns an empty mask when none
+    qualifies (the caller then refuses).
     """
     if not tissue.any():
         return np.zeros(image.shape, bool)
     cuts = np.percentile(image[tissue], FLUID_ONLY_PERCENTILES)
-    best, best_length = np.zeros(image.shape, bool), 0.0
+    best = np.zeros(image.shape, bool)
+    best_box: tuple[slice, ...] | None = None
     air = outside_air(tissue) if skin_check else None
     reach = _skin_reach(spacing)
     for labels, parts, offset in _nested_labels(image, tissue, cuts, spacing, params):
@@ -283,9 +290,11 @@ def _brightest_tube(
             if part is None:
                 continue
             length = (part[1].stop - part[1].start) * float(spacing[1])
-            if length < max(params.canal_min_length_mm, _longer_needed(best_length, params)):
+            if length < params.canal_min_length_mm:
                 continue
             box = tuple(slice(s.start + o, s.stop + o) for s, o in zip(part, offset, strict=True))
+            if best_box is not None and not _replaces(box[1], best_box[1], spacing, params):
+                continue
             if box[2].start == 0 and box[2].stop == image.shape[2]:
                 continue  # across the whole slab: a sheet (fat), not a tube
             component = labels[part] == label
@@ -305,27 +314,45 @@ def _brightest_tube(
                         continue
                 best = np.zeros(image.shape, bool)
                 best[box] = component
-                best_length = length
+                best_box = box
     return best
 
 
-def _longer_needed(best_length: float, params: AutosegParameters) -> float:
-    """The SI length (mm) a tube at a lower cut needs to replace one ``best_length`` long.
+def _replaces(rows: slice, best_rows: slice, spacing: NDArray, params: AutosegParameters) -> bool:
+    """Whether a tube over SI ``rows`` at a lower cut replaces the best one, over ``best_rows``.
 
-    :data:`LONGER_FACTOR` times it, or with ``canal_longer_mm`` above 0 at most that many mm
-    more: the brighter tube reaching the image's upper edge (a canal running on above the
-    lowest thoracic bodies, as on every real spine) must not make the lower cut's sacral
-    extension need a third of that length.
+    Rows run caudal to cranial (canonical axis 1 is superior: ``start`` is the caudal end).
+    It does when :data:`LONGER_FACTOR` times longer, or, with ``canal_longer_mm`` above 0,
+    when its caudal end lies at least that many mm below the best tube's and its cranial end
+    within :data:`CAUDAL_TOP_TOLERANCE_MM` of the best tube's: the dimmer sacral sac added
+    below a canal that runs to the image's upper edge (as on every real spine), which a
+    factor of the whole length would ask a third of that length of. Tissue taken on above
+    the canal's top does not count (pelvis tuning seed 107: 61 mm more at the top, T11 lost).
 
-    >>> round(_longer_needed(230.0, AutosegParameters(canal_longer_mm=0.0)), 1)
-    299.0
-    >>> _longer_needed(230.0, AutosegParameters(canal_longer_mm=50.0))
-    280.0
+    >>> spacing = np.array([1.0, 1.0, 4.0])
+    >>> params = AutosegParameters(canal_longer_mm=60.0)
+    >>> _replaces(slice(0, 300), slice(60, 300), spacing, params)  # the sac below: 60 mm
+    True
+    >>> _replaces(slice(60, 360), slice(60, 300), spacing, params)  # 60 mm more at the top
+    False
+    >>> _replaces(slice(0, 311), slice(60, 300), spacing, params)  # the top 11 mm higher
+    False
+    >>> _replaces(slice(0, 305), slice(60, 300), spacing, params)  # the top 5 mm higher
+    True
+    >>> _replaces(slice(0, 300), slice(60, 300), spacing, AutosegParameters(canal_longer_mm=0))
+    False
+    >>> _replaces(slice(60, 372), slice(60, 300), spacing, params)  # 1.3 times longer
+    True
     """
-    needed = LONGER_FACTOR * best_length
-    if params.canal_longer_mm > 0 and best_length > 0:
-        needed = min(needed, best_length + params.canal_longer_mm)
-    return needed
+    size = float(spacing[1])
+    length = (rows.stop - rows.start) * size
+    if length >= LONGER_FACTOR * (best_rows.stop - best_rows.start) * size:
+        return True
+    if params.canal_longer_mm <= 0:
+        return False
+    lower = (best_rows.start - rows.start) * size
+    top_moved = abs(rows.stop - best_rows.stop) * size
+    return lower >= params.canal_longer_mm and top_moved <= CAUDAL_TOP_TOLERANCE_MM
 
 
 def _nested_labels(

@@ -528,21 +528,23 @@ class AutosegParameters:
         one). Since 2026-12-03 (session 37). 0 turns this off (the outline).
     canal_longer_mm : float
         Without a T1 (and with one when its CSF thresholds found no canal): a canal tube at
-        a lower cut of the image replaces the brighter cut's when it is at least this many
-        mm longer, even where that is under ``canal.LONGER_FACTOR`` (1.3) times the
-        brighter tube's length (:func:`~bmetoolkit.spine.autoseg.canal._brightest_tube`).
-        A factor makes the dimmer sacral sac at the canal's lower end (about 60 mm) count
-        less the longer the canal above it: a canal running to the image's upper edge, as
-        on every real spine, was kept short of it, and the wall of the canal extrapolated
-        below its end cut S1 and L5 (tuning seed 98, rendered T10 above T11: the sac's
-        63 mm, 292 mm against 229, under the 298 the factor needs; S1 Dice 0.919 -> 0.293).
-        Off (0) by default: at 60 mm the T2-alone tuning runs 60-99 and 160-199 and the
-        STIR-alone 160-199 change only cases where the sac was missed, with and without
-        T10 above T11 (98's S1 found again), but on the pelvis family without T10 (tuning
-        107) the lower cut's extra 61 mm lay above the canal's top, not at the sac, and
-        T11 was lost (0.649 -> 0): the extension should be counted at the caudal end only
-        (not built). 30 mm named one case's levels (72) no longer. Since 2026-12-04
-        (session 38, opt-in).
+        a lower cut of the image replaces the brighter cut's when its caudal end reaches at
+        least this many mm further down while its cranial end stays within
+        ``canal.CAUDAL_TOP_TOLERANCE_MM`` (10 mm) of the brighter tube's, even where it is
+        under ``canal.LONGER_FACTOR`` (1.3) times as long
+        (:func:`~bmetoolkit.spine.autoseg.canal._replaces`). A factor makes the dimmer
+        sacral sac at the canal's lower end (about 60 mm) count less the longer the canal
+        above it: a canal running to the image's upper edge, as on every real spine, was
+        kept short of it, and the canal's wall extrapolated below its end cut S1 and L5
+        (tuning seed 98, T10 rendered above T11: the sac 65 mm lower, 293 mm against 228,
+        under the 296 the factor needs; S1 Dice 0.919 -> 0.293). Only the caudal extension
+        counts: counted as any extra length (session 38), the pelvis tuning case 107
+        (without T10) took the lower cut's 61 mm *above* the canal's top and lost T11
+        (0.649 -> 0). On the T2-alone tuning runs 60-99 against the factor alone it changes
+        only 96 (its sac, both families) and, with T10 above T11, 98 (S1 0.293 -> found):
+        worst decile 0.787 -> 0.791 and 0.660 -> 0.705; pelvis 90-119 (107 keeps T11), STIR
+        160-199 and T2 160-199 line for line the same. 0 turns it off (the factor alone).
+        Since 2026-12-04 (session 39; opt-in as a total length in session 38).
     suppressed_column_fit : bool
         From a STIR (or fat-suppressed T2) alone: after the checks, a segment lying against
         the segments above and below it with no disc between them, shorter than a body and
@@ -668,7 +670,7 @@ class AutosegParameters:
     t2_mid_slice_reach_mm: float = 3.0
     t2_wall_cortex: bool = True
     t2_endplate_window_mm: float = 4.0
-    canal_longer_mm: float = 0.0
+    canal_longer_mm: float = 60.0
 
     def to_dict(self) -> dict[str, Any]:
         """All parameters as a JSON-ready dict (for provenance).
