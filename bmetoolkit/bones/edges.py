@@ -168,9 +168,9 @@ def band_near_own(
 
     ``elsewhere``: voxels that count as the lesion's own voxels outside the band although
     they lie in this scan's band (the other visit's edema outside *its* band, brought onto
-    this grid: :mod:`bmetoolkit.followup.joint_bones`): band voxels near them are kept as
-    well, and a region holding some of them is judged as a lesion's extension, not left
-    whole.
+    this grid: :mod:`bmetoolkit.followup.joint_bones`): band voxels of ``mask`` near them
+    are kept as well (nothing outside ``mask`` is added), and a region holding some of them
+    is judged as a lesion's extension, not left whole.
 
     >>> mask = np.array([[[1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1]]], bool)
     >>> band = np.array([[[0, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1]]], bool)
@@ -187,7 +187,7 @@ def band_near_own(
     if not banded.any():
         return mask
     own = mask & ~band
-    anchors = own if elsewhere is None else own | (np.asarray(elsewhere, bool) & mask)
+    anchors = own if elsewhere is None else own | np.asarray(elsewhere, bool)
     reach = np.asarray(reach, int)
     near = np.zeros(mask.shape, bool)
     if anchors.any():

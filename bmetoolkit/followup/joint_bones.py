@@ -139,7 +139,7 @@ def joint_bone_visits(
     summary: dict[str, dict[str, Any]] = {}
     for v, name in ((0, "baseline"), (1, "followup")):
         stage, result = stages[v], results[v]
-        reaches = _near(brought[v] & stage.before, stage.reach) & stage.dropped
+        reaches = _near(brought[v], stage.reach) & stage.dropped
         together = own[v]
         if reaches.any():
             from bmetoolkit.bones.analysis import analyze_bones
