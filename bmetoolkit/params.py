@@ -377,6 +377,15 @@ class Parameters:
         pairs 16-31 rises (median 0.23 -> 0.62 mL): the median's share of ramp grows as a
         lesion shrinks, so the correction is not the same at both visits
         (docs/log/bones.md, session 29). 0 (the default) disables.
+    band_decided_jointly : bool
+        Marrow mask (any bone), follow-up only. Whether a comparison decides the
+        partial-volume band (the outermost thick slice, where a lesion may not start and
+        is kept only near its voxels outside the band) of both visits together: the
+        other visit's edema outside its own band, brought onto this visit's grid through
+        the registration, counts as a lesion's own voxels there, so a lesion one visit's
+        slice placement put in its band is not cut or dropped there while the other
+        visit keeps it (:mod:`bmetoolkit.followup.joint_bones`). It only keeps band voxels
+        the visit's own analysis grew. Both visits must have it on. Default True.
 
     Automatic vertebral bodies
     --------------------------
@@ -447,6 +456,7 @@ class Parameters:
     band_at_grid_edge: bool = True
     fainter_joined_mm: float = 6.0
     lesion_core_reach_mm: float = 0.0
+    band_decided_jointly: bool = True
     autoseg: AutosegParameters | None = None
 
     def __post_init__(self) -> None:

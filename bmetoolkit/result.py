@@ -66,6 +66,7 @@ __all__ = [
     "OUTPUT_FILES",
     "QC_PAGE",
     "AnalysisResult",
+    "BandStage",
     "DecisionImages",
     "load_decision_images",
     "save_decision_images",
@@ -146,6 +147,30 @@ _LIBRARIES = {
 
 
 @dataclass(eq=False)
+class BandStage:
+    """The partial-volume band of a bone-mask analysis and what its rules dropped
+    (:mod:`bmetoolkit.bones.edges`, :mod:`bmetoolkit.bones.spots`), on the study grid.
+
+    Attributes
+    ----------
+    band : ndarray of bool
+        The band (:func:`bmetoolkit.bones.geometry.partial_volume_band`).
+    before : ndarray of bool
+        The edema before the band's rules (grown, cut at half maximum, fainter lesions
+        joined).
+    dropped : ndarray of bool
+        What of ``before`` the band's rules (and the size rule after them) left out.
+    reach : ndarray of int
+        How far (study voxels, per axis) an image's voxel mixes the signal.
+    """
+
+    band: NDArray[np.bool_]
+    before: NDArray[np.bool_]
+    dropped: NDArray[np.bool_]
+    reach: NDArray[np.int64]
+
+
+@dataclass(eq=False)
 class AnalysisResult:
     """Masks, tables and provenance of one analysis (see :func:`bmetoolkit.analyze`).
 
@@ -201,6 +226,10 @@ class AnalysisResult:
         :func:`bmetoolkit.segment.grow_into_walls`). Saved with the ratios in
         ``decision_images.npz``; the follow-up's joint decision grows its edema with them as
         the analysis did.
+    band_stage : BandStage, optional
+        With bone masks: the partial-volume band and the edema before and after its rules
+        (not saved; the follow-up decides the band of two visits together with them,
+        :mod:`bmetoolkit.followup.joint_bones`).
     """
 
     study: Study
@@ -226,6 +255,7 @@ class AnalysisResult:
     bones: BoneLabels | None = None
     bone_rows: list[dict[str, Any]] = field(default_factory=list)
     wall_layer_ratios: dict[str, NDArray[np.float32]] | None = field(default=None, repr=False)
+    band_stage: BandStage | None = field(default=None, repr=False)
 
     @property
     def lesion_columns(self) -> tuple[str, ...]:

@@ -63,7 +63,7 @@ from bmetoolkit.ratios import (
     t1_dark_edema,
     t1_dark_ml,
 )
-from bmetoolkit.result import AnalysisResult
+from bmetoolkit.result import AnalysisResult, BandStage
 from bmetoolkit.segment import (
     Regions,
     boxed_regions,
@@ -105,8 +105,18 @@ def analyze_bones(
     *,
     user_normal: NDArray[np.bool_] | None = None,
     timings: dict[str, float] | None = None,
+    kept_elsewhere: NDArray[np.bool_] | None = None,
 ) -> AnalysisResult:
-    """Find bone marrow edema in each bone of ``bones`` (see :func:`bmetoolkit.analyze`)."""
+    """Find bone marrow edema in each bone of ``bones`` (see :func:`bmetoolkit.analyze`).
+
+    ``kept_elsewhere`` (on the study grid): voxels counted as a lesion's own voxels outside
+    the partial-volume band although they lie in this scan's band (another visit's edema
+    outside its own band, brought onto this grid: :mod:`bmetoolkit.followup.joint_bones`);
+    band voxels near them are kept and a region holding some is no partial-volume piece
+    (:func:`~bmetoolkit.bones.edges.band_near_own`,
+    :func:`~bmetoolkit.bones.spots.partial_volume_pieces`). It only keeps what the analysis
+    grew: without it, the analysis of the scan alone.
+    """
     timings = dict(timings or {})
     clock = time.perf_counter()
     full_ids = np.asarray(bones.labels.data)
@@ -124,6 +134,7 @@ def analyze_bones(
     study = cropped_study(study, box)
     if user_normal is not None:
         user_normal = user_normal[box]
+    elsewhere = None if kept_elsewhere is None else np.asarray(kept_elsewhere, bool)[box]
     grid = study.grid
     ids = full_ids[box]
     depths = bone_depths(ids, grid.spacing, articular_gap_mm=params.articular_gap_mm)
@@ -216,11 +227,14 @@ def analyze_bones(
         sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm,
     )  # fmt: skip
     reach = _image_reach(grid, study.source_grids.values())
-    bme = band_near_own(bme, mixed, reach)
+    before_band = bme.copy()
+    bme = band_near_own(bme, mixed, reach, elsewhere)
     bme, regions = sized(bme)
     pieces = partial_volume_pieces(
-        bme, seeds, mixed, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3, regions=regions
-    )
+        bme, seeds, mixed, voxel_mm3=voxel_mm3, min_mm3=params.min_lesion_mm3, regions=regions,
+        elsewhere=elsewhere,
+    )  # fmt: skip
+    band_dropped = before_band & ~(bme & ~pieces)
     _, rest = regions.where(~regions.holding(pieces))
     spots = bone_focal_spots(
         bme & ~pieces, decisions[fluid], grid.spacing, params,
@@ -275,6 +289,12 @@ def analyze_bones(
         border=touches_border(full_ids, max(bones.names, default=0) + 1),
     )
     shape = full_grid.shape
+    band_stage = BandStage(
+        band=on_full_grid(mixed.view(np.uint8), box, shape) > 0,
+        before=on_full_grid(before_band.view(np.uint8), box, shape) > 0,
+        dropped=on_full_grid(band_dropped.view(np.uint8), box, shape) > 0,
+        reach=reach,
+    )
     marrow = on_full_grid(marrow.view(np.uint8), box, shape)
     bme = on_full_grid(bme.view(np.uint8), box, shape)
     lesion_numbers = on_full_grid(lesion_numbers, box, shape)
@@ -324,6 +344,7 @@ def analyze_bones(
         anatomy="bones",
         bones=bones,
         bone_rows=bone_rows,
+        band_stage=band_stage,
     )
 
 

@@ -153,7 +153,10 @@ def half_maximum_of_core(
 
 
 def band_near_own(
-    mask: NDArray[np.bool_], band: NDArray[np.bool_], reach: NDArray[np.integer]
+    mask: NDArray[np.bool_],
+    band: NDArray[np.bool_],
+    reach: NDArray[np.integer],
+    elsewhere: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """``mask`` without its ``band`` voxels farther than ``reach`` (voxels, per axis) from
     every voxel of their region outside ``band``.
@@ -163,24 +166,37 @@ def band_near_own(
     A region wholly in the band is left whole (it is no lesion's extension: a
     partial-volume piece, :func:`~bmetoolkit.bones.spots.partial_volume_pieces`).
 
+    ``elsewhere``: voxels that count as the lesion's own voxels outside the band although
+    they lie in this scan's band (the other visit's edema outside *its* band, brought onto
+    this grid: :mod:`bmetoolkit.followup.joint_bones`): band voxels of ``mask`` near them
+    are kept as well (nothing outside ``mask`` is added), and a region holding some of them
+    is judged as a lesion's extension, not left whole.
+
     >>> mask = np.array([[[1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1]]], bool)
     >>> band = np.array([[[0, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1]]], bool)
     >>> band_near_own(mask, band, np.array([0, 0, 1])).astype(int).tolist()
     [[[1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1]]]
+
+    The other visit saw the lesion outside its band at the fourth voxel:
+
+    >>> elsewhere = np.array([[[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]]], bool)
+    >>> band_near_own(mask, band, np.array([0, 0, 1]), elsewhere).astype(int).tolist()
+    [[[1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1]]]
     """
     banded = mask & band
     if not banded.any():
         return mask
     own = mask & ~band
+    anchors = own if elsewhere is None else own | np.asarray(elsewhere, bool)
     reach = np.asarray(reach, int)
     near = np.zeros(mask.shape, bool)
-    if own.any():
-        box = grown_box(occupied_box(own), reach, mask.shape)
-        near[box] = ndimage.maximum_filter(own[box], size=tuple(2 * reach + 1))
+    if anchors.any():
+        box = grown_box(occupied_box(anchors), reach, mask.shape)
+        near[box] = ndimage.maximum_filter(anchors[box], size=tuple(2 * reach + 1))
     if not (banded & ~near).any():
         return mask
     regions = Regions.of(mask)
-    wholly_in_band = regions.mask(~regions.holding(own))
+    wholly_in_band = regions.mask(~regions.holding(anchors))
     return own | (banded & near) | wholly_in_band
 
 

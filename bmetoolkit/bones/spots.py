@@ -63,17 +63,26 @@ def partial_volume_pieces(
     voxel_mm3: float,
     min_mm3: float,
     regions: Regions | None = None,
+    elsewhere: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
     """The regions of ``bme`` whose part outside ``band``, grown from ``seeds``, is smaller
-    than ``min_mm3`` (mm³) (``regions``: those of ``bme``, when labelled before).
+    than ``min_mm3`` (mm³) (``regions``: those of ``bme``, when labelled before), and that
+    hold none of ``elsewhere`` (voxels counted as a lesion's own outside the band: the other
+    visit's edema outside its band, :mod:`bmetoolkit.followup.joint_bones`).
 
     >>> bme = np.array([[[1, 1, 1, 0, 1, 1, 1]]], bool)
     >>> seeds = np.array([[[1, 0, 0, 0, 1, 0, 0]]], bool)
     >>> band = np.array([[[0, 0, 1, 0, 0, 1, 1]]], bool)  # 2 voxels out of it, then 1
     >>> partial_volume_pieces(bme, seeds, band, voxel_mm3=1.0, min_mm3=2.0).astype(int)
     array([[[0, 0, 0, 0, 1, 1, 1]]])
+    >>> elsewhere = np.array([[[0, 0, 0, 0, 0, 1, 0]]], bool)  # the other visit's lesion
+    >>> partial_volume_pieces(bme, seeds, band, voxel_mm3=1.0, min_mm3=2.0,
+    ...                       elsewhere=elsewhere).astype(int)
+    array([[[0, 0, 0, 0, 0, 0, 0]]])
     """
     core = remove_small(hysteresis(bme & ~band, seeds), voxel_mm3=voxel_mm3, min_mm3=min_mm3)
+    if elsewhere is not None:
+        core = core | (np.asarray(elsewhere, bool) & bme)
     if regions is None:
         return bme & ~hysteresis(bme, core)
     return regions.mask(~regions.holding(core))

@@ -8,7 +8,8 @@ visit's own edema mask, for both visits, is the joint decision applied (a visit 
 by another version or with inputs that changed since is decided alone, with a note); the
 Modic map, endplates and lesion table are then derived from the joint edema by the
 analysis' own stage (:func:`bmetoolkit.analysis.edema_findings`). Bone-mask visits (the
-any-bone path) are decided alone.
+any-bone path) have their partial-volume band decided together
+(:mod:`bmetoolkit.followup.joint_bones`), the rest of their edema alone.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bmetoolkit.followup.joint import (
     own_edema,
     visit_decision,
 )
+from bmetoolkit.followup.joint_bones import joint_bone_visits
 from bmetoolkit.followup.saved import saved_analysis
 from bmetoolkit.followup.visit import Visit
 from bmetoolkit.params import Parameters
@@ -143,10 +145,7 @@ def joint_visits(
     notes : list of str
     """
     if baseline.anatomy != "spine" or followup.anatomy != "spine":
-        return baseline, followup, None, [
-            "bone-mask visits are decided alone (the joint decision of both visits is for the "
-            "spine)"
-        ]  # fmt: skip
+        return joint_bone_visits(baseline, followup, registration)
     decisions: list[VisitDecision] = []
     owns: list[NDArray[np.bool_]] = []
     for visit, label in ((baseline, "baseline"), (followup, "follow-up")):

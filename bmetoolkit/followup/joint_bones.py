@@ -1,0 +1,170 @@
+"""The partial-volume band of two bone-mask visits decided together.
+
+In a bone given as a mask, a lesion may not start in the partial-volume band (the
+outermost thick slice, where an image's voxels reach outside the bone:
+:func:`bmetoolkit.bones.geometry.partial_volume_band`) and is kept there only within an
+image voxel's reach of its voxels outside it (:func:`bmetoolkit.bones.edges.band_near_own`);
+a region lying wholly in the band is a partial-volume piece, not edema
+(:func:`bmetoolkit.bones.spots.partial_volume_pieces`). The band is set by each visit's own
+slice placement, so it moves between visits: a lesion lying in one visit's band is cut or
+dropped there and kept at the other, although both scans show it (tuning joint phantom
+pairs, docs/log/followup.md, session 38: a main cause of the joint pairs' change error).
+
+Here each visit's edema outside its own band (the signal that is the bone's own) is brought
+onto the other visit's grid through the comparison's registration, bone by bone
+(:func:`bmetoolkit.followup.joint.label_movers`), and counts there as the lesion's own
+voxels outside the band (the analysis' ``kept_elsewhere``): the other visit's band voxels
+near it are kept, and a region holding some of it is no partial-volume piece. A visit is
+analysed again that way only when the mask brought over reaches band edema its own
+analysis dropped; it never gains edema its own analysis did not grow (the band rules only
+remove), and a lesion one visit does not show stays decided by that visit's images.
+
+Why this should hold on real scans: what one visit saw outside its band is the bone's own
+signal; at the other visit the same marrow lies in the band only because the slices were
+placed otherwise, and the band voxel there was bright enough to be grown by that visit's
+own decision.
+
+Decided alone, with a note: visits whose analysis is not in hand (an output folder: the
+band and the edema before its rules are not saved), visits analysed with a reference
+(normal-marrow) mask, and visits analysed with ``band_decided_jointly`` off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from bmetoolkit.followup.joint import label_movers
+from bmetoolkit.followup.visit import Visit
+from bmetoolkit.modic import MM3_PER_ML
+from bmetoolkit.result import AnalysisResult
+from bmetoolkit.volume import grown_box, occupied_box
+
+__all__ = ["ALONE_NOTE", "joint_bone_visits"]
+
+#: The note of bone-mask visits decided alone by choice (``band_decided_jointly`` off).
+ALONE_NOTE = (
+    "bone-mask visits are decided alone (the joint decision of both visits is for the spine)"
+)
+
+
+def _band_jointly(visit: Visit) -> bool:
+    """Whether the visit was analysed with ``band_decided_jointly`` on."""
+    if visit.result is not None:
+        return visit.result.parameters.band_decided_jointly
+    return bool(visit.report.get("parameters", {}).get("band_decided_jointly", True))
+
+
+def _why_alone(visit: Visit, label: str) -> str:
+    """Why ``visit``'s band cannot be decided with the other visit's ('' when it can)."""
+    result = visit.result
+    if result is None or result.band_stage is None or result.bones is None:
+        return (
+            f"the {label} was given as an output folder (its partial-volume band and the "
+            "edema before the band's rules are not saved; give the analysis or its inputs)"
+        )
+    if result.references.get("source") == "mask":
+        return (
+            f"the {label}'s normal marrow was a reference mask (analysing it again with "
+            "the other visit's edema would need that mask)"
+        )
+    return ""
+
+
+def _near(mask: NDArray[np.bool_], reach: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """The voxels within ``reach`` (voxels, per axis) of ``mask``."""
+    near = np.zeros(mask.shape, bool)
+    if mask.any():
+        reach = np.asarray(reach, int)
+        box = grown_box(occupied_box(mask), reach, mask.shape)
+        near[box] = ndimage.maximum_filter(mask[box], size=tuple(2 * reach + 1))
+    return near
+
+
+def _with_result(visit: Visit, result: AnalysisResult) -> Visit:
+    """``visit`` with the edema, lesions and report tables of ``result``."""
+    report = dict(visit.report)
+    new = result.to_dict()
+    for key in ("bme", "lesions", "bones"):
+        if key in new:
+            report[key] = new[key]
+    maps = dict(visit.maps)
+    maps.update(bme_mask=result.bme_mask, lesion_labels=result.lesion_labels)
+    return replace(visit, report=report, maps=maps, result=result)
+
+
+def _ml(mask: NDArray[np.bool_], result: AnalysisResult) -> float:
+    voxel = float(result.study.grid.voxel_volume_mm3)
+    return round(float(np.count_nonzero(mask)) * voxel / MM3_PER_ML, 4)
+
+
+def joint_bone_visits(
+    baseline: Visit, followup: Visit, registration: Any
+) -> tuple[Visit, Visit, dict[str, Any] | None, list[str]]:
+    """Both bone-mask visits with their partial-volume band decided together (see the
+    module description), or as they were with a note.
+
+    Returns
+    -------
+    baseline, followup : Visit
+        A visit analysed again carries that analysis' edema, lesions and bone table.
+    summary : dict or None
+        Per visit: its own edema (mL), the edema together (mL), the mask brought from the
+        other visit (mL) and whether it was analysed again; None when decided alone.
+    notes : list of str
+    """
+    visits = (baseline, followup)
+    labels = ("baseline", "follow-up")
+    if not all(_band_jointly(v) for v in visits):
+        return baseline, followup, None, [ALONE_NOTE]
+    for visit, label in zip(visits, labels, strict=True):
+        why = _why_alone(visit, label)
+        if why:
+            return baseline, followup, None, [
+                f"the partial-volume band of each bone-mask visit was decided alone, not "
+                f"together: {why}"
+            ]  # fmt: skip
+    results = [v.result for v in visits]
+    stages = [r.band_stage for r in results]
+    own = [np.asarray(r.bme_mask.data) > 0 for r in results]
+    movers = label_movers(baseline, followup, registration)  # to follow-up, to baseline
+    outside = [(own[v] & ~stages[v].band).astype(np.uint8) for v in (0, 1)]
+    # each visit's edema outside its band, on the other visit's grid (0 outside paired bones)
+    brought = [np.asarray(movers[1 - v](outside[1 - v])) > 0 for v in (0, 1)]
+    joint = list(visits)
+    summary: dict[str, dict[str, Any]] = {}
+    for v, name in ((0, "baseline"), (1, "followup")):
+        stage, result = stages[v], results[v]
+        reaches = _near(brought[v], stage.reach) & stage.dropped
+        together = own[v]
+        if reaches.any():
+            from bmetoolkit.bones.analysis import analyze_bones
+
+            again = analyze_bones(
+                result.study, result.bones, result.parameters, kept_elsewhere=brought[v]
+            )
+            together = np.asarray(again.bme_mask.data) > 0
+            if not np.array_equal(together, own[v]):
+                joint[v] = _with_result(visits[v], again)
+        summary[name] = {
+            "own_ml": _ml(own[v], result),
+            "joint_ml": _ml(together, result),
+            "brought_ml": _ml(brought[v], result),
+            "analysed_again": bool(reaches.any()),
+        }
+    notes = []
+    changed = {n: part for n, part in summary.items() if part["own_ml"] != part["joint_ml"]}
+    if changed:
+        notes.append(
+            "the partial-volume band (the outermost thick slice) decided for both visits "
+            "together (band voxels near the other visit's edema outside its own band kept): "
+            + "; ".join(
+                f"{name} {part['own_ml']:.2f} mL alone, {part['joint_ml']:.2f} mL together"
+                for name, part in changed.items()
+            )
+        )
+    return joint[0], joint[1], summary, notes
