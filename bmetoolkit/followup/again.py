@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bmetoolkit.analysis import analyze
 from bmetoolkit.errors import BmetoolkitError
 from bmetoolkit.followup.visit import Visit
 from bmetoolkit.params import Parameters
@@ -38,8 +39,6 @@ def analysis_of(visit: Visit) -> tuple[AnalysisResult | None, str]:
     why : str
         Why not ('' with a result), to end a note ("... and {why}").
     """
-    from bmetoolkit.analysis import analyze
-
     if visit.result is not None:
         return visit.result, ""
     if visit.t1 is None or visit.fluid is None:

@@ -24,9 +24,12 @@ signal; at the other visit the same marrow lies in the band only because the sli
 placed otherwise, and the band voxel there was bright enough to be grown by that visit's
 own decision.
 
-Decided alone, with a note: visits whose analysis is not in hand (an output folder: the
-band and the edema before its rules are not saved), visits analysed with a reference
-(normal-marrow) mask, and visits analysed with ``band_decided_jointly`` off.
+A visit given as an output folder (its band and its edema before the band's rules are not
+saved) is analysed again from the inputs its report names (:mod:`bmetoolkit.followup.again`)
+and used only when that gives exactly the folder's own edema mask. Decided alone, with a
+note: a folder whose images are not found or whose analysis again gives another edema
+(inputs changed since, another version), visits analysed with a reference (normal-marrow)
+mask, and visits analysed with ``band_decided_jointly`` off.
 """
 
 from __future__ import annotations

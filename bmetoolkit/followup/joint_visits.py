@@ -2,13 +2,13 @@
 
 The joint decision needs each visit's ratio images: an ``analyze`` output folder holds them
 (``decision_images.npz``, read back by :mod:`bmetoolkit.followup.saved`); a folder written
-without them (an older version) is analysed again from the inputs its report names (the
-same images, labels and parameters). Only when the rebuilt decision stage gives exactly the
-visit's own edema mask, for both visits, is the joint decision applied (a visit analysed
-by another version or with inputs that changed since is decided alone, with a note); the
-Modic map, endplates and lesion table are then derived from the joint edema by the
-analysis' own stage (:func:`bmetoolkit.analysis.edema_findings`). Bone-mask visits (the
-any-bone path) have their partial-volume band decided together
+without them (an older version) is analysed again from the inputs its report names (the same
+images, labels and parameters: :mod:`bmetoolkit.followup.again`). Only when the rebuilt
+decision stage gives exactly the visit's own edema mask, for both visits, is the joint
+decision applied (a visit analysed by another version or with inputs that changed since is
+decided alone, with a note); the Modic map, endplates and lesion table are then derived from
+the joint edema by the analysis' own stage (:func:`bmetoolkit.analysis.edema_findings`).
+Bone-mask visits (the any-bone path) have their partial-volume band decided together
 (:mod:`bmetoolkit.followup.joint_bones`), the rest of their edema alone.
 """
 
