@@ -293,7 +293,7 @@ def test_saved_ratio_images_decide_together_without_analysing_again(
     them (an older version) is analysed again, to the same tables."""
     import shutil
 
-    from bmetoolkit.followup import joint_visits
+    from bmetoolkit.followup import again as analysed_again
     from bmetoolkit.followup.compare import compare
 
     studies = [
@@ -314,7 +314,7 @@ def test_saved_ratio_images_decide_together_without_analysing_again(
     def refused(*args, **kwargs):
         raise AssertionError("analysed again")
 
-    monkeypatch.setattr(joint_visits, "analyze", refused)
+    monkeypatch.setattr(analysed_again, "analyze", refused)
     saved = compare(*saved_pair)
     assert direct.joint is not None
     for result in (saved, again):

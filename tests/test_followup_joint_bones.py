@@ -147,3 +147,73 @@ def test_folders_and_reference_masks_are_decided_alone_with_a_note(visits, tmp_p
     assert result.joint is None
     assert any("decided alone" in n and "reference mask" in n for n in result.notes)
     assert load_visit(referenced, label="baseline").result is referenced
+
+
+# --- visits given as output folders: analysed again from the inputs their reports name ---
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Both visits analysed from files and written by the output writer: the results and
+    their output folders."""
+    from bmetoolkit.io import save_nifti
+
+    root = tmp_path_factory.mktemp("bone_folders")
+    results, outputs = [], []
+    for session, (thick, seed) in enumerate(((True, 1), (False, 2)), start=1):
+        inputs = root / f"ses-{session}"
+        inputs.mkdir()
+        paths = [
+            save_nifti(v, inputs / f"{n}.nii.gz")
+            for v, n in zip(_visit(thick, seed), ("t1", "stir", "bones"), strict=True)
+        ]
+        result = bt.analyze(paths[0], stir=paths[1], marrow=paths[2], verify_roles=False)
+        result.save(inputs / "out", qc=False)
+        results.append(result)
+        outputs.append(inputs / "out")
+    return results, outputs
+
+
+def _with_stir(folder, tmp_path, stir) -> object:
+    """A copy of the output ``folder`` whose report names ``stir`` (a path) as its STIR."""
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    report = json.loads((copy / "report.json").read_text())
+    report["inputs"]["images"]["stir"] = str(stir)
+    for entry in report["inputs"]["sha256"]["stir"]:
+        entry["file"] = str(stir)
+    (copy / "report.json").write_text(json.dumps(report))
+    return copy
+
+
+def test_folders_are_analysed_again_and_decided_together(folders):
+    results, outputs = folders
+    in_memory = compare(*results)
+    from_folders = compare(*outputs)
+    assert from_folders.joint is not None
+    assert from_folders.joint["baseline"]["analysed_again"]
+    for key in ("baseline", "followup"):
+        assert from_folders.joint[key] == in_memory.joint[key]
+        joint = [np.asarray(getattr(r, key).maps["bme_mask"].data) > 0
+                 for r in (in_memory, from_folders)]  # fmt: skip
+        assert np.array_equal(*joint)
+    assert from_folders.change_rows[-1] == pytest.approx(in_memory.change_rows[-1])
+    assert not any("decided alone" in n for n in from_folders.notes)
+
+
+def test_a_folder_whose_input_changed_is_decided_alone(folders, tmp_path):
+    from bmetoolkit.io import save_nifti
+
+    _, outputs = folders
+    _, stir, _ = _visit(False, 1)  # thin slices since: another band, another edema mask
+    changed = _with_stir(outputs[0], tmp_path, save_nifti(stir, tmp_path / "stir.nii.gz"))
+    result = compare(changed, outputs[1])
+    assert result.joint is None
+    assert any("decided alone" in n and "did not give its own edema" in n for n in result.notes)
+    (tmp_path / "stir.nii.gz").unlink()  # removed: not analysed again
+    result = compare(changed, outputs[1])
+    assert result.joint is None
+    assert any("decided alone" in n and "image was not found" in n for n in result.notes)

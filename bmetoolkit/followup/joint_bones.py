@@ -24,9 +24,12 @@ signal; at the other visit the same marrow lies in the band only because the sli
 placed otherwise, and the band voxel there was bright enough to be grown by that visit's
 own decision.
 
-Decided alone, with a note: visits whose analysis is not in hand (an output folder: the
-band and the edema before its rules are not saved), visits analysed with a reference
-(normal-marrow) mask, and visits analysed with ``band_decided_jointly`` off.
+A visit given as an output folder (its band and its edema before the band's rules are not
+saved) is analysed again from the inputs its report names (:mod:`bmetoolkit.followup.again`)
+and used only when that gives exactly the folder's own edema mask. Decided alone, with a
+note: a folder whose images are not found or whose analysis again gives another edema
+(inputs changed since, another version), visits analysed with a reference (normal-marrow)
+mask, and visits analysed with ``band_decided_jointly`` off.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from bmetoolkit.followup.again import analysis_of, same_edema
 from bmetoolkit.followup.joint import label_movers
 from bmetoolkit.followup.visit import Visit
 from bmetoolkit.modic import MM3_PER_ML
@@ -59,20 +63,33 @@ def _band_jointly(visit: Visit) -> bool:
     return bool(visit.report.get("parameters", {}).get("band_decided_jointly", True))
 
 
-def _why_alone(visit: Visit, label: str) -> str:
-    """Why ``visit``'s band cannot be decided with the other visit's ('' when it can)."""
-    result = visit.result
-    if result is None or result.band_stage is None or result.bones is None:
-        return (
-            f"the {label} was given as an output folder (its partial-volume band and the "
-            "edema before the band's rules are not saved; give the analysis or its inputs)"
-        )
-    if result.references.get("source") == "mask":
-        return (
+def _analysis(visit: Visit, label: str) -> tuple[AnalysisResult | None, str]:
+    """The visit's analysis with its band stage, or None and why its band cannot be decided
+    with the other visit's: the analysis in hand, else (an output folder) the visit analysed
+    again from its report's inputs when that gives exactly its own edema."""
+    result, why = visit.result, ""
+    references = visit.report.get("reference", {}) if result is None else result.references
+    if references.get("source") == "mask":
+        return None, (
             f"the {label}'s normal marrow was a reference mask (analysing it again with "
             "the other visit's edema would need that mask)"
         )
-    return ""
+    if result is None:
+        result, why = analysis_of(visit)
+        if result is not None and not same_edema(visit, result):
+            result = None
+            why = (
+                "analysing it again from the inputs its report names did not give its own "
+                "edema (inputs changed since, or another version)"
+            )
+    if result is None or result.band_stage is None or result.bones is None:
+        if visit.result is not None:
+            return None, f"the {label}'s analysis has no partial-volume band stage"
+        return None, (
+            f"the {label} was given as an output folder (its partial-volume band and the "
+            f"edema before the band's rules are not saved) and {why or 'it has no band'}"
+        )
+    return result, ""
 
 
 def _near(mask: NDArray[np.bool_], reach: NDArray[np.integer]) -> NDArray[np.bool_]:
@@ -121,14 +138,15 @@ def joint_bone_visits(
     labels = ("baseline", "follow-up")
     if not all(_band_jointly(v) for v in visits):
         return baseline, followup, None, [ALONE_NOTE]
+    results: list[AnalysisResult] = []
     for visit, label in zip(visits, labels, strict=True):
-        why = _why_alone(visit, label)
-        if why:
+        result, why = _analysis(visit, label)
+        if result is None:
             return baseline, followup, None, [
                 f"the partial-volume band of each bone-mask visit was decided alone, not "
                 f"together: {why}"
             ]  # fmt: skip
-    results = [v.result for v in visits]
+        results.append(result)
     stages = [r.band_stage for r in results]
     own = [np.asarray(r.bme_mask.data) > 0 for r in results]
     movers = label_movers(baseline, followup, registration)  # to follow-up, to baseline

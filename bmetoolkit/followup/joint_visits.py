@@ -2,13 +2,13 @@
 
 The joint decision needs each visit's ratio images: an ``analyze`` output folder holds them
 (``decision_images.npz``, read back by :mod:`bmetoolkit.followup.saved`); a folder written
-without them (an older version) is analysed again from the inputs its report names (the
-same images, labels and parameters). Only when the rebuilt decision stage gives exactly the
-visit's own edema mask, for both visits, is the joint decision applied (a visit analysed
-by another version or with inputs that changed since is decided alone, with a note); the
-Modic map, endplates and lesion table are then derived from the joint edema by the
-analysis' own stage (:func:`bmetoolkit.analysis.edema_findings`). Bone-mask visits (the
-any-bone path) have their partial-volume band decided together
+without them (an older version) is analysed again from the inputs its report names (the same
+images, labels and parameters: :mod:`bmetoolkit.followup.again`). Only when the rebuilt
+decision stage gives exactly the visit's own edema mask, for both visits, is the joint
+decision applied (a visit analysed by another version or with inputs that changed since is
+decided alone, with a note); the Modic map, endplates and lesion table are then derived from
+the joint edema by the analysis' own stage (:func:`bmetoolkit.analysis.edema_findings`).
+Bone-mask visits (the any-bone path) have their partial-volume band decided together
 (:mod:`bmetoolkit.followup.joint_bones`), the rest of their edema alone.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bmetoolkit.analysis import analyze, edema_findings
-from bmetoolkit.errors import BmetoolkitError
+from bmetoolkit.analysis import edema_findings
+from bmetoolkit.followup.again import analysis_of as _analysis_of
 from bmetoolkit.followup.joint import (
     JointDecision,
     VisitDecision,
@@ -33,7 +33,6 @@ from bmetoolkit.followup.joint import (
 from bmetoolkit.followup.joint_bones import joint_bone_visits
 from bmetoolkit.followup.saved import saved_analysis
 from bmetoolkit.followup.visit import Visit
-from bmetoolkit.params import Parameters
 from bmetoolkit.ratios import t1_dark_ml
 from bmetoolkit.result import AnalysisResult
 from bmetoolkit.volume import Volume
@@ -58,29 +57,6 @@ def _decision_of(visit: Visit) -> tuple[VisitDecision | None, NDArray[np.bool_],
         if visit.result is not None:
             break  # the analysis in hand is the visit's own: nothing else to try
     return None, own, why or "its ratio images were not saved"
-
-
-def _analysis_of(visit: Visit) -> tuple[AnalysisResult | None, str]:
-    """The visit's analysis (run again from its report's inputs for an output folder)."""
-    if visit.result is not None:
-        return visit.result, ""
-    if visit.t1 is None or visit.fluid is None:
-        return None, "its T1 or fluid-sensitive image was not found"
-    report = visit.report
-    fluid = report.get("inputs", {}).get("fluid_image") or "stir"
-    images: dict[str, Any] = {"t1": visit.t1, fluid: visit.fluid} | dict(visit.inputs)
-    labels = images.pop("labels", None)
-    if labels is None:
-        labels = visit.maps["vertebrae"]
-    try:
-        params = Parameters.from_dict(dict(report.get("parameters", {})))
-        result = analyze(
-            images.pop("t1"), images.pop("t2", None), images.pop("stir", None),
-            vertebrae=labels, params=params, verify_roles=False,
-        )  # fmt: skip
-    except (BmetoolkitError, ValueError, TypeError) as exc:
-        return None, f"analysing it again failed ({exc})"
-    return result, ""
 
 
 def downstream(visit: VisitDecision, marrow_bme: NDArray[np.bool_]) -> AnalysisResult:
