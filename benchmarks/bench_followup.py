@@ -35,7 +35,9 @@ and extra voxels: where a test-retest difference of the total comes from.
 ``--subject-check``: the texture and shape measures of the subject check on one-subject and
 two-subject pairs, with and without marrow texture. ``--joint``: joint phantom pairs (the
 any-bone path, held-out joint seeds, or tuning ones with ``--tuning``), analysed with the
-true bone masks and compared.
+true bone masks and compared; ``--param NAME=VALUE`` (repeatable) changes an analysis
+parameter of those runs (e.g. ``band_decided_jointly=false``: each visit's partial-volume
+band decided alone, as before session 39).
 
 ``--timing``: seconds (wall and CPU) per compare from output folders, alternately on each
 seed's test-retest pair: both visits decided together from the saved ratio images, together
@@ -57,8 +59,8 @@ difference of the total comes from, lesion by lesion, from the kept analyses (ea
 analysed first when it is not kept yet; :mod:`retest_lesions`).
 
 Run: ``python benchmarks/bench_followup.py [--tuning | --seeds A-B] [--pairs N] [--calibrate
-| --sources | --subject-check | --joint | --timing] [--json rows.json] [--keep DIR]`` (about
-a minute per seed on one core).
+| --sources | --subject-check | --joint [--param NAME=VALUE ...] | --timing] [--json rows.json]
+[--keep DIR]`` (about a minute per seed on one core).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_randomized import parameters
 from tuning_seeds import tuning_seed_range
 from vein_truth import inside_veins_ml
 
@@ -90,6 +93,7 @@ from bmetoolkit.followup.change import change_table
 from bmetoolkit.followup.compare import Comparison, compare
 from bmetoolkit.followup.register import Correspondence
 from bmetoolkit.followup.repeatability import BOUNDARY_SD_FACTOR, RC_FACTOR
+from bmetoolkit.params import Parameters
 
 #: Change error allowed: the larger of this (mL) and this fraction of the true change.
 ALLOWED_ML, ALLOWED_FRACTION = 0.3, 0.10
@@ -311,10 +315,10 @@ def _timing(seeds: list[int], repeats: int = 2) -> None:
               f"{_quantiles(cpu[name])} ({len(times[name])} compares)")  # fmt: skip
 
 
-def _joint_case(seed: int, index: int) -> dict[str, Any]:
-    """A joint pair and a joint test-retest pair, analysed with the true bone masks and
-    compared (``--joint``): change error per bone with edema at either visit and of the
-    total, and the retest totals."""
+def _joint_case(seed: int, index: int, params: Parameters | None = None) -> dict[str, Any]:
+    """A joint pair and a joint test-retest pair, analysed with the true bone masks (and
+    ``params``, the defaults when None) and compared (``--joint``): change error per bone
+    with edema at either visit and of the total, and the retest totals."""
     from bmetoolkit.data.phantom.joint import PLANES
     from bmetoolkit.data.phantom.joint.followup import make_joint_pair
 
@@ -323,7 +327,13 @@ def _joint_case(seed: int, index: int) -> dict[str, Any]:
     for name, retest in (("change", False), ("retest", True)):
         pair = make_joint_pair(seed, retest=retest, **options)
         results = [
-            analyze(v.t1, stir=v.fluid, marrow=v.truth.bones, marrow_labels=v.truth.bone_names)
+            analyze(
+                v.t1,
+                stir=v.fluid,
+                marrow=v.truth.bones,
+                marrow_labels=v.truth.bone_names,
+                params=params,
+            )
             for v in (pair.baseline, pair.followup)
         ]
         clock = time.perf_counter()
@@ -346,11 +356,11 @@ def _joint_case(seed: int, index: int) -> dict[str, Any]:
     return case
 
 
-def _joint(seeds: Sequence[int]) -> None:
+def _joint(seeds: Sequence[int], params: Parameters | None = None) -> None:
     cases, failed = [], []
     for index, seed in enumerate(seeds):
         try:
-            cases.append(_joint_case(seed, index))
+            cases.append(_joint_case(seed, index, params))
         except BmetoolkitError as error:  # a refused pair is reported, and the run goes on
             failed.append(seed)
             print(json.dumps({"seed": seed, "error": str(error)}), flush=True)
@@ -502,6 +512,10 @@ def main() -> None:
         help="print the summary of per-case rows saved with --json (e.g. the two halves of "
         "the held-out seeds together) instead of running anything",
     )
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="with --joint: an analysis parameter (repeatable; e.g. band_decided_jointly=false)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.summarise:
         summarise_saved(args.summarise)
@@ -516,7 +530,7 @@ def main() -> None:
         from bmetoolkit.data.phantom import joint
 
         chosen = joint.TUNING_SEEDS if args.tuning else joint.HELD_OUT_SEEDS
-        _joint(chosen[args.skip : args.skip + args.pairs])
+        _joint(chosen[args.skip : args.skip + args.pairs], parameters(args.param))
         return
     if args.subject_check:
         _subject_check(list(seeds), args.auto_bodies)

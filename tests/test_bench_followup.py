@@ -108,3 +108,33 @@ def test_each_change_error_is_read_against_its_own_allowance(bench):
     assert bench._allowed(1.0) == pytest.approx(0.3)
     assert bench._allowed(-5.0) == pytest.approx(0.5)
     assert bench._against_allowed(rows).startswith("median 0.800,")
+
+
+def test_joint_pairs_are_analysed_with_the_parameters_given(bench, monkeypatch):
+    # ``--param`` reaches each visit's analysis (e.g. the band decided alone, as before)
+    from types import SimpleNamespace
+
+    import bmetoolkit.data.phantom.joint.followup as joint_followup
+
+    visit = SimpleNamespace(t1="t1", fluid="stir", truth=SimpleNamespace(bones="b", bone_names={}))
+    monkeypatch.setattr(
+        joint_followup, "make_joint_pair",
+        lambda *a, **k: SimpleNamespace(baseline=visit, followup=visit),
+    )  # fmt: skip
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def analyze(*args, params=None, **kwargs):
+        seen.append(params)
+        raise Stop
+
+    monkeypatch.setattr(bench, "analyze", analyze)
+    params = bench.parameters(["band_decided_jointly=false"])
+    with pytest.raises(Stop):
+        bench._joint_case(40, 0, params)
+    assert seen[0] is params and seen[0].band_decided_jointly is False
+    with pytest.raises(Stop):
+        bench._joint_case(40, 0)
+    assert seen[1] is None
