@@ -52,6 +52,7 @@ __all__ = [
     "fainter_joined",
     "half_maximum_of_core",
     "half_maximum_outside",
+    "within_reach",
 ]
 
 
@@ -152,6 +153,21 @@ def half_maximum_of_core(
     return out, cut
 
 
+def within_reach(mask: NDArray[np.bool_], reach: NDArray[np.integer]) -> NDArray[np.bool_]:
+    """The voxels within ``reach`` (voxels, per axis) of a voxel of ``mask`` (a box about
+    ``mask`` filtered; all False for an empty mask).
+
+    >>> within_reach(np.array([[[0, 0, 1, 0, 0, 0]]], bool), np.array([0, 0, 1])).astype(int)
+    array([[[0, 1, 1, 1, 0, 0]]])
+    """
+    near = np.zeros(mask.shape, bool)
+    if mask.any():
+        reach = np.asarray(reach, int)
+        box = grown_box(occupied_box(mask), reach, mask.shape)
+        near[box] = ndimage.maximum_filter(mask[box], size=tuple(2 * reach + 1))
+    return near
+
+
 def band_near_own(
     mask: NDArray[np.bool_],
     band: NDArray[np.bool_],
@@ -188,11 +204,7 @@ def band_near_own(
         return mask
     own = mask & ~band
     anchors = own if elsewhere is None else own | np.asarray(elsewhere, bool)
-    reach = np.asarray(reach, int)
-    near = np.zeros(mask.shape, bool)
-    if anchors.any():
-        box = grown_box(occupied_box(anchors), reach, mask.shape)
-        near[box] = ndimage.maximum_filter(anchors[box], size=tuple(2 * reach + 1))
+    near = within_reach(anchors, reach)
     if not (banded & ~near).any():
         return mask
     regions = Regions.of(mask)

@@ -34,19 +34,18 @@ mask, and visits analysed with ``band_decided_jointly`` off.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
+from bmetoolkit.bones.analysis import analyze_bones
+from bmetoolkit.bones.edges import within_reach
 from bmetoolkit.followup.again import analysis_of, same_edema
 from bmetoolkit.followup.joint import label_movers
 from bmetoolkit.followup.visit import Visit
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.result import AnalysisResult
-from bmetoolkit.volume import grown_box, occupied_box
 
 __all__ = ["ALONE_NOTE", "joint_bone_visits"]
 
@@ -92,29 +91,8 @@ def _analysis(visit: Visit, label: str) -> tuple[AnalysisResult | None, str]:
     return result, ""
 
 
-def _near(mask: NDArray[np.bool_], reach: NDArray[np.integer]) -> NDArray[np.bool_]:
-    """The voxels within ``reach`` (voxels, per axis) of ``mask``."""
-    near = np.zeros(mask.shape, bool)
-    if mask.any():
-        reach = np.asarray(reach, int)
-        box = grown_box(occupied_box(mask), reach, mask.shape)
-        near[box] = ndimage.maximum_filter(mask[box], size=tuple(2 * reach + 1))
-    return near
-
-
-def _with_result(visit: Visit, result: AnalysisResult) -> Visit:
-    """``visit`` with the edema, lesions and report tables of ``result``."""
-    report = dict(visit.report)
-    new = result.to_dict()
-    for key in ("bme", "lesions", "bones"):
-        if key in new:
-            report[key] = new[key]
-    maps = dict(visit.maps)
-    maps.update(bme_mask=result.bme_mask, lesion_labels=result.lesion_labels)
-    return replace(visit, report=report, maps=maps, result=result)
-
-
 def _ml(mask: NDArray[np.bool_], result: AnalysisResult) -> float:
+    """The volume of ``mask`` (mL, 4 decimals) on ``result``'s study grid."""
     voxel = float(result.study.grid.voxel_volume_mm3)
     return round(float(np.count_nonzero(mask)) * voxel / MM3_PER_ML, 4)
 
@@ -157,17 +135,17 @@ def joint_bone_visits(
     summary: dict[str, dict[str, Any]] = {}
     for v, name in ((0, "baseline"), (1, "followup")):
         stage, result = stages[v], results[v]
-        reaches = _near(brought[v], stage.reach) & stage.dropped
+        reaches = within_reach(brought[v], stage.reach) & stage.dropped
         together = own[v]
         if reaches.any():
-            from bmetoolkit.bones.analysis import analyze_bones
-
             again = analyze_bones(
                 result.study, result.bones, result.parameters, kept_elsewhere=brought[v]
             )
             together = np.asarray(again.bme_mask.data) > 0
             if not np.array_equal(together, own[v]):
-                joint[v] = _with_result(visits[v], again)
+                joint[v] = visits[v].with_outputs(
+                    again, ("bme", "lesions", "bones"), ("bme_mask", "lesion_labels")
+                )
         summary[name] = {
             "own_ml": _ml(own[v], result),
             "joint_ml": _ml(together, result),

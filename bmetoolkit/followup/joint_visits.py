@@ -93,19 +93,6 @@ def downstream(visit: VisitDecision, marrow_bme: NDArray[np.bool_]) -> AnalysisR
     )  # fmt: skip
 
 
-def _joint_visit(visit: Visit, result: AnalysisResult) -> Visit:
-    """``visit`` with the maps and report tables of ``result`` (the joint decision)."""
-    report = dict(visit.report)
-    new = result.to_dict()
-    for key in ("bme", "lesions", "endplates", "modic_counts"):
-        if key in new:
-            report[key] = new[key]
-    maps = dict(visit.maps)
-    maps.update(bme_mask=result.bme_mask, modic_map=result.modic_map,
-                lesion_labels=result.lesion_labels)  # fmt: skip
-    return replace(visit, report=report, maps=maps, result=result)
-
-
 def joint_visits(
     baseline: Visit, followup: Visit, registration: Any
 ) -> tuple[Visit, Visit, dict[str, Any] | None, list[str]]:
@@ -137,7 +124,13 @@ def joint_visits(
     joint: JointDecision = decide_jointly(*decisions, *label_movers(baseline, followup,
                                                                     registration))  # fmt: skip
     visits = [
-        visit if np.array_equal(bme, own) else _joint_visit(visit, downstream(decision, marrow))
+        visit
+        if np.array_equal(bme, own)
+        else visit.with_outputs(
+            downstream(decision, marrow),
+            ("bme", "lesions", "endplates", "modic_counts"),
+            ("bme_mask", "modic_map", "lesion_labels"),
+        )
         for visit, decision, bme, marrow, own in zip(
             (baseline, followup), decisions, joint.bme, joint.marrow_bme, owns, strict=True
         )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +123,17 @@ class Visit:
     def endplates(self) -> list[dict[str, Any]]:
         """The endplate rows of the report."""
         return list(self.report.get("endplates", []))
+
+    def with_outputs(
+        self, result: AnalysisResult, report_keys: tuple[str, ...], maps: tuple[str, ...]
+    ) -> Visit:
+        """This visit with ``result`` and its report tables ``report_keys`` (those it has)
+        and its maps ``maps`` (attributes of :class:`~bmetoolkit.result.AnalysisResult`):
+        the outputs a joint decision of both visits derived anew."""
+        new = result.to_dict()
+        report = dict(self.report) | {key: new[key] for key in report_keys if key in new}
+        updated = dict(self.maps) | {name: getattr(result, name) for name in maps}
+        return replace(self, report=report, maps=updated, result=result)
 
 
 #: What a visit may be given as.
