@@ -41,7 +41,9 @@ band decided alone, as before session 39).
 
 ``--timing``: seconds (wall and CPU) per compare from output folders, alternately on each
 seed's test-retest pair: both visits decided together from the saved ratio images, together
-from folders without them (each visit analysed again), and alone.
+from folders without them (each visit analysed again), and alone. With ``--joint``: the
+joint test-retest pairs compared from output folders (each bone-mask visit analysed again
+for its partial-volume band), in memory, and from folders decided alone.
 
 ``--keep DIR`` keeps each visit's analysis (``DIR/<seed>-baseline``, shared by all pairs of
 a seed, and ``DIR/<seed>-pair/followup``, ``DIR/<seed>-retest[-<vary>]/followup``) and
@@ -315,14 +317,65 @@ def _timing(seeds: list[int], repeats: int = 2) -> None:
               f"{_quantiles(cpu[name])} ({len(times[name])} compares)")  # fmt: skip
 
 
+def _joint_options(index: int) -> dict[str, str]:
+    """The joint (knee and sacroiliac in turn) and plane (in turn) of the ``index``-th
+    joint pair of a run."""
+    from bmetoolkit.data.phantom.joint import PLANES
+
+    return {"joint": ("knee", "sij")[index % 2], "plane": PLANES[(index // 2) % len(PLANES)]}
+
+
+def _joint_timing(seeds: Sequence[int], repeats: int = 2) -> None:
+    """Seconds (wall and CPU) per compare of each seed's joint test-retest pair
+    (``--joint --timing``), alternately so the machine's load cancels: from ``analyze``
+    output folders (each visit analysed again from its inputs for the partial-volume band
+    decided together, :mod:`bmetoolkit.followup.joint_bones`), from the analyses in memory,
+    and from the folders with each visit decided alone. The visits are written to NIfTI and
+    analysed from the files with the true bone masks, as a user's would be."""
+    from bmetoolkit.data.phantom.joint.followup import make_joint_pair
+    from bmetoolkit.io import save_nifti
+
+    variants = ("together, from folders", "together, in memory", "alone, from folders")
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    for index, seed in enumerate(seeds):
+        pair = make_joint_pair(seed, retest=True, **_joint_options(index))
+        with tempfile.TemporaryDirectory() as tmp:
+            results, folders = [], []
+            for name, visit in (("baseline", pair.baseline), ("followup", pair.followup)):
+                folder = Path(tmp) / name
+                folder.mkdir()
+                paths = {
+                    role: str(save_nifti(image, folder / f"{role}.nii.gz"))
+                    for role, image in (("t1", visit.t1), ("stir", visit.fluid),
+                                        ("bones", visit.truth.bones))
+                }  # fmt: skip
+                results.append(analyze(paths["t1"], stir=paths["stir"], marrow=paths["bones"],
+                                       marrow_labels=visit.truth.bone_names))  # fmt: skip
+                results[-1].save(folder / "out")
+                folders.append(folder / "out")
+            for _ in range(repeats):
+                for name in variants:
+                    given = results if name.endswith("memory") else folders
+                    clock, cpu_clock = time.perf_counter(), time.process_time()
+                    compare(*given, joint=not name.startswith("alone"))
+                    times[name].append(time.perf_counter() - clock)
+                    cpu[name].append(time.process_time() - cpu_clock)
+        shape = "x".join(map(str, results[0].study.grid.shape))
+        seconds = {name: [round(t, 2) for t in cpu[name][-repeats:]] for name in variants}
+        print(json.dumps({"seed": seed, "grid": shape} | seconds), flush=True)
+    for name in variants:
+        print(f"joint compare, {name}: wall s {_quantiles(times[name])}; CPU s "
+              f"{_quantiles(cpu[name])} ({len(times[name])} compares)")  # fmt: skip
+
+
 def _joint_case(seed: int, index: int, params: Parameters | None = None) -> dict[str, Any]:
     """A joint pair and a joint test-retest pair, analysed with the true bone masks (and
     ``params``, the defaults when None) and compared (``--joint``): change error per bone
     with edema at either visit and of the total, and the retest totals."""
-    from bmetoolkit.data.phantom.joint import PLANES
     from bmetoolkit.data.phantom.joint.followup import make_joint_pair
 
-    options = {"joint": ("knee", "sij")[index % 2], "plane": PLANES[(index // 2) % len(PLANES)]}
+    options = _joint_options(index)
     case: dict[str, Any] = {"seed": seed, **options}
     for name, retest in (("change", False), ("retest", True)):
         pair = make_joint_pair(seed, retest=retest, **options)
@@ -530,7 +583,11 @@ def main() -> None:
         from bmetoolkit.data.phantom import joint
 
         chosen = joint.TUNING_SEEDS if args.tuning else joint.HELD_OUT_SEEDS
-        _joint(chosen[args.skip : args.skip + args.pairs], parameters(args.param))
+        chosen = chosen[args.skip : args.skip + args.pairs]
+        if args.timing:
+            _joint_timing(chosen)
+        else:
+            _joint(chosen, parameters(args.param))
         return
     if args.subject_check:
         _subject_check(list(seeds), args.auto_bodies)
