@@ -59,6 +59,7 @@ from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.joined import split_joined
+from bmetoolkit.spine.autoseg.lateral_half import trim_outer_sections
 from bmetoolkit.spine.autoseg.levels import (
     LevelAssignment,
     assign_levels,
@@ -462,6 +463,12 @@ def _segment_column(
             level_bodies = bodies if level_bodies is None else level_bodies
             bodies = keep_apart(edged, bodies, spacing)[0]
             evidence = {**evidence, "half_edge": half}
+        if suppressed_alone and params.suppressed_outer_sections:
+            # Each body's outermost lateral sections: the voxels mostly tissue removed.
+            trimmed, outer = trim_outer_sections(bodies, image, spacing)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = trimmed
+            evidence = {**evidence, "outer_sections": outer}
         if s1_cut is not None and params.t2_wall_cortex:
             # A plain T2 alone: where a thin wall shows only as a faint dark line, the
             # segment ran through it into the tissue beyond (of the marrow's signal); that

@@ -575,6 +575,12 @@ class AutosegParameters:
         outside each body face darker than halfway from the body's outer layer to the tissue
         beyond (the edge blurred over one voxel) is added, where that tissue is brighter by
         0.2 of the marrow (:func:`bmetoolkit.spine.autoseg.shell.add_half_edge`).
+    suppressed_outer_sections : bool
+        From a STIR (or fat-suppressed T2) alone: last, each body's outermost lateral
+        section is read voxel by voxel against the section inside it and the one beyond,
+        and the voxels nearer the tissue beyond than the marrow (mostly tissue, the thick
+        slice crossing the lateral wall) are removed
+        (:func:`bmetoolkit.spine.autoseg.lateral_half.trim_outer_sections`).
     """
 
     tissue_fraction: float = 0.05
@@ -657,6 +663,7 @@ class AutosegParameters:
     suppressed_seed_alone: bool = True
     suppressed_end_segments: bool = True
     suppressed_half_edge: bool = True
+    suppressed_outer_sections: bool = True
     t2_top_cut: bool = True
     t2_top_cut_smallest: bool = True
     t2_top_cut_rounded: bool = False
