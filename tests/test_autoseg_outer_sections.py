@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bmetoolkit.spine.autoseg import AutosegParameters
-from bmetoolkit.spine.autoseg.lateral_half import trim_outer_sections
+from bmetoolkit.spine.autoseg.lateral_half import add_outer_sections, trim_outer_sections
 
 SPACING = np.array([1.0, 1.0, 4.0])  # canonical (AP, SI, LR): 4 mm sagittal slices
 MARROW, MUSCLE = 40.0, 100.0  # suppressed marrow darker than the muscle beside the body
@@ -82,3 +82,35 @@ def test_a_side_at_the_image_edge_or_beyond_the_image_is_left_as_it_is():
 
 def test_on_by_default_for_a_stir_alone():
     assert AutosegParameters().suppressed_outer_sections
+
+
+# --- with a T1: the section holding the wall added from the fat-suppressed image -------------
+
+
+@pytest.mark.parametrize("noise", [0.0, 6.0])
+def test_the_section_holding_the_wall_is_added_where_mostly_bone(noise):
+    image, _, truth = _elliptic_body(noise)
+    fraction = (MUSCLE - _elliptic_body()[0]) / (MUSCLE - MARROW)
+    # As the T1 path finds them: only the voxels wholly marrow (on the T1 the partial
+    # sections, cortex and muscle mixed in, are dark)
+    bodies = (fraction > 0.99).astype(np.int32)
+    grown, evidence = add_outer_sections(bodies, image, SPACING)
+    added = (grown == 1) & (bodies == 0)
+    assert evidence["sides"] == 2 and evidence["voxels_added"] == int(added.sum()) > 0
+    assert _dice(grown > 0, truth) > _dice(bodies > 0, truth) + 0.03
+    assert (added & truth).sum() > 0.8 * added.sum()  # what is added is mostly true body
+    assert not (added & (fraction == 0)).any()  # never pure tissue
+
+
+def test_nothing_is_added_without_the_tissue_section_in_the_image():
+    image, _, truth = _elliptic_body()
+    bodies = truth.astype(np.int32)
+    bodies, image = bodies[:, :, :-1], image[:, :, :-1]
+    # each side of the body reaches the image's edge, or the section next to it: no
+    # tissue section two beyond it to read the bone against
+    grown, evidence = add_outer_sections(bodies, image, SPACING)
+    assert (grown == bodies).all() and evidence["sides"] == 0
+
+
+def test_with_a_t1_on_by_default():
+    assert AutosegParameters().fluid_outer_sections

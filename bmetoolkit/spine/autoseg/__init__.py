@@ -59,7 +59,7 @@ from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.joined import split_joined
-from bmetoolkit.spine.autoseg.lateral_half import trim_outer_sections
+from bmetoolkit.spine.autoseg.lateral_half import add_outer_sections, trim_outer_sections
 from bmetoolkit.spine.autoseg.levels import (
     LevelAssignment,
     assign_levels,
@@ -501,6 +501,12 @@ def _segment_column(
             reached = _endplates_reached(bodies, dark, spacing, params)
             if reached is not None:
                 level_bodies, bodies = bodies, keep_apart(reached, bodies, spacing)[0]
+        if fat_suppressed and params.fluid_outer_sections:
+            # The section holding each body's lateral wall, read on the fat-suppressed image.
+            added, outer = add_outer_sections(bodies, fluid, spacing)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = keep_apart(added, bodies, spacing)[0]
+            evidence = {**evidence, "outer_sections": outer}
     return Segmentation(
         bodies,
         marrow,

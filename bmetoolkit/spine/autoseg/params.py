@@ -581,6 +581,12 @@ class AutosegParameters:
         and the voxels nearer the tissue beyond than the marrow (mostly tissue, the thick
         slice crossing the lateral wall) are removed
         (:func:`bmetoolkit.spine.autoseg.lateral_half.trim_outer_sections`).
+    fluid_outer_sections : bool
+        With a T1 and a fat-suppressed image (STIR, fat-suppressed T2): last, beside each
+        body's outermost lateral section the voxels the fat-suppressed image shows as
+        mostly bone (at least halfway from the tissue beyond to the marrow inside) are
+        added, the section holding the lateral wall that the T1 shows dark
+        (:func:`bmetoolkit.spine.autoseg.lateral_half.add_outer_sections`).
     """
 
     tissue_fraction: float = 0.05
@@ -664,6 +670,7 @@ class AutosegParameters:
     suppressed_end_segments: bool = True
     suppressed_half_edge: bool = True
     suppressed_outer_sections: bool = True
+    fluid_outer_sections: bool = True
     t2_top_cut: bool = True
     t2_top_cut_smallest: bool = True
     t2_top_cut_rounded: bool = False
