@@ -112,5 +112,6 @@ def test_nothing_is_added_without_the_tissue_section_in_the_image():
     assert (grown == bodies).all() and evidence["sides"] == 0
 
 
-def test_with_a_t1_on_by_default():
-    assert AutosegParameters().fluid_outer_sections
+def test_with_a_t1_opt_in():
+    # the analysis on these bodies measured the edema worse on tuning seeds (session 40)
+    assert not AutosegParameters().fluid_outer_sections

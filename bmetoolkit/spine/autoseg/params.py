@@ -586,7 +586,10 @@ class AutosegParameters:
         body's outermost lateral section the voxels the fat-suppressed image shows as
         mostly bone (at least halfway from the tissue beyond to the marrow inside) are
         added, the section holding the lateral wall that the T1 shows dark
-        (:func:`bmetoolkit.spine.autoseg.lateral_half.add_outer_sections`).
+        (:func:`bmetoolkit.spine.autoseg.lateral_half.add_outer_sections`). Opt-in: the
+        bodies come closer to the truth (tuning seeds 160-199: Dice 0.923 (0.861) -> 0.941
+        (0.908)), but the analysis on them measures the edema worse (tuning 0-39: volume
+        error 14.3 -> 25.2 %, five basivertebral veins fewer recognised).
     """
 
     tissue_fraction: float = 0.05
@@ -670,7 +673,7 @@ class AutosegParameters:
     suppressed_end_segments: bool = True
     suppressed_half_edge: bool = True
     suppressed_outer_sections: bool = True
-    fluid_outer_sections: bool = True
+    fluid_outer_sections: bool = False
     t2_top_cut: bool = True
     t2_top_cut_smallest: bool = True
     t2_top_cut_rounded: bool = False
