@@ -53,6 +53,8 @@ HALFWAY = 0.5
 REFERENCE_MM = 5.0
 #: In-plane smoothing (box width, mm) of the voxel decided (the noise of one voxel).
 VOXEL_MM = 2.0
+#: The body's cortex level: this percentile of its voxels' signal (smoothed over VOXEL_MM).
+CORTEX_PERCENTILE = 15.0
 
 
 def trim_outer_sections(
@@ -132,9 +134,14 @@ def add_outer_sections(
     outermost section and then the one beyond it, a voxel within the footprint of the
     section inside it (the body narrows towards its wall) and of no body is added when its
     signal lies at least :data:`HALFWAY` from the tissue two sections beyond the outermost
-    one to the marrow in the section inside it (each read as in
-    :func:`trim_outer_sections`). Sides without that tissue section in the image, or
-    without contrast, are left as they are.
+    one to the bone (each read as in :func:`trim_outer_sections`). The section beside the
+    wall holds mostly cortex, darker than marrow on a fat-suppressed image, so the bone's
+    level there is the darker of the marrow in the section inside it and the body's cortex
+    (the :data:`CORTEX_PERCENTILE` th percentile of its voxels): read against the marrow
+    alone a voxel a third cortex passed for mostly bone (tuning seeds 160-199, body Dice
+    0.941 (0.908) against the marrow, 0.949 (0.915) against the darker; seeds 0-39, not
+    looked at for this, 0.945 (0.916) and 0.952 (0.923)). Sides without that tissue section
+    in the image, or without contrast, are left as they are.
 
     Parameters
     ----------
@@ -174,6 +181,10 @@ def add_outer_sections(
     labels = bodies[box]
     signal = _Signal.of(image[box], labels, spacing)
     grown = labels.copy()
+    cortex = {
+        label: float(np.percentile(signal.voxel[labels == label], CORTEX_PERCENTILE))
+        for label in {side[0] for side in _sides(labels)}
+    }
     for label, outer, step in _sides(labels):
         tissue_section = outer + 2 * step
         if not 0 <= tissue_section < labels.shape[2]:
@@ -183,7 +194,7 @@ def add_outer_sections(
             inside = grown[:, :, section - step] == label
             free = inside & (grown[:, :, section] == 0)
             fraction, readable = signal.bone_fraction(
-                label, section - step, inside, tissue_section, free
+                label, section - step, inside, tissue_section, free, cortex[label]
             )
             read |= bool(readable.any())
             mostly_bone = readable & (fraction >= HALFWAY)
@@ -226,15 +237,21 @@ class _Signal:
         marrow_where: NDArray,
         tissue_section: int,
         where: NDArray,
+        bone_level: float | None = None,
     ) -> tuple[NDArray, NDArray]:
         """Each voxel's share of the way from the tissue (``tissue_section``) to the marrow
-        (``marrow_section`` over ``marrow_where``), and where it can be read: within
-        ``where``, the tissue imaged and the two apart by :data:`~.shell.MIN_CONTRAST` of
-        the body's median. The voxels are those of the section next to ``marrow_section``
-        towards the tissue."""
+        (``marrow_section`` over ``marrow_where``; with ``bone_level``, whichever of the two
+        lies further from the tissue), and where it can be read: within ``where``, the
+        tissue imaged and the two apart by :data:`~.shell.MIN_CONTRAST` of the body's
+        median. The voxels are those of the section next to ``marrow_section`` towards the
+        tissue."""
         median = float(self.medians[label])
         marrow = _mean_over(self.picture[:, :, marrow_section], marrow_where, self.size, median)
         tissue = self.tissue[:, :, tissue_section]
+        if bone_level is not None:  # the bone's level furthest from the tissue
+            marrow = np.where(
+                np.abs(bone_level - tissue) > np.abs(marrow - tissue), bone_level, marrow
+            )
         contrast = tissue - marrow
         readable = where & (self.picture[:, :, tissue_section] > 0)
         readable &= np.abs(contrast) >= MIN_CONTRAST * abs(median)

@@ -587,9 +587,9 @@ class AutosegParameters:
         mostly bone (at least halfway from the tissue beyond to the marrow inside) are
         added, the section holding the lateral wall that the T1 shows dark
         (:func:`bmetoolkit.spine.autoseg.lateral_half.add_outer_sections`). Opt-in: the
-        bodies come closer to the truth (tuning seeds 160-199: Dice 0.923 (0.861) -> 0.941
-        (0.908)), but the analysis on them measures the edema worse (tuning 0-39: volume
-        error 14.3 -> 25.2 %, five basivertebral veins fewer recognised: the body frame
+        bodies come closer to the truth (tuning seeds 160-199: Dice 0.923 (0.861) -> 0.949
+        (0.915)), but the analysis on them measures the edema worse (tuning 0-39: volume
+        error 14.3 -> 23.9 %, basivertebral veins fewer recognised: the body frame
         of :func:`bmetoolkit.spine.vertebra.body_geometries`, from the body's least extent,
         tilts on some bodies once their lateral sections are added).
     """
