@@ -81,7 +81,25 @@ def test_a_side_at_the_image_edge_or_beyond_the_image_is_left_as_it_is():
 
 
 def test_on_by_default_for_a_stir_alone():
-    assert AutosegParameters().suppressed_outer_sections
+    params = AutosegParameters()
+    assert params.suppressed_outer_sections and params.suppressed_outer_added
+
+
+def test_the_cortex_beside_the_wall_is_read_as_bone_not_the_marrow_alone():
+    # The section beside the body reads 68, 0.53 of the way from the muscle (100) to the
+    # marrow (40): mostly bone if bone were marrow. A body with a dark cortex (10) holds a
+    # darker bone: against it the section is 0.36 of the way, mostly tissue, not added.
+    spacing = np.array([1.0, 1.0, 4.0])
+    image = np.full((20, 20, 9), 100.0, np.float32)
+    image[5:15, 5:15, 2:6] = 40.0
+    image[5:15, 5:15, 6] = 68.0
+    bodies = np.zeros(image.shape, np.int32)
+    bodies[5:15, 5:15, 2:6] = 1
+    marrow_only, _ = add_outer_sections(bodies, image, spacing)
+    image[5:15, 5:15, 2] = image[5:15, 5:15, 5] = 10.0  # the body's cortex at its sides
+    with_cortex, _ = add_outer_sections(bodies, image, spacing)
+    assert marrow_only[7:13, 7:13, 6].all()
+    assert not with_cortex[:, :, 6].any()
 
 
 # --- with a T1: the section holding the wall added from the fat-suppressed image -------------

@@ -469,6 +469,12 @@ def _segment_column(
             level_bodies = bodies if level_bodies is None else level_bodies
             bodies = trimmed
             evidence = {**evidence, "outer_sections": outer}
+        if suppressed_alone and params.suppressed_outer_added:
+            # Beside them, the voxels mostly bone (the section holding the wall) added.
+            added, beside = add_outer_sections(bodies, image, spacing)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = keep_apart(added, bodies, spacing)[0]
+            evidence = {**evidence, "outer_sections_added": beside}
         if s1_cut is not None and params.t2_wall_cortex:
             # A plain T2 alone: where a thin wall shows only as a faint dark line, the
             # segment ran through it into the tissue beyond (of the marrow's signal); that

@@ -581,6 +581,12 @@ class AutosegParameters:
         and the voxels nearer the tissue beyond than the marrow (mostly tissue, the thick
         slice crossing the lateral wall) are removed
         (:func:`bmetoolkit.spine.autoseg.lateral_half.trim_outer_sections`).
+    suppressed_outer_added : bool
+        From a STIR (or fat-suppressed T2) alone, after ``suppressed_outer_sections``: beside
+        each body's outermost lateral section, the voxels the image shows as mostly bone
+        (at least halfway from the tissue two sections out to the darker of the marrow and
+        the body's cortex) are added, the section holding the lateral wall
+        (:func:`bmetoolkit.spine.autoseg.lateral_half.add_outer_sections`).
     fluid_outer_sections : bool
         With a T1 and a fat-suppressed image (STIR, fat-suppressed T2): last, beside each
         body's outermost lateral section the voxels the fat-suppressed image shows as
@@ -675,6 +681,7 @@ class AutosegParameters:
     suppressed_end_segments: bool = True
     suppressed_half_edge: bool = True
     suppressed_outer_sections: bool = True
+    suppressed_outer_added: bool = True
     fluid_outer_sections: bool = False
     t2_top_cut: bool = True
     t2_top_cut_smallest: bool = True
