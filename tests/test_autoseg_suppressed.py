@@ -274,5 +274,7 @@ def test_phantom_bodies_from_a_stir_alone_stop_at_the_muscle():
     assert "lateral_sections_cut" in result.provenance["t1_marrow_evidence"]
     assert "disc_ends_cut" in result.provenance["t1_marrow_evidence"]  # session 23
     assert "beyond_lateral_walls" in result.provenance["t1_marrow_evidence"]  # session 24
+    outer = result.provenance["t1_marrow_evidence"]  # session 40: the lateral sections read
+    assert outer["outer_sections"]["sides"] > 0 and "outer_sections_added" in outer
     dice = label_dice(np.asarray(result.bodies.data), np.asarray(phantom.truth.vertebrae.data))
     assert np.median(list(dice.values())) >= 0.75, dice

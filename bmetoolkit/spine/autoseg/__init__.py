@@ -59,7 +59,7 @@ from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.joined import split_joined
-from bmetoolkit.spine.autoseg.lateral_half import add_outer_sections, trim_outer_sections
+from bmetoolkit.spine.autoseg.lateral_half import read_outer_sections
 from bmetoolkit.spine.autoseg.levels import (
     LevelAssignment,
     assign_levels,
@@ -463,18 +463,13 @@ def _segment_column(
             level_bodies = bodies if level_bodies is None else level_bodies
             bodies = keep_apart(edged, bodies, spacing)[0]
             evidence = {**evidence, "half_edge": half}
-        if suppressed_alone and params.suppressed_outer_sections:
-            # Each body's outermost lateral sections: the voxels mostly tissue removed.
-            trimmed, outer = trim_outer_sections(bodies, image, spacing)
+        trim, add = params.suppressed_outer_sections, params.suppressed_outer_added
+        if suppressed_alone and (trim or add):
+            # Each body's outermost lateral sections read by partial volume: the voxels
+            # mostly tissue removed, those beside them mostly bone (the wall) added.
             level_bodies = bodies if level_bodies is None else level_bodies
-            bodies = trimmed
-            evidence = {**evidence, "outer_sections": outer}
-        if suppressed_alone and params.suppressed_outer_added:
-            # Beside them, the voxels mostly bone (the section holding the wall) added.
-            added, beside = add_outer_sections(bodies, image, spacing)
-            level_bodies = bodies if level_bodies is None else level_bodies
-            bodies = keep_apart(added, bodies, spacing)[0]
-            evidence = {**evidence, "outer_sections_added": beside}
+            bodies, outer = read_outer_sections(bodies, image, spacing, trim=trim, add=add)
+            evidence = {**evidence, **outer}
         if s1_cut is not None and params.t2_wall_cortex:
             # A plain T2 alone: where a thin wall shows only as a faint dark line, the
             # segment ran through it into the tissue beyond (of the marrow's signal); that
@@ -509,10 +504,9 @@ def _segment_column(
                 level_bodies, bodies = bodies, keep_apart(reached, bodies, spacing)[0]
         if fat_suppressed and params.fluid_outer_sections:
             # The section holding each body's lateral wall, read on the fat-suppressed image.
-            added, outer = add_outer_sections(bodies, fluid, spacing)
             level_bodies = bodies if level_bodies is None else level_bodies
-            bodies = keep_apart(added, bodies, spacing)[0]
-            evidence = {**evidence, "outer_sections": outer}
+            bodies, outer = read_outer_sections(bodies, fluid, spacing, trim=False, add=True)
+            evidence = {**evidence, **outer}
     return Segmentation(
         bodies,
         marrow,

@@ -42,10 +42,11 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.segment import region_medians
+from bmetoolkit.spine.autoseg.apart import keep_apart
 from bmetoolkit.spine.autoseg.bodies import box_around
 from bmetoolkit.spine.autoseg.shell import MIN_CONTRAST
 
-__all__ = ["add_outer_sections", "trim_outer_sections"]
+__all__ = ["add_outer_sections", "read_outer_sections", "trim_outer_sections"]
 
 #: A voxel is body when its signal lies at least this far from the tissue to the marrow.
 HALFWAY = 0.5
@@ -55,6 +56,25 @@ REFERENCE_MM = 5.0
 VOXEL_MM = 2.0
 #: The body's cortex level: this percentile of its voxels' signal (smoothed over VOXEL_MM).
 CORTEX_PERCENTILE = 15.0
+
+
+def read_outer_sections(
+    bodies: NDArray[np.int32], image: NDArray, spacing: NDArray, *, trim: bool, add: bool
+) -> tuple[NDArray[np.int32], dict[str, dict[str, int]]]:
+    """Each body's outermost lateral sections read by partial volume on ``image``.
+
+    With ``trim``, :func:`trim_outer_sections`; then with ``add``,
+    :func:`add_outer_sections`, the voxels added that touch another body given back
+    (:func:`.apart.keep_apart`). Returns the bodies and the evidence of each step run
+    (``"outer_sections"``, ``"outer_sections_added"``).
+    """
+    evidence = {}
+    if trim:
+        bodies, evidence["outer_sections"] = trim_outer_sections(bodies, image, spacing)
+    if add:
+        added, evidence["outer_sections_added"] = add_outer_sections(bodies, image, spacing)
+        bodies = keep_apart(added, bodies, spacing)[0]
+    return bodies, evidence
 
 
 def trim_outer_sections(
