@@ -110,3 +110,18 @@ def test_vertebra_above_reaches_the_phantom_its_cache_key_and_the_family_line(
     assert bench.main(["--vertebra-above", "--seeds", "3"]) == 0
     assert bench.OPTIONS["vertebra_above"] is True
     assert "1 tuning vertebra-above studies" in capsys.readouterr().out
+
+
+def test_where_lost_replaces_only_the_lateral_sections_it_names(monkeypatch):
+    """``autoseg_where_lost.py``: a body found one section short on each side scores 1.0
+    with the sections beyond it from the truth, and its outer sections alone mend nothing
+    that is missing beyond them."""
+    with benchmark_module(monkeypatch, "autoseg_where_lost") as module:
+        truth = np.zeros((6, 6, 9), np.int32)
+        truth[1:5, 1:5, 1:8] = verse_id("L3")
+        found = np.zeros_like(truth)
+        found[1:5, 1:5, 2:7] = 7  # sections 2-6 of the true 1-7
+        (row,) = module.body_rows(found, truth)
+    assert row["base"] == pytest.approx(2 * 5 / 12)
+    assert row["beyond"] == row["lateral"] == 1.0
+    assert row["outer"] == row["second"] == pytest.approx(row["base"])
