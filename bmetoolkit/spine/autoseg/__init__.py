@@ -59,6 +59,7 @@ from bmetoolkit.spine.autoseg.endplate_reach import endplate_reach_mm
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.spine.autoseg.front import limit_to_disc_fronts
 from bmetoolkit.spine.autoseg.joined import split_joined
+from bmetoolkit.spine.autoseg.lateral_cortex import add_to_lateral_cortex
 from bmetoolkit.spine.autoseg.lateral_half import read_outer_sections
 from bmetoolkit.spine.autoseg.levels import (
     LevelAssignment,
@@ -478,6 +479,13 @@ def _segment_column(
             level_bodies = bodies if level_bodies is None else level_bodies
             bodies = walled
             evidence = {**evidence, "wall_cortex": wall}
+        if s1_cut is not None and params.t2_lateral_cortex:
+            # A plain T2 alone: each body carried out sideways to the dark line of its
+            # lateral wall, inside which the marrow mask stopped. Levels as above.
+            widened, lateral = add_to_lateral_cortex(bodies, image, spacing)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = keep_apart(widened, bodies, spacing)[0]
+            evidence = {**evidence, "lateral_cortex": lateral}
     else:  # with a T1
         discs_from = fluid if fat_suppressed else None
         polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)

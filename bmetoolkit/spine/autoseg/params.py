@@ -512,6 +512,16 @@ class AutosegParameters:
         lines agree within a voxel. The levels are read on the bodies
         before this cut (:mod:`bmetoolkit.spine.autoseg.wall_cortex`). Since 2026-12-03,
         session 35.
+    t2_lateral_cortex : bool
+        From a plain T2 alone, last: along each left-right line through a body, the
+        darkest voxel within 7 mm beyond its edge is its lateral wall's cortex when the
+        signal falls to it from the edge, it lies below the edge by 0.10 of the body's
+        median and below the tissue 2 mm beyond it (by 0.03 of the median and 0.1 of the
+        edge's contrast to that tissue), and most of the 5 x 5 lines around find it at the
+        same place (the image smoothed in-plane over 3 mm); the voxels between the edge and
+        it are added: the marrow mask stops inside the blurred wall. The levels are read on
+        the bodies before this (:mod:`bmetoolkit.spine.autoseg.lateral_cortex`).
+        Since 2026-12-04, session 41.
     t2_endplate_window_mm : float
         From a T2 alone (no T1): each body's two surface tilts, which the sacrum test
         reads (the lumbosacral angle, ``sacrum_min_angle_deg``), are read on the image's
@@ -695,6 +705,7 @@ class AutosegParameters:
     t2_whole_height_over_tissue: bool = True
     t2_mid_slice_reach_mm: float = 3.0
     t2_wall_cortex: bool = True
+    t2_lateral_cortex: bool = True
     t2_endplate_window_mm: float = 4.0
     canal_longer_mm: float = 60.0
 
