@@ -506,7 +506,9 @@ class AutosegParameters:
         of the column's axis), a voxel up to 8 mm inside the face, no brighter than its
         neighbours and darker than the segment's median signal outside it and within 3 mm
         inside it by at least the body's robust pixel spread (each line read as the median
-        profile of the 5 x 5 lines around it), is the wall's cortex (thin, partial volumed
+        profile of the lines within 5 mm of it on the face, 5 x 5 at 1 mm; since session 41
+        in mm: on sections over 2.5 mm thick, 13 lines along the wall on its own section),
+        is the wall's cortex (thin, partial volumed
         to a faint line lighter than 0.7 of the marrow), and what lies beyond it, tissue of
         the marrow's signal the segment ran into, is cut where more than half of those
         lines agree within a voxel. The levels are read on the bodies

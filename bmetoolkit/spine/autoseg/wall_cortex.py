@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from bmetoolkit.reference import robust_sd
 
-__all__ = ["cut_beyond_wall_cortex", "wall_cut_depths"]
+__all__ = ["cut_beyond_wall_cortex", "neighbourhood_lines", "wall_cut_depths"]
 
 Labels = NDArray[np.int32]
 
@@ -42,16 +42,36 @@ SIDE_MM = 3.0
 #: The wall is darker than both sides by at least this many times the body's robust pixel
 #: spread (1.4826 times the median absolute deviation of its voxels: the scan's own noise
 #: and texture). One spread (two, as for the S1-S2 line, left most walls of the tuning
-#: cases uncut): the agreement of the neighbouring lines (:data:`AGREEMENT_LINES`) stands
+#: cases uncut): the agreement of the neighbouring lines (:data:`AGREEMENT_MM`) stands
 #: in for a stricter contrast.
 MIN_CONTRAST_SPREADS = 1.0
-#: Each line is read as the median profile of the lines around it, this many on a side
-#: (superior-inferior and left-right, itself in the middle: a 5 x 5 neighbourhood of the
-#: face, 5 mm at 1 mm voxels), and its cut is the median of their cuts, kept only where more
-#: than half of them lie within a voxel of it: a wall is a surface, a dark voxel on a few
-#: lines is noise or texture (with 3 x 3, white noise of the marrow's spread gave patches of
-#: 2-4 lines cut in the unit tests' bodies without a wall; with 5 x 5, none).
-AGREEMENT_LINES = 5
+#: Each line is read as the median profile of the lines around it within this square of
+#: the face (mm, superior-inferior by left-right, itself in the middle: 5 x 5 lines at 1 mm
+#: voxels; :func:`neighbourhood_lines`), and its cut is the median of their cuts, kept only
+#: where more than half of them lie within a voxel of it: a wall is a surface, a dark voxel
+#: on a few lines is noise or texture (with 3 x 3 lines at 1 mm, white noise of the
+#: marrow's spread gave patches of 2-4 lines cut in the unit tests' bodies without a wall;
+#: with 5 x 5, none). In mm, not lines (session 41): on 3-5 mm sagittal sections five
+#: sections span 15-25 mm of a body's rounded front, where the wall lies at depths a few
+#: voxels apart, and their median profile lost it (tuning seed 168: anterior walls 0.55-0.75
+#: of the marrow left uncut on most lines).
+AGREEMENT_MM = 5.0
+AGREEMENT_LINES = 13
+
+
+def neighbourhood_lines(spacing: NDArray) -> tuple[int, int]:
+    """The lines (superior-inferior, left-right) of a line's neighbourhood on its face.
+
+    Each the odd count nearest to :data:`AGREEMENT_MM` in voxels, at least one; where that
+    holds fewer than :data:`AGREEMENT_LINES` lines (thick sections), more superior-inferior
+    lines (along the wall on one section) up to that many.
+
+    >>> neighbourhood_lines(np.ones(3)), neighbourhood_lines(np.array([0.9, 1.1, 4.0]))
+    ((5, 5), (13, 1))
+    """
+    si, lr = (max(2 * round((AGREEMENT_MM / float(size) - 1) / 2) + 1, 1) for size in spacing[1:3])
+    along = -(-AGREEMENT_LINES // lr)  # ceil
+    return max(si, along + 1 - along % 2), lr
 
 
 def wall_cut_depths(
@@ -77,16 +97,16 @@ def wall_cut_depths(
     face, depth : ndarray of int, shape (n_si, n_lr)
         The face's AP index per line (-1 where the line misses the segment) and the wall's
         depth inside it in voxels, agreed over the neighbouring lines (0: nothing cut).
-        Each line's profile is the step-by-step median of the :data:`AGREEMENT_LINES` x
-        :data:`AGREEMENT_LINES` lines around it. On it the wall is the voxel ``k`` voxels
-        inside the face (``k`` from 2 up to :data:`REACH_MM`) no brighter than its two
-        neighbours along the line whose value lies under the median of the segment's
-        voxels outside its outer neighbour and the median of up to :data:`SIDE_MM` inside
-        its inner neighbour by at least :data:`MIN_CONTRAST_SPREADS` times ``spread`` (the
-        deepest valley by contrast); it is read only where the face moves by at most one
-        voxel's SI height per SI row on both sides (a wall, not an endplate). The line's
-        depth is the median of those of the lines around it, kept where more than half of
-        them lie within a voxel of it.
+        Each line's profile is the step-by-step median of the lines around it within the
+        :data:`AGREEMENT_MM` square (:func:`neighbourhood_lines`). On it the wall is the
+        voxel ``k`` voxels inside the face (``k`` from 2 up to :data:`REACH_MM`) no
+        brighter than its two neighbours along the line whose value lies under the median
+        of the segment's voxels outside its outer neighbour and the median of up to
+        :data:`SIDE_MM` inside its inner neighbour by at least
+        :data:`MIN_CONTRAST_SPREADS` times ``spread`` (the deepest valley by contrast); it
+        is read only where the face moves by at most one voxel's SI height per SI row on
+        both sides (a wall, not an endplate). The line's depth is the median of those of
+        the lines around it, kept where more than half of them lie within a voxel of it.
 
     Examples
     --------
@@ -118,7 +138,8 @@ def wall_cut_depths(
     ap = np.clip(ap, 0, n_ap - 1)
     inside &= segment[ap, si[:, None], lr[:, None]]
     read = np.asarray(image, dtype=np.float64)[ap, si[:, None], lr[:, None]]
-    values = _neighbourhood_medians(np.where(inside, read, np.nan), si, lr, has.shape)
+    sizes = neighbourhood_lines(spacing)
+    values = _neighbourhood_medians(np.where(inside, read, np.nan), si, lr, has.shape, sizes)
     best, contrast_best = np.zeros(si.size, int), np.zeros(si.size)
     with warnings.catch_warnings():  # a comparison with NaN (an empty side): no valley
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -141,40 +162,41 @@ def wall_cut_depths(
     best[~wall[si, lr]] = 0
     found = np.zeros(has.shape)
     found[si, lr] = best
-    agreed = ndimage.median_filter(found, size=AGREEMENT_LINES)
+    agreed = ndimage.median_filter(found, size=sizes)
     # ... held by more than half of the neighbourhood's lines, each within a voxel of it.
     support = np.zeros(has.shape)
     for value in np.unique(agreed[agreed > 0]):
         near = (found > 0) & (np.abs(found - value) <= 1)
-        count = ndimage.uniform_filter(near.astype(float), AGREEMENT_LINES, mode="constant")
+        count = ndimage.uniform_filter(near.astype(float), sizes, mode="constant")
         support[agreed == value] = count[agreed == value]
-    agreed[support * AGREEMENT_LINES**2 < AGREEMENT_LINES**2 / 2] = 0
+    agreed[support < 0.5] = 0
     depth[si, lr] = agreed[si, lr].astype(int)
     return face, depth
 
 
 def _neighbourhood_medians(
-    values: NDArray[np.float64], si: NDArray[np.int_], lr: NDArray[np.int_], shape: tuple
+    values: NDArray[np.float64],
+    si: NDArray[np.int_],
+    lr: NDArray[np.int_],
+    shape: tuple,
+    sizes: tuple[int, int],
 ) -> NDArray[np.float64]:
     """Each line's profile (steps inward from the face) as the median, step by step, of the
-    profiles of the :data:`AGREEMENT_LINES` x :data:`AGREEMENT_LINES` lines around it
-    (NaN where the line's own step is outside the segment).
+    profiles of the ``sizes`` (superior-inferior, left-right) lines around it (NaN where the
+    line's own step is outside the segment).
 
     >>> values = np.array([[1.0, 2.0], [3.0, np.nan], [5.0, 6.0]])
-    >>> _neighbourhood_medians(values, np.array([0, 1, 2]), np.zeros(3, int), (3, 1)).tolist()
+    >>> si, lr = np.array([0, 1, 2]), np.zeros(3, int)
+    >>> _neighbourhood_medians(values, si, lr, (3, 1), (5, 5)).tolist()
     [[3.0, 4.0], [3.0, nan], [3.0, 4.0]]
     """
-    half = AGREEMENT_LINES // 2
+    h_si, h_lr = sizes[0] // 2, sizes[1] // 2
     grid = np.full((*shape, values.shape[1]), np.nan)
     grid[si, lr] = values
-    padded = np.pad(grid, ((half, half), (half, half), (0, 0)), constant_values=np.nan)
+    padded = np.pad(grid, ((h_si, h_si), (h_lr, h_lr), (0, 0)), constant_values=np.nan)
     n_si, n_lr = shape
     stack = np.stack(
-        [
-            padded[i : i + n_si, j : j + n_lr]
-            for i in range(AGREEMENT_LINES)
-            for j in range(AGREEMENT_LINES)
-        ]
+        [padded[i : i + n_si, j : j + n_lr] for i in range(sizes[0]) for j in range(sizes[1])]
     )
     medians = _nan_median(stack[:, si, lr], 0)
     return np.where(np.isfinite(values), medians, np.nan)
@@ -233,7 +255,7 @@ def cut_beyond_wall_cortex(
     out = bodies.copy()
     image = np.asarray(image, dtype=np.float64)
     cut_bodies, removed = 0, 0
-    margin = AGREEMENT_LINES // 2  # lines beside the body the neighbourhoods read (empty)
+    margin = max(neighbourhood_lines(np.asarray(spacing))) // 2  # lines the neighbourhoods read
     for label, box in enumerate(ndimage.find_objects(bodies), start=1):
         if box is None:
             continue
