@@ -82,8 +82,11 @@ def cortex_steps(profiles: NDArray[np.float64], reach: int, beyond: int) -> NDAr
     Returns
     -------
     ndarray of int
-        The valley's column less one where it is the cortex (below the edge by
-        :data:`DROP` and below the tissue beyond by :data:`RISE`), else 0.
+        The valley's column less one where it is the cortex (the darkest column within
+        ``reach``, reached by a fall from the edge with no step up by more than
+        :data:`FALL_NOISE`, below the edge by :data:`DROP` and below the tissue beyond by
+        :data:`RISE` and by :data:`VALLEY_SHARE` of the edge's contrast to that tissue),
+        else 0. The lines' agreement is read by the caller.
 
     Examples
     --------
