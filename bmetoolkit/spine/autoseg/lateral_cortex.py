@@ -11,7 +11,7 @@ beyond the body's edge the truth ends, in the median, one voxel inside that line
 96-97). A reader outlines the body to its cortex.
 
 Here, along each left-right line through a body, the voxels beyond its last voxel are read
-up to :data:`REACH_MM` out, on the image smoothed in-plane over :data:`PROFILE_MM`. The
+up to :data:`REACH_MM` out, on the image smoothed in-plane (:data:`PROFILE_MM`). The
 darkest of them is the wall's cortex when the signal falls all the way to it from the
 body's edge (no step up by more than :data:`FALL_NOISE`), it lies below the edge voxel by
 :data:`DROP`, and below the tissue :data:`BEYOND_MM` further out by :data:`RISE` and by
@@ -43,12 +43,16 @@ from scipy import ndimage
 
 from bmetoolkit.segment import region_medians
 from bmetoolkit.spine.autoseg.bodies import box_around
+from bmetoolkit.spine.autoseg.wall_cortex import agreeing_share
 
 __all__ = ["add_to_lateral_cortex", "cortex_steps"]
 
 #: The wall's cortex is looked for this far (mm) beyond a body's edge on each line.
 REACH_MM = 7.0
-#: In-plane smoothing (box width, mm) of the image the lines are read on (noise, mottle).
+#: In-plane smoothing of the image the lines are read on (noise, mottle): a box about this
+#: wide (mm) in voxels, ``2 * round(PROFILE_MM / (2 * pixel)) + 1``: 5 voxels at 0.6-1.0 mm
+#: pixels, 3 at 1.1-1.5 mm, 7 at 0.5 mm, so 3.5-5 mm wide (not 3 mm: the rounding was
+#: kept as measured).
 PROFILE_MM = 3.0
 #: The valley lies below the body's edge voxel on its line by this fraction of the median.
 DROP = 0.10
@@ -203,10 +207,8 @@ def _agreed(
     grid = np.zeros(shape, int)
     grid[ap, si] = count
     kept = np.zeros_like(count)
-    half = AGREEMENT_LINES**2 / 2
     for value in np.unique(count[count > 0]):
-        near = (grid > 0) & (np.abs(grid - value) <= 1)
-        support = ndimage.uniform_filter(near.astype(float), AGREEMENT_LINES, mode="constant")
+        share = agreeing_share(grid, value, (AGREEMENT_LINES, AGREEMENT_LINES))
         mine = count == value
-        kept[mine] = np.where(support[ap[mine], si[mine]] * AGREEMENT_LINES**2 > half, value, 0)
+        kept[mine] = np.where(share[ap[mine], si[mine]] > 0.5, value, 0)
     return kept

@@ -520,9 +520,9 @@ class AutosegParameters:
         signal falls to it from the edge, it lies below the edge by 0.10 of the body's
         median and below the tissue 2 mm beyond it (by 0.03 of the median and 0.1 of the
         edge's contrast to that tissue), and most of the 5 x 5 lines around find it at the
-        same place (the image smoothed in-plane over 3 mm); the voxels between the edge and
-        it are added: the marrow mask stops inside the blurred wall. The levels are read on
-        the bodies before this (:mod:`bmetoolkit.spine.autoseg.lateral_cortex`).
+        same place (the image smoothed over a 3.5-5 mm in-plane box); the voxels between
+        the edge and it are added: the marrow mask stops inside the blurred wall. The
+        levels are read on the bodies before this (:mod:`bmetoolkit.spine.autoseg.lateral_cortex`).
         Since 2026-12-04, session 41.
     t2_endplate_window_mm : float
         From a T2 alone (no T1): each body's two surface tilts, which the sacrum test

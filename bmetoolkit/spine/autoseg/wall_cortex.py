@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from bmetoolkit.reference import robust_sd
 
-__all__ = ["cut_beyond_wall_cortex", "neighbourhood_lines", "wall_cut_depths"]
+__all__ = ["agreeing_share", "cut_beyond_wall_cortex", "neighbourhood_lines", "wall_cut_depths"]
 
 Labels = NDArray[np.int32]
 
@@ -72,6 +72,18 @@ def neighbourhood_lines(spacing: NDArray) -> tuple[int, int]:
     si, lr = (max(2 * round((AGREEMENT_MM / float(size) - 1) / 2) + 1, 1) for size in spacing[1:3])
     along = -(-AGREEMENT_LINES // lr)  # ceil
     return max(si, along + 1 - along % 2), lr
+
+
+def agreeing_share(depths: NDArray, value: int, sizes: tuple[int, int]) -> NDArray[np.float64]:
+    """Per line, the share of the ``sizes`` lines around it (lines beyond the grid count as
+    none) whose depth (0: none found) lies within a voxel of ``value``.
+
+    >>> depths = np.array([[3, 3, 0], [4, 3, 9]])
+    >>> agreeing_share(depths, 3, (1, 3))[0].round(2).tolist()
+    [0.67, 0.67, 0.33]
+    """
+    near = (depths > 0) & (np.abs(depths - value) <= 1)
+    return ndimage.uniform_filter(near.astype(float), sizes, mode="constant")
 
 
 def wall_cut_depths(
@@ -166,9 +178,8 @@ def wall_cut_depths(
     # ... held by more than half of the neighbourhood's lines, each within a voxel of it.
     support = np.zeros(has.shape)
     for value in np.unique(agreed[agreed > 0]):
-        near = (found > 0) & (np.abs(found - value) <= 1)
-        count = ndimage.uniform_filter(near.astype(float), sizes, mode="constant")
-        support[agreed == value] = count[agreed == value]
+        share = agreeing_share(found, value, sizes)
+        support[agreed == value] = share[agreed == value]
     agreed[support < 0.5] = 0
     depth[si, lr] = agreed[si, lr].astype(int)
     return face, depth
@@ -255,13 +266,17 @@ def cut_beyond_wall_cortex(
     out = bodies.copy()
     image = np.asarray(image, dtype=np.float64)
     cut_bodies, removed = 0, 0
-    margin = max(neighbourhood_lines(np.asarray(spacing))) // 2  # lines the neighbourhoods read
+    # Lines beside the body the neighbourhoods read (empty), per axis (SI, LR).
+    margins = [lines // 2 for lines in neighbourhood_lines(np.asarray(spacing))]
     for label, box in enumerate(ndimage.find_objects(bodies), start=1):
         if box is None:
             continue
         # The body's box, widened in SI and LR by the neighbourhoods' reach (as on the
         # whole array: the lines there hold no segment), up to the array's edges.
-        box = (box[0], *(_widened(box[axis], margin, bodies.shape[axis]) for axis in (1, 2)))
+        box = (
+            box[0],
+            *(_widened(box[axis], margins[axis - 1], bodies.shape[axis]) for axis in (1, 2)),
+        )
         segment = out[box] == label
         spread = robust_sd(image[box][segment])
         before = int(segment.sum())
