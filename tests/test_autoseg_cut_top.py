@@ -1,8 +1,9 @@
-"""The top vertebra cut a few mm into its body by the image's upper edge (a STIR alone).
+"""The top vertebra cut into its body by the image's upper edge (a STIR or a T2 alone).
 
-(autoseg/cut_top.py; ``AutosegParameters.suppressed_cut_top``.) Synthetic canonical
-arrays (anterior, superior, right) as in ``tests/test_autoseg_edge_disc.py``: a column of
-box bodies 26 mm tall, discs of 10 mm, 4 mm slices.
+(autoseg/cut_top.py; ``AutosegParameters.suppressed_cut_top`` and ``t2_cut_top``.)
+Synthetic canonical arrays (anterior, superior, right) as in
+``tests/test_autoseg_edge_disc.py``: a column of box bodies 26 mm tall, discs of 10 mm,
+4 mm slices.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 
 import bmetoolkit.spine.autoseg as autoseg
 from bmetoolkit.spine.autoseg.checks import relabelled
-from bmetoolkit.spine.autoseg.cut_top import add_cut_top
+from bmetoolkit.spine.autoseg.cut_top import MAX_HEIGHT_SHARE, T2_MAX_HEIGHT_SHARE, add_cut_top
 from bmetoolkit.spine.autoseg.params import AutosegParameters
 from tests.helpers import record_calls, segment_small_phantom_without_t1
 from tests.test_autoseg_edge_disc import DEPTH, FACTOR, HEIGHT, MIDLINE, SPACING, _column
@@ -50,7 +51,27 @@ def test_marrow_above_a_disc_over_half_a_body_high_is_not_added():
     """Above a disc and over the section, but 16 of the body's 26 mm: no sliver."""
     bodies, marrow, _ = _sliver_lost(in_view=16)
     added, notes = add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR)
-    assert len(notes) == 1 and "not a sliver" in notes[0]
+    assert len(notes) == 1 and "taller than a body cut by the edge" in notes[0]
+    assert np.array_equal(added, bodies)
+
+
+def test_from_a_plain_t2_up_to_a_whole_body_high_is_added():
+    """The same 16 of 26 mm with the plain T2's share: a vertebra cut by the edge."""
+    bodies, marrow, column = _sliver_lost(in_view=16)
+    added, notes = add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR, T2_MAX_HEIGHT_SHARE)
+    assert len(notes) == 1 and "was added" in notes[0]
+    assert np.array_equal(added == 5, column == 1)
+
+
+def test_from_a_plain_t2_marrow_taller_than_the_body_below_is_not_added():
+    """Above a disc, over the section, but 30 mm up to the edge against a 26 mm body."""
+    bodies, marrow, column = _sliver_lost()
+    rows = np.flatnonzero((column == 1).any(axis=(0, 2)))
+    taller = 30 - len(rows)
+    marrow = np.pad(marrow, ((0, 0), (0, taller), (0, 0)), mode="edge")
+    bodies = np.pad(bodies, ((0, 0), (0, taller), (0, 0)))
+    added, notes = add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR, T2_MAX_HEIGHT_SHARE)
+    assert len(notes) == 1 and "taller than a body cut by the edge" in notes[0]
     assert np.array_equal(added, bodies)
 
 
@@ -73,8 +94,20 @@ def test_nothing_is_added_when_the_top_segment_reaches_the_edge():
 
 @pytest.mark.parametrize("stir_alone", [True, False])
 @pytest.mark.parametrize("on", [True, False])
-def test_segment_bodies_reads_it_from_a_stir_alone_only(monkeypatch, stir_alone, on):
-    """Wired into :func:`segment_bodies`: only without a T1 and a T2 and only when on."""
+def test_segment_bodies_reads_it_from_a_stir_or_a_plain_t2_alone(monkeypatch, stir_alone, on):
+    """Wired into :func:`segment_bodies` without a T1, each path with its own switch and
+    share: half a body from a STIR alone, a whole body from a plain T2."""
     calls = record_calls(monkeypatch, autoseg, "add_cut_top")
-    segment_small_phantom_without_t1(stir_alone, AutosegParameters(suppressed_cut_top=on))
-    assert len(calls) == (1 if on and stir_alone else 0)
+    params = AutosegParameters(
+        suppressed_cut_top=on and stir_alone, t2_cut_top=on and not stir_alone
+    )
+    segment_small_phantom_without_t1(stir_alone, params)
+    assert len(calls) == (1 if on else 0)
+    if on:
+        share = MAX_HEIGHT_SHARE if stir_alone else T2_MAX_HEIGHT_SHARE
+        assert calls[0][0][-1] == share
+    # the other path's switch alone does not run it
+    calls.clear()
+    other = AutosegParameters(suppressed_cut_top=not stir_alone, t2_cut_top=stir_alone)
+    segment_small_phantom_without_t1(stir_alone, other)
+    assert calls == []

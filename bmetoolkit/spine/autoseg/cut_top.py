@@ -31,6 +31,20 @@ a body when
   between them (on the tuning seeds every marrow-like region above a whole top body
   reaching the edge did: 163, 164, 166, 170 ...), and is left out.
 
+From a plain T2 alone (``AutosegParameters.t2_cut_top``) the same reading adds the top
+vertebra when the candidate is up to a whole body's height (:data:`T2_MAX_HEIGHT_SHARE`
+of the top segment's), not half of it: a vertebra cut by the edge shows less than a
+whole body, and the body above is no taller than the one below it in the thoracolumbar
+spine. There the top vertebra is lost by more than its seed: the second reading of the
+marrow skips any segment the image's edge cuts, and on the tuning seeds of the phantom
+family that draws T10 (``--vertebra-above``: the family where, as on every real spine, a
+vertebra lies above T11) T10 was missed whole on 18 of 40 plain T2 studies (60-99, 7-27
+mm of it in view) and the T2 with the pelvis in view 1 mm (90-119) had a worst decile of
+0.007. On the bundled TPTBox T2 the sliver added is the top vertebra's body (Dice 0.67
+against its SPINEPS body, 95 % of it inside). On the default family, which draws tissue
+of the marrow's signal above the T10/T11 disc instead of T10, the same rule adds that
+tissue as a body: a phantom artefact there (see ``docs/autoseg.md``, step 9).
+
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
 
@@ -46,6 +60,9 @@ from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
 #: segment's height: a sliver too thin for a seed, not a region a seed would have found.
 MAX_HEIGHT_SHARE = 0.5
 
+#: From a plain T2 alone: up to a whole body's height (the body above is no taller).
+T2_MAX_HEIGHT_SHARE = 1.0
+
 #: Share of the top segment's section (AP-LR pixels of its upper third) that the
 #: candidate's section must cover.
 SECTION_SHARE = 0.5
@@ -57,6 +74,7 @@ def add_cut_top(
     midline: float,
     spacing: NDArray,
     factor: float,
+    max_height_share: float = MAX_HEIGHT_SHARE,
 ) -> tuple[NDArray[np.int32], list[str]]:
     """Add the sliver of a vertebra cut by the image's upper edge above the top segment.
 
@@ -73,6 +91,10 @@ def add_cut_top(
     factor : float
         ``AutosegParameters.edge_disc_factor``: the gap below the sliver must be at least
         this times the median of the column's other discs (0 adds nothing).
+    max_height_share : float
+        The candidate, from its lowest row up to the edge, must be under this share of
+        the top segment's height (:data:`MAX_HEIGHT_SHARE` from a STIR alone,
+        :data:`T2_MAX_HEIGHT_SHARE` from a plain T2 alone).
 
     Returns
     -------
@@ -119,8 +141,8 @@ def add_cut_top(
         f"a {volume:.1f} mL sliver at the image's upper edge ({share:.0%} of the section of "
         f"the body below, {tall:.2f} of its height)"
     )
-    if tall >= MAX_HEIGHT_SHARE:
-        return bodies, [f"{what} was not added: not a sliver"]
+    if tall >= max_height_share:
+        return bodies, [f"{what} was not added: taller than a body cut by the edge"]
     if share < SECTION_SHARE:
         return bodies, [f"{what} was not added: too narrow for a body"]
     trial = bodies.astype(np.int32)  # a copy

@@ -524,6 +524,14 @@ class AutosegParameters:
         the edge and it are added: the marrow mask stops inside the blurred wall. The
         levels are read on the bodies before this (:mod:`bmetoolkit.spine.autoseg.lateral_cortex`).
         Since 2026-12-04, session 41.
+    t2_cut_top : bool
+        From a plain T2 alone: ``suppressed_cut_top``'s reading of the top vertebra cut by
+        the image's upper edge, with the candidate allowed up to the top segment's whole
+        height instead of half of it (the body above is no taller than the one below; the
+        second reading of the marrow skips every segment the edge cuts). Measured on the
+        phantom family that draws T10 above T11, as every real spine has
+        (``bench_autoseg.py --vertebra-above``; :mod:`bmetoolkit.spine.autoseg.cut_top`).
+        Since 2026-12-04, session 42.
     t2_endplate_window_mm : float
         From a T2 alone (no T1): each body's two surface tilts, which the sacrum test
         reads (the lumbosacral angle, ``sacrum_min_angle_deg``), are read on the image's
@@ -708,6 +716,7 @@ class AutosegParameters:
     t2_mid_slice_reach_mm: float = 3.0
     t2_wall_cortex: bool = True
     t2_lateral_cortex: bool = True
+    t2_cut_top: bool = True
     t2_endplate_window_mm: float = 4.0
     canal_longer_mm: float = 60.0
 
