@@ -40,10 +40,10 @@ marrow skips any segment the image's edge cuts, and on the tuning seeds of the p
 family that draws T10 (``--vertebra-above``: the family where, as on every real spine, a
 vertebra lies above T11) T10 was missed whole on 18 of 40 plain T2 studies (60-99, 7-27
 mm of it in view) and the T2 with the pelvis in view 1 mm (90-119) had a worst decile of
-0.007. On the bundled TPTBox T2 the sliver added is the top vertebra's body (Dice 0.67
-against its SPINEPS body, 95 % of it inside). On the default family, which draws tissue
-of the marrow's signal above the T10/T11 disc instead of T10, the same rule adds that
-tissue as a body: a phantom artefact there (see ``docs/autoseg.md``, step 9).
+0.007. On the bundled TPTBox T2 the sliver added is the top vertebra's body (Dice 0.56
+against its SPINEPS body, 0.04 without it). On the default family, which draws tissue of
+the marrow's signal above the T10/T11 disc instead of T10, the same rule adds that tissue
+as a body: a phantom artefact there (``docs/autoseg.md``, *Without a T1*, step 11).
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
