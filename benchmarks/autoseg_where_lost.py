@@ -5,6 +5,7 @@ Usage::
     python benchmarks/autoseg_where_lost.py --images stir --seeds 160-175 [--cache DIR]
                                             [--autoseg-param NAME=VALUE ...]
                                             [--pelvis-bowel] [--resampled-1mm]
+                                            [--no-vertebra-above]
 
 Segments the randomized tuning phantoms of ``--seeds`` as ``bench_autoseg.py`` does (from
 the T1 with its fluid image, or a T2 or STIR alone; no case cut above the sacrum) and scores
@@ -79,8 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--autoseg-param", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--pelvis-bowel", action="store_true", help="as bench_autoseg.py")
     parser.add_argument("--resampled-1mm", action="store_true", help="as bench_autoseg.py")
+    parser.add_argument(
+        "--vertebra-above", action=argparse.BooleanOptionalAction, default=True, help="as there"
+    )
     args = parser.parse_args(argv)
-    OPTIONS.update(pelvis_and_bowel=args.pelvis_bowel, resampled_1mm=args.resampled_1mm)
+    OPTIONS.update(
+        pelvis_and_bowel=args.pelvis_bowel,
+        resampled_1mm=args.resampled_1mm,
+        vertebra_above=args.vertebra_above,
+    )
     low, high = (int(x) for x in args.seeds.split("-"))
     changes = dict(item.split("=", 1) for item in args.autoseg_param)
     params = AutosegParameters(**{**AUTOSEG, **{k: float(v) for k, v in changes.items()}})

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_autoseg.py [--tuning] [--cases N] [--images t1|t2|stir]
                                        [--no-sacrum-every K] [--plain] [--real-anatomy]
-                                       [--pelvis-bowel] [--resampled-1mm] [--vertebra-above]
+                                       [--pelvis-bowel] [--resampled-1mm] [--no-vertebra-above]
                                        [--pixel-mm LOW-HIGH] [--cache DIR] [--jobs J]
                                        [--autoseg-param NAME=VALUE ...]
 
@@ -21,10 +21,13 @@ T1 grid from the sacrum's highest voxel down are removed), to check that levels 
 named when the sacrum is not in view. ``--real-anatomy`` adds the aorta, vena cava, iliac
 wings and bowel gas of :func:`~bmetoolkit.data.phantom.randomize.draw_case`;
 ``--pelvis-bowel`` the sacrum below S1, pelvic bone and fluid-filled bowel loops;
-``--resampled-1mm`` resamples every image to 1 mm isotropic voxels; ``--vertebra-above``
-renders T10 above T11 as a healthy body with its truth label (scored as every true body:
-a T10 found is a body in the Dice, a block there no false body) (opt-in phantom
-properties; the default family is unchanged). ``--pixel-mm LOW-HIGH`` (e.g. ``1.2-1.9``) draws
+``--resampled-1mm`` resamples every image to 1 mm isotropic voxels (opt-in phantom
+properties). T10 is rendered above T11 as a healthy body with its truth label (scored as
+every true body: a T10 found is a body in the Dice), as every real spine has a vertebra
+there; since session 42 by default (``--vertebra-above``, opt-in since session 37):
+``--no-vertebra-above`` gives the family before, which draws a block of tissue of the
+marrow's signal above the T10/T11 disc instead (a body found there counts as false).
+``--pixel-mm LOW-HIGH`` (e.g. ``1.2-1.9``) draws
 every case's in-plane pixels again, along AP uniformly from LOW to HIGH mm (SI: times the
 case's own drawn aspect, clipped to the range), from a stream of the seed that no other draw
 uses, each field of view kept (the matrix shrinks): coarse in-plane pixels such as those of
@@ -221,12 +224,12 @@ def _cropped(volume: Volume | None, box: tuple[slice, ...]) -> Volume | None:
     return Volume(np.asarray(volume.data)[box], affine, kind=volume.kind, source=volume.source)
 
 
-#: Opt-in phantom properties (``--pelvis-bowel``, ``--resampled-1mm``, ``--vertebra-above``),
-#: set by :func:`main`.
+#: Phantom properties (``--pelvis-bowel``, ``--resampled-1mm``, ``--[no-]vertebra-above``),
+#: set by :func:`main` (the vertebra above T11 drawn by default since session 42).
 OPTIONS: dict[str, bool] = {
     "pelvis_and_bowel": False,
     "resampled_1mm": False,
-    "vertebra_above": False,
+    "vertebra_above": True,
 }
 #: :class:`AutosegParameters` fields changed by ``--autoseg-param``, set by :func:`main`.
 AUTOSEG: dict[str, float] = {}
@@ -640,7 +643,10 @@ def main(argv: list[str] | None = None) -> int:
         "--resampled-1mm", action="store_true", help="images resampled to 1 mm isotropic"
     )
     parser.add_argument(
-        "--vertebra-above", action="store_true", help="render T10 above T11 with its label"
+        "--vertebra-above",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="render T10 above T11 with its label (default; --no-vertebra-above: tissue there)",
     )
     parser.add_argument(
         "--pixel-mm",
@@ -655,7 +661,8 @@ def main(argv: list[str] | None = None) -> int:
         "--analysis",
         action="store_true",
         help="run the analysis with the automatic bodies (T1 + fluid image, every case whole; "
-        "with --images t2 or stir: that image alone)",
+        "with --images t2 or stir: that image alone; on bench_randomized.py's phantoms, "
+        "without T10 and the other phantom options)",
     )
     parser.add_argument(
         "--autoseg-param",

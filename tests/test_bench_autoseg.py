@@ -94,6 +94,7 @@ def test_vertebra_above_reaches_the_phantom_its_cache_key_and_the_family_line(
     keys = []
     monkeypatch.setattr(bench, "make_randomized_phantom", lambda seed, **options: options)
     monkeypatch.setattr(bench, "cached", lambda cache, key, build: keys.append(key) or build())
+    monkeypatch.setitem(bench.OPTIONS, "vertebra_above", False)
     assert "vertebra_above" not in bench._randomized(3, False, None)  # off: as before
     monkeypatch.setitem(bench.OPTIONS, "vertebra_above", True)
     assert bench._randomized(3, False, None) == {"kind": "random", "real_anatomy": False,
@@ -107,9 +108,12 @@ def test_vertebra_above_reaches_the_phantom_its_cache_key_and_the_family_line(
     }  # fmt: skip
     monkeypatch.setattr(bench, "_run_packed", lambda packed: row)
     monkeypatch.setitem(bench.OPTIONS, "vertebra_above", False)
-    assert bench.main(["--vertebra-above", "--seeds", "3"]) == 0
+    assert bench.main(["--seeds", "3"]) == 0  # drawn by default since session 42
     assert bench.OPTIONS["vertebra_above"] is True
     assert "1 tuning vertebra-above studies" in capsys.readouterr().out
+    assert bench.main(["--no-vertebra-above", "--seeds", "3"]) == 0  # the family before
+    assert bench.OPTIONS["vertebra_above"] is False
+    assert "1 tuning studies" in capsys.readouterr().out
 
 
 def test_where_lost_replaces_only_the_lateral_sections_it_names(monkeypatch):
