@@ -431,14 +431,16 @@ def run_analysis_case(seed: int, cache: Path | None = None, images: str = "t1") 
     most of its voxels (``type_accuracy_overlap``: the Modic typing itself). Modic calls on
     healthy spines count every endplate of every automatic body.
     """
-    from bench_randomized import _draw_summary, build_phantom
+    from bench_randomized import _draw_summary
 
     from bmetoolkit.analysis import analyze_study
     from bmetoolkit.metrics import MISSING, dice, endplate_types, is_modic_call, volume_error
     from bmetoolkit.params import Parameters
 
     kind = case_kind(seed)
-    phantom = build_phantom(seed, cache) if PIXEL_MM[0] is None else _randomized(seed, False, cache)
+    # The phantom family of the other rows (T10 drawn by default; with every option off,
+    # the same phantom and cache key as bench_randomized.build_phantom).
+    phantom = _randomized(seed, False, cache)
     row: dict[str, Any] = {"seed": seed, "kind": kind}
     row |= _draw_summary(phantom.render_parameters["randomization"])
     truth = phantom.truth
@@ -661,8 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         "--analysis",
         action="store_true",
         help="run the analysis with the automatic bodies (T1 + fluid image, every case whole; "
-        "with --images t2 or stir: that image alone; on bench_randomized.py's phantoms, "
-        "without T10 and the other phantom options)",
+        "with --images t2 or stir: that image alone)",
     )
     parser.add_argument(
         "--autoseg-param",

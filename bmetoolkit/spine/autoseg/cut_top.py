@@ -41,9 +41,10 @@ family that draws T10 (``--vertebra-above``: the family where, as on every real 
 vertebra lies above T11) T10 was missed whole on 18 of 40 plain T2 studies (60-99, 7-27
 mm of it in view) and the T2 with the pelvis in view 1 mm (90-119) had a worst decile of
 0.007. On the bundled TPTBox T2 the sliver added is the top vertebra's body (Dice 0.56
-against its SPINEPS body, 0.04 without it). On the default family, which draws tissue of
-the marrow's signal above the T10/T11 disc instead of T10, the same rule adds that tissue
-as a body: a phantom artefact there (``docs/autoseg.md``, *Without a T1*, step 11).
+against its SPINEPS body, 0.04 without it). On the phantom family without T10
+(``--no-vertebra-above``), which draws tissue of the marrow's signal above the T10/T11
+disc instead, the same rule adds that tissue as a body: a phantom artefact there
+(``docs/autoseg.md``, *Without a T1*, step 11).
 
 All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 """
@@ -142,7 +143,8 @@ def add_cut_top(
         f"the body below, {tall:.2f} of its height)"
     )
     if tall >= max_height_share:
-        return bodies, [f"{what} was not added: taller than a body cut by the edge"]
+        limit = f"at least {max_height_share:g} of the body below's height"
+        return bodies, [f"{what} was not added: too tall ({limit})"]
     if share < SECTION_SHARE:
         return bodies, [f"{what} was not added: too narrow for a body"]
     trial = bodies.astype(np.int32)  # a copy
