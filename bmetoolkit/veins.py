@@ -11,13 +11,7 @@ of these hold in its body's own frame (:class:`~bmetoolkit.spine.vertebra.BodyGe
 
 - **thin in SI**: its extent along the body's SI axis (voxel edges) is at most
   ``params.vein_max_height_frac`` of the body's height, and its extent along AP at least
-  :data:`MIN_ELONGATION` times that (a channel running forward, not a blob). The extent is
-  also read across the region's own direction of least extent, when that lies within
-  :data:`OWN_AXIS_MAX_DEG` of the body's SI axis, and the smaller of the two is taken: a
-  body's SI axis is read from its outline, and an automatic outline lacking part of one
-  side on thick sagittal slices leans it sideways, so that a vein 14 mm long read along it
-  was 2.5 mm thicker than along the true body's (tuning seed 55 of the phantom family that
-  draws T10: 7.3 against 4.8 mm, reported as 0.45 mL of edema);
+  :data:`MIN_ELONGATION` times that (a channel running forward, not a blob);
 - **at mid-height, away from both endplates**: every voxel lies at least
   :data:`ENDPLATE_CLEARANCE` of the body's height from either endplate (measured from the
   body's centroid along its SI axis; for a body whose superior or inferior end the image
@@ -79,7 +73,6 @@ __all__ = [
     "MAX_DEPTH",
     "MIDLINE_FRACTION",
     "MIN_ELONGATION",
-    "OWN_AXIS_MAX_DEG",
     "WALL_MM",
     "VeinFrame",
     "basivertebral_veins",
@@ -106,9 +99,6 @@ MAX_DEPTH = 0.6
 #: A vein's LR centre lies within this fraction of the body's LR half-width of its centre
 #: (or within half a voxel: a midline channel seen on thick sagittal slices).
 MIDLINE_FRACTION = 0.15
-#: Largest angle (degrees) between a region's own direction of least extent and its body's
-#: SI axis for its thickness to be read across it (a vein lies across the body's height).
-OWN_AXIS_MAX_DEG = 30.0
 #: Marrow within this fraction of the body height of a region's SI centre gives the
 #: posterior edge of the marrow at its height.
 EDGE_BAND = 0.1
@@ -307,7 +297,7 @@ def _is_vein(
     height = frame.height_mm
     ap, lr, si = body.ap[own], body.lr[own], body.si[own]
     voxel_ap, voxel_lr = np.abs(body.axes[:2] @ np.asarray(voxel_axes, float)).sum(axis=1)
-    thickness = min(float(si.max() - si.min()), _own_thickness(ap, lr, si)) + body.si_extent_mm
+    thickness = float(si.max() - si.min()) + body.si_extent_mm
     length = float(ap.max() - ap.min()) + float(voxel_ap)
     if thickness > params.vein_max_height_frac * height or length < MIN_ELONGATION * thickness:
         return False
@@ -332,30 +322,6 @@ def _is_vein(
         return False
     depth = 2 * body.ap_half_mm
     return float(ap.max()) - edge <= MAX_DEPTH * depth
-
-
-def _own_thickness(ap: NDArray, lr: NDArray, si: NDArray) -> float:
-    """The extent (mm, voxel centres) of a region across its own direction of least extent,
-    when that lies within :data:`OWN_AXIS_MAX_DEG` of the body's SI axis; else infinite.
-
-    A channel 1 mm thick and 4 mm wide, slanting 17 degrees from AP in the body's frame:
-
-    >>> grid = np.meshgrid(np.arange(10.0), [-2.0, 0.0, 2.0], [0.0, 1.0], indexing="ij")
-    >>> ap, lr, across = (axis.ravel() for axis in grid)
-    >>> si = 0.3 * ap + across
-    >>> round(_own_thickness(ap, lr, si), 2), round(float(si.max() - si.min()), 2)
-    (1.03, 3.7)
-    """
-    points = np.stack([ap, lr, si], axis=1).astype(np.float64)
-    if len(points) < 4:
-        return float("inf")
-    points -= points.mean(axis=0)
-    _, vectors = np.linalg.eigh(points.T @ points)
-    least = vectors[:, 0]
-    if abs(float(least[2])) < np.cos(np.radians(OWN_AXIS_MAX_DEG)):
-        return float("inf")
-    across = points @ least
-    return float(across.max() - across.min())
 
 
 def drop_basivertebral_veins(

@@ -66,31 +66,6 @@ def test_what_is_not_vein_shaped_or_placed_stays_edema(region, why):
     assert not _found(region), why
 
 
-def _slanting_channel(step: int) -> np.ndarray:
-    """From the posterior wall 13 mm forward, 2 mm thick, rising 1 mm every ``step`` mm
-    forward (2: 27 degrees against the body's AP axis, as a vein read in a body frame that
-    leans; 1: 45 degrees)."""
-    bme = np.zeros(SHAPE, bool)
-    for y in range(7, 20):
-        low = 14 + (y - 7) // step
-        bme[22:28, y, low : low + 2] = True
-    return bme
-
-
-def test_a_vein_slanting_in_the_body_frame_is_read_across_its_own_thickness():
-    """Its extent along the body's SI axis (8 mm) is over 0.3 of the 26 mm height; across its
-    own direction of least extent, 27 degrees from that axis, it is about 2 mm thick: a vein
-    (session 42). At 45 degrees its own direction is not a body's SI (over 30 degrees from
-    it), and along SI it spans 15 mm: edema."""
-    body, axes = _body()
-    bme = _slanting_channel(2)
-    rows = np.flatnonzero(bme.any(axis=(0, 1)))
-    assert rows[-1] - rows[0] + 1 > 0.3 * body.height_mm
-    assert basivertebral_veins(bme, [body], axes, Parameters())[bme].all()
-    steep = _slanting_channel(1)
-    assert not basivertebral_veins(steep, [body], axes, Parameters()).any()
-
-
 def test_the_rule_is_off_at_zero_and_on_coarse_si_voxels():
     assert not _found(np.s_[22:28, 7:18, 17:20], vein_max_height_frac=0.0)
     body, axes = _body((1.0, 1.0, 3.0))  # 3 mm along SI: a vein's thickness is not seen
