@@ -90,18 +90,25 @@ class ImagesOnly:
     """A study seen without some of its images (the fields :func:`find_vertebral_bodies` reads).
 
     Stands in for a :class:`Study` without a T1 until every caller builds one directly.
+    ``covered`` is where the images kept have data on ``grid`` (``Study.covered``): a T2 or
+    STIR resampled onto the T1 grid may not reach its upper rows, and a :class:`Study`
+    holding it there is read only on the box it covers (``Study.analysable``); without
+    it every voxel counts as covered.
     """
 
     t1: Volume | None
     t2: Volume | None
     stir: Volume | None
     grid: Grid
+    covered: np.ndarray | None = None
 
     @property
     def fluid(self) -> Volume:
         return self.stir if self.stir is not None else self.t2
 
     def analysable(self) -> np.ndarray:
+        if self.covered is not None:
+            return self.covered
         return np.ones(self.grid.shape, bool)
 
 
@@ -200,12 +207,11 @@ def largest_ratio(found: np.ndarray, truth: np.ndarray) -> float:
     return float(biggest_found) / float(biggest_true)
 
 
-def _cut_above_sacrum(volumes: dict[str, Volume], truth: np.ndarray) -> tuple[slice, ...] | None:
-    """Voxel box of the T1 grid above the sacrum's highest voxel (None when no S1 in view)."""
+def _cut_above_sacrum(grid: Grid, truth: np.ndarray) -> tuple[slice, ...] | None:
+    """Voxel box of ``grid`` above the sacrum's highest voxel (None when no S1 in view)."""
     s1 = np.argwhere(truth == verse_id("S1"))
     if s1.size == 0:
         return None
-    grid = volumes["t1"].grid
     si_axis = int(np.argmax(np.abs(grid.direction[2])))
     box = [slice(None)] * 3
     if grid.direction[2, si_axis] > 0:
@@ -301,6 +307,7 @@ def run_case(
     cut: bool,
     real_anatomy: bool = False,
     cache: Path | None = None,
+    on_t1_grid: bool = False,
 ) -> dict[str, Any]:
     """Build (or load from ``cache``), segment and score one case."""
     if plain:
@@ -309,32 +316,10 @@ def run_case(
     else:
         kind = case_kind(seed)
         phantom = _randomized(seed, real_anatomy, cache)
-    # The roles are known: the role check (which refuses some randomized draws, e.g. held-out
-    # seed 5006) is not what is benchmarked here.
-    full = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False)
-    truth = np.asarray(phantom.truth.vertebrae.data)
-    lesion = (np.asarray(phantom.truth.masks["modic_map"].data) > 0) | (
-        np.asarray(phantom.truth.masks["bme_mask"].data) > 0
-    )
-    volumes = {"t1": full.t1, "t2": full.t2, "stir": full.stir}
-    box = _cut_above_sacrum(volumes, truth) if cut else None
-    if box is not None:
-        volumes = {role: _cropped(v, box) for role, v in volumes.items()}
-        truth, lesion = truth[box], lesion[box]
-    keep = {"t1": ("t1", "t2", "stir"), "t2": ("t2",), "stir": ("stir",)}[images]
-    # From a T2 or a STIR alone the image (on the T1 grid here) may not cover every true
-    # voxel; the bodies are also scored on the voxels it covers (``dice_covered``).
-    covered = full.covered.get(images) if images != "t1" else None
-    if covered is not None and box is not None:
-        covered = covered[box]
-    study = ImagesOnly(
-        *(volumes[role] if role in keep else None for role in ("t1", "t2", "stir")),
-        grid=volumes["t1"].grid,
-    )
-    if images == "t1":
-        study = Study.from_images(
-            volumes["t1"], t2=volumes["t2"], stir=volumes["stir"], verify_roles=False
-        )
+    if images == "t1" or on_t1_grid:
+        study, truth, lesion, covered = _on_t1_grid(phantom, images, cut)
+    else:
+        study, truth, lesion, covered = _on_own_grid(phantom, images, cut)
     start, cpu_start = time.perf_counter(), time.process_time()
     sacrum = bool((truth == verse_id("S1")).any())
     try:
@@ -365,6 +350,55 @@ def run_case(
         "lesion_in": int((np.asarray(result.bodies.data)[lesion] > 0).sum()),
         "lesion_all": int(lesion.sum()),
     }
+
+
+def _truth_arrays(masks: dict[str, Volume]) -> tuple[np.ndarray, np.ndarray]:
+    """The true bodies (VerSe ids) and lesion voxels (edema or a Modic change) of ``masks``."""
+    lesion = (np.asarray(masks["modic_map"].data) > 0) | (np.asarray(masks["bme_mask"].data) > 0)
+    return np.asarray(masks["vertebrae"].data), lesion
+
+
+def _on_t1_grid(
+    phantom: Any, images: str, cut: bool
+) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The study, true bodies, lesion voxels and covered voxels on the T1 grid.
+
+    With ``images`` ``"t2"`` or ``"stir"`` that image alone, resampled onto the T1 grid
+    (``--on-t1-grid``, the T2- and STIR-alone rows before session 43): a study no user
+    without a T1 has, whose fluid image's upper edge may lie across the array's rows.
+    """
+    # The roles are known: the role check (which refuses some randomized draws, e.g. held-out
+    # seed 5006) is not what is benchmarked here.
+    full = Study.from_images(phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False)
+    truth, lesion = _truth_arrays(phantom.truth.masks)
+    volumes = {"t1": full.t1, "t2": full.t2, "stir": full.stir}
+    box = _cut_above_sacrum(volumes["t1"].grid, truth) if cut else None
+    if box is not None:
+        volumes = {role: _cropped(v, box) for role, v in volumes.items()}
+        truth, lesion = truth[box], lesion[box]
+    if images == "t1":
+        study = Study.from_images(
+            volumes["t1"], t2=volumes["t2"], stir=volumes["stir"], verify_roles=False
+        )
+        return study, truth, lesion, None
+    # The image (on the T1 grid here) may not cover every true voxel; the bodies are also
+    # scored on the voxels it covers (``dice_covered``).
+    covered = full.covered[images] if box is None else full.covered[images][box]
+    alone = {role: volumes[role] if role == images else None for role in ("t1", "t2", "stir")}
+    return ImagesOnly(**alone, grid=volumes["t1"].grid, covered=covered), truth, lesion, covered
+
+
+def _on_own_grid(
+    phantom: Any, images: str, cut: bool
+) -> tuple[Study, np.ndarray, np.ndarray, None]:
+    """A T2 or STIR alone on its own grid, as a study without a T1 is read, with the truth
+    the phantom renders on that grid (``truth.grid_masks``)."""
+    truth, lesion = _truth_arrays(phantom.truth.grid_masks[images])
+    image = getattr(phantom, images)
+    box = _cut_above_sacrum(image.grid, truth) if cut else None
+    if box is not None:
+        image, truth, lesion = _cropped(image, box), truth[box], lesion[box]
+    return Study.from_images(None, **{images: image}, verify_roles=False), truth, lesion, None
 
 
 def _failed(
@@ -403,9 +437,9 @@ def worst_decile(values: list[float]) -> float:
 
 
 def _run_packed(packed: tuple) -> dict[str, Any]:
-    """:func:`run_case` on ``(seed, cut, images, plain, real_anatomy, cache)``."""
-    seed, cut, images, plain, real_anatomy, cache = packed
-    return run_case(seed, images, plain, cut, real_anatomy, cache)
+    """:func:`run_case` on ``(seed, cut, images, plain, real_anatomy, cache, on_t1_grid)``."""
+    seed, cut, images, plain, real_anatomy, cache, on_t1_grid = packed
+    return run_case(seed, images, plain, cut, real_anatomy, cache, on_t1_grid)
 
 
 def _level_by_overlap(found: np.ndarray, truth: np.ndarray) -> dict[int, str]:
@@ -634,6 +668,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=None, help="first N seeds only")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--images", choices=("t1", "t2", "stir"), default="t1")
+    parser.add_argument(
+        "--on-t1-grid",
+        action="store_true",
+        help="with --images t2 or stir: that image resampled onto the T1 grid (the rows before "
+        "session 43) instead of read on its own grid, as a study without a T1 is",
+    )
     parser.add_argument("--no-sacrum-every", type=int, default=4)
     parser.add_argument(
         "--real-anatomy", action="store_true", help="add vessels, iliac wings and bowel gas"
@@ -703,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         return main_analysis(seeds, args.cache, args.jobs, args.images)
     every = args.no_sacrum_every
     cuts = [every > 0 and index % every == every - 1 for index in range(len(seeds))]
-    common = [args.images, args.plain, args.real_anatomy, args.cache]
+    common = [args.images, args.plain, args.real_anatomy, args.cache, args.on_t1_grid]
     case_args = [(seed, cut, *common) for seed, cut in zip(seeds, cuts, strict=True)]
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -738,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     family += " resampled-1mm" if args.resampled_1mm else ""
     family += " vertebra-above" if args.vertebra_above else ""
     family += f" pixels {args.pixel_mm[0]:g}-{args.pixel_mm[1]:g} mm" if args.pixel_mm else ""
+    family += " on the T1 grid" if args.on_t1_grid and args.images != "t1" else ""
     print(
         f"\n{len(rows)} {family} studies (images: {args.images}), {len(all_dice)} bodies: "
         f"Dice median {statistics.median(all_dice):.3f}, worst decile "

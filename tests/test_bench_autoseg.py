@@ -129,3 +129,26 @@ def test_where_lost_replaces_only_the_lateral_sections_it_names(monkeypatch):
     assert row["base"] == pytest.approx(2 * 5 / 12)
     assert row["beyond"] == row["lateral"] == 1.0
     assert row["outer"] == row["second"] == pytest.approx(row["base"])
+
+
+def test_a_fluid_image_alone_is_read_on_its_own_grid_against_the_truth_there(bench):
+    """Since session 43 a T2 or STIR alone is read on its own grid, as a study without a T1
+    is; ``--on-t1-grid`` keeps the rows before: the image resampled onto the T1 grid, read
+    only on the box it covers (as :meth:`Study.analysable` has a :class:`Study` read it)."""
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+
+    phantom = make_phantom(seed=3, config=PhantomConfig.small())
+    assert not phantom.stir.grid.same_as(phantom.t1.grid)  # the case the rows differ on
+    study, truth, lesion, covered = bench._on_own_grid(phantom, "stir", cut=False)
+    assert study.t1 is None and study.t2 is None and study.grid.same_as(phantom.stir.grid)
+    expected = phantom.truth.grid_masks["stir"]["vertebrae"].data
+    assert covered is None and np.array_equal(truth, expected)
+    assert truth.shape == lesion.shape == phantom.stir.shape
+    cut_study, cut_truth, _, _ = bench._on_own_grid(phantom, "stir", cut=True)
+    assert (truth == verse_id("S1")).any() and not (cut_truth == verse_id("S1")).any()
+    assert cut_truth.shape == cut_study.grid.shape and cut_truth.size < truth.size
+
+    on_t1, t1_truth, _, t1_covered = bench._on_t1_grid(phantom, "stir", cut=False)
+    assert on_t1.grid.same_as(phantom.t1.grid) and on_t1.t1 is None
+    assert np.array_equal(t1_truth, phantom.truth.vertebrae.data)
+    assert not t1_covered.all() and np.array_equal(on_t1.analysable(), t1_covered)
