@@ -51,7 +51,7 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
-from bmetoolkit.spine.autoseg.cut_top import MAX_HEIGHT_SHARE, T2_MAX_HEIGHT_SHARE, add_cut_top
+from bmetoolkit.spine.autoseg.cut_top import add_cut_top
 from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
 from bmetoolkit.spine.autoseg.edge_other import replace_dropped_at_edges
 from bmetoolkit.spine.autoseg.endplate_line import extend_to_endplate_line
@@ -429,11 +429,10 @@ def _segment_column(
         notes = [*notes, *off_midline, *tall, *strips, *in_discs, *top_cut, *at_edges, *no_disc]
         plain_cut_top = s1_cut is not None and params.t2_cut_top
         if (suppressed_alone and params.suppressed_cut_top) or plain_cut_top:
-            # The top vertebra cut into its body by the image's upper edge; from a plain T2
-            # up to a whole body's height (the second reading skips segments at the edge).
-            share = T2_MAX_HEIGHT_SHARE if plain_cut_top else MAX_HEIGHT_SHARE
+            # The top vertebra cut into its body by the image's upper edge (from a plain T2
+            # the second reading skips segments at the edge too).
             bodies, sliver = add_cut_top(
-                bodies, marrow, canal.midline, spacing, params.edge_disc_factor, share
+                bodies, marrow, canal.midline, spacing, params.edge_disc_factor
             )
             evidence = {**evidence, "cut_top": sliver}
         # After the checks: a segment they drop may have met a body that stays.

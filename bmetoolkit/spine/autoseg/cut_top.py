@@ -15,10 +15,12 @@ by one pixel): the parts of it that reach the upper edge are the candidate. It i
 a body when
 
 - from its lowest row up to the edge it is under :data:`MAX_HEIGHT_SHARE` of the top
-  segment's height: the rule is for the sliver the seeds cannot see, not for a region
-  tall enough for a seed that the other steps left out (tuning seed 196: 7 mL of tissue
-  above T11, 0.89 of its height, above a 3.4 mm gap on most slices where the column's
-  discs read 0-14 mm, had been added without it; the slivers read 0.18-0.45);
+  segment's height: a vertebra cut by the edge shows less than a whole body, and the body
+  above is no taller than the one below it in the thoracolumbar spine (half a body from
+  a STIR until session 43, set against 7 mL of tissue above T11, 0.89 of its height, on
+  tuning seed 196 of the phantom family that draws such tissue where a real spine has
+  T10; on the family that draws T10, read on the STIR's own grid, a whole body's height
+  found 7 top bodies more on 140 tuning studies and no false one);
 
 - its own section (the AP-LR pixels it holds on any row) covers at least
   :data:`SECTION_SHARE` of the top segment's section: a body cut by the edge shows its
@@ -31,11 +33,12 @@ a body when
   between them (on the tuning seeds every marrow-like region above a whole top body
   reaching the edge did: 163, 164, 166, 170 ...), and is left out.
 
+A candidate taller than that may be a whole vertebra and the sliver above it, their
+marrow joined across a thin disc: it is split at the disc inside it, the whole body below
+added and the sliver above read again (:func:`_split_below_disc`, since session 43).
+
 From a plain T2 alone (``AutosegParameters.t2_cut_top``) the same reading adds the top
-vertebra when the candidate is up to a whole body's height (:data:`T2_MAX_HEIGHT_SHARE`
-of the top segment's), not half of it: a vertebra cut by the edge shows less than a
-whole body, and the body above is no taller than the one below it in the thoracolumbar
-spine. There the top vertebra is lost by more than its seed: the second reading of the
+vertebra. There the top vertebra is lost by more than its seed: the second reading of the
 marrow skips any segment the image's edge cuts, and on the tuning seeds of the phantom
 family that draws T10 (``--vertebra-above``: the family where, as on every real spine, a
 vertebra lies above T11) T10 was missed whole on 18 of 40 plain T2 studies (60-99, 7-27
@@ -51,22 +54,37 @@ All arrays are canonical (anterior, superior, right); see :mod:`.frame`.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.edge_disc import drop_without_disc_at_top
+from bmetoolkit.spine.autoseg.edge_disc import (
+    MIN_OTHER_DISCS,
+    column_discs,
+    drop_without_disc_at_top,
+)
 
 #: The candidate, from its lowest row up to the edge, must be under this share of the top
-#: segment's height: a sliver too thin for a seed, not a region a seed would have found.
-MAX_HEIGHT_SHARE = 0.5
-
-#: From a plain T2 alone: up to a whole body's height (the body above is no taller).
-T2_MAX_HEIGHT_SHARE = 1.0
+#: segment's height: up to a whole body (the body above is no taller than the one below).
+MAX_HEIGHT_SHARE = 1.0
 
 #: Share of the top segment's section (AP-LR pixels of its upper third) that the
 #: candidate's section must cover.
 SECTION_SHARE = 0.5
+
+#: A row of a candidate too tall for a sliver is part of a body when its pixels inside the
+#: section are at least this share of the candidate's fullest rows (their 90th percentile);
+#: the rows between two such runs are a disc.
+DISC_AREA_SHARE = 0.5
+
+#: The whole body below such a disc is at most this share of the top segment's height (the
+#: body above is no taller than the one below; the slack is the disc's tilted rows).
+WHOLE_BODY_MAX_SHARE = 1.25
+
+#: ... and at least this share of it (a body, not a strip of an endplate).
+WHOLE_BODY_MIN_SHARE = 0.5
 
 
 def add_cut_top(
@@ -94,8 +112,7 @@ def add_cut_top(
         this times the median of the column's other discs (0 adds nothing).
     max_height_share : float
         The candidate, from its lowest row up to the edge, must be under this share of
-        the top segment's height (:data:`MAX_HEIGHT_SHARE` from a STIR alone,
-        :data:`T2_MAX_HEIGHT_SHARE` from a plain T2 alone).
+        the top segment's height (:data:`MAX_HEIGHT_SHARE`).
 
     Returns
     -------
@@ -143,6 +160,17 @@ def add_cut_top(
         f"the body below, {tall:.2f} of its height)"
     )
     if tall >= max_height_share:
+        split = _split_below_disc(
+            bodies, candidate, section, start, height, midline, spacing, factor
+        )
+        if split is not None:  # a whole body, then the sliver above it read again
+            trial, cut_mm = split
+            more = add_cut_top(trial, marrow, midline, spacing, factor, max_height_share)
+            added = (
+                f"{what} was split at the disc {cut_mm:.0f} mm above its lowest row: the part "
+                "below added, a whole body below the edge"
+            )
+            return more[0], [added, *more[1]]
         limit = f"at least {max_height_share:g} of the body below's height"
         return bodies, [f"{what} was not added: too tall ({limit})"]
     if share < SECTION_SHARE:
@@ -155,3 +183,71 @@ def add_cut_top(
         reason = dropped[0].split(": ", 1)[-1] if dropped else "not checked"
         return bodies, [f"{what} was not added: {reason}"]
     return trial, [f"{what} was added: a body cut by the field of view"]
+
+
+def _split_below_disc(
+    bodies: NDArray[np.int32],
+    candidate: NDArray[np.bool_],
+    section: NDArray[np.bool_],
+    start: int,
+    height: int,
+    midline: float,
+    spacing: NDArray,
+    factor: float,
+) -> tuple[NDArray[np.int32], float] | None:
+    """The bodies with the part of a tall candidate below a disc inside it added, or None.
+
+    A candidate too tall for a sliver may be a whole vertebra and the sliver above it,
+    joined across a thin disc that the marrow mask bridges (on the tuning seeds of the
+    T10 family: T11 and the T10 above it missed together, the candidate 1.0-1.9 times the
+    body below's height). Read row by row on the pixels it holds inside the section, a
+    disc is a run of rows under :data:`DISC_AREA_SHARE` of its fullest rows with body
+    rows above and below it, cut at its emptiest row. The first run of body rows, from
+    the candidate's lowest rows up, whose rows up to the next such cut are from
+    :data:`WHOLE_BODY_MIN_SHARE` to
+    :data:`WHOLE_BODY_MAX_SHARE` of the top segment's height is added (from the cut below
+    it, the rows under it left out: a run shorter than that is the top segment's own rows)
+    when it covers :data:`SECTION_SHARE` of its section and the gap between it and the
+    top segment is a disc by the check of :func:`.edge_disc.drop_without_disc_at_top`
+    (at least ``factor`` times the median of the column's other discs).
+
+    Returns
+    -------
+    tuple or None
+        The bodies with the part added as label n + 1, and the cut's height (mm) above the
+        candidate's lowest row.
+    """
+    area = (candidate & section[:, None, :]).sum(axis=(0, 2)).astype(float)
+    filled = area[area > 0]
+    if filled.size == 0:
+        return None
+    body_rows = area >= DISC_AREA_SHARE * float(np.percentile(filled, 90))
+    runs, _ = ndimage.label(body_rows)
+    spans = ndimage.find_objects(runs)
+    bottom = 0
+    for run, after in itertools.pairwise(spans):
+        first, valley = run[0].start, slice(run[0].stop, after[0].start)
+        cut = valley.start + int(np.argmin(area[valley]))
+        if WHOLE_BODY_MIN_SHARE * height <= cut - first <= WHOLE_BODY_MAX_SHARE * height:
+            break
+        bottom = cut  # a run too short (the top segment's own rows) or too tall
+    else:
+        return None  # no run of body rows below a disc is a whole body
+    lower = candidate.copy()
+    lower[:, :bottom, :] = False
+    lower[:, cut:, :] = False
+    if (lower.any(axis=1) & section).sum() < SECTION_SHARE * section.sum():
+        return None
+    n = int(bodies.max())
+    trial = bodies.astype(np.int32)  # a copy
+    upper_rows = trial[:, start:, :]
+    upper_rows[lower & (upper_rows == 0)] = n + 1
+    labels, discs = column_discs(trial, midline, spacing, True)
+    if labels[0] != n + 1 or len(discs) < MIN_OTHER_DISCS + 1:
+        return None
+    others = [d for d in discs[1:] if np.isfinite(d)]
+    if len(others) < MIN_OTHER_DISCS or not np.isfinite(discs[0]):
+        return None
+    if discs[0] < factor * float(np.median(others)):
+        return None
+    return trial, float(cut * spacing[1])

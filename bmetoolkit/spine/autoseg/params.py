@@ -395,9 +395,10 @@ class AutosegParameters:
     suppressed_cut_top : bool
         From a fat-suppressed image alone: when the cranial-most segment does not reach
         the image's upper edge, the marrow above it, within its section and reaching the
-        edge, is added as the top vertebra cut by the field of view when it is under half
-        the segment's height (a sliver too thin for a seed), covers half of that section
-        and a disc like the column's lies between them (the check of
+        edge, is added as the top vertebra cut by the field of view when it is under the
+        segment's height (half of it until session 43), covers half of that section
+        and a disc like the column's lies between them (a taller candidate is split at a
+        disc inside it: a whole body and the sliver above it) (the check of
         ``edge_disc_factor``, read on most mid-sagittal slices;
         :mod:`bmetoolkit.spine.autoseg.cut_top`; tuning seeds 160, 172, 212: a top body
         with 5-12 mm in view whose seed was too thin to keep). Since 2026-12-03
@@ -526,9 +527,9 @@ class AutosegParameters:
         Since 2026-12-04, session 41.
     t2_cut_top : bool
         From a plain T2 alone: ``suppressed_cut_top``'s reading of the top vertebra cut by
-        the image's upper edge, with the candidate allowed up to the top segment's whole
-        height instead of half of it (the body above is no taller than the one below; the
-        second reading of the marrow skips every segment the edge cuts). Measured on the
+        the image's upper edge, the candidate up to the top segment's whole height (the
+        body above is no taller than the one below; the second reading of the marrow
+        skips every segment the edge cuts). Measured on the
         phantom family that draws T10 above T11, as every real spine has
         (``bench_autoseg.py --vertebra-above``; :mod:`bmetoolkit.spine.autoseg.cut_top`).
         Since 2026-12-04, session 42.
