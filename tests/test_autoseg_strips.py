@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bmetoolkit.spine.autoseg.checks import drop_in_disc_spaces, drop_too_tall
+import bmetoolkit.spine.autoseg as autoseg
+from bmetoolkit.spine.autoseg.checks import (
+    drop_in_disc_spaces,
+    drop_too_tall,
+    drop_without_room,
+)
 from bmetoolkit.spine.autoseg.levels import body_shapes
+from bmetoolkit.spine.autoseg.params import AutosegParameters
+from tests.helpers import record_calls, segment_small_phantom_without_t1
 
 SPACING = np.array([1.0, 1.0, 2.0])
 #: Body pitch (mm), body height (mm) along SI, rows start above the lower edge.
@@ -75,3 +82,47 @@ def test_a_top_body_within_3_mm_of_the_upper_edge_counts_as_cut(rows_short: int,
     assert shapes[0].label == 4
     assert shapes[0].touches_top == cut
     assert not any(s.touches_top for s in shapes[1:])
+
+
+def _slab_beside_a_partial_body() -> tuple[np.ndarray, int]:
+    """The column with body 3 found on its lower 12 mm only (its centroid moved down) and a
+    slab 14 mm tall, a third of a body, in the disc space above it (label 7), and the
+    slab's label."""
+    bodies = _column()
+    low = START + 2 * PITCH
+    bodies[20:50, low + 12 : low + HEIGHT, 3:9] = 0
+    disc = low + HEIGHT
+    bodies[30:48, disc - 2 : disc + 12, 3:9] = 7
+    return bodies, 7
+
+
+def test_a_slab_between_bodies_one_pitch_apart_is_dropped_though_a_neighbour_is_partial():
+    bodies, slab = _slab_beside_a_partial_body()
+    assert drop_in_disc_spaces(bodies, SPACING)[1] == []  # 25 mm from body 3's centroid
+    kept, notes = drop_without_room(bodies, SPACING)
+    assert int(kept.max()) == 6 and not (kept[bodies == slab]).any()
+    assert np.array_equal(kept > 0, (bodies > 0) & (bodies != slab))
+    assert len(notes) == 1 and "no level fits between them" in notes[0]
+
+
+def test_a_small_body_where_a_level_is_missing_and_split_halves_are_kept():
+    """Between bodies two pitches apart a small segment is a body (a level would be
+    missing without it); the two halves of a split body are each over half the mean of
+    their neighbours."""
+    bodies = _column()
+    low = START + 3 * PITCH
+    bodies[20:50, low : low + HEIGHT, 3:9] = 0
+    bodies[30:42, low + 8 : low + 18, 3:9] = 4  # body 4 found as a small part of it
+    assert drop_without_room(bodies, SPACING)[1] == []
+    split = _column()
+    split[20:50, low + 14 : low + HEIGHT, 3:9] = 7
+    split[20:50, low + 12 : low + 14] = 0
+    assert drop_without_room(split, SPACING)[1] == []
+
+
+@pytest.mark.parametrize("stir_alone", [True, False])
+@pytest.mark.parametrize("on", [True, False])
+def test_segment_bodies_reads_the_room_between_bodies_without_a_t1(monkeypatch, stir_alone, on):
+    calls = record_calls(monkeypatch, autoseg, "drop_without_room")
+    segment_small_phantom_without_t1(stir_alone, AutosegParameters(fluid_no_room_between=on))
+    assert len(calls) == (1 if on else 0)

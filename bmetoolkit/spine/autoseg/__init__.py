@@ -48,6 +48,7 @@ from bmetoolkit.spine.autoseg.checks import (
     drop_off_midline,
     drop_tall_at_lower_edge,
     drop_too_tall,
+    drop_without_room,
 )
 from bmetoolkit.spine.autoseg.column_fit import cut_touching_ends, drop_unfit
 from bmetoolkit.spine.autoseg.cortex_check import drop_without_cortex
@@ -396,6 +397,9 @@ def _segment_column(
         )
         bodies, strips = drop_too_tall(bodies, spacing)
         bodies, in_discs = drop_in_disc_spaces(bodies, spacing)
+        if params.fluid_no_room_between:  # a slab whose partial neighbour moved away
+            bodies, no_room = drop_without_room(bodies, spacing)
+            in_discs = [*in_discs, *no_room]
         top_cut: list[str] = []
         if s1_cut is not None and params.t2_top_cut:
             # The top body joined to the tissue above and in front of it: cut back to it.

@@ -533,6 +533,14 @@ class AutosegParameters:
         phantom family that draws T10 above T11, as every real spine has
         (``bench_autoseg.py --vertebra-above``; :mod:`bmetoolkit.spine.autoseg.cut_top`).
         Since 2026-12-04, session 42.
+    fluid_no_room_between : bool
+        From a T2 or a STIR alone: a segment under half the mean volume of the segments
+        either side of it is dropped when those two lie under 1.5 bodies' pitches apart
+        (no level fits between them): a slab of tissue in a disc space that
+        ``drop_in_disc_spaces`` kept because a partial neighbour moved its centroid
+        (:func:`bmetoolkit.spine.autoseg.checks.drop_without_room`; tuning seeds 82 and
+        118 read on the image's own grid, every level above the slab one too high).
+        Since 2026-12-04, session 43.
     t2_endplate_window_mm : float
         From a T2 alone (no T1): each body's two surface tilts, which the sacrum test
         reads (the lumbosacral angle, ``sacrum_min_angle_deg``), are read on the image's
@@ -718,6 +726,7 @@ class AutosegParameters:
     t2_wall_cortex: bool = True
     t2_lateral_cortex: bool = True
     t2_cut_top: bool = True
+    fluid_no_room_between: bool = True
     t2_endplate_window_mm: float = 4.0
     canal_longer_mm: float = 60.0
 
