@@ -8,6 +8,7 @@ import pytest
 import bmetoolkit.spine.autoseg as autoseg
 from bmetoolkit.spine.autoseg.checks import (
     drop_in_disc_spaces,
+    drop_sharing_a_level,
     drop_too_tall,
     drop_without_room,
 )
@@ -125,4 +126,33 @@ def test_a_small_body_where_a_level_is_missing_and_split_halves_are_kept():
 def test_segment_bodies_reads_the_room_between_bodies_without_a_t1(monkeypatch, stir_alone, on):
     calls = record_calls(monkeypatch, autoseg, "drop_without_room")
     segment_small_phantom_without_t1(stir_alone, AutosegParameters(fluid_no_room_between=on))
+    assert len(calls) == (1 if on else 0)
+
+
+def test_tissue_wrapped_around_a_body_at_its_level_is_dropped():
+    """A segment in front of body 4, 34 mm tall against its 26 mm, 26 of its rows body 4's."""
+    bodies = _column()
+    low = START + 3 * PITCH
+    bodies[50:58, low - 4 : low + HEIGHT + 4, 3:9] = 7
+    kept, notes = drop_sharing_a_level(bodies, SPACING)
+    assert int(kept.max()) == 6 and np.array_equal(kept > 0, (bodies > 0) & (bodies != 7))
+    assert len(notes) == 1 and "76% of its rows" in notes[0]
+
+
+def test_a_body_beside_two_bodies_joined_is_kept():
+    """Bodies 3 and 4 joined with the disc between them (62 mm tall, over 1.5 median
+    segments): the smaller segment at body 4's level beside it is the body, kept."""
+    bodies = _column()
+    low = START + 2 * PITCH
+    bodies[20:50, low : low + PITCH + HEIGHT, 3:9] = 3
+    bodies[20:50, low + PITCH : low + PITCH + HEIGHT, 6:9] = 4  # body 4's right half apart
+    kept, notes = drop_sharing_a_level(bodies, SPACING)
+    assert notes == [] and np.array_equal(kept, bodies)
+
+
+@pytest.mark.parametrize("stir_alone", [True, False])
+@pytest.mark.parametrize("on", [True, False])
+def test_segment_bodies_keeps_one_body_per_level_without_a_t1(monkeypatch, stir_alone, on):
+    calls = record_calls(monkeypatch, autoseg, "drop_sharing_a_level")
+    segment_small_phantom_without_t1(stir_alone, AutosegParameters(fluid_one_per_level=on))
     assert len(calls) == (1 if on else 0)

@@ -46,6 +46,7 @@ from bmetoolkit.spine.autoseg.checks import (
     drop_in_disc_spaces,
     drop_large_at_edges,
     drop_off_midline,
+    drop_sharing_a_level,
     drop_tall_at_lower_edge,
     drop_too_tall,
     drop_without_room,
@@ -439,6 +440,9 @@ def _segment_column(
                 bodies, marrow, canal.midline, spacing, params.edge_disc_factor
             )
             evidence = {**evidence, "cut_top": sliver}
+        if params.fluid_one_per_level:  # tissue beside or around a body, at its level
+            bodies, same_level = drop_sharing_a_level(bodies, spacing)
+            notes = [*notes, *same_level]
         # After the checks: a segment they drop may have met a body that stays.
         bodies = keep_apart(bodies, np.where(grown, 0, bodies), spacing)[0]
         if suppressed_alone and params.suppressed_column_fit:

@@ -30,6 +30,7 @@ __all__ = [
     "drop_in_disc_spaces",
     "drop_large_at_edges",
     "drop_off_midline",
+    "drop_sharing_a_level",
     "drop_tall_at_lower_edge",
     "drop_too_tall",
     "drop_without_room",
@@ -78,6 +79,9 @@ DISC_SPACE_PITCH = 0.65
 #: Two bodies whose centroids lie under this many pitches apart have no level between them
 #: (one more body would put them two pitches apart).
 NO_ROOM_PITCH = 1.5
+#: A segment taller than this many times the median segment is not one body (two bodies
+#: and the disc between them are about 2.3 times a body's height).
+ONE_BODY_TALL_FACTOR = 1.5
 
 
 def largest_part(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -618,6 +622,55 @@ def drop_without_room(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[st
     if not dropped:
         return bodies, []
     return relabelled(bodies, [int(x) for x in sorted(labels) if int(x) not in dropped]), notes
+
+
+def drop_sharing_a_level(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:
+    """Drop a segment whose level a larger segment holds (one body per level).
+
+    A segment more than :data:`SAME_LEVEL_FRACTION` of whose SI rows a larger segment, no
+    taller than :data:`ONE_BODY_TALL_FACTOR` times the median segment (one body, not two
+    joined, which the smaller may be the body of: tuning seeds 95 and 97), also covers
+    lies at that segment's level: beside it or wrapped around it, not a vertebra of
+    its own (adjacent bodies share a few rows where they tilt, under a fifth of a body's
+    rows at the lumbosacral junction). Counted as a level it names every level above it
+    one too high: on the T2 with the pelvis in view (tuning seed 103, read on its own
+    grid) the top segment cut back to the body below's depth and width
+    (:func:`.top_edge.cut_back_top`) kept 9 mL of tissue around T12, 75 % of its rows
+    T12's. Returns the bodies relabelled 1..n and a note per segment dropped.
+
+    Examples
+    --------
+    >>> bodies = np.zeros((30, 60, 4), np.int32)
+    >>> bodies[10:20, 5:25] = 1
+    >>> bodies[10:20, 35:55] = 2
+    >>> bodies[22:26, 33:52] = 3  # beside body 2, at its level
+    >>> kept, notes = drop_sharing_a_level(bodies, np.ones(3))
+    >>> int(kept.max()), notes[0].split(":")[0]
+    (2, 'a 0.3 mL segment at the level of a 0.8 mL one (89% of its rows) was dropped')
+    """
+    extents = _si_extents(bodies, spacing)
+    if len(extents) < 2:
+        return bodies, []
+    volumes = np.bincount(bodies.ravel()) * float(np.prod(spacing)) / 1000
+    tallest = ONE_BODY_TALL_FACTOR * float(np.median([mm for *_, mm in extents.values()]))
+    dropped, notes = [], []
+    for label, (low, high, _) in extents.items():
+        shares = {
+            other: shared_fraction(low, high - 1, [(other_low, other_high - 1)])
+            for other, (other_low, other_high, mm) in extents.items()
+            if volumes[other] > volumes[label] and mm <= tallest
+        }
+        holder = max(shares, key=shares.__getitem__, default=None)
+        if holder is not None and shares[holder] > SAME_LEVEL_FRACTION:
+            dropped.append(label)
+            notes.append(
+                f"a {volumes[label]:.1f} mL segment at the level of a {volumes[holder]:.1f} "
+                f"mL one ({shares[holder]:.0%} of its rows) was dropped: beside or around "
+                "that body, not a vertebra of its own"
+            )
+    if not dropped:
+        return bodies, []
+    return relabelled(bodies, [label for label in sorted(extents) if label not in dropped]), notes
 
 
 def drop_large_at_edges(bodies: Labels, spacing: NDArray) -> tuple[Labels, list[str]]:

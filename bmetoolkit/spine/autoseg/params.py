@@ -541,6 +541,13 @@ class AutosegParameters:
         (:func:`bmetoolkit.spine.autoseg.checks.drop_without_room`; tuning seeds 82 and
         118 read on the image's own grid, every level above the slab one too high).
         Since 2026-12-04, session 43.
+    fluid_one_per_level : bool
+        From a T2 or a STIR alone, after the top vertebra cut by the upper edge is read: a
+        segment more than half of whose SI rows a larger segment also covers is dropped,
+        tissue beside or around that body at its level
+        (:func:`bmetoolkit.spine.autoseg.checks.drop_sharing_a_level`; tuning seed 103 with
+        the pelvis in view, read on the T2's own grid: 9 mL of tissue around T12 named T11).
+        Since 2026-12-04, session 43.
     t2_endplate_window_mm : float
         From a T2 alone (no T1): each body's two surface tilts, which the sacrum test
         reads (the lumbosacral angle, ``sacrum_min_angle_deg``), are read on the image's
@@ -727,6 +734,7 @@ class AutosegParameters:
     t2_lateral_cortex: bool = True
     t2_cut_top: bool = True
     fluid_no_room_between: bool = True
+    fluid_one_per_level: bool = True
     t2_endplate_window_mm: float = 4.0
     canal_longer_mm: float = 60.0
 
