@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/bench_autoseg.py [--tuning] [--cases N] [--images t1|t2|stir]
-                                       [--no-sacrum-every K] [--plain] [--real-anatomy]
+                                       [--on-t1-grid] [--no-sacrum-every K] [--plain]
+                                       [--real-anatomy]
                                        [--pelvis-bowel] [--resampled-1mm] [--no-vertebra-above]
                                        [--pixel-mm LOW-HIGH] [--cache DIR] [--jobs J]
                                        [--autoseg-param NAME=VALUE ...]
@@ -16,8 +17,14 @@ rendered at their realistic size and segmented with :func:`find_vertebral_bodies
 - ``--images t2``: the T2 alone (no T1, as many lumbar protocols);
 - ``--images stir``: the fluid image alone.
 
+A T2 or STIR alone is read on its own grid, as a study without a T1 is, against the truth
+the phantom renders on that grid (since session 43); ``--on-t1-grid`` resamples it onto the
+T1 grid instead (the rows before: a study no user without a T1 has, its upper edge across
+the T1 grid's rows on a tilted slab), read on the box it covers and also scored on the
+voxels it covers.
+
 Every ``--no-sacrum-every``-th case (default 4) is cut above the sacrum (the rows of the
-T1 grid from the sacrum's highest voxel down are removed), to check that levels are never
+grid read from the sacrum's highest voxel down are removed), to check that levels are never
 named when the sacrum is not in view. ``--real-anatomy`` adds the aorta, vena cava, iliac
 wings and bowel gas of :func:`~bmetoolkit.data.phantom.randomize.draw_case`;
 ``--pelvis-bowel`` the sacrum below S1, pelvic bone and fluid-filled bowel loops;
