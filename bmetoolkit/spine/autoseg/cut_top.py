@@ -204,12 +204,12 @@ def _split_below_disc(
     disc is a run of rows under :data:`DISC_AREA_SHARE` of its fullest rows with body
     rows above and below it, cut at its emptiest row. The first run of body rows, from
     the candidate's lowest rows up, whose rows up to the next such cut are from
-    :data:`WHOLE_BODY_MIN_SHARE` to
-    :data:`WHOLE_BODY_MAX_SHARE` of the top segment's height is added (from the cut below
-    it, the rows under it left out: a run shorter than that is the top segment's own rows)
-    when it covers :data:`SECTION_SHARE` of its section and the gap between it and the
-    top segment is a disc by the check of :func:`.edge_disc.drop_without_disc_at_top`
-    (at least ``factor`` times the median of the column's other discs).
+    :data:`WHOLE_BODY_MIN_SHARE` to :data:`WHOLE_BODY_MAX_SHARE` of the top segment's
+    height is added, from the cut below it (a shorter run below it is the top segment's
+    own rows, left out), when it covers :data:`SECTION_SHARE` of its section and the gap
+    between it and the top segment is a disc by the check of
+    :func:`.edge_disc.drop_without_disc_at_top` (at least ``factor`` times the median of
+    the column's other discs).
 
     Returns
     -------
