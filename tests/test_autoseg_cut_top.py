@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 import bmetoolkit.spine.autoseg as autoseg
+import bmetoolkit.spine.autoseg.cut_top as cut_top
 from bmetoolkit.spine.autoseg.checks import relabelled
 from bmetoolkit.spine.autoseg.cut_top import (
     MAX_HEIGHT_SHARE,
+    NEAREST_DISCS,
     WHOLE_BODY_MAX_SHARE,
     add_cut_top,
 )
@@ -38,6 +40,15 @@ def test_the_sliver_above_a_disc_is_added_as_a_body():
     assert int(added.max()) == 5
     assert np.array_equal(added == 5, column == 1)
     assert np.array_equal(added[added < 5], bodies[added < 5])
+
+
+def test_the_sliver_s_disc_is_read_against_the_nearest_discs_below(monkeypatch):
+    """Discs grow thicker down the column: the sliver's disc is compared with the
+    :data:`NEAREST_DISCS` next below it (the edge-disc check's ``nearest``)."""
+    calls = record_calls(monkeypatch, cut_top, "drop_without_disc_at_top")
+    bodies, marrow, _ = _sliver_lost()
+    add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR)
+    assert len(calls) == 1 and calls[0][1] == {"nearest": NEAREST_DISCS}
 
 
 def test_tissue_against_the_top_body_is_not_added():

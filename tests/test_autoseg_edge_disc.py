@@ -160,3 +160,23 @@ def test_tissue_above_the_top_disc_is_no_body_on_a_randomized_t2():
     assert sorted(after.levels) == true_ids
     assert all(after.levels[verse] is not None for verse in true_ids)
     assert any("no disc between" in note for note in after.notes)
+
+
+def test_the_top_disc_read_against_its_nearest_discs_below():
+    """Discs grow thicker down the column: a 4 mm disc under the segment at the upper edge
+    is no disc against the median of every other disc (14, 14, 12, 7, 6 mm: 12 mm), and is
+    one against the three next below it (6, 7, 12 mm: 7 mm)."""
+    gaps = [14, 14, 12, 7, 6, 4]  # caudal to cranial, the last under the edge segment
+    rows = 6 + 6 * HEIGHT + sum(gaps) + 10  # the top body 10 mm in view
+    bodies = np.zeros((90, rows, 9), np.int32)
+    low = 6
+    for k, gap in enumerate([0, *gaps]):
+        low += gap
+        top = min(low + HEIGHT, rows)
+        bodies[30 : 30 + DEPTH, low:top, 1:8] = 7 - k  # labels 7..1 bottom up
+        low = top
+    assert column_discs(bodies, MIDLINE, SPACING)[1] == pytest.approx(gaps[::-1])
+    dropped, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR, None, True)
+    assert int(dropped.max()) == 6 and "the other discs' median 12.0 mm" in notes[0]
+    kept, notes = drop_without_disc_at_top(bodies, MIDLINE, SPACING, FACTOR, None, True, nearest=3)
+    assert notes == [] and np.array_equal(kept, bodies)

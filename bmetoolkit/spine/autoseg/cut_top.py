@@ -27,11 +27,14 @@ a body when
   whole section on the rows it has, a strip of tissue or a vessel a fraction of it; and
 - :func:`.edge_disc.drop_without_disc_at_top`, given the bodies with it, keeps it: the gap
   between it and the top segment, read on the pixels each holds on most of the
-  mid-sagittal slab's slices, is at least ``factor`` times the median of the column's
-  other discs (the same check, with the same factor, that drops tissue against the
-  column's top). Tissue beyond the column's end lies against the top body with no disc
-  between them (on the tuning seeds every marrow-like region above a whole top body
-  reaching the edge did: 163, 164, 166, 170 ...), and is left out.
+  mid-sagittal slab's slices, is at least ``factor`` times the median of the
+  :data:`NEAREST_DISCS` discs next below it (the same check, with the same factor, that
+  drops tissue against the column's top, which reads all the column's other discs; since
+  session 43 the nearest only: discs grow thicker down the column, and a thoracic disc at
+  the top read against lumbar ones refused tuning seeds 62's and 114's T10). Tissue
+  beyond the column's end lies against the top body with no disc between them (on the
+  tuning seeds every marrow-like region above a whole top body reaching the edge did:
+  163, 164, 166, 170 ...), and is left out.
 
 A candidate taller than that may be a whole vertebra and the sliver above it, their
 marrow joined across a thin disc: it is split at the disc inside it, the whole body below
@@ -85,6 +88,10 @@ WHOLE_BODY_MAX_SHARE = 1.25
 
 #: ... and at least this share of it (a body, not a strip of an endplate).
 WHOLE_BODY_MIN_SHARE = 0.5
+
+#: The disc below the candidate is read against the median of this many discs next below
+#: it: discs grow thicker down the column, and the top of a lumbar scan is thoracic.
+NEAREST_DISCS = 3
 
 
 def add_cut_top(
@@ -178,7 +185,9 @@ def add_cut_top(
     trial = bodies.astype(np.int32)  # a copy
     upper_rows = trial[:, start:, :]
     upper_rows[candidate & (upper_rows == 0)] = n + 1
-    checked, dropped = drop_without_disc_at_top(trial, midline, spacing, factor, None, True)
+    checked, dropped = drop_without_disc_at_top(
+        trial, midline, spacing, factor, None, True, nearest=NEAREST_DISCS
+    )
     if dropped or int(checked.max()) <= n:
         reason = dropped[0].split(": ", 1)[-1] if dropped else "not checked"
         return bodies, [f"{what} was not added: {reason}"]
@@ -209,7 +218,8 @@ def _split_below_disc(
     own rows, left out), when it covers :data:`SECTION_SHARE` of its section and the gap
     between it and the top segment is a disc by the check of
     :func:`.edge_disc.drop_without_disc_at_top` (at least ``factor`` times the median of
-    the column's other discs).
+    the column's other discs; read against the :data:`NEAREST_DISCS` next below it, as the
+    sliver is, it passed a false body on STIR tuning seed 183).
 
     Returns
     -------

@@ -96,6 +96,7 @@ def drop_without_disc_at_top(
     factor: float,
     core: NDArray[np.int32] | None = None,
     on_most_slices: bool = False,
+    nearest: int | None = None,
 ) -> tuple[NDArray[np.int32], list[str]]:
     """Drop the cranial-most segment at the image's upper edge with no disc below it.
 
@@ -107,7 +108,9 @@ def drop_without_disc_at_top(
     same labels without the voxels the cortex steps grew: grown from both endplates
     through a disc's dark annulus, neighbours may meet), and with ``on_most_slices`` on
     the pixels each segment holds on most of the mid-sagittal slab's slices
-    (:func:`column_discs`). The lower edge is not checked:
+    (:func:`column_discs`). With ``nearest`` the median is that of the ``nearest`` discs
+    next below it only (discs grow thicker down the column: a thoracic disc at the top is
+    read against its neighbours, not against lumbar discs). The lower edge is not checked:
     there S1 has no disc below it (S2 and below are fused to it), and the levels step
     reads that as its evidence for the sacrum. Returns the bodies relabelled 1..n and the
     note, if one was dropped.
@@ -119,16 +122,18 @@ def drop_without_disc_at_top(
     box = ndimage.find_objects(bodies)[top - 1]
     if box[1].stop < bodies.shape[1] - LOWER_EDGE_MM / float(spacing[1]):
         return bodies, []
-    others = [d for d in discs[1:] if np.isfinite(d)]
+    below = discs[1:] if nearest is None else discs[1 : 1 + nearest]
+    others = [d for d in below if np.isfinite(d)]
     if len(others) < MIN_OTHER_DISCS or not np.isfinite(gap):
         return bodies, []
     median = float(np.median(others))
     if gap >= factor * median:
         return bodies, []
     volume = float((bodies == top).sum() * np.prod(spacing)) / 1000
+    which = "the other discs'" if nearest is None else f"the {len(others)} discs below its"
     note = (
         f"a {volume:.1f} mL segment at the image's upper edge was dropped: no disc between "
-        f"it and the body below it ({gap:.1f} mm, the other discs' median {median:.1f} mm): "
+        f"it and the body below it ({gap:.1f} mm, {which} median {median:.1f} mm): "
         "tissue beyond the end of the column, not a vertebral body"
     )
     return relabelled(bodies, [label for label in sorted(labels) if label != top]), [note]
