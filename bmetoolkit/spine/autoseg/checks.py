@@ -631,11 +631,11 @@ def drop_sharing_a_level(bodies: Labels, spacing: NDArray) -> tuple[Labels, list
     taller than :data:`ONE_BODY_TALL_FACTOR` times the median segment (one body, not two
     joined, which the smaller may be the body of: tuning seeds 95 and 97), also covers
     lies at that segment's level: beside it or wrapped around it, not a vertebra of
-    its own (adjacent bodies share a few rows where they tilt, under a fifth of a body's
-    rows at the lumbosacral junction). Counted as a level it names every level above it
+    its own (adjacent bodies share a few rows where they tilt: L5 and S1 under a fifth of
+    L5's rows on that case). Counted as a level it names every level above it
     one too high: on the T2 with the pelvis in view (tuning seed 103, read on its own
     grid) the top segment cut back to the body below's depth and width
-    (:func:`.top_edge.cut_back_top`) kept 9 mL of tissue around T12, 75 % of its rows
+    (:func:`.top_edge.cut_back_top`) kept 10 mL of tissue around T12, 70 % of its rows
     T12's. Returns the bodies relabelled 1..n and a note per segment dropped.
 
     Examples

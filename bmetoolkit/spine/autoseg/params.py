@@ -546,7 +546,7 @@ class AutosegParameters:
         segment more than half of whose SI rows a larger segment also covers is dropped,
         tissue beside or around that body at its level
         (:func:`bmetoolkit.spine.autoseg.checks.drop_sharing_a_level`; tuning seed 103 with
-        the pelvis in view, read on the T2's own grid: 9 mL of tissue around T12 named T11).
+        the pelvis in view, read on the T2's own grid: 10 mL of tissue around T12 named T11).
         Since 2026-12-04, session 43.
     t2_endplate_window_mm : float
         From a T2 alone (no T1): each body's two surface tilts, which the sacrum test
