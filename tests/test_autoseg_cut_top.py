@@ -51,6 +51,32 @@ def test_the_sliver_s_disc_is_read_against_the_nearest_discs_below(monkeypatch):
     assert len(calls) == 1 and calls[0][1] == {"nearest": NEAREST_DISCS}
 
 
+def test_what_is_added_keeps_within_the_top_segment_s_reach_in_front_of_the_canal():
+    """The column's curve moves the cut vertebra 8 mm backwards against the body below: the
+    section it is read in holds 8 mm of marrow-like tissue in front of it. Given the
+    canal's front per row, the part further in front than the body below reaches (plus
+    2 mm) is left out; without it, the tissue is added with the vertebra."""
+    bodies, marrow, column = _sliver_lost()
+    rows = np.flatnonzero((column == 1).any(axis=(0, 2)))
+    sliver = np.zeros_like(marrow)
+    sliver[22 : 22 + DEPTH, rows[0] :, 1:8] = True  # the vertebra, 8 mm further back
+    tissue = np.zeros_like(marrow)
+    tissue[22 + DEPTH : 30 + DEPTH, rows[0] :, 1:8] = True  # in front of it
+    marrow = (marrow & (column != 1)) | sliver | tissue
+    front = np.full(bodies.shape[1], 28.0)  # the canal's front, just behind the bodies
+    front[rows[0] :] = 20.0  # ... and 8 mm further back at the cut vertebra
+    loose, _ = add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR)
+    assert (loose[tissue] == 5).all()
+    added, notes = add_cut_top(bodies, marrow, MIDLINE, SPACING, FACTOR, front=front)
+    assert "was added" in notes[0]
+    assert (added[sliver & (loose == 5)] == 5).all()
+    # The body below reaches 30 + DEPTH - 1 - 28 = 33 mm in front of the canal: with the
+    # 2 mm margin, 35 mm in front of the cut vertebra's canal front (20), AP 55 at most.
+    ap = np.arange(tissue.shape[0])[:, None, None]
+    assert (added[tissue & (ap <= 55)] == 5).all()
+    assert (added[tissue & (ap > 55)] == 0).all() and (tissue & (ap > 55)).any()
+
+
 def test_tissue_against_the_top_body_is_not_added():
     """Marrow-like tissue right above a whole top body, up to the edge: no disc."""
     column = _column()
@@ -161,3 +187,14 @@ def test_segment_bodies_reads_it_from_a_stir_or_a_plain_t2_alone(monkeypatch, st
     other = AutosegParameters(suppressed_cut_top=not stir_alone, t2_cut_top=stir_alone)
     segment_small_phantom_without_t1(stir_alone, other)
     assert calls == []
+
+
+@pytest.mark.parametrize("reach", [True, False])
+def test_segment_bodies_gives_the_canal_s_front_with_fluid_cut_top_reach(monkeypatch, reach):
+    calls = record_calls(monkeypatch, autoseg, "add_cut_top")
+    segment_small_phantom_without_t1(False, AutosegParameters(fluid_cut_top_reach=reach))
+    assert len(calls) == 1
+    front = calls[0][1]["front"]
+    assert (front is not None) == reach
+    if reach:
+        assert front.ndim == 1 and front.size == calls[0][0][0].shape[1]  # one per SI row

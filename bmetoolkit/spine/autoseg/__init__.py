@@ -437,7 +437,12 @@ def _segment_column(
             # The top vertebra cut into its body by the image's upper edge (from a plain T2
             # the second reading skips segments at the edge too).
             bodies, sliver = add_cut_top(
-                bodies, marrow, canal.midline, spacing, params.edge_disc_factor
+                bodies,
+                marrow,
+                canal.midline,
+                spacing,
+                params.edge_disc_factor,
+                front=canal.front if params.fluid_cut_top_reach else None,
             )
             evidence = {**evidence, "cut_top": sliver}
         if params.fluid_one_per_level:  # tissue beside or around a body, at its level

@@ -68,6 +68,7 @@ from bmetoolkit.spine.autoseg.edge_disc import (
     column_discs,
     drop_without_disc_at_top,
 )
+from bmetoolkit.spine.autoseg.top_edge import MARGIN_MM, reach_and_half_width
 
 #: The candidate, from its lowest row up to the edge, must be under this share of the top
 #: segment's height: up to a whole body (the body above is no taller than the one below).
@@ -101,6 +102,7 @@ def add_cut_top(
     spacing: NDArray,
     factor: float,
     max_height_share: float = MAX_HEIGHT_SHARE,
+    front: NDArray | None = None,
 ) -> tuple[NDArray[np.int32], list[str]]:
     """Add the sliver of a vertebra cut by the image's upper edge above the top segment.
 
@@ -120,6 +122,12 @@ def add_cut_top(
     max_height_share : float
         The candidate, from its lowest row up to the edge, must be under this share of
         the top segment's height (:data:`MAX_HEIGHT_SHARE`).
+    front : ndarray, shape (n_si,), optional
+        The canal's front (AP index) per SI row. When given, what is added keeps only the
+        voxels within the top segment's reach in front of the canal (plus
+        :data:`.top_edge.MARGIN_MM`): the column's curve moves the vertebrae above
+        backwards against the top segment, whose section then holds the tissue in front
+        of them (tuning seed 73, a plain T2: T10 added half tissue).
 
     Returns
     -------
@@ -168,11 +176,11 @@ def add_cut_top(
     )
     if tall >= max_height_share:
         split = _split_below_disc(
-            bodies, candidate, section, start, height, midline, spacing, factor
+            bodies, top, candidate, section, start, height, midline, spacing, factor, front
         )
         if split is not None:  # a whole body, then the sliver above it read again
             trial, cut_mm = split
-            more = add_cut_top(trial, marrow, midline, spacing, factor, max_height_share)
+            more = add_cut_top(trial, marrow, midline, spacing, factor, max_height_share, front)
             added = (
                 f"{what} was split at the disc {cut_mm:.0f} mm above its lowest row: the part "
                 "below added, a whole body below the edge"
@@ -184,7 +192,8 @@ def add_cut_top(
         return bodies, [f"{what} was not added: too narrow for a body"]
     trial = bodies.astype(np.int32)  # a copy
     upper_rows = trial[:, start:, :]
-    upper_rows[candidate & (upper_rows == 0)] = n + 1
+    within = _within_reach(candidate, bodies == top, front, midline, spacing, start)
+    upper_rows[within & (upper_rows == 0)] = n + 1
     checked, dropped = drop_without_disc_at_top(
         trial, midline, spacing, factor, None, True, nearest=NEAREST_DISCS
     )
@@ -196,6 +205,7 @@ def add_cut_top(
 
 def _split_below_disc(
     bodies: NDArray[np.int32],
+    top: int,
     candidate: NDArray[np.bool_],
     section: NDArray[np.bool_],
     start: int,
@@ -203,6 +213,7 @@ def _split_below_disc(
     midline: float,
     spacing: NDArray,
     factor: float,
+    front: NDArray | None = None,
 ) -> tuple[NDArray[np.int32], float] | None:
     """The bodies with the part of a tall candidate below a disc inside it added, or None.
 
@@ -220,6 +231,9 @@ def _split_below_disc(
     :func:`.edge_disc.drop_without_disc_at_top` (at least ``factor`` times the median of
     the column's other discs; read against the :data:`NEAREST_DISCS` next below it, as the
     sliver is, it passed a false body on STIR tuning seed 183).
+
+    ``top`` is the top segment's label; with ``front`` the part keeps only the voxels
+    within its reach in front of the canal (see :func:`add_cut_top`).
 
     Returns
     -------
@@ -251,7 +265,8 @@ def _split_below_disc(
     n = int(bodies.max())
     trial = bodies.astype(np.int32)  # a copy
     upper_rows = trial[:, start:, :]
-    upper_rows[lower & (upper_rows == 0)] = n + 1
+    within = _within_reach(lower, bodies == top, front, midline, spacing, start)
+    upper_rows[within & (upper_rows == 0)] = n + 1
     labels, discs = column_discs(trial, midline, spacing, True)
     if labels[0] != n + 1 or len(discs) < MIN_OTHER_DISCS + 1:
         return None
@@ -261,3 +276,21 @@ def _split_below_disc(
     if discs[0] < factor * float(np.median(others)):
         return None
     return trial, float(cut * spacing[1])
+
+
+def _within_reach(
+    part: NDArray[np.bool_],
+    below: NDArray[np.bool_],
+    front: NDArray | None,
+    midline: float,
+    spacing: NDArray,
+    start: int,
+) -> NDArray[np.bool_]:
+    """``part`` (the rows from ``start`` up) without the voxels further in front of the
+    canal's ``front`` than the body ``below`` reaches (plus :data:`.top_edge.MARGIN_MM`);
+    all of it without ``front``."""
+    if front is None:
+        return part
+    reach = reach_and_half_width(below, front, midline)[0] + MARGIN_MM / float(spacing[0])
+    depth = np.arange(part.shape[0])[:, None] - front[None, start:]
+    return part & (depth <= reach)[:, :, None]

@@ -548,6 +548,12 @@ class AutosegParameters:
         (:func:`bmetoolkit.spine.autoseg.checks.drop_sharing_a_level`; tuning seed 103 with
         the pelvis in view, read on the T2's own grid: 10 mL of tissue around T12 named T11).
         Since 2026-12-04, session 43.
+    fluid_cut_top_reach : bool
+        The top vertebra added by ``suppressed_cut_top`` / ``t2_cut_top`` keeps only the
+        voxels within the top segment's reach in front of the canal (plus 2 mm): the
+        column's curve moves the vertebrae above backwards, and the top segment's section
+        they are read in then holds the tissue in front of them (tuning seed 73, a plain
+        T2: T10 added half tissue). Since 2026-12-05, session 43.
     t2_endplate_window_mm : float
         From a T2 alone (no T1): each body's two surface tilts, which the sacrum test
         reads (the lumbosacral angle, ``sacrum_min_angle_deg``), are read on the image's
@@ -735,6 +741,7 @@ class AutosegParameters:
     t2_cut_top: bool = True
     fluid_no_room_between: bool = True
     fluid_one_per_level: bool = True
+    fluid_cut_top_reach: bool = True
     t2_endplate_window_mm: float = 4.0
     canal_longer_mm: float = 60.0
 

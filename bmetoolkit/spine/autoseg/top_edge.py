@@ -30,7 +30,7 @@ from bmetoolkit.spine.autoseg.checks import (
 )
 from bmetoolkit.spine.autoseg.lower_edge import _mid_slice, cut_at_lower_endplate
 
-__all__ = ["cut_back_top", "rounded_front"]
+__all__ = ["MARGIN_MM", "cut_back_top", "reach_and_half_width", "rounded_front"]
 
 Labels = NDArray[np.int32]
 
@@ -43,7 +43,7 @@ MARGIN_MM = 2.0
 NEAREST_BODIES = 3
 
 
-def _reach_and_half_width(
+def reach_and_half_width(
     body: NDArray[np.bool_], front: NDArray, midline: float
 ) -> tuple[float, float]:
     """How far (voxels) a body reaches in front of the canal's front on its mid-sagittal
@@ -118,10 +118,10 @@ def cut_back_top(
     flipped = cut_at_lower_endplate(segment[:, ::-1], image[:, ::-1], midline, spacing, height)
     if flipped is None:
         return bodies, []
-    reach, half = _reach_and_half_width(reference, front, midline)
+    reach, half = reach_and_half_width(reference, front, midline)
     if smallest:  # the top body is no deeper and no wider than the bodies next below it
         nearest = sorted(whole, key=lambda label: -extents[label][1])[:NEAREST_BODIES]
-        sizes = [_reach_and_half_width(bodies == label, front, midline) for label in nearest]
+        sizes = [reach_and_half_width(bodies == label, front, midline) for label in nearest]
         reach, half = (float(v) for v in np.min(sizes, axis=0))
     reach += MARGIN_MM / float(spacing[0])
     half += MARGIN_MM / float(spacing[2])
