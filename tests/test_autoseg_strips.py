@@ -156,3 +156,12 @@ def test_segment_bodies_keeps_one_body_per_level_without_a_t1(monkeypatch, stir_
     calls = record_calls(monkeypatch, autoseg, "drop_sharing_a_level")
     segment_small_phantom_without_t1(stir_alone, AutosegParameters(fluid_one_per_level=on))
     assert len(calls) == (1 if on else 0)
+
+
+def test_a_body_sharing_rows_with_a_larger_segment_at_the_image_s_edge_is_kept():
+    """A segment at the lower edge may be more than one body (the sacrum below S1 and the
+    pelvis, tuning seed 13): a tilted S1 sharing most of its rows with it is kept."""
+    bodies = _column()
+    bodies[0:20, 0 : START + HEIGHT, :] = 7  # behind body 1, from the lower edge, larger
+    kept, notes = drop_sharing_a_level(bodies, SPACING)
+    assert notes == [] and np.array_equal(kept, bodies)

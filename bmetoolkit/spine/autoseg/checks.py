@@ -629,7 +629,9 @@ def drop_sharing_a_level(bodies: Labels, spacing: NDArray) -> tuple[Labels, list
 
     A segment more than :data:`SAME_LEVEL_FRACTION` of whose SI rows a larger segment, no
     taller than :data:`ONE_BODY_TALL_FACTOR` times the median segment (one body, not two
-    joined, which the smaller may be the body of: tuning seeds 95 and 97), also covers
+    joined, which the smaller may be the body of: tuning seeds 95 and 97) and not cut by
+    the image's upper or lower edge (there a segment may be more than a body: the sacrum
+    below S1 and the pelvis, whose rows a tilted S1 shares, tuning seed 13), also covers
     lies at that segment's level: beside it or wrapped around it, not a vertebra of
     its own (adjacent bodies share a few rows where they tilt: L5 and S1 under a fifth of
     L5's rows on that case). Counted as a level it names every level above it
@@ -653,12 +655,13 @@ def drop_sharing_a_level(bodies: Labels, spacing: NDArray) -> tuple[Labels, list
         return bodies, []
     volumes = np.bincount(bodies.ravel()) * float(np.prod(spacing)) / 1000
     tallest = ONE_BODY_TALL_FACTOR * float(np.median([mm for *_, mm in extents.values()]))
+    cut = _cut_by_edge(extents, bodies.shape[1], spacing)
     dropped, notes = [], []
     for label, (low, high, _) in extents.items():
         shares = {
             other: shared_fraction(low, high - 1, [(other_low, other_high - 1)])
             for other, (other_low, other_high, mm) in extents.items()
-            if volumes[other] > volumes[label] and mm <= tallest
+            if volumes[other] > volumes[label] and mm <= tallest and not cut[other]
         }
         holder = max(shares, key=shares.__getitem__, default=None)
         if holder is not None and shares[holder] > SAME_LEVEL_FRACTION:
