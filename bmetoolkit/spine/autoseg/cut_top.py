@@ -63,11 +63,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from bmetoolkit.spine.autoseg.edge_disc import (
-    MIN_OTHER_DISCS,
-    column_discs,
-    drop_without_disc_at_top,
-)
+from bmetoolkit.spine.autoseg.edge_disc import column_discs, drop_without_disc_at_top, top_disc
 from bmetoolkit.spine.autoseg.top_edge import MARGIN_MM, reach_and_half_width
 
 #: The candidate, from its lowest row up to the edge, must be under this share of the top
@@ -190,10 +186,7 @@ def add_cut_top(
         return bodies, [f"{what} was not added: too tall ({limit})"]
     if share < SECTION_SHARE:
         return bodies, [f"{what} was not added: too narrow for a body"]
-    trial = bodies.astype(np.int32)  # a copy
-    upper_rows = trial[:, start:, :]
-    within = _within_reach(candidate, bodies == top, front, midline, spacing, start)
-    upper_rows[within & (upper_rows == 0)] = n + 1
+    trial = _with_part_added(bodies, candidate, top, start, front, midline, spacing)
     checked, dropped = drop_without_disc_at_top(
         trial, midline, spacing, factor, None, True, nearest=NEAREST_DISCS
     )
@@ -263,34 +256,32 @@ def _split_below_disc(
     if (lower.any(axis=1) & section).sum() < SECTION_SHARE * section.sum():
         return None
     n = int(bodies.max())
-    trial = bodies.astype(np.int32)  # a copy
-    upper_rows = trial[:, start:, :]
-    within = _within_reach(lower, bodies == top, front, midline, spacing, start)
-    upper_rows[within & (upper_rows == 0)] = n + 1
+    trial = _with_part_added(bodies, lower, top, start, front, midline, spacing)
     labels, discs = column_discs(trial, midline, spacing, True)
-    if labels[0] != n + 1 or len(discs) < MIN_OTHER_DISCS + 1:
-        return None
-    others = [d for d in discs[1:] if np.isfinite(d)]
-    if len(others) < MIN_OTHER_DISCS or not np.isfinite(discs[0]):
-        return None
-    if discs[0] < factor * float(np.median(others)):
+    read = top_disc(discs)
+    if labels[0] != n + 1 or read is None or read[0] < factor * read[1]:
         return None
     return trial, float(cut * spacing[1])
 
 
-def _within_reach(
+def _with_part_added(
+    bodies: NDArray[np.int32],
     part: NDArray[np.bool_],
-    below: NDArray[np.bool_],
+    top: int,
+    start: int,
     front: NDArray | None,
     midline: float,
     spacing: NDArray,
-    start: int,
-) -> NDArray[np.bool_]:
-    """``part`` (the rows from ``start`` up) without the voxels further in front of the
-    canal's ``front`` than the body ``below`` reaches (plus :data:`.top_edge.MARGIN_MM`);
-    all of it without ``front``."""
-    if front is None:
-        return part
-    reach = reach_and_half_width(below, front, midline)[0] + MARGIN_MM / float(spacing[0])
-    depth = np.arange(part.shape[0])[:, None] - front[None, start:]
-    return part & (depth <= reach)[:, :, None]
+) -> NDArray[np.int32]:
+    """A copy of ``bodies`` with ``part`` (the rows from ``start`` up) added as label n + 1
+    where no segment is, without the voxels further in front of the canal's ``front`` than
+    the top segment ``top`` reaches (plus :data:`.top_edge.MARGIN_MM`; all of ``part``
+    without ``front``)."""
+    if front is not None:
+        reach = reach_and_half_width(bodies == top, front, midline)[0]
+        depth = np.arange(part.shape[0])[:, None] - front[None, start:]
+        part = part & (depth <= reach + MARGIN_MM / float(spacing[0]))[:, :, None]
+    trial = bodies.astype(np.int32)  # a copy
+    upper_rows = trial[:, start:, :]
+    upper_rows[part & (upper_rows == 0)] = int(bodies.max()) + 1
+    return trial

@@ -43,7 +43,7 @@ from scipy import ndimage
 from bmetoolkit.spine.autoseg.checks import LOWER_EDGE_MM, relabelled
 from bmetoolkit.spine.autoseg.levels import body_shapes
 
-__all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_top"]
+__all__ = ["MIN_OTHER_DISCS", "column_discs", "drop_without_disc_at_top", "top_disc"]
 
 #: The median of the other discs needs at least this many of them.
 MIN_OTHER_DISCS = 2
@@ -89,6 +89,26 @@ def column_discs(
     return [s.label for s in shapes], discs[:-1]
 
 
+def top_disc(discs: list[float], nearest: int | None = None) -> tuple[float, float, int] | None:
+    """The gap below the cranial-most segment and the median of the discs below it.
+
+    ``discs`` as :func:`column_discs` returns them (cranial first). The median is that of
+    every other disc, or with ``nearest`` of the ``nearest`` discs next below the gap only.
+    Returns the gap (mm), that median (mm) and how many discs it was read on, or None when
+    the gap is unread or fewer than :data:`MIN_OTHER_DISCS` discs below it are.
+
+    >>> top_disc([2.0, 10.0, 12.0, 14.0]), top_disc([2.0, 6.0, 8.0, 14.0], nearest=2)
+    ((2.0, 12.0, 3), (2.0, 7.0, 2))
+    """
+    if len(discs) < MIN_OTHER_DISCS + 1 or not np.isfinite(discs[0]):
+        return None
+    below = discs[1:] if nearest is None else discs[1 : 1 + nearest]
+    others = [d for d in below if np.isfinite(d)]
+    if len(others) < MIN_OTHER_DISCS:
+        return None
+    return float(discs[0]), float(np.median(others)), len(others)
+
+
 def drop_without_disc_at_top(
     bodies: NDArray[np.int32],
     midline: float,
@@ -116,21 +136,17 @@ def drop_without_disc_at_top(
     note, if one was dropped.
     """
     labels, discs = column_discs(bodies if core is None else core, midline, spacing, on_most_slices)
-    if factor <= 0 or len(discs) < MIN_OTHER_DISCS + 1:
+    read = top_disc(discs, nearest)
+    if factor <= 0 or read is None:
         return bodies, []
-    top, gap = labels[0], discs[0]
+    top, (gap, median, count) = labels[0], read
     box = ndimage.find_objects(bodies)[top - 1]
     if box[1].stop < bodies.shape[1] - LOWER_EDGE_MM / float(spacing[1]):
         return bodies, []
-    below = discs[1:] if nearest is None else discs[1 : 1 + nearest]
-    others = [d for d in below if np.isfinite(d)]
-    if len(others) < MIN_OTHER_DISCS or not np.isfinite(gap):
-        return bodies, []
-    median = float(np.median(others))
     if gap >= factor * median:
         return bodies, []
     volume = float((bodies == top).sum() * np.prod(spacing)) / 1000
-    which = "the other discs'" if nearest is None else f"the {len(others)} discs below its"
+    which = "the other discs'" if nearest is None else f"the {count} discs below its"
     note = (
         f"a {volume:.1f} mL segment at the image's upper edge was dropped: no disc between "
         f"it and the body below it ({gap:.1f} mm, {which} median {median:.1f} mm): "
