@@ -4,8 +4,8 @@ Usage::
 
     python benchmarks/bench_autoseg.py [--tuning] [--cases N] [--images t1|t2|stir]
                                        [--on-t1-grid] [--no-sacrum-every K] [--plain]
-                                       [--real-anatomy]
-                                       [--pelvis-bowel] [--resampled-1mm] [--no-vertebra-above]
+                                       [--real-anatomy] [--pelvis-bowel] [--resampled-1mm]
+                                       [--no-vertebra-above]
                                        [--pixel-mm LOW-HIGH] [--cache DIR] [--jobs J]
                                        [--autoseg-param NAME=VALUE ...]
 

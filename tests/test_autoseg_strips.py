@@ -121,14 +121,6 @@ def test_a_small_body_where_a_level_is_missing_and_split_halves_are_kept():
     assert drop_without_room(split, SPACING)[1] == []
 
 
-@pytest.mark.parametrize("stir_alone", [True, False])
-@pytest.mark.parametrize("on", [True, False])
-def test_segment_bodies_reads_the_room_between_bodies_without_a_t1(monkeypatch, stir_alone, on):
-    calls = record_calls(monkeypatch, autoseg, "drop_without_room")
-    segment_small_phantom_without_t1(stir_alone, AutosegParameters(fluid_no_room_between=on))
-    assert len(calls) == (1 if on else 0)
-
-
 def test_tissue_wrapped_around_a_body_at_its_level_is_dropped():
     """A segment in front of body 4, 34 mm tall against its 26 mm, 26 of its rows body 4's."""
     bodies = _column()
@@ -150,14 +142,6 @@ def test_a_body_beside_two_bodies_joined_is_kept():
     assert notes == [] and np.array_equal(kept, bodies)
 
 
-@pytest.mark.parametrize("stir_alone", [True, False])
-@pytest.mark.parametrize("on", [True, False])
-def test_segment_bodies_keeps_one_body_per_level_without_a_t1(monkeypatch, stir_alone, on):
-    calls = record_calls(monkeypatch, autoseg, "drop_sharing_a_level")
-    segment_small_phantom_without_t1(stir_alone, AutosegParameters(fluid_one_per_level=on))
-    assert len(calls) == (1 if on else 0)
-
-
 def test_a_body_sharing_rows_with_a_larger_segment_at_the_image_s_edge_is_kept():
     """A segment at the lower edge may be more than one body (the sacrum below S1 and the
     pelvis, tuning seed 13): a tilted S1 sharing most of its rows with it is kept."""
@@ -165,3 +149,20 @@ def test_a_body_sharing_rows_with_a_larger_segment_at_the_image_s_edge_is_kept()
     bodies[0:20, 0 : START + HEIGHT, :] = 7  # behind body 1, from the lower edge, larger
     kept, notes = drop_sharing_a_level(bodies, SPACING)
     assert notes == [] and np.array_equal(kept, bodies)
+
+
+@pytest.mark.parametrize(
+    "check, switch",
+    [
+        ("drop_without_room", "fluid_no_room_between"),
+        ("drop_sharing_a_level", "fluid_one_per_level"),
+    ],
+)
+@pytest.mark.parametrize("stir_alone", [True, False])
+@pytest.mark.parametrize("on", [True, False])
+def test_segment_bodies_runs_each_check_without_a_t1_by_its_switch(
+    monkeypatch, check, switch, stir_alone, on
+):
+    calls = record_calls(monkeypatch, autoseg, check)
+    segment_small_phantom_without_t1(stir_alone, AutosegParameters(**{switch: on}))
+    assert len(calls) == (1 if on else 0)
