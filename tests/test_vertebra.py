@@ -267,3 +267,35 @@ def test_a_body_narrower_than_high_keeps_its_endplates_along_the_spine():
     # control: alone (no neighbours, no course) its least extent is LR, the slice direction
     (alone,) = body_geometries(labels_of(data == 23, affine), cortex_mm=1.0)
     assert angle_deg(alone.axes[2], expected_si) > 60.0
+
+
+def test_an_automatic_body_between_two_neighbours_takes_the_spines_course():
+    """An outline lacking its upper quarter on one side (an automatic body that missed part
+    of its lateral sections) turns its least extent; between two neighbours an automatic
+    body's SI axis is then the line between their centroids. A user's outline keeps its own
+    shape (control), and so do the bodies at either end of the spine."""
+    affine = ras_affine(SAGITTAL_PSR, (1.0, 1.0, 4.0), rotations=(("x", 10.0),))
+    grid = Grid((60, 120, 14), affine)
+    centre = grid.voxel_to_world([[30, 60, 7]])[0]
+    step = rotation("x", 10.0) @ np.array([0.0, 0.0, 30.0])
+    data = np.zeros(grid.shape, np.uint8)
+    for body_id, offset in ((22, step), (23, 0), (24, -step)):
+        data[tilted_box(grid, centre + offset, tilt_deg=10.0, half_mm=(24, 15, 10))] = body_id
+    local = (world_coordinates(grid) - centre) @ rotation("x", 10.0)
+    data[(data == 23) & (local[..., 0] > 4) & (local[..., 2] > 0)] = 0  # right upper quarter
+    expected_si = rotation("x", 10.0) @ np.array([0.0, 0.0, 1.0])
+    levels = {22: "L3", 23: "L4", 24: "L5"}
+    axes = {
+        convention: [
+            body.axes
+            for body in body_geometries(
+                VertebraLabels(Volume(data, affine, kind="label"), levels, convention),
+                cortex_mm=1.0,
+            )
+        ]
+        for convention in ("verse", "automatic")
+    }
+    assert angle_deg(axes["verse"][1][2], expected_si) > 6.0  # its own axis, beyond 5 degrees
+    assert angle_deg(axes["automatic"][1][2], expected_si) < 1.0  # the course
+    for end in (0, 2):
+        np.testing.assert_allclose(axes["automatic"][end], axes["verse"][end])
