@@ -8,12 +8,12 @@ the field of view, or an automatic body of odd shape, can be narrower across tha
 its endplates are never its side walls, so the spine's course is taken instead. An
 **automatic** outline (``convention`` ``"automatic"``) between two neighbours is held closer
 to the course, within ``AUTOMATIC_MAX_TILT_DEG``: such an outline lacks or holds a few mm
-more on one side, which turns its least extent away from the true body's axis by 3-5
-degrees in the median and 12 in the worst tenth (tuning seeds 0-29 of the randomised
-phantoms, 263 bodies), where the line between its neighbours' centroids lies within 1-2
-degrees of it (the centroids move less than the outline's shape); with the course taken
-beyond 5 degrees the median is 2.3 and the worst tenth 6.6. At either end of the spine that
-line reaches one neighbour only and the rule above is kept. The **AP
+more on one side, which turns its least extent away from the true body's axis (4 degrees
+in the median, 10-14 in the worst tenth, on the randomised phantoms' tuning seeds 0-29 and
+60-99, 466 bodies between two neighbours), where the line between its neighbours'
+centroids moves less; with the course taken beyond 5 degrees those bodies' axes are 2
+degrees from the truth in the median and 5 in the worst tenth. At either end of the spine
+that line reaches one neighbour only and the rule above is kept. The **AP
 axis** is the patient's anterior direction made orthogonal to it, and LR completes the
 frame. Voxels are binned into **columns** along SI (bins as fine as the grid allows in AP
 and LR); in each column the superior and inferior **endplate surfaces** are the body's
