@@ -21,7 +21,8 @@ A T2 or STIR alone is read on its own grid, as a study without a T1 is, against 
 the phantom renders on that grid (since session 43); ``--on-t1-grid`` resamples it onto the
 T1 grid instead (the rows before: a study no user without a T1 has, its upper edge across
 the T1 grid's rows on a tilted slab), read on the box it covers and also scored on the
-voxels it covers.
+voxels it covers. ``--analysis --images t2|stir`` reads the image the same way (on its own
+grid since session 44, against the truth's edema and bodies on that grid).
 
 Every ``--no-sacrum-every``-th case (default 4) is cut above the sacrum (the rows of the
 grid read from the sacrum's highest voxel down are removed), to check that levels are never
@@ -66,6 +67,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -395,6 +397,18 @@ def _on_t1_grid(
     return ImagesOnly(**alone, grid=volumes["t1"].grid, covered=covered), truth, lesion, covered
 
 
+def _truth_on_grid(truth: Any, images: str) -> SimpleNamespace:
+    """The parts of ``truth`` the analysis rows read, with its masks on the grid of
+    ``images`` (``truth.grid_masks``); the endplate table holds no voxels."""
+    masks = truth.grid_masks[images]
+    return SimpleNamespace(
+        masks=masks,
+        bme_mask=masks["bme_mask"],
+        vertebrae=masks["vertebrae"],
+        endplates=truth.endplates,
+    )
+
+
 def _on_own_grid(
     phantom: Any, images: str, cut: bool
 ) -> tuple[Study, np.ndarray, np.ndarray, None]:
@@ -460,11 +474,14 @@ def _level_by_overlap(found: np.ndarray, truth: np.ndarray) -> dict[int, str]:
     return names
 
 
-def run_analysis_case(seed: int, cache: Path | None = None, images: str = "t1") -> dict[str, Any]:
+def run_analysis_case(
+    seed: int, cache: Path | None = None, images: str = "t1", on_t1_grid: bool = False
+) -> dict[str, Any]:
     """Analyse one randomized case with its automatic bodies and score it as
     ``bench_randomized.py`` does with the true ones (same study: T1 and the fluid image; with
-    ``images`` ``"t2"`` or ``"stir"`` that image alone, resampled onto the T1 grid, as the
-    path without a T1 sees it: no Modic types).
+    ``images`` ``"t2"`` or ``"stir"`` that image alone, as the path without a T1 sees it: no
+    Modic types), read on its own grid against the phantom's truth on that grid (as
+    the other rows since session 43), or resampled onto the T1 grid with ``on_t1_grid``.
 
     Endplates are matched to the truth twice: by the level names the automatic bodies carry
     (``type_accuracy``, as a user reads the table; unknown levels leave every endplate
@@ -487,11 +504,14 @@ def run_analysis_case(seed: int, cache: Path | None = None, images: str = "t1") 
     truth = phantom.truth
     try:
         study = Study.from_images(phantom.t1, stir=phantom.stir)
-        if images != "t1":
+        if images != "t1" and on_t1_grid:
             full = Study.from_images(
                 phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False
             )
             study = Study.from_images(None, **{images: getattr(full, images)}, verify_roles=False)
+        elif images != "t1":
+            study = _on_own_grid(phantom, images, False)[0]
+            truth = _truth_on_grid(truth, images)
         clock = time.perf_counter()
         labels = find_vertebral_bodies(study, AutosegParameters(**AUTOSEG))
         row["autoseg_seconds"] = time.perf_counter() - clock
@@ -631,21 +651,23 @@ def _analysis_line(row: dict[str, Any]) -> str:
     )
 
 
-def main_analysis(seeds: list[int], cache: Path | None, jobs: int, images: str = "t1") -> int:
+def main_analysis(
+    seeds: list[int], cache: Path | None, jobs: int, images: str = "t1", on_t1_grid: bool = False
+) -> int:
     """``--analysis``: the analysis with automatic bodies on randomized cases."""
     from bench_randomized import FLUID_NAMES
 
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             rows = []
-            more = [cache] * len(seeds), [images] * len(seeds)
+            more = [cache] * len(seeds), [images] * len(seeds), [on_t1_grid] * len(seeds)
             for row in pool.map(run_analysis_case, seeds, *more):
                 rows.append(row)
                 print(_analysis_line(row), flush=True)
     else:
         rows = []
         for seed in seeds:
-            rows.append(run_analysis_case(seed, cache, images))
+            rows.append(run_analysis_case(seed, cache, images, on_t1_grid))
             print(_analysis_line(rows[-1]), flush=True)
     print("\n" + "\n".join(_analysis_summary(rows)))
     for fluid, name in FLUID_NAMES.items():
@@ -747,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     seeds = seeds[: args.cases] if args.cases else seeds
     if args.analysis:
-        return main_analysis(seeds, args.cache, args.jobs, args.images)
+        return main_analysis(seeds, args.cache, args.jobs, args.images, args.on_t1_grid)
     every = args.no_sacrum_every
     cuts = [every > 0 and index % every == every - 1 for index in range(len(seeds))]
     common = [args.images, args.plain, args.real_anatomy, args.cache, args.on_t1_grid]

@@ -152,3 +152,16 @@ def test_a_fluid_image_alone_is_read_on_its_own_grid_against_the_truth_there(ben
     assert on_t1.grid.same_as(phantom.t1.grid) and on_t1.t1 is None
     assert np.array_equal(t1_truth, phantom.truth.vertebrae.data)
     assert not t1_covered.all() and np.array_equal(on_t1.analysable(), t1_covered)
+
+
+def test_the_analysis_rows_of_a_fluid_image_alone_score_on_its_own_grid(bench):
+    """``--analysis --images stir`` (since session 44) scores the edema and the true bodies'
+    analysis on the grid the image is read on, not the T1's."""
+    from bmetoolkit.data.phantom import PhantomConfig, make_phantom
+
+    phantom = make_phantom(seed=3, config=PhantomConfig.small())
+    study = bench._on_own_grid(phantom, "stir", cut=False)[0]
+    truth = bench._truth_on_grid(phantom.truth, "stir")
+    for mask in (truth.bme_mask, truth.vertebrae, truth.masks["modic_map"]):
+        assert mask.grid.same_as(study.grid) and not mask.grid.same_as(phantom.t1.grid)
+    assert truth.endplates is phantom.truth.endplates

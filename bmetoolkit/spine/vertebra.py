@@ -62,7 +62,8 @@ MIN_BIN_MM = 0.5
 #: endplate's normal (a body cut by a thin slab or an odd automatic outline).
 MAX_AXIS_TILT_DEG = 30.0
 #: Label conventions whose outlines are not trusted for a body's axis: between two
-#: neighbours such a body's SI axis is the spine's course (see the module).
+#: neighbours such a body's SI axis is held within ``AUTOMATIC_MAX_TILT_DEG`` of the spine's
+#: course (see the module).
 COURSE_AXIS_CONVENTIONS = frozenset({"automatic"})
 #: Largest angle (degrees) between such a body's own axis and the spine's course: about as
 #: far as a drawn body's axis lies from that line (the bundled sample's label map: 3-6
@@ -185,10 +186,13 @@ def body_geometries(vertebrae: VertebraLabels, *, cortex_mm: float) -> list[Body
     courses = _spine_courses(
         [_centroid(data[boxes[body_id]] == body_id, boxes[body_id], grid) for body_id, _ in present]
     )
-    along_course = vertebrae.convention in COURSE_AXIS_CONVENTIONS
-    between = [0 < number < len(present) - 1 for number in range(len(present))]
+    automatic = vertebrae.convention in COURSE_AXIS_CONVENTIONS
+    tilts = [
+        AUTOMATIC_MAX_TILT_DEG if automatic and 0 < number < len(present) - 1 else MAX_AXIS_TILT_DEG
+        for number in range(len(present))
+    ]
 
-    def geometry(item: tuple[int, str | None], course: NDArray | None, inner: bool) -> BodyGeometry:
+    def geometry(item: tuple[int, str | None], course: NDArray | None, tilt: float) -> BodyGeometry:
         body_id, level = item
         region = boxes[body_id]
         endplates = ("superior",) if level == "S1" else ("superior", "inferior")
@@ -202,12 +206,12 @@ def body_geometries(vertebrae: VertebraLabels, *, cortex_mm: float) -> list[Body
             cortex_mm,
             endplates,
             course,
-            along_course and inner,
+            tilt,
         )
 
     # each body in a thread, in this order
     return map_threads(
-        lambda item: geometry(*item), list(zip(present, courses, between, strict=True))
+        lambda item: geometry(*item), list(zip(present, courses, tilts, strict=True))
     )
 
 
@@ -259,7 +263,7 @@ def _geometry(
     cortex_mm: float,
     endplates: tuple[str, ...],
     course: NDArray[np.float64] | None = None,
-    along_course: bool = False,
+    max_tilt_deg: float = MAX_AXIS_TILT_DEG,
 ) -> BodyGeometry:
     inside = _clearance(crop, grid.spacing)
     local = np.flatnonzero(crop)
@@ -268,8 +272,7 @@ def _geometry(
     index = np.ravel_multi_index(tuple(ijk.T), grid.shape)
     world = grid.voxel_to_world(ijk)
     centroid = world.mean(axis=0)
-    max_tilt = AUTOMATIC_MAX_TILT_DEG if along_course else MAX_AXIS_TILT_DEG
-    axes = _body_axes(world - centroid, course, max_tilt)
+    axes = _body_axes(world - centroid, course, max_tilt_deg)
     coords = ((world - centroid) @ axes.T).astype(np.float32)
     ap, lr, si = coords.T
     extent = _voxel_extent(grid, axes)
