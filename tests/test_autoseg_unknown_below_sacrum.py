@@ -66,7 +66,8 @@ def test_a_segment_left_out_below_a_sacrum_whose_count_fails_is_a_body_again():
     # the one at the lower edge left out below it, the levels unknown.
     assert found.anchor is None
     assert found.evidence["is_sacrum"] and found.evidence["left_out_below_sacrum"] == [7]
-    assert found.evidence["levels_withheld"] == "a gap fits neither a disc nor a missing body"
+    withheld = "a gap fits neither a disc nor a whole number of missing bodies"
+    assert found.evidence["levels_withheld"] == withheld
     assert 7 not in found.levels
     kept = kept_below_unknown_sacrum(found, shapes, _voxels(7), AutosegParameters())
     assert list(kept.levels) == [1, 2, 3, 4, 5, 6, 7] and set(kept.levels.values()) == {None}

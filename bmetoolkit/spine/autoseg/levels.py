@@ -689,10 +689,10 @@ def assign_levels(
             unknown,
             evidence,
             notes,
-            f"a gap between two bodies ({counted.ambiguous_mm:.0f} mm) is too tall for the "
-            "scan's discs and too short for a missing body with its disc: whether a level is "
-            "missing there cannot be told, so levels are left unknown",
-            "a gap fits neither a disc nor a missing body",
+            f"a gap between two bodies ({counted.ambiguous_mm:.0f} mm) is neither the scan's "
+            "disc nor that disc with a whole number of missing bodies and their discs: how "
+            "many levels are missing there cannot be told, so levels are left unknown",
+            "a gap fits neither a disc nor a whole number of missing bodies",
         )
     if gap is not None and gap > params.gap_factor:
         return _left_unknown(
@@ -900,7 +900,9 @@ def _missing_levels(shapes: list[BodyShape], params: AutosegParameters) -> Missi
     height (``BodyShape.disc_below_mm``) over the scan's disc (the median central gap), in
     units of one level (the median body height, ``BodyShape.height_mm``, plus that disc),
     is rounded to the number of missing levels when it lies within
-    ``params.missing_level_tolerance`` of a whole number; a gap in between (a half-found
+    ``params.missing_level_tolerance`` of a whole number, or, above a whole number of
+    one or more levels, ``params.missing_body_tolerance`` of it (neighbours that took
+    part of a missed body make its gap shorter, never taller); a gap in between (a half-found
     body, or a missing body its neighbours took part of) makes the whole count ambiguous
     (``counts`` None). Every count is 0 with ``params.count_missing_levels`` False or
     under 3 bodies.
@@ -933,7 +935,10 @@ def _missing_levels(shapes: list[BodyShape], params: AutosegParameters) -> Missi
     counts, ambiguous = [], float("nan")
     for gap, ratio in zip(gaps, excess, strict=True):
         whole = max(0, round(float(ratio))) if np.isfinite(ratio) else 0
-        if np.isfinite(ratio) and ratio > 0 and abs(ratio - whole) > params.missing_level_tolerance:
+        # Over a whole count a gap holds more than its missing bodies: a tighter tolerance.
+        over = whole > 0 and ratio > whole
+        tolerance = params.missing_body_tolerance if over else params.missing_level_tolerance
+        if np.isfinite(ratio) and ratio > 0 and abs(ratio - whole) > tolerance:
             if not np.isfinite(ambiguous):
                 ambiguous = float(gap)
         counts.append(whole)

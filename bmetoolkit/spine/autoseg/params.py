@@ -253,6 +253,15 @@ class AutosegParameters:
         missed whole 1.01-1.02 and 2.01, a missed T12 whose neighbours took part of it 0.53
         and a missed L4 with a sliver of tissue below it 0.62; 0.4 leaves the middle fifth
         of a level undecided.
+    missing_body_tolerance : float
+        The same for a gap taller than a whole number of one or more missing levels: it
+        must lie within this above that number. Bodies missed whole measure within 0.02 of
+        a whole number, and a missed body its neighbours took part of leaves a shorter gap
+        (0.53-0.63 of a level, counted as one within ``missing_level_tolerance``), never a
+        taller one; a gap 1.33 levels tall (STIR alone, fresh tuning seed 252: two bodies
+        joined and dropped, the discs around them uneven) was counted as one level and
+        every level above it named one too low. Since 2026-12-05 (session 44); before,
+        ``missing_level_tolerance`` on both sides.
     suppressed_marrow_high : float
         From a STIR (or fat-suppressed T2) alone: marrow voxels whose signal, smoothed
         in-plane over ``suppressed_smooth_mm``, is above this many times the marrow's own
@@ -697,6 +706,7 @@ class AutosegParameters:
     fluid_disc_below: bool = True
     count_missing_levels: bool = True
     missing_level_tolerance: float = 0.4
+    missing_body_tolerance: float = 0.25
     suppressed_marrow_high: float = 1.2
     suppressed_smooth_mm: float = 1.5
     suppressed_reference_percentile: float = 30.0
