@@ -67,7 +67,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -397,16 +396,10 @@ def _on_t1_grid(
     return ImagesOnly(**alone, grid=volumes["t1"].grid, covered=covered), truth, lesion, covered
 
 
-def _truth_on_grid(truth: Any, images: str) -> SimpleNamespace:
-    """The parts of ``truth`` the analysis rows read, with its masks on the grid of
-    ``images`` (``truth.grid_masks``); the endplate table holds no voxels."""
-    masks = truth.grid_masks[images]
-    return SimpleNamespace(
-        masks=masks,
-        bme_mask=masks["bme_mask"],
-        vertebrae=masks["vertebrae"],
-        endplates=truth.endplates,
-    )
+def _truth_on_grid(truth: Any, images: str) -> Any:
+    """``truth`` with its masks on the grid of ``images`` (``truth.grid_masks``): the
+    edema, bodies and veins the analysis rows score on that grid."""
+    return replace(truth, masks=truth.grid_masks[images])
 
 
 def _on_own_grid(

@@ -3,8 +3,8 @@
 Tuning seed 191 from a STIR alone (cut above the sacrum, session 34): L4 was missed, a
 segment of soft tissue between L3 and L5 read 9.5 degrees over L3 and was taken for the
 sacrum with the real L5 below it, at the image's lower edge, left out as S2; the gap above
-that "sacrum" fits neither a disc nor a missing body, so the levels ended unknown, but L5
-stayed out of the output (its Dice 0.77 -> 0.05).
+that "sacrum" fits neither a disc nor a whole number of missing bodies, so the levels ended
+unknown, but L5 stayed out of the output (its Dice 0.77 -> 0.05).
 """
 
 from __future__ import annotations

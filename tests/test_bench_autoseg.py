@@ -165,3 +165,4 @@ def test_the_analysis_rows_of_a_fluid_image_alone_score_on_its_own_grid(bench):
     for mask in (truth.bme_mask, truth.vertebrae, truth.masks["modic_map"]):
         assert mask.grid.same_as(study.grid) and not mask.grid.same_as(phantom.t1.grid)
     assert truth.endplates is phantom.truth.endplates
+    assert phantom.truth.bme_mask.grid.same_as(phantom.t1.grid)  # the phantom's own: as it was

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from bmetoolkit.spine.labels import VertebraLabels
-from bmetoolkit.spine.vertebra import COARSE_SI_MM, body_geometries
+from bmetoolkit.spine.vertebra import AUTOMATIC_MAX_TILT_DEG, COARSE_SI_MM, body_geometries
 from bmetoolkit.volume import Grid, Volume
 from tests.helpers import SAGITTAL_PSR, ras_affine, rotation
 
@@ -299,3 +299,15 @@ def test_an_automatic_body_between_two_neighbours_takes_the_spines_course():
     assert angle_deg(axes["automatic"][1][2], expected_si) < 1.0  # the course
     for end in (0, 2):
         np.testing.assert_allclose(axes["automatic"][end], axes["verse"][end])
+
+    # A smaller corner leans it 3 degrees, within AUTOMATIC_MAX_TILT_DEG: its own axis kept.
+    data[tilted_box(grid, centre, tilt_deg=10.0, half_mm=(24, 15, 10))] = 23
+    data[(data == 23) & (local[..., 0] > 12) & (local[..., 2] > 5)] = 0
+    leaning = [
+        body_geometries(
+            VertebraLabels(Volume(data, affine, kind="label"), levels, convention), cortex_mm=1.0
+        )[1].axes
+        for convention in ("verse", "automatic")
+    ]
+    assert 2.0 < angle_deg(leaning[0][2], expected_si) < AUTOMATIC_MAX_TILT_DEG
+    np.testing.assert_allclose(leaning[1], leaning[0])

@@ -501,16 +501,17 @@ def _segment_column(
             level_bodies = bodies if level_bodies is None else level_bodies
             bodies = keep_apart(widened, bodies, spacing)[0]
             evidence = {**evidence, "lateral_cortex": lateral}
-        if suppressed_alone and params.suppressed_endplate_fill_mm > 0:
-            # A fat-suppressed image alone: a bright lesion at an endplate is not marrow
-            # there, so each body is carried along SI across it to the endplate's dark
-            # cortex, further than the fill before the checks reaches. Levels as above.
-            reach = params.suppressed_endplate_fill_mm
+        if params.fluid_endplate_fill_mm > 0:
+            # A T2 or STIR alone: a bright lesion at an endplate is not marrow there, so
+            # each body is carried along SI across it to the endplate's dark cortex,
+            # further than the fill before the checks reaches. Levels as above.
+            reach = params.fluid_endplate_fill_mm
             filled = fill_to_endplate(bodies, dark, spacing, reach)
             level_bodies = bodies if level_bodies is None else level_bodies
-            added = int((filled > 0).sum() - (bodies > 0).sum())
+            before = int((bodies > 0).sum())
             bodies = keep_apart(filled, bodies, spacing)[0]
-            evidence = {**evidence, "endplate_fill_voxels_added": added}
+            fill = {"reach_mm": reach, "voxels_added": int((bodies > 0).sum()) - before}
+            evidence = {**evidence, "endplate_fill": fill}
     else:  # with a T1
         discs_from = fluid if fat_suppressed else None
         polarity, evidence = marrow_polarity(t1, canal, spacing, discs_from)

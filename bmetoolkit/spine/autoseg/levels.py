@@ -579,10 +579,10 @@ def kept_below_unknown_sacrum(
     ``params.unknown_levels_keep_below_sacrum`` is False.
 
     A segment is left out below the sacrum on the strength of the sacrum test; when the
-    count upwards from it then fails (a gap that fits neither a disc nor a missing body, a
-    body that may be missing, two bodies that may be joined), the segment read as S1 was
-    read against whichever segment lies above it, and across a gap that may hold a level
-    the step in tilt is not the lumbosacral angle: what lies below it may be L5.
+    count upwards from it then fails (a gap that fits neither a disc nor a whole number of
+    missing bodies, a body that may be missing, two bodies that may be joined), the segment
+    read as S1 was read against whichever segment lies above it, and across a gap that may
+    hold a level the step in tilt is not the lumbosacral angle: what lies below it may be L5.
 
     Examples
     --------

@@ -257,11 +257,11 @@ class AutosegParameters:
         The same for a gap taller than a whole number of one or more missing levels: it
         must lie within this above that number. Bodies missed whole measure within 0.02 of
         a whole number, and a missed body its neighbours took part of leaves a shorter gap
-        (0.53-0.63 of a level, counted as one within ``missing_level_tolerance``), never a
-        taller one; a gap 1.33 levels tall (STIR alone, fresh tuning seed 252: two bodies
-        joined and dropped, the discs around them uneven) was counted as one level and
-        every level above it named one too low. Since 2026-12-05 (session 44); before,
-        ``missing_level_tolerance`` on both sides.
+        (0.53-0.63 of a level: 0.61-0.63 counted as one within ``missing_level_tolerance``,
+        0.53 left unknown), never a taller one; a gap 1.33 levels tall (STIR alone, fresh
+        tuning seed 252: two bodies joined and dropped, the discs around them uneven) was
+        counted as one level and every level above it named one too low. Since 2026-12-05
+        (session 44); before, ``missing_level_tolerance`` on both sides.
     suppressed_marrow_high : float
         From a STIR (or fat-suppressed T2) alone: marrow voxels whose signal, smoothed
         in-plane over ``suppressed_smooth_mm``, is above this many times the marrow's own
@@ -638,21 +638,26 @@ class AutosegParameters:
         (at least halfway from the tissue two sections out to the darker of the marrow and
         the body's cortex) are added, the section holding the lateral wall
         (:func:`bmetoolkit.spine.autoseg.lateral_half.add_outer_sections`).
-    suppressed_endplate_fill_mm : float
-        From a STIR (or fat-suppressed T2) alone: last, each body is extended along SI,
-        column by column, up to its endplate's dark cortex when that lies within this
+    fluid_endplate_fill_mm : float
+        From a T2 or a STIR (or fat-suppressed T2) alone: last, each body is extended along
+        SI, column by column, up to its endplate's dark cortex when that lies within this
         many mm of its edge (:func:`bmetoolkit.spine.autoseg.bodies.fill_to_endplate`, the
         fill the checks run before at ``endplate_fill_mm``, 2.5 mm). Edema is brighter than
         marrow on these images, so the marrow mask leaves a lesion at an endplate out of
-        its body, and the analysis then misses it (tuning seeds 0 and 1: 10 and 14 % of the
-        true edema inside the bodies, 52 and 88 % with it). The levels are read on the
-        bodies without it. Since 2026-12-05 (session 44): on the STIR-alone tuning seeds
-        body Dice 0.942 (0.828) -> 0.947 (0.850) (0-59), 0.941 (0.866) -> 0.949 (0.874)
+        its body, and the analysis then misses it (STIR tuning seeds 0 and 1: 10 and 14 %
+        of the true edema inside the bodies, 52 and 88 % with it). The levels are read on
+        the bodies without it. Since 2026-12-05 (session 44). Tuning body Dice, STIR alone:
+        0.942 (0.828) -> 0.947 (0.850) (seeds 0-59), 0.941 (0.866) -> 0.949 (0.874)
         (60-99), 0.935 (0.852) -> 0.943 (0.872) (160-199), 0.943 (0.869) -> 0.949 (0.890)
-        (200-259), levels and false bodies unchanged; the analysis on them (0-59) BME Dice
-        0.416 -> 0.472, volume error 54.4 -> 51.8 %. A disc (8-12 mm in the lumbar spine)
-        keeps the next body's endplate out of reach where its own cortex shows. 0 turns
-        this off.
+        (200-259); T2 alone: 0.921 (0.852) -> 0.929 (0.875) (0-59), 0.915 (0.817) -> 0.924
+        (0.829) (60-99), 0.907 (0.830) -> 0.919 (0.866) (160-199), with the pelvis in view
+        0.900 (0.730) -> 0.905 (0.732) (90-119); levels and false bodies unchanged. The
+        analysis on them (0-59): BME Dice 0.416 -> 0.472 (STIR), 0.212 -> 0.380 (T2). A
+        disc of 8 mm or more keeps the next body's endplate out of reach where the body's
+        own cortex shows; a thinner one (thoracic, or narrowed) may not, and where the
+        next body's cortex is not part of it the fill can cross the disc (not seen on the
+        tuning seeds; :func:`bmetoolkit.spine.autoseg.apart.keep_apart` returns what two
+        bodies share). 0 turns this off.
     fluid_outer_sections : bool
         With a T1 and a fat-suppressed image (STIR, fat-suppressed T2): last, beside each
         body's outermost lateral section the voxels the fat-suppressed image shows as
@@ -749,7 +754,7 @@ class AutosegParameters:
     suppressed_half_edge: bool = True
     suppressed_outer_sections: bool = True
     suppressed_outer_added: bool = True
-    suppressed_endplate_fill_mm: float = 8.0
+    fluid_endplate_fill_mm: float = 8.0
     fluid_outer_sections: bool = False
     t2_top_cut: bool = True
     t2_top_cut_smallest: bool = True
