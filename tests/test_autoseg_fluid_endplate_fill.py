@@ -17,7 +17,11 @@ from bmetoolkit.spine.autoseg import AutosegParameters
 from bmetoolkit.spine.autoseg.bodies import fill_to_endplate
 from tests.helpers import record_calls, segment_small_phantom_without_t1
 
-LONG = AutosegParameters().fluid_endplate_fill_mm
+LONG = 8.0  # the reach measured (the step is opt-in: 0 by default)
+
+
+def test_the_long_fill_is_opt_in():
+    assert AutosegParameters().fluid_endplate_fill_mm == 0.0
 
 
 @pytest.mark.parametrize("stir_alone", [True, False])
