@@ -396,6 +396,19 @@ def _on_t1_grid(
     return ImagesOnly(**alone, grid=volumes["t1"].grid, covered=covered), truth, lesion, covered
 
 
+def autoseg_changes(items: list[str]) -> dict[str, float]:
+    """The :class:`AutosegParameters` fields ``--autoseg-param NAME=NUMBER`` changes.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A name that is not a field, or a value that is not a number.
+    """
+    changes = {name: float(value) for name, value in (item.split("=", 1) for item in items)}
+    AutosegParameters(**{**AUTOSEG, **changes})  # a name that is no field raises here
+    return changes
+
+
 def _truth_on_grid(truth: Any, images: str) -> Any:
     """``truth`` with its masks on the grid of ``images`` (``truth.grid_masks``): the
     edema, bodies and veins the analysis rows score on that grid."""
@@ -496,13 +509,14 @@ def run_analysis_case(
     row |= _draw_summary(phantom.render_parameters["randomization"])
     truth = phantom.truth
     try:
-        study = Study.from_images(phantom.t1, stir=phantom.stir)
-        if images != "t1" and on_t1_grid:
+        if images == "t1":
+            study = Study.from_images(phantom.t1, stir=phantom.stir)
+        elif on_t1_grid:
             full = Study.from_images(
                 phantom.t1, t2=phantom.t2, stir=phantom.stir, verify_roles=False
             )
             study = Study.from_images(None, **{images: getattr(full, images)}, verify_roles=False)
-        elif images != "t1":
+        else:
             study = _on_own_grid(phantom, images, False)[0]
             truth = _truth_on_grid(truth, images)
         clock = time.perf_counter()
@@ -746,9 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench_randomized import parameters
 
         ANALYSIS.update(parameters(args.param).to_dict() if args.param else {})
-        changes = dict(item.split("=", 1) for item in args.autoseg_param)
-        AUTOSEG.update({name: float(value) for name, value in changes.items()})
-        AutosegParameters(**AUTOSEG)
+        AUTOSEG.update(autoseg_changes(args.autoseg_param))
     except (TypeError, ValueError) as error:
         parser.error(f"--autoseg-param takes NAME=NUMBER with an AutosegParameters field: {error}")
     OPTIONS.update(

@@ -1,6 +1,9 @@
 """QC overlays of the automatic bodies on every real scan bundled in ``sample_data/``.
 
-Usage: ``python benchmarks/qc_autoseg_real.py [--out test_artifacts/autoseg_qc]``
+Usage: ``python benchmarks/qc_autoseg_real.py [--out test_artifacts/autoseg_qc]
+[--autoseg-param NAME=NUMBER ...]`` (an :class:`AutosegParameters` field changed, as in
+``bench_autoseg.py``, e.g. ``fluid_endplate_fill_mm=8``: the opt-in step's effect on the
+real scans)
 
 For each scan (the SCT cervical T1w + T2 pair; the SCT lumbar 3D T2 and the TPTBox T2, both
 without a T1) it runs :func:`find_vertebral_bodies`, writes a PNG with three sagittal slices
@@ -20,11 +23,11 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from bench_autoseg import ImagesOnly
+from bench_autoseg import ImagesOnly, autoseg_changes
 
 from bmetoolkit.data import datasets
 from bmetoolkit.io import load_nifti
-from bmetoolkit.spine.autoseg import find_vertebral_bodies
+from bmetoolkit.spine.autoseg import AutosegParameters, find_vertebral_bodies
 from bmetoolkit.spine.autoseg.frame import CanonicalFrame
 from bmetoolkit.study import Study
 
@@ -72,9 +75,15 @@ def overlay(path: Path, image: np.ndarray, bodies: np.ndarray, reference: np.nda
     plt.close(fig)
 
 
-def report(name: str, study, out: Path, reference: np.ndarray | None = None) -> None:
-    """Segment, print and draw one study."""
-    result = find_vertebral_bodies(study)
+def report(
+    name: str,
+    study,
+    out: Path,
+    reference: np.ndarray | None = None,
+    params: AutosegParameters | None = None,
+) -> None:
+    """Segment (with ``params``, the defaults when None), print and draw one study."""
+    result = find_vertebral_bodies(study, params or AutosegParameters())
     frame = CanonicalFrame.of(study.grid)
     found = np.asarray(result.bodies.data)
     volumes = {
@@ -95,18 +104,27 @@ def report(name: str, study, out: Path, reference: np.ndarray | None = None) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("test_artifacts/autoseg_qc"))
+    parser.add_argument(
+        "--autoseg-param", action="append", default=[], metavar="NAME=NUMBER",
+        help="an AutosegParameters field, e.g. fluid_endplate_fill_mm=8",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    try:
+        params = AutosegParameters(**autoseg_changes(args.autoseg_param))
+    except (TypeError, ValueError) as error:
+        parser.error(f"--autoseg-param takes NAME=NUMBER with an AutosegParameters field: {error}")
     pair = datasets.cervical_pair()
-    report("sct_cervical_t1_t2", Study.from_images(pair["t1"], t2=pair["t2"]), args.out)
+    cervical = Study.from_images(pair["t1"], t2=pair["t2"])
+    report("sct_cervical_t1_t2", cervical, args.out, params=params)
     lumbar = load_nifti(datasets.lumbar_t2())
-    report("sct_lumbar_t2", ImagesOnly(None, lumbar, None, lumbar.grid), args.out)
+    report("sct_lumbar_t2", ImagesOnly(None, lumbar, None, lumbar.grid), args.out, params=params)
     paths = datasets.tptbox_t2()
     t2 = load_nifti(paths["t2"])
     reference = spineps_bodies(
         np.asarray(load_nifti(paths["vertebrae"], kind="label").data).astype(np.int32),
         np.asarray(load_nifti(paths["subregions"], kind="label").data),
     )
-    report("tptbox_t2", ImagesOnly(None, t2, None, t2.grid), args.out, reference)
+    report("tptbox_t2", ImagesOnly(None, t2, None, t2.grid), args.out, reference, params)
     print(f"overlays in {args.out}/")
     return 0
 

@@ -660,9 +660,10 @@ class AutosegParameters:
         bodies share). **Opt-in** (0, off, by default; 8 is the reach measured above): on
         the bundled real TPTBox T2 it grew the bodies into the discs (its QC page; the
         Dice of its two whole bodies against SPINEPS 0.852 -> 0.833 and 0.898 -> 0.872,
-        the top vertebra 0.598 -> 0.676), where the thin endplate's dark line is broken by
-        partial volume and the nucleus beyond it is as bright as edema; the phantom draws
-        that line whole. No real STIR is bundled to check the STIR path.
+        the top vertebra 0.598 -> 0.676: ``python benchmarks/qc_autoseg_real.py
+        --autoseg-param fluid_endplate_fill_mm=8``), where the thin endplate's dark line
+        is broken by partial volume and the nucleus beyond it is as bright as edema; the
+        phantom draws that line whole. No real STIR is bundled to check the STIR path.
     fluid_outer_sections : bool
         With a T1 and a fat-suppressed image (STIR, fat-suppressed T2): last, beside each
         body's outermost lateral section the voxels the fat-suppressed image shows as
