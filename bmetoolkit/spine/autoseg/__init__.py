@@ -90,7 +90,7 @@ from bmetoolkit.spine.autoseg.suppressed import (
 )
 from bmetoolkit.spine.autoseg.top_edge import cut_back_top
 from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
-from bmetoolkit.spine.autoseg.wall_cortex import cut_beyond_wall_cortex
+from bmetoolkit.spine.autoseg.wall_cortex import canal_sections, cut_beyond_wall_cortex
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 from bmetoolkit.volume import occupied_box
@@ -536,6 +536,15 @@ def _segment_column(
             reached = _endplates_reached(bodies, dark, spacing, params)
             if reached is not None:
                 level_bodies, bodies = bodies, keep_apart(reached, bodies, spacing)[0]
+        if polarity == BRIGHT and params.t1_posterior_wall_cortex:
+            # A thin posterior cortex seen only as a faint line: the body ran through it
+            # into the epidural fat up to the canal; cut there, beside the canal only.
+            walled, wall = cut_beyond_wall_cortex(
+                bodies, t1, spacing, signs=(-1,), sections=canal_sections(canal.mask)
+            )
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = walled
+            evidence = {**evidence, "posterior_wall_cortex": wall}
         if fat_suppressed and params.fluid_outer_sections:
             # The section holding each body's lateral wall, read on the fat-suppressed image.
             level_bodies = bodies if level_bodies is None else level_bodies

@@ -28,7 +28,13 @@ from scipy import ndimage
 
 from bmetoolkit.reference import robust_sd
 
-__all__ = ["agreeing_share", "cut_beyond_wall_cortex", "neighbourhood_lines", "wall_cut_depths"]
+__all__ = [
+    "agreeing_share",
+    "canal_sections",
+    "cut_beyond_wall_cortex",
+    "neighbourhood_lines",
+    "wall_cut_depths",
+]
 
 Labels = NDArray[np.int32]
 
@@ -45,6 +51,11 @@ SIDE_MM = 3.0
 #: cases uncut): the agreement of the neighbouring lines (:data:`AGREEMENT_MM`) stands
 #: in for a stricter contrast.
 MIN_CONTRAST_SPREADS = 1.0
+#: With a T1, the posterior wall is read on the sagittal sections where the CSF column holds
+#: at least this share of the voxels it holds on its fullest section (beside the canal the
+#: body's posterior face meets the pedicles, and on thick sections a rounded lateral wall
+#: draws dark partial-volume bands along SI inside the body).
+CANAL_SECTION_SHARE = 0.5
 #: Each line is read as the median profile of the lines around it within this square of
 #: the face (mm, superior-inferior by left-right, itself in the middle: 5 x 5 lines at 1 mm
 #: voxels; :func:`neighbourhood_lines`), and its cut is the median of their cuts, kept only
@@ -57,6 +68,20 @@ MIN_CONTRAST_SPREADS = 1.0
 #: of the marrow left uncut on most lines).
 AGREEMENT_MM = 5.0
 AGREEMENT_LINES = 13
+
+
+def canal_sections(canal: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The sagittal sections (canonical axis 2) where the CSF column ``canal`` holds at least
+    :data:`CANAL_SECTION_SHARE` of the voxels it holds on its fullest section.
+
+    >>> canal = np.zeros((4, 3, 5), bool)
+    >>> canal[:, :, 1:4] = True
+    >>> canal[0, :, 1] = False
+    >>> canal_sections(canal).tolist()
+    [False, True, True, True, False]
+    """
+    counts = np.asarray(canal, bool).sum(axis=(0, 1))
+    return (counts > 0) & (counts >= CANAL_SECTION_SHARE * counts.max(initial=0))
 
 
 def neighbourhood_lines(spacing: NDArray) -> tuple[int, int]:
@@ -230,7 +255,11 @@ def _nan_median(values: NDArray[np.float64], axis: int) -> NDArray[np.float64]:
 
 
 def cut_beyond_wall_cortex(
-    bodies: Labels, image: NDArray, spacing: NDArray
+    bodies: Labels,
+    image: NDArray,
+    spacing: NDArray,
+    signs: tuple[int, ...] = (1, -1),
+    sections: NDArray[np.bool_] | None = None,
 ) -> tuple[Labels, dict[str, int]]:
     """Each body cut at its anterior and posterior wall where a faint cortex shows inside it.
 
@@ -239,8 +268,13 @@ def cut_beyond_wall_cortex(
     bodies : ndarray of int32
         The bodies (labels 1..n).
     image : ndarray, same shape
-        The plain T2 the marrow was read on.
+        The image the marrow was read on, the cortex darker than the marrow (a plain T2, or
+        a T1 whose marrow is bright).
     spacing : array_like, shape (3,)
+    signs : tuple of int
+        The faces read: 1 anterior, -1 posterior (both by default).
+    sections : ndarray of bool, shape (n_lr,), optional
+        The sagittal sections whose lines may be cut (every one by default).
 
     Returns
     -------
@@ -281,8 +315,10 @@ def cut_beyond_wall_cortex(
         spread = robust_sd(image[box][segment])
         before = int(segment.sum())
         index = np.arange(segment.shape[0])[:, None, None]
-        for sign in (1, -1):
+        for sign in signs:
             face, depth = wall_cut_depths(segment, image[box], spacing, spread, sign)
+            if sections is not None:
+                depth[:, ~sections[box[2]]] = 0
             if not depth.any():
                 continue
             limit = np.where(depth > 0, face - sign * depth, face)
