@@ -19,7 +19,12 @@ of these hold in its body's own frame (:class:`~bmetoolkit.spine.vertebra.BodyGe
   :func:`body_frames`);
 - **from the posterior wall forward**: its posterior end lies within :data:`WALL_MM` (or one
   voxel, if coarser) of the posterior edge of the body's marrow at its height and side, and
-  its anterior end no further than :data:`MAX_DEPTH` of the body's AP depth from that edge;
+  its anterior end no further than :data:`MAX_DEPTH` of the body's AP depth from that edge.
+  That edge is the more anterior of the edge at the region's height and the wall elsewhere
+  (the median, over the body's other SI rows, of each row's posterior marrow edge, over the
+  region's LR range): the vein enters through a foramen in the posterior cortex, and an
+  outline that bulges through the opening (an automatic body whose marrow mask ran on into
+  the epidural fat there) puts the edge at the vein's height a few mm behind the wall;
 - **in the midline**: its centre lies within :data:`MIDLINE_FRACTION` of the body's LR
   half-width (or half a voxel) of the body's centre.
 
@@ -317,11 +322,36 @@ def _is_vein(
     )
     if not near.any():
         return False
-    edge = float(body.ap[near].min())
+    # Where the outline bulges through the vein's foramen, the wall is read elsewhere.
+    edge = max(float(body.ap[near].min()), *_wall_elsewhere(body, si, lr, voxel_lr))
     if float(ap.min()) - edge > max(WALL_MM, float(voxel_ap)) and not seen:
         return False
     depth = 2 * body.ap_half_mm
     return float(ap.max()) - edge <= MAX_DEPTH * depth
+
+
+def _wall_elsewhere(
+    body: BodyGeometry, si: NDArray[np.floating], lr: NDArray[np.floating], voxel_lr: float
+) -> list[float]:
+    """The posterior edge (AP, mm) of the body's marrow over its LR range ``lr``: the median,
+    over the body's SI rows outside the region's SI extent ``si``, of each row's most
+    posterior marrow voxel (empty when no such row holds marrow)."""
+    step = max(body.si_extent_mm, 1e-6)
+    side = (
+        body.marrow
+        & (body.lr >= float(lr.min()) - voxel_lr / 2)
+        & (body.lr <= float(lr.max()) + voxel_lr / 2)
+    )
+    rows = np.round(body.si[side] / step).astype(np.int64)
+    if rows.size == 0:
+        return []
+    first = int(rows.min())
+    edges = np.full(int(rows.max()) - first + 1, np.inf)
+    np.minimum.at(edges, rows - first, body.ap[side].astype(np.float64))
+    own = np.arange(edges.size) + first
+    outside = (own < np.round(float(si.min()) / step)) | (own > np.round(float(si.max()) / step))
+    kept = edges[np.isfinite(edges) & outside]
+    return [float(np.median(kept))] if kept.size else []
 
 
 def drop_basivertebral_veins(
