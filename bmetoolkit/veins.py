@@ -313,17 +313,15 @@ def _is_vein(
     off = abs(float(lr.mean())) > max(MIDLINE_FRACTION * half_width, float(voxel_lr) / 2)
     if off and not seen:
         return False
-    centre = float(si.mean())
-    near = (
-        body.marrow
-        & (np.abs(body.si - centre) <= EDGE_BAND * height)
-        & (body.lr >= lr.min() - voxel_lr / 2)
-        & (body.lr <= lr.max() + voxel_lr / 2)
-    )
+    # The body's marrow over the region's LR range: the wall is read on it.
+    side = body.marrow & (body.lr >= lr.min() - voxel_lr / 2) & (body.lr <= lr.max() + voxel_lr / 2)
+    near = side & (np.abs(body.si - float(si.mean())) <= EDGE_BAND * height)
     if not near.any():
         return False
-    # Where the outline bulges through the vein's foramen, the wall is read elsewhere.
-    edge = max(float(body.ap[near].min()), *_wall_elsewhere(body, si, lr, voxel_lr))
+    edge = float(body.ap[near].min())
+    elsewhere = _wall_elsewhere(body, side, si)
+    if elsewhere is not None:  # an outline bulging through the vein's foramen
+        edge = max(edge, elsewhere)
     if float(ap.min()) - edge > max(WALL_MM, float(voxel_ap)) and not seen:
         return False
     depth = 2 * body.ap_half_mm
@@ -331,27 +329,22 @@ def _is_vein(
 
 
 def _wall_elsewhere(
-    body: BodyGeometry, si: NDArray[np.floating], lr: NDArray[np.floating], voxel_lr: float
-) -> list[float]:
-    """The posterior edge (AP, mm) of the body's marrow over its LR range ``lr``: the median,
-    over the body's SI rows outside the region's SI extent ``si``, of each row's most
-    posterior marrow voxel (empty when no such row holds marrow)."""
+    body: BodyGeometry, side: NDArray[np.bool_], si: NDArray[np.floating]
+) -> float | None:
+    """The posterior edge (AP, mm) of the body voxels ``side``: the median, over the body's
+    SI rows outside the region's SI extent ``si``, of each row's most posterior voxel
+    (None when no such row holds one)."""
     step = max(body.si_extent_mm, 1e-6)
-    side = (
-        body.marrow
-        & (body.lr >= float(lr.min()) - voxel_lr / 2)
-        & (body.lr <= float(lr.max()) + voxel_lr / 2)
-    )
     rows = np.round(body.si[side] / step).astype(np.int64)
     if rows.size == 0:
-        return []
+        return None
     first = int(rows.min())
     edges = np.full(int(rows.max()) - first + 1, np.inf)
     np.minimum.at(edges, rows - first, body.ap[side].astype(np.float64))
     own = np.arange(edges.size) + first
     outside = (own < np.round(float(si.min()) / step)) | (own > np.round(float(si.max()) / step))
     kept = edges[np.isfinite(edges) & outside]
-    return [float(np.median(kept))] if kept.size else []
+    return float(np.median(kept)) if kept.size else None
 
 
 def drop_basivertebral_veins(
