@@ -132,13 +132,14 @@ def test_the_dark_growth_counts_the_face_layer_in_its_budget():
 def test_sample_study_automatic_bodies_find_the_label_maps_modic_endplates():
     """On the bundled sample study (T1 1.4 x 1.6 x 4.4 mm) the analysis on automatic
     bodies finds the T12 superior Modic II of the label map by default (the endplate fill
-    reaching two voxels, ``endplate_fill_min_voxels``) and with the opt-in face layer
+    reaching three voxels, ``endplate_fill_min_voxels``) and with the opt-in face layer
     (``coarse_face_layer``) instead of it; with neither (the fill's 2.5 mm, one 1.6 mm
-    voxel) it is missed. The face layer finds all five of the label map's; the default
-    misses S1 superior, whose lesion the filled surface leaves attached along 55 % of its
-    columns (``modic_min_attached`` 0.6; 87 % under the label map). Until session 22 the
-    default found it on the NIfTI copy only, by a knife edge of the dark shell
-    (``docs/log/autoseg.md``, session 22). Neither finds an endplate the label map does not."""
+    voxel) it is missed. The face layer finds all five of the label map's. The default
+    finds four: since session 46 (three voxels, not two) S1 superior, but no longer L4
+    inferior, whose Modic I the filled surface now leaves attached along 55 % of its
+    columns (``modic_min_attached`` 0.6; 69 % with the two-voxel reach); with two voxels
+    it was the other way round (``docs/log/autoseg.md``, sessions 22 and 46). Neither
+    finds an endplate the label map does not."""
     import bmetoolkit as bt
     from bmetoolkit.data.datasets import phantom_sample
     from bmetoolkit.modic import is_finding

@@ -103,3 +103,27 @@ def test_the_fill_reaches_two_voxels_on_coarse_pixels():
     two = fill_to_endplate(bodies, dark, COARSE, endplate_reach_mm(COARSE, 2.5, 2))
     assert np.array_equal(one, bodies)
     assert (two[2:8, 15:17] == 1).all() and (two[:, 17:] == 0).all()
+
+
+def test_the_fill_crosses_a_two_voxel_lesion_rim_on_pixels_of_about_1_mm():
+    """On 1.06 mm rows (tuning seed 52's L1) a lesion leaves two voxels before the dark
+    endplate that are neither marrow nor cortex-dark (the rim the lesion fill leaves out and
+    the voxel straddling the lesion and the cortex): 2.5 mm is two steps and stops short;
+    the default reach of three voxels takes them and the endplate, and a disc of normal
+    height (8 rows, 8.5 mm) is still not crossed."""
+    from bmetoolkit.spine.autoseg import AutosegParameters, _endplates_reached
+
+    spacing = np.array([1.0, 1.06, 4.0])
+    bodies = np.zeros((10, 40, 1), np.int32)
+    bodies[2:8, 5:15] = 1
+    dark = np.zeros(bodies.shape, bool)
+    dark[2:8, 17] = True  # the endplate, beyond two lesion voxels (rows 15-16)
+    dark[2:8, 25] = True  # the next body's endplate, a disc above
+    assert np.array_equal(fill_to_endplate(bodies, dark, spacing, 2.5), bodies)
+    assert endplate_reach_mm(spacing, 2.5, AutosegParameters().endplate_fill_min_voxels) == 3.18
+    reached = _endplates_reached(bodies, dark, spacing, AutosegParameters())
+    assert reached is not None
+    assert (reached[2:8, 15:18] == 1).all() and (reached[:, 18:] == 0).all()
+    assert np.array_equal(reached[:2], bodies[:2]) and np.array_equal(reached[8:], bodies[8:])
+    two = AutosegParameters(endplate_fill_min_voxels=2)
+    assert _endplates_reached(bodies, dark, spacing, two) is None  # 2.5 mm: nothing more

@@ -568,7 +568,7 @@ def _endplates_reached(
 ) -> NDArray[np.int32] | None:
     """The bodies extended to the endplates a lesion hides (T1 with bright marrow), or None
     when neither step acts: the endplate fill again where its reach is under
-    ``endplate_fill_min_voxels`` voxels along SI (pixels over 1.25 mm; :mod:`.endplate_reach`),
+    ``endplate_fill_min_voxels`` voxels along SI (pixels over 0.83 mm; :mod:`.endplate_reach`),
     then the line of the neighbouring columns' endplate (opt-in ``endplate_line_mm``,
     :mod:`.endplate_line`)."""
     reach = endplate_reach_mm(spacing, params.endplate_fill_mm, params.endplate_fill_min_voxels)

@@ -4,15 +4,19 @@
 column, across lesion signal up to the first cortex-dark voxel within ``endplate_fill_mm``
 (2.5 mm) of its edge voxel, centre to centre: where a lesion touches its endplate, its last
 voxels before the disc are not marrow and the cortex beyond them is not reached by the
-cortex growth, which only follows dark voxels. On pixels of 0.5-1.25 mm along SI that reach
-is 2-5 voxels, so at least one voxel of lesion rim is crossed. On coarser pixels (the bundled
-sample study: 1.6 mm) it is a single voxel: the fill can then only add a dark voxel right
-next to the body, which the cortex growth adds anyway, and a lesion touching its endplate
-keeps its rim and the endplate out of the body whatever its size. So the reach is at least
-``min_voxels`` (2) voxels: one voxel of rim and the cortex beyond it. On pixels up to 1.25 mm
-nothing changes; at 1.6 mm the reach is 3.2 mm (one voxel of non-dark tissue crossed, as at
-1.25 mm), and a disc of normal height (8-12 mm, five or more such voxels) still keeps the
-next body's endplate out of reach.
+cortex growth, which only follows dark voxels. Between the body's edge and the cortex lie
+two voxels that are neither marrow nor cortex-dark: the lesion's rim, which the lesion fill
+leaves out (``fill_rim_mm``, 1 mm: one voxel on pixels of about 1 mm), and the voxel that
+straddles the lesion and a thin cortex (0.5-2.5 mm; a voxel holding only part of it is not
+cortex-dark). So the reach is at least ``min_voxels`` (3) voxels: two voxels crossed and
+the cortex beyond them. On pixels up to 0.83 mm along SI 2.5 mm is three voxels or more
+and nothing changes; on pixels of 0.83-1.25 mm it was two voxels, which crossed one voxel
+only and left the rest of a bitten endplate's lesion outside the body (tuning seed 52's
+L1, 1.06 mm pixels: two voxels of lesion at 2.0-2.6 times the marrow on the STIR before the
+cortex); on the bundled sample study (1.6 mm) it was one. A disc of normal height (8-12 mm)
+is at least five such voxels, so the next body's endplate stays out of reach; the fill
+stops at the first cortex-dark voxel outside every body, which is the body's own endplate
+wherever that is dark.
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ def endplate_reach_mm(spacing: NDArray, fill_mm: float, min_voxels: int) -> floa
     Examples
     --------
     >>> import numpy as np
-    >>> endplate_reach_mm(np.array([1.4, 1.6, 4.4]), 2.5, 2)  # the sample study
-    3.2
-    >>> endplate_reach_mm(np.array([1.0, 1.2, 4.0]), 2.5, 2)  # two voxels already
+    >>> endplate_reach_mm(np.array([1.4, 1.6, 4.4]), 2.5, 3)  # the sample study
+    4.8
+    >>> endplate_reach_mm(np.array([1.0, 1.06, 4.0]), 2.5, 3)  # tuning seed 52
+    3.18
+    >>> endplate_reach_mm(np.array([0.8, 0.8, 4.0]), 2.5, 3)  # three voxels already
     2.5
-    >>> int(2.5 // 1.6), int(3.2 // 1.6)  # the steps fill_to_endplate takes
-    (1, 2)
+    >>> int(2.5 // 1.06), int(3.18 // 1.06)  # the steps fill_to_endplate takes
+    (2, 3)
     """
     if fill_mm <= 0:
         return 0.0

@@ -193,10 +193,13 @@ class AutosegParameters:
         noise, not marrow.
     endplate_fill_min_voxels : int
         On a T1 with bright marrow, the endplate fill's reach (``endplate_fill_mm``) is at
-        least this many voxels along SI: where 2.5 mm is a single voxel (pixels over 1.25
-        mm, 1.6 mm on the bundled sample study) the fill could cross no lesion voxel at all.
-        Applied after the checks (the levels are read on the bodies without it); it changes
-        nothing on pixels up to 1.25 mm (:mod:`bmetoolkit.spine.autoseg.endplate_reach`).
+        least this many voxels along SI: two voxels that are neither marrow nor cortex-dark
+        (the lesion's rim the lesion fill leaves out, and the voxel straddling the lesion
+        and a thin cortex) and the cortex beyond them. Where 2.5 mm is fewer voxels (pixels
+        over 0.83 mm along SI; 1.6 mm on the bundled sample study) the fill stopped short
+        of a bitten endplate. Applied after the checks (the levels are read on the bodies
+        without it); it changes nothing on pixels up to 0.83 mm
+        (:mod:`bmetoolkit.spine.autoseg.endplate_reach`). 2 is the reach before session 46;
         0 or 1 turns this off.
     endplate_line_mm : float
         On a T1 with bright marrow, after the checks, a body column whose edge is not
@@ -743,7 +746,7 @@ class AutosegParameters:
     canal_fluid_fraction: float = 0.7
     dark_marrow_smooth_mm: float = 1.0
     dark_marrow_floor: float = 0.3
-    endplate_fill_min_voxels: int = 2
+    endplate_fill_min_voxels: int = 3
     endplate_line_mm: float = 0.0
     endplate_line_gap_mm: float = 15.0
     levels_from_stir_alone: bool = True
