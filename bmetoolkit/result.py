@@ -53,6 +53,7 @@ from bmetoolkit.concurrency import map_threads
 from bmetoolkit.lesions import LESION_COLUMNS
 from bmetoolkit.modic import ENDPLATE_COLUMNS, is_finding
 from bmetoolkit.params import Parameters
+from bmetoolkit.provenance import code_digest
 from bmetoolkit.spine.labels import VertebraLabels
 from bmetoolkit.spine.vertebra import BodyGeometry
 from bmetoolkit.study import Study
@@ -108,7 +109,9 @@ REPORT_VERSION = "1.0"
 
 
 def versions() -> dict[str, str]:
-    """Versions of bmetoolkit, Python and the libraries that shape the results."""
+    """Versions of bmetoolkit, Python and the libraries that shape the results, and the
+    digest of bmetoolkit's code (``bmetoolkit_code``, :mod:`bmetoolkit.provenance`): between
+    releases the version does not change with the code."""
     return dict(_versions())
 
 
@@ -122,7 +125,11 @@ def _versions() -> dict[str, str]:
 
     from bmetoolkit import __version__
 
-    found = {"bmetoolkit": __version__, "python": platform.python_version()}
+    found = {
+        "bmetoolkit": __version__,
+        "bmetoolkit_code": code_digest(),
+        "python": platform.python_version(),
+    }
     for package, module in _LIBRARIES.items():
         running = getattr(sys.modules.get(module), "__version__", None)
         if isinstance(running, str):

@@ -130,6 +130,27 @@ def test_rerun_skips_then_redoes_what_changed(cohort: Path, tmp_path: Path) -> N
     assert len(read_csv(out / "subjects.csv")) == 4
 
 
+def test_a_rerun_by_other_code_of_the_same_version_redoes_every_subject(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between releases the version number stays (``0.1.0.dev0``) while the code changes:
+    the manifest records the code's digest with it, so results of the old code are not
+    taken for up to date (they were, silently, before session 46)."""
+    from bmetoolkit import provenance
+
+    out = tmp_path / "out"
+    run_batch(cohort, out, worker=fake_worker, progress=False)
+    manifest = json.loads(next((out / "sub-s00").glob("*_manifest.json")).read_text())
+    assert manifest["version"] == provenance.running_version()
+    assert "+code." in manifest["version"]
+    assert run_batch(cohort, out, worker=fake_worker, progress=False).count("unchanged") == 4
+    monkeypatch.setattr(provenance, "code_digest", lambda: "0" * provenance.DIGEST_DIGITS)
+    again = run_batch(cohort, out, worker=fake_worker, progress=False)
+    assert again.count("ok") == 4
+    manifest = json.loads(next((out / "sub-s00").glob("*_manifest.json")).read_text())
+    assert manifest["version"].endswith("+code.000000000000")
+
+
 @pytest.mark.slow
 def test_killed_worker_fails_only_its_subject(cohort: Path, tmp_path: Path) -> None:
     write_tiny_subject(cohort / "boom", seed=5)

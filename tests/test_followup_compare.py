@@ -232,6 +232,18 @@ def test_different_versions_are_allowed_with_a_note(results, tmp_path):
     assert any("different bmetoolkit versions" in note for note in result.notes)
 
 
+def test_other_code_under_one_version_number_is_allowed_with_a_note(results, tmp_path):
+    folder = tmp_path / "other-code"
+    results[1].save(folder, qc=False)
+    report = json.loads((folder / "report.json").read_text())
+    assert report["versions"]["bmetoolkit_code"]
+    assert not any("different bmetoolkit" in note for note in compare(results[0], folder).notes)
+    report["versions"]["bmetoolkit_code"] = "0" * 12
+    (folder / "report.json").write_text(json.dumps(report))
+    result = compare(results[0], folder)
+    assert any("different bmetoolkit code under one version number" in n for n in result.notes)
+
+
 def test_incomplete_output_folder_is_refused(results, tmp_path):
     folder = tmp_path / "half"
     results[0].save(folder, qc=False)

@@ -148,7 +148,7 @@ def _tasks(
     keep_phi: bool,
     qc: bool,
 ) -> list[SubjectTask]:
-    from bmetoolkit import __version__
+    from bmetoolkit.provenance import running_version
 
     return [
         SubjectTask(
@@ -156,7 +156,7 @@ def _tasks(
             output=str(output),
             input_root=str(input_root),
             parameters=parameters,
-            version=__version__,
+            version=running_version(),
             force=force,
             keep_phi=keep_phi,
             qc=qc,
@@ -176,7 +176,7 @@ def plan(
     qc: bool = False,
 ) -> str:
     """What a batch would do, subject by subject: inputs paired and why, run or skip."""
-    from bmetoolkit import __version__
+    from bmetoolkit.provenance import running_version
 
     values = default_parameters(parameters)
     lines = [f"{len(subjects)} subject(s) in {input_root}"]
@@ -192,7 +192,7 @@ def plan(
                 s,
                 input_root,
                 parameters=values,
-                version=__version__,
+                version=running_version(),
                 options={"keep_phi": keep_phi, "qc": qc},
             )
             action = "skip: outputs complete and up to date" if manifest else f"run: {reason}"
@@ -287,7 +287,7 @@ def run_batch(
     BatchUsageError
         Bad folders, options or parameters, or another batch writing into ``output``.
     """
-    from bmetoolkit import __version__
+    from bmetoolkit.provenance import running_version
 
     if jobs < 1:
         raise BatchUsageError(f"--jobs must be at least 1, got {jobs}")
@@ -307,7 +307,7 @@ def run_batch(
     values = default_parameters(parameters)
     with _exclusive(target):
         remove_stale(target)
-        dataset_description(target, source, __version__, values)
+        dataset_description(target, source, running_version(), values)
         tasks = _tasks(subjects, source, target, values, force=force, keep_phi=keep_phi, qc=qc)
         outcomes = [quick_outcome(task) for task in tasks]
         todo = [task for task, outcome in zip(tasks, outcomes, strict=True) if outcome is None]

@@ -72,7 +72,9 @@ class SubjectTask:
     parameters : dict
         Analysis parameters (:meth:`bmetoolkit.params.Parameters.to_dict`).
     version : str
-        bmetoolkit version recorded in the manifest.
+        bmetoolkit version recorded in the manifest, with the digest of its code
+        (:func:`bmetoolkit.provenance.running_version`): a rerun by other code redoes the
+        subject even where the version number is the same.
     force : bool
         Redo even when the outputs are complete and up to date.
     keep_phi : bool

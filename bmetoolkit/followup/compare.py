@@ -212,11 +212,20 @@ def _consistency_notes(baseline: Visit, followup: Visit) -> list[str]:
     notes = []
     version_b = baseline.report.get("versions", {}).get("bmetoolkit")
     version_f = followup.report.get("versions", {}).get("bmetoolkit")
+    code_b = baseline.report.get("versions", {}).get("bmetoolkit_code")
+    code_f = followup.report.get("versions", {}).get("bmetoolkit_code")
     if version_b != version_f:
         notes.append(
             f"the visits were analysed by different bmetoolkit versions ({version_b} and "
             f"{version_f}): part of the change may come from the software; analyse both "
             "again with one version to be sure"
+        )
+    elif code_b != code_f and code_b is not None and code_f is not None:
+        notes.append(
+            f"the visits were analysed by different bmetoolkit code under one version number "
+            f"({version_b}, code {code_b} and {code_f}; an install from the repository between "
+            "releases): part of the change may come from the software; analyse both again "
+            "with one installation to be sure"
         )
     params_b = baseline.report.get("parameters", {})
     params_f = followup.report.get("parameters", {})
