@@ -59,11 +59,11 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bmetoolkit import __version__
 from bmetoolkit.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from bmetoolkit.concurrency import one_blas_thread
 from bmetoolkit.errors import BmetoolkitError, UsageError
 from bmetoolkit.lean_imports import lean_nibabel_imports, lean_scipy_imports
+from bmetoolkit.provenance import running_version
 
 __all__ = ["command_names", "exit_code", "get_parser", "main"]
 
@@ -84,7 +84,9 @@ def get_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="bmetoolkit",
         description="Find and measure bone marrow edema and Modic changes on T1 + T2/STIR MRI.",
     )
-    parser.add_argument("--version", action="version", version=f"bmetoolkit {__version__}")
+    # the version with the digest of the code (``0.1.0.dev0+code.0b349af5beb6``): between
+    # releases the number alone does not say which code ran
+    parser.add_argument("--version", action="version", version=f"bmetoolkit {running_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _command_modules(command):
         module.register(commands)

@@ -17,8 +17,10 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "spine"
 
 
 def test_version(capsys):
+    from bmetoolkit.provenance import running_version
+
     assert main(["--version"]) == 0
-    assert "bmetoolkit" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == f"bmetoolkit {running_version()}"
 
 
 def test_usage_error_exits_2(capsys):
