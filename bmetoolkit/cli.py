@@ -74,6 +74,16 @@ _NO_MEMORY = (
 )
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version with the digest of the code
+    (``0.1.0.dev0+code.0b349af5beb6``; between releases the number alone does not say which
+    code ran), computed only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"bmetoolkit {running_version()}")
+        parser.exit()
+
+
 def get_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Build the argument parser of the ``bmetoolkit`` command.
 
@@ -84,9 +94,7 @@ def get_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="bmetoolkit",
         description="Find and measure bone marrow edema and Modic changes on T1 + T2/STIR MRI.",
     )
-    # the version with the digest of the code (``0.1.0.dev0+code.0b349af5beb6``): between
-    # releases the number alone does not say which code ran
-    parser.add_argument("--version", action="version", version=f"bmetoolkit {running_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _command_modules(command):
         module.register(commands)

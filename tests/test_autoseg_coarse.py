@@ -134,12 +134,10 @@ def test_sample_study_automatic_bodies_find_the_label_maps_modic_endplates():
     bodies finds the T12 superior Modic II of the label map by default (the endplate fill
     reaching three voxels, ``endplate_fill_min_voxels``) and with the opt-in face layer
     (``coarse_face_layer``) instead of it; with neither (the fill's 2.5 mm, one 1.6 mm
-    voxel) it is missed. The face layer finds all five of the label map's. The default
-    finds four: since session 46 (three voxels, not two) S1 superior, but no longer L4
-    inferior, whose Modic I the filled surface now leaves attached along 55 % of its
-    columns (``modic_min_attached`` 0.6; 69 % with the two-voxel reach); with two voxels
-    it was the other way round (``docs/log/autoseg.md``, sessions 22 and 46). Neither
-    finds an endplate the label map does not."""
+    voxel) it is missed. The face layer finds all five of the label map's; the default
+    finds four (which four hinges on how far along its columns the filled surface leaves a
+    change attached, ``modic_min_attached``: ``docs/log/autoseg.md``, sessions 22 and 46,
+    not asserted here). Neither finds an endplate the label map does not."""
     import bmetoolkit as bt
     from bmetoolkit.data.datasets import phantom_sample
     from bmetoolkit.modic import is_finding

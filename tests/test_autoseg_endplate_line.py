@@ -109,8 +109,9 @@ def test_the_fill_crosses_a_two_voxel_lesion_rim_on_pixels_of_about_1_mm():
     """On 1.06 mm rows (tuning seed 52's L1) a lesion leaves two voxels before the dark
     endplate that are neither marrow nor cortex-dark (the rim the lesion fill leaves out and
     the voxel straddling the lesion and the cortex): 2.5 mm is two steps and stops short;
-    the default reach of three voxels takes them and the endplate, and a disc of normal
-    height (8 rows, 8.5 mm) is still not crossed."""
+    the default reach of three voxels takes them and the endplate. Where the body's own
+    endplate shows no dark voxel, neither a disc of normal height (8 rows, 8.5 mm) nor a
+    thin one (5 rows beyond the edge) is crossed."""
     from bmetoolkit.spine.autoseg import AutosegParameters, _endplates_reached
 
     spacing = np.array([1.0, 1.06, 4.0])
@@ -121,9 +122,14 @@ def test_the_fill_crosses_a_two_voxel_lesion_rim_on_pixels_of_about_1_mm():
     dark[2:8, 25] = True  # the next body's endplate, a disc above
     assert np.array_equal(fill_to_endplate(bodies, dark, spacing, 2.5), bodies)
     assert endplate_reach_mm(spacing, 2.5, AutosegParameters().endplate_fill_min_voxels) == 3.18
+    dark[7, 17] = False  # one column whose own endplate shows no dark voxel
     reached = _endplates_reached(bodies, dark, spacing, AutosegParameters())
     assert reached is not None
-    assert (reached[2:8, 15:18] == 1).all() and (reached[:, 18:] == 0).all()
+    assert (reached[2:7, 15:18] == 1).all() and (reached[:, 18:] == 0).all()
+    assert (reached[7, 15:] == 0).all()  # the next endplate, 11 rows on, is out of reach
     assert np.array_equal(reached[:2], bodies[:2]) and np.array_equal(reached[8:], bodies[8:])
+    dark[7, 19] = True  # a thin disc: the next body's endplate 5 rows (5.3 mm) beyond the edge
+    crossed = _endplates_reached(bodies, dark, spacing, AutosegParameters())
+    assert crossed is not None and (crossed[7, 15:] == 0).all()  # beyond three voxels
     two = AutosegParameters(endplate_fill_min_voxels=2)
     assert _endplates_reached(bodies, dark, spacing, two) is None  # 2.5 mm: nothing more

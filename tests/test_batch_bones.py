@@ -27,8 +27,9 @@ from bmetoolkit.batch.subject import SubjectTask, run_subject
 from bmetoolkit.bones.tables import BONE_COLUMNS
 from bmetoolkit.data.phantom.joint.build import make_joint_phantom
 from bmetoolkit.data.phantom.joint.write import write_joint_phantom
+from bmetoolkit.provenance import running_version
 
-VERSION = "test"
+VERSION = running_version()  # what the batch itself records
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from bmetoolkit.batch.discover import discover
 from bmetoolkit.batch.manifest import check_complete, fingerprint, manifest_name
 from bmetoolkit.batch.subject import SubjectTask, run_subject
+from bmetoolkit.provenance import running_version
 from tests.test_batch_support import fake_analyze, tiny_cohort
 
 
@@ -28,7 +29,8 @@ def _done(tmp_path: Path) -> tuple[SubjectTask, Path]:
     root = tmp_path / "in"
     tiny_cohort(root, 1)
     subject = discover(root)[0]
-    task = SubjectTask(subject, str(tmp_path / "out"), str(root), {"cortex_mm": 1.0}, "1.0")
+    version = running_version()  # the manifest records the running code's
+    task = SubjectTask(subject, str(tmp_path / "out"), str(root), {"cortex_mm": 1.0}, version)
     assert run_subject(task, analyze=fake_analyze).status == "ok"
     return task, tmp_path / "out" / "sub-s00"
 

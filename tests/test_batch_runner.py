@@ -147,8 +147,27 @@ def test_a_rerun_by_other_code_of_the_same_version_redoes_every_subject(
     monkeypatch.setattr(provenance, "code_digest", lambda: "0" * provenance.DIGEST_DIGITS)
     again = run_batch(cohort, out, worker=fake_worker, progress=False)
     assert again.count("ok") == 4
-    manifest = json.loads(next((out / "sub-s00").glob("*_manifest.json")).read_text())
-    assert manifest["version"].endswith("+code.000000000000")
+
+
+def test_a_worker_running_other_code_records_its_own(cohort: Path, tmp_path: Path) -> None:
+    """A Dask worker may hold another install than the batch's client: the manifest names
+    the code that ran, so the client never takes those outputs for its own code's."""
+    from bmetoolkit.batch.manifest import check_complete
+    from bmetoolkit.provenance import running_version
+
+    subject = discover(cohort)[0]
+    client = "0.1.0.dev0+code.000000000000"
+    task = SubjectTask(subject, str(tmp_path / "out"), str(cohort), {}, client)
+    assert run_subject(task, analyze=fake_analyze).status == "ok"
+    folder = tmp_path / "out" / "sub-s00"
+    manifest = json.loads(next(folder.glob("*_manifest.json")).read_text())
+    assert manifest["version"] == running_version() != client
+    options = {"parameters": {}, "options": task.options}
+    assert (
+        "version changed"
+        in check_complete(folder, subject, str(cohort), version=client, **options)[1]
+    )
+    assert run_subject(task, analyze=fake_analyze).status == "ok"  # redone, not unchanged
 
 
 @pytest.mark.slow

@@ -242,6 +242,10 @@ def test_other_code_under_one_version_number_is_allowed_with_a_note(results, tmp
     (folder / "report.json").write_text(json.dumps(report))
     result = compare(results[0], folder)
     assert any("different bmetoolkit code under one version number" in n for n in result.notes)
+    del report["versions"]["bmetoolkit_code"]  # a report written before the digest
+    (folder / "report.json").write_text(json.dumps(report))
+    notes = compare(results[0], folder).notes
+    assert any("does not record its code's digest" in note for note in notes)
 
 
 def test_incomplete_output_folder_is_refused(results, tmp_path):

@@ -41,6 +41,7 @@ from bmetoolkit.batch.naming import UnsafePathError, bids_prefix, inside, saniti
 from bmetoolkit.batch.outputs import INDEX_PAGE, output_names, summary_of, unit_parts
 from bmetoolkit.batch.privacy import scrub
 from bmetoolkit.io import write_json
+from bmetoolkit.provenance import running_version
 
 __all__ = [
     "SubjectOutcome",
@@ -72,9 +73,10 @@ class SubjectTask:
     parameters : dict
         Analysis parameters (:meth:`bmetoolkit.params.Parameters.to_dict`).
     version : str
-        bmetoolkit version recorded in the manifest, with the digest of its code
-        (:func:`bmetoolkit.provenance.running_version`): a rerun by other code redoes the
-        subject even where the version number is the same.
+        The batch's bmetoolkit version with the digest of its code
+        (:func:`bmetoolkit.provenance.running_version`): outputs whose manifest records
+        another are redone, even where the version number is the same. The manifest
+        records the version of the process that ran the analysis (a Dask worker's own).
     force : bool
         Redo even when the outputs are complete and up to date.
     keep_phi : bool
@@ -379,7 +381,9 @@ def _save(result: Any, folder: Path, task: SubjectTask, inputs: dict) -> dict[st
         "subject": task.subject.subject,
         "session": task.subject.session,
         "layout": task.subject.layout,
-        "version": task.version,
+        # the code that ran (a Dask worker may hold another install than the batch's client:
+        # its subjects are then redone on every rerun, never taken for up to date)
+        "version": running_version(),
         "parameters": task.parameters,
         "options": task.options,
         "inputs": inputs,

@@ -210,22 +210,26 @@ def _provenance(visit: Visit) -> dict[str, Any]:
 def _consistency_notes(baseline: Visit, followup: Visit) -> list[str]:
     """Notes when the visits were analysed by other versions or with other parameters."""
     notes = []
-    version_b = baseline.report.get("versions", {}).get("bmetoolkit")
-    version_f = followup.report.get("versions", {}).get("bmetoolkit")
-    code_b = baseline.report.get("versions", {}).get("bmetoolkit_code")
-    code_f = followup.report.get("versions", {}).get("bmetoolkit_code")
+    versions_b = baseline.report.get("versions", {})
+    versions_f = followup.report.get("versions", {})
+    version_b, version_f = versions_b.get("bmetoolkit"), versions_f.get("bmetoolkit")
+    code_b, code_f = versions_b.get("bmetoolkit_code"), versions_f.get("bmetoolkit_code")
     if version_b != version_f:
         notes.append(
             f"the visits were analysed by different bmetoolkit versions ({version_b} and "
             f"{version_f}): part of the change may come from the software; analyse both "
             "again with one version to be sure"
         )
-    elif code_b != code_f and code_b is not None and code_f is not None:
+    elif code_b != code_f:  # one version number, other code (an install between releases)
+        codes = (
+            f"code {code_b} and {code_f}"
+            if code_b and code_f
+            else "one report does not record its code's digest, as before session 46"
+        )
         notes.append(
-            f"the visits were analysed by different bmetoolkit code under one version number "
-            f"({version_b}, code {code_b} and {code_f}; an install from the repository between "
-            "releases): part of the change may come from the software; analyse both again "
-            "with one installation to be sure"
+            f"the visits may have been analysed by different bmetoolkit code under one "
+            f"version number ({version_b}; {codes}): part of the change may come from the "
+            "software; analyse both again with one installation to be sure"
         )
     params_b = baseline.report.get("parameters", {})
     params_f = followup.report.get("parameters", {})

@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from bmetoolkit.spine.autoseg.canal import Canal, band_distance
+from bmetoolkit.spine.autoseg.endplate_reach import reach_steps
 from bmetoolkit.spine.autoseg.geometry import (
     box_depth,
     consistent_angles,
@@ -746,7 +747,7 @@ def fill_to_endplate(
     (a disc is at least a few mm tall, so the next body's endplate is) gets nothing, so a
     body never crosses a disc of normal height.
     """
-    steps = max(1, int(np.floor(reach_mm / float(spacing[1]) + 1e-6)))
+    steps = reach_steps(reach_mm, float(spacing[1]))
     # Bodies only grow along SI, at most ``steps`` rows: the work is done on their box.
     box = box_around(bodies > 0, (0, steps + 1, 0))
     if box is None:

@@ -13,17 +13,25 @@ the cortex beyond them. On pixels up to 0.83 mm along SI 2.5 mm is three voxels 
 and nothing changes; on pixels of 0.83-1.25 mm it was two voxels, which crossed one voxel
 only and left the rest of a bitten endplate's lesion outside the body (tuning seed 52's
 L1, 1.06 mm pixels: two voxels of lesion at 2.0-2.6 times the marrow on the STIR before the
-cortex); on the bundled sample study (1.6 mm) it was one. A disc of normal height (8-12 mm)
-is at least five such voxels, so the next body's endplate stays out of reach; the fill
-stops at the first cortex-dark voxel outside every body, which is the body's own endplate
-wherever that is dark.
+cortex); on the bundled sample study (1.6 mm) it was two (3.2 mm, the minimum of two voxels
+since session 21; 2.5 mm alone is one voxel there). The fill stops at the first cortex-dark
+voxel outside every body, which is the body's own endplate wherever that is dark; where it
+is not, the next body's endplate must stay out of reach across the disc, so the reach the
+minimum adds is at most :data:`MAX_REACH_MM` (5 mm: half a normal lumbar disc of 8-12 mm; a
+degenerated disc of 4-6 mm next to a Modic change can be crossed only where the body's own
+endplate shows no dark voxel). Three voxels fit under it on rows up to 1.66 mm apart.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["endplate_reach_mm"]
+__all__ = ["MAX_REACH_MM", "endplate_reach_mm", "reach_steps"]
+
+#: The longest reach (mm) ``min_voxels`` may give the fill (a longer ``endplate_fill_mm``
+#: is kept as given).
+MAX_REACH_MM = 5.0
 
 
 def endplate_reach_mm(spacing: NDArray, fill_mm: float, min_voxels: int) -> float:
@@ -47,9 +55,19 @@ def endplate_reach_mm(spacing: NDArray, fill_mm: float, min_voxels: int) -> floa
     3.18
     >>> endplate_reach_mm(np.array([0.8, 0.8, 4.0]), 2.5, 3)  # three voxels already
     2.5
-    >>> int(2.5 // 1.06), int(3.18 // 1.06)  # the steps fill_to_endplate takes
-    (2, 3)
+    >>> endplate_reach_mm(np.array([2.0, 2.0, 4.0]), 2.5, 3)  # at most MAX_REACH_MM
+    5.0
+    >>> reach_steps(2.5, 1.06), reach_steps(3.18, 1.06), reach_steps(4.8, 1.6)
+    (2, 3, 3)
     """
     if fill_mm <= 0:
         return 0.0
-    return round(max(fill_mm, int(min_voxels) * float(spacing[1])), 6)
+    longer = min(int(min_voxels) * float(spacing[1]), MAX_REACH_MM)
+    return round(max(fill_mm, longer), 6)
+
+
+def reach_steps(reach_mm: float, si_mm: float) -> int:
+    """The voxels along SI a reach of ``reach_mm`` spans on rows ``si_mm`` apart (centre to
+    centre, at least one): the steps :func:`~bmetoolkit.spine.autoseg.bodies.fill_to_endplate`
+    takes."""
+    return max(1, int(np.floor(reach_mm / float(si_mm) + 1e-6)))

@@ -198,7 +198,7 @@ class AutosegParameters:
         and a thin cortex) and the cortex beyond them. Where 2.5 mm is fewer voxels (pixels
         over 0.83 mm along SI; 1.6 mm on the bundled sample study) the fill stopped short
         of a bitten endplate. Applied after the checks (the levels are read on the bodies
-        without it); it changes nothing on pixels up to 0.83 mm
+        without it); it changes nothing on pixels up to 0.83 mm, and gives at most 5 mm
         (:mod:`bmetoolkit.spine.autoseg.endplate_reach`). 2 is the reach before session 46;
         0 or 1 turns this off.
     endplate_line_mm : float
