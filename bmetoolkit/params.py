@@ -386,6 +386,14 @@ class Parameters:
         slice placement put in its band is not cut or dropped there while the other
         visit keeps it (:mod:`bmetoolkit.followup.joint_bones`). It only keeps band voxels
         the visit's own analysis grew. Both visits must have it on. Default True.
+    spots_decided_jointly : bool
+        Marrow mask (any bone), follow-up only, with ``band_decided_jointly``. Whether a
+        comparison decides the focal-spot rule of both visits together, as the spine's
+        comparison does: a region one visit leaves out as a focal spot is kept there when
+        it holds some of the other visit's edema (brought onto its grid through the
+        registration), so a lesion is a spot only when it is one at both visits; a lesion
+        that shrank under the spot rule's size is not reported resolved while it is still
+        seen. It only keeps regions the visit's own analysis grew. Default True.
 
     Automatic vertebral bodies
     --------------------------
@@ -457,6 +465,7 @@ class Parameters:
     fainter_joined_mm: float = 6.0
     lesion_core_reach_mm: float = 0.0
     band_decided_jointly: bool = True
+    spots_decided_jointly: bool = True
     autoseg: AutosegParameters | None = None
 
     def __post_init__(self) -> None:

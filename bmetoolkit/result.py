@@ -169,12 +169,16 @@ class BandStage:
         What of ``before`` the band's rules (and the size rule after them) left out.
     reach : ndarray of int
         How far (study voxels, per axis) an image's voxel mixes the signal.
+    spots : ndarray of bool, optional
+        The regions the focal-spot rule left out
+        (:func:`bmetoolkit.bones.spots.bone_focal_spots`).
     """
 
     band: NDArray[np.bool_]
     before: NDArray[np.bool_]
     dropped: NDArray[np.bool_]
     reach: NDArray[np.int64]
+    spots: NDArray[np.bool_] | None = None
 
 
 @dataclass(eq=False)

@@ -106,6 +106,7 @@ def analyze_bones(
     user_normal: NDArray[np.bool_] | None = None,
     timings: dict[str, float] | None = None,
     kept_elsewhere: NDArray[np.bool_] | None = None,
+    seen_elsewhere: NDArray[np.bool_] | None = None,
 ) -> AnalysisResult:
     """Find bone marrow edema in each bone of ``bones`` (see :func:`bmetoolkit.analyze`).
 
@@ -114,8 +115,11 @@ def analyze_bones(
     outside its own band, brought onto this grid: :mod:`bmetoolkit.followup.joint_bones`);
     band voxels near them are kept and a region holding some is no partial-volume piece
     (:func:`~bmetoolkit.bones.edges.band_near_own`,
-    :func:`~bmetoolkit.bones.spots.partial_volume_pieces`). It only keeps what the analysis
-    grew: without it, the analysis of the scan alone.
+    :func:`~bmetoolkit.bones.spots.partial_volume_pieces`). ``seen_elsewhere`` (on the
+    study grid): another visit's edema brought onto this grid; a region the focal-spot rule
+    would leave out is kept when it holds some of it (that visit's lesion seen again: a
+    region is a focal spot only when it is one at both visits). Both only keep what the
+    analysis grew: without them, the analysis of the scan alone.
     """
     timings = dict(timings or {})
     clock = time.perf_counter()
@@ -135,6 +139,7 @@ def analyze_bones(
     if user_normal is not None:
         user_normal = user_normal[box]
     elsewhere = None if kept_elsewhere is None else np.asarray(kept_elsewhere, bool)[box]
+    seen = None if seen_elsewhere is None else np.asarray(seen_elsewhere, bool)[box]
     grid = study.grid
     ids = full_ids[box]
     depths = bone_depths(ids, grid.spacing, articular_gap_mm=params.articular_gap_mm)
@@ -240,6 +245,9 @@ def analyze_bones(
         bme & ~pieces, decisions[fluid], grid.spacing, params,
         sd=levels.sd.get(fluid, 0.0), articular_mm=depths.articular_mm, regions=rest,
     )  # fmt: skip
+    if seen is not None and spots.any():  # the other visit's lesion seen again: no spot
+        found = Regions.of(spots)
+        spots = found.mask(~found.holding(seen))
     bme &= ~pieces & ~spots
     # the edema around a cyst, in the margin left out with the cyst's blurred edge
     given = _edema_beside_cysts(
@@ -294,6 +302,7 @@ def analyze_bones(
         before=on_full_grid(before_band.view(np.uint8), box, shape) > 0,
         dropped=on_full_grid(band_dropped.view(np.uint8), box, shape) > 0,
         reach=reach,
+        spots=on_full_grid(spots.view(np.uint8), box, shape) > 0,
     )
     marrow = on_full_grid(marrow.view(np.uint8), box, shape)
     bme = on_full_grid(bme.view(np.uint8), box, shape)

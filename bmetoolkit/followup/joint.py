@@ -81,6 +81,8 @@ __all__ = [
     "label_movers",
     "own_edema",
     "own_marrow_edema",
+    "region_contrasts",
+    "same_finding",
     "visit_decision",
 ]
 
@@ -249,7 +251,7 @@ def _median_log(values: NDArray[np.floating]) -> float:
     return float(np.median(np.log(values))) if values.size else 0.0
 
 
-def _region_contrasts(
+def region_contrasts(
     labels: NDArray[np.integer], n: int, fluid: NDArray[np.floating]
 ) -> NDArray[np.float64]:
     """Median log fluid ratio of each region (index = number)."""
@@ -342,7 +344,7 @@ def decide_jointly(
     visits = (baseline, followup)
     movers = (to_followup, to_baseline)  # visit v's labels onto the other visit's grid
     lesions = [_labelled(v.candidates) for v in visits]
-    contrasts = [_region_contrasts(*lesions[v], visits[v].fluid) for v in (0, 1)]
+    contrasts = [region_contrasts(*lesions[v], visits[v].fluid) for v in (0, 1)]
     reexamined = [
         _reexamined(visits[v], np.asarray(movers[1 - v](lesions[1 - v][0])), contrasts[1 - v])
         for v in (0, 1)
@@ -352,14 +354,14 @@ def decide_jointly(
     finished, t1_changed = _t1_decided_together(visits, finished, to_baseline)
     final = [_labelled(m) for m in finished]
     spots = [_spots(*final[v], visits[v]) for v in (0, 1)]  # each visit alone
-    shown = [_region_contrasts(*final[v], visits[v].fluid) for v in (0, 1)]
+    shown = [region_contrasts(*final[v], visits[v].fluid) for v in (0, 1)]
     own = [_own_regions(*final[v], added[v]) for v in (0, 1)]
     changed = [0, 0]
     for members in _links(final[0][0], final[1][0], to_baseline):
         if not (members[0] and members[1]):
             continue
         contrast = [float(np.max(shown[v][members[v]])) for v in (0, 1)]
-        if not _same_finding(*contrast):
+        if not same_finding(*contrast):
             continue  # e.g. a new lesion where a focal spot was: each visit decides alone
         # a visit whose regions here are only those the other visit's lesions seeded does
         # not decide: its regions are that lesion's echo, the spot decision is the other's
@@ -504,11 +506,11 @@ def _own_regions(
     return own
 
 
-def _same_finding(contrast_a: float, contrast_b: float) -> bool:
+def same_finding(contrast_a: float, contrast_b: float) -> bool:
     """Whether two median log contrasts show one finding: both bright, each at least
     :data:`REEXAMINED_CONTRAST` of the other.
 
-    >>> _same_finding(0.35, 0.42), _same_finding(0.35, 1.0), _same_finding(0.0, 0.1)
+    >>> same_finding(0.35, 0.42), same_finding(0.35, 1.0), same_finding(0.0, 0.1)
     (True, False, False)
     """
     low, high = sorted((contrast_a, contrast_b))

@@ -24,6 +24,15 @@ signal; at the other visit the same marrow lies in the band only because the sli
 placed otherwise, and the band voxel there was bright enough to be grown by that visit's
 own decision.
 
+The focal-spot rule is decided together the same way (``spots_decided_jointly``), as the
+spine's comparison does (:mod:`bmetoolkit.followup.joint`): a region one visit leaves out
+as a focal spot (faint, small, away from the joint: a red-marrow island's look) is kept
+there when it holds some of the other visit's edema, brought onto its grid; so a region is
+a spot only when it is one at both visits. A lesion that shrank under the rule's size at
+the follow-up is then not reported resolved while it is still seen, and an island left out
+at one visit and kept at the other counts the same at both (tuning joint pairs, session
+38: rows 2, 5 and 27).
+
 A visit given as an output folder (its band and its edema before the band's rules are not
 saved) is analysed again from the inputs its report names (:mod:`bmetoolkit.followup.again`)
 and used only when that gives exactly the folder's own edema mask. Decided alone, with a
@@ -38,11 +47,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from bmetoolkit.bones.analysis import analyze_bones
 from bmetoolkit.bones.edges import within_reach
 from bmetoolkit.followup.again import analysis_of, same_edema
-from bmetoolkit.followup.joint import label_movers
+from bmetoolkit.followup.joint import label_movers, region_contrasts, same_finding
 from bmetoolkit.followup.visit import Visit
 from bmetoolkit.modic import MM3_PER_ML
 from bmetoolkit.result import AnalysisResult
@@ -97,6 +107,37 @@ def _ml(mask: NDArray[np.bool_], result: AnalysisResult) -> float:
     return round(float(np.count_nonzero(mask)) * voxel / MM3_PER_ML, 4)
 
 
+def _spots_seen_again(
+    result: AnalysisResult,
+    spots: NDArray[np.bool_] | None,
+    other: AnalysisResult,
+    other_edema: NDArray[np.bool_],
+    mover: Any,
+) -> NDArray[np.bool_] | None:
+    """The regions ``result``'s focal-spot rule left out that show the other visit's
+    finding: each overlaps, through the registration (``mover``: the other visit's label
+    maps onto this visit's grid), a region of the other visit's edema whose median log
+    fluid ratio it matches (:func:`~bmetoolkit.followup.joint.same_finding`, as the spine's
+    joint decision: a lesion that faded to under half its contrast, or an island where a
+    lesion resolved, is decided alone). None when there are no spots."""
+    if spots is None or not spots.any() or not other_edema.any():
+        return None
+    labels, count = ndimage.label(spots)
+    contrasts = region_contrasts(labels, count, np.asarray(result.ratios[result.fluid].data))
+    other_labels, other_count = ndimage.label(other_edema)
+    other_fluid = np.asarray(other.ratios[other.fluid].data)
+    other_contrasts = region_contrasts(other_labels, other_count, other_fluid)
+    brought = np.asarray(mover(other_labels.astype(np.int32)))
+    seen = np.zeros(spots.shape, bool)
+    for number, part in enumerate(ndimage.find_objects(labels), start=1):
+        region = labels[part] == number
+        over = np.unique(brought[part][region])
+        over = over[(over > 0) & (over <= other_count)]
+        if over.size and same_finding(contrasts[number], float(other_contrasts[over].max())):
+            seen[part] |= region
+    return seen
+
+
 def joint_bone_visits(
     baseline: Visit, followup: Visit, registration: Any
 ) -> tuple[Visit, Visit, dict[str, Any] | None, list[str]]:
@@ -131,16 +172,25 @@ def joint_bone_visits(
     outside = [(own[v] & ~stages[v].band).astype(np.uint8) for v in (0, 1)]
     # each visit's edema outside its band, on the other visit's grid (0 outside paired bones)
     brought = [np.asarray(movers[1 - v](outside[1 - v])) > 0 for v in (0, 1)]
+    # each visit's focal spots showing the other visit's finding (a spot only at both)
+    seen: list[NDArray[np.bool_] | None] = [None, None]
+    if all(r.parameters.spots_decided_jointly for r in results):
+        seen = [
+            _spots_seen_again(results[v], stages[v].spots, results[1 - v], own[1 - v], mover)
+            for v, mover in ((0, movers[1]), (1, movers[0]))
+        ]
     joint = list(visits)
     summary: dict[str, dict[str, Any]] = {}
     for v, name in ((0, "baseline"), (1, "followup")):
         stage, result = stages[v], results[v]
         reaches = within_reach(brought[v], stage.reach) & stage.dropped
+        spots_seen = seen[v] is not None and bool(seen[v].any())
         together = own[v]
-        if reaches.any():
+        if reaches.any() or spots_seen:
             again = analyze_bones(
-                result.study, result.bones, result.parameters, kept_elsewhere=brought[v]
-            )
+                result.study, result.bones, result.parameters, kept_elsewhere=brought[v],
+                seen_elsewhere=seen[v],
+            )  # fmt: skip
             together = np.asarray(again.bme_mask.data) > 0
             if not np.array_equal(together, own[v]):
                 joint[v] = visits[v].with_outputs(
@@ -150,14 +200,15 @@ def joint_bone_visits(
             "own_ml": _ml(own[v], result),
             "joint_ml": _ml(together, result),
             "brought_ml": _ml(brought[v], result),
-            "analysed_again": bool(reaches.any()),
+            "analysed_again": bool(reaches.any() or spots_seen),
         }
     notes = []
     changed = {n: part for n, part in summary.items() if part["own_ml"] != part["joint_ml"]}
     if changed:
         notes.append(
-            "the partial-volume band (the outermost thick slice) decided for both visits "
-            "together (band voxels near the other visit's edema outside its own band kept): "
+            "the partial-volume band (the outermost thick slice) and the focal spots decided "
+            "for both visits together (band voxels near the other visit's edema outside its "
+            "own band kept; a region a focal spot only where it is one at both visits): "
             + "; ".join(
                 f"{name} {part['own_ml']:.2f} mL alone, {part['joint_ml']:.2f} mL together"
                 for name, part in changed.items()
