@@ -116,9 +116,10 @@ def analyze_bones(
     band voxels near them are kept and a region holding some is no partial-volume piece
     (:func:`~bmetoolkit.bones.edges.band_near_own`,
     :func:`~bmetoolkit.bones.spots.partial_volume_pieces`). ``seen_elsewhere`` (on the
-    study grid): another visit's edema brought onto this grid; a region the focal-spot rule
-    would leave out is kept when it holds some of it (that visit's lesion seen again: a
-    region is a focal spot only when it is one at both visits). Both only keep what the
+    study grid): where another visit shows the same finding as this scan
+    (:mod:`bmetoolkit.followup.joint_bones`: this scan's focal spots that match that
+    visit's edema); a region the focal-spot rule would leave out is kept when it holds some
+    of it (that visit's lesion seen again: a spot only when it is one at both visits). Both only keep what the
     analysis grew: without them, the analysis of the scan alone.
     """
     timings = dict(timings or {})

@@ -27,11 +27,12 @@ own decision.
 The focal-spot rule is decided together the same way (``spots_decided_jointly``), as the
 spine's comparison does (:mod:`bmetoolkit.followup.joint`): a region one visit leaves out
 as a focal spot (faint, small, away from the joint: a red-marrow island's look) is kept
-there when it holds some of the other visit's edema, brought onto its grid; so a region is
-a spot only when it is one at both visits. A lesion that shrank under the rule's size at
-the follow-up is then not reported resolved while it is still seen, and an island left out
-at one visit and kept at the other counts the same at both (tuning joint pairs, session
-38: rows 2, 5 and 27).
+there when it overlaps, brought onto its grid, a region of the other visit's edema that
+shows the same finding (each median log fluid ratio at least half the other's); so such a
+region is a spot only when it is one at both visits. A lesion that shrank under the rule's
+size at the follow-up is then not reported resolved while it is still seen (tuning joint
+pairs, session 38: rows 5 and 27); a lesion that faded to under half its contrast, or
+faint marrow where a lesion resolved, is decided alone (session 46: pair 26).
 
 A visit given as an output folder (its band and its edema before the band's rules are not
 saved) is analysed again from the inputs its report names (:mod:`bmetoolkit.followup.again`)
