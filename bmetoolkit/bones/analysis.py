@@ -119,8 +119,8 @@ def analyze_bones(
     study grid): where another visit shows the same finding as this scan
     (:mod:`bmetoolkit.followup.joint_bones`: this scan's focal spots that match that
     visit's edema); a region the focal-spot rule would leave out is kept when it holds some
-    of it (that visit's lesion seen again: a spot only when it is one at both visits). Both only keep what the
-    analysis grew: without them, the analysis of the scan alone.
+    of it (that visit's lesion seen again: a spot only when it is one at both visits). Both
+    only keep what the analysis grew: without them, the analysis of the scan alone.
     """
     timings = dict(timings or {})
     clock = time.perf_counter()
