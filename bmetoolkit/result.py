@@ -169,7 +169,7 @@ class BandStage:
         What of ``before`` the band's rules (and the size rule after them) left out.
     reach : ndarray of int
         How far (study voxels, per axis) an image's voxel mixes the signal.
-    spots : ndarray of bool, optional
+    spots : ndarray of bool
         The regions the focal-spot rule left out
         (:func:`bmetoolkit.bones.spots.bone_focal_spots`).
     """
@@ -178,7 +178,7 @@ class BandStage:
     before: NDArray[np.bool_]
     dropped: NDArray[np.bool_]
     reach: NDArray[np.int64]
-    spots: NDArray[np.bool_] | None = None
+    spots: NDArray[np.bool_]
 
 
 @dataclass(eq=False)

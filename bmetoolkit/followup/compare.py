@@ -224,7 +224,7 @@ def _consistency_notes(baseline: Visit, followup: Visit) -> list[str]:
         codes = (
             f"code {code_b} and {code_f}"
             if code_b and code_f
-            else "one report does not record its code's digest, as before session 46"
+            else "one report does not record its code's digest: an older bmetoolkit wrote it"
         )
         notes.append(
             f"the visits may have been analysed by different bmetoolkit code under one "

@@ -110,7 +110,7 @@ def _ml(mask: NDArray[np.bool_], result: AnalysisResult) -> float:
 
 def _spots_seen_again(
     result: AnalysisResult,
-    spots: NDArray[np.bool_] | None,
+    spots: NDArray[np.bool_],
     other: AnalysisResult,
     other_edema: NDArray[np.bool_],
     mover: Any,
@@ -121,7 +121,7 @@ def _spots_seen_again(
     fluid ratio it matches (:func:`~bmetoolkit.followup.joint.same_finding`, as the spine's
     joint decision: a lesion that faded to under half its contrast, or an island where a
     lesion resolved, is decided alone). None when there are no spots."""
-    if spots is None or not spots.any() or not other_edema.any():
+    if not spots.any() or not other_edema.any():
         return None
     labels, count = ndimage.label(spots)
     contrasts = region_contrasts(labels, count, np.asarray(result.ratios[result.fluid].data))
@@ -133,7 +133,7 @@ def _spots_seen_again(
     for number, part in enumerate(ndimage.find_objects(labels), start=1):
         region = labels[part] == number
         over = np.unique(brought[part][region])
-        over = over[(over > 0) & (over <= other_count)]
+        over = over[over > 0]
         if over.size and same_finding(contrasts[number], float(other_contrasts[over].max())):
             seen[part] |= region
     return seen
@@ -177,8 +177,10 @@ def joint_bone_visits(
     seen: list[NDArray[np.bool_] | None] = [None, None]
     if all(r.parameters.spots_decided_jointly for r in results):
         seen = [
-            _spots_seen_again(results[v], stages[v].spots, results[1 - v], own[1 - v], mover)
-            for v, mover in ((0, movers[1]), (1, movers[0]))
+            _spots_seen_again(
+                results[v], stages[v].spots, results[1 - v], own[1 - v], movers[1 - v]
+            )
+            for v in (0, 1)
         ]
     joint = list(visits)
     summary: dict[str, dict[str, Any]] = {}
