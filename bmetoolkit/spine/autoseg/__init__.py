@@ -91,6 +91,7 @@ from bmetoolkit.spine.autoseg.suppressed import (
 from bmetoolkit.spine.autoseg.top_edge import cut_back_top
 from bmetoolkit.spine.autoseg.waist import cut_beyond_walls
 from bmetoolkit.spine.autoseg.wall_cortex import canal_sections, cut_beyond_wall_cortex
+from bmetoolkit.spine.autoseg.wall_notches import close_si_notches
 from bmetoolkit.spine.labels import VertebraLabels, verse_id
 from bmetoolkit.study import Study
 from bmetoolkit.volume import occupied_box
@@ -545,6 +546,13 @@ def _segment_column(
             level_bodies = bodies if level_bodies is None else level_bodies
             bodies = walled
             evidence = {**evidence, "posterior_wall_cortex": wall}
+        if params.si_notch_mm > 0:
+            # Notches along SI in the outline (a lesion's rim, a partial-volume voxel at
+            # the wall); the levels are read on the bodies without them, as above.
+            closed, notched = close_si_notches(bodies, spacing, params.si_notch_mm)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = closed
+            evidence = {**evidence, "si_notches_filled": notched}
         if fat_suppressed and params.fluid_outer_sections:
             # The section holding each body's lateral wall, read on the fat-suppressed image.
             level_bodies = bodies if level_bodies is None else level_bodies
