@@ -537,6 +537,14 @@ def _segment_column(
             reached = _endplates_reached(bodies, dark, spacing, params)
             if reached is not None:
                 level_bodies, bodies = bodies, keep_apart(reached, bodies, spacing)[0]
+        if params.si_notch_mm > 0:
+            # Notches along SI in the outline (a lesion's rim, a partial-volume voxel at
+            # the wall), before the posterior wall's cut, which has the last word
+            # there; the levels are read on the bodies without them, as above.
+            closed, notched = close_si_notches(bodies, spacing, params.si_notch_mm)
+            level_bodies = bodies if level_bodies is None else level_bodies
+            bodies = closed
+            evidence = {**evidence, "si_notches_filled": notched}
         if polarity == BRIGHT and params.t1_posterior_wall_cortex:
             # A thin posterior cortex seen only as a faint line: the body ran through it
             # into the epidural fat up to the canal; cut there, beside the canal only.
@@ -546,13 +554,6 @@ def _segment_column(
             level_bodies = bodies if level_bodies is None else level_bodies
             bodies = walled
             evidence = {**evidence, "posterior_wall_cortex": wall}
-        if params.si_notch_mm > 0:
-            # Notches along SI in the outline (a lesion's rim, a partial-volume voxel at
-            # the wall); the levels are read on the bodies without them, as above.
-            closed, notched = close_si_notches(bodies, spacing, params.si_notch_mm)
-            level_bodies = bodies if level_bodies is None else level_bodies
-            bodies = closed
-            evidence = {**evidence, "si_notches_filled": notched}
         if fat_suppressed and params.fluid_outer_sections:
             # The section holding each body's lateral wall, read on the fat-suppressed image.
             level_bodies = bodies if level_bodies is None else level_bodies
