@@ -65,9 +65,7 @@ def test_two_bodies_notches_in_one_column_are_each_filled():
     assert closed.ravel().tolist() == [2, 2, 2, 1, 1, 1, 1] and added == 3
 
 
-@pytest.mark.parametrize(
-    ("si_mm", "longest"), [(1.0, 4), (0.5, 8), (1.2, 3), (5.0, 0), (0.4, 10)]
-)
+@pytest.mark.parametrize(("si_mm", "longest"), [(1.0, 4), (0.5, 8), (1.2, 3), (5.0, 0), (0.4, 10)])
 def test_the_tallest_gap_filled_is_given_in_mm(si_mm, longest):
     for rows in range(1, 10):
         bodies = np.zeros((1, 30, 1), np.int32)
