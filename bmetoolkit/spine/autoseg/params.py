@@ -211,12 +211,13 @@ class AutosegParameters:
         See ``endplate_line_mm``.
     si_notch_mm : float
         With a T1, after the checks: each body's gaps along SI of at most this much (mm)
-        within one (AP, LR) column are filled: notches in its outline where the marrow mask
-        left out a lesion's rim or a partial-volume voxel at the wall
-        (:mod:`bmetoolkit.spine.autoseg.wall_notches`). 0 turns this off. Default 4.0
-        since session 47 (tuning analysis on automatic bodies, BME volume error 0-59 10.5
-        % both, 60-99 24.0 -> 20.0 %, 200-259 14.3 -> 12.1 %, 300-359 20.9 -> 19.7 %;
-        body Dice 0.932 -> 0.936; docs/log/autoseg.md).
+        within one (AP, LR) column are filled, unless another body's voxel lies in the gap:
+        notches in its outline where the marrow mask left out a lesion's rim or a
+        partial-volume voxel at the wall (:mod:`bmetoolkit.spine.autoseg.wall_notches`). 0
+        turns this off. Default 4.0 since session 47 (tuning analysis on automatic bodies,
+        BME volume error 0-59 10.5 % both, 60-99 24.0 -> 20.0 %, 200-259 14.3 -> 12.1 %,
+        300-359 20.9 -> 19.7 %; body Dice 0.932 -> 0.936; held-out 15.8 -> 14.5 %;
+        docs/log/autoseg.md).
     levels_from_stir_alone : bool
         Name the levels when the bodies were read from a STIR (or fat-suppressed T2) alone,
         without a T1 or a T2. On by default since 2026-12-03 (session 31), with
