@@ -92,6 +92,9 @@ def report(
     }
     print(f"{name}: images {result.provenance['images_used']}, bodies (mL) {volumes}")
     print(f"  levels {result.levels}, {result.provenance['seconds']} s")
+    notches = result.provenance["t1_marrow_evidence"].get("si_notches_filled")
+    if notches is not None:  # with a T1 (si_notch_mm): voxels the notch closing added
+        print(f"  notches along SI filled: {notches} voxels")
     for note in result.notes:
         print(f"  note: {note}")
     if reference is not None:
